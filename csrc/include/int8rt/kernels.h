@@ -1,0 +1,194 @@
+/* int8rt kernel API: the only functions the plan executor and the Cython binding call.
+ *
+ * Every kernel obeys docs/QUANTIZATION.md. In short:
+ *   real = scale * (q - zero_point); activations int8 NHWC, per-tensor asymmetric;
+ *   weights int8 symmetric (zero point 0), per output channel; bias int32 with scale s_x*s_w;
+ *   int32 accumulation; ONE requantization rule (i8_requantize below).
+ *
+ * Kernels take raw pointers, element counts and a small params struct. They never allocate,
+ * never detect the CPU and never derive a scale: every multiplier, table and index map is
+ * computed once in Python (int8rt/lower.py) and passed in, so the numpy reference
+ * (int8rt/reference/) and every native path see the same float32 constants.
+ *
+ * Kernels with weights have a pack step run once at plan build: `*_packed_size` + `*_pack`
+ * turn natural-layout weights into whatever the selected implementation wants (bias with the
+ * zero-point correction folded in, multipliers, reordered weights). `*_scratch_size` is the
+ * per-run scratch the kernel may use (im2col rows, ...); the plan carves it from its arena.
+ */
+#ifndef INT8RT_KERNELS_H
+#define INT8RT_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define I8_MAX_DIMS 6
+
+/* ---- the requantization rule (docs/QUANTIZATION.md §4) ------------------------------------
+ * q = clamp(rint(float32(acc) * mult) + zp, qmin, qmax), rint = round half to even.
+ * Clamping before rounding gives the same result (rint is monotonic and the bounds are
+ * integers) and keeps the float->int conversion in range. Needs the default FP environment
+ * (round-to-nearest) and no FMA contraction: the build passes -ffp-contract=off. */
+static inline int8_t i8_requantize(int32_t acc, float mult, int32_t zp, int32_t qmin, int32_t qmax) {
+    float v = (float)acc * mult;
+    const float lo = (float)(qmin - zp), hi = (float)(qmax - zp);
+    v = v < lo ? lo : (v > hi ? hi : v);
+    return (int8_t)((int32_t)nearbyintf(v) + zp);
+}
+
+/* ---- conv2d: NHWC input, any groups, stride, dilation, asymmetric pads ---------------------
+ * x: [n, h, w, c] int8; weights (natural layout, unpacked): [oc, kh, kw, c / groups] int8;
+ * bias: [oc] int32 (scale s_x * s_w[oc]); mult: [oc] float32 = s_x * s_w[oc] / s_y;
+ * y: [n, oh, ow, oc] int8. Padding reads as x_zp (a real zero). Depthwise (groups == c == oc),
+ * 1x1 and general convolutions are all this one operator; the pack step picks the algorithm. */
+typedef struct {
+    int32_t n, h, w, c;
+    int32_t oh, ow, oc;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_t, pad_l, pad_b, pad_r;
+    int32_t groups;
+    int32_t x_zp, y_zp;
+    int32_t qmin, qmax; /* fused activation clamp, in the quantized domain */
+} i8_conv2d_params;
+
+size_t i8_conv2d_packed_size(const i8_conv2d_params *p);
+void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                    const float *mult, void *packed);
+size_t i8_conv2d_scratch_size(const i8_conv2d_params *p);
+void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, int8_t *y,
+                   void *scratch);
+
+/* ---- fully connected: y[m, n] = requant(sum_k (x[m, k] - x_zp) * w[n, k] + bias[n]) -------- */
+typedef struct {
+    int32_t m, k, n;
+    int32_t x_zp, y_zp;
+    int32_t qmin, qmax;
+} i8_fc_params;
+
+size_t i8_fc_packed_size(const i8_fc_params *p);
+void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias, const float *mult,
+                void *packed);
+size_t i8_fc_scratch_size(const i8_fc_params *p);
+void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, int8_t *y,
+               void *scratch);
+
+/* ---- binary elementwise with broadcasting ---------------------------------------------------
+ * y has `shape` (contiguous, row-major); a and b are read at index . a_stride / b_stride
+ * (element strides; 0 on a broadcast axis). Python collapses shapes to at most I8_MAX_DIMS.
+ *   add: acc = (a - a_zp) * a_mult + (b - b_zp) * b_mult  (int32; Sub uses a negative b_mult)
+ *   mul: acc = (a - a_zp) * (b - b_zp)
+ *   y = i8_requantize(acc, mult, y_zp, qmin, qmax)
+ * For add, Python picks a_mult, b_mult (|.| <= 2^22, so |acc| < 2^31) and mult = 2^-shift. */
+typedef struct {
+    int32_t ndim;
+    int64_t shape[I8_MAX_DIMS];
+    int64_t a_stride[I8_MAX_DIMS];
+    int64_t b_stride[I8_MAX_DIMS];
+    int32_t a_zp, b_zp, y_zp;
+    int32_t a_mult, b_mult; /* add only */
+    float mult;
+    int32_t qmin, qmax;
+} i8_binary_params;
+
+void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y);
+void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y);
+
+/* ---- requantizing strided copy: concat inputs, parameter changes ----------------------------
+ * for r < rows, i < cols: y[r * y_stride + i] = i8_requantize(x[r * x_stride + i] - x_zp,
+ * mult, y_zp, -128, 127). Concat along any axis is one call per input into its column range. */
+typedef struct {
+    int64_t rows, cols;
+    int64_t x_stride, y_stride;
+    int32_t x_zp, y_zp;
+    float mult;
+} i8_requant_copy_params;
+
+void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y);
+
+/* ---- pooling, NHWC --------------------------------------------------------------------------
+ * Windows start at (oy * stride_h - pad_t, ox * stride_w - pad_l); taps outside the input are
+ * skipped. max: output params equal input params (max commutes with the affine map), no
+ * requantization. avg: acc = sum of (x - x_zp) over in-bounds taps; the divisor is the in-bounds
+ * tap count, or kh * kw when count_include_pad (padding is a real zero, contributing 0);
+ * y = i8_requantize(acc, mult_by_count[divisor], y_zp, qmin, qmax), mult_by_count has
+ * kh * kw + 1 entries, mult_by_count[d] = s_x / (s_y * d). */
+typedef struct {
+    int32_t n, h, w, c;
+    int32_t oh, ow;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_t, pad_l;
+    int32_t count_include_pad;
+    int32_t x_zp, y_zp;
+    int32_t qmin, qmax;
+} i8_pool_params;
+
+void i8_maxpool_run(const i8_pool_params *p, const int8_t *x, int8_t *y);
+void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
+                    int8_t *y);
+/* x: [n, hw, c] -> y: [n, c]; acc = sum over hw of (x - x_zp); y = requant(acc, mult, ...). */
+void i8_global_avgpool_run(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                           float mult, int32_t qmin, int32_t qmax, const int8_t *x, int8_t *y);
+
+/* ---- table lookup: any elementwise unary function on int8 ---------------------------------
+ * y[i] = table[x[i] + 128]; Python builds the 256 entries from the float function and both
+ * tensors' quantization parameters (relu, clip, sigmoid, tanh, hardswish, silu, gelu, ...). */
+void i8_lut_run(int64_t n, const int8_t *table, const int8_t *x, int8_t *y);
+
+/* ---- resize, NHWC ---------------------------------------------------------------------------
+ * nearest: y[b, oy, ox, :] = x[b, iy[oy], ix[ox], :]; index maps computed in Python from the
+ *   ONNX coordinate transformation and nearest mode. Works on any element size.
+ * bilinear: per output row oy: y0[oy], y1[oy], fy[oy] in [0, 2048] (Q11 weight of y1); likewise
+ *   x. acc = sum of (2048 - fy | fy) * (2048 - fx | fx) * (x - x_zp)  (|acc| <= 2^22 * 255),
+ *   y = i8_requantize(acc, mult, y_zp, -128, 127), mult = s_x / (s_y * 2^22). */
+void x_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh, int32_t ow,
+                          const int32_t *iy, const int32_t *ix, size_t elem_size, const void *x,
+                          void *y);
+typedef struct {
+    int32_t n, h, w, c;
+    int32_t oh, ow;
+    int32_t x_zp, y_zp;
+    float mult;
+} i8_resize_bilinear_params;
+
+void i8_resize_bilinear_run(const i8_resize_bilinear_params *p, const int32_t *y0,
+                            const int32_t *y1, const int32_t *fy, const int32_t *x0,
+                            const int32_t *x1, const int32_t *fx, const int8_t *x, int8_t *y);
+
+/* ---- softmax over the innermost axis -------------------------------------------------------
+ * x: [rows, cols]. For each row: m = max; e(i) = exp_table[m - x(i)] (int32, Q20 values of
+ * exp(-s_x * d) built in Python); sum = int64 sum of e; v = ((float)e / (float)sum) * inv_y_scale
+ * (two float32 roundings, in that order); y = clamp(rint(v) + y_zp, -128, 127). */
+void i8_softmax_run(int64_t rows, int64_t cols, const int32_t *exp_table, float inv_y_scale,
+                    int32_t y_zp, const int8_t *x, int8_t *y);
+
+/* ---- model boundary ------------------------------------------------------------------------
+ * quantize:   y = clamp(rint(x / scale) + zp, -128, 127) (ONNX QuantizeLinear divides);
+ *             NaN -> zp, +Inf -> 127, -Inf -> -128.
+ * dequantize: y = (float)(x - zp) * scale. */
+void i8_quantize_f32_run(int64_t n, const float *x, float scale, int32_t zp, int8_t *y);
+void i8_dequantize_f32_run(int64_t n, const int8_t *x, float scale, int32_t zp, float *y);
+
+/* ---- data movement: any element size (int8 activations, float32 at the model boundary) ---- */
+/* y = transpose(x, perm); x has `shape`. */
+void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
+                     const void *x, void *y);
+/* y[i] = x[start + i * step] per axis (step may be negative); y has out_shape. */
+void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,
+                 const int64_t *out_shape, size_t elem_size, const void *x, void *y);
+/* mode 0 constant (value points at one element), 1 reflect, 2 edge. Negative pads crop. */
+void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
+               const int64_t *pad_after, int32_t mode, size_t elem_size, const void *value,
+               const void *x, void *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

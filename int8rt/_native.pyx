@@ -1,0 +1,8 @@
+# cython: language_level=3
+"""The native core: kernel entry points (used by tests and micro-benchmarks) and the compiled
+plan that Session runs. One module; each part lives in its own .pxi so the pieces stay small."""
+
+include "_kernels_decl.pxi"
+include "_kernels_conv.pxi"
+include "_kernels_elementwise.pxi"
+include "_plan.pxi"

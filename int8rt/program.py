@@ -1,0 +1,84 @@
+"""A lowered model: a flat list of kernel calls over named buffers.
+
+`int8rt.lower` produces a Program from a quantized graph, once per model and input shape
+(TFLite's Prepare): every multiplier, table, index map and clamp bound is computed there.
+Two executors consume the same Program (Eval):
+
+- `int8rt.reference.program.run_program`: numpy kernels, the test oracle;
+- `int8rt.plan.NativePlan`: the C executor (one native call per inference).
+
+So the only thing a native-vs-reference test compares is the kernels themselves.
+
+Kernel names and their `params` / `consts` keys (params names equal the C struct fields in
+csrc/include/int8rt/kernels.h):
+
+| kernel | inputs -> outputs | params | consts |
+|---|---|---|---|
+| conv2d | x -> y | i8_conv2d_params fields | w [oc,kh,kw,c/g] int8, bias [oc] int32, mult [oc] f32 |
+| fc | x -> y | m, k, n, x_zp, y_zp, qmin, qmax | w [n,k] int8, bias [n] int32, mult [n] f32 |
+| add, mul | a, b -> y | ndim, shape, a_stride, b_stride, a_zp, b_zp, y_zp, a_mult, b_mult, mult, qmin, qmax | |
+| requant_copy | x -> y | rows, cols, x_stride, y_stride, x_offset, y_offset, x_zp, y_zp, mult | |
+| maxpool | x -> y | i8_pool_params fields | |
+| avgpool | x -> y | i8_pool_params fields | mult_by_count [kh*kw+1] f32 |
+| global_avgpool | x -> y | n, hw, c, x_zp, y_zp, mult, qmin, qmax | |
+| lut | x -> y | n | table [256] int8 |
+| resize_nearest | x -> y | n, h, w, c, oh, ow | iy [oh] int32, ix [ow] int32 |
+| resize_bilinear | x -> y | n, h, w, c, oh, ow, x_zp, y_zp, mult | y0, y1, fy [oh], x0, x1, fx [ow] int32 |
+| softmax | x -> y | rows, cols, inv_y_scale, y_zp | exp_table [256] int32 |
+| quantize | x(f32) -> y | n, scale, zp | |
+| dequantize | x -> y(f32) | n, scale, zp | |
+| transpose | x -> y | shape, perm | |
+| slice | x -> y | in_shape, start, step, out_shape | |
+| pad | x -> y | in_shape, pad_before, pad_after, mode | value [1] (element dtype) |
+| copy | x -> y | nbytes | |
+
+`requant_copy` writes rows of `cols` elements from `x + x_offset` (row stride `x_stride`) to
+`y + y_offset` (row stride `y_stride`); a Concat is one call per input into the same `y`.
+Data-movement kernels (transpose, slice, pad, resize_nearest, copy) work on any element size:
+the buffers' dtype decides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+KERNELS = (
+    "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
+    "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
+    "slice", "pad", "copy",
+)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name: "int8" inside the plan, "float32" at the model boundary
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Call:
+    kernel: str
+    inputs: list[str]
+    outputs: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+    consts: dict[str, np.ndarray] = field(default_factory=dict)
+    node: str = ""  # the IR node this call implements (profiles, error messages)
+
+
+@dataclass
+class Program:
+    calls: list[Call]
+    buffers: dict[str, Buffer]
+    inputs: list[str]  # model input buffers, in Session input order (user layout and dtype)
+    outputs: list[str]  # model output buffers, in Session output order
+
+    def buffer(self, name: str) -> Buffer:
+        return self.buffers[name]
