@@ -18,5 +18,6 @@ def requantize(acc: np.ndarray, mult: np.ndarray | float, zp: int, qmin: int = -
     if acc.size and (acc.min() < -(2**31) or acc.max() >= 2**31):
         raise OverflowError("accumulator exceeds int32: the layer breaks the accumulator bound")
     v = acc.astype(np.float32) * np.asarray(mult, dtype=np.float32)
-    q = np.rint(v).astype(np.int64) + int(zp)
-    return np.clip(q, qmin, qmax).astype(np.int8)
+    # clamp first (as C does) so the conversion stays in range; identical result, see §4
+    v = np.clip(v, np.float32(qmin - zp), np.float32(qmax - zp))
+    return (np.rint(v).astype(np.int32) + int(zp)).astype(np.int8)
