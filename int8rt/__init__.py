@@ -1,3 +1,14 @@
-"""int8rt: an int8 inference runtime for edge CPUs."""
+"""int8rt: an int8 inference runtime for edge CPUs.
+
+    qm = int8rt.quantize("model.onnx", calibration_arrays)
+    qm.save("model.i8")
+    sess = int8rt.Session("model.i8")
+    outputs = sess.run(None, {"input": x})
+"""
+
+from .api import QuantizedModel, load_float_model, quantize
+from .session import NodeArg, Session
 
 __version__ = "0.1.0"
+__all__ = ["QuantizedModel", "NodeArg", "Session", "load_float_model", "quantize",
+           "__version__"]

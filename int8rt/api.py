@@ -1,0 +1,64 @@
+"""The user-facing entry points: `quantize()` and the QuantizedModel it returns."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from . import format as i8format
+from .ir import Graph
+
+ModelSource = Union[str, "os.PathLike[str]", Graph, Any]  # Any: an onnx.ModelProto
+
+
+def load_float_model(model: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None = None
+                     ) -> Graph:
+    """A canonical float graph from an .onnx path, an onnx.ModelProto, a float .i8 file or a
+    Graph. Only ONNX sources need the optional `onnx` package."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such model file: {path}")
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head.startswith(i8format.MAGIC):
+            return i8format.load(path)
+    from .frontend.onnx import import_onnx  # needs the `onnx` extra
+
+    return import_onnx(model, input_shapes=input_shapes)
+
+
+@dataclass
+class QuantizedModel:
+    graph: Graph
+    float_graph: Graph | None = None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        i8format.save(self.graph, path)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        i8format.save(self.graph, buf)
+        return buf.getvalue()
+
+
+def quantize(model: ModelSource, calibration: Iterable[Any], method: str = "minmax",
+             per_channel: bool = True, input_shapes: dict[str, tuple[int, ...]] | None = None,
+             calib_samples: int | None = None, progress: bool = True) -> QuantizedModel:
+    """Static post-training quantization.
+
+    `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
+    or of {input_name: array} dicts. Observers watch every activation while the float graph
+    runs on it; their ranges choose the int8 parameters (docs/QUANTIZATION.md §2).
+    """
+    from .quant.ptq import quantize as ptq_quantize
+
+    float_graph = load_float_model(model, input_shapes)
+    graph = ptq_quantize(float_graph, calibration, method=method, per_channel=per_channel,
+                         max_samples=calib_samples, progress=progress)
+    return QuantizedModel(graph, float_graph)

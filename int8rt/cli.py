@@ -1,0 +1,166 @@
+"""The `int8rt` command: quantize, run, bench, inspect, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+
+def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    try:
+        name, dims = text.split("=", 1)
+        return name, tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,..., got {text!r}") from None
+
+
+def _load_arrays(path: str) -> list[np.ndarray] | list[dict[str, np.ndarray]]:
+    """Calibration or input data from .npy (one array) or .npz (one array per input name)."""
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        return [data]
+    return [{k: data[k] for k in data.files}]
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .api import quantize
+
+    shapes = dict(args.input_shape) if args.input_shape else None
+    qm = quantize(args.model, _load_arrays(args.calib), method=args.method,
+                  per_channel=not args.per_tensor, input_shapes=shapes,
+                  calib_samples=args.calib_samples, progress=not args.quiet)
+    qm.save(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _feed(sess, path: str | None) -> dict[str, np.ndarray]:
+    if path is None:  # random data of the model's input shapes
+        rng = np.random.default_rng(0)
+        return {i.name: rng.standard_normal(i.shape).astype(i.dtype) for i in sess.get_inputs()}
+    data = _load_arrays(path)[0]
+    if isinstance(data, np.ndarray):
+        return {sess.get_inputs()[0].name: data}
+    return data
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .session import Session
+
+    sess = Session(args.model)
+    outputs = sess.run(None, _feed(sess, args.input))
+    for arg, out in zip(sess.get_outputs(), outputs):
+        print(f"{arg.name}: shape {out.shape} dtype {out.dtype} "
+              f"min {out.min():.6g} max {out.max():.6g} mean {out.mean():.6g}")
+    if args.output:
+        np.savez(args.output, **{a.name: o for a, o in zip(sess.get_outputs(), outputs)})
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .progress import progress
+    from .session import Session
+
+    sess = Session(args.model, threads=args.threads)
+    feed = _feed(sess, args.input)
+    for _ in range(args.warmup):
+        sess.run(None, feed)
+    times = []
+    for _ in progress(range(args.runs), total=args.runs, desc="bench", enabled=not args.quiet):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1e3
+    print(f"{args.model}: median {np.median(ms):.3f} ms, p10 {np.percentile(ms, 10):.3f} ms, "
+          f"p90 {np.percentile(ms, 90):.3f} ms over {args.runs} runs")
+    if args.profile:
+        rows = sess.profile(feed, repeats=args.runs)
+        total = sum(ns for _, _, ns in rows) or 1
+        print(f"\n{'node':40s} {'kernel':16s} {'us':>10s} {'%':>6s}")
+        for node, kernel, ns in rows:
+            print(f"{node[:40]:40s} {kernel:16s} {ns / 1e3:10.1f} {100 * ns / total:6.1f}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from . import format as i8format
+
+    graph = i8format.load(args.model)
+    ops = Counter(n.op for n in graph.nodes)
+    consts = [t for t in graph.tensors.values() if t.is_const]
+    print(f"{args.model}: graph {graph.name!r}, {len(graph.nodes)} nodes, "
+          f"{len(consts)} constants ({sum(t.data.nbytes for t in consts) / 1024:.1f} KiB)")
+    quantized = any(n.op == "Quantize" for n in graph.nodes)
+    print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        for name in names:
+            t = graph.tensor(name)
+            print(f"  {kind} {name}: {t.dtype} {list(t.shape)}")
+    print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import format_report, run_demo
+
+    print(format_report(run_demo(runs=args.runs, progress=not args.quiet)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="int8rt", description="int8 inference runtime")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
+    q.add_argument("model", help=".onnx or float .i8 model")
+    q.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
+    q.add_argument("--method", default="minmax", help="calibration method (default minmax)")
+    q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
+    q.add_argument("--input-shape", type=_shape_arg, action="append",
+                   help="pin an input's shape: NAME=1,3,224,224 (repeatable)")
+    q.add_argument("-o", "--output", required=True, help="output .i8 path")
+    q.set_defaults(fn=cmd_quantize)
+
+    r = sub.add_parser("run", help="run a .i8 model once")
+    r.add_argument("model")
+    r.add_argument("--input", help=".npy (single input) or .npz; random if omitted")
+    r.add_argument("-o", "--output", help="write outputs to this .npz")
+    r.set_defaults(fn=cmd_run)
+
+    b = sub.add_parser("bench", help="time a .i8 model")
+    b.add_argument("model")
+    b.add_argument("--input", help=".npy or .npz; random if omitted")
+    b.add_argument("--runs", type=int, default=100)
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--threads", type=int, default=None)
+    b.add_argument("--profile", action="store_true", help="print time per op")
+    b.set_defaults(fn=cmd_bench)
+
+    i = sub.add_parser("inspect", help="describe a .i8 model")
+    i.add_argument("model")
+    i.set_defaults(fn=cmd_inspect)
+
+    d = sub.add_parser("demo", help="quantize and run the bundled digits CNN")
+    d.add_argument("--runs", type=int, default=200, help="latency samples")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as e:
+        print(f"int8rt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

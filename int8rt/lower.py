@@ -1,0 +1,422 @@
+"""Lowering: a quantized graph becomes a Program of kernel calls (TFLite's Prepare step).
+
+Everything derived from quantization parameters is computed here, once, in float64 and rounded
+once to the float32/int32 values the kernels take (docs/QUANTIZATION.md): conv multipliers,
+clamp bounds, Add's integer multipliers, average-pool divisor tables, LUTs, softmax tables,
+resize index maps. Both executors (numpy reference and native plan) then run the same calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from . import kernel_tables as kt
+from .ir import Graph, Node, QParams
+from .opset import NO_CLIP
+from .program import Buffer, Call, Program
+from .quant.params import clamp_bounds, conv_multipliers, requant_multiplier
+
+INT32_MAX = 2**31 - 1
+
+
+class LoweringError(ValueError):
+    """The quantized graph cannot be lowered (names the node)."""
+
+
+def lower(graph: Graph) -> Program:
+    """Lower a quantized graph whose tensor shapes are all known."""
+    calls: list[Call] = []
+    buffers: dict[str, Buffer] = {}
+    for t in graph.tensors.values():
+        if not t.is_const:
+            buffers[t.name] = Buffer(t.name, tuple(int(d) for d in t.shape), t.dtype)
+    lowerer = _Lowerer(graph, calls, buffers)
+    for node in graph.topological():
+        rule = _RULES.get(node.op)
+        if rule is None:
+            raise LoweringError(
+                f"op {node.op} (node {node.name!r}) has no int8 kernel yet; it must run in "
+                f"float, which this build does not support"
+            )
+        try:
+            rule(lowerer, node)
+        except LoweringError:
+            raise
+        except (ValueError, KeyError, OverflowError) as e:
+            raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
+    return Program(calls, buffers, list(graph.inputs), list(graph.outputs))
+
+
+class _Lowerer:
+    def __init__(self, graph: Graph, calls: list[Call], buffers: dict[str, Buffer]):
+        self.g, self.calls, self.buffers = graph, calls, buffers
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.g.tensor(name).shape)
+
+    def qp(self, name: str) -> tuple[float, int]:
+        t = self.g.tensor(name)
+        if t.qparams is None:
+            raise LoweringError(f"tensor {name!r} has no quantization parameters")
+        return t.qparams.scalar()
+
+    def qparams(self, name: str) -> QParams:
+        qp = self.g.tensor(name).qparams
+        if qp is None:
+            raise LoweringError(f"tensor {name!r} has no quantization parameters")
+        return qp
+
+    def expect_int8(self, node: Node, *names: str) -> None:
+        for n in names:
+            if self.g.tensor(n).dtype != "int8":
+                raise LoweringError(
+                    f"{node.op} node {node.name!r}: tensor {n!r} is "
+                    f"{self.g.tensor(n).dtype}, expected int8 (was the graph quantized?)"
+                )
+
+    def temp(self, base: str, shape: tuple[int, ...], dtype: str = "int8") -> str:
+        name = base
+        i = 1
+        while name in self.buffers or name in self.g.tensors:
+            name, i = f"{base}_{i}", i + 1
+        self.buffers[name] = Buffer(name, shape, dtype)
+        return name
+
+    def emit(self, node: Node, kernel: str, inputs: list[str], outputs: list[str],
+             params: dict | None = None, consts: dict | None = None) -> None:
+        self.calls.append(Call(kernel, inputs, outputs, params or {}, consts or {}, node.name))
+
+    def clamp(self, node: Node, out: str) -> tuple[int, int]:
+        return clamp_bounds(tuple(node.attrs.get("clip", NO_CLIP)), self.qparams(out))
+
+
+# -- model boundary ----------------------------------------------------------------------------
+def _quantize(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    s, z = lw.qp(y)
+    n = math.prod(lw.shape(x))
+    lw.emit(node, "quantize", [x], [y], {"n": n, "scale": s, "zp": z})
+
+
+def _dequantize(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    s, z = lw.qp(x)
+    lw.emit(node, "dequantize", [x], [y], {"n": math.prod(lw.shape(x)), "scale": s, "zp": z})
+
+
+# -- products: conv and fully connected --------------------------------------------------------
+def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
+    w_name = node.inputs[1]
+    w = lw.g.const(w_name)
+    if w is None or w.dtype != np.int8:
+        raise LoweringError(f"{node.op} node {node.name!r}: weights must be a constant int8 tensor")
+    w_qp = lw.qparams(w_name)
+    if np.any(w_qp.zero_point != 0):
+        raise LoweringError(f"{node.op} node {node.name!r}: weights must be symmetric (zp 0)")
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    bias = lw.g.const(b_name) if b_name else np.zeros(oc, np.int32)
+    if bias is None or bias.dtype != np.int32:
+        raise LoweringError(f"{node.op} node {node.name!r}: bias must be a constant int32 tensor")
+    x_s, _ = lw.qp(x)
+    y_s, _ = lw.qp(y)
+    w_scales = np.broadcast_to(w_qp.scale, (oc,))
+    mult = conv_multipliers(x_s, w_scales, y_s)
+    # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32
+    wsum = np.abs(w.reshape(oc, -1).astype(np.int64)).sum(axis=1)
+    worst = int((255 * wsum + np.abs(bias.astype(np.int64))).max(initial=0))
+    if worst > INT32_MAX:
+        raise LoweringError(
+            f"{node.op} node {node.name!r}: the int32 accumulator could overflow "
+            f"(bound {worst} > 2^31-1)"
+        )
+    return np.ascontiguousarray(w), np.ascontiguousarray(bias.reshape(oc)), mult
+
+
+def _conv(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    lw.expect_int8(node, x, y)
+    n, h, w_, c = lw.shape(x)
+    _, oh, ow, oc = lw.shape(y)
+    wt = lw.g.tensor(node.inputs[1])
+    _, kh, kw, _ = wt.shape
+    weights, bias, mult = _weights_and_bias(lw, node, x, y, oc)
+    a = node.attrs
+    (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
+    pt, pl, pb, pr = a.get("pads", (0, 0, 0, 0))
+    qmin, qmax = lw.clamp(node, y)
+    params = dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, stride_h=sh,
+                  stride_w=sw, dil_h=dh, dil_w=dw, pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr,
+                  groups=int(a.get("group", 1)), x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1],
+                  qmin=qmin, qmax=qmax)
+    lw.emit(node, "conv2d", [x], [y], params, {"w": weights, "bias": bias, "mult": mult})
+
+
+def _gemm(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    lw.expect_int8(node, x, y)
+    xs = lw.shape(x)
+    k = xs[-1]
+    m = math.prod(xs[:-1])
+    nout = lw.shape(y)[-1]
+    weights, bias, mult = _weights_and_bias(lw, node, x, y, nout)
+    qmin, qmax = lw.clamp(node, y)
+    params = dict(m=m, k=k, n=nout, x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1], qmin=qmin, qmax=qmax)
+    lw.emit(node, "fc", [x], [y], params, {"w": weights, "bias": bias, "mult": mult})
+
+
+# -- elementwise -------------------------------------------------------------------------------
+def _binary(lw: _Lowerer, node: Node) -> None:
+    a, b = node.inputs
+    (y,) = node.outputs
+    lw.expect_int8(node, a, b, y)
+    ins = []
+    for name in (a, b):
+        if lw.g.tensor(name).is_const:  # constant operands live in the program as buffers
+            ins.append(_const_buffer(lw, node, name))
+        else:
+            ins.append(name)
+    ndim, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
+    (sa, za), (sb, zb), (sy, zy) = lw.qp(a), lw.qp(b), lw.qp(y)
+    qmin, qmax = lw.clamp(node, y)
+    params = dict(ndim=ndim, shape=tuple(shape), a_stride=tuple(a_stride),
+                  b_stride=tuple(b_stride), a_zp=za, b_zp=zb, y_zp=zy, qmin=qmin, qmax=qmax)
+    if node.op == "Mul":
+        params.update(a_mult=0, b_mult=0, mult=float(np.float32(sa * sb / sy)))
+        lw.emit(node, "mul", ins, [y], params)
+    else:
+        a_mult, b_mult, mult = kt.add_multipliers(sa, sb, sy, subtract=node.op == "Sub")
+        params.update(a_mult=int(a_mult), b_mult=int(b_mult), mult=float(mult))
+        lw.emit(node, "add", ins, [y], params)
+
+
+def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
+    """Materialise an int8 constant operand: a `copy` from a constant blob into a buffer."""
+    data = lw.g.const(name)
+    if data.dtype != np.int8:
+        raise LoweringError(f"{node.op} node {node.name!r}: constant {name!r} must be int8")
+    buf = lw.temp(f"{name}__const", tuple(data.shape))
+    lw.emit(node, "copy", [], [buf], {"nbytes": int(data.nbytes)}, {"data": data})
+    return buf
+
+
+_UNARY: dict[str, Callable[[Node], Callable[[np.ndarray], np.ndarray]]] = {
+    "Relu": lambda n: kt.relu,
+    "Clip": lambda n: (lambda v: kt.clip(v, n.attrs.get("min", -math.inf),
+                                         n.attrs.get("max", math.inf))),
+    "LeakyRelu": lambda n: (lambda v: kt.leaky_relu(v, n.attrs.get("alpha", 0.01))),
+    "Sigmoid": lambda n: kt.sigmoid,
+    "HardSigmoid": lambda n: (lambda v: kt.hard_sigmoid(v, n.attrs.get("alpha", 0.2),
+                                                        n.attrs.get("beta", 0.5))),
+    "HardSwish": lambda n: kt.hard_swish,
+    "Tanh": lambda n: kt.tanh,
+    "Silu": lambda n: kt.silu,
+    "Gelu": lambda n: kt.gelu_tanh if n.attrs.get("approximate") == "tanh" else kt.gelu,
+}
+
+
+def _unary(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    lw.expect_int8(node, x, y)
+    (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
+    table = kt.lut_table(_UNARY[node.op](node), sx, zx, sy, zy)
+    lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(x))}, {"table": table})
+
+
+# -- pooling -----------------------------------------------------------------------------------
+def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
+    n, h, w_, c = lw.shape(x)
+    _, oh, ow, _ = lw.shape(y)
+    a = node.attrs
+    kh, kw = a["kernel"]
+    (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
+    pt, pl, _, _ = a.get("pads", (0, 0, 0, 0))
+    (_, zx), (_, zy) = lw.qp(x), lw.qp(y)
+    return dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, kh=kh, kw=kw, stride_h=sh, stride_w=sw,
+                dil_h=dh, dil_w=dw, pad_t=pt, pad_l=pl,
+                count_include_pad=int(a.get("count_include_pad", 0)), x_zp=zx, y_zp=zy,
+                qmin=-128, qmax=127)
+
+
+def _maxpool(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    lw.expect_int8(node, x, y)
+    if lw.qp(x) != lw.qp(y):  # max commutes with the affine map only for equal parameters
+        raise LoweringError(f"MaxPool node {node.name!r}: output parameters must equal input's")
+    lw.emit(node, "maxpool", [x], [y], _pool_params(lw, node, x, y))
+
+
+def _avgpool(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    lw.expect_int8(node, x, y)
+    p = _pool_params(lw, node, x, y)
+    mults = kt.avgpool_mults(lw.qp(x)[0], lw.qp(y)[0], p["kh"], p["kw"])
+    lw.emit(node, "avgpool", [x], [y], p, {"mult_by_count": mults})
+
+
+def _global_avgpool(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    lw.expect_int8(node, x, y)
+    n, h, w_, c = lw.shape(x)
+    (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
+    mult = float(np.float32(sx / (sy * h * w_)))
+    lw.emit(node, "global_avgpool", [x], [y],
+            dict(n=n, hw=h * w_, c=c, x_zp=zx, y_zp=zy, mult=mult, qmin=-128, qmax=127))
+
+
+# -- data movement -----------------------------------------------------------------------------
+def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> None:
+    tx, ty = lw.g.tensor(x), lw.g.tensor(y)
+    if tx.dtype != ty.dtype or (tx.qparams is None) != (ty.qparams is None) or (
+        tx.qparams is not None and tx.qparams.scalar() != ty.qparams.scalar()
+    ):
+        raise LoweringError(f"{node.op} node {node.name!r} moves data: its output must keep "
+                            f"the input's dtype and quantization parameters")
+
+
+def _reshape(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    _same_params(lw, node, x, y)
+    lw.emit(node, "copy", [x], [y], {"nbytes": lw.buffers[y].nbytes})
+
+
+def _transpose(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    _same_params(lw, node, x, y)
+    lw.emit(node, "transpose", [x], [y],
+            {"shape": lw.shape(x), "perm": tuple(int(p) for p in node.attrs["perm"])})
+
+
+def _slice(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    _same_params(lw, node, x, y)
+    lw.emit(node, "slice", [x], [y],
+            {"in_shape": lw.shape(x), "start": tuple(node.attrs["starts"]),
+             "step": tuple(node.attrs["steps"]), "out_shape": lw.shape(y)})
+
+
+def _split(lw: _Lowerer, node: Node) -> None:
+    x = node.inputs[0]
+    shape = lw.shape(x)
+    axis = int(node.attrs["axis"])
+    offset = 0
+    for y in node.outputs:
+        _same_params(lw, node, x, y)
+        out_shape = lw.shape(y)
+        start = [0] * len(shape)
+        start[axis] = offset
+        offset += out_shape[axis]
+        lw.emit(node, "slice", [x], [y],
+                {"in_shape": shape, "start": tuple(start), "step": (1,) * len(shape),
+                 "out_shape": out_shape})
+
+
+def _pad(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    _same_params(lw, node, x, y)
+    shape = lw.shape(x)
+    pads = tuple(int(p) for p in node.attrs["pads"])
+    nd = len(shape)
+    mode = {"constant": 0, "reflect": 1, "edge": 2}[node.attrs.get("mode", "constant")]
+    value = float(node.attrs.get("value", 0.0))
+    t = lw.g.tensor(x)
+    if t.qparams is not None:
+        s, z = t.qparams.scalar()
+        v = np.array([min(127, max(-128, round(value / s) + z))], np.int8)
+    else:
+        v = np.array([value], np.dtype(t.dtype))
+    lw.emit(node, "pad", [x], [y], {"in_shape": shape, "pad_before": pads[:nd],
+                                    "pad_after": pads[nd:], "mode": mode}, {"value": v})
+
+
+def _concat(lw: _Lowerer, node: Node) -> None:
+    (y,) = node.outputs
+    out_shape = lw.shape(y)
+    axis = int(node.attrs["axis"])
+    rows = math.prod(out_shape[:axis])
+    y_stride = math.prod(out_shape[axis:])
+    sy, zy = lw.qp(y)
+    offset = 0
+    for x in node.inputs:
+        lw.expect_int8(node, x, y)
+        sx, zx = lw.qp(x)
+        cols = math.prod(lw.shape(x)[axis:])
+        src = _const_buffer(lw, node, x) if lw.g.tensor(x).is_const else x
+        lw.emit(node, "requant_copy", [src], [y],
+                dict(rows=rows, cols=cols, x_stride=cols, y_stride=y_stride, x_offset=0,
+                     y_offset=offset, x_zp=zx, y_zp=zy, mult=requant_multiplier(sx, sy)))
+        offset += cols
+
+
+def _resize(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    lw.expect_int8(node, x, y)
+    n, h, w_, c = lw.shape(x)
+    _, oh, ow, _ = lw.shape(y)
+    a = node.attrs
+    ctm = a.get("coordinate_transformation_mode", "half_pixel")
+    if a.get("mode", "nearest") == "nearest":
+        _same_params(lw, node, x, y)
+        nm = a.get("nearest_mode", "round_prefer_floor")
+        iy = kt.resize_nearest_map(h, oh, ctm, nm)
+        ix = kt.resize_nearest_map(w_, ow, ctm, nm)
+        lw.emit(node, "resize_nearest", [x], [y], dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow),
+                {"iy": iy, "ix": ix})
+    else:
+        y0, y1, fy = kt.resize_linear_map(h, oh, ctm)
+        x0, x1, fx = kt.resize_linear_map(w_, ow, ctm)
+        (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
+        mult = float(np.float32(sx / (sy * 2.0**22)))
+        lw.emit(node, "resize_bilinear", [x], [y],
+                dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, x_zp=zx, y_zp=zy, mult=mult),
+                dict(y0=y0, y1=y1, fy=fy, x0=x0, x1=x1, fx=fx))
+
+
+def _softmax(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    lw.expect_int8(node, x, y)
+    shape = lw.shape(x)
+    axis = int(node.attrs.get("axis", -1)) % len(shape)
+    (sx, _), (sy, zy) = lw.qp(x), lw.qp(y)
+    table = kt.softmax_exp_table(sx)
+    inv = float(np.float32(1.0 / sy))
+    if axis == len(shape) - 1:
+        lw.emit(node, "softmax", [x], [y],
+                dict(rows=math.prod(shape[:-1]), cols=shape[-1], inv_y_scale=inv, y_zp=zy),
+                {"exp_table": table})
+        return
+    # softmax over an inner axis: move it last, run, move it back (pure data movement)
+    perm = tuple(i for i in range(len(shape)) if i != axis) + (axis,)
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    moved = tuple(shape[p] for p in perm)
+    t_in, t_out = lw.temp(f"{x}__t", moved), lw.temp(f"{y}__t", moved)
+    lw.emit(node, "transpose", [x], [t_in], {"shape": shape, "perm": perm})
+    lw.emit(node, "softmax", [t_in], [t_out],
+            dict(rows=math.prod(moved[:-1]), cols=moved[-1], inv_y_scale=inv, y_zp=zy),
+            {"exp_table": table})
+    lw.emit(node, "transpose", [t_out], [y], {"shape": moved, "perm": inverse})
+
+
+_RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
+    "Quantize": _quantize,
+    "Dequantize": _dequantize,
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "Add": _binary,
+    "Sub": _binary,
+    "Mul": _binary,
+    **{op: _unary for op in _UNARY},
+    "MaxPool": _maxpool,
+    "AveragePool": _avgpool,
+    "GlobalAveragePool": _global_avgpool,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Slice": _slice,
+    "Split": _split,
+    "Pad": _pad,
+    "Concat": _concat,
+    "Resize": _resize,
+    "Softmax": _softmax,
+}
