@@ -1,0 +1,293 @@
+"""Static post-training quantization: canonical float graph + activation ranges -> int8 graph.
+
+The conventions (docs/ARCHITECTURE.md "Quantized graphs", docs/QUANTIZATION.md §1-§2):
+
+- the op list is kept; every activation tensor of an op with an int8 kernel becomes int8 with
+  per-tensor QParams (from its observed range, its input's parameters for data movement, or
+  fixed for Softmax), keeping its float-graph name so float and int8 runs compare by name;
+- model inputs and outputs stay float32 under their names: a Quantize follows each input, a
+  Dequantize precedes each output (the int8 tensor feeding it is renamed `<name>:int8`);
+- an op without an int8 kernel stays float: its int8 inputs pass through Dequantize
+  (`<name>:float`) and its output through Quantize (`<name>:int8`) where int8 ops read it;
+- Conv / Gemm weights become symmetric int8 (per output channel by default) and their bias,
+  created as zeros when absent, int32 with scale s_x * s_w; other float constants read by an
+  int8 op (Add / Sub / Mul operands, ...) become per-tensor int8 with their own range.
+
+Fused activations (`clip`) stay in real units; lowering turns them into kernel bounds with
+params.clamp_bounds. Their effect is already in the observed range of the op's output.
+`graph.meta["quantization"]["int8_names"]` maps each float activation name to the tensor that
+holds its int8 version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from int8rt.ir import Graph, Node, QParams, Tensor
+from int8rt.opset import schema
+from int8rt.quant import params
+
+# out_qparams="fixed" ops and their parameters (docs/QUANTIZATION.md §4, Softmax)
+FIXED_QPARAMS: dict[str, tuple[float, int]] = {"Softmax": (1.0 / 256.0, -128)}
+
+# ops whose weights (input 1) and bias (input 2) get the Conv/Gemm treatment
+WEIGHTED_OPS = ("Conv", "Gemm")
+
+
+class _Quantizer:
+    def __init__(self, graph: Graph, ranges: Mapping[str, Any], per_channel: bool,
+                 weight_bits: int) -> None:
+        self.g = graph
+        self.ranges = ranges
+        self.per_channel = per_channel
+        self.weight_bits = weight_bits
+        self.order = graph.topological()
+        for n in self.order:
+            if n.op in ("Quantize", "Dequantize"):
+                raise ValueError(f"graph is already quantized (node {n.name!r} is a {n.op})")
+            schema(n.op)  # raises on an op outside the canonical set
+        self.consts = {t.name for t in graph.constants()}
+        self.producer = graph.producers()
+        # how many input slots read each constant: a constant read once is quantized in place
+        self.uses: dict[str, int] = {}
+        for n in self.order:
+            for i in n.inputs:
+                if i:
+                    self.uses[i] = self.uses.get(i, 0) + 1
+        # the dtype each activation is produced in
+        self.home: dict[str, str] = {x: "float" for x in graph.inputs}
+        for n in self.order:
+            for o in n.outputs:
+                self.home[o] = "int8" if schema(n.op).int8 else "float"
+        for name, dom in self.home.items():
+            t = graph.tensor(name)
+            if t.dtype != "float32":
+                raise ValueError(f"activation {name!r} is {t.dtype}; PTQ expects a float32 graph")
+        self.qp: dict[str, QParams] = {}
+        self.nodes: list[Node] = []
+        self.converted: dict[tuple[str, str], str] = {}
+        # int8-produced model outputs: the int8 tensor is renamed, the float name is the
+        # Dequantize output
+        self.renamed: dict[str, str] = {}
+        for y in dict.fromkeys(graph.outputs):
+            if self.home.get(y) == "int8":
+                self.renamed[y] = self._reserve(f"{y}:int8")
+                self.converted[(y, "float")] = y
+        self.const_cache: dict[str, str] = {}
+        self.node_names = {n.name for n in graph.nodes}
+
+    # -- names ---------------------------------------------------------------------------
+    def _reserve(self, base: str) -> str:
+        name = self.g.unique_name(base)
+        self.g.tensors[name] = Tensor(name, (), "float32")  # placeholder, filled in later
+        return name
+
+    def _node_name(self, base: str) -> str:
+        # new nodes are not in g.nodes until the end: avoid their names by hand
+        name, i = base, 0
+        while name in self.node_names or name in self.g.tensors:
+            i += 1
+            name = f"{base}_{i}"
+        self.node_names.add(name)
+        return name
+
+    # -- activation parameters -----------------------------------------------------------
+    def observed(self, name: str) -> QParams:
+        if name not in self.ranges:
+            raise KeyError(
+                f"no calibration range for tensor {name!r}: run quant.calibrate on this graph"
+            )
+        lo, hi = self.ranges[name]
+        return params.activation_qparams(float(lo), float(hi))
+
+    def act_qp(self, name: str) -> QParams:
+        """The int8 parameters of activation `name` (its int8 version if it is float-made)."""
+        if name in self.qp:
+            return self.qp[name]
+        if name in self.consts:
+            raise ValueError(f"{name!r} is a constant, not an activation")
+        node = self.producer.get(name)
+        if node is None or not schema(node.op).int8:
+            qp = self.observed(name)
+        else:
+            rule = schema(node.op).out_qparams
+            if rule == "observed":
+                qp = self.observed(name)
+            elif rule == "same":
+                src = node.inputs[0]
+                if src in self.consts:
+                    raise ValueError(
+                        f"{node.op} node {node.name!r} moves a constant: fold it before PTQ"
+                    )
+                qp = self.act_qp(src)
+            elif rule == "fixed":
+                if node.op not in FIXED_QPARAMS:
+                    raise ValueError(f"{node.op} has fixed output parameters but none are known")
+                qp = QParams.per_tensor(*FIXED_QPARAMS[node.op])
+            else:
+                raise ValueError(f"unknown out_qparams rule {rule!r} of {node.op}")
+        self.qp[name] = qp
+        return qp
+
+    # -- dtype boundaries ----------------------------------------------------------------
+    def as_int8(self, name: str) -> str:
+        if self.home[name] == "int8":
+            return self.renamed.get(name, name)
+        key = (name, "int8")
+        if key not in self.converted:
+            q = self._reserve(f"{name}:int8")
+            self.g.tensors[q] = Tensor(q, self.g.tensor(name).shape, "int8",
+                                       qparams=self.act_qp(name))
+            self.nodes.append(Node("Quantize", self._node_name(f"{name}:quantize"), [name], [q]))
+            self.converted[key] = q
+        return self.converted[key]
+
+    def as_float(self, name: str) -> str:
+        if self.home[name] == "float":
+            return name
+        key = (name, "float")
+        if key not in self.converted:
+            f = self._reserve(f"{name}:float")
+            self.g.tensors[f] = Tensor(f, self.g.tensor(name).shape, "float32")
+            self.nodes.append(
+                Node("Dequantize", self._node_name(f"{name}:dequantize"), [name], [f]))
+            self.converted[key] = f
+        return self.converted[key]
+
+    # -- constants -----------------------------------------------------------------------
+    def _put_const(self, orig: str, base: str, data: np.ndarray, qp: QParams,
+                   shared_ok: bool) -> str:
+        """Store a quantized constant: in place of `orig` when this is its only use, else under
+        a new name (cached per `orig` when the result does not depend on the consumer)."""
+        if orig and self.uses.get(orig, 0) == 1:
+            name = orig
+        elif shared_ok and orig in self.const_cache:
+            return self.const_cache[orig]
+        else:
+            name = self._reserve(base)
+            if shared_ok and orig:
+                self.const_cache[orig] = name
+        data = np.ascontiguousarray(data)
+        self.g.tensors[name] = Tensor(name, tuple(data.shape), str(data.dtype), data=data,
+                                      qparams=qp)
+        return name
+
+    def _float_const(self, name: str, what: str) -> np.ndarray:
+        t = self.g.tensor(name)
+        if t.data is None:
+            raise NotImplementedError(f"{what} {name!r} is not a constant: static PTQ needs "
+                                      "constant weights")
+        if not np.issubdtype(t.data.dtype, np.floating):
+            raise ValueError(f"{what} {name!r} has dtype {t.data.dtype}, expected float")
+        return t.data
+
+    def weighted(self, node: Node) -> list[str]:
+        x, w_name = node.inputs[0], node.inputs[1]
+        b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+        if x in self.consts:
+            raise ValueError(f"{node.op} node {node.name!r} has a constant input: fold it first")
+        w = self._float_const(w_name, f"{node.op} weight")
+        wqp = params.weight_qparams(w, axis=0, per_channel=self.per_channel,
+                                    bits=self.weight_bits)
+        wq = params.quantize_weights(w, wqp, bits=self.weight_bits)
+        w_new = self._put_const(w_name, f"{w_name}:int8", wq, wqp, shared_ok=True)
+        oc = w.shape[0]
+        if b_name:
+            b = self._float_const(b_name, f"{node.op} bias")
+            if b.shape != (oc,):
+                raise ValueError(f"{node.op} node {node.name!r}: bias shape {b.shape}, "
+                                 f"expected ({oc},)")
+        else:
+            b = np.zeros(oc, np.float32)
+        x_scale, _ = self.act_qp(x).scalar()
+        bq = params.quantize_bias(b, x_scale, wqp.scale)
+        s_b = params.bias_scale(x_scale, wqp.scale).astype(np.float32)
+        bqp = QParams(s_b, np.zeros(s_b.shape, np.int32), None if wqp.axis is None else 0)
+        # the bias depends on this node's input scale: never shared between consumers
+        base = f"{b_name}:int32" if b_name else f"{node.name}:bias"
+        b_new = self._put_const(b_name, base, bq, bqp, shared_ok=False)
+        return [self.as_int8(x), w_new, b_new, *node.inputs[3:]]
+
+    def plain_const(self, name: str) -> str:
+        data = self.g.tensor(name).data
+        if not np.issubdtype(data.dtype, np.floating):
+            return name  # integer constants (indices, shapes) are not quantized
+        d = np.asarray(data, np.float64)
+        if not np.isfinite(d).all():
+            raise ValueError(f"constant {name!r} contains NaN or Inf")
+        lo, hi = (float(d.min()), float(d.max())) if d.size else (0.0, 0.0)
+        qp = params.activation_qparams(lo, hi)
+        return self._put_const(name, f"{name}:int8", params.quantize_array(data, qp), qp,
+                               shared_ok=True)
+
+    # -- the rewrite ---------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.g
+        # parameters first: "same" follows a node's original inputs, rewritten below
+        for node in self.order:
+            if schema(node.op).int8:
+                for o in node.outputs:
+                    self.act_qp(o)
+        for node in self.order:
+            if not schema(node.op).int8:
+                node.inputs = [i if (not i or i in self.consts) else self.as_float(i)
+                               for i in node.inputs]
+                self.nodes.append(node)
+                continue
+            if node.op in WEIGHTED_OPS:
+                node.inputs = self.weighted(node)
+            else:
+                node.inputs = [
+                    "" if not i else self.plain_const(i) if i in self.consts else self.as_int8(i)
+                    for i in node.inputs
+                ]
+            outputs = list(node.outputs)
+            for o in outputs:
+                name = self.renamed.get(o, o)
+                g.tensors[name] = Tensor(name, g.tensor(o).shape, "int8", qparams=self.act_qp(o))
+            node.outputs = [self.renamed.get(o, o) for o in outputs]
+            self.nodes.append(node)
+            for o in outputs:
+                if o in self.renamed:  # a model output: back to float under its own name
+                    self.nodes.append(Node("Dequantize", self._node_name(f"{o}:dequantize"),
+                                           [self.renamed[o]], [o]))
+        g.nodes = self.nodes
+        # float constants whose every use now reads a quantized copy
+        read = {i for n in g.nodes for i in n.inputs if i} | set(g.outputs)
+        for name in self.consts:
+            if name not in read:
+                del g.tensors[name]
+        int8_names = {}
+        for name, dom in self.home.items():
+            if dom == "int8":
+                int8_names[name] = self.renamed.get(name, name)
+            elif (name, "int8") in self.converted:
+                int8_names[name] = self.converted[(name, "int8")]
+        g.meta["quantization"] = {
+            "scheme": "static",
+            "per_channel": bool(self.per_channel),
+            "weight_bits": int(self.weight_bits),
+            "int8_names": int8_names,
+        }
+        return g
+
+
+def quantize_graph(graph: Graph, ranges: Mapping[str, Any], per_channel: bool = True,
+                   weight_bits: int = 8) -> Graph:
+    """A quantized copy of the canonical float `graph`, given the observed real range
+    (lo, hi) of each activation (`calibrate`'s result). The input graph is not modified."""
+    return _Quantizer(graph.copy(), ranges, per_channel, weight_bits).run()
+
+
+def quantize(graph: Graph, calibration_data: Iterable[Any], method: str = "minmax",
+             per_channel: bool = True, weight_bits: int = 8, **calibrate_kw: Any) -> Graph:
+    """Calibrate `graph` on `calibration_data` with observer `method`, then quantize it.
+    `calibrate_kw` go to quant.calibrate.calibrate (observers_per_tensor, max_samples,
+    batch_size, progress, options, executor_factory)."""
+    from int8rt.quant.calibrate import calibrate
+
+    ranges = calibrate(graph, calibration_data, method=method, **calibrate_kw)
+    return quantize_graph(graph, ranges, per_channel=per_channel, weight_bits=weight_bits)
