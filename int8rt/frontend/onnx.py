@@ -314,7 +314,7 @@ class _Importer:
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)])
         try:
             outs = ReferenceEvaluator(m).run(None, feeds)
-        except Exception as e:  # noqa: BLE001 - any evaluator failure means we cannot fold
+        except Exception as e:
             if node.op_type in SUPPORTED_ONNX_OPS:
                 raise ValueError(f"cannot evaluate constant node {name!r} ({node.op_type}): "
                                  f"{e}") from e
@@ -480,8 +480,8 @@ class _Importer:
         self._unary("LeakyRelu", node, name, ins, {"alpha": float(attrs.get("alpha", 0.01))})
 
     def op_HardSigmoid(self, node, name, ins, attrs):
-        self._unary("HardSigmoid", node, name, ins,
-                    {"alpha": float(attrs.get("alpha", 0.2)), "beta": float(attrs.get("beta", 0.5))})
+        ab = {"alpha": float(attrs.get("alpha", 0.2)), "beta": float(attrs.get("beta", 0.5))}
+        self._unary("HardSigmoid", node, name, ins, ab)
 
     def op_Gelu(self, node, name, ins, attrs):
         self._unary("Gelu", node, name, ins, {"approximate": attrs.get("approximate", "none")})
@@ -761,7 +761,7 @@ class _Importer:
             scales = [s / n for s, n in zip(sizes, xs)]
         elif scales is not None:
             scales = [float(F32(s)) for s in scales]
-            sizes = [int(math.floor(n * s)) for n, s in zip(xs, scales)]
+            sizes = [math.floor(n * s) for n, s in zip(xs, scales)]
         else:
             raise ValueError(f"{node.op_type} {name!r}: neither scales nor sizes given")
         if sizes[0] != xs[0] or sizes[1] != xs[1]:
@@ -815,7 +815,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
             raise ValueError(f"no such ONNX file: {path}")
         try:
             model = onnx.load(path)
-        except Exception as e:  # noqa: BLE001 - protobuf raises assorted errors
+        except Exception as e:
             raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
     if not model.graph.node and not model.graph.output:
         raise ValueError("ONNX model has an empty graph")

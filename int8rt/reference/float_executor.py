@@ -77,7 +77,7 @@ class FloatExecutor:
                     if observe is not None:
                         observe(name, arr)
             for i in n.inputs:
-                if i and self._last.get(i) == k and i not in keep and i in env:
-                    if i not in g.inputs:
-                        del env[i]
+                if i and self._last.get(i) == k and i not in keep and i in env \
+                        and i not in g.inputs:
+                    del env[i]
         return {o: (env[o] if o in env else self._consts[o]) for o in g.outputs}

@@ -7,10 +7,10 @@ import numpy as np
 
 onnx = __import__("pytest").importorskip("onnx")
 ort = __import__("pytest").importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from int8rt.frontend.onnx import import_onnx  # noqa: E402
-from int8rt.reference.float_executor import FloatExecutor  # noqa: E402
+from int8rt.frontend.onnx import import_onnx
+from int8rt.reference.float_executor import FloatExecutor
 
 RNG = np.random.default_rng(0)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.frontend.onnx_util import check, helper, init, make_model, rand, run_int8rt
-
-from int8rt.frontend.onnx import SUPPORTED_ONNX_OPS, UnsupportedOpError, import_onnx  # noqa: I001
+from int8rt.frontend.onnx import SUPPORTED_ONNX_OPS, UnsupportedOpError, import_onnx
 from int8rt.opset import OPS
+from tests.frontend.onnx_util import check, helper, init, make_model, rand, run_int8rt
 
 X4 = (2, 3, 9, 11)
 
@@ -34,18 +33,18 @@ def test_canonical_ops_only():
 
 
 @pytest.mark.parametrize("kw", [
-    dict(),
-    dict(strides=[2, 2], pads=[1, 0, 2, 1]),
-    dict(dilations=[2, 1], pads=[2, 1, 2, 1]),
-    dict(auto_pad="SAME_UPPER", strides=[2, 2]),
-    dict(auto_pad="SAME_LOWER", strides=[2, 3]),
-    dict(auto_pad="VALID"),
+    {},
+    {"strides": [2, 2], "pads": [1, 0, 2, 1]},
+    {"dilations": [2, 1], "pads": [2, 1, 2, 1]},
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"auto_pad": "SAME_LOWER", "strides": [2, 3]},
+    {"auto_pad": "VALID"},
 ])
 def test_conv(kw):
     w = init("w", rand(4, 3, 3, 3))
     b = init("b", rand(4))
     g = check(one("Conv", kw, [w, b], ["w", "b"]), feeds())
-    conv = [n for n in g.nodes if n.op == "Conv"][0]
+    conv = next(n for n in g.nodes if n.op == "Conv")
     assert g.tensors[conv.inputs[1]].shape == (4, 3, 3, 3)
     assert set(conv.attrs) == {"strides", "dilations", "pads", "group", "clip"}
 
@@ -53,23 +52,23 @@ def test_conv(kw):
 @pytest.mark.parametrize("group,oc", [(3, 3), (3, 6), (1, 5)])
 def test_conv_groups(group, oc):
     w = init("w", rand(oc, 3 // group, 3, 3))
-    check(one("Conv", dict(group=group, pads=[1, 1, 1, 1]), [w], ["w"]), feeds())
+    check(one("Conv", {"group": group, "pads": [1, 1, 1, 1]}, [w], ["w"]), feeds())
 
 
 def test_conv_group_nondepthwise():
     w = init("w", rand(6, 2, 3, 3))
-    check(one("Conv", dict(group=2, pads=[1, 1, 1, 1]), [w], ["w"], shape=(1, 4, 7, 7)),
+    check(one("Conv", {"group": 2, "pads": [1, 1, 1, 1]}, [w], ["w"], shape=(1, 4, 7, 7)),
           {"x": rand(1, 4, 7, 7)})
 
 
 @pytest.mark.parametrize("kw", [
-    dict(strides=[2, 2]),
-    dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
-    dict(strides=[3, 2], pads=[2, 0, 1, 3]),
-    dict(strides=[1, 1], pads=[1, 1, 1, 1]),
-    dict(strides=[2, 2], dilations=[2, 1]),
-    dict(strides=[2, 2], group=3),
-    dict(strides=[2, 2], output_shape=[19, 23], auto_pad="SAME_UPPER"),
+    {"strides": [2, 2]},
+    {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]},
+    {"strides": [3, 2], "pads": [2, 0, 1, 3]},
+    {"strides": [1, 1], "pads": [1, 1, 1, 1]},
+    {"strides": [2, 2], "dilations": [2, 1]},
+    {"strides": [2, 2], "group": 3},
+    {"strides": [2, 2], "output_shape": [19, 23], "auto_pad": "SAME_UPPER"},
 ])
 def test_conv_transpose(kw):
     g = kw.get("group", 1)
@@ -82,7 +81,7 @@ def test_conv_transpose(kw):
 
 def test_conv_transpose_k4s2p1_is_one_conv_plus_data_movement():
     w = init("w", rand(3, 5, 4, 4))
-    g = check(one("ConvTranspose", dict(strides=[2, 2], pads=[1, 1, 1, 1]), [w], ["w"]),
+    g = check(one("ConvTranspose", {"strides": [2, 2], "pads": [1, 1, 1, 1]}, [w], ["w"]),
               feeds())
     assert ops_of(g).count("Conv") == 1
     assert set(ops_of(g)) <= {"Conv", "Reshape", "Pad", "Transpose", "Slice"}
@@ -183,12 +182,12 @@ def test_batchnorm_standalone():
 
 
 @pytest.mark.parametrize("kw", [
-    dict(kernel_shape=[3, 3]),
-    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
-    dict(kernel_shape=[3, 2], strides=[2, 2], ceil_mode=1),
-    dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, pads=[1, 0, 1, 0]),
-    dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
-    dict(kernel_shape=[3, 3], auto_pad="SAME_LOWER"),
+    {"kernel_shape": [3, 3]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+    {"kernel_shape": [3, 2], "strides": [2, 2], "ceil_mode": 1},
+    {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 0, 1, 0]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+    {"kernel_shape": [3, 3], "auto_pad": "SAME_LOWER"},
 ])
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_pool(op, kw):
@@ -196,18 +195,18 @@ def test_pool(op, kw):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
-    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1,
-         ceil_mode=1),
-    dict(kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 0, 1], count_include_pad=0,
-         ceil_mode=1),
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1,
+         "ceil_mode": 1},
+    {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [0, 1, 0, 1], "count_include_pad": 0,
+         "ceil_mode": 1},
 ])
 def test_avgpool_count_include_pad(kw):
     check(one("AveragePool", kw), feeds())
 
 
 def test_maxpool_dilation():
-    check(one("MaxPool", dict(kernel_shape=[2, 2], dilations=[2, 2], pads=[1, 1, 1, 1])),
+    check(one("MaxPool", {"kernel_shape": [2, 2], "dilations": [2, 2], "pads": [1, 1, 1, 1]}),
           feeds())
 
 
@@ -385,7 +384,7 @@ def test_constant_node_and_fp16_int8_initializers():
 
 def test_exporter_shape_subgraph_flatten():
     """x.view(x.size(0), -1) as torch.onnx exports it (opset 11 style)."""
-    i64 = lambda v: init(f"k{v}", np.array(v, np.int64))  # noqa: E731
+    i64 = lambda v: init(f"k{v}", np.array(v, np.int64))
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Shape", ["c"], ["s"]),
@@ -421,7 +420,7 @@ def test_exporter_shape_subgraph_resize_sizes():
         helper.make_node("Add", ["r", "sq1"], ["y"]),
         helper.make_node("Add", ["x", "bias_full"], ["y2"]),
     ]
-    i64 = lambda n, v: init(n, np.array(v, np.int64))  # noqa: E731
+    i64 = lambda n, v: init(n, np.array(v, np.int64))
     inits = [i64("b0", [0]), i64("b2", [2]), i64("b4", [4]),
              init("two", np.array(2.0, np.float32)), i64("r0", 0), i64("r3", 3), i64("r1", 1),
              init("bias", rand(3, 1, 1)), init("sq", rand(1, 1, 18, 22)), i64("ax0", [0]),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.frontend.onnx_util import check, helper, init, make_model, rand
-
-from int8rt import ir  # noqa: I001
+from int8rt import ir
 from int8rt.passes import canonicalize, infer_shapes, prune
 from int8rt.reference.float_executor import FloatExecutor
+from tests.frontend.onnx_util import check, helper, init, make_model, rand
 
 X4 = (2, 3, 8, 7)
 F = {"x": rand(*X4)}
@@ -39,7 +38,7 @@ def test_weights_layout_exact():
     w = rand(4, 3, 2, 5)
     node = helper.make_node("Conv", ["x", "w"], ["y"])
     g = check(make_model([node], {"x": X4}, ["y"], [init("w", w)]), F)
-    conv = [n for n in g.nodes if n.op == "Conv"][0]
+    conv = next(n for n in g.nodes if n.op == "Conv")
     np.testing.assert_array_equal(g.const(conv.inputs[1]), w.transpose(0, 2, 3, 1))
 
 
@@ -68,7 +67,7 @@ def test_reshape_to_4d_and_layout_ops():
              helper.make_node("Slice", ["pd", "st", "en", "ax", "sp"], ["sl"]),
              helper.make_node("Split", ["sl"], ["s0", "s1"], axis=1),
              helper.make_node("Add", ["s0", "s1"], ["y"])]
-    i64 = lambda n, v: init(n, np.array(v, np.int64))  # noqa: E731
+    i64 = lambda n, v: init(n, np.array(v, np.int64))
     inits = [i64("s", [2, 6, 4, 7]), i64("p", [0, 0, 1, 0, 0, 2, 0, 3]),
              i64("st", [1, 5]), i64("en", [1000, 0]), i64("ax", [2, 3]), i64("sp", [2, -1])]
     g = check(make_model(nodes, {"x": X4}, ["y"], inits), F)

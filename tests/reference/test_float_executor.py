@@ -3,12 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.frontend.onnx_util import helper, init, make_model, rand, run_ort
-
-from int8rt import ir  # noqa: I001
+from int8rt import ir
 from int8rt.frontend.onnx import import_onnx
 from int8rt.reference import float_ops
 from int8rt.reference.float_executor import FloatExecutor
+from tests.frontend.onnx_util import helper, init, make_model, rand, run_ort
 
 
 def _model():
@@ -83,8 +82,9 @@ def test_hand_built_nhwc_graph():
 
 
 def test_torch_mobilenet_v2_small():
-    from tests.reference.mobilenet_util import export, mobilenet_v2
     import onnx
+
+    from tests.reference.mobilenet_util import export, mobilenet_v2
 
     torch = pytest.importorskip("torch")
     model = mobilenet_v2(width=0.35, classes=10)
