@@ -1,0 +1,823 @@
+"""ONNX float model -> canonical NHWC graph.
+
+The importer walks the ONNX nodes in order (ONNX requires topological order) and keeps the
+shape of every activation, so it can evaluate the shape-computation subgraphs exporters emit
+(Shape -> Gather -> Unsqueeze -> Concat -> Reshape ...) as constants on the spot: a node whose
+inputs are all constants is evaluated in numpy (onnx.reference) and never reaches the graph.
+What remains is mapped onto canonical ops with NCHW attributes (`graph.meta["layout"] =
+"NCHW"`, plus the transient BatchNormalization, ConvTranspose and Identity ops), then
+`passes.canonicalize` folds, fuses and converts it to NHWC.
+
+Only this module imports `onnx`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from int8rt import ir
+from int8rt.opset import NO_CLIP
+from int8rt.passes import canonicalize
+from int8rt.passes.shape_inference import set_shapes
+
+F32 = np.float32
+
+
+class UnsupportedOpError(ValueError):
+    """The model uses ops (or op forms) int8rt cannot import; the message lists every one."""
+
+
+class _Unsupported(Exception):
+    """Raised inside a converter: this node's form is not supported (reason in the message)."""
+
+
+# ONNX op -> canonical op, or how the importer disposes of it. README's op table comes from here.
+SUPPORTED_ONNX_OPS: dict[str, str] = {
+    "Conv": "Conv",
+    "ConvTranspose": "Pad + Conv (zero insertion by Reshape/Pad)",
+    "Gemm": "Gemm",
+    "MatMul": "Gemm (constant 2-D weight)",
+    "Relu": "Relu",
+    "Clip": "Clip",
+    "LeakyRelu": "LeakyRelu",
+    "Sigmoid": "Sigmoid",
+    "HardSigmoid": "HardSigmoid",
+    "HardSwish": "HardSwish",
+    "Tanh": "Tanh",
+    "Gelu": "Gelu",
+    "Add": "Add",
+    "Sub": "Sub",
+    "Mul": "Mul",
+    "Div": "Div (Mul by the reciprocal when the divisor is constant)",
+    "BatchNormalization": "folded",
+    "MaxPool": "MaxPool",
+    "AveragePool": "AveragePool",
+    "GlobalAveragePool": "GlobalAveragePool",
+    "GlobalMaxPool": "MaxPool",
+    "ReduceMean": "GlobalAveragePool (over H, W)",
+    "Flatten": "Reshape",
+    "Reshape": "Reshape",
+    "Transpose": "Transpose",
+    "Concat": "Concat",
+    "Split": "Split",
+    "Slice": "Slice",
+    "Pad": "Pad",
+    "Resize": "Resize",
+    "Upsample": "Resize",
+    "Softmax": "Softmax",
+    "Identity": "removed",
+    "Dropout": "removed",
+    "Cast": "removed (float to float) / constant-folded",
+    "Constant": "constant-folded",
+    "Shape": "constant-folded",
+    "Size": "constant-folded",
+    "Gather": "constant-folded",
+    "Unsqueeze": "constant-folded",
+    "Squeeze": "constant-folded",
+    "ConstantOfShape": "constant-folded",
+    "Range": "constant-folded",
+    "Expand": "constant-folded",
+}
+
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT,)
+
+
+def _attr(a: onnx.AttributeProto) -> Any:
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list):
+        return [x.decode() if isinstance(x, bytes) else x for x in v]
+    return v
+
+
+def _same_pads(spatial, kernel, strides, dil, upper: bool) -> tuple[int, ...]:
+    begin, end = [], []
+    for n, k, s, d in zip(spatial, kernel, strides, dil):
+        out = -(-n // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - n)
+        small, big = total // 2, total - total // 2
+        begin.append(small if upper else big)
+        end.append(big if upper else small)
+    return tuple(begin + end)
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None):
+        self.model = model
+        self.opset = 1
+        for imp in model.opset_import:
+            if imp.domain in ("", "ai.onnx"):
+                self.opset = imp.version
+        graph = model.graph
+        self.g = ir.Graph([], {}, [], [], name=graph.name or "graph", meta={"layout": "NCHW"})
+        self.reserved = {t for n in graph.node for t in list(n.input) + list(n.output)}
+        self.reserved |= {i.name for i in graph.input} | {o.name for o in graph.output}
+        self.poisoned: set[str] = set()
+        self.unsupported: list[str] = []
+        self.input_shapes = dict(input_shapes or {})
+
+    # -- helpers -----------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.reserved or name in self.g.tensors:
+            k += 1
+            name = f"{base}_{k}"
+        self.reserved.add(name)
+        return name
+
+    def is_const(self, name: str) -> bool:
+        t = self.g.tensors.get(name)
+        return t is not None and t.is_const
+
+    def const(self, name: str) -> np.ndarray:
+        return self.g.tensors[name].data
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.g.tensors[name].shape)
+
+    def set_const(self, name: str, arr: np.ndarray) -> None:
+        # not np.ascontiguousarray: it turns 0-d scalars into shape (1,)
+        arr = np.array(arr, order="C")
+        if arr.dtype == np.float64 or arr.dtype == np.float16:
+            arr = arr.astype(F32)
+        self.g.tensors[name] = ir.Tensor(name, tuple(arr.shape), str(arr.dtype), data=arr)
+
+    def add_const(self, base: str, arr: np.ndarray) -> str:
+        name = self.fresh(base)
+        self.set_const(name, arr)
+        return name
+
+    def fconst(self, name: str) -> str:
+        """The constant as float32 (int8/uint8/float16 initializers used as float operands)."""
+        arr = self.const(name)
+        if arr.dtype == F32:
+            return name
+        return self.add_const(name + "_f32", arr.astype(F32))
+
+    def operand(self, name: str) -> str:
+        return self.fconst(name) if self.is_const(name) else name
+
+    def emit(self, op: str, inputs: list[str], outputs: list[str], attrs: dict[str, Any],
+             name: str, out_shape: tuple[int, ...] | None = None) -> ir.Node:
+        node = ir.Node(op, self.fresh(name) if name in self.g.tensors else name,
+                       list(inputs), list(outputs), dict(attrs))
+        if out_shape is not None:
+            self.g.tensors[outputs[0]] = ir.Tensor(outputs[0], tuple(out_shape), "float32")
+        self.g.nodes.append(node)
+        set_shapes(self.g, node)
+        return node
+
+    def tmp_emit(self, op: str, inputs: list[str], attrs: dict[str, Any], name: str,
+                 out_shape: tuple[int, ...] | None = None) -> str:
+        out = self.fresh(f"{name}_{op.lower()}")
+        self.emit(op, inputs, [out], attrs, f"{name}/{op}", out_shape)
+        return out
+
+    # -- driver ------------------------------------------------------------------------------
+    def load_inputs(self) -> None:
+        graph = self.model.graph
+        inits = {t.name for t in graph.initializer}
+        for t in graph.initializer:
+            self.set_const(t.name, numpy_helper.to_array(t))
+        names = [i.name for i in graph.input if i.name not in inits]
+        unknown = set(self.input_shapes) - set(names)
+        if unknown:
+            raise ValueError(f"input_shapes names unknown inputs {sorted(unknown)}; "
+                             f"model inputs are {names}")
+        for vi in graph.input:
+            if vi.name in inits:
+                continue
+            tt = vi.type.tensor_type
+            if tt.elem_type not in _FLOAT_TYPES:
+                raise ValueError(f"model input {vi.name!r} has element type "
+                                 f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; int8rt imports "
+                                 "float32 models")
+            pinned = self.input_shapes.get(vi.name)
+            if not tt.HasField("shape"):
+                if pinned is None:
+                    raise ValueError(f"model input {vi.name!r} has no shape; pin it with "
+                                     f"input_shapes={{{vi.name!r}: (...)}}")
+                shape = tuple(int(d) for d in pinned)
+            else:
+                dims = list(tt.shape.dim)
+                if pinned is not None and len(pinned) != len(dims):
+                    raise ValueError(f"input_shapes[{vi.name!r}] = {tuple(pinned)} has rank "
+                                     f"{len(pinned)}, the model input has rank {len(dims)}")
+                shape = []
+                for k, d in enumerate(dims):
+                    fixed = d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                    if pinned is not None:
+                        if fixed is not None and int(pinned[k]) != fixed:
+                            raise ValueError(f"input_shapes[{vi.name!r}] dim {k} = {pinned[k]} "
+                                             f"contradicts the model's fixed size {fixed}")
+                        shape.append(int(pinned[k]))
+                    elif fixed is not None:
+                        shape.append(fixed)
+                    elif k == 0:
+                        shape.append(1)  # a symbolic batch dimension defaults to 1
+                    else:
+                        sym = d.dim_param or "?"
+                        raise ValueError(
+                            f"model input {vi.name!r} has symbolic dim {k} ({sym!r}); pin it "
+                            f"with input_shapes={{{vi.name!r}: (...)}}")
+                shape = tuple(shape)
+            self.g.tensors[vi.name] = ir.Tensor(vi.name, shape, "float32")
+            self.g.inputs.append(vi.name)
+
+    def run(self) -> ir.Graph:
+        self.load_inputs()
+        for idx, node in enumerate(self.model.graph.node):
+            name = node.name or f"{node.op_type}_{idx}"
+            self.convert(node, name)
+        if self.unsupported:
+            raise UnsupportedOpError(
+                f"{len(self.unsupported)} unsupported node(s): " + "; ".join(self.unsupported))
+        for o in self.model.graph.output:
+            if o.name not in self.g.tensors:
+                raise ValueError(f"graph output {o.name!r} is produced by no node")
+            self.g.outputs.append(o.name)
+        return self.g
+
+    def reject(self, node: onnx.NodeProto, name: str, why: str = "") -> None:
+        msg = f"{node.op_type} (node {name!r})"
+        if node.domain not in ("", "ai.onnx"):
+            msg = f"{node.domain}.{msg}"
+        self.unsupported.append(msg + (f": {why}" if why else ""))
+        self.poisoned.update(o for o in node.output if o)
+
+    def convert(self, node: onnx.NodeProto, name: str) -> None:
+        ins = list(node.input)
+        if any(i in self.poisoned for i in ins):
+            if node.op_type not in SUPPORTED_ONNX_OPS or node.domain not in ("", "ai.onnx"):
+                self.reject(node, name)
+            self.poisoned.update(o for o in node.output if o)
+            return
+        if node.domain not in ("", "ai.onnx"):
+            self.reject(node, name)
+            return
+        for i in ins:
+            if i and i not in self.g.tensors:
+                raise ValueError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier "
+                                 "node, input or initializer produces (model not topologically "
+                                 "sorted or malformed)")
+        attrs = {a.name: _attr(a) for a in node.attribute}
+        op = node.op_type
+        if op == "Constant":
+            self.set_const(node.output[0], self.constant_value(attrs, name))
+            return
+        if op in ("Shape", "Size") and ins[0] in self.g.tensors:
+            shp = np.array(self.shape(ins[0]), np.int64)
+            if op == "Size":
+                self.set_const(node.output[0], np.array(np.prod(shp), np.int64))
+            else:
+                lo, hi = attrs.get("start", 0), attrs.get("end", None)
+                self.set_const(node.output[0], shp[lo:hi])
+            return
+        if all(self.is_const(i) for i in ins if i):
+            self.fold(node, name, ins)
+            return
+        fn = getattr(self, "op_" + op, None)
+        if fn is None:
+            self.reject(node, name)
+            return
+        try:
+            fn(node, name, ins, attrs)
+        except _Unsupported as e:
+            self.reject(node, name, str(e))
+
+    def constant_value(self, attrs: dict[str, Any], name: str) -> np.ndarray:
+        for key, dtype in (("value", None), ("value_float", F32), ("value_floats", F32),
+                           ("value_int", np.int64), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype)
+        raise ValueError(f"Constant node {name!r}: unsupported value attribute "
+                         f"{sorted(attrs)}")
+
+    def fold(self, node: onnx.NodeProto, name: str, ins: list[str]) -> None:
+        """Evaluate a node whose inputs are all constants with onnx's numpy reference."""
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {i: self.const(i) for i in ins if i}
+        vin = [helper.make_tensor_value_info(
+            i, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for i, a in feeds.items()]
+        vout = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output if o]
+        g = helper.make_graph([node], "fold", vin, vout)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)])
+        try:
+            outs = ReferenceEvaluator(m).run(None, feeds)
+        except Exception as e:
+            if node.op_type in SUPPORTED_ONNX_OPS:
+                raise ValueError(f"cannot evaluate constant node {name!r} ({node.op_type}): "
+                                 f"{e}") from e
+            self.reject(node, name, "constant inputs, but not evaluable")
+            return
+        for o, arr in zip([o for o in node.output if o], outs):
+            self.set_const(o, np.asarray(arr))
+
+    # -- shared pieces -----------------------------------------------------------------------
+    def need_const(self, name: str, what: str) -> np.ndarray:
+        if not self.is_const(name):
+            raise _Unsupported(f"{what} must be a constant")
+        return self.const(name)
+
+    def opt_input(self, ins: list[str], k: int) -> str | None:
+        return ins[k] if len(ins) > k and ins[k] else None
+
+    def need_4d(self, x: str, op: str) -> tuple[int, ...]:
+        s = self.shape(x)
+        if len(s) != 4:
+            raise _Unsupported(f"only 2-D spatial {op} (4-D NCHW input) is supported, got {s}")
+        return s
+
+    def spatial_pads(self, attrs, spatial, kernel, strides, dil) -> tuple[int, int, int, int]:
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            return _same_pads(spatial, kernel, strides, dil, auto == "SAME_UPPER")
+        if auto == "VALID":
+            return (0, 0, 0, 0)
+        pads = tuple(int(p) for p in attrs.get("pads", (0, 0, 0, 0)))
+        if len(pads) != 4:
+            raise ValueError(f"pads {pads} is not 2-D (begin h, begin w, end h, end w)")
+        return pads
+
+    # -- converters (NCHW) -------------------------------------------------------------------
+    def op_Conv(self, node, name, ins, attrs) -> None:
+        xs = self.need_4d(ins[0], "Conv")
+        w = self.need_const(ins[1], "Conv weight").astype(F32)
+        if w.ndim != 4:
+            raise _Unsupported(f"weight of rank {w.ndim}")
+        kernel = w.shape[2:]
+        strides = tuple(attrs.get("strides", (1, 1)))
+        dil = tuple(attrs.get("dilations", (1, 1)))
+        group = int(attrs.get("group", 1))
+        if xs[1] != w.shape[1] * group:
+            raise ValueError(f"Conv {name!r}: input has {xs[1]} channels, weight expects "
+                             f"{w.shape[1] * group}")
+        pads = self.spatial_pads(attrs, xs[2:], kernel, strides, dil)
+        inputs = [ins[0], self.add_const(ins[1] + "_w", w)]
+        b = self.opt_input(ins, 2)
+        if b:
+            inputs.append(self.fconst(b))
+        self.emit("Conv", inputs, [node.output[0]],
+                  {"strides": strides, "dilations": dil, "pads": pads, "group": group,
+                   "clip": NO_CLIP}, name)
+
+    def op_ConvTranspose(self, node, name, ins, attrs) -> None:
+        xs = self.need_4d(ins[0], "ConvTranspose")
+        w = self.need_const(ins[1], "ConvTranspose weight").astype(F32)
+        kernel = w.shape[2:]
+        strides = tuple(attrs.get("strides", (1, 1)))
+        dil = tuple(attrs.get("dilations", (1, 1)))
+        group = int(attrs.get("group", 1))
+        opad = tuple(attrs.get("output_padding", (0, 0)))
+        auto = attrs.get("auto_pad", "NOTSET")
+        out_shape = attrs.get("output_shape")
+        if out_shape is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+            out_shape = [n * s for n, s in zip(xs[2:], strides)]
+        if out_shape is not None:
+            out_shape = list(out_shape)[-2:]
+            begin, end = [], []
+            for k in range(2):
+                total = (strides[k] * (xs[2 + k] - 1) + opad[k] + (kernel[k] - 1) * dil[k] + 1
+                         - out_shape[k])
+                if auto == "SAME_UPPER":
+                    begin.append(total // 2)
+                    end.append(total - total // 2)
+                else:
+                    begin.append(total - total // 2)
+                    end.append(total // 2)
+            pads = tuple(begin + end)
+        elif auto == "VALID":
+            pads = (0, 0, 0, 0)
+        else:
+            pads = tuple(int(p) for p in attrs.get("pads", (0, 0, 0, 0)))
+        inputs = [ins[0], self.add_const(ins[1] + "_w", w)]
+        b = self.opt_input(ins, 2)
+        if b:
+            inputs.append(self.fconst(b))
+        self.emit("ConvTranspose", inputs, [node.output[0]],
+                  {"strides": strides, "dilations": dil, "pads": pads, "group": group,
+                   "output_padding": opad}, name)
+
+    def op_Gemm(self, node, name, ins, attrs) -> None:
+        a, out = ins[0], node.output[0]
+        bmat = self.need_const(ins[1], "Gemm B").astype(F32)
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        if len(self.shape(a)) != 2 or bmat.ndim != 2:
+            raise ValueError(f"Gemm {name!r}: A and B must be 2-D")
+        if attrs.get("transA", 0):
+            a = self.tmp_emit("Transpose", [a], {"perm": (1, 0)}, name)
+        w = (bmat if attrs.get("transB", 0) else bmat.T) * F32(alpha)
+        n = w.shape[0]
+        c = self.opt_input(ins, 2)
+        inputs = [a, self.add_const(ins[1] + "_w", w.astype(F32))]
+        extra_c = None
+        if c and self.is_const(c):
+            cv = self.const(c).astype(F32) * F32(beta)
+            if cv.size in (1, n) and cv.ndim <= 2 and (cv.ndim < 2 or cv.shape[0] == 1):
+                inputs.append(self.add_const(c + "_b", np.broadcast_to(cv.reshape(-1), (n,))))
+            else:
+                extra_c = self.add_const(c + "_b", cv)
+        elif c:
+            extra_c = c
+            if beta != 1.0:
+                extra_c = self.tmp_emit("Mul", [c, self.add_const("beta", np.array(beta, F32))],
+                                        {"clip": NO_CLIP}, name)
+        if extra_c is None:
+            self.emit("Gemm", inputs, [out], {"clip": NO_CLIP}, name)
+        else:
+            y = self.tmp_emit("Gemm", inputs, {"clip": NO_CLIP}, name)
+            self.emit("Add", [y, extra_c], [out], {"clip": NO_CLIP}, name + "/bias")
+
+    def op_MatMul(self, node, name, ins, attrs) -> None:
+        a, b, out = ins[0], ins[1], node.output[0]
+        if not self.is_const(b) or self.is_const(a):
+            raise _Unsupported("only MatMul(activation, constant weight) is supported")
+        wmat = self.const(b).astype(F32)
+        while wmat.ndim > 2 and wmat.shape[0] == 1:
+            wmat = wmat[0]
+        if wmat.ndim != 2:
+            raise _Unsupported(f"weight of shape {self.const(b).shape} is not 2-D")
+        xs = self.shape(a)
+        k, n = wmat.shape
+        if xs[-1] != k:
+            raise ValueError(f"MatMul {name!r}: {xs} @ {wmat.shape} do not match")
+        w = self.add_const(b + "_w", np.ascontiguousarray(wmat.T))
+        if len(xs) == 2:
+            self.emit("Gemm", [a, w], [out], {"clip": NO_CLIP}, name)
+            return
+        lead = xs[:-1]
+        m = int(np.prod(lead, dtype=np.int64))
+        x2 = self.tmp_emit("Reshape", [a], {"shape": (m, k)}, name)
+        y2 = self.tmp_emit("Gemm", [x2, w], {"clip": NO_CLIP}, name)
+        self.emit("Reshape", [y2], [out], {"shape": tuple(lead) + (n,)}, name + "/out")
+
+    def _unary(self, op: str, node, name, ins, attrs: dict[str, Any] | None = None) -> None:
+        self.emit(op, [ins[0]], [node.output[0]], attrs or {}, name)
+
+    def op_Relu(self, node, name, ins, attrs):
+        self._unary("Relu", node, name, ins)
+
+    def op_Sigmoid(self, node, name, ins, attrs):
+        self._unary("Sigmoid", node, name, ins)
+
+    def op_Tanh(self, node, name, ins, attrs):
+        self._unary("Tanh", node, name, ins)
+
+    def op_HardSwish(self, node, name, ins, attrs):
+        self._unary("HardSwish", node, name, ins)
+
+    def op_LeakyRelu(self, node, name, ins, attrs):
+        self._unary("LeakyRelu", node, name, ins, {"alpha": float(attrs.get("alpha", 0.01))})
+
+    def op_HardSigmoid(self, node, name, ins, attrs):
+        ab = {"alpha": float(attrs.get("alpha", 0.2)), "beta": float(attrs.get("beta", 0.5))}
+        self._unary("HardSigmoid", node, name, ins, ab)
+
+    def op_Gelu(self, node, name, ins, attrs):
+        self._unary("Gelu", node, name, ins, {"approximate": attrs.get("approximate", "none")})
+
+    def op_Clip(self, node, name, ins, attrs):
+        if self.opset < 11:
+            lo, hi = attrs.get("min", -math.inf), attrs.get("max", math.inf)
+        else:
+            lo_n, hi_n = self.opt_input(ins, 1), self.opt_input(ins, 2)
+            lo = self.need_const(lo_n, "Clip min").item() if lo_n else -math.inf
+            hi = self.need_const(hi_n, "Clip max").item() if hi_n else math.inf
+        self._unary("Clip", node, name, ins, {"min": float(lo), "max": float(hi)})
+
+    def _binary(self, op: str, node, name, ins, attrs) -> None:
+        a, b = self.operand(ins[0]), self.operand(ins[1])
+        if attrs.get("broadcast") and "axis" in attrs and self.is_const(b):
+            # opset < 7 broadcasting: B's dims line up with A's starting at `axis`
+            rank = len(self.shape(a))
+            bv = self.const(b)
+            tail = rank - int(attrs["axis"]) % rank - bv.ndim
+            b = self.add_const(b + "_bc", bv.reshape(bv.shape + (1,) * tail))
+        if op == "Div" and self.is_const(b):
+            op, b = "Mul", self.add_const(b + "_recip", (F32(1) / self.const(b)).astype(F32))
+        attrs_out = {} if op == "Div" else {"clip": NO_CLIP}
+        self.emit(op, [a, b], [node.output[0]], attrs_out, name)
+
+    def op_Add(self, node, name, ins, attrs):
+        self._binary("Add", node, name, ins, attrs)
+
+    def op_Sub(self, node, name, ins, attrs):
+        self._binary("Sub", node, name, ins, attrs)
+
+    def op_Mul(self, node, name, ins, attrs):
+        self._binary("Mul", node, name, ins, attrs)
+
+    def op_Div(self, node, name, ins, attrs):
+        self._binary("Div", node, name, ins, attrs)
+
+    def op_BatchNormalization(self, node, name, ins, attrs):
+        if any(o for o in node.output[1:]):
+            raise _Unsupported("training-mode outputs (running mean/var) are not supported")
+        params = [self.fconst(i) for i in ins[1:5]]
+        for p, what in zip(ins[1:5], ("scale", "bias", "mean", "var")):
+            self.need_const(p, f"BatchNormalization {what}")
+        self.emit("BatchNormalization", [ins[0]] + params, [node.output[0]],
+                  {"epsilon": float(attrs.get("epsilon", 1e-5))}, name)
+
+    def _pool_common(self, node, name, ins, attrs, op: str):
+        xs = self.need_4d(ins[0], op)
+        kernel = tuple(attrs["kernel_shape"])
+        strides = tuple(attrs.get("strides", (1, 1)))
+        dil = tuple(attrs.get("dilations", (1, 1)))
+        pads = list(self.spatial_pads(attrs, xs[2:], kernel, strides, dil))
+        extra = [0, 0]
+        if attrs.get("ceil_mode", 0):
+            for k in range(2):
+                n = xs[2 + k] + pads[k] + pads[k + 2] - dil[k] * (kernel[k] - 1) - 1
+                out = -(-n // strides[k]) + 1
+                # the last window must start inside the input or the begin padding
+                if (out - 1) * strides[k] >= xs[2 + k] + pads[k]:
+                    out -= 1
+                extra[k] = max(0, (out - 1) * strides[k] + dil[k] * (kernel[k] - 1) + 1
+                               - (xs[2 + k] + pads[k] + pads[k + 2]))
+        return kernel, strides, dil, pads, extra
+
+    def op_MaxPool(self, node, name, ins, attrs):
+        if len(node.output) > 1 and node.output[1]:
+            raise _Unsupported("the Indices output is not supported")
+        kernel, strides, dil, pads, extra = self._pool_common(node, name, ins, attrs, "MaxPool")
+        pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
+        self.emit("MaxPool", [ins[0]], [node.output[0]],
+                  {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dil}, name)
+
+    def op_AveragePool(self, node, name, ins, attrs):
+        kernel, strides, dil, pads, extra = self._pool_common(
+            node, name, ins, attrs, "AveragePool")
+        if dil != (1, 1):
+            raise _Unsupported("dilated AveragePool")
+        cip = int(attrs.get("count_include_pad", 0))
+        x = ins[0]
+        if cip and any(extra):
+            # ceil_mode's extra bottom/right cells never count, the declared pads do: make the
+            # declared pads real zeros and let the pool count only what lies inside
+            x = self.tmp_emit("Pad", [x], {"pads": (0, 0, pads[0], pads[1], 0, 0, pads[2],
+                                                   pads[3]), "mode": "constant", "value": 0.0},
+                              name)
+            pads, cip = [0, 0, 0, 0], 0
+        pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
+        self.emit("AveragePool", [x], [node.output[0]],
+                  {"kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip},
+                  name)
+
+    def op_GlobalAveragePool(self, node, name, ins, attrs):
+        self.need_4d(ins[0], "GlobalAveragePool")
+        self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
+
+    def op_GlobalMaxPool(self, node, name, ins, attrs):
+        xs = self.need_4d(ins[0], "GlobalMaxPool")
+        self.emit("MaxPool", [ins[0]], [node.output[0]],
+                  {"kernel": xs[2:], "strides": (1, 1), "pads": (0, 0, 0, 0),
+                   "dilations": (1, 1)}, name)
+
+    def op_ReduceMean(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        axes = attrs.get("axes")
+        if axes is None and self.opt_input(ins, 1):
+            axes = self.need_const(ins[1], "ReduceMean axes").tolist()
+        if len(xs) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+            raise _Unsupported("only ReduceMean over the spatial axes (2, 3) of a 4-D tensor")
+        if attrs.get("keepdims", 1):
+            self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
+        else:
+            y = self.tmp_emit("GlobalAveragePool", [ins[0]], {}, name)
+            self.emit("Reshape", [y], [node.output[0]], {"shape": xs[:2]}, name + "/squeeze")
+
+    def op_Flatten(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        axis = int(attrs.get("axis", 1))
+        axis = axis + len(xs) if axis < 0 else axis
+        shape = (int(np.prod(xs[:axis])), int(np.prod(xs[axis:])))
+        self.emit("Reshape", [ins[0]], [node.output[0]], {"shape": shape}, name)
+
+    def op_Reshape(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        target = [int(v) for v in (attrs["shape"] if self.opset < 5 else
+                                   self.need_const(ins[1], "Reshape shape").tolist())]
+        allowzero = int(attrs.get("allowzero", 0))
+        out = [xs[k] if (v == 0 and not allowzero) else v for k, v in enumerate(target)]
+        if out.count(-1) > 1:
+            raise ValueError(f"Reshape {name!r}: more than one -1 in {target}")
+        if -1 in out:
+            known = int(np.prod([v for v in out if v != -1]))
+            out[out.index(-1)] = int(np.prod(xs)) // max(known, 1)
+        if int(np.prod(out)) != int(np.prod(xs)):
+            raise ValueError(f"Reshape {name!r}: cannot reshape {xs} to {target}")
+        self.emit("Reshape", [ins[0]], [node.output[0]], {"shape": tuple(out)}, name)
+
+    def op_Transpose(self, node, name, ins, attrs):
+        rank = len(self.shape(ins[0]))
+        perm = tuple(int(p) for p in attrs.get("perm", range(rank - 1, -1, -1)))
+        self.emit("Transpose", [ins[0]], [node.output[0]], {"perm": perm}, name)
+
+    def op_Concat(self, node, name, ins, attrs):
+        rank = len(self.shape(ins[0]))
+        inputs = [self.operand(i) for i in ins if i]
+        self.emit("Concat", inputs, [node.output[0]], {"axis": int(attrs["axis"]) % rank}, name)
+
+    def op_Split(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        axis = int(attrs.get("axis", 0)) % len(xs)
+        outs = list(node.output)
+        sizes = attrs.get("split")
+        if sizes is None and self.opt_input(ins, 1):
+            sizes = self.need_const(ins[1], "Split sizes").tolist()
+        if sizes is None:
+            k = int(attrs.get("num_outputs", len(outs)))
+            chunk = -(-xs[axis] // k)
+            sizes = [min(chunk, xs[axis] - chunk * i) for i in range(k)]
+        sizes = tuple(int(s) for s in sizes)
+        if sum(sizes) != xs[axis] or len(sizes) != len(outs):
+            raise ValueError(f"Split {name!r}: sizes {sizes} do not split dim {xs[axis]} into "
+                             f"{len(outs)} outputs")
+        outs = [o or self.fresh(f"{name}_unused") for o in outs]
+        self.emit("Split", [ins[0]], outs, {"axis": axis, "sizes": sizes}, name)
+
+    def op_Slice(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        if self.opset < 10:
+            starts, ends = attrs["starts"], attrs["ends"]
+            axes = attrs.get("axes", list(range(len(starts))))
+            steps = [1] * len(starts)
+        else:
+            starts = self.need_const(ins[1], "Slice starts").tolist()
+            ends = self.need_const(ins[2], "Slice ends").tolist()
+            ax_n, st_n = self.opt_input(ins, 3), self.opt_input(ins, 4)
+            axes = self.need_const(ax_n, "Slice axes").tolist() if ax_n else list(
+                range(len(starts)))
+            steps = self.need_const(st_n, "Slice steps").tolist() if st_n else [1] * len(starts)
+        rstart, rstep, oshape = [0] * len(xs), [1] * len(xs), list(xs)
+        for s, e, ax, st in zip(starts, ends, axes, steps):
+            ax = int(ax) % len(xs)
+            dim = xs[ax]
+            s, e, st = int(s), int(e), int(st)
+            if st == 0:
+                raise ValueError(f"Slice {name!r}: step 0")
+            s = s + dim if s < 0 else s
+            e = e + dim if e < 0 else e
+            if st > 0:
+                s, e = min(max(s, 0), dim), min(max(e, 0), dim)
+            else:
+                s, e = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
+            n = max(0, -(-(e - s) // st))
+            rstart[ax], rstep[ax], oshape[ax] = (s if n else 0), st, n
+        self.emit("Slice", [ins[0]], [node.output[0]],
+                  {"starts": tuple(rstart), "steps": tuple(rstep)}, name, tuple(oshape))
+
+    def op_Pad(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        rank = len(xs)
+        mode = attrs.get("mode", "constant")
+        if self.opset < 11:
+            pads, value = list(attrs.get("pads", attrs.get("paddings"))), attrs.get("value", 0.0)
+        else:
+            pads = self.need_const(ins[1], "Pad pads").tolist()
+            v = self.opt_input(ins, 2)
+            value = float(self.need_const(v, "Pad value").reshape(-1)[0]) if v else 0.0
+            ax_n = self.opt_input(ins, 3)
+            if ax_n:
+                axes = [int(a) % rank for a in self.need_const(ax_n, "Pad axes").tolist()]
+                full = [0] * (2 * rank)
+                for k, ax in enumerate(axes):
+                    full[ax], full[ax + rank] = pads[k], pads[k + len(axes)]
+                pads = full
+        if mode not in ("constant", "reflect", "edge"):
+            raise _Unsupported(f"mode {mode!r}")
+        pads = [int(p) for p in pads]
+        pos = [max(p, 0) for p in pads]
+        out = node.output[0]
+        x = ins[0]
+        if any(p < 0 for p in pads):
+            # negative pads crop: pad the positive part, then slice the rest away
+            padded = self.tmp_emit("Pad", [x], {"pads": tuple(pos), "mode": mode,
+                                                "value": float(value)}, name)
+            ps = self.shape(padded)
+            starts = tuple(max(-p, 0) for p in pads[:rank])
+            oshape = tuple(ps[k] - max(-pads[k], 0) - max(-pads[k + rank], 0)
+                           for k in range(rank))
+            self.emit("Slice", [padded], [out], {"starts": starts, "steps": (1,) * rank},
+                      name + "/crop", oshape)
+            return
+        self.emit("Pad", [x], [out], {"pads": tuple(pads), "mode": mode, "value": float(value)},
+                  name)
+
+    def op_Upsample(self, node, name, ins, attrs):
+        self.op_Resize(node, name, ins, attrs, upsample=True)
+
+    def op_Resize(self, node, name, ins, attrs, upsample: bool = False):
+        xs = self.need_4d(ins[0], node.op_type)
+        old = upsample or self.opset < 11
+        mode = attrs.get("mode", "nearest")
+        mode = {"bilinear": "linear"}.get(mode, mode)
+        if mode not in ("nearest", "linear"):
+            raise _Unsupported(f"mode {mode!r}")
+        if attrs.get("antialias", 0):
+            raise _Unsupported("antialias")
+        if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise _Unsupported("keep_aspect_ratio_policy")
+        ctm = "asymmetric" if old else attrs.get("coordinate_transformation_mode", "half_pixel")
+        if ctm == "tf_crop_and_resize":
+            raise _Unsupported("coordinate_transformation_mode tf_crop_and_resize")
+        # before opset 11 nearest resize took floor(x / scale) (asymmetric)
+        nearest = "floor" if old else attrs.get("nearest_mode", "round_prefer_floor")
+        axes = attrs.get("axes")
+        if upsample and "scales" in attrs:
+            scales, sizes = list(attrs["scales"]), None
+        elif old:
+            scales, sizes = self.need_const(ins[1], "Resize scales").tolist(), None
+        else:
+            sc_n, sz_n = self.opt_input(ins, 2), self.opt_input(ins, 3)
+            scales = self.need_const(sc_n, "Resize scales").tolist() if sc_n else None
+            sizes = self.need_const(sz_n, "Resize sizes").tolist() if sz_n else None
+            if scales is not None and len(scales) == 0:
+                scales = None
+            if sizes is not None and len(sizes) == 0:
+                sizes = None
+        if axes is not None:
+            full_sc, full_sz = [1.0] * 4, list(xs)
+            for k, ax in enumerate(axes):
+                if scales is not None:
+                    full_sc[int(ax) % 4] = scales[k]
+                if sizes is not None:
+                    full_sz[int(ax) % 4] = sizes[k]
+            scales = full_sc if scales is not None else None
+            sizes = full_sz if sizes is not None else None
+        if sizes is not None:
+            sizes = [int(s) for s in sizes]
+            scales = [s / n for s, n in zip(sizes, xs)]
+        elif scales is not None:
+            scales = [float(F32(s)) for s in scales]
+            sizes = [math.floor(n * s) for n, s in zip(xs, scales)]
+        else:
+            raise ValueError(f"{node.op_type} {name!r}: neither scales nor sizes given")
+        if sizes[0] != xs[0] or sizes[1] != xs[1]:
+            raise _Unsupported("resizing the batch or channel axis")
+        self.emit("Resize", [ins[0]], [node.output[0]],
+                  {"size": (sizes[2], sizes[3]), "mode": mode,
+                   "coordinate_transformation_mode": ctm, "nearest_mode": nearest,
+                   "scales": (scales[2], scales[3])}, name)
+
+    def op_Softmax(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        rank = len(xs)
+        if self.opset >= 13:
+            self.emit("Softmax", [ins[0]], [node.output[0]],
+                      {"axis": int(attrs.get("axis", -1)) % rank}, name)
+            return
+        axis = int(attrs.get("axis", 1)) % rank
+        if axis == rank - 1:
+            self.emit("Softmax", [ins[0]], [node.output[0]], {"axis": axis}, name)
+            return
+        # opset < 13 coerces to 2-D [prod(:axis), prod(axis:)] and normalizes the second dim
+        flat = self.tmp_emit("Reshape", [ins[0]], {
+            "shape": (int(np.prod(xs[:axis])), int(np.prod(xs[axis:])))}, name)
+        sm = self.tmp_emit("Softmax", [flat], {"axis": 1}, name)
+        self.emit("Reshape", [sm], [node.output[0]], {"shape": xs}, name + "/unflatten")
+
+    def op_Identity(self, node, name, ins, attrs):
+        self.emit("Identity", [ins[0]], [node.output[0]], {}, name)
+
+    def op_Dropout(self, node, name, ins, attrs):
+        if len(node.output) > 1 and node.output[1]:
+            raise _Unsupported("the mask output is not supported")
+        self.emit("Identity", [ins[0]], [node.output[0]], {}, name)
+
+    def op_Cast(self, node, name, ins, attrs):
+        if int(attrs.get("to", 0)) != onnx.TensorProto.FLOAT:
+            raise _Unsupported("casting an activation to a non-float32 type")
+        self.emit("Identity", [ins[0]], [node.output[0]], {}, name)
+
+
+def import_onnx(model: str | os.PathLike | onnx.ModelProto,
+                input_shapes: dict[str, tuple[int, ...]] | None = None) -> ir.Graph:
+    """Load an ONNX float model and return the canonical NHWC graph.
+
+    `input_shapes` pins symbolic input dimensions ({input name: full shape}); an unpinned
+    symbolic batch dimension (dim 0) becomes 1, any other unpinned symbolic dim is an error.
+    """
+    if not isinstance(model, onnx.ModelProto):
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise ValueError(f"no such ONNX file: {path}")
+        try:
+            model = onnx.load(path)
+        except Exception as e:
+            raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
+    if not model.graph.node and not model.graph.output:
+        raise ValueError("ONNX model has an empty graph")
+    graph = _Importer(model, input_shapes).run()
+    return canonicalize(graph)

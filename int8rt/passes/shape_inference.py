@@ -1,0 +1,113 @@
+"""Shape inference: fill `Tensor.shape` of every node output.
+
+Works before and after the layout pass: `graph.meta["layout"]` says whether 4-D activations
+are "NCHW" (as imported) or "NHWC" (canonical, the default). Conv weights follow the same
+layout ([OC, IC/g, KH, KW] vs [OC, KH, KW, IC/g]); ConvTranspose (pre-canonical only) keeps
+ONNX's [C, OC/g, KH, KW]. Slice cannot be inferred from its attributes (they hold no ends):
+its output shape is whatever the producer of the node recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from int8rt import ir, opset
+
+UNARY = set(opset.UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization"}
+BINARY = {"Add", "Sub", "Mul", "Div"}
+
+
+def _spatial(graph: ir.Graph) -> tuple[int, int, int]:
+    """(h axis, w axis, channel axis) of 4-D activations in the graph's current layout."""
+    return (2, 3, 1) if graph.meta.get("layout", "NHWC") == "NCHW" else (1, 2, 3)
+
+
+def _window(n: int, k: int, s: int, d: int, p0: int, p1: int) -> int:
+    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
+    def shp(i: int) -> tuple[int, ...]:
+        return tuple(graph.tensor(node.inputs[i]).shape)
+
+    op, a = node.op, node.attrs
+    if op in UNARY:
+        return [shp(0)]
+    if op in BINARY:
+        return [tuple(np.broadcast_shapes(shp(0), shp(1)))]
+    if op in ("Conv", "MaxPool", "AveragePool", "ConvTranspose"):
+        x = shp(0)
+        ha, wa, ca = _spatial(graph)
+        pads = a.get("pads", (0, 0, 0, 0))
+        strides = a.get("strides", (1, 1))
+        dil = a.get("dilations", (1, 1))
+        out = list(x)
+        if op == "Conv":
+            w = shp(1)
+            kernel = (w[2], w[3]) if ca == 1 else (w[1], w[2])
+            out[ca] = w[0]
+        elif op == "ConvTranspose":
+            w = shp(1)
+            kernel = (w[2], w[3])
+            out[ca] = w[1] * a.get("group", 1)
+            opad = a.get("output_padding", (0, 0))
+            for k, ax in enumerate((ha, wa)):
+                out[ax] = ((x[ax] - 1) * strides[k] - pads[k] - pads[k + 2]
+                           + dil[k] * (kernel[k] - 1) + 1 + opad[k])
+            return [tuple(out)]
+        else:
+            kernel = a["kernel"]
+        for k, ax in enumerate((ha, wa)):
+            out[ax] = _window(x[ax], kernel[k], strides[k], dil[k], pads[k], pads[k + 2])
+        return [tuple(out)]
+    if op == "GlobalAveragePool":
+        ha, wa, _ = _spatial(graph)
+        out = list(shp(0))
+        out[ha] = out[wa] = 1
+        return [tuple(out)]
+    if op == "Resize":
+        ha, wa, _ = _spatial(graph)
+        out = list(shp(0))
+        out[ha], out[wa] = a["size"]
+        return [tuple(out)]
+    if op == "Gemm":
+        return [(shp(0)[0], shp(1)[0])]
+    if op == "Reshape":
+        return [tuple(int(d) for d in a["shape"])]
+    if op == "Transpose":
+        x = shp(0)
+        return [tuple(x[p] for p in a["perm"])]
+    if op == "Concat":
+        shapes = [shp(i) for i in range(len(node.inputs))]
+        ax = a["axis"]
+        out = list(shapes[0])
+        out[ax] = sum(s[ax] for s in shapes)
+        return [tuple(out)]
+    if op == "Split":
+        x = shp(0)
+        ax = a["axis"]
+        return [tuple(x[:ax]) + (int(s),) + tuple(x[ax + 1:]) for s in a["sizes"]]
+    if op == "Slice":
+        return [tuple(graph.tensor(node.outputs[0]).shape)]
+    if op == "Pad":
+        x = shp(0)
+        p = a["pads"]
+        return [tuple(d + p[i] + p[i + len(x)] for i, d in enumerate(x))]
+    raise ValueError(f"shape inference: unknown op {op!r} (node {node.name!r})")
+
+
+def set_shapes(graph: ir.Graph, node: ir.Node) -> None:
+    for name, shape in zip(node.outputs, infer_node(graph, node)):
+        if not name:
+            continue
+        t = graph.tensors.get(name)
+        if t is None:
+            graph.tensors[name] = ir.Tensor(name, shape, "float32")
+        elif not t.is_const:
+            t.shape = shape
+
+
+def infer_shapes(graph: ir.Graph) -> ir.Graph:
+    for node in graph.topological():
+        set_shapes(graph, node)
+    return graph
