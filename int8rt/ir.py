@@ -114,7 +114,7 @@ class Graph:
 
     def add_const(self, base: str, data: np.ndarray) -> str:
         name = self.unique_name(base)
-        data = np.ascontiguousarray(data)
+        data = np.array(data, order="C")  # (ascontiguousarray would turn 0-d into shape (1,))
         self.tensors[name] = Tensor(name, tuple(data.shape), str(data.dtype), data=data)
         return name
 

@@ -77,7 +77,8 @@ _OPS = [
              {"pads": (), "mode": "constant", "value": 0.0}, out_qparams="same"),
     OpSchema("Resize", "spatial resize of NHWC; mode nearest|linear with ONNX coordinate "
              "transformation and nearest modes",
-             {"size": (1, 1), "mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+             {"size": (1, 1), "scales": None, "mode": "nearest",
+              "coordinate_transformation_mode": "half_pixel",
               "nearest_mode": "round_prefer_floor"}),
     OpSchema("Softmax", "softmax over `axis`", {"axis": -1}, out_qparams="fixed"),
     OpSchema("Quantize", "float32 -> int8 with the output's parameters", int8=False),

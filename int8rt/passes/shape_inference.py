@@ -13,7 +13,8 @@ import numpy as np
 
 from int8rt import ir, opset
 
-UNARY = set(opset.UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization"}
+UNARY = set(opset.UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization", "Quantize",
+                                "Dequantize"}
 BINARY = {"Add", "Sub", "Mul", "Div"}
 
 
@@ -24,6 +25,19 @@ def _spatial(graph: ir.Graph) -> tuple[int, int, int]:
 
 def _window(n: int, k: int, s: int, d: int, p0: int, p1: int) -> int:
     return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def _rebatch(x: tuple[int, ...], target: tuple[int, ...], node: ir.Node) -> tuple[int, ...]:
+    """Reshape targets are resolved for the import batch; a different batch size keeps every
+    dimension but the first (the batch rule of docs/ARCHITECTURE.md)."""
+    n = int(np.prod(x, dtype=np.int64))
+    if int(np.prod(target, dtype=np.int64)) == n or not target:
+        return target
+    rest = int(np.prod(target[1:], dtype=np.int64))
+    if rest == 0 or n % rest:
+        raise ValueError(f"Reshape node {node.name!r}: cannot reshape {x} to {target} "
+                         f"with a different batch size")
+    return (n // rest,) + target[1:]
 
 
 def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
@@ -73,7 +87,7 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
     if op == "Gemm":
         return [(shp(0)[0], shp(1)[0])]
     if op == "Reshape":
-        return [tuple(int(d) for d in a["shape"])]
+        return [_rebatch(shp(0), tuple(int(d) for d in a["shape"]), node)]
     if op == "Transpose":
         x = shp(0)
         return [tuple(x[p] for p in a["perm"])]
@@ -88,7 +102,11 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
         ax = a["axis"]
         return [tuple(x[:ax]) + (int(s),) + tuple(x[ax + 1:]) for s in a["sizes"]]
     if op == "Slice":
-        return [tuple(graph.tensor(node.outputs[0]).shape)]
+        out = tuple(graph.tensor(node.outputs[0]).shape)
+        x = shp(0)
+        if a["starts"][0] == 0 and a["steps"][0] == 1 and out and x:  # batch axis untouched
+            out = (x[0],) + out[1:]
+        return [out]
     if op == "Pad":
         x = shp(0)
         p = a["pads"]

@@ -1,0 +1,57 @@
+"""Regenerate README.md's supported-op table from the registries (never edit it by hand).
+
+    python tools/gen_op_table.py          # rewrite README.md in place
+    python tools/gen_op_table.py --check  # exit 1 if README.md is stale (the tests run this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BEGIN, END = "<!-- op-table:begin -->", "<!-- op-table:end -->"
+
+
+def op_table() -> str:
+    from int8rt.frontend.onnx import SUPPORTED_ONNX_OPS
+    from int8rt.opset import OPS
+
+    rows = ["| ONNX op | runs as | int8 kernel |", "|---|---|---|"]
+    for onnx_op, target in sorted(SUPPORTED_ONNX_OPS.items()):
+        schema = OPS.get(target)
+        if schema is None:
+            kernel = "n/a (" + target + ")"
+        else:
+            kernel = "yes" if schema.int8 else "float"
+        rows.append(f"| {onnx_op} | {target} | {kernel} |")
+    return "\n".join(rows)
+
+
+def render(readme: str) -> str:
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{op_table()}\n{END}{tail}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    path = ROOT / "README.md"
+    old = path.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print("README.md op table is stale: run python tools/gen_op_table.py")
+            return 1
+        return 0
+    path.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
