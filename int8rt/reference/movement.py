@@ -25,7 +25,7 @@ def transpose(x: np.ndarray, *, shape: Sequence[int], perm: Sequence[int]) -> np
     perm = [int(p) for p in perm]
     if sorted(perm) != list(range(xs.ndim)):
         raise ValueError(f"transpose: perm {perm} is not a permutation of {xs.ndim} axes")
-    return np.ascontiguousarray(np.transpose(xs, perm))
+    return np.transpose(xs, perm).copy()  # copy(): C order, and keeps a 0-d array 0-d
 
 
 def slice(x: np.ndarray, *, in_shape: Sequence[int], start: Sequence[int],  # noqa: A001
