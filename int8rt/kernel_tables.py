@@ -8,8 +8,9 @@ native path consume the very same int8 / int32 / float32 constants (docs/QUANTIZ
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -123,7 +124,7 @@ def add_multipliers(a_scale: float, b_scale: float, y_scale: float,
     big = max(ra, rb)
     limit = 1 << 22
     # first guess from the exponent, then correct for rounding at the boundary
-    k = min(126, int(math.floor(math.log2(limit / big))))
+    k = min(126, math.floor(math.log2(limit / big)))
 
     def ints(k: int) -> tuple[int, int]:
         return round(math.ldexp(ra, k)), round(math.ldexp(rb, k))  # round: half to even

@@ -3,7 +3,8 @@ is a lowering bug, so it raises instead of being silently ignored."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def transpose(x: np.ndarray, *, shape: Sequence[int], perm: Sequence[int]) -> np
     return np.transpose(xs, perm).copy()  # copy(): C order, and keeps a 0-d array 0-d
 
 
-def slice(x: np.ndarray, *, in_shape: Sequence[int], start: Sequence[int],  # noqa: A001
+def slice(x: np.ndarray, *, in_shape: Sequence[int], start: Sequence[int],
           step: Sequence[int], out_shape: Sequence[int]) -> np.ndarray:
     """y[i] = x[start + i * step] per axis; start is the first element read (normalised)."""
     xs = _as_shape(x, in_shape)

@@ -5,7 +5,7 @@ out, exactly the C kernels' "skip out-of-bounds taps"."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

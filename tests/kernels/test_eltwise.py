@@ -45,7 +45,7 @@ def _values(shape: tuple[int, ...]) -> np.ndarray:
 
 def _params(a: np.ndarray, b: np.ndarray) -> dict:
     ndim, shape, a_stride, b_stride = collapse_broadcast(a.shape, b.shape)
-    return dict(ndim=ndim, shape=shape, a_stride=a_stride, b_stride=b_stride)
+    return {"ndim": ndim, "shape": shape, "a_stride": a_stride, "b_stride": b_stride}
 
 
 def _both(kernel: str, a: np.ndarray, b: np.ndarray, **params) -> np.ndarray:
@@ -163,8 +163,8 @@ def test_requant_copy_offsets_and_strides():
 
 def test_binding_rejects_bad_arguments():
     a = np.zeros(6, np.int8)
-    p = dict(ndim=2, shape=(2, 3), a_stride=(3, 1), b_stride=(3, 1), a_zp=0, b_zp=0, y_zp=0,
-             a_mult=1, b_mult=1, mult=1.0)
+    p = {"ndim": 2, "shape": (2, 3), "a_stride": (3, 1), "b_stride": (3, 1), "a_zp": 0,
+         "b_zp": 0, "y_zp": 0, "a_mult": 1, "b_mult": 1, "mult": 1.0}
     with pytest.raises(TypeError):
         nat.add(a.astype(np.int16), a, **p)
     with pytest.raises(ValueError):

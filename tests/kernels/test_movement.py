@@ -63,7 +63,7 @@ def _slice_case(shape, rnd):
 def test_slice_hypothesis(shape, rnd, dtype):
     x = _x(tuple(shape), dtype)
     start, step, out = _slice_case(shape, rnd)
-    kw = dict(in_shape=shape, start=start, step=step, out_shape=out)
+    kw = {"in_shape": shape, "start": start, "step": step, "out_shape": out}
     y = nat.slice(x, **kw)
     expected = x[tuple(np.s_[a:a + o * s if a + o * s >= 0 else None:s]
                        for a, s, o in zip(start, step, out))]
@@ -99,8 +99,8 @@ def test_pad_matches_numpy(mode, dtype):
             continue  # numpy cannot reflect a single element
         x = _x(shape, dtype)
         value = _x((1,), dtype)
-        kw = dict(in_shape=shape, pad_before=[b for b, _ in pads],
-                  pad_after=[a for _, a in pads], mode=mode)
+        kw = {"in_shape": shape, "pad_before": [b for b, _ in pads],
+              "pad_after": [a for _, a in pads], "mode": mode}
         y = nat.pad(x, value, **kw)
         extra = {"constant_values": value[0]} if mode == 0 else {}
         assert np.array_equal(y, np.pad(x, pads, mode=MODES[mode], **extra))
@@ -118,7 +118,7 @@ def test_pad_hypothesis(axes, mode, dtype):
     after = [max(a, -n - b + 1) for (n, _, a), b in zip(axes, before)]
     x = _x(tuple(shape), dtype)
     value = _x((1,), dtype)
-    kw = dict(in_shape=shape, pad_before=before, pad_after=after, mode=mode)
+    kw = {"in_shape": shape, "pad_before": before, "pad_after": after, "mode": mode}
     y = nat.pad(x, value, **kw)
     assert np.array_equal(y, ref.pad(x, value, **kw))
     # independent check: numpy pad of the cropped tensor, where numpy's semantics agree

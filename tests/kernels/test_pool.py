@@ -26,8 +26,8 @@ def _x(shape):
 def _geom(h, w, kh, kw, s, d, pt, pl, pb, pr):
     oh = (h + pt + pb - d * (kh - 1) - 1) // s + 1
     ow = (w + pl + pr - d * (kw - 1) - 1) // s + 1
-    return dict(oh=oh, ow=ow, kh=kh, kw=kw, stride_h=s, stride_w=s, dil_h=d, dil_w=d,
-                pad_t=pt, pad_l=pl)
+    return {"oh": oh, "ow": ow, "kh": kh, "kw": kw, "stride_h": s, "stride_w": s, "dil_h": d,
+            "dil_w": d, "pad_t": pt, "pad_l": pl}
 
 
 GEOMS = [  # h, w, kh, kw, stride, dil, pad_t, pad_l, pad_b, pad_r
@@ -117,7 +117,7 @@ def test_all_padding_window():
     """pad >= kernel extent: no tap in bounds. max gives qmin, avg (no count_include_pad)
     gives y_zp, avg with count_include_pad gives y_zp too (the pads are real zeros)."""
     x = _x((1, 2, 2, 3))
-    p = dict(oh=3, ow=3, kh=2, kw=2, stride_h=3, stride_w=3, pad_t=3, pad_l=3)
+    p = {"oh": 3, "ow": 3, "kh": 2, "kw": 2, "stride_h": 3, "stride_w": 3, "pad_t": 3, "pad_l": 3}
     for impl in (ref, nat):
         assert (impl.maxpool(x, **p, qmin=-5)[0, 0, 0] == -5).all()
         for cip in (0, 1):
@@ -134,8 +134,8 @@ def test_global_avgpool(shape):
     for x_zp, y_zp, (qmin, qmax) in [(-128, 127, (-128, 127)), (127, -128, (-128, 127)),
                                      (3, 2, (2, 100))]:
         for sx, sy in [(0.1, 0.1), (0.02, 0.3)]:
-            kw = dict(n=n, hw=h * w, c=c, x_zp=x_zp, y_zp=y_zp,
-                      mult=global_avgpool_mult(sx, sy, h * w), qmin=qmin, qmax=qmax)
+            kw = {"n": n, "hw": h * w, "c": c, "x_zp": x_zp, "y_zp": y_zp,
+                  "mult": global_avgpool_mult(sx, sy, h * w), "qmin": qmin, "qmax": qmax}
             y = ref.global_avgpool(x, **kw)
             assert y.shape == (n, 1, 1, c)
             assert np.array_equal(y, nat.global_avgpool(x, **kw))

@@ -24,7 +24,7 @@ COORD = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
 def _onnx_resize(data: np.ndarray, out: int, mode: str, coord: str, nearest: str | None = None,
                  scale: float | None = None, opset: int = 19, runtime: str = "reference"):
     """ONNX Resize of a [1, 1, 1, in] float tensor along the last axis."""
-    attrs = dict(mode=mode, coordinate_transformation_mode=coord)
+    attrs = {"mode": mode, "coordinate_transformation_mode": coord}
     if nearest:
         attrs["nearest_mode"] = nearest
     inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
@@ -89,7 +89,7 @@ def test_maps_with_explicit_scales(scale):
     for n_in in (2, 3, 4, 5):
         n_out = int(np.floor(n_in * scale))
         for coord in ("half_pixel", "asymmetric", "pytorch_half_pixel"):
-            rt = dict(opset=13, runtime="ort") if coord == "pytorch_half_pixel" else {}
+            rt = {"opset": 13, "runtime": "ort"} if coord == "pytorch_half_pixel" else {}
             idx = kt.resize_nearest_map(n_in, n_out, scale, coord, "round_prefer_ceil")
             got = _onnx_resize(np.arange(n_in), n_out, "nearest", coord, "round_prefer_ceil",
                                scale=scale, **rt)
@@ -134,7 +134,8 @@ def test_bilinear_native_equals_reference(shape, out, coord):
     xmaps = kt.resize_linear_map(shape[2], out[1], None, coord)
     for x_zp, y_zp, sx, sy in [(-128, 127, 0.1, 0.1), (127, -128, 0.1, 0.1), (3, -4, 0.05, 0.2),
                                (0, 0, 1.0, 0.01)]:
-        kw = dict(x_zp=x_zp, y_zp=y_zp, mult=kt.bilinear_mult(sx, sy), oh=out[0], ow=out[1])
+        kw = {"x_zp": x_zp, "y_zp": y_zp, "mult": kt.bilinear_mult(sx, sy), "oh": out[0],
+              "ow": out[1]}
         y_ref = ref.resize_bilinear(x, *ymaps, *xmaps, **kw)
         assert np.array_equal(y_ref, nat.resize_bilinear(x, *ymaps, *xmaps, **kw))
 

@@ -34,7 +34,7 @@ def test_native_equals_reference(cols, s_x):
 def test_hypothesis(rows, cols, s_x, seed):
     x = np.random.default_rng(seed).integers(-128, 128, size=(rows, cols)).astype(np.int8)
     table = softmax_exp_table(s_x)
-    kw = dict(inv_y_scale=INV_Y, y_zp=-128)
+    kw = {"inv_y_scale": INV_Y, "y_zp": -128}
     assert np.array_equal(ref.softmax(x, table, **kw), nat.softmax(x, table, **kw))
 
 
