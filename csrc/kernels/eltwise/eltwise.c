@@ -1,0 +1,99 @@
+/* Binary elementwise ops with broadcasting (add, mul) and the requantizing strided copy.
+ * Arithmetic: docs/QUANTIZATION.md §4 (table rows Add / Sub, Mul, Concat). */
+#include "int8rt/kernels.h"
+
+/* One output row: y[i] = op(a[i * sa], b[i * sb]). The row kernels are specialised on the
+ * inner strides so the common cases (same shape: 1/1; scalar or row-broadcast b: 1/0;
+ * per-channel b over a wider a: both 1 after collapsing) compile to stride-free loops. */
+#define DEFINE_ROW(NAME, ACC_EXPR)                                                              \
+    static inline void NAME(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa, \
+                            const int8_t *b, int64_t sb, int8_t *y) {                          \
+        const int32_t a_zp = p->a_zp, b_zp = p->b_zp, y_zp = p->y_zp;                          \
+        const int32_t a_mult = p->a_mult, b_mult = p->b_mult;                                  \
+        const int32_t qmin = p->qmin, qmax = p->qmax;                                          \
+        const float mult = p->mult;                                                            \
+        (void)a_mult;                                                                          \
+        (void)b_mult;                                                                          \
+        if (sa == 1 && sb == 1) {                                                              \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const int32_t av = a[i], bv = b[i];                                            \
+                y[i] = i8_requantize(ACC_EXPR, mult, y_zp, qmin, qmax);                        \
+            }                                                                                  \
+        } else if (sa == 1 && sb == 0) {                                                       \
+            const int32_t bv = b[0];                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const int32_t av = a[i];                                                       \
+                y[i] = i8_requantize(ACC_EXPR, mult, y_zp, qmin, qmax);                        \
+            }                                                                                  \
+        } else if (sa == 0 && sb == 1) {                                                       \
+            const int32_t av = a[0];                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const int32_t bv = b[i];                                                       \
+                y[i] = i8_requantize(ACC_EXPR, mult, y_zp, qmin, qmax);                        \
+            }                                                                                  \
+        } else {                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const int32_t av = a[i * sa], bv = b[i * sb];                                  \
+                y[i] = i8_requantize(ACC_EXPR, mult, y_zp, qmin, qmax);                        \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+/* add: |a - a_zp| <= 255 and |a_mult|, |b_mult| <= 2^22 (chosen in Python), so
+ * |acc| <= 255 * 2^23 < 2^31: the int32 sum cannot overflow. */
+DEFINE_ROW(i8_add_row__scalar, (av - a_zp) * a_mult + (bv - b_zp) * b_mult)
+/* mul: |acc| <= 255 * 255. */
+DEFINE_ROW(i8_mul_row__scalar, (av - a_zp) * (bv - b_zp))
+
+typedef void (*i8_binary_row_fn)(const i8_binary_params *, int64_t, const int8_t *, int64_t,
+                                 const int8_t *, int64_t, int8_t *);
+
+/* The general strided N-d walk: an odometer over the outer ndim - 1 axes, the row kernel on
+ * the innermost one. y is contiguous, so its offset simply advances by one row each step. */
+static inline void i8_binary__scalar(const i8_binary_params *p, const int8_t *a, const int8_t *b,
+                                     int8_t *y, i8_binary_row_fn row) {
+    const int32_t nd = p->ndim;
+    if (nd <= 0) { /* a 0-d tensor is one element */
+        row(p, 1, a, 0, b, 0, y);
+        return;
+    }
+    for (int32_t d = 0; d < nd; d++)
+        if (p->shape[d] <= 0) return;
+    const int64_t n = p->shape[nd - 1];
+    const int64_t sa = p->a_stride[nd - 1], sb = p->b_stride[nd - 1];
+    int64_t idx[I8_MAX_DIMS] = {0};
+    int64_t ao = 0, bo = 0;
+    for (;;) {
+        row(p, n, a + ao, sa, b + bo, sb, y);
+        y += n;
+        int32_t d = nd - 2;
+        for (; d >= 0; d--) {
+            ao += p->a_stride[d];
+            bo += p->b_stride[d];
+            if (++idx[d] < p->shape[d]) break;
+            ao -= p->a_stride[d] * p->shape[d];
+            bo -= p->b_stride[d] * p->shape[d];
+            idx[d] = 0;
+        }
+        if (d < 0) return;
+    }
+}
+
+void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+    i8_binary__scalar(p, a, b, y, i8_add_row__scalar);
+}
+
+void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+    i8_binary__scalar(p, a, b, y, i8_mul_row__scalar);
+}
+
+void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
+    const int32_t x_zp = p->x_zp, y_zp = p->y_zp;
+    const float mult = p->mult;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int8_t *xr = x + r * p->x_stride;
+        int8_t *yr = y + r * p->y_stride;
+        for (int64_t i = 0; i < p->cols; i++)
+            yr[i] = i8_requantize((int32_t)xr[i] - x_zp, mult, y_zp, -128, 127);
+    }
+}
