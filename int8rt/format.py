@@ -32,7 +32,6 @@ from .validate import (
     MAX_TENSOR_BYTES,
     MAX_VALUE_DEPTH,
     GraphValidationError,
-    check_value,
     is_int,
     validate_graph,
 )

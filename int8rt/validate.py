@@ -144,11 +144,15 @@ def _check_qparams(t: ir.Tensor, shape: tuple[int, ...], where: str) -> None:
         _fail(f"{where}: qparams must be ir.QParams, got {type(q).__name__}")
     if t.dtype not in ZERO_POINT_RANGE:
         _fail(f"{where}: a {t.dtype} tensor cannot carry quantization parameters")
+    # numpy scalars (np.float32(s)) are accepted as 0-d arrays; Python floats are not, since
+    # they are float64 and the contract stores float32 (QUANTIZATION.md §2).
     scale, zp = q.scale, q.zero_point
-    if not isinstance(scale, np.ndarray) or scale.dtype.newbyteorder("=") != np.float32:
+    if (not isinstance(scale, (np.ndarray, np.generic))
+            or scale.dtype.newbyteorder("=") != np.float32):
         _fail(f"{where}: qparams scale must be a float32 ndarray")
-    if not isinstance(zp, np.ndarray) or zp.dtype.kind not in "iu":
+    if not isinstance(zp, (np.ndarray, np.generic)) or zp.dtype.kind not in "iu":
         _fail(f"{where}: qparams zero_point must be an integer ndarray")
+    scale, zp = np.asarray(scale), np.asarray(zp)
     if q.axis is None:
         if scale.shape != () or zp.shape != ():
             _fail(f"{where}: per-tensor qparams need 0-d scale and zero_point, got shapes "
@@ -210,6 +214,22 @@ def _attr_rule(name: str, default: Any) -> tuple[str, int | None]:
     return "any", None
 
 
+def _has_kind(v: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(v, (bool, np.bool_))
+    if kind == "int":
+        return is_int(v)
+    if kind == "number":
+        return is_number(v)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "ints":
+        return isinstance(v, (tuple, list)) and all(is_int(x) for x in v)
+    if kind == "numbers":
+        return isinstance(v, (tuple, list)) and all(is_number(x) for x in v)
+    return True
+
+
 def _check_attrs(ref: str, node: ir.Node) -> None:
     attrs = node.attrs
     if not isinstance(attrs, dict):
@@ -223,16 +243,7 @@ def _check_attrs(ref: str, node: ir.Node) -> None:
         if key not in defaults:
             continue  # extra attributes are carried, not interpreted
         kind, length = _attr_rule(key, defaults[key])
-        ok = {
-            "bool": lambda: isinstance(v, (bool, np.bool_)),
-            "int": lambda: is_int(v),
-            "number": lambda: is_number(v),
-            "str": lambda: isinstance(v, str),
-            "ints": lambda: isinstance(v, (tuple, list)) and all(is_int(x) for x in v),
-            "numbers": lambda: isinstance(v, (tuple, list)) and all(is_number(x) for x in v),
-            "any": lambda: True,
-        }[kind]()
-        if not ok:
+        if not _has_kind(v, kind):
             want = {"number": "a number", "ints": "a sequence of ints",
                     "numbers": "a sequence of numbers"}.get(kind, f"a {kind}")
             _fail(f"{where} must be {want}, got {v!r}")

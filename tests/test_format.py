@@ -202,7 +202,8 @@ def test_header_layout_matches_spec() -> None:
     for t in meta["tensors"]:
         if "data" in t:
             assert t["data"]["offset"] % 64 == 0
-    assert pack(meta, blobs, flags=flags) == data  # the spec writer and the real one agree byte for byte
+    # the spec's writer and the real one agree byte for byte
+    assert pack(meta, blobs, flags=flags) == data
 
 
 # ------------------------------------------------------------------------ hostile: headers
@@ -539,3 +540,51 @@ def test_load_rejects_other_types() -> None:
         i8.load(123)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         i8.load("/nonexistent/model.i8")
+
+
+_JSON_LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.sampled_from([0, -1, 1, 63, 64, 2**31, 2**32, 2**63 - 1, 2**63, -(2**63)]),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+    st.sampled_from(["", "x", "w", "c", "Conv", "int8", "float32", "nan", "inf", "int", "tuple"]),
+)
+_JSON_VALUE = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(
+                                ["int", "float", "str", "list", "tuple", "offset", "nbytes",
+                                 "axis", "scale", "zero_point", "x"]), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+def _paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, prefix + (i,))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_structured_metadata_fuzz(data) -> None:
+    """Replace, delete or duplicate random parts of the JSON document (valid JSON, valid CRCs):
+    every type, range and reference check is reachable this way."""
+    meta, blobs, _ = split(_SMALL)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = list(_paths(meta))[1:]
+        path = paths[data.draw(st.integers(0, len(paths) - 1))]
+        parent = meta
+        for k in path[:-1]:
+            parent = parent[k]
+        action = data.draw(st.sampled_from(["replace", "delete", "duplicate"]))
+        if action == "replace":
+            parent[path[-1]] = data.draw(_JSON_VALUE)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, list):
+            parent.append(json.loads(json.dumps(parent[path[-1]])))
+    _load_or_format_error(pack(meta, blobs))
