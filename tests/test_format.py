@@ -588,3 +588,20 @@ def test_structured_metadata_fuzz(data) -> None:
         elif isinstance(parent, list):
             parent.append(json.loads(json.dumps(parent[path[-1]])))
     _load_or_format_error(pack(meta, blobs))
+
+
+def test_longer_header_of_a_newer_minor_version() -> None:
+    meta, blobs, _ = split(dump(float_graph()))
+    raw = json.dumps(meta, separators=(",", ":")).encode()
+    hs = 128
+    off = (hs + len(raw) + 63) // 64 * 64
+    head = HDR.pack(b"\x89I8RT\r\n\x1a", 1, 3, 0, hs, zlib.crc32(raw), len(raw), off, len(blobs),
+                    off + len(blobs), zlib.crc32(blobs), 0)
+    head = head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
+    data = head + b"\xee" * (hs - 64) + raw + bytes(off - hs - len(raw)) + blobs
+    assert_graphs_equal(float_graph(), i8.load(data))
+    rejects(data[:100], "truncated")
+    bad = bytearray(head)
+    bad[16:20] = struct.pack("<I", 8192)
+    bad[60:64] = struct.pack("<I", zlib.crc32(bytes(bad[:60])))
+    rejects(bytes(bad) + data[64:], "header size 8192")
