@@ -17,7 +17,7 @@ from . import kernel_tables as kt
 from .ir import Graph, Node, QParams
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
-from .quant.params import clamp_bounds, conv_multipliers, requant_multiplier
+from .quant.params import clamp_bounds, conv_multipliers
 
 INT32_MAX = 2**31 - 1
 
@@ -184,7 +184,7 @@ def _binary(lw: _Lowerer, node: Node) -> None:
     params = dict(ndim=ndim, shape=tuple(shape), a_stride=tuple(a_stride),
                   b_stride=tuple(b_stride), a_zp=za, b_zp=zb, y_zp=zy, qmin=qmin, qmax=qmax)
     if node.op == "Mul":
-        params.update(a_mult=0, b_mult=0, mult=float(np.float32(sa * sb / sy)))
+        params.update(a_mult=0, b_mult=0, mult=float(kt.mul_mult(sa, sb, sy)))
         lw.emit(node, "mul", ins, [y], params)
     else:
         a_mult, b_mult, mult = kt.add_multipliers(sa, sb, sy, subtract=node.op == "Sub")
@@ -202,14 +202,19 @@ def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
     return buf
 
 
+def _f32(v: float) -> float:
+    """ONNX activation attributes are float32: use the value the model really holds."""
+    return float(np.float32(v))
+
+
 _UNARY: dict[str, Callable[[Node], Callable[[np.ndarray], np.ndarray]]] = {
     "Relu": lambda n: kt.relu,
     "Clip": lambda n: (lambda v: kt.clip(v, n.attrs.get("min", -math.inf),
                                          n.attrs.get("max", math.inf))),
-    "LeakyRelu": lambda n: (lambda v: kt.leaky_relu(v, n.attrs.get("alpha", 0.01))),
+    "LeakyRelu": lambda n: (lambda v: kt.leaky_relu(v, _f32(n.attrs.get("alpha", 0.01)))),
     "Sigmoid": lambda n: kt.sigmoid,
-    "HardSigmoid": lambda n: (lambda v: kt.hard_sigmoid(v, n.attrs.get("alpha", 0.2),
-                                                        n.attrs.get("beta", 0.5))),
+    "HardSigmoid": lambda n: (lambda v: kt.hard_sigmoid(v, _f32(n.attrs.get("alpha", 0.2)),
+                                                        _f32(n.attrs.get("beta", 0.5)))),
     "HardSwish": lambda n: kt.hard_swish,
     "Tanh": lambda n: kt.tanh,
     "Silu": lambda n: kt.silu,
@@ -261,7 +266,7 @@ def _global_avgpool(lw: _Lowerer, node: Node) -> None:
     lw.expect_int8(node, x, y)
     n, h, w_, c = lw.shape(x)
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
-    mult = float(np.float32(sx / (sy * h * w_)))
+    mult = float(kt.global_avgpool_mult(sx, sy, h * w_))
     lw.emit(node, "global_avgpool", [x], [y],
             dict(n=n, hw=h * w_, c=c, x_zp=zx, y_zp=zy, mult=mult, qmin=-128, qmax=127))
 
@@ -346,7 +351,7 @@ def _concat(lw: _Lowerer, node: Node) -> None:
         src = _const_buffer(lw, node, x) if lw.g.tensor(x).is_const else x
         lw.emit(node, "requant_copy", [src], [y],
                 dict(rows=rows, cols=cols, x_stride=cols, y_stride=y_stride, x_offset=0,
-                     y_offset=offset, x_zp=zx, y_zp=zy, mult=requant_multiplier(sx, sy)))
+                     y_offset=offset, x_zp=zx, y_zp=zy, mult=float(kt.requant_mult(sx, sy))))
         offset += cols
 
 
@@ -357,18 +362,19 @@ def _resize(lw: _Lowerer, node: Node) -> None:
     _, oh, ow, _ = lw.shape(y)
     a = node.attrs
     ctm = a.get("coordinate_transformation_mode", "half_pixel")
+    sh, sw = a.get("scales") or (None, None)  # explicit ONNX scales decide the source coords
     if a.get("mode", "nearest") == "nearest":
         _same_params(lw, node, x, y)
         nm = a.get("nearest_mode", "round_prefer_floor")
-        iy = kt.resize_nearest_map(h, oh, ctm, nm)
-        ix = kt.resize_nearest_map(w_, ow, ctm, nm)
+        iy = kt.resize_nearest_map(h, oh, sh, ctm, nm)
+        ix = kt.resize_nearest_map(w_, ow, sw, ctm, nm)
         lw.emit(node, "resize_nearest", [x], [y], dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow),
                 {"iy": iy, "ix": ix})
     else:
-        y0, y1, fy = kt.resize_linear_map(h, oh, ctm)
-        x0, x1, fx = kt.resize_linear_map(w_, ow, ctm)
+        y0, y1, fy = kt.resize_linear_map(h, oh, sh, ctm)
+        x0, x1, fx = kt.resize_linear_map(w_, ow, sw, ctm)
         (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
-        mult = float(np.float32(sx / (sy * 2.0**22)))
+        mult = float(kt.bilinear_mult(sx, sy))
         lw.emit(node, "resize_bilinear", [x], [y],
                 dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, x_zp=zx, y_zp=zy, mult=mult),
                 dict(y0=y0, y1=y1, fy=fy, x0=x0, x1=x1, fx=fx))

@@ -1,5 +1,5 @@
-"""Progress bars for long work: tqdm when installed (an optional extra), a plain counter on
-stderr otherwise, nothing when disabled."""
+"""Progress bars for long work (calibration, benchmarks): tqdm when installed (an optional
+extra), a plain counter on an interactive stderr otherwise, nothing when disabled."""
 
 from __future__ import annotations
 
@@ -10,25 +10,44 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class ProgressBar:
+    def __init__(self, total: int | None = None, desc: str = "", unit: str = "it",
+                 enabled: bool = True) -> None:
+        self._bar = None
+        self._plain = False
+        self.total, self.desc, self.unit, self.done = total, desc, unit, 0
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self._plain = sys.stderr.isatty()
+            return
+        self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
+                         file=sys.stderr)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._plain:
+            of = f"/{self.total}" if self.total else ""
+            sys.stderr.write(f"\r{self.desc}: {self.done}{of} {self.unit}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self._plain and self.done:
+            sys.stderr.write("\r\033[K")
+
+
 def progress(items: Iterable[T], total: int | None = None, desc: str = "",
              enabled: bool = True) -> Iterator[T]:
-    if not enabled:
-        yield from items
-        return
+    bar = ProgressBar(total, desc, enabled=enabled)
     try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        yield from tqdm(items, total=total, desc=desc, leave=False, dynamic_ncols=True)
-        return
-    interactive = sys.stderr.isatty()
-    done = 0
-    for done, item in enumerate(items, 1):
-        if interactive:
-            of = f"/{total}" if total else ""
-            sys.stderr.write(f"\r{desc}: {done}{of}")
-            sys.stderr.flush()
-        yield item
-    if interactive and done:
-        sys.stderr.write("\r" + " " * (len(desc) + 24) + "\r")
+        for item in items:
+            yield item
+            bar.update()
+    finally:
+        bar.close()

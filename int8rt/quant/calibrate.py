@@ -8,7 +8,6 @@ drops them, so memory is one batch of activations plus the observers' fixed stat
 from __future__ import annotations
 
 import copy
-import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Union
@@ -16,6 +15,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from int8rt.ir import Graph
+from int8rt.progress import ProgressBar
 from int8rt.quant.observers import Observer, make_observer
 
 Sample = Union[np.ndarray, Mapping[str, np.ndarray]]
@@ -93,27 +93,6 @@ def _batches(graph: Graph, data: Iterable[Sample], batch_size: int,
         yield {k: np.concatenate([p[k] for p in pool]) for k in graph.inputs}
 
 
-class _Progress:
-    """tqdm when it is installed and wanted, else nothing."""
-
-    def __init__(self, enabled: bool, total: int | None) -> None:
-        self._bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
-            self._bar = tqdm(total=total, unit="sample", desc="calibrating", file=sys.stderr)
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 def calibrate(
     graph: Graph,
     data: Iterable[Sample],
@@ -185,7 +164,7 @@ def calibrate(
             obs.update(feeds[name])
         executor.run(feeds, observe=observe)
 
-    bar = _Progress(progress, max_samples)
+    bar = ProgressBar(max_samples, desc="calibrating", unit="sample", enabled=progress)
     first = True
     one_per_run = False
     try:

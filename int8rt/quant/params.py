@@ -154,11 +154,6 @@ def conv_multipliers(x_scale: float, w_scales: np.ndarray, y_scale: float) -> np
     return np.atleast_1d(m.astype(np.float32))
 
 
-def requant_multiplier(x_scale: float, y_scale: float) -> np.float32:
-    """m = s_x / s_y (§4: Concat, parameter changes), float64 then one float32 rounding."""
-    return np.float32(np.float64(np.float32(x_scale)) / np.float64(np.float32(y_scale)))
-
-
 def quantize_array(x: np.ndarray, qp: QParams) -> np.ndarray:
     """The model-boundary Quantize of §6: q = clamp(rint(x / s) + z, -128, 127) with a float32
     division (as ONNX QuantizeLinear). NaN -> z (real 0), +Inf -> 127, -Inf -> -128.
