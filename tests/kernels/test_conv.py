@@ -31,9 +31,10 @@ def make_case(rng: np.random.Generator, *, n: int, h: int, w: int, c: int, oc: i
     bias = rng.integers(-20000, 20000, oc).astype(np.int32)
     # |acc| is about 74 * 73 * sqrt(K) for uniform operands: aim that at ~40 output steps
     mult = (rng.uniform(0.5, 2.0, oc) * 40.0 / (74 * 73 * np.sqrt(k))).astype(np.float32)
-    kwargs = dict(w=weights, bias=bias, mult=mult, stride_h=stride[0], stride_w=stride[1],
-                  dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1], pad_b=pads[2],
-                  pad_r=pads[3], groups=groups, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax)
+    kwargs = {"w": weights, "bias": bias, "mult": mult, "stride_h": stride[0],
+              "stride_w": stride[1], "dil_h": dil[0], "dil_w": dil[1], "pad_t": pads[0],
+              "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3], "groups": groups,
+              "x_zp": x_zp, "y_zp": y_zp, "qmin": qmin, "qmax": qmax}
     return x, kwargs
 
 
@@ -189,9 +190,9 @@ def test_large_k_extremes(wval: int, kind: str, c: int, k: int) -> None:
     weights[2, ..., ::2] = 0
     bias = np.array([0, 1000, -1000, 2**20, -(2**20)], np.int32)
     mult = np.full(5, 100.0 / (255 * 127 * kk), np.float32)
-    kw = dict(w=weights, bias=bias, mult=mult, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
-              pad_t=k // 2, pad_l=k // 2, pad_b=k // 2, pad_r=k // 2, groups=1, x_zp=127,
-              y_zp=0, qmin=-128, qmax=127)
+    kw = {"w": weights, "bias": bias, "mult": mult, "stride_h": 1, "stride_w": 1, "dil_h": 1,
+          "dil_w": 1, "pad_t": k // 2, "pad_l": k // 2, "pad_b": k // 2, "pad_r": k // 2,
+          "groups": 1, "x_zp": 127, "y_zp": 0, "qmin": -128, "qmax": 127}
     y = check(x, kw)
     assert abs(int(y[0, 1, 1, 0])) == 100  # the centre pixel sees all K taps
 
@@ -218,8 +219,9 @@ def test_folded_bias_wraps() -> None:
     weights = np.full((2, 1, 1, c), 127, np.int8)
     bias = np.array([2**31 - 1 - 5000, 2**31 - 1], np.int32)
     mult = np.full(2, 2.0**-24, np.float32)
-    kw = dict(w=weights, bias=bias, mult=mult, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
-              pad_t=0, pad_l=0, pad_b=0, pad_r=0, groups=1, x_zp=-128, y_zp=0)
+    kw = {"w": weights, "bias": bias, "mult": mult, "stride_h": 1, "stride_w": 1, "dil_h": 1,
+          "dil_w": 1, "pad_t": 0, "pad_l": 0, "pad_b": 0, "pad_r": 0, "groups": 1, "x_zp": -128,
+          "y_zp": 0}
     y = check(x, kw)  # acc = bias exactly (every x - x_zp is 0)
     assert y.tolist() == [[[[127, 127]]]]
     kw["pad_t"] = 1  # the im2col path, with a padding row reading x_zp
@@ -243,7 +245,7 @@ def loop_conv_acc(x: np.ndarray, kw: dict) -> np.ndarray:
     is a real zero), weights read per group by hand. Independent of conv.py's padding,
     slicing and matmul."""
     weights, groups = kw["w"], kw["groups"]
-    n, h, w, c = x.shape
+    n, h, w, _ = x.shape
     oc, kh, kwid, cg = weights.shape
     oh = (h + kw["pad_t"] + kw["pad_b"] - kw["dil_h"] * (kh - 1) - 1) // kw["stride_h"] + 1
     ow = (w + kw["pad_l"] + kw["pad_r"] - kw["dil_w"] * (kwid - 1) - 1) // kw["stride_w"] + 1

@@ -21,7 +21,8 @@ def make_case(rng: np.random.Generator, m: int, k: int, n: int, x_zp: int = 0, y
     bias = rng.integers(-50000, 50000, n).astype(np.int32)
     # |acc| is about 74 * 73 * sqrt(K) for uniform operands: aim that at ~40 output steps
     mult = (rng.uniform(0.5, 2.0, n) * 40.0 / (74 * 73 * np.sqrt(k))).astype(np.float32)
-    return x, dict(w=w, bias=bias, mult=mult, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax)
+    return x, {"w": w, "bias": bias, "mult": mult, "x_zp": x_zp, "y_zp": y_zp, "qmin": qmin,
+               "qmax": qmax}
 
 
 def check(x: np.ndarray, kwargs: dict) -> np.ndarray:
@@ -83,7 +84,8 @@ def test_large_k_extremes(k: int, wval: int) -> None:
     w[2, ::3] = 0
     bias = np.array([0, 1, -1, 2**20, -(2**20), 12345], np.int32)
     mult = np.full(6, 100.0 / (255 * 127 * k), np.float32)
-    y = check(x, dict(w=w, bias=bias, mult=mult, x_zp=127, y_zp=0, qmin=-128, qmax=127))
+    y = check(x, {"w": w, "bias": bias, "mult": mult, "x_zp": 127, "y_zp": 0, "qmin": -128,
+                  "qmax": 127})
     assert abs(int(y[0, 0])) == 100
 
 
@@ -93,7 +95,8 @@ def test_folded_bias_wraps() -> None:
     x = np.full((2, k), -128, np.int8)
     w = np.full((2, k), 127, np.int8)
     bias = np.array([2**31 - 1, 2**31 - 1 - 9999], np.int32)
-    kw = dict(w=w, bias=bias, mult=np.full(2, 2.0**-24, np.float32), x_zp=-128, y_zp=0)
+    kw = {"w": w, "bias": bias, "mult": np.full(2, 2.0**-24, np.float32), "x_zp": -128,
+          "y_zp": 0}
     assert check(x, kw).tolist() == [[127, 127], [127, 127]]
 
 
