@@ -14,7 +14,7 @@ void i8_quantize_f32_run(int64_t n, const float *x, float scale, int32_t zp, int
             continue;
         }
         v = v < lo ? lo : (v > hi ? hi : v);
-        y[i] = (int8_t)((int32_t)nearbyintf(v) + zp);
+        y[i] = (int8_t)((int32_t)lrintf(v) + zp);
     }
 }
 

@@ -18,7 +18,7 @@ void i8_softmax_run(int64_t rows, int64_t cols, const int32_t *exp_table, float 
         for (int64_t i = 0; i < cols; i++) {
             float v = ((float)exp_table[m - xr[i]] / fsum) * inv_y_scale;
             v = v < lo ? lo : (v > hi ? hi : v);
-            yr[i] = (int8_t)((int32_t)nearbyintf(v) + y_zp);
+            yr[i] = (int8_t)((int32_t)lrintf(v) + y_zp);
         }
     }
 }
