@@ -1,1 +1,140 @@
-# filled in by its owner
+# Bindings for the conv2d and fc kernels (tests, micro-benchmarks). Same signatures as
+# int8rt.reference.conv: conv2d(x, *, w, bias, mult, ...) and fc(x, *, w, bias, mult, ...).
+# Each call validates its arguments (TypeError / ValueError, never a crash), packs the weights
+# into a temporary buffer, allocates the scratch and runs the kernel without the GIL.
+
+import numpy as np
+
+from libc.stdlib cimport free, malloc
+from libc.stdint cimport int8_t, int32_t
+
+
+def _conv_check_array(a, str name, dtype, int ndim):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous")
+    if a.size == 0:
+        raise ValueError(f"{name}: empty array {a.shape}")
+
+
+def _conv_check_int(v, str name, lo, hi):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name}={v} outside [{lo}, {hi}]")
+    return int(v)
+
+
+def _conv_check_quant(x_zp, y_zp, qmin, qmax):
+    x_zp = _conv_check_int(x_zp, "x_zp", -128, 127)
+    y_zp = _conv_check_int(y_zp, "y_zp", -128, 127)
+    qmin = _conv_check_int(qmin, "qmin", -128, 127)
+    qmax = _conv_check_int(qmax, "qmax", -128, 127)
+    if qmin > qmax:
+        raise ValueError(f"qmin={qmin} > qmax={qmax}")
+    return x_zp, y_zp, qmin, qmax
+
+
+cdef void *_conv_malloc(size_t nbytes) except NULL:
+    # malloc(0) may return NULL; always ask for at least one (16-byte aligned) block
+    cdef void *ptr = malloc(nbytes if nbytes else 16)
+    if ptr == NULL:
+        raise MemoryError()
+    return ptr
+
+
+def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
+           groups, x_zp, y_zp, qmin=-128, qmax=127):
+    """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]."""
+    _conv_check_array(x, "x", np.int8, 4)
+    _conv_check_array(w, "w", np.int8, 4)
+    _conv_check_array(bias, "bias", np.int32, 1)
+    _conv_check_array(mult, "mult", np.float32, 1)
+    cdef int32_t big = 2**31 - 1
+    cdef i8_conv2d_params p
+    p.n, p.h, p.w, p.c = [_conv_check_int(v, "x.shape", 1, big) for v in x.shape]
+    p.oc, p.kh, p.kw = [_conv_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
+    p.stride_h = _conv_check_int(stride_h, "stride_h", 1, big)
+    p.stride_w = _conv_check_int(stride_w, "stride_w", 1, big)
+    p.dil_h = _conv_check_int(dil_h, "dil_h", 1, big)
+    p.dil_w = _conv_check_int(dil_w, "dil_w", 1, big)
+    p.pad_t = _conv_check_int(pad_t, "pad_t", 0, big)
+    p.pad_l = _conv_check_int(pad_l, "pad_l", 0, big)
+    p.pad_b = _conv_check_int(pad_b, "pad_b", 0, big)
+    p.pad_r = _conv_check_int(pad_r, "pad_r", 0, big)
+    p.groups = _conv_check_int(groups, "groups", 1, big)
+    p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
+    if p.c % p.groups or p.oc % p.groups or w.shape[3] != p.c // p.groups:
+        raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
+    if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
+        raise ValueError(f"conv2d: bias {bias.shape} / mult {mult.shape} must be [{p.oc}]")
+    if p.kh * p.kw * w.shape[3] > big:
+        raise ValueError("conv2d: kh * kw * c / groups exceeds int32")
+    # int64 arithmetic in Python: no wrap-around before the check
+    oh = (x.shape[1] + pad_t + pad_b - dil_h * (p.kh - 1) - 1) // stride_h + 1
+    ow = (x.shape[2] + pad_l + pad_r - dil_w * (p.kw - 1) - 1) // stride_w + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: empty output {oh}x{ow}")
+    p.oh = _conv_check_int(oh, "oh", 1, big)
+    p.ow = _conv_check_int(ow, "ow", 1, big)
+
+    y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.int8)
+    cdef const int8_t[::1] xv = x.reshape(-1)
+    cdef const int8_t[::1] wv = w.reshape(-1)
+    cdef const int32_t[::1] bv = bias
+    cdef const float[::1] mv = mult
+    cdef int8_t[::1] yv = y.reshape(-1)
+    cdef void *packed = NULL
+    cdef void *scratch = NULL
+    try:
+        packed = _conv_malloc(i8_conv2d_packed_size(&p))
+        scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
+        with nogil:
+            i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
+            i8_conv2d_run(&p, packed, &xv[0], &yv[0], scratch)
+    finally:
+        free(packed)
+        free(scratch)
+    return y
+
+
+def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127):
+    """Native i8_fc: x [m, k] int8, w [n, k] int8 -> y [m, n] int8."""
+    _conv_check_array(x, "x", np.int8, 2)
+    _conv_check_array(w, "w", np.int8, 2)
+    _conv_check_array(bias, "bias", np.int32, 1)
+    _conv_check_array(mult, "mult", np.float32, 1)
+    cdef int32_t big = 2**31 - 1
+    cdef i8_fc_params p
+    p.m = _conv_check_int(x.shape[0], "m", 1, big)
+    p.k = _conv_check_int(x.shape[1], "k", 1, big)
+    p.n = _conv_check_int(w.shape[0], "n", 1, big)
+    if w.shape[1] != p.k:
+        raise ValueError(f"fc: x {x.shape} and w {w.shape} do not match")
+    if bias.shape[0] != p.n or mult.shape[0] != p.n:
+        raise ValueError(f"fc: bias {bias.shape} / mult {mult.shape} must be [{p.n}]")
+    p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
+
+    y = np.empty((p.m, p.n), dtype=np.int8)
+    cdef const int8_t[::1] xv = x.reshape(-1)
+    cdef const int8_t[::1] wv = w.reshape(-1)
+    cdef const int32_t[::1] bv = bias
+    cdef const float[::1] mv = mult
+    cdef int8_t[::1] yv = y.reshape(-1)
+    cdef void *packed = NULL
+    cdef void *scratch = NULL
+    try:
+        packed = _conv_malloc(i8_fc_packed_size(&p))
+        scratch = _conv_malloc(i8_fc_scratch_size(&p))
+        with nogil:
+            i8_fc_pack(&p, &wv[0], &bv[0], &mv[0], packed)
+            i8_fc_run(&p, packed, &xv[0], &yv[0], scratch)
+    finally:
+        free(packed)
+        free(scratch)
+    return y

@@ -1,0 +1,179 @@
+/* conv2d (kernels.h): the pack step picks the algorithm and records it in a 64-byte header at
+ * the start of the packed stream; run dispatches on it. See docs/KERNELS.md, "conv2d".
+ *
+ *   I8_CONV_DW      groups == c == oc           -> dwconv (tap-major weights, channel loop)
+ *   I8_CONV_1X1     1x1, stride 1, no padding   -> gemm straight over the input rows
+ *   I8_CONV_IM2COL  anything else               -> im2col of a tile of output pixels into the
+ *                                                  scratch, then one gemm per group
+ *
+ * Stream: header | DW: dwconv stream (dwconv.h) | otherwise: `groups` gemm panels (gemm.h),
+ * one per group, each over that group's ocg output channels and k = kh * kw * c / groups. */
+#include <string.h>
+
+#include "kernels/dwconv/dwconv.h"
+#include "kernels/gemm/gemm.h"
+
+enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
+
+#define CONV_MAGIC 0x56433849u /* "I8CV" */
+#define CONV_HEADER_BYTES 64
+/* im2col tile target: small enough for L1/L2 together with one weight block */
+#define IM2COL_TILE_BYTES 32768
+
+typedef struct {
+    uint32_t magic;
+    int32_t algo;
+    int32_t k;   /* dot length per group, kh * kw * c / groups (in (ky, kx, ci) order) */
+    int32_t ocg; /* output channels per group */
+    uint64_t group_bytes; /* one gemm panel */
+} conv_header;
+
+_Static_assert(sizeof(conv_header) <= CONV_HEADER_BYTES, "conv header too large");
+
+static int choose_algo(const i8_conv2d_params *p) {
+    if (p->groups == p->c && p->oc == p->c) return I8_CONV_DW;
+    if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 &&
+        p->pad_l == 0 && p->pad_b == 0 && p->pad_r == 0)
+        return I8_CONV_1X1;
+    return I8_CONV_IM2COL;
+}
+
+static int32_t group_k(const i8_conv2d_params *p) { return p->kh * p->kw * (p->c / p->groups); }
+static size_t kpad(int32_t k) { return I8_ALIGN_UP((size_t)k, I8_GEMM_KB); }
+
+/* Output pixels per im2col tile: about IM2COL_TILE_BYTES of rows, at least 4 (so huge K still
+ * gets 2x4 micro-tiles), at most the whole output. */
+static size_t tile_pixels(const i8_conv2d_params *p) {
+    const size_t total = (size_t)p->n * p->oh * p->ow;
+    size_t t = IM2COL_TILE_BYTES / kpad(group_k(p));
+    if (t < 4) t = 4;
+    return t < total ? t : total;
+}
+
+size_t i8_conv2d_packed_size(const i8_conv2d_params *p) {
+    if (choose_algo(p) == I8_CONV_DW) return CONV_HEADER_BYTES + i8_dwconv_packed_size(p);
+    return CONV_HEADER_BYTES +
+           (size_t)p->groups * i8_gemm_packed_size(p->oc / p->groups, group_k(p));
+}
+
+void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                    const float *mult, void *packed) {
+    conv_header h;
+    memset(packed, 0, CONV_HEADER_BYTES);
+    memset(&h, 0, sizeof h);
+    h.magic = CONV_MAGIC;
+    h.algo = choose_algo(p);
+    h.k = group_k(p);
+    h.ocg = p->oc / p->groups;
+    unsigned char *body = (unsigned char *)packed + CONV_HEADER_BYTES;
+    if (h.algo == I8_CONV_DW) {
+        i8_dwconv_pack(p, w, bias, mult, body);
+    } else {
+        h.group_bytes = i8_gemm_packed_size(h.ocg, h.k);
+        /* natural weights [oc, kh, kw, c/g]: group g's rows are ocg consecutive rows of k */
+        for (int32_t g = 0; g < p->groups; g++)
+            i8_gemm_pack(h.ocg, h.k, w + (size_t)g * h.ocg * h.k, (size_t)h.k,
+                         bias + (size_t)g * h.ocg, mult + (size_t)g * h.ocg, p->x_zp,
+                         body + (size_t)g * h.group_bytes);
+    }
+    memcpy(packed, &h, sizeof h);
+}
+
+size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
+    switch (choose_algo(p)) {
+    case I8_CONV_DW: return i8_dwconv_scratch_size(p);
+    case I8_CONV_1X1: return 0;
+    default: return tile_pixels(p) * kpad(group_k(p));
+    }
+}
+
+/* Rows [p0, p0 + cnt) of the im2col matrix of group g (one row per output pixel, pixels in
+ * NHWC order across the batch), each kp bytes: taps in (ky, kx, ci) order like the weights,
+ * out-of-image taps = x_zp (a real zero, cancelled by the folded bias), then zeros up to kp
+ * (the packed weights are zero there too). Branches are per tap segment, never per element. */
+static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
+                   const int8_t *x, int8_t *dst) {
+    const size_t cg = (size_t)(p->c / p->groups), k = (size_t)group_k(p);
+    const size_t row_bytes = (size_t)p->w * p->c;
+    /* groups == 1 and dil_w == 1: the in-image taps of one kernel row are contiguous in x */
+    const int merge = p->groups == 1 && p->dil_w == 1;
+    int32_t ox = (int32_t)(p0 % (size_t)p->ow);
+    int32_t oy = (int32_t)(p0 / (size_t)p->ow % (size_t)p->oh);
+    int32_t b = (int32_t)(p0 / ((size_t)p->ow * p->oh));
+    for (size_t r = 0; r < cnt; r++, dst += kp) {
+        const int8_t *xb = x + (size_t)b * p->h * row_bytes + (size_t)g * cg;
+        const int32_t base_x = ox * p->stride_w - p->pad_l;
+        /* in-image taps of a kernel row are kx in [kx_lo, kx_hi) since ix grows with kx */
+        int32_t kx_lo = base_x >= 0 ? 0 : (-base_x + p->dil_w - 1) / p->dil_w;
+        int32_t kx_hi = p->w - base_x <= 0 ? 0 : (p->w - base_x + p->dil_w - 1) / p->dil_w;
+        if (kx_lo > p->kw) kx_lo = p->kw;
+        if (kx_hi > p->kw) kx_hi = p->kw;
+        if (kx_hi < kx_lo) kx_hi = kx_lo;
+        int8_t *d = dst;
+        for (int32_t ky = 0; ky < p->kh; ky++) {
+            const int32_t iy = oy * p->stride_h - p->pad_t + ky * p->dil_h;
+            if (iy < 0 || iy >= p->h) {
+                memset(d, p->x_zp, (size_t)p->kw * cg);
+                d += (size_t)p->kw * cg;
+                continue;
+            }
+            memset(d, p->x_zp, (size_t)kx_lo * cg);
+            d += (size_t)kx_lo * cg;
+            const int8_t *src = xb + (size_t)iy * row_bytes;
+            if (merge) {
+                const size_t nb = (size_t)(kx_hi - kx_lo) * cg;
+                if (nb) memcpy(d, src + (size_t)(base_x + kx_lo) * p->c, nb);
+                d += nb;
+            } else {
+                for (int32_t kx = kx_lo; kx < kx_hi; kx++, d += cg)
+                    memcpy(d, src + (size_t)(base_x + kx * p->dil_w) * p->c, cg);
+            }
+            memset(d, p->x_zp, (size_t)(p->kw - kx_hi) * cg);
+            d += (size_t)(p->kw - kx_hi) * cg;
+        }
+        memset(dst + k, 0, kp - k);
+        if (++ox == p->ow) {
+            ox = 0;
+            if (++oy == p->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
+
+void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, int8_t *y,
+                   void *scratch) {
+    conv_header h;
+    memcpy(&h, packed, sizeof h);
+    const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
+    if (h.algo == I8_CONV_DW) {
+        i8_dwconv__scalar(p, body, x, y, scratch);
+        return;
+    }
+    const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
+    i8_gemm_panel pn;
+    if (h.algo == I8_CONV_1X1) {
+        /* the input rows (pixels) are the gemm's a rows; group g reads channels g*cg.. */
+        const size_t m = (size_t)p->n * p->h * p->w;
+        for (int32_t g = 0; g < p->groups; g++) {
+            i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
+                               p->qmin, p->qmax);
+            i8_gemm__scalar(&pn, m, x + (size_t)g * cg, (size_t)p->c,
+                            y + (size_t)g * h.ocg, oc);
+        }
+        return;
+    }
+    const size_t total = (size_t)p->n * p->oh * p->ow, tile = tile_pixels(p);
+    const size_t kp = kpad(h.k);
+    for (size_t p0 = 0; p0 < total; p0 += tile) {
+        const size_t cnt = total - p0 < tile ? total - p0 : tile;
+        for (int32_t g = 0; g < p->groups; g++) {
+            im2col(p, g, p0, cnt, kp, x, scratch);
+            i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
+                               p->qmin, p->qmax);
+            pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+            i8_gemm__scalar(&pn, cnt, scratch, kp, y + p0 * oc + (size_t)g * h.ocg, oc);
+        }
+    }
+}

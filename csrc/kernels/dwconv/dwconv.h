@@ -1,0 +1,24 @@
+/* Depthwise convolution, NHWC (groups == c == oc): see docs/KERNELS.md, "dwconv".
+ *
+ * Packed stream (after the conv2d header), sections 64-byte aligned, cs = c rounded up to 16:
+ *   bias [cs] int32, zero-point corrected (bias - x_zp * sum over taps of w, §3)
+ *   mult [cs] float32
+ *   w    [kh * kw][cs] int8 (tap-major so the inner loop runs over contiguous channels)
+ * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps. */
+#ifndef INT8RT_DWCONV_H
+#define INT8RT_DWCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "int8rt/kernels.h"
+
+size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
+/* w: natural layout [c, kh, kw, 1]. */
+void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                    const float *mult, void *packed);
+size_t i8_dwconv_scratch_size(const i8_conv2d_params *p);
+void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                       int8_t *y, void *scratch);
+
+#endif

@@ -1,0 +1,83 @@
+/* Portable depthwise convolution: per output pixel, int32 accumulators over channels, one
+ * pass per tap over contiguous channels (vectorises at -O2; see gemm/scalar.c for the k16
+ * main loop and the exact int16 products). Padding taps read a row of x_zp, so the loop has
+ * no per-element branch and the folded bias stays valid (a padding tap adds x_zp * w, which
+ * the folded -x_zp * sum(w) cancels). */
+#include <string.h>
+
+#include "kernels/dwconv/dwconv.h"
+#include "kernels/gemm/gemm.h"
+
+static size_t cs_of(const i8_conv2d_params *p) { return I8_ALIGN_UP((size_t)p->c, 16); }
+
+size_t i8_dwconv_packed_size(const i8_conv2d_params *p) {
+    const size_t cs = cs_of(p);
+    return 2 * I8_ALIGN_UP(cs * 4, 64) + I8_ALIGN_UP((size_t)p->kh * p->kw * cs, 64);
+}
+
+void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                    const float *mult, void *packed) {
+    const size_t cs = cs_of(p), taps = (size_t)p->kh * p->kw;
+    unsigned char *base = packed;
+    int32_t *pb = (int32_t *)base;
+    float *pm = (float *)(base + I8_ALIGN_UP(cs * 4, 64));
+    int8_t *pw = (int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
+    memset(packed, 0, i8_dwconv_packed_size(p));
+    for (int32_t ch = 0; ch < p->c; ch++) {
+        int64_t sum = 0;
+        for (size_t t = 0; t < taps; t++) {
+            const int8_t v = w[(size_t)ch * taps + t];
+            pw[t * cs + ch] = v;
+            sum += v;
+        }
+        /* stored modulo 2^32, added with wrapping arithmetic: see i8_gemm_pack */
+        const int64_t b = (int64_t)bias[ch] - (int64_t)p->x_zp * sum;
+        pb[ch] = (int32_t)(uint32_t)(uint64_t)b;
+        pm[ch] = mult[ch];
+    }
+}
+
+size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) { return cs_of(p) * 5; }
+
+static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restrict src,
+                       const int8_t *restrict wt) {
+    const size_t c16 = c & ~(size_t)15;
+    size_t ch = 0;
+    for (; ch < c16; ch++) acc[ch] += (int16_t)(src[ch] * wt[ch]);
+    for (; ch < c; ch++) acc[ch] += src[ch] * wt[ch];
+}
+
+void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                       int8_t *y, void *scratch) {
+    const size_t cs = cs_of(p), c = (size_t)p->c;
+    const unsigned char *base = packed;
+    const int32_t *bias = (const int32_t *)base;
+    const float *mult = (const float *)(base + I8_ALIGN_UP(cs * 4, 64));
+    const int8_t *w = (const int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
+    int32_t *acc = scratch;
+    int8_t *zrow = (int8_t *)(acc + cs);
+    memset(zrow, p->x_zp, cs);
+    for (int32_t b = 0; b < p->n; b++) {
+        const int8_t *xb = x + (size_t)b * p->h * p->w * c;
+        for (int32_t oy = 0; oy < p->oh; oy++) {
+            for (int32_t ox = 0; ox < p->ow; ox++) {
+                memset(acc, 0, c * sizeof(int32_t));
+                for (int32_t ky = 0; ky < p->kh; ky++) {
+                    const int32_t iy = oy * p->stride_h - p->pad_t + ky * p->dil_h;
+                    const int row_in = iy >= 0 && iy < p->h;
+                    for (int32_t kx = 0; kx < p->kw; kx++) {
+                        const int32_t ix = ox * p->stride_w - p->pad_l + kx * p->dil_w;
+                        const int8_t *src = row_in && ix >= 0 && ix < p->w
+                                                ? xb + ((size_t)iy * p->w + ix) * c
+                                                : zrow;
+                        tap(c, acc, src, w + (size_t)(ky * p->kw + kx) * cs);
+                    }
+                }
+                for (size_t ch = 0; ch < c; ch++)
+                    y[ch] = i8_requantize((int32_t)((uint32_t)acc[ch] + (uint32_t)bias[ch]),
+                                          mult[ch], p->y_zp, p->qmin, p->qmax);
+                y += c;
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/* Fully connected (i8_fc_*, kernels.h): one gemm panel over all n outputs; x rows are the
+ * gemm's a rows directly, so there is no scratch. Packed stream = the gemm panel (gemm.h). */
+#include "kernels/gemm/gemm.h"
+
+size_t i8_fc_packed_size(const i8_fc_params *p) { return i8_gemm_packed_size(p->n, p->k); }
+
+void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias, const float *mult,
+                void *packed) {
+    i8_gemm_pack(p->n, p->k, w, (size_t)p->k, bias, mult, p->x_zp, packed);
+}
+
+size_t i8_fc_scratch_size(const i8_fc_params *p) { return 0; }
+
+void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, int8_t *y,
+               void *scratch) {
+    i8_gemm_panel pn;
+    i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax);
+    i8_gemm__scalar(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
+}

@@ -1,0 +1,101 @@
+/* Portable gemm micro-kernel: I8_GEMM_MR rows of a x I8_GEMM_NR output channels.
+ *
+ * Written for gcc/clang auto-vectorisation at -O2 (gcc's "very cheap" cost model vectorises
+ * only loops whose trip count is a known multiple of the vector width, hence the k16 main loop
+ * plus a short scalar tail). Each int8 x int8 product is at most 128 * 128 = 2^14 in
+ * magnitude, so it is exact in int16; the compiler then widens int16 products into int32
+ * accumulators (pmaddwd-like), which is faster than widening each operand to int32.
+ * Partial sums stay below 2^14 * K < 2^31 for K < 131072 (lowering enforces K <= 66000, §3). */
+#include "kernels/gemm/gemm.h"
+
+/* acc + bias modulo 2^32 (see i8_gemm_pack): defined behaviour, exact when the true sum fits. */
+static inline int32_t add_wrap(int32_t acc, int32_t bias) {
+    return (int32_t)((uint32_t)acc + (uint32_t)bias);
+}
+
+static inline void store_row(const i8_gemm_panel *pn, size_t j, const int32_t s[I8_GEMM_NR],
+                             int8_t *c) {
+    const size_t nr = (size_t)pn->n - j < I8_GEMM_NR ? (size_t)pn->n - j : I8_GEMM_NR;
+    for (size_t t = 0; t < nr; t++)
+        c[j + t] = i8_requantize(add_wrap(s[t], pn->bias[j + t]), pn->mult[j + t], pn->y_zp,
+                                 pn->qmin, pn->qmax);
+}
+
+static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
+                       const int8_t *restrict a1, int8_t *c0, int8_t *c1) {
+    const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
+    const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
+    const int8_t *restrict w1 = w0 + pn->kp, *restrict w2 = w1 + pn->kp;
+    const int8_t *restrict w3 = w2 + pn->kp;
+    int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+    size_t i = 0;
+    for (; i < k16; i++) {
+        const int16_t x0 = a0[i], x1 = a1[i];
+        s00 += (int16_t)(x0 * w0[i]);
+        s01 += (int16_t)(x0 * w1[i]);
+        s02 += (int16_t)(x0 * w2[i]);
+        s03 += (int16_t)(x0 * w3[i]);
+        s10 += (int16_t)(x1 * w0[i]);
+        s11 += (int16_t)(x1 * w1[i]);
+        s12 += (int16_t)(x1 * w2[i]);
+        s13 += (int16_t)(x1 * w3[i]);
+    }
+    for (; i < k; i++) {
+        const int16_t x0 = a0[i], x1 = a1[i];
+        s00 += x0 * w0[i];
+        s01 += x0 * w1[i];
+        s02 += x0 * w2[i];
+        s03 += x0 * w3[i];
+        s10 += x1 * w0[i];
+        s11 += x1 * w1[i];
+        s12 += x1 * w2[i];
+        s13 += x1 * w3[i];
+    }
+    const int32_t r0[I8_GEMM_NR] = {s00, s01, s02, s03}, r1[I8_GEMM_NR] = {s10, s11, s12, s13};
+    store_row(pn, j, r0, c0);
+    store_row(pn, j, r1, c1);
+}
+
+static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
+                       int8_t *c0) {
+    const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
+    const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
+    const int8_t *restrict w1 = w0 + pn->kp, *restrict w2 = w1 + pn->kp;
+    const int8_t *restrict w3 = w2 + pn->kp;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i < k16; i++) {
+        const int16_t x0 = a0[i];
+        s0 += (int16_t)(x0 * w0[i]);
+        s1 += (int16_t)(x0 * w1[i]);
+        s2 += (int16_t)(x0 * w2[i]);
+        s3 += (int16_t)(x0 * w3[i]);
+    }
+    for (; i < k; i++) {
+        const int16_t x0 = a0[i];
+        s0 += x0 * w0[i];
+        s1 += x0 * w1[i];
+        s2 += x0 * w2[i];
+        s3 += x0 * w3[i];
+    }
+    const int32_t r0[I8_GEMM_NR] = {s0, s1, s2, s3};
+    store_row(pn, j, r0, c0);
+}
+
+void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                     int8_t *c, size_t c_stride) {
+    /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
+     * streams past them, so neither operand is re-read from memory once per micro-tile. */
+    size_t mb = 16384 / ((size_t)pn->k + 1);
+    mb = mb < I8_GEMM_MR ? I8_GEMM_MR : mb - mb % I8_GEMM_MR;
+    for (size_t i0 = 0; i0 < m; i0 += mb) {
+        const size_t i1 = m - i0 < mb ? m : i0 + mb;
+        for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
+            size_t i = i0;
+            for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
+                kernel_2x4(pn, j, a + i * a_stride, a + (i + 1) * a_stride, c + i * c_stride,
+                           c + (i + 1) * c_stride);
+            if (i < i1) kernel_1x4(pn, j, a + i * a_stride, c + i * c_stride);
+        }
+    }
+}
