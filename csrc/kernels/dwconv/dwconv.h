@@ -14,7 +14,7 @@
 #include "int8rt/kernels.h"
 
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
-/* w: natural layout [c, kh, kw, 1]. */
+/* w: natural layout [c, kh, kw, 1]; bias may be NULL (zero). */
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p);

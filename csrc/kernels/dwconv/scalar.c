@@ -31,7 +31,7 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
             sum += v;
         }
         /* stored modulo 2^32, added with wrapping arithmetic: see i8_gemm_pack */
-        const int64_t b = (int64_t)bias[ch] - (int64_t)p->x_zp * sum;
+        const int64_t b = (bias ? (int64_t)bias[ch] : 0) - (int64_t)p->x_zp * sum;
         pb[ch] = (int32_t)(uint32_t)(uint64_t)b;
         pm[ch] = mult[ch];
     }

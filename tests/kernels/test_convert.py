@@ -1,0 +1,105 @@
+"""quantize / dequantize: native == reference, and both == ONNX QuantizeLinear /
+DequantizeLinear (including round-half-to-even ties, saturation, NaN and infinities)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from int8rt import _native as nat
+from int8rt.reference import convert as ref
+
+RNG = np.random.default_rng(5)
+SCALES = [1.0, 0.5, 0.1, 0.0123, 3.7, 1e-6, 2.0**-10]
+ZPS = [-128, -1, 0, 3, 127]
+
+
+def _onnx(op: str, x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    out = TensorProto.INT8 if op == "QuantizeLinear" else TensorProto.FLOAT
+    inp = TensorProto.FLOAT if op == "QuantizeLinear" else TensorProto.INT8
+    node = helper.make_node(op, ["x", "s", "z"], ["y"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", inp, list(x.shape))],
+        [helper.make_tensor_value_info("y", out, list(x.shape))],
+        initializer=[numpy_helper.from_array(np.array(scale, np.float32), "s"),
+                     numpy_helper.from_array(np.array(zp, np.int8), "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    return ReferenceEvaluator(model).run(None, {"x": x})[0]
+
+
+def _special(scale: float) -> np.ndarray:
+    s = np.float32(scale)
+    k = np.arange(-300, 300, dtype=np.float32)
+    ties = (k + np.float32(0.5)) * s  # exact ties whenever the product is exact
+    return np.concatenate([ties, k * s, np.array(
+        [0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, np.finfo(np.float32).max,
+         -np.finfo(np.float32).max, 127.5 * s, -128.5 * s, 126.5 * s], np.float32)])
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("zp", ZPS)
+def test_quantize(scale, zp):
+    x = np.concatenate([_special(scale),
+                        (RNG.standard_normal(2000) * 100 * scale).astype(np.float32)])
+    y_ref = ref.quantize(x, scale=scale, zp=zp, n=x.size)
+    assert np.array_equal(y_ref, nat.quantize(x, scale=scale, zp=zp, n=x.size))
+    # onnx.reference casts x / scale to int32 before saturating: undefined beyond int32
+    small = np.abs(x.astype(np.float64) / scale) < 2**30
+    assert np.array_equal(y_ref[small], _onnx("QuantizeLinear", x[small], scale, zp))
+
+
+def test_quantize_nan_and_infinities():
+    x = np.array([np.nan, -np.nan, np.inf, -np.inf], np.float32)
+    for zp in ZPS:
+        for impl in (ref, nat):
+            assert impl.quantize(x, scale=0.1, zp=zp).tolist() == [zp, zp, 127, -128]
+
+
+def test_quantize_is_a_division():
+    """x / s and x * (1 / s) differ for some float32 values; the kernels must divide."""
+    s = np.float32(0.1)
+    ties = (np.arange(-128, 128, dtype=np.float32) + np.float32(0.5)) * s
+    x = np.concatenate([ties, np.nextafter(ties, np.float32(np.inf)),
+                        np.nextafter(ties, np.float32(-np.inf))])
+    div, mul = x / s, x * (np.float32(1) / s)
+    differs = np.rint(div) != np.rint(mul)
+    assert differs.any()  # the test would be vacuous otherwise
+    expected = np.clip(np.rint(div), -128, 127).astype(np.int8)
+    assert np.array_equal(nat.quantize(x[differs], scale=s, zp=0), expected[differs])
+    assert np.array_equal(ref.quantize(x[differs], scale=s, zp=0), expected[differs])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), max_size=50),
+       st.floats(2.0**-16, 1024.0, width=32), st.integers(-128, 127))
+def test_quantize_hypothesis(values, scale, zp):
+    x = np.array(values, np.float32)
+    assert np.array_equal(ref.quantize(x, scale=scale, zp=zp), nat.quantize(x, scale=scale, zp=zp))
+
+
+@pytest.mark.parametrize("scale", SCALES + [1e30])
+@pytest.mark.parametrize("zp", ZPS)
+def test_dequantize(scale, zp):
+    x = np.arange(-128, 128, dtype=np.int8).reshape(4, 64)
+    y_ref = ref.dequantize(x, scale=scale, zp=zp, n=x.size)
+    y_nat = nat.dequantize(x, scale=scale, zp=zp, n=x.size)
+    assert y_ref.dtype == y_nat.dtype == np.float32 and y_nat.shape == x.shape
+    assert np.array_equal(y_ref, y_nat)
+    assert np.array_equal(y_ref, _onnx("DequantizeLinear", x, scale, zp))
+
+
+def test_round_trip_and_errors():
+    x = np.arange(-128, 128, dtype=np.int8)
+    for zp in ZPS:
+        assert np.array_equal(nat.quantize(nat.dequantize(x, scale=0.37, zp=zp), scale=0.37,
+                                           zp=zp), x)
+    with pytest.raises(ValueError):
+        nat.quantize(np.zeros(3, np.float32), scale=0.0, zp=0)
+    with pytest.raises(TypeError):
+        nat.quantize(np.zeros(3, np.float64), scale=1.0, zp=0)
+    with pytest.raises(ValueError):
+        nat.dequantize(x, scale=1.0, zp=128)
