@@ -1,1 +1,457 @@
-# filled in by its owner
+# The native plan (csrc/include/int8rt/plan.h): built from Python once per Program by
+# int8rt/plan.py, then run with the GIL released. Included by _native.pyx after
+# _kernels_decl.pxi, whose struct declarations the op params reuse.
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "int8rt/plan.h" nogil:
+    enum:
+        I8_OK
+        I8_ENOMEM
+        I8_EINVAL
+        I8_ESTATE
+    enum:
+        I8_REF_ARENA
+        I8_REF_INPUT
+        I8_REF_OUTPUT
+        I8_REF_CONST
+    enum:
+        I8_PLAN_MAX_CONSTS
+    enum:
+        I8_OP_CONV2D
+        I8_OP_FC
+        I8_OP_ADD
+        I8_OP_MUL
+        I8_OP_REQUANT_COPY
+        I8_OP_MAXPOOL
+        I8_OP_AVGPOOL
+        I8_OP_GLOBAL_AVGPOOL
+        I8_OP_LUT
+        I8_OP_RESIZE_NEAREST
+        I8_OP_RESIZE_BILINEAR
+        I8_OP_SOFTMAX
+        I8_OP_QUANTIZE
+        I8_OP_DEQUANTIZE
+        I8_OP_TRANSPOSE
+        I8_OP_SLICE
+        I8_OP_PAD
+        I8_OP_COPY
+
+    ctypedef struct i8_buf_ref:
+        int32_t kind
+        int32_t index
+        int64_t offset
+        int64_t nbytes
+
+    ctypedef struct i8_plan_requant_copy_params:
+        i8_requant_copy_params base
+        int64_t x_offset, y_offset
+    ctypedef struct i8_plan_global_avgpool_params:
+        int32_t n, hw, c
+        int32_t x_zp, y_zp
+        float mult
+        int32_t qmin, qmax
+    ctypedef struct i8_plan_lut_params:
+        int64_t n
+    ctypedef struct i8_plan_resize_nearest_params:
+        int32_t n, h, w, c, oh, ow
+        int64_t elem_size
+    ctypedef struct i8_plan_softmax_params:
+        int64_t rows, cols
+        float inv_y_scale
+        int32_t y_zp
+    ctypedef struct i8_plan_quant_params:
+        int64_t n
+        float scale
+        int32_t zp
+    ctypedef struct i8_plan_transpose_params:
+        int32_t ndim
+        int64_t shape[I8_MAX_DIMS]
+        int32_t perm[I8_MAX_DIMS]
+        int64_t elem_size
+    ctypedef struct i8_plan_slice_params:
+        int32_t ndim
+        int64_t in_shape[I8_MAX_DIMS]
+        int64_t start[I8_MAX_DIMS]
+        int64_t step[I8_MAX_DIMS]
+        int64_t out_shape[I8_MAX_DIMS]
+        int64_t elem_size
+    ctypedef struct i8_plan_pad_params:
+        int32_t ndim
+        int64_t in_shape[I8_MAX_DIMS]
+        int64_t pad_before[I8_MAX_DIMS]
+        int64_t pad_after[I8_MAX_DIMS]
+        int32_t mode
+        int64_t elem_size
+    ctypedef struct i8_plan_copy_params:
+        int64_t nbytes
+
+    ctypedef union i8_op_params:
+        i8_conv2d_params conv2d
+        i8_fc_params fc
+        i8_binary_params binary
+        i8_plan_requant_copy_params requant_copy
+        i8_pool_params pool
+        i8_plan_global_avgpool_params global_avgpool
+        i8_plan_lut_params lut
+        i8_plan_resize_nearest_params resize_nearest
+        i8_resize_bilinear_params resize_bilinear
+        i8_plan_softmax_params softmax
+        i8_plan_quant_params quant
+        i8_plan_transpose_params transpose
+        i8_plan_slice_params slice
+        i8_plan_pad_params pad
+        i8_plan_copy_params copy
+
+    ctypedef struct i8_op_desc:
+        int32_t kind
+        int32_t n_inputs
+        i8_buf_ref inputs[2]
+        i8_buf_ref output
+        i8_op_params params
+        int32_t n_consts
+        const void *consts[I8_PLAN_MAX_CONSTS]
+        int64_t const_nbytes[I8_PLAN_MAX_CONSTS]
+
+    ctypedef struct i8_plan:
+        pass
+
+    const char *i8_status_str(int status)
+    int i8_plan_create(int32_t n_inputs, const int64_t *input_nbytes, int32_t n_outputs,
+                       const int64_t *output_nbytes, i8_plan **out)
+    void i8_plan_destroy(i8_plan *plan)
+    int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index)
+    int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc)
+    int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes)
+    const char *i8_plan_error(const i8_plan *plan)
+    int32_t i8_plan_num_ops(const i8_plan *plan)
+    int64_t i8_plan_arena_total(const i8_plan *plan)
+    int64_t i8_plan_scratch_nbytes(const i8_plan *plan)
+    int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs)
+    int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs,
+                             void *const *outputs, int64_t *op_ns)
+
+
+# kernel name -> (op kind, const keys in C order with their dtypes). Params names are the C
+# struct fields (int8rt/program.py).
+_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32))
+_PLAN_KERNELS = {
+    "conv2d": (I8_OP_CONV2D, _W),
+    "fc": (I8_OP_FC, _W),
+    "add": (I8_OP_ADD, ()),
+    "mul": (I8_OP_MUL, ()),
+    "requant_copy": (I8_OP_REQUANT_COPY, ()),
+    "maxpool": (I8_OP_MAXPOOL, ()),
+    "avgpool": (I8_OP_AVGPOOL, (("mult_by_count", np.float32),)),
+    "global_avgpool": (I8_OP_GLOBAL_AVGPOOL, ()),
+    "lut": (I8_OP_LUT, (("table", np.int8),)),
+    "resize_nearest": (I8_OP_RESIZE_NEAREST, (("iy", np.int32), ("ix", np.int32))),
+    "resize_bilinear": (I8_OP_RESIZE_BILINEAR, tuple((k, np.int32) for k in
+                                                     ("y0", "y1", "fy", "x0", "x1", "fx"))),
+    "softmax": (I8_OP_SOFTMAX, (("exp_table", np.int32),)),
+    "quantize": (I8_OP_QUANTIZE, ()),
+    "dequantize": (I8_OP_DEQUANTIZE, ()),
+    "transpose": (I8_OP_TRANSPOSE, ()),
+    "slice": (I8_OP_SLICE, ()),
+    "pad": (I8_OP_PAD, ()),  # "value" handled below: present only in constant mode
+    "copy": (I8_OP_COPY, ()),
+}
+
+_REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
+              "const": I8_REF_CONST}
+
+_CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w",
+                "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups", "x_zp", "y_zp",
+                "qmin", "qmax")
+_FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
+_POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
+                "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
+_RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
+_GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
+_RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
+
+
+def _pick(kernel, params, fields):
+    """The params a struct needs, by C field name (Cython converts the dict to the struct)."""
+    try:
+        return {f: params[f] for f in fields}
+    except KeyError as e:
+        raise ValueError(f"{kernel}: missing param {e.args[0]!r}") from None
+
+
+def _dims(kernel, params, key, ndim):
+    v = [int(x) for x in params[key]] if key in params else None
+    if v is None:
+        raise ValueError(f"{kernel}: missing param {key!r}")
+    if len(v) != ndim or not 1 <= ndim <= I8_MAX_DIMS:
+        raise ValueError(f"{kernel}: {key} must have ndim = {ndim} entries in [1, {I8_MAX_DIMS}]")
+    return v
+
+
+def _exact(kernel, key, value, dtype):
+    """`value` as a C-contiguous array of `dtype`, refusing any conversion that changes a value
+    (a float64 multiplier is not silently rounded to float32 here: lowering owns rounding)."""
+    a = np.asarray(value)
+    b = np.ascontiguousarray(a, dtype=dtype)
+    if a.dtype != b.dtype and not np.array_equal(b, a):
+        raise ValueError(f"{kernel}: const {key!r} ({a.dtype}) is not exactly {np.dtype(dtype)}")
+    return b
+
+
+cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
+    cdef int i, nd
+    if kernel == "conv2d":
+        p.conv2d = _pick(kernel, params, _CONV_FIELDS)
+    elif kernel == "fc":
+        p.fc = _pick(kernel, params, _FC_FIELDS)
+    elif kernel in ("add", "mul"):
+        d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))
+        nd = d["ndim"]
+        shape = _dims(kernel, params, "shape", nd)
+        a_st = _dims(kernel, params, "a_stride", nd)
+        b_st = _dims(kernel, params, "b_stride", nd)
+        p.binary.ndim = nd
+        for i in range(nd):
+            p.binary.shape[i] = shape[i]
+            p.binary.a_stride[i] = a_st[i]
+            p.binary.b_stride[i] = b_st[i]
+        p.binary.a_zp = d["a_zp"]
+        p.binary.b_zp = d["b_zp"]
+        p.binary.y_zp = d["y_zp"]
+        # a_mult / b_mult are add-only; mul ignores them
+        p.binary.a_mult = params.get("a_mult", 0)
+        p.binary.b_mult = params.get("b_mult", 0)
+        p.binary.mult = d["mult"]
+        p.binary.qmin = d["qmin"]
+        p.binary.qmax = d["qmax"]
+    elif kernel == "requant_copy":
+        p.requant_copy.base = _pick(kernel, params, _RC_FIELDS)
+        p.requant_copy.x_offset = params.get("x_offset", 0)
+        p.requant_copy.y_offset = params.get("y_offset", 0)
+    elif kernel in ("maxpool", "avgpool"):
+        p.pool = _pick(kernel, params, _POOL_FIELDS)
+    elif kernel == "global_avgpool":
+        p.global_avgpool = _pick(kernel, params, _GAP_FIELDS)
+    elif kernel == "lut":
+        p.lut.n = _pick(kernel, params, ("n",))["n"]
+    elif kernel == "resize_nearest":
+        p.resize_nearest = _pick(kernel, params, ("n", "h", "w", "c", "oh", "ow", "elem_size"))
+    elif kernel == "resize_bilinear":
+        p.resize_bilinear = _pick(kernel, params, _RB_FIELDS)
+    elif kernel == "softmax":
+        p.softmax = _pick(kernel, params, ("rows", "cols", "inv_y_scale", "y_zp"))
+    elif kernel in ("quantize", "dequantize"):
+        p.quant = _pick(kernel, params, ("n", "scale", "zp"))
+    elif kernel == "transpose":
+        nd = len(params.get("shape", ()))
+        shape = _dims(kernel, params, "shape", nd)
+        perm = _dims(kernel, params, "perm", nd)
+        p.transpose.ndim = nd
+        for i in range(nd):
+            p.transpose.shape[i] = shape[i]
+            p.transpose.perm[i] = perm[i]
+        p.transpose.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
+    elif kernel == "slice":
+        nd = len(params.get("in_shape", ()))
+        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "start", "step", "out_shape")]
+        p.slice.ndim = nd
+        for i in range(nd):
+            p.slice.in_shape[i] = vals[0][i]
+            p.slice.start[i] = vals[1][i]
+            p.slice.step[i] = vals[2][i]
+            p.slice.out_shape[i] = vals[3][i]
+        p.slice.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
+    elif kernel == "pad":
+        nd = len(params.get("in_shape", ()))
+        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "pad_before", "pad_after")]
+        p.pad.ndim = nd
+        for i in range(nd):
+            p.pad.in_shape[i] = vals[0][i]
+            p.pad.pad_before[i] = vals[1][i]
+            p.pad.pad_after[i] = vals[2][i]
+        d = _pick(kernel, params, ("mode", "elem_size"))
+        p.pad.mode = d["mode"]
+        p.pad.elem_size = d["elem_size"]
+    elif kernel == "copy":
+        p.copy.nbytes = _pick(kernel, params, ("nbytes",))["nbytes"]
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    return 0
+
+
+cdef i8_buf_ref _ref(object r) except *:
+    cdef i8_buf_ref out
+    try:
+        kind, index, offset, nbytes = r
+        out.kind = _REF_KINDS[kind]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"buffer ref must be (kind in {tuple(_REF_KINDS)}, index, offset, "
+                         f"nbytes), got {r!r}") from None
+    out.index = index
+    out.offset = offset
+    out.nbytes = nbytes
+    return out
+
+
+cdef object _status_error(int st, const char *msg):
+    text = msg.decode("utf-8", "replace") if msg != NULL and msg[0] else ""
+    text = text or i8_status_str(st).decode()
+    if st == I8_ENOMEM:
+        return MemoryError(text)
+    if st == I8_ESTATE:
+        return RuntimeError(text)
+    return ValueError(text)
+
+
+cdef class _NativePlan:
+    """A native plan under construction, then immutable and runnable from any thread.
+
+    `inputs` / `outputs`: one (nbytes, dtype) per model input / output; `run` checks the caller's
+    arrays against them. Buffer refs are tuples (kind, index, offset, nbytes) with kind one of
+    "arena" (index ignored, offset in the arena), "input", "output", "const" (index from
+    add_const)."""
+
+    cdef i8_plan *plan
+    cdef readonly tuple input_specs, output_specs
+    cdef bint finalized
+
+    def __cinit__(self, inputs=(), outputs=()):
+        self.input_specs = tuple((int(n), np.dtype(t)) for n, t in inputs)
+        self.output_specs = tuple((int(n), np.dtype(t)) for n, t in outputs)
+        cdef int32_t ni = len(self.input_specs), no = len(self.output_specs)
+        cdef int64_t *sizes = <int64_t *>malloc(sizeof(int64_t) * (ni + no + 1))
+        if sizes == NULL:
+            raise MemoryError()
+        for i in range(ni):
+            sizes[i] = self.input_specs[i][0]
+        for i in range(no):
+            sizes[ni + i] = self.output_specs[i][0]
+        st = i8_plan_create(ni, sizes, no, sizes + ni, &self.plan)
+        free(sizes)
+        if st != I8_OK:
+            raise _status_error(st, NULL)
+
+    def __dealloc__(self):
+        i8_plan_destroy(self.plan)
+
+    def add_const(self, data) -> int:
+        """Copies a constant buffer into the plan; returns its index for ("const", k, ...)."""
+        a = np.ascontiguousarray(data)
+        cdef int32_t index = 0
+        st = i8_plan_add_const(self.plan, cnp.PyArray_DATA(a), a.nbytes, &index)
+        if st != I8_OK:
+            raise _status_error(st, i8_plan_error(self.plan))
+        return index
+
+    def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
+        """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
+        if kernel not in _PLAN_KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}")
+        kind, const_specs = _PLAN_KERNELS[kernel]
+        cdef i8_op_desc d
+        memset(&d, 0, sizeof(d))
+        d.kind = kind
+        _fill_params(kernel, params, &d.params)
+        input_refs = list(input_refs)
+        output_refs = list(output_refs)
+        if not 1 <= len(input_refs) <= 2 or len(output_refs) != 1:
+            raise ValueError(f"{kernel}: takes 1 or 2 inputs and 1 output, got "
+                             f"{len(input_refs)} and {len(output_refs)}")
+        d.n_inputs = len(input_refs)
+        for i, r in enumerate(input_refs):
+            d.inputs[i] = _ref(r)
+        d.output = _ref(output_refs[0])
+        if kernel == "pad" and d.params.pad.mode == 0:
+            if "value" not in consts:
+                raise ValueError("pad: constant mode needs const 'value'")
+            const_specs = (("value", None),)
+        arrays = []  # keeps the converted consts alive until add_op has copied them
+        for i, (key, dtype) in enumerate(const_specs):
+            if key not in consts:
+                raise ValueError(f"{kernel}: missing const {key!r}")
+            a = (np.ascontiguousarray(consts[key]) if dtype is None
+                 else _exact(kernel, key, consts[key], dtype))
+            arrays.append(a)
+            d.consts[i] = cnp.PyArray_DATA(a)
+            d.const_nbytes[i] = a.nbytes
+        d.n_consts = len(const_specs)
+        st = i8_plan_add_op(self.plan, &d)
+        if st != I8_OK:
+            raise _status_error(st, i8_plan_error(self.plan))
+
+    def finalize(self, int64_t arena_size):
+        st = i8_plan_finalize(self.plan, arena_size)
+        if st != I8_OK:
+            raise _status_error(st, i8_plan_error(self.plan))
+        self.finalized = True
+
+    @property
+    def num_ops(self) -> int:
+        return i8_plan_num_ops(self.plan)
+
+    @property
+    def arena_total(self) -> int:
+        """Bytes each run allocates: buffers (64-aligned) plus the largest kernel scratch."""
+        return i8_plan_arena_total(self.plan)
+
+    @property
+    def scratch_bytes(self) -> int:
+        return i8_plan_scratch_nbytes(self.plan)
+
+    cdef void **_pointers(self, list arrays, tuple specs, bint writable, str what) except NULL:
+        if len(arrays) != len(specs):
+            raise ValueError(f"expected {len(specs)} {what} arrays, got {len(arrays)}")
+        cdef void **ptrs = <void **>malloc(sizeof(void *) * (len(specs) + 1))
+        if ptrs == NULL:
+            raise MemoryError()
+        for i, (a, (nbytes, dtype)) in enumerate(zip(arrays, specs)):
+            if (not isinstance(a, np.ndarray) or a.dtype != dtype or a.nbytes != nbytes
+                    or not a.flags.c_contiguous or (writable and not a.flags.writeable)):
+                free(ptrs)
+                raise ValueError(
+                    f"{what} {i}: expected a C-contiguous{' writeable' if writable else ''} "
+                    f"{dtype} array of {nbytes} bytes, got "
+                    f"{type(a).__name__ if not isinstance(a, np.ndarray) else a.dtype}"
+                    f"{'' if not isinstance(a, np.ndarray) else f' array of {a.nbytes} bytes'}")
+            ptrs[i] = cnp.PyArray_DATA(a)
+        return ptrs
+
+    def run(self, list inputs, list outputs, bint profile=False):
+        """Runs the plan once with the GIL released; with profile, returns per-op ns."""
+        if not self.finalized:
+            raise RuntimeError("run before finalize")
+        # private copies: the arrays stay referenced even if the caller's lists change while
+        # C runs without the GIL
+        inputs = list(inputs)
+        outputs = list(outputs)
+        cdef void **ins = self._pointers(inputs, self.input_specs, False, "input")
+        cdef void **outs
+        try:
+            outs = self._pointers(outputs, self.output_specs, True, "output")
+        except BaseException:
+            free(ins)
+            raise
+        cdef cnp.ndarray ns
+        cdef int64_t *ns_ptr = NULL
+        if profile:
+            ns = np.zeros(max(self.num_ops, 1), dtype=np.int64)
+            ns_ptr = <int64_t *>cnp.PyArray_DATA(ns)
+        cdef int st
+        with nogil:
+            if ns_ptr != NULL:
+                st = i8_plan_run_profiled(self.plan, <const void *const *>ins, outs, ns_ptr)
+            else:
+                st = i8_plan_run(self.plan, <const void *const *>ins, outs)
+        free(ins)
+        free(outs)
+        if st != I8_OK:
+            raise _status_error(st, NULL)
+        return ns[:self.num_ops] if profile else None
+
+    def run_profiled(self, list inputs, list outputs):
+        """As run; returns an int64 array of per-op wall times in ns (CLOCK_MONOTONIC)."""
+        return self.run(inputs, outputs, True)

@@ -1,0 +1,210 @@
+/* int8rt plan executor: a whole inference as one native call.
+ *
+ * A plan is a list of op records, each one call of a kernels.h function over buffer references.
+ * It is built once (create, add_const, add_op..., finalize) and is then immutable: `i8_plan_run`
+ * only reads the plan and allocates its own arena, so any number of threads may run the same
+ * finalized plan at the same time (each with its own input and output memory).
+ *
+ * Every precondition a kernel relies on for memory safety (buffer footprints, index maps in
+ * range, permutations, const sizes) is checked at add-op / finalize time, so the run loop is a
+ * plain dispatch with no per-op checks. See docs/PLAN.md.
+ */
+#ifndef INT8RT_PLAN_H
+#define INT8RT_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "int8rt/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------------------------ */
+enum {
+    I8_OK = 0,
+    I8_ENOMEM = 1, /* an allocation failed */
+    I8_EINVAL = 2, /* a bad argument: null pointer, size out of range, inconsistent params */
+    I8_ESTATE = 3, /* wrong build stage: add after finalize, run before finalize */
+};
+
+/* Static description of a status code (never NULL). */
+const char *i8_status_str(int status);
+
+/* ---- buffer references ------------------------------------------------------------------- *
+ * A reference names a byte region [offset, offset + nbytes) of one container:
+ *   ARENA  - the per-run arena (index unused); checked against the arena size at finalize;
+ *   INPUT  - model input `index` (caller memory, read only);
+ *   OUTPUT - model output `index` (caller memory);
+ *   CONST  - constant `index` added with i8_plan_add_const (plan-owned, read only).
+ * nbytes is the size of the whole buffer the program names; each op checks that its kernel's
+ * footprint fits in it. */
+enum { I8_REF_ARENA = 0, I8_REF_INPUT = 1, I8_REF_OUTPUT = 2, I8_REF_CONST = 3 };
+
+typedef struct {
+    int32_t kind;
+    int32_t index;
+    int64_t offset;
+    int64_t nbytes;
+} i8_buf_ref;
+
+/* ---- op records -------------------------------------------------------------------------- */
+typedef enum {
+    I8_OP_CONV2D = 0,
+    I8_OP_FC,
+    I8_OP_ADD,
+    I8_OP_MUL,
+    I8_OP_REQUANT_COPY,
+    I8_OP_MAXPOOL,
+    I8_OP_AVGPOOL,
+    I8_OP_GLOBAL_AVGPOOL,
+    I8_OP_LUT,
+    I8_OP_RESIZE_NEAREST,
+    I8_OP_RESIZE_BILINEAR,
+    I8_OP_SOFTMAX,
+    I8_OP_QUANTIZE,
+    I8_OP_DEQUANTIZE,
+    I8_OP_TRANSPOSE,
+    I8_OP_SLICE,
+    I8_OP_PAD,
+    I8_OP_COPY,
+    I8_OP_COUNT
+} i8_op_kind;
+
+/* Parameters of the kernels whose C entry points take loose arguments, plus the element
+ * offsets requant_copy applies to its pointers (a Concat input lands at y + y_offset). */
+typedef struct {
+    i8_requant_copy_params base;
+    int64_t x_offset, y_offset; /* elements (= bytes: int8) */
+} i8_plan_requant_copy_params;
+
+typedef struct {
+    int32_t n, hw, c;
+    int32_t x_zp, y_zp;
+    float mult;
+    int32_t qmin, qmax;
+} i8_plan_global_avgpool_params;
+
+typedef struct {
+    int64_t n;
+} i8_plan_lut_params;
+
+typedef struct {
+    int32_t n, h, w, c, oh, ow;
+    int64_t elem_size;
+} i8_plan_resize_nearest_params;
+
+typedef struct {
+    int64_t rows, cols;
+    float inv_y_scale;
+    int32_t y_zp;
+} i8_plan_softmax_params;
+
+typedef struct { /* quantize and dequantize */
+    int64_t n;
+    float scale;
+    int32_t zp;
+} i8_plan_quant_params;
+
+typedef struct {
+    int32_t ndim;
+    int64_t shape[I8_MAX_DIMS];
+    int32_t perm[I8_MAX_DIMS];
+    int64_t elem_size;
+} i8_plan_transpose_params;
+
+typedef struct {
+    int32_t ndim;
+    int64_t in_shape[I8_MAX_DIMS];
+    int64_t start[I8_MAX_DIMS];
+    int64_t step[I8_MAX_DIMS];
+    int64_t out_shape[I8_MAX_DIMS];
+    int64_t elem_size;
+} i8_plan_slice_params;
+
+typedef struct {
+    int32_t ndim;
+    int64_t in_shape[I8_MAX_DIMS];
+    int64_t pad_before[I8_MAX_DIMS];
+    int64_t pad_after[I8_MAX_DIMS];
+    int32_t mode; /* 0 constant, 1 reflect, 2 edge */
+    int64_t elem_size;
+} i8_plan_pad_params;
+
+typedef struct {
+    int64_t nbytes;
+} i8_plan_copy_params;
+
+typedef union {
+    i8_conv2d_params conv2d;
+    i8_fc_params fc;
+    i8_binary_params binary; /* add, mul */
+    i8_plan_requant_copy_params requant_copy;
+    i8_pool_params pool; /* maxpool, avgpool */
+    i8_plan_global_avgpool_params global_avgpool;
+    i8_plan_lut_params lut;
+    i8_plan_resize_nearest_params resize_nearest;
+    i8_resize_bilinear_params resize_bilinear;
+    i8_plan_softmax_params softmax;
+    i8_plan_quant_params quant;
+    i8_plan_transpose_params transpose;
+    i8_plan_slice_params slice;
+    i8_plan_pad_params pad;
+    i8_plan_copy_params copy;
+} i8_op_params;
+
+#define I8_PLAN_MAX_CONSTS 6
+
+/* One kernel call as the builder describes it. Constants are given in natural layout, in the
+ * order of docs/PLAN.md (e.g. conv2d: w, bias, mult); the plan copies or packs them, so the
+ * caller's memory may be freed once i8_plan_add_op returns. */
+typedef struct {
+    int32_t kind; /* i8_op_kind */
+    int32_t n_inputs;
+    i8_buf_ref inputs[2];
+    i8_buf_ref output;
+    i8_op_params params;
+    int32_t n_consts;
+    const void *consts[I8_PLAN_MAX_CONSTS];
+    int64_t const_nbytes[I8_PLAN_MAX_CONSTS];
+} i8_op_desc;
+
+/* ---- building ---------------------------------------------------------------------------- *
+ * input_nbytes[k] / output_nbytes[k]: the byte size of model input / output k; run trusts the
+ * caller's buffers to be that large. On failure the builder functions return a status and keep
+ * a message for i8_plan_error; the plan stays valid (the failed op is not added). */
+typedef struct i8_plan i8_plan;
+
+int i8_plan_create(int32_t n_inputs, const int64_t *input_nbytes, int32_t n_outputs,
+                   const int64_t *output_nbytes, i8_plan **out);
+void i8_plan_destroy(i8_plan *plan);
+
+/* Copies `nbytes` of data into plan-owned, 64-byte aligned memory; *index names it in refs. */
+int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index);
+int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc);
+/* arena_nbytes: the buffer part of the arena (every ARENA ref must fit); the plan appends the
+ * largest per-op scratch after it. */
+int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes);
+
+/* The detailed message of the last failed build call (or ""), valid until the next call. */
+const char *i8_plan_error(const i8_plan *plan);
+
+int32_t i8_plan_num_ops(const i8_plan *plan);
+/* Total bytes each run allocates: the 64-aligned buffer part plus the scratch part. */
+int64_t i8_plan_arena_total(const i8_plan *plan);
+int64_t i8_plan_scratch_nbytes(const i8_plan *plan);
+
+/* ---- running ----------------------------------------------------------------------------- *
+ * inputs[k] / outputs[k]: caller memory of input_nbytes[k] / output_nbytes[k] bytes. Input and
+ * output memory must not overlap each other. Thread safe: the plan is only read. Returns I8_OK,
+ * I8_ENOMEM (arena allocation) or I8_EINVAL / I8_ESTATE (null pointer, plan not finalized). */
+int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs);
+/* As i8_plan_run, and op_ns[i] receives the CLOCK_MONOTONIC wall time of op i in ns. */
+int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                         int64_t *op_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

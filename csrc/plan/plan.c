@@ -1,0 +1,736 @@
+/* The plan executor (csrc/include/int8rt/plan.h, docs/PLAN.md).
+ *
+ * Build time does all the checking: every op's kernel footprint is computed from its params
+ * (with overflow-checked 64-bit arithmetic) and compared with the byte size of each referenced
+ * buffer, index maps and tables are range-checked, weights are packed. Run time is one aligned
+ * allocation and a switch per op. The plan is never written after finalize, which is what makes
+ * concurrent runs safe. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "int8rt/plan.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ALIGN 64
+
+typedef struct {
+    int32_t kind;
+    int32_t n_inputs;
+    i8_buf_ref in[2];
+    i8_buf_ref out;
+    i8_op_params p;
+    void *owned[I8_PLAN_MAX_CONSTS]; /* plan-owned consts; conv2d / fc: owned[0] = packed */
+} i8_op;
+
+struct i8_plan {
+    int32_t n_inputs, n_outputs;
+    int64_t *input_nbytes, *output_nbytes;
+    int32_t n_consts, cap_consts;
+    void **consts;
+    int64_t *const_nbytes;
+    int32_t n_ops, cap_ops;
+    i8_op *ops;
+    int64_t max_arena_end; /* largest offset + nbytes over ARENA refs */
+    int64_t arena_nbytes;  /* buffer part, rounded up to ALIGN */
+    int64_t scratch_nbytes;
+    int finalized;
+    char err[256];
+};
+
+static const char *const OP_NAMES[I8_OP_COUNT] = {
+    "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
+    "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
+    "slice", "pad", "copy",
+};
+
+const char *i8_status_str(int status) {
+    switch (status) {
+    case I8_OK: return "ok";
+    case I8_ENOMEM: return "out of memory";
+    case I8_EINVAL: return "invalid argument";
+    case I8_ESTATE: return "plan used in the wrong stage (add after finalize / run before)";
+    default: return "unknown status";
+    }
+}
+
+/* ---- aligned memory: malloc + manual alignment, portable C11 ----------------------------- */
+static void *alloc64(size_t n) {
+    if (n > SIZE_MAX - ALIGN - sizeof(void *)) return NULL;
+    unsigned char *raw = malloc(n + ALIGN + sizeof(void *));
+    if (!raw) return NULL;
+    uintptr_t a = ((uintptr_t)(raw + sizeof(void *)) + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    ((void **)a)[-1] = raw;
+    return (void *)a;
+}
+
+static void free64(void *p) {
+    if (p) free(((void **)p)[-1]);
+}
+
+static int fail(i8_plan *plan, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(plan->err, sizeof plan->err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* ---- overflow-checked sizes: every footprint is a product of caller-given int64s --------- */
+#define BAD (-1) /* every footprint helper returns BAD on overflow or a negative factor */
+
+static int64_t mul2(int64_t a, int64_t b) {
+    if (a < 0 || b < 0) return BAD;
+    if (a != 0 && b > INT64_MAX / a) return BAD;
+    return a * b;
+}
+
+static int64_t add2(int64_t a, int64_t b) {
+    if (a < 0 || b < 0 || b > INT64_MAX - a) return BAD;
+    return a + b;
+}
+
+static int64_t prod(int32_t n, const int64_t *v) {
+    int64_t r = 1;
+    for (int32_t i = 0; i < n && r != BAD; i++) r = mul2(r, v[i]);
+    return r;
+}
+
+static int64_t prod4(int64_t a, int64_t b, int64_t c, int64_t d) {
+    return mul2(mul2(mul2(a, b), c), d);
+}
+
+static int zp_ok(int32_t zp) { return zp >= -128 && zp <= 127; }
+
+static int clamp_ok(int32_t qmin, int32_t qmax) {
+    return qmin >= -128 && qmax <= 127 && qmin <= qmax;
+}
+
+static int elem_ok(int64_t es) { return es == 1 || es == 2 || es == 4 || es == 8; }
+
+static int int32_range(const void *data, int64_t n, int32_t lo, int32_t hi) {
+    const int32_t *v = data;
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] < lo || v[i] > hi) return 0;
+    return 1;
+}
+
+/* ---- per-kind preconditions ---------------------------------------------------------------
+ * Fills the bytes each input / the output must hold and the byte size of each const, or
+ * returns a message. Only what the kernels rely on for memory safety (and a few parameter
+ * ranges the arithmetic contract fixes) is checked. */
+typedef struct {
+    int32_t n_inputs, n_consts;
+    int64_t in[2], out;
+    int64_t consts[I8_PLAN_MAX_CONSTS];
+} footprint;
+
+static const char *check_params(const i8_op_desc *d, footprint *f) {
+    const i8_op_params *p = &d->params;
+    f->n_inputs = 1;
+    f->n_consts = 0;
+    switch (d->kind) {
+    case I8_OP_CONV2D: {
+        const i8_conv2d_params *c = &p->conv2d;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1 || c->oc < 1)
+            return "dimensions must be >= 1";
+        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
+            c->dil_w < 1 || c->groups < 1)
+            return "kernel size, stride, dilation and groups must be >= 1";
+        if (c->pad_t < 0 || c->pad_l < 0 || c->pad_b < 0 || c->pad_r < 0)
+            return "pads must be >= 0";
+        if (c->c % c->groups || c->oc % c->groups) return "groups must divide c and oc";
+        /* the output extent is the one the pads and window define (floor division) */
+        int64_t eh = (int64_t)c->h + c->pad_t + c->pad_b - (int64_t)c->dil_h * (c->kh - 1) - 1;
+        int64_t ew = (int64_t)c->w + c->pad_l + c->pad_r - (int64_t)c->dil_w * (c->kw - 1) - 1;
+        if (eh < 0 || ew < 0 || eh / c->stride_h + 1 != c->oh || ew / c->stride_w + 1 != c->ow)
+            return "oh / ow do not match h, w, kernel, stride, dilation and pads";
+        if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
+            return "zero points / clamp out of int8 range";
+        f->in[0] = prod4(c->n, c->h, c->w, c->c);
+        f->out = prod4(c->n, c->oh, c->ow, c->oc);
+        f->n_consts = 3;
+        f->consts[0] = prod4(c->oc, c->kh, c->kw, c->c / c->groups);
+        f->consts[1] = mul2(c->oc, 4);
+        f->consts[2] = mul2(c->oc, 4);
+        return NULL;
+    }
+    case I8_OP_FC: {
+        const i8_fc_params *c = &p->fc;
+        if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
+        if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
+            return "zero points / clamp out of int8 range";
+        f->in[0] = mul2(c->m, c->k);
+        f->out = mul2(c->m, c->n);
+        f->n_consts = 3;
+        f->consts[0] = mul2(c->n, c->k);
+        f->consts[1] = mul2(c->n, 4);
+        f->consts[2] = mul2(c->n, 4);
+        return NULL;
+    }
+    case I8_OP_ADD:
+    case I8_OP_MUL: {
+        const i8_binary_params *c = &p->binary;
+        if (c->ndim < 1 || c->ndim > I8_MAX_DIMS) return "ndim must be in [1, I8_MAX_DIMS]";
+        f->n_inputs = 2;
+        f->out = prod(c->ndim, c->shape);
+        int64_t fa = 1, fb = 1;
+        for (int32_t i = 0; i < c->ndim; i++) {
+            if (c->shape[i] < 0 || c->a_stride[i] < 0 || c->b_stride[i] < 0)
+                return "shape and strides must be >= 0";
+            fa = add2(fa, mul2(c->shape[i] ? c->shape[i] - 1 : 0, c->a_stride[i]));
+            fb = add2(fb, mul2(c->shape[i] ? c->shape[i] - 1 : 0, c->b_stride[i]));
+        }
+        f->in[0] = f->out == 0 ? 0 : fa;
+        f->in[1] = f->out == 0 ? 0 : fb;
+        if (!zp_ok(c->a_zp) || !zp_ok(c->b_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
+            return "zero points / clamp out of int8 range";
+        return NULL;
+    }
+    case I8_OP_REQUANT_COPY: {
+        const i8_plan_requant_copy_params *c = &p->requant_copy;
+        const i8_requant_copy_params *b = &c->base;
+        if (b->rows < 0 || b->cols < 0 || b->x_stride < 0 || b->y_stride < 0 ||
+            c->x_offset < 0 || c->y_offset < 0)
+            return "rows, cols, strides and offsets must be >= 0";
+        if (!zp_ok(b->x_zp) || !zp_ok(b->y_zp)) return "zero points out of int8 range";
+        int empty = b->rows == 0 || b->cols == 0;
+        /* the last row starts at (rows - 1) * stride and holds cols elements */
+        f->in[0] = empty ? 0 : add2(c->x_offset, add2(mul2(b->rows - 1, b->x_stride), b->cols));
+        f->out = empty ? 0 : add2(c->y_offset, add2(mul2(b->rows - 1, b->y_stride), b->cols));
+        return NULL;
+    }
+    case I8_OP_MAXPOOL:
+    case I8_OP_AVGPOOL: {
+        const i8_pool_params *c = &p->pool;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
+            return "dimensions must be >= 1";
+        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
+            c->dil_w < 1)
+            return "kernel size, stride and dilation must be >= 1";
+        if (c->pad_t < 0 || c->pad_l < 0) return "pads must be >= 0";
+        /* taps outside the input are skipped by the kernel, so any oh / ow is memory safe
+         * (ceil_mode makes the last window hang over the edge) */
+        if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
+            return "zero points / clamp out of int8 range";
+        f->in[0] = prod4(c->n, c->h, c->w, c->c);
+        f->out = prod4(c->n, c->oh, c->ow, c->c);
+        if (d->kind == I8_OP_AVGPOOL) {
+            f->n_consts = 1;
+            f->consts[0] = mul2(add2(mul2(c->kh, c->kw), 1), 4);
+        }
+        return NULL;
+    }
+    case I8_OP_GLOBAL_AVGPOOL: {
+        const i8_plan_global_avgpool_params *c = &p->global_avgpool;
+        if (c->n < 1 || c->hw < 1 || c->c < 1) return "n, hw, c must be >= 1";
+        if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
+            return "zero points / clamp out of int8 range";
+        f->in[0] = prod4(c->n, c->hw, c->c, 1);
+        f->out = mul2(c->n, c->c);
+        return NULL;
+    }
+    case I8_OP_LUT:
+        if (p->lut.n < 0) return "n must be >= 0";
+        f->in[0] = f->out = p->lut.n;
+        f->n_consts = 1;
+        f->consts[0] = 256;
+        return NULL;
+    case I8_OP_RESIZE_NEAREST: {
+        const i8_plan_resize_nearest_params *c = &p->resize_nearest;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
+            return "dimensions must be >= 1";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        f->in[0] = mul2(prod4(c->n, c->h, c->w, c->c), c->elem_size);
+        f->out = mul2(prod4(c->n, c->oh, c->ow, c->c), c->elem_size);
+        f->n_consts = 2;
+        f->consts[0] = mul2(c->oh, 4);
+        f->consts[1] = mul2(c->ow, 4);
+        return NULL;
+    }
+    case I8_OP_RESIZE_BILINEAR: {
+        const i8_resize_bilinear_params *c = &p->resize_bilinear;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
+            return "dimensions must be >= 1";
+        if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp)) return "zero points out of int8 range";
+        f->in[0] = prod4(c->n, c->h, c->w, c->c);
+        f->out = prod4(c->n, c->oh, c->ow, c->c);
+        f->n_consts = 6;
+        for (int i = 0; i < 3; i++) f->consts[i] = mul2(c->oh, 4);
+        for (int i = 3; i < 6; i++) f->consts[i] = mul2(c->ow, 4);
+        return NULL;
+    }
+    case I8_OP_SOFTMAX: {
+        const i8_plan_softmax_params *c = &p->softmax;
+        if (c->rows < 0 || c->cols < 1) return "rows must be >= 0 and cols >= 1";
+        if (!zp_ok(c->y_zp)) return "zero point out of int8 range";
+        if (!isfinite(c->inv_y_scale)) return "inv_y_scale must be finite";
+        f->in[0] = f->out = mul2(c->rows, c->cols);
+        f->n_consts = 1;
+        f->consts[0] = 256 * 4;
+        return NULL;
+    }
+    case I8_OP_QUANTIZE:
+    case I8_OP_DEQUANTIZE: {
+        const i8_plan_quant_params *c = &p->quant;
+        if (c->n < 0) return "n must be >= 0";
+        if (!(c->scale > 0.0f) || !isfinite(c->scale)) return "scale must be finite and > 0";
+        if (!zp_ok(c->zp)) return "zero point out of int8 range";
+        f->in[0] = d->kind == I8_OP_QUANTIZE ? mul2(c->n, 4) : c->n;
+        f->out = d->kind == I8_OP_QUANTIZE ? c->n : mul2(c->n, 4);
+        return NULL;
+    }
+    case I8_OP_TRANSPOSE: {
+        const i8_plan_transpose_params *c = &p->transpose;
+        if (c->ndim < 1 || c->ndim > I8_MAX_DIMS) return "ndim must be in [1, I8_MAX_DIMS]";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        int seen[I8_MAX_DIMS] = {0};
+        for (int32_t i = 0; i < c->ndim; i++) {
+            if (c->perm[i] < 0 || c->perm[i] >= c->ndim || seen[c->perm[i]]++)
+                return "perm is not a permutation of 0..ndim-1";
+            if (c->shape[i] < 0) return "shape must be >= 0";
+        }
+        f->in[0] = f->out = mul2(prod(c->ndim, c->shape), c->elem_size);
+        return NULL;
+    }
+    case I8_OP_SLICE: {
+        const i8_plan_slice_params *c = &p->slice;
+        if (c->ndim < 1 || c->ndim > I8_MAX_DIMS) return "ndim must be in [1, I8_MAX_DIMS]";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        for (int32_t i = 0; i < c->ndim; i++) {
+            if (c->in_shape[i] < 0 || c->out_shape[i] < 0) return "shapes must be >= 0";
+            if (c->step[i] == 0) return "step must be non-zero";
+        }
+        f->in[0] = mul2(prod(c->ndim, c->in_shape), c->elem_size);
+        f->out = mul2(prod(c->ndim, c->out_shape), c->elem_size);
+        if (f->out > 0) {
+            for (int32_t i = 0; i < c->ndim; i++) {
+                /* first and last index read on this axis must lie in [0, in_shape) */
+                int64_t s = c->start[i], n = c->out_shape[i] - 1, st = c->step[i];
+                if (s < 0 || s >= c->in_shape[i]) return "start out of range";
+                if (st > 0 ? n > (c->in_shape[i] - 1 - s) / st : n > s / -st)
+                    return "start + (out_shape - 1) * step out of range";
+            }
+        }
+        return NULL;
+    }
+    case I8_OP_PAD: {
+        const i8_plan_pad_params *c = &p->pad;
+        if (c->ndim < 1 || c->ndim > I8_MAX_DIMS) return "ndim must be in [1, I8_MAX_DIMS]";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        if (c->mode < 0 || c->mode > 2) return "mode must be 0 (constant), 1 (reflect), 2 (edge)";
+        int64_t out_shape[I8_MAX_DIMS];
+        for (int32_t i = 0; i < c->ndim; i++) {
+            int64_t in = c->in_shape[i], b = c->pad_before[i], a = c->pad_after[i];
+            if (in < 0) return "in_shape must be >= 0";
+            if (b < -in || a < -in || b > INT32_MAX || a > INT32_MAX) return "pad out of range";
+            out_shape[i] = in + b + a;
+            if (out_shape[i] < 0) return "pads crop more than the input";
+            /* reflect and edge have no value to fall back on when the axis is empty */
+            if (c->mode != 0 && out_shape[i] > 0 && in == 0)
+                return "reflect / edge pad of an empty axis";
+        }
+        f->in[0] = mul2(prod(c->ndim, c->in_shape), c->elem_size);
+        f->out = mul2(prod(c->ndim, out_shape), c->elem_size);
+        if (c->mode == 0) {
+            f->n_consts = 1;
+            f->consts[0] = c->elem_size;
+        }
+        return NULL;
+    }
+    case I8_OP_COPY:
+        if (p->copy.nbytes < 0) return "nbytes must be >= 0";
+        f->in[0] = f->out = p->copy.nbytes;
+        return NULL;
+    default:
+        return "unknown op kind";
+    }
+}
+
+/* Checks one reference: container exists, region lies inside it (ARENA: at finalize), region
+ * holds `need` bytes. */
+static int check_ref(i8_plan *plan, int op, const char *what, const i8_buf_ref *r, int64_t need,
+                     int writable) {
+    if (r->offset < 0 || r->nbytes < 0 || r->offset > INT64_MAX - r->nbytes)
+        return fail(plan, I8_EINVAL, "op %d: %s: negative or overflowing offset / nbytes", op,
+                    what);
+    int64_t cap = -1;
+    switch (r->kind) {
+    case I8_REF_ARENA: break;
+    case I8_REF_INPUT:
+        if (writable) return fail(plan, I8_EINVAL, "op %d: %s: model inputs are read only", op, what);
+        if (r->index < 0 || r->index >= plan->n_inputs)
+            return fail(plan, I8_EINVAL, "op %d: %s: no model input %d", op, what, r->index);
+        cap = plan->input_nbytes[r->index];
+        break;
+    case I8_REF_OUTPUT:
+        if (r->index < 0 || r->index >= plan->n_outputs)
+            return fail(plan, I8_EINVAL, "op %d: %s: no model output %d", op, what, r->index);
+        cap = plan->output_nbytes[r->index];
+        break;
+    case I8_REF_CONST:
+        if (writable) return fail(plan, I8_EINVAL, "op %d: %s: constants are read only", op, what);
+        if (r->index < 0 || r->index >= plan->n_consts)
+            return fail(plan, I8_EINVAL, "op %d: %s: no constant %d", op, what, r->index);
+        cap = plan->const_nbytes[r->index];
+        break;
+    default:
+        return fail(plan, I8_EINVAL, "op %d: %s: unknown reference kind %d", op, what, r->kind);
+    }
+    if (cap >= 0 && r->offset + r->nbytes > cap)
+        return fail(plan, I8_EINVAL, "op %d: %s: region [%lld, %lld) exceeds its %lld-byte buffer",
+                    op, what, (long long)r->offset, (long long)(r->offset + r->nbytes),
+                    (long long)cap);
+    if (need > r->nbytes)
+        return fail(plan, I8_EINVAL, "op %d: %s: kernel needs %lld bytes, buffer has %lld", op,
+                    what, (long long)need, (long long)r->nbytes);
+    return I8_OK;
+}
+
+static int same_container(const i8_buf_ref *a, const i8_buf_ref *b) {
+    return a->kind == b->kind && (a->kind == I8_REF_ARENA || a->index == b->index);
+}
+
+static int overlap(const i8_buf_ref *a, const i8_buf_ref *b) {
+    return same_container(a, b) && a->nbytes > 0 && b->nbytes > 0 &&
+           a->offset < b->offset + b->nbytes && b->offset < a->offset + a->nbytes;
+}
+
+/* ---- building ------------------------------------------------------------------------------ */
+int i8_plan_create(int32_t n_inputs, const int64_t *input_nbytes, int32_t n_outputs,
+                   const int64_t *output_nbytes, i8_plan **out) {
+    if (!out || n_inputs < 0 || n_outputs < 0 || (n_inputs && !input_nbytes) ||
+        (n_outputs && !output_nbytes))
+        return I8_EINVAL;
+    *out = NULL;
+    for (int32_t i = 0; i < n_inputs; i++)
+        if (input_nbytes[i] < 0) return I8_EINVAL;
+    for (int32_t i = 0; i < n_outputs; i++)
+        if (output_nbytes[i] < 0) return I8_EINVAL;
+    i8_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) return I8_ENOMEM;
+    plan->n_inputs = n_inputs;
+    plan->n_outputs = n_outputs;
+    plan->input_nbytes = malloc(sizeof(int64_t) * (size_t)(n_inputs + 1));
+    plan->output_nbytes = malloc(sizeof(int64_t) * (size_t)(n_outputs + 1));
+    if (!plan->input_nbytes || !plan->output_nbytes) {
+        i8_plan_destroy(plan);
+        return I8_ENOMEM;
+    }
+    if (n_inputs) memcpy(plan->input_nbytes, input_nbytes, sizeof(int64_t) * (size_t)n_inputs);
+    if (n_outputs)
+        memcpy(plan->output_nbytes, output_nbytes, sizeof(int64_t) * (size_t)n_outputs);
+    *out = plan;
+    return I8_OK;
+}
+
+void i8_plan_destroy(i8_plan *plan) {
+    if (!plan) return;
+    for (int32_t i = 0; i < plan->n_ops; i++)
+        for (int j = 0; j < I8_PLAN_MAX_CONSTS; j++) free64(plan->ops[i].owned[j]);
+    for (int32_t i = 0; i < plan->n_consts; i++) free64(plan->consts[i]);
+    free(plan->ops);
+    free(plan->consts);
+    free(plan->const_nbytes);
+    free(plan->input_nbytes);
+    free(plan->output_nbytes);
+    free(plan);
+}
+
+const char *i8_plan_error(const i8_plan *plan) { return plan ? plan->err : "null plan"; }
+int32_t i8_plan_num_ops(const i8_plan *plan) { return plan ? plan->n_ops : 0; }
+int64_t i8_plan_scratch_nbytes(const i8_plan *plan) { return plan ? plan->scratch_nbytes : 0; }
+
+int64_t i8_plan_arena_total(const i8_plan *plan) {
+    return plan ? plan->arena_nbytes + plan->scratch_nbytes : 0;
+}
+
+static void *copy64(const void *src, int64_t n) {
+    void *dst = alloc64(n > 0 ? (size_t)n : 1);
+    if (dst && n > 0) memcpy(dst, src, (size_t)n);
+    return dst;
+}
+
+int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index) {
+    if (!plan) return I8_EINVAL;
+    plan->err[0] = 0;
+    if (plan->finalized) return fail(plan, I8_ESTATE, "add_const after finalize");
+    if (!index || nbytes < 0 || (nbytes > 0 && !data))
+        return fail(plan, I8_EINVAL, "add_const: null pointer or negative size");
+    if (plan->n_consts == plan->cap_consts) {
+        int32_t cap = plan->cap_consts ? 2 * plan->cap_consts : 8;
+        void **c = realloc(plan->consts, sizeof(void *) * (size_t)cap);
+        if (!c) return fail(plan, I8_ENOMEM, "add_const: out of memory");
+        plan->consts = c;
+        int64_t *s = realloc(plan->const_nbytes, sizeof(int64_t) * (size_t)cap);
+        if (!s) return fail(plan, I8_ENOMEM, "add_const: out of memory");
+        plan->const_nbytes = s;
+        plan->cap_consts = cap;
+    }
+    void *copy = copy64(data, nbytes);
+    if (!copy) return fail(plan, I8_ENOMEM, "add_const: out of memory");
+    plan->consts[plan->n_consts] = copy;
+    plan->const_nbytes[plan->n_consts] = nbytes;
+    *index = plan->n_consts++;
+    return I8_OK;
+}
+
+/* Range checks on const data the kernels index with (index maps, table sums). */
+static const char *check_const_values(const i8_op_desc *d) {
+    const i8_op_params *p = &d->params;
+    if (d->kind == I8_OP_RESIZE_NEAREST) {
+        if (!int32_range(d->consts[0], p->resize_nearest.oh, 0, p->resize_nearest.h - 1) ||
+            !int32_range(d->consts[1], p->resize_nearest.ow, 0, p->resize_nearest.w - 1))
+            return "index map entry out of [0, h) / [0, w)";
+    } else if (d->kind == I8_OP_RESIZE_BILINEAR) {
+        const i8_resize_bilinear_params *c = &p->resize_bilinear;
+        if (!int32_range(d->consts[0], c->oh, 0, c->h - 1) ||
+            !int32_range(d->consts[1], c->oh, 0, c->h - 1) ||
+            !int32_range(d->consts[3], c->ow, 0, c->w - 1) ||
+            !int32_range(d->consts[4], c->ow, 0, c->w - 1))
+            return "y0 / y1 / x0 / x1 entry out of [0, h) / [0, w)";
+        if (!int32_range(d->consts[2], c->oh, 0, 2048) || !int32_range(d->consts[5], c->ow, 0, 2048))
+            return "fy / fx entry out of [0, 2048]";
+    } else if (d->kind == I8_OP_SOFTMAX) {
+        /* entry 0 (the row maximum itself) > 0 and none negative: the row sum is never 0 */
+        const int32_t *t = d->consts[0];
+        if (t[0] <= 0 || !int32_range(t, 256, 0, INT32_MAX))
+            return "exp_table must be >= 0 with exp_table[0] > 0";
+    }
+    return NULL;
+}
+
+int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
+    if (!plan) return I8_EINVAL;
+    plan->err[0] = 0;
+    if (plan->finalized) return fail(plan, I8_ESTATE, "add_op after finalize");
+    const int op = plan->n_ops;
+    if (!d) return fail(plan, I8_EINVAL, "op %d: null descriptor", op);
+    if (d->kind < 0 || d->kind >= I8_OP_COUNT)
+        return fail(plan, I8_EINVAL, "op %d: unknown kind %d", op, d->kind);
+    const char *name = OP_NAMES[d->kind];
+
+    footprint f;
+    const char *msg = check_params(d, &f);
+    if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
+    if (f.out == BAD || f.in[0] == BAD || (f.n_inputs == 2 && f.in[1] == BAD))
+        return fail(plan, I8_EINVAL, "op %d (%s): buffer size overflows", op, name);
+    if (d->n_inputs != f.n_inputs)
+        return fail(plan, I8_EINVAL, "op %d (%s): takes %d inputs, got %d", op, name, f.n_inputs,
+                    d->n_inputs);
+    if (d->n_consts != f.n_consts)
+        return fail(plan, I8_EINVAL, "op %d (%s): takes %d consts, got %d", op, name, f.n_consts,
+                    d->n_consts);
+    for (int i = 0; i < f.n_consts; i++) {
+        if (f.consts[i] == BAD || d->const_nbytes[i] != f.consts[i])
+            return fail(plan, I8_EINVAL, "op %d (%s): const %d has %lld bytes, needs %lld", op,
+                        name, i, (long long)d->const_nbytes[i], (long long)f.consts[i]);
+        if (f.consts[i] > 0 && !d->consts[i])
+            return fail(plan, I8_EINVAL, "op %d (%s): const %d is null", op, name, i);
+    }
+    msg = check_const_values(d);
+    if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
+
+    int st;
+    static const char *const IN_NAMES[2] = {"input 0", "input 1"};
+    for (int i = 0; i < f.n_inputs; i++)
+        if ((st = check_ref(plan, op, IN_NAMES[i], &d->inputs[i], f.in[i], 0))) return st;
+    if ((st = check_ref(plan, op, "output", &d->output, f.out, 1))) return st;
+    /* no kernel is specified to work in place */
+    for (int i = 0; i < f.n_inputs; i++)
+        if (overlap(&d->inputs[i], &d->output))
+            return fail(plan, I8_EINVAL, "op %d (%s): output overlaps input %d", op, name, i);
+
+    if (plan->n_ops == plan->cap_ops) {
+        int32_t cap = plan->cap_ops ? 2 * plan->cap_ops : 16;
+        i8_op *ops = realloc(plan->ops, sizeof(i8_op) * (size_t)cap);
+        if (!ops) return fail(plan, I8_ENOMEM, "op %d: out of memory", op);
+        plan->ops = ops;
+        plan->cap_ops = cap;
+    }
+    i8_op *r = &plan->ops[plan->n_ops];
+    memset(r, 0, sizeof *r);
+    r->kind = d->kind;
+    r->n_inputs = d->n_inputs;
+    for (int i = 0; i < d->n_inputs; i++) r->in[i] = d->inputs[i];
+    r->out = d->output;
+    r->p = d->params;
+
+    int64_t scratch = 0;
+    if (d->kind == I8_OP_CONV2D || d->kind == I8_OP_FC) {
+        /* weights, bias and multipliers become one packed stream in the kernel's layout */
+        size_t packed = d->kind == I8_OP_CONV2D ? i8_conv2d_packed_size(&r->p.conv2d)
+                                                : i8_fc_packed_size(&r->p.fc);
+        r->owned[0] = alloc64(packed ? packed : 1);
+        if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+        if (d->kind == I8_OP_CONV2D) {
+            i8_conv2d_pack(&r->p.conv2d, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
+            scratch = (int64_t)i8_conv2d_scratch_size(&r->p.conv2d);
+        } else {
+            i8_fc_pack(&r->p.fc, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
+            scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
+        }
+    } else {
+        for (int i = 0; i < f.n_consts; i++) {
+            r->owned[i] = copy64(d->consts[i], d->const_nbytes[i]);
+            if (!r->owned[i]) {
+                for (int j = 0; j < i; j++) free64(r->owned[j]);
+                return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+            }
+        }
+    }
+    if (scratch < 0 || scratch > INT64_MAX / 2) {
+        free64(r->owned[0]);
+        return fail(plan, I8_EINVAL, "op %d (%s): scratch size overflows", op, name);
+    }
+    if (scratch > plan->scratch_nbytes) plan->scratch_nbytes = scratch;
+    for (int i = 0; i < d->n_inputs; i++)
+        if (d->inputs[i].kind == I8_REF_ARENA && d->inputs[i].offset + d->inputs[i].nbytes >
+                                                     plan->max_arena_end)
+            plan->max_arena_end = d->inputs[i].offset + d->inputs[i].nbytes;
+    if (d->output.kind == I8_REF_ARENA && d->output.offset + d->output.nbytes > plan->max_arena_end)
+        plan->max_arena_end = d->output.offset + d->output.nbytes;
+    plan->n_ops++;
+    return I8_OK;
+}
+
+int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes) {
+    if (!plan) return I8_EINVAL;
+    plan->err[0] = 0;
+    if (plan->finalized) return fail(plan, I8_ESTATE, "finalize called twice");
+    if (arena_nbytes < 0 || arena_nbytes > INT64_MAX / 4)
+        return fail(plan, I8_EINVAL, "finalize: arena size %lld out of range",
+                    (long long)arena_nbytes);
+    if (plan->max_arena_end > arena_nbytes)
+        return fail(plan, I8_EINVAL, "finalize: a buffer ends at byte %lld of a %lld-byte arena",
+                    (long long)plan->max_arena_end, (long long)arena_nbytes);
+    /* scratch starts on a 64-byte boundary after the buffers */
+    plan->arena_nbytes = (arena_nbytes + ALIGN - 1) / ALIGN * ALIGN;
+    plan->scratch_nbytes = (plan->scratch_nbytes + ALIGN - 1) / ALIGN * ALIGN;
+    if ((uint64_t)(plan->arena_nbytes + plan->scratch_nbytes) > (uint64_t)(SIZE_MAX / 2))
+        return fail(plan, I8_EINVAL, "finalize: arena too large for this platform");
+    plan->finalized = 1;
+    return I8_OK;
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+typedef struct {
+    char *arena;
+    const void *const *inputs;
+    void *const *outputs;
+    void *const *consts;
+} bases;
+
+static inline char *resolve(const bases *b, const i8_buf_ref *r) {
+    switch (r->kind) {
+    case I8_REF_ARENA: return b->arena + r->offset;
+    case I8_REF_INPUT: return (char *)b->inputs[r->index] + r->offset;
+    case I8_REF_OUTPUT: return (char *)b->outputs[r->index] + r->offset;
+    default: return (char *)b->consts[r->index] + r->offset;
+    }
+}
+
+static void exec_op(const i8_op *op, const bases *b, void *scratch) {
+    const i8_op_params *p = &op->p;
+    const void *x = resolve(b, &op->in[0]);
+    void *y = resolve(b, &op->out);
+    void *const *c = op->owned;
+    switch (op->kind) {
+    case I8_OP_CONV2D: i8_conv2d_run(&p->conv2d, c[0], x, y, scratch); break;
+    case I8_OP_FC: i8_fc_run(&p->fc, c[0], x, y, scratch); break;
+    case I8_OP_ADD: i8_add_run(&p->binary, x, (const int8_t *)resolve(b, &op->in[1]), y); break;
+    case I8_OP_MUL: i8_mul_run(&p->binary, x, (const int8_t *)resolve(b, &op->in[1]), y); break;
+    case I8_OP_REQUANT_COPY:
+        i8_requant_copy_run(&p->requant_copy.base, (const int8_t *)x + p->requant_copy.x_offset,
+                            (int8_t *)y + p->requant_copy.y_offset);
+        break;
+    case I8_OP_MAXPOOL: i8_maxpool_run(&p->pool, x, y); break;
+    case I8_OP_AVGPOOL: i8_avgpool_run(&p->pool, c[0], x, y); break;
+    case I8_OP_GLOBAL_AVGPOOL: {
+        const i8_plan_global_avgpool_params *g = &p->global_avgpool;
+        i8_global_avgpool_run(g->n, g->hw, g->c, g->x_zp, g->y_zp, g->mult, g->qmin, g->qmax, x, y);
+        break;
+    }
+    case I8_OP_LUT: i8_lut_run(p->lut.n, c[0], x, y); break;
+    case I8_OP_RESIZE_NEAREST: {
+        const i8_plan_resize_nearest_params *r = &p->resize_nearest;
+        x_resize_nearest_run(r->n, r->h, r->w, r->c, r->oh, r->ow, c[0], c[1],
+                             (size_t)r->elem_size, x, y);
+        break;
+    }
+    case I8_OP_RESIZE_BILINEAR:
+        i8_resize_bilinear_run(&p->resize_bilinear, c[0], c[1], c[2], c[3], c[4], c[5], x, y);
+        break;
+    case I8_OP_SOFTMAX:
+        i8_softmax_run(p->softmax.rows, p->softmax.cols, c[0], p->softmax.inv_y_scale,
+                       p->softmax.y_zp, x, y);
+        break;
+    case I8_OP_QUANTIZE: i8_quantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y); break;
+    case I8_OP_DEQUANTIZE:
+        i8_dequantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y);
+        break;
+    case I8_OP_TRANSPOSE:
+        x_transpose_run(p->transpose.ndim, p->transpose.shape, p->transpose.perm,
+                        (size_t)p->transpose.elem_size, x, y);
+        break;
+    case I8_OP_SLICE:
+        x_slice_run(p->slice.ndim, p->slice.in_shape, p->slice.start, p->slice.step,
+                    p->slice.out_shape, (size_t)p->slice.elem_size, x, y);
+        break;
+    case I8_OP_PAD:
+        x_pad_run(p->pad.ndim, p->pad.in_shape, p->pad.pad_before, p->pad.pad_after, p->pad.mode,
+                  (size_t)p->pad.elem_size, c[0], x, y);
+        break;
+    case I8_OP_COPY:
+        if (p->copy.nbytes) memcpy(y, x, (size_t)p->copy.nbytes);
+        break;
+    }
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int run(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+               int64_t *op_ns) {
+    if (!plan) return I8_EINVAL;
+    if (!plan->finalized) return I8_ESTATE;
+    if ((plan->n_inputs && !inputs) || (plan->n_outputs && !outputs)) return I8_EINVAL;
+    for (int32_t i = 0; i < plan->n_inputs; i++)
+        if (!inputs[i] && plan->input_nbytes[i]) return I8_EINVAL;
+    for (int32_t i = 0; i < plan->n_outputs; i++)
+        if (!outputs[i] && plan->output_nbytes[i]) return I8_EINVAL;
+    /* one arena per run: the plan itself is never written, so runs may overlap in time */
+    const size_t total = (size_t)(plan->arena_nbytes + plan->scratch_nbytes);
+    char *arena = total ? alloc64(total) : NULL;
+    if (total && !arena) return I8_ENOMEM;
+    bases b = {arena, inputs, outputs, (void *const *)plan->consts};
+    void *scratch = arena ? arena + plan->arena_nbytes : NULL;
+    if (op_ns) {
+        for (int32_t i = 0; i < plan->n_ops; i++) {
+            int64_t t0 = now_ns();
+            exec_op(&plan->ops[i], &b, scratch);
+            op_ns[i] = now_ns() - t0;
+        }
+    } else {
+        for (int32_t i = 0; i < plan->n_ops; i++) exec_op(&plan->ops[i], &b, scratch);
+    }
+    free64(arena);
+    return I8_OK;
+}
+
+int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs) {
+    return run(plan, inputs, outputs, NULL);
+}
+
+int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                         int64_t *op_ns) {
+    if (!op_ns) return I8_EINVAL;
+    return run(plan, inputs, outputs, op_ns);
+}
