@@ -33,7 +33,8 @@ def lower(graph: Graph) -> Program:
     for t in graph.tensors.values():
         if not t.is_const:
             buffers[t.name] = Buffer(t.name, tuple(int(d) for d in t.shape), t.dtype)
-    lowerer = _Lowerer(graph, calls, buffers)
+    constants: dict[str, np.ndarray] = {}
+    lowerer = _Lowerer(graph, calls, buffers, constants)
     for node in graph.topological():
         rule = _RULES.get(node.op)
         if rule is None:
@@ -47,12 +48,13 @@ def lower(graph: Graph) -> Program:
             raise
         except (ValueError, KeyError, OverflowError) as e:
             raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
-    return Program(calls, buffers, list(graph.inputs), list(graph.outputs))
+    return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
 
 
 class _Lowerer:
-    def __init__(self, graph: Graph, calls: list[Call], buffers: dict[str, Buffer]):
-        self.g, self.calls, self.buffers = graph, calls, buffers
+    def __init__(self, graph: Graph, calls: list[Call], buffers: dict[str, Buffer],
+                 constants: dict[str, np.ndarray]):
+        self.g, self.calls, self.buffers, self.constants = graph, calls, buffers, constants
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(int(d) for d in self.g.tensor(name).shape)
@@ -193,13 +195,13 @@ def _binary(lw: _Lowerer, node: Node) -> None:
 
 
 def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
-    """Materialise an int8 constant operand: a `copy` from a constant blob into a buffer."""
+    """A constant operand (int8 with its own parameters) read straight from the plan."""
     data = lw.g.const(name)
     if data.dtype != np.int8:
         raise LoweringError(f"{node.op} node {node.name!r}: constant {name!r} must be int8")
-    buf = lw.temp(f"{name}__const", tuple(data.shape))
-    lw.emit(node, "copy", [], [buf], {"nbytes": int(data.nbytes)}, {"data": data})
-    return buf
+    lw.buffers[name] = Buffer(name, tuple(data.shape), "int8")
+    lw.constants[name] = np.ascontiguousarray(data)
+    return name
 
 
 def _f32(v: float) -> float:

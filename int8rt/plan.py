@@ -92,7 +92,7 @@ class NativePlan:
     def __init__(self, program: Program) -> None:
         self.program = program
         bufs = program.buffers
-        constants: dict[str, np.ndarray] = dict(getattr(program, "constants", None) or {})
+        constants: dict[str, np.ndarray] = dict(program.constants)
         self._check_dataflow(program, constants)
 
         io = set(program.inputs) | set(program.outputs) | set(constants)

@@ -79,6 +79,9 @@ class Program:
     buffers: dict[str, Buffer]
     inputs: list[str]  # model input buffers, in Session input order (user layout and dtype)
     outputs: list[str]  # model output buffers, in Session output order
+    # constant tensors that calls read as inputs (e.g. an Add operand), by buffer name; each
+    # also has a Buffer entry with its shape and dtype
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
 
     def buffer(self, name: str) -> Buffer:
         return self.buffers[name]

@@ -23,7 +23,7 @@ class ProgressBar:
         except ImportError:
             self._plain = sys.stderr.isatty()
             return
-        self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
+        self._bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True,
                          file=sys.stderr)
 
     def update(self, n: int = 1) -> None:

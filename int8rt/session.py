@@ -16,7 +16,7 @@ import numpy as np
 from . import format as i8format
 from .ir import Graph
 from .lower import lower
-from .passes.shape_inference import infer_shapes
+from .passes.shape_inference import rebatch
 from .plan import NativePlan
 from .validate import validate_graph
 
@@ -93,10 +93,7 @@ class Session:
                 if plan is None:
                     g = self._graph
                     if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):
-                        g = g.copy()
-                        for name, shape in zip(g.inputs, shapes):
-                            g.tensor(name).shape = tuple(shape)
-                        g = infer_shapes(g)
+                        g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
                     plan = NativePlan(lower(g))
                     self._plans[shapes] = plan
         return plan

@@ -101,12 +101,8 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
         x = shp(0)
         ax = a["axis"]
         return [tuple(x[:ax]) + (int(s),) + tuple(x[ax + 1:]) for s in a["sizes"]]
-    if op == "Slice":
-        out = tuple(graph.tensor(node.outputs[0]).shape)
-        x = shp(0)
-        if a["starts"][0] == 0 and a["steps"][0] == 1 and out and x:  # batch axis untouched
-            out = (x[0],) + out[1:]
-        return [out]
+    if op == "Slice":  # no ends in the attrs: the recorded shape (rebatch() adjusts dim 0)
+        return [tuple(graph.tensor(node.outputs[0]).shape)]
     if op == "Pad":
         x = shp(0)
         p = a["pads"]
@@ -127,5 +123,24 @@ def set_shapes(graph: ir.Graph, node: ir.Node) -> None:
 
 def infer_shapes(graph: ir.Graph) -> ir.Graph:
     for node in graph.topological():
+        set_shapes(graph, node)
+    return graph
+
+
+def rebatch(graph: ir.Graph, input_shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
+    """Re-infer every shape for new model input shapes (in place): the batch rule of
+    docs/ARCHITECTURE.md. A Slice that kept the whole batch axis keeps it; Reshape targets
+    scale their first dimension."""
+    whole_batch = {
+        n.outputs[0] for n in graph.nodes
+        if n.op == "Slice" and graph.tensor(n.outputs[0]).shape[:1]
+        == graph.tensor(n.inputs[0]).shape[:1]
+    }
+    for name, shape in input_shapes.items():
+        graph.tensor(name).shape = tuple(int(d) for d in shape)
+    for node in graph.topological():
+        if node.outputs[0] in whole_batch:
+            t = graph.tensor(node.outputs[0])
+            t.shape = graph.tensor(node.inputs[0]).shape[:1] + tuple(t.shape[1:])
         set_shapes(graph, node)
     return graph

@@ -11,7 +11,7 @@ from .kernels import REFERENCE_KERNELS
 def run_program(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if len(inputs) != len(program.inputs):
         raise ValueError(f"expected {len(program.inputs)} inputs, got {len(inputs)}")
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = dict(program.constants)
     for name, arr in zip(program.inputs, inputs):
         buf = program.buffer(name)
         values[name] = np.ascontiguousarray(arr, dtype=buf.dtype).reshape(buf.shape)
