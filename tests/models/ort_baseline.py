@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -88,8 +88,13 @@ def ort_quantize_static(fp32_onnx_path: str | os.PathLike, calib: np.ndarray,
     calibrator defaults to num_bins == num_quantized_bins == 128, which leaves a single
     candidate threshold (the full range), and quantize_static offers no option to change it.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")

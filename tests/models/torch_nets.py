@@ -195,7 +195,7 @@ def calibrate_bn(model: nn.Module, images: np.ndarray, batch_size: int = 16) -> 
 
 
 def build(name: str, seed: int = 0, bn_images: int = 48, bn_seed: int = 1000) -> nn.Module:
-    """A model from MODELS: seeded weights, BN statistics from real images, centred logits, eval()."""
+    """A model from MODELS: seeded weights, real-image BN statistics, centred logits, eval()."""
     from .images import sample_images
 
     ctor, input_shape = MODELS[name]
