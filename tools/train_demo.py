@@ -1,13 +1,16 @@
 """Train the bundled demo model: a small CNN on scikit-learn's digits (8x8 grayscale, 10 classes).
 
-    python tools/train_demo.py [--onnx build/digits_cnn.onnx] [--npz int8rt/data/digits_test.npz]
+    python tools/train_demo.py [--onnx tools/data/digits_cnn.onnx] \
+        [--npz int8rt/data/digits_test.npz] [--i8 int8rt/data/digits_cnn.i8]
 
 Deterministic (fixed seeds, one thread). Writes
 - the test set and a calibration set as an .npz: x_test float32 [N,1,8,8] already preprocessed
   (pixel / 16, so in [0, 1]), y_test int64, x_calib float32 [100,1,8,8] from the training split,
   y_calib int64;
 - the trained float model as ONNX (opset 17, input "input" [1,1,8,8], output "output" [1,10]
-  logits), exported with torch's TorchScript-based exporter (needs no onnxscript).
+  logits), exported with torch's TorchScript-based exporter (needs no onnxscript);
+- the same model imported into int8rt's own float format (.i8), which is what the package ships:
+  `int8rt demo` then needs no onnx. `--convert-only` redoes just this step from the ONNX file.
 Reaches >= 97 % test accuracy in a few seconds of CPU time.
 """
 
@@ -102,10 +105,16 @@ def export(model: nn.Module, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--onnx", type=Path, default=Path("build/digits_cnn.onnx"))
+    ap.add_argument("--onnx", type=Path, default=Path("tools/data/digits_cnn.onnx"))
+    ap.add_argument("--i8", type=Path, default=Path("int8rt/data/digits_cnn.i8"))
+    ap.add_argument("--convert-only", action="store_true",
+                    help="only import --onnx into --i8 (no training)")
     ap.add_argument("--npz", type=Path, default=Path("int8rt/data/digits_test.npz"))
     ap.add_argument("--epochs", type=int, default=40)
     args = ap.parse_args(argv)
+    if args.convert_only:
+        convert(args.onnx, args.i8)
+        return
 
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -127,6 +136,20 @@ def main(argv: list[str] | None = None) -> None:
     export(model, args.onnx)
     print(f"wrote {args.npz} ({args.npz.stat().st_size} B), {args.onnx} "
           f"({args.onnx.stat().st_size} B)")
+    convert(args.onnx, args.i8)
+
+
+def convert(onnx_path: Path, i8_path: Path) -> None:
+    """Import the ONNX model into a canonical float graph and save it as .i8."""
+    from int8rt import format as i8format
+    from int8rt.frontend.onnx import import_onnx
+
+    graph = import_onnx(str(onnx_path))
+    graph.name = "digits_cnn"
+    i8_path.parent.mkdir(parents=True, exist_ok=True)
+    i8format.save(graph, i8_path)
+    print(f"wrote {i8_path} ({i8_path.stat().st_size} B): "
+          f"{', '.join(n.op for n in graph.nodes)}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Registry of the numpy reference kernels, by the kernel names of int8rt/program.py.
 
-Each entry is called as fn(*input_arrays, **consts, **params) with a Call's fields and returns
-the output array. A few kernels take their sizes from the arrays themselves, so the registry
+`call_kernel` runs one Call's kernel: fn(*input_arrays, **consts, **params), returning the
+output array. A few kernels take their sizes from the arrays themselves, so the registry
 adapts those calls (drops the size params the C struct needs, flattens add/mul operands).
 """
 
@@ -13,12 +13,10 @@ import numpy as np
 
 from . import conv, convert, elementwise, movement, pooling, resize, softmax
 
-def _conv2d(x: np.ndarray, *, w: np.ndarray, n: int, h: int, c: int, oh: int, ow: int,
-            oc: int, kh: int, kw: int, **params) -> np.ndarray:
-    # `w` here is the weights const: the input width param is also named w in the C struct,
-    # and the Call carries params and consts in one namespace, so lowering names the width
-    # "w" only in params -> see _split_conv_kwargs in reference/program.py
-    return conv.conv2d(x, w=w, **params)
+def _conv2d(x: np.ndarray, *, consts: dict, params: dict) -> np.ndarray:
+    # the C struct names the input width `w`, the weights constant is also `w`: keep them apart
+    sizes = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw")
+    return conv.conv2d(x, **consts, **{k: v for k, v in params.items() if k not in sizes})
 
 
 def _fc(x: np.ndarray, *, m: int, k: int, n: int, **kw) -> np.ndarray:
@@ -42,7 +40,12 @@ REFERENCE_KERNELS: dict[str, Callable[..., np.ndarray]] = {
     **softmax.KERNELS, **convert.KERNELS,
     "add": _binary(elementwise.add),
     "mul": _binary(elementwise.mul),
-    "conv2d": _conv2d,
     "fc": _fc,
     "copy": _copy,
 }
+
+
+def call_kernel(kernel: str, args: list[np.ndarray], consts: dict, params: dict) -> np.ndarray:
+    if kernel == "conv2d":
+        return _conv2d(*args, consts=consts, params=params)
+    return REFERENCE_KERNELS[kernel](*args, **consts, **params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..program import Program
-from .kernels import REFERENCE_KERNELS
+from .kernels import REFERENCE_KERNELS, call_kernel
 
 
 def run_program(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -23,6 +23,6 @@ def run_program(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
             REFERENCE_KERNELS["requant_copy"](args[0].reshape(-1), y.reshape(-1),
                                               **call.consts, **call.params)
             continue
-        result = REFERENCE_KERNELS[call.kernel](*args, **call.consts, **call.params)
+        result = call_kernel(call.kernel, args, call.consts, call.params)
         values[out.name] = np.asarray(result, dtype=out.dtype).reshape(out.shape)
     return [values[name] for name in program.outputs]
