@@ -17,6 +17,7 @@ Reaches >= 97 % test accuracy in a few seconds of CPU time.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def convert(onnx_path: Path, i8_path: Path) -> None:
     """Import the ONNX model into a canonical float graph and save it as .i8."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
     from int8rt import format as i8format
     from int8rt.frontend.onnx import import_onnx
 
