@@ -40,6 +40,17 @@ def _conv_check_quant(x_zp, y_zp, qmin, qmax):
     return x_zp, y_zp, qmin, qmax
 
 
+cdef void *_conv_out(y):
+    """Data pointer of the freshly allocated output: int8, or float32 with out_f32."""
+    cdef int8_t[::1] yq
+    cdef float[::1] yf
+    if y.dtype == np.float32:
+        yf = y.reshape(-1)
+        return &yf[0]
+    yq = y.reshape(-1)
+    return &yq[0]
+
+
 cdef void *_conv_malloc(size_t nbytes) except NULL:
     # malloc(0) may return NULL; always ask for at least one (16-byte aligned) block
     cdef void *ptr = malloc(nbytes if nbytes else 16)
@@ -49,8 +60,9 @@ cdef void *_conv_malloc(size_t nbytes) except NULL:
 
 
 def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
-           groups, x_zp, y_zp, qmin=-128, qmax=127):
-    """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]."""
+           groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]
+    int8, or float32 (acc * mult) with out_f32=1."""
     _conv_check_array(x, "x", np.int8, 4)
     _conv_check_array(w, "w", np.int8, 4)
     _conv_check_array(bias, "bias", np.int32, 1)
@@ -69,6 +81,7 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
     p.pad_r = _conv_check_int(pad_r, "pad_r", 0, big)
     p.groups = _conv_check_int(groups, "groups", 1, big)
     p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
+    p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
     if p.c % p.groups or p.oc % p.groups or w.shape[3] != p.c // p.groups:
         raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
     if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
@@ -83,12 +96,12 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
     p.oh = _conv_check_int(oh, "oh", 1, big)
     p.ow = _conv_check_int(ow, "ow", 1, big)
 
-    y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.int8)
+    y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)
     cdef const int8_t[::1] wv = w.reshape(-1)
     cdef const int32_t[::1] bv = bias
     cdef const float[::1] mv = mult
-    cdef int8_t[::1] yv = y.reshape(-1)
+    cdef void *yp = _conv_out(y)
     cdef void *packed = NULL
     cdef void *scratch = NULL
     try:
@@ -96,15 +109,16 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
         scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
         with nogil:
             i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_conv2d_run(&p, packed, &xv[0], &yv[0], scratch)
+            i8_conv2d_run(&p, packed, &xv[0], yp, scratch)
     finally:
         free(packed)
         free(scratch)
     return y
 
 
-def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127):
-    """Native i8_fc: x [m, k] int8, w [n, k] int8 -> y [m, n] int8."""
+def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """Native i8_fc: x [m, k] int8, w [n, k] int8 -> y [m, n] int8, or float32 (acc * mult)
+    with out_f32=1."""
     _conv_check_array(x, "x", np.int8, 2)
     _conv_check_array(w, "w", np.int8, 2)
     _conv_check_array(bias, "bias", np.int32, 1)
@@ -119,13 +133,14 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127):
     if bias.shape[0] != p.n or mult.shape[0] != p.n:
         raise ValueError(f"fc: bias {bias.shape} / mult {mult.shape} must be [{p.n}]")
     p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
+    p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
 
-    y = np.empty((p.m, p.n), dtype=np.int8)
+    y = np.empty((p.m, p.n), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)
     cdef const int8_t[::1] wv = w.reshape(-1)
     cdef const int32_t[::1] bv = bias
     cdef const float[::1] mv = mult
-    cdef int8_t[::1] yv = y.reshape(-1)
+    cdef void *yp = _conv_out(y)
     cdef void *packed = NULL
     cdef void *scratch = NULL
     try:
@@ -133,7 +148,7 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127):
         scratch = _conv_malloc(i8_fc_scratch_size(&p))
         with nogil:
             i8_fc_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_fc_run(&p, packed, &xv[0], &yv[0], scratch)
+            i8_fc_run(&p, packed, &xv[0], yp, scratch)
     finally:
         free(packed)
         free(scratch)

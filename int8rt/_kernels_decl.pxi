@@ -16,22 +16,24 @@ cdef extern from "int8rt/kernels.h" nogil:
         int32_t groups
         int32_t x_zp, y_zp
         int32_t qmin, qmax
+        int32_t out_f32
     size_t i8_conv2d_packed_size(const i8_conv2d_params *p)
     void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                         const float *mult, void *packed)
     size_t i8_conv2d_scratch_size(const i8_conv2d_params *p)
     void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       int8_t *y, void *scratch)
+                       void *y, void *scratch)
 
     ctypedef struct i8_fc_params:
         int32_t m, k, n
         int32_t x_zp, y_zp
         int32_t qmin, qmax
+        int32_t out_f32
     size_t i8_fc_packed_size(const i8_fc_params *p)
     void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed)
     size_t i8_fc_scratch_size(const i8_fc_params *p)
-    void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, int8_t *y,
+    void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch)
 
     ctypedef struct i8_binary_params:

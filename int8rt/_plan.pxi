@@ -205,9 +205,14 @@ def _exact(kernel, key, value, dtype):
 cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
     cdef int i, nd
     if kernel == "conv2d":
-        p.conv2d = _pick(kernel, params, _CONV_FIELDS)
+        d = _pick(kernel, params, _CONV_FIELDS)
+        # the float32 epilogue is opt-in: a call without it writes int8 as before
+        d["out_f32"] = params.get("out_f32", 0)
+        p.conv2d = d
     elif kernel == "fc":
-        p.fc = _pick(kernel, params, _FC_FIELDS)
+        d = _pick(kernel, params, _FC_FIELDS)
+        d["out_f32"] = params.get("out_f32", 0)
+        p.fc = d
     elif kernel in ("add", "mul"):
         d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))
         nd = d["ndim"]

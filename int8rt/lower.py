@@ -17,7 +17,7 @@ from . import kernel_tables as kt
 from .ir import Graph, Node, QParams
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
-from .quant.params import clamp_bounds, conv_multipliers
+from .quant.params import bias_scale, clamp_bounds, conv_multipliers
 
 INT32_MAX = 2**31 - 1
 
@@ -35,7 +35,12 @@ def lower(graph: Graph) -> Program:
             buffers[t.name] = Buffer(t.name, tuple(int(d) for d in t.shape), t.dtype)
     constants: dict[str, np.ndarray] = {}
     lowerer = _Lowerer(graph, calls, buffers, constants)
-    for node in graph.topological():
+    order = graph.topological()
+    lowerer.fused = _fused_dequantize(graph, order)
+    skip = {d.name for d in lowerer.fused.values()}
+    for node in order:
+        if node.name in skip:  # written by its producer's float32 epilogue
+            continue
         rule = _RULES.get(node.op)
         if rule is None:
             raise LoweringError(
@@ -51,10 +56,35 @@ def lower(graph: Graph) -> Program:
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
 
 
+def _fused_dequantize(graph: Graph, order: list[Node]) -> dict[str, Node]:
+    """Conv / Gemm node name -> the Dequantize its float32 epilogue replaces (kernels.h,
+    docs/QUANTIZATION.md §4): the int8 output feeds only that Dequantize, is no graph output,
+    and no activation is fused (a clamp lives in the int8 domain, the epilogue has none).
+    A classifier's logits then skip the last int8 rounding."""
+    users = graph.consumers()
+    outputs = set(graph.outputs)
+    fused: dict[str, Node] = {}
+    for node in order:
+        if node.op not in ("Conv", "Gemm"):
+            continue
+        y = node.outputs[0]
+        u = users.get(y, [])
+        if len(u) != 1 or u[0].op != "Dequantize" or y in outputs:
+            continue
+        if tuple(node.attrs.get("clip", NO_CLIP)) != NO_CLIP:
+            continue
+        out = graph.tensor(u[0].outputs[0])
+        if out.dtype != "float32" or tuple(out.shape) != tuple(graph.tensor(y).shape):
+            continue
+        fused[node.name] = u[0]
+    return fused
+
+
 class _Lowerer:
     def __init__(self, graph: Graph, calls: list[Call], buffers: dict[str, Buffer],
                  constants: dict[str, np.ndarray]):
         self.g, self.calls, self.buffers, self.constants = graph, calls, buffers, constants
+        self.fused: dict[str, Node] = {}  # see _fused_dequantize
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(int(d) for d in self.g.tensor(name).shape)
@@ -110,7 +140,9 @@ def _dequantize(lw: _Lowerer, node: Node) -> None:
 
 
 # -- products: conv and fully connected --------------------------------------------------------
-def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
+def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str | None, oc: int):
+    """Weights, bias and multipliers; y=None for the float32 epilogue, whose multiplier is
+    float32(s_x * s_w[c]) (float64 product, one rounding) instead of s_x * s_w[c] / s_y."""
     w_name = node.inputs[1]
     w = lw.g.const(w_name)
     if w is None or w.dtype != np.int8:
@@ -123,9 +155,11 @@ def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
     if bias is None or bias.dtype != np.int32:
         raise LoweringError(f"{node.op} node {node.name!r}: bias must be a constant int32 tensor")
     x_s, _ = lw.qp(x)
-    y_s, _ = lw.qp(y)
     w_scales = np.broadcast_to(w_qp.scale, (oc,))
-    mult = conv_multipliers(x_s, w_scales, y_s)
+    if y is None:
+        mult = np.atleast_1d(bias_scale(x_s, w_scales).astype(np.float32))
+    else:
+        mult = conv_multipliers(x_s, w_scales, lw.qp(y)[0])
     # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32
     wsum = np.abs(w.reshape(oc, -1).astype(np.int64)).sum(axis=1)
     worst = int((255 * wsum + np.abs(bias.astype(np.int64))).max(initial=0))
@@ -137,6 +171,22 @@ def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
     return np.ascontiguousarray(w), np.ascontiguousarray(bias.reshape(oc)), mult
 
 
+def _product_output(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
+    """(output buffer, weights, bias, mult, quantization params) of a conv / fc call: the
+    int8 y requantized, or the fused Dequantize's float32 buffer (out_f32; y_zp and the clamp
+    are then unused, so neutral values, and the int8 y is never materialised)."""
+    deq = lw.fused.get(node.name)
+    if deq is None:
+        weights, bias, mult = _weights_and_bias(lw, node, x, y, oc)
+        qmin, qmax = lw.clamp(node, y)
+        quant = dict(x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1], qmin=qmin, qmax=qmax, out_f32=0)
+        return y, weights, bias, mult, quant
+    weights, bias, mult = _weights_and_bias(lw, node, x, None, oc)
+    lw.buffers.pop(y, None)
+    quant = dict(x_zp=lw.qp(x)[1], y_zp=0, qmin=-128, qmax=127, out_f32=1)
+    return deq.outputs[0], weights, bias, mult, quant
+
+
 def _conv(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     lw.expect_int8(node, x, y)
@@ -144,16 +194,14 @@ def _conv(lw: _Lowerer, node: Node) -> None:
     _, oh, ow, oc = lw.shape(y)
     wt = lw.g.tensor(node.inputs[1])
     _, kh, kw, _ = wt.shape
-    weights, bias, mult = _weights_and_bias(lw, node, x, y, oc)
+    out, weights, bias, mult, quant = _product_output(lw, node, x, y, oc)
     a = node.attrs
     (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
     pt, pl, pb, pr = a.get("pads", (0, 0, 0, 0))
-    qmin, qmax = lw.clamp(node, y)
     params = dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, stride_h=sh,
                   stride_w=sw, dil_h=dh, dil_w=dw, pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr,
-                  groups=int(a.get("group", 1)), x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1],
-                  qmin=qmin, qmax=qmax)
-    lw.emit(node, "conv2d", [x], [y], params, {"w": weights, "bias": bias, "mult": mult})
+                  groups=int(a.get("group", 1)), **quant)
+    lw.emit(node, "conv2d", [x], [out], params, {"w": weights, "bias": bias, "mult": mult})
 
 
 def _gemm(lw: _Lowerer, node: Node) -> None:
@@ -163,10 +211,9 @@ def _gemm(lw: _Lowerer, node: Node) -> None:
     k = xs[-1]
     m = math.prod(xs[:-1])
     nout = lw.shape(y)[-1]
-    weights, bias, mult = _weights_and_bias(lw, node, x, y, nout)
-    qmin, qmax = lw.clamp(node, y)
-    params = dict(m=m, k=k, n=nout, x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1], qmin=qmin, qmax=qmax)
-    lw.emit(node, "fc", [x], [y], params, {"w": weights, "bias": bias, "mult": mult})
+    out, weights, bias, mult, quant = _product_output(lw, node, x, y, nout)
+    params = dict(m=m, k=k, n=nout, **quant)
+    lw.emit(node, "fc", [x], [out], params, {"w": weights, "bias": bias, "mult": mult})
 
 
 # -- elementwise -------------------------------------------------------------------------------

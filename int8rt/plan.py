@@ -179,6 +179,8 @@ class NativePlan:
             params["elem_size"] = np.dtype(dts[0]).itemsize
         else:
             want = _DTYPES.get(call.kernel, ("int8",) * len(dts))
+            if call.kernel in ("conv2d", "fc") and params.get("out_f32", 0):
+                want = ("int8", "float32")  # the float32 epilogue (kernels.h)
             if tuple(dts) != want:
                 raise ValueError(f"buffer dtypes {dts}, expected {want}")
         return params

@@ -151,8 +151,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             return "oh / ow do not match h, w, kernel, stride, dilation and pads";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        if (c->out_f32 != 0 && c->out_f32 != 1) return "out_f32 must be 0 or 1";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
-        f->out = prod4(c->n, c->oh, c->ow, c->oc);
+        /* bytes: the float32 epilogue writes 4 per element */
+        f->out = mul2(prod4(c->n, c->oh, c->ow, c->oc), c->out_f32 ? 4 : 1);
         f->n_consts = 3;
         f->consts[0] = prod4(c->oc, c->kh, c->kw, c->c / c->groups);
         f->consts[1] = mul2(c->oc, 4);
@@ -164,8 +166,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        if (c->out_f32 != 0 && c->out_f32 != 1) return "out_f32 must be 0 or 1";
         f->in[0] = mul2(c->m, c->k);
-        f->out = mul2(c->m, c->n);
+        f->out = mul2(mul2(c->m, c->n), c->out_f32 ? 4 : 1);
         f->n_consts = 3;
         f->consts[0] = mul2(c->n, c->k);
         f->consts[1] = mul2(c->n, 4);

@@ -22,6 +22,18 @@ def _accumulate(acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return np.rint(acc).astype(np.int64) + bias.astype(np.int64)
 
 
+def _epilogue(acc: np.ndarray, mult: np.ndarray, y_zp: int, qmin: int, qmax: int,
+              out_f32: int) -> np.ndarray:
+    """int8 requantization, or the float32 epilogue (out_f32, docs/QUANTIZATION.md §4):
+    float32(acc) * mult[c], one IEEE float32 multiply, no zero point, no clamp."""
+    if not out_f32:
+        return requantize(acc, mult, y_zp, qmin, qmax)
+    if acc.size and (acc.min() < -(2**31) or acc.max() >= 2**31):
+        raise OverflowError("accumulator exceeds int32: the layer breaks the accumulator bound")
+    # int32 -> float32 rounds to nearest even, as C's (float) conversion does
+    return acc.astype(np.int32).astype(np.float32) * np.asarray(mult, dtype=np.float32)
+
+
 def conv_output_size(size: int, k: int, stride: int, dil: int, pad_before: int,
                      pad_after: int) -> int:
     return (size + pad_before + pad_after - dil * (k - 1) - 1) // stride + 1
@@ -30,8 +42,9 @@ def conv_output_size(size: int, k: int, stride: int, dil: int, pad_before: int,
 def conv2d(x: np.ndarray, *, w: np.ndarray, bias: np.ndarray, mult: np.ndarray,
            stride_h: int, stride_w: int, dil_h: int, dil_w: int, pad_t: int, pad_l: int,
            pad_b: int, pad_r: int, groups: int, x_zp: int, y_zp: int, qmin: int = -128,
-           qmax: int = 127) -> np.ndarray:
-    """y[b, oy, ox, o] = requant(sum over taps of (x - x_zp) * w + bias[o]); NHWC int8."""
+           qmax: int = 127, out_f32: int = 0) -> np.ndarray:
+    """y[b, oy, ox, o] = requant(sum over taps of (x - x_zp) * w + bias[o]); NHWC int8, or
+    float32 acc * mult[o] with out_f32."""
     n, h, wd, c = x.shape
     oc, kh, kw, cg = w.shape
     if c % groups or oc % groups or cg != c // groups:
@@ -54,13 +67,14 @@ def conv2d(x: np.ndarray, *, w: np.ndarray, bias: np.ndarray, mult: np.ndarray,
             win = win.reshape(n * oh * ow, groups, cg).transpose(1, 0, 2)
             acc += win @ wt[ky, kx]
     acc = acc.transpose(1, 0, 2).reshape(n, oh, ow, oc)
-    return requantize(_accumulate(acc, bias), mult, y_zp, qmin, qmax)
+    return _epilogue(_accumulate(acc, bias), mult, y_zp, qmin, qmax, out_f32)
 
 
 def fc(x: np.ndarray, *, w: np.ndarray, bias: np.ndarray, mult: np.ndarray, x_zp: int,
-       y_zp: int, qmin: int = -128, qmax: int = 127) -> np.ndarray:
-    """y[m, j] = requant(sum_k (x[m, k] - x_zp) * w[j, k] + bias[j]); x [m, k], w [n, k]."""
+       y_zp: int, qmin: int = -128, qmax: int = 127, out_f32: int = 0) -> np.ndarray:
+    """y[m, j] = requant(sum_k (x[m, k] - x_zp) * w[j, k] + bias[j]); x [m, k], w [n, k];
+    float32 acc * mult[j] with out_f32."""
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"fc: x {x.shape} and w {w.shape} do not match")
     acc = (x.astype(np.float64) - x_zp) @ w.astype(np.float64).T
-    return requantize(_accumulate(acc, bias), mult, y_zp, qmin, qmax)
+    return _epilogue(_accumulate(acc, bias), mult, y_zp, qmin, qmax, out_f32)

@@ -341,3 +341,67 @@ def test_read_only_inputs() -> None:
     for a in (x, kw["w"], kw["bias"], kw["mult"]):
         a.flags.writeable = False
     check(x, kw)
+
+
+# ---- float32 epilogue (out_f32, docs/QUANTIZATION.md §4) -------------------------------------
+
+def check_f32(x: np.ndarray, kwargs: dict) -> np.ndarray:
+    kw = {**kwargs, "out_f32": 1}
+    expected = ref.conv2d(x, **kw)
+    got = _native.conv2d(x, **kw)
+    assert expected.dtype == np.float32 and got.dtype == np.float32
+    assert got.shape == expected.shape == ref.conv2d(x, **kwargs).shape
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
+    return got
+
+
+# (groups, c, oc, k, stride, pads): 1x1 direct, im2col (plain, grouped, strided), depthwise
+F32_CASES = [(1, 16, 8, 1, 1, (0, 0, 0, 0)), (1, 3, 17, 1, 1, (0, 0, 0, 0)),
+             (2, 8, 6, 1, 1, (0, 0, 0, 0)), (1, 5, 6, 3, 1, (1, 1, 1, 1)),
+             (1, 17, 3, 3, 2, (0, 1, 2, 0)), (4, 8, 12, 3, 1, (1, 0, 1, 2)),
+             (1, 8, 5, 1, 2, (0, 0, 0, 0)), (8, 8, 8, 3, 1, (1, 1, 1, 1)),
+             (17, 17, 17, 3, 2, (0, 1, 1, 0)), (40, 40, 40, 5, 1, (2, 2, 2, 2))]
+
+
+@pytest.mark.parametrize("x_zp", [-128, 0, 127])
+@pytest.mark.parametrize("groups,c,oc,k,stride,pads", F32_CASES)
+def test_out_f32(groups: int, c: int, oc: int, k: int, stride: int, pads, x_zp: int) -> None:
+    rng = np.random.default_rng(groups * 1000 + c * 10 + oc + k + x_zp)
+    x, kw = make_case(rng, n=2, h=6, w=5, c=c, oc=oc, kh=k, kw=k, stride=(stride, stride),
+                      pads=pads, groups=groups, x_zp=x_zp, y_zp=-3, qmin=0, qmax=6)
+    x[0, ::2, :, ::3] = -128
+    x[1, 1::2, :, 1::3] = 127
+    kw["mult"] = rng.uniform(-1e-3, 1e-3, oc).astype(np.float32)
+    y = check_f32(x, kw)
+    # the definition, from the loop-based accumulators: float32(acc) * mult, nothing else
+    expected = loop_conv_acc(x, kw).astype(np.float32) * kw["mult"]
+    assert np.array_equal(y, expected)
+    assert (y < 0).any() and (y > 6).any()  # no clamp, no zero point
+
+
+@pytest.mark.parametrize("kind,c,k", [("1x1", 16384, 1), ("3x3", 1820, 3), ("dw", 64, 3)])
+def test_out_f32_large_k_extremes(kind: str, c: int, k: int) -> None:
+    """|acc| near 255 * 127 * K > 2^24: float32(acc) rounds, identically in numpy and C."""
+    groups = c if kind == "dw" else 1
+    x = np.full((1, 3, 3, c), -128, np.int8)
+    weights = np.full((c if kind == "dw" else 4, k, k, c // groups), 127, np.int8)
+    weights[1] = -127
+    bias = np.zeros(weights.shape[0], np.int32)
+    bias[2] = 2**20 + 1
+    mult = np.full(weights.shape[0], 3.1e-7, np.float32)
+    mult[3] = 1.0
+    kw = {"w": weights, "bias": bias, "mult": mult, "stride_h": 1, "stride_w": 1, "dil_h": 1,
+          "dil_w": 1, "pad_t": k // 2, "pad_l": k // 2, "pad_b": k // 2, "pad_r": k // 2,
+          "groups": groups, "x_zp": 127, "y_zp": 0}
+    y = check_f32(x, kw)
+    acc = loop_conv_acc(x, kw) if kind == "dw" else None
+    if acc is not None:
+        assert np.array_equal(y, acc.astype(np.float32) * mult)
+    if kind != "dw":
+        assert abs(float(y[0, 1, 1, 3])) == float(np.float32(255 * 127 * k * k * c))
+
+
+def test_out_f32_argument_errors() -> None:
+    x, kw = make_case(np.random.default_rng(3), n=1, h=4, w=4, c=3, oc=2, kh=3, kw=3)
+    with pytest.raises(ValueError):
+        _native.conv2d(x, **kw, out_f32=2)

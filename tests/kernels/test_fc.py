@@ -137,3 +137,68 @@ def test_argument_errors() -> None:
         _native.fc(x, **{**kw, "y_zp": -129})
     with pytest.raises(TypeError):
         _native.fc(x, **{**kw, "x_zp": 1.5})
+
+
+# ---- float32 epilogue (out_f32, docs/QUANTIZATION.md §4) -------------------------------------
+
+def check_f32(x: np.ndarray, kwargs: dict) -> np.ndarray:
+    kw = {**kwargs, "out_f32": 1}
+    expected = ref.fc(x, **kw)
+    got = _native.fc(x, **kw)
+    assert expected.dtype == np.float32 and got.dtype == np.float32
+    assert got.shape == expected.shape == (x.shape[0], kw["w"].shape[0])
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
+    return got
+
+
+def fc_acc(x: np.ndarray, kw: dict) -> np.ndarray:
+    """Accumulators in exact int64 arithmetic (independent of conv.py's float64 matmul)."""
+    return (x.astype(np.int64) - kw["x_zp"]) @ kw["w"].astype(np.int64).T + kw["bias"]
+
+
+@pytest.mark.parametrize("m,k,n", list(itertools.product((1, 2, 3, 5), (1, 16, 17, 100),
+                                                         (1, 3, 4, 5, 17))))
+def test_out_f32_grid(m: int, k: int, n: int) -> None:
+    rng = np.random.default_rng(m * 10000 + k * 100 + n + 7)
+    x, kw = make_case(rng, m, k, n, x_zp=-11, y_zp=4, qmin=0, qmax=6)  # clamp must be ignored
+    kw["mult"] = rng.uniform(-1e-3, 1e-3, n).astype(np.float32)
+    y = check_f32(x, kw)
+    # the definition: float32(acc) * mult, one float32 multiply, no zero point, no clamp
+    assert np.array_equal(y, fc_acc(x, kw).astype(np.float32) * kw["mult"])
+
+
+@pytest.mark.parametrize("x_zp", [-128, 127])
+@pytest.mark.parametrize("k", [4608, 65000])
+def test_out_f32_extremes(x_zp: int, k: int) -> None:
+    """|acc| up to 255 * 127 * K: far beyond 2^24, so float32(acc) rounds, identically in C."""
+    x = np.full((3, k), 127 if x_zp == -128 else -128, np.int8)
+    x[1, ::2] = x_zp
+    w = np.full((4, k), 127, np.int8)
+    w[1] = -127
+    w[2, ::3] = -5
+    bias = np.array([0, -(2**20), 2**20, 12345], np.int32)
+    mult = np.array([1.0, 3.1e-7, 2.0**-30, 7.77e-5], np.float32)
+    kw = {"w": w, "bias": bias, "mult": mult, "x_zp": x_zp, "y_zp": 127, "qmin": -128,
+          "qmax": 127}
+    y = check_f32(x, kw)
+    acc = fc_acc(x, kw)
+    assert np.abs(acc).max() > 2**24
+    assert np.array_equal(y, acc.astype(np.float32) * mult)
+
+
+def test_out_f32_folded_bias_wraps() -> None:
+    k = 16384
+    x = np.full((2, k), -128, np.int8)
+    w = np.full((2, k), 127, np.int8)
+    bias = np.array([2**31 - 1, -(2**31)], np.int32)
+    kw = {"w": w, "bias": bias, "mult": np.full(2, 0.5, np.float32), "x_zp": -128, "y_zp": 0}
+    assert check_f32(x, kw).tolist() == [[2.0**30, -(2.0**30)]] * 2
+
+
+def test_out_f32_argument_errors() -> None:
+    x, kw = make_case(np.random.default_rng(1), 2, 8, 3)
+    for bad in (2, -1):
+        with pytest.raises(ValueError):
+            _native.fc(x, **kw, out_f32=bad)
+    with pytest.raises(TypeError):
+        _native.fc(x, **kw, out_f32=1.0)

@@ -46,7 +46,13 @@ static inline int8_t i8_requantize(int32_t acc, float mult, int32_t zp, int32_t 
  * x: [n, h, w, c] int8; weights (natural layout, unpacked): [oc, kh, kw, c / groups] int8;
  * bias: [oc] int32 (scale s_x * s_w[oc]); mult: [oc] float32 = s_x * s_w[oc] / s_y;
  * y: [n, oh, ow, oc] int8. Padding reads as x_zp (a real zero). Depthwise (groups == c == oc),
- * 1x1 and general convolutions are all this one operator; the pack step picks the algorithm. */
+ * 1x1 and general convolutions are all this one operator; the pack step picks the algorithm.
+ *
+ * Float32 epilogue (out_f32 = 1; also in i8_fc_params): a conv / fc followed only by a
+ * Dequantize writes float32 y = float32(acc) * mult[c] instead, acc the same int32
+ * accumulator (zero-point corrected bias included) and mult[c] = float32(s_x * s_w[c])
+ * (computed in float64, one rounding). One IEEE multiply, no zero point, no clamp: y is then
+ * a float32 buffer of the same shape (docs/QUANTIZATION.md §4). */
 typedef struct {
     int32_t n, h, w, c;
     int32_t oh, ow, oc;
@@ -57,27 +63,32 @@ typedef struct {
     int32_t groups;
     int32_t x_zp, y_zp;
     int32_t qmin, qmax; /* fused activation clamp, in the quantized domain */
+    int32_t out_f32;    /* 1: float32 epilogue (below); y_zp, qmin, qmax are then ignored */
 } i8_conv2d_params;
 
 size_t i8_conv2d_packed_size(const i8_conv2d_params *p);
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
 size_t i8_conv2d_scratch_size(const i8_conv2d_params *p);
-void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, int8_t *y,
+/* y: int8, or float32 when p->out_f32 */
+void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch);
 
-/* ---- fully connected: y[m, n] = requant(sum_k (x[m, k] - x_zp) * w[n, k] + bias[n]) -------- */
+/* ---- fully connected: y[m, n] = requant(sum_k (x[m, k] - x_zp) * w[n, k] + bias[n]) --------
+ * out_f32 = 1: y[m, n] float32 = float32(acc) * mult[n], as for conv2d above. */
 typedef struct {
     int32_t m, k, n;
     int32_t x_zp, y_zp;
     int32_t qmin, qmax;
+    int32_t out_f32; /* 1: float32 epilogue; y_zp, qmin, qmax are then ignored */
 } i8_fc_params;
 
 size_t i8_fc_packed_size(const i8_fc_params *p);
 void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias, const float *mult,
                 void *packed);
 size_t i8_fc_scratch_size(const i8_fc_params *p);
-void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, int8_t *y,
+/* y: int8, or float32 when p->out_f32 */
+void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                void *scratch);
 
 /* ---- binary elementwise with broadcasting ---------------------------------------------------

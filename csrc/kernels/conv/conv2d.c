@@ -142,7 +142,7 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
     }
 }
 
-void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, int8_t *y,
+void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch) {
     conv_header h;
     memcpy(&h, packed, sizeof h);
@@ -152,15 +152,18 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         return;
     }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
+    /* y offsets below are in elements: int8, or float32 with the float epilogue */
+    const size_t esz = p->out_f32 ? sizeof(float) : 1;
+    unsigned char *yb = y;
     i8_gemm_panel pn;
     if (h.algo == I8_CONV_1X1) {
         /* the input rows (pixels) are the gemm's a rows; group g reads channels g*cg.. */
         const size_t m = (size_t)p->n * p->h * p->w;
         for (int32_t g = 0; g < p->groups; g++) {
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
-                               p->qmin, p->qmax);
+                               p->qmin, p->qmax, p->out_f32);
             i8_gemm__scalar(&pn, m, x + (size_t)g * cg, (size_t)p->c,
-                            y + (size_t)g * h.ocg, oc);
+                            yb + (size_t)g * h.ocg * esz, oc);
         }
         return;
     }
@@ -171,9 +174,10 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         for (int32_t g = 0; g < p->groups; g++) {
             im2col(p, g, p0, cnt, kp, x, scratch);
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
-                               p->qmin, p->qmax);
+                               p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
-            i8_gemm__scalar(&pn, cnt, scratch, kp, y + p0 * oc + (size_t)g * h.ocg, oc);
+            i8_gemm__scalar(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz,
+                            oc);
         }
     }
 }

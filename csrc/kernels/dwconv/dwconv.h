@@ -18,7 +18,8 @@ size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p);
+/* y: int8, or float32 when p->out_f32 (kernels.h) */
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       int8_t *y, void *scratch);
+                       void *y, void *scratch);
 
 #endif

@@ -48,7 +48,7 @@ static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restr
 }
 
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       int8_t *y, void *scratch) {
+                       void *y, void *scratch) {
     const size_t cs = cs_of(p), c = (size_t)p->c;
     const unsigned char *base = packed;
     const int32_t *bias = (const int32_t *)base;
@@ -56,6 +56,8 @@ void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8
     const int8_t *w = (const int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
     int32_t *acc = scratch;
     int8_t *zrow = (int8_t *)(acc + cs);
+    int8_t *yq = y;
+    float *yf = y;
     memset(zrow, p->x_zp, cs);
     for (int32_t b = 0; b < p->n; b++) {
         const int8_t *xb = x + (size_t)b * p->h * p->w * c;
@@ -73,10 +75,18 @@ void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8
                         tap(c, acc, src, w + (size_t)(ky * p->kw + kx) * cs);
                     }
                 }
+                /* one branch per output pixel picks the epilogue (kernels.h) */
+                if (p->out_f32) {
+                    for (size_t ch = 0; ch < c; ch++)
+                        yf[ch] = (float)(int32_t)((uint32_t)acc[ch] + (uint32_t)bias[ch]) *
+                                 mult[ch];
+                    yf += c;
+                    continue;
+                }
                 for (size_t ch = 0; ch < c; ch++)
-                    y[ch] = i8_requantize((int32_t)((uint32_t)acc[ch] + (uint32_t)bias[ch]),
-                                          mult[ch], p->y_zp, p->qmin, p->qmax);
-                y += c;
+                    yq[ch] = i8_requantize((int32_t)((uint32_t)acc[ch] + (uint32_t)bias[ch]),
+                                           mult[ch], p->y_zp, p->qmin, p->qmax);
+                yq += c;
             }
         }
     }

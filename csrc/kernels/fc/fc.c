@@ -11,9 +11,9 @@ void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias, con
 
 size_t i8_fc_scratch_size(const i8_fc_params *p) { return 0; }
 
-void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, int8_t *y,
+void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                void *scratch) {
     i8_gemm_panel pn;
-    i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax);
+    i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
     i8_gemm__scalar(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
 }

@@ -1,6 +1,7 @@
 /* int8 GEMM core shared by fc and conv2d (docs/KERNELS.md, "gemm").
  *
  *   c[i, j] = i8_requantize(sum_k a[i, k] * w[j, k] + bias[j], mult[j], y_zp, qmin, qmax)
+ * or, with out_f32 (the float32 epilogue of kernels.h), c[i, j] float32 = float32(acc) * mult[j].
  *
  * `a` holds raw int8 activations: the input zero point is not subtracted in the loop because
  * the pack step folds -x_zp * sum_k w[j, k] into bias[j] (docs/QUANTIZATION.md §3), so the
@@ -40,6 +41,7 @@ typedef struct {
     const float *mult;
     const int8_t *w;
     int32_t y_zp, qmin, qmax;
+    int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
 } i8_gemm_panel;
 
 size_t i8_gemm_packed_size(int32_t n, int32_t k);
@@ -48,11 +50,12 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
                   const float *mult, int32_t x_zp, void *packed);
 /* Points `pn` at a packed panel; sets pn->k = k (the caller may raise it to kp). */
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
-                        int32_t y_zp, int32_t qmin, int32_t qmax);
+                        int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32);
 
 /* m rows of a (row stride a_stride, pn->k readable bytes each) into m rows of c (row stride
- * c_stride, pn->n int8 written per row). */
+ * c_stride elements, pn->n elements written per row; elements are int8, or float32 when
+ * pn->out_f32). */
 void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                     int8_t *c, size_t c_stride);
+                     void *c, size_t c_stride);
 
 #endif

@@ -34,7 +34,7 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
 }
 
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
-                        int32_t y_zp, int32_t qmin, int32_t qmax) {
+                        int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
     const size_t n4 = n4_of(n);
     const unsigned char *base = packed;
     pn->n = n;
@@ -46,4 +46,5 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
     pn->y_zp = y_zp;
     pn->qmin = qmin;
     pn->qmax = qmax;
+    pn->out_f32 = out_f32;
 }

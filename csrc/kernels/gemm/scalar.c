@@ -13,16 +13,25 @@ static inline int32_t add_wrap(int32_t acc, int32_t bias) {
     return (int32_t)((uint32_t)acc + (uint32_t)bias);
 }
 
+/* One branch per micro-tile row picks the epilogue, so the int8 path keeps its element loop. */
 static inline void store_row(const i8_gemm_panel *pn, size_t j, const int32_t s[I8_GEMM_NR],
-                             int8_t *c) {
+                             void *c) {
     const size_t nr = (size_t)pn->n - j < I8_GEMM_NR ? (size_t)pn->n - j : I8_GEMM_NR;
+    if (pn->out_f32) {
+        /* float32 epilogue (kernels.h): one IEEE multiply, no zero point, no clamp */
+        float *cf = (float *)c + j;
+        for (size_t t = 0; t < nr; t++)
+            cf[t] = (float)add_wrap(s[t], pn->bias[j + t]) * pn->mult[j + t];
+        return;
+    }
+    int8_t *cq = (int8_t *)c + j;
     for (size_t t = 0; t < nr; t++)
-        c[j + t] = i8_requantize(add_wrap(s[t], pn->bias[j + t]), pn->mult[j + t], pn->y_zp,
-                                 pn->qmin, pn->qmax);
+        cq[t] = i8_requantize(add_wrap(s[t], pn->bias[j + t]), pn->mult[j + t], pn->y_zp,
+                              pn->qmin, pn->qmax);
 }
 
 static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
-                       const int8_t *restrict a1, int8_t *c0, int8_t *c1) {
+                       const int8_t *restrict a1, void *c0, void *c1) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
     const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
     const int8_t *restrict w1 = w0 + pn->kp, *restrict w2 = w1 + pn->kp;
@@ -57,7 +66,7 @@ static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict
 }
 
 static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
-                       int8_t *c0) {
+                       void *c0) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
     const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
     const int8_t *restrict w1 = w0 + pn->kp, *restrict w2 = w1 + pn->kp;
@@ -83,7 +92,10 @@ static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict
 }
 
 void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                     int8_t *c, size_t c_stride) {
+                     void *c, size_t c_stride) {
+    /* c rows in bytes: the epilogue writes int8 or float32 elements */
+    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
+    unsigned char *cb = c;
     /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
      * streams past them, so neither operand is re-read from memory once per micro-tile. */
     size_t mb = 16384 / ((size_t)pn->k + 1);
@@ -93,9 +105,9 @@ void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t 
         for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
             size_t i = i0;
             for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
-                kernel_2x4(pn, j, a + i * a_stride, a + (i + 1) * a_stride, c + i * c_stride,
-                           c + (i + 1) * c_stride);
-            if (i < i1) kernel_1x4(pn, j, a + i * a_stride, c + i * c_stride);
+                kernel_2x4(pn, j, a + i * a_stride, a + (i + 1) * a_stride, cb + i * c_row,
+                           cb + (i + 1) * c_row);
+            if (i < i1) kernel_1x4(pn, j, a + i * a_stride, cb + i * c_row);
         }
     }
 }
