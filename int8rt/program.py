@@ -14,8 +14,8 @@ csrc/include/int8rt/kernels.h):
 
 | kernel | inputs -> outputs | params | consts |
 |---|---|---|---|
-| conv2d | x -> y | i8_conv2d_params fields | w [oc,kh,kw,c/g] int8, bias [oc] int32, mult [oc] f32 |
-| fc | x -> y | m, k, n, x_zp, y_zp, qmin, qmax | w [n,k] int8, bias [n] int32, mult [n] f32 |
+| conv2d | x -> y | i8_conv2d_params fields (incl. out_f32) | w [oc,kh,kw,c/g] int8, bias [oc] int32, mult [oc] f32 |
+| fc | x -> y | m, k, n, x_zp, y_zp, qmin, qmax, out_f32 | w [n,k] int8, bias [n] int32, mult [n] f32 |
 | add, mul | a, b -> y | ndim, shape, a_stride, b_stride, a_zp, b_zp, y_zp, a_mult, b_mult, mult, qmin, qmax | |
 | requant_copy | x -> y | rows, cols, x_stride, y_stride, x_offset, y_offset, x_zp, y_zp, mult | |
 | maxpool | x -> y | i8_pool_params fields | |
@@ -32,6 +32,8 @@ csrc/include/int8rt/kernels.h):
 | pad | x -> y | in_shape, pad_before, pad_after, mode | value [1] (element dtype) |
 | copy | x -> y | nbytes | |
 
+conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
+Dequantize fused into its producer, docs/QUANTIZATION.md §4).
 `requant_copy` writes rows of `cols` elements from `x + x_offset` (row stride `x_stride`) to
 `y + y_offset` (row stride `y_stride`); a Concat is one call per input into the same `y`.
 Data-movement kernels (transpose, slice, pad, resize_nearest, copy) work on any element size:
