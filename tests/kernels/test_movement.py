@@ -151,3 +151,14 @@ def test_pad_scalar_and_errors():
         nat.transpose(_x((1,) * 7, np.int8), shape=(1,) * 7, perm=range(7))
     with pytest.raises(ValueError):
         nat.transpose(x, shape=(3, 3), perm=(0, 0))
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_pad_leading_pad_cropped_by_negative_after(mode):
+    """before > output length: the leading pad itself is cropped (a heap overflow once)."""
+    x = np.arange(2 * 3, dtype=np.int8).reshape(2, 3)
+    value = np.array([-7], np.int8)
+    kw = {"in_shape": [2, 3], "pad_before": [0, 4], "pad_after": [0, -5], "mode": mode}
+    y = nat.pad(x, value, **kw)
+    assert y.shape == (2, 2)
+    assert np.array_equal(y, ref.pad(x, value, **kw))

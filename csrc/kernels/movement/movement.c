@@ -122,6 +122,7 @@ void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
     const int64_t n_in = in_shape[last], n_out = out_shape[last], before = pad_before[last];
     /* output positions [mid0, mid1) of the last axis copy a contiguous run of the source row */
     int64_t mid0 = before > 0 ? before : 0;
+    if (mid0 > n_out) mid0 = n_out; /* a negative pad_after can crop into the leading pad */
     int64_t mid1 = before + n_in < n_out ? before + n_in : n_out;
     if (mid1 < mid0) mid1 = mid0;
     int64_t idx[I8_MAX_DIMS] = {0};
