@@ -12,6 +12,8 @@ mkdir -p "$ASAN_LOG_DIR"
 tar -C "$SRC" --exclude=.git --exclude=build --exclude='.venv*' --exclude='*.so' \
     --exclude=int8rt/_native.c -cf - . | tar -C "$WORK" -xf -
 cd "$WORK"
+python -c "import Cython, numpy, setuptools" 2>/dev/null ||
+  python -m pip install -q "Cython>=3.0" "setuptools>=70.1" wheel numpy
 CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1" \
 LDFLAGS="-fsanitize=address,undefined" python setup.py build_ext --inplace -q
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
