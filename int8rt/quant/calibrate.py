@@ -16,7 +16,7 @@ import numpy as np
 
 from int8rt.ir import Graph
 from int8rt.progress import ProgressBar
-from int8rt.quant.observers import Observer, make_observer
+from int8rt.quant.observers import NonFiniteDataError, Observer, make_observer
 
 Sample = Union[np.ndarray, Mapping[str, np.ndarray]]
 ObserverSpec = Union[str, Observer, "tuple[str, dict[str, Any]]"]
@@ -176,6 +176,8 @@ def calibrate(
             else:
                 try:
                     run(feeds)
+                except NonFiniteDataError:
+                    raise
                 except Exception as e:
                     if not first or n == 1:
                         raise

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 
+
+class NonFiniteDataError(ValueError):
+    """A calibration tensor holds NaN or Inf: a data problem, never worth a retry."""
+
 class Observer(abc.ABC):
     """Streaming range estimator for the tensor `name` (used in error messages)."""
 
@@ -37,7 +41,7 @@ class Observer(abc.ABC):
         # min/max propagate NaN and reach +-inf when any Inf is present: one cheap check
         if not (math.isfinite(lo) and math.isfinite(hi)):
             bad = "NaN" if np.isnan(x).any() else "Inf"
-            raise ValueError(
+            raise NonFiniteDataError(
                 f"calibration data contains {bad} in tensor {self.name or '<unnamed>'!r}: "
                 "observers need finite values (check the inputs and the model)"
             )
