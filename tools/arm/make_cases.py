@@ -79,10 +79,18 @@ def scales_mult(n: int, lo: float = 1e-4, hi: float = 0.05) -> np.ndarray:
     return np.exp(RNG.uniform(math.log(lo), math.log(hi), size=n)).astype(np.float32)
 
 
+def tie_operands(x_shape, w_shape, oc: int, x_zp: int):
+    x = np.clip(x_zp + RNG.integers(-2, 3, size=x_shape), -128, 127).astype(np.int8)
+    wt = RNG.integers(-3, 4, size=w_shape).astype(np.int8)
+    bias = RNG.integers(-20, 21, size=oc).astype(np.int32)
+    mult = RNG.choice(np.array([0.5, 0.25, 1.5], dtype=np.float32), size=oc)
+    return x, wt, bias, mult
+
+
 # ---- conv2d / fc ------------------------------------------------------------------------------
 def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(0, 0, 0, 0),
               groups=1, x_zp=0, y_zp=0, qmin=-128, qmax=127, out_f32=0, mult_hi=0.05,
-              extreme=False) -> None:
+              extreme=False, ties=False) -> None:
     cg = c // groups
     x = i8((n, h, wd, c))
     wt = i8((oc, kh, kw, cg))
@@ -91,6 +99,8 @@ def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(
         wt[...] = -128
     bias = RNG.integers(-(1 << 16), 1 << 16, size=oc).astype(np.int32)
     mult = scales_mult(oc, 1e-5, mult_hi)
+    if ties:  # small accumulators times 1/2 or 1/4: many exact .5 products (half-to-even)
+        x, wt, bias, mult = tie_operands(x.shape, wt.shape, oc, x_zp)
     pt, pl, pb, pr = pads
     oh = conv.conv_output_size(h, kh, s[0], d[0], pt, pb)
     ow = conv.conv_output_size(wd, kw, s[1], d[1], pl, pr)
@@ -101,7 +111,7 @@ def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(
     ints = [n, h, wd, c, oh, ow, oc, kh, kw, s[0], s[1], d[0], d[1], pt, pl, pb, pr, groups,
             x_zp, y_zp, qmin, qmax, out_f32]
     label = (f"x{n}x{h}x{wd}x{c} oc{oc} k{kh}x{kw} s{s} d{d} p{pads} g{groups} "
-             f"zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}")
+             f"zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}{' ties' if ties else ''}")
     w.add("conv2d", label, ints, [], [x, wt, bias, mult], y)
 
 
@@ -136,6 +146,7 @@ def conv_cases(w: CaseWriter) -> None:
                   qmax=20)  # fused relu6-like clamp
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, 127, 0, qmin=-3, qmax=127,
                   mult_hi=0.5)
+        conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -128, 5, ties=True)
     # accumulator extremes: all x at the far end from x_zp, all w = -128, large K
     for x_zp in (-128, 127):
         for out_f32 in (0, 1):
@@ -146,7 +157,7 @@ def conv_cases(w: CaseWriter) -> None:
 
 
 def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
-            extreme=False, mult_hi=0.05) -> None:
+            extreme=False, mult_hi=0.05, ties=False) -> None:
     x, wt = i8((m, k)), i8((n, k))
     if extreme:
         x[...] = -128 if x_zp > 0 else 127
@@ -155,6 +166,8 @@ def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
     # bias bounded so |acc| stays in int32 even at K = 16384 (255 * 128 * K < 2^29)
     bias = RNG.integers(-(1 << 20), 1 << 20, size=n).astype(np.int32)
     mult = scales_mult(n, 1e-7, mult_hi)
+    if ties:
+        x, wt, bias, mult = tie_operands(x.shape, wt.shape, n, x_zp)
     y = conv.fc(x, w=wt, bias=bias, mult=mult, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax,
                 out_f32=out_f32)
     w.add("fc", f"m{m} k{k} n{n} zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}",
@@ -168,6 +181,8 @@ def fc_cases(w: CaseWriter) -> None:
             for out_f32 in (0, 1):
                 fc_case(w, m, k, n, x_zp, y_zp, out_f32=out_f32)
         fc_case(w, m, k, n, 3, -128, qmin=-128, qmax=0, mult_hi=0.5)
+        if k <= 128:
+            fc_case(w, m, k, n, 127, -1, ties=True)
     for k in (255, 4096, 16384):
         for x_zp in (-128, 127):
             for out_f32 in (0, 1):
@@ -222,7 +237,8 @@ def requant_copy_cases(w: CaseWriter) -> None:
                                        (7, 13, 20, 30, 3, 5), (16, 64, 64, 128, 0, 64),
                                        (5, 3, 3, 9, 1, 6)]:
         for x_zp, y_zp, sx, sy in [(0, 0, 0.1, 0.1), (-128, 127, 0.02, 0.05),
-                                   (127, -128, 0.3, 0.01), (5, -5, 1e-3, 1.0)]:
+                                   (127, -128, 0.3, 0.01), (5, -5, 1e-3, 1.0),
+                                   (-1, 2, 0.5, 1.0), (127, 0, 0.25, 1.0)]:  # exact .5 ties
             x = i8(xo + (rows - 1) * xs + cols + 2)
             y0 = i8(yo + (rows - 1) * ys + cols + 3)
             m = kt.requant_mult(sx, sy)

@@ -4,7 +4,7 @@
 # reference, bit-exactly; plus the same driver built natively as a control.
 #   bash tools/arm/run.sh            (docs/PLATFORMS.md, "ARM kernel checks")
 # Env: ARM_BUILD (build dir, default a fresh temp dir), ARM_INSTALL=0 (never apt-get; fail if
-# tools are missing), CC_NATIVE (default gcc).
+# tools are missing), CC_NATIVE (default gcc), PYTHON (runs the numpy oracle; default python3).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=${ARM_BUILD:-$(mktemp -d /tmp/int8rt-arm.XXXXXX)}
@@ -30,7 +30,7 @@ CFLAGS=(-std=c11 -O2 -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unused
 mapfile -t SOURCES < <(find "$SRC/csrc" -name '*.c' | sort)
 SOURCES+=("$SRC/tools/arm/kernel_check.c")
 
-python3 "$SRC/tools/arm/make_cases.py" "$B/cases.bin"
+"${PYTHON:-python3}" "$SRC/tools/arm/make_cases.py" "$B/cases.bin"
 
 # name : compiler : target flags. aarch64 baseline ARMv8.0-A tuned for the Pi 3's A53 (runs on
 # every 64-bit Pi); armv7: NEON-VFPv4 is the Pi 2+ floor of 32-bit Raspberry Pi OS.
