@@ -29,9 +29,9 @@ except ImportError:
     _pkg.__path__ = [str(ROOT / "int8rt")]
     sys.modules["int8rt"] = _pkg
 
-from int8rt import kernel_tables as kt  # noqa: E402
-from int8rt.reference import conv, convert, elementwise, movement, pooling, resize  # noqa: E402
-from int8rt.reference import softmax as softmax_ref  # noqa: E402
+from int8rt import kernel_tables as kt
+from int8rt.reference import conv, convert, elementwise, movement, pooling, resize
+from int8rt.reference import softmax as softmax_ref
 
 RNG = np.random.default_rng(20261122)
 ZPS = (-128, 0, 127)
@@ -104,9 +104,9 @@ def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(
     pt, pl, pb, pr = pads
     oh = conv.conv_output_size(h, kh, s[0], d[0], pt, pb)
     ow = conv.conv_output_size(wd, kw, s[1], d[1], pl, pr)
-    params = dict(stride_h=s[0], stride_w=s[1], dil_h=d[0], dil_w=d[1], pad_t=pt, pad_l=pl,
-                  pad_b=pb, pad_r=pr, groups=groups, x_zp=x_zp, y_zp=y_zp, qmin=qmin,
-                  qmax=qmax, out_f32=out_f32)
+    params = {"stride_h": s[0], "stride_w": s[1], "dil_h": d[0], "dil_w": d[1], "pad_t": pt,
+              "pad_l": pl, "pad_b": pb, "pad_r": pr, "groups": groups, "x_zp": x_zp,
+              "y_zp": y_zp, "qmin": qmin, "qmax": qmax, "out_f32": out_f32}
     y = conv.conv2d(x, w=wt, bias=bias, mult=mult, **params)
     ints = [n, h, wd, c, oh, ow, oc, kh, kw, s[0], s[1], d[0], d[1], pt, pl, pb, pr, groups,
             x_zp, y_zp, qmin, qmax, out_f32]
@@ -190,6 +190,11 @@ def fc_cases(w: CaseWriter) -> None:
                         mult_hi=1.0 / (k * 300))
 
 
+def pad6(v) -> list[int]:
+    """A per-axis field of i8_binary_params: always I8_MAX_DIMS entries."""
+    return list(v) + [0] * (6 - len(v))
+
+
 # ---- elementwise --------------------------------------------------------------------------------
 def binary_cases(w: CaseWriter) -> None:
     shapes = [((17,), (17,)), ((2, 3, 4, 5), (5,)), ((1, 6, 6, 8), (1, 1, 1, 8)),
@@ -199,7 +204,6 @@ def binary_cases(w: CaseWriter) -> None:
                   (0.05, 0.05, 1e-4)]
     for sa, sb in shapes:
         ndim, out, ast, bst = kt.collapse_broadcast(sa, sb)
-        pad = lambda v: list(v) + [0] * (6 - len(v))  # noqa: E731
         for i, (xa, xb, xy) in enumerate(scale_sets):
             a, b = i8(sa), i8(sb)
             a_zp, b_zp, y_zp = ZPS[i % 3], ZPS[(i + 1) % 3], ZPS[(i + 2) % 3]
@@ -215,7 +219,7 @@ def binary_cases(w: CaseWriter) -> None:
                     y = elementwise.add(a, b, ndim=ndim, shape=out, a_stride=ast, b_stride=bst,
                                         a_zp=a_zp, b_zp=b_zp, y_zp=y_zp, a_mult=am, b_mult=bm,
                                         mult=m, qmin=qmin, qmax=qmax)
-                ints = [ndim, *pad(out), *pad(ast), *pad(bst), a_zp, b_zp, y_zp, am, bm, qmin,
+                ints = [ndim, *pad6(out), *pad6(ast), *pad6(bst), a_zp, b_zp, y_zp, am, bm, qmin,
                         qmax]
                 w.add("mul" if kind == "mul" else "add",
                       f"{kind} {sa}x{sb} s({xa},{xb},{xy}) zp({a_zp},{b_zp},{y_zp})",
@@ -281,8 +285,8 @@ def pool_cases(w: CaseWriter) -> None:
         for x_zp, y_zp, qmin, qmax in [(0, 0, -128, 127), (-128, 127, -128, 127),
                                        (127, -128, -100, 100), (-128, -128, -128, -1)]:
             x = i8((n, h, wd, c))
-            geo = dict(oh=oh, ow=ow, kh=kh, kw=kw, stride_h=s[0], stride_w=s[1], dil_h=d[0],
-                       dil_w=d[1], pad_t=pt, pad_l=pl)
+            geo = {"oh": oh, "ow": ow, "kh": kh, "kw": kw, "stride_h": s[0], "stride_w": s[1],
+                   "dil_h": d[0], "dil_w": d[1], "pad_t": pt, "pad_l": pl}
             for cip in (0, 1):
                 ints = [n, h, wd, c, oh, ow, kh, kw, s[0], s[1], d[0], d[1], pt, pl, cip, x_zp,
                         y_zp, qmin, qmax]
