@@ -1,0 +1,55 @@
+"""The C kernels built for aarch64 and armv7 and run under qemu-user (tools/arm/run.sh) give
+bit-for-bit the numpy reference's outputs. Skipped unless the cross compilers and qemu-user
+are installed (the script never runs apt-get from here: ARM_INSTALL=0)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ("gcc", "aarch64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc", "qemu-aarch64-static",
+         "qemu-arm-static", "bash", "dpkg")
+SYSROOTS = ("/usr/aarch64-linux-gnu/lib", "/usr/arm-linux-gnueabihf/lib")
+TARGETS = ("x86-64", "aarch64 cortex-a72", "aarch64 cortex-a76", "aarch64 max",
+           "armv7 cortex-a7", "armv7 cortex-a15")
+
+_missing = [t for t in TOOLS if shutil.which(t) is None] + [
+    d for d in SYSROOTS if not os.path.isdir(d)]
+pytestmark = pytest.mark.skipif(
+    bool(_missing), reason=f"ARM cross toolchain / qemu-user not installed (missing: "
+    f"{', '.join(_missing)}); install with: bash tools/arm/run.sh (as root)")
+
+
+@pytest.fixture(scope="module")
+def arm_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess:
+    """One run of the whole matrix (about 10 s), shared by the tests below."""
+    env = {**os.environ, "ARM_INSTALL": "0", "PYTHON": sys.executable,
+           "ARM_BUILD": str(tmp_path_factory.mktemp("arm"))}
+    return subprocess.run(["bash", str(ROOT / "tools/arm/run.sh")], env=env, cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_all_targets_pass(arm_run: subprocess.CompletedProcess) -> None:
+    out = arm_run.stdout + arm_run.stderr
+    assert arm_run.returncode == 0, out[-4000:]
+    n_cases = int(re.search(r"^(\d+) cases", out, re.MULTILINE).group(1))
+    assert n_cases >= 500
+    last = arm_run.stdout.strip().splitlines()[-1]
+    assert last == f"{n_cases * len(TARGETS)} passed, 0 failed", out[-4000:]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_target_ran(arm_run: subprocess.CompletedProcess, target: str) -> None:
+    # each target must have run every case; a silently skipped target would pass the total
+    n_cases = re.search(r"^(\d+) cases", arm_run.stdout, re.MULTILINE)
+    assert n_cases, arm_run.stdout[-2000:] + arm_run.stderr[-2000:]
+    ok = re.search(rf"^ok +{re.escape(target)}.*: {n_cases.group(1)} passed, 0 failed",
+                   arm_run.stdout, re.MULTILINE)
+    assert ok, arm_run.stdout[-4000:]

@@ -1,0 +1,378 @@
+/* kernel_check: runs every case of a case file through the C kernels and compares the output
+ * bytes with the expected bytes the numpy reference produced (tools/arm/make_cases.py).
+ * Built natively and cross-compiled for aarch64 / armv7 and run under qemu-user by
+ * tools/arm/run.sh, so the comparison is bit-exact on every target without Python there.
+ *
+ *   kernel_check CASEFILE [-v]     prints failures, then "N passed, M failed"; exit 1 on any
+ *                                  failure or malformed file.
+ *
+ * Case file (all fields little-endian, no padding):
+ *   magic "I8RTCAS1" (8 bytes), u32 n_cases, then n_cases records:
+ *     u32 body_len                 bytes of the rest of the record (lets a reader skip it)
+ *     u16 name_len, name           kernel name (conv2d, fc, add, ...; see run_case below)
+ *     u16 label_len, label         human-readable description, printed on failure
+ *     u32 n_ints,   i64 ints[]     scalar parameters, kernel-specific order (below)
+ *     u32 n_floats, u32 floats[]   float32 parameters as raw bits (NaN payloads survive)
+ *     u32 n_arrays, {u64 nbytes, bytes}[]   input arrays, kernel-specific order
+ *     u64 out_nbytes, bytes        expected output
+ * Per-kernel ints / floats / arrays (struct fields in kernels.h order):
+ *   conv2d   ints: the 23 i8_conv2d_params fields; arrays: x, w, bias, mult
+ *   fc       ints: the 8 i8_fc_params fields;      arrays: x, w, bias, mult
+ *   add, mul ints: ndim, shape[6], a_stride[6], b_stride[6], a_zp, b_zp, y_zp, a_mult, b_mult,
+ *            qmin, qmax; floats: mult; arrays: a, b
+ *   requant_copy  ints: rows, cols, x_stride, y_stride, x_zp, y_zp, x_offset, y_offset;
+ *            floats: mult; arrays: x, y (initial contents; the output is all of y)
+ *   maxpool  ints: the 19 i8_pool_params fields; arrays: x
+ *   avgpool  ints: the 19 i8_pool_params fields; arrays: mult_by_count, x
+ *   global_avgpool ints: n, hw, c, x_zp, y_zp, qmin, qmax; floats: mult; arrays: x
+ *   lut      ints: n; arrays: table, x
+ *   resize_nearest ints: n, h, w, c, oh, ow, elem_size; arrays: iy, ix, x
+ *   resize_bilinear ints: n, h, w, c, oh, ow, x_zp, y_zp; floats: mult;
+ *            arrays: y0, y1, fy, x0, x1, fx, x
+ *   softmax  ints: rows, cols, y_zp; floats: inv_y_scale; arrays: exp_table, x
+ *   quantize, dequantize ints: n, zp; floats: scale; arrays: x
+ *   transpose ints: ndim, elem_size, shape[ndim], perm[ndim]; arrays: x
+ *   slice    ints: ndim, elem_size, in_shape[ndim], start[ndim], step[ndim], out_shape[ndim];
+ *            arrays: x
+ *   pad      ints: ndim, elem_size, mode, in_shape[ndim], before[ndim], after[ndim];
+ *            arrays: value, x
+ *
+ * Every array gets its own malloc'd copy (as the runtime's arena would give an aligned
+ * buffer), the output buffer is pre-filled with a sentinel and followed by guard bytes that
+ * must survive the call: an out-of-range write fails the case even if the output matches.
+ *
+ * INT8RT_ISA (environment) names the kernel implementation under test. Only the portable
+ * scalar kernels exist today, so anything but "scalar" (or unset) is an error; SIMD paths
+ * add their names here and in run.sh's per-target ISA list.
+ */
+#include "int8rt/kernels.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INTS 64
+#define MAX_FLOATS 8
+#define MAX_ARRAYS 8
+#define GUARD 64
+#define SENTINEL 0xA5
+
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} reader;
+
+typedef struct {
+    char name[64], label[256];
+    int64_t ints[MAX_INTS];
+    float floats[MAX_FLOATS];
+    void *arr[MAX_ARRAYS];
+    uint64_t arr_n[MAX_ARRAYS];
+    uint32_t n_ints, n_floats, n_arrays;
+    const uint8_t *expected;
+    uint64_t out_n;
+} test_case;
+
+/* explicit byte assembly: independent of host endianness and of unaligned-load rules */
+static uint64_t rd_le(reader *r, int nbytes) {
+    uint64_t v = 0;
+    if (r->bad || r->end - r->p < nbytes) {
+        r->bad = 1;
+        return 0;
+    }
+    for (int i = 0; i < nbytes; i++) v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += nbytes;
+    return v;
+}
+
+static const uint8_t *rd_bytes(reader *r, uint64_t n) {
+    if (r->bad || (uint64_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *q = r->p;
+    r->p += n;
+    return q;
+}
+
+static void rd_str(reader *r, char *dst, size_t cap) {
+    uint64_t n = rd_le(r, 2);
+    const uint8_t *s = rd_bytes(r, n);
+    if (!s || n >= cap) {
+        r->bad = 1;
+        dst[0] = 0;
+        return;
+    }
+    memcpy(dst, s, n);
+    dst[n] = 0;
+}
+
+static void free_case(test_case *tc) {
+    for (uint32_t i = 0; i < tc->n_arrays; i++) free(tc->arr[i]);
+    tc->n_arrays = 0;
+}
+
+/* 0 on success; on a malformed record the caller stops (the rest cannot be trusted) */
+static int parse_case(reader *r, test_case *tc) {
+    memset(tc, 0, sizeof *tc);
+    rd_str(r, tc->name, sizeof tc->name);
+    rd_str(r, tc->label, sizeof tc->label);
+    tc->n_ints = (uint32_t)rd_le(r, 4);
+    if (tc->n_ints > MAX_INTS) return -1;
+    for (uint32_t i = 0; i < tc->n_ints; i++) tc->ints[i] = (int64_t)rd_le(r, 8);
+    tc->n_floats = (uint32_t)rd_le(r, 4);
+    if (tc->n_floats > MAX_FLOATS) return -1;
+    for (uint32_t i = 0; i < tc->n_floats; i++) {
+        uint32_t bits = (uint32_t)rd_le(r, 4);
+        memcpy(&tc->floats[i], &bits, 4);
+    }
+    uint32_t na = (uint32_t)rd_le(r, 4);
+    if (na > MAX_ARRAYS) return -1;
+    for (uint32_t i = 0; i < na; i++) {
+        uint64_t n = rd_le(r, 8);
+        const uint8_t *src = rd_bytes(r, n);
+        if (!src) return -1;
+        tc->arr[i] = malloc(n ? n : 16);
+        if (!tc->arr[i]) return -1;
+        memcpy(tc->arr[i], src, n);
+        tc->arr_n[i] = n;
+        tc->n_arrays = i + 1;
+    }
+    tc->out_n = rd_le(r, 8);
+    tc->expected = rd_bytes(r, tc->out_n);
+    return r->bad ? -1 : 0;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 16);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+#define I32(k) ((int32_t)tc->ints[k])
+#define NEED(ni, nf, na)                                                              \
+    do {                                                                              \
+        if (tc->n_ints != (ni) || tc->n_floats != (nf) || tc->n_arrays != (na)) {     \
+            snprintf(err, errcap, "wrong field counts %u/%u/%u, want %d/%d/%d",       \
+                     tc->n_ints, tc->n_floats, tc->n_arrays, (ni), (nf), (na));       \
+            return -1;                                                                \
+        }                                                                             \
+    } while (0)
+
+static void conv_params(const test_case *tc, i8_conv2d_params *p) {
+    int32_t *f = &p->n; /* the struct is 23 consecutive int32_t fields */
+    for (int i = 0; i < 23; i++) f[i] = I32(i);
+}
+
+static void pool_params(const test_case *tc, i8_pool_params *p) {
+    int32_t *f = &p->n; /* 19 consecutive int32_t fields */
+    for (int i = 0; i < 19; i++) f[i] = I32(i);
+}
+
+static void binary_params(const test_case *tc, i8_binary_params *p) {
+    memset(p, 0, sizeof *p);
+    p->ndim = I32(0);
+    for (int d = 0; d < I8_MAX_DIMS; d++) {
+        p->shape[d] = tc->ints[1 + d];
+        p->a_stride[d] = tc->ints[7 + d];
+        p->b_stride[d] = tc->ints[13 + d];
+    }
+    p->a_zp = I32(19), p->b_zp = I32(20), p->y_zp = I32(21);
+    p->a_mult = I32(22), p->b_mult = I32(23);
+    p->qmin = I32(24), p->qmax = I32(25);
+    p->mult = tc->floats[0];
+}
+
+/* Runs one case into y (already sized out_n + GUARD and sentinel-filled). */
+static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
+    const char *k = tc->name;
+    void *const *a = tc->arr;
+    if (!strcmp(k, "conv2d")) {
+        NEED(23, 0, 4);
+        i8_conv2d_params p;
+        _Static_assert(sizeof(i8_conv2d_params) == 23 * sizeof(int32_t), "conv2d params layout");
+        conv_params(tc, &p);
+        void *packed = xmalloc(i8_conv2d_packed_size(&p));
+        void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
+        i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
+        i8_conv2d_run(&p, packed, a[0], y, scratch);
+        free(packed);
+        free(scratch);
+    } else if (!strcmp(k, "fc")) {
+        NEED(8, 0, 4);
+        i8_fc_params p = {I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), I32(6), I32(7)};
+        void *packed = xmalloc(i8_fc_packed_size(&p));
+        void *scratch = xmalloc(i8_fc_scratch_size(&p));
+        i8_fc_pack(&p, a[1], a[2], a[3], packed);
+        i8_fc_run(&p, packed, a[0], y, scratch);
+        free(packed);
+        free(scratch);
+    } else if (!strcmp(k, "add") || !strcmp(k, "mul")) {
+        NEED(26, 1, 2);
+        i8_binary_params p;
+        binary_params(tc, &p);
+        (k[0] == 'a' ? i8_add_run : i8_mul_run)(&p, a[0], a[1], y);
+    } else if (!strcmp(k, "requant_copy")) {
+        NEED(8, 1, 2);
+        i8_requant_copy_params p = {tc->ints[0], tc->ints[1], tc->ints[2], tc->ints[3],
+                                    I32(4), I32(5), tc->floats[0]};
+        if (tc->arr_n[1] != tc->out_n) {
+            snprintf(err, errcap, "requant_copy: y and expected sizes differ");
+            return -1;
+        }
+        memcpy(y, a[1], tc->out_n);
+        i8_requant_copy_run(&p, (const int8_t *)a[0] + tc->ints[6], (int8_t *)y + tc->ints[7]);
+    } else if (!strcmp(k, "maxpool")) {
+        NEED(19, 0, 1);
+        i8_pool_params p;
+        _Static_assert(sizeof(i8_pool_params) == 19 * sizeof(int32_t), "pool params layout");
+        pool_params(tc, &p);
+        i8_maxpool_run(&p, a[0], y);
+    } else if (!strcmp(k, "avgpool")) {
+        NEED(19, 0, 2);
+        i8_pool_params p;
+        pool_params(tc, &p);
+        i8_avgpool_run(&p, a[0], a[1], y);
+    } else if (!strcmp(k, "global_avgpool")) {
+        NEED(7, 1, 1);
+        i8_global_avgpool_run(I32(0), I32(1), I32(2), I32(3), I32(4), tc->floats[0], I32(5),
+                              I32(6), a[0], y);
+    } else if (!strcmp(k, "lut")) {
+        NEED(1, 0, 2);
+        i8_lut_run(tc->ints[0], a[0], a[1], y);
+    } else if (!strcmp(k, "resize_nearest")) {
+        NEED(7, 0, 3);
+        x_resize_nearest_run(I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), a[0], a[1],
+                             (size_t)tc->ints[6], a[2], y);
+    } else if (!strcmp(k, "resize_bilinear")) {
+        NEED(8, 1, 7);
+        i8_resize_bilinear_params p = {I32(0), I32(1), I32(2), I32(3), I32(4), I32(5),
+                                       I32(6), I32(7), tc->floats[0]};
+        i8_resize_bilinear_run(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6], y);
+    } else if (!strcmp(k, "softmax")) {
+        NEED(3, 1, 2);
+        i8_softmax_run(tc->ints[0], tc->ints[1], a[0], tc->floats[0], I32(2), a[1], y);
+    } else if (!strcmp(k, "quantize")) {
+        NEED(2, 1, 1);
+        i8_quantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);
+    } else if (!strcmp(k, "dequantize")) {
+        NEED(2, 1, 1);
+        i8_dequantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);
+    } else if (!strcmp(k, "transpose") || !strcmp(k, "slice") || !strcmp(k, "pad")) {
+        int nd = tc->n_ints >= 2 ? I32(0) : -1;
+        int pad = !strcmp(k, "pad");
+        int per_axis = k[0] == 't' ? 2 : (k[0] == 's' ? 4 : 3);
+        int head = pad ? 3 : 2;
+        if (nd < 0 || nd > I8_MAX_DIMS) {
+            snprintf(err, errcap, "bad ndim");
+            return -1;
+        }
+        NEED(head + per_axis * nd, 0, pad ? 2 : 1);
+        size_t es = (size_t)tc->ints[1];
+        const int64_t *v = &tc->ints[head];
+        if (k[0] == 't') {
+            int32_t perm[I8_MAX_DIMS];
+            for (int d = 0; d < nd; d++) perm[d] = (int32_t)v[nd + d];
+            x_transpose_run(nd, v, perm, es, a[0], y);
+        } else if (k[0] == 's') {
+            x_slice_run(nd, v, v + nd, v + 2 * nd, v + 3 * nd, es, a[0], y);
+        } else {
+            x_pad_run(nd, v, v + nd, v + 2 * nd, I32(2), es, a[0], a[1], y);
+        }
+    } else {
+        snprintf(err, errcap, "unknown kernel");
+        return -1;
+    }
+    return 0;
+}
+
+/* index of the first differing byte, or -1 */
+static long first_diff(const uint8_t *a, const uint8_t *b, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return (long)i;
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CASEFILE [-v]\n", argv[0]);
+        return 2;
+    }
+    int verbose = argc > 2 && !strcmp(argv[2], "-v");
+    const char *isa = getenv("INT8RT_ISA");
+    if (isa && *isa && strcmp(isa, "scalar")) {
+        fprintf(stderr, "INT8RT_ISA=%s: only the scalar kernels exist\n", isa);
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) {
+        perror(argv[1]);
+        return 2;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = xmalloc((size_t)size);
+    if (size < 12 || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "%s: cannot read\n", argv[1]);
+        return 2;
+    }
+    fclose(f);
+    if (memcmp(buf, "I8RTCAS1", 8)) {
+        fprintf(stderr, "%s: not a case file\n", argv[1]);
+        return 2;
+    }
+    reader r = {buf + 8, buf + size, 0};
+    uint32_t n_cases = (uint32_t)rd_le(&r, 4);
+    long passed = 0, failed = 0;
+    for (uint32_t ci = 0; ci < n_cases; ci++) {
+        uint64_t body = rd_le(&r, 4);
+        const uint8_t *start = rd_bytes(&r, body);
+        test_case tc;
+        reader cr = {start, start ? start + body : NULL, start == NULL};
+        if (parse_case(&cr, &tc) || cr.p != cr.end) {
+            fprintf(stderr, "case %u: malformed record\n", ci);
+            free_case(&tc);
+            failed += n_cases - ci;
+            break;
+        }
+        uint8_t *y = xmalloc(tc.out_n + GUARD);
+        memset(y, SENTINEL, tc.out_n + GUARD);
+        char err[200] = "";
+        int bad = run_case(&tc, y, err, sizeof err);
+        if (!bad) {
+            long d = first_diff(y, tc.expected, tc.out_n);
+            for (int g = 0; g < GUARD && d < 0; g++)
+                if (y[tc.out_n + g] != SENTINEL) {
+                    snprintf(err, sizeof err, "wrote past the output (guard byte %d)", g);
+                    bad = 1;
+                    break;
+                }
+            if (d >= 0) {
+                snprintf(err, sizeof err, "byte %ld of %llu: got 0x%02x, want 0x%02x", d,
+                         (unsigned long long)tc.out_n, y[d], tc.expected[d]);
+                bad = 1;
+            }
+        }
+        if (bad) {
+            failed++;
+            printf("FAIL case %u %s [%s]: %s\n", ci, tc.name, tc.label, err);
+        } else {
+            passed++;
+            if (verbose) printf("ok   case %u %s [%s]\n", ci, tc.name, tc.label);
+        }
+        free(y);
+        free_case(&tc);
+    }
+    if (!r.bad && r.p != r.end) {
+        fprintf(stderr, "trailing bytes after %u cases\n", n_cases);
+        failed++;
+    }
+    free(buf);
+    printf("%ld passed, %ld failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
