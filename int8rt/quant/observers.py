@@ -177,8 +177,8 @@ class EMAObserver(Observer):
     hi <- (1 - c) hi + c * batch_max per `update` call, the first call setting lo/hi to its
     batch's extremes.
 
-    The default c = 0.01 (PyTorch's MovingAverageMinMaxObserver; TensorFlow's QAT uses the
-    equivalent decay 0.99-0.999) makes one batch's extremes move the range by only 1 %, so a
+    The default c = 0.01 (PyTorch's MovingAverageMinMaxObserver default; TensorFlow's QAT
+    uses a decay of 0.999, i.e. c = 0.001, suited to its much longer training runs) makes one batch's extremes move the range by only 1 %, so a
     rare batch with an outlier barely widens it, while a few hundred batches still forget the
     starting point ((1 - c)^n: ~37 % after 100 batches, ~0.7 % after 500). With few calibration
     batches the result stays close to the first batch's min/max: raise c for short
