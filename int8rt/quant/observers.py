@@ -281,8 +281,11 @@ class EntropyObserver(_ClipSearchObserver):
       empty in Q, as in TensorRT). Q leaves out the clipped mass, so clipping a heavy tail
       shows up as a large P/Q ratio at the edge bins;
     - both are normalised to sum 1; Q is smoothed so that KL stays finite where P > 0 but
-      Q = 0 (a clipped-into edge bin that was empty): those entries get eps = 1e-4 and the
-      non-zero entries give the same total mass back, proportionally to the number of each;
+      Q = 0 (a clipped-into edge bin that was empty): those entries get eps = half of one
+      value's mass, 0.5 / n, and Q is renormalised. TensorRT uses a fixed eps = 1e-4 taken
+      from the non-zero entries; with a million values that is 100 values' mass, which makes
+      clipping into an empty bin *lower* the KL (P log(P / eps) < 0 for P < eps) and can
+      drive rare entries of Q negative. Half a value keeps every clipped tail penalised;
     - values exactly 0 (counted apart, see _ClipSearchObserver) are one more entry, equal in
       P and Q: the zero point keeps them exact;
     - KL(P || Q) = sum_{P_i > 0} P_i log(P_i / Q_i); the candidate with the least KL wins
@@ -360,12 +363,11 @@ class EntropyObserver(_ClipSearchObserver):
         q /= total_q
         holes = (q == 0.0) & (p > 0.0)
         if holes.any():
-            eps = 1e-4
-            filled = q > 0.0
-            q = np.where(filled, q - eps * holes.sum() / filled.sum(), q)
+            # half a value's mass: less than any bin that holds data, so a clipped tail folded
+            # into an empty edge bin always costs P log(P / eps) > 0
+            eps = 0.5 / (counts.sum() + self._zeros)
             q[holes] = eps
-            if (q[filled] <= 0.0).any():  # too many holes to smooth: unusable candidate
-                return math.inf
+            q /= q.sum()
         m = p > 0.0
         return float(np.sum(p[m] * np.log(p[m] / q[m])))
 
