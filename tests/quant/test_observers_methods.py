@@ -77,6 +77,19 @@ def test_gaussian_with_rare_outliers_is_clipped_far_inside(method: str,
     assert -8.0 < lo < -3.0 and 3.0 < hi < 8.0, (lo, hi)
 
 
+@pytest.mark.parametrize("outlier", [50.0, 100.0])
+def test_entropy_outliers_that_leave_the_bulk_unresolved(outlier: float,
+                                                         gauss: np.ndarray) -> None:
+    """The outliers stretch the 2048-bin histogram until N(0, 1) spans fewer than 255 bins;
+    the narrowest candidate the histogram resolves (255 bins) is then the best available."""
+    obs = _feed(EntropyObserver("t"), np.concatenate([gauss, [outlier, -outlier]]), 3)
+    lo, hi = obs.range()
+    # 2 * 128 bins >= 255: the threshold is 128 bins, give or take the candidate thinning
+    assert lo == -hi and 4.0 < hi <= 130 * obs.width < outlier / 3, (hi, obs.width)
+    kls = [obs.kl_divergence(a, b) for a, b in obs._candidates()]
+    assert np.isfinite(kls).all() and min(kls) >= 0.0  # smoothing keeps every KL finite
+
+
 @pytest.mark.parametrize("method", NEW + ["minmax"])
 def test_uniform_keeps_about_the_full_range(method: str) -> None:
     x = np.random.default_rng(2).uniform(-1.0, 3.0, 200_000).astype(np.float32)
