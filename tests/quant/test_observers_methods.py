@@ -109,11 +109,14 @@ def test_relu_like_data_keeps_lo_at_zero(method: str, gauss: np.ndarray) -> None
 @pytest.mark.parametrize("method", ["entropy", "mse"])
 def test_negative_one_sided_data_mirrors_positive(method: str, gauss: np.ndarray) -> None:
     x = np.abs(gauss[:300_000]) + 0.5
-    lo_p, hi_p = _feed(make_observer(method), x).range()
-    lo_n, hi_n = _feed(make_observer(method), -x).range()
+    pos, neg = _feed(make_observer(method), x), _feed(make_observer(method), -x)
+    lo_p, hi_p = pos.range()
+    lo_n, hi_n = neg.range()
+    assert pos.width == neg.width
     assert lo_p == float(x.min()) and hi_n == -float(x.min())
+    assert hi_p < float(x.max())  # the far end is searched (and clipped)
     # the two grids differ only in which side of a bin edge a value falls: within 2 bins
-    assert abs(hi_p + lo_n) <= 2 * 2.0**-8 * 2, (hi_p, lo_n)
+    assert abs(hi_p + lo_n) <= 2 * pos.width, (hi_p, lo_n)
 
 
 def test_entropy_skewed_data_keeps_the_short_side_whole() -> None:
