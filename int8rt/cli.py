@@ -112,6 +112,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_help() -> str:
+    # imported here so `int8rt --help` and the other commands do not load the quantizer
+    from .quant.observers import OBSERVERS
+
+    return f"calibration method: {', '.join(sorted(OBSERVERS))} (default minmax)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="int8rt", description="int8 inference runtime")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -120,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
     q.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
-    q.add_argument("--method", default="minmax", help="calibration method (default minmax)")
+    q.add_argument("--method", default="minmax", help=_method_help())
     q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
     q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
     q.add_argument("--input-shape", type=_shape_arg, action="append",
