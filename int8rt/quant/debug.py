@@ -44,6 +44,9 @@ class LayerError:
     scale: float
     zero_point: int
     count: int  # elements compared (over all samples)
+    # the lowest SQNR among the producing op's reported activation inputs (nan if none): the
+    # error this layer inherited; sqnr_db well below it means this layer adds the error
+    input_sqnr_db: float = math.nan
 
 
 @dataclass
@@ -156,32 +159,37 @@ def layer_errors(qm: Any, samples: Iterable[Sample], max_samples: int | None = N
             program = programs[shapes] = lower(g)
         int8_values: dict[str, np.ndarray] = {}
 
-        def keep(name: str, arr: np.ndarray) -> None:
+        def keep(name: str, arr: np.ndarray, values: dict = int8_values) -> None:
             if name in to_float:  # the last write wins: a Concat is complete after its last copy
-                int8_values[name] = arr
+                values[name] = arr
 
         run_program(program, arrays, observe=keep)
 
-        def compare(name: str, ref: np.ndarray) -> None:
+        def compare(name: str, ref: np.ndarray, values: dict = int8_values) -> None:
             q_name = int8_names.get(name)
-            if q_name is None or q_name not in int8_values:
+            if q_name is None or q_name not in values:
                 return
-            deq = dequantize_array(int8_values[q_name], qg.tensor(q_name).qparams)
+            deq = dequantize_array(values[q_name], qg.tensor(q_name).qparams)
             stats.setdefault(q_name, _ErrorStats()).update(ref, deq.reshape(np.shape(ref)))
 
         executor.run(feeds, observe=compare)
     if not seen:
         raise ValueError("no samples")
 
-    rows = []
+    rows: list[LayerError] = []
+    by_int8: dict[str, LayerError] = {}
     for q_name in order:
         st = stats.get(q_name)
         if st is None:
             continue
         node = producer[q_name]
         s, z = _scalar_qp(qg.tensor(q_name).qparams)
-        rows.append(LayerError(to_float[q_name], q_name, node.op, node.name, st.sqnr_db(),
-                               st.cosine(), st.max_abs, s, z, st.count))
+        inherited = [by_int8[i].sqnr_db for i in node.inputs if i in by_int8]
+        row = LayerError(to_float[q_name], q_name, node.op, node.name, st.sqnr_db(),
+                         st.cosine(), st.max_abs, s, z, st.count,
+                         min(inherited) if inherited else math.nan)
+        rows.append(row)
+        by_int8[q_name] = row
     return rows
 
 
@@ -285,9 +293,10 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
         g = _simulated(graph_float, qg, node)
         out_qp = {o: qg.tensor(int8_names[o]).qparams for o in node.outputs if o in int8_names}
 
-        def post(n: Node, name: str, arr: np.ndarray, target: str = node.name) -> np.ndarray:
-            if n.name == target and name in out_qp:
-                return _fake_quant(arr, out_qp[name])
+        def post(n: Node, name: str, arr: np.ndarray, target: str = node.name,
+                 qps: dict = out_qp) -> np.ndarray:
+            if n.name == target and name in qps:
+                return _fake_quant(arr, qps[name])
             return arr
 
         st = _ErrorStats()
@@ -306,6 +315,12 @@ def _fmt_db(v: float) -> str:
     return "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:.2f}"
 
 
+def _fmt_delta(v: float, ref: float) -> str:
+    if math.isnan(ref) or not (math.isfinite(v) and math.isfinite(ref)):
+        return "-"
+    return f"{v - ref:+.2f}"
+
+
 def format_table(rows: Sequence[LayerError | OpSensitivity], max_name: int = 48) -> str:
     """A text table of `layer_errors` or `sensitivity` rows; the worst SQNR is marked `<-`."""
     if not rows:
@@ -315,9 +330,11 @@ def format_table(rows: Sequence[LayerError | OpSensitivity], max_name: int = 48)
         return s if len(s) <= max_name else "..." + s[-(max_name - 3):]
 
     if isinstance(rows[0], LayerError):
-        head = ["tensor", "op", "SQNR dB", "cosine", "max|err|", "scale", "zp"]
-        body = [[cut(r.name), r.op, _fmt_db(r.sqnr_db), f"{r.cosine:.5f}",
-                 f"{r.max_abs_error:.4g}", f"{r.scale:.4g}", str(r.zero_point)] for r in rows]
+        # "vs in": SQNR minus the worst input's; the most negative is where error is added
+        head = ["tensor", "op", "SQNR dB", "vs in", "cosine", "max|err|", "scale", "zp"]
+        body = [[cut(r.name), r.op, _fmt_db(r.sqnr_db), _fmt_delta(r.sqnr_db, r.input_sqnr_db),
+                 f"{r.cosine:.5f}", f"{r.max_abs_error:.4g}", f"{r.scale:.4g}",
+                 str(r.zero_point)] for r in rows]
     else:
         head = ["node (alone in int8)", "op", "out SQNR dB", "cosine", "max|err|", "scale", "zp"]
         body = [[cut(r.node), r.op, _fmt_db(r.sqnr_db), f"{r.cosine:.5f}",

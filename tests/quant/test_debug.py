@@ -14,7 +14,12 @@ from int8rt.ir import QParams
 from int8rt.lower import lower
 from int8rt.quant.calibrate import calibrate
 from int8rt.quant.debug import (
-    LayerError, OpSensitivity, _ErrorStats, format_table, layer_errors, sensitivity,
+    LayerError,
+    OpSensitivity,
+    _ErrorStats,
+    format_table,
+    layer_errors,
+    sensitivity,
 )
 from int8rt.quant.params import quantize_array
 from int8rt.reference.program import run_program
@@ -63,6 +68,12 @@ def test_every_quantized_activation_is_reported(demo, healthy) -> None:
         assert (r.scale, r.zero_point) == (s, z)
         assert r.count > 0 and r.count % N == 0
     assert healthy[0].op == "Quantize" and {r.op for r in healthy} >= {"Conv", "MaxPool"}
+    # input_sqnr_db: the worst reported input of the producing node
+    assert math.isnan(healthy[0].input_sqnr_db)
+    by_int8 = {r.int8_name: r for r in healthy}
+    for r in healthy[1:]:
+        node = next(n for n in qm.graph.nodes if n.name == r.node)
+        assert r.input_sqnr_db == min(by_int8[i].sqnr_db for i in node.inputs if i in by_int8)
 
 
 def test_healthy_demo_has_high_sqnr(healthy) -> None:
@@ -99,6 +110,9 @@ def test_damaged_layer_is_worst(demo, healthy, node) -> None:
     worst = min(rows, key=lambda r: r.sqnr_db)
     assert worst.node == node, format_table(rows)
     assert worst.sqnr_db < 10
+    # and it is where the error is added: the largest drop below its input's SQNR
+    drop = min(rows[1:], key=lambda r: r.sqnr_db - r.input_sqnr_db)
+    assert drop.node == node
     # upstream of the damage nothing changed
     before = {r.name: r.sqnr_db for r in healthy}
     for r in rows[: [r.node for r in rows].index(node)]:
@@ -171,7 +185,7 @@ def test_format_table_layout(healthy) -> None:
 def test_cli_debug(tmp_path, capsys) -> None:
     model = tmp_path / "digits_float.i8"
     model.write_bytes(_data_file("digits_cnn.i8").read_bytes())
-    _, x_test, _, x_calib = load_demo()
+    x_calib = load_demo()[3]
     np.save(tmp_path / "calib.npy", x_calib)
     assert main(["-q", "debug", str(model), "--calib", str(tmp_path / "calib.npy"),
                  "--samples", "16", "--sensitivity"]) == 0
