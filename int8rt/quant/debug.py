@@ -318,7 +318,8 @@ def _fmt_db(v: float) -> str:
 def _fmt_delta(v: float, ref: float) -> str:
     if math.isnan(ref) or not (math.isfinite(v) and math.isfinite(ref)):
         return "-"
-    return f"{v - ref:+.2f}"
+    d = v - ref
+    return f"{0.0 if abs(d) < 0.005 else d:+.2f}"  # no "-0.00" for a lossless move
 
 
 def format_table(rows: Sequence[LayerError | OpSensitivity], max_name: int = 48) -> str:
