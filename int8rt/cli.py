@@ -1,4 +1,4 @@
-"""The `int8rt` command: quantize, run, bench, inspect, demo."""
+"""The `int8rt` command: quantize, run, bench, inspect, debug, demo."""
 
 from __future__ import annotations
 
@@ -112,6 +112,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_debug(args: argparse.Namespace) -> int:
+    from .api import load_float_model, quantize
+    from .quant.debug import format_table, layer_errors, sensitivity
+
+    float_graph = load_float_model(args.model)
+    calib = _load_arrays(args.calib)
+    data = _load_arrays(args.input) if args.input else calib
+    qm = quantize(float_graph, calib, method=args.method, progress=not args.quiet)
+    print(f"per-layer error of the int8 model vs float ({args.samples} samples max):")
+    print(format_table(layer_errors(qm, data, max_samples=args.samples)))
+    if args.sensitivity:
+        print("\nsensitivity: model-output error with one op alone in (simulated) int8:")
+        print(format_table(sensitivity(float_graph, calib, data, method=args.method,
+                                       max_samples=args.samples, progress=not args.quiet)))
+    return 0
+
+
 def _method_help() -> str:
     # imported here so `int8rt --help` and the other commands do not load the quantizer
     from .quant.observers import OBSERVERS
@@ -153,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="describe a .i8 model")
     i.add_argument("model")
     i.set_defaults(fn=cmd_inspect)
+
+    g = sub.add_parser("debug", help="per-layer int8-vs-float error of a quantized model")
+    g.add_argument("model", help=".onnx or float .i8 model")
+    g.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
+    g.add_argument("--input", help="evaluation data (.npy or .npz); default: the calib data")
+    g.add_argument("--samples", type=int, default=64, help="compare on at most N samples")
+    g.add_argument("--method", default="minmax", help=_method_help())
+    g.add_argument("--sensitivity", action="store_true",
+                   help="also rank ops by output error when quantized alone (slower)")
+    g.set_defaults(fn=cmd_debug)
 
     d = sub.add_parser("demo", help="quantize and run the bundled digits CNN")
     d.add_argument("--runs", type=int, default=200, help="latency samples")
