@@ -12,8 +12,8 @@
  * into a zeroed 16-byte block; the packed weights are zero up to kp there, so the block adds
  * exactly the tail products.
  *
- * Epilogue, 4 channels per row at once: float32(acc) (vcvtdq2ps, round to nearest like the
- * scalar int -> float conversion) times mult (one vmulps: no FMA anywhere, the file has no
+ * Epilogue, both rows x 4 channels in one ymm: float32(acc) (vcvtdq2ps, round to nearest
+ * like the scalar int -> float conversion) times mult (one vmulps: no FMA anywhere, the file has no
  * -mfma), clamp, vcvtps2dq (current MXCSR rounding = round half to even, like lrintf), + zp.
  * The clamp is max then min, equal to the scalar `v < lo ? lo : (v > hi ? hi : v)` since
  * lo <= hi, so every int8 result is the one i8_requantize returns.
@@ -39,31 +39,53 @@ AVX2 static inline __m128i hsum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
     return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 }
 
-AVX2 static inline void store_row(const i8_gemm_panel *pn, size_t j, __m128i acc, void *c) {
+/* Shared epilogue: acc holds 2 rows (or the same row twice) x 4 channels j..j+3 as
+ * [row 0 | row 1]; bias and mult are padded to n4 in the panel, so 4 lanes are readable. */
+AVX2 static inline void store_2rows(const i8_gemm_panel *pn, size_t j, __m256i acc, void *c0,
+                                    void *c1) {
     const size_t nr = (size_t)pn->n - j < I8_GEMM_NR ? (size_t)pn->n - j : I8_GEMM_NR;
-    /* bias and mult are padded to n4 in the panel, so 4 lanes are always readable */
-    acc = _mm_add_epi32(acc, _mm_loadu_si128((const __m128i *)(pn->bias + j)));
-    const __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(pn->mult + j));
+    acc = _mm256_add_epi32(acc, _mm256_broadcastsi128_si256(
+                                    _mm_loadu_si128((const __m128i *)(pn->bias + j))));
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc),
+                                   _mm256_broadcast_ps((const __m128 *)(pn->mult + j)));
     if (pn->out_f32) {
-        float *cf = (float *)c + j;
+        float *f0 = (float *)c0 + j, *f1 = (float *)c1 + j;
         if (nr == I8_GEMM_NR) {
-            _mm_storeu_ps(cf, v);
+            _mm_storeu_ps(f1, _mm256_extractf128_ps(v, 1));
+            _mm_storeu_ps(f0, _mm256_castps256_ps128(v));
         } else {
-            float tmp[I8_GEMM_NR];
-            _mm_storeu_ps(tmp, v);
-            memcpy(cf, tmp, nr * sizeof(float));
+            float tmp[2 * I8_GEMM_NR];
+            _mm256_storeu_ps(tmp, v);
+            memcpy(f1, tmp + I8_GEMM_NR, nr * sizeof(float));
+            memcpy(f0, tmp, nr * sizeof(float));
         }
         return;
     }
-    const __m128 lo = _mm_set1_ps((float)(pn->qmin - pn->y_zp));
-    const __m128 hi = _mm_set1_ps((float)(pn->qmax - pn->y_zp));
-    __m128i q = _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(v, lo), hi));
-    q = _mm_add_epi32(q, _mm_set1_epi32(pn->y_zp));
-    /* values are already in [qmin, qmax] within [-128, 127]: the saturating packs are exact */
-    q = _mm_packs_epi32(q, q);
-    q = _mm_packs_epi16(q, q);
-    const int32_t word = _mm_cvtsi128_si32(q);
-    memcpy((int8_t *)c + j, &word, nr);
+    const __m256 lo = _mm256_set1_ps((float)(pn->qmin - pn->y_zp));
+    const __m256 hi = _mm256_set1_ps((float)(pn->qmax - pn->y_zp));
+    __m256i q = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    q = _mm256_add_epi32(q, _mm256_set1_epi32(pn->y_zp));
+    /* values are already in [qmin, qmax] within [-128, 127]: the saturating packs are exact;
+     * packs work per 128-bit lane, so each row's 4 bytes end up at the bottom of its lane */
+    q = _mm256_packs_epi32(q, q);
+    q = _mm256_packs_epi16(q, q);
+    const int32_t w0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(q));
+    const int32_t w1 = _mm_cvtsi128_si32(_mm256_extracti128_si256(q, 1));
+    /* row 1 first: when c0 == c1 (the 1-row kernel) the stores are the same anyway */
+    memcpy((int8_t *)c1 + j, &w1, nr);
+    memcpy((int8_t *)c0 + j, &w0, nr);
+}
+
+/* Two rows' 4 + 4 accumulators (8 lanes each) -> [row 0 totals | row 1 totals]. */
+AVX2 static inline __m256i hsum_2x4(__m256i s00, __m256i s01, __m256i s02, __m256i s03,
+                                    __m256i s10, __m256i s11, __m256i s12, __m256i s13) {
+    const __m256i r0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(s00, s01), _mm256_hadd_epi32(s02, s03));
+    const __m256i r1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(s10, s11), _mm256_hadd_epi32(s12, s13));
+    /* each r holds its row's 4 totals split over the two 128-bit lanes */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(r0, r1, 0x20),
+                            _mm256_permute2x128_si256(r0, r1, 0x31));
 }
 
 AVX2 static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
@@ -97,8 +119,7 @@ AVX2 static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
         s03 = _mm256_add_epi32(s03, _mm256_madd_epi16(x0, y));
         s13 = _mm256_add_epi32(s13, _mm256_madd_epi16(x1, y));
     }
-    store_row(pn, j, hsum4(s00, s01, s02, s03), c0);
-    store_row(pn, j, hsum4(s10, s11, s12, s13), c1);
+    store_2rows(pn, j, hsum_2x4(s00, s01, s02, s03, s10, s11, s12, s13), c0, c1);
 }
 
 AVX2 static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0) {
@@ -119,7 +140,8 @@ AVX2 static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
         s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(x0, load16(w + 2 * kp + i)));
         s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(x0, load16(w + 3 * kp + i)));
     }
-    store_row(pn, j, hsum4(s0, s1, s2, s3), c0);
+    const __m128i r = hsum4(s0, s1, s2, s3);
+    store_2rows(pn, j, _mm256_set_m128i(r, r), c0, c0);
 }
 
 AVX2 void i8_gemm__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
