@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from int8rt import _native  # noqa: E402
+from int8rt import _native
 
 
 def _fc_case(m: int, k: int, n: int) -> tuple[Callable[[], object], int]:

@@ -12,18 +12,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
+import test_conv
+import test_fc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import test_conv
-import test_fc
 from int8rt import _native
 from int8rt.reference import conv as ref
 
 PATHS = _native.available_isas()
+ROOT = Path(__file__).resolve().parents[2]  # the subprocess imports this checkout's int8rt
 
 
 @pytest.fixture(scope="module", params=PATHS, autouse=True)
@@ -131,7 +133,7 @@ def _isa_in_subprocess(env_isa: str) -> tuple[list[str], str]:
     code = "from int8rt import _native; print(_native.isa(), *_native.available_isas())"
     env = {**os.environ, "INT8RT_ISA": env_isa}
     out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
-                         env=env, capture_output=True, text=True)
+                         check=False, env=env, cwd=ROOT, capture_output=True, text=True)
     return out.stdout.split(), out.stderr
 
 
