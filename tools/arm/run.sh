@@ -47,11 +47,12 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 echo "cases + 3 builds: $(since "$T0") s"
 
-# target : runner : ISAs to check. Today every target has only the portable scalar kernels;
-# a NEON / dotprod / i8mm path adds its INT8RT_ISA name to the targets that can run it.
+# target : runner : ISAs to check. The ARM targets have only the portable scalar kernels; a
+# NEON / dotprod / i8mm path adds its INT8RT_ISA name to the targets that can run it. The
+# native control also checks avx2 (kernel_check skips it on a CPU without AVX2).
 QA64="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
 QA32="qemu-arm-static -L /usr/arm-linux-gnueabihf"
-TARGETS=("x86-64 (native control)|native||scalar"
+TARGETS=("x86-64 (native control)|native||scalar avx2"
          "aarch64 cortex-a72 (Pi 4)|aarch64|$QA64 -cpu cortex-a72|scalar"
          "aarch64 cortex-a76 (Pi 5)|aarch64|$QA64 -cpu cortex-a76|scalar"
          "aarch64 max (dotprod+i8mm+SVE)|aarch64|$QA64 -cpu max|scalar"

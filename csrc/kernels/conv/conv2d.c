@@ -162,8 +162,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         for (int32_t g = 0; g < p->groups; g++) {
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
-            i8_gemm__scalar(&pn, m, x + (size_t)g * cg, (size_t)p->c,
-                            yb + (size_t)g * h.ocg * esz, oc);
+            i8_gemm(&pn, m, x + (size_t)g * cg, (size_t)p->c,
+                    yb + (size_t)g * h.ocg * esz, oc);
         }
         return;
     }
@@ -176,8 +176,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
-            i8_gemm__scalar(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz,
-                            oc);
+            i8_gemm(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc);
         }
     }
 }

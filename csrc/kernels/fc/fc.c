@@ -15,5 +15,5 @@ void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void 
                void *scratch) {
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
-    i8_gemm__scalar(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
+    i8_gemm(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
 }

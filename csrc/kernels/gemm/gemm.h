@@ -57,5 +57,13 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
  * pn->out_f32). */
 void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
                      void *c, size_t c_stride);
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX2 (avx2.c); the caller must have checked the CPU (only dispatch.c calls it). */
+void i8_gemm__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                   void *c, size_t c_stride);
+#endif
+/* The entry fc and conv2d use: the kernel of the current path (int8rt/cpu.h, dispatch.c). */
+void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
+             size_t c_stride);
 
 #endif

@@ -1,0 +1,136 @@
+/* CPU feature detection and kernel path selection (int8rt/cpu.h). */
+#define _GNU_SOURCE /* getauxval on glibc targets */
+#include "int8rt/cpu.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define I8_X86 1
+#include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#define I8_ARM64_LINUX 1
+#include <sys/auxv.h>
+#endif
+
+static const char *const NAMES[I8_ISA_COUNT] = {"scalar", "avx2", "avx_vnni", "avx512_vnni"};
+
+#if I8_X86
+/* XCR0 via the raw opcode: the _xgetbv intrinsic would need -mxsave on the whole file. Only
+ * called once CPUID reports OSXSAVE, otherwise xgetbv itself faults. */
+static uint64_t xgetbv0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+#endif
+
+void i8_cpu_detect(i8_cpu_features *f) {
+    memset(f, 0, sizeof *f);
+#if I8_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!osxsave || !avx) return;
+    const uint64_t xcr0 = xgetbv0();
+    /* the OS saves XMM (bit 1) and YMM (bit 2) state; AVX-512 also needs opmask + ZMM (5-7) */
+    const int ymm_ok = (xcr0 & 0x6) == 0x6, zmm_ok = (xcr0 & 0xE6) == 0xE6;
+    if (!ymm_ok || __get_cpuid_max(0, 0) < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    const unsigned leaf7_ebx = b, leaf7_ecx = c, max_sub = a;
+    f->avx2 = (int32_t)((leaf7_ebx >> 5) & 1);
+    f->avx512_vnni = (int32_t)(zmm_ok && ((leaf7_ebx >> 16) & 1) && ((leaf7_ecx >> 11) & 1));
+    if (max_sub >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        f->avx_vnni = (int32_t)((a >> 4) & 1);
+    }
+#elif I8_ARM64_LINUX
+    /* ARM paths come later; HWCAP_ASIMDDP is bit 20 of AT_HWCAP on arm64 Linux. */
+    f->neon_dot = (int32_t)((getauxval(AT_HWCAP) >> 20) & 1);
+#endif
+}
+
+/* Paths with kernels in this build, whatever the CPU. */
+static int compiled_in(int32_t isa) {
+#if I8_X86
+    return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2;
+#else
+    return isa == I8_ISA_SCALAR;
+#endif
+}
+
+static int cpu_supports(int32_t isa, const i8_cpu_features *f) {
+    switch (isa) {
+    case I8_ISA_SCALAR: return 1;
+    case I8_ISA_AVX2: return f->avx2;
+    case I8_ISA_AVX_VNNI: return f->avx2 && f->avx_vnni;
+    case I8_ISA_AVX512_VNNI: return f->avx512_vnni;
+    default: return 0;
+    }
+}
+
+const char *i8_isa_name(int32_t isa) {
+    return isa >= 0 && isa < I8_ISA_COUNT ? NAMES[isa] : NULL;
+}
+
+int32_t i8_isa_from_name(const char *name) {
+    for (int32_t i = 0; i < I8_ISA_COUNT; i++)
+        if (!strcmp(name, NAMES[i])) return i;
+    return -1;
+}
+
+/* The cap from INT8RT_ISA: the highest path allowed (unset, empty or unknown: no cap). Read on
+ * every call rather than cached, so the current path stays the only global state. */
+static int32_t env_cap(int *unknown) {
+    const char *s = getenv("INT8RT_ISA");
+    *unknown = 0;
+    if (!s || !*s) return I8_ISA_COUNT - 1;
+    const int32_t i = i8_isa_from_name(s);
+    if (i < 0) {
+        *unknown = 1;
+        return I8_ISA_COUNT - 1;
+    }
+    return i;
+}
+
+int32_t i8_isa_available(int32_t isa) {
+    int unknown;
+    i8_cpu_features f;
+    if (isa < 0 || isa >= I8_ISA_COUNT || isa > env_cap(&unknown) || !compiled_in(isa))
+        return 0;
+    i8_cpu_detect(&f);
+    return cpu_supports(isa, &f);
+}
+
+/* -1 until the first selection. Relaxed atomics: every value ever stored is a valid path, so a
+ * racing first use merely selects the same path twice. */
+static _Atomic int32_t current_isa = -1;
+
+int32_t i8_isa_init(void) {
+    int unknown;
+    (void)env_cap(&unknown);
+    int32_t best = I8_ISA_SCALAR;
+    for (int32_t i = I8_ISA_COUNT - 1; i > I8_ISA_SCALAR; i--)
+        if (i8_isa_available(i)) {
+            best = i;
+            break;
+        }
+    atomic_store_explicit(&current_isa, best, memory_order_relaxed);
+    return unknown ? -1 : 0;
+}
+
+int32_t i8_isa_current(void) {
+    int32_t isa = atomic_load_explicit(&current_isa, memory_order_relaxed);
+    if (isa < 0) {
+        (void)i8_isa_init();
+        isa = atomic_load_explicit(&current_isa, memory_order_relaxed);
+    }
+    return isa;
+}
+
+int32_t i8_isa_set(int32_t isa) {
+    if (!i8_isa_available(isa)) return -1;
+    atomic_store_explicit(&current_isa, isa, memory_order_relaxed);
+    return 0;
+}

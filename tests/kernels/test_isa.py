@@ -1,0 +1,154 @@
+"""Kernel paths (ISAs): every path the machine can run gives the numpy reference's results
+bit for bit, and the path selection (INT8RT_ISA cap, set_isa) behaves as documented
+(docs/KERNELS.md, "Kernel paths and dispatch").
+
+The conv2d and fc suites are re-collected here under a module fixture that switches the path,
+so one pytest run sweeps them over every available path (their own modules run on the default,
+best path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import test_conv
+import test_fc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from int8rt import _native
+from int8rt.reference import conv as ref
+
+PATHS = _native.available_isas()
+ROOT = Path(__file__).resolve().parents[2]  # the subprocess imports this checkout's int8rt
+
+
+@pytest.fixture(scope="module", params=PATHS, autouse=True)
+def isa_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    # module scope: hypothesis rejects function-scoped fixtures around @given tests
+    before = _native.isa()
+    _native.set_isa(request.param)
+    assert _native.isa() == request.param
+    yield request.param
+    _native.set_isa(before)
+
+
+# Native-vs-reference tests of the gemm users, re-collected under the path fixture. Tests of
+# the reference alone do not depend on the path.
+for _mod in (test_conv, test_fc):
+    for _name, _fn in vars(_mod).items():
+        if _name.startswith("test_") and "reference" not in _name and callable(_fn):
+            globals()[f"test_{_mod.__name__[5:]}__{_name[5:]}"] = _fn
+del _mod, _name, _fn
+
+
+def test_path_is_what_runs(isa_path: str) -> None:
+    assert _native.isa() == isa_path
+
+
+# ---- extra gemm checks across paths: shapes around the 2x4 tile and the 16-wide k block ----
+
+def _fc_case(rng: np.random.Generator, m: int, k: int, n: int, lo: int = -128, hi: int = 128):
+    x = rng.integers(lo, hi, (m, k), dtype=np.int8)
+    w = rng.integers(lo, hi, (n, k), dtype=np.int8)
+    bias = rng.integers(-(2**20), 2**20, n).astype(np.int32)
+    mult = (rng.uniform(0.5, 2.0, n) * 30.0 / (74 * 73 * np.sqrt(k))).astype(np.float32)
+    return x, {"w": w, "bias": bias, "mult": mult, "x_zp": int(rng.integers(-128, 128)),
+               "y_zp": int(rng.integers(-128, 128))}
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 80), n=st.integers(1, 13),
+       out_f32=st.sampled_from([0, 1]), seed=st.integers(0, 2**32 - 1))
+def test_fc_random_shapes(m: int, k: int, n: int, out_f32: int, seed: int) -> None:
+    x, kw = _fc_case(np.random.default_rng(seed), m, k, n)
+    kw["out_f32"] = out_f32
+    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+
+
+@pytest.mark.parametrize("xv,wv", [(-128, -128), (-128, 127), (127, 127)])
+def test_fc_extreme_products_large_k(xv: int, wv: int) -> None:
+    # every product at its extreme (2^14 for -128 * -128), K odd so the k tail is exercised;
+    # x_zp = 0 so the true accumulator is xv * wv * K, inside int32 (QUANTIZATION.md §3)
+    k = 65_521
+    x = np.full((3, k), xv, np.int8)
+    w = np.full((5, k), wv, np.int8)
+    kw = {"w": w, "bias": np.zeros(5, np.int32), "mult": np.full(5, 1.0 / 2**23, np.float32),
+          "x_zp": 0, "y_zp": 0}
+    for f32 in (0, 1):
+        got = _native.fc(x, **kw, out_f32=f32)
+        assert np.array_equal(got, ref.fc(x, **kw, out_f32=f32))
+
+
+def test_requantize_ties_round_half_even() -> None:
+    # acc * mult lands exactly on .5 steps: the vector epilogue must round ties to even like
+    # lrintf, and the clamp must bite at both ends
+    k, n = 1, 8
+    x = np.arange(-128, 128, dtype=np.int8).reshape(-1, 1)
+    w = np.ones((n, k), np.int8)
+    kw = {"w": w, "bias": np.zeros(n, np.int32), "mult": np.full(n, 0.5, np.float32),
+          "x_zp": 0, "y_zp": 3, "qmin": -100, "qmax": 50}
+    got = _native.fc(x, **kw)
+    assert np.array_equal(got, ref.fc(x, **kw))
+    assert np.array_equal(got[:, 0], np.clip(np.rint(x[:, 0] * 0.5) + 3, -100, 50))
+
+
+# ---- selection ------------------------------------------------------------------------------
+
+def test_scalar_always_available() -> None:
+    assert PATHS[0] == "scalar"
+    assert set(PATHS) <= set(_native.known_isas())
+
+
+def test_unknown_name_is_value_error() -> None:
+    before = _native.isa()
+    with pytest.raises(ValueError, match="unknown ISA 'sse9'"):
+        _native.set_isa("sse9")
+    assert _native.isa() == before
+
+
+def test_unavailable_path_is_value_error() -> None:
+    missing = [n for n in _native.known_isas() if n not in PATHS]
+    if not missing:
+        pytest.skip("every known path is available here")
+    before = _native.isa()
+    with pytest.raises(ValueError, match="not available"):
+        _native.set_isa(missing[-1])
+    assert _native.isa() == before
+
+
+def test_features_match_paths() -> None:
+    feats = _native.cpu_features()
+    assert set(feats) == {"avx2", "avx_vnni", "avx512_vnni", "neon_dot"}
+    if not os.environ.get("INT8RT_ISA"):
+        assert ("avx2" in PATHS) == feats["avx2"]
+
+
+def _isa_in_subprocess(env_isa: str) -> tuple[list[str], str]:
+    code = "from int8rt import _native; print(_native.isa(), *_native.available_isas())"
+    env = {**os.environ, "INT8RT_ISA": env_isa}
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+                         check=False, env=env, cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.split(), out.stderr
+
+
+def test_env_cap_scalar() -> None:
+    words, err = _isa_in_subprocess("scalar")
+    assert words == ["scalar", "scalar"], err
+
+
+def test_env_cap_above_machine_falls_back() -> None:
+    # a cap above the CPU selects the best path the CPU has, never an illegal instruction
+    words, err = _isa_in_subprocess(_native.known_isas()[-1])
+    best = [n for n in _native.known_isas() if n in _native.available_isas()][-1]
+    assert words[0] == best, err
+
+
+def test_env_unknown_name_warns() -> None:
+    words, err = _isa_in_subprocess("bogus")
+    assert not words and "RuntimeWarning" in err and "bogus" in err
