@@ -119,7 +119,17 @@ class _Lowerer:
 
     def emit(self, node: Node, kernel: str, inputs: list[str], outputs: list[str],
              params: dict | None = None, consts: dict | None = None) -> None:
-        self.calls.append(Call(kernel, inputs, outputs, params or {}, consts or {}, node.name))
+        params, consts = params or {}, consts or {}
+        # every float a kernel multiplies by must be finite: lrintf(NaN) and the SIMD
+        # conversions disagree, so a NaN multiplier would break bit-exactness across paths
+        for key, v in [*params.items(), *consts.items()]:
+            arr = np.asarray(v)
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                if key == "value":  # a Pad constant of a float tensor may be anything
+                    continue
+                raise LoweringError(f"{node.op} node {node.name!r}: {kernel} {key} is not "
+                                    f"finite (check the quantization scales)")
+        self.calls.append(Call(kernel, inputs, outputs, params, consts, node.name))
 
     def clamp(self, node: Node, out: str) -> tuple[int, int]:
         return clamp_bounds(tuple(node.attrs.get("clip", NO_CLIP)), self.qparams(out))

@@ -119,3 +119,17 @@ def test_malformed_files_raise_format_errors(demo, tmp_path, damage) -> None:
 def test_threads_argument_is_checked(demo) -> None:
     with pytest.raises(ValueError, match="threads"):
         int8rt.Session(demo[0], threads=0)
+
+
+def test_overflowing_multiplier_is_refused_not_run(demo) -> None:
+    """Finite scales can still give an infinite float32 multiplier (s_x s_w / s_y); lowering
+    refuses it rather than let the kernels' float->int conversions disagree."""
+    from int8rt.ir import QParams
+    from int8rt.lower import LoweringError
+
+    graph = demo[0].graph.copy()
+    conv = next(n for n in graph.nodes if n.op == "Conv")
+    out = graph.tensor(conv.outputs[0])
+    out.qparams = QParams.per_tensor(1e-38, int(out.qparams.zero_point))
+    with pytest.raises(LoweringError, match="not finite"):
+        int8rt.Session(graph)
