@@ -130,6 +130,6 @@ def test_overflowing_multiplier_is_refused_not_run(demo) -> None:
     graph = demo[0].graph.copy()
     conv = next(n for n in graph.nodes if n.op == "Conv")
     out = graph.tensor(conv.outputs[0])
-    out.qparams = QParams.per_tensor(1e-38, int(out.qparams.zero_point))
+    out.qparams = QParams.per_tensor(1e-44, int(out.qparams.zero_point))
     with pytest.raises(LoweringError, match="not finite"):
         int8rt.Session(graph)

@@ -151,7 +151,8 @@ def conv_multipliers(x_scale: float, w_scales: np.ndarray, y_scale: float) -> np
     """m[c] = s_x * s_w[c] / s_y (§4): float64 arithmetic on the stored float32 scales, one
     rounding to float32 at the end. Returns float32 with w_scales' shape (at least 1-D)."""
     m = bias_scale(x_scale, w_scales) / np.float64(np.float32(y_scale))
-    return np.atleast_1d(m.astype(np.float32))
+    with np.errstate(over="ignore"):  # an overflow to inf is refused by lowering, not here
+        return np.atleast_1d(m.astype(np.float32))
 
 
 def quantize_array(x: np.ndarray, qp: QParams) -> np.ndarray:
