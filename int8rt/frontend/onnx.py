@@ -33,6 +33,28 @@ class UnsupportedOpError(ValueError):
     """The model uses ops (or op forms) int8rt cannot import; the message lists every one."""
 
 
+def _schema_violation(node: onnx.NodeProto, opset: int) -> str:
+    """Why `node` breaks its ONNX schema (input count, an omitted required input, a missing
+    required attribute), or "". The converters index inputs and attributes the schema
+    guarantees, so a malformed node must be refused before it reaches them."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain or "")
+    except Exception:  # noqa: BLE001 - unknown op or opset: the converter lookup decides
+        return ""
+    n = len(node.input)
+    if n < schema.min_input or n > schema.max_input:
+        return (f"malformed node: {n} inputs, the schema takes {schema.min_input}.."
+                f"{schema.max_input}")
+    for k in range(schema.min_input):
+        if not node.input[k]:
+            return f"malformed node: required input #{k} is omitted"
+    given = {a.name for a in node.attribute}
+    missing = sorted(a for a, d in schema.attributes.items() if d.required and a not in given)
+    if missing:
+        return f"malformed node: missing required attribute(s) {missing}"
+    return ""
+
+
 class _Unsupported(Exception):
     """Raised inside a converter: this node's form is not supported (reason in the message)."""
 
@@ -263,6 +285,10 @@ class _Importer:
             return
         if node.domain not in ("", "ai.onnx"):
             self.reject(node, name)
+            return
+        malformed = _schema_violation(node, self.opset)
+        if malformed:
+            self.reject(node, name, malformed)
             return
         for i in ins:
             if i and i not in self.g.tensors:
@@ -622,6 +648,8 @@ class _Importer:
     def op_Transpose(self, node, name, ins, attrs):
         rank = len(self.shape(ins[0]))
         perm = tuple(int(p) for p in attrs.get("perm", range(rank - 1, -1, -1)))
+        if sorted(perm) != list(range(rank)):
+            raise _Unsupported(f"perm {perm} is not a permutation of the {rank} input axes")
         self.emit("Transpose", [ins[0]], [node.output[0]], {"perm": perm}, name)
 
     def op_Concat(self, node, name, ins, attrs):
