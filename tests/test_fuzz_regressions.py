@@ -179,3 +179,13 @@ def test_pool_attrs_of_the_wrong_length_fail_in_shape_inference(attrs: dict) -> 
     m = _model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], [], [1, 2, 8, 8])
     with pytest.raises(ValueError, match="wrong rank or arity"):
         import_onnx(m)
+
+
+def test_conv_bias_wired_to_an_activation_is_unsupported() -> None:
+    # was: AttributeError ('NoneType' object has no attribute 'dtype') reading the bias
+    w = onnx.numpy_helper.from_array(np.full((2, 2, 1, 1), 0.1, np.float32), "w")
+    m = _model([helper.make_node("Relu", ["x"], ["r"]),
+                helper.make_node("Conv", ["x", "w", "r"], ["y"], kernel_shape=[1, 1])], [w],
+               [1, 2, 2, 2])
+    with pytest.raises(UnsupportedOpError, match="must be a constant"):
+        import_onnx(m)

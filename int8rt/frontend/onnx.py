@@ -181,6 +181,8 @@ class _Importer:
     def fconst(self, name: str) -> str:
         """The constant as float32 (int8/uint8/float16 initializers used as float operands)."""
         arr = self.const(name)
+        if arr is None:  # e.g. a Conv bias wired to an activation
+            raise _Unsupported(f"input {name!r} must be a constant (an initializer)")
         if arr.dtype == F32:
             return name
         return self.add_const(name + "_f32", arr.astype(F32))
