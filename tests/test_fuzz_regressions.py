@@ -189,3 +189,12 @@ def test_conv_bias_wired_to_an_activation_is_unsupported() -> None:
                [1, 2, 2, 2])
     with pytest.raises(UnsupportedOpError, match="must be a constant"):
         import_onnx(m)
+
+
+def test_resize_with_too_few_scales_is_unsupported() -> None:
+    # was: IndexError in the Resize converter (sizes[2] of a 2-entry list)
+    scales = onnx.numpy_helper.from_array(np.array([1, 1], np.float32), "scales")
+    m = _model([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")],
+               [scales], [1, 2, 4, 4])
+    with pytest.raises(UnsupportedOpError, match="one entry per axis"):
+        import_onnx(m)

@@ -222,11 +222,12 @@ INTERESTING_FLOATS = [0.0, -0.0, -1.0, 1.0, 0.5, 1e-45, 1e-30, 1e30, 3.4e38, flo
 
 
 def mutate_int(v: int, rng: np.random.Generator) -> int:
+    """An int64 (what .i8 and ONNX fields hold) near v or at a boundary."""
     r = rng.random()
     if r < 0.6:
         return int(rng.choice(INTERESTING_INTS))
     if r < 0.8:
-        return int(v) + int(rng.integers(-3, 4))
+        return min(max(int(v) + int(rng.integers(-3, 4)), -(2**63)), 2**63 - 1)
     return int(rng.integers(-(2**20), 2**20))
 
 

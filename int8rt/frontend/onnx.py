@@ -794,6 +794,9 @@ class _Importer:
             sizes = [math.floor(n * s) for n, s in zip(xs, scales)]
         else:
             raise ValueError(f"{node.op_type} {name!r}: neither scales nor sizes given")
+        if len(sizes) != 4 or len(xs) != 4:
+            raise _Unsupported(f"resize of rank {len(xs)} with {len(sizes)} sizes / scales "
+                               f"(4-D NCHW only, one entry per axis)")
         if sizes[0] != xs[0] or sizes[1] != xs[1]:
             raise _Unsupported("resizing the batch or channel axis")
         self.emit("Resize", [ins[0]], [node.output[0]],
