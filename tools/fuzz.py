@@ -29,6 +29,7 @@ import copy
 import io
 import json
 import math
+import os
 import pickle
 import re
 import struct
@@ -653,12 +654,14 @@ def _save_finding(findings: Path, target: str, seed: int, i: int, suffix: str, d
 def worker(target: str, seed: int, start: int, stop: int, findings: Path) -> None:
     """Run cases [start, stop); before each case the reproducer goes to findings/current.*,
     and a line `case i` goes to stdout, so the supervisor can attribute a crash or hang."""
-    try:
-        import resource
+    # AddressSanitizer reserves terabytes of shadow address space: no cap under tools/sanitize.sh
+    if "asan" not in os.environ.get("LD_PRELOAD", "") and "ASAN_OPTIONS" not in os.environ:
+        try:
+            import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (WORKER_AS_LIMIT, WORKER_AS_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
+            resource.setrlimit(resource.RLIMIT_AS, (WORKER_AS_LIMIT, WORKER_AS_LIMIT))
+        except (ImportError, ValueError, OSError):
+            pass
     import warnings
 
     warnings.simplefilter("ignore")
@@ -722,6 +725,9 @@ def supervise(target: str, seed: int, iterations: int | None, seconds: float | N
                 break
             if line is None:
                 rc = proc.wait()
+                if rc != 0 and not finished and current < i:
+                    raise RuntimeError(f"fuzz worker failed before its first case (exit code "
+                                       f"{rc}):\n" + "".join(errbuf)[-4000:])
                 if rc != 0 and not finished:
                     crashes += 1
                     _record_crash(findings, target, seed, current,
