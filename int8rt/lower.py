@@ -414,6 +414,13 @@ def _transpose(lw: _Lowerer, node: Node) -> None:
 def _slice(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     _same_params(lw, node, x, y)
+    rank = len(lw.shape(x))
+    starts, steps = tuple(node.attrs["starts"]), tuple(node.attrs["steps"])
+    # the plan negates a negative step: -INT64_MIN overflows, so keep steps to int32 magnitude
+    if len(starts) != rank or len(steps) != rank or len(lw.shape(y)) != rank or any(
+            st == 0 or abs(st) > INT32_MAX for st in steps):
+        _fail(node, f"starts {starts} / steps {steps} need one entry per axis of rank {rank} "
+                    f"and steps non-zero within int32")
     lw.emit(node, "slice", [x], [y],
             {"in_shape": lw.shape(x), "start": tuple(node.attrs["starts"]),
              "step": tuple(node.attrs["steps"]), "out_shape": lw.shape(y)})

@@ -198,3 +198,35 @@ def test_resize_with_too_few_scales_is_unsupported() -> None:
                [scales], [1, 2, 4, 4])
     with pytest.raises(UnsupportedOpError, match="one entry per axis"):
         import_onnx(m)
+
+
+def test_reshape_copying_a_dimension_past_the_input_rank_is_a_valueerror() -> None:
+    # was: IndexError in the Reshape converter (xs[k] for a 0 at k >= rank)
+    shape = onnx.numpy_helper.from_array(np.array([1, 8, 0], np.int64), "shape")
+    m = _model([helper.make_node("Flatten", ["x"], ["f"]),
+                helper.make_node("Reshape", ["f", "shape"], ["y"])], [shape], [1, 2, 2, 2])
+    with pytest.raises(ValueError, match="past the input's rank"):
+        import_onnx(m)
+
+
+def test_node_redefining_its_own_input_is_refused_at_import() -> None:
+    # was: RecursionError in PTQ (the activation-parameter walk followed p -> p forever)
+    m = _model([helper.make_node("Relu", ["x"], ["p"]),
+                helper.make_node("MaxPool", ["p"], ["p"], kernel_shape=[2, 2]),
+                helper.make_node("Relu", ["p"], ["y"])], [], [1, 2, 4, 4])
+    with pytest.raises(ValueError, match="already defined"):
+        import_onnx(m)
+
+
+def test_slice_step_int64_min_is_rejected_in_lowering() -> None:
+    # was: UBSan "negation of -9223372036854775808" in the plan's slice range check
+    xs, ys = (1, 8, 8, 4), (1, 6, 8, 2)
+    tensors = {"x": Tensor("x", xs, "float32"), "xq": _q(xs, "xq"), "yq": _q(ys, "yq"),
+               "y": Tensor("y", ys, "float32")}
+    nodes = [Node("Quantize", "q", ["x"], ["xq"]),
+             Node("Slice", "s", ["xq"], ["yq"], {"starts": (0, 0, 0, 1),
+                                                 "steps": (1, -(2**63), 1, 1)}),
+             Node("Dequantize", "dq", ["yq"], ["y"])]
+    g = _through_file(Graph(nodes, tensors, ["x"], ["y"]))
+    with pytest.raises(LoweringError, match="steps non-zero within int32"):
+        Session(g)

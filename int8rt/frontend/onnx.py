@@ -25,6 +25,7 @@ from int8rt import ir
 from int8rt.opset import NO_CLIP
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
+from int8rt.validate import validate_graph
 
 F32 = np.float32
 
@@ -637,6 +638,9 @@ class _Importer:
         target = [int(v) for v in (attrs["shape"] if self.opset < 5 else
                                    self.need_const(ins[1], "Reshape shape").tolist())]
         allowzero = int(attrs.get("allowzero", 0))
+        if not allowzero and any(v == 0 for v in target[len(xs):]):
+            raise ValueError(f"Reshape {name!r}: target {target} copies (0) a dimension past "
+                             f"the input's rank {len(xs)}")
         out = [xs[k] if (v == 0 and not allowzero) else v for k, v in enumerate(target)]
         if out.count(-1) > 1:
             raise ValueError(f"Reshape {name!r}: more than one -1 in {target}")
@@ -853,4 +857,8 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     if not model.graph.node and not model.graph.output:
         raise ValueError("ONNX model has an empty graph")
     graph = _Importer(model, input_shapes).run()
-    return canonicalize(graph)
+    graph = canonicalize(graph)
+    # A malformed model (a node re-defining a name, a self-loop) converts node by node without
+    # complaint; refuse it here, before PTQ walks it (a cycle made its recursion unbounded).
+    validate_graph(graph)
+    return graph
