@@ -135,9 +135,58 @@ class _Lowerer:
         return clamp_bounds(tuple(node.attrs.get("clip", NO_CLIP)), self.qparams(out))
 
 
+def _fail(node: Node, why: str) -> None:
+    raise LoweringError(f"{node.op} node {node.name!r}: {why}")
+
+
+def _rank(lw: _Lowerer, node: Node, name: str, rank: int) -> tuple[int, ...]:
+    shape = lw.shape(name)
+    if len(shape) != rank:
+        _fail(node, f"tensor {name!r} has shape {shape}, expected rank {rank}")
+    return shape
+
+
+def _check_window(lw: _Lowerer, node: Node, x: str, y: str, kh: int, kw: int,
+                  channels_out: int | None) -> None:
+    """Kernel geometry the C kernels assume (they trust oh/ow and walk the window): kernel,
+    stride and dilation >= 1, pads >= 0, and y's spatial size exactly the window count over x.
+    A file can state any of these independently; the plan's footprint checks cover buffer
+    sizes, not whether the geometry is self-consistent."""
+    n, h, w_, c = _rank(lw, node, x, 4)
+    yn, oh, ow, yc = _rank(lw, node, y, 4)
+    a = node.attrs
+    strides, dils = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+    pads = tuple(a.get("pads", (0, 0, 0, 0)))
+    if len(strides) != 2 or len(dils) != 2 or len(pads) != 4:
+        _fail(node, f"strides {strides} / dilations {dils} / pads {pads} have the wrong length")
+    if min(kh, kw, *strides, *dils) < 1 or min(pads) < 0:
+        _fail(node, f"kernel ({kh}, {kw}), strides {strides} and dilations {dils} must be >= 1 "
+                    f"and pads {pads} >= 0")
+    want = tuple((size + pads[k] + pads[k + 2] - dils[k] * (kk - 1) - 1) // strides[k] + 1
+                 for k, (size, kk) in enumerate(((h, kh), (w_, kw))))
+    if min(want) < 1 or (oh, ow) != want or yn != n:
+        _fail(node, f"output {y!r} {lw.shape(y)} does not match the window over {x!r} "
+                    f"{lw.shape(x)} (expected spatial {want})")
+    if (channels_out if channels_out is not None else c) != yc:
+        _fail(node, f"output {y!r} has {yc} channels, expected "
+                    f"{channels_out if channels_out is not None else c}")
+
+
+def _check_axis(node: Node, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        _fail(node, f"axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _check_same_size(lw: _Lowerer, node: Node, x: str, y: str) -> None:
+    if math.prod(lw.shape(x)) != math.prod(lw.shape(y)):
+        _fail(node, f"input {x!r} {lw.shape(x)} and output {y!r} {lw.shape(y)} differ in size")
+
+
 # -- model boundary ----------------------------------------------------------------------------
 def _quantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
+    _check_same_size(lw, node, x, y)
     s, z = lw.qp(y)
     n = math.prod(lw.shape(x))
     lw.emit(node, "quantize", [x], [y], {"n": n, "scale": s, "zp": z})
@@ -145,6 +194,7 @@ def _quantize(lw: _Lowerer, node: Node) -> None:
 
 def _dequantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
+    _check_same_size(lw, node, x, y)
     s, z = lw.qp(x)
     lw.emit(node, "dequantize", [x], [y], {"n": math.prod(lw.shape(x)), "scale": s, "zp": z})
 
@@ -200,10 +250,14 @@ def _product_output(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
 def _conv(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     lw.expect_int8(node, x, y)
-    n, h, w_, c = lw.shape(x)
-    _, oh, ow, oc = lw.shape(y)
-    wt = lw.g.tensor(node.inputs[1])
-    _, kh, kw, _ = wt.shape
+    n, h, w_, c = _rank(lw, node, x, 4)
+    _, oh, ow, oc = _rank(lw, node, y, 4)
+    woc, kh, kw, wic = _rank(lw, node, node.inputs[1], 4)
+    groups = node.attrs.get("group", 1)
+    if groups < 1 or c % groups or oc % groups or wic * groups != c or woc != oc:
+        _fail(node, f"weights {(woc, kh, kw, wic)} with group {groups} do not fit {c} input "
+                    f"and {oc} output channels")
+    _check_window(lw, node, x, y, kh, kw, oc)
     out, weights, bias, mult, quant = _product_output(lw, node, x, y, oc)
     a = node.attrs
     (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
@@ -217,10 +271,14 @@ def _conv(lw: _Lowerer, node: Node) -> None:
 def _gemm(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     lw.expect_int8(node, x, y)
-    xs = lw.shape(x)
+    xs, ys = lw.shape(x), lw.shape(y)
+    if not xs or not ys or xs[:-1] != ys[:-1]:
+        _fail(node, f"input {x!r} {xs} and output {y!r} {ys} do not agree on the rows")
     k = xs[-1]
     m = math.prod(xs[:-1])
-    nout = lw.shape(y)[-1]
+    nout = ys[-1]
+    if lw.shape(node.inputs[1]) != (nout, k):
+        _fail(node, f"weights {lw.shape(node.inputs[1])} are not (outputs, inputs) = {(nout, k)}")
     out, weights, bias, mult, quant = _product_output(lw, node, x, y, nout)
     params = dict(m=m, k=k, n=nout, **quant)
     lw.emit(node, "fc", [x], [out], params, {"w": weights, "bias": bias, "mult": mult})
@@ -284,6 +342,7 @@ _UNARY: dict[str, Callable[[Node], Callable[[np.ndarray], np.ndarray]]] = {
 def _unary(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     lw.expect_int8(node, x, y)
+    _check_same_size(lw, node, x, y)
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
     table = kt.lut_table(_UNARY[node.op](node), sx, zx, sy, zy)
     lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(x))}, {"table": table})
@@ -291,10 +350,13 @@ def _unary(lw: _Lowerer, node: Node) -> None:
 
 # -- pooling -----------------------------------------------------------------------------------
 def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
+    a = node.attrs
+    if len(a.get("kernel", ())) != 2:
+        _fail(node, f"kernel {a.get('kernel')!r} must be (kh, kw)")
+    kh, kw = (int(k) for k in a["kernel"])
+    _check_window(lw, node, x, y, kh, kw, None)
     n, h, w_, c = lw.shape(x)
     _, oh, ow, _ = lw.shape(y)
-    a = node.attrs
-    kh, kw = a["kernel"]
     (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
     pt, pl, _, _ = a.get("pads", (0, 0, 0, 0))
     (_, zx), (_, zy) = lw.qp(x), lw.qp(y)
@@ -323,7 +385,9 @@ def _avgpool(lw: _Lowerer, node: Node) -> None:
 def _global_avgpool(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     lw.expect_int8(node, x, y)
-    n, h, w_, c = lw.shape(x)
+    n, h, w_, c = _rank(lw, node, x, 4)
+    if lw.shape(y) != (n, 1, 1, c) or h * w_ < 1:
+        _fail(node, f"output {y!r} {lw.shape(y)} is not (N, 1, 1, C) of a non-empty {(n, h, w_, c)}")
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
     mult = float(kt.global_avgpool_mult(sx, sy, h * w_))
     lw.emit(node, "global_avgpool", [x], [y],
@@ -343,19 +407,30 @@ def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> None:
 def _reshape(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     _same_params(lw, node, x, y)
+    _check_same_size(lw, node, x, y)
     lw.emit(node, "copy", [x], [y], {"nbytes": lw.buffers[y].nbytes})
 
 
 def _transpose(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     _same_params(lw, node, x, y)
-    lw.emit(node, "transpose", [x], [y],
-            {"shape": lw.shape(x), "perm": tuple(int(p) for p in node.attrs["perm"])})
+    shape = lw.shape(x)
+    perm = tuple(int(p) for p in node.attrs["perm"])
+    if sorted(perm) != list(range(len(shape))) or lw.shape(y) != tuple(shape[p] for p in perm):
+        _fail(node, f"perm {perm} does not map {shape} to {lw.shape(y)}")
+    lw.emit(node, "transpose", [x], [y], {"shape": shape, "perm": perm})
 
 
 def _slice(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     _same_params(lw, node, x, y)
+    rank = len(lw.shape(x))
+    starts, steps = tuple(node.attrs["starts"]), tuple(node.attrs["steps"])
+    # the plan negates a negative step: -INT64_MIN overflows, so keep steps to int32 magnitude
+    if len(starts) != rank or len(steps) != rank or len(lw.shape(y)) != rank or any(
+            st == 0 or abs(st) > INT32_MAX for st in steps):
+        _fail(node, f"starts {starts} / steps {steps} need one entry per axis of rank {rank} "
+                    f"and steps non-zero within int32")
     lw.emit(node, "slice", [x], [y],
             {"in_shape": lw.shape(x), "start": tuple(node.attrs["starts"]),
              "step": tuple(node.attrs["steps"]), "out_shape": lw.shape(y)})
@@ -364,7 +439,7 @@ def _slice(lw: _Lowerer, node: Node) -> None:
 def _split(lw: _Lowerer, node: Node) -> None:
     x = node.inputs[0]
     shape = lw.shape(x)
-    axis = int(node.attrs["axis"])
+    axis = _check_axis(node, int(node.attrs["axis"]), len(shape))
     offset = 0
     for y in node.outputs:
         _same_params(lw, node, x, y)
@@ -398,7 +473,12 @@ def _pad(lw: _Lowerer, node: Node) -> None:
 def _concat(lw: _Lowerer, node: Node) -> None:
     (y,) = node.outputs
     out_shape = lw.shape(y)
-    axis = int(node.attrs["axis"])
+    axis = _check_axis(node, int(node.attrs["axis"]), len(out_shape))
+    shapes = [lw.shape(x) for x in node.inputs]
+    if any(len(s) != len(out_shape) or s[:axis] != out_shape[:axis]
+           or s[axis + 1:] != out_shape[axis + 1:] for s in shapes) or \
+            sum(s[axis] for s in shapes) != out_shape[axis]:
+        _fail(node, f"inputs {shapes} do not concatenate to {out_shape} along axis {axis}")
     rows = math.prod(out_shape[:axis])
     y_stride = math.prod(out_shape[axis:])
     sy, zy = lw.qp(y)
@@ -443,7 +523,10 @@ def _softmax(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     lw.expect_int8(node, x, y)
     shape = lw.shape(x)
-    axis = int(node.attrs.get("axis", -1)) % len(shape)
+    if not shape:
+        _fail(node, "softmax of a scalar")
+    _check_same_size(lw, node, x, y)
+    axis = _check_axis(node, int(node.attrs.get("axis", -1)), len(shape))
     (sx, _), (sy, zy) = lw.qp(x), lw.qp(y)
     table = kt.softmax_exp_table(sx)
     inv = float(np.float32(1.0 / sy))

@@ -25,12 +25,35 @@ from int8rt import ir
 from int8rt.opset import NO_CLIP
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
+from int8rt.validate import validate_graph
 
 F32 = np.float32
 
 
 class UnsupportedOpError(ValueError):
     """The model uses ops (or op forms) int8rt cannot import; the message lists every one."""
+
+
+def _schema_violation(node: onnx.NodeProto, opset: int) -> str:
+    """Why `node` breaks its ONNX schema (input count, an omitted required input, a missing
+    required attribute), or "". The converters index inputs and attributes the schema
+    guarantees, so a malformed node must be refused before it reaches them."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain or "")
+    except Exception:  # noqa: BLE001 - unknown op or opset: the converter lookup decides
+        return ""
+    n = len(node.input)
+    if n < schema.min_input or n > schema.max_input:
+        return (f"malformed node: {n} inputs, the schema takes {schema.min_input}.."
+                f"{schema.max_input}")
+    for k in range(schema.min_input):
+        if not node.input[k]:
+            return f"malformed node: required input #{k} is omitted"
+    given = {a.name for a in node.attribute}
+    missing = sorted(a for a, d in schema.attributes.items() if d.required and a not in given)
+    if missing:
+        return f"malformed node: missing required attribute(s) {missing}"
+    return ""
 
 
 class _Unsupported(Exception):
@@ -159,6 +182,8 @@ class _Importer:
     def fconst(self, name: str) -> str:
         """The constant as float32 (int8/uint8/float16 initializers used as float operands)."""
         arr = self.const(name)
+        if arr is None:  # e.g. a Conv bias wired to an activation
+            raise _Unsupported(f"input {name!r} must be a constant (an initializer)")
         if arr.dtype == F32:
             return name
         return self.add_const(name + "_f32", arr.astype(F32))
@@ -263,6 +288,10 @@ class _Importer:
             return
         if node.domain not in ("", "ai.onnx"):
             self.reject(node, name)
+            return
+        malformed = _schema_violation(node, self.opset)
+        if malformed:
+            self.reject(node, name, malformed)
             return
         for i in ins:
             if i and i not in self.g.tensors:
@@ -609,6 +638,9 @@ class _Importer:
         target = [int(v) for v in (attrs["shape"] if self.opset < 5 else
                                    self.need_const(ins[1], "Reshape shape").tolist())]
         allowzero = int(attrs.get("allowzero", 0))
+        if not allowzero and any(v == 0 for v in target[len(xs):]):
+            raise ValueError(f"Reshape {name!r}: target {target} copies (0) a dimension past "
+                             f"the input's rank {len(xs)}")
         out = [xs[k] if (v == 0 and not allowzero) else v for k, v in enumerate(target)]
         if out.count(-1) > 1:
             raise ValueError(f"Reshape {name!r}: more than one -1 in {target}")
@@ -622,6 +654,8 @@ class _Importer:
     def op_Transpose(self, node, name, ins, attrs):
         rank = len(self.shape(ins[0]))
         perm = tuple(int(p) for p in attrs.get("perm", range(rank - 1, -1, -1)))
+        if sorted(perm) != list(range(rank)):
+            raise _Unsupported(f"perm {perm} is not a permutation of the {rank} input axes")
         self.emit("Transpose", [ins[0]], [node.output[0]], {"perm": perm}, name)
 
     def op_Concat(self, node, name, ins, attrs):
@@ -764,6 +798,9 @@ class _Importer:
             sizes = [math.floor(n * s) for n, s in zip(xs, scales)]
         else:
             raise ValueError(f"{node.op_type} {name!r}: neither scales nor sizes given")
+        if len(sizes) != 4 or len(xs) != 4:
+            raise _Unsupported(f"resize of rank {len(xs)} with {len(sizes)} sizes / scales "
+                               f"(4-D NCHW only, one entry per axis)")
         if sizes[0] != xs[0] or sizes[1] != xs[1]:
             raise _Unsupported("resizing the batch or channel axis")
         self.emit("Resize", [ins[0]], [node.output[0]],
@@ -820,4 +857,8 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     if not model.graph.node and not model.graph.output:
         raise ValueError("ONNX model has an empty graph")
     graph = _Importer(model, input_shapes).run()
-    return canonicalize(graph)
+    graph = canonicalize(graph)
+    # A malformed model (a node re-defining a name, a self-loop) converts node by node without
+    # complaint; refuse it here, before PTQ walks it (a cycle made its recursion unbounded).
+    validate_graph(graph)
+    return graph

@@ -24,7 +24,14 @@ def _spatial(graph: ir.Graph) -> tuple[int, int, int]:
 
 
 def _window(n: int, k: int, s: int, d: int, p0: int, p1: int) -> int:
-    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+    if k < 1 or s < 1 or d < 1 or p0 < 0 or p1 < 0:
+        raise ValueError(f"shape inference: window kernel {k}, stride {s}, dilation {d} must "
+                         f"be >= 1 and pads ({p0}, {p1}) >= 0")
+    out = (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+    if out < 1:  # the dilated kernel is larger than the padded input
+        raise ValueError(f"shape inference: window of {k} (dilation {d}) does not fit an input "
+                         f"of {n} padded by ({p0}, {p1})")
+    return out
 
 
 def _rebatch(x: tuple[int, ...], target: tuple[int, ...], node: ir.Node) -> tuple[int, ...]:
@@ -111,7 +118,15 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
 
 
 def set_shapes(graph: ir.Graph, node: ir.Node) -> None:
-    for name, shape in zip(node.outputs, infer_node(graph, node)):
+    try:
+        shapes = infer_node(graph, node)
+    except (IndexError, KeyError) as e:
+        # A rank, arity or attribute the op needs is missing (a malformed model): the rules
+        # above index what a well-formed node has, so report it as the node's fault.
+        raise ValueError(f"shape inference: {node.op} node {node.name!r} has inputs or "
+                         f"attributes of the wrong rank or arity ({type(e).__name__}: {e})"
+                         ) from None
+    for name, shape in zip(node.outputs, shapes):
         if not name:
             continue
         t = graph.tensors.get(name)
