@@ -217,7 +217,11 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             return "kernel size, stride and dilation must be >= 1";
         if (c->pad_t < 0 || c->pad_l < 0) return "pads must be >= 0";
         /* taps outside the input are skipped by the kernel, so any oh / ow is memory safe
-         * (ceil_mode makes the last window hang over the edge) */
+         * (ceil_mode makes the last window hang over the edge) as long as the kernel's int32
+         * window arithmetic cannot overflow (a fuzzer found stride 2^31-1) */
+        if ((int64_t)(c->oh - 1) * c->stride_h + (int64_t)(c->kh - 1) * c->dil_h > INT32_MAX ||
+            (int64_t)(c->ow - 1) * c->stride_w + (int64_t)(c->kw - 1) * c->dil_w > INT32_MAX)
+            return "pooling window coordinates exceed int32";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
@@ -306,7 +310,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
         for (int32_t i = 0; i < c->ndim; i++) {
             if (c->in_shape[i] < 0 || c->out_shape[i] < 0) return "shapes must be >= 0";
-            if (c->step[i] == 0) return "step must be non-zero";
+            if (c->step[i] == 0 || c->step[i] == INT64_MIN) return "step must be non-zero";
         }
         f->in[0] = mul2(prod(c->ndim, c->in_shape), c->elem_size);
         f->out = mul2(prod(c->ndim, c->out_shape), c->elem_size);

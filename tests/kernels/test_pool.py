@@ -159,3 +159,18 @@ def test_binding_rejects_bad_arguments():
         nat.maxpool(x, **{**p, "stride_h": 0})
     with pytest.raises(ValueError):
         nat.maxpool(x, **p, h=5)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_huge_stride_window_math_does_not_overflow(kind):
+    """stride 2^31 - 1: the second window starts beyond the input; its far end overflowed
+    int32 in the tap-range arithmetic once (tools/fuzz.py found it as a segfault)."""
+    x = np.arange(16, dtype=np.int8).reshape(1, 4, 4, 1)
+    kw = dict(oh=2, ow=1, kh=2, kw=2, stride_h=2**31 - 1, stride_w=1)
+    if kind == "max":
+        got, want = nat.maxpool(x, **kw), ref.maxpool(x, **kw)
+    else:
+        mults = avgpool_mults(0.5, 0.5, 2, 2)
+        kw.update(x_zp=0, y_zp=0)
+        got, want = nat.avgpool(x, mults, **kw), ref.avgpool(x, mults, **kw)
+    assert np.array_equal(got, want)

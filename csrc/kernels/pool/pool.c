@@ -9,16 +9,20 @@
  * start + t * dil, which lies in [0, size). */
 static inline void pool_tap_range(int32_t start, int32_t k, int32_t dil, int32_t size,
                                   int32_t *t0, int32_t *t1) {
-    int32_t lo = 0, hi = k;
-    if (start < 0) lo = (-start + dil - 1) / dil;
+    /* int64: start and the window's far end can exceed int32 for absurd strides/dilations
+     * (found by tools/fuzz.py); the clamped tap indices always fit back into [0, k]. */
+    const int64_t s = start, d = dil;
+    int64_t lo = 0, hi = k;
+    if (s < 0) lo = (-s + d - 1) / d;
     /* last valid t: start + t * dil <= size - 1 */
-    if (start + (k - 1) * dil > size - 1) {
-        const int32_t last = size - 1 - start;
-        hi = last < 0 ? 0 : last / dil + 1;
+    if (s + (int64_t)(k - 1) * d > (int64_t)size - 1) {
+        const int64_t last = (int64_t)size - 1 - s;
+        hi = last < 0 ? 0 : last / d + 1;
     }
+    if (lo > k) lo = k;
     if (hi < lo) hi = lo;
-    *t0 = lo;
-    *t1 = hi;
+    *t0 = (int32_t)lo;
+    *t1 = (int32_t)hi;
 }
 
 /* max: the output has the input's parameters, so no requantization; only the fused clamp.
