@@ -1,4 +1,4 @@
-/* AVX2 gemm micro-kernel: same packed panel and results as i8_gemm__scalar (gemm.h), bit for
+/* AVX2 gemm micro-kernel: same packed panel and results as i8_gemm_2x4__scalar (gemm.h), bit for
  * bit, for every int8 input.
  *
  * Dot products: 16 int8 of a row and of a weight row are sign-extended to int16 (vpmovsxbw)
@@ -88,7 +88,7 @@ AVX2 static inline __m256i hsum_2x4(__m256i s00, __m256i s01, __m256i s02, __m25
                             _mm256_permute2x128_si256(r0, r1, 0x31));
 }
 
-AVX2 static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+AVX2 void i8_gemm_2x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
                             const int8_t *a1, void *c0, void *c1) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1), kp = (size_t)pn->kp;
     const int8_t *w = pn->w + j * kp;
@@ -122,7 +122,7 @@ AVX2 static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
     store_2rows(pn, j, hsum_2x4(s00, s01, s02, s03, s10, s11, s12, s13), c0, c1);
 }
 
-AVX2 static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0) {
+AVX2 void i8_gemm_1x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1), kp = (size_t)pn->kp;
     const int8_t *w = pn->w + j * kp;
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
@@ -142,25 +142,6 @@ AVX2 static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
     }
     const __m128i r = hsum4(s0, s1, s2, s3);
     store_2rows(pn, j, _mm256_set_m128i(r, r), c0, c0);
-}
-
-AVX2 void i8_gemm__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                        void *c, size_t c_stride) {
-    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
-    unsigned char *cb = c;
-    /* same row blocking as the scalar kernel (about 16 KB of a stays in cache) */
-    size_t mb = 16384 / ((size_t)pn->k + 1);
-    mb = mb < I8_GEMM_MR ? I8_GEMM_MR : mb - mb % I8_GEMM_MR;
-    for (size_t i0 = 0; i0 < m; i0 += mb) {
-        const size_t i1 = m - i0 < mb ? m : i0 + mb;
-        for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
-            size_t i = i0;
-            for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
-                kernel_2x4(pn, j, a + i * a_stride, a + (i + 1) * a_stride, cb + i * c_row,
-                           cb + (i + 1) * c_row);
-            if (i < i1) kernel_1x4(pn, j, a + i * a_stride, cb + i * c_row);
-        }
-    }
 }
 
 #endif

@@ -1,24 +1,46 @@
-/* The gemm entry fc and conv2d call: one table lookup on the current path (int8rt/cpu.h) per
- * gemm call, never per tile. Paths without their own gemm fall back to the best one below. */
+/* The gemm entry fc and conv2d call. The row blocking lives here once; each ISA contributes
+ * only its two micro-kernels, looked up on the current path (int8rt/cpu.h) once per gemm call,
+ * never per tile. Paths without their own micro-kernels use the best one below them. */
 #include "int8rt/cpu.h"
 #include "kernels/gemm/gemm.h"
 
-typedef void (*gemm_fn)(const i8_gemm_panel *, size_t, const int8_t *, size_t, void *, size_t);
+typedef struct {
+    i8_gemm_2x4_fn tile2;
+    i8_gemm_1x4_fn tile1;
+} gemm_kernels;
 
+#define SCALAR {i8_gemm_2x4__scalar, i8_gemm_1x4__scalar}
 #if defined(__x86_64__) || defined(__i386__)
-#define GEMM_AVX2 i8_gemm__avx2
+#define AVX2 {i8_gemm_2x4__avx2, i8_gemm_1x4__avx2}
 #else
-#define GEMM_AVX2 i8_gemm__scalar /* never selected: cpu.c reports avx2 only on x86 */
+#define AVX2 SCALAR /* never selected: cpu.c reports avx2 only on x86 */
 #endif
 
-static const gemm_fn GEMM[I8_ISA_COUNT] = {
-    [I8_ISA_SCALAR] = i8_gemm__scalar,
-    [I8_ISA_AVX2] = GEMM_AVX2,
-    [I8_ISA_AVX_VNNI] = GEMM_AVX2,
-    [I8_ISA_AVX512_VNNI] = GEMM_AVX2,
+static const gemm_kernels GEMM[I8_ISA_COUNT] = {
+    [I8_ISA_SCALAR] = SCALAR,
+    [I8_ISA_AVX2] = AVX2,
+    [I8_ISA_AVX_VNNI] = AVX2,
+    [I8_ISA_AVX512_VNNI] = AVX2,
 };
 
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride) {
-    GEMM[i8_isa_current()](pn, m, a, a_stride, c, c_stride);
+    const gemm_kernels kn = GEMM[i8_isa_current()];
+    /* c rows in bytes: the epilogue writes int8 or float32 elements */
+    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
+    unsigned char *cb = c;
+    /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
+     * streams past them, so neither operand is re-read from memory once per micro-tile. */
+    size_t mb = 16384 / ((size_t)pn->k + 1);
+    mb = mb < I8_GEMM_MR ? I8_GEMM_MR : mb - mb % I8_GEMM_MR;
+    for (size_t i0 = 0; i0 < m; i0 += mb) {
+        const size_t i1 = m - i0 < mb ? m : i0 + mb;
+        for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
+            size_t i = i0;
+            for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
+                kn.tile2(pn, j, a + i * a_stride, a + (i + 1) * a_stride, cb + i * c_row,
+                         cb + (i + 1) * c_row);
+            if (i < i1) kn.tile1(pn, j, a + i * a_stride, cb + i * c_row);
+        }
+    }
 }

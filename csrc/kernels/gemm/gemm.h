@@ -52,17 +52,24 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
                         int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32);
 
-/* m rows of a (row stride a_stride, pn->k readable bytes each) into m rows of c (row stride
- * c_stride elements, pn->n elements written per row; elements are int8, or float32 when
- * pn->out_f32). */
-void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                     void *c, size_t c_stride);
+/* Micro-kernels, one pair per ISA: output channels [j, j + I8_GEMM_NR) of one or two rows of
+ * a (pn->k readable bytes each) into the matching elements of c rows (int8, or float32 when
+ * pn->out_f32). Only the driver in dispatch.c calls them, after checking the CPU. */
+typedef void (*i8_gemm_2x4_fn)(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+                               const int8_t *a1, void *c0, void *c1);
+typedef void (*i8_gemm_1x4_fn)(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+
+void i8_gemm_2x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+                         const int8_t *a1, void *c0, void *c1);
+void i8_gemm_1x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
 #if defined(__x86_64__) || defined(__i386__)
-/* AVX2 (avx2.c); the caller must have checked the CPU (only dispatch.c calls it). */
-void i8_gemm__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                   void *c, size_t c_stride);
+void i8_gemm_2x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+                       const int8_t *a1, void *c0, void *c1);
+void i8_gemm_1x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
 #endif
-/* The entry fc and conv2d use: the kernel of the current path (int8rt/cpu.h, dispatch.c). */
+
+/* The entry fc and conv2d use: m rows of a (row stride a_stride) into m rows of c (row stride
+ * c_stride elements), with the micro-kernels of the current path (int8rt/cpu.h). */
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride);
 

@@ -30,7 +30,7 @@ static inline void store_row(const i8_gemm_panel *pn, size_t j, const int32_t s[
                               pn->qmin, pn->qmax);
 }
 
-static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
+void i8_gemm_2x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
                        const int8_t *restrict a1, void *c0, void *c1) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
     const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
@@ -65,7 +65,7 @@ static void kernel_2x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict
     store_row(pn, j, r1, c1);
 }
 
-static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
+void i8_gemm_1x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *restrict a0,
                        void *c0) {
     const size_t k = (size_t)pn->k, k16 = k & ~(size_t)(I8_GEMM_KB - 1);
     const int8_t *restrict w0 = pn->w + j * (size_t)pn->kp;
@@ -89,25 +89,4 @@ static void kernel_1x4(const i8_gemm_panel *pn, size_t j, const int8_t *restrict
     }
     const int32_t r0[I8_GEMM_NR] = {s0, s1, s2, s3};
     store_row(pn, j, r0, c0);
-}
-
-void i8_gemm__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                     void *c, size_t c_stride) {
-    /* c rows in bytes: the epilogue writes int8 or float32 elements */
-    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
-    unsigned char *cb = c;
-    /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
-     * streams past them, so neither operand is re-read from memory once per micro-tile. */
-    size_t mb = 16384 / ((size_t)pn->k + 1);
-    mb = mb < I8_GEMM_MR ? I8_GEMM_MR : mb - mb % I8_GEMM_MR;
-    for (size_t i0 = 0; i0 < m; i0 += mb) {
-        const size_t i1 = m - i0 < mb ? m : i0 + mb;
-        for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
-            size_t i = i0;
-            for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
-                kernel_2x4(pn, j, a + i * a_stride, a + (i + 1) * a_stride, cb + i * c_row,
-                           cb + (i + 1) * c_row);
-            if (i < i1) kernel_1x4(pn, j, a + i * a_stride, cb + i * c_row);
-        }
-    }
 }
