@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 DTYPES = ("float32", "int8", "uint8", "int32", "int64", "bool")
+
+
+def fresh_name(base: str, *taken: Container[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ... : the first name in none of `taken`."""
+    name = base
+    for i in itertools.count(1):
+        if not any(name in t for t in taken):
+            return name
+        name = f"{base}_{i}"
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,13 +114,7 @@ class Graph:
 
     # -- edits -------------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
-        taken = set(self.tensors) | {n.name for n in self.nodes}
-        if base not in taken:
-            return base
-        for i in itertools.count(1):
-            if f"{base}_{i}" not in taken:
-                return f"{base}_{i}"
-        raise AssertionError("unreachable")
+        return fresh_name(base, self.tensors, {n.name for n in self.nodes})
 
     def add_const(self, base: str, data: np.ndarray) -> str:
         name = self.unique_name(base)

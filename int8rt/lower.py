@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import kernel_tables as kt
-from .ir import Graph, Node, QParams
+from .ir import Graph, Node, QParams, fresh_name
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
 from .quant.params import bias_scale, clamp_bounds, conv_multipliers
@@ -110,10 +110,7 @@ class _Lowerer:
                 )
 
     def temp(self, base: str, shape: tuple[int, ...], dtype: str = "int8") -> str:
-        name = base
-        i = 1
-        while name in self.buffers or name in self.g.tensors:
-            name, i = f"{base}_{i}", i + 1
+        name = fresh_name(base, self.buffers, self.g.tensors)
         self.buffers[name] = Buffer(name, shape, dtype)
         return name
 

@@ -150,10 +150,7 @@ class _Importer:
 
     # -- helpers -----------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        name, k = base, 0
-        while name in self.reserved or name in self.g.tensors:
-            k += 1
-            name = f"{base}_{k}"
+        name = ir.fresh_name(base, self.reserved, self.g.tensors)
         self.reserved.add(name)
         return name
 

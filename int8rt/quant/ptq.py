@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from int8rt.ir import Graph, Node, QParams, Tensor
+from int8rt.ir import Graph, Node, QParams, Tensor, fresh_name
 from int8rt.opset import schema
 from int8rt.quant import params
 
@@ -87,10 +87,7 @@ class _Quantizer:
 
     def _node_name(self, base: str) -> str:
         # new nodes are not in g.nodes until the end: avoid their names by hand
-        name, i = base, 0
-        while name in self.node_names or name in self.g.tensors:
-            i += 1
-            name = f"{base}_{i}"
+        name = fresh_name(base, self.node_names, self.g.tensors)
         self.node_names.add(name)
         return name
 
