@@ -12,9 +12,19 @@
 #elif defined(__aarch64__) && defined(__linux__)
 #define I8_ARM64_LINUX 1
 #include <sys/auxv.h>
+#elif defined(__arm__) && defined(__linux__)
+#define I8_ARM32_LINUX 1
+#include <sys/auxv.h>
 #endif
 
-static const char *const NAMES[I8_ISA_COUNT] = {"scalar", "avx2", "avx_vnni", "avx512_vnni"};
+#if defined(__aarch64__)
+#define I8_A64 1
+#else
+#define I8_A64 0
+#endif
+
+static const char *const NAMES[I8_ISA_COUNT] = {"scalar",  "neon",    "neondot",
+                                               "avx2",    "avxvnni", "avx512vnni"};
 
 #if I8_X86
 /* XCR0 via the raw opcode: the _xgetbv intrinsic would need -mxsave on the whole file. Only
@@ -46,8 +56,12 @@ void i8_cpu_detect(i8_cpu_features *f) {
         f->avx_vnni = (int32_t)((a >> 4) & 1);
     }
 #elif I8_ARM64_LINUX
-    /* ARM paths come later; HWCAP_ASIMDDP is bit 20 of AT_HWCAP on arm64 Linux. */
+    /* Advanced SIMD is part of the AArch64 baseline; HWCAP_ASIMDDP is bit 20 of AT_HWCAP.
+     * Never /proc/cpuinfo: under qemu-user it shows the host's CPU. */
+    f->neon = 1;
     f->neon_dot = (int32_t)((getauxval(AT_HWCAP) >> 20) & 1);
+#elif I8_ARM32_LINUX
+    f->neon = (int32_t)((getauxval(AT_HWCAP) >> 12) & 1); /* HWCAP_NEON */
 #endif
 }
 
@@ -55,6 +69,9 @@ void i8_cpu_detect(i8_cpu_features *f) {
 static int compiled_in(int32_t isa) {
 #if I8_X86
     return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2;
+#elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON))
+    /* kernels for NEON paths are added per family; a family without them uses scalar */
+    return isa == I8_ISA_SCALAR || isa == I8_ISA_NEON || (isa == I8_ISA_NEON_DOT && I8_A64);
 #else
     return isa == I8_ISA_SCALAR;
 #endif
@@ -63,6 +80,8 @@ static int compiled_in(int32_t isa) {
 static int cpu_supports(int32_t isa, const i8_cpu_features *f) {
     switch (isa) {
     case I8_ISA_SCALAR: return 1;
+    case I8_ISA_NEON: return f->neon;
+    case I8_ISA_NEON_DOT: return f->neon && f->neon_dot;
     case I8_ISA_AVX2: return f->avx2;
     case I8_ISA_AVX_VNNI: return f->avx2 && f->avx_vnni;
     case I8_ISA_AVX512_VNNI: return f->avx512_vnni;

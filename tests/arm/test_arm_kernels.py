@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("gcc", "aarch64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc", "qemu-aarch64-static",
          "qemu-arm-static", "bash", "dpkg")
 SYSROOTS = ("/usr/aarch64-linux-gnu/lib", "/usr/arm-linux-gnueabihf/lib")
-TARGETS = ("x86-64", "aarch64 cortex-a72", "aarch64 cortex-a76", "aarch64 max",
-           "armv7 cortex-a7", "armv7 cortex-a15")
+# target -> the kernel paths its CPU model must run (neondot only where the model has dotprod)
+TARGETS = {"x86-64": ("scalar", "avx2"), "aarch64 cortex-a72": ("scalar", "neon"),
+           "aarch64 cortex-a76": ("scalar", "neon", "neondot"),
+           "aarch64 max": ("scalar", "neon", "neondot"),
+           "armv7 cortex-a7": ("scalar", "neon"), "armv7 cortex-a15": ("scalar", "neon")}
 
 _missing = [t for t in TOOLS if shutil.which(t) is None] + [
     d for d in SYSROOTS if not os.path.isdir(d)]
@@ -41,20 +44,20 @@ def test_all_targets_pass(arm_run: subprocess.CompletedProcess) -> None:
     assert arm_run.returncode == 0, out[-4000:]
     n_cases = int(re.search(r"^(\d+) cases", out, re.MULTILINE).group(1))
     assert n_cases >= 500
-    # one run per (target, ISA): scalar everywhere, plus avx2 on the native x86-64 control,
-    # which kernel_check skips ("0 passed") only on a CPU without AVX2
+    # one run per (target, path); kernel_check skips avx2 ("0 passed") only on a CPU without it
     runs = re.findall(r"^ok +.* isa=(\w+): (\d+) passed, 0 failed", arm_run.stdout, re.MULTILINE)
-    assert len(runs) == len(TARGETS) + 1, out[-4000:]
+    assert len(runs) == sum(len(paths) for paths in TARGETS.values()), out[-4000:]
     assert all(int(n) == n_cases or (isa != "scalar" and int(n) == 0) for isa, n in runs), runs
     last = arm_run.stdout.strip().splitlines()[-1]
     assert last == f"{sum(int(n) for _, n in runs)} passed, 0 failed", out[-4000:]
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_target_ran(arm_run: subprocess.CompletedProcess, target: str) -> None:
-    # each target must have run every case; a silently skipped target would pass the total
+@pytest.mark.parametrize("target,path", [(t, p) for t, ps in TARGETS.items() for p in ps
+                                         if p != "avx2"])
+def test_target_ran(arm_run: subprocess.CompletedProcess, target: str, path: str) -> None:
+    # each (target, path) must have run every case; a silently skipped one would pass the total
     n_cases = re.search(r"^(\d+) cases", arm_run.stdout, re.MULTILINE)
     assert n_cases, arm_run.stdout[-2000:] + arm_run.stderr[-2000:]
-    ok = re.search(rf"^ok +{re.escape(target)}.* isa=scalar: {n_cases.group(1)} passed, 0 failed",
+    ok = re.search(rf"^ok +{re.escape(target)}.* isa={path}: {n_cases.group(1)} passed, 0 failed",
                    arm_run.stdout, re.MULTILINE)
     assert ok, arm_run.stdout[-4000:]

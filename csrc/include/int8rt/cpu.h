@@ -18,18 +18,24 @@ extern "C" {
 
 typedef enum {
     I8_ISA_SCALAR = 0,      /* portable C, every target */
-    I8_ISA_AVX2 = 1,        /* x86-64 AVX2 (int16 vpmaddwd dot products) */
-    I8_ISA_AVX_VNNI = 2,    /* reserved: no kernels yet */
-    I8_ISA_AVX512_VNNI = 3, /* reserved: no kernels yet */
-    I8_ISA_COUNT = 4
+    I8_ISA_NEON = 1,        /* ARM Advanced SIMD: AArch64 baseline, armv7 with NEON-VFPv4 */
+    I8_ISA_NEON_DOT = 2,    /* AArch64 sdot (Armv8.2 dotprod: Cortex-A76 / Pi 5) */
+    I8_ISA_AVX2 = 3,        /* x86-64 AVX2 (int16 vpmaddwd dot products) */
+    I8_ISA_AVX_VNNI = 4,    /* x86 VEX vpdpbusd (Alder Lake, N100, Zen 5) */
+    I8_ISA_AVX512_VNNI = 5, /* x86 EVEX vpdpbusd */
+    I8_ISA_COUNT = 6
 } i8_isa;
+/* Paths of one architecture are ordered by capability; the order across architectures only
+ * matters for the INT8RT_ISA cap, where a name of the other architecture caps at scalar (x86
+ * reading "neon") or at the best ARM path (ARM reading "avx2"). */
 
 /* CPU features, each usable only if the OS also saves the register state (XCR0). */
 typedef struct {
     int32_t avx2;
     int32_t avx_vnni;    /* VEX-encoded vpdpbusd (Alder Lake, Zen 5) */
     int32_t avx512_vnni; /* EVEX vpdpbusd (AVX-512F + VNNI, ZMM state enabled) */
-    int32_t neon_dot;    /* AArch64 sdot/udot (not used yet) */
+    int32_t neon;        /* Advanced SIMD usable (always on AArch64; HWCAP_NEON on armv7) */
+    int32_t neon_dot;    /* AArch64 sdot/udot (HWCAP_ASIMDDP) */
 } i8_cpu_features;
 
 void i8_cpu_detect(i8_cpu_features *f);

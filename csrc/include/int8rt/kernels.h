@@ -91,6 +91,19 @@ size_t i8_fc_scratch_size(const i8_fc_params *p);
 void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                void *scratch);
 
+/* ---- work split for threads (conv2d, fc) ----------------------------------------------------
+ * A run is `*_tasks(p)` (>= 1) independent pieces of the output; `*_run_tasks` computes pieces
+ * [t0, t1) only, with `scratch` of `*_scratch_size` bytes owned by this caller. All pieces, in
+ * any order and split among any number of threads, write exactly what one `*_run` writes. The
+ * plan's thread pool hands out contiguous task ranges; a kernel sizes its pieces so that one is
+ * a useful unit of work (tiles of output pixels x channel blocks, rows of a depthwise output). */
+size_t i8_conv2d_tasks(const i8_conv2d_params *p);
+void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                         void *scratch, size_t t0, size_t t1);
+size_t i8_fc_tasks(const i8_fc_params *p);
+void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                     void *scratch, size_t t0, size_t t1);
+
 /* ---- binary elementwise with broadcasting ---------------------------------------------------
  * y has `shape` (contiguous, row-major); a and b are read at index . a_stride / b_stride
  * (element strides; 0 on a broadcast axis). Python collapses shapes to at most I8_MAX_DIMS.

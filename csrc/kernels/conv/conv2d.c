@@ -180,3 +180,11 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         }
     }
 }
+
+/* Not split yet: one task is the whole run (threads come with the task-aware gemm driver). */
+size_t i8_conv2d_tasks(const i8_conv2d_params *p) { return 1; }
+
+void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                         void *scratch, size_t t0, size_t t1) {
+    if (t0 == 0 && t1 > 0) i8_conv2d_run(p, packed, x, y, scratch);
+}

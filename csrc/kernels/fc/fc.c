@@ -17,3 +17,11 @@ void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void 
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
     i8_gemm(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
 }
+
+/* Not split yet: one task is the whole run. */
+size_t i8_fc_tasks(const i8_fc_params *p) { return 1; }
+
+void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                     void *scratch, size_t t0, size_t t1) {
+    if (t0 == 0 && t1 > 0) i8_fc_run(p, packed, x, y, scratch);
+}

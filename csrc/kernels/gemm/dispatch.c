@@ -18,6 +18,8 @@ typedef struct {
 
 static const gemm_kernels GEMM[I8_ISA_COUNT] = {
     [I8_ISA_SCALAR] = SCALAR,
+    [I8_ISA_NEON] = SCALAR,
+    [I8_ISA_NEON_DOT] = SCALAR,
     [I8_ISA_AVX2] = AVX2,
     [I8_ISA_AVX_VNNI] = AVX2,
     [I8_ISA_AVX512_VNNI] = AVX2,
