@@ -1,0 +1,39 @@
+/* Dynamic quantization and weight-only quantized matmuls (docs/QUANTIZATION.md §7,
+ * docs/TRANSFORMERS.md).
+ *
+ * Dynamic int8:  y[i, j] = (float32(acc[i, j]) * s_w[j]) * s_a[i] + bias[j],
+ *   acc[i, j] = sum_k qa[i, k] * qw[j, k] (int32, exact),
+ *   qa[i, k] = clamp(rint(a[i, k] * (127 / amax_i)), -127, 127), s_a[i] = amax_i / 127,
+ *   amax_i = max_k |a[i, k]| (per row = per token) or over the whole matrix (per tensor);
+ *   an all-zero row gets s_a = 1 (its q are all 0). Symmetric: no zero point, so no
+ *   run-time correction term. The product goes through the gemm driver (kernels/gemm), whose
+ *   out_f32 epilogue computes float32(acc) * s_w[j]; the s_a multiply and the bias add follow.
+ *
+ * Weight-only: w [n, k] int8, or int4 packed two per byte along k (low nibble first,
+ *   two's complement in [-8, 7]), one float32 scale per (row j, group of `group` k);
+ *   y[i, :] = bias + sum_k a[i, k] * (s[j, k / group] * q[j, k]) accumulated in k order in
+ *   float32. */
+#ifndef INT8RT_DYNQ_H
+#define INT8RT_DYNQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+size_t i8dq_packed_size(int32_t n, int32_t k);
+/* w [n, k] int8 (symmetric, |q| <= 127), w_scale [n] */
+void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed);
+size_t i8dq_scratch_size(int64_t m, int64_t k);
+/* q [m, k] int8, s [m] (per_row) or s[0] (per tensor) */
+void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
+                        float *s);
+/* a [m, k] f32 (row stride k) -> y [m, n] f32; bias [n] or NULL */
+void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+                 const float *a, int32_t per_row, float *y, void *scratch);
+
+size_t i8wo_scratch_size(int64_t n, int64_t group);
+/* bits 8 or 4; scales [n, k / group]; k % group == 0 */
+void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
+                         int32_t bits, int64_t group, const float *scales, const float *bias,
+                         float *y, void *scratch);
+
+#endif

@@ -1,0 +1,111 @@
+/* Dynamic int8 and weight-only matmuls (int8rt/dynq.h). */
+#include <math.h>
+#include <string.h>
+
+#include "int8rt/dynq.h"
+#include "kernels/gemm/gemm.h"
+
+size_t i8dq_packed_size(int32_t n, int32_t k) { return i8_gemm_packed_size(n, k); }
+
+void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed) {
+    /* mult = s_w: the gemm's float32 epilogue then yields float32(acc) * s_w[j] */
+    i8_gemm_pack(n, k, w, (size_t)k, NULL, w_scale, 0, packed);
+}
+
+size_t i8dq_scratch_size(int64_t m, int64_t k) {
+    return I8_ALIGN_UP((size_t)(m * k), 64) + (size_t)m * sizeof(float);
+}
+
+static float absmax(const float *a, int64_t n) {
+    float mx = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = fabsf(a[i]);
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+static void quantize_span(const float *a, int64_t n, float amax, int8_t *q) {
+    if (amax == 0.0f) {
+        memset(q, 0, (size_t)n);
+        return;
+    }
+    const float inv = 127.0f / amax;
+    for (int64_t i = 0; i < n; i++) {
+        /* lrintf: round half to even in the default mode, like np.rint */
+        long v = lrintf(a[i] * inv);
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        q[i] = (int8_t)v;
+    }
+}
+
+void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
+                        float *s) {
+    if (!per_row) {
+        const float amax = absmax(a, m * k);
+        quantize_span(a, m * k, amax, q);
+        s[0] = amax == 0.0f ? 1.0f : amax / 127.0f;
+        return;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        const float amax = absmax(a + i * k, k);
+        quantize_span(a + i * k, k, amax, q + i * k);
+        s[i] = amax == 0.0f ? 1.0f : amax / 127.0f;
+    }
+}
+
+void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+                 const float *a, int32_t per_row, float *y, void *scratch) {
+    int8_t *q = scratch;
+    float *s = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
+    i8dq_quantize_rows(m, k, a, per_row, q, s);
+    i8_gemm_panel pn;
+    i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
+    i8_gemm(&pn, (size_t)m, q, (size_t)k, y, (size_t)n);
+    for (int64_t i = 0; i < m; i++) {
+        const float sa = s[per_row ? i : 0];
+        float *yr = y + i * n;
+        if (bias)
+            for (int32_t j = 0; j < n; j++) yr[j] = yr[j] * sa + bias[j];
+        else
+            for (int32_t j = 0; j < n; j++) yr[j] = yr[j] * sa;
+    }
+}
+
+size_t i8wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }
+
+void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
+                         int32_t bits, int64_t group, const float *scales, const float *bias,
+                         float *y, void *scratch) {
+    float *blk = scratch; /* [group][n]: one k group of the weights, dequantized, transposed */
+    const int64_t ng = k / group;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) y[i * n + j] = bias ? bias[j] : 0.0f;
+    for (int64_t g = 0; g < ng; g++) {
+        const int64_t k0 = g * group;
+        for (int64_t j = 0; j < n; j++) {
+            const float sc = scales[j * ng + g];
+            if (bits == 8) {
+                const int8_t *wr = (const int8_t *)w + j * k + k0;
+                for (int64_t t = 0; t < group; t++) blk[t * n + j] = sc * (float)wr[t];
+            } else {
+                const uint8_t *wr = (const uint8_t *)w + (j * k + k0) / 2;
+                for (int64_t t = 0; t < group; t += 2) {
+                    const uint8_t b = wr[t / 2];
+                    /* sign-extend each nibble: (v ^ 8) - 8 maps 0..15 onto -8..7 */
+                    blk[t * n + j] = sc * (float)(((b & 15) ^ 8) - 8);
+                    blk[(t + 1) * n + j] = sc * (float)(((b >> 4) ^ 8) - 8);
+                }
+            }
+        }
+        for (int64_t i = 0; i < m; i++) {
+            float *yr = y + i * n;
+            const float *ar = a + i * k + k0;
+            for (int64_t t = 0; t < group; t++) {
+                const float av = ar[t];
+                const float *br = blk + t * n;
+                for (int64_t j = 0; j < n; j++) yr[j] += av * br[j];
+            }
+        }
+    }
+}

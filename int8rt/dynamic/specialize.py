@@ -1,0 +1,80 @@
+"""Pin a graph's input shapes and fold everything that does not depend on input *values*.
+
+One float run of the whole graph on placeholder inputs of the pinned shapes (numpy, the
+reference ops) gives every tensor's shape and dtype. A tensor is *dynamic* when it depends on
+a model input's values; Shape / Size outputs depend only on shapes, which are pinned, so the
+shape subgraphs (Shape, Gather, Concat, Range, ConstantOfShape, Expand targets, position ids,
+the causal/padding mask scaffolding) all become constants. The specialized graph keeps only
+the dynamic nodes, their constant inputs as initializers, and exact shapes on every tensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
+from ..reference.onnx_ops import run_node
+
+SHAPE_ONLY = ("Shape", "Size")
+
+
+def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    # ones: valid token ids, an all-ones attention mask, no division by zero
+    return np.ones(shape, np.dtype(dtype))
+
+
+def evaluate(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor's value when the graph runs in float32 on `feeds` (the reference run)."""
+    vals: dict[str, np.ndarray] = {t.name: t.data for t in graph.constants()}
+    vals.update(feeds)
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            ins = [vals[i] if i else None for i in node.inputs]
+            outs = run_node(node.op, ins, node.attrs, node.name)
+            for name, v in zip(node.outputs, outs):
+                if name:
+                    vals[name] = np.asarray(v)
+    return vals
+
+
+def pin_shapes(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    pinned = {}
+    for name in graph.inputs:
+        t = graph.tensor(name)
+        shp = tuple(int(d) for d in shapes.get(name, t.shape))
+        if len(shp) != len(t.shape) or any(d < 0 for d in shp) or \
+                any(m > 0 and m != d for m, d in zip(t.shape, shp)):
+            raise ValueError(f"input {name!r}: shape {shp} does not fit the model's "
+                             f"{tuple(t.shape)} (-1 = free)")
+        pinned[name] = shp
+    return pinned
+
+
+def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
+    pinned = pin_shapes(graph, shapes)
+    feeds = {n: placeholder(s, graph.tensor(n).dtype) for n, s in pinned.items()}
+    vals = evaluate(graph, feeds)
+    dynamic = set(graph.inputs)
+    for node in graph.nodes:
+        if node.op not in SHAPE_ONLY and any(i in dynamic for i in node.inputs if i):
+            dynamic.update(o for o in node.outputs if o)
+    nodes = [n for n in graph.nodes if any(o in dynamic for o in n.outputs)]
+    tensors: dict[str, ir.Tensor] = {}
+    for n in nodes:
+        for name in (*n.inputs, *n.outputs):
+            if not name or name in tensors:
+                continue
+            v = vals[name]
+            dtype = "bool" if v.dtype == np.bool_ else str(v.dtype)
+            data = None if name in dynamic else np.array(v, order="C")
+            tensors[name] = ir.Tensor(name, tuple(v.shape), dtype, data=data)
+    for name in graph.inputs:
+        tensors[name] = ir.Tensor(name, pinned[name], graph.tensor(name).dtype)
+    for name in graph.outputs:
+        if name not in tensors:  # an output that folded to a constant
+            v = vals[name]
+            tensors[name] = ir.Tensor(name, tuple(v.shape), str(v.dtype),
+                                      data=np.array(v, order="C"))
+    return ir.Graph(nodes, tensors, list(graph.inputs), list(graph.outputs),
+                    name=graph.name, meta=dict(graph.meta))

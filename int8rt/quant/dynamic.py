@@ -1,0 +1,52 @@
+"""Dynamic and weight-only quantization of the `Linear` ops of a prepared graph
+(int8rt/dynamic/prepare.py). No calibration data: weights are quantized here, activations
+per inference inside the native plan (docs/QUANTIZATION.md §7).
+
+- mode "dynamic": Linear -> DynQLinear [x, qw int8 [N, K], s_w [N], bias?], per output channel
+  symmetric weights; activations symmetric per row (token) or per tensor at run time.
+- mode "weight_only": Linear -> WOLinear [x, q, scales [N, K / group], bias?] with int8 or
+  packed int4 weights; activations stay float32.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..reference.dynq import quantize_weight_groups, quantize_weight_per_channel
+
+GROUP_SIZES = (32, 64, 128)
+
+
+def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = True,
+                     bits: int = 8, group: int = 64, min_size: int = 0) -> ir.Graph:
+    """A copy of `graph` with its Linear ops quantized; Linears whose weight has fewer than
+    `min_size` elements (or whose K is not a multiple of `group`, weight-only) stay float."""
+    if mode not in ("dynamic", "weight_only"):
+        raise ValueError(f"mode must be 'dynamic' or 'weight_only', not {mode!r}")
+    if mode == "weight_only" and (bits not in (4, 8) or group not in GROUP_SIZES):
+        raise ValueError(f"weight-only quantization takes bits 4 or 8 and a group size in "
+                         f"{GROUP_SIZES}, not bits={bits}, group={group}")
+    g = graph.copy()
+    for node in g.nodes:
+        if node.op != "Linear":
+            continue
+        w = g.const(node.inputs[1])
+        if w is None or w.size < min_size:
+            continue
+        k, n = w.shape
+        bias = node.inputs[2:3]
+        if mode == "dynamic":
+            qw, sw = quantize_weight_per_channel(w)
+            qn = g.add_const(node.inputs[1] + "_q", qw)
+            sn = g.add_const(node.inputs[1] + "_scale", sw)
+            node.op, node.attrs = "DynQLinear", {"per_row": int(per_row)}
+        else:
+            if k % group:
+                continue
+            q, s = quantize_weight_groups(w, bits, group)
+            qn = g.add_const(node.inputs[1] + f"_q{bits}", q)
+            sn = g.add_const(node.inputs[1] + "_gscale", s)
+            node.op, node.attrs = "WOLinear", {"bits": bits, "group": group}
+        node.inputs = [node.inputs[0], qn, sn, *bias]
+    g.prune()
+    g.meta = {**g.meta, "quantization": mode}
+    return g
