@@ -99,3 +99,18 @@ def schema(op: str) -> OpSchema:
 
 def attrs_with_defaults(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
     return {**schema(op).attrs, **attrs}
+
+
+# Graphs of the dynamic path (int8rt/dynamic/, meta layout "onnx") keep ONNX op types and
+# semantics; these are the ones it runs (ONNX ops, plus Linear / DynQLinear / WOLinear /
+# WOGather, its fused and quantized forms: docs/TRANSFORMERS.md).
+ONNX_LAYOUT_OPS = frozenset({
+    "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Div", "Dropout",
+    "DynQLinear", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "GRU", "Gather",
+    "GatherElements", "Gelu", "Gemm", "Greater", "GreaterOrEqual", "Identity",
+    "LayerNormalization", "Less", "LessOrEqual", "Linear", "LSTM", "Log", "MatMul", "Max", "Min",
+    "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceMax", "ReduceMean",
+    "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Size", "Slice", "Softmax",
+    "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Unsqueeze", "WOGather",
+    "WOLinear", "Where", "Xor",
+})

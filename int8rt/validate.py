@@ -258,6 +258,27 @@ def _check_attrs(ref: str, node: ir.Node) -> None:
             _fail(f"{ref}: {len(attrs['sizes'])} split sizes but {len(node.outputs)} outputs")
 
 
+def _check_onnx_layout_node(i: int, n: Any) -> None:
+    """A node of a dynamic-path graph (meta layout "onnx", int8rt/dynamic/): ONNX op types
+    with ONNX attributes, which the canonical schemas below do not describe."""
+    if not isinstance(n, ir.Node):
+        _fail(f"node #{i} is a {type(n).__name__}, not ir.Node")
+    if not isinstance(n.op, str) or n.op not in opset.ONNX_LAYOUT_OPS:
+        _fail(f"node #{i} {n.name!r}: unknown op {n.op!r} for an onnx-layout graph")
+    _check_name(n.name, f"node #{i} name", allow_empty=True)
+    ref = node_ref(i, n)
+    for field in ("inputs", "outputs"):
+        names = getattr(n, field)
+        if not isinstance(names, (list, tuple)):
+            _fail(f"{ref}: {field} must be a list of names")
+        for name in names:
+            _check_name(name, f"{ref} {field[:-1]} name", allow_empty=field == "inputs")
+    if not isinstance(n.attrs, dict):
+        _fail(f"{ref}: attrs must be a dict")
+    for key, v in n.attrs.items():
+        check_value(v, f"{ref} attribute {key!r}")
+
+
 def _check_node(i: int, n: Any) -> None:
     if not isinstance(n, ir.Node):
         _fail(f"node #{i} is a {type(n).__name__}, not ir.Node")
@@ -324,8 +345,9 @@ def validate_graph(graph: ir.Graph) -> None:
         _check_tensor(key, t)
     if not isinstance(graph.nodes, list):
         _fail("graph nodes must be a list")
+    onnx_layout = graph.meta.get("layout") == "onnx"
     for i, n in enumerate(graph.nodes):
-        _check_node(i, n)
+        (_check_onnx_layout_node if onnx_layout else _check_node)(i, n)
 
     tensors = graph.tensors
     # Every name has exactly one definition: a graph input, a constant or one node output.

@@ -1,5 +1,6 @@
 """ONNX -> ir.Graph for the dynamic path: ONNX op types, attributes and layout kept as they
-are (no canonicalization, no NHWC), symbolic dimensions kept as -1 until a Session pins them.
+are (no canonicalization, no NHWC), symbolic dimensions stored as 0 until a Session pins them (0 = free: the .i8 format has no
+negative sizes).
 Only this module and frontend/onnx.py import onnx."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .. import ir
+from ..opset import ONNX_LAYOUT_OPS as OPSET_NAMES
 from ..reference.onnx_ops import ONNX_DTYPES, OPS
 
 # ops the dynamic path can run (specialize.py folds the shape-only ones, plan.py lowers the rest)
@@ -67,7 +69,7 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
         if vi.name in graph.tensors:
             continue
         tt = vi.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1
+        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 0
                      for d in tt.shape.dim)
         graph.tensors[vi.name] = ir.Tensor(vi.name, dims, _dtype_name(tt.elem_type))
         graph.inputs.append(vi.name)
@@ -85,6 +87,12 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
             out = node.output[0]
             graph.tensors[out] = ir.Tensor(out, tuple(arr.shape), str(arr.dtype),
                                            data=np.array(arr, order="C"))
+            continue
+        if node.op_type == "ConstantOfShape" and isinstance(attrs.get("value"), np.ndarray):
+            v = attrs["value"].reshape(-1)  # the file holds plain values, not arrays
+            attrs["value"], attrs["value_dtype"] = [v[0].item()], str(v.dtype)
+        if node.op_type not in OPSET_NAMES:
+            bad.append(f"{node.op_type} (node {name!r}): not in opset.ONNX_LAYOUT_OPS")
             continue
         if node.op_type == "Split":
             attrs["_num_outputs"] = len(node.output)

@@ -23,9 +23,10 @@ from ..program import Call
 from ..reference.onnx_ops import slice_spec
 
 # csrc/include/int8rt/fplan.h and f32.h enums
-BINARY, UNARY, LAYERNORM, SOFTMAX, REDUCE, MATMUL, GATHER, COPY, CAST, WHERE, DYNQ, WO = range(12)
+(BINARY, UNARY, LAYERNORM, SOFTMAX, REDUCE, MATMUL, GATHER, COPY, CAST, WHERE, DYNQ, WO,
+ WO_GATHER) = range(13)
 KIND_NAMES = ("binary", "unary", "layernorm", "softmax", "reduce", "matmul", "gather", "copy",
-              "cast", "where", "dynq_matmul", "wo_matmul")
+              "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather")
 BINARY_OPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6,
               "Equal": 16, "Less": 17, "Greater": 18, "LessOrEqual": 19, "GreaterOrEqual": 20,
               "And": 32, "Or": 33, "Xor": 34}
@@ -273,6 +274,20 @@ class _Lowering:
         bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
         self.emit(node, WO, 0, [x], y, p=(math.prod(shape[:-1]), k, n, bits, group),
                   consts=(q, scales, bias), scratch=wo_scratch_size(n, group))
+
+    def op_WOGather(self, node: ir.Node) -> None:
+        idx = node.inputs[2]
+        y = node.outputs[0]
+        bits, group = int(node.attrs["bits"]), int(node.attrs["group"])
+        q = np.ascontiguousarray(self.const(node, 0, "table"))
+        scales = np.ascontiguousarray(self.const(node, 1, "scales"), np.float32)
+        rows = q.shape[0]
+        cols = q.shape[1] * (2 if bits == 4 else 1)
+        if scales.shape != (rows, cols // group) or self.t(idx).dtype != "int64":
+            raise self.fail(node, "table / scales / int64 indices do not match")
+        self.emit(node, WO_GATHER, 0, [idx], y,
+                  p=(rows, cols, bits, group, math.prod(self.t(idx).shape)),
+                  consts=(q, scales))
 
     def op_Gather(self, node: ir.Node) -> None:
         x, idx = node.inputs

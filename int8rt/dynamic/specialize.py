@@ -46,7 +46,7 @@ def pin_shapes(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> dict[str,
         if len(shp) != len(t.shape) or any(d < 0 for d in shp) or \
                 any(m > 0 and m != d for m, d in zip(t.shape, shp)):
             raise ValueError(f"input {name!r}: shape {shp} does not fit the model's "
-                             f"{tuple(t.shape)} (-1 = free)")
+                             f"{tuple(t.shape)} (0 = free)")
         pinned[name] = shp
     return pinned
 

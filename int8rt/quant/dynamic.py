@@ -27,6 +27,18 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
                          f"{GROUP_SIZES}, not bits={bits}, group={group}")
     g = graph.copy()
     for node in g.nodes:
+        if mode == "weight_only" and node.op == "Gather" and int(node.attrs.get("axis", 0)) == 0:
+            table = g.const(node.inputs[0])
+            if table is None or table.ndim != 2 or table.dtype != "float32" or \
+                    table.shape[1] % group or table.size < max(min_size, 1) or \
+                    g.const(node.inputs[1]) is not None:
+                continue
+            # rows = tokens: quantize_weight_groups takes [K, N] and groups along K
+            q, s = quantize_weight_groups(table.T, bits, group)
+            qn = g.add_const(node.inputs[0] + f"_q{bits}", q)
+            sn = g.add_const(node.inputs[0] + "_gscale", s)
+            node.op, node.attrs = "WOGather", {"bits": bits, "group": group}
+            node.inputs = [qn, sn, node.inputs[1]]
         if node.op != "Linear":
             continue
         w = g.const(node.inputs[1])

@@ -127,7 +127,8 @@ def _size(ins, attrs):
 @_op("ConstantOfShape")
 def _const_of_shape(ins, attrs):
     v = attrs.get("value")
-    v = np.zeros(1, F32) if v is None else np.asarray(v).reshape(-1)
+    v = np.zeros(1, F32) if v is None else \
+        np.asarray(v, attrs.get("value_dtype")).reshape(-1)
     return [np.full(tuple(int(d) for d in ins[0]), v[0], v.dtype)]
 
 

@@ -36,4 +36,10 @@ void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const 
                          int32_t bits, int64_t group, const float *scales, const float *bias,
                          float *y, void *scratch);
 
+/* Embedding lookup from a weight-only table q [rows, cols] (layout as above, groups along
+ * cols): y[j, :] = s[idx[j], c / group] * q[idx[j], c]. Returns -1 when an index is outside
+ * [-rows, rows) (nothing defined written). */
+int i8wo_gather__scalar(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
+                        const float *scales, const int64_t *idx, int64_t nidx, float *y);
+
 #endif

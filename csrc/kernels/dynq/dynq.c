@@ -109,3 +109,27 @@ void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const 
         }
     }
 }
+
+int i8wo_gather__scalar(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
+                        const float *scales, const int64_t *idx, int64_t nidx, float *y) {
+    for (int64_t j = 0; j < nidx; j++)
+        if (idx[j] < -rows || idx[j] >= rows) return -1;
+    const int64_t ng = cols / group;
+    for (int64_t j = 0; j < nidx; j++) {
+        const int64_t r = idx[j] < 0 ? idx[j] + rows : idx[j];
+        const float *sr = scales + r * ng;
+        float *yr = y + j * cols;
+        if (bits == 8) {
+            const int8_t *qr = (const int8_t *)q + r * cols;
+            for (int64_t c = 0; c < cols; c++) yr[c] = sr[c / group] * (float)qr[c];
+        } else {
+            const uint8_t *qr = (const uint8_t *)q + r * (cols / 2);
+            for (int64_t c = 0; c < cols; c += 2) {
+                const uint8_t b = qr[c / 2];
+                yr[c] = sr[c / group] * (float)(((b & 15) ^ 8) - 8);
+                yr[c + 1] = sr[(c + 1) / group] * (float)(((b >> 4) ^ 8) - 8);
+            }
+        }
+    }
+    return 0;
+}

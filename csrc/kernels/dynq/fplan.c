@@ -11,7 +11,9 @@
  *   CAST     p[0] n, p[1] from, p[2] to
  *   WHERE    s, p[0] elem size; st[0..2] strides of cond, a, b
  *   DYNQ_MATMUL p[0] m, p[1] n, p[2] k, p[3] per_row; c[0] packed, c[1] bias
- *   WO_MATMUL   p[0] m, p[1] k, p[2] n, p[3] bits, p[4] group; c[0] w, c[1] scales, c[2] bias */
+ *   WO_MATMUL   p[0] m, p[1] k, p[2] n, p[3] bits, p[4] group; c[0] w, c[1] scales, c[2] bias
+ *   WO_GATHER   p[0] rows, p[1] cols, p[2] bits, p[3] group, p[4] nidx; c[0] q, c[1] scales;
+ *               in[0] the indices */
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
 
@@ -53,6 +55,9 @@ static int run_op(const i8fp_op *o, void *const *bufs, void *scratch) {
         i8wo_matmul__scalar(o->p[0], o->p[1], o->p[2], x, o->c[0], (int32_t)o->p[3], o->p[4],
                             o->c[1], o->c[2], y, scratch);
         return 0;
+    case I8FP_WO_GATHER:
+        return i8wo_gather__scalar(o->p[0], o->p[1], o->c[0], (int32_t)o->p[2], o->p[3], o->c[1],
+                                   x, o->p[4], y);
     default: return -1;
     }
 }
