@@ -6,9 +6,10 @@
     outputs = sess.run(None, {"input": x})
 """
 
-from .api import QuantizedModel, load_float_model, quantize
+from .api import QuantizedModel, load_float_model, quantize, quantize_dynamic
+from .dynamic.session import DynamicSession
 from .session import NodeArg, Session
 
 __version__ = "0.1.0"
-__all__ = ["QuantizedModel", "NodeArg", "Session", "load_float_model", "quantize",
+__all__ = ["DynamicSession", "QuantizedModel", "quantize_dynamic", "NodeArg", "Session", "load_float_model", "quantize",
            "__version__"]

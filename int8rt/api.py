@@ -47,18 +47,51 @@ class QuantizedModel:
         return buf.getvalue()
 
 
-def quantize(model: ModelSource, calibration: Iterable[Any], method: str = "minmax",
+def quantize(model: ModelSource, calibration: Iterable[Any] | None = None, method: str = "minmax",
              per_channel: bool = True, input_shapes: dict[str, tuple[int, ...]] | None = None,
-             calib_samples: int | None = None, progress: bool = True) -> QuantizedModel:
-    """Static post-training quantization.
+             calib_samples: int | None = None, progress: bool = True, mode: str = "static",
+             **dynamic_options: Any) -> QuantizedModel:
+    """Static post-training quantization (mode "static"), or, with no calibration data,
+    dynamic int8 (mode "dynamic") / weight-only int8 or int4 (mode "weight_only") quantization
+    of an ONNX transformer or RNN graph (int8rt.quantize_dynamic; run the result with
+    int8rt.DynamicSession).
 
     `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
     or of {input_name: array} dicts. Observers watch every activation while the float graph
     runs on it; their ranges choose the int8 parameters (docs/QUANTIZATION.md §2).
     """
+    if mode != "static":
+        return quantize_dynamic(model, mode=mode, **dynamic_options)
+    if calibration is None:
+        raise ValueError("static quantization needs calibration data; mode='dynamic' needs none")
     from .quant.ptq import quantize as ptq_quantize
 
     float_graph = load_float_model(model, input_shapes)
     graph = ptq_quantize(float_graph, calibration, method=method, per_channel=per_channel,
                          max_samples=calib_samples, progress=progress)
     return QuantizedModel(graph, float_graph)
+
+
+def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = True,
+                     bits: int = 8, group: int = 64, float_graph: bool = False
+                     ) -> QuantizedModel:
+    """The dynamic path (docs/TRANSFORMERS.md): the ONNX graph keeps its ops and layout,
+    MatMul / Gemm with constant weights become int8 per-channel weights whose activations are
+    quantized per inference (mode "dynamic", per row = per token unless per_row=False), or
+    int8 / packed int4 weights with per-group scales and float activations (mode
+    "weight_only", bits 8 or 4, group 32 / 64 / 128). mode "float" keeps float32 weights (the
+    same plan with float matmuls: a baseline)."""
+    from .dynamic import onnx_graph, prepare
+    from .quant.dynamic import quantize_weights
+
+    if isinstance(model, Graph):
+        graph = model
+    elif isinstance(model, (str, os.PathLike)) and open(os.fspath(model), "rb").read(8) \
+            .startswith(i8format.MAGIC):
+        graph = i8format.load(model)
+    else:
+        graph = prepare.prepare(onnx_graph.load(model))
+    if mode == "float":
+        return QuantizedModel(graph, graph)
+    return QuantizedModel(quantize_weights(graph, mode, per_row=per_row, bits=bits,
+                                           group=group), graph)

@@ -27,8 +27,17 @@ def _load_arrays(path: str) -> list[np.ndarray] | list[dict[str, np.ndarray]]:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .api import quantize
+    from .api import quantize, quantize_dynamic
 
+    if args.dynamic or args.weight_only:
+        qm = quantize_dynamic(args.model, mode="dynamic" if args.dynamic else "weight_only",
+                              per_row=not args.per_tensor_activations, bits=args.bits,
+                              group=args.group)
+        qm.save(args.output)
+        print(f"wrote {args.output}")
+        return 0
+    if args.calib is None:
+        raise SystemExit("int8rt quantize: --calib is required (or --dynamic / --weight-only)")
     shapes = dict(args.input_shape) if args.input_shape else None
     qm = quantize(args.model, _load_arrays(args.calib), method=args.method,
                   per_channel=not args.per_tensor, input_shapes=shapes,
@@ -143,7 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
-    q.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
+    q.add_argument("--calib", help="calibration data: .npy or .npz (static quantization)")
+    q.add_argument("--dynamic", action="store_true",
+                   help="dynamic int8 (no calibration): int8 MatMul/Gemm weights, activations "
+                        "quantized per inference (transformers, RNNs)")
+    q.add_argument("--weight-only", action="store_true",
+                   help="weight-only int8/int4 MatMul/Gemm and embedding weights, float "
+                        "activations")
+    q.add_argument("--bits", type=int, default=8, choices=(4, 8), help="weight-only bits")
+    q.add_argument("--group", type=int, default=64, choices=(32, 64, 128),
+                   help="weight-only group size")
+    q.add_argument("--per-tensor-activations", action="store_true",
+                   help="dynamic: one activation scale per tensor instead of per row (token)")
     q.add_argument("--method", default="minmax", help=_method_help())
     q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
     q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")

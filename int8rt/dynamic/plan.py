@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import ir
 from .._native import _aligned_bytes, _FloatPlan, dynq_pack, dynq_scratch_size, wo_scratch_size
-from ..plan import assign_offsets, liveness
+from ..plan import Interval, assign_offsets, liveness
 from ..program import Call
 from ..reference.onnx_ops import slice_spec
 
@@ -78,6 +78,7 @@ class Record:
 @dataclass
 class _Lowering:
     graph: ir.Graph
+    packed: dict[str, np.ndarray] = field(default_factory=dict)  # weight name -> gemm panel
     records: list[Record] = field(default_factory=list)
     alias: dict[str, str] = field(default_factory=dict)
 
@@ -252,8 +253,11 @@ class _Lowering:
         n, k = self.t(qw).shape
         m = math.prod(shape[:-1])
         bias = self.opt_const(node, 3)
-        packed = dynq_pack(np.ascontiguousarray(self.const(node, 1, "weights")),
-                           np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
+        packed = self.packed.get(qw)
+        if packed is None:  # packed once per session, shared by the plans of every shape
+            packed = dynq_pack(np.ascontiguousarray(self.const(node, 1, "weights")),
+                               np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
+            self.packed[qw] = packed
         bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
         self.emit(node, DYNQ, 0, [x], y, p=(m, n, k, int(node.attrs.get("per_row", 1))),
                   consts=(packed, bias), scratch=dynq_scratch_size(m, k))
@@ -329,8 +333,10 @@ class _Lowering:
         sl = slice_spec(shape, self.const(node, 1, "starts"), self.const(node, 2, "ends"),
                         self.opt_const(node, 3), self.opt_const(node, 4))
         st = contiguous_strides(shape)
-        off = sum(s.start * st[d] for d, s in enumerate(sl))
-        self.copy(node, x, y, self.t(y).shape, [st[d] * s.step for d, s in enumerate(sl)], off)
+        spans = [s.indices(n) for s, n in zip(sl, shape)]  # (start, stop, step), clamped
+        off = sum(start * st[d] for d, (start, _, _) in enumerate(spans))
+        self.copy(node, x, y, self.t(y).shape, [st[d] * step for d, (_, _, step) in
+                                                enumerate(spans)], off)
 
     def op_Concat(self, node: ir.Node) -> None:
         y = node.outputs[0]
@@ -377,8 +383,10 @@ class FloatPlan:
     """A specialized graph as native op records. `run` is one native call; not thread safe
     (the arena belongs to the plan: DynamicSession locks around it)."""
 
-    def __init__(self, graph: ir.Graph) -> None:
-        low = _Lowering(graph)
+    def __init__(self, graph: ir.Graph, packed: dict[str, np.ndarray] | None = None) -> None:
+        """packed: a cache of packed dynamic-int8 weights by tensor name, shared between the
+        plans one session builds for different shapes (filled here)."""
+        low = _Lowering(graph, packed if packed is not None else {})
         for node in graph.nodes:
             low.lower(node)
         self.graph = graph
@@ -400,8 +408,10 @@ class FloatPlan:
         sizes = {n: self._nbytes(n) for n in arena_names}
         calls = [Call("", r.inputs, [r.output]) for r in self.records]
         lives = liveness(calls, arena_names)
-        for n in arena_names - set(lives):  # an output no record touches
-            lives[n] = liveness([Call("", [], [n])], {n})[n]
+        end = max(len(calls) - 1, 0)
+        for o in {low.root(o) for o in graph.outputs} & arena_names:
+            # outputs are copied out after the run: they stay live to the end
+            lives[o] = Interval(lives[o].first if o in lives else 0, end)
         offsets, self.arena_bytes = assign_offsets(sizes, lives)
         self.arena = _aligned_bytes(max(self.arena_bytes, 64))
         self.scratch = _aligned_bytes(max([r.scratch for r in self.records] + [64]))

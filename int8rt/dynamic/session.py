@@ -17,16 +17,24 @@ from .specialize import specialize
 
 
 class DynamicSession:
-    def __init__(self, graph: ir.Graph, max_plans: int = 16) -> None:
+    def __init__(self, model: Any, max_plans: int = 16) -> None:
+        """model: an onnx-layout ir.Graph, a QuantizedModel from int8rt.quantize_dynamic, or
+        a .i8 path / bytes holding one."""
+        if isinstance(model, ir.Graph):
+            graph = model
+        elif isinstance(getattr(model, "graph", None), ir.Graph):
+            graph = model.graph
+        else:
+            from .. import format as i8format
+            graph = i8format.load(model)
+        if graph.meta.get("layout") != "onnx":
+            raise ValueError("DynamicSession runs graphs of the dynamic path (int8rt.quantize("
+                             "model, mode='dynamic')); use int8rt.Session for static int8")
         self.graph = graph
         self.max_plans = max_plans
         self._plans: OrderedDict[tuple, FloatPlan] = OrderedDict()
+        self._packed: dict[str, np.ndarray] = {}  # packed weights, shared by all plans
         self._lock = threading.Lock()
-
-    @staticmethod
-    def from_file(path: str | os.PathLike[str]) -> DynamicSession:
-        from .. import format as i8format
-        return DynamicSession(i8format.load(path))
 
     @property
     def input_names(self) -> list[str]:
@@ -36,7 +44,7 @@ class DynamicSession:
         plan = self._plans.get(shapes)
         if plan is None:
             spec = specialize(self.graph, dict(zip(self.graph.inputs, shapes)))
-            plan = FloatPlan(spec)
+            plan = FloatPlan(spec, self._packed)
             self._plans[shapes] = plan
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)

@@ -15,8 +15,12 @@ import numpy as np
 from .. import ir
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
 from ..reference.onnx_ops import run_node
+from .prepare import LINEAR_OPS
 
 SHAPE_ONLY = ("Shape", "Size")
+# ops whose output has the input's shape and dtype: a dynamic one needs no evaluation
+SAME_SHAPE = ("Erf", "Gelu", "Tanh", "Sigmoid", "Softmax", "LayerNormalization", "Relu", "Exp",
+              "Sqrt", "Log")
 
 
 def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -24,14 +28,35 @@ def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
     return np.ones(shape, np.dtype(dtype))
 
 
-def evaluate(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every tensor's value when the graph runs in float32 on `feeds` (the reference run)."""
+def _linear_shape_only(node: ir.Node, ins: list) -> list[np.ndarray]:
+    """A Linear-family output of the right shape, values zero: specialization needs only the
+    shapes of tensors that depend on input values (it never folds them), and the integer
+    reference matmul is slow in numpy."""
+    x, w = ins[0], ins[1]
+    n = w.shape[1] if node.op == "Linear" else w.shape[0]
+    return [np.zeros((*x.shape[:-1], n), np.float32)]
+
+
+def evaluate(graph: ir.Graph, feeds: dict[str, np.ndarray], dynamic: set[str] | None = None
+             ) -> dict[str, np.ndarray]:
+    """Every tensor's value when the graph runs in float32 on `feeds` (the reference run).
+    With `dynamic`, Linear-family ops producing those tensors give zeros of the right shape."""
     vals: dict[str, np.ndarray] = {t.name: t.data for t in graph.constants()}
     vals.update(feeds)
     with np.errstate(all="ignore"):
         for node in graph.nodes:
             ins = [vals[i] if i else None for i in node.inputs]
-            outs = run_node(node.op, ins, node.attrs, node.name)
+            if dynamic is not None and node.outputs[0] in dynamic and node.op in LINEAR_OPS:
+                outs = _linear_shape_only(node, ins)
+            elif dynamic is not None and node.outputs[0] in dynamic and node.op == "MatMul" \
+                    and ins[0].ndim >= 2 and ins[1].ndim >= 2:
+                shape = (*np.broadcast_shapes(ins[0].shape[:-2], ins[1].shape[:-2]),
+                         ins[0].shape[-2], ins[1].shape[-1])
+                outs = [np.zeros(shape, np.result_type(ins[0], ins[1]))]
+            elif dynamic is not None and node.outputs[0] in dynamic and node.op in SAME_SHAPE:
+                outs = [np.zeros_like(ins[0])]
+            else:
+                outs = run_node(node.op, ins, node.attrs, node.name)
             for name, v in zip(node.outputs, outs):
                 if name:
                     vals[name] = np.asarray(v)
@@ -54,11 +79,11 @@ def pin_shapes(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> dict[str,
 def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
     pinned = pin_shapes(graph, shapes)
     feeds = {n: placeholder(s, graph.tensor(n).dtype) for n, s in pinned.items()}
-    vals = evaluate(graph, feeds)
     dynamic = set(graph.inputs)
     for node in graph.nodes:
         if node.op not in SHAPE_ONLY and any(i in dynamic for i in node.inputs if i):
             dynamic.update(o for o in node.outputs if o)
+    vals = evaluate(graph, feeds, dynamic)
     nodes = [n for n in graph.nodes if any(o in dynamic for o in n.outputs)]
     tensors: dict[str, ir.Tensor] = {}
     for n in nodes:

@@ -225,7 +225,7 @@ def slice_spec(shape: tuple[int, ...], starts, ends, axes, steps) -> list[slice]
     steps = [1] * len(starts) if steps is None else [int(s) for s in steps]
     sl = [slice(None)] * nd
     for a, s, e, st in zip(axes, starts, ends, steps):
-        sl[a] = slice(*slice(int(s), int(e), st).indices(shape[a]))
+        sl[a] = slice(int(s), int(e), st)  # Python slicing clamps like ONNX Slice
     return sl
 
 

@@ -55,6 +55,10 @@ void i8f_reduce__scalar(int32_t op, int64_t outer, int64_t r, int64_t inner, con
 void i8f_matmul__scalar(const i8f_shape *bs, const int64_t *sa, const int64_t *sb, int64_t m,
                         int64_t k, int64_t n, const float *a, int64_t lda, const float *w,
                         int64_t ldb, float *y);
+/* y[i, j] += sum_p a[i, p] * w[p, j] over p in order (no FMA): scalar or AVX2 by the
+ * current path (int8rt/cpu.h), bit-identical either way. */
+void i8f_gemm_acc(int64_t m, int64_t k, int64_t n, const float *a, int64_t lda,
+                  const float *w, int64_t ldw, float *y, int64_t ldy);
 /* y[o, j, i] = x[o, idx[j], i] (elements of elem_size bytes); negative indices wrap once;
  * returns -1 (nothing defined written) when an index is outside [-axis, axis). */
 int i8f_gather__scalar(int64_t outer, int64_t axis, int64_t inner, int64_t elem_size,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "int8rt/dynq.h"
+#include "int8rt/f32.h"
 #include "kernels/gemm/gemm.h"
 
 size_t i8dq_packed_size(int32_t n, int32_t k) { return i8_gemm_packed_size(n, k); }
@@ -98,15 +99,7 @@ void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const 
                 }
             }
         }
-        for (int64_t i = 0; i < m; i++) {
-            float *yr = y + i * n;
-            const float *ar = a + i * k + k0;
-            for (int64_t t = 0; t < group; t++) {
-                const float av = ar[t];
-                const float *br = blk + t * n;
-                for (int64_t j = 0; j < n; j++) yr[j] += av * br[j];
-            }
-        }
+        i8f_gemm_acc(m, group, n, a + k0, k, blk, n, y, n);
     }
 }
 

@@ -242,20 +242,10 @@ void i8f_reduce__scalar(int32_t op, int64_t outer, int64_t r, int64_t inner, con
     }
 }
 
-/* i-k-j order: the inner loop is an axpy over a contiguous output row, which the compiler
- * vectorises without reassociating anything. */
 static void matmul_2d(int64_t m, int64_t k, int64_t n, const float *a, int64_t lda,
                       const float *w, int64_t ldb, float *y) {
-    for (int64_t i = 0; i < m; i++) {
-        float *yr = y + i * n;
-        for (int64_t j = 0; j < n; j++) yr[j] = 0.0f;
-        const float *ar = a + i * lda;
-        for (int64_t p = 0; p < k; p++) {
-            const float av = ar[p];
-            const float *wr = w + p * ldb;
-            for (int64_t j = 0; j < n; j++) yr[j] += av * wr[j];
-        }
-    }
+    for (int64_t i = 0; i < m * n; i++) y[i] = 0.0f;
+    i8f_gemm_acc(m, k, n, a, lda, w, ldb, y, n);
 }
 
 void i8f_matmul__scalar(const i8f_shape *bs, const int64_t *sa, const int64_t *sb, int64_t m,
