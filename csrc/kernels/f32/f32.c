@@ -4,7 +4,18 @@
 #include <math.h>
 #include <string.h>
 
+#include "int8rt/cpu.h"
 #include "int8rt/f32.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+/* vmath_avx2.c: each returns how many leading elements it wrote */
+int64_t i8f_gelu_erf__avx2(int64_t n, const float *x, float *y);
+int64_t i8f_exp__avx2(int64_t n, const float *x, float *y);
+double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y, int64_t *done);
+#define I8F_HAVE_AVX2() (i8_isa_current() >= I8_ISA_AVX2)
+#else
+#define I8F_HAVE_AVX2() 0
+#endif
 
 /* Outer-index walk shared by the N-d kernels: calls BODY(offsets) once per row of the last
  * axis. `off[t]` is the element offset of operand t at the row start (variadic: the body may
@@ -147,18 +158,30 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
     case I8F_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
     case I8F_ERF: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
     case I8F_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
-    case I8F_GELU_ERF:
+    case I8F_GELU_ERF: {
         /* 0.5 x (1 + erf(x / sqrt 2)), the exporters' decomposed order */
-        for (int64_t i = 0; i < n; i++)
+        int64_t i0 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        if (I8F_HAVE_AVX2()) i0 = i8f_gelu_erf__avx2(n, x, y);
+#endif
+        for (int64_t i = i0; i < n; i++)
             y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
+    }
     case I8F_GELU_TANH:
         for (int64_t i = 0; i < n; i++) {
             const float v = x[i];
             y[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
         break;
-    case I8F_EXP: for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
+    case I8F_EXP: {
+        int64_t i0 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        if (I8F_HAVE_AVX2()) i0 = i8f_exp__avx2(n, x, y);
+#endif
+        for (int64_t i = i0; i < n; i++) y[i] = expf(x[i]);
+        break;
+    }
     case I8F_LOG: for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]); break;
     case I8F_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
     case I8F_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
@@ -209,7 +232,11 @@ void i8f_softmax__scalar(int64_t rows, int64_t cols, const float *x, float *y) {
         for (int64_t i = 0; i < cols; i++) mx = xr[i] > mx ? xr[i] : mx;
         if (mx == -INFINITY) mx = 0.0f; /* a fully masked row: exp(-inf) = 0 everywhere */
         double sum = 0.0;
-        for (int64_t i = 0; i < cols; i++) {
+        int64_t i0 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        if (I8F_HAVE_AVX2()) sum = i8f_exp_shift_sum__avx2(cols, xr, mx, yr, &i0);
+#endif
+        for (int64_t i = i0; i < cols; i++) {
             yr[i] = expf(xr[i] - mx);
             sum += yr[i];
         }

@@ -1,0 +1,86 @@
+/* AVX2 exp / erf-GELU / softmax rows for the float kernels (int8rt/f32.h). Not bit-identical
+ * with libm: exp is the Cephes expf polynomial after a ln 2 range reduction (relative error
+ * about 2e-7), erf the Abramowitz & Stegun 7.1.26 form (absolute error <= 1.5e-7), so the
+ * tests compare these paths with a tolerance (tests/kernels/test_f32_dynq.py). No FMA: the
+ * file's functions are compiled for avx2 only. */
+#include <math.h>
+
+#include "int8rt/f32.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2")))
+
+AVX2 static __m256 exp256(__m256 x) {
+    /* below -87.3 the result is 0 (exp would be subnormal): -inf and masked scores give 0 */
+    const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^n by building the exponent field: n in [-126, 127] after the clamp */
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
+                                                         _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), live);
+}
+
+AVX2 static __m256 gelu256(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    const __m256 az = _mm256_andnot_ps(sign, z);
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                                   _mm256_add_ps(_mm256_set1_ps(1.0f),
+                                                 _mm256_mul_ps(_mm256_set1_ps(0.3275911f), az)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-1.453152027f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.421413741f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-0.284496736f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    __m256 erf = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(p, e));
+    erf = _mm256_or_ps(erf, _mm256_and_ps(z, sign)); /* erf is odd */
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+AVX2 int64_t i8f_gelu_erf__avx2(int64_t n, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu256(_mm256_loadu_ps(x + i)));
+    return i; /* the caller finishes the tail */
+}
+
+AVX2 int64_t i8f_exp__avx2(int64_t n, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp256(_mm256_loadu_ps(x + i)));
+    return i;
+}
+
+/* one row: y = exp(x - mx), returns the sum (lane sums in float, then double) */
+AVX2 double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y,
+                                    int64_t *done) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256 m = _mm256_set1_ps(mx);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(y + i, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    double s = 0.0;
+    for (int t = 0; t < 8; t++) s += lanes[t];
+    *done = i;
+    return s;
+}
+#endif
