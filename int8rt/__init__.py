@@ -11,5 +11,13 @@ from .dynamic.session import DynamicSession
 from .session import NodeArg, Session
 
 __version__ = "0.1.0"
-__all__ = ["DynamicSession", "QuantizedModel", "quantize_dynamic", "NodeArg", "Session", "load_float_model", "quantize",
-           "__version__"]
+__all__ = [
+           "DynamicSession",
+           "NodeArg",
+           "QuantizedModel",
+           "Session",
+           "__version__",
+           "load_float_model",
+           "quantize",
+           "quantize_dynamic",
+]

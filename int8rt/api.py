@@ -72,6 +72,11 @@ def quantize(model: ModelSource, calibration: Iterable[Any] | None = None, metho
     return QuantizedModel(graph, float_graph)
 
 
+def _is_i8(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8).startswith(i8format.MAGIC)
+
+
 def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = True,
                      bits: int = 8, group: int = 64, float_graph: bool = False
                      ) -> QuantizedModel:
@@ -86,8 +91,7 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
 
     if isinstance(model, Graph):
         graph = model
-    elif isinstance(model, (str, os.PathLike)) and open(os.fspath(model), "rb").read(8) \
-            .startswith(i8format.MAGIC):
+    elif isinstance(model, (str, os.PathLike)) and _is_i8(os.fspath(model)):
         graph = i8format.load(model)
     else:
         graph = prepare.prepare(onnx_graph.load(model))

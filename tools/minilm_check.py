@@ -109,30 +109,35 @@ def stdlib_sentences() -> list[tuple[str, str]]:
 
 
 def passages(tokenizer, n: int, lo: int = 16, hi: int = 128) -> list[dict]:
-    """n passages whose token counts ([CLS] and [SEP] included) spread over [lo, hi]:
-    consecutive stdlib sentences joined until each reaches its target length."""
+    """n passages whose token counts ([CLS] and [SEP] included) spread over [lo, hi]: for
+    each target length, the first unused stdlib sentence within 3 tokens of it, else
+    consecutive unused sentences joined until the target is reached."""
     pool = stdlib_sentences()
+    lens = [len(tokenizer.encode(s).ids) for _, s in pool]
+    used = [False] * len(pool)
     targets = np.linspace(lo, hi, n).round().astype(int)
-    result, cursor = [], 0
+    result = []
     for target in targets:
-        text, mods = "", set()
-        while cursor < len(pool):
-            mod, s = pool[cursor]
-            cursor += 1
-            cand = (text + " " + s).strip()
-            if len(tokenizer.encode(cand).ids) > hi:
-                if text:
-                    cursor -= 1
+        pick = next((i for i, L in enumerate(lens) if not used[i] and abs(L - target) <= 3
+                     and L >= lo), None)
+        if pick is not None:
+            used[pick] = True
+            text, mods = pool[pick][1], {pool[pick][0]}
+        else:
+            text, mods = "", set()
+            for i, (mod, sent) in enumerate(pool):
+                if used[i]:
+                    continue
+                cand = (text + " " + sent).strip()
+                if len(tokenizer.encode(cand).ids) > hi:
+                    continue
+                used[i] = True
+                text = cand
+                mods.add(mod)
+                if len(tokenizer.encode(text).ids) >= target:
                     break
-                continue
-            text = cand
-            mods.add(mod)
-            if len(tokenizer.encode(text).ids) >= target:
-                break
-        if not text:
-            break
         enc = tokenizer.encode(text)
-        if len(enc.ids) < lo:
+        if not text or len(enc.ids) < lo:
             continue
         result.append({"text": text, "modules": sorted(mods),
                        "input_ids": np.array([enc.ids], np.int64),

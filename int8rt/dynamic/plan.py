@@ -247,7 +247,7 @@ class _Lowering:
                       strides=([n, 1], [0, 1]))
 
     def op_DynQLinear(self, node: ir.Node) -> None:
-        x, qw, sw = node.inputs[:3]
+        x, qw = node.inputs[:2]
         y = node.outputs[0]
         shape = self.t(x).shape
         n, k = self.t(qw).shape

@@ -197,8 +197,21 @@ def fuse_gelu(graph: ir.Graph) -> None:
     graph.nodes = [n for n in graph.nodes if id(n) not in dead]
 
 
+def drop_identities(graph: ir.Graph) -> None:
+    """Identity / Dropout (inference) forward their input: exporters route shared weights
+    through them, which would hide the constants the fusions look for."""
+    kept = []
+    for node in graph.nodes:
+        if node.op in ("Identity", "Dropout") and node.outputs[0] not in graph.outputs:
+            graph.replace_uses(node.outputs[0], node.inputs[0])
+        else:
+            kept.append(node)
+    graph.nodes = kept
+
+
 def prepare(graph: ir.Graph) -> ir.Graph:
     graph = graph.copy()
+    drop_identities(graph)
     fuse_linear(graph)
     fuse_layernorm(graph)
     fuse_gelu(graph)

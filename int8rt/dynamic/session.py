@@ -4,7 +4,6 @@ cached, least recently used first out)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import Any

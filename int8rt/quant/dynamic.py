@@ -44,7 +44,7 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
         w = g.const(node.inputs[1])
         if w is None or w.size < min_size:
             continue
-        k, n = w.shape
+        k = w.shape[0]
         bias = node.inputs[2:3]
         if mode == "dynamic":
             qw, sw = quantize_weight_per_channel(w)

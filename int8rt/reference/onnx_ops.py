@@ -43,8 +43,16 @@ _BIN = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power,
         "Equal": np.equal, "Less": np.less, "Greater": np.greater,
         "LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal,
         "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}
+def _binary(f):
+    return lambda ins, attrs: [np.asarray(f(ins[0], ins[1]))]
+
+
+def _unary(f):
+    return lambda ins, attrs: [np.asarray(f(ins[0]))]
+
+
 for _name, _fn in _BIN.items():
-    OPS[_name] = (lambda f: lambda ins, attrs: [np.asarray(f(ins[0], ins[1]))])(_fn)
+    OPS[_name] = _binary(_fn)
 
 
 @_op("Div")
@@ -73,7 +81,7 @@ _UN = {"Relu": lambda x: np.maximum(x, 0).astype(x.dtype), "Tanh": np.tanh,
        "Exp": np.exp, "Log": np.log, "Neg": np.negative, "Abs": np.abs, "Not": np.logical_not,
        "Reciprocal": lambda x: (1 / x).astype(x.dtype), "Floor": np.floor, "Ceil": np.ceil}
 for _name, _fn in _UN.items():
-    OPS[_name] = (lambda f: lambda ins, attrs: [np.asarray(f(ins[0]))])(_fn)
+    OPS[_name] = _unary(_fn)
 
 
 def erf(x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ import pytest
 from int8rt import _native
 from int8rt.reference import dynq as ref
 from int8rt.reference.onnx_ops import run_node
-
 from tests.dynamic.helpers import run_op
 
 RNG = np.random.default_rng(7)
