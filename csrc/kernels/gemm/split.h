@@ -3,11 +3,12 @@
  *
  * A task is (a block of rows, one group, a block of output channels), numbered row block
  * major, then group, then channel block, so a contiguous task range that stays in one row
- * block covers contiguous channels (its caller prepares those rows once). Rows are split first
- * (every row block reads the same weights, and its output rows are contiguous); output channels
- * are split as well when there are too few row blocks to share among threads (late layers with
- * 7x7 outputs, an m = 1 classifier), and then each thread reads only its part of the weights.
- * A call below SPLIT_MIN_MACS stays one task: the pool would cost more than it saves.
+ * block covers contiguous channels (its caller prepares those rows once). A call gets about
+ * one task per SPLIT_TASK_MACS of work (2 to SPLIT_MAX_TASKS). Rows are split first (every row
+ * block reads the same weights, and its output rows are contiguous); output channels are split
+ * as well when there are fewer row blocks than that (late layers with 7x7 outputs, an m = 1
+ * classifier), and then each thread reads only its part of the weights. A call below
+ * SPLIT_MIN_MACS stays one task: the pool would cost more than it saves.
  *
  * The channel split relies on the gemm.h panel layout: output channel j's bias and multiplier
  * are entry j, its weights start at byte j * kp (row-major rows, or blocks of I8_GEMM_NR
@@ -21,7 +22,6 @@
 #define SPLIT_MIN_MACS ((size_t)1 << 18) /* ~10 us on one AVX2 core; below: one task */
 #define SPLIT_TASK_MACS ((size_t)1 << 18) /* target work per task */
 #define SPLIT_MAX_TASKS 64                /* per call: enough to balance 8+ threads */
-#define SPLIT_MIN_BLOCKS 8 /* split channels when there are fewer row blocks x groups */
 /* channel blocks: whole micro-tiles and 16-byte multiples (int8 output rows of neighbouring
  * blocks then rarely share a cache line) */
 #define SPLIT_CH_STEP (I8_GEMM_NR * ((16 + I8_GEMM_NR - 1) / I8_GEMM_NR))
@@ -57,10 +57,10 @@ static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size
     const size_t units_per_block = (units + rb - 1) / rb;
     s->rows = units_per_block * row_unit;
     s->row_tasks = (m + s->rows - 1) / s->rows;
-    /* channel blocks when the row blocks alone cannot feed the threads */
+    /* channel blocks when the row blocks alone do not reach the target */
     const size_t blocks = s->row_tasks * groups;
-    if (blocks < SPLIT_MIN_BLOCKS) {
-        size_t want = (SPLIT_MIN_BLOCKS + blocks - 1) / blocks;
+    if (blocks < target) {
+        size_t want = (target + blocks - 1) / blocks;
         const size_t steps = (n + SPLIT_CH_STEP - 1) / SPLIT_CH_STEP;
         if (want > steps) want = steps;
         if (want > 1) {
