@@ -104,8 +104,8 @@ def test_fc_threads_equal_one_thread(m, k, n):
     w = rng.integers(-127, 128, size=(n, k), dtype=np.int8)
     bias = rng.integers(-1000, 1000, size=n).astype(np.int32)
     mult = rng.uniform(1e-5, 1e-4, size=n).astype(F32)
-    p = dict(m=m, k=k, n=n, x_zp=3, y_zp=-7, qmin=-128, qmax=127)
-    consts = dict(w=w, bias=bias, mult=mult)
+    p = {"m": m, "k": k, "n": n, "x_zp": 3, "y_zp": -7, "qmin": -128, "qmax": 127}
+    consts = {"w": w, "bias": bias, "mult": mult}
     want = ref_fc(x, w=w, bias=bias, mult=mult, x_zp=3, y_zp=-7)
     check_split(single_call_plan("fc", [x], (m, n), "int8", p, consts), [x], want)
 
@@ -114,9 +114,9 @@ def test_fc_threads_equal_one_thread(m, k, n):
 def test_add_broadcast_split():
     rng = np.random.default_rng(1)
     a, b = rand_i8(rng, 1, 37, 30, 40), rand_i8(rng, 1, 1, 30, 40)  # b broadcast on rows
-    p = dict(ndim=3, shape=[37, 30, 40], a_stride=[1200, 40, 1], b_stride=[0, 40, 1],
-             a_zp=-128, b_zp=127, y_zp=3, a_mult=3 << 10, b_mult=-(5 << 10), mult=2.0 ** -12,
-             qmin=-128, qmax=127)
+    p = {"ndim": 3, "shape": [37, 30, 40], "a_stride": [1200, 40, 1], "b_stride": [0, 40, 1],
+             "a_zp": -128, "b_zp": 127, "y_zp": 3, "a_mult": 3 << 10, "b_mult": -(5 << 10), "mult": 2.0 ** -12,
+             "qmin": -128, "qmax": 127}
     want = ref_add(a, b, -128, 127, 3, 3 << 10, -(5 << 10), 2.0 ** -12, -128, 127)
     check_split(single_call_plan("add", [a, b], a.shape, "int8", p), [a, b], want)
 
@@ -125,13 +125,13 @@ def test_lut_quantize_dequantize_split():
     rng = np.random.default_rng(2)
     x = rand_i8(rng, 50_001)  # odd: the last task is short
     table = rand_i8(rng, 256)
-    plan = single_call_plan("lut", [x], x.shape, "int8", dict(n=x.size), dict(table=table))
+    plan = single_call_plan("lut", [x], x.shape, "int8", {"n": x.size}, {"table": table})
     check_split(plan, [x], table[x.astype(np.int32) + 128])
     f = rng.normal(0, 3, size=(3, 20_011)).astype(F32)
-    plan = single_call_plan("quantize", [f], f.shape, "int8", dict(n=f.size, scale=0.02, zp=-3))
+    plan = single_call_plan("quantize", [f], f.shape, "int8", {"n": f.size, "scale": 0.02, "zp": -3})
     check_split(plan, [f], ref_quantize(f, 0.02, -3))
-    plan = single_call_plan("dequantize", [x], x.shape, "float32", dict(n=x.size, scale=0.1,
-                                                                         zp=7))
+    plan = single_call_plan("dequantize", [x], x.shape, "float32", {"n": x.size, "scale": 0.1,
+                                                                         "zp": 7})
     check_split(plan, [x], ref_dequantize(x, 0.1, 7))
 
 
@@ -141,16 +141,16 @@ def test_pool_split(kind):
     x = rand_i8(rng, 2, 57, 43, 24)
     # ceil mode (the last window hangs over) and a top pad: row slices move pad_t
     oh, ow = 29, 22
-    p = dict(n=2, h=57, w=43, c=24, oh=oh, ow=ow, kh=3, kw=3, stride_h=2, stride_w=2, dil_h=1,
-             dil_w=1, pad_t=1, pad_l=1, count_include_pad=0, x_zp=-5, y_zp=9, qmin=-128,
-             qmax=120)
+    p = {"n": 2, "h": 57, "w": 43, "c": 24, "oh": oh, "ow": ow, "kh": 3, "kw": 3, "stride_h": 2, "stride_w": 2, "dil_h": 1,
+             "dil_w": 1, "pad_t": 1, "pad_l": 1, "count_include_pad": 0, "x_zp": -5, "y_zp": 9, "qmin": -128,
+             "qmax": 120}
     if kind == "maxpool":
         want = ref_maxpool(x, 3, 3, 2, 2, 1, 1, oh, ow, -128, 120)
         consts = None
     else:
         mbc = np.concatenate([[0.0], 0.9 / np.arange(1, 10)]).astype(F32)
         want = ref_avgpool(x, 3, 3, 2, 2, 1, 1, oh, ow, -5, 9, mbc, -128, 120)
-        consts = dict(mult_by_count=mbc)
+        consts = {"mult_by_count": mbc}
     check_split(single_call_plan(kind, [x], (2, oh, ow, 24), "int8", p, consts), [x], want)
 
 
@@ -160,8 +160,8 @@ def test_requant_copy_split(rows):
     cols = 200 if rows > 1 else 70_000
     x = rand_i8(rng, rows, cols)
     y_shape = (rows, 2 * cols) if rows > 1 else (1, cols + 5)
-    p = dict(rows=rows, cols=cols, x_stride=cols, y_stride=y_shape[1], x_offset=0,
-             y_offset=y_shape[1] - cols, x_zp=7, y_zp=-100, mult=0.625)
+    p = {"rows": rows, "cols": cols, "x_stride": cols, "y_stride": y_shape[1], "x_offset": 0,
+             "y_offset": y_shape[1] - cols, "x_zp": 7, "y_zp": -100, "mult": 0.625}
     plan = single_call_plan("requant_copy", [x], y_shape, "int8", p)
     # the output is only partly written (a Concat piece): compare the written range
     want = np.zeros(y_shape, np.int8)
@@ -179,16 +179,16 @@ def test_softmax_and_resize_split():
     rng = np.random.default_rng(5)
     x = rand_i8(rng, 400, 100)
     table = np.rint(2.0 ** 20 * np.exp(-0.1 * np.arange(256))).astype(np.int32)
-    p = dict(rows=400, cols=100, inv_y_scale=256.0, y_zp=-128)
-    plan = single_call_plan("softmax", [x], x.shape, "int8", p, dict(exp_table=table))
+    p = {"rows": 400, "cols": 100, "inv_y_scale": 256.0, "y_zp": -128}
+    plan = single_call_plan("softmax", [x], x.shape, "int8", p, {"exp_table": table})
     check_split(plan, [x], ref_softmax(x, table, 256.0, -128))
 
     x = rand_i8(rng, 2, 20, 15, 16)
     oh, ow = 40, 30
     iy = (np.arange(oh) // 2).astype(np.int32)
     ix = (np.arange(ow) // 2).astype(np.int32)
-    p = dict(n=2, h=20, w=15, c=16, oh=oh, ow=ow)
-    plan = single_call_plan("resize_nearest", [x], (2, oh, ow, 16), "int8", p, dict(iy=iy, ix=ix))
+    p = {"n": 2, "h": 20, "w": 15, "c": 16, "oh": oh, "ow": ow}
+    plan = single_call_plan("resize_nearest", [x], (2, oh, ow, 16), "int8", p, {"iy": iy, "ix": ix})
     check_split(plan, [x], x[:, iy][:, :, ix])
 
     y0 = (np.arange(oh) // 2).astype(np.int32)
@@ -197,8 +197,8 @@ def test_softmax_and_resize_split():
     x0 = (np.arange(ow) // 2).astype(np.int32)
     x1 = np.minimum(x0 + 1, 14).astype(np.int32)
     fx = rng.integers(0, 2049, size=ow).astype(np.int32)
-    p = dict(n=2, h=20, w=15, c=16, oh=oh, ow=ow, x_zp=-128, y_zp=127, mult=0.9 / 2 ** 22)
-    consts = dict(y0=y0, y1=y1, fy=fy, x0=x0, x1=x1, fx=fx)
+    p = {"n": 2, "h": 20, "w": 15, "c": 16, "oh": oh, "ow": ow, "x_zp": -128, "y_zp": 127, "mult": 0.9 / 2 ** 22}
+    consts = {"y0": y0, "y1": y1, "fy": fy, "x0": x0, "x1": x1, "fx": fx}
     plan = single_call_plan("resize_bilinear", [x], (2, oh, ow, 16), "int8", p, consts)
     check_split(plan, [x], None)  # the oracle of test_plan covers the kernel's arithmetic
 
@@ -206,8 +206,8 @@ def test_softmax_and_resize_split():
 def test_small_ops_are_not_split():
     rng = np.random.default_rng(6)
     x = rand_i8(rng, 1000)
-    plan = single_call_plan("lut", [x], x.shape, "int8", dict(n=1000),
-                            dict(table=rand_i8(rng, 256)))
+    plan = single_call_plan("lut", [x], x.shape, "int8", {"n": 1000},
+                            {"table": rand_i8(rng, 256)})
     assert plan.call_tasks() == [1]
     assert np.array_equal(plan.run([x], 4)[0], plan.run([x], 1)[0])
 
@@ -335,7 +335,8 @@ def test_interpreter_exit_does_not_hang():
             plan.run(x, 2)
         print("done")
     """).format(root=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "done"
 
@@ -349,3 +350,37 @@ def test_default_threads_is_physical_cores():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError):
             resolve_threads(bad)
+
+
+# ---- the pool on its own: native, ThreadSanitizer, and ARM under qemu-user ---------------------
+POOL_BUILDS = {
+    "native": (["gcc"], [], None),
+    "tsan": (["gcc"], ["-fsanitize=thread", "-g"], None),
+    "aarch64": (["aarch64-linux-gnu-gcc"], ["-march=armv8-a"],
+                ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"]),
+    "armv7": (["arm-linux-gnueabihf-gcc"],
+              ["-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"],
+              ["qemu-arm-static", "-L", "/usr/arm-linux-gnueabihf"]),
+}
+
+
+@pytest.mark.parametrize("build", list(POOL_BUILDS))
+def test_pool_stress_c(build, tmp_path):
+    """tools/pool_check.c: 3 callers competing for the pool, every task run exactly once."""
+    import shutil
+
+    cc, flags, runner = POOL_BUILDS[build]
+    if shutil.which(cc[0]) is None or (runner and shutil.which(runner[0]) is None):
+        pytest.skip(f"{cc[0]} / {runner and runner[0]} not installed")
+    exe = tmp_path / "pool_check"
+    cmd = [*cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *flags,
+           f"-I{ROOT / 'csrc/include'}", str(ROOT / "tools/pool_check.c"),
+           str(ROOT / "csrc/threadpool.c"), "-pthread", "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if build == "tsan" and built.returncode != 0 and "tsan" in built.stderr:
+        pytest.skip("libtsan not installed")
+    assert built.returncode == 0, built.stderr
+    r = subprocess.run([*(runner or []), str(exe)], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("ok ") and "WARNING: ThreadSanitizer" not in r.stderr

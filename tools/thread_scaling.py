@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import int8rt  # noqa: E402
-from tests.models.fixtures import calib_and_eval_images, onnx_model_path  # noqa: E402
+import int8rt
+from tests.models.fixtures import calib_and_eval_images, onnx_model_path
 
 
 def measure(name: str, counts: list[int], runs: int,
