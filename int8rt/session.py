@@ -18,6 +18,7 @@ from .ir import Graph
 from .lower import lower
 from .passes.shape_inference import rebatch
 from .plan import NativePlan
+from .threads import resolve_threads
 from .validate import validate_graph
 
 ModelLike = Union[str, "os.PathLike[str]", bytes, Graph, Any]
@@ -58,10 +59,9 @@ class Session:
         if not is_quantized(graph):
             raise ValueError("this model is a float graph: quantize it first "
                              "(int8rt.quantize(model, calibration_data))")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self._graph = graph
-        self.threads = threads  # the plan is single-threaded until the thread pool lands
+        # None = the physical cores this process may use (int8rt/threads.py); 1 = no pool
+        self.threads: int = resolve_threads(threads)
         self._plans: dict[tuple[tuple[int, ...], ...], NativePlan] = {}
         self._lock = threading.Lock()
         self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
@@ -130,7 +130,7 @@ class Session:
             run_options: Any = None) -> list[np.ndarray]:
         arrays = self._check_feed(input_feed)
         plan = self._plan_for(tuple(a.shape for a in arrays))
-        outputs = plan.run(arrays)
+        outputs = plan.run(arrays, self.threads)
         if output_names is None:
             return outputs
         if not isinstance(output_names, (list, tuple)) or not all(
@@ -146,4 +146,5 @@ class Session:
     def profile(self, input_feed: dict[str, Any], repeats: int = 20):
         """Per-call native time: a list of (node, kernel, median ns)."""
         arrays = self._check_feed(input_feed)
-        return self._plan_for(tuple(a.shape for a in arrays)).profile(arrays, repeats)
+        return self._plan_for(tuple(a.shape for a in arrays)).profile(arrays, repeats,
+                                                                      self.threads)
