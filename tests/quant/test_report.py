@@ -10,6 +10,7 @@ from int8rt import format as i8format
 from .ptq_graphs import dw_separable_graph, images
 
 
+@pytest.mark.slow  # matplotlib rendering: ~10-30 s
 def test_report_writes_html_and_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     from int8rt.report import write_report
@@ -17,9 +18,9 @@ def test_report_writes_html_and_pngs(tmp_path):
     g = dw_separable_graph()
     model = tmp_path / "m.i8"
     i8format.save(g, model)
-    np.save(tmp_path / "calib.npy", images(16))
+    np.save(tmp_path / "calib.npy", images(8))
     out = write_report(str(model), str(tmp_path / "calib.npy"), tmp_path / "r" / "rep.html",
-                       method="entropy", per_channel=False, samples=8)
+                       method="entropy", per_channel=False, samples=4)
     page = out.read_text()
     for png in ("rep_layers.png", "rep_methods.png", "rep_histograms.png"):
         assert (out.parent / png).stat().st_size > 5000
