@@ -19,7 +19,7 @@
 #
 # Env: INT8RT_ARM_CACHE (default /var/cache/int8rt-arm), MIRROR (default: the host's apt
 #      mirror), ARM64_CPUS (default "cortex-a72 cortex-a76"), ARMHF_CPUS (default "cortex-a7"),
-#      ARM64_TESTS / ARMHF_TESTS (pytest arguments, relative to the copied tests/ dir),
+#      ARM64_TESTS / ARMHF_TESTS (pytest arguments; the checkout's tests/ is copied to /work),
 #      HASHES=0 (skip the model hash comparison), ROOTFS_ONLY=1 (only build / unpack the
 #      cached rootfs), KEEP_MOUNTS=1 (debugging).
 # Needs root (binfmt_misc, debootstrap, mount, chroot), qemu-user-static, debootstrap, zstd.
@@ -33,8 +33,8 @@ ARCHES=("$@")
 [ ${#ARCHES[@]} -gt 0 ] || ARCHES=(arm64 armhf)
 # arm64: the whole default suite. armhf (cortex-a7 is ~2x slower again than the arm64 models):
 # kernels, ISA dispatch, session, plan, format, lowering and the quantizer.
-ARM64_TESTS=${ARM64_TESTS:-"."}
-ARMHF_TESTS=${ARMHF_TESTS:-"kernels test_session.py test_plan.py test_format.py test_lower.py test_kernel_tables.py test_validate.py quant"}
+ARM64_TESTS=${ARM64_TESTS:-"tests"}
+ARMHF_TESTS=${ARMHF_TESTS:-"tests/kernels tests/test_session.py tests/test_plan.py tests/test_format.py tests/test_lower.py tests/test_kernel_tables.py tests/test_validate.py"}
 export DEBIAN_FRONTEND=noninteractive
 mkdir -p "$CACHE"
 LOG=$CACHE/timings.log
@@ -164,28 +164,29 @@ run_arch() {
   local name; name=$(basename "$SDIST")
   local iso=""
   [ "$arch" = armhf ] && iso="--no-build-isolation"
-  # the C build runs emulated gcc: the slowest step
-  t "pip install sdist ($arch, emulated build)" chroot_run "$c0" sh -c \
-      "cd /work && pip install -q --no-cache-dir $iso ./$name"
-  # the tests, copied (not bind-mounted) into a directory with no int8rt/ beside it
-  tar -C "$SRC" -cf - tests tools/arm/model_hashes.py | tar -C "$ROOTFS/work" -xf -
-  chroot_run "$c0" sh -c "cd /tmp && python -c 'import int8rt, sys; \
-print(\"int8rt\", int8rt.__version__ if hasattr(int8rt, \"__version__\") else \"\", int8rt.__file__)'"
-  local du; du=$(du -sk "$ROOTFS"/opt/venv/lib/python3*/site-packages/int8rt | cut -f1)
-  echo "installed size ($arch): ${du} KiB" | tee -a "$LOG"
+  # the C build runs emulated gcc: the slowest step. `pip wheel` + `pip install` of that wheel
+  # is what `pip install ./sdist` does in one go; two steps only to measure the wheel.
+  t "pip wheel from sdist ($arch, emulated build)" chroot_run "$c0" sh -c \
+      "cd /work && pip wheel -q --no-cache-dir --no-deps $iso -w /work/wheel ./$name"
+  t "pip install the wheel ($arch)" chroot_run "$c0" sh -c \
+      "cd /work && pip install -q --no-cache-dir /work/wheel/int8rt-*.whl"
+  ls -l "$ROOTFS"/work/wheel/int8rt-*.whl | awk -v a="$arch" '{print "wheel (" a "): " $5 " bytes " $9}' |
+    sed "s|$ROOTFS||" | tee -a "$LOG"
+  # the tests, copied (not bind-mounted) into /work, which has no int8rt/ directory: the
+  # installed package is the one imported. pyproject.toml only for pytest's settings.
+  tar -C "$SRC" --exclude=__pycache__ -cf - tests tools/arm/model_hashes.py \
+    tools/arm/platform_info.py pyproject.toml | tar -C "$ROOTFS/work" -xf -
   for cpu in $cpus; do
-    chroot_run "$cpu" sh -c "cd /tmp && python -X importtime -c 'import int8rt' 2>&1 | tail -n 1; \
-      python -c 'import time; t=time.perf_counter(); import int8rt; \
-print(\"import int8rt: %.3f s (emulated $cpu), path:\" % (time.perf_counter()-t), \
-int8rt._native.isa_name(int8rt._native.isa_current()) if hasattr(int8rt._native, \"isa_current\") else \"\")'" \
-      | tee -a "$LOG" || true
+    chroot_run "$cpu" sh -c "cd /tmp && python /work/tools/arm/platform_info.py --runs 3" |
+      sed "s/^/[$arch $cpu, emulated] /" | tee -a "$LOG"
     # shellcheck disable=SC2086
     t "pytest $arch $cpu ($tests)" chroot_run "$cpu" sh -c \
-        "cd /work/tests && python -m pytest -q -p no:cacheprovider -o addopts='-m \"not slow\"' \
-         --rootdir=/work/tests $tests 2>&1 | tail -n 15" | tee "$CACHE/pytest-$arch-$cpu.log"
-    grep -qE '[0-9]+ passed' "$CACHE/pytest-$arch-$cpu.log" &&
-      ! grep -qE '[0-9]+ (failed|error)' "$CACHE/pytest-$arch-$cpu.log" ||
-      { echo "FAIL: pytest $arch $cpu" | tee -a "$LOG"; FAILED=1; }
+        "cd /work && python -m pytest -q -p no:cacheprovider $tests 2>&1 | tail -n 25" |
+        tee "$CACHE/pytest-$arch-$cpu.log"
+    tail -n 1 "$CACHE/pytest-$arch-$cpu.log" | sed "s/^/[$arch $cpu] /" >> "$LOG"
+    if grep -qE '[0-9]+ passed' "$CACHE/pytest-$arch-$cpu.log" &&
+       ! grep -qE '[0-9]+ (failed|errors?)' "$CACHE/pytest-$arch-$cpu.log"; then :
+    else echo "FAIL: pytest $arch $cpu" | tee -a "$LOG"; FAILED=1; fi
   done
   if [ "${HASHES:-1}" = 1 ]; then
     cp "$CACHE"/models/*.i8 "$CACHE"/models/*.npy "$ROOTFS/work/" 2>/dev/null || true
