@@ -30,9 +30,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import quantize
 
     shapes = dict(args.input_shape) if args.input_shape else None
-    qm = quantize(args.model, _load_arrays(args.calib), method=args.method,
+    calib = _load_arrays(args.calib) if args.calib else None
+    qm = quantize(args.model, calib, method=args.method,
                   per_channel=not args.per_tensor, input_shapes=shapes,
-                  calib_samples=args.calib_samples, progress=not args.quiet)
+                  calib_samples=args.calib_samples, progress=not args.quiet, table=args.table)
+    if args.export_table:
+        from .quant.table import export_table, save_table
+
+        save_table(export_table(qm.graph), args.export_table)
+        print(f"wrote {args.export_table}")
     qm.save(args.output)
     print(f"wrote {args.output}")
     return 0
@@ -143,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
-    q.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
+    q.add_argument("--calib", help="calibration data: .npy or .npz (not needed for a QDQ / "
+                   "QOperator model or with --table)")
+    q.add_argument("--table", help="scale table (JSON, docs/QAT.md) in place of calibration")
+    q.add_argument("--export-table", help="also write the model's scale table to this JSON")
     q.add_argument("--method", default="minmax", help=_method_help())
     q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
     q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")

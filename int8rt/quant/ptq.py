@@ -61,7 +61,7 @@ class _Quantizer:
         self.home: dict[str, str] = {x: "float" for x in graph.inputs}
         for n in self.order:
             for o in n.outputs:
-                self.home[o] = "int8" if schema(n.op).int8 else "float"
+                self.home[o] = "int8" if self.runs_int8(n) else "float"
         for name, dom in self.home.items():
             t = graph.tensor(name)
             if t.dtype != "float32":
@@ -78,6 +78,17 @@ class _Quantizer:
                 self.converted[(y, "float")] = y
         self.const_cache: dict[str, str] = {}
         self.node_names = {n.name for n in graph.nodes}
+
+    # -- hooks (int8rt.quant.table overrides them to apply given parameters) -------------
+    def runs_int8(self, node: Node) -> bool:
+        """Whether `node` runs in int8 (else in float between Dequantize / Quantize)."""
+        return schema(node.op).int8
+
+    def weight_params(self, node: Node, w: np.ndarray) -> tuple[QParams, np.ndarray]:
+        """The int8 weight parameters and values of a Conv / Gemm node."""
+        wqp = params.weight_qparams(w, axis=0, per_channel=self.per_channel,
+                                    bits=self.weight_bits)
+        return wqp, params.quantize_weights(w, wqp, bits=self.weight_bits)
 
     # -- names ---------------------------------------------------------------------------
     def _reserve(self, base: str) -> str:
@@ -107,7 +118,7 @@ class _Quantizer:
         if name in self.consts:
             raise ValueError(f"{name!r} is a constant, not an activation")
         node = self.producer.get(name)
-        if node is None or not schema(node.op).int8:
+        if node is None or not self.runs_int8(node):
             qp = self.observed(name)
         else:
             rule = schema(node.op).out_qparams
@@ -187,9 +198,7 @@ class _Quantizer:
         if x in self.consts:
             raise ValueError(f"{node.op} node {node.name!r} has a constant input: fold it first")
         w = self._float_const(w_name, f"{node.op} weight")
-        wqp = params.weight_qparams(w, axis=0, per_channel=self.per_channel,
-                                    bits=self.weight_bits)
-        wq = params.quantize_weights(w, wqp, bits=self.weight_bits)
+        wqp, wq = self.weight_params(node, w)
         w_new = self._put_const(w_name, f"{w_name}:int8", wq, wqp, shared_ok=True)
         oc = w.shape[0]
         if b_name:
@@ -225,11 +234,11 @@ class _Quantizer:
         g = self.g
         # parameters first: "same" follows a node's original inputs, rewritten below
         for node in self.order:
-            if schema(node.op).int8:
+            if self.runs_int8(node):
                 for o in node.outputs:
                     self.act_qp(o)
         for node in self.order:
-            if not schema(node.op).int8:
+            if not self.runs_int8(node):
                 node.inputs = [i if (not i or i in self.consts) else self.as_float(i)
                                for i in node.inputs]
                 self.nodes.append(node)
