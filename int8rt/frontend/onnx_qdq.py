@@ -102,18 +102,64 @@ class _Splitter:
                 for a in n.attribute:
                     if a.name == "value":
                         self.consts[n.output[0]] = numpy_helper.to_array(a.t)
-        self.table: dict[str, TableEntry] = {}
         self.new_consts: dict[str, np.ndarray] = {}
-        self.rename: dict[str, str] = {}  # DQ output -> the tensor its readers read instead
-        self.removed: set[int] = set()
+        self.opset = max((o.version for o in model.opset_import
+                          if o.domain in ("", "ai.onnx")), default=1)
+        self.cast_of: dict[str, str] = {}
         self.producer = {o: i for i, n in enumerate(g.node) for o in n.output}
+        self.folded = self._fold_constants()
+        self.table: dict[str, TableEntry] = {}
+        self.rename: dict[str, str] = {}  # DQ output -> the tensor its readers read instead
+        self.removed: set[int] = set(self.folded)
         self.readers: dict[str, list[int]] = {}
         for i, n in enumerate(g.node):
             for x in n.input:
                 self.readers.setdefault(x, []).append(i)
         self.outputs = {o.name for o in g.output}
-        self.opset = max((o.version for o in model.opset_import
-                          if o.domain in ("", "ai.onnx")), default=1)
+
+    def _fold_constants(self) -> set[int]:
+        """Evaluate the nodes whose inputs are all constants (PyTorch computes zero points with
+        ConstantOfShape + Cast): onnx's reference evaluator runs each one. Q / DQ nodes are
+        left to the split. Returns the indices of the folded nodes."""
+        from onnx.reference import ReferenceEvaluator
+
+        folded = set()
+        for idx, n in enumerate(self.model.graph.node):
+            if n.op_type in QDQ_OPS or n.domain not in ("", "ai.onnx") or not n.output:
+                continue
+            ins = [i for i in n.input if i]
+            if n.op_type != "Constant" and (not ins or any(i not in self.consts for i in ins)):
+                continue
+            feeds = {i: self.consts[i] for i in ins}
+            graph = helper.make_graph(
+                [n], "fold", [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(
+                    np.asarray(v).dtype), None) for i, v in feeds.items()],
+                [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+                 for o in n.output])
+            m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+            try:
+                outs = ReferenceEvaluator(m).run(None, feeds)
+            except Exception:  # not foldable here: the float importer sees the node as it is
+                continue
+            for o, v in zip(n.output, outs):
+                self.consts[o] = np.asarray(v)
+                self.new_consts[o] = np.asarray(v)
+            folded.add(idx)
+        return folded
+
+    def _through_cast(self, x: str) -> str:
+        """The tensor under integer-to-same-integer Casts (PyTorch puts one between Q and DQ)."""
+        while True:
+            p = self.producer.get(x)
+            if p is None:
+                return x
+            n = self.model.graph.node[p]
+            to = next((a.i for a in n.attribute if a.name == "to"), None)
+            if n.op_type != "Cast" or to not in _INT_TYPES:
+                return x
+            self.removed.add(p)
+            self.cast_of[n.output[0]] = n.input[0]
+            x = n.input[0]
 
     # -- parameters of one Q / DQ node ---------------------------------------------------
     def params(self, idx: int) -> tuple[str, np.ndarray, np.ndarray, int | None]:
@@ -229,7 +275,7 @@ class _Splitter:
                 self.const_dq(idx, ints, dtype, scale, zp, axis)
                 self.removed.add(idx)
                 continue
-            p = self.producer.get(x)
+            p = self.producer.get(self._through_cast(x))
             qn = g.node[p] if p is not None else None
             if qn is None or qn.op_type != "QuantizeLinear":
                 raise QDQImportError(
@@ -258,7 +304,9 @@ class _Splitter:
             self.removed.add(idx)
         for idx, n in enumerate(g.node):
             if n.op_type == "QuantizeLinear" and n.domain in _ONNX_DOMAINS:
-                users = [u for u in self.readers.get(n.output[0], []) if u not in self.removed]
+                outs = {n.output[0]} | {c for c, src in self.cast_of.items()
+                                        if src == n.output[0]}
+                users = [u for o in outs for u in self.readers.get(o, []) if u not in self.removed]
                 if users or n.output[0] in self.outputs:
                     raise QDQImportError(
                         f"QuantizeLinear node {self.names[idx]!r}: its integer output is read by "
