@@ -336,6 +336,8 @@ class _Splitter:
                 # keep an int8 step before it. A Reshape to the same shape is data movement
                 # (it keeps its input's parameters and survives as the producer of an output).
                 src = self.rename[o.name]
+                if src in self.table:  # the output carries its parameters under its own name
+                    self.table[o.name] = self.table[src]
                 dims = o.type.tensor_type.shape.dim if o.type.tensor_type.HasField("shape") \
                     else None
                 if dims is None:

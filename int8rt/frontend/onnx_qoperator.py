@@ -28,8 +28,12 @@ _UNARY = {"QLinearSigmoid": "Sigmoid", "QLinearLeakyRelu": "LeakyRelu",
 _BINARY = {"QLinearAdd": "Add", "QLinearMul": "Mul"}
 DYNAMIC_OPS = ("DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "DynamicQuantizeLSTM",
                "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
-QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QLinearConcat", *_UNARY, *_BINARY,
+QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearConcat", *_UNARY, *_BINARY,
                  *DYNAMIC_OPS)
+# ops a QOperator model applies straight to integer tensors (they only move values): they get
+# the parameters of their input (DQ -> op -> Q with the same scale and zero point)
+_MOVEMENT = ("MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
+             "Unsqueeze", "Identity")
 
 
 class QOperatorError(ValueError):
@@ -44,6 +48,8 @@ class _Rewriter:
         self.inits = {t.name: t for t in model.graph.initializer}
         self.new_inits: list[onnx.TensorProto] = []
         self.nodes: list[onnx.NodeProto] = []
+        # integer tensor -> its (scale, zero point) names, for the movement ops that read it
+        self.qparams_of: dict[str, tuple[str, str]] = {}
 
     def fresh(self, base: str) -> str:
         name, k = base, 0
@@ -61,6 +67,7 @@ class _Rewriter:
         return out
 
     def q(self, name: str, y_float: str, s: str, z: str, y: str) -> None:
+        self.qparams_of[y] = (s, z)
         self.nodes.append(helper.make_node("QuantizeLinear", [y_float, s, z] if z else
                                            [y_float, s], [y], name=f"{name}/q"))
 
@@ -93,6 +100,28 @@ class _Rewriter:
             self.nodes.append(helper.make_node("Conv", conv_in, [yf], name=name))
             self.nodes[-1].attribute.extend(attrs)
             self.q(name, yf, ins[6], ins[7], n.output[0])
+        elif op == "QGemm":
+            a = self.dq(name, ins[0], ins[1], ins[2])
+            b_scale = self.const(ins[4])
+            trans_b = next((x.i for x in attrs if x.name == "transB"), 0)
+            axis = (0 if trans_b else 1) if b_scale.size > 1 else None
+            gemm_in = [a, self.dq(name, ins[3], ins[4], ins[5], axis)]
+            if ins[6]:
+                sa = self.const(ins[1]).astype(np.float32)
+                bs = self.fresh(f"{name}/bias_scale")
+                self.new_inits.append(numpy_helper.from_array(
+                    (sa * b_scale.astype(np.float32)).astype(np.float32).reshape(b_scale.shape),
+                    bs))
+                gemm_in.append(self.dq(name, ins[6], bs, "", 0 if axis is not None else None))
+            keep = [x for x in attrs if x.name in ("transA", "transB", "alpha")]
+            if ins[7]:
+                yf = self.fresh(f"{n.output[0]}/float")
+                self.nodes.append(helper.make_node("Gemm", gemm_in, [yf], name=name))
+                self.nodes[-1].attribute.extend(keep)
+                self.q(name, yf, ins[7], ins[8], n.output[0])
+            else:  # no output scale: the result is float
+                self.nodes.append(helper.make_node("Gemm", gemm_in, [n.output[0]], name=name))
+                self.nodes[-1].attribute.extend(keep)
         elif op == "QLinearMatMul":
             a = self.dq(name, ins[0], ins[1], ins[2])
             b_scale = self.const(ins[4]) if ins[4] in self.inits else np.zeros(())
@@ -141,6 +170,22 @@ class _Rewriter:
         g = self.model.graph
         changed = False
         for idx, n in enumerate(g.node):
+            if n.op_type == "QuantizeLinear":
+                self.qparams_of[n.output[0]] = (n.input[1], n.input[2] if len(n.input) > 2
+                                                else "")
+            if n.op_type in _MOVEMENT and n.input and n.input[0] in self.qparams_of:
+                s_name, z_name = self.qparams_of[n.input[0]]
+                name = n.name or f"{n.op_type}_{idx}"
+                x = self.dq(name, n.input[0], s_name, z_name)
+                m = onnx.NodeProto()
+                m.CopyFrom(n)
+                m.input[0] = x
+                yf = self.fresh(f"{n.output[0]}/float")
+                m.output[0] = yf
+                self.nodes.append(m)
+                self.q(name, yf, s_name, z_name, n.output[0])
+                changed = True
+                continue
             if n.op_type in QOPERATOR_OPS and n.domain in ("", "ai.onnx", _MS):
                 try:
                     self.rewrite(idx, n)

@@ -207,8 +207,27 @@ class _GivenQuantizer(_Quantizer):
         super().__init__(graph, {}, per_channel=True, weight_bits=8)
 
     # -- which ops run in int8 -----------------------------------------------------------
-    def _has_params(self, name: str) -> bool:
+    def _given(self, name: str) -> TableEntry | None:
+        """The entry of `name`, or of the tensor a chain of data-movement ops (Reshape,
+        Transpose, ...) copies it to unchanged: import passes rename tensors around the layout
+        conversion, and such ops keep their input's parameters anyway."""
         if name in self.table:
+            return self.table[name]
+        users = self._users.get(name, [])
+        found = None
+        for u in users:
+            if u.inputs[0] != name or schema(u.op).out_qparams != "same" or len(u.outputs) != 1:
+                return None
+            e = self._given(u.outputs[0])
+            if e is None or (found is not None and not (
+                    np.array_equal(e.scale, found.scale)
+                    and np.array_equal(e.zero_point, found.zero_point))):
+                return None
+            found = e
+        return found
+
+    def _has_params(self, name: str) -> bool:
+        if self._given(name) is not None:
             return True
         node = self._producer.get(name)
         if node is None or not self.runs_int8(node):
@@ -249,7 +268,7 @@ class _GivenQuantizer(_Quantizer):
         self._int8[node.name] = ok  # before the output check, which may ask about this node
         if ok and schema(node.op).out_qparams == "observed":
             for o in node.outputs:
-                if o not in self.table and not self._dummy_ok(node, o):
+                if self._given(o) is None and not self._dummy_ok(node, o):
                     ok, why = False, f"output {o!r} has no quantization parameters"
         self._int8[node.name] = ok
         if not ok:
@@ -258,8 +277,8 @@ class _GivenQuantizer(_Quantizer):
 
     # -- parameters ----------------------------------------------------------------------
     def observed(self, name: str) -> QParams:
-        if name in self.table:
-            e = self.table[name]
+        e = self._given(name)
+        if e is not None:
             if e.axis is not None:
                 raise ValueError(f"activation {name!r} has per-axis parameters; int8rt "
                                  "activations are per tensor")
