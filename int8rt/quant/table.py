@@ -314,6 +314,10 @@ class _GivenQuantizer(_Quantizer):
         # stored scale recovers them (float32 rounding of s * q is far below 1e-3 of a step).
         v = np.asarray(w, np.float64) / s
         q = np.rint(v)
+        if not self.weights_required:
+            # a table over a float model: its real weights are rounded with the given scale,
+            # into int8rt's symmetric range (§2)
+            return qp, np.clip(q, -127, 127).astype(np.int8)
         err = float(np.abs(v - q).max(initial=0.0))
         if err > 1e-3:
             raise ValueError(

@@ -30,6 +30,7 @@ class AoDigitsNet(nn.Module):
 def qat_digits_model(x: np.ndarray, y: np.ndarray, steps: int = 15, seed: int = 0) -> nn.Module:
     """prepare_qat -> `steps` full-batch SGD steps -> convert (a torch quantized model)."""
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # a tiny model: more threads only contend on a shared machine
     model = AoDigitsNet().train()
     model.qconfig = tq.get_default_qat_qconfig("x86")
     with warnings.catch_warnings():
