@@ -26,10 +26,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import int8rt  # noqa: E402
-import int8rt.qat as qat  # noqa: E402
-from int8rt.quant.ptq import quantize as ptq_quantize  # noqa: E402
-from train_demo import load_split  # noqa: E402
+from train_demo import load_split
+
+import int8rt
+from int8rt import qat
+from int8rt.quant.ptq import quantize as ptq_quantize
 
 
 def cnn() -> nn.Sequential:
@@ -99,11 +100,11 @@ def evaluate(name: str, make, weight_bits: int, tmp: Path, data, seed: int = 0) 
     with torch.no_grad():
         sim = q(torch.from_numpy(x_te)).numpy()
     deployed = run_int8rt(qat.to_int8rt(q, torch.from_numpy(x_te[:1])), x_te)
-    return dict(name=name, bits=weight_bits, float=acc_float, ptq=acc_ptq,
-                qat_sim=float((sim.argmax(1) == y_te).mean()),
-                qat_int8rt=float((deployed.argmax(1) == y_te).mean()),
-                agree=float((sim.argmax(1) == deployed.argmax(1)).mean()),
-                max_logit_diff=float(np.abs(sim - deployed).max()))
+    return {"name": name, "bits": weight_bits, "float": acc_float, "ptq": acc_ptq,
+                "qat_sim": float((sim.argmax(1) == y_te).mean()),
+                "qat_int8rt": float((deployed.argmax(1) == y_te).mean()),
+                "agree": float((sim.argmax(1) == deployed.argmax(1)).mean()),
+                "max_logit_diff": float(np.abs(sim - deployed).max())}
 
 
 SETTINGS = [("cnn", cnn, 8), ("cnn", cnn, 4), ("cnn", cnn, 3), ("depthwise", depthwise, 8),

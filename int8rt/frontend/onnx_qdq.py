@@ -139,8 +139,9 @@ class _Splitter:
             m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
             try:
                 outs = ReferenceEvaluator(m).run(None, feeds)
-            except Exception:  # not foldable here: the float importer sees the node as it is
-                continue
+            except (ValueError, TypeError, KeyError, IndexError, NotImplementedError,
+                    RuntimeError):
+                continue  # not foldable here: the float importer sees the node as it is
             for o, v in zip(n.output, outs):
                 self.consts[o] = np.asarray(v)
                 self.new_consts[o] = np.asarray(v)

@@ -59,8 +59,8 @@ class QLayer(nn.Module):
         if self.kind == "conv":
             if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
                 raise ValueError(f"QAT: Conv2d {layer} needs explicit zero padding")
-            self.conv_args = dict(stride=layer.stride, padding=layer.padding,
-                                  dilation=layer.dilation, groups=layer.groups)
+            self.conv_args = {"stride": layer.stride, "padding": layer.padding,
+                                  "dilation": layer.dilation, "groups": layer.groups}
         self.clip = clip
         self.out_q = out_q
         self._in = _InputScale(in_q)
@@ -161,5 +161,5 @@ def prepare_qat(model: nn.Module, weight_bits: int = 8, momentum: float = 0.01) 
                 layers.append(m)
             i += 1
         else:
-            raise ValueError(f"QAT: layer {i} ({type(m).__name__}) is not supported")
+            raise TypeError(f"QAT: layer {i} ({type(m).__name__}) is not supported")
     return QATModel(input_q, layers)

@@ -115,7 +115,7 @@ def parse_table(doc: Mapping[str, Any]) -> dict[str, TableEntry]:
                          f"(this int8rt reads version {VERSION})")
     tensors = doc.get("tensors")
     if not isinstance(tensors, Mapping):
-        raise ValueError("scale table: `tensors` must be an object (tensor name -> entry)")
+        raise TypeError("scale table: `tensors` must be an object (tensor name -> entry)")
     out = {}
     for name, e in tensors.items():
         if not isinstance(e, Mapping) or "scale" not in e or "dtype" not in e:

@@ -57,7 +57,7 @@ class Case:
 _MODULES = {"BatchNormalization": "batch_normalization"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_cases(module: str) -> tuple:
     """The cases one generator module registers when imported. (collect_testcases(op) imports
     every module and caches the first op's list, so it cannot select ops one by one; importing
@@ -132,10 +132,7 @@ def wrap_quantized(case: Case) -> tuple[onnx.ModelProto, dict[str, np.ndarray], 
     elif op == "DequantizeLinear":
         in_q = {node.input[0]: (node.input[1], node.input[2] if len(node.input) > 2 else "")}
         out_q = {}
-    elif op == "QLinearConv":
-        in_q = {node.input[0]: (node.input[1], node.input[2])}
-        out_q = {node.output[0]: (node.input[6], node.input[7])}
-    elif op == "QLinearMatMul":
+    elif op == "QLinearConv" or op == "QLinearMatMul":
         in_q = {node.input[0]: (node.input[1], node.input[2])}
         out_q = {node.output[0]: (node.input[6], node.input[7])}
     else:

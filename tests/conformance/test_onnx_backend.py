@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from tests.conformance.cases import FLOAT_OPS, QUANT_OPS, cases_for  # noqa: E402
-from tests.conformance.refusals import REFUSED, WRONG  # noqa: E402
-from tests.conformance.runner import REFUSALS, run_case  # noqa: E402
+from tests.conformance.cases import FLOAT_OPS, QUANT_OPS, cases_for
+from tests.conformance.refusals import REFUSED, WRONG
+from tests.conformance.runner import REFUSALS, run_case
 
 
 def _params():

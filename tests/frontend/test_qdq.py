@@ -13,14 +13,14 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
-import int8rt  # noqa: E402
-from int8rt.frontend.onnx_qdq import QDQImportError, import_quantized_onnx  # noqa: E402
-from int8rt.frontend.onnx_qoperator import QOperatorError  # noqa: E402
-from int8rt.lower import lower  # noqa: E402
-from int8rt.reference.program import run_program  # noqa: E402
-from tests.frontend.onnx_util import init, make_model, run_ort  # noqa: E402
+import int8rt
+from int8rt.frontend.onnx_qdq import QDQImportError, import_quantized_onnx
+from int8rt.frontend.onnx_qoperator import QOperatorError
+from int8rt.lower import lower
+from int8rt.reference.program import run_program
+from tests.frontend.onnx_util import init, make_model, run_ort
 
 RNG = np.random.default_rng(1)
 

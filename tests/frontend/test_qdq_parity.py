@@ -23,10 +23,10 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-import int8rt  # noqa: E402
-from int8rt.frontend.onnx_qdq import split_qdq  # noqa: E402
-from tests.models.digits import ONNX_PATH, load_digits_test  # noqa: E402
-from tests.models.ort_baseline import ort_quantize_static, ort_run, x86_without_vnni  # noqa: E402
+import int8rt
+from int8rt.frontend.onnx_qdq import split_qdq
+from tests.models.digits import ONNX_PATH, load_digits_test
+from tests.models.ort_baseline import ort_quantize_static, ort_run, x86_without_vnni
 
 
 def _output_step(model) -> tuple[float, int]:

@@ -10,17 +10,17 @@ import pytest
 
 pytest.importorskip("onnx")
 
-import int8rt  # noqa: E402
-from int8rt.cli import main  # noqa: E402
-from int8rt.frontend.onnx_qdq import split_qdq  # noqa: E402
-from int8rt.quant.table import (  # noqa: E402
+import int8rt
+from int8rt.cli import main
+from int8rt.frontend.onnx_qdq import split_qdq
+from int8rt.quant.table import (
     export_table,
     load_table,
     make_entry,
     save_table,
     table_document,
 )
-from tests.models.digits import ONNX_PATH, load_digits_test  # noqa: E402
+from tests.models.digits import ONNX_PATH, load_digits_test
 
 
 @pytest.fixture(scope="module")
