@@ -99,3 +99,9 @@ def test_cli_table_and_qdq(tmp_path, digits) -> None:
                  "--export-table", str(tmp_path / "back.json"), "-o", str(out)]) == 0
     assert out.exists() and json.loads((tmp_path / "back.json").read_text())["tensors"]
     assert main(["-q", "quantize", str(ONNX_PATH), "-o", str(out)]) != 0  # neither given
+    from tests.models.ort_baseline import ort_quantize_static
+
+    qdq = ort_quantize_static(ONNX_PATH, digits.x_calib[:20], tmp_path / "q.onnx")
+    assert main(["-q", "quantize", str(qdq), "-o", str(tmp_path / "qdq.i8")]) == 0  # no calib
+    sess = int8rt.Session(str(tmp_path / "qdq.i8"))
+    assert sess.run(None, {"input": digits.x_test[:4]})[0].shape == (4, 10)
