@@ -39,13 +39,14 @@ def _qdq_conv_model(act_dtype=np.uint8, w_ints=None, w_zp=None, opset: int = 13,
         w_zp = np.zeros(ws.shape, w_ints.dtype)
     sx, sy = np.float32(0.02), np.float32(0.05)
     b_ints = RNG.integers(-3000, 3000, oc).astype(np.int32)
-    bs = (sx * ws).astype(np.float32) * np.ones(oc, np.float32)
+    bs = (sx * ws).astype(np.float32)
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"], name="q_x"),
         helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"], name="dq_x"),
         helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], name="dq_w",
                          **({"axis": 0} if per_channel else {})),
-        helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bd"], name="dq_b", axis=0),
+        helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bd"], name="dq_b",
+                         **({"axis": 0} if per_channel else {})),
         helper.make_node("Conv", ["xd", "wd", "bd"], ["c"], name="conv", pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"], name="relu"),
         helper.make_node("QuantizeLinear", ["r", "sy", "zy"], ["rq"], name="q_r"),
@@ -53,7 +54,7 @@ def _qdq_conv_model(act_dtype=np.uint8, w_ints=None, w_zp=None, opset: int = 13,
     ]
     inits = [init("sx", sx), init("zx", zx), init("w", w_ints), init("ws", ws),
              init("wz", w_zp), init("b", b_ints), init("bs", bs),
-             init("bz", np.zeros(oc, np.int32)), init("sy", sy), init("zy", zy)]
+             init("bz", np.zeros(bs.shape, np.int32)), init("sy", sy), init("zy", zy)]
     return make_model(nodes, {"x": (1, ic, 6, 6)}, ["y"], inits, opset=opset)
 
 
@@ -79,6 +80,32 @@ def test_qdq_conv_matches_onnx_semantics(act_dtype, per_channel) -> None:
     # the parameters are the model's: uint8 zero points moved by -128
     zx = graph.tensor(graph.nodes[0].outputs[0]).qparams.scalar()[1]
     assert zx == (0 if act_dtype == np.uint8 else 3)
+
+
+@pytest.mark.parametrize("opset", [10, 13, 19, 21])
+def test_qdq_opsets(opset) -> None:
+    """Per-tensor QDQ from opset 10 (no axis attribute), per-axis from 13, through 21."""
+    per_channel = opset >= 13
+    model = _qdq_conv_model(np.uint8, opset=opset, per_channel=per_channel)
+    x = RNG.uniform(-2.5, 2.5, (1, 3, 6, 6)).astype(np.float32)
+    native, oracle, _ = _run_both(model, x)
+    np.testing.assert_array_equal(native, oracle)
+    want = run_ort(model, {"x": x})[0]
+    steps = np.abs(np.rint(native / 0.05) - np.rint(want / 0.05))
+    assert steps.max() <= 1 and (steps == 0).mean() >= 0.99
+
+
+def test_opset21_output_dtype_without_zero_point() -> None:
+    """opset 21: QuantizeLinear's `output_dtype` gives the type when no zero point is given."""
+    model = _qdq_conv_model(np.int8, opset=21)
+    for n in model.graph.node:
+        if n.name in ("q_r", "dq_r"):
+            del n.input[2]
+            if n.op_type == "QuantizeLinear":
+                n.attribute.append(helper.make_attribute("output_dtype", TensorProto.INT8))
+    graph = import_quantized_onnx(model)
+    conv = next(n for n in graph.nodes if n.op == "Conv")
+    assert graph.tensor(conv.outputs[0]).qparams.scalar() == (np.float32(0.05), 0)
 
 
 def test_weights_at_minus_128_are_kept() -> None:
