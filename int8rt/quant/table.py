@@ -230,7 +230,7 @@ class _GivenQuantizer(_Quantizer):
         if self._given(name) is not None:
             return True
         node = self._producer.get(name)
-        if node is None or not self.runs_int8(node):
+        if node is None or not self.is_int8(node):
             return False
         return schema(node.op).out_qparams in ("same", "fixed") or self._dummy_ok(node, name)
 
@@ -250,7 +250,7 @@ class _GivenQuantizer(_Quantizer):
             return self.table[src.tensor], src
         return None, src
 
-    def runs_int8(self, node: Node) -> bool:
+    def is_int8(self, node: Node) -> bool:
         if node.name in self._int8:
             return self._int8[node.name]
         self._int8[node.name] = False  # guards recursion on malformed graphs
@@ -335,7 +335,7 @@ class _GivenQuantizer(_Quantizer):
         """A data-movement or fixed-output op whose given output parameters differ from what
         int8rt derives cannot run as the source specified."""
         for node in self.order:
-            if not self.runs_int8(node) or schema(node.op).out_qparams == "observed":
+            if not self.is_int8(node) or schema(node.op).out_qparams == "observed":
                 continue
             for o in node.outputs:
                 if o in self.table:
@@ -351,14 +351,16 @@ class _GivenQuantizer(_Quantizer):
 
     def run(self) -> Graph:
         for node in self.order:
-            self.runs_int8(node)
+            self.is_int8(node)
         self._check_derived()
         float_nodes = [(n.name, n.op, self._why[n.name]) for n in self.order
                        if n.name in self._why and schema(n.op).int8]
         g = super().run()
         meta = g.meta["quantization"]
         meta["scheme"] = self.scheme
-        meta["float_nodes"] = [{"node": a, "op": b, "reason": c} for a, b, c in float_nodes]
+        # the same key PTQ's mixed precision uses (names of ops kept float), plus why
+        meta["float_nodes"] = sorted(a for a, _, _ in float_nodes)
+        meta["float_reasons"] = {a: f"{b}: {c}" for a, b, c in float_nodes}
         if float_nodes:
             warnings.warn(
                 f"{len(float_nodes)} op(s) stay float because the source gives them no "
