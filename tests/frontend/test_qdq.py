@@ -319,3 +319,21 @@ def test_ort_qoperator_model_matches_ort(tmp_path) -> None:
     want = ort_run(out, d.x_test)
     print(f"\nORT QOperator digits: {np.mean(got == want):.4%} of outputs identical")
     assert np.mean(got == want) >= 0.99
+
+
+def test_unquantized_conv_runs_on_float_fallback() -> None:
+    """A Conv whose weights carry no Q/DQ stays float (reported) and runs on the float32
+    fallback kernel, reading its QDQ-quantized input dequantized."""
+    w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"], name="dq_x"),
+        helper.make_node("Conv", ["xd", "w"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+    ]
+    m = make_model(nodes, {"x": (1, 3, 6, 6)}, ["y"],
+                   [init("sx", np.float32(0.02)), init("zx", np.uint8(128)), init("w", w)])
+    with pytest.warns(UserWarning, match="Conv 'conv'"):
+        graph = import_quantized_onnx(m)
+    x = RNG.uniform(-2.5, 2.5, (1, 3, 6, 6)).astype(np.float32)
+    got = int8rt.Session(graph).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, run_ort(m, {"x": x})[0], rtol=1e-5, atol=1e-5)
