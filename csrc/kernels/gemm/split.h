@@ -59,8 +59,8 @@ static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size
     s->row_tasks = (m + s->rows - 1) / s->rows;
     /* channel blocks when the row blocks alone do not reach the target */
     const size_t blocks = s->row_tasks * groups;
-    if (blocks < target) {
-        size_t want = (target + blocks - 1) / blocks;
+    if (2 * blocks <= target) {
+        size_t want = target / blocks;
         const size_t steps = (n + SPLIT_CH_STEP - 1) / SPLIT_CH_STEP;
         if (want > steps) want = steps;
         if (want > 1) {
