@@ -40,6 +40,8 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_SLICE
         I8_OP_PAD
         I8_OP_COPY
+        I8_OP_CONV2D_F32
+        I8_OP_FC_F32
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -106,6 +108,8 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_slice_params slice
         i8_plan_pad_params pad
         i8_plan_copy_params copy
+        f32_conv2d_params conv2d_f32
+        f32_fc_params fc_f32
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -183,6 +187,9 @@ _PLAN_KERNELS = {
     "slice": (I8_OP_SLICE, ()),
     "pad": (I8_OP_PAD, ()),  # "value" handled below: present only in constant mode
     "copy": (I8_OP_COPY, ()),
+    # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
+    "conv2d_f32": (I8_OP_CONV2D_F32, (("w", np.float32), ("bias", np.float32))),
+    "fc_f32": (I8_OP_FC_F32, (("w", np.float32), ("bias", np.float32))),
 }
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
@@ -191,6 +198,8 @@ _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUT
 _CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w",
                 "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups", "x_zp", "y_zp",
                 "qmin", "qmax")
+_CONV_F32_FIELDS = _CONV_FIELDS[:18] + ("lo", "hi")
+_FC_F32_FIELDS = ("m", "k", "n", "lo", "hi")
 _FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
 _POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
                 "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
@@ -305,6 +314,10 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d = _pick(kernel, params, ("mode", "elem_size"))
         p.pad.mode = d["mode"]
         p.pad.elem_size = d["elem_size"]
+    elif kernel == "conv2d_f32":
+        p.conv2d_f32 = _pick(kernel, params, _CONV_F32_FIELDS)
+    elif kernel == "fc_f32":
+        p.fc_f32 = _pick(kernel, params, _FC_F32_FIELDS)
     elif kernel == "copy":
         p.copy.nbytes = _pick(kernel, params, ("nbytes",))["nbytes"]
     else:

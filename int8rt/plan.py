@@ -28,7 +28,8 @@ atexit.register(_native.thread_pool_shutdown)
 # kernels that move elements of any size: the buffers' dtype decides it (program.py)
 _MOVEMENT = ("transpose", "slice", "pad", "resize_nearest", "copy")
 # dtypes each kernel's buffers must have (inputs..., output); movement kernels: x == y
-_DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32")}
+_DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
+           "conv2d_f32": ("float32", "float32"), "fc_f32": ("float32", "float32")}
 
 
 @dataclass(frozen=True)

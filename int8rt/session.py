@@ -121,7 +121,9 @@ class Session:
                                  f"{('N',) + expected[1:]} (any batch size N >= 1)")
             if x.shape[0] < 1:
                 raise ValueError(f"input {name!r} is empty (batch size 0)")
-            arrays.append(np.ascontiguousarray(x))
+            # C-contiguous and aligned for the dtype: the kernels read float32 through a
+            # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
+            arrays.append(np.require(x, requirements=["C", "A"]))
         return arrays
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any],
@@ -131,6 +133,10 @@ class Session:
         outputs = plan.run(arrays, self.threads)
         if output_names is None:
             return outputs
+        if not isinstance(output_names, (list, tuple)) or not all(
+                isinstance(n, str) for n in output_names):
+            raise TypeError("output_names must be None or a list of output names (str), "
+                            f"got {output_names!r}")
         index = {n: i for i, n in enumerate(self._graph.outputs)}
         bad = [n for n in output_names if n not in index]
         if bad:

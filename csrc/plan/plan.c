@@ -49,7 +49,7 @@ struct i8_plan {
 static const char *const OP_NAMES[I8_OP_COUNT] = {
     "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy",
+    "slice", "pad", "copy", "conv2d_f32", "fc_f32",
 };
 
 const char *i8_status_str(int status) {
@@ -114,6 +114,9 @@ static int clamp_ok(int32_t qmin, int32_t qmax) {
     return qmin >= -128 && qmax <= 127 && qmin <= qmax;
 }
 
+/* a fused float clamp: ordered, not NaN (the kernels compare against both bounds) */
+static int fclamp_ok(float lo, float hi) { return lo == lo && hi == hi && lo <= hi; }
+
 static int elem_ok(int64_t es) { return es == 1 || es == 2 || es == 4 || es == 8; }
 
 static int int32_range(const void *data, int64_t n, int32_t lo, int32_t hi) {
@@ -163,6 +166,39 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = prod4(c->oc, c->kh, c->kw, c->c / c->groups);
         f->consts[1] = mul2(c->oc, 4);
         f->consts[2] = mul2(c->oc, 4);
+        return NULL;
+    }
+    case I8_OP_CONV2D_F32: {
+        const f32_conv2d_params *c = &p->conv2d_f32;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1 || c->oc < 1)
+            return "dimensions must be >= 1";
+        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
+            c->dil_w < 1 || c->groups < 1)
+            return "kernel size, stride, dilation and groups must be >= 1";
+        if (c->pad_t < 0 || c->pad_l < 0 || c->pad_b < 0 || c->pad_r < 0)
+            return "pads must be >= 0";
+        if (c->c % c->groups || c->oc % c->groups) return "groups must divide c and oc";
+        int64_t eh = (int64_t)c->h + c->pad_t + c->pad_b - (int64_t)c->dil_h * (c->kh - 1) - 1;
+        int64_t ew = (int64_t)c->w + c->pad_l + c->pad_r - (int64_t)c->dil_w * (c->kw - 1) - 1;
+        if (eh < 0 || ew < 0 || eh / c->stride_h + 1 != c->oh || ew / c->stride_w + 1 != c->ow)
+            return "oh / ow do not match h, w, kernel, stride, dilation and pads";
+        if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
+        f->in[0] = mul2(prod4(c->n, c->h, c->w, c->c), 4);
+        f->out = mul2(prod4(c->n, c->oh, c->ow, c->oc), 4);
+        f->n_consts = 2;
+        f->consts[0] = mul2(prod4(c->oc, c->kh, c->kw, c->c / c->groups), 4);
+        f->consts[1] = mul2(c->oc, 4);
+        return NULL;
+    }
+    case I8_OP_FC_F32: {
+        const f32_fc_params *c = &p->fc_f32;
+        if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
+        if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
+        f->in[0] = mul2(mul2(c->m, c->k), 4);
+        f->out = mul2(mul2(c->m, c->n), 4);
+        f->n_consts = 2;
+        f->consts[0] = mul2(mul2(c->n, c->k), 4);
+        f->consts[1] = mul2(c->n, 4);
         return NULL;
     }
     case I8_OP_FC: {
@@ -585,6 +621,16 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
             i8_fc_pack(&r->p.fc, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
             scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
         }
+    } else if (d->kind == I8_OP_CONV2D_F32 || d->kind == I8_OP_FC_F32) {
+        /* float fallback: weights reordered (outputs innermost) with the bias behind them */
+        size_t packed = d->kind == I8_OP_CONV2D_F32 ? f32_conv2d_packed_size(&r->p.conv2d_f32)
+                                                    : f32_fc_packed_size(&r->p.fc_f32);
+        r->owned[0] = alloc64(packed ? packed : 1);
+        if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+        if (d->kind == I8_OP_CONV2D_F32)
+            f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
+        else
+            f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
     } else {
         for (int i = 0; i < f.n_consts; i++) {
             r->owned[i] = copy64(d->consts[i], d->const_nbytes[i]);
@@ -706,6 +752,8 @@ static void exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_COPY:
         if (p->copy.nbytes) memcpy(y, x, (size_t)p->copy.nbytes);
         break;
+    case I8_OP_CONV2D_F32: f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
+    case I8_OP_FC_F32: f32_fc_run(&p->fc_f32, c[0], x, y); break;
     }
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "int8rt/kernels.h"
+#include "kernels/f32conv/f32conv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,6 +70,8 @@ typedef enum {
     I8_OP_SLICE,
     I8_OP_PAD,
     I8_OP_COPY,
+    I8_OP_CONV2D_F32, /* float fallback (kernels/f32conv): f32 in, f32 out */
+    I8_OP_FC_F32,
     I8_OP_COUNT
 } i8_op_kind;
 
@@ -152,6 +155,8 @@ typedef union {
     i8_plan_slice_params slice;
     i8_plan_pad_params pad;
     i8_plan_copy_params copy;
+    f32_conv2d_params conv2d_f32;
+    f32_fc_params fc_f32;
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6
