@@ -276,7 +276,7 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         f"<td>{fmt(s.cosine, 5)}</td><td>{fmt(s.top1_agree, 3)}</td></tr>" for s in scores)
     rows_l = "".join(
         f"<tr><td><code>{html.escape(r.name)}</code></td><td>{r.op}</td>"
-        f"<td>{fmt(r.sqnr_db)}</td><td>{fmt(r.sqnr_db - r.input_sqnr_db) if math.isfinite(r.input_sqnr_db) and math.isfinite(r.sqnr_db) else '-'}</td>"  # noqa: E501
+        f"<td>{fmt(r.sqnr_db)}</td><td>{fmt(r.sqnr_db - r.input_sqnr_db) if math.isfinite(r.input_sqnr_db) and math.isfinite(r.sqnr_db) else '-'}</td>"
         f"<td>{fmt(r.cosine, 5)}</td><td>{r.max_abs_error:.4g}</td><td>{r.scale:.4g}</td>"
         f"<td>{r.zero_point}</td></tr>" for r in layers)
     rows_s = "".join(

@@ -52,7 +52,7 @@ def test_image_preprocess_layout_and_channel_order(tmp_path):
     a = np.zeros((10, 12, 3), np.uint8)
     a[..., 0] = 255  # pure red
     Image.fromarray(a).save(tmp_path / "red.png")
-    plain = dict(size=(10, 12), resize=None, mean=(0.0,), std=(1.0,))
+    plain = {"size": (10, 12), "resize": None, "mean": (0.0,), "std": (1.0,)}
     chw = ImageFolder(tmp_path, ImagePreprocess(**plain)).load(tmp_path / "red.png")
     hwc_bgr = ImageFolder(tmp_path, ImagePreprocess(**plain, channel_order="BGR",
                                                     layout="HWC")).load(tmp_path / "red.png")

@@ -99,7 +99,7 @@ def test_bias_correction_removes_the_mean_output_shift(per_channel, bits):
         y = run_program(_prog(qg, x), [x])[0]
         return np.abs((y - ref).mean(axis=0)).mean()
 
-    kw = dict(per_channel=per_channel, weight_bits=bits, progress=False)
+    kw = {"per_channel": per_channel, "weight_bits": bits, "progress": False}
     assert bias_of(quantize(g, [x], bias_correction=True, **kw)) < \
         bias_of(quantize(g, [x], **kw))
 
