@@ -146,8 +146,9 @@ def _best(d: dict) -> tuple[tuple, float]:
 def render(results: dict, memory: list | None, seconds: float) -> str:
     lines = ["# Accuracy of post-training quantization", "",
              ("Produced by `python tools/accuracy_table.py` "
-             f"({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-             f"{seconds / 60:.1f} min); re-run it to reproduce every number below. Models are "
+             f"({time.strftime('%Y-%m-%d')}, {platform.machine()}"
+             + (f", {seconds / 60:.1f} min" if seconds else "")
+             + " on a shared, heavily loaded 2-vCPU machine); re-run it to reproduce every number below. Models are "
              "trained by the project on data that ships with scikit-learn / scikit-image "
              "(tools/accuracy_models.py, deterministic). Accuracies are top-1 on a held-out "
              "test split, in %; int8rt figures are the real int8 program run by the native "
@@ -166,6 +167,23 @@ def render(results: dict, memory: list | None, seconds: float) -> str:
         lines.append(f"| {name} | {r['fp32']:.2f} | {iv:.2f} | {ik[1]} "
                      f"{'pc' if ik[2] else 'pt'} {ik[3]} | {ov:.2f} | {ok[0]} "
                      f"{'pc' if ok[1] else 'pt'}, {ok[2]} | {iv - ov:+.2f} |")
+    lines += ["", "## Observations (computed from the tables below)", ""]
+    for name, r in results.items():
+        ik, iv = _best({k: v for k, v in r["int8rt"].items() if k[0] == 8})
+        lines.append(f"- {name}: best 8-bit int8rt setting is {iv - r['fp32']:+.2f} points from "
+                     f"fp32 ({ik[1]} {'pc' if ik[2] else 'pt'} {ik[3]}).")
+        for bits in sorted({k[0] for k in r["int8rt"]}, reverse=True):
+            base = r["int8rt"].get((bits, "minmax", False, "plain"))
+            pt = {k: v for k, v in r["int8rt"].items() if k[0] == bits and not k[2]}
+            if base is None or not pt:
+                continue
+            bk, bv = _best(pt)
+            pc = r["int8rt"].get((bits, "minmax", True, "plain"))
+            if bv - base >= 2.0:
+                lines.append(f"  - {bits}-bit weights: per-tensor minmax loses "
+                             f"{r['fp32'] - base:.2f} points ({base:.2f} %); per-tensor "
+                             f"{bk[1]} {bk[3]} recovers it to {bv:.2f} % (per-channel "
+                             f"minmax: {pc:.2f} %).")
     lines.append("")
     for name, r in results.items():
         lines += [f"## {name}", "", r["description"], "",
@@ -236,17 +254,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--memory-json", type=Path, default=None,
                     help="rows written by tools/calib_memory.py --json")
     ap.add_argument("--json", type=Path, default=None, help="also dump raw results")
+    ap.add_argument("--render-only", type=Path, default=None,
+                    help="re-render the page from a --json dump of an earlier run (e.g. to "
+                         "add --memory-json) without recomputing")
     args = ap.parse_args(argv)
     from int8rt.api import load_float_model
 
     logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer logs advice per call
-    t_start = time.perf_counter()
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
     results = {}
+    if args.render_only:
+        import ast
+
+        raw = json.loads(args.render_only.read_text())
+        for r in raw.values():
+            r["int8rt"] = {ast.literal_eval(k): v for k, v in r["int8rt"].items()}
+            r["ort"] = {ast.literal_eval(k): v for k, v in r["ort"].items()}
+        results = raw
+        args.models = []
     for name in args.models:
+        t_model = time.perf_counter()
         task = accuracy_models.TASKS[name]()
         graph = load_float_model(str(task.onnx))
         fp32 = _accuracy(_float_predict(graph, task.x_test), task.y_test)
@@ -258,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         # accuracy misses the 1-point target
         if name == "mobilenet_patches":
             r["mixed"] = mixed_row(task, graph, 4, False, "minmax", 0.01, fp32_val, log)
+        r["seconds"] = time.perf_counter() - t_model
         results[name] = r
     memory = None
     if args.memory:
@@ -266,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         memory = calib_memory.main([])
     elif args.memory_json:
         memory = json.loads(args.memory_json.read_text())
-    text = render(results, memory, time.perf_counter() - t_start)
+    text = render(results, memory, sum(r.get("seconds", 0.0) for r in results.values()))
     args.output.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({n: {**r, "int8rt": {str(k): v for k, v in
