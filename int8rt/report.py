@@ -113,8 +113,10 @@ def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
     out = []
     best = max(scores, key=lambda s: s.sqnr_db)
     if best.sqnr_db > chosen.sqnr_db + 1.0:
-        out.append(f"Calibrate with <b>--method {best.method}</b>"
-                   f"{'' if best.per_channel else ' --per-tensor'}: output SQNR "
+        weights = ("" if best.per_channel == chosen.per_channel else
+                   " with per-channel weights (no --per-tensor)" if best.per_channel else
+                   " --per-tensor")
+        out.append(f"Calibrate with <b>--method {best.method}</b>{weights}: output SQNR "
                    f"{best.sqnr_db:.1f} dB vs {chosen.sqnr_db:.1f} dB now.")
     pc = {s.method: s for s in scores if s.per_channel}
     pt = {s.method: s for s in scores if not s.per_channel}
