@@ -158,20 +158,20 @@ def render(results: dict, memory: list | None, seconds: float) -> str:
              "correction, **CLE** = cross-layer equalization (Nagel et al. 2019); "
              "activations are per-tensor asymmetric int8 throughout. 4-bit weights (int8 "
              "containers) are run for minmax and mse only."), ""]
-    lines += ["Reproduce: `python tools/accuracy_table.py --json build/accuracy/raw.json` "
+    lines += [("Reproduce: `python tools/accuracy_table.py --json build/accuracy/raw.json` "
               "(trains and caches the models on first use, then runs everything below except "
               "the memory section), `python tools/calib_memory.py --json "
               "build/accuracy/mem.json`, then `python tools/accuracy_table.py --render-only "
               "build/accuracy/raw.json --memory-json build/accuracy/mem.json` to write this "
-              "page with both (or pass `--memory` to run everything in one go).", "",
-              "ONNX Runtime settings: `quantize_static`, QuantFormat.QDQ, QInt8 activations "
+              "page with both (or pass `--memory` to run everything in one go)."), "",
+              ("ONNX Runtime settings: `quantize_static`, QuantFormat.QDQ, QInt8 activations "
               "and weights, calibrate_method MinMax / Entropy / Percentile, per_channel on and "
               "off, the same ONNX file and calibration arrays; run (a) with its int8 kernels "
               "and reduce_range=True, ORT's advice on x86 without VNNI (full-range weights "
               "saturate its AVX2 kernels), and (b) with reduce_range=False as the exact QDQ "
               "simulation (graph optimizations off). Through quantize_static, Entropy yields "
               "the MinMax ranges (its calibrator's defaults leave one candidate threshold; "
-              "tests/models/ort_baseline.py).", ""]
+              "tests/models/ort_baseline.py)."), ""]
     lines += ["## Summary", "",
               "| model | fp32 | int8rt best | setting | ORT best | ORT setting | int8rt - ORT |",
               "|---|---|---|---|---|---|---|"]
