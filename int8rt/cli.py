@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as e:
+    except (ValueError, TypeError, OSError, EOFError, MemoryError) as e:
         print(f"int8rt {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -209,6 +209,16 @@ int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *out
 int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                          int64_t *op_ns);
 
+/* ---- threads (docs/PLAN.md "Threads") ------------------------------------------------------ *
+ * As i8_plan_run (op_ns NULL) or i8_plan_run_profiled, on up to `threads` threads: the caller
+ * plus workers of the process-wide pool (int8rt/threadpool.h). threads <= 1 is exactly
+ * i8_plan_run; a run that finds the pool held by another run runs single-threaded. Outputs are
+ * bit-identical for every thread count. The arena holds one scratch slot per thread. */
+int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                        int64_t *op_ns, int32_t threads);
+/* Tasks op `op` splits into (1: never split; 0: no such op). */
+int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op);
+
 #ifdef __cplusplus
 }
 #endif
