@@ -54,11 +54,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     shapes = dict(args.input_shape) if args.input_shape else None
     calib = _calib_source(args)
-    kw = dict(method=args.method, per_channel=not args.per_tensor, input_shapes=shapes,
-              progress=not args.quiet, weight_bits=args.weight_bits,
-              symmetric_activations=args.symmetric_activations,
-              bias_correction=args.bias_correction, equalize=args.equalize,
-              io_dtype=args.io_dtype)
+    kw = {"method": args.method, "per_channel": not args.per_tensor, "input_shapes": shapes,
+          "progress": not args.quiet, "weight_bits": args.weight_bits,
+          "symmetric_activations": args.symmetric_activations,
+          "bias_correction": args.bias_correction, "equalize": args.equalize,
+          "io_dtype": args.io_dtype}
     if args.max_drop is not None or args.max_error is not None:
         from .calib_data import _first_samples_array
 

@@ -138,7 +138,7 @@ def test_integer_model_io(io_dtype):
     qf = quantize_graph(g, ranges)
     qi = quantize_graph(g, ranges, io_dtype=io_dtype)
     assert qi.tensor("x").dtype == io_dtype and qi.tensor("y").dtype == io_dtype
-    sx, zx = qi.tensor("x").qparams.scalar()
+    _, zx = qi.tensor("x").qparams.scalar()
     sy, zy = qi.tensor("y").qparams.scalar()
     # quantize the input the way the float model's boundary does, run, compare the outputs
     q = params.quantize_array(x, qf.tensor(qf.meta["quantization"]["int8_names"]["x"]).qparams)
