@@ -57,7 +57,7 @@ def quantize(model: ModelSource, calibration: Iterable[Any] | None = None,
              float_nodes: Iterable[str] = (), max_error: float | None = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
              max_drop: float | None = None, eval_inputs: Any = None,
-             table: Any = None) -> QuantizedModel:
+             io_dtype: str = "float32", table: Any = None) -> QuantizedModel:
     """Static post-training quantization.
 
     `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
@@ -68,8 +68,10 @@ def quantize(model: ModelSource, calibration: Iterable[Any] | None = None,
 
     Options: `weight_bits` 2-8 (int8 containers); `symmetric_activations` (zero point 0);
     `bias_correction` and `equalize` (cross-layer equalization), see quant.ptq.prepare;
-    `float_nodes` to keep by name in float32. A mixed-precision target, `max_error` (relative
-    RMS output error vs float on `eval_inputs`, default: the first 64 calibration samples) or
+    `float_nodes` to keep by name in float32; `io_dtype` "float32" / "int8" / "uint8" model
+    inputs and outputs (integer I/O skips the boundary conversion). A mixed-precision target,
+    `max_error` (relative RMS output error vs float on `eval_inputs`, default: the first 64
+    calibration samples) or
     `metric(predict) -> float` with `max_drop`, runs quant.mixed.search: the most sensitive
     Conv / Gemm ops stay float32 until the target holds (the result is in `.mixed`).
 
@@ -92,6 +94,9 @@ def quantize(model: ModelSource, calibration: Iterable[Any] | None = None,
     if max_error is not None or metric is not None:
         from .quant import mixed
 
+        if io_dtype != "float32":
+            raise ValueError("the mixed-precision search compares float outputs: use "
+                             "io_dtype='float32' with max_error / metric")
         if eval_inputs is None:
             eval_inputs = _first_samples_array(calibration, 64)
         res = mixed.search(float_graph, calibration, eval_inputs, method=method,
@@ -104,7 +109,7 @@ def quantize(model: ModelSource, calibration: Iterable[Any] | None = None,
                          max_samples=calib_samples, progress=progress, weight_bits=weight_bits,
                          symmetric_activations=symmetric_activations,
                          bias_correction=bias_correction, equalize=equalize,
-                         float_nodes=float_nodes)
+                         float_nodes=float_nodes, io_dtype=io_dtype)
     return QuantizedModel(graph, float_graph)
 
 

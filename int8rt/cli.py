@@ -64,10 +64,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
         return 0
     calib = _calib_source(args)
-    kw = dict(method=args.method, per_channel=not args.per_tensor, input_shapes=shapes,
-              progress=not args.quiet, weight_bits=args.weight_bits,
-              symmetric_activations=args.symmetric_activations,
-              bias_correction=args.bias_correction, equalize=args.equalize)
+    kw = {"method": args.method, "per_channel": not args.per_tensor, "input_shapes": shapes,
+          "progress": not args.quiet, "weight_bits": args.weight_bits,
+          "symmetric_activations": args.symmetric_activations,
+          "bias_correction": args.bias_correction, "equalize": args.equalize,
+          "io_dtype": args.io_dtype}
     if args.max_drop is not None or args.max_error is not None:
         from .calib_data import _first_samples_array
 
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--bias-correction", action="store_true",
                    help="correct the output shift weight quantization causes")
     q.add_argument("--equalize", action="store_true", help="cross-layer equalization")
+    q.add_argument("--io-dtype", choices=("float32", "int8", "uint8"), default="float32",
+                   help="dtype of the model inputs and outputs (integer I/O skips the "
+                        "boundary conversion)")
     q.add_argument("--max-drop", type=float, default=None,
                    help="mixed precision: keep sensitive ops float until the top-1 accuracy "
                         "drop is at most X (0.01 = 1 point); labels from --eval")
