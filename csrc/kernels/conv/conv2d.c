@@ -244,12 +244,20 @@ void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const in
         i8_gemm_panel_init(&pn, h.ocg, h.k, body + g * h.group_bytes, p->y_zp, p->qmin, p->qmax,
                            p->out_f32);
         if (h.algo == I8_CONV_1X1) {
+#ifdef I8_GEMM_K2N16_MR /* the gemm scratch of the kern branch, as i8_conv2d_run sets it */
+            pn.scratch = scratch;
+            pn.scratch_bytes = i8_gemm_scratch_size((size_t)p->n * p->h * p->w, h.k);
+#endif
             const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
             i8_gemm(&sub, r1 - r0, x + r0 * p->c + g * cg, (size_t)p->c,
                     yb + (r0 * oc + g * h.ocg + j0) * esz, oc);
             continue;
         }
         pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+#ifdef I8_GEMM_K2N16_MR /* scratch: the im2col tile, then the gemm's own part (kern branch) */
+        pn.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile * kp, 64);
+        pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
+#endif
         const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
         for (size_t p0 = r0; p0 < r1; p0 += tile) {
             const size_t cnt = r1 - p0 < tile ? r1 - p0 : tile;

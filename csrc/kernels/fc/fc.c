@@ -35,6 +35,10 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
     if (t1 > tasks) t1 = tasks;
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
+#ifdef I8_GEMM_K2N16_MR /* the gemm scratch of the kern branch, as i8_fc_run sets it */
+    pn.scratch = scratch;
+    pn.scratch_bytes = i8_fc_scratch_size(p);
+#endif
     unsigned char *yb = y;
     size_t t = t0;
     while (t < t1) {
