@@ -5,6 +5,7 @@ several sequence lengths through one session."""
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -53,6 +54,7 @@ class TinyEncoder(torch.nn.Module):
         return (x * w).sum(1) / w.sum(1)
 
 
+@functools.lru_cache(maxsize=None)
 def export(opset: int) -> bytes:
     m = TinyEncoder().eval()
     ids = torch.ones(1, 8, dtype=torch.long)
@@ -142,3 +144,17 @@ def test_unsupported_op_is_named():
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
     with pytest.raises(onnx_graph.UnsupportedOpError, match="Hardmax.*hm"):
         onnx_graph.load(helper.make_model(g))
+
+
+@pytest.mark.parametrize("flags", [["--dynamic"], ["--weight-only", "--bits", "4",
+                                                   "--group", "32"]])
+def test_cli_quantize_without_calibration(tmp_path, flags):
+    from int8rt import cli
+
+    src = tmp_path / "m.onnx"
+    src.write_bytes(export(17))
+    out = tmp_path / "m.i8"
+    assert cli.main(["quantize", str(src), *flags, "-o", str(out)]) == 0
+    sess = int8rt.DynamicSession(str(out))
+    (y,) = sess.run(None, feeds(2, 9))
+    assert y.shape == (2, 64) and np.isfinite(y).all()
