@@ -54,7 +54,7 @@ class TinyEncoder(torch.nn.Module):
         return (x * w).sum(1) / w.sum(1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def export(opset: int) -> bytes:
     m = TinyEncoder().eval()
     ids = torch.ones(1, 8, dtype=torch.long)
