@@ -17,8 +17,9 @@ enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
 
 #define CONV_MAGIC 0x56433849u /* "I8CV" */
 #define CONV_HEADER_BYTES 64
-/* im2col tile target: small enough for L1/L2 together with one weight block */
-#define IM2COL_TILE_BYTES 32768
+/* im2col tile target: small enough for L2 together with one weight block; the K2N16 gemm
+ * widens it to int16 (twice this) in its own part of the scratch */
+#define IM2COL_TILE_BYTES 65536
 
 typedef struct {
     uint32_t magic;
@@ -82,8 +83,10 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
 size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
     switch (choose_algo(p)) {
     case I8_CONV_DW: return i8_dwconv_scratch_size(p);
-    case I8_CONV_1X1: return 0;
-    default: return tile_pixels(p) * kpad(group_k(p));
+    case I8_CONV_1X1: return i8_gemm_scratch_size((size_t)p->n * p->h * p->w, group_k(p));
+    default:
+        return I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
+               i8_gemm_scratch_size(tile_pixels(p), group_k(p));
     }
 }
 
@@ -148,7 +151,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     memcpy(&h, packed, sizeof h);
     const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
     if (h.algo == I8_CONV_DW) {
-        i8_dwconv__scalar(p, body, x, y, scratch);
+        i8_dwconv_run(p, body, x, y, scratch, 0, (size_t)p->n * p->oh);
         return;
     }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
@@ -162,6 +165,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         for (int32_t g = 0; g < p->groups; g++) {
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
+            pn.scratch = scratch;
+            pn.scratch_bytes = i8_gemm_scratch_size(m, h.k);
             i8_gemm(&pn, m, x + (size_t)g * cg, (size_t)p->c,
                     yb + (size_t)g * h.ocg * esz, oc);
         }
@@ -169,6 +174,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     }
     const size_t total = (size_t)p->n * p->oh * p->ow, tile = tile_pixels(p);
     const size_t kp = kpad(h.k);
+    /* scratch: the im2col tile, then the gemm's own part */
+    const size_t tile_bytes = I8_ALIGN_UP(tile * kp, 64);
     for (size_t p0 = 0; p0 < total; p0 += tile) {
         const size_t cnt = total - p0 < tile ? total - p0 : tile;
         for (int32_t g = 0; g < p->groups; g++) {
@@ -176,6 +183,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+            pn.scratch = (unsigned char *)scratch + tile_bytes;
+            pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
             i8_gemm(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc);
         }
     }
