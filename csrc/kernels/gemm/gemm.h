@@ -46,6 +46,10 @@
 #define I8_NOINLINE __attribute__((noinline))
 #else
 #define I8_NOINLINE
+/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
+ * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
+double i8_peak_ops(int32_t isa, int64_t iters);
+
 #endif
 
 #define I8_ALIGN_UP(x, a) (((x) + (size_t)(a) - 1) / (size_t)(a) * (size_t)(a))
@@ -94,6 +98,10 @@ void i8_gemm_1x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *a0, vo
 void i8_gemm_2x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
                        const int8_t *a1, void *c0, void *c1);
 void i8_gemm_1x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
+ * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
+double i8_peak_ops(int32_t isa, int64_t iters);
+
 #endif
 
 /* Whole-gemm drivers of the K2N16 layout (same arguments as i8_gemm, c_row in bytes). */
@@ -102,11 +110,19 @@ void i8_gemm_k2n16__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, s
 #if defined(__x86_64__) || defined(__i386__)
 void i8_gemm_k2n16__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
                          void *c, size_t c_row);
+/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
+ * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
+double i8_peak_ops(int32_t isa, int64_t iters);
+
 #endif
 
 /* The entry fc and conv2d use: m rows of a (row stride a_stride) into m rows of c (row stride
  * c_stride elements), with the micro-kernels of the current path (int8rt/cpu.h). */
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride);
+
+/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
+ * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
+double i8_peak_ops(int32_t isa, int64_t iters);
 
 #endif

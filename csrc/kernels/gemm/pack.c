@@ -61,20 +61,25 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
         const int8_t *row = w + (size_t)j * w_stride;
         int64_t sum = 0;
         for (int32_t i = 0; i < k; i++) sum += row[i];
-        if (layout == I8_GEMM_ROWS) {
-            memcpy(pw + (size_t)j * kp, row, (size_t)k);
-        } else {
-            /* [j / 16][i / 2][j % 16][i % 2], int16: see gemm.h */
-            int16_t *blk = (int16_t *)pw + (size_t)(j / 16) * 16 * kp;
-            for (int32_t i = 0; i < k; i++)
-                blk[(size_t)(i / 2) * 32 + (size_t)(j % 16) * 2 + (size_t)(i % 2)] = row[i];
-        }
+        if (layout == I8_GEMM_ROWS) memcpy(pw + (size_t)j * kp, row, (size_t)k);
         /* bias - x_zp * sum(w), §3. Stored modulo 2^32: the kernel adds it with wrapping
          * arithmetic, so the result is exact whenever the true accumulator fits int32 (the
          * bound lowering enforces), even if this folded constant alone would not. */
         const int64_t b = (bias ? (int64_t)bias[j] : 0) - (int64_t)x_zp * sum;
         pb[j] = (int32_t)(uint32_t)(uint64_t)b;
         pm[j] = mult[j];
+    }
+    if (layout == I8_GEMM_K2N16) {
+        /* [j / 16][i / 2][j % 16][i % 2], int16 (gemm.h), written in memory order */
+        int16_t *d = (int16_t *)pw;
+        for (int32_t j0 = 0; j0 < n; j0 += 16)
+            for (size_t i = 0; i < kp; i += 2)
+                for (int32_t jj = j0; jj < j0 + 16; jj++, d += 2) {
+                    if (jj >= n) continue; /* zero padding channels */
+                    const int8_t *row = w + (size_t)jj * w_stride;
+                    d[0] = i < (size_t)k ? row[i] : 0;
+                    d[1] = i + 1 < (size_t)k ? row[i + 1] : 0;
+                }
     }
 }
 
