@@ -229,57 +229,73 @@ AVX2 static inline void store_row16(const i8_gemm_panel *pn, size_t j, __m256i s
         c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(x, w0));                      \
         c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(x, w1));                       \
     }
-#define STORE_ROW(r)                                                                         \
-    if (mr > r) store_row16(pn, j, c##r##0, c##r##1, c + r * c_row);
+#define SAVE_ROW(r)                                                                          \
+    if (mr > r) {                                                                            \
+        _mm256_storeu_si256((__m256i *)acc[r], c##r##0);                                     \
+        _mm256_storeu_si256((__m256i *)(acc[r] + 8), c##r##1);                               \
+    }
 
-/* mr (1..6) rows of activations a0.. (int16 rows when wide, else int8 rows), nq k pairs, the
- * 16-channel weight block wb; always inlined with a constant mr so unused rows vanish. */
-#define TILE_FN(name, T, LOAD)                                                               \
-    AVX2 static inline __attribute__((always_inline)) void name(                             \
-        const i8_gemm_panel *pn, const int mr, size_t j, size_t nq, const T *a, size_t as,   \
-        const int16_t *wb, unsigned char *c, size_t c_row) {                                 \
+/* The k loop of an mr-row tile (activations a0.. as int16 rows when wide, else int8 rows;
+ * nq k pairs; the 16-channel weight block wb) into acc[mr][16]. A separate, non-inlined
+ * function per mr: inlined into the block loop, gcc 12 hoisted all six broadcasts ahead of
+ * the multiplies and spilled accumulators to the stack, which halved the speed. */
+#define KLOOP_FN(name, T, LOAD, MR)                                                          \
+    AVX2 I8_NOINLINE static void name(size_t nq, const T *a, size_t as, const int16_t *wb,    \
+                                      int32_t acc[6][16]) {                                  \
+        const int mr = MR;                                                                   \
         const T *a0 = a, *a1 = a + as, *a2 = a + 2 * as, *a3 = a + 3 * as, *a4 = a + 4 * as, \
                 *a5 = a + 5 * as;                                                            \
+        (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;                                    \
         __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,    \
                 c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00; \
         for (size_t q = 0; q < nq; q++) {                                                    \
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wb + 32 * q));            \
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wb + 32 * q + 16));       \
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wb + 32 * q));           \
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wb + 32 * q + 16));      \
             ACC_ROW(0, LOAD) ACC_ROW(1, LOAD) ACC_ROW(2, LOAD) ACC_ROW(3, LOAD)              \
             ACC_ROW(4, LOAD) ACC_ROW(5, LOAD)                                                \
         }                                                                                    \
-        STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)        \
+        SAVE_ROW(0) SAVE_ROW(1) SAVE_ROW(2) SAVE_ROW(3) SAVE_ROW(4) SAVE_ROW(5)              \
     }
 
-TILE_FN(tile_wide, int16_t, PAIR16)
-TILE_FN(tile_narrow, int8_t, PAIR8)
+#define KLOOPS(prefix, T, LOAD)                                                              \
+    KLOOP_FN(prefix##1, T, LOAD, 1) KLOOP_FN(prefix##2, T, LOAD, 2)                          \
+    KLOOP_FN(prefix##3, T, LOAD, 3) KLOOP_FN(prefix##4, T, LOAD, 4)                          \
+    KLOOP_FN(prefix##5, T, LOAD, 5) KLOOP_FN(prefix##6, T, LOAD, 6)
 
-/* Rows [0, m) of a block against every 16-channel weight block: full 6-row tiles, then one
- * tile of the remaining 1..5 rows. */
-#define BLOCK_FN(name, T, TILE)                                                              \
+KLOOPS(kloop_wide, int16_t, PAIR16)
+KLOOPS(kloop_narrow, int8_t, PAIR8)
+
+typedef void (*kloop_wide_fn)(size_t, const int16_t *, size_t, const int16_t *, int32_t[6][16]);
+typedef void (*kloop_narrow_fn)(size_t, const int8_t *, size_t, const int16_t *,
+                                int32_t[6][16]);
+static const kloop_wide_fn KLOOP_WIDE[7] = {NULL, kloop_wide1, kloop_wide2, kloop_wide3,
+                                            kloop_wide4, kloop_wide5, kloop_wide6};
+static const kloop_narrow_fn KLOOP_NARROW[7] = {NULL, kloop_narrow1, kloop_narrow2,
+                                                kloop_narrow3, kloop_narrow4, kloop_narrow5,
+                                                kloop_narrow6};
+
+/* Rows [0, m) of a block against every 16-channel weight block: 6-row tiles, then one tile of
+ * the remaining 1..5 rows; each tile's accumulators go through the epilogue per row. */
+#define BLOCK_FN(name, T, TABLE)                                                             \
     AVX2 static void name(const i8_gemm_panel *pn, size_t m, size_t nq, const T *a,          \
                           size_t as, unsigned char *c, size_t c_row) {                       \
         const size_t n = (size_t)pn->n, kp = (size_t)pn->kp;                                 \
+        int32_t acc[6][16];                                                                  \
         for (size_t j = 0; j < n; j += 16) {                                                 \
             const int16_t *wb = pn->w16 + j * kp;                                            \
-            size_t i = 0;                                                                    \
-            for (; i + 6 <= m; i += 6)                                                       \
-                TILE(pn, 6, j, nq, a + i * as, as, wb, c + i * c_row, c_row);                \
-            const T *ai = a + i * as;                                                        \
-            unsigned char *ci = c + i * c_row;                                               \
-            switch (m - i) {                                                                 \
-            case 5: TILE(pn, 5, j, nq, ai, as, wb, ci, c_row); break;                        \
-            case 4: TILE(pn, 4, j, nq, ai, as, wb, ci, c_row); break;                        \
-            case 3: TILE(pn, 3, j, nq, ai, as, wb, ci, c_row); break;                        \
-            case 2: TILE(pn, 2, j, nq, ai, as, wb, ci, c_row); break;                        \
-            case 1: TILE(pn, 1, j, nq, ai, as, wb, ci, c_row); break;                        \
-            default: break;                                                                  \
+            for (size_t i = 0; i < m; i += 6) {                                              \
+                const size_t mr = m - i < 6 ? m - i : 6;                                     \
+                TABLE[mr](nq, a + i * as, as, wb, acc);                                      \
+                for (size_t r = 0; r < mr; r++)                                              \
+                    store_row16(pn, j, _mm256_loadu_si256((const __m256i *)acc[r]),          \
+                                _mm256_loadu_si256((const __m256i *)(acc[r] + 8)),           \
+                                c + (i + r) * c_row);                                        \
             }                                                                                \
         }                                                                                    \
     }
 
-BLOCK_FN(block_wide, int16_t, tile_wide)
-BLOCK_FN(block_narrow, int8_t, tile_narrow)
+BLOCK_FN(block_wide, int16_t, KLOOP_WIDE)
+BLOCK_FN(block_narrow, int8_t, KLOOP_NARROW)
 
 /* a row of k int8 -> kp int16, zero beyond k */
 AVX2 static void widen_row(const int8_t *src, size_t k, size_t kp, int16_t *dst) {
