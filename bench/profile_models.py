@@ -22,6 +22,21 @@ from int8rt import _native  # noqa: E402
 from tests.models.fixtures import calib_and_eval_images, onnx_model_path  # noqa: E402
 
 
+def conv_kinds(graph) -> dict[str, str]:
+    """Node name -> "conv2d dw 3x3" / "conv2d 1x1" / "conv2d 3x3 s2" ... for Conv nodes."""
+    out = {}
+    for node in graph.nodes:
+        if node.op != "Conv":
+            continue
+        w = graph.tensors[node.inputs[1]]
+        oc, kh, kw = (int(d) for d in w.data.shape[:3]) if w.data is not None else (0, 0, 0)
+        group = node.attrs.get("group", 1)
+        stride = node.attrs.get("strides", (1, 1))[0]
+        kind = "dw " if group > 1 and group == oc else ""
+        out[node.name] = f"conv2d {kind}{kh}x{kw}" + (f" s{stride}" if stride > 1 else "")
+    return out
+
+
 def profile(name: str, paths: list[str], runs: int) -> dict[str, dict[str, float]]:
     calib, evals = calib_and_eval_images(name, 16, 1)
     qm = int8rt.quantize(str(onnx_model_path(name)), [calib], progress=False)
@@ -32,9 +47,10 @@ def profile(name: str, paths: list[str], runs: int) -> dict[str, dict[str, float
         sess = int8rt.Session(qm, threads=1)
         feed = {sess.get_inputs()[0].name: evals[:1]}
         sess.run(None, feed)
+        kinds = conv_kinds(sess.graph)
         per: dict[str, float] = defaultdict(float)
-        for _node, kernel, ns in sess.profile(feed, repeats=runs):
-            per[kernel] += ns / 1e6
+        for node, kernel, ns in sess.profile(feed, repeats=runs):
+            per[kinds.get(node, kernel)] += ns / 1e6
         out[p] = dict(per)
     return out
 

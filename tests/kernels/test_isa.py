@@ -2,7 +2,7 @@
 bit for bit, and the path selection (INT8RT_ISA cap, set_isa) behaves as documented
 (docs/KERNELS.md, "Kernel paths and dispatch").
 
-The conv2d and fc suites are re-collected here under a module fixture that switches the path,
+The conv2d, fc and element-wise suites are re-collected here under a module fixture that switches the path,
 so one pytest run sweeps them over every available path (their own modules run on the default,
 best path)."""
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import test_conv
+import test_eltwise
 import test_fc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,9 +39,10 @@ def isa_path(request: pytest.FixtureRequest) -> Iterator[str]:
     _native.set_isa(before)
 
 
-# Native-vs-reference tests of the gemm users, re-collected under the path fixture. Tests of
+# Native-vs-reference tests of the families with per-path kernels (gemm users, depthwise inside
+# conv2d, element-wise add / mul), re-collected under the path fixture. Tests of
 # the reference alone do not depend on the path.
-for _mod in (test_conv, test_fc):
+for _mod in (test_conv, test_fc, test_eltwise):
     for _name, _fn in vars(_mod).items():
         if _name.startswith("test_") and "reference" not in _name and callable(_fn):
             globals()[f"test_{_mod.__name__[5:]}__{_name[5:]}"] = _fn
