@@ -275,24 +275,13 @@ static const kloop_narrow_fn KLOOP_NARROW[7] = {NULL, kloop_narrow1, kloop_narro
                                                 kloop_narrow6};
 
 /* Rows [0, m) of a block against every 16-channel weight block: 6-row tiles, then one tile of
- * the remaining 1..5 rows; each tile's accumulators go through the epilogue per row. */
-#define BLOCK_FN(name, T, TABLE)                                                             \
-    AVX2 static void name(const i8_gemm_panel *pn, size_t m, size_t nq, const T *a,          \
-                          size_t as, unsigned char *c, size_t c_row) {                       \
-        const size_t n = (size_t)pn->n, kp = (size_t)pn->kp;                                 \
-        int32_t acc[6][16];                                                                  \
-        for (size_t j = 0; j < n; j += 16) {                                                 \
-            const int16_t *wb = pn->w16 + j * kp;                                            \
-            for (size_t i = 0; i < m; i += 6) {                                              \
-                const size_t mr = m - i < 6 ? m - i : 6;                                     \
-                TABLE[mr](nq, a + i * as, as, wb, acc);                                      \
-                for (size_t r = 0; r < mr; r++)                                              \
-                    store_row16(pn, j, _mm256_loadu_si256((const __m256i *)acc[r]),          \
-                                _mm256_loadu_si256((const __m256i *)(acc[r] + 8)),           \
-                                c + (i + r) * c_row);                                        \
-            }                                                                                \
-        }                                                                                    \
-    }
+ * the remaining 1..5 rows; each tile's accumulators go through the epilogue per row. Loop
+ * order: when all the weights fit in L1 (small K and N: MobileNet's 1x1 convolutions), each
+ * row tile meets every channel block while its rows are in L1; otherwise each channel block
+ * (in L1) meets every row tile of the block (in L2). */
+#define TILE_STEP(TABLE)                                                                         do {                                                                                             const size_t mr = m - i < 6 ? m - i : 6;                                                     TABLE[mr](nq, a + i * as, as, pn->w16 + j * kp, acc);                                        for (size_t r = 0; r < mr; r++)                                                                  store_row16(pn, j, _mm256_loadu_si256((const __m256i *)acc[r]),                                          _mm256_loadu_si256((const __m256i *)(acc[r] + 8)),                                           c + (i + r) * c_row);                                                    } while (0)
+#define WEIGHTS_IN_L1_BYTES 24576
+#define BLOCK_FN(name, T, TABLE)                                                                 AVX2 static void name(const i8_gemm_panel *pn, size_t m, size_t nq, const T *a,                                    size_t as, unsigned char *c, size_t c_row) {                               const size_t n = (size_t)pn->n, kp = (size_t)pn->kp;                                         int32_t acc[6][16];                                                                          if (I8_ALIGN_UP(n, 16) * kp * 2 <= WEIGHTS_IN_L1_BYTES) {                                        for (size_t i = 0; i < m; i += 6)                                                                for (size_t j = 0; j < n; j += 16) TILE_STEP(TABLE);                                 } else {                                                                                         for (size_t j = 0; j < n; j += 16)                                                               for (size_t i = 0; i < m; i += 6) TILE_STEP(TABLE);                                  }                                                                                        }
 
 BLOCK_FN(block_wide, int16_t, KLOOP_WIDE)
 BLOCK_FN(block_narrow, int8_t, KLOOP_NARROW)
