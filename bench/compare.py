@@ -1,16 +1,17 @@
 """Whole-model latency: int8rt against ONNX Runtime fp32 and int8 (QDQ from the same
 calibration images) and, where torch is installed, PyTorch's x86 int8 backend (FX, same
-calibration images: bench/torch_x86.py); single thread, batch 1, interleaved in one process
-(each round runs every contender once), medians, Markdown table.
+calibration images: bench/torch_x86.py); single thread (--threads N: N for every contender),
+batch 1, interleaved in one process (each round runs every contender once), medians,
+Markdown table.
 
     python bench/compare.py [--models digits_cnn,mobilenet_v2,resnet18] [--runs 30]
-                            [--clock wall|thread] [--no-torch] [-o table.md]
+                            [--clock wall|thread] [--threads N] [--no-torch] [-o table.md]
 
 --clock thread times each call in CPU time of the calling thread (time.thread_time) instead
 of wall time: on a shared, overloaded machine preemption by other processes then does not
-count. Every contender runs single threaded in the calling thread (int8rt threads=1, ORT
-intra_op_num_threads=1, torch.set_num_threads(1)), so both clocks measure the same work; on
-a quiet machine they agree. The machine here is shared and noisy: only ratios measured in
+count. Only meaningful with --threads 1, where every contender runs in the calling thread
+(int8rt threads=1, ORT intra_op_num_threads=1, torch.set_num_threads(1)); on a quiet machine
+both clocks agree. The machine here is shared and noisy: only ratios measured in
 one run mean anything.
 """
 
@@ -28,17 +29,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import int8rt  # noqa: E402
-from bench import torch_x86  # noqa: E402
-from tests.models.fixtures import calib_and_eval_images, onnx_model_path  # noqa: E402
-from tests.models.ort_baseline import _session, ort_quantize_static  # noqa: E402
+import int8rt
+from bench import torch_x86
+from tests.models.fixtures import calib_and_eval_images, onnx_model_path
+from tests.models.ort_baseline import _session, ort_quantize_static
 
 CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
 
 
 def measure(models: list[str], runs: int, n_calib: int, clock: str = "wall",
-            with_torch: bool = True) -> list[dict]:
+            with_torch: bool = True, threads: int = 1) -> list[dict]:
     now = CLOCKS[clock]
+    if clock == "thread" and threads != 1:
+        raise SystemExit("--clock thread measures one thread: use it with --threads 1")
     rows = []
     work = Path(tempfile.mkdtemp(prefix="int8rt-bench-"))
     for name in models:
@@ -46,19 +49,19 @@ def measure(models: list[str], runs: int, n_calib: int, clock: str = "wall",
         calib, evals = calib_and_eval_images(name, n_calib, 1)
         x = evals[:1]
         qm = int8rt.quantize(str(path), [calib], progress=False)
-        ours = int8rt.Session(qm, threads=1)
-        ort_fp32 = _session(path, threads=1)
+        ours = int8rt.Session(qm, threads=threads)
+        ort_fp32 = _session(path, threads=threads)
         ort_int8 = _session(ort_quantize_static(path, calib, work / f"{name}_qdq.onnx"),
-                            threads=1)
+                            threads=threads)
         in_name = ours.get_inputs()[0].name
         contenders: dict[str, Callable[[], object]] = {
-            "int8rt int8": lambda: ours.run(None, {in_name: x}),
-            "ORT fp32": lambda: ort_fp32.run(None, {ort_fp32.get_inputs()[0].name: x}),
-            "ORT int8": lambda: ort_int8.run(None, {ort_int8.get_inputs()[0].name: x}),
+            "int8rt int8": lambda s=ours, f={in_name: x}: s.run(None, f),
+            "ORT fp32": lambda s=ort_fp32, f={ort_fp32.get_inputs()[0].name: x}: s.run(None, f),
+            "ORT int8": lambda s=ort_int8, f={ort_int8.get_inputs()[0].name: x}: s.run(None, f),
         }
         if with_torch and name != "digits_cnn" and torch_x86.available():
-            torch_run = torch_x86.build_int8(name, calib)
-            contenders["torch x86 int8"] = lambda: torch_run(x)
+            torch_run = torch_x86.build_int8(name, calib, threads)
+            contenders["torch x86 int8"] = lambda fn=torch_run, xx=x: fn(xx)
         times: dict[str, list[float]] = {k: [] for k in contenders}
         for fn in contenders.values():  # warm up
             fn()
@@ -74,8 +77,8 @@ def measure(models: list[str], runs: int, n_calib: int, clock: str = "wall",
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| model | int8rt int8 (ms) | ORT fp32 (ms) | ORT int8 (ms) | torch x86 int8 (ms) | "
-           "int8rt / ORT int8 | int8rt / ORT fp32 | int8rt / torch int8 |",
+    out = [("| model | int8rt int8 (ms) | ORT fp32 (ms) | ORT int8 (ms) | torch x86 int8 (ms) | "
+            "int8rt / ORT int8 | int8rt / ORT fp32 | int8rt / torch int8 |"),
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r.get("torch x86 int8")
@@ -93,10 +96,11 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=16, help="calibration images")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch's x86 int8 backend")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every contender")
     ap.add_argument("-o", "--output", help="also write the Markdown table here")
     args = ap.parse_args()
     md = table(measure(args.models.split(","), args.runs, args.calib, args.clock,
-                       not args.no_torch))
+                       not args.no_torch, args.threads))
     print(md)
     if args.output:
         Path(args.output).write_text(md + "\n")

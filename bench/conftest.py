@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from int8rt import _native  # noqa: E402
+from int8rt import _native
 
 _PEAKS: dict[str, float] = {}
 

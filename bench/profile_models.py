@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import int8rt  # noqa: E402
-from int8rt import _native  # noqa: E402
-from tests.models.fixtures import calib_and_eval_images, onnx_model_path  # noqa: E402
+import int8rt
+from int8rt import _native
+from tests.models.fixtures import calib_and_eval_images, onnx_model_path
 
 
 def conv_kinds(graph) -> dict[str, str]:

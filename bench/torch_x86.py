@@ -2,7 +2,7 @@
 weights the ONNX file was exported from (tests/models/torch_nets.build, seeded), quantized
 with FX graph mode (`torch.ao.quantization`, the 'x86' qconfig mapping, static
 post-training: observers calibrated on the same calibration images as int8rt and ORT),
-converted, run single threaded under torch.inference_mode."""
+converted, run under torch.inference_mode with torch.set_num_threads(threads)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def available() -> bool:
     return True
 
 
-def build_int8(name: str, calib: np.ndarray) -> Callable[[np.ndarray], object]:
+def build_int8(name: str, calib: np.ndarray, threads: int = 1) -> Callable[[np.ndarray], object]:
     """A callable running model `name` through PyTorch's x86 int8 kernels."""
     import torch
     from torch.ao.quantization import get_default_qconfig_mapping
@@ -28,7 +28,7 @@ def build_int8(name: str, calib: np.ndarray) -> Callable[[np.ndarray], object]:
 
     from tests.models.torch_nets import build
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     torch.backends.quantized.engine = "x86"
     model = build(name).eval()
     example = (torch.from_numpy(np.ascontiguousarray(calib[:1])),)

@@ -69,8 +69,11 @@ void i8_cpu_detect(i8_cpu_features *f) {
 static int compiled_in(int32_t isa) {
 #if I8_X86
     return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2;
-#elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON))
-    /* kernels for NEON paths are added per family; a family without them uses scalar */
+#elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+    /* kernels for NEON paths are added per family; a family without them uses scalar. On
+     * armv7 hard-float the NEON kernels carry target("fpu=neon"), so they are compiled in
+     * even when the toolchain's baseline (Debian armhf: VFPv3-D16) has no NEON; the CPU
+     * check (HWCAP_NEON) decides at run time. */
     return isa == I8_ISA_SCALAR || isa == I8_ISA_NEON || (isa == I8_ISA_NEON_DOT && I8_A64);
 #else
     return isa == I8_ISA_SCALAR;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -37,6 +37,7 @@ def load_float_model(model: ModelSource, input_shapes: dict[str, tuple[int, ...]
 class QuantizedModel:
     graph: Graph
     float_graph: Graph | None = None
+    mixed: Any = None  # quant.mixed.MixedResult when a mixed-precision target was given
 
     def save(self, path: str | os.PathLike[str]) -> None:
         i8format.save(self.graph, path)
@@ -49,16 +50,47 @@ class QuantizedModel:
 
 def quantize(model: ModelSource, calibration: Iterable[Any], method: str = "minmax",
              per_channel: bool = True, input_shapes: dict[str, tuple[int, ...]] | None = None,
-             calib_samples: int | None = None, progress: bool = True) -> QuantizedModel:
+             calib_samples: int | None = None, progress: bool = True, *,
+             weight_bits: int = 8, symmetric_activations: bool = False,
+             bias_correction: bool = False, equalize: bool = False,
+             float_nodes: Iterable[str] = (), max_error: float | None = None,
+             metric: Callable[[Callable[[Any], Any]], float] | None = None,
+             max_drop: float | None = None, eval_inputs: Any = None) -> QuantizedModel:
     """Static post-training quantization.
 
     `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
-    or of {input_name: array} dicts. Observers watch every activation while the float graph
-    runs on it; their ranges choose the int8 parameters (docs/QUANTIZATION.md §2).
+    or of {input_name: array} dicts, an array [N, ...], or a path: a folder of images
+    (calib_data.ImageFolder, ImageNet preprocessing) or an .npy / .npz file. Observers watch
+    every activation while the float graph runs on it; their ranges choose the int8
+    parameters (docs/QUANTIZATION.md §2).
+
+    Options: `weight_bits` 2-8 (int8 containers); `symmetric_activations` (zero point 0);
+    `bias_correction` and `equalize` (cross-layer equalization), see quant.ptq.prepare;
+    `float_nodes` to keep by name in float32. A mixed-precision target, `max_error` (relative
+    RMS output error vs float on `eval_inputs`, default: the first 64 calibration samples) or
+    `metric(predict) -> float` with `max_drop`, runs quant.mixed.search: the most sensitive
+    Conv / Gemm ops stay float32 until the target holds (the result is in `.mixed`).
     """
+    from .calib_data import _first_samples_array, calibration_source
     from .quant.ptq import quantize as ptq_quantize
 
     float_graph = load_float_model(model, input_shapes)
+    calibration = calibration_source(calibration, calib_samples)
+    if max_error is not None or metric is not None:
+        from .quant import mixed
+
+        if eval_inputs is None:
+            eval_inputs = _first_samples_array(calibration, 64)
+        res = mixed.search(float_graph, calibration, eval_inputs, method=method,
+                           per_channel=per_channel, weight_bits=weight_bits,
+                           max_error=max_error, metric=metric, max_drop=max_drop,
+                           equalize=equalize, bias_correction=bias_correction,
+                           symmetric_activations=symmetric_activations, progress=progress)
+        return QuantizedModel(res.graph, float_graph, res)
     graph = ptq_quantize(float_graph, calibration, method=method, per_channel=per_channel,
-                         max_samples=calib_samples, progress=progress)
+                         max_samples=calib_samples, progress=progress, weight_bits=weight_bits,
+                         symmetric_activations=symmetric_activations,
+                         bias_correction=bias_correction, equalize=equalize,
+                         float_nodes=float_nodes)
     return QuantizedModel(graph, float_graph)
+

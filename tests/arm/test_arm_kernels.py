@@ -21,7 +21,12 @@ SYSROOTS = ("/usr/aarch64-linux-gnu/lib", "/usr/arm-linux-gnueabihf/lib")
 TARGETS = {"x86-64": ("scalar", "avx2"), "aarch64 cortex-a72": ("scalar", "neon"),
            "aarch64 cortex-a76": ("scalar", "neon", "neondot"),
            "aarch64 max": ("scalar", "neon", "neondot"),
-           "armv7 cortex-a7": ("scalar", "neon"), "armv7 cortex-a15": ("scalar", "neon")}
+           "armv7 cortex-a7": ("scalar", "neon"), "armv7 cortex-a15": ("scalar", "neon"),
+           "armv7 default flags cortex-a7": ("scalar", "neon")}
+# target -> the path the dispatcher must select by itself (INT8RT_ISA unset)
+DISPATCH = {"aarch64 cortex-a72": "neon", "aarch64 cortex-a76": "neondot",
+            "aarch64 max": "neondot", "armv7 cortex-a7": "neon", "armv7 cortex-a15": "neon",
+            "armv7 default flags cortex-a7": "neon"}
 
 _missing = [t for t in TOOLS if shutil.which(t) is None] + [
     d for d in SYSROOTS if not os.path.isdir(d)]
@@ -61,3 +66,20 @@ def test_target_ran(arm_run: subprocess.CompletedProcess, target: str, path: str
     ok = re.search(rf"^ok +{re.escape(target)}.* isa={path}: {n_cases.group(1)} passed, 0 failed",
                    arm_run.stdout, re.MULTILINE)
     assert ok, arm_run.stdout[-4000:]
+
+
+@pytest.mark.parametrize("target,path", sorted(DISPATCH.items()))
+def test_dispatch_picks_best_path(arm_run: subprocess.CompletedProcess, target: str,
+                                  path: str) -> None:
+    # neondot only where the CPU model has dotprod: cortex-a72 must get plain neon
+    ok = re.search(rf"^ok +{re.escape(target)}( \(.*\))? dispatch: path={path}$",
+                   arm_run.stdout, re.MULTILINE)
+    assert ok, arm_run.stdout[-4000:]
+
+
+def test_qemu_enforces_dotprod(arm_run: subprocess.CompletedProcess) -> None:
+    # SDOT called without the dispatcher dies on cortex-a72 and runs on cortex-a76, so the
+    # neondot results above are only reachable on models that really have the instruction
+    assert re.search(r"^ok +aarch64 cortex-a72 forced sdot: SIGILL", arm_run.stdout, re.MULTILINE)
+    assert re.search(r"^ok +aarch64 cortex-a76 forced sdot: sdot ran$", arm_run.stdout,
+                     re.MULTILINE)

@@ -3,8 +3,14 @@
  * Built natively and cross-compiled for aarch64 / armv7 and run under qemu-user by
  * tools/arm/run.sh, so the comparison is bit-exact on every target without Python there.
  *
- *   kernel_check CASEFILE [-v]     prints failures, then "N passed, M failed"; exit 1 on any
+ *   kernel_check CASEFILE [-v]     prints "path=NAME" (the path the dispatcher selected),
+ *                                  the failures, then "N passed, M failed"; exit 1 on any
  *                                  failure or malformed file.
+ *   kernel_check --force-neondot   calls the SDOT micro-kernel directly, bypassing dispatch,
+ *                                  and prints "sdot ran": under a CPU model without dotprod
+ *                                  (qemu -cpu cortex-a72) it must die with SIGILL, which shows
+ *                                  that the emulator enforces the model, so the neondot runs
+ *                                  of run.sh really prove the dispatch.
  *
  * Case file (all fields little-endian, no padding):
  *   magic "I8RTCAS1" (8 bytes), u32 n_cases, then n_cases records:
@@ -48,6 +54,7 @@
  */
 #include "int8rt/cpu.h"
 #include "int8rt/kernels.h"
+#include "kernels/gemm/gemm.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -299,11 +306,38 @@ static long first_diff(const uint8_t *a, const uint8_t *b, uint64_t n) {
     return -1;
 }
 
+/* One 1x4 tile through the SDOT kernel, no CPU check: 0 if it ran and got the right sum. */
+static int force_neondot(void) {
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    int8_t w[I8_GEMM_NR * I8_GEMM_KB], a[I8_GEMM_KB];
+    int32_t bias[I8_GEMM_NR] = {0};
+    float mult[I8_GEMM_NR] = {1, 1, 1, 1}, c[I8_GEMM_NR];
+    for (int i = 0; i < I8_GEMM_KB; i++) a[i] = (int8_t)(i - 8);
+    for (int i = 0; i < I8_GEMM_NR * I8_GEMM_KB; i++) w[i] = (int8_t)(3 - i % 7);
+    const i8_gemm_panel pn = {I8_GEMM_NR, I8_GEMM_KB, I8_GEMM_KB, bias, mult, w, 0, -128, 127, 1};
+    i8_gemm_1x4__neondot(&pn, 0, a, c);
+    for (int t = 0; t < I8_GEMM_NR; t++) {
+        int32_t s = 0;
+        for (int i = 0; i < I8_GEMM_KB; i++) s += a[i] * w[t * I8_GEMM_KB + i];
+        if (c[t] != (float)s) {
+            printf("sdot ran, wrong result\n");
+            return 1;
+        }
+    }
+    printf("sdot ran\n");
+    return 0;
+#else
+    printf("no neondot kernel in this build\n");
+    return 2;
+#endif
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s CASEFILE [-v]\n", argv[0]);
+        fprintf(stderr, "usage: %s CASEFILE [-v] | --force-neondot\n", argv[0]);
         return 2;
     }
+    if (!strcmp(argv[1], "--force-neondot")) return force_neondot();
     int verbose = argc > 2 && !strcmp(argv[2], "-v");
     const char *isa = getenv("INT8RT_ISA");
     if (isa && *isa) {
@@ -318,6 +352,7 @@ int main(int argc, char **argv) {
             return 0;
         }
     }
+    printf("path=%s\n", i8_isa_name(i8_isa_current()));
     FILE *f = fopen(argv[1], "rb");
     if (!f) {
         perror(argv[1]);

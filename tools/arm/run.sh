@@ -31,38 +31,52 @@ mapfile -t SOURCES < <(find "$SRC/csrc" -name '*.c' | sort)
 SOURCES+=("$SRC/tools/arm/kernel_check.c")
 
 "${PYTHON:-python3}" "$SRC/tools/arm/make_cases.py" "$B/cases.bin"
+printf 'I8RTCAS1\0\0\0\0' > "$B/empty.bin"  # zero cases: only prints the selected path
 
 # name : compiler : target flags. aarch64 baseline ARMv8.0-A tuned for the Pi 3's A53 (runs on
-# every 64-bit Pi); armv7: NEON-VFPv4 is the Pi 2+ floor of 32-bit Raspberry Pi OS.
+# every 64-bit Pi); armv7: NEON-VFPv4 is the Pi 2+ floor of 32-bit Raspberry Pi OS. armhf-deb:
+# the armhf toolchain's own defaults (VFPv3-D16, no NEON), i.e. what `pip install` builds on a
+# Debian / Raspberry Pi OS armhf system: the NEON kernels come from target("fpu=neon") alone.
 BUILDS=("native:${CC_NATIVE:-gcc}:"
         "aarch64:aarch64-linux-gnu-gcc:-march=armv8-a -mtune=cortex-a53"
-        "armhf:arm-linux-gnueabihf-gcc:-march=armv7-a -mfpu=neon-vfpv4 -mfloat-abi=hard")
+        "armhf:arm-linux-gnueabihf-gcc:-march=armv7-a -mfpu=neon-vfpv4 -mfloat-abi=hard"
+        "armhf-deb:arm-linux-gnueabihf-gcc:")
 pids=()
 for b in "${BUILDS[@]}"; do
   IFS=: read -r name cc flags <<<"$b"
   # shellcheck disable=SC2086  # $flags is a list of flags
-  "$cc" "${CFLAGS[@]}" $flags "${SOURCES[@]}" -lm -o "$B/kernel_check_$name" &
+  "$cc" "${CFLAGS[@]}" $flags "${SOURCES[@]}" -lm -pthread -o "$B/kernel_check_$name" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-echo "cases + 3 builds: $(since "$T0") s"
+echo "cases + ${#BUILDS[@]} builds: $(since "$T0") s"
 
-# target : runner : ISAs to check: every path the emulated CPU model can run (neondot only where
-# the model has dotprod, so a dotprod instruction outside that path dies with SIGILL). The native
-# control also checks avx2 (kernel_check skips it on a CPU without AVX2).
+# target | build | runner | ISAs to check | the path the dispatcher must pick on its own.
+# ISAs: every path the emulated CPU model can run (neondot only where the model has dotprod, so
+# a dotprod instruction outside that path dies with SIGILL). The native control also checks
+# avx2 (kernel_check skips it on a CPU without AVX2; its expected default is then not checked).
 QA64="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
 QA32="qemu-arm-static -L /usr/arm-linux-gnueabihf"
-TARGETS=("x86-64 (native control)|native||scalar avx2"
-         "aarch64 cortex-a72 (Pi 4)|aarch64|$QA64 -cpu cortex-a72|scalar neon"
-         "aarch64 cortex-a76 (Pi 5)|aarch64|$QA64 -cpu cortex-a76|scalar neon neondot"
-         "aarch64 max (dotprod+i8mm+SVE)|aarch64|$QA64 -cpu max|scalar neon neondot"
-         "armv7 cortex-a7 (Pi 2, 32-bit OS)|armhf|$QA32 -cpu cortex-a7|scalar neon"
-         "armv7 cortex-a15|armhf|$QA32 -cpu cortex-a15|scalar neon")
+TARGETS=("x86-64 (native control)|native||scalar avx2|"
+         "aarch64 cortex-a72 (Pi 4)|aarch64|$QA64 -cpu cortex-a72|scalar neon|neon"
+         "aarch64 cortex-a76 (Pi 5)|aarch64|$QA64 -cpu cortex-a76|scalar neon neondot|neondot"
+         "aarch64 max (dotprod+i8mm+SVE)|aarch64|$QA64 -cpu max|scalar neon neondot|neondot"
+         "armv7 cortex-a7 (Pi 2, 32-bit OS)|armhf|$QA32 -cpu cortex-a7|scalar neon|neon"
+         "armv7 cortex-a15|armhf|$QA32 -cpu cortex-a15|scalar neon|neon"
+         "armv7 default flags cortex-a7|armhf-deb|$QA32 -cpu cortex-a7|scalar neon|neon")
 ulimit -c 0
 total_pass=0 total_fail=0 runs_failed=0 runs=0
 for t in "${TARGETS[@]}"; do
-  IFS='|' read -r label bin runner isas <<<"$t"
+  IFS='|' read -r label bin runner isas best <<<"$t"
   cpu=$(sed -n 's/.*-cpu \([^ ]*\).*/\1/p' <<<"$runner")
+  if [ -n "$best" ]; then  # dispatch: no INT8RT_ISA, the best path this model supports
+    # shellcheck disable=SC2086
+    got=$(env -u INT8RT_ISA QEMU_CPU=$cpu $runner "$B/kernel_check_$bin" "$B/empty.bin" |
+          sed -n 's/^path=//p')
+    if [ "$got" = "$best" ]; then echo "ok    $label dispatch: path=$got"
+    else echo "FAIL  $label dispatch: path=$got, want $best"; runs_failed=$((runs_failed + 1)); fi
+    runs=$((runs + 1))
+  fi
   for isa in $isas; do
     runs=$((runs + 1))
     s=$EPOCHREALTIME
@@ -86,6 +100,20 @@ for t in "${TARGETS[@]}"; do
     fi
   done
 done
+# qemu enforces the CPU model: SDOT called directly (no dispatch) must SIGILL on cortex-a72 and
+# run on cortex-a76, so the per-model neondot runs above prove the dispatch picks it correctly.
+# shellcheck disable=SC2086
+(QEMU_CPU=cortex-a72 $QA64 -cpu cortex-a72 "$B/kernel_check_aarch64" --force-neondot \
+  >/dev/null 2>&1) 2>/dev/null && rc=0 || rc=$?
+runs=$((runs + 1))
+if [ "$rc" -eq 132 ]; then echo "ok    aarch64 cortex-a72 forced sdot: SIGILL (rc 132)"
+else echo "FAIL  aarch64 cortex-a72 forced sdot: rc=$rc, want SIGILL (132)"; runs_failed=$((runs_failed + 1)); fi
+# shellcheck disable=SC2086
+out=$(QEMU_CPU=cortex-a76 $QA64 -cpu cortex-a76 "$B/kernel_check_aarch64" --force-neondot 2>&1) \
+  && rc=0 || rc=$?
+runs=$((runs + 1))
+if [ "$rc" -eq 0 ] && [ "$out" = "sdot ran" ]; then echo "ok    aarch64 cortex-a76 forced sdot: $out"
+else echo "FAIL  aarch64 cortex-a76 forced sdot: rc=$rc $out"; runs_failed=$((runs_failed + 1)); fi
 echo "ARM kernel checks: $runs runs, $runs_failed failed runs, $(since "$T0") s total"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "$runs_failed" -eq 0 ]

@@ -15,11 +15,21 @@ typedef struct {
 #else
 #define AVX2 SCALAR /* never selected: cpu.c reports avx2 only on x86 */
 #endif
+#if defined(I8_GEMM_HAVE_NEON)
+#define NEON {i8_gemm_2x4__neon, i8_gemm_1x4__neon}
+#else
+#define NEON SCALAR /* never selected: cpu.c reports neon only on ARM */
+#endif
+#if defined(I8_GEMM_HAVE_NEONDOT)
+#define NEONDOT {i8_gemm_2x4__neondot, i8_gemm_1x4__neondot}
+#else
+#define NEONDOT NEON
+#endif
 
 static const gemm_kernels GEMM[I8_ISA_COUNT] = {
     [I8_ISA_SCALAR] = SCALAR,
-    [I8_ISA_NEON] = SCALAR,
-    [I8_ISA_NEON_DOT] = SCALAR,
+    [I8_ISA_NEON] = NEON,
+    [I8_ISA_NEON_DOT] = NEONDOT,
     [I8_ISA_AVX2] = AVX2,
     [I8_ISA_AVX_VNNI] = AVX2,
     [I8_ISA_AVX512_VNNI] = AVX2,

@@ -115,6 +115,20 @@ void i8_gemm_k2n16__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, siz
 double i8_peak_ops(int32_t isa, int64_t iters);
 
 #endif
+/* neon.c: aarch64, and armv7 hard-float (NEON in target("fpu=neon") functions) */
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+#define I8_GEMM_HAVE_NEON 1
+void i8_gemm_2x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+                       const int8_t *a1, void *c0, void *c1);
+void i8_gemm_1x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+#endif
+/* neondot.c: aarch64 SDOT (target("arch=armv8.2-a+dotprod")) */
+#if defined(__aarch64__)
+#define I8_GEMM_HAVE_NEONDOT 1
+void i8_gemm_2x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
+                          const int8_t *a1, void *c0, void *c1);
+void i8_gemm_1x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+#endif
 
 /* The entry fc and conv2d use: m rows of a (row stride a_stride) into m rows of c (row stride
  * c_stride elements), with the micro-kernels of the current path (int8rt/cpu.h). */

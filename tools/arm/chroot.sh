@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The emulated Raspberry Pi rig: int8rt's sdist installed with pip inside a Debian bookworm
+# arm64 / armhf chroot (qemu-user via binfmt_misc), then its tests run per Pi CPU model.
+#
+#   sudo bash tools/arm/chroot.sh [arm64] [armhf]     (default: both; docs/PLATFORMS.md)
+#
+# Steps per architecture:
+#   1. rootfs: debootstrap --variant=minbase bookworm from this machine's apt mirror, plus the
+#      apt packages a Pi user installs (python3-dev, python3-venv, gcc; armhf: python3-numpy)
+#      and a venv with the test tools. Cached as $INT8RT_ARM_CACHE/rootfs-ARCH (+ .tar.zst);
+#      reused when present (delete the directory and tarball to rebuild).
+#   2. the sdist, built on the host from this checkout (python setup.py sdist), copied in and
+#      installed with `pip install int8rt-*.tar.gz`. arm64: build isolation, so pip fetches
+#      setuptools / Cython / numpy wheels from PyPI exactly as on a Pi. armhf: PyPI has no armv7l
+#      numpy wheel (a source build takes ~30 min emulated), so the venv sees Debian's
+#      python3-numpy (--system-site-packages) and pip builds with --no-build-isolation.
+#   3. the tests (copied from the checkout, never the source package: the installed one is
+#      imported) once per QEMU_CPU, plus tools/arm/model_hashes.py (bit-identity with x86).
+#
+# Env: INT8RT_ARM_CACHE (default /var/cache/int8rt-arm), MIRROR (default: the host's apt
+#      mirror), ARM64_CPUS (default "cortex-a72 cortex-a76"), ARMHF_CPUS (default "cortex-a7"),
+#      ARM64_TESTS / ARMHF_TESTS (pytest arguments; the checkout's tests/ is copied to /work),
+#      HASHES=0 (skip the model hash comparison), ROOTFS_ONLY=1 (only build / unpack the
+#      cached rootfs), KEEP_MOUNTS=1 (debugging).
+# Needs root (binfmt_misc, debootstrap, mount, chroot), qemu-user-static, debootstrap, zstd.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${INT8RT_ARM_CACHE:-/var/cache/int8rt-arm}
+MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)}
+MIRROR=${MIRROR:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ARCHES=("$@")
+[ ${#ARCHES[@]} -gt 0 ] || ARCHES=(arm64 armhf)
+# arm64: the whole default suite. armhf (cortex-a7 is ~2x slower again than the arm64 models):
+# kernels, ISA dispatch, session, plan, format, lowering and the quantizer.
+ARM64_TESTS=${ARM64_TESTS:-"tests"}
+ARMHF_TESTS=${ARMHF_TESTS:-"tests/kernels tests/test_session.py tests/test_plan.py tests/test_format.py tests/test_lower.py tests/test_kernel_tables.py tests/test_validate.py"}
+export DEBIAN_FRONTEND=noninteractive
+mkdir -p "$CACHE"
+LOG=$CACHE/timings.log
+T_ALL=$SECONDS
+t() { # t LABEL cmd...: runs cmd, logs its wall time
+  local s=$SECONDS label=$1; shift
+  "$@"
+  echo "[$(date -u +%H:%M:%S)] $(( SECONDS - s )) s  $label" | tee -a "$LOG" >&2
+}
+
+need_pkgs() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+binfmt_on() {
+  # PID 1 is not systemd here: register the qemu interpreters by hand. The F flag (in the
+  # .conf) opens the interpreter at registration, so it works inside the chroot too.
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  for a in aarch64 arm; do
+    [ -e /proc/sys/fs/binfmt_misc/qemu-$a ] ||
+      cat /usr/lib/binfmt.d/qemu-$a.conf > /proc/sys/fs/binfmt_misc/register
+    echo 1 > /proc/sys/fs/binfmt_misc/qemu-$a
+  done
+}
+
+# A clean environment: the host's PIP_* settings must not leak in. QEMU_CPU is always set: the
+# default "max" has SVE and numpy's OpenBLAS then runs ~10x slower under emulation.
+chroot_run() {
+  local cpu=$1; shift
+  env -i HOME=/root LANG=C.UTF-8 PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      QEMU_CPU="$cpu" PIP_CERT=/etc/ssl/host-ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+      PIP_DEFAULT_TIMEOUT=180 PYTHONDONTWRITEBYTECODE=1 chroot "$ROOTFS" "$@"
+}
+
+mounts_on() {
+  for d in proc sys dev dev/pts; do mkdir -p "$ROOTFS/$d"; done
+  mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
+  mountpoint -q "$ROOTFS/sys" || mount -t sysfs sys "$ROOTFS/sys"
+  mountpoint -q "$ROOTFS/dev" || mount --bind /dev "$ROOTFS/dev"
+  mountpoint -q "$ROOTFS/dev/pts" || mount --bind /dev/pts "$ROOTFS/dev/pts"
+  cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+  # PyPI is reached through a TLS proxy whose CA is in the host bundle; keep a copy under a
+  # name the chroot's ca-certificates never regenerates
+  mkdir -p "$ROOTFS/etc/ssl"
+  cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/host-ca-bundle.crt"
+}
+
+mounts_off() {
+  [ -n "${ROOTFS:-}" ] || return 0
+  [ "${KEEP_MOUNTS:-0}" = 1 ] && return 0
+  for d in dev/pts dev sys proc; do
+    if mountpoint -q "$ROOTFS/$d"; then umount "$ROOTFS/$d" || umount -l "$ROOTFS/$d"; fi
+  done
+}
+trap mounts_off EXIT
+
+make_rootfs() {  # ARCH: sets ROOTFS, creates or reuses the cached rootfs
+  local arch=$1 tgz
+  ROOTFS=$CACHE/rootfs-$arch
+  tgz=$CACHE/rootfs-$arch.tar.zst
+  if [ -f "$ROOTFS/.int8rt-ready" ]; then echo "rootfs $arch: cached ($ROOTFS)"; return; fi
+  if [ -f "$tgz" ]; then
+    rm -rf "$ROOTFS"
+    t "untar cached rootfs $arch" tar -C "$CACHE" --zstd -xf "$tgz"
+    return
+  fi
+  local deb_extra="" venv_opts="" pip_pkgs="pytest hypothesis"
+  if [ "$arch" = arm64 ]; then
+    pip_pkgs="numpy $pip_pkgs"   # aarch64 wheels on PyPI
+  else
+    deb_extra="python3-numpy"    # Debian's 1.24.2: no armv7l numpy wheels on PyPI
+    venv_opts="--system-site-packages"
+    pip_pkgs="$pip_pkgs setuptools>=70.1 wheel Cython>=3.0"  # for --no-build-isolation
+  fi
+  rm -rf "$ROOTFS"
+  t "debootstrap $arch" debootstrap --arch="$arch" --variant=minbase bookworm "$ROOTFS" "$MIRROR" \
+    >"$CACHE/debootstrap-$arch.log" 2>&1 || { tail -n 30 "$CACHE/debootstrap-$arch.log"; exit 1; }
+  mounts_on
+  # what docs/PLATFORMS.md tells a Raspberry Pi OS user to apt-get
+  t "apt-get in $arch chroot" chroot_run "$(first_cpu "$arch")" sh -c "apt-get update -qq && apt-get install \
+      -y -qq --no-install-recommends python3 python3-venv python3-dev python3-pip gcc libc6-dev \
+      ca-certificates $deb_extra >/dev/null"
+  # shellcheck disable=SC2086
+  t "venv + pip ($pip_pkgs) $arch" chroot_run "$(first_cpu "$arch")" sh -c \
+      "python3 -m venv $venv_opts /opt/venv && pip install -q --no-cache-dir $(printf "'%s' " $pip_pkgs)"
+  chroot "$ROOTFS" sh -c 'apt-get clean; rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man /root/.cache'
+  touch "$ROOTFS/.int8rt-ready"
+  mounts_off
+  t "cache rootfs $arch" tar -C "$CACHE" --zstd -cf "$tgz" "rootfs-$arch"
+}
+
+first_cpu() { if [ "$1" = arm64 ]; then echo cortex-a72; else echo cortex-a7; fi; }
+
+build_sdist() {
+  local out=$CACHE/sdist
+  rm -rf "$out"; mkdir -p "$out"
+  # from a clean copy of the checkout: no build products, no egg-info from earlier runs
+  local tmp; tmp=$(mktemp -d /tmp/int8rt-sdist.XXXXXX)
+  git -C "$SRC" ls-files -z --cached --others --exclude-standard | \
+    (cd "$SRC" && xargs -0 tar -cf - --no-recursion 2>/dev/null) | tar -C "$tmp" -xf -
+  if python3 -c "import build" 2>/dev/null; then
+    (cd "$tmp" && python3 -m build --sdist --no-isolation -o "$out" >/dev/null)
+  else
+    (cd "$tmp" && python3 setup.py -q sdist -d "$out" >/dev/null 2>&1)
+  fi
+  rm -rf "$tmp"
+  SDIST=$(ls "$out"/int8rt-*.tar.gz)
+  python3 "$SRC/tools/arm/check_sdist.py" "$SDIST"
+}
+
+run_arch() {
+  local arch=$1 cpus tests
+  if [ "$arch" = arm64 ]; then cpus=${ARM64_CPUS:-"cortex-a72 cortex-a76"}; tests=$ARM64_TESTS
+  else cpus=${ARMHF_CPUS:-"cortex-a7"}; tests=$ARMHF_TESTS; fi
+  make_rootfs "$arch"
+  mounts_on
+  local c0; c0=$(first_cpu "$arch")
+  # a fresh venv layer per run would cost a pip round; instead uninstall what a previous run left
+  chroot_run "$c0" pip uninstall -q -y int8rt >/dev/null 2>&1 || true
+  rm -rf "$ROOTFS/work"; mkdir -p "$ROOTFS/work"
+  cp "$SDIST" "$ROOTFS/work/"
+  local name; name=$(basename "$SDIST")
+  local iso=""
+  [ "$arch" = armhf ] && iso="--no-build-isolation"
+  # the C build runs emulated gcc: the slowest step. `pip wheel` + `pip install` of that wheel
+  # is what `pip install ./sdist` does in one go; two steps only to measure the wheel.
+  t "pip wheel from sdist ($arch, emulated build)" chroot_run "$c0" sh -c \
+      "cd /work && pip wheel -q --no-cache-dir --no-deps $iso -w /work/wheel ./$name"
+  t "pip install the wheel ($arch)" chroot_run "$c0" sh -c \
+      "cd /work && pip install -q --no-cache-dir /work/wheel/int8rt-*.whl"
+  ls -l "$ROOTFS"/work/wheel/int8rt-*.whl | awk -v a="$arch" '{print "wheel (" a "): " $5 " bytes " $9}' |
+    sed "s|$ROOTFS||" | tee -a "$LOG"
+  # the tests, copied (not bind-mounted) into /work, which has no int8rt/ directory: the
+  # installed package is the one imported. pyproject.toml only for pytest's settings.
+  tar -C "$SRC" --exclude=__pycache__ -cf - tests tools/arm/model_hashes.py \
+    tools/arm/platform_info.py pyproject.toml | tar -C "$ROOTFS/work" -xf -
+  for cpu in $cpus; do
+    chroot_run "$cpu" sh -c "cd /tmp && python /work/tools/arm/platform_info.py --runs 3" |
+      sed "s/^/[$arch $cpu, emulated] /" | tee -a "$LOG"
+    # shellcheck disable=SC2086
+    t "pytest $arch $cpu ($tests)" chroot_run "$cpu" sh -c \
+        "cd /work && python -m pytest -q -p no:cacheprovider $tests 2>&1 | tail -n 25" |
+        tee "$CACHE/pytest-$arch-$cpu.log"
+    tail -n 1 "$CACHE/pytest-$arch-$cpu.log" | sed "s/^/[$arch $cpu] /" >> "$LOG"
+    if grep -qE '[0-9]+ passed' "$CACHE/pytest-$arch-$cpu.log" &&
+       ! grep -qE '[0-9]+ (failed|errors?)' "$CACHE/pytest-$arch-$cpu.log"; then :
+    else echo "FAIL: pytest $arch $cpu" | tee -a "$LOG"; FAILED=1; fi
+  done
+  if [ "${HASHES:-1}" = 1 ]; then
+    cp "$CACHE"/models/*.i8 "$CACHE"/models/*.npy "$ROOTFS/work/" 2>/dev/null || true
+    for cpu in $cpus; do
+      t "model hashes $arch $cpu" chroot_run "$cpu" sh -c \
+          "cd /tmp && python /work/tools/arm/model_hashes.py run /work" \
+          | tee "$CACHE/hashes-$arch-$cpu.txt"
+    done
+  fi
+  mounts_off
+}
+
+need_pkgs qemu-user-static debootstrap zstd
+binfmt_on
+FAILED=0
+if [ "${ROOTFS_ONLY:-0}" = 1 ]; then for a in "${ARCHES[@]}"; do make_rootfs "$a"; done; exit 0; fi
+rm -f "$CACHE"/hashes-*.txt
+echo "=== $(date -u) chroot.sh ${ARCHES[*]} (cache $CACHE)" >> "$LOG"
+t "sdist (host)" build_sdist
+if [ "${HASHES:-1}" = 1 ]; then
+  t "x86 model outputs (host)" python3 "$SRC/tools/arm/model_hashes.py" make "$CACHE/models" \
+    | tee "$CACHE/hashes-x86.txt"
+fi
+for a in "${ARCHES[@]}"; do run_arch "$a"; done
+if [ "${HASHES:-1}" = 1 ]; then
+  for f in "$CACHE"/hashes-arm*.txt; do
+    if python3 "$SRC/tools/arm/model_hashes.py" compare "$CACHE/hashes-x86.txt" "$f"; then
+      echo "bit-identical: $(basename "$f")" | tee -a "$LOG"
+    else
+      echo "FAIL: outputs differ: $(basename "$f")" | tee -a "$LOG"; FAILED=1
+    fi
+  done
+fi
+echo "total $(( SECONDS - T_ALL )) s" | tee -a "$LOG"
+[ "$FAILED" = 0 ]
