@@ -54,10 +54,12 @@ def measure(models: list[str], runs: int, n_calib: int, clock: str = "wall",
         ort_int8 = _session(ort_quantize_static(path, calib, work / f"{name}_qdq.onnx"),
                             threads=threads)
         in_name = ours.get_inputs()[0].name
+        fp32_feed = {ort_fp32.get_inputs()[0].name: x}
+        int8_feed = {ort_int8.get_inputs()[0].name: x}
         contenders: dict[str, Callable[[], object]] = {
             "int8rt int8": lambda s=ours, f={in_name: x}: s.run(None, f),
-            "ORT fp32": lambda s=ort_fp32, f={ort_fp32.get_inputs()[0].name: x}: s.run(None, f),
-            "ORT int8": lambda s=ort_int8, f={ort_int8.get_inputs()[0].name: x}: s.run(None, f),
+            "ORT fp32": lambda s=ort_fp32, f=fp32_feed: s.run(None, f),
+            "ORT int8": lambda s=ort_int8, f=int8_feed: s.run(None, f),
         }
         if with_torch and name != "digits_cnn" and torch_x86.available():
             torch_run = torch_x86.build_int8(name, calib, threads)
