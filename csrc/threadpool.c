@@ -19,6 +19,7 @@
 #include "int8rt/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -30,11 +31,20 @@
  * docs/PLAN.md) and costs at most that much CPU after the last run. */
 #define SPIN_NS 200000
 
-/* Guided claims: each takes 1/(CLAIM_DIV * threads) of the unclaimed tasks (at least one). A
- * claimed range cannot be taken over, so on a busy machine a thread preempted in the middle of
- * its range delays the op by up to that range; 4 keeps the first claims at an eighth of the op
- * for 2 threads while a whole op is still only about 4 * threads * ln(tasks) claims. */
+/* Guided claims: each takes 1/(CLAIM_DIV * threads) of the unclaimed tasks, at most
+ * CLAIM_MAX. A claimed range cannot be taken over, so on a busy machine a thread preempted in
+ * the middle of its range delays the whole op by what is left of that range. The kernels size
+ * one task at about 10-20 us of work (kernels/gemm/split.h, plan/split.h), so a claim of one
+ * task costs one uncontended-ish CAS per 10 us, and a preempted thread holds up at most one
+ * task. Measured on this shared 2-vCPU box (docs/PLAN.md): larger claims (1/8 of an op) made 2
+ * threads slower than 1 under load; single-task claims did not. */
 #define CLAIM_DIV 4
+#define CLAIM_MAX 1
+
+/* A spinning waiter yields the CPU (sched_yield) after SPIN_PURE_NS, so that on a loaded
+ * machine the thread it waits for (or anyone else) can run; on an idle core sched_yield
+ * returns at once and the spin stays hot. */
+#define SPIN_PURE_NS 20000
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -80,6 +90,23 @@ static int64_t now_ns(void) {
 
 static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> 32); }
 
+/* One step of a bounded spin: returns 0 once the caller should sleep instead. */
+typedef struct {
+    int64_t t0;
+    unsigned i;
+} spin_state;
+
+static int spin(spin_state *s) {
+    CPU_RELAX();
+    if ((++s->i & 63) != 0) return 1;
+    const int64_t t = now_ns();
+    if (!s->t0) s->t0 = t;
+    const int64_t spent = t - s->t0;
+    if (spent > SPIN_NS) return 0;
+    if (spent > SPIN_PURE_NS) sched_yield();
+    return 1;
+}
+
 /* Claims and runs ranges of job `gen` until none is left. */
 static void work(i8_pool *p, uint32_t gen, int32_t index) {
     uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
@@ -90,6 +117,7 @@ static void work(i8_pool *p, uint32_t gen, int32_t index) {
         if (next >= n) return;
         const uint32_t threads = (uint32_t)atomic_load_explicit(&p->threads, memory_order_relaxed);
         uint32_t chunk = (n - next) / (CLAIM_DIV * (threads ? threads : 1));
+        if (chunk > CLAIM_MAX) chunk = CLAIM_MAX;
         if (chunk < 1) chunk = 1;
         if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s + chunk,
                                                    memory_order_acq_rel, memory_order_acquire))
@@ -113,15 +141,8 @@ static void *worker_main(void *varg) {
     uint32_t seen = arg->start_gen;
     for (;;) {
         /* spin, then sleep, until a new generation or stop */
-        int64_t t0 = 0;
-        for (unsigned i = 0;; i++) {
-            if (gen_of(atomic_load(&p->state)) != seen || atomic_load(&p->stop)) break;
-            CPU_RELAX();
-            if ((i & 255) == 255) {
-                const int64_t t = now_ns();
-                if (!t0) t0 = t;
-                else if (t - t0 > SPIN_NS) break;
-            }
+        spin_state sp = {0, 0};
+        while (gen_of(atomic_load(&p->state)) == seen && !atomic_load(&p->stop) && spin(&sp)) {
         }
         if (gen_of(atomic_load(&p->state)) == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
@@ -243,14 +264,8 @@ void i8_pool_run(i8_pool *p, size_t n, i8_task_fn fn, void *ctx) {
     work(p, gen, 0);
     /* everything is claimed: wait for the ranges other threads are still running */
     const uint32_t total = (uint32_t)n;
-    int64_t t0 = 0;
-    for (unsigned i = 0; atomic_load(&p->done) != total; i++) {
-        CPU_RELAX();
-        if ((i & 255) == 255) {
-            const int64_t t = now_ns();
-            if (!t0) t0 = t;
-            else if (t - t0 > SPIN_NS) break;
-        }
+    spin_state sp = {0, 0};
+    while (atomic_load(&p->done) != total && spin(&sp)) {
     }
     if (atomic_load(&p->done) != total) {
         pthread_mutex_lock(&p->mu);

@@ -120,7 +120,7 @@ class ImagePreprocess:
             w, h = img.size
             if w < tw or h < th:
                 raise ValueError(f"resize {self.resize} is smaller than the crop {self.size}")
-            left, top = int(round((w - tw) / 2.0)), int(round((h - th) / 2.0))
+            left, top = round((w - tw) / 2.0), round((h - th) / 2.0)
             img = img.crop((left, top, left + tw, top + th))
         a = np.asarray(img, dtype=np.float32)
         if a.ndim == 2:

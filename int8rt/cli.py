@@ -53,11 +53,22 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import load_float_model, quantize
 
     shapes = dict(args.input_shape) if args.input_shape else None
+    if args.table or not args.calib:  # a scale table, or a QDQ / QOperator model
+        qm = quantize(args.model, None, input_shapes=shapes, table=args.table)
+        if args.export_table:
+            from .quant.table import export_table, save_table
+
+            save_table(export_table(qm.graph), args.export_table)
+            print(f"wrote {args.export_table}")
+        qm.save(args.output)
+        print(f"wrote {args.output}")
+        return 0
     calib = _calib_source(args)
-    kw = dict(method=args.method, per_channel=not args.per_tensor, input_shapes=shapes,
-              progress=not args.quiet, weight_bits=args.weight_bits,
-              symmetric_activations=args.symmetric_activations,
-              bias_correction=args.bias_correction, equalize=args.equalize)
+    kw = {"method": args.method, "per_channel": not args.per_tensor, "input_shapes": shapes,
+          "progress": not args.quiet, "weight_bits": args.weight_bits,
+          "symmetric_activations": args.symmetric_activations,
+          "bias_correction": args.bias_correction, "equalize": args.equalize,
+          "io_dtype": args.io_dtype}
     if args.max_drop is not None or args.max_error is not None:
         from .calib_data import _first_samples_array
 
@@ -100,9 +111,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_calib_args(q: argparse.ArgumentParser) -> None:
-    q.add_argument("--calib", required=True,
-                   help="calibration data: a folder of images, .npy or .npz")
+def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
+    q.add_argument("--calib", required=required,
+                   help="calibration data: a folder of images, .npy or .npz (quantize: not "
+                        "needed for a QDQ / QOperator model or with --table)")
     q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
     g = q.add_argument_group("image preprocessing (folder calibration data)")
     g.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
@@ -219,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
-    _add_calib_args(q)
+    _add_calib_args(q, required=False)
+    q.add_argument("--table", help="scale table (JSON, docs/QAT.md) in place of calibration")
+    q.add_argument("--export-table", help="also write the model's scale table to this JSON")
     q.add_argument("--method", default="minmax", help=_method_help())
     q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
     q.add_argument("--weight-bits", type=int, default=8, help="weight bits, 2-8 (default 8)")
@@ -228,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--bias-correction", action="store_true",
                    help="correct the output shift weight quantization causes")
     q.add_argument("--equalize", action="store_true", help="cross-layer equalization")
+    q.add_argument("--io-dtype", choices=("float32", "int8", "uint8"), default="float32",
+                   help="dtype of the model inputs and outputs (integer I/O skips the "
+                        "boundary conversion)")
     q.add_argument("--max-drop", type=float, default=None,
                    help="mixed precision: keep sensitive ops float until the top-1 accuracy "
                         "drop is at most X (0.01 = 1 point); labels from --eval")

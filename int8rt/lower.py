@@ -181,9 +181,26 @@ def _check_same_size(lw: _Lowerer, node: Node, x: str, y: str) -> None:
 
 
 # -- model boundary ----------------------------------------------------------------------------
+# uint8 <-> int8 with the same scale and zero points 128 apart (uint8 model I/O): q = u - 128,
+# i.e. the top bit flipped. As a byte map that is the LUT table[j] = int8(j) (the kernel
+# indexes with the signed byte + 128), exact and as fast as a copy.
+_U8_FLIP = np.arange(256).astype(np.uint8).view(np.int8)
+
+
+def _u8_boundary(lw: _Lowerer, node: Node, u: str, q: str) -> None:
+    (su, zu), (sq, zq) = lw.qp(u), lw.qp(q)
+    if np.float32(su) != np.float32(sq) or zu - 128 != zq:
+        _fail(node, f"uint8 tensor {u!r} ({su}, {zu}) and int8 tensor {q!r} ({sq}, {zq}) must "
+                    "share the scale with zero points 128 apart")
+    lw.emit(node, "lut", list(node.inputs), list(node.outputs),
+            {"n": math.prod(lw.shape(node.inputs[0]))}, {"table": _U8_FLIP})
+
+
 def _quantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     _check_same_size(lw, node, x, y)
+    if lw.g.tensor(x).dtype == "uint8":  # a uint8 model input
+        return _u8_boundary(lw, node, x, y)
     s, z = lw.qp(y)
     n = math.prod(lw.shape(x))
     lw.emit(node, "quantize", [x], [y], {"n": n, "scale": s, "zp": z})
@@ -192,6 +209,8 @@ def _quantize(lw: _Lowerer, node: Node) -> None:
 def _dequantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     _check_same_size(lw, node, x, y)
+    if lw.g.tensor(y).dtype == "uint8":  # a uint8 model output
+        return _u8_boundary(lw, node, y, x)
     s, z = lw.qp(x)
     lw.emit(node, "dequantize", [x], [y], {"n": math.prod(lw.shape(x)), "scale": s, "zp": z})
 

@@ -187,6 +187,8 @@ class NativePlan:
             want = _DTYPES.get(call.kernel, ("int8",) * len(dts))
             if call.kernel in ("conv2d", "fc") and params.get("out_f32", 0):
                 want = ("int8", "float32")  # the float32 epilogue (kernels.h)
+            if call.kernel == "lut" and tuple(dts) in (("uint8", "int8"), ("int8", "uint8")):
+                want = tuple(dts)  # uint8 model I/O: a byte map (lower._U8_FLIP)
             if tuple(dts) != want:
                 raise ValueError(f"buffer dtypes {dts}, expected {want}")
         return params

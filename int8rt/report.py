@@ -113,8 +113,10 @@ def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
     out = []
     best = max(scores, key=lambda s: s.sqnr_db)
     if best.sqnr_db > chosen.sqnr_db + 1.0:
-        out.append(f"Calibrate with <b>--method {best.method}</b>"
-                   f"{'' if best.per_channel else ' --per-tensor'}: output SQNR "
+        weights = ("" if best.per_channel == chosen.per_channel else
+                   " with per-channel weights (no --per-tensor)" if best.per_channel else
+                   " --per-tensor")
+        out.append(f"Calibrate with <b>--method {best.method}</b>{weights}: output SQNR "
                    f"{best.sqnr_db:.1f} dB vs {chosen.sqnr_db:.1f} dB now.")
     pc = {s.method: s for s in scores if s.per_channel}
     pt = {s.method: s for s in scores if not s.per_channel}
@@ -276,7 +278,7 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         f"<td>{fmt(s.cosine, 5)}</td><td>{fmt(s.top1_agree, 3)}</td></tr>" for s in scores)
     rows_l = "".join(
         f"<tr><td><code>{html.escape(r.name)}</code></td><td>{r.op}</td>"
-        f"<td>{fmt(r.sqnr_db)}</td><td>{fmt(r.sqnr_db - r.input_sqnr_db) if math.isfinite(r.input_sqnr_db) and math.isfinite(r.sqnr_db) else '-'}</td>"  # noqa: E501
+        f"<td>{fmt(r.sqnr_db)}</td><td>{fmt(r.sqnr_db - r.input_sqnr_db) if math.isfinite(r.input_sqnr_db) and math.isfinite(r.sqnr_db) else '-'}</td>"
         f"<td>{fmt(r.cosine, 5)}</td><td>{r.max_abs_error:.4g}</td><td>{r.scale:.4g}</td>"
         f"<td>{r.zero_point}</td></tr>" for r in layers)
     rows_s = "".join(

@@ -62,6 +62,15 @@ def find_pairs(graph: Graph) -> list[tuple[Node, Node]]:
     consts = {t.name for t in graph.constants()}
     users = graph.consumers()
     outputs = set(graph.outputs)
+    reads: dict[str, int] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            reads[i] = reads.get(i, 0) + 1
+
+    def own(node: Node) -> bool:
+        # rescaling a constant another node also reads would change that node too
+        return all(reads.get(c, 0) == 1 for c in node.inputs[1:3] if c)
+
     pairs = []
     for n1 in graph.topological():
         if n1.op not in ("Conv", "Gemm") or _clip(n1) not in _HOMOGENEOUS:
@@ -74,7 +83,7 @@ def find_pairs(graph: Graph) -> list[tuple[Node, Node]]:
         if len(u) != 1 or y in outputs or u[0].op != n1.op or u[0].inputs[0] != y:
             continue
         n2 = u[0]
-        if n2.inputs[1] not in consts:
+        if n2.inputs[1] not in consts or not own(n1) or not own(n2):
             continue
         w2 = graph.const(n2.inputs[1])
         if _in_channel_view(n2, w2) is None:

@@ -24,6 +24,11 @@ def _conv2d_f32(x: np.ndarray, *, consts: dict, params: dict) -> np.ndarray:
     return f32conv.conv2d_f32(x, **consts, **{k: v for k, v in params.items() if k not in sizes})
 
 
+def _lut(x: np.ndarray, **kw) -> np.ndarray:
+    # uint8 model I/O: the kernel reads bytes as int8 (lower._U8_FLIP)
+    return elementwise.lut(x.view(np.int8) if x.dtype == np.uint8 else x, **kw)
+
+
 def _fc(x: np.ndarray, *, m: int, k: int, n: int, **kw) -> np.ndarray:
     return conv.fc(x.reshape(m, k), **kw)
 
@@ -46,6 +51,7 @@ REFERENCE_KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "add": _binary(elementwise.add),
     "mul": _binary(elementwise.mul),
     "fc": _fc,
+    "lut": _lut,
     "copy": _copy,
 }
 

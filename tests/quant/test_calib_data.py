@@ -52,7 +52,7 @@ def test_image_preprocess_layout_and_channel_order(tmp_path):
     a = np.zeros((10, 12, 3), np.uint8)
     a[..., 0] = 255  # pure red
     Image.fromarray(a).save(tmp_path / "red.png")
-    plain = dict(size=(10, 12), resize=None, mean=(0.0,), std=(1.0,))
+    plain = {"size": (10, 12), "resize": None, "mean": (0.0,), "std": (1.0,)}
     chw = ImageFolder(tmp_path, ImagePreprocess(**plain)).load(tmp_path / "red.png")
     hwc_bgr = ImageFolder(tmp_path, ImagePreprocess(**plain, channel_order="BGR",
                                                     layout="HWC")).load(tmp_path / "red.png")
@@ -80,3 +80,29 @@ def test_array_sources(tmp_path):
         ImageFolder(tmp_path)
     it = calibration_source(iter([x[:2], x[2:]]))
     assert np.array_equal(np.concatenate(list(it)), np.concatenate(list(it)))
+
+
+def test_cli_quantize_from_image_folder_with_options(tmp_path):
+    from int8rt import format as i8format
+    from int8rt.cli import main
+    from int8rt.session import Session
+
+    from .ptq_graphs import dw_separable_graph
+
+    g = dw_separable_graph(h=8)
+    i8format.save(g, tmp_path / "m.i8")
+    (tmp_path / "imgs").mkdir()
+    _write_images(tmp_path / "imgs", n=5)
+    out = tmp_path / "q.i8"
+    rc = main(["-q", "quantize", str(tmp_path / "m.i8"), "--calib", str(tmp_path / "imgs"),
+               "--image-size", "8", "8", "--resize", "10", "--layout", "HWC",
+               "--method", "mse", "--per-tensor", "--weight-bits", "6", "--bias-correction",
+               "--equalize", "--io-dtype", "uint8", "--calib-samples", "4", "-o", str(out)])
+    assert rc == 0
+    qg = i8format.load(out)
+    meta = qg.meta["quantization"]
+    assert meta["weight_bits"] == 6 and meta["per_channel"] is False
+    sess = Session(qg)
+    assert sess.get_inputs()[0].dtype == "uint8"
+    y = sess.run(None, {"x": np.zeros((1, 8, 8, 3), np.uint8)})[0]
+    assert y.dtype == np.uint8 and y.shape == (1, 5)

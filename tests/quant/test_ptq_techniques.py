@@ -99,7 +99,7 @@ def test_bias_correction_removes_the_mean_output_shift(per_channel, bits):
         y = run_program(_prog(qg, x), [x])[0]
         return np.abs((y - ref).mean(axis=0)).mean()
 
-    kw = dict(per_channel=per_channel, weight_bits=bits, progress=False)
+    kw = {"per_channel": per_channel, "weight_bits": bits, "progress": False}
     assert bias_of(quantize(g, [x], bias_correction=True, **kw)) < \
         bias_of(quantize(g, [x], **kw))
 
@@ -128,3 +128,28 @@ def test_float_nodes_run_in_the_native_plan_equal_to_reference():
     assert np.array_equal(ref[0], nat[0])
     with pytest.raises(ValueError, match="no node"):
         quantize_graph(g, ranges, float_nodes=["nope"])
+
+
+@pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
+def test_integer_model_io(io_dtype):
+    g = dw_separable_graph()
+    x = images(4)
+    ranges = calibrate(g, [x], progress=False)
+    qf = quantize_graph(g, ranges)
+    qi = quantize_graph(g, ranges, io_dtype=io_dtype)
+    assert qi.tensor("x").dtype == io_dtype and qi.tensor("y").dtype == io_dtype
+    _, zx = qi.tensor("x").qparams.scalar()
+    sy, zy = qi.tensor("y").qparams.scalar()
+    # quantize the input the way the float model's boundary does, run, compare the outputs
+    q = params.quantize_array(x, qf.tensor(qf.meta["quantization"]["int8_names"]["x"]).qparams)
+    xin = (q.astype(np.int16) + 128).astype(np.uint8) if io_dtype == "uint8" else q
+    prog = _prog(qi, x)
+    nat = NativePlan(prog).run([xin])[0]
+    assert nat.dtype == np.dtype(io_dtype)
+    assert np.array_equal(nat, run_program(prog, [xin])[0])
+    real = (nat.astype(np.float32) - zy) * sy
+    ref = run_program(_prog(qf, x), [x])[0]
+    # the float-output model skips the last rounding (fused epilogue): within one output step
+    assert np.abs(real - ref).max() <= sy * 0.5 + 1e-6
+    zq = qf.tensor(qf.meta["quantization"]["int8_names"]["x"]).qparams.scalar()[1]
+    assert zx == zq + (128 if io_dtype == "uint8" else 0)

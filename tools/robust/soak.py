@@ -50,14 +50,24 @@ def models() -> list[tuple[str, object]]:
     return out
 
 
+def big_model(name: str = "dscnn") -> tuple[str, object]:
+    """A real-size CNN from the test models (needs torch + onnx), so the pool splits its ops."""
+    from tests.models.fixtures import input_shape, onnx_model_path
+
+    shape = input_shape(name)
+    calib = [np.random.default_rng(i).standard_normal(shape).astype(np.float32)
+             for i in range(4)]
+    return f"{name} {shape}", quantize(str(onnx_model_path(name)), calib, progress=False).graph
+
+
 def feed_for(sess: Session, batch: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {a.name: rng.standard_normal((batch, *a.shape[1:])).astype(a.dtype)
             for a in sess.get_inputs()}
 
 
-def leak_runs(graph, runs: int, warmup: int = 500) -> tuple[int, int]:
-    sess = Session(graph)
+def leak_runs(graph, runs: int, warmup: int = 500, threads: int = 1) -> tuple[int, int]:
+    sess = Session(graph, threads=threads)
     feed = feed_for(sess, 1, 0)
     for _ in range(warmup):
         sess.run(None, feed)
@@ -83,16 +93,20 @@ def leak_sessions(graph, count: int, warmup: int = 20) -> tuple[int, int]:
     return before, rss_bytes()
 
 
-def concurrent(graph, threads: int, per_thread: int, shared: bool) -> tuple[int, int]:
-    """(mismatching outputs, runs): T threads, each with its own inputs, R runs each."""
-    ref_sess = Session(graph)
+def concurrent(graph, threads: int, per_thread: int, shared: bool,
+               native_threads: int = 1) -> tuple[int, int]:
+    """(mismatching outputs, runs): T threads, each with its own inputs, R runs each; the
+    expected outputs come from a single-threaded Session, the Sessions under test run on
+    `native_threads` pool threads each."""
+    ref_sess = Session(graph, threads=1)
     feeds = [feed_for(ref_sess, 1 + t % 3, 100 + t) for t in range(threads)]
     expected = [ref_sess.run(None, f) for f in feeds]
+    shared_sess = Session(graph, threads=native_threads)
     mismatches = [0] * threads
     start = threading.Barrier(threads)
 
     def work(t: int) -> None:
-        sess = ref_sess if shared else Session(graph)
+        sess = shared_sess if shared else Session(graph, threads=native_threads)
         start.wait()
         for _ in range(per_thread):
             got = sess.run(None, feeds[t])
@@ -113,32 +127,45 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=1_000)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--per-thread", type=int, default=250)
+    ap.add_argument("--native-threads", type=int, nargs="+", default=[1, 2],
+                    help="pool threads per Session to test (Session(threads=N))")
+    ap.add_argument("--big", default="dscnn",
+                    help="also soak this test model (tests/models; '' to skip)")
+    ap.add_argument("--big-runs", type=int, default=2_000)
     args = ap.parse_args(argv)
     mib = 1 / (1 << 20)
     failed = False
     print("| model | check | count | RSS before (MiB) | RSS after (MiB) | growth (KiB) |")
     print("|---|---|---|---|---|---|")
     all_models = models()
+    if args.big:
+        all_models.append(big_model(args.big))
     for name, g in all_models:
-        t0 = time.perf_counter()
-        b, a = leak_runs(g, args.runs)
-        print(f"| {name} | runs of one Session | {args.runs} | {b * mib:.1f} | {a * mib:.1f} | "
-              f"{(a - b) / 1024:+.0f} |  ({time.perf_counter() - t0:.1f} s)", flush=True)
-        failed |= a - b > (4 << 20)
+        runs = args.big_runs if args.big and name.startswith(args.big) else args.runs
+        for nt in args.native_threads:
+            t0 = time.perf_counter()
+            b, a = leak_runs(g, runs, threads=nt)
+            print(f"| {name} | runs of one Session, threads={nt} | {runs} | {b * mib:.1f} | "
+                  f"{a * mib:.1f} | {(a - b) / 1024:+.0f} |  ({time.perf_counter() - t0:.1f} s)",
+                  flush=True)
+            failed |= a - b > (4 << 20)
     for name, g in all_models[:2]:
         b, a = leak_sessions(g, args.sessions)
         print(f"| {name} | Session create + run + drop | {args.sessions} | {b * mib:.1f} | "
               f"{a * mib:.1f} | {(a - b) / 1024:+.0f} |", flush=True)
         failed |= a - b > (4 << 20)
     print()
-    print("| model | threads x runs | Sessions | mismatching outputs |")
-    print("|---|---|---|---|")
+    print("| model | Python threads x runs | Sessions | pool threads per Session "
+          "| mismatching outputs |")
+    print("|---|---|---|---|---|")
     for name, g in all_models:
-        for shared in (True, False):
-            bad, n = concurrent(g, args.threads, args.per_thread, shared)
-            print(f"| {name} | {args.threads} x {args.per_thread} = {n} | "
-                  f"{'one shared' if shared else 'one per thread'} | {bad} |", flush=True)
-            failed |= bad != 0
+        for nt in args.native_threads:
+            for shared in (True, False):
+                bad, n = concurrent(g, args.threads, args.per_thread, shared, nt)
+                print(f"| {name} | {args.threads} x {args.per_thread} = {n} | "
+                      f"{'one shared' if shared else 'one per thread'} | {nt} | {bad} |",
+                      flush=True)
+                failed |= bad != 0
     return 1 if failed else 0
 
 

@@ -8,7 +8,7 @@
  * wait for each other and the process never runs more threads than the pool plus its callers.
  *
  * A job is `n` tasks; the caller and the workers claim contiguous task ranges from one atomic
- * counter (guided: each claim takes about 1/(4 * threads) of what is left) until none is left,
+ * counter (one task per claim: csrc/threadpool.c, CLAIM_MAX) until none is left,
  * so a worker that is slow to wake simply finds less work, and the caller only ever waits for
  * ranges that some thread has started. Workers spin briefly between jobs (the next op of a run
  * follows within microseconds) and then sleep on a condition variable.

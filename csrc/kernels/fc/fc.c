@@ -40,6 +40,8 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
     if (t1 > tasks) t1 = tasks;
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
+    pn.scratch = scratch; /* the gemm's int16 row blocks, as i8_fc_run sets it */
+    pn.scratch_bytes = i8_fc_scratch_size(p);
     unsigned char *yb = y;
     size_t t = t0;
     while (t < t1) {
@@ -50,9 +52,7 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
         const size_t ce = ci + (t1 - t) < s.ch_tasks ? ci + (t1 - t) : s.ch_tasks;
         j1 = ce * s.chans < s.n ? ce * s.chans : s.n;
         t += ce - ci;
-        i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
-        sub.scratch = scratch;
-        sub.scratch_bytes = i8_fc_scratch_size(p);
+        const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
         i8_gemm(&sub, r1 - r0, x + r0 * (size_t)p->k, (size_t)p->k,
                 yb + (r0 * (size_t)p->n + j0) * esz, (size_t)p->n);
     }

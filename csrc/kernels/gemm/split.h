@@ -23,8 +23,8 @@
 #define SPLIT_MIN_MACS ((size_t)1 << 18) /* ~10 us on one AVX2 core; below: one task */
 #define SPLIT_TASK_MACS ((size_t)1 << 18) /* target work per task */
 #define SPLIT_MAX_TASKS 64                /* per call: enough to balance 8+ threads */
-/* channel blocks: whole micro-tiles, whole K2N16 16-channel blocks and 16-byte multiples
- * (int8 output rows of neighbouring blocks then rarely share a cache line) */
+/* channel blocks: whole micro-tiles and multiples of 16 channels (the K2N16 weight blocks; int8
+ * output rows of neighbouring blocks then rarely share a cache line) */
 #define SPLIT_CH_STEP (I8_GEMM_NR * ((16 + I8_GEMM_NR - 1) / I8_GEMM_NR))
 _Static_assert(SPLIT_CH_STEP % 16 == 0, "channel blocks must be whole K2N16 blocks");
 
@@ -61,8 +61,8 @@ static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size
     s->row_tasks = (m + s->rows - 1) / s->rows;
     /* channel blocks when the row blocks alone do not reach the target */
     const size_t blocks = s->row_tasks * groups;
-    if (blocks < target) {
-        size_t want = (target + blocks - 1) / blocks;
+    if (2 * blocks <= target) {
+        size_t want = target / blocks;
         const size_t steps = (n + SPLIT_CH_STEP - 1) / SPLIT_CH_STEP;
         if (want > steps) want = steps;
         if (want > 1) {
@@ -97,7 +97,9 @@ static inline i8_gemm_panel i8_gemm_panel_cols(const i8_gemm_panel *pn, size_t j
     s.bias += j0;
     s.mult += j0;
     s.w += j0 * (size_t)pn->kp;
-    s.w16 += j0 * (size_t)pn->kp; /* K2N16: block j0 / 16 starts at element (j0 / 16) * 16 * kp */
+    /* K2N16 (gemm.h): int16 [n16 / 16][kp / 2][16][2], so channel j0 (a multiple of 16)
+     * starts at element (j0 / 16) * kp * 16 = j0 * kp */
+    if (pn->layout == I8_GEMM_K2N16) s.w16 += j0 * (size_t)pn->kp;
     return s;
 }
 
