@@ -2,7 +2,7 @@
 bit for bit, and the path selection (INT8RT_ISA cap, set_isa) behaves as documented
 (docs/KERNELS.md, "Kernel paths and dispatch").
 
-The conv2d and fc suites are re-collected here under a module fixture that switches the path,
+The conv2d, fc and element-wise suites are re-collected here under a module fixture that switches the path,
 so one pytest run sweeps them over every available path (their own modules run on the default,
 best path)."""
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import test_conv
+import test_eltwise
 import test_fc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,9 +39,10 @@ def isa_path(request: pytest.FixtureRequest) -> Iterator[str]:
     _native.set_isa(before)
 
 
-# Native-vs-reference tests of the gemm users, re-collected under the path fixture. Tests of
+# Native-vs-reference tests of the families with per-path kernels (gemm users, depthwise inside
+# conv2d, element-wise add / mul), re-collected under the path fixture. Tests of
 # the reference alone do not depend on the path.
-for _mod in (test_conv, test_fc):
+for _mod in (test_conv, test_fc, test_eltwise):
     for _name, _fn in vars(_mod).items():
         if _name.startswith("test_") and "reference" not in _name and callable(_fn):
             globals()[f"test_{_mod.__name__[5:]}__{_name[5:]}"] = _fn
@@ -152,3 +154,109 @@ def test_env_cap_above_machine_falls_back() -> None:
 def test_env_unknown_name_warns() -> None:
     words, err = _isa_in_subprocess("bogus")
     assert not words and "RuntimeWarning" in err and "bogus" in err
+
+
+# ---- AVX2 K2N16 gemm tiles (6 rows x 16 channels) and the int16 row blocks ------------------
+
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 13])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33])
+@pytest.mark.parametrize("k", [1, 2, 3, 17, 130])
+def test_fc_tile_edges(m: int, n: int, k: int) -> None:
+    # partial row tiles (m % 6), partial channel blocks (n % 16), odd k and k not a
+    # multiple of the 16-wide widening block; both epilogues
+    x, kw = _fc_case(np.random.default_rng(m * 1000 + n * 10 + k), m, k, n)
+    for f32 in (0, 1):
+        assert np.array_equal(_native.fc(x, **kw, out_f32=f32), ref.fc(x, **kw, out_f32=f32))
+
+
+@pytest.mark.parametrize("m,k", [(700, 100), (90, 1536), (13, 4608)])
+def test_fc_row_blocks(m: int, k: int) -> None:
+    # more rows than one int16 row block of the scratch (~128 KB), so blocks and the last
+    # partial block are exercised; K up to ResNet-18's 3x3x512
+    x, kw = _fc_case(np.random.default_rng(m + k), m, k, 40)
+    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+
+
+@pytest.mark.parametrize("x_zp,y_zp", [(-128, 127), (127, -128), (0, 0)])
+def test_fc_extremes_zero_point_ends(x_zp: int, y_zp: int) -> None:
+    rng = np.random.default_rng(7)
+    m, k, n = 8, 1000, 20
+    x = rng.choice(np.array([-128, 127], np.int8), (m, k))
+    w = rng.choice(np.array([-128, 127], np.int8), (n, k))
+    kw = {"w": w, "bias": rng.integers(-(2**24), 2**24, n).astype(np.int32),
+          "mult": np.full(n, 1.0 / 2**17, np.float32), "x_zp": x_zp, "y_zp": y_zp}
+    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+
+
+# ---- depthwise (AVX2: pairs of taps over 16-channel blocks) -------------------------------
+
+def _dw_case(rng: np.random.Generator, c: int, k: tuple[int, int], stride: int, dil: int,
+             pads: tuple[int, int, int, int], h: int = 9, w: int = 10, x_zp: int = 37,
+             y_zp: int = -5, extreme: bool = False):
+    if extreme:
+        x = rng.choice(np.array([-128, 127], np.int8), (2, h, w, c))
+        wt = rng.choice(np.array([-128, 127], np.int8), (c, k[0], k[1], 1))
+    else:
+        x = rng.integers(-128, 128, (2, h, w, c), dtype=np.int8)
+        wt = rng.integers(-128, 128, (c, k[0], k[1], 1), dtype=np.int8)
+    taps = k[0] * k[1]
+    kw = {"w": wt, "bias": rng.integers(-20000, 20000, c).astype(np.int32),
+          "mult": (rng.uniform(0.5, 2.0, c) * 40.0 / (74 * 73 * np.sqrt(taps))
+                   ).astype(np.float32),
+          "stride_h": stride, "stride_w": stride, "dil_h": dil, "dil_w": dil,
+          "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
+          "groups": c, "x_zp": x_zp, "y_zp": y_zp}
+    return x, kw
+
+
+@pytest.mark.parametrize("c", [1, 8, 16, 17, 31, 48, 104])
+@pytest.mark.parametrize("k,stride,dil,pads", [
+    ((3, 3), 1, 1, (1, 1, 1, 1)), ((3, 3), 2, 1, (0, 1, 1, 0)), ((3, 3), 2, 1, (1, 1, 1, 1)),
+    ((5, 5), 1, 1, (2, 2, 2, 2)), ((5, 5), 2, 1, (1, 2, 2, 1)), ((5, 5), 1, 2, (4, 4, 4, 4)),
+    ((1, 3), 1, 1, (0, 1, 0, 1)), ((2, 2), 1, 1, (0, 0, 1, 1)), ((7, 7), 2, 1, (3, 3, 3, 3)),
+    ((1, 1), 1, 1, (0, 0, 0, 0))])
+def test_depthwise_sweep(c: int, k: tuple[int, int], stride: int, dil: int,
+                         pads: tuple[int, int, int, int]) -> None:
+    # channel tails (c % 16), odd and even tap counts (1, 3, 4, 9, 25, 49: beyond 25 taps the
+    # AVX2 kernel works in chunks), strides, dilation, pads on every side; both epilogues
+    x, kw = _dw_case(np.random.default_rng(c * 1000 + k[0] * 10 + stride), c, k, stride, dil,
+                     pads)
+    for f32 in (0, 1):
+        assert np.array_equal(_native.conv2d(x, **kw, out_f32=f32),
+                              ref.conv2d(x, **kw, out_f32=f32))
+
+
+@pytest.mark.parametrize("x_zp,y_zp", [(-128, 127), (127, -128)])
+@pytest.mark.parametrize("k", [(3, 3), (5, 5), (11, 11)])
+def test_depthwise_extremes(x_zp: int, y_zp: int, k: tuple[int, int]) -> None:
+    # operands only -128 / 127 and zero points at the ends: every pair sum at its bound
+    x, kw = _dw_case(np.random.default_rng(k[0]), 40, k, 1, 1, (k[0] // 2,) * 4, h=12, w=12,
+                     x_zp=x_zp, y_zp=y_zp, extreme=True)
+    kw["mult"] = np.full(40, 1.0 / 2**12, np.float32)
+    assert np.array_equal(_native.conv2d(x, **kw), ref.conv2d(x, **kw))
+
+
+# ---- a plan packed under one path runs under every other ---------------------------------
+
+def test_packed_under_one_path_runs_under_all() -> None:
+    import int8rt
+    from tests.models.fixtures import calib_and_eval_images, onnx_model_path
+
+    name = "digits_cnn"
+    calib, evals = calib_and_eval_images(name, 8, 4)
+    qm = int8rt.quantize(str(onnx_model_path(name)), [calib], progress=False)
+    before = _native.isa()
+    try:
+        outs = {}
+        for pack_path in PATHS:
+            _native.set_isa(pack_path)
+            sess = int8rt.Session(qm, threads=1)
+            feed = {sess.get_inputs()[0].name: evals}
+            for run_path in PATHS:
+                _native.set_isa(run_path)
+                outs[pack_path, run_path] = sess.run(None, feed)[0]
+        first = next(iter(outs.values()))
+        for key, out in outs.items():
+            assert np.array_equal(out, first), key
+    finally:
+        _native.set_isa(before)

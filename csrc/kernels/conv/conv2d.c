@@ -18,8 +18,9 @@ enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
 
 #define CONV_MAGIC 0x56433849u /* "I8CV" */
 #define CONV_HEADER_BYTES 64
-/* im2col tile target: small enough for L1/L2 together with one weight block */
-#define IM2COL_TILE_BYTES 32768
+/* im2col tile target: small enough for L2 together with one weight block; the K2N16 gemm
+ * widens it to int16 (twice this) in its own part of the scratch */
+#define IM2COL_TILE_BYTES 65536
 
 typedef struct {
     uint32_t magic;
@@ -83,8 +84,52 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
 size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
     switch (choose_algo(p)) {
     case I8_CONV_DW: return i8_dwconv_scratch_size(p);
-    case I8_CONV_1X1: return 0;
-    default: return tile_pixels(p) * kpad(group_k(p));
+    case I8_CONV_1X1: return i8_gemm_scratch_size((size_t)p->n * p->h * p->w, group_k(p));
+    default:
+        return I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
+               i8_gemm_scratch_size(tile_pixels(p), group_k(p));
+    }
+}
+
+/* Short copies and fills inline: im2col of a first layer (c = 3) moves 3..21-byte pieces per
+ * tap row, where a libc call each cost more than the gemm (measured: MobileNetV2's 3x3 s2 stem
+ * took 1.3 ms). Pieces of 4..32 bytes use two overlapping fixed-size moves, which never read
+ * or write outside [0, n); longer ones call memcpy / memset. */
+static inline void copy_bytes(int8_t *d, const int8_t *s, size_t n) {
+    if (n >= 16 && n <= 32) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8 && n < 16) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 32) {
+        memcpy(d, s, n);
+    } else {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    }
+}
+
+static inline void fill_bytes(int8_t *d, int8_t v, size_t n) {
+    if (n > 32) {
+        memset(d, v, n);
+        return;
+    }
+    int8_t pat[16];
+    memset(pat, v, sizeof pat); /* constant size: inlined as a register fill */
+    if (n >= 16) {
+        memcpy(d, pat, 16);
+        memcpy(d + n - 16, pat, 16);
+    } else if (n >= 8) {
+        memcpy(d, pat, 8);
+        memcpy(d + n - 8, pat, 8);
+    } else if (n >= 4) {
+        memcpy(d, pat, 4);
+        memcpy(d + n - 4, pat, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) d[i] = v;
     }
 }
 
@@ -114,25 +159,25 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
         for (int32_t ky = 0; ky < p->kh; ky++) {
             const int32_t iy = oy * p->stride_h - p->pad_t + ky * p->dil_h;
             if (iy < 0 || iy >= p->h) {
-                memset(d, p->x_zp, (size_t)p->kw * cg);
+                fill_bytes(d, (int8_t)p->x_zp, (size_t)p->kw * cg);
                 d += (size_t)p->kw * cg;
                 continue;
             }
-            memset(d, p->x_zp, (size_t)kx_lo * cg);
+            fill_bytes(d, (int8_t)p->x_zp, (size_t)kx_lo * cg);
             d += (size_t)kx_lo * cg;
             const int8_t *src = xb + (size_t)iy * row_bytes;
             if (merge) {
                 const size_t nb = (size_t)(kx_hi - kx_lo) * cg;
-                if (nb) memcpy(d, src + (size_t)(base_x + kx_lo) * p->c, nb);
+                copy_bytes(d, src + (size_t)(base_x + kx_lo) * p->c, nb);
                 d += nb;
             } else {
                 for (int32_t kx = kx_lo; kx < kx_hi; kx++, d += cg)
-                    memcpy(d, src + (size_t)(base_x + kx * p->dil_w) * p->c, cg);
+                    copy_bytes(d, src + (size_t)(base_x + kx * p->dil_w) * p->c, cg);
             }
-            memset(d, p->x_zp, (size_t)(p->kw - kx_hi) * cg);
+            fill_bytes(d, (int8_t)p->x_zp, (size_t)(p->kw - kx_hi) * cg);
             d += (size_t)(p->kw - kx_hi) * cg;
         }
-        memset(dst + k, 0, kp - k);
+        fill_bytes(dst + k, 0, kp - k);
         if (++ox == p->ow) {
             ox = 0;
             if (++oy == p->oh) {
@@ -149,7 +194,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     memcpy(&h, packed, sizeof h);
     const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
     if (h.algo == I8_CONV_DW) {
-        i8_dwconv__scalar(p, body, x, y, scratch, 0, (size_t)p->n * p->oh);
+        i8_dwconv_run(p, body, x, y, scratch, 0, (size_t)p->n * p->oh);
         return;
     }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
@@ -163,6 +208,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         for (int32_t g = 0; g < p->groups; g++) {
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
+            pn.scratch = scratch;
+            pn.scratch_bytes = i8_gemm_scratch_size(m, h.k);
             i8_gemm(&pn, m, x + (size_t)g * cg, (size_t)p->c,
                     yb + (size_t)g * h.ocg * esz, oc);
         }
@@ -170,6 +217,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     }
     const size_t total = (size_t)p->n * p->oh * p->ow, tile = tile_pixels(p);
     const size_t kp = kpad(h.k);
+    /* scratch: the im2col tile, then the gemm's own part */
+    const size_t tile_bytes = I8_ALIGN_UP(tile * kp, 64);
     for (size_t p0 = 0; p0 < total; p0 += tile) {
         const size_t cnt = total - p0 < tile ? total - p0 : tile;
         for (int32_t g = 0; g < p->groups; g++) {
@@ -177,6 +226,8 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+            pn.scratch = (unsigned char *)scratch + tile_bytes;
+            pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
             i8_gemm(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc);
         }
     }
@@ -221,7 +272,7 @@ void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const in
     if (h.algo == I8_CONV_DW) {
         const size_t rows = (size_t)p->n * p->oh, per = dw_rows_per_task(p);
         const size_t r0 = t0 * per, r1 = t1 * per < rows ? t1 * per : rows;
-        if (r0 < r1) i8_dwconv__scalar(p, body, x, y, scratch, r0, r1);
+        if (r0 < r1) i8_dwconv_run(p, body, x, y, scratch, r0, r1);
         return;
     }
     i8_gemm_split s;
@@ -244,21 +295,18 @@ void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const in
         i8_gemm_panel_init(&pn, h.ocg, h.k, body + g * h.group_bytes, p->y_zp, p->qmin, p->qmax,
                            p->out_f32);
         if (h.algo == I8_CONV_1X1) {
-#ifdef I8_GEMM_K2N16_MR /* the gemm scratch of the kern branch, as i8_conv2d_run sets it */
-            pn.scratch = scratch;
-            pn.scratch_bytes = i8_gemm_scratch_size((size_t)p->n * p->h * p->w, h.k);
-#endif
-            const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+            i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+            sub.scratch = scratch; /* the whole scratch is the gemm's (int16 rows) */
+            sub.scratch_bytes = i8_gemm_scratch_size((size_t)p->n * p->h * p->w, h.k);
             i8_gemm(&sub, r1 - r0, x + r0 * p->c + g * cg, (size_t)p->c,
                     yb + (r0 * oc + g * h.ocg + j0) * esz, oc);
             continue;
         }
         pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
-#ifdef I8_GEMM_K2N16_MR /* scratch: the im2col tile, then the gemm's own part (kern branch) */
-        pn.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile * kp, 64);
-        pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
-#endif
-        const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+        i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+        /* scratch: the im2col tile, then the gemm's own part (as in i8_conv2d_run) */
+        sub.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile * kp, 64);
+        sub.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
         for (size_t p0 = r0; p0 < r1; p0 += tile) {
             const size_t cnt = r1 - p0 < tile ? r1 - p0 : tile;
             im2col(p, (int32_t)g, p0, cnt, kp, x, scratch);

@@ -1,10 +1,21 @@
 /* Depthwise convolution, NHWC (groups == c == oc): see docs/KERNELS.md, "dwconv".
  *
- * Packed stream (after the conv2d header), sections 64-byte aligned, cs = c rounded up to 16:
+ * Packed stream (after the conv2d header), sections 64-byte aligned, cs = c rounded up to 16,
+ * np = ceil(kh * kw / 2) tap pairs:
  *   bias [cs] int32, zero-point corrected (bias - x_zp * sum over taps of w, §3)
  *   mult [cs] float32
- *   w    [kh * kw][cs] int8 (tap-major so the inner loop runs over contiguous channels)
- * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps. */
+ *   w    [kh * kw][cs] int8 (tap-major so the scalar loop runs over contiguous channels)
+ *   w16  [cs / 16][np][2][16] int16: per block of 16 channels and pair of taps (2t, 2t + 1),
+ *        the two vectors vpmaddwd multiplies with the interleaved activations of the pair
+ *        (avx2.c: "lo" = channels 0-3 | 8-11, "hi" = 4-7 | 12-15, each channel's two taps
+ *        side by side; a missing odd last tap has weight 0)
+ * Both weight layouts are always present (depthwise weights are small), so a stream packed
+ * under any path runs under every path.
+ * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps.
+ *
+ * Kernels compute output rows [r0, r1) of the n * oh output rows (row r = image r / oh, output
+ * row r % oh), writing exactly those rows of y, so threads can split a run by rows; each call
+ * uses only its own scratch. */
 #ifndef INT8RT_DWCONV_H
 #define INT8RT_DWCONV_H
 
@@ -18,10 +29,26 @@ size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p);
-/* Output rows [r0, r1) of the n * oh rows (row r = image r / oh, output row r % oh), written
- * at their place in y; nothing else of y is touched (the plan's threads split these rows).
- * y: int8, or float32 when p->out_f32 (kernels.h) */
+
+/* Section pointers of a packed stream (for the kernels). */
+typedef struct {
+    const int32_t *bias;
+    const float *mult;
+    const int8_t *w;
+    const int16_t *w16;
+    size_t cs, npairs;
+} i8_dwconv_packed;
+void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s);
+
+/* y: int8, or float32 when p->out_f32 (kernels.h); rows [r0, r1) of n * oh */
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                        void *y, void *scratch, size_t r0, size_t r1);
+#if defined(__x86_64__) || defined(__i386__)
+void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                     void *scratch, size_t r0, size_t r1);
+#endif
+/* The kernel of the current path (int8rt/cpu.h). */
+void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                   void *scratch, size_t r0, size_t r1);
 
 #endif

@@ -10,9 +10,28 @@
 
 static size_t cs_of(const i8_conv2d_params *p) { return I8_ALIGN_UP((size_t)p->c, 16); }
 
+static size_t npairs_of(const i8_conv2d_params *p) { return ((size_t)p->kh * p->kw + 1) / 2; }
+
+/* byte offsets of the sections after bias: mult, w, w16 */
+static size_t off_mult(size_t cs) { return I8_ALIGN_UP(cs * 4, 64); }
+static size_t off_w(size_t cs) { return 2 * I8_ALIGN_UP(cs * 4, 64); }
+static size_t off_w16(const i8_conv2d_params *p, size_t cs) {
+    return off_w(cs) + I8_ALIGN_UP((size_t)p->kh * p->kw * cs, 64);
+}
+
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p) {
     const size_t cs = cs_of(p);
-    return 2 * I8_ALIGN_UP(cs * 4, 64) + I8_ALIGN_UP((size_t)p->kh * p->kw * cs, 64);
+    return off_w16(p, cs) + I8_ALIGN_UP(cs * npairs_of(p) * 2 * sizeof(int16_t), 64);
+}
+
+void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s) {
+    const unsigned char *base = packed;
+    s->cs = cs_of(p);
+    s->npairs = npairs_of(p);
+    s->bias = (const int32_t *)base;
+    s->mult = (const float *)(base + off_mult(s->cs));
+    s->w = (const int8_t *)(base + off_w(s->cs));
+    s->w16 = (const int16_t *)(base + off_w16(p, s->cs));
 }
 
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -21,7 +40,8 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     unsigned char *base = packed;
     int32_t *pb = (int32_t *)base;
     float *pm = (float *)(base + I8_ALIGN_UP(cs * 4, 64));
-    int8_t *pw = (int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
+    int8_t *pw = (int8_t *)(base + off_w(cs));
+    int16_t *pw16 = (int16_t *)(base + off_w16(p, cs));
     memset(packed, 0, i8_dwconv_packed_size(p));
     for (int32_t ch = 0; ch < p->c; ch++) {
         int64_t sum = 0;
@@ -29,6 +49,12 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
             const int8_t v = w[(size_t)ch * taps + t];
             pw[t * cs + ch] = v;
             sum += v;
+            /* w16: block ch / 16, pair t / 2, vector lo (channels 0-3, 8-11 of the block) or
+             * hi (4-7, 12-15); lane = 8 * (128-bit half) + 2 * (channel within its quarter)
+             * + (tap parity): the order _mm256_unpack{lo,hi}_epi16 gives the activations */
+            const size_t cb = (size_t)ch % 16, half = cb / 8, quarter = cb % 8 / 4;
+            const size_t lane = 8 * half + 2 * (cb % 4) + t % 2;
+            pw16[((size_t)ch / 16 * npairs_of(p) + t / 2) * 32 + 16 * quarter + lane] = v;
         }
         /* stored modulo 2^32, added with wrapping arithmetic: see i8_gemm_pack */
         const int64_t b = (bias ? (int64_t)bias[ch] : 0) - (int64_t)p->x_zp * sum;
@@ -49,16 +75,17 @@ static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restr
 
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                        void *y, void *scratch, size_t r0, size_t r1) {
-    const size_t cs = cs_of(p), c = (size_t)p->c;
-    const unsigned char *base = packed;
-    const int32_t *bias = (const int32_t *)base;
-    const float *mult = (const float *)(base + I8_ALIGN_UP(cs * 4, 64));
-    const int8_t *w = (const int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
+    i8_dwconv_packed s;
+    i8_dwconv_sections(p, packed, &s);
+    const size_t cs = s.cs, c = (size_t)p->c;
+    const int32_t *bias = s.bias;
+    const float *mult = s.mult;
+    const int8_t *w = s.w;
     int32_t *acc = scratch;
     int8_t *zrow = (int8_t *)(acc + cs);
-    /* output rows [r0, r1) of the n * oh rows: y starts at row r0 */
-    int8_t *yq = (int8_t *)y + r0 * (size_t)p->ow * c;
-    float *yf = (float *)y + r0 * (size_t)p->ow * c;
+    /* output row r starts at element r * ow * c of y */
+    int8_t *yq = (int8_t *)y + r0 * p->ow * c;
+    float *yf = (float *)y + r0 * p->ow * c;
     memset(zrow, p->x_zp, cs);
     for (size_t r = r0; r < r1; r++) {
         const int32_t b = (int32_t)(r / (size_t)p->oh), oy = (int32_t)(r % (size_t)p->oh);

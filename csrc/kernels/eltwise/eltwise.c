@@ -1,6 +1,8 @@
 /* Binary elementwise ops with broadcasting (add, mul) and the requantizing strided copy.
  * Arithmetic: docs/QUANTIZATION.md §4 (table rows Add / Sub, Mul, Concat). */
+#include "int8rt/cpu.h"
 #include "int8rt/kernels.h"
+#include "kernels/eltwise/eltwise.h"
 
 /* One output row: y[i] = op(a[i * sa], b[i * sb]). The row kernels are specialised on the
  * inner strides so the common cases (same shape: 1/1; scalar or row-broadcast b: 1/0;
@@ -79,11 +81,47 @@ static inline void i8_binary__scalar(const i8_binary_params *p, const int8_t *a,
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX2 rows: the contiguous case vectorised (avx2.c), every other stride pattern scalar */
+static void i8_add_row__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
+                             const int8_t *b, int64_t sb, int8_t *y) {
+    if (sa == 1 && sb == 1)
+        i8_add_contig__avx2(p, n, a, b, y);
+    else
+        i8_add_row__scalar(p, n, a, sa, b, sb, y);
+}
+
+static void i8_mul_row__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
+                             const int8_t *b, int64_t sb, int8_t *y) {
+    if (sa == 1 && sb == 1)
+        i8_mul_contig__avx2(p, n, a, b, y);
+    else
+        i8_mul_row__scalar(p, n, a, sa, b, sb, y);
+}
+
+static int use_avx2(void) {
+    const int32_t isa = i8_isa_current();
+    return isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI;
+}
+#endif
+
 void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) {
+        i8_binary__scalar(p, a, b, y, i8_add_row__avx2);
+        return;
+    }
+#endif
     i8_binary__scalar(p, a, b, y, i8_add_row__scalar);
 }
 
 void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) {
+        i8_binary__scalar(p, a, b, y, i8_mul_row__avx2);
+        return;
+    }
+#endif
     i8_binary__scalar(p, a, b, y, i8_mul_row__scalar);
 }
 

@@ -1,5 +1,6 @@
 /* Fully connected (i8_fc_*, kernels.h): one gemm panel over all n outputs; x rows are the
- * gemm's a rows directly, so there is no scratch. Packed stream = the gemm panel (gemm.h). */
+ * gemm's a rows directly; the scratch is the gemm's own (int16 rows, gemm.h). Packed stream
+ * = the gemm panel (gemm.h). */
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/split.h"
 
@@ -10,12 +11,16 @@ void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias, con
     i8_gemm_pack(p->n, p->k, w, (size_t)p->k, bias, mult, p->x_zp, packed);
 }
 
-size_t i8_fc_scratch_size(const i8_fc_params *p) { return 0; }
+size_t i8_fc_scratch_size(const i8_fc_params *p) {
+    return i8_gemm_scratch_size((size_t)p->m, p->k);
+}
 
 void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                void *scratch) {
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
+    pn.scratch = scratch;
+    pn.scratch_bytes = i8_fc_scratch_size(p);
     i8_gemm(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
 }
 
@@ -35,10 +40,8 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
     if (t1 > tasks) t1 = tasks;
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
-#ifdef I8_GEMM_K2N16_MR /* the gemm scratch of the kern branch, as i8_fc_run sets it */
-    pn.scratch = scratch;
+    pn.scratch = scratch; /* the gemm's int16 row blocks, as i8_fc_run sets it */
     pn.scratch_bytes = i8_fc_scratch_size(p);
-#endif
     unsigned char *yb = y;
     size_t t = t0;
     while (t < t1) {

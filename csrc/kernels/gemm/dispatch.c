@@ -37,9 +37,21 @@ static const gemm_kernels GEMM[I8_ISA_COUNT] = {
 
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride) {
-    const gemm_kernels kn = GEMM[i8_isa_current()];
+    const int32_t isa = i8_isa_current();
+    const gemm_kernels kn = GEMM[isa];
     /* c rows in bytes: the epilogue writes int8 or float32 elements */
     const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
+    if (pn->layout == I8_GEMM_K2N16) {
+        /* the layout the AVX2 paths pack (pack.c); other paths run it portably */
+#if defined(__x86_64__) || defined(__i386__)
+        if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI) {
+            i8_gemm_k2n16__avx2(pn, m, a, a_stride, c, c_row);
+            return;
+        }
+#endif
+        i8_gemm_k2n16__scalar(pn, m, a, a_stride, c, c_row);
+        return;
+    }
     unsigned char *cb = c;
     /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
      * streams past them, so neither operand is re-read from memory once per micro-tile. */

@@ -90,3 +90,26 @@ void i8_gemm_1x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *restri
     const int32_t r0[I8_GEMM_NR] = {s0, s1, s2, s3};
     store_row(pn, j, r0, c0);
 }
+
+/* Portable kernel for K2N16 panels (gemm.h): only runs when a panel packed under the AVX2
+ * path is run with a lower path selected afterwards (tests sweeping paths, an INT8RT_ISA cap
+ * set between pack and run), so it favours plainness over speed. */
+void i8_gemm_k2n16__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                           void *c, size_t c_row) {
+    const size_t n = (size_t)pn->n, k = (size_t)pn->k, kp = (size_t)pn->kp;
+    unsigned char *cb = c;
+    for (size_t i = 0; i < m; i++) {
+        const int8_t *ar = a + i * a_stride;
+        for (size_t j0 = 0; j0 < n; j0 += I8_GEMM_NR) {
+            int32_t s[I8_GEMM_NR] = {0, 0, 0, 0};
+            for (size_t t = 0; t < I8_GEMM_NR && j0 + t < n; t++) {
+                const size_t j = j0 + t;
+                const int16_t *blk = pn->w16 + (j / 16) * 16 * kp + (j % 16) * 2;
+                int32_t acc = 0;
+                for (size_t q = 0; q < k; q++) acc += ar[q] * blk[(q / 2) * 32 + q % 2];
+                s[t] = acc;
+            }
+            store_row(pn, j0, s, cb + i * c_row);
+        }
+    }
+}

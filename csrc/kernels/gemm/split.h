@@ -12,8 +12,9 @@
  *
  * The channel split relies on the gemm.h panel layout: output channel j's bias and multiplier
  * are entry j, its weights start at byte j * kp (row-major rows, or blocks of I8_GEMM_NR
- * interleaved rows: the same offset whenever j is a multiple of I8_GEMM_NR), so a channel
- * range that starts on a multiple of I8_GEMM_NR is a panel of its own (i8_gemm_panel_cols). */
+ * interleaved rows: the same offset whenever j is a multiple of I8_GEMM_NR; K2N16 int16
+ * blocks of 16 channels: element j * kp of w16 whenever j is a multiple of 16), so a channel
+ * range that starts on a multiple of 16 is a panel of its own (i8_gemm_panel_cols). */
 #ifndef INT8RT_GEMM_SPLIT_H
 #define INT8RT_GEMM_SPLIT_H
 
@@ -25,6 +26,7 @@
 /* channel blocks: whole micro-tiles and multiples of 16 channels (the K2N16 weight blocks; int8
  * output rows of neighbouring blocks then rarely share a cache line) */
 #define SPLIT_CH_STEP (I8_GEMM_NR * ((16 + I8_GEMM_NR - 1) / I8_GEMM_NR))
+_Static_assert(SPLIT_CH_STEP % 16 == 0, "channel blocks must be whole K2N16 blocks");
 
 typedef struct {
     size_t m, rows, row_tasks; /* rows per row block (the last may be shorter) */
@@ -87,20 +89,17 @@ static inline void i8_gemm_split_task(const i8_gemm_split *s, size_t t, size_t *
     *j1 = *j0 + s->chans < s->n ? *j0 + s->chans : s->n;
 }
 
-/* Channels [j0, j1) of a panel as a panel (j0 a multiple of I8_GEMM_NR); the caller offsets its
- * output by j0 elements. */
+/* Channels [j0, j1) of a panel as a panel (j0 a multiple of SPLIT_CH_STEP, so of 16); the
+ * caller offsets its output by j0 elements. */
 static inline i8_gemm_panel i8_gemm_panel_cols(const i8_gemm_panel *pn, size_t j0, size_t j1) {
     i8_gemm_panel s = *pn;
     s.n = (int32_t)(j1 - j0);
     s.bias += j0;
     s.mult += j0;
     s.w += j0 * (size_t)pn->kp;
-#ifdef I8_GEMM_K2N16_MR
-    /* the K2N16 layout of the kern branch (gemm.h): int16 [n16 / 16][kp / 2][16][2], so
-     * channel j0 (a multiple of 16) starts at element (j0 / 16) * kp * 16 = j0 * kp. Guarded so
-     * this header builds before and after that branch lands (tested merged, both layouts). */
+    /* K2N16 (gemm.h): int16 [n16 / 16][kp / 2][16][2], so channel j0 (a multiple of 16)
+     * starts at element (j0 / 16) * kp * 16 = j0 * kp */
     if (pn->layout == I8_GEMM_K2N16) s.w16 += j0 * (size_t)pn->kp;
-#endif
     return s;
 }
 

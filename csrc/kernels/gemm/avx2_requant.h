@@ -1,0 +1,79 @@
+/* The AVX2 requantization epilogue of 16 int32 accumulators, shared by the AVX2 kernels
+ * (gemm, dwconv). Include only from files whose callers carry target("avx2").
+ *
+ * Per lane, exactly i8_requantize (kernels.h) / the float32 epilogue:
+ *   acc + bias (wrapping vpaddd: bias is stored modulo 2^32, see i8_gemm_pack),
+ *   float32(acc) (vcvtdq2ps rounds to nearest like the scalar int -> float conversion),
+ *   times mult (one vmulps; no FMA: the build has -ffp-contract=off and no -mfma),
+ *   clamp to [qmin - zp, qmax - zp] as max then min (equal to the scalar ternary since
+ *   lo <= hi), vcvtps2dq (current MXCSR rounding = round half to even, like lrintf), + zp,
+ *   then saturating packs, which are exact because every value is already in [qmin, qmax]. */
+#ifndef INT8RT_AVX2_REQUANT_H
+#define INT8RT_AVX2_REQUANT_H
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "int8rt/kernels.h"
+
+typedef struct {
+    __m256 lo, hi;
+    __m256i zp;
+    int32_t out_f32;
+} i8_avx2_requant;
+
+__attribute__((target("avx2"))) static inline i8_avx2_requant
+i8_avx2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
+    i8_avx2_requant r;
+    r.lo = _mm256_set1_ps((float)(qmin - y_zp));
+    r.hi = _mm256_set1_ps((float)(qmax - y_zp));
+    r.zp = _mm256_set1_epi32(y_zp);
+    r.out_f32 = out_f32;
+    return r;
+}
+
+/* Channels 0..7 in s0, 8..15 in s1; bias and mult hold 16 readable entries; writes nr <= 16
+ * elements of y (int8, or float32 when rq->out_f32). */
+__attribute__((target("avx2"))) static inline void
+i8_avx2_requant16(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const int32_t *bias,
+                  const float *mult, void *y, size_t nr) {
+    s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)bias));
+    s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(bias + 8)));
+    const __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(s0), _mm256_loadu_ps(mult));
+    const __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(s1), _mm256_loadu_ps(mult + 8));
+    if (rq->out_f32) {
+        float *f = y;
+        if (nr == 16) {
+            _mm256_storeu_ps(f, v0);
+            _mm256_storeu_ps(f + 8, v1);
+        } else {
+            float tmp[16];
+            _mm256_storeu_ps(tmp, v0);
+            _mm256_storeu_ps(tmp + 8, v1);
+            memcpy(f, tmp, nr * sizeof(float));
+        }
+        return;
+    }
+    const __m256i q0 =
+        _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v0, rq->lo), rq->hi)),
+                         rq->zp);
+    const __m256i q1 =
+        _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v1, rq->lo), rq->hi)),
+                         rq->zp);
+    /* packs work per 128-bit lane: [q0 0-3, q1 0-3 | q0 4-7, q1 4-7]; reorder the 64-bit
+     * quarters to channel order, then pack the two halves to 16 bytes */
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+    const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    if (nr == 16) {
+        _mm_storeu_si128((__m128i *)y, b);
+    } else {
+        int8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, b);
+        memcpy(y, tmp, nr);
+    }
+}
+
+#endif
+#endif
