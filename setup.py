@@ -22,6 +22,7 @@ native = Extension(
     include_dirs=["csrc/include", "csrc", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=C_FLAGS,
+    extra_link_args=["-pthread"],  # the plan's thread pool (glibc < 2.34 needs libpthread)
 )
 
 setup(ext_modules=cythonize([native], language_level=3,

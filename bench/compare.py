@@ -1,5 +1,6 @@
 """Whole-model latency: int8rt against ONNX Runtime fp32 and int8 (QDQ from the same
-calibration images), single thread, batch 1, interleaved in one process, medians.
+calibration images), single thread (--threads N: N for every contender), batch 1, interleaved
+in one process, medians.
 
     python bench/compare.py [--models digits_cnn,mobilenet_v2,resnet18] [--runs 30] [-o table.md]
 
@@ -24,7 +25,7 @@ from tests.models.fixtures import calib_and_eval_images, onnx_model_path  # noqa
 from tests.models.ort_baseline import _session, ort_quantize_static  # noqa: E402
 
 
-def measure(models: list[str], runs: int, n_calib: int) -> list[dict]:
+def measure(models: list[str], runs: int, n_calib: int, threads: int = 1) -> list[dict]:
     rows = []
     work = Path(tempfile.mkdtemp(prefix="int8rt-bench-"))
     for name in models:
@@ -32,10 +33,10 @@ def measure(models: list[str], runs: int, n_calib: int) -> list[dict]:
         calib, evals = calib_and_eval_images(name, n_calib, 1)
         x = evals[:1]
         qm = int8rt.quantize(str(path), [calib], progress=False)
-        ours = int8rt.Session(qm, threads=1)
-        ort_fp32 = _session(path, threads=1)
+        ours = int8rt.Session(qm, threads=threads)
+        ort_fp32 = _session(path, threads=threads)
         ort_int8 = _session(ort_quantize_static(path, calib, work / f"{name}_qdq.onnx"),
-                            threads=1)
+                            threads=threads)
         in_name = ours.get_inputs()[0].name
         contenders = {
             "int8rt int8": lambda: ours.run(None, {in_name: x}),
@@ -71,9 +72,10 @@ def main() -> None:
     ap.add_argument("--models", default="digits_cnn,mobilenet_v2,resnet18")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--calib", type=int, default=16, help="calibration images")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every contender")
     ap.add_argument("-o", "--output", help="also write the Markdown table here")
     args = ap.parse_args()
-    md = table(measure(args.models.split(","), args.runs, args.calib))
+    md = table(measure(args.models.split(","), args.runs, args.calib, args.threads))
     print(md)
     if args.output:
         Path(args.output).write_text(md + "\n")

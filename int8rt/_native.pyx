@@ -5,5 +5,6 @@ plan that Session runs. One module; each part lives in its own .pxi so the piece
 include "_kernels_decl.pxi"
 include "_kernels_conv.pxi"
 include "_kernels_elementwise.pxi"
+include "_kernels_f32conv.pxi"
 include "_plan.pxi"
 include "_cpu.pxi"

@@ -40,6 +40,8 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_SLICE
         I8_OP_PAD
         I8_OP_COPY
+        I8_OP_CONV2D_F32
+        I8_OP_FC_F32
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -106,6 +108,8 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_slice_params slice
         i8_plan_pad_params pad
         i8_plan_copy_params copy
+        f32_conv2d_params conv2d_f32
+        f32_fc_params fc_f32
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -134,6 +138,30 @@ cdef extern from "int8rt/plan.h" nogil:
     int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs)
     int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs,
                              void *const *outputs, int64_t *op_ns)
+    int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs,
+                            void *const *outputs, int64_t *op_ns, int32_t threads)
+    int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op)
+
+cdef extern from "int8rt/threadpool.h" nogil:
+    enum:
+        I8_POOL_MAX_THREADS
+    void i8_pool_shutdown()
+    int32_t i8_pool_workers()
+
+
+MAX_THREADS = I8_POOL_MAX_THREADS
+
+
+def thread_pool_shutdown():
+    """Joins the process-wide pool's workers (registered with atexit by int8rt.plan); a later
+    threaded run builds a new pool. Waits for a run that holds the pool (one inference)."""
+    with nogil:
+        i8_pool_shutdown()
+
+
+def thread_pool_workers() -> int:
+    """Worker threads alive in the process-wide pool (0 when there is none)."""
+    return i8_pool_workers()
 
 
 # kernel name -> (op kind, const keys in C order with their dtypes). Params names are the C
@@ -159,6 +187,9 @@ _PLAN_KERNELS = {
     "slice": (I8_OP_SLICE, ()),
     "pad": (I8_OP_PAD, ()),  # "value" handled below: present only in constant mode
     "copy": (I8_OP_COPY, ()),
+    # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
+    "conv2d_f32": (I8_OP_CONV2D_F32, (("w", np.float32), ("bias", np.float32))),
+    "fc_f32": (I8_OP_FC_F32, (("w", np.float32), ("bias", np.float32))),
 }
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
@@ -167,6 +198,8 @@ _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUT
 _CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w",
                 "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups", "x_zp", "y_zp",
                 "qmin", "qmax")
+_CONV_F32_FIELDS = _CONV_FIELDS[:18] + ("lo", "hi")
+_FC_F32_FIELDS = ("m", "k", "n", "lo", "hi")
 _FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
 _POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
                 "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
@@ -281,6 +314,10 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d = _pick(kernel, params, ("mode", "elem_size"))
         p.pad.mode = d["mode"]
         p.pad.elem_size = d["elem_size"]
+    elif kernel == "conv2d_f32":
+        p.conv2d_f32 = _pick(kernel, params, _CONV_F32_FIELDS)
+    elif kernel == "fc_f32":
+        p.fc_f32 = _pick(kernel, params, _FC_F32_FIELDS)
     elif kernel == "copy":
         p.copy.nbytes = _pick(kernel, params, ("nbytes",))["nbytes"]
     else:
@@ -425,8 +462,17 @@ cdef class _NativePlan:
             ptrs[i] = cnp.PyArray_DATA(a)
         return ptrs
 
-    def run(self, list inputs, list outputs, bint profile=False):
-        """Runs the plan once with the GIL released; with profile, returns per-op ns."""
+    def op_tasks(self, int32_t op) -> int:
+        """Tasks op `op` splits into for threads (1: never split)."""
+        if not 0 <= op < self.num_ops:
+            raise IndexError(f"op {op} out of range [0, {self.num_ops})")
+        return i8_plan_op_tasks(self.plan, op)
+
+    def run(self, list inputs, list outputs, bint profile=False, int threads=1):
+        """Runs the plan once with the GIL released, on up to `threads` threads (the caller and
+        the process-wide pool; 1 = no pool); with profile, returns per-op ns."""
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         if not self.finalized:
             raise RuntimeError("run before finalize")
         # private copies: the arrays stay referenced even if the caller's lists change while
@@ -446,8 +492,12 @@ cdef class _NativePlan:
             ns = np.zeros(max(self.num_ops, 1), dtype=np.int64)
             ns_ptr = <int64_t *>cnp.PyArray_DATA(ns)
         cdef int st
+        cdef int32_t nthreads = min(threads, I8_POOL_MAX_THREADS)
         with nogil:
-            if ns_ptr != NULL:
+            if nthreads > 1:
+                st = i8_plan_run_threads(self.plan, <const void *const *>ins, outs, ns_ptr,
+                                         nthreads)
+            elif ns_ptr != NULL:
                 st = i8_plan_run_profiled(self.plan, <const void *const *>ins, outs, ns_ptr)
             else:
                 st = i8_plan_run(self.plan, <const void *const *>ins, outs)
@@ -457,6 +507,6 @@ cdef class _NativePlan:
             raise _status_error(st, NULL)
         return ns[:self.num_ops] if profile else None
 
-    def run_profiled(self, list inputs, list outputs):
+    def run_profiled(self, list inputs, list outputs, int threads=1):
         """As run; returns an int64 array of per-op wall times in ns (CLOCK_MONOTONIC)."""
-        return self.run(inputs, outputs, True)
+        return self.run(inputs, outputs, True, threads)

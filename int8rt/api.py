@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -37,6 +37,7 @@ def load_float_model(model: ModelSource, input_shapes: dict[str, tuple[int, ...]
 class QuantizedModel:
     graph: Graph
     float_graph: Graph | None = None
+    mixed: Any = None  # quant.mixed.MixedResult when a mixed-precision target was given
 
     def save(self, path: str | os.PathLike[str]) -> None:
         i8format.save(self.graph, path)
@@ -47,18 +48,108 @@ class QuantizedModel:
         return buf.getvalue()
 
 
-def quantize(model: ModelSource, calibration: Iterable[Any], method: str = "minmax",
+def quantize(model: ModelSource, calibration: Iterable[Any] | None = None,
+             method: str = "minmax",
              per_channel: bool = True, input_shapes: dict[str, tuple[int, ...]] | None = None,
-             calib_samples: int | None = None, progress: bool = True) -> QuantizedModel:
+             calib_samples: int | None = None, progress: bool = True, *,
+             weight_bits: int = 8, symmetric_activations: bool = False,
+             bias_correction: bool = False, equalize: bool = False,
+             float_nodes: Iterable[str] = (), max_error: float | None = None,
+             metric: Callable[[Callable[[Any], Any]], float] | None = None,
+             max_drop: float | None = None, eval_inputs: Any = None,
+             io_dtype: str = "float32", table: Any = None) -> QuantizedModel:
     """Static post-training quantization.
 
     `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
-    or of {input_name: array} dicts. Observers watch every activation while the float graph
-    runs on it; their ranges choose the int8 parameters (docs/QUANTIZATION.md §2).
+    or of {input_name: array} dicts, an array [N, ...], or a path: a folder of images
+    (calib_data.ImageFolder, ImageNet preprocessing) or an .npy / .npz file. Observers watch
+    every activation while the float graph runs on it; their ranges choose the int8
+    parameters (docs/QUANTIZATION.md §2).
+
+    Options: `weight_bits` 2-8 (int8 containers); `symmetric_activations` (zero point 0);
+    `bias_correction` and `equalize` (cross-layer equalization), see quant.ptq.prepare;
+    `float_nodes` to keep by name in float32; `io_dtype` "float32" / "int8" / "uint8" model
+    inputs and outputs (integer I/O skips the boundary conversion). A mixed-precision target,
+    `max_error` (relative RMS output error vs float on `eval_inputs`, default: the first 64
+    calibration samples) or
+    `metric(predict) -> float` with `max_drop`, runs quant.mixed.search: the most sensitive
+    Conv / Gemm ops stay float32 until the target holds (the result is in `.mixed`).
+
+    Without calibration: a QDQ / QOperator ONNX model is imported with its own scales and zero
+    points, and `table` (a scale-table JSON path or document, docs/QAT.md) gives them for a
+    float model.
     """
+    from .calib_data import _first_samples_array, calibration_source
     from .quant.ptq import quantize as ptq_quantize
 
+    given = _given_quantization(model, input_shapes, table, calibration)
+    if given is not None:
+        return given
+    if calibration is None:
+        raise ValueError("quantize() needs calibration data, a scale table (table=...) or a "
+                         "QDQ / QOperator ONNX model")
+
     float_graph = load_float_model(model, input_shapes)
+    calibration = calibration_source(calibration, calib_samples)
+    if max_error is not None or metric is not None:
+        from .quant import mixed
+
+        if io_dtype != "float32":
+            raise ValueError("the mixed-precision search compares float outputs: use "
+                             "io_dtype='float32' with max_error / metric")
+        if eval_inputs is None:
+            eval_inputs = _first_samples_array(calibration, 64)
+        res = mixed.search(float_graph, calibration, eval_inputs, method=method,
+                           per_channel=per_channel, weight_bits=weight_bits,
+                           max_error=max_error, metric=metric, max_drop=max_drop,
+                           equalize=equalize, bias_correction=bias_correction,
+                           symmetric_activations=symmetric_activations, progress=progress)
+        return QuantizedModel(res.graph, float_graph, res)
     graph = ptq_quantize(float_graph, calibration, method=method, per_channel=per_channel,
-                         max_samples=calib_samples, progress=progress)
+                         max_samples=calib_samples, progress=progress, weight_bits=weight_bits,
+                         symmetric_activations=symmetric_activations,
+                         bias_correction=bias_correction, equalize=equalize,
+                         float_nodes=float_nodes, io_dtype=io_dtype)
     return QuantizedModel(graph, float_graph)
+
+
+
+def _given_quantization(model: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None,
+                        table: Any, calibration: Any) -> QuantizedModel | None:
+    """A QuantizedModel from parameters the source gives (QDQ model or scale table), or None
+    when the model must be calibrated."""
+    if table is not None and calibration is not None:
+        raise ValueError("give calibration data or a scale table, not both")
+    onnx_model = None
+    if not isinstance(model, Graph) and not (
+            isinstance(model, (str, os.PathLike)) and _is_i8(os.fspath(model))):
+        import onnx
+
+        from .frontend.onnx_qdq import has_quantization
+
+        onnx_model = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+        if has_quantization(onnx_model):
+            if table is not None or calibration is not None:
+                raise ValueError("the model is already quantized (QDQ / QOperator): it takes "
+                                 "neither calibration data nor a scale table")
+            from .frontend.onnx_qdq import import_quantized_onnx
+
+            return QuantizedModel(import_quantized_onnx(onnx_model, input_shapes))
+    if table is None:
+        return None
+    if onnx_model is not None:
+        from .frontend.onnx_qdq import apply_table_onnx
+
+        float_graph, graph = apply_table_onnx(onnx_model, table, input_shapes)
+        return QuantizedModel(graph, float_graph)
+    from .quant.table import quantize_with_table
+
+    float_graph = load_float_model(model, input_shapes)
+    return QuantizedModel(quantize_with_table(float_graph, table), float_graph)
+
+
+def _is_i8(path: str) -> bool:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    with open(path, "rb") as f:
+        return f.read(8).startswith(i8format.MAGIC)

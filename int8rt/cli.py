@@ -26,16 +26,104 @@ def _load_arrays(path: str) -> list[np.ndarray] | list[dict[str, np.ndarray]]:
     return [{k: data[k] for k in data.files}]
 
 
+def _calib_source(args: argparse.Namespace):
+    from .calib_data import ImagePreprocess, calibration_source
+
+    pre = ImagePreprocess(size=tuple(args.image_size), resize=args.resize or None,
+                          mean=tuple(args.mean), std=tuple(args.std),
+                          channel_order=args.channel_order, layout=args.layout)
+    return calibration_source(args.calib, args.calib_samples, pre)
+
+
+def _eval_set(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(inputs, labels or None) from an .npz (x / x_test / x_calib, y / y_test / labels) or
+    an .npy of inputs."""
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        return data.astype(np.float32), None
+    x = next((data[k] for k in ("x", "x_test", "x_eval", "x_calib") if k in data.files), None)
+    if x is None:
+        raise ValueError(f"{path}: expected an array x / x_test / x_eval / x_calib")
+    y = next((data[k] for k in ("y", "y_test", "y_eval", "labels", "y_calib")
+              if k in data.files), None)
+    return x.astype(np.float32), y
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .api import quantize
+    from .api import load_float_model, quantize
 
     shapes = dict(args.input_shape) if args.input_shape else None
-    qm = quantize(args.model, _load_arrays(args.calib), method=args.method,
-                  per_channel=not args.per_tensor, input_shapes=shapes,
-                  calib_samples=args.calib_samples, progress=not args.quiet)
+    if args.table or not args.calib:  # a scale table, or a QDQ / QOperator model
+        qm = quantize(args.model, None, input_shapes=shapes, table=args.table)
+        if args.export_table:
+            from .quant.table import export_table, save_table
+
+            save_table(export_table(qm.graph), args.export_table)
+            print(f"wrote {args.export_table}")
+        qm.save(args.output)
+        print(f"wrote {args.output}")
+        return 0
+    calib = _calib_source(args)
+    kw = {"method": args.method, "per_channel": not args.per_tensor, "input_shapes": shapes,
+          "progress": not args.quiet, "weight_bits": args.weight_bits,
+          "symmetric_activations": args.symmetric_activations,
+          "bias_correction": args.bias_correction, "equalize": args.equalize,
+          "io_dtype": args.io_dtype}
+    if args.max_drop is not None or args.max_error is not None:
+        from .calib_data import _first_samples_array
+
+        if args.eval:
+            x_eval, y_eval = _eval_set(args.eval)
+        else:
+            x_eval, y_eval = _first_samples_array(calib, 256), None
+        kw["eval_inputs"] = x_eval
+        if args.max_error is not None:
+            kw["max_error"] = args.max_error
+        else:
+            if y_eval is None:
+                # no labels: top-1 agreement with the float model is the accuracy proxy
+                from .quant.mixed import _float_predict
+
+                y_eval = _float_predict(load_float_model(args.model, shapes))(x_eval).argmax(-1)
+                print("--max-drop without labels: metric = top-1 agreement with the float model")
+            labels = np.asarray(y_eval).reshape(-1)
+
+            def metric(predict) -> float:
+                return float(np.mean(predict(x_eval).argmax(-1).reshape(-1) == labels))
+
+            kw["metric"], kw["max_drop"] = metric, args.max_drop
+    qm = quantize(args.model, calib, **kw)
+    if qm.mixed is not None:
+        print(qm.mixed.summary())
     qm.save(args.output)
     print(f"wrote {args.output}")
+    return 0 if qm.mixed is None or qm.mixed.target_met else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    x_eval = _eval_set(args.eval)[0] if args.eval else None
+    path = write_report(args.model, _calib_source(args), args.output, method=args.method,
+                        per_channel=not args.per_tensor, eval_inputs=x_eval,
+                        samples=args.samples, progress=not args.quiet)
+    print(f"wrote {path}")
     return 0
+
+
+def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
+    q.add_argument("--calib", required=required,
+                   help="calibration data: a folder of images, .npy or .npz (quantize: not "
+                        "needed for a QDQ / QOperator model or with --table)")
+    q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
+    g = q.add_argument_group("image preprocessing (folder calibration data)")
+    g.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
+    g.add_argument("--resize", type=int, default=256,
+                   help="shorter side before the center crop (0: resize straight to size)")
+    g.add_argument("--mean", type=float, nargs="+", default=(0.485, 0.456, 0.406))
+    g.add_argument("--std", type=float, nargs="+", default=(0.229, 0.224, 0.225))
+    g.add_argument("--channel-order", choices=("RGB", "BGR", "L"), default="RGB")
+    g.add_argument("--layout", choices=("CHW", "HWC"), default="CHW")
 
 
 def _feed(sess, path: str | None) -> dict[str, np.ndarray]:
@@ -143,10 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
-    q.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
+    _add_calib_args(q, required=False)
+    q.add_argument("--table", help="scale table (JSON, docs/QAT.md) in place of calibration")
+    q.add_argument("--export-table", help="also write the model's scale table to this JSON")
     q.add_argument("--method", default="minmax", help=_method_help())
     q.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
-    q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
+    q.add_argument("--weight-bits", type=int, default=8, help="weight bits, 2-8 (default 8)")
+    q.add_argument("--symmetric-activations", action="store_true",
+                   help="activation zero points 0")
+    q.add_argument("--bias-correction", action="store_true",
+                   help="correct the output shift weight quantization causes")
+    q.add_argument("--equalize", action="store_true", help="cross-layer equalization")
+    q.add_argument("--io-dtype", choices=("float32", "int8", "uint8"), default="float32",
+                   help="dtype of the model inputs and outputs (integer I/O skips the "
+                        "boundary conversion)")
+    q.add_argument("--max-drop", type=float, default=None,
+                   help="mixed precision: keep sensitive ops float until the top-1 accuracy "
+                        "drop is at most X (0.01 = 1 point); labels from --eval")
+    q.add_argument("--max-error", type=float, default=None,
+                   help="mixed precision: relative RMS output error target")
+    q.add_argument("--eval", default=None,
+                   help="evaluation .npz (x, y) for --max-drop / --max-error")
     q.add_argument("--input-shape", type=_shape_arg, action="append",
                    help="pin an input's shape: NAME=1,3,224,224 (repeatable)")
     q.add_argument("-o", "--output", required=True, help="output .i8 path")
@@ -181,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also rank ops by output error when quantized alone (slower)")
     g.set_defaults(fn=cmd_debug)
 
+    rp = sub.add_parser("report", help="HTML report: per-layer error, histograms, advice")
+    rp.add_argument("model", help=".onnx or float .i8 model")
+    _add_calib_args(rp)
+    rp.add_argument("--method", default="minmax", help=_method_help())
+    rp.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    rp.add_argument("--eval", default=None, help="evaluation .npz / .npy (default: calib)")
+    rp.add_argument("--samples", type=int, default=64, help="compare on at most N samples")
+    rp.add_argument("-o", "--output", required=True, help="output .html (PNGs next to it)")
+    rp.set_defaults(fn=cmd_report)
+
     d = sub.add_parser("demo", help="quantize and run the bundled digits CNN")
     d.add_argument("--runs", type=int, default=200, help="latency samples")
     d.set_defaults(fn=cmd_demo)
@@ -191,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as e:
+    except (ValueError, TypeError, OSError, EOFError, MemoryError) as e:
         print(f"int8rt {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -181,9 +181,26 @@ def _check_same_size(lw: _Lowerer, node: Node, x: str, y: str) -> None:
 
 
 # -- model boundary ----------------------------------------------------------------------------
+# uint8 <-> int8 with the same scale and zero points 128 apart (uint8 model I/O): q = u - 128,
+# i.e. the top bit flipped. As a byte map that is the LUT table[j] = int8(j) (the kernel
+# indexes with the signed byte + 128), exact and as fast as a copy.
+_U8_FLIP = np.arange(256).astype(np.uint8).view(np.int8)
+
+
+def _u8_boundary(lw: _Lowerer, node: Node, u: str, q: str) -> None:
+    (su, zu), (sq, zq) = lw.qp(u), lw.qp(q)
+    if np.float32(su) != np.float32(sq) or zu - 128 != zq:
+        _fail(node, f"uint8 tensor {u!r} ({su}, {zu}) and int8 tensor {q!r} ({sq}, {zq}) must "
+                    "share the scale with zero points 128 apart")
+    lw.emit(node, "lut", list(node.inputs), list(node.outputs),
+            {"n": math.prod(lw.shape(node.inputs[0]))}, {"table": _U8_FLIP})
+
+
 def _quantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     _check_same_size(lw, node, x, y)
+    if lw.g.tensor(x).dtype == "uint8":  # a uint8 model input
+        return _u8_boundary(lw, node, x, y)
     s, z = lw.qp(y)
     n = math.prod(lw.shape(x))
     lw.emit(node, "quantize", [x], [y], {"n": n, "scale": s, "zp": z})
@@ -192,6 +209,8 @@ def _quantize(lw: _Lowerer, node: Node) -> None:
 def _dequantize(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     _check_same_size(lw, node, x, y)
+    if lw.g.tensor(y).dtype == "uint8":  # a uint8 model output
+        return _u8_boundary(lw, node, y, x)
     s, z = lw.qp(x)
     lw.emit(node, "dequantize", [x], [y], {"n": math.prod(lw.shape(x)), "scale": s, "zp": z})
 
@@ -246,6 +265,8 @@ def _product_output(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
 
 def _conv(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
+    if lw.g.tensor(x).dtype == "float32":
+        return _conv_f32(lw, node)
     lw.expect_int8(node, x, y)
     n, h, w_, c = _rank(lw, node, x, 4)
     _, oh, ow, oc = _rank(lw, node, y, 4)
@@ -267,6 +288,8 @@ def _conv(lw: _Lowerer, node: Node) -> None:
 
 def _gemm(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
+    if lw.g.tensor(x).dtype == "float32":
+        return _gemm_f32(lw, node)
     lw.expect_int8(node, x, y)
     xs, ys = lw.shape(x), lw.shape(y)
     if not xs or not ys or xs[:-1] != ys[:-1]:
@@ -279,6 +302,64 @@ def _gemm(lw: _Lowerer, node: Node) -> None:
     out, weights, bias, mult, quant = _product_output(lw, node, x, y, nout)
     params = dict(m=m, k=k, n=nout, **quant)
     lw.emit(node, "fc", [x], [out], params, {"w": weights, "bias": bias, "mult": mult})
+
+
+# -- float fallback: a Conv / Gemm kept in float32 by mixed precision ----------------------------
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _float_weights(lw: _Lowerer, node: Node, oc: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """float32 weights and bias (zeros when absent) and the fused clamp as finite float32
+    bounds (+-FLT_MAX for an open side: emit refuses non-finite params)."""
+    for name in (node.inputs[0], node.outputs[0]):
+        if lw.g.tensor(name).dtype != "float32":
+            _fail(node, f"float fallback: tensor {name!r} is {lw.g.tensor(name).dtype}, "
+                        "expected float32")
+    w = lw.g.const(node.inputs[1])
+    if w is None or w.dtype != np.float32:
+        _fail(node, "float fallback: weights must be a constant float32 tensor")
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    b = lw.g.const(b_name) if b_name else np.zeros(oc, np.float32)
+    if b is None or b.dtype != np.float32 or b.size != oc:
+        _fail(node, f"float fallback: bias must be a constant float32 [{oc}] tensor")
+    lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        _fail(node, f"fused clip {node.attrs.get('clip')} is not an ordered pair")
+    bounds = dict(lo=max(float(np.float32(lo)), -_FLT_MAX), hi=min(float(np.float32(hi)), _FLT_MAX))
+    return np.ascontiguousarray(w), np.ascontiguousarray(b.reshape(oc)), bounds
+
+
+def _conv_f32(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    n, h, w_, c = _rank(lw, node, x, 4)
+    _, oh, ow, oc = _rank(lw, node, y, 4)
+    woc, kh, kw, wic = _rank(lw, node, node.inputs[1], 4)
+    groups = node.attrs.get("group", 1)
+    if groups < 1 or c % groups or oc % groups or wic * groups != c or woc != oc:
+        _fail(node, f"weights {(woc, kh, kw, wic)} with group {groups} do not fit {c} input "
+                    f"and {oc} output channels")
+    _check_window(lw, node, x, y, kh, kw, oc)
+    weights, bias, bounds = _float_weights(lw, node, oc)
+    a = node.attrs
+    (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
+    pt, pl, pb, pr = a.get("pads", (0, 0, 0, 0))
+    params = dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, stride_h=sh,
+                  stride_w=sw, dil_h=dh, dil_w=dw, pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr,
+                  groups=int(groups), **bounds)
+    lw.emit(node, "conv2d_f32", [x], [y], params, {"w": weights, "bias": bias})
+
+
+def _gemm_f32(lw: _Lowerer, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xs, ys = lw.shape(x), lw.shape(y)
+    if not xs or not ys or xs[:-1] != ys[:-1]:
+        _fail(node, f"input {x!r} {xs} and output {y!r} {ys} do not agree on the rows")
+    k, nout = xs[-1], ys[-1]
+    if lw.shape(node.inputs[1]) != (nout, k):
+        _fail(node, f"weights {lw.shape(node.inputs[1])} are not (outputs, inputs) = {(nout, k)}")
+    weights, bias, bounds = _float_weights(lw, node, nout)
+    lw.emit(node, "fc_f32", [x], [y], dict(m=math.prod(xs[:-1]), k=k, n=nout, **bounds),
+            {"w": weights, "bias": bias})
 
 
 # -- elementwise -------------------------------------------------------------------------------

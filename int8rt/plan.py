@@ -11,6 +11,7 @@ This is the only module that executes through `int8rt._native`.
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +21,15 @@ from int8rt.program import Call, Program
 
 ALIGN = 64  # arena offsets; also what the C plan aligns the arena itself to
 
+# The process-wide thread pool's workers are joined at interpreter exit (they sleep between
+# runs and would die with the process anyway; joining keeps exit and leak checkers clean).
+atexit.register(_native.thread_pool_shutdown)
+
 # kernels that move elements of any size: the buffers' dtype decides it (program.py)
 _MOVEMENT = ("transpose", "slice", "pad", "resize_nearest", "copy")
 # dtypes each kernel's buffers must have (inputs..., output); movement kernels: x == y
-_DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32")}
+_DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
+           "conv2d_f32": ("float32", "float32"), "fc_f32": ("float32", "float32")}
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,8 @@ class NativePlan:
             want = _DTYPES.get(call.kernel, ("int8",) * len(dts))
             if call.kernel in ("conv2d", "fc") and params.get("out_f32", 0):
                 want = ("int8", "float32")  # the float32 epilogue (kernels.h)
+            if call.kernel == "lut" and tuple(dts) in (("uint8", "int8"), ("int8", "uint8")):
+                want = tuple(dts)  # uint8 model I/O: a byte map (lower._U8_FLIP)
             if tuple(dts) != want:
                 raise ValueError(f"buffer dtypes {dts}, expected {want}")
         return params
@@ -215,19 +223,26 @@ class NativePlan:
             src = {"input": ins, "output": outs, "const": self._const_outs}[kind]
             outs[k][...] = src[j]
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """One inference. Inputs must match the program's input buffers in dtype and shape."""
+    def run(self, inputs: list[np.ndarray], threads: int = 1) -> list[np.ndarray]:
+        """One inference on up to `threads` threads (bit-identical outputs for any count).
+        Inputs must match the program's input buffers in dtype and shape."""
         ins, outs = self._arrays(inputs)
-        self._native.run(ins, outs)
+        self._native.run(ins, outs, False, threads)
         self._copy_outputs(ins, outs)
         return outs
 
-    def profile(self, inputs: list[np.ndarray], repeats: int = 10) -> list[tuple[str, str, int]]:
+    def profile(self, inputs: list[np.ndarray], repeats: int = 10,
+                threads: int = 1) -> list[tuple[str, str, int]]:
         """(node, kernel, median ns over `repeats` runs) per call, in call order."""
         ins, outs = self._arrays(inputs)
-        times = np.stack([self._native.run_profiled(ins, outs) for _ in range(max(repeats, 1))])
+        times = np.stack([self._native.run_profiled(ins, outs, threads)
+                          for _ in range(max(repeats, 1))])
         med = np.median(times, axis=0)
         return [(c.node, c.kernel, int(t)) for c, t in zip(self.program.calls, med)]
+
+    def call_tasks(self) -> list[int]:
+        """Tasks each call splits into for threads (1: always runs on one thread)."""
+        return [self._native.op_tasks(i) for i in range(self._native.num_ops)]
 
     @property
     def arena_total(self) -> int:

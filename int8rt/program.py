@@ -31,11 +31,16 @@ csrc/include/int8rt/kernels.h):
 | slice | x -> y | in_shape, start, step, out_shape | |
 | pad | x -> y | in_shape, pad_before, pad_after, mode | value [1] (element dtype) |
 | copy | x -> y | nbytes | |
+| conv2d_f32 | x(f32) -> y(f32) | conv2d geometry fields, lo, hi | w [oc,kh,kw,c/g] f32, bias [oc] f32 |
+| fc_f32 | x(f32) -> y(f32) | m, k, n, lo, hi | w [n,k] f32, bias [n] f32 |
 
 conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
 Dequantize fused into its producer, docs/QUANTIZATION.md §4).
 `requant_copy` writes rows of `cols` elements from `x + x_offset` (row stride `x_stride`) to
 `y + y_offset` (row stride `y_stride`); a Concat is one call per input into the same `y`.
+conv2d_f32 / fc_f32 are the float fallback of mixed precision (csrc/kernels/f32conv): a Conv /
+Gemm kept in float32 between a Dequantize and a Quantize; lo / hi are its fused clamp in real
+units (+-FLT_MAX for none).
 Data-movement kernels (transpose, slice, pad, resize_nearest, copy) work on any element size:
 the buffers' dtype decides it.
 """
@@ -50,7 +55,7 @@ import numpy as np
 KERNELS = (
     "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy",
+    "slice", "pad", "copy", "conv2d_f32", "fc_f32",
 )
 
 

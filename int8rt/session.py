@@ -18,6 +18,7 @@ from .ir import Graph
 from .lower import lower
 from .passes.shape_inference import rebatch
 from .plan import NativePlan
+from .threads import resolve_threads
 from .validate import validate_graph
 
 ModelLike = Union[str, "os.PathLike[str]", bytes, Graph, Any]
@@ -58,10 +59,9 @@ class Session:
         if not is_quantized(graph):
             raise ValueError("this model is a float graph: quantize it first "
                              "(int8rt.quantize(model, calibration_data))")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self._graph = graph
-        self.threads = threads  # the plan is single-threaded until the thread pool lands
+        # None = the physical cores this process may use (int8rt/threads.py); 1 = no pool
+        self.threads: int = resolve_threads(threads)
         self._plans: dict[tuple[tuple[int, ...], ...], NativePlan] = {}
         self._lock = threading.Lock()
         self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
@@ -121,16 +121,22 @@ class Session:
                                  f"{('N',) + expected[1:]} (any batch size N >= 1)")
             if x.shape[0] < 1:
                 raise ValueError(f"input {name!r} is empty (batch size 0)")
-            arrays.append(np.ascontiguousarray(x))
+            # C-contiguous and aligned for the dtype: the kernels read float32 through a
+            # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
+            arrays.append(np.require(x, requirements=["C", "A"]))
         return arrays
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any],
             run_options: Any = None) -> list[np.ndarray]:
         arrays = self._check_feed(input_feed)
         plan = self._plan_for(tuple(a.shape for a in arrays))
-        outputs = plan.run(arrays)
+        outputs = plan.run(arrays, self.threads)
         if output_names is None:
             return outputs
+        if not isinstance(output_names, (list, tuple)) or not all(
+                isinstance(n, str) for n in output_names):
+            raise TypeError("output_names must be None or a list of output names (str), "
+                            f"got {output_names!r}")
         index = {n: i for i, n in enumerate(self._graph.outputs)}
         bad = [n for n in output_names if n not in index]
         if bad:
@@ -140,4 +146,5 @@ class Session:
     def profile(self, input_feed: dict[str, Any], repeats: int = 20):
         """Per-call native time: a list of (node, kernel, median ns)."""
         arrays = self._check_feed(input_feed)
-        return self._plan_for(tuple(a.shape for a in arrays)).profile(arrays, repeats)
+        return self._plan_for(tuple(a.shape for a in arrays)).profile(arrays, repeats,
+                                                                      self.threads)

@@ -177,6 +177,12 @@ def i8_seeds() -> list[tuple[str, bytes]]:
     graph, _, _, x_calib = load_demo()
     q = __import__("int8rt").quantize(graph, [x_calib[:16]], progress=False).graph
     seeds.append(("digits_int8", _to_bytes(q)))
+    # Mixed precision: one Conv and the classifier kept in float32 (the f32 fallback kernels
+    # and the Dequantize/Quantize boundaries around them).
+    float_convs = [n.name for n in graph.nodes if n.op in ("Conv", "Gemm")][1::2]
+    mixed = __import__("int8rt").quantize(graph, [x_calib[:16]], progress=False,
+                                          float_nodes=float_convs).graph
+    seeds.append(("digits_mixed", _to_bytes(mixed)))
     rng = np.random.default_rng(0)
     for name, m in _onnx_models():
         if name == "digits_cnn":

@@ -20,7 +20,8 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS="detect_leaks=0:log_path=$ASAN_LOG_DIR/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$ASAN_LOG_DIR/ubsan"
 if [ $# -eq 0 ]; then
-  set -- tests/kernels tests/test_plan.py tests/test_lower.py tests/test_session.py tests/test_cli.py
+  set -- tests/kernels tests/test_plan.py tests/test_lower.py tests/test_session.py tests/test_cli.py \
+    tests/test_hostile_inputs.py
 fi
 set +e
 python -m pytest -q -p no:cacheprovider "$@"

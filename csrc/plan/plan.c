@@ -8,6 +8,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "int8rt/plan.h"
+#include "int8rt/threadpool.h"
+#include "plan/split.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -25,6 +27,8 @@ typedef struct {
     i8_buf_ref out;
     i8_op_params p;
     void *owned[I8_PLAN_MAX_CONSTS]; /* plan-owned consts; conv2d / fc: owned[0] = packed */
+    size_t tasks;  /* work split for threads (docs/PLAN.md "Threads"); 1 = never split */
+    i8_split split; /* ops other than conv2d / fc: how their tasks map to output slices */
 } i8_op;
 
 struct i8_plan {
@@ -45,7 +49,7 @@ struct i8_plan {
 static const char *const OP_NAMES[I8_OP_COUNT] = {
     "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy",
+    "slice", "pad", "copy", "conv2d_f32", "fc_f32",
 };
 
 const char *i8_status_str(int status) {
@@ -110,6 +114,9 @@ static int clamp_ok(int32_t qmin, int32_t qmax) {
     return qmin >= -128 && qmax <= 127 && qmin <= qmax;
 }
 
+/* a fused float clamp: ordered, not NaN (the kernels compare against both bounds) */
+static int fclamp_ok(float lo, float hi) { return lo == lo && hi == hi && lo <= hi; }
+
 static int elem_ok(int64_t es) { return es == 1 || es == 2 || es == 4 || es == 8; }
 
 static int int32_range(const void *data, int64_t n, int32_t lo, int32_t hi) {
@@ -159,6 +166,39 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = prod4(c->oc, c->kh, c->kw, c->c / c->groups);
         f->consts[1] = mul2(c->oc, 4);
         f->consts[2] = mul2(c->oc, 4);
+        return NULL;
+    }
+    case I8_OP_CONV2D_F32: {
+        const f32_conv2d_params *c = &p->conv2d_f32;
+        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1 || c->oc < 1)
+            return "dimensions must be >= 1";
+        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
+            c->dil_w < 1 || c->groups < 1)
+            return "kernel size, stride, dilation and groups must be >= 1";
+        if (c->pad_t < 0 || c->pad_l < 0 || c->pad_b < 0 || c->pad_r < 0)
+            return "pads must be >= 0";
+        if (c->c % c->groups || c->oc % c->groups) return "groups must divide c and oc";
+        int64_t eh = (int64_t)c->h + c->pad_t + c->pad_b - (int64_t)c->dil_h * (c->kh - 1) - 1;
+        int64_t ew = (int64_t)c->w + c->pad_l + c->pad_r - (int64_t)c->dil_w * (c->kw - 1) - 1;
+        if (eh < 0 || ew < 0 || eh / c->stride_h + 1 != c->oh || ew / c->stride_w + 1 != c->ow)
+            return "oh / ow do not match h, w, kernel, stride, dilation and pads";
+        if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
+        f->in[0] = mul2(prod4(c->n, c->h, c->w, c->c), 4);
+        f->out = mul2(prod4(c->n, c->oh, c->ow, c->oc), 4);
+        f->n_consts = 2;
+        f->consts[0] = mul2(prod4(c->oc, c->kh, c->kw, c->c / c->groups), 4);
+        f->consts[1] = mul2(c->oc, 4);
+        return NULL;
+    }
+    case I8_OP_FC_F32: {
+        const f32_fc_params *c = &p->fc_f32;
+        if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
+        if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
+        f->in[0] = mul2(mul2(c->m, c->k), 4);
+        f->out = mul2(mul2(c->m, c->n), 4);
+        f->n_consts = 2;
+        f->consts[0] = mul2(mul2(c->n, c->k), 4);
+        f->consts[1] = mul2(c->n, 4);
         return NULL;
     }
     case I8_OP_FC: {
@@ -581,6 +621,16 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
             i8_fc_pack(&r->p.fc, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
             scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
         }
+    } else if (d->kind == I8_OP_CONV2D_F32 || d->kind == I8_OP_FC_F32) {
+        /* float fallback: weights reordered (outputs innermost) with the bias behind them */
+        size_t packed = d->kind == I8_OP_CONV2D_F32 ? f32_conv2d_packed_size(&r->p.conv2d_f32)
+                                                    : f32_fc_packed_size(&r->p.fc_f32);
+        r->owned[0] = alloc64(packed ? packed : 1);
+        if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+        if (d->kind == I8_OP_CONV2D_F32)
+            f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
+        else
+            f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
     } else {
         for (int i = 0; i < f.n_consts; i++) {
             r->owned[i] = copy64(d->consts[i], d->const_nbytes[i]);
@@ -595,6 +645,13 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
         return fail(plan, I8_EINVAL, "op %d (%s): scratch size overflows", op, name);
     }
     if (scratch > plan->scratch_nbytes) plan->scratch_nbytes = scratch;
+    if (d->kind == I8_OP_CONV2D) r->tasks = i8_conv2d_tasks(&r->p.conv2d);
+    else if (d->kind == I8_OP_FC) r->tasks = i8_fc_tasks(&r->p.fc);
+    else {
+        i8_split_of(d->kind, &r->p, &r->split);
+        r->tasks = (size_t)r->split.tasks;
+    }
+    if (r->tasks < 1) r->tasks = 1;
     for (int i = 0; i < d->n_inputs; i++)
         if (d->inputs[i].kind == I8_REF_ARENA && d->inputs[i].offset + d->inputs[i].nbytes >
                                                      plan->max_arena_end)
@@ -695,6 +752,8 @@ static void exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_COPY:
         if (p->copy.nbytes) memcpy(y, x, (size_t)p->copy.nbytes);
         break;
+    case I8_OP_CONV2D_F32: f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
+    case I8_OP_FC_F32: f32_fc_run(&p->fc_f32, c[0], x, y); break;
     }
 }
 
@@ -704,8 +763,47 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- threads: one op's tasks over the pool (docs/PLAN.md "Threads") ---------------------- */
+typedef struct {
+    const i8_op *op;
+    const bases *b;
+    char *scratch;       /* thread t uses scratch + t * scratch_slot */
+    size_t scratch_slot;
+} op_job;
+
+static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
+    const op_job *j = vjob;
+    const i8_op *op = j->op;
+    const i8_op_params *p = &op->p;
+    void *scratch = j->scratch ? j->scratch + (size_t)thread * j->scratch_slot : NULL;
+    const void *x = resolve(j->b, &op->in[0]);
+    void *y = resolve(j->b, &op->out);
+    if (op->kind == I8_OP_CONV2D) {
+        i8_conv2d_run_tasks(&p->conv2d, op->owned[0], x, y, scratch, t0, t1);
+    } else if (op->kind == I8_OP_FC) {
+        i8_fc_run_tasks(&p->fc, op->owned[0], x, y, scratch, t0, t1);
+    } else {
+        const void *x2 = op->n_inputs > 1 ? resolve(j->b, &op->in[1]) : NULL;
+        const int64_t per = op->split.per;
+        i8_split_run(op->kind, p, op->owned, x, x2, y, &op->split, (int64_t)t0 * per,
+                     (int64_t)t1 * per);
+    }
+}
+
+/* One op: split over the pool when there is one and the op has tasks to share, else the
+ * plain whole-op call (so threads = 1 runs exactly the single-threaded code). */
+static void exec_op_on(i8_pool *pool, const i8_op *op, const bases *b, char *scratch,
+                       size_t scratch_slot) {
+    if (pool && op->tasks > 1) {
+        op_job j = {op, b, scratch, scratch_slot};
+        i8_pool_run(pool, op->tasks, op_task, &j);
+    } else {
+        exec_op(op, b, scratch);
+    }
+}
+
 static int run(const i8_plan *plan, const void *const *inputs, void *const *outputs,
-               int64_t *op_ns) {
+               int64_t *op_ns, int32_t threads) {
     if (!plan) return I8_EINVAL;
     if (!plan->finalized) return I8_ESTATE;
     if ((plan->n_inputs && !inputs) || (plan->n_outputs && !outputs)) return I8_EINVAL;
@@ -713,31 +811,52 @@ static int run(const i8_plan *plan, const void *const *inputs, void *const *outp
         if (!inputs[i] && plan->input_nbytes[i]) return I8_EINVAL;
     for (int32_t i = 0; i < plan->n_outputs; i++)
         if (!outputs[i] && plan->output_nbytes[i]) return I8_EINVAL;
-    /* one arena per run: the plan itself is never written, so runs may overlap in time */
-    const size_t total = (size_t)(plan->arena_nbytes + plan->scratch_nbytes);
+    /* the pool for this run, or none (threads = 1, or another run holds it: then this run
+     * is single-threaded in its caller); got = the threads this run has, caller included */
+    int32_t got = 1;
+    i8_pool *pool = threads > 1 ? i8_pool_acquire(threads, &got) : NULL;
+    /* one arena per run: the plan itself is never written, so runs may overlap in time; the
+     * scratch part has one slot per thread */
+    const size_t slot = (size_t)plan->scratch_nbytes;
+    const size_t total = (size_t)plan->arena_nbytes + (size_t)got * slot;
     char *arena = total ? alloc64(total) : NULL;
-    if (total && !arena) return I8_ENOMEM;
+    if (total && !arena) {
+        i8_pool_release(pool);
+        return I8_ENOMEM;
+    }
     bases b = {arena, inputs, outputs, (void *const *)plan->consts};
-    void *scratch = arena ? arena + plan->arena_nbytes : NULL;
+    char *scratch = arena && slot ? arena + plan->arena_nbytes : NULL;
     if (op_ns) {
         for (int32_t i = 0; i < plan->n_ops; i++) {
             int64_t t0 = now_ns();
-            exec_op(&plan->ops[i], &b, scratch);
+            exec_op_on(pool, &plan->ops[i], &b, scratch, slot);
             op_ns[i] = now_ns() - t0;
         }
     } else {
-        for (int32_t i = 0; i < plan->n_ops; i++) exec_op(&plan->ops[i], &b, scratch);
+        for (int32_t i = 0; i < plan->n_ops; i++)
+            exec_op_on(pool, &plan->ops[i], &b, scratch, slot);
     }
+    i8_pool_release(pool);
     free64(arena);
     return I8_OK;
 }
 
 int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs) {
-    return run(plan, inputs, outputs, NULL);
+    return run(plan, inputs, outputs, NULL, 1);
 }
 
 int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                          int64_t *op_ns) {
     if (!op_ns) return I8_EINVAL;
-    return run(plan, inputs, outputs, op_ns);
+    return run(plan, inputs, outputs, op_ns, 1);
+}
+
+int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                        int64_t *op_ns, int32_t threads) {
+    return run(plan, inputs, outputs, op_ns, threads);
+}
+
+int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op) {
+    if (!plan || op < 0 || op >= plan->n_ops) return 0;
+    return (int64_t)plan->ops[op].tasks;
 }

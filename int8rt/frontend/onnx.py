@@ -828,6 +828,11 @@ class _Importer:
     def op_Dropout(self, node, name, ins, attrs):
         if len(node.output) > 1 and node.output[1]:
             raise _Unsupported("the mask output is not supported")
+        # opset 12+: input 2 is training_mode; in training mode Dropout is random (inference
+        # only runs it as the identity), so anything but a constant False is refused
+        mode = self.opt_input(ins, 2)
+        if mode and (not self.is_const(mode) or bool(np.asarray(self.const(mode)).any())):
+            raise _Unsupported("training mode (random dropout) is not supported")
         self.emit("Identity", [ins[0]], [node.output[0]], {}, name)
 
     def op_Cast(self, node, name, ins, attrs):
@@ -853,6 +858,12 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
             raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
     if not model.graph.node and not model.graph.output:
         raise ValueError("ONNX model has an empty graph")
+    from int8rt.frontend.onnx_qdq import has_quantization
+
+    if has_quantization(model):
+        raise ValueError("this ONNX model is already quantized (QDQ / QOperator nodes): import "
+                         "it with int8rt.quantize(model) and no calibration data "
+                         "(frontend.onnx_qdq.import_quantized_onnx), which keeps its scales")
     graph = _Importer(model, input_shapes).run()
     graph = canonicalize(graph)
     # A malformed model (a node re-defining a name, a self-loop) converts node by node without

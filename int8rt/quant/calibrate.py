@@ -164,7 +164,11 @@ def calibrate(
             obs.update(feeds[name])
         executor.run(feeds, observe=observe)
 
-    bar = ProgressBar(max_samples, desc="calibrating", unit="sample", enabled=progress)
+    total = max_samples
+    n_items = getattr(data, "num_samples", None)  # calib_data sources know their sample count
+    if n_items is not None:
+        total = n_items if total is None else min(total, n_items)
+    bar = ProgressBar(total, desc="calibrating", unit="sample", enabled=progress)
     first = True
     one_per_run = False
     try:

@@ -249,7 +249,8 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
                 method: str = "minmax", per_channel: bool = True,
                 max_samples: int | None = None, batch_size: int = 16,
                 ops: Sequence[str] | None = None, ranges: Mapping[str, Any] | None = None,
-                progress: bool = False) -> list[OpSensitivity]:
+                progress: bool = False, weight_bits: int = 8,
+                symmetric_activations: bool = False) -> list[OpSensitivity]:
     """Rank the ops by how much quantizing each one alone hurts the model output.
 
     For every op that PTQ would make int8 (or only the node names in `ops`), the float graph
@@ -273,7 +274,8 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
 
     if ranges is None:
         ranges = calibrate(graph_float, calibration, method=method, progress=progress)
-    qg = quantize_graph(graph_float, ranges, per_channel=per_channel)
+    qg = quantize_graph(graph_float, ranges, per_channel=per_channel, weight_bits=weight_bits,
+                        symmetric_activations=symmetric_activations)
     int8_names = qg.meta["quantization"]["int8_names"]
     candidates = [n for n in graph_float.topological() if schema(n.op).int8
                   and n.outputs and n.outputs[0] in int8_names]

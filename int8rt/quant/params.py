@@ -53,6 +53,23 @@ def activation_qparams(lo: float, hi: float, qmin: int = INT8_MIN,
     return QParams.per_tensor(s, z)
 
 
+def symmetric_activation_qparams(lo: float, hi: float) -> QParams:
+    """Per-tensor symmetric parameters: z = 0, s = max(|lo|, |hi|) / 127, so the real range
+    [-127 s, 127 s] is centred on 0 (-128 stays reachable for values just below -127 s). A
+    zero range gets s = 1."""
+    lo, hi = float(lo), float(hi)
+    _check_finite("an activation range", lo, hi)
+    if lo > hi:
+        raise ValueError(f"activation range is empty: lo={lo} > hi={hi}")
+    amax = max(abs(lo), abs(hi))
+    if amax == 0.0:
+        return QParams.per_tensor(1.0, 0)
+    s = amax / INT8_MAX
+    if not np.isfinite(np.float32(s)):
+        raise ValueError(f"activation range [{lo}, {hi}] is too wide for a float32 scale")
+    return QParams.per_tensor(max(s, _MIN_SCALE), 0)
+
+
 def _weight_qmax(bits: int) -> int:
     if not 2 <= bits <= 8:
         raise ValueError(f"weight bits must be in [2, 8] (stored as int8), got {bits}")

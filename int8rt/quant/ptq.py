@@ -33,17 +33,30 @@ from int8rt.quant import params
 # out_qparams="fixed" ops and their parameters (docs/QUANTIZATION.md §4, Softmax)
 FIXED_QPARAMS: dict[str, tuple[float, int]] = {"Softmax": (1.0 / 256.0, -128)}
 
+# model input / output dtypes: float32 (Quantize / Dequantize at the boundary), int8 (the int8
+# tensors themselves) or uint8 (the same values with zero point + 128, converted by a byte map)
+IO_DTYPES = ("float32", "int8", "uint8")
+
 # ops whose weights (input 1) and bias (input 2) get the Conv/Gemm treatment
 WEIGHTED_OPS = ("Conv", "Gemm")
 
 
 class _Quantizer:
     def __init__(self, graph: Graph, ranges: Mapping[str, Any], per_channel: bool,
-                 weight_bits: int) -> None:
+                 weight_bits: int, float_nodes: Iterable[str] = (),
+                 symmetric_activations: bool = False, io_dtype: str = "float32") -> None:
+        if io_dtype not in IO_DTYPES:
+            raise ValueError(f"io_dtype must be one of {IO_DTYPES}, got {io_dtype!r}")
+        self.io_dtype = io_dtype
         self.g = graph
         self.ranges = ranges
         self.per_channel = per_channel
         self.weight_bits = weight_bits
+        self.symmetric = bool(symmetric_activations)
+        self.float_nodes = set(float_nodes)
+        unknown = self.float_nodes - {n.name for n in graph.nodes}
+        if unknown:
+            raise ValueError(f"float_nodes names no node of the graph: {sorted(unknown)}")
         self.order = graph.topological()
         for n in self.order:
             if n.op in ("Quantize", "Dequantize"):
@@ -61,7 +74,7 @@ class _Quantizer:
         self.home: dict[str, str] = {x: "float" for x in graph.inputs}
         for n in self.order:
             for o in n.outputs:
-                self.home[o] = "int8" if schema(n.op).int8 else "float"
+                self.home[o] = "int8" if self.is_int8(n) else "float"
         for name, dom in self.home.items():
             t = graph.tensor(name)
             if t.dtype != "float32":
@@ -78,6 +91,17 @@ class _Quantizer:
                 self.converted[(y, "float")] = y
         self.const_cache: dict[str, str] = {}
         self.node_names = {n.name for n in graph.nodes}
+
+    def is_int8(self, node: Node) -> bool:
+        """Runs as an int8 kernel: the op has one and mixed precision did not keep it float."""
+        return schema(node.op).int8 and node.name not in self.float_nodes
+
+    def weight_params(self, node: Node, w: np.ndarray) -> tuple[QParams, np.ndarray]:
+        """The int8 weight parameters and values of a Conv / Gemm node (int8rt.quant.table
+        overrides this to apply given scales)."""
+        wqp = params.weight_qparams(w, axis=0, per_channel=self.per_channel,
+                                    bits=self.weight_bits)
+        return wqp, params.quantize_weights(w, wqp, bits=self.weight_bits)
 
     # -- names ---------------------------------------------------------------------------
     def _reserve(self, base: str) -> str:
@@ -98,6 +122,8 @@ class _Quantizer:
                 f"no calibration range for tensor {name!r}: run quant.calibrate on this graph"
             )
         lo, hi = self.ranges[name]
+        if self.symmetric:
+            return params.symmetric_activation_qparams(float(lo), float(hi))
         return params.activation_qparams(float(lo), float(hi))
 
     def act_qp(self, name: str) -> QParams:
@@ -107,7 +133,7 @@ class _Quantizer:
         if name in self.consts:
             raise ValueError(f"{name!r} is a constant, not an activation")
         node = self.producer.get(name)
-        if node is None or not schema(node.op).int8:
+        if node is None or not self.is_int8(node):
             qp = self.observed(name)
         else:
             rule = schema(node.op).out_qparams
@@ -187,9 +213,7 @@ class _Quantizer:
         if x in self.consts:
             raise ValueError(f"{node.op} node {node.name!r} has a constant input: fold it first")
         w = self._float_const(w_name, f"{node.op} weight")
-        wqp = params.weight_qparams(w, axis=0, per_channel=self.per_channel,
-                                    bits=self.weight_bits)
-        wq = params.quantize_weights(w, wqp, bits=self.weight_bits)
+        wqp, wq = self.weight_params(node, w)
         w_new = self._put_const(w_name, f"{w_name}:int8", wq, wqp, shared_ok=True)
         oc = w.shape[0]
         if b_name:
@@ -220,16 +244,58 @@ class _Quantizer:
         return self._put_const(name, f"{name}:int8", params.quantize_array(data, qp), qp,
                                shared_ok=True)
 
+    # -- model I/O dtype ---------------------------------------------------------------------
+    def _set_io(self, g: Graph) -> None:
+        """int8 / uint8 I/O: drop the boundary Quantize / Dequantize (int8: the int8 tensor
+        takes the model input's / output's name) or make them uint8 <-> int8 conversions."""
+        if self.io_dtype == "float32":
+            return
+
+        def retype(name: str, like: str) -> None:
+            t = g.tensor(like)
+            qp = t.qparams
+            if self.io_dtype == "uint8":
+                s, z = qp.scalar()
+                qp = QParams.per_tensor(s, z + 128)
+            g.tensors[name] = Tensor(name, g.tensor(name).shape, self.io_dtype, qparams=qp)
+
+        def rename(old: str, new: str) -> None:
+            for n in g.nodes:
+                n.inputs = [new if i == old else i for i in n.inputs]
+                n.outputs = [new if o == old else o for o in n.outputs]
+            del g.tensors[old]
+
+        for x in g.inputs:
+            readers = [n for n in g.nodes if x in n.inputs]
+            if any(n.op != "Quantize" for n in readers) or len(readers) != 1:
+                raise ValueError(f"io_dtype={self.io_dtype}: model input {x!r} is read by a "
+                                 "float op; it cannot be given as integers")
+            q = readers[0].outputs[0]
+            retype(x, q)
+            if self.io_dtype == "int8":
+                g.nodes.remove(readers[0])
+                rename(q, x)
+        for y in dict.fromkeys(g.outputs):
+            prod = next((n for n in g.nodes if y in n.outputs), None)
+            if prod is None or prod.op != "Dequantize":
+                raise ValueError(f"io_dtype={self.io_dtype}: model output {y!r} is computed "
+                                 "in float; it cannot be returned as integers")
+            q = prod.inputs[0]
+            retype(y, q)
+            if self.io_dtype == "int8":
+                g.nodes.remove(prod)
+                rename(q, y)
+
     # -- the rewrite ---------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.g
         # parameters first: "same" follows a node's original inputs, rewritten below
         for node in self.order:
-            if schema(node.op).int8:
+            if self.is_int8(node):
                 for o in node.outputs:
                     self.act_qp(o)
         for node in self.order:
-            if not schema(node.op).int8:
+            if not self.is_int8(node):
                 node.inputs = [i if (not i or i in self.consts) else self.as_float(i)
                                for i in node.inputs]
                 self.nodes.append(node)
@@ -263,28 +329,88 @@ class _Quantizer:
                 int8_names[name] = self.renamed.get(name, name)
             elif (name, "int8") in self.converted:
                 int8_names[name] = self.converted[(name, "int8")]
+        if self.io_dtype == "int8":  # the boundary int8 tensors now carry the model's names
+            for name in (*g.inputs, *g.outputs):
+                if name in int8_names:
+                    int8_names[name] = name
+        self._set_io(g)
         g.meta["quantization"] = {
             "scheme": "static",
             "per_channel": bool(self.per_channel),
             "weight_bits": int(self.weight_bits),
+            "symmetric_activations": self.symmetric,
+            "io_dtype": self.io_dtype,
+            "float_nodes": sorted(self.float_nodes),
             "int8_names": int8_names,
         }
         return g
 
 
 def quantize_graph(graph: Graph, ranges: Mapping[str, Any], per_channel: bool = True,
-                   weight_bits: int = 8) -> Graph:
+                   weight_bits: int = 8, float_nodes: Iterable[str] = (),
+                   symmetric_activations: bool = False, io_dtype: str = "float32") -> Graph:
     """A quantized copy of the canonical float `graph`, given the observed real range
-    (lo, hi) of each activation (`calibrate`'s result). The input graph is not modified."""
-    return _Quantizer(graph.copy(), ranges, per_channel, weight_bits).run()
+    (lo, hi) of each activation (`calibrate`'s result). The input graph is not modified.
+
+    `float_nodes`: names of nodes to keep in float32 (mixed precision): they read Dequantize'd
+    inputs and their outputs are quantized where int8 ops read them; a Conv / Gemm among them
+    keeps float32 weights and runs the f32conv fallback kernels. `symmetric_activations`:
+    activation zero points 0 (s = max|range| / 127) instead of the asymmetric default.
+    `io_dtype`: "float32" (default), "int8" or "uint8" model inputs and outputs (IO_DTYPES)."""
+    return _Quantizer(graph.copy(), ranges, per_channel, weight_bits, float_nodes,
+                      symmetric_activations, io_dtype).run()
+
+
+def prepare(graph: Graph, calibration_data: Iterable[Any], *, equalize: bool = False,
+            bias_correction: bool = False, per_channel: bool = True, weight_bits: int = 8,
+            max_samples: int | None = None, batch_size: int = 16) -> Graph:
+    """The float graph PTQ quantizes: a copy, cross-layer equalized (quant.equalize) and/or
+    with its biases corrected for the weight quantization error (quant.bias_correction).
+    Bias correction needs the data again: pass a re-iterable (list, array)."""
+    g = graph.copy()
+    if equalize:
+        from int8rt.quant.equalize import equalize as cle
+
+        cle(g)
+    if bias_correction:
+        from int8rt.quant.bias_correction import correct_biases
+
+        correct_biases(g, calibration_data, per_channel=per_channel, bits=weight_bits,
+                       max_samples=max_samples, batch_size=batch_size)
+    return g
 
 
 def quantize(graph: Graph, calibration_data: Iterable[Any], method: str = "minmax",
-             per_channel: bool = True, weight_bits: int = 8, **calibrate_kw: Any) -> Graph:
+             per_channel: bool = True, weight_bits: int = 8, *, equalize: bool = False,
+             bias_correction: bool = False, symmetric_activations: bool = False,
+             float_nodes: Iterable[str] = (), io_dtype: str = "float32",
+             **calibrate_kw: Any) -> Graph:
     """Calibrate `graph` on `calibration_data` with observer `method`, then quantize it.
-    `calibrate_kw` go to quant.calibrate.calibrate (observers_per_tensor, max_samples,
-    batch_size, progress, options, executor_factory)."""
+    `equalize` / `bias_correction`: see `prepare` (the data is then read twice, so a one-shot
+    iterator is materialised first). `calibrate_kw` go to quant.calibrate.calibrate
+    (observers_per_tensor, max_samples, batch_size, progress, options, executor_factory)."""
     from int8rt.quant.calibrate import calibrate
 
-    ranges = calibrate(graph, calibration_data, method=method, **calibrate_kw)
-    return quantize_graph(graph, ranges, per_channel=per_channel, weight_bits=weight_bits)
+    if bias_correction:
+        calibration_data = reiterable(calibration_data, calibrate_kw.get("max_samples"))
+    g = prepare(graph, calibration_data, equalize=equalize, bias_correction=bias_correction,
+                per_channel=per_channel, weight_bits=weight_bits,
+                max_samples=calibrate_kw.get("max_samples"),
+                batch_size=calibrate_kw.get("batch_size", 16))
+    ranges = calibrate(g, calibration_data, method=method, **calibrate_kw)
+    return quantize_graph(g, ranges, per_channel=per_channel, weight_bits=weight_bits,
+                          float_nodes=float_nodes, symmetric_activations=symmetric_activations,
+                          io_dtype=io_dtype)
+
+
+def reiterable(data: Iterable[Any], max_items: int | None = None) -> Iterable[Any]:
+    """`data` itself when it can be iterated again (a list, tuple, array or a Sized object
+    with __getitem__), else its first `max_items` items (all if None) as a list."""
+    if isinstance(data, (list, tuple, np.ndarray)) or hasattr(data, "__len__"):
+        return data
+    out = []
+    for item in data:
+        out.append(item)
+        if max_items is not None and len(out) >= max_items:
+            break
+    return out

@@ -11,12 +11,22 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import conv, convert, elementwise, movement, pooling, resize, softmax
+from . import conv, convert, elementwise, f32conv, movement, pooling, resize, softmax
 
 def _conv2d(x: np.ndarray, *, consts: dict, params: dict) -> np.ndarray:
     # the C struct names the input width `w`, the weights constant is also `w`: keep them apart
     sizes = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw")
     return conv.conv2d(x, **consts, **{k: v for k, v in params.items() if k not in sizes})
+
+
+def _conv2d_f32(x: np.ndarray, *, consts: dict, params: dict) -> np.ndarray:
+    sizes = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw")  # the input width is `w` too
+    return f32conv.conv2d_f32(x, **consts, **{k: v for k, v in params.items() if k not in sizes})
+
+
+def _lut(x: np.ndarray, **kw) -> np.ndarray:
+    # uint8 model I/O: the kernel reads bytes as int8 (lower._U8_FLIP)
+    return elementwise.lut(x.view(np.int8) if x.dtype == np.uint8 else x, **kw)
 
 
 def _fc(x: np.ndarray, *, m: int, k: int, n: int, **kw) -> np.ndarray:
@@ -37,10 +47,11 @@ def _copy(x: np.ndarray | None = None, *, nbytes: int, data: np.ndarray | None =
 
 REFERENCE_KERNELS: dict[str, Callable[..., np.ndarray]] = {
     **elementwise.KERNELS, **movement.KERNELS, **pooling.KERNELS, **resize.KERNELS,
-    **softmax.KERNELS, **convert.KERNELS,
+    **softmax.KERNELS, **convert.KERNELS, "fc_f32": f32conv.fc_f32,
     "add": _binary(elementwise.add),
     "mul": _binary(elementwise.mul),
     "fc": _fc,
+    "lut": _lut,
     "copy": _copy,
 }
 
@@ -48,4 +59,6 @@ REFERENCE_KERNELS: dict[str, Callable[..., np.ndarray]] = {
 def call_kernel(kernel: str, args: list[np.ndarray], consts: dict, params: dict) -> np.ndarray:
     if kernel == "conv2d":
         return _conv2d(*args, consts=consts, params=params)
+    if kernel == "conv2d_f32":
+        return _conv2d_f32(*args, consts=consts, params=params)
     return REFERENCE_KERNELS[kernel](*args, **consts, **params)

@@ -42,6 +42,18 @@ def test_native_plan_equals_reference_program(quantized) -> None:
     assert np.array_equal(native, reference), name
 
 
+def test_threads_equal_single_thread(quantized) -> None:
+    """2, 3 and 8 threads (more than this machine's cores) give the 1-thread output bit for bit,
+    on a batch of 2 (docs/PLAN.md, "Threads")."""
+    name, _, _, evals, qm = quantized
+    x = evals[:2]
+    one = int8rt.Session(qm, threads=1)
+    feed = {one.get_inputs()[0].name: x}
+    want = one.run(None, feed)[0]
+    for t in (2, 3, 8):
+        assert np.array_equal(int8rt.Session(qm, threads=t).run(None, feed)[0], want), (name, t)
+
+
 def test_at_least_as_close_to_fp32_as_onnxruntime(quantized, tmp_path) -> None:
     name, path, calib, evals, qm = quantized
     fp32 = ort_run(path, evals)

@@ -45,7 +45,7 @@ pids=()
 for b in "${BUILDS[@]}"; do
   IFS=: read -r name cc flags <<<"$b"
   # shellcheck disable=SC2086  # $flags is a list of flags
-  "$cc" "${CFLAGS[@]}" $flags "${SOURCES[@]}" -lm -o "$B/kernel_check_$name" &
+  "$cc" "${CFLAGS[@]}" $flags "${SOURCES[@]}" -lm -pthread -o "$B/kernel_check_$name" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

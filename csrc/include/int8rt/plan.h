@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "int8rt/kernels.h"
+#include "kernels/f32conv/f32conv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,6 +70,8 @@ typedef enum {
     I8_OP_SLICE,
     I8_OP_PAD,
     I8_OP_COPY,
+    I8_OP_CONV2D_F32, /* float fallback (kernels/f32conv): f32 in, f32 out */
+    I8_OP_FC_F32,
     I8_OP_COUNT
 } i8_op_kind;
 
@@ -152,6 +155,8 @@ typedef union {
     i8_plan_slice_params slice;
     i8_plan_pad_params pad;
     i8_plan_copy_params copy;
+    f32_conv2d_params conv2d_f32;
+    f32_fc_params fc_f32;
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6
@@ -203,6 +208,16 @@ int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *out
 /* As i8_plan_run, and op_ns[i] receives the CLOCK_MONOTONIC wall time of op i in ns. */
 int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                          int64_t *op_ns);
+
+/* ---- threads (docs/PLAN.md "Threads") ------------------------------------------------------ *
+ * As i8_plan_run (op_ns NULL) or i8_plan_run_profiled, on up to `threads` threads: the caller
+ * plus workers of the process-wide pool (int8rt/threadpool.h). threads <= 1 is exactly
+ * i8_plan_run; a run that finds the pool held by another run runs single-threaded. Outputs are
+ * bit-identical for every thread count. The arena holds one scratch slot per thread. */
+int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                        int64_t *op_ns, int32_t threads);
+/* Tasks op `op` splits into (1: never split; 0: no such op). */
+int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/split.h"
 
 enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
 
@@ -148,7 +149,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     memcpy(&h, packed, sizeof h);
     const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
     if (h.algo == I8_CONV_DW) {
-        i8_dwconv__scalar(p, body, x, y, scratch);
+        i8_dwconv__scalar(p, body, x, y, scratch, 0, (size_t)p->n * p->oh);
         return;
     }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
@@ -181,10 +182,87 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     }
 }
 
-/* Not split yet: one task is the whole run (threads come with the task-aware gemm driver). */
-size_t i8_conv2d_tasks(const i8_conv2d_params *p) { return 1; }
+/* ---- work split (kernels.h) ------------------------------------------------------------
+ * depthwise: one task per output row (of n * oh), or one task for a call too small to share;
+ * 1x1 and im2col: i8_gemm_split (kernels/gemm/split.h) over the output pixels, whose row blocks
+ * are whole im2col tiles, so each task im2cols only its own pixels into its own scratch. */
+static size_t dw_rows_per_task(const i8_conv2d_params *p) {
+    const size_t rows = (size_t)p->n * p->oh;
+    const double macs = (double)rows * p->ow * p->c * p->kh * p->kw;
+    return macs < (double)SPLIT_MIN_MACS ? rows : 1;
+}
+
+static void gemm_split_of(const i8_conv2d_params *p, int algo, i8_gemm_split *s) {
+    const size_t ocg = (size_t)(p->oc / p->groups), k = (size_t)group_k(p);
+    if (algo == I8_CONV_1X1)
+        i8_gemm_split_init(s, (size_t)p->n * p->h * p->w, ocg, k, (size_t)p->groups, 1);
+    else
+        i8_gemm_split_init(s, (size_t)p->n * p->oh * p->ow, ocg, k, (size_t)p->groups,
+                           tile_pixels(p));
+}
+
+size_t i8_conv2d_tasks(const i8_conv2d_params *p) {
+    const int algo = choose_algo(p);
+    if (algo == I8_CONV_DW) {
+        const size_t rows = (size_t)p->n * p->oh, per = dw_rows_per_task(p);
+        return (rows + per - 1) / per;
+    }
+    i8_gemm_split s;
+    gemm_split_of(p, algo, &s);
+    return i8_gemm_split_tasks(&s);
+}
 
 void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                          void *scratch, size_t t0, size_t t1) {
-    if (t0 == 0 && t1 > 0) i8_conv2d_run(p, packed, x, y, scratch);
+    conv_header h;
+    memcpy(&h, packed, sizeof h);
+    const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
+    if (t1 <= t0) return;
+    if (h.algo == I8_CONV_DW) {
+        const size_t rows = (size_t)p->n * p->oh, per = dw_rows_per_task(p);
+        const size_t r0 = t0 * per, r1 = t1 * per < rows ? t1 * per : rows;
+        if (r0 < r1) i8_dwconv__scalar(p, body, x, y, scratch, r0, r1);
+        return;
+    }
+    i8_gemm_split s;
+    gemm_split_of(p, h.algo, &s);
+    const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc, kp = kpad(h.k);
+    const size_t esz = p->out_f32 ? sizeof(float) : 1, tile = tile_pixels(p);
+    unsigned char *yb = y;
+    size_t t = t0;
+    const size_t tasks = i8_gemm_split_tasks(&s);
+    if (t1 > tasks) t1 = tasks;
+    while (t < t1) {
+        /* tasks t.. of one row block and group are consecutive channel blocks: one pass */
+        size_t r0, r1, g, j0, j1;
+        i8_gemm_split_task(&s, t, &r0, &r1, &g, &j0, &j1);
+        const size_t ci = t % s.ch_tasks;
+        const size_t ce = ci + (t1 - t) < s.ch_tasks ? ci + (t1 - t) : s.ch_tasks;
+        j1 = ce * s.chans < s.n ? ce * s.chans : s.n;
+        t += ce - ci;
+        i8_gemm_panel pn;
+        i8_gemm_panel_init(&pn, h.ocg, h.k, body + g * h.group_bytes, p->y_zp, p->qmin, p->qmax,
+                           p->out_f32);
+        if (h.algo == I8_CONV_1X1) {
+#ifdef I8_GEMM_K2N16_MR /* the gemm scratch of the kern branch, as i8_conv2d_run sets it */
+            pn.scratch = scratch;
+            pn.scratch_bytes = i8_gemm_scratch_size((size_t)p->n * p->h * p->w, h.k);
+#endif
+            const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+            i8_gemm(&sub, r1 - r0, x + r0 * p->c + g * cg, (size_t)p->c,
+                    yb + (r0 * oc + g * h.ocg + j0) * esz, oc);
+            continue;
+        }
+        pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+#ifdef I8_GEMM_K2N16_MR /* scratch: the im2col tile, then the gemm's own part (kern branch) */
+        pn.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile * kp, 64);
+        pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
+#endif
+        const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+        for (size_t p0 = r0; p0 < r1; p0 += tile) {
+            const size_t cnt = r1 - p0 < tile ? r1 - p0 : tile;
+            im2col(p, (int32_t)g, p0, cnt, kp, x, scratch);
+            i8_gemm(&sub, cnt, scratch, kp, yb + (p0 * oc + g * h.ocg + j0) * esz, oc);
+        }
+    }
 }

@@ -18,8 +18,10 @@ size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p);
-/* y: int8, or float32 when p->out_f32 (kernels.h) */
+/* Output rows [r0, r1) of the n * oh rows (row r = image r / oh, output row r % oh), written
+ * at their place in y; nothing else of y is touched (the plan's threads split these rows).
+ * y: int8, or float32 when p->out_f32 (kernels.h) */
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       void *y, void *scratch);
+                       void *y, void *scratch, size_t r0, size_t r1);
 
 #endif

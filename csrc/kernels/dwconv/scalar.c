@@ -48,7 +48,7 @@ static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restr
 }
 
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       void *y, void *scratch) {
+                       void *y, void *scratch, size_t r0, size_t r1) {
     const size_t cs = cs_of(p), c = (size_t)p->c;
     const unsigned char *base = packed;
     const int32_t *bias = (const int32_t *)base;
@@ -56,12 +56,14 @@ void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8
     const int8_t *w = (const int8_t *)(base + 2 * I8_ALIGN_UP(cs * 4, 64));
     int32_t *acc = scratch;
     int8_t *zrow = (int8_t *)(acc + cs);
-    int8_t *yq = y;
-    float *yf = y;
+    /* output rows [r0, r1) of the n * oh rows: y starts at row r0 */
+    int8_t *yq = (int8_t *)y + r0 * (size_t)p->ow * c;
+    float *yf = (float *)y + r0 * (size_t)p->ow * c;
     memset(zrow, p->x_zp, cs);
-    for (int32_t b = 0; b < p->n; b++) {
+    for (size_t r = r0; r < r1; r++) {
+        const int32_t b = (int32_t)(r / (size_t)p->oh), oy = (int32_t)(r % (size_t)p->oh);
         const int8_t *xb = x + (size_t)b * p->h * p->w * c;
-        for (int32_t oy = 0; oy < p->oh; oy++) {
+        {
             for (int32_t ox = 0; ox < p->ow; ox++) {
                 memset(acc, 0, c * sizeof(int32_t));
                 for (int32_t ky = 0; ky < p->kh; ky++) {
