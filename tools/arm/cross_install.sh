@@ -47,7 +47,7 @@ for f in "${SOURCES[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p"; done
 SO=_native.cpython-311-$TRIPLET.so
-"$CC" -shared "${OBJS[@]}" -lm -o "$W/$SO"
+"$CC" -shared "${OBJS[@]}" -lm -pthread -o "$W/$SO"
 echo "cross build $ARCH: $(( SECONDS - s )) s"
 rm -rf "$DEST/int8rt"
 mkdir -p "$DEST/int8rt"
