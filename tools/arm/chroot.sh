@@ -43,6 +43,7 @@ ARCHES=("$@")
 NEEDS_ONNX="--ignore=tests/frontend/test_onnx_import.py --ignore=tests/kernels/test_convert.py
   --ignore=tests/kernels/test_lut.py --ignore=tests/kernels/test_resize.py
   --ignore=tests/models/test_models.py --ignore=tests/reference/test_float_executor.py"
+NEEDS_ONNX=$(echo $NEEDS_ONNX)  # one line: it is pasted into an `sh -c` command
 ARM64_TESTS=${ARM64_TESTS:-"tests"}
 QUICK_TESTS=${QUICK_TESTS:-"tests/kernels/test_isa.py tests/kernels/test_fc.py tests/kernels/test_conv.py tests/test_session.py"}
 ARMHF_TESTS=${ARMHF_TESTS:-"tests/kernels tests/test_session.py tests/test_plan.py tests/test_format.py tests/test_lower.py tests/test_kernel_tables.py tests/test_validate.py"}
