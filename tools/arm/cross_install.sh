@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fast variant of chroot.sh's install step: the extension from the sdist cross-compiled on the
+# host (Debian's aarch64 / armhf gcc against the rootfs' Python and numpy headers), then the
+# package copied into the rootfs venv. Minutes instead of the ~30 min an emulated gcc needs on
+# a busy 2-core machine; it is NOT what a Pi user runs (chroot.sh's pip install is), so use it
+# to iterate on tests, not as the packaging check.
+#
+#   sudo bash tools/arm/cross_install.sh ARCH SDIST [DEST]     (ARCH: arm64 | armhf)
+#
+# DEST: a directory inside the rootfs (default: the venv's site-packages); chroot.sh with
+# INSTALL=cross uses /opt/xsite and puts it on PYTHONPATH, leaving the venv untouched.
+#
+# Same compiler flags as a pip build there: the target Python's CFLAGS (-DNDEBUG -g -fwrapv -O2
+# -Wall on Debian) plus setup.py's C_FLAGS; no -march / -mfpu beyond the toolchain default.
+# Env: INT8RT_ARM_CACHE (as chroot.sh).
+set -euo pipefail
+ARCH=$1 SDIST=$(realpath "$2")
+CACHE=${INT8RT_ARM_CACHE:-/var/cache/int8rt-arm}
+ROOTFS=$CACHE/rootfs-$ARCH
+[ -f "$ROOTFS/.int8rt-ready" ] || { echo "no rootfs: run chroot.sh $ARCH first" >&2; exit 2; }
+if [ "$ARCH" = arm64 ]; then CC=aarch64-linux-gnu-gcc TRIPLET=aarch64-linux-gnu
+else CC=arm-linux-gnueabihf-gcc TRIPLET=arm-linux-gnueabihf; fi
+PY=python3.11
+SITE=$ROOTFS/opt/venv/lib/$PY/site-packages
+DEST=$ROOTFS${3:-/opt/venv/lib/$PY/site-packages}
+NUMPY_INC=$(ls -d "$SITE"/numpy/_core/include "$SITE"/numpy/core/include \
+            "$ROOTFS"/usr/lib/python3/dist-packages/numpy/core/include 2>/dev/null | head -n 1 || true)
+W=$(mktemp -d /tmp/int8rt-cross.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+tar -C "$W" -xzf "$SDIST"
+S=$(echo "$W"/int8rt-*)
+[ -f "$S/int8rt/_native.c" ] || { echo "sdist lacks the generated int8rt/_native.c" >&2; exit 2; }
+FLAGS=(-DNDEBUG -g -fwrapv -O2 -Wall -fPIC -std=c11 -ffp-contract=off -fno-math-errno -Wextra
+       -Wno-unused-parameter -Wno-sign-compare -Wno-unused-function
+       -DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION -I"$S/csrc/include" -I"$S/csrc"
+       -I"$NUMPY_INC" -I"$ROOTFS/usr/include/$PY" -idirafter "$ROOTFS/usr/include")
+mapfile -t SOURCES < <(cd "$S" && find csrc -name '*.c' | sort)
+SOURCES+=(int8rt/_native.c)
+s=$SECONDS
+pids=() OBJS=()
+for f in "${SOURCES[@]}"; do
+  mkdir -p "$W/obj/$(dirname "$f")"
+  OBJS+=("$W/obj/$f.o")
+  "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+SO=_native.cpython-311-$TRIPLET.so
+"$CC" -shared "${OBJS[@]}" -lm -pthread -o "$W/$SO"
+echo "cross build $ARCH: $(( SECONDS - s )) s"
+rm -rf "$DEST/int8rt"
+mkdir -p "$DEST/int8rt"
+(cd "$S/int8rt" && tar --exclude=_native.c -cf - .) | tar -C "$DEST/int8rt" -xf -
+cp "$W/$SO" "$DEST/int8rt/"
+echo "installed into $DEST/int8rt"
