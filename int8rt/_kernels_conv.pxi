@@ -86,7 +86,7 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
         raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
     if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
         raise ValueError(f"conv2d: bias {bias.shape} / mult {mult.shape} must be [{p.oc}]")
-    if p.kh * p.kw * w.shape[3] > big:
+    if int(p.kh) * int(p.kw) * int(w.shape[3]) > big:  # Python ints: no int32 wrap-around
         raise ValueError("conv2d: kh * kw * c / groups exceeds int32")
     # int64 arithmetic in Python: no wrap-around before the check
     oh = (x.shape[1] + pad_t + pad_b - dil_h * (p.kh - 1) - 1) // stride_h + 1

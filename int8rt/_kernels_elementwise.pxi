@@ -151,9 +151,11 @@ def requant_copy(x, y, *, rows, cols, x_stride, y_stride, x_offset, y_offset, x_
     p.mult = _el_float(mult, "mult")
     if p.rows == 0 or p.cols == 0:
         return y
-    if xo + (p.rows - 1) * p.x_stride + p.cols > x.size:
+    # Python ints: (rows - 1) * stride can exceed int64 for values this binding accepts
+    rows_, cols_ = int(p.rows), int(p.cols)
+    if int(xo) + (rows_ - 1) * int(p.x_stride) + cols_ > x.size:
         raise ValueError("requant_copy: the source range exceeds x")
-    if yo + (p.rows - 1) * p.y_stride + p.cols > y.size:
+    if int(yo) + (rows_ - 1) * int(p.y_stride) + cols_ > y.size:
         raise ValueError("requant_copy: the destination range exceeds y")
     cdef const int8_t *xp = <const int8_t *>_el_ro(x) + xo
     cdef int8_t *yp = <int8_t *>_el_rw(y) + yo
@@ -179,10 +181,12 @@ cdef _el_pool_params(i8_pool_params *p, x, n, h, w, c, oh, ow, kh, kw, stride_h,
     p.count_include_pad = 1 if count_include_pad else 0
     p.x_zp, p.y_zp = _el_zp(x_zp, "x_zp"), _el_zp(y_zp, "y_zp")
     p.qmin, p.qmax = _el_clamp(qmin, qmax)
-    # window coordinates are int32 in C and |acc| <= 255 * kh * kw must fit int32
-    reach_h = max(p.oh - 1, 0) * p.stride_h + (p.kh - 1) * p.dil_h
-    reach_w = max(p.ow - 1, 0) * p.stride_w + (p.kw - 1) * p.dil_w
-    if reach_h > _EL_I32 or reach_w > _EL_I32 or p.kh * p.kw * 255 > _EL_I32:
+    # window coordinates are int32 in C and |acc| <= 255 * kh * kw must fit int32. The bounds
+    # are computed in int64: in C `long` arithmetic they wrapped on 32-bit ARM (long = 32 bits)
+    # and a stride of 2^31 - 1 slipped through.
+    cdef int64_t reach_h = <int64_t>max(p.oh - 1, 0) * p.stride_h + <int64_t>(p.kh - 1) * p.dil_h
+    cdef int64_t reach_w = <int64_t>max(p.ow - 1, 0) * p.stride_w + <int64_t>(p.kw - 1) * p.dil_w
+    if reach_h > _EL_I32 or reach_w > _EL_I32 or <int64_t>p.kh * p.kw * 255 > _EL_I32:
         raise ValueError("pool: window geometry exceeds int32")
     return np.empty((p.n, p.oh, p.ow, p.c), dtype=np.int8)
 

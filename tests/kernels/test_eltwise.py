@@ -161,6 +161,19 @@ def test_requant_copy_offsets_and_strides():
         assert (ys[0][:11] == 77).all() and (ys[0][15:17] == 77).all()
 
 
+def test_requant_copy_range_check_does_not_wrap():
+    """(rows - 1) * stride = 2^32 * 2^32 wraps int64 to 0: the binding must still see that the
+    range runs far past x (it computes the bound with Python ints)."""
+    x = _values((50,))
+    y = np.zeros(50, np.int8)
+    big = {"rows": 2**32 + 1, "cols": 1, "x_offset": 0, "y_offset": 0, "x_zp": 0, "y_zp": 0,
+           "mult": np.float32(1)}
+    with pytest.raises(ValueError, match="source range"):
+        nat.requant_copy(x, y, x_stride=2**32, y_stride=0, **big)
+    with pytest.raises(ValueError, match="destination range"):
+        nat.requant_copy(x, y, x_stride=0, y_stride=2**32, **big)
+
+
 def test_binding_rejects_bad_arguments():
     a = np.zeros(6, np.int8)
     p = {"ndim": 2, "shape": (2, 3), "a_stride": (3, 1), "b_stride": (3, 1), "a_zp": 0,
