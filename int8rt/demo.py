@@ -68,10 +68,12 @@ def run_demo(runs: int = 200, progress: bool = True) -> dict[str, float]:
 def format_report(r: dict[str, float]) -> str:
     return "\n".join([
         f"int8rt demo: digits CNN, {r['test_images']} held-out images",
-        f"  accuracy   fp32 {100 * r['fp32_accuracy']:6.2f} %   int8 {100 * r['int8_accuracy']:6.2f} %"
-        f"   (drop {100 * (r['fp32_accuracy'] - r['int8_accuracy']):+.2f} points)",
-        f"  model size fp32 {r['fp32_bytes'] / 1024:6.1f} KiB  int8 {r['int8_bytes'] / 1024:6.1f} KiB"
-        f"  ({r['fp32_bytes'] / r['int8_bytes']:.1f}x smaller)",
-        f"  latency    int8 {r['int8_ms']:.3f} ms/image (native plan, 1 thread); "
-        f"fp32 {r['fp32_numpy_ms']:.3f} ms/image (numpy reference executor)",
+        (f"  accuracy   fp32 {100 * r['fp32_accuracy']:6.2f} %   "
+         f"int8 {100 * r['int8_accuracy']:6.2f} %"
+         f"   (drop {100 * (r['fp32_accuracy'] - r['int8_accuracy']):+.2f} points)"),
+        (f"  model size fp32 {r['fp32_bytes'] / 1024:6.1f} KiB  "
+         f"int8 {r['int8_bytes'] / 1024:6.1f} KiB"
+         f"  ({r['fp32_bytes'] / r['int8_bytes']:.1f}x smaller)"),
+        (f"  latency    int8 {r['int8_ms']:.3f} ms/image (native plan, 1 thread); "
+         f"fp32 {r['fp32_numpy_ms']:.3f} ms/image (numpy reference executor)"),
     ])

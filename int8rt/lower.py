@@ -255,11 +255,11 @@ def _product_output(lw: _Lowerer, node: Node, x: str, y: str, oc: int):
     if deq is None:
         weights, bias, mult = _weights_and_bias(lw, node, x, y, oc)
         qmin, qmax = lw.clamp(node, y)
-        quant = dict(x_zp=lw.qp(x)[1], y_zp=lw.qp(y)[1], qmin=qmin, qmax=qmax, out_f32=0)
+        quant = {"x_zp": lw.qp(x)[1], "y_zp": lw.qp(y)[1], "qmin": qmin, "qmax": qmax, "out_f32": 0}
         return y, weights, bias, mult, quant
     weights, bias, mult = _weights_and_bias(lw, node, x, None, oc)
     lw.buffers.pop(y, None)
-    quant = dict(x_zp=lw.qp(x)[1], y_zp=0, qmin=-128, qmax=127, out_f32=1)
+    quant = {"x_zp": lw.qp(x)[1], "y_zp": 0, "qmin": -128, "qmax": 127, "out_f32": 1}
     return deq.outputs[0], weights, bias, mult, quant
 
 
@@ -325,7 +325,7 @@ def _float_weights(lw: _Lowerer, node: Node, oc: int) -> tuple[np.ndarray, np.nd
     lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         _fail(node, f"fused clip {node.attrs.get('clip')} is not an ordered pair")
-    bounds = dict(lo=max(float(np.float32(lo)), -_FLT_MAX), hi=min(float(np.float32(hi)), _FLT_MAX))
+    bounds = {"lo": max(float(np.float32(lo)), -_FLT_MAX), "hi": min(float(np.float32(hi)), _FLT_MAX)}
     return np.ascontiguousarray(w), np.ascontiguousarray(b.reshape(oc)), bounds
 
 
@@ -376,8 +376,8 @@ def _binary(lw: _Lowerer, node: Node) -> None:
     ndim, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
     (sa, za), (sb, zb), (sy, zy) = lw.qp(a), lw.qp(b), lw.qp(y)
     qmin, qmax = lw.clamp(node, y)
-    params = dict(ndim=ndim, shape=tuple(shape), a_stride=tuple(a_stride),
-                  b_stride=tuple(b_stride), a_zp=za, b_zp=zb, y_zp=zy, qmin=qmin, qmax=qmax)
+    params = {"ndim": ndim, "shape": tuple(shape), "a_stride": tuple(a_stride),
+                  "b_stride": tuple(b_stride), "a_zp": za, "b_zp": zb, "y_zp": zy, "qmin": qmin, "qmax": qmax}
     if node.op == "Mul":
         params.update(a_mult=0, b_mult=0, mult=float(kt.mul_mult(sa, sb, sy)))
         lw.emit(node, "mul", ins, [y], params)
@@ -438,10 +438,10 @@ def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
     (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
     pt, pl, _, _ = a.get("pads", (0, 0, 0, 0))
     (_, zx), (_, zy) = lw.qp(x), lw.qp(y)
-    return dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, kh=kh, kw=kw, stride_h=sh, stride_w=sw,
-                dil_h=dh, dil_w=dw, pad_t=pt, pad_l=pl,
-                count_include_pad=int(a.get("count_include_pad", 0)), x_zp=zx, y_zp=zy,
-                qmin=-128, qmax=127)
+    return {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "kh": kh, "kw": kw, "stride_h": sh, "stride_w": sw,
+                "dil_h": dh, "dil_w": dw, "pad_t": pt, "pad_l": pl,
+                "count_include_pad": int(a.get("count_include_pad", 0)), "x_zp": zx, "y_zp": zy,
+                "qmin": -128, "qmax": 127}
 
 
 def _maxpool(lw: _Lowerer, node: Node) -> None:
@@ -469,7 +469,7 @@ def _global_avgpool(lw: _Lowerer, node: Node) -> None:
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
     mult = float(kt.global_avgpool_mult(sx, sy, h * w_))
     lw.emit(node, "global_avgpool", [x], [y],
-            dict(n=n, hw=h * w_, c=c, x_zp=zx, y_zp=zy, mult=mult, qmin=-128, qmax=127))
+            {"n": n, "hw": h * w_, "c": c, "x_zp": zx, "y_zp": zy, "mult": mult, "qmin": -128, "qmax": 127})
 
 
 # -- data movement -----------------------------------------------------------------------------
@@ -567,8 +567,8 @@ def _concat(lw: _Lowerer, node: Node) -> None:
         cols = math.prod(lw.shape(x)[axis:])
         src = _const_buffer(lw, node, x) if lw.g.tensor(x).is_const else x
         lw.emit(node, "requant_copy", [src], [y],
-                dict(rows=rows, cols=cols, x_stride=cols, y_stride=y_stride, x_offset=0,
-                     y_offset=offset, x_zp=zx, y_zp=zy, mult=float(kt.requant_mult(sx, sy))))
+                {"rows": rows, "cols": cols, "x_stride": cols, "y_stride": y_stride, "x_offset": 0,
+                     "y_offset": offset, "x_zp": zx, "y_zp": zy, "mult": float(kt.requant_mult(sx, sy))})
         offset += cols
 
 
@@ -585,7 +585,7 @@ def _resize(lw: _Lowerer, node: Node) -> None:
         nm = a.get("nearest_mode", "round_prefer_floor")
         iy = kt.resize_nearest_map(h, oh, sh, ctm, nm)
         ix = kt.resize_nearest_map(w_, ow, sw, ctm, nm)
-        lw.emit(node, "resize_nearest", [x], [y], dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow),
+        lw.emit(node, "resize_nearest", [x], [y], {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow},
                 {"iy": iy, "ix": ix})
     else:
         y0, y1, fy = kt.resize_linear_map(h, oh, sh, ctm)
@@ -593,8 +593,8 @@ def _resize(lw: _Lowerer, node: Node) -> None:
         (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
         mult = float(kt.bilinear_mult(sx, sy))
         lw.emit(node, "resize_bilinear", [x], [y],
-                dict(n=n, h=h, w=w_, c=c, oh=oh, ow=ow, x_zp=zx, y_zp=zy, mult=mult),
-                dict(y0=y0, y1=y1, fy=fy, x0=x0, x1=x1, fx=fx))
+                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "x_zp": zx, "y_zp": zy, "mult": mult},
+                {"y0": y0, "y1": y1, "fy": fy, "x0": x0, "x1": x1, "fx": fx})
 
 
 def _softmax(lw: _Lowerer, node: Node) -> None:
@@ -610,7 +610,7 @@ def _softmax(lw: _Lowerer, node: Node) -> None:
     inv = float(np.float32(1.0 / sy))
     if axis == len(shape) - 1:
         lw.emit(node, "softmax", [x], [y],
-                dict(rows=math.prod(shape[:-1]), cols=shape[-1], inv_y_scale=inv, y_zp=zy),
+                {"rows": math.prod(shape[:-1]), "cols": shape[-1], "inv_y_scale": inv, "y_zp": zy},
                 {"exp_table": table})
         return
     # softmax over an inner axis: move it last, run, move it back (pure data movement)
@@ -620,7 +620,7 @@ def _softmax(lw: _Lowerer, node: Node) -> None:
     t_in, t_out = lw.temp(f"{x}__t", moved), lw.temp(f"{y}__t", moved)
     lw.emit(node, "transpose", [x], [t_in], {"shape": shape, "perm": perm})
     lw.emit(node, "softmax", [t_in], [t_out],
-            dict(rows=math.prod(moved[:-1]), cols=moved[-1], inv_y_scale=inv, y_zp=zy),
+            {"rows": math.prod(moved[:-1]), "cols": moved[-1], "inv_y_scale": inv, "y_zp": zy},
             {"exp_table": table})
     lw.emit(node, "transpose", [t_out], [y], {"shape": moved, "perm": inverse})
 

@@ -253,9 +253,8 @@ def _check_attrs(ref: str, node: ir.Node) -> None:
         perm = [int(p) for p in attrs["perm"]]
         if sorted(perm) != list(range(len(perm))):
             _fail(f"{ref} attribute 'perm' {tuple(perm)} is not a permutation")
-    if node.op == "Split" and attrs.get("sizes"):
-        if len(attrs["sizes"]) != len(node.outputs):
-            _fail(f"{ref}: {len(attrs['sizes'])} split sizes but {len(node.outputs)} outputs")
+    if node.op == "Split" and attrs.get("sizes") and len(attrs["sizes"]) != len(node.outputs):
+        _fail(f"{ref}: {len(attrs['sizes'])} split sizes but {len(node.outputs)} outputs")
 
 
 def _check_onnx_layout_node(i: int, n: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from int8rt import ir
@@ -98,7 +100,7 @@ def _same(x: object, y: object) -> bool:
     if type(x) is not type(y):
         return False
     if isinstance(x, float):
-        return (x != x and y != y) or (x == y and str(x) == str(y))
+        return (math.isnan(x) and math.isnan(y)) or (x == y and str(x) == str(y))
     if isinstance(x, (list, tuple)):
         return len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y))
     if isinstance(x, dict):

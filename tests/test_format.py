@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from .i8_graphs import assert_graphs_equal, float_graph, quant_graph
 
 from int8rt import format as i8
 from int8rt import ir, validate
+
+from .i8_graphs import assert_graphs_equal, float_graph, quant_graph
 
 HDR = struct.Struct("<8sHHIIIQQQQII")
 

@@ -107,16 +107,16 @@ def rand_i8(rng: np.random.Generator, *shape: int) -> np.ndarray:
 def conv_params(n, h, w, c, oc, k, stride, pad, x_zp, y_zp, qmin=-128, qmax=127, groups=1):
     oh = (h + 2 * pad - k) // stride + 1
     ow = (w + 2 * pad - k) // stride + 1
-    return dict(n=n, h=h, w=w, c=c, oh=oh, ow=ow, oc=oc, kh=k, kw=k, stride_h=stride,
-                stride_w=stride, dil_h=1, dil_w=1, pad_t=pad, pad_l=pad, pad_b=pad, pad_r=pad,
-                groups=groups, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax)
+    return {"n": n, "h": h, "w": w, "c": c, "oh": oh, "ow": ow, "oc": oc, "kh": k, "kw": k, "stride_h": stride,
+                "stride_w": stride, "dil_h": 1, "dil_w": 1, "pad_t": pad, "pad_l": pad, "pad_b": pad, "pad_r": pad,
+                "groups": groups, "x_zp": x_zp, "y_zp": y_zp, "qmin": qmin, "qmax": qmax}
 
 
 def conv_consts(rng, oc, k, cg, mult):
     w = rng.integers(-127, 128, size=(oc, k, k, cg), dtype=np.int8)
     w.reshape(-1)[:2] = (-127, 127)
     bias = rng.integers(-5000, 5000, size=oc).astype(np.int32)
-    return dict(w=w, bias=bias, mult=np.full(oc, mult, F32))
+    return {"w": w, "bias": bias, "mult": np.full(oc, mult, F32)}
 
 
 def ref_conv(x, p, consts):
@@ -195,26 +195,26 @@ def make_program(rng: np.random.Generator, in_zp: int = -128):
     k1 = conv_consts(rng, oc, 3, c, 0.0005)
     p2 = conv_params(n, h, w, c, oc, 1, 1, 0, x_zp=in_zp, y_zp=-3, qmin=-100, qmax=100)
     k2 = conv_consts(rng, oc, 1, c, 0.002)
-    add = dict(ndim=1, shape=[n * h * w * oc], a_stride=[1], b_stride=[1], a_zp=127, b_zp=-3,
-               y_zp=5, a_mult=3 << 10, b_mult=-(5 << 10), mult=2.0 ** -12, qmin=-128, qmax=127)
-    pool = dict(n=n, h=h, w=w, c=oc, oh=5, ow=5, kh=2, kw=2, stride_h=2, stride_w=2, dil_h=1,
-                dil_w=1, pad_t=0, pad_l=0, count_include_pad=0, x_zp=5, y_zp=5, qmin=-128,
-                qmax=120)
-    rc1 = dict(rows=n * 25, cols=oc, x_stride=oc, y_stride=2 * oc, x_offset=0, y_offset=0,
-               x_zp=5, y_zp=-128, mult=0.75)
+    add = {"ndim": 1, "shape": [n * h * w * oc], "a_stride": [1], "b_stride": [1], "a_zp": 127, "b_zp": -3,
+               "y_zp": 5, "a_mult": 3 << 10, "b_mult": -(5 << 10), "mult": 2.0 ** -12, "qmin": -128, "qmax": 127}
+    pool = {"n": n, "h": h, "w": w, "c": oc, "oh": 5, "ow": 5, "kh": 2, "kw": 2, "stride_h": 2, "stride_w": 2, "dil_h": 1,
+                "dil_w": 1, "pad_t": 0, "pad_l": 0, "count_include_pad": 0, "x_zp": 5, "y_zp": 5, "qmin": -128,
+                "qmax": 120}
+    rc1 = {"rows": n * 25, "cols": oc, "x_stride": oc, "y_stride": 2 * oc, "x_offset": 0, "y_offset": 0,
+               "x_zp": 5, "y_zp": -128, "mult": 0.75}
     rc2 = dict(rc1, y_offset=oc, x_zp=5, mult=-1.5)
     table = rand_i8(rng, 256)
     calls = [
-        Call("quantize", ["x"], ["q"], dict(n=n * c * h * w, scale=s_in, zp=in_zp), node="q"),
-        Call("transpose", ["q"], ["t"], dict(shape=[n, c, h, w], perm=[0, 2, 3, 1]), node="tr"),
+        Call("quantize", ["x"], ["q"], {"n": n * c * h * w, "scale": s_in, "zp": in_zp}, node="q"),
+        Call("transpose", ["q"], ["t"], {"shape": [n, c, h, w], "perm": [0, 2, 3, 1]}, node="tr"),
         Call("conv2d", ["t"], ["c1"], p1, k1, node="conv3"),
         Call("conv2d", ["t"], ["c2"], p2, k2, node="conv1"),
         Call("add", ["c1", "c2"], ["s"], add, node="add"),
         Call("maxpool", ["s"], ["m"], pool, node="pool"),
         Call("requant_copy", ["m"], ["cat"], rc1, node="cat"),
         Call("requant_copy", ["m"], ["cat"], rc2, node="cat"),
-        Call("lut", ["cat"], ["l"], dict(n=n * 25 * 2 * oc), dict(table=table), node="act"),
-        Call("dequantize", ["l"], ["out"], dict(n=n * 25 * 2 * oc, scale=0.1, zp=-128),
+        Call("lut", ["cat"], ["l"], {"n": n * 25 * 2 * oc}, {"table": table}, node="act"),
+        Call("dequantize", ["l"], ["out"], {"n": n * 25 * 2 * oc, "scale": 0.1, "zp": -128},
              node="dq"),
     ]
     prog = Program(calls, bufs, ["x"], ["out", "m"])
@@ -362,18 +362,18 @@ def test_fc_and_mul_and_gap():
     w = rng.integers(-127, 128, size=(n, k), dtype=np.int8)
     bias = rng.integers(-1000, 1000, size=n).astype(np.int32)
     mult = rng.uniform(1e-4, 1e-3, size=n).astype(F32)
-    p = dict(m=m, k=k, n=n, x_zp=-128, y_zp=127, qmin=-128, qmax=127)
-    got = run_single("fc", [x], (m, n), "int8", p, dict(w=w, bias=bias, mult=mult))
+    p = {"m": m, "k": k, "n": n, "x_zp": -128, "y_zp": 127, "qmin": -128, "qmax": 127}
+    got = run_single("fc", [x], (m, n), "int8", p, {"w": w, "bias": bias, "mult": mult})
     assert np.array_equal(got, ref_fc(x, w=w, bias=bias, mult=mult, x_zp=-128, y_zp=127))
 
     a, b = rand_i8(rng, 2, 5, 4), rand_i8(rng, 1, 1, 4)  # b broadcast over rows
-    p = dict(ndim=2, shape=[10, 4], a_stride=[4, 1], b_stride=[0, 1], a_zp=-128, b_zp=127,
-             y_zp=3, mult=0.01, qmin=-128, qmax=127)
+    p = {"ndim": 2, "shape": [10, 4], "a_stride": [4, 1], "b_stride": [0, 1], "a_zp": -128, "b_zp": 127,
+             "y_zp": 3, "mult": 0.01, "qmin": -128, "qmax": 127}
     got = run_single("mul", [a, b], (2, 5, 4), "int8", p)
     assert np.array_equal(got, ref_mul(a, b, -128, 127, 3, 0.01, -128, 127))
 
     x = rand_i8(rng, 2, 7, 5)
-    p = dict(n=2, hw=7, c=5, x_zp=127, y_zp=-128, mult=0.02, qmin=-100, qmax=127)
+    p = {"n": 2, "hw": 7, "c": 5, "x_zp": 127, "y_zp": -128, "mult": 0.02, "qmin": -100, "qmax": 127}
     got = run_single("global_avgpool", [x], (2, 5), "int8", p)
     acc = (x.astype(np.int64) - 127).sum(axis=1)
     assert np.array_equal(got, requantize(acc, F32(0.02), -128, -100, 127))
@@ -384,17 +384,17 @@ def test_avgpool_softmax_bilinear():
     x = rand_i8(rng, 1, 7, 6, 5)
     mbc = (1.0 / np.arange(1, 11, dtype=np.float64)).astype(F32)
     mbc = np.concatenate([[F32(0)], mbc[:9]]).astype(F32)  # [kh*kw + 1]
-    p = dict(n=1, h=7, w=6, c=5, oh=4, ow=3, kh=3, kw=3, stride_h=2, stride_w=2, dil_h=1,
-             dil_w=1, pad_t=1, pad_l=0, count_include_pad=0, x_zp=-128, y_zp=0, qmin=-128,
-             qmax=127)
-    got = run_single("avgpool", [x], (1, 4, 3, 5), "int8", p, dict(mult_by_count=mbc))
+    p = {"n": 1, "h": 7, "w": 6, "c": 5, "oh": 4, "ow": 3, "kh": 3, "kw": 3, "stride_h": 2, "stride_w": 2, "dil_h": 1,
+             "dil_w": 1, "pad_t": 1, "pad_l": 0, "count_include_pad": 0, "x_zp": -128, "y_zp": 0, "qmin": -128,
+             "qmax": 127}
+    got = run_single("avgpool", [x], (1, 4, 3, 5), "int8", p, {"mult_by_count": mbc})
     want = ref_avgpool(x, 3, 3, 2, 2, 1, 0, 4, 3, -128, 0, mbc, -128, 127)
     assert np.array_equal(got, want)
 
     x = rand_i8(rng, 6, 10)
     table = np.rint(2.0 ** 20 * np.exp(-0.1 * np.arange(256))).astype(np.int32)
-    p = dict(rows=6, cols=10, inv_y_scale=256.0, y_zp=-128)
-    got = run_single("softmax", [x], (6, 10), "int8", p, dict(exp_table=table))
+    p = {"rows": 6, "cols": 10, "inv_y_scale": 256.0, "y_zp": -128}
+    got = run_single("softmax", [x], (6, 10), "int8", p, {"exp_table": table})
     assert np.array_equal(got, ref_softmax(x, table, 256.0, -128))
 
     x = rand_i8(rng, 1, 4, 5, 3)
@@ -407,9 +407,9 @@ def test_avgpool_softmax_bilinear():
     fx = rng.integers(0, 2049, size=ow).astype(np.int32)
     fx[0], fx[1] = 0, 2048
     mult = 0.9 / 2 ** 22
-    p = dict(n=1, h=4, w=5, c=3, oh=oh, ow=ow, x_zp=-128, y_zp=127, mult=mult)
+    p = {"n": 1, "h": 4, "w": 5, "c": 3, "oh": oh, "ow": ow, "x_zp": -128, "y_zp": 127, "mult": mult}
     got = run_single("resize_bilinear", [x], (1, oh, ow, 3), "int8", p,
-                     dict(y0=y0, y1=y1, fy=fy, x0=x0, x1=x1, fx=fx))
+                     {"y0": y0, "y1": y1, "fy": fy, "x0": x0, "x1": x1, "fx": fx})
     assert np.array_equal(got, ref_bilinear(x, y0, y1, fy, x0, x1, fx, -128, 127, F32(mult)))
 
 
@@ -419,25 +419,25 @@ def test_movement_kernels(dtype):
     x = rng.integers(-128, 128, size=(2, 3, 4, 5)).astype(dtype)
     iy, ix = np.array([0, 0, 2, 1, 2], np.int32), np.array([3, 1, 0], np.int32)
     got = run_single("resize_nearest", [x], (2, 5, 3, 5), dtype,
-                     dict(n=2, h=3, w=4, c=5, oh=5, ow=3), dict(iy=iy, ix=ix))
+                     {"n": 2, "h": 3, "w": 4, "c": 5, "oh": 5, "ow": 3}, {"iy": iy, "ix": ix})
     assert np.array_equal(got, x[:, iy][:, :, ix])
 
-    p = dict(in_shape=[2, 3, 4, 5], start=[1, 0, 3, 0], step=[1, 2, -2, 2],
-             out_shape=[1, 2, 2, 3])
+    p = {"in_shape": [2, 3, 4, 5], "start": [1, 0, 3, 0], "step": [1, 2, -2, 2],
+             "out_shape": [1, 2, 2, 3]}
     got = run_single("slice", [x], (1, 2, 2, 3), dtype, p)
     assert np.array_equal(got, x[1:2, 0::2, 3::-2, 0::2])
 
     for mode, np_mode in ((0, "constant"), (1, "reflect"), (2, "edge")):
         pads = ([0, 1, 2, 0], [1, 0, 3, -2])
         out_shape = tuple(s + a + b for s, a, b in zip(x.shape, *pads))
-        consts = dict(value=np.array([-7], dtype)) if mode == 0 else {}
-        p = dict(in_shape=list(x.shape), pad_before=pads[0], pad_after=pads[1], mode=mode)
+        consts = {"value": np.array([-7], dtype)} if mode == 0 else {}
+        p = {"in_shape": list(x.shape), "pad_before": pads[0], "pad_after": pads[1], "mode": mode}
         got = run_single("pad", [x], out_shape, dtype, p, consts)
-        kw = dict(constant_values=-7) if mode == 0 else {}
+        kw = {"constant_values": -7} if mode == 0 else {}
         want = np.pad(x[..., :3], list(zip(pads[0], [1, 0, 3, 0])), mode=np_mode, **kw)
         assert np.array_equal(got, want), mode
 
-    got = run_single("copy", [x], x.shape, dtype, dict(nbytes=x.nbytes))
+    got = run_single("copy", [x], x.shape, dtype, {"nbytes": x.nbytes})
     assert np.array_equal(got, x)
 
 
@@ -445,7 +445,7 @@ def test_passthrough_and_duplicate_outputs():
     rng = np.random.default_rng(14)
     table = rand_i8(rng, 256)
     bufs = {"x": Buffer("x", (10,), "int8"), "y": Buffer("y", (10,), "int8")}
-    prog = Program([Call("lut", ["x"], ["y"], dict(n=10), dict(table=table))], bufs, ["x"],
+    prog = Program([Call("lut", ["x"], ["y"], {"n": 10}, {"table": table})], bufs, ["x"],
                    ["y", "x", "y"])
     x = rand_i8(rng, 10)
     y, xx, y2 = NativePlan(prog).run([x])
@@ -485,7 +485,7 @@ def test_native_run_checks_arrays():
 
 def lut_program(n_param: int, buf_len: int = 10) -> Program:
     bufs = {"x": Buffer("x", (buf_len,), "int8"), "y": Buffer("y", (buf_len,), "int8")}
-    call = Call("lut", ["x"], ["y"], dict(n=n_param), dict(table=np.zeros(256, np.int8)))
+    call = Call("lut", ["x"], ["y"], {"n": n_param}, {"table": np.zeros(256, np.int8)})
     return Program([call], bufs, ["x"], ["y"])
 
 
@@ -496,8 +496,8 @@ def test_build_errors():
         NativePlan(lut_program(-1))
     bufs = {"x": Buffer("x", (10,), "int8"), "y": Buffer("y", (10,), "int8"),
             "t": Buffer("t", (10,), "int8")}
-    lut = dict(n=10)
-    tab = dict(table=np.zeros(256, np.int8))
+    lut = {"n": 10}
+    tab = {"table": np.zeros(256, np.int8)}
     with pytest.raises(ValueError, match="before any call writes it"):
         NativePlan(Program([Call("lut", ["t"], ["y"], lut, tab)], bufs, ["x"], ["y"]))
     with pytest.raises(ValueError, match="writes the model input"):
@@ -509,7 +509,7 @@ def test_build_errors():
     with pytest.raises(ValueError, match="missing const 'table'"):
         NativePlan(Program([Call("lut", ["x"], ["y"], lut)], bufs, ["x"], ["y"]))
     with pytest.raises(ValueError, match="not exactly int8"):
-        NativePlan(Program([Call("lut", ["x"], ["y"], lut, dict(table=np.full(256, 300)))],
+        NativePlan(Program([Call("lut", ["x"], ["y"], lut, {"table": np.full(256, 300)})],
                            bufs, ["x"], ["y"]))
     with pytest.raises(ValueError, match="unknown kernel"):
         NativePlan(Program([Call("gelu", ["x"], ["y"], lut)], bufs, ["x"], ["y"]))
@@ -525,17 +525,17 @@ def test_c_preconditions():
     # resize index map out of range
     with pytest.raises(ValueError, match="index map"):
         run_single("resize_nearest", [x], (1, 2, 2, 2), "int8",
-                   dict(n=1, h=3, w=4, c=2, oh=2, ow=2),
-                   dict(iy=np.array([0, 3], np.int32), ix=np.array([0, 1], np.int32)))
+                   {"n": 1, "h": 3, "w": 4, "c": 2, "oh": 2, "ow": 2},
+                   {"iy": np.array([0, 3], np.int32), "ix": np.array([0, 1], np.int32)})
     # slice reading past the end
     with pytest.raises(ValueError, match="out of range"):
         run_single("slice", [x], (1, 2, 4, 2), "int8",
-                   dict(in_shape=[1, 3, 4, 2], start=[0, 2, 0, 0], step=[1, 1, 1, 1],
-                        out_shape=[1, 2, 4, 2]))
+                   {"in_shape": [1, 3, 4, 2], "start": [0, 2, 0, 0], "step": [1, 1, 1, 1],
+                        "out_shape": [1, 2, 4, 2]})
     # transpose with a non-permutation
     with pytest.raises(ValueError, match="permutation"):
         run_single("transpose", [x], (1, 3, 4, 2), "int8",
-                   dict(shape=[1, 3, 4, 2], perm=[0, 1, 1, 3]))
+                   {"shape": [1, 3, 4, 2], "perm": [0, 1, 1, 3]})
     # conv with inconsistent oh
     p = conv_params(1, 3, 4, 2, 4, 3, 1, 1, 0, 0)
     p["oh"] += 1
@@ -545,13 +545,13 @@ def test_c_preconditions():
     # requant_copy footprint past its output buffer (a Concat offset too large)
     with pytest.raises(ValueError, match="kernel needs"):
         run_single("requant_copy", [x], (1, 3, 4, 2), "int8",
-                   dict(rows=12, cols=2, x_stride=2, y_stride=2, x_offset=0, y_offset=1,
-                        x_zp=0, y_zp=0, mult=1.0))
+                   {"rows": 12, "cols": 2, "x_stride": 2, "y_stride": 2, "x_offset": 0, "y_offset": 1,
+                        "x_zp": 0, "y_zp": 0, "mult": 1.0})
     # softmax table that could make a row sum zero
     with pytest.raises(ValueError, match="exp_table"):
         run_single("softmax", [x.reshape(12, 2)], (12, 2), "int8",
-                   dict(rows=12, cols=2, inv_y_scale=256.0, y_zp=0),
-                   dict(exp_table=np.zeros(256, np.int32)))
+                   {"rows": 12, "cols": 2, "inv_y_scale": 256.0, "y_zp": 0},
+                   {"exp_table": np.zeros(256, np.int32)})
 
 
 def test_constant_buffer_input():
@@ -560,8 +560,8 @@ def test_constant_buffer_input():
     a, c = rand_i8(rng, 3, 4), rand_i8(rng, 4)
     bufs = {"a": Buffer("a", (3, 4), "int8"), "c": Buffer("c", (4,), "int8"),
             "y": Buffer("y", (3, 4), "int8")}
-    p = dict(ndim=2, shape=[3, 4], a_stride=[4, 1], b_stride=[0, 1], a_zp=-128, b_zp=127,
-             y_zp=0, a_mult=1 << 20, b_mult=-(1 << 21), mult=2.0 ** -21, qmin=-128, qmax=127)
+    p = {"ndim": 2, "shape": [3, 4], "a_stride": [4, 1], "b_stride": [0, 1], "a_zp": -128, "b_zp": 127,
+             "y_zp": 0, "a_mult": 1 << 20, "b_mult": -(1 << 21), "mult": 2.0 ** -21, "qmin": -128, "qmax": 127}
     prog = Program([Call("add", ["a", "c"], ["y"], p)], bufs, ["a"], ["y", "c"])
     prog.constants = {"c": c}
     y, cc = NativePlan(prog).run([a])

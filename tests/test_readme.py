@@ -14,5 +14,5 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_op_table_is_current() -> None:
     pytest.importorskip("onnx")
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_op_table.py"), "--check"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr

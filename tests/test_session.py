@@ -14,7 +14,7 @@ from int8rt.demo import load_demo
 
 @pytest.fixture(scope="module")
 def demo():
-    graph, x_test, y_test, x_calib = load_demo()
+    graph, x_test, _, x_calib = load_demo()
     qm = int8rt.quantize(graph, [x_calib], progress=False)
     return qm, x_test
 

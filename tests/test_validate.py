@@ -7,10 +7,11 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from .i8_graphs import float_graph, quant_graph
 
 from int8rt import ir
 from int8rt.validate import GraphValidationError, validate_graph
+
+from .i8_graphs import float_graph, quant_graph
 
 
 def refuses(graph: ir.Graph, *fragments: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from int8rt.opset import OPS  # noqa: E402
+from int8rt.opset import OPS
 
 BEGIN, END = "<!-- op-table:begin -->", "<!-- op-table:end -->"
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 
-
 class NonFiniteDataError(ValueError):
     """A calibration tensor holds NaN or Inf: a data problem, never worth a retry."""
 
@@ -49,7 +48,7 @@ class Observer(abc.ABC):
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         self._update(x, lo, hi)
 
-    def _update(self, x: np.ndarray, lo: float, hi: float) -> None:  # noqa: B027
+    def _update(self, x: np.ndarray, lo: float, hi: float) -> None:
         """Method-specific part of update: x is finite and non-empty, lo/hi its extremes, and
         self.min/self.max already include them."""
 

@@ -75,7 +75,7 @@ class _Quantizer:
         for n in self.order:
             for o in n.outputs:
                 self.home[o] = "int8" if self.is_int8(n) else "float"
-        for name, dom in self.home.items():
+        for name in self.home:
             t = graph.tensor(name)
             if t.dtype != "float32":
                 raise ValueError(f"activation {name!r} is {t.dtype}; PTQ expects a float32 graph")

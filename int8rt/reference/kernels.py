@@ -13,6 +13,7 @@ import numpy as np
 
 from . import conv, convert, elementwise, f32conv, movement, pooling, resize, softmax
 
+
 def _conv2d(x: np.ndarray, *, consts: dict, params: dict) -> np.ndarray:
     # the C struct names the input width `w`, the weights constant is also `w`: keep them apart
     sizes = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw")

@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-import int8rt  # noqa: E402
-from int8rt.lower import lower  # noqa: E402
-from int8rt.reference.program import run_program  # noqa: E402
+import int8rt
+from int8rt.lower import lower
+from int8rt.reference.program import run_program
 
-from ..models.fixtures import calib_and_eval_images, onnx_model_path  # noqa: E402
-from ..models.ort_baseline import cosine, ort_quantize_static, ort_run, sqnr_db  # noqa: E402
+from ..models.fixtures import calib_and_eval_images, onnx_model_path
+from ..models.ort_baseline import cosine, ort_quantize_static, ort_run, sqnr_db
 
 N_CALIB, N_EVAL = 16, 8
 

@@ -167,7 +167,7 @@ def test_huge_stride_is_refused_before_c(kind):
     found it as a segfault through a plan): the binding and the plan both refuse such
     geometry, and the kernel itself now does its tap-range math in int64."""
     x = np.arange(16, dtype=np.int8).reshape(1, 4, 4, 1)
-    kw = dict(oh=2, ow=1, kh=2, kw=2, stride_h=2**31 - 1, stride_w=1)
+    kw = {"oh": 2, "ow": 1, "kh": 2, "kw": 2, "stride_h": 2**31 - 1, "stride_w": 1}
     with pytest.raises(ValueError, match="int32"):
         if kind == "max":
             nat.maxpool(x, **kw)

@@ -17,7 +17,7 @@ from int8rt.opset import attrs_with_defaults
 
 
 def _conv_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads) -> np.ndarray:
-    n, h, wd, c = x.shape
+    n, h, wd, _ = x.shape
     oc, kh, kw, _ = w.shape
     top, left, bottom, right = pads
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int8rt.ir import QParams
 from int8rt import kernel_tables
+from int8rt.ir import QParams
 from int8rt.quant import params
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)

@@ -57,7 +57,7 @@ def test_structure_and_names(chain) -> None:
     assert [n.attrs for n in q.nodes[1:-1]] == [n.attrs for n in g.nodes]
     # the float graph is not modified
     assert g.tensor("c1").dtype == "float32" and g.tensor("conv.w").dtype == "float32"
-    assert [n.op for n in g.nodes][0] == "Transpose"
+    assert next(n.op for n in g.nodes) == "Transpose"
 
 
 def test_activation_parameters(chain) -> None:
