@@ -1,11 +1,15 @@
 /* The process-wide worker pool (csrc/include/int8rt/threadpool.h, docs/PLAN.md "Threads").
  *
- * Job protocol. `state` packs (generation << 32 | next unclaimed task) in one 64-bit atomic.
- * The caller publishes a job by storing fn / ctx / n / threads, zeroing `done`, then storing a
- * new generation with next = 0. Every participant claims a range by compare-and-swap on
- * `state`; a CAS that succeeds proves the job is still the current one, and the job cannot end
- * (so its fields cannot change) before that range is added to `done`: so fields read after a
- * successful claim are that job's. The caller claims ranges like any worker, then waits until
+ * Job protocol. `state` packs (generation, task count n, next unclaimed task) in one 64-bit
+ * atomic (24 + 20 + 20 bits). The caller publishes a job by storing fn / ctx / threads, zeroing
+ * `done`, then storing a new generation with the job's n and next = 0. Every participant claims
+ * a range by compare-and-swap on `state`; a CAS that succeeds proves the job is still the
+ * current one, and the job cannot end (so its fields cannot change) before that range is added
+ * to `done`: so fields read after a successful claim are that job's. n lives in the state word
+ * because the "anything left?" test must use the same snapshot as the CAS: with n in a field of
+ * its own, a worker that read the old state (all claimed) and then the *next* job's larger n
+ * could claim task n_old of the finished job in the instant before the new state was stored,
+ * and its stray `done` increment then overshot the next job's count (a hang: CI caught it). The caller claims ranges like any worker, then waits until
  * `done` reaches n. A worker that wakes up late sees a newer generation or nothing left to
  * claim and goes back to waiting; nobody ever waits for a thread that has not started work.
  *
@@ -61,10 +65,9 @@ typedef struct {
 } worker_arg;
 
 struct i8_pool {
-    _Atomic uint64_t state; /* generation << 32 | next unclaimed task */
+    _Atomic uint64_t state; /* generation (24 bits) | n (20 bits) | next unclaimed task (20) */
     _Atomic(i8_task_fn) fn;
     _Atomic(void *) ctx;
-    _Atomic uint32_t n;       /* tasks in the current job */
     _Atomic int32_t threads;  /* threads of the current job, caller included */
     _Atomic uint32_t done;    /* tasks finished in the current job */
     _Atomic int32_t sleepers; /* workers waiting on `wake` */
@@ -88,7 +91,19 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> 32); }
+/* The generation wraps after 2^24 jobs; a worker would have to stall through all of them
+ * between two loads for a stale snapshot to compare equal. */
+#define STATE_TASK_BITS 20
+#define STATE_TASK_MASK ((1u << STATE_TASK_BITS) - 1)
+#define STATE_GEN_MASK ((1u << 24) - 1)
+
+static uint32_t gen_of(uint64_t s) { return (uint32_t)(s >> (2 * STATE_TASK_BITS)); }
+static uint32_t n_of(uint64_t s) { return (uint32_t)(s >> STATE_TASK_BITS) & STATE_TASK_MASK; }
+static uint32_t next_of(uint64_t s) { return (uint32_t)s & STATE_TASK_MASK; }
+static uint64_t make_state(uint32_t gen, uint32_t n) {
+    return ((uint64_t)(gen & STATE_GEN_MASK) << (2 * STATE_TASK_BITS)) |
+           ((uint64_t)n << STATE_TASK_BITS);
+}
 
 /* One step of a bounded spin: returns 0 once the caller should sleep instead. */
 typedef struct {
@@ -112,8 +127,7 @@ static void work(i8_pool *p, uint32_t gen, int32_t index) {
     uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
     for (;;) {
         if (gen_of(s) != gen) return;
-        const uint32_t next = (uint32_t)s;
-        const uint32_t n = atomic_load_explicit(&p->n, memory_order_relaxed);
+        const uint32_t next = next_of(s), n = n_of(s); /* one snapshot (see the top) */
         if (next >= n) return;
         const uint32_t threads = (uint32_t)atomic_load_explicit(&p->threads, memory_order_relaxed);
         uint32_t chunk = (n - next) / (CLAIM_DIV * (threads ? threads : 1));
@@ -179,7 +193,6 @@ static i8_pool *pool_new(void) {
     atomic_init(&p->state, 0);
     atomic_init(&p->fn, NULL);
     atomic_init(&p->ctx, NULL);
-    atomic_init(&p->n, 0);
     atomic_init(&p->threads, 1);
     atomic_init(&p->done, 0);
     atomic_init(&p->sleepers, 0);
@@ -245,17 +258,17 @@ void i8_pool_release(i8_pool *pool) {
 }
 
 void i8_pool_run(i8_pool *p, size_t n, i8_task_fn fn, void *ctx) {
-    if (!p || n <= 1 || n > UINT32_MAX / 2) {
+    if (!p || n <= 1 || n > STATE_TASK_MASK) { /* more tasks than the state word holds */
         if (n) fn(ctx, 0, n, 0);
         return;
     }
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n, (uint32_t)n, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     /* publishes the fields above (seq_cst store: also ordered before the sleepers check) */
-    const uint32_t gen = gen_of(atomic_load_explicit(&p->state, memory_order_relaxed)) + 1;
-    atomic_store(&p->state, (uint64_t)gen << 32);
+    const uint32_t gen = (gen_of(atomic_load_explicit(&p->state, memory_order_relaxed)) + 1) &
+                         STATE_GEN_MASK;
+    atomic_store(&p->state, make_state(gen, (uint32_t)n));
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
