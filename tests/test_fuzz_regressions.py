@@ -271,3 +271,19 @@ def test_dynamic_reshape_and_slice_geometry_errors_are_value_errors() -> None:
         slice_spec((2, 3), [0, 0, 0], [1, 1, 1], None, None)
     with pytest.raises(ValueError, match="step of 0"):
         slice_spec((2, 3), [0], [1], [0], [0])
+
+
+def test_qdq_import_refuses_a_quantize_linear_without_its_scale() -> None:
+    """tools/fuzz.py --target qdq: a QuantizeLinear with one input reached the QOperator
+    rewriter, which indexes its scale (IndexError); now refused by the schema check, by name."""
+    import int8rt
+
+    q = helper.make_node("QuantizeLinear", ["x"], ["xq"], name="q")
+    dq = helper.make_node("DequantizeLinear", ["xq", "s"], ["y"], name="dq")
+    g = helper.make_graph([q, dq], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(ValueError, match="QuantizeLinear node 'q'.*inputs"):
+        int8rt.quantize(m, progress=False)

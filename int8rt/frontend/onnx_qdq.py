@@ -365,9 +365,17 @@ def split_qdq(model: str | os.PathLike[str] | onnx.ModelProto
               ) -> tuple[onnx.ModelProto, dict[str, TableEntry]]:
     """(the float model under the Q/DQ nodes, the scale table they gave). QOperator nodes are
     rewritten to QDQ first (frontend.onnx_qoperator)."""
+    from int8rt.frontend.onnx import _schema_violation
     from int8rt.frontend.onnx_qoperator import qoperator_to_qdq
 
-    model = qoperator_to_qdq(_load(model))
+    model = _load(model)
+    # The rewriters index inputs the schema guarantees: refuse a malformed node first, by name.
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    for idx, node in enumerate(model.graph.node):
+        why = _schema_violation(node, opset)
+        if why:
+            raise QDQImportError(f"{node.op_type} node {node.name or idx!r}: {why}")
+    model = qoperator_to_qdq(model)
     return _Splitter(model).run()
 
 
