@@ -230,3 +230,44 @@ def test_slice_step_int64_min_is_rejected_in_lowering() -> None:
     g = _through_file(Graph(nodes, tensors, ["x"], ["y"]))
     with pytest.raises(LoweringError, match="steps non-zero within int32"):
         Session(g)
+
+
+# -- the dynamic path's ONNX loader and shape evaluator (tools/fuzz.py --target dynamic) -------
+def _dyn_model(nodes, inits=(), out="y"):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     [1, 4, 8])],
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                          list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _dyn_run(m):
+    import int8rt
+
+    qm = int8rt.quantize(m, mode="dynamic")
+    return int8rt.DynamicSession(qm.graph).run(None, {"x": np.zeros((1, 4, 8), np.float32)})
+
+
+def test_dynamic_matmul_without_its_weight_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="MatMul node 'mm'.*inputs"):
+        _dyn_run(_dyn_model([helper.make_node("MatMul", ["x"], ["y"], name="mm")]))
+
+
+def test_dynamic_dangling_input_and_missing_output_are_refused() -> None:
+    with pytest.raises(ValueError, match="reads \\['ghost'\\]"):
+        _dyn_run(_dyn_model([helper.make_node("Add", ["x", "ghost"], ["y"], name="a")]))
+    with pytest.raises(ValueError, match="not produced"):
+        _dyn_run(_dyn_model([helper.make_node("Relu", ["x"], ["r"], name="r")]))
+
+
+def test_dynamic_reshape_and_slice_geometry_errors_are_value_errors() -> None:
+    from int8rt.reference.onnx_ops import reshape_target, slice_spec
+
+    with pytest.raises(ValueError, match="past the input's rank"):
+        reshape_target((2, 3), np.array([0, 0, 0]))
+    with pytest.raises(ValueError, match="starts"):
+        slice_spec((2, 3), [0, 0, 0], [1, 1, 1], None, None)
+    with pytest.raises(ValueError, match="step of 0"):
+        slice_spec((2, 3), [0], [1], [0], [0])

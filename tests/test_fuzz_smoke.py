@@ -23,9 +23,10 @@ def _fuzz():
     return mod
 
 
-@pytest.mark.parametrize("target,iterations", [("i8", 150), ("onnx", 120)])
+@pytest.mark.parametrize("target,iterations",
+                         [("i8", 150), ("onnx", 120), ("qdq", 150), ("dynamic", 300)])
 def test_fuzz_target_finds_nothing(tmp_path: Path, target: str, iterations: int) -> None:
-    if target == "onnx":
+    if target != "i8":
         pytest.importorskip("onnx")
     fuzz = _fuzz()
     r = fuzz.supervise(target, seed=20240601, iterations=iterations, seconds=None,

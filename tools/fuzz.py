@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-TARGETS = ("i8", "onnx")
+TARGETS = ("i8", "onnx", "qdq", "dynamic")
 # A MemoryError is an acceptable outcome only when the model really asks for this much.
 HUGE_BYTES = 1 << 28
 # Address-space cap of the worker, so a huge (but validated) request fails with MemoryError
@@ -149,6 +149,61 @@ def _onnx_models() -> list[tuple[str, Any]]:
     if path.exists():
         models.append(("digits_cnn", onnx.load(str(path))))
     return models
+
+
+def _qdq_models() -> list[tuple[str, Any]]:
+    """ONNX models that carry their own quantization (QDQ, as ORT / PyTorch export it) for the
+    qdq target, and float transformer-style models for the dynamic target."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    mk = helper.make_node
+
+    def arr(name: str, a: np.ndarray) -> Any:
+        return numpy_helper.from_array(a, name)
+
+    def model(name: str, nodes: list, inits: list, in_shape: list[int], opset: int) -> Any:
+        g = helper.make_graph(
+            nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 8
+        return m
+
+    qdq = model("qdq_conv", [
+        mk("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+        mk("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
+        mk("DequantizeLinear", ["wq", "sw", "zw"], ["wd"], axis=0),
+        mk("Conv", ["xd", "wd", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        mk("Relu", ["c"], ["r"]),
+        mk("QuantizeLinear", ["r", "sr", "zr"], ["rq"]),
+        mk("DequantizeLinear", ["rq", "sr", "zr"], ["rd"]),
+        mk("MaxPool", ["rd"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        mk("QuantizeLinear", ["p", "sr", "zr"], ["pq"]),
+        mk("DequantizeLinear", ["pq", "sr", "zr"], ["y"]),
+    ], [arr("sx", np.float32(0.02)), arr("zx", np.uint8(128)),
+        arr("wq", rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)),
+        arr("sw", np.full(4, 0.01, np.float32)), arr("zw", np.zeros(4, np.int8)),
+        arr("b", (rng.standard_normal(4) * 0.1).astype(np.float32)),
+        arr("sr", np.float32(0.05)), arr("zr", np.uint8(0))], [1, 3, 8, 8], 13)
+    dyn = model("encoder_block", [
+        mk("LayerNormalization", ["x", "g", "beta"], ["n"], axis=-1),
+        mk("MatMul", ["n", "w1"], ["m1"]),
+        mk("Add", ["m1", "b1"], ["a1"]),
+        mk("Tanh", ["a1"], ["t"]),
+        mk("MatMul", ["t", "w2"], ["m2"]),
+        mk("Softmax", ["m2"], ["y"], axis=-1),
+    ], [arr("g", np.ones(8, np.float32)), arr("beta", np.zeros(8, np.float32)),
+        arr("w1", rng.standard_normal((8, 6)).astype(np.float32)),
+        arr("b1", rng.standard_normal(6).astype(np.float32)),
+        arr("w2", rng.standard_normal((6, 5)).astype(np.float32))], [1, 4, 8], 17)
+    return [("qdq_conv", qdq), ("encoder_block", dyn)]
+
+
+def _feed_shape(m: Any) -> tuple[int, ...]:
+    """The (possibly mutated) declared input shape, each dim clamped into [1, 16]."""
+    dims = m.graph.input[0].type.tensor_type.shape.dim if len(m.graph.input) else []
+    return tuple(min(max(int(d.dim_value), 1), 16) for d in dims)
 
 
 def _calibration(graph: Any, rng: np.random.Generator, n: int = 4) -> list[np.ndarray]:
@@ -602,6 +657,11 @@ def make_case(target: str, seed: int, i: int) -> tuple[str, bytes, np.random.Gen
         m = copy.deepcopy(m)
         mutate_onnx(m, rng)
         return ".onnx", m.SerializeToString(), rng
+    if target in ("qdq", "dynamic"):
+        _, m = _qdq_models()[0 if target == "qdq" else 1]
+        m = copy.deepcopy(m)
+        mutate_onnx(m, rng)
+        return (".qdq" if target == "qdq" else ".dyn"), m.SerializeToString(), rng
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -621,6 +681,20 @@ def execute(target: str, suffix: str, data: bytes, rng: np.random.Generator) -> 
             OUTCOMES["ran"] = OUTCOMES.get("ran", 0) + 1
             return
         import onnx
+
+        if suffix in (".qdq", ".dyn"):
+            import int8rt
+
+            m = onnx.load_from_string(data)
+            feed = {"x": rng.standard_normal(_feed_shape(m)).astype(np.float32)}
+            if suffix == ".qdq":  # the model's own scales: no calibration
+                graph = int8rt.quantize(m, progress=False).graph
+                run_session(graph, rng)
+            else:
+                graph = int8rt.quantize(m, mode="dynamic").graph
+                int8rt.DynamicSession(graph).run(None, feed)
+            OUTCOMES["ran"] = OUTCOMES.get("ran", 0) + 1
+            return
 
         from int8rt.frontend.onnx import import_onnx
 
@@ -778,7 +852,7 @@ def replay(path: Path) -> int:
     """Re-run one saved reproducer in this process (a crash crashes it)."""
     data = path.read_bytes()
     suffix = path.suffix
-    target = "onnx" if suffix == ".onnx" else "i8"
+    target = {".onnx": "onnx", ".qdq": "qdq", ".dyn": "dynamic"}.get(suffix, "i8")
     try:
         execute(target, suffix, data, np.random.default_rng(0))
     except Finding as f:

@@ -13,15 +13,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .. import ir
+from ..frontend.onnx import UnsupportedOpError, _schema_violation
 from ..opset import ONNX_LAYOUT_OPS as OPSET_NAMES
 from ..reference.onnx_ops import ONNX_DTYPES, OPS
 
 # ops the dynamic path can run (specialize.py folds the shape-only ones, plan.py lowers the rest)
 SUPPORTED = frozenset(OPS) | {"Constant", "LSTM", "GRU"}
 
-
-class UnsupportedOpError(ValueError):
-    pass
 
 
 def _dtype_name(elem_type: int) -> str:
@@ -74,12 +72,25 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
         graph.tensors[vi.name] = ir.Tensor(vi.name, dims, _dtype_name(tt.elem_type))
         graph.inputs.append(vi.name)
     bad = []
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    # Names a node may read: initializers, graph inputs and, in order, earlier nodes' outputs.
+    # The converters and the shape evaluator index inputs the schema guarantees and look up
+    # every name they read, so a malformed or dangling node is refused here, by name.
+    known = set(graph.tensors)
     for idx, node in enumerate(g.node):
         name = node.name or f"{node.op_type}_{idx}"
         attrs = {a.name: _attr(a) for a in node.attribute}
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED:
             bad.append(f"{node.op_type} (node {name!r})")
             continue
+        malformed = _schema_violation(node, opset)
+        if malformed:
+            raise UnsupportedOpError(f"{node.op_type} node {name!r}: {malformed}")
+        dangling = [i for i in node.input if i and i not in known]
+        if dangling:
+            raise UnsupportedOpError(f"{node.op_type} node {name!r} reads {dangling}, which no "
+                                     "initializer, graph input or earlier node provides")
+        known.update(o for o in node.output if o)
         if node.op_type == "Constant":
             arr = _constant_value(attrs, name)
             if arr.dtype == np.float64:
@@ -105,4 +116,8 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
         raise UnsupportedOpError(f"{len(bad)} node(s) the dynamic path cannot run: "
                                  + "; ".join(bad))
     graph.outputs = [o.name for o in g.output]
+    missing = [o for o in graph.outputs if o not in known]
+    if missing or not graph.outputs:
+        raise UnsupportedOpError(f"graph outputs {missing or '(none)'} are not produced by "
+                                 "any node, initializer or input")
     return graph

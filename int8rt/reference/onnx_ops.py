@@ -181,7 +181,12 @@ def reshape_target(in_shape: tuple[int, ...], target: np.ndarray, allowzero: int
                    ) -> tuple[int, ...]:
     dims = [int(d) for d in target]
     if not allowzero:
+        if any(d == 0 and i >= len(in_shape) for i, d in enumerate(dims)):
+            raise ValueError(f"Reshape: a 0 (copy) entry past the input's rank in {dims} "
+                             f"for shape {tuple(in_shape)}")
         dims = [in_shape[i] if d == 0 else d for i, d in enumerate(dims)]
+    if dims.count(-1) > 1:
+        raise ValueError(f"Reshape: more than one -1 in {dims}")
     if -1 in dims:
         known = int(np.prod([d for d in dims if d != -1]))
         dims[dims.index(-1)] = int(np.prod(in_shape)) // max(known, 1)
@@ -229,8 +234,16 @@ def _split(ins, attrs):
 
 def slice_spec(shape: tuple[int, ...], starts, ends, axes, steps) -> list[slice]:
     nd = len(shape)
+    if nd == 0:
+        raise ValueError("Slice of a scalar")
+    if axes is None and len(starts) > nd:
+        raise ValueError(f"Slice: {len(starts)} starts for a rank-{nd} input")
     axes = list(range(len(starts))) if axes is None else [int(a) % nd for a in axes]
     steps = [1] * len(starts) if steps is None else [int(s) for s in steps]
+    if len(set(axes)) != len(axes) or not (len(starts) == len(ends) == len(axes) == len(steps)):
+        raise ValueError("Slice: starts, ends, axes and steps need one distinct axis each")
+    if 0 in steps:
+        raise ValueError("Slice: a step of 0")
     sl = [slice(None)] * nd
     for a, s, e, st in zip(axes, starts, ends, steps):
         sl[a] = slice(int(s), int(e), st)  # Python slicing clamps like ONNX Slice
