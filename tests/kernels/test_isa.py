@@ -2,9 +2,9 @@
 bit for bit, and the path selection (INT8RT_ISA cap, set_isa) behaves as documented
 (docs/KERNELS.md, "Kernel paths and dispatch").
 
-The conv2d, fc and element-wise suites are re-collected here under a module fixture that switches the path,
-so one pytest run sweeps them over every available path (their own modules run on the default,
-best path)."""
+The conv2d, fc, element-wise and pool suites are re-collected here under a module fixture that
+switches the path, so one pytest run sweeps them over every available path (their own modules
+run on the default, best path)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 import test_conv
 import test_eltwise
 import test_fc
+import test_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,9 +41,9 @@ def isa_path(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 # Native-vs-reference tests of the families with per-path kernels (gemm users, depthwise inside
-# conv2d, element-wise add / mul), re-collected under the path fixture. Tests of
+# conv2d, element-wise add / mul, max pooling), re-collected under the path fixture. Tests of
 # the reference alone do not depend on the path.
-for _mod in (test_conv, test_fc, test_eltwise):
+for _mod in (test_conv, test_fc, test_eltwise, test_pool):
     for _name, _fn in vars(_mod).items():
         if _name.startswith("test_") and "reference" not in _name and callable(_fn):
             globals()[f"test_{_mod.__name__[5:]}__{_name[5:]}"] = _fn

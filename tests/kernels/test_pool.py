@@ -173,3 +173,18 @@ def test_huge_stride_is_refused_before_c(kind):
             nat.maxpool(x, **kw)
         else:
             nat.avgpool(x, avgpool_mults(0.5, 0.5, 2, 2), x_zp=0, y_zp=0, **kw)
+
+
+@pytest.mark.parametrize("c", [16, 31, 32, 33, 47, 48, 96, 113])
+def test_maxpool_channel_blocks(c):
+    # the AVX2 kernel's 32-channel blocks, 16-channel remainder and scalar tail (and the
+    # ResNet stem shape 3x3 s2 pad 1), extremes and clamps at both ends
+    for geom, (qmin, qmax) in itertools.product(
+            [(9, 9, 3, 3, 2, 1, 1, 1, 1, 1), (6, 7, 2, 3, 1, 2, 2, 0, 0, 2)],
+            [(-128, 127), (-128, -128), (127, 127), (-5, 9)]):
+        x = _x((2, geom[0], geom[1], c))
+        x[0, 0, :, :] = -128
+        x[1, -1, :, :] = 127
+        p = _geom(*geom)
+        assert np.array_equal(ref.maxpool(x, **p, qmin=qmin, qmax=qmax),
+                              nat.maxpool(x, **p, qmin=qmin, qmax=qmax))

@@ -6,8 +6,9 @@
  * block covers contiguous channels (its caller prepares those rows once). A call gets about
  * one task per SPLIT_TASK_MACS of work (2 to SPLIT_MAX_TASKS). Rows are split first (every row
  * block reads the same weights, and its output rows are contiguous); output channels are split
- * as well when there are fewer row blocks than that (late layers with 7x7 outputs, an m = 1
- * classifier), and then each thread reads only its part of the weights. A call below
+ * as well when there are fewer than SPLIT_CH_BELOW row blocks (late layers with 7x7 outputs,
+ * an m = 1 classifier), up to about SPLIT_CH_TASKS tasks, and then each thread reads only its
+ * part of the weights. A call below
  * SPLIT_MIN_MACS stays one task: the pool would cost more than it saves.
  *
  * The channel split relies on the gemm.h panel layout: output channel j's bias and multiplier
@@ -23,6 +24,8 @@
 #define SPLIT_MIN_MACS ((size_t)1 << 18) /* ~10 us on one AVX2 core; below: one task */
 #define SPLIT_TASK_MACS ((size_t)1 << 18) /* target work per task */
 #define SPLIT_MAX_TASKS 64                /* per call: enough to balance 8+ threads */
+#define SPLIT_CH_BELOW 8   /* channel blocks only below this many row blocks (x groups) */
+#define SPLIT_CH_TASKS 16  /* and then about this many tasks */
 /* channel blocks: whole micro-tiles and multiples of 16 channels (the K2N16 weight blocks; int8
  * output rows of neighbouring blocks then rarely share a cache line) */
 #define SPLIT_CH_STEP (I8_GEMM_NR * ((16 + I8_GEMM_NR - 1) / I8_GEMM_NR))
@@ -59,10 +62,15 @@ static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size
     const size_t units_per_block = (units + rb - 1) / rb;
     s->rows = units_per_block * row_unit;
     s->row_tasks = (m + s->rows - 1) / s->rows;
-    /* channel blocks when the row blocks alone do not reach the target */
+    /* channel blocks only when there are too few row blocks to balance the threads: every
+     * task prepares its rows itself (im2col of its tile, the gemm's int16 a rows), so k
+     * channel blocks repeat that work k times (ResNet-18's 7x7 layers had 16 blocks of each
+     * 14-pixel tile, its 56x56 layers 2). Then aim at SPLIT_CH_TASKS tasks in all. */
     const size_t blocks = s->row_tasks * groups;
-    if (2 * blocks <= target) {
+    if (blocks < SPLIT_CH_BELOW && 2 * blocks <= target) {
         size_t want = target / blocks;
+        const size_t enough = (SPLIT_CH_TASKS + blocks - 1) / blocks;
+        if (want > enough) want = enough;
         const size_t steps = (n + SPLIT_CH_STEP - 1) / SPLIT_CH_STEP;
         if (want > steps) want = steps;
         if (want > 1) {

@@ -1,44 +1,24 @@
 /* Max / average / global average pooling, NHWC (docs/QUANTIZATION.md §4, AveragePool rows).
  * Channels are the contiguous axis, so each kernel walks the window taps and, per tap, a block
  * of up to POOL_BLOCK channels into a small stack accumulator: unit-stride loads, no scratch. */
-#include "int8rt/kernels.h"
+#include "kernels/pool/pool.h"
 
 #define POOL_BLOCK 64
 
-/* The in-bounds tap range of one window along one axis: taps t in [t0, t1) read row
- * start + t * dil, which lies in [0, size). */
-static inline void pool_tap_range(int32_t start, int32_t k, int32_t dil, int32_t size,
-                                  int32_t *t0, int32_t *t1) {
-    /* int64: start and the window's far end can exceed int32 for absurd strides/dilations
-     * (found by tools/fuzz.py); the clamped tap indices always fit back into [0, k]. */
-    const int64_t s = start, d = dil;
-    int64_t lo = 0, hi = k;
-    if (s < 0) lo = (-s + d - 1) / d;
-    /* last valid t: start + t * dil <= size - 1 */
-    if (s + (int64_t)(k - 1) * d > (int64_t)size - 1) {
-        const int64_t last = (int64_t)size - 1 - s;
-        hi = last < 0 ? 0 : last / d + 1;
-    }
-    if (lo > k) lo = k;
-    if (hi < lo) hi = lo;
-    *t0 = (int32_t)lo;
-    *t1 = (int32_t)hi;
-}
-
 /* max: the output has the input's parameters, so no requantization; only the fused clamp.
  * A window with no in-bounds tap (only possible with pads >= the kernel extent) yields qmin. */
-void i8_maxpool_run(const i8_pool_params *p, const int8_t *x, int8_t *y) {
+void i8_maxpool__scalar(const i8_pool_params *p, const int8_t *x, int8_t *y) {
     const int32_t c = p->c;
     for (int32_t b = 0; b < p->n; b++) {
         const int8_t *xb = x + (int64_t)b * p->h * p->w * c;
         for (int32_t oy = 0; oy < p->oh; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_t;
             int32_t ky0, ky1;
-            pool_tap_range(iy0, p->kh, p->dil_h, p->h, &ky0, &ky1);
+            i8_pool_tap_range(iy0, p->kh, p->dil_h, p->h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->ow; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_l;
                 int32_t kx0, kx1;
-                pool_tap_range(ix0, p->kw, p->dil_w, p->w, &kx0, &kx1);
+                i8_pool_tap_range(ix0, p->kw, p->dil_w, p->w, &kx0, &kx1);
                 for (int32_t c0 = 0; c0 < c; c0 += POOL_BLOCK) {
                     const int32_t cn = c - c0 < POOL_BLOCK ? c - c0 : POOL_BLOCK;
                     int8_t m[POOL_BLOCK];
@@ -73,11 +53,11 @@ void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const i
         for (int32_t oy = 0; oy < p->oh; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_t;
             int32_t ky0, ky1;
-            pool_tap_range(iy0, p->kh, p->dil_h, p->h, &ky0, &ky1);
+            i8_pool_tap_range(iy0, p->kh, p->dil_h, p->h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->ow; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_l;
                 int32_t kx0, kx1;
-                pool_tap_range(ix0, p->kw, p->dil_w, p->w, &kx0, &kx1);
+                i8_pool_tap_range(ix0, p->kw, p->dil_w, p->w, &kx0, &kx1);
                 const int32_t taps = (ky1 - ky0) * (kx1 - kx0);
                 const int32_t divisor = p->count_include_pad ? p->kh * p->kw : taps;
                 const float mult = mult_by_count[divisor];
