@@ -38,43 +38,7 @@
 
 #include "kernels/gemm/neon_tile.h"
 
-NEON_FN void i8_gemm_2x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                               const int8_t *a1, void *c0, void *c1) {
-    const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;
-    const int8_t *w = pn->w + j * kp;
-    int32x4_t s00 = vdupq_n_s32(0), s01 = s00, s02 = s00, s03 = s00;
-    int32x4_t s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-    for (size_t i = 0; i < k; i += I8_GEMM_KB) {
-        const int8x16_t x0 = load_a(a0 + i, k - i), x1 = load_a(a1 + i, k - i);
-        int8x16_t y = vld1q_s8(w + i);
-        s00 = dot16(s00, x0, y);
-        s10 = dot16(s10, x1, y);
-        y = vld1q_s8(w + kp + i);
-        s01 = dot16(s01, x0, y);
-        s11 = dot16(s11, x1, y);
-        y = vld1q_s8(w + 2 * kp + i);
-        s02 = dot16(s02, x0, y);
-        s12 = dot16(s12, x1, y);
-        y = vld1q_s8(w + 3 * kp + i);
-        s03 = dot16(s03, x0, y);
-        s13 = dot16(s13, x1, y);
-    }
-    store_row(pn, j, hsum4(s00, s01, s02, s03), c0);
-    store_row(pn, j, hsum4(s10, s11, s12, s13), c1);
-}
-
-NEON_FN void i8_gemm_1x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0) {
-    const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;
-    const int8_t *w = pn->w + j * kp;
-    int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i < k; i += I8_GEMM_KB) {
-        const int8x16_t x0 = load_a(a0 + i, k - i);
-        s0 = dot16(s0, x0, vld1q_s8(w + i));
-        s1 = dot16(s1, x0, vld1q_s8(w + kp + i));
-        s2 = dot16(s2, x0, vld1q_s8(w + 2 * kp + i));
-        s3 = dot16(s3, x0, vld1q_s8(w + 3 * kp + i));
-    }
-    store_row(pn, j, hsum4(s0, s1, s2, s3), c0);
-}
+/* dot16: one product per int16 lane, widened pairwise into int32 (neon_tile.h) */
+I8_NEON_GEMM_TILES(neon, NEON_FN, dot16)
 
 #endif

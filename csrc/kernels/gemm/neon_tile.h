@@ -92,4 +92,49 @@ NEON_FN static inline int8x16_t load_a(const int8_t *p, size_t left) {
     return vld1q_s8(t);
 }
 
+
+/* The 2x4 and 1x4 micro-kernels of one ARM path: i8_gemm_2x4__ISA and i8_gemm_1x4__ISA, with
+ * function attribute ATTR and DOT(acc, x, w) adding 16 int8 products into 4 int32 lanes. The
+ * NEON and NEON-dotprod paths differ only in DOT (and the target they are compiled for), so
+ * the tile is written once here. */
+#define I8_NEON_GEMM_TILES(ISA, ATTR, DOT)                                                     \
+    ATTR void i8_gemm_2x4__##ISA(const i8_gemm_panel *pn, size_t j, const int8_t *a0,         \
+                                 const int8_t *a1, void *c0, void *c1) {                      \
+        const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;                                  \
+        const int8_t *w = pn->w + j * kp;                                                     \
+        int32x4_t s00 = vdupq_n_s32(0), s01 = s00, s02 = s00, s03 = s00;                      \
+        int32x4_t s10 = s00, s11 = s00, s12 = s00, s13 = s00;                                 \
+        for (size_t i = 0; i < k; i += I8_GEMM_KB) {                                          \
+            const int8x16_t x0 = load_a(a0 + i, k - i), x1 = load_a(a1 + i, k - i);           \
+            int8x16_t y = vld1q_s8(w + i);                                                    \
+            s00 = DOT(s00, x0, y);                                                            \
+            s10 = DOT(s10, x1, y);                                                            \
+            y = vld1q_s8(w + kp + i);                                                         \
+            s01 = DOT(s01, x0, y);                                                            \
+            s11 = DOT(s11, x1, y);                                                            \
+            y = vld1q_s8(w + 2 * kp + i);                                                     \
+            s02 = DOT(s02, x0, y);                                                            \
+            s12 = DOT(s12, x1, y);                                                            \
+            y = vld1q_s8(w + 3 * kp + i);                                                     \
+            s03 = DOT(s03, x0, y);                                                            \
+            s13 = DOT(s13, x1, y);                                                            \
+        }                                                                                     \
+        store_row(pn, j, hsum4(s00, s01, s02, s03), c0);                                      \
+        store_row(pn, j, hsum4(s10, s11, s12, s13), c1);                                      \
+    }                                                                                         \
+    ATTR void i8_gemm_1x4__##ISA(const i8_gemm_panel *pn, size_t j, const int8_t *a0,         \
+                                 void *c0) {                                                  \
+        const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;                                  \
+        const int8_t *w = pn->w + j * kp;                                                     \
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;                             \
+        for (size_t i = 0; i < k; i += I8_GEMM_KB) {                                          \
+            const int8x16_t x0 = load_a(a0 + i, k - i);                                       \
+            s0 = DOT(s0, x0, vld1q_s8(w + i));                                                \
+            s1 = DOT(s1, x0, vld1q_s8(w + kp + i));                                           \
+            s2 = DOT(s2, x0, vld1q_s8(w + 2 * kp + i));                                       \
+            s3 = DOT(s3, x0, vld1q_s8(w + 3 * kp + i));                                       \
+        }                                                                                     \
+        store_row(pn, j, hsum4(s0, s1, s2, s3), c0);                                          \
+    }
+
 #endif
