@@ -136,6 +136,29 @@ typedef struct {
     int64_t consts[I8_PLAN_MAX_CONSTS];
 } footprint;
 
+/* Geometry shared by the int8 and float32 convolutions (their params have the same fields):
+ * positive sizes, groups dividing both channel counts, and the output extent the one the pads
+ * and window define (floor division). Returns the reason from the enclosing function. */
+#define CONV_GEOMETRY_CHECK(c)                                                                  \
+    do {                                                                                        \
+        if ((c)->n < 1 || (c)->h < 1 || (c)->w < 1 || (c)->c < 1 || (c)->oh < 1 ||             \
+            (c)->ow < 1 || (c)->oc < 1)                                                         \
+            return "dimensions must be >= 1";                                                   \
+        if ((c)->kh < 1 || (c)->kw < 1 || (c)->stride_h < 1 || (c)->stride_w < 1 ||             \
+            (c)->dil_h < 1 || (c)->dil_w < 1 || (c)->groups < 1)                                \
+            return "kernel size, stride, dilation and groups must be >= 1";                     \
+        if ((c)->pad_t < 0 || (c)->pad_l < 0 || (c)->pad_b < 0 || (c)->pad_r < 0)               \
+            return "pads must be >= 0";                                                         \
+        if ((c)->c % (c)->groups || (c)->oc % (c)->groups) return "groups must divide c and oc"; \
+        const int64_t eh_ = (int64_t)(c)->h + (c)->pad_t + (c)->pad_b -                         \
+                            (int64_t)(c)->dil_h * ((c)->kh - 1) - 1;                            \
+        const int64_t ew_ = (int64_t)(c)->w + (c)->pad_l + (c)->pad_r -                         \
+                            (int64_t)(c)->dil_w * ((c)->kw - 1) - 1;                            \
+        if (eh_ < 0 || ew_ < 0 || eh_ / (c)->stride_h + 1 != (c)->oh ||                         \
+            ew_ / (c)->stride_w + 1 != (c)->ow)                                                 \
+            return "oh / ow do not match h, w, kernel, stride, dilation and pads";              \
+    } while (0)
+
 static const char *check_params(const i8_op_desc *d, footprint *f) {
     const i8_op_params *p = &d->params;
     f->n_inputs = 1;
@@ -143,19 +166,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     switch (d->kind) {
     case I8_OP_CONV2D: {
         const i8_conv2d_params *c = &p->conv2d;
-        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1 || c->oc < 1)
-            return "dimensions must be >= 1";
-        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
-            c->dil_w < 1 || c->groups < 1)
-            return "kernel size, stride, dilation and groups must be >= 1";
-        if (c->pad_t < 0 || c->pad_l < 0 || c->pad_b < 0 || c->pad_r < 0)
-            return "pads must be >= 0";
-        if (c->c % c->groups || c->oc % c->groups) return "groups must divide c and oc";
-        /* the output extent is the one the pads and window define (floor division) */
-        int64_t eh = (int64_t)c->h + c->pad_t + c->pad_b - (int64_t)c->dil_h * (c->kh - 1) - 1;
-        int64_t ew = (int64_t)c->w + c->pad_l + c->pad_r - (int64_t)c->dil_w * (c->kw - 1) - 1;
-        if (eh < 0 || ew < 0 || eh / c->stride_h + 1 != c->oh || ew / c->stride_w + 1 != c->ow)
-            return "oh / ow do not match h, w, kernel, stride, dilation and pads";
+        CONV_GEOMETRY_CHECK(c);
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
         if (c->out_f32 != 0 && c->out_f32 != 1) return "out_f32 must be 0 or 1";
@@ -170,18 +181,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     }
     case I8_OP_CONV2D_F32: {
         const f32_conv2d_params *c = &p->conv2d_f32;
-        if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1 || c->oc < 1)
-            return "dimensions must be >= 1";
-        if (c->kh < 1 || c->kw < 1 || c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 ||
-            c->dil_w < 1 || c->groups < 1)
-            return "kernel size, stride, dilation and groups must be >= 1";
-        if (c->pad_t < 0 || c->pad_l < 0 || c->pad_b < 0 || c->pad_r < 0)
-            return "pads must be >= 0";
-        if (c->c % c->groups || c->oc % c->groups) return "groups must divide c and oc";
-        int64_t eh = (int64_t)c->h + c->pad_t + c->pad_b - (int64_t)c->dil_h * (c->kh - 1) - 1;
-        int64_t ew = (int64_t)c->w + c->pad_l + c->pad_r - (int64_t)c->dil_w * (c->kw - 1) - 1;
-        if (eh < 0 || ew < 0 || eh / c->stride_h + 1 != c->oh || ew / c->stride_w + 1 != c->ow)
-            return "oh / ow do not match h, w, kernel, stride, dilation and pads";
+        CONV_GEOMETRY_CHECK(c);
         if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
         f->in[0] = mul2(prod4(c->n, c->h, c->w, c->c), 4);
         f->out = mul2(prod4(c->n, c->oh, c->ow, c->oc), 4);
