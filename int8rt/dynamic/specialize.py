@@ -92,7 +92,9 @@ def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
                 continue
             v = vals[name]
             dtype = "bool" if v.dtype == np.bool_ else str(v.dtype)
-            data = None if name in dynamic else np.array(v, order="C")
+            # no copy of a contiguous constant: the plans of every shape share the weights
+            data = None if name in dynamic else (v if v.flags.c_contiguous
+                                                 else np.array(v, order="C"))
             tensors[name] = ir.Tensor(name, tuple(v.shape), dtype, data=data)
     for name in graph.inputs:
         tensors[name] = ir.Tensor(name, pinned[name], graph.tensor(name).dtype)
