@@ -186,3 +186,15 @@ def test_borrowed_consts_must_be_aligned():
     off = 1 if raw.ctypes.data % 64 == 0 else 0
     with pytest.raises(ValueError, match="64-byte aligned"):
         p.add_const_ref(raw[off:off + 64])
+
+
+@pytest.mark.parametrize("cmd", [["run"], ["bench", "--runs", "2", "--warmup", "0",
+                                           "--profile"], ["inspect"]])
+def test_cli_takes_dynamic_models(dyn_model, tmp_path, capsys, cmd):
+    from int8rt import cli
+
+    dyn_model.save(tmp_path / "m.i8")
+    assert cli.main(["--quiet", cmd[0], str(tmp_path / "m.i8"), *cmd[1:]]) == 0
+    out = capsys.readouterr().out
+    want = {"run": "emb: shape (1, 64)", "bench": "dynq_matmul", "inspect": "DynQLinear"}
+    assert want[cmd[0]] in out
