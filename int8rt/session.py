@@ -20,9 +20,9 @@ from typing import Any, Union
 
 import numpy as np
 
+from . import _native
 from . import format as i8format
 from .ir import Graph
-from . import _native
 from .lower import lower
 from .passes.shape_inference import rebatch
 from .plan import NativePlan

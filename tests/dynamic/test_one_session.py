@@ -19,7 +19,7 @@ from .helpers import one_node
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from .test_transformer_graphs import export, feeds  # noqa: E402
+from .test_transformer_graphs import export, feeds
 
 
 @pytest.fixture(scope="module")
