@@ -172,10 +172,17 @@ class Session:
         return NativePlan(lower(g))
 
     def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
-        with self._lock:
+        # fast path without the lock: OrderedDict's get / move_to_end are atomic under the GIL
+        plan = self._plans.get(shapes)
+        if plan is not None:
+            try:
+                self._plans.move_to_end(shapes)
+            except KeyError:  # evicted by a concurrent build: still a valid plan to run
+                pass
+            return plan
+        with self._lock:  # one build at a time; runs of cached shapes never wait here
             plan = self._plans.get(shapes)
             if plan is not None:
-                self._plans.move_to_end(shapes)
                 return plan
             plan = self._build(shapes)
             self._plans[shapes] = plan
