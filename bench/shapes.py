@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import int8rt  # noqa: E402
+import int8rt
 
 
 def export(vocab: int, d: int, heads: int, ff: int, layers: int) -> bytes:
