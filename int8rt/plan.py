@@ -74,19 +74,21 @@ def assign_offsets(sizes: dict[str, int], lives: dict[str, Interval]) -> tuple[d
     (TFLite's arena planner does the same; large-first keeps big buffers from fragmenting the
     gaps). Returns (offsets, arena size in bytes)."""
     order = sorted(lives, key=lambda n: (-sizes[n], lives[n].first, n))
-    placed: list[tuple[int, int, Interval]] = []  # (offset, end, lifetime)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
     offsets: dict[str, int] = {}
     arena = 0
     for name in order:
         size, life = sizes[name], lives[name]
-        busy = sorted((o, e) for o, e, lv in placed if lv.overlaps(life) and e > o)
+        first, last = life.first, life.last
+        # lifetimes intersect (Interval.overlaps, inlined: this loop is a shape's planning)
+        busy = sorted([(o, e) for o, e, f, lt in placed if f <= last and first <= lt and e > o])
         offset = 0
         for o, e in busy:
             if offset + size <= o:
                 break
             offset = max(offset, _align(e))
         offsets[name] = offset
-        placed.append((offset, offset + size, life))
+        placed.append((offset, offset + size, first, last))
         arena = max(arena, offset + size)
     return offsets, arena
 

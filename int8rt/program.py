@@ -64,6 +64,7 @@ dynamic-int8 weight panel (`_native.dynq_pack`), `w` / `q` weight-only int8 or i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,7 @@ class Buffer:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return math.prod(int(d) for d in self.shape) * np.dtype(self.dtype).itemsize
 
 
 @dataclass

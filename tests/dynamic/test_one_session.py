@@ -198,3 +198,11 @@ def test_cli_takes_dynamic_models(dyn_model, tmp_path, capsys, cmd):
     out = capsys.readouterr().out
     want = {"run": "emb: shape (1, 64)", "bench": "dynq_matmul", "inspect": "DynQLinear"}
     assert want[cmd[0]] in out
+
+
+def test_cli_run_takes_every_dynamic_kind(any_model, tmp_path, capsys):
+    from int8rt import cli
+
+    any_model.save(tmp_path / "m.i8")
+    assert cli.main(["--quiet", "run", str(tmp_path / "m.i8")]) == 0
+    assert "emb: shape (1, 64) dtype float32" in capsys.readouterr().out
