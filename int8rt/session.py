@@ -127,6 +127,10 @@ class Session:
         self._lock = threading.Lock()  # the plan cache only; runs never take it
         self._arenas = _ArenaPool()
         self._packed: dict[str, np.ndarray] = {}  # dynamic int8 weight panels, all shapes
+        if self._dynamic:  # packed at load, not by the first run
+            from .dynamic.lower import pack_weights
+
+            pack_weights(graph, self._packed)
         if not self._dynamic:
             self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 

@@ -379,6 +379,17 @@ class _Lowering:
                   b_stride=sb)
 
 
+def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
+    """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
+    does it once, at load, for the plans of all its input shapes."""
+    for node in graph.nodes:
+        if node.op == "DynQLinear" and node.inputs[1] not in packed:
+            w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
+            if w is not None and s is not None and w.ndim == 2:
+                packed[node.inputs[1]] = dynq_pack(np.ascontiguousarray(w),
+                                                   np.ascontiguousarray(s, np.float32))
+
+
 def _dtype(t: ir.Tensor) -> str:
     return "bool" if t.dtype == "bool" else t.dtype
 
