@@ -106,11 +106,11 @@ def attrs_with_defaults(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
 # WOGather, its fused and quantized forms: docs/TRANSFORMERS.md).
 ONNX_LAYOUT_OPS = frozenset({
     "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Div", "Dropout",
-    "DynQLinear", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "GRU", "Gather",
-    "GatherElements", "Gelu", "Gemm", "Greater", "GreaterOrEqual", "Identity",
-    "LayerNormalization", "Less", "LessOrEqual", "Linear", "LSTM", "Log", "MatMul", "Max", "Min",
-    "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceMax", "ReduceMean",
-    "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Size", "Slice", "Softmax",
-    "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Unsqueeze", "WOGather",
-    "WOLinear", "Where", "Xor",
+    "DynQLinear", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
+    "Gelu", "Gemm", "Greater", "GreaterOrEqual", "GRU", "Identity", "LayerNormalization", "Less",
+    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "Min", "Mul",
+    "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
+    "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Shape",
+    "Sigmoid", "Size", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
+    "Transpose", "Unsqueeze", "Where", "WOGather", "WOLinear", "Xor",
 })

@@ -151,6 +151,10 @@ class _Lowering:
             code = GELU_TANH if node.attrs.get("approximate", "none") == "tanh" else GELU_ERF
         else:
             code = UNARY_OPS[node.op]
+        if node.op == "Clip" and any(
+                k < len(node.inputs) and node.inputs[k] and self.graph.const(node.inputs[k])
+                is None for k in (1, 2)):
+            return self.clip_tensors(node)
         if node.op == "Clip":
             mn, mx = self.opt_const(node, 1), self.opt_const(node, 2)
             lo = float(mn) if mn is not None else float(node.attrs.get("min", -np.inf))
@@ -159,6 +163,23 @@ class _Lowering:
         if self.t(x).dtype != want:
             raise self.fail(node, f"input dtype {self.t(x).dtype}, kernel takes {want}")
         self.emit(node, "f32_unary", [x], y, op=code, n=n, alpha=lo, beta=hi)
+
+    def clip_tensors(self, node: ir.Node) -> None:
+        """Clip whose min / max are run-time tensors: Max(x, min) then Min(., max), each with
+        numpy broadcasting of the (scalar) bound."""
+        x, y = node.inputs[0], node.outputs[0]
+        shape = self.t(x).shape or (1,)
+        cur = x
+        bounds = [(k, code) for k, code in ((1, BINARY_OPS["Max"]), (2, BINARY_OPS["Min"]))
+                  if k < len(node.inputs) and node.inputs[k]]
+        for j, (k, code) in enumerate(bounds):
+            b = node.inputs[k]
+            if self.t(b).dtype != "float32" or math.prod(self.t(b).shape) != 1:
+                raise self.fail(node, "min / max must be float32 scalars")
+            out = y if j == len(bounds) - 1 else self.temp(y + "_lo", self.t(x).shape)
+            self.emit(node, "f32_binary", [cur, b], out, op=code, type=0, shape=list(shape),
+                      a_stride=contiguous_strides(shape), b_stride=[0] * len(shape))
+            cur = out
 
     def op_LayerNormalization(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -185,11 +206,24 @@ class _Lowering:
         self.emit(node, "f32_softmax", [x], y, rows=math.prod(shape) // shape[-1],
                   cols=shape[-1])
 
-    def _reduce(self, node: ir.Node, code: int) -> None:
-        x, y = node.inputs[0], node.outputs[0]
+    def temp(self, base: str, shape: tuple[int, ...], dtype: str = "float32") -> str:
+        name = self.graph.unique_name(base)
+        self.graph.tensors[name] = ir.Tensor(name, tuple(shape), dtype)
+        return name
+
+    def _reduce(self, node: ir.Node, code: int, x: str | None = None, y: str | None = None,
+                pre: int | None = None) -> None:
+        """reduce `x` (default: the node's input) into `y` over the node's axes; `pre`: an
+        elementwise step first (-1: x * x, else a unary op code: Abs for L1)."""
+        x = x or node.inputs[0]
+        y = y or node.outputs[0]
         shape = self.t(x).shape
+        if self.t(x).dtype != "float32":
+            raise self.fail(node, "float32 input only")
         axes = node.attrs.get("axes")
-        if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        if node.op == "LpNormalization":
+            axes = [int(node.attrs.get("axis", -1))]
+        elif axes is None and len(node.inputs) > 1 and node.inputs[1]:
             axes = self.const(node, 1, "axes")
         axes = sorted({int(a) % len(shape) for a in np.atleast_1d(axes)}) if axes is not None \
             else list(range(len(shape)))
@@ -198,8 +232,16 @@ class _Lowering:
         outer = math.prod(shape[:axes[0]])
         r = math.prod(shape[axes[0]:axes[-1] + 1])
         inner = math.prod(shape[axes[-1] + 1:])
-        if self.t(x).dtype != "float32":
-            raise self.fail(node, "float32 input only")
+        if pre is not None:
+            sq = self.temp(x + "_pre", shape)
+            if pre < 0:
+                st = contiguous_strides(shape) if shape else [0]
+                self.emit(node, "f32_binary", [x, x], sq, op=2, type=0,
+                          shape=list(shape or (1,)), a_stride=st, b_stride=st)
+            else:
+                self.emit(node, "f32_unary", [x], sq, op=pre, n=math.prod(shape),
+                          alpha=-np.inf, beta=np.inf)
+            x = sq
         self.emit(node, "reduce", [x], y, op=code, outer=outer, r=r, inner=inner)
 
     def op_ReduceSum(self, node):
@@ -210,6 +252,40 @@ class _Lowering:
 
     def op_ReduceMax(self, node):
         self._reduce(node, 2)
+
+    def op_ReduceSumSquare(self, node):
+        self._reduce(node, 0, pre=-1)
+
+    def op_ReduceL1(self, node):
+        self._reduce(node, 0, pre=UNARY_OPS["Abs"])
+
+    def op_ReduceL2(self, node):
+        y = node.outputs[0]
+        tmp = self.temp(y + "_sumsq", self.t(y).shape)
+        self._reduce(node, 0, y=tmp, pre=-1)
+        self.emit(node, "f32_unary", [tmp], y, op=UNARY_OPS["Sqrt"], n=math.prod(self.t(y).shape),
+                  alpha=-np.inf, beta=np.inf)
+
+    def op_LpNormalization(self, node):
+        """x / ||x||_p over `axis` (p 1 or 2), as ONNX: no epsilon."""
+        x, y = node.inputs[0], node.outputs[0]
+        shape = self.t(x).shape
+        p = int(node.attrs.get("p", 2))
+        if p not in (1, 2):
+            raise self.fail(node, f"p = {p}: only 1 and 2")
+        axis = int(node.attrs.get("axis", -1)) % len(shape)
+        kshape = tuple(1 if d == axis else n for d, n in enumerate(shape))
+        norm = self.temp(y + "_norm", kshape)
+        if p == 1:
+            self._reduce(node, 0, y=norm, pre=UNARY_OPS["Abs"])
+        else:
+            s2 = self.temp(y + "_sumsq", kshape)
+            self._reduce(node, 0, y=s2, pre=-1)
+            self.emit(node, "f32_unary", [s2], norm, op=UNARY_OPS["Sqrt"],
+                      n=math.prod(kshape), alpha=-np.inf, beta=np.inf)
+        self.emit(node, "f32_binary", [x, norm], y, op=BINARY_OPS["Div"], type=0,
+                  shape=list(shape), a_stride=contiguous_strides(shape),
+                  b_stride=broadcast_strides(kshape, shape))
 
     def op_MatMul(self, node: ir.Node) -> None:
         a, b = node.inputs

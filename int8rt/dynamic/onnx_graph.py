@@ -81,12 +81,16 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
         name = node.name or f"{node.op_type}_{idx}"
         attrs = {a.name: _attr(a) for a in node.attribute}
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED:
-            bad.append(f"{node.op_type} (node {name!r})")
+            bad.append(f"unsupported op {node.op_type} (node {name!r})")
+            # its outputs count as provided: the error names the op, not a dangling reader
+            known.update(o for o in node.output if o)
             continue
         malformed = _schema_violation(node, opset)
         if malformed:
             raise UnsupportedOpError(f"{node.op_type} node {name!r}: {malformed}")
         dangling = [i for i in node.input if i and i not in known]
+        if dangling and bad:  # fed by an unsupported node: that one is reported below
+            continue
         if dangling:
             raise UnsupportedOpError(f"{node.op_type} node {name!r} reads {dangling}, which no "
                                      "initializer, graph input or earlier node provides")
@@ -103,7 +107,9 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> ir.Graph:
             v = attrs["value"].reshape(-1)  # the file holds plain values, not arrays
             attrs["value"], attrs["value_dtype"] = [v[0].item()], str(v.dtype)
         if node.op_type not in OPSET_NAMES:
-            bad.append(f"{node.op_type} (node {name!r}): not in opset.ONNX_LAYOUT_OPS")
+            bad.append(f"unsupported op {node.op_type} (node {name!r}): not in "
+                       "opset.ONNX_LAYOUT_OPS")
+            known.update(o for o in node.output if o)
             continue
         if node.op_type == "Split":
             attrs["_num_outputs"] = len(node.output)

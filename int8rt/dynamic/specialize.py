@@ -20,7 +20,7 @@ from .prepare import LINEAR_OPS
 SHAPE_ONLY = ("Shape", "Size")
 # ops whose output has the input's shape and dtype: a dynamic one needs no evaluation
 SAME_SHAPE = ("Erf", "Gelu", "Tanh", "Sigmoid", "Softmax", "LayerNormalization", "Relu", "Exp",
-              "Sqrt", "Log")
+              "Sqrt", "Log", "LpNormalization")
 
 
 def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:

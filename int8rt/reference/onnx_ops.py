@@ -326,6 +326,21 @@ OPS["ReduceMean"] = _reduce(np.mean)
 OPS["ReduceSum"] = _reduce(np.sum)
 OPS["ReduceMax"] = _reduce(np.max)
 OPS["ReduceMin"] = _reduce(np.min)
+OPS["ReduceSumSquare"] = _reduce(lambda x, axis, keepdims: np.sum(x * x, axis=axis,
+                                                                   keepdims=keepdims))
+OPS["ReduceL2"] = _reduce(lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis,
+                                                                   keepdims=keepdims)))
+OPS["ReduceL1"] = _reduce(lambda x, axis, keepdims: np.sum(np.abs(x), axis=axis,
+                                                           keepdims=keepdims))
+
+
+@_op("LpNormalization")
+def _lp_normalization(ins, attrs):
+    x = ins[0]
+    axis, p = int(attrs.get("axis", -1)), int(attrs.get("p", 2))
+    norm = np.sum(np.abs(x), axis=axis, keepdims=True) if p == 1 else \
+        np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+    return [(x / norm).astype(x.dtype)]
 
 
 def run_node(op: str, ins: list[Any], attrs: dict[str, Any], where: str) -> list[np.ndarray]:
