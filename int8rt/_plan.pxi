@@ -15,6 +15,15 @@ cdef extern from "int8rt/f32.h" nogil:
         int32_t ndim
         int64_t shape[8]
 
+cdef extern from "int8rt/rnn.h" nogil:
+    ctypedef struct i8_rnn_params:
+        int64_t seq, batch, input, hidden
+        int32_t cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens
+    size_t i8rnn_packed_size(const i8_rnn_params *p)
+    void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw,
+                    const int8_t *qr, const float *sr, void *packed)
+    const char *i8rnn_check(const i8_rnn_params *p)
+
 cdef extern from "int8rt/plan.h" nogil:
     enum:
         I8_OK
@@ -64,6 +73,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_DYNQ_MATMUL
         I8_OP_WO_MATMUL
         I8_OP_WO_GATHER
+        I8_OP_RNN
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -194,6 +204,7 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_dynq_params dynq
         i8_plan_wo_params wo
         i8_plan_wo_gather_params wo_gather
+        i8_rnn_params rnn
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -294,10 +305,11 @@ _PLAN_KERNELS = {
     "dynq_matmul": (I8_OP_DYNQ_MATMUL, (("bias", np.float32),)),
     "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
     "wo_gather": (I8_OP_WO_GATHER, ()),
+    "rnn": (I8_OP_RNN, (("bias", np.float32), ("lens", np.int32))),
 }
 # kernels whose last const is optional: (flag param, const key)
 _OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
-                   "wo_matmul": ("has_bias", "bias")}
+                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens")}
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
               "const": I8_REF_CONST}
@@ -312,6 +324,8 @@ _POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_
                 "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
 _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
+_RNN_FIELDS = ("seq", "batch", "input", "hidden", "cell", "dirs", "reverse",
+               "linear_before_reset", "has_h0", "has_c0", "has_lens")
 _RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
 
 
@@ -498,6 +512,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.wo = _pick(kernel, params, ("m", "k", "n", "group", "bits", "has_bias"))
     elif kernel == "wo_gather":
         p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
+    elif kernel == "rnn":
+        p.rnn = _pick(kernel, params, _RNN_FIELDS)
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -733,3 +749,28 @@ cdef class _NativePlan:
     def run_profiled(self, list inputs, list outputs, int threads=1):
         """As run; returns an int64 array of per-op wall times in ns (CLOCK_MONOTONIC)."""
         return self.run(inputs, outputs, True, threads)
+
+
+def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.ndarray sr):
+    """The packed weight blob of an `rnn` record (i8rnn_pack): qw [D, G*H, I] int8, sw
+    [D, G*H] float32, qr [D, G*H, H] int8, sr [D, G*H] float32 (ONNX gate order)."""
+    cdef i8_rnn_params p = _pick("rnn", params, _RNN_FIELDS)
+    cdef const char *why = i8rnn_check(&p)
+    if why != NULL:
+        raise ValueError(f"rnn_pack: {why.decode()}")
+    g = 4 if p.cell == 0 else 3
+    want = {"qw": ((p.dirs, g * p.hidden, p.input), np.int8),
+            "sw": ((p.dirs, g * p.hidden), np.float32),
+            "qr": ((p.dirs, g * p.hidden, p.hidden), np.int8),
+            "sr": ((p.dirs, g * p.hidden), np.float32)}
+    for name, arr in (("qw", qw), ("sw", sw), ("qr", qr), ("sr", sr)):
+        shape, dt = want[name]
+        a = <object>arr
+        if a.dtype != dt or tuple(a.shape) != shape or not a.flags.c_contiguous:
+            raise ValueError(f"rnn_pack: {name} must be C-contiguous {np.dtype(dt).name} "
+                             f"{shape}, got {a.dtype} {tuple(a.shape)}")
+    packed = _aligned_bytes(i8rnn_packed_size(&p))
+    cdef cnp.ndarray pk = packed
+    i8rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
+               <const float *>sr.data, pk.data)
+    return packed

@@ -33,7 +33,8 @@ _DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
 # records of transformer graphs (int8rt/dynamic/lower.py): their element types are params,
 # checked in C against the buffers' byte sizes; gather / strided_copy / where carry elem_size
 _TYPED = ("f32_binary", "f32_unary", "layernorm", "f32_softmax", "reduce", "matmul", "gather",
-          "strided_copy", "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather")
+          "strided_copy", "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather",
+          "rnn")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ csrc/include/int8rt/kernels.h):
 | dynq_matmul | x(f32), packed -> y(f32) | m, n, k, per_row, has_bias | bias [n] f32 |
 | wo_matmul | x(f32), w, scales -> y(f32) | m, k, n, bits, group, has_bias | bias [n] f32 |
 | wo_gather | idx(int64), q, scales -> y(f32) | rows, cols, bits, group, nidx | |
+| rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
 
 conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
 Dequantize fused into its producer, docs/QUANTIZATION.md §4).
@@ -60,6 +61,8 @@ The float32 / dynamic-int8 / weight-only kernels (f32_binary ... wo_gather) are 
 transformer graphs (int8rt/dynamic/lower.py, docs/TRANSFORMERS.md); their element types are
 codes of csrc/include/int8rt/f32.h, strides are in elements (0 broadcasts), `packed` is a
 dynamic-int8 weight panel (`_native.dynq_pack`), `w` / `q` weight-only int8 or int4 weights.
+`rnn` is one LSTM / GRU layer (csrc/include/int8rt/rnn.h): `packed` from `_native.rnn_pack`,
+init = [h0 | c0] as present, y = [Y | Y_h | Y_c].
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ KERNELS = (
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather",
+    "wo_matmul", "wo_gather", "rnn",
 )
 
 

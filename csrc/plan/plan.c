@@ -9,6 +9,7 @@
 
 #include "int8rt/plan.h"
 #include "int8rt/dynq.h"
+#include "int8rt/rnn.h"
 #include "int8rt/threadpool.h"
 #include "plan/split.h"
 
@@ -53,7 +54,7 @@ static const char *const OP_NAMES[I8_OP_COUNT] = {
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather",
+    "wo_matmul", "wo_gather", "rnn",
 };
 
 const char *i8_status_str(int status) {
@@ -589,6 +590,23 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->out = mul2(mul2(c->nidx, c->cols), 4);
         return NULL;
     }
+    case I8_OP_RNN: {
+        const i8_rnn_params *c = &p->rnn;
+        const char *why = i8rnn_check(c);
+        if (why) return why;
+        const int64_t dbh = c->dirs * c->batch * c->hidden;
+        const int64_t gh = (c->cell == 0 ? 4 : 3) * c->hidden;
+        f->n_inputs = c->has_h0 || c->has_c0 ? 3 : 2;
+        f->in[0] = mul2(mul2(mul2(c->seq, c->batch), c->input), 4);
+        f->in[1] = (int64_t)i8rnn_packed_size(c);
+        f->in[2] = mul2(mul2(dbh, c->has_h0 + c->has_c0), 4);
+        f->out = mul2(i8rnn_out_size(c), 4);
+        f->n_consts = 1 + c->has_lens;
+        f->consts[0] = mul2(mul2(c->dirs, 2 * gh), 4);
+        f->consts[1] = mul2(c->batch, 4);
+        f->scratch = (int64_t)i8rnn_scratch_size(c);
+        return NULL;
+    }
     default:
         return "unknown op kind";
     }
@@ -755,6 +773,9 @@ static const char *check_const_values(const i8_op_desc *d) {
             return "y0 / y1 / x0 / x1 entry out of [0, h) / [0, w)";
         if (!int32_range(d->consts[2], c->oh, 0, 2048) || !int32_range(d->consts[5], c->ow, 0, 2048))
             return "fy / fx entry out of [0, 2048]";
+    } else if (d->kind == I8_OP_RNN && p->rnn.has_lens) {
+        if (!int32_range(d->consts[1], p->rnn.batch, 1, (int32_t)p->rnn.seq))
+            return "sequence_lens entry out of [1, seq]";
     } else if (d->kind == I8_OP_SOFTMAX) {
         /* entry 0 (the row maximum itself) > 0 and none negative: the row sum is never 0 */
         const int32_t *t = d->consts[0];
@@ -1027,6 +1048,9 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
         const i8_plan_wo_gather_params *q = &p->wo_gather;
         return i8wo_gather__scalar(q->rows, q->cols, x1, q->bits, q->group, x2, x, q->nidx, y);
     }
+    case I8_OP_RNN:
+        i8rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
+        break;
     }
     return 0;
 }

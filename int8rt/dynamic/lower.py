@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from .._native import _aligned_bytes, dynq_pack
+from .._native import _aligned_bytes, dynq_pack, rnn_pack
 from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
@@ -85,7 +85,8 @@ class _Lowering:
     def emit(self, node: ir.Node, kernel: str, ins: list[str], out: str,
              consts: dict[str, np.ndarray] | None = None, **params) -> None:
         for key in ("shape", "batch"):
-            if len(params.get(key, ())) > MAXDIM:
+            v = params.get(key, ())
+            if isinstance(v, (list, tuple)) and len(v) > MAXDIM:
                 raise self.fail(node, f"rank {len(params[key])} > {MAXDIM}")
         self.calls.append(Call(kernel, [self.root(i) for i in ins], [self.root(out)],
                                params, dict(consts or {}), node.name))
@@ -340,6 +341,68 @@ class _Lowering:
         self.emit(node, "dynq_matmul", [x, name], y, consts, m=m, n=n, k=k,
                   per_row=int(node.attrs.get("per_row", 1)), has_bias=int(bias is not None))
 
+    def op_LSTM(self, node: ir.Node) -> None:
+        raise self.fail(node, "float LSTM / GRU have no native kernel: quantize with "
+                        'mode="dynamic" (or "weight_only"), which runs them as dynamic int8 '
+                        "layers, or check that W and R are constant")
+
+    op_GRU = op_LSTM
+
+    def op_DynQLSTM(self, node: ir.Node) -> None:
+        """One `rnn` record (the kernel loops over the steps), then copies of its packed
+        output [Y | Y_h | Y_c] to the outputs the graph uses."""
+        x = node.inputs[0]
+        if self.t(x).dtype != "float32" or len(self.t(x).shape) != 3:
+            raise self.fail(node, "X must be float32 [seq, batch, input] (layout 0)")
+        try:
+            params = _rnn_params(self.graph, node, self.t(x).shape)
+        except ValueError as e:
+            raise LoweringError(str(e)) from None
+        t, b, hsz, dirs = params["seq"], params["batch"], params["hidden"], params["dirs"]
+        g = 4 if params["cell"] == 0 else 3
+        ins = list(node.inputs) + [""] * (9 - len(node.inputs))
+        qw = ins[1]
+        if self.const(node, 1, "W")[0].shape != (g * hsz, params["input"]):
+            raise self.fail(node, "W does not match hidden_size and X")
+        blob = self.packed.get(qw)
+        if blob is None:
+            blob = _rnn_blob(self.graph, node, params)
+            self.packed[qw] = blob
+        bias = np.ascontiguousarray(self.const(node, 5, "B"), np.float32)
+        if bias.shape != (dirs, 2 * g * hsz):
+            raise self.fail(node, f"B must be [{dirs}, {2 * g * hsz}]")
+        consts = {"bias": bias}
+        if params["has_lens"]:
+            lens = np.asarray(self.const(node, 6, "sequence_lens"))
+            if lens.shape != (b,) or lens.min() < 1 or lens.max() > t:
+                raise self.fail(node, f"sequence_lens must be [{b}] values in [1, {t}]")
+            consts["lens"] = lens.astype(np.int32)
+        state = (dirs, b, hsz)
+        inits = [n for n, flag in ((ins[7], "has_h0"), (ins[8], "has_c0")) if params[flag]]
+        for n in inits:
+            if self.t(n).dtype != "float32" or tuple(self.t(n).shape) != state:
+                raise self.fail(node, f"initial states must be float32 {list(state)}")
+        call_ins = [x, self.const_input(qw + "::rnn_packed", blob)]
+        if len(inits) == 1:
+            call_ins.append(inits[0])
+        elif len(inits) == 2:
+            both = self.temp(node.name + "_init", (2, *state))
+            n_state = math.prod(state)
+            for k, n in enumerate(inits):
+                self.copy(node, n, both, (n_state,), [1], 0, [1], k * n_state)
+            call_ins.append(both)
+        n_y = t * dirs * b * hsz
+        n_s = dirs * b * hsz
+        total = n_y + (2 if g == 4 else 1) * n_s
+        raw = self.temp(node.name + "_out", (total,))
+        self.emit(node, "rnn", call_ins, raw, consts, **params)
+        for k, (out, off, n) in enumerate(zip(node.outputs, (0, n_y, n_y + n_s),
+                                              (n_y, n_s, n_s))):
+            if out and k < (3 if g == 4 else 2):
+                self.copy(node, raw, out, (n,), [1], off)
+
+    op_DynQGRU = op_DynQLSTM
+
     def op_WOLinear(self, node: ir.Node) -> None:
         x = node.inputs[0]
         y = node.outputs[0]
@@ -455,10 +518,38 @@ class _Lowering:
                   b_stride=sb)
 
 
+_RNN_CELLS = {"DynQLSTM": 0, "DynQGRU": 1}
+
+
+def _rnn_params(graph: ir.Graph, node: ir.Node, x_shape: tuple[int, ...]) -> dict:
+    from ..reference.rnn import _attrs
+
+    cell = "LSTM" if node.op == "DynQLSTM" else "GRU"
+    hsz, dirs, rev, lbr = _attrs(cell, node.attrs, f" (node {node.name!r})")
+    t, b, i = x_shape
+    ins = list(node.inputs) + [""] * (9 - len(node.inputs))
+    return {"seq": t, "batch": b, "input": i, "hidden": hsz, "cell": _RNN_CELLS[node.op],
+            "dirs": dirs, "reverse": int(rev), "linear_before_reset": int(lbr),
+            "has_h0": int(bool(ins[7])), "has_c0": int(bool(ins[8]) and cell == "LSTM"),
+            "has_lens": int(bool(ins[6]))}
+
+
+def _rnn_blob(graph: ir.Graph, node: ir.Node, params: dict) -> np.ndarray:
+    qw, sw, qr, sr = (np.ascontiguousarray(graph.const(n)) for n in node.inputs[1:5])
+    return rnn_pack(params, qw, np.ascontiguousarray(sw, np.float32), qr,
+                    np.ascontiguousarray(sr, np.float32))
+
+
 def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
     """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
     does it once, at load, for the plans of all its input shapes."""
     for node in graph.nodes:
+        if node.op in _RNN_CELLS and node.inputs[1] not in packed and \
+                all(graph.const(n) is not None for n in node.inputs[1:5]):
+            # the panels do not depend on the sequence length or batch: pack for any shape
+            qw = graph.const(node.inputs[1])
+            packed[node.inputs[1]] = _rnn_blob(graph, node, _rnn_params(
+                graph, node, (1, 1, qw.shape[2])))
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import ir
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
+from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
 from ..reference.onnx_ops import run_node
 from .prepare import LINEAR_OPS
 
@@ -31,6 +32,7 @@ def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
 # with dynamic inputs, outputs of these need only the broadcast shape of the inputs
 ARITH = ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min")
 BOOLEAN = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
+RNN_OPS = ("LSTM", "GRU", "DynQLSTM", "DynQGRU")
 UNARY = (*SAME_SHAPE, "Neg", "Abs", "Reciprocal", "Clip", "Not")
 
 
@@ -52,6 +54,12 @@ def _shape_only(node: ir.Node, ins: list) -> list[np.ndarray] | None:
         shape = (*np.broadcast_shapes(ins[0].shape[:-2], ins[1].shape[:-2]),
                  ins[0].shape[-2], ins[1].shape[-1])
         return [_view(shape, np.result_type(ins[0], ins[1]))]
+    if op in RNN_OPS and ins[0].ndim == 3:
+        t, b = ins[0].shape[:2]
+        hsz = int(node.attrs["hidden_size"])
+        d = 2 if node.attrs.get("direction", "forward") == "bidirectional" else 1
+        outs = [_view((t, d, b, hsz), np.float32), _view((d, b, hsz), np.float32)]
+        return outs + [_view((d, b, hsz), np.float32)] if op.endswith("LSTM") else outs
     if op in UNARY:
         return [_view(ins[0].shape, ins[0].dtype)]
     if op in ARITH or op in BOOLEAN:

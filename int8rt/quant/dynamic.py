@@ -6,14 +6,45 @@ per inference inside the native plan (docs/QUANTIZATION.md §7).
   symmetric weights; activations symmetric per row (token) or per tensor at run time.
 - mode "weight_only": Linear -> WOLinear [x, q, scales [N, K / group], bias?] with int8 or
   packed int4 weights; activations stay float32.
+- both modes: LSTM / GRU with constant W, R -> DynQLSTM / DynQGRU [x, qW, sW, qR, sR, B,
+  sequence_lens?, initial_h?, initial_c?]: W and R int8 per output channel (one gate row of
+  one direction), activations per row and time step at run time (int8rt/include/rnn.h);
+  B is made explicit (zeros when absent).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import ir
 from ..reference.dynq import quantize_weight_groups, quantize_weight_per_channel
+from ..reference.rnn import quantize_rnn_weights
 
 GROUP_SIZES = (32, 64, 128)
+
+
+def _quantize_rnn(g: ir.Graph, node: ir.Node) -> None:
+    w, r = g.const(node.inputs[1]), g.const(node.inputs[2])
+    if w is None or r is None:
+        return  # run-time weights: the lowering reports it
+    ins = list(node.inputs) + [""] * (8 - len(node.inputs))
+    if node.op == "LSTM" and ins[7] and g.const(ins[7]) is not None and g.const(ins[7]).any():
+        return  # peepholes: not supported, the lowering reports it
+    gates = 4 if node.op == "LSTM" else 3
+    qw, sw = quantize_rnn_weights(w)
+    qr, sr = quantize_rnn_weights(r)
+    b = g.const(ins[3]) if ins[3] else None
+    if ins[3] and b is None:
+        return
+    if b is None:
+        b = np.zeros((w.shape[0], 2 * gates * r.shape[2]), np.float32)
+    names = [g.add_const(node.inputs[1] + "_q", qw), g.add_const(node.inputs[1] + "_scale", sw),
+             g.add_const(node.inputs[2] + "_q", qr), g.add_const(node.inputs[2] + "_scale", sr),
+             g.add_const((ins[3] or node.name) + "_bias", np.asarray(b, np.float32))]
+    node.inputs = [node.inputs[0], *names, ins[4], ins[5], ins[6] if node.op == "LSTM" else ""]
+    while node.inputs and not node.inputs[-1]:
+        node.inputs.pop()
+    node.op = "DynQ" + node.op
 
 
 def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = True,
@@ -39,6 +70,9 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             sn = g.add_const(node.inputs[0] + "_gscale", s)
             node.op, node.attrs = "WOGather", {"bits": bits, "group": group}
             node.inputs = [qn, sn, node.inputs[1]]
+        if node.op in ("LSTM", "GRU"):
+            _quantize_rnn(g, node)
+            continue
         if node.op != "Linear":
             continue
         w = g.const(node.inputs[1])

@@ -17,6 +17,7 @@
 
 #include "int8rt/f32.h"
 #include "int8rt/kernels.h"
+#include "int8rt/rnn.h"
 #include "kernels/f32conv/f32conv.h"
 
 #ifdef __cplusplus
@@ -91,6 +92,8 @@ typedef enum {
     I8_OP_DYNQ_MATMUL,
     I8_OP_WO_MATMUL,
     I8_OP_WO_GATHER,
+    /* one LSTM / GRU layer with dynamic int8 weights (kernels/rnn, int8rt/rnn.h) */
+    I8_OP_RNN,
     I8_OP_COUNT
 } i8_op_kind;
 
@@ -260,6 +263,8 @@ typedef union {
     i8_plan_dynq_params dynq;
     i8_plan_wo_params wo;
     i8_plan_wo_gather_params wo_gather;
+    i8_rnn_params rnn; /* inputs x, packed (i8rnn_pack), [h0 | c0] if has_h0 or has_c0;
+                        * consts bias [D, 2 G H] float32, lens [B] int32 if has_lens */
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6
