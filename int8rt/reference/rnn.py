@@ -35,8 +35,9 @@ _TANH = np.frompyfunc(math.tanh, 1, 1)
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
-    e = _EXP(-np.asarray(v, np.float64)).astype(np.float64)
-    return (1.0 / (1.0 + e)).astype(F32)
+    with np.errstate(over="ignore"):
+        e = _EXP(-np.asarray(v, np.float64)).astype(np.float64)
+        return (1.0 / (1.0 + e)).astype(F32)
 
 
 def tanh(v: np.ndarray) -> np.ndarray:
