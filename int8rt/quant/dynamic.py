@@ -94,5 +94,10 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             node.op, node.attrs = "WOLinear", {"bits": bits, "group": group}
         node.inputs = [node.inputs[0], qn, sn, *bias]
     g.prune()
+    for node in g.nodes:  # outputs nobody reads (Y_h, Y_c) keep a tensor entry (prune drops it)
+        if node.op in ("DynQLSTM", "DynQGRU"):
+            for o in node.outputs:
+                if o and o not in g.tensors:
+                    g.tensors[o] = ir.Tensor(o, (), "float32")
     g.meta = {**g.meta, "quantization": mode}
     return g

@@ -71,3 +71,36 @@ def test_streaming_chunks_equal_one_call(cell, tmp_path):
     with torch.no_grad():
         ref = m(torch.from_numpy(x), *(torch.from_numpy(s) for s in state))
     assert np.abs(whole[0] - ref[0].numpy()).max() < 0.05
+
+
+class Classifier(torch.nn.Module):
+    """Only Y is used: Y_h / Y_c are unnamed after quantization (pruned)."""
+
+    def __init__(self, cell):
+        super().__init__()
+        torch.manual_seed(1)
+        rnn = torch.nn.LSTM if cell == "LSTM" else torch.nn.GRU
+        self.rnn = rnn(8, 16, bidirectional=True)
+        self.fc = torch.nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0].mean(0))
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_classifier_with_unused_state_outputs(cell, tmp_path):
+    import onnxruntime as ort
+
+    m = Classifier(cell).eval()
+    f = io.BytesIO()
+    torch.onnx.export(m, (torch.zeros(8, 2, 8),), f, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False, dynamic_axes={"x": {0: "t", 1: "b"}})
+    model = onnx.load_from_string(f.getvalue())
+    int8rt.quantize(model, mode="dynamic").save(tmp_path / "c.i8")
+    sess = int8rt.Session(str(tmp_path / "c.i8"))
+    x = np.random.default_rng(2).standard_normal((11, 3, 8)).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    (r,) = ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert y.shape == r.shape
+    assert np.abs(y - r).max() < 0.05
