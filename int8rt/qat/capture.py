@@ -35,7 +35,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> fx.Grap
     example inputs) in `node.meta["tensor_meta"]`."""
     try:
         gm = fx.symbolic_trace(model)
-    except Exception as e:  # noqa: BLE001 - fx raises many kinds of errors
+    except Exception as e:
         raise TypeError(f"QAT: torch.fx cannot trace {type(model).__name__}: {e}") from e
     was = gm.training
     gm.eval()

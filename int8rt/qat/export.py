@@ -32,22 +32,6 @@ def _weights(q: QATModel):
     return cache
 
 
-def _origins(q: QATModel) -> dict[str, str]:
-    """{fx node: the rounding point whose parameters its int8 value has} for the rounding
-    points and the nodes that move their values (pools, reshapes, pieces, Concats of one
-    origin, nearest upsampling)."""
-    out: dict[str, str] = {}
-    skip = set(q.plan.weighted) | set(q.plan.folded_bn)
-    for n in q.gm.graph.nodes:
-        if n.name in q.act:
-            out[n.name] = n.name
-        elif n.op not in ("placeholder", "output") and n.name not in skip:
-            src = next((a for a in n.all_input_nodes if a.name in out), None)
-            if src is not None:
-                out[n.name] = out[src.name]
-    return out
-
-
 def deployed_model_onnx(q: QATModel) -> onnx.ModelProto:
     """The float ONNX model int8rt deploys: folded BatchNorm, fake-quantized weights and
     biases (eval-mode values: running BatchNorm statistics)."""
@@ -69,7 +53,7 @@ def scale_table(q: QATModel, graph) -> dict:
 
     qps = q.activation_qparams()
     table = {}
-    for name, src in _origins(q).items():
+    for name, src in q.origin.items():
         if name in graph.tensors:
             s, z = qps[src]
             table[name] = make_entry(name, "int8", s, z)
@@ -104,7 +88,7 @@ def qdq_model(q: QATModel) -> onnx.ModelProto:
     g = int8rt.load_float_model(model)
     table = scale_table(q, g)
     qps = q.activation_qparams()
-    origins = _origins(q)
+    origins = q.origin
     cache = _weights(q)
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}

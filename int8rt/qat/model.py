@@ -44,7 +44,10 @@ class QATConfig:
       statistics; after that, and always in eval mode, their running statistics (0: frozen
       from the start; None: never frozen);
     - learnable_scales: LSQ-style learned activation scales (after the observers freeze) and
-      per-channel weight scales.
+      per-channel weight scales;
+    - exact_training: the training forward pass also uses int8rt's integer arithmetic (the
+      value the deployed program computes, gradients straight through the float32 fake
+      quantization); eval mode always does (QATModel.exact).
     """
 
     weight_bits: int = 8
@@ -52,6 +55,7 @@ class QATConfig:
     observer_steps: int | None = None
     bn_freeze_steps: int | None = 0
     learnable_scales: bool = False
+    exact_training: bool = False
 
 
 class QATModel(nn.Module):
@@ -78,6 +82,10 @@ class QATModel(nn.Module):
         self._deferred = {w.module for w in plan.weighted.values() if w.bn is not None}
         self._by_bn = {w.bn: w.module for w in plan.weighted.values() if w.bn is not None}
         self.rounded: list[str] = []  # the nodes the last forward pass fake-quantized
+        self.exact = True  # eval mode: int8rt's integer arithmetic at every rounding point
+        self.origin = self._origins()
+        self.keep_values = False  # True: the last forward's rounded values in self.values
+        self.values: dict[str, torch.Tensor] = {}
 
     # -- weights -------------------------------------------------------------------------
     def module(self, name: str) -> nn.Module:
@@ -183,13 +191,21 @@ class QATModel(nn.Module):
             elif name in self.plan.weighted or name in self._by_bn:
                 mod = self._by_bn.get(name, name)
                 x = held.pop(mod) if mod in held else env[self._node(mod).args[0].name]
-                wq, bq, _ = self.quantized_weights(mod, x)
+                wq, bq, scales = self.quantized_weights(mod, x)
                 v = self._apply(self.module(mod), x, wq, bq)
+                if self._exact_now():
+                    v = self._with_exact(v, self._exact_weighted(mod, x, wq, bq, scales))
             else:
                 v = self._run(node, env)
+                if name in self.plan.ops and self._exact_now():
+                    exact = self._exact_op(node, env)
+                    if exact is not None:
+                        v = self._with_exact(v, exact)
             if name in self.act:
                 v = self.act[name](v)
                 rounded.append(name)
+                if self.keep_values:
+                    self.values[name] = v.detach().clone()
             env[name] = v
         self.rounded = rounded
         if self.training:
@@ -208,6 +224,151 @@ class QATModel(nn.Module):
         if node.op == "get_attr":
             return getattr(self.gm, node.target)
         raise TypeError(f"QAT: cannot run node {node.name!r} ({node.op})")
+
+    # -- int8rt's integer arithmetic ------------------------------------------------------
+    # The float32 fake quantization above rounds at the same points with the same parameters
+    # as the deployed program, but computes each op in float32 on dequantized values: where a
+    # value lands within float32 error of a .5 boundary it can round one step apart from
+    # int8rt's exact int32 accumulation + float32 requantization (docs/QUANTIZATION.md §4).
+    # With `exact`, each rounding point's value is computed the way the runtime computes it:
+    # integers recovered from the (on-grid) inputs, accumulated exactly in float64 (every
+    # partial sum is an integer below 2^53), requantized with the same float32 multiplier,
+    # the same clamp and round-half-to-even. Multipliers and tables come from int8rt's own
+    # functions (quant.params, kernel_tables), never restated here.
+
+    def _exact_now(self) -> bool:
+        return self.exact and (not self.training or self.config.exact_training)
+
+    @staticmethod
+    def _with_exact(v: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
+        """exact's value, v's gradient."""
+        return v + (exact.to(v.dtype) - v).detach()
+
+    def _origins(self) -> dict[str, str]:
+        """{fx node: the rounding point whose parameters its int8 value has} for the rounding
+        points and the nodes that move their values (pools, reshapes, pieces, Concats of one
+        origin, nearest upsampling)."""
+        out: dict[str, str] = {}
+        skip = set(self.plan.weighted) | set(self.plan.folded_bn)
+        for n in self.gm.graph.nodes:
+            if n.name in self.plan.points:
+                out[n.name] = n.name
+            elif n.op not in ("placeholder", "output") and n.name not in skip:
+                src = next((a for a in n.all_input_nodes if a.name in out), None)
+                if src is not None:
+                    out[n.name] = out[src.name]
+        return out
+
+    def _ints(self, x: torch.Tensor, point: str) -> tuple[torch.Tensor, float, int]:
+        """(q - z as float64, s, z) of a value on the grid of rounding point `point`."""
+        s, z = self.act[point].qparams()
+        s32 = torch.tensor(np.float32(s), dtype=torch.float32)
+        return torch.round(x.detach().float() / s32).double(), s, z
+
+    @staticmethod
+    def _requant(acc: torch.Tensor, mult, y: tuple[float, int], qmin: int = -128,
+                 qmax: int = 127) -> torch.Tensor:
+        """reference/requant.py's rule on exact float64 accumulators: the dequantized value
+        s_y (clamp(rint(float32(acc) * mult), qmin - z, qmax - z))."""
+        s, z = y
+        m = torch.as_tensor(np.asarray(mult, np.float32))
+        v = acc.float() * m
+        v = torch.clamp(v, float(qmin - z), float(qmax - z))
+        return torch.round(v) * torch.tensor(np.float32(s), dtype=torch.float32)
+
+    def _out_params(self, point: str, clip) -> tuple[tuple[float, int], int, int]:
+        from int8rt.ir import QParams
+        from int8rt.quant.params import clamp_bounds
+
+        s, z = self.act[point].qparams()
+        qmin, qmax = clamp_bounds(tuple(clip), QParams.per_tensor(s, z))
+        return (s, z), qmin, qmax
+
+    def _exact_weighted(self, name: str, x: torch.Tensor, wq: torch.Tensor, bq: torch.Tensor,
+                        scales: np.ndarray) -> torch.Tensor:
+        from int8rt.quant.params import bias_scale, conv_multipliers
+
+        spec = self.plan.weighted[name]
+        xi, s_x, _ = self._ints(x, spec.input_point)
+        m = self.module(name)
+        shape = [1] * wq.dim()
+        shape[1 if isinstance(m, nn.ConvTranspose2d) else 0] = -1
+        wi = torch.round(wq.detach().double() / torch.from_numpy(
+            scales.astype(np.float64)).reshape(shape))
+        s_b = torch.from_numpy(bias_scale(s_x, scales))
+        bi = torch.round(bq.detach().double() / s_b)
+        acc = self._apply(m, xi, wi, bi)
+        cshape = (1, -1) + (1,) * (acc.dim() - 2)
+        if spec.float_output:  # the float32 epilogue: float32(acc) * float32(s_x s_w[c])
+            mult = torch.from_numpy(bias_scale(s_x, scales).astype(np.float32)).reshape(cshape)
+            return acc.float() * mult
+        y, qmin, qmax = self._out_params(spec.output, spec.clip)
+        mult = conv_multipliers(s_x, scales, y[0]).reshape(cshape)
+        return self._requant(acc, mult, y, qmin, qmax)
+
+    def _operand(self, a, node: fx.Node, env) -> tuple[torch.Tensor, float, int]:
+        """Integers and parameters of an Add / Mul operand (a Python number is quantized as
+        int8rt quantizes a constant operand: its own range, quant/ptq.py plain_const)."""
+        from int8rt.quant import params
+
+        if isinstance(a, fx.Node):
+            return self._ints(env[a.name], self.origin[a.name])
+        qp = params.activation_qparams(min(float(a), 0.0), max(float(a), 0.0))
+        s, z = qp.scalar()
+        q = params.quantize_array(np.array([a], np.float32), qp)
+        return torch.tensor(float(q[0]) - z, dtype=torch.float64), s, z
+
+    def _exact_op(self, node: fx.Node, env) -> torch.Tensor | None:
+        from int8rt import kernel_tables as kt
+        from int8rt.lower import _UNARY
+
+        op = self.plan.ops[node.name]
+        y, qmin, qmax = self._out_params(op.point, op.attrs.get("clip", (-np.inf, np.inf)))
+        if op.kernel in ("add", "mul"):
+            b_arg = node.args[1] if len(node.args) > 1 else node.kwargs["other"]
+            (ai, sa, _), (bi, sb, _) = (self._operand(a, node, env) for a in (node.args[0],
+                                                                              b_arg))
+            if op.kernel == "mul":
+                return self._requant(ai * bi, kt.mul_mult(sa, sb, y[0]), y, qmin, qmax)
+            am, bm, mult = kt.add_multipliers(sa, sb, y[0], subtract=op.op == "Sub")
+            return self._requant(ai * am + bi * bm, mult, y, qmin, qmax)
+        if op.kernel == "lut":
+            xi, sx, zx = self._ints(env[node.args[0].name], self.origin[node.args[0].name])
+            fn = _UNARY[op.op](type("N", (), {"attrs": op.attrs})())
+            table = torch.from_numpy(kt.lut_table(fn, sx, zx, y[0], y[1]).astype(np.float64))
+            q = table[(xi + zx + 128).long()]
+            return (q - y[1]).float() * torch.tensor(np.float32(y[0]))
+        if op.kernel == "global_avgpool":
+            xi, sx, _ = self._ints(env[node.args[0].name], self.origin[node.args[0].name])
+            hw = xi.shape[2] * xi.shape[3]
+            acc = xi.sum(dim=(2, 3), keepdim=True)
+            out = self._requant(acc, kt.global_avgpool_mult(sx, y[0], hw), y)
+            return out.reshape(env[node.args[0].name].shape[:2] + (1, 1))
+        if op.kernel == "avgpool":
+            xi, sx, _ = self._ints(env[node.args[0].name], self.origin[node.args[0].name])
+            kh, kw = op.attrs["kernel"]
+            sh, sw = op.attrs.get("strides", (1, 1))
+            pt, pl, pb, pr = op.attrs.get("pads", (0, 0, 0, 0))
+            c = xi.shape[1]
+            ones = torch.ones(c, 1, kh, kw, dtype=torch.float64)
+            xp = F.pad(xi, (pl, pr, pt, pb))
+            acc = F.conv2d(xp, ones, stride=(sh, sw), groups=c)
+            if op.attrs.get("count_include_pad", 0):
+                count = torch.full_like(acc[:1, :1], kh * kw)
+            else:
+                inside = F.pad(torch.ones(1, 1, *xi.shape[2:], dtype=torch.float64),
+                               (pl, pr, pt, pb))
+                count = F.conv2d(inside, ones[:1], stride=(sh, sw))
+            mults = torch.from_numpy(kt.avgpool_mults(sx, y[0], kh, kw))
+            return self._requant(acc, mults[count.long()], y)
+        if op.kernel == "requant_copy":  # Concat: each input requantized to the output's
+            parts = []
+            for a in node.args[0]:
+                xi, sx, _ = self._ints(env[a.name], self.origin[a.name])
+                parts.append(self._requant(xi, kt.requant_mult(sx, y[0]), y))
+            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            return torch.cat(parts, dim)
+        return None  # bilinear resize: float32 fake quantization only (docs/QAT.md)
 
     # -- recipe --------------------------------------------------------------------------
     def freeze_observers(self) -> None:
@@ -255,9 +416,8 @@ def calibrate(model: QATModel, data, method: str = "minmax", **options) -> QATMo
     percentile, mse, entropy, ... as int8rt.quantize takes), run by int8rt's float executor on
     the model's current float weights over `data` (an array / tensor batch or an iterable of
     them). The observers keep updating afterwards unless frozen."""
-    from int8rt.quant.calibrate import calibrate as int8rt_calibrate
-
     import int8rt
+    from int8rt.quant.calibrate import calibrate as int8rt_calibrate
 
     if isinstance(data, torch.Tensor):
         data = [data.detach().numpy()]

@@ -30,7 +30,7 @@ from torch import fx
 
 from int8rt.ir import Graph
 from int8rt.lower import lower
-from int8rt.opset import schema
+from int8rt.opset import NO_CLIP, schema
 from int8rt.program import Program
 from int8rt.qat import capture
 
@@ -66,6 +66,19 @@ class Weighted:
     input_point: str  # fx node (rounding point) whose parameters its input has
     output: str  # fx node holding its (fused) output
     float_output: bool  # writes the float32 model output straight from the accumulator
+    clip: tuple[float, float]  # the fused activation's bounds (real units)
+
+
+@dataclass
+class RoundingOp:
+    """A non-weighted op whose output the deployed program rounds: the fx node computing it,
+    the kernel, int8rt's canonical op and attributes, and the rounding point (the fx node
+    whose value is the rounded output: the op itself or its fused ReLU)."""
+
+    kernel: str
+    op: str
+    attrs: dict
+    point: str
 
 
 @dataclass
@@ -73,6 +86,7 @@ class Plan:
     points: dict[str, str]  # fx node -> the kernel that rounds it
     weighted: dict[str, Weighted]  # by module fx node
     folded_bn: dict[str, str]  # BatchNorm fx node -> the conv fx node it folds into
+    ops: dict[str, RoundingOp]  # by the fx node computing the op
     graph: Graph  # int8rt's canonical float graph of the capture
     qgraph: Graph  # quantized with observed ranges of the example inputs
     program: Program
@@ -104,25 +118,11 @@ def _to_fx(g: Graph, name: str, fx_names: set[str]) -> str | None:
     return None
 
 
-def plan(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...],
-         ranges_from: list[np.ndarray] | None = None) -> Plan:
-    import int8rt
-    from int8rt.quant.calibrate import calibrate
-    from int8rt.quant.ptq import quantize_graph
-
-    onnx_model = capture.to_onnx(gm)
-    g = int8rt.load_float_model(onnx_model)
-    fx_nodes = {n.name: n for n in gm.graph.nodes}
-    fx_names = set(fx_nodes)
-    data = ranges_from if ranges_from is not None else [x.detach().numpy()
-                                                         for x in example_inputs]
-    if len(g.inputs) != 1:
-        data = [dict(zip(g.inputs, data))]
-    ranges = calibrate(g, data, progress=False)
-    qg = quantize_graph(g, ranges)
-    program = lower(qg)
-    meta = qg.meta["quantization"]
-    to_float = {q: f for f, q in meta["int8_names"].items()}
+def map_points(g: Graph, qg: Graph, program: Program, fx_names: set[str]):
+    """(points {fx node: kernel}, {int8 buffer: fx node} of the rounding buffers, origin) for
+    the deployed program of quantized graph `qg` (float graph `g`); origin(buffer) is the fx
+    node (a rounding point) whose parameters an int8 buffer carries."""
+    to_float = {q: f for f, q in qg.meta["quantization"]["int8_names"].items()}
 
     points: dict[str, str] = {}
     buf_to_fx: dict[str, str] = {}
@@ -177,6 +177,30 @@ def plan(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...],
         points[target] = "requant_copy"
         buf_to_fx[buf] = target
 
+    return points, buf_to_fx, origin
+
+
+def plan(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...],
+         ranges_from: list[np.ndarray] | None = None) -> Plan:
+    import int8rt
+    from int8rt.quant.calibrate import calibrate
+    from int8rt.quant.ptq import quantize_graph
+
+    onnx_model = capture.to_onnx(gm)
+    g = int8rt.load_float_model(onnx_model)
+    fx_nodes = {n.name: n for n in gm.graph.nodes}
+    fx_names = set(fx_nodes)
+    data = ranges_from if ranges_from is not None else [x.detach().numpy()
+                                                         for x in example_inputs]
+    if len(g.inputs) != 1:
+        data = [dict(zip(g.inputs, data))]
+    ranges = calibrate(g, data, progress=False)
+    qg = quantize_graph(g, ranges)
+    program = lower(qg)
+    meta = qg.meta["quantization"]
+    to_float = {q: f for f, q in meta["int8_names"].items()}
+    points, buf_to_fx, origin = map_points(g, qg, program, fx_names)
+
     floats = {c.node for c in program.calls
               if c.kernel in ("conv2d", "fc") and c.params.get("out_f32")}
     modules = {n.name for n in gm.graph.nodes if n.op == "call_module"}
@@ -198,15 +222,24 @@ def plan(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...],
             folded[bn] = mod
         y = node.outputs[0]
         out = _to_fx(g, to_float.get(y, y), fx_names) or (bn or mod)
-        weighted[mod] = Weighted(mod, bn, origin(node.inputs[0]), out, node.name in floats)
+        weighted[mod] = Weighted(mod, bn, origin(node.inputs[0]), out, node.name in floats,
+                                 tuple(node.attrs.get("clip", NO_CLIP)))
     for n in gm.graph.nodes:
         if n.op == "call_module" and type(gm.get_submodule(n.target)).__name__ == \
                 "BatchNorm2d" and n.name not in folded:
             raise TypeError(f"QAT: BatchNorm2d {n.name!r} does not follow a Conv it can fold "
                             "into (int8rt would run it as a separate Mul + Add)")
+    qnodes = {n.name: n for n in qg.nodes}
+    ops: dict[str, RoundingOp] = {}
+    for c in program.calls:
+        y = c.outputs[0]
+        if y in buf_to_fx and c.node in fx_names and c.node not in weighted and \
+                c.kernel != "quantize":
+            n = qnodes[c.node]
+            ops[c.node] = RoundingOp(c.kernel, n.op, dict(n.attrs), buf_to_fx[y])
     fx_ranges = {}
     for f, r in ranges.items():
         t = _to_fx(g, f, fx_names)
         if t is not None and t not in fx_ranges:
             fx_ranges[t] = (float(r[0]), float(r[1]))
-    return Plan(points, weighted, folded, g, qg, program, fx_ranges)
+    return Plan(points, weighted, folded, ops, g, qg, program, fx_ranges)
