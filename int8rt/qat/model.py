@@ -368,7 +368,21 @@ class QATModel(nn.Module):
                 parts.append(self._requant(xi, kt.requant_mult(sx, y[0]), y))
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
             return torch.cat(parts, dim)
-        return None  # bilinear resize: float32 fake quantization only (docs/QAT.md)
+        if op.kernel == "resize_bilinear":  # Q11 x Q11 neighbour weights (reference/resize.py)
+            xi, sx, _ = self._ints(env[node.args[0].name], self.origin[node.args[0].name])
+            (oh, ow), (sh, sw) = op.attrs["size"], op.attrs.get("scales") or (None, None)
+            ctm = op.attrs.get("coordinate_transformation_mode", "half_pixel")
+            y0, y1, fy = (torch.from_numpy(a.astype(np.int64)) for a in
+                          kt.resize_linear_map(xi.shape[2], oh, sh, ctm))
+            x0, x1, fx = (torch.from_numpy(a.astype(np.int64)) for a in
+                          kt.resize_linear_map(xi.shape[3], ow, sw, ctm))
+            wy1, wx1 = fy.double()[:, None], fx.double()[None, :]
+            wy0, wx0 = 2048 - wy1, 2048 - wx1
+            rows0, rows1 = xi[:, :, y0], xi[:, :, y1]
+            acc = (wy0 * wx0 * rows0[..., x0] + wy0 * wx1 * rows0[..., x1]
+                   + wy1 * wx0 * rows1[..., x0] + wy1 * wx1 * rows1[..., x1])
+            return self._requant(acc, kt.bilinear_mult(sx, y[0]), y)
+        return None  # an op without an integer form here: float32 fake quantization only
 
     # -- recipe --------------------------------------------------------------------------
     def freeze_observers(self) -> None:
