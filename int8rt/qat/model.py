@@ -72,13 +72,13 @@ class QATModel(nn.Module):
             name: ActQuant(config.momentum, config.observer_steps, config.learnable_scales)
             for name in plan.points})
         self.register_buffer("train_steps", torch.tensor(0, dtype=torch.int64))
+        self._nodes = list(gm.graph.nodes)
         self.weight_scale = nn.ParameterDict()
         if config.learnable_scales:
             for name in plan.weighted:
                 w = self._folded(name, None)[0]
                 s = fake_quant.weight_scales(self._oc_first(name, w), config.weight_bits)
                 self.weight_scale[name] = nn.Parameter(torch.from_numpy(s))
-        self._nodes = list(gm.graph.nodes)
         self._deferred = {w.module for w in plan.weighted.values() if w.bn is not None}
         self._by_bn = {w.bn: w.module for w in plan.weighted.values() if w.bn is not None}
         self.rounded: list[str] = []  # the nodes the last forward pass fake-quantized
@@ -193,11 +193,12 @@ class QATModel(nn.Module):
                 x = held.pop(mod) if mod in held else env[self._node(mod).args[0].name]
                 wq, bq, scales = self.quantized_weights(mod, x)
                 v = self._apply(self.module(mod), x, wq, bq)
-                if self._exact_now():
+                spec = self.plan.weighted[mod]
+                if self._exact_now(None if spec.float_output else spec.output):
                     v = self._with_exact(v, self._exact_weighted(mod, x, wq, bq, scales))
             else:
                 v = self._run(node, env)
-                if name in self.plan.ops and self._exact_now():
+                if name in self.plan.ops and self._exact_now(self.plan.ops[name].point):
                     exact = self._exact_op(node, env)
                     if exact is not None:
                         v = self._with_exact(v, exact)
@@ -236,8 +237,16 @@ class QATModel(nn.Module):
     # the same clamp and round-half-to-even. Multipliers and tables come from int8rt's own
     # functions (quant.params, kernel_tables), never restated here.
 
-    def _exact_now(self) -> bool:
-        return self.exact and (not self.training or self.config.exact_training)
+    def _exact_now(self, point: str | None) -> bool:
+        """Use the integer arithmetic for an op rounding at `point` (None: a float output)?
+        In training only once that point's observer is frozen (its parameters are final for
+        this batch)."""
+        if not self.exact:
+            return False
+        if not self.training:
+            return True
+        return self.config.exact_training and (point is None or not bool(
+            self.act[point].observing))
 
     @staticmethod
     def _with_exact(v: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:

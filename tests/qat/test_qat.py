@@ -105,10 +105,13 @@ def _prepared(name: str, bits: int = 8, **kw) -> qat.QATModel:
     return q
 
 
-@pytest.mark.parametrize("name,bits", [("mobilenet_v2", 8), ("resnet18", 8), ("yolov8n", 8),
-                                       ("resnet18", 4)])
-def test_trained_model_deploys_with_simulated_outputs(name, bits) -> None:
-    q = _prepared(name, bits)
+@pytest.mark.parametrize("name,bits,lsq", [("mobilenet_v2", 8, False), ("resnet18", 8, False),
+                                           ("yolov8n", 8, False), ("resnet18", 4, False),
+                                           ("mobilenet_v2", 4, True)])
+def test_trained_model_deploys_with_simulated_outputs(name, bits, lsq) -> None:
+    q = _prepared(name, bits, learnable_scales=lsq)
+    if lsq:  # the learned scales moved away from the observed / max-abs ones
+        assert all(float(p.grad.abs().sum()) > 0 for p in q.weight_scale.values())
     x = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         sim = [o.numpy() for o in _outputs(q(x))]
@@ -155,6 +158,18 @@ def test_rounds_exactly_where_the_deployed_program_rounds(name) -> None:
         if sim.ndim == 4 and points[node] != "quantize":  # NHWC inside the program
             sim = sim.transpose(0, 2, 3, 1)
         np.testing.assert_array_equal(sim, deployed, err_msg=node)
+
+
+def test_exact_training_forward_is_the_deployed_value() -> None:
+    q = _prepared("resnet18", exact_training=True)
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        want = q(x)
+    q.train()  # BatchNorm and observers are frozen by now: training computes the same values
+    y = q(x)
+    np.testing.assert_array_equal(y.detach().numpy(), want.numpy())
+    y.square().mean().backward()
+    assert all(p.grad is not None for p in q.parameters() if p.requires_grad)
 
 
 def test_follows_the_runtime_fusion_rules(monkeypatch) -> None:
