@@ -102,6 +102,16 @@ def binary_kind(node: fx.Node) -> str | None:
     return None
 
 
+def _is_shape_query(node: fx.Node) -> bool:
+    """x.size(), x.size(d), x.shape, x.shape[d], x.dim(): integers, not tensors."""
+    if node.op == "call_method" and node.target in ("size", "dim"):
+        return True
+    if node.op == "call_function" and node.target is getattr and node.args[1] == "shape":
+        return True
+    return node.op == "call_function" and node.target is operator.getitem and isinstance(
+        node.args[0], fx.Node) and _is_shape_query(node.args[0])
+
+
 def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
@@ -192,6 +202,8 @@ class Emitter:
                                  producer_name="int8rt.qat")
 
     def node(self, node: fx.Node) -> None:
+        if _is_shape_query(node):
+            return  # x.size(...) / x.shape[...]: Python ints, folded into the Reshape target
         mod = self.module(node) if node.op == "call_module" else None
         act = act_kind(node, mod)
         y = node.name

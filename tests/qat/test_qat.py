@@ -298,3 +298,29 @@ def test_unsupported_node_named() -> None:
 
     with pytest.raises(TypeError, match="sin"):
         qat.prepare_qat(Net(), torch.randn(1, 3, 4, 4))
+
+
+def test_shape_queries_and_functional_forms() -> None:
+    """x.view(x.size(0), -1), torch.relu, F.max_pool2d: traced and deployed exactly."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 4 * 4, 2)
+
+        def forward(self, x):
+            y = nn.functional.max_pool2d(torch.relu(self.c(x)), 2)
+            return self.fc(y.view(y.size(0), -1))
+
+    torch.manual_seed(0)
+    q = qat.prepare_qat(Net().eval(), torch.randn(4, 3, 8, 8))
+    q.train()
+    q(torch.randn(4, 3, 8, 8))
+    q.eval()
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        sim = q(x).numpy()
+    deployed = int8rt.Session(qat.to_int8rt(q)).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_array_equal(sim, deployed)
+    assert sorted(q.rounded) == ["relu", "x"]
