@@ -43,10 +43,6 @@ def fake_quant_weight(w: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, np.
     s64 = torch.from_numpy(s.astype(np.float64)).reshape((-1,) + (1,) * (w.dim() - 1))
     q = torch.clamp(torch.round(w.double() / s64), -qmax, qmax)
     fq = (q * s64).to(w.dtype)
-    if EXPORTING:  # a constant Q/DQ pair on the (already integer-valued) weights
-        return torch.fake_quantize_per_channel_affine(
-            fq.detach(), torch.from_numpy(s), torch.zeros(len(s), dtype=torch.int32), 0,
-            params.INT8_MIN, params.INT8_MAX), s
     return _ste(w, fq), s
 
 
@@ -56,15 +52,7 @@ def fake_quant_bias(b: torch.Tensor, x_scale: float, w_scales: np.ndarray) -> to
     return _ste(b, (q * s_b).to(b.dtype))
 
 
-# Set by export.export_onnx: fake quantization is then written as torch's fake_quantize ops,
-# which torch.onnx.export turns into QuantizeLinear / DequantizeLinear with the same parameters.
-EXPORTING = False
-
-
 def fake_quant_act(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
-    if EXPORTING:
-        return torch.fake_quantize_per_tensor_affine(x, float(np.float32(scale)), int(zero_point),
-                                                     params.INT8_MIN, params.INT8_MAX)
     s = torch.tensor(np.float32(scale), dtype=torch.float32)
     v = torch.round(x.float() / s) + zero_point
     inside = (v >= params.INT8_MIN) & (v <= params.INT8_MAX)
@@ -155,7 +143,7 @@ class ActQuant(nn.Module):
             self.steps.add_(1)
             if self.freeze_after is not None and int(self.steps) >= self.freeze_after:
                 self.freeze()
-        if self._learned() and not EXPORTING:
+        if self._learned():
             z = int(self.zero_point)
             s = _grad_scale(self.scale.abs(), 1.0 / float(np.sqrt(x.numel() * 127)))
             v = _round_ste(x.float() / s) + z
