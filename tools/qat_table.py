@@ -97,14 +97,15 @@ class InvertedResidual(nn.Module):
 
 
 class ResidualNet(nn.Module):
-    def __init__(self, classes: int) -> None:
+    def __init__(self, classes: int, w: int = 8) -> None:
         super().__init__()
+        a, b, c = 2 * w, 3 * w, 4 * w
         self.features = nn.Sequential(
-            conv_bn(1, 16, 3), InvertedResidual(16, 16, 1, 2), InvertedResidual(16, 24, 2, 4),
-            InvertedResidual(24, 24, 1, 4), InvertedResidual(24, 32, 2, 4),
-            InvertedResidual(32, 32, 1, 4), conv_bn(32, 64, 1))
+            conv_bn(1, a, 3), InvertedResidual(a, a, 1, 2), InvertedResidual(a, b, 2, 4),
+            InvertedResidual(b, b, 1, 4), InvertedResidual(b, c, 2, 4),
+            InvertedResidual(c, c, 1, 4), conv_bn(c, 8 * w, 1))
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, classes)
+        self.fc = nn.Linear(8 * w, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
@@ -171,12 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bits", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--epochs", type=int, default=20, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=6)
+    ap.add_argument("--width", type=int, default=8, help="channels = multiples of this")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
     data = load_patches()
     torch.manual_seed(0)
-    model = ResidualNet(len(IMAGES))
+    model = ResidualNet(len(IMAGES), args.width)
     train(model, data[0], data[2], epochs=args.epochs, lr=3e-3, seed=0)
     with torch.no_grad():
         acc_float = accuracy(model(torch.from_numpy(data[1])).numpy(), data[3])
