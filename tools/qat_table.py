@@ -11,13 +11,14 @@ float. Then, at each weight bit width:
   correction; the best test accuracy of these is reported (the best int8rt method, chosen on
   the test set: a generous baseline);
 - QAT: int8rt.qat.prepare_qat from the float model, qat.calibrate (int8rt's minmax observers),
-  fine-tuning with BatchNorm statistics frozen after one epoch and observers after two, then
+  6 epochs of fine-tuning (Adam, lr 2e-4, cosine) with the float model's BatchNorm statistics
+  frozen (folded) from the start and the range observers frozen after one epoch, then
   deployed with qat.to_int8rt and run by int8rt. "simulated" is the QAT model itself in eval
   mode; "agree" is the share of test patches on which the simulated and deployed predictions
   are equal, "identical outputs" whether every logit is bit-identical.
 
-    python tools/qat_table.py                 # markdown table (about 10 min on one thread)
-    python tools/qat_table.py --bits 4 --qat-epochs 4
+    python tools/qat_table.py                 # the markdown table in docs/QAT.md
+    python tools/qat_table.py --bits 3 --lsq --data digits --width 4   # other settings
 
 Deterministic: fixed seeds, one torch thread.
 """
@@ -74,6 +75,24 @@ def load_patches(n_train: int = 200, n_test: int = 60, seed: int = 0):
     x_tr = np.concatenate(xs_tr)[:, None].astype(np.float32)
     x_te = np.concatenate(xs_te)[:, None].astype(np.float32)
     return x_tr, x_te, np.array(ys_tr, np.int64), np.array(ys_te, np.int64)
+
+
+def load_digits16():
+    """scikit-learn's bundled 8x8 digits (the project's usual split, tools/train_demo.py),
+    upscaled to 16x16 (bilinear)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_demo import load_split
+
+    x_tr, x_te, y_tr, y_te = load_split()
+
+    def up(a: np.ndarray) -> np.ndarray:
+        return F.interpolate(torch.from_numpy(a), size=(PATCH, PATCH), mode="bilinear",
+                             align_corners=False).numpy()
+
+    return up(x_tr), up(x_te), y_tr, y_te
+
+
+DATASETS = {"patches": (load_patches, len(IMAGES)), "digits": (load_digits16, 10)}
 
 
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
@@ -147,7 +166,8 @@ def best_ptq(graph, x_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
     return best
 
 
-def evaluate(bits: int, model: nn.Module, data, qat_epochs: int, seed: int = 0) -> dict:
+def evaluate(bits: int, model: nn.Module, data, qat_epochs: int, lr: float, bn_epochs: float,
+             lsq: bool, seed: int = 0) -> dict:
     x_tr, x_te, y_tr, y_te = data
     graph = int8rt.load_float_model(qat.capture.to_onnx(
         qat.capture.trace(model, (torch.from_numpy(x_tr[:2]),))))
@@ -155,9 +175,10 @@ def evaluate(bits: int, model: nn.Module, data, qat_epochs: int, seed: int = 0) 
 
     steps_per_epoch = (len(x_tr) + 63) // 64
     q = qat.prepare_qat(model, torch.from_numpy(x_tr[:64]), weight_bits=bits,
-                        bn_freeze_steps=steps_per_epoch, observer_steps=2 * steps_per_epoch)
+                        bn_freeze_steps=int(bn_epochs * steps_per_epoch),
+                        observer_steps=steps_per_epoch, learnable_scales=lsq)
     qat.calibrate(q, torch.from_numpy(x_tr[::4]))
-    train(q, x_tr, y_tr, epochs=qat_epochs, lr=5e-4, seed=seed + 1)
+    train(q, x_tr, y_tr, epochs=qat_epochs, lr=lr, seed=seed + 1)
     with torch.no_grad():
         sim = q(torch.from_numpy(x_te)).numpy()
     deployed = int8rt.Session(qat.to_int8rt(q)).run(None, {"x": x_te})[0]
@@ -173,19 +194,35 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=20, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=6)
     ap.add_argument("--width", type=int, default=8, help="channels = multiples of this")
+    ap.add_argument("--qat-lr", type=float, default=2e-4)
+    ap.add_argument("--bn-epochs", type=float, default=0.0,
+                    help="QAT epochs with live BatchNorm statistics before they freeze")
+    ap.add_argument("--lsq", action="store_true", help="learnable scales (LSQ)")
+    ap.add_argument("--data", choices=sorted(DATASETS), default="patches")
+    ap.add_argument("--float-cache", help="save / load the float model's state_dict here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
-    data = load_patches()
+    load, classes = DATASETS[args.data]
+    data = load()
     torch.manual_seed(0)
-    model = ResidualNet(len(IMAGES), args.width)
-    train(model, data[0], data[2], epochs=args.epochs, lr=3e-3, seed=0)
+    model = ResidualNet(classes, args.width)
+    if args.float_cache and Path(args.float_cache).exists():
+        model.load_state_dict(torch.load(args.float_cache))
+    else:
+        train(model, data[0], data[2], epochs=args.epochs, lr=3e-3, seed=0)
+        if args.float_cache:
+            torch.save(model.state_dict(), args.float_cache)
+    model.eval()
     with torch.no_grad():
         acc_float = accuracy(model(torch.from_numpy(data[1])).numpy(), data[3])
-    rows = [evaluate(bits, model, data, args.qat_epochs) for bits in args.bits]
-    print(f"scikit-image patches: {len(IMAGES)} classes, {len(data[0])} training / "
-          f"{len(data[1])} test patches of {PATCH}x{PATCH}; residual MobileNetV2-style net; "
-          f"int8 activations ({time.time() - t0:.0f} s)\n")
+    rows = [evaluate(bits, model, data, args.qat_epochs, args.qat_lr, args.bn_epochs, args.lsq)
+            for bits in args.bits]
+    what = (f"scikit-image patches, {len(IMAGES)} classes" if args.data == "patches" else
+            "scikit-learn digits upscaled, 10 classes")
+    print(f"{what}: {len(data[0])} training / {len(data[1])} test images of {PATCH}x{PATCH}; "
+          f"residual MobileNetV2-style net (width {args.width}); int8 activations; "
+          f"{time.time() - t0:.0f} s\n")
     print("| weight bits | float | PTQ (best int8rt method) | QAT simulated | QAT int8rt-deployed "
           "| same predictions | identical outputs |")
     print("|---|---|---|---|---|---|---|")
