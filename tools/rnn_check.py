@@ -100,13 +100,15 @@ def train(model, task, tr, epochs, seed=0):
     import torch
 
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3 if task == "digits" else 2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     x, y = torch.from_numpy(tr[0]), torch.from_numpy(tr[1]).long()
     n = x.shape[1]
+    bs = 32
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * (n // bs))
     for ep in range(epochs):
         perm = torch.randperm(n)
-        for i in range(0, n, 64):
-            sel = perm[i:i + 64]
+        for i in range(0, n - bs + 1, bs):  # full batches only
+            sel = perm[i:i + bs]
             out = model(x[:, sel])
             loss = torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]),
                                                      y[..., sel].reshape(-1) if task == "chars"
@@ -114,6 +116,7 @@ def train(model, task, tr, epochs, seed=0):
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
         print(f"  epoch {ep + 1}/{epochs}: loss {loss.item():.3f}", flush=True)
     return model.eval()
 
