@@ -184,6 +184,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from . import format as i8format
+    from .report import adjusted_scale_lines
 
     graph = i8format.load(args.model)
     ops = Counter(n.op for n in graph.nodes)
@@ -197,6 +198,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             t = graph.tensor(name)
             print(f"  {kind} {name}: {t.dtype} {list(t.shape)}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
+    for line in adjusted_scale_lines(graph.meta):
+        print("  " + line)
     return 0
 
 

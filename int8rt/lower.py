@@ -17,7 +17,7 @@ from . import kernel_tables as kt
 from .ir import Graph, Node, QParams, fresh_name
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
-from .quant.params import bias_scale, clamp_bounds, conv_multipliers
+from .quant.params import accumulator_bound, bias_scale, clamp_bounds, conv_multipliers
 
 INT32_MAX = 2**31 - 1
 
@@ -236,13 +236,14 @@ def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str | None, oc: int):
         mult = np.atleast_1d(bias_scale(x_s, w_scales).astype(np.float32))
     else:
         mult = conv_multipliers(x_s, w_scales, lw.qp(y)[0])
-    # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32
-    wsum = np.abs(w.reshape(oc, -1).astype(np.int64)).sum(axis=1)
-    worst = int((255 * wsum + np.abs(bias.astype(np.int64))).max(initial=0))
+    # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32. PTQ raises
+    # the weight scale of a channel that does not fit (fit_weight_scales); given integer
+    # weights (a QDQ model) are the source's and can really overflow.
+    worst = int(accumulator_bound(w, bias).max(initial=0))
     if worst > INT32_MAX:
         raise LoweringError(
             f"{node.op} node {node.name!r}: the int32 accumulator could overflow "
-            f"(bound {worst} > 2^31-1)"
+            f"(bound {worst} > 2^31-1) with the model's own integer weights and bias"
         )
     return np.ascontiguousarray(w), np.ascontiguousarray(bias.reshape(oc)), mult
 

@@ -205,6 +205,7 @@ class _GivenQuantizer(_Quantizer):
         self._int8: dict[str, bool] = {}
         self._why: dict[str, str] = {}
         super().__init__(graph, {}, per_channel=True, weight_bits=8)
+        self.fit_scales = not weights_required
 
     # -- which ops run in int8 -----------------------------------------------------------
     def _given(self, name: str) -> TableEntry | None:
