@@ -120,6 +120,11 @@ class _Quantizer:
         return name
 
     # -- activation parameters -----------------------------------------------------------
+    def given_output(self, name: str) -> QParams | None:
+        """Parameters given from outside for an activation (scale tables, QDQ imports); PTQ
+        derives every one itself."""
+        return None
+
     def observed(self, name: str) -> QParams:
         if name not in self.ranges:
             raise KeyError(
@@ -137,8 +142,13 @@ class _Quantizer:
         if name in self.consts:
             raise ValueError(f"{name!r} is a constant, not an activation")
         node = self.producer.get(name)
+        given = self.given_output(name)
         if node is None or not self.is_int8(node):
             qp = self.observed(name)
+        elif given is not None:
+            # parameters the source chose for a "same" / "fixed" op's output: lowering
+            # requantizes data movement (docs/QUANTIZATION.md §4) and Softmax takes any scale
+            qp = given
         else:
             rule = schema(node.op).out_qparams
             if rule == "observed":
