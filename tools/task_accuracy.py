@@ -129,7 +129,7 @@ def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
-def evaluate(key: str, wheels: Path, tmp: Path, runs: int) -> dict:
+def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax") -> dict:
     import int8rt
     from int8rt.quant.metrics import parse_metric
 
@@ -147,13 +147,14 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int) -> dict:
         return [np.concatenate([p[k] for p in per]) for k in range(len(per[0]))]
 
     ref = outs(lambda x: fp32.run(None, {name: x}))
-    row = {"model": key, "metric": spec}
+    row = {"model": key, "metric": spec, "method": method}
     t0 = time.perf_counter()
-    full = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False)
+    full = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
+                           method=method)
     s_full = int8rt.Session(full)
     row["int8"] = metric(ref, outs(lambda x: s_full.run(None, {name: x})))
     auto = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
-                           keep="auto", metric=spec)
+                           method=method, keep="auto", metric=spec)
     row["auto_s"] = time.perf_counter() - t0
     s_auto = int8rt.Session(auto)
     row["auto"] = metric(ref, outs(lambda x: s_auto.run(None, {name: x})))
@@ -173,24 +174,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wheels", type=Path, required=True, help="folder with the two wheels")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--runs", type=int, default=15, help="timed runs per engine")
+    p.add_argument("--method", nargs="+", default=["minmax"],
+                   help="int8rt calibration method(s), one row each")
     a = p.parse_args(argv)
     import platform
 
     import onnxruntime as ort
 
     print(f"onnxruntime {ort.__version__}, {platform.machine()}, 1 thread")
-    print("| model | metric | int8rt int8 | int8rt keep=auto (layers kept float) | "
+    print("| model | metric | int8rt method | int8rt int8 | int8rt keep=auto (layers kept float) | "
           "ORT quantize_static | ORT fp32 ms | int8rt int8 ms | keep=auto ms (x faster than "
           "ORT fp32) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for key in a.models:
-            r = evaluate(key, a.wheels, Path(tmp), a.runs)
-            print(f"| {r['model']} | `{r['metric']}` | {r['int8']:.3f} | {r['auto']:.3f} "
+        for key, method in ((k, m) for k in a.models for m in a.method):
+            r = evaluate(key, a.wheels, Path(tmp), a.runs, method)
+            print(f"| {r['model']} | `{r['metric']}` | {method} | {r['int8']:.3f} | "
+                  f"{r['auto']:.3f} "
                   f"({len(r['kept'])}) | {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
                   f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)
-            print(f"<!-- {key}: kept {r['kept']}; quantize+keep {r['auto_s']:.0f} s -->",
+            print(f"<!-- {key} {method}: kept {r['kept']}; quantize+keep {r['auto_s']:.0f} s -->",
                   flush=True)
 
 
