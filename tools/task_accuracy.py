@@ -129,7 +129,8 @@ def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
-def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax") -> dict:
+def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
+             keep_auto: bool = True) -> dict:
     import int8rt
     from int8rt.quant.metrics import parse_metric
 
@@ -153,12 +154,15 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
                            method=method)
     s_full = int8rt.Session(full)
     row["int8"] = metric(ref, outs(lambda x: s_full.run(None, {name: x})))
-    auto = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
-                           method=method, keep="auto", metric=spec)
+    auto = full
+    if keep_auto:
+        auto = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes,
+                               progress=False, method=method, keep="auto", metric=spec)
     row["auto_s"] = time.perf_counter() - t0
     s_auto = int8rt.Session(auto)
     row["auto"] = metric(ref, outs(lambda x: s_auto.run(None, {name: x})))
-    row["kept"] = auto.graph.meta["quantization"]["keep_auto"]["kept"]
+    row["kept"] = (auto.graph.meta["quantization"]["keep_auto"]["kept"] if keep_auto
+                   else None)
     qdq = ort_session(ort_qdq(path, calib, tmp / f"{key}_qdq.onnx", name))
     row["ort_qdq"] = metric(ref, outs(lambda x: qdq.run(None, {name: x})))
     s1, s2 = int8rt.Session(full, threads=1), int8rt.Session(auto, threads=1)
@@ -174,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wheels", type=Path, required=True, help="folder with the two wheels")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--runs", type=int, default=15, help="timed runs per engine")
+    p.add_argument("--no-keep-auto", action="store_true",
+                   help="skip the keep='auto' column (its sensitivity pass is the slow part)")
     p.add_argument("--method", nargs="+", default=["minmax"],
                    help="int8rt calibration method(s), one row each")
     a = p.parse_args(argv)
@@ -188,10 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for key, method in ((k, m) for k in a.models for m in a.method):
-            r = evaluate(key, a.wheels, Path(tmp), a.runs, method)
-            print(f"| {r['model']} | `{r['metric']}` | {method} | {r['int8']:.3f} | "
-                  f"{r['auto']:.3f} "
-                  f"({len(r['kept'])}) | {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
+            r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto)
+            auto = "-" if r["kept"] is None else f"{r['auto']:.3f} ({len(r['kept'])})"
+            print(f"| {r['model']} | `{r['metric']}` | {method} | {r['int8']:.3f} | {auto} "
+                  f"| {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
                   f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)
             print(f"<!-- {key} {method}: kept {r['kept']}; quantize+keep {r['auto_s']:.0f} s -->",
