@@ -194,14 +194,15 @@ def count_int8rt(qgraph, specs: list[ConvSpec], images: np.ndarray) -> Count:
     conv_calls = {c.node: c for c in program.calls if c.kernel == "conv2d"}
     by_name = {s.name: s for s in specs}
     count = Count()
+    wanted = {b for c in conv_calls.values() for b in (*c.inputs, *c.outputs)}
+    vals: dict[str, np.ndarray] = {}
+
+    def keep(name: str, arr: np.ndarray) -> None:
+        if name in wanted:
+            vals[name] = arr.copy()
+
     for k in range(len(images)):
-        vals: dict[str, np.ndarray] = {}
-        wanted = {b for c in conv_calls.values() for b in (*c.inputs, *c.outputs)}
-
-        def keep(name: str, arr: np.ndarray) -> None:
-            if name in wanted:
-                vals[name] = arr.copy()
-
+        vals.clear()
         run_program(program, [images[k:k + 1]], observe=keep)
         for node, call in conv_calls.items():
             s = by_name.get(node)

@@ -23,8 +23,8 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-import int8rt  # noqa: E402
-from tests.models import qdq_exact as qe  # noqa: E402
+import int8rt
+from tests.models import qdq_exact as qe
 
 
 def _ort_qdq(fp32: Path, calib: np.ndarray, out: Path, activation: str = "QInt8") -> Path:
