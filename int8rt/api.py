@@ -159,6 +159,8 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
 
     if len(float_graph.inputs) != 1:
         raise ValueError("keep='auto' supports single-input models")
+    if io_dtype != "float32":
+        raise ValueError("keep='auto' compares float outputs: use io_dtype='float32'")
     calibration = reiterable(calibration)
     x = np.asarray(eval_inputs if eval_inputs is not None
                    else _first_samples_array(calibration, 8), np.float32)

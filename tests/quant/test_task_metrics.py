@@ -105,6 +105,8 @@ def test_quantize_keep_auto_and_names(tmp_path) -> None:
     assert named.graph.meta["quantization"]["float_nodes"] == ["dw"]
     with pytest.raises(ValueError, match="keep must be"):
         int8rt.quantize(g, calib, progress=False, keep="all")
+    with pytest.raises(ValueError, match="io_dtype='float32'"):
+        int8rt.quantize(g, calib, progress=False, keep="auto", io_dtype="int8")
     with pytest.raises(ValueError, match="needs keep='auto' or max_drop"):
         int8rt.quantize(g, calib, progress=False, metric="mask-iou")
 
