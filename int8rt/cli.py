@@ -111,7 +111,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     qm = quantize(args.model, calib, **kw)
     if qm.mixed is not None:
         print(qm.mixed.summary())
-    auto = qm.graph.meta.get("quantization", {}).get("keep_auto")
+    q = qm.graph.meta.get("quantization")
+    auto = q.get("keep_auto") if isinstance(q, dict) else None
     if auto is not None and args.quiet:
         print(f"keep auto: {auto['metric']} {auto['int8_value']:.4f} -> "
               f"{auto['final_value']:.4f}; kept float: {', '.join(auto['kept']) or 'none'}")

@@ -157,7 +157,8 @@ def adjusted_scales(meta: dict) -> list[tuple[str, int, float, float]]:
     """(node, channel, old scale, new scale) of every weight scale PTQ raised so that the int32
     bias and accumulator bound fit (docs/QUANTIZATION.md §3); channel -1 is a per-tensor
     scale."""
-    adj = (meta or {}).get("quantization", {}).get("weight_scale_adjusted", {})
+    q = (meta or {}).get("quantization")
+    adj = q.get("weight_scale_adjusted", {}) if isinstance(q, dict) else {}  # dynamic: a str
     return [(node, int(c), float(old), float(new)) for node, rows in adj.items()
             for c, old, new in rows]
 
