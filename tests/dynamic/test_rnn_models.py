@@ -66,6 +66,9 @@ def test_streaming_chunks_equal_one_call(cell, tmp_path):
     assert np.array_equal(np.concatenate(ys), whole[0])
     for a, b in zip(st, whole[1:]):
         assert np.array_equal(a, b)
+    two = int8rt.Session(str(tmp_path / "s.i8"), threads=2).run(None, dict(zip(names,
+                                                                          [x, *state])))
+    assert all(np.array_equal(a, b) for a, b in zip(two, whole))
     # and the int8 run follows torch's fp32 model
     m = Streaming(cell).eval()
     with torch.no_grad():
