@@ -32,7 +32,7 @@ class NodeArg:
     """What `get_inputs()` / `get_outputs()` return, as in ONNX Runtime."""
 
     name: str
-    shape: list[int]
+    shape: list[int | str | None]  # a symbolic batch: its ONNX name, or None (as ORT shows)
     type: str
     dtype: str
 
@@ -69,9 +69,13 @@ class Session:
     # -- introspection -------------------------------------------------------------------------
     def _args(self, names: list[str]) -> list[NodeArg]:
         out = []
+        batch = self._graph.meta.get("batch_dim", {})
         for n in names:
             t = self._graph.tensor(n)
-            out.append(NodeArg(n, list(t.shape), _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
+            shape: list[int | str | None] = list(t.shape)
+            if n in batch and shape:
+                shape[0] = batch[n] or None
+            out.append(NodeArg(n, shape, _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
         return out
 
     def get_inputs(self) -> list[NodeArg]:
@@ -124,6 +128,10 @@ class Session:
             # C-contiguous and aligned for the dtype: the kernels read float32 through a
             # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
             arrays.append(np.require(x, requirements=["C", "A"]))
+        batches = {name: a.shape[0] for name, a in zip(names, arrays)}
+        if len(set(batches.values())) > 1:
+            raise ValueError(f"inputs have different batch sizes {batches}: every input of one "
+                             "run needs the same batch size (dim 0)")
         return arrays
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any],

@@ -268,7 +268,7 @@ def run_session(graph_or_bytes: Any, rng: np.random.Generator) -> None:
     sess = Session(graph)
     feed = {}
     for arg in sess.get_inputs():
-        shape = tuple(arg.shape)
+        shape = tuple(d if isinstance(d, int) else 1 for d in arg.shape)  # symbolic batch: 1
         if arg.dtype == "float32":
             feed[arg.name] = rng.standard_normal(shape).astype(np.float32)
         else:
