@@ -217,6 +217,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     elif args.max_slowdown is not None:
         raise ValueError("--max-slowdown is the latency budget of --max-drop / --max-error")
     qm = quantize(float_graph, calib, **kw)
+    if args.export_table:
+        from .quant.table import export_table, save_table
+
+        save_table(export_table(qm.graph), args.export_table)
+        print(f"wrote {args.export_table}")
     if qm.mixed is not None:
         print(qm.mixed.summary())
         if not qm.mixed.target_met:

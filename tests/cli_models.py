@@ -104,3 +104,45 @@ def write_images(folder: str | os.PathLike, n: int, seed: int = 0) -> Path:
         img = img.resize((96 + 16 * (i % 4), 96 + 8 * (i % 3)))
         img.save(folder / f"img{i:03d}.{'png' if i % 2 else 'jpg'}")
     return folder
+
+
+def small_cnn_onnx(path: str | os.PathLike, shape: tuple[int, int, int, int] = (1, 3, 64, 64),
+                   symbolic: dict[int, str] | None = None, seed: int = 0) -> Path:
+    """Two stride-2 convs, global pooling and a 4-way classifier; input "x", output "y".
+    `symbolic` names the input dims exported as symbolic ({0: "batch"} by default)."""
+    import onnx
+
+    torch, nn, _ = _torch_modules()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(shape[1], 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.zeros(shape),), str(path), dynamo=False,
+                          opset_version=17, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": symbolic if symbolic is not None else {0: "batch"}})
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def two_input_onnx(path: str | os.PathLike) -> Path:
+    """y = conv(x) + conv(z), x and z [N, 3, 16, 16] (the batch symbolic)."""
+    torch, nn, _ = _torch_modules()
+    torch.manual_seed(0)
+
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, 1, 1)
+
+        def forward(self, x, z):
+            return self.conv(x) + self.conv(z)
+
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Two().eval(), (torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)),
+                          str(path), dynamo=False, opset_version=17, input_names=["x", "z"],
+                          output_names=["y"], dynamic_axes={"x": {0: "n"}, "z": {0: "n"}})
+    return path
