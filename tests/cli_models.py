@@ -3,7 +3,8 @@
 `lcnet`: an orientation-classifier-style network (PP-LCNet's shape: a stride-2 stem, depthwise
 3x3 / pointwise 1x1 blocks with HardSwish, a squeeze-excite block with HardSigmoid, global
 average pooling, a 1x1 "head" conv and a 4-way classifier), 73 ONNX nodes (torch export, batch norm folded).
-Weights are seeded random with batch-norm statistics that make the activations reasonable.
+Weights are seeded random with batch-norm statistics that make the activations reasonable, and
+the classifier is centred on natural images so that every class occurs.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _torch_modules():
 
 
 def lcnet_onnx(path: str | os.PathLike, shape: tuple[int, int, int, int] = (1, 3, 48, 192),
-               width: float = 0.5, seed: int = 0, dynamic_batch: bool = True) -> Path:
+               width: float = 0.5, seed: int = 0, dynamic_batch: bool = True,
+               center_on: np.ndarray | None = None) -> Path:
     """Export the orientation-classifier-style model; input "x" (batch symbolic when
     `dynamic_batch`), output "y"."""
     import onnx
@@ -78,6 +80,20 @@ def lcnet_onnx(path: str | os.PathLike, shape: tuple[int, int, int, int] = (1, 3
             m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.1, n).astype(np.float32)))
             m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2, n).astype(np.float32)))
             m.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, n).astype(np.float32)))
+    # Centre and scale the classifier on `center_on` (default: natural images) so that the four
+    # classes all occur (a random head picks one class for every input: agreement says nothing)
+    from tests.models.images import sample_images
+
+    h, w = shape[2], shape[3]
+    if center_on is None:
+        center_on = sample_images(32, max(h, w), seed=seed + 100)[:, :, :h, :w]
+    imgs = torch.from_numpy(np.ascontiguousarray(center_on, np.float32))
+    with torch.no_grad():
+        feats = torch.flatten(model.head(model.pool(model.blocks(model.stem(imgs)))), 1)
+        logits = feats @ model.fc.weight.T
+        mu, sd = logits.mean(0), logits.std(0) + 1e-6
+        model.fc.weight.div_(sd[:, None])
+        model.fc.bias.copy_(-mu / sd)
     path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

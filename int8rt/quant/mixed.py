@@ -1,6 +1,7 @@
 """Automatic mixed precision: keep the ops int8 hurts most in float32 until a target holds.
 
-1. Calibrate once; rank the candidate ops (Conv / Gemm, with their fused activation) by
+1. Calibrate once; if full int8 already meets the target, that is the result. Else rank the
+   candidate ops (Conv / Gemm, with their fused activation) by
    `debug.sensitivity` (model-output SQNR with that op alone in int8: worst first).
 2. Start from full int8 and try the candidates in that order, one at a time: the op stays
    float32 (ptq.quantize_graph float_nodes; lowering runs it on the f32conv kernels inside the
@@ -160,12 +161,6 @@ def search(graph: Graph, calibration: Iterable[Any], eval_inputs: np.ndarray, *,
     g = prepare(graph, calibration, equalize=equalize, bias_correction=bias_correction,
                 per_channel=per_channel, weight_bits=weight_bits)
     ranges = calibrate(g, calibration, method=method, progress=progress)
-    ranking = sensitivity(g, [], eval_inputs[:sensitivity_samples], method=method,
-                          per_channel=per_channel, weight_bits=weight_bits, ranges=ranges,
-                          symmetric_activations=symmetric_activations)
-    order = [r.node for r in ranking if r.op in CANDIDATE_OPS]
-    if max_float_ops is not None:
-        order = order[:max_float_ops]
 
     if metric is not None:
         float_value = float(metric(_float_predict(graph)))
@@ -194,6 +189,14 @@ def search(graph: Graph, calibration: Iterable[Any], eval_inputs: np.ndarray, *,
     full = build([])
     value0, ok0 = measure(full)
     steps: list[MixedStep] = [MixedStep([], value0, ok0)]
+    ranking: list[Any] = []
+    if not ok0:  # the ranking costs one float run per op: only when full int8 falls short
+        ranking = sensitivity(g, [], eval_inputs[:sensitivity_samples], method=method,
+                              per_channel=per_channel, weight_bits=weight_bits, ranges=ranges,
+                              symmetric_activations=symmetric_activations, progress=progress)
+    order = [r.node for r in ranking if r.op in CANDIDATE_OPS]
+    if max_float_ops is not None:
+        order = order[:max_float_ops]
     kept: list[str] = []
     best_g, best_value, best_ok, best_slowdown = full, value0, ok0, 1.0
     bar = ProgressBar(len(order), desc="mixed precision", unit="op",
