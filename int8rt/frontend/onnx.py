@@ -853,7 +853,7 @@ class SymbolicShapeError(ValueError):
         ex = ",".join(str(d) for d in self.example)
         unknown = [d for d in self.example if isinstance(d, str)]
         super().__init__(
-            f"model input {input_name!r} has symbolic dim {dim} ({dims[dim]!r}): give its "
+            f"model input {input_name!r} has symbolic dim {dim} ({dims[dim]!r}): pin its "
             f"shape with --input-shape {input_name}={ex} (Python: input_shapes={{"
             f"{input_name!r}: ({ex.replace(',', ', ')})}}), {', '.join(unknown)} as numbers")
 
@@ -867,8 +867,9 @@ def load_onnx_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> onnx
 
     Every way a file can fail to be an ONNX model (a protobuf DecodeError, a truncated file, a
     random file that happens to parse into an empty message, a missing external-data file)
-    becomes OnnxLoadError "X is not a readable ONNX model: why" (FileNotFoundError when the
-    path does not exist), so every subcommand and the Python API say the same thing."""
+    becomes OnnxLoadError "X is not a readable ONNX model: why" (also when the
+    path does not exist: "no such ONNX file"), so every subcommand and the Python API say the
+    same thing."""
     if isinstance(source, onnx.ModelProto):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -878,7 +879,7 @@ def load_onnx_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> onnx
         if os.path.isdir(path):
             raise OnnxLoadError(f"{path} is a directory, not an ONNX model file")
         if not os.path.exists(path):
-            raise FileNotFoundError(f"no such model file: {path}")
+            raise OnnxLoadError(f"no such ONNX file: {path}")
         what, load = path, lambda: onnx.load(path)
     try:
         model = load()

@@ -3,16 +3,18 @@
 1. Calibrate once; if full int8 already meets the target, that is the result. Else rank the
    candidate ops (Conv / Gemm, with their fused activation) by
    `debug.sensitivity` (model-output SQNR with that op alone in int8: worst first).
-2. Start from full int8 and try the candidates in that order, one at a time: the op stays
-   float32 (ptq.quantize_graph float_nodes; lowering runs it on the f32conv kernels inside the
-   same native plan) only if that strictly improves the measured value and keeps the latency
-   within `max_slowdown` x the full-int8 latency; otherwise it goes back to int8. Stop as soon
-   as the target holds. Each step is measured on the real int8 program run by the native plan,
-   not on the simulation used for ranking.
+2. Float configurations (ptq.quantize_graph float_nodes; lowering runs the float ops on the
+   f32conv kernels inside the same native plan) are tried in two passes, each measured on the
+   real int8 program run by the native plan, not on the simulation used for ranking:
+   greedy, where an op stays float only if that strictly improves on the best so far; then,
+   if the target is still missed, cumulative (the k most sensitive ops, k = 1, 2, ...: two
+   float ops can help where each alone hurts). A configuration over `max_slowdown` x the
+   full-int8 latency is not evaluated (and in the cumulative pass that op is skipped). Stop as
+   soon as the target holds; else the best configuration seen is the result.
 
-So the result is never worse than full int8 on the evaluation data (a float op that does not
-help is not kept: the ranking is a one-op simulation, and ops interact) and never slower than
-the budget (measured: interleaved median runs of the candidate and the full-int8 plan).
+So the result is never worse than full int8 on the evaluation data (full int8 is the first
+configuration, and only a strictly better one replaces the best) and never slower than the
+budget (measured: interleaved median runs of the candidate and the full-int8 plan).
 
 Targets:
 - `max_error`: relative RMS error of the model outputs against the float graph,
@@ -50,7 +52,7 @@ class MixedStep:
     value: float  # the error (max_error target) or the metric (metric target)
     ok: bool
     slowdown: float = 1.0  # measured latency / full-int8 latency (nan: not measured)
-    kept: bool = True  # the search kept this configuration (improved and within budget)
+    kept: bool = True  # it improved on the best configuration so far (within budget)
 
 
 @dataclass
@@ -197,31 +199,56 @@ def search(graph: Graph, calibration: Iterable[Any], eval_inputs: np.ndarray, *,
     order = [r.node for r in ranking if r.op in CANDIDATE_OPS]
     if max_float_ops is not None:
         order = order[:max_float_ops]
-    kept: list[str] = []
-    best_g, best_value, best_ok, best_slowdown = full, value0, ok0, 1.0
-    bar = ProgressBar(len(order), desc="mixed precision", unit="op",
+    best: dict[str, Any] = {"g": full, "nodes": [], "value": value0, "ok": ok0,
+                            "slowdown": 1.0}
+    seen: dict[tuple[str, ...], MixedStep] = {}
+
+    def attempt(trial: list[str]) -> MixedStep:
+        """Measure keeping `trial` float (once per set); the best within budget so far is
+        `best`. A configuration over the latency budget is not evaluated (value nan)."""
+        key = tuple(sorted(trial))
+        if key in seen:
+            return seen[key]
+        bar.update()
+        qg = build(trial)
+        slowdown = math.nan
+        if max_slowdown is not None:
+            slowdown = latency_ratio(full, qg, x1)
+            if slowdown > max_slowdown:
+                step = seen[key] = MixedStep(list(trial), math.nan, False, slowdown, False)
+                steps.append(step)
+                return step
+        value, ok = measure(qg)
+        improved = better(value, best["value"])
+        step = seen[key] = MixedStep(list(trial), value, ok, slowdown, improved)
+        steps.append(step)
+        if improved:
+            best.update(g=qg, nodes=list(trial), value=value, ok=ok, slowdown=slowdown)
+        return step
+
+    bar = ProgressBar(2 * len(order), desc="mixed precision", unit="config",
                       enabled=progress and not ok0)
     try:
+        # pass 1, greedy: an op stays float only if that improves on the best so far
+        kept: list[str] = []
         for node in ([] if ok0 else order):
-            bar.update()
-            trial = kept + [node]
-            qg = build(trial)
-            slowdown = math.nan
-            if max_slowdown is not None:
-                slowdown = latency_ratio(full, qg, x1)
-                if slowdown > max_slowdown:
-                    steps.append(MixedStep(trial, math.nan, False, slowdown, False))
-                    continue
-            value, ok = measure(qg)
-            keep = better(value, best_value)
-            steps.append(MixedStep(trial, value, ok, slowdown, keep))
-            if keep:
-                kept = trial
-                best_g, best_value, best_ok, best_slowdown = qg, value, ok, slowdown
-                if ok:
+            if attempt(kept + [node]).kept:
+                kept = kept + [node]
+                if best["ok"]:
                     break
+        # pass 2, cumulative (ops interact: two float ops can help where each alone hurts):
+        # the k most sensitive ops that fit the budget, k = 1, 2, ...; the best seen wins
+        cur: list[str] = []
+        for node in ([] if best["ok"] else order):
+            step = attempt(cur + [node])
+            if not math.isnan(step.value) or max_slowdown is None:
+                cur = cur + [node]
+            if best["ok"]:
+                break
     finally:
         bar.close()
+    best_g, best_value, best_ok = best["g"], best["value"], best["ok"]
+    best_slowdown, kept = best["slowdown"], best["nodes"]
     result = MixedResult(best_g, list(kept), best_ok, float_value, value0, best_value, steps,
                          ranking)
     result.max_slowdown = max_slowdown
