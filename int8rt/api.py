@@ -101,6 +101,7 @@ def quantize(model: ModelSource, calibration: Any = None,
                          "QDQ / QOperator ONNX model")
 
     float_graph = load_float_model(model, input_shapes)
+    _check_float_nodes(float_graph, float_nodes)
     calibration = calibration_source(calibration, calib_samples)
     if max_error is not None or metric is not None:
         from .quant import mixed
@@ -124,6 +125,18 @@ def quantize(model: ModelSource, calibration: Any = None,
                          float_nodes=float_nodes, io_dtype=io_dtype)
     return QuantizedModel(graph, float_graph)
 
+
+
+def _check_float_nodes(graph: Graph, float_nodes: Iterable[str]) -> None:
+    """float32 kernels exist for Conv and Gemm (csrc/kernels/f32conv); any other op kept float
+    would give a model no plan can run, so refuse it here, by name."""
+    from .quant.mixed import CANDIDATE_OPS
+
+    ops = {n.name: n.op for n in graph.nodes}
+    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in CANDIDATE_OPS]
+    if bad:
+        raise ValueError(f"float_nodes / --float-nodes: {', '.join(bad)} cannot run in float32: "
+                         f"int8rt has float kernels for {' and '.join(CANDIDATE_OPS)} only")
 
 
 def _given_quantization(model: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None,

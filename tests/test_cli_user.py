@@ -283,6 +283,14 @@ def test_float_nodes(work: Path) -> None:
     rc, _, err = cli(work, "-q", "quantize", "model.onnx", "--calib", "calib.npy",
                      "--float-nodes", "nope", "-o", "fl2.i8", inproc=True)
     assert rc == 2 and "nope" in err and not (work / "fl2.i8").exists()
+    # an op without a float kernel: refused by name, not a file that cannot run
+    pool = next(n.name for n in onnx.load(work / "model.onnx").graph.node
+                if n.op_type == "GlobalAveragePool")
+    rc, _, err = cli(work, "-q", "quantize", "model.onnx", "--calib", "calib.npy",
+                     "--float-nodes", pool, "-o", "fl2.i8", inproc=True)
+    assert rc == 2 and not (work / "fl2.i8").exists()
+    assert err.startswith(f"int8rt quantize: error: float_nodes / --float-nodes: '{pool}' "
+                          "(GlobalAveragePool) cannot run in float32"), err
 
 
 def test_inspect_into_a_closed_pipe_is_quiet(work: Path) -> None:
