@@ -481,8 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dtype of the model inputs and outputs (integer I/O skips the "
                         "boundary conversion)")
     q.add_argument("--float-nodes", type=_names_arg, default=None, metavar="NAME,...",
-                   help="keep these Conv / Gemm nodes (the source model's node names, as `int8rt report` "
-                        "and `bench --profile` show them) in float32")
+                   help="keep these Conv / Gemm nodes (the source model's node names, as "
+                        "`int8rt report` and `bench --profile` show them) in float32")
     q.add_argument("--max-drop", type=float, default=None,
                    help="mixed precision: keep sensitive ops float until the top-1 accuracy "
                         "drop is at most X (0.01 = 1 point); labels from --eval, else top-1 "
