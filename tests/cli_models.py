@@ -2,7 +2,8 @@
 
 `lcnet`: an orientation-classifier-style network (PP-LCNet's shape: a stride-2 stem, depthwise
 3x3 / pointwise 1x1 blocks with HardSwish, a squeeze-excite block with HardSigmoid, global
-average pooling, a 1x1 "head" conv and a 4-way classifier), 73 ONNX nodes (torch export, batch norm folded).
+average pooling, a 1x1 "head" conv and a 4-way classifier): 71 ONNX nodes (torch export, batch
+norm folded).
 Weights are seeded random with batch-norm statistics that make the activations reasonable, and
 the classifier is centred on natural images so that every class occurs.
 """
