@@ -8,8 +8,9 @@ samples the source yields, for progress bars.
 Images are preprocessed the usual way (torchvision's ImageNet recipe by default): decode with
 Pillow, convert to RGB (or L), resize the shorter side to `resize` with bilinear filtering
 (larger if the crop's aspect ratio needs it to fit), center crop to `size`, scale to [0, 1],
-subtract `mean` and divide by `std` per channel, optionally reverse the channel order (BGR), and lay out as CHW (NCHW models, the default) or
-HWC. Pillow is only imported when a folder is read.
+subtract `mean` and divide by `std` per channel, optionally reverse the channel order (BGR),
+and lay out as CHW (NCHW models, the default) or HWC. Pillow is only imported when a folder is
+read.
 """
 
 from __future__ import annotations
