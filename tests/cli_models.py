@@ -89,12 +89,25 @@ def lcnet_onnx(path: str | os.PathLike, shape: tuple[int, int, int, int] = (1, 3
     if center_on is None:
         center_on = sample_images(32, max(h, w), seed=seed + 100)[:, :, :h, :w]
     imgs = torch.from_numpy(np.ascontiguousarray(center_on, np.float32))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one summation order: the same head whatever ran before
+    # batch-norm statistics from these images (a random deep net otherwise maps every input
+    # to nearly the same features, and the classes would be decided by rounding noise)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the passes below
+    model.train()
+    with torch.no_grad():
+        model(imgs)
+    model.eval()
     with torch.no_grad():
         feats = torch.flatten(model.head(model.pool(model.blocks(model.stem(imgs)))), 1)
         logits = feats @ model.fc.weight.T
         mu, sd = logits.mean(0), logits.std(0) + 1e-6
         model.fc.weight.div_(sd[:, None])
         model.fc.bias.copy_(-mu / sd)
+    torch.set_num_threads(threads)
     path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
