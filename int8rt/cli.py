@@ -97,12 +97,23 @@ def _model_input(graph: Any) -> tuple[str, tuple[int, ...]] | None:
     return name, tuple(graph.tensor(name).shape)
 
 
-def _preprocess(args: argparse.Namespace, shape: tuple[int, ...] | None) -> Any:
+PREPROCESS_FLAGS = ("image_size", "resize", "mean", "std", "channel_order")
+
+
+def _preprocess(args: argparse.Namespace, shape: tuple[int, ...] | None,
+                stored: dict[str, Any] | None = None) -> Any:
     """Image preprocessing from the flags, filling what was not given from the model's input
     shape: the crop is the model's H, W, a 1-channel input reads images as grayscale, and the
-    resize keeps torchvision's ratio (256 for a 224 crop)."""
-    from .calib_data import ImagePreprocess
+    resize keeps torchvision's ratio (256 for a 224 crop). `stored`: the preprocessing the
+    model was calibrated with (graph meta "image_preprocess"), used when no flag is given."""
+    from .calib_data import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess
 
+    if stored and all(getattr(args, f) is None for f in PREPROCESS_FLAGS):
+        try:
+            return ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in stored.items()})
+        except (TypeError, ValueError):
+            pass  # written by another version: fall back to the flags' defaults
     size = tuple(args.image_size) if args.image_size else None
     order = args.channel_order
     if shape is not None and len(shape) == 4:
@@ -118,8 +129,8 @@ def _preprocess(args: argparse.Namespace, shape: tuple[int, ...] | None) -> Any:
         resize = round(min(size) * DEFAULT_RESIZE / DEFAULT_CROP)
     else:
         resize = args.resize or None
-    mean, std = args.mean, args.std
-    if order == "L" and len(mean) == 3 and tuple(mean) == (0.485, 0.456, 0.406):
+    mean, std = args.mean or IMAGENET_MEAN, args.std or IMAGENET_STD
+    if order == "L" and args.mean is None and args.std is None:
         mean, std = (0.5,), (0.5,)  # ImageNet statistics are per RGB channel
     return ImagePreprocess(size=size, resize=resize, mean=tuple(mean), std=tuple(std),
                            channel_order=order, layout=args.layout)
@@ -222,6 +233,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
         save_table(export_table(qm.graph), args.export_table)
         print(f"wrote {args.export_table}")
+    pre = getattr(calib, "preprocess", None)
+    if pre is not None:  # a folder of images: `int8rt run --input photo.jpg` does the same
+        qm.graph.meta["image_preprocess"] = {
+            "size": list(pre.size), "resize": pre.resize, "mean": [float(v) for v in pre.mean],
+            "std": [float(v) for v in pre.std], "scale": float(pre.scale),
+            "channel_order": pre.channel_order, "layout": pre.layout}
     if qm.mixed is not None:
         print(qm.mixed.summary())
         if not qm.mixed.target_met:
@@ -265,9 +282,9 @@ def _add_preprocess_args(q: argparse.ArgumentParser, what: str) -> None:
                    help=f"shorter side before the center crop (default {DEFAULT_RESIZE} for a "
                         f"{DEFAULT_CROP} crop, the same ratio for other sizes; 0: resize "
                         "straight to the crop size)")
-    g.add_argument("--mean", type=float, nargs="+", default=(0.485, 0.456, 0.406),
+    g.add_argument("--mean", type=float, nargs="+", default=None,
                    help="per-channel mean (default ImageNet 0.485 0.456 0.406)")
-    g.add_argument("--std", type=float, nargs="+", default=(0.229, 0.224, 0.225),
+    g.add_argument("--std", type=float, nargs="+", default=None,
                    help="per-channel std (default ImageNet 0.229 0.224 0.225)")
     g.add_argument("--channel-order", choices=("RGB", "BGR", "L"), default=None,
                    help="default RGB (L for a 1-channel model input)")
@@ -296,7 +313,9 @@ def _feed(sess: Any, args: argparse.Namespace, cmd: str) -> dict[str, np.ndarray
         return {i.name: rng.standard_normal(
             [d if isinstance(d, int) else 1 for d in i.shape]).astype(i.dtype) for i in inputs}
     shape = tuple(d if isinstance(d, int) else 1 for d in inputs[0].shape)
-    data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None))
+    stored = sess.graph.meta.get("image_preprocess")
+    data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None,
+                                               stored if isinstance(stored, dict) else None))
     if isinstance(data, np.ndarray):
         if len(inputs) != 1:
             raise ValueError(f"the model has {len(inputs)} inputs "
@@ -502,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", help=".npy (single input), .npz (one array per input) or an "
                                    "image file; random data if omitted")
     r.add_argument("-o", "--output", help="write outputs to this .npz")
-    _add_preprocess_args(r, "for an image --input")
+    _add_preprocess_args(r, "for an image --input; default: what the model was calibrated "
+                            "with, if it was calibrated on a folder")
     r.set_defaults(fn=cmd_run)
 
     b = add("bench", "time a .i8 model")
@@ -512,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=10)
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--profile", action="store_true", help="print time per op")
-    _add_preprocess_args(b, "for an image --input")
+    _add_preprocess_args(b, "for an image --input; default: what the model was calibrated "
+                            "with, if it was calibrated on a folder")
     b.set_defaults(fn=cmd_bench)
 
     i = add("inspect", "describe a .i8 model")

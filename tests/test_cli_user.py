@@ -241,6 +241,30 @@ def test_run_inputs(work: Path) -> None:
     assert err.startswith("int8rt run: no --input given: using random normal data"), err
 
 
+def test_run_an_image_with_the_preprocessing_the_model_was_calibrated_with(work: Path) -> None:
+    from PIL import Image
+
+    from int8rt.calib_data import ImagePreprocess
+
+    rc, _, err = cli(work, "-q", "quantize", "model.onnx", "--calib", "images/", "--mean", "0.5",
+                     "0.5", "0.5", "--std", "0.5", "0.5", "0.5", "-o", "half.i8", inproc=True)
+    assert rc == 0, err
+    with Image.open(work / "photo.jpg") as img:  # 64 x 64 crop, shorter side 73 (256 / 224)
+        x = ImagePreprocess((64, 64), 73, (0.5,) * 3, (0.5,) * 3)(img)[None]
+    np.save(work / "photo.npy", x)
+    outs = []
+    for inp in ("photo.jpg", "photo.npy"):
+        rc, _, err = cli(work, "run", "half.i8", "--input", inp, "-o", f"{inp}.npz",
+                         inproc=True)
+        assert rc == 0, err
+        outs.append(np.load(work / f"{inp}.npz")["y"])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    # a flag overrides what was stored
+    rc, _, _ = cli(work, "run", "half.i8", "--input", "photo.jpg", "--mean", "0.4", "0.4", "0.4",
+                   "-o", "other.npz", inproc=True)
+    assert rc == 0 and not np.array_equal(np.load(work / "other.npz")["y"], outs[0])
+
+
 def test_debug_with_an_image_folder(work: Path) -> None:
     rc, out, err = cli(work, "-q", "debug", "model.onnx", "--calib", "images/", "--samples", "4",
                        inproc=True)
