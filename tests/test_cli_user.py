@@ -65,12 +65,16 @@ def _first_line(err: str) -> str:
                 "")
 
 
-def _fuzz_models():
+def _fuzz():
     spec = importlib.util.spec_from_file_location("int8rt_fuzz_cli", ROOT / "tools" / "fuzz.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
-    return dict(mod._qdq_models())
+    return mod
+
+
+def _fuzz_models():
+    return dict(_fuzz()._qdq_models())
 
 
 @pytest.fixture(scope="module")
@@ -388,3 +392,22 @@ def test_unsized_iterable_progress_counts_without_total(work: Path, capsys) -> N
     err = capsys.readouterr().err
     assert "calibrating: 3 samples [" in err
     assert "calibrating: 0sample" not in err and "calibrating: 3sample" not in err
+
+
+def test_damaged_onnx_bytes_give_the_loader_error(work: Path) -> None:
+    """tools/fuzz.py's byte-level damage (flips, truncation, cut / duplicated / spliced
+    chunks): int8rt's loader says "not a readable ONNX model" or returns a model; protobuf's
+    DecodeError never escapes."""
+    from int8rt.frontend.onnx import OnnxLoadError, load_onnx_model
+
+    fuzz = _fuzz()
+    data = (work / "model.onnx").read_bytes()
+    refused = 0
+    for i in range(200):
+        damaged = fuzz.mutate_raw(data, np.random.default_rng([7, i]))
+        try:
+            load_onnx_model(damaged)
+        except OnnxLoadError as e:
+            assert "is not a readable ONNX model" in str(e)
+            refused += 1
+    assert refused > 20
