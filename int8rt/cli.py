@@ -170,6 +170,36 @@ def _load_float(args: argparse.Namespace) -> Any:
     return graph
 
 
+def _load_float_or_offer_dynamic(args: argparse.Namespace) -> Any:
+    """The float graph for static int8, or, when the static path refuses ops that the dynamic
+    path runs in float32 (transformer ops: Erf, Pow, Where, LayerNormalization, ...), an
+    error that offers that path by name."""
+    from .frontend.onnx import UnsupportedOpError
+
+    try:
+        return _load_float(args)
+    except UnsupportedOpError as e:
+        offer = _dynamic_offer(args.model)
+        if offer:
+            raise UnsupportedOpError(f"{e}; {offer}") from None
+        raise
+
+
+def _dynamic_offer(model: str) -> str:
+    try:
+        from .dynamic.onnx_graph import SUPPORTED
+        from .frontend.onnx import load_onnx_model
+
+        ops = {n.op_type for n in load_onnx_model(model).graph.node if n.domain in ("", "ai.onnx")}
+    except (ImportError, ValueError, OSError):
+        return ""
+    if not ops or not ops <= SUPPORTED:
+        return ""
+    return ("the dynamic path runs every op of this model, those in float32: int8rt quantize "
+            f"{model} --dynamic -o MODEL.i8 (int8 MatMul / Gemm weights, activations quantized "
+            "per inference)")
+
+
 # -- commands -----------------------------------------------------------------------------------
 def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import quantize, quantize_dynamic
@@ -194,7 +224,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             qm.save(tmp)
         print(f"wrote {args.output}")
         return 0
-    float_graph = _load_float(args)
+    float_graph = _load_float_or_offer_dynamic(args)
     calib = _calib_source(args, float_graph)
     kw: dict[str, Any] = {
         "method": args.method, "per_channel": not args.per_tensor, "progress": not args.quiet,

@@ -411,3 +411,35 @@ def test_damaged_onnx_bytes_give_the_loader_error(work: Path) -> None:
             assert "is not a readable ONNX model" in str(e)
             refused += 1
     assert refused > 20
+
+
+def test_unsupported_ops_offer_the_float_path(work: Path) -> None:
+    """Ops the static int8 path refuses but the dynamic path runs in float32: the error
+    says so and gives the command, which then works."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Erf", ["m"], ["e"]),
+         helper.make_node("Pow", ["e", "p"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w"),
+         numpy_helper.from_array(np.float32(2.0), "p")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, work / "erf.onnx")
+    np.save(work / "erf_calib.npy", rng.standard_normal((4, 1, 8)).astype(np.float32))
+    rc, _, err = cli(work, "-q", "quantize", "erf.onnx", "--calib", "erf_calib.npy", "-o",
+                     "erf.i8", inproc=True)
+    assert rc == 2 and err.startswith("int8rt quantize: error: 2 unsupported node(s): Erf")
+    assert "the dynamic path runs every op of this model, those in float32: int8rt quantize " \
+           "erf.onnx --dynamic" in err, err
+    rc, _, err = cli(work, "-q", "quantize", "erf.onnx", "--dynamic", "-o", "erf.i8",
+                     inproc=True)
+    assert rc == 0, err
+    from int8rt import format as i8format
+
+    ops = {n.op for n in i8format.load(work / "erf.i8").nodes}
+    assert {"Erf", "Pow"} <= ops  # kept, in float32, beside the int8 MatMul
