@@ -337,12 +337,19 @@ def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
 def _feed(sess: Any, args: argparse.Namespace, cmd: str) -> dict[str, np.ndarray]:
     inputs = sess.get_inputs()
     if args.input is None:
-        print(f"int8rt {cmd}: no --input given: using random normal data of the model's input "
-              "shape", file=sys.stderr)
+        # random data of the model's input shapes (free dims: batch 1, others 16; integer
+        # inputs such as token ids: ones)
+        print(f"int8rt {cmd}: no --input given: using random data of the model's input shape",
+              file=sys.stderr)
         rng = np.random.default_rng(0)
-        return {i.name: rng.standard_normal(
-            [d if isinstance(d, int) else 1 for d in i.shape]).astype(i.dtype) for i in inputs}
-    shape = tuple(d if isinstance(d, int) else 1 for d in inputs[0].shape)
+
+        def dims(i: Any) -> list[int]:
+            return [d if isinstance(d, int) and d > 0 else (16 if k else 1)
+                    for k, d in enumerate(i.shape)]
+
+        return {i.name: np.ones(dims(i), i.dtype) if i.dtype in ("int64", "int32", "bool")
+                else rng.standard_normal(dims(i)).astype(i.dtype) for i in inputs}
+    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in inputs[0].shape)
     stored = sess.graph.meta.get("image_preprocess")
     data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None,
                                                stored if isinstance(stored, dict) else None))
@@ -410,7 +417,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{args.model}: graph {graph.name!r}, {len(graph.nodes)} nodes, "
           f"{len(consts)} constants ({sum(t.data.nbytes for t in consts) / 1024:.1f} KiB)")
     quantized = any(n.op == "Quantize" for n in graph.nodes)
-    print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
+    dyn = sorted({n.op for n in graph.nodes} & {"DynQLinear", "WOLinear", "WOGather"})
+    if graph.meta.get("layout") == "onnx":  # the dynamic path: same Session, same plan
+        print(f"  quantized: {', '.join(dyn) or 'no (float)'} (dynamic path, onnx layout)")
+    else:
+        print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
     batch = graph.meta.get("batch_dim", {})
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in names:

@@ -242,7 +242,7 @@ def test_run_inputs(work: Path) -> None:
     assert err.startswith("int8rt run: error: --input notes.txt: accepted inputs are .npy"), err
     rc, out, err = cli(work, "run", "model.i8", inproc=True)
     assert rc == 0
-    assert err.startswith("int8rt run: no --input given: using random normal data"), err
+    assert err.startswith("int8rt run: no --input given: using random data"), err
 
 
 def test_run_an_image_with_the_preprocessing_the_model_was_calibrated_with(work: Path) -> None:
