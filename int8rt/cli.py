@@ -422,7 +422,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"  quantized: {', '.join(dyn) or 'no (float)'} (dynamic path, onnx layout)")
     else:
         print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
-    batch = graph.meta.get("batch_dim", {})
+    batch = graph.meta.get("batch_dim")
+    batch = batch if isinstance(batch, dict) else {}
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in names:
             t = graph.tensor(name)
@@ -431,7 +432,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 shape[0] = batch[name] or "N"
             print(f"  {kind} {name}: {t.dtype} {shape}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
-    floats = (graph.meta.get("quantization") or {}).get("float_nodes") or []
+    q = graph.meta.get("quantization")
+    floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
     return 0

@@ -137,7 +137,8 @@ class Session:
     # -- introspection -------------------------------------------------------------------------
     def _args(self, names: list[str]) -> list[NodeArg]:
         out = []
-        batch = self._graph.meta.get("batch_dim", {})
+        batch = self._graph.meta.get("batch_dim")
+        batch = batch if isinstance(batch, dict) else {}
         for n in names:
             t = self._graph.tensor(n)
             shape: list[int | str | None] = [d if d > 0 or not self._dynamic else None
