@@ -231,6 +231,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         "weight_bits": args.weight_bits, "symmetric_activations": args.symmetric_activations,
         "bias_correction": args.bias_correction, "equalize": args.equalize,
         "io_dtype": args.io_dtype, "float_nodes": args.float_nodes or ()}
+    if args.keep:
+        kw["keep"] = "auto" if args.keep == "auto" else [k for k in args.keep.split(",") if k]
+        kw["target"] = args.target
+        if args.eval:
+            kw["eval_inputs"] = _eval_set(args.eval)[0]
+    if args.metric:
+        kw["metric"] = args.metric  # an output-metric spec (quant/metrics.py)
     if args.max_drop is not None or args.max_error is not None:
         from .calib_data import _first_samples_array
 
@@ -242,6 +249,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         kw["max_slowdown"] = args.max_slowdown
         if args.max_error is not None:
             kw["max_error"] = args.max_error
+        elif args.metric:
+            kw["max_drop"] = args.max_drop  # agreement with the float model, all outputs
         else:
             if y_eval is None:
                 # no labels: top-1 agreement with the float model is the accuracy proxy
@@ -280,10 +289,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                   f"nothing written. Relax the target or the budget, or leave out {target} "
                   "for plain int8", file=sys.stderr)
             return 1
+    q = qm.graph.meta.get("quantization")
+    auto = q.get("keep_auto") if isinstance(q, dict) else None
+    if auto is not None and args.quiet:
+        print(f"keep auto: {auto['metric']} {auto['int8_value']:.4f} -> "
+              f"{auto['final_value']:.4f}; kept float: {', '.join(auto['kept']) or 'none'}")
     with _atomic_output(args.output) as tmp:
         qm.save(tmp)
     print(f"wrote {args.output}")
-    return 0
+    return 0 if auto is None or auto["target_met"] else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -410,6 +424,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from . import format as i8format
+    from .report import adjusted_scale_lines
 
     graph = i8format.load(args.model)
     ops = Counter(n.op for n in graph.nodes)
@@ -436,6 +451,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
+    for line in adjusted_scale_lines(graph.meta):
+        print("  " + line)
     return 0
 
 
@@ -554,8 +571,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-slowdown", type=float, default=None,
                    help="mixed precision latency budget: at most X times the full-int8 "
                         "latency (measured; default: no limit)")
+    q.add_argument("--keep", default=None,
+                   help="'auto': keep float just the layers whose int8 error breaks --metric "
+                        "(a sensitivity pass on the real int8 program), or node names "
+                        "(comma separated) to keep float")
+    q.add_argument("--metric", default=None,
+                   help="output metric vs the float model for --keep auto / --max-drop: "
+                        "cosine, anchor-iou[:thr=0.25], mask-iou[:thr=0.3], argmax "
+                        "(options: thr=, axis=, outputs=0+1)")
+    q.add_argument("--target", type=float, default=None,
+                   help="--keep auto: the metric to reach (default 0.9; cosine 0.999)")
     q.add_argument("--eval", default=None,
-                   help="evaluation .npz (x, y) for --max-drop / --max-error")
+                   help="evaluation .npz (x, y) for --max-drop / --max-error / --keep auto")
     q.add_argument("-o", "--output", required=True, help="output .i8 path")
     q.set_defaults(fn=cmd_quantize)
 
