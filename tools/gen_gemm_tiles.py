@@ -67,6 +67,16 @@ HEADER = """\
 """
 
 
+# gcc's tree PRE treats the row loads as partially redundant (rows past mr alias row mr - 1)
+# and hoists every row's broadcast ahead of the dots: with 16 ymm registers that spilled 9
+# accumulators in the AVX2 6x16 tile (-40 % at 1024^3). Measured on gcc 12.2.
+PRAGMA = """\
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-pre")
+#endif
+"""
+
+
 def tile(s: Set, mr: int, nr: int) -> str:
     nv = nr // s.lanes
     p = s.name
@@ -132,6 +142,7 @@ def render(s: Set) -> str:
     if s.guard:
         out.append(f"#if {s.guard}\n")
     out.append(f'#include "kernels/gemm/{s.header}"\n')
+    out.append(PRAGMA)
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr < 16) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))

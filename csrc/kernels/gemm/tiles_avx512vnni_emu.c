@@ -10,6 +10,10 @@
 
 #include "kernels/gemm/prim_emu.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-pre")
+#endif
+
 void i8_gemm_8x48c4__avx512vnni_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {

@@ -12,6 +12,10 @@
 
 #include "kernels/gemm/prim_x86.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-pre")
+#endif
+
 I8_ATTR_AVXVNNI void i8_gemm_6x16c4__avxvnni(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
