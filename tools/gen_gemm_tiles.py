@@ -98,8 +98,11 @@ def tile(s: Set, mr: int, nr: int) -> str:
           "    const unsigned char *wp = (const unsigned char *)w;"]
     if nr > 16:
         o.append("    const size_t bs = bytes * 16; /* one 16-channel weight block */")
-    for r in range(mr):
-        o += [f"    {p}_vec acc{r}_{v} = {p}_zero();" for v in range(nv)]
+    # the accumulators start at the bias (row 0 loads it, the other rows copy)
+    for v in range(nv):
+        o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {v * s.lanes});")
+    for r in range(1, mr):
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
     o.append("    for (size_t q = 0; q < bytes; q += 4) {")
     for v in range(nv):
         ch = v * s.lanes
@@ -128,11 +131,11 @@ def tile(s: Set, mr: int, nr: int) -> str:
             hi = f"acc{r}_{h * per16 + 1}" if per16 == 2 and h * per16 + 1 < nv else \
                 f"{p}_zero()" if per16 == 2 else lo
             if h == 0:
-                o.append(f"    {p}_store16(&rq, {lo}, {hi}, p->bias, p->mult, c{r}, n0);")
+                o.append(f"    {p}_store16(&rq, {lo}, {hi}, p->mult, c{r}, n0);")
             else:
                 o.append(f"    if (n{h})")
-                o.append(f"        {p}_store16(&rq, {lo}, {hi}, p->bias + {16 * h}, "
-                         f"p->mult + {16 * h}, c{r} + {16 * h} * esz, n{h});")
+                o.append(f"        {p}_store16(&rq, {lo}, {hi}, p->mult + {16 * h}, "
+                         f"c{r} + {16 * h} * esz, n{h});")
     o.append("}")
     return "\n".join(o) + "\n"
 

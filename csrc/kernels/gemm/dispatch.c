@@ -213,8 +213,7 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     unsigned char *rows = (unsigned char *)p1;
     for (size_t i0 = 0; i0 < m; i0 += mb) {
         const size_t cnt = m - i0 < mb ? m - i0 : mb;
-        for (size_t r = 0; r < cnt; r++)
-            kd->pack_a(a + (i0 + r) * a_stride, (size_t)pn->k, kc, rows + r * row);
+        kd->pack_a(cnt, a + i0 * a_stride, a_stride, (size_t)pn->k, kc, rows);
         run_block(kd, pn, cnt, kc, rows, row, cb + i0 * c_row, c_row);
     }
 }

@@ -83,8 +83,10 @@ typedef struct {
 typedef void (*i8_gemm_ukernel)(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
                                 const void *w, void *c, size_t c_stride,
                                 const i8_gemm_params *p);
-/* One activation row of k int8 -> kc prepared elements (zero-padded beyond k). */
-typedef void (*i8_gemm_pack_a_fn)(const int8_t *src, size_t k, size_t kc, void *dst);
+/* `rows` activation rows of k int8 (row stride src_stride) -> rows of kc prepared elements
+ * (zero-padded beyond k), contiguous in dst. */
+typedef void (*i8_gemm_pack_a_fn)(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                  size_t kc, void *dst);
 
 typedef struct {
     uint32_t nr;
@@ -187,13 +189,17 @@ extern const i8_gemm_tile i8_gemm_tiles__avx2[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni[];
-void i8_gemm_pack_a_i16__avx2(const int8_t *src, size_t k, size_t kc, void *dst);
-void i8_gemm_pack_a_u8__avx2(const int8_t *src, size_t k, size_t kc, void *dst);
+void i8_gemm_pack_a_i16__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                              size_t kc, void *dst);
+void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                             size_t kc, void *dst);
 #endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
-void i8_gemm_pack_a_i16(const int8_t *src, size_t k, size_t kc, void *dst);
-void i8_gemm_pack_a_u8(const int8_t *src, size_t k, size_t kc, void *dst);
+void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                        void *dst);
+void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst);
 
 #endif

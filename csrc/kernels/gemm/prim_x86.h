@@ -4,13 +4,16 @@
  *   <set>_vec                 a vector of int32 lanes (8: ymm, 16: zmm), one output channel per
  *                             lane
  *   <set>_zero()              all lanes 0
+ *   <set>_acc0(b)             the accumulators' start: `lanes` int32 biases from b (the
+ *                             bias is added by the dot loop's first accumulator, not by the
+ *                             epilogue: one vector add less per 16 outputs; wrapping either way)
  *   <set>_loadw(p)            the packed weights of `lanes` channels for one k group (4 bytes
  *                             per channel: an int16 pair, or 4 int8)
  *   <set>_bcast(p)            one k group of one activation row (4 bytes) into every lane
  *   <set>_dot(acc, x, w)      acc + the per-lane dot product of the group (wrapping int32)
  *   <set>_rq / _rq_init(p)    the epilogue constants (requant/ of the ISA)
- *   <set>_store16(rq, lo, hi, bias, mult, y, nr)   16 channels through the epilogue; a 16-lane
- *                             set ignores hi
+ *   <set>_store16(rq, lo, hi, mult, y, nr)   16 channels (bias included) through the
+ *                             epilogue; a 16-lane set ignores hi
  *
  * Exactness of the dots (docs/QUANTIZATION.md §3):
  *  - avx2 (K2N16, c2): vpmaddwd of int16-held int8 values: each product <= 2^14 in magnitude,
@@ -44,6 +47,9 @@ static inline int32_t i8_load32(const unsigned char *p) {
     typedef __m256i S##_vec;                                                                   \
     typedef i8_avx2_requant S##_rq;                                                            \
     ATTR static inline __m256i S##_zero(void) { return _mm256_setzero_si256(); }               \
+    ATTR static inline __m256i S##_acc0(const int32_t *b) {                                    \
+        return _mm256_loadu_si256((const __m256i *)b);                                         \
+    }                                                                                          \
     ATTR static inline __m256i S##_loadw(const unsigned char *p) {                             \
         return _mm256_loadu_si256((const __m256i *)p);                                         \
     }                                                                                          \
@@ -54,9 +60,8 @@ static inline int32_t i8_load32(const unsigned char *p) {
         return i8_avx2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);                    \
     }                                                                                          \
     ATTR static inline void S##_store16(const i8_avx2_requant *rq, __m256i lo, __m256i hi,     \
-                                        const int32_t *bias, const float *mult, void *y,       \
-                                        size_t nr) {                                           \
-        i8_avx2_requant16(rq, lo, hi, bias, mult, y, nr);                                      \
+                                        const float *mult, void *y, size_t nr) {               \
+        i8_avx2_requant16_acc(rq, lo, hi, mult, y, nr);                                        \
     }
 
 #define I8_ATTR_AVX2 __attribute__((target("avx2")))
@@ -83,6 +88,9 @@ I8_ATTR_AVXVNNI_EVEX static inline __m256i avxvnni_evex_dot(__m256i acc, __m256i
 typedef __m512i avx512vnni_vec;
 typedef i8_avx512_requant avx512vnni_rq;
 I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_zero(void) { return _mm512_setzero_si512(); }
+I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_acc0(const int32_t *b) {
+    return _mm512_loadu_si512(b);
+}
 I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_loadw(const unsigned char *p) {
     return _mm512_loadu_si512(p);
 }
@@ -96,10 +104,10 @@ I8_ATTR_AVX512VNNI static inline i8_avx512_requant avx512vnni_rq_init(const i8_r
     return i8_avx512_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
 }
 I8_ATTR_AVX512VNNI static inline void avx512vnni_store16(const i8_avx512_requant *rq, __m512i lo,
-                                                         __m512i hi, const int32_t *bias,
-                                                         const float *mult, void *y, size_t nr) {
+                                                         __m512i hi, const float *mult, void *y,
+                                                         size_t nr) {
     (void)hi;
-    i8_avx512_requant16(rq, lo, bias, mult, y, nr);
+    i8_avx512_requant16_acc(rq, lo, mult, y, nr);
 }
 
 #endif
