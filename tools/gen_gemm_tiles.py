@@ -34,11 +34,12 @@ class Set:
     doc: str
 
 
-X86 = "defined(__x86_64__) || defined(__i386__)"
+X86 = "defined(I8_GEMM_HAVE_X86)"
 SETS = (
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
-    Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", X86, ((6, 16), (6, 8)),
+    Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
+        ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
     Set("avxvnni_evex", 8, 4, "I8_ATTR_AVXVNNI_EVEX", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "the avxvnni tiles with the EVEX ymm vpdpbusd (AVX512-VL + AVX512-VNNI CPUs without "
@@ -142,6 +143,7 @@ def tile(s: Set, mr: int, nr: int) -> str:
 
 def render(s: Set) -> str:
     out = [HEADER.format(header=s.header, doc=s.doc, ku=s.ku)]
+    out.append('#include "kernels/gemm/gemm.h" /* the guards below */\n')
     if s.guard:
         out.append(f"#if {s.guard}\n")
     out.append(f'#include "kernels/gemm/{s.header}"\n')

@@ -21,7 +21,9 @@ static const i8_gemm_kernel KERNELS[] = {
 #endif
 #if defined(I8_GEMM_HAVE_X86)
     SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
     SET(avxvnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVXVNNI, 1, 6, 4, 1, i8_gemm_pack_a_u8__avx2),
+#endif
     SET(avxvnni_evex, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 6, 4, 1,
         i8_gemm_pack_a_u8__avx2),
     SET(avx512vnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 8, 4, 1, i8_gemm_pack_a_u8__avx2),
@@ -90,7 +92,10 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
         name = "avx512vnni_emu";
     }
     const i8_gemm_kernel *kd = by_name(name);
-    return kd ? kd : &KERNELS[0];
+    if (!kd) /* a native set this compiler could not build: the layout's portable set */
+        kd = by_name(layout == I8_GEMM_K2N16 ? "avx2_emu"
+                     : layout == I8_GEMM_K4N16 ? "avx512vnni_emu" : "scalar");
+    return kd;
 }
 
 /* Portable loop over any layout, for a caller without enough scratch (slow, rare). */

@@ -185,6 +185,12 @@ extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
 #if defined(__x86_64__) || defined(__i386__)
 #define I8_GEMM_HAVE_X86 1
+/* VEX vpdpbusd (target("avxvnni"), _mm256_dpbusd_avx_epi32) needs gcc 11 / clang 12; older
+ * compilers build without the `avxvnni` set, and an AVX-VNNI-only CPU then runs K4N16 panels
+ * with the portable set (slow but exact; the path stays selectable). */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define I8_GEMM_HAVE_AVXVNNI_VEX 1
+#endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[];

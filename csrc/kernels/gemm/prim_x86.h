@@ -74,10 +74,12 @@ I8_ATTR_AVX2 static inline __m256i avx2_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
 }
 
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
 I8_YMM_SET(avxvnni, I8_ATTR_AVXVNNI)
 I8_ATTR_AVXVNNI static inline __m256i avxvnni_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_dpbusd_avx_epi32(acc, x, w); /* VEX: AVX-VNNI */
 }
+#endif
 
 I8_YMM_SET(avxvnni_evex, I8_ATTR_AVXVNNI_EVEX)
 I8_ATTR_AVXVNNI_EVEX static inline __m256i avxvnni_evex_dot(__m256i acc, __m256i x, __m256i w) {

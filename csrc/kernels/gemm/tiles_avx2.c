@@ -8,7 +8,9 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/gemm/gemm.h" /* the guards below */
+
+#if defined(I8_GEMM_HAVE_X86)
 
 #include "kernels/gemm/prim_x86.h"
 

@@ -8,6 +8,8 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
+#include "kernels/gemm/gemm.h" /* the guards below */
+
 #include "kernels/gemm/prim_emu.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
