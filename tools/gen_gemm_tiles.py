@@ -36,6 +36,8 @@ class Set:
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
 SETS = (
+    Set("sse2", 4, 2, "", "prim_x86.h", "defined(I8_GEMM_HAVE_SSE2)", ((6, 8),),
+        "SSE2 (the x86-64 baseline, the scalar path): pmaddwd on int16 pairs (K2N16 panels)"),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
@@ -118,25 +120,27 @@ def tile(s: Set, mr: int, nr: int) -> str:
         for v in range(nv):
             o.append(f"        acc{r}_{v} = {p}_dot(acc{r}_{v}, x, w{v});")
     o.append("    }")
-    if nr > 16:
+    if nr > (8 if s.lanes == 4 else 16):
         o.append("    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
-    per16 = 16 // s.lanes
-    chunks = max(1, nr // 16)
-    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    cs = 8 if s.lanes == 4 else 16  # channels per epilogue call (<set>_store<cs>)
+    per16 = cs // s.lanes
+    chunks = max(1, nr // cs)
+    o.append(f"    const size_t n0 = nc < {cs} ? nc : {cs};")
     for h in range(1, chunks):
-        o.append(f"    const size_t n{h} = nc > {16 * h} ? (nc - {16 * h} < 16 ? nc - {16 * h} : 16) : 0;")
+        o.append(f"    const size_t n{h} = nc > {cs * h} ? "
+                 f"(nc - {cs * h} < {cs} ? nc - {cs * h} : {cs}) : 0;")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
         for h in range(chunks):
             lo = f"acc{r}_{h * per16}"
             hi = f"acc{r}_{h * per16 + 1}" if per16 == 2 and h * per16 + 1 < nv else \
                 f"{p}_zero()" if per16 == 2 else lo
             if h == 0:
-                o.append(f"    {p}_store16(&rq, {lo}, {hi}, p->mult, c{r}, n0);")
+                o.append(f"    {p}_store{cs}(&rq, {lo}, {hi}, p->mult, c{r}, n0);")
             else:
                 o.append(f"    if (n{h})")
-                o.append(f"        {p}_store16(&rq, {lo}, {hi}, p->mult + {16 * h}, "
-                         f"c{r} + {16 * h} * esz, n{h});")
+                o.append(f"        {p}_store{cs}(&rq, {lo}, {hi}, p->mult + {cs * h}, "
+                         f"c{r} + {cs * h} * esz, n{h});")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -149,7 +153,7 @@ def render(s: Set) -> str:
     out.append(f'#include "kernels/gemm/{s.header}"\n')
     out.append(PRAGMA)
     for mr, nr in s.tiles:
-        assert nr % s.lanes == 0 and (nr % 16 == 0 or nr < 16) and mr == s.tiles[0][0]
+        assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")

@@ -182,8 +182,8 @@ def test_without_scratch(kd: dict) -> None:
 
 def test_every_x86_set_has_an_emulation() -> None:
     names = {k["name"] for k in KERNELS}
-    for k in KERNELS:
-        if k["native"] and k["layout"] != "rows":
+    for k in KERNELS:  # sse2: the x86-64 baseline, native on every x86 host
+        if k["native"] and k["layout"] != "rows" and k["name"] != "sse2":
             base = k["name"].removesuffix("_evex")
             assert f"{base}_emu" in names, k["name"]
             emu = next(e for e in KERNELS if e["name"] == f"{base}_emu")

@@ -19,6 +19,9 @@ static const i8_gemm_kernel KERNELS[] = {
 #if defined(I8_GEMM_HAVE_NEONDOT)
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, 2, 16, 0, NULL),
 #endif
+#if defined(I8_GEMM_HAVE_SSE2)
+    SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 2, i8_gemm_pack_a_i16),
+#endif
 #if defined(I8_GEMM_HAVE_X86)
     SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
 #if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
@@ -60,6 +63,9 @@ int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd) {
 
 int32_t i8_gemm_layout_for(int32_t isa) {
     switch (isa) {
+#if defined(I8_GEMM_HAVE_SSE2)
+    case I8_ISA_SCALAR: return I8_GEMM_K2N16; /* the baseline's SSE2 tiles */
+#endif
 #if defined(I8_GEMM_HAVE_X86)
     case I8_ISA_AVX2: return I8_GEMM_K2N16;
     case I8_ISA_AVX_VNNI:
@@ -75,6 +81,7 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
     const char *name = "scalar";
     if (i8_gemm_layout_for(isa) == layout) {
         switch (isa) {
+        case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
         case I8_ISA_NEON: name = "neon"; break;
         case I8_ISA_NEON_DOT: name = "neondot"; break;
         case I8_ISA_AVX2: name = "avx2"; break;
@@ -138,9 +145,13 @@ static const i8_gemm_tile *tile_for(const i8_gemm_tile *tiles, size_t rem) {
     return t;
 }
 
-/* Byte offset of channel j (a multiple of 16, or of 4 for ROWS) in the packed weights. */
+/* Byte offset of channel j (a multiple of 4) in the packed weights: ROWS rows of kp bytes;
+ * K2N16 / K4N16 blocks of 16 channels (16 * kp * 2 or 16 * kp bytes), 4 bytes per channel
+ * and k group inside a block (an 8-wide tile may start mid-block). */
 static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
-    return j * (size_t)pn->kp * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
+    if (pn->layout == I8_GEMM_ROWS) return j * (size_t)pn->kp;
+    const size_t block = (size_t)pn->kp * 16 * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
+    return j / 16 * block + j % 16 * 4;
 }
 
 #define WEIGHTS_IN_L1_BYTES 24576

@@ -11,10 +11,11 @@
  *   header (64 B: layout) | bias [n16] int32 (folded, see below) | mult [n16] float32 | weights
  * in one of three layouts, chosen at pack time from the current path and recorded in the header
  * (kp = k rounded up to I8_GEMM_KB, n4 / n16 = n rounded up to 4 / 16; padding is zero):
- *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar, NEON, NEON-dotprod)
+ *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, NEON,
+ *                  NEON-dotprod)
  *   I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per 16-channel block and k pair, the 16
- *                  channels' two taps side by side (avx2: vpmaddwd of a broadcast int16
- *                  activation pair)
+ *                  channels' two taps side by side (avx2, and the scalar path on x86-64 with
+ *                  SSE2: pmaddwd of a broadcast int16 activation pair)
  *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
@@ -190,6 +191,10 @@ extern const i8_gemm_tile i8_gemm_tiles__neondot[];
  * with the portable set (slow but exact; the path stays selectable). */
 #if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
 #define I8_GEMM_HAVE_AVXVNNI_VEX 1
+#endif
+#if defined(__SSE2__) /* always on x86-64: the scalar path's K2N16 tiles */
+#define I8_GEMM_HAVE_SSE2 1
+extern const i8_gemm_tile i8_gemm_tiles__sse2[];
 #endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];

@@ -13,7 +13,8 @@
  *   <set>_dot(acc, x, w)      acc + the per-lane dot product of the group (wrapping int32)
  *   <set>_rq / _rq_init(p)    the epilogue constants (requant/ of the ISA)
  *   <set>_store16(rq, lo, hi, mult, y, nr)   16 channels (bias included) through the
- *                             epilogue; a 16-lane set ignores hi
+ *                             epilogue; a 16-lane set ignores hi (4-lane sets: _store8, 8
+ *                             channels)
  *
  * Exactness of the dots (docs/QUANTIZATION.md §3):
  *  - avx2 (K2N16, c2): vpmaddwd of int16-held int8 values: each product <= 2^14 in magnitude,
@@ -84,6 +85,27 @@ I8_ATTR_AVXVNNI static inline __m256i avxvnni_dot(__m256i acc, __m256i x, __m256
 I8_YMM_SET(avxvnni_evex, I8_ATTR_AVXVNNI_EVEX)
 I8_ATTR_AVXVNNI_EVEX static inline __m256i avxvnni_evex_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_dpbusd_epi32(acc, x, w); /* EVEX: AVX512-VNNI + VL */
+}
+
+/* ---- xmm set: sse2 (the x86-64 baseline: the scalar path's tiles), 8-channel chunks ---- */
+#include "kernels/requant/sse2.h"
+typedef __m128i sse2_vec;
+typedef i8_sse2_requant sse2_rq;
+static inline __m128i sse2_zero(void) { return _mm_setzero_si128(); }
+static inline __m128i sse2_acc0(const int32_t *b) { return _mm_loadu_si128((const __m128i *)b); }
+static inline __m128i sse2_loadw(const unsigned char *p) {
+    return _mm_loadu_si128((const __m128i *)p);
+}
+static inline __m128i sse2_bcast(const unsigned char *p) { return _mm_set1_epi32(i8_load32(p)); }
+static inline __m128i sse2_dot(__m128i acc, __m128i x, __m128i w) {
+    return _mm_add_epi32(acc, _mm_madd_epi16(x, w));
+}
+static inline i8_sse2_requant sse2_rq_init(const i8_rq_params *p) {
+    return i8_sse2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+}
+static inline void sse2_store8(const i8_sse2_requant *rq, __m128i lo, __m128i hi,
+                               const float *mult, void *y, size_t nr) {
+    i8_sse2_requant8_acc(rq, lo, hi, mult, y, nr);
 }
 
 /* ---- zmm set: avx512vnni ------------------------------------------------------------- */

@@ -15,6 +15,10 @@
  *   i8_rq_params_init(y_zp, qmin, qmax, out_f32)
  *   scalar (this file):
  *     i8_requant_row__scalar(rq, acc, bias, mult, y, n)       n lanes, any n
+ *   SSE2 (requant/sse2.h, the x86-64 baseline):
+ *     i8_sse2_requant  i8_sse2_requant_init(y_zp, qmin, qmax, out_f32)
+ *     i8_sse2_requant8_acc(rq, s0, s1, mult, y, nr)             xmm s0 = ch 0-3, s1 = ch 4-7,
+ *                                                               bias already added, nr <= 8
  *   AVX2 (requant/avx2.h, callers carry target("avx2")):
  *     i8_avx2_requant  i8_avx2_requant_init(y_zp, qmin, qmax, out_f32)
  *     i8_avx2_requant16(rq, s0, s1, bias, mult, y, nr)          ymm s0 = ch 0-7, s1 = ch 8-15
