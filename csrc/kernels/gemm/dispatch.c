@@ -52,6 +52,18 @@ void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride
         i8_gemm_k2n16__scalar(pn, m, a, a_stride, c, c_row);
         return;
     }
+#if defined(I8_GEMM_HAVE_NEON)
+    if (isa == I8_ISA_NEON) { /* 4x4 tiles, smull + smlal pairs (neon.c, neon_tile.h) */
+        i8_gemm_rows__neon(pn, m, a, a_stride, c, c_row);
+        return;
+    }
+#endif
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    if (isa == I8_ISA_NEON_DOT) { /* 4x4 SDOT tiles (neondot.c) */
+        i8_gemm_rows__neondot(pn, m, a, a_stride, c, c_row);
+        return;
+    }
+#endif
     unsigned char *cb = c;
     /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
      * streams past them, so neither operand is re-read from memory once per micro-tile. */

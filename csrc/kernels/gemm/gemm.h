@@ -67,6 +67,9 @@ typedef struct {
     const int16_t *w16;   /* I8_GEMM_K2N16 weights */
     int32_t y_zp, qmin, qmax;
     int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
+    /* 1 if some weight is -128 (outside the [-127, 127] contract; a foreign model may hold
+     * one): kernels that add two products in int16 (NEON smull + smlal) must not run */
+    int32_t w_m128;
     /* Optional per-call work space of the K2N16 kernel (activation rows widened to int16
      * once per row block). panel_init sets NULL; callers set it to i8_gemm_scratch_size bytes
      * of their scratch. NULL (or too small) is correct too, just slower (no int16 rows). */
@@ -121,6 +124,10 @@ double i8_peak_ops(int32_t isa, int64_t iters);
 void i8_gemm_2x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
                        const int8_t *a1, void *c0, void *c1);
 void i8_gemm_1x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+/* whole-gemm drivers of the ROWS layout (4x4 tiles on aarch64; same arguments as i8_gemm,
+ * c_row in bytes) */
+void i8_gemm_rows__neon(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                        void *c, size_t c_row);
 #endif
 /* neondot.c: aarch64 SDOT (target("arch=armv8.2-a+dotprod")) */
 #if defined(__aarch64__)
@@ -128,6 +135,8 @@ void i8_gemm_1x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void
 void i8_gemm_2x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
                           const int8_t *a1, void *c0, void *c1);
 void i8_gemm_1x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
+void i8_gemm_rows__neondot(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                           void *c, size_t c_row);
 #endif
 
 /* The entry fc and conv2d use: m rows of a (row stride a_stride) into m rows of c (row stride

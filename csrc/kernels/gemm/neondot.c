@@ -19,7 +19,10 @@
 
 #define DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 
-/* sdot: four int8 products summed into each int32 lane */
+/* sdot: four int8 products summed into each int32 lane (exact for any int8, -128 included) */
 I8_NEON_GEMM_TILES(neondot, DOTPROD, vdotq_s32)
+I8_NEON_GEMM_TILE4(tile4_dot, DOTPROD, vdotq_s32)
+I8_NEON_GEMM_DRIVER(i8_gemm_rows__neondot, DOTPROD, tile4_dot, i8_gemm_2x4__neondot,
+                    i8_gemm_1x4__neondot)
 
 #endif

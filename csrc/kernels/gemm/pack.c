@@ -57,10 +57,14 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
     unsigned char *pw = base + PANEL_HEADER_BYTES + 2 * vec_bytes(n);
     memset(packed, 0, i8_gemm_packed_size(n, k));
     memcpy(base, &layout, sizeof layout);
+    int32_t w_m128 = 0; /* header bytes 4-7: some weight is -128 (gemm.h, w_m128) */
     for (int32_t j = 0; j < n; j++) {
         const int8_t *row = w + (size_t)j * w_stride;
         int64_t sum = 0;
-        for (int32_t i = 0; i < k; i++) sum += row[i];
+        for (int32_t i = 0; i < k; i++) {
+            sum += row[i];
+            w_m128 |= row[i] == -128;
+        }
         if (layout == I8_GEMM_ROWS) memcpy(pw + (size_t)j * kp, row, (size_t)k);
         /* bias - x_zp * sum(w), §3. Stored modulo 2^32: the kernel adds it with wrapping
          * arithmetic, so the result is exact whenever the true accumulator fits int32 (the
@@ -69,6 +73,7 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
         pb[j] = (int32_t)(uint32_t)(uint64_t)b;
         pm[j] = mult[j];
     }
+    memcpy(base + sizeof layout, &w_m128, sizeof w_m128);
     if (layout == I8_GEMM_K2N16) {
         /* [j / 16][i / 2][j % 16][i % 2], int16 (gemm.h), written in memory order */
         int16_t *d = (int16_t *)pw;
@@ -87,6 +92,7 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
                         int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
     const unsigned char *base = packed;
     memcpy(&pn->layout, base, sizeof pn->layout);
+    memcpy(&pn->w_m128, base + sizeof pn->layout, sizeof pn->w_m128);
     pn->n = n;
     pn->k = k;
     pn->kp = (int32_t)kp_of(k);
