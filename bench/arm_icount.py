@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("INT8RT_ARM_CACHE", "/var/cache/int8rt-arm"))
 WORK = CACHE / "icount"
-ROOTFS = CACHE / "rootfs-arm64"
+BASE_ROOTFS = CACHE / "rootfs-arm64"  # tools/arm/chroot.sh's (cached)
+ROOTFS = CACHE / "rootfs-arm64-icount"  # a copy: chroot.sh mounts /proc in its own, ORT can't
 MODELS = ("mobilenet_v2", "resnet18", "yolov8n")
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 RUNTIMES = ("int8rt", "ort-int8", "ort-fp32")
@@ -190,9 +191,20 @@ def count_macs(path: Path) -> int:
 
 def prepare_rootfs(skip_int8rt: bool) -> None:
     if not (ROOTFS / ".int8rt-ready").exists():
-        log("no arm64 rootfs: building it (tools/arm/chroot.sh, ROOTFS_ONLY=1)")
-        sh(["bash", str(ROOT / "tools/arm/chroot.sh"), "arm64"],
-           env={**os.environ, "ROOTFS_ONLY": "1"})
+        if not (BASE_ROOTFS / ".int8rt-ready").exists():
+            log("no arm64 rootfs: building it (tools/arm/chroot.sh, ROOTFS_ONLY=1)")
+            sh(["bash", str(ROOT / "tools/arm/chroot.sh"), "arm64"],
+               env={**os.environ, "ROOTFS_ONLY": "1"})
+        # from chroot.sh's tarball of the fresh rootfs (its directory may have /proc mounted)
+        tgz = CACHE / "rootfs-arm64.tar.zst"
+        log(f"unpacking {tgz} as {ROOTFS}")
+        tmp = CACHE / "icount-unpack"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        sh(["tar", "-C", str(tmp), "--zstd", "-xf", str(tgz)])
+        (tmp / "rootfs-arm64").rename(ROOTFS)
+        tmp.rmdir()
     q = ROOTFS / "opt/q"
     (q / "lib").mkdir(parents=True, exist_ok=True)
     # the dynamic qemu (plugin support), its x86-64 libraries and loader, the plugin
