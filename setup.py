@@ -37,7 +37,14 @@ native = Extension(
 
 
 class BuildExt(build_ext):
-    """Drops the interpreter's -g / -gN / -gdwarf* flags unless INT8RT_DEBUG_BUILD=1."""
+    """Drops the interpreter's -g / -gN / -gdwarf* flags unless INT8RT_DEBUG_BUILD=1, and
+    compiles the C files in parallel (the generated _native.c alone is most of the time; a
+    `pip install` on a Pi would otherwise build the 30 kernel files one by one after it)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = min(4, os.cpu_count() or 1)
 
     def build_extensions(self) -> None:
         if not DEBUG:
