@@ -228,7 +228,7 @@ def prepare_rootfs(skip_int8rt: bool) -> None:
     if not skip_int8rt:
         log("int8rt: cross build of this checkout into /opt/icount-site")
         sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(ROOT),
-            "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1"})
+            "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
 
 
 class mounted:

@@ -16,12 +16,13 @@
 # Same compiler flags as a pip build there: the target Python's CFLAGS (-DNDEBUG -g -fwrapv -O2
 # -Wall on Debian; -g removed and -s at link, as setup.py does for wheels) plus setup.py's
 # C_FLAGS; no -march / -mfpu beyond the toolchain default.
-# Env: INT8RT_ARM_CACHE (as chroot.sh); KEEP_SYMBOLS=1 keeps the symbol table (a pip build
-# strips it, setup.py; bench/arm_icount.py --split needs the function names).
+# Env: INT8RT_ARM_CACHE (as chroot.sh); ROOTFS (default $INT8RT_ARM_CACHE/rootfs-ARCH);
+# KEEP_SYMBOLS=1 keeps the symbol table (a pip build strips it, setup.py; bench/arm_icount.py
+# --split needs the function names).
 set -euo pipefail
 ARCH=$1 SDIST=$(realpath "$2")
 CACHE=${INT8RT_ARM_CACHE:-/var/cache/int8rt-arm}
-ROOTFS=$CACHE/rootfs-$ARCH
+ROOTFS=${ROOTFS:-$CACHE/rootfs-$ARCH}
 [ -f "$ROOTFS/.int8rt-ready" ] || { echo "no rootfs: run chroot.sh $ARCH first" >&2; exit 2; }
 if [ "$ARCH" = arm64 ]; then CC=aarch64-linux-gnu-gcc TRIPLET=aarch64-linux-gnu
 else CC=arm-linux-gnueabihf-gcc TRIPLET=arm-linux-gnueabihf; fi
