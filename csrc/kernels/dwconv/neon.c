@@ -17,14 +17,14 @@
  * specialised (the pair loop fully unrolled). Padding taps point at the scratch row of x_zp
  * (the folded bias cancels them, as in scalar.c). A channel tail (c % 16) copies each tap's
  * last bytes into a zero-padded block, so no load reads past the input.
- * Epilogue: neon_common.h (int8); out_f32 streams use scalar float multiplies. */
+ * Epilogue: requant/neon.h (int8); out_f32 streams use scalar float multiplies. */
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 
 #include <string.h>
 
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
-#include "kernels/neon_common.h"
+#include "kernels/requant/neon.h"
 
 #define MAX_TAPS 64 /* larger kernels (none in practice) take the scalar kernel */
 
@@ -67,41 +67,16 @@ block16(const int ntaps, const int8_t *const *src, size_t off, const int8_t *w, 
     acc[3] = a3;
 }
 
-/* bias, then the int8 or float32 epilogue of n <= 16 channels at ch */
 I8N_FN static inline __attribute__((always_inline)) void
-finish16(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8n_rq *rq, size_t ch,
-         size_t n, int32x4_t acc[4], void *y) {
-    const int32_t *b = s->bias + ch;
-    const int32x4_t a0 = vaddq_s32(acc[0], vld1q_s32(b)), a1 = vaddq_s32(acc[1], vld1q_s32(b + 4));
-    const int32x4_t a2 = vaddq_s32(acc[2], vld1q_s32(b + 8));
-    const int32x4_t a3 = vaddq_s32(acc[3], vld1q_s32(b + 12));
-    if (p->out_f32) {
-        int32_t t[16];
-        vst1q_s32(t, a0);
-        vst1q_s32(t + 4, a1);
-        vst1q_s32(t + 8, a2);
-        vst1q_s32(t + 12, a3);
-        for (size_t i = 0; i < n; i++) ((float *)y)[i] = (float)t[i] * s->mult[ch + i];
-        return;
-    }
-    const int8x16_t q = i8n_requant16(rq, a0, a1, a2, a3, s->mult + ch);
-    if (n == 16) {
-        vst1q_s8((int8_t *)y, q);
-    } else {
-        int8_t t[16];
-        vst1q_s8(t, q);
-        memcpy(y, t, n);
-    }
-}
-
-I8N_FN static inline __attribute__((always_inline)) void
-pixel(const int ntaps, const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8n_rq *rq,
+pixel(const int ntaps, const i8_conv2d_params *p, const i8_dwconv_packed *s,
+      const i8_neon_requant *rq,
       const int8_t *const *src, void *y) {
     const size_t c = (size_t)p->c, c16 = c & ~(size_t)15, esz = p->out_f32 ? 4 : 1;
     int32x4_t acc[4];
     for (size_t ch = 0; ch < c16; ch += 16) {
         block16(ntaps, src, ch, s->w + ch, s->cs, acc);
-        finish16(p, s, rq, ch, 16, acc, (unsigned char *)y + ch * esz);
+        i8_neon_requant16(rq, acc[0], acc[1], acc[2], acc[3], s->bias + ch, s->mult + ch,
+                          (unsigned char *)y + ch * esz, 16);
     }
     if (c16 < c) {
         int8_t tail[MAX_TAPS][16];
@@ -112,22 +87,25 @@ pixel(const int ntaps, const i8_conv2d_params *p, const i8_dwconv_packed *s, con
             tp[t] = tail[t];
         }
         block16(ntaps, tp, 0, s->w + c16, s->cs, acc);
-        finish16(p, s, rq, c16, c - c16, acc, (unsigned char *)y + c16 * esz);
+        i8_neon_requant16(rq, acc[0], acc[1], acc[2], acc[3], s->bias + c16, s->mult + c16,
+                          (unsigned char *)y + c16 * esz, c - c16);
     }
 }
 
 I8N_ATTR static I8_NOINLINE void pixel9(const i8_conv2d_params *p, const i8_dwconv_packed *s,
-                                        const i8n_rq *rq, const int8_t *const *src, void *y) {
+                                        const i8_neon_requant *rq, const int8_t *const *src,
+                                        void *y) {
     pixel(9, p, s, rq, src, y);
 }
 
 I8N_ATTR static I8_NOINLINE void pixel25(const i8_conv2d_params *p, const i8_dwconv_packed *s,
-                                         const i8n_rq *rq, const int8_t *const *src, void *y) {
+                                         const i8_neon_requant *rq, const int8_t *const *src,
+                                         void *y) {
     pixel(25, p, s, rq, src, y);
 }
 
 I8N_ATTR static I8_NOINLINE void pixel_any(int ntaps, const i8_conv2d_params *p,
-                                           const i8_dwconv_packed *s, const i8n_rq *rq,
+                                           const i8_dwconv_packed *s, const i8_neon_requant *rq,
                                            const int8_t *const *src, void *y) {
     pixel(ntaps, p, s, rq, src, y);
 }
@@ -158,7 +136,7 @@ I8N_ATTR void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, con
     const size_t c = (size_t)p->c, esz = p->out_f32 ? 4 : 1;
     int8_t *zrow = scratch; /* cs bytes of x_zp: padding taps read it */
     memset(zrow, p->x_zp, s.cs);
-    const i8n_rq rq = i8n_rq_init(p->y_zp, p->qmin, p->qmax);
+    const i8_neon_requant rq = i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
     unsigned char *yp = (unsigned char *)y + r0 * (size_t)p->ow * c * esz;
     const int8_t *src[MAX_TAPS];
     for (size_t r = r0; r < r1; r++) {

@@ -5,7 +5,7 @@
  * add: acc = (a - a_zp) * a_mult + (b - b_zp) * b_mult in int32 lanes (MUL / MLA: exact, since
  * |a - a_zp| <= 255 and |a_mult|, |b_mult| <= 2^22 keep |acc| < 2^31, as in the scalar row);
  * mul: acc = (a - a_zp) * (b - b_zp) with SMULL on int16 differences (|d| <= 255). Then the
- * requantization of neon_common.h with the one multiplier. A tail of fewer than 16 elements
+ * requantization of requant/neon.h with the one multiplier. A tail of fewer than 16 elements
  * goes through zero-padded copies.
  *
  * lut: y = table[x + 128]. aarch64: the 256-byte table is four 64-byte TBL tables; TBL gives 0
@@ -22,9 +22,9 @@
 #include <string.h>
 
 #include "kernels/eltwise/eltwise.h"
-#include "kernels/neon_common.h"
+#include "kernels/requant/neon.h"
 
-I8N_FN static inline void binary16(const i8_binary_params *p, const i8n_rq *rq, int is_add,
+I8N_FN static inline void binary16(const i8_binary_params *p, const i8_neon_requant *rq, int is_add,
                                    const int8_t *a, const int8_t *b, int8_t *y) {
     const int8x16_t av = vld1q_s8(a), bv = vld1q_s8(b);
     const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
@@ -47,12 +47,12 @@ I8N_FN static inline void binary16(const i8_binary_params *p, const i8n_rq *rq, 
             acc[2 * h + 1] = vmull_s16(vget_high_s16(as[h]), vget_high_s16(bs[h]));
         }
     }
-    vst1q_s8(y, i8n_requant16_1(rq, acc[0], acc[1], acc[2], acc[3], vdupq_n_f32(p->mult)));
+    vst1q_s8(y, i8_neon_requant16_1(rq, acc[0], acc[1], acc[2], acc[3], vdupq_n_f32(p->mult)));
 }
 
 I8N_ATTR static void binary_contig(const i8_binary_params *p, int is_add, int64_t n,
                                    const int8_t *a, const int8_t *b, int8_t *y) {
-    const i8n_rq rq = i8n_rq_init(p->y_zp, p->qmin, p->qmax);
+    const i8_neon_requant rq = i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, 0);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) binary16(p, &rq, is_add, a + i, b + i, y + i);
     if (i < n) {
@@ -75,17 +75,17 @@ I8N_ATTR void i8_mul_contig__neon(const i8_binary_params *p, int64_t n, const in
 }
 
 /* y[i] = requant(x[i] - x_zp) over one row; |x - x_zp| <= 255 */
-I8N_FN static inline int8x16_t copy16(const i8n_rq *rq, int16x8_t xzp, float32x4_t m,
+I8N_FN static inline int8x16_t copy16(const i8_neon_requant *rq, int16x8_t xzp, float32x4_t m,
                                       int8x16_t x) {
     const int16x8_t d0 = vsubq_s16(vmovl_s8(vget_low_s8(x)), xzp);
     const int16x8_t d1 = vsubq_s16(i8n_movl_hi(x), xzp);
-    return i8n_requant16_1(rq, vmovl_s16(vget_low_s16(d0)), vmovl_s16(vget_high_s16(d0)),
+    return i8_neon_requant16_1(rq, vmovl_s16(vget_low_s16(d0)), vmovl_s16(vget_high_s16(d0)),
                            vmovl_s16(vget_low_s16(d1)), vmovl_s16(vget_high_s16(d1)), m);
 }
 
 I8N_ATTR void i8_requant_copy_row__neon(int64_t n, const int8_t *x, int32_t x_zp, float mult,
                                         int32_t y_zp, int8_t *y) {
-    const i8n_rq rq = i8n_rq_init(y_zp, -128, 127);
+    const i8_neon_requant rq = i8_neon_requant_init(y_zp, -128, 127, 0);
     const int16x8_t xzp = vdupq_n_s16((int16_t)x_zp);
     const float32x4_t m = vdupq_n_f32(mult);
     int64_t i = 0;
@@ -143,7 +143,8 @@ void i8_quantize_f32__neon(int64_t n, const float *x, float scale, int32_t zp, i
             y[i] = (int8_t)zp;
             continue;
         }
-        v = v < (float)(-128 - zp) ? (float)(-128 - zp) : (v > (float)(127 - zp) ? (float)(127 - zp) : v);
+        const float lo1 = (float)(-128 - zp), hi1 = (float)(127 - zp);
+        v = v < lo1 ? lo1 : (v > hi1 ? hi1 : v);
         y[i] = (int8_t)((int32_t)lrintf(v) + zp);
     }
 }

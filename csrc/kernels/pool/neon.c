@@ -7,12 +7,12 @@
  * avg / global avg: the raw int8 values are summed in int16 lanes (SADDW) for at most 256 taps
  * ([-128 * 256, 127 * 256] = [-32768, 32512] fits int16 exactly), then widened into int32
  * (SADDW), so the sums equal the scalar int32 sums; then acc - taps * x_zp and the
- * requantization of neon_common.h with the window's multiplier.
+ * requantization of requant/neon.h with the window's multiplier.
  * The last c % 16 channels of every pixel take the scalar loop; no load or store touches a
  * byte outside the tensors. */
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 
-#include "kernels/neon_common.h"
+#include "kernels/requant/neon.h"
 #include "kernels/pool/pool.h"
 
 I8N_ATTR void i8_maxpool__neon(const i8_pool_params *p, const int8_t *x, int8_t *y) {
@@ -92,7 +92,7 @@ I8N_ATTR void i8_global_avgpool__neon(int32_t n, int32_t hw, int32_t c, int32_t 
                                       int32_t y_zp, float mult, int32_t qmin, int32_t qmax,
                                       const int8_t *x, int8_t *y) {
     const int32_t zp_sum = hw * x_zp, c16 = c & ~15;
-    const i8n_rq rq = i8n_rq_init(y_zp, qmin, qmax);
+    const i8_neon_requant rq = i8_neon_requant_init(y_zp, qmin, qmax, 0);
     const int32x4_t zs = vdupq_n_s32(zp_sum);
     const float32x4_t m = vdupq_n_f32(mult);
     for (int32_t b = 0; b < n; b++) {
@@ -101,7 +101,7 @@ I8N_ATTR void i8_global_avgpool__neon(int32_t n, int32_t hw, int32_t c, int32_t 
         for (int32_t c0 = 0; c0 < c16; c0 += 16) {
             int32x4_t a[4];
             sum16(xb + c0, c, hw, a);
-            vst1q_s8(yp + c0, i8n_requant16_1(&rq, vsubq_s32(a[0], zs), vsubq_s32(a[1], zs),
+            vst1q_s8(yp + c0, i8_neon_requant16_1(&rq, vsubq_s32(a[0], zs), vsubq_s32(a[1], zs),
                                               vsubq_s32(a[2], zs), vsubq_s32(a[3], zs), m));
         }
         for (int32_t j = c16; j < c; j++) {
@@ -115,7 +115,7 @@ I8N_ATTR void i8_global_avgpool__neon(int32_t n, int32_t hw, int32_t c, int32_t 
 I8N_ATTR void i8_avgpool__neon(const i8_pool_params *p, const float *mult_by_count,
                                const int8_t *x, int8_t *y) {
     const int32_t c = p->c, x_zp = p->x_zp, c16 = c & ~15;
-    const i8n_rq rq = i8n_rq_init(p->y_zp, p->qmin, p->qmax);
+    const i8_neon_requant rq = i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, 0);
     for (int32_t b = 0; b < p->n; b++) {
         const int8_t *xb = x + (int64_t)b * p->h * p->w * c;
         for (int32_t oy = 0; oy < p->oh; oy++) {
@@ -145,7 +145,7 @@ I8N_ATTR void i8_avgpool__neon(const i8_pool_params *p, const float *mult_by_cou
                         a2 = vaddq_s32(a2, a[2]);
                         a3 = vaddq_s32(a3, a[3]);
                     }
-                    vst1q_s8(yp + c0, i8n_requant16_1(&rq, vsubq_s32(a0, zs),
+                    vst1q_s8(yp + c0, i8_neon_requant16_1(&rq, vsubq_s32(a0, zs),
                                                       vsubq_s32(a1, zs), vsubq_s32(a2, zs),
                                                       vsubq_s32(a3, zs), vdupq_n_f32(mult)));
                 }

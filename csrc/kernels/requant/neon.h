@@ -1,5 +1,11 @@
-/* Helpers of the NEON kernels outside gemm (dwconv, eltwise, pool, lut, convert): the target
- * attribute and the requantization rule of docs/QUANTIZATION.md §4 on 16 lanes.
+/* The NEON requantization epilogue (aarch64 Advanced SIMD; armv7 NEON), shared by the NEON
+ * kernels (dwconv, eltwise, pool; the gemm tiles when they move onto it): the rule of
+ * docs/QUANTIZATION.md §4 (i8_requantize in int8rt/kernels.h) on 16 lanes. API, in the
+ * pattern of the other ISA epilogues of this folder:
+ *   i8_neon_requant  i8_neon_requant_init(y_zp, qmin, qmax, out_f32)
+ *   i8_neon_requant16(rq, s0, s1, s2, s3, bias, mult, y, nr)   s0..s3 = channels 0-3 .. 12-15
+ *   i8_neon_requant16m / _1: bias already added; 16 int8 lanes with per-lane / one multiplier
+ * plus the function attribute I8N_FN / I8N_ATTR for NEON code and a few widening helpers.
  *
  * Requantization, bit for bit i8_requantize (kernels.h): float32(acc) (SCVTF / VCVT.F32.S32
  * round to nearest like the C conversion) times mult with one multiply (nothing is added, so
@@ -19,11 +25,14 @@
  * so the rest of the build keeps the toolchain's baseline (Debian armhf: VFPv3-D16, no NEON)
  * and the dispatchers call NEON code only when HWCAP_NEON is set. Include only inside
  * `#if I8_NEON_KERNELS` (below: aarch64, or armv7 hard-float, as compiled_in() in cpu.c). */
-#ifndef INT8RT_KERNELS_NEON_COMMON_H
-#define INT8RT_KERNELS_NEON_COMMON_H
+#ifndef INT8RT_REQUANT_NEON_H
+#define INT8RT_REQUANT_NEON_H
 
 #include <arm_neon.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "int8rt/kernels.h"
 
 #if defined(__aarch64__)
 #define I8N_FN __attribute__((unused))
@@ -47,43 +56,78 @@ I8N_FN static inline int32x4_t i8n_round_even(float32x4_t v) {
 typedef struct {
     float32x4_t lo, hi;
     int16x8_t zp;
-} i8n_rq;
+    int32_t out_f32; /* y is float32 (acc * mult), else int8 */
+} i8_neon_requant;
 
-I8N_FN static inline i8n_rq i8n_rq_init(int32_t zp, int32_t qmin, int32_t qmax) {
-    i8n_rq r;
+I8N_FN static inline i8_neon_requant i8_neon_requant_init(int32_t zp, int32_t qmin, int32_t qmax,
+                                                          int32_t out_f32) {
+    i8_neon_requant r;
     r.lo = vdupq_n_f32((float)(qmin - zp));
     r.hi = vdupq_n_f32((float)(qmax - zp));
     r.zp = vdupq_n_s16((int16_t)zp);
+    r.out_f32 = out_f32;
     return r;
 }
 
 /* 4 lanes: float32(acc) * m, clamped, rounded half to even (no zero point yet) */
-I8N_FN static inline int32x4_t i8n_rq4(const i8n_rq *r, int32x4_t acc, float32x4_t m) {
+I8N_FN static inline int32x4_t i8n_rq4(const i8_neon_requant *r, int32x4_t acc, float32x4_t m) {
     const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), m);
     return i8n_round_even(vminq_f32(vmaxq_f32(v, r->lo), r->hi));
 }
 
 /* 8 rounded lanes + zp, narrowed to int8 */
-I8N_FN static inline int8x8_t i8n_pack8(const i8n_rq *r, int32x4_t q0, int32x4_t q1) {
+I8N_FN static inline int8x8_t i8n_pack8(const i8_neon_requant *r, int32x4_t q0, int32x4_t q1) {
     const int16x8_t h = vaddq_s16(vcombine_s16(vmovn_s32(q0), vmovn_s32(q1)), r->zp);
     return vmovn_s16(h);
 }
 
 /* 16 accumulators with per-lane multipliers m[0..15] -> 16 int8 */
-I8N_FN static inline int8x16_t i8n_requant16(const i8n_rq *r, int32x4_t a0, int32x4_t a1,
+I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int32x4_t a0,
+                                                  int32x4_t a1,
                                              int32x4_t a2, int32x4_t a3, const float *m) {
-    const int8x8_t lo = i8n_pack8(r, i8n_rq4(r, a0, vld1q_f32(m)), i8n_rq4(r, a1, vld1q_f32(m + 4)));
+    const int8x8_t lo =
+        i8n_pack8(r, i8n_rq4(r, a0, vld1q_f32(m)), i8n_rq4(r, a1, vld1q_f32(m + 4)));
     const int8x8_t hi =
         i8n_pack8(r, i8n_rq4(r, a2, vld1q_f32(m + 8)), i8n_rq4(r, a3, vld1q_f32(m + 12)));
     return vcombine_s8(lo, hi);
 }
 
 /* The same with one multiplier for every lane. */
-I8N_FN static inline int8x16_t i8n_requant16_1(const i8n_rq *r, int32x4_t a0, int32x4_t a1,
+I8N_FN static inline int8x16_t i8_neon_requant16_1(const i8_neon_requant *r, int32x4_t a0,
+                                                   int32x4_t a1,
                                                int32x4_t a2, int32x4_t a3, float32x4_t m) {
     const int8x8_t lo = i8n_pack8(r, i8n_rq4(r, a0, m), i8n_rq4(r, a1, m));
     const int8x8_t hi = i8n_pack8(r, i8n_rq4(r, a2, m), i8n_rq4(r, a3, m));
     return vcombine_s8(lo, hi);
+}
+
+/* acc + bias (wrapping int32 adds: biases are stored modulo 2^32), then the int8 or float32
+ * epilogue of channels 0..nr-1 (nr <= 16) into y; 16 entries of bias and mult readable */
+I8N_FN static inline void i8_neon_requant16(const i8_neon_requant *r, int32x4_t s0, int32x4_t s1,
+                                            int32x4_t s2, int32x4_t s3, const int32_t *bias,
+                                            const float *mult, void *y, size_t nr) {
+    s0 = vaddq_s32(s0, vld1q_s32(bias));
+    s1 = vaddq_s32(s1, vld1q_s32(bias + 4));
+    s2 = vaddq_s32(s2, vld1q_s32(bias + 8));
+    s3 = vaddq_s32(s3, vld1q_s32(bias + 12));
+    if (r->out_f32) {
+        /* scalar: IEEE denormals on armv7 too (NEON would flush them) */
+        int32_t t[16];
+        vst1q_s32(t, s0);
+        vst1q_s32(t + 4, s1);
+        vst1q_s32(t + 8, s2);
+        vst1q_s32(t + 12, s3);
+        for (size_t i = 0; i < nr; i++) ((float *)y)[i] = (float)t[i] * mult[i];
+        return;
+    }
+    const int8x16_t q = i8_neon_requant16m(r, s0, s1, s2, s3, mult);
+    if (nr == 16) {
+        vst1q_s8((int8_t *)y, q);
+    } else {
+        int8_t t[16];
+        vst1q_s8(t, q);
+        memcpy(y, t, nr);
+    }
 }
 
 /* widening helpers that exist only on aarch64 as single instructions */
