@@ -1,17 +1,12 @@
 /* NEON rows of the element-wise family (aarch64; armv7 via target("fpu=neon")): the contiguous
- * add / mul rows, the requantizing copy, the table lookup and the float32 -> int8 quantize.
- * Same results as the scalar code (eltwise.c, lut/lut.c, convert/convert.c), bit for bit.
+ * add / mul rows, the requantizing copy and the float32 -> int8 quantize (the table lookup is
+ * lut/neon.c). Same results as the scalar code (eltwise.c, convert/convert.c), bit for bit.
  *
  * add: acc = (a - a_zp) * a_mult + (b - b_zp) * b_mult in int32 lanes (MUL / MLA: exact, since
  * |a - a_zp| <= 255 and |a_mult|, |b_mult| <= 2^22 keep |acc| < 2^31, as in the scalar row);
  * mul: acc = (a - a_zp) * (b - b_zp) with SMULL on int16 differences (|d| <= 255). Then the
  * requantization of requant/neon.h with the one multiplier. A tail of fewer than 16 elements
  * goes through zero-padded copies.
- *
- * lut: y = table[x + 128]. aarch64: the 256-byte table is four 64-byte TBL tables; TBL gives 0
- * for an index past its table and TBX leaves the lane alone, so TBL on (x ^ 0x80) then TBX
- * on the index minus 64, 128, 192 (wrapping in uint8) picks exactly one table entry per lane.
- * armv7: the same with VTBL / VTBX over 32-byte tables (four D registers), 8 lanes at a time.
  *
  * quantize (aarch64 only): v = x / scale with FDIV (a true IEEE float32 division, as
  * convert.c and ONNX QuantizeLinear), clamp, FCVTNS, + zp; NaN lanes (x / scale != itself)
@@ -24,8 +19,8 @@
 #include "kernels/eltwise/eltwise.h"
 #include "kernels/requant/neon.h"
 
-I8N_FN static inline void binary16(const i8_binary_params *p, const i8_neon_requant *rq, int is_add,
-                                   const int8_t *a, const int8_t *b, int8_t *y) {
+I8N_FN static inline void binary16(const i8_binary_params *p, const i8_neon_requant *rq,
+                                   int is_add, const int8_t *a, const int8_t *b, int8_t *y) {
     const int8x16_t av = vld1q_s8(a), bv = vld1q_s8(b);
     const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
     /* differences in int16: |x - zp| <= 255 */
@@ -99,27 +94,6 @@ I8N_ATTR void i8_requant_copy_row__neon(int64_t n, const int8_t *x, int32_t x_zp
 }
 
 #if defined(__aarch64__)
-void i8_lut__neon(int64_t n, const int8_t *table, const int8_t *x, int8_t *y) {
-    const uint8_t *t = (const uint8_t *)table;
-    uint8x16x4_t t0, t1, t2, t3;
-    t0 = vld1q_u8_x4(t);
-    t1 = vld1q_u8_x4(t + 64);
-    t2 = vld1q_u8_x4(t + 128);
-    t3 = vld1q_u8_x4(t + 192);
-    const uint8x16_t flip = vdupq_n_u8(0x80), k64 = vdupq_n_u8(64);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip);
-        uint8x16_t r = vqtbl4q_u8(t0, idx);
-        const uint8x16_t i1 = vsubq_u8(idx, k64), i2 = vsubq_u8(i1, k64);
-        r = vqtbx4q_u8(r, t1, i1);
-        r = vqtbx4q_u8(r, t2, i2);
-        r = vqtbx4q_u8(r, t3, vsubq_u8(i2, k64));
-        vst1q_u8((uint8_t *)y + i, r);
-    }
-    for (; i < n; i++) y[i] = table[(uint8_t)x[i] ^ 0x80u];
-}
-
 void i8_quantize_f32__neon(int64_t n, const float *x, float scale, int32_t zp, int8_t *y) {
     const float32x4_t s = vdupq_n_f32(scale);
     const float32x4_t lo = vdupq_n_f32((float)(-128 - zp)), hi = vdupq_n_f32((float)(127 - zp));
@@ -147,28 +121,6 @@ void i8_quantize_f32__neon(int64_t n, const float *x, float scale, int32_t zp, i
         v = v < lo1 ? lo1 : (v > hi1 ? hi1 : v);
         y[i] = (int8_t)((int32_t)lrintf(v) + zp);
     }
-}
-#else
-I8N_ATTR void i8_lut__neon(int64_t n, const int8_t *table, const int8_t *x, int8_t *y) {
-    uint8x8x4_t t[8];
-    for (int j = 0; j < 8; j++) {
-        t[j].val[0] = vld1_u8((const uint8_t *)table + 32 * j);
-        t[j].val[1] = vld1_u8((const uint8_t *)table + 32 * j + 8);
-        t[j].val[2] = vld1_u8((const uint8_t *)table + 32 * j + 16);
-        t[j].val[3] = vld1_u8((const uint8_t *)table + 32 * j + 24);
-    }
-    const uint8x8_t flip = vdup_n_u8(0x80), k32 = vdup_n_u8(32);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint8x8_t idx = veor_u8(vld1_u8((const uint8_t *)x + i), flip);
-        uint8x8_t r = vtbl4_u8(t[0], idx);
-        for (int j = 1; j < 8; j++) {
-            idx = vsub_u8(idx, k32);
-            r = vtbx4_u8(r, t[j], idx);
-        }
-        vst1_u8((uint8_t *)y + i, r);
-    }
-    for (; i < n; i++) y[i] = table[(uint8_t)x[i] ^ 0x80u];
 }
 #endif
 
