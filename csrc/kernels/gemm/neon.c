@@ -1,5 +1,5 @@
-/* NEON gemm micro-kernels (ARMv8.0 Advanced SIMD on aarch64, NEON-VFPv4 on armv7): same packed
- * panel and results as i8_gemm_2x4__scalar (gemm.h), bit for bit, for every int8 input.
+/* NEON gemm micro-kernel i8_gemm_2x4c16__neon (ARMv8.0 Advanced SIMD; armv7 NEON): same ROWS
+ * panel and results as i8_gemm_2x4c16__scalar (gemm.h), bit for bit, for every int8 input.
  *
  * Interface assumptions (all from gemm.h, nothing else): weight row j + t starts at
  * pn->w + (j + t) * pn->kp and rows j..j+3 exist (n is padded to I8_GEMM_NR with zero rows);
@@ -38,25 +38,10 @@
 
 #include "kernels/gemm/neon_tile.h"
 
-/* dot16: one product per int16 lane, widened pairwise into int32 (neon_tile.h); the tiles
- * of panels holding a -128 weight, and the exported 2x4 / 1x4 of the generic driver */
+/* dot16: one product per int16 lane, widened pairwise into int32 (neon_tile.h) */
 I8_NEON_GEMM_TILES(neon, NEON_FN, dot16)
-I8_NEON_GEMM_TILE4(tile4_single, NEON_FN, dot16)
-I8_NEON_GEMM_DRIVER(gemm_single, NEON_FN, tile4_single, i8_gemm_2x4__neon, i8_gemm_1x4__neon)
-
-/* dot16_pair: two products per int16 lane (smull + smlal2, then sadalp): 3 instructions per
- * 16 products instead of 4; exact for weights in [-127, 127] (neon_tile.h) */
+/* dot16_pair: two products per int16 lane (smull + smlal2, then sadalp), for panels whose
+ * weights are all in [-127, 127] (neon_tile.h; dispatch.c picks this set by pn->w_m128) */
 I8_NEON_GEMM_TILES(neon_pair, NEON_FN, dot16_pair)
-I8_NEON_GEMM_TILE4(tile4_pair, NEON_FN, dot16_pair)
-I8_NEON_GEMM_DRIVER(gemm_pair, NEON_FN, tile4_pair, i8_gemm_2x4__neon_pair,
-                    i8_gemm_1x4__neon_pair)
-
-NEON_FN void i8_gemm_rows__neon(const i8_gemm_panel *pn, size_t m, const int8_t *a,
-                                size_t a_stride, void *c, size_t c_row) {
-    if (pn->w_m128)
-        gemm_single(pn, m, a, a_stride, c, c_row);
-    else
-        gemm_pair(pn, m, a, a_stride, c, c_row);
-}
 
 #endif
