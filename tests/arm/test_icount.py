@@ -84,3 +84,50 @@ def test_bad_argument_is_refused(built: tuple[Path, Path, Path]) -> None:
                        timeout=60, check=False)
     assert r.returncode != 0
     assert "bogus" in r.stderr
+
+
+THREADS = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+static void *work(void *arg) {
+    volatile long s = 0;
+    for (long i = 0; i < (long)arg; i++) s += i;
+    return NULL;
+}
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    pthread_t t[3];
+    for (long i = 0; i < 3; i++) pthread_create(&t[i], 0, work, (void *)(n * (i + 1)));
+    for (int i = 0; i < 3; i++) pthread_join(t[i], 0);
+    puts("ok");
+    return 0;
+}
+"""
+
+
+def test_threads_are_counted_apart(built: tuple[Path, Path, Path]) -> None:
+    plugin, _, d = built
+    src, exe = d / "thr.c", d / "thr"
+    src.write_text(THREADS)
+    subprocess.run(["aarch64-linux-gnu-gcc", "-O1", "-pthread", str(src), "-o", str(exe)],
+                   check=True, timeout=120)
+
+    def per_thread(n: int) -> dict[int, int]:
+        out = d / f"thr{n}.txt"
+        r = subprocess.run(["qemu-aarch64", "-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu",
+                            "-plugin", f"{plugin},out={out},threads=on", str(exe), str(n)],
+                           capture_output=True, text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        lines = out.read_text().splitlines()
+        counts = {int(ln.split()[1]): int(ln.split()[2]) for ln in lines[1:]}
+        assert sum(counts.values()) == int(lines[0].split()[1])
+        return counts
+
+    counts = per_thread(200_000)
+    # the main thread plus three workers of n, 2n, 3n iterations (a vCPU index of an exited
+    # thread can be reused, so compare the sorted worker counts, not indices)
+    work = sorted(counts.values())[-3:]
+    assert len(counts) >= 4
+    assert abs(work[1] / work[0] - 2) < 0.01 and abs(work[2] / work[0] - 3) < 0.01
+    assert work[0] >= 200_000 * 3  # at least a few instructions per iteration

@@ -8,7 +8,11 @@
  * (-d plugin: stderr) and, with out=FILE, to FILE. blocks=on also writes one line per
  * translated block start address, "blk ADDR INSNS EXECUTED_INSNS" (hex address), so a run can
  * be split per kernel: bench/arm_icount.py maps the addresses onto the symbols of the loaded
- * native module (a block belongs to the function its first instruction is in).
+ * native module (a block belongs to the function its first instruction is in). threads=on
+ * counts per guest thread instead (qemu-user runs each guest thread as its own vCPU) and
+ * writes "thread I N" lines: the balance of a multi-threaded run. It uses a callback per
+ * executed block rather than an inline add (the v1 inline add cannot index by vCPU), so such
+ * runs are slower; the counts are exact.
  *
  * Only the v1 plugin API of QEMU 7.2 (Debian 12's dynamic qemu-aarch64; the -static build has
  * no plugin support): a translation callback that attaches an inline "add n_insns to a
@@ -31,6 +35,7 @@ typedef uint64_t qemu_plugin_id_t;
 typedef struct qemu_info_t qemu_info_t;
 struct qemu_plugin_tb;
 enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS };
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
@@ -39,6 +44,10 @@ extern void qemu_plugin_register_vcpu_tb_trans_cb(
 extern void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb,
                                                      enum qemu_plugin_op op, void *ptr,
                                                      uint64_t imm);
+extern void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb,
+                                                 void (*cb)(unsigned int vcpu, void *userdata),
+                                                 enum qemu_plugin_cb_flags flags,
+                                                 void *userdata);
 extern size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 extern uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 extern void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id,
@@ -58,7 +67,9 @@ typedef struct block {
 #define HBITS 16
 static block *table[1u << HBITS];
 static uint64_t total;           /* used when blocks=off: one counter for everything */
-static int per_block;
+static int per_block, per_thread;
+#define MAX_THREADS 1024 /* vCPU indices beyond this share the last slot */
+static uint64_t thread_count[MAX_THREADS]; /* each slot written by its own vCPU thread only */
 static char out_path[4096];
 
 static block *block_at(uint64_t addr, uint64_t insns) {
@@ -77,14 +88,24 @@ static block *block_at(uint64_t addr, uint64_t insns) {
     return b;
 }
 
+static void on_block(unsigned int vcpu, void *userdata) {
+    thread_count[vcpu < MAX_THREADS ? vcpu : MAX_THREADS - 1] += (uint64_t)(uintptr_t)userdata;
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     const uint64_t n = qemu_plugin_tb_n_insns(tb);
+    if (per_thread) {
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS,
+                                             (void *)(uintptr_t)n);
+        return;
+    }
     uint64_t *ctr = per_block ? &block_at(qemu_plugin_tb_vaddr(tb), n)->count : &total;
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, ctr, n);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *userdata) {
     uint64_t sum = total;
+    for (unsigned i = 0; i < MAX_THREADS; i++) sum += thread_count[i];
     if (per_block)
         for (unsigned h = 0; h < (1u << HBITS); h++)
             for (block *b = table[h]; b; b = b->next) sum += b->count;
@@ -104,6 +125,8 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
                 if (b->count)
                     fprintf(f, "blk %" PRIx64 " %" PRIu64 " %" PRIu64 "\n", b->addr, b->insns,
                             b->count);
+    for (unsigned i = 0; i < MAX_THREADS; i++)
+        if (thread_count[i]) fprintf(f, "thread %u %" PRIu64 "\n", i, thread_count[i]);
     fclose(f);
 }
 
@@ -117,10 +140,17 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
             per_block = 1;
         } else if (!strcmp(argv[i], "blocks=off")) {
             per_block = 0;
+        } else if (!strcmp(argv[i], "threads=on")) {
+            per_thread = 1;
         } else {
-            fprintf(stderr, "icount: unknown argument '%s' (out=FILE, blocks=on|off)\n", argv[i]);
+            fprintf(stderr, "icount: unknown argument '%s' (out=FILE, blocks=on|off, threads=on)\n",
+                    argv[i]);
             return -1;
         }
+    }
+    if (per_thread && per_block) {
+        fprintf(stderr, "icount: threads=on and blocks=on cannot be combined\n");
+        return -1;
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
