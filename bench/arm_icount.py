@@ -62,7 +62,7 @@ def guest(args: argparse.Namespace) -> None:
         import int8rt
         from int8rt import _native
 
-        sess = int8rt.Session(str(d / f"{args.model}.i8"), threads=1)
+        sess = int8rt.Session(str(d / f"{args.model}.i8"), threads=args.threads)
         feed = {sess.get_inputs()[0].name: x}
         info["isa"] = _native.isa()
         info["native"] = _native.__file__
@@ -260,21 +260,23 @@ def chroot_pip(cmd: str) -> None:
     sh(["chroot", str(ROOTFS), "sh", "-c", cmd], env=env)
 
 
-def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None
-            ) -> tuple[int, dict]:
-    """One counted guest run: (instructions, guest info)."""
+def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
+            threads: int = 1) -> tuple[int, dict]:
+    """One counted guest run: (instructions, guest info); threads > 1: int8rt with that many
+    threads, counted per guest thread (info["per_thread"])."""
     for d in ("proc", "sys", "dev"):
         if is_mount(ROOTFS / d):
             raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
     out = "/tmp/icount.txt"
-    plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "")
+    plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
+        ",threads=on" if threads > 1 else "")
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
     cmd = ["chroot", str(ROOTFS), "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
            "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
-           "/opt/icount-models", "--runs", str(runs)]
+           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)]
     r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("GUEST ")]
     if r.returncode or not lines:
@@ -283,7 +285,10 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None
     text = (ROOTFS / out.lstrip("/")).read_text()
     if blocks:
         shutil.copy(ROOTFS / out.lstrip("/"), blocks)
-    return int(text.split("\n", 1)[0].split()[1]), json.loads(lines[-1][6:])
+    info = json.loads(lines[-1][6:])
+    info["per_thread"] = {int(f[1]): int(f[2]) for f in
+                          (ln.split() for ln in text.splitlines()) if f[0] == "thread"}
+    return int(text.split("\n", 1)[0].split()[1]), info
 
 
 def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
@@ -336,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-build", action="store_true",
                    help="reuse the int8rt already cross-built into the rootfs")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    p.add_argument("--threads", type=int, default=1,
+                   help="guest side: int8rt threads; host side: also measure the per-thread "
+                        "balance of int8rt at 2..THREADS threads")
     args = p.parse_args(argv)
     if args.guest:
         guest(args)
@@ -376,9 +384,27 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
     print_table(rows)
+    if args.threads > 1:
+        thread_balance(models, args.cpus[0], args.threads, args.runs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> None:
+    """int8rt at 2..max_threads threads: instructions per inference per guest thread."""
+    print(f"\nint8rt thread balance ({cpu}; instructions per inference per thread, the "
+          "busiest first; balance = busiest / mean of the threads that worked)")
+    for m in models:
+        for t in range(2, max_threads + 1):
+            _, a = counted(cpu, "int8rt", m, 1, None, t)
+            _, b = counted(cpu, "int8rt", m, 1 + runs, None, t)
+            per = sorted(((b["per_thread"].get(i, 0) - a["per_thread"].get(i, 0)) / runs
+                          for i in b["per_thread"]), reverse=True)
+            busy = [x for x in per if x > 0.01 * per[0]]
+            bal = per[0] / (sum(busy) / len(busy))
+            print(f"  {m} threads={t}: " + ", ".join(f"{x / 1e6:.1f} M" for x in busy)
+                  + f" (total {sum(busy) / 1e6:.1f} M, balance {bal:.2f})", flush=True)
 
 
 def print_table(rows: list[dict]) -> None:
