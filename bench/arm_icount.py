@@ -189,7 +189,7 @@ def count_macs(path: Path) -> int:
     return macs
 
 
-def prepare_rootfs(skip_int8rt: bool) -> None:
+def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
     if not (ROOTFS / ".int8rt-ready").exists():
         if not (BASE_ROOTFS / ".int8rt-ready").exists():
             log("no arm64 rootfs: building it (tools/arm/chroot.sh, ROOTFS_ONLY=1)")
@@ -226,8 +226,8 @@ def prepare_rootfs(skip_int8rt: bool) -> None:
                        "--no-cache-dir numpy onnxruntime")
         (ROOTFS / "opt/ortvenv/.ready").write_text("ok")
     if not skip_int8rt:
-        log("int8rt: cross build of this checkout into /opt/icount-site")
-        sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(ROOT),
+        log(f"int8rt: cross build of {src} into /opt/icount-site")
+        sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(src),
             "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
 
 
@@ -341,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-build", action="store_true",
                    help="reuse the int8rt already cross-built into the rootfs")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    p.add_argument("--src", type=Path, default=ROOT,
+                   help="the int8rt checkout to cross-build (default: this one; e.g. another "
+                        "branch's worktree for a before / after table; needs its generated "
+                        "int8rt/_native.c)")
     p.add_argument("--threads", type=int, default=1,
                    help="guest side: int8rt threads; host side: also measure the per-thread "
                         "balance of int8rt at 2..THREADS threads")
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in set(args.models) - set(models):
         log(f"model {m} is not in tests/models/torch_nets.py on this branch: skipped")
     make_models(models, WORK / "models")
-    prepare_rootfs(args.no_build)
+    prepare_rootfs(args.no_build, args.src)
     dst = ROOTFS / "opt/icount-models"
     dst.mkdir(parents=True, exist_ok=True)
     for m in models:

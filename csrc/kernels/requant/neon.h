@@ -54,7 +54,8 @@ I8N_FN static inline int32x4_t i8n_round_even(float32x4_t v) {
 
 /* The clamp bounds and zero point of one requantization, as vectors. */
 typedef struct {
-    float32x4_t lo, hi;
+    float32x4_t lo, hi; /* armv7: the float clamp bounds qmin - zp, qmax - zp */
+    int8x16_t qmin, qmax; /* aarch64: the clamp in int8 (below) */
     int16x8_t zp;
     int32_t out_f32; /* y is float32 (acc * mult), else int8 */
 } i8_neon_requant;
@@ -64,27 +65,66 @@ I8N_FN static inline i8_neon_requant i8_neon_requant_init(int32_t zp, int32_t qm
     i8_neon_requant r;
     r.lo = vdupq_n_f32((float)(qmin - zp));
     r.hi = vdupq_n_f32((float)(qmax - zp));
+    /* kernels get int8 bounds (lowering); anything else is clamped the same way by int8 */
+    r.qmin = vdupq_n_s8((int8_t)(qmin < -128 ? -128 : qmin > 127 ? 127 : qmin));
+    r.qmax = vdupq_n_s8((int8_t)(qmax < -128 ? -128 : qmax > 127 ? 127 : qmax));
     r.zp = vdupq_n_s16((int16_t)zp);
     r.out_f32 = out_f32;
     return r;
 }
 
-/* 4 lanes: float32(acc) * m, clamped, rounded half to even (no zero point yet) */
+#if defined(__aarch64__)
+/* aarch64: FCVTNS rounds half to even on any float (saturating beyond int32), so the clamp can
+ * follow the rounding, in integers: for integer bounds lo <= hi, rint(clamp(v, lo, hi)) ==
+ * clamp(rint(v), lo, hi) (rint is monotone and fixes integers). The rounded lanes narrow with
+ * saturation (SQXTN) to int16, get + zp with saturation (SQADD), narrow with saturation to
+ * int8, then SMAX / SMIN with qmin / qmax: a lane that saturated was beyond every int8 bound
+ * already, so it ends on the same bound as the float clamp would have put it. Saves the two
+ * float compares per 4 lanes of the armv7 order. Needs qmin <= qmax within [-128, 127], which
+ * the lowering guarantees; i8_neon_requant16* callers with other bounds use the scalar code. */
+I8N_FN static inline int16x8_t i8n_rq8(int32x4_t a0, int32x4_t a1, float32x4_t m0,
+                                       float32x4_t m1) {
+    const int32x4_t q0 = vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(a0), m0));
+    const int32x4_t q1 = vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(a1), m1));
+    return vqmovn_high_s32(vqmovn_s32(q0), q1);
+}
+
+I8N_FN static inline int8x16_t i8n_finish16(const i8_neon_requant *r, int16x8_t h0,
+                                            int16x8_t h1) {
+    const int8x16_t q = vqmovn_high_s16(vqmovn_s16(vqaddq_s16(h0, r->zp)), vqaddq_s16(h1, r->zp));
+    return vminq_s8(vmaxq_s8(q, r->qmin), r->qmax);
+}
+
+/* 16 accumulators with per-lane multipliers m[0..15] -> 16 int8 */
+I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int32x4_t a0,
+                                                  int32x4_t a1, int32x4_t a2, int32x4_t a3,
+                                                  const float *m) {
+    return i8n_finish16(r, i8n_rq8(a0, a1, vld1q_f32(m), vld1q_f32(m + 4)),
+                        i8n_rq8(a2, a3, vld1q_f32(m + 8), vld1q_f32(m + 12)));
+}
+
+/* The same with one multiplier for every lane. */
+I8N_FN static inline int8x16_t i8_neon_requant16_1(const i8_neon_requant *r, int32x4_t a0,
+                                                   int32x4_t a1, int32x4_t a2, int32x4_t a3,
+                                                   float32x4_t m) {
+    return i8n_finish16(r, i8n_rq8(a0, a1, m, m), i8n_rq8(a2, a3, m, m));
+}
+#else
+/* armv7: clamp in float first (the 1.5 * 2^23 rounding needs |v| <= 2^22), then round */
 I8N_FN static inline int32x4_t i8n_rq4(const i8_neon_requant *r, int32x4_t acc, float32x4_t m) {
     const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), m);
     return i8n_round_even(vminq_f32(vmaxq_f32(v, r->lo), r->hi));
 }
 
-/* 8 rounded lanes + zp, narrowed to int8 */
+/* 8 rounded lanes + zp, narrowed to int8 (exact: already within [qmin, qmax]) */
 I8N_FN static inline int8x8_t i8n_pack8(const i8_neon_requant *r, int32x4_t q0, int32x4_t q1) {
     const int16x8_t h = vaddq_s16(vcombine_s16(vmovn_s32(q0), vmovn_s32(q1)), r->zp);
     return vmovn_s16(h);
 }
 
-/* 16 accumulators with per-lane multipliers m[0..15] -> 16 int8 */
 I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int32x4_t a0,
-                                                  int32x4_t a1,
-                                             int32x4_t a2, int32x4_t a3, const float *m) {
+                                                  int32x4_t a1, int32x4_t a2, int32x4_t a3,
+                                                  const float *m) {
     const int8x8_t lo =
         i8n_pack8(r, i8n_rq4(r, a0, vld1q_f32(m)), i8n_rq4(r, a1, vld1q_f32(m + 4)));
     const int8x8_t hi =
@@ -92,14 +132,14 @@ I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int3
     return vcombine_s8(lo, hi);
 }
 
-/* The same with one multiplier for every lane. */
 I8N_FN static inline int8x16_t i8_neon_requant16_1(const i8_neon_requant *r, int32x4_t a0,
-                                                   int32x4_t a1,
-                                               int32x4_t a2, int32x4_t a3, float32x4_t m) {
+                                                   int32x4_t a1, int32x4_t a2, int32x4_t a3,
+                                                   float32x4_t m) {
     const int8x8_t lo = i8n_pack8(r, i8n_rq4(r, a0, m), i8n_rq4(r, a1, m));
     const int8x8_t hi = i8n_pack8(r, i8n_rq4(r, a2, m), i8n_rq4(r, a3, m));
     return vcombine_s8(lo, hi);
 }
+#endif
 
 /* acc + bias (wrapping int32 adds: biases are stored modulo 2^32), then the int8 or float32
  * epilogue of channels 0..nr-1 (nr <= 16) into y; 16 entries of bias and mult readable */
