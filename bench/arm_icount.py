@@ -273,7 +273,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
-    cmd = ["chroot", str(ROOTFS), "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
+    cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(ROOTFS),
+           "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
            "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
            "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)]

@@ -71,6 +71,24 @@ NEON_FN static inline void store_row(const i8_gemm_params *p, int32x4_t acc, voi
 #endif
         return;
     }
+#if defined(__aarch64__)
+    /* round first, clamp in int8 after saturating narrows: exact, see requant/neon.h */
+    const int32x4_t r = vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(p->mult)));
+    const int16x4_t h = vqadd_s16(vqmovn_s32(r), vdup_n_s16((int16_t)p->rq.y_zp));
+    const int32_t q0 = p->rq.qmin < -128 ? -128 : p->rq.qmin > 127 ? 127 : p->rq.qmin;
+    const int32_t q1 = p->rq.qmax < -128 ? -128 : p->rq.qmax > 127 ? 127 : p->rq.qmax;
+    const int8x8_t b8 = vmin_s8(vmax_s8(vqmovn_s16(vcombine_s16(h, h)), vdup_n_s8((int8_t)q0)),
+                                vdup_n_s8((int8_t)q1));
+    if (nr == I8_GEMM_NR) {
+        const uint32_t w4 = vget_lane_u32(vreinterpret_u32_s8(b8), 0);
+        memcpy(c, &w4, sizeof w4);
+        return;
+    }
+    int8_t t8[8];
+    vst1_s8(t8, b8);
+    memcpy(c, t8, nr);
+    return;
+#endif
     const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(p->mult));
     const float32x4_t lo = vdupq_n_f32((float)(p->rq.qmin - p->rq.y_zp));
     const float32x4_t hi = vdupq_n_f32((float)(p->rq.qmax - p->rq.y_zp));
