@@ -49,10 +49,25 @@ mapfile -t SOURCES < <(cd "$S" && find csrc -name '*.c' | sort)
 SOURCES+=(int8rt/_native.c)
 s=$SECONDS
 pids=() OBJS=()
+# Objects are cached by content ($CACHE/xobj): the key is the compiler, the flags, the file and
+# the headers it can see (csrc/**/*.h; for the generated _native.c, which is most of the
+# build time, only the headers it includes: csrc/include and the few kernel headers its
+# `cdef extern` blocks name, with what they include), so editing a kernel recompiles the
+# kernels, not the 3 MB binding.
+XOBJ=$CACHE/xobj-$ARCH
+mkdir -p "$XOBJ"
+HDR_ALL=$(cd "$S" && find csrc -name '*.h' | sort | xargs cat | sha256sum | cut -c1-16)
+HDR_PUB=$(cd "$S" && { find csrc/include -name '*.h' | sort; echo csrc/kernels/gemm/gemm.h
+          echo csrc/kernels/requant/requant.h; echo csrc/kernels/f32conv/f32conv.h; } |
+          xargs cat | sha256sum | cut -c1-16)
 for f in "${SOURCES[@]}"; do
   mkdir -p "$W/obj/$(dirname "$f")"
   OBJS+=("$W/obj/$f.o")
-  "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" &
+  hdr=$HDR_ALL
+  [ "$f" = int8rt/_native.c ] && hdr=$HDR_PUB
+  key=$( { echo "$CC ${FLAGS[*]} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
+  if [ -f "$XOBJ/$key.o" ]; then cp "$XOBJ/$key.o" "$W/obj/$f.o"; continue; fi
+  ( "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" && cp "$W/obj/$f.o" "$XOBJ/$key.o" ) &
   pids+=($!)
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done

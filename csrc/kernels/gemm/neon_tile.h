@@ -135,6 +135,10 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
  *                        rows read row 0 and are not stored
  * and the tile table of the set: the 4x4 tile on aarch64 (I8_NEON_GEMM_MR = 4), the 2x4 tile
  * on armv7 (16 vector registers; MR 2). One horizontal sum per row and tile. */
+/* gcc 12's first scheduling pass hoists all 16 products of a k step ahead of their adds in
+ * the 4x4 tile (16 int16 temporaries on top of 24 live vectors) and spills accumulators every
+ * step; without it the k loop runs spill-free (checked in the disassembly). */
+#define I8_NEON_NOSCHED __attribute__((optimize("no-schedule-insns")))
 #define I8_NEON_DOT_ROW4(DOT, R, X)                                                               \
     s##R##0 = DOT(s##R##0, X, y0);                                                            \
     s##R##1 = DOT(s##R##1, X, y1);                                                            \
@@ -160,9 +164,10 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
         if (mr > 1)                                                                           \
             store_row(p, hsum4(s10, s11, s12, s13), (unsigned char *)c + c_stride, nc);       \
     }                                                                                         \
-    ATTR void i8_gemm_4x4c16__##ISA(size_t mr, size_t nc, size_t kc, const void *a,           \
-                                    size_t a_stride, const void *w, void *c, size_t c_stride,  \
-                                    const i8_gemm_params *p) {                                 \
+    ATTR I8_NEON_NOSCHED void i8_gemm_4x4c16__##ISA(size_t mr, size_t nc, size_t kc,         \
+                                                    const void *a, size_t a_stride,            \
+                                                    const void *w, void *c, size_t c_stride,   \
+                                                    const i8_gemm_params *p) {                 \
         const size_t k = kc, kp = I8_ALIGN_UP(kc, I8_GEMM_KB);                                \
         const int8_t *a0 = a, *a1 = mr > 1 ? a0 + a_stride : a0;                              \
         const int8_t *a2 = mr > 2 ? a0 + 2 * a_stride : a0, *a3 = mr > 3 ? a0 + 3 * a_stride : a0; \
@@ -171,25 +176,26 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
         int32x4_t s10 = s00, s11 = s00, s12 = s00, s13 = s00;                                 \
         int32x4_t s20 = s00, s21 = s00, s22 = s00, s23 = s00;                                 \
         int32x4_t s30 = s00, s31 = s00, s32 = s00, s33 = s00;                                 \
-        for (size_t i = 0; i < k; i += I8_GEMM_KB) {                                          \
-            int8x16_t x0, x1, x2, x3;                                                         \
-            if (k - i >= I8_GEMM_KB) {                                                        \
-                x0 = vld1q_s8(a0 + i);                                                        \
-                x1 = vld1q_s8(a1 + i);                                                        \
-                x2 = vld1q_s8(a2 + i);                                                        \
-                x3 = vld1q_s8(a3 + i);                                                        \
-            } else {                                                                          \
-                x0 = load_a(a0 + i, k - i);                                                   \
-                x1 = load_a(a1 + i, k - i);                                                   \
-                x2 = load_a(a2 + i, k - i);                                                   \
-                x3 = load_a(a3 + i, k - i);                                                   \
-            }                                                                                 \
+        size_t i = 0;                                                                         \
+        for (; i + I8_GEMM_KB <= k; i += I8_GEMM_KB) {                                        \
+            const int8x16_t x0 = vld1q_s8(a0 + i), x1 = vld1q_s8(a1 + i);                     \
+            const int8x16_t x2 = vld1q_s8(a2 + i), x3 = vld1q_s8(a3 + i);                     \
             const int8x16_t y0 = vld1q_s8(wr + i), y1 = vld1q_s8(wr + kp + i);                \
             const int8x16_t y2 = vld1q_s8(wr + 2 * kp + i), y3 = vld1q_s8(wr + 3 * kp + i);   \
-            I8_NEON_DOT_ROW4(DOT, 0, x0)                                                           \
-            I8_NEON_DOT_ROW4(DOT, 1, x1)                                                           \
-            I8_NEON_DOT_ROW4(DOT, 2, x2)                                                           \
-            I8_NEON_DOT_ROW4(DOT, 3, x3)                                                           \
+            I8_NEON_DOT_ROW4(DOT, 0, x0)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 1, x1)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 2, x2)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 3, x3)                                                      \
+        }                                                                                     \
+        if (i < k) { /* the k tail: zero-padded copies of the rows (weights are zero there) */ \
+            const int8x16_t x0 = load_a(a0 + i, k - i), x1 = load_a(a1 + i, k - i);           \
+            const int8x16_t x2 = load_a(a2 + i, k - i), x3 = load_a(a3 + i, k - i);           \
+            const int8x16_t y0 = vld1q_s8(wr + i), y1 = vld1q_s8(wr + kp + i);                \
+            const int8x16_t y2 = vld1q_s8(wr + 2 * kp + i), y3 = vld1q_s8(wr + 3 * kp + i);   \
+            I8_NEON_DOT_ROW4(DOT, 0, x0)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 1, x1)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 2, x2)                                                      \
+            I8_NEON_DOT_ROW4(DOT, 3, x3)                                                      \
         }                                                                                     \
         unsigned char *cb = c;                                                                \
         store_row(p, hsum4(s00, s01, s02, s03), cb, nc);                                      \
