@@ -65,7 +65,8 @@ for f in "${SOURCES[@]}"; do
   OBJS+=("$W/obj/$f.o")
   hdr=$HDR_ALL
   [ "$f" = int8rt/_native.c ] && hdr=$HDR_PUB
-  key=$( { echo "$CC ${FLAGS[*]} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
+  flags="${FLAGS[*]}"
+  key=$( { echo "$CC ${flags//$S/} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
   if [ -f "$XOBJ/$key.o" ]; then cp "$XOBJ/$key.o" "$W/obj/$f.o"; continue; fi
   ( "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" && cp "$W/obj/$f.o" "$XOBJ/$key.o" ) &
   pids+=($!)

@@ -149,6 +149,9 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
                                     size_t a_stride, const void *w, void *c, size_t c_stride,  \
                                     const i8_gemm_params *p) {                                 \
         const size_t k = kc, kp = I8_ALIGN_UP(kc, I8_GEMM_KB);                                \
+        /* a local copy: the stores through c (char) could alias *p, and gcc would reload and \
+         * recompute the epilogue constants for every row */                                  \
+        const i8_gemm_params pv = *p;                                                         \
         const int8_t *a0 = a, *a1 = mr > 1 ? a0 + a_stride : a0;                              \
         const int8_t *wr = w;                                                                 \
         int32x4_t s00 = vdupq_n_s32(0), s01 = s00, s02 = s00, s03 = s00;                      \
@@ -160,15 +163,18 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
             I8_NEON_DOT_ROW4(DOT, 0, x0)                                                           \
             I8_NEON_DOT_ROW4(DOT, 1, x1)                                                           \
         }                                                                                     \
-        store_row(p, hsum4(s00, s01, s02, s03), c, nc);                                       \
+        store_row(&pv, hsum4(s00, s01, s02, s03), c, nc);                                       \
         if (mr > 1)                                                                           \
-            store_row(p, hsum4(s10, s11, s12, s13), (unsigned char *)c + c_stride, nc);       \
+            store_row(&pv, hsum4(s10, s11, s12, s13), (unsigned char *)c + c_stride, nc);       \
     }                                                                                         \
     ATTR I8_NEON_NOSCHED void i8_gemm_4x4c16__##ISA(size_t mr, size_t nc, size_t kc,         \
                                                     const void *a, size_t a_stride,            \
                                                     const void *w, void *c, size_t c_stride,   \
                                                     const i8_gemm_params *p) {                 \
         const size_t k = kc, kp = I8_ALIGN_UP(kc, I8_GEMM_KB);                                \
+        /* a local copy: the stores through c (char) could alias *p, and gcc would reload and \
+         * recompute the epilogue constants for every row */                                  \
+        const i8_gemm_params pv = *p;                                                         \
         const int8_t *a0 = a, *a1 = mr > 1 ? a0 + a_stride : a0;                              \
         const int8_t *a2 = mr > 2 ? a0 + 2 * a_stride : a0, *a3 = mr > 3 ? a0 + 3 * a_stride : a0; \
         const int8_t *wr = w;                                                                 \
@@ -198,10 +204,10 @@ NEON_FN static inline int32x4_t dot16_pair(int32x4_t acc, int8x16_t x, int8x16_t
             I8_NEON_DOT_ROW4(DOT, 3, x3)                                                      \
         }                                                                                     \
         unsigned char *cb = c;                                                                \
-        store_row(p, hsum4(s00, s01, s02, s03), cb, nc);                                      \
-        if (mr > 1) store_row(p, hsum4(s10, s11, s12, s13), cb + c_stride, nc);               \
-        if (mr > 2) store_row(p, hsum4(s20, s21, s22, s23), cb + 2 * c_stride, nc);           \
-        if (mr > 3) store_row(p, hsum4(s30, s31, s32, s33), cb + 3 * c_stride, nc);           \
+        store_row(&pv, hsum4(s00, s01, s02, s03), cb, nc);                                      \
+        if (mr > 1) store_row(&pv, hsum4(s10, s11, s12, s13), cb + c_stride, nc);               \
+        if (mr > 2) store_row(&pv, hsum4(s20, s21, s22, s23), cb + 2 * c_stride, nc);           \
+        if (mr > 3) store_row(&pv, hsum4(s30, s31, s32, s33), cb + 3 * c_stride, nc);           \
     }                                                                                         \
     const i8_gemm_tile i8_gemm_tiles__##ISA[] = {                                             \
         {I8_GEMM_NR, I8_NEON_GEMM_MR == 4 ? i8_gemm_4x4c16__##ISA : i8_gemm_2x4c16__##ISA},   \
