@@ -267,7 +267,7 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
     for d in ("proc", "sys", "dev"):
         if is_mount(ROOTFS / d):
             raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
-    out = "/tmp/icount.txt"
+    out = f"/tmp/icount-{os.getpid()}.txt"  # per host process: runs may go side by side
     plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
         ",threads=on" if threads > 1 else "")
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
