@@ -32,13 +32,18 @@ class Set:
     guard: str  # preprocessor condition ("" for every target)
     tiles: tuple[tuple[int, int], ...]  # (MR, NR), widest NR first; one MR per set
     doc: str
+    astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
 
 
-X86 = "defined(__x86_64__) || defined(__i386__)"
+X86 = "defined(I8_GEMM_HAVE_X86)"
 SETS = (
+    Set("sse2", 4, 2, "", "prim_x86.h", "defined(I8_GEMM_HAVE_SSE2)", ((6, 8),),
+        "SSE2 (the x86-64 baseline, the scalar path): pmaddwd on int16 pairs (K2N16 panels), "
+        "activation pairs pre-broadcast to 16 bytes by pack_a (no movd + pshufd per row)", 16),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
-    Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", X86, ((6, 16), (6, 8)),
+    Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
+        ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
     Set("avxvnni_evex", 8, 4, "I8_ATTR_AVXVNNI_EVEX", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "the avxvnni tiles with the EVEX ymm vpdpbusd (AVX512-VL + AVX512-VNNI CPUs without "
@@ -98,8 +103,11 @@ def tile(s: Set, mr: int, nr: int) -> str:
           "    const unsigned char *wp = (const unsigned char *)w;"]
     if nr > 16:
         o.append("    const size_t bs = bytes * 16; /* one 16-channel weight block */")
-    for r in range(mr):
-        o += [f"    {p}_vec acc{r}_{v} = {p}_zero();" for v in range(nv)]
+    # the accumulators start at the bias (row 0 loads it, the other rows copy)
+    for v in range(nv):
+        o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {v * s.lanes});")
+    for r in range(1, mr):
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
     o.append("    for (size_t q = 0; q < bytes; q += 4) {")
     for v in range(nv):
         ch = v * s.lanes
@@ -110,41 +118,45 @@ def tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
     o.append(f"        {p}_vec x;")
     for r in range(mr):
-        o.append(f"        x = {p}_bcast(a{r} + q);")
+        arow = f"a{r} + q" if s.astep == 4 else f"a{r} + {s.astep // 4} * q"
+        o.append(f"        x = {p}_bcast({arow});")
         for v in range(nv):
             o.append(f"        acc{r}_{v} = {p}_dot(acc{r}_{v}, x, w{v});")
     o.append("    }")
-    if nr > 16:
+    if nr > (8 if s.lanes == 4 else 16):
         o.append("    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
-    per16 = 16 // s.lanes
-    chunks = max(1, nr // 16)
-    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    cs = 8 if s.lanes == 4 else 16  # channels per epilogue call (<set>_store<cs>)
+    per16 = cs // s.lanes
+    chunks = max(1, nr // cs)
+    o.append(f"    const size_t n0 = nc < {cs} ? nc : {cs};")
     for h in range(1, chunks):
-        o.append(f"    const size_t n{h} = nc > {16 * h} ? (nc - {16 * h} < 16 ? nc - {16 * h} : 16) : 0;")
+        o.append(f"    const size_t n{h} = nc > {cs * h} ? "
+                 f"(nc - {cs * h} < {cs} ? nc - {cs * h} : {cs}) : 0;")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
         for h in range(chunks):
             lo = f"acc{r}_{h * per16}"
             hi = f"acc{r}_{h * per16 + 1}" if per16 == 2 and h * per16 + 1 < nv else \
                 f"{p}_zero()" if per16 == 2 else lo
             if h == 0:
-                o.append(f"    {p}_store16(&rq, {lo}, {hi}, p->bias, p->mult, c{r}, n0);")
+                o.append(f"    {p}_store{cs}(&rq, {lo}, {hi}, p->mult, c{r}, n0);")
             else:
                 o.append(f"    if (n{h})")
-                o.append(f"        {p}_store16(&rq, {lo}, {hi}, p->bias + {16 * h}, "
-                         f"p->mult + {16 * h}, c{r} + {16 * h} * esz, n{h});")
+                o.append(f"        {p}_store{cs}(&rq, {lo}, {hi}, p->mult + {cs * h}, "
+                         f"c{r} + {cs * h} * esz, n{h});")
     o.append("}")
     return "\n".join(o) + "\n"
 
 
 def render(s: Set) -> str:
     out = [HEADER.format(header=s.header, doc=s.doc, ku=s.ku)]
+    out.append('#include "kernels/gemm/gemm.h" /* the guards below */\n')
     if s.guard:
         out.append(f"#if {s.guard}\n")
     out.append(f'#include "kernels/gemm/{s.header}"\n')
     out.append(PRAGMA)
     for mr, nr in s.tiles:
-        assert nr % s.lanes == 0 and (nr % 16 == 0 or nr < 16) and mr == s.tiles[0][0]
+        assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")

@@ -20,9 +20,14 @@ static const i8_gemm_kernel KERNELS[] = {
 #if defined(I8_GEMM_HAVE_NEONDOT)
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
+#if defined(I8_GEMM_HAVE_SSE2)
+    SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
+#endif
 #if defined(I8_GEMM_HAVE_X86)
     SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
     SET(avxvnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVXVNNI, 1, 6, 4, 1, i8_gemm_pack_a_u8__avx2),
+#endif
     SET(avxvnni_evex, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 6, 4, 1,
         i8_gemm_pack_a_u8__avx2),
     SET(avx512vnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 8, 4, 1, i8_gemm_pack_a_u8__avx2),
@@ -59,6 +64,9 @@ int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd) {
 
 int32_t i8_gemm_layout_for(int32_t isa) {
     switch (isa) {
+#if defined(I8_GEMM_HAVE_SSE2)
+    case I8_ISA_SCALAR: return I8_GEMM_K2N16; /* the baseline's SSE2 tiles */
+#endif
 #if defined(I8_GEMM_HAVE_X86)
     case I8_ISA_AVX2: return I8_GEMM_K2N16;
     case I8_ISA_AVX_VNNI:
@@ -74,6 +82,7 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
     const char *name = "scalar";
     if (i8_gemm_layout_for(isa) == layout) {
         switch (isa) {
+        case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
         case I8_ISA_NEON: name = "neon"; break;
         case I8_ISA_NEON_DOT: name = "neondot"; break;
         case I8_ISA_AVX2: name = "avx2"; break;
@@ -91,7 +100,10 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
         name = "avx512vnni_emu";
     }
     const i8_gemm_kernel *kd = by_name(name);
-    return kd ? kd : &KERNELS[0];
+    if (!kd) /* a native set this compiler could not build: the layout's portable set */
+        kd = by_name(layout == I8_GEMM_K2N16 ? "avx2_emu"
+                     : layout == I8_GEMM_K4N16 ? "avx512vnni_emu" : "scalar");
+    return kd;
 }
 
 /* Portable loop over any layout, for a caller without enough scratch (slow, rare). */
@@ -134,9 +146,13 @@ static const i8_gemm_tile *tile_for(const i8_gemm_tile *tiles, size_t rem) {
     return t;
 }
 
-/* Byte offset of channel j (a multiple of 16, or of 4 for ROWS) in the packed weights. */
+/* Byte offset of channel j (a multiple of 4) in the packed weights: ROWS rows of kp bytes;
+ * K2N16 / K4N16 blocks of 16 channels (16 * kp * 2 or 16 * kp bytes), 4 bytes per channel
+ * and k group inside a block (an 8-wide tile may start mid-block). */
 static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
-    return j * (size_t)pn->kp * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
+    if (pn->layout == I8_GEMM_ROWS) return j * (size_t)pn->kp;
+    const size_t block = (size_t)pn->kp * 16 * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
+    return j / 16 * block + j % 16 * 4;
 }
 
 #define WEIGHTS_IN_L1_BYTES 24576
@@ -151,7 +167,7 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
     const unsigned char *ab = a;
     i8_gemm_params p;
     p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
-    const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (kd->a_elem ? kd->a_elem : 1);
+    const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;
@@ -218,8 +234,7 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     unsigned char *rows = (unsigned char *)p1;
     for (size_t i0 = 0; i0 < m; i0 += mb) {
         const size_t cnt = m - i0 < mb ? m - i0 : mb;
-        for (size_t r = 0; r < cnt; r++)
-            kd->pack_a(a + (i0 + r) * a_stride, (size_t)pn->k, kc, rows + r * row);
+        kd->pack_a(cnt, a + i0 * a_stride, a_stride, (size_t)pn->k, kc, rows);
         run_block(kd, pn, cnt, kc, rows, row, cb + i0 * c_row, c_row);
     }
 }

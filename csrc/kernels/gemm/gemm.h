@@ -11,10 +11,11 @@
  *   header (64 B: layout) | bias [n16] int32 (folded, see below) | mult [n16] float32 | weights
  * in one of three layouts, chosen at pack time from the current path and recorded in the header
  * (kp = k rounded up to I8_GEMM_KB, n4 / n16 = n rounded up to 4 / 16; padding is zero):
- *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar, NEON, NEON-dotprod)
+ *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, NEON,
+ *                  NEON-dotprod)
  *   I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per 16-channel block and k pair, the 16
- *                  channels' two taps side by side (avx2: vpmaddwd of a broadcast int16
- *                  activation pair)
+ *                  channels' two taps side by side (avx2, and the scalar path on x86-64 with
+ *                  SSE2: pmaddwd of a broadcast int16 activation pair)
  *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
@@ -56,6 +57,7 @@
 #define I8_GEMM_NR 4  /* output channels of the ROWS micro-tile */
 #define I8_GEMM_KB 16 /* k block: weight rows are padded to a multiple of this */
 #define I8_GEMM_MR_MAX 16 /* no tile has more rows (scratch sizing) */
+#define I8_GEMM_A_ELEM_MAX 8 /* no prepared a element is wider (sse2: int16 x 4) */
 /* Prepared activation rows per block: about 128 KB, which stay in L2 (512 KB-1 MB per core on
  * current x86) beside one weight block while every weight block streams past them. Measured
  * on the AVX2 int16 rows (1024^3, 1024x1024x256): 64-256 KB were within noise of each other,
@@ -83,8 +85,10 @@ typedef struct {
 typedef void (*i8_gemm_ukernel)(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
                                 const void *w, void *c, size_t c_stride,
                                 const i8_gemm_params *p);
-/* One activation row of k int8 -> kc prepared elements (zero-padded beyond k). */
-typedef void (*i8_gemm_pack_a_fn)(const int8_t *src, size_t k, size_t kc, void *dst);
+/* `rows` activation rows of k int8 (row stride src_stride) -> rows of kc prepared elements
+ * (zero-padded beyond k), contiguous in dst. */
+typedef void (*i8_gemm_pack_a_fn)(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                  size_t kc, void *dst);
 
 typedef struct {
     uint32_t nr;
@@ -194,17 +198,33 @@ extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
 #if defined(__x86_64__) || defined(__i386__)
 #define I8_GEMM_HAVE_X86 1
+/* VEX vpdpbusd (target("avxvnni"), _mm256_dpbusd_avx_epi32) needs gcc 11 / clang 12; older
+ * compilers build without the `avxvnni` set, and an AVX-VNNI-only CPU then runs K4N16 panels
+ * with the portable set (slow but exact; the path stays selectable). */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define I8_GEMM_HAVE_AVXVNNI_VEX 1
+#endif
+#if defined(__SSE2__) /* always on x86-64: the scalar path's K2N16 tiles */
+#define I8_GEMM_HAVE_SSE2 1
+extern const i8_gemm_tile i8_gemm_tiles__sse2[];
+#endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni[];
-void i8_gemm_pack_a_i16__avx2(const int8_t *src, size_t k, size_t kc, void *dst);
-void i8_gemm_pack_a_u8__avx2(const int8_t *src, size_t k, size_t kc, void *dst);
+void i8_gemm_pack_a_i16__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                              size_t kc, void *dst);
+void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                             size_t kc, void *dst);
 #endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
-void i8_gemm_pack_a_i16(const int8_t *src, size_t k, size_t kc, void *dst);
-void i8_gemm_pack_a_u8(const int8_t *src, size_t k, size_t kc, void *dst);
+void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                        void *dst);
+void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst);
+void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                          void *dst);
 
 #endif

@@ -25,8 +25,9 @@ size_t i8_gemm_packed_size(int32_t n, int32_t k) {
 }
 
 size_t i8_gemm_scratch_size(size_t m, int32_t k) {
-    /* the widest prepared row (int16), I8_GEMM_A_BLOCK_BYTES of them but at least one tile */
-    const size_t row = kp_of(k) * 2;
+    /* the widest prepared row (sse2: int16 pairs x 4), I8_GEMM_A_BLOCK_BYTES of them but at
+     * least one tile */
+    const size_t row = kp_of(k) * I8_GEMM_A_ELEM_MAX;
     size_t rows = I8_GEMM_A_BLOCK_BYTES / row;
     if (rows < I8_GEMM_MR_MAX) rows = I8_GEMM_MR_MAX;
     if (rows > m) rows = m;
@@ -109,64 +110,93 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
 
 /* ---- activation rows for the broadcast tiles: portable versions (the _emu kernels' own, and
  * the reference the AVX2 versions below must equal) ------------------------------------- */
-void i8_gemm_pack_a_i16(const int8_t *src, size_t k, size_t kc, void *dst) {
+void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                        void *dst) {
     int16_t *d = dst;
-    for (size_t i = 0; i < k; i++) d[i] = src[i];
-    for (size_t i = k; i < kc; i++) d[i] = 0;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        for (size_t i = 0; i < k; i++) d[i] = src[i];
+        for (size_t i = k; i < kc; i++) d[i] = 0;
+    }
+}
+
+/* int16 pairs, each pair written 4 times (16 bytes per k pair): the sse2 tiles' broadcast is
+ * then one aligned load */
+void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                          void *dst) {
+    int16_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += 4 * kc)
+        for (size_t i = 0; i < kc; i += 2) {
+            const int16_t x0 = i < k ? src[i] : 0, x1 = i + 1 < k ? src[i + 1] : 0;
+            for (size_t t = 0; t < 4; t++) {
+                d[4 * i + 2 * t] = x0;
+                d[4 * i + 2 * t + 1] = x1;
+            }
+        }
 }
 
 /* x ^ 0x80 = x + 128 as u8: the unsigned operand of vpdpbusd (gemm.h, K4N16). The padding
  * value is irrelevant (the weights are zero there); 0 keeps it deterministic. */
-void i8_gemm_pack_a_u8(const int8_t *src, size_t k, size_t kc, void *dst) {
+void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst) {
     uint8_t *d = dst;
-    for (size_t i = 0; i < k; i++) d[i] = (uint8_t)src[i] ^ 0x80u;
-    for (size_t i = k; i < kc; i++) d[i] = 0;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        for (size_t i = 0; i < k; i++) d[i] = (uint8_t)src[i] ^ 0x80u;
+        for (size_t i = k; i < kc; i++) d[i] = 0;
+    }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-/* a row of k int8 -> kc int16, zero beyond k; dst 32-byte aligned, kc a multiple of 16 */
-__attribute__((target("avx2"))) void i8_gemm_pack_a_i16__avx2(const int8_t *src, size_t k,
-                                                              size_t kc, void *dst) {
+#define AVX2 __attribute__((target("avx2")))
+
+/* rows of k int8 -> kc int16, zero beyond k; dst 32-byte aligned, kc a multiple of 16 */
+AVX2 void i8_gemm_pack_a_i16__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                   size_t kc, void *dst) {
     int16_t *d = dst;
     const size_t k16 = k & ~(size_t)15;
-    size_t i = 0;
-    for (; i < k16; i += 16)
-        _mm256_store_si256((__m256i *)(d + i),
-                           _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
-    if (i < k) {
-        int8_t t[16] = {0};
-        memcpy(t, src + i, k - i);
-        _mm256_store_si256((__m256i *)(d + i),
-                           _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)t)));
-        i += 16;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        size_t i = 0;
+        for (; i < k16; i += 16)
+            _mm256_store_si256((__m256i *)(d + i),
+                               _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+        if (i < k) {
+            int8_t t[16] = {0};
+            memcpy(t, src + i, k - i);
+            _mm256_store_si256((__m256i *)(d + i),
+                               _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)t)));
+            i += 16;
+        }
+        for (; i < kc; i += 16) _mm256_store_si256((__m256i *)(d + i), _mm256_setzero_si256());
     }
-    for (; i < kc; i += 16) _mm256_store_si256((__m256i *)(d + i), _mm256_setzero_si256());
 }
 
-/* a row of k int8 -> kc u8 (x ^ 0x80), zero beyond k; kc a multiple of 16 */
-__attribute__((target("avx2"))) void i8_gemm_pack_a_u8__avx2(const int8_t *src, size_t k,
-                                                             size_t kc, void *dst) {
+/* rows of k int8 -> kc u8 (x ^ 0x80), zero beyond k; kc a multiple of 16 */
+AVX2 void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                  size_t kc, void *dst) {
     uint8_t *d = dst;
     const __m256i s32 = _mm256_set1_epi8((char)0x80);
     const __m128i s16 = _mm_set1_epi8((char)0x80);
-    size_t i = 0;
-    for (; i + 32 <= k; i += 32)
-        _mm256_storeu_si256((__m256i *)(d + i),
-                            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), s32));
-    for (; i + 16 <= k; i += 16)
-        _mm_storeu_si128((__m128i *)(d + i),
-                         _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), s16));
-    if (i < k) {
-        int8_t t[16] = {0};
-        memcpy(t, src + i, k - i);
-        /* the bytes past k become 0x80 here: overwritten with 0 below */
-        _mm_storeu_si128((__m128i *)(d + i), _mm_xor_si128(_mm_loadu_si128((const __m128i *)t),
-                                                           s16));
-        memset(d + k, 0, I8_ALIGN_UP(k, 16) - k);
-        i = I8_ALIGN_UP(k, 16);
+    const size_t k16 = k & ~(size_t)15;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        size_t i = 0;
+        for (; i + 32 <= k16; i += 32)
+            _mm256_storeu_si256(
+                (__m256i *)(d + i),
+                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), s32));
+        for (; i < k16; i += 16)
+            _mm_storeu_si128((__m128i *)(d + i),
+                             _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), s16));
+        if (i < k) {
+            /* the tail block: x ^ 0x80 for the k - i bytes, 0 after them */
+            int8_t t[16];
+            memset(t, (char)0x80, sizeof t);
+            memcpy(t, src + i, k - i);
+            _mm_storeu_si128((__m128i *)(d + i),
+                             _mm_xor_si128(_mm_loadu_si128((const __m128i *)t), s16));
+            i += 16;
+        }
+        for (; i < kc; i += 16) _mm_storeu_si128((__m128i *)(d + i), _mm_setzero_si128());
     }
-    for (; i < kc; i += 16) _mm_storeu_si128((__m128i *)(d + i), _mm_setzero_si128());
 }
 #endif

@@ -35,11 +35,13 @@ __attribute__((target("avx2"))) static double peak_avx2(int64_t iters) {
 }
 
 /* gas needs {vex} / {evex} to pick vpdpbusd's encoding explicitly */
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
 __attribute__((target("avx2,avxvnni"))) static double peak_avxvnni_vex(int64_t iters) {
     for (int64_t i = 0; i < iters; i++)
         __asm__ volatile(R12("%{vex%} vpdpbusd", "ymm")::: CLOBBER);
     return (double)iters * 12 * 64;
 }
+#endif
 
 __attribute__((target("avx512f,avx512vl,avx512vnni"))) static double peak_avxvnni_evex(
     int64_t iters) {
@@ -86,7 +88,9 @@ double i8_peak_ops(int32_t isa, int64_t iters) {
     switch (isa) {
     case I8_ISA_AVX2: return f->avx2 ? peak_avx2(iters) : 0.0;
     case I8_ISA_AVX_VNNI:
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
         if (f->avx_vnni) return peak_avxvnni_vex(iters);
+#endif
         return f->avx512_vnni ? peak_avxvnni_evex(iters) : 0.0;
     case I8_ISA_AVX512_VNNI: return f->avx512_vnni ? peak_avx512vnni(iters) : 0.0;
     default: return peak_sse2(iters);

@@ -30,6 +30,12 @@ static inline uint32_t i8_emu_u32(const unsigned char *p) {
         memset(&v, 0, sizeof v);                                                               \
         return v;                                                                              \
     }                                                                                          \
+    static inline i8_emu_vec S##_acc0(const int32_t *b) {                                      \
+        i8_emu_vec v;                                                                          \
+        memset(&v, 0, sizeof v);                                                               \
+        memcpy(v.l, b, (LANES) * 4);                                                           \
+        return v;                                                                              \
+    }                                                                                          \
     static inline i8_emu_vec S##_loadw(const unsigned char *p) {                               \
         i8_emu_vec v;                                                                          \
         memset(&v, 0, sizeof v);                                                               \
@@ -49,12 +55,11 @@ static inline uint32_t i8_emu_u32(const unsigned char *p) {
     }                                                                                          \
     static inline i8_rq_params S##_rq_init(const i8_rq_params *p) { return *p; }               \
     static inline void S##_store16(const i8_rq_params *rq, i8_emu_vec lo, i8_emu_vec hi,       \
-                                   const int32_t *bias, const float *mult, void *y,            \
-                                   size_t nr) {                                                \
+                                   const float *mult, void *y, size_t nr) {                    \
         int32_t acc[16];                                                                       \
         memcpy(acc, lo.l, (LANES) * 4);                                                        \
         if ((LANES) == 8) memcpy(acc + 8, hi.l, 32);                                           \
-        i8_requant_row__scalar(rq, acc, bias, mult, y, nr);                                    \
+        i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);                                    \
     }
 
 /* vpmaddwd lane: two int16 products summed (exact: int8 values, |sum| <= 2^15) */

@@ -4,13 +4,17 @@
  *   <set>_vec                 a vector of int32 lanes (8: ymm, 16: zmm), one output channel per
  *                             lane
  *   <set>_zero()              all lanes 0
+ *   <set>_acc0(b)             the accumulators' start: `lanes` int32 biases from b (the
+ *                             bias is added by the dot loop's first accumulator, not by the
+ *                             epilogue: one vector add less per 16 outputs; wrapping either way)
  *   <set>_loadw(p)            the packed weights of `lanes` channels for one k group (4 bytes
  *                             per channel: an int16 pair, or 4 int8)
  *   <set>_bcast(p)            one k group of one activation row (4 bytes) into every lane
  *   <set>_dot(acc, x, w)      acc + the per-lane dot product of the group (wrapping int32)
  *   <set>_rq / _rq_init(p)    the epilogue constants (requant/ of the ISA)
- *   <set>_store16(rq, lo, hi, bias, mult, y, nr)   16 channels through the epilogue; a 16-lane
- *                             set ignores hi
+ *   <set>_store16(rq, lo, hi, mult, y, nr)   16 channels (bias included) through the
+ *                             epilogue; a 16-lane set ignores hi (4-lane sets: _store8, 8
+ *                             channels)
  *
  * Exactness of the dots (docs/QUANTIZATION.md §3):
  *  - avx2 (K2N16, c2): vpmaddwd of int16-held int8 values: each product <= 2^14 in magnitude,
@@ -44,6 +48,9 @@ static inline int32_t i8_load32(const unsigned char *p) {
     typedef __m256i S##_vec;                                                                   \
     typedef i8_avx2_requant S##_rq;                                                            \
     ATTR static inline __m256i S##_zero(void) { return _mm256_setzero_si256(); }               \
+    ATTR static inline __m256i S##_acc0(const int32_t *b) {                                    \
+        return _mm256_loadu_si256((const __m256i *)b);                                         \
+    }                                                                                          \
     ATTR static inline __m256i S##_loadw(const unsigned char *p) {                             \
         return _mm256_loadu_si256((const __m256i *)p);                                         \
     }                                                                                          \
@@ -54,9 +61,8 @@ static inline int32_t i8_load32(const unsigned char *p) {
         return i8_avx2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);                    \
     }                                                                                          \
     ATTR static inline void S##_store16(const i8_avx2_requant *rq, __m256i lo, __m256i hi,     \
-                                        const int32_t *bias, const float *mult, void *y,       \
-                                        size_t nr) {                                           \
-        i8_avx2_requant16(rq, lo, hi, bias, mult, y, nr);                                      \
+                                        const float *mult, void *y, size_t nr) {               \
+        i8_avx2_requant16_acc(rq, lo, hi, mult, y, nr);                                        \
     }
 
 #define I8_ATTR_AVX2 __attribute__((target("avx2")))
@@ -69,20 +75,49 @@ I8_ATTR_AVX2 static inline __m256i avx2_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
 }
 
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
 I8_YMM_SET(avxvnni, I8_ATTR_AVXVNNI)
 I8_ATTR_AVXVNNI static inline __m256i avxvnni_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_dpbusd_avx_epi32(acc, x, w); /* VEX: AVX-VNNI */
 }
+#endif
 
 I8_YMM_SET(avxvnni_evex, I8_ATTR_AVXVNNI_EVEX)
 I8_ATTR_AVXVNNI_EVEX static inline __m256i avxvnni_evex_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_dpbusd_epi32(acc, x, w); /* EVEX: AVX512-VNNI + VL */
 }
 
+/* ---- xmm set: sse2 (the x86-64 baseline: the scalar path's tiles), 8-channel chunks ---- */
+#include "kernels/requant/sse2.h"
+typedef __m128i sse2_vec;
+typedef i8_sse2_requant sse2_rq;
+static inline __m128i sse2_zero(void) { return _mm_setzero_si128(); }
+static inline __m128i sse2_acc0(const int32_t *b) { return _mm_loadu_si128((const __m128i *)b); }
+static inline __m128i sse2_loadw(const unsigned char *p) {
+    return _mm_loadu_si128((const __m128i *)p);
+}
+/* the group already sits in all 4 lanes (i8_gemm_pack_a_i16x4), 16-byte aligned */
+static inline __m128i sse2_bcast(const unsigned char *p) {
+    return _mm_load_si128((const __m128i *)p);
+}
+static inline __m128i sse2_dot(__m128i acc, __m128i x, __m128i w) {
+    return _mm_add_epi32(acc, _mm_madd_epi16(x, w));
+}
+static inline i8_sse2_requant sse2_rq_init(const i8_rq_params *p) {
+    return i8_sse2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+}
+static inline void sse2_store8(const i8_sse2_requant *rq, __m128i lo, __m128i hi,
+                               const float *mult, void *y, size_t nr) {
+    i8_sse2_requant8_acc(rq, lo, hi, mult, y, nr);
+}
+
 /* ---- zmm set: avx512vnni ------------------------------------------------------------- */
 typedef __m512i avx512vnni_vec;
 typedef i8_avx512_requant avx512vnni_rq;
 I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_zero(void) { return _mm512_setzero_si512(); }
+I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_acc0(const int32_t *b) {
+    return _mm512_loadu_si512(b);
+}
 I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_loadw(const unsigned char *p) {
     return _mm512_loadu_si512(p);
 }
@@ -96,10 +131,10 @@ I8_ATTR_AVX512VNNI static inline i8_avx512_requant avx512vnni_rq_init(const i8_r
     return i8_avx512_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
 }
 I8_ATTR_AVX512VNNI static inline void avx512vnni_store16(const i8_avx512_requant *rq, __m512i lo,
-                                                         __m512i hi, const int32_t *bias,
-                                                         const float *mult, void *y, size_t nr) {
+                                                         __m512i hi, const float *mult, void *y,
+                                                         size_t nr) {
     (void)hi;
-    i8_avx512_requant16(rq, lo, bias, mult, y, nr);
+    i8_avx512_requant16_acc(rq, lo, mult, y, nr);
 }
 
 #endif

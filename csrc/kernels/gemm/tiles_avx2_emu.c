@@ -8,6 +8,8 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
+#include "kernels/gemm/gemm.h" /* the guards below */
+
 #include "kernels/gemm/prim_emu.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -51,18 +53,18 @@ void i8_gemm_6x16c2__avx2_emu(
     }
     const size_t bytes = kc / 2 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
-    avx2_emu_vec acc0_0 = avx2_emu_zero();
-    avx2_emu_vec acc0_1 = avx2_emu_zero();
-    avx2_emu_vec acc1_0 = avx2_emu_zero();
-    avx2_emu_vec acc1_1 = avx2_emu_zero();
-    avx2_emu_vec acc2_0 = avx2_emu_zero();
-    avx2_emu_vec acc2_1 = avx2_emu_zero();
-    avx2_emu_vec acc3_0 = avx2_emu_zero();
-    avx2_emu_vec acc3_1 = avx2_emu_zero();
-    avx2_emu_vec acc4_0 = avx2_emu_zero();
-    avx2_emu_vec acc4_1 = avx2_emu_zero();
-    avx2_emu_vec acc5_0 = avx2_emu_zero();
-    avx2_emu_vec acc5_1 = avx2_emu_zero();
+    avx2_emu_vec acc0_0 = avx2_emu_acc0(p->bias + 0);
+    avx2_emu_vec acc0_1 = avx2_emu_acc0(p->bias + 8);
+    avx2_emu_vec acc1_0 = acc0_0;
+    avx2_emu_vec acc1_1 = acc0_1;
+    avx2_emu_vec acc2_0 = acc0_0;
+    avx2_emu_vec acc2_1 = acc0_1;
+    avx2_emu_vec acc3_0 = acc0_0;
+    avx2_emu_vec acc3_1 = acc0_1;
+    avx2_emu_vec acc4_0 = acc0_0;
+    avx2_emu_vec acc4_1 = acc0_1;
+    avx2_emu_vec acc5_0 = acc0_0;
+    avx2_emu_vec acc5_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 4) {
         const avx2_emu_vec w0 = avx2_emu_loadw(wp + 16 * q);
         const avx2_emu_vec w1 = avx2_emu_loadw(wp + 32 + 16 * q);
@@ -88,12 +90,12 @@ void i8_gemm_6x16c2__avx2_emu(
     }
     const avx2_emu_rq rq = avx2_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
-    avx2_emu_store16(&rq, acc5_0, acc5_1, p->bias, p->mult, c5, n0);
-    avx2_emu_store16(&rq, acc4_0, acc4_1, p->bias, p->mult, c4, n0);
-    avx2_emu_store16(&rq, acc3_0, acc3_1, p->bias, p->mult, c3, n0);
-    avx2_emu_store16(&rq, acc2_0, acc2_1, p->bias, p->mult, c2, n0);
-    avx2_emu_store16(&rq, acc1_0, acc1_1, p->bias, p->mult, c1, n0);
-    avx2_emu_store16(&rq, acc0_0, acc0_1, p->bias, p->mult, c0, n0);
+    avx2_emu_store16(&rq, acc5_0, acc5_1, p->mult, c5, n0);
+    avx2_emu_store16(&rq, acc4_0, acc4_1, p->mult, c4, n0);
+    avx2_emu_store16(&rq, acc3_0, acc3_1, p->mult, c3, n0);
+    avx2_emu_store16(&rq, acc2_0, acc2_1, p->mult, c2, n0);
+    avx2_emu_store16(&rq, acc1_0, acc1_1, p->mult, c1, n0);
+    avx2_emu_store16(&rq, acc0_0, acc0_1, p->mult, c0, n0);
 }
 
 void i8_gemm_6x8c2__avx2_emu(
@@ -133,12 +135,12 @@ void i8_gemm_6x8c2__avx2_emu(
     }
     const size_t bytes = kc / 2 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
-    avx2_emu_vec acc0_0 = avx2_emu_zero();
-    avx2_emu_vec acc1_0 = avx2_emu_zero();
-    avx2_emu_vec acc2_0 = avx2_emu_zero();
-    avx2_emu_vec acc3_0 = avx2_emu_zero();
-    avx2_emu_vec acc4_0 = avx2_emu_zero();
-    avx2_emu_vec acc5_0 = avx2_emu_zero();
+    avx2_emu_vec acc0_0 = avx2_emu_acc0(p->bias + 0);
+    avx2_emu_vec acc1_0 = acc0_0;
+    avx2_emu_vec acc2_0 = acc0_0;
+    avx2_emu_vec acc3_0 = acc0_0;
+    avx2_emu_vec acc4_0 = acc0_0;
+    avx2_emu_vec acc5_0 = acc0_0;
     for (size_t q = 0; q < bytes; q += 4) {
         const avx2_emu_vec w0 = avx2_emu_loadw(wp + 16 * q);
         avx2_emu_vec x;
@@ -157,12 +159,12 @@ void i8_gemm_6x8c2__avx2_emu(
     }
     const avx2_emu_rq rq = avx2_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
-    avx2_emu_store16(&rq, acc5_0, avx2_emu_zero(), p->bias, p->mult, c5, n0);
-    avx2_emu_store16(&rq, acc4_0, avx2_emu_zero(), p->bias, p->mult, c4, n0);
-    avx2_emu_store16(&rq, acc3_0, avx2_emu_zero(), p->bias, p->mult, c3, n0);
-    avx2_emu_store16(&rq, acc2_0, avx2_emu_zero(), p->bias, p->mult, c2, n0);
-    avx2_emu_store16(&rq, acc1_0, avx2_emu_zero(), p->bias, p->mult, c1, n0);
-    avx2_emu_store16(&rq, acc0_0, avx2_emu_zero(), p->bias, p->mult, c0, n0);
+    avx2_emu_store16(&rq, acc5_0, avx2_emu_zero(), p->mult, c5, n0);
+    avx2_emu_store16(&rq, acc4_0, avx2_emu_zero(), p->mult, c4, n0);
+    avx2_emu_store16(&rq, acc3_0, avx2_emu_zero(), p->mult, c3, n0);
+    avx2_emu_store16(&rq, acc2_0, avx2_emu_zero(), p->mult, c2, n0);
+    avx2_emu_store16(&rq, acc1_0, avx2_emu_zero(), p->mult, c1, n0);
+    avx2_emu_store16(&rq, acc0_0, avx2_emu_zero(), p->mult, c0, n0);
 }
 
 const i8_gemm_tile i8_gemm_tiles__avx2_emu[] = {

@@ -8,6 +8,8 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
+#include "kernels/gemm/gemm.h" /* the guards below */
+
 #include "kernels/gemm/prim_emu.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -64,30 +66,30 @@ void i8_gemm_8x48c4__avx512vnni_emu(
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
     const size_t bs = bytes * 16; /* one 16-channel weight block */
-    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc0_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc0_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_2 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_2 = avx512vnni_emu_zero();
+    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_acc0(p->bias + 0);
+    avx512vnni_emu_vec acc0_1 = avx512vnni_emu_acc0(p->bias + 16);
+    avx512vnni_emu_vec acc0_2 = avx512vnni_emu_acc0(p->bias + 32);
+    avx512vnni_emu_vec acc1_0 = acc0_0;
+    avx512vnni_emu_vec acc1_1 = acc0_1;
+    avx512vnni_emu_vec acc1_2 = acc0_2;
+    avx512vnni_emu_vec acc2_0 = acc0_0;
+    avx512vnni_emu_vec acc2_1 = acc0_1;
+    avx512vnni_emu_vec acc2_2 = acc0_2;
+    avx512vnni_emu_vec acc3_0 = acc0_0;
+    avx512vnni_emu_vec acc3_1 = acc0_1;
+    avx512vnni_emu_vec acc3_2 = acc0_2;
+    avx512vnni_emu_vec acc4_0 = acc0_0;
+    avx512vnni_emu_vec acc4_1 = acc0_1;
+    avx512vnni_emu_vec acc4_2 = acc0_2;
+    avx512vnni_emu_vec acc5_0 = acc0_0;
+    avx512vnni_emu_vec acc5_1 = acc0_1;
+    avx512vnni_emu_vec acc5_2 = acc0_2;
+    avx512vnni_emu_vec acc6_0 = acc0_0;
+    avx512vnni_emu_vec acc6_1 = acc0_1;
+    avx512vnni_emu_vec acc6_2 = acc0_2;
+    avx512vnni_emu_vec acc7_0 = acc0_0;
+    avx512vnni_emu_vec acc7_1 = acc0_1;
+    avx512vnni_emu_vec acc7_2 = acc0_2;
     for (size_t q = 0; q < bytes; q += 4) {
         const avx512vnni_emu_vec w0 = avx512vnni_emu_loadw(wp + 16 * q);
         const avx512vnni_emu_vec w1 = avx512vnni_emu_loadw(wp + bs + 16 * q);
@@ -131,46 +133,46 @@ void i8_gemm_8x48c4__avx512vnni_emu(
     const size_t n0 = nc < 16 ? nc : 16;
     const size_t n1 = nc > 16 ? (nc - 16 < 16 ? nc - 16 : 16) : 0;
     const size_t n2 = nc > 32 ? (nc - 32 < 16 ? nc - 32 : 16) : 0;
-    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->bias, p->mult, c7, n0);
+    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->mult, c7, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc7_1, acc7_1, p->bias + 16, p->mult + 16, c7 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc7_1, acc7_1, p->mult + 16, c7 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc7_2, acc7_2, p->bias + 32, p->mult + 32, c7 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->bias, p->mult, c6, n0);
+        avx512vnni_emu_store16(&rq, acc7_2, acc7_2, p->mult + 32, c7 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->mult, c6, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc6_1, acc6_1, p->bias + 16, p->mult + 16, c6 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc6_1, acc6_1, p->mult + 16, c6 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc6_2, acc6_2, p->bias + 32, p->mult + 32, c6 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->bias, p->mult, c5, n0);
+        avx512vnni_emu_store16(&rq, acc6_2, acc6_2, p->mult + 32, c6 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->mult, c5, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc5_1, acc5_1, p->bias + 16, p->mult + 16, c5 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc5_1, acc5_1, p->mult + 16, c5 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc5_2, acc5_2, p->bias + 32, p->mult + 32, c5 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->bias, p->mult, c4, n0);
+        avx512vnni_emu_store16(&rq, acc5_2, acc5_2, p->mult + 32, c5 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->mult, c4, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc4_1, acc4_1, p->bias + 16, p->mult + 16, c4 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc4_1, acc4_1, p->mult + 16, c4 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc4_2, acc4_2, p->bias + 32, p->mult + 32, c4 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->bias, p->mult, c3, n0);
+        avx512vnni_emu_store16(&rq, acc4_2, acc4_2, p->mult + 32, c4 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->mult, c3, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc3_1, acc3_1, p->bias + 16, p->mult + 16, c3 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc3_1, acc3_1, p->mult + 16, c3 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc3_2, acc3_2, p->bias + 32, p->mult + 32, c3 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->bias, p->mult, c2, n0);
+        avx512vnni_emu_store16(&rq, acc3_2, acc3_2, p->mult + 32, c3 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->mult, c2, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc2_1, acc2_1, p->bias + 16, p->mult + 16, c2 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc2_1, acc2_1, p->mult + 16, c2 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc2_2, acc2_2, p->bias + 32, p->mult + 32, c2 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->bias, p->mult, c1, n0);
+        avx512vnni_emu_store16(&rq, acc2_2, acc2_2, p->mult + 32, c2 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->mult, c1, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc1_1, acc1_1, p->bias + 16, p->mult + 16, c1 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc1_1, acc1_1, p->mult + 16, c1 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc1_2, acc1_2, p->bias + 32, p->mult + 32, c1 + 32 * esz, n2);
-    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->bias, p->mult, c0, n0);
+        avx512vnni_emu_store16(&rq, acc1_2, acc1_2, p->mult + 32, c1 + 32 * esz, n2);
+    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->mult, c0, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc0_1, acc0_1, p->bias + 16, p->mult + 16, c0 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc0_1, acc0_1, p->mult + 16, c0 + 16 * esz, n1);
     if (n2)
-        avx512vnni_emu_store16(&rq, acc0_2, acc0_2, p->bias + 32, p->mult + 32, c0 + 32 * esz, n2);
+        avx512vnni_emu_store16(&rq, acc0_2, acc0_2, p->mult + 32, c0 + 32 * esz, n2);
 }
 
 void i8_gemm_8x32c4__avx512vnni_emu(
@@ -223,22 +225,22 @@ void i8_gemm_8x32c4__avx512vnni_emu(
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
     const size_t bs = bytes * 16; /* one 16-channel weight block */
-    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc0_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_1 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_1 = avx512vnni_emu_zero();
+    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_acc0(p->bias + 0);
+    avx512vnni_emu_vec acc0_1 = avx512vnni_emu_acc0(p->bias + 16);
+    avx512vnni_emu_vec acc1_0 = acc0_0;
+    avx512vnni_emu_vec acc1_1 = acc0_1;
+    avx512vnni_emu_vec acc2_0 = acc0_0;
+    avx512vnni_emu_vec acc2_1 = acc0_1;
+    avx512vnni_emu_vec acc3_0 = acc0_0;
+    avx512vnni_emu_vec acc3_1 = acc0_1;
+    avx512vnni_emu_vec acc4_0 = acc0_0;
+    avx512vnni_emu_vec acc4_1 = acc0_1;
+    avx512vnni_emu_vec acc5_0 = acc0_0;
+    avx512vnni_emu_vec acc5_1 = acc0_1;
+    avx512vnni_emu_vec acc6_0 = acc0_0;
+    avx512vnni_emu_vec acc6_1 = acc0_1;
+    avx512vnni_emu_vec acc7_0 = acc0_0;
+    avx512vnni_emu_vec acc7_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 4) {
         const avx512vnni_emu_vec w0 = avx512vnni_emu_loadw(wp + 16 * q);
         const avx512vnni_emu_vec w1 = avx512vnni_emu_loadw(wp + bs + 16 * q);
@@ -272,30 +274,30 @@ void i8_gemm_8x32c4__avx512vnni_emu(
     const avx512vnni_emu_rq rq = avx512vnni_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
     const size_t n1 = nc > 16 ? (nc - 16 < 16 ? nc - 16 : 16) : 0;
-    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->bias, p->mult, c7, n0);
+    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->mult, c7, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc7_1, acc7_1, p->bias + 16, p->mult + 16, c7 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->bias, p->mult, c6, n0);
+        avx512vnni_emu_store16(&rq, acc7_1, acc7_1, p->mult + 16, c7 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->mult, c6, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc6_1, acc6_1, p->bias + 16, p->mult + 16, c6 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->bias, p->mult, c5, n0);
+        avx512vnni_emu_store16(&rq, acc6_1, acc6_1, p->mult + 16, c6 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->mult, c5, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc5_1, acc5_1, p->bias + 16, p->mult + 16, c5 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->bias, p->mult, c4, n0);
+        avx512vnni_emu_store16(&rq, acc5_1, acc5_1, p->mult + 16, c5 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->mult, c4, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc4_1, acc4_1, p->bias + 16, p->mult + 16, c4 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->bias, p->mult, c3, n0);
+        avx512vnni_emu_store16(&rq, acc4_1, acc4_1, p->mult + 16, c4 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->mult, c3, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc3_1, acc3_1, p->bias + 16, p->mult + 16, c3 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->bias, p->mult, c2, n0);
+        avx512vnni_emu_store16(&rq, acc3_1, acc3_1, p->mult + 16, c3 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->mult, c2, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc2_1, acc2_1, p->bias + 16, p->mult + 16, c2 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->bias, p->mult, c1, n0);
+        avx512vnni_emu_store16(&rq, acc2_1, acc2_1, p->mult + 16, c2 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->mult, c1, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc1_1, acc1_1, p->bias + 16, p->mult + 16, c1 + 16 * esz, n1);
-    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->bias, p->mult, c0, n0);
+        avx512vnni_emu_store16(&rq, acc1_1, acc1_1, p->mult + 16, c1 + 16 * esz, n1);
+    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->mult, c0, n0);
     if (n1)
-        avx512vnni_emu_store16(&rq, acc0_1, acc0_1, p->bias + 16, p->mult + 16, c0 + 16 * esz, n1);
+        avx512vnni_emu_store16(&rq, acc0_1, acc0_1, p->mult + 16, c0 + 16 * esz, n1);
 }
 
 void i8_gemm_8x16c4__avx512vnni_emu(
@@ -347,14 +349,14 @@ void i8_gemm_8x16c4__avx512vnni_emu(
     }
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
-    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc1_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc2_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc3_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc4_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc5_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc6_0 = avx512vnni_emu_zero();
-    avx512vnni_emu_vec acc7_0 = avx512vnni_emu_zero();
+    avx512vnni_emu_vec acc0_0 = avx512vnni_emu_acc0(p->bias + 0);
+    avx512vnni_emu_vec acc1_0 = acc0_0;
+    avx512vnni_emu_vec acc2_0 = acc0_0;
+    avx512vnni_emu_vec acc3_0 = acc0_0;
+    avx512vnni_emu_vec acc4_0 = acc0_0;
+    avx512vnni_emu_vec acc5_0 = acc0_0;
+    avx512vnni_emu_vec acc6_0 = acc0_0;
+    avx512vnni_emu_vec acc7_0 = acc0_0;
     for (size_t q = 0; q < bytes; q += 4) {
         const avx512vnni_emu_vec w0 = avx512vnni_emu_loadw(wp + 16 * q);
         avx512vnni_emu_vec x;
@@ -377,14 +379,14 @@ void i8_gemm_8x16c4__avx512vnni_emu(
     }
     const avx512vnni_emu_rq rq = avx512vnni_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
-    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->bias, p->mult, c7, n0);
-    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->bias, p->mult, c6, n0);
-    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->bias, p->mult, c5, n0);
-    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->bias, p->mult, c4, n0);
-    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->bias, p->mult, c3, n0);
-    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->bias, p->mult, c2, n0);
-    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->bias, p->mult, c1, n0);
-    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->bias, p->mult, c0, n0);
+    avx512vnni_emu_store16(&rq, acc7_0, acc7_0, p->mult, c7, n0);
+    avx512vnni_emu_store16(&rq, acc6_0, acc6_0, p->mult, c6, n0);
+    avx512vnni_emu_store16(&rq, acc5_0, acc5_0, p->mult, c5, n0);
+    avx512vnni_emu_store16(&rq, acc4_0, acc4_0, p->mult, c4, n0);
+    avx512vnni_emu_store16(&rq, acc3_0, acc3_0, p->mult, c3, n0);
+    avx512vnni_emu_store16(&rq, acc2_0, acc2_0, p->mult, c2, n0);
+    avx512vnni_emu_store16(&rq, acc1_0, acc1_0, p->mult, c1, n0);
+    avx512vnni_emu_store16(&rq, acc0_0, acc0_0, p->mult, c0, n0);
 }
 
 const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[] = {

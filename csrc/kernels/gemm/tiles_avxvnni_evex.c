@@ -8,7 +8,9 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/gemm/gemm.h" /* the guards below */
+
+#if defined(I8_GEMM_HAVE_X86)
 
 #include "kernels/gemm/prim_x86.h"
 
@@ -53,18 +55,18 @@ I8_ATTR_AVXVNNI_EVEX void i8_gemm_6x16c4__avxvnni_evex(
     }
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
-    avxvnni_evex_vec acc0_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc0_1 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc1_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc1_1 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc2_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc2_1 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc3_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc3_1 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc4_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc4_1 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc5_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc5_1 = avxvnni_evex_zero();
+    avxvnni_evex_vec acc0_0 = avxvnni_evex_acc0(p->bias + 0);
+    avxvnni_evex_vec acc0_1 = avxvnni_evex_acc0(p->bias + 8);
+    avxvnni_evex_vec acc1_0 = acc0_0;
+    avxvnni_evex_vec acc1_1 = acc0_1;
+    avxvnni_evex_vec acc2_0 = acc0_0;
+    avxvnni_evex_vec acc2_1 = acc0_1;
+    avxvnni_evex_vec acc3_0 = acc0_0;
+    avxvnni_evex_vec acc3_1 = acc0_1;
+    avxvnni_evex_vec acc4_0 = acc0_0;
+    avxvnni_evex_vec acc4_1 = acc0_1;
+    avxvnni_evex_vec acc5_0 = acc0_0;
+    avxvnni_evex_vec acc5_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 4) {
         const avxvnni_evex_vec w0 = avxvnni_evex_loadw(wp + 16 * q);
         const avxvnni_evex_vec w1 = avxvnni_evex_loadw(wp + 32 + 16 * q);
@@ -90,12 +92,12 @@ I8_ATTR_AVXVNNI_EVEX void i8_gemm_6x16c4__avxvnni_evex(
     }
     const avxvnni_evex_rq rq = avxvnni_evex_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
-    avxvnni_evex_store16(&rq, acc5_0, acc5_1, p->bias, p->mult, c5, n0);
-    avxvnni_evex_store16(&rq, acc4_0, acc4_1, p->bias, p->mult, c4, n0);
-    avxvnni_evex_store16(&rq, acc3_0, acc3_1, p->bias, p->mult, c3, n0);
-    avxvnni_evex_store16(&rq, acc2_0, acc2_1, p->bias, p->mult, c2, n0);
-    avxvnni_evex_store16(&rq, acc1_0, acc1_1, p->bias, p->mult, c1, n0);
-    avxvnni_evex_store16(&rq, acc0_0, acc0_1, p->bias, p->mult, c0, n0);
+    avxvnni_evex_store16(&rq, acc5_0, acc5_1, p->mult, c5, n0);
+    avxvnni_evex_store16(&rq, acc4_0, acc4_1, p->mult, c4, n0);
+    avxvnni_evex_store16(&rq, acc3_0, acc3_1, p->mult, c3, n0);
+    avxvnni_evex_store16(&rq, acc2_0, acc2_1, p->mult, c2, n0);
+    avxvnni_evex_store16(&rq, acc1_0, acc1_1, p->mult, c1, n0);
+    avxvnni_evex_store16(&rq, acc0_0, acc0_1, p->mult, c0, n0);
 }
 
 I8_ATTR_AVXVNNI_EVEX void i8_gemm_6x8c4__avxvnni_evex(
@@ -135,12 +137,12 @@ I8_ATTR_AVXVNNI_EVEX void i8_gemm_6x8c4__avxvnni_evex(
     }
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
-    avxvnni_evex_vec acc0_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc1_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc2_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc3_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc4_0 = avxvnni_evex_zero();
-    avxvnni_evex_vec acc5_0 = avxvnni_evex_zero();
+    avxvnni_evex_vec acc0_0 = avxvnni_evex_acc0(p->bias + 0);
+    avxvnni_evex_vec acc1_0 = acc0_0;
+    avxvnni_evex_vec acc2_0 = acc0_0;
+    avxvnni_evex_vec acc3_0 = acc0_0;
+    avxvnni_evex_vec acc4_0 = acc0_0;
+    avxvnni_evex_vec acc5_0 = acc0_0;
     for (size_t q = 0; q < bytes; q += 4) {
         const avxvnni_evex_vec w0 = avxvnni_evex_loadw(wp + 16 * q);
         avxvnni_evex_vec x;
@@ -159,12 +161,12 @@ I8_ATTR_AVXVNNI_EVEX void i8_gemm_6x8c4__avxvnni_evex(
     }
     const avxvnni_evex_rq rq = avxvnni_evex_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
-    avxvnni_evex_store16(&rq, acc5_0, avxvnni_evex_zero(), p->bias, p->mult, c5, n0);
-    avxvnni_evex_store16(&rq, acc4_0, avxvnni_evex_zero(), p->bias, p->mult, c4, n0);
-    avxvnni_evex_store16(&rq, acc3_0, avxvnni_evex_zero(), p->bias, p->mult, c3, n0);
-    avxvnni_evex_store16(&rq, acc2_0, avxvnni_evex_zero(), p->bias, p->mult, c2, n0);
-    avxvnni_evex_store16(&rq, acc1_0, avxvnni_evex_zero(), p->bias, p->mult, c1, n0);
-    avxvnni_evex_store16(&rq, acc0_0, avxvnni_evex_zero(), p->bias, p->mult, c0, n0);
+    avxvnni_evex_store16(&rq, acc5_0, avxvnni_evex_zero(), p->mult, c5, n0);
+    avxvnni_evex_store16(&rq, acc4_0, avxvnni_evex_zero(), p->mult, c4, n0);
+    avxvnni_evex_store16(&rq, acc3_0, avxvnni_evex_zero(), p->mult, c3, n0);
+    avxvnni_evex_store16(&rq, acc2_0, avxvnni_evex_zero(), p->mult, c2, n0);
+    avxvnni_evex_store16(&rq, acc1_0, avxvnni_evex_zero(), p->mult, c1, n0);
+    avxvnni_evex_store16(&rq, acc0_0, avxvnni_evex_zero(), p->mult, c0, n0);
 }
 
 const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[] = {
