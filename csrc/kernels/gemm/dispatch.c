@@ -14,10 +14,11 @@
 static const i8_gemm_kernel KERNELS[] = {
     SET(scalar, I8_GEMM_ROWS, I8_GEMM_CPU_ANY, 1, 2, 16, 0, NULL),
 #if defined(I8_GEMM_HAVE_NEON)
-    SET(neon, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, 2, 16, 0, NULL),
+    SET(neon, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
+    SET(neon_pair, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
 #if defined(I8_GEMM_HAVE_NEONDOT)
-    SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, 2, 16, 0, NULL),
+    SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
 #if defined(I8_GEMM_HAVE_SSE2)
     SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
@@ -199,6 +200,10 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
 
 void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
                  size_t a_stride, void *c, size_t c_stride) {
+#if defined(I8_GEMM_HAVE_NEON)
+    /* never the int16 pairs on a panel with a -128 weight (gemm.h, w_m128): not exact there */
+    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neon_pair) kd = by_name("neon");
+#endif
     unsigned char *cb = c;
     /* c rows in bytes: the epilogue writes int8 or float32 elements */
     const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
@@ -236,6 +241,10 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
 
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride) {
-    i8_gemm_run(i8_gemm_kernel_for(i8_isa_current(), pn->layout), pn, m, a, a_stride, c,
-                c_stride);
+    const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);
+#if defined(I8_GEMM_HAVE_NEON)
+    /* the neon set with two products per int16 lane, when every weight is in [-127, 127] */
+    if (!pn->w_m128 && !strcmp(kd->name, "neon")) kd = by_name("neon_pair");
+#endif
+    i8_gemm_run(kd, pn, m, a, a_stride, c, c_stride);
 }

@@ -126,6 +126,10 @@ typedef struct {
     const unsigned char *w; /* weights in `layout` */
     int32_t y_zp, qmin, qmax;
     int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
+    /* 1 if some weight is -128 (outside the [-127, 127] contract of docs/QUANTIZATION.md §2; a
+     * foreign model may hold one): the NEON set that adds two products in int16 (smull +
+     * smlal, "neon_pair") must not run it (i8_gemm picks "neon") */
+    int32_t w_m128;
     /* Per-call work space for the prepared activation rows; callers set it to
      * i8_gemm_scratch_size bytes of their scratch. NULL (or too small) is still correct: the
      * driver then runs a slow portable loop. */
@@ -173,9 +177,16 @@ void i8_gemm_2x4c16__scalar(size_t mr, size_t nc, size_t kc, const void *a, size
 extern const i8_gemm_tile i8_gemm_tiles__scalar[];
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 #define I8_GEMM_HAVE_NEON 1
+/* rows per NEON tile: 4x4 on aarch64 (16 accumulators of 32 registers), 2x4 on armv7 (16) */
+#if defined(__aarch64__)
+#define I8_NEON_GEMM_MR 4
+#else
+#define I8_NEON_GEMM_MR 2
+#endif
 void i8_gemm_2x4c16__neon(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
                           const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neon[];
+extern const i8_gemm_tile i8_gemm_tiles__neon_pair[]; /* smull + smlal pairs: w_m128 == 0 */
 #endif
 #if defined(__aarch64__)
 #define I8_GEMM_HAVE_NEONDOT 1

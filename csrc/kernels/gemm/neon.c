@@ -40,5 +40,8 @@
 
 /* dot16: one product per int16 lane, widened pairwise into int32 (neon_tile.h) */
 I8_NEON_GEMM_TILES(neon, NEON_FN, dot16)
+/* dot16_pair: two products per int16 lane (smull + smlal2, then sadalp), for panels whose
+ * weights are all in [-127, 127] (neon_tile.h; dispatch.c picks this set by pn->w_m128) */
+I8_NEON_GEMM_TILES(neon_pair, NEON_FN, dot16_pair)
 
 #endif

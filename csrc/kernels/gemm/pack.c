@@ -45,15 +45,20 @@ void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, 
     memcpy(base, &layout, sizeof layout);
     /* K4N16 kernels see x + 128 (u8), so their bias also cancels 128 * sum(w) */
     const int64_t zp = (int64_t)x_zp + (layout == I8_GEMM_K4N16 ? 128 : 0);
+    int32_t w_m128 = 0; /* header bytes 4-7: some weight is -128 (gemm.h, w_m128) */
     for (int32_t j = 0; j < n; j++) {
         const int8_t *row = w + (size_t)j * w_stride;
         int64_t sum = 0;
-        for (int32_t i = 0; i < k; i++) sum += row[i];
+        for (int32_t i = 0; i < k; i++) {
+            sum += row[i];
+            w_m128 |= row[i] == -128;
+        }
         if (layout == I8_GEMM_ROWS) memcpy(pw + (size_t)j * kp, row, (size_t)k);
         const int64_t b = (bias ? (int64_t)bias[j] : 0) - zp * sum;
         pb[j] = (int32_t)(uint32_t)(uint64_t)b; /* modulo 2^32, see gemm.h */
         pm[j] = mult[j];
     }
+    memcpy(base + sizeof layout, &w_m128, sizeof w_m128);
     if (layout == I8_GEMM_K2N16) {
         /* [j / 16][i / 2][j % 16][i % 2] int16, written in memory order */
         int16_t *d = (int16_t *)pw;
@@ -88,6 +93,7 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
                         int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
     const unsigned char *base = packed;
     memcpy(&pn->layout, base, sizeof pn->layout);
+    memcpy(&pn->w_m128, base + sizeof pn->layout, sizeof pn->w_m128);
     pn->n = n;
     pn->k = k;
     pn->kp = (int32_t)kp_of(k);
