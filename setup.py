@@ -3,13 +3,22 @@
 The portable kernels are compiled with baseline flags only (no -march=native): one build runs
 on every CPU of its architecture. -ffp-contract=off keeps a*b+c from becoming an FMA, which
 would change requantization results (docs/QUANTIZATION.md §4).
+
+Release builds (wheels, `pip install`) carry no debug info: the target Python's `-g` is dropped
+and the module is stripped at link (`-s`); on aarch64 that is 4.4 MB -> well under 1 MB
+(docs/PLATFORMS.md). INT8RT_DEBUG_BUILD=1 keeps `-g` and the symbols for a debugger.
 """
 
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("INT8RT_DEBUG_BUILD") == "1"
 
 HERE = Path(__file__).parent
 C_SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").rglob("*.c"))
@@ -22,8 +31,29 @@ native = Extension(
     include_dirs=["csrc/include", "csrc", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=C_FLAGS,
-    extra_link_args=["-pthread"],  # the plan's thread pool (glibc < 2.34 needs libpthread)
+    # the plan's thread pool (glibc < 2.34 needs libpthread); -s: strip (see the docstring)
+    extra_link_args=["-pthread"] + ([] if DEBUG else ["-s"]),
 )
 
-setup(ext_modules=cythonize([native], language_level=3,
+
+class BuildExt(build_ext):
+    """Drops the interpreter's -g / -gN / -gdwarf* flags unless INT8RT_DEBUG_BUILD=1, and
+    compiles the C files in parallel (the generated _native.c alone is most of the time; a
+    `pip install` on a Pi would otherwise build the 30 kernel files one by one after it)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = min(4, os.cpu_count() or 1)
+
+    def build_extensions(self) -> None:
+        if not DEBUG:
+            cc = getattr(self.compiler, "compiler_so", None)
+            if cc:
+                self.compiler.compiler_so = [a for a in cc if not re.fullmatch(r"-g\w*", a)]
+        super().build_extensions()
+
+
+setup(cmdclass={"build_ext": BuildExt},
+      ext_modules=cythonize([native], language_level=3,
                             compiler_directives={"boundscheck": False, "wraparound": False}))

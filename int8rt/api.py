@@ -24,6 +24,8 @@ def load_float_model(model: ModelSource, input_shapes: dict[str, tuple[int, ...]
         path = os.fspath(model)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such model file: {path}")
+        if os.path.isdir(path):
+            raise ValueError(f"{path} is a directory, not a model file")
         with open(path, "rb") as f:
             head = f.read(8)
         if head.startswith(i8format.MAGIC):
@@ -56,7 +58,8 @@ def quantize(model: ModelSource, calibration: Any = None,
              bias_correction: bool = False, equalize: bool = False,
              float_nodes: Iterable[str] = (), max_error: float | None = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
-             max_drop: float | None = None, eval_inputs: Any = None,
+             max_drop: float | None = None, max_slowdown: float | None = None,
+             eval_inputs: Any = None,
              io_dtype: str = "float32", table: Any = None, mode: str = "static",
              keep: str | Iterable[str] | None = None, target: float | None = None,
              **dynamic_options: Any) -> QuantizedModel:
@@ -78,7 +81,9 @@ def quantize(model: ModelSource, calibration: Any = None,
     `max_error` (relative RMS output error vs float on `eval_inputs`, default: the first 64
     calibration samples) or
     `metric(predict) -> float` with `max_drop`, runs quant.mixed.search: the most sensitive
-    Conv / Gemm ops stay float32 until the target holds (the result is in `.mixed`).
+    Conv / Gemm ops stay float32 until the target holds, never ending worse than full int8
+    and, with `max_slowdown`, never slower than that factor times full int8 (the result is in
+    `.mixed`).
 
     Task-aware accuracy (quant.keep, quant.metrics): `metric` may also be an output-metric
     spec ("cosine", "anchor-iou[:thr=..]", "mask-iou[:thr=..]", "argmax"): with `max_drop` it
@@ -110,6 +115,7 @@ def quantize(model: ModelSource, calibration: Any = None,
     if isinstance(metric, (str, OutputMetric)):
         output_metric, metric = parse_metric(metric), None
     float_graph = load_float_model(model, input_shapes)
+    _check_float_nodes(float_graph, float_nodes)
     calibration = calibration_source(calibration, calib_samples)
     if isinstance(keep, str) and keep != "auto":
         raise ValueError(f"keep must be 'auto' or a list of node names, got {keep!r}")
@@ -136,7 +142,8 @@ def quantize(model: ModelSource, calibration: Any = None,
                            max_error=max_error, metric=metric, max_drop=max_drop,
                            output_metric=output_metric,
                            equalize=equalize, bias_correction=bias_correction,
-                           symmetric_activations=symmetric_activations, progress=progress)
+                           symmetric_activations=symmetric_activations,
+                           max_slowdown=max_slowdown, progress=progress)
         return QuantizedModel(res.graph, float_graph, res)
     graph = ptq_quantize(float_graph, calibration, method=method, per_channel=per_channel,
                          max_samples=calib_samples, progress=progress, weight_bits=weight_bits,
@@ -145,6 +152,18 @@ def quantize(model: ModelSource, calibration: Any = None,
                          float_nodes=float_nodes, io_dtype=io_dtype)
     return QuantizedModel(graph, float_graph)
 
+
+
+def _check_float_nodes(graph: Graph, float_nodes: Iterable[str]) -> None:
+    """float32 kernels exist for Conv and Gemm (csrc/kernels/f32conv); any other op kept float
+    would give a model no plan can run, so refuse it here, by name."""
+    from .quant.mixed import CANDIDATE_OPS
+
+    ops = {n.name: n.op for n in graph.nodes}
+    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in CANDIDATE_OPS]
+    if bad:
+        raise ValueError(f"float_nodes / --float-nodes: {', '.join(bad)} cannot run in float32: "
+                         f"int8rt has float kernels for {' and '.join(CANDIDATE_OPS)} only")
 
 
 def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float | None,
@@ -188,11 +207,10 @@ def _given_quantization(model: ModelSource, input_shapes: dict[str, tuple[int, .
     onnx_model = None
     if not isinstance(model, Graph) and not (
             isinstance(model, (str, os.PathLike)) and _is_i8(os.fspath(model))):
-        import onnx
-
+        from .frontend.onnx import load_onnx_model
         from .frontend.onnx_qdq import has_quantization
 
-        onnx_model = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+        onnx_model = load_onnx_model(model)
         if has_quantization(onnx_model):
             if table is not None or calibration is not None:
                 raise ValueError("the model is already quantized (QDQ / QOperator): it takes "
@@ -216,6 +234,8 @@ def _given_quantization(model: ModelSource, input_shapes: dict[str, tuple[int, .
 def _is_i8(path: str) -> bool:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a model file")
     with open(path, "rb") as f:
         return f.read(8).startswith(i8format.MAGIC)
 
@@ -237,7 +257,9 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
     elif isinstance(model, (str, os.PathLike)) and _is_i8(os.fspath(model)):
         graph = i8format.load(model)
     else:
-        graph = prepare.prepare(onnx_graph.load(model))
+        from .frontend.onnx import load_onnx_model
+
+        graph = prepare.prepare(onnx_graph.load(load_onnx_model(model)))
     if mode == "float":
         return QuantizedModel(graph, graph)
     return QuantizedModel(quantize_weights(graph, mode, per_row=per_row, bits=bits,

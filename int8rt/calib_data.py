@@ -6,10 +6,11 @@ more than once) and deterministic: the same files give the same arrays in the sa
 samples the source yields, for progress bars.
 
 Images are preprocessed the usual way (torchvision's ImageNet recipe by default): decode with
-Pillow, convert to RGB (or L), resize the shorter side to `resize` with bilinear filtering,
-center crop to `size`, scale to [0, 1], subtract `mean` and divide by `std` per channel,
-optionally reverse the channel order (BGR), and lay out as CHW (NCHW models, the default) or
-HWC. Pillow is only imported when a folder is read.
+Pillow, convert to RGB (or L), resize the shorter side to `resize` with bilinear filtering
+(larger if the crop's aspect ratio needs it to fit), center crop to `size`, scale to [0, 1],
+subtract `mean` and divide by `std` per channel, optionally reverse the channel order (BGR),
+and lay out as CHW (NCHW models, the default) or HWC. Pillow is only imported when a folder is
+read.
 """
 
 from __future__ import annotations
@@ -62,14 +63,22 @@ class ArraySource:
                 yield np.asarray(self.data[i:j], np.float32)
 
 
-def load_array_file(path: PathLike, key: str | None = None, limit: int | None = None
-                    ) -> ArraySource:
-    """An .npy file (one array [N, ...]) or an .npz: the array `key`, else the only array, else
+def load_array_file(path: PathLike, key: str | None = None, limit: int | None = None,
+                    input_names: Sequence[str] | None = None) -> ArraySource:
+    """An .npy file (one array [N, ...]) or an .npz: the array `key`, else (when the model's
+    `input_names` are known and all in the file) one array per input, else the only array, else
     `x_calib` / `x` / `calib` if present, else every array as {input name: array}."""
-    data = np.load(os.fspath(path), allow_pickle=False)
+    try:
+        data = np.load(os.fspath(path), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npy / .npz file: {e}") from None
     if isinstance(data, np.ndarray):
         return ArraySource(data, limit)
     names = list(data.files)
+    if key is None and input_names and all(n in names for n in input_names):
+        if len(input_names) == 1:
+            return ArraySource(data[input_names[0]], limit)
+        return ArraySource({k: data[k] for k in input_names}, limit)
     if key is not None:
         if key not in names:
             raise ValueError(f"{path}: no array {key!r} (has {names})")
@@ -116,10 +125,13 @@ class ImagePreprocess:
             # round like torchvision: the shorter side becomes exactly `resize`
             nw, nh = (self.resize, max(1, round(h * r))) if w <= h else \
                 (max(1, round(w * r)), self.resize)
+            if nw < tw or nh < th:
+                # a crop of another aspect ratio (e.g. 48 x 192 text lines) than the shorter
+                # side covers: scale up just enough that the crop fits
+                r = max(tw / w, th / h)
+                nw, nh = max(tw, round(w * r)), max(th, round(h * r))
             img = img.resize((nw, nh), Image.BILINEAR)
             w, h = img.size
-            if w < tw or h < th:
-                raise ValueError(f"resize {self.resize} is smaller than the crop {self.size}")
             left, top = round((w - tw) / 2.0), round((h - th) / 2.0)
             img = img.crop((left, top, left + tw, top + th))
         a = np.asarray(img, dtype=np.float32)
@@ -174,10 +186,12 @@ class ImageFolder:
 
 
 def calibration_source(spec: Any, limit: int | None = None,
-                       preprocess: ImagePreprocess | None = None) -> Any:
+                       preprocess: ImagePreprocess | None = None,
+                       input_names: Sequence[str] | None = None) -> Any:
     """Whatever the user gave, as a re-iterable source: a folder path (ImageFolder), an .npy /
-    .npz path, an array, a dict of arrays, or any other iterable (returned as is when it is a
-    list or tuple, else materialised up to `limit` items)."""
+    .npz path (an .npz with an array per name in `input_names` feeds those inputs), an array, a
+    dict of arrays, or any other iterable (returned as is when it is a list or tuple, else
+    materialised up to `limit` items)."""
     if isinstance(spec, (str, os.PathLike)):
         p = Path(spec)
         if p.is_dir():
@@ -185,7 +199,7 @@ def calibration_source(spec: Any, limit: int | None = None,
         if not p.exists():
             raise FileNotFoundError(f"no such calibration data: {p}")
         if p.suffix.lower() in (".npy", ".npz"):
-            return load_array_file(p, limit=limit)
+            return load_array_file(p, limit=limit, input_names=input_names)
         raise ValueError(f"calibration data must be a folder of images, .npy or .npz: {p}")
     if isinstance(spec, (np.ndarray, dict)):
         return ArraySource(spec, limit)

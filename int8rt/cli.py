@@ -1,13 +1,29 @@
-"""The `int8rt` command: quantize, run, bench, inspect, debug, demo."""
+"""The `int8rt` command: quantize, run, bench, inspect, debug, report, demo.
+
+Conventions (as ONNX Runtime / TFLite users expect them): errors are one line on stderr,
+`int8rt CMD: error: ...`, exit code 2; Ctrl-C exits 130 without a traceback and without a
+partial output file (outputs are written to a temporary name and renamed when complete);
+output piped into `head` ends quietly; `-q` goes before or after the subcommand.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+# ImageNet preprocessing (torchvision's recipe): the defaults shown in --help
+DEFAULT_RESIZE, DEFAULT_CROP = 256, 224
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
@@ -18,21 +34,115 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,..., got {text!r}") from None
 
 
-def _load_arrays(path: str) -> list[np.ndarray] | list[dict[str, np.ndarray]]:
-    """Calibration or input data from .npy (one array) or .npz (one array per input name)."""
-    data = np.load(path, allow_pickle=False)
+def _names_arg(text: str) -> list[str]:
+    return [n for n in (s.strip() for s in text.split(",")) if n]
+
+
+@contextmanager
+def _atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path next to `path`, renamed onto it only when the block completes: an
+    error or Ctrl-C leaves no partial file (and an existing file untouched)."""
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# -- data ---------------------------------------------------------------------------------------
+def _is_image(path: str) -> bool:
+    from .calib_data import IMAGE_SUFFIXES
+
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _load_input(path: str, preprocess: Any) -> np.ndarray | dict[str, np.ndarray]:
+    """One feed from an .npy (the single input), an .npz (one array per input name) or an
+    image file (preprocessed like calibration images, batch of 1)."""
+    from .calib_data import IMAGE_SUFFIXES
+
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"--input {path} is a directory: give one .npy, .npz or image file")
+    if not p.exists():
+        raise FileNotFoundError(f"no such input file: {path}")
+    if _is_image(path):
+        from PIL import Image
+
+        try:
+            with Image.open(p) as img:
+                return preprocess(img)[None]
+        except OSError as e:
+            raise ValueError(f"cannot read image {path}: {e}") from None
+    if p.suffix.lower() not in (".npy", ".npz"):
+        raise ValueError(f"--input {path}: accepted inputs are .npy (the single input), .npz "
+                         f"(one array per input name) or an image ({', '.join(IMAGE_SUFFIXES)})")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"--input {path} is not a readable {p.suffix} file: {e}") from None
     if isinstance(data, np.ndarray):
-        return [data]
-    return [{k: data[k] for k in data.files}]
+        return data
+    return {k: data[k] for k in data.files}
 
 
-def _calib_source(args: argparse.Namespace):
-    from .calib_data import ImagePreprocess, calibration_source
+def _model_input(graph: Any) -> tuple[str, tuple[int, ...]] | None:
+    """(name, NCHW-or-NHWC shape) of a single-input model, None for several inputs."""
+    if len(graph.inputs) != 1:
+        return None
+    name = graph.inputs[0]
+    return name, tuple(graph.tensor(name).shape)
 
-    pre = ImagePreprocess(size=tuple(args.image_size), resize=args.resize or None,
-                          mean=tuple(args.mean), std=tuple(args.std),
-                          channel_order=args.channel_order, layout=args.layout)
-    return calibration_source(args.calib, args.calib_samples, pre)
+
+PREPROCESS_FLAGS = ("image_size", "resize", "mean", "std", "channel_order")
+
+
+def _preprocess(args: argparse.Namespace, shape: tuple[int, ...] | None,
+                stored: dict[str, Any] | None = None) -> Any:
+    """Image preprocessing from the flags, filling what was not given from the model's input
+    shape: the crop is the model's H, W, a 1-channel input reads images as grayscale, and the
+    resize keeps torchvision's ratio (256 for a 224 crop). `stored`: the preprocessing the
+    model was calibrated with (graph meta "image_preprocess"), used when no flag is given."""
+    from .calib_data import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess
+
+    if stored and all(getattr(args, f) is None for f in PREPROCESS_FLAGS):
+        try:
+            return ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in stored.items()})
+        except (TypeError, ValueError):
+            pass  # written by another version: fall back to the flags' defaults
+    size = tuple(args.image_size) if args.image_size else None
+    order = args.channel_order
+    if shape is not None and len(shape) == 4:
+        c, h, w = (shape[1], shape[2], shape[3]) if args.layout == "CHW" else \
+            (shape[3], shape[1], shape[2])
+        if size is None:
+            size = (h, w)
+        if order is None and c == 1:
+            order = "L"
+    size = size or (DEFAULT_CROP, DEFAULT_CROP)
+    order = order or "RGB"
+    if args.resize is None:
+        resize = round(min(size) * DEFAULT_RESIZE / DEFAULT_CROP)
+    else:
+        resize = args.resize or None
+    mean, std = args.mean or IMAGENET_MEAN, args.std or IMAGENET_STD
+    if order == "L" and args.mean is None and args.std is None:
+        mean, std = (0.5,), (0.5,)  # ImageNet statistics are per RGB channel
+    return ImagePreprocess(size=size, resize=resize, mean=tuple(mean), std=tuple(std),
+                           channel_order=order, layout=args.layout)
+
+
+def _calib_source(args: argparse.Namespace, graph: Any = None) -> Any:
+    from .calib_data import calibration_source
+
+    mi = _model_input(graph) if graph is not None else None
+    return calibration_source(args.calib, args.calib_samples,
+                              _preprocess(args, mi[1] if mi else None),
+                              input_names=list(graph.inputs) if graph is not None else None)
 
 
 def _eval_set(path: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -49,14 +159,57 @@ def _eval_set(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     return x.astype(np.float32), y
 
 
+def _load_float(args: argparse.Namespace) -> Any:
+    from .api import load_float_model
+
+    shapes = dict(args.input_shape) if getattr(args, "input_shape", None) else None
+    graph = load_float_model(args.model, shapes)
+    if any(n.op == "Quantize" for n in graph.nodes):
+        raise ValueError(f"{args.model} is already quantized; int8rt {args.command} takes the "
+                         "float model (.onnx, or a float .i8)")
+    return graph
+
+
+def _load_float_or_offer_dynamic(args: argparse.Namespace) -> Any:
+    """The float graph for static int8, or, when the static path refuses ops that the dynamic
+    path runs in float32 (transformer ops: Erf, Pow, Where, LayerNormalization, ...), an
+    error that offers that path by name."""
+    from .frontend.onnx import UnsupportedOpError
+
+    try:
+        return _load_float(args)
+    except UnsupportedOpError as e:
+        offer = _dynamic_offer(args.model)
+        if offer:
+            raise UnsupportedOpError(f"{e}; {offer}") from None
+        raise
+
+
+def _dynamic_offer(model: str) -> str:
+    try:
+        from .dynamic.onnx_graph import SUPPORTED
+        from .frontend.onnx import load_onnx_model
+
+        ops = {n.op_type for n in load_onnx_model(model).graph.node if n.domain in ("", "ai.onnx")}
+    except (ImportError, ValueError, OSError):
+        return ""
+    if not ops or not ops <= SUPPORTED:
+        return ""
+    return ("the dynamic path runs every op of this model, those in float32: int8rt quantize "
+            f"{model} --dynamic -o MODEL.i8 (int8 MatMul / Gemm weights, activations quantized "
+            "per inference)")
+
+
+# -- commands -----------------------------------------------------------------------------------
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .api import load_float_model, quantize, quantize_dynamic
+    from .api import quantize, quantize_dynamic
 
     if args.dynamic or args.weight_only:
         qm = quantize_dynamic(args.model, mode="dynamic" if args.dynamic else "weight_only",
                               per_row=not args.per_tensor_activations, bits=args.bits,
                               group=args.group)
-        qm.save(args.output)
+        with _atomic_output(args.output) as tmp:
+            qm.save(tmp)
         print(f"wrote {args.output}")
         return 0
     shapes = dict(args.input_shape) if args.input_shape else None
@@ -67,15 +220,17 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
             save_table(export_table(qm.graph), args.export_table)
             print(f"wrote {args.export_table}")
-        qm.save(args.output)
+        with _atomic_output(args.output) as tmp:
+            qm.save(tmp)
         print(f"wrote {args.output}")
         return 0
-    calib = _calib_source(args)
-    kw = {"method": args.method, "per_channel": not args.per_tensor, "input_shapes": shapes,
-          "progress": not args.quiet, "weight_bits": args.weight_bits,
-          "symmetric_activations": args.symmetric_activations,
-          "bias_correction": args.bias_correction, "equalize": args.equalize,
-          "io_dtype": args.io_dtype}
+    float_graph = _load_float_or_offer_dynamic(args)
+    calib = _calib_source(args, float_graph)
+    kw: dict[str, Any] = {
+        "method": args.method, "per_channel": not args.per_tensor, "progress": not args.quiet,
+        "weight_bits": args.weight_bits, "symmetric_activations": args.symmetric_activations,
+        "bias_correction": args.bias_correction, "equalize": args.equalize,
+        "io_dtype": args.io_dtype, "float_nodes": args.float_nodes or ()}
     if args.keep:
         kw["keep"] = "auto" if args.keep == "auto" else [k for k in args.keep.split(",") if k]
         kw["target"] = args.target
@@ -91,6 +246,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         else:
             x_eval, y_eval = _first_samples_array(calib, 256), None
         kw["eval_inputs"] = x_eval
+        kw["max_slowdown"] = args.max_slowdown
         if args.max_error is not None:
             kw["max_error"] = args.max_error
         elif args.metric:
@@ -100,87 +256,152 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                 # no labels: top-1 agreement with the float model is the accuracy proxy
                 from .quant.mixed import _float_predict
 
-                y_eval = _float_predict(load_float_model(args.model, shapes))(x_eval).argmax(-1)
+                y_eval = _float_predict(float_graph)(x_eval).argmax(-1)
                 print("--max-drop without labels: metric = top-1 agreement with the float model")
             labels = np.asarray(y_eval).reshape(-1)
 
-            def metric(predict) -> float:
+            def metric(predict: Callable[[np.ndarray], np.ndarray]) -> float:
                 return float(np.mean(predict(x_eval).argmax(-1).reshape(-1) == labels))
 
             kw["metric"], kw["max_drop"] = metric, args.max_drop
-    qm = quantize(args.model, calib, **kw)
+    elif args.max_slowdown is not None:
+        raise ValueError("--max-slowdown is the latency budget of --max-drop / --max-error")
+    qm = quantize(float_graph, calib, **kw)
+    if args.export_table:
+        from .quant.table import export_table, save_table
+
+        save_table(export_table(qm.graph), args.export_table)
+        print(f"wrote {args.export_table}")
+    pre = getattr(calib, "preprocess", None)
+    if pre is not None:  # a folder of images: `int8rt run --input photo.jpg` does the same
+        qm.graph.meta["image_preprocess"] = {
+            "size": list(pre.size), "resize": pre.resize, "mean": [float(v) for v in pre.mean],
+            "std": [float(v) for v in pre.std], "scale": float(pre.scale),
+            "channel_order": pre.channel_order, "layout": pre.layout}
     if qm.mixed is not None:
         print(qm.mixed.summary())
+        if not qm.mixed.target_met:
+            target = (f"--max-drop {args.max_drop}" if args.max_error is None
+                      else f"--max-error {args.max_error}")
+            budget = (f" within --max-slowdown {args.max_slowdown}"
+                      if args.max_slowdown is not None else "")
+            print(f"int8rt quantize: error: {target} not reached{budget} (best found above); "
+                  f"nothing written. Relax the target or the budget, or leave out {target} "
+                  "for plain int8", file=sys.stderr)
+            return 1
     q = qm.graph.meta.get("quantization")
     auto = q.get("keep_auto") if isinstance(q, dict) else None
     if auto is not None and args.quiet:
         print(f"keep auto: {auto['metric']} {auto['int8_value']:.4f} -> "
               f"{auto['final_value']:.4f}; kept float: {', '.join(auto['kept']) or 'none'}")
-    qm.save(args.output)
+    with _atomic_output(args.output) as tmp:
+        qm.save(tmp)
     print(f"wrote {args.output}")
-    met = auto is None or auto["target_met"]
-    return 0 if (qm.mixed is None or qm.mixed.target_met) and met else 1
+    return 0 if auto is None or auto["target_met"] else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    float_graph = _load_float(args)
     x_eval = _eval_set(args.eval)[0] if args.eval else None
-    path = write_report(args.model, _calib_source(args), args.output, method=args.method,
-                        per_channel=not args.per_tensor, eval_inputs=x_eval,
-                        samples=args.samples, progress=not args.quiet)
-    print(f"wrote {path}")
+    out = Path(args.output)
+    with _atomic_output(out) as tmp:
+        write_report(float_graph, _calib_source(args, float_graph), tmp, method=args.method,
+                     per_channel=not args.per_tensor, eval_inputs=x_eval,
+                     samples=args.samples, progress=not args.quiet, title=args.model,
+                     png_stem=out.with_suffix(""))
+    print(f"wrote {out}")
     return 0
+
+
+def _add_preprocess_args(q: argparse.ArgumentParser, what: str) -> None:
+    g = q.add_argument_group(
+        f"image preprocessing ({what}; torchvision's ImageNet recipe): decode, RGB, resize the "
+        "shorter side, center crop, scale to [0, 1], subtract mean, divide by std")
+    g.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="crop size (default: the model's input H W when fixed, else "
+                        f"{DEFAULT_CROP} {DEFAULT_CROP})")
+    g.add_argument("--resize", type=int, default=None,
+                   help=f"shorter side before the center crop (default {DEFAULT_RESIZE} for a "
+                        f"{DEFAULT_CROP} crop, the same ratio for other sizes; 0: resize "
+                        "straight to the crop size)")
+    g.add_argument("--mean", type=float, nargs="+", default=None,
+                   help="per-channel mean (default ImageNet 0.485 0.456 0.406)")
+    g.add_argument("--std", type=float, nargs="+", default=None,
+                   help="per-channel std (default ImageNet 0.229 0.224 0.225)")
+    g.add_argument("--channel-order", choices=("RGB", "BGR", "L"), default=None,
+                   help="default RGB (L for a 1-channel model input)")
+    g.add_argument("--layout", choices=("CHW", "HWC"), default="CHW",
+                   help="model input layout (default CHW: NCHW models)")
 
 
 def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
     q.add_argument("--calib", required=required,
-                   help="calibration data: a folder of images, .npy or .npz (quantize: not "
-                        "needed for a QDQ / QOperator model or with --table)")
+                   help="calibration data: a folder of images, .npy or .npz"
+                        + ("" if required else " (not needed for a QDQ / QOperator model or "
+                           "with --table)"))
     q.add_argument("--calib-samples", type=int, default=None, help="use at most N samples")
-    g = q.add_argument_group("image preprocessing (folder calibration data)")
-    g.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
-    g.add_argument("--resize", type=int, default=256,
-                   help="shorter side before the center crop (0: resize straight to size)")
-    g.add_argument("--mean", type=float, nargs="+", default=(0.485, 0.456, 0.406))
-    g.add_argument("--std", type=float, nargs="+", default=(0.229, 0.224, 0.225))
-    g.add_argument("--channel-order", choices=("RGB", "BGR", "L"), default="RGB")
-    g.add_argument("--layout", choices=("CHW", "HWC"), default="CHW")
+    q.add_argument("--input-shape", type=_shape_arg, action="append",
+                   help="pin an input's shape, for symbolic dimensions: NAME=1,3,224,224 "
+                        "(repeatable)")
+    _add_preprocess_args(q, "for a folder of images")
 
 
-def _feed(sess, path: str | None) -> dict[str, np.ndarray]:
-    if path is None:  # random data of the model's input shapes (free: batch 1, others 16)
+def _feed(sess: Any, args: argparse.Namespace, cmd: str) -> dict[str, np.ndarray]:
+    inputs = sess.get_inputs()
+    if args.input is None:
+        # random data of the model's input shapes (free dims: batch 1, others 16; integer
+        # inputs such as token ids: ones)
+        print(f"int8rt {cmd}: no --input given: using random data of the model's input shape",
+              file=sys.stderr)
         rng = np.random.default_rng(0)
-        return {i.name: (np.ones if i.dtype in ("int64", "int32", "bool") else lambda s, t:
-                         rng.standard_normal(s).astype(t))(
-                    [d or (16 if k else 1) for k, d in enumerate(i.shape)], i.dtype)
-                for i in sess.get_inputs()}
-    data = _load_arrays(path)[0]
+
+        def dims(i: Any) -> list[int]:
+            return [d if isinstance(d, int) and d > 0 else (16 if k else 1)
+                    for k, d in enumerate(i.shape)]
+
+        return {i.name: np.ones(dims(i), i.dtype) if i.dtype in ("int64", "int32", "bool")
+                else rng.standard_normal(dims(i)).astype(i.dtype) for i in inputs}
+    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in inputs[0].shape)
+    stored = sess.graph.meta.get("image_preprocess")
+    data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None,
+                                               stored if isinstance(stored, dict) else None))
     if isinstance(data, np.ndarray):
-        return {sess.get_inputs()[0].name: data}
+        if len(inputs) != 1:
+            raise ValueError(f"the model has {len(inputs)} inputs "
+                             f"{[i.name for i in inputs]}: give an .npz with one array each")
+        data = {inputs[0].name: data}
+    for i in inputs:  # an .npy of float64 or a batch without its axis: say what is expected
+        if i.name in data and data[i.name].dtype != np.dtype(i.dtype):
+            data[i.name] = data[i.name].astype(i.dtype)
     return data
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _session(args: argparse.Namespace, threads: int | None = None) -> Any:
     from .session import Session
 
-    sess = Session(args.model)
-    outputs = sess.run(None, _feed(sess, args.input))
+    return Session(args.model, threads=threads)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    sess = _session(args)
+    outputs = sess.run(None, _feed(sess, args, "run"))
     for arg, out in zip(sess.get_outputs(), outputs):
         print(f"{arg.name}: shape {out.shape} dtype {out.dtype} "
               f"min {out.min():.6g} max {out.max():.6g} mean {out.mean():.6g}")
     if args.output:
-        np.savez(args.output, **{a.name: o for a, o in zip(sess.get_outputs(), outputs)})
+        with _atomic_output(args.output) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{a.name: o for a, o in zip(sess.get_outputs(), outputs)})
         print(f"wrote {args.output}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .progress import progress
-    from .session import Session
 
-    sess = Session(args.model, threads=args.threads)
-    feed = _feed(sess, args.input)
+    sess = _session(args, threads=args.threads)
+    feed = _feed(sess, args, "bench")
     for _ in range(args.warmup):
         sess.run(None, feed)
     times = []
@@ -194,9 +415,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.profile:
         rows = sess.profile(feed, repeats=args.runs)
         total = sum(ns for _, _, ns in rows) or 1
-        print(f"\n{'node':40s} {'kernel':16s} {'us':>10s} {'%':>6s}")
+        width = max([40] + [len(node) for node, _, _ in rows])
+        print(f"\n{'node':{width}s} {'kernel':16s} {'us':>10s} {'%':>6s}")
         for node, kernel, ns in rows:
-            print(f"{node[:40]:40s} {kernel:16s} {ns / 1e3:10.1f} {100 * ns / total:6.1f}")
+            print(f"{node:{width}s} {kernel:16s} {ns / 1e3:10.1f} {100 * ns / total:6.1f}")
     return 0
 
 
@@ -215,11 +437,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"  quantized: {', '.join(dyn) or 'no (float)'} (dynamic path, onnx layout)")
     else:
         print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
+    batch = graph.meta.get("batch_dim")
+    batch = batch if isinstance(batch, dict) else {}
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in names:
             t = graph.tensor(name)
-            print(f"  {kind} {name}: {t.dtype} {list(t.shape)}")
+            shape: list[Any] = list(t.shape)
+            if name in batch and shape:
+                shape[0] = batch[name] or "N"
+            print(f"  {kind} {name}: {t.dtype} {shape}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
+    q = graph.meta.get("quantization")
+    floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
+    if floats:
+        print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
     for line in adjusted_scale_lines(graph.meta):
         print("  " + line)
     return 0
@@ -233,12 +464,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_debug(args: argparse.Namespace) -> int:
-    from .api import load_float_model, quantize
+    from .api import quantize
+    from .calib_data import calibration_source
     from .quant.debug import format_table, layer_errors, sensitivity
 
-    float_graph = load_float_model(args.model)
-    calib = _load_arrays(args.calib)
-    data = _load_arrays(args.input) if args.input else calib
+    float_graph = _load_float(args)
+    calib = _calib_source(args, float_graph)
+    mi = _model_input(float_graph)
+    data = (calibration_source(args.input, None, _preprocess(args, mi[1] if mi else None),
+                               input_names=list(float_graph.inputs)) if args.input else calib)
     qm = quantize(float_graph, calib, method=args.method, progress=not args.quiet)
     print(f"per-layer error of the int8 model vs float ({args.samples} samples max):")
     print(format_table(layer_errors(qm, data, max_samples=args.samples)))
@@ -256,12 +490,49 @@ def _method_help() -> str:
     return f"calibration method: {', '.join(sorted(OBSERVERS))} (default minmax)"
 
 
+EXAMPLES = {
+    "quantize": """examples:
+  int8rt quantize model.onnx --calib calib.npy -o model.i8
+  int8rt quantize model.onnx --calib images/ -o model.i8      # crop = the model's input H, W
+  int8rt quantize model.onnx --calib images/ --input-shape x=1,3,48,192 -o model.i8
+  int8rt quantize model.onnx --calib images/ --max-drop 0.01 --max-slowdown 1.5 -o model.i8
+  int8rt quantize model.onnx --calib calib.npy --float-nodes /head/Conv -o model.i8
+  int8rt quantize qdq_model.onnx -o model.i8                 # the model's own scales
+  int8rt quantize encoder.onnx --dynamic -o encoder.i8""",
+    "run": """examples:
+  int8rt run model.i8 --input x.npy -o out.npz
+  int8rt run model.i8 --input photo.png                      # preprocessed like --calib images
+  int8rt run model.i8                                        # random data (said on stderr)""",
+    "bench": """examples:
+  int8rt bench model.i8 --runs 200 --profile
+  int8rt bench model.i8 --input x.npy --threads 1""",
+    "inspect": """examples:
+  int8rt inspect model.i8""",
+    "debug": """examples:
+  int8rt debug model.onnx --calib calib.npy
+  int8rt debug model.onnx --calib images/ --sensitivity""",
+    "report": """examples:
+  int8rt report model.onnx --calib calib.npy -o report.html
+  int8rt report model.onnx --calib images/ --input-shape x=1,3,48,192 -o report.html""",
+    "demo": """examples:
+  int8rt demo""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="int8rt", description="int8 inference runtime")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # -q after the subcommand too: SUPPRESS keeps the subparser from resetting the value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
 
-    q = sub.add_parser("quantize", help="calibrate a float model and write a .i8 file")
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common], epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    q = add("quantize", "calibrate a float model and write a .i8 file")
     q.add_argument("model", help=".onnx or float .i8 model")
     _add_calib_args(q, required=False)
     q.add_argument("--table", help="scale table (JSON, docs/QAT.md) in place of calibration")
@@ -288,11 +559,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--io-dtype", choices=("float32", "int8", "uint8"), default="float32",
                    help="dtype of the model inputs and outputs (integer I/O skips the "
                         "boundary conversion)")
+    q.add_argument("--float-nodes", type=_names_arg, default=None, metavar="NAME,...",
+                   help="keep these Conv / Gemm nodes (the source model's node names, as "
+                        "`int8rt report` and `bench --profile` show them) in float32")
     q.add_argument("--max-drop", type=float, default=None,
                    help="mixed precision: keep sensitive ops float until the top-1 accuracy "
-                        "drop is at most X (0.01 = 1 point); labels from --eval")
+                        "drop is at most X (0.01 = 1 point); labels from --eval, else top-1 "
+                        "agreement with the float model")
     q.add_argument("--max-error", type=float, default=None,
                    help="mixed precision: relative RMS output error target")
+    q.add_argument("--max-slowdown", type=float, default=None,
+                   help="mixed precision latency budget: at most X times the full-int8 "
+                        "latency (measured; default: no limit)")
     q.add_argument("--keep", default=None,
                    help="'auto': keep float just the layers whose int8 error breaks --metric "
                         "(a sensitivity pass on the real int8 program), or node names "
@@ -305,41 +583,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--keep auto: the metric to reach (default 0.9; cosine 0.999)")
     q.add_argument("--eval", default=None,
                    help="evaluation .npz (x, y) for --max-drop / --max-error / --keep auto")
-    q.add_argument("--input-shape", type=_shape_arg, action="append",
-                   help="pin an input's shape: NAME=1,3,224,224 (repeatable)")
     q.add_argument("-o", "--output", required=True, help="output .i8 path")
     q.set_defaults(fn=cmd_quantize)
 
-    r = sub.add_parser("run", help="run a .i8 model once")
+    r = add("run", "run a .i8 model once")
     r.add_argument("model")
-    r.add_argument("--input", help=".npy (single input) or .npz; random if omitted")
+    r.add_argument("--input", help=".npy (single input), .npz (one array per input) or an "
+                                   "image file; random data if omitted")
     r.add_argument("-o", "--output", help="write outputs to this .npz")
+    _add_preprocess_args(r, "for an image --input; default: what the model was calibrated "
+                            "with, if it was calibrated on a folder")
     r.set_defaults(fn=cmd_run)
 
-    b = sub.add_parser("bench", help="time a .i8 model")
+    b = add("bench", "time a .i8 model")
     b.add_argument("model")
-    b.add_argument("--input", help=".npy or .npz; random if omitted")
+    b.add_argument("--input", help=".npy, .npz or an image; random data if omitted")
     b.add_argument("--runs", type=int, default=100)
     b.add_argument("--warmup", type=int, default=10)
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--profile", action="store_true", help="print time per op")
+    _add_preprocess_args(b, "for an image --input; default: what the model was calibrated "
+                            "with, if it was calibrated on a folder")
     b.set_defaults(fn=cmd_bench)
 
-    i = sub.add_parser("inspect", help="describe a .i8 model")
+    i = add("inspect", "describe a .i8 model")
     i.add_argument("model")
     i.set_defaults(fn=cmd_inspect)
 
-    g = sub.add_parser("debug", help="per-layer int8-vs-float error of a quantized model")
+    g = add("debug", "per-layer int8-vs-float error of a quantized model")
     g.add_argument("model", help=".onnx or float .i8 model")
-    g.add_argument("--calib", required=True, help="calibration data: .npy or .npz")
-    g.add_argument("--input", help="evaluation data (.npy or .npz); default: the calib data")
+    _add_calib_args(g)
+    g.add_argument("--input", help="evaluation data (a folder of images, .npy or .npz); "
+                                   "default: the calib data")
     g.add_argument("--samples", type=int, default=64, help="compare on at most N samples")
     g.add_argument("--method", default="minmax", help=_method_help())
     g.add_argument("--sensitivity", action="store_true",
                    help="also rank ops by output error when quantized alone (slower)")
     g.set_defaults(fn=cmd_debug)
 
-    rp = sub.add_parser("report", help="HTML report: per-layer error, histograms, advice")
+    rp = add("report", "HTML report: per-layer error, histograms, advice")
     rp.add_argument("model", help=".onnx or float .i8 model")
     _add_calib_args(rp)
     rp.add_argument("--method", default="minmax", help=_method_help())
@@ -349,18 +631,39 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", required=True, help="output .html (PNGs next to it)")
     rp.set_defaults(fn=cmd_report)
 
-    d = sub.add_parser("demo", help="quantize and run the bundled digits CNN")
+    d = add("demo", "quantize and run the bundled digits CNN")
     d.add_argument("--runs", type=int, default=200, help="latency samples")
     d.set_defaults(fn=cmd_demo)
     return p
 
 
+def _error_message(e: BaseException) -> str:
+    if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)) and e.filename:
+        return f"{e.strerror or e}: {e.filename}"
+    if isinstance(e, KeyError):  # str(KeyError) is the quoted key only
+        return f"missing {e}"
+    return str(e) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
-    except (ValueError, TypeError, OSError, EOFError, MemoryError) as e:
-        print(f"int8rt {args.command}: error: {e}", file=sys.stderr)
+        rc = args.fn(args)
+        sys.stdout.flush()  # here, so a closed pipe is handled below, not at interpreter exit
+        return rc
+    except KeyboardInterrupt:
+        # outputs are renamed into place only when complete (_atomic_output): nothing partial
+        print(f"\nint8rt {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `int8rt inspect m.i8 | head`: the reader went away; say nothing more. Python would
+        # complain again when it flushes stdout at exit, so point stdout at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + getattr(signal, "SIGPIPE", 13)
+    except (ValueError, TypeError, OSError, EOFError, MemoryError, ImportError, KeyError,
+            RuntimeError) as e:
+        print(f"int8rt {args.command}: error: {_error_message(e)}", file=sys.stderr)
         return 2
 
 

@@ -465,11 +465,24 @@ def _decode(meta: bytes, blob_data: np.ndarray, strict: bool) -> ir.Graph:
                     list(doc.get("outputs", "strs")), doc.get("name", "str"), graph_meta)
 
 
+def looks_like_onnx(head: bytes) -> bool:
+    """True when `head` (a file's first bytes) starts like a serialized onnx.ModelProto: field 1
+    (ir_version, a small varint: tag 0x08) followed by one of the fields exporters write next
+    (producer_name 0x12, producer_version 0x1a, domain 0x22, model_version 0x28, doc_string
+    0x32, graph 0x3a, opset_import 0x42). Only used to word an error message."""
+    return (len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7f
+            and head[2] in (0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42))
+
+
 def _read_header(f: IO[bytes]) -> tuple[int, ...]:
     head = f.read(HEADER_SIZE)
     if len(head) < len(MAGIC) and MAGIC.startswith(head):
         raise I8FormatError(f"file is truncated: {len(head)} bytes, not even a header")
     if head[:len(MAGIC)] != MAGIC:
+        if looks_like_onnx(head):
+            raise I8FormatError("this is an ONNX model, not an .i8 file: quantize it first: "
+                                "int8rt quantize MODEL.onnx --calib DATA -o MODEL.i8 (Python: "
+                                "int8rt.quantize(model, calibration).save(...))")
         raise I8FormatError("not an int8rt .i8 model file (bad magic bytes)")
     if len(head) >= 12:
         major, minor = struct.unpack_from("<HH", head, 8)

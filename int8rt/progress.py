@@ -23,8 +23,11 @@ class ProgressBar:
         except ImportError:
             self._plain = sys.stderr.isatty()
             return
-        self._bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True,
-                         file=sys.stderr)
+        # no known total (a generator): a plain count "calibrating: 12 samples [00:01, ...]"
+        # instead of tqdm's "12sample" (and "0sample" before the first item)
+        fmt = None if total else "{desc}: {n_fmt} " + unit + "s [{elapsed}, {rate_fmt}]"
+        self._bar = tqdm(total=total or None, desc=desc, unit=unit, dynamic_ncols=True,
+                         file=sys.stderr, bar_format=fmt)
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -32,7 +35,7 @@ class ProgressBar:
             self._bar.update(n)
         elif self._plain:
             of = f"/{self.total}" if self.total else ""
-            sys.stderr.write(f"\r{self.desc}: {self.done}{of} {self.unit}")
+            sys.stderr.write(f"\r{self.desc}: {self.done}{of} {self.unit}s")
             sys.stderr.flush()
 
     def close(self) -> None:

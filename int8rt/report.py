@@ -87,7 +87,15 @@ def observe_all(graph: Any, data: Iterable[Any], methods: Iterable[str] = METHOD
         bar.close()
     if not obs:
         raise ValueError("calibration data is empty")
-    ranges = {m: {t: per[m].range() for t, per in obs.items()} for m in methods}
+    bar = ProgressBar(len(obs), desc="choosing ranges", unit="tensor", enabled=progress)
+    ranges: dict[str, dict[str, tuple[float, float]]] = {m: {} for m in methods}
+    try:
+        for t, per in obs.items():  # the entropy (KL) search is the slow part
+            for m in methods:
+                ranges[m][t] = per[m].range()
+            bar.update()
+    finally:
+        bar.close()
     hist = {t: next((o for o in per.values() if isinstance(o, HistogramObserver)), None)
             for t, per in obs.items()}
     return ranges, hist
@@ -108,20 +116,38 @@ def _score(qg: Any, ref: np.ndarray, x: np.ndarray) -> tuple[float, float, float
     return sqnr, cos, agree
 
 
+def _task_key(s: MethodScore) -> tuple[float, float]:
+    """How the report ranks settings: by the task metric when the output has one (top-1
+    agreement for class scores), output SQNR only to break ties; by SQNR otherwise."""
+    agree = -1.0 if math.isnan(s.top1_agree) else s.top1_agree
+    return agree, s.sqnr_db
+
+
 def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
-            sens: list[Any], depthwise: bool) -> list[str]:
+            sens: list[Any], depthwise: bool, label: dict[str, str] | None = None) -> list[str]:
     out = []
-    best = max(scores, key=lambda s: s.sqnr_db)
-    if best.sqnr_db > chosen.sqnr_db + 1.0:
+    label = label or {}
+    best = max(scores, key=_task_key)
+    by_task = not math.isnan(chosen.top1_agree)
+    # never recommend what the summary table shows worse on the task metric
+    if by_task:
+        gain = best.top1_agree > chosen.top1_agree or (
+            best.top1_agree == chosen.top1_agree and best.sqnr_db > chosen.sqnr_db + 1.0)
+    else:
+        gain = best.sqnr_db > chosen.sqnr_db + 1.0
+    if gain and best is not chosen:
         weights = ("" if best.per_channel == chosen.per_channel else
                    " with per-channel weights (no --per-tensor)" if best.per_channel else
                    " --per-tensor")
-        out.append(f"Calibrate with <b>--method {best.method}</b>{weights}: output SQNR "
-                   f"{best.sqnr_db:.1f} dB vs {chosen.sqnr_db:.1f} dB now.")
+        why = (f"top-1 agreement {best.top1_agree:.3f} vs {chosen.top1_agree:.3f} now, output "
+               f"SQNR {best.sqnr_db:.1f} dB vs {chosen.sqnr_db:.1f} dB" if by_task else
+               f"output SQNR {best.sqnr_db:.1f} dB vs {chosen.sqnr_db:.1f} dB now")
+        out.append(f"Calibrate with <b>--method {best.method}</b>{weights}: {why}.")
     pc = {s.method: s for s in scores if s.per_channel}
     pt = {s.method: s for s in scores if not s.per_channel}
     m = chosen.method
-    if m in pc and m in pt and pc[m].sqnr_db > pt[m].sqnr_db + 1.0:
+    if m in pc and m in pt and _task_key(pc[m]) > _task_key(pt[m]) and \
+            pc[m].sqnr_db > pt[m].sqnr_db + 1.0:
         out.append(f"Per-channel weights matter here ({pc[m].sqnr_db:.1f} dB vs "
                    f"{pt[m].sqnr_db:.1f} dB per tensor): keep them (the default)"
                    + ("; if the target needs per-tensor weights, try <b>--equalize</b> "
@@ -133,7 +159,8 @@ def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
         bad = [r for r in layers if math.isfinite(r.sqnr_db) and r.sqnr_db < med - 10
                and r.sqnr_db < r.input_sqnr_db - 6]
         for r in bad[:3]:
-            out.append(f"Layer <code>{html.escape(r.name)}</code> ({r.op}) adds most error "
+            out.append(f"Layer <code>{html.escape(label.get(r.name, r.name))}</code> ({r.op}) "
+                       "adds most error "
                        f"({r.sqnr_db:.1f} dB vs median {med:.1f} dB): calibrate it with another "
                        "method (observers_per_tensor) or keep it in float.")
     if sens:
@@ -143,8 +170,9 @@ def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
             names = ", ".join(f"<code>{html.escape(s.node)}</code> ({s.sqnr_db:.1f} dB)"
                               for s in cand)
             out.append(f"Most sensitive ops alone in int8: {names}. Mixed precision keeps "
-                       "such ops in float32 automatically: <b>int8rt quantize --max-drop X</b> "
-                       "(or --max-error), at a latency cost it reports.")
+                       "such ops in float32 when that helps: <b>int8rt quantize --max-drop X "
+                       "--max-slowdown 1.5</b> (or --max-error), within the latency budget "
+                       "you give; or name them yourself with <b>--float-nodes</b>.")
     if best.sqnr_db < 15:
         out.append("Even the best post-training setting leaves a low output SQNR "
                    f"({best.sqnr_db:.1f} dB): quantization-aware training is the next step.")
@@ -180,11 +208,20 @@ def adjusted_scale_lines(meta: dict) -> list[str]:
 def write_report(model: Any, calibration: Any, output: str | os.PathLike, method: str = "minmax",
                  per_channel: bool = True, eval_inputs: np.ndarray | None = None,
                  samples: int = 64, progress: bool = False, hist_layers: int = 6,
-                 sensitivity_ops: int | None = 40) -> Path:
-    """Write the report to `output` (.html) and its PNGs beside it; returns the html path."""
+                 sensitivity_ops: int | None = 40,
+                 input_shapes: dict[str, tuple[int, ...]] | None = None,
+                 title: str | None = None, png_stem: str | os.PathLike | None = None,
+                 timings: dict[str, float] | None = None) -> Path:
+    """Write the report to `output` (.html) and its PNGs beside it; returns the html path.
+
+    `png_stem`: where the PNGs go (`<stem>_layers.png`, ...; default: `output` without its
+    suffix), so the CLI can write the page under a temporary name. `title`: the model name the
+    page shows (default: the path, or the graph's name). `timings`, if given, receives the
+    seconds each phase took (the progress bars show the same phases)."""
     plt = _matplotlib()
     from int8rt.api import QuantizedModel, load_float_model
     from int8rt.calib_data import _first_samples_array, calibration_source
+    from int8rt.progress import ProgressBar
     from int8rt.quant.debug import layer_errors, sensitivity
     from int8rt.quant.ptq import quantize_graph
     from int8rt.reference.float_executor import FloatExecutor
@@ -193,34 +230,62 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.with_suffix("")
-    g = load_float_model(model)
+    stem = Path(png_stem) if png_stem is not None else out.with_suffix("")
+    phase = _Phases(timings)
+    g = load_float_model(model, input_shapes)
     if len(g.inputs) != 1:
         raise ValueError("int8rt report supports single-input models")
     calib = calibration_source(calibration)
     x = (np.asarray(eval_inputs, np.float32)[:samples] if eval_inputs is not None
          else _first_samples_array(calib, samples))
+    phase.done("load")
     ranges, hists = observe_all(g, calib, progress=progress)
     ref = FloatExecutor(g).run({g.inputs[0]: x})[g.outputs[0]]
+    phase.done("observe")
 
     scores = []
-    for m in METHODS:
-        for pc in (True, False):
-            qg = quantize_graph(g, ranges[m], per_channel=pc)
-            scores.append(MethodScore(m, pc, *_score(qg, ref, x)))
+    bar = ProgressBar(2 * len(METHODS), desc="scoring methods", unit="config",
+                      enabled=progress)
+    try:
+        for m in METHODS:
+            for pc in (True, False):
+                qg = quantize_graph(g, ranges[m], per_channel=pc)
+                scores.append(MethodScore(m, pc, *_score(qg, ref, x)))
+                bar.update()
+    finally:
+        bar.close()
+    phase.done("methods")
     chosen = next(s for s in scores if s.method == method and s.per_channel == per_channel)
     qg = quantize_graph(g, ranges[method], per_channel=per_channel)
-    layers = layer_errors(QuantizedModel(qg, g), [x])
-    sens = sensitivity(g, [], x[:16], method=method, per_channel=per_channel,
-                       ranges=ranges[method])
+    bar = ProgressBar(1, desc="per-layer errors", unit="pass", enabled=progress)
+    try:
+        # numpy reference of the int8 program: 8 samples give each layer's SQNR from
+        # thousands of values at least; more only cost time
+        layers = layer_errors(QuantizedModel(qg, g), [x[:8]])
+        bar.update()
+    finally:
+        bar.close()
+    phase.done("layers")
+    # one float run per op: only the ops mixed precision / --float-nodes can keep in float
+    # (Conv, Gemm), on 4 samples (the ranking, not the value, is what the advice uses)
+    cand = [n.name for n in g.nodes if n.op in ("Conv", "Gemm")]
+    sens = sensitivity(g, [], x[:4], method=method, per_channel=per_channel,
+                       ranges=ranges[method], ops=cand, progress=progress)
     if sensitivity_ops is not None:
         sens = sens[:sensitivity_ops]
+    phase.done("sensitivity")
     depthwise = any(n.op == "Conv" and int(n.attrs.get("group", 1)) > 1 for n in g.nodes)
+    # One naming everywhere: a tensor is shown by the source model's node that produces it
+    # (the names `--float-nodes`, the sensitivity table and `bench --profile` use).
+    producer = {o: n.name for n in g.nodes for o in n.outputs}
+    label = {r.name: producer.get(r.name, r.name) for r in layers}
+    bar = ProgressBar(3, desc="drawing charts", unit="chart", enabled=progress)
 
     # -- plots ------------------------------------------------------------------------------
     pngs = {}
     fig, ax = plt.subplots(figsize=(10, max(3.0, 0.28 * len(layers) + 1.2)))
-    names = [r.name if len(r.name) <= 40 else "..." + r.name[-37:] for r in layers]
+    names = [label[r.name] if len(label[r.name]) <= 40 else "..." + label[r.name][-37:]
+             for r in layers]
     vals = [r.sqnr_db if math.isfinite(r.sqnr_db) else 80.0 for r in layers]
     colors = ["#c0392b" if v < 20 else "#e67e22" if v < 30 else "#27ae60" for v in vals]
     ax.barh(range(len(vals)), vals, color=colors)
@@ -235,6 +300,7 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
     pngs["layers"] = stem.with_name(stem.name + "_layers.png")
     fig.savefig(pngs["layers"], dpi=110)
     plt.close(fig)
+    bar.update()
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     w = 0.38
@@ -252,6 +318,7 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
     pngs["methods"] = stem.with_name(stem.name + "_methods.png")
     fig.savefig(pngs["methods"], dpi=110)
     plt.close(fig)
+    bar.update()
 
     worst = sorted((r for r in layers if r.name in hists and hists[r.name] is not None),
                    key=lambda r: r.sqnr_db)[:hist_layers]
@@ -278,7 +345,7 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
                 for v, ls in ((lo, ":"), (hi, "-")):
                     ax.axvline(v, color=styles[m], ls=ls, lw=1.2,
                                label=m if ls == "-" else None)
-            short = r.name if len(r.name) <= 45 else "..." + r.name[-42:]
+            short = label[r.name] if len(label[r.name]) <= 45 else "..." + label[r.name][-42:]
             ax.set_title(f"{short}  ({r.sqnr_db:.1f} dB)", fontsize=9)
             ax.set_xlabel("activation value")
             ax.legend(fontsize=7, loc="upper right")
@@ -290,6 +357,9 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         pngs["hist"] = stem.with_name(stem.name + "_histograms.png")
         fig.savefig(pngs["hist"], dpi=110)
         plt.close(fig)
+    bar.update()
+    bar.close()
+    phase.done("charts")
 
     # -- html -------------------------------------------------------------------------------
     def fmt(v: float, p: int = 2) -> str:
@@ -301,14 +371,16 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         f"<td>{'per-channel' if s.per_channel else 'per-tensor'}</td><td>{fmt(s.sqnr_db)}</td>"
         f"<td>{fmt(s.cosine, 5)}</td><td>{fmt(s.top1_agree, 3)}</td></tr>" for s in scores)
     rows_l = "".join(
-        f"<tr><td><code>{html.escape(r.name)}</code></td><td>{r.op}</td>"
+        f"<tr><td><code title=\"tensor {html.escape(r.name)}\">{html.escape(label[r.name])}"
+        f"</code></td><td>{r.op}</td>"
         f"<td>{fmt(r.sqnr_db)}</td><td>{fmt(r.sqnr_db - r.input_sqnr_db) if math.isfinite(r.input_sqnr_db) and math.isfinite(r.sqnr_db) else '-'}</td>"
         f"<td>{fmt(r.cosine, 5)}</td><td>{r.max_abs_error:.4g}</td><td>{r.scale:.4g}</td>"
         f"<td>{r.zero_point}</td></tr>" for r in layers)
     rows_s = "".join(
         f"<tr><td><code>{html.escape(s.node)}</code></td><td>{s.op}</td>"
         f"<td>{fmt(s.sqnr_db)}</td><td>{fmt(s.cosine, 5)}</td></tr>" for s in sens)
-    advice = "".join(f"<li>{a}</li>" for a in _advice(scores, chosen, layers, sens, depthwise))
+    advice = "".join(f"<li>{a}</li>" for a in _advice(scores, chosen, layers, sens, depthwise,
+                                                       label))
     adj = adjusted_scales(qg.meta)
     rows_a = "".join(
         f"<tr><td><code>{html.escape(n)}</code></td><td>{'all' if c < 0 else c}</td>"
@@ -321,7 +393,8 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         "<th>node</th><th>channel</th><th>scale before</th><th>scale used</th><th>ratio</th>"
         f"</tr>{rows_a}</table>" if adj else "")
     imgs = "".join(f'<p><img src="{p.name}" alt="{k}"></p>' for k, p in pngs.items())
-    name = html.escape(str(model) if isinstance(model, (str, os.PathLike)) else g.name)
+    name = html.escape(title if title is not None else str(model)
+                       if isinstance(model, (str, os.PathLike)) else g.name)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>int8rt report: {name}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -330,8 +403,9 @@ font-size:13px;text-align:right}}td:first-child,th:first-child{{text-align:left}
 tr.chosen{{background:#fdf2c9}}img{{max-width:100%}}code{{font-size:12px}}</style></head>
 <body><h1>Quantization report</h1>
 <p>Model <code>{name}</code>; {len(g.nodes)} nodes; calibration method <b>{method}</b>,
-{'per-channel' if per_channel else 'per-tensor'} weights; errors measured on {len(x)} samples
-through the int8 program (bit-identical to the native plan) against the float graph.</p>
+{'per-channel' if per_channel else 'per-tensor'} weights; model-output errors measured on
+{len(x)} samples (per-layer errors on {min(len(x), 8)}, sensitivity on {min(len(x), 4)}) through
+the int8 program (bit-identical to the native plan) against the float graph.</p>
 <h2>What to try next</h2><ul>{advice}</ul>
 <h2>Summary: model output vs float, per method</h2>
 <table><tr><th>method</th><th>weights</th><th>output SQNR dB</th><th>cosine</th>
@@ -339,12 +413,29 @@ through the int8 program (bit-identical to the native plan) against the float gr
 {imgs}
 <h2>Per-layer error ({method})</h2>
 <p>"vs in": this layer's SQNR minus its worst input's; the most negative rows add the error.</p>
-<table><tr><th>tensor</th><th>op</th><th>SQNR dB</th><th>vs in</th><th>cosine</th>
+<table><tr><th>node</th><th>op</th><th>SQNR dB</th><th>vs in</th><th>cosine</th>
 <th>max |err|</th><th>scale</th><th>zp</th></tr>{rows_l}</table>
 {adj_html}
-<h2>Sensitivity: output SQNR with one op alone in int8</h2>
+<h2>Sensitivity: output SQNR with one Conv / Gemm alone in int8</h2>
 <table><tr><th>node</th><th>op</th><th>output SQNR dB</th><th>cosine</th></tr>{rows_s}</table>
 </body></html>
 """
     out.write_text(page, encoding="utf-8")
+    phase.done("html")
     return out
+
+
+class _Phases:
+    """Seconds per report phase, into `timings` when the caller asked for them."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self.timings, self.t = timings, self._clock()
+
+    def done(self, name: str) -> None:
+        now = self._clock()
+        if self.timings is not None:
+            self.timings[name] = now - self.t
+        self.t = now

@@ -42,7 +42,7 @@ class NodeArg:
     """What `get_inputs()` / `get_outputs()` return, as in ONNX Runtime."""
 
     name: str
-    shape: list[int]
+    shape: list[int | str | None]  # a symbolic batch: its ONNX name, or None (as ORT shows)
     type: str
     dtype: str
 
@@ -137,9 +137,14 @@ class Session:
     # -- introspection -------------------------------------------------------------------------
     def _args(self, names: list[str]) -> list[NodeArg]:
         out = []
+        batch = self._graph.meta.get("batch_dim")
+        batch = batch if isinstance(batch, dict) else {}
         for n in names:
             t = self._graph.tensor(n)
-            shape = [d if d > 0 or not self._dynamic else None for d in t.shape]
+            shape: list[int | str | None] = [d if d > 0 or not self._dynamic else None
+                                             for d in t.shape]
+            if n in batch and shape and not self._dynamic:
+                shape[0] = batch[n] or None  # a symbolic batch by its ONNX name, as ORT
             out.append(NodeArg(n, shape, _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
         return out
 
@@ -240,6 +245,11 @@ class Session:
             if self._dynamic and x.dtype.kind == "f" and np.isnan(x).any():
                 x = np.where(np.isnan(x), x.dtype.type(0), x)
             arrays.append(x)
+        batches = {name: a.shape[0] for name, a in zip(names, arrays)}
+        if not self._dynamic and len(set(batches.values())) > 1:
+            # (a dynamic graph's dim 0 need not be a batch: an RNN state is [layers, N, H])
+            raise ValueError(f"inputs have different batch sizes {batches}: every input of one "
+                             "run needs the same batch size (dim 0)")
         return arrays
 
     # -- running -------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fuzz():
+    if not (ROOT / "tools" / "fuzz.py").exists():  # run against an installed package
+        pytest.skip("tools/fuzz.py is not here (tests copied without the source checkout)")
     spec = importlib.util.spec_from_file_location("int8rt_fuzz", ROOT / "tools" / "fuzz.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod

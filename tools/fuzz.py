@@ -10,7 +10,9 @@ Targets
         ir.Graph: shapes, attributes, qparams, dtypes, constants, names, cycles), then
         save -> load -> Session -> run.
   onnx  small ONNX models (built with onnx.helper, plus tools/data/digits_cnn.onnx) mutated at
-        the protobuf-field level, then import_onnx -> quantize -> Session -> run.
+        the protobuf-field level and, in a quarter of the cases, at the byte level (bit flips,
+        truncation, cut / duplicated / spliced bytes: mutate_raw), then import_onnx (from the
+        bytes, through int8rt's loader) -> quantize -> Session -> run.
 
 Every case runs in-process inside a worker subprocess; this process supervises it. A Python
 exception outside the documented classes is a finding (the worker records it); a worker that
@@ -53,6 +55,9 @@ HUGE_BYTES = 1 << 28
 # Address-space cap of the worker, so a huge (but validated) request fails with MemoryError
 # instead of swapping the machine or waking the OOM killer.
 WORKER_AS_LIMIT = 6 << 30
+# Share of onnx / qdq / dynamic cases whose serialized bytes are damaged (mutate_raw) after the
+# protobuf-field mutations.
+RAW_SHARE = 0.25
 # The onnx target calibrates in float (numpy); beyond this a case measures numpy, not int8rt.
 CALIB_BYTES = 16 << 20
 
@@ -268,7 +273,7 @@ def run_session(graph_or_bytes: Any, rng: np.random.Generator) -> None:
     sess = Session(graph)
     feed = {}
     for arg in sess.get_inputs():
-        shape = tuple(arg.shape)
+        shape = tuple(d if isinstance(d, int) else 1 for d in arg.shape)  # symbolic batch: 1
         if arg.dtype == "float32":
             feed[arg.name] = rng.standard_normal(shape).astype(np.float32)
         else:
@@ -635,6 +640,28 @@ def mutate_onnx(m: Any, rng: np.random.Generator) -> None:
                 g.node.remove(n)
 
 
+def mutate_raw(data: bytes, rng: np.random.Generator) -> bytes:
+    """Byte-level damage to a serialized ONNX model, as disks, downloads and editors do it:
+    bit flips, a truncated tail, a cut-out or duplicated chunk, random bytes spliced in. The
+    loader must turn every result into a clear error (or a model it can check)."""
+    out = bytearray(data)
+    r = rng.random()
+    if r < 0.35:
+        for _ in range(int(rng.integers(1, 9))):
+            k = int(rng.integers(len(out)))
+            out[k] ^= 1 << int(rng.integers(8))
+    elif r < 0.6:
+        return bytes(out[: int(rng.integers(len(out)))])
+    elif r < 0.8:
+        a = int(rng.integers(len(out)))
+        b = min(len(out), a + int(rng.integers(1, 64)))
+        out = out[:a] + (out[a:b] * 2 if rng.random() < 0.5 else b"") + out[b:]
+    else:
+        k = int(rng.integers(len(out) + 1))
+        out[k:k] = rng.integers(0, 256, int(rng.integers(1, 32)), dtype=np.uint8).tobytes()
+    return bytes(out)
+
+
 # -- one case -------------------------------------------------------------------------------------
 def make_case(target: str, seed: int, i: int) -> tuple[str, bytes, np.random.Generator]:
     """(suffix, reproducer bytes, rng for the run) of case i. For the i8 target the reproducer
@@ -656,12 +683,16 @@ def make_case(target: str, seed: int, i: int) -> tuple[str, bytes, np.random.Gen
         _, m = models[int(rng.integers(len(models)))]
         m = copy.deepcopy(m)
         mutate_onnx(m, rng)
-        return ".onnx", m.SerializeToString(), rng
+        data = m.SerializeToString()
+        return ".onnx", (mutate_raw(data, rng) if rng.random() < RAW_SHARE else data), rng
     if target in ("qdq", "dynamic"):
         _, m = _qdq_models()[0 if target == "qdq" else 1]
         m = copy.deepcopy(m)
         mutate_onnx(m, rng)
-        return (".qdq" if target == "qdq" else ".dyn"), m.SerializeToString(), rng
+        data = m.SerializeToString()
+        if rng.random() < RAW_SHARE:
+            data = mutate_raw(data, rng)
+        return (".qdq" if target == "qdq" else ".dyn"), data, rng
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -680,12 +711,14 @@ def execute(target: str, suffix: str, data: bytes, rng: np.random.Generator) -> 
             run_session(graph, rng)
             OUTCOMES["ran"] = OUTCOMES.get("ran", 0) + 1
             return
-        import onnx
+        # int8rt's own loader, as a user's bytes or file reach it: damaged bytes must give its
+        # OnnxLoadError (a ValueError), never protobuf's DecodeError
+        from int8rt.frontend.onnx import load_onnx_model
 
         if suffix in (".qdq", ".dyn"):
             import int8rt
 
-            m = onnx.load_from_string(data)
+            m = load_onnx_model(data)
             feed = {"x": rng.standard_normal(_feed_shape(m)).astype(np.float32)}
             if suffix == ".qdq":  # the model's own scales: no calibration
                 graph = int8rt.quantize(m, progress=False).graph
@@ -698,7 +731,7 @@ def execute(target: str, suffix: str, data: bytes, rng: np.random.Generator) -> 
 
         from int8rt.frontend.onnx import import_onnx
 
-        graph = import_onnx(onnx.load_from_string(data))
+        graph = import_onnx(data)
         if _graph_bytes(graph) > CALIB_BYTES:
             return  # calibration is a float numpy run: a huge model is slow, not wrong
         q = _quantize(graph, rng)

@@ -248,10 +248,12 @@ class _Importer:
                     elif k == 0:
                         shape.append(1)  # a symbolic batch dimension defaults to 1
                     else:
-                        sym = d.dim_param or "?"
-                        raise ValueError(
-                            f"model input {vi.name!r} has symbolic dim {k} ({sym!r}); pin it "
-                            f"with input_shapes={{{vi.name!r}: (...)}}")
+                        raise SymbolicShapeError(vi.name, k, [
+                            dd.dim_value if dd.HasField("dim_value") and dd.dim_value > 0
+                            else (dd.dim_param or f"d{j}") for j, dd in enumerate(dims)])
+                if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+                    # ONNX Runtime's get_inputs() shows a symbolic batch by its name (or None)
+                    self.g.meta.setdefault("batch_dim", {})[vi.name] = dims[0].dim_param
                 shape = tuple(shape)
             self.g.tensors[vi.name] = ir.Tensor(vi.name, shape, "float32")
             self.g.inputs.append(vi.name)
@@ -842,7 +844,58 @@ class _Importer:
         self.emit("Identity", [ins[0]], [node.output[0]], {}, name)
 
 
-def import_onnx(model: str | os.PathLike | onnx.ModelProto,
+class SymbolicShapeError(ValueError):
+    """A model input with a symbolic dimension other than the batch: its size must be given.
+    `example` is the shape with the batch as 1 and the unknown dims by name."""
+
+    def __init__(self, input_name: str, dim: int, dims: list[int | str]) -> None:
+        self.input_name, self.dim = input_name, dim
+        self.example = [1 if k == 0 and isinstance(d, str) else d for k, d in enumerate(dims)]
+        ex = ",".join(str(d) for d in self.example)
+        unknown = [d for d in self.example if isinstance(d, str)]
+        super().__init__(
+            f"model input {input_name!r} has symbolic dim {dim} ({dims[dim]!r}): pin its "
+            f"shape with --input-shape {input_name}={ex} (Python: input_shapes={{"
+            f"{input_name!r}: ({ex.replace(',', ', ')})}}), {', '.join(unknown)} as numbers")
+
+
+class OnnxLoadError(ValueError):
+    """A file or buffer that is not a readable ONNX model (corrupt, truncated, not protobuf)."""
+
+
+def load_onnx_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """An onnx.ModelProto from a path, serialized bytes or a ModelProto (returned as is).
+
+    Every way a file can fail to be an ONNX model (a protobuf DecodeError, a truncated file, a
+    random file that happens to parse into an empty message, a missing external-data file)
+    becomes OnnxLoadError "X is not a readable ONNX model: why" (also when the
+    path does not exist: "no such ONNX file"), so every subcommand and the Python API say the
+    same thing."""
+    if isinstance(source, onnx.ModelProto):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        what, load = "the buffer", lambda: onnx.load_from_string(bytes(source))
+    else:
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            raise OnnxLoadError(f"{path} is a directory, not an ONNX model file")
+        if not os.path.exists(path):
+            raise OnnxLoadError(f"no such ONNX file: {path}")
+        what, load = path, lambda: onnx.load(path)
+    try:
+        model = load()
+    except Exception as e:  # noqa: BLE001 - DecodeError, RuntimeError, OSError, ...
+        raise OnnxLoadError(f"{what} is not a readable ONNX model: "
+                            f"{type(e).__name__}: {e}") from None
+    # protobuf parses many short random byte strings into a message with unknown fields only
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.input
+                                       and not model.graph.output):
+        raise OnnxLoadError(f"{what} is not a readable ONNX model: no graph in it (corrupt, "
+                            "truncated or not an ONNX file)")
+    return model
+
+
+def import_onnx(model: str | os.PathLike | bytes | onnx.ModelProto,
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
                 keep_tensors: Iterable[str] = ()) -> ir.Graph:
     """Load an ONNX float model and return the canonical NHWC graph.
@@ -850,14 +903,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     `input_shapes` pins symbolic input dimensions ({input name: full shape}); an unpinned
     symbolic batch dimension (dim 0) becomes 1, any other unpinned symbolic dim is an error.
     """
-    if not isinstance(model, onnx.ModelProto):
-        path = os.fspath(model)
-        if not os.path.exists(path):
-            raise ValueError(f"no such ONNX file: {path}")
-        try:
-            model = onnx.load(path)
-        except Exception as e:
-            raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
+    model = load_onnx_model(model)
     if not model.graph.node and not model.graph.output:
         raise ValueError("ONNX model has an empty graph")
     from int8rt.frontend.onnx_qdq import has_quantization

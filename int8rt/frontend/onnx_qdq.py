@@ -52,10 +52,9 @@ class QDQImportError(ValueError):
 def _load(model: str | os.PathLike[str] | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
-    path = os.fspath(model)
-    if not os.path.exists(path):
-        raise ValueError(f"no such ONNX file: {path}")
-    return onnx.load(path)
+    from int8rt.frontend.onnx import load_onnx_model
+
+    return load_onnx_model(model)
 
 
 def has_quantization(model: onnx.ModelProto) -> bool:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("onnx")  # an extra: a Pi runtime install lacks it
+pytest.importorskip("onnxruntime")
+
 from int8rt.frontend.onnx import SUPPORTED_ONNX_OPS, UnsupportedOpError, import_onnx
 from int8rt.opset import OPS
 from tests.frontend.onnx_util import check, helper, init, make_model, rand, run_int8rt

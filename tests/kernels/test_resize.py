@@ -6,10 +6,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 from int8rt import _native as nat
 from int8rt import kernel_tables as kt
@@ -23,7 +20,12 @@ COORD = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
 
 def _onnx_resize(data: np.ndarray, out: int, mode: str, coord: str, nearest: str | None = None,
                  scale: float | None = None, opset: int = 19, runtime: str = "reference"):
-    """ONNX Resize of a [1, 1, 1, in] float tensor along the last axis."""
+    """ONNX Resize of a [1, 1, 1, in] float tensor along the last axis (skips without onnx /
+    onnxruntime: extras a Pi runtime install lacks)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
     attrs = {"mode": mode, "coordinate_transformation_mode": coord}
     if nearest:
         attrs["nearest_mode"] = nearest
@@ -45,6 +47,7 @@ def _onnx_resize(data: np.ndarray, out: int, mode: str, coord: str, nearest: str
     if runtime == "reference":
         return ReferenceEvaluator(model).run(None, {"x": x})[0].reshape(-1)
     model.ir_version = 8
+    ort = pytest.importorskip("onnxruntime")
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, {"x": x})[0].reshape(-1)
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("onnx")  # extras: a Pi runtime install lacks them
+pytest.importorskip("torch")
+
 from .digits import load_digits_test
 from .export import export_onnx, op_counts
 from .fixtures import calib_and_eval_images, onnx_model_path

@@ -15,7 +15,7 @@ from int8rt.calib_data import (
 
 
 def _write_images(root, n=7, seed=0):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Pillow: an extra
 
     rng = np.random.default_rng(seed)
     names = [f"img_{(i * 5) % n:02d}.png" for i in range(n)]  # written out of order
@@ -47,7 +47,7 @@ def test_image_folder_is_deterministic_and_preprocessed(tmp_path):
 
 
 def test_image_preprocess_layout_and_channel_order(tmp_path):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Pillow: an extra
 
     a = np.zeros((10, 12, 3), np.uint8)
     a[..., 0] = 255  # pure red

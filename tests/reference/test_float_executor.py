@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("onnx")  # an extra: a Pi runtime install lacks it
+
 from int8rt import ir
 from int8rt.frontend.onnx import import_onnx
 from int8rt.reference import float_ops

@@ -5,18 +5,24 @@
 # a busy 2-core machine; it is NOT what a Pi user runs (chroot.sh's pip install is), so use it
 # to iterate on tests, not as the packaging check.
 #
-#   sudo bash tools/arm/cross_install.sh ARCH SDIST [DEST]     (ARCH: arm64 | armhf)
+#   sudo bash tools/arm/cross_install.sh ARCH SDIST|CHECKOUT [DEST]     (ARCH: arm64 | armhf)
+#
+# CHECKOUT: a source tree with the generated int8rt/_native.c (after `setup.py build_ext
+# --inplace`), as bench/arm_icount.py uses it.
 #
 # DEST: a directory inside the rootfs (default: the venv's site-packages); chroot.sh with
 # INSTALL=cross uses /opt/xsite and puts it on PYTHONPATH, leaving the venv untouched.
 #
 # Same compiler flags as a pip build there: the target Python's CFLAGS (-DNDEBUG -g -fwrapv -O2
-# -Wall on Debian) plus setup.py's C_FLAGS; no -march / -mfpu beyond the toolchain default.
-# Env: INT8RT_ARM_CACHE (as chroot.sh).
+# -Wall on Debian; -g removed and -s at link, as setup.py does for wheels) plus setup.py's
+# C_FLAGS; no -march / -mfpu beyond the toolchain default.
+# Env: INT8RT_ARM_CACHE (as chroot.sh); ROOTFS (default $INT8RT_ARM_CACHE/rootfs-ARCH);
+# KEEP_SYMBOLS=1 keeps the symbol table (a pip build strips it, setup.py; bench/arm_icount.py
+# --split needs the function names).
 set -euo pipefail
 ARCH=$1 SDIST=$(realpath "$2")
 CACHE=${INT8RT_ARM_CACHE:-/var/cache/int8rt-arm}
-ROOTFS=$CACHE/rootfs-$ARCH
+ROOTFS=${ROOTFS:-$CACHE/rootfs-$ARCH}
 [ -f "$ROOTFS/.int8rt-ready" ] || { echo "no rootfs: run chroot.sh $ARCH first" >&2; exit 2; }
 if [ "$ARCH" = arm64 ]; then CC=aarch64-linux-gnu-gcc TRIPLET=aarch64-linux-gnu
 else CC=arm-linux-gnueabihf-gcc TRIPLET=arm-linux-gnueabihf; fi
@@ -27,10 +33,15 @@ NUMPY_INC=$(ls -d "$SITE"/numpy/_core/include "$SITE"/numpy/core/include \
             "$ROOTFS"/usr/lib/python3/dist-packages/numpy/core/include 2>/dev/null | head -n 1 || true)
 W=$(mktemp -d /tmp/int8rt-cross.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-tar -C "$W" -xzf "$SDIST"
+if [ -d "$SDIST" ]; then
+  mkdir -p "$W/int8rt-src"
+  (cd "$SDIST" && tar --exclude=__pycache__ --exclude='*.so' -cf - csrc int8rt) | tar -C "$W/int8rt-src" -xf -
+else
+  tar -C "$W" -xzf "$SDIST"
+fi
 S=$(echo "$W"/int8rt-*)
 [ -f "$S/int8rt/_native.c" ] || { echo "sdist lacks the generated int8rt/_native.c" >&2; exit 2; }
-FLAGS=(-DNDEBUG -g -fwrapv -O2 -Wall -fPIC -std=c11 -ffp-contract=off -fno-math-errno -Wextra
+FLAGS=(-DNDEBUG -fwrapv -O2 -Wall -fPIC -std=c11 -ffp-contract=off -fno-math-errno -Wextra
        -Wno-unused-parameter -Wno-sign-compare -Wno-unused-function
        -DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION -I"$S/csrc/include" -I"$S/csrc"
        -I"$NUMPY_INC" -I"$ROOTFS/usr/include/$PY" -idirafter "$ROOTFS/usr/include")
@@ -38,16 +49,34 @@ mapfile -t SOURCES < <(cd "$S" && find csrc -name '*.c' | sort)
 SOURCES+=(int8rt/_native.c)
 s=$SECONDS
 pids=() OBJS=()
+# Objects are cached by content ($CACHE/xobj): the key is the compiler, the flags, the file and
+# the headers it can see (csrc/**/*.h; for the generated _native.c, which is most of the
+# build time, only the headers it includes: csrc/include and the few kernel headers its
+# `cdef extern` blocks name, with what they include), so editing a kernel recompiles the
+# kernels, not the 3 MB binding.
+XOBJ=$CACHE/xobj-$ARCH
+mkdir -p "$XOBJ"
+HDR_ALL=$(cd "$S" && find csrc -name '*.h' | sort | xargs cat | sha256sum | cut -c1-16)
+HDR_PUB=$(cd "$S" && { find csrc/include -name '*.h' | sort; echo csrc/kernels/gemm/gemm.h
+          echo csrc/kernels/requant/requant.h; echo csrc/kernels/f32conv/f32conv.h; } |
+          xargs cat | sha256sum | cut -c1-16)
 for f in "${SOURCES[@]}"; do
   mkdir -p "$W/obj/$(dirname "$f")"
   OBJS+=("$W/obj/$f.o")
-  "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" &
+  hdr=$HDR_ALL
+  [ "$f" = int8rt/_native.c ] && hdr=$HDR_PUB
+  flags="${FLAGS[*]}"
+  key=$( { echo "$CC ${flags//$S/} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
+  if [ -f "$XOBJ/$key.o" ]; then cp "$XOBJ/$key.o" "$W/obj/$f.o"; continue; fi
+  ( "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" && cp "$W/obj/$f.o" "$XOBJ/$key.o" ) &
   pids+=($!)
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
 SO=_native.cpython-311-$TRIPLET.so
-"$CC" -shared "${OBJS[@]}" -lm -pthread -o "$W/$SO"
+STRIP=(-s)
+[ "${KEEP_SYMBOLS:-0}" = 1 ] && STRIP=()
+"$CC" -shared "${OBJS[@]}" -lm -pthread "${STRIP[@]}" -o "$W/$SO"
 echo "cross build $ARCH: $(( SECONDS - s )) s"
 rm -rf "$DEST/int8rt"
 mkdir -p "$DEST/int8rt"

@@ -71,8 +71,14 @@ class CaseWriter:
 def i8(shape, lo: int = -128, hi: int = 127) -> np.ndarray:
     x = RNG.integers(lo, hi + 1, size=shape).astype(np.int8)
     if x.size >= 2:  # both extremes in every tensor
-        x.flat[0], x.flat[-1] = -128, 127
+        x.flat[0], x.flat[-1] = lo, hi
     return x
+
+
+# Weights: [-127, 127] is the contract (docs/QUANTIZATION.md §2; the quantizer never makes
+# -128), and the NEON pair kernels (smull + smlal into int16) rely on it. A foreign model can
+# still hold -128: the cases with w_lo=-128 check that those kernels then take an exact path.
+W_LO = -127
 
 
 def scales_mult(n: int, lo: float = 1e-4, hi: float = 0.05) -> np.ndarray:
@@ -90,13 +96,13 @@ def tie_operands(x_shape, w_shape, oc: int, x_zp: int):
 # ---- conv2d / fc ------------------------------------------------------------------------------
 def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(0, 0, 0, 0),
               groups=1, x_zp=0, y_zp=0, qmin=-128, qmax=127, out_f32=0, mult_hi=0.05,
-              extreme=False, ties=False) -> None:
+              extreme=False, ties=False, w_lo=W_LO) -> None:
     cg = c // groups
     x = i8((n, h, wd, c))
-    wt = i8((oc, kh, kw, cg))
-    if extreme:  # largest-magnitude accumulators: x at the far end from x_zp, w = -128
+    wt = i8((oc, kh, kw, cg), lo=w_lo)
+    if extreme:  # largest-magnitude accumulators: x at the far end from x_zp, w = w_lo
         x[...] = -128 if x_zp > 0 else 127
-        wt[...] = -128
+        wt[...] = w_lo
     bias = RNG.integers(-(1 << 16), 1 << 16, size=oc).astype(np.int32)
     mult = scales_mult(oc, 1e-5, mult_hi)
     if ties:  # small accumulators times 1/2 or 1/4: many exact .5 products (half-to-even)
@@ -147,22 +153,25 @@ def conv_cases(w: CaseWriter) -> None:
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, 127, 0, qmin=-3, qmax=127,
                   mult_hi=0.5)
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -128, 5, ties=True)
-    # accumulator extremes: all x at the far end from x_zp, all w = -128, large K
-    for x_zp in (-128, 127):
+        conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, 127, 0, w_lo=-128)
+    # accumulator extremes: all x at the far end from x_zp, all w = -127 (contract) or -128
+    # (foreign), large K
+    for x_zp, w_lo in [(-128, -127), (127, -127), (-128, -128), (127, -128)]:
         for out_f32 in (0, 1):
             conv_case(w, 1, 4, 4, 256, 3, 3, 3, pads=(1, 1, 1, 1), x_zp=x_zp, y_zp=0,
-                      out_f32=out_f32, extreme=True, mult_hi=1e-4)
-            conv_case(w, 1, 5, 5, 64, 64, 3, 3, pads=(1, 1, 1, 1), groups=64, x_zp=x_zp,
-                      y_zp=0, out_f32=out_f32, extreme=True, mult_hi=1e-3)
+                      out_f32=out_f32, extreme=True, mult_hi=1e-4, w_lo=w_lo)
+            for k in (3, 5):
+                conv_case(w, 1, 5, 5, 64, 64, k, k, pads=(1, 1, 1, 1), groups=64, x_zp=x_zp,
+                          y_zp=0, out_f32=out_f32, extreme=True, mult_hi=1e-3, w_lo=w_lo)
 
 
 def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
-            extreme=False, mult_hi=0.05, ties=False) -> None:
-    x, wt = i8((m, k)), i8((n, k))
+            extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO) -> None:
+    x, wt = i8((m, k)), i8((n, k), lo=w_lo)
     if extreme:
         x[...] = -128 if x_zp > 0 else 127
-        wt[...] = RNG.choice(np.array([-128, 127], dtype=np.int8), size=wt.shape)
-        wt[0] = -128
+        wt[...] = RNG.choice(np.array([w_lo, 127], dtype=np.int8), size=wt.shape)
+        wt[0] = w_lo
     # bias bounded so |acc| stays in int32 even at K = 16384 (255 * 128 * K < 2^29)
     bias = RNG.integers(-(1 << 20), 1 << 20, size=n).astype(np.int32)
     mult = scales_mult(n, 1e-7, mult_hi)
@@ -184,10 +193,11 @@ def fc_cases(w: CaseWriter) -> None:
         if k <= 128:
             fc_case(w, m, k, n, 127, -1, ties=True)
     for k in (255, 4096, 16384):
-        for x_zp in (-128, 127):
+        for x_zp, w_lo in [(-128, -127), (127, -127), (-128, -128), (127, -128)]:
             for out_f32 in (0, 1):
                 fc_case(w, 2, k, 5, x_zp, 0, out_f32=out_f32, extreme=True,
-                        mult_hi=1.0 / (k * 300))
+                        mult_hi=1.0 / (k * 300), w_lo=w_lo)
+    fc_case(w, 3, 100, 9, 127, 0, w_lo=-128)
 
 
 def pad6(v) -> list[int]:

@@ -105,10 +105,40 @@ static int use_avx2(void) {
 }
 #endif
 
+#if defined(I8_NEON_KERNELS)
+/* NEON rows (neon.c): the contiguous case vectorised, every other stride pattern scalar */
+static void i8_add_row__neon(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
+                             const int8_t *b, int64_t sb, int8_t *y) {
+    if (sa == 1 && sb == 1)
+        i8_add_contig__neon(p, n, a, b, y);
+    else
+        i8_add_row__scalar(p, n, a, sa, b, sb, y);
+}
+
+static void i8_mul_row__neon(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
+                             const int8_t *b, int64_t sb, int8_t *y) {
+    if (sa == 1 && sb == 1)
+        i8_mul_contig__neon(p, n, a, b, y);
+    else
+        i8_mul_row__scalar(p, n, a, sa, b, sb, y);
+}
+
+int i8_use_neon(void) {
+    const int32_t isa = i8_isa_current();
+    return isa == I8_ISA_NEON || isa == I8_ISA_NEON_DOT;
+}
+#endif
+
 void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
 #if defined(__x86_64__) || defined(__i386__)
     if (use_avx2()) {
         i8_binary__scalar(p, a, b, y, i8_add_row__avx2);
+        return;
+    }
+#endif
+#if defined(I8_NEON_KERNELS)
+    if (i8_use_neon()) {
+        i8_binary__scalar(p, a, b, y, i8_add_row__neon);
         return;
     }
 #endif
@@ -122,15 +152,30 @@ void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int
         return;
     }
 #endif
+#if defined(I8_NEON_KERNELS)
+    if (i8_use_neon()) {
+        i8_binary__scalar(p, a, b, y, i8_mul_row__neon);
+        return;
+    }
+#endif
     i8_binary__scalar(p, a, b, y, i8_mul_row__scalar);
 }
 
 void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
     const int32_t x_zp = p->x_zp, y_zp = p->y_zp;
     const float mult = p->mult;
+#if defined(I8_NEON_KERNELS)
+    const int neon = i8_use_neon();
+#endif
     for (int64_t r = 0; r < p->rows; r++) {
         const int8_t *xr = x + r * p->x_stride;
         int8_t *yr = y + r * p->y_stride;
+#if defined(I8_NEON_KERNELS)
+        if (neon) {
+            i8_requant_copy_row__neon(p->cols, xr, x_zp, mult, y_zp, yr);
+            continue;
+        }
+#endif
         for (int64_t i = 0; i < p->cols; i++)
             yr[i] = i8_requantize((int32_t)xr[i] - x_zp, mult, y_zp, -128, 127);
     }

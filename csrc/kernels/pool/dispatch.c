@@ -10,5 +10,12 @@ void i8_maxpool_run(const i8_pool_params *p, const int8_t *x, int8_t *y) {
         return;
     }
 #endif
+#if defined(I8_POOL_NEON)
+    const int32_t arm = i8_isa_current();
+    if (arm == I8_ISA_NEON || arm == I8_ISA_NEON_DOT) {
+        i8_maxpool__neon(p, x, y);
+        return;
+    }
+#endif
     i8_maxpool__scalar(p, x, y);
 }

@@ -1,7 +1,15 @@
 /* Max / average / global average pooling, NHWC (docs/QUANTIZATION.md §4, AveragePool rows).
  * Channels are the contiguous axis, so each kernel walks the window taps and, per tap, a block
  * of up to POOL_BLOCK channels into a small stack accumulator: unit-stride loads, no scratch. */
+#include "int8rt/cpu.h"
 #include "kernels/pool/pool.h"
+
+#if defined(I8_POOL_NEON)
+static int use_neon(void) {
+    const int32_t isa = i8_isa_current();
+    return isa == I8_ISA_NEON || isa == I8_ISA_NEON_DOT;
+}
+#endif
 
 #define POOL_BLOCK 64
 
@@ -47,6 +55,12 @@ void i8_maxpool__scalar(const i8_pool_params *p, const int8_t *x, int8_t *y) {
  * mult_by_count[0] = 0 makes an all-padding window (without count_include_pad) produce y_zp. */
 void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
                     int8_t *y) {
+#if defined(I8_POOL_NEON)
+    if (use_neon()) { /* neon.c */
+        i8_avgpool__neon(p, mult_by_count, x, y);
+        return;
+    }
+#endif
     const int32_t c = p->c, x_zp = p->x_zp;
     for (int32_t b = 0; b < p->n; b++) {
         const int8_t *xb = x + (int64_t)b * p->h * p->w * c;
@@ -87,6 +101,12 @@ void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const i
 /* acc = sum over hw of (x - x_zp): |acc| <= 255 * hw, int32 for hw < 8.4M pixels. */
 void i8_global_avgpool_run(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
                            float mult, int32_t qmin, int32_t qmax, const int8_t *x, int8_t *y) {
+#if defined(I8_POOL_NEON)
+    if (use_neon()) { /* neon.c */
+        i8_global_avgpool__neon(n, hw, c, x_zp, y_zp, mult, qmin, qmax, x, y);
+        return;
+    }
+#endif
     const int32_t zp_sum = hw * x_zp;
     for (int32_t b = 0; b < n; b++) {
         const int8_t *xb = x + (int64_t)b * hw * c;

@@ -31,5 +31,13 @@ void i8_maxpool__scalar(const i8_pool_params *p, const int8_t *x, int8_t *y);
 #if defined(__x86_64__) || defined(__i386__)
 void i8_maxpool__avx2(const i8_pool_params *p, const int8_t *x, int8_t *y);
 #endif
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+#define I8_POOL_NEON 1
+void i8_maxpool__neon(const i8_pool_params *p, const int8_t *x, int8_t *y);
+void i8_avgpool__neon(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
+                      int8_t *y);
+void i8_global_avgpool__neon(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                             float mult, int32_t qmin, int32_t qmax, const int8_t *x, int8_t *y);
+#endif
 
 #endif

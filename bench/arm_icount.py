@@ -1,0 +1,432 @@
+"""ARM speed proxy: guest instructions per inference under qemu-user, int8rt vs ONNX Runtime.
+
+    sudo python bench/arm_icount.py                       # every model x CPU model x runtime
+    sudo python bench/arm_icount.py --models mobilenet_v2 --cpus cortex-a72 --split
+    python bench/arm_icount.py --guest ...                # (inside the chroot; used by the above)
+
+What it does (docs/PLATFORMS.md, "ARM speed proxy"):
+
+1. Host: exports each model's float ONNX (tests/models/torch_nets.py, seeded weights), and
+   quantizes it twice from the same calibration images (tests/models/fixtures.py): int8rt's
+   `quantize()` (.i8) and ONNX Runtime's `quantize_static` (QDQ, S8S8, per-channel weights,
+   MinMax: ORT's default static recipe). Cached in $INT8RT_ARM_CACHE/icount/models.
+2. The arm64 Debian rootfs of tools/arm/chroot.sh (cached), plus a venv /opt/ortvenv with
+   numpy and ONNX Runtime's own aarch64 wheel from PyPI, plus int8rt cross-compiled from this
+   checkout (tools/arm/cross_install.sh, /opt/icount-site; not stripped, so --split can name
+   functions), plus the dynamic qemu-aarch64 and its x86-64 libraries, and the counting
+   plugin (tools/arm/icount.c) built for the host, under /opt/q.
+3. For each (model, CPU model, runtime): this script runs in the chroot under the counting
+   qemu twice, doing identical setup and then 1 and 1+N inferences (one thread); instructions
+   per inference = (count(1+N) - count(1)) / N. /proc, /sys, /dev are NOT mounted for these
+   runs (ONNX Runtime's aarch64 build segfaults at import under qemu-user when they are).
+
+The table lists int8rt int8, ORT int8, ORT fp32, int8rt / ORT int8, instructions per MAC
+(MACs of Conv / Gemm / MatMul nodes of the float model) and the kernel path int8rt picked.
+--split adds, for int8rt, the instructions per inference per function of the native module.
+Needs root (chroot), the packages of tools/arm/chroot.sh, qemu-user (dynamic qemu-aarch64),
+gcc-aarch64-linux-gnu, torch + onnx + onnxruntime on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("INT8RT_ARM_CACHE", "/var/cache/int8rt-arm"))
+WORK = CACHE / "icount"
+BASE_ROOTFS = CACHE / "rootfs-arm64"  # tools/arm/chroot.sh's (cached)
+ROOTFS = CACHE / "rootfs-arm64-icount"  # a copy: chroot.sh mounts /proc in its own, ORT can't
+MODELS = ("mobilenet_v2", "resnet18", "yolov8n")
+CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
+RUNTIMES = ("int8rt", "ort-int8", "ort-fp32")
+GUEST_PY = "/opt/ortvenv/bin/python3"
+
+
+# ---------------------------------------------------------------- guest side (in the chroot)
+
+def guest(args: argparse.Namespace) -> None:
+    """Setup, then args.runs inferences; prints the kernel path / module base as JSON."""
+    import numpy as np
+
+    d = Path(args.dir)
+    x = np.load(d / f"{args.model}.input.npy")
+    info: dict[str, object] = {}
+    if args.runtime == "int8rt":
+        import int8rt
+        from int8rt import _native
+
+        sess = int8rt.Session(str(d / f"{args.model}.i8"), threads=args.threads)
+        feed = {sess.get_inputs()[0].name: x}
+        info["isa"] = _native.isa()
+        info["native"] = _native.__file__
+        info["base"] = _module_base(_native.__file__)
+        run = lambda: sess.run(None, feed)
+    else:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        name = f"{args.model}.qdq.onnx" if args.runtime == "ort-int8" else f"{args.model}.onnx"
+        sess = ort.InferenceSession(str(d / name), so, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: x}
+        info["isa"] = "ort " + ort.__version__
+        run = lambda: sess.run(None, feed)
+    for _ in range(args.runs):
+        run()
+    print("GUEST " + json.dumps(info), flush=True)
+
+
+def _module_base(path: str) -> int:
+    """Load address of an already loaded shared object (dladdr; no /proc in the chroot)."""
+    import ctypes
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p),
+                    ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]
+
+    lib = ctypes.CDLL(path)
+    sym = ctypes.cast(lib.PyInit__native, ctypes.c_void_p)
+    info = DlInfo()
+    libc = ctypes.CDLL(None)
+    if not libc.dladdr(sym, ctypes.byref(info)):
+        return 0
+    return int(info.fbase or 0)
+
+
+# ---------------------------------------------------------------- host side
+
+def sh(cmd: list[str] | str, **kw: object) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, shell=isinstance(cmd, str), **kw)  # type: ignore
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def model_available(name: str) -> bool:
+    sys.path.insert(0, str(ROOT))
+    from tests.models.torch_nets import MODELS as NETS
+
+    return name in NETS
+
+
+def make_models(names: list[str], out: Path) -> None:
+    """Float ONNX, int8rt .i8 and ORT QDQ from the same calibration images; input; MACs."""
+    sys.path.insert(0, str(ROOT))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (out / f"{name}.done").exists():
+            continue
+        import numpy as np
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+
+        import int8rt
+        from tests.models.fixtures import calib_and_eval_images, onnx_model_path
+
+        log(f"models: {name}")
+        src = onnx_model_path(name)
+        shutil.copy(src, out / f"{name}.onnx")
+        calib, evalx = calib_and_eval_images(name, n_calib=16, n_eval=1)
+        int8rt.quantize(str(src), [calib], progress=False).save(out / f"{name}.i8")
+        in_name = onnx.load(str(src)).graph.input[0].name
+
+        class Reader(CalibrationDataReader):
+            def __init__(self, feeds: list[dict]) -> None:
+                self.it = iter(feeds)
+
+            def get_next(self) -> dict | None:
+                return next(self.it, None)
+
+        feeds = [{in_name: calib[i:i + 1]} for i in range(len(calib))]
+        quantize_static(str(src), str(out / f"{name}.qdq.onnx"), Reader(feeds),
+                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        np.save(out / f"{name}.input.npy", np.ascontiguousarray(evalx[:1]))
+        (out / f"{name}.macs").write_text(str(count_macs(out / f"{name}.onnx")))
+        (out / f"{name}.done").write_text("ok")
+
+
+def count_macs(path: Path) -> int:
+    """Multiply-accumulates of the Conv / Gemm / MatMul nodes (shapes from ONNX inference)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    m = shape_inference.infer_shapes(onnx.load(str(path)))
+    shapes = {}
+    for vi in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    inits = {t.name: numpy_helper.to_array(t).shape for t in m.graph.initializer}
+    macs = 0
+    for n in m.graph.node:
+        if n.op_type == "Conv":
+            w = inits.get(n.input[1])
+            y = shapes.get(n.output[0])
+            if w and y:
+                macs += int(np.prod(y)) * int(np.prod(w[1:]))
+        elif n.op_type in ("Gemm", "MatMul"):
+            w = inits.get(n.input[1])
+            y = shapes.get(n.output[0])
+            if w and y:
+                macs += int(np.prod(y)) * int(w[0] if n.op_type == "MatMul" else
+                                              w[1] if any(a.name == "transB" and a.i
+                                                          for a in n.attribute) else w[0])
+    return macs
+
+
+def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
+    if not (ROOTFS / ".int8rt-ready").exists():
+        if not (BASE_ROOTFS / ".int8rt-ready").exists():
+            log("no arm64 rootfs: building it (tools/arm/chroot.sh, ROOTFS_ONLY=1)")
+            sh(["bash", str(ROOT / "tools/arm/chroot.sh"), "arm64"],
+               env={**os.environ, "ROOTFS_ONLY": "1"})
+        # from chroot.sh's tarball of the fresh rootfs (its directory may have /proc mounted)
+        tgz = CACHE / "rootfs-arm64.tar.zst"
+        log(f"unpacking {tgz} as {ROOTFS}")
+        tmp = CACHE / "icount-unpack"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        sh(["tar", "-C", str(tmp), "--zstd", "-xf", str(tgz)])
+        (tmp / "rootfs-arm64").rename(ROOTFS)
+        tmp.rmdir()
+    q = ROOTFS / "opt/q"
+    (q / "lib").mkdir(parents=True, exist_ok=True)
+    # the dynamic qemu (plugin support), its x86-64 libraries and loader, the plugin
+    qemu = shutil.which("qemu-aarch64")
+    if not qemu:
+        raise SystemExit("qemu-aarch64 (Debian package qemu-user) is needed: it loads plugins")
+    shutil.copy(qemu, q / "qemu-aarch64")
+    for line in sh(["ldd", qemu], capture_output=True, text=True).stdout.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            shutil.copy(parts[2], q / "lib" / Path(parts[2]).name)
+    shutil.copy("/lib64/ld-linux-x86-64.so.2", q / "ld-linux-x86-64.so.2")
+    sh(["gcc", "-O2", "-Wall", "-shared", "-fPIC", str(ROOT / "tools/arm/icount.c"), "-o",
+        str(q / "libicount.so")])
+    if not (ROOTFS / "opt/ortvenv/.ready").exists():
+        log("ortvenv: numpy + onnxruntime aarch64 wheel (pip inside the chroot)")
+        with mounted():
+            chroot_pip("python3 -m venv /opt/ortvenv && /opt/ortvenv/bin/pip install -q "
+                       "--no-cache-dir numpy onnxruntime")
+        (ROOTFS / "opt/ortvenv/.ready").write_text("ok")
+    if not skip_int8rt:
+        log(f"int8rt: cross build of {src} into /opt/icount-site")
+        sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(src),
+            "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
+
+
+class mounted:
+    """/proc /sys /dev in the chroot for pip; never during counted runs."""
+
+    def __enter__(self) -> None:
+        for d, args in (("proc", ["-t", "proc", "proc"]), ("sys", ["-t", "sysfs", "sys"]),
+                        ("dev", ["--bind", "/dev"])):
+            (ROOTFS / d).mkdir(exist_ok=True)
+            if not is_mount(ROOTFS / d):
+                sh(["mount", *args, str(ROOTFS / d)])
+        shutil.copy("/etc/resolv.conf", ROOTFS / "etc/resolv.conf")
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", ROOTFS / "etc/ssl/host-ca-bundle.crt")
+
+    def __exit__(self, *exc: object) -> None:
+        for d in ("dev", "sys", "proc"):
+            if is_mount(ROOTFS / d):
+                subprocess.run(["umount", "-l", str(ROOTFS / d)], check=False)
+
+
+def is_mount(d: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(d)], check=False).returncode == 0
+
+
+def chroot_pip(cmd: str) -> None:
+    env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           "QEMU_CPU": "cortex-a72", "PIP_CERT": "/etc/ssl/host-ca-bundle.crt",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_DEFAULT_TIMEOUT": "180"}
+    sh(["chroot", str(ROOTFS), "sh", "-c", cmd], env=env)
+
+
+def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
+            threads: int = 1) -> tuple[int, dict]:
+    """One counted guest run: (instructions, guest info); threads > 1: int8rt with that many
+    threads, counted per guest thread (info["per_thread"])."""
+    for d in ("proc", "sys", "dev"):
+        if is_mount(ROOTFS / d):
+            raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
+    out = f"/tmp/icount-{os.getpid()}.txt"  # per host process: runs may go side by side
+    plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
+        ",threads=on" if threads > 1 else "")
+    env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
+    cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(ROOTFS),
+           "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
+           "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
+           "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
+           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)]
+    r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("GUEST ")]
+    if r.returncode or not lines:
+        raise RuntimeError(f"guest run failed ({r.returncode}): {' '.join(cmd)}\n"
+                           f"{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
+    text = (ROOTFS / out.lstrip("/")).read_text()
+    if blocks:
+        shutil.copy(ROOTFS / out.lstrip("/"), blocks)
+    info = json.loads(lines[-1][6:])
+    info["per_thread"] = {int(f[1]): int(f[2]) for f in
+                          (ln.split() for ln in text.splitlines()) if f[0] == "thread"}
+    return int(text.split("\n", 1)[0].split()[1]), info
+
+
+def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
+    """Per-inference instructions per native-module function, from two block dumps."""
+    so = ROOTFS / info["native"].lstrip("/")
+    nm = sh(["aarch64-linux-gnu-nm", "--defined-only", "-n", str(so)], capture_output=True,
+            text=True).stdout.split("\n")
+    syms = []
+    for ln in nm:
+        f = ln.split()
+        if len(f) == 3 and f[1] in "tTwW":
+            syms.append((int(f[0], 16), f[2]))
+    syms.sort()
+    base = int(info["base"])
+    import bisect
+
+    starts = [s for s, _ in syms]
+
+    def per_fn(path: str) -> dict[str, int]:
+        acc: dict[str, int] = {}
+        for ln in Path(path).read_text().splitlines()[1:]:
+            _, a, _, c = ln.split()
+            off = int(a, 16) - base
+            if off < 0 or not starts or off > starts[-1] + (1 << 20):
+                name = "(outside int8rt)"
+            else:
+                i = bisect.bisect_right(starts, off) - 1
+                name = syms[i][1] if i >= 0 else "(outside int8rt)"
+            acc[name] = acc.get(name, 0) + int(c)
+        return acc
+
+    a, b = per_fn(b1), per_fn(bn)
+    rows = [(k, (b.get(k, 0) - a.get(k, 0)) / runs) for k in set(a) | set(b)]
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--runtime", choices=RUNTIMES)
+    p.add_argument("--model")
+    p.add_argument("--dir")
+    p.add_argument("--runs", type=int, default=3,
+                   help="N: extra inferences of the second counted run (default 3)")
+    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--cpus", nargs="+", default=list(CPUS))
+    p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
+    p.add_argument("--split", action="store_true",
+                   help="int8rt: per-function instructions per inference (top 25)")
+    p.add_argument("--no-build", action="store_true",
+                   help="reuse the int8rt already cross-built into the rootfs")
+    p.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    p.add_argument("--src", type=Path, default=ROOT,
+                   help="the int8rt checkout to cross-build (default: this one; e.g. another "
+                        "branch's worktree for a before / after table; needs its generated "
+                        "int8rt/_native.c)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="guest side: int8rt threads; host side: also measure the per-thread "
+                        "balance of int8rt at 2..THREADS threads")
+    args = p.parse_args(argv)
+    if args.guest:
+        guest(args)
+        return 0
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (chroot)")
+    models = [m for m in args.models if model_available(m)]
+    for m in set(args.models) - set(models):
+        log(f"model {m} is not in tests/models/torch_nets.py on this branch: skipped")
+    make_models(models, WORK / "models")
+    prepare_rootfs(args.no_build, args.src)
+    dst = ROOTFS / "opt/icount-models"
+    dst.mkdir(parents=True, exist_ok=True)
+    for m in models:
+        for suffix in (".onnx", ".qdq.onnx", ".i8", ".input.npy"):
+            shutil.copy(WORK / "models" / f"{m}{suffix}", dst / f"{m}{suffix}")
+    shutil.copy(Path(__file__), ROOTFS / "opt/arm_icount.py")
+    rows = []
+    for m in models:
+        macs = int((WORK / "models" / f"{m}.macs").read_text())
+        for cpu in args.cpus:
+            row: dict[str, object] = {"model": m, "cpu": cpu, "macs": macs}
+            for rt in args.runtimes:
+                t0 = time.time()
+                split = args.split and rt == "int8rt"
+                c1, info = counted(cpu, rt, m, 1, "/tmp/icount-b1.txt" if split else None)
+                cn, _ = counted(cpu, rt, m, 1 + args.runs, "/tmp/icount-bn.txt" if split
+                                else None)
+                row[rt] = (cn - c1) / args.runs
+                if rt == "int8rt":
+                    row["path"] = info["isa"]
+                log(f"{m} {cpu} {rt}: {row[rt] / 1e6:.1f} M instructions per inference "
+                    f"({time.time() - t0:.0f} s)")
+                if split:
+                    for name, n in split_per_function("/tmp/icount-b1.txt",
+                                                      "/tmp/icount-bn.txt", args.runs,
+                                                      info)[:25]:
+                        print(f"    {n / 1e6:9.2f} M  {name}")
+            rows.append(row)
+    print_table(rows)
+    if args.threads > 1:
+        thread_balance(models, args.cpus[0], args.threads, args.runs)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> None:
+    """int8rt at 2..max_threads threads: instructions per inference per guest thread."""
+    print(f"\nint8rt thread balance ({cpu}; instructions per inference per thread, the "
+          "busiest first; balance = busiest / mean of the threads that worked)")
+    for m in models:
+        for t in range(2, max_threads + 1):
+            _, a = counted(cpu, "int8rt", m, 1, None, t)
+            _, b = counted(cpu, "int8rt", m, 1 + runs, None, t)
+            per = sorted(((b["per_thread"].get(i, 0) - a["per_thread"].get(i, 0)) / runs
+                          for i in b["per_thread"]), reverse=True)
+            busy = [x for x in per if x > 0.01 * per[0]]
+            bal = per[0] / (sum(busy) / len(busy))
+            print(f"  {m} threads={t}: " + ", ".join(f"{x / 1e6:.1f} M" for x in busy)
+                  + f" (total {sum(busy) / 1e6:.1f} M, balance {bal:.2f})", flush=True)
+
+
+def print_table(rows: list[dict]) -> None:
+    def m(v: object) -> str:
+        return f"{v / 1e6:.0f} M" if isinstance(v, float) else "-"
+
+    print("| model | CPU model | int8rt int8 | ORT int8 | ORT fp32 | int8rt / ORT int8 | "
+          "int8rt / ORT fp32 | int8rt insns/MAC | int8rt path |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a, b, c = r.get("int8rt"), r.get("ort-int8"), r.get("ort-fp32")
+        ratio = f"{a / b:.2f}x" if a and b else "-"
+        ratio32 = f"{a / c:.2f}x" if a and c else "-"
+        ipm = f"{a / r['macs']:.3f}" if a and r["macs"] else "-"
+        print(f"| {r['model']} | {r['cpu']} | {m(a)} | {m(b)} | {m(c)} | {ratio} | {ratio32} | "
+              f"{ipm} | {r.get('path', '-')} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
