@@ -245,7 +245,7 @@ class Session:
             if self._dynamic and x.dtype.kind == "f" and np.isnan(x).any():
                 x = np.where(np.isnan(x), x.dtype.type(0), x)
             arrays.append(x)
-        batches = {name: a.shape[0] for name, a in zip(names, arrays)}
+        batches = {name: a.shape[0] if a.ndim else 1 for name, a in zip(names, arrays)}
         if not self._dynamic and len(set(batches.values())) > 1:
             # (a dynamic graph's dim 0 need not be a batch: an RNN state is [layers, N, H])
             raise ValueError(f"inputs have different batch sizes {batches}: every input of one "
