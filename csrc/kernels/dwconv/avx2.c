@@ -12,7 +12,7 @@
  *
  * The accumulators come out as channels [0-3 | 8-11] and [4-7 | 12-15] (the lane order of
  * the unpacks); one lane permute each restores channel order for the shared epilogue
- * (gemm/avx2_requant.h). 3x3 and 5x5 kernels are specialised (tap loop fully unrolled, the
+ * (requant/avx2.h). 3x3 and 5x5 kernels are specialised (tap loop fully unrolled, the
  * pair weights of a block stay in registers or L1); any other size takes the same loop with
  * a run-time tap count. Strides, dilations and pads only change the per-pixel tap pointers:
  * an out-of-image tap points at the scratch row of x_zp, so there is no per-element branch.
@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "kernels/dwconv/dwconv.h"
-#include "kernels/gemm/avx2_requant.h"
+#include "kernels/requant/avx2.h"
 
 #define AVX2 __attribute__((target("avx2")))
 #define MAX_TAPS_FAST 25 /* tap pointer array on the stack; larger kernels take pointer chunks */

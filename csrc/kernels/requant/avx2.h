@@ -1,5 +1,6 @@
-/* The AVX2 requantization epilogue of 16 int32 accumulators, shared by the AVX2 kernels
- * (gemm, dwconv). Include only from files whose callers carry target("avx2").
+/* The AVX2 requantization epilogue of 16 int32 accumulators (requant/requant.h: API and
+ * arithmetic), shared by every AVX2 and AVX-VNNI kernel (gemm, dwconv, ...). Include only from
+ * files whose callers carry target("avx2").
  *
  * Per lane, exactly i8_requantize (kernels.h) / the float32 epilogue:
  *   acc + bias (wrapping vpaddd: bias is stored modulo 2^32, see i8_gemm_pack),
@@ -8,15 +9,15 @@
  *   clamp to [qmin - zp, qmax - zp] as max then min (equal to the scalar ternary since
  *   lo <= hi), vcvtps2dq (current MXCSR rounding = round half to even, like lrintf), + zp,
  *   then saturating packs, which are exact because every value is already in [qmin, qmax]. */
-#ifndef INT8RT_AVX2_REQUANT_H
-#define INT8RT_AVX2_REQUANT_H
+#ifndef INT8RT_REQUANT_AVX2_H
+#define INT8RT_REQUANT_AVX2_H
 
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
 #include <string.h>
 
-#include "int8rt/kernels.h"
+#include "kernels/requant/requant.h"
 
 typedef struct {
     __m256 lo, hi;

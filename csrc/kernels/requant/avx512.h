@@ -1,0 +1,55 @@
+/* The AVX-512 requantization epilogue of 16 int32 accumulators in one zmm (requant/requant.h:
+ * API and arithmetic), shared by every AVX-512 kernel (gemm's avx512vnni tiles, dwconv, ...).
+ * Include only from files whose callers carry I8_AVX512_TARGET.
+ *
+ * Per lane exactly i8_requantize: vpaddd (wraps like i8_add_wrap), vcvtdq2ps (round to
+ * nearest), one vmulps, max then min against [qmin - zp, qmax - zp], vcvtps2dq (current MXCSR
+ * rounding = round half to even, like lrintf), + zp, then vpmovsdb to 16 bytes: its
+ * saturation never triggers because every value is already in [qmin, qmax]. Partial blocks
+ * (nr < 16) use masked stores, which never touch memory outside the nr elements. */
+#ifndef INT8RT_REQUANT_AVX512_H
+#define INT8RT_REQUANT_AVX512_H
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "kernels/requant/requant.h"
+
+#define I8_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+typedef struct {
+    __m512 lo, hi;
+    __m512i zp;
+    int32_t out_f32;
+} i8_avx512_requant;
+
+I8_AVX512_TARGET static inline i8_avx512_requant
+i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
+    i8_avx512_requant r;
+    r.lo = _mm512_set1_ps((float)(qmin - y_zp));
+    r.hi = _mm512_set1_ps((float)(qmax - y_zp));
+    r.zp = _mm512_set1_epi32(y_zp);
+    r.out_f32 = out_f32;
+    return r;
+}
+
+/* Channels 0..15 in s; bias and mult hold 16 readable entries; writes nr <= 16 elements of y
+ * (int8, or float32 when rq->out_f32). */
+I8_AVX512_TARGET static inline void i8_avx512_requant16(const i8_avx512_requant *rq, __m512i s,
+                                                        const int32_t *bias, const float *mult,
+                                                        void *y, size_t nr) {
+    s = _mm512_add_epi32(s, _mm512_loadu_si512(bias));
+    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(mult));
+    const __mmask16 m = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    if (rq->out_f32) {
+        _mm512_mask_storeu_ps(y, m, v);
+        return;
+    }
+    const __m512i q = _mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, rq->lo), rq->hi)), rq->zp);
+    _mm512_mask_cvtsepi32_storeu_epi8(y, m, q);
+}
+
+#endif
+#endif
