@@ -68,7 +68,9 @@ void i8_cpu_detect(i8_cpu_features *f) {
 /* Paths with kernels in this build, whatever the CPU. */
 static int compiled_in(int32_t isa) {
 #if I8_X86
-    return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2;
+    /* avx512vnni: AVX-512 kernels of the element-wise families (lut, requant_copy, add / mul,
+     * pools, dwconv, quantize); the families without them run their AVX2 kernels there */
+    return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2 || isa == I8_ISA_AVX512_VNNI;
 #elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
     /* kernels for NEON paths are added per family; a family without them uses scalar. On
      * armv7 hard-float the NEON kernels carry target("fpu=neon"), so they are compiled in
