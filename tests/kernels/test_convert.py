@@ -184,3 +184,37 @@ def test_nchw_bindings_reject_bad_arguments():
         nat.dequantize_nchw(np.zeros(12, np.int8), scale=1.0, zp=0, c=0, hw=12)
     with pytest.raises(ValueError):
         ref.quantize(x, scale=1.0, zp=0, c=5, hw=2)
+
+
+def test_lowering_fuses_the_boundary_moves(path, tmp_path):
+    """NCHW float in -> conv -> sigmoid -> NCHW float out: the input quantize and the output
+    dequantize carry the layout move (no transpose call left), and the native plan equals the
+    reference program on this path, at 1 and 2 threads."""
+    import onnx
+
+    import int8rt
+    from int8rt.lower import lower
+    from int8rt.plan import NativePlan
+    from int8rt.reference.program import run_program
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 9, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 9, 7])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "m.onnx")
+    calib = rng.standard_normal((4, 3, 9, 7)).astype(np.float32)
+    qm = int8rt.quantize(str(tmp_path / "m.onnx"), [calib[:2], calib[2:]], progress=False)
+    prog = lower(int8rt.Session(qm).graph)
+    kinds = [(c.kernel, c.params.get("c"), c.params.get("hw")) for c in prog.calls]
+    assert kinds[0] == ("quantize", 3, 63) and kinds[-1] == ("dequantize", 4, 63)
+    assert "transpose" not in [k for k, _, _ in kinds]
+    x = rng.standard_normal((2, 3, 9, 7)).astype(np.float32) * 3
+    x.reshape(-1)[:3] = (np.nan, np.inf, -np.inf)
+    (want,) = run_program(prog, [x])
+    for threads in (1, 2):
+        (got,) = NativePlan(prog).run([x], threads=threads)
+        assert got.shape == (2, 4, 9, 7) and np.array_equal(got, want, equal_nan=True)
