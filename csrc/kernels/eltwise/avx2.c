@@ -75,23 +75,28 @@ AVX2 void i8_mul_contig__avx2(const i8_binary_params *p, int64_t n, const int8_t
 
 /* The requantizing copy through the shared epilogue (requant/avx2.h): acc = x, bias = -x_zp
  * (so acc + bias = x - x_zp, exact), mult broadcast; 16 elements per step, a zero-padded copy
- * for the tail. */
-AVX2 void i8_requant_row__avx2(int64_t n, const int8_t *x, int32_t x_zp, float mult,
-                               int32_t y_zp, int8_t *y) {
+ * for each row's tail. */
+AVX2 void i8_requant_copy__avx2(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
     int32_t bias[16];
     float mults[16];
     for (int k = 0; k < 16; k++) {
-        bias[k] = -x_zp;
-        mults[k] = mult;
+        bias[k] = -p->x_zp;
+        mults[k] = p->mult;
     }
-    const i8_avx2_requant rq = i8_avx2_requant_init(y_zp, -128, 127, 0);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        i8_avx2_requant16(&rq, widen8(x + i), widen8(x + i + 8), bias, mults, y + i, 16);
-    if (i < n) {
-        int8_t t[16] = {0};
-        memcpy(t, x + i, (size_t)(n - i));
-        i8_avx2_requant16(&rq, widen8(t), widen8(t + 8), bias, mults, y + i, (size_t)(n - i));
+    const i8_avx2_requant rq = i8_avx2_requant_init(p->y_zp, -128, 127, 0);
+    const int64_t n = p->cols;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int8_t *xr = x + r * p->x_stride;
+        int8_t *yr = y + r * p->y_stride;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            i8_avx2_requant16(&rq, widen8(xr + i), widen8(xr + i + 8), bias, mults, yr + i, 16);
+        if (i < n) {
+            int8_t t[16] = {0};
+            memcpy(t, xr + i, (size_t)(n - i));
+            i8_avx2_requant16(&rq, widen8(t), widen8(t + 8), bias, mults, yr + i,
+                              (size_t)(n - i));
+        }
     }
 }
 

@@ -63,19 +63,24 @@ I8_AVX512_FN void i8_mul_bcast__avx512(const i8_binary_params *p, int64_t n, con
 }
 
 /* acc = x, bias = -x_zp: acc + bias = x - x_zp exactly */
-I8_AVX512_FN void i8_requant_row__avx512(int64_t n, const int8_t *x, int32_t x_zp, float mult,
-                                         int32_t y_zp, int8_t *y) {
+I8_AVX512_FN void i8_requant_copy__avx512(const i8_requant_copy_params *p, const int8_t *x,
+                                          int8_t *y) {
     int32_t bias[16];
     float mults[16];
     for (int k = 0; k < 16; k++) {
-        bias[k] = -x_zp;
-        mults[k] = mult;
+        bias[k] = -p->x_zp;
+        mults[k] = p->mult;
     }
-    const i8_avx512_requant rq = i8_avx512_requant_init(y_zp, -128, 127, 0);
-    for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
-        i8_avx512_requant16(&rq, load16(x + i, m), bias, mults, y + i,
-                            (size_t)(n - i < 16 ? n - i : 16));
+    const i8_avx512_requant rq = i8_avx512_requant_init(p->y_zp, -128, 127, 0);
+    const int64_t n = p->cols;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int8_t *xr = x + r * p->x_stride;
+        int8_t *yr = y + r * p->y_stride;
+        for (int64_t i = 0; i < n; i += 16) {
+            const __mmask16 m = tail_mask(n - i);
+            i8_avx512_requant16(&rq, load16(xr + i, m), bias, mults, yr + i,
+                                (size_t)(n - i < 16 ? n - i : 16));
+        }
     }
 }
 

@@ -139,9 +139,7 @@ void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level >= 1) {
-        for (int64_t r = 0; r < p->rows; r++)
-            (level == 2 ? i8_requant_row__avx512 : i8_requant_row__avx2)(
-                p->cols, x + r * p->x_stride, x_zp, mult, y_zp, y + r * p->y_stride);
+        (level == 2 ? i8_requant_copy__avx512 : i8_requant_copy__avx2)(p, x, y);
         return;
     }
 #endif

@@ -21,11 +21,9 @@ void i8_add_bcast__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
                           const int8_t *b, int8_t *y);
 void i8_mul_bcast__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
                           const int8_t *b, int8_t *y);
-/* one row of the requantizing copy: y[i] = i8_requantize(x[i] - x_zp, mult, y_zp, -128, 127) */
-void i8_requant_row__avx2(int64_t n, const int8_t *x, int32_t x_zp, float mult, int32_t y_zp,
-                          int8_t *y);
-void i8_requant_row__avx512(int64_t n, const int8_t *x, int32_t x_zp, float mult, int32_t y_zp,
-                            int8_t *y);
+/* the requantizing copy (kernels.h, i8_requant_copy_run) */
+void i8_requant_copy__avx2(const i8_requant_copy_params *p, const int8_t *x, int8_t *y);
+void i8_requant_copy__avx512(const i8_requant_copy_params *p, const int8_t *x, int8_t *y);
 #endif
 
 #endif
