@@ -1,5 +1,7 @@
 /* Binary elementwise ops with broadcasting (add, mul) and the requantizing strided copy.
  * Arithmetic: docs/QUANTIZATION.md §4 (table rows Add / Sub, Mul, Concat). */
+#include <string.h>
+
 #include "int8rt/cpu.h"
 #include "int8rt/kernels.h"
 #include "kernels/eltwise/eltwise.h"
@@ -136,6 +138,13 @@ void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int
 void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
     const int32_t x_zp = p->x_zp, y_zp = p->y_zp;
     const float mult = p->mult;
+    if (mult == 1.0f && x_zp == y_zp) {
+        /* same parameters (a Concat input already at the output's scale): the requantization
+         * is the identity (x - zp is exact in float32, times 1, in range, + zp), so copy */
+        for (int64_t r = 0; r < p->rows; r++)
+            memmove(y + r * p->y_stride, x + r * p->x_stride, (size_t)p->cols);
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level >= 1) {
