@@ -2,6 +2,11 @@
 whole-model Session latency, every path in one process, interleaved, medians.
 
     python bench/bench_gemm.py [--runs 15] [--models mobilenet_v2,resnet18] [--no-models]
+    python bench/bench_gemm.py --peak-only     # just the GEMM-vs-peak table
+
+It first prints the CPU model, the ISA flags present, then per path the GEMM M=N=K=1024
+throughput (weights packed once, CPU time of this thread, best of 7) against that path's
+measured peak (docs/KERNELS.md, "Peak").
 
 Kernel timings go through the checked bindings (_native.fc / _native.conv2d), so they include
 the weight packing (small next to the gemm at these sizes). GOPS counts a multiply-add as two
@@ -95,6 +100,31 @@ def measure(cases: dict[str, tuple[Callable[[], object], int]], paths: list[str]
     return rows
 
 
+def cpu_header() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = [k for k, v in _native.cpu_features().items() if v]
+    return (f"CPU: {model}; ISA flags: {', '.join(flags) or 'none'}; int8rt paths: "
+            f"{', '.join(_native.available_isas())} (default {_native.isa()})")
+
+
+def peak_table(paths: list[str], m: int = 1024, k: int = 1024, n: int = 1024) -> str:
+    out = [f"| path | GEMM {m}x{k}x{n} GOPS | peak GOPS | % of peak |", "|---|---|---|---|"]
+    for p in paths:
+        _native.set_isa(p)
+        t = min(_native.fc_run_times(m, k, n, repeats=7))
+        gops, peak = 2 * m * k * n / t / 1e9, _native.peak_gops(p)
+        out.append(f"| {p} | {gops:.1f} | {peak:.1f} | {100 * gops / peak:.0f} % |")
+        print(out[-1], flush=True)
+    return "\n".join(out)
+
+
 def table(rows: list[dict], paths: list[str]) -> str:
     head = "| case | " + " | ".join(f"{p} ms (GOPS)" for p in paths)
     head += f" | {paths[0]} / {paths[-1]} |"
@@ -114,15 +144,19 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--models", default="mobilenet_v2,resnet18")
     ap.add_argument("--no-models", action="store_true")
+    ap.add_argument("--peak-only", action="store_true")
     ap.add_argument("-o", "--output", help="also write the Markdown table here")
     args = ap.parse_args()
     paths = _native.available_isas()
     before = _native.isa()
-    cases = kernel_cases()
-    if not args.no_models:
-        cases.update(model_cases(args.models.split(",")))
+    print(cpu_header(), flush=True)
     try:
-        md = table(measure(cases, paths, args.runs), paths)
+        md = cpu_header() + "\n\n" + peak_table(paths)
+        if not args.peak_only:
+            cases = kernel_cases()
+            if not args.no_models:
+                cases.update(model_cases(args.models.split(",")))
+            md += "\n\n" + table(measure(cases, paths, args.runs), paths)
     finally:
         _native.set_isa(before)
     print(md)

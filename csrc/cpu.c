@@ -50,7 +50,10 @@ void i8_cpu_detect(i8_cpu_features *f) {
     __cpuid_count(7, 0, a, b, c, d);
     const unsigned leaf7_ebx = b, leaf7_ecx = c, max_sub = a;
     f->avx2 = (int32_t)((leaf7_ebx >> 5) & 1);
-    f->avx512_vnni = (int32_t)(zmm_ok && ((leaf7_ebx >> 16) & 1) && ((leaf7_ecx >> 11) & 1));
+    /* AVX512-VNNI kernels also use F (bit 16), BW (30) and VL (31): EVEX ymm, masked stores;
+     * every CPU with VNNI has them, but check rather than assume */
+    f->avx512_vnni = (int32_t)(zmm_ok && ((leaf7_ebx >> 16) & 1) && ((leaf7_ebx >> 30) & 1) &&
+                               ((leaf7_ebx >> 31) & 1) && ((leaf7_ecx >> 11) & 1));
     if (max_sub >= 1) {
         __cpuid_count(7, 1, a, b, c, d);
         f->avx_vnni = (int32_t)((a >> 4) & 1);
@@ -68,9 +71,9 @@ void i8_cpu_detect(i8_cpu_features *f) {
 /* Paths with kernels in this build, whatever the CPU. */
 static int compiled_in(int32_t isa) {
 #if I8_X86
-    /* avx512vnni: AVX-512 kernels of the element-wise families (lut, requant_copy, add / mul,
-     * pools, dwconv, quantize); the families without them run their AVX2 kernels there */
-    return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2 || isa == I8_ISA_AVX512_VNNI;
+    /* the VNNI kernels carry target attributes, so any x86 gcc/clang build has them */
+    return isa == I8_ISA_SCALAR || isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI ||
+           isa == I8_ISA_AVX512_VNNI;
 #elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
     /* kernels for NEON paths are added per family; a family without them uses scalar. On
      * armv7 hard-float the NEON kernels carry target("fpu=neon"), so they are compiled in
@@ -88,8 +91,10 @@ static int cpu_supports(int32_t isa, const i8_cpu_features *f) {
     case I8_ISA_NEON: return f->neon;
     case I8_ISA_NEON_DOT: return f->neon && f->neon_dot;
     case I8_ISA_AVX2: return f->avx2;
-    case I8_ISA_AVX_VNNI: return f->avx2 && f->avx_vnni;
-    case I8_ISA_AVX512_VNNI: return f->avx512_vnni;
+    /* avxvnni also runs on AVX512-VNNI CPUs without AVX-VNNI (AMD Zen 4): the same ymm tiles
+     * with the EVEX encoding of vpdpbusd (kernels/gemm/dispatch.c, docs/KERNELS.md) */
+    case I8_ISA_AVX_VNNI: return f->avx2 && (f->avx_vnni || f->avx512_vnni);
+    case I8_ISA_AVX512_VNNI: return f->avx2 && f->avx512_vnni;
     default: return 0;
     }
 }
@@ -118,13 +123,26 @@ static int32_t env_cap(int *unknown) {
     return i;
 }
 
+/* Detected once: CPUID can cost microseconds under a hypervisor, and the answer never
+ * changes. Racing first calls store identical values. */
+static i8_cpu_features cached_features;
+static _Atomic int32_t features_ready = 0;
+
+const i8_cpu_features *i8_cpu_features_cached(void) {
+    if (!atomic_load_explicit(&features_ready, memory_order_acquire)) {
+        i8_cpu_features f;
+        i8_cpu_detect(&f);
+        cached_features = f;
+        atomic_store_explicit(&features_ready, 1, memory_order_release);
+    }
+    return &cached_features;
+}
+
 int32_t i8_isa_available(int32_t isa) {
     int unknown;
-    i8_cpu_features f;
     if (isa < 0 || isa >= I8_ISA_COUNT || isa > env_cap(&unknown) || !compiled_in(isa))
         return 0;
-    i8_cpu_detect(&f);
-    return cpu_supports(isa, &f);
+    return cpu_supports(isa, i8_cpu_features_cached());
 }
 
 /* -1 until the first selection. Relaxed atomics: every value ever stored is a valid path, so a

@@ -153,3 +153,125 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
         free(packed)
         free(scratch)
     return y
+
+
+# ---- the gemm core itself, per kernel set (tests/kernels/test_gemm.py, bench/bench_gemm.py) --
+from libc.stdint cimport uint32_t
+
+cdef extern from "kernels/gemm/gemm.h" nogil:
+    ctypedef void (*i8_gemm_ukernel)(size_t, size_t, size_t, const void *, size_t, const void *,
+                                     void *, size_t, const void *)
+    ctypedef struct i8_gemm_tile:
+        uint32_t nr
+    ctypedef struct i8_gemm_kernel:
+        const char *name
+        int32_t layout
+        int32_t native
+        uint32_t mr, ku, a_elem
+        const i8_gemm_tile *tiles
+    ctypedef struct i8_gemm_panel:
+        int32_t layout, n, k, kp
+        void *scratch
+        size_t scratch_bytes
+    const i8_gemm_kernel *i8_gemm_kernels(size_t *count)
+    int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd)
+    size_t i8_gemm_packed_size(int32_t n, int32_t k)
+    void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w,
+                             size_t w_stride, const int32_t *bias, const float *mult,
+                             int32_t x_zp, void *packed)
+    size_t i8_gemm_scratch_size(size_t m, int32_t k)
+    void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
+                            int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32)
+    void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m,
+                     const int8_t *a, size_t a_stride, void *c, size_t c_stride)
+
+
+_GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16"}
+
+
+def gemm_kernels() -> list:
+    """Every gemm kernel set compiled in (csrc/kernels/gemm/dispatch.c): dicts with name,
+    layout, native (0: portable emulation of an ISA's dot), runnable (this CPU can run it),
+    mr, ku and tiles (the tile widths nr)."""
+    cdef size_t count = 0
+    cdef const i8_gemm_kernel *ks = i8_gemm_kernels(&count)
+    out = []
+    for i in range(count):
+        tiles = []
+        t = 0
+        while ks[i].tiles[t].nr:
+            tiles.append(int(ks[i].tiles[t].nr))
+            t += 1
+        out.append({"name": ks[i].name.decode(), "layout": _GEMM_LAYOUTS[ks[i].layout],
+                    "native": bool(ks[i].native),
+                    "runnable": bool(i8_gemm_kernel_runnable(&ks[i])), "mr": int(ks[i].mr),
+                    "ku": int(ks[i].ku), "tiles": tiles})
+    return out
+
+
+def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0, k=None,
+         c_cols=None, pad_rows=False, scratch=True):
+    """The gemm core with one kernel set: a [m, lda] int8 (the first k columns are the rows:
+    a strided a when k < lda), w [n, k] -> c [m, c_cols] (c_cols >= n; columns from n on are
+    returned as the kernel left them: 0x55 bytes / NaN floats beforehand). pad_rows: the rows
+    are copied zero-padded to kp and the panel's k raised to kp, as the im2col conv does.
+    scratch=False runs without work space (the driver's portable fallback)."""
+    cdef size_t count = 0
+    cdef const i8_gemm_kernel *ks = i8_gemm_kernels(&count)
+    cdef const i8_gemm_kernel *kd = NULL
+    for i in range(count):
+        if ks[i].name.decode() == kernel:
+            kd = &ks[i]
+    if kd == NULL:
+        raise ValueError(f"gemm: unknown kernel set {kernel!r}")
+    if not i8_gemm_kernel_runnable(kd):
+        raise ValueError(f"gemm: this CPU cannot run kernel set {kernel!r}")
+    _conv_check_array(a, "a", np.int8, 2)
+    _conv_check_array(w, "w", np.int8, 2)
+    _conv_check_array(bias, "bias", np.int32, 1)
+    _conv_check_array(mult, "mult", np.float32, 1)
+    cdef int32_t big = 2**31 - 1
+    cdef size_t m = _conv_check_int(a.shape[0], "m", 1, big)
+    cdef int32_t kk = _conv_check_int(a.shape[1] if k is None else k, "k", 1, a.shape[1])
+    cdef int32_t n = _conv_check_int(w.shape[0], "n", 1, big)
+    if w.shape[1] != kk or bias.shape[0] != n or mult.shape[0] != n:
+        raise ValueError(f"gemm: w {w.shape}, bias {bias.shape}, mult {mult.shape} do not "
+                         f"match k={kk}")
+    cdef size_t cc = n if c_cols is None else _conv_check_int(c_cols, "c_cols", n, big)
+    x_zp, y_zp, qmin, qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
+    out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
+    cdef size_t kp = (kk + 15) // 16 * 16
+    if pad_rows:
+        rows = np.zeros((m, kp), np.int8)
+        rows[:, :kk] = a[:, :kk]
+        a = rows
+    if out_f32:
+        c = np.full((m, cc), np.nan, np.float32)
+    else:
+        c = np.full((m, cc), 0x55, np.int8)
+    cdef const int8_t[::1] av = a.reshape(-1)
+    cdef size_t lda = a.shape[1]
+    cdef const int8_t[::1] wv = w.reshape(-1)
+    cdef const int32_t[::1] bv = bias
+    cdef const float[::1] mv = mult
+    cdef void *cp = _conv_out(c)
+    cdef void *packed = NULL
+    cdef void *work = NULL
+    cdef i8_gemm_panel pn
+    cdef int32_t layout = kd.layout, xz = x_zp, yz = y_zp, lo = qmin, hi = qmax, f32 = out_f32
+    cdef int32_t run_k = <int32_t>kp if pad_rows else kk
+    try:
+        packed = _conv_malloc(i8_gemm_packed_size(n, kk))
+        if scratch:
+            work = _conv_malloc(i8_gemm_scratch_size(m, kk))
+        with nogil:
+            i8_gemm_pack_layout(layout, n, kk, &wv[0], kk, &bv[0], &mv[0], xz, packed)
+            i8_gemm_panel_init(&pn, n, kk, packed, yz, lo, hi, f32)
+            pn.k = run_k
+            pn.scratch = work
+            pn.scratch_bytes = i8_gemm_scratch_size(m, kk) if work != NULL else 0
+            i8_gemm_run(kd, &pn, m, &av[0], lda, cp, cc)
+    finally:
+        free(packed)
+        free(work)
+    return c

@@ -42,6 +42,26 @@ def test_native_plan_equals_reference_program(quantized) -> None:
     assert np.array_equal(native, reference), name
 
 
+def test_every_kernel_path_equals_reference(quantized) -> None:
+    """Whole models on every kernel path this CPU runs (scalar, avx2, avxvnni, avx512vnni on
+    an AVX512-VNNI machine; docs/KERNELS.md), each packed and run under that path: all equal the
+    reference program bit for bit."""
+    from int8rt import _native
+
+    name, _, _, evals, qm = quantized
+    x = evals[:1]
+    reference = run_program(lower(qm.graph), [x])[0]
+    before = _native.isa()
+    try:
+        for path in _native.available_isas():
+            _native.set_isa(path)
+            sess = int8rt.Session(qm)
+            got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+            assert np.array_equal(got, reference), (name, path)
+    finally:
+        _native.set_isa(before)
+
+
 def test_threads_equal_single_thread(quantized) -> None:
     """2, 3 and 8 threads (more than this machine's cores) give the 1-thread output bit for bit,
     on a batch of 2 (docs/PLAN.md, "Threads")."""

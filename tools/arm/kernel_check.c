@@ -314,11 +314,9 @@ static int force_neondot(void) {
     float mult[I8_GEMM_NR] = {1, 1, 1, 1}, c[I8_GEMM_NR];
     for (int i = 0; i < I8_GEMM_KB; i++) a[i] = (int8_t)(i - 8);
     for (int i = 0; i < I8_GEMM_NR * I8_GEMM_KB; i++) w[i] = (int8_t)(3 - i % 7);
-    /* designated: the panel also carries layout / K2N16 / scratch fields (gemm.h) */
-    const i8_gemm_panel pn = {.layout = I8_GEMM_ROWS, .n = I8_GEMM_NR, .k = I8_GEMM_KB,
-                              .kp = I8_GEMM_KB, .bias = bias, .mult = mult, .w = w,
-                              .y_zp = 0, .qmin = -128, .qmax = 127, .out_f32 = 1};
-    i8_gemm_1x4__neondot(&pn, 0, a, c);
+    const i8_gemm_params prm = {.bias = bias, .mult = mult,
+                                .rq = {.y_zp = 0, .qmin = -128, .qmax = 127, .out_f32 = 1}};
+    i8_gemm_2x4c16__neondot(1, I8_GEMM_NR, I8_GEMM_KB, a, I8_GEMM_KB, w, c, 0, &prm);
     for (int t = 0; t < I8_GEMM_NR; t++) {
         int32_t s = 0;
         for (int i = 0; i < I8_GEMM_KB; i++) s += a[i] * w[t * I8_GEMM_KB + i];

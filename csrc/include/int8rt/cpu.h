@@ -21,8 +21,9 @@ typedef enum {
     I8_ISA_NEON = 1,        /* ARM Advanced SIMD: AArch64 baseline, armv7 with NEON-VFPv4 */
     I8_ISA_NEON_DOT = 2,    /* AArch64 sdot (Armv8.2 dotprod: Cortex-A76 / Pi 5) */
     I8_ISA_AVX2 = 3,        /* x86-64 AVX2 (int16 vpmaddwd dot products) */
-    I8_ISA_AVX_VNNI = 4,    /* x86 VEX vpdpbusd (Alder Lake, N100, Zen 5) */
-    I8_ISA_AVX512_VNNI = 5, /* x86 EVEX vpdpbusd */
+    I8_ISA_AVX_VNNI = 4,    /* x86 ymm vpdpbusd: VEX (Alder Lake, N100, Zen 5), or EVEX on
+                               AVX512-VNNI CPUs without AVX-VNNI (Zen 4) */
+    I8_ISA_AVX512_VNNI = 5, /* x86 zmm vpdpbusd (AVX-512 F/BW/VL + VNNI) */
     I8_ISA_COUNT = 6
 } i8_isa;
 /* Paths of one architecture are ordered by capability; the order across architectures only
@@ -33,12 +34,14 @@ typedef enum {
 typedef struct {
     int32_t avx2;
     int32_t avx_vnni;    /* VEX-encoded vpdpbusd (Alder Lake, Zen 5) */
-    int32_t avx512_vnni; /* EVEX vpdpbusd (AVX-512F + VNNI, ZMM state enabled) */
+    int32_t avx512_vnni; /* EVEX vpdpbusd (AVX-512 F, BW, VL + VNNI, ZMM state enabled) */
     int32_t neon;        /* Advanced SIMD usable (always on AArch64; HWCAP_NEON on armv7) */
     int32_t neon_dot;    /* AArch64 sdot/udot (HWCAP_ASIMDDP) */
 } i8_cpu_features;
 
 void i8_cpu_detect(i8_cpu_features *f);
+/* i8_cpu_detect's answer, detected once per process. */
+const i8_cpu_features *i8_cpu_features_cached(void);
 
 /* Name of a path ("scalar", "avx2", ...), or NULL when out of range. */
 const char *i8_isa_name(int32_t isa);

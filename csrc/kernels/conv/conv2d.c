@@ -18,8 +18,8 @@ enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
 
 #define CONV_MAGIC 0x56433849u /* "I8CV" */
 #define CONV_HEADER_BYTES 64
-/* im2col tile target: small enough for L2 together with one weight block; the K2N16 gemm
- * widens it to int16 (twice this) in its own part of the scratch */
+/* im2col tile target: small enough for L2 together with one weight block; the gemm prepares
+ * it (int16 for K2N16: twice this) in its own part of the scratch */
 #define IM2COL_TILE_BYTES 65536
 
 typedef struct {

@@ -13,19 +13,14 @@ void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void
     i8_gemm_pack(n, k, w, (size_t)k, NULL, w_scale, 0, packed);
 }
 
-/* scratch = q rows [m, k] int8 | s_a [m] float32 | (with a gemm driver that takes one) the
- * driver's own work space. I8_GEMM_K2N16_MR marks the driver with an int16 activation work
- * space (i8_gemm_scratch_size); without it the panel runs without scratch. */
+/* scratch = q rows [m, k] int8 | s_a [m] float32 | the gemm driver's prepared activation
+ * rows (i8_gemm_scratch_size). */
 static size_t q_part(int64_t m, int64_t k) {
     return I8_ALIGN_UP((size_t)(m * k), 64) + I8_ALIGN_UP((size_t)m * sizeof(float), 64);
 }
 
 size_t i8dq_scratch_size(int64_t m, int64_t k) {
-#ifdef I8_GEMM_K2N16_MR
     return q_part(m, k) + i8_gemm_scratch_size((size_t)m, (int32_t)k);
-#else
-    return q_part(m, k);
-#endif
 }
 
 static float absmax(const float *a, int64_t n) {
@@ -73,10 +68,8 @@ void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const floa
     i8dq_quantize_rows(m, k, a, per_row, q, s);
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
-#ifdef I8_GEMM_K2N16_MR
     pn.scratch = (unsigned char *)scratch + q_part(m, k);
     pn.scratch_bytes = i8_gemm_scratch_size((size_t)m, k);
-#endif
     i8_gemm(&pn, (size_t)m, q, (size_t)k, y, (size_t)n);
     for (int64_t i = 0; i < m; i++) {
         const float sa = s[per_row ? i : 0];

@@ -1,5 +1,5 @@
 /* Fully connected (i8_fc_*, kernels.h): one gemm panel over all n outputs; x rows are the
- * gemm's a rows directly; the scratch is the gemm's own (int16 rows, gemm.h). Packed stream
+ * gemm's a rows directly; the scratch is the gemm's own (prepared rows, gemm.h). Packed stream
  * = the gemm panel (gemm.h). */
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/split.h"
@@ -40,7 +40,7 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
     if (t1 > tasks) t1 = tasks;
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
-    pn.scratch = scratch; /* the gemm's int16 row blocks, as i8_fc_run sets it */
+    pn.scratch = scratch; /* the gemm's prepared row blocks, as i8_fc_run sets it */
     pn.scratch_bytes = i8_fc_scratch_size(p);
     unsigned char *yb = y;
     size_t t = t0;

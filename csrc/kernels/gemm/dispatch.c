@@ -1,70 +1,241 @@
-/* The gemm entry fc and conv2d call. The row blocking lives here once; each ISA contributes
- * only its two micro-kernels, looked up on the current path (int8rt/cpu.h) once per gemm call,
- * never per tile. Paths without their own micro-kernels use the best one below them. */
+/* The gemm driver: one row / column blocking for every kernel set (gemm.h, docs/KERNELS.md
+ * "gemm"), the table of kernel sets, and which set each path packs and runs. The kernel set is
+ * looked up once per gemm call, never per tile. */
+#include <string.h>
+
 #include "int8rt/cpu.h"
 #include "kernels/gemm/gemm.h"
 
-typedef struct {
-    i8_gemm_2x4_fn tile2;
-    i8_gemm_1x4_fn tile1;
-} gemm_kernels;
+#define SET(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A)                                 \
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME}
 
-#define SCALAR {i8_gemm_2x4__scalar, i8_gemm_1x4__scalar}
-#if defined(__x86_64__) || defined(__i386__)
-#define AVX2 {i8_gemm_2x4__avx2, i8_gemm_1x4__avx2}
-#else
-#define AVX2 SCALAR /* never selected: cpu.c reports avx2 only on x86 */
-#endif
+/* Every set compiled in. Native x86 sets prepare rows with AVX2 code (every VNNI CPU has
+ * AVX2); the _emu sets with portable code, so they run on any host. */
+static const i8_gemm_kernel KERNELS[] = {
+    SET(scalar, I8_GEMM_ROWS, I8_GEMM_CPU_ANY, 1, 2, 16, 0, NULL),
 #if defined(I8_GEMM_HAVE_NEON)
-#define NEON {i8_gemm_2x4__neon, i8_gemm_1x4__neon}
-#else
-#define NEON SCALAR /* never selected: cpu.c reports neon only on ARM */
+    SET(neon, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, 2, 16, 0, NULL),
 #endif
 #if defined(I8_GEMM_HAVE_NEONDOT)
-#define NEONDOT {i8_gemm_2x4__neondot, i8_gemm_1x4__neondot}
-#else
-#define NEONDOT NEON
+    SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, 2, 16, 0, NULL),
 #endif
-
-static const gemm_kernels GEMM[I8_ISA_COUNT] = {
-    [I8_ISA_SCALAR] = SCALAR,
-    [I8_ISA_NEON] = NEON,
-    [I8_ISA_NEON_DOT] = NEONDOT,
-    [I8_ISA_AVX2] = AVX2,
-    [I8_ISA_AVX_VNNI] = AVX2,
-    [I8_ISA_AVX512_VNNI] = AVX2,
+#if defined(I8_GEMM_HAVE_SSE2)
+    SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 2, i8_gemm_pack_a_i16),
+#endif
+#if defined(I8_GEMM_HAVE_X86)
+    SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
+    SET(avxvnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVXVNNI, 1, 6, 4, 1, i8_gemm_pack_a_u8__avx2),
+#endif
+    SET(avxvnni_evex, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 6, 4, 1,
+        i8_gemm_pack_a_u8__avx2),
+    SET(avx512vnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 8, 4, 1, i8_gemm_pack_a_u8__avx2),
+#endif
+    SET(avx2_emu, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 0, 6, 2, 2, i8_gemm_pack_a_i16),
+    SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
+    SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
 };
+#define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
+
+static const i8_gemm_kernel *by_name(const char *name) {
+    for (size_t i = 0; i < NKERNELS; i++)
+        if (!strcmp(KERNELS[i].name, name)) return &KERNELS[i];
+    return NULL;
+}
+
+const i8_gemm_kernel *i8_gemm_kernels(size_t *count) {
+    *count = NKERNELS;
+    return KERNELS;
+}
+
+int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd) {
+    const i8_cpu_features *f = i8_cpu_features_cached();
+    switch (kd->cpu) {
+    case I8_GEMM_CPU_ANY: return 1;
+    case I8_GEMM_CPU_AVX2: return f->avx2;
+    case I8_GEMM_CPU_AVXVNNI: return f->avx2 && f->avx_vnni;
+    case I8_GEMM_CPU_AVX512VNNI: return f->avx2 && f->avx512_vnni;
+    case I8_GEMM_CPU_NEON: return f->neon;
+    case I8_GEMM_CPU_NEONDOT: return f->neon && f->neon_dot;
+    default: return 0;
+    }
+}
+
+int32_t i8_gemm_layout_for(int32_t isa) {
+    switch (isa) {
+#if defined(I8_GEMM_HAVE_SSE2)
+    case I8_ISA_SCALAR: return I8_GEMM_K2N16; /* the baseline's SSE2 tiles */
+#endif
+#if defined(I8_GEMM_HAVE_X86)
+    case I8_ISA_AVX2: return I8_GEMM_K2N16;
+    case I8_ISA_AVX_VNNI:
+    case I8_ISA_AVX512_VNNI: return I8_GEMM_K4N16;
+#endif
+    default: return I8_GEMM_ROWS;
+    }
+}
+
+/* The path's own set when it wants `layout`, else the layout's portable set (a panel packed
+ * under another path: tests sweeping paths, an INT8RT_ISA cap set between pack and run). */
+const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
+    const char *name = "scalar";
+    if (i8_gemm_layout_for(isa) == layout) {
+        switch (isa) {
+        case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
+        case I8_ISA_NEON: name = "neon"; break;
+        case I8_ISA_NEON_DOT: name = "neondot"; break;
+        case I8_ISA_AVX2: name = "avx2"; break;
+        /* avxvnni on a CPU with AVX512-VNNI + VL but no AVX-VNNI (AMD Zen 4): the same ymm
+         * tiles with the EVEX encoding of vpdpbusd (docs/KERNELS.md) */
+        case I8_ISA_AVX_VNNI:
+            name = i8_cpu_features_cached()->avx_vnni ? "avxvnni" : "avxvnni_evex";
+            break;
+        case I8_ISA_AVX512_VNNI: name = "avx512vnni"; break;
+        default: break;
+        }
+    } else if (layout == I8_GEMM_K2N16) {
+        name = "avx2_emu";
+    } else if (layout == I8_GEMM_K4N16) {
+        name = "avx512vnni_emu";
+    }
+    const i8_gemm_kernel *kd = by_name(name);
+    if (!kd) /* a native set this compiler could not build: the layout's portable set */
+        kd = by_name(layout == I8_GEMM_K2N16 ? "avx2_emu"
+                     : layout == I8_GEMM_K4N16 ? "avx512vnni_emu" : "scalar");
+    return kd;
+}
+
+/* Portable loop over any layout, for a caller without enough scratch (slow, rare). */
+static int32_t weight_at(const i8_gemm_panel *pn, size_t j, size_t i) {
+    const size_t kp = (size_t)pn->kp;
+    switch (pn->layout) {
+    case I8_GEMM_K2N16:
+        return ((const int16_t *)pn->w)[(j / 16) * 16 * kp + (i / 2) * 32 + (j % 16) * 2 + i % 2];
+    case I8_GEMM_K4N16:
+        return ((const int8_t *)pn->w)[(j / 16) * 16 * kp + (i / 4) * 64 + (j % 16) * 4 + i % 4];
+    default: return ((const int8_t *)pn->w)[j * kp + i];
+    }
+}
+
+static void gemm_portable(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
+                          unsigned char *c, size_t c_row) {
+    const i8_rq_params rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
+    const size_t esz = pn->out_f32 ? sizeof(float) : 1;
+    /* the K4N16 bias also cancels 128 * sum(w): add it back over the readable k */
+    const int32_t off = pn->layout == I8_GEMM_K4N16 ? 128 : 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < (size_t)pn->n; j++) {
+            uint32_t acc = 0;
+            for (size_t q = 0; q < (size_t)pn->k; q++)
+                acc += (uint32_t)((a[i * a_stride + q] + off) * weight_at(pn, j, q));
+            const int32_t s = (int32_t)acc;
+            i8_requant_row__scalar(&rq, &s, pn->bias + j, pn->mult + j, c + i * c_row + j * esz,
+                                   1);
+        }
+}
+
+/* The widest tile whose columns all exist: nr <= the remaining channels rounded up to the
+ * narrowest tile (the panel pads channels to 16, the ROWS layout to 4). */
+static const i8_gemm_tile *tile_for(const i8_gemm_tile *tiles, size_t rem) {
+    const i8_gemm_tile *t = tiles;
+    size_t narrow = tiles[0].nr;
+    for (const i8_gemm_tile *u = tiles; u->nr; u++) narrow = u->nr;
+    const size_t have = I8_ALIGN_UP(rem, narrow);
+    while (t[1].nr && t->nr > have) t++;
+    return t;
+}
+
+/* Byte offset of channel j (a multiple of 4) in the packed weights: ROWS rows of kp bytes;
+ * K2N16 / K4N16 blocks of 16 channels (16 * kp * 2 or 16 * kp bytes), 4 bytes per channel
+ * and k group inside a block (an 8-wide tile may start mid-block). */
+static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
+    if (pn->layout == I8_GEMM_ROWS) return j * (size_t)pn->kp;
+    const size_t block = (size_t)pn->kp * 16 * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
+    return j / 16 * block + j % 16 * 4;
+}
+
+#define WEIGHTS_IN_L1_BYTES 24576
+
+/* Rows [0, m) of a (prepared or raw) against every channel: each tile covers mr rows and the
+ * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
+ * MobileNet's 1x1 convolutions) each row tile meets every column block while its rows are in
+ * L1; otherwise each column block (in L1) meets every row tile of the block (in L2). */
+static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, size_t kc,
+                      const void *a, size_t a_stride, unsigned char *c, size_t c_row) {
+    const size_t n = (size_t)pn->n, mr = kd->mr, esz = pn->out_f32 ? sizeof(float) : 1;
+    const unsigned char *ab = a;
+    i8_gemm_params p;
+    p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
+    const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (kd->a_elem ? kd->a_elem : 1);
+    if (wbytes <= WEIGHTS_IN_L1_BYTES) {
+        for (size_t i = 0; i < m; i += mr) {
+            const size_t rows = m - i < mr ? m - i : mr;
+            for (size_t j = 0; j < n;) {
+                const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
+                const size_t nc = n - j < t->nr ? n - j : t->nr;
+                p.bias = pn->bias + j;
+                p.mult = pn->mult + j;
+                t->fn(rows, nc, kc, ab + i * a_stride, a_stride, pn->w + weight_offset(pn, j),
+                      c + i * c_row + j * esz, c_row, &p);
+                j += nc;
+            }
+        }
+        return;
+    }
+    for (size_t j = 0; j < n;) {
+        const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
+        const size_t nc = n - j < t->nr ? n - j : t->nr;
+        p.bias = pn->bias + j;
+        p.mult = pn->mult + j;
+        const unsigned char *w = pn->w + weight_offset(pn, j);
+        for (size_t i = 0; i < m; i += mr) {
+            const size_t rows = m - i < mr ? m - i : mr;
+            t->fn(rows, nc, kc, ab + i * a_stride, a_stride, w, c + i * c_row + j * esz, c_row,
+                  &p);
+        }
+        j += nc;
+    }
+}
+
+void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
+                 size_t a_stride, void *c, size_t c_stride) {
+    unsigned char *cb = c;
+    /* c rows in bytes: the epilogue writes int8 or float32 elements */
+    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
+    if (m == 0 || pn->n <= 0) return;
+    if (!kd->pack_a) {
+        /* ROWS tiles read the raw rows, k tail included, in blocks of about 16 KB of a that
+         * stay in L1/L2 while every channel block streams past them */
+        size_t mb = 16384 / ((size_t)pn->k + 1);
+        mb = mb < kd->mr ? kd->mr : mb - mb % kd->mr;
+        for (size_t i0 = 0; i0 < m; i0 += mb)
+            run_block(kd, pn, m - i0 < mb ? m - i0 : mb, (size_t)pn->k, a + i0 * a_stride,
+                      a_stride, cb + i0 * c_row, c_row);
+        return;
+    }
+    /* prepared rows: kc = kp elements each, 64-byte aligned, blocks of whole tiles */
+    const size_t kc = (size_t)pn->kp, row = kc * kd->a_elem;
+    const uintptr_t p0 = (uintptr_t)pn->scratch, p1 = (p0 + 63) & ~(uintptr_t)63;
+    const size_t avail = pn->scratch && pn->scratch_bytes > p1 - p0 ? pn->scratch_bytes - (p1 - p0)
+                                                                    : 0;
+    size_t mb = I8_GEMM_A_BLOCK_BYTES / row;
+    mb = mb < kd->mr ? kd->mr : mb - mb % kd->mr;
+    if (mb * row > avail) mb = avail / row / kd->mr * kd->mr;
+    if (mb == 0 && avail / row >= m) mb = m; /* fewer rows than a tile: they all fit */
+    if (mb == 0) {
+        gemm_portable(pn, m, a, a_stride, cb, c_row);
+        return;
+    }
+    unsigned char *rows = (unsigned char *)p1;
+    for (size_t i0 = 0; i0 < m; i0 += mb) {
+        const size_t cnt = m - i0 < mb ? m - i0 : mb;
+        kd->pack_a(cnt, a + i0 * a_stride, a_stride, (size_t)pn->k, kc, rows);
+        run_block(kd, pn, cnt, kc, rows, row, cb + i0 * c_row, c_row);
+    }
+}
 
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride) {
-    const int32_t isa = i8_isa_current();
-    const gemm_kernels kn = GEMM[isa];
-    /* c rows in bytes: the epilogue writes int8 or float32 elements */
-    const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
-    if (pn->layout == I8_GEMM_K2N16) {
-        /* the layout the AVX2 paths pack (pack.c); other paths run it portably */
-#if defined(__x86_64__) || defined(__i386__)
-        if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI) {
-            i8_gemm_k2n16__avx2(pn, m, a, a_stride, c, c_row);
-            return;
-        }
-#endif
-        i8_gemm_k2n16__scalar(pn, m, a, a_stride, c, c_row);
-        return;
-    }
-    unsigned char *cb = c;
-    /* Blocks of rows (about 16 KB of a) stay in L1/L2 while every channel block of the weights
-     * streams past them, so neither operand is re-read from memory once per micro-tile. */
-    size_t mb = 16384 / ((size_t)pn->k + 1);
-    mb = mb < I8_GEMM_MR ? I8_GEMM_MR : mb - mb % I8_GEMM_MR;
-    for (size_t i0 = 0; i0 < m; i0 += mb) {
-        const size_t i1 = m - i0 < mb ? m : i0 + mb;
-        for (size_t j = 0; j < (size_t)pn->n; j += I8_GEMM_NR) {
-            size_t i = i0;
-            for (; i + I8_GEMM_MR <= i1; i += I8_GEMM_MR)
-                kn.tile2(pn, j, a + i * a_stride, a + (i + 1) * a_stride, cb + i * c_row,
-                         cb + (i + 1) * c_row);
-            if (i < i1) kn.tile1(pn, j, a + i * a_stride, cb + i * c_row);
-        }
-    }
+    i8_gemm_run(i8_gemm_kernel_for(i8_isa_current(), pn->layout), pn, m, a, a_stride, c,
+                c_stride);
 }

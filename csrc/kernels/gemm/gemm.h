@@ -1,4 +1,4 @@
-/* int8 GEMM core shared by fc and conv2d (docs/KERNELS.md, "gemm").
+/* int8 GEMM core shared by fc, conv2d (1x1 and im2col) and dynq (docs/KERNELS.md, "gemm").
  *
  *   c[i, j] = i8_requantize(sum_k a[i, k] * w[j, k] + bias[j], mult[j], y_zp, qmin, qmax)
  * or, with out_f32 (the float32 epilogue of kernels.h), c[i, j] float32 = float32(acc) * mult[j].
@@ -7,19 +7,43 @@
  * the pack step folds -x_zp * sum_k w[j, k] into bias[j] (docs/QUANTIZATION.md §3), so the
  * inner loop is a plain int8 dot product and padding taps that read x_zp contribute zero.
  *
- * Packed panel (i8_gemm_pack), every section 64-byte aligned relative to the panel start:
- *   header (64 B: layout) | bias [n16] int32 (zero-point corrected) | mult [n16] float32 |
- *   weights, in one of two layouts chosen at pack time from the current path:
- *     I8_GEMM_ROWS   int8 [n4][kp], one output channel's k taps contiguous (scalar, NEON)
- *     I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per block of 16 output channels, per
- *                    k pair, the 16 channels' two taps side by side (AVX2: one vpmaddwd of a
- *                    broadcast activation pair against 8 channels, no horizontal sums and no
- *                    per-k sign extension of the weights)
- * n4 / n16 = n rounded up to 4 / 16, kp = k rounded up to I8_GEMM_KB; padding is zero, so a
- * caller may run the dot product over kp columns when its rows are zero-padded too. The size is
- * the same for both layouts (the larger one), so it does not depend on the path, and the run
- * dispatches on the recorded layout: a panel packed under one path runs correctly under any
- * other (a K2N16 panel on a non-AVX2 path uses a portable kernel for that layout). */
+ * ---- Packed panel (i8_gemm_pack), every section 64-byte aligned relative to the panel start:
+ *   header (64 B: layout) | bias [n16] int32 (folded, see below) | mult [n16] float32 | weights
+ * in one of three layouts, chosen at pack time from the current path and recorded in the header
+ * (kp = k rounded up to I8_GEMM_KB, n4 / n16 = n rounded up to 4 / 16; padding is zero):
+ *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, NEON,
+ *                  NEON-dotprod)
+ *   I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per 16-channel block and k pair, the 16
+ *                  channels' two taps side by side (avx2, and the scalar path on x86-64 with
+ *                  SSE2: pmaddwd of a broadcast int16 activation pair)
+ *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
+ *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
+ * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
+ * (a block of one k group is 64 bytes: one zmm, two ymm). The folded bias is
+ * bias - x_zp * sum(w) for ROWS and K2N16, and bias - (x_zp + 128) * sum(w) for K4N16 (the
+ * u8 activations are x + 128). It is stored modulo 2^32: the kernels add it with wrapping
+ * arithmetic, so the result is exact whenever the true accumulator fits int32 (the bound
+ * lowering enforces), even if the folded constant alone would not. The size does not depend
+ * on the layout (the largest), and a panel runs under any path: the path's kernel when it
+ * wants that layout, else the layout's portable kernel (dispatch.c).
+ *
+ * ---- Micro-kernels: ONE signature for every tile of every ISA ------------------------------
+ *   void i8_gemm_<MR>x<NR>c<KU>__<isa>(size_t mr, size_t nc, size_t kc, const void *a,
+ *        size_t a_stride, const void *w, void *c, size_t c_stride, const i8_gemm_params *p)
+ * rows [0, mr <= MR) of a (row stride a_stride bytes) times channels [0, nc <= NR) of the
+ * packed weights w (the tile's first channel) into c (row stride c_stride bytes, int8 or
+ * float32 elements), through the epilogue p (bias / mult of the tile's first channel). kc is
+ * the dot length; KU the k unroll (ROWS tiles: 16, reading raw int8 rows with a k tail; the
+ * broadcast tiles: 2 or 4, reading rows the kernel's pack_a prepared: int16 for K2N16, x ^ 0x80
+ * for K4N16, zero-padded to kc = kp). Only the driver (dispatch.c) calls them.
+ *
+ * ---- Adding an ISA (docs/KERNELS.md, "Adding an ISA") ---------------------------------------
+ * A broadcast-family ISA provides, in a prim_<arch>.h, the primitive set <isa>_vec, _zero,
+ * _loadw (4 bytes per lane of packed weights), _bcast (one 4-byte activation group to every
+ * lane), _dot (acc + per-lane group dot, wrapping int32), _rq / _rq_init / _store16 (the
+ * requant/ epilogue of 16 channels), plus an entry in tools/gen_gemm_tiles.py (tile shapes),
+ * an i8_gemm_kernel descriptor in dispatch.c and its path in cpu.c. A portable _emu set of the
+ * same dot keeps its tiles testable on every host. */
 #ifndef INT8RT_GEMM_H
 #define INT8RT_GEMM_H
 
@@ -27,18 +51,17 @@
 #include <stdint.h>
 
 #include "int8rt/kernels.h"
+#include "kernels/requant/requant.h"
 
-#define I8_GEMM_MR 2  /* rows of a per micro-tile */
-#define I8_GEMM_NR 4  /* output channels per micro-tile */
+#define I8_GEMM_MR 2  /* rows of the ROWS micro-tile */
+#define I8_GEMM_NR 4  /* output channels of the ROWS micro-tile */
 #define I8_GEMM_KB 16 /* k block: weight rows are padded to a multiple of this */
-/* K2N16 (AVX2) micro-tile: 6 rows x 16 channels = 12 ymm accumulators + 2 weight vectors + 1
- * broadcast activation pair, 15 of the 16 ymm registers. */
-#define I8_GEMM_K2N16_MR 6
-/* Activation rows the K2N16 kernel widens to int16 per block: about 128 KB of int16 rows,
- * which stay in L2 (512 KB per core here) beside one 16-channel weight block while every
- * weight block streams past them. Measured (1024^3, 1024x1024x256): 64-256 KB were within
- * noise of each other, 32 KB and 512 KB slower. */
-#define I8_GEMM_K2N16_BLOCK_BYTES 131072
+#define I8_GEMM_MR_MAX 16 /* no tile has more rows (scratch sizing) */
+/* Prepared activation rows per block: about 128 KB, which stay in L2 (512 KB-1 MB per core on
+ * current x86) beside one weight block while every weight block streams past them. Measured
+ * on the AVX2 int16 rows (1024^3, 1024x1024x256): 64-256 KB were within noise of each other,
+ * 32 KB and 512 KB slower. */
+#define I8_GEMM_A_BLOCK_BYTES 131072
 
 /* gcc 12 at -O2 vectorises a small channel loop on its own but not once it is inlined into
  * a deep loop nest; kernels mark such loops' functions I8_NOINLINE. */
@@ -46,97 +69,148 @@
 #define I8_NOINLINE __attribute__((noinline))
 #else
 #define I8_NOINLINE
-/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
- * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
-double i8_peak_ops(int32_t isa, int64_t iters);
-
 #endif
 
 #define I8_ALIGN_UP(x, a) (((x) + (size_t)(a) - 1) / (size_t)(a) * (size_t)(a))
 
-enum { I8_GEMM_ROWS = 1, I8_GEMM_K2N16 = 2 };
+enum { I8_GEMM_ROWS = 1, I8_GEMM_K2N16 = 2, I8_GEMM_K4N16 = 3 };
 
 typedef struct {
-    int32_t layout; /* I8_GEMM_ROWS or I8_GEMM_K2N16 (from the panel header) */
+    const int32_t *bias; /* of the tile's first channel (16 readable entries from there) */
+    const float *mult;
+    i8_rq_params rq;
+} i8_gemm_params;
+
+typedef void (*i8_gemm_ukernel)(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
+                                const void *w, void *c, size_t c_stride,
+                                const i8_gemm_params *p);
+/* `rows` activation rows of k int8 (row stride src_stride) -> rows of kc prepared elements
+ * (zero-padded beyond k), contiguous in dst. */
+typedef void (*i8_gemm_pack_a_fn)(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                  size_t kc, void *dst);
+
+typedef struct {
+    uint32_t nr;
+    i8_gemm_ukernel fn;
+} i8_gemm_tile;
+
+/* A kernel set: the tiles of one ISA for one layout, and how to feed them. */
+typedef struct {
+    const char *name; /* "avx512vnni", "avx512vnni_emu", ... (the tile names' suffix) */
+    int32_t layout;
+    int32_t cpu;     /* I8_GEMM_CPU_*: what the CPU must have to run it (dispatch.c) */
+    int32_t native;  /* 0: a portable emulation of an ISA's dot primitive */
+    uint32_t mr, ku;
+    uint32_t a_elem; /* bytes per prepared a element; 0: tiles read the raw a rows */
+    i8_gemm_pack_a_fn pack_a;
+    const i8_gemm_tile *tiles; /* widest first, {0, NULL}-terminated */
+} i8_gemm_kernel;
+
+enum {
+    I8_GEMM_CPU_ANY = 0,
+    I8_GEMM_CPU_AVX2,
+    I8_GEMM_CPU_AVXVNNI,      /* VEX vpdpbusd */
+    I8_GEMM_CPU_AVX512VNNI,   /* EVEX vpdpbusd, zmm and (VL) ymm */
+    I8_GEMM_CPU_NEON,
+    I8_GEMM_CPU_NEONDOT,
+};
+
+typedef struct {
+    int32_t layout;
     int32_t n;  /* output channels */
-    int32_t k;  /* dot-product length the kernel runs (k or kp) */
-    int32_t kp; /* weight row stride */
+    int32_t k;  /* dot-product length the caller's rows have readable (k or kp) */
+    int32_t kp; /* weight row stride (k rounded up to I8_GEMM_KB) */
     const int32_t *bias;
     const float *mult;
-    const int8_t *w;      /* I8_GEMM_ROWS weights */
-    const int16_t *w16;   /* I8_GEMM_K2N16 weights */
+    const unsigned char *w; /* weights in `layout` */
     int32_t y_zp, qmin, qmax;
     int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
-    /* Optional per-call work space of the K2N16 kernel (activation rows widened to int16
-     * once per row block). panel_init sets NULL; callers set it to i8_gemm_scratch_size bytes
-     * of their scratch. NULL (or too small) is correct too, just slower (no int16 rows). */
+    /* Per-call work space for the prepared activation rows; callers set it to
+     * i8_gemm_scratch_size bytes of their scratch. NULL (or too small) is still correct: the
+     * driver then runs a slow portable loop. */
     void *scratch;
     size_t scratch_bytes;
 } i8_gemm_panel;
 
 size_t i8_gemm_packed_size(int32_t n, int32_t k);
-/* w: n rows of k int8, row stride w_stride; bias may be NULL (zero). */
+/* w: n rows of k int8, row stride w_stride; bias may be NULL (zero). Packs for the current
+ * path; i8_gemm_pack_layout packs a given layout (tests). */
 void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const int32_t *bias,
                   const float *mult, int32_t x_zp, void *packed);
-/* Bytes of pn->scratch that let the K2N16 kernel run at full speed on up to m rows of k. */
+void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, size_t w_stride,
+                         const int32_t *bias, const float *mult, int32_t x_zp, void *packed);
+/* Bytes of pn->scratch that let every kernel run at full speed on up to m rows of k. */
 size_t i8_gemm_scratch_size(size_t m, int32_t k);
 /* Points `pn` at a packed panel; sets pn->k = k (the caller may raise it to kp). */
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
                         int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32);
 
-/* Micro-kernels, one pair per ISA: output channels [j, j + I8_GEMM_NR) of one or two rows of
- * a (pn->k readable bytes each) into the matching elements of c rows (int8, or float32 when
- * pn->out_f32). Only the driver in dispatch.c calls them, after checking the CPU. */
-typedef void (*i8_gemm_2x4_fn)(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                               const int8_t *a1, void *c0, void *c1);
-typedef void (*i8_gemm_1x4_fn)(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
-
-void i8_gemm_2x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                         const int8_t *a1, void *c0, void *c1);
-void i8_gemm_1x4__scalar(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
-#if defined(__x86_64__) || defined(__i386__)
-void i8_gemm_2x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                       const int8_t *a1, void *c0, void *c1);
-void i8_gemm_1x4__avx2(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
-/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
- * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
-double i8_peak_ops(int32_t isa, int64_t iters);
-
-#endif
-
-/* Whole-gemm drivers of the K2N16 layout (same arguments as i8_gemm, c_row in bytes). */
-void i8_gemm_k2n16__scalar(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                           void *c, size_t c_row);
-#if defined(__x86_64__) || defined(__i386__)
-void i8_gemm_k2n16__avx2(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
-                         void *c, size_t c_row);
-/* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
- * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
-double i8_peak_ops(int32_t isa, int64_t iters);
-
-#endif
-/* neon.c: aarch64, and armv7 hard-float (NEON in target("fpu=neon") functions) */
-#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
-#define I8_GEMM_HAVE_NEON 1
-void i8_gemm_2x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                       const int8_t *a1, void *c0, void *c1);
-void i8_gemm_1x4__neon(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
-#endif
-/* neondot.c: aarch64 SDOT (target("arch=armv8.2-a+dotprod")) */
-#if defined(__aarch64__)
-#define I8_GEMM_HAVE_NEONDOT 1
-void i8_gemm_2x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0,
-                          const int8_t *a1, void *c0, void *c1);
-void i8_gemm_1x4__neondot(const i8_gemm_panel *pn, size_t j, const int8_t *a0, void *c0);
-#endif
-
-/* The entry fc and conv2d use: m rows of a (row stride a_stride) into m rows of c (row stride
- * c_stride elements), with the micro-kernels of the current path (int8rt/cpu.h). */
+/* The entry fc, conv2d and dynq use: m rows of a (row stride a_stride) into m rows of c (row
+ * stride c_stride elements), with the kernel set of the current path (int8rt/cpu.h) for the
+ * panel's layout. */
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride);
+/* The same with a given kernel set (tests and benchmarks sweep them); kd->layout must equal
+ * pn->layout and the CPU must run kd (i8_gemm_kernel_runnable). */
+void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
+                 size_t a_stride, void *c, size_t c_stride);
+
+/* Every kernel set compiled in (native and emulated), and whether this CPU can run one. */
+const i8_gemm_kernel *i8_gemm_kernels(size_t *count);
+int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd);
+/* The layout path `isa` packs, and the kernel set it runs `layout` with. */
+int32_t i8_gemm_layout_for(int32_t isa);
+const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout);
 
 /* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
  * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */
 double i8_peak_ops(int32_t isa, int64_t iters);
+
+/* ROWS tiles (hand-written: horizontal sums per tile; scalar.c, neon_tile.h). */
+void i8_gemm_2x4c16__scalar(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
+                            const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
+extern const i8_gemm_tile i8_gemm_tiles__scalar[];
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+#define I8_GEMM_HAVE_NEON 1
+void i8_gemm_2x4c16__neon(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
+                          const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
+extern const i8_gemm_tile i8_gemm_tiles__neon[];
+#endif
+#if defined(__aarch64__)
+#define I8_GEMM_HAVE_NEONDOT 1
+void i8_gemm_2x4c16__neondot(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
+                             const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
+extern const i8_gemm_tile i8_gemm_tiles__neondot[];
+#endif
+
+/* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
+#if defined(__x86_64__) || defined(__i386__)
+#define I8_GEMM_HAVE_X86 1
+/* VEX vpdpbusd (target("avxvnni"), _mm256_dpbusd_avx_epi32) needs gcc 11 / clang 12; older
+ * compilers build without the `avxvnni` set, and an AVX-VNNI-only CPU then runs K4N16 panels
+ * with the portable set (slow but exact; the path stays selectable). */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define I8_GEMM_HAVE_AVXVNNI_VEX 1
+#endif
+#if defined(__SSE2__) /* always on x86-64: the scalar path's K2N16 tiles */
+#define I8_GEMM_HAVE_SSE2 1
+extern const i8_gemm_tile i8_gemm_tiles__sse2[];
+#endif
+extern const i8_gemm_tile i8_gemm_tiles__avx2[];
+extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];
+extern const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[];
+extern const i8_gemm_tile i8_gemm_tiles__avx512vnni[];
+void i8_gemm_pack_a_i16__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                              size_t kc, void *dst);
+void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                             size_t kc, void *dst);
+#endif
+extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
+void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                        void *dst);
+void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst);
 
 #endif

@@ -1,5 +1,5 @@
-/* NEON gemm micro-kernels (ARMv8.0 Advanced SIMD on aarch64, NEON-VFPv4 on armv7): same packed
- * panel and results as i8_gemm_2x4__scalar (gemm.h), bit for bit, for every int8 input.
+/* NEON gemm micro-kernel i8_gemm_2x4c16__neon (ARMv8.0 Advanced SIMD; armv7 NEON): same ROWS
+ * panel and results as i8_gemm_2x4c16__scalar (gemm.h), bit for bit, for every int8 input.
  *
  * Interface assumptions (all from gemm.h, nothing else): weight row j + t starts at
  * pn->w + (j + t) * pn->kp and rows j..j+3 exist (n is padded to I8_GEMM_NR with zero rows);

@@ -49,14 +49,13 @@ NEON_FN static inline int32x4_t round_even(float32x4_t v) {
 #endif
 }
 
-/* One row's 4 totals (channels j..j+3) through the epilogue into c row. */
-NEON_FN static inline void store_row(const i8_gemm_panel *pn, size_t j, int32x4_t acc, void *c) {
-    const size_t nr = (size_t)pn->n - j < I8_GEMM_NR ? (size_t)pn->n - j : I8_GEMM_NR;
-    acc = vaddq_s32(acc, vld1q_s32(pn->bias + j)); /* wraps like add_wrap in scalar.c */
-    if (pn->out_f32) {
-        float *cf = (float *)c + j;
+/* One row's 4 totals (channels 0..3 of the tile) through the epilogue into c. */
+NEON_FN static inline void store_row(const i8_gemm_params *p, int32x4_t acc, void *c, size_t nr) {
+    acc = vaddq_s32(acc, vld1q_s32(p->bias)); /* wraps like i8_add_wrap */
+    if (p->rq.out_f32) {
+        float *cf = c;
 #if defined(__aarch64__)
-        const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(pn->mult + j));
+        const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(p->mult));
         if (nr == I8_GEMM_NR) {
             vst1q_f32(cf, v);
         } else {
@@ -68,20 +67,20 @@ NEON_FN static inline void store_row(const i8_gemm_panel *pn, size_t j, int32x4_
         /* scalar VFP: IEEE denormals (NEON would flush them) */
         int32_t s[I8_GEMM_NR];
         vst1q_s32(s, acc);
-        for (size_t t = 0; t < nr; t++) cf[t] = (float)s[t] * pn->mult[j + t];
+        for (size_t t = 0; t < nr; t++) cf[t] = (float)s[t] * p->mult[t];
 #endif
         return;
     }
-    const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(pn->mult + j));
-    const float32x4_t lo = vdupq_n_f32((float)(pn->qmin - pn->y_zp));
-    const float32x4_t hi = vdupq_n_f32((float)(pn->qmax - pn->y_zp));
+    const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(p->mult));
+    const float32x4_t lo = vdupq_n_f32((float)(p->rq.qmin - p->rq.y_zp));
+    const float32x4_t hi = vdupq_n_f32((float)(p->rq.qmax - p->rq.y_zp));
     int32x4_t q = round_even(vminq_f32(vmaxq_f32(v, lo), hi));
-    q = vaddq_s32(q, vdupq_n_s32(pn->y_zp));
+    q = vaddq_s32(q, vdupq_n_s32(p->rq.y_zp));
     /* q is in [qmin, qmax] within [-128, 127]: the narrowing moves are exact */
     const int8x8_t b = vmovn_s16(vcombine_s16(vmovn_s32(q), vmovn_s32(q)));
     int8_t tmp[8];
     vst1_s8(tmp, b);
-    memcpy((int8_t *)c + j, tmp, nr);
+    memcpy(c, tmp, nr);
 }
 
 /* The 16 bytes of a row at i, or its zero-padded tail block when fewer remain. */
@@ -93,48 +92,39 @@ NEON_FN static inline int8x16_t load_a(const int8_t *p, size_t left) {
 }
 
 
-/* The 2x4 and 1x4 micro-kernels of one ARM path: i8_gemm_2x4__ISA and i8_gemm_1x4__ISA, with
- * function attribute ATTR and DOT(acc, x, w) adding 16 int8 products into 4 int32 lanes. The
- * NEON and NEON-dotprod paths differ only in DOT (and the target they are compiled for), so
- * the tile is written once here. */
+/* The 2x4 ROWS micro-kernel of one ARM path, i8_gemm_2x4c16__ISA (gemm.h signature), and its
+ * tile table, with function attribute ATTR and DOT(acc, x, w) adding 16 int8 products into 4
+ * int32 lanes. The NEON and NEON-dotprod paths differ only in DOT (and the target they are
+ * compiled for), so the tile is written once here. A 1-row tile (mr == 1) reads row 0 twice
+ * and stores it once. */
 #define I8_NEON_GEMM_TILES(ISA, ATTR, DOT)                                                     \
-    ATTR void i8_gemm_2x4__##ISA(const i8_gemm_panel *pn, size_t j, const int8_t *a0,         \
-                                 const int8_t *a1, void *c0, void *c1) {                      \
-        const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;                                  \
-        const int8_t *w = pn->w + j * kp;                                                     \
+    ATTR void i8_gemm_2x4c16__##ISA(size_t mr, size_t nc, size_t kc, const void *a,           \
+                                    size_t a_stride, const void *w, void *c, size_t c_stride,  \
+                                    const i8_gemm_params *p) {                                 \
+        const size_t k = kc, kp = I8_ALIGN_UP(kc, I8_GEMM_KB);                                \
+        const int8_t *a0 = a, *a1 = mr > 1 ? a0 + a_stride : a0;                              \
+        const int8_t *wr = w;                                                                 \
         int32x4_t s00 = vdupq_n_s32(0), s01 = s00, s02 = s00, s03 = s00;                      \
         int32x4_t s10 = s00, s11 = s00, s12 = s00, s13 = s00;                                 \
         for (size_t i = 0; i < k; i += I8_GEMM_KB) {                                          \
             const int8x16_t x0 = load_a(a0 + i, k - i), x1 = load_a(a1 + i, k - i);           \
-            int8x16_t y = vld1q_s8(w + i);                                                    \
+            int8x16_t y = vld1q_s8(wr + i);                                                   \
             s00 = DOT(s00, x0, y);                                                            \
             s10 = DOT(s10, x1, y);                                                            \
-            y = vld1q_s8(w + kp + i);                                                         \
+            y = vld1q_s8(wr + kp + i);                                                        \
             s01 = DOT(s01, x0, y);                                                            \
             s11 = DOT(s11, x1, y);                                                            \
-            y = vld1q_s8(w + 2 * kp + i);                                                     \
+            y = vld1q_s8(wr + 2 * kp + i);                                                    \
             s02 = DOT(s02, x0, y);                                                            \
             s12 = DOT(s12, x1, y);                                                            \
-            y = vld1q_s8(w + 3 * kp + i);                                                     \
+            y = vld1q_s8(wr + 3 * kp + i);                                                    \
             s03 = DOT(s03, x0, y);                                                            \
             s13 = DOT(s13, x1, y);                                                            \
         }                                                                                     \
-        store_row(pn, j, hsum4(s00, s01, s02, s03), c0);                                      \
-        store_row(pn, j, hsum4(s10, s11, s12, s13), c1);                                      \
+        store_row(p, hsum4(s00, s01, s02, s03), c, nc);                                       \
+        if (mr > 1)                                                                           \
+            store_row(p, hsum4(s10, s11, s12, s13), (unsigned char *)c + c_stride, nc);       \
     }                                                                                         \
-    ATTR void i8_gemm_1x4__##ISA(const i8_gemm_panel *pn, size_t j, const int8_t *a0,         \
-                                 void *c0) {                                                  \
-        const size_t k = (size_t)pn->k, kp = (size_t)pn->kp;                                  \
-        const int8_t *w = pn->w + j * kp;                                                     \
-        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;                             \
-        for (size_t i = 0; i < k; i += I8_GEMM_KB) {                                          \
-            const int8x16_t x0 = load_a(a0 + i, k - i);                                       \
-            s0 = DOT(s0, x0, vld1q_s8(w + i));                                                \
-            s1 = DOT(s1, x0, vld1q_s8(w + kp + i));                                           \
-            s2 = DOT(s2, x0, vld1q_s8(w + 2 * kp + i));                                       \
-            s3 = DOT(s3, x0, vld1q_s8(w + 3 * kp + i));                                       \
-        }                                                                                     \
-        store_row(pn, j, hsum4(s0, s1, s2, s3), c0);                                          \
-    }
+    const i8_gemm_tile i8_gemm_tiles__##ISA[] = {{I8_GEMM_NR, i8_gemm_2x4c16__##ISA}, {0, NULL}};
 
 #endif

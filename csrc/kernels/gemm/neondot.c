@@ -1,5 +1,5 @@
-/* NEON dotprod gemm micro-kernels (Armv8.2 SDOT: Cortex-A76 / Raspberry Pi 5): same packed
- * panel and results as i8_gemm_2x4__scalar (gemm.h), bit for bit, for every int8 input.
+/* NEON dotprod gemm micro-kernel i8_gemm_2x4c16__neondot (Armv8.2 SDOT, Pi 5): same ROWS
+ * panel and results as i8_gemm_2x4c16__scalar (gemm.h), bit for bit, for every int8 input.
  *
  * vdotq_s32 (SDOT) adds, into each int32 lane, the sum of 4 adjacent int8 x int8 products,
  * computed at full precision: |sum| <= 4 * 2^14 = 2^16, so nothing is lost, and the lanes add

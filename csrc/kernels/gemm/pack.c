@@ -1,14 +1,9 @@
-/* Packing for the gemm core: see gemm.h for the layouts. */
+/* Packing for the gemm core (see gemm.h for the layouts and the folded bias), and the
+ * activation-row preparation (pack_a) of the broadcast layouts. */
 #include <string.h>
 
 #include "int8rt/cpu.h"
 #include "kernels/gemm/gemm.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define HAVE_K2N16 1
-#else
-#define HAVE_K2N16 0 /* no kernel wants it: the panel stays int8-sized */
-#endif
 
 #define PANEL_HEADER_BYTES 64
 
@@ -18,7 +13,8 @@ static size_t kp_of(int32_t k) { return I8_ALIGN_UP((size_t)k, I8_GEMM_KB); }
 
 static size_t weight_bytes(int32_t n, int32_t k) {
     const size_t rows = n4_of(n) * kp_of(k);
-    const size_t k2n16 = HAVE_K2N16 ? n16_of(n) * kp_of(k) * 2 : 0;
+    /* K2N16 (the largest: int16) exists on every target: its portable kernel can run it */
+    const size_t k2n16 = n16_of(n) * kp_of(k) * 2;
     return I8_ALIGN_UP(rows > k2n16 ? rows : k2n16, 64);
 }
 
@@ -29,48 +25,36 @@ size_t i8_gemm_packed_size(int32_t n, int32_t k) {
 }
 
 size_t i8_gemm_scratch_size(size_t m, int32_t k) {
-    if (!HAVE_K2N16) return 0;
+    /* the widest prepared row (int16), I8_GEMM_A_BLOCK_BYTES of them but at least one tile */
     const size_t row = kp_of(k) * 2;
-    size_t rows = I8_GEMM_K2N16_BLOCK_BYTES / row;
-    if (rows < I8_GEMM_K2N16_MR) rows = I8_GEMM_K2N16_MR;
-    const size_t need = I8_ALIGN_UP(m, I8_GEMM_K2N16_MR);
-    if (rows > need) rows = need;
-    return rows * row + 64; /* + 64: the kernel aligns its rows to 32 bytes */
+    size_t rows = I8_GEMM_A_BLOCK_BYTES / row;
+    if (rows < I8_GEMM_MR_MAX) rows = I8_GEMM_MR_MAX;
+    if (rows > m) rows = m;
+    return rows * row + 64; /* + 64: the driver aligns the rows to 64 bytes */
 }
 
-static int32_t layout_for_current_path(void) {
-#if HAVE_K2N16
-    const int32_t isa = i8_isa_current();
-    if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI)
-        return I8_GEMM_K2N16;
-#endif
-    return I8_GEMM_ROWS;
-}
-
-void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const int32_t *bias,
-                  const float *mult, int32_t x_zp, void *packed) {
+void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, size_t w_stride,
+                         const int32_t *bias, const float *mult, int32_t x_zp, void *packed) {
     const size_t kp = kp_of(k);
-    const int32_t layout = layout_for_current_path();
     unsigned char *base = packed;
     int32_t *pb = (int32_t *)(base + PANEL_HEADER_BYTES);
     float *pm = (float *)(base + PANEL_HEADER_BYTES + vec_bytes(n));
     unsigned char *pw = base + PANEL_HEADER_BYTES + 2 * vec_bytes(n);
     memset(packed, 0, i8_gemm_packed_size(n, k));
     memcpy(base, &layout, sizeof layout);
+    /* K4N16 kernels see x + 128 (u8), so their bias also cancels 128 * sum(w) */
+    const int64_t zp = (int64_t)x_zp + (layout == I8_GEMM_K4N16 ? 128 : 0);
     for (int32_t j = 0; j < n; j++) {
         const int8_t *row = w + (size_t)j * w_stride;
         int64_t sum = 0;
         for (int32_t i = 0; i < k; i++) sum += row[i];
         if (layout == I8_GEMM_ROWS) memcpy(pw + (size_t)j * kp, row, (size_t)k);
-        /* bias - x_zp * sum(w), §3. Stored modulo 2^32: the kernel adds it with wrapping
-         * arithmetic, so the result is exact whenever the true accumulator fits int32 (the
-         * bound lowering enforces), even if this folded constant alone would not. */
-        const int64_t b = (bias ? (int64_t)bias[j] : 0) - (int64_t)x_zp * sum;
-        pb[j] = (int32_t)(uint32_t)(uint64_t)b;
+        const int64_t b = (bias ? (int64_t)bias[j] : 0) - zp * sum;
+        pb[j] = (int32_t)(uint32_t)(uint64_t)b; /* modulo 2^32, see gemm.h */
         pm[j] = mult[j];
     }
     if (layout == I8_GEMM_K2N16) {
-        /* [j / 16][i / 2][j % 16][i % 2], int16 (gemm.h), written in memory order */
+        /* [j / 16][i / 2][j % 16][i % 2] int16, written in memory order */
         int16_t *d = (int16_t *)pw;
         for (int32_t j0 = 0; j0 < n; j0 += 16)
             for (size_t i = 0; i < kp; i += 2)
@@ -80,7 +64,23 @@ void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const 
                     d[0] = i < (size_t)k ? row[i] : 0;
                     d[1] = i + 1 < (size_t)k ? row[i + 1] : 0;
                 }
+    } else if (layout == I8_GEMM_K4N16) {
+        /* [j / 16][i / 4][j % 16][i % 4] int8, written in memory order */
+        int8_t *d = (int8_t *)pw;
+        for (int32_t j0 = 0; j0 < n; j0 += 16)
+            for (size_t i = 0; i < kp; i += 4)
+                for (int32_t jj = j0; jj < j0 + 16; jj++, d += 4) {
+                    if (jj >= n) continue;
+                    const int8_t *row = w + (size_t)jj * w_stride;
+                    for (size_t t = 0; t < 4; t++) d[t] = i + t < (size_t)k ? row[i + t] : 0;
+                }
     }
+}
+
+void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const int32_t *bias,
+                  const float *mult, int32_t x_zp, void *packed) {
+    i8_gemm_pack_layout(i8_gemm_layout_for(i8_isa_current()), n, k, w, w_stride, bias, mult,
+                        x_zp, packed);
 }
 
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
@@ -92,8 +92,7 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
     pn->kp = (int32_t)kp_of(k);
     pn->bias = (const int32_t *)(base + PANEL_HEADER_BYTES);
     pn->mult = (const float *)(base + PANEL_HEADER_BYTES + vec_bytes(n));
-    pn->w = (const int8_t *)(base + PANEL_HEADER_BYTES + 2 * vec_bytes(n));
-    pn->w16 = (const int16_t *)(base + PANEL_HEADER_BYTES + 2 * vec_bytes(n));
+    pn->w = base + PANEL_HEADER_BYTES + 2 * vec_bytes(n);
     pn->y_zp = y_zp;
     pn->qmin = qmin;
     pn->qmax = qmax;
@@ -101,3 +100,81 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
     pn->scratch = NULL;
     pn->scratch_bytes = 0;
 }
+
+/* ---- activation rows for the broadcast tiles: portable versions (the _emu kernels' own, and
+ * the reference the AVX2 versions below must equal) ------------------------------------- */
+void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                        void *dst) {
+    int16_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        for (size_t i = 0; i < k; i++) d[i] = src[i];
+        for (size_t i = k; i < kc; i++) d[i] = 0;
+    }
+}
+
+/* x ^ 0x80 = x + 128 as u8: the unsigned operand of vpdpbusd (gemm.h, K4N16). The padding
+ * value is irrelevant (the weights are zero there); 0 keeps it deterministic. */
+void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst) {
+    uint8_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        for (size_t i = 0; i < k; i++) d[i] = (uint8_t)src[i] ^ 0x80u;
+        for (size_t i = k; i < kc; i++) d[i] = 0;
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2")))
+
+/* rows of k int8 -> kc int16, zero beyond k; dst 32-byte aligned, kc a multiple of 16 */
+AVX2 void i8_gemm_pack_a_i16__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                   size_t kc, void *dst) {
+    int16_t *d = dst;
+    const size_t k16 = k & ~(size_t)15;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        size_t i = 0;
+        for (; i < k16; i += 16)
+            _mm256_store_si256((__m256i *)(d + i),
+                               _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+        if (i < k) {
+            int8_t t[16] = {0};
+            memcpy(t, src + i, k - i);
+            _mm256_store_si256((__m256i *)(d + i),
+                               _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)t)));
+            i += 16;
+        }
+        for (; i < kc; i += 16) _mm256_store_si256((__m256i *)(d + i), _mm256_setzero_si256());
+    }
+}
+
+/* rows of k int8 -> kc u8 (x ^ 0x80), zero beyond k; kc a multiple of 16 */
+AVX2 void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, size_t k,
+                                  size_t kc, void *dst) {
+    uint8_t *d = dst;
+    const __m256i s32 = _mm256_set1_epi8((char)0x80);
+    const __m128i s16 = _mm_set1_epi8((char)0x80);
+    const size_t k16 = k & ~(size_t)15;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        size_t i = 0;
+        for (; i + 32 <= k16; i += 32)
+            _mm256_storeu_si256(
+                (__m256i *)(d + i),
+                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), s32));
+        for (; i < k16; i += 16)
+            _mm_storeu_si128((__m128i *)(d + i),
+                             _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), s16));
+        if (i < k) {
+            /* the tail block: x ^ 0x80 for the k - i bytes, 0 after them */
+            int8_t t[16];
+            memset(t, (char)0x80, sizeof t);
+            memcpy(t, src + i, k - i);
+            _mm_storeu_si128((__m128i *)(d + i),
+                             _mm_xor_si128(_mm_loadu_si128((const __m128i *)t), s16));
+            i += 16;
+        }
+        for (; i < kc; i += 16) _mm_storeu_si128((__m128i *)(d + i), _mm_setzero_si128());
+    }
+}
+#endif

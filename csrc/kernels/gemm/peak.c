@@ -5,8 +5,11 @@
  * caller divides by its own wall time. Inline asm: the compiler must neither fold nor hoist
  * the identical instructions.
  *
- *   avx2:   vpmaddwd ymm: 16 int16 products summed pairwise = 32 ops; this is the
- *           instruction the AVX2 gemm / dwconv kernels are built on
+ *   avx2:       vpmaddwd ymm: 16 int16 products summed pairwise = 32 ops; this is the
+ *               instruction the AVX2 gemm / dwconv kernels are built on
+ *   avxvnni:    vpdpbusd ymm: 32 u8 x s8 products accumulated = 64 ops (VEX when the CPU
+ *               has AVX-VNNI, else EVEX: the encoding the avxvnni gemm tiles use there)
+ *   avx512vnni: vpdpbusd zmm: 64 products = 128 ops
  *   scalar: pmaddwd xmm (SSE2, baseline x86-64): what gcc -O2 makes of the portable
  *           kernels' int16-product loops = 16 ops; on other targets a plain C loop of 12
  *           independent int32 multiply-adds (2 ops each) */
@@ -29,6 +32,27 @@
 __attribute__((target("avx2"))) static double peak_avx2(int64_t iters) {
     for (int64_t i = 0; i < iters; i++) __asm__ volatile(R12("vpmaddwd", "ymm")::: CLOBBER);
     return (double)iters * 12 * 32;
+}
+
+/* gas needs {vex} / {evex} to pick vpdpbusd's encoding explicitly */
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
+__attribute__((target("avx2,avxvnni"))) static double peak_avxvnni_vex(int64_t iters) {
+    for (int64_t i = 0; i < iters; i++)
+        __asm__ volatile(R12("%{vex%} vpdpbusd", "ymm")::: CLOBBER);
+    return (double)iters * 12 * 64;
+}
+#endif
+
+__attribute__((target("avx512f,avx512vl,avx512vnni"))) static double peak_avxvnni_evex(
+    int64_t iters) {
+    for (int64_t i = 0; i < iters; i++)
+        __asm__ volatile(R12("%{evex%} vpdpbusd", "ymm")::: CLOBBER);
+    return (double)iters * 12 * 64;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static double peak_avx512vnni(int64_t iters) {
+    for (int64_t i = 0; i < iters; i++) __asm__ volatile(R12("vpdpbusd", "zmm")::: CLOBBER);
+    return (double)iters * 12 * 128;
 }
 
 static double peak_sse2(int64_t iters) {
@@ -60,11 +84,17 @@ static double peak_c(int64_t iters) {
 
 double i8_peak_ops(int32_t isa, int64_t iters) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI) {
-        if (!i8_isa_available(I8_ISA_AVX2)) return 0.0;
-        return peak_avx2(iters);
+    const i8_cpu_features *f = i8_cpu_features_cached();
+    switch (isa) {
+    case I8_ISA_AVX2: return f->avx2 ? peak_avx2(iters) : 0.0;
+    case I8_ISA_AVX_VNNI:
+#if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
+        if (f->avx_vnni) return peak_avxvnni_vex(iters);
+#endif
+        return f->avx512_vnni ? peak_avxvnni_evex(iters) : 0.0;
+    case I8_ISA_AVX512_VNNI: return f->avx512_vnni ? peak_avx512vnni(iters) : 0.0;
+    default: return peak_sse2(iters);
     }
-    return peak_sse2(iters);
 #else
     return peak_c(iters);
 #endif

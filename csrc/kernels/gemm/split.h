@@ -11,11 +11,10 @@
  * part of the weights. A call below
  * SPLIT_MIN_MACS stays one task: the pool would cost more than it saves.
  *
- * The channel split relies on the gemm.h panel layout: output channel j's bias and multiplier
- * are entry j, its weights start at byte j * kp (row-major rows, or blocks of I8_GEMM_NR
- * interleaved rows: the same offset whenever j is a multiple of I8_GEMM_NR; K2N16 int16
- * blocks of 16 channels: element j * kp of w16 whenever j is a multiple of 16), so a channel
- * range that starts on a multiple of 16 is a panel of its own (i8_gemm_panel_cols). */
+ * The channel split relies on the gemm.h panel layouts: output channel j's bias and multiplier
+ * are entry j, and whenever j is a multiple of 16 its weights start at byte j * kp (ROWS,
+ * K4N16) or j * kp * 2 (K2N16: int16), so a channel range that starts on a multiple of 16 is
+ * a panel of its own (i8_gemm_panel_cols). */
 #ifndef INT8RT_GEMM_SPLIT_H
 #define INT8RT_GEMM_SPLIT_H
 
@@ -26,10 +25,9 @@
 #define SPLIT_MAX_TASKS 64                /* per call: enough to balance 8+ threads */
 #define SPLIT_CH_BELOW 8   /* channel blocks only below this many row blocks (x groups) */
 #define SPLIT_CH_TASKS 16  /* and then about this many tasks */
-/* channel blocks: whole micro-tiles and multiples of 16 channels (the K2N16 weight blocks; int8
- * output rows of neighbouring blocks then rarely share a cache line) */
-#define SPLIT_CH_STEP (I8_GEMM_NR * ((16 + I8_GEMM_NR - 1) / I8_GEMM_NR))
-_Static_assert(SPLIT_CH_STEP % 16 == 0, "channel blocks must be whole K2N16 blocks");
+/* channel blocks: multiples of 16 channels (the K2N16 / K4N16 weight blocks, whole ROWS
+ * tiles; int8 output rows of neighbouring blocks then rarely share a cache line) */
+#define SPLIT_CH_STEP 16
 
 typedef struct {
     size_t m, rows, row_tasks; /* rows per row block (the last may be shorter) */
@@ -104,10 +102,8 @@ static inline i8_gemm_panel i8_gemm_panel_cols(const i8_gemm_panel *pn, size_t j
     s.n = (int32_t)(j1 - j0);
     s.bias += j0;
     s.mult += j0;
-    s.w += j0 * (size_t)pn->kp;
-    /* K2N16 (gemm.h): int16 [n16 / 16][kp / 2][16][2], so channel j0 (a multiple of 16)
-     * starts at element (j0 / 16) * kp * 16 = j0 * kp */
-    if (pn->layout == I8_GEMM_K2N16) s.w16 += j0 * (size_t)pn->kp;
+    /* channel j0 (a multiple of 16) of [n16 / 16][kp / ku][16][ku] starts at element j0 * kp */
+    s.w += j0 * (size_t)pn->kp * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     return s;
 }
 

@@ -35,13 +35,12 @@ i8_avx2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) 
     return r;
 }
 
-/* Channels 0..7 in s0, 8..15 in s1; bias and mult hold 16 readable entries; writes nr <= 16
- * elements of y (int8, or float32 when rq->out_f32). */
+/* Channels 0..7 in s0, 8..15 in s1, bias already added (a kernel that starts its accumulators
+ * at the bias); mult holds 16 readable entries; writes nr <= 16 elements of y (int8, or
+ * float32 when rq->out_f32). */
 __attribute__((target("avx2"))) static inline void
-i8_avx2_requant16(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const int32_t *bias,
-                  const float *mult, void *y, size_t nr) {
-    s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)bias));
-    s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(bias + 8)));
+i8_avx2_requant16_acc(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const float *mult,
+                      void *y, size_t nr) {
     const __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(s0), _mm256_loadu_ps(mult));
     const __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(s1), _mm256_loadu_ps(mult + 8));
     if (rq->out_f32) {
@@ -74,6 +73,16 @@ i8_avx2_requant16(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const int32
         _mm_storeu_si128((__m128i *)tmp, b);
         memcpy(y, tmp, nr);
     }
+}
+
+/* Channels 0..7 in s0, 8..15 in s1; bias and mult hold 16 readable entries; writes nr <= 16
+ * elements of y (int8, or float32 when rq->out_f32). */
+__attribute__((target("avx2"))) static inline void
+i8_avx2_requant16(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const int32_t *bias,
+                  const float *mult, void *y, size_t nr) {
+    s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)bias));
+    s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(bias + 8)));
+    i8_avx2_requant16_acc(rq, s0, s1, mult, y, nr);
 }
 
 #endif

@@ -15,12 +15,18 @@
  *   i8_rq_params_init(y_zp, qmin, qmax, out_f32)
  *   scalar (this file):
  *     i8_requant_row__scalar(rq, acc, bias, mult, y, n)       n lanes, any n
+ *   SSE2 (requant/sse2.h, the x86-64 baseline):
+ *     i8_sse2_requant  i8_sse2_requant_init(y_zp, qmin, qmax, out_f32)
+ *     i8_sse2_requant8_acc(rq, s0, s1, mult, y, nr)             xmm s0 = ch 0-3, s1 = ch 4-7,
+ *                                                               bias already added, nr <= 8
  *   AVX2 (requant/avx2.h, callers carry target("avx2")):
  *     i8_avx2_requant  i8_avx2_requant_init(y_zp, qmin, qmax, out_f32)
  *     i8_avx2_requant16(rq, s0, s1, bias, mult, y, nr)          ymm s0 = ch 0-7, s1 = ch 8-15
+ *     i8_avx2_requant16_acc(rq, s0, s1, mult, y, nr)            the same, bias already added
  *   AVX-512 (requant/avx512.h, callers carry I8_AVX512_TARGET = avx512f,avx512bw,avx512vl):
  *     i8_avx512_requant  i8_avx512_requant_init(y_zp, qmin, qmax, out_f32)
  *     i8_avx512_requant16(rq, s, bias, mult, y, nr)              zmm s = ch 0-15
+ *     i8_avx512_requant16_acc(rq, s, mult, y, nr)                the same, bias already added
  * In all of them bias and mult point at the first lane's channel and must have 16 (resp. n)
  * readable entries; y points at the first output element (int8, or float32 when out_f32);
  * nr <= 16 elements are written, nothing beyond. bias may be NULL in the scalar row only. */

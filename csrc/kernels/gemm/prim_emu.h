@@ -1,0 +1,84 @@
+/* Portable emulations of the x86 primitive sets (prim_x86.h): the same names with an _emu
+ * suffix, in plain C on int32 lanes, exact by construction. The generated *_emu tiles are the
+ * native tiles' structure (rows, columns, k groups, tails, packing) over these, so tests check
+ * that structure bit for bit on any host, including CPUs (or qemu) without the instruction;
+ * they are also the portable runners for a panel packed for a path the current one cannot
+ * run. The epilogue is the scalar one (requant/requant.h). */
+#ifndef INT8RT_GEMM_PRIM_EMU_H
+#define INT8RT_GEMM_PRIM_EMU_H
+
+#include <string.h>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/requant/requant.h"
+
+typedef struct {
+    int32_t l[16];
+} i8_emu_vec;
+
+static inline uint32_t i8_emu_u32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#define I8_EMU_SET(S, LANES, DOT_LANE)                                                         \
+    typedef i8_emu_vec S##_vec;                                                                \
+    typedef i8_rq_params S##_rq;                                                               \
+    static inline i8_emu_vec S##_zero(void) {                                                  \
+        i8_emu_vec v;                                                                          \
+        memset(&v, 0, sizeof v);                                                               \
+        return v;                                                                              \
+    }                                                                                          \
+    static inline i8_emu_vec S##_acc0(const int32_t *b) {                                      \
+        i8_emu_vec v;                                                                          \
+        memset(&v, 0, sizeof v);                                                               \
+        memcpy(v.l, b, (LANES) * 4);                                                           \
+        return v;                                                                              \
+    }                                                                                          \
+    static inline i8_emu_vec S##_loadw(const unsigned char *p) {                               \
+        i8_emu_vec v;                                                                          \
+        memset(&v, 0, sizeof v);                                                               \
+        memcpy(v.l, p, (LANES) * 4);                                                           \
+        return v;                                                                              \
+    }                                                                                          \
+    static inline i8_emu_vec S##_bcast(const unsigned char *p) {                               \
+        i8_emu_vec v;                                                                          \
+        const uint32_t g = i8_emu_u32(p);                                                      \
+        for (int t = 0; t < 16; t++) v.l[t] = (int32_t)g;                                      \
+        return v;                                                                              \
+    }                                                                                          \
+    static inline i8_emu_vec S##_dot(i8_emu_vec acc, i8_emu_vec x, i8_emu_vec w) {             \
+        for (int t = 0; t < (LANES); t++)                                                      \
+            acc.l[t] = (int32_t)((uint32_t)acc.l[t] + (uint32_t)DOT_LANE(x.l[t], w.l[t]));     \
+        return acc;                                                                            \
+    }                                                                                          \
+    static inline i8_rq_params S##_rq_init(const i8_rq_params *p) { return *p; }               \
+    static inline void S##_store16(const i8_rq_params *rq, i8_emu_vec lo, i8_emu_vec hi,       \
+                                   const float *mult, void *y, size_t nr) {                    \
+        int32_t acc[16];                                                                       \
+        memcpy(acc, lo.l, (LANES) * 4);                                                        \
+        if ((LANES) == 8) memcpy(acc + 8, hi.l, 32);                                           \
+        i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);                                    \
+    }
+
+/* vpmaddwd lane: two int16 products summed (exact: int8 values, |sum| <= 2^15) */
+static inline int32_t i8_emu_madd(int32_t x, int32_t w) {
+    const uint32_t ux = (uint32_t)x, uw = (uint32_t)w;
+    return (int32_t)(int16_t)(ux & 0xFFFF) * (int16_t)(uw & 0xFFFF) +
+           (int32_t)(int16_t)(ux >> 16) * (int16_t)(uw >> 16);
+}
+
+/* vpdpbusd lane: four u8 x s8 products summed at full precision (|sum| < 2^17) */
+static inline int32_t i8_emu_dpbusd(int32_t x, int32_t w) {
+    const uint32_t ux = (uint32_t)x, uw = (uint32_t)w;
+    int32_t s = 0;
+    for (int b = 0; b < 32; b += 8) s += (int32_t)(uint8_t)(ux >> b) * (int8_t)(uint8_t)(uw >> b);
+    return s;
+}
+
+I8_EMU_SET(avx2_emu, 8, i8_emu_madd)
+I8_EMU_SET(avxvnni_emu, 8, i8_emu_dpbusd)
+I8_EMU_SET(avx512vnni_emu, 16, i8_emu_dpbusd)
+
+#endif
