@@ -8,12 +8,20 @@ import numpy as np
 
 cnp.import_array()
 
+cdef extern from "int8rt/f32.h" nogil:
+    enum:
+        I8F_MAXDIM
+    ctypedef struct i8f_shape:
+        int32_t ndim
+        int64_t shape[8]
+
 cdef extern from "int8rt/plan.h" nogil:
     enum:
         I8_OK
         I8_ENOMEM
         I8_EINVAL
         I8_ESTATE
+        I8_EDATA
     enum:
         I8_REF_ARENA
         I8_REF_INPUT
@@ -21,6 +29,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_REF_CONST
     enum:
         I8_PLAN_MAX_CONSTS
+        I8_PLAN_MAX_INPUTS
     enum:
         I8_OP_CONV2D
         I8_OP_FC
@@ -42,6 +51,19 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_COPY
         I8_OP_CONV2D_F32
         I8_OP_FC_F32
+        I8_OP_F32_BINARY
+        I8_OP_F32_UNARY
+        I8_OP_F32_LAYERNORM
+        I8_OP_F32_SOFTMAX
+        I8_OP_F32_REDUCE
+        I8_OP_F32_MATMUL
+        I8_OP_GATHER
+        I8_OP_STRIDED_COPY
+        I8_OP_CAST
+        I8_OP_WHERE
+        I8_OP_DYNQ_MATMUL
+        I8_OP_WO_MATMUL
+        I8_OP_WO_GATHER
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -92,6 +114,55 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t elem_size
     ctypedef struct i8_plan_copy_params:
         int64_t nbytes
+    ctypedef struct i8_plan_f32_binary_params:
+        int32_t op, type
+        i8f_shape s
+        int64_t a_stride[8]
+        int64_t b_stride[8]
+    ctypedef struct i8_plan_f32_unary_params:
+        int32_t op
+        int64_t n
+        float alpha, beta
+    ctypedef struct i8_plan_layernorm_params:
+        int64_t rows, cols
+        float eps
+        int32_t has_beta
+    ctypedef struct i8_plan_rows_params:
+        int64_t rows, cols
+    ctypedef struct i8_plan_reduce_params:
+        int32_t op
+        int64_t outer, r, inner
+    ctypedef struct i8_plan_matmul_params:
+        i8f_shape batch
+        int64_t a_stride[8]
+        int64_t b_stride[8]
+        int64_t m, k, n, lda, ldb
+    ctypedef struct i8_plan_gather_params:
+        int64_t outer, axis, inner, elem_size, nidx
+    ctypedef struct i8_plan_strided_copy_params:
+        i8f_shape s
+        int64_t elem_size, x_offset, y_offset
+        int64_t x_stride[8]
+        int64_t y_stride[8]
+    ctypedef struct i8_plan_cast_params:
+        int64_t n
+        int32_t to "to"
+        int32_t from_ "from"
+    ctypedef struct i8_plan_where_params:
+        i8f_shape s
+        int64_t elem_size
+        int64_t c_stride[8]
+        int64_t a_stride[8]
+        int64_t b_stride[8]
+    ctypedef struct i8_plan_dynq_params:
+        int64_t m
+        int32_t n, k, per_row, has_bias
+    ctypedef struct i8_plan_wo_params:
+        int64_t m, k, n, group
+        int32_t bits, has_bias
+    ctypedef struct i8_plan_wo_gather_params:
+        int64_t rows, cols, group, nidx
+        int32_t bits
 
     ctypedef union i8_op_params:
         i8_conv2d_params conv2d
@@ -111,11 +182,24 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_copy_params copy
         f32_conv2d_params conv2d_f32
         f32_fc_params fc_f32
+        i8_plan_f32_binary_params f32_binary
+        i8_plan_f32_unary_params f32_unary
+        i8_plan_layernorm_params layernorm
+        i8_plan_rows_params rows
+        i8_plan_reduce_params reduce
+        i8_plan_matmul_params matmul
+        i8_plan_gather_params gather
+        i8_plan_strided_copy_params strided_copy
+        i8_plan_cast_params cast
+        i8_plan_where_params where
+        i8_plan_dynq_params dynq
+        i8_plan_wo_params wo
+        i8_plan_wo_gather_params wo_gather
 
     ctypedef struct i8_op_desc:
         int32_t kind
         int32_t n_inputs
-        i8_buf_ref inputs[2]
+        i8_buf_ref inputs[3]
         i8_buf_ref output
         i8_op_params params
         int32_t n_consts
@@ -130,6 +214,7 @@ cdef extern from "int8rt/plan.h" nogil:
                        const int64_t *output_nbytes, i8_plan **out)
     void i8_plan_destroy(i8_plan *plan)
     int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index)
+    int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index)
     int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc)
     int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes)
     const char *i8_plan_error(const i8_plan *plan)
@@ -142,6 +227,10 @@ cdef extern from "int8rt/plan.h" nogil:
     int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs,
                             void *const *outputs, int64_t *op_ns, int32_t threads)
     int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op)
+    int i8_plan_run_arena(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                          int64_t *op_ns, int32_t threads, void *arena, int64_t arena_nbytes,
+                          int32_t *bad_op)
+    int64_t i8_plan_arena_size(const i8_plan *plan, int32_t threads)
 
 cdef extern from "int8rt/threadpool.h" nogil:
     enum:
@@ -191,7 +280,25 @@ _PLAN_KERNELS = {
     # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
     "conv2d_f32": (I8_OP_CONV2D_F32, (("w", np.float32), ("bias", np.float32))),
     "fc_f32": (I8_OP_FC_F32, (("w", np.float32), ("bias", np.float32))),
+    # float32 / dynamic int8 / weight-only records (docs/PLAN.md "Record kinds"); the optional
+    # consts (beta, bias) are present when has_beta / has_bias is 1
+    "f32_binary": (I8_OP_F32_BINARY, ()),
+    "f32_unary": (I8_OP_F32_UNARY, ()),
+    "layernorm": (I8_OP_F32_LAYERNORM, (("gamma", np.float32), ("beta", np.float32))),
+    "f32_softmax": (I8_OP_F32_SOFTMAX, ()),
+    "reduce": (I8_OP_F32_REDUCE, ()),
+    "matmul": (I8_OP_F32_MATMUL, ()),
+    "gather": (I8_OP_GATHER, ()),
+    "strided_copy": (I8_OP_STRIDED_COPY, ()),
+    "cast": (I8_OP_CAST, ()),
+    "where": (I8_OP_WHERE, ()),
+    "dynq_matmul": (I8_OP_DYNQ_MATMUL, (("bias", np.float32),)),
+    "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
+    "wo_gather": (I8_OP_WO_GATHER, ()),
 }
+# kernels whose last const is optional: (flag param, const key)
+_OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
+                   "wo_matmul": ("has_bias", "bias")}
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
               "const": I8_REF_CONST}
@@ -207,6 +314,25 @@ _POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_
 _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
 _RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
+
+
+cdef int _fill_shape(str kernel, dict params, str key, i8f_shape *s, int min_ndim) except -1:
+    v = [int(x) for x in params.get(key, ())]
+    if not min_ndim <= len(v) <= I8F_MAXDIM:
+        raise ValueError(f"{kernel}: {key} must have {min_ndim}..{I8F_MAXDIM} dims")
+    s.ndim = len(v)
+    for i in range(I8F_MAXDIM):
+        s.shape[i] = v[i] if i < len(v) else 1
+    return len(v)
+
+
+cdef int _fill_strides(str kernel, dict params, str key, int64_t *st, int ndim) except -1:
+    v = [int(x) for x in params.get(key, ())]
+    if len(v) != ndim:
+        raise ValueError(f"{kernel}: {key} must have {ndim} entries")
+    for i in range(I8F_MAXDIM):
+        st[i] = v[i] if i < ndim else 0
+    return 0
 
 
 def _pick(kernel, params, fields):
@@ -322,6 +448,58 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.fc_f32 = _pick(kernel, params, _FC_F32_FIELDS)
     elif kernel == "copy":
         p.copy.nbytes = _pick(kernel, params, ("nbytes",))["nbytes"]
+    elif kernel == "f32_binary":
+        d = _pick(kernel, params, ("op", "type"))
+        p.f32_binary.op = d["op"]
+        p.f32_binary.type = d["type"]
+        nd = _fill_shape(kernel, params, "shape", &p.f32_binary.s, 1)
+        _fill_strides(kernel, params, "a_stride", p.f32_binary.a_stride, nd)
+        _fill_strides(kernel, params, "b_stride", p.f32_binary.b_stride, nd)
+    elif kernel == "f32_unary":
+        p.f32_unary = _pick(kernel, params, ("op", "n", "alpha", "beta"))
+    elif kernel == "layernorm":
+        p.layernorm = _pick(kernel, params, ("rows", "cols", "eps", "has_beta"))
+    elif kernel == "f32_softmax":
+        p.rows = _pick(kernel, params, ("rows", "cols"))
+    elif kernel == "reduce":
+        p.reduce = _pick(kernel, params, ("op", "outer", "r", "inner"))
+    elif kernel == "matmul":
+        d = _pick(kernel, params, ("m", "k", "n", "lda", "ldb"))
+        p.matmul.m = d["m"]
+        p.matmul.k = d["k"]
+        p.matmul.n = d["n"]
+        p.matmul.lda = d["lda"]
+        p.matmul.ldb = d["ldb"]
+        nd = _fill_shape(kernel, params, "batch", &p.matmul.batch, 0)
+        _fill_strides(kernel, params, "a_stride", p.matmul.a_stride, nd)
+        _fill_strides(kernel, params, "b_stride", p.matmul.b_stride, nd)
+    elif kernel == "gather":
+        p.gather = _pick(kernel, params, ("outer", "axis", "inner", "elem_size", "nidx"))
+    elif kernel == "strided_copy":
+        d = _pick(kernel, params, ("elem_size", "x_offset", "y_offset"))
+        p.strided_copy.elem_size = d["elem_size"]
+        p.strided_copy.x_offset = d["x_offset"]
+        p.strided_copy.y_offset = d["y_offset"]
+        nd = _fill_shape(kernel, params, "shape", &p.strided_copy.s, 1)
+        _fill_strides(kernel, params, "x_stride", p.strided_copy.x_stride, nd)
+        _fill_strides(kernel, params, "y_stride", p.strided_copy.y_stride, nd)
+    elif kernel == "cast":
+        d = _pick(kernel, params, ("n", "from", "to"))
+        p.cast.n = d["n"]
+        p.cast.from_ = d["from"]
+        p.cast.to = d["to"]
+    elif kernel == "where":
+        p.where.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
+        nd = _fill_shape(kernel, params, "shape", &p.where.s, 1)
+        _fill_strides(kernel, params, "c_stride", p.where.c_stride, nd)
+        _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
+        _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
+    elif kernel == "dynq_matmul":
+        p.dynq = _pick(kernel, params, ("m", "n", "k", "per_row", "has_bias"))
+    elif kernel == "wo_matmul":
+        p.wo = _pick(kernel, params, ("m", "k", "n", "group", "bits", "has_bias"))
+    elif kernel == "wo_gather":
+        p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -351,6 +529,15 @@ cdef object _status_error(int st, const char *msg):
     return ValueError(text)
 
 
+class PlanDataError(ValueError):
+    """An op refused its input data at run time (a gather index out of range); `op` is its
+    index in the plan."""
+
+    def __init__(self, int op):
+        super().__init__(f"op {op} refused its input: an index out of range")
+        self.op = op
+
+
 cdef class _NativePlan:
     """A native plan under construction, then immutable and runnable from any thread.
 
@@ -362,6 +549,7 @@ cdef class _NativePlan:
     cdef i8_plan *plan
     cdef readonly tuple input_specs, output_specs
     cdef bint finalized
+    cdef list _borrowed  # arrays whose memory add_const_ref lent the plan
 
     def __cinit__(self, inputs=(), outputs=()):
         self.input_specs = tuple((int(n), np.dtype(t)) for n, t in inputs)
@@ -381,6 +569,25 @@ cdef class _NativePlan:
 
     def __dealloc__(self):
         i8_plan_destroy(self.plan)
+
+    def add_const_ref(self, cnp.ndarray data) -> int:
+        """Lends the plan a C-contiguous, 64-byte aligned, read-only array without copying it
+        (weights packed once and shared by the plans of every input shape): the plan keeps a
+        reference to it. Returns its index for ("const", k, ...)."""
+        if not data.flags.c_contiguous or data.ctypes.data % 64:
+            raise ValueError("add_const_ref: the array must be C-contiguous and 64-byte aligned")
+        cdef int32_t index = 0
+        st = i8_plan_add_const_ref(self.plan, cnp.PyArray_DATA(data), data.nbytes, &index)
+        if st != I8_OK:
+            raise _status_error(st, i8_plan_error(self.plan))
+        if self._borrowed is None:
+            self._borrowed = []
+        self._borrowed.append(data)
+        return index
+
+    def arena_size(self, int threads=1) -> int:
+        """Bytes of arena a run on `threads` threads needs (run(arena=...))."""
+        return i8_plan_arena_size(self.plan, threads)
 
     def add_const(self, data) -> int:
         """Copies a constant buffer into the plan; returns its index for ("const", k, ...)."""
@@ -402,9 +609,9 @@ cdef class _NativePlan:
         _fill_params(kernel, params, &d.params)
         input_refs = list(input_refs)
         output_refs = list(output_refs)
-        if not 1 <= len(input_refs) <= 2 or len(output_refs) != 1:
-            raise ValueError(f"{kernel}: takes 1 or 2 inputs and 1 output, got "
-                             f"{len(input_refs)} and {len(output_refs)}")
+        if not 1 <= len(input_refs) <= I8_PLAN_MAX_INPUTS or len(output_refs) != 1:
+            raise ValueError(f"{kernel}: takes 1 to {I8_PLAN_MAX_INPUTS} inputs and 1 output, "
+                             f"got {len(input_refs)} and {len(output_refs)}")
         d.n_inputs = len(input_refs)
         for i, r in enumerate(input_refs):
             d.inputs[i] = _ref(r)
@@ -413,6 +620,10 @@ cdef class _NativePlan:
             if "value" not in consts:
                 raise ValueError("pad: constant mode needs const 'value'")
             const_specs = (("value", None),)
+        if kernel in _OPTIONAL_CONST:
+            flag, key = _OPTIONAL_CONST[kernel]
+            if not params.get(flag, 0):
+                const_specs = tuple(c for c in const_specs if c[0] != key)
         arrays = []  # keeps the converted consts alive until add_op has copied them
         for i, (key, dtype) in enumerate(const_specs):
             if key not in consts:
@@ -470,13 +681,27 @@ cdef class _NativePlan:
             raise IndexError(f"op {op} out of range [0, {self.num_ops})")
         return i8_plan_op_tasks(self.plan, op)
 
-    def run(self, list inputs, list outputs, bint profile=False, int threads=1):
+    def run(self, list inputs, list outputs, bint profile=False, int threads=1, arena=None):
         """Runs the plan once with the GIL released, on up to `threads` threads (the caller and
-        the process-wide pool; 1 = no pool); with profile, returns per-op ns."""
+        the process-wide pool; 1 = no pool); with profile, returns per-op ns. `arena`: a
+        writeable, C-contiguous, 64-byte aligned uint8 array of at least arena_size(1) bytes
+        to run in (a run then allocates nothing; it uses no more threads than the arena has
+        scratch slots for), or None to allocate one for this run. The caller must not hand one
+        arena to two runs at the same time."""
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if not self.finalized:
             raise RuntimeError("run before finalize")
+        cdef void *arena_ptr = NULL
+        cdef int64_t arena_n = 0
+        if arena is not None:
+            if (not isinstance(arena, np.ndarray) or arena.dtype != np.uint8
+                    or not arena.flags.c_contiguous or not arena.flags.writeable
+                    or arena.ctypes.data % 64 or arena.nbytes < i8_plan_arena_size(self.plan, 1)):
+                raise ValueError("arena must be a writeable, C-contiguous, 64-byte aligned uint8 "
+                                 f"array of at least {i8_plan_arena_size(self.plan, 1)} bytes")
+            arena_ptr = cnp.PyArray_DATA(arena)
+            arena_n = arena.nbytes
         # private copies: the arrays stay referenced even if the caller's lists change while
         # C runs without the GIL
         inputs = list(inputs)
@@ -494,17 +719,15 @@ cdef class _NativePlan:
             ns = np.zeros(max(self.num_ops, 1), dtype=np.int64)
             ns_ptr = <int64_t *>cnp.PyArray_DATA(ns)
         cdef int st
+        cdef int32_t bad_op = -1
         cdef int32_t nthreads = min(threads, I8_POOL_MAX_THREADS)
         with nogil:
-            if nthreads > 1:
-                st = i8_plan_run_threads(self.plan, <const void *const *>ins, outs, ns_ptr,
-                                         nthreads)
-            elif ns_ptr != NULL:
-                st = i8_plan_run_profiled(self.plan, <const void *const *>ins, outs, ns_ptr)
-            else:
-                st = i8_plan_run(self.plan, <const void *const *>ins, outs)
+            st = i8_plan_run_arena(self.plan, <const void *const *>ins, outs, ns_ptr, nthreads,
+                                   arena_ptr, arena_n, &bad_op)
         free(ins)
         free(outs)
+        if st == I8_EDATA:
+            raise PlanDataError(bad_op)
         if st != I8_OK:
             raise _status_error(st, NULL)
         return ns[:self.num_ops] if profile else None

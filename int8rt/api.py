@@ -62,7 +62,7 @@ def quantize(model: ModelSource, calibration: Any = None,
     """Static post-training quantization (mode "static"), or, with no calibration data,
     dynamic int8 (mode "dynamic") / weight-only int8 or int4 (mode "weight_only") quantization
     of an ONNX transformer or RNN graph: see quantize_dynamic (its options pass through) and
-    run the result with int8rt.DynamicSession.
+    run the result with int8rt.Session.
 
     `calibration` is an iterable of numpy arrays (single-input models; a batch or one sample)
     or of {input_name: array} dicts, an array [N, ...], or a path: a folder of images

@@ -134,9 +134,12 @@ def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _feed(sess, path: str | None) -> dict[str, np.ndarray]:
-    if path is None:  # random data of the model's input shapes
+    if path is None:  # random data of the model's input shapes (free: batch 1, others 16)
         rng = np.random.default_rng(0)
-        return {i.name: rng.standard_normal(i.shape).astype(i.dtype) for i in sess.get_inputs()}
+        return {i.name: (np.ones if i.dtype in ("int64", "int32", "bool") else lambda s, t:
+                         rng.standard_normal(s).astype(t))(
+                    [d or (16 if k else 1) for k, d in enumerate(i.shape)], i.dtype)
+                for i in sess.get_inputs()}
     data = _load_arrays(path)[0]
     if isinstance(data, np.ndarray):
         return {sess.get_inputs()[0].name: data}
@@ -191,7 +194,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{args.model}: graph {graph.name!r}, {len(graph.nodes)} nodes, "
           f"{len(consts)} constants ({sum(t.data.nbytes for t in consts) / 1024:.1f} KiB)")
     quantized = any(n.op == "Quantize" for n in graph.nodes)
-    print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
+    dyn = sorted({n.op for n in graph.nodes} & {"DynQLinear", "WOLinear", "WOGather"})
+    if graph.meta.get("layout") == "onnx":  # the dynamic path: same Session, same plan
+        print(f"  quantized: {', '.join(dyn) or 'no (float)'} (dynamic path, onnx layout)")
+    else:
+        print(f"  quantized: {'yes' if quantized else 'no (float graph)'}")
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in names:
             t = graph.tensor(name)

@@ -30,6 +30,10 @@ _MOVEMENT = ("transpose", "slice", "pad", "resize_nearest", "copy")
 # dtypes each kernel's buffers must have (inputs..., output); movement kernels: x == y
 _DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
            "conv2d_f32": ("float32", "float32"), "fc_f32": ("float32", "float32")}
+# records of transformer graphs (int8rt/dynamic/lower.py): their element types are params,
+# checked in C against the buffers' byte sizes; gather / strided_copy / where carry elem_size
+_TYPED = ("f32_binary", "f32_unary", "layernorm", "f32_softmax", "reduce", "matmul", "gather",
+          "strided_copy", "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather")
 
 
 @dataclass(frozen=True)
@@ -70,19 +74,21 @@ def assign_offsets(sizes: dict[str, int], lives: dict[str, Interval]) -> tuple[d
     (TFLite's arena planner does the same; large-first keeps big buffers from fragmenting the
     gaps). Returns (offsets, arena size in bytes)."""
     order = sorted(lives, key=lambda n: (-sizes[n], lives[n].first, n))
-    placed: list[tuple[int, int, Interval]] = []  # (offset, end, lifetime)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
     offsets: dict[str, int] = {}
     arena = 0
     for name in order:
         size, life = sizes[name], lives[name]
-        busy = sorted((o, e) for o, e, lv in placed if lv.overlaps(life) and e > o)
+        first, last = life.first, life.last
+        # lifetimes intersect (Interval.overlaps, inlined: this loop is a shape's planning)
+        busy = sorted([(o, e) for o, e, f, lt in placed if f <= last and first <= lt and e > o])
         offset = 0
         for o, e in busy:
             if offset + size <= o:
                 break
             offset = max(offset, _align(e))
         offsets[name] = offset
-        placed.append((offset, offset + size, life))
+        placed.append((offset, offset + size, first, last))
         arena = max(arena, offset + size)
     return offsets, arena
 
@@ -117,10 +123,16 @@ class NativePlan:
 
         refs: dict[str, tuple[str, int, int, int]] = {}
         for name, data in constants.items():
-            arr = np.ascontiguousarray(data, dtype=bufs[name].dtype)
+            arr = np.asarray(data, dtype=bufs[name].dtype)
+            if not arr.flags.c_contiguous:  # (ascontiguousarray would make a 0-d array 1-d)
+                arr = np.array(arr, order="C")
             if arr.shape != tuple(bufs[name].shape):
                 raise ValueError(f"constant {name!r}: shape {arr.shape} != {bufs[name].shape}")
-            refs[name] = ("const", self._native.add_const(arr), 0, arr.nbytes)
+            if name in program.borrowed and arr.ctypes.data % ALIGN == 0:
+                index = self._native.add_const_ref(arr)  # shared, not copied
+            else:
+                index = self._native.add_const(arr)
+            refs[name] = ("const", index, 0, arr.nbytes)
         # an output that is also an input (or listed twice) is filled by a copy after the run
         self._out_copies: list[tuple[int, str, int]] = []
         self._const_outs: list[np.ndarray] = []
@@ -179,6 +191,8 @@ class NativePlan:
         bufs = self.program.buffers
         dts = [bufs[n].dtype for n in (*call.inputs, *call.outputs)]
         params = dict(call.params)
+        if call.kernel in _TYPED:
+            return params
         if call.kernel in _MOVEMENT:
             if len(set(dts)) != 1:
                 raise ValueError(f"input and output dtypes differ: {dts}")
@@ -223,20 +237,38 @@ class NativePlan:
             src = {"input": ins, "output": outs, "const": self._const_outs}[kind]
             outs[k][...] = src[j]
 
-    def run(self, inputs: list[np.ndarray], threads: int = 1) -> list[np.ndarray]:
+    def run(self, inputs: list[np.ndarray], threads: int = 1,
+            arena: np.ndarray | None = None) -> list[np.ndarray]:
         """One inference on up to `threads` threads (bit-identical outputs for any count).
-        Inputs must match the program's input buffers in dtype and shape."""
+        Inputs must match the program's input buffers in dtype and shape. `arena`: memory to
+        run in (`arena_size(threads)` bytes, 64-byte aligned, used by one run at a time), or
+        None to allocate one for this run."""
         ins, outs = self._arrays(inputs)
-        self._native.run(ins, outs, False, threads)
+        try:
+            self._native.run(ins, outs, False, threads, arena)
+        except _native.PlanDataError as e:
+            call = self.program.calls[e.op]
+            raise ValueError(f"{call.kernel} (node {call.node!r}) refused its input: an index "
+                             "out of range") from None
         self._copy_outputs(ins, outs)
         return outs
+
+    def arena_size(self, threads: int = 1) -> int:
+        """Bytes of arena a run on `threads` threads uses (buffers + a scratch slot per
+        thread)."""
+        return self._native.arena_size(threads)
 
     def profile(self, inputs: list[np.ndarray], repeats: int = 10,
                 threads: int = 1) -> list[tuple[str, str, int]]:
         """(node, kernel, median ns over `repeats` runs) per call, in call order."""
         ins, outs = self._arrays(inputs)
-        times = np.stack([self._native.run_profiled(ins, outs, threads)
-                          for _ in range(max(repeats, 1))])
+        try:
+            times = np.stack([self._native.run_profiled(ins, outs, threads)
+                              for _ in range(max(repeats, 1))])
+        except _native.PlanDataError as e:
+            call = self.program.calls[e.op]
+            raise ValueError(f"{call.kernel} (node {call.node!r}) refused its input: an index "
+                             "out of range") from None
         med = np.median(times, axis=0)
         return [(c.node, c.kernel, int(t)) for c, t in zip(self.program.calls, med)]
 

@@ -33,6 +33,19 @@ csrc/include/int8rt/kernels.h):
 | copy | x -> y | nbytes | |
 | conv2d_f32 | x(f32) -> y(f32) | conv2d geometry fields, lo, hi | w [oc,kh,kw,c/g] f32, bias [oc] f32 |
 | fc_f32 | x(f32) -> y(f32) | m, k, n, lo, hi | w [n,k] f32, bias [n] f32 |
+| f32_binary | a, b -> y | op, type, shape, a_stride, b_stride | |
+| f32_unary | x -> y | op, n, alpha, beta | |
+| layernorm | x(f32) -> y(f32) | rows, cols, eps, has_beta | gamma [cols], beta [cols] f32 |
+| f32_softmax | x(f32) -> y(f32) | rows, cols | |
+| reduce | x(f32) -> y(f32) | op, outer, r, inner | |
+| matmul | a(f32), b(f32) -> y(f32) | batch, a_stride, b_stride, m, k, n, lda, ldb | |
+| gather | x, idx(int64) -> y | outer, axis, inner, nidx | |
+| strided_copy | x -> y | shape, x_offset, x_stride, y_offset, y_stride | |
+| cast | x -> y | n, from, to | |
+| where | cond(bool), a, b -> y | shape, c_stride, a_stride, b_stride | |
+| dynq_matmul | x(f32), packed -> y(f32) | m, n, k, per_row, has_bias | bias [n] f32 |
+| wo_matmul | x(f32), w, scales -> y(f32) | m, k, n, bits, group, has_bias | bias [n] f32 |
+| wo_gather | idx(int64), q, scales -> y(f32) | rows, cols, bits, group, nidx | |
 
 conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
 Dequantize fused into its producer, docs/QUANTIZATION.md §4).
@@ -44,12 +57,17 @@ transpose or transpose -> dequantize pair into one call (csrc/kernels/convert/co
 conv2d_f32 / fc_f32 are the float fallback of mixed precision (csrc/kernels/f32conv): a Conv /
 Gemm kept in float32 between a Dequantize and a Quantize; lo / hi are its fused clamp in real
 units (+-FLT_MAX for none).
-Data-movement kernels (transpose, slice, pad, resize_nearest, copy) work on any element size:
-the buffers' dtype decides it.
+Data-movement kernels (transpose, slice, pad, resize_nearest, copy, gather, strided_copy,
+where) work on any element size: the buffers' dtype decides it.
+The float32 / dynamic-int8 / weight-only kernels (f32_binary ... wo_gather) are the records of
+transformer graphs (int8rt/dynamic/lower.py, docs/TRANSFORMERS.md); their element types are
+codes of csrc/include/int8rt/f32.h, strides are in elements (0 broadcasts), `packed` is a
+dynamic-int8 weight panel (`_native.dynq_pack`), `w` / `q` weight-only int8 or int4 weights.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +76,9 @@ import numpy as np
 KERNELS = (
     "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy", "conv2d_f32", "fc_f32",
+    "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
+    "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
+    "wo_matmul", "wo_gather",
 )
 
 
@@ -70,7 +90,7 @@ class Buffer:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return math.prod(int(d) for d in self.shape) * np.dtype(self.dtype).itemsize
 
 
 @dataclass
@@ -92,6 +112,9 @@ class Program:
     # constant tensors that calls read as inputs (e.g. an Add operand), by buffer name; each
     # also has a Buffer entry with its shape and dtype
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    # constants the native plan borrows instead of copying (C-contiguous, 64-byte aligned arrays
+    # the owner keeps alive and unchanged: weights shared by the plans of every input shape)
+    borrowed: set[str] = field(default_factory=set)
 
     def buffer(self, name: str) -> Buffer:
         return self.buffers[name]

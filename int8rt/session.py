@@ -1,18 +1,26 @@
-"""Session: ONNX Runtime's shape over a native int8 plan.
+"""Session: ONNX Runtime's shape over the native plan, for every kind of .i8 model.
 
 `Session(model).run(None, {"input": x})` validates the feed in Python, then makes one native
-call. A plan is built per distinct set of input shapes (e.g. a new batch size) and cached.
+call. Static int8 (and mixed precision, QDQ-imported) graphs and the onnx-layout graphs of the
+dynamic path (float, dynamic int8, weight-only int8/int4) lower to one Program format and run
+on one plan executor (docs/PLAN.md). A plan is built per distinct set of input shapes (a new
+batch size or sequence length) and kept in a bounded cache (least recently used out); weights
+are packed once per session and shared by every shape's plan. Runs take an arena from a small
+per-session pool, so the steady state allocates no arena and no run waits for another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 
+from . import _native
 from . import format as i8format
 from .ir import Graph
 from .lower import lower
@@ -24,7 +32,9 @@ from .validate import validate_graph
 ModelLike = Union[str, "os.PathLike[str]", bytes, Graph, Any]
 
 _ORT_TYPES = {"float32": "tensor(float)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
-              "int32": "tensor(int32)", "int64": "tensor(int64)"}
+              "int32": "tensor(int32)", "int64": "tensor(int64)", "bool": "tensor(bool)"}
+MAX_PLANS = 16  # plans (input shapes) a session keeps; older shapes are re-planned on demand
+MAX_ARENAS = 4  # idle arenas a session keeps for the next runs
 
 
 @dataclass(frozen=True)
@@ -52,26 +62,85 @@ def load_graph(model: ModelLike) -> Graph:
     raise TypeError(f"expected a .i8 path, bytes, a Graph or a QuantizedModel, got {type(model)}")
 
 
+def is_dynamic(graph: Graph) -> bool:
+    """A graph of the dynamic path (int8rt.quantize(..., mode="dynamic" / "weight_only" /
+    "float")): ONNX layout and ops, free dimensions 0."""
+    return graph.meta.get("layout") == "onnx"
+
+
+def _aligned_constants(graph: Graph) -> Graph:
+    """A shallow copy of `graph` whose constants are C-contiguous and 64-byte aligned, so the
+    plans of every input shape borrow them (one copy of the weights per session)."""
+    from .dynamic.lower import aligned
+
+    tensors = {name: t if t.data is None else dataclasses.replace(t, data=aligned(t.data))
+               for name, t in graph.tensors.items()}
+    return Graph(list(graph.nodes), tensors, list(graph.inputs), list(graph.outputs),
+                 name=graph.name, meta=dict(graph.meta))
+
+
+class _ArenaPool:
+    """A few arenas kept between runs: a run takes one (or allocates one when none is idle or
+    the idle one is too small) and gives it back; at most MAX_ARENAS stay. list.pop / append
+    are atomic under the GIL, so no run ever waits for another."""
+
+    def __init__(self) -> None:
+        self._idle: list[np.ndarray] = []
+
+    def take(self, nbytes: int) -> np.ndarray:
+        try:
+            arena = self._idle.pop()
+        except IndexError:
+            arena = None
+        if arena is None or arena.nbytes < nbytes:
+            # a little headroom, so a session cycling through nearby shapes stops reallocating
+            arena = _native._aligned_bytes(max(64, nbytes + nbytes // 8))
+        return arena
+
+    def give(self, arena: np.ndarray) -> None:
+        if len(self._idle) < MAX_ARENAS:
+            self._idle.append(arena)
+
+
 class Session:
-    def __init__(self, model: ModelLike, threads: int | None = None):
+    def __init__(self, model: ModelLike, threads: int | None = None,
+                 max_plans: int = MAX_PLANS):
+        """model: a .i8 path or bytes, a Graph, or a QuantizedModel, of any kind int8rt writes
+        (static int8, mixed precision, QDQ-imported, dynamic int8, weight-only, float onnx
+        layout). threads: None = the physical cores this process may use; 1 = no pool.
+        max_plans: input shapes whose plans stay cached."""
         graph = load_graph(model)
         validate_graph(graph)
-        if not is_quantized(graph):
+        self._dynamic = is_dynamic(graph)
+        if not self._dynamic and not is_quantized(graph):
             raise ValueError("this model is a float graph: quantize it first "
-                             "(int8rt.quantize(model, calibration_data))")
+                             "(int8rt.quantize(model, calibration_data), or mode='dynamic')")
+        if self._dynamic:
+            graph = _aligned_constants(graph)
         self._graph = graph
         # None = the physical cores this process may use (int8rt/threads.py); 1 = no pool
         self.threads: int = resolve_threads(threads)
-        self._plans: dict[tuple[tuple[int, ...], ...], NativePlan] = {}
-        self._lock = threading.Lock()
-        self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
+        if max_plans < 1:
+            raise ValueError(f"max_plans must be >= 1, got {max_plans}")
+        self.max_plans = max_plans
+        self._plans: OrderedDict[tuple[tuple[int, ...], ...], NativePlan] = OrderedDict()
+        self._lock = threading.Lock()  # the plan cache only; runs never take it
+        self._arenas = _ArenaPool()
+        self._packed: dict[str, np.ndarray] = {}  # dynamic int8 weight panels, all shapes
+        if self._dynamic:  # packed at load, not by the first run
+            from .dynamic.lower import pack_weights
+
+            pack_weights(graph, self._packed)
+        if not self._dynamic:
+            self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 
     # -- introspection -------------------------------------------------------------------------
     def _args(self, names: list[str]) -> list[NodeArg]:
         out = []
         for n in names:
             t = self._graph.tensor(n)
-            out.append(NodeArg(n, list(t.shape), _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
+            shape = [d if d > 0 or not self._dynamic else None for d in t.shape]
+            out.append(NodeArg(n, shape, _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
         return out
 
     def get_inputs(self) -> list[NodeArg]:
@@ -84,21 +153,59 @@ class Session:
     def graph(self) -> Graph:
         return self._graph
 
-    # -- running -------------------------------------------------------------------------------
-    def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
-        plan = self._plans.get(shapes)
-        if plan is None:
-            with self._lock:
-                plan = self._plans.get(shapes)
-                if plan is None:
-                    g = self._graph
-                    if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):
-                        g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
-                    plan = NativePlan(lower(g))
-                    self._plans[shapes] = plan
-        return plan
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._graph.inputs)
 
+    @property
+    def kind(self) -> str:
+        """"static" (int8 NHWC graph) or "dynamic" (onnx-layout graph of the dynamic path)."""
+        return "dynamic" if self._dynamic else "static"
+
+    # -- planning ------------------------------------------------------------------------------
+    def _build(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
+        g = self._graph
+        if self._dynamic:
+            from .dynamic.lower import lower_program
+            from .dynamic.specialize import specialize
+
+            spec = specialize(g, dict(zip(g.inputs, shapes)))
+            return _DynamicPlan(lower_program(spec, self._packed), spec)
+        if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):
+            g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
+        return NativePlan(lower(g))
+
+    def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
+        # fast path without the lock: OrderedDict's get / move_to_end are atomic under the GIL
+        plan = self._plans.get(shapes)
+        if plan is not None:
+            try:
+                self._plans.move_to_end(shapes)
+            except KeyError:  # evicted by a concurrent build: still a valid plan to run
+                pass
+            return plan
+        with self._lock:  # one build at a time; runs of cached shapes never wait here
+            plan = self._plans.get(shapes)
+            if plan is not None:
+                return plan
+            plan = self._build(shapes)
+            self._plans[shapes] = plan
+            while len(self._plans) > self.max_plans:
+                self._plans.popitem(last=False)
+            return plan
+
+    def plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
+        """The plan for one set of input shapes (built on first use)."""
+        return self._plan_for(tuple(tuple(int(d) for d in s) for s in shapes))
+
+    # -- feeds ---------------------------------------------------------------------------------
     def _check_feed(self, feed: dict[str, Any]) -> list[np.ndarray]:
+        """One validation for every kind of model (docs/PLAN.md "Feeds"): exactly the model's
+        inputs, numpy arrays of exactly the model's dtype (no silent casts: float64 into a
+        float32 model is a TypeError), its rank, every fixed dimension (static graphs: every
+        dimension but the batch), no empty dimension. NaN in a float input reads as a real 0 on
+        every path (static: Quantize maps it to the zero point; dynamic: replaced before the
+        run)."""
         if not isinstance(feed, dict):
             raise TypeError("input feed must be a dict {input_name: numpy array}")
         names = self._graph.inputs
@@ -116,31 +223,46 @@ class Session:
             if x.dtype != np.dtype(t.dtype):
                 raise TypeError(f"input {name!r} has dtype {x.dtype}, expected {t.dtype}")
             expected = tuple(t.shape)
-            if x.ndim != len(expected) or x.shape[1:] != expected[1:]:
+            if self._dynamic:
+                fixed = tuple(d if d > 0 else "?" for d in expected)
+                if x.ndim != len(expected) or any(
+                        m > 0 and m != d for m, d in zip(expected, x.shape)):
+                    raise ValueError(f"input {name!r} has shape {x.shape}, expected {fixed} "
+                                     "(? = any size >= 1)")
+            elif x.ndim != len(expected) or x.shape[1:] != expected[1:]:
                 raise ValueError(f"input {name!r} has shape {x.shape}, expected "
                                  f"{('N',) + expected[1:]} (any batch size N >= 1)")
-            if x.shape[0] < 1:
-                raise ValueError(f"input {name!r} is empty (batch size 0)")
+            if 0 in x.shape:
+                raise ValueError(f"input {name!r} is empty (shape {x.shape})")
             # C-contiguous and aligned for the dtype: the kernels read float32 through a
             # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
-            arrays.append(np.require(x, requirements=["C", "A"]))
+            x = np.require(x, requirements=["C", "A"])
+            if self._dynamic and x.dtype.kind == "f" and np.isnan(x).any():
+                x = np.where(np.isnan(x), x.dtype.type(0), x)
+            arrays.append(x)
         return arrays
 
+    # -- running -------------------------------------------------------------------------------
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any],
             run_options: Any = None) -> list[np.ndarray]:
         arrays = self._check_feed(input_feed)
+        if output_names is not None:
+            if not isinstance(output_names, (list, tuple)) or not all(
+                    isinstance(n, str) for n in output_names):
+                raise TypeError("output_names must be None or a list of output names (str), "
+                                f"got {output_names!r}")
+            index = {n: i for i, n in enumerate(self._graph.outputs)}
+            bad = [n for n in output_names if n not in index]
+            if bad:
+                raise ValueError(f"unknown output names {bad}; model outputs are {list(index)}")
         plan = self._plan_for(tuple(a.shape for a in arrays))
-        outputs = plan.run(arrays, self.threads)
+        arena = self._arenas.take(plan.arena_size(self.threads))
+        try:
+            outputs = plan.run(arrays, self.threads, arena)
+        finally:
+            self._arenas.give(arena)
         if output_names is None:
             return outputs
-        if not isinstance(output_names, (list, tuple)) or not all(
-                isinstance(n, str) for n in output_names):
-            raise TypeError("output_names must be None or a list of output names (str), "
-                            f"got {output_names!r}")
-        index = {n: i for i, n in enumerate(self._graph.outputs)}
-        bad = [n for n in output_names if n not in index]
-        if bad:
-            raise ValueError(f"unknown output names {bad}; model outputs are {list(index)}")
         return [outputs[index[n]] for n in output_names]
 
     def profile(self, input_feed: dict[str, Any], repeats: int = 20):
@@ -148,3 +270,16 @@ class Session:
         arrays = self._check_feed(input_feed)
         return self._plan_for(tuple(a.shape for a in arrays)).profile(arrays, repeats,
                                                                       self.threads)
+
+
+class _DynamicPlan(NativePlan):
+    """The plan of one input shape of a dynamic-path graph: outputs take the graph's shapes
+    (a Reshape at the end of the graph aliases a buffer of another shape)."""
+
+    def __init__(self, program, graph: Graph) -> None:
+        super().__init__(program)
+        self._out_shapes = [tuple(graph.tensor(o).shape) for o in graph.outputs]
+
+    def run(self, inputs, threads=1, arena=None):
+        outs = super().run(inputs, threads, arena)
+        return [o.reshape(s) for o, s in zip(outs, self._out_shapes)]

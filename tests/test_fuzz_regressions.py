@@ -247,7 +247,7 @@ def _dyn_run(m):
     import int8rt
 
     qm = int8rt.quantize(m, mode="dynamic")
-    return int8rt.DynamicSession(qm.graph).run(None, {"x": np.zeros((1, 4, 8), np.float32)})
+    return int8rt.Session(qm.graph).run(None, {"x": np.zeros((1, 4, 8), np.float32)})
 
 
 def test_dynamic_matmul_without_its_weight_is_refused_by_name() -> None:

@@ -692,7 +692,7 @@ def execute(target: str, suffix: str, data: bytes, rng: np.random.Generator) -> 
                 run_session(graph, rng)
             else:
                 graph = int8rt.quantize(m, mode="dynamic").graph
-                int8rt.DynamicSession(graph).run(None, feed)
+                int8rt.Session(graph).run(None, feed)
             OUTCOMES["ran"] = OUTCOMES.get("ran", 0) + 1
             return
 

@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                "ORT quantize_dynamic": ort.InferenceSession(str(ort_q), so,
                                                             providers=["CPUExecutionProvider"])}
     for name, (path, _) in files.items():
-        engines[name] = int8rt.DynamicSession(str(path), max_plans=len(texts) + 1)
+        engines[name] = int8rt.Session(str(path), threads=1, max_plans=len(texts) + 1)
 
     def run(name: str, t: dict) -> np.ndarray:
         feed = {"input_ids": t["input_ids"], "attention_mask": t["attention_mask"]}

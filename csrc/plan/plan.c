@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "int8rt/plan.h"
+#include "int8rt/dynq.h"
 #include "int8rt/threadpool.h"
 #include "plan/split.h"
 
@@ -23,7 +24,7 @@
 typedef struct {
     int32_t kind;
     int32_t n_inputs;
-    i8_buf_ref in[2];
+    i8_buf_ref in[I8_PLAN_MAX_INPUTS];
     i8_buf_ref out;
     i8_op_params p;
     void *owned[I8_PLAN_MAX_CONSTS]; /* plan-owned consts; conv2d / fc: owned[0] = packed */
@@ -37,6 +38,7 @@ struct i8_plan {
     int32_t n_consts, cap_consts;
     void **consts;
     int64_t *const_nbytes;
+    unsigned char *const_borrowed; /* 1: i8_plan_add_const_ref memory, not freed here */
     int32_t n_ops, cap_ops;
     i8_op *ops;
     int64_t max_arena_end; /* largest offset + nbytes over ARENA refs */
@@ -49,7 +51,9 @@ struct i8_plan {
 static const char *const OP_NAMES[I8_OP_COUNT] = {
     "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy", "conv2d_f32", "fc_f32",
+    "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
+    "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
+    "wo_matmul", "wo_gather",
 };
 
 const char *i8_status_str(int status) {
@@ -58,6 +62,7 @@ const char *i8_status_str(int status) {
     case I8_ENOMEM: return "out of memory";
     case I8_EINVAL: return "invalid argument";
     case I8_ESTATE: return "plan used in the wrong stage (add after finalize / run before)";
+    case I8_EDATA: return "an op refused its input data (index out of range)";
     default: return "unknown status";
     }
 }
@@ -132,9 +137,48 @@ static int int32_range(const void *data, int64_t n, int32_t lo, int32_t hi) {
  * ranges the arithmetic contract fixes) is checked. */
 typedef struct {
     int32_t n_inputs, n_consts;
-    int64_t in[2], out;
+    int64_t in[I8_PLAN_MAX_INPUTS], out;
     int64_t consts[I8_PLAN_MAX_CONSTS];
+    int64_t scratch; /* per-thread scratch bytes of the whole-op call */
 } footprint;
+
+/* ---- footprints of the strided float32 records ------------------------------------------- */
+static int64_t type_size(int32_t t) {
+    switch (t) {
+    case I8F_T_F32: return 4;
+    case I8F_T_I64: return 8;
+    case I8F_T_U8: return 1;
+    case I8F_T_I32: return 4;
+    case I8F_T_I8: return 1;
+    default: return 0;
+    }
+}
+
+static int shape_ok(const i8f_shape *s, int32_t min_ndim) {
+    if (s->ndim < min_ndim || s->ndim > I8F_MAXDIM) return 0;
+    for (int32_t i = 0; i < s->ndim; i++)
+        if (s->shape[i] < 0) return 0;
+    return 1;
+}
+
+/* Bytes read through element strides `st` (any sign) from element `off` over shape `s`:
+ * (highest index + 1) * elem, or BAD when an index can be negative or the sum overflows;
+ * 0 when the shape is empty. */
+static int64_t strided_need(const i8f_shape *s, const int64_t *st, int64_t off, int64_t elem) {
+    int64_t lo = off, hi = off;
+    if (off < 0) return BAD;
+    for (int32_t i = 0; i < s->ndim; i++)
+        if (s->shape[i] == 0) return 0;
+    for (int32_t i = 0; i < s->ndim; i++) {
+        if (st[i] == INT64_MIN) return BAD;
+        const int64_t span = mul2(s->shape[i] - 1, st[i] < 0 ? -st[i] : st[i]);
+        if (span == BAD) return BAD;
+        if (st[i] < 0) lo -= span; /* lo >= -(8 * INT64_MAX / 8): checked below each step */
+        else hi = add2(hi, span);
+        if (lo < 0 || hi == BAD) return BAD;
+    }
+    return mul2(add2(hi, 1), elem);
+}
 
 /* Geometry shared by the int8 and float32 convolutions (their params have the same fields):
  * positive sizes, groups dividing both channel counts, and the output extent the one the pads
@@ -163,6 +207,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     const i8_op_params *p = &d->params;
     f->n_inputs = 1;
     f->n_consts = 0;
+    f->scratch = 0;
     switch (d->kind) {
     case I8_OP_CONV2D: {
         const i8_conv2d_params *c = &p->conv2d;
@@ -396,6 +441,157 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (p->copy.nbytes < 0) return "nbytes must be >= 0";
         f->in[0] = f->out = p->copy.nbytes;
         return NULL;
+    case I8_OP_F32_BINARY: {
+        const i8_plan_f32_binary_params *c = &p->f32_binary;
+        const int arith = c->op >= I8F_ADD && c->op <= I8F_MIN;
+        const int cmp = c->op >= I8F_EQUAL && c->op <= I8F_GREATER_EQUAL;
+        const int logic = c->op >= I8F_AND && c->op <= I8F_XOR;
+        if (!(arith && c->type == I8F_T_F32) && !(cmp && (c->type == I8F_T_F32 ||
+                                                          c->type == I8F_T_I64)) &&
+            !(logic && c->type == I8F_T_U8))
+            return "op / operand type combination not supported";
+        if (!shape_ok(&c->s, 1)) return "shape must have 1..8 dims >= 0";
+        for (int32_t i = 0; i < c->s.ndim; i++)
+            if (c->a_stride[i] < 0 || c->b_stride[i] < 0) return "strides must be >= 0";
+        f->n_inputs = 2;
+        f->in[0] = strided_need(&c->s, c->a_stride, 0, type_size(c->type));
+        f->in[1] = strided_need(&c->s, c->b_stride, 0, type_size(c->type));
+        f->out = mul2(prod(c->s.ndim, c->s.shape), arith ? 4 : 1);
+        return NULL;
+    }
+    case I8_OP_F32_UNARY: {
+        const i8_plan_f32_unary_params *c = &p->f32_unary;
+        if (c->op < I8F_RELU || c->op > I8F_LOG) return "unknown unary op";
+        if (c->n < 0) return "n must be >= 0";
+        f->in[0] = f->out = mul2(c->n, c->op == I8F_NOT ? 1 : 4);
+        return NULL;
+    }
+    case I8_OP_F32_LAYERNORM: {
+        const i8_plan_layernorm_params *c = &p->layernorm;
+        if (c->rows < 0 || c->cols < 1) return "rows must be >= 0 and cols >= 1";
+        if (c->has_beta != 0 && c->has_beta != 1) return "has_beta must be 0 or 1";
+        f->in[0] = f->out = mul2(mul2(c->rows, c->cols), 4);
+        f->n_consts = 1 + c->has_beta;
+        f->consts[0] = f->consts[1] = mul2(c->cols, 4);
+        return NULL;
+    }
+    case I8_OP_F32_SOFTMAX:
+        if (p->rows.rows < 0 || p->rows.cols < 1) return "rows must be >= 0 and cols >= 1";
+        f->in[0] = f->out = mul2(mul2(p->rows.rows, p->rows.cols), 4);
+        return NULL;
+    case I8_OP_F32_REDUCE: {
+        const i8_plan_reduce_params *c = &p->reduce;
+        if (c->op < 0 || c->op > 2) return "op must be 0 (sum), 1 (mean) or 2 (max)";
+        if (c->outer < 0 || c->r < 1 || c->inner < 0) return "outer, inner >= 0 and r >= 1";
+        f->in[0] = mul2(prod4(c->outer, c->r, c->inner, 1), 4);
+        f->out = mul2(mul2(c->outer, c->inner), 4);
+        return NULL;
+    }
+    case I8_OP_F32_MATMUL: {
+        const i8_plan_matmul_params *c = &p->matmul;
+        if (!shape_ok(&c->batch, 0)) return "batch shape must have 0..8 dims >= 0";
+        if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
+        if (c->lda < c->k || c->ldb < c->n) return "lda must be >= k and ldb >= n";
+        for (int32_t i = 0; i < c->batch.ndim; i++)
+            if (c->a_stride[i] < 0 || c->b_stride[i] < 0) return "batch strides must be >= 0";
+        f->n_inputs = 2;
+        /* the last element of the last matrix: batch offset + (m-1) lda + k - 1 */
+        const int64_t ea = strided_need(&c->batch, c->a_stride, 0, 1);
+        const int64_t eb = strided_need(&c->batch, c->b_stride, 0, 1);
+        f->in[0] = ea == 0 ? 0 : mul2(add2(ea - 1, add2(mul2(c->m - 1, c->lda), c->k)), 4);
+        f->in[1] = eb == 0 ? 0 : mul2(add2(eb - 1, add2(mul2(c->k - 1, c->ldb), c->n)), 4);
+        f->out = mul2(prod4(prod(c->batch.ndim, c->batch.shape), c->m, c->n, 4), 1);
+        return NULL;
+    }
+    case I8_OP_GATHER: {
+        const i8_plan_gather_params *c = &p->gather;
+        if (c->outer < 0 || c->axis < 0 || c->inner < 0 || c->nidx < 0)
+            return "outer, axis, inner and nidx must be >= 0";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        f->n_inputs = 2;
+        f->in[0] = mul2(prod4(c->outer, c->axis, c->inner, 1), c->elem_size);
+        f->in[1] = mul2(c->nidx, 8);
+        f->out = mul2(prod4(c->outer, c->nidx, c->inner, 1), c->elem_size);
+        return NULL;
+    }
+    case I8_OP_STRIDED_COPY: {
+        const i8_plan_strided_copy_params *c = &p->strided_copy;
+        if (!shape_ok(&c->s, 1)) return "shape must have 1..8 dims >= 0";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        f->in[0] = strided_need(&c->s, c->x_stride, c->x_offset, c->elem_size);
+        f->out = strided_need(&c->s, c->y_stride, c->y_offset, c->elem_size);
+        if (f->in[0] == BAD || f->out == BAD)
+            return "an element index is negative or overflows (offset, strides)";
+        return NULL;
+    }
+    case I8_OP_CAST: {
+        const i8_plan_cast_params *c = &p->cast;
+        if (!type_size(c->from) || !type_size(c->to)) return "unknown element type";
+        if (c->n < 0) return "n must be >= 0";
+        f->in[0] = mul2(c->n, type_size(c->from));
+        f->out = mul2(c->n, type_size(c->to));
+        return NULL;
+    }
+    case I8_OP_WHERE: {
+        const i8_plan_where_params *c = &p->where;
+        if (!shape_ok(&c->s, 1)) return "shape must have 1..8 dims >= 0";
+        if (!elem_ok(c->elem_size)) return "elem_size must be 1, 2, 4 or 8";
+        for (int32_t i = 0; i < c->s.ndim; i++)
+            if (c->c_stride[i] < 0 || c->a_stride[i] < 0 || c->b_stride[i] < 0)
+                return "strides must be >= 0";
+        f->n_inputs = 3;
+        f->in[0] = strided_need(&c->s, c->c_stride, 0, 1);
+        f->in[1] = strided_need(&c->s, c->a_stride, 0, c->elem_size);
+        f->in[2] = strided_need(&c->s, c->b_stride, 0, c->elem_size);
+        f->out = mul2(prod(c->s.ndim, c->s.shape), c->elem_size);
+        return NULL;
+    }
+    case I8_OP_DYNQ_MATMUL: {
+        const i8_plan_dynq_params *c = &p->dynq;
+        if (c->m < 1 || c->n < 1 || c->k < 1) return "m, n, k must be >= 1";
+        if ((c->per_row != 0 && c->per_row != 1) || (c->has_bias != 0 && c->has_bias != 1))
+            return "per_row and has_bias must be 0 or 1";
+        if (mul2(c->m, c->k) > INT64_MAX / 8) return "m * k too large";
+        f->n_inputs = 2;
+        f->in[0] = mul2(mul2(c->m, c->k), 4);
+        f->in[1] = (int64_t)i8dq_packed_size(c->n, c->k);
+        f->out = mul2(mul2(c->m, c->n), 4);
+        f->n_consts = c->has_bias;
+        f->consts[0] = mul2(c->n, 4);
+        f->scratch = (int64_t)i8dq_scratch_size(c->m, c->k);
+        return NULL;
+    }
+    case I8_OP_WO_MATMUL: {
+        const i8_plan_wo_params *c = &p->wo;
+        if (c->m < 1 || c->n < 1 || c->k < 1 || c->group < 1) return "m, n, k, group must be >= 1";
+        if (c->bits != 4 && c->bits != 8) return "bits must be 4 or 8";
+        if (c->k % c->group || (c->bits == 4 && c->group % 2))
+            return "group must divide k (and be even for 4 bits)";
+        if (c->has_bias != 0 && c->has_bias != 1) return "has_bias must be 0 or 1";
+        f->n_inputs = 3;
+        f->in[0] = mul2(mul2(c->m, c->k), 4);
+        f->in[1] = c->bits == 8 ? mul2(c->n, c->k) : mul2(c->n, c->k / 2);
+        f->in[2] = mul2(mul2(c->n, c->k / c->group), 4);
+        f->out = mul2(mul2(c->m, c->n), 4);
+        f->n_consts = c->has_bias;
+        f->consts[0] = mul2(c->n, 4);
+        f->scratch = mul2(mul2(c->n, c->group), 4);
+        return NULL;
+    }
+    case I8_OP_WO_GATHER: {
+        const i8_plan_wo_gather_params *c = &p->wo_gather;
+        if (c->rows < 1 || c->cols < 1 || c->group < 1 || c->nidx < 0)
+            return "rows, cols, group must be >= 1 and nidx >= 0";
+        if (c->bits != 4 && c->bits != 8) return "bits must be 4 or 8";
+        if (c->cols % c->group || (c->bits == 4 && c->group % 2))
+            return "group must divide cols (and be even for 4 bits)";
+        f->n_inputs = 3;
+        f->in[0] = mul2(c->nidx, 8);
+        f->in[1] = c->bits == 8 ? mul2(c->rows, c->cols) : mul2(c->rows, c->cols / 2);
+        f->in[2] = mul2(mul2(c->rows, c->cols / c->group), 4);
+        f->out = mul2(mul2(c->nidx, c->cols), 4);
+        return NULL;
+    }
     default:
         return "unknown op kind";
     }
@@ -482,10 +678,12 @@ void i8_plan_destroy(i8_plan *plan) {
     if (!plan) return;
     for (int32_t i = 0; i < plan->n_ops; i++)
         for (int j = 0; j < I8_PLAN_MAX_CONSTS; j++) free64(plan->ops[i].owned[j]);
-    for (int32_t i = 0; i < plan->n_consts; i++) free64(plan->consts[i]);
+    for (int32_t i = 0; i < plan->n_consts; i++)
+        if (!plan->const_borrowed[i]) free64(plan->consts[i]);
     free(plan->ops);
     free(plan->consts);
     free(plan->const_nbytes);
+    free(plan->const_borrowed);
     free(plan->input_nbytes);
     free(plan->output_nbytes);
     free(plan);
@@ -505,12 +703,15 @@ static void *copy64(const void *src, int64_t n) {
     return dst;
 }
 
-int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index) {
+static int add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index,
+                     int borrow) {
     if (!plan) return I8_EINVAL;
     plan->err[0] = 0;
     if (plan->finalized) return fail(plan, I8_ESTATE, "add_const after finalize");
     if (!index || nbytes < 0 || (nbytes > 0 && !data))
         return fail(plan, I8_EINVAL, "add_const: null pointer or negative size");
+    if (borrow && ((uintptr_t)data % ALIGN || !data))
+        return fail(plan, I8_EINVAL, "add_const_ref: data must be 64-byte aligned");
     if (plan->n_consts == plan->cap_consts) {
         int32_t cap = plan->cap_consts ? 2 * plan->cap_consts : 8;
         void **c = realloc(plan->consts, sizeof(void *) * (size_t)cap);
@@ -519,14 +720,26 @@ int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *
         int64_t *s = realloc(plan->const_nbytes, sizeof(int64_t) * (size_t)cap);
         if (!s) return fail(plan, I8_ENOMEM, "add_const: out of memory");
         plan->const_nbytes = s;
+        unsigned char *b = realloc(plan->const_borrowed, (size_t)cap);
+        if (!b) return fail(plan, I8_ENOMEM, "add_const: out of memory");
+        plan->const_borrowed = b;
         plan->cap_consts = cap;
     }
-    void *copy = copy64(data, nbytes);
+    void *copy = borrow ? (void *)data : copy64(data, nbytes);
     if (!copy) return fail(plan, I8_ENOMEM, "add_const: out of memory");
     plan->consts[plan->n_consts] = copy;
     plan->const_nbytes[plan->n_consts] = nbytes;
+    plan->const_borrowed[plan->n_consts] = (unsigned char)borrow;
     *index = plan->n_consts++;
     return I8_OK;
+}
+
+int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index) {
+    return add_const(plan, data, nbytes, index, 0);
+}
+
+int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index) {
+    return add_const(plan, data, nbytes, index, 1);
 }
 
 /* Range checks on const data the kernels index with (index maps, table sums). */
@@ -567,8 +780,9 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     footprint f;
     const char *msg = check_params(d, &f);
     if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
-    if (f.out == BAD || f.in[0] == BAD || (f.n_inputs == 2 && f.in[1] == BAD))
-        return fail(plan, I8_EINVAL, "op %d (%s): buffer size overflows", op, name);
+    int bad = f.out == BAD || f.scratch == BAD;
+    for (int i = 0; i < f.n_inputs; i++) bad |= f.in[i] == BAD;
+    if (bad) return fail(plan, I8_EINVAL, "op %d (%s): buffer size overflows", op, name);
     if (d->n_inputs != f.n_inputs)
         return fail(plan, I8_EINVAL, "op %d (%s): takes %d inputs, got %d", op, name, f.n_inputs,
                     d->n_inputs);
@@ -586,7 +800,7 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
 
     int st;
-    static const char *const IN_NAMES[2] = {"input 0", "input 1"};
+    static const char *const IN_NAMES[I8_PLAN_MAX_INPUTS] = {"input 0", "input 1", "input 2"};
     for (int i = 0; i < f.n_inputs; i++)
         if ((st = check_ref(plan, op, IN_NAMES[i], &d->inputs[i], f.in[i], 0))) return st;
     if ((st = check_ref(plan, op, "output", &d->output, f.out, 1))) return st;
@@ -610,7 +824,7 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     r->out = d->output;
     r->p = d->params;
 
-    int64_t scratch = 0;
+    int64_t scratch = f.scratch;
     if (d->kind == I8_OP_CONV2D || d->kind == I8_OP_FC) {
         /* weights, bias and multipliers become one packed stream in the kernel's layout */
         size_t packed = d->kind == I8_OP_CONV2D ? i8_conv2d_packed_size(&r->p.conv2d)
@@ -701,16 +915,20 @@ static inline char *resolve(const bases *b, const i8_buf_ref *r) {
     }
 }
 
-static void exec_op(const i8_op *op, const bases *b, void *scratch) {
+/* The whole-op call. Returns 0, or -1 when the op refused its data (a gather index out of
+ * range: the only check that depends on values, so it stays in the kernel). */
+static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     const i8_op_params *p = &op->p;
     const void *x = resolve(b, &op->in[0]);
+    const void *x1 = op->n_inputs > 1 ? resolve(b, &op->in[1]) : NULL;
+    const void *x2 = op->n_inputs > 2 ? resolve(b, &op->in[2]) : NULL;
     void *y = resolve(b, &op->out);
     void *const *c = op->owned;
     switch (op->kind) {
     case I8_OP_CONV2D: i8_conv2d_run(&p->conv2d, c[0], x, y, scratch); break;
     case I8_OP_FC: i8_fc_run(&p->fc, c[0], x, y, scratch); break;
-    case I8_OP_ADD: i8_add_run(&p->binary, x, (const int8_t *)resolve(b, &op->in[1]), y); break;
-    case I8_OP_MUL: i8_mul_run(&p->binary, x, (const int8_t *)resolve(b, &op->in[1]), y); break;
+    case I8_OP_ADD: i8_add_run(&p->binary, x, x1, y); break;
+    case I8_OP_MUL: i8_mul_run(&p->binary, x, x1, y); break;
     case I8_OP_REQUANT_COPY:
         i8_requant_copy_run(&p->requant_copy.base, (const int8_t *)x + p->requant_copy.x_offset,
                             (int8_t *)y + p->requant_copy.y_offset);
@@ -767,7 +985,63 @@ static void exec_op(const i8_op *op, const bases *b, void *scratch) {
         break;
     case I8_OP_CONV2D_F32: f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
     case I8_OP_FC_F32: f32_fc_run(&p->fc_f32, c[0], x, y); break;
+    case I8_OP_F32_BINARY: {
+        const i8_plan_f32_binary_params *q = &p->f32_binary;
+        return i8f_binary__scalar(q->op, q->type, &q->s, x, q->a_stride, x1, q->b_stride, y);
     }
+    case I8_OP_F32_UNARY:
+        return i8f_unary__scalar(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
+                                 p->f32_unary.beta);
+    case I8_OP_F32_LAYERNORM:
+        i8f_layernorm__scalar(p->layernorm.rows, p->layernorm.cols, x, c[0],
+                              p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y);
+        break;
+    case I8_OP_F32_SOFTMAX: i8f_softmax__scalar(p->rows.rows, p->rows.cols, x, y); break;
+    case I8_OP_F32_REDUCE:
+        i8f_reduce__scalar(p->reduce.op, p->reduce.outer, p->reduce.r, p->reduce.inner, x, y);
+        break;
+    case I8_OP_F32_MATMUL: {
+        const i8_plan_matmul_params *q = &p->matmul;
+        i8f_matmul__scalar(&q->batch, q->a_stride, q->b_stride, q->m, q->k, q->n, x, q->lda, x1,
+                           q->ldb, y);
+        break;
+    }
+    case I8_OP_GATHER: {
+        const i8_plan_gather_params *q = &p->gather;
+        return i8f_gather__scalar(q->outer, q->axis, q->inner, q->elem_size, x, x1, q->nidx, y);
+    }
+    case I8_OP_STRIDED_COPY: {
+        const i8_plan_strided_copy_params *q = &p->strided_copy;
+        for (int32_t i = 0; i < q->s.ndim; i++)
+            if (q->s.shape[i] == 0) return 0;
+        i8f_strided_copy__scalar(&q->s, q->elem_size, x, q->x_offset, q->x_stride, y,
+                                 q->y_offset, q->y_stride);
+        break;
+    }
+    case I8_OP_CAST: i8f_cast__scalar(p->cast.n, p->cast.from, x, p->cast.to, y); break;
+    case I8_OP_WHERE: {
+        const i8_plan_where_params *q = &p->where;
+        i8f_where__scalar(&q->s, q->elem_size, x, q->c_stride, x1, q->a_stride, x2, q->b_stride,
+                          y);
+        break;
+    }
+    case I8_OP_DYNQ_MATMUL: {
+        const i8_plan_dynq_params *q = &p->dynq;
+        i8dq_matmul(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, y, scratch);
+        break;
+    }
+    case I8_OP_WO_MATMUL: {
+        const i8_plan_wo_params *q = &p->wo;
+        i8wo_matmul__scalar(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
+                            q->has_bias ? c[0] : NULL, y, scratch);
+        break;
+    }
+    case I8_OP_WO_GATHER: {
+        const i8_plan_wo_gather_params *q = &p->wo_gather;
+        return i8wo_gather__scalar(q->rows, q->cols, x1, q->bits, q->group, x2, x, q->nidx, y);
+    }
+    }
+    return 0;
 }
 
 static int64_t now_ns(void) {
@@ -796,27 +1070,37 @@ static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
     } else if (op->kind == I8_OP_FC) {
         i8_fc_run_tasks(&p->fc, op->owned[0], x, y, scratch, t0, t1);
     } else {
-        const void *x2 = op->n_inputs > 1 ? resolve(j->b, &op->in[1]) : NULL;
+        const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL};
+        for (int i = 1; i < op->n_inputs; i++) in[i] = resolve(j->b, &op->in[i]);
         const int64_t per = op->split.per;
-        i8_split_run(op->kind, p, op->owned, x, x2, y, &op->split, (int64_t)t0 * per,
+        i8_split_run(op->kind, p, op->owned, in, y, scratch, &op->split, (int64_t)t0 * per,
                      (int64_t)t1 * per);
     }
 }
 
 /* One op: split over the pool when there is one and the op has tasks to share, else the
- * plain whole-op call (so threads = 1 runs exactly the single-threaded code). */
-static void exec_op_on(i8_pool *pool, const i8_op *op, const bases *b, char *scratch,
-                       size_t scratch_slot) {
+ * plain whole-op call (so threads = 1 runs exactly the single-threaded code). Ops that can
+ * refuse their data (gathers) are never split. */
+static int exec_op_on(i8_pool *pool, const i8_op *op, const bases *b, char *scratch,
+                      size_t scratch_slot) {
     if (pool && op->tasks > 1) {
         op_job j = {op, b, scratch, scratch_slot};
         i8_pool_run(pool, op->tasks, op_task, &j);
-    } else {
-        exec_op(op, b, scratch);
+        return 0;
     }
+    return exec_op(op, b, scratch);
 }
 
-static int run(const i8_plan *plan, const void *const *inputs, void *const *outputs,
-               int64_t *op_ns, int32_t threads) {
+int64_t i8_plan_arena_size(const i8_plan *plan, int32_t threads) {
+    if (!plan) return 0;
+    if (threads < 1) threads = 1;
+    if (threads > I8_POOL_MAX_THREADS) threads = I8_POOL_MAX_THREADS;
+    return plan->arena_nbytes + (int64_t)threads * plan->scratch_nbytes;
+}
+
+int i8_plan_run_arena(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                      int64_t *op_ns, int32_t threads, void *arena_mem, int64_t arena_nbytes,
+                      int32_t *bad_op) {
     if (!plan) return I8_EINVAL;
     if (!plan->finalized) return I8_ESTATE;
     if ((plan->n_inputs && !inputs) || (plan->n_outputs && !outputs)) return I8_EINVAL;
@@ -824,49 +1108,61 @@ static int run(const i8_plan *plan, const void *const *inputs, void *const *outp
         if (!inputs[i] && plan->input_nbytes[i]) return I8_EINVAL;
     for (int32_t i = 0; i < plan->n_outputs; i++)
         if (!outputs[i] && plan->output_nbytes[i]) return I8_EINVAL;
+    if (arena_mem && ((uintptr_t)arena_mem % ALIGN || arena_nbytes < i8_plan_arena_size(plan, 1)))
+        return I8_EINVAL;
     /* the pool for this run, or none (threads = 1, or another run holds it: then this run
      * is single-threaded in its caller); got = the threads this run has, caller included */
     int32_t got = 1;
+    if (arena_mem && threads > 1) {
+        /* no more threads than the caller's arena has scratch slots for */
+        const int64_t slots = plan->scratch_nbytes
+                                  ? (arena_nbytes - plan->arena_nbytes) / plan->scratch_nbytes
+                                  : threads;
+        if (slots < threads) threads = (int32_t)(slots > 0 ? slots : 1);
+    }
     i8_pool *pool = threads > 1 ? i8_pool_acquire(threads, &got) : NULL;
-    /* one arena per run: the plan itself is never written, so runs may overlap in time; the
-     * scratch part has one slot per thread */
+    /* the plan itself is never written, so runs may overlap in time: each has its own arena
+     * (the caller's, or one allocated here); the scratch part has one slot per thread */
     const size_t slot = (size_t)plan->scratch_nbytes;
     const size_t total = (size_t)plan->arena_nbytes + (size_t)got * slot;
-    char *arena = total ? alloc64(total) : NULL;
-    if (total && !arena) {
-        i8_pool_release(pool);
-        return I8_ENOMEM;
+    char *arena = arena_mem;
+    if (!arena) {
+        arena = total ? alloc64(total) : NULL;
+        if (total && !arena) {
+            i8_pool_release(pool);
+            return I8_ENOMEM;
+        }
     }
     bases b = {arena, inputs, outputs, (void *const *)plan->consts};
     char *scratch = arena && slot ? arena + plan->arena_nbytes : NULL;
-    if (op_ns) {
-        for (int32_t i = 0; i < plan->n_ops; i++) {
-            int64_t t0 = now_ns();
-            exec_op_on(pool, &plan->ops[i], &b, scratch, slot);
-            op_ns[i] = now_ns() - t0;
+    int st = I8_OK;
+    for (int32_t i = 0; i < plan->n_ops; i++) {
+        const int64_t t0 = op_ns ? now_ns() : 0;
+        if (exec_op_on(pool, &plan->ops[i], &b, scratch, slot) != 0) {
+            if (bad_op) *bad_op = i;
+            st = I8_EDATA;
+            break;
         }
-    } else {
-        for (int32_t i = 0; i < plan->n_ops; i++)
-            exec_op_on(pool, &plan->ops[i], &b, scratch, slot);
+        if (op_ns) op_ns[i] = now_ns() - t0;
     }
     i8_pool_release(pool);
-    free64(arena);
-    return I8_OK;
+    if (arena != arena_mem) free64(arena);
+    return st;
 }
 
 int i8_plan_run(const i8_plan *plan, const void *const *inputs, void *const *outputs) {
-    return run(plan, inputs, outputs, NULL, 1);
+    return i8_plan_run_arena(plan, inputs, outputs, NULL, 1, NULL, 0, NULL);
 }
 
 int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                          int64_t *op_ns) {
     if (!op_ns) return I8_EINVAL;
-    return run(plan, inputs, outputs, op_ns, 1);
+    return i8_plan_run_arena(plan, inputs, outputs, op_ns, 1, NULL, 0, NULL);
 }
 
 int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                         int64_t *op_ns, int32_t threads) {
-    return run(plan, inputs, outputs, op_ns, threads);
+    return i8_plan_run_arena(plan, inputs, outputs, op_ns, threads, NULL, 0, NULL);
 }
 
 int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op) {

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "int8rt/dynq.h"
+
 /* `units` slices of `work` elements each (double: a product of checked sizes, never needs to
  * be exact) */
 static void by_work(i8_split *s, int64_t units, double work) {
@@ -64,15 +66,68 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
         by_work(s, (int64_t)c->n * c->oh, (double)c->ow * c->c * 4);
         return;
     }
-    default: return; /* global_avgpool, transpose, slice, pad, copy: one task */
+    case I8_OP_F32_BINARY: {
+        const i8_plan_f32_binary_params *c = &p->f32_binary;
+        int32_t ax = 0;
+        while (ax < c->s.ndim && c->s.shape[ax] == 1) ax++;
+        if (ax == c->s.ndim) return;
+        double inner = 1;
+        for (int32_t i = ax + 1; i < c->s.ndim; i++) inner *= (double)c->s.shape[i];
+        s->axis = ax;
+        by_work(s, c->s.shape[ax], inner);
+        return;
+    }
+    case I8_OP_F32_UNARY: by_work(s, p->f32_unary.n, 4); return; /* libm calls: ~4x a copy */
+    case I8_OP_F32_LAYERNORM: by_work(s, p->layernorm.rows, 2.0 * p->layernorm.cols); return;
+    case I8_OP_F32_SOFTMAX: by_work(s, p->rows.rows, 4.0 * p->rows.cols); return;
+    case I8_OP_F32_MATMUL: {
+        /* the outermost batch axis longer than 1 (heads), else the rows; a MAC counts 1/16 of
+         * an element, as for the int8 gemm splits (one task per ~2^18 MACs) */
+        const i8_plan_matmul_params *c = &p->matmul;
+        const double mac = (double)c->m * c->k * c->n / 16.0;
+        int32_t ax = 0;
+        while (ax < c->batch.ndim && c->batch.shape[ax] == 1) ax++;
+        if (ax < c->batch.ndim) {
+            double inner = mac;
+            for (int32_t i = ax + 1; i < c->batch.ndim; i++) inner *= (double)c->batch.shape[i];
+            s->axis = ax;
+            by_work(s, c->batch.shape[ax], inner);
+        } else {
+            s->axis = -1;
+            by_work(s, c->m, (double)c->k * c->n / 16.0);
+        }
+        return;
+    }
+    case I8_OP_DYNQ_MATMUL:
+        /* rows (tokens): each task quantizes its own rows; per-tensor scales need every row,
+         * so that mode stays one task. At least 16 rows a task: the gemm works in row tiles. */
+        if (!p->dynq.per_row) return;
+        by_work(s, p->dynq.m, (double)p->dynq.n * p->dynq.k / 16.0);
+        if (s->tasks > 1 && s->per < 16) {
+            s->per = 16;
+            s->tasks = (s->units + 15) / 16;
+        }
+        return;
+    case I8_OP_WO_MATMUL:
+        /* rows; each task dequantizes every weight group again, so tasks of >= 32 rows */
+        by_work(s, p->wo.m, (double)p->wo.n * p->wo.k / 16.0);
+        if (s->tasks > 1 && s->per < 32) {
+            s->per = 32;
+            s->tasks = (s->units + 31) / 32;
+        }
+        return;
+    default: return; /* global_avgpool, transpose, slice, pad, copy, gathers, cast, where,
+                      * reduce, strided copies: one task */
     }
 }
 
-void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts, const void *x,
-                  const void *x2, void *y, const i8_split *s, int64_t u0, int64_t u1) {
+void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
+                  const void *const *in, void *y, void *scratch, const i8_split *s, int64_t u0,
+                  int64_t u1) {
     if (u1 > s->units) u1 = s->units;
     if (u0 >= u1) return;
     const int64_t cnt = u1 - u0;
+    const void *x = in[0], *x2 = in[1];
     switch (kind) {
     case I8_OP_ADD:
     case I8_OP_MUL: {
@@ -181,6 +236,67 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts, cons
                                    (int8_t *)y + (b * c->oh + oy) * orow);
             u += k;
         }
+        return;
+    }
+    case I8_OP_F32_BINARY: {
+        i8_plan_f32_binary_params c = p->f32_binary;
+        const int32_t ax = s->axis;
+        const int64_t es = c.type == I8F_T_I64 ? 8 : c.type == I8F_T_U8 ? 1 : 4;
+        const int64_t ys = c.op < I8F_EQUAL ? 4 : 1;
+        int64_t inner = 1;
+        for (int32_t i = ax + 1; i < c.s.ndim; i++) inner *= c.s.shape[i];
+        c.s.shape[ax] = cnt;
+        i8f_binary__scalar(c.op, c.type, &c.s, (const char *)x + u0 * c.a_stride[ax] * es,
+                           c.a_stride, (const char *)x2 + u0 * c.b_stride[ax] * es, c.b_stride,
+                           (char *)y + u0 * inner * ys);
+        return;
+    }
+    case I8_OP_F32_UNARY: {
+        const i8_plan_f32_unary_params *c = &p->f32_unary;
+        const int64_t es = c->op == I8F_NOT ? 1 : 4;
+        i8f_unary__scalar(c->op, cnt, (const char *)x + u0 * es, (char *)y + u0 * es, c->alpha,
+                          c->beta);
+        return;
+    }
+    case I8_OP_F32_LAYERNORM: {
+        const i8_plan_layernorm_params *c = &p->layernorm;
+        i8f_layernorm__scalar(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
+                              c->has_beta ? consts[1] : NULL, c->eps,
+                              (float *)y + u0 * c->cols);
+        return;
+    }
+    case I8_OP_F32_SOFTMAX:
+        i8f_softmax__scalar(cnt, p->rows.cols, (const float *)x + u0 * p->rows.cols,
+                            (float *)y + u0 * p->rows.cols);
+        return;
+    case I8_OP_F32_MATMUL: {
+        i8_plan_matmul_params c = p->matmul;
+        if (s->axis < 0) {
+            i8f_matmul__scalar(&c.batch, c.a_stride, c.b_stride, cnt, c.k, c.n,
+                               (const float *)x + u0 * c.lda, c.lda, x2, c.ldb,
+                               (float *)y + u0 * c.n);
+            return;
+        }
+        const int32_t ax = s->axis;
+        int64_t inner = c.m * c.n;
+        for (int32_t i = ax + 1; i < c.batch.ndim; i++) inner *= c.batch.shape[i];
+        c.batch.shape[ax] = cnt;
+        i8f_matmul__scalar(&c.batch, c.a_stride, c.b_stride, c.m, c.k, c.n,
+                           (const float *)x + u0 * c.a_stride[ax], c.lda,
+                           (const float *)x2 + u0 * c.b_stride[ax], c.ldb, (float *)y + u0 * inner);
+        return;
+    }
+    case I8_OP_DYNQ_MATMUL: {
+        const i8_plan_dynq_params *c = &p->dynq;
+        i8dq_matmul(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
+                    (const float *)x + u0 * c->k, 1, (float *)y + u0 * c->n, scratch);
+        return;
+    }
+    case I8_OP_WO_MATMUL: {
+        const i8_plan_wo_params *c = &p->wo;
+        i8wo_matmul__scalar(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits, c->group,
+                            in[2], c->has_bias ? consts[0] : NULL, (float *)y + u0 * c->n,
+                            scratch);
         return;
     }
     default: return; /* never split (tasks == 1): run by the whole-op path */

@@ -21,15 +21,18 @@ typedef struct {
     int64_t units; /* slices of the output */
     int64_t per;   /* slices per task */
     int64_t tasks; /* ceil(units / per); 1 = not split */
-    int32_t axis;  /* add / mul: the split axis of the broadcast shape */
+    int32_t axis;  /* add / mul / f32 binary / batched matmul: the split axis; -1: matmul rows */
 } i8_split;
 
 /* The split of an op of kind `kind` (not conv2d / fc) with checked params. */
 void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s);
 
-/* Runs slices [u0, u1) of the op: x / x2 (second input, add / mul) / y are the op's resolved
- * pointers, consts its plan-owned constants, exactly as the whole-op call would get them. */
-void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts, const void *x,
-                  const void *x2, void *y, const i8_split *s, int64_t u0, int64_t u1);
+/* Runs slices [u0, u1) of the op: in[0..n_inputs) / y are the op's resolved pointers, consts
+ * its plan-owned constants, exactly as the whole-op call would get them; scratch is the
+ * calling thread's slot (the dynamic int8 and weight-only matmuls quantize / dequantize into
+ * it). */
+void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
+                  const void *const *in, void *y, void *scratch, const i8_split *s, int64_t u0,
+                  int64_t u1);
 
 #endif

@@ -28,13 +28,40 @@ def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
     return np.ones(shape, np.dtype(dtype))
 
 
-def _linear_shape_only(node: ir.Node, ins: list) -> list[np.ndarray]:
-    """A Linear-family output of the right shape, values zero: specialization needs only the
-    shapes of tensors that depend on input values (it never folds them), and the integer
-    reference matmul is slow in numpy."""
-    x, w = ins[0], ins[1]
-    n = w.shape[1] if node.op == "Linear" else w.shape[0]
-    return [np.zeros((*x.shape[:-1], n), np.float32)]
+# with dynamic inputs, outputs of these need only the broadcast shape of the inputs
+ARITH = ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min")
+BOOLEAN = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
+UNARY = (*SAME_SHAPE, "Neg", "Abs", "Reciprocal", "Clip", "Not")
+
+
+def _view(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Zeros of `shape` that take no memory (one element, zero strides): the stand-in for a
+    tensor whose values depend on the inputs, so specialization never computes on them."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+def _shape_only(node: ir.Node, ins: list) -> list[np.ndarray] | None:
+    """Outputs (as _view) of a node whose outputs depend on input values, when the op's shape
+    and dtype rule is simple; None: evaluate it."""
+    op = node.op
+    if op in LINEAR_OPS:
+        x, w = ins[0], ins[1]
+        n = w.shape[1] if op == "Linear" else w.shape[0]
+        return [_view((*x.shape[:-1], n), np.float32)]
+    if op == "MatMul" and ins[0].ndim >= 2 and ins[1].ndim >= 2:
+        shape = (*np.broadcast_shapes(ins[0].shape[:-2], ins[1].shape[:-2]),
+                 ins[0].shape[-2], ins[1].shape[-1])
+        return [_view(shape, np.result_type(ins[0], ins[1]))]
+    if op in UNARY:
+        return [_view(ins[0].shape, ins[0].dtype)]
+    if op in ARITH or op in BOOLEAN:
+        if len(ins) != 2 or ins[0].dtype != ins[1].dtype:
+            return None
+        return [_view(np.broadcast_shapes(ins[0].shape, ins[1].shape),
+                      np.bool_ if op in BOOLEAN else ins[0].dtype)]
+    if op == "Where" and len(ins) == 3 and ins[1].dtype == ins[2].dtype:
+        return [_view(np.broadcast_shapes(*(a.shape for a in ins)), ins[1].dtype)]
+    return None
 
 
 def evaluate(graph: ir.Graph, feeds: dict[str, np.ndarray], dynamic: set[str] | None = None
@@ -46,16 +73,10 @@ def evaluate(graph: ir.Graph, feeds: dict[str, np.ndarray], dynamic: set[str] | 
     with np.errstate(all="ignore"):
         for node in graph.nodes:
             ins = [vals[i] if i else None for i in node.inputs]
-            if dynamic is not None and node.outputs[0] in dynamic and node.op in LINEAR_OPS:
-                outs = _linear_shape_only(node, ins)
-            elif dynamic is not None and node.outputs[0] in dynamic and node.op == "MatMul" \
-                    and ins[0].ndim >= 2 and ins[1].ndim >= 2:
-                shape = (*np.broadcast_shapes(ins[0].shape[:-2], ins[1].shape[:-2]),
-                         ins[0].shape[-2], ins[1].shape[-1])
-                outs = [np.zeros(shape, np.result_type(ins[0], ins[1]))]
-            elif dynamic is not None and node.outputs[0] in dynamic and node.op in SAME_SHAPE:
-                outs = [np.zeros_like(ins[0])]
-            else:
+            outs = None
+            if dynamic is not None and node.outputs[0] in dynamic:
+                outs = _shape_only(node, ins)
+            if outs is None:
                 outs = run_node(node.op, ins, node.attrs, node.name)
             for name, v in zip(node.outputs, outs):
                 if name:
@@ -92,7 +113,9 @@ def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
                 continue
             v = vals[name]
             dtype = "bool" if v.dtype == np.bool_ else str(v.dtype)
-            data = None if name in dynamic else np.array(v, order="C")
+            # no copy of a contiguous constant: the plans of every shape share the weights
+            data = None if name in dynamic else (v if v.flags.c_contiguous
+                                                 else np.array(v, order="C"))
             tensors[name] = ir.Tensor(name, tuple(v.shape), dtype, data=data)
     for name in graph.inputs:
         tensors[name] = ir.Tensor(name, pinned[name], graph.tensor(name).dtype)

@@ -1,4 +1,4 @@
-"""Single-node onnx-layout graphs run through the native float plan."""
+"""Single-node onnx-layout graphs run through the native plan (one-op plans)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from int8rt import ir
-from int8rt.dynamic.plan import FloatPlan
+from int8rt.dynamic.lower import lower_program
 from int8rt.dynamic.specialize import specialize
+from int8rt.session import _DynamicPlan
 
 
 def one_node(op: str, inputs: dict[str, np.ndarray], consts: dict[str, np.ndarray],
@@ -28,7 +29,7 @@ def one_node(op: str, inputs: dict[str, np.ndarray], consts: dict[str, np.ndarra
 
 def run_native(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     spec = specialize(graph, {k: v.shape for k, v in feeds.items()})
-    return FloatPlan(spec).run([feeds[n] for n in graph.inputs])
+    return _DynamicPlan(lower_program(spec), spec).run([feeds[n] for n in graph.inputs])
 
 
 def run_op(op: str, inputs: dict[str, np.ndarray], consts: dict[str, np.ndarray] | None = None,

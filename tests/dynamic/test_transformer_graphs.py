@@ -92,7 +92,7 @@ def test_fusions(model):
 
 
 def test_float_plan_matches_ort_over_shapes(model):
-    sess = int8rt.DynamicSession(int8rt.quantize(model, mode="float").graph)
+    sess = int8rt.Session(int8rt.quantize(model, mode="float").graph)
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     for b, s in ((1, 8), (2, 13), (1, 40), (1, 8)):
         f = feeds(b, s)
@@ -107,10 +107,10 @@ def test_float_plan_matches_ort_over_shapes(model):
                                         ({"mode": "weight_only", "bits": 8, "group": 32}, 0.999),
                                         ({"mode": "weight_only", "bits": 4, "group": 32}, 0.95)])
 def test_quantized_close_to_float(model, kw, min_cos, tmp_path):
-    flt = int8rt.DynamicSession(int8rt.quantize(model, mode="float").graph)
+    flt = int8rt.Session(int8rt.quantize(model, mode="float").graph)
     qm = int8rt.quantize(model, **kw)
     qm.save(tmp_path / "m.i8")
-    sess = int8rt.DynamicSession(str(tmp_path / "m.i8"))  # through the file
+    sess = int8rt.Session(str(tmp_path / "m.i8"))  # through the file
     for b, s in ((1, 8), (3, 21)):
         f = feeds(b, s, seed=s)
         (y,) = sess.run(None, f)
@@ -126,7 +126,7 @@ def test_int4_file_is_small(model, tmp_path):
 
 
 def test_bad_feeds_raise(model):
-    sess = int8rt.DynamicSession(int8rt.quantize(model, mode="dynamic").graph)
+    sess = int8rt.Session(int8rt.quantize(model, mode="dynamic").graph)
     with pytest.raises(ValueError, match="feed"):
         sess.run(None, {"ids": np.ones((1, 4), np.int64)})
     f = feeds(1, 6)
@@ -155,6 +155,6 @@ def test_cli_quantize_without_calibration(tmp_path, flags):
     src.write_bytes(export(17))
     out = tmp_path / "m.i8"
     assert cli.main(["quantize", str(src), *flags, "-o", str(out)]) == 0
-    sess = int8rt.DynamicSession(str(out))
+    sess = int8rt.Session(str(out))
     (y,) = sess.run(None, feeds(2, 9))
     assert y.shape == (2, 64) and np.isfinite(y).all()

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "int8rt/f32.h"
 #include "int8rt/kernels.h"
 #include "kernels/f32conv/f32conv.h"
 
@@ -28,6 +29,7 @@ enum {
     I8_ENOMEM = 1, /* an allocation failed */
     I8_EINVAL = 2, /* a bad argument: null pointer, size out of range, inconsistent params */
     I8_ESTATE = 3, /* wrong build stage: add after finalize, run before finalize */
+    I8_EDATA = 4,  /* run time: an op refused its input data (a gather index out of range) */
 };
 
 /* Static description of a status code (never NULL). */
@@ -38,7 +40,9 @@ const char *i8_status_str(int status);
  *   ARENA  - the per-run arena (index unused); checked against the arena size at finalize;
  *   INPUT  - model input `index` (caller memory, read only);
  *   OUTPUT - model output `index` (caller memory);
- *   CONST  - constant `index` added with i8_plan_add_const (plan-owned, read only).
+ *   CONST  - constant `index` added with i8_plan_add_const (plan-owned, read only) or
+ *            i8_plan_add_const_ref (borrowed: weights packed once and shared by the plans of
+ *            every input shape; the caller keeps that memory alive and unchanged).
  * nbytes is the size of the whole buffer the program names; each op checks that its kernel's
  * footprint fits in it. */
 enum { I8_REF_ARENA = 0, I8_REF_INPUT = 1, I8_REF_OUTPUT = 2, I8_REF_CONST = 3 };
@@ -72,6 +76,21 @@ typedef enum {
     I8_OP_COPY,
     I8_OP_CONV2D_F32, /* float fallback (kernels/f32conv): f32 in, f32 out */
     I8_OP_FC_F32,
+    /* float32 records of transformer graphs (kernels/f32, int8rt/f32.h) */
+    I8_OP_F32_BINARY,
+    I8_OP_F32_UNARY,
+    I8_OP_F32_LAYERNORM,
+    I8_OP_F32_SOFTMAX,
+    I8_OP_F32_REDUCE,
+    I8_OP_F32_MATMUL,
+    I8_OP_GATHER,
+    I8_OP_STRIDED_COPY,
+    I8_OP_CAST,
+    I8_OP_WHERE,
+    /* run-time (dynamic) int8 and weight-only matmuls (kernels/dynq, int8rt/dynq.h) */
+    I8_OP_DYNQ_MATMUL,
+    I8_OP_WO_MATMUL,
+    I8_OP_WO_GATHER,
     I8_OP_COUNT
 } i8_op_kind;
 
@@ -142,6 +161,77 @@ typedef struct {
     int64_t nbytes;
 } i8_plan_copy_params;
 
+/* ---- params of the float32 / dynamic / weight-only records (docs/PLAN.md "Record kinds");
+ * element strides (int64, 0 broadcasts) address the inputs, outputs are contiguous. */
+typedef struct {
+    int32_t op, type; /* I8F_ADD.. / I8F_EQUAL.. / I8F_AND..; operand type I8F_T_* */
+    i8f_shape s;
+    int64_t a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM];
+} i8_plan_f32_binary_params;
+
+typedef struct {
+    int32_t op; /* I8F_RELU.. */
+    int64_t n;
+    float alpha, beta; /* clip bounds */
+} i8_plan_f32_unary_params;
+
+typedef struct {
+    int64_t rows, cols;
+    float eps;
+    int32_t has_beta; /* consts: gamma [cols] (and beta [cols]) float32 */
+} i8_plan_layernorm_params;
+
+typedef struct {
+    int64_t rows, cols;
+} i8_plan_rows_params; /* f32 softmax */
+
+typedef struct {
+    int32_t op; /* 0 sum, 1 mean, 2 max */
+    int64_t outer, r, inner;
+} i8_plan_reduce_params;
+
+typedef struct {
+    i8f_shape batch; /* ndim 0: one matrix */
+    int64_t a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM]; /* batch strides, elements */
+    int64_t m, k, n, lda, ldb;
+} i8_plan_matmul_params; /* inputs a, b (b may be a CONST ref: float weights) */
+
+typedef struct {
+    int64_t outer, axis, inner, elem_size, nidx;
+} i8_plan_gather_params; /* inputs x, idx (int64) */
+
+typedef struct {
+    i8f_shape s;
+    int64_t elem_size, x_offset, y_offset; /* offsets in elements */
+    int64_t x_stride[I8F_MAXDIM], y_stride[I8F_MAXDIM]; /* may be negative (reversed slices) */
+} i8_plan_strided_copy_params;
+
+typedef struct {
+    int64_t n;
+    int32_t from, to; /* I8F_T_* */
+} i8_plan_cast_params;
+
+typedef struct {
+    i8f_shape s;
+    int64_t elem_size;
+    int64_t c_stride[I8F_MAXDIM], a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM];
+} i8_plan_where_params; /* inputs cond (uint8), a, b */
+
+typedef struct {
+    int64_t m;
+    int32_t n, k, per_row, has_bias;
+} i8_plan_dynq_params; /* inputs x, packed (i8dq_pack); const bias [n] float32 if has_bias */
+
+typedef struct {
+    int64_t m, k, n, group;
+    int32_t bits, has_bias;
+} i8_plan_wo_params; /* inputs x, w, scales; const bias [n] float32 if has_bias */
+
+typedef struct {
+    int64_t rows, cols, group, nidx;
+    int32_t bits;
+} i8_plan_wo_gather_params; /* inputs idx (int64), q, scales */
+
 typedef union {
     i8_conv2d_params conv2d;
     i8_fc_params fc;
@@ -160,9 +250,23 @@ typedef union {
     i8_plan_copy_params copy;
     f32_conv2d_params conv2d_f32;
     f32_fc_params fc_f32;
+    i8_plan_f32_binary_params f32_binary;
+    i8_plan_f32_unary_params f32_unary;
+    i8_plan_layernorm_params layernorm;
+    i8_plan_rows_params rows;
+    i8_plan_reduce_params reduce;
+    i8_plan_matmul_params matmul;
+    i8_plan_gather_params gather;
+    i8_plan_strided_copy_params strided_copy;
+    i8_plan_cast_params cast;
+    i8_plan_where_params where;
+    i8_plan_dynq_params dynq;
+    i8_plan_wo_params wo;
+    i8_plan_wo_gather_params wo_gather;
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6
+#define I8_PLAN_MAX_INPUTS 3
 
 /* One kernel call as the builder describes it. Constants are given in natural layout, in the
  * order of docs/PLAN.md (e.g. conv2d: w, bias, mult); the plan copies or packs them, so the
@@ -170,7 +274,7 @@ typedef union {
 typedef struct {
     int32_t kind; /* i8_op_kind */
     int32_t n_inputs;
-    i8_buf_ref inputs[2];
+    i8_buf_ref inputs[I8_PLAN_MAX_INPUTS];
     i8_buf_ref output;
     i8_op_params params;
     int32_t n_consts;
@@ -190,6 +294,9 @@ void i8_plan_destroy(i8_plan *plan);
 
 /* Copies `nbytes` of data into plan-owned, 64-byte aligned memory; *index names it in refs. */
 int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index);
+/* Borrows `data` (64-byte aligned) without copying: the caller keeps it alive and unchanged
+ * while the plan exists (the binding holds a reference). For weights shared by many plans. */
+int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index);
 int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc);
 /* arena_nbytes: the buffer part of the arena (every ARENA ref must fit); the plan appends the
  * largest per-op scratch after it. */
@@ -219,6 +326,15 @@ int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *c
  * bit-identical for every thread count. The arena holds one scratch slot per thread. */
 int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                         int64_t *op_ns, int32_t threads);
+/* The general run: `arena` (64-byte aligned, arena_nbytes bytes) is caller memory of at least
+ * i8_plan_arena_size(plan, threads) bytes, or NULL to allocate one for this run. A session
+ * keeps a few arenas and hands one to each run, so the steady state allocates nothing. On
+ * I8_EDATA *bad_op (if not NULL) receives the index of the op that refused its data. */
+int i8_plan_run_arena(const i8_plan *plan, const void *const *inputs, void *const *outputs,
+                      int64_t *op_ns, int32_t threads, void *arena, int64_t arena_nbytes,
+                      int32_t *bad_op);
+/* Bytes of arena a run on `threads` threads needs (buffers + one scratch slot per thread). */
+int64_t i8_plan_arena_size(const i8_plan *plan, int32_t threads);
 /* Tasks op `op` splits into (1: never split; 0: no such op). */
 int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op);
 

@@ -1,38 +1,33 @@
-"""Lowering of a specialized graph (int8rt/dynamic/specialize.py) to the native float /
-dynamic-quantization plan (csrc/include/int8rt/fplan.h, int8rt/_dynamic.pxi).
+"""Lowering of a specialized onnx-layout graph (int8rt/dynamic/specialize.py) to a Program
+(int8rt/program.py) of float32, dynamic-int8 and weight-only kernel calls: the same Program the
+static lowering produces, run by the same native plan (int8rt/plan.py, csrc/plan/plan.c).
 
-Every op becomes one or more op records over *storages*: reshape-like ops (Reshape, Flatten,
-Unsqueeze, Squeeze, Identity, Dropout) alias their input, so they cost nothing. Intermediate
-storages share one arena, placed by liveness with the static plan's allocator
-(int8rt/plan.py); model inputs are the caller's arrays, constants the plan's own. Shapes and
-strides are computed here, once per shape, so the C loop only dispatches.
+Reshape-like ops (Reshape, Flatten, Unsqueeze, Squeeze, Identity, Dropout) alias their input, so
+they cost nothing. Every constant the calls read is *borrowed* by the plan (Program.borrowed):
+weights stay where the session keeps them (packed dynamic-int8 panels are packed once per
+session, in `packed`), so the plans of all the input shapes one session sees share one copy.
+Shapes and strides are computed here, once per shape; the C plan checks every footprint.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from .. import ir
-from .._native import _aligned_bytes, _FloatPlan, dynq_pack, dynq_scratch_size, wo_scratch_size
-from ..plan import Interval, assign_offsets, liveness
-from ..program import Call
+from .._native import _aligned_bytes, dynq_pack
+from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
-# csrc/include/int8rt/fplan.h and f32.h enums
-(BINARY, UNARY, LAYERNORM, SOFTMAX, REDUCE, MATMUL, GATHER, COPY, CAST, WHERE, DYNQ, WO,
- WO_GATHER) = range(13)
-KIND_NAMES = ("binary", "unary", "layernorm", "softmax", "reduce", "matmul", "gather", "copy",
-              "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather")
 BINARY_OPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6,
               "Equal": 16, "Less": 17, "Greater": 18, "LessOrEqual": 19, "GreaterOrEqual": 20,
               "And": 32, "Or": 33, "Xor": 34}
 UNARY_OPS = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
              "Clip": 9, "Reciprocal": 10, "Abs": 11, "Not": 12, "Log": 13}
 GELU_ERF, GELU_TANH = 5, 6
+# csrc/include/int8rt/f32.h I8F_T_*
 TYPE_CODES = {"float32": 0, "int64": 1, "bool": 2, "uint8": 2, "int32": 3, "int8": 4}
 ALIAS_OPS = ("Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity", "Dropout")
 MAXDIM = 8
@@ -60,27 +55,24 @@ def broadcast_strides(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> 
     return out
 
 
-@dataclass
-class Record:
-    kind: int
-    op: int
-    inputs: list[str]
-    output: str
-    p: tuple[int, ...] = ()
-    f: tuple[float, ...] = ()
-    shape: tuple[int, ...] = ()
-    strides: tuple[list[int], ...] = ()
-    consts: tuple[Any, ...] = ()
-    node: str = ""
-    scratch: int = 0
+def aligned(arr: np.ndarray) -> np.ndarray:
+    """`arr` itself when C-contiguous and 64-byte aligned (what the plan borrows), else a copy
+    that is."""
+    arr = np.asarray(arr)
+    if arr.flags.c_contiguous and arr.ctypes.data % 64 == 0:
+        return arr
+    out = _aligned_bytes(max(arr.nbytes, 1))[:arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
 
 
 @dataclass
 class _Lowering:
     graph: ir.Graph
     packed: dict[str, np.ndarray] = field(default_factory=dict)  # weight name -> gemm panel
-    records: list[Record] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     alias: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # constants made here
 
     def t(self, name: str) -> ir.Tensor:
         return self.graph.tensor(name)
@@ -90,12 +82,18 @@ class _Lowering:
             name = self.alias[name]
         return name
 
-    def emit(self, node: ir.Node, kind: int, op: int, ins: list[str], out: str, **kw) -> None:
-        shape = kw.get("shape", ())
-        if len(shape) > MAXDIM:
-            raise LoweringError(f"{node.op} (node {node.name!r}): rank {len(shape)} > {MAXDIM}")
-        self.records.append(Record(kind, op, [self.root(i) for i in ins], self.root(out),
-                                   node=node.name, **kw))
+    def emit(self, node: ir.Node, kernel: str, ins: list[str], out: str,
+             consts: dict[str, np.ndarray] | None = None, **params) -> None:
+        for key in ("shape", "batch"):
+            if len(params.get(key, ())) > MAXDIM:
+                raise self.fail(node, f"rank {len(params[key])} > {MAXDIM}")
+        self.calls.append(Call(kernel, [self.root(i) for i in ins], [self.root(out)],
+                               params, dict(consts or {}), node.name))
+
+    def const_input(self, name: str, arr: np.ndarray) -> str:
+        """A constant made by the lowering (packed weights), read as a call input."""
+        self.extra[name] = arr
+        return name
 
     def fail(self, node: ir.Node, why: str) -> LoweringError:
         return LoweringError(f"{node.op} (node {node.name!r}): {why}")
@@ -142,8 +140,8 @@ class _Lowering:
         shape = ty.shape if ty.shape else (1,)
         sa = broadcast_strides(ta.shape, ty.shape) if ty.shape else [0]
         sb = broadcast_strides(tb.shape, ty.shape) if ty.shape else [0]
-        self.emit(node, BINARY, code, [a, b], y, p=(TYPE_CODES[ta.dtype],), shape=shape,
-                  strides=(sa, sb))
+        self.emit(node, "f32_binary", [a, b], y, op=code, type=TYPE_CODES[ta.dtype],
+                  shape=list(shape), a_stride=sa, b_stride=sb)
 
     def unary(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -160,7 +158,7 @@ class _Lowering:
         want = "bool" if node.op == "Not" else "float32"
         if self.t(x).dtype != want:
             raise self.fail(node, f"input dtype {self.t(x).dtype}, kernel takes {want}")
-        self.emit(node, UNARY, code, [x], y, p=(n,), f=(lo, hi))
+        self.emit(node, "f32_unary", [x], y, op=code, n=n, alpha=lo, beta=hi)
 
     def op_LayerNormalization(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -174,8 +172,9 @@ class _Lowering:
         beta = None if beta is None else np.ascontiguousarray(beta, np.float32).reshape(-1)
         if gamma.size != cols or (beta is not None and beta.size != cols):
             raise self.fail(node, "scale / bias must have the last axis' size")
-        self.emit(node, LAYERNORM, 0, [x], y, p=(math.prod(shape) // cols, cols),
-                  f=(float(node.attrs.get("epsilon", 1e-5)),), consts=(gamma, beta))
+        consts = {"gamma": gamma} if beta is None else {"gamma": gamma, "beta": beta}
+        self.emit(node, "layernorm", [x], y, consts, rows=math.prod(shape) // cols, cols=cols,
+                  eps=float(node.attrs.get("epsilon", 1e-5)), has_beta=int(beta is not None))
 
     def op_Softmax(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -183,7 +182,8 @@ class _Lowering:
         axis = int(node.attrs.get("axis", -1))
         if axis not in (-1, len(shape) - 1):
             raise self.fail(node, "softmax over the last axis only")
-        self.emit(node, SOFTMAX, 0, [x], y, p=(math.prod(shape) // shape[-1], shape[-1]))
+        self.emit(node, "f32_softmax", [x], y, rows=math.prod(shape) // shape[-1],
+                  cols=shape[-1])
 
     def _reduce(self, node: ir.Node, code: int) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -200,7 +200,7 @@ class _Lowering:
         inner = math.prod(shape[axes[-1] + 1:])
         if self.t(x).dtype != "float32":
             raise self.fail(node, "float32 input only")
-        self.emit(node, REDUCE, code, [x], y, p=(outer, r, inner))
+        self.emit(node, "reduce", [x], y, op=code, outer=outer, r=r, inner=inner)
 
     def op_ReduceSum(self, node):
         self._reduce(node, 0)
@@ -228,8 +228,8 @@ class _Lowering:
         st_b = broadcast_strides(b2[:-2], batch) if batch else []
         st_a = [s * m * k for s in st_a]
         st_b = [s * k * n for s in st_b]
-        self.emit(node, MATMUL, 0, [a, b], y, p=(m, k, n, k, n), shape=batch,
-                  strides=(st_a, st_b))
+        self.emit(node, "matmul", [a, b], y, m=m, k=k, n=n, lda=k, ldb=n, batch=list(batch),
+                  a_stride=st_a, b_stride=st_b)
 
     def op_Linear(self, node: ir.Node) -> None:
         x, w = node.inputs[:2]
@@ -241,10 +241,11 @@ class _Lowering:
         tmp = y if not bias else self.graph.unique_name(y + "_nobias")
         if bias:
             self.graph.tensors[tmp] = ir.Tensor(tmp, (m, n), "float32")
-        self.emit(node, MATMUL, 0, [x, w], tmp, p=(m, k, n, k, n))
+        self.emit(node, "matmul", [x, w], tmp, m=m, k=k, n=n, lda=k, ldb=n, batch=[],
+                  a_stride=[], b_stride=[])
         if bias:
-            self.emit(node, BINARY, 0, [tmp, bias], y, p=(0,), shape=(m, n),
-                      strides=([n, 1], [0, 1]))
+            self.emit(node, "f32_binary", [tmp, bias], y, op=0, type=0, shape=[m, n],
+                      a_stride=[n, 1], b_stride=[0, 1])
 
     def op_DynQLinear(self, node: ir.Node) -> None:
         x, qw = node.inputs[:2]
@@ -258,9 +259,10 @@ class _Lowering:
             packed = dynq_pack(np.ascontiguousarray(self.const(node, 1, "weights")),
                                np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
             self.packed[qw] = packed
-        bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
-        self.emit(node, DYNQ, 0, [x], y, p=(m, n, k, int(node.attrs.get("per_row", 1))),
-                  consts=(packed, bias), scratch=dynq_scratch_size(m, k))
+        name = self.const_input(qw + "::packed", packed)
+        consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
+        self.emit(node, "dynq_matmul", [x, name], y, consts, m=m, n=n, k=k,
+                  per_row=int(node.attrs.get("per_row", 1)), has_bias=int(bias is not None))
 
     def op_WOLinear(self, node: ir.Node) -> None:
         x = node.inputs[0]
@@ -275,9 +277,10 @@ class _Lowering:
                 q.shape[1] != (k if bits == 8 else k // 2):
             raise self.fail(node, "weights / scales do not match k and the group size")
         bias = self.opt_const(node, 3)
-        bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
-        self.emit(node, WO, 0, [x], y, p=(math.prod(shape[:-1]), k, n, bits, group),
-                  consts=(q, scales, bias), scratch=wo_scratch_size(n, group))
+        consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
+        self.emit(node, "wo_matmul", [x, node.inputs[1], node.inputs[2]], y, consts,
+                  m=math.prod(shape[:-1]), k=k, n=n, bits=bits, group=group,
+                  has_bias=int(bias is not None))
 
     def op_WOGather(self, node: ir.Node) -> None:
         idx = node.inputs[2]
@@ -289,9 +292,8 @@ class _Lowering:
         cols = q.shape[1] * (2 if bits == 4 else 1)
         if scales.shape != (rows, cols // group) or self.t(idx).dtype != "int64":
             raise self.fail(node, "table / scales / int64 indices do not match")
-        self.emit(node, WO_GATHER, 0, [idx], y,
-                  p=(rows, cols, bits, group, math.prod(self.t(idx).shape)),
-                  consts=(q, scales))
+        self.emit(node, "wo_gather", [idx, node.inputs[0], node.inputs[1]], y, rows=rows,
+                  cols=cols, bits=bits, group=group, nidx=math.prod(self.t(idx).shape))
 
     def op_Gather(self, node: ir.Node) -> None:
         x, idx = node.inputs
@@ -303,17 +305,15 @@ class _Lowering:
             if arr is None:
                 raise self.fail(node, "run-time indices must be int64")
             idx = self.graph.add_const(idx + "_i64", arr.astype(np.int64))
-        elem = np.dtype(self.t(x).dtype).itemsize
-        self.emit(node, GATHER, 0, [x, idx], y,
-                  p=(math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]), elem,
-                     math.prod(self.t(idx).shape)))
+        self.emit(node, "gather", [x, idx], y, outer=math.prod(shape[:axis]), axis=shape[axis],
+                  inner=math.prod(shape[axis + 1:]), nidx=math.prod(self.t(idx).shape))
 
     def copy(self, node: ir.Node, x: str, y: str, shape, sx, x_off=0, sy=None, y_off=0) -> None:
         shape = tuple(shape) if shape else (1,)
         sx = list(sx) if sx else [0]
         sy = list(sy) if sy is not None else contiguous_strides(shape)
-        elem = np.dtype(self.t(x).dtype).itemsize
-        self.emit(node, COPY, 0, [x], y, p=(elem, x_off, y_off), shape=shape, strides=(sx, sy))
+        self.emit(node, "strided_copy", [x], y, shape=list(shape), x_offset=x_off,
+                  y_offset=y_off, x_stride=sx, y_stride=sy)
 
     def op_Transpose(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -365,8 +365,8 @@ class _Lowering:
         fx, fy = self.t(x).dtype, self.t(y).dtype
         if fx not in TYPE_CODES or fy not in TYPE_CODES:
             raise self.fail(node, f"cast {fx} -> {fy} not supported")
-        self.emit(node, CAST, 0, [x], y,
-                  p=(math.prod(self.t(y).shape), TYPE_CODES[fx], TYPE_CODES[fy]))
+        self.emit(node, "cast", [x], y, n=math.prod(self.t(y).shape), **{
+            "from": TYPE_CODES[fx], "to": TYPE_CODES[fy]})
 
     def op_Where(self, node: ir.Node) -> None:
         c, a, b = node.inputs
@@ -374,81 +374,51 @@ class _Lowering:
         out = self.t(y).shape or (1,)
         if self.t(a).dtype != self.t(b).dtype:
             raise self.fail(node, "branches must have one dtype")
-        elem = np.dtype(self.t(a).dtype).itemsize
-        self.emit(node, WHERE, 0, [c, a, b], y, p=(elem,), shape=out,
-                  strides=tuple(broadcast_strides(self.t(t).shape, out) for t in (c, a, b)))
+        sc, sa, sb = (broadcast_strides(self.t(t).shape, out) for t in (c, a, b))
+        self.emit(node, "where", [c, a, b], y, shape=list(out), c_stride=sc, a_stride=sa,
+                  b_stride=sb)
 
 
-class FloatPlan:
-    """A specialized graph as native op records. `run` is one native call; not thread safe
-    (the arena belongs to the plan: DynamicSession locks around it)."""
+def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
+    """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
+    does it once, at load, for the plans of all its input shapes."""
+    for node in graph.nodes:
+        if node.op == "DynQLinear" and node.inputs[1] not in packed:
+            w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
+            if w is not None and s is not None and w.ndim == 2:
+                packed[node.inputs[1]] = dynq_pack(np.ascontiguousarray(w),
+                                                   np.ascontiguousarray(s, np.float32))
 
-    def __init__(self, graph: ir.Graph, packed: dict[str, np.ndarray] | None = None) -> None:
-        """packed: a cache of packed dynamic-int8 weights by tensor name, shared between the
-        plans one session builds for different shapes (filled here)."""
-        low = _Lowering(graph, packed if packed is not None else {})
-        for node in graph.nodes:
-            low.lower(node)
-        self.graph = graph
-        self.records = low.records
-        self.alias = low.alias
-        roots = {low.root(n) for n in graph.tensors}
-        inputs = [low.root(n) for n in graph.inputs]
-        used = {n for r in self.records for n in r.inputs} | roots & {
-            low.root(o) for o in graph.outputs}
-        consts = {n for n in used if graph.tensors.get(n) is not None and
-                  graph.tensors[n].is_const}
-        self.slots: dict[str, int] = {}
-        for name in inputs:
-            self.slots.setdefault(name, len(self.slots))
-        for name in sorted(consts):
-            self.slots.setdefault(name, len(self.slots))
-        arena_names = {n for r in self.records for n in (*r.inputs, r.output)} - set(self.slots)
-        arena_names |= {low.root(o) for o in graph.outputs} - set(self.slots)
-        sizes = {n: self._nbytes(n) for n in arena_names}
-        calls = [Call("", r.inputs, [r.output]) for r in self.records]
-        lives = liveness(calls, arena_names)
-        end = max(len(calls) - 1, 0)
-        for o in {low.root(o) for o in graph.outputs} & arena_names:
-            # outputs are copied out after the run: they stay live to the end
-            lives[o] = Interval(lives[o].first if o in lives else 0, end)
-        offsets, self.arena_bytes = assign_offsets(sizes, lives)
-        self.arena = _aligned_bytes(max(self.arena_bytes, 64))
-        self.scratch = _aligned_bytes(max([r.scratch for r in self.records] + [64]))
-        self.buffers: list[np.ndarray | None] = [None] * (len(self.slots) + len(arena_names))
-        for name in sorted(consts):
-            self.buffers[self.slots[name]] = np.ascontiguousarray(graph.tensors[name].data)
-        for name in sorted(arena_names):
-            self.slots[name] = len(self.slots)
-            off = offsets[name]
-            self.buffers[self.slots[name]] = self.arena[off:off + sizes[name]]
-        self.native = _FloatPlan()
-        for r in self.records:
-            self.native.add(r.kind, r.op, [self.slots[i] for i in r.inputs],
-                            self.slots[r.output], r.p, r.f, r.shape, r.strides, r.consts)
-        self.input_slots = [self.slots[n] for n in inputs]
-        self.output_views = [(self.slots[low.root(o)], graph.tensor(o)) for o in graph.outputs]
 
-    def _nbytes(self, name: str) -> int:
-        t = self.graph.tensor(name)
-        return max(math.prod(t.shape) * np.dtype(t.dtype).itemsize, 1)
+def _dtype(t: ir.Tensor) -> str:
+    return "bool" if t.dtype == "bool" else t.dtype
 
-    def run(self, inputs: list[np.ndarray], profile: bool = False):
-        bufs = list(self.buffers)
-        for slot, name, arr in zip(self.input_slots, self.graph.inputs, inputs):
-            t = self.graph.tensor(name)
-            want = np.dtype(t.dtype)
-            if arr.shape != t.shape:
-                raise ValueError(f"input {name!r}: shape {arr.shape}, plan built for {t.shape}")
-            bufs[slot] = np.ascontiguousarray(arr, want)
-        res = self.native.run(bufs, self.scratch, profile)
-        bad, ns = res if profile else (res, None)
-        if bad >= 0:
-            r = self.records[bad]
-            raise ValueError(f"{KIND_NAMES[r.kind]} (node {r.node!r}) refused its input: "
-                             "an index out of range")
-        outs = [np.frombuffer(bufs[slot], np.dtype(t.dtype), math.prod(t.shape))
-                .reshape(t.shape).copy() for slot, t in self.output_views]
-        if profile:
-            return outs, [(r.node, KIND_NAMES[r.kind], int(v)) for r, v in zip(self.records, ns)]
-        return outs
+
+def lower_program(graph: ir.Graph, packed: dict[str, np.ndarray] | None = None) -> Program:
+    """The Program of a specialized graph (every shape pinned). `packed`: packed dynamic-int8
+    weights by tensor name, shared by the programs one session lowers for its input shapes
+    (filled here on first use)."""
+    low = _Lowering(graph, packed if packed is not None else {})
+    for node in graph.nodes:
+        low.lower(node)
+    buffers: dict[str, Buffer] = {}
+    constants: dict[str, np.ndarray] = {}
+    names = {n for c in low.calls for n in (*c.inputs, *c.outputs)}
+    outputs = [low.root(o) for o in graph.outputs]
+    for name in names | set(outputs) | set(graph.inputs):
+        if name in low.extra:
+            arr = low.extra[name]
+            buffers[name] = Buffer(name, (arr.nbytes,), "uint8")
+            constants[name] = arr
+            continue
+        t = graph.tensor(name)
+        shape = tuple(int(d) for d in t.shape)
+        buffers[name] = Buffer(name, shape, _dtype(t))
+        if t.is_const:
+            constants[name] = aligned(np.asarray(t.data, dtype=np.dtype(_dtype(t))))
+    for c in low.calls:  # element sizes of the data-movement kernels, from the buffers
+        if c.kernel in ("gather", "strided_copy", "where"):
+            src = c.inputs[1] if c.kernel == "where" else c.inputs[0]
+            c.params["elem_size"] = np.dtype(buffers[src].dtype).itemsize
+    return Program(low.calls, buffers, list(graph.inputs), outputs, constants,
+                   borrowed=set(constants))
