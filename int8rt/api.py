@@ -58,6 +58,7 @@ def quantize(model: ModelSource, calibration: Any = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
              max_drop: float | None = None, eval_inputs: Any = None,
              io_dtype: str = "float32", table: Any = None, mode: str = "static",
+             keep: str | Iterable[str] | None = None, target: float | None = None,
              **dynamic_options: Any) -> QuantizedModel:
     """Static post-training quantization (mode "static"), or, with no calibration data,
     dynamic int8 (mode "dynamic") / weight-only int8 or int4 (mode "weight_only") quantization
@@ -79,6 +80,14 @@ def quantize(model: ModelSource, calibration: Any = None,
     `metric(predict) -> float` with `max_drop`, runs quant.mixed.search: the most sensitive
     Conv / Gemm ops stay float32 until the target holds (the result is in `.mixed`).
 
+    Task-aware accuracy (quant.keep, quant.metrics): `metric` may also be an output-metric
+    spec ("cosine", "anchor-iou[:thr=..]", "mask-iou[:thr=..]", "argmax"): with `max_drop` it
+    drives the mixed-precision search over all outputs; with `keep="auto"` a sensitivity pass
+    finds the few layers whose int8 error breaks that metric and keeps just those float until
+    it reaches `target` (default 0.9; 0.999 for cosine), measured against the float model on
+    `eval_inputs` (default: the first 8 calibration samples). `keep` may also list node names
+    to keep float (as `float_nodes`).
+
     Without calibration: a QDQ / QOperator ONNX model is imported with its own scales and zero
     points, and `table` (a scale-table JSON path or document, docs/QAT.md) gives them for a
     float model.
@@ -95,9 +104,26 @@ def quantize(model: ModelSource, calibration: Any = None,
         raise ValueError("quantize() needs calibration data, a scale table (table=...) or a "
                          "QDQ / QOperator ONNX model")
 
+    from .quant.metrics import OutputMetric, parse_metric
+
+    output_metric = None
+    if isinstance(metric, (str, OutputMetric)):
+        output_metric, metric = parse_metric(metric), None
     float_graph = load_float_model(model, input_shapes)
     calibration = calibration_source(calibration, calib_samples)
-    if max_error is not None or metric is not None:
+    if isinstance(keep, str) and keep != "auto":
+        raise ValueError(f"keep must be 'auto' or a list of node names, got {keep!r}")
+    if keep == "auto":
+        return _keep_auto(float_graph, calibration, output_metric or "cosine", target,
+                          eval_inputs, method=method, per_channel=per_channel,
+                          weight_bits=weight_bits, symmetric_activations=symmetric_activations,
+                          bias_correction=bias_correction, equalize=equalize,
+                          io_dtype=io_dtype, progress=progress)
+    if keep is not None:
+        float_nodes = [*keep, *float_nodes]
+    if output_metric is not None and max_drop is None:
+        raise ValueError(f"metric {output_metric.spec!r} needs keep='auto' or max_drop")
+    if max_error is not None or metric is not None or output_metric is not None:
         from .quant import mixed
 
         if io_dtype != "float32":
@@ -108,6 +134,7 @@ def quantize(model: ModelSource, calibration: Any = None,
         res = mixed.search(float_graph, calibration, eval_inputs, method=method,
                            per_channel=per_channel, weight_bits=weight_bits,
                            max_error=max_error, metric=metric, max_drop=max_drop,
+                           output_metric=output_metric,
                            equalize=equalize, bias_correction=bias_correction,
                            symmetric_activations=symmetric_activations, progress=progress)
         return QuantizedModel(res.graph, float_graph, res)
@@ -118,6 +145,38 @@ def quantize(model: ModelSource, calibration: Any = None,
                          float_nodes=float_nodes, io_dtype=io_dtype)
     return QuantizedModel(graph, float_graph)
 
+
+
+def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float | None,
+               eval_inputs: Any, *, method: str, per_channel: bool, weight_bits: int,
+               symmetric_activations: bool, bias_correction: bool, equalize: bool,
+               io_dtype: str, progress: bool) -> QuantizedModel:
+    import numpy as np
+
+    from .calib_data import _first_samples_array
+    from .quant.keep import auto_keep
+    from .quant.ptq import prepare, reiterable
+
+    if len(float_graph.inputs) != 1:
+        raise ValueError("keep='auto' supports single-input models")
+    if io_dtype != "float32":
+        raise ValueError("keep='auto' compares float outputs: use io_dtype='float32'")
+    calibration = reiterable(calibration)
+    x = np.asarray(eval_inputs if eval_inputs is not None
+                   else _first_samples_array(calibration, 8), np.float32)
+    shape = tuple(float_graph.tensor(float_graph.inputs[0]).shape)
+    if x.ndim == len(shape) - 1:  # samples without their batch axis
+        x = x[:, None]
+    feeds = [{float_graph.inputs[0]: x[i:i + 1]} for i in range(len(x))]
+    g = prepare(float_graph, calibration, equalize=equalize, bias_correction=bias_correction,
+                per_channel=per_channel, weight_bits=weight_bits)
+    res = auto_keep(g, calibration, feeds, metric, target, method=method, progress=progress,
+                    per_channel=per_channel, weight_bits=weight_bits,
+                    symmetric_activations=symmetric_activations, io_dtype=io_dtype)
+    res.graph.meta["quantization"]["keep_auto"] = res.meta()
+    if progress:
+        print(res.summary())
+    return QuantizedModel(res.graph, float_graph)
 
 
 def _given_quantization(model: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None,

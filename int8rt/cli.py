@@ -76,6 +76,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
           "symmetric_activations": args.symmetric_activations,
           "bias_correction": args.bias_correction, "equalize": args.equalize,
           "io_dtype": args.io_dtype}
+    if args.keep:
+        kw["keep"] = "auto" if args.keep == "auto" else [k for k in args.keep.split(",") if k]
+        kw["target"] = args.target
+        if args.eval:
+            kw["eval_inputs"] = _eval_set(args.eval)[0]
+    if args.metric:
+        kw["metric"] = args.metric  # an output-metric spec (quant/metrics.py)
     if args.max_drop is not None or args.max_error is not None:
         from .calib_data import _first_samples_array
 
@@ -86,6 +93,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         kw["eval_inputs"] = x_eval
         if args.max_error is not None:
             kw["max_error"] = args.max_error
+        elif args.metric:
+            kw["max_drop"] = args.max_drop  # agreement with the float model, all outputs
         else:
             if y_eval is None:
                 # no labels: top-1 agreement with the float model is the accuracy proxy
@@ -102,9 +111,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     qm = quantize(args.model, calib, **kw)
     if qm.mixed is not None:
         print(qm.mixed.summary())
+    q = qm.graph.meta.get("quantization")
+    auto = q.get("keep_auto") if isinstance(q, dict) else None
+    if auto is not None and args.quiet:
+        print(f"keep auto: {auto['metric']} {auto['int8_value']:.4f} -> "
+              f"{auto['final_value']:.4f}; kept float: {', '.join(auto['kept']) or 'none'}")
     qm.save(args.output)
     print(f"wrote {args.output}")
-    return 0 if qm.mixed is None or qm.mixed.target_met else 1
+    met = auto is None or auto["target_met"]
+    return 0 if (qm.mixed is None or qm.mixed.target_met) and met else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -187,6 +202,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from . import format as i8format
+    from .report import adjusted_scale_lines
 
     graph = i8format.load(args.model)
     ops = Counter(n.op for n in graph.nodes)
@@ -204,6 +220,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             t = graph.tensor(name)
             print(f"  {kind} {name}: {t.dtype} {list(t.shape)}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
+    for line in adjusted_scale_lines(graph.meta):
+        print("  " + line)
     return 0
 
 
@@ -275,8 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "drop is at most X (0.01 = 1 point); labels from --eval")
     q.add_argument("--max-error", type=float, default=None,
                    help="mixed precision: relative RMS output error target")
+    q.add_argument("--keep", default=None,
+                   help="'auto': keep float just the layers whose int8 error breaks --metric "
+                        "(a sensitivity pass on the real int8 program), or node names "
+                        "(comma separated) to keep float")
+    q.add_argument("--metric", default=None,
+                   help="output metric vs the float model for --keep auto / --max-drop: "
+                        "cosine, anchor-iou[:thr=0.25], mask-iou[:thr=0.3], argmax "
+                        "(options: thr=, axis=, outputs=0+1)")
+    q.add_argument("--target", type=float, default=None,
+                   help="--keep auto: the metric to reach (default 0.9; cosine 0.999)")
     q.add_argument("--eval", default=None,
-                   help="evaluation .npz (x, y) for --max-drop / --max-error")
+                   help="evaluation .npz (x, y) for --max-drop / --max-error / --keep auto")
     q.add_argument("--input-shape", type=_shape_arg, action="append",
                    help="pin an input's shape: NAME=1,3,224,224 (repeatable)")
     q.add_argument("-o", "--output", required=True, help="output .i8 path")

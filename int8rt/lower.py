@@ -17,7 +17,7 @@ from . import kernel_tables as kt
 from .ir import Graph, Node, QParams, fresh_name
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
-from .quant.params import bias_scale, clamp_bounds, conv_multipliers
+from .quant.params import accumulator_bound, bias_scale, clamp_bounds, conv_multipliers
 
 INT32_MAX = 2**31 - 1
 
@@ -290,13 +290,14 @@ def _weights_and_bias(lw: _Lowerer, node: Node, x: str, y: str | None, oc: int):
         mult = np.atleast_1d(bias_scale(x_s, w_scales).astype(np.float32))
     else:
         mult = conv_multipliers(x_s, w_scales, lw.qp(y)[0])
-    # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32
-    wsum = np.abs(w.reshape(oc, -1).astype(np.int64)).sum(axis=1)
-    worst = int((255 * wsum + np.abs(bias.astype(np.int64))).max(initial=0))
+    # docs/QUANTIZATION.md §3: |acc| <= 255 * sum|w| + |bias| must fit in int32. PTQ raises
+    # the weight scale of a channel that does not fit (fit_weight_scales); given integer
+    # weights (a QDQ model) are the source's and can really overflow.
+    worst = int(accumulator_bound(w, bias).max(initial=0))
     if worst > INT32_MAX:
         raise LoweringError(
             f"{node.op} node {node.name!r}: the int32 accumulator could overflow "
-            f"(bound {worst} > 2^31-1)"
+            f"(bound {worst} > 2^31-1) with the model's own integer weights and bias"
         )
     return np.ascontiguousarray(w), np.ascontiguousarray(bias.reshape(oc)), mult
 
@@ -501,9 +502,11 @@ def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
 def _maxpool(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     lw.expect_int8(node, x, y)
-    if lw.qp(x) != lw.qp(y):  # max commutes with the affine map only for equal parameters
-        raise LoweringError(f"MaxPool node {node.name!r}: output parameters must equal input's")
-    lw.emit(node, "maxpool", [x], [y], _pool_params(lw, node, x, y))
+    # max commutes with the affine map only for equal parameters: requantize first if needed
+    src = _same_params(lw, node, x, y)
+    p = _pool_params(lw, node, x, y)
+    p["x_zp"] = p["y_zp"]  # src holds y's parameters (equal to x's unless requantized)
+    lw.emit(node, "maxpool", [src], [y], p)
 
 
 def _avgpool(lw: _Lowerer, node: Node) -> None:
@@ -527,35 +530,49 @@ def _global_avgpool(lw: _Lowerer, node: Node) -> None:
 
 
 # -- data movement -----------------------------------------------------------------------------
-def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> None:
+def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> str:
+    """The buffer a data-movement op (or max pooling, nearest resize) reads so that its output
+    keeps its input's parameters: `x` itself, or, when the model gives `y` other int8
+    parameters (a QDQ / table source), a requantized copy of `x` in y's parameters. The copy
+    is a 256-entry table, exactly quantize_y(dequantize_x(q)) in float64 (kernel_tables.
+    lut_table of the identity): moving or taking the max of values commutes with that monotone
+    map, so this equals the source's dequantize -> op -> quantize."""
     tx, ty = lw.g.tensor(x), lw.g.tensor(y)
-    if tx.dtype != ty.dtype or (tx.qparams is None) != (ty.qparams is None) or (
-        tx.qparams is not None and tx.qparams.scalar() != ty.qparams.scalar()
-    ):
+    if tx.dtype != ty.dtype or (tx.qparams is None) != (ty.qparams is None):
         raise LoweringError(f"{node.op} node {node.name!r} moves data: its output must keep "
-                            f"the input's dtype and quantization parameters")
+                            f"the input's dtype")
+    if tx.qparams is None or tx.qparams.scalar() == ty.qparams.scalar():
+        return x
+    if tx.dtype != "int8":
+        _fail(node, f"{tx.dtype} data movement must keep its quantization parameters")
+    (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
+    src = _const_buffer(lw, node, x) if tx.is_const else x
+    tmp = lw.temp(f"{x}__requant", lw.shape(x))
+    table = kt.lut_table(lambda v: v, sx, zx, sy, zy)
+    lw.emit(node, "lut", [src], [tmp], {"n": math.prod(lw.shape(x))}, {"table": table})
+    return tmp
 
 
 def _reshape(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    _same_params(lw, node, x, y)
+    src = _same_params(lw, node, x, y)
     _check_same_size(lw, node, x, y)
-    lw.emit(node, "copy", [x], [y], {"nbytes": lw.buffers[y].nbytes})
+    lw.emit(node, "copy", [src], [y], {"nbytes": lw.buffers[y].nbytes})
 
 
 def _transpose(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
-    _same_params(lw, node, x, y)
+    src = _same_params(lw, node, x, y)
     shape = lw.shape(x)
     perm = tuple(int(p) for p in node.attrs["perm"])
     if sorted(perm) != list(range(len(shape))) or lw.shape(y) != tuple(shape[p] for p in perm):
         _fail(node, f"perm {perm} does not map {shape} to {lw.shape(y)}")
-    lw.emit(node, "transpose", [x], [y], {"shape": shape, "perm": perm})
+    lw.emit(node, "transpose", [src], [y], {"shape": shape, "perm": perm})
 
 
 def _slice(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    _same_params(lw, node, x, y)
+    src = _same_params(lw, node, x, y)
     rank = len(lw.shape(x))
     starts, steps = tuple(node.attrs["starts"]), tuple(node.attrs["steps"])
     # the plan negates a negative step: -INT64_MIN overflows, so keep steps to int32 magnitude
@@ -563,7 +580,7 @@ def _slice(lw: _Lowerer, node: Node) -> None:
             st == 0 or abs(st) > INT32_MAX for st in steps):
         _fail(node, f"starts {starts} / steps {steps} need one entry per axis of rank {rank} "
                     f"and steps non-zero within int32")
-    lw.emit(node, "slice", [x], [y],
+    lw.emit(node, "slice", [src], [y],
             {"in_shape": lw.shape(x), "start": tuple(node.attrs["starts"]),
              "step": tuple(node.attrs["steps"]), "out_shape": lw.shape(y)})
 
@@ -574,31 +591,31 @@ def _split(lw: _Lowerer, node: Node) -> None:
     axis = _check_axis(node, int(node.attrs["axis"]), len(shape))
     offset = 0
     for y in node.outputs:
-        _same_params(lw, node, x, y)
+        src = _same_params(lw, node, x, y)
         out_shape = lw.shape(y)
         start = [0] * len(shape)
         start[axis] = offset
         offset += out_shape[axis]
-        lw.emit(node, "slice", [x], [y],
+        lw.emit(node, "slice", [src], [y],
                 {"in_shape": shape, "start": tuple(start), "step": (1,) * len(shape),
                  "out_shape": out_shape})
 
 
 def _pad(lw: _Lowerer, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    _same_params(lw, node, x, y)
+    src = _same_params(lw, node, x, y)
     shape = lw.shape(x)
     pads = tuple(int(p) for p in node.attrs["pads"])
     nd = len(shape)
     mode = {"constant": 0, "reflect": 1, "edge": 2}[node.attrs.get("mode", "constant")]
     value = float(node.attrs.get("value", 0.0))
-    t = lw.g.tensor(x)
+    t = lw.g.tensor(y)  # the pad value is quantized with the output's parameters
     if t.qparams is not None:
         s, z = t.qparams.scalar()
         v = np.array([min(127, max(-128, round(value / s) + z))], np.int8)
     else:
         v = np.array([value], np.dtype(t.dtype))
-    lw.emit(node, "pad", [x], [y], {"in_shape": shape, "pad_before": pads[:nd],
+    lw.emit(node, "pad", [src], [y], {"in_shape": shape, "pad_before": pads[:nd],
                                     "pad_after": pads[nd:], "mode": mode}, {"value": v})
 
 
@@ -635,11 +652,11 @@ def _resize(lw: _Lowerer, node: Node) -> None:
     ctm = a.get("coordinate_transformation_mode", "half_pixel")
     sh, sw = a.get("scales") or (None, None)  # explicit ONNX scales decide the source coords
     if a.get("mode", "nearest") == "nearest":
-        _same_params(lw, node, x, y)
+        src = _same_params(lw, node, x, y)
         nm = a.get("nearest_mode", "round_prefer_floor")
         iy = kt.resize_nearest_map(h, oh, sh, ctm, nm)
         ix = kt.resize_nearest_map(w_, ow, sw, ctm, nm)
-        lw.emit(node, "resize_nearest", [x], [y], {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow},
+        lw.emit(node, "resize_nearest", [src], [y], {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow},
                 {"iy": iy, "ix": ix})
     else:
         y0, y1, fy = kt.resize_linear_map(h, oh, sh, ctm)

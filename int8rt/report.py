@@ -153,6 +153,30 @@ def _advice(scores: list[MethodScore], chosen: MethodScore, layers: list[Any],
     return out
 
 
+def adjusted_scales(meta: dict) -> list[tuple[str, int, float, float]]:
+    """(node, channel, old scale, new scale) of every weight scale PTQ raised so that the int32
+    bias and accumulator bound fit (docs/QUANTIZATION.md §3); channel -1 is a per-tensor
+    scale."""
+    q = (meta or {}).get("quantization")
+    adj = q.get("weight_scale_adjusted", {}) if isinstance(q, dict) else {}  # dynamic: a str
+    return [(node, int(c), float(old), float(new)) for node, rows in adj.items()
+            for c, old, new in rows]
+
+
+def adjusted_scale_lines(meta: dict) -> list[str]:
+    """The adjustments as text lines (int8rt inspect)."""
+    rows = adjusted_scales(meta)
+    if not rows:
+        return []
+    head = (f"weight scales raised to fit the int32 bias / accumulator ({len(rows)} "
+            "channel(s), docs/QUANTIZATION.md §3):")
+    out = [head]
+    for node, c, old, new in rows:
+        ch = "per-tensor" if c < 0 else f"channel {c}"
+        out.append(f"  {node} {ch}: {old:.4g} -> {new:.4g} (x{new / old:.3g})")
+    return out
+
+
 def write_report(model: Any, calibration: Any, output: str | os.PathLike, method: str = "minmax",
                  per_channel: bool = True, eval_inputs: np.ndarray | None = None,
                  samples: int = 64, progress: bool = False, hist_layers: int = 6,
@@ -285,6 +309,17 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
         f"<tr><td><code>{html.escape(s.node)}</code></td><td>{s.op}</td>"
         f"<td>{fmt(s.sqnr_db)}</td><td>{fmt(s.cosine, 5)}</td></tr>" for s in sens)
     advice = "".join(f"<li>{a}</li>" for a in _advice(scores, chosen, layers, sens, depthwise))
+    adj = adjusted_scales(qg.meta)
+    rows_a = "".join(
+        f"<tr><td><code>{html.escape(n)}</code></td><td>{'all' if c < 0 else c}</td>"
+        f"<td>{o:.4g}</td><td>{w:.4g}</td><td>{w / o:.3g}</td></tr>" for n, c, o, w in adj)
+    adj_html = (
+        "<h2>Weight scales raised to fit int32</h2><p>These output channels' int32 bias or "
+        "worst-case accumulator did not fit with the usual max|w|/127 scale (batch-norm-folded "
+        "channels with near-zero weights and a large bias); their weight scale was raised to "
+        "the smallest float32 value that fits (docs/QUANTIZATION.md §3).</p><table><tr>"
+        "<th>node</th><th>channel</th><th>scale before</th><th>scale used</th><th>ratio</th>"
+        f"</tr>{rows_a}</table>" if adj else "")
     imgs = "".join(f'<p><img src="{p.name}" alt="{k}"></p>' for k, p in pngs.items())
     name = html.escape(str(model) if isinstance(model, (str, os.PathLike)) else g.name)
     page = f"""<!doctype html>
@@ -306,6 +341,7 @@ through the int8 program (bit-identical to the native plan) against the float gr
 <p>"vs in": this layer's SQNR minus its worst input's; the most negative rows add the error.</p>
 <table><tr><th>tensor</th><th>op</th><th>SQNR dB</th><th>vs in</th><th>cosine</th>
 <th>max |err|</th><th>scale</th><th>zp</th></tr>{rows_l}</table>
+{adj_html}
 <h2>Sensitivity: output SQNR with one op alone in int8</h2>
 <table><tr><th>node</th><th>op</th><th>output SQNR dB</th><th>cosine</th></tr>{rows_s}</table>
 </body></html>

@@ -10,6 +10,7 @@ import pytest
 import int8rt
 from int8rt import format as i8format
 from int8rt.demo import load_demo
+from tests.concurrency import WorkerError, run_in_threads
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +89,7 @@ def test_nan_and_inf_inputs_are_deterministic(sess) -> None:
     assert np.array_equal(a, b)
 
 
-def test_threads_share_one_session(sess, demo) -> None:
-    x = demo[1][:8]
+def _shared_session_mismatches(sess, x) -> int:
     expected = sess.run(None, {"input": x})[0]
     mismatches = []
 
@@ -98,12 +98,27 @@ def test_threads_share_one_session(sess, demo) -> None:
             if not np.array_equal(sess.run(None, {"input": x})[0], expected):
                 mismatches.append(1)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not mismatches
+    run_in_threads(worker, [()] * 4)  # re-raises a worker's exception
+    return len(mismatches)
+
+
+def test_threads_share_one_session(sess, demo) -> None:
+    assert _shared_session_mismatches(sess, demo[1][:8]) == 0
+
+
+def test_threads_share_one_session_fails_on_a_worker_raise(sess, demo, monkeypatch) -> None:
+    """A raise in every worker must fail the check above, not vanish with the thread."""
+    real_run = int8rt.Session.run
+    main = threading.get_ident()
+
+    def planted(self, *a, **kw):
+        if threading.get_ident() != main:
+            raise RuntimeError("planted failure")
+        return real_run(self, *a, **kw)
+
+    monkeypatch.setattr(int8rt.Session, "run", planted)
+    with pytest.raises(WorkerError, match="4 of 4 worker threads raised"):
+        _shared_session_mismatches(sess, demo[1][:8])
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])

@@ -17,6 +17,7 @@ import pytest
 
 import int8rt
 from int8rt.demo import load_demo
+from tests.concurrency import WorkerError, run_in_threads
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -65,14 +66,14 @@ def test_session_churn_keeps_memory_flat(model) -> None:
     assert _rss() - before < (4 << 20)
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["one-session", "session-per-thread"])
-def test_concurrent_runs_match_serial_runs(model, shared) -> None:
-    qm, x = model
+def _concurrent_runs(qm, x, shared: bool) -> list[int]:
+    """Eight threads run the model 40 times each; the indices of runs that differed from the
+    serial result (a worker exception fails the caller through run_in_threads)."""
     ref = int8rt.Session(qm)
     feeds = [{"input": x[t: t + 1 + t % 3]} for t in range(8)]
     expected = [ref.run(None, f)[0] for f in feeds]
     mismatches = []
-    barrier = threading.Barrier(len(feeds))
+    barrier = threading.Barrier(len(feeds), timeout=120)
 
     def work(t: int) -> None:
         sess = ref if shared else int8rt.Session(qm)
@@ -81,9 +82,28 @@ def test_concurrent_runs_match_serial_runs(model, shared) -> None:
             if not np.array_equal(sess.run(None, feeds[t])[0], expected[t]):
                 mismatches.append(t)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(len(feeds))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert mismatches == []
+    run_in_threads(work, [(t,) for t in range(len(feeds))])
+    return mismatches
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-session", "session-per-thread"])
+def test_concurrent_runs_match_serial_runs(model, shared) -> None:
+    qm, x = model
+    assert _concurrent_runs(qm, x, shared) == []
+
+
+def test_concurrent_runs_fail_when_a_worker_raises(model, monkeypatch) -> None:
+    """The check above must not pass when Session.run raises in the worker threads (a raise
+    in a plain threading.Thread is lost): plant one after the serial reference runs."""
+    qm, x = model
+    real_run = int8rt.Session.run
+    main = threading.get_ident()
+
+    def planted(self, *a, **kw):
+        if threading.get_ident() != main:
+            raise RuntimeError("planted failure")
+        return real_run(self, *a, **kw)
+
+    monkeypatch.setattr(int8rt.Session, "run", planted)
+    with pytest.raises(WorkerError, match="8 of 8 worker threads raised.*planted failure"):
+        _concurrent_runs(qm, x, shared=True)

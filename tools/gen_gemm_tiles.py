@@ -32,12 +32,14 @@ class Set:
     guard: str  # preprocessor condition ("" for every target)
     tiles: tuple[tuple[int, int], ...]  # (MR, NR), widest NR first; one MR per set
     doc: str
+    astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
 SETS = (
     Set("sse2", 4, 2, "", "prim_x86.h", "defined(I8_GEMM_HAVE_SSE2)", ((6, 8),),
-        "SSE2 (the x86-64 baseline, the scalar path): pmaddwd on int16 pairs (K2N16 panels)"),
+        "SSE2 (the x86-64 baseline, the scalar path): pmaddwd on int16 pairs (K2N16 panels), "
+        "activation pairs pre-broadcast to 16 bytes by pack_a (no movd + pshufd per row)", 16),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
@@ -116,7 +118,8 @@ def tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
     o.append(f"        {p}_vec x;")
     for r in range(mr):
-        o.append(f"        x = {p}_bcast(a{r} + q);")
+        arow = f"a{r} + q" if s.astep == 4 else f"a{r} + {s.astep // 4} * q"
+        o.append(f"        x = {p}_bcast({arow});")
         for v in range(nv):
             o.append(f"        acc{r}_{v} = {p}_dot(acc{r}_{v}, x, w{v});")
     o.append("    }")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -842,7 +843,8 @@ class _Importer:
 
 
 def import_onnx(model: str | os.PathLike | onnx.ModelProto,
-                input_shapes: dict[str, tuple[int, ...]] | None = None) -> ir.Graph:
+                input_shapes: dict[str, tuple[int, ...]] | None = None,
+                keep_tensors: Iterable[str] = ()) -> ir.Graph:
     """Load an ONNX float model and return the canonical NHWC graph.
 
     `input_shapes` pins symbolic input dimensions ({input name: full shape}); an unpinned
@@ -865,7 +867,11 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
                          "it with int8rt.quantize(model) and no calibration data "
                          "(frontend.onnx_qdq.import_quantized_onnx), which keeps its scales")
     graph = _Importer(model, input_shapes).run()
+    # tensors a QDQ source quantizes: pattern / activation fusion must not remove them
+    # (passes.fuse_patterns, fuse_activations), or the source's rounding there would be lost
+    graph.meta["keep_tensors"] = sorted(keep_tensors)
     graph = canonicalize(graph)
+    graph.meta.pop("keep_tensors", None)
     # A malformed model (a node re-defining a name, a self-loop) converts node by node without
     # complaint; refuse it here, before PTQ walks it (a cycle made its recursion unbounded).
     validate_graph(graph)

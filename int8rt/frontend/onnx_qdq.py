@@ -385,7 +385,8 @@ def import_quantized_onnx(model: str | os.PathLike[str] | onnx.ModelProto,
     from int8rt.frontend.onnx import import_onnx
 
     float_model, table = split_qdq(model)
-    graph = import_onnx(float_model, input_shapes=dict(input_shapes or {}))
+    graph = import_onnx(float_model, input_shapes=dict(input_shapes or {}),
+                        keep_tensors=[k for k, e in table.items() if e.dtype != "int32"])
     return quantize_with_table(graph, table, weight_sources(float_model),
                                weights_required=True, scheme="qdq")
 

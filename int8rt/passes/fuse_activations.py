@@ -23,12 +23,14 @@ def _bounds(node: ir.Node) -> tuple[float, float] | None:
 
 
 def fuse_activations(graph: ir.Graph) -> ir.Graph:
+    # a tensor a QDQ source quantizes between producer and activation keeps its rounding
+    keep = set(graph.meta.get("keep_tensors", ()))
     changed = True
     while changed:
         changed = False
         users = graph.consumers()
         for p in graph.nodes:
-            if p.op not in PRODUCERS or p.outputs[0] in graph.outputs:
+            if p.op not in PRODUCERS or p.outputs[0] in graph.outputs or p.outputs[0] in keep:
                 continue
             readers = users.get(p.outputs[0], [])
             if len(readers) != 1 or _bounds(readers[0]) is None:

@@ -39,10 +39,14 @@ class _Ctx:
         self.graph = graph
         self.users = graph.consumers()
         self.prod = graph.producers()
+        self.keep = set(graph.meta.get("keep_tensors", ()))
 
     def sole_reader(self, name: str) -> ir.Node | None:
+        """The one reader of an intermediate that fusion may remove (not a graph output, not
+        a tensor a QDQ source quantizes: its rounding is part of the model)."""
         r = self.users.get(name, [])
-        return r[0] if len(r) == 1 and name not in self.graph.outputs else None
+        ok = len(r) == 1 and name not in self.graph.outputs and name not in self.keep
+        return r[0] if ok else None
 
 
 def _replace(graph: ir.Graph, old: list[ir.Node], new: ir.Node) -> None:

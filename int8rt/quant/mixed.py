@@ -79,6 +79,7 @@ def _session_predict(graph: Graph) -> Predict:
     def predict(x: np.ndarray) -> np.ndarray:
         return sess.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
 
+    predict.graph = graph  # lets an all-outputs metric (output_metric) run the same model
     return predict
 
 
@@ -93,6 +94,29 @@ def _float_predict(graph: Graph) -> Predict:
         return ex.run({name: np.asarray(x, np.float32)})[out]
 
     return predict
+
+
+def _output_metric_target(graph: Graph, spec: Any, eval_inputs: np.ndarray
+                          ) -> Callable[[Predict], float]:
+    """A search metric from a quant.metrics spec: agreement of every output with the float
+    graph's on `eval_inputs` (the float model scores 1). `predict` is only used to find which
+    model is being measured: the quantized graph behind a _session_predict is run for all of
+    its outputs."""
+    from int8rt.quant.keep import float_runner, int8_runner, run_outputs
+    from int8rt.quant.metrics import parse_metric
+
+    m = parse_metric(spec)
+    x = np.asarray(eval_inputs, np.float32)
+    feeds = [{graph.inputs[0]: x[i:i + 1]} for i in range(len(x))]
+    ref = run_outputs(float_runner(graph), feeds)
+
+    def metric(predict: Predict) -> float:
+        qg = getattr(predict, "graph", None)
+        if qg is None:  # the float model itself
+            return 1.0
+        return float(m(ref, run_outputs(int8_runner(qg), feeds)))
+
+    return metric
 
 
 def _median_latency(graphs: Sequence[Graph], x: np.ndarray, runs: int = 30) -> list[float]:
@@ -113,7 +137,7 @@ def _median_latency(graphs: Sequence[Graph], x: np.ndarray, runs: int = 30) -> l
 def search(graph: Graph, calibration: Iterable[Any], eval_inputs: np.ndarray, *,
            method: str = "minmax", per_channel: bool = True, weight_bits: int = 8,
            max_error: float | None = None, metric: Callable[[Predict], float] | None = None,
-           max_drop: float | None = None, equalize: bool = False,
+           max_drop: float | None = None, output_metric: Any = None, equalize: bool = False,
            bias_correction: bool = False, symmetric_activations: bool = False,
            sensitivity_samples: int = 32, max_float_ops: int | None = None,
            measure_latency: bool = True, progress: bool = False) -> MixedResult:
@@ -126,6 +150,10 @@ def search(graph: Graph, calibration: Iterable[Any], eval_inputs: np.ndarray, *,
     """
     from int8rt.quant.debug import sensitivity
 
+    if output_metric is not None:  # a quant.metrics spec over all outputs vs the float model
+        if metric is not None:
+            raise ValueError("give metric or output_metric, not both")
+        metric = _output_metric_target(graph, output_metric, eval_inputs)
     if (max_error is None) == (metric is None):
         raise ValueError("give exactly one target: max_error, or metric with max_drop")
     if metric is not None and max_drop is None:

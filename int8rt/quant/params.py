@@ -143,6 +143,95 @@ def quantize_bias(b: np.ndarray, x_scale: float, w_scales: np.ndarray) -> np.nda
     return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
+ACC_INPUT_SPAN = 255  # max |q_x - z_x| for int8 activations (docs/QUANTIZATION.md §3)
+
+
+def accumulator_bound(qw: np.ndarray, qb: np.ndarray) -> np.ndarray:
+    """Per output channel, the worst-case |acc| = 255 * sum_k |q_w[c, k]| + |q_b[c]| (§3), as
+    exact int64. `qw` has the output channel first."""
+    oc = qb.size
+    wsum = np.abs(np.asarray(qw).reshape(oc, -1).astype(np.int64)).sum(axis=1)
+    return ACC_INPUT_SPAN * wsum + np.abs(np.asarray(qb).reshape(oc).astype(np.int64))
+
+
+def _f32_bits(v: float) -> int:
+    return int(np.array(v, np.float32).view(np.int32))
+
+
+def _f32_of(bits: int) -> np.float32:
+    return np.array(bits, np.int32).view(np.float32)[()]
+
+
+def _smallest_fitting_scale(w: np.ndarray, b: float, x_scale: float, s0: float,
+                            qmax: int) -> float:
+    """The smallest float32 scale s >= s0 at which 255 * sum|q_w| + |q_b| <= 2^31 - 1 for one
+    channel's weights `w` and bias `b` (§3 "Weight-scale adjustment"). The bound is
+    non-increasing in s (rint and correctly rounded division are monotone), so bisection over
+    the float32 bit patterns between s0 and the closed-form sufficient scale finds it."""
+    w = np.asarray(w, np.float64).ravel()
+
+    def fits(s: np.float32) -> bool:
+        s64 = np.float64(s)
+        qw = np.clip(np.rint(w / s64), -qmax, qmax)
+        qb = np.rint(abs(b) / bias_scale(x_scale, s))
+        return ACC_INPUT_SPAN * float(np.abs(qw).sum()) + float(qb) <= INT32_MAX
+
+    k = w.size
+    room = INT32_MAX - ACC_INPUT_SPAN * k / 2 - 0.5
+    if room <= 0:
+        raise ValueError(f"{k} taps cannot fit the int32 accumulator at any weight scale")
+    # |rint(v)| <= |v| + 1/2, so this scale always fits (up to the float rounding that the
+    # nudges below absorb)
+    s_hi = (ACC_INPUT_SPAN * float(np.abs(w).sum()) + abs(b) / float(np.float32(x_scale))) / room
+    hi = _f32_bits(max(s_hi, float(s0)))
+    while not fits(_f32_of(hi)):
+        hi += max(1, hi >> 20)  # a few ulps of float64-vs-float32 slack
+        if not np.isfinite(_f32_of(hi)):
+            raise ValueError("no finite float32 weight scale fits the int32 accumulator")
+    lo = _f32_bits(float(s0))  # fails (the caller checked), so the answer is in (lo, hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(_f32_of(mid)):
+            hi = mid
+        else:
+            lo = mid
+    return float(_f32_of(hi))
+
+
+def fit_weight_scales(w: np.ndarray, wqp: QParams, b: np.ndarray, x_scale: float,
+                      bits: int = 8) -> tuple[QParams, list[tuple[int, float, float]]]:
+    """Weight parameters whose int32 bias and accumulator bound fit (§3 "Weight-scale
+    adjustment"): each output channel (or the one per-tensor scale) whose worst-case
+    |acc| = 255 * sum|q_w| + |q_b| exceeds 2^31 - 1 gets the smallest float32 scale increase
+    that fits. Returns the parameters (`wqp` itself when nothing changes) and the changes as
+    (channel, old scale, new scale); channel -1 means the per-tensor scale."""
+    qmax = _weight_qmax(bits)
+    w = np.asarray(w, np.float64)
+    oc = w.shape[0]
+    b = np.broadcast_to(np.asarray(b, np.float64), (oc,))
+    scales = np.broadcast_to(np.asarray(wqp.scale, np.float32), (oc,))
+    qw = quantize_weights(w, wqp, bits=bits)
+    # float64: an unsaturated bias that does not fit int32 must count as not fitting
+    wsum = np.abs(qw.reshape(oc, -1).astype(np.int64)).sum(axis=1).astype(np.float64)
+    qb = np.abs(np.rint(b / bias_scale(x_scale, scales)))
+    bad = np.nonzero(ACC_INPUT_SPAN * wsum + qb > INT32_MAX)[0]
+    if bad.size == 0:
+        return wqp, []
+    if wqp.axis is None:
+        s0 = float(np.float32(wqp.scale))
+        # one scale for all channels: the largest per-channel answer fits every channel
+        s = max(_smallest_fitting_scale(w[c], float(b[c]), x_scale, s0, qmax) for c in bad)
+        return QParams.per_tensor(s, 0), [(-1, s0, s)]
+    new = np.array(wqp.scale, np.float32).copy()
+    changes = []
+    for c in bad:
+        s0 = float(new[c])
+        s = _smallest_fitting_scale(w[c], float(b[c]), x_scale, s0, qmax)
+        new[c] = s
+        changes.append((int(c), s0, s))
+    return QParams(new, np.zeros(oc, np.int32), wqp.axis), changes
+
+
 def clamp_bounds(clip: tuple[float, float], qp: QParams) -> tuple[int, int]:
     """A fused activation's (lo, hi) in real units -> the kernel's (qmin, qmax) (§5):
     qmin = max(-128, rint(lo / s) + z), qmax = min(127, rint(hi / s) + z), in float64 with the

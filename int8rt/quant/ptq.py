@@ -91,6 +91,10 @@ class _Quantizer:
                 self.converted[(y, "float")] = y
         self.const_cache: dict[str, str] = {}
         self.node_names = {n.name for n in graph.nodes}
+        # weight-scale adjustment (fit_weight_scales): on unless the weights are given as
+        # integers (QDQ imports), whose scales must stay the source's
+        self.fit_scales = True
+        self.adjusted: dict[str, list[list]] = {}  # node -> [[channel, old scale, new scale]]
 
     def is_int8(self, node: Node) -> bool:
         """Runs as an int8 kernel: the op has one and mixed precision did not keep it float."""
@@ -116,6 +120,11 @@ class _Quantizer:
         return name
 
     # -- activation parameters -----------------------------------------------------------
+    def given_output(self, name: str) -> QParams | None:
+        """Parameters given from outside for an activation (scale tables, QDQ imports); PTQ
+        derives every one itself."""
+        return None
+
     def observed(self, name: str) -> QParams:
         if name not in self.ranges:
             raise KeyError(
@@ -133,8 +142,13 @@ class _Quantizer:
         if name in self.consts:
             raise ValueError(f"{name!r} is a constant, not an activation")
         node = self.producer.get(name)
+        given = self.given_output(name)
         if node is None or not self.is_int8(node):
             qp = self.observed(name)
+        elif given is not None:
+            # parameters the source chose for a "same" / "fixed" op's output: lowering
+            # requantizes data movement (docs/QUANTIZATION.md §4) and Softmax takes any scale
+            qp = given
         else:
             rule = schema(node.op).out_qparams
             if rule == "observed":
@@ -214,7 +228,6 @@ class _Quantizer:
             raise ValueError(f"{node.op} node {node.name!r} has a constant input: fold it first")
         w = self._float_const(w_name, f"{node.op} weight")
         wqp, wq = self.weight_params(node, w)
-        w_new = self._put_const(w_name, f"{w_name}:int8", wq, wqp, shared_ok=True)
         oc = w.shape[0]
         if b_name:
             b = self._float_const(b_name, f"{node.op} bias")
@@ -224,6 +237,16 @@ class _Quantizer:
         else:
             b = np.zeros(oc, np.float32)
         x_scale, _ = self.act_qp(x).scalar()
+        changes = []
+        if self.fit_scales:
+            # docs/QUANTIZATION.md §3 "Weight-scale adjustment": a channel whose int32 bias or
+            # accumulator bound does not fit gets the smallest scale increase that fits
+            wqp, changes = params.fit_weight_scales(w, wqp, b, x_scale, self.weight_bits)
+            if changes:
+                wq = params.quantize_weights(w, wqp, bits=self.weight_bits)
+                self.adjusted[node.name] = [[c, old, new] for c, old, new in changes]
+        # adjusted weights depend on this node's input scale: not shared with other readers
+        w_new = self._put_const(w_name, f"{w_name}:int8", wq, wqp, shared_ok=not changes)
         bq = params.quantize_bias(b, x_scale, wqp.scale)
         s_b = params.bias_scale(x_scale, wqp.scale).astype(np.float32)
         bqp = QParams(s_b, np.zeros(s_b.shape, np.int32), None if wqp.axis is None else 0)
@@ -343,6 +366,8 @@ class _Quantizer:
             "float_nodes": sorted(self.float_nodes),
             "int8_names": int8_names,
         }
+        if self.adjusted:
+            g.meta["quantization"]["weight_scale_adjusted"] = self.adjusted
         return g
 
 

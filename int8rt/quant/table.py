@@ -20,7 +20,9 @@ accepted and ignored: int8rt derives the bias from its float value, docs/QAT.md)
 entry maps onto int8rt's int8 with `zero_point - 128` (docs/QUANTIZATION.md §1).
 
 Activation entries are required for every tensor an int8 op reads or writes (except where
-int8rt derives them: data movement keeps its input's parameters, Softmax's are fixed).
+int8rt derives them: data movement keeps its input's parameters, Softmax's are fixed). A given
+entry is always taken, also for those outputs (lowering requantizes where a kernel needs equal
+parameters).
 Weight entries are optional for tables (missing ones get int8rt's symmetric per-channel
 rule, §2) and required for QDQ imports, where a weight without QDQ means a float layer.
 """
@@ -205,6 +207,7 @@ class _GivenQuantizer(_Quantizer):
         self._int8: dict[str, bool] = {}
         self._why: dict[str, str] = {}
         super().__init__(graph, {}, per_channel=True, weight_bits=8)
+        self.fit_scales = not weights_required
 
     # -- which ops run in int8 -----------------------------------------------------------
     def _given(self, name: str) -> TableEntry | None:
@@ -330,29 +333,20 @@ class _GivenQuantizer(_Quantizer):
                 "steps, outside int8 (a weight zero point far from the middle of its range)")
         return qp, q.astype(np.int8)
 
-    # -- checks and result ---------------------------------------------------------------
-    def _check_derived(self) -> None:
-        """A data-movement or fixed-output op whose given output parameters differ from what
-        int8rt derives cannot run as the source specified."""
-        for node in self.order:
-            if not self.is_int8(node) or schema(node.op).out_qparams == "observed":
-                continue
-            for o in node.outputs:
-                if o in self.table:
-                    given, derived = self.table[o].qparams(), self.act_qp(o)
-                    if not (np.array_equal(given.scale, derived.scale)
-                            and np.array_equal(given.zero_point, derived.zero_point)):
-                        raise ValueError(
-                            f"{node.op} node {node.name!r}: output {o!r} is given scale "
-                            f"{float(given.scale)!r} / zero point {int(given.zero_point)}, but "
-                            f"int8rt's {node.op} keeps {float(derived.scale)!r} / "
-                            f"{int(derived.zero_point)} (requantizing data movement is not "
-                            "supported)")
+    def given_output(self, name: str) -> QParams | None:
+        """The source's own parameters of an op output that int8rt would otherwise derive
+        (data movement, max pooling, Softmax): every given scale is taken. Lowering puts a
+        requantizing table lookup in front of data movement whose output parameters differ
+        from its input's (exactly the source's dequantize -> move -> quantize), and Softmax's
+        kernel writes any output scale."""
+        if name not in self.table:
+            return None
+        return self.observed(name)
 
+    # -- result ----------------------------------------------------------------------------
     def run(self) -> Graph:
         for node in self.order:
             self.is_int8(node)
-        self._check_derived()
         float_nodes = [(n.name, n.op, self._why[n.name]) for n in self.order
                        if n.name in self._why and schema(n.op).int8]
         g = super().run()

@@ -9,6 +9,7 @@ both clamps, and large K; the reference is also checked against a float64 comput
 from __future__ import annotations
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ GRID = [
 @pytest.mark.parametrize("case", GRID)
 @pytest.mark.parametrize("clamp", [(-FMAX, FMAX), (0.0, FMAX), (0.0, 6.0), (-0.5, 0.25)])
 def test_conv2d_f32_native_equals_reference(case, clamp):
-    rng = np.random.default_rng(hash(str(case)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(str(case).encode()))
     x, kw = _case(rng, **case, lo=clamp[0], hi=clamp[1])
     got = _native.conv2d_f32(x, **kw)
     want = ref.conv2d_f32(x, **kw)

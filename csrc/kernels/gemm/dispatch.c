@@ -20,7 +20,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, 2, 16, 0, NULL),
 #endif
 #if defined(I8_GEMM_HAVE_SSE2)
-    SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 2, i8_gemm_pack_a_i16),
+    SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
 #endif
 #if defined(I8_GEMM_HAVE_X86)
     SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
@@ -166,7 +166,7 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
     const unsigned char *ab = a;
     i8_gemm_params p;
     p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
-    const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (kd->a_elem ? kd->a_elem : 1);
+    const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;

@@ -57,6 +57,7 @@
 #define I8_GEMM_NR 4  /* output channels of the ROWS micro-tile */
 #define I8_GEMM_KB 16 /* k block: weight rows are padded to a multiple of this */
 #define I8_GEMM_MR_MAX 16 /* no tile has more rows (scratch sizing) */
+#define I8_GEMM_A_ELEM_MAX 8 /* no prepared a element is wider (sse2: int16 x 4) */
 /* Prepared activation rows per block: about 128 KB, which stay in L2 (512 KB-1 MB per core on
  * current x86) beside one weight block while every weight block streams past them. Measured
  * on the AVX2 int16 rows (1024^3, 1024x1024x256): 64-256 KB were within noise of each other,
@@ -212,5 +213,7 @@ void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                        void *dst);
+void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                          void *dst);
 
 #endif

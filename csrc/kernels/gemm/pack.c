@@ -25,8 +25,9 @@ size_t i8_gemm_packed_size(int32_t n, int32_t k) {
 }
 
 size_t i8_gemm_scratch_size(size_t m, int32_t k) {
-    /* the widest prepared row (int16), I8_GEMM_A_BLOCK_BYTES of them but at least one tile */
-    const size_t row = kp_of(k) * 2;
+    /* the widest prepared row (sse2: int16 pairs x 4), I8_GEMM_A_BLOCK_BYTES of them but at
+     * least one tile */
+    const size_t row = kp_of(k) * I8_GEMM_A_ELEM_MAX;
     size_t rows = I8_GEMM_A_BLOCK_BYTES / row;
     if (rows < I8_GEMM_MR_MAX) rows = I8_GEMM_MR_MAX;
     if (rows > m) rows = m;
@@ -110,6 +111,21 @@ void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_
         for (size_t i = 0; i < k; i++) d[i] = src[i];
         for (size_t i = k; i < kc; i++) d[i] = 0;
     }
+}
+
+/* int16 pairs, each pair written 4 times (16 bytes per k pair): the sse2 tiles' broadcast is
+ * then one aligned load */
+void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                          void *dst) {
+    int16_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += 4 * kc)
+        for (size_t i = 0; i < kc; i += 2) {
+            const int16_t x0 = i < k ? src[i] : 0, x1 = i + 1 < k ? src[i + 1] : 0;
+            for (size_t t = 0; t < 4; t++) {
+                d[4 * i + 2 * t] = x0;
+                d[4 * i + 2 * t + 1] = x1;
+            }
+        }
 }
 
 /* x ^ 0x80 = x + 128 as u8: the unsigned operand of vpdpbusd (gemm.h, K4N16). The padding

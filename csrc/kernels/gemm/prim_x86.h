@@ -96,7 +96,10 @@ static inline __m128i sse2_acc0(const int32_t *b) { return _mm_loadu_si128((cons
 static inline __m128i sse2_loadw(const unsigned char *p) {
     return _mm_loadu_si128((const __m128i *)p);
 }
-static inline __m128i sse2_bcast(const unsigned char *p) { return _mm_set1_epi32(i8_load32(p)); }
+/* the group already sits in all 4 lanes (i8_gemm_pack_a_i16x4), 16-byte aligned */
+static inline __m128i sse2_bcast(const unsigned char *p) {
+    return _mm_load_si128((const __m128i *)p);
+}
 static inline __m128i sse2_dot(__m128i acc, __m128i x, __m128i w) {
     return _mm_add_epi32(acc, _mm_madd_epi16(x, w));
 }

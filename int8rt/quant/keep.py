@@ -1,0 +1,184 @@
+"""keep="auto": find the few layers whose int8 error breaks the task, and keep just those float.
+
+A detector or text detector can lose its task (detections, text masks) while whole-tensor
+cosine stays at 0.999 (issue 20). Here the task is measured directly: an output metric
+(quant.metrics: anchor-mask IoU, binary-mask IoU, argmax agreement, cosine) compares the float
+model's outputs with the int8 program's on evaluation samples (by default the first
+calibration samples).
+
+1. **Sensitivity pass.** Calibrate once; run the full int8 program (native plan) and score it:
+   v0. For every candidate layer (Conv / Gemm: the layers the f32conv fallback can run in
+   float), quantize again with that one layer float and score the real int8 program: its
+   gain = v - v0 is the part of the task error that this layer's quantization error causes
+   once propagated through everything after it (on the evaluation data, through the same
+   kernels that will run). Layers are ranked by gain.
+2. **Greedy keep.** Keep the best-ranked layers float one at a time until the metric reaches
+   `target` (or `max_keep` layers), then drop again any kept layer the target holds without
+   (last kept first).
+
+Cost: one quantize + plan + run of the evaluation samples per candidate; no float run beyond
+the reference outputs. The result records the metric of the full int8 model and of the
+chosen one, the layers kept and the ranking (`graph.meta["quantization"]["keep_auto"]`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from int8rt.ir import Graph
+from int8rt.quant.metrics import OutputMetric, parse_metric
+
+CANDIDATE_OPS = ("Conv", "Gemm")
+DEFAULT_TARGET = {"cosine": 0.999, "anchor-iou": 0.9, "mask-iou": 0.9, "argmax": 0.9}
+
+
+@dataclass(frozen=True)
+class LayerGain:
+    node: str
+    op: str
+    value: float  # the metric with this layer alone kept float
+    gain: float  # value - metric of the full int8 model
+
+
+@dataclass
+class KeepResult:
+    graph: Graph
+    kept: list[str]
+    metric: str
+    target: float
+    int8_value: float
+    final_value: float
+    target_met: bool
+    ranking: list[LayerGain] = field(default_factory=list)
+    evaluations: int = 0
+
+    def summary(self) -> str:
+        lines = [(f"keep auto ({self.metric}, target {self.target:g}): full int8 "
+                 f"{self.int8_value:.4f} -> {self.final_value:.4f} "
+                 f"({'met' if self.target_met else 'NOT met'}, {self.evaluations} int8 runs)"),
+                 f"layers kept float ({len(self.kept)}): " + (", ".join(self.kept) or "none")]
+        return "\n".join(lines)
+
+    def meta(self) -> dict[str, Any]:
+        return {"metric": self.metric, "target": float(self.target),
+                "int8_value": float(self.int8_value), "final_value": float(self.final_value),
+                "target_met": bool(self.target_met), "kept": list(self.kept),
+                "ranking": [[r.node, float(r.gain)] for r in self.ranking[:16]]}
+
+
+def run_outputs(run: Callable[[dict[str, np.ndarray]], list[np.ndarray]],
+                feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """All outputs of `run` over the feeds, each concatenated along the batch axis."""
+    per = [run(f) for f in feeds]
+    return [np.concatenate([p[k] for p in per]) for k in range(len(per[0]))]
+
+
+def float_runner(graph: Graph) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    from int8rt.reference.float_executor import FloatExecutor
+
+    ex = FloatExecutor(graph)
+    return lambda feed: [np.asarray(v) for v in
+                         (ex.run(feed)[o] for o in graph.outputs)]
+
+
+def int8_runner(qgraph: Graph) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    from int8rt.session import Session
+
+    sess = Session(qgraph)
+    return lambda feed: sess.run(None, feed)
+
+
+def sensitivity_pass(graph: Graph, ranges: Any, feeds: Sequence[dict[str, np.ndarray]],
+                     ref: list[np.ndarray], metric: OutputMetric,
+                     candidates: Iterable[str], quant_kw: dict[str, Any],
+                     base: float | None = None,
+                     progress: bool = False) -> tuple[float, list[LayerGain]]:
+    """(metric of the full int8 model, layers ranked by the metric gained when each alone is
+    kept float: largest first). Every value is measured on the real int8 program."""
+    from int8rt.quant.ptq import quantize_graph
+
+    def score(float_nodes: list[str]) -> float:
+        qg = quantize_graph(graph, ranges, float_nodes=float_nodes, **quant_kw)
+        return float(metric(ref, run_outputs(int8_runner(qg), feeds)))
+
+    v0 = score([]) if base is None else base
+    ops = {n.name: n.op for n in graph.nodes}
+    rows = []
+    cands = list(candidates)
+    for i, name in enumerate(cands):
+        v = score([name])
+        rows.append(LayerGain(name, ops[name], v, v - v0))
+        if progress:
+            print(f"\rsensitivity {i + 1}/{len(cands)}", end="", flush=True)
+    if progress and cands:
+        print()
+    rows.sort(key=lambda r: -r.gain)
+    return v0, rows
+
+
+def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dict[str, Any]],
+              metric: str | OutputMetric = "cosine", target: float | None = None, *,
+              method: str = "minmax", max_keep: int = 8, candidates: Sequence[str] | None = None,
+              ranges: Any = None, progress: bool = False, **quant_kw: Any) -> KeepResult:
+    """Quantize `graph` keeping float just the layers that break `metric` (module doc).
+    `eval_feeds`: a few {input: array} samples the metric is measured on. `quant_kw` go to
+    ptq.quantize_graph (per_channel, weight_bits, symmetric_activations, io_dtype)."""
+    from int8rt.quant.calibrate import calibrate
+    from int8rt.quant.ptq import quantize_graph
+
+    m = parse_metric(metric)
+    target = DEFAULT_TARGET[m.kind] if target is None else float(target)
+    if not 0.0 <= target <= 1.0 or math.isnan(target):
+        raise ValueError(f"target must be in [0, 1], got {target}")
+    if max_keep < 0:
+        raise ValueError(f"max_keep must be >= 0, got {max_keep}")
+    feeds = [{k: np.asarray(v, np.float32) for k, v in f.items()} for f in eval_feeds]
+    if not feeds:
+        raise ValueError("keep='auto' needs evaluation samples")
+    if ranges is None:
+        ranges = calibrate(graph, calibration, method=method, progress=progress)
+    ref = run_outputs(float_runner(graph), feeds)
+    evaluations = 0
+
+    def build(float_nodes: list[str]) -> tuple[Graph, float]:
+        nonlocal evaluations
+        evaluations += 1
+        qg = quantize_graph(graph, ranges, float_nodes=float_nodes, **quant_kw)
+        return qg, float(m(ref, run_outputs(int8_runner(qg), feeds)))
+
+    full, v0 = build([])
+    if v0 >= target or max_keep == 0:
+        return KeepResult(full, [], m.spec, target, v0, v0, v0 >= target, [], evaluations)
+    if candidates is None:
+        candidates = [n.name for n in graph.topological() if n.op in CANDIDATE_OPS]
+    _, ranking = sensitivity_pass(graph, ranges, feeds, ref, m, candidates, quant_kw, base=v0,
+                                  progress=progress)
+    evaluations += len(ranking)
+    best = (full, [], v0)
+    kept: list[str] = []
+    chosen = None
+    for row in ranking[:max_keep]:
+        if row.gain <= 0 and kept:
+            break
+        kept.append(row.node)
+        qg, v = build(kept)
+        if v > best[2]:
+            best = (qg, list(kept), v)
+        if v >= target:
+            chosen = (qg, list(kept), v)
+            break
+    if chosen is None:
+        qg, kept, v = best
+        return KeepResult(qg, kept, m.spec, target, v0, v, False, ranking, evaluations)
+    qg, kept, v = chosen
+    for name in reversed(kept[:-1]):  # the last one was needed to reach the target
+        trial = [k for k in kept if k != name]
+        g2, v2 = build(trial)
+        if v2 >= target:
+            qg, kept, v = g2, trial, v2
+    return KeepResult(qg, kept, m.spec, target, v0, v, True, ranking, evaluations)

