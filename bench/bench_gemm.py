@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_header
 from int8rt import _native
 
 
@@ -98,20 +99,6 @@ def measure(cases: dict[str, tuple[Callable[[], object], int]], paths: list[str]
         print(f"{label}: " + ", ".join(f"{p} {1e3 * t:.2f} ms" for p, t in med.items()),
               flush=True)
     return rows
-
-
-def cpu_header() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = [k for k, v in _native.cpu_features().items() if v]
-    return (f"CPU: {model}; ISA flags: {', '.join(flags) or 'none'}; int8rt paths: "
-            f"{', '.join(_native.available_isas())} (default {_native.isa()})")
 
 
 def peak_table(paths: list[str], m: int = 1024, k: int = 1024, n: int = 1024) -> str:

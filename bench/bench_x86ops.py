@@ -19,6 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_header
 from int8rt import _native as nat
 from int8rt.kernel_tables import lut_table, silu, softmax_exp_table
 
@@ -71,6 +72,7 @@ def main() -> None:
     args = ap.parse_args()
     paths = args.paths.split(",")
     before = nat.isa()
+    print(cpu_header(), flush=True)
     rows = []
     try:
         for name, fn in cases().items():

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import int8rt
 from bench import torch_x86
+from bench.machine import cpu_header
 from tests.models.fixtures import calib_and_eval_images, onnx_model_path
 from tests.models.ort_baseline import _session, ort_quantize_static
 
@@ -101,8 +102,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads for every contender")
     ap.add_argument("-o", "--output", help="also write the Markdown table here")
     args = ap.parse_args()
-    md = table(measure(args.models.split(","), args.runs, args.calib, args.clock,
-                       not args.no_torch, args.threads))
+    md = cpu_header() + "\n\n" + table(measure(args.models.split(","), args.runs, args.calib,
+                                                 args.clock, not args.no_torch, args.threads))
     print(md)
     if args.output:
         Path(args.output).write_text(md + "\n")

@@ -17,9 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_header
 from int8rt import _native
 
 _PEAKS: dict[str, float] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return cpu_header()
 
 
 def peak_gops(path: str) -> float:

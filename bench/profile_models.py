@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import int8rt
+from bench.machine import cpu_header
 from int8rt import _native
 from tests.models.fixtures import calib_and_eval_images, onnx_model_path
 
@@ -63,6 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     paths = args.paths.split(",")
     before = _native.isa()
+    print(cpu_header(), flush=True)
     try:
         for name in args.models.split(","):
             res = profile(name, paths, args.runs)
