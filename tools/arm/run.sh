@@ -100,6 +100,26 @@ for t in "${TARGETS[@]}"; do
     fi
   done
 done
+# every gemm kernel set each CPU model runs (native and emulated) against the scalar set, over a
+# shape / zero point / clamp / epilogue sweep (kernel_check --gemm-sets)
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r label bin runner isas best <<<"$t"
+  cpu=$(sed -n 's/.*-cpu \([^ ]*\).*/\1/p' <<<"$runner")
+  runs=$((runs + 1))
+  s=$EPOCHREALTIME
+  # shellcheck disable=SC2086
+  out=$(env -u INT8RT_ISA QEMU_CPU=$cpu $runner "$B/kernel_check_$bin" --gemm-sets 2>&1) \
+    && rc=0 || rc=$?
+  summary=$(tail -n 1 <<<"$out")
+  if [[ $rc -eq 0 && $summary =~ ^gemm\ sets:\ ([0-9]+)\ passed,\ 0\ failed$ ]]; then
+    total_pass=$((total_pass + BASH_REMATCH[1]))
+    echo "ok    $label gemm sets ($(grep -c '^gemm set ' <<<"$out") sets): $summary [$(since "$s") s]"
+  else
+    echo "$out" | head -n 40
+    echo "FAIL  $label gemm sets: rc=$rc ($summary)"
+    runs_failed=$((runs_failed + 1)); total_fail=$((total_fail + 1))
+  fi
+done
 # qemu enforces the CPU model: SDOT called directly (no dispatch) must SIGILL on cortex-a72 and
 # run on cortex-a76, so the per-model neondot runs above prove the dispatch picks it correctly.
 # shellcheck disable=SC2086
