@@ -4,7 +4,7 @@ calibration images: bench/torch_x86.py); single thread (--threads N: N for every
 batch 1, interleaved in one process (each round runs every contender once), medians,
 Markdown table.
 
-    python bench/compare.py [--models digits_cnn,mobilenet_v2,resnet18] [--runs 30]
+    python bench/compare.py [--models digits_cnn,mobilenet_v2,resnet18,yolov8n] [--runs 30]
                             [--clock wall|thread] [--threads N] [--no-torch] [-o table.md]
 
 --clock thread times each call in CPU time of the calling thread (time.thread_time) instead
@@ -93,7 +93,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="digits_cnn,mobilenet_v2,resnet18")
+    ap.add_argument("--models", default="digits_cnn,mobilenet_v2,resnet18,yolov8n")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--calib", type=int, default=16, help="calibration images")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")

@@ -1,7 +1,7 @@
 """Per-op profile of whole models (the bench/compare.py models), summed per kernel kind, for
 every requested kernel path in one process: where single-thread time goes.
 
-    python bench/profile_models.py [--models mobilenet_v2,resnet18] [--paths scalar,avx2]
+    python bench/profile_models.py [--models mobilenet_v2,resnet18,yolov8n] [--paths scalar,avx2]
                                    [--runs 20] [--top 12]
 
 Uses Session.profile (the same per-op timer as `int8rt bench --profile`), medians per op.
@@ -57,7 +57,7 @@ def profile(name: str, paths: list[str], runs: int) -> dict[str, dict[str, float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mobilenet_v2,resnet18")
+    ap.add_argument("--models", default="mobilenet_v2,resnet18,yolov8n")
     ap.add_argument("--paths", default=",".join(_native.available_isas()))
     ap.add_argument("--runs", type=int, default=20)
     args = ap.parse_args()

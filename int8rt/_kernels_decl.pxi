@@ -91,6 +91,10 @@ cdef extern from "int8rt/kernels.h" nogil:
                         float inv_y_scale, int32_t y_zp, const int8_t *x, int8_t *y)
 
     void i8_quantize_f32_run(int64_t n, const float *x, float scale, int32_t zp, int8_t *y)
+    void i8_quantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, const float *x,
+                                  float scale, int32_t zp, int8_t *y)
+    void i8_dequantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1,
+                                    const int8_t *x, float scale, int32_t zp, float *y)
     void i8_dequantize_f32_run(int64_t n, const int8_t *x, float scale, int32_t zp, float *y)
 
     void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm,

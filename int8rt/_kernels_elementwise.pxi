@@ -392,6 +392,50 @@ def dequantize(x, *, scale, zp, n=None):
     return y
 
 
+def _el_nchw(x, c, hw, p0, p1):
+    cdef int64_t c_ = _el_int(c, "c", 1, 2**62), hw_ = _el_int(hw, "hw", 1, 2**62)
+    if x.size % (c_ * hw_):
+        raise ValueError(f"c * hw = {c_ * hw_} does not divide {x.size} elements")
+    pixels = x.size // c_
+    p1 = pixels if p1 is None else p1
+    cdef int64_t a = _el_int(p0, "p0", 0, pixels), b = _el_int(p1, "p1", 0, pixels)
+    if a > b:
+        raise ValueError("p0 > p1")
+    return c_, hw_, a, b
+
+
+def quantize_nchw(x, *, scale, zp, c, hw, p0=0, p1=None, fill=0):
+    """Native i8_quantize_f32_nchw_run: float32 NCHW [b, c, hw] -> flat int8 NHWC [b, hw, c];
+    only pixels [p0, p1) are written (the rest of y holds `fill`)."""
+    _el_array(x, "x", np.float32)
+    cdef float s = _el_float(scale, "scale", positive=True)
+    cdef int32_t z = _el_zp(zp, "zp")
+    cdef int64_t c_, hw_, a, b
+    c_, hw_, a, b = _el_nchw(x, c, hw, p0, p1)
+    y = np.full(x.size, fill, dtype=np.int8)
+    cdef const float *xp = <const float *>_el_ro(x)
+    cdef int8_t *yp = <int8_t *>_el_rw(y)
+    with nogil:
+        i8_quantize_f32_nchw_run(c_, hw_, a, b, xp, s, z, yp)
+    return y
+
+
+def dequantize_nchw(x, *, scale, zp, c, hw, p0=0, p1=None, fill=0.0):
+    """Native i8_dequantize_f32_nchw_run: int8 NHWC [b, hw, c] -> flat float32 NCHW
+    [b, c, hw]; only pixels [p0, p1) are written (the rest of y holds `fill`)."""
+    _el_array(x, "x", np.int8)
+    cdef float s = _el_float(scale, "scale")
+    cdef int32_t z = _el_zp(zp, "zp")
+    cdef int64_t c_, hw_, a, b
+    c_, hw_, a, b = _el_nchw(x, c, hw, p0, p1)
+    y = np.full(x.size, fill, dtype=np.float32)
+    cdef const int8_t *xp = <const int8_t *>_el_ro(x)
+    cdef float *yp = <float *>_el_rw(y)
+    with nogil:
+        i8_dequantize_f32_nchw_run(c_, hw_, a, b, xp, s, z, yp)
+    return y
+
+
 # ---- data movement -----------------------------------------------------------------------------
 
 def _el_shape(x, shape, str name):

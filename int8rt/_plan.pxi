@@ -92,6 +92,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t n
         float scale
         int32_t zp
+        int64_t c, hw
     ctypedef struct i8_plan_transpose_params:
         int32_t ndim
         int64_t shape[I8_MAX_DIMS]
@@ -409,7 +410,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
     elif kernel == "softmax":
         p.softmax = _pick(kernel, params, ("rows", "cols", "inv_y_scale", "y_zp"))
     elif kernel in ("quantize", "dequantize"):
-        p.quant = _pick(kernel, params, ("n", "scale", "zp"))
+        # c, hw: the fused NCHW <-> NHWC move (absent: flat)
+        p.quant = _pick(kernel, {"c": 0, "hw": 0, **params}, ("n", "scale", "zp", "c", "hw"))
     elif kernel == "transpose":
         nd = len(params.get("shape", ()))
         shape = _dims(kernel, params, "shape", nd)

@@ -53,7 +53,61 @@ def lower(graph: Graph) -> Program:
             raise
         except (ValueError, KeyError, OverflowError) as e:
             raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
+    _fuse_boundary_moves(calls, buffers, set(graph.inputs) | set(graph.outputs))
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
+
+
+def _fuse_boundary_moves(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
+    """quantize -> transpose NCHW->NHWC becomes one quantize call with the move fused in
+    (params c, hw: kernels.h i8_quantize_f32_nchw_run), and transpose NHWC->NCHW ->
+    dequantize one dequantize call: one pass over the boundary tensor instead of two, and no
+    intermediate buffer. Only when the buffer between them has no other reader and is not a
+    model input or output. Any rank >= 3: channels are axis 1 of the NC... side, the rest
+    ("hw") are flattened."""
+    readers: dict[str, int] = {}
+    for c in calls:
+        for i in c.inputs:
+            readers[i] = readers.get(i, 0) + 1
+
+    def move(c: Call, to_last: bool) -> tuple[int, int] | None:
+        if c.kernel != "transpose":
+            return None
+        shape, perm = tuple(c.params["shape"]), tuple(c.params["perm"])
+        nd = len(shape)
+        want = (0, *range(2, nd), 1) if to_last else (0, nd - 1, *range(1, nd - 1))
+        if nd < 3 or perm != want:
+            return None
+        ch = shape[1] if to_last else shape[-1]
+        hw = math.prod(shape[2:]) if to_last else math.prod(shape[1:-1])
+        return (ch, hw) if ch > 0 and hw > 0 else None
+
+    reader: dict[str, int] = {}  # buffer -> index of the call reading it (the last one)
+    for k, c in enumerate(calls):
+        for b in c.inputs:
+            reader[b] = k
+    drop: set[int] = set()
+    for k, c in enumerate(calls):
+        if c.kernel not in ("quantize", "transpose") or len(c.outputs) != 1:
+            continue
+        t = c.outputs[0]
+        if readers.get(t) != 1 or t in io or (r := reader.get(t)) is None:
+            continue
+        nxt = calls[r]
+        if c.kernel == "quantize" and "c" not in c.params and (m := move(nxt, True)):
+            # the fused call sits where the quantize was: the transpose's readers come later
+            calls[k] = Call("quantize", c.inputs, nxt.outputs,
+                            {**c.params, "c": m[0], "hw": m[1]}, {}, c.node)
+        elif (c.kernel == "transpose" and nxt.kernel == "dequantize" and "c" not in nxt.params
+              and (m := move(c, False))):
+            # ... and where the dequantize was: the transpose's input was written before
+            calls[r] = Call("dequantize", c.inputs, nxt.outputs,
+                            {**nxt.params, "c": m[0], "hw": m[1]}, {}, nxt.node)
+            r = k
+        else:
+            continue
+        drop.add(r)
+        buffers.pop(t, None)
+    calls[:] = [c for k, c in enumerate(calls) if k not in drop]
 
 
 def _fused_dequantize(graph: Graph, order: list[Node]) -> dict[str, Node]:

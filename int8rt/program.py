@@ -25,8 +25,8 @@ csrc/include/int8rt/kernels.h):
 | resize_nearest | x -> y | n, h, w, c, oh, ow | iy [oh] int32, ix [ow] int32 |
 | resize_bilinear | x -> y | n, h, w, c, oh, ow, x_zp, y_zp, mult | y0, y1, fy [oh], x0, x1, fx [ow] int32 |
 | softmax | x -> y | rows, cols, inv_y_scale, y_zp | exp_table [256] int32 |
-| quantize | x(f32) -> y | n, scale, zp | |
-| dequantize | x -> y(f32) | n, scale, zp | |
+| quantize | x(f32) -> y | n, scale, zp[, c, hw] | |
+| dequantize | x -> y(f32) | n, scale, zp[, c, hw] | |
 | transpose | x -> y | shape, perm | |
 | slice | x -> y | in_shape, start, step, out_shape | |
 | pad | x -> y | in_shape, pad_before, pad_after, mode | value [1] (element dtype) |
@@ -49,6 +49,9 @@ csrc/include/int8rt/kernels.h):
 
 conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
 Dequantize fused into its producer, docs/QUANTIZATION.md §4).
+quantize / dequantize with c > 0 carry the NCHW <-> NHWC move of the model boundary (quantize:
+NCHW [b, c, hw] in, NHWC out; dequantize: NHWC in, NCHW out): `lower` fuses a quantize ->
+transpose or transpose -> dequantize pair into one call (csrc/kernels/convert/convert.h).
 `requant_copy` writes rows of `cols` elements from `x + x_offset` (row stride `x_stride`) to
 `y + y_offset` (row stride `y_stride`); a Concat is one call per input into the same `y`.
 conv2d_f32 / fc_f32 are the float fallback of mixed precision (csrc/kernels/f32conv): a Conv /

@@ -372,6 +372,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->n < 0) return "n must be >= 0";
         if (!(c->scale > 0.0f) || !isfinite(c->scale)) return "scale must be finite and > 0";
         if (!zp_ok(c->zp)) return "zero point out of int8 range";
+        if (c->c < 0 || c->hw < 0) return "c and hw must be >= 0";
+        if (c->c > 0 && (c->hw == 0 || c->n % c->c || (c->n / c->c) % c->hw))
+            return "n must be a multiple of c * hw";
         f->in[0] = d->kind == I8_OP_QUANTIZE ? mul2(c->n, 4) : c->n;
         f->out = d->kind == I8_OP_QUANTIZE ? c->n : mul2(c->n, 4);
         return NULL;
@@ -951,9 +954,19 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
         i8_softmax_run(p->softmax.rows, p->softmax.cols, c[0], p->softmax.inv_y_scale,
                        p->softmax.y_zp, x, y);
         break;
-    case I8_OP_QUANTIZE: i8_quantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y); break;
+    case I8_OP_QUANTIZE:
+        if (p->quant.c > 0)
+            i8_quantize_f32_nchw_run(p->quant.c, p->quant.hw, 0, p->quant.n / p->quant.c, x,
+                                     p->quant.scale, p->quant.zp, y);
+        else
+            i8_quantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y);
+        break;
     case I8_OP_DEQUANTIZE:
-        i8_dequantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y);
+        if (p->quant.c > 0)
+            i8_dequantize_f32_nchw_run(p->quant.c, p->quant.hw, 0, p->quant.n / p->quant.c, x,
+                                       p->quant.scale, p->quant.zp, y);
+        else
+            i8_dequantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y);
         break;
     case I8_OP_TRANSPOSE:
         x_transpose_run(p->transpose.ndim, p->transpose.shape, p->transpose.perm,

@@ -51,7 +51,10 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
     }
     case I8_OP_LUT: by_work(s, p->lut.n, 1); return;
     case I8_OP_QUANTIZE:
-    case I8_OP_DEQUANTIZE: by_work(s, p->quant.n, 1); return;
+    case I8_OP_DEQUANTIZE: /* by elements, or by pixels when the layout move is fused in */
+        if (p->quant.c > 0) by_work(s, p->quant.n / p->quant.c, (double)p->quant.c);
+        else by_work(s, p->quant.n, 1);
+        return;
     case I8_OP_SOFTMAX: by_work(s, p->softmax.rows, (double)p->softmax.cols); return;
     case I8_OP_RESIZE_NEAREST: {
         const i8_plan_resize_nearest_params *c = &p->resize_nearest;
@@ -182,12 +185,20 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
         i8_lut_run(cnt, consts[0], (const int8_t *)x + u0, (int8_t *)y + u0);
         return;
     case I8_OP_QUANTIZE:
-        i8_quantize_f32_run(cnt, (const float *)x + u0, p->quant.scale, p->quant.zp,
-                            (int8_t *)y + u0);
+        if (p->quant.c > 0)
+            i8_quantize_f32_nchw_run(p->quant.c, p->quant.hw, u0, u1, x, p->quant.scale,
+                                     p->quant.zp, y);
+        else
+            i8_quantize_f32_run(cnt, (const float *)x + u0, p->quant.scale, p->quant.zp,
+                                (int8_t *)y + u0);
         return;
     case I8_OP_DEQUANTIZE:
-        i8_dequantize_f32_run(cnt, (const int8_t *)x + u0, p->quant.scale, p->quant.zp,
-                              (float *)y + u0);
+        if (p->quant.c > 0)
+            i8_dequantize_f32_nchw_run(p->quant.c, p->quant.hw, u0, u1, x, p->quant.scale,
+                                       p->quant.zp, y);
+        else
+            i8_dequantize_f32_run(cnt, (const int8_t *)x + u0, p->quant.scale, p->quant.zp,
+                                  (float *)y + u0);
         return;
     case I8_OP_SOFTMAX: {
         const i8_plan_softmax_params *c = &p->softmax;

@@ -107,3 +107,119 @@ def test_round_trip_and_errors():
         nat.quantize(np.zeros(3, np.float64), scale=1.0, zp=0)
     with pytest.raises(ValueError):
         nat.dequantize(x, scale=1.0, zp=128)
+
+
+# ---- every path: flat and with the NCHW <-> NHWC move fused in ------------------------------
+
+def _hard_values(n: int, scale: float, seed: int) -> np.ndarray:
+    """Ties, huge values, infinities, NaN, denormals and random values, shuffled."""
+    rng = np.random.default_rng(seed)
+    specials = np.concatenate([_special(scale), np.array(
+        [np.nan, -np.nan, np.inf, -np.inf, 1e30, -1e30], np.float32)])
+    x = (rng.standard_normal(n) * 60 * scale).astype(np.float32)
+    k = min(n, specials.size)
+    x[rng.permutation(n)[:k]] = rng.permutation(specials)[:k]
+    return x
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 15, 16, 17, 33, 100, 1200])
+def test_quantize_dequantize_every_path(path, n):
+    for scale, zp in ((0.5, -128), (0.0123, 3), (1.0, 127), (2.0**-10, 0)):
+        x = _hard_values(n, scale, n)
+        assert np.array_equal(nat.quantize(x, scale=scale, zp=zp), ref.quantize(x, scale=scale,
+                                                                                  zp=zp))
+        q = np.random.default_rng(n).integers(-128, 128, n).astype(np.int8)
+        assert np.array_equal(nat.dequantize(q, scale=scale, zp=zp),
+                              ref.dequantize(q, scale=scale, zp=zp))
+
+
+NCHW = [(1, 3, 1, 1), (1, 3, 4, 4), (2, 3, 5, 7), (1, 3, 16, 16), (1, 3, 17, 3), (1, 1, 9, 5),
+        (2, 2, 3, 11), (1, 4, 6, 6), (1, 5, 1, 33), (1, 16, 3, 3), (1, 19, 2, 9), (3, 3, 1, 40)]
+
+
+@pytest.mark.parametrize("shape", NCHW)
+def test_quantize_nchw_every_path(path, shape):
+    b, c, h, w = shape
+    for scale, zp in ((0.5, -128), (0.0123, 3), (1.0, 127)):
+        x = _hard_values(b * c * h * w, scale, h * w).reshape(shape)
+        want = ref.quantize(x, scale=scale, zp=zp, c=c, hw=h * w)
+        assert np.array_equal(want.reshape(b, h, w, c),
+                              ref.quantize(x.transpose(0, 2, 3, 1).copy(), scale=scale, zp=zp))
+        got = nat.quantize_nchw(x, scale=scale, zp=zp, c=c, hw=h * w)
+        assert np.array_equal(got, want.reshape(-1))
+        # a pixel range (how threads split the call) writes exactly its pixels
+        pixels = b * h * w
+        p0, p1 = pixels // 3, pixels - pixels // 4
+        part = nat.quantize_nchw(x, scale=scale, zp=zp, c=c, hw=h * w, p0=p0, p1=p1, fill=99)
+        assert np.array_equal(part[p0 * c:p1 * c], want.reshape(-1)[p0 * c:p1 * c])
+        assert (part[:p0 * c] == 99).all() and (part[p1 * c:] == 99).all()
+
+
+@pytest.mark.parametrize("shape", NCHW)
+def test_dequantize_nchw_every_path(path, shape):
+    b, c, h, w = shape
+    q = np.random.default_rng(c * h).integers(-128, 128, b * h * w * c).astype(np.int8)
+    q[:2] = (-128, 127)
+    for scale, zp in ((0.5, -128), (0.0123, 3), (1.0, 127)):
+        want = ref.dequantize(q, scale=scale, zp=zp, c=c, hw=h * w)
+        assert np.array_equal(
+            want.reshape(b, c, h, w),
+            ref.dequantize(q, scale=scale, zp=zp).reshape(b, h, w, c).transpose(0, 3, 1, 2))
+        assert np.array_equal(nat.dequantize_nchw(q, scale=scale, zp=zp, c=c, hw=h * w),
+                              want.reshape(-1))
+        pixels = b * h * w
+        p0, p1 = pixels // 3, pixels - pixels // 4
+        part = nat.dequantize_nchw(q, scale=scale, zp=zp, c=c, hw=h * w, p0=p0, p1=p1,
+                                   fill=-7.0)
+        y = part.reshape(b, c, h * w)
+        for p in range(pixels):
+            img, s = divmod(p, h * w)
+            expect = want.reshape(b, c, h * w)[img, :, s] if p0 <= p < p1 else -7.0
+            assert np.array_equal(y[img, :, s], np.broadcast_to(expect, (c,)))
+
+
+def test_nchw_bindings_reject_bad_arguments():
+    x = np.zeros(12, np.float32)
+    with pytest.raises(ValueError):
+        nat.quantize_nchw(x, scale=1.0, zp=0, c=5, hw=2)
+    with pytest.raises(ValueError):
+        nat.quantize_nchw(x, scale=1.0, zp=0, c=3, hw=2, p0=3, p1=2)
+    with pytest.raises(ValueError):
+        nat.dequantize_nchw(np.zeros(12, np.int8), scale=1.0, zp=0, c=0, hw=12)
+    with pytest.raises(ValueError):
+        ref.quantize(x, scale=1.0, zp=0, c=5, hw=2)
+
+
+def test_lowering_fuses_the_boundary_moves(path, tmp_path):
+    """NCHW float in -> conv -> sigmoid -> NCHW float out: the input quantize and the output
+    dequantize carry the layout move (no transpose call left), and the native plan equals the
+    reference program on this path, at 1 and 2 threads."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    import int8rt
+    from int8rt.lower import lower
+    from int8rt.plan import NativePlan
+    from int8rt.reference.program import run_program
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 9, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 9, 7])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "m.onnx")
+    calib = rng.standard_normal((4, 3, 9, 7)).astype(np.float32)
+    qm = int8rt.quantize(str(tmp_path / "m.onnx"), [calib[:2], calib[2:]], progress=False)
+    prog = lower(int8rt.Session(qm).graph)
+    kinds = [(c.kernel, c.params.get("c"), c.params.get("hw")) for c in prog.calls]
+    assert kinds[0] == ("quantize", 3, 63) and kinds[-1] == ("dequantize", 4, 63)
+    assert "transpose" not in [k for k, _, _ in kinds]
+    x = rng.standard_normal((2, 3, 9, 7)).astype(np.float32) * 3
+    x.reshape(-1)[:3] = (np.nan, np.inf, -np.inf)
+    (want,) = run_program(prog, [x])
+    for threads in (1, 2):
+        (got,) = NativePlan(prog).run([x], threads=threads)
+        assert got.shape == (2, 4, 9, 7) and np.array_equal(got, want, equal_nan=True)

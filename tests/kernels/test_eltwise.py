@@ -191,3 +191,44 @@ def test_binding_rejects_bad_arguments():
     with pytest.raises(ValueError):
         nat.requant_copy(a, np.zeros(4, np.int8), rows=1, cols=5, x_stride=5, y_stride=5,
                          x_offset=0, y_offset=0, x_zp=0, y_zp=0, mult=1.0)
+
+
+# ---- every path: tails around the vector widths, ties, extremes, broadcast rows ------------
+
+TIE_MULTS = [0.5, 0.25, 1.5, 2.5, 1.0, 3.0, 1e-3, 127.0, np.float32(1 / 3)]
+
+
+@pytest.mark.parametrize("cols", [1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100])
+def test_requant_copy_every_path(path, cols):
+    """mult = k / 2 puts odd (x - x_zp) exactly on .5 ties: half to even, both directions."""
+    rng = np.random.default_rng(cols)
+    x = rng.integers(-128, 128, 3 * cols + 5).astype(np.int8)
+    x[:4] = (-128, 127, -127, 0)
+    for mult in TIE_MULTS:
+        for x_zp, y_zp in ((-128, 127), (127, -128), (0, 0), (3, -5), (-1, 1)):
+            ys = []
+            for impl in (ref, nat):
+                y = np.full(3 * cols + 11, 55, np.int8)
+                impl.requant_copy(x, y, rows=3, cols=cols, x_stride=cols + 1,
+                                  y_stride=cols + 2, x_offset=1, y_offset=3, x_zp=x_zp,
+                                  y_zp=y_zp, mult=np.float32(mult))
+                ys.append(y)
+            assert np.array_equal(*ys), (mult, x_zp, y_zp)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 64, 70])
+@pytest.mark.parametrize("bshape", ["same", "scalar", "channel"])
+def test_add_mul_every_path(path, n, bshape):
+    rng = np.random.default_rng(n)
+    a = rng.integers(-128, 128, (3, n)).astype(np.int8)
+    a.reshape(-1)[:2] = (-128, 127)
+    b = {"same": rng.integers(-128, 128, (3, n)), "scalar": np.array(-128),
+         "channel": rng.integers(-128, 128, (3, 1))}[bshape].astype(np.int8)
+    prm = _params(a, b)
+    for (a_zp, b_zp, y_zp), (qmin, qmax) in itertools.product(ZPS, CLAMPS):
+        for mult in (0.5, 2.0 ** -9, 0.001):
+            _both("mul", a, b, a_zp=a_zp, b_zp=b_zp, y_zp=y_zp, mult=np.float32(mult),
+                  qmin=qmin, qmax=qmax, **prm)
+        for a_mult, b_mult, mult in ((2**22, -(2**22), 2.0 ** -23), (3, 5, 0.5), (1, 1, 1.0)):
+            _both("add", a, b, a_zp=a_zp, b_zp=b_zp, y_zp=y_zp, a_mult=a_mult, b_mult=b_mult,
+                  mult=np.float32(mult), qmin=qmin, qmax=qmax, **prm)

@@ -104,3 +104,29 @@ def test_binding_rejects_bad_arguments():
         nat.lut(x, np.zeros(256, np.uint8))
     with pytest.raises(ValueError):
         nat.lut(x, np.zeros(256, np.int8), n=5)
+
+
+# ---- every path: all 256 inputs at every lane position, lengths around the vector widths ----
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 256,
+                               1000])
+def test_lut_every_path(path, n):
+    rng = np.random.default_rng(n)
+    for table in (rng.integers(-128, 128, 256).astype(np.int8),
+                  np.arange(-128, 128).astype(np.int8)[::-1].copy(),
+                  kt.lut_table(kt.silu, 0.05, -7, 0.02, -100)):
+        for shift in range(0, 256, 37):  # every input value lands on varied lane positions
+            x = ((np.arange(n) + shift) % 256 - 128).astype(np.int8)
+            assert np.array_equal(nat.lut(x, table), ref.lut(x, table))
+        x = rng.integers(-128, 128, n).astype(np.int8)
+        assert np.array_equal(nat.lut(x, table), ref.lut(x, table))
+
+
+def test_lut_every_path_offset_buffers(path):
+    """Unaligned starts and a tail that ends exactly at the end of the buffer."""
+    table = RNG.integers(-128, 128, 256).astype(np.int8)
+    buf = RNG.integers(-128, 128, 300).astype(np.int8)
+    for start in range(0, 70, 7):
+        x = buf[start:]
+        assert np.array_equal(nat.lut(x, table), ref.lut(x, table))

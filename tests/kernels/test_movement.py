@@ -162,3 +162,20 @@ def test_pad_leading_pad_cropped_by_negative_after(mode):
     y = nat.pad(x, value, **kw)
     assert y.shape == (2, 2)
     assert np.array_equal(y, ref.pad(x, value, **kw))
+
+
+@pytest.mark.parametrize("shape,perm", [
+    ((1, 40, 40, 80), (0, 3, 1, 2)),  # NHWC -> NCHW of a detector head
+    ((2, 17, 19, 33), (0, 3, 1, 2)),  # edges in both directions of the 16 x 16 tiles
+    ((1, 4, 16, 2100), (0, 1, 3, 2)),  # batched matrices (outer axes)
+    ((3, 16, 16), (0, 2, 1)),
+    ((1, 5, 1, 40), (0, 3, 1, 2)),  # a size-1 axis between
+    ((48, 32), (1, 0)),
+    ((2, 3, 16, 17), (1, 0, 3, 2)),  # outer axes permuted too
+    ((15, 64), (1, 0)),  # below one tile in a dimension: element path
+])
+def test_transpose_byte_matrices(path, shape, perm):
+    x = np.random.default_rng(len(shape)).integers(-128, 128, shape).astype(np.int8)
+    y = nat.transpose(x.reshape(-1), shape=shape, perm=perm)
+    assert np.array_equal(y, np.transpose(x, perm))
+    assert np.array_equal(y, ref.transpose(x.reshape(-1), shape=shape, perm=perm))

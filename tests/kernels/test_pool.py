@@ -188,3 +188,37 @@ def test_maxpool_channel_blocks(c):
         p = _geom(*geom)
         assert np.array_equal(ref.maxpool(x, **p, qmin=qmin, qmax=qmax),
                               nat.maxpool(x, **p, qmin=qmin, qmax=qmax))
+
+
+# ---- every path: channel tails around 16 / 32 / 64, ties, clamps ----------------------------
+
+TAIL_CHANNELS = [1, 15, 16, 17, 31, 33, 63, 64, 65, 130]
+
+
+@pytest.mark.parametrize("c", TAIL_CHANNELS)
+def test_pools_every_path(path, c):
+    rng = np.random.default_rng(c)
+    for geom in (GEOMS[1], GEOMS[3], GEOMS[4], (10, 10, 5, 5, 1, 1, 2, 2, 2, 2)):
+        x = _x((1, geom[0], geom[1], c))
+        p = _geom(*geom)
+        for x_zp, y_zp, qmin, qmax in QPARAMS + [(0, 0, 5, 5)]:
+            assert np.array_equal(ref.maxpool(x, **p, qmin=qmin, qmax=qmax),
+                                  nat.maxpool(x, **p, qmin=qmin, qmax=qmax))
+            for cip in (0, 1):
+                # mult = 1/2, 1/4: odd sums land on .5 ties
+                mbc = np.array([0.0] + [rng.choice([0.5, 0.25, 1 / d])
+                                        for d in range(1, p["kh"] * p["kw"] + 1)], np.float32)
+                kw = {**p, "count_include_pad": cip, "x_zp": x_zp, "y_zp": y_zp, "qmin": qmin,
+                      "qmax": qmax}
+                assert np.array_equal(ref.avgpool(x, mbc, **kw), nat.avgpool(x, mbc, **kw))
+
+
+@pytest.mark.parametrize("c", TAIL_CHANNELS)
+def test_global_avgpool_every_path(path, c):
+    for hw in (1, 3, 49):
+        x = _x((2, hw, c))
+        for x_zp, y_zp, qmin, qmax in QPARAMS:
+            for mult in (0.5, 0.25, 1 / hw, 2.0**-10):
+                kw = {"n": 2, "hw": hw, "c": c, "x_zp": x_zp, "y_zp": y_zp,
+                      "mult": np.float32(mult), "qmin": qmin, "qmax": qmax}
+                assert np.array_equal(ref.global_avgpool(x, **kw), nat.global_avgpool(x, **kw))

@@ -71,3 +71,21 @@ def test_binding_rejects_bad_arguments():
         nat.softmax(x, t, inv_y_scale=INV_Y, y_zp=-128, cols=4)
     with pytest.raises(TypeError):
         nat.softmax(x, t.astype(np.int64), inv_y_scale=INV_Y, y_zp=-128)
+
+
+@pytest.mark.parametrize("cols", [1, 15, 16, 17, 33, 64, 300])
+def test_native_equals_reference_every_path(path, cols):
+    """Each kernel path (conftest `path`): column tails around 16, all-equal rows, a row of
+    one -128 among 127s (the largest table index), several scales and output zero points."""
+    rng = np.random.default_rng(cols)
+    rows = 37
+    x = rng.integers(-128, 128, size=(rows, cols)).astype(np.int8)
+    x[1] = 127
+    x[2] = -128
+    x[3] = 127
+    x[3, 0] = -128
+    for s_x in (1e-3, 0.05, 4.0):
+        table = softmax_exp_table(s_x)
+        for y_zp, inv in [(-128, INV_Y), (0, 100.0), (127, 7.5), (-5, 3e5)]:
+            kw = {"rows": rows, "cols": cols, "inv_y_scale": inv, "y_zp": y_zp}
+            assert np.array_equal(ref.softmax(x, table, **kw), nat.softmax(x, table, **kw))

@@ -201,6 +201,14 @@ void i8_softmax_run(int64_t rows, int64_t cols, const int32_t *exp_table, float 
  * dequantize: y = (float)(x - zp) * scale. */
 void i8_quantize_f32_run(int64_t n, const float *x, float scale, int32_t zp, int8_t *y);
 void i8_dequantize_f32_run(int64_t n, const int8_t *x, float scale, int32_t zp, float *y);
+/* The same with the layout move fused in: quantize reads NCHW x [b, c, hw] and writes NHWC
+ * y [b, hw, c]; dequantize reads NHWC x [b, hw, c] and writes NCHW y [b, c, hw]. Both compute
+ * the output pixels [p0, p1) of the b * hw pixels (threads split by pixels); x and y are the
+ * whole tensors. */
+void i8_quantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, const float *x,
+                              float scale, int32_t zp, int8_t *y);
+void i8_dequantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, const int8_t *x,
+                                float scale, int32_t zp, float *y);
 
 /* ---- data movement: any element size (int8 activations, float32 at the model boundary) ---- */
 /* y = transpose(x, perm); x has `shape`. */

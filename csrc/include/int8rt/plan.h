@@ -127,6 +127,9 @@ typedef struct { /* quantize and dequantize */
     int64_t n;
     float scale;
     int32_t zp;
+    /* c = 0: flat. c > 0: the NCHW <-> NHWC move fused in (quantize NCHW -> NHWC, dequantize
+     * NHWC -> NCHW) over n = b * c * hw elements (kernels.h, i8_quantize_f32_nchw_run) */
+    int64_t c, hw;
 } i8_plan_quant_params;
 
 typedef struct {

@@ -1,12 +1,17 @@
 /* Depthwise kernel of the current path (int8rt/cpu.h), looked up once per call. */
 #include "int8rt/cpu.h"
 #include "kernels/dwconv/dwconv.h"
+#include "kernels/x86_paths.h"
 
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch, size_t r0, size_t r1) {
 #if defined(__x86_64__) || defined(__i386__)
-    const int32_t isa = i8_isa_current();
-    if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI) {
+    const int32_t level = i8_x86_level();
+    if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
+        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1);
+        return;
+    }
+    if (level == 1) {
         i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1);
         return;
     }

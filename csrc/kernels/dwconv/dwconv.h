@@ -46,6 +46,8 @@ void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8
 #if defined(__x86_64__) || defined(__i386__)
 void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                      void *scratch, size_t r0, size_t r1);
+void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                           void *y, void *scratch, size_t r0, size_t r1);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/eltwise/eltwise.h"
+#include "kernels/requant/avx2.h"
 
 #define AVX2 __attribute__((target("avx2")))
 
@@ -70,6 +71,33 @@ AVX2 void i8_add_contig__avx2(const i8_binary_params *p, int64_t n, const int8_t
 AVX2 void i8_mul_contig__avx2(const i8_binary_params *p, int64_t n, const int8_t *a,
                               const int8_t *b, int8_t *y) {
     binary_contig(p, 0, n, a, b, y);
+}
+
+/* The requantizing copy through the shared epilogue (requant/avx2.h): acc = x, bias = -x_zp
+ * (so acc + bias = x - x_zp, exact), mult broadcast; 16 elements per step, a zero-padded copy
+ * for each row's tail. */
+AVX2 void i8_requant_copy__avx2(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
+    int32_t bias[16];
+    float mults[16];
+    for (int k = 0; k < 16; k++) {
+        bias[k] = -p->x_zp;
+        mults[k] = p->mult;
+    }
+    const i8_avx2_requant rq = i8_avx2_requant_init(p->y_zp, -128, 127, 0);
+    const int64_t n = p->cols;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int8_t *xr = x + r * p->x_stride;
+        int8_t *yr = y + r * p->y_stride;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            i8_avx2_requant16(&rq, widen8(xr + i), widen8(xr + i + 8), bias, mults, yr + i, 16);
+        if (i < n) {
+            int8_t t[16] = {0};
+            memcpy(t, xr + i, (size_t)(n - i));
+            i8_avx2_requant16(&rq, widen8(t), widen8(t + 8), bias, mults, yr + i,
+                              (size_t)(n - i));
+        }
+    }
 }
 
 #endif

@@ -1,8 +1,11 @@
 /* Binary elementwise ops with broadcasting (add, mul) and the requantizing strided copy.
  * Arithmetic: docs/QUANTIZATION.md §4 (table rows Add / Sub, Mul, Concat). */
+#include <string.h>
+
 #include "int8rt/cpu.h"
 #include "int8rt/kernels.h"
 #include "kernels/eltwise/eltwise.h"
+#include "kernels/x86_paths.h"
 
 /* One output row: y[i] = op(a[i * sa], b[i * sb]). The row kernels are specialised on the
  * inner strides so the common cases (same shape: 1/1; scalar or row-broadcast b: 1/0;
@@ -82,27 +85,32 @@ static inline void i8_binary__scalar(const i8_binary_params *p, const int8_t *a,
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-/* AVX2 rows: the contiguous case vectorised (avx2.c), every other stride pattern scalar */
-static void i8_add_row__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
-                             const int8_t *b, int64_t sb, int8_t *y) {
-    if (sa == 1 && sb == 1)
-        i8_add_contig__avx2(p, n, a, b, y);
-    else
-        i8_add_row__scalar(p, n, a, sa, b, sb, y);
-}
-
-static void i8_mul_row__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,
-                             const int8_t *b, int64_t sb, int8_t *y) {
-    if (sa == 1 && sb == 1)
-        i8_mul_contig__avx2(p, n, a, b, y);
-    else
-        i8_mul_row__scalar(p, n, a, sa, b, sb, y);
-}
-
-static int use_avx2(void) {
-    const int32_t isa = i8_isa_current();
-    return isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI;
-}
+/* SIMD rows: the contiguous case (and, on AVX-512, a broadcast b: a scalar or per-channel
+ * operand) vectorised, every other stride pattern scalar */
+#define DEFINE_AVX2_ROW(NAME, CONTIG, SCALAR)                                                 \
+    static void NAME(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,        \
+                     const int8_t *b, int64_t sb, int8_t *y) {                                 \
+        if (sa == 1 && sb == 1)                                                                \
+            CONTIG(p, n, a, b, y);                                                             \
+        else                                                                                   \
+            SCALAR(p, n, a, sa, b, sb, y);                                                     \
+    }
+#define DEFINE_AVX512_ROW(NAME, CONTIG, BCAST, SCALAR)                                        \
+    static void NAME(const i8_binary_params *p, int64_t n, const int8_t *a, int64_t sa,        \
+                     const int8_t *b, int64_t sb, int8_t *y) {                                 \
+        if (sa == 1 && sb == 1)                                                                \
+            CONTIG(p, n, a, b, y);                                                             \
+        else if (sa == 1 && sb == 0)                                                           \
+            BCAST(p, n, a, b, y);                                                              \
+        else                                                                                   \
+            SCALAR(p, n, a, sa, b, sb, y);                                                     \
+    }
+DEFINE_AVX2_ROW(i8_add_row__avx2, i8_add_contig__avx2, i8_add_row__scalar)
+DEFINE_AVX2_ROW(i8_mul_row__avx2, i8_mul_contig__avx2, i8_mul_row__scalar)
+DEFINE_AVX512_ROW(i8_add_row__avx512, i8_add_contig__avx512, i8_add_bcast__avx512,
+                  i8_add_row__scalar)
+DEFINE_AVX512_ROW(i8_mul_row__avx512, i8_mul_contig__avx512, i8_mul_bcast__avx512,
+                  i8_mul_row__scalar)
 #endif
 
 #if defined(I8_NEON_KERNELS)
@@ -131,8 +139,9 @@ int i8_use_neon(void) {
 
 void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (use_avx2()) {
-        i8_binary__scalar(p, a, b, y, i8_add_row__avx2);
+    const int32_t level = i8_x86_level();
+    if (level >= 1) {
+        i8_binary__scalar(p, a, b, y, level == 2 ? i8_add_row__avx512 : i8_add_row__avx2);
         return;
     }
 #endif
@@ -147,8 +156,9 @@ void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int
 
 void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (use_avx2()) {
-        i8_binary__scalar(p, a, b, y, i8_mul_row__avx2);
+    const int32_t level = i8_x86_level();
+    if (level >= 1) {
+        i8_binary__scalar(p, a, b, y, level == 2 ? i8_mul_row__avx512 : i8_mul_row__avx2);
         return;
     }
 #endif
@@ -164,6 +174,20 @@ void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int
 void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {
     const int32_t x_zp = p->x_zp, y_zp = p->y_zp;
     const float mult = p->mult;
+    if (mult == 1.0f && x_zp == y_zp) {
+        /* same parameters (a Concat input already at the output's scale): the requantization
+         * is the identity (x - zp is exact in float32, times 1, in range, + zp), so copy */
+        for (int64_t r = 0; r < p->rows; r++)
+            memmove(y + r * p->y_stride, x + r * p->x_stride, (size_t)p->cols);
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    const int32_t level = i8_x86_level();
+    if (level >= 1) {
+        (level == 2 ? i8_requant_copy__avx512 : i8_requant_copy__avx2)(p, x, y);
+        return;
+    }
+#endif
 #if defined(I8_NEON_KERNELS)
     const int neon = i8_use_neon();
 #endif

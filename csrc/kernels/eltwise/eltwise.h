@@ -12,6 +12,18 @@ void i8_add_contig__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, 
                          int8_t *y);
 void i8_mul_contig__avx2(const i8_binary_params *p, int64_t n, const int8_t *a, const int8_t *b,
                          int8_t *y);
+void i8_add_contig__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
+                           const int8_t *b, int8_t *y);
+void i8_mul_contig__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
+                           const int8_t *b, int8_t *y);
+/* b is one element broadcast over the row (sb == 0: scalar or per-channel operand) */
+void i8_add_bcast__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
+                          const int8_t *b, int8_t *y);
+void i8_mul_bcast__avx512(const i8_binary_params *p, int64_t n, const int8_t *a,
+                          const int8_t *b, int8_t *y);
+/* the requantizing copy (kernels.h, i8_requant_copy_run) */
+void i8_requant_copy__avx2(const i8_requant_copy_params *p, const int8_t *x, int8_t *y);
+void i8_requant_copy__avx512(const i8_requant_copy_params *p, const int8_t *x, int8_t *y);
 #endif
 
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))

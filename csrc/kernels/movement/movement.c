@@ -2,6 +2,9 @@
  * implementation serves int8 activations and float32 boundary tensors alike. At most
  * I8_MAX_DIMS axes (the Python side collapses or rejects more). */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "int8rt/kernels.h"
 
@@ -62,6 +65,39 @@ static inline void x_contiguous_strides(int32_t nd, const int64_t *shape, int64_
     }
 }
 
+/* Byte matrix transpose: y[j * ys + i] = x[i * xs + j] for i < r, j < c. 16 x 16 tiles by
+ * four rounds of the same perfect shuffle (out[2k] = unpacklo_epi8(in[k], in[k + 8]),
+ * out[2k + 1] = unpackhi_epi8(in[k], in[k + 8]); four rounds of the 16-way shuffle are the
+ * transpose), SSE2 = the x86-64 baseline, so no target attribute; edges element by element.
+ * Pure data movement: every path gives the same bytes. */
+static void x_transpose2d_u8(int64_t r, int64_t c, const char *x, int64_t xs, char *y,
+                             int64_t ys) {
+    int64_t i0 = 0;
+#if defined(__SSE2__)
+    for (; i0 + 16 <= r; i0 += 16) {
+        int64_t j0 = 0;
+        for (; j0 + 16 <= c; j0 += 16) {
+            __m128i a[16], b[16];
+            for (int k = 0; k < 16; k++)
+                a[k] = _mm_loadu_si128((const __m128i *)(x + (i0 + k) * xs + j0));
+            for (int round = 0; round < 4; round++) {
+                for (int k = 0; k < 8; k++) {
+                    b[2 * k] = _mm_unpacklo_epi8(a[k], a[k + 8]);
+                    b[2 * k + 1] = _mm_unpackhi_epi8(a[k], a[k + 8]);
+                }
+                memcpy(a, b, sizeof a);
+            }
+            for (int k = 0; k < 16; k++)
+                _mm_storeu_si128((__m128i *)(y + (j0 + k) * ys + i0), a[k]);
+        }
+        for (int64_t j = j0; j < c; j++)
+            for (int64_t i = i0; i < i0 + 16; i++) y[j * ys + i] = x[i * xs + j];
+    }
+#endif
+    for (int64_t j = 0; j < c; j++)
+        for (int64_t i = i0; i < r; i++) y[j * ys + i] = x[i * xs + j];
+}
+
 void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
                      const void *x, void *y) {
     int64_t in_stride[I8_MAX_DIMS], out_shape[I8_MAX_DIMS], src_stride[I8_MAX_DIMS];
@@ -70,7 +106,45 @@ void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, si
         out_shape[i] = shape[perm[i]];
         src_stride[i] = in_stride[perm[i]];
     }
-    x_gather__scalar(ndim, out_shape, src_stride, 0, elem_size, (const char *)x, (char *)y);
+    /* merge neighbouring output axes that are one run in the source (NHWC -> NCHW: H and W
+     * become one axis of stride c); size-1 axes drop out */
+    int32_t nd = 0;
+    for (int32_t i = 0; i < ndim; i++) {
+        if (out_shape[i] == 1) continue;
+        if (nd > 0 && src_stride[nd - 1] == src_stride[i] * out_shape[i]) {
+            out_shape[nd - 1] *= out_shape[i];
+            src_stride[nd - 1] = src_stride[i];
+            continue;
+        }
+        out_shape[nd] = out_shape[i];
+        src_stride[nd] = src_stride[i];
+        nd++;
+    }
+    for (int32_t i = 0; i < ndim; i++)
+        if (shape[i] <= 0) return;
+    /* int8 [.., C, R] from source strides [.., 1, C]: batched byte matrix transposes */
+    if (elem_size == 1 && nd >= 2 && src_stride[nd - 2] == 1 &&
+        src_stride[nd - 1] == out_shape[nd - 2] && out_shape[nd - 1] >= 16 &&
+        out_shape[nd - 2] >= 16) {
+        const int64_t rows = out_shape[nd - 1], cols = out_shape[nd - 2], mat = rows * cols;
+        int64_t outer = 1;
+        for (int32_t d = 0; d < nd - 2; d++) outer *= out_shape[d];
+        /* the outer axes: an odometer over their source offsets */
+        int64_t idx[I8_MAX_DIMS] = {0}, off = 0;
+        const char *xc = (const char *)x;
+        char *yc = (char *)y;
+        for (int64_t o = 0; o < outer; o++) {
+            x_transpose2d_u8(rows, cols, xc + off, cols, yc + o * mat, rows);
+            for (int32_t d = nd - 3; d >= 0; d--) {
+                off += src_stride[d];
+                if (++idx[d] < out_shape[d]) break;
+                off -= src_stride[d] * out_shape[d];
+                idx[d] = 0;
+            }
+        }
+        return;
+    }
+    x_gather__scalar(nd, out_shape, src_stride, 0, elem_size, (const char *)x, (char *)y);
 }
 
 void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,

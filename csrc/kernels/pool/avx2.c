@@ -14,6 +14,7 @@
 #include <immintrin.h>
 
 #include "kernels/pool/pool.h"
+#include "kernels/requant/avx2.h"
 
 #define AVX2 __attribute__((target("avx2")))
 
@@ -85,6 +86,43 @@ AVX2 void i8_maxpool__avx2(const i8_pool_params *p, const int8_t *x, int8_t *y) 
                     yp[j] = (int8_t)(v < p->qmin ? p->qmin : (v > p->qmax ? p->qmax : v));
                 }
             }
+        }
+    }
+}
+
+/* Global average pooling, 16 channels per step: int32 sums of the raw values (vpmovsxbd +
+ * vpaddd, exact: |sum| <= 128 hw), then the shared epilogue with bias = -hw * x_zp (the same
+ * integer as the scalar acc - zp_sum; wrapping adds agree whenever that fits int32, as the
+ * scalar kernel requires) and mult broadcast. Channels past the last full block: the portable
+ * loop on a one-image, one-channel-range view. */
+AVX2 void i8_global_avgpool__avx2(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                                  float mult, int32_t qmin, int32_t qmax, const int8_t *x,
+                                  int8_t *y) {
+    int32_t bias[16];
+    float mults[16];
+    for (int k = 0; k < 16; k++) {
+        bias[k] = -(hw * x_zp);
+        mults[k] = mult;
+    }
+    const i8_avx2_requant rq = i8_avx2_requant_init(y_zp, qmin, qmax, 0);
+    const int32_t c16 = c & ~15;
+    for (int32_t b = 0; b < n; b++) {
+        const int8_t *xb = x + (int64_t)b * hw * c;
+        for (int32_t c0 = 0; c0 < c16; c0 += 16) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+            for (int32_t i = 0; i < hw; i++) {
+                const int8_t *xp = xb + (int64_t)i * c + c0;
+                a0 = _mm256_add_epi32(
+                    a0, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)xp)));
+                a1 = _mm256_add_epi32(
+                    a1, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(xp + 8))));
+            }
+            i8_avx2_requant16(&rq, a0, a1, bias, mults, y + (int64_t)b * c + c0, 16);
+        }
+        for (int32_t j = c16; j < c; j++) {
+            int32_t acc = 0;
+            for (int32_t i = 0; i < hw; i++) acc += xb[(int64_t)i * c + j];
+            y[(int64_t)b * c + j] = i8_requantize(acc - hw * x_zp, mult, y_zp, qmin, qmax);
         }
     }
 }

@@ -4,13 +4,6 @@
 #include "int8rt/cpu.h"
 #include "kernels/pool/pool.h"
 
-#if defined(I8_POOL_NEON)
-static int use_neon(void) {
-    const int32_t isa = i8_isa_current();
-    return isa == I8_ISA_NEON || isa == I8_ISA_NEON_DOT;
-}
-#endif
-
 #define POOL_BLOCK 64
 
 /* max: the output has the input's parameters, so no requantization; only the fused clamp.
@@ -53,14 +46,8 @@ void i8_maxpool__scalar(const i8_pool_params *p, const int8_t *x, int8_t *y) {
 /* avg: acc = sum (x - x_zp) over in-bounds taps; |acc| <= 255 * kh * kw, far inside int32 for
  * any real window. The divisor indexes a float32 table built in Python, so no division here;
  * mult_by_count[0] = 0 makes an all-padding window (without count_include_pad) produce y_zp. */
-void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
-                    int8_t *y) {
-#if defined(I8_POOL_NEON)
-    if (use_neon()) { /* neon.c */
-        i8_avgpool__neon(p, mult_by_count, x, y);
-        return;
-    }
-#endif
+void i8_avgpool__scalar(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
+                        int8_t *y) {
     const int32_t c = p->c, x_zp = p->x_zp;
     for (int32_t b = 0; b < p->n; b++) {
         const int8_t *xb = x + (int64_t)b * p->h * p->w * c;
@@ -99,14 +86,9 @@ void i8_avgpool_run(const i8_pool_params *p, const float *mult_by_count, const i
 }
 
 /* acc = sum over hw of (x - x_zp): |acc| <= 255 * hw, int32 for hw < 8.4M pixels. */
-void i8_global_avgpool_run(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
-                           float mult, int32_t qmin, int32_t qmax, const int8_t *x, int8_t *y) {
-#if defined(I8_POOL_NEON)
-    if (use_neon()) { /* neon.c */
-        i8_global_avgpool__neon(n, hw, c, x_zp, y_zp, mult, qmin, qmax, x, y);
-        return;
-    }
-#endif
+void i8_global_avgpool__scalar(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                               float mult, int32_t qmin, int32_t qmax, const int8_t *x,
+                               int8_t *y) {
     const int32_t zp_sum = hw * x_zp;
     for (int32_t b = 0; b < n; b++) {
         const int8_t *xb = x + (int64_t)b * hw * c;

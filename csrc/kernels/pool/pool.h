@@ -27,9 +27,29 @@ static inline void i8_pool_tap_range(int32_t start, int32_t k, int32_t dil, int3
     *t1 = (int32_t)hi;
 }
 
+/* The in-bounds window of output pixel (oy, ox): taps [ky0, ky1) x [kx0, kx1). */
+static inline void i8_pool_window(const i8_pool_params *p, int32_t oy, int32_t ox, int32_t *ky0,
+                                  int32_t *ky1, int32_t *kx0, int32_t *kx1) {
+    i8_pool_tap_range(oy * p->stride_h - p->pad_t, p->kh, p->dil_h, p->h, ky0, ky1);
+    i8_pool_tap_range(ox * p->stride_w - p->pad_l, p->kw, p->dil_w, p->w, kx0, kx1);
+}
+
 void i8_maxpool__scalar(const i8_pool_params *p, const int8_t *x, int8_t *y);
+void i8_avgpool__scalar(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
+                        int8_t *y);
+void i8_global_avgpool__scalar(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                               float mult, int32_t qmin, int32_t qmax, const int8_t *x,
+                               int8_t *y);
 #if defined(__x86_64__) || defined(__i386__)
 void i8_maxpool__avx2(const i8_pool_params *p, const int8_t *x, int8_t *y);
+void i8_maxpool__avx512(const i8_pool_params *p, const int8_t *x, int8_t *y);
+void i8_avgpool__avx512(const i8_pool_params *p, const float *mult_by_count, const int8_t *x,
+                        int8_t *y);
+void i8_global_avgpool__avx2(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                             float mult, int32_t qmin, int32_t qmax, const int8_t *x, int8_t *y);
+void i8_global_avgpool__avx512(int32_t n, int32_t hw, int32_t c, int32_t x_zp, int32_t y_zp,
+                               float mult, int32_t qmin, int32_t qmax, const int8_t *x,
+                               int8_t *y);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 #define I8_POOL_NEON 1

@@ -1,0 +1,76 @@
+"""Depthwise convolution (conv2d with groups == c == oc: csrc/kernels/dwconv/) on every kernel
+path: native == numpy reference, tolerance zero, over the shapes that dominate MobileNet- and
+YOLO-style nets (3x3 and 5x5, stride 1 and 2) and their edges: channel counts around the
+16-channel block (tails), pads on every side, dilation, extreme values and zero points, ties
+in the requantization, the fused clamp and the float32 epilogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_conv import make_case
+
+from int8rt import _native
+from int8rt.reference import conv as ref
+
+CHANNELS = [1, 3, 15, 16, 17, 31, 32, 33, 48, 70]
+
+
+def _check(x: np.ndarray, kwargs: dict, out_f32: int = 0) -> None:
+    expected = ref.conv2d(x, **kwargs, out_f32=out_f32)
+    got = _native.conv2d(x, **kwargs, out_f32=out_f32)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+@pytest.mark.parametrize("k,stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
+def test_dwconv_every_path(path, c, k, stride):
+    rng = np.random.default_rng(c * 100 + k * 10 + stride)
+    for h, w, pads in ((9, 11, (k // 2,) * 4), (7, 6, (0, 1, 2, 0)), (k, k + 3, (0, 0, 0, 0))):
+        x, kw = make_case(rng, n=2, h=h, w=w, c=c, oc=c, kh=k, kw=k, stride=(stride, stride),
+                          pads=pads, groups=c, x_zp=int(rng.integers(-128, 128)),
+                          y_zp=int(rng.integers(-128, 128)))
+        _check(x, kw)
+
+
+@pytest.mark.parametrize("c", [16, 17, 40])
+def test_dwconv_other_kernels_every_path(path, c):
+    """1x1, 2x2, 7x7, non-square, dilated, and a kernel wider than 25 taps (pointer chunks)."""
+    rng = np.random.default_rng(c)
+    for kh, kw_, dil in ((1, 1, 1), (2, 2, 1), (7, 7, 1), (3, 5, 1), (1, 7, 1), (3, 3, 2),
+                         (9, 9, 1)):
+        x, kw = make_case(rng, n=1, h=12, w=13, c=c, oc=c, kh=kh, kw=kw_, dil=(dil, dil),
+                          pads=(kh // 2, kw_ // 2, kh // 2, kw_ // 2), groups=c, x_zp=-3,
+                          y_zp=7)
+        _check(x, kw)
+
+
+@pytest.mark.parametrize("c", [16, 33])
+def test_dwconv_extremes_every_path(path, c):
+    """All-extreme inputs and weights, zero points at both ends (padding reads x_zp)."""
+    rng = np.random.default_rng(7)
+    for xval, wval in ((-128, 127), (127, -127), (-128, -127), (127, 127)):
+        for x_zp, y_zp in ((-128, 127), (127, -128), (0, 0)):
+            x, kw = make_case(rng, n=1, h=6, w=7, c=c, oc=c, kh=3, kw=3, pads=(1, 1, 1, 1),
+                              groups=c, x_zp=x_zp, y_zp=y_zp)
+            x[:] = xval
+            kw["w"][:] = wval
+            _check(x, kw)
+
+
+@pytest.mark.parametrize("c", [17, 32])
+def test_dwconv_ties_clamp_and_f32_every_path(path, c):
+    """mult = 0.5 / 0.25 puts odd accumulators on .5 ties; fused clamps; float32 epilogue."""
+    rng = np.random.default_rng(c)
+    x, kw = make_case(rng, n=1, h=8, w=8, c=c, oc=c, kh=3, kw=3, pads=(1, 1, 1, 1), groups=c,
+                      x_zp=1, y_zp=-2)
+    kw["w"] = rng.integers(-3, 4, kw["w"].shape).astype(np.int8)
+    x[:] = rng.integers(-6, 7, x.shape).astype(np.int8)
+    kw["bias"] = rng.integers(-9, 10, c).astype(np.int32)
+    for mult in (0.5, 0.25, 1.5):
+        kw["mult"] = np.full(c, mult, np.float32)
+        for qmin, qmax in ((-128, 127), (-2, 127), (-128, 0), (3, 3)):
+            _check(x, {**kw, "qmin": qmin, "qmax": qmax})
+    kw["mult"] = rng.uniform(1e-3, 1e-1, c).astype(np.float32)
+    _check(x, kw, out_f32=1)
