@@ -186,7 +186,7 @@ cdef extern from "kernels/gemm/gemm.h" nogil:
                      const int8_t *a, size_t a_stride, void *c, size_t c_stride)
 
 
-_GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16"}
+_GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16", 4: "k4n16s"}
 
 
 def gemm_kernels() -> list:

@@ -33,6 +33,7 @@ class Set:
     tiles: tuple[tuple[int, int], ...]  # (MR, NR), widest NR first; one MR per set
     doc: str
     astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
+    lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -57,6 +58,12 @@ SETS = (
         "portable emulation of the avxvnni tiles"),
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
         "portable emulation of the avx512vnni tiles"),
+    Set("neondot4", 4, 4, "I8_ATTR_NEONDOT", "prim_neon.h", "defined(I8_GEMM_HAVE_NEONDOT)",
+        ((4, 16),),
+        "NEON dotprod (Armv8.2 sdot, Pi 5): lane-broadcast vdotq_laneq_s32 on s8 x s8 quads "
+        "(K4N16S panels, activations as they are)", lane=True),
+    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16),),
+        "portable emulation of the neondot4 tiles", lane=True),
 )
 
 HEADER = """\
@@ -82,7 +89,57 @@ PRAGMA = """\
 """
 
 
+def lane_tile(s: Set, mr: int, nr: int) -> str:
+    """The lane-broadcast form (s.lane): per 16 bytes of every row (4 k groups, one load), for
+    each group l the 16 channels' weights (4 vectors) meet lane l of every row's load; then the
+    16-channel epilogue per row. 4x16 on NEON: 16 accumulators + 4 rows + 4 weights = 24 of 32
+    vector registers, no horizontal sums."""
+    assert nr == 16 and s.lanes == 4
+    p = s.name
+    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [f"{attr}void {name}(",
+         "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
+         "    size_t c_stride, const i8_gemm_params *p) {",
+         "    const unsigned char *a0 = (const unsigned char *)a;",
+         "    unsigned char *c0 = (unsigned char *)c;"]
+    for r in range(1, mr):
+        o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
+              f"    unsigned char *c{r} = c{r - 1} + c_stride;",
+              f"    if (mr <= {r}) {{",
+              f"        a{r} = a{r - 1};",
+              f"        c{r} = c{r - 1};",
+              "    }"]
+    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+          "    const unsigned char *wp = (const unsigned char *)w;"]
+    for v in range(4):
+        o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
+    for r in range(1, mr):
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(4)]
+    o.append("    for (size_t q = 0; q < bytes; q += 16) {")
+    for r in range(mr):
+        o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
+    o.append(f"        {p}_wvec w0, w1, w2, w3;")
+    for lane in range(4):
+        for v in range(4):
+            off = f"16 * q + {64 * lane + 16 * v}" if 64 * lane + 16 * v else "16 * q"
+            o.append(f"        w{v} = {p}_loadw(wp + {off});")
+        for r in range(mr):
+            for v in range(4):
+                o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
+    o.append("    }")
+    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
+        o.append(f"    {p}_store16x4(&rq, acc{r}_0, acc{r}_1, acc{r}_2, acc{r}_3, p->mult, c{r}, "
+                 "n0);")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 def tile(s: Set, mr: int, nr: int) -> str:
+    if s.lane:
+        return lane_tile(s, mr, nr)
     nv = nr // s.lanes
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"

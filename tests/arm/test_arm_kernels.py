@@ -83,3 +83,24 @@ def test_qemu_enforces_dotprod(arm_run: subprocess.CompletedProcess) -> None:
     assert re.search(r"^ok +aarch64 cortex-a72 forced sdot: SIGILL", arm_run.stdout, re.MULTILINE)
     assert re.search(r"^ok +aarch64 cortex-a76 forced sdot: sdot ran$", arm_run.stdout,
                      re.MULTILINE)
+
+
+# target -> native gemm kernel sets its CPU model must run in kernel_check --gemm-sets (each
+# against the scalar set over a shape / zero point / clamp / epilogue / -128 weight sweep)
+GEMM_SETS = {"x86-64": ("sse2", "neondot4_emu"), "aarch64 cortex-a72": ("neon", "neon_pair"),
+             "aarch64 cortex-a76": ("neon", "neon_pair", "neondot", "neondot4"),
+             "aarch64 max": ("neon", "neon_pair", "neondot", "neondot4"),
+             "armv7 cortex-a7": ("neon", "neon_pair"), "armv7 cortex-a15": ("neon", "neon_pair")}
+
+
+@pytest.mark.parametrize("target", sorted(GEMM_SETS))
+def test_gemm_sets_equal_scalar(arm_run: subprocess.CompletedProcess, target: str) -> None:
+    ok = re.search(rf"^ok +{re.escape(target)}( \(.*\))? gemm sets: (\d+) passed, 0 failed "
+                   r"\[([a-z0-9_ ]*)\]", arm_run.stdout, re.MULTILINE)
+    assert ok, arm_run.stdout[-4000:]
+    assert int(ok.group(2)) >= 5000
+    ran = set(ok.group(3).split())
+    assert set(GEMM_SETS[target]) <= ran, (target, ran)
+    # a72 has no dotprod: the sdot sets must not be reported as run there
+    if "a72" in target or "armv7" in target:
+        assert not ran & {"neondot", "neondot4"}, ran

@@ -6,6 +6,12 @@
  *   kernel_check CASEFILE [-v]     prints "path=NAME" (the path the dispatcher selected),
  *                                  the failures, then "N passed, M failed"; exit 1 on any
  *                                  failure or malformed file.
+ *   kernel_check --gemm-sets       every gemm kernel set this CPU runs (native and emulated:
+ *                                  neon, neon_pair, neondot, neondot4, ...) against the scalar
+ *                                  set, byte for byte, over a sweep of m / k / n (partial row
+ *                                  and column tiles, k tails), zero points, clamps, the float32
+ *                                  epilogue and -128 weights; prints "gemm sets: N passed, M
+ *                                  failed" (exit 1 on a failure)
  *   kernel_check --force-neondot   calls the SDOT micro-kernel directly, bypassing dispatch,
  *                                  and prints "sdot ran": under a CPU model without dotprod
  *                                  (qemu -cpu cortex-a72) it must die with SIGILL, which shows
@@ -56,6 +62,7 @@
 #include "int8rt/kernels.h"
 #include "kernels/gemm/gemm.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,12 +340,97 @@ static int force_neondot(void) {
 #endif
 }
 
+/* Deterministic xorshift for the gemm sweep. */
+static uint32_t rng_state = 2463534242u;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* One gemm case through set kd and through the scalar set (each on a panel of its own
+ * layout): 0 if the outputs are byte-identical. */
+static int gemm_case(const i8_gemm_kernel *kd, const i8_gemm_kernel *ref, int m, int k, int n,
+                     int x_zp, int qmin, int qmax, int out_f32, int m128) {
+    const size_t esz = out_f32 ? 4 : 1, cbytes = (size_t)m * (size_t)n * esz;
+    int8_t *a = xmalloc((size_t)m * (size_t)k), *w = xmalloc((size_t)n * (size_t)k);
+    int32_t *bias = xmalloc((size_t)n * 4);
+    float *mult = xmalloc((size_t)n * 4);
+    for (int i = 0; i < m * k; i++) a[i] = (int8_t)(rnd() & 0xFF);
+    for (int i = 0; i < n * k; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    if (m128) w[(rnd() % (uint32_t)n) * (uint32_t)k + rnd() % (uint32_t)k] = -128;
+    for (int j = 0; j < n; j++) {
+        bias[j] = (int32_t)(rnd() % 100001) - 50000;
+        mult[j] = (0.5f + (float)(rnd() % 1000) / 666.0f) * 40.0f / (74.0f * 73.0f) /
+                  sqrtf((float)k);
+    }
+    const size_t psz = i8_gemm_packed_size(n, k), ssz = i8_gemm_scratch_size((size_t)m, k);
+    unsigned char *out[2];
+    for (int t = 0; t < 2; t++) {
+        const i8_gemm_kernel *kk = t ? ref : kd;
+        void *packed = xmalloc(psz), *scratch = xmalloc(ssz);
+        i8_gemm_pack_layout(kk->layout, n, k, w, (size_t)k, bias, mult, x_zp, packed);
+        i8_gemm_panel pn;
+        i8_gemm_panel_init(&pn, n, k, packed, 3, qmin, qmax, out_f32);
+        pn.scratch = scratch;
+        pn.scratch_bytes = ssz;
+        out[t] = xmalloc(cbytes + GUARD);
+        memset(out[t], SENTINEL, cbytes + GUARD);
+        i8_gemm_run(kk, &pn, (size_t)m, a, (size_t)k, out[t], (size_t)n);
+        free(packed);
+        free(scratch);
+    }
+    int bad = memcmp(out[0], out[1], cbytes + GUARD) != 0;
+    if (bad)
+        printf("FAIL gemm %s m=%d k=%d n=%d x_zp=%d q=[%d,%d] f32=%d m128=%d\n", kd->name, m, k,
+               n, x_zp, qmin, qmax, out_f32, m128);
+    free(out[0]);
+    free(out[1]);
+    free(a);
+    free(w);
+    free(bias);
+    free(mult);
+    return bad;
+}
+
+static int gemm_sets(void) {
+    static const int ms[] = {1, 2, 3, 4, 5, 7, 9, 13};
+    static const int ks[] = {1, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100};
+    static const int ns[] = {1, 3, 4, 5, 15, 16, 17, 20, 33, 48, 50};
+    static const int zps[] = {-128, 127, -11, 0};
+    size_t count = 0;
+    const i8_gemm_kernel *ks_ = i8_gemm_kernels(&count), *ref = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(ks_[i].name, "scalar")) ref = &ks_[i];
+    long passed = 0, failed = 0;
+    for (size_t i = 0; i < count; i++) {
+        const i8_gemm_kernel *kd = &ks_[i];
+        if (kd == ref || !i8_gemm_kernel_runnable(kd)) continue;
+        long f0 = failed;
+        for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+            for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+                for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+                    const int v = (int)(rnd() % 8), zp = zps[rnd() % 4];
+                    const int bad = gemm_case(kd, ref, ms[a], ks[b], ns[c], zp,
+                                              v & 1 ? -40 : -128, v & 1 ? 50 : 127, v >> 1 & 1,
+                                              v >> 2 & 1);
+                    failed += bad;
+                    passed += !bad;
+                }
+        printf("gemm set %s: %s\n", kd->name, failed == f0 ? "ok" : "FAILED");
+    }
+    printf("gemm sets: %ld passed, %ld failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s CASEFILE [-v] | --force-neondot\n", argv[0]);
+        fprintf(stderr, "usage: %s CASEFILE [-v] | --gemm-sets | --force-neondot\n", argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "--force-neondot")) return force_neondot();
+    if (!strcmp(argv[1], "--gemm-sets")) return gemm_sets();
     int verbose = argc > 2 && !strcmp(argv[2], "-v");
     const char *isa = getenv("INT8RT_ISA");
     if (isa && *isa) {

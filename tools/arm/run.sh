@@ -100,6 +100,27 @@ for t in "${TARGETS[@]}"; do
     fi
   done
 done
+# every gemm kernel set each CPU model runs (native and emulated) against the scalar set, over a
+# shape / zero point / clamp / epilogue sweep (kernel_check --gemm-sets)
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r label bin runner isas best <<<"$t"
+  cpu=$(sed -n 's/.*-cpu \([^ ]*\).*/\1/p' <<<"$runner")
+  runs=$((runs + 1))
+  s=$EPOCHREALTIME
+  # shellcheck disable=SC2086
+  out=$(env -u INT8RT_ISA QEMU_CPU=$cpu $runner "$B/kernel_check_$bin" --gemm-sets 2>&1) \
+    && rc=0 || rc=$?
+  summary=$(tail -n 1 <<<"$out")
+  # (not added to the case totals below, which count the case file's cases)
+  if [[ $rc -eq 0 && $summary =~ ^gemm\ sets:\ [0-9]+\ passed,\ 0\ failed$ ]]; then
+    sets=$(sed -n 's/^gemm set \([a-z0-9_]*\): ok$/\1/p' <<<"$out" | tr '\n' ' ')
+    echo "ok    $label gemm sets: ${summary#gemm sets: } [${sets% }] [$(since "$s") s]"
+  else
+    echo "$out" | head -n 40
+    echo "FAIL  $label gemm sets: rc=$rc ($summary)"
+    runs_failed=$((runs_failed + 1))
+  fi
+done
 # qemu enforces the CPU model: SDOT called directly (no dispatch) must SIGILL on cortex-a72 and
 # run on cortex-a76, so the per-model neondot runs above prove the dispatch picks it correctly.
 # shellcheck disable=SC2086

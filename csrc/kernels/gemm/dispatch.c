@@ -19,6 +19,7 @@ static const i8_gemm_kernel KERNELS[] = {
 #endif
 #if defined(I8_GEMM_HAVE_NEONDOT)
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
+    SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 4, 4, 1, i8_gemm_pack_a_s8),
 #endif
 #if defined(I8_GEMM_HAVE_SSE2)
     SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
@@ -35,6 +36,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avx2_emu, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 0, 6, 2, 2, i8_gemm_pack_a_i16),
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
+    SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 4, 4, 1, i8_gemm_pack_a_s8),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
 
@@ -72,6 +74,9 @@ int32_t i8_gemm_layout_for(int32_t isa) {
     case I8_ISA_AVX_VNNI:
     case I8_ISA_AVX512_VNNI: return I8_GEMM_K4N16;
 #endif
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    case I8_ISA_NEON_DOT: return I8_GEMM_K4N16S; /* neondot4: lane-broadcast sdot tiles */
+#endif
     default: return I8_GEMM_ROWS;
     }
 }
@@ -84,7 +89,7 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
         switch (isa) {
         case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
         case I8_ISA_NEON: name = "neon"; break;
-        case I8_ISA_NEON_DOT: name = "neondot"; break;
+        case I8_ISA_NEON_DOT: name = layout == I8_GEMM_K4N16S ? "neondot4" : "neondot"; break;
         case I8_ISA_AVX2: name = "avx2"; break;
         /* avxvnni on a CPU with AVX512-VNNI + VL but no AVX-VNNI (AMD Zen 4): the same ymm
          * tiles with the EVEX encoding of vpdpbusd (docs/KERNELS.md) */
@@ -98,11 +103,15 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
         name = "avx2_emu";
     } else if (layout == I8_GEMM_K4N16) {
         name = "avx512vnni_emu";
+    } else if (layout == I8_GEMM_K4N16S) {
+        name = "neondot4_emu";
     }
     const i8_gemm_kernel *kd = by_name(name);
     if (!kd) /* a native set this compiler could not build: the layout's portable set */
-        kd = by_name(layout == I8_GEMM_K2N16 ? "avx2_emu"
-                     : layout == I8_GEMM_K4N16 ? "avx512vnni_emu" : "scalar");
+        kd = by_name(layout == I8_GEMM_K2N16    ? "avx2_emu"
+                     : layout == I8_GEMM_K4N16  ? "avx512vnni_emu"
+                     : layout == I8_GEMM_K4N16S ? "neondot4_emu"
+                                                : "scalar");
     return kd;
 }
 
@@ -113,6 +122,7 @@ static int32_t weight_at(const i8_gemm_panel *pn, size_t j, size_t i) {
     case I8_GEMM_K2N16:
         return ((const int16_t *)pn->w)[(j / 16) * 16 * kp + (i / 2) * 32 + (j % 16) * 2 + i % 2];
     case I8_GEMM_K4N16:
+    case I8_GEMM_K4N16S:
         return ((const int8_t *)pn->w)[(j / 16) * 16 * kp + (i / 4) * 64 + (j % 16) * 4 + i % 4];
     default: return ((const int8_t *)pn->w)[j * kp + i];
     }

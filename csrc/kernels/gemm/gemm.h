@@ -18,9 +18,11 @@
  *                  SSE2: pmaddwd of a broadcast int16 activation pair)
  *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
+ *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots (neondot4: NEON sdot by element on the
+ *                  raw int8 rows, NEON-dotprod)
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
  * (a block of one k group is 64 bytes: one zmm, two ymm). The folded bias is
- * bias - x_zp * sum(w) for ROWS and K2N16, and bias - (x_zp + 128) * sum(w) for K4N16 (the
+ * bias - x_zp * sum(w) for ROWS, K2N16 and K4N16S, and bias - (x_zp + 128) * sum(w) for K4N16 (the
  * u8 activations are x + 128). It is stored modulo 2^32: the kernels add it with wrapping
  * arithmetic, so the result is exact whenever the true accumulator fits int32 (the bound
  * lowering enforces), even if the folded constant alone would not. The size does not depend
@@ -74,7 +76,7 @@
 
 #define I8_ALIGN_UP(x, a) (((x) + (size_t)(a) - 1) / (size_t)(a) * (size_t)(a))
 
-enum { I8_GEMM_ROWS = 1, I8_GEMM_K2N16 = 2, I8_GEMM_K4N16 = 3 };
+enum { I8_GEMM_ROWS = 1, I8_GEMM_K2N16 = 2, I8_GEMM_K4N16 = 3, I8_GEMM_K4N16S = 4 };
 
 typedef struct {
     const int32_t *bias; /* of the tile's first channel (16 readable entries from there) */
@@ -193,6 +195,7 @@ extern const i8_gemm_tile i8_gemm_tiles__neon_pair[]; /* smull + smlal pairs: w_
 void i8_gemm_2x4c16__neondot(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
                              const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neondot[];
+extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-broadcast sdot */
 #endif
 
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
@@ -220,9 +223,13 @@ void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, 
 extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst);
+/* raw int8 rows zero-padded to kc (the s8 x s8 K4N16S tiles) */
+void i8_gemm_pack_a_s8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                        void *dst);
 void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                           void *dst);

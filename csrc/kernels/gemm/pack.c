@@ -70,7 +70,7 @@ void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, 
                     d[0] = i < (size_t)k ? row[i] : 0;
                     d[1] = i + 1 < (size_t)k ? row[i + 1] : 0;
                 }
-    } else if (layout == I8_GEMM_K4N16) {
+    } else if (layout == I8_GEMM_K4N16 || layout == I8_GEMM_K4N16S) {
         /* [j / 16][i / 4][j % 16][i % 4] int8, written in memory order */
         int8_t *d = (int8_t *)pw;
         for (int32_t j0 = 0; j0 < n; j0 += 16)
@@ -132,6 +132,15 @@ void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, siz
                 d[4 * i + 2 * t + 1] = x1;
             }
         }
+}
+
+void i8_gemm_pack_a_s8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                       void *dst) {
+    int8_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
+        memcpy(d, src, k);
+        memset(d + k, 0, kc - k);
+    }
 }
 
 /* x ^ 0x80 = x + 128 as u8: the unsigned operand of vpdpbusd (gemm.h, K4N16). The padding

@@ -81,4 +81,57 @@ I8_EMU_SET(avx2_emu, 8, i8_emu_madd)
 I8_EMU_SET(avxvnni_emu, 8, i8_emu_dpbusd)
 I8_EMU_SET(avx512vnni_emu, 16, i8_emu_dpbusd)
 
+/* The neondot4 set (prim_neon.h, lane form): SDOT by element. A vector holds 4 int32 lanes;
+ * _loadx / _loadw read 16 bytes (4 groups of 4 int8); _dot<l> adds to lane t the full-precision
+ * s8 x s8 dot of w's group t with x's group l. */
+static inline int32_t i8_emu_sdot(int32_t x, int32_t w) {
+    const uint32_t ux = (uint32_t)x, uw = (uint32_t)w;
+    int32_t s = 0;
+    for (int b = 0; b < 32; b += 8)
+        s += (int32_t)(int8_t)(uint8_t)(ux >> b) * (int8_t)(uint8_t)(uw >> b);
+    return s;
+}
+
+typedef i8_emu_vec neondot4_emu_vec;
+typedef i8_emu_vec neondot4_emu_xvec;
+typedef i8_emu_vec neondot4_emu_wvec;
+typedef i8_rq_params neondot4_emu_rq;
+
+static inline i8_emu_vec neondot4_emu_acc0(const int32_t *b) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    memcpy(v.l, b, 16);
+    return v;
+}
+
+static inline i8_emu_vec neondot4_emu_loadx(const unsigned char *p) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    memcpy(v.l, p, 16);
+    return v;
+}
+#define neondot4_emu_loadw neondot4_emu_loadx
+
+static inline i8_emu_vec i8_emu_sdot_lane(i8_emu_vec acc, i8_emu_vec w, i8_emu_vec x, int l) {
+    for (int t = 0; t < 4; t++)
+        acc.l[t] = (int32_t)((uint32_t)acc.l[t] + (uint32_t)i8_emu_sdot(x.l[l], w.l[t]));
+    return acc;
+}
+#define neondot4_emu_dot0(acc, w, x) i8_emu_sdot_lane(acc, w, x, 0)
+#define neondot4_emu_dot1(acc, w, x) i8_emu_sdot_lane(acc, w, x, 1)
+#define neondot4_emu_dot2(acc, w, x) i8_emu_sdot_lane(acc, w, x, 2)
+#define neondot4_emu_dot3(acc, w, x) i8_emu_sdot_lane(acc, w, x, 3)
+
+static inline i8_rq_params neondot4_emu_rq_init(const i8_rq_params *p) { return *p; }
+static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0, i8_emu_vec s1,
+                                          i8_emu_vec s2, i8_emu_vec s3, const float *mult,
+                                          void *y, size_t nr) {
+    int32_t acc[16];
+    memcpy(acc, s0.l, 16);
+    memcpy(acc + 4, s1.l, 16);
+    memcpy(acc + 8, s2.l, 16);
+    memcpy(acc + 12, s3.l, 16);
+    i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);
+}
+
 #endif
