@@ -336,7 +336,15 @@ def test_ctrl_c_exits_130_without_traceback_or_partial_file(work: Path) -> None:
 
     lcnet_onnx(work / "big.onnx", (1, 3, 160, 160), width=1.0)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "int8rt.cli", "quantize", "big.onnx", "--calib",
+    # Each calibration image takes 0.5 s longer to load, so the SIGINT below always lands
+    # mid-calibration: on an idle machine the real run can finish before the signal arrives.
+    slow_cli = ("import sys, time\n"
+                "from int8rt import calib_data\n"
+                "load = calib_data.ImageFolder.load\n"
+                "calib_data.ImageFolder.load = lambda self, p: (time.sleep(0.5), load(self, p))[1]\n"
+                "from int8rt.cli import main\n"
+                "sys.exit(main(sys.argv[1:]))\n")
+    p = subprocess.Popen([sys.executable, "-c", slow_cli, "quantize", "big.onnx", "--calib",
                           "images/", "--method", "entropy", "-o", "big.i8"], cwd=work, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = b""
