@@ -338,7 +338,11 @@ def test_ctrl_c_exits_130_without_traceback_or_partial_file(work: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # Each calibration image takes 0.5 s longer to load, so the SIGINT below always lands
     # mid-calibration: on an idle machine the real run can finish before the signal arrives.
-    slow_cli = ("import sys, time\n"
+    # The child also puts Python's SIGINT handler back: a job started in the background of a
+    # non-interactive shell (as CI may be) inherits SIGINT ignored, and Python then installs
+    # no KeyboardInterrupt handler; a user's terminal never has it ignored.
+    slow_cli = ("import signal, sys, time\n"
+                "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
                 "from int8rt import calib_data\n"
                 "load = calib_data.ImageFolder.load\n"
                 "calib_data.ImageFolder.load = lambda self, p: (time.sleep(0.5), load(self, p))[1]\n"
