@@ -42,3 +42,19 @@ def run_in_threads(target: Callable[..., Any], args: Sequence[tuple]) -> list[An
         raise WorkerError(f"{len(errors)} of {len(args)} worker threads raised; worker {i}: "
                           f"{type(first).__name__}: {first}") from first
     return results
+
+
+def plant_worker_raise(monkeypatch: Any) -> None:
+    """Make int8rt.Session.run raise in every thread but the calling one, so a test can show
+    that its concurrency check fails when workers fail (instead of losing the exception)."""
+    import int8rt
+
+    real_run = int8rt.Session.run
+    main = threading.get_ident()
+
+    def planted(self, *a, **kw):
+        if threading.get_ident() != main:
+            raise RuntimeError("planted failure")
+        return real_run(self, *a, **kw)
+
+    monkeypatch.setattr(int8rt.Session, "run", planted)

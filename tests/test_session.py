@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 import int8rt
 from int8rt import format as i8format
 from int8rt.demo import load_demo
-from tests.concurrency import WorkerError, run_in_threads
+from tests.concurrency import WorkerError, plant_worker_raise, run_in_threads
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +106,7 @@ def test_threads_share_one_session(sess, demo) -> None:
 
 def test_threads_share_one_session_fails_on_a_worker_raise(sess, demo, monkeypatch) -> None:
     """A raise in every worker must fail the check above, not vanish with the thread."""
-    real_run = int8rt.Session.run
-    main = threading.get_ident()
-
-    def planted(self, *a, **kw):
-        if threading.get_ident() != main:
-            raise RuntimeError("planted failure")
-        return real_run(self, *a, **kw)
-
-    monkeypatch.setattr(int8rt.Session, "run", planted)
+    plant_worker_raise(monkeypatch)
     with pytest.raises(WorkerError, match="4 of 4 worker threads raised"):
         _shared_session_mismatches(sess, demo[1][:8])
 

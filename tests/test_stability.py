@@ -17,7 +17,7 @@ import pytest
 
 import int8rt
 from int8rt.demo import load_demo
-from tests.concurrency import WorkerError, run_in_threads
+from tests.concurrency import WorkerError, plant_worker_raise, run_in_threads
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -96,14 +96,6 @@ def test_concurrent_runs_fail_when_a_worker_raises(model, monkeypatch) -> None:
     """The check above must not pass when Session.run raises in the worker threads (a raise
     in a plain threading.Thread is lost): plant one after the serial reference runs."""
     qm, x = model
-    real_run = int8rt.Session.run
-    main = threading.get_ident()
-
-    def planted(self, *a, **kw):
-        if threading.get_ident() != main:
-            raise RuntimeError("planted failure")
-        return real_run(self, *a, **kw)
-
-    monkeypatch.setattr(int8rt.Session, "run", planted)
+    plant_worker_raise(monkeypatch)
     with pytest.raises(WorkerError, match="8 of 8 worker threads raised.*planted failure"):
         _concurrent_runs(qm, x, shared=True)

@@ -1,11 +1,10 @@
 /* Which x86 kernels the element-wise families (lut, eltwise, pool, dwconv, convert) run on
  * the current path (int8rt/cpu.h): 0 portable C, 1 AVX2, 2 AVX-512 (F + BW + VL).
  *
- * The avx512vnni path implies AVX-512F with the ZMM state enabled by the OS (cpu.c); every
- * CPU with AVX512-VNNI also has BW and VL (Cascade Lake and later, Zen 4 and later), which
- * these kernels use, and the check below keeps that an explicit condition rather than an
- * assumption. AVX-512 VBMI (vpermi2b, for the 256-entry table lookup) is absent on Cascade
- * Lake, so it is a separate query. */
+ * The avx512vnni path implies AVX-512 F, BW and VL with the ZMM state enabled by the OS: cpu.c
+ * checks all of them before it offers the path, so no second CPU query happens here.
+ * AVX-512 VBMI (vpermi2b, for the 256-entry table lookup) is absent on Cascade Lake, so it is
+ * a separate query (not part of any path). */
 #ifndef INT8RT_X86_PATHS_H
 #define INT8RT_X86_PATHS_H
 
@@ -18,9 +17,7 @@
 
 static inline int32_t i8_x86_level(void) {
     const int32_t isa = i8_isa_current();
-    if (isa == I8_ISA_AVX512_VNNI && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl"))
-        return 2;
+    if (isa == I8_ISA_AVX512_VNNI) return 2; /* cpu.c selects it only with F, BW and VL */
     return isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI;
 }
 
