@@ -40,40 +40,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_PLAN_MAX_CONSTS
         I8_PLAN_MAX_INPUTS
     enum:
-        I8_OP_CONV2D
-        I8_OP_FC
-        I8_OP_ADD
-        I8_OP_MUL
-        I8_OP_REQUANT_COPY
-        I8_OP_MAXPOOL
-        I8_OP_AVGPOOL
-        I8_OP_GLOBAL_AVGPOOL
-        I8_OP_LUT
-        I8_OP_RESIZE_NEAREST
-        I8_OP_RESIZE_BILINEAR
-        I8_OP_SOFTMAX
-        I8_OP_QUANTIZE
-        I8_OP_DEQUANTIZE
-        I8_OP_TRANSPOSE
-        I8_OP_SLICE
-        I8_OP_PAD
-        I8_OP_COPY
-        I8_OP_CONV2D_F32
-        I8_OP_FC_F32
-        I8_OP_F32_BINARY
-        I8_OP_F32_UNARY
-        I8_OP_F32_LAYERNORM
-        I8_OP_F32_SOFTMAX
-        I8_OP_F32_REDUCE
-        I8_OP_F32_MATMUL
-        I8_OP_GATHER
-        I8_OP_STRIDED_COPY
-        I8_OP_CAST
-        I8_OP_WHERE
-        I8_OP_DYNQ_MATMUL
-        I8_OP_WO_MATMUL
-        I8_OP_WO_GATHER
-        I8_OP_RNN
+        I8_OP_COUNT  # the kinds themselves are int8rt.records.KIND (plan_ops.h)
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -221,6 +188,7 @@ cdef extern from "int8rt/plan.h" nogil:
         pass
 
     const char *i8_status_str(int status)
+    const char *i8_plan_op_name(int32_t kind)
     int i8_plan_create(int32_t n_inputs, const int64_t *input_nbytes, int32_t n_outputs,
                        const int64_t *output_nbytes, i8_plan **out)
     void i8_plan_destroy(i8_plan *plan)
@@ -265,52 +233,21 @@ def thread_pool_workers() -> int:
     return i8_pool_workers()
 
 
-# kernel name -> (op kind, const keys in C order with their dtypes). Params names are the C
-# struct fields (int8rt/program.py).
-_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32))
-_PLAN_KERNELS = {
-    "conv2d": (I8_OP_CONV2D, _W),
-    "fc": (I8_OP_FC, _W),
-    "add": (I8_OP_ADD, ()),
-    "mul": (I8_OP_MUL, ()),
-    "requant_copy": (I8_OP_REQUANT_COPY, ()),
-    "maxpool": (I8_OP_MAXPOOL, ()),
-    "avgpool": (I8_OP_AVGPOOL, (("mult_by_count", np.float32),)),
-    "global_avgpool": (I8_OP_GLOBAL_AVGPOOL, ()),
-    "lut": (I8_OP_LUT, (("table", np.int8),)),
-    "resize_nearest": (I8_OP_RESIZE_NEAREST, (("iy", np.int32), ("ix", np.int32))),
-    "resize_bilinear": (I8_OP_RESIZE_BILINEAR, tuple((k, np.int32) for k in
-                                                     ("y0", "y1", "fy", "x0", "x1", "fx"))),
-    "softmax": (I8_OP_SOFTMAX, (("exp_table", np.int32),)),
-    "quantize": (I8_OP_QUANTIZE, ()),
-    "dequantize": (I8_OP_DEQUANTIZE, ()),
-    "transpose": (I8_OP_TRANSPOSE, ()),
-    "slice": (I8_OP_SLICE, ()),
-    "pad": (I8_OP_PAD, ()),  # "value" handled below: present only in constant mode
-    "copy": (I8_OP_COPY, ()),
-    # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
-    "conv2d_f32": (I8_OP_CONV2D_F32, (("w", np.float32), ("bias", np.float32))),
-    "fc_f32": (I8_OP_FC_F32, (("w", np.float32), ("bias", np.float32))),
-    # float32 / dynamic int8 / weight-only records (docs/PLAN.md "Record kinds"); the optional
-    # consts (beta, bias) are present when has_beta / has_bias is 1
-    "f32_binary": (I8_OP_F32_BINARY, ()),
-    "f32_unary": (I8_OP_F32_UNARY, ()),
-    "layernorm": (I8_OP_F32_LAYERNORM, (("gamma", np.float32), ("beta", np.float32))),
-    "f32_softmax": (I8_OP_F32_SOFTMAX, ()),
-    "reduce": (I8_OP_F32_REDUCE, ()),
-    "matmul": (I8_OP_F32_MATMUL, ()),
-    "gather": (I8_OP_GATHER, ()),
-    "strided_copy": (I8_OP_STRIDED_COPY, ()),
-    "cast": (I8_OP_CAST, ()),
-    "where": (I8_OP_WHERE, ()),
-    "dynq_matmul": (I8_OP_DYNQ_MATMUL, (("bias", np.float32),)),
-    "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
-    "wo_gather": (I8_OP_WO_GATHER, ()),
-    "rnn": (I8_OP_RNN, (("bias", np.float32), ("lens", np.int32))),
-}
-# kernels whose last const is optional: (flag param, const key)
-_OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
-                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens")}
+from int8rt.records import BY_KERNEL as _RECORDS, KIND as _KIND, RECORDS as _RECORD_LIST
+
+
+def _check_record_kinds():
+    """The records this module was built with are the registry's (plan_ops.h is generated from
+    it): a stale build or a hand-edited enum fails here, at import, not with wrong kernels."""
+    names = [i8_plan_op_name(k).decode() for k in range(I8_OP_COUNT)]
+    want = [r.kernel for r in _RECORD_LIST]
+    if names != want:
+        raise ImportError("int8rt._native was built with other plan records than "
+                          "int8rt/records.py: rebuild (python setup.py build_ext --inplace) "
+                          f"or run tools/gen_records.py; built {names}, registry {want}")
+
+
+_check_record_kinds()
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
               "const": I8_REF_CONST}
@@ -318,16 +255,9 @@ _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUT
 _CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w",
                 "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups", "x_zp", "y_zp",
                 "qmin", "qmax")
-_CONV_F32_FIELDS = _CONV_FIELDS[:18] + ("lo", "hi")
-_FC_F32_FIELDS = ("m", "k", "n", "lo", "hi")
 _FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
-_POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
-                "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
 _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
-_GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
-_RNN_FIELDS = ("seq", "batch", "input", "hidden", "cell", "dirs", "reverse",
-               "linear_before_reset", "has_h0", "has_c0", "has_lens")
-_RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
+_RNN_FIELDS = _RECORDS["rnn"].fields
 
 
 cdef int _fill_shape(str kernel, dict params, str key, i8f_shape *s, int min_ndim) except -1:
@@ -412,17 +342,17 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.requant_copy.x_offset = params.get("x_offset", 0)
         p.requant_copy.y_offset = params.get("y_offset", 0)
     elif kernel in ("maxpool", "avgpool"):
-        p.pool = _pick(kernel, params, _POOL_FIELDS)
+        p.pool = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "global_avgpool":
-        p.global_avgpool = _pick(kernel, params, _GAP_FIELDS)
+        p.global_avgpool = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "lut":
-        p.lut.n = _pick(kernel, params, ("n",))["n"]
+        p.lut.n = _pick(kernel, params, _RECORDS[kernel].fields)["n"]
     elif kernel == "resize_nearest":
-        p.resize_nearest = _pick(kernel, params, ("n", "h", "w", "c", "oh", "ow", "elem_size"))
+        p.resize_nearest = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "resize_bilinear":
-        p.resize_bilinear = _pick(kernel, params, _RB_FIELDS)
+        p.resize_bilinear = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "softmax":
-        p.softmax = _pick(kernel, params, ("rows", "cols", "inv_y_scale", "y_zp"))
+        p.softmax = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel in ("quantize", "dequantize"):
         # c, hw: the fused NCHW <-> NHWC move (absent: flat)
         p.quant = _pick(kernel, {"c": 0, "hw": 0, **params}, ("n", "scale", "zp", "c", "hw"))
@@ -457,11 +387,11 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.pad.mode = d["mode"]
         p.pad.elem_size = d["elem_size"]
     elif kernel == "conv2d_f32":
-        p.conv2d_f32 = _pick(kernel, params, _CONV_F32_FIELDS)
+        p.conv2d_f32 = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "fc_f32":
-        p.fc_f32 = _pick(kernel, params, _FC_F32_FIELDS)
+        p.fc_f32 = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "copy":
-        p.copy.nbytes = _pick(kernel, params, ("nbytes",))["nbytes"]
+        p.copy.nbytes = _pick(kernel, params, _RECORDS[kernel].fields)["nbytes"]
     elif kernel == "f32_binary":
         d = _pick(kernel, params, ("op", "type"))
         p.f32_binary.op = d["op"]
@@ -470,13 +400,13 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.f32_binary.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.f32_binary.b_stride, nd)
     elif kernel == "f32_unary":
-        p.f32_unary = _pick(kernel, params, ("op", "n", "alpha", "beta"))
+        p.f32_unary = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "layernorm":
-        p.layernorm = _pick(kernel, params, ("rows", "cols", "eps", "has_beta"))
+        p.layernorm = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "f32_softmax":
-        p.rows = _pick(kernel, params, ("rows", "cols"))
+        p.rows = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "reduce":
-        p.reduce = _pick(kernel, params, ("op", "outer", "r", "inner"))
+        p.reduce = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "matmul":
         d = _pick(kernel, params, ("m", "k", "n", "lda", "ldb"))
         p.matmul.m = d["m"]
@@ -488,7 +418,7 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.matmul.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.matmul.b_stride, nd)
     elif kernel == "gather":
-        p.gather = _pick(kernel, params, ("outer", "axis", "inner", "elem_size", "nidx"))
+        p.gather = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "strided_copy":
         d = _pick(kernel, params, ("elem_size", "x_offset", "y_offset"))
         p.strided_copy.elem_size = d["elem_size"]
@@ -509,13 +439,13 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
     elif kernel == "dynq_matmul":
-        p.dynq = _pick(kernel, params, ("m", "n", "k", "per_row", "has_bias"))
+        p.dynq = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "wo_matmul":
-        p.wo = _pick(kernel, params, ("m", "k", "n", "group", "bits", "has_bias"))
+        p.wo = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "wo_gather":
-        p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
+        p.wo_gather = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "rnn":
-        p.rnn = _pick(kernel, params, _RNN_FIELDS)
+        p.rnn = _pick(kernel, params, _RECORDS[kernel].fields)
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -616,12 +546,13 @@ cdef class _NativePlan:
 
     def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
         """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
-        if kernel not in _PLAN_KERNELS:
+        if kernel not in _RECORDS:
             raise ValueError(f"unknown kernel {kernel!r}")
-        kind, const_specs = _PLAN_KERNELS[kernel]
+        rec = _RECORDS[kernel]
+        const_specs = rec.consts
         cdef i8_op_desc d
         memset(&d, 0, sizeof(d))
-        d.kind = kind
+        d.kind = _KIND[kernel]
         _fill_params(kernel, params, &d.params)
         input_refs = list(input_refs)
         output_refs = list(output_refs)
@@ -636,8 +567,8 @@ cdef class _NativePlan:
             if "value" not in consts:
                 raise ValueError("pad: constant mode needs const 'value'")
             const_specs = (("value", None),)
-        if kernel in _OPTIONAL_CONST:
-            flag, key = _OPTIONAL_CONST[kernel]
+        if rec.optional_const is not None:
+            flag, key = rec.optional_const
             if not params.get(flag, 0):
                 const_specs = tuple(c for c in const_specs if c[0] != key)
         arrays = []  # keeps the converted consts alive until add_op has copied them

@@ -18,24 +18,13 @@ import numpy as np
 
 from int8rt import _native
 from int8rt.program import Call, Program
+from int8rt.records import BY_KERNEL, INT8, MOVEMENT, TYPED, record
 
 ALIGN = 64  # arena offsets; also what the C plan aligns the arena itself to
 
 # The process-wide thread pool's workers are joined at interpreter exit (they sleep between
 # runs and would die with the process anyway; joining keeps exit and leak checkers clean).
 atexit.register(_native.thread_pool_shutdown)
-
-# kernels that move elements of any size: the buffers' dtype decides it (program.py)
-_MOVEMENT = ("transpose", "slice", "pad", "resize_nearest", "copy")
-# dtypes each kernel's buffers must have (inputs..., output); movement kernels: x == y
-_DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
-           "conv2d_f32": ("float32", "float32"), "fc_f32": ("float32", "float32")}
-# records of transformer graphs (int8rt/dynamic/lower.py): their element types are params,
-# checked in C against the buffers' byte sizes; gather / strided_copy / where carry elem_size
-_TYPED = ("f32_binary", "f32_unary", "layernorm", "f32_softmax", "reduce", "matmul", "gather",
-          "strided_copy", "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather",
-          "rnn")
-
 
 @dataclass(frozen=True)
 class Interval:
@@ -170,7 +159,7 @@ class NativePlan:
         defined = set(program.inputs) | set(constants)
         readonly = set(defined)
         for i, call in enumerate(program.calls):
-            if call.kernel not in _native._PLAN_KERNELS:
+            if call.kernel not in BY_KERNEL:
                 raise ValueError(f"call {i}: unknown kernel {call.kernel!r}")
             for name in (*call.inputs, *call.outputs):
                 if name not in program.buffers:
@@ -192,14 +181,15 @@ class NativePlan:
         bufs = self.program.buffers
         dts = [bufs[n].dtype for n in (*call.inputs, *call.outputs)]
         params = dict(call.params)
-        if call.kernel in _TYPED:
+        rule = record(call.kernel).dtypes
+        if rule == TYPED:  # element types are params, checked in C
             return params
-        if call.kernel in _MOVEMENT:
+        if rule == MOVEMENT:
             if len(set(dts)) != 1:
                 raise ValueError(f"input and output dtypes differ: {dts}")
             params["elem_size"] = np.dtype(dts[0]).itemsize
         else:
-            want = _DTYPES.get(call.kernel, ("int8",) * len(dts))
+            want = ("int8",) * len(dts) if rule == INT8 else rule
             if call.kernel in ("conv2d", "fc") and params.get("out_f32", 0):
                 want = ("int8", "float32")  # the float32 epilogue (kernels.h)
             if call.kernel == "lut" and tuple(dts) in (("uint8", "int8"), ("int8", "uint8")):

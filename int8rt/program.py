@@ -76,13 +76,9 @@ from typing import Any
 
 import numpy as np
 
-KERNELS = (
-    "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
-    "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
-    "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn",
-)
+from .records import RECORDS
+
+KERNELS = tuple(r.kernel for r in RECORDS)  # the record kinds of int8rt/records.py
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,14 @@ struct i8_plan {
 };
 
 static const char *const OP_NAMES[I8_OP_COUNT] = {
-    "conv2d", "fc", "add", "mul", "requant_copy", "maxpool", "avgpool", "global_avgpool", "lut",
-    "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
-    "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
-    "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn",
+#define I8_OP_NAME_(kind, name) name,
+    I8_PLAN_OPS(I8_OP_NAME_)
+#undef I8_OP_NAME_
 };
+
+const char *i8_plan_op_name(int32_t kind) {
+    return kind >= 0 && kind < I8_OP_COUNT ? OP_NAMES[kind] : NULL;
+}
 
 const char *i8_status_str(int status) {
     switch (status) {
@@ -467,7 +469,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->in[0] = f->out = mul2(c->n, c->op == I8F_NOT ? 1 : 4);
         return NULL;
     }
-    case I8_OP_F32_LAYERNORM: {
+    case I8_OP_LAYERNORM: {
         const i8_plan_layernorm_params *c = &p->layernorm;
         if (c->rows < 0 || c->cols < 1) return "rows must be >= 0 and cols >= 1";
         if (c->has_beta != 0 && c->has_beta != 1) return "has_beta must be 0 or 1";
@@ -480,7 +482,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (p->rows.rows < 0 || p->rows.cols < 1) return "rows must be >= 0 and cols >= 1";
         f->in[0] = f->out = mul2(mul2(p->rows.rows, p->rows.cols), 4);
         return NULL;
-    case I8_OP_F32_REDUCE: {
+    case I8_OP_REDUCE: {
         const i8_plan_reduce_params *c = &p->reduce;
         if (c->op < 0 || c->op > 2) return "op must be 0 (sum), 1 (mean) or 2 (max)";
         if (c->outer < 0 || c->r < 1 || c->inner < 0) return "outer, inner >= 0 and r >= 1";
@@ -488,7 +490,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->out = mul2(mul2(c->outer, c->inner), 4);
         return NULL;
     }
-    case I8_OP_F32_MATMUL: {
+    case I8_OP_MATMUL: {
         const i8_plan_matmul_params *c = &p->matmul;
         if (!shape_ok(&c->batch, 0)) return "batch shape must have 0..8 dims >= 0";
         if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
@@ -1013,15 +1015,15 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_F32_UNARY:
         return i8f_unary__scalar(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
                                  p->f32_unary.beta);
-    case I8_OP_F32_LAYERNORM:
+    case I8_OP_LAYERNORM:
         i8f_layernorm__scalar(p->layernorm.rows, p->layernorm.cols, x, c[0],
                               p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y);
         break;
     case I8_OP_F32_SOFTMAX: i8f_softmax__scalar(p->rows.rows, p->rows.cols, x, y); break;
-    case I8_OP_F32_REDUCE:
+    case I8_OP_REDUCE:
         i8f_reduce__scalar(p->reduce.op, p->reduce.outer, p->reduce.r, p->reduce.inner, x, y);
         break;
-    case I8_OP_F32_MATMUL: {
+    case I8_OP_MATMUL: {
         const i8_plan_matmul_params *q = &p->matmul;
         i8f_matmul__scalar(&q->batch, q->a_stride, q->b_stride, q->m, q->k, q->n, x, q->lda, x1,
                            q->ldb, y);

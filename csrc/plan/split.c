@@ -78,9 +78,9 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
         return;
     }
     case I8_OP_F32_UNARY: by_work(s, p->f32_unary.n, 4); return; /* libm calls: ~4x a copy */
-    case I8_OP_F32_LAYERNORM: by_work(s, p->layernorm.rows, 2.0 * p->layernorm.cols); return;
+    case I8_OP_LAYERNORM: by_work(s, p->layernorm.rows, 2.0 * p->layernorm.cols); return;
     case I8_OP_F32_SOFTMAX: by_work(s, p->rows.rows, 4.0 * p->rows.cols); return;
-    case I8_OP_F32_MATMUL: {
+    case I8_OP_MATMUL: {
         /* the outermost batch axis longer than 1 (heads), else the rows; a MAC counts 1/16 of
          * an element, as for the int8 gemm splits (one task per ~2^18 MACs) */
         const i8_plan_matmul_params *c = &p->matmul;
@@ -258,7 +258,7 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
                           c->beta);
         return;
     }
-    case I8_OP_F32_LAYERNORM: {
+    case I8_OP_LAYERNORM: {
         const i8_plan_layernorm_params *c = &p->layernorm;
         i8f_layernorm__scalar(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
                               c->has_beta ? consts[1] : NULL, c->eps,
@@ -269,7 +269,7 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
         i8f_softmax__scalar(cnt, p->rows.cols, (const float *)x + u0 * p->rows.cols,
                             (float *)y + u0 * p->rows.cols);
         return;
-    case I8_OP_F32_MATMUL: {
+    case I8_OP_MATMUL: {
         i8_plan_matmul_params c = p->matmul;
         if (s->axis < 0) {
             i8f_matmul__scalar(&c.batch, c.a_stride, c.b_stride, cnt, c.k, c.n,

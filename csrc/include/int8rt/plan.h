@@ -17,6 +17,7 @@
 
 #include "int8rt/f32.h"
 #include "int8rt/kernels.h"
+#include "int8rt/plan_ops.h"
 #include "int8rt/rnn.h"
 #include "kernels/f32conv/f32conv.h"
 
@@ -35,6 +36,8 @@ enum {
 
 /* Static description of a status code (never NULL). */
 const char *i8_status_str(int status);
+/* The op name of record kind `kind` (the Program kernel name), or NULL when out of range. */
+const char *i8_plan_op_name(int32_t kind);
 
 /* ---- buffer references ------------------------------------------------------------------- *
  * A reference names a byte region [offset, offset + nbytes) of one container:
@@ -56,44 +59,12 @@ typedef struct {
 } i8_buf_ref;
 
 /* ---- op records -------------------------------------------------------------------------- */
+/* The record kinds, in the order of int8rt/records.py (plan_ops.h is generated from it): the
+ * enum value of a kind is its position there. */
 typedef enum {
-    I8_OP_CONV2D = 0,
-    I8_OP_FC,
-    I8_OP_ADD,
-    I8_OP_MUL,
-    I8_OP_REQUANT_COPY,
-    I8_OP_MAXPOOL,
-    I8_OP_AVGPOOL,
-    I8_OP_GLOBAL_AVGPOOL,
-    I8_OP_LUT,
-    I8_OP_RESIZE_NEAREST,
-    I8_OP_RESIZE_BILINEAR,
-    I8_OP_SOFTMAX,
-    I8_OP_QUANTIZE,
-    I8_OP_DEQUANTIZE,
-    I8_OP_TRANSPOSE,
-    I8_OP_SLICE,
-    I8_OP_PAD,
-    I8_OP_COPY,
-    I8_OP_CONV2D_F32, /* float fallback (kernels/f32conv): f32 in, f32 out */
-    I8_OP_FC_F32,
-    /* float32 records of transformer graphs (kernels/f32, int8rt/f32.h) */
-    I8_OP_F32_BINARY,
-    I8_OP_F32_UNARY,
-    I8_OP_F32_LAYERNORM,
-    I8_OP_F32_SOFTMAX,
-    I8_OP_F32_REDUCE,
-    I8_OP_F32_MATMUL,
-    I8_OP_GATHER,
-    I8_OP_STRIDED_COPY,
-    I8_OP_CAST,
-    I8_OP_WHERE,
-    /* run-time (dynamic) int8 and weight-only matmuls (kernels/dynq, int8rt/dynq.h) */
-    I8_OP_DYNQ_MATMUL,
-    I8_OP_WO_MATMUL,
-    I8_OP_WO_GATHER,
-    /* one LSTM / GRU layer with dynamic int8 weights (kernels/rnn, int8rt/rnn.h) */
-    I8_OP_RNN,
+#define I8_OP_ENUM_(kind, name) kind,
+    I8_PLAN_OPS(I8_OP_ENUM_)
+#undef I8_OP_ENUM_
     I8_OP_COUNT
 } i8_op_kind;
 

@@ -1,0 +1,179 @@
+"""The record registry (int8rt/records.py) against everything that restates it: the generated
+plan_ops.h, plan.h's params union, the C structs, the Cython struct declarations, plan.c's
+switches, the Program kernel list and the numpy reference."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from int8rt import program
+from int8rt.records import BY_KERNEL, INT8, KIND, MOVEMENT, RECORDS
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADERS = sorted((ROOT / "csrc").rglob("*.h"))
+CYTHON = sorted([*(ROOT / "int8rt").rglob("*.pxi"), *(ROOT / "int8rt").rglob("*.pxd")])
+
+
+def _strip_c_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def _c_constants() -> dict[str, int]:
+    """Integer #defines and enum constants with explicit values, over every header."""
+    out: dict[str, int] = {}
+    for h in HEADERS:
+        t = _strip_c_comments(h.read_text())
+        out.update({k: int(v) for k, v in re.findall(r"#define\s+(\w+)\s+\(?(\d+)\)?\s*$", t,
+                                                     flags=re.M)})
+        out.update({k: int(v) for k, v in re.findall(r"\b(\w+)\s*=\s*(\d+)\s*[,}]", t)})
+    return out
+
+
+def _fields(decls: list[tuple[str, str]], consts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(type, 'a, b[N]') declarations -> [(name, type, array length or 0)] in order."""
+    out = []
+    for ctype, names in decls:
+        for item in names.split(","):
+            m = re.fullmatch(r"\s*\**\s*(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*", item)
+            assert m, f"cannot parse declarator {item!r}"
+            n = m.group(2)
+            out.append((m.group(1), ctype, 0 if n is None else int(consts.get(n, n))))
+    return out
+
+
+def c_structs() -> dict[str, list[tuple[str, str, int]]]:
+    """typedef struct / union { ... } NAME; of every header under csrc/."""
+    consts = _c_constants()
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for h in HEADERS:
+        t = _strip_c_comments(h.read_text())
+        for body, name in re.findall(r"typedef\s+(?:struct|union)\s*\w*\s*\{([^{}]*)\}\s*(\w+)\s*;",
+                                     t):
+            decls = []
+            for stmt in body.split(";"):
+                stmt = " ".join(stmt.split())
+                if not stmt:
+                    continue
+                m = re.fullmatch(r"((?:const\s+)?(?:unsigned\s+)?\w+)\s+(.+)", stmt)
+                assert m, f"{h.name}: cannot parse {stmt!r} in {name}"
+                decls.append((m.group(1), m.group(2)))
+            out[name] = _fields(decls, consts)
+    return out
+
+
+def cython_structs() -> dict[str, tuple[str, list[tuple[str, str, int]]]]:
+    """ctypedef struct / union NAME: blocks of the .pxi / .pxd files -> (file, fields); an
+    opaque `pass` block is left out."""
+    consts = _c_constants()
+    out = {}
+    for f in CYTHON:
+        text = f.read_text()
+        alias = dict((a, t) for t, a in re.findall(r"cimport\s+(\w+)\s+as\s+(\w+)", text))
+        lines = text.splitlines()
+        i = 0
+        while i < len(lines):
+            m = re.match(r"(\s*)ctypedef\s+(?:struct|union)\s+(\w+)\s*:", lines[i])
+            i += 1
+            if not m:
+                continue
+            indent, name, decls = len(m.group(1)), m.group(2), []
+            while i < len(lines) and (not lines[i].strip()
+                                      or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                line = lines[i].split("#")[0].strip()
+                i += 1
+                if not line or line == "pass":
+                    continue
+                # a Cython name with a C name string: `int32_t from_ "from"` declares `from`
+                line = re.sub(r"\w+\s+\"(\w+)\"", r"\1", line)
+                m2 = re.fullmatch(r"((?:const\s+)?(?:unsigned\s+)?\w+)\s+(.+)", line)
+                assert m2, f"{f.name}: cannot parse {line!r} in {name}"
+                decls.append((alias.get(m2.group(1), m2.group(1)), m2.group(2)))
+            if decls:
+                out[name] = (f.name, _fields(decls, consts))
+    return out
+
+
+def test_generated_header_is_current():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_records.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_program_kernels_are_the_records():
+    assert program.KERNELS == tuple(r.kernel for r in RECORDS)
+    assert len(BY_KERNEL) == len(RECORDS)
+    assert [KIND[r.kernel] for r in RECORDS] == list(range(len(RECORDS)))
+
+
+def test_union_members_and_struct_fields_match_the_c_header():
+    structs = c_structs()
+    union = {name: ctype for name, ctype, _ in structs["i8_op_params"]}
+    for r in RECORDS:
+        assert union.get(r.member) == r.struct, (
+            f"{r.kernel}: i8_op_params.{r.member} is {union.get(r.member)}, registry says "
+            f"{r.struct}")
+        if r.fields is not None:
+            assert r.fields == tuple(n for n, _, _ in structs[r.struct]), r.kernel
+
+
+def _param_structs(structs) -> set[str]:
+    """The structs an op record's params are made of: i8_op_params and what it nests."""
+    todo, seen = ["i8_op_params"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in structs:
+            continue
+        seen.add(name)
+        todo.extend(t for _, t, _ in structs[name])
+    return seen
+
+
+def test_cython_struct_declarations_match_the_c_headers():
+    """Every Cython field is the C field of that name and type; the params structs (which the
+    binding fills from dicts and copies whole) are declared completely."""
+    structs = c_structs()
+    complete = _param_structs(structs)
+    checked = 0
+    for name, (where, fields) in cython_structs().items():
+        assert name in structs, f"{where}: {name} is not a struct of csrc/ headers"
+        c_fields = set(structs[name])
+        wrong = [f for f in fields if f not in c_fields]
+        assert not wrong, f"{where}: {name} fields {wrong} differ from C {sorted(c_fields)}"
+        if name in complete:
+            missing = sorted(c_fields - set(fields))
+            assert not missing, f"{where}: {name} lacks C fields {missing}"
+        checked += 1
+    assert checked >= 20  # the parser found the declarations
+    assert len(complete) >= 25
+
+
+def test_plan_c_handles_every_record():
+    """check_params (footprints) and exec_op (the call) have a case for every kind."""
+    src = _strip_c_comments((ROOT / "csrc" / "plan" / "plan.c").read_text())
+    for fn in ("check_params", "exec_op"):
+        start = src.index(f"static {'const char *' if fn == 'check_params' else 'int '}{fn}(")
+        body = src[start:src.index("\n}\n", start)]
+        cases = set(re.findall(r"case\s+(I8_OP_\w+)\s*:", body))
+        missing = [r.kind for r in RECORDS if r.kind not in cases]
+        assert not missing, f"{fn} has no case for {missing}"
+        unknown = cases - {r.kind for r in RECORDS}
+        assert not unknown, f"{fn} has cases for kinds the registry lacks: {unknown}"
+
+
+def test_int8_records_have_a_reference_kernel():
+    from int8rt.reference.kernels import REFERENCE_KERNELS
+
+    for r in RECORDS:
+        if r.dtypes in (INT8, MOVEMENT) or r.kernel.endswith("_f32"):
+            assert r.kernel in REFERENCE_KERNELS or r.kernel in ("conv2d", "conv2d_f32"), r.kernel
+
+
+def test_built_module_has_the_registry_records():
+    _native = pytest.importorskip("int8rt._native")
+    _native._check_record_kinds()  # also runs at import
