@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import kernel_tables as kt
+from . import opset
 from .ir import Graph, Node, QParams, fresh_name
 from .opset import NO_CLIP
 from .program import Buffer, Call, Program
@@ -452,32 +453,13 @@ def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
     return name
 
 
-def _f32(v: float) -> float:
-    """ONNX activation attributes are float32: use the value the model really holds."""
-    return float(np.float32(v))
-
-
-_UNARY: dict[str, Callable[[Node], Callable[[np.ndarray], np.ndarray]]] = {
-    "Relu": lambda n: kt.relu,
-    "Clip": lambda n: (lambda v: kt.clip(v, n.attrs.get("min", -math.inf),
-                                         n.attrs.get("max", math.inf))),
-    "LeakyRelu": lambda n: (lambda v: kt.leaky_relu(v, _f32(n.attrs.get("alpha", 0.01)))),
-    "Sigmoid": lambda n: kt.sigmoid,
-    "HardSigmoid": lambda n: (lambda v: kt.hard_sigmoid(v, _f32(n.attrs.get("alpha", 0.2)),
-                                                        _f32(n.attrs.get("beta", 0.5)))),
-    "HardSwish": lambda n: kt.hard_swish,
-    "Tanh": lambda n: kt.tanh,
-    "Silu": lambda n: kt.silu,
-    "Gelu": lambda n: kt.gelu_tanh if n.attrs.get("approximate") == "tanh" else kt.gelu,
-}
-
-
 def _unary(lw: _Lowerer, node: Node) -> None:
     (x,), (y,) = node.inputs, node.outputs
     lw.expect_int8(node, x, y)
     _check_same_size(lw, node, x, y)
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
-    table = kt.lut_table(_UNARY[node.op](node), sx, zx, sy, zy)
+    # the op's real function (opset.py) tabulated over the 256 int8 inputs
+    table = kt.lut_table(opset.unary_function(node.op, node.attrs), sx, zx, sy, zy)
     lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(x))}, {"table": table})
 
 
@@ -704,7 +686,7 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Add": _binary,
     "Sub": _binary,
     "Mul": _binary,
-    **{op: _unary for op in _UNARY},
+    **{op: _unary for op in opset.UNARY_OPS},
     "MaxPool": _maxpool,
     "AveragePool": _avgpool,
     "GlobalAveragePool": _global_avgpool,

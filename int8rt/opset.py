@@ -6,14 +6,26 @@ After `passes.canonicalize` a graph holds only these ops, in NHWC: 4-D activatio
 ops map onto which canonical op (README's op table is generated from this registry and from
 `frontend.onnx.SUPPORTED_ONNX_OPS`).
 
+Each op is declared here once. A unary elementwise op carries its real function (`fn`): the
+float executor (reference/float_ops.py) evaluates it, lowering turns it into the 256-entry
+int8 table (lower.py), validation and shape inference take it as a 1-in 1-out op, and with
+`onnx=True` the ONNX importer maps the ONNX op of the same name onto it, attributes and their
+defaults as declared here (docs/ARCHITECTURE.md "Adding an op").
+
 `clip` attributes are fused activation bounds in real (float) units: (-inf, inf) for none,
 (0, inf) for Relu, (0, 6) for Relu6. In int8 they become the kernel's qmin/qmax.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from int8rt import kernel_tables as kt
 
 INF = float("inf")
 NO_CLIP = (-INF, INF)
@@ -29,6 +41,11 @@ class OpSchema:
     #   "observed": from calibration; "same": equal to the first input's (data movement, max
     #   pooling: lets the kernel skip requantization); "fixed": set by the op (softmax)
     out_qparams: str = "observed"
+    # unary elementwise ops: y = fn(x, attrs) on real values, float64 in and out, attrs with
+    # their defaults and float attributes rounded to float32 (ONNX stores them as float32)
+    fn: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
+    # imported 1:1 from the ONNX op of the same name (attributes as declared, ONNX defaults)
+    onnx: bool = False
 
 
 _OPS = [
@@ -47,16 +64,23 @@ _OPS = [
     OpSchema("Div", "elementwise a / b (float only; division by a constant becomes Mul)",
              int8=False),
     # unary elementwise: int8 runs them all as one 256-entry table lookup
-    OpSchema("Relu", "max(x, 0)"),
-    OpSchema("Clip", "min(max(x, min), max)", {"min": -INF, "max": INF}),
-    OpSchema("LeakyRelu", "x if x >= 0 else alpha * x", {"alpha": 0.01}),
-    OpSchema("Sigmoid", "1 / (1 + exp(-x))"),
-    OpSchema("HardSigmoid", "max(0, min(1, alpha * x + beta))", {"alpha": 0.2, "beta": 0.5}),
-    OpSchema("HardSwish", "x * max(0, min(1, x / 6 + 1 / 2))"),
-    OpSchema("Tanh", "tanh(x)"),
-    OpSchema("Silu", "x * sigmoid(x) (fused from the Sigmoid + Mul pattern)"),
+    OpSchema("Relu", "max(x, 0)", fn=lambda x, a: kt.relu(x), onnx=True),
+    OpSchema("Clip", "min(max(x, min), max)", {"min": -INF, "max": INF},
+             fn=lambda x, a: kt.clip(x, a["min"], a["max"])),
+    OpSchema("LeakyRelu", "x if x >= 0 else alpha * x", {"alpha": 0.01},
+             fn=lambda x, a: kt.leaky_relu(x, a["alpha"]), onnx=True),
+    OpSchema("Sigmoid", "1 / (1 + exp(-x))", fn=lambda x, a: kt.sigmoid(x), onnx=True),
+    OpSchema("HardSigmoid", "max(0, min(1, alpha * x + beta))", {"alpha": 0.2, "beta": 0.5},
+             fn=lambda x, a: kt.hard_sigmoid(x, a["alpha"], a["beta"]), onnx=True),
+    OpSchema("HardSwish", "x * max(0, min(1, x / 6 + 1 / 2))",
+             fn=lambda x, a: kt.hard_swish(x), onnx=True),
+    OpSchema("Tanh", "tanh(x)", fn=lambda x, a: kt.tanh(x), onnx=True),
+    OpSchema("Silu", "x * sigmoid(x) (fused from the Sigmoid + Mul pattern)",
+             fn=lambda x, a: kt.silu(x)),
     OpSchema("Gelu", "x * Phi(x); approximate='tanh' for the tanh form",
-             {"approximate": "none"}),
+             {"approximate": "none"},
+             fn=lambda x, a: (kt.gelu_tanh if a["approximate"] == "tanh" else kt.gelu)(x),
+             onnx=True),
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),
@@ -86,8 +110,7 @@ _OPS = [
 ]
 
 OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
-UNARY_OPS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Silu",
-             "Gelu")
+UNARY_OPS = tuple(op.name for op in _OPS if op.fn is not None)
 
 
 def schema(op: str) -> OpSchema:
@@ -99,6 +122,18 @@ def schema(op: str) -> OpSchema:
 
 def attrs_with_defaults(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
     return {**schema(op).attrs, **attrs}
+
+
+def unary_function(op: str, attrs: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """The real function of unary op `op` with these node attributes: float64 in, float64 out
+    (what lowering tabulates and the float executor evaluates)."""
+    s = schema(op)
+    if s.fn is None:
+        raise KeyError(f"{op!r} is not a unary elementwise op")
+    a = {k: float(np.float32(v)) if isinstance(v, float) and math.isfinite(v) else v
+         for k, v in attrs_with_defaults(op, attrs).items()}
+    fn = s.fn
+    return lambda x: fn(np.asarray(x, dtype=np.float64), a)
 
 
 # Graphs of the dynamic path (int8rt/dynamic/, meta layout "onnx") keep ONNX op types and

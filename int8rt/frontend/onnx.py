@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from int8rt import ir
-from int8rt.opset import NO_CLIP
+from int8rt.opset import NO_CLIP, OPS
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
 from int8rt.validate import validate_graph
@@ -67,14 +67,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "ConvTranspose": "Pad + Conv (zero insertion by Reshape/Pad)",
     "Gemm": "Gemm",
     "MatMul": "Gemm (constant 2-D weight)",
-    "Relu": "Relu",
     "Clip": "Clip",
-    "LeakyRelu": "LeakyRelu",
-    "Sigmoid": "Sigmoid",
-    "HardSigmoid": "HardSigmoid",
-    "HardSwish": "HardSwish",
-    "Tanh": "Tanh",
-    "Gelu": "Gelu",
     "Add": "Add",
     "Sub": "Sub",
     "Mul": "Mul",
@@ -107,6 +100,8 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
     "Expand": "constant-folded",
+    # unary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as declared there
+    **{s.name: s.name for s in OPS.values() if s.onnx},
 }
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT,)
@@ -315,6 +310,8 @@ class _Importer:
             self.fold(node, name, ins)
             return
         fn = getattr(self, "op_" + op, None)
+        if fn is None and op in OPS and OPS[op].onnx:
+            fn = self.op_declared
         if fn is None:
             self.reject(node, name)
             return
@@ -493,27 +490,12 @@ class _Importer:
     def _unary(self, op: str, node, name, ins, attrs: dict[str, Any] | None = None) -> None:
         self.emit(op, [ins[0]], [node.output[0]], attrs or {}, name)
 
-    def op_Relu(self, node, name, ins, attrs):
-        self._unary("Relu", node, name, ins)
-
-    def op_Sigmoid(self, node, name, ins, attrs):
-        self._unary("Sigmoid", node, name, ins)
-
-    def op_Tanh(self, node, name, ins, attrs):
-        self._unary("Tanh", node, name, ins)
-
-    def op_HardSwish(self, node, name, ins, attrs):
-        self._unary("HardSwish", node, name, ins)
-
-    def op_LeakyRelu(self, node, name, ins, attrs):
-        self._unary("LeakyRelu", node, name, ins, {"alpha": float(attrs.get("alpha", 0.01))})
-
-    def op_HardSigmoid(self, node, name, ins, attrs):
-        ab = {"alpha": float(attrs.get("alpha", 0.2)), "beta": float(attrs.get("beta", 0.5))}
-        self._unary("HardSigmoid", node, name, ins, ab)
-
-    def op_Gelu(self, node, name, ins, attrs):
-        self._unary("Gelu", node, name, ins, {"approximate": attrs.get("approximate", "none")})
+    def op_declared(self, node, name, ins, attrs):
+        """An op opset.py declares ONNX-compatible: its attributes, defaults filled in."""
+        schema = OPS[node.op_type]
+        kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
+                for k, d in schema.attrs.items() if k in attrs}
+        self._unary(node.op_type, node, name, ins, {**schema.attrs, **kept})
 
     def op_Clip(self, node, name, ins, attrs):
         if self.opset < 11:

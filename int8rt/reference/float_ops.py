@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from int8rt import opset
+
 F32 = np.float32
 
 
@@ -125,24 +127,6 @@ def _unary(fn) -> OpFn:
             return [np.asarray(fn(ins[0].astype(F32, copy=False), a), F32)]
 
     return run
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # exp(-|x|) never overflows; mirror for negative x
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(F32)
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    # numpy has no erf; math.erf elementwise in float64 is exact enough and Gelu is rare
-    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
-
-
-def _gelu(x: np.ndarray, a: Attrs) -> np.ndarray:
-    xd = x.astype(np.float64)
-    if a.get("approximate", "none") == "tanh":
-        return 0.5 * xd * (1 + np.tanh(math.sqrt(2 / math.pi) * (xd + 0.044715 * xd**3)))
-    return 0.5 * xd * (1 + _erf(xd / math.sqrt(2)))
 
 
 def _pool_geometry(x: np.ndarray, a: Attrs):
@@ -307,10 +291,6 @@ def softmax(ins: Ins, a: Attrs, shapes: NodeShapes) -> list[np.ndarray]:
     return [(e / e.sum(axis=ax, keepdims=True)).astype(F32)]
 
 
-def _hardsigmoid(x, alpha, beta):
-    return np.clip(alpha * x + beta, 0, 1)
-
-
 OPS: dict[str, OpFn] = {
     "Conv": conv,
     "Gemm": gemm,
@@ -318,15 +298,6 @@ OPS: dict[str, OpFn] = {
     "Sub": _binary(np.subtract),
     "Mul": _binary(np.multiply),
     "Div": _binary(np.divide),
-    "Relu": _unary(lambda x, a: np.maximum(x, 0)),
-    "Clip": _unary(lambda x, a: np.clip(x, a["min"], a["max"])),
-    "LeakyRelu": _unary(lambda x, a: np.where(x >= 0, x, F32(a["alpha"]) * x)),
-    "Sigmoid": _unary(lambda x, a: _sigmoid(x)),
-    "HardSigmoid": _unary(lambda x, a: _hardsigmoid(x, F32(a["alpha"]), F32(a["beta"]))),
-    "HardSwish": _unary(lambda x, a: x * _hardsigmoid(x, F32(1 / 6), F32(0.5))),
-    "Tanh": _unary(lambda x, a: np.tanh(x)),
-    "Silu": _unary(lambda x, a: x * _sigmoid(x)),
-    "Gelu": _unary(_gelu),
     "MaxPool": maxpool,
     "AveragePool": averagepool,
     "GlobalAveragePool": global_averagepool,
@@ -338,4 +309,6 @@ OPS: dict[str, OpFn] = {
     "Pad": pad,
     "Resize": resize,
     "Softmax": softmax,
+    # unary elementwise ops: their real function as opset.py declares it
+    **{op: _unary(lambda x, a, op=op: opset.unary_function(op, a)(x)) for op in opset.UNARY_OPS},
 }
