@@ -63,6 +63,17 @@ def silu(x: np.ndarray) -> np.ndarray:
     return x * sigmoid(x)
 
 
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for large x, no loss of
+    the small tail for very negative x."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def mish(x: np.ndarray) -> np.ndarray:
+    """x * tanh(softplus(x)) (Misra 2019; ONNX Mish, opset 18)."""
+    return x * np.tanh(softplus(x))
+
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -79,7 +90,7 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
 UNARY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "relu": relu, "clip": clip, "leaky_relu": leaky_relu, "sigmoid": sigmoid,
     "hard_sigmoid": hard_sigmoid, "hard_swish": hard_swish, "tanh": tanh, "silu": silu,
-    "gelu": gelu, "gelu_tanh": gelu_tanh,
+    "gelu": gelu, "gelu_tanh": gelu_tanh, "mish": mish,
 }
 
 

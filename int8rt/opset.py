@@ -81,6 +81,8 @@ _OPS = [
              {"approximate": "none"},
              fn=lambda x, a: (kt.gelu_tanh if a["approximate"] == "tanh" else kt.gelu)(x),
              onnx=True),
+    OpSchema("Mish", "x * tanh(softplus(x)), softplus(x) = log(1 + exp(x))",
+             fn=lambda x, a: kt.mish(x), onnx=True),
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),

@@ -31,6 +31,10 @@ KNOWN: dict[str, tuple[dict, list[tuple[float, float]]]] = {
     "Silu": ({}, [(0.0, 0.0), (np.log(3.0), 0.75 * np.log(3.0))]),
     # Phi(1) = 0.8413447460685429 (standard normal CDF)
     "Gelu": ({}, [(0.0, 0.0), (1.0, 0.8413447460685429), (-1.0, -0.1586552539314571)]),
+    # tanh(ln(1 + e)) = 0.8650983882673103, tanh(ln(1 + 1/e)) = 0.3034014613741089; large |x|:
+    # x (tanh -> 1) and -0 (x e^x -> 0)
+    "Mish": ({}, [(0.0, 0.0), (1.0, 0.8650983882673103), (-1.0, -0.3034014613741089),
+                  (40.0, 40.0), (-40.0, -40.0 * np.exp(-40.0))]),
 }
 
 ONNX_OPS = [op for op in opset.UNARY_OPS if opset.OPS[op].onnx]
