@@ -1,4 +1,5 @@
-"""Declares the one native extension; metadata lives in pyproject.toml.
+"""Declares the native extensions (int8rt/_native/: a C library and the binding modules over it);
+metadata lives in pyproject.toml.
 
 The portable kernels are compiled with baseline flags only (no -march=native): one build runs
 on every CPU of its architecture. -ffp-contract=off keeps a*b+c from becoming an FMA, which
@@ -25,21 +26,40 @@ C_SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").rglob("*.c"
 C_FLAGS = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra",
            "-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-unused-function"]
 
-native = Extension(
-    "int8rt._native",
-    sources=["int8rt/_native.pyx", *C_SOURCES],
-    include_dirs=["csrc/include", "csrc", np.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+# The C code, compiled once into a shared library of the package (no Python module of its own):
+# every binding module links it, so there is one copy of the kernels and of their process-wide
+# state (the ISA chosen, the thread pool). Its soname is its file name and the modules find it
+# beside themselves ($ORIGIN), in place and installed alike.
+LIB_NAME = "int8rt._native._libint8rt"
+libint8rt = Extension(
+    LIB_NAME,
+    sources=C_SOURCES,
+    include_dirs=["csrc/include", "csrc"],
     extra_compile_args=C_FLAGS,
     # the plan's thread pool (glibc < 2.34 needs libpthread); -s: strip (see the docstring)
     extra_link_args=["-pthread"] + ([] if DEBUG else ["-s"]),
 )
 
+# The binding modules (int8rt/_native/*.pyx), one per job (int8rt/_native/__init__.py).
+MODULES = ["cpu", "plan", "dynamic", "kernels_conv", "kernels_elementwise", "kernels_f32conv",
+           "bench"]
+bindings = [
+    Extension(
+        f"int8rt._native.{m}",
+        sources=[f"int8rt/_native/{m}.pyx"],
+        include_dirs=["csrc/include", "csrc", np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=C_FLAGS,
+        extra_link_args=["-pthread", "-Wl,-rpath,$ORIGIN"] + ([] if DEBUG else ["-s"]),
+    )
+    for m in MODULES
+]
+
 
 class BuildExt(build_ext):
-    """Drops the interpreter's -g / -gN / -gdwarf* flags unless INT8RT_DEBUG_BUILD=1, and
-    compiles the C files in parallel (the generated _native.c alone is most of the time; a
-    `pip install` on a Pi would otherwise build the 30 kernel files one by one after it)."""
+    """Drops the interpreter's -g / -gN / -gdwarf* flags unless INT8RT_DEBUG_BUILD=1, builds the
+    C library first (its C files in parallel) and then the binding modules (in parallel: the
+    Cython-generated C of each is a fraction of the old single module's)."""
 
     def finalize_options(self) -> None:
         super().finalize_options()
@@ -51,9 +71,40 @@ class BuildExt(build_ext):
             cc = getattr(self.compiler, "compiler_so", None)
             if cc:
                 self.compiler.compiler_so = [a for a in cc if not re.fullmatch(r"-g\w*", a)]
-        super().build_extensions()
+        self.check_extensions_list(self.extensions)
+        lib = next(e for e in self.extensions if e.name == LIB_NAME)
+        rest = [e for e in self.extensions if e is not lib]
+        lib_path = self.get_ext_fullpath(LIB_NAME)
+        lib.extra_link_args = [*lib.extra_link_args, f"-Wl,-soname,{Path(lib_path).name}"]
+        self._build_parallel(lib)
+        for e in rest:  # linked by file name: DT_NEEDED is the soname, found by the rpath
+            e.extra_objects = [lib_path]
+        self.extensions = rest
+        try:
+            super().build_extensions()
+        finally:
+            self.extensions = [lib, *rest]
+
+    def _build_parallel(self, ext: Extension) -> None:
+        """build_extension with its C files compiled on `parallel` threads (distutils compiles
+        one extension's sources one by one)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        serial = self.compiler.compile
+
+        def compile_all(sources, **kw):
+            with ThreadPoolExecutor(max_workers=max(1, int(self.parallel or 1))) as pool:
+                objs = pool.map(lambda src: serial([src], **kw), sources)
+                return [o for group in objs for o in group]
+
+        self.compiler.compile = compile_all
+        try:
+            self.build_extension(ext)
+        finally:
+            self.compiler.compile = serial
 
 
 setup(cmdclass={"build_ext": BuildExt},
-      ext_modules=cythonize([native], language_level=3,
-                            compiler_directives={"boundscheck": False, "wraparound": False}))
+      ext_modules=[libint8rt, *cythonize(bindings, language_level=3, nthreads=2,
+                                         compiler_directives={"boundscheck": False,
+                                                              "wraparound": False})])

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--src", type=Path, default=ROOT,
                    help="the int8rt checkout to cross-build (default: this one; e.g. another "
                         "branch's worktree for a before / after table; needs its generated "
-                        "int8rt/_native.c)")
+                        "int8rt/_native/*.c)")
     p.add_argument("--threads", type=int, default=1,
                    help="guest side: int8rt threads; host side: also measure the per-thread "
                         "balance of int8rt at 2..THREADS threads")

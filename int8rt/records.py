@@ -8,7 +8,7 @@ tests/test_records.py:
   `I8_PLAN_OPS` X-macro that makes the `i8_op_kind` enum (plan.h) and the names table of
   plan.c; the enum value of a record is its position here;
 - `int8rt/program.py` `KERNELS`, `int8rt/plan.py`'s buffer dtype rules and the binding's
-  const specs (`int8rt/_plan.pxi`) read this table;
+  const specs (`int8rt/_native/plan.pyx`) read this table;
 - the C parameter struct of each record is the one of its union member in plan.h's
   `i8_op_params`; `fields` (the struct fields filled straight from the call's params) must
   equal that struct's fields, and every Cython struct declaration must equal its C header's

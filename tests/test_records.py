@@ -16,7 +16,7 @@ from int8rt.records import BY_KERNEL, INT8, KIND, MOVEMENT, RECORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = sorted((ROOT / "csrc").rglob("*.h"))
-CYTHON = sorted([*(ROOT / "int8rt").rglob("*.pxi"), *(ROOT / "int8rt").rglob("*.pxd")])
+CYTHON = sorted(p for ext in ("pyx", "pxi", "pxd") for p in (ROOT / "int8rt").rglob(f"*.{ext}"))
 
 
 def _strip_c_comments(text: str) -> str:
@@ -68,7 +68,7 @@ def c_structs() -> dict[str, list[tuple[str, str, int]]]:
 
 
 def cython_structs() -> dict[str, tuple[str, list[tuple[str, str, int]]]]:
-    """ctypedef struct / union NAME: blocks of the .pxi / .pxd files -> (file, fields); an
+    """ctypedef struct / union NAME: blocks of the .pyx / .pxi / .pxd files -> (file, fields); an
     opaque `pass` block is left out."""
     consts = _c_constants()
     out = {}

@@ -10,7 +10,7 @@ WORK=${WORK:-$(mktemp -d /tmp/int8rt-asan.XXXXXX)}
 ASAN_LOG_DIR=${ASAN_LOG_DIR:-$WORK/reports}
 mkdir -p "$ASAN_LOG_DIR"
 tar -C "$SRC" --exclude=.git --exclude=build --exclude='.venv*' --exclude='*.so' \
-    --exclude=int8rt/_native.c -cf - . | tar -C "$WORK" -xf -
+    --exclude='int8rt/_native/*.c' -cf - . | tar -C "$WORK" -xf -
 cd "$WORK"
 python -c "import Cython, numpy, setuptools" 2>/dev/null ||
   python -m pip install -q "Cython>=3.0" "setuptools>=70.1" wheel numpy

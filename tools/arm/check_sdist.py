@@ -3,9 +3,9 @@
     python tools/arm/check_sdist.py dist/int8rt-X.tar.gz
 
 Required: setup.py, pyproject.toml, every C source and header under csrc/, the Cython sources
-(int8rt/*.pyx, *.pxi, *.pxd), every Python module of the int8rt package and its data files, as
+(int8rt/**/*.pyx, *.pxi, *.pxd), every Python module of the int8rt package and its data files, as
 tracked by git in this checkout. Compiled build products (*.so, *.o, *.pyc) must not be in it.
-The sdist also carries int8rt/_native.c, which setup.py's cythonize generates while the sdist
+The sdist also carries int8rt/_native/*.c, which setup.py's cythonize generates while the sdist
 is made (setuptools ships an extension's sources); Cython stays a build requirement
 (pyproject.toml), so a build works with or without that file.
 """

@@ -7,8 +7,9 @@
 #
 #   sudo bash tools/arm/cross_install.sh ARCH SDIST|CHECKOUT [DEST]     (ARCH: arm64 | armhf)
 #
-# CHECKOUT: a source tree with the generated int8rt/_native.c (after `setup.py build_ext
-# --inplace`), as bench/arm_icount.py uses it.
+# CHECKOUT: a source tree with the generated int8rt/_native/*.c (after `setup.py build_ext
+# --inplace`), as bench/arm_icount.py uses it. As setup.py does: the C files make one shared
+# library (_libint8rt, soname = its file name), each binding module links it ($ORIGIN rpath).
 #
 # DEST: a directory inside the rootfs (default: the venv's site-packages); chroot.sh with
 # INSTALL=cross uses /opt/xsite and puts it on PYTHONPATH, leaving the venv untouched.
@@ -40,20 +41,21 @@ else
   tar -C "$W" -xzf "$SDIST"
 fi
 S=$(echo "$W"/int8rt-*)
-[ -f "$S/int8rt/_native.c" ] || { echo "sdist lacks the generated int8rt/_native.c" >&2; exit 2; }
+ls "$S"/int8rt/_native/*.c >/dev/null 2>&1 ||
+  { echo "sdist lacks the generated int8rt/_native/*.c" >&2; exit 2; }
+mapfile -t MODULES < <(cd "$S" && ls int8rt/_native/*.c | sort)
 FLAGS=(-DNDEBUG -fwrapv -O2 -Wall -fPIC -std=c11 -ffp-contract=off -fno-math-errno -Wextra
        -Wno-unused-parameter -Wno-sign-compare -Wno-unused-function
        -DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION -I"$S/csrc/include" -I"$S/csrc"
        -I"$NUMPY_INC" -I"$ROOTFS/usr/include/$PY" -idirafter "$ROOTFS/usr/include")
 mapfile -t SOURCES < <(cd "$S" && find csrc -name '*.c' | sort)
-SOURCES+=(int8rt/_native.c)
+SOURCES+=("${MODULES[@]}")
 s=$SECONDS
 pids=() OBJS=()
 # Objects are cached by content ($CACHE/xobj): the key is the compiler, the flags, the file and
-# the headers it can see (csrc/**/*.h; for the generated _native.c, which is most of the
-# build time, only the headers it includes: csrc/include and the few kernel headers its
-# `cdef extern` blocks name, with what they include), so editing a kernel recompiles the
-# kernels, not the 3 MB binding.
+# the headers it can see (csrc/**/*.h; for the generated binding modules only the headers
+# they include: csrc/include and the few kernel headers their `cdef extern` blocks name, with
+# what they include), so editing a kernel recompiles the kernels, not the bindings.
 XOBJ=$CACHE/xobj-$ARCH
 mkdir -p "$XOBJ"
 HDR_ALL=$(cd "$S" && find csrc -name '*.h' | sort | xargs cat | sha256sum | cut -c1-16)
@@ -62,9 +64,7 @@ HDR_PUB=$(cd "$S" && { find csrc/include -name '*.h' | sort; echo csrc/kernels/g
           xargs cat | sha256sum | cut -c1-16)
 for f in "${SOURCES[@]}"; do
   mkdir -p "$W/obj/$(dirname "$f")"
-  OBJS+=("$W/obj/$f.o")
-  hdr=$HDR_ALL
-  [ "$f" = int8rt/_native.c ] && hdr=$HDR_PUB
+  case $f in int8rt/*) hdr=$HDR_PUB ;; *) OBJS+=("$W/obj/$f.o"); hdr=$HDR_ALL ;; esac
   flags="${FLAGS[*]}"
   key=$( { echo "$CC ${flags//$S/} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
   if [ -f "$XOBJ/$key.o" ]; then cp "$XOBJ/$key.o" "$W/obj/$f.o"; continue; fi
@@ -73,13 +73,19 @@ for f in "${SOURCES[@]}"; do
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
-SO=_native.cpython-311-$TRIPLET.so
+LIB=_libint8rt.cpython-311-$TRIPLET.so
 STRIP=(-s)
 [ "${KEEP_SYMBOLS:-0}" = 1 ] && STRIP=()
-"$CC" -shared "${OBJS[@]}" -lm -pthread "${STRIP[@]}" -o "$W/$SO"
+mkdir -p "$W/so"
+"$CC" -shared "${OBJS[@]}" -lm -pthread "${STRIP[@]}" -Wl,-soname,$LIB -o "$W/so/$LIB"
+for f in "${MODULES[@]}"; do
+  m=$(basename "$f" .c)
+  "$CC" -shared "$W/obj/$f.o" "$W/so/$LIB" -pthread "${STRIP[@]}" '-Wl,-rpath,$ORIGIN' \
+    -o "$W/so/$m.cpython-311-$TRIPLET.so"
+done
 echo "cross build $ARCH: $(( SECONDS - s )) s"
 rm -rf "$DEST/int8rt"
 mkdir -p "$DEST/int8rt"
-(cd "$S/int8rt" && tar --exclude=_native.c -cf - .) | tar -C "$DEST/int8rt" -xf -
-cp "$W/$SO" "$DEST/int8rt/"
+(cd "$S/int8rt" && tar --exclude='_native/*.c' -cf - .) | tar -C "$DEST/int8rt" -xf -
+cp "$W"/so/*.so "$DEST/int8rt/_native/"
 echo "installed into $DEST/int8rt"

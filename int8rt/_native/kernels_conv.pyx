@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Bindings for the conv2d and fc kernels (tests, micro-benchmarks). Same signatures as
 # int8rt.reference.conv: conv2d(x, *, w, bias, mult, ...) and fc(x, *, w, bias, mult, ...).
 # Each call validates its arguments (TypeError / ValueError, never a crash), packs the weights
@@ -7,6 +8,10 @@ import numpy as np
 
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int8_t, int32_t
+
+from int8rt._native.c_gemm cimport *
+from int8rt._native.c_kernels cimport *
+from int8rt._native.common cimport _conv_malloc
 
 
 def _conv_check_array(a, str name, dtype, int ndim):
@@ -49,14 +54,6 @@ cdef void *_conv_out(y):
         return &yf[0]
     yq = y.reshape(-1)
     return &yq[0]
-
-
-cdef void *_conv_malloc(size_t nbytes) except NULL:
-    # malloc(0) may return NULL; always ask for at least one (16-byte aligned) block
-    cdef void *ptr = malloc(nbytes if nbytes else 16)
-    if ptr == NULL:
-        raise MemoryError()
-    return ptr
 
 
 def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
@@ -156,34 +153,7 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
 
 
 # ---- the gemm core itself, per kernel set (tests/kernels/test_gemm.py, bench/bench_gemm.py) --
-from libc.stdint cimport uint32_t
 
-cdef extern from "kernels/gemm/gemm.h" nogil:
-    ctypedef void (*i8_gemm_ukernel)(size_t, size_t, size_t, const void *, size_t, const void *,
-                                     void *, size_t, const void *)
-    ctypedef struct i8_gemm_tile:
-        uint32_t nr
-    ctypedef struct i8_gemm_kernel:
-        const char *name
-        int32_t layout
-        int32_t native
-        uint32_t mr, ku, a_elem
-        const i8_gemm_tile *tiles
-    ctypedef struct i8_gemm_panel:
-        int32_t layout, n, k, kp
-        void *scratch
-        size_t scratch_bytes
-    const i8_gemm_kernel *i8_gemm_kernels(size_t *count)
-    int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd)
-    size_t i8_gemm_packed_size(int32_t n, int32_t k)
-    void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w,
-                             size_t w_stride, const int32_t *bias, const float *mult,
-                             int32_t x_zp, void *packed)
-    size_t i8_gemm_scratch_size(size_t m, int32_t k)
-    void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
-                            int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32)
-    void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m,
-                     const int8_t *a, size_t a_stride, void *c, size_t c_stride)
 
 
 _GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16", 4: "k4n16s"}

@@ -1,10 +1,16 @@
+# cython: language_level=3
 # The native plan (csrc/include/int8rt/plan.h): built from Python once per Program by
-# int8rt/plan.py, then run with the GIL released. Included by _native.pyx after
-# _kernels_decl.pxi, whose struct declarations the op params reuse.
+# int8rt/plan.py, then run with the GIL released. The op params reuse the kernel structs of
+# c_kernels.pxd / c_f32conv.pxd.
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 cimport numpy as cnp
 import numpy as np
+from libc.stdint cimport int8_t, int32_t, int64_t
+
+from int8rt._native.c_f32conv cimport f32_conv2d_params, f32_fc_params
+from int8rt._native.c_kernels cimport *
+from int8rt._native.dynamic import _aligned_bytes
 
 cnp.import_array()
 

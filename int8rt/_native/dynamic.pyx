@@ -1,7 +1,8 @@
+# cython: language_level=3
 # The dynamic int8 / weight-only entry points the plan's records do not cover: weight packing
 # (done once per session by int8rt/lower_dynamic.py, shared by the plans of every shape),
 # scratch sizes and the row quantization tests compare with the numpy reference. The records
-# themselves are kinds of the one plan (_plan.pxi, csrc/plan/plan.c).
+# themselves are kinds of the one plan (plan.pyx, csrc/plan/plan.c).
 from libc.stdint cimport int32_t, int64_t, uint8_t, int8_t
 cimport numpy as cnp
 import numpy as np

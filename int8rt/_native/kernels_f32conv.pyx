@@ -1,24 +1,14 @@
+# cython: language_level=3
 # Bindings for the float32 fallback kernels (csrc/kernels/f32conv/f32conv.h), for tests and
-# micro-benchmarks. Same signatures as int8rt.reference.f32conv. The plan (_plan.pxi) reuses
-# the struct declarations below.
+# micro-benchmarks. Same signatures as int8rt.reference.f32conv. The declarations are
+# c_f32conv.pxd (the plan cimports them too).
 
-cdef extern from "kernels/f32conv/f32conv.h" nogil:
-    ctypedef struct f32_conv2d_params:
-        int32_t n, h, w, c, oh, ow, oc, kh, kw, stride_h, stride_w, dil_h, dil_w
-        int32_t pad_t, pad_l, pad_b, pad_r, groups
-        float lo, hi
-    ctypedef struct f32_fc_params:
-        int32_t m, k, n
-        float lo, hi
+import numpy as np
 
-    size_t f32_conv2d_packed_size(const f32_conv2d_params *p)
-    void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bias,
-                         void *packed)
-    void f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x,
-                        float *y)
-    size_t f32_fc_packed_size(const f32_fc_params *p)
-    void f32_fc_pack(const f32_fc_params *p, const float *w, const float *bias, void *packed)
-    void f32_fc_run(const f32_fc_params *p, const void *packed, const float *x, float *y)
+from int8rt._native.c_f32conv cimport *
+from int8rt._native.common cimport _conv_malloc
+from int8rt._native.kernels_conv import _conv_check_array, _conv_check_int
+from libc.stdlib cimport free
 
 
 def _f32_bounds(lo, hi):

@@ -1,8 +1,12 @@
+# cython: language_level=3
 # Benchmark support: the peak dot-product loop of a kernel path (csrc/kernels/gemm/peak.c).
-from libc.stdint cimport int64_t as _i64
+from libc.stdint cimport int8_t, int32_t as _i32, int64_t as _i64
+from libc.stdlib cimport free
 
-cdef extern from "kernels/gemm/gemm.h" nogil:
-    double i8_peak_ops(_i32 isa, _i64 iters)
+from int8rt._native.c_cpu cimport i8_isa_available, i8_isa_from_name
+from int8rt._native.c_gemm cimport i8_peak_ops
+from int8rt._native.c_kernels cimport *
+from int8rt._native.common cimport _conv_malloc
 
 
 def peak_gops(name: str, iters: int = 2_000_000, repeats: int = 5) -> float:

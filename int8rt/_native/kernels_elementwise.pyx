@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Bindings for the non-convolution kernels (tests, micro-benchmarks). Same names and
 # signatures as the numpy reference kernels in int8rt/reference/{elementwise, pooling, resize,
 # softmax, convert, movement}.py, so a test can call both with one set of arguments.
@@ -7,6 +8,8 @@
 import numpy as np
 
 from libc.stdint cimport int8_t, int32_t, int64_t
+
+from int8rt._native.c_kernels cimport *
 
 
 _EL_I32 = 2**31 - 1

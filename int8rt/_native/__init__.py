@@ -1,0 +1,27 @@
+"""The native core: one extension module per job, all over one shared C library.
+
+- `cpu`: kernel path ("ISA") selection (csrc/include/int8rt/cpu.h);
+- `plan`: the compiled plan Session runs (csrc/include/int8rt/plan.h), the thread pool;
+- `dynamic`: dynamic-int8 / weight-only weight packing and row quantization;
+- `kernels_conv`, `kernels_elementwise`, `kernels_f32conv`: per-kernel entry points for tests
+  and micro-benchmarks (same signatures as the numpy reference kernels);
+- `bench`: the peak dot-product loop and timed kernels of bench/.
+
+The C code (csrc/) is compiled once into `_libint8rt` (setup.py), which every module links:
+one copy of the kernels and of the process-wide state (the chosen ISA, the thread pool). The C
+declarations each module cimports are the .pxd files beside them; tests/test_records.py checks
+their structs against the C headers.
+
+`int8rt._native.X` re-exports every module's names, so callers need not know which module
+holds a function.
+"""
+
+from __future__ import annotations
+
+from . import cpu  # first: reads INT8RT_ISA before anything packs weights
+from . import bench, dynamic, kernels_conv, kernels_elementwise, kernels_f32conv, plan
+
+for _m in (cpu, dynamic, plan, kernels_conv, kernels_elementwise, kernels_f32conv, bench):
+    globals().update({k: v for k, v in vars(_m).items()
+                      if not k.startswith("__") and k not in ("np", "cnp")})
+del _m
