@@ -16,7 +16,7 @@ from int8rt import opset
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from tests.frontend.onnx_util import check, helper, make_model, rand  # noqa: E402
+from tests.frontend.onnx_util import check, helper, make_model, rand
 
 # op -> (attrs, [(x, f(x))]): values of the op's definition from outside int8rt (closed forms
 # or published tables), so a wrong declaration fails here and not only against itself

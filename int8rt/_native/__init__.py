@@ -18,7 +18,9 @@ holds a function.
 
 from __future__ import annotations
 
-from . import cpu  # first: reads INT8RT_ISA before anything packs weights
+from . import cpu  # first: its init reads INT8RT_ISA before any other module runs
+
+# isort: split
 from . import bench, dynamic, kernels_conv, kernels_elementwise, kernels_f32conv, plan
 
 for _m in (cpu, dynamic, plan, kernels_conv, kernels_elementwise, kernels_f32conv, bench):
