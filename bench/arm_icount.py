@@ -22,7 +22,8 @@ What it does (docs/PLATFORMS.md, "ARM speed proxy"):
 
 The table lists int8rt int8, ORT int8, ORT fp32, int8rt / ORT int8, instructions per MAC
 (MACs of Conv / Gemm / MatMul nodes of the float model) and the kernel path int8rt picked.
---split adds, for int8rt, the instructions per inference per function of the native module.
+--split adds, for int8rt, the instructions per inference per function of the C library
+(int8rt/_native/_libint8rt*.so).
 Needs root (chroot), the packages of tools/arm/chroot.sh, qemu-user (dynamic qemu-aarch64),
 gcc-aarch64-linux-gnu, torch + onnx + onnxruntime on the host.
 """
@@ -65,8 +66,10 @@ def guest(args: argparse.Namespace) -> None:
         sess = int8rt.Session(str(d / f"{args.model}.i8"), threads=args.threads)
         feed = {sess.get_inputs()[0].name: x}
         info["isa"] = _native.isa()
-        info["native"] = _native.__file__
-        info["base"] = _module_base(_native.__file__)
+        # the kernels live in the package's C library, which every binding module links
+        lib = next(Path(_native.__file__).parent.glob("_libint8rt*.so"))
+        info["native"] = str(lib)
+        info["base"] = _module_base(str(lib))
         run = lambda: sess.run(None, feed)
     else:
         import onnxruntime as ort
@@ -94,7 +97,7 @@ def _module_base(path: str) -> int:
                     ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]
 
     lib = ctypes.CDLL(path)
-    sym = ctypes.cast(lib.PyInit__native, ctypes.c_void_p)
+    sym = ctypes.cast(lib.i8_plan_run_arena, ctypes.c_void_p)  # any exported function
     info = DlInfo()
     libc = ctypes.CDLL(None)
     if not libc.dladdr(sym, ctypes.byref(info)):

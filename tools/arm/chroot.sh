@@ -197,7 +197,7 @@ run_arch() {
       bash "$SRC/tools/arm/cross_install.sh" "$arch" "$SDIST" /opt/xsite
   elif [ "${REUSE_INSTALL:-0}" = 1 ] && [ -f "$ROOTFS/work/$(basename "$SDIST")" ] &&
      [ "$(sdist_digest "$SDIST")" = "$(sdist_digest "$ROOTFS/work/$(basename "$SDIST")")" ] &&
-     ls "$ROOTFS"/opt/venv/lib/python3*/site-packages/int8rt/_native*.so >/dev/null 2>&1; then
+     ls "$ROOTFS"/opt/venv/lib/python3*/site-packages/int8rt/_native/_libint8rt*.so >/dev/null 2>&1; then
     echo "REUSE_INSTALL=1: int8rt from this same sdist is already installed in $arch"
   else
     install_sdist "$arch" "$c0"

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine={platform.machine()} python={platform.python_version()} "
           f"numpy={np.__version__} int8rt={int8rt.__version__} at {pkg}")
     print(f"installed size={package_size(pkg) / 1024:.0f} KiB "
-          f"(native module {sum(f.stat().st_size for f in pkg.glob('_native*.so')) / 1024:.0f}"
+          f"(native modules {sum(f.stat().st_size for f in pkg.glob('_native/*.so')) / 1024:.0f}"
           f" KiB)")
     print(f"kernel path={_native.isa()} available={','.join(_native.available_isas())} "
           f"cpu={_native.cpu_features()}")

@@ -5,7 +5,7 @@
 #   bash tools/robust/memcheck.sh tests/kernels/test_conv.py -k "small"
 # CPython and numpy are not valgrind-clean by themselves (pymalloc, interned objects kept for the
 # process's life), so the verdict counts only errors whose stack passes through int8rt's own
-# code (_native*.so): invalid reads/writes, uses of uninitialised values, invalid frees, and
+# code (int8rt/_native/*.so): invalid reads/writes, uses of uninitialised values, invalid frees, and
 # leaks that valgrind calls "definitely lost" with an int8rt frame. Exit 1 on any.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
