@@ -178,3 +178,38 @@ def test_int8_records_have_a_reference_kernel():
 def test_built_module_has_the_registry_records():
     _native = pytest.importorskip("int8rt._native")
     _native._check_record_kinds()  # also runs at import
+
+
+def _doc_rows(text: str, header: str) -> list[list[str]]:
+    """The rows of the Markdown table whose header line starts with `header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def _kernels_of(cell: str) -> set[str]:
+    return {k.strip() for k in re.sub(r"\(.*?\)", "", cell).split(",")}
+
+
+def test_program_doc_table_lists_every_record():
+    rows = _doc_rows(program.__doc__, "| kernel | inputs -> outputs |")
+    listed = set().union(*(_kernels_of(r[0]) for r in rows))
+    assert listed == set(BY_KERNEL), sorted(listed ^ set(BY_KERNEL))
+
+
+def test_plan_doc_consts_table_matches_the_records():
+    rows = _doc_rows((ROOT / "docs" / "PLAN.md").read_text(), "| kernel | consts (C order) |")
+    by_kernel = {k: r[1] for r in rows for k in _kernels_of(r[0])}
+    for r in RECORDS:
+        if not r.consts:
+            continue
+        assert r.kernel in by_kernel, f"docs/PLAN.md's consts table lacks {r.kernel}"
+        keys = re.findall(r"\b\w+\b", by_kernel[r.kernel])
+        order = [keys.index(k) for k, _ in r.consts if k in keys]
+        assert len(order) == len(r.consts) and order == sorted(order), (
+            f"{r.kernel}: docs/PLAN.md lists {by_kernel[r.kernel]!r}, registry {r.consts}")
