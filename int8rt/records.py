@@ -89,10 +89,10 @@ RECORDS: tuple[Record, ...] = (
     Record("pad", "pad", "i8_plan_pad_params", dtypes=MOVEMENT),
     Record("copy", "copy", "i8_plan_copy_params", dtypes=MOVEMENT, fields=("nbytes",)),
     # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
-    Record("conv2d_f32", "conv2d_f32", "f32_conv2d_params",
+    Record("conv2d_f32", "conv2d_f32", "i8_f32_conv2d_params",
            (("w", np.float32), ("bias", np.float32)), dtypes=("float32", "float32"),
            fields=_CONV + ("lo", "hi")),
-    Record("fc_f32", "fc_f32", "f32_fc_params", (("w", np.float32), ("bias", np.float32)),
+    Record("fc_f32", "fc_f32", "i8_f32_fc_params", (("w", np.float32), ("bias", np.float32)),
            dtypes=("float32", "float32"), fields=("m", "k", "n", "lo", "hi")),
     # float32 / dynamic int8 / weight-only records of transformer graphs (docs/PLAN.md
     # "Record kinds")

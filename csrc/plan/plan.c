@@ -148,17 +148,17 @@ typedef struct {
 /* ---- footprints of the strided float32 records ------------------------------------------- */
 static int64_t type_size(int32_t t) {
     switch (t) {
-    case I8F_T_F32: return 4;
-    case I8F_T_I64: return 8;
-    case I8F_T_U8: return 1;
-    case I8F_T_I32: return 4;
-    case I8F_T_I8: return 1;
+    case I8_F32_T_F32: return 4;
+    case I8_F32_T_I64: return 8;
+    case I8_F32_T_U8: return 1;
+    case I8_F32_T_I32: return 4;
+    case I8_F32_T_I8: return 1;
     default: return 0;
     }
 }
 
-static int shape_ok(const i8f_shape *s, int32_t min_ndim) {
-    if (s->ndim < min_ndim || s->ndim > I8F_MAXDIM) return 0;
+static int shape_ok(const i8_f32_shape *s, int32_t min_ndim) {
+    if (s->ndim < min_ndim || s->ndim > I8_F32_MAXDIM) return 0;
     for (int32_t i = 0; i < s->ndim; i++)
         if (s->shape[i] < 0) return 0;
     return 1;
@@ -167,7 +167,7 @@ static int shape_ok(const i8f_shape *s, int32_t min_ndim) {
 /* Bytes read through element strides `st` (any sign) from element `off` over shape `s`:
  * (highest index + 1) * elem, or BAD when an index can be negative or the sum overflows;
  * 0 when the shape is empty. */
-static int64_t strided_need(const i8f_shape *s, const int64_t *st, int64_t off, int64_t elem) {
+static int64_t strided_need(const i8_f32_shape *s, const int64_t *st, int64_t off, int64_t elem) {
     int64_t lo = off, hi = off;
     if (off < 0) return BAD;
     for (int32_t i = 0; i < s->ndim; i++)
@@ -228,7 +228,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     }
     case I8_OP_CONV2D_F32: {
-        const f32_conv2d_params *c = &p->conv2d_f32;
+        const i8_f32_conv2d_params *c = &p->conv2d_f32;
         CONV_GEOMETRY_CHECK(c);
         if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
         f->in[0] = mul2(prod4(c->n, c->h, c->w, c->c), 4);
@@ -239,7 +239,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     }
     case I8_OP_FC_F32: {
-        const f32_fc_params *c = &p->fc_f32;
+        const i8_f32_fc_params *c = &p->fc_f32;
         if (c->m < 1 || c->k < 1 || c->n < 1) return "m, k, n must be >= 1";
         if (!fclamp_ok(c->lo, c->hi)) return "clamp bounds must be ordered and not NaN";
         f->in[0] = mul2(mul2(c->m, c->k), 4);
@@ -446,12 +446,12 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *c = &p->f32_binary;
-        const int arith = c->op >= I8F_ADD && c->op <= I8F_MIN;
-        const int cmp = c->op >= I8F_EQUAL && c->op <= I8F_GREATER_EQUAL;
-        const int logic = c->op >= I8F_AND && c->op <= I8F_XOR;
-        if (!(arith && c->type == I8F_T_F32) && !(cmp && (c->type == I8F_T_F32 ||
-                                                          c->type == I8F_T_I64)) &&
-            !(logic && c->type == I8F_T_U8))
+        const int arith = c->op >= I8_F32_ADD && c->op <= I8_F32_MIN;
+        const int cmp = c->op >= I8_F32_EQUAL && c->op <= I8_F32_GREATER_EQUAL;
+        const int logic = c->op >= I8_F32_AND && c->op <= I8_F32_XOR;
+        if (!(arith && c->type == I8_F32_T_F32) && !(cmp && (c->type == I8_F32_T_F32 ||
+                                                          c->type == I8_F32_T_I64)) &&
+            !(logic && c->type == I8_F32_T_U8))
             return "op / operand type combination not supported";
         if (!shape_ok(&c->s, 1)) return "shape must have 1..8 dims >= 0";
         for (int32_t i = 0; i < c->s.ndim; i++)
@@ -464,9 +464,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     }
     case I8_OP_F32_UNARY: {
         const i8_plan_f32_unary_params *c = &p->f32_unary;
-        if (c->op < I8F_RELU || c->op > I8F_LOG) return "unknown unary op";
+        if (c->op < I8_F32_RELU || c->op > I8_F32_LOG) return "unknown unary op";
         if (c->n < 0) return "n must be >= 0";
-        f->in[0] = f->out = mul2(c->n, c->op == I8F_NOT ? 1 : 4);
+        f->in[0] = f->out = mul2(c->n, c->op == I8_F32_NOT ? 1 : 4);
         return NULL;
     }
     case I8_OP_LAYERNORM: {
@@ -557,11 +557,11 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (mul2(c->m, c->k) > INT64_MAX / 8) return "m * k too large";
         f->n_inputs = 2;
         f->in[0] = mul2(mul2(c->m, c->k), 4);
-        f->in[1] = (int64_t)i8dq_packed_size(c->n, c->k);
+        f->in[1] = (int64_t)i8_dq_packed_size(c->n, c->k);
         f->out = mul2(mul2(c->m, c->n), 4);
         f->n_consts = c->has_bias;
         f->consts[0] = mul2(c->n, 4);
-        f->scratch = (int64_t)i8dq_scratch_size(c->m, c->k);
+        f->scratch = (int64_t)i8_dq_scratch_size(c->m, c->k);
         return NULL;
     }
     case I8_OP_WO_MATMUL: {
@@ -597,19 +597,19 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     }
     case I8_OP_RNN: {
         const i8_rnn_params *c = &p->rnn;
-        const char *why = i8rnn_check(c);
+        const char *why = i8_rnn_check(c);
         if (why) return why;
         const int64_t dbh = c->dirs * c->batch * c->hidden;
         const int64_t gh = (c->cell == 0 ? 4 : 3) * c->hidden;
         f->n_inputs = c->has_h0 || c->has_c0 ? 3 : 2;
         f->in[0] = mul2(mul2(mul2(c->seq, c->batch), c->input), 4);
-        f->in[1] = (int64_t)i8rnn_packed_size(c);
+        f->in[1] = (int64_t)i8_rnn_packed_size(c);
         f->in[2] = mul2(mul2(dbh, c->has_h0 + c->has_c0), 4);
-        f->out = mul2(i8rnn_out_size(c), 4);
+        f->out = mul2(i8_rnn_out_size(c), 4);
         f->n_consts = 1 + c->has_lens;
         f->consts[0] = mul2(mul2(c->dirs, 2 * gh), 4);
         f->consts[1] = mul2(c->batch, 4);
-        f->scratch = (int64_t)i8rnn_scratch_size(c);
+        f->scratch = (int64_t)i8_rnn_scratch_size(c);
         return NULL;
     }
     default:
@@ -863,14 +863,14 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
         }
     } else if (d->kind == I8_OP_CONV2D_F32 || d->kind == I8_OP_FC_F32) {
         /* float fallback: weights reordered (outputs innermost) with the bias behind them */
-        size_t packed = d->kind == I8_OP_CONV2D_F32 ? f32_conv2d_packed_size(&r->p.conv2d_f32)
-                                                    : f32_fc_packed_size(&r->p.fc_f32);
+        size_t packed = d->kind == I8_OP_CONV2D_F32 ? i8_f32_conv2d_packed_size(&r->p.conv2d_f32)
+                                                    : i8_f32_fc_packed_size(&r->p.fc_f32);
         r->owned[0] = alloc64(packed ? packed : 1);
         if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
         if (d->kind == I8_OP_CONV2D_F32)
-            f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
+            i8_f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
         else
-            f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
+            i8_f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
     } else {
         for (int i = 0; i < f.n_consts; i++) {
             r->owned[i] = copy64(d->consts[i], d->const_nbytes[i]);
@@ -966,7 +966,7 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_LUT: i8_lut_run(p->lut.n, c[0], x, y); break;
     case I8_OP_RESIZE_NEAREST: {
         const i8_plan_resize_nearest_params *r = &p->resize_nearest;
-        x_resize_nearest_run(r->n, r->h, r->w, r->c, r->oh, r->ow, c[0], c[1],
+        i8_resize_nearest_run(r->n, r->h, r->w, r->c, r->oh, r->ow, c[0], c[1],
                              (size_t)r->elem_size, x, y);
         break;
     }
@@ -992,79 +992,79 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
             i8_dequantize_f32_run(p->quant.n, x, p->quant.scale, p->quant.zp, y);
         break;
     case I8_OP_TRANSPOSE:
-        x_transpose_run(p->transpose.ndim, p->transpose.shape, p->transpose.perm,
+        i8_transpose_run(p->transpose.ndim, p->transpose.shape, p->transpose.perm,
                         (size_t)p->transpose.elem_size, x, y);
         break;
     case I8_OP_SLICE:
-        x_slice_run(p->slice.ndim, p->slice.in_shape, p->slice.start, p->slice.step,
+        i8_slice_run(p->slice.ndim, p->slice.in_shape, p->slice.start, p->slice.step,
                     p->slice.out_shape, (size_t)p->slice.elem_size, x, y);
         break;
     case I8_OP_PAD:
-        x_pad_run(p->pad.ndim, p->pad.in_shape, p->pad.pad_before, p->pad.pad_after, p->pad.mode,
+        i8_pad_run(p->pad.ndim, p->pad.in_shape, p->pad.pad_before, p->pad.pad_after, p->pad.mode,
                   (size_t)p->pad.elem_size, c[0], x, y);
         break;
     case I8_OP_COPY:
         if (p->copy.nbytes) memcpy(y, x, (size_t)p->copy.nbytes);
         break;
-    case I8_OP_CONV2D_F32: f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
-    case I8_OP_FC_F32: f32_fc_run(&p->fc_f32, c[0], x, y); break;
+    case I8_OP_CONV2D_F32: i8_f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
+    case I8_OP_FC_F32: i8_f32_fc_run(&p->fc_f32, c[0], x, y); break;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *q = &p->f32_binary;
-        return i8f_binary__scalar(q->op, q->type, &q->s, x, q->a_stride, x1, q->b_stride, y);
+        return i8_f32_binary_run(q->op, q->type, &q->s, x, q->a_stride, x1, q->b_stride, y);
     }
     case I8_OP_F32_UNARY:
-        return i8f_unary__scalar(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
+        return i8_f32_unary_run(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
                                  p->f32_unary.beta);
     case I8_OP_LAYERNORM:
-        i8f_layernorm__scalar(p->layernorm.rows, p->layernorm.cols, x, c[0],
+        i8_f32_layernorm_run(p->layernorm.rows, p->layernorm.cols, x, c[0],
                               p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y);
         break;
-    case I8_OP_F32_SOFTMAX: i8f_softmax__scalar(p->rows.rows, p->rows.cols, x, y); break;
+    case I8_OP_F32_SOFTMAX: i8_f32_softmax_run(p->rows.rows, p->rows.cols, x, y); break;
     case I8_OP_REDUCE:
-        i8f_reduce__scalar(p->reduce.op, p->reduce.outer, p->reduce.r, p->reduce.inner, x, y);
+        i8_f32_reduce_run(p->reduce.op, p->reduce.outer, p->reduce.r, p->reduce.inner, x, y);
         break;
     case I8_OP_MATMUL: {
         const i8_plan_matmul_params *q = &p->matmul;
-        i8f_matmul__scalar(&q->batch, q->a_stride, q->b_stride, q->m, q->k, q->n, x, q->lda, x1,
+        i8_f32_matmul_run(&q->batch, q->a_stride, q->b_stride, q->m, q->k, q->n, x, q->lda, x1,
                            q->ldb, y);
         break;
     }
     case I8_OP_GATHER: {
         const i8_plan_gather_params *q = &p->gather;
-        return i8f_gather__scalar(q->outer, q->axis, q->inner, q->elem_size, x, x1, q->nidx, y);
+        return i8_f32_gather_run(q->outer, q->axis, q->inner, q->elem_size, x, x1, q->nidx, y);
     }
     case I8_OP_STRIDED_COPY: {
         const i8_plan_strided_copy_params *q = &p->strided_copy;
         for (int32_t i = 0; i < q->s.ndim; i++)
             if (q->s.shape[i] == 0) return 0;
-        i8f_strided_copy__scalar(&q->s, q->elem_size, x, q->x_offset, q->x_stride, y,
+        i8_f32_strided_copy_run(&q->s, q->elem_size, x, q->x_offset, q->x_stride, y,
                                  q->y_offset, q->y_stride);
         break;
     }
-    case I8_OP_CAST: i8f_cast__scalar(p->cast.n, p->cast.from, x, p->cast.to, y); break;
+    case I8_OP_CAST: i8_f32_cast_run(p->cast.n, p->cast.from, x, p->cast.to, y); break;
     case I8_OP_WHERE: {
         const i8_plan_where_params *q = &p->where;
-        i8f_where__scalar(&q->s, q->elem_size, x, q->c_stride, x1, q->a_stride, x2, q->b_stride,
+        i8_f32_where_run(&q->s, q->elem_size, x, q->c_stride, x1, q->a_stride, x2, q->b_stride,
                           y);
         break;
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *q = &p->dynq;
-        i8dq_matmul(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, y, scratch);
+        i8_dq_matmul(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, y, scratch);
         break;
     }
     case I8_OP_WO_MATMUL: {
         const i8_plan_wo_params *q = &p->wo;
-        i8wo_matmul__scalar(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
+        i8_wo_matmul_run(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
                             q->has_bias ? c[0] : NULL, y, scratch);
         break;
     }
     case I8_OP_WO_GATHER: {
         const i8_plan_wo_gather_params *q = &p->wo_gather;
-        return i8wo_gather__scalar(q->rows, q->cols, x1, q->bits, q->group, x2, x, q->nidx, y);
+        return i8_wo_gather_run(q->rows, q->cols, x1, q->bits, q->group, x2, x, q->nidx, y);
     }
     case I8_OP_RNN:
-        i8rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
+        i8_rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
         break;
     }
     return 0;

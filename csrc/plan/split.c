@@ -213,7 +213,7 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
         for (int64_t u = u0; u < u1;) {
             const int64_t b = u / c->oh, oy = u % c->oh;
             const int64_t k = u1 - u < c->oh - oy ? u1 - u : c->oh - oy;
-            x_resize_nearest_run(1, c->h, c->w, c->c, (int32_t)k, c->ow,
+            i8_resize_nearest_run(1, c->h, c->w, c->c, (int32_t)k, c->ow,
                                  (const int32_t *)consts[0] + oy, consts[1], (size_t)es,
                                  (const char *)x + b * img, (char *)y + (b * c->oh + oy) * orow);
             u += k;
@@ -241,38 +241,38 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     case I8_OP_F32_BINARY: {
         i8_plan_f32_binary_params c = p->f32_binary;
         const int32_t ax = s->axis;
-        const int64_t es = c.type == I8F_T_I64 ? 8 : c.type == I8F_T_U8 ? 1 : 4;
-        const int64_t ys = c.op < I8F_EQUAL ? 4 : 1;
+        const int64_t es = c.type == I8_F32_T_I64 ? 8 : c.type == I8_F32_T_U8 ? 1 : 4;
+        const int64_t ys = c.op < I8_F32_EQUAL ? 4 : 1;
         int64_t inner = 1;
         for (int32_t i = ax + 1; i < c.s.ndim; i++) inner *= c.s.shape[i];
         c.s.shape[ax] = cnt;
-        i8f_binary__scalar(c.op, c.type, &c.s, (const char *)x + u0 * c.a_stride[ax] * es,
+        i8_f32_binary_run(c.op, c.type, &c.s, (const char *)x + u0 * c.a_stride[ax] * es,
                            c.a_stride, (const char *)x2 + u0 * c.b_stride[ax] * es, c.b_stride,
                            (char *)y + u0 * inner * ys);
         return;
     }
     case I8_OP_F32_UNARY: {
         const i8_plan_f32_unary_params *c = &p->f32_unary;
-        const int64_t es = c->op == I8F_NOT ? 1 : 4;
-        i8f_unary__scalar(c->op, cnt, (const char *)x + u0 * es, (char *)y + u0 * es, c->alpha,
+        const int64_t es = c->op == I8_F32_NOT ? 1 : 4;
+        i8_f32_unary_run(c->op, cnt, (const char *)x + u0 * es, (char *)y + u0 * es, c->alpha,
                           c->beta);
         return;
     }
     case I8_OP_LAYERNORM: {
         const i8_plan_layernorm_params *c = &p->layernorm;
-        i8f_layernorm__scalar(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
+        i8_f32_layernorm_run(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
                               c->has_beta ? consts[1] : NULL, c->eps,
                               (float *)y + u0 * c->cols);
         return;
     }
     case I8_OP_F32_SOFTMAX:
-        i8f_softmax__scalar(cnt, p->rows.cols, (const float *)x + u0 * p->rows.cols,
+        i8_f32_softmax_run(cnt, p->rows.cols, (const float *)x + u0 * p->rows.cols,
                             (float *)y + u0 * p->rows.cols);
         return;
     case I8_OP_MATMUL: {
         i8_plan_matmul_params c = p->matmul;
         if (s->axis < 0) {
-            i8f_matmul__scalar(&c.batch, c.a_stride, c.b_stride, cnt, c.k, c.n,
+            i8_f32_matmul_run(&c.batch, c.a_stride, c.b_stride, cnt, c.k, c.n,
                                (const float *)x + u0 * c.lda, c.lda, x2, c.ldb,
                                (float *)y + u0 * c.n);
             return;
@@ -281,20 +281,20 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
         int64_t inner = c.m * c.n;
         for (int32_t i = ax + 1; i < c.batch.ndim; i++) inner *= c.batch.shape[i];
         c.batch.shape[ax] = cnt;
-        i8f_matmul__scalar(&c.batch, c.a_stride, c.b_stride, c.m, c.k, c.n,
+        i8_f32_matmul_run(&c.batch, c.a_stride, c.b_stride, c.m, c.k, c.n,
                            (const float *)x + u0 * c.a_stride[ax], c.lda,
                            (const float *)x2 + u0 * c.b_stride[ax], c.ldb, (float *)y + u0 * inner);
         return;
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *c = &p->dynq;
-        i8dq_matmul(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
+        i8_dq_matmul(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
                     (const float *)x + u0 * c->k, 1, (float *)y + u0 * c->n, scratch);
         return;
     }
     case I8_OP_WO_MATMUL: {
         const i8_plan_wo_params *c = &p->wo;
-        i8wo_matmul__scalar(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits, c->group,
+        i8_wo_matmul_run(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits, c->group,
                             in[2], c->has_bias ? consts[0] : NULL, (float *)y + u0 * c->n,
                             scratch);
         return;

@@ -3,19 +3,19 @@
 from libc.stdint cimport int32_t
 
 cdef extern from "kernels/f32conv/f32conv.h" nogil:
-    ctypedef struct f32_conv2d_params:
+    ctypedef struct i8_f32_conv2d_params:
         int32_t n, h, w, c, oh, ow, oc, kh, kw, stride_h, stride_w, dil_h, dil_w
         int32_t pad_t, pad_l, pad_b, pad_r, groups
         float lo, hi
-    ctypedef struct f32_fc_params:
+    ctypedef struct i8_f32_fc_params:
         int32_t m, k, n
         float lo, hi
 
-    size_t f32_conv2d_packed_size(const f32_conv2d_params *p)
-    void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bias,
+    size_t i8_f32_conv2d_packed_size(const i8_f32_conv2d_params *p)
+    void i8_f32_conv2d_pack(const i8_f32_conv2d_params *p, const float *w, const float *bias,
                          void *packed)
-    void f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x,
+    void i8_f32_conv2d_run(const i8_f32_conv2d_params *p, const void *packed, const float *x,
                         float *y)
-    size_t f32_fc_packed_size(const f32_fc_params *p)
-    void f32_fc_pack(const f32_fc_params *p, const float *w, const float *bias, void *packed)
-    void f32_fc_run(const f32_fc_params *p, const void *packed, const float *x, float *y)
+    size_t i8_f32_fc_packed_size(const i8_f32_fc_params *p)
+    void i8_f32_fc_pack(const i8_f32_fc_params *p, const float *w, const float *bias, void *packed)
+    void i8_f32_fc_run(const i8_f32_fc_params *p, const void *packed, const float *x, float *y)

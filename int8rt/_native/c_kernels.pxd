@@ -74,7 +74,7 @@ cdef extern from "int8rt/kernels.h" nogil:
 
     void i8_lut_run(int64_t n, const int8_t *table, const int8_t *x, int8_t *y)
 
-    void x_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh,
+    void i8_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh,
                               int32_t ow, const int32_t *iy, const int32_t *ix,
                               size_t elem_size, const void *x, void *y)
     ctypedef struct i8_resize_bilinear_params:
@@ -97,11 +97,11 @@ cdef extern from "int8rt/kernels.h" nogil:
                                     const int8_t *x, float scale, int32_t zp, float *y)
     void i8_dequantize_f32_run(int64_t n, const int8_t *x, float scale, int32_t zp, float *y)
 
-    void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm,
+    void i8_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm,
                          size_t elem_size, const void *x, void *y)
-    void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start,
+    void i8_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start,
                      const int64_t *step, const int64_t *out_shape, size_t elem_size,
                      const void *x, void *y)
-    void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
+    void i8_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
                    const int64_t *pad_after, int32_t mode, size_t elem_size, const void *value,
                    const void *x, void *y)

@@ -8,23 +8,23 @@ cimport numpy as cnp
 import numpy as np
 
 cdef extern from "int8rt/dynq.h" nogil:
-    size_t i8dq_packed_size(int32_t n, int32_t k)
-    void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
-    size_t i8dq_scratch_size(int64_t m, int64_t k)
-    void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
+    size_t i8_dq_packed_size(int32_t n, int32_t k)
+    void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
+    size_t i8_dq_scratch_size(int64_t m, int64_t k)
+    void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                             float *s)
-    size_t i8wo_scratch_size(int64_t n, int64_t group)
+    size_t i8_wo_scratch_size(int64_t n, int64_t group)
 
 def dynq_packed_size(int n, int k) -> int:
-    return i8dq_packed_size(n, k)
+    return i8_dq_packed_size(n, k)
 
 
 def dynq_scratch_size(int64_t m, int64_t k) -> int:
-    return i8dq_scratch_size(m, k)
+    return i8_dq_scratch_size(m, k)
 
 
 def wo_scratch_size(int64_t n, int64_t group) -> int:
-    return i8wo_scratch_size(n, group)
+    return i8_wo_scratch_size(n, group)
 
 
 def _aligned_bytes(size_t nbytes):
@@ -42,9 +42,9 @@ def dynq_pack(cnp.ndarray w, cnp.ndarray w_scale):
             or not w_scale.flags.c_contiguous:
         raise ValueError("dynq_pack: w_scale must be float32 [n]")
     cdef int n = w.shape[0], k = w.shape[1]
-    packed = _aligned_bytes(i8dq_packed_size(n, k))
+    packed = _aligned_bytes(i8_dq_packed_size(n, k))
     cdef cnp.ndarray pk = packed
-    i8dq_pack(n, k, <const int8_t *>w.data, <const float *>w_scale.data, pk.data)
+    i8_dq_pack(n, k, <const int8_t *>w.data, <const float *>w_scale.data, pk.data)
     return packed
 
 
@@ -55,6 +55,6 @@ def dynq_quantize_rows(cnp.ndarray a, bint per_row):
     cdef int64_t m = a.shape[0], k = a.shape[1]
     cdef cnp.ndarray q = np.empty((m, k), np.int8)
     cdef cnp.ndarray s = np.empty(m if per_row else 1, np.float32)
-    i8dq_quantize_rows(m, k, <const float *>a.data, per_row, <int8_t *>q.data,
+    i8_dq_quantize_rows(m, k, <const float *>a.data, per_row, <int8_t *>q.data,
                        <float *>s.data)
     return q, s

@@ -291,7 +291,7 @@ def _el_resize_x(x, n, h, w, c, dtype=None):
 
 
 def resize_nearest(x, iy, ix, *, oh=None, ow=None, n=None, h=None, w=None, c=None):
-    """Native x_resize_nearest_run: any element type, y[b, oy, ox] = x[b, iy[oy], ix[ox]]."""
+    """Native i8_resize_nearest_run: any element type, y[b, oy, ox] = x[b, iy[oy], ix[ox]]."""
     cdef int32_t nn, hh, ww, cc
     nn, hh, ww, cc = _el_resize_x(x, n, h, w, c)
     _el_index(iy, "iy", hh, oh)
@@ -305,7 +305,7 @@ def resize_nearest(x, iy, ix, *, oh=None, ow=None, n=None, h=None, w=None, c=Non
     cdef void *yp = _el_rw(y)
     if y.size:
         with nogil:
-            x_resize_nearest_run(nn, hh, ww, cc, ohh, oww, iyp, ixp, es, xp, yp)
+            i8_resize_nearest_run(nn, hh, ww, cc, ohh, oww, iyp, ixp, es, xp, yp)
     return y
 
 
@@ -452,7 +452,7 @@ def _el_shape(x, shape, str name):
 
 
 def transpose(x, *, shape, perm):
-    """Native x_transpose_run: any element type, at most 6 axes."""
+    """Native i8_transpose_run: any element type, at most 6 axes."""
     dims = _el_shape(x, shape, "shape")
     cdef int32_t nd = len(dims)
     pv = _el_ints(perm, "perm", nd, 0, nd - 1)
@@ -469,12 +469,12 @@ def transpose(x, *, shape, perm):
     cdef void *yp = _el_rw(y)
     if y.size:
         with nogil:
-            x_transpose_run(nd, sh, pm, es, xp, yp)
+            i8_transpose_run(nd, sh, pm, es, xp, yp)
     return y
 
 
 def slice(x, *, in_shape, start, step, out_shape):
-    """Native x_slice_run: y[i] = x[start + i * step] per axis (step may be negative)."""
+    """Native i8_slice_run: y[i] = x[start + i * step] per axis (step may be negative)."""
     dims = _el_shape(x, in_shape, "in_shape")
     cdef int32_t nd = len(dims)
     st = _el_ints(start, "start", nd)
@@ -499,12 +499,12 @@ def slice(x, *, in_shape, start, step, out_shape):
     cdef const void *xp = _el_ro(x)
     cdef void *yp = _el_rw(y)
     with nogil:
-        x_slice_run(nd, ish, sst, ssp, osh, es, xp, yp)
+        i8_slice_run(nd, ish, sst, ssp, osh, es, xp, yp)
     return y
 
 
 def pad(x, value=None, *, in_shape, pad_before, pad_after, mode=0):
-    """Native x_pad_run: mode 0 constant (value: one element of x's dtype), 1 reflect, 2 edge;
+    """Native i8_pad_run: mode 0 constant (value: one element of x's dtype), 1 reflect, 2 edge;
     negative pads crop."""
     dims = _el_shape(x, in_shape, "in_shape")
     cdef int32_t nd = len(dims)
@@ -533,5 +533,5 @@ def pad(x, value=None, *, in_shape, pad_before, pad_after, mode=0):
     cdef const void *vp = _el_ro(value)
     cdef void *yp = _el_rw(y)
     with nogil:
-        x_pad_run(nd, ish, bef, aft, md, es, vp, xp, yp)
+        i8_pad_run(nd, ish, bef, aft, md, es, vp, xp, yp)
     return y

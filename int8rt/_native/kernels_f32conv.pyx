@@ -26,7 +26,7 @@ def conv2d_f32(x, *, w, bias, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pa
     _conv_check_array(w, "w", np.float32, 4)
     _conv_check_array(bias, "bias", np.float32, 1)
     cdef int32_t big = 2**31 - 1
-    cdef f32_conv2d_params p
+    cdef i8_f32_conv2d_params p
     p.n, p.h, p.w, p.c = [_conv_check_int(v, "x.shape", 1, big) for v in x.shape]
     p.oc, p.kh, p.kw = [_conv_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
     p.stride_h = _conv_check_int(stride_h, "stride_h", 1, big)
@@ -54,11 +54,11 @@ def conv2d_f32(x, *, w, bias, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pa
     cdef const float[::1] wv = w.reshape(-1)
     cdef const float[::1] bv = bias
     cdef float[::1] yv = y.reshape(-1)
-    cdef void *packed = _conv_malloc(f32_conv2d_packed_size(&p))
+    cdef void *packed = _conv_malloc(i8_f32_conv2d_packed_size(&p))
     try:
         with nogil:
-            f32_conv2d_pack(&p, &wv[0], &bv[0], packed)
-            f32_conv2d_run(&p, packed, &xv[0], &yv[0])
+            i8_f32_conv2d_pack(&p, &wv[0], &bv[0], packed)
+            i8_f32_conv2d_run(&p, packed, &xv[0], &yv[0])
     finally:
         free(packed)
     return y
@@ -70,7 +70,7 @@ def fc_f32(x, *, w, bias, lo, hi, m=None, k=None, n=None):
     _conv_check_array(w, "w", np.float32, 2)
     _conv_check_array(bias, "bias", np.float32, 1)
     cdef int32_t big = 2**31 - 1
-    cdef f32_fc_params p
+    cdef i8_f32_fc_params p
     p.m = _conv_check_int(x.shape[0], "m", 1, big)
     p.k = _conv_check_int(x.shape[1], "k", 1, big)
     p.n = _conv_check_int(w.shape[0], "n", 1, big)
@@ -82,11 +82,11 @@ def fc_f32(x, *, w, bias, lo, hi, m=None, k=None, n=None):
     cdef const float[::1] wv = w.reshape(-1)
     cdef const float[::1] bv = bias
     cdef float[::1] yv = y.reshape(-1)
-    cdef void *packed = _conv_malloc(f32_fc_packed_size(&p))
+    cdef void *packed = _conv_malloc(i8_f32_fc_packed_size(&p))
     try:
         with nogil:
-            f32_fc_pack(&p, &wv[0], &bv[0], packed)
-            f32_fc_run(&p, packed, &xv[0], &yv[0])
+            i8_f32_fc_pack(&p, &wv[0], &bv[0], packed)
+            i8_f32_fc_run(&p, packed, &xv[0], &yv[0])
     finally:
         free(packed)
     return y

@@ -8,7 +8,7 @@ cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int8_t, int32_t, int64_t
 
-from int8rt._native.c_f32conv cimport f32_conv2d_params, f32_fc_params
+from int8rt._native.c_f32conv cimport i8_f32_conv2d_params, i8_f32_fc_params
 from int8rt._native.c_kernels cimport *
 from int8rt._native.dynamic import _aligned_bytes
 
@@ -16,8 +16,8 @@ cnp.import_array()
 
 cdef extern from "int8rt/f32.h" nogil:
     enum:
-        I8F_MAXDIM
-    ctypedef struct i8f_shape:
+        I8_F32_MAXDIM
+    ctypedef struct i8_f32_shape:
         int32_t ndim
         int64_t shape[8]
 
@@ -25,10 +25,10 @@ cdef extern from "int8rt/rnn.h" nogil:
     ctypedef struct i8_rnn_params:
         int64_t seq, batch, input, hidden
         int32_t cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens
-    size_t i8rnn_packed_size(const i8_rnn_params *p)
-    void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw,
+    size_t i8_rnn_packed_size(const i8_rnn_params *p)
+    void i8_rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw,
                     const int8_t *qr, const float *sr, void *packed)
-    const char *i8rnn_check(const i8_rnn_params *p)
+    const char *i8_rnn_check(const i8_rnn_params *p)
 
 cdef extern from "int8rt/plan.h" nogil:
     enum:
@@ -99,7 +99,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t nbytes
     ctypedef struct i8_plan_f32_binary_params:
         int32_t op, type
-        i8f_shape s
+        i8_f32_shape s
         int64_t a_stride[8]
         int64_t b_stride[8]
     ctypedef struct i8_plan_f32_unary_params:
@@ -116,14 +116,14 @@ cdef extern from "int8rt/plan.h" nogil:
         int32_t op
         int64_t outer, r, inner
     ctypedef struct i8_plan_matmul_params:
-        i8f_shape batch
+        i8_f32_shape batch
         int64_t a_stride[8]
         int64_t b_stride[8]
         int64_t m, k, n, lda, ldb
     ctypedef struct i8_plan_gather_params:
         int64_t outer, axis, inner, elem_size, nidx
     ctypedef struct i8_plan_strided_copy_params:
-        i8f_shape s
+        i8_f32_shape s
         int64_t elem_size, x_offset, y_offset
         int64_t x_stride[8]
         int64_t y_stride[8]
@@ -132,7 +132,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int32_t to "to"
         int32_t from_ "from"
     ctypedef struct i8_plan_where_params:
-        i8f_shape s
+        i8_f32_shape s
         int64_t elem_size
         int64_t c_stride[8]
         int64_t a_stride[8]
@@ -163,8 +163,8 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_slice_params slice
         i8_plan_pad_params pad
         i8_plan_copy_params copy
-        f32_conv2d_params conv2d_f32
-        f32_fc_params fc_f32
+        i8_f32_conv2d_params conv2d_f32
+        i8_f32_fc_params fc_f32
         i8_plan_f32_binary_params f32_binary
         i8_plan_f32_unary_params f32_unary
         i8_plan_layernorm_params layernorm
@@ -266,12 +266,12 @@ _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _RNN_FIELDS = _RECORDS["rnn"].fields
 
 
-cdef int _fill_shape(str kernel, dict params, str key, i8f_shape *s, int min_ndim) except -1:
+cdef int _fill_shape(str kernel, dict params, str key, i8_f32_shape *s, int min_ndim) except -1:
     v = [int(x) for x in params.get(key, ())]
-    if not min_ndim <= len(v) <= I8F_MAXDIM:
-        raise ValueError(f"{kernel}: {key} must have {min_ndim}..{I8F_MAXDIM} dims")
+    if not min_ndim <= len(v) <= I8_F32_MAXDIM:
+        raise ValueError(f"{kernel}: {key} must have {min_ndim}..{I8_F32_MAXDIM} dims")
     s.ndim = len(v)
-    for i in range(I8F_MAXDIM):
+    for i in range(I8_F32_MAXDIM):
         s.shape[i] = v[i] if i < len(v) else 1
     return len(v)
 
@@ -280,7 +280,7 @@ cdef int _fill_strides(str kernel, dict params, str key, int64_t *st, int ndim) 
     v = [int(x) for x in params.get(key, ())]
     if len(v) != ndim:
         raise ValueError(f"{kernel}: {key} must have {ndim} entries")
-    for i in range(I8F_MAXDIM):
+    for i in range(I8_F32_MAXDIM):
         st[i] = v[i] if i < ndim else 0
     return 0
 
@@ -691,10 +691,10 @@ cdef class _NativePlan:
 
 
 def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.ndarray sr):
-    """The packed weight blob of an `rnn` record (i8rnn_pack): qw [D, G*H, I] int8, sw
+    """The packed weight blob of an `rnn` record (i8_rnn_pack): qw [D, G*H, I] int8, sw
     [D, G*H] float32, qr [D, G*H, H] int8, sr [D, G*H] float32 (ONNX gate order)."""
     cdef i8_rnn_params p = _pick("rnn", params, _RNN_FIELDS)
-    cdef const char *why = i8rnn_check(&p)
+    cdef const char *why = i8_rnn_check(&p)
     if why != NULL:
         raise ValueError(f"rnn_pack: {why.decode()}")
     g = 4 if p.cell == 0 else 3
@@ -708,8 +708,8 @@ def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.nd
         if a.dtype != dt or tuple(a.shape) != shape or not a.flags.c_contiguous:
             raise ValueError(f"rnn_pack: {name} must be C-contiguous {np.dtype(dt).name} "
                              f"{shape}, got {a.dtype} {tuple(a.shape)}")
-    packed = _aligned_bytes(i8rnn_packed_size(&p))
+    packed = _aligned_bytes(i8_rnn_packed_size(&p))
     cdef cnp.ndarray pk = packed
-    i8rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
+    i8_rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
                <const float *>sr.data, pk.data)
     return packed

@@ -27,7 +27,7 @@ BINARY_OPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min":
 UNARY_OPS = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
              "Clip": 9, "Reciprocal": 10, "Abs": 11, "Not": 12, "Log": 13}
 GELU_ERF, GELU_TANH = 5, 6
-# csrc/include/int8rt/f32.h I8F_T_*
+# csrc/include/int8rt/f32.h I8_F32_T_*
 TYPE_CODES = {"float32": 0, "int64": 1, "bool": 2, "uint8": 2, "int32": 3, "int8": 4}
 ALIAS_OPS = ("Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity", "Dropout")
 MAXDIM = 8

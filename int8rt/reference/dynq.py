@@ -104,7 +104,7 @@ def wo_dequantize(q: np.ndarray, scales: np.ndarray, bits: int, group: int, k: i
 
 def wo_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray | None,
               bits: int, group: int) -> np.ndarray:
-    """Bit-exact with i8wo_matmul__scalar: float32 accumulation in k order from the bias."""
+    """Bit-exact with i8_wo_matmul_run: float32 accumulation in k order from the bias."""
     m, k = a.shape
     w = wo_dequantize(q, scales, bits, group, k)  # [n, k]
     y = np.zeros((m, w.shape[0]), F32) if bias is None else np.tile(bias.astype(F32), (m, 1))
@@ -114,7 +114,7 @@ def wo_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray
 
 
 def matmul_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bit-exact with i8f_matmul__scalar (2-D): y = sum_k a[:, k] * b[k, :] in k order."""
+    """Bit-exact with i8_f32_matmul_run (2-D): y = sum_k a[:, k] * b[k, :] in k order."""
     y = np.zeros((a.shape[0], b.shape[1]), F32)
     for t in range(a.shape[1]):
         y = (y + (a[:, t:t + 1] * b[None, t, :]).astype(F32)).astype(F32)

@@ -262,7 +262,7 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         i8_lut_run(tc->ints[0], a[0], a[1], y);
     } else if (!strcmp(k, "resize_nearest")) {
         NEED(7, 0, 3);
-        x_resize_nearest_run(I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), a[0], a[1],
+        i8_resize_nearest_run(I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), a[0], a[1],
                              (size_t)tc->ints[6], a[2], y);
     } else if (!strcmp(k, "resize_bilinear")) {
         NEED(8, 1, 7);
@@ -293,11 +293,11 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         if (k[0] == 't') {
             int32_t perm[I8_MAX_DIMS];
             for (int d = 0; d < nd; d++) perm[d] = (int32_t)v[nd + d];
-            x_transpose_run(nd, v, perm, es, a[0], y);
+            i8_transpose_run(nd, v, perm, es, a[0], y);
         } else if (k[0] == 's') {
-            x_slice_run(nd, v, v + nd, v + 2 * nd, v + 3 * nd, es, a[0], y);
+            i8_slice_run(nd, v, v + nd, v + 2 * nd, v + 3 * nd, es, a[0], y);
         } else {
-            x_pad_run(nd, v, v + nd, v + 2 * nd, I32(2), es, a[0], a[1], y);
+            i8_pad_run(nd, v, v + nd, v + 2 * nd, I32(2), es, a[0], a[1], y);
         }
     } else {
         snprintf(err, errcap, "unknown kernel");

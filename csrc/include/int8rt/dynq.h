@@ -19,27 +19,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-size_t i8dq_packed_size(int32_t n, int32_t k);
+size_t i8_dq_packed_size(int32_t n, int32_t k);
 /* w [n, k] int8 (symmetric, |q| <= 127), w_scale [n] */
-void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed);
-size_t i8dq_scratch_size(int64_t m, int64_t k);
+void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed);
+size_t i8_dq_scratch_size(int64_t m, int64_t k);
 /* q [m, k] int8, s [m] (per_row) or s[0] (per tensor) */
-void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
+void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                         float *s);
 /* a [m, k] f32 (row stride k) -> y [m, n] f32; bias [n] or NULL */
-void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+void i8_dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
                  const float *a, int32_t per_row, float *y, void *scratch);
 
-size_t i8wo_scratch_size(int64_t n, int64_t group);
+size_t i8_wo_scratch_size(int64_t n, int64_t group);
 /* bits 8 or 4; scales [n, k / group]; k % group == 0 */
-void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
+void i8_wo_matmul_run(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
                          int32_t bits, int64_t group, const float *scales, const float *bias,
                          float *y, void *scratch);
 
 /* Embedding lookup from a weight-only table q [rows, cols] (layout as above, groups along
  * cols): y[j, :] = s[idx[j], c / group] * q[idx[j], c]. Returns -1 when an index is outside
  * [-rows, rows) (nothing defined written). */
-int i8wo_gather__scalar(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
+int i8_wo_gather_run(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
                         const float *scales, const int64_t *idx, int64_t nidx, float *y);
 
 #endif

@@ -174,7 +174,7 @@ void i8_lut_run(int64_t n, const int8_t *table, const int8_t *x, int8_t *y);
  * bilinear: per output row oy: y0[oy], y1[oy], fy[oy] in [0, 2048] (Q11 weight of y1); likewise
  *   x. acc = sum of (2048 - fy | fy) * (2048 - fx | fx) * (x - x_zp)  (|acc| <= 2^22 * 255),
  *   y = i8_requantize(acc, mult, y_zp, -128, 127), mult = s_x / (s_y * 2^22). */
-void x_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh, int32_t ow,
+void i8_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh, int32_t ow,
                           const int32_t *iy, const int32_t *ix, size_t elem_size, const void *x,
                           void *y);
 typedef struct {
@@ -212,13 +212,13 @@ void i8_dequantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, c
 
 /* ---- data movement: any element size (int8 activations, float32 at the model boundary) ---- */
 /* y = transpose(x, perm); x has `shape`. */
-void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
+void i8_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
                      const void *x, void *y);
 /* y[i] = x[start + i * step] per axis (step may be negative); y has out_shape. */
-void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,
+void i8_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,
                  const int64_t *out_shape, size_t elem_size, const void *x, void *y);
 /* mode 0 constant (value points at one element), 1 reflect, 2 edge. Negative pads crop. */
-void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
+void i8_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
                const int64_t *pad_after, int32_t mode, size_t elem_size, const void *value,
                const void *x, void *y);
 

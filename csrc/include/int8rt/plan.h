@@ -138,13 +138,13 @@ typedef struct {
 /* ---- params of the float32 / dynamic / weight-only records (docs/PLAN.md "Record kinds");
  * element strides (int64, 0 broadcasts) address the inputs, outputs are contiguous. */
 typedef struct {
-    int32_t op, type; /* I8F_ADD.. / I8F_EQUAL.. / I8F_AND..; operand type I8F_T_* */
-    i8f_shape s;
-    int64_t a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM];
+    int32_t op, type; /* I8_F32_ADD.. / I8_F32_EQUAL.. / I8_F32_AND..; operand type I8_F32_T_* */
+    i8_f32_shape s;
+    int64_t a_stride[I8_F32_MAXDIM], b_stride[I8_F32_MAXDIM];
 } i8_plan_f32_binary_params;
 
 typedef struct {
-    int32_t op; /* I8F_RELU.. */
+    int32_t op; /* I8_F32_RELU.. */
     int64_t n;
     float alpha, beta; /* clip bounds */
 } i8_plan_f32_unary_params;
@@ -165,8 +165,8 @@ typedef struct {
 } i8_plan_reduce_params;
 
 typedef struct {
-    i8f_shape batch; /* ndim 0: one matrix */
-    int64_t a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM]; /* batch strides, elements */
+    i8_f32_shape batch; /* ndim 0: one matrix */
+    int64_t a_stride[I8_F32_MAXDIM], b_stride[I8_F32_MAXDIM]; /* batch strides, elements */
     int64_t m, k, n, lda, ldb;
 } i8_plan_matmul_params; /* inputs a, b (b may be a CONST ref: float weights) */
 
@@ -175,26 +175,26 @@ typedef struct {
 } i8_plan_gather_params; /* inputs x, idx (int64) */
 
 typedef struct {
-    i8f_shape s;
+    i8_f32_shape s;
     int64_t elem_size, x_offset, y_offset; /* offsets in elements */
-    int64_t x_stride[I8F_MAXDIM], y_stride[I8F_MAXDIM]; /* may be negative (reversed slices) */
+    int64_t x_stride[I8_F32_MAXDIM], y_stride[I8_F32_MAXDIM]; /* may be negative (reversed slices) */
 } i8_plan_strided_copy_params;
 
 typedef struct {
     int64_t n;
-    int32_t from, to; /* I8F_T_* */
+    int32_t from, to; /* I8_F32_T_* */
 } i8_plan_cast_params;
 
 typedef struct {
-    i8f_shape s;
+    i8_f32_shape s;
     int64_t elem_size;
-    int64_t c_stride[I8F_MAXDIM], a_stride[I8F_MAXDIM], b_stride[I8F_MAXDIM];
+    int64_t c_stride[I8_F32_MAXDIM], a_stride[I8_F32_MAXDIM], b_stride[I8_F32_MAXDIM];
 } i8_plan_where_params; /* inputs cond (uint8), a, b */
 
 typedef struct {
     int64_t m;
     int32_t n, k, per_row, has_bias;
-} i8_plan_dynq_params; /* inputs x, packed (i8dq_pack); const bias [n] float32 if has_bias */
+} i8_plan_dynq_params; /* inputs x, packed (i8_dq_pack); const bias [n] float32 if has_bias */
 
 typedef struct {
     int64_t m, k, n, group;
@@ -222,8 +222,8 @@ typedef union {
     i8_plan_slice_params slice;
     i8_plan_pad_params pad;
     i8_plan_copy_params copy;
-    f32_conv2d_params conv2d_f32;
-    f32_fc_params fc_f32;
+    i8_f32_conv2d_params conv2d_f32;
+    i8_f32_fc_params fc_f32;
     i8_plan_f32_binary_params f32_binary;
     i8_plan_f32_unary_params f32_unary;
     i8_plan_layernorm_params layernorm;
@@ -237,7 +237,7 @@ typedef union {
     i8_plan_dynq_params dynq;
     i8_plan_wo_params wo;
     i8_plan_wo_gather_params wo_gather;
-    i8_rnn_params rnn; /* inputs x, packed (i8rnn_pack), [h0 | c0] if has_h0 or has_c0;
+    i8_rnn_params rnn; /* inputs x, packed (i8_rnn_pack), [h0 | c0] if has_h0 or has_c0;
                         * consts bias [D, 2 G H] float32, lens [B] int32 if has_lens */
 } i8_op_params;
 

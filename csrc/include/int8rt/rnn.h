@@ -3,7 +3,7 @@
  *
  * Per direction d: XW = dynq(x [T*B, I], W_d) + Wb_d for all steps at once (one int8 gemm),
  * then per step HR = dynq(h [B, H], R_d) + Rb_d (activations quantized per row, i.e. per
- * batch row and time step, through i8dq_matmul) and the gates in float32:
+ * batch row and time step, through i8_dq_matmul) and the gates in float32:
  *   LSTM (gates i, o, f, c):  i = σ(xi + hi), o = σ(xo + ho), f = σ(xf + hf),
  *     g = tanh(xc + hc), C = f*C + i*g, H = o * tanh(C)
  *   GRU (gates z, r, h):  z = σ(xz + hz), r = σ(xr + hr),
@@ -34,19 +34,19 @@ typedef struct {
 } i8_rnn_params;
 
 /* Checks the params; NULL or the reason they are invalid. */
-const char *i8rnn_check(const i8_rnn_params *p);
+const char *i8_rnn_check(const i8_rnn_params *p);
 /* The packed weight blob: per direction W [G*H, I], then R (LSTM: [4H, H]; GRU: R_zr [2H, H]
  * and R_h [H, H]), each an i8dq panel starting on a 64-byte boundary. */
-size_t i8rnn_packed_size(const i8_rnn_params *p);
+size_t i8_rnn_packed_size(const i8_rnn_params *p);
 /* qw [D, G*H, I], sw [D, G*H], qr [D, G*H, H], sr [D, G*H] (ONNX gate order) */
-void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const int8_t *qr,
+void i8_rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const int8_t *qr,
                 const float *sr, void *packed);
-size_t i8rnn_scratch_size(const i8_rnn_params *p);
+size_t i8_rnn_scratch_size(const i8_rnn_params *p);
 /* Output elements: Y [T, D, B, H] then Y_h [D, B, H] then (LSTM) Y_c [D, B, H]. */
-int64_t i8rnn_out_size(const i8_rnn_params *p);
+int64_t i8_rnn_out_size(const i8_rnn_params *p);
 /* x [T, B, I]; bias [D, 2*G*H] (Wb then Rb, as ONNX B); init: h0 [D, B, H] if has_h0 then c0
  * [D, B, H] if has_c0 (NULL when neither); lens [B] int32 or NULL. */
-void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
+void i8_rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
                const float *init, const int32_t *lens, float *y, void *scratch);
 
 #endif

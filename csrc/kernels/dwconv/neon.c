@@ -48,18 +48,18 @@ block16(const int ntaps, const int8_t *const *src, size_t off, const int8_t *w, 
         hi = vmlal_s8(hi, vget_high_s8(x1), vget_high_s8(w1));
 #endif
         a0 = vaddw_s16(a0, vget_low_s16(lo));
-        a1 = i8n_addw_hi(a1, lo);
+        a1 = i8_neon_addw_hi(a1, lo);
         a2 = vaddw_s16(a2, vget_low_s16(hi));
-        a3 = i8n_addw_hi(a3, hi);
+        a3 = i8_neon_addw_hi(a3, hi);
     }
     if (t < ntaps) {
         const int8x16_t x0 = vld1q_s8(src[t] + off), w0 = vld1q_s8(w + (size_t)t * cs);
         const int16x8_t lo = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
         const int16x8_t hi = vmull_s8(vget_high_s8(x0), vget_high_s8(w0));
         a0 = vaddw_s16(a0, vget_low_s16(lo));
-        a1 = i8n_addw_hi(a1, lo);
+        a1 = i8_neon_addw_hi(a1, lo);
         a2 = vaddw_s16(a2, vget_low_s16(hi));
-        a3 = i8n_addw_hi(a3, hi);
+        a3 = i8_neon_addw_hi(a3, hi);
     }
     acc[0] = a0;
     acc[1] = a1;

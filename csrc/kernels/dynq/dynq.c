@@ -6,9 +6,9 @@
 #include "int8rt/f32.h"
 #include "kernels/gemm/gemm.h"
 
-size_t i8dq_packed_size(int32_t n, int32_t k) { return i8_gemm_packed_size(n, k); }
+size_t i8_dq_packed_size(int32_t n, int32_t k) { return i8_gemm_packed_size(n, k); }
 
-void i8dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed) {
+void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed) {
     /* mult = s_w: the gemm's float32 epilogue then yields float32(acc) * s_w[j] */
     i8_gemm_pack(n, k, w, (size_t)k, NULL, w_scale, 0, packed);
 }
@@ -19,7 +19,7 @@ static size_t q_part(int64_t m, int64_t k) {
     return I8_ALIGN_UP((size_t)(m * k), 64) + I8_ALIGN_UP((size_t)m * sizeof(float), 64);
 }
 
-size_t i8dq_scratch_size(int64_t m, int64_t k) {
+size_t i8_dq_scratch_size(int64_t m, int64_t k) {
     return q_part(m, k) + i8_gemm_scratch_size((size_t)m, (int32_t)k);
 }
 
@@ -46,7 +46,7 @@ static void quantize_span(const float *a, int64_t n, float amax, int8_t *q) {
     }
 }
 
-void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
+void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                         float *s) {
     if (!per_row) {
         const float amax = absmax(a, m * k);
@@ -61,11 +61,11 @@ void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, i
     }
 }
 
-void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+void i8_dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
                  const float *a, int32_t per_row, float *y, void *scratch) {
     int8_t *q = scratch;
     float *s = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
-    i8dq_quantize_rows(m, k, a, per_row, q, s);
+    i8_dq_quantize_rows(m, k, a, per_row, q, s);
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
     pn.scratch = (unsigned char *)scratch + q_part(m, k);
@@ -81,9 +81,9 @@ void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const floa
     }
 }
 
-size_t i8wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }
+size_t i8_wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }
 
-void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
+void i8_wo_matmul_run(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
                          int32_t bits, int64_t group, const float *scales, const float *bias,
                          float *y, void *scratch) {
     float *blk = scratch; /* [group][n]: one k group of the weights, dequantized, transposed */
@@ -107,11 +107,11 @@ void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const 
                 }
             }
         }
-        i8f_gemm_acc(m, group, n, a + k0, k, blk, n, y, n);
+        i8_f32_gemm_acc(m, group, n, a + k0, k, blk, n, y, n);
     }
 }
 
-int i8wo_gather__scalar(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
+int i8_wo_gather_run(int64_t rows, int64_t cols, const void *q, int32_t bits, int64_t group,
                         const float *scales, const int64_t *idx, int64_t nidx, float *y) {
     for (int64_t j = 0; j < nidx; j++)
         if (idx[j] < -rows || idx[j] >= rows) return -1;

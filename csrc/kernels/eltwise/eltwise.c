@@ -55,7 +55,7 @@ typedef void (*i8_binary_row_fn)(const i8_binary_params *, int64_t, const int8_t
 
 /* The general strided N-d walk: an odometer over the outer ndim - 1 axes, the row kernel on
  * the innermost one. y is contiguous, so its offset simply advances by one row each step. */
-static inline void i8_binary__scalar(const i8_binary_params *p, const int8_t *a, const int8_t *b,
+static inline void i8_binary_walk(const i8_binary_params *p, const int8_t *a, const int8_t *b,
                                      int8_t *y, i8_binary_row_fn row) {
     const int32_t nd = p->ndim;
     if (nd <= 0) { /* a 0-d tensor is one element */
@@ -141,34 +141,34 @@ void i8_add_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level >= 1) {
-        i8_binary__scalar(p, a, b, y, level == 2 ? i8_add_row__avx512 : i8_add_row__avx2);
+        i8_binary_walk(p, a, b, y, level == 2 ? i8_add_row__avx512 : i8_add_row__avx2);
         return;
     }
 #endif
 #if defined(I8_NEON_KERNELS)
     if (i8_use_neon()) {
-        i8_binary__scalar(p, a, b, y, i8_add_row__neon);
+        i8_binary_walk(p, a, b, y, i8_add_row__neon);
         return;
     }
 #endif
-    i8_binary__scalar(p, a, b, y, i8_add_row__scalar);
+    i8_binary_walk(p, a, b, y, i8_add_row__scalar);
 }
 
 void i8_mul_run(const i8_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level >= 1) {
-        i8_binary__scalar(p, a, b, y, level == 2 ? i8_mul_row__avx512 : i8_mul_row__avx2);
+        i8_binary_walk(p, a, b, y, level == 2 ? i8_mul_row__avx512 : i8_mul_row__avx2);
         return;
     }
 #endif
 #if defined(I8_NEON_KERNELS)
     if (i8_use_neon()) {
-        i8_binary__scalar(p, a, b, y, i8_mul_row__neon);
+        i8_binary_walk(p, a, b, y, i8_mul_row__neon);
         return;
     }
 #endif
-    i8_binary__scalar(p, a, b, y, i8_mul_row__scalar);
+    i8_binary_walk(p, a, b, y, i8_mul_row__scalar);
 }
 
 void i8_requant_copy_run(const i8_requant_copy_params *p, const int8_t *x, int8_t *y) {

@@ -25,9 +25,9 @@ I8N_FN static inline void binary16(const i8_binary_params *p, const i8_neon_requ
     const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
     /* differences in int16: |x - zp| <= 255 */
     const int16x8_t a0 = vsubq_s16(vmovl_s8(vget_low_s8(av)), azp);
-    const int16x8_t a1 = vsubq_s16(i8n_movl_hi(av), azp);
+    const int16x8_t a1 = vsubq_s16(i8_neon_movl_hi(av), azp);
     const int16x8_t b0 = vsubq_s16(vmovl_s8(vget_low_s8(bv)), bzp);
-    const int16x8_t b1 = vsubq_s16(i8n_movl_hi(bv), bzp);
+    const int16x8_t b1 = vsubq_s16(i8_neon_movl_hi(bv), bzp);
     int32x4_t acc[4];
     const int16x8_t as[2] = {a0, a1}, bs[2] = {b0, b1};
     for (int h = 0; h < 2; h++) {
@@ -73,7 +73,7 @@ I8N_ATTR void i8_mul_contig__neon(const i8_binary_params *p, int64_t n, const in
 I8N_FN static inline int8x16_t copy16(const i8_neon_requant *rq, int16x8_t xzp, float32x4_t m,
                                       int8x16_t x) {
     const int16x8_t d0 = vsubq_s16(vmovl_s8(vget_low_s8(x)), xzp);
-    const int16x8_t d1 = vsubq_s16(i8n_movl_hi(x), xzp);
+    const int16x8_t d1 = vsubq_s16(i8_neon_movl_hi(x), xzp);
     return i8_neon_requant16_1(rq, vmovl_s16(vget_low_s16(d0)), vmovl_s16(vget_high_s16(d0)),
                            vmovl_s16(vget_low_s16(d1)), vmovl_s16(vget_high_s16(d1)), m);
 }

@@ -9,21 +9,21 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 /* vmath_avx2.c: each returns how many leading elements it wrote */
-int64_t i8f_gelu_erf__avx2(int64_t n, const float *x, float *y);
-int64_t i8f_exp__avx2(int64_t n, const float *x, float *y);
-double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y, int64_t *done);
-#define I8F_HAVE_AVX2() (i8_isa_current() >= I8_ISA_AVX2)
+int64_t i8_f32_gelu_erf__avx2(int64_t n, const float *x, float *y);
+int64_t i8_f32_exp__avx2(int64_t n, const float *x, float *y);
+double i8_f32_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y, int64_t *done);
+#define I8_F32_HAVE_AVX2() (i8_isa_current() >= I8_ISA_AVX2)
 #else
-#define I8F_HAVE_AVX2() 0
+#define I8_F32_HAVE_AVX2() 0
 #endif
 
 /* Outer-index walk shared by the N-d kernels: calls BODY(offsets) once per row of the last
  * axis. `off[t]` is the element offset of operand t at the row start (variadic: the body may
  * hold commas). */
-#define I8F_WALK(S, NOPS, STRIDES, ...)                                                     \
+#define I8_F32_WALK(S, NOPS, STRIDES, ...)                                                     \
     do {                                                                                     \
         const int32_t nd_ = (S)->ndim;                                                       \
-        int64_t cnt_[I8F_MAXDIM] = {0};                                                      \
+        int64_t cnt_[I8_F32_MAXDIM] = {0};                                                      \
         int64_t off[4] = {0, 0, 0, 0};                                                       \
         int64_t rows_ = 1;                                                                   \
         for (int32_t d_ = 0; d_ + 1 < nd_; d_++) rows_ *= (S)->shape[d_];                    \
@@ -41,29 +41,29 @@ double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y, in
 
 static float f32_op(int32_t op, float a, float b) {
     switch (op) {
-    case I8F_ADD: return a + b;
-    case I8F_SUB: return a - b;
-    case I8F_MUL: return a * b;
-    case I8F_DIV: return a / b;
-    case I8F_POW: return b == 2.0f ? a * a : powf(a, b);
-    case I8F_MAX: return a > b || isnan(a) ? a : b;
-    case I8F_MIN: return a < b || isnan(a) ? a : b;
+    case I8_F32_ADD: return a + b;
+    case I8_F32_SUB: return a - b;
+    case I8_F32_MUL: return a * b;
+    case I8_F32_DIV: return a / b;
+    case I8_F32_POW: return b == 2.0f ? a * a : powf(a, b);
+    case I8_F32_MAX: return a > b || isnan(a) ? a : b;
+    case I8_F32_MIN: return a < b || isnan(a) ? a : b;
     default: return 0.0f;
     }
 }
 
 #define CMP_CASES(A, B)                                                                      \
-    case I8F_EQUAL: v = (A) == (B); break;                                                   \
-    case I8F_LESS: v = (A) < (B); break;                                                     \
-    case I8F_GREATER: v = (A) > (B); break;                                                  \
-    case I8F_LESS_EQUAL: v = (A) <= (B); break;                                              \
-    case I8F_GREATER_EQUAL: v = (A) >= (B); break;
+    case I8_F32_EQUAL: v = (A) == (B); break;                                                   \
+    case I8_F32_LESS: v = (A) < (B); break;                                                     \
+    case I8_F32_GREATER: v = (A) > (B); break;                                                  \
+    case I8_F32_LESS_EQUAL: v = (A) <= (B); break;                                              \
+    case I8_F32_GREATER_EQUAL: v = (A) >= (B); break;
 
-int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
+int i8_f32_binary_run(int32_t op, int32_t t, const i8_f32_shape *s, const void *a,
                        const int64_t *sa, const void *b, const int64_t *sb, void *y) {
-    if (s->ndim < 1 || s->ndim > I8F_MAXDIM) return -1;
+    if (s->ndim < 1 || s->ndim > I8_F32_MAXDIM) return -1;
     const int64_t ys = 1;
-    int64_t sy[I8F_MAXDIM];
+    int64_t sy[I8_F32_MAXDIM];
     {
         int64_t acc = 1;
         for (int32_t d = s->ndim - 1; d >= 0; d--) { sy[d] = acc; acc *= s->shape[d]; }
@@ -71,28 +71,28 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
     const int64_t *strides[3] = {sa, sb, sy};
     const int64_t n = s->shape[s->ndim - 1], la = sa[s->ndim - 1], lb = sb[s->ndim - 1];
     (void)ys;
-    if (op < I8F_EQUAL) {
-        if (t != I8F_T_F32) return -1;
+    if (op < I8_F32_EQUAL) {
+        if (t != I8_F32_T_F32) return -1;
         const float *af = a, *bf = b;
         float *yf = y;
-        I8F_WALK(s, 3, strides, {
+        I8_F32_WALK(s, 3, strides, {
             const float *pa = af + off[0], *pb = bf + off[1];
             float *py = yf + off[2];
             switch (op) { /* one branch per row, so each loop is a plain vectorisable loop */
-            case I8F_ADD: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] + pb[i * lb]; break;
-            case I8F_SUB: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] - pb[i * lb]; break;
-            case I8F_MUL: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] * pb[i * lb]; break;
-            case I8F_DIV: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] / pb[i * lb]; break;
+            case I8_F32_ADD: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] + pb[i * lb]; break;
+            case I8_F32_SUB: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] - pb[i * lb]; break;
+            case I8_F32_MUL: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] * pb[i * lb]; break;
+            case I8_F32_DIV: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] / pb[i * lb]; break;
             default: for (int64_t i = 0; i < n; i++) py[i] = f32_op(op, pa[i * la], pb[i * lb]);
             }
         });
         return 0;
     }
     uint8_t *yu = y;
-    if (op < I8F_AND) {
-        if (t == I8F_T_F32) {
+    if (op < I8_F32_AND) {
+        if (t == I8_F32_T_F32) {
             const float *af = a, *bf = b;
-            I8F_WALK(s, 3, strides, {
+            I8_F32_WALK(s, 3, strides, {
                 for (int64_t i = 0; i < n; i++) {
                     const float x0 = af[off[0] + i * la], x1 = bf[off[1] + i * lb];
                     int v = 0;
@@ -102,9 +102,9 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
             });
             return 0;
         }
-        if (t == I8F_T_I64) {
+        if (t == I8_F32_T_I64) {
             const int64_t *ai = a, *bi = b;
-            I8F_WALK(s, 3, strides, {
+            I8_F32_WALK(s, 3, strides, {
                 for (int64_t i = 0; i < n; i++) {
                     const int64_t x0 = ai[off[0] + i * la], x1 = bi[off[1] + i * lb];
                     int v = 0;
@@ -114,9 +114,9 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
             });
             return 0;
         }
-        if (t == I8F_T_U8) {
+        if (t == I8_F32_T_U8) {
             const uint8_t *au = a, *bu = b;
-            I8F_WALK(s, 3, strides, {
+            I8_F32_WALK(s, 3, strides, {
                 for (int64_t i = 0; i < n; i++) {
                     const int x0 = au[off[0] + i * la], x1 = bu[off[1] + i * lb];
                     int v = 0;
@@ -128,21 +128,21 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
         }
         return -1;
     }
-    if (t != I8F_T_U8) return -1;
+    if (t != I8_F32_T_U8) return -1;
     const uint8_t *au = a, *bu = b;
-    I8F_WALK(s, 3, strides, {
+    I8_F32_WALK(s, 3, strides, {
         for (int64_t i = 0; i < n; i++) {
             const int x0 = au[off[0] + i * la] != 0, x1 = bu[off[1] + i * lb] != 0;
-            yu[off[2] + i] = (uint8_t)(op == I8F_AND ? (x0 & x1) : op == I8F_OR ? (x0 | x1)
+            yu[off[2] + i] = (uint8_t)(op == I8_F32_AND ? (x0 & x1) : op == I8_F32_OR ? (x0 | x1)
                                                                               : (x0 ^ x1));
         }
     });
     return 0;
 }
 
-int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alpha,
+int i8_f32_unary_run(int32_t op, int64_t n, const void *xv, void *yv, float alpha,
                       float beta) {
-    if (op == I8F_NOT) {
+    if (op == I8_F32_NOT) {
         const uint8_t *x = xv;
         uint8_t *y = yv;
         for (int64_t i = 0; i < n; i++) y[i] = (uint8_t)(x[i] == 0);
@@ -151,42 +151,42 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
     const float *x = xv;
     float *y = yv;
     switch (op) {
-    case I8F_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
-    case I8F_SIGMOID:
+    case I8_F32_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case I8_F32_SIGMOID:
         for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
         break;
-    case I8F_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
-    case I8F_ERF: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
-    case I8F_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
-    case I8F_GELU_ERF: {
+    case I8_F32_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    case I8_F32_ERF: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
+    case I8_F32_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
+    case I8_F32_GELU_ERF: {
         /* 0.5 x (1 + erf(x / sqrt 2)), the exporters' decomposed order */
         int64_t i0 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (I8F_HAVE_AVX2()) i0 = i8f_gelu_erf__avx2(n, x, y);
+        if (I8_F32_HAVE_AVX2()) i0 = i8_f32_gelu_erf__avx2(n, x, y);
 #endif
         for (int64_t i = i0; i < n; i++)
             y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
     }
-    case I8F_GELU_TANH:
+    case I8_F32_GELU_TANH:
         for (int64_t i = 0; i < n; i++) {
             const float v = x[i];
             y[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
         break;
-    case I8F_EXP: {
+    case I8_F32_EXP: {
         int64_t i0 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (I8F_HAVE_AVX2()) i0 = i8f_exp__avx2(n, x, y);
+        if (I8_F32_HAVE_AVX2()) i0 = i8_f32_exp__avx2(n, x, y);
 #endif
         for (int64_t i = i0; i < n; i++) y[i] = expf(x[i]);
         break;
     }
-    case I8F_LOG: for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]); break;
-    case I8F_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
-    case I8F_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
-    case I8F_RECIPROCAL: for (int64_t i = 0; i < n; i++) y[i] = 1.0f / x[i]; break;
-    case I8F_CLIP:
+    case I8_F32_LOG: for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]); break;
+    case I8_F32_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
+    case I8_F32_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
+    case I8_F32_RECIPROCAL: for (int64_t i = 0; i < n; i++) y[i] = 1.0f / x[i]; break;
+    case I8_F32_CLIP:
         for (int64_t i = 0; i < n; i++) {
             const float v = x[i] < alpha ? alpha : x[i];
             y[i] = v > beta ? beta : v;
@@ -200,7 +200,7 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
 /* Mean and variance in double: one pass each over a row of at most a few thousand floats, so
  * the float32 result does not depend on the summation order to within its last bit almost
  * always (the reference does the same in float64). */
-void i8f_layernorm__scalar(int64_t rows, int64_t cols, const float *x, const float *gamma,
+void i8_f32_layernorm_run(int64_t rows, int64_t cols, const float *x, const float *gamma,
                            const float *beta, float eps, float *y) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
@@ -224,7 +224,7 @@ void i8f_layernorm__scalar(int64_t rows, int64_t cols, const float *x, const flo
     }
 }
 
-void i8f_softmax__scalar(int64_t rows, int64_t cols, const float *x, float *y) {
+void i8_f32_softmax_run(int64_t rows, int64_t cols, const float *x, float *y) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -234,7 +234,7 @@ void i8f_softmax__scalar(int64_t rows, int64_t cols, const float *x, float *y) {
         double sum = 0.0;
         int64_t i0 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (I8F_HAVE_AVX2()) sum = i8f_exp_shift_sum__avx2(cols, xr, mx, yr, &i0);
+        if (I8_F32_HAVE_AVX2()) sum = i8_f32_exp_shift_sum__avx2(cols, xr, mx, yr, &i0);
 #endif
         for (int64_t i = i0; i < cols; i++) {
             yr[i] = expf(xr[i] - mx);
@@ -245,7 +245,7 @@ void i8f_softmax__scalar(int64_t rows, int64_t cols, const float *x, float *y) {
     }
 }
 
-void i8f_reduce__scalar(int32_t op, int64_t outer, int64_t r, int64_t inner, const float *x,
+void i8_f32_reduce_run(int32_t op, int64_t outer, int64_t r, int64_t inner, const float *x,
                         float *y) {
     for (int64_t o = 0; o < outer; o++) {
         float *yo = y + o * inner;
@@ -272,15 +272,15 @@ void i8f_reduce__scalar(int32_t op, int64_t outer, int64_t r, int64_t inner, con
 static void matmul_2d(int64_t m, int64_t k, int64_t n, const float *a, int64_t lda,
                       const float *w, int64_t ldb, float *y) {
     for (int64_t i = 0; i < m * n; i++) y[i] = 0.0f;
-    i8f_gemm_acc(m, k, n, a, lda, w, ldb, y, n);
+    i8_f32_gemm_acc(m, k, n, a, lda, w, ldb, y, n);
 }
 
-void i8f_matmul__scalar(const i8f_shape *bs, const int64_t *sa, const int64_t *sb, int64_t m,
+void i8_f32_matmul_run(const i8_f32_shape *bs, const int64_t *sa, const int64_t *sb, int64_t m,
                         int64_t k, int64_t n, const float *a, int64_t lda, const float *w,
                         int64_t ldb, float *y) {
     int64_t batch = 1;
     for (int32_t d = 0; d < bs->ndim; d++) batch *= bs->shape[d];
-    int64_t cnt[I8F_MAXDIM] = {0};
+    int64_t cnt[I8_F32_MAXDIM] = {0};
     int64_t oa = 0, ob = 0;
     for (int64_t b = 0; b < batch; b++) {
         matmul_2d(m, k, n, a + oa, lda, w + ob, ldb, y + b * m * n);
@@ -296,7 +296,7 @@ void i8f_matmul__scalar(const i8f_shape *bs, const int64_t *sa, const int64_t *s
     }
 }
 
-int i8f_gather__scalar(int64_t outer, int64_t axis, int64_t inner, int64_t elem_size,
+int i8_f32_gather_run(int64_t outer, int64_t axis, int64_t inner, int64_t elem_size,
                        const void *x, const int64_t *idx, int64_t nidx, void *y) {
     for (int64_t j = 0; j < nidx; j++)
         if (idx[j] < -axis || idx[j] >= axis) return -1;
@@ -311,7 +311,7 @@ int i8f_gather__scalar(int64_t outer, int64_t axis, int64_t inner, int64_t elem_
     return 0;
 }
 
-void i8f_strided_copy__scalar(const i8f_shape *s, int64_t elem_size, const void *x,
+void i8_f32_strided_copy_run(const i8_f32_shape *s, int64_t elem_size, const void *x,
                               int64_t x_off, const int64_t *sx, void *y, int64_t y_off,
                               const int64_t *sy) {
     const int64_t *strides[2] = {sx, sy};
@@ -319,7 +319,7 @@ void i8f_strided_copy__scalar(const i8f_shape *s, int64_t elem_size, const void 
     const unsigned char *xb = (const unsigned char *)x + x_off * elem_size;
     unsigned char *yb = (unsigned char *)y + y_off * elem_size;
     if (elem_size == 4) {
-        I8F_WALK(s, 2, strides, {
+        I8_F32_WALK(s, 2, strides, {
             const uint32_t *px = (const uint32_t *)(xb) + off[0];
             uint32_t *py = (uint32_t *)(yb) + off[1];
             if (lx == 1 && ly == 1) memcpy(py, px, (size_t)n * 4);
@@ -327,7 +327,7 @@ void i8f_strided_copy__scalar(const i8f_shape *s, int64_t elem_size, const void 
         });
         return;
     }
-    I8F_WALK(s, 2, strides, {
+    I8_F32_WALK(s, 2, strides, {
         for (int64_t i = 0; i < n; i++)
             memcpy(yb + (off[1] + i * ly) * elem_size, xb + (off[0] + i * lx) * elem_size,
                    (size_t)elem_size);
@@ -336,45 +336,45 @@ void i8f_strided_copy__scalar(const i8f_shape *s, int64_t elem_size, const void 
 
 static double load_as_double(int32_t t, const void *x, int64_t i) {
     switch (t) {
-    case I8F_T_F32: return ((const float *)x)[i];
-    case I8F_T_I64: return (double)((const int64_t *)x)[i];
-    case I8F_T_U8: return ((const uint8_t *)x)[i];
-    case I8F_T_I32: return ((const int32_t *)x)[i];
-    case I8F_T_I8: return ((const int8_t *)x)[i];
+    case I8_F32_T_F32: return ((const float *)x)[i];
+    case I8_F32_T_I64: return (double)((const int64_t *)x)[i];
+    case I8_F32_T_U8: return ((const uint8_t *)x)[i];
+    case I8_F32_T_I32: return ((const int32_t *)x)[i];
+    case I8_F32_T_I8: return ((const int8_t *)x)[i];
     default: return 0.0;
     }
 }
 
-void i8f_cast__scalar(int64_t n, int32_t from, const void *x, int32_t to, void *y) {
-    if (from == I8F_T_I64 && to == I8F_T_I64) {
+void i8_f32_cast_run(int64_t n, int32_t from, const void *x, int32_t to, void *y) {
+    if (from == I8_F32_T_I64 && to == I8_F32_T_I64) {
         memcpy(y, x, (size_t)n * 8);
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        if (from == I8F_T_I64 && to != I8F_T_F32) { /* integer -> integer: no double detour */
+        if (from == I8_F32_T_I64 && to != I8_F32_T_F32) { /* integer -> integer: no double detour */
             const int64_t v = ((const int64_t *)x)[i];
-            if (to == I8F_T_U8) ((uint8_t *)y)[i] = (uint8_t)(v != 0);
-            else if (to == I8F_T_I32) ((int32_t *)y)[i] = (int32_t)v;
+            if (to == I8_F32_T_U8) ((uint8_t *)y)[i] = (uint8_t)(v != 0);
+            else if (to == I8_F32_T_I32) ((int32_t *)y)[i] = (int32_t)v;
             else ((int8_t *)y)[i] = (int8_t)v;
             continue;
         }
         const double v = load_as_double(from, x, i);
         switch (to) {
-        case I8F_T_F32: ((float *)y)[i] = from == I8F_T_I64 ? (float)((const int64_t *)x)[i]
+        case I8_F32_T_F32: ((float *)y)[i] = from == I8_F32_T_I64 ? (float)((const int64_t *)x)[i]
                                                             : (float)v; break;
-        case I8F_T_I64: ((int64_t *)y)[i] = (int64_t)v; break;
-        case I8F_T_U8: ((uint8_t *)y)[i] = (uint8_t)(v != 0.0); break;
-        case I8F_T_I32: ((int32_t *)y)[i] = (int32_t)v; break;
-        case I8F_T_I8: ((int8_t *)y)[i] = (int8_t)v; break;
+        case I8_F32_T_I64: ((int64_t *)y)[i] = (int64_t)v; break;
+        case I8_F32_T_U8: ((uint8_t *)y)[i] = (uint8_t)(v != 0.0); break;
+        case I8_F32_T_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+        case I8_F32_T_I8: ((int8_t *)y)[i] = (int8_t)v; break;
         default: break;
         }
     }
 }
 
-void i8f_where__scalar(const i8f_shape *s, int64_t elem_size, const uint8_t *c,
+void i8_f32_where_run(const i8_f32_shape *s, int64_t elem_size, const uint8_t *c,
                        const int64_t *sc, const void *a, const int64_t *sa, const void *b,
                        const int64_t *sb, void *y) {
-    int64_t sy[I8F_MAXDIM];
+    int64_t sy[I8_F32_MAXDIM];
     int64_t acc = 1;
     for (int32_t d = s->ndim - 1; d >= 0; d--) { sy[d] = acc; acc *= s->shape[d]; }
     const int64_t *strides[4] = {sc, sa, sb, sy};
@@ -382,7 +382,7 @@ void i8f_where__scalar(const i8f_shape *s, int64_t elem_size, const uint8_t *c,
     const int64_t n = s->shape[L];
     const unsigned char *ab = a, *bb = b;
     unsigned char *yb = y;
-    I8F_WALK(s, 4, strides, {
+    I8_F32_WALK(s, 4, strides, {
         for (int64_t i = 0; i < n; i++) {
             const unsigned char *src = c[off[0] + i * sc[L]] ? ab + (off[1] + i * sa[L]) * elem_size
                                                              : bb + (off[2] + i * sb[L]) * elem_size;

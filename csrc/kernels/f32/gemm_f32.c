@@ -82,7 +82,7 @@ static void acc__avx2(int64_t m, int64_t k, int64_t n, const float *a, int64_t l
 }
 #endif
 
-void i8f_gemm_acc(int64_t m, int64_t k, int64_t n, const float *a, int64_t lda,
+void i8_f32_gemm_acc(int64_t m, int64_t k, int64_t n, const float *a, int64_t lda,
                   const float *w, int64_t ldw, float *y, int64_t ldy) {
 #if defined(__x86_64__) || defined(__i386__)
     if (i8_isa_current() >= I8_ISA_AVX2) {

@@ -53,20 +53,20 @@ AVX2 static __m256 gelu256(__m256 x) {
                          _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
 }
 
-AVX2 int64_t i8f_gelu_erf__avx2(int64_t n, const float *x, float *y) {
+AVX2 int64_t i8_f32_gelu_erf__avx2(int64_t n, const float *x, float *y) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu256(_mm256_loadu_ps(x + i)));
     return i; /* the caller finishes the tail */
 }
 
-AVX2 int64_t i8f_exp__avx2(int64_t n, const float *x, float *y) {
+AVX2 int64_t i8_f32_exp__avx2(int64_t n, const float *x, float *y) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp256(_mm256_loadu_ps(x + i)));
     return i;
 }
 
 /* one row: y = exp(x - mx), returns the sum (lane sums in float, then double) */
-AVX2 double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y,
+AVX2 double i8_f32_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y,
                                     int64_t *done) {
     __m256 acc = _mm256_setzero_ps();
     const __m256 m = _mm256_set1_ps(mx);

@@ -31,21 +31,21 @@ typedef struct {
     int32_t pad_t, pad_l, pad_b, pad_r;
     int32_t groups;
     float lo, hi;
-} f32_conv2d_params;
+} i8_f32_conv2d_params;
 
-size_t f32_conv2d_packed_size(const f32_conv2d_params *p);
-void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bias, void *packed);
-void f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x, float *y);
+size_t i8_f32_conv2d_packed_size(const i8_f32_conv2d_params *p);
+void i8_f32_conv2d_pack(const i8_f32_conv2d_params *p, const float *w, const float *bias, void *packed);
+void i8_f32_conv2d_run(const i8_f32_conv2d_params *p, const void *packed, const float *x, float *y);
 
 /* y[m, j] = clamp(sum_k x[m, k] * w[j, k] + bias[j], lo, hi); natural w [n, k]. */
 typedef struct {
     int32_t m, k, n;
     float lo, hi;
-} f32_fc_params;
+} i8_f32_fc_params;
 
-size_t f32_fc_packed_size(const f32_fc_params *p);
-void f32_fc_pack(const f32_fc_params *p, const float *w, const float *bias, void *packed);
-void f32_fc_run(const f32_fc_params *p, const void *packed, const float *x, float *y);
+size_t i8_f32_fc_packed_size(const i8_f32_fc_params *p);
+void i8_f32_fc_pack(const i8_f32_fc_params *p, const float *w, const float *bias, void *packed);
+void i8_f32_fc_run(const i8_f32_fc_params *p, const void *packed, const float *x, float *y);
 
 #ifdef __cplusplus
 }

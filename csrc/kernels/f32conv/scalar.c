@@ -28,19 +28,19 @@ static inline void mac_(float *restrict y, const float *restrict x, const float 
     for (; j < n; j++) y[j] += x[j] * w[j];
 }
 
-static int is_depthwise(const f32_conv2d_params *p) {
+static int is_depthwise(const i8_f32_conv2d_params *p) {
     return p->groups == p->c && p->groups == p->oc;
 }
 
 /* Packed stream: weights, then bias [oc].
  *   general:   [groups][kh][kw][cg][ocg]  (output channels innermost: the vector axis)
  *   depthwise: [kh][kw][c]                (channels innermost) */
-size_t f32_conv2d_packed_size(const f32_conv2d_params *p) {
+size_t i8_f32_conv2d_packed_size(const i8_f32_conv2d_params *p) {
     const size_t cg = (size_t)(p->c / p->groups);
     return sizeof(float) * ((size_t)p->oc * p->kh * p->kw * cg + (size_t)p->oc);
 }
 
-void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bias,
+void i8_f32_conv2d_pack(const i8_f32_conv2d_params *p, const float *w, const float *bias,
                      void *packed) {
     float *dst = packed;
     const int32_t g_n = p->groups, cg = p->c / g_n, ocg = p->oc / g_n;
@@ -62,7 +62,7 @@ void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bi
     memcpy(dst + (size_t)p->oc * kh * kw * cg, bias, sizeof(float) * (size_t)p->oc);
 }
 
-static void f32conv2d__scalar(const f32_conv2d_params *p, const float *wp, const float *bias,
+static void f32conv2d__scalar(const i8_f32_conv2d_params *p, const float *wp, const float *bias,
                               const float *x, float *y) {
     const int32_t g_n = p->groups, cg = p->c / g_n, ocg = p->oc / g_n, dw = is_depthwise(p);
     for (int32_t b = 0; b < p->n; b++)
@@ -95,25 +95,25 @@ static void f32conv2d__scalar(const f32_conv2d_params *p, const float *wp, const
             }
 }
 
-void f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x, float *y) {
+void i8_f32_conv2d_run(const i8_f32_conv2d_params *p, const void *packed, const float *x, float *y) {
     const float *wp = packed;
     const size_t nw = (size_t)p->oc * p->kh * p->kw * (size_t)(p->c / p->groups);
     f32conv2d__scalar(p, wp, wp + nw, x, y);
 }
 
 /* Packed stream: w transposed to [k][n] (outputs innermost), then bias [n]. */
-size_t f32_fc_packed_size(const f32_fc_params *p) {
+size_t i8_f32_fc_packed_size(const i8_f32_fc_params *p) {
     return sizeof(float) * ((size_t)p->k * p->n + (size_t)p->n);
 }
 
-void f32_fc_pack(const f32_fc_params *p, const float *w, const float *bias, void *packed) {
+void i8_f32_fc_pack(const i8_f32_fc_params *p, const float *w, const float *bias, void *packed) {
     float *dst = packed;
     for (int32_t j = 0; j < p->n; j++)
         for (int32_t kk = 0; kk < p->k; kk++) dst[(size_t)kk * p->n + j] = w[(size_t)j * p->k + kk];
     memcpy(dst + (size_t)p->k * p->n, bias, sizeof(float) * (size_t)p->n);
 }
 
-static void f32fc__scalar(const f32_fc_params *p, const float *wt, const float *bias,
+static void f32fc__scalar(const i8_f32_fc_params *p, const float *wt, const float *bias,
                           const float *x, float *y) {
     for (int32_t r = 0; r < p->m; r++) {
         float *restrict yr = y + (size_t)r * p->n;
@@ -124,7 +124,7 @@ static void f32fc__scalar(const f32_fc_params *p, const float *wt, const float *
     }
 }
 
-void f32_fc_run(const f32_fc_params *p, const void *packed, const float *x, float *y) {
+void i8_f32_fc_run(const i8_f32_fc_params *p, const void *packed, const float *x, float *y) {
     const float *wt = packed;
     f32fc__scalar(p, wt, wt + (size_t)p->k * p->n, x, y);
 }

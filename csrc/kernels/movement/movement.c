@@ -9,7 +9,7 @@
 #include "int8rt/kernels.h"
 
 /* Copy one element; a constant size lets the compiler turn memcpy into a single move. */
-static inline void x_copy_elem(char *dst, const char *src, size_t es) {
+static inline void copy_elem(char *dst, const char *src, size_t es) {
     switch (es) {
     case 1: *dst = *src; break;
     case 2: memcpy(dst, src, 2); break;
@@ -22,10 +22,10 @@ static inline void x_copy_elem(char *dst, const char *src, size_t es) {
 /* The shared gather: y (contiguous, out_shape) [i] = x[base + sum_d i_d * src_stride[d]]
  * (strides in elements, possibly negative or zero). Transpose and slice are this walk with
  * different strides: an odometer over the outer axes, a strided row copy on the last. */
-static void x_gather__scalar(int32_t nd, const int64_t *out_shape, const int64_t *src_stride,
+static void strided_gather(int32_t nd, const int64_t *out_shape, const int64_t *src_stride,
                              int64_t base, size_t es, const char *x, char *y) {
     if (nd <= 0) {
-        x_copy_elem(y, x + base * (int64_t)es, es);
+        copy_elem(y, x + base * (int64_t)es, es);
         return;
     }
     for (int32_t d = 0; d < nd; d++)
@@ -42,7 +42,7 @@ static void x_gather__scalar(int32_t nd, const int64_t *out_shape, const int64_t
         } else if (es == 4) {
             for (int64_t i = 0; i < n; i++) memcpy(y + i * 4, src + i * s * 4, 4);
         } else {
-            for (int64_t i = 0; i < n; i++) x_copy_elem(y + i * es, src + i * s * (int64_t)es, es);
+            for (int64_t i = 0; i < n; i++) copy_elem(y + i * es, src + i * s * (int64_t)es, es);
         }
         y += n * es;
         int32_t d = nd - 2;
@@ -57,7 +57,7 @@ static void x_gather__scalar(int32_t nd, const int64_t *out_shape, const int64_t
 }
 
 /* row-major element strides of a contiguous tensor */
-static inline void x_contiguous_strides(int32_t nd, const int64_t *shape, int64_t *stride) {
+static inline void contiguous_strides(int32_t nd, const int64_t *shape, int64_t *stride) {
     int64_t s = 1;
     for (int32_t d = nd - 1; d >= 0; d--) {
         stride[d] = s;
@@ -70,7 +70,7 @@ static inline void x_contiguous_strides(int32_t nd, const int64_t *shape, int64_
  * out[2k + 1] = unpackhi_epi8(in[k], in[k + 8]); four rounds of the 16-way shuffle are the
  * transpose), SSE2 = the x86-64 baseline, so no target attribute; edges element by element.
  * Pure data movement: every path gives the same bytes. */
-static void x_transpose2d_u8(int64_t r, int64_t c, const char *x, int64_t xs, char *y,
+static void transpose2d_u8(int64_t r, int64_t c, const char *x, int64_t xs, char *y,
                              int64_t ys) {
     int64_t i0 = 0;
 #if defined(__SSE2__)
@@ -98,10 +98,10 @@ static void x_transpose2d_u8(int64_t r, int64_t c, const char *x, int64_t xs, ch
         for (int64_t i = i0; i < r; i++) y[j * ys + i] = x[i * xs + j];
 }
 
-void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
+void i8_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, size_t elem_size,
                      const void *x, void *y) {
     int64_t in_stride[I8_MAX_DIMS], out_shape[I8_MAX_DIMS], src_stride[I8_MAX_DIMS];
-    x_contiguous_strides(ndim, shape, in_stride);
+    contiguous_strides(ndim, shape, in_stride);
     for (int32_t i = 0; i < ndim; i++) {
         out_shape[i] = shape[perm[i]];
         src_stride[i] = in_stride[perm[i]];
@@ -134,7 +134,7 @@ void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, si
         const char *xc = (const char *)x;
         char *yc = (char *)y;
         for (int64_t o = 0; o < outer; o++) {
-            x_transpose2d_u8(rows, cols, xc + off, cols, yc + o * mat, rows);
+            transpose2d_u8(rows, cols, xc + off, cols, yc + o * mat, rows);
             for (int32_t d = nd - 3; d >= 0; d--) {
                 off += src_stride[d];
                 if (++idx[d] < out_shape[d]) break;
@@ -144,13 +144,13 @@ void x_transpose_run(int32_t ndim, const int64_t *shape, const int32_t *perm, si
         }
         return;
     }
-    x_gather__scalar(nd, out_shape, src_stride, 0, elem_size, (const char *)x, (char *)y);
+    strided_gather(nd, out_shape, src_stride, 0, elem_size, (const char *)x, (char *)y);
 }
 
-void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,
+void i8_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, const int64_t *step,
                  const int64_t *out_shape, size_t elem_size, const void *x, void *y) {
     int64_t in_stride[I8_MAX_DIMS], src_stride[I8_MAX_DIMS];
-    x_contiguous_strides(ndim, in_shape, in_stride);
+    contiguous_strides(ndim, in_shape, in_stride);
     int64_t base = 0;
     for (int32_t d = 0; d < ndim; d++) {
         /* an empty output never reads x, and its start may be anything */
@@ -158,13 +158,13 @@ void x_slice_run(int32_t ndim, const int64_t *in_shape, const int64_t *start, co
         base += start[d] * in_stride[d];
         src_stride[d] = step[d] * in_stride[d];
     }
-    x_gather__scalar(ndim, out_shape, src_stride, base, elem_size, (const char *)x, (char *)y);
+    strided_gather(ndim, out_shape, src_stride, base, elem_size, (const char *)x, (char *)y);
 }
 
 /* Source index of output position o along an axis of n input elements, or -1 for the
  * constant value. reflect mirrors without repeating the edge (numpy / ONNX "reflect") and
  * keeps mirroring for pads wider than the axis (period 2 (n - 1)). */
-static inline int64_t x_pad_src(int64_t o, int64_t before, int64_t n, int32_t mode) {
+static inline int64_t pad_src(int64_t o, int64_t before, int64_t n, int32_t mode) {
     int64_t i = o - before;
     if (i >= 0 && i < n) return i;
     if (mode == 0 || n == 0) return -1;
@@ -176,18 +176,18 @@ static inline int64_t x_pad_src(int64_t o, int64_t before, int64_t n, int32_t mo
     return i < n ? i : period - i;
 }
 
-void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
+void i8_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
                const int64_t *pad_after, int32_t mode, size_t elem_size, const void *value,
                const void *x, void *y) {
     const size_t es = elem_size;
     const char *xc = (const char *)x, *val = (const char *)value;
     char *yc = (char *)y;
     if (ndim <= 0) {
-        x_copy_elem(yc, xc, es);
+        copy_elem(yc, xc, es);
         return;
     }
     int64_t in_stride[I8_MAX_DIMS], out_shape[I8_MAX_DIMS];
-    x_contiguous_strides(ndim, in_shape, in_stride);
+    contiguous_strides(ndim, in_shape, in_stride);
     for (int32_t d = 0; d < ndim; d++) {
         out_shape[d] = in_shape[d] + pad_before[d] + pad_after[d];
         if (out_shape[d] <= 0) return;
@@ -204,7 +204,7 @@ void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
         /* source row offset of the outer index, or -1 when it lies in a constant pad */
         int64_t row = 0;
         for (int32_t d = 0; d < last; d++) {
-            const int64_t i = x_pad_src(idx[d], pad_before[d], in_shape[d], mode);
+            const int64_t i = pad_src(idx[d], pad_before[d], in_shape[d], mode);
             if (i < 0) {
                 row = -1;
                 break;
@@ -212,19 +212,19 @@ void x_pad_run(int32_t ndim, const int64_t *in_shape, const int64_t *pad_before,
             row += i * in_stride[d];
         }
         if (row < 0) {
-            for (int64_t o = 0; o < n_out; o++) x_copy_elem(yc + o * es, val, es);
+            for (int64_t o = 0; o < n_out; o++) copy_elem(yc + o * es, val, es);
         } else {
             const char *src = xc + row * (int64_t)es;
             for (int64_t o = 0; o < mid0; o++) {
-                const int64_t i = x_pad_src(o, before, n_in, mode);
-                x_copy_elem(yc + o * es, i < 0 ? val : src + i * (int64_t)es, es);
+                const int64_t i = pad_src(o, before, n_in, mode);
+                copy_elem(yc + o * es, i < 0 ? val : src + i * (int64_t)es, es);
             }
             if (mid1 > mid0)
                 memcpy(yc + mid0 * es, src + (mid0 - before) * (int64_t)es,
                        (size_t)(mid1 - mid0) * es);
             for (int64_t o = mid1; o < n_out; o++) {
-                const int64_t i = x_pad_src(o, before, n_in, mode);
-                x_copy_elem(yc + o * es, i < 0 ? val : src + i * (int64_t)es, es);
+                const int64_t i = pad_src(o, before, n_in, mode);
+                copy_elem(yc + o * es, i < 0 ? val : src + i * (int64_t)es, es);
             }
         }
         yc += n_out * es;

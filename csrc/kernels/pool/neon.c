@@ -78,9 +78,9 @@ I8N_FN static inline void sum16(const int8_t *x, int64_t step, int64_t count, in
 #endif
         }
         a0 = vaddw_s16(a0, vget_low_s16(s0));
-        a1 = i8n_addw_hi(a1, s0);
+        a1 = i8_neon_addw_hi(a1, s0);
         a2 = vaddw_s16(a2, vget_low_s16(s1));
-        a3 = i8n_addw_hi(a3, s1);
+        a3 = i8_neon_addw_hi(a3, s1);
     }
     acc[0] = a0;
     acc[1] = a1;

@@ -43,7 +43,7 @@
 #endif
 
 /* round half to even of floats already clamped to [-255, 255] */
-I8N_FN static inline int32x4_t i8n_round_even(float32x4_t v) {
+I8N_FN static inline int32x4_t i8_neon_round_even(float32x4_t v) {
 #if defined(__aarch64__)
     return vcvtnq_s32_f32(v);
 #else
@@ -82,14 +82,14 @@ I8N_FN static inline i8_neon_requant i8_neon_requant_init(int32_t zp, int32_t qm
  * already, so it ends on the same bound as the float clamp would have put it. Saves the two
  * float compares per 4 lanes of the armv7 order. Needs qmin <= qmax within [-128, 127], which
  * the lowering guarantees; i8_neon_requant16* callers with other bounds use the scalar code. */
-I8N_FN static inline int16x8_t i8n_rq8(int32x4_t a0, int32x4_t a1, float32x4_t m0,
+I8N_FN static inline int16x8_t i8_neon_rq8(int32x4_t a0, int32x4_t a1, float32x4_t m0,
                                        float32x4_t m1) {
     const int32x4_t q0 = vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(a0), m0));
     const int32x4_t q1 = vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(a1), m1));
     return vqmovn_high_s32(vqmovn_s32(q0), q1);
 }
 
-I8N_FN static inline int8x16_t i8n_finish16(const i8_neon_requant *r, int16x8_t h0,
+I8N_FN static inline int8x16_t i8_neon_finish16(const i8_neon_requant *r, int16x8_t h0,
                                             int16x8_t h1) {
     const int8x16_t q = vqmovn_high_s16(vqmovn_s16(vqaddq_s16(h0, r->zp)), vqaddq_s16(h1, r->zp));
     return vminq_s8(vmaxq_s8(q, r->qmin), r->qmax);
@@ -99,25 +99,25 @@ I8N_FN static inline int8x16_t i8n_finish16(const i8_neon_requant *r, int16x8_t 
 I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int32x4_t a0,
                                                   int32x4_t a1, int32x4_t a2, int32x4_t a3,
                                                   const float *m) {
-    return i8n_finish16(r, i8n_rq8(a0, a1, vld1q_f32(m), vld1q_f32(m + 4)),
-                        i8n_rq8(a2, a3, vld1q_f32(m + 8), vld1q_f32(m + 12)));
+    return i8_neon_finish16(r, i8_neon_rq8(a0, a1, vld1q_f32(m), vld1q_f32(m + 4)),
+                        i8_neon_rq8(a2, a3, vld1q_f32(m + 8), vld1q_f32(m + 12)));
 }
 
 /* The same with one multiplier for every lane. */
 I8N_FN static inline int8x16_t i8_neon_requant16_1(const i8_neon_requant *r, int32x4_t a0,
                                                    int32x4_t a1, int32x4_t a2, int32x4_t a3,
                                                    float32x4_t m) {
-    return i8n_finish16(r, i8n_rq8(a0, a1, m, m), i8n_rq8(a2, a3, m, m));
+    return i8_neon_finish16(r, i8_neon_rq8(a0, a1, m, m), i8_neon_rq8(a2, a3, m, m));
 }
 #else
 /* armv7: clamp in float first (the 1.5 * 2^23 rounding needs |v| <= 2^22), then round */
-I8N_FN static inline int32x4_t i8n_rq4(const i8_neon_requant *r, int32x4_t acc, float32x4_t m) {
+I8N_FN static inline int32x4_t i8_neon_rq4(const i8_neon_requant *r, int32x4_t acc, float32x4_t m) {
     const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), m);
-    return i8n_round_even(vminq_f32(vmaxq_f32(v, r->lo), r->hi));
+    return i8_neon_round_even(vminq_f32(vmaxq_f32(v, r->lo), r->hi));
 }
 
 /* 8 rounded lanes + zp, narrowed to int8 (exact: already within [qmin, qmax]) */
-I8N_FN static inline int8x8_t i8n_pack8(const i8_neon_requant *r, int32x4_t q0, int32x4_t q1) {
+I8N_FN static inline int8x8_t i8_neon_pack8(const i8_neon_requant *r, int32x4_t q0, int32x4_t q1) {
     const int16x8_t h = vaddq_s16(vcombine_s16(vmovn_s32(q0), vmovn_s32(q1)), r->zp);
     return vmovn_s16(h);
 }
@@ -126,17 +126,17 @@ I8N_FN static inline int8x16_t i8_neon_requant16m(const i8_neon_requant *r, int3
                                                   int32x4_t a1, int32x4_t a2, int32x4_t a3,
                                                   const float *m) {
     const int8x8_t lo =
-        i8n_pack8(r, i8n_rq4(r, a0, vld1q_f32(m)), i8n_rq4(r, a1, vld1q_f32(m + 4)));
+        i8_neon_pack8(r, i8_neon_rq4(r, a0, vld1q_f32(m)), i8_neon_rq4(r, a1, vld1q_f32(m + 4)));
     const int8x8_t hi =
-        i8n_pack8(r, i8n_rq4(r, a2, vld1q_f32(m + 8)), i8n_rq4(r, a3, vld1q_f32(m + 12)));
+        i8_neon_pack8(r, i8_neon_rq4(r, a2, vld1q_f32(m + 8)), i8_neon_rq4(r, a3, vld1q_f32(m + 12)));
     return vcombine_s8(lo, hi);
 }
 
 I8N_FN static inline int8x16_t i8_neon_requant16_1(const i8_neon_requant *r, int32x4_t a0,
                                                    int32x4_t a1, int32x4_t a2, int32x4_t a3,
                                                    float32x4_t m) {
-    const int8x8_t lo = i8n_pack8(r, i8n_rq4(r, a0, m), i8n_rq4(r, a1, m));
-    const int8x8_t hi = i8n_pack8(r, i8n_rq4(r, a2, m), i8n_rq4(r, a3, m));
+    const int8x8_t lo = i8_neon_pack8(r, i8_neon_rq4(r, a0, m), i8_neon_rq4(r, a1, m));
+    const int8x8_t hi = i8_neon_pack8(r, i8_neon_rq4(r, a2, m), i8_neon_rq4(r, a3, m));
     return vcombine_s8(lo, hi);
 }
 #endif
@@ -171,7 +171,7 @@ I8N_FN static inline void i8_neon_requant16(const i8_neon_requant *r, int32x4_t 
 }
 
 /* widening helpers that exist only on aarch64 as single instructions */
-I8N_FN static inline int16x8_t i8n_movl_hi(int8x16_t v) {
+I8N_FN static inline int16x8_t i8_neon_movl_hi(int8x16_t v) {
 #if defined(__aarch64__)
     return vmovl_high_s8(v);
 #else
@@ -179,7 +179,7 @@ I8N_FN static inline int16x8_t i8n_movl_hi(int8x16_t v) {
 #endif
 }
 
-I8N_FN static inline int32x4_t i8n_addw_hi(int32x4_t a, int16x8_t v) {
+I8N_FN static inline int32x4_t i8_neon_addw_hi(int32x4_t a, int16x8_t v) {
 #if defined(__aarch64__)
     return vaddw_high_s16(a, v);
 #else

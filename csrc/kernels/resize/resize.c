@@ -6,7 +6,7 @@
 
 /* Nearest: each output pixel is one input pixel's whole channel vector, so one memcpy of
  * c * elem_size bytes per pixel, independent of the element type. */
-void x_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh, int32_t ow,
+void i8_resize_nearest_run(int32_t n, int32_t h, int32_t w, int32_t c, int32_t oh, int32_t ow,
                           const int32_t *iy, const int32_t *ix, size_t elem_size, const void *x,
                           void *y) {
     const size_t pix = (size_t)c * elem_size;

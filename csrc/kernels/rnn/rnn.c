@@ -10,7 +10,7 @@
 
 static int64_t gates(const i8_rnn_params *p) { return p->cell == 0 ? 4 : 3; }
 
-const char *i8rnn_check(const i8_rnn_params *p) {
+const char *i8_rnn_check(const i8_rnn_params *p) {
     if (p->seq < 1 || p->batch < 1 || p->input < 1 || p->hidden < 1)
         return "seq, batch, input, hidden must be >= 1";
     if (p->seq >= LIMIT || p->batch >= LIMIT || p->input >= LIMIT || p->hidden >= LIMIT / 8)
@@ -35,49 +35,49 @@ const char *i8rnn_check(const i8_rnn_params *p) {
 
 /* panel byte sizes of one direction: W, then R pieces */
 static size_t w_bytes(const i8_rnn_params *p) {
-    return A64(i8dq_packed_size((int32_t)(gates(p) * p->hidden), (int32_t)p->input));
+    return A64(i8_dq_packed_size((int32_t)(gates(p) * p->hidden), (int32_t)p->input));
 }
 static size_t r0_bytes(const i8_rnn_params *p) {
     const int32_t n = (int32_t)((p->cell == 0 ? 4 : 2) * p->hidden);
-    return A64(i8dq_packed_size(n, (int32_t)p->hidden));
+    return A64(i8_dq_packed_size(n, (int32_t)p->hidden));
 }
 static size_t r1_bytes(const i8_rnn_params *p) {
-    return p->cell == 0 ? 0 : A64(i8dq_packed_size((int32_t)p->hidden, (int32_t)p->hidden));
+    return p->cell == 0 ? 0 : A64(i8_dq_packed_size((int32_t)p->hidden, (int32_t)p->hidden));
 }
 static size_t dir_bytes(const i8_rnn_params *p) { return w_bytes(p) + r0_bytes(p) + r1_bytes(p); }
 
-size_t i8rnn_packed_size(const i8_rnn_params *p) { return (size_t)p->dirs * dir_bytes(p); }
+size_t i8_rnn_packed_size(const i8_rnn_params *p) { return (size_t)p->dirs * dir_bytes(p); }
 
-void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const int8_t *qr,
+void i8_rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const int8_t *qr,
                 const float *sr, void *packed) {
     const int64_t H = p->hidden, I = p->input, GH = gates(p) * H;
     unsigned char *dst = packed;
-    memset(packed, 0, i8rnn_packed_size(p));
+    memset(packed, 0, i8_rnn_packed_size(p));
     for (int32_t d = 0; d < p->dirs; d++) {
         unsigned char *base = dst + (size_t)d * dir_bytes(p);
-        i8dq_pack((int32_t)GH, (int32_t)I, qw + d * GH * I, sw + d * GH, base);
+        i8_dq_pack((int32_t)GH, (int32_t)I, qw + d * GH * I, sw + d * GH, base);
         const int64_t n0 = p->cell == 0 ? GH : 2 * H;
-        i8dq_pack((int32_t)n0, (int32_t)H, qr + d * GH * H, sr + d * GH, base + w_bytes(p));
+        i8_dq_pack((int32_t)n0, (int32_t)H, qr + d * GH * H, sr + d * GH, base + w_bytes(p));
         if (p->cell == 1)
-            i8dq_pack((int32_t)H, (int32_t)H, qr + d * GH * H + 2 * H * H, sr + d * GH + 2 * H,
+            i8_dq_pack((int32_t)H, (int32_t)H, qr + d * GH * H + 2 * H * H, sr + d * GH + 2 * H,
                       base + w_bytes(p) + r0_bytes(p));
     }
 }
 
 /* scratch: xw [T*B, GH] | hr [B, GH] | h [B, H] | c [B, H] | t1 [B, H] | t2 [B, H] | dynq */
 static size_t dq_bytes(const i8_rnn_params *p) {
-    const size_t a = i8dq_scratch_size(p->seq * p->batch, p->input);
-    const size_t b = i8dq_scratch_size(p->batch, p->hidden);
+    const size_t a = i8_dq_scratch_size(p->seq * p->batch, p->input);
+    const size_t b = i8_dq_scratch_size(p->batch, p->hidden);
     return A64(a > b ? a : b);
 }
 
-size_t i8rnn_scratch_size(const i8_rnn_params *p) {
+size_t i8_rnn_scratch_size(const i8_rnn_params *p) {
     const int64_t TB = p->seq * p->batch, BH = p->batch * p->hidden, GH = gates(p) * p->hidden;
     return A64((size_t)(TB * GH) * 4) + A64((size_t)(p->batch * GH) * 4) +
            4 * A64((size_t)BH * 4) + dq_bytes(p);
 }
 
-int64_t i8rnn_out_size(const i8_rnn_params *p) {
+int64_t i8_rnn_out_size(const i8_rnn_params *p) {
     const int64_t dbh = p->dirs * p->batch * p->hidden;
     return p->seq * dbh + (p->cell == 0 ? 2 : 1) * dbh;
 }
@@ -85,7 +85,7 @@ int64_t i8rnn_out_size(const i8_rnn_params *p) {
 static inline float sig(float v) { return (float)(1.0 / (1.0 + exp(-(double)v))); }
 static inline float th(float v) { return (float)tanh((double)v); }
 
-void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
+void i8_rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
                const float *init, const int32_t *lens, float *y, void *scratch) {
     const int64_t T = p->seq, B = p->batch, I = p->input, H = p->hidden, D = p->dirs;
     const int64_t G = gates(p), GH = G * H, BH = B * H;
@@ -112,18 +112,18 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
         const unsigned char *pk = (const unsigned char *)packed + (size_t)d * dir_bytes(p);
         const void *pw = pk, *pr0 = pk + w_bytes(p), *pr1 = pk + w_bytes(p) + r0_bytes(p);
         const float *wb = bias + d * 2 * GH, *rb = wb + GH;
-        i8dq_matmul(T * B, (int32_t)GH, (int32_t)I, pw, wb, x, 1, xw, dq);
+        i8_dq_matmul(T * B, (int32_t)GH, (int32_t)I, pw, wb, x, 1, xw, dq);
         if (h0) memcpy(h, h0 + d * BH, (size_t)BH * 4);
         else memset(h, 0, (size_t)BH * 4);
         if (c0) memcpy(c, c0 + d * BH, (size_t)BH * 4);
         else memset(c, 0, (size_t)BH * 4);
         for (int64_t st = 0; st < T; st++) {
             if (p->cell == 0) {
-                i8dq_matmul(B, (int32_t)GH, (int32_t)H, pr0, rb, h, 1, hr, dq);
+                i8_dq_matmul(B, (int32_t)GH, (int32_t)H, pr0, rb, h, 1, hr, dq);
             } else {
-                i8dq_matmul(B, (int32_t)(2 * H), (int32_t)H, pr0, rb, h, 1, hr, dq);
+                i8_dq_matmul(B, (int32_t)(2 * H), (int32_t)H, pr0, rb, h, 1, hr, dq);
                 if (p->linear_before_reset)
-                    i8dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, h, 1, t1, dq);
+                    i8_dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, h, 1, t1, dq);
             }
             if (p->cell == 1 && !p->linear_before_reset) {
                 /* r for every row first: t2 = r ⊙ H, then t1 = dynq(t2, R_h) + Rb_h */
@@ -134,7 +134,7 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
                     for (int64_t j = 0; j < H; j++)
                         t2[b * H + j] = sig(xg[H + j] + hg[H + j]) * h[b * H + j];
                 }
-                i8dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, t2, 1, t1, dq);
+                i8_dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, t2, 1, t1, dq);
             }
             for (int64_t b = 0; b < B; b++) {
                 const int64_t len = lens ? lens[b] : T;
