@@ -329,7 +329,7 @@ class QATModel(nn.Module):
 
     def _exact_op(self, node: fx.Node, env) -> torch.Tensor | None:
         from int8rt import kernel_tables as kt
-        from int8rt.lower import _UNARY
+        from int8rt import opset
 
         op = self.plan.ops[node.name]
         y, qmin, qmax = self._out_params(op.point, op.attrs.get("clip", (-np.inf, np.inf)))
@@ -343,7 +343,7 @@ class QATModel(nn.Module):
             return self._requant(ai * am + bi * bm, mult, y, qmin, qmax)
         if op.kernel == "lut":
             xi, sx, zx = self._ints(env[node.args[0].name], self.origin[node.args[0].name])
-            fn = _UNARY[op.op](type("N", (), {"attrs": op.attrs})())
+            fn = opset.unary_function(op.op, op.attrs)  # the table lowering builds
             table = torch.from_numpy(kt.lut_table(fn, sx, zx, y[0], y[1]).astype(np.float64))
             q = table[(xi + zx + 128).long()]
             return (q - y[1]).float() * torch.tensor(np.float32(y[0]))
