@@ -6,6 +6,12 @@ distinct (batch, length) shapes.
 
     python bench/shapes.py [--d 384 --heads 12 --ff 1536 --layers 6 --vocab 30522]
                            [--lengths 16:129] [--runs 5] [--rss-shapes 500] [--threads 1]
+                           [--python-planning]
+
+New shapes are C reshapes of a shape template (int8rt/dynamic/reshape.py); the first call of a
+session builds the template of its shape pattern (batch 1, sequence free). --python-planning
+plans every shape in Python instead (specialize + lower + NativePlan: the path before
+templates), for a before / after on one machine.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rss-shapes", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--python-planning", action="store_true",
+                    help="no shape templates: plan every new shape in Python")
     args = ap.parse_args(argv)
 
     import onnx
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     model = onnx.load_from_string(export(args.vocab, args.d, args.heads, args.ff, args.layers))
     qm = int8rt.quantize(model, mode="dynamic")
     sess = int8rt.Session(qm, threads=args.threads)
+    if args.python_planning:
+        sess._reshaper = None
     start, stop = (int(v) for v in args.lengths.split(":"))
     ratios = []
     print("| tokens | first call (ms) | steady (ms) | ratio |\n|---|---|---|---|")
@@ -91,8 +101,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nfirst / steady over {len(r)} lengths: median {np.median(r):.2f}, "
           f"p90 {np.percentile(r, 90):.2f}, max {r.max():.2f}; "
           f"lengths with ratio <= 2: {(r <= 2).sum()}/{len(r)}")
+    if len(r) > 1:
+        print(f"without the first length (the template build): max {r[1:].max():.2f}, "
+              f"lengths with ratio <= 2: {(r[1:] <= 2).sum()}/{len(r) - 1}")
+    from int8rt.dynamic.reshape import ReshapedPlan
+
+    made = sum(isinstance(p, ReshapedPlan) for p in sess._plans.values())
+    print(f"cached plans made by a C reshape: {made}/{len(sess._plans)}")
+    # time to a plan alone (no run): C reshape vs Python planning, interleaved
+    if not args.python_planning:
+        py = int8rt.Session(qm, threads=args.threads)
+        py._reshaper = None
+        t_c, t_py = [], []
+        for s in range(stop, stop + 10):
+            shapes = ((1, s), (1, s))
+            t0 = time.perf_counter()
+            sess.plan_for(shapes)
+            t_c.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            py.plan_for(shapes)
+            t_py.append(time.perf_counter() - t0)
+        print(f"planning a new shape: C reshape {np.median(t_c) * 1e3:.2f} ms, "
+              f"Python {np.median(t_py) * 1e3:.2f} ms (medians of 10 lengths)")
 
     sess = int8rt.Session(qm, threads=args.threads)
+    if args.python_planning:
+        sess._reshaper = None
     shapes = [(b, s) for s in range(4, 400) for b in (1, 2)][:args.rss_shapes]
     for i, (b, s) in enumerate(shapes):
         sess.run(None, feed(b, s, args.vocab))
