@@ -135,6 +135,7 @@ class Session:
             pack_weights(graph, self._packed)
             if os.environ.get("INT8RT_RESHAPE", "1") != "0":
                 self._reshaper = Reshaper(graph, self._packed)
+                self._reshaper.prepare()  # the batch-1 template, so no first call builds it
         if not self._dynamic:
             self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 

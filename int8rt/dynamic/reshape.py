@@ -165,6 +165,12 @@ def _period(flat: np.ndarray) -> int:
     return n
 
 
+def _at(flat: np.ndarray, table: np.ndarray, off: int) -> bool:
+    tf = table.reshape(-1)
+    return tf.dtype == flat.dtype and off + flat.size <= tf.size and \
+        np.array_equal(tf[off:off + flat.size], flat)
+
+
 def _window(flat: np.ndarray, tables: list[np.ndarray]) -> tuple[int, int] | None:
     """(table index, element offset) of a table whose flat data holds `flat` contiguously."""
     n = flat.size
@@ -183,7 +189,7 @@ class ShapeTemplate:
     and errors), and where the model I/O shapes are among the exprs."""
 
     def __init__(self, graph: ir.Graph, packed: dict, labels: tuple[int, ...],
-                 check_values: list[int]) -> None:
+                 check_values: list[int] | None = None) -> None:
         nv = max(labels) + 1
         if not 1 <= nv <= SHAPE_MAX_VARS:
             raise TemplateError(f"{nv} shape variables (1 to {SHAPE_MAX_VARS} supported)")
@@ -192,8 +198,8 @@ class ShapeTemplate:
         grid = [tuple(2 + POINTS * j + e for j, e in enumerate(es))
                 for es in itertools.product(range(POINTS), repeat=nv)]
         far = tuple(13 + 7 * j for j in range(nv))  # outside the grid, distinct
-        points = grid + [far] + ([tuple(check_values)] if tuple(check_values) not in grid
-                                 and tuple(check_values) != far else [])
+        check = tuple(check_values or far)
+        points = grid + [far] + ([check] if check not in grid and check != far else [])
         try:
             samples = [_lower(graph, packed, shapes_for(graph, free, labels, p)) for p in points]
         except (ValueError, IndexError, KeyError) as e:
@@ -246,16 +252,18 @@ class ShapeTemplate:
                 for row, r in zip(ints, ramps):
                     row.append(r[2])
                 continue
-            wins = [_window(f, tables) for f in flats]
-            if all(w is not None for w in wins) and len(set(wins)) == 1:
-                t, off = wins[0]
+            w = _window(flats[0], tables)
+            if w is not None and all(_at(f, tables[w[0]], w[1]) for f in flats[1:]):
+                t, off = w
                 out[name] = {"kind": "window", "data": aligned(tables[t]),
                              "offset": off * flats[0].dtype.itemsize}
                 continue
             periods = [_period(f) for f in flats]
-            wins = [_window(f[:p], tables) for f, p in zip(flats, periods)]
-            if all(w is not None for w in wins) and len(set(wins)) == 1:
-                t, off = wins[0]
+            w = _window(flats[0][:periods[0]], tables)
+            if w is not None and all(_at(f[:p], tables[w[0]], w[1]) and
+                                     np.array_equal(f, np.tile(f[:p], f.size // p))
+                                     for f, p in zip(flats[1:], periods[1:])):
+                t, off = w
                 size = flats[0].dtype.itemsize
                 out[name] = {"kind": "tile", "data": aligned(tables[t]), "offset": off * size}
                 slots.append(("period", name))
@@ -409,24 +417,46 @@ class Reshaper:
         self.templates: OrderedDict[tuple, ShapeTemplate] = OrderedDict()
         self.refused: OrderedDict[tuple, str] = OrderedDict()
 
+    def prepare(self) -> None:
+        """Builds, at session load, the template of the pattern a session most often runs
+        first: the free dims of axis 0 (the batch) 1, the other free dims tied by axis (ids
+        [1, s] and mask [1, s] share s). A guess: a refused or unused template costs only this
+        build, and other patterns are built on their first shape."""
+        labels, axes = [], []
+        for _, a in self.free:
+            if a == 0:
+                labels.append(-1)
+                continue
+            if a not in axes:
+                axes.append(a)
+            labels.append(axes.index(a))
+        if axes and len(axes) <= SHAPE_MAX_VARS:
+            self._template(tuple(labels), None)
+
+    def _template(self, labels, values) -> ShapeTemplate | None:
+        if labels in self.refused:
+            return None
+        tpl = self.templates.get(labels)
+        if tpl is not None:
+            self.templates.move_to_end(labels)
+            return tpl
+        try:
+            tpl = ShapeTemplate(self.graph, self.packed, labels, values)
+        except TemplateError as e:
+            self.refused[labels] = str(e)
+            while len(self.refused) > 64:
+                self.refused.popitem(last=False)
+            return None
+        self.templates[labels] = tpl
+        while len(self.templates) > MAX_TEMPLATES:
+            self.templates.popitem(last=False)
+        return tpl
+
     def plan(self, shapes) -> ReshapedPlan | None:
         """The plan for `shapes` made by its pattern's template, or None (no template: the
         caller plans in Python)."""
         labels, values = pattern_of(self.free, shapes)
-        if not values or len(values) > SHAPE_MAX_VARS or labels in self.refused:
+        if not values or len(values) > SHAPE_MAX_VARS:
             return None
-        tpl = self.templates.get(labels)
-        if tpl is None:
-            try:
-                tpl = ShapeTemplate(self.graph, self.packed, labels, values)
-            except TemplateError as e:
-                self.refused[labels] = str(e)
-                while len(self.refused) > 64:
-                    self.refused.popitem(last=False)
-                return None
-            self.templates[labels] = tpl
-            while len(self.templates) > MAX_TEMPLATES:
-                self.templates.popitem(last=False)
-        else:
-            self.templates.move_to_end(labels)
-        return tpl.plan(shapes, values)
+        tpl = self._template(labels, values)
+        return None if tpl is None else tpl.plan(shapes, values)
