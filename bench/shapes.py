@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             t_py.append(time.perf_counter() - t0)
         print(f"planning a new shape: C reshape {np.median(t_c) * 1e3:.2f} ms, "
               f"Python {np.median(t_py) * 1e3:.2f} ms (medians of 10 lengths)")
+        del py  # its own copy of the weights would count in the RSS below
+
+    del sess
 
     sess = int8rt.Session(qm, threads=args.threads)
     shapes = [(b, s) for s in range(4, 400) for b in (1, 2)][:args.rss_shapes]

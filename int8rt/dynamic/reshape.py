@@ -207,6 +207,11 @@ class ShapeTemplate:
         base = samples[0]
         if any(s.struct != base.struct for s in samples[1:]):
             raise TemplateError("the lowered structure differs between shapes")
+        for i, call in enumerate(base.program.calls):  # record consts (bias, gamma, lens)
+            for key in call.consts:
+                if not _same([np.asarray(s.program.calls[i].consts[key]) for s in samples]):
+                    raise TemplateError(f"call {i} ({call.kernel}): const {key!r} depends on "
+                                        "the shape")
         slots = list(base.slots)
         ints = [list(s.ints) for s in samples]
         consts = self._classify(graph, samples, slots, ints)
