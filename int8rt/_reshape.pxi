@@ -60,26 +60,37 @@ def _probe(dict params, str key, int idx, int v):
 
 cdef tuple _field_slot(str kernel, dict params, str key, int idx, int n_inputs):
     """(byte offset, width) of the descriptor field that param `key` (element `idx` of a list
-    param, -1 for a scalar) fills: the descriptors made with the value 0 and with -1 differ in
-    exactly those bytes. None when no field holds it (a param the kernel does not read)."""
+    param, -1 for a scalar) fills: the bytes that are 0x00 in the descriptor made with the value
+    0 and 0xFF in the one made with -1. Struct padding is not initialized (Cython fills a struct
+    from a dict through a temporary), so a byte counts only if it shows that pattern in three
+    pairs of fills. None when no field holds the param (the kernel does not read it)."""
     cdef i8_op_desc d0, d1
-    _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], _probe(params, key, idx, 0), {}, &d0,
-               [], True)
-    _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], _probe(params, key, idx, -1), {}, &d1,
-               [], True)
     cdef const unsigned char *a = <const unsigned char *>&d0
     cdef const unsigned char *b = <const unsigned char *>&d1
-    cdef size_t i, lo = sizeof(i8_op_desc), hi = 0
-    for i in range(sizeof(i8_op_desc)):
-        if a[i] != b[i]:
-            lo = min(lo, i)
-            hi = i + 1
-    if hi == 0:
+    cdef size_t i, n = sizeof(i8_op_desc)
+    hits = None
+    for _ in range(3):
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], _probe(params, key, idx, 0), {},
+                   &d0, [], True)
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], _probe(params, key, idx, -1), {},
+                   &d1, [], True)
+        now = {i for i in range(n) if a[i] == 0 and b[i] == 0xFF}
+        hits = now if hits is None else hits & now
+    if not hits:
         return None
-    width = hi - lo
-    if width not in (4, 8) or lo % width:
-        raise ValueError(f"{kernel}: param {key!r} is not one int32 / int64 field")
-    return (lo, width)
+    lo = min(hits)
+    run = 0
+    while lo + run in hits:
+        run += 1
+    if any(h >= lo + run for h in hits):
+        raise ValueError(f"{kernel}: param {key!r} fills more than one field")
+    # an int32 field followed by padding that happens to read 0x00 / 0xFF is taken as 8 bytes
+    # only when 8-aligned: the upper 4 bytes then land in padding, harmlessly
+    if run >= 8 and lo % 8 == 0:
+        return (lo, 8)
+    if run >= 4 and lo % 4 == 0:
+        return (lo, 4)
+    raise ValueError(f"{kernel}: param {key!r} is not one int32 / int64 field")
 
 
 cdef class _ShapeTemplate:
