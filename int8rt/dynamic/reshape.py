@@ -202,7 +202,7 @@ class ShapeTemplate:
         points = grid + [far] + ([check] if check not in grid and check != far else [])
         try:
             samples = [_lower(graph, packed, shapes_for(graph, free, labels, p)) for p in points]
-        except (ValueError, IndexError, KeyError) as e:
+        except Exception as e:  # noqa: BLE001 - e.g. a sample length the graph refuses
             raise TemplateError(f"lowering at a sample shape failed: {e}") from None
         base = samples[0]
         if any(s.struct != base.struct for s in samples[1:]):
@@ -447,8 +447,9 @@ class Reshaper:
             return tpl
         try:
             tpl = ShapeTemplate(self.graph, self.packed, labels, values)
-        except TemplateError as e:
-            self.refused[labels] = str(e)
+        except Exception as e:  # noqa: BLE001 - any failure only means: plan in Python
+            # (a shape that cannot be planned then fails there, with that path's error)
+            self.refused[labels] = f"{type(e).__name__}: {e}"
             while len(self.refused) > 64:
                 self.refused.popitem(last=False)
             return None

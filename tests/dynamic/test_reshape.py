@@ -55,6 +55,7 @@ def test_every_length_equals_a_fresh_plan(model):
     r = sess._reshaper
     assert set(r.templates) == {(-1, 0, -1, 0), (0, 1, 0, 1), (0, -1, 0, -1)}
     assert set(r.refused) == {(0, 0, 0, 0)} and "polynomial" in r.refused[(0, 0, 0, 0)]
+    assert r.refused[(0, 0, 0, 0)].startswith("TemplateError")
     for shapes, plan in sess._plans.items():
         assert isinstance(plan, rs.ReshapedPlan) == (
             rs.pattern_of(r.free, shapes)[0] in r.templates)
