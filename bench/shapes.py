@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = onnx.load_from_string(export(args.vocab, args.d, args.heads, args.ff, args.layers))
     qm = int8rt.quantize(model, mode="dynamic")
+    from bench.machine import cpu_header
+
+    print(cpu_header())
     t0 = time.perf_counter()
     sess = int8rt.Session(qm, threads=args.threads)
     print(f"Session load: {(time.perf_counter() - t0) * 1e3:.0f} ms (weights packed; batch-1 "
