@@ -191,27 +191,19 @@ def test_concurrent_new_shapes_on_one_session(model):
     """8 threads ask one session for shapes it has not seen, in different orders: every
     output equals a fresh plan's (plans are built under the session's cache lock; a
     reshaped plan is immutable once made)."""
-    import threading
+    from tests.concurrency import run_in_threads
 
     lengths = list(range(30, 42))
-    want = {s: fresh(model).run(None, feed(1, s, s))[0] for s in lengths[:3]}
     ref = fresh(model)
-    want.update({s: ref.run(None, feed(1, s, s))[0] for s in lengths[3:]})
+    want = {s: ref.run(None, feed(1, s, s))[0] for s in lengths}
     sess = int8rt.Session(model, threads=2)
-    errors, bad = [], []
 
     def work(k):
-        try:
-            for s in lengths[k % 4:] + lengths[:k % 4]:
-                (y,) = sess.run(None, feed(1, s, s))
-                if not np.array_equal(y, want[s], equal_nan=True):
-                    bad.append((k, s))
-        except Exception as e:  # collected, reported below
-            errors.append(e)
+        bad = []
+        for s in lengths[k % 4:] + lengths[:k % 4]:
+            (y,) = sess.run(None, feed(1, s, s))
+            if not np.array_equal(y, want[s], equal_nan=True):
+                bad.append(s)
+        return bad
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and not bad
+    assert run_in_threads(work, [(k,) for k in range(8)]) == [[]] * 8
