@@ -40,7 +40,9 @@ def _fields(decls: list[tuple[str, str]], consts: dict[str, int]) -> list[tuple[
     out = []
     for ctype, names in decls:
         for item in names.split(","):
-            m = re.fullmatch(r"\s*\**\s*(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*", item)
+            # pointer declarators (`*const *data`) keep the base type: stars are not compared
+            m = re.fullmatch(r"\s*(?:\*\s*(?:const\b\s*)?)*(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*",
+                             item)
             assert m, f"cannot parse declarator {item!r}"
             n = m.group(2)
             out.append((m.group(1), ctype, 0 if n is None else int(consts.get(n, n))))
