@@ -417,6 +417,100 @@ def _gemm_f32(lw: _Lowerer, node: Node) -> None:
             {"w": weights, "bias": bias})
 
 
+# -- float fallback of the other ops: the f32 records the dynamic path runs --------------------
+# csrc/include/int8rt/f32.h I8F_* codes
+_F32_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6}
+_F32_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
+              "Clip": 9, "Reciprocal": 10, "Abs": 11, "Log": 13, "HardSigmoid": 14,
+              "HardSwish": 15, "LeakyRelu": 16, "Silu": 17}
+_F32_GELU = {"none": 5, "tanh": 6}
+
+
+def _is_float(lw: _Lowerer, node: Node) -> bool:
+    """the node runs in float32: every non-constant input and output is float32"""
+    names = [i for i in node.inputs if i and not lw.g.tensor(i).is_const] + list(node.outputs)
+    return bool(names) and all(lw.g.tensor(n).dtype == "float32" for n in names)
+
+
+def _f32_const(lw: _Lowerer, node: Node, name: str) -> str:
+    data = lw.g.const(name)
+    if data.dtype != np.float32:
+        raise LoweringError(f"{node.op} node {node.name!r}: constant {name!r} must be float32")
+    lw.buffers[name] = Buffer(name, tuple(data.shape), "float32")
+    lw.constants[name] = np.ascontiguousarray(data)
+    return name
+
+
+def _binary_f32(lw: _Lowerer, node: Node) -> None:
+    a, b = node.inputs
+    (y,) = node.outputs
+    ins = [_f32_const(lw, node, n) if lw.g.tensor(n).is_const else n for n in (a, b)]
+    ndim, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
+    if math.prod(shape) != math.prod(lw.shape(y)):
+        _fail(node, f"inputs {lw.shape(a)} and {lw.shape(b)} do not broadcast to {lw.shape(y)}")
+    lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
+    clamp = lo != -math.inf or hi != math.inf
+    out = lw.temp(f"{y}__unclamped", lw.shape(y), "float32") if clamp else y
+    lw.emit(node, "f32_binary", ins, [out], {"op": _F32_BINARY[node.op], "type": 0,
+                                              "shape": tuple(shape), "a_stride": tuple(a_stride),
+                                              "b_stride": tuple(b_stride)})
+    if clamp:  # the fused activation, as its own clip pass
+        lw.emit(node, "f32_unary", [out], [y], {"op": _F32_UNARY["Clip"],
+                                                 "n": math.prod(lw.shape(y)),
+                                                 "alpha": max(lo, -_FLT_MAX),
+                                                 "beta": min(hi, _FLT_MAX)})
+
+
+def _unary_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    _check_same_size(lw, node, x, y)
+    a = node.attrs
+    alpha, beta = 0.0, 0.0
+    if node.op == "Gelu":
+        code = _F32_GELU.get(a.get("approximate", "none"))
+        if code is None:
+            _fail(node, f"approximate={a.get('approximate')!r}")
+    else:
+        code = _F32_UNARY[node.op]
+    if node.op == "Clip":
+        alpha = max(float(np.float32(a.get("min", -math.inf))), -_FLT_MAX)
+        beta = min(float(np.float32(a.get("max", math.inf))), _FLT_MAX)
+    elif node.op == "HardSigmoid":
+        alpha, beta = _f32(a.get("alpha", 0.2)), _f32(a.get("beta", 0.5))
+    elif node.op == "LeakyRelu":
+        alpha = _f32(a.get("alpha", 0.01))
+    lw.emit(node, "f32_unary", [x], [y], {"op": code, "n": math.prod(lw.shape(x)),
+                                           "alpha": alpha, "beta": beta})
+
+
+def _global_avgpool_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    n, h, w_, c = _rank(lw, node, x, 4)
+    if lw.shape(y) != (n, 1, 1, c):
+        _fail(node, f"output {lw.shape(y)} is not {(n, 1, 1, c)}")
+    # reduce op 1: the mean over the middle axis, accumulated in double (f32.h)
+    lw.emit(node, "reduce", [x], [y], {"op": 1, "outer": n, "r": h * w_, "inner": c})
+
+
+def _softmax_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    shape = lw.shape(x)
+    _check_same_size(lw, node, x, y)
+    if not shape or _check_axis(node, int(node.attrs.get("axis", -1)), len(shape)) != len(
+            shape) - 1:
+        _fail(node, "float softmax runs over the last axis only")
+    lw.emit(node, "f32_softmax", [x], [y], {"rows": math.prod(shape[:-1]), "cols": shape[-1]})
+
+
+def _or_float(int8_rule: Callable[[_Lowerer, Node], None],
+              float_rule: Callable[[_Lowerer, Node], None]) -> Callable[[_Lowerer, Node], None]:
+    """the int8 kernel, or the float32 one when the node was left in float (mixed precision,
+    or an op without an int8 kernel)"""
+    def rule(lw: _Lowerer, node: Node) -> None:
+        (float_rule if _is_float(lw, node) else int8_rule)(lw, node)
+    return rule
+
+
 # -- elementwise -------------------------------------------------------------------------------
 def _binary(lw: _Lowerer, node: Node) -> None:
     a, b = node.inputs
@@ -701,13 +795,13 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Dequantize": _dequantize,
     "Conv": _conv,
     "Gemm": _gemm,
-    "Add": _binary,
-    "Sub": _binary,
-    "Mul": _binary,
-    **{op: _unary for op in _UNARY},
+    **{op: _or_float(_binary, _binary_f32) for op in ("Add", "Sub", "Mul")},
+    **{op: _binary_f32 for op in _F32_BINARY if op not in ("Add", "Sub", "Mul")},
+    **{op: _or_float(_unary, _unary_f32) for op in _UNARY},
+    **{op: _unary_f32 for op in _F32_UNARY if op not in _UNARY},
     "MaxPool": _maxpool,
     "AveragePool": _avgpool,
-    "GlobalAveragePool": _global_avgpool,
+    "GlobalAveragePool": _or_float(_global_avgpool, _global_avgpool_f32),
     "Reshape": _reshape,
     "Transpose": _transpose,
     "Slice": _slice,
@@ -715,5 +809,10 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Pad": _pad,
     "Concat": _concat,
     "Resize": _resize,
-    "Softmax": _softmax,
+    "Softmax": _or_float(_softmax, _softmax_f32),
 }
+
+# ops that can run in float32 inside the static plan (mixed precision's float_nodes, and the
+# ops without an int8 kernel): Conv / Gemm on f32conv, the rest on the f32 records
+FLOAT_OPS = frozenset({"Conv", "Gemm", "GlobalAveragePool", "Softmax", "Reshape", "Transpose",
+                       "Slice", "Split", "Pad", *_F32_BINARY, *_F32_UNARY, "Gelu"})

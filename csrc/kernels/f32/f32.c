@@ -192,6 +192,26 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
             y[i] = v > beta ? beta : v;
         }
         break;
+    /* ONNX definitions, each float32 operation rounded once (the build does not contract
+     * to FMA), so numpy float32 reproduces them exactly; a NaN passes through the clamps */
+    case I8F_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            const float v = alpha * x[i] + beta;
+            y[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
+        break;
+    case I8F_HARD_SWISH: /* x * hard_sigmoid(x; 1/6, 1/2) */
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i] * (1.0f / 6.0f) + 0.5f;
+            y[i] = x[i] * (v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v));
+        }
+        break;
+    case I8F_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        break;
+    case I8F_SILU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
     default: return -1;
     }
     return 0;
