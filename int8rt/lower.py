@@ -54,7 +54,37 @@ def lower(graph: Graph) -> Program:
         except (ValueError, KeyError, OverflowError) as e:
             raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
     _fuse_boundary_moves(calls, buffers, set(graph.inputs) | set(graph.outputs))
+    _compose_luts(calls, buffers, set(graph.inputs) | set(graph.outputs))
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
+
+
+def _compose_luts(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
+    """lut x -> t followed by lut t -> y, where nothing else reads t, is one lut x -> y with
+    table2[table1[q] + 128]: the same bytes, one pass fewer (a HardSwish followed by a scalar
+    Mul and Add, as PP-LCNet's learnable affine blocks write it, becomes one lookup). The
+    merged call carries both node names."""
+    readers: dict[str, int] = {}
+    for c in calls:
+        for i in c.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    i = 0
+    while i + 1 < len(calls):
+        a, b = calls[i], calls[i + 1]
+        t = a.outputs[0]
+        if (a.kernel == "lut" and b.kernel == "lut" and b.inputs == [t] and readers.get(t) == 1
+                and t not in io and len(a.outputs) == 1 and
+                a.params.get("n") == b.params.get("n")):
+            t1 = np.asarray(a.consts["table"], np.int8).reshape(256)
+            t2 = np.asarray(b.consts["table"], np.int8).reshape(256)
+            table = t2[t1.astype(np.int16) + 128]
+            calls[i] = Call("lut", list(a.inputs), list(b.outputs), dict(a.params),
+                            {"table": table}, f"{a.node}+{b.node}")
+            del calls[i + 1]
+            readers.pop(t, None)
+            if not any(t in c.outputs for c in calls):
+                buffers.pop(t, None)
+            continue
+        i += 1
 
 
 def _fuse_boundary_moves(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
@@ -529,11 +559,45 @@ def _binary(lw: _Lowerer, node: Node) -> None:
                   "b_stride": tuple(b_stride), "a_zp": za, "b_zp": zb, "y_zp": zy, "qmin": qmin, "qmax": qmax}
     if node.op == "Mul":
         params.update(a_mult=0, b_mult=0, mult=float(kt.mul_mult(sa, sb, sy)))
-        lw.emit(node, "mul", ins, [y], params)
+        kernel = "mul"
     else:
         a_mult, b_mult, mult = kt.add_multipliers(sa, sb, sy, subtract=node.op == "Sub")
         params.update(a_mult=int(a_mult), b_mult=int(b_mult), mult=float(mult))
-        lw.emit(node, "add", ins, [y], params)
+        kernel = "add"
+    scalar = _scalar_operand(lw, a, b, y)
+    if scalar is not None:
+        _binary_as_lut(lw, node, kernel, params, ins, scalar)
+        return
+    lw.emit(node, kernel, ins, [y], params)
+
+
+def _scalar_operand(lw: _Lowerer, a: str, b: str, y: str) -> int | None:
+    """index (0 / 1) of a one-element constant operand of an elementwise op whose other
+    operand already has the output's shape, else None"""
+    for k, (c, other) in enumerate(((a, b), (b, a))):
+        t = lw.g.tensor(c)
+        if t.is_const and t.data.size == 1 and not lw.g.tensor(other).is_const and \
+                lw.shape(other) == lw.shape(y):
+            return k
+    return None
+
+
+def _binary_as_lut(lw: _Lowerer, node: Node, kernel: str, params: dict, ins: list[str],
+                   k: int) -> None:
+    """An int8 add / mul with a scalar constant is a function of one int8 value: run it as a
+    256-entry table built by the reference add / mul kernel itself over all 256 inputs, so
+    the table equals what the add / mul kernel would write, byte for byte, at the cost of a
+    lookup (one pass instead of a broadcast multiply-requantize)."""
+    from .reference.kernels import REFERENCE_KERNELS
+
+    q = np.arange(-128, 128, dtype=np.int8)
+    c = lw.constants[ins[k]].reshape(1)
+    operands = (c, q) if k == 0 else (q, c)
+    p = dict(params, ndim=1, shape=(256,), a_stride=(0,) if k == 0 else (1,),
+             b_stride=(1,) if k == 0 else (0,))
+    table = np.asarray(REFERENCE_KERNELS[kernel](*operands, **p), np.int8).reshape(256)
+    x, y = ins[1 - k], node.outputs[0]
+    lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(y))}, {"table": table})
 
 
 def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
