@@ -467,7 +467,7 @@ def _f32_const(lw: _Lowerer, node: Node, name: str) -> str:
     if data.dtype != np.float32:
         raise LoweringError(f"{node.op} node {node.name!r}: constant {name!r} must be float32")
     lw.buffers[name] = Buffer(name, tuple(data.shape), "float32")
-    lw.constants[name] = np.ascontiguousarray(data)
+    lw.constants[name] = np.array(data, order="C")  # (ascontiguousarray makes 0-d (1,))
     return name
 
 
