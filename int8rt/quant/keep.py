@@ -35,6 +35,7 @@ from int8rt.ir import Graph
 from int8rt.quant.metrics import OutputMetric, parse_metric
 
 CANDIDATE_OPS = ("Conv", "Gemm")
+_MOVES = ("Reshape", "Transpose", "Slice", "Split", "Pad")
 DEFAULT_TARGET = {"cosine": 0.999, "anchor-iou": 0.9, "mask-iou": 0.9, "argmax": 0.9}
 
 
@@ -112,8 +113,8 @@ def layer_region(graph: Graph, name: str, max_len: int = 6) -> list[str]:
         if out in graph.outputs or len(readers) != 1:
             break
         nxt = readers[0]
-        if nxt.op in CANDIDATE_OPS or nxt.op not in FLOAT_OPS:
-            break
+        if nxt.op in CANDIDATE_OPS or nxt.op not in FLOAT_OPS or nxt.op in _MOVES:
+            break  # data movement rounds nothing: int8 moves it as well
         region.append(nxt.name)
         node = nxt
     return region
