@@ -119,3 +119,35 @@ def test_float_nodes_still_refuses_an_op_without_a_float_kernel():
     m = make_model(nodes, {"x": X}, ["y"])
     with pytest.raises(ValueError, match="'mp' \\(MaxPool\\) cannot run in float32"):
         int8rt.quantize(m, _calib(), float_nodes=["mp"], progress=False)
+
+
+def test_float_activations_same_bytes_on_every_path():
+    """relu / clip / hard_sigmoid / hard_swish / leaky_relu run an AVX2 loop for whole vectors
+    and the portable loop for the tail: both paths give the reference's bytes (660 elements:
+    a tail of 4)."""
+    from int8rt import _native
+
+    shape = (1, 3, 12, 11)
+    acts = [("HardSwish", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+            ("LeakyRelu", {"alpha": 0.07}), ("Relu", {}), ("Clip", {})]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c0"], pads=[1, 1, 1, 1])]
+    inits = [init("w1", rand(5, 3, 3, 3, scale=1.5)), init("b1", rand(5)),
+             init("lo", np.float32(-0.5)), init("hi", np.float32(2.0))]
+    for i, (op, attrs) in enumerate(acts):
+        ins = [f"c{i}"] + (["lo", "hi"] if op == "Clip" else [])
+        nodes.append(helper.make_node(op, ins, [f"c{i + 1}"], name=f"act{i}", **attrs))
+    nodes[-1].output[0] = "y"
+    m = make_model(nodes, {"x": shape}, ["y"], inits)
+    names = [f"act{i}" for i in range(len(acts))]
+    qm = int8rt.quantize(m, [rand(*shape, scale=2.0) for _ in range(8)], float_nodes=names,
+                         progress=False)
+    x = rand(*shape, scale=2.0)
+    want = run_program(lower(qm.graph), [x])[0]
+    before = _native.isa()
+    try:
+        for isa in _native.available_isas():
+            _native.set_isa(isa)
+            got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+            assert np.array_equal(got, want.reshape(got.shape)), isa
+    finally:
+        _native.set_isa(before)
