@@ -34,7 +34,9 @@ RULES: list[tuple[str, str]] = [
     (r"i8f_(\w+)", r"i8_f32_\1"),
     (r"I8F_(\w+)", r"I8_F32_\1"),
     # float fallback convolutions (kernels/f32conv)
-    (r"f32_(conv2d|fc)_(params|pack|packed_size|run)", r"i8_f32_\1_\2"),
+    (r"f32_(conv2d|fc)_(params|pack|packed_size|scratch_size|tasks|run|run_tasks)",
+     r"i8_f32_\1_\2"),
+    (r"f32conv_path", r"i8_f32_conv_path"),
     # weight-only: the `__scalar` entry points call the AVX2 float gemm
     (r"i8wo_(matmul|gather)__scalar", r"i8_wo_\1_run"),
     (r"i8wo_(\w+)", r"i8_wo_\1"),
@@ -52,7 +54,8 @@ RULES: list[tuple[str, str]] = [
 ]
 _COMPILED = [(re.compile(rf"\b{old}\b"), new) for old, new in RULES]
 # what --check reports: any identifier of the old scheme
-OLD = re.compile(r"\b(i8f_\w+|I8F_\w+|f32_(?:conv2d|fc)_(?:params|pack|packed_size|run)\b|"
+OLD = re.compile(r"\b(i8f_\w+|I8F_\w+|f32conv_path\b|"
+                 r"f32_(?:conv2d|fc)_(?:params|pack|packed_size|scratch_size|tasks|run|run_tasks)\b|"
                  r"i8wo_\w+|i8dq_\w+|i8rnn_\w+|i8n_\w+|x_(?:pad|slice|transpose|resize_nearest)_run|"
                  r"x_gather__scalar|i8_binary__scalar|I8_OP_F32_(?:LAYERNORM|REDUCE|MATMUL))")
 

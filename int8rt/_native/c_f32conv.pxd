@@ -14,8 +14,13 @@ cdef extern from "kernels/f32conv/f32conv.h" nogil:
     size_t i8_f32_conv2d_packed_size(const i8_f32_conv2d_params *p)
     void i8_f32_conv2d_pack(const i8_f32_conv2d_params *p, const float *w, const float *bias,
                          void *packed)
-    void i8_f32_conv2d_run(const i8_f32_conv2d_params *p, const void *packed, const float *x,
-                        float *y)
+    size_t i8_f32_conv2d_scratch_size(const i8_f32_conv2d_params *p)
+    int i8_f32_conv2d_run(const i8_f32_conv2d_params *p, const void *packed, const float *x,
+                       float *y, void *scratch)
+    void i8_f32_conv2d_run_tasks(const i8_f32_conv2d_params *p, const void *packed, const float *x,
+                              float *y, void *scratch, size_t t0, size_t t1)
+    size_t i8_f32_conv2d_tasks(const i8_f32_conv2d_params *p)
+    int32_t i8_f32_conv_path()
     size_t i8_f32_fc_packed_size(const i8_f32_fc_params *p)
     void i8_f32_fc_pack(const i8_f32_fc_params *p, const float *w, const float *bias, void *packed)
     void i8_f32_fc_run(const i8_f32_fc_params *p, const void *packed, const float *x, float *y)

@@ -129,6 +129,11 @@ def _unary(fn) -> OpFn:
     return run
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    # numpy has no erf; math.erf elementwise in float64 is exact enough
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
+
+
 def _pool_geometry(x: np.ndarray, a: Attrs):
     kh, kw = a["kernel"]
     (sh, sw), pads = a["strides"], a["pads"]
@@ -298,6 +303,16 @@ OPS: dict[str, OpFn] = {
     "Sub": _binary(np.subtract),
     "Mul": _binary(np.multiply),
     "Div": _binary(np.divide),
+    "Exp": _unary(lambda x, a: np.exp(x)),
+    "Log": _unary(lambda x, a: np.log(x)),
+    "Sqrt": _unary(lambda x, a: np.sqrt(x)),
+    "Abs": _unary(lambda x, a: np.abs(x)),
+    "Neg": _unary(lambda x, a: -x),
+    "Reciprocal": _unary(lambda x, a: F32(1) / x),
+    "Erf": _unary(lambda x, a: _erf(x)),
+    "Pow": _binary(np.power),
+    "Max": _binary(np.maximum),
+    "Min": _binary(np.minimum),
     "MaxPool": maxpool,
     "AveragePool": averagepool,
     "GlobalAveragePool": global_averagepool,

@@ -25,6 +25,8 @@ enum {
 enum {
     I8_F32_RELU = 0, I8_F32_SIGMOID, I8_F32_TANH, I8_F32_ERF, I8_F32_SQRT, I8_F32_GELU_ERF, I8_F32_GELU_TANH,
     I8_F32_EXP, I8_F32_NEG, I8_F32_CLIP, I8_F32_RECIPROCAL, I8_F32_ABS, I8_F32_NOT, I8_F32_LOG,
+    /* activations of the static plan's float fallback (alpha / beta: their attributes) */
+    I8_F32_HARD_SIGMOID, I8_F32_HARD_SWISH, I8_F32_LEAKY_RELU, I8_F32_SILU,
 };
 
 /* element types of the typed kernels (cast, binary on non-float inputs) */
