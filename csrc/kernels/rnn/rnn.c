@@ -4,6 +4,7 @@
 
 #include "int8rt/dynq.h"
 #include "int8rt/rnn.h"
+#include "kernels/rnn/gates.h"
 
 #define A64(n) (((size_t)(n) + 63) / 64 * 64)
 #define LIMIT ((int64_t)1 << 31)
@@ -82,9 +83,6 @@ int64_t i8rnn_out_size(const i8_rnn_params *p) {
     return p->seq * dbh + (p->cell == 0 ? 2 : 1) * dbh;
 }
 
-static inline float sig(float v) { return (float)(1.0 / (1.0 + exp(-(double)v))); }
-static inline float th(float v) { return (float)tanh((double)v); }
-
 void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
                const float *init, const int32_t *lens, float *y, void *scratch) {
     const int64_t T = p->seq, B = p->batch, I = p->input, H = p->hidden, D = p->dirs;
@@ -130,9 +128,8 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
                 for (int64_t b = 0; b < B; b++) {
                     const int64_t len = lens ? lens[b] : T;
                     const int64_t t = st >= len ? 0 : rev ? len - 1 - st : st;
-                    const float *xg = xw + (t * B + b) * GH, *hg = hr + b * 2 * H;
-                    for (int64_t j = 0; j < H; j++)
-                        t2[b * H + j] = sig(xg[H + j] + hg[H + j]) * h[b * H + j];
+                    i8rnn_gru_reset(H, xw + (t * B + b) * GH, hr + b * 2 * H, h + b * H,
+                                    t2 + b * H);
                 }
                 i8dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, t2, 1, t1, dq);
             }
@@ -143,33 +140,11 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
                 const float *xg = xw + (t * B + b) * GH;
                 float *hb = h + b * H, *cb = c + b * H;
                 float *yt = Y + ((t * D + d) * B + b) * H;
-                if (p->cell == 0) {
-                    const float *hg = hr + b * GH;
-                    for (int64_t j = 0; j < H; j++) {
-                        const float gi = sig(xg[j] + hg[j]);
-                        const float go = sig(xg[H + j] + hg[H + j]);
-                        const float gf = sig(xg[2 * H + j] + hg[2 * H + j]);
-                        const float gc = th(xg[3 * H + j] + hg[3 * H + j]);
-                        const float cn = gf * cb[j] + gi * gc;
-                        cb[j] = cn;
-                        hb[j] = go * th(cn);
-                        yt[j] = hb[j];
-                    }
-                } else {
-                    const float *hg = hr + b * 2 * H, *hh = t1 + b * H;
-                    for (int64_t j = 0; j < H; j++) {
-                        const float z = sig(xg[j] + hg[j]);
-                        float n;
-                        if (p->linear_before_reset) {
-                            const float r = sig(xg[H + j] + hg[H + j]);
-                            n = th(xg[2 * H + j] + r * hh[j]);
-                        } else {
-                            n = th(xg[2 * H + j] + hh[j]);
-                        }
-                        hb[j] = (1.0f - z) * n + z * hb[j];
-                        yt[j] = hb[j];
-                    }
-                }
+                if (p->cell == 0)
+                    i8rnn_lstm_row(H, xg, hr + b * GH, cb, hb, yt);
+                else
+                    i8rnn_gru_row(H, p->linear_before_reset, xg, hr + b * 2 * H, t1 + b * H, hb,
+                                  yt);
             }
         }
         memcpy(Yh + d * BH, h, (size_t)BH * 4);
