@@ -24,6 +24,16 @@ cdef extern from "int8rt/rnn.h" nogil:
                     const int8_t *qr, const float *sr, void *packed)
     const char *i8rnn_check(const i8_rnn_params *p)
 
+cdef extern from "kernels/rnn/matvec.h" nogil:
+    size_t i8mv_packed_size(int32_t n, int32_t k)
+    void i8mv_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
+    size_t i8mv_scratch_size(int32_t n, int32_t k)
+    void i8mv_run(const void *packed, const float *bias, const float *a, float *y,
+                  void *scratch)
+
+cdef extern from "kernels/rnn/gates.h" nogil:
+    void i8rnn_gate_fn(int32_t which, int64_t n, const float *x, float *y)
+
 cdef extern from "int8rt/plan.h" nogil:
     enum:
         I8_OK
@@ -776,3 +786,43 @@ def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.nd
     i8rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
                <const float *>sr.data, pk.data)
     return packed
+
+
+def rnn_matvec(cnp.ndarray qw, cnp.ndarray sw, object bias, cnp.ndarray a):
+    """Test hook of the recurrent step's matrix-vector kernel (kernels/rnn/matvec.h) on the
+    current ISA path: qw [n, k] int8, sw [n] float32, bias [n] float32 or None, a [m, k]
+    float32 -> y [m, n] (each row quantized on its own)."""
+    if qw.dtype != np.int8 or qw.ndim != 2 or not qw.flags.c_contiguous:
+        raise ValueError("rnn_matvec: qw must be C-contiguous int8 [n, k]")
+    cdef int32_t n = qw.shape[0], k = qw.shape[1]
+    if n < 1 or k < 1 or k > 65536:
+        raise ValueError("rnn_matvec: need n >= 1 and 1 <= k <= 65536")
+    cdef cnp.ndarray s = np.ascontiguousarray(sw, np.float32).reshape(n)
+    cdef cnp.ndarray x = np.ascontiguousarray(a, np.float32)
+    if x.ndim != 2 or x.shape[1] != k:
+        raise ValueError(f"rnn_matvec: a must be [m, {k}]")
+    cdef cnp.ndarray b = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
+    packed = _aligned_bytes(i8mv_packed_size(n, k))
+    cdef cnp.ndarray pk = packed
+    i8mv_pack(n, k, <const int8_t *>qw.data, <const float *>s.data, pk.data)
+    cdef cnp.ndarray scratch = _aligned_bytes(i8mv_scratch_size(n, k))
+    cdef cnp.ndarray y = np.empty((x.shape[0], n), np.float32)
+    cdef Py_ssize_t i
+    cdef const float *bp = NULL
+    if b is not None:
+        bp = <const float *>b.data
+    for i in range(x.shape[0]):
+        i8mv_run(pk.data, bp,
+                 <const float *>x.data + i * k, <float *>y.data + i * n, scratch.data)
+    return y
+
+
+def rnn_gate(int which, cnp.ndarray x):
+    """Test hook of the gate functions (kernels/rnn/gates.h) on the current ISA path:
+    which 0 sigma, 1 tanh; x float32 (any shape) -> float32 of its shape."""
+    if which not in (0, 1):
+        raise ValueError("rnn_gate: which must be 0 (sigma) or 1 (tanh)")
+    cdef cnp.ndarray a = np.ascontiguousarray(x, np.float32)
+    cdef cnp.ndarray y = np.empty_like(a)
+    i8rnn_gate_fn(which, a.size, <const float *>a.data, <float *>y.data)
+    return y
