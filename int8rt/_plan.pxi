@@ -24,6 +24,12 @@ cdef extern from "int8rt/rnn.h" nogil:
                     const int8_t *qr, const float *sr, void *packed)
     const char *i8rnn_check(const i8_rnn_params *p)
 
+cdef extern from "int8rt/dqconv.h" nogil:
+    ctypedef struct i8_dqconv_params:
+        int64_t n, c, h, w, m, kh, kw, oh, ow
+        int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias
+        float amax
+
 cdef extern from "kernels/rnn/matvec.h" nogil:
     size_t i8mv_packed_size(int32_t n, int32_t k)
     void i8mv_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
@@ -84,6 +90,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_WO_MATMUL
         I8_OP_WO_GATHER
         I8_OP_RNN
+        I8_OP_DQ_CONV
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -216,6 +223,7 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_wo_params wo
         i8_plan_wo_gather_params wo_gather
         i8_rnn_params rnn
+        i8_dqconv_params dqconv
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -317,10 +325,12 @@ _PLAN_KERNELS = {
     "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
     "wo_gather": (I8_OP_WO_GATHER, ()),
     "rnn": (I8_OP_RNN, (("bias", np.float32), ("lens", np.int32))),
+    "dq_conv": (I8_OP_DQ_CONV, (("bias", np.float32),)),
 }
 # kernels whose last const is optional: (flag param, const key)
 _OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
-                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens")}
+                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens"),
+                   "dq_conv": ("has_bias", "bias")}
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
               "const": I8_REF_CONST}
@@ -337,6 +347,8 @@ _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
 _RNN_FIELDS = ("seq", "batch", "input", "hidden", "cell", "dirs", "reverse",
                "linear_before_reset", "has_h0", "has_c0", "has_lens")
+_DQCONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "stride_h", "stride_w",
+                  "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")
 _RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
 
 
@@ -526,6 +538,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
     elif kernel == "rnn":
         p.rnn = _pick(kernel, params, _RNN_FIELDS)
+    elif kernel == "dq_conv":
+        p.dqconv = _pick(kernel, params, _DQCONV_FIELDS)
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
