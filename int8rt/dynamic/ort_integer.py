@@ -234,10 +234,10 @@ def import_ort_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
         if len(keep) == len(nodes):
             break
         nodes = keep
-    left = [n.op_type for n in nodes if n.op_type in ORT_DYNAMIC_OPS]
+    left = [f"{n.op_type} node {n.name!r}" for n in nodes if n.op_type in ORT_DYNAMIC_OPS]
     if left:
-        raise OrtImportError(f"ONNX Runtime dynamic-quantization nodes left after the import: "
-                             f"{sorted(set(left))} (a pattern int8rt does not know)")
+        raise OrtImportError("ONNX Runtime dynamic-quantization nodes outside the patterns "
+                             f"int8rt imports (docs/TRANSFORMERS.md): {', '.join(left)}")
     nodes = [_copy(n, onnx.NodeProto) for n in nodes]  # clearing the field may drop views
     del m.graph.node[:]
     m.graph.node.extend(nodes)
