@@ -46,17 +46,21 @@ size_t i8mv_scratch_size(int32_t n, int32_t k) {
 
 void i8mv_dot__scalar(const void *packed, const int8_t *q, int32_t *acc) {
     const mv_head *h = packed;
+    const int32_t nb = h->n8 / 8, ng = h->k4 / 4;
     const int8_t *blk = (const int8_t *)((const unsigned char *)packed + HEAD_BYTES) +
                         (size_t)h->n8 * 8;
-    for (int32_t b = 0; b < h->n8 / 8; b++)
-        for (int32_t l = 0; l < 8; l++) {
-            int32_t s = 0;
-            for (int32_t g = 0; g < h->k4 / 4; g++) {
-                const int8_t *wv = blk + ((size_t)b * (h->k4 / 4) + g) * 32 + l * 4;
-                for (int32_t t = 0; t < 4; t++) s += (int32_t)q[g * 4 + t] * wv[t];
-            }
-            acc[b * 8 + l] = s;
+    /* blocks in memory order (sequential reads); 8 column sums in locals */
+    for (int32_t b = 0; b < nb; b++) {
+        int32_t s[8] = {0};
+        const int8_t *wv = blk + (size_t)b * ng * 32;
+        for (int32_t g = 0; g < ng; g++, wv += 32) {
+            const int32_t a0 = q[4 * g], a1 = q[4 * g + 1], a2 = q[4 * g + 2], a3 = q[4 * g + 3];
+            for (int32_t l = 0; l < 8; l++)
+                s[l] += a0 * wv[4 * l] + a1 * wv[4 * l + 1] + a2 * wv[4 * l + 2] +
+                        a3 * wv[4 * l + 3];
         }
+        memcpy(acc + (size_t)b * 8, s, sizeof s);
+    }
 }
 
 /* absmax and quantization of one row, as i8dq_quantize_rows (per row) */
