@@ -451,6 +451,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
+    if isinstance(q, dict) and q.get("mode") == "static+dynamic":  # quant/hybrid.py
+        for key, what in (("static_int8", "static int8 (calibrated)"),
+                          ("dynamic_int8", "dynamic int8")):
+            print(f"  {what} ({len(q.get(key) or [])}): " + ", ".join(q.get(key) or []))
     for line in adjusted_scale_lines(graph.meta):
         print("  " + line)
     return 0

@@ -64,7 +64,7 @@ def dataset(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
     return out
 
 
-def build(hidden: int = 64):
+def build(hidden: int = 48, width: int = 16):
     import torch
 
     class CRNN(torch.nn.Module):
@@ -72,14 +72,15 @@ def build(hidden: int = 64):
             super().__init__()
             c = torch.nn.Conv2d
             self.cnn = torch.nn.Sequential(
-                c(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                c(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                c(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d((2, 1)))
-            self.rnn = torch.nn.LSTM(64 * 4, hidden, bidirectional=True)
+                c(1, width, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                c(width, 2 * width, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                c(2 * width, 2 * width, 3, padding=1), torch.nn.ReLU(),
+                torch.nn.MaxPool2d((2, 1)))
+            self.rnn = torch.nn.LSTM(2 * width * 4, hidden, bidirectional=True)
             self.fc = torch.nn.Linear(2 * hidden, BLANK + 1)
 
         def forward(self, x):  # x [B, 1, 32, W] -> logits [W / 4, B, 11]
-            f = self.cnn(x)  # [B, 64, 4, W / 4]
+            f = self.cnn(x)  # [B, 2 * width, 4, W / 4]
             b, c, h, w = f.shape
             f = f.permute(3, 0, 1, 2).reshape(w, b, c * h)
             return self.fc(self.rnn(f)[0])
@@ -120,7 +121,7 @@ def train(model, data, epochs: int, seed: int = 0, log=print):
             loss.backward()
             opt.step()
             sched.step()
-        log(f"  epoch {ep + 1}/{epochs}: loss {loss.item():.3f}")
+        log(f"  epoch {ep + 1}/{epochs}: loss {loss.item():.3f}", flush=True)
     return model.eval()
 
 
@@ -166,7 +167,7 @@ def ort_quantize_dynamic(onnx_bytes: bytes) -> bytes:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--train", type=int, default=4000, help="training images")
+    ap.add_argument("--train", type=int, default=3000, help="training images")
     ap.add_argument("--test", type=int, default=500, help="test images")
     ap.add_argument("--calib", type=int, default=64, help="calibration images (from training)")
     ap.add_argument("--epochs", type=int, default=8)
@@ -183,6 +184,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     tr, te = dataset(args.train, 1), dataset(args.test, 2)
+    print(flush=True)
     print(f"rendered {len(tr)} training / {len(te)} test images in "
           f"{time.perf_counter() - t0:.1f} s; widths {min(a.shape[1] for a, _ in te)}.."
           f"{max(a.shape[1] for a, _ in te)}")

@@ -21,7 +21,7 @@ MODELS = {  # name: (cell, input, hidden, layers, bidirectional, steps)
     "digits BiLSTM 64 (8 steps)": ("lstm", 8, 64, 1, True, 8),
     "digits BiGRU 64 (8 steps)": ("gru", 8, 64, 1, True, 8),
     "chars LSTM 2x128 (128 steps)": ("lstm", 32, 128, 2, False, 128),
-    "CRNN-size BiLSTM 256->64 (24 steps)": ("lstm", 256, 64, 1, True, 24),
+    "CRNN's BiLSTM 128->48 (24 steps)": ("lstm", 128, 48, 1, True, 24),
 }
 
 
