@@ -71,9 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--crnn-json", help="figures of a tools/crnn_check.py --json run")
     ap.add_argument("--rounds", type=int, default=300)
     args = ap.parse_args(argv)
-    from bench.machine import cpu_model
+    from bench.machine import cpu_header
 
-    cpu = cpu_model()
+    cpu = cpu_header()
     if args.rnn_json:
         rnn = json.loads(Path(args.rnn_json).read_text())
     else:
