@@ -34,6 +34,7 @@ class Set:
     doc: str
     astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
     lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
+    pair: bool = False  # quad-pair form: two k quads per int16 product lane (NEON smull + smlal)
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -64,6 +65,15 @@ SETS = (
         "(K4N16S panels, activations as they are)", lane=True),
     Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16),),
         "portable emulation of the neondot4 tiles", lane=True),
+    Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
+        "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
+        "lanes, sadalp into int32 (K4N16S panels without a -128 weight, activations as they "
+        "are)", pair=True),
+    Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
+        "NEON without dotprod, one product per int16 lane: smull + sadalp per k quad (K4N16S "
+        "panels holding a -128 weight)", pair=True),
+    Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16),),
+        "portable emulation of the neonmlal tiles", pair=True),
 )
 
 HEADER = """\
@@ -84,9 +94,13 @@ HEADER = """\
 # accumulators in the AVX2 6x16 tile (-40 % at 1024^3). Measured on gcc 12.2.
 PRAGMA = """\
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-pre")
+#pragma GCC optimize({opts})
 #endif
 """
+# gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
+# step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160
+# instructions per 16 k with it, 123 without). Measured on aarch64-linux-gnu-gcc 12.2.
+PRAGMA_OPTS = {"prim_neon.h": '"no-tree-pre", "no-schedule-insns"'}
 
 
 def lane_tile(s: Set, mr: int, nr: int) -> str:
@@ -137,9 +151,74 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+def pair_tile(s: Set, mr: int, nr: int) -> str:
+    """The quad-pair form (s.pair), for NEON without dotprod: per 16 bytes of k each row is
+    loaded once; for each pair of quads (A, B) = (0, 1), (2, 3) both are broadcast from it (dup
+    by lane), and for each 4-channel group g the weights of A and B (one vector each: 4
+    channels x 4 taps; loaded two groups at a time) meet them in _dotlo (channels 4g, 4g + 1)
+    and _dothi (4g + 2, 4g + 3): smull of A + smlal of B put two products in each int16 lane,
+    sadalp adds lane pairs into int32. Each accumulator lane thus holds half of one channel's
+    dot (taps 0, 1 or 2, 3 of every quad); _fold adds the halves (addp) once, after the k
+    loop. 2x16 on NEON: 16 accumulators + 2 rows + 4 broadcasts + 4 weights + 2 int16
+    products = 28 of 32 registers (3 rows would need 37)."""
+    assert nr == 16 and s.lanes == 4
+    p = s.name
+    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [f"{attr}void {name}(",
+         "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
+         "    size_t c_stride, const i8_gemm_params *p) {",
+         "    const unsigned char *a0 = (const unsigned char *)a;",
+         "    unsigned char *c0 = (unsigned char *)c;"]
+    for r in range(1, mr):
+        o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
+              f"    unsigned char *c{r} = c{r - 1} + c_stride;",
+              f"    if (mr <= {r}) {{",
+              f"        a{r} = a{r - 1};",
+              f"        c{r} = c{r - 1};",
+              "    }"]
+    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+          "    const unsigned char *wp = (const unsigned char *)w;"]
+    for g in range(4):  # the bias in the first half of each channel's lane pair
+        o.append(f"    {p}_vec acc0_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
+        o.append(f"    {p}_vec acc0_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
+    for r in range(1, mr):
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(8)]
+    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
+    for r in range(mr):
+        o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
+    for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
+        for r in range(mr):
+            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_bcast{2 * sub}(x{r});")
+            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_bcast{2 * sub + 1}(x{r});")
+        for gp in (0, 1):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+            wo = 128 * sub + 32 * gp
+            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
+            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
+            for i in (0, 1):
+                g = 2 * gp + i
+                for r in range(mr):
+                    for h, half in ((0, "lo"), (1, "hi")):
+                        v = 2 * g + h
+                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
+                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
+                                 f"xb{r}_{sub});")
+    o.append("    }")
+    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
+        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" for g in range(4))
+        o.append(f"    {p}_store16x4(&rq, {folds},")
+        o.append(f"                  p->mult, c{r}, n0);")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 def tile(s: Set, mr: int, nr: int) -> str:
     if s.lane:
         return lane_tile(s, mr, nr)
+    if s.pair:
+        return pair_tile(s, mr, nr)
     nv = nr // s.lanes
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
@@ -211,7 +290,7 @@ def render(s: Set) -> str:
     if s.guard:
         out.append(f"#if {s.guard}\n")
     out.append(f'#include "kernels/gemm/{s.header}"\n')
-    out.append(PRAGMA)
+    out.append(PRAGMA.format(opts=PRAGMA_OPTS.get(s.header, '"no-tree-pre"')))
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))

@@ -17,7 +17,9 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neon, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
     SET(neon_pair, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
-#if defined(I8_GEMM_HAVE_NEONDOT)
+#if defined(I8_GEMM_HAVE_NEONDOT) /* aarch64 */
+    SET(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 1, i8_gemm_pack_a_s8),
+    SET(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 1, i8_gemm_pack_a_s8),
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
     SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 4, 4, 1, i8_gemm_pack_a_s8),
 #endif
@@ -37,6 +39,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
     SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 1, i8_gemm_pack_a_s8),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
 
@@ -74,7 +77,8 @@ int32_t i8_gemm_layout_for(int32_t isa) {
     case I8_ISA_AVX_VNNI:
     case I8_ISA_AVX512_VNNI: return I8_GEMM_K4N16;
 #endif
-#if defined(I8_GEMM_HAVE_NEONDOT)
+#if defined(I8_GEMM_HAVE_NEONDOT) /* aarch64 (armv7 NEON keeps the ROWS 2x4 tiles) */
+    case I8_ISA_NEON: return I8_GEMM_K4N16S;     /* neonmlal: smull + smlal pair tiles */
     case I8_ISA_NEON_DOT: return I8_GEMM_K4N16S; /* neondot4: lane-broadcast sdot tiles */
 #endif
     default: return I8_GEMM_ROWS;
@@ -88,7 +92,7 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
     if (i8_gemm_layout_for(isa) == layout) {
         switch (isa) {
         case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
-        case I8_ISA_NEON: name = "neon"; break;
+        case I8_ISA_NEON: name = layout == I8_GEMM_K4N16S ? "neonmlal" : "neon"; break;
         case I8_ISA_NEON_DOT: name = layout == I8_GEMM_K4N16S ? "neondot4" : "neondot"; break;
         case I8_ISA_AVX2: name = "avx2"; break;
         /* avxvnni on a CPU with AVX512-VNNI + VL but no AVX-VNNI (AMD Zen 4): the same ymm
@@ -214,6 +218,11 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     /* never the int16 pairs on a panel with a -128 weight (gemm.h, w_m128): not exact there */
     if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neon_pair) kd = by_name("neon");
 #endif
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal) kd = by_name("neonmull");
+#endif
+    /* the portable twin adds pairs in int16 too: on such a panel, the neondot4 twin */
+    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal_emu) kd = by_name("neondot4_emu");
     unsigned char *cb = c;
     /* c rows in bytes: the epilogue writes int8 or float32 elements */
     const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
@@ -253,7 +262,8 @@ void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride
              size_t c_stride) {
     const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);
 #if defined(I8_GEMM_HAVE_NEON)
-    /* the neon set with two products per int16 lane, when every weight is in [-127, 127] */
+    /* the neon set with two products per int16 lane, when every weight is in [-127, 127]
+     * (a K4N16S panel with a -128 weight: i8_gemm_run swaps neonmlal for neonmull) */
     if (!pn->w_m128 && !strcmp(kd->name, "neon")) kd = by_name("neon_pair");
 #endif
     i8_gemm_run(kd, pn, m, a, a_stride, c, c_stride);

@@ -18,8 +18,8 @@
  *                  SSE2: pmaddwd of a broadcast int16 activation pair)
  *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
- *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots (neondot4: NEON sdot by element on the
- *                  raw int8 rows, NEON-dotprod)
+ *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots on the raw int8 rows (aarch64: neondot4,
+ *                  sdot by element, NEON-dotprod; neonmlal / neonmull, smull + smlal, NEON)
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
  * (a block of one k group is 64 bytes: one zmm, two ymm). The folded bias is
  * bias - x_zp * sum(w) for ROWS, K2N16 and K4N16S, and bias - (x_zp + 128) * sum(w) for K4N16 (the
@@ -196,6 +196,9 @@ void i8_gemm_2x4c16__neondot(size_t mr, size_t nc, size_t kc, const void *a, siz
                              const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-broadcast sdot */
+/* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
+extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
+extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
 #endif
 
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
@@ -224,6 +227,7 @@ extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,

@@ -15,7 +15,7 @@
 #include "kernels/gemm/prim_neon.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-pre")
+#pragma GCC optimize("no-tree-pre", "no-schedule-insns")
 #endif
 
 I8_ATTR_NEONDOT void i8_gemm_4x16c4__neondot4(
