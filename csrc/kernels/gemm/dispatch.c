@@ -170,6 +170,7 @@ static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
 }
 
 #define WEIGHTS_IN_L1_BYTES 24576
+#define MAX_COL_BLOCKS 128
 
 /* Rows [0, m) of a (prepared or raw) against every channel: each tile covers mr rows and the
  * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
@@ -183,7 +184,37 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
     p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
     const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
-        for (size_t i = 0; i < m; i += mr) {
+        /* the column blocks once, not per row tile: with small k (MobileNet's 1x1 expansions,
+         * k = 16..32) the tile choice and offsets cost a fifth of the tile itself */
+        struct {
+            i8_gemm_ukernel fn;
+            size_t nc, j;
+            const unsigned char *w;
+        } cb[MAX_COL_BLOCKS];
+        size_t nb = 0;
+        for (size_t j = 0; j < n && nb < MAX_COL_BLOCKS; nb++) {
+            const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
+            cb[nb].fn = t->fn;
+            cb[nb].nc = n - j < t->nr ? n - j : t->nr;
+            cb[nb].j = j;
+            cb[nb].w = pn->w + weight_offset(pn, j);
+            j += cb[nb].nc;
+        }
+        if (cb[nb - 1].j + cb[nb - 1].nc == n) {
+            for (size_t i = 0; i < m; i += mr) {
+                const size_t rows = m - i < mr ? m - i : mr;
+                const unsigned char *ai = ab + i * a_stride;
+                unsigned char *ci = c + i * c_row;
+                for (size_t b = 0; b < nb; b++) {
+                    p.bias = pn->bias + cb[b].j;
+                    p.mult = pn->mult + cb[b].j;
+                    cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].j * esz,
+                             c_row, &p);
+                }
+            }
+            return;
+        }
+        for (size_t i = 0; i < m; i += mr) { /* more column blocks than cb holds */
             const size_t rows = m - i < mr ? m - i : mr;
             for (size_t j = 0; j < n;) {
                 const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
@@ -239,6 +270,17 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     }
     /* prepared rows: kc = kp elements each, 64-byte aligned, blocks of whole tiles */
     const size_t kc = (size_t)pn->kp, row = kc * kd->a_elem;
+    if (kd->pack_a == i8_gemm_pack_a_s8 && (size_t)pn->k == kc) {
+        /* s8 tiles read raw int8 rows: when the caller's rows already hold kp readable bytes
+         * (im2col rows; 1x1 convolutions and fc with k a multiple of 16) the copy would be
+         * the identity. Blocks of I8_GEMM_A_BLOCK_BYTES keep the rows in L2 as below. */
+        size_t mb = I8_GEMM_A_BLOCK_BYTES / kc;
+        mb = mb < kd->mr ? kd->mr : mb - mb % kd->mr;
+        for (size_t i0 = 0; i0 < m; i0 += mb)
+            run_block(kd, pn, m - i0 < mb ? m - i0 : mb, kc, (const unsigned char *)a + i0 * a_stride,
+                      a_stride, cb + i0 * c_row, c_row);
+        return;
+    }
     const uintptr_t p0 = (uintptr_t)pn->scratch, p1 = (p0 + 63) & ~(uintptr_t)63;
     const size_t avail = pn->scratch && pn->scratch_bytes > p1 - p0 ? pn->scratch_bytes - (p1 - p0)
                                                                     : 0;
