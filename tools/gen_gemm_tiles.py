@@ -68,12 +68,12 @@ SETS = (
     Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
         "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
         "lanes, sadalp into int32 (K4N16S panels without a -128 weight, activations as they "
-        "are)", pair=True),
+        "are, each k quad broadcast by pack_a)", 16, pair=True),
     Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
         "NEON without dotprod, one product per int16 lane: smull + sadalp per k quad (K4N16S "
-        "panels holding a -128 weight)", pair=True),
+        "panels holding a -128 weight)", 16, pair=True),
     Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16),),
-        "portable emulation of the neonmlal tiles", pair=True),
+        "portable emulation of the neonmlal tiles", 16, pair=True),
 )
 
 HEADER = """\
@@ -152,15 +152,16 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
 
 
 def pair_tile(s: Set, mr: int, nr: int) -> str:
-    """The quad-pair form (s.pair), for NEON without dotprod: per 16 bytes of k each row is
-    loaded once; for each pair of quads (A, B) = (0, 1), (2, 3) both are broadcast from it (dup
-    by lane), and for each 4-channel group g the weights of A and B (one vector each: 4
+    """The quad-pair form (s.pair), for NEON without dotprod: the prepared rows hold every k
+    quad broadcast to 16 bytes (pack_a, astep 16: a load instead of a DUP per quad and row,
+    paid once per row instead of once per column block); for each pair of quads (A, B) of a
+    16-byte k step, and for each 4-channel group g the weights of A and B (one vector each: 4
     channels x 4 taps; loaded two groups at a time) meet them in _dotlo (channels 4g, 4g + 1)
     and _dothi (4g + 2, 4g + 3): smull of A + smlal of B put two products in each int16 lane,
     sadalp adds lane pairs into int32. Each accumulator lane thus holds half of one channel's
     dot (taps 0, 1 or 2, 3 of every quad); _fold adds the halves (addp) once, after the k
-    loop. 2x16 on NEON: 16 accumulators + 2 rows + 4 broadcasts + 4 weights + 2 int16
-    products = 28 of 32 registers (3 rows would need 37)."""
+    loop. 2x16 on NEON: 16 accumulators + 4 broadcasts + 4 weights + 2 int16 products = 26
+    of 32 registers (3 rows would need 35)."""
     assert nr == 16 and s.lanes == 4
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
@@ -185,12 +186,12 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(8)]
     o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
-    for r in range(mr):
-        o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
+    assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
     for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
         for r in range(mr):
-            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_bcast{2 * sub}(x{r});")
-            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_bcast{2 * sub + 1}(x{r});")
+            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
+            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
+                     f"{32 * sub + 16});")
         for gp in (0, 1):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
             wo = 128 * sub + 32 * gp
             o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")

@@ -235,6 +235,9 @@ void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t
 /* raw int8 rows zero-padded to kc (the s8 x s8 K4N16S tiles) */
 void i8_gemm_pack_a_s8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                        void *dst);
+/* every k quad broadcast to 16 bytes (the neonmlal / neonmull tiles) */
+void i8_gemm_pack_a_s8x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                         void *dst);
 void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                           void *dst);
 

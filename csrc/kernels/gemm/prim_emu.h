@@ -135,7 +135,7 @@ static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0,
 }
 
 /* The neonmlal set (prim_neon.h, pair form): vectors of 4 int32 lanes / 16 int8 bytes. _loadx
- * reads 16 bytes, _bcast<l> puts its quad l in every lane, _loadw2 reads two vectors; _dotlo / _dothi take bytes 0-7 / 8-15 of the weights
+ * reads 16 bytes (a quad broadcast by pack_a_s8x4), _loadw2 two vectors; _dotlo / _dothi take bytes 0-7 / 8-15 of the weights
  * (two channels' quads) against the broadcast quads A and B, form each int16 lane as the
  * product of A plus the product of B (wrapped to int16 as SMULL + SMLAL would: exact under
  * the |w| <= 127 contract) and add int16 lanes 2t, 2t + 1 into int32 lane t (SADALP). */
@@ -155,14 +155,6 @@ static inline i8_emu_vec neonmlal_emu_acc0lo(const int32_t *b) {
 }
 static inline i8_emu_vec neonmlal_emu_acc0hi(const int32_t *b) { return neonmlal_emu_acc0lo(b + 2); }
 #define neonmlal_emu_loadx neondot4_emu_loadx
-static inline i8_emu_vec i8_emu_bcast_lane(i8_emu_vec x, int l) {
-    for (int t = 0; t < 4; t++) x.l[t] = x.l[l];
-    return x;
-}
-#define neonmlal_emu_bcast0(x) i8_emu_bcast_lane(x, 0)
-#define neonmlal_emu_bcast1(x) i8_emu_bcast_lane(x, 1)
-#define neonmlal_emu_bcast2(x) i8_emu_bcast_lane(x, 2)
-#define neonmlal_emu_bcast3(x) i8_emu_bcast_lane(x, 3)
 static inline neonmlal_emu_wvec2 neonmlal_emu_loadw2(const unsigned char *p) {
     neonmlal_emu_wvec2 v;
     v.val[0] = neondot4_emu_loadx(p);

@@ -115,7 +115,7 @@ I8_NEONDOT_FN void neondot4_store16x4(const i8_neon_requant *r, int32x4_t s0, in
  * without dotprod (Armv8.0: Cortex-A53 / A72, Pi 3 / Pi 4), on the same K4N16S panels and raw
  * int8 rows as neondot4.
  *
- *   _loadx   16 bytes of a row (4 k quads); _bcast<l> its quad l in every int32 lane (DUP)
+ *   _loadx   16 bytes of a prepared row: one k quad in every int32 lane (pack_a_s8x4)
  *   _loadw2  32 bytes of weights (one LDP): two 4-channel groups x one k quad
  *   _dotlo   acc + the products of quads A and B for the low 8 bytes (channels 0, 1 of the
  *            vector), _dothi the high 8 (channels 2, 3). neonmlal: SMULL of A then SMLAL of B
@@ -147,18 +147,6 @@ I8_NEON64_FN int32x4_t i8_neon_acc0hi(const int32_t *b) {
 I8_NEON64_FN int8x16_t i8_neon_loadx(const unsigned char *p) {
     return vld1q_s8((const int8_t *)p);
 }
-/* DUP by lane in inline asm: from the intrinsic gcc 12 makes a 4-byte scalar load + DUP of
- * the row (two instructions per broadcast instead of one) */
-#define I8_NEON_BCAST(L)                                                                       \
-    I8_NEON64_FN int8x16_t i8_neon_bcast##L(int8x16_t x) {                                     \
-        int8x16_t r;                                                                           \
-        __asm__("dup %0.4s, %1.s[" #L "]" : "=w"(r) : "w"(x));                                 \
-        return r;                                                                              \
-    }
-I8_NEON_BCAST(0)
-I8_NEON_BCAST(1)
-I8_NEON_BCAST(2)
-I8_NEON_BCAST(3)
 I8_NEON64_FN int8x16x2_t i8_neon_loadw2(const unsigned char *p) {
     int8x16x2_t w; /* two adjacent loads, which gcc pairs into one LDP (LD1 {x2} takes no offset) */
     w.val[0] = vld1q_s8((const int8_t *)p);
@@ -207,10 +195,6 @@ I8_NEON64_FN int32x4_t neonmull_dothi(int32x4_t acc, int8x16_t wa, int8x16_t xa,
 #define neonmlal_acc0lo i8_neon_acc0lo
 #define neonmlal_acc0hi i8_neon_acc0hi
 #define neonmlal_loadx i8_neon_loadx
-#define neonmlal_bcast0 i8_neon_bcast0
-#define neonmlal_bcast1 i8_neon_bcast1
-#define neonmlal_bcast2 i8_neon_bcast2
-#define neonmlal_bcast3 i8_neon_bcast3
 #define neonmlal_loadw2 i8_neon_loadw2
 #define neonmlal_fold i8_neon_fold
 #define neonmlal_rq_init i8_neon_gemm_rq_init
@@ -218,10 +202,6 @@ I8_NEON64_FN int32x4_t neonmull_dothi(int32x4_t acc, int8x16_t wa, int8x16_t xa,
 #define neonmull_acc0lo i8_neon_acc0lo
 #define neonmull_acc0hi i8_neon_acc0hi
 #define neonmull_loadx i8_neon_loadx
-#define neonmull_bcast0 i8_neon_bcast0
-#define neonmull_bcast1 i8_neon_bcast1
-#define neonmull_bcast2 i8_neon_bcast2
-#define neonmull_bcast3 i8_neon_bcast3
 #define neonmull_loadw2 i8_neon_loadw2
 #define neonmull_fold i8_neon_fold
 #define neonmull_rq_init i8_neon_gemm_rq_init

@@ -46,12 +46,10 @@ void i8_gemm_2x16c4__neonmlal_emu(
     neonmlal_emu_vec acc1_6 = acc0_6;
     neonmlal_emu_vec acc1_7 = acc0_7;
     for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
-        const neonmlal_emu_xvec x0 = neonmlal_emu_loadx(a0 + q);
-        const neonmlal_emu_xvec x1 = neonmlal_emu_loadx(a1 + q);
-        const neonmlal_emu_xvec xa0_0 = neonmlal_emu_bcast0(x0);
-        const neonmlal_emu_xvec xb0_0 = neonmlal_emu_bcast1(x0);
-        const neonmlal_emu_xvec xa1_0 = neonmlal_emu_bcast0(x1);
-        const neonmlal_emu_xvec xb1_0 = neonmlal_emu_bcast1(x1);
+        const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * q + 0);
+        const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * q + 16);
+        const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * q + 0);
+        const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * q + 16);
         const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * q + 0);
         const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * q + 64);
         acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
@@ -72,10 +70,10 @@ void i8_gemm_2x16c4__neonmlal_emu(
         acc0_7 = neonmlal_emu_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
         acc1_6 = neonmlal_emu_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
         acc1_7 = neonmlal_emu_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
-        const neonmlal_emu_xvec xa0_1 = neonmlal_emu_bcast2(x0);
-        const neonmlal_emu_xvec xb0_1 = neonmlal_emu_bcast3(x0);
-        const neonmlal_emu_xvec xa1_1 = neonmlal_emu_bcast2(x1);
-        const neonmlal_emu_xvec xb1_1 = neonmlal_emu_bcast3(x1);
+        const neonmlal_emu_xvec xa0_1 = neonmlal_emu_loadx(a0 + 4 * q + 32);
+        const neonmlal_emu_xvec xb0_1 = neonmlal_emu_loadx(a0 + 4 * q + 48);
+        const neonmlal_emu_xvec xa1_1 = neonmlal_emu_loadx(a1 + 4 * q + 32);
+        const neonmlal_emu_xvec xb1_1 = neonmlal_emu_loadx(a1 + 4 * q + 48);
         const neonmlal_emu_wvec2 wa0_1 = neonmlal_emu_loadw2(wp + 16 * q + 128);
         const neonmlal_emu_wvec2 wb0_1 = neonmlal_emu_loadw2(wp + 16 * q + 192);
         acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
