@@ -60,19 +60,19 @@ SETS = (
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
         "portable emulation of the avx512vnni tiles"),
     Set("neondot4", 4, 4, "I8_ATTR_NEONDOT", "prim_neon.h", "defined(I8_GEMM_HAVE_NEONDOT)",
-        ((4, 16),),
+        ((4, 16), (4, 8)),
         "NEON dotprod (Armv8.2 sdot, Pi 5): lane-broadcast vdotq_laneq_s32 on s8 x s8 quads "
         "(K4N16S panels, activations as they are)", lane=True),
-    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16),),
+    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16), (4, 8)),
         "portable emulation of the neondot4 tiles", lane=True),
-    Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
+    Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
         "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
         "lanes, sadalp into int32 (K4N16S panels without a -128 weight, activations as they "
         "are, each k quad broadcast by pack_a)", 16, pair=True),
-    Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16),),
+    Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
         "NEON without dotprod, one product per int16 lane: smull + sadalp per k quad (K4N16S "
         "panels holding a -128 weight)", 16, pair=True),
-    Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16),),
+    Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16), (2, 8)),
         "portable emulation of the neonmlal tiles", 16, pair=True),
 )
 
@@ -108,7 +108,8 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     each group l the 16 channels' weights (4 vectors) meet lane l of every row's load; then the
     16-channel epilogue per row. 4x16 on NEON: 16 accumulators + 4 rows + 4 weights = 24 of 32
     vector registers, no horizontal sums."""
-    assert nr == 16 and s.lanes == 4
+    assert nr in (8, 16) and s.lanes == 4
+    nv = nr // 4
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
     attr = f"{s.attr} " if s.attr else ""
@@ -126,27 +127,29 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
               "    }"]
     o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
-    for v in range(4):
+    for v in range(nv):
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
     for r in range(1, mr):
-        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(4)]
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
     o.append("    for (size_t q = 0; q < bytes; q += 16) {")
     for r in range(mr):
         o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
-    o.append(f"        {p}_wvec w0, w1, w2, w3;")
+    o.append(f"        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
     for lane in range(4):
-        for v in range(4):
+        for v in range(nv):
             off = f"16 * q + {64 * lane + 16 * v}" if 64 * lane + 16 * v else "16 * q"
             o.append(f"        w{v} = {p}_loadw(wp + {off});")
         for r in range(mr):
-            for v in range(4):
+            for v in range(nv):
                 o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
     o.append("    }")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
-    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
+        o.append(f"    const {p}_vec z = {p}_zero();")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
-        o.append(f"    {p}_store16x4(&rq, acc{r}_0, acc{r}_1, acc{r}_2, acc{r}_3, p->mult, c{r}, "
-                 "n0);")
+        vs = ", ".join(f"acc{r}_{v}" if v < nv else "z" for v in range(4))
+        o.append(f"    {p}_store16x4(&rq, {vs}, p->mult, c{r}, n0);")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -162,7 +165,8 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     dot (taps 0, 1 or 2, 3 of every quad); _fold adds the halves (addp) once, after the k
     loop. 2x16 on NEON: 16 accumulators + 4 broadcasts + 4 weights + 2 int16 products = 26
     of 32 registers (3 rows would need 35)."""
-    assert nr == 16 and s.lanes == 4
+    assert nr in (8, 16) and s.lanes == 4
+    ng = nr // 4  # 4-channel groups
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
     attr = f"{s.attr} " if s.attr else ""
@@ -180,11 +184,11 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
               "    }"]
     o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
-    for g in range(4):  # the bias in the first half of each channel's lane pair
+    for g in range(ng):  # the bias in the first half of each channel's lane pair
         o.append(f"    {p}_vec acc0_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
         o.append(f"    {p}_vec acc0_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
     for r in range(1, mr):
-        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(8)]
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
     o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
     assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
     for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
@@ -192,7 +196,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
             o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
             o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
                      f"{32 * sub + 16});")
-        for gp in (0, 1):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
             wo = 128 * sub + 32 * gp
             o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
             o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
@@ -206,9 +210,12 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
                                  f"xb{r}_{sub});")
     o.append("    }")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
-    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
+        o.append(f"    const {p}_vec z = {p}_zero();")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
-        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" for g in range(4))
+        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
+                          for g in range(4))
         o.append(f"    {p}_store16x4(&rq, {folds},")
         o.append(f"                  p->mult, c{r}, n0);")
     o.append("}")

@@ -122,6 +122,12 @@ static inline i8_emu_vec i8_emu_sdot_lane(i8_emu_vec acc, i8_emu_vec w, i8_emu_v
 #define neondot4_emu_dot2(acc, w, x) i8_emu_sdot_lane(acc, w, x, 2)
 #define neondot4_emu_dot3(acc, w, x) i8_emu_sdot_lane(acc, w, x, 3)
 
+static inline i8_emu_vec neondot4_emu_zero(void) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    return v;
+}
+#define neonmlal_emu_zero neondot4_emu_zero
 static inline i8_rq_params neondot4_emu_rq_init(const i8_rq_params *p) { return *p; }
 static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0, i8_emu_vec s1,
                                           i8_emu_vec s2, i8_emu_vec s3, const float *mult,

@@ -79,6 +79,7 @@ typedef int8x16_t neondot4_wvec;
 typedef i8_neon_requant neondot4_rq;
 
 I8_NEONDOT_FN int32x4_t neondot4_acc0(const int32_t *b) { return vld1q_s32(b); }
+I8_NEONDOT_FN int32x4_t neondot4_zero(void) { return vdupq_n_s32(0); }
 I8_NEONDOT_FN int8x16_t neondot4_loadx(const unsigned char *p) {
     return vld1q_s8((const int8_t *)p);
 }
@@ -154,6 +155,7 @@ I8_NEON64_FN int8x16x2_t i8_neon_loadw2(const unsigned char *p) {
     return w;
 }
 I8_NEON64_FN int32x4_t i8_neon_fold(int32x4_t lo, int32x4_t hi) { return vpaddq_s32(lo, hi); }
+I8_NEON64_FN int32x4_t i8_neon_zero(void) { return vdupq_n_s32(0); }
 I8_NEON64_FN i8_neon_requant i8_neon_gemm_rq_init(const i8_rq_params *p) {
     return i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
 }
@@ -192,6 +194,7 @@ I8_NEON64_FN int32x4_t neonmull_dothi(int32x4_t acc, int8x16_t wa, int8x16_t xa,
     return vpadalq_s16(acc, vmull_high_s8(wb, xb));
 }
 
+#define neonmlal_zero i8_neon_zero
 #define neonmlal_acc0lo i8_neon_acc0lo
 #define neonmlal_acc0hi i8_neon_acc0hi
 #define neonmlal_loadx i8_neon_loadx
@@ -199,6 +202,7 @@ I8_NEON64_FN int32x4_t neonmull_dothi(int32x4_t acc, int8x16_t wa, int8x16_t xa,
 #define neonmlal_fold i8_neon_fold
 #define neonmlal_rq_init i8_neon_gemm_rq_init
 #define neonmlal_store16x4 i8_neon_gemm_store16x4
+#define neonmull_zero i8_neon_zero
 #define neonmull_acc0lo i8_neon_acc0lo
 #define neonmull_acc0hi i8_neon_acc0hi
 #define neonmull_loadx i8_neon_loadx

@@ -103,6 +103,67 @@ void i8_gemm_2x16c4__neonmlal_emu(
                   p->mult, c0, n0);
 }
 
+void i8_gemm_2x8c4__neonmlal_emu(
+    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const unsigned char *a0 = (const unsigned char *)a;
+    unsigned char *c0 = (unsigned char *)c;
+    const unsigned char *a1 = a0 + a_stride;
+    unsigned char *c1 = c0 + c_stride;
+    if (mr <= 1) {
+        a1 = a0;
+        c1 = c0;
+    }
+    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const unsigned char *wp = (const unsigned char *)w;
+    neonmlal_emu_vec acc0_0 = neonmlal_emu_acc0lo(p->bias + 0);
+    neonmlal_emu_vec acc0_1 = neonmlal_emu_acc0hi(p->bias + 0);
+    neonmlal_emu_vec acc0_2 = neonmlal_emu_acc0lo(p->bias + 4);
+    neonmlal_emu_vec acc0_3 = neonmlal_emu_acc0hi(p->bias + 4);
+    neonmlal_emu_vec acc1_0 = acc0_0;
+    neonmlal_emu_vec acc1_1 = acc0_1;
+    neonmlal_emu_vec acc1_2 = acc0_2;
+    neonmlal_emu_vec acc1_3 = acc0_3;
+    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+        const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * q + 0);
+        const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * q + 16);
+        const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * q + 0);
+        const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * q + 16);
+        const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * q + 0);
+        const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * q + 64);
+        acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        const neonmlal_emu_xvec xa0_1 = neonmlal_emu_loadx(a0 + 4 * q + 32);
+        const neonmlal_emu_xvec xb0_1 = neonmlal_emu_loadx(a0 + 4 * q + 48);
+        const neonmlal_emu_xvec xa1_1 = neonmlal_emu_loadx(a1 + 4 * q + 32);
+        const neonmlal_emu_xvec xb1_1 = neonmlal_emu_loadx(a1 + 4 * q + 48);
+        const neonmlal_emu_wvec2 wa0_1 = neonmlal_emu_loadw2(wp + 16 * q + 128);
+        const neonmlal_emu_wvec2 wb0_1 = neonmlal_emu_loadw2(wp + 16 * q + 192);
+        acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+        acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+        acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+        acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+        acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+        acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+        acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+        acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+    }
+    const neonmlal_emu_rq rq = neonmlal_emu_rq_init(&p->rq);
+    const size_t n0 = nc < 8 ? nc : 8;
+    const neonmlal_emu_vec z = neonmlal_emu_zero();
+    neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), z, z,
+                  p->mult, c1, n0);
+    neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc0_0, acc0_1), neonmlal_emu_fold(acc0_2, acc0_3), z, z,
+                  p->mult, c0, n0);
+}
+
 const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[] = {
     {16, i8_gemm_2x16c4__neonmlal_emu},
+    {8, i8_gemm_2x8c4__neonmlal_emu},
     {0, NULL}};
