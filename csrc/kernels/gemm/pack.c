@@ -154,10 +154,19 @@ void i8_gemm_pack_a_s8x4(size_t rows, const int8_t *src, size_t src_stride, size
                          void *dst) {
     int8_t *d = dst;
     for (size_t r = 0; r < rows; r++, src += src_stride, d += 4 * kc) {
-        size_t i = 0;
 #if defined(__aarch64__)
-        for (; i + 16 <= k; i += 16) {
-            const int32x4_t x = vreinterpretq_s32_s8(vld1q_s8(src + i));
+        /* kc is a multiple of 16: whole 16-byte steps, the one holding the end of k (and the
+         * zero padding after it) through a zeroed copy */
+        for (size_t i = 0; i < kc; i += 16) {
+            int8x16_t v;
+            if (i + 16 <= k) {
+                v = vld1q_s8(src + i);
+            } else {
+                int8_t t[16] = {0};
+                if (i < k) memcpy(t, src + i, k - i);
+                v = vld1q_s8(t);
+            }
+            const int32x4_t x = vreinterpretq_s32_s8(v);
             int32x4x4_t q;
             q.val[0] = vdupq_laneq_s32(x, 0);
             q.val[1] = vdupq_laneq_s32(x, 1);
@@ -165,12 +174,13 @@ void i8_gemm_pack_a_s8x4(size_t rows, const int8_t *src, size_t src_stride, size
             q.val[3] = vdupq_laneq_s32(x, 3);
             vst1q_s32_x4((int32_t *)(void *)(d + 4 * i), q);
         }
-#endif
-        for (; i < kc; i += 4) {
+#else
+        for (size_t i = 0; i < kc; i += 4) {
             int8_t quad[4];
             for (size_t t = 0; t < 4; t++) quad[t] = i + t < k ? src[i + t] : 0;
             for (size_t t = 0; t < 4; t++) memcpy(d + 4 * i + 4 * t, quad, 4);
         }
+#endif
     }
 }
 
