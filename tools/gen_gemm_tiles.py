@@ -35,6 +35,7 @@ class Set:
     astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
     lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
     pair: bool = False  # quad-pair form: two k quads per int16 product lane (NEON smull + smlal)
+    asm_loop: bool = False  # pair form: the 16-wide tile's k loop as one aarch64 asm block
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -68,7 +69,7 @@ SETS = (
     Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
         "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
         "lanes, sadalp into int32 (K4N16S panels without a -128 weight, activations as they "
-        "are, each k quad broadcast by pack_a)", 16, pair=True),
+        "are, each k quad broadcast by pack_a)", 16, pair=True, asm_loop=True),
     Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
         "NEON without dotprod, one product per int16 lane: smull + sadalp per k quad (K4N16S "
         "panels holding a -128 weight)", 16, pair=True),
@@ -97,6 +98,8 @@ PRAGMA = """\
 #pragma GCC optimize({opts})
 #endif
 """
+ASM_MIN_KC = 64  # pair_asm_loop: from this k on its 16 accumulator moves are repaid
+
 # gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
 # step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160
 # instructions per 16 k with it, 123 without). Measured on aarch64-linux-gnu-gcc 12.2.
@@ -154,6 +157,79 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
+    """The pair form's k loop in primitives (intrinsics / the portable twin)."""
+    p = s.name
+    o = []
+    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
+    assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
+    for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
+        for r in range(mr):
+            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
+            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
+                     f"{32 * sub + 16});")
+        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+            wo = 128 * sub + 32 * gp
+            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
+            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
+            for i in (0, 1):
+                g = 2 * gp + i
+                for r in range(mr):
+                    for h, half in ((0, "lo"), (1, "hi")):
+                        v = 2 * g + h
+                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
+                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
+                                 f"xb{r}_{sub});")
+    o.append("    }")
+    return o
+
+
+def pair_asm_loop(p: str) -> list[str]:
+    """The 2x16 pair tile's k loop as one asm block (aarch64), for kc >= ASM_MIN_KC: per 16 k,
+    per row one LD1 of the two broadcast quads of each quad pair (post-increment), per quad
+    the 16 channels' weights in one LD1 of four registers, then the 96 SMULL / SMLAL /
+    SADALP; the counter and the post-incremented pointers leave 2 loop instructions: 106 per
+    16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
+    multi-register loads with post-increment nor keeps the loop to one counter). v0-v3 hold
+    the activations, v4-v11 the weights, v12-v15 the int16 products (two per row, so the two
+    rows' chains interleave), v16-v31 the accumulators: an asm statement takes at most 30
+    operands (an in-out one counts twice), so they enter and leave through memory, 16 loads
+    and stores per call, which the loop repays from kc = 64 on."""
+    accs = [f"acc{r}_{v}" for r in (0, 1) for v in range(8)]
+    ins = [f"ldp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
+    ins += ["1:"]
+    for sub in (0, 1):
+        ins += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64",
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64"]
+        for g in range(4):
+            for r in (0, 1):
+                t0, t1 = 12 + 2 * r, 13 + 2 * r
+                xa, xb = 2 * r, 2 * r + 1
+                ins += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
+                        f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
+                        f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
+                        f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
+                        f"sadalp v{16 + 8 * r + 2 * g}.4s, v{t0}.8h",
+                        f"sadalp v{17 + 8 * r + 2 * g}.4s, v{t1}.8h"]
+    ins += ["subs %[n], %[n], #1", "b.ne 1b"]
+    ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
+    clob = ", ".join(f'"v{i}"' for i in range(32))
+    o = [f"    if (bytes >= ASM_MIN_KC) {{ /* pair_asm_loop in tools/gen_gemm_tiles.py */",
+         f"        {p}_vec acc[16] = {{{', '.join(accs[:8])},",
+         f"                               {', '.join(accs[8:])}}};",
+         "        size_t n = bytes / 16;",
+         "        const unsigned char *w0 = wp;",
+         "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    o += ['            : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)',
+          "            : [acc] \"r\"(acc)",
+          f"            : {clob}, \"cc\", \"memory\");"]
+    o += [f"        {a} = acc[{i}];" for i, a in enumerate(accs)]
+    o += ["    } else {"]
+    return o
+
+
 def pair_tile(s: Set, mr: int, nr: int) -> str:
     """The quad-pair form (s.pair), for NEON without dotprod: the prepared rows hold every k
     quad broadcast to 16 bytes (pack_a, astep 16: a load instead of a DUP per quad and row,
@@ -189,26 +265,12 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_vec acc0_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
-    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
-    assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
-    for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
-        for r in range(mr):
-            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
-            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
-                     f"{32 * sub + 16});")
-        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
-            wo = 128 * sub + 32 * gp
-            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
-            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
-            for i in (0, 1):
-                g = 2 * gp + i
-                for r in range(mr):
-                    for h, half in ((0, "lo"), (1, "hi")):
-                        v = 2 * g + h
-                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
-                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
-                                 f"xb{r}_{sub});")
-    o.append("    }")
+    if s.asm_loop and nr == 16 and mr == 2:
+        o += pair_asm_loop(p)
+        o += ["    " + x for x in pair_c_loop(s, mr, ng)]
+        o.append("    }")
+    else:
+        o += pair_c_loop(s, mr, ng)
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
@@ -294,6 +356,8 @@ def tile(s: Set, mr: int, nr: int) -> str:
 
 def render(s: Set) -> str:
     out = [HEADER.format(header=s.header, doc=s.doc, ku=s.ku)]
+    if s.asm_loop:
+        out.append(f"#define ASM_MIN_KC {ASM_MIN_KC} /* pair_asm_loop */\n")
     out.append('#include "kernels/gemm/gemm.h" /* the guards below */\n')
     if s.guard:
         out.append(f"#if {s.guard}\n")

@@ -8,6 +8,8 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
+#define ASM_MIN_KC 64 /* pair_asm_loop */
+
 #include "kernels/gemm/gemm.h" /* the guards below */
 
 #if defined(__aarch64__)
@@ -47,55 +49,205 @@ void i8_gemm_2x16c4__neonmlal(
     neonmlal_vec acc1_5 = acc0_5;
     neonmlal_vec acc1_6 = acc0_6;
     neonmlal_vec acc1_7 = acc0_7;
-    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
-        const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
-        const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
-        const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
-        const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * q + 16);
-        const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * q + 0);
-        const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * q + 64);
-        acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
-        acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
-        acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
-        acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
-        acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
-        acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
-        acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
-        acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
-        const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * q + 32);
-        const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * q + 96);
-        acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
-        acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
-        acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
-        acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
-        acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
-        acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
-        acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
-        acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
-        const neonmlal_xvec xa0_1 = neonmlal_loadx(a0 + 4 * q + 32);
-        const neonmlal_xvec xb0_1 = neonmlal_loadx(a0 + 4 * q + 48);
-        const neonmlal_xvec xa1_1 = neonmlal_loadx(a1 + 4 * q + 32);
-        const neonmlal_xvec xb1_1 = neonmlal_loadx(a1 + 4 * q + 48);
-        const neonmlal_wvec2 wa0_1 = neonmlal_loadw2(wp + 16 * q + 128);
-        const neonmlal_wvec2 wb0_1 = neonmlal_loadw2(wp + 16 * q + 192);
-        acc0_0 = neonmlal_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
-        acc0_1 = neonmlal_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
-        acc1_0 = neonmlal_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
-        acc1_1 = neonmlal_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
-        acc0_2 = neonmlal_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
-        acc0_3 = neonmlal_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
-        acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
-        acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
-        const neonmlal_wvec2 wa1_1 = neonmlal_loadw2(wp + 16 * q + 160);
-        const neonmlal_wvec2 wb1_1 = neonmlal_loadw2(wp + 16 * q + 224);
-        acc0_4 = neonmlal_dotlo(acc0_4, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
-        acc0_5 = neonmlal_dothi(acc0_5, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
-        acc1_4 = neonmlal_dotlo(acc1_4, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
-        acc1_5 = neonmlal_dothi(acc1_5, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
-        acc0_6 = neonmlal_dotlo(acc0_6, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
-        acc0_7 = neonmlal_dothi(acc0_7, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
-        acc1_6 = neonmlal_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
-        acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+    if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */
+        neonmlal_vec acc[16] = {acc0_0, acc0_1, acc0_2, acc0_3, acc0_4, acc0_5, acc0_6, acc0_7,
+                               acc1_0, acc1_1, acc1_2, acc1_3, acc1_4, acc1_5, acc1_6, acc1_7};
+        size_t n = bytes / 16;
+        const unsigned char *w0 = wp;
+        __asm__ volatile(
+            "ldp q16, q17, [%[acc], #0]\n\t"
+            "ldp q18, q19, [%[acc], #32]\n\t"
+            "ldp q20, q21, [%[acc], #64]\n\t"
+            "ldp q22, q23, [%[acc], #96]\n\t"
+            "ldp q24, q25, [%[acc], #128]\n\t"
+            "ldp q26, q27, [%[acc], #160]\n\t"
+            "ldp q28, q29, [%[acc], #192]\n\t"
+            "ldp q30, q31, [%[acc], #224]\n\t"
+            "1:\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "b.ne 1b\n\t"
+            "stp q16, q17, [%[acc], #0]\n\t"
+            "stp q18, q19, [%[acc], #32]\n\t"
+            "stp q20, q21, [%[acc], #64]\n\t"
+            "stp q22, q23, [%[acc], #96]\n\t"
+            "stp q24, q25, [%[acc], #128]\n\t"
+            "stp q26, q27, [%[acc], #160]\n\t"
+            "stp q28, q29, [%[acc], #192]\n\t"
+            "stp q30, q31, [%[acc], #224]\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)
+            : [acc] "r"(acc)
+            : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        acc0_0 = acc[0];
+        acc0_1 = acc[1];
+        acc0_2 = acc[2];
+        acc0_3 = acc[3];
+        acc0_4 = acc[4];
+        acc0_5 = acc[5];
+        acc0_6 = acc[6];
+        acc0_7 = acc[7];
+        acc1_0 = acc[8];
+        acc1_1 = acc[9];
+        acc1_2 = acc[10];
+        acc1_3 = acc[11];
+        acc1_4 = acc[12];
+        acc1_5 = acc[13];
+        acc1_6 = acc[14];
+        acc1_7 = acc[15];
+    } else {
+        for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * q + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * q + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * q + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * q + 32);
+            const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * q + 96);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            const neonmlal_xvec xa0_1 = neonmlal_loadx(a0 + 4 * q + 32);
+            const neonmlal_xvec xb0_1 = neonmlal_loadx(a0 + 4 * q + 48);
+            const neonmlal_xvec xa1_1 = neonmlal_loadx(a1 + 4 * q + 32);
+            const neonmlal_xvec xb1_1 = neonmlal_loadx(a1 + 4 * q + 48);
+            const neonmlal_wvec2 wa0_1 = neonmlal_loadw2(wp + 16 * q + 128);
+            const neonmlal_wvec2 wb0_1 = neonmlal_loadw2(wp + 16 * q + 192);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            const neonmlal_wvec2 wa1_1 = neonmlal_loadw2(wp + 16 * q + 160);
+            const neonmlal_wvec2 wb1_1 = neonmlal_loadw2(wp + 16 * q + 224);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+        }
     }
     const neonmlal_rq rq = neonmlal_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
