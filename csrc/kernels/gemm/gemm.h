@@ -11,8 +11,8 @@
  *   header (64 B: layout) | bias [n16] int32 (folded, see below) | mult [n16] float32 | weights
  * in one of three layouts, chosen at pack time from the current path and recorded in the header
  * (kp = k rounded up to I8_GEMM_KB, n4 / n16 = n rounded up to 4 / 16; padding is zero):
- *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, NEON,
- *                  NEON-dotprod)
+ *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, armv7
+ *                  NEON)
  *   I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per 16-channel block and k pair, the 16
  *                  channels' two taps side by side (avx2, and the scalar path on x86-64 with
  *                  SSE2: pmaddwd of a broadcast int16 activation pair)
@@ -129,8 +129,9 @@ typedef struct {
     int32_t y_zp, qmin, qmax;
     int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
     /* 1 if some weight is -128 (outside the [-127, 127] contract of docs/QUANTIZATION.md §2; a
-     * foreign model may hold one): the NEON set that adds two products in int16 (smull +
-     * smlal, "neon_pair") must not run it (i8_gemm picks "neon") */
+     * foreign model may hold one): the NEON sets that add two products in int16 (smull +
+     * smlal: "neon_pair", "neonmlal" and its twin) must not run it (i8_gemm / i8_gemm_run
+     * pick "neon", "neonmull", "neondot4_emu") */
     int32_t w_m128;
     /* Per-call work space for the prepared activation rows; callers set it to
      * i8_gemm_scratch_size bytes of their scratch. NULL (or too small) is still correct: the
