@@ -48,7 +48,10 @@ class NodeArg:
 
 
 def is_quantized(graph: Graph) -> bool:
-    return any(n.op == "Quantize" for n in graph.nodes)
+    # a static model whose every op was kept float (mixed precision) has no Quantize left
+    q = graph.meta.get("quantization")
+    return any(n.op == "Quantize" for n in graph.nodes) or (
+        isinstance(q, dict) and q.get("scheme") == "static")
 
 
 def load_graph(model: ModelLike) -> Graph:
