@@ -121,6 +121,11 @@ RECORDS: tuple[Record, ...] = (
            ("has_lens", "lens"), TYPED,
            fields=("seq", "batch", "input", "hidden", "cell", "dirs", "reverse",
                    "linear_before_reset", "has_h0", "has_c0", "has_lens")),
+    # Conv in ONNX layout with static (calibrated) or dynamic int8 activations (int8rt/dqconv.h)
+    Record("dq_conv", "dqconv", "i8_dqconv_params", (("bias", np.float32),),
+           ("has_bias", "bias"), TYPED,
+           fields=("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "stride_h", "stride_w",
+                   "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")),
 )
 
 BY_KERNEL: dict[str, Record] = {r.kernel: r for r in RECORDS}

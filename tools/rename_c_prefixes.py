@@ -41,7 +41,14 @@ RULES: list[tuple[str, str]] = [
     (r"i8wo_(matmul|gather)__scalar", r"i8_wo_\1_run"),
     (r"i8wo_(\w+)", r"i8_wo_\1"),
     (r"i8dq_(\w+)", r"i8_dq_\1"),
+    # recurrent gate rows (kernels/rnn/gates.h): the ISA-dispatching entry points -> `_run`
+    (r"i8rnn_(lstm_row|gru_row|gru_reset)", r"i8_rnn_\1_run"),
+    (r"i8rnn_gate_fn", r"i8_rnn_gate_run"),
     (r"i8rnn_(\w+)", r"i8_rnn_\1"),
+    # the recurrent step's matrix-vector product (kernels/rnn/matvec.h)
+    (r"i8mv_(\w+)", r"i8_rnn_mv_\1"),
+    # Conv in ONNX layout with dynamic / static int8 activations (int8rt/dqconv.h)
+    (r"i8dqconv_(\w+)", r"i8_dqconv_\1"),
     (r"i8n_(\w+)", r"i8_neon_\1"),
     # element-size-generic movement kernels (`x_` = any type): entry points and their statics
     (r"x_(pad|slice|transpose|resize_nearest)_run", r"i8_\1_run"),
@@ -56,7 +63,8 @@ _COMPILED = [(re.compile(rf"\b{old}\b"), new) for old, new in RULES]
 # what --check reports: any identifier of the old scheme
 OLD = re.compile(r"\b(i8f_\w+|I8F_\w+|f32conv_path\b|"
                  r"f32_(?:conv2d|fc)_(?:params|pack|packed_size|scratch_size|tasks|run|run_tasks)\b|"
-                 r"i8wo_\w+|i8dq_\w+|i8rnn_\w+|i8n_\w+|x_(?:pad|slice|transpose|resize_nearest)_run|"
+                 r"i8wo_\w+|i8dq_\w+|i8rnn_\w+|i8mv_\w+|i8dqconv_\w+|i8n_\w+|"
+                 r"x_(?:pad|slice|transpose|resize_nearest)_run|"
                  r"x_gather__scalar|i8_binary__scalar|I8_OP_F32_(?:LAYERNORM|REDUCE|MATMUL))")
 
 

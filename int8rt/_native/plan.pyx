@@ -30,6 +30,22 @@ cdef extern from "int8rt/rnn.h" nogil:
                     const int8_t *qr, const float *sr, void *packed)
     const char *i8_rnn_check(const i8_rnn_params *p)
 
+cdef extern from "int8rt/dqconv.h" nogil:
+    ctypedef struct i8_dqconv_params:
+        int64_t n, c, h, w, m, kh, kw, oh, ow
+        int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias
+        float amax
+
+cdef extern from "kernels/rnn/matvec.h" nogil:
+    size_t i8_rnn_mv_packed_size(int32_t n, int32_t k)
+    void i8_rnn_mv_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
+    size_t i8_rnn_mv_scratch_size(int32_t n, int32_t k)
+    void i8_rnn_mv_run(const void *packed, const float *bias, const float *a, float *y,
+                  void *scratch)
+
+cdef extern from "kernels/rnn/gates.h" nogil:
+    void i8_rnn_gate_run(int32_t which, int64_t n, const float *x, float *y)
+
 cdef extern from "int8rt/plan.h" nogil:
     enum:
         I8_OK
@@ -179,6 +195,7 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_wo_params wo
         i8_plan_wo_gather_params wo_gather
         i8_rnn_params rnn
+        i8_dqconv_params dqconv
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -452,6 +469,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.wo_gather = _pick(kernel, params, _RECORDS[kernel].fields)
     elif kernel == "rnn":
         p.rnn = _pick(kernel, params, _RECORDS[kernel].fields)
+    elif kernel == "dq_conv":
+        p.dqconv = _pick(kernel, params, _RECORDS[kernel].fields)
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -724,6 +743,46 @@ def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.nd
     i8_rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
                <const float *>sr.data, pk.data)
     return packed
+
+
+def rnn_matvec(cnp.ndarray qw, cnp.ndarray sw, object bias, cnp.ndarray a):
+    """Test hook of the recurrent step's matrix-vector kernel (kernels/rnn/matvec.h) on the
+    current ISA path: qw [n, k] int8, sw [n] float32, bias [n] float32 or None, a [m, k]
+    float32 -> y [m, n] (each row quantized on its own)."""
+    if qw.dtype != np.int8 or qw.ndim != 2 or not qw.flags.c_contiguous:
+        raise ValueError("rnn_matvec: qw must be C-contiguous int8 [n, k]")
+    cdef int32_t n = qw.shape[0], k = qw.shape[1]
+    if n < 1 or k < 1 or k > 65536:
+        raise ValueError("rnn_matvec: need n >= 1 and 1 <= k <= 65536")
+    cdef cnp.ndarray s = np.ascontiguousarray(sw, np.float32).reshape(n)
+    cdef cnp.ndarray x = np.ascontiguousarray(a, np.float32)
+    if x.ndim != 2 or x.shape[1] != k:
+        raise ValueError(f"rnn_matvec: a must be [m, {k}]")
+    cdef cnp.ndarray b = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
+    packed = _aligned_bytes(i8_rnn_mv_packed_size(n, k))
+    cdef cnp.ndarray pk = packed
+    i8_rnn_mv_pack(n, k, <const int8_t *>qw.data, <const float *>s.data, pk.data)
+    cdef cnp.ndarray scratch = _aligned_bytes(i8_rnn_mv_scratch_size(n, k))
+    cdef cnp.ndarray y = np.empty((x.shape[0], n), np.float32)
+    cdef Py_ssize_t i
+    cdef const float *bp = NULL
+    if b is not None:
+        bp = <const float *>b.data
+    for i in range(x.shape[0]):
+        i8_rnn_mv_run(pk.data, bp,
+                 <const float *>x.data + i * k, <float *>y.data + i * n, scratch.data)
+    return y
+
+
+def rnn_gate(int which, cnp.ndarray x):
+    """Test hook of the gate functions (kernels/rnn/gates.h) on the current ISA path:
+    which 0 sigma, 1 tanh; x float32 (any shape) -> float32 of its shape."""
+    if which not in (0, 1):
+        raise ValueError("rnn_gate: which must be 0 (sigma) or 1 (tanh)")
+    cdef cnp.ndarray a = np.ascontiguousarray(x, np.float32)
+    cdef cnp.ndarray y = np.empty_like(a)
+    i8_rnn_gate_run(which, a.size, <const float *>a.data, <float *>y.data)
+    return y
 
 
 # ---- shape templates (csrc/include/int8rt/reshape.h) ----------------------------------------

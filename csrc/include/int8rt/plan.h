@@ -19,6 +19,7 @@
 #include "int8rt/kernels.h"
 #include "int8rt/plan_ops.h"
 #include "int8rt/rnn.h"
+#include "int8rt/dqconv.h"
 #include "kernels/f32conv/f32conv.h"
 
 #ifdef __cplusplus
@@ -239,6 +240,7 @@ typedef union {
     i8_plan_wo_gather_params wo_gather;
     i8_rnn_params rnn; /* inputs x, packed (i8_rnn_pack), [h0 | c0] if has_h0 or has_c0;
                         * consts bias [D, 2 G H] float32, lens [B] int32 if has_lens */
+    i8_dqconv_params dqconv; /* inputs x, packed (i8_dq_pack); const bias [m] if has_bias */
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6

@@ -37,6 +37,7 @@
     X(I8_OP_DYNQ_MATMUL, "dynq_matmul")          \
     X(I8_OP_WO_MATMUL, "wo_matmul")              \
     X(I8_OP_WO_GATHER, "wo_gather")              \
-    X(I8_OP_RNN, "rnn")
+    X(I8_OP_RNN, "rnn")                          \
+    X(I8_OP_DQ_CONV, "dq_conv")
 
 #endif
