@@ -4,6 +4,8 @@
 
 #include "int8rt/dynq.h"
 #include "int8rt/f32.h"
+#include "int8rt/cpu.h"
+#include "kernels/dynq/dynq_internal.h"
 #include "kernels/gemm/gemm.h"
 
 size_t i8dq_packed_size(int32_t n, int32_t k) { return i8_gemm_packed_size(n, k); }
@@ -61,17 +63,28 @@ void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, i
     }
 }
 
-void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
-                 const float *a, int32_t per_row, float *y, void *scratch) {
-    int8_t *q = scratch;
-    float *s = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
-    i8dq_quantize_rows(m, k, a, per_row, q, s);
-    i8_gemm_panel pn;
-    i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
-    pn.scratch = (unsigned char *)scratch + q_part(m, k);
-    pn.scratch_bytes = i8_gemm_scratch_size((size_t)m, k);
-    i8_gemm(&pn, (size_t)m, q, (size_t)k, y, (size_t)n);
-    for (int64_t i = 0; i < m; i++) {
+/* The prepared-row format of kernel set kd when this CPU can quantize straight into it, else
+ * 0 (the q rows then go through the driver's own pack_a). */
+static int32_t fused_format(const i8_gemm_kernel *kd) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (i8_isa_current() < I8_ISA_AVX2) return 0;
+    if (kd->layout == I8_GEMM_K4N16 && kd->a_elem == 1) return I8DQ_PREP_U8;
+    if (kd->layout == I8_GEMM_K2N16 && kd->a_elem == 2) return I8DQ_PREP_I16;
+#else
+    (void)kd;
+#endif
+    return 0;
+}
+
+static void scale_rows(int64_t rows, int32_t n, const float *s, int32_t per_row,
+                       const float *bias, float *y) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (per_row && i8_isa_current() >= I8_ISA_AVX2) {
+        i8dq_scale_rows__avx2(rows, n, s, bias, y, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < rows; i++) {
         const float sa = s[per_row ? i : 0];
         float *yr = y + i * n;
         if (bias)
@@ -79,6 +92,44 @@ void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const floa
         else
             for (int32_t j = 0; j < n; j++) yr[j] = yr[j] * sa;
     }
+}
+
+void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+                 const float *a, int32_t per_row, float *y, void *scratch) {
+    int8_t *q = scratch;
+    float *s = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
+    i8_gemm_panel pn;
+    i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
+    pn.scratch = (unsigned char *)scratch + q_part(m, k);
+    pn.scratch_bytes = i8_gemm_scratch_size((size_t)m, k);
+#if defined(__x86_64__) || defined(__i386__)
+    const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn.layout);
+    const int32_t fmt = per_row ? fused_format(kd) : 0;
+    if (fmt) {
+        /* per row block: quantize into the prepared rows (L2-sized, as the driver's blocks),
+         * run every channel over them, scale the block's outputs while they are in cache */
+        const size_t kc = (size_t)pn.kp, row = kc * kd->a_elem;
+        const uintptr_t p0 = (uintptr_t)pn.scratch, p1 = (p0 + 63) & ~(uintptr_t)63;
+        const size_t avail = pn.scratch_bytes - (p1 - p0);
+        size_t mb = I8_GEMM_A_BLOCK_BYTES / row;
+        mb = mb < kd->mr ? kd->mr : mb - mb % kd->mr;
+        if (mb * row > avail) mb = avail / row;
+        if (mb > 0) {
+            for (int64_t i0 = 0; i0 < m; i0 += (int64_t)mb) {
+                const int64_t cnt = m - i0 < (int64_t)mb ? m - i0 : (int64_t)mb;
+                i8dq_prepare_rows__avx2(fmt, cnt, k, a + i0 * k, k, (int64_t)kc, (void *)p1,
+                                        s + i0);
+                i8_gemm_run_rows(kd, &pn, (size_t)cnt, (const void *)p1, row, y + i0 * n,
+                                 (size_t)n);
+                scale_rows(cnt, n, s + i0, 1, bias, y + i0 * n);
+            }
+            return;
+        }
+    }
+#endif
+    i8dq_quantize_rows(m, k, a, per_row, q, s);
+    i8_gemm(&pn, (size_t)m, q, (size_t)k, y, (size_t)n);
+    scale_rows(m, n, s, per_row, bias, y);
 }
 
 size_t i8wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }
