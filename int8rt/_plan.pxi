@@ -74,6 +74,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_WO_MATMUL
         I8_OP_WO_GATHER
         I8_OP_RNN
+        I8_OP_F32_ATTENTION
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -137,6 +138,12 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t rows, cols
         float eps
         int32_t has_beta
+        int32_t has_residual
+    ctypedef struct i8f_attention_params:
+        int64_t batch, heads, lq, lk, dh
+        float scale
+        int32_t divide, has_mask
+        int64_t mask_stride[4]
     ctypedef struct i8_plan_rows_params:
         int64_t rows, cols
     ctypedef struct i8_plan_reduce_params:
@@ -166,7 +173,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t b_stride[8]
     ctypedef struct i8_plan_dynq_params:
         int64_t m
-        int32_t n, k, per_row, has_bias
+        int32_t n, k, per_row, has_bias, act
     ctypedef struct i8_plan_wo_params:
         int64_t m, k, n, group
         int32_t bits, has_bias
@@ -206,11 +213,12 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_wo_params wo
         i8_plan_wo_gather_params wo_gather
         i8_rnn_params rnn
+        i8f_attention_params attention
 
     ctypedef struct i8_op_desc:
         int32_t kind
         int32_t n_inputs
-        i8_buf_ref inputs[3]
+        i8_buf_ref inputs[4]
         i8_buf_ref output
         i8_op_params params
         int32_t n_consts
@@ -307,6 +315,7 @@ _PLAN_KERNELS = {
     "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
     "wo_gather": (I8_OP_WO_GATHER, ()),
     "rnn": (I8_OP_RNN, (("bias", np.float32), ("lens", np.int32))),
+    "attention": (I8_OP_F32_ATTENTION, ()),
 }
 # kernels whose last const is optional: (flag param, const key)
 _OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
@@ -472,7 +481,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
     elif kernel == "f32_unary":
         p.f32_unary = _pick(kernel, params, ("op", "n", "alpha", "beta"))
     elif kernel == "layernorm":
-        p.layernorm = _pick(kernel, params, ("rows", "cols", "eps", "has_beta"))
+        p.layernorm = _pick(kernel, {"has_residual": 0, **params},
+                            ("rows", "cols", "eps", "has_beta", "has_residual"))
     elif kernel == "f32_softmax":
         p.rows = _pick(kernel, params, ("rows", "cols"))
     elif kernel == "reduce":
@@ -509,13 +519,29 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
     elif kernel == "dynq_matmul":
-        p.dynq = _pick(kernel, params, ("m", "n", "k", "per_row", "has_bias"))
+        p.dynq = _pick(kernel, {"act": 0, **params}, ("m", "n", "k", "per_row", "has_bias", "act"))
     elif kernel == "wo_matmul":
         p.wo = _pick(kernel, params, ("m", "k", "n", "group", "bits", "has_bias"))
     elif kernel == "wo_gather":
         p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
     elif kernel == "rnn":
         p.rnn = _pick(kernel, params, _RNN_FIELDS)
+    elif kernel == "attention":
+        d = _pick(kernel, params, ("batch", "heads", "lq", "lk", "dh", "scale", "divide",
+                                   "has_mask"))
+        p.attention.batch = d["batch"]
+        p.attention.heads = d["heads"]
+        p.attention.lq = d["lq"]
+        p.attention.lk = d["lk"]
+        p.attention.dh = d["dh"]
+        p.attention.scale = d["scale"]
+        p.attention.divide = d["divide"]
+        p.attention.has_mask = d["has_mask"]
+        ms = list(params.get("mask_stride", (0, 0, 0, 0)))
+        if len(ms) != 4:
+            raise ValueError("attention: mask_stride must have 4 entries")
+        for i in range(4):
+            p.attention.mask_stride[i] = ms[i]
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0

@@ -54,7 +54,7 @@ static const char *const OP_NAMES[I8_OP_COUNT] = {
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn",
+    "wo_matmul", "wo_gather", "rnn", "attention",
 };
 
 const char *i8_status_str(int status) {
@@ -471,7 +471,11 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         const i8_plan_layernorm_params *c = &p->layernorm;
         if (c->rows < 0 || c->cols < 1) return "rows must be >= 0 and cols >= 1";
         if (c->has_beta != 0 && c->has_beta != 1) return "has_beta must be 0 or 1";
+        if (c->has_residual != 0 && c->has_residual != 1) return "has_residual must be 0 or 1";
         f->in[0] = f->out = mul2(mul2(c->rows, c->cols), 4);
+        f->n_inputs = 1 + c->has_residual;
+        f->in[1] = f->in[0];
+        f->scratch = c->has_residual ? mul2(c->cols, 4) : 0;
         f->n_consts = 1 + c->has_beta;
         f->consts[0] = f->consts[1] = mul2(c->cols, 4);
         return NULL;
@@ -552,6 +556,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->m < 1 || c->n < 1 || c->k < 1) return "m, n, k must be >= 1";
         if ((c->per_row != 0 && c->per_row != 1) || (c->has_bias != 0 && c->has_bias != 1))
             return "per_row and has_bias must be 0 or 1";
+        if (c->act != I8DQ_ACT_NONE && c->act != I8DQ_ACT_GELU_ERF) return "act must be 0 or 1";
         if (mul2(c->m, c->k) > INT64_MAX / 8) return "m * k too large";
         f->n_inputs = 2;
         f->in[0] = mul2(mul2(c->m, c->k), 4);
@@ -608,6 +613,29 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = mul2(mul2(c->dirs, 2 * gh), 4);
         f->consts[1] = mul2(c->batch, 4);
         f->scratch = (int64_t)i8rnn_scratch_size(c);
+        return NULL;
+    }
+    case I8_OP_F32_ATTENTION: {
+        const i8f_attention_params *c = &p->attention;
+        if (c->batch < 1 || c->heads < 1 || c->lq < 1 || c->lk < 1 || c->dh < 1)
+            return "batch, heads, lq, lk, dh must be >= 1";
+        if ((c->divide != 0 && c->divide != 1) || (c->has_mask != 0 && c->has_mask != 1))
+            return "divide and has_mask must be 0 or 1";
+        if (!isfinite(c->scale) || c->scale == 0.0f) return "scale must be finite and non-zero";
+        const int64_t bh = mul2(c->batch, c->heads);
+        f->n_inputs = 3 + c->has_mask;
+        f->in[0] = mul2(prod4(bh, c->lq, c->dh, 1), 4);
+        f->in[1] = mul2(prod4(bh, c->dh, c->lk, 1), 4);
+        f->in[2] = mul2(prod4(bh, c->lk, c->dh, 1), 4);
+        if (c->has_mask) {
+            i8f_shape ms = {4, {c->batch, c->heads, c->lq, c->lk}};
+            for (int i = 0; i < 4; i++)
+                if (c->mask_stride[i] < 0) return "mask strides must be >= 0";
+            f->in[3] = strided_need(&ms, c->mask_stride, 0, 4);
+            if (f->in[3] == BAD) return "mask strides overflow";
+        }
+        f->out = f->in[0];
+        f->scratch = mul2(mul2(I8F_ATT_ROWS, c->lk), 4);
         return NULL;
     }
     default:
@@ -821,7 +849,8 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
 
     int st;
-    static const char *const IN_NAMES[I8_PLAN_MAX_INPUTS] = {"input 0", "input 1", "input 2"};
+    static const char *const IN_NAMES[I8_PLAN_MAX_INPUTS] = {"input 0", "input 1", "input 2",
+                                                                  "input 3"};
     for (int i = 0; i < f.n_inputs; i++)
         if ((st = check_ref(plan, op, IN_NAMES[i], &d->inputs[i], f.in[i], 0))) return st;
     if ((st = check_ref(plan, op, "output", &d->output, f.out, 1))) return st;
@@ -1014,8 +1043,9 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
         return i8f_unary__scalar(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
                                  p->f32_unary.beta);
     case I8_OP_F32_LAYERNORM:
-        i8f_layernorm__scalar(p->layernorm.rows, p->layernorm.cols, x, c[0],
-                              p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y);
+        i8f_layernorm_res(p->layernorm.rows, p->layernorm.cols, x,
+                          p->layernorm.has_residual ? x1 : NULL, c[0],
+                          p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y, scratch);
         break;
     case I8_OP_F32_SOFTMAX: i8f_softmax__scalar(p->rows.rows, p->rows.cols, x, y); break;
     case I8_OP_F32_REDUCE:
@@ -1048,7 +1078,8 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *q = &p->dynq;
-        i8dq_matmul(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, y, scratch);
+        i8dq_matmul_act(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, q->act,
+                        y, scratch);
         break;
     }
     case I8_OP_WO_MATMUL: {
@@ -1064,6 +1095,12 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_RNN:
         i8rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
         break;
+    case I8_OP_F32_ATTENTION: {
+        const i8f_attention_params *q = &p->attention;
+        const void *x3 = op->n_inputs > 3 ? resolve(b, &op->in[3]) : NULL;
+        i8f_attention(q, 0, q->batch * q->heads, x, x1, x2, x3, y, scratch);
+        break;
+    }
     }
     return 0;
 }
@@ -1094,7 +1131,7 @@ static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
     } else if (op->kind == I8_OP_FC) {
         i8_fc_run_tasks(&p->fc, op->owned[0], x, y, scratch, t0, t1);
     } else {
-        const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL};
+        const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL, NULL};
         for (int i = 1; i < op->n_inputs; i++) in[i] = resolve(j->b, &op->in[i]);
         const int64_t per = op->split.per;
         i8_split_run(op->kind, p, op->owned, in, y, scratch, &op->split, (int64_t)t0 * per,

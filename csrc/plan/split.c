@@ -116,6 +116,12 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
             s->tasks = (s->units + 31) / 32;
         }
         return;
+    case I8_OP_F32_ATTENTION: {
+        /* whole heads: (batch, head) pairs; a head costs about 2 lq lk dh MACs + lq lk exps */
+        const i8f_attention_params *c = &p->attention;
+        by_work(s, c->batch * c->heads, (double)c->lq * c->lk * (2.0 * c->dh / 16.0 + 4.0));
+        return;
+    }
     default: return; /* global_avgpool, transpose, slice, pad, copy, gathers, cast, where,
                       * reduce, strided copies: one task */
     }
@@ -260,9 +266,10 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     }
     case I8_OP_F32_LAYERNORM: {
         const i8_plan_layernorm_params *c = &p->layernorm;
-        i8f_layernorm__scalar(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
-                              c->has_beta ? consts[1] : NULL, c->eps,
-                              (float *)y + u0 * c->cols);
+        i8f_layernorm_res(cnt, c->cols, (const float *)x + u0 * c->cols,
+                          c->has_residual ? (const float *)x2 + u0 * c->cols : NULL, consts[0],
+                          c->has_beta ? consts[1] : NULL, c->eps, (float *)y + u0 * c->cols,
+                          scratch);
         return;
     }
     case I8_OP_F32_SOFTMAX:
@@ -288,8 +295,8 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *c = &p->dynq;
-        i8dq_matmul(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
-                    (const float *)x + u0 * c->k, 1, (float *)y + u0 * c->n, scratch);
+        i8dq_matmul_act(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
+                        (const float *)x + u0 * c->k, 1, c->act, (float *)y + u0 * c->n, scratch);
         return;
     }
     case I8_OP_WO_MATMUL: {
@@ -299,6 +306,9 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
                             scratch);
         return;
     }
+    case I8_OP_F32_ATTENTION:
+        i8f_attention(&p->attention, u0, u1, x, x2, in[2], in[3], y, scratch);
+        return;
     default: return; /* never split (tasks == 1): run by the whole-op path */
     }
 }

@@ -40,3 +40,60 @@ def test_dynq_matmul_every_path(path, m, k, n):
         consts = {"qw": qw, "sw": sw} if b is None else {"qw": qw, "sw": sw, "b": b}
         (y,) = run_op("DynQLinear", {"x": x}, consts, attrs={"per_row": 1})
         assert np.array_equal(y, ref.dynq_matmul(x, qw, sw, b, True)), path
+
+
+def gelu_graph(m, k, n, qw, sw, bias):
+    from int8rt import ir
+
+    t = {"x": ir.Tensor("x", (m, k), "float32"),
+         "qw": ir.Tensor("qw", qw.shape, "int8", data=qw),
+         "sw": ir.Tensor("sw", sw.shape, "float32", data=sw),
+         "b": ir.Tensor("b", bias.shape, "float32", data=bias),
+         "h": ir.Tensor("h", (), "float32"), "y": ir.Tensor("y", (), "float32")}
+    nodes = [ir.Node("DynQLinear", "fc", ["x", "qw", "sw", "b"], ["h"], {"per_row": 1}),
+             ir.Node("Gelu", "act", ["h"], ["y"])]
+    return ir.Graph(nodes, t, ["x"], ["y"], meta={"layout": "onnx"})
+
+
+@pytest.mark.parametrize("m,k,n", [(3, 40, 19), (130, 384, 1536)])
+def test_dynq_gelu_epilogue_equals_separate_records(path, m, k, n):
+    """GELU fused into the dynamic matmul's epilogue gives the bits of the DynQLinear record
+    followed by the Gelu record (the same GELU code, applied per row block)."""
+    from int8rt.dynamic.lower import lower_program
+    from int8rt.dynamic.specialize import specialize
+    from int8rt.session import _DynamicPlan
+
+    rng = np.random.default_rng(m + n)
+    x = (rng.standard_normal((m, k)) * 2).astype(F32)
+    qw = rng.integers(-127, 128, (n, k), dtype=np.int16).astype(np.int8)
+    sw = (rng.random(n) * 0.01 + 1e-3).astype(F32)
+    bias = rng.standard_normal(n).astype(F32)
+    g = gelu_graph(m, k, n, qw, sw, bias)
+    spec = specialize(g, {"x": x.shape})
+    prog = lower_program(spec)
+    assert [c.kernel for c in prog.calls] == ["dynq_matmul"]
+    plan = _DynamicPlan(prog, spec)
+    (y,) = plan.run([x])
+    (h,) = run_op("DynQLinear", {"x": x}, {"qw": qw, "sw": sw, "b": bias}, attrs={"per_row": 1})
+    (want,) = run_op("Gelu", {"h": h})
+    assert np.array_equal(y, want)
+    assert np.array_equal(plan.run([x], 2)[0], y)  # threads split rows: same bits
+
+
+def test_gelu_avx512_equals_avx2():
+    """The 16-lane erf-GELU does the AVX2 function's operations in its order: same bits."""
+    from int8rt import _native
+
+    if not {"avx2", "avx512vnni"} <= set(_native.available_isas()):
+        pytest.skip("needs the avx2 and avx512vnni paths")
+    x = np.concatenate([np.linspace(-12, 12, 4001, dtype=F32),
+                        np.random.default_rng(1).standard_normal(999).astype(F32) * 3])
+    before = _native.isa()
+    outs = {}
+    try:
+        for isa in ("avx2", "avx512vnni"):
+            _native.set_isa(isa)
+            outs[isa] = run_op("Gelu", {"x": x})[0]
+    finally:
+        _native.set_isa(before)
+    assert np.array_equal(outs["avx2"], outs["avx512vnni"])

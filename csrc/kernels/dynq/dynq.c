@@ -94,8 +94,17 @@ static void scale_rows(int64_t rows, int32_t n, const float *s, int32_t per_row,
     }
 }
 
+static void activate(int32_t act, int64_t count, float *y) {
+    if (act == I8DQ_ACT_GELU_ERF) i8f_unary__scalar(I8F_GELU_ERF, count, y, y, 0.0f, 0.0f);
+}
+
 void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
                  const float *a, int32_t per_row, float *y, void *scratch) {
+    i8dq_matmul_act(m, n, k, packed, bias, a, per_row, I8DQ_ACT_NONE, y, scratch);
+}
+
+void i8dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+                     const float *a, int32_t per_row, int32_t act, float *y, void *scratch) {
     int8_t *q = scratch;
     float *s = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
     i8_gemm_panel pn;
@@ -122,6 +131,7 @@ void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const floa
                 i8_gemm_run_rows(kd, &pn, (size_t)cnt, (const void *)p1, row, y + i0 * n,
                                  (size_t)n);
                 scale_rows(cnt, n, s + i0, 1, bias, y + i0 * n);
+                activate(act, cnt * n, y + i0 * n);
             }
             return;
         }
@@ -130,6 +140,7 @@ void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const floa
     i8dq_quantize_rows(m, k, a, per_row, q, s);
     i8_gemm(&pn, (size_t)m, q, (size_t)k, y, (size_t)n);
     scale_rows(m, n, s, per_row, bias, y);
+    activate(act, m * n, y);
 }
 
 size_t i8wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }

@@ -84,3 +84,31 @@ AVX2 double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *
     return s;
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/* One softmax row in place or not: vector max (a NaN lane keeps the running max, as the scalar
+ * rule), y = exp(x - max) with the sum as i8f_exp_shift_sum__avx2, y *= 1 / sum. Returns 0
+ * (nothing written) for a row with no finite maximum, which the caller handles. */
+AVX2 int i8f_softmax_row__avx2(int64_t n, const float *x, float *y) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(x + i), mv);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mv);
+    float mx = -INFINITY;
+    for (int t = 0; t < 8; t++) mx = lanes[t] > mx ? lanes[t] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* a fully masked row: exp(-inf) = 0 everywhere */
+    int64_t done = 0;
+    double sum = i8f_exp_shift_sum__avx2(n, x, mx, y, &done);
+    for (i = done; i < n; i++) {
+        y[i] = expf(x[i] - mx);
+        sum += y[i];
+    }
+    const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), iv));
+    for (; i < n; i++) y[i] *= inv;
+    return 1;
+}
+#endif

@@ -1,0 +1,70 @@
+/* Fused scaled-dot-product attention of one or more heads (int8rt/f32.h i8f_attention): per
+ * head, a tile of I8F_ATT_ROWS query rows at a time
+ *     s = (q_tile . k^T) * scale (or / scale)  + mask     [rows, lk]  (the tile, in scratch)
+ *     p = softmax(s) over j
+ *     y_tile = p . v
+ * so no [lq, lk] score matrix is ever stored, only rows x lk floats. The two products are
+ * i8f_gemm_acc (k-order float32 sums, no FMA: the float matmul's own arithmetic), the scale
+ * and mask are one rounding each, as the separate Mul / Add records; the softmax row is the
+ * f32_softmax kernel's (exp polynomial on AVX2). A head's result depends only on its own
+ * data, never on how heads are split over threads. */
+#include <math.h>
+#include <string.h>
+
+#include "int8rt/cpu.h"
+#include "int8rt/f32.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+int i8f_softmax_row__avx2(int64_t n, const float *x, float *y);
+#endif
+
+static void softmax_row(int64_t n, float *x) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (i8_isa_current() >= I8_ISA_AVX2) {
+        i8f_softmax_row__avx2(n, x, x);
+        return;
+    }
+#endif
+    i8f_softmax__scalar(1, n, x, x);
+}
+
+size_t i8f_attention_scratch_size(const i8f_attention_params *p) {
+    return (size_t)I8F_ATT_ROWS * (size_t)p->lk * sizeof(float);
+}
+
+void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, const float *q,
+                   const float *kt, const float *v, const float *mask, float *y,
+                   float *scratch) {
+    const int64_t lq = p->lq, lk = p->lk, dh = p->dh;
+    for (int64_t bh = bh0; bh < bh1; bh++) {
+        const int64_t b = bh / p->heads, h = bh % p->heads;
+        const float *qh = q + bh * lq * dh, *kh = kt + bh * dh * lk, *vh = v + bh * lk * dh;
+        float *yh = y + bh * lq * dh;
+        const float *mh = mask ? mask + b * p->mask_stride[0] + h * p->mask_stride[1] : NULL;
+        for (int64_t i0 = 0; i0 < lq; i0 += I8F_ATT_ROWS) {
+            const int64_t rows = lq - i0 < I8F_ATT_ROWS ? lq - i0 : I8F_ATT_ROWS;
+            float *s = scratch;
+            memset(s, 0, (size_t)(rows * lk) * sizeof(float));
+            i8f_gemm_acc(rows, dh, lk, qh + i0 * dh, dh, kh, lk, s, lk);
+            for (int64_t r = 0; r < rows; r++) {
+                float *sr = s + r * lk;
+                if (p->divide)
+                    for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] / p->scale;
+                else
+                    for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] * p->scale;
+                if (mh) {
+                    const float *mr = mh + (i0 + r) * p->mask_stride[2];
+                    const int64_t mj = p->mask_stride[3];
+                    if (mj == 1)
+                        for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] + mr[j];
+                    else
+                        for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] + mr[j * mj];
+                }
+                softmax_row(lk, sr);
+            }
+            float *yt = yh + i0 * dh;
+            memset(yt, 0, (size_t)(rows * dh) * sizeof(float));
+            i8f_gemm_acc(rows, lk, dh, s, lk, vh, dh, yt, dh);
+        }
+    }
+}
