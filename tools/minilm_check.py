@@ -152,6 +152,35 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+ACC_BEGIN, ACC_END = "<!-- minilm-accuracy:begin -->", "<!-- minilm-accuracy:end -->"
+
+
+def write_accuracy_table(figures: dict, args) -> None:
+    """The accuracy / file-size table into docs/TRANSFORMERS.md (between the markers)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import machine
+
+    fp32 = figures["file_bytes"]["fp32 onnx"]
+    rows = ["| engine | mean cosine vs fp32 | min cosine | file | × fp32 file |",
+            "|---|---|---|---|---|"]
+    for name, acc in figures["accuracy"].items():
+        size = figures["file_bytes"].get(name)
+        tail = f"{size / 1e6:.1f} MB | {size / fp32:.3f}" if size else "– | –"
+        rows.append(f"| {name} | {acc['mean_cos']:.5f} | {acc['min_cos']:.5f} | {tail} |")
+    table = "\n".join([
+        machine.cpu_header(), "",
+        f"`python tools/minilm_check.py --write-docs` ({figures['passages']} passages, "
+        f"{figures['min_tokens']}..{figures['max_tokens']} tokens, each at its own length, "
+        "batch 1; cosine of the normalised sentence embedding against ONNX Runtime fp32):",
+        "", *rows])
+    doc = ROOT / "docs" / "TRANSFORMERS.md"
+    text = doc.read_text()
+    if ACC_BEGIN in text and ACC_END in text:
+        head, rest = text.split(ACC_BEGIN, 1)
+        doc.write_text(f"{head}{ACC_BEGIN}\n{table}\n{ACC_END}{rest.split(ACC_END, 1)[1]}")
+        print(f"updated {doc.relative_to(ROOT)} (accuracy)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", default="/tmp/int8rt_minilm")
@@ -161,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-check", action="store_true",
                     help="also compare the ONNX fp32 embeddings with sentence-transformers")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="replace the accuracy table in docs/TRANSFORMERS.md and, through "
+                    "tools/minilm_speed.py, the speed tables in docs/TRANSFORMERS.md and "
+                    "README.md")
+    ap.add_argument("--speed-runs", type=int, default=30,
+                    help="interleaved runs per figure of tools/minilm_speed.py (--write-docs)")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -280,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
               " x fp32)")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+    if args.write_docs:
+        write_accuracy_table(figures, args)
+        import minilm_speed
+
+        minilm_speed.main(["--workdir", str(work), "--runs", str(args.speed_runs),
+                           "--write-docs"])
     ok = figures["accuracy"]["int8rt dynamic int8"]["mean_cos"] >= 0.99
     return 0 if ok else 1
 

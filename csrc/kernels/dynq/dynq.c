@@ -79,6 +79,10 @@ static int32_t fused_format(const i8_gemm_kernel *kd) {
 static void scale_rows(int64_t rows, int32_t n, const float *s, int32_t per_row,
                        const float *bias, float *y) {
 #if defined(__x86_64__) || defined(__i386__)
+    if (per_row && i8_isa_current() >= I8_ISA_AVX512_VNNI) {
+        i8dq_scale_rows__avx512(rows, n, s, bias, y, n);
+        return;
+    }
     if (per_row && i8_isa_current() >= I8_ISA_AVX2) {
         i8dq_scale_rows__avx2(rows, n, s, bias, y, n);
         return;
@@ -126,8 +130,12 @@ void i8dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const 
         if (mb > 0) {
             for (int64_t i0 = 0; i0 < m; i0 += (int64_t)mb) {
                 const int64_t cnt = m - i0 < (int64_t)mb ? m - i0 : (int64_t)mb;
-                i8dq_prepare_rows__avx2(fmt, cnt, k, a + i0 * k, k, (int64_t)kc, (void *)p1,
-                                        s + i0);
+                if (fmt == I8DQ_PREP_U8 && i8_isa_current() >= I8_ISA_AVX512_VNNI)
+                    i8dq_prepare_rows_u8__avx512(cnt, k, a + i0 * k, k, (int64_t)kc, (void *)p1,
+                                                 s + i0);
+                else
+                    i8dq_prepare_rows__avx2(fmt, cnt, k, a + i0 * k, k, (int64_t)kc,
+                                            (void *)p1, s + i0);
                 i8_gemm_run_rows(kd, &pn, (size_t)cnt, (const void *)p1, row, y + i0 * n,
                                  (size_t)n);
                 scale_rows(cnt, n, s + i0, 1, bias, y + i0 * n);

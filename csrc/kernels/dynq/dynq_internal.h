@@ -14,6 +14,11 @@ int64_t i8dq_prepare_rows__avx2(int32_t fmt, int64_t rows, int64_t k, const floa
                                 int64_t lda, int64_t kc, void *dst, float *s);
 void i8dq_scale_rows__avx2(int64_t rows, int64_t n, const float *s, const float *bias,
                            float *y, int64_t ldy);
+/* the same on 16 lanes, same bytes / bits (quant_avx512.c; the avx512vnni path) */
+int64_t i8dq_prepare_rows_u8__avx512(int64_t rows, int64_t k, const float *a, int64_t lda,
+                                     int64_t kc, void *dst, float *s);
+void i8dq_scale_rows__avx512(int64_t rows, int64_t n, const float *s, const float *bias,
+                             float *y, int64_t ldy);
 #endif
 
 #endif

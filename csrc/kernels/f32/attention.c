@@ -16,7 +16,25 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 int i8f_softmax_row__avx2(int64_t n, const float *x, float *y);
+void i8f_scale_mask_row__avx2(int64_t n, float *x, float scale, int32_t divide,
+                              const float *mask);
 #endif
+
+/* s * scale (or s / scale) + mask[j * mj] over one score row */
+static void scale_mask_row(int64_t n, float *s, float scale, int32_t divide, const float *mask,
+                           int64_t mj) {
+#if defined(__x86_64__) || defined(__i386__)
+    if ((!mask || mj == 1) && i8_isa_current() >= I8_ISA_AVX2) {
+        i8f_scale_mask_row__avx2(n, s, scale, divide, mask);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < n; j++) {
+        float t = divide ? s[j] / scale : s[j] * scale;
+        if (mask) t = t + mask[j * mj];
+        s[j] = t;
+    }
+}
 
 static void softmax_row(int64_t n, float *x) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -48,18 +66,8 @@ void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, cons
             i8f_gemm_acc(rows, dh, lk, qh + i0 * dh, dh, kh, lk, s, lk);
             for (int64_t r = 0; r < rows; r++) {
                 float *sr = s + r * lk;
-                if (p->divide)
-                    for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] / p->scale;
-                else
-                    for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] * p->scale;
-                if (mh) {
-                    const float *mr = mh + (i0 + r) * p->mask_stride[2];
-                    const int64_t mj = p->mask_stride[3];
-                    if (mj == 1)
-                        for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] + mr[j];
-                    else
-                        for (int64_t j = 0; j < lk; j++) sr[j] = sr[j] + mr[j * mj];
-                }
+                scale_mask_row(lk, sr, p->scale, p->divide,
+                               mh ? mh + (i0 + r) * p->mask_stride[2] : NULL, p->mask_stride[3]);
                 softmax_row(lk, sr);
             }
             float *yt = yh + i0 * dh;

@@ -112,3 +112,24 @@ AVX2 int i8f_softmax_row__avx2(int64_t n, const float *x, float *y) {
     return 1;
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/* x = x * scale (x / scale when `divide`) [+ mask], one rounding per operation as the Mul /
+ * Div and Add records; mask contiguous or NULL. */
+AVX2 void i8f_scale_mask_row__avx2(int64_t n, float *x, float scale, int32_t divide,
+                                   const float *mask) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256 t = divide ? _mm256_div_ps(v, sv) : _mm256_mul_ps(v, sv);
+        if (mask) t = _mm256_add_ps(t, _mm256_loadu_ps(mask + i));
+        _mm256_storeu_ps(x + i, t);
+    }
+    for (; i < n; i++) {
+        float t = divide ? x[i] / scale : x[i] * scale;
+        if (mask) t = t + mask[i];
+        x[i] = t;
+    }
+}
+#endif
