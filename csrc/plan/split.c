@@ -116,6 +116,19 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
             s->tasks = (s->units + 31) / 32;
         }
         return;
+    case I8_OP_STRIDED_COPY: {
+        /* slices of the outermost axis longer than 1 (a head transpose: the heads); each
+         * task moves its slices' offsets, so any strides (negative too) stay valid */
+        const i8_plan_strided_copy_params *c = &p->strided_copy;
+        int32_t ax = 0;
+        while (ax < c->s.ndim && c->s.shape[ax] == 1) ax++;
+        if (ax == c->s.ndim) return;
+        double inner = 1;
+        for (int32_t i = ax + 1; i < c->s.ndim; i++) inner *= (double)c->s.shape[i];
+        s->axis = ax;
+        by_work(s, c->s.shape[ax], inner * 2.0); /* strided reads: ~2x a contiguous copy */
+        return;
+    }
     case I8_OP_F32_ATTENTION: {
         /* whole heads: (batch, head) pairs; a head costs about 2 lq lk dh MACs + lq lk exps */
         const i8f_attention_params *c = &p->attention;
@@ -304,6 +317,16 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
         i8wo_matmul__scalar(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits, c->group,
                             in[2], c->has_bias ? consts[0] : NULL, (float *)y + u0 * c->n,
                             scratch);
+        return;
+    }
+    case I8_OP_STRIDED_COPY: {
+        i8_plan_strided_copy_params c = p->strided_copy;
+        const int32_t ax = s->axis;
+        c.x_offset += u0 * c.x_stride[ax];
+        c.y_offset += u0 * c.y_stride[ax];
+        c.s.shape[ax] = cnt;
+        i8f_strided_copy__scalar(&c.s, c.elem_size, x, c.x_offset, c.x_stride, y, c.y_offset,
+                                 c.y_stride);
         return;
     }
     case I8_OP_F32_ATTENTION:

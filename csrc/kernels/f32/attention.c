@@ -16,6 +16,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 int i8f_softmax_row__avx2(int64_t n, const float *x, float *y);
+void i8f_softmax_row__avx512(int64_t n, const float *x, float *y);
 void i8f_scale_mask_row__avx2(int64_t n, float *x, float scale, int32_t divide,
                               const float *mask);
 #endif
@@ -38,6 +39,10 @@ static void scale_mask_row(int64_t n, float *s, float scale, int32_t divide, con
 
 static void softmax_row(int64_t n, float *x) {
 #if defined(__x86_64__) || defined(__i386__)
+    if (i8_isa_current() >= I8_ISA_AVX512_VNNI) {
+        i8f_softmax_row__avx512(n, x, x);
+        return;
+    }
     if (i8_isa_current() >= I8_ISA_AVX2) {
         i8f_softmax_row__avx2(n, x, x);
         return;

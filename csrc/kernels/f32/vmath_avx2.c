@@ -12,7 +12,7 @@
 
 #define AVX2 __attribute__((target("avx2")))
 
-AVX2 static __m256 exp256(__m256 x) {
+AVX2 static inline __attribute__((always_inline)) __m256 exp256(__m256 x) {
     /* below -87.3 the result is 0 (exp would be subnormal): -inf and masked scores give 0 */
     const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));

@@ -10,7 +10,7 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512dq")))
 
-AVX512 static __m512 exp512(__m512 x) {
+AVX512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
     const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -53,5 +53,39 @@ AVX512 int64_t i8f_gelu_erf__avx512(int64_t n, const float *x, float *y) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, gelu512(_mm512_loadu_ps(x + i)));
     return i; /* the caller finishes the tail (AVX2, then scalar) */
+}
+
+/* One softmax row on 16 lanes (the attention kernel's rows on the avx512vnni path): max,
+ * y = exp(x - max) with lane sums in float added in double, y *= 1 / sum. The lane order of
+ * the sum differs from the AVX2 row's, so the two agree within the softmax tolerance, not
+ * bit for bit; each is deterministic. */
+AVX512 void i8f_softmax_row__avx512(int64_t n, const float *x, float *y) {
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(_mm512_loadu_ps(x + i), mv);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, mv);
+    float mx = -INFINITY;
+    for (int t = 0; t < 16; t++) mx = lanes[t] > mx ? lanes[t] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* a fully masked row: exp(-inf) = 0 everywhere */
+    const __m512 m = _mm512_set1_ps(mx);
+    __m512 acc = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m512 v = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+        _mm512_storeu_ps(y + i, v);
+        acc = _mm512_add_ps(acc, v);
+    }
+    _mm512_storeu_ps(lanes, acc);
+    double sum = 0.0;
+    for (int t = 0; t < 16; t++) sum += lanes[t];
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - mx);
+        sum += y[i];
+    }
+    const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+    const __m512 iv = _mm512_set1_ps(inv);
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), iv));
+    for (; i < n; i++) y[i] *= inv;
 }
 #endif
