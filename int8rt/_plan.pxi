@@ -144,6 +144,10 @@ cdef extern from "int8rt/plan.h" nogil:
         float scale
         int32_t divide, has_mask
         int64_t mask_stride[4]
+        int64_t q_stride[4]
+        int64_t k_stride[4]
+        int64_t v_stride[4]
+        int64_t y_stride[4]
     ctypedef struct i8_plan_rows_params:
         int64_t rows, cols
     ctypedef struct i8_plan_reduce_params:
@@ -537,11 +541,27 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.attention.scale = d["scale"]
         p.attention.divide = d["divide"]
         p.attention.has_mask = d["has_mask"]
-        ms = list(params.get("mask_stride", (0, 0, 0, 0)))
-        if len(ms) != 4:
-            raise ValueError("attention: mask_stride must have 4 entries")
-        for i in range(4):
-            p.attention.mask_stride[i] = ms[i]
+        b, h, lq, lk, dh = d["batch"], d["heads"], d["lq"], d["lk"], d["dh"]
+        # default strides: contiguous [b, h, lq, dh] / [b, h, dh, lk] / [b, h, lk, dh]
+        defaults = {"mask_stride": (0, 0, 0, 0), "q_stride": (h * lq * dh, lq * dh, dh, 1),
+                    "k_stride": (h * dh * lk, dh * lk, lk, 1),
+                    "v_stride": (h * lk * dh, lk * dh, dh, 1),
+                    "y_stride": (h * lq * dh, lq * dh, dh, 1)}
+        for key, dflt in defaults.items():
+            st = [int(x) for x in params.get(key, dflt)]
+            if len(st) != 4:
+                raise ValueError(f"attention: {key} must have 4 entries")
+            for i in range(4):
+                if key == "mask_stride":
+                    p.attention.mask_stride[i] = st[i]
+                elif key == "q_stride":
+                    p.attention.q_stride[i] = st[i]
+                elif key == "k_stride":
+                    p.attention.k_stride[i] = st[i]
+                elif key == "v_stride":
+                    p.attention.v_stride[i] = st[i]
+                else:
+                    p.attention.y_stride[i] = st[i]
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0

@@ -622,11 +622,23 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if ((c->divide != 0 && c->divide != 1) || (c->has_mask != 0 && c->has_mask != 1))
             return "divide and has_mask must be 0 or 1";
         if (!isfinite(c->scale) || c->scale == 0.0f) return "scale must be finite and non-zero";
-        const int64_t bh = mul2(c->batch, c->heads);
+        if (c->q_stride[3] != 1 || c->v_stride[3] != 1 || c->y_stride[3] != 1 ||
+            (c->k_stride[3] != 1 && c->k_stride[2] != 1))
+            return "q, v, y need stride 1 along dh, kt along lk or dh";
+        for (int i = 0; i < 4; i++)
+            if (c->q_stride[i] < 0 || c->k_stride[i] < 0 || c->v_stride[i] < 0 ||
+                c->y_stride[i] < 0)
+                return "strides must be >= 0";
+        i8f_shape qsh = {4, {c->batch, c->heads, c->lq, c->dh}};
+        i8f_shape ksh = {4, {c->batch, c->heads, c->dh, c->lk}};
+        i8f_shape vsh = {4, {c->batch, c->heads, c->lk, c->dh}};
         f->n_inputs = 3 + c->has_mask;
-        f->in[0] = mul2(prod4(bh, c->lq, c->dh, 1), 4);
-        f->in[1] = mul2(prod4(bh, c->dh, c->lk, 1), 4);
-        f->in[2] = mul2(prod4(bh, c->lk, c->dh, 1), 4);
+        f->in[0] = strided_need(&qsh, c->q_stride, 0, 4);
+        f->in[1] = strided_need(&ksh, c->k_stride, 0, 4);
+        f->in[2] = strided_need(&vsh, c->v_stride, 0, 4);
+        f->out = strided_need(&qsh, c->y_stride, 0, 4);
+        if (f->in[0] == BAD || f->in[1] == BAD || f->in[2] == BAD || f->out == BAD)
+            return "strides overflow";
         if (c->has_mask) {
             i8f_shape ms = {4, {c->batch, c->heads, c->lq, c->lk}};
             for (int i = 0; i < 4; i++)
@@ -634,8 +646,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             f->in[3] = strided_need(&ms, c->mask_stride, 0, 4);
             if (f->in[3] == BAD) return "mask strides overflow";
         }
-        f->out = f->in[0];
-        f->scratch = mul2(mul2(I8F_ATT_ROWS, c->lk), 4);
+        f->scratch = mul2(mul2(add2(I8F_ATT_ROWS, c->dh), c->lk), 4);
         return NULL;
     }
     default:

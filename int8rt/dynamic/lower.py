@@ -446,14 +446,15 @@ class _Lowering:
         Softmax -> MatMul(., v) (find_attention)."""
         b, h, lq, dh = self.t(a.q).shape
         lk = self.t(a.kt).shape[3]
-        ins = [a.q, a.kt, a.v]
+        ins = [a.q_src, a.kt_src, a.v_src]
         ms = [0, 0, 0, 0]
         if a.mask:
             ins.append(a.mask)
             ms = broadcast_strides(self.t(a.mask).shape, (b, h, lq, lk))
-        self.emit(last, "attention", ins, last.outputs[0], batch=b, heads=h, lq=lq, lk=lk,
+        self.emit(last, "attention", ins, a.y, batch=b, heads=h, lq=lq, lk=lk,
                   dh=dh, scale=a.scale, divide=int(a.divide), has_mask=int(bool(a.mask)),
-                  mask_stride=ms)
+                  mask_stride=ms, q_stride=a.q_stride, k_stride=a.k_stride,
+                  v_stride=a.v_stride, y_stride=a.y_stride)
 
     def op_Gather(self, node: ir.Node) -> None:
         x, idx = node.inputs
@@ -586,6 +587,16 @@ class AttentionMatch:
     mask: str  # "" when the scores get no additive mask
     scale: float
     divide: bool
+    # the buffers the record reads / writes and their element strides over (b, h, row, col):
+    # a head Transpose read only by the chain is skipped and its input read in place
+    q_src: str = ""
+    kt_src: str = ""
+    v_src: str = ""
+    y: str = ""
+    q_stride: list = field(default_factory=list)
+    k_stride: list = field(default_factory=list)
+    v_stride: list = field(default_factory=list)
+    y_stride: list = field(default_factory=list)
 
 
 MAX_ATTENTION_KEYS = 512  # the score tile is I8F_ATT_ROWS x lk floats
@@ -668,10 +679,47 @@ def find_attention(graph: ir.Graph) -> dict[str, AttentionMatch | None]:
                     continue
             except ValueError:
                 continue
-        for n in (qk, scaled, *chain):
+        m = AttentionMatch(q, kt, v, mask, c, scaled.op == "Div")
+        skipped = []
+        for role, name, reader, need in (("q", q, qk, 3), ("kt", kt, qk, None),
+                                         ("v", v, pv, 3)):
+            src, st, tr = _through_transpose(graph, prod, name, reader, only_user)
+            ok = tr is not None and (st[3] == 1 if need else (st[3] == 1 or st[2] == 1))
+            if not ok:
+                src, st, tr = name, contiguous_strides(shape(name)), None
+            setattr(m, role + "_src", src)
+            setattr(m, {"q": "q_stride", "kt": "k_stride", "v": "v_stride"}[role], st)
+            if tr is not None:
+                skipped.append(tr)
+        m.y, m.y_stride = pv.outputs[0], contiguous_strides(shape(pv.outputs[0]))
+        after = users.get(pv.outputs[0], [])
+        if len(after) == 1 and after[0].op == "Transpose" and \
+                list(after[0].attrs.get("perm", [])) == [0, 2, 1, 3] and \
+                only_user(pv.outputs[0], after[0]):
+            # write [b, lq, h, dh] directly: the Transpose's output, strides of its layout
+            z = contiguous_strides(shape(after[0].outputs[0]))  # over (b, i, h, d)
+            m.y, m.y_stride = after[0].outputs[0], [z[0], z[2], z[1], z[3]]
+            skipped.append(after[0])
+        for n in (qk, scaled, *chain, *skipped):
             found[n.name] = None
-        found[pv.name] = AttentionMatch(q, kt, v, mask, c, scaled.op == "Div")
+        found[pv.name] = m
     return found
+
+
+def _through_transpose(graph: ir.Graph, prod: dict, name: str, reader: ir.Node, only_user
+                       ) -> tuple[str, list[int], ir.Node | None]:
+    """When `name` is the output of a Transpose read only by `reader`: (its input, the
+    element strides over `name`'s axes that read the input in place, the Transpose)."""
+    tr = prod.get(name)
+    if tr is None or tr.op != "Transpose" or not only_user(name, reader):
+        return name, [], None
+    src = tr.inputs[0]
+    sshape = tuple(graph.tensor(src).shape)
+    perm = tr.attrs.get("perm") or list(range(len(sshape)))[::-1]
+    if len(sshape) != 4 or graph.const(src) is not None:
+        return name, [], None
+    st = contiguous_strides(sshape)
+    return src, [st[p] for p in perm], tr
 
 
 def find_dynq_gelu(graph: ir.Graph) -> dict[str, ir.Node | None]:

@@ -116,3 +116,42 @@ def test_float_matmul_exact_every_path(path, m, k, n):
     b = rng.standard_normal((k, n)).astype(F32)
     (y,) = run_op("MatMul", {"a": a, "b": b})
     assert np.array_equal(y, ref.matmul_f32(a, b))
+
+
+def transposed_graph(b, h, lq, lk, d):
+    """The exporters' layout: q, k, v projections [B, L, H*D] reshaped to [B, L, H, D], heads
+    by Transpose (k straight to [B, H, D, L]), the result transposed back to [B, L, H, D]."""
+    t = {"c": ir.Tensor("c", (), "float32", data=np.array(0.125, F32)),
+         "mask": ir.Tensor("mask", (b, 1, 1, lk), "float32")}
+    for n, L in (("qp", lq), ("kp", lk), ("vp", lk)):
+        t[n] = ir.Tensor(n, (b, L, h, d), "float32")
+    for n in ("q", "kt", "v", "s", "ss", "sm", "p", "o", "y"):
+        t[n] = ir.Tensor(n, (), "float32")
+    nodes = [ir.Node("Transpose", "tq", ["qp"], ["q"], {"perm": [0, 2, 1, 3]}),
+             ir.Node("Transpose", "tk", ["kp"], ["kt"], {"perm": [0, 2, 3, 1]}),
+             ir.Node("Transpose", "tv", ["vp"], ["v"], {"perm": [0, 2, 1, 3]}),
+             ir.Node("MatMul", "qk", ["q", "kt"], ["s"]),
+             ir.Node("Mul", "scale", ["s", "c"], ["ss"]),
+             ir.Node("Add", "add", ["ss", "mask"], ["sm"]),
+             ir.Node("Softmax", "softmax", ["sm"], ["p"], {"axis": -1}),
+             ir.Node("MatMul", "pv", ["p", "v"], ["o"]),
+             ir.Node("Transpose", "to", ["o"], ["y"], {"perm": [0, 2, 1, 3]})]
+    return ir.Graph(nodes, t, ["qp", "kp", "vp", "mask"], ["y"], meta={"layout": "onnx"})
+
+
+@pytest.mark.parametrize("b,h,lq,lk,d", [(1, 12, 16, 16, 32), (2, 3, 9, 9, 8), (1, 4, 70, 70, 16)])
+def test_head_transposes_read_in_place(path, b, h, lq, lk, d):
+    """The head Transposes around the chain are skipped: the record reads q, k, v out of the
+    [B, L, H, D] projections (K packed per head) and writes [B, L, H, D]."""
+    g = transposed_graph(b, h, lq, lk, d)
+    f = feeds_for(g, seed=lq * h)
+    p, kernels = plan(g, f)
+    assert kernels == ["attention"], kernels
+    (y,) = p.run([f[n] for n in g.inputs])
+    q = f["qp"].transpose(0, 2, 1, 3)
+    kt = f["kp"].transpose(0, 2, 3, 1)
+    v = f["vp"].transpose(0, 2, 1, 3)
+    want = attention(q, kt, v, f["mask"], 0.125).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(y, want, atol=2e-6 * max(1.0, np.abs(v).max()), rtol=1e-5)
+    for threads in (2, 3):
+        assert np.array_equal(p.run([f[n] for n in g.inputs], threads)[0], y)

@@ -52,32 +52,50 @@ static void softmax_row(int64_t n, float *x) {
 }
 
 size_t i8f_attention_scratch_size(const i8f_attention_params *p) {
-    return (size_t)I8F_ATT_ROWS * (size_t)p->lk * sizeof(float);
+    return (size_t)(I8F_ATT_ROWS + p->dh) * (size_t)p->lk * sizeof(float);
 }
 
 void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, const float *q,
                    const float *kt, const float *v, const float *mask, float *y,
                    float *scratch) {
     const int64_t lq = p->lq, lk = p->lk, dh = p->dh;
+    const int64_t *qs = p->q_stride, *ks = p->k_stride, *vs = p->v_stride, *ys = p->y_stride;
+    float *packed_k = scratch + I8F_ATT_ROWS * lk; /* [dh][lk] when K is read by rows */
     for (int64_t bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / p->heads, h = bh % p->heads;
-        const float *qh = q + bh * lq * dh, *kh = kt + bh * dh * lk, *vh = v + bh * lk * dh;
-        float *yh = y + bh * lq * dh;
+        const float *qh = q + b * qs[0] + h * qs[1], *vh = v + b * vs[0] + h * vs[1];
+        const float *kh = kt + b * ks[0] + h * ks[1];
+        int64_t ldk = ks[2];
+        if (ks[3] != 1) { /* K rows (stride 1 along dh): transpose this head once, 8 rows
+                           * at a time (8 read streams, 8 consecutive floats written per d) */
+            int64_t j = 0;
+            for (; j + 8 <= lk; j += 8)
+                for (int64_t d = 0; d < dh; d++) {
+                    float *dst = packed_k + d * lk + j;
+                    const float *src = kh + j * ks[3] + d;
+                    for (int t = 0; t < 8; t++) dst[t] = src[t * ks[3]];
+                }
+            for (; j < lk; j++)
+                for (int64_t d = 0; d < dh; d++) packed_k[d * lk + j] = kh[j * ks[3] + d];
+            kh = packed_k;
+            ldk = lk;
+        }
+        float *yh = y + b * ys[0] + h * ys[1];
         const float *mh = mask ? mask + b * p->mask_stride[0] + h * p->mask_stride[1] : NULL;
         for (int64_t i0 = 0; i0 < lq; i0 += I8F_ATT_ROWS) {
             const int64_t rows = lq - i0 < I8F_ATT_ROWS ? lq - i0 : I8F_ATT_ROWS;
             float *s = scratch;
             memset(s, 0, (size_t)(rows * lk) * sizeof(float));
-            i8f_gemm_acc(rows, dh, lk, qh + i0 * dh, dh, kh, lk, s, lk);
+            i8f_gemm_acc(rows, dh, lk, qh + i0 * qs[2], qs[2], kh, ldk, s, lk);
             for (int64_t r = 0; r < rows; r++) {
                 float *sr = s + r * lk;
                 scale_mask_row(lk, sr, p->scale, p->divide,
                                mh ? mh + (i0 + r) * p->mask_stride[2] : NULL, p->mask_stride[3]);
                 softmax_row(lk, sr);
             }
-            float *yt = yh + i0 * dh;
-            memset(yt, 0, (size_t)(rows * dh) * sizeof(float));
-            i8f_gemm_acc(rows, lk, dh, s, lk, vh, dh, yt, dh);
+            float *yt = yh + i0 * ys[2];
+            for (int64_t r = 0; r < rows; r++) memset(yt + r * ys[2], 0, (size_t)dh * sizeof(float));
+            i8f_gemm_acc(rows, lk, dh, s, lk, vh, vs[2], yt, ys[2]);
         }
     }
 }

@@ -79,10 +79,22 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
         I8F_WALK(s, 3, strides, {
             const float *pa = af + off[0], *pb = bf + off[1];
             float *py = yf + off[2];
+            /* unit strides get loops the compiler vectorises (no `continue` here: the walk
+             * advances the offsets after this body) */
+            const int unit = la == 1 && lb == 1;
             switch (op) { /* one branch per row, so each loop is a plain vectorisable loop */
-            case I8F_ADD: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] + pb[i * lb]; break;
-            case I8F_SUB: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] - pb[i * lb]; break;
-            case I8F_MUL: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] * pb[i * lb]; break;
+            case I8F_ADD:
+                if (unit) for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
+                else for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] + pb[i * lb];
+                break;
+            case I8F_SUB:
+                if (unit) for (int64_t i = 0; i < n; i++) py[i] = pa[i] - pb[i];
+                else for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] - pb[i * lb];
+                break;
+            case I8F_MUL:
+                if (unit) for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
+                else for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] * pb[i * lb];
+                break;
             case I8F_DIV: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] / pb[i * lb]; break;
             default: for (int64_t i = 0; i < n; i++) py[i] = f32_op(op, pa[i * la], pb[i * lb]);
             }
