@@ -646,7 +646,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             f->in[3] = strided_need(&ms, c->mask_stride, 0, 4);
             if (f->in[3] == BAD) return "mask strides overflow";
         }
-        f->scratch = mul2(mul2(add2(I8F_ATT_ROWS, c->dh), c->lk), 4);
+        f->scratch = (int64_t)i8f_attention_scratch_size(c);
+        if (mul2(mul2(add2(I8F_ATT_ROWS, mul2(2, c->dh)), c->lk), 4) == BAD)
+            return "scratch size overflows";
         return NULL;
     }
     default:

@@ -20,11 +20,8 @@ AVX512 static float absmax_row(const float *a, int64_t k) {
         m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(a + i + 16)), m1);
     }
     for (; i + 16 <= k; i += 16) m0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(a + i)), m0);
-    m0 = _mm512_max_ps(m1, m0);
-    float lanes[16];
-    _mm512_storeu_ps(lanes, m0);
-    float mx = 0.0f;
-    for (int t = 0; t < 16; t++) mx = lanes[t] > mx ? lanes[t] : mx;
+    /* lanes hold no NaN (max_ps kept the running max): the reduction order cannot matter */
+    float mx = _mm512_reduce_max_ps(_mm512_max_ps(m1, m0));
     for (; i < k; i++) {
         const float v = fabsf(a[i]);
         mx = v > mx ? v : mx;

@@ -52,7 +52,7 @@ static void softmax_row(int64_t n, float *x) {
 }
 
 size_t i8f_attention_scratch_size(const i8f_attention_params *p) {
-    return (size_t)(I8F_ATT_ROWS + p->dh) * (size_t)p->lk * sizeof(float);
+    return (size_t)(I8F_ATT_ROWS + 2 * p->dh) * (size_t)p->lk * sizeof(float);
 }
 
 void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, const float *q,
@@ -61,6 +61,7 @@ void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, cons
     const int64_t lq = p->lq, lk = p->lk, dh = p->dh;
     const int64_t *qs = p->q_stride, *ks = p->k_stride, *vs = p->v_stride, *ys = p->y_stride;
     float *packed_k = scratch + I8F_ATT_ROWS * lk; /* [dh][lk] when K is read by rows */
+    float *packed_v = packed_k + dh * lk;           /* [lk][dh] when V rows are apart */
     for (int64_t bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / p->heads, h = bh % p->heads;
         const float *qh = q + b * qs[0] + h * qs[1], *vh = v + b * vs[0] + h * vs[1];
@@ -80,6 +81,15 @@ void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, cons
             kh = packed_k;
             ldk = lk;
         }
+        int64_t ldv = vs[2];
+        if (ldv != dh) {
+            /* V rows of a [b, l, heads, dh] projection are heads * dh apart: one copy per
+             * head into [lk][dh] (measured faster than the ·V tiles striding over them) */
+            for (int64_t j = 0; j < lk; j++)
+                memcpy(packed_v + j * dh, vh + j * ldv, (size_t)dh * sizeof(float));
+            vh = packed_v;
+            ldv = dh;
+        }
         float *yh = y + b * ys[0] + h * ys[1];
         const float *mh = mask ? mask + b * p->mask_stride[0] + h * p->mask_stride[1] : NULL;
         for (int64_t i0 = 0; i0 < lq; i0 += I8F_ATT_ROWS) {
@@ -95,7 +105,7 @@ void i8f_attention(const i8f_attention_params *p, int64_t bh0, int64_t bh1, cons
             }
             float *yt = yh + i0 * ys[2];
             for (int64_t r = 0; r < rows; r++) memset(yt + r * ys[2], 0, (size_t)dh * sizeof(float));
-            i8f_gemm_acc(rows, lk, dh, s, lk, vh, vs[2], yt, ys[2]);
+            i8f_gemm_acc(rows, lk, dh, s, lk, vh, ldv, yt, ys[2]);
         }
     }
 }

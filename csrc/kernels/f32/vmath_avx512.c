@@ -63,10 +63,9 @@ AVX512 void i8f_softmax_row__avx512(int64_t n, const float *x, float *y) {
     __m512 mv = _mm512_set1_ps(-INFINITY);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(_mm512_loadu_ps(x + i), mv);
-    float lanes[16];
-    _mm512_storeu_ps(lanes, mv);
-    float mx = -INFINITY;
-    for (int t = 0; t < 16; t++) mx = lanes[t] > mx ? lanes[t] : mx;
+    /* vector reductions: a row is only lk floats, so per-row scalar lane loops would cost
+     * as much as the row (no NaN lanes: max_ps kept the running max for NaN inputs) */
+    float mx = _mm512_reduce_max_ps(mv);
     for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) mx = 0.0f; /* a fully masked row: exp(-inf) = 0 everywhere */
     const __m512 m = _mm512_set1_ps(mx);
@@ -76,9 +75,9 @@ AVX512 void i8f_softmax_row__avx512(int64_t n, const float *x, float *y) {
         _mm512_storeu_ps(y + i, v);
         acc = _mm512_add_ps(acc, v);
     }
-    _mm512_storeu_ps(lanes, acc);
-    double sum = 0.0;
-    for (int t = 0; t < 16; t++) sum += lanes[t];
+    double sum = _mm512_reduce_add_pd(
+        _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(acc)),
+                      _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)))));
     for (; i < n; i++) {
         y[i] = expf(x[i] - mx);
         sum += y[i];
