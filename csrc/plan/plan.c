@@ -581,7 +581,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->out = mul2(mul2(c->m, c->n), 4);
         f->n_consts = c->has_bias;
         f->consts[0] = mul2(c->n, 4);
-        f->scratch = mul2(mul2(c->n, c->group), 4);
+        f->scratch = mul2(mul2(c->k, 64), 4); /* i8wo_scratch_size: a k x 64 float panel */
         return NULL;
     }
     case I8_OP_WO_GATHER: {

@@ -35,7 +35,7 @@ void i8dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const 
 void i8dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
                  const float *a, int32_t per_row, float *y, void *scratch);
 
-size_t i8wo_scratch_size(int64_t n, int64_t group);
+size_t i8wo_scratch_size(int64_t k, int64_t group); /* bytes for a k x 64 float panel */
 /* bits 8 or 4; scales [n, k / group]; k % group == 0 */
 void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
                          int32_t bits, int64_t group, const float *scales, const float *bias,

@@ -151,33 +151,47 @@ void i8dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const 
     activate(act, m * n, y);
 }
 
-size_t i8wo_scratch_size(int64_t n, int64_t group) { return (size_t)(n * group) * sizeof(float); }
+/* Weight-only matmul by column panels: the weights of I8WO_PANEL output channels are
+ * dequantized for the whole k once per call into a [k][panel] block (L2-sized), then every
+ * row is accumulated over all of k in one pass of the float tiles, so y is written once per
+ * panel instead of once per k group. The sum still starts at the bias and runs in k order
+ * (one rounding per multiply and per add): the numbers are those of the reference. */
+#define I8WO_PANEL 64
+
+size_t i8wo_scratch_size(int64_t k, int64_t group) {
+    (void)group;
+    return (size_t)(k * I8WO_PANEL) * sizeof(float);
+}
 
 void i8wo_matmul__scalar(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
                          int32_t bits, int64_t group, const float *scales, const float *bias,
                          float *y, void *scratch) {
-    float *blk = scratch; /* [group][n]: one k group of the weights, dequantized, transposed */
+    float *blk = scratch; /* [k][nb]: nb channels' weights, dequantized, transposed */
     const int64_t ng = k / group;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) y[i * n + j] = bias ? bias[j] : 0.0f;
-    for (int64_t g = 0; g < ng; g++) {
-        const int64_t k0 = g * group;
-        for (int64_t j = 0; j < n; j++) {
-            const float sc = scales[j * ng + g];
-            if (bits == 8) {
-                const int8_t *wr = (const int8_t *)w + j * k + k0;
-                for (int64_t t = 0; t < group; t++) blk[t * n + j] = sc * (float)wr[t];
-            } else {
-                const uint8_t *wr = (const uint8_t *)w + (j * k + k0) / 2;
-                for (int64_t t = 0; t < group; t += 2) {
-                    const uint8_t b = wr[t / 2];
-                    /* sign-extend each nibble: (v ^ 8) - 8 maps 0..15 onto -8..7 */
-                    blk[t * n + j] = sc * (float)(((b & 15) ^ 8) - 8);
-                    blk[(t + 1) * n + j] = sc * (float)(((b >> 4) ^ 8) - 8);
+    for (int64_t j0 = 0; j0 < n; j0 += I8WO_PANEL) {
+        const int64_t nb = n - j0 < I8WO_PANEL ? n - j0 : I8WO_PANEL;
+        for (int64_t jj = 0; jj < nb; jj++) {
+            const int64_t j = j0 + jj;
+            for (int64_t g = 0; g < ng; g++) {
+                const float sc = scales[j * ng + g];
+                const int64_t k0 = g * group;
+                if (bits == 8) {
+                    const int8_t *wr = (const int8_t *)w + j * k + k0;
+                    for (int64_t t = 0; t < group; t++) blk[(k0 + t) * nb + jj] = sc * (float)wr[t];
+                } else {
+                    const uint8_t *wr = (const uint8_t *)w + (j * k + k0) / 2;
+                    for (int64_t t = 0; t < group; t += 2) {
+                        const uint8_t b = wr[t / 2];
+                        /* sign-extend each nibble: (v ^ 8) - 8 maps 0..15 onto -8..7 */
+                        blk[(k0 + t) * nb + jj] = sc * (float)(((b & 15) ^ 8) - 8);
+                        blk[(k0 + t + 1) * nb + jj] = sc * (float)(((b >> 4) ^ 8) - 8);
+                    }
                 }
             }
         }
-        i8f_gemm_acc(m, group, n, a + k0, k, blk, n, y, n);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t jj = 0; jj < nb; jj++) y[i * n + j0 + jj] = bias ? bias[j0 + jj] : 0.0f;
+        i8f_gemm_acc(m, k, nb, a, k, blk, nb, y + j0, n);
     }
 }
 
