@@ -600,6 +600,48 @@ class PlanDataError(ValueError):
         self.op = op
 
 
+cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict consts,
+                    i8_op_desc *d, list keep, bint params_only=False) except -1:
+    """One op descriptor from a call (kernel, buffer refs, params, consts); the converted
+    consts are appended to `keep`, which must outlive every use of `d`. params_only: no
+    consts (a descriptor only compared, never added)."""
+    if kernel not in _PLAN_KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    kind, const_specs = _PLAN_KERNELS[kernel]
+    memset(d, 0, sizeof(i8_op_desc))
+    d.kind = kind
+    _fill_params(kernel, params, &d.params)
+    input_refs = list(input_refs)
+    output_refs = list(output_refs)
+    if not 1 <= len(input_refs) <= I8_PLAN_MAX_INPUTS or len(output_refs) != 1:
+        raise ValueError(f"{kernel}: takes 1 to {I8_PLAN_MAX_INPUTS} inputs and 1 output, "
+                         f"got {len(input_refs)} and {len(output_refs)}")
+    d.n_inputs = len(input_refs)
+    for i, r in enumerate(input_refs):
+        d.inputs[i] = _ref(r)
+    d.output = _ref(output_refs[0])
+    if kernel == "pad" and d.params.pad.mode == 0:
+        if "value" not in consts and not params_only:
+            raise ValueError("pad: constant mode needs const 'value'")
+        const_specs = (("value", None),)
+    if kernel in _OPTIONAL_CONST:
+        flag, key = _OPTIONAL_CONST[kernel]
+        if not params.get(flag, 0):
+            const_specs = tuple(c for c in const_specs if c[0] != key)
+    if params_only:
+        return 0
+    for i, (key, dtype) in enumerate(const_specs):
+        if key not in consts:
+            raise ValueError(f"{kernel}: missing const {key!r}")
+        a = (np.ascontiguousarray(consts[key]) if dtype is None
+             else _exact(kernel, key, consts[key], dtype))
+        keep.append(a)
+        d.consts[i] = cnp.PyArray_DATA(a)
+        d.const_nbytes[i] = a.nbytes
+    d.n_consts = len(const_specs)
+    return 0
+
+
 cdef class _NativePlan:
     """A native plan under construction, then immutable and runnable from any thread.
 
@@ -662,40 +704,9 @@ cdef class _NativePlan:
 
     def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
         """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
-        if kernel not in _PLAN_KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}")
-        kind, const_specs = _PLAN_KERNELS[kernel]
         cdef i8_op_desc d
-        memset(&d, 0, sizeof(d))
-        d.kind = kind
-        _fill_params(kernel, params, &d.params)
-        input_refs = list(input_refs)
-        output_refs = list(output_refs)
-        if not 1 <= len(input_refs) <= I8_PLAN_MAX_INPUTS or len(output_refs) != 1:
-            raise ValueError(f"{kernel}: takes 1 to {I8_PLAN_MAX_INPUTS} inputs and 1 output, "
-                             f"got {len(input_refs)} and {len(output_refs)}")
-        d.n_inputs = len(input_refs)
-        for i, r in enumerate(input_refs):
-            d.inputs[i] = _ref(r)
-        d.output = _ref(output_refs[0])
-        if kernel == "pad" and d.params.pad.mode == 0:
-            if "value" not in consts:
-                raise ValueError("pad: constant mode needs const 'value'")
-            const_specs = (("value", None),)
-        if kernel in _OPTIONAL_CONST:
-            flag, key = _OPTIONAL_CONST[kernel]
-            if not params.get(flag, 0):
-                const_specs = tuple(c for c in const_specs if c[0] != key)
-        arrays = []  # keeps the converted consts alive until add_op has copied them
-        for i, (key, dtype) in enumerate(const_specs):
-            if key not in consts:
-                raise ValueError(f"{kernel}: missing const {key!r}")
-            a = (np.ascontiguousarray(consts[key]) if dtype is None
-                 else _exact(kernel, key, consts[key], dtype))
-            arrays.append(a)
-            d.consts[i] = cnp.PyArray_DATA(a)
-            d.const_nbytes[i] = a.nbytes
-        d.n_consts = len(const_specs)
+        keep = []  # the converted consts, alive until add_op has copied them
+        _fill_desc(kernel, input_refs, output_refs, params, consts, &d, keep)
         st = i8_plan_add_op(self.plan, &d)
         if st != I8_OK:
             raise _status_error(st, i8_plan_error(self.plan))

@@ -155,15 +155,17 @@ def quantize(model: ModelSource, calibration: Any = None,
 
 
 def _check_float_nodes(graph: Graph, float_nodes: Iterable[str]) -> None:
-    """float32 kernels exist for Conv and Gemm (csrc/kernels/f32conv); any other op kept float
-    would give a model no plan can run, so refuse it here, by name."""
-    from .quant.mixed import CANDIDATE_OPS
+    """The static plan has float32 kernels for lower.FLOAT_OPS (Conv / Gemm on csrc/kernels/
+    f32conv, elementwise, activations, softmax, global pooling and data movement on csrc/
+    kernels/f32); any other op kept float would give a model no plan can run, so refuse it
+    here, by name."""
+    from .lower import FLOAT_OPS
 
     ops = {n.name: n.op for n in graph.nodes}
-    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in CANDIDATE_OPS]
+    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in FLOAT_OPS]
     if bad:
         raise ValueError(f"float_nodes / --float-nodes: {', '.join(bad)} cannot run in float32: "
-                         f"int8rt has float kernels for {' and '.join(CANDIDATE_OPS)} only")
+                         f"int8rt has float kernels for {', '.join(sorted(FLOAT_OPS))}")
 
 
 def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float | None,

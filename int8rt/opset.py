@@ -57,6 +57,16 @@ _OPS = [
     OpSchema("Silu", "x * sigmoid(x) (fused from the Sigmoid + Mul pattern)"),
     OpSchema("Gelu", "x * Phi(x); approximate='tanh' for the tanh form",
              {"approximate": "none"}),
+    # float-only elementwise ops: no int8 kernel, they run in float32 between Dequantize and
+    # Quantize records (csrc/kernels/f32), and the report names them
+    *[OpSchema(op, summary, int8=False) for op, summary in (
+        ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
+        ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
+        ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
+    *[OpSchema(op, summary, int8=False) for op, summary in (
+        ("Pow", "a ^ b with numpy broadcasting (float only)"),
+        ("Max", "elementwise max of two inputs (float only)"),
+        ("Min", "elementwise min of two inputs (float only)"))],
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),
@@ -88,6 +98,8 @@ _OPS = [
 OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Silu",
              "Gelu")
+FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
+FLOAT_BINARY_OPS = ("Pow", "Max", "Min")
 
 
 def schema(op: str) -> OpSchema:

@@ -19,6 +19,7 @@ from ..reference.onnx_ops import run_node
 from .prepare import LINEAR_OPS
 
 SHAPE_ONLY = ("Shape", "Size")
+TABLE_LOOKUPS = ("WOGather",)  # (table, scales, indices): never folded on derived indices
 # ops whose output has the input's shape and dtype: a dynamic one needs no evaluation
 SAME_SHAPE = ("Erf", "Gelu", "Tanh", "Sigmoid", "Softmax", "LayerNormalization", "Relu", "Exp",
               "Sqrt", "Log", "LpNormalization")
@@ -111,6 +112,12 @@ def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
     dynamic = set(graph.inputs)
     for node in graph.nodes:
         if node.op not in SHAPE_ONLY and any(i in dynamic for i in node.inputs if i):
+            dynamic.update(o for o in node.outputs if o)
+        elif node.op in TABLE_LOOKUPS and graph.const(node.inputs[0]) is not None and \
+                graph.const(node.inputs[2]) is None:
+            # rows of a quantized table picked by shape-derived indices (position ids): kept
+            # as a record, so the folded constant is the int64 index ramp, which a shape
+            # template generates in C (reshape.py), not dequantized rows it could not
             dynamic.update(o for o in node.outputs if o)
     vals = evaluate(graph, feeds, dynamic)
     nodes = [n for n in graph.nodes if any(o in dynamic for o in n.outputs)]
