@@ -470,6 +470,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                if n not in floats]
     if no_int8:
         print(f"  run in float32, no int8 kernel ({len(no_int8)}): " + ", ".join(no_int8))
+    if isinstance(q, dict) and q.get("mode") == "static+dynamic":  # quant/hybrid.py
+        for key, what in (("static_int8", "static int8 (calibrated)"),
+                          ("dynamic_int8", "dynamic int8")):
+            print(f"  {what} ({len(q.get(key) or [])}): " + ", ".join(q.get(key) or []))
     for line in adjusted_scale_lines(graph.meta):
         print("  " + line)
     return 0

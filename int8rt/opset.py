@@ -117,10 +117,10 @@ def attrs_with_defaults(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
 # semantics; these are the ones it runs (ONNX ops, plus Linear / DynQLinear / WOLinear /
 # WOGather, its fused and quantized forms: docs/TRANSFORMERS.md).
 ONNX_LAYOUT_OPS = frozenset({
-    "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Div", "Dropout",
-    "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
+    "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Conv", "Div",
+    "Dropout", "DynQConv", "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
     "Gelu", "Gemm", "Greater", "GreaterOrEqual", "GRU", "Identity", "LayerNormalization", "Less",
-    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "Min", "Mul",
+    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "MaxPool", "Min", "Mul",
     "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
     "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Shape",
     "Sigmoid", "Size", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",

@@ -10,6 +10,7 @@
 #include "int8rt/plan.h"
 #include "int8rt/dynq.h"
 #include "int8rt/rnn.h"
+#include "int8rt/dqconv.h"
 #include "int8rt/threadpool.h"
 #include "plan/split.h"
 
@@ -54,7 +55,7 @@ static const char *const OP_NAMES[I8_OP_COUNT] = {
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn", "attention",
+    "wo_matmul", "wo_gather", "rnn", "dq_conv", "attention",
 };
 
 const char *i8_status_str(int status) {
@@ -615,6 +616,19 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->scratch = (int64_t)i8rnn_scratch_size(c);
         return NULL;
     }
+    case I8_OP_DQ_CONV: {
+        const i8_dqconv_params *c = &p->dqconv;
+        const char *why = i8dqconv_check(c);
+        if (why) return why;
+        f->n_inputs = 2;
+        f->in[0] = mul2(mul2(mul2(mul2(c->n, c->c), c->h), c->w), 4);
+        f->in[1] = (int64_t)i8dq_packed_size((int32_t)c->m, (int32_t)(c->c * c->kh * c->kw));
+        f->out = mul2(mul2(mul2(mul2(c->n, c->m), c->oh), c->ow), 4);
+        f->n_consts = c->has_bias;
+        f->consts[0] = mul2(c->m, 4);
+        f->scratch = (int64_t)i8dqconv_scratch_size(c);
+        return NULL;
+    }
     case I8_OP_F32_ATTENTION: {
         const i8f_attention_params *c = &p->attention;
         if (c->batch < 1 || c->heads < 1 || c->lq < 1 || c->lk < 1 || c->dh < 1)
@@ -1111,6 +1125,9 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     }
     case I8_OP_RNN:
         i8rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
+        break;
+    case I8_OP_DQ_CONV:
+        i8dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
         break;
     case I8_OP_F32_ATTENTION: {
         const i8f_attention_params *q = &p->attention;

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import ir
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
+from ..reference import dqconv as _dqconv  # noqa: F401  (registers Conv / MaxPool / DynQConv)
 from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
 from ..reference.onnx_ops import run_node
 from .prepare import LINEAR_OPS
@@ -61,6 +62,11 @@ def _shape_only(node: ir.Node, ins: list) -> list[np.ndarray] | None:
         d = 2 if node.attrs.get("direction", "forward") == "bidirectional" else 1
         outs = [_view((t, d, b, hsz), np.float32), _view((d, b, hsz), np.float32)]
         return outs + [_view((d, b, hsz), np.float32)] if op.endswith("LSTM") else outs
+    if op in ("Conv", "DynQConv", "MaxPool") and ins[0].ndim == 4:
+        where = f" (node {node.name!r})"
+        g = (_dqconv.pool_geometry(ins[0].shape, node.attrs, where) if op == "MaxPool" else
+             _dqconv.conv_geometry(ins[0].shape, ins[1].shape, node.attrs, where))
+        return [_view((g["n"], g["m"], g["oh"], g["ow"]), np.float32)]
     if op in UNARY:
         return [_view(ins[0].shape, ins[0].dtype)]
     if op in ARITH or op in BOOLEAN:
