@@ -65,16 +65,14 @@ void i8dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, i
 
 /* The prepared-row format of kernel set kd when this CPU can quantize straight into it, else
  * 0 (the q rows then go through the driver's own pack_a). */
-static int32_t fused_format(const i8_gemm_kernel *kd) {
 #if defined(__x86_64__) || defined(__i386__)
+static int32_t fused_format(const i8_gemm_kernel *kd) {
     if (i8_isa_current() < I8_ISA_AVX2) return 0;
     if (kd->layout == I8_GEMM_K4N16 && kd->a_elem == 1) return I8DQ_PREP_U8;
     if (kd->layout == I8_GEMM_K2N16 && kd->a_elem == 2) return I8DQ_PREP_I16;
-#else
-    (void)kd;
-#endif
     return 0;
 }
+#endif
 
 static void scale_rows(int64_t rows, int32_t n, const float *s, int32_t per_row,
                        const float *bias, float *y) {
