@@ -35,7 +35,7 @@ csrc/include/int8rt/kernels.h):
 | fc_f32 | x(f32) -> y(f32) | m, k, n, lo, hi | w [n,k] f32, bias [n] f32 |
 | f32_binary | a, b -> y | op, type, shape, a_stride, b_stride | |
 | f32_unary | x -> y | op, n, alpha, beta | |
-| layernorm | x(f32) -> y(f32) | rows, cols, eps, has_beta | gamma [cols], beta [cols] f32 |
+| layernorm | x(f32)[, residual(f32)] -> y(f32) | rows, cols, eps, has_beta, has_residual | gamma [cols], beta [cols] f32 |
 | f32_softmax | x(f32) -> y(f32) | rows, cols | |
 | reduce | x(f32) -> y(f32) | op, outer, r, inner | |
 | matmul | a(f32), b(f32) -> y(f32) | batch, a_stride, b_stride, m, k, n, lda, ldb | |
@@ -43,9 +43,10 @@ csrc/include/int8rt/kernels.h):
 | strided_copy | x -> y | shape, x_offset, x_stride, y_offset, y_stride | |
 | cast | x -> y | n, from, to | |
 | where | cond(bool), a, b -> y | shape, c_stride, a_stride, b_stride | |
-| dynq_matmul | x(f32), packed -> y(f32) | m, n, k, per_row, has_bias | bias [n] f32 |
+| dynq_matmul | x(f32), packed -> y(f32) | m, n, k, per_row, has_bias, act (0, 1 = erf GELU) | bias [n] f32 |
 | wo_matmul | x(f32), w, scales -> y(f32) | m, k, n, bits, group, has_bias | bias [n] f32 |
 | wo_gather | idx(int64), q, scales -> y(f32) | rows, cols, bits, group, nidx | |
+| attention | q, kt, v[, mask] (f32) -> y(f32) | batch, heads, lq, lk, dh, scale, divide, has_mask, mask_stride | |
 | rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
 | dq_conv | x(f32) NCHW, packed -> y(f32) NCHW | n, c, h, w, m, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias, amax | bias [m] f32 |
 

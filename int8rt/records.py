@@ -45,6 +45,9 @@ class Record:
     # the struct fields filled straight from params (None: the binding fills the struct by
     # hand: arrays, nested structs, optional params)
     fields: tuple[str, ...] | None = None
+    # (field, value): params of `fields` a call may leave out (fields added after programs and
+    # test cases that omit them were written)
+    defaults: tuple[tuple[str, object], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -101,7 +104,8 @@ RECORDS: tuple[Record, ...] = (
            fields=("op", "n", "alpha", "beta")),
     Record("layernorm", "layernorm", "i8_plan_layernorm_params",
            (("gamma", np.float32), ("beta", np.float32)), ("has_beta", "beta"), TYPED,
-           fields=("rows", "cols", "eps", "has_beta")),
+           fields=("rows", "cols", "eps", "has_beta", "has_residual"),
+           defaults=(("has_residual", 0),)),
     Record("f32_softmax", "rows", "i8_plan_rows_params", dtypes=TYPED, fields=("rows", "cols")),
     Record("reduce", "reduce", "i8_plan_reduce_params", dtypes=TYPED,
            fields=("op", "outer", "r", "inner")),
@@ -112,7 +116,8 @@ RECORDS: tuple[Record, ...] = (
     Record("cast", "cast", "i8_plan_cast_params", dtypes=TYPED),
     Record("where", "where", "i8_plan_where_params", dtypes=TYPED),
     Record("dynq_matmul", "dynq", "i8_plan_dynq_params", (("bias", np.float32),),
-           ("has_bias", "bias"), TYPED, fields=("m", "n", "k", "per_row", "has_bias")),
+           ("has_bias", "bias"), TYPED, fields=("m", "n", "k", "per_row", "has_bias", "act"),
+           defaults=(("act", 0),)),
     Record("wo_matmul", "wo", "i8_plan_wo_params", (("bias", np.float32),),
            ("has_bias", "bias"), TYPED, fields=("m", "k", "n", "group", "bits", "has_bias")),
     Record("wo_gather", "wo_gather", "i8_plan_wo_gather_params", dtypes=TYPED,
@@ -126,6 +131,8 @@ RECORDS: tuple[Record, ...] = (
            ("has_bias", "bias"), TYPED,
            fields=("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "stride_h", "stride_w",
                    "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")),
+    # fused attention heads (kernels/f32/attention.c): inputs q, kt, v[, mask] float32
+    Record("attention", "attention", "i8_f32_attention_params", dtypes=TYPED),
 )
 
 BY_KERNEL: dict[str, Record] = {r.kernel: r for r in RECORDS}

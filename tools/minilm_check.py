@@ -7,7 +7,7 @@ and pulls sentence-transformers / transformers, but no other torch than the inst
 and onnxruntime. Steps:
 
 1. export: the packaged weights -> transformers BertModel (eager attention) + mean pooling
-   over the attention mask -> ONNX (torch.onnx.export, dynamo=False, opset 17, dynamic batch
+   over the attention mask + L2 normalisation (torch.nn.functional.normalize) -> ONNX (torch.onnx.export, dynamo=False, opset 17, dynamic batch
    and sequence axes);
 2. text: English sentences from the docstrings of Python standard-library modules (offline,
    reproducible), joined into passages so the token counts spread over 16..128;
@@ -71,7 +71,9 @@ def export_onnx(path: Path) -> None:
         def forward(self, ids, mask):
             h = self.m(input_ids=ids, attention_mask=mask).last_hidden_state
             w = mask.unsqueeze(-1).to(h.dtype)
-            return (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
+            pooled = (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
+            # sentence-transformers' Normalize module: ReduceL2 / Clip / Expand / Div
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     ids = torch.ones(1, 16, dtype=torch.long)
     torch.onnx.export(MeanPooled(bert).eval(), (ids, torch.ones_like(ids)), str(path),
@@ -150,6 +152,35 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+ACC_BEGIN, ACC_END = "<!-- minilm-accuracy:begin -->", "<!-- minilm-accuracy:end -->"
+
+
+def write_accuracy_table(figures: dict, args) -> None:
+    """The accuracy / file-size table into docs/TRANSFORMERS.md (between the markers)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import machine
+
+    fp32 = figures["file_bytes"]["fp32 onnx"]
+    rows = ["| engine | mean cosine vs fp32 | min cosine | file | × fp32 file |",
+            "|---|---|---|---|---|"]
+    for name, acc in figures["accuracy"].items():
+        size = figures["file_bytes"].get(name)
+        tail = f"{size / 1e6:.1f} MB | {size / fp32:.3f}" if size else "– | –"
+        rows.append(f"| {name} | {acc['mean_cos']:.5f} | {acc['min_cos']:.5f} | {tail} |")
+    table = "\n".join([
+        machine.cpu_header(), "",
+        f"`python tools/minilm_check.py --write-docs` ({figures['passages']} passages, "
+        f"{figures['min_tokens']}..{figures['max_tokens']} tokens, each at its own length, "
+        "batch 1; cosine of the normalised sentence embedding against ONNX Runtime fp32):",
+        "", *rows])
+    doc = ROOT / "docs" / "TRANSFORMERS.md"
+    text = doc.read_text()
+    if ACC_BEGIN in text and ACC_END in text:
+        head, rest = text.split(ACC_BEGIN, 1)
+        doc.write_text(f"{head}{ACC_BEGIN}\n{table}\n{ACC_END}{rest.split(ACC_END, 1)[1]}")
+        print(f"updated {doc.relative_to(ROOT)} (accuracy)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", default="/tmp/int8rt_minilm")
@@ -159,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-check", action="store_true",
                     help="also compare the ONNX fp32 embeddings with sentence-transformers")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="replace the accuracy table in docs/TRANSFORMERS.md and, through "
+                    "tools/minilm_speed.py, the speed tables in docs/TRANSFORMERS.md and "
+                    "README.md")
+    ap.add_argument("--speed-runs", type=int, default=30,
+                    help="interleaved runs per figure of tools/minilm_speed.py (--write-docs)")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -176,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     ort_q = work / "minilm_ort_dynamic.onnx"
     if not ort_q.exists():
         quantize_dynamic(str(fp32), str(ort_q), weight_type=QuantType.QInt8)
+    ort_pc = work / "minilm_ort_dynamic_pc.onnx"  # the speed reference (tools/minilm_speed.py)
+    if not ort_pc.exists():
+        quantize_dynamic(str(fp32), str(ort_pc), weight_type=QuantType.QInt8, per_channel=True)
     files = {"int8rt dynamic int8": (work / "minilm_dyn.i8", {"mode": "dynamic"}),
              "int8rt weight-only int4 g32": (work / "minilm_wo4.i8",
                                              {"mode": "weight_only", "bits": 4, "group": 32}),
@@ -200,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     engines = {"ORT fp32": ort.InferenceSession(str(fp32), so,
                                                 providers=["CPUExecutionProvider"]),
                "ORT quantize_dynamic": ort.InferenceSession(str(ort_q), so,
-                                                            providers=["CPUExecutionProvider"])}
+                                                            providers=["CPUExecutionProvider"]),
+               "ORT quantize_dynamic per-channel": ort.InferenceSession(
+                   str(ort_pc), so, providers=["CPUExecutionProvider"])}
     for name, (path, _) in files.items():
         engines[name] = int8rt.Session(str(path), threads=1, max_plans=len(texts) + 1)
 
@@ -212,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"passages": len(texts), "min_tokens": min(lengths),
                      "max_tokens": max(lengths), "accuracy": {}, "latency_ms": {},
                      "file_bytes": {"fp32 onnx": fp32.stat().st_size,
-                                    "ORT quantize_dynamic": ort_q.stat().st_size}}
+                                    "ORT quantize_dynamic": ort_q.stat().st_size,
+                                    "ORT quantize_dynamic per-channel": ort_pc.stat().st_size}}
     for name, (path, _) in files.items():
         figures["file_bytes"][name] = path.stat().st_size
     for name in engines:
@@ -236,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
               f"min {np.min(cos):.6f}")
 
     if not args.no_latency:
-        timed = ["ORT fp32", "ORT quantize_dynamic", "int8rt dynamic int8",
+        timed = ["ORT fp32", "ORT quantize_dynamic per-channel", "int8rt dynamic int8",
                  "int8rt weight-only int4 g32"]
         totals: dict[str, list[float]] = {n: [] for n in timed}
         per: dict[str, dict[int, list[float]]] = {n: {} for n in timed}
@@ -258,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 near = min(per[name], key=lambda k: abs(k - L))
                 figures["latency_ms"][name][f"len{near}"] = \
                     statistics.median(per[name][near]) * 1e3
-        base = figures["latency_ms"]["ORT quantize_dynamic"]["all_passages"]
+        base = figures["latency_ms"]["ORT quantize_dynamic per-channel"]["all_passages"]
         print(f"\nlatency, 1 thread, batch 1, median of {args.rounds} interleaved rounds over "
               f"all {len(texts)} passages:")
         for name in timed:
@@ -272,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
               " x fp32)")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+    if args.write_docs:
+        write_accuracy_table(figures, args)
+        import minilm_speed
+
+        minilm_speed.main(["--workdir", str(work), "--runs", str(args.speed_runs),
+                           "--write-docs"])
     ok = figures["accuracy"]["int8rt dynamic int8"]["mean_cos"] >= 0.99
     return 0 if ok else 1
 

@@ -41,6 +41,7 @@ RULES: list[tuple[str, str]] = [
     (r"i8wo_(matmul|gather)__scalar", r"i8_wo_\1_run"),
     (r"i8wo_(\w+)", r"i8_wo_\1"),
     (r"i8dq_(\w+)", r"i8_dq_\1"),
+    (r"I8DQ_(\w+)", r"I8_DQ_\1"),
     # recurrent gate rows (kernels/rnn/gates.h): the ISA-dispatching entry points -> `_run`
     (r"i8rnn_(lstm_row|gru_row|gru_reset)", r"i8_rnn_\1_run"),
     (r"i8rnn_gate_fn", r"i8_rnn_gate_run"),
@@ -57,15 +58,16 @@ RULES: list[tuple[str, str]] = [
     # the int8 broadcast walker takes the row kernel (scalar, AVX2 or AVX-512) as an argument
     (r"i8_binary__scalar", r"i8_binary_walk"),
     # plan record kinds named by their Program kernel (int8rt/records.py)
-    (r"I8_OP_F32_(LAYERNORM|REDUCE|MATMUL)", r"I8_OP_\1"),
+    (r"I8_OP_F32_(LAYERNORM|REDUCE|MATMUL|ATTENTION)", r"I8_OP_\1"),
 ]
 _COMPILED = [(re.compile(rf"\b{old}\b"), new) for old, new in RULES]
 # what --check reports: any identifier of the old scheme
 OLD = re.compile(r"\b(i8f_\w+|I8F_\w+|f32conv_path\b|"
                  r"f32_(?:conv2d|fc)_(?:params|pack|packed_size|scratch_size|tasks|run|run_tasks)\b|"
-                 r"i8wo_\w+|i8dq_\w+|i8rnn_\w+|i8mv_\w+|i8dqconv_\w+|i8n_\w+|"
+                 r"i8wo_\w+|i8dq_\w+|I8DQ_\w+|i8rnn_\w+|i8mv_\w+|i8dqconv_\w+|i8n_\w+|"
                  r"x_(?:pad|slice|transpose|resize_nearest)_run|"
-                 r"x_gather__scalar|i8_binary__scalar|I8_OP_F32_(?:LAYERNORM|REDUCE|MATMUL))")
+                 r"x_gather__scalar|i8_binary__scalar|"
+                 r"I8_OP_F32_(?:LAYERNORM|REDUCE|MATMUL|ATTENTION))")
 
 
 def files() -> list[Path]:

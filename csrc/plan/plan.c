@@ -474,7 +474,11 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         const i8_plan_layernorm_params *c = &p->layernorm;
         if (c->rows < 0 || c->cols < 1) return "rows must be >= 0 and cols >= 1";
         if (c->has_beta != 0 && c->has_beta != 1) return "has_beta must be 0 or 1";
+        if (c->has_residual != 0 && c->has_residual != 1) return "has_residual must be 0 or 1";
         f->in[0] = f->out = mul2(mul2(c->rows, c->cols), 4);
+        f->n_inputs = 1 + c->has_residual;
+        f->in[1] = f->in[0];
+        f->scratch = c->has_residual ? mul2(c->cols, 4) : 0;
         f->n_consts = 1 + c->has_beta;
         f->consts[0] = f->consts[1] = mul2(c->cols, 4);
         return NULL;
@@ -555,6 +559,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->m < 1 || c->n < 1 || c->k < 1) return "m, n, k must be >= 1";
         if ((c->per_row != 0 && c->per_row != 1) || (c->has_bias != 0 && c->has_bias != 1))
             return "per_row and has_bias must be 0 or 1";
+        if (c->act != I8_DQ_ACT_NONE && c->act != I8_DQ_ACT_GELU_ERF) return "act must be 0 or 1";
         if (mul2(c->m, c->k) > INT64_MAX / 8) return "m * k too large";
         f->n_inputs = 2;
         f->in[0] = mul2(mul2(c->m, c->k), 4);
@@ -579,7 +584,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->out = mul2(mul2(c->m, c->n), 4);
         f->n_consts = c->has_bias;
         f->consts[0] = mul2(c->n, 4);
-        f->scratch = mul2(mul2(c->n, c->group), 4);
+        f->scratch = mul2(mul2(c->k, 64), 4); /* i8_wo_scratch_size: a k x 64 float panel */
         return NULL;
     }
     case I8_OP_WO_GATHER: {
@@ -624,6 +629,42 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->n_consts = c->has_bias;
         f->consts[0] = mul2(c->m, 4);
         f->scratch = (int64_t)i8_dqconv_scratch_size(c);
+        return NULL;
+    }
+    case I8_OP_ATTENTION: {
+        const i8_f32_attention_params *c = &p->attention;
+        if (c->batch < 1 || c->heads < 1 || c->lq < 1 || c->lk < 1 || c->dh < 1)
+            return "batch, heads, lq, lk, dh must be >= 1";
+        if ((c->divide != 0 && c->divide != 1) || (c->has_mask != 0 && c->has_mask != 1))
+            return "divide and has_mask must be 0 or 1";
+        if (!isfinite(c->scale) || c->scale == 0.0f) return "scale must be finite and non-zero";
+        if (c->q_stride[3] != 1 || c->v_stride[3] != 1 || c->y_stride[3] != 1 ||
+            (c->k_stride[3] != 1 && c->k_stride[2] != 1))
+            return "q, v, y need stride 1 along dh, kt along lk or dh";
+        for (int i = 0; i < 4; i++)
+            if (c->q_stride[i] < 0 || c->k_stride[i] < 0 || c->v_stride[i] < 0 ||
+                c->y_stride[i] < 0)
+                return "strides must be >= 0";
+        i8_f32_shape qsh = {4, {c->batch, c->heads, c->lq, c->dh}};
+        i8_f32_shape ksh = {4, {c->batch, c->heads, c->dh, c->lk}};
+        i8_f32_shape vsh = {4, {c->batch, c->heads, c->lk, c->dh}};
+        f->n_inputs = 3 + c->has_mask;
+        f->in[0] = strided_need(&qsh, c->q_stride, 0, 4);
+        f->in[1] = strided_need(&ksh, c->k_stride, 0, 4);
+        f->in[2] = strided_need(&vsh, c->v_stride, 0, 4);
+        f->out = strided_need(&qsh, c->y_stride, 0, 4);
+        if (f->in[0] == BAD || f->in[1] == BAD || f->in[2] == BAD || f->out == BAD)
+            return "strides overflow";
+        if (c->has_mask) {
+            i8_f32_shape ms = {4, {c->batch, c->heads, c->lq, c->lk}};
+            for (int i = 0; i < 4; i++)
+                if (c->mask_stride[i] < 0) return "mask strides must be >= 0";
+            f->in[3] = strided_need(&ms, c->mask_stride, 0, 4);
+            if (f->in[3] == BAD) return "mask strides overflow";
+        }
+        f->scratch = (int64_t)i8_f32_attention_scratch_size(c);
+        if (mul2(mul2(add2(I8_F32_ATT_ROWS, mul2(2, c->dh)), c->lk), 4) == BAD)
+            return "scratch size overflows";
         return NULL;
     }
     default:
@@ -837,7 +878,8 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (msg) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
 
     int st;
-    static const char *const IN_NAMES[I8_PLAN_MAX_INPUTS] = {"input 0", "input 1", "input 2"};
+    static const char *const IN_NAMES[I8_PLAN_MAX_INPUTS] = {"input 0", "input 1", "input 2",
+                                                                  "input 3"};
     for (int i = 0; i < f.n_inputs; i++)
         if ((st = check_ref(plan, op, IN_NAMES[i], &d->inputs[i], f.in[i], 0))) return st;
     if ((st = check_ref(plan, op, "output", &d->output, f.out, 1))) return st;
@@ -1034,8 +1076,9 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
         return i8_f32_unary_run(p->f32_unary.op, p->f32_unary.n, x, y, p->f32_unary.alpha,
                                  p->f32_unary.beta);
     case I8_OP_LAYERNORM:
-        i8_f32_layernorm_run(p->layernorm.rows, p->layernorm.cols, x, c[0],
-                              p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y);
+        i8_f32_layernorm_res(p->layernorm.rows, p->layernorm.cols, x,
+                          p->layernorm.has_residual ? x1 : NULL, c[0],
+                          p->layernorm.has_beta ? c[1] : NULL, p->layernorm.eps, y, scratch);
         break;
     case I8_OP_F32_SOFTMAX: i8_f32_softmax_run(p->rows.rows, p->rows.cols, x, y); break;
     case I8_OP_REDUCE:
@@ -1068,7 +1111,8 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *q = &p->dynq;
-        i8_dq_matmul(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, y, scratch);
+        i8_dq_matmul_act(q->m, q->n, q->k, x1, q->has_bias ? c[0] : NULL, x, q->per_row, q->act,
+                        y, scratch);
         break;
     }
     case I8_OP_WO_MATMUL: {
@@ -1087,6 +1131,12 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_DQ_CONV:
         i8_dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
         break;
+    case I8_OP_ATTENTION: {
+        const i8_f32_attention_params *q = &p->attention;
+        const void *x3 = op->n_inputs > 3 ? resolve(b, &op->in[3]) : NULL;
+        i8_f32_attention(q, 0, q->batch * q->heads, x, x1, x2, x3, y, scratch);
+        break;
+    }
     }
     return 0;
 }
@@ -1121,7 +1171,7 @@ static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
     } else if (op->kind == I8_OP_FC_F32) {
         i8_f32_fc_run_tasks(&p->fc_f32, op->owned[0], x, y, t0, t1);
     } else {
-        const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL};
+        const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL, NULL};
         for (int i = 1; i < op->n_inputs; i++) in[i] = resolve(j->b, &op->in[i]);
         const int64_t per = op->split.per;
         i8_split_run(op->kind, p, op->owned, in, y, scratch, &op->split, (int64_t)t0 * per,

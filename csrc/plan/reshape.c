@@ -296,9 +296,10 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
             st = say(err, err_len, I8_EINVAL, "patches not sorted by op");
             goto done;
         }
-        for (int j = 0; j < 4; j++) {
-            int32_t bi = t->op_bufs[4 * op + j];
-            if (j < 3 && j >= d.n_inputs) continue;
+        const int w = I8_PLAN_MAX_INPUTS + 1;
+        for (int j = 0; j < w; j++) {
+            int32_t bi = t->op_bufs[w * op + j];
+            if (j < I8_PLAN_MAX_INPUTS && j >= d.n_inputs) continue;
             if (bi < 0 || bi >= t->n_bufs) {
                 st = say(err, err_len, I8_EINVAL, "op %d: bad buffer id", op);
                 goto done;
@@ -313,7 +314,7 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
                                 r.offset = b->offset; break;
             default: r.kind = I8_REF_CONST; r.index = const_index[bi]; break;
             }
-            if (j < 3) d.inputs[j] = r;
+            if (j < I8_PLAN_MAX_INPUTS) d.inputs[j] = r;
             else d.output = r;
         }
         st = i8_plan_add_op(plan, &d);

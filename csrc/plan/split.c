@@ -116,6 +116,25 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
             s->tasks = (s->units + 31) / 32;
         }
         return;
+    case I8_OP_STRIDED_COPY: {
+        /* slices of the outermost axis longer than 1 (a head transpose: the heads); each
+         * task moves its slices' offsets, so any strides (negative too) stay valid */
+        const i8_plan_strided_copy_params *c = &p->strided_copy;
+        int32_t ax = 0;
+        while (ax < c->s.ndim && c->s.shape[ax] == 1) ax++;
+        if (ax == c->s.ndim) return;
+        double inner = 1;
+        for (int32_t i = ax + 1; i < c->s.ndim; i++) inner *= (double)c->s.shape[i];
+        s->axis = ax;
+        by_work(s, c->s.shape[ax], inner * 2.0); /* strided reads: ~2x a contiguous copy */
+        return;
+    }
+    case I8_OP_ATTENTION: {
+        /* whole heads: (batch, head) pairs; a head costs about 2 lq lk dh MACs + lq lk exps */
+        const i8_f32_attention_params *c = &p->attention;
+        by_work(s, c->batch * c->heads, (double)c->lq * c->lk * (2.0 * c->dh / 16.0 + 4.0));
+        return;
+    }
     default: return; /* global_avgpool, transpose, slice, pad, copy, gathers, cast, where,
                       * reduce, strided copies: one task */
     }
@@ -260,9 +279,10 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     }
     case I8_OP_LAYERNORM: {
         const i8_plan_layernorm_params *c = &p->layernorm;
-        i8_f32_layernorm_run(cnt, c->cols, (const float *)x + u0 * c->cols, consts[0],
-                              c->has_beta ? consts[1] : NULL, c->eps,
-                              (float *)y + u0 * c->cols);
+        i8_f32_layernorm_res(cnt, c->cols, (const float *)x + u0 * c->cols,
+                          c->has_residual ? (const float *)x2 + u0 * c->cols : NULL, consts[0],
+                          c->has_beta ? consts[1] : NULL, c->eps, (float *)y + u0 * c->cols,
+                          scratch);
         return;
     }
     case I8_OP_F32_SOFTMAX:
@@ -288,8 +308,8 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     }
     case I8_OP_DYNQ_MATMUL: {
         const i8_plan_dynq_params *c = &p->dynq;
-        i8_dq_matmul(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
-                    (const float *)x + u0 * c->k, 1, (float *)y + u0 * c->n, scratch);
+        i8_dq_matmul_act(cnt, c->n, c->k, x2, c->has_bias ? consts[0] : NULL,
+                        (const float *)x + u0 * c->k, 1, c->act, (float *)y + u0 * c->n, scratch);
         return;
     }
     case I8_OP_WO_MATMUL: {
@@ -299,6 +319,19 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
                             scratch);
         return;
     }
+    case I8_OP_STRIDED_COPY: {
+        i8_plan_strided_copy_params c = p->strided_copy;
+        const int32_t ax = s->axis;
+        c.x_offset += u0 * c.x_stride[ax];
+        c.y_offset += u0 * c.y_stride[ax];
+        c.s.shape[ax] = cnt;
+        i8_f32_strided_copy_run(&c.s, c.elem_size, x, c.x_offset, c.x_stride, y, c.y_offset,
+                                 c.y_stride);
+        return;
+    }
+    case I8_OP_ATTENTION:
+        i8_f32_attention(&p->attention, u0, u1, x, x2, in[2], in[3], y, scratch);
+        return;
     default: return; /* never split (tasks == 1): run by the whole-op path */
     }
 }

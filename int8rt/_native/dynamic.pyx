@@ -13,7 +13,7 @@ cdef extern from "int8rt/dynq.h" nogil:
     size_t i8_dq_scratch_size(int64_t m, int64_t k)
     void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                             float *s)
-    size_t i8_wo_scratch_size(int64_t n, int64_t group)
+    size_t i8_wo_scratch_size(int64_t k, int64_t group)
 
 def dynq_packed_size(int n, int k) -> int:
     return i8_dq_packed_size(n, k)
@@ -23,8 +23,8 @@ def dynq_scratch_size(int64_t m, int64_t k) -> int:
     return i8_dq_scratch_size(m, k)
 
 
-def wo_scratch_size(int64_t n, int64_t group) -> int:
-    return i8_wo_scratch_size(n, group)
+def wo_scratch_size(int64_t k, int64_t group) -> int:
+    return i8_wo_scratch_size(k, group)
 
 
 def _aligned_bytes(size_t nbytes):

@@ -126,6 +126,16 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t rows, cols
         float eps
         int32_t has_beta
+        int32_t has_residual
+    ctypedef struct i8_f32_attention_params:
+        int64_t batch, heads, lq, lk, dh
+        float scale
+        int32_t divide, has_mask
+        int64_t mask_stride[4]
+        int64_t q_stride[4]
+        int64_t k_stride[4]
+        int64_t v_stride[4]
+        int64_t y_stride[4]
     ctypedef struct i8_plan_rows_params:
         int64_t rows, cols
     ctypedef struct i8_plan_reduce_params:
@@ -155,7 +165,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int64_t b_stride[8]
     ctypedef struct i8_plan_dynq_params:
         int64_t m
-        int32_t n, k, per_row, has_bias
+        int32_t n, k, per_row, has_bias, act
     ctypedef struct i8_plan_wo_params:
         int64_t m, k, n, group
         int32_t bits, has_bias
@@ -196,11 +206,12 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_wo_gather_params wo_gather
         i8_rnn_params rnn
         i8_dqconv_params dqconv
+        i8_f32_attention_params attention
 
     ctypedef struct i8_op_desc:
         int32_t kind
         int32_t n_inputs
-        i8_buf_ref inputs[3]
+        i8_buf_ref inputs[4]
         i8_buf_ref output
         i8_op_params params
         int32_t n_consts
@@ -310,6 +321,13 @@ def _pick(kernel, params, fields):
         raise ValueError(f"{kernel}: missing param {e.args[0]!r}") from None
 
 
+def _pick_record(kernel, params):
+    """_pick of the record's `fields` (int8rt/records.py), its `defaults` filling the params a
+    call may leave out."""
+    r = _RECORDS[kernel]
+    return _pick(kernel, {**dict(r.defaults), **params} if r.defaults else params, r.fields)
+
+
 def _dims(kernel, params, key, ndim):
     v = [int(x) for x in params[key]] if key in params else None
     if v is None:
@@ -365,17 +383,17 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.requant_copy.x_offset = params.get("x_offset", 0)
         p.requant_copy.y_offset = params.get("y_offset", 0)
     elif kernel in ("maxpool", "avgpool"):
-        p.pool = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.pool = _pick_record(kernel, params)
     elif kernel == "global_avgpool":
-        p.global_avgpool = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.global_avgpool = _pick_record(kernel, params)
     elif kernel == "lut":
-        p.lut.n = _pick(kernel, params, _RECORDS[kernel].fields)["n"]
+        p.lut.n = _pick_record(kernel, params)["n"]
     elif kernel == "resize_nearest":
-        p.resize_nearest = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.resize_nearest = _pick_record(kernel, params)
     elif kernel == "resize_bilinear":
-        p.resize_bilinear = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.resize_bilinear = _pick_record(kernel, params)
     elif kernel == "softmax":
-        p.softmax = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.softmax = _pick_record(kernel, params)
     elif kernel in ("quantize", "dequantize"):
         # c, hw: the fused NCHW <-> NHWC move (absent: flat)
         p.quant = _pick(kernel, {"c": 0, "hw": 0, **params}, ("n", "scale", "zp", "c", "hw"))
@@ -410,11 +428,11 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.pad.mode = d["mode"]
         p.pad.elem_size = d["elem_size"]
     elif kernel == "conv2d_f32":
-        p.conv2d_f32 = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.conv2d_f32 = _pick_record(kernel, params)
     elif kernel == "fc_f32":
-        p.fc_f32 = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.fc_f32 = _pick_record(kernel, params)
     elif kernel == "copy":
-        p.copy.nbytes = _pick(kernel, params, _RECORDS[kernel].fields)["nbytes"]
+        p.copy.nbytes = _pick_record(kernel, params)["nbytes"]
     elif kernel == "f32_binary":
         d = _pick(kernel, params, ("op", "type"))
         p.f32_binary.op = d["op"]
@@ -423,13 +441,13 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.f32_binary.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.f32_binary.b_stride, nd)
     elif kernel == "f32_unary":
-        p.f32_unary = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.f32_unary = _pick_record(kernel, params)
     elif kernel == "layernorm":
-        p.layernorm = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.layernorm = _pick_record(kernel, params)
     elif kernel == "f32_softmax":
-        p.rows = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.rows = _pick_record(kernel, params)
     elif kernel == "reduce":
-        p.reduce = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.reduce = _pick_record(kernel, params)
     elif kernel == "matmul":
         d = _pick(kernel, params, ("m", "k", "n", "lda", "ldb"))
         p.matmul.m = d["m"]
@@ -441,7 +459,7 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.matmul.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.matmul.b_stride, nd)
     elif kernel == "gather":
-        p.gather = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.gather = _pick_record(kernel, params)
     elif kernel == "strided_copy":
         d = _pick(kernel, params, ("elem_size", "x_offset", "y_offset"))
         p.strided_copy.elem_size = d["elem_size"]
@@ -462,15 +480,47 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
     elif kernel == "dynq_matmul":
-        p.dynq = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.dynq = _pick_record(kernel, params)
     elif kernel == "wo_matmul":
-        p.wo = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.wo = _pick_record(kernel, params)
     elif kernel == "wo_gather":
-        p.wo_gather = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.wo_gather = _pick_record(kernel, params)
     elif kernel == "rnn":
-        p.rnn = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.rnn = _pick_record(kernel, params)
     elif kernel == "dq_conv":
-        p.dqconv = _pick(kernel, params, _RECORDS[kernel].fields)
+        p.dqconv = _pick_record(kernel, params)
+    elif kernel == "attention":
+        d = _pick(kernel, params, ("batch", "heads", "lq", "lk", "dh", "scale", "divide",
+                                   "has_mask"))
+        p.attention.batch = d["batch"]
+        p.attention.heads = d["heads"]
+        p.attention.lq = d["lq"]
+        p.attention.lk = d["lk"]
+        p.attention.dh = d["dh"]
+        p.attention.scale = d["scale"]
+        p.attention.divide = d["divide"]
+        p.attention.has_mask = d["has_mask"]
+        b, h, lq, lk, dh = d["batch"], d["heads"], d["lq"], d["lk"], d["dh"]
+        # default strides: contiguous [b, h, lq, dh] / [b, h, dh, lk] / [b, h, lk, dh]
+        defaults = {"mask_stride": (0, 0, 0, 0), "q_stride": (h * lq * dh, lq * dh, dh, 1),
+                    "k_stride": (h * dh * lk, dh * lk, lk, 1),
+                    "v_stride": (h * lk * dh, lk * dh, dh, 1),
+                    "y_stride": (h * lq * dh, lq * dh, dh, 1)}
+        for key, dflt in defaults.items():
+            st = [int(x) for x in params.get(key, dflt)]
+            if len(st) != 4:
+                raise ValueError(f"attention: {key} must have 4 entries")
+            for i in range(4):
+                if key == "mask_stride":
+                    p.attention.mask_stride[i] = st[i]
+                elif key == "q_stride":
+                    p.attention.q_stride[i] = st[i]
+                elif key == "k_stride":
+                    p.attention.k_stride[i] = st[i]
+                elif key == "v_stride":
+                    p.attention.v_stride[i] = st[i]
+                else:
+                    p.attention.y_stride[i] = st[i]
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -831,6 +881,7 @@ cdef extern from "int8rt/reshape.h" nogil:
 
 SHAPE_MAX_VARS = I8_SHAPE_MAX_VARS
 SHAPE_MAX_DEG = I8_SHAPE_MAX_DEG
+PLAN_MAX_INPUTS = I8_PLAN_MAX_INPUTS
 _TBUF_KINDS = {"arena": 0, "input": 1, "output": 2, "const": 3, "fill": 4, "ramp": 5, "tile": 6}
 _NO_REF = ("arena", 0, 0, 0)
 
@@ -910,8 +961,8 @@ cdef class _ShapeTemplate:
             (b for b in bufs if b["kind"] == "output"), key=lambda b: b["index"]))
         """terms: (coef, monomial) rows; exprs: (first, count) rows; bufs: dicts of
         i8_shape_buf fields (kind by name); consts: 64-byte aligned C-contiguous arrays;
-        calls: (kernel, params, consts, n_inputs) of the base records; op_bufs: n_calls x 4
-        buffer ids; patches: (call, param key, element or -1, expr)."""
+        calls: (kernel, params, consts, n_inputs) of the base records; op_bufs: n_calls x
+        (I8_PLAN_MAX_INPUTS + 1) buffer ids; patches: (call, param key, element or -1, expr)."""
         if not 0 <= n_vars <= I8_SHAPE_MAX_VARS:
             raise ValueError(f"{n_vars} shape variables (at most {I8_SHAPE_MAX_VARS})")
         cdef cnp.ndarray tm = np.zeros(max(len(terms), 1), dtype=[("coef", "<i8"), ("mono", "<i4"),
@@ -950,7 +1001,8 @@ cdef class _ShapeTemplate:
         for k, (kernel, params, cconsts, n_in) in enumerate(calls):
             _fill_desc(kernel, [_NO_REF] * n_in, [_NO_REF], params, cconsts, &self.ops[k],
                        self._keep, False)
-        cdef cnp.ndarray ob = np.ascontiguousarray(np.asarray(op_bufs, np.int32).reshape(-1, 4))
+        cdef cnp.ndarray ob = np.ascontiguousarray(
+            np.asarray(op_bufs, np.int32).reshape(-1, I8_PLAN_MAX_INPUTS + 1))
         if ob.shape[0] != len(calls):
             raise ValueError("op_bufs needs one row per call")
         cdef cnp.ndarray pt = np.zeros(max(len(patches), 1) * sizeof(i8_shape_patch), np.uint8)

@@ -182,7 +182,9 @@ class _Lowering:
                       a_stride=contiguous_strides(shape), b_stride=[0] * len(shape))
             cur = out
 
-    def op_LayerNormalization(self, node: ir.Node) -> None:
+    def op_LayerNormalization(self, node: ir.Node, add: ir.Node | None = None) -> None:
+        """`add`: an Add of two same-shape float32 tensors read only by this node, fused in
+        (the record adds them first, then normalizes: find_residual_layernorm)."""
         x, y = node.inputs[0], node.outputs[0]
         shape = self.t(x).shape
         axis = int(node.attrs.get("axis", -1))
@@ -195,8 +197,10 @@ class _Lowering:
         if gamma.size != cols or (beta is not None and beta.size != cols):
             raise self.fail(node, "scale / bias must have the last axis' size")
         consts = {"gamma": gamma} if beta is None else {"gamma": gamma, "beta": beta}
-        self.emit(node, "layernorm", [x], y, consts, rows=math.prod(shape) // cols, cols=cols,
-                  eps=float(node.attrs.get("epsilon", 1e-5)), has_beta=int(beta is not None))
+        ins = list(add.inputs) if add is not None else [x]
+        self.emit(node, "layernorm", ins, y, consts, rows=math.prod(shape) // cols, cols=cols,
+                  eps=float(node.attrs.get("epsilon", 1e-5)), has_beta=int(beta is not None),
+                  has_residual=int(add is not None))
 
     def op_Softmax(self, node: ir.Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -324,9 +328,11 @@ class _Lowering:
             self.emit(node, "f32_binary", [tmp, bias], y, op=0, type=0, shape=[m, n],
                       a_stride=[n, 1], b_stride=[0, 1])
 
-    def op_DynQLinear(self, node: ir.Node) -> None:
+    def op_DynQLinear(self, node: ir.Node, gelu: ir.Node | None = None) -> None:
+        """`gelu`: an erf Gelu reading only this node's output, fused into the record's
+        epilogue (find_dynq_gelu): the record writes the Gelu's output."""
         x, qw = node.inputs[:2]
-        y = node.outputs[0]
+        y = node.outputs[0] if gelu is None else gelu.outputs[0]
         shape = self.t(x).shape
         n, k = self.t(qw).shape
         m = math.prod(shape[:-1])
@@ -339,7 +345,8 @@ class _Lowering:
         name = self.const_input(qw + "::packed", packed)
         consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
         self.emit(node, "dynq_matmul", [x, name], y, consts, m=m, n=n, k=k,
-                  per_row=int(node.attrs.get("per_row", 1)), has_bias=int(bias is not None))
+                  per_row=int(node.attrs.get("per_row", 1)), has_bias=int(bias is not None),
+                  act=int(gelu is not None))
 
     def op_LSTM(self, node: ir.Node) -> None:
         raise self.fail(node, "float LSTM / GRU have no native kernel: quantize with "
@@ -502,6 +509,21 @@ class _Lowering:
         self.emit(node, "wo_gather", [idx, node.inputs[0], node.inputs[1]], y, rows=rows,
                   cols=cols, bits=bits, group=group, nidx=math.prod(self.t(idx).shape))
 
+    def attention(self, last: ir.Node, a: "AttentionMatch") -> None:
+        """One `attention` record for MatMul(q, kt) -> Mul / Div(scale) [-> Add(mask)] ->
+        Softmax -> MatMul(., v) (find_attention)."""
+        b, h, lq, dh = self.t(a.q).shape
+        lk = self.t(a.kt).shape[3]
+        ins = [a.q_src, a.kt_src, a.v_src]
+        ms = [0, 0, 0, 0]
+        if a.mask:
+            ins.append(a.mask)
+            ms = broadcast_strides(self.t(a.mask).shape, (b, h, lq, lk))
+        self.emit(last, "attention", ins, a.y, batch=b, heads=h, lq=lq, lk=lk,
+                  dh=dh, scale=a.scale, divide=int(a.divide), has_mask=int(bool(a.mask)),
+                  mask_stride=ms, q_stride=a.q_stride, k_stride=a.k_stride,
+                  v_stride=a.v_stride, y_stride=a.y_stride)
+
     def op_Gather(self, node: ir.Node) -> None:
         x, idx = node.inputs
         y = node.outputs[0]
@@ -631,6 +653,194 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
                                                    np.ascontiguousarray(s, np.float32))
 
 
+@dataclass
+class AttentionMatch:
+    q: str
+    kt: str
+    v: str
+    mask: str  # "" when the scores get no additive mask
+    scale: float
+    divide: bool
+    # the buffers the record reads / writes and their element strides over (b, h, row, col):
+    # a head Transpose read only by the chain is skipped and its input read in place
+    q_src: str = ""
+    kt_src: str = ""
+    v_src: str = ""
+    y: str = ""
+    q_stride: list = field(default_factory=list)
+    k_stride: list = field(default_factory=list)
+    v_stride: list = field(default_factory=list)
+    y_stride: list = field(default_factory=list)
+
+
+MAX_ATTENTION_KEYS = 512  # the score tile is I8_F32_ATT_ROWS x lk floats
+
+
+def find_attention(graph: ir.Graph) -> dict[str, AttentionMatch | None]:
+    """Scaled-dot-product attention chains of a specialized graph, to run as one fused
+    record: S = MatMul(q, kt) with q [B, H, Lq, D], kt [B, H, D, Lk] (same B, H), S * c or
+    S / c (c a constant scalar), optionally + a float32 mask broadcastable to S, Softmax on
+    the last axis, MatMul(P, v) with v [B, H, Lk, D]; every intermediate read only by the next
+    node of the chain and not a graph output. Returns node name -> the match (for the chain's
+    last MatMul, where the record is emitted) or None (the other nodes, skipped)."""
+    prod = graph.producers()
+    users = graph.consumers()
+    outs = set(graph.outputs)
+    found: dict[str, AttentionMatch | None] = {}
+
+    def only_user(name: str, node: ir.Node) -> bool:
+        return name not in outs and [u.name for u in users.get(name, [])] == [node.name]
+
+    def shape(name: str) -> tuple[int, ...]:
+        return tuple(graph.tensor(name).shape)
+
+    for sm in graph.nodes:
+        if sm.op != "Softmax" or len(shape(sm.inputs[0])) != 4:
+            continue
+        if int(sm.attrs.get("axis", -1)) not in (-1, 3):
+            continue
+        pv = users.get(sm.outputs[0], [])
+        if len(pv) != 1 or pv[0].op != "MatMul" or pv[0].inputs[0] != sm.outputs[0] or \
+                not only_user(sm.outputs[0], pv[0]):
+            continue
+        pv = pv[0]
+        node = prod.get(sm.inputs[0])
+        mask = ""
+        chain = [sm]
+        if node is not None and node.op == "Add" and only_user(node.outputs[0], sm):
+            a, b = node.inputs
+            pa, pb = prod.get(a), prod.get(b)
+            scores_in, mask = (a, b) if pa is not None and pa.op in ("Mul", "Div") else (b, a)
+            if graph.tensor(mask).dtype != "float32":
+                continue
+            chain.append(node)
+            node = prod.get(scores_in)
+            if node is None or not only_user(scores_in, chain[-1]):
+                continue
+        if node is None or node.op not in ("Mul", "Div"):
+            continue
+        scaled = node
+        c_name = scaled.inputs[1]
+        s_name = scaled.inputs[0]
+        if graph.const(c_name) is None and scaled.op == "Mul":
+            s_name, c_name = c_name, s_name
+        c = graph.const(c_name)
+        if c is None or np.asarray(c).size != 1 or graph.tensor(c_name).dtype != "float32":
+            continue
+        c = float(np.asarray(c, np.float32).reshape(()))
+        if not math.isfinite(c) or c == 0.0:
+            continue
+        qk = prod.get(s_name)
+        if qk is None or qk.op != "MatMul" or not only_user(s_name, scaled) or \
+                not only_user(scaled.outputs[0], chain[-1]):
+            continue
+        q, kt = qk.inputs
+        v = pv.inputs[1]
+        if any(graph.tensor(t).dtype != "float32" for t in (q, kt, v)):
+            continue
+        sq, sk, sv, ss = shape(q), shape(kt), shape(v), shape(sm.inputs[0])
+        if len(sq) != 4 or len(sk) != 4 or len(sv) != 4:
+            continue
+        bsz, heads, lq, d = sq
+        lk = sk[3]
+        if sk != (bsz, heads, d, lk) or sv != (bsz, heads, lk, d) or \
+                ss != (bsz, heads, lq, lk) or lk > MAX_ATTENTION_KEYS:
+            continue
+        if mask:
+            ms = shape(mask)
+            try:
+                if tuple(np.broadcast_shapes(ms, ss)) != ss or len(ms) > 4:
+                    continue
+            except ValueError:
+                continue
+        m = AttentionMatch(q, kt, v, mask, c, scaled.op == "Div")
+        skipped = []
+        for role, name, reader, need in (("q", q, qk, 3), ("kt", kt, qk, None),
+                                         ("v", v, pv, 3)):
+            src, st, tr = _through_transpose(graph, prod, name, reader, only_user)
+            ok = tr is not None and (st[3] == 1 if need else (st[3] == 1 or st[2] == 1))
+            if not ok:
+                src, st, tr = name, contiguous_strides(shape(name)), None
+            setattr(m, role + "_src", src)
+            setattr(m, {"q": "q_stride", "kt": "k_stride", "v": "v_stride"}[role], st)
+            if tr is not None:
+                skipped.append(tr)
+        m.y, m.y_stride = pv.outputs[0], contiguous_strides(shape(pv.outputs[0]))
+        after = users.get(pv.outputs[0], [])
+        if len(after) == 1 and after[0].op == "Transpose" and \
+                list(after[0].attrs.get("perm", [])) == [0, 2, 1, 3] and \
+                only_user(pv.outputs[0], after[0]):
+            # write [b, lq, h, dh] directly: the Transpose's output, strides of its layout
+            z = contiguous_strides(shape(after[0].outputs[0]))  # over (b, i, h, d)
+            m.y, m.y_stride = after[0].outputs[0], [z[0], z[2], z[1], z[3]]
+            skipped.append(after[0])
+        for n in (qk, scaled, *chain, *skipped):
+            found[n.name] = None
+        found[pv.name] = m
+    return found
+
+
+def _through_transpose(graph: ir.Graph, prod: dict, name: str, reader: ir.Node, only_user
+                       ) -> tuple[str, list[int], ir.Node | None]:
+    """When `name` is the output of a Transpose read only by `reader`: (its input, the
+    element strides over `name`'s axes that read the input in place, the Transpose)."""
+    tr = prod.get(name)
+    if tr is None or tr.op != "Transpose" or not only_user(name, reader):
+        return name, [], None
+    src = tr.inputs[0]
+    sshape = tuple(graph.tensor(src).shape)
+    perm = tr.attrs.get("perm") or list(range(len(sshape)))[::-1]
+    if len(sshape) != 4 or graph.const(src) is not None:
+        return name, [], None
+    st = contiguous_strides(sshape)
+    return src, [st[p] for p in perm], tr
+
+
+def find_dynq_gelu(graph: ir.Graph) -> dict[str, ir.Node | None]:
+    """DynQLinear -> Gelu (erf form) where the Gelu is the only reader of the matmul's
+    output: node name -> the Gelu (for the DynQLinear, whose record applies it per row block)
+    or None (the Gelu, skipped)."""
+    users = graph.consumers()
+    found: dict[str, ir.Node | None] = {}
+    for node in graph.nodes:
+        if node.op != "DynQLinear" or node.outputs[0] in graph.outputs:
+            continue
+        readers = users.get(node.outputs[0], [])
+        if len(readers) != 1 or readers[0].op != "Gelu" or \
+                readers[0].attrs.get("approximate", "none") == "tanh":
+            continue
+        found[node.name] = readers[0]
+        found[readers[0].name] = None
+    return found
+
+
+def find_residual_layernorm(graph: ir.Graph) -> dict[str, ir.Node | None]:
+    """Add(a, b) -> LayerNormalization (last axis) where a and b are float32 of the same
+    shape and the sum is read by the layer norm only (a transformer's residual connection):
+    node name -> the Add (for the layer norm, which emits one record with both inputs) or
+    None (the Add, skipped)."""
+    prod = graph.producers()
+    users = graph.consumers()
+    found: dict[str, ir.Node | None] = {}
+    for ln in graph.nodes:
+        if ln.op != "LayerNormalization" or not ln.inputs:
+            continue
+        x = ln.inputs[0]
+        add = prod.get(x)
+        shape = tuple(graph.tensor(x).shape)
+        if add is None or add.op != "Add" or len(add.inputs) != 2 or x in graph.outputs or \
+                [u.name for u in users.get(x, [])] != [ln.name] or not shape or \
+                int(ln.attrs.get("axis", -1)) not in (-1, len(shape) - 1):
+            continue
+        a, b = add.inputs
+        if a == b or any(graph.tensor(t).dtype != "float32" or tuple(graph.tensor(t).shape) !=
+                         shape or graph.const(t) is not None for t in (a, b)):
+            continue
+        found[add.name] = None
+        found[ln.name] = add
+    return found
+
+
 def _dtype(t: ir.Tensor) -> str:
     return "bool" if t.dtype == "bool" else t.dtype
 
@@ -640,7 +850,22 @@ def lower_program(graph: ir.Graph, packed: dict[str, np.ndarray] | None = None) 
     weights by tensor name, shared by the programs one session lowers for its input shapes
     (filled here on first use)."""
     low = _Lowering(graph, packed if packed is not None else {})
+    fused = find_attention(graph)
+    residual = find_residual_layernorm(graph)
+    gelus = find_dynq_gelu(graph)
     for node in graph.nodes:
+        if node.name in gelus:
+            if gelus[node.name] is not None:
+                low.op_DynQLinear(node, gelus[node.name])
+            continue
+        if node.name in fused:
+            if fused[node.name] is not None:
+                low.attention(node, fused[node.name])
+            continue
+        if node.name in residual:
+            if residual[node.name] is not None:
+                low.op_LayerNormalization(node, residual[node.name])
+            continue
         low.lower(node)
     buffers: dict[str, Buffer] = {}
     constants: dict[str, np.ndarray] = {}

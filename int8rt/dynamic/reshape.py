@@ -32,12 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ir
-from .._native import SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate
+from .._native import PLAN_MAX_INPUTS, SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate
 from ..plan import NativePlan, liveness
 from ..program import Program
 from .lower import aligned, lower_program
 from .specialize import specialize
 
+MAX_INPUTS = PLAN_MAX_INPUTS  # op_bufs rows: the inputs (-1: none), then the output
 POINTS = SHAPE_MAX_DEG + 1  # grid values per variable: enough to solve a degree-2 polynomial
 MAX_TEMPLATES = 8  # shape patterns a session keeps templates for
 
@@ -340,7 +341,7 @@ class ShapeTemplate:
             params = NativePlan._params(_Typed(prog), c)
             calls.append((c.kernel, params, dict(NativePlan._consts(_Typed(prog), c)),
                           len(c.inputs)))
-            ids = [bid[n] for n in c.inputs] + [-1] * (3 - len(c.inputs))
+            ids = [bid[n] for n in c.inputs] + [-1] * (MAX_INPUTS - len(c.inputs))
             op_bufs.append(ids + [bid[c.outputs[0]]])
         for slot, e in slot_expr.items():
             if slot[0] == "param" and e not in constant:

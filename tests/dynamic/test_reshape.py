@@ -175,7 +175,8 @@ def test_reshape_checks_like_add_op():
             {"kind": "output", "index": 0, "nbytes": 2}]
     calls = [("f32_unary", {"op": 0, "n": 1, "alpha": 0.0, "beta": 0.0}, {}, 1)]
     tpl = _native._ShapeTemplate(1, terms, exprs, bufs, ["float32"], ["float32"], [], calls,
-                                 [[0, -1, -1, 1]], [(0, "n", -1, 1)])
+                                 [[0] + [-1] * (_native.PLAN_MAX_INPUTS - 1) + [1]],
+                                 [(0, "n", -1, 1)])
     assert tpl.n_patches == 1
     plan, values, arena = tpl.reshape([1])
     assert list(values) == [4, 1, 4] and arena == 0

@@ -27,10 +27,15 @@ size_t i8_dq_scratch_size(int64_t m, int64_t k);
 void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                         float *s);
 /* a [m, k] f32 (row stride k) -> y [m, n] f32; bias [n] or NULL */
+enum { I8_DQ_ACT_NONE = 0, I8_DQ_ACT_GELU_ERF = 1 };
+/* the same, then y = act(y) (the f32_unary GELU kernel's arithmetic, on each row block while
+ * it is in cache) */
+void i8_dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
+                     const float *a, int32_t per_row, int32_t act, float *y, void *scratch);
 void i8_dq_matmul(int64_t m, int32_t n, int32_t k, const void *packed, const float *bias,
                  const float *a, int32_t per_row, float *y, void *scratch);
 
-size_t i8_wo_scratch_size(int64_t n, int64_t group);
+size_t i8_wo_scratch_size(int64_t k, int64_t group); /* bytes for a k x 64 float panel */
 /* bits 8 or 4; scales [n, k / group]; k % group == 0 */
 void i8_wo_matmul_run(int64_t m, int64_t k, int64_t n, const float *a, const void *w,
                          int32_t bits, int64_t group, const float *scales, const float *bias,

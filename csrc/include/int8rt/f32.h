@@ -78,4 +78,33 @@ void i8_f32_where_run(const i8_f32_shape *s, int64_t elem_size, const uint8_t *c
                        const int64_t *sc, const void *a, const int64_t *sa, const void *b,
                        const int64_t *sb, void *y);
 
+/* Layer norm of rows of x + res (res NULL: of x; the sum rounded to float32 first, as an Add
+ * record would), AVX2 when the path has it; scratch: cols floats (the scalar path's sum). */
+void i8_f32_layernorm_res(int64_t rows, int64_t cols, const float *x, const float *res,
+                       const float *gamma, const float *beta, float eps, float *y,
+                       float *scratch);
+
+/* Fused attention (kernels/f32/attention.c): for each (batch b, head h) in [bh0, bh1) of
+ * batch * heads, y[b, h] = softmax((q[b, h] . kt[b, h]) * scale + mask[b, h]) . v[b, h] with
+ * q [batch, heads, lq, dh], kt [batch, heads, dh, lk] (K transposed), v [batch, heads, lk,
+ * dh] and y [batch, heads, lq, dh], each read / written through element strides over its
+ * four axes (so the heads of a [batch, len, heads, dh] projection are read in place and y
+ * can land in [batch, lq, heads, dh] order): q, v and y need stride 1 along dh; kt stride 1
+ * along lk, or along dh (then each head's K is packed to [dh][lk] in scratch). The additive
+ * float mask (optional) is read through mask_stride likewise (0: broadcast). `divide`:
+ * s / scale instead of s * scale. Scores exist only for I8_F32_ATT_ROWS query rows at a time
+ * (scratch: i8_f32_attention_scratch_size bytes). */
+#define I8_F32_ATT_ROWS 8
+typedef struct {
+    int64_t batch, heads, lq, lk, dh;
+    float scale;
+    int32_t divide, has_mask;
+    int64_t mask_stride[4];
+    int64_t q_stride[4], k_stride[4], v_stride[4], y_stride[4];
+} i8_f32_attention_params;
+size_t i8_f32_attention_scratch_size(const i8_f32_attention_params *p);
+void i8_f32_attention(const i8_f32_attention_params *p, int64_t bh0, int64_t bh1, const float *q,
+                   const float *kt, const float *v, const float *mask, float *y,
+                   float *scratch);
+
 #endif

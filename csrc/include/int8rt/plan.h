@@ -154,6 +154,7 @@ typedef struct {
     int64_t rows, cols;
     float eps;
     int32_t has_beta; /* consts: gamma [cols] (and beta [cols]) float32 */
+    int32_t has_residual; /* 1: a second input [rows, cols] added first (Add -> LayerNorm) */
 } i8_plan_layernorm_params;
 
 typedef struct {
@@ -195,6 +196,7 @@ typedef struct {
 typedef struct {
     int64_t m;
     int32_t n, k, per_row, has_bias;
+    int32_t act; /* I8_DQ_ACT_*: GELU fused into the epilogue (int8rt/dynq.h) */
 } i8_plan_dynq_params; /* inputs x, packed (i8_dq_pack); const bias [n] float32 if has_bias */
 
 typedef struct {
@@ -238,13 +240,14 @@ typedef union {
     i8_plan_dynq_params dynq;
     i8_plan_wo_params wo;
     i8_plan_wo_gather_params wo_gather;
+    i8_f32_attention_params attention; /* inputs q, kt, v[, mask] float32 */
     i8_rnn_params rnn; /* inputs x, packed (i8_rnn_pack), [h0 | c0] if has_h0 or has_c0;
                         * consts bias [D, 2 G H] float32, lens [B] int32 if has_lens */
     i8_dqconv_params dqconv; /* inputs x, packed (i8_dq_pack); const bias [m] if has_bias */
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6
-#define I8_PLAN_MAX_INPUTS 3
+#define I8_PLAN_MAX_INPUTS 4
 
 /* One kernel call as the builder describes it. Constants are given in natural layout, in the
  * order of docs/PLAN.md (e.g. conv2d: w, bias, mult); the plan copies or packs them, so the

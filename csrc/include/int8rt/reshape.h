@@ -78,7 +78,8 @@ typedef struct {
     const int64_t *const_nbytes;
     int32_t n_ops;
     const i8_op_desc *ops;  /* base records; their buffer refs are replaced */
-    const int32_t *op_bufs; /* n_ops x 4: buffer of input 0..2 (-1: none), of the output */
+    const int32_t *op_bufs; /* n_ops x (I8_PLAN_MAX_INPUTS + 1): buffer of each input (-1:
+                             * none), then of the output */
     int32_t n_patches;
     const i8_shape_patch *patches;
 } i8_shape_template;

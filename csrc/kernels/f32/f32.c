@@ -10,6 +10,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 /* vmath_avx2.c: each returns how many leading elements it wrote */
 int64_t i8_f32_gelu_erf__avx2(int64_t n, const float *x, float *y);
+int64_t i8_f32_gelu_erf__avx512(int64_t n, const float *x, float *y); /* same bits, 16 lanes */
 int64_t i8_f32_exp__avx2(int64_t n, const float *x, float *y);
 int64_t i8_f32_piecewise__avx2(int32_t op, int64_t n, const float *x, float *y, float alpha,
                             float beta);
@@ -193,7 +194,8 @@ int i8_f32_unary_run(int32_t op, int64_t n, const void *xv, void *yv, float alph
         /* 0.5 x (1 + erf(x / sqrt 2)), the exporters' decomposed order */
         int64_t i0 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (I8_F32_HAVE_AVX2()) i0 = i8_f32_gelu_erf__avx2(n, x, y);
+        if (i8_isa_current() >= I8_ISA_AVX512_VNNI) i0 = i8_f32_gelu_erf__avx512(n, x, y);
+        if (I8_F32_HAVE_AVX2()) i0 += i8_f32_gelu_erf__avx2(n - i0, x + i0, y + i0);
 #endif
         for (int64_t i = i0; i < n; i++)
             y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
@@ -272,6 +274,31 @@ void i8_f32_layernorm_run(int64_t rows, int64_t cols, const float *x, const floa
             if (beta) v += beta[i];
             yr[i] = v;
         }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+void i8_f32_layernorm_rows__avx2(int64_t rows, int64_t cols, const float *x, const float *res,
+                              const float *gamma, const float *beta, float eps, float *y);
+#endif
+
+void i8_f32_layernorm_res(int64_t rows, int64_t cols, const float *x, const float *res,
+                       const float *gamma, const float *beta, float eps, float *y,
+                       float *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (I8_F32_HAVE_AVX2()) {
+        i8_f32_layernorm_rows__avx2(rows, cols, x, res, gamma, beta, eps, y);
+        return;
+    }
+#endif
+    if (!res) {
+        i8_f32_layernorm_run(rows, cols, x, gamma, beta, eps, y);
+        return;
+    }
+    /* the sum row by row into scratch (cols floats), then the plain kernel */
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < cols; i++) scratch[i] = x[r * cols + i] + res[r * cols + i];
+        i8_f32_layernorm_run(1, cols, scratch, gamma, beta, eps, y + r * cols);
     }
 }
 

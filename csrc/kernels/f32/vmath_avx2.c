@@ -12,7 +12,7 @@
 
 #define AVX2 __attribute__((target("avx2")))
 
-AVX2 static __m256 exp256(__m256 x) {
+AVX2 static inline __attribute__((always_inline)) __m256 exp256(__m256 x) {
     /* below -87.3 the result is 0 (exp would be subnormal): -inf and masked scores give 0 */
     const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
@@ -125,5 +125,54 @@ AVX2 int64_t i8_f32_piecewise__avx2(int32_t op, int64_t n, const float *x, float
         _mm256_storeu_ps(y + i, r);
     }
     return i;
+}
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/* One softmax row in place or not: vector max (a NaN lane keeps the running max, as the scalar
+ * rule), y = exp(x - max) with the sum as i8_f32_exp_shift_sum__avx2, y *= 1 / sum. Returns 0
+ * (nothing written) for a row with no finite maximum, which the caller handles. */
+AVX2 int i8_f32_softmax_row__avx2(int64_t n, const float *x, float *y) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(x + i), mv);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mv);
+    float mx = -INFINITY;
+    for (int t = 0; t < 8; t++) mx = lanes[t] > mx ? lanes[t] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* a fully masked row: exp(-inf) = 0 everywhere */
+    int64_t done = 0;
+    double sum = i8_f32_exp_shift_sum__avx2(n, x, mx, y, &done);
+    for (i = done; i < n; i++) {
+        y[i] = expf(x[i] - mx);
+        sum += y[i];
+    }
+    const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), iv));
+    for (; i < n; i++) y[i] *= inv;
+    return 1;
+}
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/* x = x * scale (x / scale when `divide`) [+ mask], one rounding per operation as the Mul /
+ * Div and Add records; mask contiguous or NULL. */
+AVX2 void i8_f32_scale_mask_row__avx2(int64_t n, float *x, float scale, int32_t divide,
+                                   const float *mask) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256 t = divide ? _mm256_div_ps(v, sv) : _mm256_mul_ps(v, sv);
+        if (mask) t = _mm256_add_ps(t, _mm256_loadu_ps(mask + i));
+        _mm256_storeu_ps(x + i, t);
+    }
+    for (; i < n; i++) {
+        float t = divide ? x[i] / scale : x[i] * scale;
+        if (mask) t = t + mask[i];
+        x[i] = t;
+    }
 }
 #endif

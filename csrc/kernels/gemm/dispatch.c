@@ -300,6 +300,13 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     }
 }
 
+void i8_gemm_run_rows(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m,
+                      const void *rows, size_t row_bytes, void *c, size_t c_stride) {
+    if (m == 0 || pn->n <= 0) return;
+    run_block(kd, pn, m, (size_t)pn->kp, rows, row_bytes, c,
+              c_stride * (pn->out_f32 ? sizeof(float) : 1));
+}
+
 void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
              size_t c_stride) {
     const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);

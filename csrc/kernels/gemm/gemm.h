@@ -162,6 +162,12 @@ void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride
  * pn->layout and the CPU must run kd (i8_gemm_kernel_runnable). */
 void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
                  size_t a_stride, void *c, size_t c_stride);
+/* Rows the caller prepared itself in kd's format (kd->pack_a's output: kc = pn->kp elements of
+ * kd->a_elem bytes each, zero beyond k, 64-byte aligned rows `row_bytes` apart; the dynamic
+ * matmul quantizes float rows straight into it): every channel of the panel, as i8_gemm_run
+ * does for one block of rows. */
+void i8_gemm_run_rows(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m,
+                      const void *rows, size_t row_bytes, void *c, size_t c_stride);
 
 /* Every kernel set compiled in (native and emulated), and whether this CPU can run one. */
 const i8_gemm_kernel *i8_gemm_kernels(size_t *count);

@@ -1,0 +1,24 @@
+/* Pieces of the dynamic int8 matmul shared by dynq.c and its ISA files. */
+#ifndef INT8RT_DYNQ_INTERNAL_H
+#define INT8RT_DYNQ_INTERNAL_H
+
+#include <stdint.h>
+
+/* the prepared activation element a gemm kernel set reads (kernels/gemm/gemm.h) */
+enum { I8_DQ_PREP_U8 = 1 /* K4N16: q ^ 0x80 */, I8_DQ_PREP_I16 = 2 /* K2N16: int16 q */ };
+
+#if defined(__x86_64__) || defined(__i386__)
+/* rows of a (row stride lda floats) -> prepared rows of kc elements (zero beyond k) in dst,
+ * their scales in s; returns rows */
+int64_t i8_dq_prepare_rows__avx2(int32_t fmt, int64_t rows, int64_t k, const float *a,
+                                int64_t lda, int64_t kc, void *dst, float *s);
+void i8_dq_scale_rows__avx2(int64_t rows, int64_t n, const float *s, const float *bias,
+                           float *y, int64_t ldy);
+/* the same on 16 lanes, same bytes / bits (quant_avx512.c; the avx512vnni path) */
+int64_t i8_dq_prepare_rows_u8__avx512(int64_t rows, int64_t k, const float *a, int64_t lda,
+                                     int64_t kc, void *dst, float *s);
+void i8_dq_scale_rows__avx512(int64_t rows, int64_t n, const float *s, const float *bias,
+                             float *y, int64_t ldy);
+#endif
+
+#endif
