@@ -7,6 +7,10 @@ would change requantization results (docs/QUANTIZATION.md §4).
 Release builds (wheels, `pip install`) carry no debug info: the target Python's `-g` is dropped
 and the module is stripped at link (`-s`); on aarch64 that is 4.4 MB -> well under 1 MB
 (docs/PLATFORMS.md). INT8RT_DEBUG_BUILD=1 keeps `-g` and the symbols for a debugger.
+
+The Cython-generated glue (int8rt/_native.c, 4.6 MB of C) is compiled with -O1: it holds no
+kernel (those are csrc/, -O2), and -O1 halves its compile time (65 s -> 30 s native here), the
+longest step of a `pip install` on a Pi or in the emulated chroot (tools/arm/chroot.sh).
 """
 
 import os
@@ -51,6 +55,14 @@ class BuildExt(build_ext):
             cc = getattr(self.compiler, "compiler_so", None)
             if cc:
                 self.compiler.compiler_so = [a for a in cc if not re.fullmatch(r"-g\w*", a)]
+        compile_one = getattr(self.compiler, "_compile", None)
+        if compile_one is not None:
+            def glue_at_o1(obj, src, ext, cc_args, extra_postargs, pp_opts):  # type: ignore
+                if Path(src).name == "_native.c":  # the last -O wins
+                    extra_postargs = [*extra_postargs, "-O1"]
+                return compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+            self.compiler._compile = glue_at_o1
         super().build_extensions()
 
 
