@@ -386,6 +386,26 @@ def convert_cases(w: CaseWriter) -> None:
                   convert.dequantize(q, scale=scale, zp=zp))
 
 
+def quantize_nchw_cases(w: CaseWriter) -> None:
+    """The input quantize with the NCHW -> NHWC move: blocks of 16 pixels and partial ones
+    (hw % 16, and kernel_check splits the pixels at `mid` as two threads would), c = 1..5
+    (the NEON path interleaves 2 / 3 / 4 with ST2 / ST3 / ST4), special values in every plane."""
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.5, 1.5, -2.5, 127.5, -128.5, 1e30],
+                       dtype=np.float32)
+    for b, c, hw, mid in [(1, 3, 64, 29), (2, 3, 37, 40), (1, 3, 16, 16), (1, 1, 40, 7),
+                          (1, 2, 33, 17), (2, 4, 21, 21), (1, 5, 48, 32), (1, 3, 7, 3)]:
+        for scale, zp in [(1.0, 0), (0.0078125, -128), (0.1, 3), (3e-3, 127)]:
+            x = (RNG.standard_normal((b, c, hw)) * 100 * scale).astype(np.float32)
+            flat = x.reshape(-1)
+            flat[::7][:special.size] = special[:flat[::7][:special.size].size] * np.float32(scale)
+            flat[3::11][:4] = np.float32(scale) * np.float32(0.5) * np.array(
+                [1, 3, -5, 255], dtype=np.float32)[:flat[3::11][:4].size]  # exact ties
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = convert.quantize(x, scale=scale, zp=zp, c=c, hw=hw)
+            w.add("quantize_nchw", f"b{b} c{c} hw{hw} mid{mid} scale{scale} zp{zp}",
+                  [b, c, hw, zp, mid], [scale], [x], y)
+
+
 def movement_cases(w: CaseWriter) -> None:
     shapes_perms = [((3,), (0,)), ((4, 5), (1, 0)), ((2, 3, 4), (2, 0, 1)),
                     ((1, 8, 8, 3), (0, 3, 1, 2)), ((2, 3, 4, 5), (3, 2, 1, 0)),
@@ -429,7 +449,7 @@ def movement_cases(w: CaseWriter) -> None:
 def build() -> CaseWriter:
     w = CaseWriter()
     for gen in (conv_cases, fc_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
-                resize_cases, softmax_cases, convert_cases, movement_cases):
+                resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
         gen(w)
     return w
 
