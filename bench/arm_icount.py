@@ -261,15 +261,18 @@ def chroot_pip(cmd: str) -> None:
 
 
 def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
-            threads: int = 1) -> tuple[int, dict]:
-    """One counted guest run: (instructions, guest info); threads > 1: int8rt with that many
-    threads, counted per guest thread (info["per_thread"])."""
+            threads: int = 1, per_thread: bool | None = None) -> tuple[int, dict]:
+    """One counted guest run: (instructions, guest info); threads: int8rt's session threads;
+    per_thread (default: threads > 1): counted per guest thread (info["per_thread"]; with
+    blocks, per block and thread in the dump)."""
+    if per_thread is None:
+        per_thread = threads > 1
     for d in ("proc", "sys", "dev"):
         if is_mount(ROOTFS / d):
             raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
     out = f"/tmp/icount-{os.getpid()}.txt"  # per host process: runs may go side by side
     plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
-        ",threads=on" if threads > 1 else "")
+        ",threads=on" if per_thread else "")
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
@@ -292,8 +295,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
     return int(text.split("\n", 1)[0].split()[1]), info
 
 
-def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
-    """Per-inference instructions per native-module function, from two block dumps."""
+def _symbols(info: dict) -> tuple[list[int], list[str], int]:
+    """Start offsets and names of the native module's functions, and its load address."""
     so = ROOTFS / info["native"].lstrip("/")
     nm = sh(["aarch64-linux-gnu-nm", "--defined-only", "-n", str(so)], capture_output=True,
             text=True).stdout.split("\n")
@@ -303,27 +306,61 @@ def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[st
         if len(f) == 3 and f[1] in "tTwW":
             syms.append((int(f[0], 16), f[2]))
     syms.sort()
-    base = int(info["base"])
+    return [a for a, _ in syms], [n for _, n in syms], int(info["base"])
+
+
+def _function_of(starts: list[int], names: list[str], base: int, addr: int) -> str:
     import bisect
 
-    starts = [s for s, _ in syms]
+    off = addr - base
+    if off < 0 or not starts or off > starts[-1] + (1 << 20):
+        return "(outside int8rt)"
+    i = bisect.bisect_right(starts, off) - 1
+    return names[i] if i >= 0 else "(outside int8rt)"
+
+
+def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
+    """Per-inference instructions per native-module function, from two block dumps."""
+    starts, names, base = _symbols(info)
 
     def per_fn(path: str) -> dict[str, int]:
         acc: dict[str, int] = {}
         for ln in Path(path).read_text().splitlines()[1:]:
+            if not ln.startswith("blk "):
+                continue
             _, a, _, c = ln.split()
-            off = int(a, 16) - base
-            if off < 0 or not starts or off > starts[-1] + (1 << 20):
-                name = "(outside int8rt)"
-            else:
-                i = bisect.bisect_right(starts, off) - 1
-                name = syms[i][1] if i >= 0 else "(outside int8rt)"
+            name = _function_of(starts, names, base, int(a, 16))
             acc[name] = acc.get(name, 0) + int(c)
         return acc
 
     a, b = per_fn(b1), per_fn(bn)
     rows = [(k, (b.get(k, 0) - a.get(k, 0)) / runs) for k in set(a) | set(b)]
     return sorted(rows, key=lambda r: -r[1])
+
+
+# the thread pool's own functions (csrc/threadpool.c): claiming tasks and spin-waiting, not work
+POOL_FNS = {"worker_main", "i8_pool_run", "spin", "now_ns", "work", "i8_pool_acquire",
+            "i8_pool_release", "pool_grow", "pool_new"}
+
+
+def per_thread_work(path: str, info: dict) -> tuple[dict[int, int], dict[int, int]]:
+    """From a threads=on,blocks=on dump: per guest thread, (instructions in the native module
+    outside the pool's functions, all instructions)."""
+    starts, names, base = _symbols(info)
+    work: dict[int, int] = {}
+    total: dict[int, int] = {}
+    for ln in Path(path).read_text().splitlines()[1:]:
+        if not ln.startswith("blkt "):
+            continue
+        f = ln.split()
+        name = _function_of(starts, names, base, int(f[1], 16))
+        counted_as_work = name != "(outside int8rt)" and name not in POOL_FNS
+        for i, c in enumerate(f[3:]):
+            if c != "0":
+                total[i] = total.get(i, 0) + int(c)
+                if counted_as_work:
+                    work[i] = work.get(i, 0) + int(c)
+    return work, total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,19 +434,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> None:
-    """int8rt at 2..max_threads threads: instructions per inference per guest thread."""
-    print(f"\nint8rt thread balance ({cpu}; instructions per inference per thread, the "
-          "busiest first; balance = busiest / mean of the threads that worked)")
+    """int8rt at 1..max_threads threads: instructions per inference per guest thread, in the
+    kernels (the native module without the pool's claim / spin-wait code) and in total."""
+    print(f"\nint8rt threads on {cpu}: instructions per inference per guest thread (M), "
+          "kernel work = the native module without the pool's functions; balance = busiest "
+          "thread's work / mean work of the threads; total = every instruction of the thread, "
+          "spin-waits included")
+    print("| model | threads | kernel work per thread | sum of work | balance | total per thread |")
+    print("|---|---|---|---|---|---|")
     for m in models:
-        for t in range(2, max_threads + 1):
-            _, a = counted(cpu, "int8rt", m, 1, None, t)
-            _, b = counted(cpu, "int8rt", m, 1 + runs, None, t)
-            per = sorted(((b["per_thread"].get(i, 0) - a["per_thread"].get(i, 0)) / runs
-                          for i in b["per_thread"]), reverse=True)
-            busy = [x for x in per if x > 0.01 * per[0]]
-            bal = per[0] / (sum(busy) / len(busy))
-            print(f"  {m} threads={t}: " + ", ".join(f"{x / 1e6:.1f} M" for x in busy)
-                  + f" (total {sum(busy) / 1e6:.1f} M, balance {bal:.2f})", flush=True)
+        for t in range(1, max_threads + 1):
+            _, a = counted(cpu, "int8rt", m, 1, "/tmp/icount-t1.txt", t, per_thread=True)
+            _, b = counted(cpu, "int8rt", m, 1 + runs, "/tmp/icount-tn.txt", t, per_thread=True)
+            wa, ta = per_thread_work("/tmp/icount-t1.txt", a)
+            wb, tb = per_thread_work("/tmp/icount-tn.txt", b)
+            work = sorted(((wb.get(i, 0) - wa.get(i, 0)) / runs for i in wb), reverse=True)
+            tot = sorted(((tb.get(i, 0) - ta.get(i, 0)) / runs for i in tb), reverse=True)
+            busy = [x for x in work if x > 0.001 * work[0]][:t]
+            bal = busy[0] / (sum(busy) / len(busy))
+            print(f"| {m} | {t} | " + ", ".join(f"{x / 1e6:.1f}" for x in busy)
+                  + f" | {sum(busy) / 1e6:.1f} | {bal:.2f} | "
+                  + ", ".join(f"{x / 1e6:.1f}" for x in tot[:t]) + " |", flush=True)
 
 
 def print_table(rows: list[dict]) -> None:
