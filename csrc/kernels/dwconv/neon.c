@@ -17,7 +17,7 @@
  * input column (step 0 for a row outside the image: it reads the scratch row of x_zp, which
  * the folded bias cancels, as in scalar.c), so an interior pixel's taps are fixed offsets from
  * kh running pointers; only the border pixels (a tap left or right of the image) test each
- * tap. The accumulators start at the bias. A channel tail (c % 16) loads through a zero-padded
+ * tap (a select per tap column). The accumulators start at the bias. A channel tail (c % 16) loads through a zero-padded
  * copy, so no load reads past the input, and takes the scalar epilogue (i8_requantize, or the
  * float32 multiply for out_f32 streams), as do float32 outputs; int8 blocks of 16 use
  * requant/neon.h. 3x3 and 5x5 are specialised (the tap loop fully unrolled). */
@@ -108,20 +108,23 @@ I8N_FN INLINE void pixel(const i8_conv2d_params *p, const i8_neon_requant *rq,
     store_out(p, rq, s->mult + ch, a, y, nch, out_f32);
 }
 
-/* A border pixel (some tap left or right of the image): every tap tested. Out of line. */
-I8N_FN static I8_NOINLINE void border(const i8_conv2d_params *p, const i8_neon_requant *rq,
+/* A border pixel (some tap left or right of the image): every tap tested. */
+I8N_FN INLINE void border(const i8_conv2d_params *p, const i8_neon_requant *rq,
                                       const i8_dwconv_packed *s, size_t ch,
                                       const int8_t *const *base, const size_t *step,
                                       const int8_t *zrow, int32_t ox, const int8x16_t *wt,
-                                      void *y, size_t nch, int out_f32, int KH, int KW) {
+                                      void *y, size_t nch, int out_f32, const int KH,
+                                      const int KW) {
     int8x16_t xv[MAX_TAPS];
     const int32_t sw = p->stride_w, dw = p->dil_w, pad_l = p->pad_l, iw = p->w;
-    for (int ky = 0, t = 0; ky < KH; ky++)
-        for (int kx = 0; kx < KW; kx++, t++) {
-            const int32_t ix = ox * sw - pad_l + kx * dw;
-            xv[t] = ix >= 0 && ix < iw ? load_x(base[ky] + (size_t)ix * step[ky], nch)
-                                       : vld1q_s8(zrow + ch);
-        }
+#pragma GCC unroll 8
+    for (int kx = 0; kx < KW; kx++) {
+        const int32_t ix = ox * sw - pad_l + kx * dw;
+        const int in = ix >= 0 && ix < iw;
+#pragma GCC unroll 8
+        for (int ky = 0; ky < KH; ky++)
+            xv[ky * KW + kx] = load_x(in ? base[ky] + (size_t)ix * step[ky] : zrow + ch, nch);
+    }
     pixel(p, rq, s, ch, xv, wt, y, nch, out_f32, KH * KW);
 }
 

@@ -21,7 +21,7 @@
  * the folded bias cancels them, as in scalar.c. Zero-weight filler rows add 0 whatever they
  * read. Epilogue: requant/neon.h (int8); out_f32 streams: scalar float multiplies.
  *
- * Loop order: block of 16 channels (weights, bias and multipliers stay in registers for 3x3),
+ * Loop order: block of 16 channels (the 3x3 weight vectors stay in registers),
  * output row, segment of up to NEONDOT_COLS columns (the scratch buffer), output pixel.
  * Channel tails (c % 16) load each activation through a zero-padded copy, so no load reads
  * past the input. Shapes it does not cover (more than 8 kernel rows or columns, windows wider
@@ -155,14 +155,20 @@ INLINE void build_columns(const i8_conv2d_params *p, const int8_t *xb, int32_t i
 /* n output pixels of a segment from the column buffer; FULL (16 channels, int8 output) is
  * the common case, compiled apart from the channel-tail / float32 one */
 INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const int8_t *colbuf,
-                   const int8x16x4_t wk[3], const int8_t *wb, int32x4x4_t bias,
-                   float32x4x4_t mult, unsigned char *yp, int32_t n, int32_t sw, int32_t dw,
-                   size_t c, size_t ch, const size_t nch, const int out_f32, const int KH,
-                   const int KW) {
+                   const int8x16x4_t wk[3], const int8_t *wb, unsigned char *yp, int32_t n,
+                   int32_t sw, int32_t dw, size_t c, size_t ch, const size_t nch,
+                   const int out_f32, const int KH, const int KW) {
     const int G = (KH + 3) / 4, keep = KW * G <= 3;
     const size_t esz = out_f32 ? 4 : 1;
+    /* bias' and the multipliers are loaded per pixel (two LDP each) rather than
+     * held: the 12 weight vectors of 3x3 then stay in registers without spills */
+    const int32_t *bias = s->bias + ch;
+    const float *mult = s->mult + ch;
     for (int32_t i = 0; i < n; i++, yp += c * esz) {
-        int32x4_t a0 = bias.val[0], a1 = bias.val[1], a2 = bias.val[2], a3 = bias.val[3];
+        /* separate loads (LDP pairs): an LD1 of 4 needs 4 consecutive registers, and gcc then
+         * copies them into the accumulators */
+        int32x4_t a0 = vld1q_s32(bias), a1 = vld1q_s32(bias + 4), a2 = vld1q_s32(bias + 8),
+                  a3 = vld1q_s32(bias + 12);
         const int8_t *col = colbuf + (size_t)i * sw * 64 * G;
 #pragma GCC unroll 8
         for (int kx = 0; kx < KW; kx++)
@@ -183,8 +189,9 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
             for (size_t k = 0; k < nch; k++) ((float *)yp)[k] = (float)t[k] * s->mult[ch + k];
             continue;
         }
-        const int8x16_t q = i8n_finish16(rq, i8n_rq8(a0, a1, mult.val[0], mult.val[1]),
-                                         i8n_rq8(a2, a3, mult.val[2], mult.val[3]));
+        const int8x16_t q =
+            i8n_finish16(rq, i8n_rq8(a0, a1, vld1q_f32(mult), vld1q_f32(mult + 4)),
+                         i8n_rq8(a2, a3, vld1q_f32(mult + 8), vld1q_f32(mult + 12)));
         if (nch == 16) {
             vst1q_s8((int8_t *)yp, q);
         } else {
@@ -215,8 +222,6 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
     /* the epilogue's constants as values: y stores could alias *rq, *p in gcc's eyes */
     const i8_neon_requant rql = *rq;
     const int out_f32 = p->out_f32, fast = !out_f32 && nch == 16;
-    const int32x4x4_t bias = vld1q_s32_x4(s->bias + ch);
-    const float32x4x4_t mult = vld1q_f32_x4(s->mult + ch);
     const int32_t sw = p->stride_w, dw = p->dil_w;
     /* output pixels per segment: their columns fit the buffer */
     const int32_t span = (KW - 1) * dw + 1;
@@ -231,11 +236,11 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
             const int32_t ix0 = ox0 * sw - p->pad_l;
             build_columns(p, xb, iy0, ch, nch, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf, KH);
             if (fast)
-                pixels(s, &rql, colbuf, wk, wb, bias, mult, yrow + (size_t)ox0 * c, n, sw, dw, c,
-                       ch, 16, 0, KH, KW);
+                pixels(s, &rql, colbuf, wk, wb, yrow + (size_t)ox0 * c, n, sw, dw, c, ch, 16, 0,
+                       KH, KW);
             else
-                pixels(s, &rql, colbuf, wk, wb, bias, mult, yrow + (size_t)ox0 * c * esz, n, sw,
-                       dw, c, ch, nch, out_f32, KH, KW);
+                pixels(s, &rql, colbuf, wk, wb, yrow + (size_t)ox0 * c * esz, n, sw, dw, c, ch,
+                       nch, out_f32, KH, KW);
         }
     }
 }
