@@ -68,6 +68,10 @@ def guest(args: argparse.Namespace) -> None:
         info["native"] = _native.__file__
         info["base"] = _module_base(_native.__file__)
         run = lambda: sess.run(None, feed)
+        if args.tasks:  # per call: kernel, tasks for threads, emulated ns of one thread
+            plan = sess.plan_for((x.shape,))
+            prof = plan.profile([x], repeats=1, threads=1)
+            info["tasks"] = [(k, n, ns) for (_, k, ns), n in zip(prof, plan.call_tasks())]
     else:
         import onnxruntime as ort
 
@@ -261,7 +265,8 @@ def chroot_pip(cmd: str) -> None:
 
 
 def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
-            threads: int = 1, per_thread: bool | None = None) -> tuple[int, dict]:
+            threads: int = 1, per_thread: bool | None = None,
+            tasks: bool = False) -> tuple[int, dict]:
     """One counted guest run: (instructions, guest info); threads: int8rt's session threads;
     per_thread (default: threads > 1): counted per guest thread (info["per_thread"]; with
     blocks, per block and thread in the dump)."""
@@ -280,7 +285,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
            "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
            "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
-           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)]
+           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)] + (
+               ["--tasks"] if tasks else [])
     r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("GUEST ")]
     if r.returncode or not lines:
@@ -383,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the int8rt checkout to cross-build (default: this one; e.g. another "
                         "branch's worktree for a before / after table; needs its generated "
                         "int8rt/_native.c)")
+    p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1,
                    help="guest side: int8rt threads; host side: also measure the per-thread "
                         "balance of int8rt at 2..THREADS threads")
@@ -427,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
     print_table(rows)
     if args.threads > 1:
+        split_bound(models, args.cpus[0], args.threads)
         thread_balance(models, args.cpus[0], args.threads, args.runs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
@@ -455,6 +463,37 @@ def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> 
             print(f"| {m} | {t} | " + ", ".join(f"{x / 1e6:.1f}" for x in busy)
                   + f" | {sum(busy) / 1e6:.1f} | {bal:.2f} | "
                   + ", ".join(f"{x / 1e6:.1f}" for x in tot[:t]) + " |", flush=True)
+
+
+def split_bound(models: list[str], cpu: str, max_threads: int) -> None:
+    """The split rules against T cores: per call, its task count (plan/split.c, conv2d / fc
+    splits) and its one-thread emulated time as the weight; an op of k equal tasks on T
+    threads takes ceil(k / T) / k of its time at best, so the model's bound speedup is
+    sum(t) / sum(t * ceil(k / T) / k). 'serial' = share of the time in calls of one task."""
+    import math
+
+    print(f"\nsplit rules on {cpu}: best speedup the task counts allow (equal tasks, "
+          "perfect claiming), weights = one-thread emulated time per call")
+    print("| model | calls | serial (1 task) | " +
+          " | ".join(f"bound at {t} threads" for t in range(2, max_threads + 1)) +
+          " | calls with < T tasks at T = " + str(max_threads) + " (their time share) |")
+    print("|---|---|---|" + "---|" * (max_threads - 1) + "---|")
+    for m in models:
+        _, info = counted(cpu, "int8rt", m, 1, None, 1, tasks=True)
+        calls = info["tasks"]
+        total = sum(ns for _, _, ns in calls)
+        serial = sum(ns for _, k, ns in calls if k <= 1) / total
+        bounds = []
+        for t in range(2, max_threads + 1):
+            bounds.append(total / sum(ns * math.ceil(k / t) / k for _, k, ns in calls))
+        few = [(kern, k, ns) for kern, k, ns in calls if k < max_threads]
+        share = sum(ns for _, _, ns in few) / total
+        kinds: dict[str, int] = {}
+        for kern, _, _ in few:
+            kinds[kern] = kinds.get(kern, 0) + 1
+        print(f"| {m} | {len(calls)} | {serial:.1%} | " +
+              " | ".join(f"{b:.2f}x" for b in bounds) + f" | {len(few)} ({share:.1%}): " +
+              ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) + " |", flush=True)
 
 
 def print_table(rows: list[dict]) -> None:
