@@ -12,7 +12,9 @@ What it does (docs/PLATFORMS.md, "ARM speed proxy"):
    MinMax: ORT's default static recipe). Cached in $INT8RT_ARM_CACHE/icount/models.
 2. The arm64 Debian rootfs of tools/arm/chroot.sh (cached), plus a venv /opt/ortvenv with
    numpy and ONNX Runtime's own aarch64 wheel from PyPI, plus int8rt cross-compiled from this
-   checkout (tools/arm/cross_install.sh, /opt/icount-site; not stripped, so --split can name
+   checkout (tools/arm/cross_install.sh, /opt/icount-site-HASH, one directory per checkout
+   path so runs from two worktrees side by side never measure each other's build; not
+   stripped, so --split can name
    functions), plus the dynamic qemu-aarch64 and its x86-64 libraries, and the counting
    plugin (tools/arm/icount.c) built for the host, under /opt/q.
 3. For each (model, CPU model, runtime): this script runs in the chroot under the counting
@@ -47,6 +49,7 @@ MODELS = ("mobilenet_v2", "resnet18", "yolov8n")
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 RUNTIMES = ("int8rt", "ort-int8", "ort-fp32")
 GUEST_PY = "/opt/ortvenv/bin/python3"
+SITE = "/opt/icount-site"  # + "-" + a hash of the checkout's path (main sets it)
 
 
 # ---------------------------------------------------------------- guest side (in the chroot)
@@ -230,9 +233,9 @@ def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
                        "--no-cache-dir numpy onnxruntime")
         (ROOTFS / "opt/ortvenv/.ready").write_text("ok")
     if not skip_int8rt:
-        log(f"int8rt: cross build of {src} into /opt/icount-site")
+        log(f"int8rt: cross build of {src} into {SITE}")
         sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(src),
-            "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
+            SITE], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
 
 
 class mounted:
@@ -280,11 +283,11 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
         ",threads=on" if per_thread else "")
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
+           "PYTHONPATH": SITE, "INT8RT_THREADS": "1"}
     cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(ROOTFS),
            "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
-           "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
+           SITE + "-arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
            "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)] + (
                ["--tasks"] if tasks else [])
     r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
@@ -399,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if os.geteuid() != 0:
         raise SystemExit("needs root (chroot)")
+    global SITE
+    import hashlib
+
+    SITE = "/opt/icount-site-" + hashlib.sha1(str(args.src.resolve()).encode()).hexdigest()[:8]
     models = [m for m in args.models if model_available(m)]
     for m in set(args.models) - set(models):
         log(f"model {m} is not in tests/models/torch_nets.py on this branch: skipped")
@@ -409,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in models:
         for suffix in (".onnx", ".qdq.onnx", ".i8", ".input.npy"):
             shutil.copy(WORK / "models" / f"{m}{suffix}", dst / f"{m}{suffix}")
-    shutil.copy(Path(__file__), ROOTFS / "opt/arm_icount.py")
+    shutil.copy(Path(__file__), ROOTFS / (SITE.lstrip("/") + "-arm_icount.py"))  # this guest side
     rows = []
     for m in models:
         macs = int((WORK / "models" / f"{m}.macs").read_text())
