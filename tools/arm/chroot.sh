@@ -76,11 +76,13 @@ binfmt_on() {
 
 # A clean environment: the host's PIP_* settings must not leak in. QEMU_CPU is always set: the
 # default "max" has SVE and numpy's OpenBLAS then runs ~10x slower under emulation.
+# PIP_NO_COMPILE: no .pyc at install (this rig never writes bytecode); byte-compiling the build
+# environment's numpy, Cython and setuptools under emulation took many minutes on a loaded host.
 chroot_run() {
   local cpu=$1; shift
   env -i HOME=/root LANG=C.UTF-8 PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       QEMU_CPU="$cpu" PIP_CERT=/etc/ssl/host-ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
-      PIP_DEFAULT_TIMEOUT=180 PYTHONDONTWRITEBYTECODE=1 ${XSITE:+PYTHONPATH=$XSITE} \
+      PIP_DEFAULT_TIMEOUT=180 PIP_NO_COMPILE=1 PYTHONDONTWRITEBYTECODE=1 ${XSITE:+PYTHONPATH=$XSITE} \
       chroot "$ROOTFS" "$@"
 }
 
