@@ -485,6 +485,7 @@ def split_bound(models: list[str], cpu: str, max_threads: int) -> None:
           " | ".join(f"bound at {t} threads" for t in range(2, max_threads + 1)) +
           " | calls with < T tasks at T = " + str(max_threads) + " (their time share) |")
     print("|---|---|---|" + "---|" * (max_threads - 1) + "---|")
+    worst: list[str] = []
     for m in models:
         _, info = counted(cpu, "int8rt", m, 1, None, 1, tasks=True)
         calls = info["tasks"]
@@ -501,6 +502,15 @@ def split_bound(models: list[str], cpu: str, max_threads: int) -> None:
         print(f"| {m} | {len(calls)} | {serial:.1%} | " +
               " | ".join(f"{b:.2f}x" for b in bounds) + f" | {len(few)} ({share:.1%}): " +
               ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) + " |", flush=True)
+        # where the T = max_threads bound loses against T x: time beyond t / T per call
+        t = max_threads
+        loss = sorted(((ns * (math.ceil(k / t) / k - 1 / t), kern, k, ns) for kern, k, ns in calls),
+                      reverse=True)[:5]
+        worst.append(f"  {m}, {t} threads, largest losses: " + "; ".join(
+            f"{kern} ({k} tasks, {ns / total:.1%} of the time, loses {lo / total:.1%})"
+            for lo, kern, k, ns in loss))
+    for line in worst:
+        print(line)
 
 
 def print_table(rows: list[dict]) -> None:
