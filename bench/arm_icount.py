@@ -218,14 +218,25 @@ def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
     qemu = shutil.which("qemu-aarch64")
     if not qemu:
         raise SystemExit("qemu-aarch64 (Debian package qemu-user) is needed: it loads plugins")
-    shutil.copy(qemu, q / "qemu-aarch64")
+    # replaced by rename, never rewritten in place: another run may be executing these files
+    # right now (rewriting a mapped library kills that qemu with SIGBUS)
+    def put(src: str | Path, dst: Path) -> None:
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+        shutil.copy(src, tmp)
+        os.replace(tmp, dst)
+
+    put(qemu, q / "qemu-aarch64")
     for line in sh(["ldd", qemu], capture_output=True, text=True).stdout.splitlines():
         parts = line.split()
         if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-            shutil.copy(parts[2], q / "lib" / Path(parts[2]).name)
-    shutil.copy("/lib64/ld-linux-x86-64.so.2", q / "ld-linux-x86-64.so.2")
+            put(parts[2], q / "lib" / Path(parts[2]).name)
+    put("/lib64/ld-linux-x86-64.so.2", q / "ld-linux-x86-64.so.2")
+    # the plugin of this checkout, under a name of its own (SITE's hash)
+    plugin = q / f"libicount-{SITE.rsplit('-', 1)[1]}.so"
+    tmp = q / f".libicount.{os.getpid()}.so"
     sh(["gcc", "-O2", "-Wall", "-shared", "-fPIC", str(ROOT / "tools/arm/icount.c"), "-o",
-        str(q / "libicount.so")])
+        str(tmp)])
+    os.replace(tmp, plugin)
     if not (ROOTFS / "opt/ortvenv/.ready").exists():
         log("ortvenv: numpy + onnxruntime aarch64 wheel (pip inside the chroot)")
         with mounted():
@@ -279,8 +290,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
         if is_mount(ROOTFS / d):
             raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
     out = f"/tmp/icount-{os.getpid()}.txt"  # per host process: runs may go side by side
-    plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
-        ",threads=on" if per_thread else "")
+    plug = (f"/opt/q/libicount-{SITE.rsplit('-', 1)[1]}.so,out={out}"
+            + (",blocks=on" if blocks else "") + (",threads=on" if per_thread else ""))
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": SITE, "INT8RT_THREADS": "1"}
@@ -393,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                         "branch's worktree for a before / after table; needs its generated "
                         "int8rt/_native.c)")
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--threads-only", action="store_true",
+                   help="with --threads: only the split bound and the per-thread table")
     p.add_argument("--threads", type=int, default=1,
                    help="guest side: int8rt threads; host side: also measure the per-thread "
                         "balance of int8rt at 2..THREADS threads")
@@ -418,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(WORK / "models" / f"{m}{suffix}", dst / f"{m}{suffix}")
     shutil.copy(Path(__file__), ROOTFS / (SITE.lstrip("/") + "-arm_icount.py"))  # this guest side
     rows = []
-    for m in models:
+    for m in (models if not args.threads_only else []):
         macs = int((WORK / "models" / f"{m}.macs").read_text())
         for cpu in args.cpus:
             row: dict[str, object] = {"model": m, "cpu": cpu, "macs": macs}
@@ -439,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                                                       info)[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
-    print_table(rows)
+    if rows:
+        print_table(rows)
     if args.threads > 1:
         split_bound(models, args.cpus[0], args.threads)
         thread_balance(models, args.cpus[0], args.threads, args.runs)
