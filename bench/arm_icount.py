@@ -363,9 +363,11 @@ POOL_FNS = {"worker_main", "i8_pool_run", "spin", "now_ns", "work", "i8_pool_acq
             "i8_pool_release", "pool_grow", "pool_new"}
 
 
-def per_thread_work(path: str, info: dict) -> tuple[dict[int, int], dict[int, int]]:
+def per_thread_work(path: str, info: dict,
+                    per_fn: dict[str, int] | None = None) -> tuple[dict[int, int], dict[int, int]]:
     """From a threads=on,blocks=on dump: per guest thread, (instructions in the native module
-    outside the pool's functions, all instructions)."""
+    outside the pool's functions, all instructions); per_fn (if given) gets the instructions
+    per function, all threads together."""
     starts, names, base = _symbols(info)
     work: dict[int, int] = {}
     total: dict[int, int] = {}
@@ -375,6 +377,8 @@ def per_thread_work(path: str, info: dict) -> tuple[dict[int, int], dict[int, in
         f = ln.split()
         name = _function_of(starts, names, base, int(f[1], 16))
         counted_as_work = name != "(outside int8rt)" and name not in POOL_FNS
+        if per_fn is not None:
+            per_fn[name] = per_fn.get(name, 0) + sum(int(c) for c in f[3:])
         for i, c in enumerate(f[3:]):
             if c != "0":
                 total[i] = total.get(i, 0) + int(c)
@@ -471,12 +475,24 @@ def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> 
           "spin-waits included")
     print("| model | threads | kernel work per thread | sum of work | balance | total per thread |")
     print("|---|---|---|---|---|---|")
+    growth: list[str] = []
     for m in models:
+        fn1: dict[str, float] = {}
         for t in range(1, max_threads + 1):
             _, a = counted(cpu, "int8rt", m, 1, "/tmp/icount-t1.txt", t, per_thread=True)
             _, b = counted(cpu, "int8rt", m, 1 + runs, "/tmp/icount-tn.txt", t, per_thread=True)
-            wa, ta = per_thread_work("/tmp/icount-t1.txt", a)
-            wb, tb = per_thread_work("/tmp/icount-tn.txt", b)
+            fa: dict[str, int] = {}
+            fb: dict[str, int] = {}
+            wa, ta = per_thread_work("/tmp/icount-t1.txt", a, fa)
+            wb, tb = per_thread_work("/tmp/icount-tn.txt", b, fb)
+            fn = {k: (fb.get(k, 0) - fa.get(k, 0)) / runs for k in set(fa) | set(fb)}
+            if t == 1:
+                fn1 = fn
+            else:  # the functions whose summed work grows most with t threads
+                up = sorted(((fn.get(k, 0) - fn1.get(k, 0), k) for k in set(fn) | set(fn1)),
+                            reverse=True)[:5]
+                growth.append(f"  {m}, {t} threads vs 1, work added: " + ", ".join(
+                    f"{k} {d / 1e6:+.1f} M" for d, k in up))
             work = sorted(((wb.get(i, 0) - wa.get(i, 0)) / runs for i in wb), reverse=True)
             tot = sorted(((tb.get(i, 0) - ta.get(i, 0)) / runs for i in tb), reverse=True)
             busy = [x for x in work if x > 0.001 * work[0]][:t]
@@ -484,6 +500,8 @@ def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> 
             print(f"| {m} | {t} | " + ", ".join(f"{x / 1e6:.1f}" for x in busy)
                   + f" | {sum(busy) / 1e6:.1f} | {bal:.2f} | "
                   + ", ".join(f"{x / 1e6:.1f}" for x in tot[:t]) + " |", flush=True)
+    for line in growth:
+        print(line)
 
 
 def split_bound(models: list[str], cpu: str, max_threads: int) -> None:
