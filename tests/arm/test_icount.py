@@ -162,5 +162,7 @@ def test_threads_with_blocks_split_per_block_and_thread(built: tuple[Path, Path,
     assert sum(per_thread) == total
     alone = {int(ln.split()[1]): int(ln.split()[2])
              for ln in run("threads=on", d / "t.txt")[1:]}
-    # the three workers' loops are deterministic: the same three largest counts either way
-    assert sorted(per_thread)[-3:] == sorted(alone.values())[-3:]
+    # the three workers run n, 2n, 3n loop iterations either way; their thread start / exit
+    # (the barrier's futex waits) varies by a few hundred instructions with the host's timing
+    for x, y in zip(sorted(per_thread)[-3:], sorted(alone.values())[-3:]):
+        assert abs(x - y) < 0.005 * y
