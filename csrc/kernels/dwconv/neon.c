@@ -161,23 +161,27 @@ I8N_FN INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s,
             step[ky] = in ? c : 0;
         }
         unsigned char *yp = y + (r * (size_t)p->ow * c + ch) * esz;
-        int32_t ox = 0;
-        for (; ox < ox_lo; ox++, yp += c * esz) { /* left border: per-tap tests */
-            border(p, rq, s, ch, base, step, zrow, ox, wt, yp, nch, out_f32, KH, KW);
-        }
-        for (; ox < ox_hi; ox++, yp += c * esz) { /* interior: fixed offsets */
-            const size_t ix0 = (size_t)(ox * sw - pad_l);
-#pragma GCC unroll 8
-            for (int ky = 0; ky < KH; ky++) {
-                const int8_t *row = base[ky] + ix0 * step[ky];
-                const size_t d = (size_t)dw * step[ky];
-#pragma GCC unroll 8
-                for (int kx = 0; kx < KW; kx++) xv[ky * KW + kx] = load_x(row + (size_t)kx * d, nch);
+        /* border pixels (left of ox_lo, from ox_hi on) test each tap; one copy of each loop
+         * body (left and right borders share it: the build is slow enough under emulation) */
+        for (int32_t ox = 0; ox < p->ow;) {
+            if (ox < ox_lo || ox >= ox_hi) {
+                border(p, rq, s, ch, base, step, zrow, ox, wt, yp, nch, out_f32, KH, KW);
+                ox++;
+                yp += c * esz;
+                continue;
             }
-            pixel(p, rq, s, ch, xv, wt, yp, nch, out_f32, T);
-        }
-        for (; ox < p->ow; ox++, yp += c * esz) { /* right border */
-            border(p, rq, s, ch, base, step, zrow, ox, wt, yp, nch, out_f32, KH, KW);
+            for (; ox < ox_hi; ox++, yp += c * esz) { /* interior: fixed offsets */
+                const size_t ix0 = (size_t)(ox * sw - pad_l);
+#pragma GCC unroll 8
+                for (int ky = 0; ky < KH; ky++) {
+                    const int8_t *row = base[ky] + ix0 * step[ky];
+                    const size_t d = (size_t)dw * step[ky];
+#pragma GCC unroll 8
+                    for (int kx = 0; kx < KW; kx++)
+                        xv[ky * KW + kx] = load_x(row + (size_t)kx * d, nch);
+                }
+                pixel(p, rq, s, ch, xv, wt, yp, nch, out_f32, T);
+            }
         }
     }
 }

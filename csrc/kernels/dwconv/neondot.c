@@ -206,7 +206,8 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
  * specialisations (3x3, 5x5), else the runtime kh, kw. */
 INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8_neon_requant *rq,
                   const int8_t *x, unsigned char *y, const int8_t *zrow, int8_t *colbuf,
-                  int8_t *wb, size_t ch, size_t r0, size_t r1, const int KH, const int KW) {
+                  int8_t *wb, size_t ch, size_t r0, size_t r1, const int KH, const int KW,
+                  const int SPLIT) {
     const int G = (KH + 3) / 4;
     const size_t c = (size_t)p->c, nch = c - ch < 16 ? c - ch : 16;
     const size_t esz = p->out_f32 ? 4 : 1;
@@ -221,7 +222,8 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
     }
     /* the epilogue's constants as values: y stores could alias *rq, *p in gcc's eyes */
     const i8_neon_requant rql = *rq;
-    const int out_f32 = p->out_f32, fast = !out_f32 && nch == 16;
+    /* SPLIT (the 3x3 / 5x5 specialisations): the common case gets its own copy */
+    const int out_f32 = p->out_f32, fast = SPLIT && !out_f32 && nch == 16;
     const int32_t sw = p->stride_w, dw = p->dil_w;
     /* output pixels per segment: their columns fit the buffer */
     const int32_t span = (KW - 1) * dw + 1;
@@ -234,7 +236,12 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
         for (int32_t ox0 = 0; ox0 < p->ow; ox0 += seg) {
             const int32_t n = p->ow - ox0 < seg ? p->ow - ox0 : seg;
             const int32_t ix0 = ox0 * sw - p->pad_l;
-            build_columns(p, xb, iy0, ch, nch, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf, KH);
+            if (SPLIT)
+                build_columns(p, xb, iy0, ch, nch, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf,
+                              KH);
+            else
+                build_columns_n(p, xb, iy0, ch, nch, zrow, ix0, ix0 + (n - 1) * sw + span,
+                                colbuf, KH);
             if (fast)
                 pixels(s, &rql, colbuf, wk, wb, yrow + (size_t)ox0 * c, n, sw, dw, c, ch, 16, 0,
                        KH, KW);
@@ -249,21 +256,21 @@ DOTPROD static I8_NOINLINE void block3x3(const i8_conv2d_params *p, const i8_dwc
                                          const i8_neon_requant *rq, const int8_t *x,
                                          unsigned char *y, const int8_t *zrow, int8_t *colbuf,
                                          int8_t *wb, size_t ch, size_t r0, size_t r1) {
-    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, 3, 3);
+    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, 3, 3, 1);
 }
 
 DOTPROD static I8_NOINLINE void block5x5(const i8_conv2d_params *p, const i8_dwconv_packed *s,
                                          const i8_neon_requant *rq, const int8_t *x,
                                          unsigned char *y, const int8_t *zrow, int8_t *colbuf,
                                          int8_t *wb, size_t ch, size_t r0, size_t r1) {
-    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, 5, 5);
+    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, 5, 5, 1);
 }
 
 DOTPROD static I8_NOINLINE void block_any(const i8_conv2d_params *p, const i8_dwconv_packed *s,
                                           const i8_neon_requant *rq, const int8_t *x,
                                           unsigned char *y, const int8_t *zrow, int8_t *colbuf,
                                           int8_t *wb, size_t ch, size_t r0, size_t r1) {
-    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, p->kh, p->kw);
+    block(p, s, rq, x, y, zrow, colbuf, wb, ch, r0, r1, p->kh, p->kw, 0);
 }
 
 DOTPROD void i8_dwconv__neondot(const i8_conv2d_params *p, const void *packed, const int8_t *x,
