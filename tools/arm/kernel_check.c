@@ -43,6 +43,8 @@
  *            arrays: y0, y1, fy, x0, x1, fx, x
  *   softmax  ints: rows, cols, y_zp; floats: inv_y_scale; arrays: exp_table, x
  *   quantize, dequantize ints: n, zp; floats: scale; arrays: x
+ *   quantize_nchw   ints: b, c, hw, zp, mid; floats: scale; arrays: x [b, c, hw] float32;
+ *                   y [b, hw, c] (two calls: pixels [0, mid), [mid, b * hw))
  *   transpose ints: ndim, elem_size, shape[ndim], perm[ndim]; arrays: x
  *   slice    ints: ndim, elem_size, in_shape[ndim], start[ndim], step[ndim], out_shape[ndim];
  *            arrays: x
@@ -275,6 +277,14 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     } else if (!strcmp(k, "quantize")) {
         NEED(2, 1, 1);
         i8_quantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);
+    } else if (!strcmp(k, "quantize_nchw")) {
+        NEED(5, 1, 1);
+        /* pixels [0, mid) then [mid, b * hw): two calls, as two threads split them */
+        const int64_t total = tc->ints[0] * tc->ints[2];
+        i8_quantize_f32_nchw_run(tc->ints[1], tc->ints[2], 0, tc->ints[4], a[0],
+                                 tc->floats[0], I32(3), y);
+        i8_quantize_f32_nchw_run(tc->ints[1], tc->ints[2], tc->ints[4], total, a[0],
+                                 tc->floats[0], I32(3), y);
     } else if (!strcmp(k, "dequantize")) {
         NEED(2, 1, 1);
         i8_dequantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);

@@ -18,6 +18,12 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
     const int32_t arm = i8_isa_current();
+#if defined(__aarch64__)
+    if (arm == I8_ISA_NEON_DOT) {
+        i8_dwconv__neondot(p, packed, x, y, scratch, r0, r1);
+        return;
+    }
+#endif
     if (arm == I8_ISA_NEON || arm == I8_ISA_NEON_DOT) {
         i8_dwconv__neon(p, packed, x, y, scratch, r0, r1);
         return;

@@ -11,7 +11,8 @@
  *        side by side; a missing odd last tap has weight 0)
  * Both weight layouts are always present (depthwise weights are small), so a stream packed
  * under any path runs under every path.
- * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps.
+ * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps;
+ * on aarch64 also the column buffer and weight columns of neondot.c.
  *
  * Kernels compute output rows [r0, r1) of the n * oh output rows (row r = image r / oh, output
  * row r % oh), writing exactly those rows of y, so threads can split a run by rows; each call
@@ -52,6 +53,14 @@ void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const 
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                      void *scratch, size_t r0, size_t r1);
+#endif
+#if defined(__aarch64__)
+/* SDOT over interleaved columns (neondot.c); its column buffer holds NEONDOT_COLS columns */
+enum { NEONDOT_COLS = 128 };
+void i8_dwconv__neondot(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                        void *scratch, size_t r0, size_t r1);
+/* its scratch beyond the portable kernel's (i8_dwconv_scratch_size includes it) */
+size_t i8_dwconv_neondot_scratch(const i8_conv2d_params *p);
 #endif
 /* The kernel of the current path (int8rt/cpu.h). */
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,

@@ -63,7 +63,13 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     }
 }
 
-size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) { return cs_of(p) * 5; }
+size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) {
+#if defined(__aarch64__)
+    return cs_of(p) * 5 + i8_dwconv_neondot_scratch(p);
+#else
+    return cs_of(p) * 5;
+#endif
+}
 
 static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restrict src,
                        const int8_t *restrict wt) {

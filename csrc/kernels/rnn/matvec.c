@@ -105,6 +105,7 @@ void i8mv_run(const void *packed, const float *bias, const float *a, float *y, v
     else if (isa == I8_ISA_AVX2) i8mv_dot__avx2(packed, q, acc);
     else i8mv_dot__scalar(packed, q, acc);
 #else
+    (void)isa; /* one kernel off x86 (unused: -Werror in tools/arm/run.sh) */
     i8mv_dot__scalar(packed, q, acc);
 #endif
     const float *sw = (const float *)((const unsigned char *)packed + HEAD_BYTES) + h->n8;
