@@ -63,6 +63,7 @@
 #include "kernels/gemm/gemm.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,7 +181,8 @@ static void *xmalloc(size_t n) {
     } while (0)
 
 static void conv_params(const test_case *tc, i8_conv2d_params *p) {
-    int32_t *f = &p->n; /* the struct is 23 consecutive int32_t fields */
+    memset(p, 0, sizeof *p); /* no fused post-ops */
+    int32_t *f = &p->n; /* the struct starts with 23 consecutive int32_t fields */
     for (int i = 0; i < 23; i++) f[i] = I32(i);
 }
 
@@ -210,7 +212,8 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     if (!strcmp(k, "conv2d")) {
         NEED(23, 0, 4);
         i8_conv2d_params p;
-        _Static_assert(sizeof(i8_conv2d_params) == 23 * sizeof(int32_t), "conv2d params layout");
+        _Static_assert(offsetof(i8_conv2d_params, post) == 23 * sizeof(int32_t),
+                       "conv2d params layout");
         conv_params(tc, &p);
         void *packed = xmalloc(i8_conv2d_packed_size(&p));
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));

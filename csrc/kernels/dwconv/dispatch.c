@@ -4,15 +4,15 @@
 #include "kernels/x86_paths.h"
 
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
-                   void *scratch, size_t r0, size_t r1) {
+                   void *scratch, size_t r0, size_t r1, const i8_post *post) {
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
-        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1);
+        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, post);
         return;
     }
     if (level == 1) {
-        i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1);
+        i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, post);
         return;
     }
 #endif
@@ -20,8 +20,12 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     const int32_t arm = i8_isa_current();
     if (arm == I8_ISA_NEON || arm == I8_ISA_NEON_DOT) {
         i8_dwconv__neon(p, packed, x, y, scratch, r0, r1);
+        /* the NEON epilogue has no post-ops: one pass over the rows just written */
+        if (post)
+            i8_post_apply__scalar(post, (int8_t *)y + r0 * (size_t)p->ow * p->c,
+                                  (r1 - r0) * (size_t)p->ow * p->c);
         return;
     }
 #endif
-    i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1);
+    i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1, post);
 }

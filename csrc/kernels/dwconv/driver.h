@@ -9,12 +9,13 @@
 
 #define I8_DWCONV_DEFINE_DRIVER(NAME, ATTR, RQ_TYPE, RQ_INIT, PIXEL, PIXEL_ANY)                 \
 ATTR void NAME(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,            \
-               void *scratch, size_t r0, size_t r1) {                                              \
+               void *scratch, size_t r0, size_t r1, const i8_post *post) {                         \
     i8_dwconv_packed s;                                                                            \
     i8_dwconv_sections(p, packed, &s);                                                             \
     const size_t c = (size_t)p->c, esz = p->out_f32 ? sizeof(float) : 1;                           \
     const int ntaps = p->kh * p->kw;                                                               \
-    const RQ_TYPE rq = RQ_INIT(p->y_zp, p->qmin, p->qmax, p->out_f32);                             \
+    RQ_TYPE rq = RQ_INIT(p->y_zp, p->qmin, p->qmax, p->out_f32);                                   \
+    rq.post = post;                                                                                \
     int8_t *zrow = (int8_t *)scratch + s.cs * 4; /* the scalar kernel's layout of the scratch */   \
     memset(zrow, p->x_zp, s.cs);                                                                   \
     /* tap pointers of one pixel; kh * kw may exceed MAX_TAPS_FAST only for huge kernels,          \
@@ -71,7 +72,7 @@ ATTR void NAME(const i8_conv2d_params *p, const void *packed, const int8_t *x, v
             default: PIXEL_ANY(ntaps, &s, &rq, c, src, yb, esz); break;                            \
             }                                                                                      \
         }                                                                                          \
-        if (!fits) i8_dwconv__scalar(p, packed, x, y, scratch, r, r + 1);                          \
+        if (!fits) i8_dwconv__scalar(p, packed, x, y, scratch, r, r + 1, post);                    \
     }                                                                                              \
 }
 

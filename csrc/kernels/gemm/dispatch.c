@@ -130,7 +130,8 @@ static int32_t weight_at(const i8_gemm_panel *pn, size_t j, size_t i) {
 
 static void gemm_portable(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride,
                           unsigned char *c, size_t c_row) {
-    const i8_rq_params rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
+    i8_rq_params rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
+    rq.post = pn->post;
     const size_t esz = pn->out_f32 ? sizeof(float) : 1;
     /* the K4N16 bias also cancels 128 * sum(w): add it back over the readable k */
     const int32_t off = pn->layout == I8_GEMM_K4N16 ? 128 : 0;
@@ -171,12 +172,30 @@ static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
  * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
  * MobileNet's 1x1 convolutions) each row tile meets every column block while its rows are in
  * L1; otherwise each column block (in L1) meets every row tile of the block (in L2). */
+/* The NEON tiles' epilogues (neon_tile.h, prim_neon.h) have no post-ops: the driver applies
+ * them to each tile's int8 output right after the tile, while it is in L1. Every other set
+ * (x86, the _emu twins, the portable ROWS tile) applies them in its epilogue. */
+static int post_after_tiles(const i8_gemm_kernel *kd) {
+    return kd->native && (kd->cpu == I8_GEMM_CPU_NEON || kd->cpu == I8_GEMM_CPU_NEONDOT);
+}
+
+static inline void tile_call(const i8_gemm_tile *t, const i8_gemm_panel *pn, int post_after,
+                             size_t rows, size_t nc, size_t kc, const unsigned char *a,
+                             size_t a_stride, const unsigned char *w, unsigned char *c,
+                             size_t c_row, const i8_gemm_params *p) {
+    t->fn(rows, nc, kc, a, a_stride, w, c, c_row, p);
+    if (post_after)
+        for (size_t r = 0; r < rows; r++) i8_post_apply__scalar(pn->post, (int8_t *)(c + r * c_row), nc);
+}
+
 static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, size_t kc,
                       const void *a, size_t a_stride, unsigned char *c, size_t c_row) {
     const size_t n = (size_t)pn->n, mr = kd->mr, esz = pn->out_f32 ? sizeof(float) : 1;
     const unsigned char *ab = a;
     i8_gemm_params p;
     p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
+    const int post_after = pn->post && post_after_tiles(kd);
+    p.rq.post = post_after ? NULL : pn->post;
     const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
         for (size_t i = 0; i < m; i += mr) {
@@ -186,8 +205,8 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
                 const size_t nc = n - j < t->nr ? n - j : t->nr;
                 p.bias = pn->bias + j;
                 p.mult = pn->mult + j;
-                t->fn(rows, nc, kc, ab + i * a_stride, a_stride, pn->w + weight_offset(pn, j),
-                      c + i * c_row + j * esz, c_row, &p);
+                tile_call(t, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride,
+                          pn->w + weight_offset(pn, j), c + i * c_row + j * esz, c_row, &p);
                 j += nc;
             }
         }
@@ -201,8 +220,8 @@ static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
         const unsigned char *w = pn->w + weight_offset(pn, j);
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;
-            t->fn(rows, nc, kc, ab + i * a_stride, a_stride, w, c + i * c_row + j * esz, c_row,
-                  &p);
+            tile_call(t, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride, w,
+                      c + i * c_row + j * esz, c_row, &p);
         }
         j += nc;
     }

@@ -137,6 +137,9 @@ typedef struct {
      * driver then runs a slow portable loop. */
     void *scratch;
     size_t scratch_bytes;
+    /* fused post-ops of an int8 output (requant/requant.h; NULL: none): the x86 and portable
+     * tiles apply them in their epilogue, the NEON ones in a pass over each tile's output */
+    const i8_post *post;
 } i8_gemm_panel;
 
 size_t i8_gemm_packed_size(int32_t n, int32_t k);

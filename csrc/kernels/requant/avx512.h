@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/requant/avx2.h"
 #include "kernels/requant/requant.h"
 
 #define I8_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -22,7 +23,48 @@ typedef struct {
     __m512 lo, hi;
     __m512i zp;
     int32_t out_f32;
+    const i8_post *post; /* NULL: none (requant.h) */
 } i8_avx512_requant;
+
+/* post->lut[x + 128] of 16 bytes with AVX-512 VBMI (only when post->vbmi): the table is four
+ * zmm; vpermi2b looks up 128 entries by bits 0-6 of each index, so one over entries 0-127 and
+ * one over 128-255 give both candidates and bit 7 of u = x ^ 0x80 picks (lut/avx512.c). The
+ * two vpermi2b are inline assembly: the epilogue's callers are compiled for F/BW/VL, and a
+ * VBMI target on them would let the compiler use VBMI where the CPU may lack it (Cascade
+ * Lake); the assembly runs only behind the run-time check. */
+I8_AVX512_TARGET static inline __m128i i8_avx512_lut16_vbmi(const int8_t *table, __m128i x) {
+    const __m512i u = _mm512_castsi128_si512(_mm_xor_si128(x, _mm_set1_epi8((char)0x80)));
+    __m512i lo = u, hi = u;
+    /* vpermi2b: the index register is overwritten by the entries of (t_a, t_b) */
+    __asm__("vpermi2b %2, %1, %0" : "+v"(lo) : "v"(_mm512_loadu_si512(table)),
+            "v"(_mm512_loadu_si512(table + 64)));
+    __asm__("vpermi2b %2, %1, %0" : "+v"(hi) : "v"(_mm512_loadu_si512(table + 128)),
+            "v"(_mm512_loadu_si512(table + 192)));
+    return _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(u), lo, hi));
+}
+
+/* The post-ops of 16 requantized bytes b (requant.h i8_post1) whose first output element is
+ * y, nr <= 16 real: the table lookup (VBMI, else the AVX2 one), then the residual add in one
+ * zmm (the add kernel's arithmetic, eltwise/avx512.c; a masked load of the residual). */
+I8_AVX512_TARGET static inline __m128i i8_avx512_post16(const i8_post *po, __m128i b,
+                                                        const void *y, __mmask16 m) {
+    if (po->lut) b = po->vbmi ? i8_avx512_lut16_vbmi(po->lut, b) : i8_avx2_lut16(po, b);
+    if (po->add) {
+        const __m128i r = _mm_maskz_loadu_epi8(m, (const int8_t *)y + po->res_off);
+        const __m512i acc = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(b), _mm512_set1_epi32(po->a_zp)),
+                               _mm512_set1_epi32(po->a_mult)),
+            _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(r), _mm512_set1_epi32(po->b_zp)),
+                               _mm512_set1_epi32(po->b_mult)));
+        const __m512 v = _mm512_min_ps(
+            _mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(po->mult)),
+                          _mm512_set1_ps((float)(po->qmin - po->y_zp))),
+            _mm512_set1_ps((float)(po->qmax - po->y_zp)));
+        b = _mm512_cvtsepi32_epi8(
+            _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(po->y_zp)));
+    }
+    return b;
+}
 
 I8_AVX512_TARGET static inline i8_avx512_requant
 i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
@@ -31,6 +73,7 @@ i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32
     r.hi = _mm512_set1_ps((float)(qmax - y_zp));
     r.zp = _mm512_set1_epi32(y_zp);
     r.out_f32 = out_f32;
+    r.post = NULL;
     return r;
 }
 
@@ -49,7 +92,8 @@ I8_AVX512_TARGET static inline void i8_avx512_requant16_acc(const i8_avx512_requ
         _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, rq->lo), rq->hi)), rq->zp);
     /* narrow in a register, then a plain store: the memory form of vpmovsdb is much slower
      * on AMD Zen 4 (measured: MobileNetV2's K = 16 1x1 convs, epilogue-bound) */
-    const __m128i b = _mm512_cvtsepi32_epi8(q);
+    __m128i b = _mm512_cvtsepi32_epi8(q);
+    if (rq->post) b = i8_avx512_post16(rq->post, b, y, m);
     if (nr >= 16)
         _mm_storeu_si128((__m128i *)y, b);
     else
