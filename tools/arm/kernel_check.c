@@ -223,7 +223,16 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         free(scratch);
     } else if (!strcmp(k, "fc")) {
         NEED(8, 0, 4);
-        i8_fc_params p = {I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), I32(6), I32(7)};
+        i8_fc_params p;
+        memset(&p, 0, sizeof p); /* no fused post-ops */
+        p.m = I32(0);
+        p.k = I32(1);
+        p.n = I32(2);
+        p.x_zp = I32(3);
+        p.y_zp = I32(4);
+        p.qmin = I32(5);
+        p.qmax = I32(6);
+        p.out_f32 = I32(7);
         void *packed = xmalloc(i8_fc_packed_size(&p));
         void *scratch = xmalloc(i8_fc_scratch_size(&p));
         i8_fc_pack(&p, a[1], a[2], a[3], packed);

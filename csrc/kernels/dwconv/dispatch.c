@@ -8,11 +8,24 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
-        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, post);
+        /* a table without VBMI: post-ops over the rows afterwards (requant/avx512.h) */
+        const int rows_after = post && post->lut && !post->vbmi;
+        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        if (rows_after) {
+            const size_t row = (size_t)p->ow * p->c;
+            i8_post_rows__avx2(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
+        }
         return;
     }
     if (level == 1) {
-        i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, post);
+        /* post-ops 32 bytes per step over the rows just written (requant.h
+         * i8_post_rows__avx2), cheaper than in the 16-byte AVX2 epilogue (gemm/dispatch.c) */
+        const int rows_after = post != NULL;
+        i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        if (rows_after) {
+            const size_t row = (size_t)p->ow * p->c;
+            i8_post_rows__avx2(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
+        }
         return;
     }
 #endif

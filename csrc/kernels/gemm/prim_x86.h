@@ -58,9 +58,8 @@ static inline int32_t i8_load32(const unsigned char *p) {
         return _mm256_set1_epi32(i8_load32(p));                                                \
     }                                                                                          \
     ATTR static inline i8_avx2_requant S##_rq_init(const i8_rq_params *p) {                    \
-        i8_avx2_requant r = i8_avx2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);       \
-        r.post = p->post;                                                                      \
-        return r;                                                                              \
+        /* no post-ops: the driver runs them after the block (gemm/dispatch.c) */             \
+        return i8_avx2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);                    \
     }                                                                                          \
     ATTR static inline void S##_store16(const i8_avx2_requant *rq, __m256i lo, __m256i hi,     \
                                         const float *mult, void *y, size_t nr) {               \

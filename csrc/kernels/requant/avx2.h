@@ -23,31 +23,12 @@ typedef struct {
     __m256 lo, hi;
     __m256i zp;
     int32_t out_f32;
-    const i8_post *post; /* NULL: none (requant.h) */
 } i8_avx2_requant;
 
-/* 16-entry vpshufb lookups of a 256-entry table, equal to post->lut[x + 128] (the algorithm
- * of lut/avx2.c on one xmm): u = x ^ 0x80 splits into half h = u >> 7 and v = u & 127; with
- * index_j = v + 0x70 - 16 j, vpshufb(D_j, index_j) is D_j[v & 15] for j >= v >> 4 and 0
- * (bit 7 set) beyond, so the XOR over the difference tables D_j (i8_post_init) telescopes to
- * T_{v >> 4}[v & 15] of each half; vpblendvb picks the half by bit 7 of u. */
-__attribute__((target("avx2"))) static inline __m128i i8_avx2_lut16(const i8_post *po,
-                                                                     __m128i x) {
-    const __m128i u = _mm_xor_si128(x, _mm_set1_epi8((char)0x80));
-    const __m128i v = _mm_and_si128(u, _mm_set1_epi8(0x7F));
-    __m128i r0 = _mm_setzero_si128(), r1 = r0;
-    for (int j = 0; j < 8; j++) {
-        const __m128i idx = _mm_add_epi8(v, _mm_set1_epi8((char)(0x70 - 16 * j)));
-        r0 = _mm_xor_si128(r0, _mm_shuffle_epi8(_mm_load_si128((const __m128i *)po->lut_diff[0][j]),
-                                                idx));
-        r1 = _mm_xor_si128(r1, _mm_shuffle_epi8(_mm_load_si128((const __m128i *)po->lut_diff[1][j]),
-                                                idx));
-    }
-    return _mm_blendv_epi8(r0, r1, u);
-}
-
-/* The residual add of 16 int8 q (requant.h i8_post1) against r, the 16 residual bytes: the
- * add kernel's arithmetic (eltwise/avx2.c) per lane: int32 products (vpmulld, exact: |acc| <
+/* No post-ops in this 16-byte epilogue: the AVX2 kernels run them over their output rows
+ * after a block, 32 bytes per step (requant.h i8_post_rows__avx2, docs/KERNELS.md "Fused
+ * epilogues"). The residual add of 16 int8 q (requant.h i8_post1) against r, the 16 residual
+ * bytes, for that pass: the add kernel's arithmetic (eltwise/avx2.c) per lane: int32 products (vpmulld, exact: |acc| <
  * 2^31), vcvtdq2ps, one vmulps, clamp, vcvtps2dq (half to even), + zp, exact packs. */
 __attribute__((target("avx2"))) static inline __m128i i8_avx2_add16(const i8_post *po, __m128i q,
                                                                     __m128i r) {
@@ -69,26 +50,6 @@ __attribute__((target("avx2"))) static inline __m128i i8_avx2_add16(const i8_pos
     return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 }
 
-/* The post-ops of 16 requantized bytes b whose first output element is y (nr <= 16 of them
- * real: the residual is read only there). */
-__attribute__((target("avx2"))) static inline __m128i i8_avx2_post16(const i8_post *po, __m128i b,
-                                                                     const void *y, size_t nr) {
-    if (po->lut) b = i8_avx2_lut16(po, b);
-    if (po->add) {
-        const int8_t *r = (const int8_t *)y + po->res_off;
-        __m128i rv;
-        if (nr == 16) {
-            rv = _mm_loadu_si128((const __m128i *)r);
-        } else {
-            int8_t t[16] = {0};
-            memcpy(t, r, nr);
-            rv = _mm_loadu_si128((const __m128i *)t);
-        }
-        b = i8_avx2_add16(po, b, rv);
-    }
-    return b;
-}
-
 __attribute__((target("avx2"))) static inline i8_avx2_requant
 i8_avx2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
     i8_avx2_requant r;
@@ -96,7 +57,6 @@ i8_avx2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) 
     r.hi = _mm256_set1_ps((float)(qmax - y_zp));
     r.zp = _mm256_set1_epi32(y_zp);
     r.out_f32 = out_f32;
-    r.post = NULL;
     return r;
 }
 
@@ -130,8 +90,7 @@ i8_avx2_requant16_acc(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const f
     /* packs work per 128-bit lane: [q0 0-3, q1 0-3 | q0 4-7, q1 4-7]; reorder the 64-bit
      * quarters to channel order, then pack the two halves to 16 bytes */
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
-    __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    if (rq->post) b = i8_avx2_post16(rq->post, b, y, nr);
+    const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     if (nr == 16) {
         _mm_storeu_si128((__m128i *)y, b);
     } else {

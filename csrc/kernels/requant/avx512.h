@@ -14,7 +14,6 @@
 
 #include <immintrin.h>
 
-#include "kernels/requant/avx2.h"
 #include "kernels/requant/requant.h"
 
 #define I8_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -44,11 +43,12 @@ I8_AVX512_TARGET static inline __m128i i8_avx512_lut16_vbmi(const int8_t *table,
 }
 
 /* The post-ops of 16 requantized bytes b (requant.h i8_post1) whose first output element is
- * y, nr <= 16 real: the table lookup (VBMI, else the AVX2 one), then the residual add in one
+ * y, nr <= 16 real: the table lookup (VBMI: with a table and no VBMI, the kernels run the
+ * post-ops after the block instead, i8_post_rows__avx2), then the residual add in one
  * zmm (the add kernel's arithmetic, eltwise/avx512.c; a masked load of the residual). */
 I8_AVX512_TARGET static inline __m128i i8_avx512_post16(const i8_post *po, __m128i b,
                                                         const void *y, __mmask16 m) {
-    if (po->lut) b = po->vbmi ? i8_avx512_lut16_vbmi(po->lut, b) : i8_avx2_lut16(po, b);
+    if (po->lut) b = i8_avx512_lut16_vbmi(po->lut, b); /* callers check po->vbmi */
     if (po->add) {
         const __m128i r = _mm_maskz_loadu_epi8(m, (const int8_t *)y + po->res_off);
         const __m512i acc = _mm512_add_epi32(

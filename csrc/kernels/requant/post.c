@@ -3,6 +3,9 @@
 
 #include "int8rt/cpu.h"
 #include "kernels/requant/requant.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/requant/avx2.h"
+#endif
 
 const i8_post *i8_post_init(i8_post *po, const i8_post_params *pp, const int8_t *table,
                             const int8_t *res, const void *y) {
@@ -38,3 +41,58 @@ const i8_post *i8_post_init(i8_post *po, const i8_post_params *pp, const int8_t 
     }
     return po;
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 32 bytes of post->lut[x + 128] with vpshufb (the algorithm of lut/avx2.c): u = x ^ 0x80
+ * splits into half h = u >> 7 and v = u & 127; with index_j = v + 0x70 - 16 j, vpshufb(D_j,
+ * index_j) is D_j[v & 15] for j >= v >> 4 and 0 (bit 7 set) beyond, so the XOR over the
+ * difference tables D_j (i8_post_init; both 128-bit lanes use the same ones) telescopes to
+ * T_{v >> 4}[v & 15] of each half; vpblendvb picks the half by bit 7 of u. */
+__attribute__((target("avx2"))) static inline __m256i lut32(const i8_post *po, __m256i x) {
+    const __m256i u = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
+    const __m256i v = _mm256_and_si256(u, _mm256_set1_epi8(0x7F));
+    __m256i r0 = _mm256_setzero_si256(), r1 = r0;
+    for (int j = 0; j < 8; j++) {
+        const __m256i idx = _mm256_add_epi8(v, _mm256_set1_epi8((char)(0x70 - 16 * j)));
+        r0 = _mm256_xor_si256(r0, _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(
+                                                          (const __m128i *)po->lut_diff[0][j])),
+                                                      idx));
+        r1 = _mm256_xor_si256(r1, _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(
+                                                          (const __m128i *)po->lut_diff[1][j])),
+                                                      idx));
+    }
+    return _mm256_blendv_epi8(r0, r1, u);
+}
+
+__attribute__((target("avx2"))) static inline __m256i post32(const i8_post *po, __m256i b,
+                                                             const int8_t *res) {
+    if (po->lut) b = lut32(po, b);
+    if (po->add) {
+        const __m256i r = _mm256_loadu_si256((const __m256i *)res);
+        const __m128i lo = i8_avx2_add16(po, _mm256_castsi256_si128(b), _mm256_castsi256_si128(r));
+        const __m128i hi =
+            i8_avx2_add16(po, _mm256_extracti128_si256(b, 1), _mm256_extracti128_si256(r, 1));
+        b = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    return b;
+}
+
+__attribute__((target("avx2"))) void i8_post_rows__avx2(const i8_post *po, int8_t *y,
+                                                        size_t rows, size_t n, size_t y_row) {
+    for (size_t r = 0; r < rows; r++, y += y_row) {
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            _mm256_storeu_si256((__m256i *)(y + i),
+                                post32(po, _mm256_loadu_si256((const __m256i *)(y + i)),
+                                       y + i + po->res_off));
+        if (i < n) {
+            int8_t tb[32] = {0}, tr[32] = {0};
+            memcpy(tb, y + i, n - i);
+            if (po->add) memcpy(tr, y + i + po->res_off, n - i);
+            _mm256_storeu_si256((__m256i *)tb,
+                                post32(po, _mm256_loadu_si256((const __m256i *)tb), tr));
+            memcpy(y + i, tb, n - i);
+        }
+    }
+}
+#endif

@@ -58,7 +58,7 @@ typedef struct {
     float mult;
     int32_t y_zp, qmin, qmax;
     int32_t vbmi;          /* the CPU has AVX-512 VBMI (the zmm epilogue's table lookup) */
-    /* the AVX2 lookup's difference tables (requant/avx2.h i8_avx2_lut16): [half][j][16] */
+    /* the AVX2 lookup's difference tables (post.c i8_post_rows__avx2): [half][j][16] */
     int8_t lut_diff[2][8][16] __attribute__((aligned(16)));
 } i8_post;
 
@@ -92,6 +92,14 @@ static inline int8_t i8_post1(const i8_post *po, int8_t q, const int8_t *y) {
 static inline void i8_post_apply__scalar(const i8_post *po, int8_t *y, size_t n) {
     for (size_t t = 0; t < n; t++) y[t] = i8_post1(po, y[t], y + t);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The post-ops over `rows` rows of n int8 outputs already written (row stride y_row bytes), 32
+ * bytes per step (AVX2; post.c): the AVX2 kernels' table lookup, which costs about as much per
+ * 16 bytes in their 16-byte epilogue as per 32 bytes here (docs/KERNELS.md "Fused
+ * epilogues"). Only on CPUs with AVX2. */
+void i8_post_rows__avx2(const i8_post *po, int8_t *y, size_t rows, size_t n, size_t y_row);
+#endif
 
 /* Fills po from a conv / fc call's post params, table and residual (kernels.h); returns po,
  * or NULL when no post-op is active (out_f32 outputs never have one). */
