@@ -72,7 +72,7 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     unknown = set(post) - set(_POST_KEYS)
     if unknown:
         raise ValueError(f"post: unknown keys {sorted(unknown)}")
-    pp[0] = {k: post.get(k, 0) for k in _POST_KEYS}
+    pp[0] = {f: post.get(f, 0) for f in _POST_KEYS}
     tp[0] = NULL
     rp[0] = NULL
     if pp.lut:
@@ -184,7 +184,7 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
         raise ValueError(f"fc: bias {bias.shape} / mult {mult.shape} must be [{p.n}]")
     p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
     p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
-    p.post = {k: 0 for k in _POST_KEYS}
+    p.post = {f: 0 for f in _POST_KEYS}
 
     y = np.empty((p.m, p.n), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)

@@ -119,3 +119,11 @@ def test_binding_refuses_bad_post() -> None:
         _native.gemm(name, a, **kw, post=POSTS["add"], res=np.zeros((3, 5), np.int8))
     with pytest.raises(ValueError, match="unknown"):
         _native.gemm(name, a, **kw, post={"relu": 1})
+
+
+def test_bench_helpers_run_without_post_ops() -> None:
+    """The benchmark bindings fill the post params themselves (no post-op, nothing missing)."""
+    assert len(_native.fc_run_times(4, 8, 4, repeats=2)) == 2
+    conv = _native.PackedConv2d(1, 5, 5, 8, 8, 3, pad=1)
+    conv.run()
+    assert conv.macs == 5 * 5 * 8 * 8 * 9

@@ -79,6 +79,10 @@ __attribute__((target("avx2"))) static inline __m256i post32(const i8_post *po, 
 
 __attribute__((target("avx2"))) void i8_post_rows__avx2(const i8_post *po, int8_t *y,
                                                         size_t rows, size_t n, size_t y_row) {
+    if (y_row == n) { /* contiguous rows (a whole-width block): one row, one tail */
+        n *= rows;
+        rows = 1;
+    }
     for (size_t r = 0; r < rows; r++, y += y_row) {
         size_t i = 0;
         for (; i + 32 <= n; i += 32)
