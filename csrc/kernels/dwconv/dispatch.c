@@ -8,12 +8,15 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
-        /* a table without VBMI: post-ops over the rows afterwards (requant/avx512.h) */
-        const int rows_after = post && post->lut && !post->vbmi;
+        /* a table: post-ops over the rows afterwards, 64 bytes per step (gemm/dispatch.c) */
+        const int rows_after = post && post->lut;
         i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
         if (rows_after) {
             const size_t row = (size_t)p->ow * p->c;
-            i8_post_rows__avx2(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
+            if (post->vbmi)
+                i8_post_rows__avx512vbmi(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
+            else
+                i8_post_rows__avx2(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
         }
         return;
     }

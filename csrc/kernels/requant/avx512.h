@@ -25,30 +25,13 @@ typedef struct {
     const i8_post *post; /* NULL: none (requant.h) */
 } i8_avx512_requant;
 
-/* post->lut[x + 128] of 16 bytes with AVX-512 VBMI (only when post->vbmi): the table is four
- * zmm; vpermi2b looks up 128 entries by bits 0-6 of each index, so one over entries 0-127 and
- * one over 128-255 give both candidates and bit 7 of u = x ^ 0x80 picks (lut/avx512.c). The
- * two vpermi2b are inline assembly: the epilogue's callers are compiled for F/BW/VL, and a
- * VBMI target on them would let the compiler use VBMI where the CPU may lack it (Cascade
- * Lake); the assembly runs only behind the run-time check. */
-I8_AVX512_TARGET static inline __m128i i8_avx512_lut16_vbmi(const int8_t *table, __m128i x) {
-    const __m512i u = _mm512_castsi128_si512(_mm_xor_si128(x, _mm_set1_epi8((char)0x80)));
-    __m512i lo = u, hi = u;
-    /* vpermi2b: the index register is overwritten by the entries of (t_a, t_b) */
-    __asm__("vpermi2b %2, %1, %0" : "+v"(lo) : "v"(_mm512_loadu_si512(table)),
-            "v"(_mm512_loadu_si512(table + 64)));
-    __asm__("vpermi2b %2, %1, %0" : "+v"(hi) : "v"(_mm512_loadu_si512(table + 128)),
-            "v"(_mm512_loadu_si512(table + 192)));
-    return _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(u), lo, hi));
-}
-
-/* The post-ops of 16 requantized bytes b (requant.h i8_post1) whose first output element is
- * y, nr <= 16 real: the table lookup (VBMI: with a table and no VBMI, the kernels run the
- * post-ops after the block instead, i8_post_rows__avx2), then the residual add in one
+/* The residual add of 16 requantized bytes b (requant.h i8_post1) whose first output element
+ * is y, nr <= 16 real (mask m), in one
  * zmm (the add kernel's arithmetic, eltwise/avx512.c; a masked load of the residual). */
 I8_AVX512_TARGET static inline __m128i i8_avx512_post16(const i8_post *po, __m128i b,
                                                         const void *y, __mmask16 m) {
-    if (po->lut) b = i8_avx512_lut16_vbmi(po->lut, b); /* callers check po->vbmi */
+    /* tables never reach this epilogue: the kernels run them after the block, 64 bytes per
+     * step (requant.h i8_post_rows__avx512vbmi) */
     if (po->add) {
         const __m128i r = _mm_maskz_loadu_epi8(m, (const int8_t *)y + po->res_off);
         const __m512i acc = _mm512_add_epi32(
