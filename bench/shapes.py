@@ -6,12 +6,19 @@ distinct (batch, length) shapes.
 
     python bench/shapes.py [--d 384 --heads 12 --ff 1536 --layers 6 --vocab 30522]
                            [--lengths 16:129] [--runs 5] [--rss-shapes 500] [--threads 1]
+                           [--python-planning] [--clock wall|thread]
+
+New shapes are C reshapes of a shape template (int8rt/dynamic/reshape.py); the first call of a
+session builds the template of its shape pattern (batch 1, sequence free). --python-planning
+plans every shape in Python instead (specialize + lower + NativePlan: the path before
+templates), for a before / after on one machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,26 +70,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rss-shapes", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--python-planning", action="store_true",
+                    help="no shape templates: plan every new shape in Python")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="thread: CPU time of the calling thread (time.thread_time), which leaves "
+                         "out the time other processes of a loaded machine take; meaningful "
+                         "with --threads 1 only")
     args = ap.parse_args(argv)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    if args.python_planning:
+        os.environ["INT8RT_RESHAPE"] = "0"  # Sessions build no shape templates
 
     import onnx
 
     model = onnx.load_from_string(export(args.vocab, args.d, args.heads, args.ff, args.layers))
     qm = int8rt.quantize(model, mode="dynamic")
+    from bench.machine import cpu_header
+
+    print(cpu_header())
+    t0 = time.perf_counter()
     sess = int8rt.Session(qm, threads=args.threads)
+    print(f"Session load: {(time.perf_counter() - t0) * 1e3:.0f} ms (weights packed; batch-1 "
+          "shape template built unless --python-planning)")
     start, stop = (int(v) for v in args.lengths.split(":"))
     ratios = []
+    print(f"clock: {args.clock}")
     print("| tokens | first call (ms) | steady (ms) | ratio |\n|---|---|---|---|")
     for s in range(start, stop):
         f = feed(1, s, args.vocab)
-        t0 = time.perf_counter()
+        t0 = clock()
         sess.run(None, f)
-        first = time.perf_counter() - t0
+        first = clock() - t0
         steady = []
         for _ in range(args.runs):
-            t0 = time.perf_counter()
+            t0 = clock()
             sess.run(None, f)
-            steady.append(time.perf_counter() - t0)
+            steady.append(clock() - t0)
         med = float(np.median(steady))
         ratios.append(first / med)
         if s in (start, 32, 64, 96, stop - 1) or s % 16 == 0:
@@ -91,6 +114,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nfirst / steady over {len(r)} lengths: median {np.median(r):.2f}, "
           f"p90 {np.percentile(r, 90):.2f}, max {r.max():.2f}; "
           f"lengths with ratio <= 2: {(r <= 2).sum()}/{len(r)}")
+    over = [(s, round(float(x), 2)) for s, x in zip(range(start, stop), r) if x > 2]
+    print(f"lengths over 2x (tokens, ratio): {over}")
+    if len(r) > 1:
+        print(f"without the first length: max {r[1:].max():.2f}, "
+              f"lengths with ratio <= 2: {(r[1:] <= 2).sum()}/{len(r) - 1}")
+    from int8rt.dynamic.reshape import ReshapedPlan
+
+    made = sum(isinstance(p, ReshapedPlan) for p in sess._plans.values())
+    print(f"cached plans made by a C reshape: {made}/{len(sess._plans)}")
+    # time to a plan alone (no run): C reshape vs Python planning, interleaved
+    if not args.python_planning:
+        py = int8rt.Session(qm, threads=args.threads)
+        py._reshaper = None
+        t_c, t_py = [], []
+        for s in range(stop, stop + 10):
+            shapes = ((1, s), (1, s))
+            t0 = time.perf_counter()
+            sess.plan_for(shapes)
+            t_c.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            py.plan_for(shapes)
+            t_py.append(time.perf_counter() - t0)
+        print(f"planning a new shape: C reshape {np.median(t_c) * 1e3:.2f} ms, "
+              f"Python {np.median(t_py) * 1e3:.2f} ms (medians of 10 lengths)")
+        del py  # its own copy of the weights would count in the RSS below
+
+    del sess
 
     sess = int8rt.Session(qm, threads=args.threads)
     shapes = [(b, s) for s in range(4, 400) for b in (1, 2)][:args.rss_shapes]

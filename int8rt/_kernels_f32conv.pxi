@@ -14,8 +14,13 @@ cdef extern from "kernels/f32conv/f32conv.h" nogil:
     size_t f32_conv2d_packed_size(const f32_conv2d_params *p)
     void f32_conv2d_pack(const f32_conv2d_params *p, const float *w, const float *bias,
                          void *packed)
-    void f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x,
-                        float *y)
+    size_t f32_conv2d_scratch_size(const f32_conv2d_params *p)
+    int f32_conv2d_run(const f32_conv2d_params *p, const void *packed, const float *x,
+                       float *y, void *scratch)
+    void f32_conv2d_run_tasks(const f32_conv2d_params *p, const void *packed, const float *x,
+                              float *y, void *scratch, size_t t0, size_t t1)
+    size_t f32_conv2d_tasks(const f32_conv2d_params *p)
+    int32_t f32conv_path()
     size_t f32_fc_packed_size(const f32_fc_params *p)
     void f32_fc_pack(const f32_fc_params *p, const float *w, const float *bias, void *packed)
     void f32_fc_run(const f32_fc_params *p, const void *packed, const float *x, float *y)
@@ -29,9 +34,10 @@ def _f32_bounds(lo, hi):
 
 
 def conv2d_f32(x, *, w, bias, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
-               groups, lo, hi, **_sizes):
+               groups, lo, hi, task_step=None, **_sizes):
     """Native f32_conv2d: x [n, h, w, c] float32, w [oc, kh, kw, c / groups] float32,
-    bias [oc] float32 -> y [n, oh, ow, oc] float32."""
+    bias [oc] float32 -> y [n, oh, ow, oc] float32. `task_step`: run the op's tasks in
+    chunks of that many (tests: the bytes must not depend on the split)."""
     _conv_check_array(x, "x", np.float32, 4)
     _conv_check_array(w, "w", np.float32, 4)
     _conv_check_array(bias, "bias", np.float32, 1)
@@ -65,13 +71,31 @@ def conv2d_f32(x, *, w, bias, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pa
     cdef const float[::1] bv = bias
     cdef float[::1] yv = y.reshape(-1)
     cdef void *packed = _conv_malloc(f32_conv2d_packed_size(&p))
+    cdef void *scratch = NULL
+    cdef size_t t, tasks = f32_conv2d_tasks(&p)
+    cdef size_t step = 1 if task_step is None else max(1, int(task_step))
     try:
+        scratch = _conv_malloc(f32_conv2d_scratch_size(&p) or 1)
         with nogil:
             f32_conv2d_pack(&p, &wv[0], &bv[0], packed)
-            f32_conv2d_run(&p, packed, &xv[0], &yv[0])
+            if step >= tasks:
+                f32_conv2d_run(&p, packed, &xv[0], &yv[0], scratch)
+            else:  # the tasks in chunks, the way a thread pool hands them out
+                t = 0
+                while t < tasks:
+                    f32_conv2d_run_tasks(&p, packed, &xv[0], &yv[0], scratch, t,
+                                         min(t + step, tasks))
+                    t += step
     finally:
         free(packed)
+        free(scratch)
     return y
+
+
+def f32conv_path_name():
+    """The path the float fallback kernels run on now: 'avx512', 'avx2' (+ FMA) or
+    'portable'."""
+    return ("portable", "avx2", "avx512")[f32conv_path()]
 
 
 def fc_f32(x, *, w, bias, lo, hi, m=None, k=None, n=None):

@@ -24,6 +24,22 @@ cdef extern from "int8rt/rnn.h" nogil:
                     const int8_t *qr, const float *sr, void *packed)
     const char *i8rnn_check(const i8_rnn_params *p)
 
+cdef extern from "int8rt/dqconv.h" nogil:
+    ctypedef struct i8_dqconv_params:
+        int64_t n, c, h, w, m, kh, kw, oh, ow
+        int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias
+        float amax
+
+cdef extern from "kernels/rnn/matvec.h" nogil:
+    size_t i8mv_packed_size(int32_t n, int32_t k)
+    void i8mv_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
+    size_t i8mv_scratch_size(int32_t n, int32_t k)
+    void i8mv_run(const void *packed, const float *bias, const float *a, float *y,
+                  void *scratch)
+
+cdef extern from "kernels/rnn/gates.h" nogil:
+    void i8rnn_gate_fn(int32_t which, int64_t n, const float *x, float *y)
+
 cdef extern from "int8rt/plan.h" nogil:
     enum:
         I8_OK
@@ -74,6 +90,7 @@ cdef extern from "int8rt/plan.h" nogil:
         I8_OP_WO_MATMUL
         I8_OP_WO_GATHER
         I8_OP_RNN
+        I8_OP_DQ_CONV
 
     ctypedef struct i8_buf_ref:
         int32_t kind
@@ -206,6 +223,7 @@ cdef extern from "int8rt/plan.h" nogil:
         i8_plan_wo_params wo
         i8_plan_wo_gather_params wo_gather
         i8_rnn_params rnn
+        i8_dqconv_params dqconv
 
     ctypedef struct i8_op_desc:
         int32_t kind
@@ -307,11 +325,13 @@ _PLAN_KERNELS = {
     "wo_matmul": (I8_OP_WO_MATMUL, (("bias", np.float32),)),
     "wo_gather": (I8_OP_WO_GATHER, ()),
     "rnn": (I8_OP_RNN, (("bias", np.float32), ("lens", np.int32))),
+    "dq_conv": (I8_OP_DQ_CONV, (("bias", np.float32),)),
 }
 # kernels whose last const is optional: (flag param, const key)
 _OPTIONAL_CONST = {"conv2d": ("post_lut", "table"), "fc": ("post_lut", "table"),
                    "layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
-                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens")}
+                   "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens"),
+                   "dq_conv": ("has_bias", "bias")}
 
 _REF_KINDS = {"arena": I8_REF_ARENA, "input": I8_REF_INPUT, "output": I8_REF_OUTPUT,
               "const": I8_REF_CONST}
@@ -337,6 +357,8 @@ _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _GAP_FIELDS = ("n", "hw", "c", "x_zp", "y_zp", "mult", "qmin", "qmax")
 _RNN_FIELDS = ("seq", "batch", "input", "hidden", "cell", "dirs", "reverse",
                "linear_before_reset", "has_h0", "has_c0", "has_lens")
+_DQCONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "stride_h", "stride_w",
+                  "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")
 _RB_FIELDS = ("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")
 
 
@@ -528,6 +550,8 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.wo_gather = _pick(kernel, params, ("rows", "cols", "group", "nidx", "bits"))
     elif kernel == "rnn":
         p.rnn = _pick(kernel, params, _RNN_FIELDS)
+    elif kernel == "dq_conv":
+        p.dqconv = _pick(kernel, params, _DQCONV_FIELDS)
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
     return 0
@@ -564,6 +588,48 @@ class PlanDataError(ValueError):
     def __init__(self, int op):
         super().__init__(f"op {op} refused its input: an index out of range")
         self.op = op
+
+
+cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict consts,
+                    i8_op_desc *d, list keep, bint params_only=False) except -1:
+    """One op descriptor from a call (kernel, buffer refs, params, consts); the converted
+    consts are appended to `keep`, which must outlive every use of `d`. params_only: no
+    consts (a descriptor only compared, never added)."""
+    if kernel not in _PLAN_KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    kind, const_specs = _PLAN_KERNELS[kernel]
+    memset(d, 0, sizeof(i8_op_desc))
+    d.kind = kind
+    _fill_params(kernel, params, &d.params)
+    input_refs = list(input_refs)
+    output_refs = list(output_refs)
+    if not 1 <= len(input_refs) <= I8_PLAN_MAX_INPUTS or len(output_refs) != 1:
+        raise ValueError(f"{kernel}: takes 1 to {I8_PLAN_MAX_INPUTS} inputs and 1 output, "
+                         f"got {len(input_refs)} and {len(output_refs)}")
+    d.n_inputs = len(input_refs)
+    for i, r in enumerate(input_refs):
+        d.inputs[i] = _ref(r)
+    d.output = _ref(output_refs[0])
+    if kernel == "pad" and d.params.pad.mode == 0:
+        if "value" not in consts and not params_only:
+            raise ValueError("pad: constant mode needs const 'value'")
+        const_specs = (("value", None),)
+    if kernel in _OPTIONAL_CONST:
+        flag, key = _OPTIONAL_CONST[kernel]
+        if not params.get(flag, 0):
+            const_specs = tuple(c for c in const_specs if c[0] != key)
+    if params_only:
+        return 0
+    for i, (key, dtype) in enumerate(const_specs):
+        if key not in consts:
+            raise ValueError(f"{kernel}: missing const {key!r}")
+        a = (np.ascontiguousarray(consts[key]) if dtype is None
+             else _exact(kernel, key, consts[key], dtype))
+        keep.append(a)
+        d.consts[i] = cnp.PyArray_DATA(a)
+        d.const_nbytes[i] = a.nbytes
+    d.n_consts = len(const_specs)
+    return 0
 
 
 cdef class _NativePlan:
@@ -628,40 +694,9 @@ cdef class _NativePlan:
 
     def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
         """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
-        if kernel not in _PLAN_KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}")
-        kind, const_specs = _PLAN_KERNELS[kernel]
         cdef i8_op_desc d
-        memset(&d, 0, sizeof(d))
-        d.kind = kind
-        _fill_params(kernel, params, &d.params)
-        input_refs = list(input_refs)
-        output_refs = list(output_refs)
-        if not 1 <= len(input_refs) <= I8_PLAN_MAX_INPUTS or len(output_refs) != 1:
-            raise ValueError(f"{kernel}: takes 1 to {I8_PLAN_MAX_INPUTS} inputs and 1 output, "
-                             f"got {len(input_refs)} and {len(output_refs)}")
-        d.n_inputs = len(input_refs)
-        for i, r in enumerate(input_refs):
-            d.inputs[i] = _ref(r)
-        d.output = _ref(output_refs[0])
-        if kernel == "pad" and d.params.pad.mode == 0:
-            if "value" not in consts:
-                raise ValueError("pad: constant mode needs const 'value'")
-            const_specs = (("value", None),)
-        if kernel in _OPTIONAL_CONST:
-            flag, key = _OPTIONAL_CONST[kernel]
-            if not params.get(flag, 0):
-                const_specs = tuple(c for c in const_specs if c[0] != key)
-        arrays = []  # keeps the converted consts alive until add_op has copied them
-        for i, (key, dtype) in enumerate(const_specs):
-            if key not in consts:
-                raise ValueError(f"{kernel}: missing const {key!r}")
-            a = (np.ascontiguousarray(consts[key]) if dtype is None
-                 else _exact(kernel, key, consts[key], dtype))
-            arrays.append(a)
-            d.consts[i] = cnp.PyArray_DATA(a)
-            d.const_nbytes[i] = a.nbytes
-        d.n_consts = len(const_specs)
+        keep = []  # the converted consts, alive until add_op has copied them
+        _fill_desc(kernel, input_refs, output_refs, params, consts, &d, keep)
         st = i8_plan_add_op(self.plan, &d)
         if st != I8_OK:
             raise _status_error(st, i8_plan_error(self.plan))
@@ -788,3 +823,43 @@ def rnn_pack(dict params, cnp.ndarray qw, cnp.ndarray sw, cnp.ndarray qr, cnp.nd
     i8rnn_pack(&p, <const int8_t *>qw.data, <const float *>sw.data, <const int8_t *>qr.data,
                <const float *>sr.data, pk.data)
     return packed
+
+
+def rnn_matvec(cnp.ndarray qw, cnp.ndarray sw, object bias, cnp.ndarray a):
+    """Test hook of the recurrent step's matrix-vector kernel (kernels/rnn/matvec.h) on the
+    current ISA path: qw [n, k] int8, sw [n] float32, bias [n] float32 or None, a [m, k]
+    float32 -> y [m, n] (each row quantized on its own)."""
+    if qw.dtype != np.int8 or qw.ndim != 2 or not qw.flags.c_contiguous:
+        raise ValueError("rnn_matvec: qw must be C-contiguous int8 [n, k]")
+    cdef int32_t n = qw.shape[0], k = qw.shape[1]
+    if n < 1 or k < 1 or k > 65536:
+        raise ValueError("rnn_matvec: need n >= 1 and 1 <= k <= 65536")
+    cdef cnp.ndarray s = np.ascontiguousarray(sw, np.float32).reshape(n)
+    cdef cnp.ndarray x = np.ascontiguousarray(a, np.float32)
+    if x.ndim != 2 or x.shape[1] != k:
+        raise ValueError(f"rnn_matvec: a must be [m, {k}]")
+    cdef cnp.ndarray b = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
+    packed = _aligned_bytes(i8mv_packed_size(n, k))
+    cdef cnp.ndarray pk = packed
+    i8mv_pack(n, k, <const int8_t *>qw.data, <const float *>s.data, pk.data)
+    cdef cnp.ndarray scratch = _aligned_bytes(i8mv_scratch_size(n, k))
+    cdef cnp.ndarray y = np.empty((x.shape[0], n), np.float32)
+    cdef Py_ssize_t i
+    cdef const float *bp = NULL
+    if b is not None:
+        bp = <const float *>b.data
+    for i in range(x.shape[0]):
+        i8mv_run(pk.data, bp,
+                 <const float *>x.data + i * k, <float *>y.data + i * n, scratch.data)
+    return y
+
+
+def rnn_gate(int which, cnp.ndarray x):
+    """Test hook of the gate functions (kernels/rnn/gates.h) on the current ISA path:
+    which 0 sigma, 1 tanh; x float32 (any shape) -> float32 of its shape."""
+    if which not in (0, 1):
+        raise ValueError("rnn_gate: which must be 0 (sigma) or 1 (tanh)")
+    cdef cnp.ndarray a = np.ascontiguousarray(x, np.float32)
+    cdef cnp.ndarray y = np.empty_like(a)
+    i8rnn_gate_fn(which, a.size, <const float *>a.data, <float *>y.data)
+    return y

@@ -102,6 +102,10 @@ def quantize(model: ModelSource, calibration: Any = None,
     from .calib_data import _first_samples_array, calibration_source
     from .quant.ptq import quantize as ptq_quantize
 
+    routed = _dynamic_path_static(model, calibration, table, method, calib_samples, progress)
+    if routed is not None:
+        return routed
+
     given = _given_quantization(model, input_shapes, table, calibration)
     if given is not None:
         return given
@@ -154,16 +158,53 @@ def quantize(model: ModelSource, calibration: Any = None,
 
 
 
+def _dynamic_path_static(model: ModelSource, calibration: Any, table: Any, method: str,
+                         calib_samples: int | None, progress: bool) -> QuantizedModel | None:
+    """mode "static" for ONNX models the static path cannot hold: with LSTM / GRU layers
+    (quant/hybrid.py: calibrated convs, dynamic recurrent layers), or already quantized by ONNX
+    Runtime's quantize_dynamic (imported with their own int8 weights). None: neither."""
+    if isinstance(model, Graph) or (isinstance(model, (str, os.PathLike)) and
+                                    _is_i8(os.fspath(model))):
+        return None
+    from .dynamic.ort_integer import is_ort_dynamic
+    from .frontend.onnx import load_onnx_model
+    from .quant.hybrid import needs_hybrid
+
+    onnx_model = load_onnx_model(model)
+    if is_ort_dynamic(onnx_model):
+        if calibration is not None or table is not None:
+            raise ValueError("the model is already quantized by ONNX Runtime's "
+                             "quantize_dynamic (DynamicQuantizeLinear / MatMulInteger / "
+                             "ConvInteger): it takes neither calibration data nor a scale "
+                             "table; quantize(model) or mode='dynamic' runs it with its own "
+                             "int8 weights")
+        return quantize_dynamic(onnx_model)
+    if not needs_hybrid(onnx_model):
+        return None
+    if table is not None:
+        raise ValueError("a model with LSTM / GRU layers takes calibration data, not a scale "
+                         "table")
+    if calibration is None:
+        raise ValueError("quantize() needs calibration data for the convolutions of a model "
+                         "with LSTM / GRU layers (or mode='dynamic', which needs none)")
+    from .quant.hybrid import quantize_hybrid
+
+    return QuantizedModel(quantize_hybrid(onnx_model, calibration, method, calib_samples,
+                                          progress))
+
+
 def _check_float_nodes(graph: Graph, float_nodes: Iterable[str]) -> None:
-    """float32 kernels exist for Conv and Gemm (csrc/kernels/f32conv); any other op kept float
-    would give a model no plan can run, so refuse it here, by name."""
-    from .quant.mixed import CANDIDATE_OPS
+    """The static plan has float32 kernels for lower.FLOAT_OPS (Conv / Gemm on csrc/kernels/
+    f32conv, elementwise, activations, softmax, global pooling and data movement on csrc/
+    kernels/f32); any other op kept float would give a model no plan can run, so refuse it
+    here, by name."""
+    from .lower import FLOAT_OPS
 
     ops = {n.name: n.op for n in graph.nodes}
-    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in CANDIDATE_OPS]
+    bad = [f"{n!r} ({ops[n]})" for n in float_nodes if n in ops and ops[n] not in FLOAT_OPS]
     if bad:
         raise ValueError(f"float_nodes / --float-nodes: {', '.join(bad)} cannot run in float32: "
-                         f"int8rt has float kernels for {' and '.join(CANDIDATE_OPS)} only")
+                         f"int8rt has float kernels for {', '.join(sorted(FLOAT_OPS))}")
 
 
 def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float | None,
@@ -259,7 +300,9 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
     else:
         from .frontend.onnx import load_onnx_model
 
-        graph = prepare.prepare(onnx_graph.load(load_onnx_model(model)))
+        from .dynamic.ort_integer import import_ort_dynamic
+
+        graph = prepare.prepare(onnx_graph.load(import_ort_dynamic(load_onnx_model(model))))
     if mode == "float":
         return QuantizedModel(graph, graph)
     return QuantizedModel(quantize_weights(graph, mode, per_row=per_row, bits=bits,

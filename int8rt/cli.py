@@ -200,6 +200,20 @@ def _dynamic_offer(model: str) -> str:
             "per inference)")
 
 
+def _print_float_ops(graph: Any) -> None:
+    """Name the nodes that run in float32 because int8rt has no int8 kernel for their op
+    (those kept float on request are reported by the mixed-precision summary)."""
+    q = graph.meta.get("quantization")
+    if not isinstance(q, dict):
+        return
+    asked = set(q.get("float_nodes") or ())
+    ops = {n.name: n.op for n in graph.nodes}
+    rest = [n for n in q.get("float_ops") or () if n not in asked]
+    if rest:
+        print(f"run in float32 (no int8 kernel for the op): {len(rest)} node(s): "
+              + ", ".join(f"{n} ({ops.get(n, '?')})" for n in rest))
+
+
 # -- commands -----------------------------------------------------------------------------------
 def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import quantize, quantize_dynamic
@@ -278,6 +292,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             "size": list(pre.size), "resize": pre.resize, "mean": [float(v) for v in pre.mean],
             "std": [float(v) for v in pre.std], "scale": float(pre.scale),
             "channel_order": pre.channel_order, "layout": pre.layout}
+    _print_float_ops(qm.graph)
     if qm.mixed is not None:
         print(qm.mixed.summary())
         if not qm.mixed.target_met:
@@ -451,6 +466,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
+    no_int8 = [n for n in ((q.get("float_ops") if isinstance(q, dict) else None) or [])
+               if n not in floats]
+    if no_int8:
+        print(f"  run in float32, no int8 kernel ({len(no_int8)}): " + ", ".join(no_int8))
+    if isinstance(q, dict) and q.get("mode") == "static+dynamic":  # quant/hybrid.py
+        for key, what in (("static_int8", "static int8 (calibrated)"),
+                          ("dynamic_int8", "dynamic int8")):
+            print(f"  {what} ({len(q.get(key) or [])}): " + ", ".join(q.get(key) or []))
     for line in adjusted_scale_lines(graph.meta):
         print("  " + line)
     return 0

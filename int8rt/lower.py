@@ -55,8 +55,38 @@ def lower(graph: Graph) -> Program:
             raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
     io = set(graph.inputs) | set(graph.outputs)
     _fuse_boundary_moves(calls, buffers, io)
+    _compose_luts(calls, buffers, io)  # first: a composed table then fuses into its conv
     _fuse_epilogues(calls, buffers, io)
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
+
+
+def _compose_luts(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
+    """lut x -> t followed by lut t -> y, where nothing else reads t, is one lut x -> y with
+    table2[table1[q] + 128]: the same bytes, one pass fewer (a HardSwish followed by a scalar
+    Mul and Add, as PP-LCNet's learnable affine blocks write it, becomes one lookup). The
+    merged call carries both node names."""
+    readers: dict[str, int] = {}
+    for c in calls:
+        for i in c.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    i = 0
+    while i + 1 < len(calls):
+        a, b = calls[i], calls[i + 1]
+        t = a.outputs[0]
+        if (a.kernel == "lut" and b.kernel == "lut" and b.inputs == [t] and readers.get(t) == 1
+                and t not in io and len(a.outputs) == 1 and
+                a.params.get("n") == b.params.get("n")):
+            t1 = np.asarray(a.consts["table"], np.int8).reshape(256)
+            t2 = np.asarray(b.consts["table"], np.int8).reshape(256)
+            table = t2[t1.astype(np.int16) + 128]
+            calls[i] = Call("lut", list(a.inputs), list(b.outputs), dict(a.params),
+                            {"table": table}, f"{a.node}+{b.node}")
+            del calls[i + 1]
+            readers.pop(t, None)
+            if not any(t in c.outputs for c in calls):
+                buffers.pop(t, None)
+            continue
+        i += 1
 
 
 def _fuse_epilogues(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
@@ -505,6 +535,100 @@ def _gemm_f32(lw: _Lowerer, node: Node) -> None:
             {"w": weights, "bias": bias})
 
 
+# -- float fallback of the other ops: the f32 records the dynamic path runs --------------------
+# csrc/include/int8rt/f32.h I8F_* codes
+_F32_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6}
+_F32_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
+              "Clip": 9, "Reciprocal": 10, "Abs": 11, "Log": 13, "HardSigmoid": 14,
+              "HardSwish": 15, "LeakyRelu": 16, "Silu": 17}
+_F32_GELU = {"none": 5, "tanh": 6}
+
+
+def _is_float(lw: _Lowerer, node: Node) -> bool:
+    """the node runs in float32: every non-constant input and output is float32"""
+    names = [i for i in node.inputs if i and not lw.g.tensor(i).is_const] + list(node.outputs)
+    return bool(names) and all(lw.g.tensor(n).dtype == "float32" for n in names)
+
+
+def _f32_const(lw: _Lowerer, node: Node, name: str) -> str:
+    data = lw.g.const(name)
+    if data.dtype != np.float32:
+        raise LoweringError(f"{node.op} node {node.name!r}: constant {name!r} must be float32")
+    lw.buffers[name] = Buffer(name, tuple(data.shape), "float32")
+    lw.constants[name] = np.array(data, order="C")  # (ascontiguousarray makes 0-d (1,))
+    return name
+
+
+def _binary_f32(lw: _Lowerer, node: Node) -> None:
+    a, b = node.inputs
+    (y,) = node.outputs
+    ins = [_f32_const(lw, node, n) if lw.g.tensor(n).is_const else n for n in (a, b)]
+    ndim, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
+    if math.prod(shape) != math.prod(lw.shape(y)):
+        _fail(node, f"inputs {lw.shape(a)} and {lw.shape(b)} do not broadcast to {lw.shape(y)}")
+    lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
+    clamp = lo != -math.inf or hi != math.inf
+    out = lw.temp(f"{y}__unclamped", lw.shape(y), "float32") if clamp else y
+    lw.emit(node, "f32_binary", ins, [out], {"op": _F32_BINARY[node.op], "type": 0,
+                                              "shape": tuple(shape), "a_stride": tuple(a_stride),
+                                              "b_stride": tuple(b_stride)})
+    if clamp:  # the fused activation, as its own clip pass
+        lw.emit(node, "f32_unary", [out], [y], {"op": _F32_UNARY["Clip"],
+                                                 "n": math.prod(lw.shape(y)),
+                                                 "alpha": max(lo, -_FLT_MAX),
+                                                 "beta": min(hi, _FLT_MAX)})
+
+
+def _unary_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    _check_same_size(lw, node, x, y)
+    a = node.attrs
+    alpha, beta = 0.0, 0.0
+    if node.op == "Gelu":
+        code = _F32_GELU.get(a.get("approximate", "none"))
+        if code is None:
+            _fail(node, f"approximate={a.get('approximate')!r}")
+    else:
+        code = _F32_UNARY[node.op]
+    if node.op == "Clip":
+        alpha = max(float(np.float32(a.get("min", -math.inf))), -_FLT_MAX)
+        beta = min(float(np.float32(a.get("max", math.inf))), _FLT_MAX)
+    elif node.op == "HardSigmoid":
+        alpha, beta = _f32(a.get("alpha", 0.2)), _f32(a.get("beta", 0.5))
+    elif node.op == "LeakyRelu":
+        alpha = _f32(a.get("alpha", 0.01))
+    lw.emit(node, "f32_unary", [x], [y], {"op": code, "n": math.prod(lw.shape(x)),
+                                           "alpha": alpha, "beta": beta})
+
+
+def _global_avgpool_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    n, h, w_, c = _rank(lw, node, x, 4)
+    if lw.shape(y) != (n, 1, 1, c):
+        _fail(node, f"output {lw.shape(y)} is not {(n, 1, 1, c)}")
+    # reduce op 1: the mean over the middle axis, accumulated in double (f32.h)
+    lw.emit(node, "reduce", [x], [y], {"op": 1, "outer": n, "r": h * w_, "inner": c})
+
+
+def _softmax_f32(lw: _Lowerer, node: Node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    shape = lw.shape(x)
+    _check_same_size(lw, node, x, y)
+    if not shape or _check_axis(node, int(node.attrs.get("axis", -1)), len(shape)) != len(
+            shape) - 1:
+        _fail(node, "float softmax runs over the last axis only")
+    lw.emit(node, "f32_softmax", [x], [y], {"rows": math.prod(shape[:-1]), "cols": shape[-1]})
+
+
+def _or_float(int8_rule: Callable[[_Lowerer, Node], None],
+              float_rule: Callable[[_Lowerer, Node], None]) -> Callable[[_Lowerer, Node], None]:
+    """the int8 kernel, or the float32 one when the node was left in float (mixed precision,
+    or an op without an int8 kernel)"""
+    def rule(lw: _Lowerer, node: Node) -> None:
+        (float_rule if _is_float(lw, node) else int8_rule)(lw, node)
+    return rule
+
+
 # -- elementwise -------------------------------------------------------------------------------
 def _binary(lw: _Lowerer, node: Node) -> None:
     a, b = node.inputs
@@ -523,11 +647,45 @@ def _binary(lw: _Lowerer, node: Node) -> None:
                   "b_stride": tuple(b_stride), "a_zp": za, "b_zp": zb, "y_zp": zy, "qmin": qmin, "qmax": qmax}
     if node.op == "Mul":
         params.update(a_mult=0, b_mult=0, mult=float(kt.mul_mult(sa, sb, sy)))
-        lw.emit(node, "mul", ins, [y], params)
+        kernel = "mul"
     else:
         a_mult, b_mult, mult = kt.add_multipliers(sa, sb, sy, subtract=node.op == "Sub")
         params.update(a_mult=int(a_mult), b_mult=int(b_mult), mult=float(mult))
-        lw.emit(node, "add", ins, [y], params)
+        kernel = "add"
+    scalar = _scalar_operand(lw, a, b, y)
+    if scalar is not None:
+        _binary_as_lut(lw, node, kernel, params, ins, scalar)
+        return
+    lw.emit(node, kernel, ins, [y], params)
+
+
+def _scalar_operand(lw: _Lowerer, a: str, b: str, y: str) -> int | None:
+    """index (0 / 1) of a one-element constant operand of an elementwise op whose other
+    operand already has the output's shape, else None"""
+    for k, (c, other) in enumerate(((a, b), (b, a))):
+        t = lw.g.tensor(c)
+        if t.is_const and t.data.size == 1 and not lw.g.tensor(other).is_const and \
+                lw.shape(other) == lw.shape(y):
+            return k
+    return None
+
+
+def _binary_as_lut(lw: _Lowerer, node: Node, kernel: str, params: dict, ins: list[str],
+                   k: int) -> None:
+    """An int8 add / mul with a scalar constant is a function of one int8 value: run it as a
+    256-entry table built by the reference add / mul kernel itself over all 256 inputs, so
+    the table equals what the add / mul kernel would write, byte for byte, at the cost of a
+    lookup (one pass instead of a broadcast multiply-requantize)."""
+    from .reference.kernels import REFERENCE_KERNELS
+
+    q = np.arange(-128, 128, dtype=np.int8)
+    c = lw.constants[ins[k]].reshape(1)
+    operands = (c, q) if k == 0 else (q, c)
+    p = dict(params, ndim=1, shape=(256,), a_stride=(0,) if k == 0 else (1,),
+             b_stride=(1,) if k == 0 else (0,))
+    table = np.asarray(REFERENCE_KERNELS[kernel](*operands, **p), np.int8).reshape(256)
+    x, y = ins[1 - k], node.outputs[0]
+    lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(y))}, {"table": table})
 
 
 def _const_buffer(lw: _Lowerer, node: Node, name: str) -> str:
@@ -789,13 +947,13 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Dequantize": _dequantize,
     "Conv": _conv,
     "Gemm": _gemm,
-    "Add": _binary,
-    "Sub": _binary,
-    "Mul": _binary,
-    **{op: _unary for op in _UNARY},
+    **{op: _or_float(_binary, _binary_f32) for op in ("Add", "Sub", "Mul")},
+    **{op: _binary_f32 for op in _F32_BINARY if op not in ("Add", "Sub", "Mul")},
+    **{op: _or_float(_unary, _unary_f32) for op in _UNARY},
+    **{op: _unary_f32 for op in _F32_UNARY if op not in _UNARY},
     "MaxPool": _maxpool,
     "AveragePool": _avgpool,
-    "GlobalAveragePool": _global_avgpool,
+    "GlobalAveragePool": _or_float(_global_avgpool, _global_avgpool_f32),
     "Reshape": _reshape,
     "Transpose": _transpose,
     "Slice": _slice,
@@ -803,5 +961,10 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Pad": _pad,
     "Concat": _concat,
     "Resize": _resize,
-    "Softmax": _softmax,
+    "Softmax": _or_float(_softmax, _softmax_f32),
 }
+
+# ops that can run in float32 inside the static plan (mixed precision's float_nodes, and the
+# ops without an int8 kernel): Conv / Gemm on f32conv, the rest on the f32 records
+FLOAT_OPS = frozenset({"Conv", "Gemm", "GlobalAveragePool", "Softmax", "Reshape", "Transpose",
+                       "Slice", "Split", "Pad", *_F32_BINARY, *_F32_UNARY, "Gelu"})

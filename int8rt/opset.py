@@ -57,6 +57,16 @@ _OPS = [
     OpSchema("Silu", "x * sigmoid(x) (fused from the Sigmoid + Mul pattern)"),
     OpSchema("Gelu", "x * Phi(x); approximate='tanh' for the tanh form",
              {"approximate": "none"}),
+    # float-only elementwise ops: no int8 kernel, they run in float32 between Dequantize and
+    # Quantize records (csrc/kernels/f32), and the report names them
+    *[OpSchema(op, summary, int8=False) for op, summary in (
+        ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
+        ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
+        ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
+    *[OpSchema(op, summary, int8=False) for op, summary in (
+        ("Pow", "a ^ b with numpy broadcasting (float only)"),
+        ("Max", "elementwise max of two inputs (float only)"),
+        ("Min", "elementwise min of two inputs (float only)"))],
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),
@@ -88,6 +98,8 @@ _OPS = [
 OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Silu",
              "Gelu")
+FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
+FLOAT_BINARY_OPS = ("Pow", "Max", "Min")
 
 
 def schema(op: str) -> OpSchema:
@@ -105,10 +117,10 @@ def attrs_with_defaults(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
 # semantics; these are the ones it runs (ONNX ops, plus Linear / DynQLinear / WOLinear /
 # WOGather, its fused and quantized forms: docs/TRANSFORMERS.md).
 ONNX_LAYOUT_OPS = frozenset({
-    "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Div", "Dropout",
-    "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
+    "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Conv", "Div",
+    "Dropout", "DynQConv", "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
     "Gelu", "Gemm", "Greater", "GreaterOrEqual", "GRU", "Identity", "LayerNormalization", "Less",
-    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "Min", "Mul",
+    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "MaxPool", "Min", "Mul",
     "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
     "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Shape",
     "Sigmoid", "Size", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",

@@ -34,7 +34,7 @@ _DTYPES = {"quantize": ("float32", "int8"), "dequantize": ("int8", "float32"),
 # checked in C against the buffers' byte sizes; gather / strided_copy / where carry elem_size
 _TYPED = ("f32_binary", "f32_unary", "layernorm", "f32_softmax", "reduce", "matmul", "gather",
           "strided_copy", "cast", "where", "dynq_matmul", "wo_matmul", "wo_gather",
-          "rnn")
+          "rnn", "dq_conv")
 
 
 @dataclass(frozen=True)

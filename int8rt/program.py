@@ -47,6 +47,7 @@ csrc/include/int8rt/kernels.h):
 | wo_matmul | x(f32), w, scales -> y(f32) | m, k, n, bits, group, has_bias | bias [n] f32 |
 | wo_gather | idx(int64), q, scales -> y(f32) | rows, cols, bits, group, nidx | |
 | rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
+| dq_conv | x(f32) NCHW, packed -> y(f32) NCHW | n, c, h, w, m, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias, amax | bias [m] f32 |
 
 conv2d / fc post params (the fused epilogue, kernels.h i8_post_params; absent = 0): post_lut
 = 1 applies const `table` to the requantized int8 output (y = table[q + 128], the lut kernel),
@@ -86,7 +87,7 @@ KERNELS = (
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn",
+    "wo_matmul", "wo_gather", "rnn", "dq_conv",
 )
 
 

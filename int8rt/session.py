@@ -48,7 +48,10 @@ class NodeArg:
 
 
 def is_quantized(graph: Graph) -> bool:
-    return any(n.op == "Quantize" for n in graph.nodes)
+    # a static model whose every op was kept float (mixed precision) has no Quantize left
+    q = graph.meta.get("quantization")
+    return any(n.op == "Quantize" for n in graph.nodes) or (
+        isinstance(q, dict) and q.get("scheme") == "static")
 
 
 def load_graph(model: ModelLike) -> Graph:
@@ -127,10 +130,15 @@ class Session:
         self._lock = threading.Lock()  # the plan cache only; runs never take it
         self._arenas = _ArenaPool()
         self._packed: dict[str, np.ndarray] = {}  # dynamic int8 weight panels, all shapes
+        self._reshaper = None  # shape templates of the dynamic path (dynamic/reshape.py)
         if self._dynamic:  # packed at load, not by the first run
             from .dynamic.lower import pack_weights
+            from .dynamic.reshape import Reshaper
 
             pack_weights(graph, self._packed)
+            if os.environ.get("INT8RT_RESHAPE", "1") != "0":
+                self._reshaper = Reshaper(graph, self._packed)
+                self._reshaper.prepare()  # the batch-1 template, so no first call builds it
         if not self._dynamic:
             self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 
@@ -174,6 +182,10 @@ class Session:
             from .dynamic.lower import lower_program
             from .dynamic.specialize import specialize
 
+            if self._reshaper is not None:  # a new shape: one C reshape of its pattern's plan
+                plan = self._reshaper.plan(shapes)
+                if plan is not None:
+                    return plan
             spec = specialize(g, dict(zip(g.inputs, shapes)))
             return _DynamicPlan(lower_program(spec, self._packed), spec)
         if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):

@@ -145,3 +145,38 @@ def test_every_product_call_has_out_f32() -> None:
         for call in lower(g).calls:
             if call.kernel in ("conv2d", "fc"):
                 assert call.params["out_f32"] in (0, 1)
+
+
+def test_scalar_add_mul_become_one_lookup_with_the_kernels_bytes(monkeypatch) -> None:
+    """An int8 Mul / Add / Sub by a one-element constant runs as a 256-entry lookup built by
+    the reference add / mul kernel; consecutive lookups (HardSwish, then the scalar Mul and
+    Add) merge into one. The bytes equal the unmerged add / mul program's."""
+    import int8rt
+    import int8rt.lower as lowering
+    from tests.frontend.onnx_util import helper, init, make_model
+
+    rng = np.random.default_rng(4)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c"], ["h"]),
+             helper.make_node("Mul", ["k", "h"], ["m"]),
+             helper.make_node("Sub", ["m", "d"], ["s"]),
+             helper.make_node("Conv", ["s", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    inits = [init("w", rng.standard_normal((6, 3, 3, 3)).astype(np.float32)),
+             init("w2", rng.standard_normal((4, 6, 3, 3)).astype(np.float32)),
+             init("k", np.float32([0.7])), init("d", np.float32(0.2))]
+    m = make_model(nodes, {"x": (1, 3, 9, 9)}, ["y"], inits)
+    calib = [rng.standard_normal((1, 3, 9, 9)).astype(np.float32) for _ in range(4)]
+    qm = int8rt.quantize(m, calib, progress=False)
+    prog = lower(qm.graph)
+    assert "mul" not in kernels(prog) and "add" not in kernels(prog)
+    # HardSwish, Mul, Sub in one table, which then runs in the first conv's epilogue
+    assert kernels(prog).count("lut") == 0
+    assert [bool(c.params.get("post_lut")) for c in prog.calls if c.kernel == "conv2d"] == \
+        [True, False]
+    x = rng.standard_normal((1, 3, 9, 9)).astype(np.float32)
+    monkeypatch.setattr(lowering, "_scalar_operand", lambda *a: None)
+    monkeypatch.setattr(lowering, "_compose_luts", lambda *a: None)
+    plain = lower(qm.graph)
+    assert "mul" in kernels(plain) and "add" in kernels(plain)
+    assert np.array_equal(run_program(prog, [x])[0], run_program(plain, [x])[0])
+    assert np.array_equal(run_both(prog, x)[0], run_program(plain, [x])[0])

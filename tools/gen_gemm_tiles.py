@@ -34,6 +34,8 @@ class Set:
     doc: str
     astep: int = 4  # bytes of a prepared row per k group (16: the group pre-broadcast)
     lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
+    pair: bool = False  # quad-pair form: two k quads per int16 product lane (NEON smull + smlal)
+    asm_loop: bool = False  # pair form: the 16-wide tile's k loop as one aarch64 asm block
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -59,11 +61,20 @@ SETS = (
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
         "portable emulation of the avx512vnni tiles"),
     Set("neondot4", 4, 4, "I8_ATTR_NEONDOT", "prim_neon.h", "defined(I8_GEMM_HAVE_NEONDOT)",
-        ((4, 16),),
+        ((4, 16), (4, 8)),
         "NEON dotprod (Armv8.2 sdot, Pi 5): lane-broadcast vdotq_laneq_s32 on s8 x s8 quads "
         "(K4N16S panels, activations as they are)", lane=True),
-    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16),),
+    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16), (4, 8)),
         "portable emulation of the neondot4 tiles", lane=True),
+    Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
+        "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
+        "lanes, sadalp into int32 (K4N16S panels without a -128 weight, activations as they "
+        "are, each k quad broadcast by pack_a)", 16, pair=True, asm_loop=True),
+    Set("neonmull", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
+        "NEON without dotprod, one product per int16 lane: smull + sadalp per k quad (K4N16S "
+        "panels holding a -128 weight)", 16, pair=True),
+    Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16), (2, 8)),
+        "portable emulation of the neonmlal tiles", 16, pair=True),
 )
 
 HEADER = """\
@@ -84,9 +95,15 @@ HEADER = """\
 # accumulators in the AVX2 6x16 tile (-40 % at 1024^3). Measured on gcc 12.2.
 PRAGMA = """\
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-pre")
+#pragma GCC optimize({opts})
 #endif
 """
+ASM_MIN_KC = 64  # pair_asm_loop: from this k on its 16 accumulator moves are repaid
+
+# gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
+# step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160
+# instructions per 16 k with it, 123 without). Measured on aarch64-linux-gnu-gcc 12.2.
+PRAGMA_OPTS = {"prim_neon.h": '"no-tree-pre", "no-schedule-insns"'}
 
 
 def lane_tile(s: Set, mr: int, nr: int) -> str:
@@ -94,7 +111,8 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     each group l the 16 channels' weights (4 vectors) meet lane l of every row's load; then the
     16-channel epilogue per row. 4x16 on NEON: 16 accumulators + 4 rows + 4 weights = 24 of 32
     vector registers, no horizontal sums."""
-    assert nr == 16 and s.lanes == 4
+    assert nr in (8, 16) and s.lanes == 4
+    nv = nr // 4
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
     attr = f"{s.attr} " if s.attr else ""
@@ -112,27 +130,156 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
               "    }"]
     o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
-    for v in range(4):
+    for v in range(nv):
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
     for r in range(1, mr):
-        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(4)]
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
     o.append("    for (size_t q = 0; q < bytes; q += 16) {")
     for r in range(mr):
         o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
-    o.append(f"        {p}_wvec w0, w1, w2, w3;")
+    o.append(f"        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
     for lane in range(4):
-        for v in range(4):
+        for v in range(nv):
             off = f"16 * q + {64 * lane + 16 * v}" if 64 * lane + 16 * v else "16 * q"
             o.append(f"        w{v} = {p}_loadw(wp + {off});")
         for r in range(mr):
-            for v in range(4):
+            for v in range(nv):
                 o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
     o.append("    }")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
-    o.append("    const size_t n0 = nc < 16 ? nc : 16;")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
+        o.append(f"    const {p}_vec z = {p}_zero();")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
-        o.append(f"    {p}_store16x4(&rq, acc{r}_0, acc{r}_1, acc{r}_2, acc{r}_3, p->mult, c{r}, "
-                 "n0);")
+        vs = ", ".join(f"acc{r}_{v}" if v < nv else "z" for v in range(4))
+        o.append(f"    {p}_store16x4(&rq, {vs}, p->mult, c{r}, n0);")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
+    """The pair form's k loop in primitives (intrinsics / the portable twin)."""
+    p = s.name
+    o = []
+    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
+    assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
+    for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
+        for r in range(mr):
+            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
+            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
+                     f"{32 * sub + 16});")
+        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+            wo = 128 * sub + 32 * gp
+            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
+            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
+            for i in (0, 1):
+                g = 2 * gp + i
+                for r in range(mr):
+                    for h, half in ((0, "lo"), (1, "hi")):
+                        v = 2 * g + h
+                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
+                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
+                                 f"xb{r}_{sub});")
+    o.append("    }")
+    return o
+
+
+def pair_asm_loop(p: str) -> list[str]:
+    """The 2x16 pair tile's k loop as one asm block (aarch64), for kc >= ASM_MIN_KC: per 16 k,
+    per row one LD1 of the two broadcast quads of each quad pair (post-increment), per quad
+    the 16 channels' weights in one LD1 of four registers, then the 96 SMULL / SMLAL /
+    SADALP; the counter and the post-incremented pointers leave 2 loop instructions: 106 per
+    16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
+    multi-register loads with post-increment nor keeps the loop to one counter). v0-v3 hold
+    the activations, v4-v11 the weights, v12-v15 the int16 products (two per row, so the two
+    rows' chains interleave), v16-v31 the accumulators: an asm statement takes at most 30
+    operands (an in-out one counts twice), so they enter and leave through memory, 16 loads
+    and stores per call, which the loop repays from kc = 64 on."""
+    accs = [f"acc{r}_{v}" for r in (0, 1) for v in range(8)]
+    ins = [f"ldp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
+    ins += ["1:"]
+    for sub in (0, 1):
+        ins += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64",
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64"]
+        for g in range(4):
+            for r in (0, 1):
+                t0, t1 = 12 + 2 * r, 13 + 2 * r
+                xa, xb = 2 * r, 2 * r + 1
+                ins += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
+                        f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
+                        f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
+                        f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
+                        f"sadalp v{16 + 8 * r + 2 * g}.4s, v{t0}.8h",
+                        f"sadalp v{17 + 8 * r + 2 * g}.4s, v{t1}.8h"]
+    ins += ["subs %[n], %[n], #1", "b.ne 1b"]
+    ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
+    clob = ", ".join(f'"v{i}"' for i in range(32))
+    o = [f"    if (bytes >= ASM_MIN_KC) {{ /* pair_asm_loop in tools/gen_gemm_tiles.py */",
+         f"        {p}_vec acc[16] = {{{', '.join(accs[:8])},",
+         f"                               {', '.join(accs[8:])}}};",
+         "        size_t n = bytes / 16;",
+         "        const unsigned char *w0 = wp;",
+         "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    o += ['            : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)',
+          "            : [acc] \"r\"(acc)",
+          f"            : {clob}, \"cc\", \"memory\");"]
+    o += [f"        {a} = acc[{i}];" for i, a in enumerate(accs)]
+    o += ["    } else {"]
+    return o
+
+
+def pair_tile(s: Set, mr: int, nr: int) -> str:
+    """The quad-pair form (s.pair), for NEON without dotprod: the prepared rows hold every k
+    quad broadcast to 16 bytes (pack_a, astep 16: a load instead of a DUP per quad and row,
+    paid once per row instead of once per column block); for each pair of quads (A, B) of a
+    16-byte k step, and for each 4-channel group g the weights of A and B (one vector each: 4
+    channels x 4 taps; loaded two groups at a time) meet them in _dotlo (channels 4g, 4g + 1)
+    and _dothi (4g + 2, 4g + 3): smull of A + smlal of B put two products in each int16 lane,
+    sadalp adds lane pairs into int32. Each accumulator lane thus holds half of one channel's
+    dot (taps 0, 1 or 2, 3 of every quad); _fold adds the halves (addp) once, after the k
+    loop. 2x16 on NEON: 16 accumulators + 4 broadcasts + 4 weights + 2 int16 products = 26
+    of 32 registers (3 rows would need 35)."""
+    assert nr in (8, 16) and s.lanes == 4
+    ng = nr // 4  # 4-channel groups
+    p = s.name
+    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [f"{attr}void {name}(",
+         "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
+         "    size_t c_stride, const i8_gemm_params *p) {",
+         "    const unsigned char *a0 = (const unsigned char *)a;",
+         "    unsigned char *c0 = (unsigned char *)c;"]
+    for r in range(1, mr):
+        o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
+              f"    unsigned char *c{r} = c{r - 1} + c_stride;",
+              f"    if (mr <= {r}) {{",
+              f"        a{r} = a{r - 1};",
+              f"        c{r} = c{r - 1};",
+              "    }"]
+    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+          "    const unsigned char *wp = (const unsigned char *)w;"]
+    for g in range(ng):  # the bias in the first half of each channel's lane pair
+        o.append(f"    {p}_vec acc0_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
+        o.append(f"    {p}_vec acc0_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
+    for r in range(1, mr):
+        o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
+    if s.asm_loop and nr == 16 and mr == 2:
+        o += pair_asm_loop(p)
+        o += ["    " + x for x in pair_c_loop(s, mr, ng)]
+        o.append("    }")
+    else:
+        o += pair_c_loop(s, mr, ng)
+    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
+        o.append(f"    const {p}_vec z = {p}_zero();")
+    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
+        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
+                          for g in range(4))
+        o.append(f"    {p}_store16x4(&rq, {folds},")
+        o.append(f"                  p->mult, c{r}, n0);")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -140,6 +287,8 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
 def tile(s: Set, mr: int, nr: int) -> str:
     if s.lane:
         return lane_tile(s, mr, nr)
+    if s.pair:
+        return pair_tile(s, mr, nr)
     nv = nr // s.lanes
     p = s.name
     name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
@@ -207,11 +356,13 @@ def tile(s: Set, mr: int, nr: int) -> str:
 
 def render(s: Set) -> str:
     out = [HEADER.format(header=s.header, doc=s.doc, ku=s.ku)]
+    if s.asm_loop:
+        out.append(f"#define ASM_MIN_KC {ASM_MIN_KC} /* pair_asm_loop */\n")
     out.append('#include "kernels/gemm/gemm.h" /* the guards below */\n')
     if s.guard:
         out.append(f"#if {s.guard}\n")
     out.append(f'#include "kernels/gemm/{s.header}"\n')
-    out.append(PRAGMA)
+    out.append(PRAGMA.format(opts=PRAGMA_OPTS.get(s.header, '"no-tree-pre"')))
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))

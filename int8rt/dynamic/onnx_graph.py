@@ -15,6 +15,7 @@ from onnx import helper, numpy_helper
 from .. import ir
 from ..frontend.onnx import UnsupportedOpError, _schema_violation
 from ..opset import ONNX_LAYOUT_OPS as OPSET_NAMES
+from ..reference import dqconv as _dqconv  # noqa: F401  (registers Conv / MaxPool)
 from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
 from ..reference.onnx_ops import ONNX_DTYPES, OPS
 

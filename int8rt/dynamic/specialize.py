@@ -14,11 +14,13 @@ import numpy as np
 
 from .. import ir
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
+from ..reference import dqconv as _dqconv  # noqa: F401  (registers Conv / MaxPool / DynQConv)
 from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
 from ..reference.onnx_ops import run_node
 from .prepare import LINEAR_OPS
 
 SHAPE_ONLY = ("Shape", "Size")
+TABLE_LOOKUPS = ("WOGather",)  # (table, scales, indices): never folded on derived indices
 # ops whose output has the input's shape and dtype: a dynamic one needs no evaluation
 SAME_SHAPE = ("Erf", "Gelu", "Tanh", "Sigmoid", "Softmax", "LayerNormalization", "Relu", "Exp",
               "Sqrt", "Log", "LpNormalization")
@@ -60,6 +62,11 @@ def _shape_only(node: ir.Node, ins: list) -> list[np.ndarray] | None:
         d = 2 if node.attrs.get("direction", "forward") == "bidirectional" else 1
         outs = [_view((t, d, b, hsz), np.float32), _view((d, b, hsz), np.float32)]
         return outs + [_view((d, b, hsz), np.float32)] if op.endswith("LSTM") else outs
+    if op in ("Conv", "DynQConv", "MaxPool") and ins[0].ndim == 4:
+        where = f" (node {node.name!r})"
+        g = (_dqconv.pool_geometry(ins[0].shape, node.attrs, where) if op == "MaxPool" else
+             _dqconv.conv_geometry(ins[0].shape, ins[1].shape, node.attrs, where))
+        return [_view((g["n"], g["m"], g["oh"], g["ow"]), np.float32)]
     if op in UNARY:
         return [_view(ins[0].shape, ins[0].dtype)]
     if op in ARITH or op in BOOLEAN:
@@ -111,6 +118,12 @@ def specialize(graph: ir.Graph, shapes: dict[str, tuple[int, ...]]) -> ir.Graph:
     dynamic = set(graph.inputs)
     for node in graph.nodes:
         if node.op not in SHAPE_ONLY and any(i in dynamic for i in node.inputs if i):
+            dynamic.update(o for o in node.outputs if o)
+        elif node.op in TABLE_LOOKUPS and graph.const(node.inputs[0]) is not None and \
+                graph.const(node.inputs[2]) is None:
+            # rows of a quantized table picked by shape-derived indices (position ids): kept
+            # as a record, so the folded constant is the int64 index ramp, which a shape
+            # template generates in C (reshape.py), not dequantized rows it could not
             dynamic.update(o for o in node.outputs if o)
     vals = evaluate(graph, feeds, dynamic)
     nodes = [n for n in graph.nodes if any(o in dynamic for o in n.outputs)]

@@ -79,6 +79,10 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Sub": "Sub",
     "Mul": "Mul",
     "Div": "Div (Mul by the reciprocal when the divisor is constant)",
+    **{op: f"{op} (float32)" for op in ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf",
+                                        "Pow")},
+    "Max": "Max (float32; two inputs)",
+    "Min": "Min (float32; two inputs)",
     "BatchNormalization": "folded",
     "MaxPool": "MaxPool",
     "AveragePool": "AveragePool",
@@ -548,6 +552,24 @@ class _Importer:
 
     def op_Div(self, node, name, ins, attrs):
         self._binary("Div", node, name, ins, attrs)
+
+    # float-only ops (opset FLOAT_UNARY_OPS / FLOAT_BINARY_OPS): quantization leaves them in
+    # float32 and the plan runs them on the f32 kernels
+    def _float_unary(self, node, name, ins, attrs):
+        self._unary(node.op_type, node, name, ins)
+
+    op_Exp = op_Log = op_Sqrt = op_Abs = op_Neg = op_Reciprocal = op_Erf = _float_unary
+
+    def op_Pow(self, node, name, ins, attrs):
+        self.emit("Pow", [self.operand(ins[0]), self.operand(ins[1])], [node.output[0]], {}, name)
+
+    def _min_max(self, node, name, ins, attrs):
+        if len(ins) != 2 or not all(ins):
+            raise _Unsupported(f"{node.op_type} with {len(ins)} inputs (two are supported)")
+        self.emit(node.op_type, [self.operand(ins[0]), self.operand(ins[1])], [node.output[0]],
+                  {}, name)
+
+    op_Max = op_Min = _min_max
 
     def op_BatchNormalization(self, node, name, ins, attrs):
         if any(o for o in node.output[1:]):

@@ -11,6 +11,7 @@ from int8rt import ir
 from int8rt.passes.batchnorm import fold_batchnorm
 from int8rt.passes.constant_folding import fold_constants
 from int8rt.passes.conv_transpose import lower_conv_transpose
+from int8rt.passes.fold_affine import fold_affine
 from int8rt.passes.fuse_activations import fuse_activations
 from int8rt.passes.fuse_patterns import fuse_patterns
 from int8rt.passes.identity import remove_identity
@@ -20,8 +21,8 @@ from int8rt.passes.shape_inference import infer_shapes
 from int8rt.passes.simplify import simplify_data_movement
 
 __all__ = [
-    "canonicalize", "fold_batchnorm", "fold_constants", "fuse_activations", "fuse_patterns",
-    "infer_shapes", "lower_conv_transpose", "prune", "remove_identity",
+    "canonicalize", "fold_affine", "fold_batchnorm", "fold_constants", "fuse_activations",
+    "fuse_patterns", "infer_shapes", "lower_conv_transpose", "prune", "remove_identity",
     "simplify_data_movement", "to_nhwc",
 ]
 
@@ -32,6 +33,8 @@ def canonicalize(graph: ir.Graph) -> ir.Graph:
     remove_identity(graph)
     fold_constants(graph)
     fold_batchnorm(graph)
+    fuse_patterns(graph)  # first, so that folding leaves HardSwish / SiLU patterns whole
+    fold_affine(graph)
     to_nhwc(graph)
     lower_conv_transpose(graph)
     simplify_data_movement(graph)

@@ -12,13 +12,35 @@ which leaves s - 1 trailing zeros per spatial axis; those count toward the end p
 remaining padding goes into the Conv's own `pads`; where it is negative (pads larger than
 d*(k-1)) a Slice crops instead. Padding with zeros is exact in int8 too: Pad fills with the
 zero point (§1: real 0 is representable).
+
+When the kernel tiles the output without overlap (stride == kernel, no padding, dilation 1,
+group 1: the 2x2 / stride 2 upsampling of segmentation heads such as DBNet's), every output
+pixel is one input pixel times one kernel tap, so the whole op is a 1x1 Conv to kh*kw*OC
+channels followed by a depth-to-space move:
+
+    x -Conv 1x1-> [N,H,W,kh*kw*OC] -Reshape-> [N,H,W,kh,kw,OC] -Transpose(0,1,3,2,4,5)->
+      [N,H,kh,W,kw,OC] -Reshape-> [N,H*kh,W*kw,OC]
+
+the same real values without the kh*kw-fold zero-inserted input (in DBNet at 480x480 the zero
+insertion and its 4x larger Conv took two thirds of the int8 run time).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from int8rt import ir
 from int8rt.opset import NO_CLIP
 from int8rt.passes.shape_inference import set_shapes
+
+
+def _non_overlapping(graph: ir.Graph, n: ir.Node) -> bool:
+    w = graph.const(n.inputs[1])
+    return (int(n.attrs.get("group", 1)) == 1 and w is not None and
+            tuple(n.attrs.get("strides", (1, 1))) == tuple(w.shape[2:]) and
+            tuple(n.attrs.get("dilations", (1, 1))) == (1, 1) and
+            not any(n.attrs.get("pads", (0, 0, 0, 0))) and
+            not any(n.attrs.get("output_padding", (0, 0))))
 
 
 def _lower(graph: ir.Graph, n: ir.Node) -> list[ir.Node]:
@@ -38,6 +60,20 @@ def _lower(graph: ir.Graph, n: ir.Node) -> list[ir.Node]:
     nb, h, wd, c = graph.tensor(x).shape
     w = graph.const(n.inputs[1])
     cin, ocg, kh, kw = w.shape
+    if _non_overlapping(graph, n):
+        # 1x1 conv weights [(a, b, o), c] = w[c, o, a, b]; bias repeated per tap
+        w1 = w.transpose(2, 3, 1, 0).reshape(kh * kw * ocg, 1, 1, cin)
+        ins = [x, graph.add_const(n.inputs[1] + "_s2d", np.ascontiguousarray(w1))]
+        if len(n.inputs) > 2 and n.inputs[2]:
+            b = graph.const(n.inputs[2]).reshape(ocg)
+            ins.append(graph.add_const(n.inputs[2] + "_s2d", np.tile(b, kh * kw)))
+        cur = emit("Conv", ins, {"strides": (1, 1), "dilations": (1, 1), "pads": (0, 0, 0, 0),
+                                 "group": 1, "clip": NO_CLIP}, shape=(nb, h, wd, kh * kw * ocg))
+        cur = emit("Reshape", [cur], {"shape": (nb, h, wd, kh, kw, ocg)})
+        cur = emit("Transpose", [cur], {"perm": (0, 1, 3, 2, 4, 5)})
+        emit("Reshape", [cur], {"shape": (nb, h * kh, wd * kw, ocg)}, out=n.outputs[0],
+             shape=graph.tensor(n.outputs[0]).shape)
+        return new
     g = int(n.attrs.get("group", 1))
     sh, sw = n.attrs.get("strides", (1, 1))
     dh, dw = n.attrs.get("dilations", (1, 1))

@@ -28,7 +28,7 @@ TO_NHWC = (0, 2, 3, 1)  # nhwc = nchw.transpose(TO_NHWC)
 TO_NCHW = (0, 3, 1, 2)
 AXIS = (0, 3, 1, 2)  # NCHW axis a lives at NHWC axis AXIS[a]
 SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize")
-ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", *opset.FLOAT_BINARY_OPS)
 
 
 class _Rewriter:
@@ -108,7 +108,7 @@ class _Rewriter:
                 w = self.g.const(n.inputs[1])
                 ins[1] = self.g.add_const(n.inputs[1] + "_nhwc", w.transpose(0, 2, 3, 1))
             self.emit(op, ins, outs, a, n.name)
-        elif op in opset.UNARY_OPS:
+        elif op in opset.UNARY_OPS or op in opset.FLOAT_UNARY_OPS:
             self.emit(op, [self.src(n.inputs[0])], outs, a, n.name)
         elif op in ELEMENTWISE and four_out:
             self.emit(op, [self.operand4(i) for i in n.inputs], outs, a, n.name)

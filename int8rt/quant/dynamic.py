@@ -10,6 +10,9 @@ per inference inside the native plan (docs/QUANTIZATION.md §7).
   sequence_lens?, initial_h?, initial_c?]: W and R int8 per output channel (one gate row of
   one direction), activations per row and time step at run time (int8rt/include/rnn.h);
   B is made explicit (zeros when absent).
+- both modes: Conv (2-D, group 1, constant W) -> DynQConv [x, qW int8 [M, C, KH, KW], sW [M],
+  B?]: weights per output channel, activations int8 per image at run time (attribute amax
+  absent), or with a calibrated range (amax > 0, set by quant/hybrid.py for mode "static").
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from .. import ir
 from ..reference.dynq import quantize_weight_groups, quantize_weight_per_channel
+from ..reference.dqconv import quantize_conv_weight
 from ..reference.rnn import quantize_rnn_weights
 
 GROUP_SIZES = (32, 64, 128)
@@ -47,6 +51,21 @@ def _quantize_rnn(g: ir.Graph, node: ir.Node) -> None:
     node.op = "DynQ" + node.op
 
 
+def _quantize_conv(g: ir.Graph, node: ir.Node) -> None:
+    w = g.const(node.inputs[1])
+    if w is None or w.ndim != 4 or int(node.attrs.get("group", 1)) != 1:
+        return  # the lowering reports what it cannot run
+    b = g.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if len(node.inputs) > 2 and node.inputs[2] and b is None:
+        return
+    q, s = quantize_conv_weight(w)
+    names = [g.add_const(node.inputs[1] + "_q", q), g.add_const(node.inputs[1] + "_scale", s)]
+    if b is not None:
+        names.append(node.inputs[2])
+    node.inputs = [node.inputs[0], *names]
+    node.op = "DynQConv"
+
+
 def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = True,
                      bits: int = 8, group: int = 64, min_size: int = 0) -> ir.Graph:
     """A copy of `graph` with its Linear ops quantized; Linears whose weight has fewer than
@@ -72,6 +91,9 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             node.inputs = [qn, sn, node.inputs[1]]
         if node.op in ("LSTM", "GRU"):
             _quantize_rnn(g, node)
+            continue
+        if node.op == "Conv":
+            _quantize_conv(g, node)
             continue
         if node.op != "Linear":
             continue

@@ -7,8 +7,9 @@ model's outputs with the int8 program's on evaluation samples (by default the fi
 calibration samples).
 
 1. **Sensitivity pass.** Calibrate once; run the full int8 program (native plan) and score it:
-   v0. For every candidate layer (Conv / Gemm: the layers the f32conv fallback can run in
-   float), quantize again with that one layer float and score the real int8 program: its
+   v0. For every candidate layer (Conv / Gemm) and its region (`layer_region`: the
+   activations and elementwise ops after it up to the next layer, which the static plan's
+   float fallback runs too), quantize again with that one region float and score the real int8 program: its
    gain = v - v0 is the part of the task error that this layer's quantization error causes
    once propagated through everything after it (on the evaluation data, through the same
    kernels that will run). Layers are ranked by gain.
@@ -34,6 +35,7 @@ from int8rt.ir import Graph
 from int8rt.quant.metrics import OutputMetric, parse_metric
 
 CANDIDATE_OPS = ("Conv", "Gemm")
+_MOVES = ("Reshape", "Transpose", "Slice", "Split", "Pad")
 DEFAULT_TARGET = {"cosine": 0.999, "anchor-iou": 0.9, "mask-iou": 0.9, "argmax": 0.9}
 
 
@@ -93,6 +95,31 @@ def int8_runner(qgraph: Graph) -> Callable[[dict[str, np.ndarray]], list[np.ndar
     return lambda feed: sess.run(None, feed)
 
 
+def layer_region(graph: Graph, name: str, max_len: int = 6) -> list[str]:
+    """The layer `name` and the ops after it that run with it in float: followed while each
+    output has a single reader that is not itself a Conv / Gemm and has a float32 kernel in
+    the static plan (activations, scalar affines, elementwise; lower.FLOAT_OPS). Keeping the
+    region float removes the int8 roundings between the layer and the next one, not only the
+    layer's own: a float conv alone still writes an int8-rounded activation (issue 20)."""
+    from int8rt.lower import FLOAT_OPS
+
+    users = graph.consumers()
+    by_name = {n.name: n for n in graph.nodes}
+    region = [name]
+    node = by_name[name]
+    while len(region) < max_len and len(node.outputs) == 1:
+        out = node.outputs[0]
+        readers = users.get(out, [])
+        if out in graph.outputs or len(readers) != 1:
+            break
+        nxt = readers[0]
+        if nxt.op in CANDIDATE_OPS or nxt.op not in FLOAT_OPS or nxt.op in _MOVES:
+            break  # data movement rounds nothing: int8 moves it as well
+        region.append(nxt.name)
+        node = nxt
+    return region
+
+
 def sensitivity_pass(graph: Graph, ranges: Any, feeds: Sequence[dict[str, np.ndarray]],
                      ref: list[np.ndarray], metric: OutputMetric,
                      candidates: Iterable[str], quant_kw: dict[str, Any],
@@ -103,6 +130,7 @@ def sensitivity_pass(graph: Graph, ranges: Any, feeds: Sequence[dict[str, np.nda
     from int8rt.quant.ptq import quantize_graph
 
     def score(float_nodes: list[str]) -> float:
+        float_nodes = [r for n in float_nodes for r in layer_region(graph, n)]
         qg = quantize_graph(graph, ranges, float_nodes=float_nodes, **quant_kw)
         return float(metric(ref, run_outputs(int8_runner(qg), feeds)))
 
@@ -148,6 +176,7 @@ def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dic
     def build(float_nodes: list[str]) -> tuple[Graph, float]:
         nonlocal evaluations
         evaluations += 1
+        float_nodes = [r for n in float_nodes for r in layer_region(graph, n)]
         qg = quantize_graph(graph, ranges, float_nodes=float_nodes, **quant_kw)
         return qg, float(m(ref, run_outputs(int8_runner(qg), feeds)))
 

@@ -364,6 +364,9 @@ class _Quantizer:
             "symmetric_activations": self.symmetric,
             "io_dtype": self.io_dtype,
             "float_nodes": sorted(self.float_nodes),
+            # every node that runs in float32: those asked for, and ops without an int8 kernel
+            "float_ops": sorted(n.name for n in self.order if not self.is_int8(n)
+                                and n.op not in ("Quantize", "Dequantize")),
             "int8_names": int8_names,
         }
         if self.adjusted:

@@ -305,10 +305,16 @@ class _GivenQuantizer(_Quantizer):
                 raise ValueError(
                     f"{node.op} node {node.name!r}: weight scales are per axis {entry.axis} of "
                     f"{src.tensor!r}; int8rt needs per output channel (axis {src.out_axis})")
-            if entry.scale.size != oc:
+            scale = entry.scale.reshape(-1)
+            if scale.size != oc and oc % scale.size == 0 and "_s2d" in node.inputs[1]:
+                # a ConvTranspose lowered to a 1x1 conv + depth-to-space (passes/
+                # conv_transpose.py): its channels are (tap, original channel), the original
+                # channel innermost, so each tap repeats the source's per-channel scales
+                scale = np.tile(scale, oc // scale.size)
+            if scale.size != oc:
                 raise ValueError(f"{node.op} node {node.name!r}: {entry.scale.size} weight "
                                  f"scales for {oc} output channels")
-            qp = QParams(entry.scale.astype(np.float32), np.zeros(oc, np.int32), 0)
+            qp = QParams(scale.astype(np.float32), np.zeros(oc, np.int32), 0)
             s = qp.scale.astype(np.float64).reshape((oc,) + (1,) * (w.ndim - 1))
         else:
             qp = QParams.per_tensor(float(entry.scale), 0)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import conv, convert, elementwise, f32conv, movement, pooling, resize, softmax
+from . import conv, convert, elementwise, f32_records, f32conv, movement, pooling, resize, softmax
 
 
 # params of the fused post-ops of conv2d / fc (program.py; kernels.h i8_post_params)
@@ -89,7 +89,7 @@ def _copy(x: np.ndarray | None = None, *, nbytes: int, data: np.ndarray | None =
 
 REFERENCE_KERNELS: dict[str, Callable[..., np.ndarray]] = {
     **elementwise.KERNELS, **movement.KERNELS, **pooling.KERNELS, **resize.KERNELS,
-    **softmax.KERNELS, **convert.KERNELS, "fc_f32": f32conv.fc_f32,
+    **softmax.KERNELS, **convert.KERNELS, **f32_records.KERNELS, "fc_f32": f32conv.fc_f32,
     "add": _binary(elementwise.add),
     "mul": _binary(elementwise.mul),
     "lut": _lut,

@@ -3,15 +3,14 @@
 with the native `rnn` record (csrc/kernels/rnn/rnn.c, csrc/include/int8rt/rnn.h states the
 arithmetic).
 
-Gate nonlinearities: sigma(v) = float32(1 / (1 + exp(-double(v)))), tanh(v) =
-float32(tanh(double(v))), computed with Python's math.exp / math.tanh, which call the same C
-library functions as the native kernel, so both sides give the same float32 gates. Every other
-step is a float32 numpy operation in the kernel's order.
+Gate nonlinearities: sigma and tanh from one exp polynomial evaluated in float32 numpy
+operations, operation for operation as the kernel (csrc/kernels/rnn/gates.h states the
+arithmetic and its error against libm), so both sides give the same float32 gates. Every
+other step is a float32 numpy operation in the kernel's order.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -23,25 +22,37 @@ F32 = np.float32
 DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh")}
 
 
-def _exp1(v: float) -> float:
-    try:
-        return math.exp(v)
-    except OverflowError:
-        return math.inf
+_EXP_C = tuple(F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
 
 
-_EXP = np.frompyfunc(_exp1, 1, 1)
-_TANH = np.frompyfunc(math.tanh, 1, 1)
+def gate_exp(v: np.ndarray) -> np.ndarray:
+    """exp of the gate kernels (gates.h): clamp, Cody-Waite ln 2 reduction, the Cephes expf
+    polynomial, times 2^n; float32 throughout, no fused multiply-add."""
+    v = np.asarray(v, F32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = np.where(v < F32(-87.3), F32(-87.3), np.where(v > F32(88.3), F32(88.3), v))
+        n = np.rint(v * F32(1.44269504088896341))
+        r = v - n * F32(0.693359375)
+        r = r - n * F32(-2.12194440e-4)
+        p = np.full_like(r, _EXP_C[0])
+        for c in _EXP_C[1:]:
+            p = p * r + c
+        p = p * r * r + (r + F32(1))
+        e = ((np.nan_to_num(n).astype(np.int32) + 127) << 23).view(F32)
+        return (p * e).astype(F32)
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        e = _EXP(-np.asarray(v, np.float64)).astype(np.float64)
-        return (1.0 / (1.0 + e)).astype(F32)
+    v = np.asarray(v, F32)
+    return (F32(1) / (F32(1) + gate_exp(-v))).astype(F32)
 
 
 def tanh(v: np.ndarray) -> np.ndarray:
-    return _TANH(np.asarray(v, np.float64)).astype(np.float64).astype(F32)
+    v = np.asarray(v, F32)
+    a = np.abs(v)
+    t = (F32(1) - F32(2) / (F32(1) + gate_exp(a + a))).astype(F32)
+    return np.where(v < 0, -t, t).astype(F32)
 
 
 # matmul(d, part, a) -> a [m, k] times the weights of direction d, part "w" (W, all gates),

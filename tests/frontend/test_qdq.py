@@ -186,10 +186,14 @@ def test_float_parts_are_reported() -> None:
     assert "sig" in graph.meta["quantization"]["float_nodes"]
 
 
-def test_dynamic_ops_refused() -> None:
+def test_dynamic_ops_outside_ort_patterns_refused() -> None:
+    """ORT quantize_dynamic patterns import (tests/dynamic/test_crnn.py); a lone
+    DynamicQuantizeLinear is not one of them and is named"""
+    from int8rt.dynamic.ort_integer import OrtImportError
+
     nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"], name="dq0")]
     m = make_model(nodes, {"x": (2, 3)}, ["q"])
-    with pytest.raises(QOperatorError, match="DynamicQuantizeLinear node 'dq0'"):
+    with pytest.raises(OrtImportError, match="DynamicQuantizeLinear node 'dq0'"):
         int8rt.quantize(m)
 
 

@@ -180,8 +180,24 @@ def test_without_scratch(kd: dict) -> None:
     check(kd, a, kw, scratch=False, pad_rows=True)
 
 
+@pytest.mark.parametrize("kd", SETS)
+def test_minus_128_weights(kd: dict) -> None:
+    # -128 is outside the weight contract (docs/QUANTIZATION.md §2) but a foreign model may
+    # hold it: with every weight and activation -128, any two products added in one int16 lane
+    # (neon_pair, neonmlal and its twin) reach 32,768 and wrap. The driver must run such a
+    # panel with one product per lane (neon, neonmull, the neondot4 twin) and stay exact.
+    rng = np.random.default_rng(128)
+    for m, k, n in ((3, 16, 17), (5, 40, 33)):
+        a, kw = case(rng, m, k, n, x_zp=0, y_zp=0, steps=4.0)
+        a[:] = -128
+        kw["w"][1:n - 1] = -128
+        kw["mult"][:] = np.float32(1.0 / (2 ** 14 * k))
+        check(kd, a, kw)
+
+
 def test_every_x86_set_has_an_emulation() -> None:
     names = {k["name"] for k in KERNELS}
+    assert "neonmlal_emu" in names and "neondot4_emu" in names  # the aarch64 sets' twins
     for k in KERNELS:  # sse2: the x86-64 baseline, native on every x86 host
         if k["native"] and k["layout"] != "rows" and k["name"] != "sse2":
             base = k["name"].removesuffix("_evex")

@@ -75,7 +75,7 @@ def _case(cell, direction, t, b, i, h, with_lens, with_init, seed, xscale=1.0):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
 @pytest.mark.parametrize("xscale", [1.0, 1e4, 0.0])
-def test_native_equals_reference(case, xscale):
+def test_native_equals_reference(path, case, xscale):
     cell, direction, t, b, i, h, with_lens, with_init, lbr = case
     x, w, r, bias, lens, h0, c0 = _case(cell, direction, t, b, i, h, with_lens, with_init, 3,
                                         xscale)
@@ -90,6 +90,63 @@ def test_native_equals_reference(case, xscale):
         assert np.array_equal(g_, r_)
     if xscale == 1.0:
         assert np.abs(got[0]).max() > 0.05  # the layer did something
+
+
+def test_native_equals_reference_batched_gemm_step(path):
+    """batch >= 4 runs h·R through the gemm driver instead of the matrix-vector kernel: the
+    same bits either way"""
+    x, w, r, bias, lens, h0, c0 = _case("LSTM", "bidirectional", 5, 6, 7, 24, True, True, 11)
+    inputs, consts, order = dynq_inputs("LSTM", x, w, r, bias, lens, h0, c0)
+    attrs = {"hidden_size": 24, "direction": "bidirectional"}
+    got = run_op("DynQLSTM", inputs, consts, order, attrs, 3)
+    ref = OPS["DynQLSTM"]([{**inputs, **consts}.get(k) if k else None for k in order], attrs)
+    for g_, r_ in zip(got, ref):
+        assert np.array_equal(g_, r_)
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (7, 5), (8, 4), (40, 33), (256, 64), (24, 130)])
+def test_matvec_equals_dynq_reference(path, n, k):
+    """the recurrent step's matrix-vector kernel (every path, tails in n and k, extremes:
+    weights at +-127, an all-zero row, a row with one huge value, .5 ties after scaling)"""
+    from int8rt._native import rnn_matvec
+    from int8rt.reference.dynq import dynq_matmul
+
+    rng = np.random.default_rng(n * 1000 + k)
+    qw = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    qw[0, :] = 127
+    qw[-1, ::2] = -127
+    sw = (rng.random(n) * 0.01 + 1e-4).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    a = rng.standard_normal((5, k)).astype(np.float32)
+    a[1] = 0.0
+    a[2, 0] = 1e6
+    a[3] = np.arange(k, dtype=np.float32) - k / 2  # many exact .5 ties after 127 / amax
+    a[3, 0] = 127.0 if k > 1 else a[3, 0]
+    for b in (bias, None):
+        got = rnn_matvec(qw, sw, b, a)
+        assert np.array_equal(got, dynq_matmul(a, qw, sw, b, True))
+
+
+def test_gates_equal_reference_and_stay_near_libm(path):
+    """sigma / tanh of the gate kernels: bit-identical with the numpy reference on every
+    path, and within the documented absolute error of libm's double functions (gates.h)"""
+    import math
+
+    from int8rt._native import rnn_gate
+    from int8rt.reference.rnn import sigmoid, tanh
+
+    x = np.concatenate([np.linspace(-30, 30, 200003, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 100.0, -100.0,
+                                    1e30, -1e30, np.inf, -np.inf])])
+    for which, ref, exact in ((0, sigmoid, lambda v: 1 / (1 + math.exp(-v)) if v > -700 else 0.0),
+                              (1, tanh, math.tanh)):
+        got = rnn_gate(which, x)
+        assert np.array_equal(got, ref(x))
+        libm = np.array([exact(float(v)) for v in x], np.float64)
+        err = np.abs(got.astype(np.float64) - libm)
+        assert err.max() <= (2e-7 if which == 0 else 3e-7), (which, err.max())
+    assert np.isnan(rnn_gate(0, np.float32([np.nan]))).all()
+    assert np.isnan(rnn_gate(1, np.float32([np.nan]))).all()
 
 
 def onnx_rnn(cell, direction, h, x, w, r, b, lens, h0, c0, lbr):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import int8rt
-from int8rt.quant.keep import auto_keep, float_runner, int8_runner, run_outputs
+from int8rt.quant.keep import auto_keep, float_runner, int8_runner, layer_region, run_outputs
 from int8rt.quant.metrics import parse_metric
 
 from .ptq_graphs import dw_separable_graph, images
@@ -80,7 +80,9 @@ def test_keep_auto_finds_the_layer_that_breaks_the_output() -> None:
     assert res.int8_value < 0.999 <= res.final_value and res.target_met
     assert res.ranking[0].node == "dw" and "dw" in res.kept
     assert 0 < len(res.kept) < 4  # not every layer
-    assert res.graph.meta["quantization"]["float_nodes"] == sorted(res.kept)
+    # each kept layer with its region (the ops after it up to the next layer)
+    assert res.graph.meta["quantization"]["float_nodes"] == sorted(
+        {r for k in res.kept for r in layer_region(g, k)})
     ref = run_outputs(float_runner(g), feeds)
     got = run_outputs(int8_runner(res.graph), feeds)
     assert parse_metric("cosine")(ref, got) == pytest.approx(res.final_value)

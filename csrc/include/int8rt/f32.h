@@ -25,6 +25,8 @@ enum {
 enum {
     I8F_RELU = 0, I8F_SIGMOID, I8F_TANH, I8F_ERF, I8F_SQRT, I8F_GELU_ERF, I8F_GELU_TANH,
     I8F_EXP, I8F_NEG, I8F_CLIP, I8F_RECIPROCAL, I8F_ABS, I8F_NOT, I8F_LOG,
+    /* activations of the static plan's float fallback (alpha / beta: their attributes) */
+    I8F_HARD_SIGMOID, I8F_HARD_SWISH, I8F_LEAKY_RELU, I8F_SILU,
 };
 
 /* element types of the typed kernels (cast, binary on non-float inputs) */

@@ -18,6 +18,7 @@
 #include "int8rt/f32.h"
 #include "int8rt/kernels.h"
 #include "int8rt/rnn.h"
+#include "int8rt/dqconv.h"
 #include "kernels/f32conv/f32conv.h"
 
 #ifdef __cplusplus
@@ -94,6 +95,8 @@ typedef enum {
     I8_OP_WO_GATHER,
     /* one LSTM / GRU layer with dynamic int8 weights (kernels/rnn, int8rt/rnn.h) */
     I8_OP_RNN,
+    /* Conv in ONNX layout with static or dynamic int8 activations (int8rt/dqconv.h) */
+    I8_OP_DQ_CONV,
     I8_OP_COUNT
 } i8_op_kind;
 
@@ -268,6 +271,7 @@ typedef union {
     i8_plan_wo_gather_params wo_gather;
     i8_rnn_params rnn; /* inputs x, packed (i8rnn_pack), [h0 | c0] if has_h0 or has_c0;
                         * consts bias [D, 2 G H] float32, lens [B] int32 if has_lens */
+    i8_dqconv_params dqconv; /* inputs x, packed (i8dq_pack); const bias [m] if has_bias */
 } i8_op_params;
 
 #define I8_PLAN_MAX_CONSTS 6

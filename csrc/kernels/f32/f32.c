@@ -11,6 +11,8 @@
 /* vmath_avx2.c: each returns how many leading elements it wrote */
 int64_t i8f_gelu_erf__avx2(int64_t n, const float *x, float *y);
 int64_t i8f_exp__avx2(int64_t n, const float *x, float *y);
+int64_t i8f_piecewise__avx2(int32_t op, int64_t n, const float *x, float *y, float alpha,
+                            float beta);
 double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *y, int64_t *done);
 #define I8F_HAVE_AVX2() (i8_isa_current() >= I8_ISA_AVX2)
 #else
@@ -78,12 +80,32 @@ int i8f_binary__scalar(int32_t op, int32_t t, const i8f_shape *s, const void *a,
         I8F_WALK(s, 3, strides, {
             const float *pa = af + off[0], *pb = bf + off[1];
             float *py = yf + off[2];
+            /* contiguous or scalar-broadcast rows: loops without strides, which the compiler
+             * vectorises (the same one operation per element, so the same bytes) */
+            if (op <= I8F_MUL && ((la == 1 && (lb == 1 || lb == 0)) || (la == 0 && lb == 1))) {
+                if (la == 0) {
+                    const float av = pa[0];
+                    if (op == I8F_ADD) for (int64_t i = 0; i < n; i++) py[i] = av + pb[i];
+                    else if (op == I8F_SUB) for (int64_t i = 0; i < n; i++) py[i] = av - pb[i];
+                    else for (int64_t i = 0; i < n; i++) py[i] = av * pb[i];
+                } else if (lb == 0) {
+                    const float bv = pb[0];
+                    if (op == I8F_ADD) for (int64_t i = 0; i < n; i++) py[i] = pa[i] + bv;
+                    else if (op == I8F_SUB) for (int64_t i = 0; i < n; i++) py[i] = pa[i] - bv;
+                    else for (int64_t i = 0; i < n; i++) py[i] = pa[i] * bv;
+                } else {
+                    if (op == I8F_ADD) for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
+                    else if (op == I8F_SUB) for (int64_t i = 0; i < n; i++) py[i] = pa[i] - pb[i];
+                    else for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
+                }
+            } else {
             switch (op) { /* one branch per row, so each loop is a plain vectorisable loop */
             case I8F_ADD: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] + pb[i * lb]; break;
             case I8F_SUB: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] - pb[i * lb]; break;
             case I8F_MUL: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] * pb[i * lb]; break;
             case I8F_DIV: for (int64_t i = 0; i < n; i++) py[i] = pa[i * la] / pb[i * lb]; break;
             default: for (int64_t i = 0; i < n; i++) py[i] = f32_op(op, pa[i * la], pb[i * lb]);
+            }
             }
         });
         return 0;
@@ -150,6 +172,15 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
     }
     const float *x = xv;
     float *y = yv;
+#if defined(__x86_64__) || defined(__i386__)
+    if (I8F_HAVE_AVX2() && (op == I8F_RELU || op == I8F_CLIP || op == I8F_HARD_SIGMOID ||
+                            op == I8F_HARD_SWISH || op == I8F_LEAKY_RELU)) {
+        const int64_t done = i8f_piecewise__avx2(op, n, x, y, alpha, beta);
+        x += done;
+        y += done;
+        n -= done;
+    }
+#endif
     switch (op) {
     case I8F_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
     case I8F_SIGMOID:
@@ -191,6 +222,26 @@ int i8f_unary__scalar(int32_t op, int64_t n, const void *xv, void *yv, float alp
             const float v = x[i] < alpha ? alpha : x[i];
             y[i] = v > beta ? beta : v;
         }
+        break;
+    /* ONNX definitions, each float32 operation rounded once (the build does not contract
+     * to FMA), so numpy float32 reproduces them exactly; a NaN passes through the clamps */
+    case I8F_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            const float v = alpha * x[i] + beta;
+            y[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
+        break;
+    case I8F_HARD_SWISH: /* x * hard_sigmoid(x; 1/6, 1/2) */
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i] * (1.0f / 6.0f) + 0.5f;
+            y[i] = x[i] * (v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v));
+        }
+        break;
+    case I8F_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        break;
+    case I8F_SILU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
         break;
     default: return -1;
     }

@@ -83,4 +83,47 @@ AVX2 double i8f_exp_shift_sum__avx2(int64_t n, const float *x, float mx, float *
     *done = i;
     return s;
 }
+/* Piecewise-linear activations (clip, relu, hard_sigmoid, hard_swish, leaky_relu) with the
+ * portable loop's exact operations: one multiply, one add (no FMA in this file), and each
+ * ternary `v < lo ? lo : v` as an ordered compare and a blend, so a NaN passes through as in
+ * C and the bytes equal the scalar loop's. The scalar loop's data-dependent branches cost a
+ * misprediction per element on real activations (16 ns / element measured on DBNet). */
+AVX2 static inline __m256 below_(__m256 v, __m256 lo) {
+    return _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+}
+
+AVX2 static inline __m256 above_(__m256 v, __m256 hi) {
+    return _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+}
+
+AVX2 int64_t i8f_piecewise__avx2(int32_t op, int64_t n, const float *x, float *y, float alpha,
+                                 float beta) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256 a = _mm256_set1_ps(alpha), b = _mm256_set1_ps(beta);
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f), half = _mm256_set1_ps(0.5f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256 r;
+        switch (op) {
+        case I8F_RELU: /* x > 0 ? x : 0 */
+            r = _mm256_blendv_ps(zero, v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            break;
+        case I8F_CLIP: r = above_(below_(v, a), b); break;
+        case I8F_HARD_SIGMOID:
+            r = above_(below_(_mm256_add_ps(_mm256_mul_ps(a, v), b), zero), one);
+            break;
+        case I8F_HARD_SWISH:
+            r = _mm256_mul_ps(v, above_(below_(_mm256_add_ps(_mm256_mul_ps(v, sixth), half),
+                                               zero), one));
+            break;
+        case I8F_LEAKY_RELU: /* x >= 0 ? x : alpha x */
+            r = _mm256_blendv_ps(_mm256_mul_ps(a, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+            break;
+        default: return i;
+        }
+        _mm256_storeu_ps(y + i, r);
+    }
+    return i;
+}
 #endif

@@ -17,7 +17,9 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neon, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
     SET(neon_pair, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
-#if defined(I8_GEMM_HAVE_NEONDOT)
+#if defined(I8_GEMM_HAVE_NEONDOT) /* aarch64 */
+    SET(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
     SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 4, 4, 1, i8_gemm_pack_a_s8),
 #endif
@@ -37,6 +39,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
     SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
 
@@ -74,7 +77,8 @@ int32_t i8_gemm_layout_for(int32_t isa) {
     case I8_ISA_AVX_VNNI:
     case I8_ISA_AVX512_VNNI: return I8_GEMM_K4N16;
 #endif
-#if defined(I8_GEMM_HAVE_NEONDOT)
+#if defined(I8_GEMM_HAVE_NEONDOT) /* aarch64 (armv7 NEON keeps the ROWS 2x4 tiles) */
+    case I8_ISA_NEON: return I8_GEMM_K4N16S;     /* neonmlal: smull + smlal pair tiles */
     case I8_ISA_NEON_DOT: return I8_GEMM_K4N16S; /* neondot4: lane-broadcast sdot tiles */
 #endif
     default: return I8_GEMM_ROWS;
@@ -88,7 +92,7 @@ const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout) {
     if (i8_gemm_layout_for(isa) == layout) {
         switch (isa) {
         case I8_ISA_SCALAR: name = layout == I8_GEMM_K2N16 ? "sse2" : "scalar"; break;
-        case I8_ISA_NEON: name = "neon"; break;
+        case I8_ISA_NEON: name = layout == I8_GEMM_K4N16S ? "neonmlal" : "neon"; break;
         case I8_ISA_NEON_DOT: name = layout == I8_GEMM_K4N16S ? "neondot4" : "neondot"; break;
         case I8_ISA_AVX2: name = "avx2"; break;
         /* avxvnni on a CPU with AVX512-VNNI + VL but no AVX-VNNI (AMD Zen 4): the same ymm
@@ -167,6 +171,7 @@ static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
 }
 
 #define WEIGHTS_IN_L1_BYTES 24576
+#define MAX_COL_BLOCKS 128
 
 /* Rows [0, m) of a (prepared or raw) against every channel: each tile covers mr rows and the
  * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
@@ -243,7 +248,37 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
     p.rq.post = post_after ? NULL : pn->post;
     const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
-        for (size_t i = 0; i < m; i += mr) {
+        /* the column blocks once, not per row tile: with small k (MobileNet's 1x1 expansions,
+         * k = 16..32) the tile choice and offsets cost a fifth of the tile itself */
+        struct {
+            i8_gemm_ukernel fn;
+            size_t nc, j;
+            const unsigned char *w;
+        } cb[MAX_COL_BLOCKS];
+        size_t nb = 0;
+        for (size_t j = 0; j < n && nb < MAX_COL_BLOCKS; nb++) {
+            const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
+            cb[nb].fn = t->fn;
+            cb[nb].nc = n - j < t->nr ? n - j : t->nr;
+            cb[nb].j = j;
+            cb[nb].w = pn->w + weight_offset(pn, j);
+            j += cb[nb].nc;
+        }
+        if (cb[nb - 1].j + cb[nb - 1].nc == n) {
+            for (size_t i = 0; i < m; i += mr) {
+                const size_t rows = m - i < mr ? m - i : mr;
+                const unsigned char *ai = ab + i * a_stride;
+                unsigned char *ci = c + i * c_row;
+                for (size_t b = 0; b < nb; b++) {
+                    p.bias = pn->bias + cb[b].j;
+                    p.mult = pn->mult + cb[b].j;
+                    cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].j * esz,
+                             c_row, &p);
+                }
+            }
+            return;
+        }
+        for (size_t i = 0; i < m; i += mr) { /* more column blocks than cb holds */
             const size_t rows = m - i < mr ? m - i : mr;
             for (size_t j = 0; j < n;) {
                 const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
@@ -278,6 +313,11 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     /* never the int16 pairs on a panel with a -128 weight (gemm.h, w_m128): not exact there */
     if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neon_pair) kd = by_name("neon");
 #endif
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal) kd = by_name("neonmull");
+#endif
+    /* the portable twin adds pairs in int16 too: on such a panel, the neondot4 twin */
+    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal_emu) kd = by_name("neondot4_emu");
     unsigned char *cb = c;
     /* c rows in bytes: the epilogue writes int8 or float32 elements */
     const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
@@ -294,6 +334,17 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
     }
     /* prepared rows: kc = kp elements each, 64-byte aligned, blocks of whole tiles */
     const size_t kc = (size_t)pn->kp, row = kc * kd->a_elem;
+    if (kd->pack_a == i8_gemm_pack_a_s8 && (size_t)pn->k == kc) {
+        /* s8 tiles read raw int8 rows: when the caller's rows already hold kp readable bytes
+         * (im2col rows; 1x1 convolutions and fc with k a multiple of 16) the copy would be
+         * the identity. Blocks of I8_GEMM_A_BLOCK_BYTES keep the rows in L2 as below. */
+        size_t mb = I8_GEMM_A_BLOCK_BYTES / kc;
+        mb = mb < kd->mr ? kd->mr : mb - mb % kd->mr;
+        for (size_t i0 = 0; i0 < m; i0 += mb)
+            run_block(kd, pn, m - i0 < mb ? m - i0 : mb, kc, (const unsigned char *)a + i0 * a_stride,
+                      a_stride, cb + i0 * c_row, c_row);
+        return;
+    }
     const uintptr_t p0 = (uintptr_t)pn->scratch, p1 = (p0 + 63) & ~(uintptr_t)63;
     const size_t avail = pn->scratch && pn->scratch_bytes > p1 - p0 ? pn->scratch_bytes - (p1 - p0)
                                                                     : 0;
@@ -317,7 +368,8 @@ void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride
              size_t c_stride) {
     const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);
 #if defined(I8_GEMM_HAVE_NEON)
-    /* the neon set with two products per int16 lane, when every weight is in [-127, 127] */
+    /* the neon set with two products per int16 lane, when every weight is in [-127, 127]
+     * (a K4N16S panel with a -128 weight: i8_gemm_run swaps neonmlal for neonmull) */
     if (!pn->w_m128 && !strcmp(kd->name, "neon")) kd = by_name("neon_pair");
 #endif
     i8_gemm_run(kd, pn, m, a, a_stride, c, c_stride);

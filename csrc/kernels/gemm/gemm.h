@@ -11,15 +11,15 @@
  *   header (64 B: layout) | bias [n16] int32 (folded, see below) | mult [n16] float32 | weights
  * in one of three layouts, chosen at pack time from the current path and recorded in the header
  * (kp = k rounded up to I8_GEMM_KB, n4 / n16 = n rounded up to 4 / 16; padding is zero):
- *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, NEON,
- *                  NEON-dotprod)
+ *   I8_GEMM_ROWS   int8 [n4][kp]: one channel's k taps contiguous (scalar without SSE2, armv7
+ *                  NEON)
  *   I8_GEMM_K2N16  int16 [n16 / 16][kp / 2][16][2]: per 16-channel block and k pair, the 16
  *                  channels' two taps side by side (avx2, and the scalar path on x86-64 with
  *                  SSE2: pmaddwd of a broadcast int16 activation pair)
  *   I8_GEMM_K4N16  int8 [n16 / 16][kp / 4][16][4]: per 16-channel block and k quad, the 16
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
- *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots (neondot4: NEON sdot by element on the
- *                  raw int8 rows, NEON-dotprod)
+ *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots on the raw int8 rows (aarch64: neondot4,
+ *                  sdot by element, NEON-dotprod; neonmlal / neonmull, smull + smlal, NEON)
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
  * (a block of one k group is 64 bytes: one zmm, two ymm). The folded bias is
  * bias - x_zp * sum(w) for ROWS, K2N16 and K4N16S, and bias - (x_zp + 128) * sum(w) for K4N16 (the
@@ -129,8 +129,9 @@ typedef struct {
     int32_t y_zp, qmin, qmax;
     int32_t out_f32; /* c is float32 (acc * mult), else int8 (requantized) */
     /* 1 if some weight is -128 (outside the [-127, 127] contract of docs/QUANTIZATION.md §2; a
-     * foreign model may hold one): the NEON set that adds two products in int16 (smull +
-     * smlal, "neon_pair") must not run it (i8_gemm picks "neon") */
+     * foreign model may hold one): the NEON sets that add two products in int16 (smull +
+     * smlal: "neon_pair", "neonmlal" and its twin) must not run it (i8_gemm / i8_gemm_run
+     * pick "neon", "neonmull", "neondot4_emu") */
     int32_t w_m128;
     /* Per-call work space for the prepared activation rows; callers set it to
      * i8_gemm_scratch_size bytes of their scratch. NULL (or too small) is still correct: the
@@ -201,6 +202,9 @@ void i8_gemm_2x4c16__neondot(size_t mr, size_t nc, size_t kc, const void *a, siz
                              const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-broadcast sdot */
+/* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
+extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
+extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
 #endif
 
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
@@ -229,6 +233,7 @@ extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
@@ -236,6 +241,9 @@ void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t
 /* raw int8 rows zero-padded to kc (the s8 x s8 K4N16S tiles) */
 void i8_gemm_pack_a_s8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                        void *dst);
+/* every k quad broadcast to 16 bytes (the neonmlal / neonmull tiles) */
+void i8_gemm_pack_a_s8x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                         void *dst);
 void i8_gemm_pack_a_i16x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                           void *dst);
 

@@ -5,6 +5,10 @@
 #include "int8rt/cpu.h"
 #include "kernels/gemm/gemm.h"
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
 #define PANEL_HEADER_BYTES 64
 
 static size_t n4_of(int32_t n) { return I8_ALIGN_UP((size_t)n, I8_GEMM_NR); }
@@ -141,6 +145,46 @@ void i8_gemm_pack_a_s8(size_t rows, const int8_t *src, size_t src_stride, size_t
     for (size_t r = 0; r < rows; r++, src += src_stride, d += kc) {
         memcpy(d, src, k);
         memset(d + k, 0, kc - k);
+    }
+}
+
+#if defined(__aarch64__)
+/* the 4 quads of v, each broadcast to 16 bytes, to d[0..63] */
+static inline void quads_x4(int8_t *d, int8x16_t v) {
+    const int32x4_t x = vreinterpretq_s32_s8(v);
+    int32x4x4_t q;
+    q.val[0] = vdupq_laneq_s32(x, 0);
+    q.val[1] = vdupq_laneq_s32(x, 1);
+    q.val[2] = vdupq_laneq_s32(x, 2);
+    q.val[3] = vdupq_laneq_s32(x, 3);
+    vst1q_s32_x4((int32_t *)(void *)d, q);
+}
+#endif
+
+/* Each k quad of a raw int8 row broadcast to 16 bytes (4 * kc bytes per row, zero beyond k):
+ * the neonmlal / neonmull tiles load a quad ready for SMULL against 4 channels' quads instead
+ * of a DUP per quad, row and column block (gen_gemm_tiles.py, pair_tile). */
+void i8_gemm_pack_a_s8x4(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
+                         void *dst) {
+    int8_t *d = dst;
+    for (size_t r = 0; r < rows; r++, src += src_stride, d += 4 * kc) {
+#if defined(__aarch64__)
+        /* kc is a multiple of 16: whole 16-byte steps, those past the end of k (the last
+         * partial one and the zero padding) through a zeroed copy */
+        size_t i = 0;
+        for (; i + 16 <= k; i += 16) quads_x4(d + 4 * i, vld1q_s8(src + i));
+        for (; i < kc; i += 16) {
+            int8_t t[16] = {0};
+            if (i < k) memcpy(t, src + i, k - i);
+            quads_x4(d + 4 * i, vld1q_s8(t));
+        }
+#else
+        for (size_t i = 0; i < kc; i += 4) {
+            int8_t quad[4];
+            for (size_t t = 0; t < 4; t++) quad[t] = i + t < k ? src[i + t] : 0;
+            for (size_t t = 0; t < 4; t++) memcpy(d + 4 * i + 4 * t, quad, 4);
+        }
+#endif
     }
 }
 

@@ -122,6 +122,12 @@ static inline i8_emu_vec i8_emu_sdot_lane(i8_emu_vec acc, i8_emu_vec w, i8_emu_v
 #define neondot4_emu_dot2(acc, w, x) i8_emu_sdot_lane(acc, w, x, 2)
 #define neondot4_emu_dot3(acc, w, x) i8_emu_sdot_lane(acc, w, x, 3)
 
+static inline i8_emu_vec neondot4_emu_zero(void) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    return v;
+}
+#define neonmlal_emu_zero neondot4_emu_zero
 static inline i8_rq_params neondot4_emu_rq_init(const i8_rq_params *p) { return *p; }
 static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0, i8_emu_vec s1,
                                           i8_emu_vec s2, i8_emu_vec s3, const float *mult,
@@ -133,5 +139,58 @@ static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0,
     memcpy(acc + 12, s3.l, 16);
     i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);
 }
+
+/* The neonmlal set (prim_neon.h, pair form): vectors of 4 int32 lanes / 16 int8 bytes. _loadx
+ * reads 16 bytes (a quad broadcast by pack_a_s8x4), _loadw2 two vectors; _dotlo / _dothi take bytes 0-7 / 8-15 of the weights
+ * (two channels' quads) against the broadcast quads A and B, form each int16 lane as the
+ * product of A plus the product of B (wrapped to int16 as SMULL + SMLAL would: exact under
+ * the |w| <= 127 contract) and add int16 lanes 2t, 2t + 1 into int32 lane t (SADALP). */
+typedef i8_emu_vec neonmlal_emu_vec;
+typedef i8_emu_vec neonmlal_emu_xvec;
+typedef struct {
+    i8_emu_vec val[2];
+} neonmlal_emu_wvec2;
+typedef i8_rq_params neonmlal_emu_rq;
+
+static inline i8_emu_vec neonmlal_emu_acc0lo(const int32_t *b) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    v.l[0] = b[0];
+    v.l[2] = b[1];
+    return v;
+}
+static inline i8_emu_vec neonmlal_emu_acc0hi(const int32_t *b) { return neonmlal_emu_acc0lo(b + 2); }
+#define neonmlal_emu_loadx neondot4_emu_loadx
+static inline neonmlal_emu_wvec2 neonmlal_emu_loadw2(const unsigned char *p) {
+    neonmlal_emu_wvec2 v;
+    v.val[0] = neondot4_emu_loadx(p);
+    v.val[1] = neondot4_emu_loadx(p + 16);
+    return v;
+}
+
+static inline i8_emu_vec i8_emu_mlal_half(i8_emu_vec acc, i8_emu_vec wa, i8_emu_vec xa,
+                                          i8_emu_vec wb, i8_emu_vec xb, int half) {
+    const int8_t *a = (const int8_t *)wa.l + 8 * half, *b = (const int8_t *)wb.l + 8 * half;
+    const int8_t *p = (const int8_t *)xa.l + 8 * half, *q = (const int8_t *)xb.l + 8 * half;
+    for (int t = 0; t < 4; t++) {
+        int32_t s = 0;
+        for (int u = 2 * t; u < 2 * t + 2; u++) s += (int16_t)(a[u] * p[u] + b[u] * q[u]);
+        acc.l[t] = (int32_t)((uint32_t)acc.l[t] + (uint32_t)s);
+    }
+    return acc;
+}
+#define neonmlal_emu_dotlo(acc, wa, xa, wb, xb) i8_emu_mlal_half(acc, wa, xa, wb, xb, 0)
+#define neonmlal_emu_dothi(acc, wa, xa, wb, xb) i8_emu_mlal_half(acc, wa, xa, wb, xb, 1)
+static inline i8_emu_vec neonmlal_emu_fold(i8_emu_vec lo, i8_emu_vec hi) {
+    i8_emu_vec v;
+    memset(&v, 0, sizeof v);
+    v.l[0] = (int32_t)((uint32_t)lo.l[0] + (uint32_t)lo.l[1]);
+    v.l[1] = (int32_t)((uint32_t)lo.l[2] + (uint32_t)lo.l[3]);
+    v.l[2] = (int32_t)((uint32_t)hi.l[0] + (uint32_t)hi.l[1]);
+    v.l[3] = (int32_t)((uint32_t)hi.l[2] + (uint32_t)hi.l[3]);
+    return v;
+}
+#define neonmlal_emu_rq_init neondot4_emu_rq_init
+#define neonmlal_emu_store16x4 neondot4_emu_store16x4
 
 #endif

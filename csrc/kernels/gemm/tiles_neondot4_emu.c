@@ -152,6 +152,96 @@ void i8_gemm_4x16c4__neondot4_emu(
     neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
 }
 
+void i8_gemm_4x8c4__neondot4_emu(
+    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const unsigned char *a0 = (const unsigned char *)a;
+    unsigned char *c0 = (unsigned char *)c;
+    const unsigned char *a1 = a0 + a_stride;
+    unsigned char *c1 = c0 + c_stride;
+    if (mr <= 1) {
+        a1 = a0;
+        c1 = c0;
+    }
+    const unsigned char *a2 = a1 + a_stride;
+    unsigned char *c2 = c1 + c_stride;
+    if (mr <= 2) {
+        a2 = a1;
+        c2 = c1;
+    }
+    const unsigned char *a3 = a2 + a_stride;
+    unsigned char *c3 = c2 + c_stride;
+    if (mr <= 3) {
+        a3 = a2;
+        c3 = c2;
+    }
+    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const unsigned char *wp = (const unsigned char *)w;
+    neondot4_emu_vec acc0_0 = neondot4_emu_acc0(p->bias + 0);
+    neondot4_emu_vec acc0_1 = neondot4_emu_acc0(p->bias + 4);
+    neondot4_emu_vec acc1_0 = acc0_0;
+    neondot4_emu_vec acc1_1 = acc0_1;
+    neondot4_emu_vec acc2_0 = acc0_0;
+    neondot4_emu_vec acc2_1 = acc0_1;
+    neondot4_emu_vec acc3_0 = acc0_0;
+    neondot4_emu_vec acc3_1 = acc0_1;
+    for (size_t q = 0; q < bytes; q += 16) {
+        const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + q);
+        const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + q);
+        const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + q);
+        const neondot4_emu_xvec x3 = neondot4_emu_loadx(a3 + q);
+        neondot4_emu_wvec w0, w1;
+        w0 = neondot4_emu_loadw(wp + 16 * q);
+        w1 = neondot4_emu_loadw(wp + 16 * q + 16);
+        acc0_0 = neondot4_emu_dot0(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot0(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot0(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot0(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot0(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot0(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot0(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot0(acc3_1, w1, x3);
+        w0 = neondot4_emu_loadw(wp + 16 * q + 64);
+        w1 = neondot4_emu_loadw(wp + 16 * q + 80);
+        acc0_0 = neondot4_emu_dot1(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot1(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot1(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot1(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot1(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot1(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot1(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot1(acc3_1, w1, x3);
+        w0 = neondot4_emu_loadw(wp + 16 * q + 128);
+        w1 = neondot4_emu_loadw(wp + 16 * q + 144);
+        acc0_0 = neondot4_emu_dot2(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot2(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot2(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot2(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot2(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot2(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot2(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot2(acc3_1, w1, x3);
+        w0 = neondot4_emu_loadw(wp + 16 * q + 192);
+        w1 = neondot4_emu_loadw(wp + 16 * q + 208);
+        acc0_0 = neondot4_emu_dot3(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot3(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot3(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot3(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot3(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot3(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot3(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot3(acc3_1, w1, x3);
+    }
+    const neondot4_emu_rq rq = neondot4_emu_rq_init(&p->rq);
+    const size_t n0 = nc < 8 ? nc : 8;
+    const neondot4_emu_vec z = neondot4_emu_zero();
+    neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
+    neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
+    neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
+    neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+}
+
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {
     {16, i8_gemm_4x16c4__neondot4_emu},
+    {8, i8_gemm_4x8c4__neondot4_emu},
     {0, NULL}};

@@ -4,6 +4,8 @@
 
 #include "int8rt/dynq.h"
 #include "int8rt/rnn.h"
+#include "kernels/rnn/gates.h"
+#include "kernels/rnn/matvec.h"
 
 #define A64(n) (((size_t)(n) + 63) / 64 * 64)
 #define LIMIT ((int64_t)1 << 31)
@@ -44,7 +46,25 @@ static size_t r0_bytes(const i8_rnn_params *p) {
 static size_t r1_bytes(const i8_rnn_params *p) {
     return p->cell == 0 ? 0 : A64(i8dq_packed_size((int32_t)p->hidden, (int32_t)p->hidden));
 }
-static size_t dir_bytes(const i8_rnn_params *p) { return w_bytes(p) + r0_bytes(p) + r1_bytes(p); }
+/* the same R pieces as matrix-vector panels (matvec.h), used when the batch is small */
+static size_t mv0_bytes(const i8_rnn_params *p) {
+    return A64(i8mv_packed_size((int32_t)((p->cell == 0 ? 4 : 2) * p->hidden),
+                                (int32_t)p->hidden));
+}
+static size_t mv1_bytes(const i8_rnn_params *p) {
+    return p->cell == 0 ? 0 : A64(i8mv_packed_size((int32_t)p->hidden, (int32_t)p->hidden));
+}
+static size_t dir_bytes(const i8_rnn_params *p) {
+    return w_bytes(p) + r0_bytes(p) + r1_bytes(p) + mv0_bytes(p) + mv1_bytes(p);
+}
+
+/* Rows per step below which h·R runs as matrix-vector products (one per batch row) rather
+ * than through the gemm driver: the two give the same bits (matvec.h); the matvec skips the
+ * driver's set-up per step. Its int32 sums stay exact for H <= 65536. */
+#define MV_MAX_BATCH 4
+static int use_mv(const i8_rnn_params *p) {
+    return p->batch < MV_MAX_BATCH && p->hidden <= 65536;
+}
 
 size_t i8rnn_packed_size(const i8_rnn_params *p) { return (size_t)p->dirs * dir_bytes(p); }
 
@@ -61,6 +81,11 @@ void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const
         if (p->cell == 1)
             i8dq_pack((int32_t)H, (int32_t)H, qr + d * GH * H + 2 * H * H, sr + d * GH + 2 * H,
                       base + w_bytes(p) + r0_bytes(p));
+        unsigned char *mv = base + w_bytes(p) + r0_bytes(p) + r1_bytes(p);
+        i8mv_pack((int32_t)n0, (int32_t)H, qr + d * GH * H, sr + d * GH, mv);
+        if (p->cell == 1)
+            i8mv_pack((int32_t)H, (int32_t)H, qr + d * GH * H + 2 * H * H, sr + d * GH + 2 * H,
+                      mv + mv0_bytes(p));
     }
 }
 
@@ -68,7 +93,9 @@ void i8rnn_pack(const i8_rnn_params *p, const int8_t *qw, const float *sw, const
 static size_t dq_bytes(const i8_rnn_params *p) {
     const size_t a = i8dq_scratch_size(p->seq * p->batch, p->input);
     const size_t b = i8dq_scratch_size(p->batch, p->hidden);
-    return A64(a > b ? a : b);
+    const size_t c = i8mv_scratch_size((int32_t)(gates(p) * p->hidden), (int32_t)p->hidden);
+    const size_t ab = a > b ? a : b;
+    return A64(ab > c ? ab : c);
 }
 
 size_t i8rnn_scratch_size(const i8_rnn_params *p) {
@@ -82,8 +109,16 @@ int64_t i8rnn_out_size(const i8_rnn_params *p) {
     return p->seq * dbh + (p->cell == 0 ? 2 : 1) * dbh;
 }
 
-static inline float sig(float v) { return (float)(1.0 / (1.0 + exp(-(double)v))); }
-static inline float th(float v) { return (float)tanh((double)v); }
+/* y [B, n] = dynq(a [B, k]) · R_piece + bias: per batch row through the matvec panel, or
+ * one gemm (same bits) */
+static void rmul(int mv, int64_t B, int64_t n, int64_t k, const void *panel, const void *mvp,
+                 const float *bias, const float *a, float *y, void *dq) {
+    if (!mv) {
+        i8dq_matmul(B, (int32_t)n, (int32_t)k, panel, bias, a, 1, y, dq);
+        return;
+    }
+    for (int64_t b = 0; b < B; b++) i8mv_run(mvp, bias, a + b * k, y + b * n, dq);
+}
 
 void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const float *bias,
                const float *init, const int32_t *lens, float *y, void *scratch) {
@@ -107,10 +142,13 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
     memset(Y, 0, (size_t)(T * D * BH) * 4);
     const float *h0 = p->has_h0 ? init : NULL;
     const float *c0 = p->has_c0 ? init + (p->has_h0 ? D * BH : 0) : NULL;
+    const int mv = use_mv(p);
     for (int64_t d = 0; d < D; d++) {
         const int rev = D == 2 ? (int)d : p->reverse;
         const unsigned char *pk = (const unsigned char *)packed + (size_t)d * dir_bytes(p);
         const void *pw = pk, *pr0 = pk + w_bytes(p), *pr1 = pk + w_bytes(p) + r0_bytes(p);
+        const unsigned char *mv0 = pk + w_bytes(p) + r0_bytes(p) + r1_bytes(p);
+        const unsigned char *mv1 = mv0 + mv0_bytes(p);
         const float *wb = bias + d * 2 * GH, *rb = wb + GH;
         i8dq_matmul(T * B, (int32_t)GH, (int32_t)I, pw, wb, x, 1, xw, dq);
         if (h0) memcpy(h, h0 + d * BH, (size_t)BH * 4);
@@ -119,22 +157,20 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
         else memset(c, 0, (size_t)BH * 4);
         for (int64_t st = 0; st < T; st++) {
             if (p->cell == 0) {
-                i8dq_matmul(B, (int32_t)GH, (int32_t)H, pr0, rb, h, 1, hr, dq);
+                rmul(mv, B, GH, H, pr0, mv0, rb, h, hr, dq);
             } else {
-                i8dq_matmul(B, (int32_t)(2 * H), (int32_t)H, pr0, rb, h, 1, hr, dq);
-                if (p->linear_before_reset)
-                    i8dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, h, 1, t1, dq);
+                rmul(mv, B, 2 * H, H, pr0, mv0, rb, h, hr, dq);
+                if (p->linear_before_reset) rmul(mv, B, H, H, pr1, mv1, rb + 2 * H, h, t1, dq);
             }
             if (p->cell == 1 && !p->linear_before_reset) {
                 /* r for every row first: t2 = r ⊙ H, then t1 = dynq(t2, R_h) + Rb_h */
                 for (int64_t b = 0; b < B; b++) {
                     const int64_t len = lens ? lens[b] : T;
                     const int64_t t = st >= len ? 0 : rev ? len - 1 - st : st;
-                    const float *xg = xw + (t * B + b) * GH, *hg = hr + b * 2 * H;
-                    for (int64_t j = 0; j < H; j++)
-                        t2[b * H + j] = sig(xg[H + j] + hg[H + j]) * h[b * H + j];
+                    i8rnn_gru_reset(H, xw + (t * B + b) * GH, hr + b * 2 * H, h + b * H,
+                                    t2 + b * H);
                 }
-                i8dq_matmul(B, (int32_t)H, (int32_t)H, pr1, rb + 2 * H, t2, 1, t1, dq);
+                rmul(mv, B, H, H, pr1, mv1, rb + 2 * H, t2, t1, dq);
             }
             for (int64_t b = 0; b < B; b++) {
                 const int64_t len = lens ? lens[b] : T;
@@ -143,33 +179,11 @@ void i8rnn_run(const i8_rnn_params *p, const float *x, const void *packed, const
                 const float *xg = xw + (t * B + b) * GH;
                 float *hb = h + b * H, *cb = c + b * H;
                 float *yt = Y + ((t * D + d) * B + b) * H;
-                if (p->cell == 0) {
-                    const float *hg = hr + b * GH;
-                    for (int64_t j = 0; j < H; j++) {
-                        const float gi = sig(xg[j] + hg[j]);
-                        const float go = sig(xg[H + j] + hg[H + j]);
-                        const float gf = sig(xg[2 * H + j] + hg[2 * H + j]);
-                        const float gc = th(xg[3 * H + j] + hg[3 * H + j]);
-                        const float cn = gf * cb[j] + gi * gc;
-                        cb[j] = cn;
-                        hb[j] = go * th(cn);
-                        yt[j] = hb[j];
-                    }
-                } else {
-                    const float *hg = hr + b * 2 * H, *hh = t1 + b * H;
-                    for (int64_t j = 0; j < H; j++) {
-                        const float z = sig(xg[j] + hg[j]);
-                        float n;
-                        if (p->linear_before_reset) {
-                            const float r = sig(xg[H + j] + hg[H + j]);
-                            n = th(xg[2 * H + j] + r * hh[j]);
-                        } else {
-                            n = th(xg[2 * H + j] + hh[j]);
-                        }
-                        hb[j] = (1.0f - z) * n + z * hb[j];
-                        yt[j] = hb[j];
-                    }
-                }
+                if (p->cell == 0)
+                    i8rnn_lstm_row(H, xg, hr + b * GH, cb, hb, yt);
+                else
+                    i8rnn_gru_row(H, p->linear_before_reset, xg, hr + b * 2 * H, t1 + b * H, hb,
+                                  yt);
             }
         }
         memcpy(Yh + d * BH, h, (size_t)BH * 4);

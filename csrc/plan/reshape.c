@@ -1,0 +1,337 @@
+/* A plan re-sized for new input dimensions (csrc/include/int8rt/reshape.h, docs/PLAN.md
+ * "Shapes"): shape expressions evaluated, the arena laid out again by liveness, op records
+ * re-derived from the template's base records, then the ordinary build path (i8_plan_add_op,
+ * i8_plan_finalize) with all its checks. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "int8rt/reshape.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 64
+#define N_MONO 27 /* (I8_SHAPE_MAX_DEG + 1) ^ I8_SHAPE_MAX_VARS */
+
+static int say(char *err, size_t n, int status, const char *fmt, ...) {
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+static int mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static int add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+int i8_shape_eval(const i8_shape_template *t, const int64_t *vars, int64_t *values, char *err,
+                  size_t err_len) {
+    if (!t || !values || (t->n_vars && !vars)) return say(err, err_len, I8_EINVAL, "null pointer");
+    if (t->n_vars < 0 || t->n_vars > I8_SHAPE_MAX_VARS)
+        return say(err, err_len, I8_EINVAL, "%d shape variables (at most %d)", t->n_vars,
+                   I8_SHAPE_MAX_VARS);
+    /* every monomial's value, mono = e0 + 3 e1 + 9 e2 (missing variables count as 1) */
+    int64_t pw[I8_SHAPE_MAX_VARS][I8_SHAPE_MAX_DEG + 1];
+    for (int j = 0; j < I8_SHAPE_MAX_VARS; j++) {
+        int64_t v = j < t->n_vars ? vars[j] : 1;
+        if (v < 1) return say(err, err_len, I8_EINVAL, "shape variable %d is %lld (< 1)", j,
+                              (long long)v);
+        pw[j][0] = 1;
+        for (int e = 1; e <= I8_SHAPE_MAX_DEG; e++)
+            if (!mul_ok(pw[j][e - 1], v, &pw[j][e]))
+                return say(err, err_len, I8_EINVAL, "shape variable %d overflows", j);
+    }
+    int64_t mono[N_MONO];
+    for (int m = 0; m < N_MONO; m++) {
+        int64_t r = 1;
+        for (int j = 0, q = m; j < I8_SHAPE_MAX_VARS; j++, q /= I8_SHAPE_MAX_DEG + 1)
+            if (!mul_ok(r, pw[j][q % (I8_SHAPE_MAX_DEG + 1)], &r)) r = INT64_MAX;
+        mono[m] = r; /* INT64_MAX: overflowed; only an error if a term uses it */
+    }
+    for (int32_t i = 0; i < t->n_exprs; i++) {
+        const i8_shape_expr *x = &t->exprs[i];
+        if (x->first < 0 || x->count < 0 || x->first > t->n_terms - x->count)
+            return say(err, err_len, I8_EINVAL, "expr %d: terms out of range", i);
+        int64_t acc = 0;
+        for (int32_t k = x->first; k < x->first + x->count; k++) {
+            const i8_shape_term *term = &t->terms[k];
+            int64_t prod;
+            if (term->mono < 0 || term->mono >= N_MONO)
+                return say(err, err_len, I8_EINVAL, "expr %d: bad monomial", i);
+            if (mono[term->mono] == INT64_MAX || !mul_ok(term->coef, mono[term->mono], &prod) ||
+                !add_ok(acc, prod, &acc))
+                return say(err, err_len, I8_EINVAL, "expr %d overflows for these dimensions", i);
+        }
+        values[i] = acc;
+    }
+    return I8_OK;
+}
+
+/* ---- the arena: greedy by size, first fit (int8rt/plan.py assign_offsets) ----------------- */
+typedef struct {
+    int64_t size;
+    int32_t first, last, buf;
+} live_buf;
+
+typedef struct {
+    int64_t start, end;
+} span;
+
+static int by_size(const void *pa, const void *pb) {
+    const live_buf *a = pa, *b = pb;
+    if (a->size != b->size) return a->size > b->size ? -1 : 1;
+    if (a->first != b->first) return a->first < b->first ? -1 : 1;
+    return a->buf < b->buf ? -1 : a->buf > b->buf;
+}
+
+static int by_start(const void *pa, const void *pb) {
+    const span *a = pa, *b = pb;
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static int64_t align_up(int64_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* offsets[buf] for every ARENA buffer; returns the arena's byte size or -1 (no memory) */
+static int64_t lay_out(const i8_shape_template *t, const int64_t *nbytes, int64_t *offsets) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < t->n_bufs; i++) n += t->bufs[i].kind == I8_TBUF_ARENA;
+    live_buf *order = malloc(sizeof(live_buf) * (size_t)(n + 1));
+    span *busy = malloc(sizeof(span) * (size_t)(n + 1));
+    live_buf *placed = malloc(sizeof(live_buf) * (size_t)(n + 1)); /* size field = offset */
+    if (!order || !busy || !placed) {
+        free(order), free(busy), free(placed);
+        return -1;
+    }
+    n = 0;
+    for (int32_t i = 0; i < t->n_bufs; i++)
+        if (t->bufs[i].kind == I8_TBUF_ARENA)
+            order[n++] = (live_buf){nbytes[i], t->bufs[i].first, t->bufs[i].last, i};
+    qsort(order, (size_t)n, sizeof *order, by_size);
+    int64_t arena = 0;
+    for (int32_t k = 0; k < n; k++) {
+        const live_buf *b = &order[k];
+        int32_t nb = 0;
+        for (int32_t j = 0; j < k; j++) {
+            const live_buf *p = &placed[j];
+            int64_t end = p->size + nbytes[p->buf];
+            if (p->first <= b->last && b->first <= p->last && end > p->size)
+                busy[nb++] = (span){p->size, end};
+        }
+        qsort(busy, (size_t)nb, sizeof *busy, by_start);
+        int64_t off = 0;
+        for (int32_t j = 0; j < nb; j++) {
+            if (off + b->size <= busy[j].start) break;
+            if (align_up(busy[j].end) > off) off = align_up(busy[j].end);
+        }
+        offsets[b->buf] = off;
+        placed[k] = (live_buf){off, b->first, b->last, b->buf};
+        if (off + b->size > arena) arena = off + b->size;
+    }
+    free(order), free(busy), free(placed);
+    return arena;
+}
+
+/* the bytes of a FILL / RAMP / TILE constant (TILE: `src` holds `period` bytes) */
+static void *generate(const i8_shape_buf *b, int64_t nbytes, int64_t period,
+                      const unsigned char *src) {
+    void *data = malloc(nbytes > 0 ? (size_t)nbytes : 1);
+    if (!data) return NULL;
+    unsigned char *p = data;
+    if (b->kind == I8_TBUF_FILL) {
+        unsigned char one[8];
+        for (int k = 0; k < 8; k++) one[k] = (unsigned char)((uint64_t)b->value >> (8 * k));
+        for (int64_t i = 0; i < nbytes; i += b->elem_size)
+            memcpy(p + i, one, (size_t)b->elem_size); /* little-endian targets only (x86, ARM) */
+    } else if (b->kind == I8_TBUF_TILE) {
+        for (int64_t i = 0; i < nbytes; i += period)
+            memcpy(p + i, src, (size_t)(nbytes - i < period ? nbytes - i : period));
+    } else {
+        int64_t *v = data;
+        for (int64_t i = 0; i < nbytes / 8; i++)
+            v[i] = (int64_t)((uint64_t)b->value + (uint64_t)b->step * (uint64_t)(i % period));
+    }
+    return data;
+}
+
+int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *values,
+                    int64_t *arena_nbytes, i8_plan **out, char *err, size_t err_len) {
+    if (!out || !values || !arena_nbytes) return say(err, err_len, I8_EINVAL, "null pointer");
+    *out = NULL;
+    int st = i8_shape_eval(t, vars, values, err, err_len);
+    if (st != I8_OK) return st;
+    if (t->n_inputs < 0 || t->n_outputs < 0 || t->n_bufs < 0 || t->n_ops < 0 ||
+        t->n_consts < 0 || t->n_patches < 0)
+        return say(err, err_len, I8_EINVAL, "negative count in the template");
+
+    size_t nb = (size_t)t->n_bufs + 1;
+    int64_t *nbytes = malloc(sizeof(int64_t) * nb);
+    int64_t *offsets = calloc(nb, sizeof(int64_t));
+    int32_t *const_index = malloc(sizeof(int32_t) * nb);
+    int64_t *io = malloc(sizeof(int64_t) * ((size_t)t->n_inputs + (size_t)t->n_outputs + 1));
+    i8_plan *plan = NULL;
+    if (!nbytes || !offsets || !const_index || !io) {
+        st = say(err, err_len, I8_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < t->n_inputs + t->n_outputs; i++) io[i] = -1;
+    for (int32_t i = 0; i < t->n_bufs; i++) {
+        const i8_shape_buf *b = &t->bufs[i];
+        if (b->nbytes < 0 || b->nbytes >= t->n_exprs) {
+            st = say(err, err_len, I8_EINVAL, "buffer %d: bad expr", i);
+            goto done;
+        }
+        nbytes[i] = values[b->nbytes];
+        if (nbytes[i] < 0) {
+            st = say(err, err_len, I8_EINVAL, "buffer %d has %lld bytes for these dimensions", i,
+                     (long long)nbytes[i]);
+            goto done;
+        }
+        int bad = 0;
+        if (b->kind == I8_TBUF_INPUT) {
+            bad = b->index < 0 || b->index >= t->n_inputs || io[b->index] >= 0;
+            if (!bad) io[b->index] = nbytes[i];
+        } else if (b->kind == I8_TBUF_OUTPUT) {
+            bad = b->index < 0 || b->index >= t->n_outputs || io[t->n_inputs + b->index] >= 0;
+            if (!bad) io[t->n_inputs + b->index] = nbytes[i];
+        } else if (b->kind == I8_TBUF_ARENA) {
+            bad = b->first < 0 || b->last < b->first || b->last >= t->n_ops;
+        } else if (b->kind == I8_TBUF_CONST) {
+            bad = b->index < 0 || b->index >= t->n_consts || b->offset < 0;
+        } else if (b->kind == I8_TBUF_FILL) {
+            bad = !(b->elem_size == 1 || b->elem_size == 2 || b->elem_size == 4 ||
+                    b->elem_size == 8) || nbytes[i] % b->elem_size;
+        } else if (b->kind == I8_TBUF_RAMP) {
+            bad = b->elem_size != 8 || nbytes[i] % 8 || b->period < 0 ||
+                  b->period >= t->n_exprs || values[b->period] < 1;
+        } else if (b->kind == I8_TBUF_TILE) {
+            bad = b->index < 0 || b->index >= t->n_consts || b->period < 0 ||
+                  b->period >= t->n_exprs || values[b->period] < 1 || b->offset < 0 ||
+                  b->offset > t->const_nbytes[b->index] ||
+                  values[b->period] > t->const_nbytes[b->index] - b->offset ||
+                  nbytes[i] % values[b->period];
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            st = say(err, err_len, I8_EINVAL, "buffer %d (kind %d): invalid for these dimensions",
+                     i, b->kind);
+            goto done;
+        }
+    }
+    for (int32_t i = 0; i < t->n_inputs + t->n_outputs; i++)
+        if (io[i] < 0) {
+            st = say(err, err_len, I8_EINVAL, "model input / output %d has no buffer", i);
+            goto done;
+        }
+    int64_t arena = lay_out(t, nbytes, offsets);
+    if (arena < 0) {
+        st = say(err, err_len, I8_ENOMEM, "out of memory");
+        goto done;
+    }
+
+    st = i8_plan_create(t->n_inputs, io, t->n_outputs, io + t->n_inputs, &plan);
+    if (st != I8_OK) {
+        say(err, err_len, st, "plan create: %s", i8_status_str(st));
+        goto done;
+    }
+    /* the weights and tables: borrowed, never copied (64-byte aligned by the template) */
+    int32_t *template_const = malloc(sizeof(int32_t) * ((size_t)t->n_consts + 1));
+    if (!template_const) {
+        st = say(err, err_len, I8_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int32_t k = 0; k < t->n_consts && st == I8_OK; k++)
+        st = i8_plan_add_const_ref(plan, t->const_data[k], t->const_nbytes[k], &template_const[k]);
+    for (int32_t i = 0; i < t->n_bufs && st == I8_OK; i++) {
+        const i8_shape_buf *b = &t->bufs[i];
+        if (b->kind == I8_TBUF_CONST) {
+            const_index[i] = template_const[b->index];
+        } else if (b->kind == I8_TBUF_FILL || b->kind == I8_TBUF_RAMP ||
+                   b->kind == I8_TBUF_TILE) {
+            const unsigned char *src = b->kind == I8_TBUF_TILE
+                ? (const unsigned char *)t->const_data[b->index] + b->offset : NULL;
+            void *data = generate(b, nbytes[i], b->kind == I8_TBUF_FILL ? 1 : values[b->period],
+                                  src);
+            if (!data) {
+                st = I8_ENOMEM;
+                break;
+            }
+            st = i8_plan_add_const(plan, data, nbytes[i], &const_index[i]);
+            free(data);
+        }
+    }
+    free(template_const);
+    if (st != I8_OK) {
+        say(err, err_len, st, "constants: %s", i8_plan_error(plan));
+        goto done;
+    }
+
+    for (int32_t op = 0, k = 0; op < t->n_ops; op++) {
+        i8_op_desc d = t->ops[op];
+        for (; k < t->n_patches && t->patches[k].op == op; k++) {
+            const i8_shape_patch *p = &t->patches[k];
+            if (p->expr < 0 || p->expr >= t->n_exprs || p->offset < 0 ||
+                (p->width != 4 && p->width != 8) ||
+                (size_t)p->offset + (size_t)p->width > sizeof d || p->offset % p->width) {
+                st = say(err, err_len, I8_EINVAL, "op %d: bad patch %d", op, k);
+                goto done;
+            }
+            int64_t v = values[p->expr];
+            if (p->width == 4) {
+                if (v < INT32_MIN || v > INT32_MAX) {
+                    st = say(err, err_len, I8_EINVAL, "op %d: a size parameter (%lld) does not "
+                             "fit its int32 field", op, (long long)v);
+                    goto done;
+                }
+                int32_t v32 = (int32_t)v;
+                memcpy((char *)&d + p->offset, &v32, 4);
+            } else {
+                memcpy((char *)&d + p->offset, &v, 8);
+            }
+        }
+        if (k < t->n_patches && t->patches[k].op < op) {
+            st = say(err, err_len, I8_EINVAL, "patches not sorted by op");
+            goto done;
+        }
+        for (int j = 0; j < 4; j++) {
+            int32_t bi = t->op_bufs[4 * op + j];
+            if (j < 3 && j >= d.n_inputs) continue;
+            if (bi < 0 || bi >= t->n_bufs) {
+                st = say(err, err_len, I8_EINVAL, "op %d: bad buffer id", op);
+                goto done;
+            }
+            const i8_shape_buf *b = &t->bufs[bi];
+            i8_buf_ref r = {0, 0, 0, nbytes[bi]};
+            switch (b->kind) {
+            case I8_TBUF_ARENA: r.kind = I8_REF_ARENA; r.offset = offsets[bi]; break;
+            case I8_TBUF_INPUT: r.kind = I8_REF_INPUT; r.index = b->index; break;
+            case I8_TBUF_OUTPUT: r.kind = I8_REF_OUTPUT; r.index = b->index; break;
+            case I8_TBUF_CONST: r.kind = I8_REF_CONST; r.index = const_index[bi];
+                                r.offset = b->offset; break;
+            default: r.kind = I8_REF_CONST; r.index = const_index[bi]; break;
+            }
+            if (j < 3) d.inputs[j] = r;
+            else d.output = r;
+        }
+        st = i8_plan_add_op(plan, &d);
+        if (st != I8_OK) {
+            say(err, err_len, st, "%s", i8_plan_error(plan));
+            goto done;
+        }
+    }
+    st = i8_plan_finalize(plan, arena);
+    if (st != I8_OK) {
+        say(err, err_len, st, "%s", i8_plan_error(plan));
+        goto done;
+    }
+    *arena_nbytes = arena;
+    *out = plan;
+    plan = NULL;
+done:
+    i8_plan_destroy(plan);
+    free(nbytes), free(offsets), free(const_index), free(io);
+    return st;
+}

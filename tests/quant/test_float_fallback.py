@@ -1,0 +1,153 @@
+"""Float fallback inside the static plan: an op without an int8 kernel (Exp, Sqrt, Abs, Max,
+Div of two tensors, ...) or a node the user keeps float (float_nodes) runs in float32 between
+Dequantize / Quantize records instead of refusing; the model records which nodes run in float.
+Native plan against the reference program (exact where the float records are exact), against
+ONNX Runtime's fp32 result, and across thread counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import int8rt
+from int8rt.lower import lower
+from int8rt.reference.program import run_program
+from tests.frontend.onnx_util import helper, init, make_model, rand, run_ort
+
+X = (1, 3, 12, 12)
+
+
+def _calib():
+    return [rand(*X) for _ in range(8)]
+
+
+def _cos(a, b):
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _no_int8_kernel_model():
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Abs", ["c1"], ["a1"]),
+             helper.make_node("Sqrt", ["a1"], ["s1"]),
+             helper.make_node("Neg", ["s1"], ["n1"]),
+             helper.make_node("Max", ["n1", "c1"], ["m1"]),
+             helper.make_node("Div", ["c1", "q"], ["d1"]),  # q: a tensor, not a constant
+             helper.make_node("Add", ["m1", "d1"], ["s2"]),
+             helper.make_node("Conv", ["s2", "w2"], ["y"])]
+    inits = [init("w1", rand(8, 3, 3, 3, scale=0.3)), init("b1", rand(8)),
+             init("w2", rand(4, 8, 1, 1)), init("w3", rand(8, 3, 1, 1, scale=0.3))]
+    nodes[1:1] = [helper.make_node("Conv", ["x", "w3"], ["c3"]),
+                  helper.make_node("Exp", ["c3"], ["q"])]
+    return make_model(nodes, {"x": X}, ["y"], inits)
+
+
+def _exact_ops_model():
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Abs", ["c1"], ["a1"]),
+             helper.make_node("Sqrt", ["a1"], ["s1"]),
+             helper.make_node("Max", ["s1", "c1"], ["m1"]),
+             helper.make_node("Conv", ["m1", "w2"], ["c2"]),
+             helper.make_node("Conv", ["x", "w3"], ["c3"], pads=[1, 1, 1, 1]),
+             helper.make_node("Abs", ["c3"], ["a3"]),
+             helper.make_node("Add", ["a3", "one"], ["p3"]),
+             helper.make_node("Div", ["c2", "p3"], ["d"]),
+             helper.make_node("Min", ["d", "c2"], ["y"])]
+    inits = [init("w1", rand(8, 3, 3, 3, scale=0.3)), init("b1", rand(8)),
+             init("w2", rand(4, 8, 1, 1)), init("w3", rand(4, 3, 3, 3)),
+             init("one", np.float32(1))]
+    return make_model(nodes, {"x": X}, ["y"], inits)
+
+
+def test_op_without_int8_kernel_runs_in_float_and_is_reported():
+    m = _exact_ops_model()
+    qm = int8rt.quantize(m, _calib(), progress=False)
+    q = qm.graph.meta["quantization"]
+    ops = {n.name: n.op for n in qm.graph.nodes}
+    assert sorted(ops[n] for n in q["float_ops"]) == ["Abs", "Abs", "Div", "Max", "Min", "Sqrt"]
+    assert q["float_nodes"] == []  # none asked for: these have no int8 kernel
+    x = rand(*X)
+    prog = lower(qm.graph)
+    kernels = {c.kernel for c in prog.calls}
+    assert {"f32_binary", "f32_unary", "conv2d"} <= kernels
+    # the native plan equals the reference program bit for bit (every float op here is exact)
+    got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+    want = run_program(prog, [x])[0]
+    assert np.array_equal(got, want.reshape(got.shape))
+    assert np.array_equal(int8rt.Session(qm, threads=2).run(None, {"x": x})[0], got)
+    assert _cos(got, run_ort(m, {"x": x})[0]) > 0.99
+
+
+def test_libm_float_ops_in_the_static_plan_match_fp32():
+    m = _no_int8_kernel_model()
+    qm = int8rt.quantize(m, _calib(), progress=False)
+    ops = sorted(n.op for n in qm.graph.nodes if n.name in qm.graph.meta["quantization"][
+        "float_ops"])
+    assert {"Exp", "Abs", "Sqrt", "Neg", "Max", "Div"} <= set(ops)
+    x = rand(*X)
+    got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+    ref = run_program(lower(qm.graph), [x])[0].reshape(got.shape)
+    # libm exp: at most a quantization step apart where a rounding flips
+    step = float(np.max(np.abs(np.diff(np.unique(ref)))) or 1.0)
+    assert np.max(np.abs(got - ref)) <= step
+    assert _cos(got, run_ort(m, {"x": x})[0]) > 0.99
+
+
+@pytest.mark.parametrize("keep", [["hs"], ["add"], ["hs", "add", "gap"]])
+def test_float_nodes_beyond_conv_and_gemm(keep):
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c1"], ["h1"], name="hs"),
+             helper.make_node("Add", ["h1", "c1"], ["a1"], name="add"),
+             helper.make_node("GlobalAveragePool", ["a1"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf"], ["y"], transB=1)]
+    inits = [init("w1", rand(8, 3, 3, 3, scale=0.3)), init("b1", rand(8)),
+             init("wf", rand(5, 8))]
+    m = make_model(nodes, {"x": X}, ["y"], inits)
+    qm = int8rt.quantize(m, _calib(), float_nodes=keep, progress=False)
+    q = qm.graph.meta["quantization"]
+    assert set(keep) <= set(q["float_ops"]) and q["float_nodes"] == sorted(keep)
+    x = rand(*X)
+    got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+    want = run_program(lower(qm.graph), [x])[0].reshape(got.shape)
+    assert np.array_equal(got, want)  # hard_swish, add, mean: exact float records
+    assert _cos(got, run_ort(m, {"x": x})[0]) > 0.99
+
+
+def test_float_nodes_still_refuses_an_op_without_a_float_kernel():
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], name="mp")]
+    m = make_model(nodes, {"x": X}, ["y"])
+    with pytest.raises(ValueError, match="'mp' \\(MaxPool\\) cannot run in float32"):
+        int8rt.quantize(m, _calib(), float_nodes=["mp"], progress=False)
+
+
+def test_float_activations_same_bytes_on_every_path():
+    """relu / clip / hard_sigmoid / hard_swish / leaky_relu run an AVX2 loop for whole vectors
+    and the portable loop for the tail: both paths give the reference's bytes (660 elements:
+    a tail of 4)."""
+    from int8rt import _native
+
+    shape = (1, 3, 12, 11)
+    acts = [("HardSwish", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+            ("LeakyRelu", {"alpha": 0.07}), ("Relu", {}), ("Clip", {})]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c0"], pads=[1, 1, 1, 1])]
+    inits = [init("w1", rand(5, 3, 3, 3, scale=1.5)), init("b1", rand(5)),
+             init("lo", np.float32(-0.5)), init("hi", np.float32(2.0))]
+    for i, (op, attrs) in enumerate(acts):
+        ins = [f"c{i}"] + (["lo", "hi"] if op == "Clip" else [])
+        nodes.append(helper.make_node(op, ins, [f"c{i + 1}"], name=f"act{i}", **attrs))
+    nodes[-1].output[0] = "y"
+    m = make_model(nodes, {"x": shape}, ["y"], inits)
+    names = [f"act{i}" for i in range(len(acts))]
+    qm = int8rt.quantize(m, [rand(*shape, scale=2.0) for _ in range(8)], float_nodes=names,
+                         progress=False)
+    x = rand(*shape, scale=2.0)
+    want = run_program(lower(qm.graph), [x])[0]
+    before = _native.isa()
+    try:
+        for isa in _native.available_isas():
+            _native.set_isa(isa)
+            got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+            assert np.array_equal(got, want.reshape(got.shape)), isa
+    finally:
+        _native.set_isa(before)
