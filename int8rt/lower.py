@@ -26,8 +26,10 @@ class LoweringError(ValueError):
     """The quantized graph cannot be lowered (names the node)."""
 
 
-def lower(graph: Graph) -> Program:
-    """Lower a quantized graph whose tensor shapes are all known."""
+def lower(graph: Graph, fuse_epilogues: bool = True) -> Program:
+    """Lower a quantized graph whose tensor shapes are all known. fuse_epilogues=False keeps
+    every activation table and residual add its own call (_fuse_epilogues; the same bytes):
+    for tools that read the program op by op (QAT's mirror of it, per-tensor debugging)."""
     calls: list[Call] = []
     buffers: dict[str, Buffer] = {}
     for t in graph.tensors.values():
@@ -56,7 +58,8 @@ def lower(graph: Graph) -> Program:
     io = set(graph.inputs) | set(graph.outputs)
     _fuse_boundary_moves(calls, buffers, io)
     _compose_luts(calls, buffers, io)  # first: a composed table then fuses into its conv
-    _fuse_epilogues(calls, buffers, io)
+    if fuse_epilogues:
+        _fuse_epilogues(calls, buffers, io)
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
 
 
