@@ -3,7 +3,7 @@ from libc.stdint cimport int32_t as _i32
 
 cdef extern from "int8rt/cpu.h" nogil:
     ctypedef struct i8_cpu_features:
-        _i32 avx2, avx_vnni, avx512_vnni, neon, neon_dot
+        _i32 avx2, avx_vnni, avx512_vnni, avx512_vbmi, neon, neon_dot
     enum: I8_ISA_COUNT
     void i8_cpu_detect(i8_cpu_features *f)
     const char *i8_isa_name(_i32 isa)
@@ -45,7 +45,8 @@ def cpu_features() -> dict:
     cdef i8_cpu_features f
     i8_cpu_detect(&f)
     return {"avx2": bool(f.avx2), "avx_vnni": bool(f.avx_vnni),
-            "avx512_vnni": bool(f.avx512_vnni), "neon": bool(f.neon),
+            "avx512_vnni": bool(f.avx512_vnni), "avx512_vbmi": bool(f.avx512_vbmi),
+            "neon": bool(f.neon),
             "neon_dot": bool(f.neon_dot)}
 
 

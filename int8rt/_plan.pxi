@@ -297,7 +297,7 @@ def thread_pool_workers() -> int:
 
 # kernel name -> (op kind, const keys in C order with their dtypes). Params names are the C
 # struct fields (int8rt/program.py).
-_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32))
+_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32), ("table", np.int8))
 _PLAN_KERNELS = {
     "conv2d": (I8_OP_CONV2D, _W),
     "fc": (I8_OP_FC, _W),
@@ -341,7 +341,8 @@ _PLAN_KERNELS = {
     "attention": (I8_OP_F32_ATTENTION, ()),
 }
 # kernels whose last const is optional: (flag param, const key)
-_OPTIONAL_CONST = {"layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
+_OPTIONAL_CONST = {"conv2d": ("post_lut", "table"), "fc": ("post_lut", "table"),
+                   "layernorm": ("has_beta", "beta"), "dynq_matmul": ("has_bias", "bias"),
                    "wo_matmul": ("has_bias", "bias"), "rnn": ("has_lens", "lens"),
                    "dq_conv": ("has_bias", "bias")}
 
@@ -354,6 +355,15 @@ _CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "s
 _CONV_F32_FIELDS = _CONV_FIELDS[:18] + ("lo", "hi")
 _FC_F32_FIELDS = ("m", "k", "n", "lo", "hi")
 _FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
+# the fused post-ops of conv2d / fc (kernels.h i8_post_params): Program param name -> field;
+# absent: no post-op (all zero)
+_POST_FIELDS = {"post_lut": "lut", "post_add": "add", "add_a_zp": "a_zp", "add_b_zp": "b_zp",
+                "add_a_mult": "a_mult", "add_b_mult": "b_mult", "add_mult": "mult",
+                "add_y_zp": "y_zp", "add_qmin": "qmin", "add_qmax": "qmax"}
+
+
+def _post(params):
+    return {field: params.get(key, 0) for key, field in _POST_FIELDS.items()}
 _POOL_FIELDS = ("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
                 "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin", "qmax")
 _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
@@ -417,10 +427,12 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d = _pick(kernel, params, _CONV_FIELDS)
         # the float32 epilogue is opt-in: a call without it writes int8 as before
         d["out_f32"] = params.get("out_f32", 0)
+        d["post"] = _post(params)
         p.conv2d = d
     elif kernel == "fc":
         d = _pick(kernel, params, _FC_FIELDS)
         d["out_f32"] = params.get("out_f32", 0)
+        d["post"] = _post(params)
         p.fc = d
     elif kernel in ("add", "mul"):
         d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))

@@ -65,6 +65,7 @@
 #include "kernels/gemm/gemm.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,8 @@ static void *xmalloc(size_t n) {
     } while (0)
 
 static void conv_params(const test_case *tc, i8_conv2d_params *p) {
-    int32_t *f = &p->n; /* the struct is 23 consecutive int32_t fields */
+    memset(p, 0, sizeof *p); /* no fused post-ops */
+    int32_t *f = &p->n; /* the struct starts with 23 consecutive int32_t fields */
     for (int i = 0; i < 23; i++) f[i] = I32(i);
 }
 
@@ -212,7 +214,8 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     if (!strcmp(k, "conv2d")) {
         NEED(23, 0, 4);
         i8_conv2d_params p;
-        _Static_assert(sizeof(i8_conv2d_params) == 23 * sizeof(int32_t), "conv2d params layout");
+        _Static_assert(offsetof(i8_conv2d_params, post) == 23 * sizeof(int32_t),
+                       "conv2d params layout");
         conv_params(tc, &p);
         void *packed = xmalloc(i8_conv2d_packed_size(&p));
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
@@ -222,7 +225,16 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         free(scratch);
     } else if (!strcmp(k, "fc")) {
         NEED(8, 0, 4);
-        i8_fc_params p = {I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), I32(6), I32(7)};
+        i8_fc_params p;
+        memset(&p, 0, sizeof p); /* no fused post-ops */
+        p.m = I32(0);
+        p.k = I32(1);
+        p.n = I32(2);
+        p.x_zp = I32(3);
+        p.y_zp = I32(4);
+        p.qmin = I32(5);
+        p.qmax = I32(6);
+        p.out_f32 = I32(7);
         void *packed = xmalloc(i8_fc_packed_size(&p));
         void *scratch = xmalloc(i8_fc_scratch_size(&p));
         i8_fc_pack(&p, a[1], a[2], a[3], packed);

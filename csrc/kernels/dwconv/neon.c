@@ -234,7 +234,7 @@ I8N_ATTR void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, con
     i8_dwconv_sections(p, packed, &s);
     const int taps = p->kh * p->kw;
     if (taps > MAX_TAPS || p->kh > MAX_KH || has_minus128(&s, (size_t)taps)) {
-        i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1);
+        i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1, NULL);
         return;
     }
     const size_t c = (size_t)p->c;
