@@ -12,7 +12,9 @@ What it does (docs/PLATFORMS.md, "ARM speed proxy"):
    MinMax: ORT's default static recipe). Cached in $INT8RT_ARM_CACHE/icount/models.
 2. The arm64 Debian rootfs of tools/arm/chroot.sh (cached), plus a venv /opt/ortvenv with
    numpy and ONNX Runtime's own aarch64 wheel from PyPI, plus int8rt cross-compiled from this
-   checkout (tools/arm/cross_install.sh, /opt/icount-site; not stripped, so --split can name
+   checkout (tools/arm/cross_install.sh, /opt/icount-site-HASH, one directory per checkout
+   path so runs from two worktrees side by side never measure each other's build; not
+   stripped, so --split can name
    functions), plus the dynamic qemu-aarch64 and its x86-64 libraries, and the counting
    plugin (tools/arm/icount.c) built for the host, under /opt/q.
 3. For each (model, CPU model, runtime): this script runs in the chroot under the counting
@@ -48,6 +50,7 @@ MODELS = ("mobilenet_v2", "resnet18", "yolov8n")
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 RUNTIMES = ("int8rt", "ort-int8", "ort-fp32")
 GUEST_PY = "/opt/ortvenv/bin/python3"
+SITE = "/opt/icount-site"  # + "-" + a hash of the checkout's path (main sets it)
 
 
 # ---------------------------------------------------------------- guest side (in the chroot)
@@ -71,6 +74,10 @@ def guest(args: argparse.Namespace) -> None:
         info["native"] = str(lib)
         info["base"] = _module_base(str(lib))
         run = lambda: sess.run(None, feed)
+        if args.tasks:  # per call: kernel, tasks for threads, emulated ns of one thread
+            plan = sess.plan_for((x.shape,))
+            prof = plan.profile([x], repeats=1, threads=1)
+            info["tasks"] = [(k, n, ns) for (_, k, ns), n in zip(prof, plan.call_tasks())]
     else:
         import onnxruntime as ort
 
@@ -214,14 +221,25 @@ def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
     qemu = shutil.which("qemu-aarch64")
     if not qemu:
         raise SystemExit("qemu-aarch64 (Debian package qemu-user) is needed: it loads plugins")
-    shutil.copy(qemu, q / "qemu-aarch64")
+    # replaced by rename, never rewritten in place: another run may be executing these files
+    # right now (rewriting a mapped library kills that qemu with SIGBUS)
+    def put(src: str | Path, dst: Path) -> None:
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+        shutil.copy(src, tmp)
+        os.replace(tmp, dst)
+
+    put(qemu, q / "qemu-aarch64")
     for line in sh(["ldd", qemu], capture_output=True, text=True).stdout.splitlines():
         parts = line.split()
         if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-            shutil.copy(parts[2], q / "lib" / Path(parts[2]).name)
-    shutil.copy("/lib64/ld-linux-x86-64.so.2", q / "ld-linux-x86-64.so.2")
+            put(parts[2], q / "lib" / Path(parts[2]).name)
+    put("/lib64/ld-linux-x86-64.so.2", q / "ld-linux-x86-64.so.2")
+    # the plugin of this checkout, under a name of its own (SITE's hash)
+    plugin = q / f"libicount-{SITE.rsplit('-', 1)[1]}.so"
+    tmp = q / f".libicount.{os.getpid()}.so"
     sh(["gcc", "-O2", "-Wall", "-shared", "-fPIC", str(ROOT / "tools/arm/icount.c"), "-o",
-        str(q / "libicount.so")])
+        str(tmp)])
+    os.replace(tmp, plugin)
     if not (ROOTFS / "opt/ortvenv/.ready").exists():
         log("ortvenv: numpy + onnxruntime aarch64 wheel (pip inside the chroot)")
         with mounted():
@@ -229,9 +247,9 @@ def prepare_rootfs(skip_int8rt: bool, src: Path = ROOT) -> None:
                        "--no-cache-dir numpy onnxruntime")
         (ROOTFS / "opt/ortvenv/.ready").write_text("ok")
     if not skip_int8rt:
-        log(f"int8rt: cross build of {src} into /opt/icount-site")
+        log(f"int8rt: cross build of {src} into {SITE}")
         sh(["bash", str(ROOT / "tools/arm/cross_install.sh"), "arm64", str(src),
-            "/opt/icount-site"], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
+            SITE], env={**os.environ, "KEEP_SYMBOLS": "1", "ROOTFS": str(ROOTFS)})
 
 
 class mounted:
@@ -264,23 +282,28 @@ def chroot_pip(cmd: str) -> None:
 
 
 def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
-            threads: int = 1) -> tuple[int, dict]:
-    """One counted guest run: (instructions, guest info); threads > 1: int8rt with that many
-    threads, counted per guest thread (info["per_thread"])."""
+            threads: int = 1, per_thread: bool | None = None,
+            tasks: bool = False) -> tuple[int, dict]:
+    """One counted guest run: (instructions, guest info); threads: int8rt's session threads;
+    per_thread (default: threads > 1): counted per guest thread (info["per_thread"]; with
+    blocks, per block and thread in the dump)."""
+    if per_thread is None:
+        per_thread = threads > 1
     for d in ("proc", "sys", "dev"):
         if is_mount(ROOTFS / d):
             raise SystemExit(f"{ROOTFS / d} is mounted: ONNX Runtime segfaults; umount it")
     out = f"/tmp/icount-{os.getpid()}.txt"  # per host process: runs may go side by side
-    plug = f"/opt/q/libicount.so,out={out}" + (",blocks=on" if blocks else "") + (
-        ",threads=on" if threads > 1 else "")
+    plug = (f"/opt/q/libicount-{SITE.rsplit('-', 1)[1]}.so,out={out}"
+            + (",blocks=on" if blocks else "") + (",threads=on" if per_thread else ""))
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": "/opt/icount-site", "INT8RT_THREADS": "1"}
+           "PYTHONPATH": SITE, "INT8RT_THREADS": "1"}
     cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(ROOTFS),
            "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
-           "/opt/arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
-           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)]
+           SITE + "-arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
+           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)] + (
+               ["--tasks"] if tasks else [])
     r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("GUEST ")]
     if r.returncode or not lines:
@@ -295,8 +318,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
     return int(text.split("\n", 1)[0].split()[1]), info
 
 
-def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
-    """Per-inference instructions per native-module function, from two block dumps."""
+def _symbols(info: dict) -> tuple[list[int], list[str], int]:
+    """Start offsets and names of the native module's functions, and its load address."""
     so = ROOTFS / info["native"].lstrip("/")
     nm = sh(["aarch64-linux-gnu-nm", "--defined-only", "-n", str(so)], capture_output=True,
             text=True).stdout.split("\n")
@@ -306,27 +329,65 @@ def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[st
         if len(f) == 3 and f[1] in "tTwW":
             syms.append((int(f[0], 16), f[2]))
     syms.sort()
-    base = int(info["base"])
+    return [a for a, _ in syms], [n for _, n in syms], int(info["base"])
+
+
+def _function_of(starts: list[int], names: list[str], base: int, addr: int) -> str:
     import bisect
 
-    starts = [s for s, _ in syms]
+    off = addr - base
+    if off < 0 or not starts or off > starts[-1] + (1 << 20):
+        return "(outside int8rt)"
+    i = bisect.bisect_right(starts, off) - 1
+    return names[i] if i >= 0 else "(outside int8rt)"
+
+
+def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
+    """Per-inference instructions per native-module function, from two block dumps."""
+    starts, names, base = _symbols(info)
 
     def per_fn(path: str) -> dict[str, int]:
         acc: dict[str, int] = {}
         for ln in Path(path).read_text().splitlines()[1:]:
+            if not ln.startswith("blk "):
+                continue
             _, a, _, c = ln.split()
-            off = int(a, 16) - base
-            if off < 0 or not starts or off > starts[-1] + (1 << 20):
-                name = "(outside int8rt)"
-            else:
-                i = bisect.bisect_right(starts, off) - 1
-                name = syms[i][1] if i >= 0 else "(outside int8rt)"
+            name = _function_of(starts, names, base, int(a, 16))
             acc[name] = acc.get(name, 0) + int(c)
         return acc
 
     a, b = per_fn(b1), per_fn(bn)
     rows = [(k, (b.get(k, 0) - a.get(k, 0)) / runs) for k in set(a) | set(b)]
     return sorted(rows, key=lambda r: -r[1])
+
+
+# the thread pool's own functions (csrc/threadpool.c): claiming tasks and spin-waiting, not work
+POOL_FNS = {"worker_main", "i8_pool_run", "spin", "now_ns", "work", "i8_pool_acquire",
+            "i8_pool_release", "pool_grow", "pool_new"}
+
+
+def per_thread_work(path: str, info: dict,
+                    per_fn: dict[str, int] | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """From a threads=on,blocks=on dump: per guest thread, (instructions in the native module
+    outside the pool's functions, all instructions); per_fn (if given) gets the instructions
+    per function, all threads together."""
+    starts, names, base = _symbols(info)
+    work: dict[int, int] = {}
+    total: dict[int, int] = {}
+    for ln in Path(path).read_text().splitlines()[1:]:
+        if not ln.startswith("blkt "):
+            continue
+        f = ln.split()
+        name = _function_of(starts, names, base, int(f[1], 16))
+        counted_as_work = name != "(outside int8rt)" and name not in POOL_FNS
+        if per_fn is not None:
+            per_fn[name] = per_fn.get(name, 0) + sum(int(c) for c in f[3:])
+        for i, c in enumerate(f[3:]):
+            if c != "0":
+                total[i] = total.get(i, 0) + int(c)
+                if counted_as_work:
+                    work[i] = work.get(i, 0) + int(c)
+    return work, total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the int8rt checkout to cross-build (default: this one; e.g. another "
                         "branch's worktree for a before / after table; needs its generated "
                         "int8rt/_native/*.c)")
+    p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--threads-only", action="store_true",
+                   help="with --threads: only the split bound and the per-thread table")
     p.add_argument("--threads", type=int, default=1,
                    help="guest side: int8rt threads; host side: also measure the per-thread "
                         "balance of int8rt at 2..THREADS threads")
@@ -358,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if os.geteuid() != 0:
         raise SystemExit("needs root (chroot)")
+    global SITE
+    import hashlib
+
+    SITE = "/opt/icount-site-" + hashlib.sha1(str(args.src.resolve()).encode()).hexdigest()[:8]
     models = [m for m in args.models if model_available(m)]
     for m in set(args.models) - set(models):
         log(f"model {m} is not in tests/models/torch_nets.py on this branch: skipped")
@@ -368,9 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     for m in models:
         for suffix in (".onnx", ".qdq.onnx", ".i8", ".input.npy"):
             shutil.copy(WORK / "models" / f"{m}{suffix}", dst / f"{m}{suffix}")
-    shutil.copy(Path(__file__), ROOTFS / "opt/arm_icount.py")
+    shutil.copy(Path(__file__), ROOTFS / (SITE.lstrip("/") + "-arm_icount.py"))  # this guest side
     rows = []
-    for m in models:
+    for m in (models if not args.threads_only else []):
         macs = int((WORK / "models" / f"{m}.macs").read_text())
         for cpu in args.cpus:
             row: dict[str, object] = {"model": m, "cpu": cpu, "macs": macs}
@@ -391,8 +459,10 @@ def main(argv: list[str] | None = None) -> int:
                                                       info)[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
-    print_table(rows)
+    if rows:
+        print_table(rows)
     if args.threads > 1:
+        split_bound(models, args.cpus[0], args.threads)
         thread_balance(models, args.cpus[0], args.threads, args.runs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
@@ -400,19 +470,82 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> None:
-    """int8rt at 2..max_threads threads: instructions per inference per guest thread."""
-    print(f"\nint8rt thread balance ({cpu}; instructions per inference per thread, the "
-          "busiest first; balance = busiest / mean of the threads that worked)")
+    """int8rt at 1..max_threads threads: instructions per inference per guest thread, in the
+    kernels (the native module without the pool's claim / spin-wait code) and in total."""
+    print(f"\nint8rt threads on {cpu}: instructions per inference per guest thread (M), "
+          "kernel work = the native module without the pool's functions; balance = busiest "
+          "thread's work / mean work of the threads; total = every instruction of the thread, "
+          "spin-waits included")
+    print("| model | threads | kernel work per thread | sum of work | balance | total per thread |")
+    print("|---|---|---|---|---|---|")
+    growth: list[str] = []
     for m in models:
+        fn1: dict[str, float] = {}
+        for t in range(1, max_threads + 1):
+            _, a = counted(cpu, "int8rt", m, 1, "/tmp/icount-t1.txt", t, per_thread=True)
+            _, b = counted(cpu, "int8rt", m, 1 + runs, "/tmp/icount-tn.txt", t, per_thread=True)
+            fa: dict[str, int] = {}
+            fb: dict[str, int] = {}
+            wa, ta = per_thread_work("/tmp/icount-t1.txt", a, fa)
+            wb, tb = per_thread_work("/tmp/icount-tn.txt", b, fb)
+            fn = {k: (fb.get(k, 0) - fa.get(k, 0)) / runs for k in set(fa) | set(fb)}
+            if t == 1:
+                fn1 = fn
+            else:  # the functions whose summed work grows most with t threads
+                up = sorted(((fn.get(k, 0) - fn1.get(k, 0), k) for k in set(fn) | set(fn1)),
+                            reverse=True)[:5]
+                growth.append(f"  {m}, {t} threads vs 1, work added: " + ", ".join(
+                    f"{k} {d / 1e6:+.1f} M" for d, k in up))
+            work = sorted(((wb.get(i, 0) - wa.get(i, 0)) / runs for i in wb), reverse=True)
+            tot = sorted(((tb.get(i, 0) - ta.get(i, 0)) / runs for i in tb), reverse=True)
+            busy = [x for x in work if x > 0.001 * work[0]][:t]
+            bal = busy[0] / (sum(busy) / len(busy))
+            print(f"| {m} | {t} | " + ", ".join(f"{x / 1e6:.1f}" for x in busy)
+                  + f" | {sum(busy) / 1e6:.1f} | {bal:.2f} | "
+                  + ", ".join(f"{x / 1e6:.1f}" for x in tot[:t]) + " |", flush=True)
+    for line in growth:
+        print(line)
+
+
+def split_bound(models: list[str], cpu: str, max_threads: int) -> None:
+    """The split rules against T cores: per call, its task count (plan/split.c, conv2d / fc
+    splits) and its one-thread emulated time as the weight; an op of k equal tasks on T
+    threads takes ceil(k / T) / k of its time at best, so the model's bound speedup is
+    sum(t) / sum(t * ceil(k / T) / k). 'serial' = share of the time in calls of one task."""
+    import math
+
+    print(f"\nsplit rules on {cpu}: best speedup the task counts allow (equal tasks, "
+          "perfect claiming), weights = one-thread emulated time per call")
+    print("| model | calls | serial (1 task) | " +
+          " | ".join(f"bound at {t} threads" for t in range(2, max_threads + 1)) +
+          " | calls with < T tasks at T = " + str(max_threads) + " (their time share) |")
+    print("|---|---|---|" + "---|" * (max_threads - 1) + "---|")
+    worst: list[str] = []
+    for m in models:
+        _, info = counted(cpu, "int8rt", m, 1, None, 1, tasks=True)
+        calls = info["tasks"]
+        total = sum(ns for _, _, ns in calls)
+        serial = sum(ns for _, k, ns in calls if k <= 1) / total
+        bounds = []
         for t in range(2, max_threads + 1):
-            _, a = counted(cpu, "int8rt", m, 1, None, t)
-            _, b = counted(cpu, "int8rt", m, 1 + runs, None, t)
-            per = sorted(((b["per_thread"].get(i, 0) - a["per_thread"].get(i, 0)) / runs
-                          for i in b["per_thread"]), reverse=True)
-            busy = [x for x in per if x > 0.01 * per[0]]
-            bal = per[0] / (sum(busy) / len(busy))
-            print(f"  {m} threads={t}: " + ", ".join(f"{x / 1e6:.1f} M" for x in busy)
-                  + f" (total {sum(busy) / 1e6:.1f} M, balance {bal:.2f})", flush=True)
+            bounds.append(total / sum(ns * math.ceil(k / t) / k for _, k, ns in calls))
+        few = [(kern, k, ns) for kern, k, ns in calls if k < max_threads]
+        share = sum(ns for _, _, ns in few) / total
+        kinds: dict[str, int] = {}
+        for kern, _, _ in few:
+            kinds[kern] = kinds.get(kern, 0) + 1
+        print(f"| {m} | {len(calls)} | {serial:.1%} | " +
+              " | ".join(f"{b:.2f}x" for b in bounds) + f" | {len(few)} ({share:.1%}): " +
+              ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) + " |", flush=True)
+        # where the T = max_threads bound loses against T x: time beyond t / T per call
+        t = max_threads
+        loss = sorted(((ns * (math.ceil(k / t) / k - 1 / t), kern, k, ns) for kern, k, ns in calls),
+                      reverse=True)[:5]
+        worst.append(f"  {m}, {t} threads, largest losses: " + "; ".join(
+            f"{kern} ({k} tasks, {ns / total:.1%} of the time, loses {lo / total:.1%})"
+            for lo, kern, k, ns in loss))
+    for line in worst:
+        print(line)
 
 
 def print_table(rows: list[dict]) -> None:

@@ -52,8 +52,11 @@ void i8_cpu_detect(i8_cpu_features *f) {
     f->avx2 = (int32_t)((leaf7_ebx >> 5) & 1);
     /* AVX512-VNNI kernels also use F (bit 16), BW (30) and VL (31): EVEX ymm, masked stores;
      * every CPU with VNNI has them, but check rather than assume */
-    f->avx512_vnni = (int32_t)(zmm_ok && ((leaf7_ebx >> 16) & 1) && ((leaf7_ebx >> 30) & 1) &&
-                               ((leaf7_ebx >> 31) & 1) && ((leaf7_ecx >> 11) & 1));
+    const int avx512_fbwvl = zmm_ok && ((leaf7_ebx >> 16) & 1) && ((leaf7_ebx >> 30) & 1) &&
+                             ((leaf7_ebx >> 31) & 1);
+    f->avx512_vnni = (int32_t)(avx512_fbwvl && ((leaf7_ecx >> 11) & 1));
+    /* VBMI is ECX bit 1; its kernels (the 256-entry vpermi2b table lookup) also use F/BW/VL */
+    f->avx512_vbmi = (int32_t)(avx512_fbwvl && ((leaf7_ecx >> 1) & 1));
     if (max_sub >= 1) {
         __cpuid_count(7, 1, a, b, c, d);
         f->avx_vnni = (int32_t)((a >> 4) & 1);

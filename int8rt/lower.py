@@ -27,8 +27,10 @@ class LoweringError(ValueError):
     """The quantized graph cannot be lowered (names the node)."""
 
 
-def lower(graph: Graph) -> Program:
-    """Lower a quantized graph whose tensor shapes are all known."""
+def lower(graph: Graph, fuse_epilogues: bool = True) -> Program:
+    """Lower a quantized graph whose tensor shapes are all known. fuse_epilogues=False keeps
+    every activation table and residual add its own call (_fuse_epilogues; the same bytes):
+    for tools that read the program op by op (QAT's mirror of it, per-tensor debugging)."""
     calls: list[Call] = []
     buffers: dict[str, Buffer] = {}
     for t in graph.tensors.values():
@@ -54,8 +56,11 @@ def lower(graph: Graph) -> Program:
             raise
         except (ValueError, KeyError, OverflowError) as e:
             raise LoweringError(f"cannot lower {node.op} node {node.name!r}: {e}") from e
-    _fuse_boundary_moves(calls, buffers, set(graph.inputs) | set(graph.outputs))
-    _compose_luts(calls, buffers, set(graph.inputs) | set(graph.outputs))
+    io = set(graph.inputs) | set(graph.outputs)
+    _fuse_boundary_moves(calls, buffers, io)
+    _compose_luts(calls, buffers, io)  # first: a composed table then fuses into its conv
+    if fuse_epilogues:
+        _fuse_epilogues(calls, buffers, io)
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
 
 
@@ -86,6 +91,92 @@ def _compose_luts(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -
                 buffers.pop(t, None)
             continue
         i += 1
+
+
+def _fuse_epilogues(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:
+    """conv2d / fc -> lut -> add becomes one conv2d / fc call with the table and the residual
+    add in its epilogue (post_lut, post_add: program.py, kernels.h i8_post_params), either
+    part alone too. So an activation (SiLU, hardswish, ...) and a residual Add never leave the
+    conv's registers: no pass over the intermediate tensors, which are not materialised.
+    Conditions: the int8 product output (not the float32 epilogue, no post-op yet) and the lut
+    output each have that consumer as their only reader and are no model input or output; the
+    lut maps int8 to int8 (not a uint8 model boundary); the add is element for element (both
+    operands of the output's shape, contiguous: no broadcast) and does not read the tensor
+    twice. The fused call takes the place of the last call it absorbs: every buffer it reads
+    (the conv input, the residual) is written before that, and buffers are written once.
+    Exactness: the fused epilogue runs the same per-element integer and float32 operations as
+    the lut and add kernels (docs/KERNELS.md "Fused epilogues")."""
+    def readers_of() -> dict[str, list[int]]:
+        r: dict[str, list[int]] = {}
+        for k, c in enumerate(calls):
+            for b in c.inputs:
+                r.setdefault(b, []).append(k)
+        return r
+
+    def sole_reader(buf: str, readers: dict[str, list[int]]) -> int | None:
+        ks = readers.get(buf, [])
+        if len(ks) != 1 or buf in io or buffers[buf].dtype != "int8":
+            return None
+        return ks[0]
+
+    k = 0
+    while k < len(calls):
+        c = calls[k]
+        if (c.kernel not in ("conv2d", "fc") or c.params.get("out_f32", 0)
+                or c.params.get("post_lut", 0) or c.params.get("post_add", 0)):
+            k += 1
+            continue
+        readers = readers_of()
+        fused = Call(c.kernel, list(c.inputs), list(c.outputs), dict(c.params), dict(c.consts),
+                     c.node)
+        drop: list[int] = []
+        at = k
+        r = sole_reader(fused.outputs[0], readers)
+        if r is not None and calls[r].kernel == "lut" and buffers[calls[r].outputs[0]].dtype == "int8":
+            lut = calls[r]
+            buffers.pop(fused.outputs[0], None)
+            fused.outputs = list(lut.outputs)
+            fused.params["post_lut"] = 1
+            fused.consts["table"] = lut.consts["table"]
+            drop.append(r)
+            at = r
+            r = sole_reader(fused.outputs[0], readers)
+        if r is not None and calls[r].kernel == "add" and (post := _residual_add(
+                calls[r], fused.outputs[0], buffers)) is not None:
+            add = calls[r]
+            buffers.pop(fused.outputs[0], None)
+            fused.inputs.append(post.pop("res"))
+            fused.outputs = list(add.outputs)
+            fused.params.update(post)
+            drop.append(r)
+            at = r
+        if not drop:
+            k += 1
+            continue
+        calls[at] = fused
+        keep = [j for j in range(len(calls)) if j != k and (j == at or j not in drop)]
+        calls[:] = [calls[j] for j in keep]
+        # the conv's own slot is gone: everything from k on moved up by one; continue there
+
+
+def _residual_add(add: Call, t: str, buffers: dict[str, Buffer]) -> dict | None:
+    """The post params of an element-for-element add that reads t once (None otherwise):
+    t is operand a of the fused epilogue, the other operand the residual."""
+    a, b = add.inputs
+    if (a == t) == (b == t):
+        return None
+    size = buffers[t].nbytes
+    p = add.params
+    if (p["ndim"] != 1 or tuple(p["shape"]) != (size,) or tuple(p["a_stride"]) != (1,)
+            or tuple(p["b_stride"]) != (1,) or buffers[a].nbytes != size
+            or buffers[b].nbytes != size or buffers[add.outputs[0]].nbytes != size):
+        return None
+    mine, other = ("a", "b") if a == t else ("b", "a")
+    return {"post_add": 1, "res": b if a == t else a,
+            "add_a_zp": p[f"{mine}_zp"], "add_a_mult": p[f"{mine}_mult"],
+            "add_b_zp": p[f"{other}_zp"], "add_b_mult": p[f"{other}_mult"],
+            "add_mult": p["mult"], "add_y_zp": p["y_zp"], "add_qmin": p["qmin"],
+            "add_qmax": p["qmax"]}
 
 
 def _fuse_boundary_moves(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -> None:

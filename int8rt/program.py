@@ -14,8 +14,8 @@ csrc/include/int8rt/kernels.h):
 
 | kernel | inputs -> outputs | params | consts |
 |---|---|---|---|
-| conv2d | x -> y | i8_conv2d_params fields (incl. out_f32) | w [oc,kh,kw,c/g] int8, bias [oc] int32, mult [oc] f32 |
-| fc | x -> y | m, k, n, x_zp, y_zp, qmin, qmax, out_f32 | w [n,k] int8, bias [n] int32, mult [n] f32 |
+| conv2d | x[, res] -> y | i8_conv2d_params fields (incl. out_f32)[, post params] | w [oc,kh,kw,c/g] int8, bias [oc] int32, mult [oc] f32[, table [256] int8] |
+| fc | x[, res] -> y | m, k, n, x_zp, y_zp, qmin, qmax, out_f32[, post params] | w [n,k] int8, bias [n] int32, mult [n] f32[, table [256] int8] |
 | add, mul | a, b -> y | ndim, shape, a_stride, b_stride, a_zp, b_zp, y_zp, a_mult, b_mult, mult, qmin, qmax | |
 | requant_copy | x -> y | rows, cols, x_stride, y_stride, x_offset, y_offset, x_zp, y_zp, mult | |
 | maxpool | x -> y | i8_pool_params fields | |
@@ -50,6 +50,11 @@ csrc/include/int8rt/kernels.h):
 | rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
 | dq_conv | x(f32) NCHW, packed -> y(f32) NCHW | n, c, h, w, m, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias, amax | bias [m] f32 |
 
+conv2d / fc post params (the fused epilogue, kernels.h i8_post_params; absent = 0): post_lut
+= 1 applies const `table` to the requantized int8 output (y = table[q + 128], the lut kernel),
+then post_add = 1 adds input `res` (y's shape) with the add kernel's arithmetic and
+parameters add_a_zp, add_a_mult (the conv's value), add_b_zp, add_b_mult (res), add_mult,
+add_y_zp, add_qmin, add_qmax: exactly conv2d -> lut -> add (`lower._fuse_epilogues`).
 conv2d / fc with out_f32=1 write a float32 y = float32(acc) * mult, mult = s_x * s_w (a
 Dequantize fused into its producer, docs/QUANTIZATION.md §4).
 quantize / dequantize with c > 0 carry the NCHW <-> NHWC move of the model boundary (quantize:

@@ -55,13 +55,14 @@ class Record:
         return "I8_OP_" + self.kernel.upper()
 
 
-_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32))
+# conv2d / fc: the 4th const, the fused activation table, only with post_lut (docs/PLAN.md)
+_W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32), ("table", np.int8))
 _CONV = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w", "dil_h",
          "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups")
 
 RECORDS: tuple[Record, ...] = (
-    Record("conv2d", "conv2d", "i8_conv2d_params", _W),
-    Record("fc", "fc", "i8_fc_params", _W),
+    Record("conv2d", "conv2d", "i8_conv2d_params", _W, ("post_lut", "table")),
+    Record("fc", "fc", "i8_fc_params", _W, ("post_lut", "table")),
     Record("add", "binary", "i8_binary_params"),
     Record("mul", "binary", "i8_binary_params"),
     Record("requant_copy", "requant_copy", "i8_plan_requant_copy_params"),

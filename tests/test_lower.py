@@ -169,7 +169,10 @@ def test_scalar_add_mul_become_one_lookup_with_the_kernels_bytes(monkeypatch) ->
     qm = int8rt.quantize(m, calib, progress=False)
     prog = lower(qm.graph)
     assert "mul" not in kernels(prog) and "add" not in kernels(prog)
-    assert kernels(prog).count("lut") == 1  # HardSwish, Mul, Sub in one table
+    # HardSwish, Mul, Sub in one table, which then runs in the first conv's epilogue
+    assert kernels(prog).count("lut") == 0
+    assert [bool(c.params.get("post_lut")) for c in prog.calls if c.kernel == "conv2d"] == \
+        [True, False]
     x = rng.standard_normal((1, 3, 9, 9)).astype(np.float32)
     monkeypatch.setattr(lowering, "_scalar_operand", lambda *a: None)
     monkeypatch.setattr(lowering, "_compose_luts", lambda *a: None)

@@ -207,6 +207,32 @@ static int64_t strided_need(const i8_f32_shape *s, const int64_t *st, int64_t of
             return "oh / ow do not match h, w, kernel, stride, dilation and pads";              \
     } while (0)
 
+/* The fused post-ops of a conv2d / fc (kernels.h i8_post_params): input 1 is the residual
+ * (y's element count, int8), const 3 the 256-entry table. Called after the output footprint
+ * is set. */
+static const char *post_check(const i8_post_params *pp, int32_t out_f32, footprint *f) {
+    if ((pp->lut != 0 && pp->lut != 1) || (pp->add != 0 && pp->add != 1))
+        return "post lut / add must be 0 or 1";
+    if ((pp->lut || pp->add) && out_f32) return "post-ops need an int8 output (out_f32 = 0)";
+    if (pp->add) {
+        if (!zp_ok(pp->a_zp) || !zp_ok(pp->b_zp) || !zp_ok(pp->y_zp) ||
+            !clamp_ok(pp->qmin, pp->qmax))
+            return "post add zero points / clamp out of int8 range";
+        /* |a_mult|, |b_mult| <= 2^22 keep the add's int32 sum exact (kernels.h) */
+        if (pp->a_mult < -(1 << 22) || pp->a_mult > (1 << 22) || pp->b_mult < -(1 << 22) ||
+            pp->b_mult > (1 << 22))
+            return "post add multipliers must be within 2^22 in magnitude";
+        if (!isfinite(pp->mult)) return "post add mult must be finite";
+        f->n_inputs = 2;
+        f->in[1] = f->out;
+    }
+    if (pp->lut) {
+        f->consts[f->n_consts] = 256;
+        f->n_consts++;
+    }
+    return NULL;
+}
+
 static const char *check_params(const i8_op_desc *d, footprint *f) {
     const i8_op_params *p = &d->params;
     f->n_inputs = 1;
@@ -226,7 +252,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = prod4(c->oc, c->kh, c->kw, c->c / c->groups);
         f->consts[1] = mul2(c->oc, 4);
         f->consts[2] = mul2(c->oc, 4);
-        return NULL;
+        return post_check(&c->post, c->out_f32, f);
     }
     case I8_OP_CONV2D_F32: {
         const i8_f32_conv2d_params *c = &p->conv2d_f32;
@@ -262,7 +288,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->consts[0] = mul2(c->n, c->k);
         f->consts[1] = mul2(c->n, 4);
         f->consts[2] = mul2(c->n, 4);
-        return NULL;
+        return post_check(&c->post, c->out_f32, f);
     }
     case I8_OP_ADD:
     case I8_OP_MUL: {
@@ -917,6 +943,13 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
             i8_fc_pack(&r->p.fc, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
             scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
         }
+        if (f.n_consts > 3) { /* the fused table (post_check): owned[1] */
+            r->owned[1] = copy64(d->consts[3], d->const_nbytes[3]);
+            if (!r->owned[1]) {
+                free64(r->owned[0]);
+                return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+            }
+        }
     } else if (d->kind == I8_OP_CONV2D_F32 || d->kind == I8_OP_FC_F32) {
         /* float fallback: weights reordered (outputs innermost) with the bias behind them */
         size_t packed = d->kind == I8_OP_CONV2D_F32 ? i8_f32_conv2d_packed_size(&r->p.conv2d_f32)
@@ -940,6 +973,7 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     }
     if (scratch < 0 || scratch > INT64_MAX / 2) {
         free64(r->owned[0]);
+        free64(r->owned[1]);
         return fail(plan, I8_EINVAL, "op %d (%s): scratch size overflows", op, name);
     }
     if (scratch > plan->scratch_nbytes) plan->scratch_nbytes = scratch;
@@ -1008,8 +1042,8 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     void *y = resolve(b, &op->out);
     void *const *c = op->owned;
     switch (op->kind) {
-    case I8_OP_CONV2D: i8_conv2d_run(&p->conv2d, c[0], x, y, scratch); break;
-    case I8_OP_FC: i8_fc_run(&p->fc, c[0], x, y, scratch); break;
+    case I8_OP_CONV2D: i8_conv2d_run_post(&p->conv2d, c[0], x, y, scratch, c[1], x1); break;
+    case I8_OP_FC: i8_fc_run_post(&p->fc, c[0], x, y, scratch, c[1], x1); break;
     case I8_OP_ADD: i8_add_run(&p->binary, x, x1, y); break;
     case I8_OP_MUL: i8_mul_run(&p->binary, x, x1, y); break;
     case I8_OP_REQUANT_COPY:
@@ -1162,10 +1196,15 @@ static void op_task(void *vjob, size_t t0, size_t t1, int32_t thread) {
     void *scratch = j->scratch ? j->scratch + (size_t)thread * j->scratch_slot : NULL;
     const void *x = resolve(j->b, &op->in[0]);
     void *y = resolve(j->b, &op->out);
-    if (op->kind == I8_OP_CONV2D) {
-        i8_conv2d_run_tasks(&p->conv2d, op->owned[0], x, y, scratch, t0, t1);
-    } else if (op->kind == I8_OP_FC) {
-        i8_fc_run_tasks(&p->fc, op->owned[0], x, y, scratch, t0, t1);
+    if (op->kind == I8_OP_CONV2D || op->kind == I8_OP_FC) {
+        /* the fused post-ops' table (owned[1]) and residual (input 1), when present */
+        const int8_t *res = op->n_inputs > 1 ? (const int8_t *)resolve(j->b, &op->in[1]) : NULL;
+        if (op->kind == I8_OP_CONV2D)
+            i8_conv2d_run_tasks_post(&p->conv2d, op->owned[0], x, y, scratch, t0, t1,
+                                     op->owned[1], res);
+        else
+            i8_fc_run_tasks_post(&p->fc, op->owned[0], x, y, scratch, t0, t1, op->owned[1],
+                                 res);
     } else if (op->kind == I8_OP_CONV2D_F32) {
         i8_f32_conv2d_run_tasks(&p->conv2d_f32, op->owned[0], x, y, scratch, t0, t1);
     } else if (op->kind == I8_OP_FC_F32) {

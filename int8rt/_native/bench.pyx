@@ -8,6 +8,8 @@ from int8rt._native.c_gemm cimport i8_peak_ops
 from int8rt._native.c_kernels cimport *
 from int8rt._native.common cimport _conv_malloc
 
+from .kernels_conv import _POST_KEYS
+
 
 def peak_gops(name: str, iters: int = 2_000_000, repeats: int = 5) -> float:
     """Measured peak int8 GOPS of path `name` on this CPU, best of `repeats` timed loops of
@@ -54,6 +56,7 @@ def fc_run_times(int m, int k, int n, int repeats = 5, int seed = 0) -> list:
     p.qmin = -128
     p.qmax = 127
     p.out_f32 = 0
+    p.post = {f: 0 for f in _POST_KEYS}
     cdef void *packed = _conv_malloc(i8_fc_packed_size(&p))
     cdef void *scratch = NULL
     out = []
@@ -100,6 +103,7 @@ cdef class PackedConv2d:
         self.p.groups = groups
         self.p.x_zp, self.p.y_zp, self.p.qmin, self.p.qmax = 3, -2, -128, 127
         self.p.out_f32 = 0
+        self.p.post = {f: 0 for f in _POST_KEYS}
         self.p.oh = (h + 2 * pad - k) // stride + 1
         self.p.ow = (w + 2 * pad - k) // stride + 1
         if self.p.oh < 1 or self.p.ow < 1:

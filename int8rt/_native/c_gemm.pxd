@@ -1,6 +1,16 @@
 # csrc/kernels/gemm/gemm.h: the gemm core per kernel set, and the peak loop.
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t
 
+from int8rt._native.c_kernels cimport i8_post_params
+
+# the fused post-ops as the epilogues read them (kernels/requant/requant.h), built from the
+# params by i8_post_init; opaque here but for `add`
+cdef extern from "kernels/requant/requant.h" nogil:
+    ctypedef struct i8_post:
+        int32_t add
+    const i8_post *i8_post_init(i8_post *po, const i8_post_params *pp, const int8_t *table,
+                                const int8_t *res, const void *y)
+
 cdef extern from "kernels/gemm/gemm.h" nogil:
     ctypedef void (*i8_gemm_ukernel)(size_t, size_t, size_t, const void *, size_t, const void *,
                                      void *, size_t, const void *)
@@ -16,6 +26,7 @@ cdef extern from "kernels/gemm/gemm.h" nogil:
         int32_t layout, n, k, kp
         void *scratch
         size_t scratch_bytes
+        const i8_post *post
     const i8_gemm_kernel *i8_gemm_kernels(size_t *count)
     int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd)
     size_t i8_gemm_packed_size(int32_t n, int32_t k)

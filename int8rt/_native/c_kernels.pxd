@@ -6,6 +6,11 @@ cdef extern from "int8rt/kernels.h" nogil:
 
     int8_t i8_requantize(int32_t acc, float mult, int32_t zp, int32_t qmin, int32_t qmax)
 
+    ctypedef struct i8_post_params:
+        int32_t lut, add
+        int32_t a_zp, b_zp, a_mult, b_mult
+        float mult
+        int32_t y_zp, qmin, qmax
     ctypedef struct i8_conv2d_params:
         int32_t n, h, w, c
         int32_t oh, ow, oc
@@ -17,24 +22,30 @@ cdef extern from "int8rt/kernels.h" nogil:
         int32_t x_zp, y_zp
         int32_t qmin, qmax
         int32_t out_f32
+        i8_post_params post
     size_t i8_conv2d_packed_size(const i8_conv2d_params *p)
     void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                         const float *mult, void *packed)
     size_t i8_conv2d_scratch_size(const i8_conv2d_params *p)
     void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                        void *y, void *scratch)
+    void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                            void *y, void *scratch, const int8_t *table, const int8_t *res)
 
     ctypedef struct i8_fc_params:
         int32_t m, k, n
         int32_t x_zp, y_zp
         int32_t qmin, qmax
         int32_t out_f32
+        i8_post_params post
     size_t i8_fc_packed_size(const i8_fc_params *p)
     void i8_fc_pack(const i8_fc_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed)
     size_t i8_fc_scratch_size(const i8_fc_params *p)
     void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch)
+    void i8_fc_run_post(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                        void *scratch, const int8_t *table, const int8_t *res)
 
     ctypedef struct i8_binary_params:
         int32_t ndim

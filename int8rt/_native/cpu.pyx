@@ -35,7 +35,8 @@ def cpu_features() -> dict:
     cdef i8_cpu_features f
     i8_cpu_detect(&f)
     return {"avx2": bool(f.avx2), "avx_vnni": bool(f.avx_vnni),
-            "avx512_vnni": bool(f.avx512_vnni), "neon": bool(f.neon),
+            "avx512_vnni": bool(f.avx512_vnni), "avx512_vbmi": bool(f.avx512_vbmi),
+            "neon": bool(f.neon),
             "neon_dot": bool(f.neon_dot)}
 
 

@@ -56,10 +56,50 @@ cdef void *_conv_out(y):
     return &yq[0]
 
 
+_POST_KEYS = ("lut", "add", "a_zp", "b_zp", "a_mult", "b_mult", "mult", "y_zp", "qmin", "qmax")
+
+
+cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
+                    const int8_t **rp) except -1:
+    """The fused post-ops of a kernel binding call (kernels.h i8_post_params): `post` a dict of
+    those fields (missing: 0), `table` [256] int8 when post["lut"], `res` int8 of y's shape when
+    post["add"]. The arrays must stay alive for the call."""
+    cdef const int8_t[::1] tv
+    cdef const int8_t[::1] rv
+    post = dict(post or {})
+    unknown = set(post) - set(_POST_KEYS)
+    if unknown:
+        raise ValueError(f"post: unknown keys {sorted(unknown)}")
+    pp[0] = {f: post.get(f, 0) for f in _POST_KEYS}
+    tp[0] = NULL
+    rp[0] = NULL
+    if pp.lut:
+        _conv_check_array(table, "table", np.int8, 1)
+        if table.shape[0] != 256:
+            raise ValueError("post: table must have 256 entries")
+        tv = table
+        tp[0] = &tv[0]
+    if pp.add:
+        _conv_check_array(res, "res", np.int8, y.ndim)
+        if res.shape != y.shape or y.dtype != np.int8:
+            raise ValueError(f"post: res {res.shape} must have the int8 output's shape {y.shape}")
+        if not (-2**22 <= pp.a_mult <= 2**22 and -2**22 <= pp.b_mult <= 2**22):
+            raise ValueError("post: add multipliers must be within 2^22 in magnitude")
+        _conv_check_quant(pp.a_zp, pp.b_zp, pp.qmin, pp.qmax)
+        _conv_check_quant(pp.y_zp, 0, -128, 127)
+        rv = res.reshape(-1)
+        rp[0] = &rv[0]
+    if (pp.lut or pp.add) and y.dtype != np.int8:
+        raise ValueError("post: post-ops need an int8 output (out_f32=0)")
+    return 0
+
+
 def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
-           groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+           groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0, post=None, table=None,
+           res=None):
     """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]
-    int8, or float32 (acc * mult) with out_f32=1."""
+    int8, or float32 (acc * mult) with out_f32=1. post / table / res: the fused post-ops
+    (_post_args; i8_conv2d_run_post)."""
     _conv_check_array(x, "x", np.int8, 4)
     _conv_check_array(w, "w", np.int8, 4)
     _conv_check_array(bias, "bias", np.int32, 1)
@@ -101,12 +141,15 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
     cdef void *yp = _conv_out(y)
     cdef void *packed = NULL
     cdef void *scratch = NULL
+    cdef const int8_t *tp
+    cdef const int8_t *rp
+    _post_args(post, table, res, y, &p.post, &tp, &rp)
     try:
         packed = _conv_malloc(i8_conv2d_packed_size(&p))
         scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
         with nogil:
             i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_conv2d_run(&p, packed, &xv[0], yp, scratch)
+            i8_conv2d_run_post(&p, packed, &xv[0], yp, scratch, tp, rp)
     finally:
         free(packed)
         free(scratch)
@@ -131,6 +174,7 @@ def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
         raise ValueError(f"fc: bias {bias.shape} / mult {mult.shape} must be [{p.n}]")
     p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
     p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
+    p.post = {f: 0 for f in _POST_KEYS}
 
     y = np.empty((p.m, p.n), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)
@@ -180,12 +224,13 @@ def gemm_kernels() -> list:
 
 
 def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0, k=None,
-         c_cols=None, pad_rows=False, scratch=True):
+         c_cols=None, pad_rows=False, scratch=True, post=None, table=None, res=None):
     """The gemm core with one kernel set: a [m, lda] int8 (the first k columns are the rows:
     a strided a when k < lda), w [n, k] -> c [m, c_cols] (c_cols >= n; columns from n on are
     returned as the kernel left them: 0x55 bytes / NaN floats beforehand). pad_rows: the rows
     are copied zero-padded to kp and the panel's k raised to kp, as the im2col conv does.
-    scratch=False runs without work space (the driver's portable fallback)."""
+    scratch=False runs without work space (the driver's portable fallback). post / table /
+    res: the fused post-ops (_post_args; res [m, c_cols] like c)."""
     cdef size_t count = 0
     cdef const i8_gemm_kernel *ks = i8_gemm_kernels(&count)
     cdef const i8_gemm_kernel *kd = NULL
@@ -230,6 +275,11 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
     cdef i8_gemm_panel pn
     cdef int32_t layout = kd.layout, xz = x_zp, yz = y_zp, lo = qmin, hi = qmax, f32 = out_f32
     cdef int32_t run_k = <int32_t>kp if pad_rows else kk
+    cdef i8_post_params pp
+    cdef i8_post po
+    cdef const int8_t *tp
+    cdef const int8_t *rp
+    _post_args(post, table, res, c, &pp, &tp, &rp)
     try:
         packed = _conv_malloc(i8_gemm_packed_size(n, kk))
         if scratch:
@@ -240,6 +290,7 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
             pn.k = run_k
             pn.scratch = work
             pn.scratch_bytes = i8_gemm_scratch_size(m, kk) if work != NULL else 0
+            pn.post = i8_post_init(&po, &pp, tp, rp, cp)
             i8_gemm_run(kd, &pn, m, &av[0], lda, cp, cc)
     finally:
         free(packed)

@@ -290,8 +290,19 @@ _CONV_FIELDS = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "s
                 "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups", "x_zp", "y_zp",
                 "qmin", "qmax")
 _FC_FIELDS = ("m", "k", "n", "x_zp", "y_zp", "qmin", "qmax")
+# the fused post-ops of conv2d / fc (kernels.h i8_post_params): Program param name -> field;
+# absent: no post-op (all zero)
+_POST_FIELDS = {"post_lut": "lut", "post_add": "add", "add_a_zp": "a_zp", "add_b_zp": "b_zp",
+                "add_a_mult": "a_mult", "add_b_mult": "b_mult", "add_mult": "mult",
+                "add_y_zp": "y_zp", "add_qmin": "qmin", "add_qmax": "qmax"}
+
+
 _RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _RNN_FIELDS = _RECORDS["rnn"].fields
+
+
+def _post(params):
+    return {field: params.get(key, 0) for key, field in _POST_FIELDS.items()}
 
 
 cdef int _fill_shape(str kernel, dict params, str key, i8_f32_shape *s, int min_ndim) except -1:
@@ -353,10 +364,12 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d = _pick(kernel, params, _CONV_FIELDS)
         # the float32 epilogue is opt-in: a call without it writes int8 as before
         d["out_f32"] = params.get("out_f32", 0)
+        d["post"] = _post(params)
         p.conv2d = d
     elif kernel == "fc":
         d = _pick(kernel, params, _FC_FIELDS)
         d["out_f32"] = params.get("out_f32", 0)
+        d["post"] = _post(params)
         p.fc = d
     elif kernel in ("add", "mul"):
         d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))

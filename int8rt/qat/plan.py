@@ -196,7 +196,7 @@ def plan(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...],
         data = [dict(zip(g.inputs, data))]
     ranges = calibrate(g, data, progress=False)
     qg = quantize_graph(g, ranges)
-    program = lower(qg)
+    program = lower(qg, fuse_epilogues=False)  # one record per op, as mirrored here
     meta = qg.meta["quantization"]
     to_float = {q: f for f, q in meta["int8_names"].items()}
     points, buf_to_fx, origin = map_points(g, qg, program, fx_names)

@@ -156,7 +156,7 @@ def layer_errors(qm: Any, samples: Iterable[Sample], max_samples: int | None = N
             g = qg
             if shapes != tuple(tuple(qg.tensor(n).shape) for n in qg.inputs):
                 g = rebatch(qg.copy(), dict(zip(qg.inputs, shapes)))
-            program = programs[shapes] = lower(g)
+            program = programs[shapes] = lower(g, fuse_epilogues=False)
         int8_values: dict[str, np.ndarray] = {}
 
         def keep(name: str, arr: np.ndarray, values: dict = int8_values) -> None:

@@ -136,3 +136,33 @@ def test_threads_are_counted_apart(built: tuple[Path, Path, Path]) -> None:
     assert len(counts) == 4
     assert abs(work[1] / work[0] - 2) < 0.01 and abs(work[2] / work[0] - 3) < 0.01
     assert work[0] >= 200_000 * 3  # at least a few instructions per iteration
+
+
+def test_threads_with_blocks_split_per_block_and_thread(built: tuple[Path, Path, Path]) -> None:
+    """threads=on + blocks=on: per block, one count per guest thread ("blkt" lines); they sum
+    to the total and, per thread, to what threads=on alone counts for that thread."""
+    plugin, _, d = built
+    src, exe = d / "thr2.c", d / "thr2"
+    src.write_text(THREADS)
+    subprocess.run(["aarch64-linux-gnu-gcc", "-O1", "-pthread", str(src), "-o", str(exe)],
+                   check=True, timeout=120)
+
+    def run(opts: str, out: Path) -> list[str]:
+        r = subprocess.run(["qemu-aarch64", "-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu",
+                            "-plugin", f"{plugin},out={out},{opts}", str(exe), "100000"],
+                           capture_output=True, text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        return out.read_text().splitlines()
+
+    both = run("threads=on,blocks=on", d / "tb.txt")
+    total = int(both[0].split()[1])
+    blkt = [ln.split() for ln in both[1:] if ln.startswith("blkt ")]
+    assert blkt
+    per_thread = [sum(int(f[3 + i]) for f in blkt) for i in range(len(blkt[0]) - 3)]
+    assert sum(per_thread) == total
+    alone = {int(ln.split()[1]): int(ln.split()[2])
+             for ln in run("threads=on", d / "t.txt")[1:]}
+    # the three workers run n, 2n, 3n loop iterations either way; their thread start / exit
+    # (the barrier's futex waits) varies by a few hundred instructions with the host's timing
+    for x, y in zip(sorted(per_thread)[-3:], sorted(alone.values())[-3:]):
+        assert abs(x - y) < 0.005 * y

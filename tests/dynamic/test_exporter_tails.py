@@ -8,14 +8,15 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
-import torch
-from onnx import TensorProto, helper
 
-import int8rt
-from int8rt.dynamic import onnx_graph
+torch = pytest.importorskip("torch")  # a Pi runtime install has none of the three
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+import int8rt  # noqa: E402
+from int8rt.dynamic import onnx_graph  # noqa: E402
 
 F = torch.nn.functional
 

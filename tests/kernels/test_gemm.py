@@ -221,6 +221,8 @@ def test_bad_input() -> None:
 
 
 def test_generated_tiles_are_up_to_date() -> None:
+    if not (ROOT / "tools" / "gen_gemm_tiles.py").exists():  # an installed package's tests
+        pytest.skip("needs the source checkout (tools/gen_gemm_tiles.py, csrc/)")
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_gemm_tiles.py"), "--check"],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -76,11 +76,13 @@ binfmt_on() {
 
 # A clean environment: the host's PIP_* settings must not leak in. QEMU_CPU is always set: the
 # default "max" has SVE and numpy's OpenBLAS then runs ~10x slower under emulation.
+# PIP_NO_COMPILE: no .pyc at install (this rig never writes bytecode); byte-compiling the build
+# environment's numpy, Cython and setuptools under emulation took many minutes on a loaded host.
 chroot_run() {
   local cpu=$1; shift
   env -i HOME=/root LANG=C.UTF-8 PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       QEMU_CPU="$cpu" PIP_CERT=/etc/ssl/host-ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
-      PIP_DEFAULT_TIMEOUT=180 PYTHONDONTWRITEBYTECODE=1 ${XSITE:+PYTHONPATH=$XSITE} \
+      PIP_DEFAULT_TIMEOUT=180 PIP_NO_COMPILE=1 PYTHONDONTWRITEBYTECODE=1 ${XSITE:+PYTHONPATH=$XSITE} \
       chroot "$ROOTFS" "$@"
 }
 
@@ -162,6 +164,12 @@ build_sdist() {
   python3 "$SRC/tools/arm/check_sdist.py" "$SDIST"
 }
 
+stamp_lines() {  # LOG cmd...: cmd's output, each line prefixed with the host's time, into LOG
+  local log=$1; shift
+  "$@" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date -u +%H:%M:%S)" "$line"; done \
+    > "$log"
+}
+
 sdist_digest() { tar -xOzf "$1" | sha256sum | cut -c1-16; }  # contents only, not mtimes
 
 install_sdist() {  # ARCH CPU: a clean install of $SDIST into the rootfs venv
@@ -174,8 +182,11 @@ install_sdist() {  # ARCH CPU: a clean install of $SDIST into the rootfs venv
   [ "$arch" = armhf ] && iso="--no-build-isolation"
   # the C build runs emulated gcc: the slowest step. `pip wheel` + `pip install` of that wheel
   # is what `pip install ./sdist` does in one go; two steps only to measure the wheel.
-  t "pip wheel from sdist ($arch, emulated build)" chroot_run "$c0" sh -c \
-      "cd /work && pip wheel -q --no-cache-dir --no-deps $iso -w /work/wheel ./$name"
+  # -v and a host-side time stamp per output line ($CACHE/pip-wheel-ARCH.log): which compile
+  # step the time goes to (docs/PLATFORMS.md); pipefail keeps pip's exit status
+  t "pip wheel from sdist ($arch, emulated build)" stamp_lines "$CACHE/pip-wheel-$arch.log" \
+      chroot_run "$c0" sh -c "cd /work && pip wheel -v --no-cache-dir --no-deps $iso \
+      -w /work/wheel ./$name"
   t "pip install the wheel ($arch)" chroot_run "$c0" sh -c \
       "cd /work && pip install -q --no-cache-dir /work/wheel/int8rt-*.whl"
   ls -l "$ROOTFS"/work/wheel/int8rt-*.whl | awk -v a="$arch" '{print "wheel (" a "): " $5 " bytes " $9}' |

@@ -16,7 +16,8 @@
 #
 # Same compiler flags as a pip build there: the target Python's CFLAGS (-DNDEBUG -g -fwrapv -O2
 # -Wall on Debian; -g removed and -s at link, as setup.py does for wheels) plus setup.py's
-# C_FLAGS; no -march / -mfpu beyond the toolchain default.
+# C_FLAGS (the generated int8rt/_native/*.c at -O0, as setup.py on ARM); no -march / -mfpu
+# beyond the toolchain default.
 # Env: INT8RT_ARM_CACHE (as chroot.sh); ROOTFS (default $INT8RT_ARM_CACHE/rootfs-ARCH);
 # KEEP_SYMBOLS=1 keeps the symbol table (a pip build strips it, setup.py; bench/arm_icount.py
 # --split needs the function names).
@@ -64,11 +65,15 @@ HDR_PUB=$(cd "$S" && { find csrc/include -name '*.h' | sort; echo csrc/kernels/g
           xargs cat | sha256sum | cut -c1-16)
 for f in "${SOURCES[@]}"; do
   mkdir -p "$W/obj/$(dirname "$f")"
-  case $f in int8rt/*) hdr=$HDR_PUB ;; *) OBJS+=("$W/obj/$f.o"); hdr=$HDR_ALL ;; esac
-  flags="${FLAGS[*]}"
+  xf=()
+  case $f in
+    int8rt/*) hdr=$HDR_PUB; xf=(-O0) ;;   # setup.py: the Cython glue at -O0 on ARM
+    *) OBJS+=("$W/obj/$f.o"); hdr=$HDR_ALL ;;
+  esac
+  flags="${FLAGS[*]} ${xf[*]}"
   key=$( { echo "$CC ${flags//$S/} $hdr"; cat "$S/$f"; } | sha256sum | cut -c1-24)
   if [ -f "$XOBJ/$key.o" ]; then cp "$XOBJ/$key.o" "$W/obj/$f.o"; continue; fi
-  ( "$CC" "${FLAGS[@]}" -c "$S/$f" -o "$W/obj/$f.o" && cp "$W/obj/$f.o" "$XOBJ/$key.o" ) &
+  ( "$CC" "${FLAGS[@]}" "${xf[@]}" -c "$S/$f" -o "$W/obj/$f.o" && cp "$W/obj/$f.o" "$XOBJ/$key.o" ) &
   pids+=($!)
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done

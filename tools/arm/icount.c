@@ -12,7 +12,9 @@
  * counts per guest thread instead (qemu-user runs each guest thread as its own vCPU) and
  * writes "thread I N" lines: the balance of a multi-threaded run. It uses a callback per
  * executed block rather than an inline add (the v1 inline add cannot index by vCPU), so such
- * runs are slower; the counts are exact.
+ * runs are slower; the counts are exact. threads=on with blocks=on keeps both: per block, a
+ * count per guest thread (the first TSLOTS threads; "blkt ADDR INSNS C0 C1 ..."), so the
+ * balance can be read over the kernels alone, without the pool's spin-waits.
  *
  * Only the v1 plugin API of QEMU 7.2 (Debian 12's dynamic qemu-aarch64; the -static build has
  * no plugin support): a translation callback that attaches an inline "add n_insns to a
@@ -59,10 +61,18 @@ extern void qemu_plugin_outs(const char *string);
  * or a different instruction count after an exit in the middle) shares the entry of that
  * address; its total is kept per entry as executed instructions, so sharing cannot mix up
  * counts. Entries are never freed or moved: the inline add holds their address. */
+#define TSLOTS 16 /* per-thread block counts: threads beyond share the last slot */
 typedef struct block {
     uint64_t addr, insns, count;
+    uint64_t tcount[TSLOTS]; /* threads=on + blocks=on: executed insns per guest thread */
     struct block *next;
 } block;
+
+/* one translation of a block (threads=on + blocks=on): its entry and instruction count */
+typedef struct {
+    block *b;
+    uint64_t n;
+} translation;
 
 #define HBITS 16
 static block *table[1u << HBITS];
@@ -92,8 +102,21 @@ static void on_block(unsigned int vcpu, void *userdata) {
     thread_count[vcpu < MAX_THREADS ? vcpu : MAX_THREADS - 1] += (uint64_t)(uintptr_t)userdata;
 }
 
+static void on_block_thread(unsigned int vcpu, void *userdata) {
+    const translation *t = userdata;
+    t->b->tcount[vcpu < TSLOTS ? vcpu : TSLOTS - 1] += t->n;
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     const uint64_t n = qemu_plugin_tb_n_insns(tb);
+    if (per_thread && per_block) {
+        translation *t = calloc(1, sizeof *t); /* lives as long as the translated block */
+        if (!t) abort();
+        t->b = block_at(qemu_plugin_tb_vaddr(tb), n);
+        t->n = n;
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block_thread, QEMU_PLUGIN_CB_NO_REGS, t);
+        return;
+    }
     if (per_thread) {
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS,
                                              (void *)(uintptr_t)n);
@@ -108,7 +131,10 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
     for (unsigned i = 0; i < MAX_THREADS; i++) sum += thread_count[i];
     if (per_block)
         for (unsigned h = 0; h < (1u << HBITS); h++)
-            for (block *b = table[h]; b; b = b->next) sum += b->count;
+            for (block *b = table[h]; b; b = b->next) {
+                sum += b->count;
+                for (unsigned i = 0; i < TSLOTS; i++) sum += b->tcount[i];
+            }
     char line[64];
     snprintf(line, sizeof line, "icount %" PRIu64 "\n", sum);
     qemu_plugin_outs(line);
@@ -121,10 +147,18 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
     fputs(line, f);
     if (per_block)
         for (unsigned h = 0; h < (1u << HBITS); h++)
-            for (block *b = table[h]; b; b = b->next)
+            for (block *b = table[h]; b; b = b->next) {
                 if (b->count)
                     fprintf(f, "blk %" PRIx64 " %" PRIu64 " %" PRIu64 "\n", b->addr, b->insns,
                             b->count);
+                if (!per_thread) continue;
+                uint64_t any = 0;
+                for (unsigned i = 0; i < TSLOTS; i++) any |= b->tcount[i];
+                if (!any) continue;
+                fprintf(f, "blkt %" PRIx64 " %" PRIu64, b->addr, b->insns);
+                for (unsigned i = 0; i < TSLOTS; i++) fprintf(f, " %" PRIu64, b->tcount[i]);
+                fputc('\n', f);
+            }
     for (unsigned i = 0; i < MAX_THREADS; i++)
         if (thread_count[i]) fprintf(f, "thread %u %" PRIu64 "\n", i, thread_count[i]);
     fclose(f);
@@ -147,10 +181,6 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
                     argv[i]);
             return -1;
         }
-    }
-    if (per_thread && per_block) {
-        fprintf(stderr, "icount: threads=on and blocks=on cannot be combined\n");
-        return -1;
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);

@@ -43,6 +43,8 @@
  *            arrays: y0, y1, fy, x0, x1, fx, x
  *   softmax  ints: rows, cols, y_zp; floats: inv_y_scale; arrays: exp_table, x
  *   quantize, dequantize ints: n, zp; floats: scale; arrays: x
+ *   quantize_nchw   ints: b, c, hw, zp, mid; floats: scale; arrays: x [b, c, hw] float32;
+ *                   y [b, hw, c] (two calls: pixels [0, mid), [mid, b * hw))
  *   transpose ints: ndim, elem_size, shape[ndim], perm[ndim]; arrays: x
  *   slice    ints: ndim, elem_size, in_shape[ndim], start[ndim], step[ndim], out_shape[ndim];
  *            arrays: x
@@ -63,6 +65,7 @@
 #include "kernels/gemm/gemm.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,7 +183,8 @@ static void *xmalloc(size_t n) {
     } while (0)
 
 static void conv_params(const test_case *tc, i8_conv2d_params *p) {
-    int32_t *f = &p->n; /* the struct is 23 consecutive int32_t fields */
+    memset(p, 0, sizeof *p); /* no fused post-ops */
+    int32_t *f = &p->n; /* the struct starts with 23 consecutive int32_t fields */
     for (int i = 0; i < 23; i++) f[i] = I32(i);
 }
 
@@ -210,7 +214,8 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     if (!strcmp(k, "conv2d")) {
         NEED(23, 0, 4);
         i8_conv2d_params p;
-        _Static_assert(sizeof(i8_conv2d_params) == 23 * sizeof(int32_t), "conv2d params layout");
+        _Static_assert(offsetof(i8_conv2d_params, post) == 23 * sizeof(int32_t),
+                       "conv2d params layout");
         conv_params(tc, &p);
         void *packed = xmalloc(i8_conv2d_packed_size(&p));
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
@@ -220,7 +225,16 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         free(scratch);
     } else if (!strcmp(k, "fc")) {
         NEED(8, 0, 4);
-        i8_fc_params p = {I32(0), I32(1), I32(2), I32(3), I32(4), I32(5), I32(6), I32(7)};
+        i8_fc_params p;
+        memset(&p, 0, sizeof p); /* no fused post-ops */
+        p.m = I32(0);
+        p.k = I32(1);
+        p.n = I32(2);
+        p.x_zp = I32(3);
+        p.y_zp = I32(4);
+        p.qmin = I32(5);
+        p.qmax = I32(6);
+        p.out_f32 = I32(7);
         void *packed = xmalloc(i8_fc_packed_size(&p));
         void *scratch = xmalloc(i8_fc_scratch_size(&p));
         i8_fc_pack(&p, a[1], a[2], a[3], packed);
@@ -275,6 +289,14 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     } else if (!strcmp(k, "quantize")) {
         NEED(2, 1, 1);
         i8_quantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);
+    } else if (!strcmp(k, "quantize_nchw")) {
+        NEED(5, 1, 1);
+        /* pixels [0, mid) then [mid, b * hw): two calls, as two threads split them */
+        const int64_t total = tc->ints[0] * tc->ints[2];
+        i8_quantize_f32_nchw_run(tc->ints[1], tc->ints[2], 0, tc->ints[4], a[0],
+                                 tc->floats[0], I32(3), y);
+        i8_quantize_f32_nchw_run(tc->ints[1], tc->ints[2], tc->ints[4], total, a[0],
+                                 tc->floats[0], I32(3), y);
     } else if (!strcmp(k, "dequantize")) {
         NEED(2, 1, 1);
         i8_dequantize_f32_run(tc->ints[0], a[0], tc->floats[0], I32(1), y);

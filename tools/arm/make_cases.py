@@ -138,6 +138,16 @@ def conv_cases(w: CaseWriter) -> None:
         (1, 10, 11, 24, 24, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 24),  # depthwise s2
         (2, 8, 8, 17, 17, 5, 5, (1, 1), (2, 2), (4, 3, 4, 2), 17),    # depthwise dil, odd c
         (1, 6, 6, 8, 16, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 8),      # channel multiplier 2
+        # depthwise shapes of the neondot column kernel: two channel blocks, TF-SAME s2
+        # (pads only bottom / right), 5x5 s2, a one-column image, rows wider than its
+        # 128-column buffer (segments, s1 and s2), 7 kernel rows (two groups of 4)
+        (1, 7, 20, 32, 32, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 32),
+        (1, 9, 13, 48, 48, 3, 3, (2, 2), (1, 1), (0, 0, 1, 1), 48),
+        (1, 6, 9, 16, 16, 5, 5, (2, 2), (1, 1), (2, 2, 2, 2), 16),
+        (2, 3, 1, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 16),
+        (1, 3, 300, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 16),
+        (1, 4, 301, 24, 24, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 24),
+        (1, 9, 8, 20, 20, 7, 3, (1, 2), (1, 1), (3, 1, 3, 1), 20),
         (1, 4, 4, 3, 5, 4, 4, (1, 1), (1, 1), (0, 0, 0, 0), 1),       # kernel = input
         (1, 3, 3, 2, 3, 3, 3, (1, 1), (1, 1), (3, 3, 3, 3), 1),       # mostly padding
         (1, 16, 16, 32, 32, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
@@ -376,6 +386,26 @@ def convert_cases(w: CaseWriter) -> None:
                   convert.dequantize(q, scale=scale, zp=zp))
 
 
+def quantize_nchw_cases(w: CaseWriter) -> None:
+    """The input quantize with the NCHW -> NHWC move: blocks of 16 pixels and partial ones
+    (hw % 16, and kernel_check splits the pixels at `mid` as two threads would), c = 1..5
+    (the NEON path interleaves 2 / 3 / 4 with ST2 / ST3 / ST4), special values in every plane."""
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.5, 1.5, -2.5, 127.5, -128.5, 1e30],
+                       dtype=np.float32)
+    for b, c, hw, mid in [(1, 3, 64, 29), (2, 3, 37, 40), (1, 3, 16, 16), (1, 1, 40, 7),
+                          (1, 2, 33, 17), (2, 4, 21, 21), (1, 5, 48, 32), (1, 3, 7, 3)]:
+        for scale, zp in [(1.0, 0), (0.0078125, -128), (0.1, 3), (3e-3, 127)]:
+            x = (RNG.standard_normal((b, c, hw)) * 100 * scale).astype(np.float32)
+            flat = x.reshape(-1)
+            flat[::7][:special.size] = special[:flat[::7][:special.size].size] * np.float32(scale)
+            flat[3::11][:4] = np.float32(scale) * np.float32(0.5) * np.array(
+                [1, 3, -5, 255], dtype=np.float32)[:flat[3::11][:4].size]  # exact ties
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = convert.quantize(x, scale=scale, zp=zp, c=c, hw=hw)
+            w.add("quantize_nchw", f"b{b} c{c} hw{hw} mid{mid} scale{scale} zp{zp}",
+                  [b, c, hw, zp, mid], [scale], [x], y)
+
+
 def movement_cases(w: CaseWriter) -> None:
     shapes_perms = [((3,), (0,)), ((4, 5), (1, 0)), ((2, 3, 4), (2, 0, 1)),
                     ((1, 8, 8, 3), (0, 3, 1, 2)), ((2, 3, 4, 5), (3, 2, 1, 0)),
@@ -419,7 +449,7 @@ def movement_cases(w: CaseWriter) -> None:
 def build() -> CaseWriter:
     w = CaseWriter()
     for gen in (conv_cases, fc_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
-                resize_cases, softmax_cases, convert_cases, movement_cases):
+                resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
         gen(w)
     return w
 

@@ -35,6 +35,9 @@ typedef struct {
     int32_t avx2;
     int32_t avx_vnni;    /* VEX-encoded vpdpbusd (Alder Lake, Zen 5) */
     int32_t avx512_vnni; /* EVEX vpdpbusd (AVX-512 F, BW, VL + VNNI, ZMM state enabled) */
+    int32_t avx512_vbmi; /* vpermi2b / vpermb (AVX-512 F, BW, VL + VBMI, ZMM state enabled):
+                            not a path of its own; the avx512vnni path's table lookups use it
+                            where present (absent on Cascade Lake) */
     int32_t neon;        /* Advanced SIMD usable (always on AArch64; HWCAP_NEON on armv7) */
     int32_t neon_dot;    /* AArch64 sdot/udot (HWCAP_ASIMDDP) */
 } i8_cpu_features;

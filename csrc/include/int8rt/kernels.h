@@ -42,6 +42,23 @@ static inline int8_t i8_requantize(int32_t acc, float mult, int32_t zp, int32_t 
     return (int8_t)((int32_t)lrintf(v) + zp);
 }
 
+/* ---- fused epilogue post-ops of conv2d and fc (docs/KERNELS.md "Fused epilogues") ----------
+ * After its own requantization to int8 q, a conv / fc may apply, in this order:
+ *   lut = 1: q = table[q + 128] (256 int8 entries: the activation that consumed the conv's
+ *            output: SiLU, hardswish, sigmoid, ...), then
+ *   add = 1: y = i8_requantize((q - a_zp) * a_mult + (r - b_zp) * b_mult, mult, y_zp, qmin,
+ *            qmax), r the residual tensor's element at the same position (the residual has
+ *            y's shape; a = the conv's value, b = the residual, whichever order the Add had)
+ * which is bit for bit the unfused program: the conv, then the lut kernel, then the add kernel
+ * (the same integer / float32 operations per element). All zero: no post-op. Never with
+ * out_f32. The table and residual pointers are arguments of the *_post run functions. */
+typedef struct {
+    int32_t lut, add;
+    int32_t a_zp, b_zp, a_mult, b_mult; /* add: the Add's parameters (|mult| <= 2^22) */
+    float mult;
+    int32_t y_zp, qmin, qmax;
+} i8_post_params;
+
 /* ---- conv2d: NHWC input, any groups, stride, dilation, asymmetric pads ---------------------
  * x: [n, h, w, c] int8; weights (natural layout, unpacked): [oc, kh, kw, c / groups] int8;
  * bias: [oc] int32 (scale s_x * s_w[oc]); mult: [oc] float32 = s_x * s_w[oc] / s_y;
@@ -64,6 +81,7 @@ typedef struct {
     int32_t x_zp, y_zp;
     int32_t qmin, qmax; /* fused activation clamp, in the quantized domain */
     int32_t out_f32;    /* 1: float32 epilogue (below); y_zp, qmin, qmax are then ignored */
+    i8_post_params post; /* fused activation table / residual add (above) */
 } i8_conv2d_params;
 
 size_t i8_conv2d_packed_size(const i8_conv2d_params *p);
@@ -81,6 +99,7 @@ typedef struct {
     int32_t x_zp, y_zp;
     int32_t qmin, qmax;
     int32_t out_f32; /* 1: float32 epilogue; y_zp, qmin, qmax are then ignored */
+    i8_post_params post; /* fused activation table / residual add (above) */
 } i8_fc_params;
 
 size_t i8_fc_packed_size(const i8_fc_params *p);
@@ -103,6 +122,19 @@ void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const in
 size_t i8_fc_tasks(const i8_fc_params *p);
 void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                      void *scratch, size_t t0, size_t t1);
+/* The same with the fused post-ops of p->post: `table` (256 int8) when post.lut, `res` (y's
+ * shape, int8, not overlapping y) when post.add; the functions above pass NULL for both, which
+ * runs no post-op. */
+void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                        void *scratch, const int8_t *table, const int8_t *res);
+void i8_fc_run_post(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                    void *scratch, const int8_t *table, const int8_t *res);
+void i8_conv2d_run_tasks_post(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                              void *y, void *scratch, size_t t0, size_t t1, const int8_t *table,
+                              const int8_t *res);
+void i8_fc_run_tasks_post(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                          void *scratch, size_t t0, size_t t1, const int8_t *table,
+                          const int8_t *res);
 
 /* ---- binary elementwise with broadcasting ---------------------------------------------------
  * y has `shape` (contiguous, row-major); a and b are read at index . a_stride / b_stride

@@ -218,11 +218,18 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
 
 void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch) {
+    i8_conv2d_run_post(p, packed, x, y, scratch, NULL, NULL);
+}
+
+void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                        void *scratch, const int8_t *table, const int8_t *res) {
     conv_header h;
     memcpy(&h, packed, sizeof h);
     const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
+    i8_post post;
+    const i8_post *po = p->out_f32 ? NULL : i8_post_init(&post, &p->post, table, res, y);
     if (h.algo == I8_CONV_DW) {
-        i8_dwconv_run(p, body, x, y, scratch, 0, (size_t)p->n * p->oh);
+        i8_dwconv_run(p, body, x, y, scratch, 0, (size_t)p->n * p->oh, po);
         return;
     }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
@@ -238,6 +245,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
                                p->qmin, p->qmax, p->out_f32);
             pn.scratch = scratch;
             pn.scratch_bytes = i8_gemm_scratch_size(m, h.k);
+            pn.post = po;
             i8_gemm(&pn, m, x + (size_t)g * cg, (size_t)p->c,
                     yb + (size_t)g * h.ocg * esz, oc);
         }
@@ -254,6 +262,7 @@ void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
+            pn.post = po;
             pn.scratch = (unsigned char *)scratch + tile_bytes;
             pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
             i8_gemm(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc);
@@ -293,14 +302,22 @@ size_t i8_conv2d_tasks(const i8_conv2d_params *p) {
 
 void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                          void *scratch, size_t t0, size_t t1) {
+    i8_conv2d_run_tasks_post(p, packed, x, y, scratch, t0, t1, NULL, NULL);
+}
+
+void i8_conv2d_run_tasks_post(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                              void *y, void *scratch, size_t t0, size_t t1, const int8_t *table,
+                              const int8_t *res) {
     conv_header h;
     memcpy(&h, packed, sizeof h);
     const unsigned char *body = (const unsigned char *)packed + CONV_HEADER_BYTES;
     if (t1 <= t0) return;
+    i8_post post;
+    const i8_post *po = p->out_f32 ? NULL : i8_post_init(&post, &p->post, table, res, y);
     if (h.algo == I8_CONV_DW) {
         const size_t rows = (size_t)p->n * p->oh, per = dw_rows_per_task(p);
         const size_t r0 = t0 * per, r1 = t1 * per < rows ? t1 * per : rows;
-        if (r0 < r1) i8_dwconv_run(p, body, x, y, scratch, r0, r1);
+        if (r0 < r1) i8_dwconv_run(p, body, x, y, scratch, r0, r1, po);
         return;
     }
     i8_gemm_split s;
@@ -322,6 +339,7 @@ void i8_conv2d_run_tasks(const i8_conv2d_params *p, const void *packed, const in
         i8_gemm_panel pn;
         i8_gemm_panel_init(&pn, h.ocg, h.k, body + g * h.group_bytes, p->y_zp, p->qmin, p->qmax,
                            p->out_f32);
+        pn.post = po;
         if (h.algo == I8_CONV_1X1) {
             i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
             sub.scratch = scratch; /* the whole scratch is the gemm's (int16 rows) */

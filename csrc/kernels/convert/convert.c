@@ -44,8 +44,8 @@ void i8_quantize_f32_run(int64_t n, const float *x, float scale, int32_t zp, int
     i8_quantize_f32__scalar(n, x, scale, zp, y);
 }
 
-static void quant_nchw_block__scalar(int64_t c, int64_t hw, int64_t nr, const float *xs,
-                                     float scale, int32_t zp, int8_t *ys) {
+void i8_quant_nchw_block__scalar(int64_t c, int64_t hw, int64_t nr, const float *xs,
+                                 float scale, int32_t zp, int8_t *ys) {
     const float lo = (float)(-128 - zp), hi = (float)(127 - zp);
     for (int64_t p = 0; p < nr; p++)
         for (int64_t ch = 0; ch < c; ch++)
@@ -55,7 +55,10 @@ static void quant_nchw_block__scalar(int64_t c, int64_t hw, int64_t nr, const fl
 void i8_quantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, const float *x,
                               float scale, int32_t zp, int8_t *y) {
     if (c <= 0 || hw <= 0) return;
-    i8_quant_block_fn block = quant_nchw_block__scalar;
+    i8_quant_block_fn block = i8_quant_nchw_block__scalar;
+#if defined(__aarch64__)
+    if (i8_use_neon()) block = i8_quant_nchw_block__neon; /* FDIV + ST3 (convert/neon.c) */
+#endif
 #if defined(__x86_64__) || defined(__i386__)
     const int32_t level = i8_x86_level();
     if (level == 2) block = i8_quant_nchw_block__avx512;

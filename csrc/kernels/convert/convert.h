@@ -21,6 +21,12 @@ typedef void (*i8_quant_block_fn)(int64_t c, int64_t hw, int64_t nr, const float
                                   float scale, int32_t zp, int8_t *ys);
 
 void i8_quantize_f32__scalar(int64_t n, const float *x, float scale, int32_t zp, int8_t *y);
+void i8_quant_nchw_block__scalar(int64_t c, int64_t hw, int64_t nr, const float *xs,
+                                 float scale, int32_t zp, int8_t *ys);
+#if defined(__aarch64__)
+void i8_quant_nchw_block__neon(int64_t c, int64_t hw, int64_t nr, const float *xs, float scale,
+                               int32_t zp, int8_t *ys);
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 void i8_quantize_f32__avx2(int64_t n, const float *x, float scale, int32_t zp, int8_t *y);
 void i8_quantize_f32__avx512(int64_t n, const float *x, float scale, int32_t zp, int8_t *y);

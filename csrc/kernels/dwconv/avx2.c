@@ -134,7 +134,9 @@ AVX2 static void pixel_any(int ntaps, const i8_dwconv_packed *s, const i8_avx2_r
     }
 }
 
-I8_DWCONV_DEFINE_DRIVER(i8_dwconv__avx2, AVX2, i8_avx2_requant, i8_avx2_requant_init, pixel,
-                        pixel_any)
+/* post-ops: always NULL here (dwconv/dispatch.c runs them over the rows afterwards) */
+#define NO_POST(rq, post) (void)(post)
+I8_DWCONV_DEFINE_DRIVER(i8_dwconv__avx2, AVX2, i8_avx2_requant, i8_avx2_requant_init, NO_POST,
+                        pixel, pixel_any)
 
 #endif

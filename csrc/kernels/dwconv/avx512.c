@@ -97,7 +97,8 @@ AVX512 static void pixel_any(int ntaps, const i8_dwconv_packed *s, const i8_avx5
     pixel(ntaps, s, rq, c, src, y, esz);
 }
 
+#define SET_POST(rq, p) (rq).post = (p)
 I8_DWCONV_DEFINE_DRIVER(i8_dwconv__avx512vnni, AVX512, i8_avx512_requant, i8_avx512_requant_init,
-                        pixel, pixel_any)
+                        SET_POST, pixel, pixel_any)
 
 #endif

@@ -3,18 +3,20 @@
  * bounds-checked, out-of-image taps point at the scratch row of x_zp), then the path's pixel
  * kernel: PIXEL(ntaps, &s, &rq, c, src, y, esz) specialised for 3x3 and 5x5, PIXEL_ANY for
  * any other tap count. ATTR is the path's target attribute, RQ_TYPE / RQ_INIT its requant
- * epilogue (requant/). A macro so each path's copy is compiled with its own target. */
+ * epilogue (requant/), RQ_POST(rq, post) hands it the fused post-ops (or asserts there are
+ * none: the AVX2 epilogue has no post-ops, dispatch.c runs them after the rows). A macro so each path's copy is compiled with its own target. */
 #ifndef INT8RT_DWCONV_DRIVER_H
 #define INT8RT_DWCONV_DRIVER_H
 
-#define I8_DWCONV_DEFINE_DRIVER(NAME, ATTR, RQ_TYPE, RQ_INIT, PIXEL, PIXEL_ANY)                 \
+#define I8_DWCONV_DEFINE_DRIVER(NAME, ATTR, RQ_TYPE, RQ_INIT, RQ_POST, PIXEL, PIXEL_ANY)        \
 ATTR void NAME(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,            \
-               void *scratch, size_t r0, size_t r1) {                                              \
+               void *scratch, size_t r0, size_t r1, const i8_post *post) {                         \
     i8_dwconv_packed s;                                                                            \
     i8_dwconv_sections(p, packed, &s);                                                             \
     const size_t c = (size_t)p->c, esz = p->out_f32 ? sizeof(float) : 1;                           \
     const int ntaps = p->kh * p->kw;                                                               \
-    const RQ_TYPE rq = RQ_INIT(p->y_zp, p->qmin, p->qmax, p->out_f32);                             \
+    RQ_TYPE rq = RQ_INIT(p->y_zp, p->qmin, p->qmax, p->out_f32);                                   \
+    RQ_POST(rq, post);                                                                             \
     int8_t *zrow = (int8_t *)scratch + s.cs * 4; /* the scalar kernel's layout of the scratch */   \
     memset(zrow, p->x_zp, s.cs);                                                                   \
     /* tap pointers of one pixel; kh * kw may exceed MAX_TAPS_FAST only for huge kernels,          \
@@ -71,7 +73,7 @@ ATTR void NAME(const i8_conv2d_params *p, const void *packed, const int8_t *x, v
             default: PIXEL_ANY(ntaps, &s, &rq, c, src, yb, esz); break;                            \
             }                                                                                      \
         }                                                                                          \
-        if (!fits) i8_dwconv__scalar(p, packed, x, y, scratch, r, r + 1);                          \
+        if (!fits) i8_dwconv__scalar(p, packed, x, y, scratch, r, r + 1, post);                    \
     }                                                                                              \
 }
 

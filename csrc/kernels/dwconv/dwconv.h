@@ -11,7 +11,8 @@
  *        side by side; a missing odd last tap has weight 0)
  * Both weight layouts are always present (depthwise weights are small), so a stream packed
  * under any path runs under every path.
- * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps.
+ * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps;
+ * on aarch64 also the column buffer and weight columns of neondot.c.
  *
  * Kernels compute output rows [r0, r1) of the n * oh output rows (row r = image r / oh, output
  * row r % oh), writing exactly those rows of y, so threads can split a run by rows; each call
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "int8rt/kernels.h"
+#include "kernels/requant/requant.h"
 
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 /* w: natural layout [c, kh, kw, 1]; bias may be NULL (zero). */
@@ -40,21 +42,31 @@ typedef struct {
 } i8_dwconv_packed;
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s);
 
-/* y: int8, or float32 when p->out_f32 (kernels.h); rows [r0, r1) of n * oh */
+/* y: int8, or float32 when p->out_f32 (kernels.h); rows [r0, r1) of n * oh; post: the fused
+ * post-ops of an int8 y (requant/requant.h), NULL: none */
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       void *y, void *scratch, size_t r0, size_t r1);
+                       void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
 #if defined(__x86_64__) || defined(__i386__)
 void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
-                     void *scratch, size_t r0, size_t r1);
+                     void *scratch, size_t r0, size_t r1, const i8_post *post);
 void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                           void *y, void *scratch, size_t r0, size_t r1);
+                           void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+/* no post-ops: i8_dwconv_run applies them to the rows it wrote */
 void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                      void *scratch, size_t r0, size_t r1);
 #endif
+#if defined(__aarch64__)
+/* SDOT over interleaved columns (neondot.c); its column buffer holds NEONDOT_COLS columns */
+enum { NEONDOT_COLS = 128 };
+void i8_dwconv__neondot(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
+                        void *scratch, size_t r0, size_t r1);
+/* its scratch beyond the portable kernel's (i8_dwconv_scratch_size includes it) */
+size_t i8_dwconv_neondot_scratch(const i8_conv2d_params *p);
+#endif
 /* The kernel of the current path (int8rt/cpu.h). */
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
-                   void *scratch, size_t r0, size_t r1);
+                   void *scratch, size_t r0, size_t r1, const i8_post *post);
 
 #endif

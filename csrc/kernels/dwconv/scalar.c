@@ -63,7 +63,13 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     }
 }
 
-size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) { return cs_of(p) * 5; }
+size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) {
+#if defined(__aarch64__)
+    return cs_of(p) * 5 + i8_dwconv_neondot_scratch(p);
+#else
+    return cs_of(p) * 5;
+#endif
+}
 
 static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restrict src,
                        const int8_t *restrict wt) {
@@ -74,7 +80,7 @@ static I8_NOINLINE void tap(size_t c, int32_t *restrict acc, const int8_t *restr
 }
 
 void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                       void *y, void *scratch, size_t r0, size_t r1) {
+                       void *y, void *scratch, size_t r0, size_t r1, const i8_post *post) {
     i8_dwconv_packed s;
     i8_dwconv_sections(p, packed, &s);
     const size_t cs = s.cs, c = (size_t)p->c;
@@ -115,6 +121,7 @@ void i8_dwconv__scalar(const i8_conv2d_params *p, const void *packed, const int8
                 for (size_t ch = 0; ch < c; ch++)
                     yq[ch] = i8_requantize((int32_t)((uint32_t)acc[ch] + (uint32_t)bias[ch]),
                                            mult[ch], p->y_zp, p->qmin, p->qmax);
+                if (post) i8_post_apply__scalar(post, yq, c);
                 yq += c;
             }
         }

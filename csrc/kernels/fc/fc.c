@@ -15,13 +15,20 @@ size_t i8_fc_scratch_size(const i8_fc_params *p) {
     return i8_gemm_scratch_size((size_t)p->m, p->k);
 }
 
-void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
-               void *scratch) {
+void i8_fc_run_post(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                    void *scratch, const int8_t *table, const int8_t *res) {
+    i8_post post;
     i8_gemm_panel pn;
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
     pn.scratch = scratch;
     pn.scratch_bytes = i8_fc_scratch_size(p);
+    pn.post = p->out_f32 ? NULL : i8_post_init(&post, &p->post, table, res, y);
     i8_gemm(&pn, (size_t)p->m, x, (size_t)p->k, y, (size_t)p->n);
+}
+
+void i8_fc_run(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+               void *scratch) {
+    i8_fc_run_post(p, packed, x, y, scratch, NULL, NULL);
 }
 
 /* Work split (kernels.h): row blocks when m is large, output-channel blocks when it is small
@@ -34,6 +41,13 @@ size_t i8_fc_tasks(const i8_fc_params *p) {
 
 void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
                      void *scratch, size_t t0, size_t t1) {
+    i8_fc_run_tasks_post(p, packed, x, y, scratch, t0, t1, NULL, NULL);
+}
+
+void i8_fc_run_tasks_post(const i8_fc_params *p, const void *packed, const int8_t *x, void *y,
+                          void *scratch, size_t t0, size_t t1, const int8_t *table,
+                          const int8_t *res) {
+    i8_post post;
     i8_gemm_split s;
     i8_gemm_split_init(&s, (size_t)p->m, (size_t)p->n, (size_t)p->k, 1, 1);
     const size_t tasks = i8_gemm_split_tasks(&s), esz = p->out_f32 ? sizeof(float) : 1;
@@ -42,6 +56,7 @@ void i8_fc_run_tasks(const i8_fc_params *p, const void *packed, const int8_t *x,
     i8_gemm_panel_init(&pn, p->n, p->k, packed, p->y_zp, p->qmin, p->qmax, p->out_f32);
     pn.scratch = scratch; /* the gemm's prepared row blocks, as i8_fc_run sets it */
     pn.scratch_bytes = i8_fc_scratch_size(p);
+    pn.post = p->out_f32 ? NULL : i8_post_init(&post, &p->post, table, res, y);
     unsigned char *yb = y;
     size_t t = t0;
     while (t < t1) {

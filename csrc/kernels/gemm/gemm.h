@@ -138,6 +138,11 @@ typedef struct {
      * driver then runs a slow portable loop. */
     void *scratch;
     size_t scratch_bytes;
+    /* fused post-ops of an int8 output (requant/requant.h; NULL: none): the portable, sse2
+     * and zmm tiles apply them in their epilogue (zmm: the residual add only), the driver
+     * runs the rest over each row block's output (ymm sets, zmm tables: dispatch.c) or each
+     * tile's (NEON) */
+    const i8_post *post;
 } i8_gemm_panel;
 
 size_t i8_gemm_packed_size(int32_t n, int32_t k);

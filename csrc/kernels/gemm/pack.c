@@ -110,6 +110,7 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
     pn->out_f32 = out_f32;
     pn->scratch = NULL;
     pn->scratch_bytes = 0;
+    pn->post = NULL;
 }
 
 /* ---- activation rows for the broadcast tiles: portable versions (the _emu kernels' own, and

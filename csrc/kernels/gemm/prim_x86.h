@@ -58,6 +58,7 @@ static inline int32_t i8_load32(const unsigned char *p) {
         return _mm256_set1_epi32(i8_load32(p));                                                \
     }                                                                                          \
     ATTR static inline i8_avx2_requant S##_rq_init(const i8_rq_params *p) {                    \
+        /* no post-ops: the driver runs them after the block (gemm/dispatch.c) */             \
         return i8_avx2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);                    \
     }                                                                                          \
     ATTR static inline void S##_store16(const i8_avx2_requant *rq, __m256i lo, __m256i hi,     \
@@ -104,7 +105,9 @@ static inline __m128i sse2_dot(__m128i acc, __m128i x, __m128i w) {
     return _mm_add_epi32(acc, _mm_madd_epi16(x, w));
 }
 static inline i8_sse2_requant sse2_rq_init(const i8_rq_params *p) {
-    return i8_sse2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+    i8_sse2_requant r = i8_sse2_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+    r.post = p->post;
+    return r;
 }
 static inline void sse2_store8(const i8_sse2_requant *rq, __m128i lo, __m128i hi,
                                const float *mult, void *y, size_t nr) {
@@ -128,7 +131,9 @@ I8_ATTR_AVX512VNNI static inline __m512i avx512vnni_dot(__m512i acc, __m512i x, 
     return _mm512_dpbusd_epi32(acc, x, w);
 }
 I8_ATTR_AVX512VNNI static inline i8_avx512_requant avx512vnni_rq_init(const i8_rq_params *p) {
-    return i8_avx512_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+    i8_avx512_requant r = i8_avx512_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+    r.post = p->post;
+    return r;
 }
 I8_ATTR_AVX512VNNI static inline void avx512vnni_store16(const i8_avx512_requant *rq, __m512i lo,
                                                          __m512i hi, const float *mult, void *y,

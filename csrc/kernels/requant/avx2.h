@@ -25,6 +25,31 @@ typedef struct {
     int32_t out_f32;
 } i8_avx2_requant;
 
+/* No post-ops in this 16-byte epilogue: the AVX2 kernels run them over their output rows
+ * after a block, 32 bytes per step (requant.h i8_post_rows__avx2, docs/KERNELS.md "Fused
+ * epilogues"). The residual add of 16 int8 q (requant.h i8_post1) against r, the 16 residual
+ * bytes, for that pass: the add kernel's arithmetic (eltwise/avx2.c) per lane: int32 products (vpmulld, exact: |acc| <
+ * 2^31), vcvtdq2ps, one vmulps, clamp, vcvtps2dq (half to even), + zp, exact packs. */
+__attribute__((target("avx2"))) static inline __m128i i8_avx2_add16(const i8_post *po, __m128i q,
+                                                                    __m128i r) {
+    const __m256i azp = _mm256_set1_epi32(po->a_zp), bzp = _mm256_set1_epi32(po->b_zp);
+    const __m256i am = _mm256_set1_epi32(po->a_mult), bm = _mm256_set1_epi32(po->b_mult);
+    const __m256 m = _mm256_set1_ps(po->mult);
+    const __m256 lo = _mm256_set1_ps((float)(po->qmin - po->y_zp));
+    const __m256 hi = _mm256_set1_ps((float)(po->qmax - po->y_zp));
+    __m256i o[2];
+    for (int h = 0; h < 2; h++) {
+        const __m128i qh = h ? _mm_srli_si128(q, 8) : q, rh = h ? _mm_srli_si128(r, 8) : r;
+        const __m256i acc = _mm256_add_epi32(
+            _mm256_mullo_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(qh), azp), am),
+            _mm256_mullo_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(rh), bzp), bm));
+        const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m), lo), hi);
+        o[h] = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(po->y_zp));
+    }
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(o[0], o[1]), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
 __attribute__((target("avx2"))) static inline i8_avx2_requant
 i8_avx2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
     i8_avx2_requant r;

@@ -22,7 +22,32 @@ typedef struct {
     __m512 lo, hi;
     __m512i zp;
     int32_t out_f32;
+    const i8_post *post; /* NULL: none (requant.h) */
 } i8_avx512_requant;
+
+/* The residual add of 16 requantized bytes b (requant.h i8_post1) whose first output element
+ * is y, nr <= 16 real (mask m), in one
+ * zmm (the add kernel's arithmetic, eltwise/avx512.c; a masked load of the residual). */
+I8_AVX512_TARGET static inline __m128i i8_avx512_post16(const i8_post *po, __m128i b,
+                                                        const void *y, __mmask16 m) {
+    /* tables never reach this epilogue: the kernels run them after the block, 64 bytes per
+     * step (requant.h i8_post_rows__avx512vbmi) */
+    if (po->add) {
+        const __m128i r = _mm_maskz_loadu_epi8(m, (const int8_t *)y + po->res_off);
+        const __m512i acc = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(b), _mm512_set1_epi32(po->a_zp)),
+                               _mm512_set1_epi32(po->a_mult)),
+            _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(r), _mm512_set1_epi32(po->b_zp)),
+                               _mm512_set1_epi32(po->b_mult)));
+        const __m512 v = _mm512_min_ps(
+            _mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(po->mult)),
+                          _mm512_set1_ps((float)(po->qmin - po->y_zp))),
+            _mm512_set1_ps((float)(po->qmax - po->y_zp)));
+        b = _mm512_cvtsepi32_epi8(
+            _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(po->y_zp)));
+    }
+    return b;
+}
 
 I8_AVX512_TARGET static inline i8_avx512_requant
 i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32) {
@@ -31,6 +56,7 @@ i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32
     r.hi = _mm512_set1_ps((float)(qmax - y_zp));
     r.zp = _mm512_set1_epi32(y_zp);
     r.out_f32 = out_f32;
+    r.post = NULL;
     return r;
 }
 
@@ -49,7 +75,8 @@ I8_AVX512_TARGET static inline void i8_avx512_requant16_acc(const i8_avx512_requ
         _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, rq->lo), rq->hi)), rq->zp);
     /* narrow in a register, then a plain store: the memory form of vpmovsdb is much slower
      * on AMD Zen 4 (measured: MobileNetV2's K = 16 1x1 convs, epilogue-bound) */
-    const __m128i b = _mm512_cvtsepi32_epi8(q);
+    __m128i b = _mm512_cvtsepi32_epi8(q);
+    if (rq->post) b = i8_avx512_post16(rq->post, b, y, m);
     if (nr >= 16)
         _mm_storeu_si128((__m128i *)y, b);
     else

@@ -18,6 +18,7 @@ typedef struct {
     __m128 lo, hi;
     __m128i zp;
     int32_t out_f32;
+    const i8_post *post; /* NULL: none; applied to the bytes just stored (requant.h) */
 } i8_sse2_requant;
 
 static inline i8_sse2_requant i8_sse2_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax,
@@ -27,6 +28,7 @@ static inline i8_sse2_requant i8_sse2_requant_init(int32_t y_zp, int32_t qmin, i
     r.hi = _mm_set1_ps((float)(qmax - y_zp));
     r.zp = _mm_set1_epi32(y_zp);
     r.out_f32 = out_f32;
+    r.post = NULL;
     return r;
 }
 
@@ -56,6 +58,7 @@ static inline void i8_sse2_requant8_acc(const i8_sse2_requant *rq, __m128i s0, _
         _mm_storeu_si128((__m128i *)tmp, b);
         memcpy(y, tmp, nr);
     }
+    if (rq->post) i8_post_apply__scalar(rq->post, y, nr);
 }
 
 #endif

@@ -95,6 +95,7 @@ void i8_rnn_mv_run(const void *packed, const float *bias, const float *a, float 
     int8_t *q = scratch;
     int32_t *acc = (int32_t *)((unsigned char *)scratch + UP((size_t)h->k, 64) + 64);
     const int32_t isa = i8_isa_current();
+    (void)isa; /* only the x86 dispatch below reads it (-Werror=unused-variable on ARM) */
     const int x86 = i8_x86_level() >= 1;
     const float sa = quantize_row(h->k, h->k4, a, q, x86);
 #if defined(__x86_64__) || defined(__i386__)
