@@ -11,11 +11,11 @@ and the module is stripped at link (`-s`); on aarch64 that is 4.4 MB -> well und
 
 The Cython-generated glue (int8rt/_native/*.c, the binding modules) holds no kernel (those are
 csrc/, -O2, in the C library) and is the longest compile of a `pip install` on a Pi or in the
-emulated chroot (tools/arm/chroot.sh), so it gets less optimisation: -O1 on x86 (half the
-compile time of -O2: 65 s -> 30 s native here, measured as one module), -O0 on ARM (3x faster
-again: 9.7 s -> 3.0 s of CPU time; measured cost: MobileNetV2 on qemu's cortex-a76 62.7 M ->
-62.8 M instructions per inference, and 0.5 us more per run of the tiny digits CNN on x86,
-11.2 -> 11.7 us).
+emulated chroot (tools/arm/chroot.sh), so it gets less optimisation: -O0 on ARM (9.7 s -> 3.0 s
+of CPU time against -O1, measured as one module; cost: MobileNetV2 on qemu's cortex-a76
+62.7 M -> 62.8 M instructions per inference), -Os on x86: the smallest code, which keeps the
+x86 wheel under 1 MB (docs/ARCHITECTURE.md "Native package size"; -O1 was 0.5 us more per run
+of the tiny digits CNN than -O2, 11.2 -> 11.7 us).
 """
 
 import os
@@ -23,6 +23,7 @@ import platform
 import re
 from pathlib import Path
 
+import Cython
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -32,7 +33,7 @@ DEBUG = os.environ.get("INT8RT_DEBUG_BUILD") == "1"
 
 HERE = Path(__file__).parent
 _ARM = platform.machine().lower().startswith(("aarch64", "arm"))
-GLUE_OPT = "-O0" if _ARM else "-O1"  # the generated binding modules (see the docstring)
+GLUE_OPT = "-O0" if _ARM else "-Os"  # the generated binding modules (see the docstring)
 C_SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").rglob("*.c"))
 C_FLAGS = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra",
            "-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-unused-function"]
@@ -60,11 +61,23 @@ bindings = [
         sources=[f"int8rt/_native/{m}.pyx"],
         include_dirs=["csrc/include", "csrc", np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=[*C_FLAGS, GLUE_OPT],  # the last -O wins
+        # the last -O wins; no unwind tables (.eh_frame: C called from Python, never unwound
+        # through; 20 KB of the x86 wheel)
+        extra_compile_args=[*C_FLAGS, GLUE_OPT, "-fno-asynchronous-unwind-tables"],
         extra_link_args=["-pthread", "-Wl,-rpath,$ORIGIN"] + ([] if DEBUG else ["-s"]),
     )
     for m in MODULES
 ]
+
+# Cython's runtime utility code (type checks, argument parsing, exception helpers, the
+# CyFunction type ...) once, in a module of its own that the binding modules import, instead of
+# a copy in each of them: Cython >= 3.1 (`shared_utility_qualified_name`). Older Cython: a
+# copy per module, as before (larger wheel, same behaviour).
+CY_UTILITY = "int8rt._native._cyutility"
+SHARED_UTILITY = tuple(int(v) for v in re.findall(r"\d+", Cython.__version__)[:2]) >= (3, 1)
+if SHARED_UTILITY:
+    bindings.append(Extension(CY_UTILITY, sources=[], extra_compile_args=[*C_FLAGS, GLUE_OPT],
+                              extra_link_args=[] if DEBUG else ["-s"]))
 
 
 class BuildExt(build_ext):
@@ -89,7 +102,8 @@ class BuildExt(build_ext):
         lib.extra_link_args = [*lib.extra_link_args, f"-Wl,-soname,{Path(lib_path).name}"]
         self._build_parallel(lib)
         for e in rest:  # linked by file name: DT_NEEDED is the soname, found by the rpath
-            e.extra_objects = [lib_path]
+            if e.name != CY_UTILITY:  # Cython's runtime only: no C of the library
+                e.extra_objects = [lib_path]
         self.extensions = rest
         try:
             super().build_extensions()
@@ -116,6 +130,10 @@ class BuildExt(build_ext):
 
 
 setup(cmdclass={"build_ext": BuildExt},
-      ext_modules=[libint8rt, *cythonize(bindings, language_level=3, nthreads=2,
-                                         compiler_directives={"boundscheck": False,
-                                                              "wraparound": False})])
+      ext_modules=[libint8rt, *cythonize(
+          bindings, language_level=3, nthreads=2,
+          # binding=False: plain builtin functions, not Cython's introspectable CyFunction (less
+          # code per function); auto_pickle=False: no pickling stubs (no binding object pickles)
+          compiler_directives={"boundscheck": False, "wraparound": False, "binding": False,
+                               "auto_pickle": False},
+          **({"shared_utility_qualified_name": CY_UTILITY} if SHARED_UTILITY else {}))])

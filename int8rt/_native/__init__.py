@@ -5,7 +5,8 @@
 - `dynamic`: dynamic-int8 / weight-only weight packing and row quantization;
 - `kernels_conv`, `kernels_elementwise`, `kernels_f32conv`: per-kernel entry points for tests
   and micro-benchmarks (same signatures as the numpy reference kernels);
-- `bench`: the peak dot-product loop and timed kernels of bench/.
+- `bench`: the peak dot-product loop and timed kernels of bench/;
+- `_cyutility` (built with Cython >= 3.1): Cython's runtime code, shared by the others.
 
 The C code (csrc/) is compiled once into `_libint8rt` (setup.py), which every module links:
 one copy of the kernels and of the process-wide state (the chosen ISA, the thread pool). The C
