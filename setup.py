@@ -11,15 +11,17 @@ and the module is stripped at link (`-s`); on aarch64 that is 4.4 MB -> well und
 
 The Cython-generated glue (int8rt/_native/*.c, the binding modules) holds no kernel (those are
 csrc/, -O2, in the C library) and is the longest compile of a `pip install` on a Pi or in the
-emulated chroot (tools/arm/chroot.sh), so it gets less optimisation: -O0 on ARM (9.7 s -> 3.0 s
-of CPU time against -O1, measured as one module; cost: MobileNetV2 on qemu's cortex-a76
-62.7 M -> 62.8 M instructions per inference), -Os on x86: the smallest code, which keeps the
-x86 wheel under 1 MB (docs/ARCHITECTURE.md "Native package size"; -O1 was 0.5 us more per run
-of the tiny digits CNN than -O2, 11.2 -> 11.7 us).
+emulated chroot (tools/arm/chroot.sh). It is compiled for size, -Os on every platform: the
+wheel must stay under 1 MB (issue #17). At -O0, which ARM used for compile time (3x less CPU
+than -O1 / -Os), the nine modules zip to 1.04 MB on aarch64; at -Os to 0.92 MB
+(docs/ARCHITECTURE.md "Native package size"). The cost is compile time: 4.0 -> 12.0 s of CPU
+for the nine modules with the aarch64 cross gcc (-O0 -> -Os), spread over up to 4 cores since
+the modules compile side by side. Run time barely moves: the glue only converts arguments
+(less optimised glue measured 0.5 us more per run of the tiny digits CNN on x86, 11.2 ->
+11.7 us; docs/PLATFORMS.md).
 """
 
 import os
-import platform
 import re
 from pathlib import Path
 
@@ -32,8 +34,7 @@ from setuptools.command.build_ext import build_ext
 DEBUG = os.environ.get("INT8RT_DEBUG_BUILD") == "1"
 
 HERE = Path(__file__).parent
-_ARM = platform.machine().lower().startswith(("aarch64", "arm"))
-GLUE_OPT = "-O0" if _ARM else "-Os"  # the generated binding modules (see the docstring)
+GLUE_OPT = "-Os"  # the generated binding modules (see the docstring)
 C_SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").rglob("*.c"))
 C_FLAGS = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra",
            "-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-unused-function"]

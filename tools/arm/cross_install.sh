@@ -16,8 +16,8 @@
 #
 # Same compiler flags as a pip build there: the target Python's CFLAGS (-DNDEBUG -g -fwrapv -O2
 # -Wall on Debian; -g removed and -s at link, as setup.py does for wheels) plus setup.py's
-# C_FLAGS (the generated int8rt/_native/*.c at -O0, as setup.py on ARM); no -march / -mfpu
-# beyond the toolchain default.
+# C_FLAGS (the generated int8rt/_native/*.c at -Os without unwind tables, as setup.py); no
+# -march / -mfpu beyond the toolchain default.
 # Env: INT8RT_ARM_CACHE (as chroot.sh); ROOTFS (default $INT8RT_ARM_CACHE/rootfs-ARCH);
 # KEEP_SYMBOLS=1 keeps the symbol table (a pip build strips it, setup.py; bench/arm_icount.py
 # --split needs the function names).
@@ -67,7 +67,7 @@ for f in "${SOURCES[@]}"; do
   mkdir -p "$W/obj/$(dirname "$f")"
   xf=()
   case $f in
-    int8rt/*) hdr=$HDR_PUB; xf=(-O0) ;;   # setup.py: the Cython glue at -O0 on ARM
+    int8rt/*) hdr=$HDR_PUB; xf=(-Os -fno-asynchronous-unwind-tables) ;;  # setup.py: the glue
     *) OBJS+=("$W/obj/$f.o"); hdr=$HDR_ALL ;;
   esac
   flags="${FLAGS[*]} ${xf[*]}"
