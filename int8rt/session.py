@@ -32,8 +32,9 @@ from .validate import validate_graph
 
 # Fused conv epilogues (lower._fuse_epilogues) pay off where the post-ops have SIMD code, i.e.
 # on x86. The NEON tiles and depthwise kernels apply them in a scalar pass after each tile, which
-# costs more than the separate NEON add / table kernels (measured under qemu, cortex-a76:
-# ResNet-18 191 M instructions per inference fused vs 169 M separate; a72 440 M vs 417 M), so ARM keeps them separate records.
+# costs more than the separate NEON add / table kernels (qemu, instructions per inference,
+# ResNet-18: cortex-a76 191 M fused vs 169 M separate, cortex-a72 440 M vs 417 M), so ARM keeps
+# them separate records.
 _FUSE_EPILOGUES = platform.machine().lower() not in ("aarch64", "arm64") and \
     not platform.machine().lower().startswith("arm")
 
