@@ -35,8 +35,7 @@ from .validate import validate_graph
 # costs more than the separate NEON add / table kernels (qemu, instructions per inference,
 # ResNet-18: cortex-a76 191 M fused vs 169 M separate, cortex-a72 440 M vs 417 M), so ARM keeps
 # them separate records.
-_FUSE_EPILOGUES = platform.machine().lower() not in ("aarch64", "arm64") and \
-    not platform.machine().lower().startswith("arm")
+_FUSE_EPILOGUES = not platform.machine().lower().startswith(("aarch64", "arm"))
 
 ModelLike = Union[str, "os.PathLike[str]", bytes, Graph, Any]
 
