@@ -24,6 +24,9 @@
 
 #include <pthread.h>
 #include <sched.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -153,6 +156,10 @@ static void *worker_main(void *varg) {
     i8_pool *p = arg->pool;
     const int32_t index = arg->index;
     uint32_t seen = arg->start_gen;
+#if defined(__linux__)
+    /* a name for `top -H`, debuggers and tests/test_threads.py (which counts pool threads) */
+    prctl(PR_SET_NAME, "int8rt-worker", 0, 0, 0);
+#endif
     for (;;) {
         /* spin, then sleep, until a new generation or stop */
         spin_state sp = {0, 0};
