@@ -29,6 +29,8 @@
  *     u64 out_nbytes, bytes        expected output
  * Per-kernel ints / floats / arrays (struct fields in kernels.h order):
  *   conv2d   ints: the 23 i8_conv2d_params fields; arrays: x, w, bias, mult
+ *   conv2d_post  the same + lut, add, a_zp, b_zp, a_mult, b_mult, y_zp, qmin, qmax (fused
+ *            post-ops); floats: the add's mult; arrays + table (256), residual (y's shape)
  *   fc       ints: the 8 i8_fc_params fields;      arrays: x, w, bias, mult
  *   add, mul ints: ndim, shape[6], a_stride[6], b_stride[6], a_zp, b_zp, y_zp, a_mult, b_mult,
  *            qmin, qmax; floats: mult; arrays: a, b
@@ -221,6 +223,23 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
         i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
         i8_conv2d_run(&p, packed, a[0], y, scratch);
+        free(packed);
+        free(scratch);
+    } else if (!strcmp(k, "conv2d_post")) {
+        /* conv2d + fused post-ops: ints = conv2d's 23, then lut, add, a_zp, b_zp, a_mult,
+         * b_mult, y_zp, qmin, qmax; floats = the add's mult; arrays + table, residual */
+        NEED(32, 1, 6);
+        i8_conv2d_params p;
+        conv_params(tc, &p);
+        p.post.lut = I32(23), p.post.add = I32(24);
+        p.post.a_zp = I32(25), p.post.b_zp = I32(26);
+        p.post.a_mult = I32(27), p.post.b_mult = I32(28);
+        p.post.mult = tc->floats[0];
+        p.post.y_zp = I32(29), p.post.qmin = I32(30), p.post.qmax = I32(31);
+        void *packed = xmalloc(i8_conv2d_packed_size(&p));
+        void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
+        i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
+        i8_conv2d_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
         free(packed);
         free(scratch);
     } else if (!strcmp(k, "fc")) {

@@ -175,6 +175,62 @@ def conv_cases(w: CaseWriter) -> None:
                           y_zp=0, out_f32=out_f32, extreme=True, mult_hi=1e-3, w_lo=w_lo)
 
 
+# Fused epilogue post-ops (kernels.h i8_post_params): the conv's int8 output, then a table
+# lookup and / or a requantizing residual add, expected = the unfused reference (conv, lut, add).
+# The add's multipliers are multiples of 2^17 with mult = 2^-20 or 2^-19: exact .5 ties.
+POSTS = {
+    "lut": (1, 0, 0, 0, 0, 0, 1.0, 0, -128, 127),
+    "add": (0, 1, -7, 100, 1 << 20, -(3 << 19), 2.0 ** -20, 3, -128, 127),
+    "lut+add": (1, 1, 127, -128, 3 << 18, 5 << 17, 2.0 ** -19, -128, -128, 90),
+}
+
+
+def conv_post_case(w: CaseWriter, post: str, n, h, wd, c, oc, kh, kw, s=(1, 1),
+                   pads=(0, 0, 0, 0), groups=1, x_zp=-9, y_zp=5) -> None:
+    lut, add, a_zp, b_zp, a_mult, b_mult, mult_add, py_zp, pqmin, pqmax = POSTS[post]
+    cg = c // groups
+    x = i8((n, h, wd, c))
+    wt = i8((oc, kh, kw, cg), lo=W_LO)
+    bias = RNG.integers(-(1 << 14), 1 << 14, size=oc).astype(np.int32)
+    mult = scales_mult(oc, 1e-3, 0.05)
+    pt, pl, pb, pr = pads
+    oh = conv.conv_output_size(h, kh, s[0], 1, pt, pb)
+    ow = conv.conv_output_size(wd, kw, s[1], 1, pl, pr)
+    params = {"stride_h": s[0], "stride_w": s[1], "dil_h": 1, "dil_w": 1, "pad_t": pt,
+              "pad_l": pl, "pad_b": pb, "pad_r": pr, "groups": groups, "x_zp": x_zp,
+              "y_zp": y_zp, "qmin": -120, "qmax": 127, "out_f32": 0}
+    y = conv.conv2d(x, w=wt, bias=bias, mult=mult, **params)
+    table = RNG.integers(-128, 128, 256).astype(np.int8)
+    res = i8(y.shape)
+    if lut:
+        y = elementwise.lut(y, table).reshape(y.shape)
+    if add:
+        y = elementwise.add(y.reshape(-1), res.reshape(-1), ndim=1, shape=(y.size,),
+                            a_stride=(1,), b_stride=(1,), a_zp=a_zp, b_zp=b_zp, y_zp=py_zp,
+                            a_mult=a_mult, b_mult=b_mult, mult=mult_add, qmin=pqmin,
+                            qmax=pqmax).reshape(y.shape)
+    ints = [n, h, wd, c, oh, ow, oc, kh, kw, s[0], s[1], 1, 1, pt, pl, pb, pr, groups, x_zp,
+            y_zp, -120, 127, 0, lut, add, a_zp, b_zp, a_mult, b_mult, py_zp, pqmin, pqmax]
+    label = (f"x{n}x{h}x{wd}x{c} oc{oc} k{kh}x{kw} s{s} p{pads} g{groups} post={post}")
+    w.add("conv2d_post", label, ints, [mult_add], [x, wt, bias, mult, table, res], y)
+
+
+def conv_post_cases(w: CaseWriter) -> None:
+    geoms = [  # every path of conv2d: depthwise 3x3 s1 / s2 / 5x5 (channel tails), 1x1 gemm
+        # (partial row and column tiles), im2col, grouped
+        ((1, 6, 9, 40), 40, 3, (1, 1), (1, 1, 1, 1), 40),
+        ((1, 9, 13, 48), 48, 3, (2, 2), (0, 0, 1, 1), 48),
+        ((1, 9, 8, 24), 24, 5, (2, 2), (2, 2, 2, 2), 24),
+        ((2, 5, 7, 24), 40, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 14, 14, 32), 64, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 7, 6, 12), 33, 3, (1, 1), (1, 1, 1, 1), 1),
+        ((1, 5, 5, 16), 24, 3, (2, 2), (1, 1, 1, 1), 4),
+    ]
+    for (n, h, wd, c), oc, k, s, pads, groups in geoms:
+        for post in POSTS:
+            conv_post_case(w, post, n, h, wd, c, oc, k, k, s, pads, groups)
+
+
 def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
             extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO) -> None:
     x, wt = i8((m, k)), i8((n, k), lo=w_lo)
@@ -448,8 +504,8 @@ def movement_cases(w: CaseWriter) -> None:
 
 def build() -> CaseWriter:
     w = CaseWriter()
-    for gen in (conv_cases, fc_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
-                resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
+    for gen in (conv_cases, conv_post_cases, fc_cases, binary_cases, requant_copy_cases,
+                lut_cases, pool_cases, resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
         gen(w)
     return w
 
