@@ -209,6 +209,41 @@ static void binary_params(const test_case *tc, i8_binary_params *p) {
     p->mult = tc->floats[0];
 }
 
+static long first_diff(const uint8_t *a, const uint8_t *b, uint64_t n);
+
+/* The thread split (kernels.h "work split"): the tasks run one at a time, last first, into
+ * a second buffer must write exactly what the single call wrote into y (n bytes). */
+static int tasks_equal_run(const test_case *tc, const void *y, size_t ntasks,
+                           void (*task)(const void *ctx, void *y2, size_t t), const void *ctx,
+                           char *err, size_t errcap) {
+    if (ntasks < 2) return 0;
+    uint8_t *y2 = xmalloc(tc->out_n);
+    memset(y2, SENTINEL, tc->out_n);
+    for (size_t t = ntasks; t-- > 0;) task(ctx, y2, t);
+    const long d = first_diff(y2, y, tc->out_n);
+    free(y2);
+    if (d >= 0) {
+        snprintf(err, errcap, "run as %zu tasks differs from one call at byte %ld", ntasks, d);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const void *p, *packed, *x;
+    void *scratch;
+} task_ctx;
+
+static void conv_task(const void *ctx, void *y2, size_t t) {
+    const task_ctx *c = ctx;
+    i8_conv2d_run_tasks(c->p, c->packed, c->x, y2, c->scratch, t, t + 1);
+}
+
+static void fc_task(const void *ctx, void *y2, size_t t) {
+    const task_ctx *c = ctx;
+    i8_fc_run_tasks(c->p, c->packed, c->x, y2, c->scratch, t, t + 1);
+}
+
 /* Runs one case into y (already sized out_n + GUARD and sentinel-filled). */
 static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     const char *k = tc->name;
@@ -223,8 +258,11 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
         i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
         i8_conv2d_run(&p, packed, a[0], y, scratch);
+        const task_ctx ctx = {&p, packed, a[0], scratch};
+        const int bad = tasks_equal_run(tc, y, i8_conv2d_tasks(&p), conv_task, &ctx, err, errcap);
         free(packed);
         free(scratch);
+        if (bad) return -1;
     } else if (!strcmp(k, "conv2d_post")) {
         /* conv2d + fused post-ops: ints = conv2d's 23, then lut, add, a_zp, b_zp, a_mult,
          * b_mult, y_zp, qmin, qmax; floats = the add's mult; arrays + table, residual */
@@ -258,8 +296,11 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         void *scratch = xmalloc(i8_fc_scratch_size(&p));
         i8_fc_pack(&p, a[1], a[2], a[3], packed);
         i8_fc_run(&p, packed, a[0], y, scratch);
+        const task_ctx ctx = {&p, packed, a[0], scratch};
+        const int bad = tasks_equal_run(tc, y, i8_fc_tasks(&p), fc_task, &ctx, err, errcap);
         free(packed);
         free(scratch);
+        if (bad) return -1;
     } else if (!strcmp(k, "add") || !strcmp(k, "mul")) {
         NEED(26, 1, 2);
         i8_binary_params p;

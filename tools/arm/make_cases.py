@@ -164,6 +164,15 @@ def conv_cases(w: CaseWriter) -> None:
                   mult_hi=0.5)
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -128, 5, ties=True)
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, 127, 0, w_lo=-128)
+    # layers large enough for the thread split (kernel_check also runs them task by task):
+    # MobileNetV2's 7x7 and 14x14 1x1 shapes (row blocks of whole tiles, few pixels), a stem
+    # (im2col, 32 channels: row blocks inside one tile), a 7x7 3x3 with channel blocks
+    for g in [(1, 7, 7, 160, 960, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
+              (1, 14, 14, 96, 136, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
+              (1, 56, 56, 3, 32, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 1),
+              (1, 7, 7, 96, 200, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1)]:
+        n, h, wd, c, oc, kh, kw, s, d, pads, groups = g
+        conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -5, 3)
     # accumulator extremes: all x at the far end from x_zp, all w = -127 (contract) or -128
     # (foreign), large K
     for x_zp, w_lo in [(-128, -127), (127, -127), (-128, -128), (127, -128)]:
