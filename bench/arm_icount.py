@@ -348,11 +348,13 @@ def _function_of(starts: list[int], names: list[str], base: int, addr: int) -> s
     return names[i] if i >= 0 else "(outside int8rt)"
 
 
-def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
-    """Per-inference instructions per native-module function, from two block dumps."""
-    starts, names, base = _symbols(info)
+def split_per_function(b1: str, bn: str, runs: int, info: dict,
+                       info_n: dict | None = None) -> list[tuple[str, float]]:
+    """Per-inference instructions per native-module function, from two block dumps (info,
+    info_n: each run's guest info; the module's load address can differ between runs)."""
+    starts, names, _ = _symbols(info)
 
-    def per_fn(path: str) -> dict[str, int]:
+    def per_fn(path: str, base: int) -> dict[str, int]:
         acc: dict[str, int] = {}
         for ln in Path(path).read_text().splitlines()[1:]:
             if not ln.startswith("blk "):
@@ -362,7 +364,8 @@ def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[st
             acc[name] = acc.get(name, 0) + int(c)
         return acc
 
-    a, b = per_fn(b1), per_fn(bn)
+    a = per_fn(b1, int(info["base"]))
+    b = per_fn(bn, int((info_n or info)["base"]))
     rows = [(k, (b.get(k, 0) - a.get(k, 0)) / runs) for k in set(a) | set(b)]
     return sorted(rows, key=lambda r: -r[1])
 
@@ -455,17 +458,16 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time()
                 split = args.split and rt == "int8rt"
                 c1, info = counted(cpu, rt, m, 1, TMP_B1 if split else None, fuse=args.fuse)
-                cn, _ = counted(cpu, rt, m, 1 + args.runs, TMP_BN if split else None,
-                                fuse=args.fuse)
+                cn, info_n = counted(cpu, rt, m, 1 + args.runs, TMP_BN if split else None,
+                                     fuse=args.fuse)
                 row[rt] = (cn - c1) / args.runs
                 if rt == "int8rt":
                     row["path"] = info["isa"]
                 log(f"{m} {cpu} {rt}: {row[rt] / 1e6:.1f} M instructions per inference "
                     f"({time.time() - t0:.0f} s)")
                 if split:
-                    for name, n in split_per_function(TMP_B1,
-                                                      TMP_BN, args.runs,
-                                                      info)[:25]:
+                    for name, n in split_per_function(TMP_B1, TMP_BN, args.runs, info,
+                                                      info_n)[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
     if rows:

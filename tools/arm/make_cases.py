@@ -234,6 +234,10 @@ def conv_post_cases(w: CaseWriter) -> None:
         ((1, 14, 14, 32), 64, 1, (1, 1), (0, 0, 0, 0), 1),
         ((1, 7, 6, 12), 33, 3, (1, 1), (1, 1, 1, 1), 1),
         ((1, 5, 5, 16), 24, 3, (2, 2), (1, 1, 1, 1), 4),
+        # the NEON pass's tails: 1400 contiguous bytes (not a multiple of 16), rows of 36
+        # channels of a 72-channel output (per group: 16 + 16 + an overlapping last 16)
+        ((1, 5, 7, 24), 40, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 6, 5, 16), 72, 3, (1, 1), (1, 1, 1, 1), 2),
     ]
     for (n, h, wd, c), oc, k, s, pads, groups in geoms:
         for post in POSTS:

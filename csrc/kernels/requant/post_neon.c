@@ -24,13 +24,29 @@ I8N_FN static inline __attribute__((always_inline)) void rows(const i8_post *po,
     const ptrdiff_t ro = po->res_off;
     for (size_t r = 0; r < nrows; r++, y += y_row) {
         size_t i = 0;
+        if (n >= 16 && n % 16) {
+            /* the tail as the last 16 bytes, overlapping the loop's: loaded before the loop
+             * writes any of them, so the overlap gets the same bytes twice (the post-ops are
+             * element-wise, in place), and no copies through a buffer */
+            int8x16_t t = vld1q_s8(y + n - 16);
+            if (LUT) t = i8_neon_lut16(&l, t);
+            if (ADD) t = i8_neon_add16(&ad, t, vld1q_s8(y + n - 16 + ro));
+            for (; i + 16 <= n; i += 16) {
+                int8x16_t v = vld1q_s8(y + i);
+                if (LUT) v = i8_neon_lut16(&l, v);
+                if (ADD) v = i8_neon_add16(&ad, v, vld1q_s8(y + i + ro));
+                vst1q_s8(y + i, v);
+            }
+            vst1q_s8(y + n - 16, t);
+            continue;
+        }
         for (; i + 16 <= n; i += 16) {
             int8x16_t v = vld1q_s8(y + i);
             if (LUT) v = i8_neon_lut16(&l, v);
             if (ADD) v = i8_neon_add16(&ad, v, vld1q_s8(y + i + ro));
             vst1q_s8(y + i, v);
         }
-        if (i < n) { /* through zero-padded copies: nothing read or written beyond n */
+        if (i < n) { /* n < 16: through zero-padded copies, nothing read or written beyond n */
             int8_t tv[16] = {0}, tr[16] = {0};
             memcpy(tv, y + i, n - i);
             if (ADD) memcpy(tr, y + i + ro, n - i);
