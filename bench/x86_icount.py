@@ -65,7 +65,9 @@ def minilm_guest(args: argparse.Namespace) -> None:
         from int8rt import _native
 
         sess = int8rt.Session(path, threads=1)
-        info = {"isa": _native.isa()}
+        lib = next(Path(_native.__file__).parent.glob("_libint8rt*.so"))
+        info = {"isa": _native.isa(), "native": str(lib),
+                "base": arm_icount._module_base(str(lib))}
     else:
         import onnxruntime as ort
 
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
     p.add_argument("--minilm", type=Path, metavar="DIR",
                    help="count the sentence encoder of tools/minilm_check.py's DIR instead")
+    p.add_argument("--lengths", type=int, nargs="+", help="--minilm: token counts")
+    p.add_argument("--minilm-runtimes", nargs="+", choices=list(MINILM_RUNTIMES),
+                   help="--minilm: engines (default: all)")
     p.add_argument("--guest-minilm", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--runtime", help=argparse.SUPPRESS)
     p.add_argument("--length", type=int, help=argparse.SUPPRESS)
@@ -191,26 +196,38 @@ def main(argv: list[str] | None = None) -> int:
 
 def minilm_main(args: argparse.Namespace) -> int:
     per: dict[tuple[str, str, int], float] = {}
+    lengths = args.lengths or MINILM_LENGTHS
+    runtimes = [rt for rt in MINILM_RUNTIMES if rt in (args.minilm_runtimes or MINILM_RUNTIMES)]
     for cpu in args.cpus:
-        for length in MINILM_LENGTHS:
-            for rt in MINILM_RUNTIMES:
+        for length in lengths:
+            for rt in runtimes:
                 guest = [str(Path(__file__).resolve()), "--guest-minilm", "--runtime", rt,
                          "--length", str(length), "--dir", str(args.minilm)]
                 t0 = time.time()
-                c1, info = counted(cpu, rt, "minilm", 1, guest=guest)
-                cn, _ = counted(cpu, rt, "minilm", 1 + args.runs, guest=guest)
+                split = args.split and rt == "int8rt"
+                b1, bn = (str(WORK / "b1.txt"), str(WORK / "bn.txt")) if split else (None, None)
+                c1, info = counted(cpu, rt, "minilm", 1, b1, guest=guest)
+                cn, _ = counted(cpu, rt, "minilm", 1 + args.runs, bn, guest=guest)
                 per[cpu, rt, length] = (cn - c1) / args.runs
                 arm_icount.log(f"minilm {cpu} {rt} ({info['isa']}) {length} tokens: "
                                f"{per[cpu, rt, length] / 1e6:.1f} M instructions per "
                                f"inference ({time.time() - t0:.0f} s)")
+                if split:
+                    for name, n in split_per_function(b1, bn, args.runs, info)[:25]:
+                        print(f"    {n / 1e6:9.2f} M  {name}")
     print("| CPU model | tokens | int8rt dynamic int8 | ORT quantize_dynamic (per-channel) | "
           "ORT fp32 | int8rt / ORT dyn | int8rt / ORT fp32 |")
     print("|---|---|---|---|---|---|---|")
+    def m(v: float | None) -> str:
+        return f"{v / 1e6:.1f} M" if v else "-"
+
+    def r(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "-"
+
     for cpu in args.cpus:
-        for n in MINILM_LENGTHS:
-            a, b, c = (per[cpu, rt, n] for rt in MINILM_RUNTIMES)
-            print(f"| {cpu} | {n} | {a / 1e6:.1f} M | {b / 1e6:.1f} M | {c / 1e6:.1f} M | "
-                  f"{a / b:.2f}x | {a / c:.2f}x |")
+        for n in lengths:
+            a, b, c = (per.get((cpu, rt, n)) for rt in MINILM_RUNTIMES)
+            print(f"| {cpu} | {n} | {m(a)} | {m(b)} | {m(c)} | {r(a, b)} | {r(a, c)} |")
     return 0
 
 
