@@ -9,6 +9,9 @@
  *        the two vectors vpmaddwd multiplies with the interleaved activations of the pair
  *        (avx2.c: "lo" = channels 0-3 | 8-11, "hi" = 4-7 | 12-15, each channel's two taps
  *        side by side; a missing odd last tap has weight 0)
+ *   flags [64 bytes]: int32 w_m128, 1 when some weight is -128 (the NEON pair kernel's exact
+ *        fallback, neon.c: recorded at pack time, so a run, or each of its row tasks, does not
+ *        scan the weights)
  * Both weight layouts are always present (depthwise weights are small), so a stream packed
  * under any path runs under every path.
  * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps;
@@ -39,6 +42,7 @@ typedef struct {
     const int8_t *w;
     const int16_t *w16;
     size_t cs, npairs;
+    int32_t w_m128; /* some weight is -128 */
 } i8_dwconv_packed;
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s);
 

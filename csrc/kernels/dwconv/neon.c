@@ -8,8 +8,8 @@
  * is never produced by the quantizer) and activations in [-128, 127]: each product is at most
  * 128 * 127 = 16,256 in magnitude, a pair at most 32,512 <= 32,767. A stream holding a -128
  * weight (a foreign QDQ model may) would allow (-128)(-128) + (-128)(-128) = 2^15, which wraps
- * in int16, so such a stream runs the scalar kernel instead (one scan of kh * kw * cs weight
- * bytes per call). The int32 lanes add modulo 2^32 like the scalar sums (exact whenever the
+ * in int16, so such a stream runs the scalar kernel instead (the pack records it: dwconv.h,
+ * w_m128). The int32 lanes add modulo 2^32 like the scalar sums (exact whenever the
  * true sum fits, §3). A missing odd last tap is a lone SMULL.
  *
  * Loop order: block of 16 channels (its kh * kw weight vectors loaded once: in registers for
@@ -264,26 +264,13 @@ I8N_ATTR static I8_NOINLINE void block_any(const i8_conv2d_params *p, const i8_d
     block(p, s, rq, x, y, zrow, ch, r0, r1, nch, out_f32, p->kh, p->kw);
 }
 
-/* 1 if some packed weight is -128 (pairs could then wrap in int16: see the top) */
-I8N_FN static int has_minus128(const i8_dwconv_packed *s, size_t taps) {
-    const size_t nb = taps * s->cs; /* the section is zero-padded to cs per tap */
-    uint8x16_t any = vdupq_n_u8(0);
-    const int8x16_t m128 = vdupq_n_s8(-128);
-    for (size_t i = 0; i < nb; i += 16) any = vorrq_u8(any, vceqq_s8(vld1q_s8(s->w + i), m128));
-#if defined(__aarch64__)
-    return vmaxvq_u8(any) != 0;
-#else
-    const uint8x8_t d = vorr_u8(vget_low_u8(any), vget_high_u8(any));
-    return vget_lane_u64(vreinterpret_u64_u8(d), 0) != 0;
-#endif
-}
-
 I8N_ATTR void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                               void *y, void *scratch, size_t r0, size_t r1) {
     i8_dwconv_packed s;
     i8_dwconv_sections(p, packed, &s);
     const int taps = p->kh * p->kw;
-    if (taps > MAX_TAPS || p->kh > MAX_KH || has_minus128(&s, (size_t)taps)) {
+    /* a -128 weight: pairs could wrap in int16 (see the top); flagged by the pack */
+    if (taps > MAX_TAPS || p->kh > MAX_KH || s.w_m128) {
         i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1, NULL);
         return;
     }

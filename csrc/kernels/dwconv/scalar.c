@@ -19,10 +19,11 @@ static size_t off_w16(const i8_conv2d_params *p, size_t cs) {
     return off_w(cs) + I8_ALIGN_UP((size_t)p->kh * p->kw * cs, 64);
 }
 
-size_t i8_dwconv_packed_size(const i8_conv2d_params *p) {
-    const size_t cs = cs_of(p);
+static size_t off_flags(const i8_conv2d_params *p, size_t cs) {
     return off_w16(p, cs) + I8_ALIGN_UP(cs * npairs_of(p) * 2 * sizeof(int16_t), 64);
 }
+
+size_t i8_dwconv_packed_size(const i8_conv2d_params *p) { return off_flags(p, cs_of(p)) + 64; }
 
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s) {
     const unsigned char *base = packed;
@@ -32,6 +33,7 @@ void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv
     s->mult = (const float *)(base + off_mult(s->cs));
     s->w = (const int8_t *)(base + off_w(s->cs));
     s->w16 = (const int16_t *)(base + off_w16(p, s->cs));
+    memcpy(&s->w_m128, base + off_flags(p, s->cs), sizeof s->w_m128);
 }
 
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -43,12 +45,14 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     int8_t *pw = (int8_t *)(base + off_w(cs));
     int16_t *pw16 = (int16_t *)(base + off_w16(p, cs));
     memset(packed, 0, i8_dwconv_packed_size(p));
+    int32_t w_m128 = 0;
     for (int32_t ch = 0; ch < p->c; ch++) {
         int64_t sum = 0;
         for (size_t t = 0; t < taps; t++) {
             const int8_t v = w[(size_t)ch * taps + t];
             pw[t * cs + ch] = v;
             sum += v;
+            w_m128 |= v == -128;
             /* w16: block ch / 16, pair t / 2, vector lo (channels 0-3, 8-11 of the block) or
              * hi (4-7, 12-15); lane = 8 * (128-bit half) + 2 * (channel within its quarter)
              * + (tap parity): the order _mm256_unpack{lo,hi}_epi16 gives the activations */
@@ -61,6 +65,7 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
         pb[ch] = (int32_t)(uint32_t)(uint64_t)b;
         pm[ch] = mult[ch];
     }
+    memcpy(base + off_flags(p, cs), &w_m128, sizeof w_m128);
 }
 
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) {
