@@ -4,6 +4,9 @@ blobs for other params, wrong consts and other kinds are refused with Python exc
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -103,3 +106,21 @@ def test_pack_weights_refuses_bad_calls():
     short[:] = blob[:-64]
     with pytest.raises(ValueError, match="wrong size"):
         one_call("fc", rand_i8(rng, 1, 40), (1, 24), "int8", p, {"packed": short})
+
+
+def test_a_plan_keeps_its_borrowed_blob_alive():
+    rng = np.random.default_rng(6)
+    p, c = fc_case(rng, 3)
+    x = rand_i8(rng, 3, 40)
+    want = one_call("fc", x, (3, 24), "int8", p, c).run([x])[0]
+    packed = PackedWeights()
+    plan = one_call("fc", x, (3, 24), "int8", p, c, packed)
+    blob = weakref.ref(next(iter(packed._blobs.values())))
+    del packed
+    gc.collect()
+    assert blob() is not None  # the session's cache is gone, the plan still borrows it
+    junk = [np.full(blob().nbytes, 0x55, np.uint8) for _ in range(8)]  # reuse freed memory
+    assert np.array_equal(plan.run([x])[0], want)
+    del plan, junk
+    gc.collect()
+    assert blob() is None

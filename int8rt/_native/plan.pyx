@@ -723,13 +723,18 @@ cdef class _NativePlan:
         return index
 
     def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
-        """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
+        """Appends one kernel call. Consts are copied (or packed), so they may be freed after;
+        a {"packed": blob} of pack_weights is borrowed (the plan keeps a reference)."""
         cdef i8_op_desc d
         keep = []  # the converted consts, alive until add_op has copied them
         _fill_desc(kernel, input_refs, output_refs, params, consts, &d, keep)
         st = i8_plan_add_op(self.plan, &d)
         if st != I8_OK:
             raise _status_error(st, i8_plan_error(self.plan))
+        if d.packed_weights:  # borrowed, not copied: alive as long as this plan
+            if self._borrowed is None:
+                self._borrowed = []
+            self._borrowed.append(consts["packed"])
 
     def finalize(self, int64_t arena_size):
         st = i8_plan_finalize(self.plan, arena_size)
