@@ -26,8 +26,8 @@ from . import _native
 from . import format as i8format
 from .ir import Graph
 from .lower import lower
-from .passes.shape_inference import rebatch
 from .packed_weights import PackedWeights
+from .passes.shape_inference import rebatch
 from .plan import NativePlan
 from .reshape import Reshaper, StaticLowering
 from .threads import resolve_threads

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from .. import ir
 from ..program import Program
-from ..reshape import (MAX_TEMPLATES, ReshapedPlan, ShapeTemplate, TemplateError,  # noqa: F401
-                       graph_tables, monomials, pattern_of)
+from ..reshape import (  # noqa: F401
+    MAX_TEMPLATES,
+    SHAPE_MAX_VARS,
+    ReshapedPlan,
+    ShapeTemplate,
+    TemplateError,
+    graph_tables,
+    monomials,
+    pattern_of,
+)
 from ..reshape import Reshaper as _Reshaper
-from ..reshape import SHAPE_MAX_VARS
 from .lower import lower_program
 from .specialize import specialize
 
