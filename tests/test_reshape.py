@@ -11,6 +11,7 @@ import pytest
 import int8rt
 from int8rt.demo import load_demo
 from int8rt.reshape import ReshapedPlan, StaticLowering
+from tests.concurrency import run_in_threads
 
 BATCHES = (2, 3, 7, 1, 4, 9, 5, 2, 16, 6)
 
@@ -56,6 +57,25 @@ def test_every_batch_equals_images_one_at_a_time(model, threads):
         # the C allocator lays the arena out as plan.py does
         assert (plan.arena_bytes, plan.buffer_bytes) == (rplan.arena_bytes, rplan.buffer_bytes)
     assert list(sess._reshaper.templates) == [(0,)] and not sess._reshaper.refused
+
+
+def test_threads_reshaping_and_running_new_batches_at_once(demo):
+    graph, x, calib = demo
+    qm = int8rt.quantize(graph, [calib], progress=False)
+    ones = int8rt.Session(qm, threads=1)
+    want = [ones.run(None, {"input": x[i:i + 1]})[0][0] for i in range(len(x))]
+    sess = int8rt.Session(qm, threads=2, max_plans=3)  # plans evicted while others run
+
+    def worker(k: int) -> int:
+        bad = 0
+        for r in range(12):
+            b = 1 + (k * 5 + r * 3) % 16
+            (y,) = sess.run(None, {"input": x[:b]})
+            bad += sum(not np.array_equal(y[i], want[i]) for i in range(b))
+        return bad
+
+    assert run_in_threads(worker, [(k,) for k in range(6)]) == [0] * 6
+    assert sess._packed_weights.packs == 4
 
 
 def packed_addresses(plan) -> set[int]:
