@@ -22,13 +22,20 @@ def demo():
     return graph, x_test[:16], x_calib
 
 
+@pytest.fixture(scope="module")
+def int8_model(demo):
+    graph, _, calib = demo
+    return int8rt.quantize(graph, [calib], progress=False)
+
+
 @pytest.fixture(scope="module", params=["int8", "mixed"])
-def model(request, demo):
+def model(request, demo, int8_model):
     graph, x, calib = demo
-    # mixed: a conv and the classifier kept float (conv2d_f32 / fc_f32 records)
-    keep = ["/features/features.3/Conv", "/fc/Gemm"] if request.param == "mixed" else None
-    qm = int8rt.quantize(graph, [calib], float_nodes=keep or (), progress=False)
-    return qm, x, request.param
+    if request.param == "int8":
+        return int8_model, x, "int8"
+    # a conv and the classifier kept float (conv2d_f32 / fc_f32 records)
+    keep = ["/features/features.3/Conv", "/fc/Gemm"]
+    return int8rt.quantize(graph, [calib], float_nodes=keep, progress=False), x, "mixed"
 
 
 def python_planned(model, threads=1) -> int8rt.Session:
@@ -59,9 +66,8 @@ def test_every_batch_equals_images_one_at_a_time(model, threads):
     assert list(sess._reshaper.templates) == [(0,)] and not sess._reshaper.refused
 
 
-def test_threads_reshaping_and_running_new_batches_at_once(demo):
-    graph, x, calib = demo
-    qm = int8rt.quantize(graph, [calib], progress=False)
+def test_threads_reshaping_and_running_new_batches_at_once(demo, int8_model):
+    qm, x = int8_model, demo[1]
     ones = int8rt.Session(qm, threads=1)
     want = [ones.run(None, {"input": x[i:i + 1]})[0][0] for i in range(len(x))]
     sess = int8rt.Session(qm, threads=2, max_plans=3)  # plans evicted while others run
@@ -101,9 +107,8 @@ def test_weights_packed_once_per_session(model):
     assert sess._packed_weights.packs == n_weighted
 
 
-def test_plan_cache_and_templates_stay_bounded(demo):
-    graph, x, calib = demo
-    qm = int8rt.quantize(graph, [calib], progress=False)
+def test_plan_cache_and_templates_stay_bounded(demo, int8_model):
+    qm, x = int8_model, demo[1]
     sess = int8rt.Session(qm, threads=1, max_plans=4)
     xs = np.concatenate([x] * 3)
     for b in range(1, 41):
@@ -112,9 +117,8 @@ def test_plan_cache_and_templates_stay_bounded(demo):
     assert len(sess._packed_weights) == sess._packed_weights.packs == 4
 
 
-def test_template_is_three_lowerings_and_linear_in_the_batch(demo, monkeypatch):
-    graph, x, calib = demo
-    qm = int8rt.quantize(graph, [calib], progress=False)
+def test_template_is_three_lowerings_and_linear_in_the_batch(demo, int8_model, monkeypatch):
+    qm, x = int8_model, demo[1]
     sess = int8rt.Session(qm, threads=1)
     seen = []
     lower = StaticLowering.lower
@@ -128,9 +132,9 @@ def test_template_is_three_lowerings_and_linear_in_the_batch(demo, monkeypatch):
     assert list(tpl.native.eval([6])[list(tpl.native.input_exprs)]) == [6 * 64 * 4]
 
 
-def test_impossible_shapes_are_refused(demo):
-    graph, x, calib = demo
-    sess = int8rt.Session(int8rt.quantize(graph, [calib], progress=False), threads=1)
+def test_impossible_shapes_are_refused(demo, int8_model):
+    x = demo[1]
+    sess = int8rt.Session(int8_model, threads=1)
     with pytest.raises(ValueError, match="any batch size"):
         sess.run(None, {"input": np.zeros((2, 1, 9, 8), np.float32)})  # H is not free
     with pytest.raises(ValueError, match="empty"):
@@ -145,10 +149,10 @@ def test_impossible_shapes_are_refused(demo):
         tpl.reshape([2, 3])
 
 
-def test_without_templates_batches_are_planned_in_python(demo, monkeypatch):
-    graph, x, calib = demo
+def test_without_templates_batches_are_planned_in_python(demo, int8_model, monkeypatch):
+    x = demo[1]
     monkeypatch.setenv("INT8RT_RESHAPE", "0")
-    sess = int8rt.Session(int8rt.quantize(graph, [calib], progress=False), threads=1)
+    sess = int8rt.Session(int8_model, threads=1)
     assert sess._reshaper is None
     (y,) = sess.run(None, {"input": x[:3]})
     assert not isinstance(sess.plan_for((x[:3].shape,)), ReshapedPlan)
