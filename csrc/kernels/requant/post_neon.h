@@ -24,13 +24,15 @@
 
 /* A table held in registers for a pass (loaded once: 16 q registers on aarch64, all 32 d
  * registers on armv7, where gcc keeps what it can and reloads the rest). */
-typedef struct {
 #if defined(__aarch64__)
+typedef struct {
     uint8x16x4_t t[4];
-#else
-    uint8x8x4_t t[8];
-#endif
 } i8_neon_lut;
+#else
+typedef struct {
+    uint8x8x4_t t[8];
+} i8_neon_lut;
+#endif
 
 I8N_FN static inline void i8_neon_lut_load(i8_neon_lut *l, const int8_t *table) {
     const uint8_t *t = (const uint8_t *)table;
