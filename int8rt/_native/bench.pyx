@@ -8,7 +8,7 @@ from int8rt._native.c_gemm cimport i8_peak_ops
 from int8rt._native.c_kernels cimport *
 from int8rt._native.common cimport _conv_malloc
 
-from .kernels_conv import _POST_KEYS
+from .kernels_gemm import _POST_KEYS
 
 
 def peak_gops(name: str, iters: int = 2_000_000, repeats: int = 5) -> float:
