@@ -541,7 +541,7 @@ def _gemm_f32(lw: _Lowerer, node: Node) -> None:
 
 # -- float fallback of the other ops: the f32 records the dynamic path runs --------------------
 # csrc/include/int8rt/f32.h I8F_* codes
-_F32_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6}
+_F32_BINARY = {op: opset.OPS[op].f32_code for op in opset.BINARY_OPS}
 _F32_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
               "Clip": 9, "Reciprocal": 10, "Abs": 11, "Log": 13, "HardSigmoid": 14,
               "HardSwish": 15, "LeakyRelu": 16, "Silu": 17}
@@ -939,8 +939,8 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Dequantize": _dequantize,
     "Conv": _conv,
     "Gemm": _gemm,
-    **{op: _or_float(_binary, _binary_f32) for op in ("Add", "Sub", "Mul")},
-    **{op: _binary_f32 for op in _F32_BINARY if op not in ("Add", "Sub", "Mul")},
+    **{op: _or_float(_binary, _binary_f32) if opset.OPS[op].int8 else _binary_f32
+       for op in opset.BINARY_OPS},
     **{op: _or_float(_unary, _unary_f32) for op in opset.UNARY_OPS},
     **{op: _unary_f32 for op in _F32_UNARY if op not in opset.UNARY_OPS},
     "MaxPool": _maxpool,

@@ -487,7 +487,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *c = &p->f32_binary;
-        const int arith = c->op >= I8_F32_ADD && c->op <= I8_F32_MIN;
+        const int arith = c->op >= I8_F32_ADD && c->op < I8_F32_ARITH_END;
         const int cmp = c->op >= I8_F32_EQUAL && c->op <= I8_F32_GREATER_EQUAL;
         const int logic = c->op >= I8_F32_AND && c->op <= I8_F32_XOR;
         if (!(arith && c->type == I8_F32_T_F32) && !(cmp && (c->type == I8_F32_T_F32 ||

@@ -15,7 +15,7 @@ from int8rt import ir, opset
 
 UNARY = set(opset.UNARY_OPS) | set(opset.FLOAT_UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization", "Quantize",
                                 "Dequantize"}
-BINARY = {"Add", "Sub", "Mul", "Div", *opset.FLOAT_BINARY_OPS}
+BINARY = set(opset.BINARY_OPS)
 
 
 def _spatial(graph: ir.Graph) -> tuple[int, int, int]:
