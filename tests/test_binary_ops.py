@@ -131,3 +131,16 @@ def test_quantized_native_equals_reference_and_tracks_onnxruntime(op):
     spread = np.max([np.abs(f(x + da, b + db) - want) for da in (-sa / 2, sa / 2)
                      for db in (-sb / 2, sb / 2)], axis=0)
     assert np.all(np.abs(native - want) <= spread + sy + 1e-5 * np.abs(want) + 1e-6)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_dynamic_path_matches_onnxruntime(op):
+    """The dynamic path (ONNX layout, docs/TRANSFORMERS.md) runs the op on the same f32_binary
+    record; float weights mode: nothing quantized, so onnxruntime's float result to rounding."""
+    import int8rt
+
+    model = _model(op, b_const=False)
+    feeds = {"x": _operand(op, 1, 3, 5, 7), "b": _operand(op, 1, 3, 5, 7)}
+    qm = int8rt.quantize_dynamic(model, mode="float")
+    got = int8rt.Session(qm).run(None, feeds)[0]
+    np.testing.assert_allclose(got, run_ort(model, feeds)[0], rtol=1e-5, atol=1e-6)
