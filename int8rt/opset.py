@@ -84,6 +84,9 @@ _OPS = [
              binary=np.maximum, f32_code=5, onnx=True),
     OpSchema("Min", "elementwise min of two inputs (float only)", int8=False,
              binary=np.minimum, f32_code=6, onnx=True),
+    OpSchema("PRelu", "x if x >= 0 else slope * x, slope broadcast to x (float only)",
+             int8=False, binary=lambda x, slope: np.where(x < 0, x * slope, x), f32_code=7,
+             onnx=True),
     # unary elementwise: int8 runs them all as one 256-entry table lookup
     OpSchema("Relu", "max(x, 0)", fn=lambda x, a: kt.relu(x), onnx=True),
     OpSchema("Clip", "min(max(x, min), max)", {"min": -INF, "max": INF},

@@ -44,6 +44,7 @@ F32_ARITH = {
     4: lambda x, y: np.where(y == 2, x * x, np.power(x.astype(np.float64), y)),  # powf; x * x
     5: lambda x, y: np.where((x > y) | np.isnan(x), x, y),  # a > b || isnan(a) ? a : b
     6: lambda x, y: np.where((x < y) | np.isnan(x), x, y),
+    7: lambda x, y: np.where(x < 0, x * y, x),  # PRelu, y the slope
 }
 
 
