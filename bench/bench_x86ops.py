@@ -56,15 +56,16 @@ def cases() -> dict[str, Callable[[], Callable[[], object]]]:
         "dwconv 3x3 56x56x144": lambda: one_op.prepare(one_op.conv2d, x_dw, **dw),
         "lut 80x80x64": lambda: one_op.prepare(one_op.lut, x_lut, table),
         "requant_copy 6400x32 into 64": lambda: one_op.prepare(
-            one_op.requant_copy, x_cat, y_cat, rows=6400, cols=32, x_stride=32, y_stride=64, x_offset=0,
-            y_offset=32, x_zp=3, y_zp=-2, mult=np.float32(0.7)),
+            one_op.requant_copy, x_cat, y_cat, rows=6400, cols=32, x_stride=32, y_stride=64,
+            x_offset=0, y_offset=32, x_zp=3, y_zp=-2, mult=np.float32(0.7)),
         "add 56x56x24": lambda: one_op.prepare(one_op.add, a, b, **add_kw),
         "softmax 8400x16": lambda: one_op.prepare(
             one_op.softmax, x_sm, sm_table, rows=8400, cols=16, inv_y_scale=256.0, y_zp=-128),
         "maxpool 5x5 s1 10x10x128": lambda: one_op.prepare(
             one_op.maxpool, x_pool, oh=10, ow=10, kh=5, kw=5, pad_t=2, pad_l=2),
         "global_avgpool 7x7x1280": lambda: one_op.prepare(
-            one_op.global_avgpool, x_gap, n=1, hw=49, c=1280, x_zp=3, y_zp=0, mult=np.float32(0.01)),
+            one_op.global_avgpool, x_gap, n=1, hw=49, c=1280, x_zp=3, y_zp=0,
+            mult=np.float32(0.01)),
     }
 
 

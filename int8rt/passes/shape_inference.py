@@ -13,8 +13,8 @@ import numpy as np
 
 from int8rt import ir, opset
 
-UNARY = set(opset.UNARY_OPS) | set(opset.FLOAT_UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization", "Quantize",
-                                "Dequantize"}
+UNARY = set(opset.UNARY_OPS) | set(opset.FLOAT_UNARY_OPS) | {
+    "Identity", "Softmax", "BatchNormalization", "Quantize", "Dequantize"}
 BINARY = set(opset.BINARY_OPS)
 
 

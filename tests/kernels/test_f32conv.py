@@ -32,18 +32,21 @@ def _case(rng, *, n, h, w, c, oc, kh, kw, stride=(1, 1), dil=(1, 1), pads=(0, 0,
     wt = rng.standard_normal((oc, kh, kw, c // groups)).astype(np.float32)
     b = rng.standard_normal(oc).astype(np.float32)
     kw_ = {"w": wt, "bias": b, "stride_h": stride[0], "stride_w": stride[1], "dil_h": dil[0],
-               "dil_w": dil[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
-               "groups": groups, "lo": lo, "hi": hi}
+           "dil_w": dil[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2],
+           "pad_r": pads[3], "groups": groups, "lo": lo, "hi": hi}
     return x, kw_
 
 
 GRID = [
     {"n": 1, "h": 5, "w": 6, "c": 3, "oc": 4, "kh": 3, "kw": 3, "pads": (1, 1, 1, 1)},
-    {"n": 2, "h": 7, "w": 5, "c": 8, "oc": 8, "kh": 3, "kw": 3, "groups": 8, "pads": (1, 0, 2, 1)},  # depthwise
-    {"n": 1, "h": 9, "w": 9, "c": 6, "oc": 12, "kh": 3, "kw": 3, "groups": 6, "stride": (2, 2)},  # multiplier 2
+    {"n": 2, "h": 7, "w": 5, "c": 8, "oc": 8, "kh": 3, "kw": 3, "groups": 8,
+     "pads": (1, 0, 2, 1)},  # depthwise
+    {"n": 1, "h": 9, "w": 9, "c": 6, "oc": 12, "kh": 3, "kw": 3, "groups": 6,
+     "stride": (2, 2)},  # multiplier 2
     {"n": 1, "h": 6, "w": 6, "c": 8, "oc": 6, "kh": 2, "kw": 2, "groups": 2, "dil": (2, 1)},
     {"n": 3, "h": 4, "w": 4, "c": 17, "oc": 5, "kh": 1, "kw": 1},
-    {"n": 1, "h": 8, "w": 7, "c": 4, "oc": 9, "kh": 5, "kw": 3, "stride": (2, 1), "pads": (2, 1, 2, 1)},
+    {"n": 1, "h": 8, "w": 7, "c": 4, "oc": 9, "kh": 5, "kw": 3, "stride": (2, 1),
+     "pads": (2, 1, 2, 1)},
     {"n": 1, "h": 3, "w": 3, "c": 300, "oc": 7, "kh": 3, "kw": 3, "pads": (1, 1, 1, 1)},  # K = 2700
     {"n": 2, "h": 7, "w": 9, "c": 24, "oc": 37, "kh": 1, "kw": 1},  # in place, 3 panels, tail
     {"n": 1, "h": 9, "w": 8, "c": 21, "oc": 21, "kh": 3, "kw": 3, "groups": 21,

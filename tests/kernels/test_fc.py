@@ -140,13 +140,13 @@ def test_argument_errors() -> None:
         one_op.fc(x, **{**kw, "y_zp": -129})
 
 
-@pytest.mark.xfail(strict=True, reason="the plan binding converts a float given for an integer "
-                   "struct field by truncation (Cython's dict -> struct conversion); the removed "
-                   "fc binding refused it")
 def test_float_for_an_integer_param_is_refused() -> None:
+    """Cython's dict -> struct conversion would truncate x_zp=1.5; the plan refuses it (an
+    integral float, 2.0, is the integer 2)."""
     x, kw = make_case(np.random.default_rng(0), 2, 8, 3)
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(ValueError, match="not an integer"):
         one_op.fc(x, **{**kw, "x_zp": 1.5})
+    assert np.array_equal(one_op.fc(x, **{**kw, "x_zp": 2.0}), ref.fc(x, **{**kw, "x_zp": 2}))
 
 
 # ---- float32 epilogue (out_f32, docs/QUANTIZATION.md §4) -------------------------------------
