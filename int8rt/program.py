@@ -49,6 +49,7 @@ csrc/include/int8rt/kernels.h):
 | attention | q, kt, v[, mask] (f32) -> y(f32) | batch, heads, lq, lk, dh, scale, divide, has_mask, mask_stride | |
 | rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
 | dq_conv | x(f32) NCHW, packed -> y(f32) NCHW | n, c, h, w, m, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias, amax | bias [m] f32 |
+| f32_maxpool | x(f32) NCHW -> y(f32) NCHW | i8_pool_params geometry fields (c = channels) | |
 
 conv2d / fc post params (the fused epilogue, kernels.h i8_post_params; absent = 0): post_lut
 = 1 applies const `table` to the requantized int8 output (y = table[q + 128], the lut kernel),

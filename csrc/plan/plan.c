@@ -324,7 +324,8 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     }
     case I8_OP_MAXPOOL:
-    case I8_OP_AVGPOOL: {
+    case I8_OP_AVGPOOL:
+    case I8_OP_F32_MAXPOOL: {
         const i8_pool_params *c = &p->pool;
         if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
             return "dimensions must be >= 1";
@@ -342,6 +343,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             return "zero points / clamp out of int8 range";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
         f->out = prod4(c->n, c->oh, c->ow, c->c);
+        if (d->kind == I8_OP_F32_MAXPOOL) { /* float32 NCHW: the same element counts */
+            f->in[0] = mul2(f->in[0], 4);
+            f->out = mul2(f->out, 4);
+        }
         if (d->kind == I8_OP_AVGPOOL) {
             f->n_consts = 1;
             f->consts[0] = mul2(add2(mul2(c->kh, c->kw), 1), 4);
@@ -1303,6 +1308,7 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_DQ_CONV:
         i8_dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
         break;
+    case I8_OP_F32_MAXPOOL: i8_f32_maxpool_run(&p->pool, x, y); break;
     case I8_OP_ATTENTION: {
         const i8_f32_attention_params *q = &p->attention;
         const void *x3 = op->n_inputs > 3 ? resolve(b, &op->in[3]) : NULL;

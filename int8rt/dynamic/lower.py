@@ -391,36 +391,22 @@ class _Lowering:
                   amax=float(node.attrs.get("amax", 0.0)))
 
     def op_MaxPool(self, node: ir.Node) -> None:
-        """Max over the window as strided views: one copy per tap, then element-wise Max
-        (windows without padding only; the CRNN-style pools are 2x2 / 2x1)."""
+        """One `f32_maxpool` record (kernels/f32/pool.c): NCHW float32, padded taps skipped
+        as ONNX's -inf padding."""
         from ..reference.dqconv import pool_geometry
 
         x, y = node.inputs[0], node.outputs[0]
         if len(node.outputs) > 1 and node.outputs[1]:
             raise self.fail(node, "the Indices output is not supported")
+        if self.t(x).dtype != "float32":
+            raise self.fail(node, "float32 input only")
         try:
             g = pool_geometry(self.t(x).shape, node.attrs, f" (node {node.name!r})")
         except ValueError as e:
             raise LoweringError(str(e)) from None
-        if g["pad_t"] or g["pad_l"] or g["pad_b"] or g["pad_r"]:
-            raise self.fail(node, "padded windows are not supported")
-        out = (g["n"], g["c"], g["oh"], g["ow"])
-        n, c, h, w = self.t(x).shape
-        st = [c * h * w, h * w, g["stride_h"] * w, g["stride_w"]]
-        taps = [(ky * g["dil_h"], kx * g["dil_w"]) for ky in range(g["kh"])
-                for kx in range(g["kw"])]
-        acc = None
-        for j, (dy, dx) in enumerate(taps):
-            view = y if len(taps) == 1 else self.temp(f"{y}_tap{j}", out)
-            self.copy(node, x, view, out, st, dy * w + dx)
-            if acc is None:
-                acc = view
-                continue
-            dst = y if j == len(taps) - 1 else self.temp(f"{y}_max{j}", out)
-            cs = contiguous_strides(out)
-            self.emit(node, "f32_binary", [acc, view], dst, op=BINARY_OPS["Max"], type=0,
-                      shape=list(out), a_stride=cs, b_stride=cs)
-            acc = dst
+        self.emit(node, "f32_maxpool", [x], y, **{key: g[key] for key in (
+            "n", "c", "h", "w", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w",
+            "pad_t", "pad_l")})
 
     def op_DynQLSTM(self, node: ir.Node) -> None:
         """One `rnn` record (the kernel loops over the steps), then copies of its packed
