@@ -14,6 +14,9 @@ cdef extern from "int8rt/dynq.h" nogil:
     void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                             float *s)
     size_t i8_wo_scratch_size(int64_t k, int64_t group)
+    size_t i8_w4_packed_size(int64_t n, int64_t k, int64_t group)
+    void i8_w4_pack(int64_t n, int64_t k, int64_t group, const uint8_t *q, const float *scales,
+                    const uint8_t *zero_points, void *packed)
 
 def dynq_packed_size(int n, int k) -> int:
     return i8_dq_packed_size(n, k)
@@ -58,3 +61,30 @@ def dynq_quantize_rows(cnp.ndarray a, bint per_row):
     i8_dq_quantize_rows(m, k, <const float *>a.data, per_row, <int8_t *>q.data,
                        <float *>s.data)
     return q, s
+
+
+def w4_pack(cnp.ndarray q, cnp.ndarray scales, int64_t group, zero_points=None):
+    """Packs weight-only int4 weights q uint8 [n, k / 2] (two's complement nibbles, or
+    unsigned codes with zero_points uint8 [n, k / group]) and their scales float32
+    [n, k / group] into the W4A8 kernels' blocks (int8rt/dynq.h i8_w4_pack)."""
+    if q.dtype != np.uint8 or q.ndim != 2 or not q.flags.c_contiguous:
+        raise ValueError("w4_pack: q must be a C-contiguous uint8 [n, k / 2] array")
+    cdef int64_t n = q.shape[0], k = 2 * q.shape[1]
+    if group < 8 or group % 8 or k % group:
+        raise ValueError(f"w4_pack: group {group} must be a multiple of 8 dividing k = {k}")
+    if scales.dtype != np.float32 or not scales.flags.c_contiguous or \
+            scales.shape[0] != n or scales.shape[1] != k // group:
+        raise ValueError(f"w4_pack: scales must be float32 [{n}, {k // group}]")
+    cdef cnp.ndarray zp
+    cdef const uint8_t *zptr = NULL
+    if zero_points is not None:
+        zp = zero_points
+        if zp.dtype != np.uint8 or not zp.flags.c_contiguous or zp.ndim != 2 or \
+                zp.shape[0] != n or zp.shape[1] != k // group or (zp.size and zp.max() > 15):
+            raise ValueError(f"w4_pack: zero_points must be uint8 [{n}, {k // group}] in "
+                             "[0, 15]")
+        zptr = <const uint8_t *>zp.data
+    packed = _aligned_bytes(i8_w4_packed_size(n, k, group))
+    cdef cnp.ndarray pk = packed
+    i8_w4_pack(n, k, group, <const uint8_t *>q.data, <const float *>scales.data, zptr, pk.data)
+    return packed

@@ -154,6 +154,28 @@ def wo_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray
     return y
 
 
+def w4a8_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray | None,
+                group: int, zero_points: np.ndarray | None = None) -> np.ndarray:
+    """Bit-exact with i8_w4_matmul (int8rt/dynq.h): a [m, k] f32 quantized per row as in
+    dynq_matmul; per k group an exact int32 dot product with the int4 values (q - z);
+    f = sum over groups in order of float32(acc_g) * s[:, g] from 0 (float32 roundings);
+    y = f * s_a (+ bias)."""
+    m, k = a.shape
+    qa, sa = quantize_rows(a, True)
+    w = int4_values(q, k, zero_points, group)  # [n, k] int16
+    n, ng = w.shape[0], k // group
+    # |acc| <= 127 * 15 * group: exact in int32 (and in float32 below 2^24)
+    acc = np.einsum("mgt,ngt->gmn", qa.reshape(m, ng, group).astype(np.int32),
+                    w.reshape(n, ng, group).astype(np.int32))
+    f = np.zeros((m, n), F32)
+    for g in range(ng):
+        f = (f + (acc[g].astype(F32) * scales[None, :, g]).astype(F32)).astype(F32)
+    y = (f * sa[:, None]).astype(F32)
+    if bias is not None:
+        y = (y + bias[None, :].astype(F32)).astype(F32)
+    return y
+
+
 def matmul_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bit-exact with i8_f32_matmul_run (2-D): y = sum_k a[:, k] * b[k, :] in k order."""
     y = np.zeros((a.shape[0], b.shape[1]), F32)
@@ -182,8 +204,15 @@ def _dynq_linear(ins, attrs):
 
 
 def _wo_linear(ins, attrs):
-    # float semantics (np.matmul order); the kernel's k-order sum is wo_matmul above
+    # inputs x, q, scales[, bias][, zero_points]. int4: the W4A8 kernel's exact arithmetic;
+    # int8: float semantics (np.matmul order; the kernel's k-order sum is wo_matmul above)
     x = ins[0]
+    bits, group = int(attrs["bits"]), int(attrs["group"])
+    bias = ins[3] if len(ins) > 3 and ins[3] is not None and ins[3].size else None
+    zp = ins[4] if len(ins) > 4 else None
+    if bits == 4:
+        y = w4a8_matmul(_rows(x), ins[1], ins[2], bias, group, zp)
+        return [y.reshape(*x.shape[:-1], y.shape[-1])]
     w = wo_dequantize(ins[1], ins[2], int(attrs["bits"]), int(attrs["group"]), x.shape[-1])
     y = np.matmul(x, w.T).astype(F32)
     if len(ins) > 3 and ins[3] is not None:
