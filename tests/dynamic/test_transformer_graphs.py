@@ -105,7 +105,11 @@ def test_float_plan_matches_ort_over_shapes(model):
 @pytest.mark.parametrize("kw,min_cos", [({"mode": "dynamic"}, 0.995),
                                         ({"mode": "dynamic", "per_row": False}, 0.99),
                                         ({"mode": "weight_only", "bits": 8, "group": 32}, 0.999),
-                                        ({"mode": "weight_only", "bits": 4, "group": 32}, 0.95)])
+                                        ({"mode": "weight_only", "bits": 4, "group": 32}, 0.95),
+                                        ({"mode": "weight_only", "bits": 4, "group": 32,
+                                          "symmetric": False, "embedding_bits": 8}, 0.95),
+                                        ({"mode": "weight_only", "bits": 4, "group": 32,
+                                          "symmetric": False, "int8_nodes": ["*"]}, 0.995)])
 def test_quantized_close_to_float(model, kw, min_cos, tmp_path):
     flt = int8rt.Session(int8rt.quantize(model, mode="float").graph)
     qm = int8rt.quantize(model, **kw)
@@ -116,6 +120,31 @@ def test_quantized_close_to_float(model, kw, min_cos, tmp_path):
         (y,) = sess.run(None, f)
         (r,) = flt.run(None, f)
         assert cos(y, r).min() >= min_cos
+
+
+def test_int4_options_make_the_ops_they_name(model, tmp_path):
+    """symmetric=False: int4 WOLinears with a zero-point input (uint8 in [0, 15]);
+    embedding_bits=8: int8 WOGather tables; int8_nodes: matching Linears as DynQLinear. The
+    file round trip keeps them and the session agrees with the numpy reference run (float
+    ops such as attention round differently, hence a tolerance)."""
+    from int8rt.dynamic.specialize import evaluate
+
+    qm = int8rt.quantize(model, mode="weight_only", bits=4, group=32, symmetric=False,
+                         embedding_bits=8, int8_nodes=["*ff1*", "*Gemm_3*"])
+    qm.save(tmp_path / "m.i8")
+    g = int8rt.Session(str(tmp_path / "m.i8")).graph
+    wo = [n for n in g.nodes if n.op == "WOLinear"]
+    assert wo and all(len(n.inputs) == 5 and n.attrs["bits"] == 4 for n in wo)
+    for n in wo:
+        z = g.const(n.inputs[4])
+        assert z.dtype == np.uint8 and z.max() <= 15
+    assert {n.attrs["bits"] for n in g.nodes if n.op == "WOGather"} == {8}
+    dq = [n.name for n in g.nodes if n.op == "DynQLinear"]
+    assert dq and all("ff1" in n or "Gemm_3" in n for n in dq)
+    f = feeds(2, 11, seed=3)
+    (y,) = int8rt.Session(str(tmp_path / "m.i8")).run(None, f)
+    r = evaluate(g, f)[g.outputs[0]]  # the numpy reference of every op, W4A8 included
+    np.testing.assert_allclose(y, r, rtol=1e-4, atol=1e-5)
 
 
 def test_int4_file_is_small(model, tmp_path):
