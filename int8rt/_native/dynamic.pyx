@@ -17,6 +17,14 @@ cdef extern from "int8rt/dynq.h" nogil:
     size_t i8_w4_packed_size(int64_t n, int64_t k, int64_t group)
     void i8_w4_pack(int64_t n, int64_t k, int64_t group, const uint8_t *q, const float *scales,
                     const uint8_t *zero_points, void *packed)
+    size_t i8_w4_scratch_size(int64_t m, int64_t k)
+    int32_t i8_w4_kernel_count()
+    const char *i8_w4_kernel_name(int32_t i)
+    int32_t i8_w4_kernel_native(int32_t i)
+    int32_t i8_w4_kernel_runnable(int32_t i)
+    int i8_w4_matmul_kernel(int32_t kernel, int64_t m, int64_t n, int64_t k, int64_t group,
+                            const float *a, const void *packed, const float *bias, float *y,
+                            void *scratch)
 
 def dynq_packed_size(int n, int k) -> int:
     return i8_dq_packed_size(n, k)
@@ -88,3 +96,38 @@ def w4_pack(cnp.ndarray q, cnp.ndarray scales, int64_t group, zero_points=None):
     cdef cnp.ndarray pk = packed
     i8_w4_pack(n, k, group, <const uint8_t *>q.data, <const float *>scales.data, zptr, pk.data)
     return packed
+
+
+def w4_kernels():
+    """The W4A8 row kernels compiled in: [{name, native, runnable}] (int8rt/dynq.h)."""
+    return [{"name": i8_w4_kernel_name(i).decode(), "native": bool(i8_w4_kernel_native(i)),
+             "runnable": bool(i8_w4_kernel_runnable(i))} for i in range(i8_w4_kernel_count())]
+
+
+def w4_matmul_with(str kernel, cnp.ndarray a, cnp.ndarray packed, int64_t n, int64_t group,
+                   bias=None):
+    """y = the W4A8 matmul of a float32 [m, k] with w4_pack blocks through the named row
+    kernel (tests: every kernel, emulations included, against the reference)."""
+    names = [d["name"] for d in w4_kernels()]
+    if kernel not in names:
+        raise ValueError(f"unknown W4A8 kernel {kernel!r} (have {names})")
+    if a.dtype != np.float32 or a.ndim != 2 or not a.flags.c_contiguous:
+        raise ValueError("w4_matmul_with: a must be a C-contiguous float32 [m, k] array")
+    cdef int64_t m = a.shape[0], k = a.shape[1]
+    if group < 8 or group % 8 or k % group or \
+            packed.nbytes != (n + 15) // 16 * (k // group) * (8 * group + 192):
+        raise ValueError("w4_matmul_with: packed does not match n, k and group")
+    cdef cnp.ndarray b
+    cdef const float *bp = NULL
+    if bias is not None:
+        b = np.ascontiguousarray(bias, np.float32)
+        if b.shape[0] != n:
+            raise ValueError(f"w4_matmul_with: bias must be [{n}]")
+        bp = <const float *>b.data
+    cdef cnp.ndarray y = np.empty((m, n), np.float32)
+    cdef cnp.ndarray scratch = _aligned_bytes(i8_w4_scratch_size(m, k))
+    cdef cnp.ndarray pk = np.ascontiguousarray(packed)
+    if i8_w4_matmul_kernel(names.index(kernel), m, n, k, group, <const float *>a.data, pk.data,
+                           bp, <float *>y.data, scratch.data) != 0:
+        raise ValueError(f"W4A8 kernel {kernel!r} cannot run on this CPU")
+    return y

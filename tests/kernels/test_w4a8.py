@@ -70,6 +70,32 @@ def test_w4a8_every_path(path, m, k, n, group, symmetric):
         assert np.array_equal(y, want), path
 
 
+KERNELS = [d["name"] for d in __import__("int8rt")._native.w4_kernels()]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("symmetric", [True, False], ids=["sym", "asym"])
+@pytest.mark.parametrize("m,k,n,group", [(1, 32, 1, 32), (13, 384, 40, 32), (9, 256, 23, 64),
+                                         (17, 128, 16, 128)])
+def test_w4a8_every_row_kernel(kernel, m, k, n, group, symmetric):
+    """Each row kernel by name, the portable emulations of the x86 kernels (their tiles,
+    halves and tails over plain-C primitives) included, so the structure of a kernel this CPU
+    lacks is still checked bit for bit; the avxvnni_evex kernel (the ymm path of AVX512-VNNI
+    CPUs without AVX-VNNI) is reachable only this way on a CPU that has both."""
+    from int8rt import _native
+
+    info = {d["name"]: d for d in _native.w4_kernels()}[kernel]
+    if not info["runnable"]:
+        pytest.skip(f"{kernel} does not run on this CPU")
+    x = activations(m, k, seed=m + k)
+    q, s, zp = weights(n, k, group, symmetric, seed=n * 7 + k)
+    packed = _native.w4_pack(q, s, group, zp)
+    bias = np.random.default_rng(n).standard_normal(n).astype(F32)
+    for b in (bias, None):
+        y = _native.w4_matmul_with(kernel, x, packed, n, group, b)
+        assert np.array_equal(y, ref.w4a8_matmul(x, q, s, b, group, zp)), kernel
+
+
 def test_w4a8_reference_is_the_integer_sum():
     """The reference's integer part is sum_k qa * (u - z) per group: checked against a plain
     per-element loop (so the exactness tests above compare with the stated arithmetic)."""

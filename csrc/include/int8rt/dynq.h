@@ -57,6 +57,15 @@ void i8_w4_pack(int64_t n, int64_t k, int64_t group, const uint8_t *q, const flo
 size_t i8_w4_scratch_size(int64_t m, int64_t k);
 void i8_w4_matmul(int64_t m, int64_t n, int64_t k, int64_t group, const float *a,
                   const void *packed, const float *bias, float *y, void *scratch);
+/* The row kernels compiled in (scalar, avx2, avxvnni, avxvnni_evex, avx512vnni and the
+ * portable emulations *_emu), and i8_w4_matmul through kernel i (-1: not runnable here). */
+int32_t i8_w4_kernel_count(void);
+const char *i8_w4_kernel_name(int32_t i);
+int32_t i8_w4_kernel_native(int32_t i);
+int32_t i8_w4_kernel_runnable(int32_t i);
+int i8_w4_matmul_kernel(int32_t kernel, int64_t m, int64_t n, int64_t k, int64_t group,
+                        const float *a, const void *packed, const float *bias, float *y,
+                        void *scratch);
 
 /* Embedding lookup from a weight-only table q [rows, cols] (layout as above, groups along
  * cols): y[j, :] = s[idx[j], c / group] * q[idx[j], c]. Returns -1 when an index is outside

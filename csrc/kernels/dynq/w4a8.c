@@ -132,3 +132,58 @@ void i8_w4_matmul(int64_t m, int64_t n, int64_t k, int64_t group, const float *a
     for (int64_t t = 0; t < m * k; t++) q[t] ^= 0x80;
     w4_rows(m, n, k, group, q, sa, packed, bias, y);
 }
+
+/* Every W4A8 row kernel compiled in, for the tests (tests/kernels/test_w4a8.py run each one
+ * this CPU can run, the emulations everywhere). */
+typedef struct {
+    const char *name;
+    void (*fn)(I8_W4_ROWS_ARGS);
+    int32_t native;
+} w4_kernel;
+
+static const w4_kernel W4_KERNELS[] = {
+    {"scalar", w4_rows, 1},
+#if defined(__x86_64__) || defined(__i386__)
+    {"avx2", i8_w4_rows__avx2, 1},
+    {"avxvnni", i8_w4_rows__avxvnni, 1},
+    {"avxvnni_evex", i8_w4_rows__avxvnni_evex, 1},
+    {"avx512vnni", i8_w4_rows__avx512vnni, 1},
+#endif
+    {"avx2_emu", i8_w4_rows__avx2_emu, 0},
+    {"avxvnni_emu", i8_w4_rows__avxvnni_emu, 0},
+    {"avx512vnni_emu", i8_w4_rows__avx512vnni_emu, 0},
+};
+
+int32_t i8_w4_kernel_count(void) { return (int32_t)(sizeof W4_KERNELS / sizeof W4_KERNELS[0]); }
+
+const char *i8_w4_kernel_name(int32_t i) {
+    return i >= 0 && i < i8_w4_kernel_count() ? W4_KERNELS[i].name : NULL;
+}
+
+int32_t i8_w4_kernel_native(int32_t i) {
+    return i >= 0 && i < i8_w4_kernel_count() ? W4_KERNELS[i].native : 0;
+}
+
+int32_t i8_w4_kernel_runnable(int32_t i) {
+    if (i < 0 || i >= i8_w4_kernel_count()) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+    const i8_cpu_features *f = i8_cpu_features_cached();
+    const char *nm = W4_KERNELS[i].name;
+    if (!strcmp(nm, "avx2")) return f->avx2;
+    if (!strcmp(nm, "avxvnni")) return f->avx_vnni;
+    if (!strcmp(nm, "avxvnni_evex") || !strcmp(nm, "avx512vnni")) return f->avx512_vnni;
+#endif
+    return 1;
+}
+
+int i8_w4_matmul_kernel(int32_t kernel, int64_t m, int64_t n, int64_t k, int64_t group,
+                        const float *a, const void *packed, const float *bias, float *y,
+                        void *scratch) {
+    if (!i8_w4_kernel_runnable(kernel)) return -1;
+    uint8_t *q = scratch;
+    float *sa = (float *)((unsigned char *)scratch + I8_ALIGN_UP((size_t)(m * k), 64));
+    i8_dq_quantize_rows(m, k, a, 1, (int8_t *)q, sa);
+    for (int64_t t = 0; t < m * k; t++) q[t] ^= 0x80;
+    W4_KERNELS[kernel].fn(m, n, k, group, q, sa, packed, bias, y);
+    return 0;
+}
