@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     # weight-only int4 runs as W4A8 (int8 activations, int4 weights unpacked in registers)
     int4 = {"int8rt weight-only int4 g32": "minilm_wo4.i8",
             minilm_check.INT4_ASYM: "minilm_wo4_asym_emb8.i8",
-            minilm_check.INT4_MIXED: "minilm_wo4_asym_emb8_ffnup8.i8"}
+            minilm_check.INT4_MIXED: "minilm_wo4_asym_emb8_ffnup8.i8",
+            minilm_check.INT4_GPTQ: "minilm_wo4_asym_emb8_gptq.i8"}
     for isa in dict.fromkeys((best, "avx2")):
         for label, fname in int4.items():
             if isa not in _native.available_isas() or not (work / fname).exists() or \

@@ -74,14 +74,16 @@ def _quantize_conv(g: ir.Graph, node: ir.Node) -> None:
 def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = True,
                      bits: int = 8, group: int = 64, min_size: int = 0,
                      symmetric: bool = True, embedding_bits: int | None = None,
-                     int8_nodes: Iterable[str] = ()) -> ir.Graph:
+                     int8_nodes: Iterable[str] = (),
+                     calibration: Iterable[dict] | None = None) -> ir.Graph:
     """A copy of `graph` with its Linear ops quantized; Linears whose weight has fewer than
     `min_size` elements (or whose K is not a multiple of `group`, weight-only) stay float.
 
     Weight-only options: `symmetric=False` gives int4 groups a zero point (asymmetric, the
     WOLinear's 5th input); `embedding_bits` (4 or 8, default `bits`) for the Gather tables
     (always symmetric); `int8_nodes`: fnmatch patterns of Linear node names that become
-    dynamic int8 (DynQLinear) instead, for the few matrices int4 hurts most."""
+    dynamic int8 (DynQLinear) instead, for the few matrices int4 hurts most; `calibration`
+    (feed dicts, int4 only): GPTQ (quant/gptq.py) with the Linears' input Hessians on them."""
     if mode not in ("dynamic", "weight_only"):
         raise ValueError(f"mode must be 'dynamic' or 'weight_only', not {mode!r}")
     emb_bits = bits if embedding_bits is None else embedding_bits
@@ -94,6 +96,16 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
         int8_nodes = [int8_nodes]
     int8_nodes = list(int8_nodes)
     g = graph.copy()
+    hessians = {}
+    if calibration is not None:
+        if mode != "weight_only" or bits != 4:
+            raise ValueError("calibration data (GPTQ) applies to weight-only int4 only")
+        from .gptq import linear_hessians
+
+        xs = [n.inputs[0] for n in g.nodes if n.op == "Linear" and
+              g.const(n.inputs[1]) is not None and g.const(n.inputs[1]).size >= min_size and
+              not any(fnmatch.fnmatchcase(n.name, p) for p in int8_nodes)]
+        hessians = linear_hessians(graph, calibration, xs)
     for node in g.nodes:
         if mode == "weight_only" and node.op == "Gather" and int(node.attrs.get("axis", 0)) == 0:
             bits_t = emb_bits
@@ -130,7 +142,12 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             if k % group:
                 continue
             asym = bits == 4 and not symmetric
-            q, s, *zp = quantize_weight_groups(w, bits, group, symmetric=not asym)
+            if bits == 4 and node.inputs[0] in hessians:
+                from .gptq import gptq_int4
+
+                q, s, *zp = gptq_int4(w, hessians[node.inputs[0]], group, symmetric=not asym)
+            else:
+                q, s, *zp = quantize_weight_groups(w, bits, group, symmetric=not asym)
             qn = g.add_const(node.inputs[1] + f"_q{bits}", q)
             sn = g.add_const(node.inputs[1] + "_gscale", s)
             node.op, node.attrs = "WOLinear", {"bits": bits, "group": group}

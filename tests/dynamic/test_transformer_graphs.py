@@ -147,6 +147,25 @@ def test_int4_options_make_the_ops_they_name(model, tmp_path):
     np.testing.assert_allclose(y, r, rtol=1e-4, atol=1e-5)
 
 
+def test_int4_gptq_with_calibration(model):
+    """Calibration feeds make weight-only int4 use GPTQ (quant/gptq.py): other int4 weights
+    than round-to-nearest, the same ops and format, close to float."""
+    calib = [feeds(1, s, seed=100 + s) for s in (9, 14, 20)]
+    kw = {"mode": "weight_only", "bits": 4, "group": 32, "symmetric": False}
+    rtn = int8rt.quantize(model, **kw)
+    gq = int8rt.quantize(model, calib, **kw)
+    w_rtn = {n.name: rtn.graph.const(n.inputs[1]) for n in rtn.graph.nodes
+             if n.op == "WOLinear"}
+    w_gq = {n.name: gq.graph.const(n.inputs[1]) for n in gq.graph.nodes if n.op == "WOLinear"}
+    assert w_rtn.keys() == w_gq.keys() and w_rtn
+    assert any(not np.array_equal(w_rtn[n], w_gq[n]) for n in w_rtn)
+    flt = int8rt.Session(int8rt.quantize(model, mode="float").graph)
+    f = feeds(2, 17, seed=5)
+    (y,) = int8rt.Session(gq.graph).run(None, f)
+    (r,) = flt.run(None, f)
+    assert cos(y, r).min() >= 0.95
+
+
 def test_int4_file_is_small(model, tmp_path):
     int8rt.quantize(model, mode="float").save(tmp_path / "f.i8")
     int8rt.quantize(model, mode="weight_only", bits=4, group=32).save(tmp_path / "q.i8")
