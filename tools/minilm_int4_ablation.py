@@ -17,7 +17,10 @@ passages of tools/minilm_check.py. Variants:
   the squared error weighted per input channel by a data-free estimate of that channel's
   activation power (gamma^2 + beta^2 of the LayerNorm feeding Q / K / V / FFN up; for the
   attention output, sum_j Wv[j, k]^2 times that of V's input), least-squares refits of scale
-  and zero point for the chosen codes, and a 2-D grid over the low and high clipping factors.
+  and zero point for the chosen codes, and a 2-D grid over the low and high clipping factors;
+  and GPTQ (int8rt/quant/gptq.py) with the Linears' input Hessians over 64 calibration
+  passages of other modules' docstrings (minilm_check.CALIB_MODULES), symmetric and
+  asymmetric.
 """
 
 from __future__ import annotations
@@ -119,6 +122,31 @@ def input_power(model, inits: dict, consumers: dict) -> dict:
     return out
 
 
+def calibration_hessians(model, mc, tok, inputs: dict[str, str]) -> dict[str, np.ndarray]:
+    """XᵀX / N of each Linear's input (weight name -> its input tensor) over 64 passages of
+    minilm_check.CALIB_MODULES, run by ONNX Runtime fp32 with those tensors as outputs."""
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for x in sorted(set(inputs.values())):
+        m.graph.output.append(onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    acc: dict[str, np.ndarray] = {}
+    count: dict[str, int] = {}
+    for t in mc.passages(tok, 64, modules=mc.CALIB_MODULES):
+        outs = sess.run(None, {"input_ids": t["input_ids"], "attention_mask": t["attention_mask"]})
+        for name, v in zip(names[1:], outs[1:]):
+            x = v.reshape(-1, v.shape[-1]).astype(np.float64)
+            acc[name] = acc.get(name, 0) + x.T @ x
+            count[name] = count.get(name, 0) + x.shape[0]
+    return {w: acc[x] / count[x] for w, x in inputs.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default="/tmp/int8rt_minilm")
@@ -217,6 +245,20 @@ def main(argv=None) -> int:
             for n in lin:
                 cache[(n, 4, label)] = refined_asym(inits[n], args.group,
                                                     power.get(n) if weighted else None, **kw)
+                plan[n] = (4, label)
+            mean, mn = variant(plan)
+            print(f"| {label} | {mean:.5f} | {mn:.5f} |", flush=True)
+        from int8rt.quant.gptq import gptq_int4
+        from int8rt.reference.dynq import wo_dequantize
+
+        hess = calibration_hessians(base, mc, tok, {n: consumers[n][0][0].input[0] for n in lin})
+        for sym in (True, False):
+            label = f"GPTQ, {'symmetric' if sym else 'asymmetric'}"
+            plan = {n: (8, "sym") for n in word}
+            for n in lin:
+                q, sc, *zp = gptq_int4(inits[n], hess[n], args.group, symmetric=sym)
+                cache[(n, 4, label)] = wo_dequantize(q, sc, 4, args.group, inits[n].shape[0],
+                                                     zp[0] if zp else None).T
                 plan[n] = (4, label)
             mean, mn = variant(plan)
             print(f"| {label} | {mean:.5f} | {mn:.5f} |", flush=True)
