@@ -219,11 +219,17 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import quantize, quantize_dynamic
 
     if args.dynamic or args.weight_only:
+        calib = None
+        if args.weight_only and args.bits == 4 and args.calib:
+            # GPTQ (quant/gptq.py): an .npz with one array per model input, samples first
+            from .calib_data import calibration_source
+
+            calib = calibration_source(args.calib, args.calib_samples)
         qm = quantize_dynamic(args.model, mode="dynamic" if args.dynamic else "weight_only",
                               per_row=not args.per_tensor_activations, bits=args.bits,
                               group=args.group, symmetric=not args.zero_points,
                               embedding_bits=args.embedding_bits,
-                              int8_nodes=args.int8_nodes or ())
+                              int8_nodes=args.int8_nodes or (), calibration=calib)
         with _atomic_output(args.output) as tmp:
             qm.save(tmp)
         print(f"wrote {args.output}")

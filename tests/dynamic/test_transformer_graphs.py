@@ -166,6 +166,26 @@ def test_int4_gptq_with_calibration(model):
     assert cos(y, r).min() >= 0.95
 
 
+def test_cli_weight_only_int4_options(model, tmp_path):
+    """`int8rt quantize --weight-only --bits 4 --zero-points --embedding-bits 8 --calib x.npz`
+    writes zero-point int4 Linears, an int8 table, and GPTQ weights (other than without
+    --calib)."""
+    from int8rt.cli import main
+
+    onnx.save(model, tmp_path / "m.onnx")
+    f = [feeds(1, 12, seed=s) for s in range(3)]
+    np.savez(tmp_path / "c.npz", ids=np.concatenate([x["ids"] for x in f]),
+             mask=np.concatenate([x["mask"] for x in f]))
+    base = ["quantize", str(tmp_path / "m.onnx"), "--weight-only", "--bits", "4", "--group",
+            "32", "--zero-points", "--embedding-bits", "8"]
+    assert main([*base, "-o", str(tmp_path / "rtn.i8")]) == 0
+    assert main([*base, "--calib", str(tmp_path / "c.npz"), "-o", str(tmp_path / "gq.i8")]) == 0
+    g = int8rt.Session(str(tmp_path / "gq.i8")).graph
+    assert all(len(n.inputs) == 5 for n in g.nodes if n.op == "WOLinear")
+    assert {n.attrs["bits"] for n in g.nodes if n.op == "WOGather"} == {8}
+    assert (tmp_path / "rtn.i8").read_bytes() != (tmp_path / "gq.i8").read_bytes()
+
+
 def test_int4_file_is_small(model, tmp_path):
     int8rt.quantize(model, mode="float").save(tmp_path / "f.i8")
     int8rt.quantize(model, mode="weight_only", bits=4, group=32).save(tmp_path / "q.i8")
