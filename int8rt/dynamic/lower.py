@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from .._native import _aligned_bytes, dynq_pack, rnn_pack
+from .._native import _aligned_bytes, dynq_pack, rnn_pack, w4_pack
 from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
@@ -477,6 +477,19 @@ class _Lowering:
             raise self.fail(node, "weights / scales do not match k and the group size")
         bias = self.opt_const(node, 3)
         consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
+        if bits == 4:
+            # W4A8: the int4 codes, zero points and scales packed once per session into the
+            # micro-kernels' blocks (int8rt/dynq.h i8_w4_pack)
+            if group % 8:
+                raise self.fail(node, f"int4 groups must be a multiple of 8, not {group}")
+            packed = self.packed.get(node.inputs[1])
+            if packed is None:
+                packed = _w4_blob(self.graph, node)
+                self.packed[node.inputs[1]] = packed
+            name = self.const_input(node.inputs[1] + "::w4_packed", packed)
+            self.emit(node, "wo_matmul", [x, name], y, consts, m=math.prod(shape[:-1]), k=k,
+                      n=n, bits=bits, group=group, has_bias=int(bias is not None))
+            return
         self.emit(node, "wo_matmul", [x, node.inputs[1], node.inputs[2]], y, consts,
                   m=math.prod(shape[:-1]), k=k, n=n, bits=bits, group=group,
                   has_bias=int(bias is not None))
@@ -622,6 +635,18 @@ def _rnn_blob(graph: ir.Graph, node: ir.Node, params: dict) -> np.ndarray:
                     np.ascontiguousarray(sr, np.float32))
 
 
+def _w4_blob(graph: ir.Graph, node: ir.Node) -> np.ndarray:
+    """The W4A8 blocks of a WOLinear (bits 4): inputs x, q, scales[, bias][, zero_points]."""
+    zp = graph.const(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else None
+    q = np.ascontiguousarray(graph.const(node.inputs[1]))
+    s = np.ascontiguousarray(graph.const(node.inputs[2]), np.float32)
+    try:
+        return w4_pack(q, s, int(node.attrs["group"]),
+                       None if zp is None else np.ascontiguousarray(zp, np.uint8))
+    except ValueError as e:
+        raise LoweringError(f"node {node.name!r} (WOLinear): {e}") from None
+
+
 def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
     """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
     does it once, at load, for the plans of all its input shapes."""
@@ -637,6 +662,10 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
             if w is not None and s is not None and w.ndim == 4:
                 packed[node.inputs[1]] = dynq_pack(dqconv_weight_rows(w),
                                                    np.ascontiguousarray(s, np.float32))
+        if node.op == "WOLinear" and int(node.attrs.get("bits", 8)) == 4 and \
+                node.inputs[1] not in packed and int(node.attrs.get("group", 0)) % 8 == 0 and \
+                all(graph.const(n) is not None for n in node.inputs[1:3]):
+            packed[node.inputs[1]] = _w4_blob(graph, node)
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:
