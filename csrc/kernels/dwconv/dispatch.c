@@ -10,7 +10,10 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
         /* a table: post-ops over the rows afterwards, 64 bytes per step (gemm/dispatch.c) */
         const int rows_after = post && post->lut;
-        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        if (i8_dwconv_3x3_covers(p))
+            i8_dwconv_3x3__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        else
+            i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
         if (rows_after) {
             const size_t row = (size_t)p->ow * p->c;
             if (post->vbmi)

@@ -51,6 +51,13 @@ void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t
                      void *scratch, size_t r0, size_t r1, const i8_post *post);
 void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                            void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
+/* 3x3, dilation 1, stride_w 1 or 2 (i8_dwconv_3x3_covers): vpdpbusd over interleaved columns
+ * (avx512_3x3.c); its scratch beyond the portable kernel's is i8_dwconv_3x3_scratch */
+int i8_dwconv_3x3_covers(const i8_conv2d_params *p);
+size_t i8_dwconv_3x3_scratch(const i8_conv2d_params *p);
+void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                               void *y, void *scratch, size_t r0, size_t r1,
+                               const i8_post *post);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 /* no post-ops: i8_dwconv_run applies them to the rows it wrote */

@@ -66,6 +66,8 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) {
 #if defined(__aarch64__)
     return cs_of(p) * 5 + i8_dwconv_neondot_scratch(p);
+#elif defined(__x86_64__) || defined(__i386__)
+    return cs_of(p) * 5 + i8_dwconv_3x3_scratch(p);
 #else
     return cs_of(p) * 5;
 #endif
