@@ -74,3 +74,31 @@ def test_dwconv_ties_clamp_and_f32_every_path(path, c):
             _check(x, {**kw, "qmin": qmin, "qmax": qmax})
     kw["mult"] = rng.uniform(1e-3, 1e-1, c).astype(np.float32)
     _check(x, kw, out_f32=1)
+
+
+@pytest.mark.parametrize("c", [5, 16, 47, 144])
+def test_dwconv_3x3_strides_and_small_images_every_path(path, c):
+    """3x3 (the avx512vnni column kernel, dwconv/avx512_3x3.c, and what it leaves to the
+    general kernel): unequal strides (stride_w 1 / 2 in the column kernel, 3 elsewhere), images
+    narrower than the window, pads wider than the window's overhang, a weight of -128 (outside
+    the contract, still exact) against inputs at both ends."""
+    rng = np.random.default_rng(c + 1000)
+    for (sh, sw), (h, w), pads in (((1, 2), (9, 10), (1, 1, 1, 1)),
+                                   ((2, 1), (8, 7), (1, 0, 1, 2)),
+                                   ((3, 2), (11, 9), (0, 1, 1, 1)),
+                                   ((2, 3), (7, 11), (1, 1, 1, 1)),
+                                   ((1, 1), (1, 1), (1, 1, 1, 1)),
+                                   ((2, 2), (2, 1), (2, 2, 2, 2)),
+                                   ((1, 1), (3, 4), (2, 0, 0, 2))):
+        x, kw = make_case(rng, n=2, h=h, w=w, c=c, oc=c, kh=3, kw=3, stride=(sh, sw), pads=pads,
+                          groups=c, x_zp=int(rng.integers(-128, 128)),
+                          y_zp=int(rng.integers(-128, 128)))
+        _check(x, kw)
+    x, kw = make_case(rng, n=1, h=5, w=6, c=c, oc=c, kh=3, kw=3, stride=(2, 2),
+                      pads=(1, 1, 1, 1), groups=c, x_zp=-128, y_zp=0)
+    x[..., ::2] = 127
+    x[..., 1::2] = -128
+    kw["w"][::3] = -128
+    kw["w"][1::3] = 127
+    kw["mult"] = np.full(c, 2.0**-17, np.float32)
+    _check(x, kw)
