@@ -24,8 +24,8 @@
  *
  * Exactness (docs/QUANTIZATION.md §3): vpdpbusd multiplies unsigned by signed bytes, so the
  * activations enter as u = x ^ 0x80 = x + 128 (0..255) and the accumulator starts from
- * bias' = bias - 128 * sum(w) over the 9 taps (per channel, computed per call into the
- * scratch with vpdpbusd of all-ones against the weights; wrapping int32 like the packed bias).
+ * bias' = bias - 128 * sum(w) over the 9 taps (the packed w4 section, dwconv.h, with the
+ * weight vectors in this layout; wrapping int32 like the packed bias).
  * Each product is at most 255 * 128 = 2^15 - 2^7 in magnitude, four of them fit in int32 with
  * no saturation (vpdpbusd, not vpdpbusds), and the int32 lanes add modulo 2^32: the result is
  * bias + sum(x * w) modulo 2^32, the scalar kernel's value. Padding taps read x_zp (the
@@ -39,19 +39,10 @@
 #include <string.h>
 
 #include "kernels/dwconv/dwconv.h"
-#include "kernels/gemm/gemm.h"
 #include "kernels/requant/avx512.h"
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INLINE static inline __attribute__((always_inline, unused, target("avx512f,avx512bw,avx512vl,avx512vnni")))
-
-/* 4 zmm per block of 16 channels in the scratch (after the portable kernel's cs * 5 bytes):
- * the weight vectors of kernel columns 0, 1, 2 and bias' */
-enum { BLOCK_BYTES = 4 * 64 };
-
-size_t i8_dwconv_3x3_scratch(const i8_conv2d_params *p) {
-    return I8_ALIGN_UP((size_t)p->c, 16) / 16 * BLOCK_BYTES;
-}
 
 int i8_dwconv_3x3_covers(const i8_conv2d_params *p) {
     return p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 &&
@@ -76,34 +67,12 @@ INLINE __m512i row16(const int8_t *p, __mmask16 m, int full) {
     return _mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(m, p));
 }
 
-/* the interleave of three rows' 16 channels: lane ch = (r0[ch], r1[ch], r2[ch], r0[ch]) */
+/* the interleave of three rows' 16 channels: lane ch = (r0[ch], r1[ch], r2[ch], r0[ch]) (the
+ * filler byte meets weight 0) */
 INLINE __m512i interleave3(__m512i a, __m512i b, __m512i c, __m512i idx) {
     __m512i v = _mm512_shuffle_epi8(a, idx);
     v = _mm512_mask_shuffle_epi8(v, (__mmask64)ROW1, b, idx);
     return _mm512_mask_shuffle_epi8(v, (__mmask64)ROW2, c, idx);
-}
-
-/* Weight vectors and bias' of every channel block into the scratch area wb. */
-VNNI static void prepare_blocks(const i8_dwconv_packed *s, unsigned char *wb) {
-    const __m512i idx = column_index(), ones = _mm512_set1_epi8(1);
-    for (size_t ch = 0; ch < s->cs; ch += 16) {
-        __m512i *out = (__m512i *)(wb + ch / 16 * BLOCK_BYTES);
-        __m512i sum = _mm512_setzero_si512();
-        for (int kx = 0; kx < 3; kx++) {
-            /* tap t = ky * 3 + kx, rows of cs int8 (zero past c) */
-            const __m512i wv = interleave3(row16(s->w + (size_t)kx * s->cs + ch, 0xFFFF, 1),
-                                           row16(s->w + (size_t)(3 + kx) * s->cs + ch, 0xFFFF, 1),
-                                           row16(s->w + (size_t)(6 + kx) * s->cs + ch, 0xFFFF, 1),
-                                           idx);
-            /* filler byte (row 0's copy) -> 0 */
-            const __m512i w0 =
-                _mm512_maskz_mov_epi8((__mmask64)0x7777777777777777ull, wv);
-            _mm512_storeu_si512(out + kx, w0);
-            sum = _mm512_dpbusd_epi32(sum, ones, w0); /* sum over ky of w, per channel */
-        }
-        const __m512i b = _mm512_loadu_si512((const void *)(s->bias + ch));
-        _mm512_storeu_si512(out + 3, _mm512_sub_epi32(b, _mm512_slli_epi32(sum, 7)));
-    }
 }
 
 /* One output row of one 16-channel block. rp[k]: input row k of the window at channel ch
@@ -156,8 +125,6 @@ VNNI void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packe
     rq.post = post;
     int8_t *zrow = (int8_t *)scratch + s.cs * 4; /* the scalar kernel's layout of the scratch */
     memset(zrow, p->x_zp, s.cs);
-    unsigned char *wb = (unsigned char *)scratch + s.cs * 5;
-    prepare_blocks(&s, wb);
     const __m512i zcol = _mm512_set1_epi8((char)((uint8_t)p->x_zp ^ 0x80u));
     const size_t ystep = c * esz;
     for (size_t r = r0; r < r1; r++) {
@@ -178,7 +145,7 @@ VNNI void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packe
             const size_t nr = c - ch < 16 ? c - ch : 16;
             const __mmask16 m = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
             const int8_t *rp[3] = {rows[0] + ch, rows[1] + ch, rows[2] + ch};
-            const __m512i *wv = (const __m512i *)(wb + ch / 16 * BLOCK_BYTES);
+            const __m512i *wv = (const __m512i *)(s.w4 + ch / 16 * I8_DWCONV_W4_BLOCK);
             unsigned char *yc = yr + ch * esz;
             /* constant stride and mask-or-not: each combination its own unrolled loop */
             if (p->stride_w == 1) {
