@@ -62,6 +62,10 @@ int i8_dwconv_3x3_covers(const i8_conv2d_params *p);
 void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                                void *y, void *scratch, size_t r0, size_t r1,
                                const i8_post *post);
+/* its portable twin, step for step (avx512_3x3_emu.c; tests): no dispatch target */
+void i8_dwconv_3x3__avx512vnni_emu(const i8_conv2d_params *p, const void *packed,
+                                   const int8_t *x, void *y, void *scratch, size_t r0,
+                                   size_t r1, const i8_post *post);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 /* no post-ops: i8_dwconv_run applies them to the rows it wrote */
@@ -76,6 +80,12 @@ void i8_dwconv__neondot(const i8_conv2d_params *p, const void *packed, const int
 /* its scratch beyond the portable kernel's (i8_dwconv_scratch_size includes it) */
 size_t i8_dwconv_neondot_scratch(const i8_conv2d_params *p);
 #endif
+/* that twin over a whole conv2d stream, rows [0, n * oh), no post-ops; -1 if the stream is
+ * not a depthwise 3x3 one the column kernel covers, or off x86 (_native.dwconv_3x3_emu) */
+int i8_dwconv_3x3_emu_conv2d(const i8_conv2d_params *p, const void *conv_packed,
+                             const int8_t *x, void *y, void *scratch);
+/* The depthwise stream inside a conv2d stream (conv/conv2d.c), NULL if it holds none. */
+const void *i8_conv2d_dw_stream(const i8_conv2d_params *p, const void *conv_packed);
 /* The kernel of the current path (int8rt/cpu.h). */
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch, size_t r0, size_t r1, const i8_post *post);
