@@ -62,6 +62,11 @@ int i8_dwconv_3x3_covers(const i8_conv2d_params *p);
 void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                                void *y, void *scratch, size_t r0, size_t r1,
                                const i8_post *post);
+/* the same in ymm with the VEX vpdpbusd (avxvnni_3x3.c; avxvnni path, CPUs with AVX-VNNI),
+ * no post-ops (run after the rows); _built: 0 if the compiler lacks AVX-VNNI (then unused) */
+int i8_dwconv_3x3__avxvnni_built(void);
+void i8_dwconv_3x3__avxvnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                            void *y, void *scratch, size_t r0, size_t r1);
 /* its portable twin, step for step (avx512_3x3_emu.c; tests): no dispatch target */
 void i8_dwconv_3x3__avx512vnni_emu(const i8_conv2d_params *p, const void *packed,
                                    const int8_t *x, void *y, void *scratch, size_t r0,
