@@ -41,8 +41,9 @@
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/requant/avx512.h"
 
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define INLINE static inline __attribute__((always_inline, unused, target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define TARGET "avx512f,avx512bw,avx512vl,avx512vnni"
+#define VNNI __attribute__((target(TARGET)))
+#define INLINE static inline __attribute__((always_inline, unused, target(TARGET)))
 
 int i8_dwconv_3x3_covers(const i8_conv2d_params *p) {
     return p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 &&
