@@ -4,7 +4,8 @@
 - `plan`: the compiled plan Session runs (csrc/include/int8rt/plan.h), the thread pool;
 - `dynamic`: dynamic-int8 / weight-only weight packing and row quantization;
 - `kernels_gemm`: the gemm core with one kernel set at a time, the portable `_emu` emulations
-  included (tests, bench/): the one kernel entry point outside a plan. Every other kernel is
+  included, and the portable twin of the avx512vnni 3x3 depthwise kernel (tests, bench/): the
+  kernel entry points outside a plan. Every other kernel is
   tested and timed as a one-record plan (tests/kernels/one_op.py);
 - `bench`: the peak dot-product loop and timed kernels of bench/;
 - `_cyutility` (built with Cython >= 3.1): Cython's runtime code, shared by the others.

@@ -1,8 +1,9 @@
 # cython: language_level=3
 # The gemm core with one kernel set at a time (tests/kernels/test_gemm.py,
-# tests/kernels/test_fused_epilogue.py, bench/bench_gemm.py): what a plan cannot reach. A plan
-# runs the one set its kernel path picks; the portable `_emu` emulations of other ISAs' dot
-# instructions, and the sets below the CPU's best, are reached only here. Every other kernel
+# tests/kernels/test_fused_epilogue.py, bench/bench_gemm.py) and the portable twin of the
+# avx512vnni 3x3 depthwise kernel (tests/kernels/test_dwconv.py): what a plan cannot reach. A
+# plan runs the kernels its kernel path picks; the portable `_emu` emulations of other ISAs'
+# instructions, and the gemm sets below the CPU's best, are reached only here. Every other kernel
 # is tested through one-record plans (tests/kernels/one_op.py), whose checks are plan.c's.
 # This entry point has no plan in front of it, so it checks its own arguments (TypeError /
 # ValueError, never a crash).
@@ -95,6 +96,80 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     if (pp.lut or pp.add) and y.dtype != np.int8:
         raise ValueError("post: post-ops need an int8 output (out_f32=0)")
     return 0
+
+
+# ---- the portable twin of the avx512vnni 3x3 depthwise column kernel -------------------------
+
+cdef extern from "kernels/dwconv/dwconv.h" nogil:
+    int i8_dwconv_3x3_emu_conv2d(const i8_conv2d_params *p, const void *conv_packed,
+                                 const int8_t *x, void *y, void *scratch)
+
+
+def dwconv_3x3_emu(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                   pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """conv2d's arguments (int8rt.reference.conv), run by the portable twin of the avx512vnni
+    3x3 depthwise column kernel (csrc/kernels/dwconv/avx512_3x3_emu.c; x86 builds), whatever
+    the CPU: a plan never picks it. ValueError for a shape that kernel does not cover (not
+    depthwise 3x3, dilation 1, stride_w 1 or 2) and on other architectures."""
+    _check_array(x, "x", np.int8, 4)
+    _check_array(w, "w", np.int8, 4)
+    _check_array(bias, "bias", np.int32, 1)
+    _check_array(mult, "mult", np.float32, 1)
+    cdef int32_t big = 2**31 - 1
+    cdef i8_conv2d_params p
+    p.n, p.h, p.w, p.c = [_check_int(v, "x.shape", 1, big) for v in x.shape]
+    p.oc, p.kh, p.kw = [_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
+    p.stride_h = _check_int(stride_h, "stride_h", 1, big)
+    p.stride_w = _check_int(stride_w, "stride_w", 1, big)
+    p.dil_h = _check_int(dil_h, "dil_h", 1, big)
+    p.dil_w = _check_int(dil_w, "dil_w", 1, big)
+    p.pad_t = _check_int(pad_t, "pad_t", 0, big)
+    p.pad_l = _check_int(pad_l, "pad_l", 0, big)
+    p.pad_b = _check_int(pad_b, "pad_b", 0, big)
+    p.pad_r = _check_int(pad_r, "pad_r", 0, big)
+    p.groups = _check_int(groups, "groups", 1, big)
+    p.x_zp, p.y_zp, p.qmin, p.qmax = _check_quant(x_zp, y_zp, qmin, qmax)
+    p.out_f32 = _check_int(out_f32, "out_f32", 0, 1)
+    p.post = {f: 0 for f in _POST_KEYS}
+    if p.c % p.groups or p.oc % p.groups or w.shape[3] != p.c // p.groups:
+        raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
+    if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
+        raise ValueError(f"conv2d: bias {bias.shape} / mult {mult.shape} must be [{p.oc}]")
+    if int(p.kh) * int(p.kw) * int(w.shape[3]) > big:  # Python ints: no int32 wrap-around
+        raise ValueError("conv2d: kh * kw * c / groups exceeds int32")
+    # int64 arithmetic in Python: no wrap-around before the check
+    oh = (x.shape[1] + pad_t + pad_b - dil_h * (p.kh - 1) - 1) // stride_h + 1
+    ow = (x.shape[2] + pad_l + pad_r - dil_w * (p.kw - 1) - 1) // stride_w + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: empty output {oh}x{ow}")
+    p.oh = _check_int(oh, "oh", 1, big)
+    p.ow = _check_int(ow, "ow", 1, big)
+
+    y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.float32 if p.out_f32 else np.int8)
+    cdef const int8_t[::1] xv = x.reshape(-1)
+    cdef const int8_t[::1] wv = w.reshape(-1)
+    cdef const int32_t[::1] bv = bias
+    cdef const float[::1] mv = mult
+    cdef void *yp = _out_ptr(y)
+    cdef void *packed = NULL
+    cdef void *scratch = NULL
+    cdef int rc = 0
+    try:
+        packed = _conv_malloc(i8_conv2d_packed_size(&p))
+        scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
+        with nogil:
+            i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
+            rc = i8_dwconv_3x3_emu_conv2d(&p, packed, &xv[0], yp, scratch)
+    finally:
+        free(packed)
+        free(scratch)
+    if rc:
+        raise ValueError("dwconv_3x3_emu: not a depthwise 3x3 (dilation 1, stride_w 1 or 2) "
+                         "shape, or not an x86 build")
+    return y
+
+
+# ---- the gemm core itself, per kernel set ------------------------------------------------------
 
 
 _GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16", 4: "k4n16s"}
