@@ -48,9 +48,17 @@ static size_t kpad(int32_t k) { return I8_ALIGN_UP((size_t)k, I8_GEMM_KB); }
 static size_t tile_pixels(const i8_conv2d_params *p) {
     const size_t total = (size_t)p->n * p->oh * p->ow;
     size_t t = IM2COL_TILE_BYTES / kpad(group_k(p));
-    /* whole micro-tiles: a multiple of 24 (every tile height: 2, 4, 6, 8) once that is most
-     * of it; 65536 / 576 = 113 pixels left a 1-row tile per im2col tile at 2 rows a tile */
+    /* whole micro-tiles: a multiple of every tile height once that is most of it; 65536 / 576
+     * = 113 pixels left a 1-row tile per im2col tile at 2 rows a tile. x86: 24 (2, 4, 6, 8
+     * rows); aarch64: 20 (neonmlal 2, the ROWS tiles 4, neondot4 5 rows) */
+#if defined(__aarch64__)
+    if (t >= 40)
+        t -= t % 20;
+    else if (t >= 10) /* huge k (a 3x3 over 512 channels: 14 pixels): two 5-row tiles */
+        t -= t % 10;
+#else
     if (t >= 48) t -= t % 24;
+#endif
     if (t < 4) t = 4;
     return t < total ? t : total;
 }

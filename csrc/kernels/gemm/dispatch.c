@@ -21,7 +21,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
-    SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 5, 4, 1, i8_gemm_pack_a_s8),
 #endif
 #if defined(I8_GEMM_HAVE_SSE2)
     SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
@@ -38,7 +38,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avx2_emu, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 0, 6, 2, 2, i8_gemm_pack_a_i16),
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
-    SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 5, 4, 1, i8_gemm_pack_a_s8),
     SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
