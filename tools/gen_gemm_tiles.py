@@ -153,7 +153,7 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     o.append(f"{ind}    }}")
     if asm:
         o.append("    }")
-    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
@@ -318,7 +318,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o.append("    }")
     else:
         o += pair_c_loop(s, mr, ng)
-    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")

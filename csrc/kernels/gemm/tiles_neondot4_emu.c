@@ -171,7 +171,7 @@ void i8_gemm_5x16c4__neondot4_emu(
         acc4_2 = neondot4_emu_dot3(acc4_2, w2, x4);
         acc4_3 = neondot4_emu_dot3(acc4_3, w3, x4);
     }
-    const neondot4_emu_rq rq = neondot4_emu_rq_init(&p->rq);
+    const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
     neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
     neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
@@ -277,7 +277,7 @@ void i8_gemm_5x8c4__neondot4_emu(
         acc4_0 = neondot4_emu_dot3(acc4_0, w0, x4);
         acc4_1 = neondot4_emu_dot3(acc4_1, w1, x4);
     }
-    const neondot4_emu_rq rq = neondot4_emu_rq_init(&p->rq);
+    const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_emu_vec z = neondot4_emu_zero();
     neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);

@@ -249,7 +249,7 @@ void i8_gemm_2x16c4__neonmlal(
             acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
         }
     }
-    const neonmlal_rq rq = neonmlal_rq_init(&p->rq);
+    const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
     neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
                   p->mult, c1, n0);
@@ -308,7 +308,7 @@ void i8_gemm_2x8c4__neonmlal(
         acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
         acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
     }
-    const neonmlal_rq rq = neonmlal_rq_init(&p->rq);
+    const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmlal_vec z = neonmlal_zero();
     neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
