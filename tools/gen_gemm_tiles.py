@@ -99,7 +99,7 @@ PRAGMA = """\
 #endif
 """
 ASM_MIN_KC = 64  # pair_asm_loop: from this k on its 16 accumulator moves are repaid
-LANE_ASM_MIN_KC = 32  # lane_asm_loop: its accumulators' trip through memory (5 ST1, 10 LDP)
+LANE_ASM_MIN_KC = 32  # lane_asm_loop: from here on (measured: at kc = 16 the C loop is cheaper)
 
 # gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
 # step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160
@@ -175,10 +175,10 @@ def unrolled_twice(body: list[str]) -> list[str]:
 def lane_asm_loop(p: str, mr: int) -> list[str]:
     """The 5x16 lane tile's k loop as one aarch64 asm block, for kc >= LANE_ASM_MIN_KC: per 16
     k, one post-incremented LDR per row (4 k quads), per quad the 16 channels' weights in one
-    LD1 of four registers (post-increment), 80 SDOT by element, then SUBS + B.NE: 91
-    instructions per 1280 products (1.14 per SDOT) against 80 per 1024 (1.25) for the 4x16
-    tile from the intrinsics (gcc loads the weights with 8 LDP and keeps an index and a
-    compare). Registers: v0-v4 the rows, v8-v11 the weights, v12-v31 the 20 accumulators
+    LD1 of four registers (post-increment), 80 SDOT by element, and SUBS + B.NE per two steps
+    (unrolled_twice): 90.5 instructions per 1280 products (1.13 per SDOT) against 80 per 1024
+    (1.25) for the 4x16 tile from the intrinsics (gcc loads the weights with 8 LDP and keeps
+    an index and a compare). Registers: v0-v4 the rows, v8-v11 the weights, v12-v31 the 20 accumulators
     (rows past mr repeat row mr - 1 through their own pointer register, so the post-increments
     stay independent). The accumulators start at the bias inside the block and leave through
     memory (5 ST1 of four registers); an asm statement cannot take 20 in-out operands."""
@@ -242,8 +242,8 @@ def pair_asm_loop(p: str) -> list[str]:
     """The 2x16 pair tile's k loop as one asm block (aarch64), for kc >= ASM_MIN_KC: per 16 k,
     per row one LD1 of the two broadcast quads of each quad pair (post-increment), per quad
     the 16 channels' weights in one LD1 of four registers, then the 96 SMULL / SMLAL /
-    SADALP; the counter and the post-incremented pointers leave 2 loop instructions: 106 per
-    16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
+    SADALP; the counter and the post-incremented pointers leave one loop instruction per 16 k
+    (unrolled_twice): 105 per 16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
     multi-register loads with post-increment nor keeps the loop to one counter). v0-v3 hold
     the activations, v4-v11 the weights, v12-v15 the int16 products (two per row, so the two
     rows' chains interleave), v16-v31 the accumulators: an asm statement takes at most 30
