@@ -375,10 +375,9 @@ class _Lowering:
             g = conv_geometry(self.t(x).shape, w.shape, node.attrs, f" (node {node.name!r})")
         except ValueError as e:
             raise LoweringError(str(e)) from None
-        k = g["c"] * g["kh"] * g["kw"]
         packed = self.packed.get(qw)
         if packed is None:
-            packed = dynq_pack(np.ascontiguousarray(w.reshape(g["m"], k)),
+            packed = dynq_pack(dqconv_weight_rows(w),
                                np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
             self.packed[qw] = packed
         bias = self.opt_const(node, 3)
@@ -611,6 +610,13 @@ class _Lowering:
 _RNN_CELLS = {"DynQLSTM": 0, "DynQGRU": 1}
 
 
+def dqconv_weight_rows(w: np.ndarray) -> np.ndarray:
+    """ONNX Conv weights [M, C, KH, KW] as the dq_conv record's rows [M, KH·KW·C]: the kernel's
+    im2col columns run (ky, kx, ci) so that each tap copies C contiguous bytes of its NHWC
+    image (csrc/include/int8rt/dqconv.h). The int32 dot products do not depend on the order."""
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1))
+
+
 def _rnn_params(graph: ir.Graph, node: ir.Node, x_shape: tuple[int, ...]) -> dict:
     from ..reference.rnn import _attrs
 
@@ -643,9 +649,8 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
         if node.op == "DynQConv" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 4:
-                packed[node.inputs[1]] = dynq_pack(
-                    np.ascontiguousarray(w.reshape(w.shape[0], -1)),
-                    np.ascontiguousarray(s, np.float32))
+                packed[node.inputs[1]] = dynq_pack(dqconv_weight_rows(w),
+                                                   np.ascontiguousarray(s, np.float32))
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:
