@@ -56,7 +56,7 @@ def quantize(model: ModelSource, calibration: Any = None,
              calib_samples: int | None = None, progress: bool = True, *,
              weight_bits: int = 8, symmetric_activations: bool = False,
              bias_correction: bool = False, equalize: bool = False,
-             float_nodes: Iterable[str] = (), max_error: float | None = None,
+             float_nodes: Iterable[str] | str | None = (), max_error: float | None = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
              max_drop: float | None = None, max_slowdown: float | None = None,
              eval_inputs: Any = None,
@@ -119,6 +119,9 @@ def quantize(model: ModelSource, calibration: Any = None,
     if isinstance(metric, (str, OutputMetric)):
         output_metric, metric = parse_metric(metric), None
     float_graph = load_float_model(model, input_shapes)
+    # None means none; one name given as a string is one name, not its characters
+    float_nodes = [] if float_nodes is None else [float_nodes] if isinstance(
+        float_nodes, str) else list(float_nodes)
     _check_float_nodes(float_graph, float_nodes)
     calibration = calibration_source(calibration, calib_samples)
     if isinstance(keep, str) and keep != "auto":

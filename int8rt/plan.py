@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from int8rt import _native
+from int8rt.packed_weights import PackedWeights
 from int8rt.program import Call, Program
 from int8rt.records import BY_KERNEL, INT8, MOVEMENT, TYPED, record
 
@@ -91,8 +92,11 @@ class NativePlan:
     (largest kernel scratch, appended to the arena), `offsets` (arena offset per buffer).
     """
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, packed_weights: PackedWeights | None = None) -> None:
+        """packed_weights: the session's packed conv / fc weights, which this plan borrows
+        (packing the ones not there yet); None: the plan packs and owns its own."""
         self.program = program
+        self.packed_weights = packed_weights
         bufs = program.buffers
         constants: dict[str, np.ndarray] = dict(program.constants)
         self._check_dataflow(program, constants)
@@ -146,7 +150,7 @@ class NativePlan:
                 params = self._params(call)
                 self._native.add_call(call.kernel, [refs[n] for n in call.inputs],
                                       [refs[n] for n in call.outputs], params,
-                                      self._consts(call))
+                                      self._consts(call, params))
             except ValueError as e:
                 raise ValueError(f"call {i} ({call.kernel}, node {call.node!r}): {e}") from None
         self._native.finalize(self.arena_bytes)
@@ -198,8 +202,10 @@ class NativePlan:
                 raise ValueError(f"buffer dtypes {dts}, expected {want}")
         return params
 
-    def _consts(self, call: Call) -> dict[str, np.ndarray]:
+    def _consts(self, call: Call, params: dict) -> dict[str, np.ndarray]:
         consts = dict(call.consts)
+        if self.packed_weights is not None:
+            consts = self.packed_weights.consts(call, params, consts)
         if call.kernel == "pad" and "value" in consts:
             # the pad value is one element of the buffers' own dtype
             dt = np.dtype(self.program.buffers[call.inputs[0]].dtype)
