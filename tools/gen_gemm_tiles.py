@@ -99,7 +99,7 @@ PRAGMA = """\
 #endif
 """
 ASM_MIN_KC = 64  # pair_asm_loop: from this k on its 16 accumulator moves are repaid
-LANE_ASM_MIN_KC = 32  # lane_asm_loop: from here on (measured: at kc = 16 the C loop is cheaper)
+LANE_ASM_MIN_KC = 48  # lane_asm_loop from here on (measured: the C loop is cheaper at kc = 16, 32)
 
 # gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
 # step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160

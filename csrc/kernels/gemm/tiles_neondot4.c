@@ -8,7 +8,7 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
-#define LANE_ASM_MIN_KC 32 /* lane_asm_loop */
+#define LANE_ASM_MIN_KC 48 /* lane_asm_loop */
 
 #include "kernels/gemm/gemm.h" /* the guards below */
 
