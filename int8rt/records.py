@@ -134,6 +134,14 @@ RECORDS: tuple[Record, ...] = (
                    "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")),
     # fused attention heads (kernels/f32/attention.c): inputs q, kt, v[, mask] float32
     Record("attention", "attention", "i8_f32_attention_params", dtypes=TYPED),
+    # MaxPool in ONNX layout on float32 (kernels/f32/pool.c): the int8 maxpool's geometry
+    # fields; its zero points and clamp do not apply (left at their defaults)
+    Record("f32_maxpool", "pool", "i8_pool_params", dtypes=("float32", "float32"),
+           fields=("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
+                   "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin",
+                   "qmax"),
+           defaults=(("count_include_pad", 0), ("x_zp", 0), ("y_zp", 0), ("qmin", -128),
+                     ("qmax", 127))),
 )
 
 BY_KERNEL: dict[str, Record] = {r.kernel: r for r in RECORDS}

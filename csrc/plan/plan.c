@@ -324,7 +324,8 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     }
     case I8_OP_MAXPOOL:
-    case I8_OP_AVGPOOL: {
+    case I8_OP_AVGPOOL:
+    case I8_OP_F32_MAXPOOL: {
         const i8_pool_params *c = &p->pool;
         if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
             return "dimensions must be >= 1";
@@ -342,6 +343,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             return "zero points / clamp out of int8 range";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
         f->out = prod4(c->n, c->oh, c->ow, c->c);
+        if (d->kind == I8_OP_F32_MAXPOOL) { /* float32 NCHW: the same element counts */
+            f->in[0] = mul2(f->in[0], 4);
+            f->out = mul2(f->out, 4);
+        }
         if (d->kind == I8_OP_AVGPOOL) {
             f->n_consts = 1;
             f->consts[0] = mul2(add2(mul2(c->kh, c->kw), 1), 4);
@@ -604,9 +609,22 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->k % c->group || (c->bits == 4 && c->group % 2))
             return "group must divide k (and be even for 4 bits)";
         if (c->has_bias != 0 && c->has_bias != 1) return "has_bias must be 0 or 1";
+        if (c->bits == 4) { /* W4A8: inputs x, the i8_w4_pack blocks */
+            if (c->group % 8) return "group must be a multiple of 8 for 4 bits";
+            f->n_inputs = 2;
+            f->in[0] = mul2(mul2(c->m, c->k), 4);
+            f->in[1] = mul2(mul2((c->n + 15) / 16, c->k / c->group),
+                            add2(mul2(c->group, 8), 192));
+            f->out = mul2(mul2(c->m, c->n), 4);
+            f->n_consts = c->has_bias;
+            f->consts[0] = mul2(c->n, 4);
+            /* i8_w4_scratch_size: u8 rows, row scales */
+            f->scratch = add2(add2(mul2(c->m, c->k), mul2(c->m, 4)), 192);
+            return NULL;
+        }
         f->n_inputs = 3;
         f->in[0] = mul2(mul2(c->m, c->k), 4);
-        f->in[1] = c->bits == 8 ? mul2(c->n, c->k) : mul2(c->n, c->k / 2);
+        f->in[1] = mul2(c->n, c->k);
         f->in[2] = mul2(mul2(c->n, c->k / c->group), 4);
         f->out = mul2(mul2(c->m, c->n), 4);
         f->n_consts = c->has_bias;
@@ -1289,8 +1307,12 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     }
     case I8_OP_WO_MATMUL: {
         const i8_plan_wo_params *q = &p->wo;
-        i8_wo_matmul_run(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
-                            q->has_bias ? c[0] : NULL, y, scratch);
+        if (q->bits == 4)
+            i8_w4_matmul(q->m, q->n, q->k, q->group, x, x1, q->has_bias ? c[0] : NULL, y,
+                         scratch);
+        else
+            i8_wo_matmul_run(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
+                             q->has_bias ? c[0] : NULL, y, scratch);
         break;
     }
     case I8_OP_WO_GATHER: {
@@ -1303,6 +1325,7 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_DQ_CONV:
         i8_dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
         break;
+    case I8_OP_F32_MAXPOOL: i8_f32_maxpool_run(&p->pool, x, y); break;
     case I8_OP_ATTENTION: {
         const i8_f32_attention_params *q = &p->attention;
         const void *x3 = op->n_inputs > 3 ? resolve(b, &op->in[3]) : NULL;

@@ -94,12 +94,33 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     return 0
 
 
+cdef extern from "kernels/dwconv/dwconv.h" nogil:
+    int i8_dwconv_3x3_emu_conv2d(const i8_conv2d_params *p, const void *conv_packed,
+                                 const int8_t *x, void *y, void *scratch)
+
+
 def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
            groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0, post=None, table=None,
            res=None):
     """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]
     int8, or float32 (acc * mult) with out_f32=1. post / table / res: the fused post-ops
     (_post_args; i8_conv2d_run_post)."""
+    return _conv2d(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                   pad_r, groups, x_zp, y_zp, qmin, qmax, out_f32, post, table, res, 0)
+
+
+def dwconv_3x3_emu(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                   pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """conv2d's arguments, run by the portable twin of the avx512vnni 3x3 depthwise column
+    kernel (csrc/kernels/dwconv/avx512_3x3_emu.c; x86 builds), whatever the CPU: ValueError
+    for a shape that kernel does not cover (not depthwise 3x3, dilation 1, stride_w 1 or 2)
+    and on other architectures."""
+    return _conv2d(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                   pad_r, groups, x_zp, y_zp, qmin, qmax, out_f32, None, None, None, 1)
+
+
+def _conv2d(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
+            groups, x_zp, y_zp, qmin, qmax, out_f32, post, table, res, int emu):
     _conv_check_array(x, "x", np.int8, 4)
     _conv_check_array(w, "w", np.int8, 4)
     _conv_check_array(bias, "bias", np.int32, 1)
@@ -143,16 +164,23 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
     cdef void *scratch = NULL
     cdef const int8_t *tp
     cdef const int8_t *rp
+    cdef int rc = 0
     _post_args(post, table, res, y, &p.post, &tp, &rp)
     try:
         packed = _conv_malloc(i8_conv2d_packed_size(&p))
         scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
         with nogil:
             i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_conv2d_run_post(&p, packed, &xv[0], yp, scratch, tp, rp)
+            if emu:
+                rc = i8_dwconv_3x3_emu_conv2d(&p, packed, &xv[0], yp, scratch)
+            else:
+                i8_conv2d_run_post(&p, packed, &xv[0], yp, scratch, tp, rp)
     finally:
         free(packed)
         free(scratch)
+    if rc:
+        raise ValueError("dwconv_3x3_emu: not a depthwise 3x3 (dilation 1, stride_w 1 or 2) "
+                         "shape, or not an x86 build")
     return y
 
 

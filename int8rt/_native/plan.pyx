@@ -400,7 +400,7 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.requant_copy.base = _pick(kernel, params, _RC_FIELDS)
         p.requant_copy.x_offset = params.get("x_offset", 0)
         p.requant_copy.y_offset = params.get("y_offset", 0)
-    elif kernel in ("maxpool", "avgpool"):
+    elif kernel in ("maxpool", "avgpool", "f32_maxpool"):
         p.pool = _pick_record(kernel, params)
     elif kernel == "global_avgpool":
         p.global_avgpool = _pick_record(kernel, params)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from .._native import _aligned_bytes, dynq_pack, rnn_pack
+from .._native import _aligned_bytes, dynq_pack, rnn_pack, w4_pack
 from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
@@ -391,36 +391,22 @@ class _Lowering:
                   amax=float(node.attrs.get("amax", 0.0)))
 
     def op_MaxPool(self, node: ir.Node) -> None:
-        """Max over the window as strided views: one copy per tap, then element-wise Max
-        (windows without padding only; the CRNN-style pools are 2x2 / 2x1)."""
+        """One `f32_maxpool` record (kernels/f32/pool.c): NCHW float32, padded taps skipped
+        as ONNX's -inf padding."""
         from ..reference.dqconv import pool_geometry
 
         x, y = node.inputs[0], node.outputs[0]
         if len(node.outputs) > 1 and node.outputs[1]:
             raise self.fail(node, "the Indices output is not supported")
+        if self.t(x).dtype != "float32":
+            raise self.fail(node, "float32 input only")
         try:
             g = pool_geometry(self.t(x).shape, node.attrs, f" (node {node.name!r})")
         except ValueError as e:
             raise LoweringError(str(e)) from None
-        if g["pad_t"] or g["pad_l"] or g["pad_b"] or g["pad_r"]:
-            raise self.fail(node, "padded windows are not supported")
-        out = (g["n"], g["c"], g["oh"], g["ow"])
-        n, c, h, w = self.t(x).shape
-        st = [c * h * w, h * w, g["stride_h"] * w, g["stride_w"]]
-        taps = [(ky * g["dil_h"], kx * g["dil_w"]) for ky in range(g["kh"])
-                for kx in range(g["kw"])]
-        acc = None
-        for j, (dy, dx) in enumerate(taps):
-            view = y if len(taps) == 1 else self.temp(f"{y}_tap{j}", out)
-            self.copy(node, x, view, out, st, dy * w + dx)
-            if acc is None:
-                acc = view
-                continue
-            dst = y if j == len(taps) - 1 else self.temp(f"{y}_max{j}", out)
-            cs = contiguous_strides(out)
-            self.emit(node, "f32_binary", [acc, view], dst, op=BINARY_OPS["Max"], type=0,
-                      shape=list(out), a_stride=cs, b_stride=cs)
-            acc = dst
+        self.emit(node, "f32_maxpool", [x], y, **{key: g[key] for key in (
+            "n", "c", "h", "w", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w",
+            "pad_t", "pad_l")})
 
     def op_DynQLSTM(self, node: ir.Node) -> None:
         """One `rnn` record (the kernel loops over the steps), then copies of its packed
@@ -491,6 +477,19 @@ class _Lowering:
             raise self.fail(node, "weights / scales do not match k and the group size")
         bias = self.opt_const(node, 3)
         consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
+        if bits == 4:
+            # W4A8: the int4 codes, zero points and scales packed once per session into the
+            # micro-kernels' blocks (int8rt/dynq.h i8_w4_pack)
+            if group % 8:
+                raise self.fail(node, f"int4 groups must be a multiple of 8, not {group}")
+            packed = self.packed.get(node.inputs[1])
+            if packed is None:
+                packed = _w4_blob(self.graph, node)
+                self.packed[node.inputs[1]] = packed
+            name = self.const_input(node.inputs[1] + "::w4_packed", packed)
+            self.emit(node, "wo_matmul", [x, name], y, consts, m=math.prod(shape[:-1]), k=k,
+                      n=n, bits=bits, group=group, has_bias=int(bias is not None))
+            return
         self.emit(node, "wo_matmul", [x, node.inputs[1], node.inputs[2]], y, consts,
                   m=math.prod(shape[:-1]), k=k, n=n, bits=bits, group=group,
                   has_bias=int(bias is not None))
@@ -636,6 +635,18 @@ def _rnn_blob(graph: ir.Graph, node: ir.Node, params: dict) -> np.ndarray:
                     np.ascontiguousarray(sr, np.float32))
 
 
+def _w4_blob(graph: ir.Graph, node: ir.Node) -> np.ndarray:
+    """The W4A8 blocks of a WOLinear (bits 4): inputs x, q, scales[, bias][, zero_points]."""
+    zp = graph.const(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else None
+    q = np.ascontiguousarray(graph.const(node.inputs[1]))
+    s = np.ascontiguousarray(graph.const(node.inputs[2]), np.float32)
+    try:
+        return w4_pack(q, s, int(node.attrs["group"]),
+                       None if zp is None else np.ascontiguousarray(zp, np.uint8))
+    except ValueError as e:
+        raise LoweringError(f"node {node.name!r} (WOLinear): {e}") from None
+
+
 def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
     """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
     does it once, at load, for the plans of all its input shapes."""
@@ -651,6 +662,10 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
             if w is not None and s is not None and w.ndim == 4:
                 packed[node.inputs[1]] = dynq_pack(dqconv_weight_rows(w),
                                                    np.ascontiguousarray(s, np.float32))
+        if node.op == "WOLinear" and int(node.attrs.get("bits", 8)) == 4 and \
+                node.inputs[1] not in packed and int(node.attrs.get("group", 0)) % 8 == 0 and \
+                all(graph.const(n) is not None for n in node.inputs[1:3]):
+            packed[node.inputs[1]] = _w4_blob(graph, node)
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:

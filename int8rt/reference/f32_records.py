@@ -1,5 +1,6 @@
 """Numpy reference of the float32 records a static plan runs for nodes left in float
-(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax).
+(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax)
+and the dynamic path's f32_maxpool.
 
 Exact (float32 numpy does the same IEEE operations in the same order): add, sub, mul, div,
 max, min, relu, clip, neg, abs, sqrt, reciprocal, hard_sigmoid, hard_swish, leaky_relu
@@ -99,5 +100,24 @@ def f32_softmax(x, *, rows: int, cols: int, **_) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(F32)
 
 
+def f32_maxpool(x, *, n: int, c: int, h: int, w: int, oh: int, ow: int, kh: int, kw: int,
+                stride_h: int, stride_w: int, dil_h: int, dil_w: int, pad_t: int, pad_l: int,
+                **_) -> np.ndarray:
+    """NCHW MaxPool as kernels/f32/pool.c: m = -inf, then per in-bounds tap in row-major
+    order m = v where v > m or v is NaN (NaN propagates; of equal values the first stays)."""
+    v = np.asarray(x, F32).reshape(n, c, h, w)
+    m = np.full((n, c, oh, ow), -np.inf, F32)
+    oy = np.arange(oh) * stride_h - pad_t
+    ox = np.arange(ow) * stride_w - pad_l
+    for ky in range(kh):
+        iy = oy + ky * dil_h
+        for kx in range(kw):
+            ix = ox + kx * dil_w
+            inside = ((iy >= 0) & (iy < h))[:, None] & ((ix >= 0) & (ix < w))[None, :]
+            tap = v[:, :, np.clip(iy, 0, h - 1)][:, :, :, np.clip(ix, 0, w - 1)]
+            m = np.where(inside & ((tap > m) | np.isnan(tap)), tap, m)
+    return m
+
+
 KERNELS = {"f32_binary": f32_binary, "f32_unary": f32_unary, "reduce": reduce,
-           "f32_softmax": f32_softmax}
+           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool}

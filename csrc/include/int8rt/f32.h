@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "int8rt/kernels.h" /* i8_pool_params */
+
 #define I8_F32_MAXDIM 8
 
 enum {
@@ -46,6 +48,10 @@ int i8_f32_unary_run(int32_t op, int64_t n, const void *x, void *y, float alpha,
 /* rows of `cols`: y = (x - mean) / sqrt(var + eps) * gamma + beta (gamma/beta may be NULL) */
 void i8_f32_layernorm_run(int64_t rows, int64_t cols, const float *x, const float *gamma,
                            const float *beta, float eps, float *y);
+/* MaxPool, NCHW float32: x [n, c, h, w] -> y [n, c, oh, ow] with the int8 maxpool's geometry
+ * (kernels.h i8_pool_params; its zero points and clamp unused); taps outside x are skipped,
+ * an empty window gives -inf, NaN propagates (kernels/f32/pool.c). */
+void i8_f32_maxpool_run(const i8_pool_params *p, const float *x, float *y);
 /* rows of `cols`: y = exp(x - max) / sum exp(x - max) */
 void i8_f32_softmax_run(int64_t rows, int64_t cols, const float *x, float *y);
 /* x [outer, r, inner] -> y [outer, inner]; op 0 sum, 1 mean, 2 max */
