@@ -19,7 +19,7 @@ import numpy as np
 from int8rt import _native
 from int8rt.packed_weights import PackedWeights
 from int8rt.program import Call, Program
-from int8rt.records import BY_KERNEL, INT8, MOVEMENT, TYPED, record
+from int8rt.records import BY_KERNEL, FLOAT_PARAMS, INT8, MOVEMENT, TYPED, record
 
 ALIGN = 64  # arena offsets; also what the C plan aligns the arena itself to
 
@@ -82,6 +82,15 @@ def assign_offsets(sizes: dict[str, int], lives: dict[str, Interval]) -> tuple[d
         placed.append((offset, offset + size, first, last))
         arena = max(arena, offset + size)
     return offsets, arena
+
+
+def _integral(value) -> bool:
+    """An integer param's value: the C struct conversion would truncate a fractional float."""
+    if isinstance(value, (float, np.floating)):
+        return float(value).is_integer()
+    if isinstance(value, (list, tuple)):
+        return all(_integral(v) for v in value)
+    return True
 
 
 class NativePlan:
@@ -185,6 +194,9 @@ class NativePlan:
         bufs = self.program.buffers
         dts = [bufs[n].dtype for n in (*call.inputs, *call.outputs)]
         params = dict(call.params)
+        for key, value in params.items():
+            if key not in FLOAT_PARAMS and not _integral(value):
+                raise ValueError(f"param {key}={value!r} is not an integer")
         rule = record(call.kernel).dtypes
         if rule == TYPED:  # element types are params, checked in C
             return params

@@ -30,6 +30,13 @@ INT8 = "int8"  # every input and the output are int8
 MOVEMENT = "movement"  # any element size, the same for x and y: the plan passes elem_size
 TYPED = "typed"  # element types are params, checked in C against the buffers' byte sizes
 
+# the params that fill float / double struct fields (conv2d / fc's fused add: add_mult); every
+# other param is an integer or a list of integers, so a non-integral float given for one is an
+# error, not a truncation (int8rt/plan.py). tests/test_records.py checks this against the C
+# headers.
+FLOAT_PARAMS = frozenset({"alpha", "amax", "beta", "eps", "hi", "inv_y_scale", "lo", "mult",
+                          "scale", "add_mult"})
+
 
 @dataclass(frozen=True)
 class Record:

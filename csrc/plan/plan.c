@@ -308,6 +308,12 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->in[1] = f->out == 0 ? 0 : fb;
         if (!zp_ok(c->a_zp) || !zp_ok(c->b_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        /* |a_mult|, |b_mult| <= 2^22 keep the add's int32 sum exact (kernels.h); mul ignores
+         * them */
+        if (d->kind == I8_OP_ADD && (c->a_mult < -(1 << 22) || c->a_mult > (1 << 22) ||
+                                     c->b_mult < -(1 << 22) || c->b_mult > (1 << 22)))
+            return "add multipliers must be within 2^22 in magnitude";
+        if (!isfinite(c->mult)) return "mult must be finite";
         return NULL;
     }
     case I8_OP_REQUANT_COPY: {
@@ -317,6 +323,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             c->x_offset < 0 || c->y_offset < 0)
             return "rows, cols, strides and offsets must be >= 0";
         if (!zp_ok(b->x_zp) || !zp_ok(b->y_zp)) return "zero points out of int8 range";
+        if (!isfinite(b->mult)) return "mult must be finite";
         int empty = b->rows == 0 || b->cols == 0;
         /* the last row starts at (rows - 1) * stride and holds cols elements */
         f->in[0] = empty ? 0 : add2(c->x_offset, add2(mul2(b->rows - 1, b->x_stride), b->cols));
@@ -358,6 +365,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->n < 1 || c->hw < 1 || c->c < 1) return "n, hw, c must be >= 1";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        /* the sum of hw values x - x_zp (|.| <= 255) is an int32 */
+        if ((int64_t)c->hw * 255 > INT32_MAX) return "hw too large for the int32 accumulator";
+        if (!isfinite(c->mult)) return "mult must be finite";
         f->in[0] = prod4(c->n, c->hw, c->c, 1);
         f->out = mul2(c->n, c->c);
         return NULL;
@@ -385,6 +395,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
             return "dimensions must be >= 1";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp)) return "zero points out of int8 range";
+        if (!isfinite(c->mult)) return "mult must be finite";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
         f->out = prod4(c->n, c->oh, c->ow, c->c);
         f->n_consts = 6;
@@ -458,7 +469,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         for (int32_t i = 0; i < c->ndim; i++) {
             int64_t in = c->in_shape[i], b = c->pad_before[i], a = c->pad_after[i];
             if (in < 0) return "in_shape must be >= 0";
-            if (b < -in || a < -in || b > INT32_MAX || a > INT32_MAX) return "pad out of range";
+            /* a negative pad_after may also crop the leading pad (ONNX Pad allows it; the
+             * kernel clips the leading run to the output) */
+            if (b < -in || b > INT32_MAX || a > INT32_MAX || a < -in - (b > 0 ? b : 0))
+                return "pad out of range";
             out_shape[i] = in + b + a;
             if (out_shape[i] < 0) return "pads crop more than the input";
             /* reflect and edge have no value to fall back on when the axis is empty */
@@ -479,7 +493,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *c = &p->f32_binary;
-        const int arith = c->op >= I8_F32_ADD && c->op <= I8_F32_MIN;
+        const int arith = c->op >= I8_F32_ADD && c->op < I8_F32_ARITH_END;
         const int cmp = c->op >= I8_F32_EQUAL && c->op <= I8_F32_GREATER_EQUAL;
         const int logic = c->op >= I8_F32_AND && c->op <= I8_F32_XOR;
         if (!(arith && c->type == I8_F32_T_F32) && !(cmp && (c->type == I8_F32_T_F32 ||

@@ -7,12 +7,21 @@
 
 /* `units` slices of `work` elements each (double: a product of checked sizes, never needs to
  * be exact) */
+/* I8_SPLIT_CHUNK, or what a test set (i8_plan_set_split_chunk) */
+static int64_t split_chunk = I8_SPLIT_CHUNK;
+
+int64_t i8_plan_set_split_chunk(int64_t chunk) {
+    const int64_t before = split_chunk;
+    split_chunk = chunk > 0 ? chunk : I8_SPLIT_CHUNK;
+    return before;
+}
+
 static void by_work(i8_split *s, int64_t units, double work) {
     s->units = units > 0 ? units : 0;
     s->per = s->units > 0 ? s->units : 1;
     s->tasks = 1;
-    if (units < 2 || work <= 0 || (double)units * work < 2.0 * I8_SPLIT_CHUNK) return;
-    const double per = (double)I8_SPLIT_CHUNK / work;
+    if (units < 2 || work <= 0 || (double)units * work < 2.0 * split_chunk) return;
+    const double per = (double)split_chunk / work;
     s->per = per < 1 ? 1 : (int64_t)per;
     s->tasks = (units + s->per - 1) / s->per;
 }

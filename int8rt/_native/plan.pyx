@@ -231,6 +231,7 @@ cdef extern from "int8rt/plan.h" nogil:
     int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index)
     int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc)
     int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes)
+    int64_t i8_plan_set_split_chunk(int64_t chunk)
     const char *i8_plan_error(const i8_plan *plan)
     int32_t i8_plan_num_ops(const i8_plan *plan)
     int64_t i8_plan_arena_total(const i8_plan *plan)
@@ -265,6 +266,12 @@ def thread_pool_shutdown():
     threaded run builds a new pool. Waits for a run that holds the pool (one inference)."""
     with nogil:
         i8_pool_shutdown()
+
+
+def set_split_chunk(int64_t chunk) -> int:
+    """Tests: the work per task of the ops the plan splits for threads, for the plans built
+    from now on (csrc/plan/split.c; <= 0 restores the default). Returns the previous value."""
+    return i8_plan_set_split_chunk(chunk)
 
 
 def thread_pool_workers() -> int:

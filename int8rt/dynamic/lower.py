@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ir
+from .. import ir, opset
 from .._native import _aligned_bytes, dynq_pack, rnn_pack, w4_pack
 from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
-BINARY_OPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6,
+# f32_binary codes (csrc/include/int8rt/f32.h): the arithmetic ops as opset.py declares them,
+# comparisons and logic (uint8 0 / 1 outputs)
+BINARY_OPS = {**{op: opset.OPS[op].f32_code for op in opset.BINARY_OPS},
               "Equal": 16, "Less": 17, "Greater": 18, "LessOrEqual": 19, "GreaterOrEqual": 20,
               "And": 32, "Or": 33, "Xor": 34}
 UNARY_OPS = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,

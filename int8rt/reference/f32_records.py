@@ -28,23 +28,25 @@ def _strided(buf: np.ndarray, shape, stride) -> np.ndarray:
 def f32_binary(a, b, *, op: int, type: int, shape, a_stride, b_stride, **_) -> np.ndarray:
     if type != 0:
         raise ValueError("the static plan's float records are float32 only")
+    if op not in F32_ARITH:
+        raise ValueError(f"f32_binary op {op} is not a float arithmetic op")
     x, y = _strided(a.astype(F32), shape, a_stride), _strided(b.astype(F32), shape, b_stride)
     with np.errstate(all="ignore"):
-        if op == 0:
-            return (x + y).astype(F32)
-        if op == 1:
-            return (x - y).astype(F32)
-        if op == 2:
-            return (x * y).astype(F32)
-        if op == 3:
-            return (x / y).astype(F32)
-        if op == 4:  # powf; b == 2 is x * x in C
-            return np.where(y == 2, x * x, np.power(x.astype(np.float64), y)).astype(F32)
-        if op == 5:  # a > b || isnan(a) ? a : b
-            return np.where((x > y) | np.isnan(x), x, y).astype(F32)
-        if op == 6:
-            return np.where((x < y) | np.isnan(x), x, y).astype(F32)
-    raise ValueError(f"f32_binary op {op} is not a float arithmetic op")
+        return np.asarray(F32_ARITH[op](x, y)).astype(F32)
+
+
+# f32_binary's float arithmetic by op code (csrc/kernels/f32/f32.c f32_op, element for element:
+# the codes are opset.py's `f32_code`)
+F32_ARITH = {
+    0: lambda x, y: x + y,
+    1: lambda x, y: x - y,
+    2: lambda x, y: x * y,
+    3: lambda x, y: x / y,
+    4: lambda x, y: np.where(y == 2, x * x, np.power(x.astype(np.float64), y)),  # powf; x * x
+    5: lambda x, y: np.where((x > y) | np.isnan(x), x, y),  # a > b || isnan(a) ? a : b
+    6: lambda x, y: np.where((x < y) | np.isnan(x), x, y),
+    7: lambda x, y: np.where(x < 0, x * y, x),  # PRelu, y the slope
+}
 
 
 def _clip01(v: np.ndarray) -> np.ndarray:

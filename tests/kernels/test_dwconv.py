@@ -14,13 +14,14 @@ from test_conv import make_case
 
 from int8rt import _native
 from int8rt.reference import conv as ref
+from tests.kernels import one_op
 
 CHANNELS = [1, 3, 15, 16, 17, 31, 32, 33, 48, 70]
 
 
 def _check(x: np.ndarray, kwargs: dict, out_f32: int = 0) -> None:
     expected = ref.conv2d(x, **kwargs, out_f32=out_f32)
-    got = _native.conv2d(x, **kwargs, out_f32=out_f32)
+    got = one_op.conv2d(x, **kwargs, out_f32=out_f32)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
 

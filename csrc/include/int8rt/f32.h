@@ -18,7 +18,10 @@
 #define I8_F32_MAXDIM 8
 
 enum {
+    /* float arithmetic: the codes int8rt/opset.py declares as `f32_code`; a new one goes
+     * before I8_F32_ARITH_END */
     I8_F32_ADD = 0, I8_F32_SUB, I8_F32_MUL, I8_F32_DIV, I8_F32_POW, I8_F32_MAX, I8_F32_MIN,
+    I8_F32_PRELU, I8_F32_ARITH_END,
     /* comparisons and logic write uint8 0/1 (ONNX bool) */
     I8_F32_EQUAL = 16, I8_F32_LESS, I8_F32_GREATER, I8_F32_LESS_EQUAL, I8_F32_GREATER_EQUAL,
     I8_F32_AND = 32, I8_F32_OR, I8_F32_XOR,

@@ -299,6 +299,11 @@ int i8_plan_pack_weights(const i8_op_desc *desc, void *blob, int64_t nbytes, cha
 /* arena_nbytes: the buffer part of the arena (every ARENA ref must fit); the plan appends the
  * largest per-op scratch after it. */
 int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes);
+/* Tests: the work per task of the ops that csrc/plan/split.c splits (I8_SPLIT_CHUNK; <= 0
+ * restores it). A small chunk splits small ops into many tasks, so a test reaches every task
+ * boundary with small tensors. Read when an op is added; process-wide and not thread safe.
+ * Returns the previous chunk. */
+int64_t i8_plan_set_split_chunk(int64_t chunk);
 
 /* The detailed message of the last failed build call (or ""), valid until the next call. */
 const char *i8_plan_error(const i8_plan *plan);
