@@ -223,3 +223,16 @@ def test_cli_keep_auto(tmp_path, capsys) -> None:
     assert "keep auto: cosine" in text and "dw" in text.split("kept float:")[1]
     # an unreachable target exits 1 (the file is still written, as for --max-drop)
     assert main(args[:-4] + ["--target", "1.0", "-o", str(out)]) == 1
+
+
+def test_cli_leaves_equalize_and_bias_correction_to_keep_auto_unless_given() -> None:
+    from int8rt.cli import build_parser
+
+    def parsed(*flags: str):
+        a = build_parser().parse_args(["quantize", "m.onnx", "--calib", "c.npy", "--keep",
+                                       "auto", "-o", "m.i8", *flags])
+        return a.equalize, a.bias_correction
+
+    assert parsed() == (None, None)
+    assert parsed("--equalize", "--bias-correction") == (True, True)
+    assert parsed("--no-equalize", "--no-bias-correction") == (False, False)
