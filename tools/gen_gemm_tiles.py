@@ -335,6 +335,16 @@ def tile(s: Set, mr: int, nr: int) -> str:
     cs = 8 if s.lanes == 4 else 16  # channels per epilogue call (<set>_store<cs>)
     per16 = cs // s.lanes
     chunks = max(1, nr // cs)
+    if s.lanes == 16:
+        # int8, no post-ops, every column (the common case): straight-line stores, the
+        # epilogue's per-call checks hoisted (with K = 16 they were much of the tile's time)
+        o.append(f"    if (nc == {nr} && {p}_plain(&rq)) {{")
+        for r in reversed(range(mr)):
+            for v in range(nv):
+                o.append(f"        {p}_store16_plain(&rq, acc{r}_{v}, p->mult + {16 * v}, "
+                         f"c{r} + {16 * v});")
+        o.append("        return;")
+        o.append("    }")
     o.append(f"    const size_t n0 = nc < {cs} ? nc : {cs};")
     for h in range(1, chunks):
         o.append(f"    const size_t n{h} = nc > {cs * h} ? "

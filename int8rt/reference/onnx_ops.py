@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import opset
+
 F32 = np.float32
 OpFn = Callable[[list[Any], dict[str, Any]], list[np.ndarray]]
 OPS: dict[str, OpFn] = {}
@@ -342,6 +344,12 @@ def _lp_normalization(ins, attrs):
         np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
     return [(x / norm).astype(x.dtype)]
 
+
+
+# the binary elementwise ops opset.py declares and no rule above covers (Div: integer
+# division; Max / Min / Sum: variadic)
+for _name in opset.BINARY_OPS:
+    OPS.setdefault(_name, _binary(opset.binary_function(_name)))
 
 def run_node(op: str, ins: list[Any], attrs: dict[str, Any], where: str) -> list[np.ndarray]:
     fn = OPS.get(op)

@@ -216,6 +216,14 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
     }
 }
 
+const void *i8_conv2d_dw_stream(const i8_conv2d_params *p, const void *conv_packed) {
+    conv_header h;
+    memcpy(&h, conv_packed, sizeof h);
+    if (h.magic != CONV_MAGIC || h.algo != I8_CONV_DW || choose_algo(p) != I8_CONV_DW)
+        return NULL;
+    return (const unsigned char *)conv_packed + CONV_HEADER_BYTES;
+}
+
 void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch) {
     i8_conv2d_run_post(p, packed, x, y, scratch, NULL, NULL);

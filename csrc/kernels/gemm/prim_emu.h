@@ -60,6 +60,11 @@ static inline uint32_t i8_emu_u32(const unsigned char *p) {
         memcpy(acc, lo.l, (LANES) * 4);                                                        \
         if ((LANES) == 8) memcpy(acc + 8, hi.l, 32);                                           \
         i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);                                    \
+    }                                                                                          \
+    static inline int S##_plain(const i8_rq_params *rq) { return !rq->out_f32 && !rq->post; }  \
+    static inline void S##_store16_plain(const i8_rq_params *rq, i8_emu_vec v,                 \
+                                         const float *mult, void *y) {                         \
+        S##_store16(rq, v, v, mult, y, 16);                                                    \
     }
 
 /* vpmaddwd lane: two int16 products summed (exact: int8 values, |sum| <= 2^15) */
