@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
 
+    import machine
+    import minilm_check
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
     import int8rt
-    import machine
-    import minilm_check
     from int8rt import _native
 
     work = Path(args.workdir)
