@@ -271,6 +271,12 @@ make_hashes() {
   if [ ! -f "$CACHE/models/mobilenet_v2.i8" ] || [ ! -s "$CACHE/hashes-x86.txt" ]; then
     # kept across runs: the quantized models and their x86 hashes depend only on the checkout
     # (delete $CACHE/models after changing the quantizer or the kernels)
+    # a clean checkout has no x86 build yet: model_hashes.py imports the checkout's int8rt
+    if ! ls "$SRC"/int8rt/_native/_libint8rt*.so >/dev/null 2>&1; then
+      t "x86 build_ext --inplace (host, for the model hashes)" sh -c \
+        "cd '$SRC' && python3 setup.py build_ext --inplace -j 2 >'$CACHE/x86-build.log' 2>&1" ||
+        { tail -n 20 "$CACHE/x86-build.log"; return 1; }
+    fi
     t "x86 model outputs (host)" python3 "$SRC/tools/arm/model_hashes.py" make "$CACHE/models" \
       | tee "$CACHE/hashes-x86.txt"
   fi
