@@ -184,11 +184,11 @@ static int post_after_tiles(const i8_gemm_kernel *kd) {
     return kd->native && (kd->cpu == I8_GEMM_CPU_NEON || kd->cpu == I8_GEMM_CPU_NEONDOT);
 }
 
-static inline void tile_call(const i8_gemm_tile *t, const i8_gemm_panel *pn, int post_after,
+static inline void tile_call(i8_gemm_ukernel fn, const i8_gemm_panel *pn, int post_after,
                              size_t rows, size_t nc, size_t kc, const unsigned char *a,
                              size_t a_stride, const unsigned char *w, unsigned char *c,
                              size_t c_row, const i8_gemm_params *p) {
-    t->fn(rows, nc, kc, a, a_stride, w, c, c_row, p);
+    fn(rows, nc, kc, a, a_stride, w, c, c_row, p);
     if (post_after)
         for (size_t r = 0; r < rows; r++) i8_post_apply__scalar(pn->post, (int8_t *)(c + r * c_row), nc);
 }
@@ -272,8 +272,8 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                 for (size_t b = 0; b < nb; b++) {
                     p.bias = pn->bias + cb[b].j;
                     p.mult = pn->mult + cb[b].j;
-                    cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].j * esz,
-                             c_row, &p);
+                    tile_call(cb[b].fn, pn, post_after, rows, cb[b].nc, kc, ai, a_stride,
+                              cb[b].w, ci + cb[b].j * esz, c_row, &p);
                 }
             }
             return;
@@ -285,7 +285,7 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                 const size_t nc = n - j < t->nr ? n - j : t->nr;
                 p.bias = pn->bias + j;
                 p.mult = pn->mult + j;
-                tile_call(t, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride,
+                tile_call(t->fn, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride,
                           pn->w + weight_offset(pn, j), c + i * c_row + j * esz, c_row, &p);
                 j += nc;
             }
@@ -300,7 +300,7 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
         const unsigned char *w = pn->w + weight_offset(pn, j);
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;
-            tile_call(t, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride, w,
+            tile_call(t->fn, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride, w,
                       c + i * c_row + j * esz, c_row, &p);
         }
         j += nc;
