@@ -241,6 +241,40 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         i8_fc_run(&p, packed, a[0], y, scratch);
         free(packed);
         free(scratch);
+    } else if (!strcmp(k, "conv2d_post") || !strcmp(k, "fc_post")) {
+        /* the conv2d / fc fields, then i8_post_params (POST_INTS of make_cases.py) and its
+         * mult; arrays: x, w, bias, mult, the table, the residual (y's shape) */
+        const int conv = k[0] == 'c', nb = conv ? 23 : 8;
+        NEED(nb + 9, 1, 6);
+        i8_post_params pp = {I32(nb), I32(nb + 1), I32(nb + 2), I32(nb + 3), I32(nb + 4),
+                             I32(nb + 5), tc->floats[0], I32(nb + 6), I32(nb + 7), I32(nb + 8)};
+        if (tc->arr_n[5] != tc->out_n) {
+            snprintf(err, errcap, "%s: residual and expected sizes differ", k);
+            return -1;
+        }
+        if (conv) {
+            i8_conv2d_params p;
+            conv_params(tc, &p);
+            p.post = pp;
+            void *packed = xmalloc(i8_conv2d_packed_size(&p));
+            void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
+            i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
+            i8_conv2d_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
+            free(packed);
+            free(scratch);
+        } else {
+            i8_fc_params p;
+            memset(&p, 0, sizeof p);
+            p.m = I32(0), p.k = I32(1), p.n = I32(2), p.x_zp = I32(3), p.y_zp = I32(4);
+            p.qmin = I32(5), p.qmax = I32(6), p.out_f32 = I32(7);
+            p.post = pp;
+            void *packed = xmalloc(i8_fc_packed_size(&p));
+            void *scratch = xmalloc(i8_fc_scratch_size(&p));
+            i8_fc_pack(&p, a[1], a[2], a[3], packed);
+            i8_fc_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
+            free(packed);
+            free(scratch);
+        }
     } else if (!strcmp(k, "add") || !strcmp(k, "mul")) {
         NEED(26, 1, 2);
         i8_binary_params p;

@@ -96,7 +96,7 @@ def tie_operands(x_shape, w_shape, oc: int, x_zp: int):
 # ---- conv2d / fc ------------------------------------------------------------------------------
 def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(0, 0, 0, 0),
               groups=1, x_zp=0, y_zp=0, qmin=-128, qmax=127, out_f32=0, mult_hi=0.05,
-              extreme=False, ties=False, w_lo=W_LO) -> None:
+              extreme=False, ties=False, w_lo=W_LO, post=None) -> None:
     cg = c // groups
     x = i8((n, h, wd, c))
     wt = i8((oc, kh, kw, cg), lo=w_lo)
@@ -118,6 +118,9 @@ def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(
             x_zp, y_zp, qmin, qmax, out_f32]
     label = (f"x{n}x{h}x{wd}x{c} oc{oc} k{kh}x{kw} s{s} d{d} p{pads} g{groups} "
              f"zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}{' ties' if ties else ''}")
+    if post is not None:
+        add_with_post(w, "conv2d_post", label, ints, [x, wt, bias, mult], y, post)
+        return
     w.add("conv2d", label, ints, [], [x, wt, bias, mult], y)
 
 
@@ -176,7 +179,7 @@ def conv_cases(w: CaseWriter) -> None:
 
 
 def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
-            extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO) -> None:
+            extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO, post=None) -> None:
     x, wt = i8((m, k)), i8((n, k), lo=w_lo)
     if extreme:
         x[...] = -128 if x_zp > 0 else 127
@@ -189,8 +192,56 @@ def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
         x, wt, bias, mult = tie_operands(x.shape, wt.shape, n, x_zp)
     y = conv.fc(x, w=wt, bias=bias, mult=mult, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax,
                 out_f32=out_f32)
-    w.add("fc", f"m{m} k{k} n{n} zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}",
-          [m, k, n, x_zp, y_zp, qmin, qmax, out_f32], [], [x, wt, bias, mult], y)
+    label = f"m{m} k{k} n{n} zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}"
+    ints = [m, k, n, x_zp, y_zp, qmin, qmax, out_f32]
+    if post is not None:
+        add_with_post(w, "fc_post", label, ints, [x, wt, bias, mult], y, post)
+        return
+    w.add("fc", label, ints, [], [x, wt, bias, mult], y)
+
+
+# Fused epilogue post-ops (kernels.h i8_post_params): a table lookup, a residual add, both;
+# the add's multipliers are 2^-k scales so .5 ties occur. The expected output is the unfused
+# program: the conv / fc, then the lut kernel, then the add kernel (references only).
+POSTS = {
+    "lut": {"lut": 1},
+    "add": {"add": 1, "a_zp": -7, "b_zp": 100, "a_mult": 1 << 20, "b_mult": -(3 << 19),
+            "mult": 2.0 ** -20, "y_zp": 3, "qmin": -128, "qmax": 127},
+    "lut+add": {"lut": 1, "add": 1, "a_zp": 127, "b_zp": -128, "a_mult": 3 << 18,
+                "b_mult": 5 << 17, "mult": 2.0 ** -19, "y_zp": -128, "qmin": -128, "qmax": 90},
+}
+POST_INTS = ("lut", "add", "a_zp", "b_zp", "a_mult", "b_mult", "y_zp", "qmin", "qmax")
+
+
+def add_with_post(w: CaseWriter, kind: str, label: str, ints: list[int],
+                  arrays: list[np.ndarray], y: np.ndarray, post: str) -> None:
+    pp = POSTS[post]
+    table = RNG.integers(-128, 128, 256, dtype=np.int8)
+    res = i8(y.shape)
+    if pp.get("lut"):
+        y = elementwise.lut(y.reshape(-1), table).reshape(y.shape)
+    if pp.get("add"):
+        y = elementwise.add(y.reshape(-1), res.reshape(-1), ndim=1, shape=(y.size,),
+                            a_stride=(1,), b_stride=(1,), a_zp=pp["a_zp"], b_zp=pp["b_zp"],
+                            y_zp=pp["y_zp"], a_mult=pp["a_mult"], b_mult=pp["b_mult"],
+                            mult=pp["mult"], qmin=pp["qmin"], qmax=pp["qmax"]).reshape(y.shape)
+    w.add(kind, f"{label} post={post}", ints + [pp.get(k, 0) for k in POST_INTS],
+          [pp.get("mult", 0.0)], arrays + [table, res], y)
+
+
+def post_cases(w: CaseWriter) -> None:
+    """fc and conv2d shapes through each gemm loop of gemm/dispatch.c (weights within L1 and
+    beyond, partial tiles), the depthwise and im2col convs, with each post-op."""
+    for post in POSTS:
+        for m, k, n in [(1, 5, 1), (7, 33, 17), (13, 64, 48), (17, 100, 70), (3, 4096, 9)]:
+            fc_case(w, m, k, n, -5, 3, post=post)
+        for g in [(1, 5, 5, 3, 4, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
+                  (2, 6, 7, 33, 20, 3, 3, (1, 1), (1, 1), (1, 0, 2, 1), 1),
+                  (1, 9, 9, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 16),
+                  (1, 10, 11, 24, 24, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 24),
+                  (1, 6, 9, 16, 16, 5, 5, (2, 2), (1, 1), (2, 2, 2, 2), 16)]:
+            n_, h, wd, c, oc, kh, kw, s_, d, pads, groups = g
+            conv_case(w, n_, h, wd, c, oc, kh, kw, s_, d, pads, groups, 3, -2, post=post)
 
 
 def fc_cases(w: CaseWriter) -> None:
@@ -448,7 +499,7 @@ def movement_cases(w: CaseWriter) -> None:
 
 def build() -> CaseWriter:
     w = CaseWriter()
-    for gen in (conv_cases, fc_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
+    for gen in (conv_cases, fc_cases, post_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
                 resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
         gen(w)
     return w
