@@ -54,8 +54,7 @@ libint8rt = Extension(
 )
 
 # The binding modules (int8rt/_native/*.pyx), one per job (int8rt/_native/__init__.py).
-MODULES = ["cpu", "plan", "dynamic", "kernels_conv", "kernels_elementwise", "kernels_f32conv",
-           "bench"]
+MODULES = ["cpu", "plan", "dynamic", "kernels_gemm", "bench"]
 bindings = [
     Extension(
         f"int8rt._native.{m}",

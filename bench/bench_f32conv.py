@@ -5,7 +5,8 @@ PP-OCRv4 text detector (DBNet, 480x480 input) and PicoDet's stem.
 
     python bench/bench_f32conv.py [--runs 15]
 
-The int8rt figure includes packing the weights (the plan packs once at build time), so it
+The int8rt figure runs a one-record plan built per call (tests/kernels/one_op.py): it includes
+the plan build and packing the weights (a model packs once at build time), so it
 slightly understates the kernel.
 """
 
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_header
 from int8rt import _native as nat
+from tests.kernels import one_op
 
 FMAX = float(np.finfo(np.float32).max)
 
@@ -74,7 +76,7 @@ def main() -> None:
             feeds = {"x": x}
 
             def ours():
-                nat.fc_f32(x, w=w, bias=b, lo=-FMAX, hi=FMAX)
+                one_op.fc_f32(x, w=w, bias=b, lo=-FMAX, hi=FMAX)
         else:
             h, wd, c, oc, k, s, g = shape
             x = rng.standard_normal((1, h, wd, c)).astype(np.float32)
@@ -90,7 +92,7 @@ def main() -> None:
                        pad_b=pad, pad_r=pad, groups=g, lo=-FMAX, hi=FMAX)
 
             def ours(x=x, w=w, b=b, geo=geo):
-                nat.conv2d_f32(x, w=w, bias=b, **geo)
+                one_op.conv2d_f32(x, w=w, bias=b, **geo)
         graph = helper.make_graph([node], "b", [helper.make_tensor_value_info(
             "x", TensorProto.FLOAT, list(feeds["x"].shape))], [helper.make_tensor_value_info(
                 "y", TensorProto.FLOAT, None)], initializer=inits)

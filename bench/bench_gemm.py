@@ -8,8 +8,8 @@ It first prints the CPU model, the ISA flags present, then per path the GEMM M=N
 throughput (weights packed once, CPU time of this thread, best of 7) against that path's
 measured peak (docs/KERNELS.md, "Peak").
 
-Kernel timings go through the checked bindings (_native.fc / _native.conv2d), so they include
-the weight packing (small next to the gemm at these sizes). GOPS counts a multiply-add as two
+Kernel timings run one-record plans built on every call (tests/kernels/one_op.py), so they
+include the weight packing and the plan build (small next to the gemm at these sizes). GOPS counts a multiply-add as two
 operations. The machine is shared and noisy: only ratios from one run mean much.
 """
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_header
 from int8rt import _native
+from tests.kernels import one_op
 
 
 def _fc_case(m: int, k: int, n: int) -> tuple[Callable[[], object], int]:
@@ -36,7 +37,7 @@ def _fc_case(m: int, k: int, n: int) -> tuple[Callable[[], object], int]:
     kw = {"w": rng.integers(-127, 128, (n, k), dtype=np.int8),
           "bias": rng.integers(-1000, 1000, n).astype(np.int32),
           "mult": np.full(n, 1e-4, np.float32), "x_zp": 3, "y_zp": -2}
-    return (lambda: _native.fc(x, **kw)), m * k * n
+    return (lambda: one_op.fc(x, **kw)), m * k * n
 
 
 def _conv_case(hw: int, c: int, oc: int, k: int, stride: int = 1, dw: bool = False
@@ -51,7 +52,7 @@ def _conv_case(hw: int, c: int, oc: int, k: int, stride: int = 1, dw: bool = Fal
           "dil_h": 1, "dil_w": 1, "pad_t": pad, "pad_l": pad, "pad_b": pad, "pad_r": pad,
           "groups": groups, "x_zp": 3, "y_zp": -2}
     oh = (hw + 2 * pad - k) // stride + 1
-    return (lambda: _native.conv2d(x, **kw)), oh * oh * oc * k * k * (c // groups)
+    return (lambda: one_op.conv2d(x, **kw)), oh * oh * oc * k * k * (c // groups)
 
 
 def kernel_cases() -> dict[str, tuple[Callable[[], object], int]]:

@@ -22,9 +22,12 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import cpu_header
 from int8rt import _native as nat
 from int8rt.kernel_tables import lut_table, silu, softmax_exp_table
+from tests.kernels import one_op
 
 
-def cases() -> dict[str, Callable[[], object]]:
+def cases() -> dict[str, Callable[[], Callable[[], object]]]:
+    """name -> a function that plans the case under the current path and returns its runner
+    (one-record plans, tests/kernels/one_op.py)."""
     rng = np.random.default_rng(0)
 
     def i8(*shape):
@@ -48,20 +51,21 @@ def cases() -> dict[str, Callable[[], object]]:
     x_pool = i8(1, 10, 10, 128)
     x_gap = i8(1, 7 * 7, 1280)
     return {
-        "quantize+NCHW->NHWC 3x224x224": lambda: nat.quantize_nchw(img, scale=0.02, zp=-5, c=3,
-                                                                   hw=224 * 224),
-        "dwconv 3x3 56x56x144": lambda: nat.conv2d(x_dw, **dw),
-        "lut 80x80x64": lambda: nat.lut(x_lut, table),
-        "requant_copy 6400x32 into 64": lambda: nat.requant_copy(
-            x_cat, y_cat, rows=6400, cols=32, x_stride=32, y_stride=64, x_offset=0,
-            y_offset=32, x_zp=3, y_zp=-2, mult=np.float32(0.7)),
-        "add 56x56x24": lambda: nat.add(a, b, **add_kw),
-        "softmax 8400x16": lambda: nat.softmax(x_sm, sm_table, rows=8400, cols=16,
-                                               inv_y_scale=256.0, y_zp=-128),
-        "maxpool 5x5 s1 10x10x128": lambda: nat.maxpool(x_pool, oh=10, ow=10, kh=5, kw=5,
-                                                        pad_t=2, pad_l=2),
-        "global_avgpool 7x7x1280": lambda: nat.global_avgpool(
-            x_gap, n=1, hw=49, c=1280, x_zp=3, y_zp=0, mult=np.float32(0.01)),
+        "quantize+NCHW->NHWC 3x224x224": lambda: one_op.prepare(
+            one_op.quantize, img, scale=0.02, zp=-5, c=3, hw=224 * 224),
+        "dwconv 3x3 56x56x144": lambda: one_op.prepare(one_op.conv2d, x_dw, **dw),
+        "lut 80x80x64": lambda: one_op.prepare(one_op.lut, x_lut, table),
+        "requant_copy 6400x32 into 64": lambda: one_op.prepare(
+            one_op.requant_copy, x_cat, y_cat, rows=6400, cols=32, x_stride=32, y_stride=64,
+            x_offset=0, y_offset=32, x_zp=3, y_zp=-2, mult=np.float32(0.7)),
+        "add 56x56x24": lambda: one_op.prepare(one_op.add, a, b, **add_kw),
+        "softmax 8400x16": lambda: one_op.prepare(
+            one_op.softmax, x_sm, sm_table, rows=8400, cols=16, inv_y_scale=256.0, y_zp=-128),
+        "maxpool 5x5 s1 10x10x128": lambda: one_op.prepare(
+            one_op.maxpool, x_pool, oh=10, ow=10, kh=5, kw=5, pad_t=2, pad_l=2),
+        "global_avgpool 7x7x1280": lambda: one_op.prepare(
+            one_op.global_avgpool, x_gap, n=1, hw=49, c=1280, x_zp=3, y_zp=0,
+            mult=np.float32(0.01)),
     }
 
 
@@ -75,16 +79,18 @@ def main() -> None:
     print(cpu_header(), flush=True)
     rows = []
     try:
-        for name, fn in cases().items():
+        for name, prepare in cases().items():
             t: dict[str, list[float]] = {p: [] for p in paths}
-            for p in paths:  # warm up
+            run = {}
+            for p in paths:  # plan (and pack) under each path, warm up
                 nat.set_isa(p)
-                fn()
+                run[p] = prepare()
+                run[p]()
             for _ in range(args.runs):
                 for p in paths:
                     nat.set_isa(p)
                     t0 = time.thread_time_ns()
-                    fn()
+                    run[p]()
                     t[p].append((time.thread_time_ns() - t0) / 1e3)
             med = {p: float(np.median(v)) for p, v in t.items()}
             rows.append((name, med))

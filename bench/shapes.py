@@ -8,10 +8,21 @@ distinct (batch, length) shapes.
                            [--lengths 16:129] [--runs 5] [--rss-shapes 500] [--threads 1]
                            [--python-planning] [--clock wall|thread]
 
-New shapes are C reshapes of a shape template (int8rt/dynamic/reshape.py); the first call of a
+New shapes are C reshapes of a shape template (int8rt/reshape.py); the first call of a
 session builds the template of its shape pattern (batch 1, sequence free). --python-planning
 plans every shape in Python instead (specialize + lower + NativePlan: the path before
 templates), for a before / after on one machine.
+
+Static mode: a static int8 CNN (tests/models: mobilenet_v2, resnet18, digits_cnn) fed batch
+sizes in turn, the same first-call / steady table, the time to a plan alone (C reshape vs the
+Python path before templates: rebatch + lower + NativePlan packing its own weights), and the RSS
+after 10 and after N distinct batch sizes:
+
+    python bench/shapes.py --static mobilenet_v2 [--batches 1:17] [--rss-shapes 40]
+                           [--python-planning] [--clock thread]
+
+The first batch size above 1 builds the session's batch template (three lowerings); that call is
+reported on its own line and left out of the ratio summary's "without the first" figure.
 """
 
 from __future__ import annotations
@@ -59,6 +70,94 @@ def feed(b: int, s: int, vocab: int) -> dict[str, np.ndarray]:
             "mask": np.ones((b, s), np.int64)}
 
 
+def old_path(sess) -> None:
+    """A Session planning new batch sizes as before templates: rebatch + lower + a NativePlan
+    that packs its own weights."""
+    sess._reshaper = None
+    sess._packed_weights = None
+
+
+def static_main(args, clock) -> int:
+    from bench.machine import cpu_header
+    from int8rt.reshape import ReshapedPlan
+    from tests.models.fixtures import calib_and_eval_images, onnx_model_path
+
+    start, stop = (int(v) for v in args.batches.split(":"))
+    calib, _ = calib_and_eval_images(args.static, 16, 1)
+    qm = int8rt.quantize(str(onnx_model_path(args.static)), [calib], progress=False)
+    name = qm.graph.inputs[0]
+    one = calib[:1]
+    images = np.concatenate([one] * max(stop, args.rss_shapes + 1, 32))
+
+    print(cpu_header())
+    print(f"model: {args.static}, threads {args.threads}, clock: {args.clock}"
+          f"{', python planning (before templates)' if args.python_planning else ''}")
+    t0 = time.perf_counter()
+    sess = int8rt.Session(qm, threads=args.threads)
+    if args.python_planning:
+        old_path(sess)
+    print(f"Session load: {(time.perf_counter() - t0) * 1e3:.0f} ms (weights packed, batch "
+          f"{one.shape[0]} planned)")
+    ratios = []
+    print("| batch | first call (ms) | steady (ms) | ratio |\n|---|---|---|---|")
+    for b in range(start, stop):
+        f = {name: images[:b]}
+        t0 = clock()
+        sess.run(None, f)
+        first = clock() - t0
+        steady = []
+        for _ in range(args.runs):
+            t0 = clock()
+            sess.run(None, f)
+            steady.append(clock() - t0)
+        med = float(np.median(steady))
+        ratios.append((b, first / med))
+        print(f"| {b} | {first * 1e3:.1f} | {med * 1e3:.1f} | {first / med:.2f} |")
+    r = np.array([x for _, x in ratios])
+    print(f"\nfirst / steady over {len(r)} batch sizes: median {np.median(r):.2f}, "
+          f"max {r.max():.2f}; batch sizes with ratio <= 2: {(r <= 2).sum()}/{len(r)}")
+    later = [x for b, x in ratios if b > 2]  # batch 2 built the template (or was batch 1)
+    if later:
+        print(f"batch sizes after the template's build (> 2): max {max(later):.2f}, "
+              f"ratio <= 2: {sum(x <= 2 for x in later)}/{len(later)}")
+    made = sum(isinstance(p, ReshapedPlan) for p in sess._plans.values())
+    print(f"cached plans made by a C reshape: {made}/{len(sess._plans)}")
+    if not args.python_planning:
+        # time to a plan alone, interleaved: C reshape vs the path before templates
+        py = int8rt.Session(qm, threads=args.threads)
+        old_path(py)
+        t_c, t_py = [], []
+        for b in range(stop, stop + 5):
+            shapes = ((b,) + one.shape[1:],)
+            t0 = time.perf_counter()
+            sess.plan_for(shapes)
+            t_c.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            py.plan_for(shapes)
+            t_py.append(time.perf_counter() - t0)
+        print(f"planning a new batch size: C reshape {np.median(t_c) * 1e3:.2f} ms, before "
+              f"(rebatch + lower + repack) {np.median(t_py) * 1e3:.1f} ms (medians of 5 sizes)")
+        del py
+    del sess
+
+    sess = int8rt.Session(qm, threads=args.threads)
+    if args.python_planning:
+        old_path(sess)
+    # the largest batch first: its arena (which grows with the batch itself) is then in both
+    # figures, and what is left is what each further shape costs
+    n = args.rss_shapes
+    for i, b in enumerate([n] + list(range(1, n))):
+        sess.run(None, {name: images[:b]})
+        if i == 9:
+            rss10 = rss_mb()
+    rss_n = rss_mb()
+    arena = max(p.arena_size(args.threads) for p in sess._plans.values()) / 2 ** 20
+    print(f"RSS after 10 batch sizes ({n}, 1..9) {rss10:.1f} MB, after {n} ({n}, 1..{n - 1}) "
+          f"{rss_n:.1f} MB ({100 * (rss_n / rss10 - 1):+.1f} %); plans cached: "
+          f"{len(sess._plans)}, largest arena {arena:.1f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--d", type=int, default=384)
@@ -76,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="thread: CPU time of the calling thread (time.thread_time), which leaves "
                          "out the time other processes of a loaded machine take; meaningful "
                          "with --threads 1 only")
+    ap.add_argument("--static", metavar="MODEL", default=None,
+                    help="a static CNN of tests/models (mobilenet_v2, resnet18, digits_cnn) fed "
+                         "batch sizes instead of the dynamic encoder")
+    ap.add_argument("--batches", default="1:17", help="static mode: start:stop (python range)")
     args = ap.parse_args(argv)
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    if args.static:
+        return static_main(args, clock)
     if args.python_planning:
         os.environ["INT8RT_RESHAPE"] = "0"  # Sessions build no shape templates
 
@@ -119,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(r) > 1:
         print(f"without the first length: max {r[1:].max():.2f}, "
               f"lengths with ratio <= 2: {(r[1:] <= 2).sum()}/{len(r) - 1}")
-    from int8rt.dynamic.reshape import ReshapedPlan
+    from int8rt.reshape import ReshapedPlan
 
     made = sum(isinstance(p, ReshapedPlan) for p in sess._plans.values())
     print(f"cached plans made by a C reshape: {made}/{len(sess._plans)}")

@@ -5,7 +5,9 @@ peak (bench/conftest.py, docs/KERNELS.md "Peak"), printed and stored in extra_in
     python -m pytest bench/ --benchmark-timer time.thread_time -s
 
 Convolutions and GEMMs are packed once (PackedConv2d); a GEMM m x k x n is a 1x1 convolution
-over m pixels, the direct 1x1 path (no im2col), the way fc also runs."""
+over m pixels, the direct 1x1 path (no im2col), the way fc also runs. The element-wise kernels
+run as one-record plans built once (tests/kernels/one_op.py `prepare`): the time includes a
+plan run's own work (output allocation, arena), as a model's calls do."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from conftest import peak_gops
 
 from int8rt import _native
+from tests.kernels import one_op
 
 # (label, n, h, w, c, oc, k, stride, pad, groups)
 GEMM = [
@@ -69,7 +72,7 @@ def _add_case(shape: tuple[int, ...]):
     b = rng.integers(-128, 128, size, dtype=np.int8)
     kw = {"ndim": 1, "shape": (size,), "a_stride": (1,), "b_stride": (1,), "a_zp": 3,
           "b_zp": -4, "y_zp": 1, "a_mult": 1 << 20, "b_mult": 3 << 19, "mult": 2.0**-21}
-    return (lambda: _native.add(a, b, **kw)), size
+    return one_op.prepare(one_op.add, a, b, **kw), size
 
 
 @pytest.mark.parametrize("shape", [(1, 56, 56, 64), (1, 28, 28, 32), (1, 7, 7, 512)],
@@ -86,7 +89,7 @@ def test_maxpool_resnet_stem(benchmark, isa: str) -> None:
     x = np.random.default_rng(0).integers(-128, 128, (1, 112, 112, 64), dtype=np.int8)
     kw = {"oh": 56, "ow": 56, "kh": 3, "kw": 3, "stride_h": 2, "stride_w": 2, "pad_t": 1,
           "pad_l": 1}
-    benchmark.pedantic(lambda: _native.maxpool(x, **kw), rounds=30, warmup_rounds=1)
+    benchmark.pedantic(one_op.prepare(one_op.maxpool, x, **kw), rounds=30, warmup_rounds=1)
     _report(benchmark, "maxpool 112x112x64 3x3 s2", isa, 56.0 * 56 * 64 * 9)
 
 
@@ -94,5 +97,5 @@ def test_lut(benchmark, isa: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (1, 56, 56, 144), dtype=np.int8)
     table = rng.integers(-128, 128, 256, dtype=np.int8)
-    benchmark.pedantic(lambda: _native.lut(x, table), rounds=30, warmup_rounds=1)
+    benchmark.pedantic(one_op.prepare(one_op.lut, x, table), rounds=30, warmup_rounds=1)
     _report(benchmark, "lut 56x56x144", isa, float(x.size))

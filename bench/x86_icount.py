@@ -106,7 +106,10 @@ def counted(cpu: str, runtime: str, model: str, runs: int,
            "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("INT8RT_ISA", None)  # the path is whatever int8rt picks on that CPU model
-    cmd = [qemu, "-cpu", cpu, "-plugin", plug, "-d", "plugin", sys.executable]
+    # setarch -R: no address randomisation, so the two counted runs load the native module at
+    # the same address and --split can read both block dumps with one symbol table
+    cmd = ["setarch", "x86_64", "-R", qemu, "-cpu", cpu, "-plugin", plug, "-d", "plugin",
+           sys.executable]
     cmd += guest + ["--runs", str(runs)] if guest else [
         str(ROOT / "bench/arm_icount.py"), "--guest", "--runtime", runtime, "--model", model,
         "--dir", str(arm_icount.WORK / "models"), "--runs", str(runs), "--threads", "1"]

@@ -56,7 +56,7 @@ def quantize(model: ModelSource, calibration: Any = None,
              calib_samples: int | None = None, progress: bool = True, *,
              weight_bits: int = 8, symmetric_activations: bool = False,
              bias_correction: bool = False, equalize: bool = False,
-             float_nodes: Iterable[str] = (), max_error: float | None = None,
+             float_nodes: Iterable[str] | str | None = (), max_error: float | None = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
              max_drop: float | None = None, max_slowdown: float | None = None,
              eval_inputs: Any = None,
@@ -98,6 +98,8 @@ def quantize(model: ModelSource, calibration: Any = None,
     float model.
     """
     if mode != "static":
+        if calibration is not None and mode == "weight_only":
+            dynamic_options["calibration"] = calibration
         return quantize_dynamic(model, mode=mode, **dynamic_options)
     from .calib_data import _first_samples_array, calibration_source
     from .quant.ptq import quantize as ptq_quantize
@@ -119,6 +121,9 @@ def quantize(model: ModelSource, calibration: Any = None,
     if isinstance(metric, (str, OutputMetric)):
         output_metric, metric = parse_metric(metric), None
     float_graph = load_float_model(model, input_shapes)
+    # None means none; one name given as a string is one name, not its characters
+    float_nodes = [] if float_nodes is None else [float_nodes] if isinstance(
+        float_nodes, str) else list(float_nodes)
     _check_float_nodes(float_graph, float_nodes)
     calibration = calibration_source(calibration, calib_samples)
     if isinstance(keep, str) and keep != "auto":
@@ -282,14 +287,20 @@ def _is_i8(path: str) -> bool:
 
 
 def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = True,
-                     bits: int = 8, group: int = 64, float_graph: bool = False
-                     ) -> QuantizedModel:
+                     bits: int = 8, group: int = 64, float_graph: bool = False,
+                     symmetric: bool = True, embedding_bits: int | None = None,
+                     int8_nodes: Iterable[str] = (),
+                     calibration: Iterable[dict] | None = None) -> QuantizedModel:
     """The dynamic path (docs/TRANSFORMERS.md): the ONNX graph keeps its ops and layout,
     MatMul / Gemm with constant weights become int8 per-channel weights whose activations are
     quantized per inference (mode "dynamic", per row = per token unless per_row=False), or
     int8 / packed int4 weights with per-group scales and float activations (mode
-    "weight_only", bits 8 or 4, group 32 / 64 / 128). mode "float" keeps float32 weights (the
-    same plan with float matmuls: a baseline)."""
+    "weight_only", bits 8 or 4, group 32 / 64 / 128; int4 runs with int8 activations per
+    token, W4A8). Weight-only options: `symmetric=False` (int4 groups with zero points),
+    `embedding_bits` (the Gather tables' bits, default `bits`), `int8_nodes` (fnmatch
+    patterns of node names kept dynamic int8), `calibration` (int4: an iterable of feed
+    dicts; GPTQ on the Linears' input Hessians, quant/gptq.py). mode "float" keeps float32
+    weights (the same plan with float matmuls: a baseline)."""
     from .dynamic import onnx_graph, prepare
     from .quant.dynamic import quantize_weights
 
@@ -306,4 +317,7 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
     if mode == "float":
         return QuantizedModel(graph, graph)
     return QuantizedModel(quantize_weights(graph, mode, per_row=per_row, bits=bits,
-                                           group=group), graph)
+                                           group=group, symmetric=symmetric,
+                                           embedding_bits=embedding_bits,
+                                           int8_nodes=int8_nodes,
+                                           calibration=calibration), graph)

@@ -223,9 +223,17 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .api import quantize, quantize_dynamic
 
     if args.dynamic or args.weight_only:
+        calib = None
+        if args.weight_only and args.bits == 4 and args.calib:
+            # GPTQ (quant/gptq.py): an .npz with one array per model input, samples first
+            from .calib_data import calibration_source
+
+            calib = calibration_source(args.calib, args.calib_samples)
         qm = quantize_dynamic(args.model, mode="dynamic" if args.dynamic else "weight_only",
                               per_row=not args.per_tensor_activations, bits=args.bits,
-                              group=args.group)
+                              group=args.group, symmetric=not args.zero_points,
+                              embedding_bits=args.embedding_bits,
+                              int8_nodes=args.int8_nodes or (), calibration=calib)
         with _atomic_output(args.output) as tmp:
             qm.save(tmp)
         print(f"wrote {args.output}")
@@ -573,6 +581,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--bits", type=int, default=8, choices=(4, 8), help="weight-only bits")
     q.add_argument("--group", type=int, default=64, choices=(32, 64, 128),
                    help="weight-only group size")
+    q.add_argument("--zero-points", action="store_true",
+                   help="weight-only int4: asymmetric groups (a zero point per group)")
+    q.add_argument("--embedding-bits", type=int, choices=(4, 8), default=None,
+                   help="weight-only: bits of the embedding (Gather) tables (default --bits)")
+    q.add_argument("--int8-nodes", nargs="+", metavar="PATTERN",
+                   help="weight-only: Linear nodes (fnmatch patterns of node names) kept "
+                   "dynamic int8, e.g. '*/intermediate/*'")
     q.add_argument("--per-tensor-activations", action="store_true",
                    help="dynamic: one activation scale per tensor instead of per row (token)")
     q.add_argument("--method", default="minmax", help=_method_help())

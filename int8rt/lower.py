@@ -132,7 +132,8 @@ def _fuse_epilogues(calls: list[Call], buffers: dict[str, Buffer], io: set[str])
         drop: list[int] = []
         at = k
         r = sole_reader(fused.outputs[0], readers)
-        if r is not None and calls[r].kernel == "lut" and buffers[calls[r].outputs[0]].dtype == "int8":
+        if (r is not None and calls[r].kernel == "lut"
+                and buffers[calls[r].outputs[0]].dtype == "int8"):
             lut = calls[r]
             buffers.pop(fused.outputs[0], None)
             fused.outputs = list(lut.outputs)
@@ -502,7 +503,8 @@ def _float_weights(lw: _Lowerer, node: Node, oc: int) -> tuple[np.ndarray, np.nd
     lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         _fail(node, f"fused clip {node.attrs.get('clip')} is not an ordered pair")
-    bounds = {"lo": max(float(np.float32(lo)), -_FLT_MAX), "hi": min(float(np.float32(hi)), _FLT_MAX)}
+    bounds = {"lo": max(float(np.float32(lo)), -_FLT_MAX),
+              "hi": min(float(np.float32(hi)), _FLT_MAX)}
     return np.ascontiguousarray(w), np.ascontiguousarray(b.reshape(oc)), bounds
 
 
@@ -541,7 +543,7 @@ def _gemm_f32(lw: _Lowerer, node: Node) -> None:
 
 # -- float fallback of the other ops: the f32 records the dynamic path runs --------------------
 # csrc/include/int8rt/f32.h I8F_* codes
-_F32_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6}
+_F32_BINARY = {op: opset.OPS[op].f32_code for op in opset.BINARY_OPS}
 _F32_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
               "Clip": 9, "Reciprocal": 10, "Abs": 11, "Log": 13, "HardSigmoid": 14,
               "HardSwish": 15, "LeakyRelu": 16, "Silu": 17}
@@ -650,7 +652,8 @@ def _binary(lw: _Lowerer, node: Node) -> None:
     (sa, za), (sb, zb), (sy, zy) = lw.qp(a), lw.qp(b), lw.qp(y)
     qmin, qmax = lw.clamp(node, y)
     params = {"ndim": ndim, "shape": tuple(shape), "a_stride": tuple(a_stride),
-                  "b_stride": tuple(b_stride), "a_zp": za, "b_zp": zb, "y_zp": zy, "qmin": qmin, "qmax": qmax}
+              "b_stride": tuple(b_stride), "a_zp": za, "b_zp": zb, "y_zp": zy, "qmin": qmin,
+              "qmax": qmax}
     if node.op == "Mul":
         params.update(a_mult=0, b_mult=0, mult=float(kt.mul_mult(sa, sb, sy)))
         kernel = "mul"
@@ -731,10 +734,10 @@ def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
     (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
     pt, pl, _, _ = a.get("pads", (0, 0, 0, 0))
     (_, zx), (_, zy) = lw.qp(x), lw.qp(y)
-    return {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "kh": kh, "kw": kw, "stride_h": sh, "stride_w": sw,
-                "dil_h": dh, "dil_w": dw, "pad_t": pt, "pad_l": pl,
-                "count_include_pad": int(a.get("count_include_pad", 0)), "x_zp": zx, "y_zp": zy,
-                "qmin": -128, "qmax": 127}
+    return {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "kh": kh, "kw": kw,
+            "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw, "pad_t": pt, "pad_l": pl,
+            "count_include_pad": int(a.get("count_include_pad", 0)), "x_zp": zx, "y_zp": zy,
+            "qmin": -128, "qmax": 127}
 
 
 def _maxpool(lw: _Lowerer, node: Node) -> None:
@@ -760,11 +763,13 @@ def _global_avgpool(lw: _Lowerer, node: Node) -> None:
     lw.expect_int8(node, x, y)
     n, h, w_, c = _rank(lw, node, x, 4)
     if lw.shape(y) != (n, 1, 1, c) or h * w_ < 1:
-        _fail(node, f"output {y!r} {lw.shape(y)} is not (N, 1, 1, C) of a non-empty {(n, h, w_, c)}")
+        _fail(node, f"output {y!r} {lw.shape(y)} is not (N, 1, 1, C) of a non-empty "
+                    f"{(n, h, w_, c)}")
     (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
     mult = float(kt.global_avgpool_mult(sx, sy, h * w_))
     lw.emit(node, "global_avgpool", [x], [y],
-            {"n": n, "hw": h * w_, "c": c, "x_zp": zx, "y_zp": zy, "mult": mult, "qmin": -128, "qmax": 127})
+            {"n": n, "hw": h * w_, "c": c, "x_zp": zx, "y_zp": zy, "mult": mult, "qmin": -128,
+             "qmax": 127})
 
 
 # -- data movement -----------------------------------------------------------------------------
@@ -877,7 +882,8 @@ def _concat(lw: _Lowerer, node: Node) -> None:
         src = _const_buffer(lw, node, x) if lw.g.tensor(x).is_const else x
         lw.emit(node, "requant_copy", [src], [y],
                 {"rows": rows, "cols": cols, "x_stride": cols, "y_stride": y_stride, "x_offset": 0,
-                     "y_offset": offset, "x_zp": zx, "y_zp": zy, "mult": float(kt.requant_mult(sx, sy))})
+                 "y_offset": offset, "x_zp": zx, "y_zp": zy,
+                 "mult": float(kt.requant_mult(sx, sy))})
         offset += cols
 
 
@@ -894,15 +900,16 @@ def _resize(lw: _Lowerer, node: Node) -> None:
         nm = a.get("nearest_mode", "round_prefer_floor")
         iy = kt.resize_nearest_map(h, oh, sh, ctm, nm)
         ix = kt.resize_nearest_map(w_, ow, sw, ctm, nm)
-        lw.emit(node, "resize_nearest", [src], [y], {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow},
-                {"iy": iy, "ix": ix})
+        lw.emit(node, "resize_nearest", [src], [y],
+                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow}, {"iy": iy, "ix": ix})
     else:
         y0, y1, fy = kt.resize_linear_map(h, oh, sh, ctm)
         x0, x1, fx = kt.resize_linear_map(w_, ow, sw, ctm)
         (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
         mult = float(kt.bilinear_mult(sx, sy))
         lw.emit(node, "resize_bilinear", [x], [y],
-                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "x_zp": zx, "y_zp": zy, "mult": mult},
+                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "x_zp": zx, "y_zp": zy,
+                 "mult": mult},
                 {"y0": y0, "y1": y1, "fy": fy, "x0": x0, "x1": x1, "fx": fx})
 
 
@@ -939,8 +946,8 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Dequantize": _dequantize,
     "Conv": _conv,
     "Gemm": _gemm,
-    **{op: _or_float(_binary, _binary_f32) for op in ("Add", "Sub", "Mul")},
-    **{op: _binary_f32 for op in _F32_BINARY if op not in ("Add", "Sub", "Mul")},
+    **{op: _or_float(_binary, _binary_f32) if opset.OPS[op].int8 else _binary_f32
+       for op in opset.BINARY_OPS},
     **{op: _or_float(_unary, _unary_f32) for op in opset.UNARY_OPS},
     **{op: _unary_f32 for op in _F32_UNARY if op not in opset.UNARY_OPS},
     "MaxPool": _maxpool,

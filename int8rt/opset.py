@@ -10,7 +10,11 @@ Each op is declared here once. A unary elementwise op carries its real function 
 float executor (reference/float_ops.py) evaluates it, lowering turns it into the 256-entry
 int8 table (lower.py), validation and shape inference take it as a 1-in 1-out op, and with
 `onnx=True` the ONNX importer maps the ONNX op of the same name onto it, attributes and their
-defaults as declared here (docs/ARCHITECTURE.md "Adding an op").
+defaults as declared here (docs/ARCHITECTURE.md "Adding an op"). A binary elementwise op
+carries its function (`binary`) and its float32 kernel code (`f32_code`): the float executor
+and the dynamic path's numpy evaluation run the function; validation, shape inference and the
+layout pass take it as a 2-in 1-out broadcasting op; lowering (static and dynamic) emits the
+`f32_binary` record with that code, or the int8 add / mul kernels for Add / Sub / Mul.
 
 `clip` attributes are fused activation bounds in real (float) units: (-inf, inf) for none,
 (0, inf) for Relu, (0, 6) for Relu6. In int8 they become the kernel's qmin/qmax.
@@ -44,6 +48,12 @@ class OpSchema:
     # unary elementwise ops: y = fn(x, attrs) on real values, float64 in and out, attrs with
     # their defaults and float attributes rounded to float32 (ONNX stores them as float32)
     fn: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
+    # binary elementwise ops: y = binary(a, b) with numpy broadcasting, on numpy arrays of any
+    # dtype (the float executor's float32, the dynamic path's integer shape arithmetic)
+    binary: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    # the float32 kernel's op code (csrc/include/int8rt/f32.h I8_F32_*: the f32_binary record),
+    # what the float fallback of the static plan and the dynamic plan run
+    f32_code: int | None = None
     # imported 1:1 from the ONNX op of the same name (attributes as declared, ONNX defaults)
     onnx: bool = False
 
@@ -58,11 +68,25 @@ _OPS = [
     ),
     OpSchema("Gemm", "fully connected, X [M,K], W [N,K], optional B [N]; fused clamp",
              {"clip": NO_CLIP}),
-    OpSchema("Add", "elementwise a + b with numpy broadcasting; fused clamp", {"clip": NO_CLIP}),
-    OpSchema("Sub", "elementwise a - b with numpy broadcasting; fused clamp", {"clip": NO_CLIP}),
-    OpSchema("Mul", "elementwise a * b with numpy broadcasting; fused clamp", {"clip": NO_CLIP}),
+    # binary elementwise, numpy broadcasting: int8 add / mul kernels for Add, Sub, Mul; the
+    # others run in float32 (f32_binary) between Dequantize and Quantize
+    OpSchema("Add", "elementwise a + b with numpy broadcasting; fused clamp", {"clip": NO_CLIP},
+             binary=np.add, f32_code=0),
+    OpSchema("Sub", "elementwise a - b with numpy broadcasting; fused clamp", {"clip": NO_CLIP},
+             binary=np.subtract, f32_code=1),
+    OpSchema("Mul", "elementwise a * b with numpy broadcasting; fused clamp", {"clip": NO_CLIP},
+             binary=np.multiply, f32_code=2),
     OpSchema("Div", "elementwise a / b (float only; division by a constant becomes Mul)",
-             int8=False),
+             int8=False, binary=np.divide, f32_code=3),
+    OpSchema("Pow", "a ^ b with numpy broadcasting (float only)", int8=False, binary=np.power,
+             f32_code=4, onnx=True),
+    OpSchema("Max", "elementwise max of two inputs (float only)", int8=False,
+             binary=np.maximum, f32_code=5, onnx=True),
+    OpSchema("Min", "elementwise min of two inputs (float only)", int8=False,
+             binary=np.minimum, f32_code=6, onnx=True),
+    OpSchema("PRelu", "x if x >= 0 else slope * x, slope broadcast to x (float only)",
+             int8=False, binary=lambda x, slope: np.where(x < 0, x * slope, x), f32_code=7,
+             onnx=True),
     # unary elementwise: int8 runs them all as one 256-entry table lookup
     OpSchema("Relu", "max(x, 0)", fn=lambda x, a: kt.relu(x), onnx=True),
     OpSchema("Clip", "min(max(x, min), max)", {"min": -INF, "max": INF},
@@ -89,10 +113,6 @@ _OPS = [
         ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
         ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
         ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
-    *[OpSchema(op, summary, int8=False) for op, summary in (
-        ("Pow", "a ^ b with numpy broadcasting (float only)"),
-        ("Max", "elementwise max of two inputs (float only)"),
-        ("Min", "elementwise min of two inputs (float only)"))],
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),
@@ -124,7 +144,9 @@ _OPS = [
 OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = tuple(op.name for op in _OPS if op.fn is not None)
 FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
-FLOAT_BINARY_OPS = ("Pow", "Max", "Min")
+BINARY_OPS = tuple(op.name for op in _OPS if op.binary is not None)
+# ops with a fused output clamp (`clip`): the producers fuse_activations folds Relu / Clip into
+CLAMPED_OPS = tuple(op.name for op in _OPS if "clip" in op.attrs)
 
 
 def schema(op: str) -> OpSchema:
@@ -150,16 +172,27 @@ def unary_function(op: str, attrs: dict[str, Any]) -> Callable[[np.ndarray], np.
     return lambda x: fn(np.asarray(x, dtype=np.float64), a)
 
 
+def binary_function(op: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """y = f(a, b) of binary op `op`, numpy broadcasting, any dtype in and out (the float
+    executor casts to float32)."""
+    s = schema(op)
+    if s.binary is None:
+        raise KeyError(f"{op!r} is not a binary elementwise op")
+    return s.binary
+
+
 # Graphs of the dynamic path (int8rt/dynamic/, meta layout "onnx") keep ONNX op types and
 # semantics; these are the ones it runs (ONNX ops, plus Linear / DynQLinear / WOLinear /
 # WOGather, its fused and quantized forms: docs/TRANSFORMERS.md).
 ONNX_LAYOUT_OPS = frozenset({
     "Abs", "Add", "And", "Cast", "Ceil", "Clip", "Concat", "ConstantOfShape", "Conv", "Div",
-    "Dropout", "DynQConv", "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
+    "Dropout", "DynQConv", "DynQGRU", "DynQLinear", "DynQLSTM", "Equal", "Erf", "Exp", "Expand",
+    "Flatten", "Floor", "Gather", "GatherElements",
     "Gelu", "Gemm", "Greater", "GreaterOrEqual", "GRU", "Identity", "LayerNormalization", "Less",
-    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "MaxPool", "Min", "Mul",
+    "LessOrEqual", "Linear", "Log", "LpNormalization", "LSTM", "MatMul", "Max", "MaxPool", "Min",
+    "Mul",
     "Neg", "Not", "Or", "Pow", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceMax",
     "ReduceMean", "ReduceMin", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Shape",
     "Sigmoid", "Size", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
     "Transpose", "Unsqueeze", "Where", "WOGather", "WOLinear", "Xor",
-})
+}) | frozenset(BINARY_OPS)

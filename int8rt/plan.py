@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from int8rt import _native
+from int8rt.packed_weights import PackedWeights
 from int8rt.program import Call, Program
-from int8rt.records import BY_KERNEL, INT8, MOVEMENT, TYPED, record
+from int8rt.records import BY_KERNEL, FLOAT_PARAMS, INT8, MOVEMENT, TYPED, record
 
 ALIGN = 64  # arena offsets; also what the C plan aligns the arena itself to
 
@@ -83,6 +84,15 @@ def assign_offsets(sizes: dict[str, int], lives: dict[str, Interval]) -> tuple[d
     return offsets, arena
 
 
+def _integral(value) -> bool:
+    """An integer param's value: the C struct conversion would truncate a fractional float."""
+    if isinstance(value, (float, np.floating)):
+        return float(value).is_integer()
+    if isinstance(value, (list, tuple)):
+        return all(_integral(v) for v in value)
+    return True
+
+
 class NativePlan:
     """A Program compiled for the C executor.
 
@@ -91,8 +101,11 @@ class NativePlan:
     (largest kernel scratch, appended to the arena), `offsets` (arena offset per buffer).
     """
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, packed_weights: PackedWeights | None = None) -> None:
+        """packed_weights: the session's packed conv / fc weights, which this plan borrows
+        (packing the ones not there yet); None: the plan packs and owns its own."""
         self.program = program
+        self.packed_weights = packed_weights
         bufs = program.buffers
         constants: dict[str, np.ndarray] = dict(program.constants)
         self._check_dataflow(program, constants)
@@ -146,7 +159,7 @@ class NativePlan:
                 params = self._params(call)
                 self._native.add_call(call.kernel, [refs[n] for n in call.inputs],
                                       [refs[n] for n in call.outputs], params,
-                                      self._consts(call))
+                                      self._consts(call, params))
             except ValueError as e:
                 raise ValueError(f"call {i} ({call.kernel}, node {call.node!r}): {e}") from None
         self._native.finalize(self.arena_bytes)
@@ -181,6 +194,9 @@ class NativePlan:
         bufs = self.program.buffers
         dts = [bufs[n].dtype for n in (*call.inputs, *call.outputs)]
         params = dict(call.params)
+        for key, value in params.items():
+            if key not in FLOAT_PARAMS and not _integral(value):
+                raise ValueError(f"param {key}={value!r} is not an integer")
         rule = record(call.kernel).dtypes
         if rule == TYPED:  # element types are params, checked in C
             return params
@@ -198,8 +214,10 @@ class NativePlan:
                 raise ValueError(f"buffer dtypes {dts}, expected {want}")
         return params
 
-    def _consts(self, call: Call) -> dict[str, np.ndarray]:
+    def _consts(self, call: Call, params: dict) -> dict[str, np.ndarray]:
         consts = dict(call.consts)
+        if self.packed_weights is not None:
+            consts = self.packed_weights.consts(call, params, consts)
         if call.kernel == "pad" and "value" in consts:
             # the pad value is one element of the buffers' own dtype
             dt = np.dtype(self.program.buffers[call.inputs[0]].dtype)

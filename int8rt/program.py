@@ -44,11 +44,12 @@ csrc/include/int8rt/kernels.h):
 | cast | x -> y | n, from, to | |
 | where | cond(bool), a, b -> y | shape, c_stride, a_stride, b_stride | |
 | dynq_matmul | x(f32), packed -> y(f32) | m, n, k, per_row, has_bias, act (0, 1 = erf GELU) | bias [n] f32 |
-| wo_matmul | x(f32), w, scales -> y(f32) | m, k, n, bits, group, has_bias | bias [n] f32 |
+| wo_matmul | x(f32), w, scales -> y(f32) (bits 8); x(f32), packed -> y(f32) (bits 4: W4A8, i8_w4_pack) | m, k, n, bits, group, has_bias | bias [n] f32 |
 | wo_gather | idx(int64), q, scales -> y(f32) | rows, cols, bits, group, nidx | |
 | attention | q, kt, v[, mask] (f32) -> y(f32) | batch, heads, lq, lk, dh, scale, divide, has_mask, mask_stride | |
 | rnn | x(f32), packed[, init(f32)] -> y(f32) | seq, batch, input, hidden, cell, dirs, reverse, linear_before_reset, has_h0, has_c0, has_lens | bias [D, 2GH] f32, lens [B] i32 |
 | dq_conv | x(f32) NCHW, packed -> y(f32) NCHW | n, c, h, w, m, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, has_bias, amax | bias [m] f32 |
+| f32_maxpool | x(f32) NCHW -> y(f32) NCHW | i8_pool_params geometry fields (c = channels) | |
 
 conv2d / fc post params (the fused epilogue, kernels.h i8_post_params; absent = 0): post_lut
 = 1 applies const `table` to the requantized int8 output (y = table[q + 128], the lut kernel),

@@ -30,6 +30,13 @@ INT8 = "int8"  # every input and the output are int8
 MOVEMENT = "movement"  # any element size, the same for x and y: the plan passes elem_size
 TYPED = "typed"  # element types are params, checked in C against the buffers' byte sizes
 
+# the params that fill float / double struct fields (conv2d / fc's fused add: add_mult); every
+# other param is an integer or a list of integers, so a non-integral float given for one is an
+# error, not a truncation (int8rt/plan.py). tests/test_records.py checks this against the C
+# headers.
+FLOAT_PARAMS = frozenset({"alpha", "amax", "beta", "eps", "hi", "inv_y_scale", "lo", "mult",
+                          "scale", "add_mult"})
+
 
 @dataclass(frozen=True)
 class Record:
@@ -134,6 +141,14 @@ RECORDS: tuple[Record, ...] = (
                    "dil_h", "dil_w", "pad_t", "pad_l", "has_bias", "amax")),
     # fused attention heads (kernels/f32/attention.c): inputs q, kt, v[, mask] float32
     Record("attention", "attention", "i8_f32_attention_params", dtypes=TYPED),
+    # MaxPool in ONNX layout on float32 (kernels/f32/pool.c): the int8 maxpool's geometry
+    # fields; its zero points and clamp do not apply (left at their defaults)
+    Record("f32_maxpool", "pool", "i8_pool_params", dtypes=("float32", "float32"),
+           fields=("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
+                   "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin",
+                   "qmax"),
+           defaults=(("count_include_pad", 0), ("x_zp", 0), ("y_zp", 0), ("qmin", -128),
+                     ("qmax", 127))),
 )
 
 BY_KERNEL: dict[str, Record] = {r.kernel: r for r in RECORDS}

@@ -3,9 +3,10 @@
 `Session(model).run(None, {"input": x})` validates the feed in Python, then makes one native
 call. Static int8 (and mixed precision, QDQ-imported) graphs and the onnx-layout graphs of the
 dynamic path (float, dynamic int8, weight-only int8/int4) lower to one Program format and run
-on one plan executor (docs/PLAN.md). A plan is built per distinct set of input shapes (a new
-batch size or sequence length) and kept in a bounded cache (least recently used out); weights
-are packed once per session and shared by every shape's plan. Runs take an arena from a small
+on one plan executor (docs/PLAN.md). A plan is made per distinct set of input shapes (a new
+batch size or sequence length: one C reshape of a shape template, int8rt/reshape.py) and kept in
+a bounded cache (least recently used out); weights are packed once per session and shared by
+every shape's plan. Runs take an arena from a small
 per-session pool, so the steady state allocates no arena and no run waits for another.
 """
 
@@ -25,8 +26,10 @@ from . import _native
 from . import format as i8format
 from .ir import Graph
 from .lower import lower
+from .packed_weights import PackedWeights
 from .passes.shape_inference import rebatch
 from .plan import NativePlan
+from .reshape import Reshaper, StaticLowering
 from .threads import resolve_threads
 from .validate import validate_graph
 
@@ -138,16 +141,22 @@ class Session:
         self._lock = threading.Lock()  # the plan cache only; runs never take it
         self._arenas = _ArenaPool()
         self._packed: dict[str, np.ndarray] = {}  # dynamic int8 weight panels, all shapes
-        self._reshaper = None  # shape templates of the dynamic path (dynamic/reshape.py)
+        # static conv / fc weights, packed once and borrowed by the plan of every batch size
+        self._packed_weights = PackedWeights()
+        self._reshaper = None  # shape templates (int8rt/reshape.py); None: plan in Python
+        reshape = os.environ.get("INT8RT_RESHAPE", "1") != "0"
         if self._dynamic:  # packed at load, not by the first run
             from .dynamic.lower import pack_weights
-            from .dynamic.reshape import Reshaper
+            from .dynamic.reshape import Reshaper as DynamicReshaper
 
             pack_weights(graph, self._packed)
-            if os.environ.get("INT8RT_RESHAPE", "1") != "0":
-                self._reshaper = Reshaper(graph, self._packed)
+            if reshape:
+                self._reshaper = DynamicReshaper(graph, self._packed)
                 self._reshaper.prepare()  # the batch-1 template, so no first call builds it
-        if not self._dynamic:
+        else:
+            if reshape:  # the batch template is built by the first batch size > 1 asked for
+                self._reshaper = Reshaper(StaticLowering(graph, self._packed_weights,
+                                                         _FUSE_EPILOGUES))
             self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 
     # -- introspection -------------------------------------------------------------------------
@@ -197,8 +206,12 @@ class Session:
             spec = specialize(g, dict(zip(g.inputs, shapes)))
             return _DynamicPlan(lower_program(spec, self._packed), spec)
         if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):
+            if self._reshaper is not None:  # a new batch size: one C reshape of the template
+                plan = self._reshaper.plan(shapes)
+                if plan is not None:
+                    return plan
             g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
-        return NativePlan(lower(g, fuse_epilogues=_FUSE_EPILOGUES))
+        return NativePlan(lower(g, fuse_epilogues=_FUSE_EPILOGUES), self._packed_weights)
 
     def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
         # fast path without the lock: OrderedDict's get / move_to_end are atomic under the GIL

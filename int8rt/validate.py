@@ -39,10 +39,7 @@ _UNARY = {op: (1, 1, 1, 1) for op in opset.UNARY_OPS}
 ARITY: dict[str, tuple[int, int | None, int, int | None]] = {
     "Conv": (2, 3, 1, 1),
     "Gemm": (2, 3, 1, 1),
-    "Add": (2, 2, 1, 1),
-    "Sub": (2, 2, 1, 1),
-    "Mul": (2, 2, 1, 1),
-    "Div": (2, 2, 1, 1),
+    **{op: (2, 2, 1, 1) for op in opset.BINARY_OPS},
     **_UNARY,
     "MaxPool": (1, 1, 1, 1),
     "AveragePool": (1, 1, 1, 1),

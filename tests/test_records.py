@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from int8rt import program
-from int8rt.records import BY_KERNEL, INT8, KIND, MOVEMENT, RECORDS
+from int8rt.records import BY_KERNEL, FLOAT_PARAMS, INT8, KIND, MOVEMENT, RECORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = sorted((ROOT / "csrc").rglob("*.h"))
@@ -135,6 +135,19 @@ def test_union_members_and_struct_fields_match_the_c_header():
             f"{r.struct}")
         if r.fields is not None:
             assert r.fields == tuple(n for n, _, _ in structs[r.struct]), r.kernel
+
+
+def test_float_params_are_the_float_fields():
+    """records.FLOAT_PARAMS (the params NativePlan lets be fractional) are exactly the float /
+    double fields of the params structs (plus the fused add's add_mult), and no field name is
+    an integer in one struct and a float in another."""
+    structs = c_structs()
+    floats, ints = set(), set()
+    for s in _param_structs(structs):
+        for name, ctype, _ in structs[s]:
+            (floats if ctype in ("float", "double") else ints).add(name)
+    assert FLOAT_PARAMS == floats | {"add_mult"}
+    assert not (floats & ints) and "add_mult" not in ints
 
 
 def _param_structs(structs) -> set[str]:

@@ -61,10 +61,10 @@ SETS = (
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
         "portable emulation of the avx512vnni tiles"),
     Set("neondot4", 4, 4, "I8_ATTR_NEONDOT", "prim_neon.h", "defined(I8_GEMM_HAVE_NEONDOT)",
-        ((4, 16), (4, 8)),
+        ((5, 16), (5, 8)),
         "NEON dotprod (Armv8.2 sdot, Pi 5): lane-broadcast vdotq_laneq_s32 on s8 x s8 quads "
-        "(K4N16S panels, activations as they are)", lane=True),
-    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((4, 16), (4, 8)),
+        "(K4N16S panels, activations as they are)", lane=True, asm_loop=True),
+    Set("neondot4_emu", 4, 4, "", "prim_emu.h", "", ((5, 16), (5, 8)),
         "portable emulation of the neondot4 tiles", lane=True),
     Set("neonmlal", 4, 4, "", "prim_neon.h", "defined(__aarch64__)", ((2, 16), (2, 8)),
         "NEON without dotprod (Armv8.0, Pi 3 / Pi 4): smull + smlal of two k quads into int16 "
@@ -99,6 +99,7 @@ PRAGMA = """\
 #endif
 """
 ASM_MIN_KC = 64  # pair_asm_loop: from this k on its 16 accumulator moves are repaid
+LANE_ASM_MIN_KC = 48  # lane_asm_loop from here on (measured: the C loop is cheaper at kc = 16, 32)
 
 # gcc 12's first (pre-allocation) scheduler, on aarch64, hoists the weight loads of a whole k
 # step ahead of the products: the NEON tiles then spilled accumulators (2x16 pair tile: 160
@@ -134,19 +135,25 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
-    o.append("    for (size_t q = 0; q < bytes; q += 16) {")
+    asm = s.asm_loop and nr == 16 and mr == 5
+    ind = "    " if asm else ""
+    if asm:
+        o += lane_asm_loop(p, mr)
+    o.append(f"{ind}    for (size_t q = 0; q < bytes; q += 16) {{")
     for r in range(mr):
-        o.append(f"        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
-    o.append(f"        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
+        o.append(f"{ind}        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
+    o.append(f"{ind}        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
     for lane in range(4):
         for v in range(nv):
             off = f"16 * q + {64 * lane + 16 * v}" if 64 * lane + 16 * v else "16 * q"
-            o.append(f"        w{v} = {p}_loadw(wp + {off});")
+            o.append(f"{ind}        w{v} = {p}_loadw(wp + {off});")
         for r in range(mr):
             for v in range(nv):
-                o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
-    o.append("    }")
-    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+                o.append(f"{ind}        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
+    o.append(f"{ind}    }}")
+    if asm:
+        o.append("    }")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
@@ -155,6 +162,53 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_store16x4(&rq, {vs}, p->mult, c{r}, n0);")
     o.append("}")
     return "\n".join(o) + "\n"
+
+
+def unrolled_twice(body: list[str]) -> list[str]:
+    """An asm k loop of %[n] >= 1 steps run two steps per iteration: one SUBS + B.NE per 32 k
+    instead of per 16 k; an odd step first (TBZ), then n / 2 iterations (3 instructions per
+    call for one per 16 k saved)."""
+    return (["tbz %[n], #0, 2f"] + body + ["2:", "lsr %[n], %[n], #1", "cbz %[n], 3f", "1:"]
+            + body + body + ["subs %[n], %[n], #1", "b.ne 1b", "3:"])
+
+
+def lane_asm_loop(p: str, mr: int) -> list[str]:
+    """The 5x16 lane tile's k loop as one aarch64 asm block, for kc >= LANE_ASM_MIN_KC: per 16
+    k, one post-incremented LDR per row (4 k quads), per quad the 16 channels' weights in one
+    LD1 of four registers (post-increment), 80 SDOT by element, and SUBS + B.NE per two steps
+    (unrolled_twice): 90.5 instructions per 1280 products (1.13 per SDOT) against 80 per 1024
+    (1.25) for the 4x16 tile from the intrinsics (gcc loads the weights with 8 LDP and keeps
+    an index and a compare). Registers: v0-v4 the rows, v8-v11 the weights, v12-v31 the 20 accumulators
+    (rows past mr repeat row mr - 1 through their own pointer register, so the post-increments
+    stay independent). The accumulators start at the bias inside the block and leave through
+    memory (5 ST1 of four registers); an asm statement cannot take 20 in-out operands."""
+    assert mr == 5
+    ins = ["ld1 {v12.4s, v13.4s, v14.4s, v15.4s}, [%[bias]]"]
+    ins += [f"mov v{12 + 4 * r + v}.16b, v{12 + v}.16b" for r in range(1, mr) for v in range(4)]
+    body = [f"ldr q{r}, [%[a{r}]], #16" for r in range(mr)]
+    for lane in range(4):
+        body.append("ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64")
+        body += [f"sdot v{12 + 4 * r + v}.4s, v{8 + v}.16b, v{r}.4b[{lane}]"
+                 for r in range(mr) for v in range(4)]
+    ins += unrolled_twice(body)
+    ins += [f"st1 {{v{12 + 4 * r}.4s, v{13 + 4 * r}.4s, v{14 + 4 * r}.4s, v{15 + 4 * r}.4s}}, "
+            f"[%[acc]], #64" for r in range(mr)]
+    clob = ", ".join(f'"v{i}"' for i in list(range(mr)) + list(range(8, 32)))
+    o = ["    if (bytes >= LANE_ASM_MIN_KC) { /* lane_asm_loop in tools/gen_gemm_tiles.py */",
+         f"        {p}_vec acc[{4 * mr}];",
+         "        size_t n = bytes / 16;",
+         "        const unsigned char *w0 = wp;",
+         "        void *accp = acc;",
+         "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    o += ["            : " + ", ".join(f'[a{r}] "+r"(a{r})' for r in range(mr))
+          + ', [w] "+r"(w0),',
+          '              [n] "+r"(n), [acc] "+r"(accp)',
+          '            : [bias] "r"(p->bias)',
+          f"            : {clob}, \"cc\", \"memory\");"]
+    o += [f"        acc{r}_{v} = acc[{4 * r + v}];" for r in range(mr) for v in range(4)]
+    o += ["    } else {"]
+    return o
 
 
 def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
@@ -188,8 +242,8 @@ def pair_asm_loop(p: str) -> list[str]:
     """The 2x16 pair tile's k loop as one asm block (aarch64), for kc >= ASM_MIN_KC: per 16 k,
     per row one LD1 of the two broadcast quads of each quad pair (post-increment), per quad
     the 16 channels' weights in one LD1 of four registers, then the 96 SMULL / SMLAL /
-    SADALP; the counter and the post-incremented pointers leave 2 loop instructions: 106 per
-    16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
+    SADALP; the counter and the post-incremented pointers leave one loop instruction per 16 k
+    (unrolled_twice): 105 per 16 k (96 of them the arithmetic) against 113 from the intrinsics (gcc neither uses the
     multi-register loads with post-increment nor keeps the loop to one counter). v0-v3 hold
     the activations, v4-v11 the weights, v12-v15 the int16 products (two per row, so the two
     rows' chains interleave), v16-v31 the accumulators: an asm statement takes at most 30
@@ -197,22 +251,22 @@ def pair_asm_loop(p: str) -> list[str]:
     and stores per call, which the loop repays from kc = 64 on."""
     accs = [f"acc{r}_{v}" for r in (0, 1) for v in range(8)]
     ins = [f"ldp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
-    ins += ["1:"]
+    body = []
     for sub in (0, 1):
-        ins += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
-                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64",
-                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64"]
+        body += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
+                 "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64",
+                 "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64"]
         for g in range(4):
             for r in (0, 1):
                 t0, t1 = 12 + 2 * r, 13 + 2 * r
                 xa, xb = 2 * r, 2 * r + 1
-                ins += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
-                        f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
-                        f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
-                        f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
-                        f"sadalp v{16 + 8 * r + 2 * g}.4s, v{t0}.8h",
-                        f"sadalp v{17 + 8 * r + 2 * g}.4s, v{t1}.8h"]
-    ins += ["subs %[n], %[n], #1", "b.ne 1b"]
+                body += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
+                         f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
+                         f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
+                         f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
+                         f"sadalp v{16 + 8 * r + 2 * g}.4s, v{t0}.8h",
+                         f"sadalp v{17 + 8 * r + 2 * g}.4s, v{t1}.8h"]
+    ins += unrolled_twice(body)
     ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
     clob = ", ".join(f'"v{i}"' for i in range(32))
     o = [f"    if (bytes >= ASM_MIN_KC) {{ /* pair_asm_loop in tools/gen_gemm_tiles.py */",
@@ -271,7 +325,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o.append("    }")
     else:
         o += pair_c_loop(s, mr, ng)
-    o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
@@ -335,6 +389,16 @@ def tile(s: Set, mr: int, nr: int) -> str:
     cs = 8 if s.lanes == 4 else 16  # channels per epilogue call (<set>_store<cs>)
     per16 = cs // s.lanes
     chunks = max(1, nr // cs)
+    if s.lanes == 16:
+        # int8, no post-ops, every column (the common case): straight-line stores, the
+        # epilogue's per-call checks hoisted (with K = 16 they were much of the tile's time)
+        o.append(f"    if (nc == {nr} && {p}_plain(&rq)) {{")
+        for r in reversed(range(mr)):
+            for v in range(nv):
+                o.append(f"        {p}_store16_plain(&rq, acc{r}_{v}, p->mult + {16 * v}, "
+                         f"c{r} + {16 * v});")
+        o.append("        return;")
+        o.append("    }")
     o.append(f"    const size_t n0 = nc < {cs} ? nc : {cs};")
     for h in range(1, chunks):
         o.append(f"    const size_t n{h} = nc > {cs * h} ? "
@@ -356,8 +420,10 @@ def tile(s: Set, mr: int, nr: int) -> str:
 
 def render(s: Set) -> str:
     out = [HEADER.format(header=s.header, doc=s.doc, ku=s.ku)]
-    if s.asm_loop:
+    if s.asm_loop and s.pair:
         out.append(f"#define ASM_MIN_KC {ASM_MIN_KC} /* pair_asm_loop */\n")
+    if s.asm_loop and s.lane:
+        out.append(f"#define LANE_ASM_MIN_KC {LANE_ASM_MIN_KC} /* lane_asm_loop */\n")
     out.append('#include "kernels/gemm/gemm.h" /* the guards below */\n')
     if s.guard:
         out.append(f"#if {s.guard}\n")

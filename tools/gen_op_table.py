@@ -26,7 +26,9 @@ def _runs_int8(target: str) -> str:
         return "— (gone before execution)"
     if schema.int8:
         return "int8"
-    return "int8 when the divisor is constant (Mul); no float fallback kernels yet"
+    if head == "Div":
+        return "int8 when the divisor is constant (Mul); else float32"
+    return "float32 (between Dequantize and Quantize)"
 
 
 def op_table() -> str:

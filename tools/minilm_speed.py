@@ -79,9 +79,19 @@ def main(argv: list[str] | None = None) -> int:
             _native.set_isa(isa)  # weights are packed for the path the session loads under
             engines[f"int8rt dynamic int8 ({isa})"] = (
                 isa, int8rt.Session(str(work / "minilm_dyn.i8"), threads=1))
+    # weight-only int4 runs as W4A8 (int8 activations, int4 weights unpacked in registers)
+    int4 = {"int8rt weight-only int4 g32": "minilm_wo4.i8",
+            minilm_check.INT4_ASYM: "minilm_wo4_asym_emb8.i8",
+            minilm_check.INT4_MIXED: "minilm_wo4_asym_emb8_ffnup8.i8",
+            minilm_check.INT4_GPTQ: "minilm_wo4_asym_emb8_gptq.i8"}
+    for isa in dict.fromkeys((best, "avx2")):
+        for label, fname in int4.items():
+            if isa not in _native.available_isas() or not (work / fname).exists() or \
+                    (isa != best and fname != "minilm_wo4.i8"):
+                continue
+            _native.set_isa(isa)
+            engines[f"{label} ({isa})"] = (isa, int8rt.Session(str(work / fname), threads=1))
     _native.set_isa(best)
-    engines[f"int8rt weight-only int4 g32 ({best})"] = (
-        best, int8rt.Session(str(work / "minilm_wo4.i8"), threads=1))
 
     def run(name: str, feed: dict) -> float:
         isa, sess = engines[name]
@@ -132,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     for n in engines:
         lines.append(f"| {n} | " + " | ".join(f"{per[n][L]:.2f}" for L in LENGTHS) + " | " +
                      " | ".join(f"{per[n][L] / base[L]:.2f}" for L in LENGTHS) + " |")
+    fp = per["ORT fp32"]
+    w4 = [n for n in engines if "int4" in n]
+    lines += ["", "Weight-only int4 against ORT fp32 (time / ORT fp32 at 16 / 64 / 128 tokens): " +
+              "; ".join(f"{n}: " + " / ".join(f"{per[n][L] / fp[L]:.2f}" for L in LENGTHS)
+                        for n in w4) + "."]
     lines += ["", f"Two threads vs one, int8rt dynamic int8 ({best}), 128 tokens, wall time "
               f"(median of {args.runs} interleaved runs on this shared machine): 1 thread "
               f"{w1:.2f} ms, 2 threads {w2:.2f} ms, speed-up {w1 / w2:.2f}×."]

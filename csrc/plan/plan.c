@@ -30,6 +30,7 @@ typedef struct {
     i8_buf_ref out;
     i8_op_params p;
     void *owned[I8_PLAN_MAX_CONSTS]; /* plan-owned consts; conv2d / fc: owned[0] = packed */
+    int weights_borrowed; /* owned[0] points into an i8_plan_pack_weights blob: not freed */
     size_t tasks;  /* work split for threads (docs/PLAN.md "Threads"); 1 = never split */
     i8_split split; /* ops other than conv2d / fc: how their tasks map to output slices */
 } i8_op;
@@ -307,6 +308,12 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         f->in[1] = f->out == 0 ? 0 : fb;
         if (!zp_ok(c->a_zp) || !zp_ok(c->b_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        /* |a_mult|, |b_mult| <= 2^22 keep the add's int32 sum exact (kernels.h); mul ignores
+         * them */
+        if (d->kind == I8_OP_ADD && (c->a_mult < -(1 << 22) || c->a_mult > (1 << 22) ||
+                                     c->b_mult < -(1 << 22) || c->b_mult > (1 << 22)))
+            return "add multipliers must be within 2^22 in magnitude";
+        if (!isfinite(c->mult)) return "mult must be finite";
         return NULL;
     }
     case I8_OP_REQUANT_COPY: {
@@ -316,6 +323,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             c->x_offset < 0 || c->y_offset < 0)
             return "rows, cols, strides and offsets must be >= 0";
         if (!zp_ok(b->x_zp) || !zp_ok(b->y_zp)) return "zero points out of int8 range";
+        if (!isfinite(b->mult)) return "mult must be finite";
         int empty = b->rows == 0 || b->cols == 0;
         /* the last row starts at (rows - 1) * stride and holds cols elements */
         f->in[0] = empty ? 0 : add2(c->x_offset, add2(mul2(b->rows - 1, b->x_stride), b->cols));
@@ -323,7 +331,8 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     }
     case I8_OP_MAXPOOL:
-    case I8_OP_AVGPOOL: {
+    case I8_OP_AVGPOOL:
+    case I8_OP_F32_MAXPOOL: {
         const i8_pool_params *c = &p->pool;
         if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
             return "dimensions must be >= 1";
@@ -341,6 +350,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
             return "zero points / clamp out of int8 range";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
         f->out = prod4(c->n, c->oh, c->ow, c->c);
+        if (d->kind == I8_OP_F32_MAXPOOL) { /* float32 NCHW: the same element counts */
+            f->in[0] = mul2(f->in[0], 4);
+            f->out = mul2(f->out, 4);
+        }
         if (d->kind == I8_OP_AVGPOOL) {
             f->n_consts = 1;
             f->consts[0] = mul2(add2(mul2(c->kh, c->kw), 1), 4);
@@ -352,6 +365,9 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->n < 1 || c->hw < 1 || c->c < 1) return "n, hw, c must be >= 1";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp) || !clamp_ok(c->qmin, c->qmax))
             return "zero points / clamp out of int8 range";
+        /* the sum of hw values x - x_zp (|.| <= 255) is an int32 */
+        if ((int64_t)c->hw * 255 > INT32_MAX) return "hw too large for the int32 accumulator";
+        if (!isfinite(c->mult)) return "mult must be finite";
         f->in[0] = prod4(c->n, c->hw, c->c, 1);
         f->out = mul2(c->n, c->c);
         return NULL;
@@ -379,6 +395,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->n < 1 || c->h < 1 || c->w < 1 || c->c < 1 || c->oh < 1 || c->ow < 1)
             return "dimensions must be >= 1";
         if (!zp_ok(c->x_zp) || !zp_ok(c->y_zp)) return "zero points out of int8 range";
+        if (!isfinite(c->mult)) return "mult must be finite";
         f->in[0] = prod4(c->n, c->h, c->w, c->c);
         f->out = prod4(c->n, c->oh, c->ow, c->c);
         f->n_consts = 6;
@@ -452,7 +469,10 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         for (int32_t i = 0; i < c->ndim; i++) {
             int64_t in = c->in_shape[i], b = c->pad_before[i], a = c->pad_after[i];
             if (in < 0) return "in_shape must be >= 0";
-            if (b < -in || a < -in || b > INT32_MAX || a > INT32_MAX) return "pad out of range";
+            /* a negative pad_after may also crop the leading pad (ONNX Pad allows it; the
+             * kernel clips the leading run to the output) */
+            if (b < -in || b > INT32_MAX || a > INT32_MAX || a < -in - (b > 0 ? b : 0))
+                return "pad out of range";
             out_shape[i] = in + b + a;
             if (out_shape[i] < 0) return "pads crop more than the input";
             /* reflect and edge have no value to fall back on when the axis is empty */
@@ -473,7 +493,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         return NULL;
     case I8_OP_F32_BINARY: {
         const i8_plan_f32_binary_params *c = &p->f32_binary;
-        const int arith = c->op >= I8_F32_ADD && c->op <= I8_F32_MIN;
+        const int arith = c->op >= I8_F32_ADD && c->op < I8_F32_ARITH_END;
         const int cmp = c->op >= I8_F32_EQUAL && c->op <= I8_F32_GREATER_EQUAL;
         const int logic = c->op >= I8_F32_AND && c->op <= I8_F32_XOR;
         if (!(arith && c->type == I8_F32_T_F32) && !(cmp && (c->type == I8_F32_T_F32 ||
@@ -603,9 +623,22 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
         if (c->k % c->group || (c->bits == 4 && c->group % 2))
             return "group must divide k (and be even for 4 bits)";
         if (c->has_bias != 0 && c->has_bias != 1) return "has_bias must be 0 or 1";
+        if (c->bits == 4) { /* W4A8: inputs x, the i8_w4_pack blocks */
+            if (c->group % 8) return "group must be a multiple of 8 for 4 bits";
+            f->n_inputs = 2;
+            f->in[0] = mul2(mul2(c->m, c->k), 4);
+            f->in[1] = mul2(mul2((c->n + 15) / 16, c->k / c->group),
+                            add2(mul2(c->group, 8), 192));
+            f->out = mul2(mul2(c->m, c->n), 4);
+            f->n_consts = c->has_bias;
+            f->consts[0] = mul2(c->n, 4);
+            /* i8_w4_scratch_size: u8 rows, row scales */
+            f->scratch = add2(add2(mul2(c->m, c->k), mul2(c->m, 4)), 192);
+            return NULL;
+        }
         f->n_inputs = 3;
         f->in[0] = mul2(mul2(c->m, c->k), 4);
-        f->in[1] = c->bits == 8 ? mul2(c->n, c->k) : mul2(c->n, c->k / 2);
+        f->in[1] = mul2(c->n, c->k);
         f->in[2] = mul2(mul2(c->n, c->k / c->group), 4);
         f->out = mul2(mul2(c->m, c->n), 4);
         f->n_consts = c->has_bias;
@@ -778,7 +811,8 @@ int i8_plan_create(int32_t n_inputs, const int64_t *input_nbytes, int32_t n_outp
 void i8_plan_destroy(i8_plan *plan) {
     if (!plan) return;
     for (int32_t i = 0; i < plan->n_ops; i++)
-        for (int j = 0; j < I8_PLAN_MAX_CONSTS; j++) free64(plan->ops[i].owned[j]);
+        for (int j = plan->ops[i].weights_borrowed; j < I8_PLAN_MAX_CONSTS; j++)
+            free64(plan->ops[i].owned[j]);
     for (int32_t i = 0; i < plan->n_consts; i++)
         if (!plan->const_borrowed[i]) free64(plan->consts[i]);
     free(plan->ops);
@@ -871,6 +905,136 @@ static const char *check_const_values(const i8_op_desc *d) {
     return NULL;
 }
 
+/* ---- weights packed once per model (plan.h i8_plan_pack_weights) --------------------------- *
+ * Blob = a PACK_HEADER-byte header, then the kernel's packed stream (so the stream stays
+ * 64-byte aligned). The header's key is the op's param struct with the size fields a new input
+ * shape changes set to 0: the packing reads none of them (conv2d picks its algorithm from the
+ * geometry and channels alone, fc packs n x k), so one blob serves every batch size. Every
+ * field of these structs is 4 bytes wide, so a struct copy has no padding bytes to compare. */
+#define PACK_HEADER 256
+#define PACK_MAGIC 0x4b503849u /* "I8PK" */
+
+typedef struct {
+    uint32_t magic;
+    int32_t kind;
+    int64_t stream_bytes;
+    unsigned char key[PACK_HEADER - 16];
+} pack_header;
+
+_Static_assert(sizeof(pack_header) == PACK_HEADER, "pack header size");
+_Static_assert(sizeof(i8_conv2d_params) <= PACK_HEADER - 16, "conv2d key too large");
+_Static_assert(sizeof(i8_fc_params) <= PACK_HEADER - 16, "fc key too large");
+_Static_assert(sizeof(i8_f32_conv2d_params) <= PACK_HEADER - 16, "conv2d_f32 key too large");
+_Static_assert(sizeof(i8_f32_fc_params) <= PACK_HEADER - 16, "fc_f32 key too large");
+
+/* the weight consts a packed blob replaces (0: the kind has no packed weights) */
+static int weight_consts(int32_t kind) {
+    return kind == I8_OP_CONV2D || kind == I8_OP_FC ? 3
+         : kind == I8_OP_CONV2D_F32 || kind == I8_OP_FC_F32 ? 2 : 0;
+}
+
+static void pack_key(const i8_op_desc *d, unsigned char *key) {
+    memset(key, 0, PACK_HEADER - 16);
+    i8_op_params p = d->params;
+    switch (d->kind) {
+    case I8_OP_CONV2D:
+        p.conv2d.n = p.conv2d.h = p.conv2d.w = p.conv2d.oh = p.conv2d.ow = 0;
+        memcpy(key, &p.conv2d, sizeof p.conv2d);
+        break;
+    case I8_OP_FC:
+        p.fc.m = 0;
+        memcpy(key, &p.fc, sizeof p.fc);
+        break;
+    case I8_OP_CONV2D_F32:
+        p.conv2d_f32.n = p.conv2d_f32.h = p.conv2d_f32.w = 0;
+        p.conv2d_f32.oh = p.conv2d_f32.ow = 0;
+        memcpy(key, &p.conv2d_f32, sizeof p.conv2d_f32);
+        break;
+    default:
+        p.fc_f32.m = 0;
+        memcpy(key, &p.fc_f32, sizeof p.fc_f32);
+    }
+}
+
+static int64_t stream_size(const i8_op_desc *d) {
+    switch (d->kind) {
+    case I8_OP_CONV2D: return (int64_t)i8_conv2d_packed_size(&d->params.conv2d);
+    case I8_OP_FC: return (int64_t)i8_fc_packed_size(&d->params.fc);
+    case I8_OP_CONV2D_F32: return (int64_t)i8_f32_conv2d_packed_size(&d->params.conv2d_f32);
+    default: return (int64_t)i8_f32_fc_packed_size(&d->params.fc_f32);
+    }
+}
+
+/* the packing stream of a descriptor whose params check_params accepted */
+static void pack_stream(const i8_op_desc *d, void *out) {
+    const i8_op_params *p = &d->params;
+    switch (d->kind) {
+    case I8_OP_CONV2D: i8_conv2d_pack(&p->conv2d, d->consts[0], d->consts[1], d->consts[2], out);
+                       break;
+    case I8_OP_FC: i8_fc_pack(&p->fc, d->consts[0], d->consts[1], d->consts[2], out); break;
+    case I8_OP_CONV2D_F32: i8_f32_conv2d_pack(&p->conv2d_f32, d->consts[0], d->consts[1], out);
+                           break;
+    default: i8_f32_fc_pack(&p->fc_f32, d->consts[0], d->consts[1], out);
+    }
+}
+
+int64_t i8_plan_packed_weights_size(const i8_op_desc *d) {
+    footprint f;
+    if (!d || d->kind < 0 || d->kind >= I8_OP_COUNT || !weight_consts(d->kind) ||
+        check_params(d, &f))
+        return -1;
+    int64_t n = stream_size(d);
+    return n < 0 || n > INT64_MAX - PACK_HEADER ? -1 : PACK_HEADER + n;
+}
+
+int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *err,
+                         size_t err_len) {
+#define PACK_FAIL(...) do { if (err && err_len) snprintf(err, err_len, __VA_ARGS__); \
+                            return I8_EINVAL; } while (0)
+    if (!d || !blob) PACK_FAIL("null pointer");
+    if (d->kind < 0 || d->kind >= I8_OP_COUNT || !weight_consts(d->kind))
+        PACK_FAIL("only conv2d, fc, conv2d_f32 and fc_f32 have packed weights");
+    const char *name = OP_NAMES[d->kind];
+    if (d->packed_weights) PACK_FAIL("%s: the descriptor's weights are packed already", name);
+    footprint f;
+    const char *msg = check_params(d, &f);
+    if (msg) PACK_FAIL("%s: %s", name, msg);
+    if (nbytes != i8_plan_packed_weights_size(d) || (uintptr_t)blob % ALIGN)
+        PACK_FAIL("%s: the blob must be 64-byte aligned and %lld bytes", name,
+                  (long long)i8_plan_packed_weights_size(d));
+    for (int i = 0; i < weight_consts(d->kind); i++)
+        if (d->n_consts <= i || f.consts[i] == BAD || d->const_nbytes[i] != f.consts[i] ||
+            (f.consts[i] > 0 && !d->consts[i]))
+            PACK_FAIL("%s: const %d has %lld bytes, needs %lld", name, i,
+                      (long long)(d->n_consts > i ? d->const_nbytes[i] : 0),
+                      (long long)f.consts[i]);
+#undef PACK_FAIL
+    pack_header h;
+    memset(&h, 0, sizeof h);
+    h.magic = PACK_MAGIC;
+    h.kind = d->kind;
+    h.stream_bytes = nbytes - PACK_HEADER;
+    pack_key(d, h.key);
+    memcpy(blob, &h, sizeof h);
+    pack_stream(d, (unsigned char *)blob + PACK_HEADER);
+    return I8_OK;
+}
+
+/* NULL when consts[0] is a blob of exactly this op's params; else why not */
+static const char *check_blob(const i8_op_desc *d) {
+    const void *blob = d->consts[0];
+    if (!blob || (uintptr_t)blob % ALIGN) return "packed weights must be 64-byte aligned";
+    if (d->const_nbytes[0] != PACK_HEADER + stream_size(d)) return "packed weights: wrong size";
+    pack_header h, want;
+    memcpy(&h, blob, sizeof h);
+    memset(&want, 0, sizeof want);
+    pack_key(d, want.key);
+    if (h.magic != PACK_MAGIC || h.kind != d->kind || h.stream_bytes != stream_size(d) ||
+        memcmp(h.key, want.key, sizeof h.key))
+        return "packed weights were packed for other params";
+    return NULL;
+}
+
 int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (!plan) return I8_EINVAL;
     plan->err[0] = 0;
@@ -893,7 +1057,18 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     if (d->n_consts != f.n_consts)
         return fail(plan, I8_EINVAL, "op %d (%s): takes %d consts, got %d", op, name, f.n_consts,
                     d->n_consts);
-    for (int i = 0; i < f.n_consts; i++) {
+    const int packed = d->packed_weights ? weight_consts(d->kind) : 0;
+    if (d->packed_weights && (d->packed_weights != 1 || !packed))
+        return fail(plan, I8_EINVAL, "op %d (%s): packed_weights must be 0%s", op, name,
+                    weight_consts(d->kind) ? " or 1" : " (no packed weights for this kind)");
+    if (packed) {
+        if ((msg = check_blob(d))) return fail(plan, I8_EINVAL, "op %d (%s): %s", op, name, msg);
+        for (int i = 1; i < packed; i++)
+            if (d->const_nbytes[i] != 0)
+                return fail(plan, I8_EINVAL, "op %d (%s): const %d must be empty with packed "
+                            "weights", op, name, i);
+    }
+    for (int i = packed; i < f.n_consts; i++) {
         if (f.consts[i] == BAD || d->const_nbytes[i] != f.consts[i])
             return fail(plan, I8_EINVAL, "op %d (%s): const %d has %lld bytes, needs %lld", op,
                         name, i, (long long)d->const_nbytes[i], (long long)f.consts[i]);
@@ -930,37 +1105,32 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
     r->p = d->params;
 
     int64_t scratch = f.scratch;
-    if (d->kind == I8_OP_CONV2D || d->kind == I8_OP_FC) {
-        /* weights, bias and multipliers become one packed stream in the kernel's layout */
-        size_t packed = d->kind == I8_OP_CONV2D ? i8_conv2d_packed_size(&r->p.conv2d)
-                                                : i8_fc_packed_size(&r->p.fc);
-        r->owned[0] = alloc64(packed ? packed : 1);
-        if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
-        if (d->kind == I8_OP_CONV2D) {
-            i8_conv2d_pack(&r->p.conv2d, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
-            scratch = (int64_t)i8_conv2d_scratch_size(&r->p.conv2d);
+    if (weight_consts(d->kind)) {
+        /* conv2d / fc: weights, bias and multipliers become one packed stream in the kernel's
+         * layout; float fallback: weights reordered (outputs innermost), the bias behind
+         * them. Packed here, or borrowed from a blob packed once for every plan. */
+        if (packed) {
+            r->owned[0] = (unsigned char *)d->consts[0] + PACK_HEADER;
+            r->weights_borrowed = 1;
         } else {
-            i8_fc_pack(&r->p.fc, d->consts[0], d->consts[1], d->consts[2], r->owned[0]);
-            scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
+            int64_t n = stream_size(d);
+            r->owned[0] = alloc64(n ? (size_t)n : 1);
+            if (!r->owned[0])
+                return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
+            pack_stream(d, r->owned[0]);
         }
+        if (d->kind == I8_OP_CONV2D)
+            scratch = (int64_t)i8_conv2d_scratch_size(&r->p.conv2d);
+        else if (d->kind == I8_OP_FC)
+            scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
+        else if (d->kind == I8_OP_CONV2D_F32)
+            scratch = (int64_t)i8_f32_conv2d_scratch_size(&r->p.conv2d_f32);
         if (f.n_consts > 3) { /* the fused table (post_check): owned[1] */
             r->owned[1] = copy64(d->consts[3], d->const_nbytes[3]);
             if (!r->owned[1]) {
-                free64(r->owned[0]);
+                if (!r->weights_borrowed) free64(r->owned[0]);
                 return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
             }
-        }
-    } else if (d->kind == I8_OP_CONV2D_F32 || d->kind == I8_OP_FC_F32) {
-        /* float fallback: weights reordered (outputs innermost) with the bias behind them */
-        size_t packed = d->kind == I8_OP_CONV2D_F32 ? i8_f32_conv2d_packed_size(&r->p.conv2d_f32)
-                                                    : i8_f32_fc_packed_size(&r->p.fc_f32);
-        r->owned[0] = alloc64(packed ? packed : 1);
-        if (!r->owned[0]) return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
-        if (d->kind == I8_OP_CONV2D_F32) {
-            i8_f32_conv2d_pack(&r->p.conv2d_f32, d->consts[0], d->consts[1], r->owned[0]);
-            scratch = (int64_t)i8_f32_conv2d_scratch_size(&r->p.conv2d_f32);
-        } else {
-            i8_f32_fc_pack(&r->p.fc_f32, d->consts[0], d->consts[1], r->owned[0]);
         }
     } else {
         for (int i = 0; i < f.n_consts; i++) {
@@ -972,7 +1142,7 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
         }
     }
     if (scratch < 0 || scratch > INT64_MAX / 2) {
-        free64(r->owned[0]);
+        if (!r->weights_borrowed) free64(r->owned[0]);
         free64(r->owned[1]);
         return fail(plan, I8_EINVAL, "op %d (%s): scratch size overflows", op, name);
     }
@@ -1151,8 +1321,12 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     }
     case I8_OP_WO_MATMUL: {
         const i8_plan_wo_params *q = &p->wo;
-        i8_wo_matmul_run(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
-                            q->has_bias ? c[0] : NULL, y, scratch);
+        if (q->bits == 4)
+            i8_w4_matmul(q->m, q->n, q->k, q->group, x, x1, q->has_bias ? c[0] : NULL, y,
+                         scratch);
+        else
+            i8_wo_matmul_run(q->m, q->k, q->n, x, x1, q->bits, q->group, x2,
+                             q->has_bias ? c[0] : NULL, y, scratch);
         break;
     }
     case I8_OP_WO_GATHER: {
@@ -1165,6 +1339,7 @@ static int exec_op(const i8_op *op, const bases *b, void *scratch) {
     case I8_OP_DQ_CONV:
         i8_dqconv_run(&p->dqconv, x, x1, p->dqconv.has_bias ? c[0] : NULL, y, scratch);
         break;
+    case I8_OP_F32_MAXPOOL: i8_f32_maxpool_run(&p->pool, x, y); break;
     case I8_OP_ATTENTION: {
         const i8_f32_attention_params *q = &p->attention;
         const void *x3 = op->n_inputs > 3 ? resolve(b, &op->in[3]) : NULL;
@@ -1303,6 +1478,11 @@ int i8_plan_run_profiled(const i8_plan *plan, const void *const *inputs, void *c
 int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                         int64_t *op_ns, int32_t threads) {
     return i8_plan_run_arena(plan, inputs, outputs, op_ns, threads, NULL, 0, NULL);
+}
+
+const void *i8_plan_op_packed(const i8_plan *plan, int32_t op) {
+    if (!plan || op < 0 || op >= plan->n_ops || !weight_consts(plan->ops[op].kind)) return NULL;
+    return plan->ops[op].owned[0];
 }
 
 int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op) {

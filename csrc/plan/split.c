@@ -7,12 +7,21 @@
 
 /* `units` slices of `work` elements each (double: a product of checked sizes, never needs to
  * be exact) */
+/* I8_SPLIT_CHUNK, or what a test set (i8_plan_set_split_chunk) */
+static int64_t split_chunk = I8_SPLIT_CHUNK;
+
+int64_t i8_plan_set_split_chunk(int64_t chunk) {
+    const int64_t before = split_chunk;
+    split_chunk = chunk > 0 ? chunk : I8_SPLIT_CHUNK;
+    return before;
+}
+
 static void by_work(i8_split *s, int64_t units, double work) {
     s->units = units > 0 ? units : 0;
     s->per = s->units > 0 ? s->units : 1;
     s->tasks = 1;
-    if (units < 2 || work <= 0 || (double)units * work < 2.0 * I8_SPLIT_CHUNK) return;
-    const double per = (double)I8_SPLIT_CHUNK / work;
+    if (units < 2 || work <= 0 || (double)units * work < 2.0 * split_chunk) return;
+    const double per = (double)split_chunk / work;
     s->per = per < 1 ? 1 : (int64_t)per;
     s->tasks = (units + s->per - 1) / s->per;
 }
@@ -109,11 +118,12 @@ void i8_split_of(int32_t kind, const i8_op_params *p, i8_split *s) {
         }
         return;
     case I8_OP_WO_MATMUL:
-        /* rows; each task dequantizes every weight group again, so tasks of >= 32 rows */
+        /* rows; int8 weights: each task dequantizes every weight group again, so tasks of
+         * >= 32 rows; int4 (W4A8): each task quantizes its own rows, tiles of 8 rows */
         by_work(s, p->wo.m, (double)p->wo.n * p->wo.k / 16.0);
-        if (s->tasks > 1 && s->per < 32) {
-            s->per = 32;
-            s->tasks = (s->units + 31) / 32;
+        if (s->tasks > 1 && s->per < (p->wo.bits == 4 ? 16 : 32)) {
+            s->per = p->wo.bits == 4 ? 16 : 32;
+            s->tasks = (s->units + s->per - 1) / s->per;
         }
         return;
     case I8_OP_STRIDED_COPY: {
@@ -314,9 +324,13 @@ void i8_split_run(int32_t kind, const i8_op_params *p, void *const *consts,
     }
     case I8_OP_WO_MATMUL: {
         const i8_plan_wo_params *c = &p->wo;
-        i8_wo_matmul_run(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits, c->group,
-                            in[2], c->has_bias ? consts[0] : NULL, (float *)y + u0 * c->n,
-                            scratch);
+        if (c->bits == 4)
+            i8_w4_matmul(cnt, c->n, c->k, c->group, (const float *)x + u0 * c->k, x2,
+                         c->has_bias ? consts[0] : NULL, (float *)y + u0 * c->n, scratch);
+        else
+            i8_wo_matmul_run(cnt, c->k, c->n, (const float *)x + u0 * c->k, x2, c->bits,
+                             c->group, in[2], c->has_bias ? consts[0] : NULL,
+                             (float *)y + u0 * c->n, scratch);
         return;
     }
     case I8_OP_STRIDED_COPY: {

@@ -1,10 +1,12 @@
 """The native core: one extension module per job, all over one shared C library.
 
-- `cpu`: kernel path ("ISA") selection (csrc/include/int8rt/cpu.h);
+- `cpu`: kernel path ("ISA") selection (csrc/include/int8rt/cpu.h), the float fallback's path;
 - `plan`: the compiled plan Session runs (csrc/include/int8rt/plan.h), the thread pool;
 - `dynamic`: dynamic-int8 / weight-only weight packing and row quantization;
-- `kernels_conv`, `kernels_elementwise`, `kernels_f32conv`: per-kernel entry points for tests
-  and micro-benchmarks (same signatures as the numpy reference kernels);
+- `kernels_gemm`: the gemm core with one kernel set at a time, the portable `_emu` emulations
+  included, and the portable twin of the avx512vnni 3x3 depthwise kernel (tests, bench/): the
+  kernel entry points outside a plan. Every other kernel is
+  tested and timed as a one-record plan (tests/kernels/one_op.py);
 - `bench`: the peak dot-product loop and timed kernels of bench/;
 - `_cyutility` (built with Cython >= 3.1): Cython's runtime code, shared by the others.
 
@@ -22,9 +24,9 @@ from __future__ import annotations
 from . import cpu  # first: its init reads INT8RT_ISA before any other module runs
 
 # isort: split
-from . import bench, dynamic, kernels_conv, kernels_elementwise, kernels_f32conv, plan
+from . import bench, dynamic, kernels_gemm, plan
 
-for _m in (cpu, dynamic, plan, kernels_conv, kernels_elementwise, kernels_f32conv, bench):
+for _m in (cpu, dynamic, plan, kernels_gemm, bench):
     globals().update({k: v for k, v in vars(_m).items()
                       if not k.startswith("__") and k not in ("np", "cnp")})
 del _m

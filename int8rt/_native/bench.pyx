@@ -8,7 +8,7 @@ from int8rt._native.c_gemm cimport i8_peak_ops
 from int8rt._native.c_kernels cimport *
 from int8rt._native.common cimport _conv_malloc
 
-from .kernels_conv import _POST_KEYS
+from .kernels_gemm import _POST_KEYS
 
 
 def peak_gops(name: str, iters: int = 2_000_000, repeats: int = 5) -> float:
@@ -79,7 +79,7 @@ def fc_run_times(int m, int k, int n, int repeats = 5, int seed = 0) -> list:
 cdef class PackedConv2d:
     """A conv2d packed once (on the current path) with random int8 data over the full range,
     for micro-benchmarks that time the kernel alone: `run()` is one i8_conv2d_run, GIL
-    released. Shapes as _native.conv2d: NHWC x [n, h, w, c], weights [oc, kh, kw, c / groups],
+    released. Shapes as int8rt.reference.conv.conv2d: NHWC x [n, h, w, c], weights [oc, kh, kw, c / groups],
     symmetric padding `pad`."""
     cdef i8_conv2d_params p
     cdef void *packed

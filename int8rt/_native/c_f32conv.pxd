@@ -1,5 +1,5 @@
-# csrc/kernels/f32conv/f32conv.h: the float32 fallback convolutions (kernels_f32conv and
-# the plan's records).
+# csrc/kernels/f32conv/f32conv.h: the float32 fallback convolutions (the plan's records; the
+# cpu module asks which path they run on).
 from libc.stdint cimport int32_t
 
 cdef extern from "kernels/f32conv/f32conv.h" nogil:

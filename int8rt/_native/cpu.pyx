@@ -1,6 +1,7 @@
 # cython: language_level=3
 # Kernel path ("ISA") selection: a thin binding of csrc/include/int8rt/cpu.h.
 from int8rt._native.c_cpu cimport *
+from int8rt._native.c_f32conv cimport i8_f32_conv_path
 
 
 
@@ -38,6 +39,12 @@ def cpu_features() -> dict:
             "avx512_vnni": bool(f.avx512_vnni), "avx512_vbmi": bool(f.avx512_vbmi),
             "neon": bool(f.neon),
             "neon_dot": bool(f.neon_dot)}
+
+
+def f32conv_path_name() -> str:
+    """The path the float fallback kernels (csrc/kernels/f32conv) run on now: 'avx512', 'avx2'
+    (+ FMA) or 'portable'."""
+    return ("portable", "avx2", "avx512")[i8_f32_conv_path()]
 
 
 def _init_isa() -> None:

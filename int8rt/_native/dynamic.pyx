@@ -14,6 +14,17 @@ cdef extern from "int8rt/dynq.h" nogil:
     void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                             float *s)
     size_t i8_wo_scratch_size(int64_t k, int64_t group)
+    size_t i8_w4_packed_size(int64_t n, int64_t k, int64_t group)
+    void i8_w4_pack(int64_t n, int64_t k, int64_t group, const uint8_t *q, const float *scales,
+                    const uint8_t *zero_points, void *packed)
+    size_t i8_w4_scratch_size(int64_t m, int64_t k)
+    int32_t i8_w4_kernel_count()
+    const char *i8_w4_kernel_name(int32_t i)
+    int32_t i8_w4_kernel_native(int32_t i)
+    int32_t i8_w4_kernel_runnable(int32_t i)
+    int i8_w4_matmul_kernel(int32_t kernel, int64_t m, int64_t n, int64_t k, int64_t group,
+                            const float *a, const void *packed, const float *bias, float *y,
+                            void *scratch)
 
 def dynq_packed_size(int n, int k) -> int:
     return i8_dq_packed_size(n, k)
@@ -58,3 +69,65 @@ def dynq_quantize_rows(cnp.ndarray a, bint per_row):
     i8_dq_quantize_rows(m, k, <const float *>a.data, per_row, <int8_t *>q.data,
                        <float *>s.data)
     return q, s
+
+
+def w4_pack(cnp.ndarray q, cnp.ndarray scales, int64_t group, zero_points=None):
+    """Packs weight-only int4 weights q uint8 [n, k / 2] (two's complement nibbles, or
+    unsigned codes with zero_points uint8 [n, k / group]) and their scales float32
+    [n, k / group] into the W4A8 kernels' blocks (int8rt/dynq.h i8_w4_pack)."""
+    if q.dtype != np.uint8 or q.ndim != 2 or not q.flags.c_contiguous:
+        raise ValueError("w4_pack: q must be a C-contiguous uint8 [n, k / 2] array")
+    cdef int64_t n = q.shape[0], k = 2 * q.shape[1]
+    if group < 8 or group % 8 or k % group:
+        raise ValueError(f"w4_pack: group {group} must be a multiple of 8 dividing k = {k}")
+    if scales.dtype != np.float32 or not scales.flags.c_contiguous or \
+            scales.shape[0] != n or scales.shape[1] != k // group:
+        raise ValueError(f"w4_pack: scales must be float32 [{n}, {k // group}]")
+    cdef cnp.ndarray zp
+    cdef const uint8_t *zptr = NULL
+    if zero_points is not None:
+        zp = zero_points
+        if zp.dtype != np.uint8 or not zp.flags.c_contiguous or zp.ndim != 2 or \
+                zp.shape[0] != n or zp.shape[1] != k // group or (zp.size and zp.max() > 15):
+            raise ValueError(f"w4_pack: zero_points must be uint8 [{n}, {k // group}] in "
+                             "[0, 15]")
+        zptr = <const uint8_t *>zp.data
+    packed = _aligned_bytes(i8_w4_packed_size(n, k, group))
+    cdef cnp.ndarray pk = packed
+    i8_w4_pack(n, k, group, <const uint8_t *>q.data, <const float *>scales.data, zptr, pk.data)
+    return packed
+
+
+def w4_kernels():
+    """The W4A8 row kernels compiled in: [{name, native, runnable}] (int8rt/dynq.h)."""
+    return [{"name": i8_w4_kernel_name(i).decode(), "native": bool(i8_w4_kernel_native(i)),
+             "runnable": bool(i8_w4_kernel_runnable(i))} for i in range(i8_w4_kernel_count())]
+
+
+def w4_matmul_with(str kernel, cnp.ndarray a, cnp.ndarray packed, int64_t n, int64_t group,
+                   bias=None):
+    """y = the W4A8 matmul of a float32 [m, k] with w4_pack blocks through the named row
+    kernel (tests: every kernel, emulations included, against the reference)."""
+    names = [d["name"] for d in w4_kernels()]
+    if kernel not in names:
+        raise ValueError(f"unknown W4A8 kernel {kernel!r} (have {names})")
+    if a.dtype != np.float32 or a.ndim != 2 or not a.flags.c_contiguous:
+        raise ValueError("w4_matmul_with: a must be a C-contiguous float32 [m, k] array")
+    cdef int64_t m = a.shape[0], k = a.shape[1]
+    if group < 8 or group % 8 or k % group or \
+            packed.nbytes != (n + 15) // 16 * (k // group) * (8 * group + 192):
+        raise ValueError("w4_matmul_with: packed does not match n, k and group")
+    cdef cnp.ndarray b
+    cdef const float *bp = NULL
+    if bias is not None:
+        b = np.ascontiguousarray(bias, np.float32)
+        if b.shape[0] != n:
+            raise ValueError(f"w4_matmul_with: bias must be [{n}]")
+        bp = <const float *>b.data
+    cdef cnp.ndarray y = np.empty((m, n), np.float32)
+    cdef cnp.ndarray scratch = _aligned_bytes(i8_w4_scratch_size(m, k))
+    cdef cnp.ndarray pk = np.ascontiguousarray(packed)
+    if i8_w4_matmul_kernel(names.index(kernel), m, n, k, group, <const float *>a.data, pk.data,
+                           bp, <float *>y.data, scratch.data) != 0:
+        raise ValueError(f"W4A8 kernel {kernel!r} cannot run on this CPU")
+    return y

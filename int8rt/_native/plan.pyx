@@ -217,6 +217,7 @@ cdef extern from "int8rt/plan.h" nogil:
         int32_t n_consts
         const void *consts[I8_PLAN_MAX_CONSTS]
         int64_t const_nbytes[I8_PLAN_MAX_CONSTS]
+        int32_t packed_weights
 
     ctypedef struct i8_plan:
         pass
@@ -230,6 +231,7 @@ cdef extern from "int8rt/plan.h" nogil:
     int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index)
     int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc)
     int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes)
+    int64_t i8_plan_set_split_chunk(int64_t chunk)
     const char *i8_plan_error(const i8_plan *plan)
     int32_t i8_plan_num_ops(const i8_plan *plan)
     int64_t i8_plan_arena_total(const i8_plan *plan)
@@ -240,6 +242,10 @@ cdef extern from "int8rt/plan.h" nogil:
     int i8_plan_run_threads(const i8_plan *plan, const void *const *inputs,
                             void *const *outputs, int64_t *op_ns, int32_t threads)
     int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op)
+    const void *i8_plan_op_packed(const i8_plan *plan, int32_t op)
+    int64_t i8_plan_packed_weights_size(const i8_op_desc *desc)
+    int i8_plan_pack_weights(const i8_op_desc *desc, void *blob, int64_t nbytes, char *err,
+                             size_t err_len)
     int i8_plan_run_arena(const i8_plan *plan, const void *const *inputs, void *const *outputs,
                           int64_t *op_ns, int32_t threads, void *arena, int64_t arena_nbytes,
                           int32_t *bad_op)
@@ -260,6 +266,12 @@ def thread_pool_shutdown():
     threaded run builds a new pool. Waits for a run that holds the pool (one inference)."""
     with nogil:
         i8_pool_shutdown()
+
+
+def set_split_chunk(int64_t chunk) -> int:
+    """Tests: the work per task of the ops the plan splits for threads, for the plans built
+    from now on (csrc/plan/split.c; <= 0 restores the default). Returns the previous value."""
+    return i8_plan_set_split_chunk(chunk)
 
 
 def thread_pool_workers() -> int:
@@ -395,7 +407,7 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         p.requant_copy.base = _pick(kernel, params, _RC_FIELDS)
         p.requant_copy.x_offset = params.get("x_offset", 0)
         p.requant_copy.y_offset = params.get("y_offset", 0)
-    elif kernel in ("maxpool", "avgpool"):
+    elif kernel in ("maxpool", "avgpool", "f32_maxpool"):
         p.pool = _pick_record(kernel, params)
     elif kernel == "global_avgpool":
         p.global_avgpool = _pick_record(kernel, params)
@@ -603,7 +615,23 @@ cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict const
             const_specs = tuple(c for c in const_specs if c[0] != key)
     if params_only:
         return 0
+    first = 0
+    if "packed" in consts:  # weights packed once per model (pack_weights), borrowed
+        first = PACKED_WEIGHT_CONSTS.get(kernel, 0)
+        blob = consts["packed"]
+        if not first:
+            raise ValueError(f"{kernel}: has no packed weights")
+        if not isinstance(blob, np.ndarray) or blob.dtype != np.uint8 or \
+                not blob.flags.c_contiguous:
+            raise ValueError(f"{kernel}: packed weights must be a C-contiguous uint8 array "
+                             "from pack_weights")
+        keep.append(blob)
+        d.consts[0] = cnp.PyArray_DATA(blob)
+        d.const_nbytes[0] = blob.nbytes
+        d.packed_weights = 1
     for i, (key, dtype) in enumerate(const_specs):
+        if i < first:
+            continue
         if key not in consts:
             raise ValueError(f"{kernel}: missing const {key!r}")
         a = (np.ascontiguousarray(consts[key]) if dtype is None
@@ -613,6 +641,32 @@ cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict const
         d.const_nbytes[i] = a.nbytes
     d.n_consts = len(const_specs)
     return 0
+
+
+# the weight consts (w, bias[, mult]) one packed blob replaces
+PACKED_WEIGHT_CONSTS = {"conv2d": 3, "fc": 3, "conv2d_f32": 2, "fc_f32": 2}
+
+
+def pack_weights(str kernel, dict params, dict consts):
+    """The packed weight blob of a conv2d / fc / conv2d_f32 / fc_f32 call (natural consts w,
+    bias[, mult]): a 64-byte aligned uint8 array that add_call takes as consts {"packed": blob}
+    (plus the fused table, if any) for any batch size of that layer, borrowing it (plan.h
+    i8_plan_pack_weights)."""
+    if kernel not in PACKED_WEIGHT_CONSTS:
+        raise ValueError(f"{kernel}: has no packed weights")
+    cdef i8_op_desc d
+    keep = []
+    n_in = 2 if params.get("post_add", 0) else 1
+    _fill_desc(kernel, [_NO_REF] * n_in, [_NO_REF], params, consts, &d, keep)
+    cdef int64_t n = i8_plan_packed_weights_size(&d)
+    cdef char err[256]
+    err[0] = 0
+    blob = _aligned_bytes(max(n, 64))
+    cdef cnp.ndarray b = blob
+    st = i8_plan_pack_weights(&d, cnp.PyArray_DATA(b), n, err, sizeof(err))
+    if st != I8_OK:
+        raise _status_error(st, err)
+    return blob[:n]
 
 
 cdef class _NativePlan:
@@ -676,13 +730,18 @@ cdef class _NativePlan:
         return index
 
     def add_call(self, str kernel, input_refs, output_refs, dict params, dict consts):
-        """Appends one kernel call. Consts are copied (or packed), so they may be freed after."""
+        """Appends one kernel call. Consts are copied (or packed), so they may be freed after;
+        a {"packed": blob} of pack_weights is borrowed (the plan keeps a reference)."""
         cdef i8_op_desc d
         keep = []  # the converted consts, alive until add_op has copied them
         _fill_desc(kernel, input_refs, output_refs, params, consts, &d, keep)
         st = i8_plan_add_op(self.plan, &d)
         if st != I8_OK:
             raise _status_error(st, i8_plan_error(self.plan))
+        if d.packed_weights:  # borrowed, not copied: alive as long as this plan
+            if self._borrowed is None:
+                self._borrowed = []
+            self._borrowed.append(consts["packed"])
 
     def finalize(self, int64_t arena_size):
         st = i8_plan_finalize(self.plan, arena_size)
@@ -720,6 +779,13 @@ cdef class _NativePlan:
                     f"{'' if not isinstance(a, np.ndarray) else f' array of {a.nbytes} bytes'}")
             ptrs[i] = cnp.PyArray_DATA(a)
         return ptrs
+
+    def op_packed_address(self, int32_t op) -> int:
+        """Address of the packed weights op `op` runs with (0: none): plans sharing one blob
+        give the same address."""
+        if not 0 <= op < self.num_ops:
+            raise IndexError(f"op {op} out of range [0, {self.num_ops})")
+        return <size_t>i8_plan_op_packed(self.plan, op)
 
     def op_tasks(self, int32_t op) -> int:
         """Tasks op `op` splits into for threads (1: never split)."""

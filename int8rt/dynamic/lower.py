@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ir
-from .._native import _aligned_bytes, dynq_pack, rnn_pack
+from .. import ir, opset
+from .._native import _aligned_bytes, dynq_pack, rnn_pack, w4_pack
 from ..program import Buffer, Call, Program
 from ..reference.onnx_ops import slice_spec
 
-BINARY_OPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6,
+# f32_binary codes (csrc/include/int8rt/f32.h): the arithmetic ops as opset.py declares them,
+# comparisons and logic (uint8 0 / 1 outputs)
+BINARY_OPS = {**{op: opset.OPS[op].f32_code for op in opset.BINARY_OPS},
               "Equal": 16, "Less": 17, "Greater": 18, "LessOrEqual": 19, "GreaterOrEqual": 20,
               "And": 32, "Or": 33, "Xor": 34}
 UNARY_OPS = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
@@ -375,10 +377,9 @@ class _Lowering:
             g = conv_geometry(self.t(x).shape, w.shape, node.attrs, f" (node {node.name!r})")
         except ValueError as e:
             raise LoweringError(str(e)) from None
-        k = g["c"] * g["kh"] * g["kw"]
         packed = self.packed.get(qw)
         if packed is None:
-            packed = dynq_pack(np.ascontiguousarray(w.reshape(g["m"], k)),
+            packed = dynq_pack(dqconv_weight_rows(w),
                                np.ascontiguousarray(self.const(node, 2, "scales"), np.float32))
             self.packed[qw] = packed
         bias = self.opt_const(node, 3)
@@ -392,36 +393,22 @@ class _Lowering:
                   amax=float(node.attrs.get("amax", 0.0)))
 
     def op_MaxPool(self, node: ir.Node) -> None:
-        """Max over the window as strided views: one copy per tap, then element-wise Max
-        (windows without padding only; the CRNN-style pools are 2x2 / 2x1)."""
+        """One `f32_maxpool` record (kernels/f32/pool.c): NCHW float32, padded taps skipped
+        as ONNX's -inf padding."""
         from ..reference.dqconv import pool_geometry
 
         x, y = node.inputs[0], node.outputs[0]
         if len(node.outputs) > 1 and node.outputs[1]:
             raise self.fail(node, "the Indices output is not supported")
+        if self.t(x).dtype != "float32":
+            raise self.fail(node, "float32 input only")
         try:
             g = pool_geometry(self.t(x).shape, node.attrs, f" (node {node.name!r})")
         except ValueError as e:
             raise LoweringError(str(e)) from None
-        if g["pad_t"] or g["pad_l"] or g["pad_b"] or g["pad_r"]:
-            raise self.fail(node, "padded windows are not supported")
-        out = (g["n"], g["c"], g["oh"], g["ow"])
-        n, c, h, w = self.t(x).shape
-        st = [c * h * w, h * w, g["stride_h"] * w, g["stride_w"]]
-        taps = [(ky * g["dil_h"], kx * g["dil_w"]) for ky in range(g["kh"])
-                for kx in range(g["kw"])]
-        acc = None
-        for j, (dy, dx) in enumerate(taps):
-            view = y if len(taps) == 1 else self.temp(f"{y}_tap{j}", out)
-            self.copy(node, x, view, out, st, dy * w + dx)
-            if acc is None:
-                acc = view
-                continue
-            dst = y if j == len(taps) - 1 else self.temp(f"{y}_max{j}", out)
-            cs = contiguous_strides(out)
-            self.emit(node, "f32_binary", [acc, view], dst, op=BINARY_OPS["Max"], type=0,
-                      shape=list(out), a_stride=cs, b_stride=cs)
-            acc = dst
+        self.emit(node, "f32_maxpool", [x], y, **{key: g[key] for key in (
+            "n", "c", "h", "w", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w",
+            "pad_t", "pad_l")})
 
     def op_DynQLSTM(self, node: ir.Node) -> None:
         """One `rnn` record (the kernel loops over the steps), then copies of its packed
@@ -492,6 +479,19 @@ class _Lowering:
             raise self.fail(node, "weights / scales do not match k and the group size")
         bias = self.opt_const(node, 3)
         consts = {} if bias is None else {"bias": np.ascontiguousarray(bias, np.float32)}
+        if bits == 4:
+            # W4A8: the int4 codes, zero points and scales packed once per session into the
+            # micro-kernels' blocks (int8rt/dynq.h i8_w4_pack)
+            if group % 8:
+                raise self.fail(node, f"int4 groups must be a multiple of 8, not {group}")
+            packed = self.packed.get(node.inputs[1])
+            if packed is None:
+                packed = _w4_blob(self.graph, node)
+                self.packed[node.inputs[1]] = packed
+            name = self.const_input(node.inputs[1] + "::w4_packed", packed)
+            self.emit(node, "wo_matmul", [x, name], y, consts, m=math.prod(shape[:-1]), k=k,
+                      n=n, bits=bits, group=group, has_bias=int(bias is not None))
+            return
         self.emit(node, "wo_matmul", [x, node.inputs[1], node.inputs[2]], y, consts,
                   m=math.prod(shape[:-1]), k=k, n=n, bits=bits, group=group,
                   has_bias=int(bias is not None))
@@ -611,6 +611,13 @@ class _Lowering:
 _RNN_CELLS = {"DynQLSTM": 0, "DynQGRU": 1}
 
 
+def dqconv_weight_rows(w: np.ndarray) -> np.ndarray:
+    """ONNX Conv weights [M, C, KH, KW] as the dq_conv record's rows [M, KH·KW·C]: the kernel's
+    im2col columns run (ky, kx, ci) so that each tap copies C contiguous bytes of its NHWC
+    image (csrc/include/int8rt/dqconv.h). The int32 dot products do not depend on the order."""
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1))
+
+
 def _rnn_params(graph: ir.Graph, node: ir.Node, x_shape: tuple[int, ...]) -> dict:
     from ..reference.rnn import _attrs
 
@@ -630,6 +637,18 @@ def _rnn_blob(graph: ir.Graph, node: ir.Node, params: dict) -> np.ndarray:
                     np.ascontiguousarray(sr, np.float32))
 
 
+def _w4_blob(graph: ir.Graph, node: ir.Node) -> np.ndarray:
+    """The W4A8 blocks of a WOLinear (bits 4): inputs x, q, scales[, bias][, zero_points]."""
+    zp = graph.const(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else None
+    q = np.ascontiguousarray(graph.const(node.inputs[1]))
+    s = np.ascontiguousarray(graph.const(node.inputs[2]), np.float32)
+    try:
+        return w4_pack(q, s, int(node.attrs["group"]),
+                       None if zp is None else np.ascontiguousarray(zp, np.uint8))
+    except ValueError as e:
+        raise LoweringError(f"node {node.name!r} (WOLinear): {e}") from None
+
+
 def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
     """Packs every dynamic-int8 weight of `graph` into `packed` (by tensor name): a session
     does it once, at load, for the plans of all its input shapes."""
@@ -643,9 +662,12 @@ def pack_weights(graph: ir.Graph, packed: dict[str, np.ndarray]) -> None:
         if node.op == "DynQConv" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 4:
-                packed[node.inputs[1]] = dynq_pack(
-                    np.ascontiguousarray(w.reshape(w.shape[0], -1)),
-                    np.ascontiguousarray(s, np.float32))
+                packed[node.inputs[1]] = dynq_pack(dqconv_weight_rows(w),
+                                                   np.ascontiguousarray(s, np.float32))
+        if node.op == "WOLinear" and int(node.attrs.get("bits", 8)) == 4 and \
+                node.inputs[1] not in packed and int(node.attrs.get("group", 0)) % 8 == 0 and \
+                all(graph.const(n) is not None for n in node.inputs[1:3]):
+            packed[node.inputs[1]] = _w4_blob(graph, node)
         if node.op == "DynQLinear" and node.inputs[1] not in packed:
             w, s = graph.const(node.inputs[1]), graph.const(node.inputs[2])
             if w is not None and s is not None and w.ndim == 2:

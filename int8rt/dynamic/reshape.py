@@ -1,71 +1,31 @@
-"""New input shapes without re-planning in Python: shape templates (docs/PLAN.md "Shapes").
-
-A *shape pattern* says which free input dimensions are 1 and which are equal to each other; the
-distinct free dimensions above 1 are the pattern's *shape variables* (batch, sequence length).
-For one pattern, the sizes of a dynamic graph's plan are shape expressions over those variables:
-every buffer's byte size, every size parameter of every record (rows, strides, m, nidx, ...),
-the model output shapes and the shape-dependent constants (the folded shape subgraphs:
-position-embedding windows, position ids, all-ones masks) are polynomials of degree <= 2 in each
-variable (an attention score buffer is b · heads · s · s floats).
-
-The template of a pattern is derived once, in Python: the graph is specialized and lowered
-(specialize.py, lower.py) at the 3^n points of a small grid of variable values (3 values per
-variable), the coefficients of each quantity are solved from the grid exactly (integers, checked
-by evaluating them back), and then checked against two more lowerings: at values outside the grid
-and at the shape that was asked for. A graph whose structure (calls, buffers, constants) changes
-between the points, or whose quantities are not such polynomials, or whose shape-dependent
-constants are not windows / fills / ramps, has no template: its shapes are planned in Python as
-before.
-
-After that, a new shape of the pattern is one C call (`_ShapeTemplate.reshape`,
-csrc/plan/reshape.c): the expressions are evaluated, the arena is laid out again by liveness,
-the records are re-derived and go through i8_plan_add_op / i8_plan_finalize with every check of a
-plan built from Python. Weights are the template's borrowed constants: never copied or repacked.
-"""
+"""Shape templates of onnx-layout graphs (int8rt/reshape.py has the mechanism, docs/PLAN.md
+"Shapes"): every dimension the model leaves free (stored as 0) is free, the graph is lowered by
+specialize.py (shape subgraphs folded) and lower.py, and the shape asked for is one more check
+point of a template."""
 
 from __future__ import annotations
 
-import itertools
-from collections import OrderedDict
-from dataclasses import dataclass
-
-import numpy as np
-
 from .. import ir
-from .._native import PLAN_MAX_INPUTS, SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate
-from ..plan import NativePlan, liveness
 from ..program import Program
-from .lower import aligned, lower_program
+from ..reshape import (  # noqa: F401
+    MAX_TEMPLATES,
+    SHAPE_MAX_VARS,
+    ReshapedPlan,
+    ShapeTemplate,
+    TemplateError,
+    graph_tables,
+    monomials,
+    pattern_of,
+)
+from ..reshape import Reshaper as _Reshaper
+from .lower import lower_program
 from .specialize import specialize
-
-MAX_INPUTS = PLAN_MAX_INPUTS  # op_bufs rows: the inputs (-1: none), then the output
-POINTS = SHAPE_MAX_DEG + 1  # grid values per variable: enough to solve a degree-2 polynomial
-MAX_TEMPLATES = 8  # shape patterns a session keeps templates for
-
-
-class TemplateError(ValueError):
-    """The graph's sizes for this pattern are not shape expressions the template supports."""
 
 
 def free_dims(graph: ir.Graph) -> list[tuple[int, int]]:
     """(input index, axis) of every dimension the model leaves free (stored as 0)."""
     return [(i, a) for i, n in enumerate(graph.inputs)
             for a, d in enumerate(graph.tensor(n).shape) if d == 0]
-
-
-def pattern_of(free: list[tuple[int, int]], shapes) -> tuple[tuple[int, ...], list[int]]:
-    """(labels, variable values): label -1 for a free dim of 1, else the index of its variable
-    (dims of equal value share one)."""
-    labels, values = [], []
-    for i, a in free:
-        v = int(shapes[i][a])
-        if v == 1:
-            labels.append(-1)
-            continue
-        if v not in values:
-            values.append(v)
-        labels.append(values.index(v))
-    return tuple(labels), values
 
 
 def shapes_for(graph: ir.Graph, free, labels, values) -> tuple[tuple[int, ...], ...]:
@@ -75,353 +35,35 @@ def shapes_for(graph: ir.Graph, free, labels, values) -> tuple[tuple[int, ...], 
     return tuple(tuple(s) for s in shapes)
 
 
-def monomials(values) -> list[int]:
-    """Every monomial's value, index e0 + 3 e1 + 9 e2 (as csrc/plan/reshape.c)."""
-    out = []
-    for m in range(POINTS ** len(values)):
-        r, q = 1, m
-        for v in values:
-            r *= int(v) ** (q % POINTS)
-            q //= POINTS
-        out.append(r)
-    return out
+class DynamicLowering:
+    """An onnx-layout graph at given input shapes: specialized, then lowered to float32 /
+    dynamic int8 / weight-only records whose weights are borrowed constants (`packed`: the
+    session's dynamic int8 panels)."""
 
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-@dataclass
-class _Sample:
-    program: Program
-    out_shapes: list[tuple[int, ...]]
-    struct: tuple
-    slots: list[tuple]
-    ints: list[int]
-
-
-def _lower(graph: ir.Graph, packed: dict, shapes) -> _Sample:
-    spec = specialize(graph, dict(zip(graph.inputs, shapes)))
-    program = lower_program(spec, packed)
-    out_shapes = [tuple(int(d) for d in spec.tensor(o).shape) for o in graph.outputs]
-    struct, slots, ints = [], [], []
-    for i, c in enumerate(program.calls):
-        sig = [c.kernel, tuple(c.inputs), tuple(c.outputs), tuple(sorted(c.consts))]
-        for k in sorted(c.params):
-            v = c.params[k]
-            if isinstance(v, (list, tuple)):
-                sig.append((k, len(v)))
-                for j, e in enumerate(v):
-                    if _is_int(e):
-                        slots.append(("param", i, k, j))
-                        ints.append(int(e))
-                    else:
-                        sig.append((k, j, repr(e)))
-            elif _is_int(v):
-                slots.append(("param", i, k, -1))
-                ints.append(int(v))
-            else:
-                sig.append((k, repr(v)))
-        struct.append(tuple(sig))
-    for name in sorted(program.buffers):
-        b = program.buffers[name]
-        struct.append((name, b.dtype, len(b.shape)))
-        slots.append(("nbytes", name))
-        ints.append(int(b.nbytes))
-    for k, s in enumerate(out_shapes):
-        struct.append(("out", k, len(s)))
-        for j, d in enumerate(s):
-            slots.append(("out", k, j))
-            ints.append(d)
-    struct += [tuple(program.inputs), tuple(program.outputs), tuple(sorted(program.constants))]
-    return _Sample(program, out_shapes, tuple(struct), slots, ints)
-
-
-def _same(arrs: list[np.ndarray]) -> bool:
-    a0 = arrs[0]
-    return all(a is a0 or (a.dtype == a0.dtype and a.shape == a0.shape and
-                           np.array_equal(a, a0)) for a in arrs[1:])
-
-
-def _ramp(flat: np.ndarray) -> tuple[int, int, int] | None:
-    """(start, step, period) when int64 data is start + step * (i mod period)."""
-    if flat.dtype != np.int64 or flat.size < 2:
-        return None
-    start, step = int(flat[0]), int(flat[1] - flat[0])
-    want = start + step * np.arange(flat.size, dtype=np.int64)
-    bad = np.flatnonzero(flat != want)
-    period = int(bad[0]) if bad.size else flat.size
-    if period < 2 or not np.array_equal(
-            flat, start + step * (np.arange(flat.size, dtype=np.int64) % period)):
-        return None
-    return start, step, period
-
-
-def _period(flat: np.ndarray) -> int:
-    """The smallest p such that `flat` is flat[:p] repeated (its size when none is)."""
-    n = flat.size
-    for p in np.flatnonzero(flat[1:] == flat[0])[:64] + 1:
-        if n % p == 0 and np.array_equal(flat[p:], flat[:n - p]):
-            return int(p)
-    return n
-
-
-def _at(flat: np.ndarray, table: np.ndarray, off: int) -> bool:
-    tf = table.reshape(-1)
-    return tf.dtype == flat.dtype and off + flat.size <= tf.size and \
-        np.array_equal(tf[off:off + flat.size], flat)
-
-
-def _window(flat: np.ndarray, tables: list[np.ndarray]) -> tuple[int, int] | None:
-    """(table index, element offset) of a table whose flat data holds `flat` contiguously."""
-    n = flat.size
-    for t, table in enumerate(tables):
-        tf = table.reshape(-1)
-        if tf.dtype != flat.dtype or tf.size < n or n == 0:
-            continue
-        for off in np.flatnonzero(tf[:tf.size - n + 1] == flat[0])[:64]:
-            if np.array_equal(tf[off:off + n], flat):
-                return t, int(off)
-    return None
-
-
-class ShapeTemplate:
-    """One shape pattern's template: the C template, the base calls (node names for profiles
-    and errors), and where the model I/O shapes are among the exprs."""
-
-    def __init__(self, graph: ir.Graph, packed: dict, labels: tuple[int, ...],
-                 check_values: list[int] | None = None) -> None:
-        nv = max(labels) + 1
-        if not 1 <= nv <= SHAPE_MAX_VARS:
-            raise TemplateError(f"{nv} shape variables (1 to {SHAPE_MAX_VARS} supported)")
-        free = free_dims(graph)
-        self.graph, self.free, self.labels, self.n_vars = graph, free, labels, nv
-        grid = [tuple(2 + POINTS * j + e for j, e in enumerate(es))
-                for es in itertools.product(range(POINTS), repeat=nv)]
-        far = tuple(13 + 7 * j for j in range(nv))  # outside the grid, distinct
-        check = tuple(check_values or far)
-        points = grid + [far] + ([check] if check not in grid and check != far else [])
-        try:
-            samples = [_lower(graph, packed, shapes_for(graph, free, labels, p)) for p in points]
-        except Exception as e:  # noqa: BLE001 - e.g. a sample length the graph refuses
-            raise TemplateError(f"lowering at a sample shape failed: {e}") from None
-        base = samples[0]
-        if any(s.struct != base.struct for s in samples[1:]):
-            raise TemplateError("the lowered structure differs between shapes")
-        for i, call in enumerate(base.program.calls):  # record consts (bias, gamma, lens)
-            for key in call.consts:
-                if not _same([np.asarray(s.program.calls[i].consts[key]) for s in samples]):
-                    raise TemplateError(f"call {i} ({call.kernel}): const {key!r} depends on "
-                                        "the shape")
-        slots = list(base.slots)
-        ints = [list(s.ints) for s in samples]
-        consts = self._classify(graph, samples, slots, ints)
-
-        # solve the coefficients on the grid, exactly, and check them everywhere
-        q = np.array(ints, dtype=np.int64)
-        v = np.array([monomials(p) for p in points], dtype=np.int64)
-        ng = len(grid)
-        coef = np.rint(np.linalg.solve(v[:ng].astype(np.float64), q[:ng].astype(np.float64)))
-        if np.abs(coef).max(initial=0) > 2 ** 52:
-            raise TemplateError("shape expression coefficients out of range")
-        coef = coef.astype(np.int64)
-        if not np.array_equal(v @ coef, q):
-            raise TemplateError("a size is not a polynomial of degree <= 2 in each dimension")
-        self._build(graph, base, slots, coef, consts)
-
-    # -- constants -----------------------------------------------------------------------------
-    def _classify(self, graph, samples, slots, ints) -> dict[str, dict]:
-        """Every program constant: fixed (the same array at every shape), a window of a graph
-        constant, a fill or a ramp; the period of a ramp becomes one more quantity."""
-        tables = [t.data for t in graph.tensors.values() if t.data is not None
-                  and isinstance(t.data, np.ndarray) and t.data.size > 1]
-        out = {}
-        for name in sorted(samples[0].program.constants):
-            arrs = [np.asarray(s.program.constants[name]) for s in samples]
-            if _same(arrs):
-                out[name] = {"kind": "fixed", "data": arrs[0]}
-                continue
-            flats = [a.reshape(-1) for a in arrs]
-            if all(f.size > 0 for f in flats) and len({f.dtype for f in flats}) == 1 and \
-                    flats[0].dtype.itemsize in (1, 2, 4, 8) and \
-                    len({f[0].tobytes() for f in flats}) == 1 and \
-                    all((f == f[0]).all() for f in flats):
-                value = int.from_bytes(flats[0][:1].tobytes(), "little", signed=True)
-                out[name] = {"kind": "fill", "value": value,
-                             "elem_size": flats[0].dtype.itemsize}
-                continue
-            ramps = [_ramp(f) for f in flats]
-            if all(r is not None for r in ramps) and len({r[:2] for r in ramps}) == 1:
-                out[name] = {"kind": "ramp", "value": ramps[0][0], "step": ramps[0][1],
-                             "elem_size": 8}
-                slots.append(("period", name))
-                for row, r in zip(ints, ramps):
-                    row.append(r[2])
-                continue
-            w = _window(flats[0], tables)
-            if w is not None and all(_at(f, tables[w[0]], w[1]) for f in flats[1:]):
-                t, off = w
-                out[name] = {"kind": "window", "data": aligned(tables[t]),
-                             "offset": off * flats[0].dtype.itemsize}
-                continue
-            periods = [_period(f) for f in flats]
-            w = _window(flats[0][:periods[0]], tables)
-            if w is not None and all(_at(f[:p], tables[w[0]], w[1]) and
-                                     np.array_equal(f, np.tile(f[:p], f.size // p))
-                                     for f, p in zip(flats[1:], periods[1:])):
-                t, off = w
-                size = flats[0].dtype.itemsize
-                out[name] = {"kind": "tile", "data": aligned(tables[t]), "offset": off * size}
-                slots.append(("period", name))
-                for row, p in zip(ints, periods):
-                    row.append(p * size)
-                continue
-            raise TemplateError(f"constant {name!r} depends on the shape in a way the template "
-                                "does not model")
-        return out
-
-    # -- the C template ------------------------------------------------------------------------
-    def _build(self, graph, base: _Sample, slots, coef: np.ndarray, consts) -> None:
-        prog = base.program
-        keys: dict[tuple[int, ...], int] = {}
-        terms: list[tuple[int, int]] = []
-        exprs: list[tuple[int, int]] = []
-        slot_expr: dict[tuple, int] = {}
-        for k, slot in enumerate(slots):
-            col = tuple(int(c) for c in coef[:, k])
-            e = keys.get(col)
-            if e is None:
-                nz = [(c, m) for m, c in enumerate(col) if c]
-                e = keys[col] = len(exprs)
-                exprs.append((len(terms), len(nz)))
-                terms.extend(nz)
-            slot_expr[slot] = e
-        constant = {e for col, e in keys.items() if not any(col[1:])}
-
-        io = set(prog.inputs) | set(prog.outputs) | set(prog.constants)
-        if len(set(prog.outputs)) != len(prog.outputs) or \
-                set(prog.outputs) & (set(prog.inputs) | set(prog.constants)):
-            raise TemplateError("a model output that is an input, a constant or listed twice")
-        used = [n for c in prog.calls for n in (*c.inputs, *c.outputs)]
-        lives = liveness(prog.calls, set(used) - io)
-        names = list(dict.fromkeys([*prog.inputs, *prog.outputs, *used]))
-        bid = {n: i for i, n in enumerate(names)}
-        bufs, table_arrays, table_index = [], [], {}
-
-        def table(arr):
-            if id(arr) not in table_index:
-                table_index[id(arr)] = len(table_arrays)
-                table_arrays.append(arr)
-            return table_index[id(arr)]
-
-        for n in names:
-            b = {"nbytes": slot_expr[("nbytes", n)]}
-            if n in prog.inputs:
-                b.update(kind="input", index=prog.inputs.index(n))
-            elif n in prog.outputs:
-                b.update(kind="output", index=prog.outputs.index(n))
-            elif n in consts:
-                c = consts[n]
-                if c["kind"] in ("fixed", "window", "tile"):
-                    data = c["data"]
-                    if not (data.flags.c_contiguous and data.ctypes.data % 64 == 0):
-                        data = aligned(data)
-                    b.update(kind="tile" if c["kind"] == "tile" else "const",
-                             index=table(data), offset=c.get("offset", 0),
-                             period=slot_expr.get(("period", n), 0))
-                else:
-                    b.update(kind=c["kind"], value=c["value"], step=c.get("step", 0),
-                             elem_size=c["elem_size"],
-                             period=slot_expr.get(("period", n), 0))
-            else:
-                b.update(kind="arena", first=lives[n].first, last=lives[n].last)
-            bufs.append(b)
-        calls, op_bufs, patches = [], [], []
-        for i, c in enumerate(prog.calls):
-            params = NativePlan._params(_Typed(prog), c)
-            calls.append((c.kernel, params, dict(NativePlan._consts(_Typed(prog), c)),
-                          len(c.inputs)))
-            ids = [bid[n] for n in c.inputs] + [-1] * (MAX_INPUTS - len(c.inputs))
-            op_bufs.append(ids + [bid[c.outputs[0]]])
-        for slot, e in slot_expr.items():
-            if slot[0] == "param" and e not in constant:
-                patches.append((slot[1], slot[2], slot[3], e))
-        self.native = _ShapeTemplate(
-            self.n_vars, terms, exprs or [(0, 0)], bufs,
-            [prog.buffers[n].dtype for n in prog.inputs],
-            [prog.buffers[n].dtype for n in prog.outputs], table_arrays, calls, op_bufs, patches)
-        self.calls = prog.calls
-        self.in_dtypes = [np.dtype(prog.buffers[n].dtype) for n in prog.inputs]
-        self.out_dtypes = [np.dtype(prog.buffers[n].dtype) for n in prog.outputs]
-        self.out_exprs = [[slot_expr[("out", k, j)] for j in range(len(s))]
-                          for k, s in enumerate(base.out_shapes)]
-        self.arena_exprs = [slot_expr[("nbytes", n)] for n in names if n in lives]
-
-    def plan(self, shapes, values: list[int]) -> ReshapedPlan:
-        native, vals, arena = self.native.reshape(values)
-        out_shapes = [tuple(int(vals[e]) for e in ex) for ex in self.out_exprs]
-        buffer_bytes = int(sum(int(vals[e]) for e in self.arena_exprs))
-        return ReshapedPlan(native, self, [tuple(s) for s in shapes], out_shapes, int(arena),
-                            buffer_bytes)
-
-
-class _Typed:
-    """What NativePlan._params / _consts read from a plan: the program's buffers."""
-
-    def __init__(self, program: Program) -> None:
-        self.program = program
-
-
-class _Calls:
-    def __init__(self, calls) -> None:
-        self.calls = calls
-
-
-class ReshapedPlan(NativePlan):
-    """The plan of one input shape made by a shape template: runs, profiles and reports like a
-    NativePlan built from Python (`program` holds only the calls: node names, kernels)."""
-
-    def __init__(self, native, template: ShapeTemplate, in_shapes, out_shapes, arena: int,
-                 buffer_bytes: int) -> None:
-        self._native = native
-        self.program = _Calls(template.calls)
-        self._in = list(zip(in_shapes, template.in_dtypes))
-        self._out = list(zip(out_shapes, template.out_dtypes))
-        self._out_copies, self._const_outs = [], []
-        self.arena_bytes = arena
-        self.buffer_bytes = buffer_bytes
-        self.scratch_bytes = native.scratch_bytes
-        self.offsets = {}
-        self.lifetimes = {}
-
-    def _arrays(self, inputs):
-        if len(inputs) != len(self._in):
-            raise ValueError(f"expected {len(self._in)} inputs, got {len(inputs)}")
-        ins = []
-        for k, ((shape, dt), a) in enumerate(zip(self._in, inputs)):
-            a = np.asarray(a)
-            if a.dtype != dt or a.shape != shape:
-                raise ValueError(f"input {k}: expected {dt}{list(shape)}, got "
-                                 f"{a.dtype}{list(a.shape)}")
-            ins.append(np.ascontiguousarray(a))
-        return ins, [np.empty(s, dtype=dt) for s, dt in self._out]
-
-    def memory_report(self) -> str:
-        saved = 1 - self.arena_bytes / self.buffer_bytes if self.buffer_bytes else 0.0
-        return (f"reshaped plan: intermediate buffers {self.buffer_bytes} bytes in total; "
-                f"arena {self.arena_bytes} bytes ({saved:.0%} saved by reuse) + scratch "
-                f"{self.scratch_bytes} bytes")
-
-
-class Reshaper:
-    """A session's shape templates, one per shape pattern (bounded, least recently used out),
-    and the patterns that have none (planned in Python)."""
+    degree = 2  # attention scores are b · heads · s · s
+    check_asked = True
+    packed_weights = None  # no conv2d / fc records: weights are borrowed constants
 
     def __init__(self, graph: ir.Graph, packed: dict) -> None:
         self.graph, self.packed = graph, packed
         self.free = free_dims(graph)
-        self.templates: OrderedDict[tuple, ShapeTemplate] = OrderedDict()
-        self.refused: OrderedDict[tuple, str] = OrderedDict()
+        self.tables = graph_tables(graph)
+
+    def shapes_for(self, labels, values) -> tuple[tuple[int, ...], ...]:
+        return shapes_for(self.graph, self.free, labels, values)
+
+    def lower(self, shapes) -> tuple[Program, list[tuple[int, ...]]]:
+        g = self.graph
+        spec = specialize(g, dict(zip(g.inputs, shapes)))
+        program = lower_program(spec, self.packed)
+        return program, [tuple(int(d) for d in spec.tensor(o).shape) for o in g.outputs]
+
+
+class Reshaper(_Reshaper):
+    """The shape templates of a dynamic-path session."""
+
+    def __init__(self, graph: ir.Graph, packed: dict) -> None:
+        super().__init__(DynamicLowering(graph, packed))
 
     def prepare(self) -> None:
         """Builds, at session load, the template of the pattern a session most often runs
@@ -438,32 +80,3 @@ class Reshaper:
             labels.append(axes.index(a))
         if axes and len(axes) <= SHAPE_MAX_VARS:
             self._template(tuple(labels), None)
-
-    def _template(self, labels, values) -> ShapeTemplate | None:
-        if labels in self.refused:
-            return None
-        tpl = self.templates.get(labels)
-        if tpl is not None:
-            self.templates.move_to_end(labels)
-            return tpl
-        try:
-            tpl = ShapeTemplate(self.graph, self.packed, labels, values)
-        except Exception as e:  # noqa: BLE001 - any failure only means: plan in Python
-            # (a shape that cannot be planned then fails there, with that path's error)
-            self.refused[labels] = f"{type(e).__name__}: {e}"
-            while len(self.refused) > 64:
-                self.refused.popitem(last=False)
-            return None
-        self.templates[labels] = tpl
-        while len(self.templates) > MAX_TEMPLATES:
-            self.templates.popitem(last=False)
-        return tpl
-
-    def plan(self, shapes) -> ReshapedPlan | None:
-        """The plan for `shapes` made by its pattern's template, or None (no template: the
-        caller plans in Python)."""
-        labels, values = pattern_of(self.free, shapes)
-        if not values or len(values) > SHAPE_MAX_VARS:
-            return None
-        tpl = self._template(labels, values)
-        return None if tpl is None else tpl.plan(shapes, values)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ir
+from .. import ir, opset
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
 from ..reference import dqconv as _dqconv  # noqa: F401  (registers Conv / MaxPool / DynQConv)
 from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
@@ -32,7 +32,7 @@ def placeholder(shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 
 # with dynamic inputs, outputs of these need only the broadcast shape of the inputs
-ARITH = ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min")
+ARITH = opset.BINARY_OPS
 BOOLEAN = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
 RNN_OPS = ("LSTM", "GRU", "DynQLSTM", "DynQGRU")
 UNARY = (*SAME_SHAPE, "Neg", "Abs", "Reciprocal", "Clip", "Not")

@@ -72,10 +72,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Sub": "Sub",
     "Mul": "Mul",
     "Div": "Div (Mul by the reciprocal when the divisor is constant)",
-    **{op: f"{op} (float32)" for op in ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf",
-                                        "Pow")},
-    "Max": "Max (float32; two inputs)",
-    "Min": "Min (float32; two inputs)",
+    **{op: f"{op} (float32)" for op in ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")},
     "BatchNormalization": "folded",
     "MaxPool": "MaxPool",
     "AveragePool": "AveragePool",
@@ -104,8 +101,10 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
     "Expand": "constant-folded",
-    # unary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as declared there
-    **{s.name: s.name for s in OPS.values() if s.onnx},
+    # unary and binary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as
+    # declared there
+    **{s.name: s.name if s.int8 else f"{s.name} (float32{'; two inputs' if s.binary else ''})"
+       for s in OPS.values() if s.onnx},
 }
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT,)
@@ -495,11 +494,18 @@ class _Importer:
         self.emit(op, [ins[0]], [node.output[0]], attrs or {}, name)
 
     def op_declared(self, node, name, ins, attrs):
-        """An op opset.py declares ONNX-compatible: its attributes, defaults filled in."""
+        """An op opset.py declares ONNX-compatible: its attributes, defaults filled in; a binary
+        op takes exactly two inputs (ONNX's variadic Max / Min too)."""
         schema = OPS[node.op_type]
         kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
                 for k, d in schema.attrs.items() if k in attrs}
-        self._unary(node.op_type, node, name, ins, {**schema.attrs, **kept})
+        if schema.binary is None:
+            self._unary(node.op_type, node, name, ins, {**schema.attrs, **kept})
+            return
+        if len(ins) != 2 or not all(ins):
+            raise _Unsupported(f"{node.op_type} with {len(ins)} inputs (two are supported)")
+        self.emit(node.op_type, [self.operand(ins[0]), self.operand(ins[1])], [node.output[0]],
+                  {**schema.attrs, **kept}, name)
 
     def op_Clip(self, node, name, ins, attrs):
         if self.opset < 11:
@@ -535,23 +541,12 @@ class _Importer:
     def op_Div(self, node, name, ins, attrs):
         self._binary("Div", node, name, ins, attrs)
 
-    # float-only ops (opset FLOAT_UNARY_OPS / FLOAT_BINARY_OPS): quantization leaves them in
-    # float32 and the plan runs them on the f32 kernels
+    # float-only unary ops (opset FLOAT_UNARY_OPS; the binary ones import through op_declared):
+    # quantization leaves them in float32 and the plan runs them on the f32 kernels
     def _float_unary(self, node, name, ins, attrs):
         self._unary(node.op_type, node, name, ins)
 
     op_Exp = op_Log = op_Sqrt = op_Abs = op_Neg = op_Reciprocal = op_Erf = _float_unary
-
-    def op_Pow(self, node, name, ins, attrs):
-        self.emit("Pow", [self.operand(ins[0]), self.operand(ins[1])], [node.output[0]], {}, name)
-
-    def _min_max(self, node, name, ins, attrs):
-        if len(ins) != 2 or not all(ins):
-            raise _Unsupported(f"{node.op_type} with {len(ins)} inputs (two are supported)")
-        self.emit(node.op_type, [self.operand(ins[0]), self.operand(ins[1])], [node.output[0]],
-                  {}, name)
-
-    op_Max = op_Min = _min_max
 
     def op_BatchNormalization(self, node, name, ins, attrs):
         if any(o for o in node.output[1:]):

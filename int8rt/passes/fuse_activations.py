@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from int8rt import ir
+from int8rt import ir, opset
 
-PRODUCERS = ("Conv", "Gemm", "Add", "Sub", "Mul")
+PRODUCERS = opset.CLAMPED_OPS  # the ops with a fused output clamp (their `clip` attribute)
 
 
 def _bounds(node: ir.Node) -> tuple[float, float] | None:

@@ -28,7 +28,7 @@ TO_NHWC = (0, 2, 3, 1)  # nhwc = nchw.transpose(TO_NHWC)
 TO_NCHW = (0, 3, 1, 2)
 AXIS = (0, 3, 1, 2)  # NCHW axis a lives at NHWC axis AXIS[a]
 SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize")
-ELEMENTWISE = ("Add", "Sub", "Mul", "Div", *opset.FLOAT_BINARY_OPS)
+ELEMENTWISE = opset.BINARY_OPS
 
 
 class _Rewriter:

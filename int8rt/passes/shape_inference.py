@@ -13,9 +13,9 @@ import numpy as np
 
 from int8rt import ir, opset
 
-UNARY = set(opset.UNARY_OPS) | set(opset.FLOAT_UNARY_OPS) | {"Identity", "Softmax", "BatchNormalization", "Quantize",
-                                "Dequantize"}
-BINARY = {"Add", "Sub", "Mul", "Div", *opset.FLOAT_BINARY_OPS}
+UNARY = set(opset.UNARY_OPS) | set(opset.FLOAT_UNARY_OPS) | {
+    "Identity", "Softmax", "BatchNormalization", "Quantize", "Dequantize"}
+BINARY = set(opset.BINARY_OPS)
 
 
 def _spatial(graph: ir.Graph) -> tuple[int, int, int]:

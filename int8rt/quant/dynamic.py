@@ -4,8 +4,10 @@ per inference inside the native plan (docs/QUANTIZATION.md §7).
 
 - mode "dynamic": Linear -> DynQLinear [x, qw int8 [N, K], s_w [N], bias?], per output channel
   symmetric weights; activations symmetric per row (token) or per tensor at run time.
-- mode "weight_only": Linear -> WOLinear [x, q, scales [N, K / group], bias?] with int8 or
-  packed int4 weights; activations stay float32.
+- mode "weight_only": Linear -> WOLinear [x, q, scales [N, K / group], bias?, zero_points?]
+  with int8 weights and float32 activations, or packed int4 weights (symmetric, or with
+  per-group zero points) and int8 activations per row at run time (W4A8, int8rt/dynq.h);
+  Gather tables -> WOGather (int8 or int4, symmetric).
 - both modes: LSTM / GRU with constant W, R -> DynQLSTM / DynQGRU [x, qW, sW, qR, sR, B,
   sequence_lens?, initial_h?, initial_c?]: W and R int8 per output channel (one gate row of
   one direction), activations per row and time step at run time (int8rt/include/rnn.h);
@@ -16,6 +18,9 @@ per inference inside the native plan (docs/QUANTIZATION.md §7).
 """
 
 from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -67,27 +72,53 @@ def _quantize_conv(g: ir.Graph, node: ir.Node) -> None:
 
 
 def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = True,
-                     bits: int = 8, group: int = 64, min_size: int = 0) -> ir.Graph:
+                     bits: int = 8, group: int = 64, min_size: int = 0,
+                     symmetric: bool = True, embedding_bits: int | None = None,
+                     int8_nodes: Iterable[str] = (),
+                     calibration: Iterable[dict] | None = None) -> ir.Graph:
     """A copy of `graph` with its Linear ops quantized; Linears whose weight has fewer than
-    `min_size` elements (or whose K is not a multiple of `group`, weight-only) stay float."""
+    `min_size` elements (or whose K is not a multiple of `group`, weight-only) stay float.
+
+    Weight-only options: `symmetric=False` gives int4 groups a zero point (asymmetric, the
+    WOLinear's 5th input); `embedding_bits` (4 or 8, default `bits`) for the Gather tables
+    (always symmetric); `int8_nodes`: fnmatch patterns of Linear node names that become
+    dynamic int8 (DynQLinear) instead, for the few matrices int4 hurts most; `calibration`
+    (feed dicts, int4 only): GPTQ (quant/gptq.py) with the Linears' input Hessians on them."""
     if mode not in ("dynamic", "weight_only"):
         raise ValueError(f"mode must be 'dynamic' or 'weight_only', not {mode!r}")
-    if mode == "weight_only" and (bits not in (4, 8) or group not in GROUP_SIZES):
+    emb_bits = bits if embedding_bits is None else embedding_bits
+    if mode == "weight_only" and (bits not in (4, 8) or group not in GROUP_SIZES or
+                                  emb_bits not in (4, 8)):
         raise ValueError(f"weight-only quantization takes bits 4 or 8 and a group size in "
-                         f"{GROUP_SIZES}, not bits={bits}, group={group}")
+                         f"{GROUP_SIZES}, not bits={bits}, group={group}, "
+                         f"embedding_bits={embedding_bits}")
+    if isinstance(int8_nodes, str):
+        int8_nodes = [int8_nodes]
+    int8_nodes = list(int8_nodes)
     g = graph.copy()
+    hessians = {}
+    if calibration is not None:
+        if mode != "weight_only" or bits != 4:
+            raise ValueError("calibration data (GPTQ) applies to weight-only int4 only")
+        from .gptq import linear_hessians
+
+        xs = [n.inputs[0] for n in g.nodes if n.op == "Linear" and
+              g.const(n.inputs[1]) is not None and g.const(n.inputs[1]).size >= min_size and
+              not any(fnmatch.fnmatchcase(n.name, p) for p in int8_nodes)]
+        hessians = linear_hessians(graph, calibration, xs)
     for node in g.nodes:
         if mode == "weight_only" and node.op == "Gather" and int(node.attrs.get("axis", 0)) == 0:
+            bits_t = emb_bits
             table = g.const(node.inputs[0])
             if table is None or table.ndim != 2 or table.dtype != "float32" or \
                     table.shape[1] % group or table.size < max(min_size, 1) or \
                     g.const(node.inputs[1]) is not None:
                 continue
             # rows = tokens: quantize_weight_groups takes [K, N] and groups along K
-            q, s = quantize_weight_groups(table.T, bits, group)
-            qn = g.add_const(node.inputs[0] + f"_q{bits}", q)
+            q, s = quantize_weight_groups(table.T, bits_t, group)
+            qn = g.add_const(node.inputs[0] + f"_q{bits_t}", q)
             sn = g.add_const(node.inputs[0] + "_gscale", s)
-            node.op, node.attrs = "WOGather", {"bits": bits, "group": group}
+            node.op, node.attrs = "WOGather", {"bits": bits_t, "group": group}
             node.inputs = [qn, sn, node.inputs[1]]
         if node.op in ("LSTM", "GRU"):
             _quantize_rnn(g, node)
@@ -102,7 +133,7 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             continue
         k = w.shape[0]
         bias = node.inputs[2:3]
-        if mode == "dynamic":
+        if mode == "dynamic" or any(fnmatch.fnmatchcase(node.name, p) for p in int8_nodes):
             qw, sw = quantize_weight_per_channel(w)
             qn = g.add_const(node.inputs[1] + "_q", qw)
             sn = g.add_const(node.inputs[1] + "_scale", sw)
@@ -110,10 +141,20 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
         else:
             if k % group:
                 continue
-            q, s = quantize_weight_groups(w, bits, group)
+            asym = bits == 4 and not symmetric
+            if bits == 4 and node.inputs[0] in hessians:
+                from .gptq import gptq_int4
+
+                q, s, *zp = gptq_int4(w, hessians[node.inputs[0]], group, symmetric=not asym)
+            else:
+                q, s, *zp = quantize_weight_groups(w, bits, group, symmetric=not asym)
             qn = g.add_const(node.inputs[1] + f"_q{bits}", q)
             sn = g.add_const(node.inputs[1] + "_gscale", s)
             node.op, node.attrs = "WOLinear", {"bits": bits, "group": group}
+            if asym:  # inputs x, q, scales, bias or "", zero points
+                zn = g.add_const(node.inputs[1] + "_gzero", zp[0])
+                node.inputs = [node.inputs[0], qn, sn, bias[0] if bias else "", zn]
+                continue
         node.inputs = [node.inputs[0], qn, sn, *bias]
     g.prune()
     for node in g.nodes:  # outputs nobody reads (Y_h, Y_c) keep a tensor entry (prune drops it)

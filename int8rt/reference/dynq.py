@@ -50,24 +50,55 @@ def quantize_weight_per_channel(w_kn: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(q), s
 
 
-def quantize_weight_groups(w_kn: np.ndarray, bits: int, group: int
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """W [K, N] -> (q, scales [N, K / group]); q int8 [N, K] (bits 8) or uint8 [N, K / 2]
-    (bits 4, two per byte, low nibble = even k). Symmetric, zero point 0, q in
-    [-qmax - 1, qmax] (qmax = 127 or 7). Each group's scale is the one, among
-    s = max|w| * f / qmax for f in CLIP_FACTORS, with the least squared rounding error
-    (an MSE clipping search: for int4, clipping the largest weights a little buys a finer step
-    for all the others)."""
+def quantize_weight_groups(w_kn: np.ndarray, bits: int, group: int, symmetric: bool = True,
+                           clip_search: bool = True):
+    """W [K, N] -> (q, scales [N, K / group]) symmetric, or (q, scales, zero_points uint8
+    [N, K / group]) asymmetric (bits 4 only). q int8 [N, K] (bits 8) or uint8 [N, K / 2]
+    (bits 4, two per byte, low nibble = even k).
+
+    Symmetric: zero point 0, q in [-qmax - 1, qmax] (qmax = 127 or 7), the nibble holds q in
+    two's complement. Asymmetric int4: the nibble holds u in [0, 15], w ~ s * (u - z) with a
+    per-group zero point z in [0, 15] (the group's range [min(w, 0), max(w, 0)] mapped onto
+    [0, 15]).
+
+    MSE clipping (int4, `clip_search`): each group's range is shrunk by the factor f, among
+    CLIP_FACTORS (symmetric) or ASYM_CLIP_FACTORS (asymmetric), that gives the least squared
+    reconstruction error sum((s * (u - z) - w)^2): clipping the few largest weights buys a
+    finer step for all the others (the grid search for the MSE-optimal clipping threshold of
+    Banner et al., "Post training 4-bit quantization of convolutional networks for
+    rapid-deployment", NeurIPS 2019; the same search per group as AWQ's auto-clip, Lin et
+    al., MLSys 2024). Without it the range is the group's max |w| (min / max)."""
     w = np.ascontiguousarray(w_kn.T, F32)
     n, k = w.shape
     if k % group:
         raise ValueError(f"k = {k} is not a multiple of the group size {group}")
+    if not symmetric and bits != 4:
+        raise ValueError("asymmetric (zero-point) groups are int4 only")
     qmax = 127 if bits == 8 else 7
     g = w.reshape(n, k // group, group)
+    if not symmetric:
+        lo = np.minimum(g.min(axis=2), 0).astype(F32)
+        hi = np.maximum(g.max(axis=2), 0).astype(F32)
+        best = None
+        for f in (ASYM_CLIP_FACTORS if clip_search else (1.0,)):
+            span = ((hi - lo) * F32(f)).astype(F32)
+            s = np.where(span == 0, F32(1), (span / F32(15)).astype(F32)).astype(F32)
+            z = np.clip(np.rint((-lo * F32(f)) / s), 0, 15).astype(F32)
+            u = np.clip(np.rint(g / s[:, :, None]) + z[:, :, None], 0, 15)
+            err = (((u - z[:, :, None]) * s[:, :, None] - g).astype(np.float64) ** 2).sum(axis=2)
+            if best is None:
+                best = [err, s, z, u]
+            else:
+                better = err < best[0]
+                best = [np.where(better, err, best[0]), np.where(better, s, best[1]),
+                        np.where(better, z, best[2]), np.where(better[:, :, None], u, best[3])]
+        u = best[3].astype(np.uint8).reshape(n, k)
+        packed = (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
+        return np.ascontiguousarray(packed), best[1].astype(F32), best[2].astype(np.uint8)
     amax = np.abs(g).max(axis=2).astype(F32)
     safe = np.where(amax == 0, F32(1), amax)
     best_s = (safe / F32(qmax)).astype(F32)
-    if bits == 4:
+    if bits == 4 and clip_search:
         best_err = np.full(amax.shape, np.inf, np.float64)
         for f in CLIP_FACTORS:
             s = (safe * F32(f) / F32(qmax)).astype(F32)
@@ -85,19 +116,29 @@ def quantize_weight_groups(w_kn: np.ndarray, bits: int, group: int
 
 
 CLIP_FACTORS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 1.0625, 1.125)
+ASYM_CLIP_FACTORS = tuple(1.0 - 0.025 * i for i in range(17))  # 1.0 .. 0.6
 
 
-def wo_dequantize(q: np.ndarray, scales: np.ndarray, bits: int, group: int, k: int
-                  ) -> np.ndarray:
-    """The float32 weights [N, K] the weight-only kernel computes, element by element."""
-    if bits == 4:
-        lo = (q & 15).astype(np.int16)
-        hi = (q >> 4).astype(np.int16)
-        vals = np.empty((q.shape[0], k), np.int16)
+def int4_values(q: np.ndarray, k: int, zero_points: np.ndarray | None = None,
+                group: int = 32) -> np.ndarray:
+    """The integers [N, K] (int16) packed int4 weights stand for: q - z per group, where the
+    nibble is two's complement (symmetric, no zero points) or u in [0, 15] with zero points."""
+    lo = (q & 15).astype(np.int16)
+    hi = (q >> 4).astype(np.int16)
+    vals = np.empty((q.shape[0], k), np.int16)
+    if zero_points is None:
         vals[:, 0::2] = (lo ^ 8) - 8
         vals[:, 1::2] = (hi ^ 8) - 8
-    else:
-        vals = q.astype(np.int16)
+        return vals
+    vals[:, 0::2] = lo
+    vals[:, 1::2] = hi
+    return vals - np.repeat(zero_points.astype(np.int16), group, axis=1)
+
+
+def wo_dequantize(q: np.ndarray, scales: np.ndarray, bits: int, group: int, k: int,
+                  zero_points: np.ndarray | None = None) -> np.ndarray:
+    """The float32 weights [N, K] the weight-only kernel computes, element by element."""
+    vals = int4_values(q, k, zero_points, group) if bits == 4 else q.astype(np.int16)
     s = np.repeat(scales, group, axis=1)
     return (s * vals.astype(F32)).astype(F32)
 
@@ -110,6 +151,28 @@ def wo_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray
     y = np.zeros((m, w.shape[0]), F32) if bias is None else np.tile(bias.astype(F32), (m, 1))
     for t in range(k):
         y = (y + (a[:, t:t + 1] * w[None, :, t]).astype(F32)).astype(F32)
+    return y
+
+
+def w4a8_matmul(a: np.ndarray, q: np.ndarray, scales: np.ndarray, bias: np.ndarray | None,
+                group: int, zero_points: np.ndarray | None = None) -> np.ndarray:
+    """Bit-exact with i8_w4_matmul (int8rt/dynq.h): a [m, k] f32 quantized per row as in
+    dynq_matmul; per k group an exact int32 dot product with the int4 values (q - z);
+    f = sum over groups in order of float32(acc_g) * s[:, g] from 0 (float32 roundings);
+    y = f * s_a (+ bias)."""
+    m, k = a.shape
+    qa, sa = quantize_rows(a, True)
+    w = int4_values(q, k, zero_points, group)  # [n, k] int16
+    n, ng = w.shape[0], k // group
+    # |acc| <= 127 * 15 * group: exact in int32 (and in float32 below 2^24)
+    acc = np.einsum("mgt,ngt->gmn", qa.reshape(m, ng, group).astype(np.int32),
+                    w.reshape(n, ng, group).astype(np.int32))
+    f = np.zeros((m, n), F32)
+    for g in range(ng):
+        f = (f + (acc[g].astype(F32) * scales[None, :, g]).astype(F32)).astype(F32)
+    y = (f * sa[:, None]).astype(F32)
+    if bias is not None:
+        y = (y + bias[None, :].astype(F32)).astype(F32)
     return y
 
 
@@ -141,8 +204,15 @@ def _dynq_linear(ins, attrs):
 
 
 def _wo_linear(ins, attrs):
-    # float semantics (np.matmul order); the kernel's k-order sum is wo_matmul above
+    # inputs x, q, scales[, bias][, zero_points]. int4: the W4A8 kernel's exact arithmetic;
+    # int8: float semantics (np.matmul order; the kernel's k-order sum is wo_matmul above)
     x = ins[0]
+    bits, group = int(attrs["bits"]), int(attrs["group"])
+    bias = ins[3] if len(ins) > 3 and ins[3] is not None and ins[3].size else None
+    zp = ins[4] if len(ins) > 4 else None
+    if bits == 4:
+        y = w4a8_matmul(_rows(x), ins[1], ins[2], bias, group, zp)
+        return [y.reshape(*x.shape[:-1], y.shape[-1])]
     w = wo_dequantize(ins[1], ins[2], int(attrs["bits"]), int(attrs["group"]), x.shape[-1])
     y = np.matmul(x, w.T).astype(F32)
     if len(ins) > 3 and ins[3] is not None:

@@ -1,5 +1,6 @@
 """Numpy reference of the float32 records a static plan runs for nodes left in float
-(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax).
+(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax)
+and the dynamic path's f32_maxpool.
 
 Exact (float32 numpy does the same IEEE operations in the same order): add, sub, mul, div,
 max, min, relu, clip, neg, abs, sqrt, reciprocal, hard_sigmoid, hard_swish, leaky_relu
@@ -29,23 +30,25 @@ def _strided(buf: np.ndarray, shape, stride) -> np.ndarray:
 def f32_binary(a, b, *, op: int, type: int, shape, a_stride, b_stride, **_) -> np.ndarray:
     if type != 0:
         raise ValueError("the static plan's float records are float32 only")
+    if op not in F32_ARITH:
+        raise ValueError(f"f32_binary op {op} is not a float arithmetic op")
     x, y = _strided(a.astype(F32), shape, a_stride), _strided(b.astype(F32), shape, b_stride)
     with np.errstate(all="ignore"):
-        if op == 0:
-            return (x + y).astype(F32)
-        if op == 1:
-            return (x - y).astype(F32)
-        if op == 2:
-            return (x * y).astype(F32)
-        if op == 3:
-            return (x / y).astype(F32)
-        if op == 4:  # powf; b == 2 is x * x in C
-            return np.where(y == 2, x * x, np.power(x.astype(np.float64), y)).astype(F32)
-        if op == 5:  # a > b || isnan(a) ? a : b
-            return np.where((x > y) | np.isnan(x), x, y).astype(F32)
-        if op == 6:
-            return np.where((x < y) | np.isnan(x), x, y).astype(F32)
-    raise ValueError(f"f32_binary op {op} is not a float arithmetic op")
+        return np.asarray(F32_ARITH[op](x, y)).astype(F32)
+
+
+# f32_binary's float arithmetic by op code (csrc/kernels/f32/f32.c f32_op, element for element:
+# the codes are opset.py's `f32_code`)
+F32_ARITH = {
+    0: lambda x, y: x + y,
+    1: lambda x, y: x - y,
+    2: lambda x, y: x * y,
+    3: lambda x, y: x / y,
+    4: lambda x, y: np.where(y == 2, x * x, np.power(x.astype(np.float64), y)),  # powf; x * x
+    5: lambda x, y: np.where((x > y) | np.isnan(x), x, y),  # a > b || isnan(a) ? a : b
+    6: lambda x, y: np.where((x < y) | np.isnan(x), x, y),
+    7: lambda x, y: np.where(x < 0, x * y, x),  # PRelu, y the slope
+}
 
 
 def _clip01(v: np.ndarray) -> np.ndarray:
@@ -101,5 +104,24 @@ def f32_softmax(x, *, rows: int, cols: int, **_) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(F32)
 
 
+def f32_maxpool(x, *, n: int, c: int, h: int, w: int, oh: int, ow: int, kh: int, kw: int,
+                stride_h: int, stride_w: int, dil_h: int, dil_w: int, pad_t: int, pad_l: int,
+                **_) -> np.ndarray:
+    """NCHW MaxPool as kernels/f32/pool.c: m = -inf, then per in-bounds tap in row-major
+    order m = v where v > m or v is NaN (NaN propagates; of equal values the first stays)."""
+    v = np.asarray(x, F32).reshape(n, c, h, w)
+    m = np.full((n, c, oh, ow), -np.inf, F32)
+    oy = np.arange(oh) * stride_h - pad_t
+    ox = np.arange(ow) * stride_w - pad_l
+    for ky in range(kh):
+        iy = oy + ky * dil_h
+        for kx in range(kw):
+            ix = ox + kx * dil_w
+            inside = ((iy >= 0) & (iy < h))[:, None] & ((ix >= 0) & (ix < w))[None, :]
+            tap = v[:, :, np.clip(iy, 0, h - 1)][:, :, :, np.clip(ix, 0, w - 1)]
+            m = np.where(inside & ((tap > m) | np.isnan(tap)), tap, m)
+    return m
+
+
 KERNELS = {"f32_binary": f32_binary, "f32_unary": f32_unary, "reduce": reduce,
-           "f32_softmax": f32_softmax}
+           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool}

@@ -301,10 +301,6 @@ def softmax(ins: Ins, a: Attrs, shapes: NodeShapes) -> list[np.ndarray]:
 OPS: dict[str, OpFn] = {
     "Conv": conv,
     "Gemm": gemm,
-    "Add": _binary(np.add),
-    "Sub": _binary(np.subtract),
-    "Mul": _binary(np.multiply),
-    "Div": _binary(np.divide),
     "Exp": _unary(lambda x, a: np.exp(x)),
     "Log": _unary(lambda x, a: np.log(x)),
     "Sqrt": _unary(lambda x, a: sqrt_f32(x)),
@@ -312,9 +308,6 @@ OPS: dict[str, OpFn] = {
     "Neg": _unary(lambda x, a: -x),
     "Reciprocal": _unary(lambda x, a: F32(1) / x),
     "Erf": _unary(lambda x, a: _erf(x)),
-    "Pow": _binary(np.power),
-    "Max": _binary(np.maximum),
-    "Min": _binary(np.minimum),
     "MaxPool": maxpool,
     "AveragePool": averagepool,
     "GlobalAveragePool": global_averagepool,
@@ -328,4 +321,6 @@ OPS: dict[str, OpFn] = {
     "Softmax": softmax,
     # unary elementwise ops: their real function as opset.py declares it
     **{op: _unary(lambda x, a, op=op: opset.unary_function(op, a)(x)) for op in opset.UNARY_OPS},
+    # binary elementwise ops: their function as opset.py declares it
+    **{op: _binary(opset.binary_function(op)) for op in opset.BINARY_OPS},
 }

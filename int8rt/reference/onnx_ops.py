@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import opset
 from .f32_math import sqrt_f32
 
 F32 = np.float32
@@ -360,6 +361,12 @@ def _lp_normalization(ins, attrs):
         _sqrt(np.sum(x * x, axis=axis, keepdims=True))
     return [(x / norm).astype(x.dtype)]
 
+
+
+# the binary elementwise ops opset.py declares and no rule above covers (Div: integer
+# division; Max / Min / Sum: variadic)
+for _name in opset.BINARY_OPS:
+    OPS.setdefault(_name, _binary(opset.binary_function(_name)))
 
 def run_node(op: str, ins: list[Any], attrs: dict[str, Any], where: str) -> list[np.ndarray]:
     fn = OPS.get(op)

@@ -105,7 +105,11 @@ def test_float_plan_matches_ort_over_shapes(model):
 @pytest.mark.parametrize("kw,min_cos", [({"mode": "dynamic"}, 0.995),
                                         ({"mode": "dynamic", "per_row": False}, 0.99),
                                         ({"mode": "weight_only", "bits": 8, "group": 32}, 0.999),
-                                        ({"mode": "weight_only", "bits": 4, "group": 32}, 0.95)])
+                                        ({"mode": "weight_only", "bits": 4, "group": 32}, 0.95),
+                                        ({"mode": "weight_only", "bits": 4, "group": 32,
+                                          "symmetric": False, "embedding_bits": 8}, 0.95),
+                                        ({"mode": "weight_only", "bits": 4, "group": 32,
+                                          "symmetric": False, "int8_nodes": ["*"]}, 0.995)])
 def test_quantized_close_to_float(model, kw, min_cos, tmp_path):
     flt = int8rt.Session(int8rt.quantize(model, mode="float").graph)
     qm = int8rt.quantize(model, **kw)
@@ -116,6 +120,70 @@ def test_quantized_close_to_float(model, kw, min_cos, tmp_path):
         (y,) = sess.run(None, f)
         (r,) = flt.run(None, f)
         assert cos(y, r).min() >= min_cos
+
+
+def test_int4_options_make_the_ops_they_name(model, tmp_path):
+    """symmetric=False: int4 WOLinears with a zero-point input (uint8 in [0, 15]);
+    embedding_bits=8: int8 WOGather tables; int8_nodes: matching Linears as DynQLinear. The
+    file round trip keeps them and the session agrees with the numpy reference run (float
+    ops such as attention round differently, hence a tolerance)."""
+    from int8rt.dynamic.specialize import evaluate
+
+    qm = int8rt.quantize(model, mode="weight_only", bits=4, group=32, symmetric=False,
+                         embedding_bits=8, int8_nodes=["*ff1*", "*Gemm_3*"])
+    qm.save(tmp_path / "m.i8")
+    g = int8rt.Session(str(tmp_path / "m.i8")).graph
+    wo = [n for n in g.nodes if n.op == "WOLinear"]
+    assert wo and all(len(n.inputs) == 5 and n.attrs["bits"] == 4 for n in wo)
+    for n in wo:
+        z = g.const(n.inputs[4])
+        assert z.dtype == np.uint8 and z.max() <= 15
+    assert {n.attrs["bits"] for n in g.nodes if n.op == "WOGather"} == {8}
+    dq = [n.name for n in g.nodes if n.op == "DynQLinear"]
+    assert dq and all("ff1" in n or "Gemm_3" in n for n in dq)
+    f = feeds(2, 11, seed=3)
+    (y,) = int8rt.Session(str(tmp_path / "m.i8")).run(None, f)
+    r = evaluate(g, f)[g.outputs[0]]  # the numpy reference of every op, W4A8 included
+    np.testing.assert_allclose(y, r, rtol=1e-4, atol=1e-5)
+
+
+def test_int4_gptq_with_calibration(model):
+    """Calibration feeds make weight-only int4 use GPTQ (quant/gptq.py): other int4 weights
+    than round-to-nearest, the same ops and format, close to float."""
+    calib = [feeds(1, s, seed=100 + s) for s in (9, 14, 20)]
+    kw = {"mode": "weight_only", "bits": 4, "group": 32, "symmetric": False}
+    rtn = int8rt.quantize(model, **kw)
+    gq = int8rt.quantize(model, calib, **kw)
+    w_rtn = {n.name: rtn.graph.const(n.inputs[1]) for n in rtn.graph.nodes
+             if n.op == "WOLinear"}
+    w_gq = {n.name: gq.graph.const(n.inputs[1]) for n in gq.graph.nodes if n.op == "WOLinear"}
+    assert w_rtn.keys() == w_gq.keys() and w_rtn
+    assert any(not np.array_equal(w_rtn[n], w_gq[n]) for n in w_rtn)
+    flt = int8rt.Session(int8rt.quantize(model, mode="float").graph)
+    f = feeds(2, 17, seed=5)
+    (y,) = int8rt.Session(gq.graph).run(None, f)
+    (r,) = flt.run(None, f)
+    assert cos(y, r).min() >= 0.95
+
+
+def test_cli_weight_only_int4_options(model, tmp_path):
+    """`int8rt quantize --weight-only --bits 4 --zero-points --embedding-bits 8 --calib x.npz`
+    writes zero-point int4 Linears, an int8 table, and GPTQ weights (other than without
+    --calib)."""
+    from int8rt.cli import main
+
+    onnx.save(model, tmp_path / "m.onnx")
+    f = [feeds(1, 12, seed=s) for s in range(3)]
+    np.savez(tmp_path / "c.npz", ids=np.concatenate([x["ids"] for x in f]),
+             mask=np.concatenate([x["mask"] for x in f]))
+    base = ["quantize", str(tmp_path / "m.onnx"), "--weight-only", "--bits", "4", "--group",
+            "32", "--zero-points", "--embedding-bits", "8"]
+    assert main([*base, "-o", str(tmp_path / "rtn.i8")]) == 0
+    assert main([*base, "--calib", str(tmp_path / "c.npz"), "-o", str(tmp_path / "gq.i8")]) == 0
+    g = int8rt.Session(str(tmp_path / "gq.i8")).graph
+    assert all(len(n.inputs) == 5 for n in g.nodes if n.op == "WOLinear")
+    assert {n.attrs["bits"] for n in g.nodes if n.op == "WOGather"} == {8}
+    assert (tmp_path / "rtn.i8").read_bytes() != (tmp_path / "gq.i8").read_bytes()
 
 
 def test_int4_file_is_small(model, tmp_path):

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from int8rt import _native
 from int8rt.reference import conv as ref
 from int8rt.reference.requant import requantize
+from tests.kernels import one_op
 
 
 def make_case(rng: np.random.Generator, *, n: int, h: int, w: int, c: int, oc: int, kh: int,
@@ -40,7 +40,7 @@ def make_case(rng: np.random.Generator, *, n: int, h: int, w: int, c: int, oc: i
 
 def check(x: np.ndarray, kwargs: dict) -> np.ndarray:
     expected = ref.conv2d(x, **kwargs)
-    got = _native.conv2d(x, **kwargs)
+    got = one_op.conv2d(x, **kwargs)
     assert got.dtype == np.int8 and got.shape == expected.shape
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
     return got
@@ -274,7 +274,7 @@ def test_reference_matches_definition(groups, c, oc, k, stride, dil, pads) -> No
     acc = loop_conv_acc(x, kw)
     expected = requantize(acc, kw["mult"], kw["y_zp"], kw["qmin"], kw["qmax"])
     assert np.array_equal(ref.conv2d(x, **kw), expected)
-    assert np.array_equal(_native.conv2d(x, **kw), expected)
+    assert np.array_equal(one_op.conv2d(x, **kw), expected)
 
 
 def test_reference_matches_float_conv() -> None:
@@ -303,36 +303,34 @@ def test_reference_matches_float_conv() -> None:
 def test_argument_errors() -> None:
     rng = np.random.default_rng(0)
     x, kw = make_case(rng, n=1, h=4, w=4, c=4, oc=4, kh=3, kw=3, pads=(1, 1, 1, 1))
-    with pytest.raises(TypeError):
-        _native.conv2d(x.astype(np.int16), **kw)
-    with pytest.raises(TypeError):
-        _native.conv2d(x.tolist(), **kw)
-    with pytest.raises(TypeError):
-        _native.conv2d(x, **{**kw, "bias": kw["bias"].astype(np.int64)})
-    with pytest.raises(TypeError):
-        _native.conv2d(x, **{**kw, "mult": kw["mult"].astype(np.float64)})
+    with pytest.raises(ValueError, match="dtypes"):
+        one_op.conv2d(x.astype(np.int16), **kw)
+    with pytest.raises(ValueError, match="exactly"):  # a bias that is not int32
+        one_op.conv2d(x, **{**kw, "bias": kw["bias"].astype(np.int64) + 2**32})
+    with pytest.raises(ValueError, match="exactly"):  # multipliers that are not float32
+        one_op.conv2d(x, **{**kw, "mult": kw["mult"].astype(np.float64) + 1e-12})
+    # a strided input is copied to contiguous memory by the plan's input handling
+    assert np.array_equal(one_op.conv2d(x[:, :, ::2], **kw), ref.conv2d(x[:, :, ::2], **kw))
+    with pytest.raises(ValueError):  # an input smaller than the declared n x h x w x c
+        one_op.conv2d(x[:, :3], in_shape=x.shape, **kw)
     with pytest.raises(ValueError):
-        _native.conv2d(x[:, :, ::2], **kw)  # not contiguous
+        one_op.conv2d(x, **{**kw, "groups": 3})
     with pytest.raises(ValueError):
-        _native.conv2d(x[0], **kw)
+        one_op.conv2d(x, **{**kw, "groups": 2})  # w has c/groups = 4 != 2
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "groups": 3})
+        one_op.conv2d(x, **{**kw, "bias": kw["bias"][:3]})
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "groups": 2})  # w has c/groups = 4 != 2
+        one_op.conv2d(x, **{**kw, "pad_t": 0, "pad_b": 0, "dil_h": 3})  # empty output
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "bias": kw["bias"][:3]})
+        one_op.conv2d(x, **{**kw, "stride_h": 0})
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "pad_t": 0, "pad_b": 0, "dil_h": 3})  # empty output
+        one_op.conv2d(x, **{**kw, "pad_l": -1})
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "stride_h": 0})
+        one_op.conv2d(x, **{**kw, "qmin": 5, "qmax": 4})
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "pad_l": -1})
+        one_op.conv2d(x, **{**kw, "x_zp": 128})
     with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "qmin": 5, "qmax": 4})
-    with pytest.raises(ValueError):
-        _native.conv2d(x, **{**kw, "x_zp": 128})
-    with pytest.raises(ValueError):
-        _native.conv2d(np.zeros((1, 0, 4, 4), np.int8), **kw)
+        one_op.conv2d(np.zeros((1, 0, 4, 4), np.int8), **kw)
 
 
 def test_read_only_inputs() -> None:
@@ -348,7 +346,7 @@ def test_read_only_inputs() -> None:
 def check_f32(x: np.ndarray, kwargs: dict) -> np.ndarray:
     kw = {**kwargs, "out_f32": 1}
     expected = ref.conv2d(x, **kw)
-    got = _native.conv2d(x, **kw)
+    got = one_op.conv2d(x, **kw)
     assert expected.dtype == np.float32 and got.dtype == np.float32
     assert got.shape == expected.shape == ref.conv2d(x, **kwargs).shape
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
@@ -404,4 +402,4 @@ def test_out_f32_large_k_extremes(kind: str, c: int, k: int) -> None:
 def test_out_f32_argument_errors() -> None:
     x, kw = make_case(np.random.default_rng(3), n=1, h=4, w=4, c=3, oc=2, kh=3, kw=3)
     with pytest.raises(ValueError):
-        _native.conv2d(x, **kw, out_f32=2)
+        one_op.conv2d(x, **kw, out_f32=2)

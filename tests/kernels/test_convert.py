@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int8rt import _native as nat
 from int8rt.reference import convert as ref
+from tests.kernels import one_op as nat
 
 RNG = np.random.default_rng(5)
 SCALES = [1.0, 0.5, 0.1, 0.0123, 3.7, 1e-6, 2.0**-10]
@@ -103,7 +103,7 @@ def test_round_trip_and_errors():
                                            zp=zp), x)
     with pytest.raises(ValueError):
         nat.quantize(np.zeros(3, np.float32), scale=0.0, zp=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="dtypes"):
         nat.quantize(np.zeros(3, np.float64), scale=1.0, zp=0)
     with pytest.raises(ValueError):
         nat.dequantize(x, scale=1.0, zp=128)
@@ -145,14 +145,14 @@ def test_quantize_nchw_every_path(path, shape):
         want = ref.quantize(x, scale=scale, zp=zp, c=c, hw=h * w)
         assert np.array_equal(want.reshape(b, h, w, c),
                               ref.quantize(x.transpose(0, 2, 3, 1).copy(), scale=scale, zp=zp))
-        got = nat.quantize_nchw(x, scale=scale, zp=zp, c=c, hw=h * w)
+        got = nat.quantize(x, scale=scale, zp=zp, c=c, hw=h * w)
         assert np.array_equal(got, want.reshape(-1))
-        # a pixel range (how threads split the call) writes exactly its pixels
-        pixels = b * h * w
-        p0, p1 = pixels // 3, pixels - pixels // 4
-        part = nat.quantize_nchw(x, scale=scale, zp=zp, c=c, hw=h * w, p0=p0, p1=p1, fill=99)
-        assert np.array_equal(part[p0 * c:p1 * c], want.reshape(-1)[p0 * c:p1 * c])
-        assert (part[:p0 * c] == 99).all() and (part[p1 * c:] == 99).all()
+        # split into pixel ranges of 2 pixels, the way threads run the call
+        with nat.small_tasks(2 * c):
+            assert nat.quantize_tasks(x, c=c, hw=h * w) > 1 or b * h * w < 4
+            for threads in (2, 3):
+                got = nat.quantize(x, scale=scale, zp=zp, c=c, hw=h * w, threads=threads)
+                assert np.array_equal(got, want.reshape(-1))
 
 
 @pytest.mark.parametrize("shape", NCHW)
@@ -165,27 +165,23 @@ def test_dequantize_nchw_every_path(path, shape):
         assert np.array_equal(
             want.reshape(b, c, h, w),
             ref.dequantize(q, scale=scale, zp=zp).reshape(b, h, w, c).transpose(0, 3, 1, 2))
-        assert np.array_equal(nat.dequantize_nchw(q, scale=scale, zp=zp, c=c, hw=h * w),
+        assert np.array_equal(nat.dequantize(q, scale=scale, zp=zp, c=c, hw=h * w),
                               want.reshape(-1))
-        pixels = b * h * w
-        p0, p1 = pixels // 3, pixels - pixels // 4
-        part = nat.dequantize_nchw(q, scale=scale, zp=zp, c=c, hw=h * w, p0=p0, p1=p1,
-                                   fill=-7.0)
-        y = part.reshape(b, c, h * w)
-        for p in range(pixels):
-            img, s = divmod(p, h * w)
-            expect = want.reshape(b, c, h * w)[img, :, s] if p0 <= p < p1 else -7.0
-            assert np.array_equal(y[img, :, s], np.broadcast_to(expect, (c,)))
+        # split into pixel ranges of 2 pixels, the way threads run the call
+        with nat.small_tasks(2 * c):
+            for threads in (2, 3):
+                got = nat.dequantize(q, scale=scale, zp=zp, c=c, hw=h * w, threads=threads)
+                assert np.array_equal(got, want.reshape(-1))
 
 
-def test_nchw_bindings_reject_bad_arguments():
+def test_nchw_plan_rejects_bad_arguments():
     x = np.zeros(12, np.float32)
     with pytest.raises(ValueError):
-        nat.quantize_nchw(x, scale=1.0, zp=0, c=5, hw=2)
+        nat.quantize(x, scale=1.0, zp=0, c=5, hw=2)  # c * hw does not divide n
     with pytest.raises(ValueError):
-        nat.quantize_nchw(x, scale=1.0, zp=0, c=3, hw=2, p0=3, p1=2)
+        nat.quantize(x, scale=1.0, zp=0, c=3, hw=-2)
     with pytest.raises(ValueError):
-        nat.dequantize_nchw(np.zeros(12, np.int8), scale=1.0, zp=0, c=0, hw=12)
+        nat.dequantize(np.zeros(12, np.int8), scale=1.0, zp=0, c=-1, hw=12)
     with pytest.raises(ValueError):
         ref.quantize(x, scale=1.0, zp=0, c=5, hw=2)
 

@@ -29,11 +29,13 @@ def _conv_case(xs, ws, seed):
 
 
 @pytest.mark.parametrize("case", range(len(CONV_CASES)))
-@pytest.mark.parametrize("amax", [0.0, 1.5, 100.0])
+@pytest.mark.parametrize("amax", [0.0, 1.5, 100.0, 127.0])
 def test_dq_conv_native_equals_reference(path, case, amax):
     xs, ws, attrs = CONV_CASES[case]
     x, w, b = _conv_case(xs, ws, case)
     x[0, 0, 0, 0] = 3.0  # beyond the static range 1.5: clamped to 127
+    if amax == 127.0:  # scale 1: exact .5 ties, rounded to even, and the clamp edges
+        x.flat[1:11] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -126.5, 127.5, -300.0]
     if xs[0] > 1:
         x[1] = 0.0  # an all-zero image (dynamic scale 1, q = 0)
     q, s = quantize_conv_weight(w)

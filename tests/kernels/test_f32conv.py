@@ -20,8 +20,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from int8rt import _native
 from int8rt.reference import f32conv as ref
+from tests.kernels import one_op
 
 FMAX = float(np.finfo(np.float32).max)
 
@@ -32,18 +32,21 @@ def _case(rng, *, n, h, w, c, oc, kh, kw, stride=(1, 1), dil=(1, 1), pads=(0, 0,
     wt = rng.standard_normal((oc, kh, kw, c // groups)).astype(np.float32)
     b = rng.standard_normal(oc).astype(np.float32)
     kw_ = {"w": wt, "bias": b, "stride_h": stride[0], "stride_w": stride[1], "dil_h": dil[0],
-               "dil_w": dil[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
-               "groups": groups, "lo": lo, "hi": hi}
+           "dil_w": dil[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2],
+           "pad_r": pads[3], "groups": groups, "lo": lo, "hi": hi}
     return x, kw_
 
 
 GRID = [
     {"n": 1, "h": 5, "w": 6, "c": 3, "oc": 4, "kh": 3, "kw": 3, "pads": (1, 1, 1, 1)},
-    {"n": 2, "h": 7, "w": 5, "c": 8, "oc": 8, "kh": 3, "kw": 3, "groups": 8, "pads": (1, 0, 2, 1)},  # depthwise
-    {"n": 1, "h": 9, "w": 9, "c": 6, "oc": 12, "kh": 3, "kw": 3, "groups": 6, "stride": (2, 2)},  # multiplier 2
+    {"n": 2, "h": 7, "w": 5, "c": 8, "oc": 8, "kh": 3, "kw": 3, "groups": 8,
+     "pads": (1, 0, 2, 1)},  # depthwise
+    {"n": 1, "h": 9, "w": 9, "c": 6, "oc": 12, "kh": 3, "kw": 3, "groups": 6,
+     "stride": (2, 2)},  # multiplier 2
     {"n": 1, "h": 6, "w": 6, "c": 8, "oc": 6, "kh": 2, "kw": 2, "groups": 2, "dil": (2, 1)},
     {"n": 3, "h": 4, "w": 4, "c": 17, "oc": 5, "kh": 1, "kw": 1},
-    {"n": 1, "h": 8, "w": 7, "c": 4, "oc": 9, "kh": 5, "kw": 3, "stride": (2, 1), "pads": (2, 1, 2, 1)},
+    {"n": 1, "h": 8, "w": 7, "c": 4, "oc": 9, "kh": 5, "kw": 3, "stride": (2, 1),
+     "pads": (2, 1, 2, 1)},
     {"n": 1, "h": 3, "w": 3, "c": 300, "oc": 7, "kh": 3, "kw": 3, "pads": (1, 1, 1, 1)},  # K = 2700
     {"n": 2, "h": 7, "w": 9, "c": 24, "oc": 37, "kh": 1, "kw": 1},  # in place, 3 panels, tail
     {"n": 1, "h": 9, "w": 8, "c": 21, "oc": 21, "kh": 3, "kw": 3, "groups": 21,
@@ -90,7 +93,7 @@ def _conv64(x, kw):
 def test_conv2d_f32_native_equals_reference(case, clamp, path):
     rng = np.random.default_rng(zlib.crc32(str(case).encode()))
     x, kw = _case(rng, **case, lo=clamp[0], hi=clamp[1])
-    got = _native.conv2d_f32(x, **kw)
+    got = one_op.conv2d_f32(x, **kw)
     want = ref.conv2d_f32(x, **kw)
     assert got.dtype == np.float32 and got.shape == want.shape
     assert np.array_equal(got, want)
@@ -100,19 +103,20 @@ def test_conv2d_f32_native_equals_reference(case, clamp, path):
 def test_conv2d_f32_within_float32_dot_bound(case):
     rng = np.random.default_rng(zlib.crc32(str(case).encode()) + 1)
     x, kw = _case(rng, **case)
-    got = _native.conv2d_f32(x, **kw).astype(np.float64)
+    got = one_op.conv2d_f32(x, **kw).astype(np.float64)
     exact, mag, k = _conv64(x, kw)
     err = np.abs(got - exact)
     assert np.all(err <= _dot_bound(mag, k)), float(np.max(err / np.maximum(mag, 1e-30)))
 
 
 @pytest.mark.parametrize("case", [GRID[0], GRID[1], GRID[7], GRID[8], GRID[9]])
-@pytest.mark.parametrize("step", [1, 2, 3])
-def test_conv2d_f32_task_split_changes_no_bit(case, step):
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_conv2d_f32_task_split_changes_no_bit(case, threads):
+    """The plan hands the op's tasks to `threads` threads: the bytes must not change."""
     rng = np.random.default_rng(11)
     x, kw = _case(rng, **{**case, "h": 17, "w": 13}) if case["kh"] == 1 else _case(rng, **case)
-    whole = _native.conv2d_f32(x, **kw)
-    assert np.array_equal(_native.conv2d_f32(x, **kw, task_step=step), whole)
+    whole = one_op.conv2d_f32(x, **kw)
+    assert np.array_equal(one_op.conv2d_f32(x, **kw, threads=threads), whole)
 
 
 def _fma_oracle(a: float, b: float, c: float) -> np.float32:
@@ -145,7 +149,7 @@ def test_fma_chain_native_equals_emulation_on_hard_cases(path):
                   rng.standard_normal(m) * 2.0 ** rng.integers(-30, 30, m)], 1).astype(np.float32)
     w = rng.standard_normal((3, 2)).astype(np.float32)
     zero = np.zeros(3, np.float32)
-    assert np.array_equal(_native.fc_f32(x, w=w, bias=zero, lo=-FMAX, hi=FMAX),
+    assert np.array_equal(one_op.fc_f32(x, w=w, bias=zero, lo=-FMAX, hi=FMAX),
                           ref.fc_f32(x, w=w, bias=zero, lo=-FMAX, hi=FMAX))
 
 
@@ -171,7 +175,7 @@ def test_fc_f32_native_equals_reference(m, k, n, clamp, path):
     x = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((n, k)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
-    got = _native.fc_f32(x, w=w, bias=b, lo=clamp[0], hi=clamp[1])
+    got = one_op.fc_f32(x, w=w, bias=b, lo=clamp[0], hi=clamp[1])
     want = ref.fc_f32(x, w=w, bias=b, lo=clamp[0], hi=clamp[1])
     assert np.array_equal(got, want)
     np.testing.assert_allclose(want, np.clip(x.astype(np.float64) @ w.T.astype(np.float64) + b,
@@ -182,14 +186,14 @@ def test_f32_kernels_refuse_bad_input():
     x = np.zeros((1, 4, 4, 2), np.float32)
     w = np.zeros((2, 3, 3, 2), np.float32)
     b = np.zeros(2, np.float32)
-    geo = {"stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_t": 0, "pad_l": 0, "pad_b": 0, "pad_r": 0,
-               "groups": 1}
-    with pytest.raises(TypeError):
-        _native.conv2d_f32(x.astype(np.int8), w=w, bias=b, lo=0, hi=1, **geo)
+    geo = {"stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_t": 0, "pad_l": 0,
+           "pad_b": 0, "pad_r": 0, "groups": 1}
+    with pytest.raises(ValueError, match="dtypes"):
+        one_op.conv2d_f32(x.astype(np.int8), w=w, bias=b, lo=0, hi=1, **geo)
     with pytest.raises(ValueError):
-        _native.conv2d_f32(x, w=w, bias=b, lo=1.0, hi=0.0, **geo)
+        one_op.conv2d_f32(x, w=w, bias=b, lo=1.0, hi=0.0, **geo)
     with pytest.raises(ValueError):
-        _native.conv2d_f32(x, w=w[:, :, :, :1], bias=b, lo=0, hi=1, **geo)
+        one_op.conv2d_f32(x, w=w[:, :, :, :1], bias=b, lo=0, hi=1, **geo)
     with pytest.raises(ValueError):
-        _native.fc_f32(np.zeros((2, 3), np.float32), w=np.zeros((4, 5), np.float32),
+        one_op.fc_f32(np.zeros((2, 3), np.float32), w=np.zeros((4, 5), np.float32),
                        bias=np.zeros(4, np.float32), lo=0, hi=1)

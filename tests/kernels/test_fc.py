@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int8rt import _native
 from int8rt.reference import conv as ref
 from int8rt.reference.requant import requantize
+from tests.kernels import one_op
 
 
 def make_case(rng: np.random.Generator, m: int, k: int, n: int, x_zp: int = 0, y_zp: int = 0,
@@ -27,7 +27,7 @@ def make_case(rng: np.random.Generator, m: int, k: int, n: int, x_zp: int = 0, y
 
 def check(x: np.ndarray, kwargs: dict) -> np.ndarray:
     expected = ref.fc(x, **kwargs)
-    got = _native.fc(x, **kwargs)
+    got = one_op.fc(x, **kwargs)
     assert got.dtype == np.int8 and got.shape == expected.shape
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
     return got
@@ -108,7 +108,7 @@ def test_reference_matches_definition() -> None:
                     for i in range(3)], np.int64)
     expected = requantize(acc, kw["mult"], kw["y_zp"])
     assert np.array_equal(ref.fc(x, **kw), expected)
-    assert np.array_equal(_native.fc(x, **kw), expected)
+    assert np.array_equal(one_op.fc(x, **kw), expected)
 
 
 def test_reference_rejects_accumulator_overflow() -> None:
@@ -121,22 +121,32 @@ def test_reference_rejects_accumulator_overflow() -> None:
 def test_argument_errors() -> None:
     rng = np.random.default_rng(0)
     x, kw = make_case(rng, 2, 8, 3)
-    with pytest.raises(TypeError):
-        _native.fc(x.astype(np.uint8), **kw)
-    with pytest.raises(TypeError):
-        _native.fc(x, **{**kw, "w": kw["w"].astype(np.int32)})
+    with pytest.raises(ValueError, match="dtypes"):
+        one_op.fc(x.astype(np.uint8), **kw)
+    with pytest.raises(ValueError, match="exactly"):  # weights that are not int8
+        one_op.fc(x, **{**kw, "w": kw["w"].astype(np.int32) * 4})
+    # a Fortran-ordered input is copied to C order by the plan's input handling
+    xf = np.asfortranarray(x)
+    assert np.array_equal(one_op.fc(xf, **kw), ref.fc(x, **kw))
     with pytest.raises(ValueError):
-        _native.fc(np.asfortranarray(np.zeros((3, 8), np.int8)), **kw)
+        one_op.fc(x[:, :7], **kw)
+    with pytest.raises(ValueError):  # an input of 15 bytes for m x k = 2 x 8
+        one_op.run("fc", [x.reshape(-1)[:15]], {"m": 2, "k": 8, "n": 3, "x_zp": 0, "y_zp": 0,
+                                                "qmin": -128, "qmax": 127},
+                   {k: kw[k] for k in ("w", "bias", "mult")}, out_shape=(2, 3))
     with pytest.raises(ValueError):
-        _native.fc(x[:, :7], **kw)
+        one_op.fc(x, **{**kw, "mult": kw["mult"][:2]})
     with pytest.raises(ValueError):
-        _native.fc(x.reshape(-1), **kw)
-    with pytest.raises(ValueError):
-        _native.fc(x, **{**kw, "mult": kw["mult"][:2]})
-    with pytest.raises(ValueError):
-        _native.fc(x, **{**kw, "y_zp": -129})
-    with pytest.raises(TypeError):
-        _native.fc(x, **{**kw, "x_zp": 1.5})
+        one_op.fc(x, **{**kw, "y_zp": -129})
+
+
+def test_float_for_an_integer_param_is_refused() -> None:
+    """Cython's dict -> struct conversion would truncate x_zp=1.5; the plan refuses it (an
+    integral float, 2.0, is the integer 2)."""
+    x, kw = make_case(np.random.default_rng(0), 2, 8, 3)
+    with pytest.raises(ValueError, match="not an integer"):
+        one_op.fc(x, **{**kw, "x_zp": 1.5})
+    assert np.array_equal(one_op.fc(x, **{**kw, "x_zp": 2.0}), ref.fc(x, **{**kw, "x_zp": 2}))
 
 
 # ---- float32 epilogue (out_f32, docs/QUANTIZATION.md §4) -------------------------------------
@@ -144,7 +154,7 @@ def test_argument_errors() -> None:
 def check_f32(x: np.ndarray, kwargs: dict) -> np.ndarray:
     kw = {**kwargs, "out_f32": 1}
     expected = ref.fc(x, **kw)
-    got = _native.fc(x, **kw)
+    got = one_op.fc(x, **kw)
     assert expected.dtype == np.float32 and got.dtype == np.float32
     assert got.shape == expected.shape == (x.shape[0], kw["w"].shape[0])
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} mismatches"
@@ -199,6 +209,4 @@ def test_out_f32_argument_errors() -> None:
     x, kw = make_case(np.random.default_rng(1), 2, 8, 3)
     for bad in (2, -1):
         with pytest.raises(ValueError):
-            _native.fc(x, **kw, out_f32=bad)
-    with pytest.raises(TypeError):
-        _native.fc(x, **kw, out_f32=1.0)
+            one_op.fc(x, **kw, out_f32=bad)

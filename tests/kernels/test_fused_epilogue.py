@@ -13,6 +13,7 @@ import pytest
 from int8rt import _native
 from int8rt.reference import conv as ref
 from int8rt.reference import elementwise as ew
+from tests.kernels import one_op
 from tests.kernels.test_gemm import SETS, case
 
 POSTS = {
@@ -105,7 +106,7 @@ def test_conv2d_post_every_path(isa: str, conv: str, post: str) -> None:
     y0 = ref.conv2d(x, **kw)
     table = _table(rng)
     res = rng.integers(-128, 128, y0.shape, dtype=np.int8)
-    got = _native.conv2d(x, **kw, post=POSTS[post], table=table, res=res)
+    got = one_op.conv2d(x, res, **kw, post=POSTS[post], table=table)
     assert np.array_equal(got, _expected(y0, POSTS[post], table, res)), isa
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from int8rt import _native
 from int8rt.reference import conv as ref
+from tests.kernels import one_op
 
 PATHS = _native.available_isas()
 ROOT = Path(__file__).resolve().parents[2]  # the subprocess imports this checkout's int8rt
@@ -71,7 +72,7 @@ def _fc_case(rng: np.random.Generator, m: int, k: int, n: int, lo: int = -128, h
 def test_fc_random_shapes(m: int, k: int, n: int, out_f32: int, seed: int) -> None:
     x, kw = _fc_case(np.random.default_rng(seed), m, k, n)
     kw["out_f32"] = out_f32
-    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+    assert np.array_equal(one_op.fc(x, **kw), ref.fc(x, **kw))
 
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (-128, 127), (127, 127)])
@@ -84,7 +85,7 @@ def test_fc_extreme_products_large_k(xv: int, wv: int) -> None:
     kw = {"w": w, "bias": np.zeros(5, np.int32), "mult": np.full(5, 1.0 / 2**23, np.float32),
           "x_zp": 0, "y_zp": 0}
     for f32 in (0, 1):
-        got = _native.fc(x, **kw, out_f32=f32)
+        got = one_op.fc(x, **kw, out_f32=f32)
         assert np.array_equal(got, ref.fc(x, **kw, out_f32=f32))
 
 
@@ -96,7 +97,7 @@ def test_requantize_ties_round_half_even() -> None:
     w = np.ones((n, k), np.int8)
     kw = {"w": w, "bias": np.zeros(n, np.int32), "mult": np.full(n, 0.5, np.float32),
           "x_zp": 0, "y_zp": 3, "qmin": -100, "qmax": 50}
-    got = _native.fc(x, **kw)
+    got = one_op.fc(x, **kw)
     assert np.array_equal(got, ref.fc(x, **kw))
     assert np.array_equal(got[:, 0], np.clip(np.rint(x[:, 0] * 0.5) + 3, -100, 50))
 
@@ -167,7 +168,7 @@ def test_fc_tile_edges(m: int, n: int, k: int) -> None:
     # multiple of the 16-wide widening block; both epilogues
     x, kw = _fc_case(np.random.default_rng(m * 1000 + n * 10 + k), m, k, n)
     for f32 in (0, 1):
-        assert np.array_equal(_native.fc(x, **kw, out_f32=f32), ref.fc(x, **kw, out_f32=f32))
+        assert np.array_equal(one_op.fc(x, **kw, out_f32=f32), ref.fc(x, **kw, out_f32=f32))
 
 
 @pytest.mark.parametrize("m,k", [(700, 100), (90, 1536), (13, 4608)])
@@ -175,7 +176,7 @@ def test_fc_row_blocks(m: int, k: int) -> None:
     # more rows than one int16 row block of the scratch (~128 KB), so blocks and the last
     # partial block are exercised; K up to ResNet-18's 3x3x512
     x, kw = _fc_case(np.random.default_rng(m + k), m, k, 40)
-    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+    assert np.array_equal(one_op.fc(x, **kw), ref.fc(x, **kw))
 
 
 @pytest.mark.parametrize("x_zp,y_zp", [(-128, 127), (127, -128), (0, 0)])
@@ -186,7 +187,7 @@ def test_fc_extremes_zero_point_ends(x_zp: int, y_zp: int) -> None:
     w = rng.choice(np.array([-128, 127], np.int8), (n, k))
     kw = {"w": w, "bias": rng.integers(-(2**24), 2**24, n).astype(np.int32),
           "mult": np.full(n, 1.0 / 2**17, np.float32), "x_zp": x_zp, "y_zp": y_zp}
-    assert np.array_equal(_native.fc(x, **kw), ref.fc(x, **kw))
+    assert np.array_equal(one_op.fc(x, **kw), ref.fc(x, **kw))
 
 
 # ---- depthwise (AVX2: pairs of taps over 16-channel blocks) -------------------------------
@@ -223,7 +224,7 @@ def test_depthwise_sweep(c: int, k: tuple[int, int], stride: int, dil: int,
     x, kw = _dw_case(np.random.default_rng(c * 1000 + k[0] * 10 + stride), c, k, stride, dil,
                      pads)
     for f32 in (0, 1):
-        assert np.array_equal(_native.conv2d(x, **kw, out_f32=f32),
+        assert np.array_equal(one_op.conv2d(x, **kw, out_f32=f32),
                               ref.conv2d(x, **kw, out_f32=f32))
 
 
@@ -234,7 +235,7 @@ def test_depthwise_extremes(x_zp: int, y_zp: int, k: tuple[int, int]) -> None:
     x, kw = _dw_case(np.random.default_rng(k[0]), 40, k, 1, 1, (k[0] // 2,) * 4, h=12, w=12,
                      x_zp=x_zp, y_zp=y_zp, extreme=True)
     kw["mult"] = np.full(40, 1.0 / 2**12, np.float32)
-    assert np.array_equal(_native.conv2d(x, **kw), ref.conv2d(x, **kw))
+    assert np.array_equal(one_op.conv2d(x, **kw), ref.conv2d(x, **kw))
 
 
 # ---- a plan packed under one path runs under every other ---------------------------------

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int8rt import _native as nat
 from int8rt.kernel_tables import avgpool_mults, global_avgpool_mult
 from int8rt.reference import pooling as ref
+from tests.kernels import one_op as nat
 
 RNG = np.random.default_rng(7)
 
@@ -146,15 +146,15 @@ def test_global_avgpool(shape):
             assert np.all(np.abs(y.reshape(n, c) - exact) <= 1)
 
 
-def test_binding_rejects_bad_arguments():
+def test_plan_rejects_bad_arguments():
     x = _x((1, 4, 4, 3))
     p = _geom(4, 4, 2, 2, 2, 1, 0, 0, 0, 0)
     with pytest.raises(ValueError):
         nat.avgpool(x, np.zeros(4, np.float32), **p)  # needs 5 entries
-    with pytest.raises(TypeError):
-        nat.avgpool(x, np.zeros(5, np.float64), **p)
+    with pytest.raises(ValueError, match="exactly"):  # multipliers that are not float32
+        nat.avgpool(x, np.full(5, 0.1, np.float64), **p)
     with pytest.raises(ValueError):
-        nat.maxpool(x.reshape(1, 16, 3), **p)
+        nat.maxpool(x, **p, c=4)  # x's 48 elements are not 1 x 4 x 4 x 4
     with pytest.raises(ValueError):
         nat.maxpool(x, **{**p, "stride_h": 0})
     with pytest.raises(ValueError):

@@ -165,3 +165,14 @@ def test_float_activations_same_bytes_on_every_path():
             assert np.array_equal(got, want.reshape(got.shape)), isa
     finally:
         _native.set_isa(before)
+
+
+def test_float_nodes_none_and_a_single_name():
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c1"], ["y"], name="hs")]
+    m = make_model(nodes, {"x": X}, ["y"], [init("w1", rand(8, 3, 3, 3, scale=0.3)),
+                                          init("b1", rand(8))])
+    none = int8rt.quantize(m, _calib(), float_nodes=None, progress=False)
+    assert none.graph.meta["quantization"]["float_nodes"] == []
+    one = int8rt.quantize(m, _calib(), float_nodes="hs", progress=False)  # not 'h', 's'
+    assert one.graph.meta["quantization"]["float_nodes"] == ["hs"]

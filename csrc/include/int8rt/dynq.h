@@ -41,6 +41,32 @@ void i8_wo_matmul_run(int64_t m, int64_t k, int64_t n, const float *a, const voi
                          int32_t bits, int64_t group, const float *scales, const float *bias,
                          float *y, void *scratch);
 
+/* Weight-only int4 with int8 activations (W4A8; mode "weight_only", bits 4):
+ *   y[i, j] = f[i, j] * s_a[i] + bias[j],  f = sum over groups g in k order of
+ *   float32(acc_g[i, j]) * s[j, g] (f starts at 0; each product and sum rounded to float32),
+ *   acc_g[i, j] = sum_{k in g} qa[i, k] * (u[j, k] - z[j, g]) (int32, exact),
+ * qa / s_a the dynamic matmul's per-row activations (above), u the unsigned int4 code and z
+ * the group's zero point (symmetric files: u = q + 8, z = 8). q [n, k / 2] as above (two's
+ * complement nibbles), or unsigned codes with zero_points [n, k / group] (asymmetric).
+ * group a multiple of 8 dividing k. The packed blocks (i8_w4_pack, once per session) hold
+ * the codes, zero points and scales in the micro-kernels' order (kernels/dynq/w4a8.c). */
+size_t i8_w4_group_bytes(int64_t group);
+size_t i8_w4_packed_size(int64_t n, int64_t k, int64_t group);
+void i8_w4_pack(int64_t n, int64_t k, int64_t group, const uint8_t *q, const float *scales,
+                const uint8_t *zero_points, void *packed);
+size_t i8_w4_scratch_size(int64_t m, int64_t k);
+void i8_w4_matmul(int64_t m, int64_t n, int64_t k, int64_t group, const float *a,
+                  const void *packed, const float *bias, float *y, void *scratch);
+/* The row kernels compiled in (scalar, avx2, avxvnni, avxvnni_evex, avx512vnni and the
+ * portable emulations *_emu), and i8_w4_matmul through kernel i (-1: not runnable here). */
+int32_t i8_w4_kernel_count(void);
+const char *i8_w4_kernel_name(int32_t i);
+int32_t i8_w4_kernel_native(int32_t i);
+int32_t i8_w4_kernel_runnable(int32_t i);
+int i8_w4_matmul_kernel(int32_t kernel, int64_t m, int64_t n, int64_t k, int64_t group,
+                        const float *a, const void *packed, const float *bias, float *y,
+                        void *scratch);
+
 /* Embedding lookup from a weight-only table q [rows, cols] (layout as above, groups along
  * cols): y[j, :] = s[idx[j], c / group] * q[idx[j], c]. Returns -1 when an index is outside
  * [-rows, rows) (nothing defined written). */

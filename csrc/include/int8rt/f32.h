@@ -13,10 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "int8rt/kernels.h" /* i8_pool_params */
+
 #define I8_F32_MAXDIM 8
 
 enum {
+    /* float arithmetic: the codes int8rt/opset.py declares as `f32_code`; a new one goes
+     * before I8_F32_ARITH_END */
     I8_F32_ADD = 0, I8_F32_SUB, I8_F32_MUL, I8_F32_DIV, I8_F32_POW, I8_F32_MAX, I8_F32_MIN,
+    I8_F32_PRELU, I8_F32_ARITH_END,
     /* comparisons and logic write uint8 0/1 (ONNX bool) */
     I8_F32_EQUAL = 16, I8_F32_LESS, I8_F32_GREATER, I8_F32_LESS_EQUAL, I8_F32_GREATER_EQUAL,
     I8_F32_AND = 32, I8_F32_OR, I8_F32_XOR,
@@ -46,6 +51,10 @@ int i8_f32_unary_run(int32_t op, int64_t n, const void *x, void *y, float alpha,
 /* rows of `cols`: y = (x - mean) / sqrt(var + eps) * gamma + beta (gamma/beta may be NULL) */
 void i8_f32_layernorm_run(int64_t rows, int64_t cols, const float *x, const float *gamma,
                            const float *beta, float eps, float *y);
+/* MaxPool, NCHW float32: x [n, c, h, w] -> y [n, c, oh, ow] with the int8 maxpool's geometry
+ * (kernels.h i8_pool_params; its zero points and clamp unused); taps outside x are skipped,
+ * an empty window gives -inf, NaN propagates (kernels/f32/pool.c). */
+void i8_f32_maxpool_run(const i8_pool_params *p, const float *x, float *y);
 /* rows of `cols`: y = exp(x - max) / sum exp(x - max) */
 void i8_f32_softmax_run(int64_t rows, int64_t cols, const float *x, float *y);
 /* x [outer, r, inner] -> y [outer, inner]; op 0 sum, 1 mean, 2 max */

@@ -261,6 +261,10 @@ typedef struct {
     int32_t n_consts;
     const void *consts[I8_PLAN_MAX_CONSTS];
     int64_t const_nbytes[I8_PLAN_MAX_CONSTS];
+    /* conv2d, fc, conv2d_f32, fc_f32: 1 = consts[0] is a blob of i8_plan_pack_weights for these
+     * params (borrowed: the caller keeps it alive while the plan exists) and the other weight
+     * consts (bias, mult) are empty; the fused table, if any, stays consts[3] */
+    int32_t packed_weights;
 } i8_op_desc;
 
 /* ---- building ---------------------------------------------------------------------------- *
@@ -279,9 +283,27 @@ int i8_plan_add_const(i8_plan *plan, const void *data, int64_t nbytes, int32_t *
  * while the plan exists (the binding holds a reference). For weights shared by many plans. */
 int i8_plan_add_const_ref(i8_plan *plan, const void *data, int64_t nbytes, int32_t *index);
 int i8_plan_add_op(i8_plan *plan, const i8_op_desc *desc);
+
+/* Weights packed once and shared by every plan of a model (docs/PLAN.md "Shapes"): the blob
+ * of a conv2d / fc / conv2d_f32 / fc_f32 descriptor with natural consts (w, bias[, mult]) is a
+ * header holding the op kind and the params the packing reads (every field but the sizes that
+ * a new batch or image size changes: n, h, w, oh, ow, m) and the kernel's packed stream. A
+ * descriptor with packed_weights = 1 then borrows it; i8_plan_add_op refuses a blob whose
+ * header does not match its params. Returns the blob's byte size, or -1 (not such an op, or
+ * params the plan refuses). */
+int64_t i8_plan_packed_weights_size(const i8_op_desc *desc);
+/* Packs into `blob` (64-byte aligned, i8_plan_packed_weights_size bytes). I8_EINVAL with a
+ * message in err when the descriptor or its consts are refused. */
+int i8_plan_pack_weights(const i8_op_desc *desc, void *blob, int64_t nbytes, char *err,
+                         size_t err_len);
 /* arena_nbytes: the buffer part of the arena (every ARENA ref must fit); the plan appends the
  * largest per-op scratch after it. */
 int i8_plan_finalize(i8_plan *plan, int64_t arena_nbytes);
+/* Tests: the work per task of the ops that csrc/plan/split.c splits (I8_SPLIT_CHUNK; <= 0
+ * restores it). A small chunk splits small ops into many tasks, so a test reaches every task
+ * boundary with small tensors. Read when an op is added; process-wide and not thread safe.
+ * Returns the previous chunk. */
+int64_t i8_plan_set_split_chunk(int64_t chunk);
 
 /* The detailed message of the last failed build call (or ""), valid until the next call. */
 const char *i8_plan_error(const i8_plan *plan);
@@ -316,6 +338,9 @@ int i8_plan_run_arena(const i8_plan *plan, const void *const *inputs, void *cons
                       int32_t *bad_op);
 /* Bytes of arena a run on `threads` threads needs (buffers + one scratch slot per thread). */
 int64_t i8_plan_arena_size(const i8_plan *plan, int32_t threads);
+/* The packed weight stream op `op` runs with (conv2d, fc, conv2d_f32, fc_f32), NULL for other
+ * ops: plans that share one blob return the same address (tests compare them). */
+const void *i8_plan_op_packed(const i8_plan *plan, int32_t op);
 /* Tasks op `op` splits into (1: never split; 0: no such op). */
 int64_t i8_plan_op_tasks(const i8_plan *plan, int32_t op);
 

@@ -39,6 +39,7 @@
     X(I8_OP_WO_GATHER, "wo_gather")              \
     X(I8_OP_RNN, "rnn")                          \
     X(I8_OP_DQ_CONV, "dq_conv")                  \
-    X(I8_OP_ATTENTION, "attention")
+    X(I8_OP_ATTENTION, "attention")              \
+    X(I8_OP_F32_MAXPOOL, "f32_maxpool")
 
 #endif

@@ -48,9 +48,17 @@ static size_t kpad(int32_t k) { return I8_ALIGN_UP((size_t)k, I8_GEMM_KB); }
 static size_t tile_pixels(const i8_conv2d_params *p) {
     const size_t total = (size_t)p->n * p->oh * p->ow;
     size_t t = IM2COL_TILE_BYTES / kpad(group_k(p));
-    /* whole micro-tiles: a multiple of 24 (every tile height: 2, 4, 6, 8) once that is most
-     * of it; 65536 / 576 = 113 pixels left a 1-row tile per im2col tile at 2 rows a tile */
+    /* whole micro-tiles: a multiple of every tile height once that is most of it; 65536 / 576
+     * = 113 pixels left a 1-row tile per im2col tile at 2 rows a tile. x86: 24 (2, 4, 6, 8
+     * rows); aarch64: 20 (neonmlal 2, the ROWS tiles 4, neondot4 5 rows) */
+#if defined(__aarch64__)
+    if (t >= 40)
+        t -= t % 20;
+    else if (t >= 10) /* huge k (a 3x3 over 512 channels: 14 pixels): two 5-row tiles */
+        t -= t % 10;
+#else
     if (t >= 48) t -= t % 24;
+#endif
     if (t < 4) t = 4;
     return t < total ? t : total;
 }
@@ -114,6 +122,13 @@ static inline void copy_bytes(int8_t *d, const int8_t *s, size_t n) {
          * copy (measured under qemu: im2col + memcpy were 15 % of a 56x56x64 3x3 conv on
          * the sdot path) */
         const int8_t *const end = s + n - 32;
+        if ((n & 63) == 0) {
+            /* whole 64-byte steps (3x3 rows of 64..512 channels: 192..1536 bytes): two LDP /
+             * STP of q pairs per step, no tail; the general loop below spent about as many
+             * instructions on its trip count and tail as on 192 bytes of moves (aarch64) */
+            for (const int8_t *const stop = s + n; s < stop; s += 64, d += 64) memcpy(d, s, 64);
+            return;
+        }
         for (; s < end; s += 32, d += 32) memcpy(d, s, 32); /* one 32-byte load / store pair */
         memcpy(d + (end - s), end, 32); /* the last 1..32 bytes, overlapping what was copied */
     } else {
@@ -142,12 +157,45 @@ static inline void fill_bytes(int8_t *d, int8_t v, size_t n) {
     }
 }
 
+/* The x4 form (the rows the neonmlal / neonmull tiles read, gemm.h i8_gemm_pack_a_s8x4): every
+ * 4-byte k quad of the row stored 4 times, so a row of kp bytes takes 4 * kp. n is a multiple
+ * of 4 and d, s start on a quad of the row. A fill needs no form of its own: x4 of a run of
+ * equal bytes is 4 times as many of them. */
+#if defined(__aarch64__)
+#include <arm_neon.h>
+static inline void quads_x4(int8_t *d, int8x16_t v) {
+    const int32x4_t x = vreinterpretq_s32_s8(v);
+    int32x4x4_t q;
+    q.val[0] = vdupq_laneq_s32(x, 0);
+    q.val[1] = vdupq_laneq_s32(x, 1);
+    q.val[2] = vdupq_laneq_s32(x, 2);
+    q.val[3] = vdupq_laneq_s32(x, 3);
+    vst1q_s32_x4((int32_t *)(void *)d, q);
+}
+#endif
+
+static inline void copy_x4(int8_t *d, const int8_t *s, size_t n) {
+    size_t i = 0;
+#if defined(__aarch64__)
+    for (; i + 16 <= n; i += 16) quads_x4(d + 4 * i, vld1q_s8(s + i));
+#endif
+    for (; i < n; i += 4)
+        for (size_t t = 0; t < 4; t++) memcpy(d + 4 * i + 4 * t, s + i, 4);
+}
+
 /* Rows [p0, p0 + cnt) of the im2col matrix of group g (one row per output pixel, pixels in
  * NHWC order across the batch), each kp bytes: taps in (ky, kx, ci) order like the weights,
  * out-of-image taps = x_zp (a real zero, cancelled by the folded bias), then zeros up to kp
  * (the packed weights are zero there too). Branches are per tap segment, never per element. */
-static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
-                   const int8_t *x, int8_t *dst) {
+/* x4: the rows in the x4 form (copy_x4; 4 * kp bytes each), for a kernel set whose pack_a
+ * is i8_gemm_pack_a_s8x4, when every piece starts on a quad (c / groups a multiple of 4):
+ * one pass instead of im2col and then the gemm's broadcast of the same bytes. */
+#define IM2COL_COPY(d, s, n) (x4 ? copy_x4((d), (s), (n)) : copy_bytes((d), (s), (n)))
+#define IM2COL_FILL(d, v, n) fill_bytes((d), (v), x4 ? 4 * (n) : (n))
+__attribute__((always_inline)) static inline void
+im2col_impl(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
+            const int8_t *x, int8_t *dst, const int x4) {
+    const size_t e = x4 ? 4 : 1; /* bytes of a row per byte of the im2col row */
     const size_t cg = (size_t)(p->c / p->groups), k = (size_t)group_k(p);
     const size_t row_bytes = (size_t)p->w * p->c;
     /* groups == 1 and dil_w == 1: the in-image taps of one kernel row are contiguous in x */
@@ -155,7 +203,7 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
     int32_t ox = (int32_t)(p0 % (size_t)p->ow);
     int32_t oy = (int32_t)(p0 / (size_t)p->ow % (size_t)p->oh);
     int32_t b = (int32_t)(p0 / ((size_t)p->ow * p->oh));
-    for (size_t r = 0; r < cnt; r++, dst += kp) {
+    for (size_t r = 0; r < cnt; r++, dst += e * kp) {
         const int8_t *xb = x + (size_t)b * p->h * row_bytes + (size_t)g * cg;
         const int32_t base_x = ox * p->stride_w - p->pad_l;
         /* in-image taps of a kernel row are kx in [kx_lo, kx_hi) since ix grows with kx */
@@ -173,8 +221,25 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
              * per-row bounds and empty fills, measured under qemu) */
             const size_t nb = (size_t)p->kw * cg, step = (size_t)p->dil_h * row_bytes;
             const int8_t *src = xb + (size_t)iy0 * row_bytes + (size_t)base_x * p->c;
-            for (int32_t ky = 0; ky < p->kh; ky++, d += nb, src += step) copy_bytes(d, src, nb);
-            fill_bytes(dst + k, 0, kp - k);
+            /* the run of interior pixels of this output row that starts here, in one loop:
+             * each the previous one's source moved stride_w pixels (the bounds above cost
+             * about as much per pixel as a 3x3 x 64-channel row copy; measured under qemu) */
+            const int32_t last_in = p->w - 1 - (p->kw - 1) * p->dil_w + p->pad_l;
+            int32_t ox_end = last_in / p->stride_w + 1; /* last_in >= base_x + pad_l >= 0 */
+            if (ox_end > p->ow) ox_end = p->ow;
+            size_t run = (size_t)(ox_end - ox);
+            if (run > cnt - r) run = cnt - r;
+            const size_t sx = (size_t)p->stride_w * p->c;
+            for (size_t j = 0; j < run; j++, src += sx) {
+                d = dst + j * e * kp;
+                const int8_t *s = src;
+                for (int32_t ky = 0; ky < p->kh; ky++, d += e * nb, s += step)
+                    IM2COL_COPY(d, s, nb);
+                if (kp > k) IM2COL_FILL(d, 0, kp - k);
+            }
+            r += run - 1;
+            dst += (run - 1) * e * kp;
+            ox += (int32_t)run - 1;
             if (++ox == p->ow) {
                 ox = 0;
                 if (++oy == p->oh) {
@@ -187,25 +252,25 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
         for (int32_t ky = 0; ky < p->kh; ky++) {
             const int32_t iy = oy * p->stride_h - p->pad_t + ky * p->dil_h;
             if (iy < 0 || iy >= p->h) {
-                fill_bytes(d, (int8_t)p->x_zp, (size_t)p->kw * cg);
-                d += (size_t)p->kw * cg;
+                IM2COL_FILL(d, (int8_t)p->x_zp, (size_t)p->kw * cg);
+                d += e * p->kw * cg;
                 continue;
             }
-            fill_bytes(d, (int8_t)p->x_zp, (size_t)kx_lo * cg);
-            d += (size_t)kx_lo * cg;
+            IM2COL_FILL(d, (int8_t)p->x_zp, (size_t)kx_lo * cg);
+            d += e * kx_lo * cg;
             const int8_t *src = xb + (size_t)iy * row_bytes;
             if (merge) {
                 const size_t nb = (size_t)(kx_hi - kx_lo) * cg;
-                copy_bytes(d, src + (size_t)(base_x + kx_lo) * p->c, nb);
-                d += nb;
+                IM2COL_COPY(d, src + (size_t)(base_x + kx_lo) * p->c, nb);
+                d += e * nb;
             } else {
-                for (int32_t kx = kx_lo; kx < kx_hi; kx++, d += cg)
-                    copy_bytes(d, src + (size_t)(base_x + kx * p->dil_w) * p->c, cg);
+                for (int32_t kx = kx_lo; kx < kx_hi; kx++, d += e * cg)
+                    IM2COL_COPY(d, src + (size_t)(base_x + kx * p->dil_w) * p->c, cg);
             }
-            fill_bytes(d, (int8_t)p->x_zp, (size_t)(p->kw - kx_hi) * cg);
-            d += (size_t)(p->kw - kx_hi) * cg;
+            IM2COL_FILL(d, (int8_t)p->x_zp, (size_t)(p->kw - kx_hi) * cg);
+            d += e * (p->kw - kx_hi) * cg;
         }
-        fill_bytes(dst + k, 0, kp - k);
+        IM2COL_FILL(dst + e * k, 0, kp - k);
         if (++ox == p->ow) {
             ox = 0;
             if (++oy == p->oh) {
@@ -214,6 +279,55 @@ static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, 
             }
         }
     }
+}
+
+#undef IM2COL_COPY
+#undef IM2COL_FILL
+
+static void im2col(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
+                   const int8_t *x, int8_t *dst) {
+    im2col_impl(p, g, p0, cnt, kp, x, dst, 0);
+}
+
+static void im2col_x4(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
+                      const int8_t *x, int8_t *dst) {
+    im2col_impl(p, g, p0, cnt, kp, x, dst, 1);
+}
+
+/* Output pixels [p0, p0 + cnt) of group g through the panel `sub` (its channels from y's j0
+ * on, y already offset there): im2col of them into the scratch, then the gemm; or, when the
+ * panel's kernel set reads x4 rows and the pieces fall on quads, im2col_x4 straight into
+ * that form, in blocks of whole tiles that fill the scratch (all of it: the plain tile's
+ * space is not needed then). scratch_bytes: i8_conv2d_scratch_size's. */
+static void im2col_gemm(const i8_conv2d_params *p, int32_t g, size_t p0, size_t cnt, size_t kp,
+                        const int8_t *x, void *scratch, size_t scratch_bytes,
+                        const i8_gemm_panel *sub, unsigned char *y, size_t oc, size_t esz) {
+    const i8_gemm_kernel *kd = i8_gemm_kernel_for_panel(sub);
+    if (kd->pack_a == i8_gemm_pack_a_s8x4 && (p->c / p->groups) % 4 == 0) {
+        size_t mb = scratch_bytes / (4 * kp);
+        mb -= mb % kd->mr;
+        if (mb >= kd->mr) {
+            for (size_t b0 = 0; b0 < cnt; b0 += mb) {
+                const size_t bc = cnt - b0 < mb ? cnt - b0 : mb;
+                im2col_x4(p, g, p0 + b0, bc, kp, x, scratch);
+                i8_gemm_run_rows(kd, sub, bc, scratch, 4 * kp, y + b0 * oc * esz, oc);
+            }
+            return;
+        }
+    }
+    im2col(p, g, p0, cnt, kp, x, scratch);
+    i8_gemm_panel q = *sub;
+    q.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile_pixels(p) * kp, 64);
+    q.scratch_bytes = scratch_bytes - I8_ALIGN_UP(tile_pixels(p) * kp, 64);
+    i8_gemm(&q, cnt, scratch, kp, y, oc);
+}
+
+const void *i8_conv2d_dw_stream(const i8_conv2d_params *p, const void *conv_packed) {
+    conv_header h;
+    memcpy(&h, conv_packed, sizeof h);
+    if (h.magic != CONV_MAGIC || h.algo != I8_CONV_DW || choose_algo(p) != I8_CONV_DW)
+        return NULL;
+    return (const unsigned char *)conv_packed + CONV_HEADER_BYTES;
 }
 
 void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
@@ -258,14 +372,13 @@ void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int
     for (size_t p0 = 0; p0 < total; p0 += tile) {
         const size_t cnt = total - p0 < tile ? total - p0 : tile;
         for (int32_t g = 0; g < p->groups; g++) {
-            im2col(p, g, p0, cnt, kp, x, scratch);
             i8_gemm_panel_init(&pn, h.ocg, h.k, body + (size_t)g * h.group_bytes, p->y_zp,
                                p->qmin, p->qmax, p->out_f32);
             pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
             pn.post = po;
-            pn.scratch = (unsigned char *)scratch + tile_bytes;
-            pn.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
-            i8_gemm(&pn, cnt, scratch, kp, yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc);
+            im2col_gemm(p, g, p0, cnt, kp, x, scratch,
+                        tile_bytes + i8_gemm_scratch_size(tile, h.k), &pn,
+                        yb + (p0 * oc + (size_t)g * h.ocg) * esz, oc, esz);
         }
     }
 }
@@ -349,14 +462,13 @@ void i8_conv2d_run_tasks_post(const i8_conv2d_params *p, const void *packed, con
             continue;
         }
         pn.k = (int32_t)kp; /* im2col rows are zero-padded to kp, so no k tail */
-        i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
+        const i8_gemm_panel sub = i8_gemm_panel_cols(&pn, j0, j1);
         /* scratch: the im2col tile, then the gemm's own part (as in i8_conv2d_run) */
-        sub.scratch = (unsigned char *)scratch + I8_ALIGN_UP(tile * kp, 64);
-        sub.scratch_bytes = i8_gemm_scratch_size(tile, h.k);
+        const size_t scratch_bytes = I8_ALIGN_UP(tile * kp, 64) + i8_gemm_scratch_size(tile, h.k);
         for (size_t p0 = r0; p0 < r1; p0 += tile) {
             const size_t cnt = r1 - p0 < tile ? r1 - p0 : tile;
-            im2col(p, (int32_t)g, p0, cnt, kp, x, scratch);
-            i8_gemm(&sub, cnt, scratch, kp, yb + (p0 * oc + g * h.ocg + j0) * esz, oc);
+            im2col_gemm(p, (int32_t)g, p0, cnt, kp, x, scratch, scratch_bytes, &sub,
+                        yb + (p0 * oc + g * h.ocg + j0) * esz, oc, esz);
         }
     }
 }

@@ -28,16 +28,91 @@ const char *i8_dqconv_check(const i8_dqconv_params *p) {
 
 static int64_t kdim(const i8_dqconv_params *p) { return p->c * p->kh * p->kw; }
 
-/* scratch: xq [c*h*w] int8 | cols [oh*ow, K] int8 | yt [oh*ow, m] f32 | gemm scratch */
+/* scratch: xq [h*w, c] int8 (NHWC) | cols [oh*ow, K] int8 | yt [oh*ow, m] f32 | gemm scratch */
 size_t i8_dqconv_scratch_size(const i8_dqconv_params *p) {
     const int64_t pix = p->oh * p->ow;
     return A64(p->c * p->h * p->w) + A64(pix * kdim(p)) + A64(pix * p->m * 4) +
            i8_gemm_scratch_size((size_t)pix, (int32_t)kdim(p));
 }
 
+/* max |x| over n values: 8 running maxima so the compiler can keep them in one vector (a
+ * single running maximum is a reduction gcc vectorises only under -ffast-math); max is
+ * exact and order-free, so any grouping gives the same value. */
+static float abs_max(const float *x, int64_t n) {
+    float m[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            const float v = fabsf(x[i + j]);
+            m[j] = v > m[j] ? v : m[j];
+        }
+    for (; i < n; i++) {
+        const float v = fabsf(x[i]);
+        m[0] = v > m[0] ? v : m[0];
+    }
+    float r = m[0];
+    for (int j = 1; j < 8; j++) r = m[j] > r ? m[j] : r;
+    return r;
+}
+
+/* q = clamp(rint(v * inv), -127, 127) for one channel row, written with stride c (NHWC).
+ * Clamping before rounding gives the same integer (every value beyond ±127 ends at ±127
+ * either way), and after the clamp |v| <= 127 < 2^22, where adding and subtracting 1.5·2^23
+ * rounds to the nearest integer, ties to even, exactly as rint in the default rounding mode
+ * (the 1.5 keeps negative values in the same binade). No libm call: the loop vectorises. */
+static void quantize_row(const float *x, int64_t n, float inv, int8_t *q, int64_t stride) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * inv;
+        v = v < 127.0f ? v : 127.0f; /* also NaN -> 127: no undefined float -> int cast */
+        v = v > -127.0f ? v : -127.0f;
+        q[i * stride] = (int8_t)(int32_t)((v + magic) - magic);
+    }
+}
+
+/* a few bytes inline (a memcpy call per 1-byte tap costs more than the copy) */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int64_t n) {
+    if (n > 16) {
+        memcpy(dst, src, (size_t)n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+/* One im2col row (output pixel oy, ox) from the NHWC image: columns in (ky, kx, ci) order, the
+ * order the lowering packs W in (int8rt/dynamic/lower.py, dqconv_weight_rows), so a tap is c
+ * contiguous bytes, and with dilation 1 a whole kernel row inside the image is one run of
+ * kw·c bytes; taps outside the image are zeros (q of 0.0). */
+static void im2col_row(const i8_dqconv_params *p, const int8_t *xq, int64_t oy, int64_t ox,
+                       int8_t *row) {
+    const int64_t C = p->c, KW = p->kw;
+    const int64_t ix0 = ox * p->stride_w - p->pad_l;
+    const int inside = p->dil_w == 1 && ix0 >= 0 && ix0 + KW <= p->w;
+    for (int64_t ky = 0; ky < p->kh; ky++) {
+        const int64_t iy = oy * p->stride_h + ky * p->dil_h - p->pad_t;
+        int8_t *dst = row + ky * KW * C;
+        if (iy < 0 || iy >= p->h) {
+            memset(dst, 0, (size_t)(KW * C));
+            continue;
+        }
+        const int8_t *line = xq + iy * p->w * C;
+        if (inside) {
+            copy_bytes(dst, line + ix0 * C, KW * C);
+            continue;
+        }
+        for (int64_t kx = 0; kx < KW; kx++, dst += C) {
+            const int64_t ix = ix0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->w)
+                memset(dst, 0, (size_t)C);
+            else
+                copy_bytes(dst, line + ix * C, C);
+        }
+    }
+}
+
 void i8_dqconv_run(const i8_dqconv_params *p, const float *x, const void *packed,
                   const float *bias, float *y, void *scratch) {
-    const int64_t C = p->c, H = p->h, W = p->w, M = p->m, KH = p->kh, KW = p->kw;
+    const int64_t C = p->c, H = p->h, W = p->w, M = p->m;
     const int64_t OH = p->oh, OW = p->ow, pix = OH * OW, K = kdim(p), chw = C * H * W;
     unsigned char *s = scratch;
     int8_t *xq = (int8_t *)s;
@@ -52,43 +127,19 @@ void i8_dqconv_run(const i8_dqconv_params *p, const float *x, const void *packed
     pn.scratch_bytes = i8_gemm_scratch_size((size_t)pix, (int32_t)K);
     for (int64_t b = 0; b < p->n; b++) {
         const float *xb = x + b * chw;
-        float amax = p->amax;
-        if (amax == 0.0f)
-            for (int64_t i = 0; i < chw; i++) {
-                const float v = fabsf(xb[i]);
-                amax = v > amax ? v : amax;
-            }
+        const float amax = p->amax > 0.0f ? p->amax : abs_max(xb, chw);
         float sa = 1.0f;
         if (amax == 0.0f) {
             memset(xq, 0, (size_t)chw);
         } else {
             const float inv = 127.0f / amax;
             sa = amax / 127.0f;
-            for (int64_t i = 0; i < chw; i++) {
-                long v = lrintf(xb[i] * inv);
-                v = v > 127 ? 127 : v < -127 ? -127 : v;
-                xq[i] = (int8_t)v;
-            }
+            for (int64_t ci = 0; ci < C; ci++)
+                quantize_row(xb + ci * H * W, H * W, inv, xq + ci, C);
         }
-        /* im2col: row p = (oy, ox), column (ci, ky, kx), the order of W's [C, KH, KW] */
         for (int64_t oy = 0; oy < OH; oy++)
-            for (int64_t ox = 0; ox < OW; ox++) {
-                int8_t *row = cols + (oy * OW + ox) * K;
-                for (int64_t ci = 0; ci < C; ci++)
-                    for (int64_t ky = 0; ky < KH; ky++) {
-                        const int64_t iy = oy * p->stride_h + ky * p->dil_h - p->pad_t;
-                        int8_t *dst = row + (ci * KH + ky) * KW;
-                        if (iy < 0 || iy >= H) {
-                            memset(dst, 0, (size_t)KW);
-                            continue;
-                        }
-                        const int8_t *src = xq + (ci * H + iy) * W;
-                        for (int64_t kx = 0; kx < KW; kx++) {
-                            const int64_t ix = ox * p->stride_w + kx * p->dil_w - p->pad_l;
-                            dst[kx] = ix < 0 || ix >= W ? 0 : src[ix];
-                        }
-                    }
-            }
+            for (int64_t ox = 0; ox < OW; ox++)
+                im2col_row(p, xq, oy, ox, cols + (oy * OW + ox) * K);
         i8_gemm(&pn, (size_t)pix, cols, (size_t)K, yt, (size_t)M);
         float *yb = y + b * M * pix;
         for (int64_t j = 0; j < M; j++) {

@@ -10,7 +10,10 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
     if (level == 2) { /* level 2 is the avx512vnni path: vpdpwssd is there */
         /* a table: post-ops over the rows afterwards, 64 bytes per step (gemm/dispatch.c) */
         const int rows_after = post && post->lut;
-        i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        if (i8_dwconv_3x3_covers(p))
+            i8_dwconv_3x3__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        else
+            i8_dwconv__avx512vnni(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
         if (rows_after) {
             const size_t row = (size_t)p->ow * p->c;
             if (post->vbmi)
@@ -24,7 +27,13 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         /* post-ops 32 bytes per step over the rows just written (requant.h
          * i8_post_rows__avx2), cheaper than in the 16-byte AVX2 epilogue (gemm/dispatch.c) */
         const int rows_after = post != NULL;
-        i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
+        /* the ymm column kernel wants the VEX vpdpbusd: the avxvnni path of a CPU with
+         * AVX-VNNI (an AVX512-VNNI-only CPU on this path keeps the AVX2 kernel) */
+        if (i8_isa_current() == I8_ISA_AVX_VNNI && i8_cpu_features_cached()->avx_vnni &&
+            i8_dwconv_3x3__avxvnni_built() && i8_dwconv_3x3_covers(p))
+            i8_dwconv_3x3__avxvnni(p, packed, x, y, scratch, r0, r1);
+        else
+            i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
         if (rows_after) {
             const size_t row = (size_t)p->ow * p->c;
             i8_post_rows__avx2(post, (int8_t *)y + r0 * row, r1 - r0, row, row);

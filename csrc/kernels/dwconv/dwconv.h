@@ -9,6 +9,9 @@
  *        the two vectors vpmaddwd multiplies with the interleaved activations of the pair
  *        (avx2.c: "lo" = channels 0-3 | 8-11, "hi" = 4-7 | 12-15, each channel's two taps
  *        side by side; a missing odd last tap has weight 0)
+ *   w4   x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W4_BLOCK bytes, per block 3 vectors
+ *        [16 channels][4] int8 (kernel column kx: w[ky = 0..2][kx] and a zero filler byte)
+ *        and the int32 bias' [16] = bias - 128 * sum(w) (avx512_3x3.c: vpdpbusd of u8 x + 128)
  * Both weight layouts are always present (depthwise weights are small), so a stream packed
  * under any path runs under every path.
  * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps;
@@ -26,6 +29,7 @@
 #include "int8rt/kernels.h"
 #include "kernels/requant/requant.h"
 
+enum { I8_DWCONV_W4_BLOCK = 4 * 64 };
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 /* w: natural layout [c, kh, kw, 1]; bias may be NULL (zero). */
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -38,6 +42,7 @@ typedef struct {
     const float *mult;
     const int8_t *w;
     const int16_t *w16;
+    const unsigned char *w4; /* x86 3x3 only, else NULL */
     size_t cs, npairs;
 } i8_dwconv_packed;
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s);
@@ -51,6 +56,21 @@ void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t
                      void *scratch, size_t r0, size_t r1, const i8_post *post);
 void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                            void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
+/* 3x3, dilation 1, stride_w 1 or 2 (i8_dwconv_3x3_covers): vpdpbusd over interleaved columns
+ * (avx512_3x3.c), weights from the w4 section */
+int i8_dwconv_3x3_covers(const i8_conv2d_params *p);
+void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                               void *y, void *scratch, size_t r0, size_t r1,
+                               const i8_post *post);
+/* the same in ymm with the VEX vpdpbusd (avxvnni_3x3.c; avxvnni path, CPUs with AVX-VNNI),
+ * no post-ops (run after the rows); _built: 0 if the compiler lacks AVX-VNNI (then unused) */
+int i8_dwconv_3x3__avxvnni_built(void);
+void i8_dwconv_3x3__avxvnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                            void *y, void *scratch, size_t r0, size_t r1);
+/* its portable twin, step for step (avx512_3x3_emu.c; tests): no dispatch target */
+void i8_dwconv_3x3__avx512vnni_emu(const i8_conv2d_params *p, const void *packed,
+                                   const int8_t *x, void *y, void *scratch, size_t r0,
+                                   size_t r1, const i8_post *post);
 #endif
 #if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
 /* no post-ops: i8_dwconv_run applies them to the rows it wrote */
@@ -65,6 +85,12 @@ void i8_dwconv__neondot(const i8_conv2d_params *p, const void *packed, const int
 /* its scratch beyond the portable kernel's (i8_dwconv_scratch_size includes it) */
 size_t i8_dwconv_neondot_scratch(const i8_conv2d_params *p);
 #endif
+/* that twin over a whole conv2d stream, rows [0, n * oh), no post-ops; -1 if the stream is
+ * not a depthwise 3x3 one the column kernel covers, or off x86 (_native.dwconv_3x3_emu) */
+int i8_dwconv_3x3_emu_conv2d(const i8_conv2d_params *p, const void *conv_packed,
+                             const int8_t *x, void *y, void *scratch);
+/* The depthwise stream inside a conv2d stream (conv/conv2d.c), NULL if it holds none. */
+const void *i8_conv2d_dw_stream(const i8_conv2d_params *p, const void *conv_packed);
 /* The kernel of the current path (int8rt/cpu.h). */
 void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch, size_t r0, size_t r1, const i8_post *post);

@@ -19,9 +19,23 @@ static size_t off_w16(const i8_conv2d_params *p, size_t cs) {
     return off_w(cs) + I8_ALIGN_UP((size_t)p->kh * p->kw * cs, 64);
 }
 
+static size_t off_w4(const i8_conv2d_params *p, size_t cs) {
+    return off_w16(p, cs) + I8_ALIGN_UP(cs * npairs_of(p) * 2 * sizeof(int16_t), 64);
+}
+
+/* the vpdpbusd column layout (x86, 3x3 kernels only): 4 zmm per 16-channel block */
+static int has_w4(const i8_conv2d_params *p) {
+#if defined(__x86_64__) || defined(__i386__)
+    return p->kh == 3 && p->kw == 3;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p) {
     const size_t cs = cs_of(p);
-    return off_w16(p, cs) + I8_ALIGN_UP(cs * npairs_of(p) * 2 * sizeof(int16_t), 64);
+    return off_w4(p, cs) + (has_w4(p) ? cs / 16 * I8_DWCONV_W4_BLOCK : 0);
 }
 
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s) {
@@ -32,6 +46,7 @@ void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv
     s->mult = (const float *)(base + off_mult(s->cs));
     s->w = (const int8_t *)(base + off_w(s->cs));
     s->w16 = (const int16_t *)(base + off_w16(p, s->cs));
+    s->w4 = has_w4(p) ? base + off_w4(p, s->cs) : NULL;
 }
 
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -60,6 +75,18 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
         const int64_t b = (bias ? (int64_t)bias[ch] : 0) - (int64_t)p->x_zp * sum;
         pb[ch] = (int32_t)(uint32_t)(uint64_t)b;
         pm[ch] = mult[ch];
+        if (has_w4(p)) {
+            /* block ch / 16: zmm kx (0..2) holds, per channel lane, w[ky = 0..2][kx] and a 0
+             * filler byte; zmm 3 the int32 bias' = folded bias - 128 * sum(w) (the u8
+             * activations x + 128 of vpdpbusd, dwconv/avx512_3x3.c), modulo 2^32 */
+            unsigned char *blk = base + off_w4(p, cs) + (size_t)ch / 16 * I8_DWCONV_W4_BLOCK;
+            const size_t lane = (size_t)ch % 16;
+            for (size_t ky = 0; ky < 3; ky++)
+                for (size_t kx = 0; kx < 3; kx++)
+                    blk[kx * 64 + lane * 4 + ky] = (unsigned char)w[(size_t)ch * 9 + ky * 3 + kx];
+            const int32_t bu = (int32_t)(uint32_t)(uint64_t)(b - 128 * sum);
+            memcpy(blk + 192 + lane * 4, &bu, sizeof bu);
+        }
     }
 }
 

@@ -202,15 +202,20 @@ int i8_wo_gather_run(int64_t rows, int64_t cols, const void *q, int32_t bits, in
         const int64_t r = idx[j] < 0 ? idx[j] + rows : idx[j];
         const float *sr = scales + r * ng;
         float *yr = y + j * cols;
-        if (bits == 8) {
-            const int8_t *qr = (const int8_t *)q + r * cols;
-            for (int64_t c = 0; c < cols; c++) yr[c] = sr[c / group] * (float)qr[c];
-        } else {
-            const uint8_t *qr = (const uint8_t *)q + r * (cols / 2);
-            for (int64_t c = 0; c < cols; c += 2) {
-                const uint8_t b = qr[c / 2];
-                yr[c] = sr[c / group] * (float)(((b & 15) ^ 8) - 8);
-                yr[c + 1] = sr[(c + 1) / group] * (float)(((b >> 4) ^ 8) - 8);
+        /* group by group, the scale hoisted (the same products as element by element) */
+        for (int64_t g = 0; g < ng; g++) {
+            const float sc = sr[g];
+            float *yg = yr + g * group;
+            if (bits == 8) {
+                const int8_t *qg = (const int8_t *)q + r * cols + g * group;
+                for (int64_t c = 0; c < group; c++) yg[c] = sc * (float)qg[c];
+            } else {
+                const uint8_t *qg = (const uint8_t *)q + r * (cols / 2) + g * group / 2;
+                for (int64_t c = 0; c < group; c += 2) {
+                    const uint8_t b = qg[c / 2];
+                    yg[c] = sc * (float)(((b & 15) ^ 8) - 8);
+                    yg[c + 1] = sc * (float)(((b >> 4) ^ 8) - 8);
+                }
             }
         }
     }

@@ -51,6 +51,7 @@ static float f32_op(int32_t op, float a, float b) {
     case I8_F32_POW: return b == 2.0f ? a * a : powf(a, b);
     case I8_F32_MAX: return a > b || isnan(a) ? a : b;
     case I8_F32_MIN: return a < b || isnan(a) ? a : b;
+    case I8_F32_PRELU: return a < 0.0f ? a * b : a; /* b: the slope; a NaN x passes */
     default: return 0.0f;
     }
 }

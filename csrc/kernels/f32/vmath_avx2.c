@@ -1,8 +1,7 @@
 /* AVX2 exp / erf-GELU / softmax rows for the float kernels (int8rt/f32.h). Not bit-identical
- * with libm: exp is the Cephes expf polynomial after a ln 2 range reduction (relative error
- * about 2e-7), erf the Abramowitz & Stegun 7.1.26 form (absolute error <= 1.5e-7), so the
- * tests compare these paths with a tolerance (tests/kernels/test_f32_dynq.py). No FMA: the
- * file's functions are compiled for avx2 only. */
+ * with libm (the polynomials of vmath_poly.h), so the tests compare these paths with a
+ * tolerance (tests/kernels/test_f32_dynq.py). No FMA: the file's functions are compiled for
+ * avx2 only. */
 #include <math.h>
 
 #include "int8rt/f32.h"
@@ -12,46 +11,33 @@
 
 #define AVX2 __attribute__((target("avx2")))
 
-AVX2 static inline __attribute__((always_inline)) __m256 exp256(__m256 x) {
-    /* below -87.3 the result is 0 (exp would be subnormal): -inf and masked scores give 0 */
-    const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* 2^n by building the exponent field: n in [-126, 127] after the clamp */
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
-                                                         _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), live);
-}
-
-AVX2 static __m256 gelu256(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
-    const __m256 az = _mm256_andnot_ps(sign, z);
-    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                                   _mm256_add_ps(_mm256_set1_ps(1.0f),
-                                                 _mm256_mul_ps(_mm256_set1_ps(0.3275911f), az)));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-1.453152027f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.421413741f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-0.284496736f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.254829592f));
-    p = _mm256_mul_ps(p, t);
-    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
-    __m256 erf = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(p, e));
-    erf = _mm256_or_ps(erf, _mm256_and_ps(z, sign)); /* erf is odd */
-    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)),
-                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
-}
+/* exp256 / gelu256: vmath_poly.h on 8 lanes */
+#define VEC __m256
+#define VECI __m256i
+#define LIVE __m256
+#define ATTR AVX2
+#define EXP_FN exp256
+#define GELU_FN gelu256
+#define V_SET1 _mm256_set1_ps
+#define V_ZERO _mm256_setzero_ps
+#define V_ADD _mm256_add_ps
+#define V_SUB _mm256_sub_ps
+#define V_MUL _mm256_mul_ps
+#define V_DIV _mm256_div_ps
+#define V_MIN _mm256_min_ps
+#define V_MAX _mm256_max_ps
+#define V_AND _mm256_and_ps
+#define V_ANDNOT _mm256_andnot_ps
+#define V_OR _mm256_or_ps
+#define V_GE(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
+#define V_KEEP(live, v) _mm256_and_ps(v, live)
+#define V_ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_CVT _mm256_cvtps_epi32
+#define VI_SET1 _mm256_set1_epi32
+#define VI_ADD _mm256_add_epi32
+#define VI_SLLI23(v) _mm256_slli_epi32(v, 23)
+#define VI_AS_F _mm256_castsi256_ps
+#include "vmath_poly.h"
 
 AVX2 int64_t i8_f32_gelu_erf__avx2(int64_t n, const float *x, float *y) {
     int64_t i = 0;

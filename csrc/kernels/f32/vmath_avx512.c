@@ -1,6 +1,6 @@
-/* AVX-512 twin of vmath_avx2.c's erf-GELU (int8rt/f32.h): the same operations in the same
- * order on 16 lanes (Cephes exp polynomial, Abramowitz & Stegun 7.1.26 erf, no FMA), so its
- * results are bit-identical to the AVX2 function's, only twice as wide. */
+/* AVX-512 twin of vmath_avx2.c's erf-GELU (int8rt/f32.h): vmath_poly.h's operations in the
+ * same order on 16 lanes (no FMA), so its results are bit-identical to the AVX2 function's,
+ * only twice as wide. */
 #include <math.h>
 
 #include "int8rt/f32.h"
@@ -10,44 +10,33 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512dq")))
 
-AVX512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
-    const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n),
-                                                         _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mov_ps(live, _mm512_mul_ps(p, _mm512_castsi512_ps(e)));
-}
-
-AVX512 static __m512 gelu512(__m512 x) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    const __m512 az = _mm512_andnot_ps(sign, z);
-    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                                   _mm512_add_ps(_mm512_set1_ps(1.0f),
-                                                 _mm512_mul_ps(_mm512_set1_ps(0.3275911f), az)));
-    __m512 p = _mm512_set1_ps(1.061405429f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(-1.453152027f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(1.421413741f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(-0.284496736f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(0.254829592f));
-    p = _mm512_mul_ps(p, t);
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
-    __m512 erf = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(p, e));
-    erf = _mm512_or_ps(erf, _mm512_and_ps(z, sign)); /* erf is odd */
-    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)),
-                         _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
-}
+/* exp512 / gelu512: vmath_poly.h on 16 lanes */
+#define VEC __m512
+#define VECI __m512i
+#define LIVE __mmask16
+#define ATTR AVX512
+#define EXP_FN exp512
+#define GELU_FN gelu512
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#define V_ADD _mm512_add_ps
+#define V_SUB _mm512_sub_ps
+#define V_MUL _mm512_mul_ps
+#define V_DIV _mm512_div_ps
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_AND _mm512_and_ps
+#define V_ANDNOT _mm512_andnot_ps
+#define V_OR _mm512_or_ps
+#define V_GE(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
+#define V_KEEP(live, v) _mm512_maskz_mov_ps(live, v)
+#define V_ROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_CVT _mm512_cvtps_epi32
+#define VI_SET1 _mm512_set1_epi32
+#define VI_ADD _mm512_add_epi32
+#define VI_SLLI23(v) _mm512_slli_epi32(v, 23)
+#define VI_AS_F _mm512_castsi512_ps
+#include "vmath_poly.h"
 
 AVX512 int64_t i8_f32_gelu_erf__avx512(int64_t n, const float *x, float *y) {
     int64_t i = 0;

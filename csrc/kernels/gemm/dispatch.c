@@ -21,7 +21,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
-    SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 5, 4, 1, i8_gemm_pack_a_s8),
 #endif
 #if defined(I8_GEMM_HAVE_SSE2)
     SET(sse2, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 1, 6, 2, 8, i8_gemm_pack_a_i16x4),
@@ -38,7 +38,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avx2_emu, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 0, 6, 2, 2, i8_gemm_pack_a_i16),
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
-    SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 4, 4, 1, i8_gemm_pack_a_s8),
+    SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 5, 4, 1, i8_gemm_pack_a_s8),
     SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
@@ -307,17 +307,24 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
     }
 }
 
-void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
-                 size_t a_stride, void *c, size_t c_stride) {
+/* kd, or the set that replaces it on this panel: never the int16 pairs on a panel with a -128
+ * weight (gemm.h, w_m128): not exact there */
+static const i8_gemm_kernel *exact_for(const i8_gemm_kernel *kd, const i8_gemm_panel *pn) {
+    if (!pn->w_m128) return kd;
 #if defined(I8_GEMM_HAVE_NEON)
-    /* never the int16 pairs on a panel with a -128 weight (gemm.h, w_m128): not exact there */
-    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neon_pair) kd = by_name("neon");
+    if (kd->tiles == i8_gemm_tiles__neon_pair) return by_name("neon");
 #endif
 #if defined(I8_GEMM_HAVE_NEONDOT)
-    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal) kd = by_name("neonmull");
+    if (kd->tiles == i8_gemm_tiles__neonmlal) return by_name("neonmull");
 #endif
     /* the portable twin adds pairs in int16 too: on such a panel, the neondot4 twin */
-    if (pn->w_m128 && kd->tiles == i8_gemm_tiles__neonmlal_emu) kd = by_name("neondot4_emu");
+    if (kd->tiles == i8_gemm_tiles__neonmlal_emu) return by_name("neondot4_emu");
+    return kd;
+}
+
+void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, const int8_t *a,
+                 size_t a_stride, void *c, size_t c_stride) {
+    kd = exact_for(kd, pn);
     unsigned char *cb = c;
     /* c rows in bytes: the epilogue writes int8 or float32 elements */
     const size_t c_row = c_stride * (pn->out_f32 ? sizeof(float) : 1);
@@ -371,13 +378,17 @@ void i8_gemm_run_rows(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
               c_stride * (pn->out_f32 ? sizeof(float) : 1));
 }
 
-void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
-             size_t c_stride) {
+const i8_gemm_kernel *i8_gemm_kernel_for_panel(const i8_gemm_panel *pn) {
     const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);
 #if defined(I8_GEMM_HAVE_NEON)
     /* the neon set with two products per int16 lane, when every weight is in [-127, 127]
-     * (a K4N16S panel with a -128 weight: i8_gemm_run swaps neonmlal for neonmull) */
+     * (a K4N16S panel with a -128 weight: neonmull instead of neonmlal) */
     if (!pn->w_m128 && !strcmp(kd->name, "neon")) kd = by_name("neon_pair");
 #endif
-    i8_gemm_run(kd, pn, m, a, a_stride, c, c_stride);
+    return exact_for(kd, pn);
+}
+
+void i8_gemm(const i8_gemm_panel *pn, size_t m, const int8_t *a, size_t a_stride, void *c,
+             size_t c_stride) {
+    i8_gemm_run(i8_gemm_kernel_for_panel(pn), pn, m, a, a_stride, c, c_stride);
 }

@@ -180,6 +180,8 @@ int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd);
 /* The layout path `isa` packs, and the kernel set it runs `layout` with. */
 int32_t i8_gemm_layout_for(int32_t isa);
 const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout);
+/* The set i8_gemm runs pn with on the current path (the w_m128 exceptions included). */
+const i8_gemm_kernel *i8_gemm_kernel_for_panel(const i8_gemm_panel *pn);
 
 /* Peak int8 dot-product throughput loop of path `isa` (peak.c): runs `iters` iterations and
  * returns the int8 operations executed (multiply-add = 2); 0 if the CPU lacks the path. */

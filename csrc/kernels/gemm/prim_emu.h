@@ -60,6 +60,11 @@ static inline uint32_t i8_emu_u32(const unsigned char *p) {
         memcpy(acc, lo.l, (LANES) * 4);                                                        \
         if ((LANES) == 8) memcpy(acc + 8, hi.l, 32);                                           \
         i8_requant_row__scalar(rq, acc, NULL, mult, y, nr);                                    \
+    }                                                                                          \
+    static inline int S##_plain(const i8_rq_params *rq) { return !rq->out_f32 && !rq->post; }  \
+    static inline void S##_store16_plain(const i8_rq_params *rq, i8_emu_vec v,                 \
+                                         const float *mult, void *y) {                         \
+        S##_store16(rq, v, v, mult, y, 16);                                                    \
     }
 
 /* vpmaddwd lane: two int16 products summed (exact: int8 values, |sum| <= 2^15) */
@@ -129,6 +134,8 @@ static inline i8_emu_vec neondot4_emu_zero(void) {
 }
 #define neonmlal_emu_zero neondot4_emu_zero
 static inline i8_rq_params neondot4_emu_rq_init(const i8_rq_params *p) { return *p; }
+/* (the NEON sets load the multipliers once per tile here; the twin reads them per row) */
+#define neondot4_emu_rq_init_m(p, mult) neondot4_emu_rq_init(p)
 static inline void neondot4_emu_store16x4(const i8_rq_params *rq, i8_emu_vec s0, i8_emu_vec s1,
                                           i8_emu_vec s2, i8_emu_vec s3, const float *mult,
                                           void *y, size_t nr) {
@@ -191,6 +198,7 @@ static inline i8_emu_vec neonmlal_emu_fold(i8_emu_vec lo, i8_emu_vec hi) {
     return v;
 }
 #define neonmlal_emu_rq_init neondot4_emu_rq_init
+#define neonmlal_emu_rq_init_m neondot4_emu_rq_init_m
 #define neonmlal_emu_store16x4 neondot4_emu_store16x4
 
 #endif

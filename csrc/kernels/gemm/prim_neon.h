@@ -73,10 +73,45 @@ I8_NEON64_FN void i8_neon_gemm_store16x4(const i8_neon_requant *r, int32x4_t s0,
         i8_neon_store_partial(y, q, nr);
 }
 
+/* The tile epilogue's state: the requantization and the tile's 16 multipliers, loaded once
+ * per tile (_rq_init_m), not once per row: the int8 stores of each row may alias the float
+ * multipliers as far as gcc knows, so it reloaded them for every row (4 loads per row). */
+typedef struct {
+    i8_neon_requant r;
+    float32x4_t m0, m1, m2, m3;
+} i8_neon_gemm_rq;
+
+I8_NEON64_FN i8_neon_gemm_rq i8_neon_gemm_rq_init_m(const i8_rq_params *p, const float *mult) {
+    i8_neon_gemm_rq g;
+    g.r = i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+    g.m0 = vld1q_f32(mult);
+    g.m1 = vld1q_f32(mult + 4);
+    g.m2 = vld1q_f32(mult + 8);
+    g.m3 = vld1q_f32(mult + 12);
+    return g;
+}
+
+/* channels 0..nr-1 (nr <= 16) of one row with the tile's multipliers: float32 acc * mult
+ * (scalar, as requant/neon.h), or the int8 requantization of 16 lanes */
+I8_NEON64_FN void i8_neon_gemm_store16x4m(const i8_neon_gemm_rq *g, int32x4_t s0, int32x4_t s1,
+                                          int32x4_t s2, int32x4_t s3, const float *mult, void *y,
+                                          size_t nr) {
+    if (g->r.out_f32) {
+        i8_neon_gemm_store16x4(&g->r, s0, s1, s2, s3, mult, y, nr);
+        return;
+    }
+    const int8x16_t q = i8_neon_finish16(&g->r, i8_neon_rq8(s0, s1, g->m0, g->m1),
+                                         i8_neon_rq8(s2, s3, g->m2, g->m3));
+    if (nr == 16)
+        vst1q_s8((int8_t *)y, q);
+    else
+        i8_neon_store_partial(y, q, nr);
+}
+
 typedef int32x4_t neondot4_vec;
 typedef int8x16_t neondot4_xvec;
 typedef int8x16_t neondot4_wvec;
-typedef i8_neon_requant neondot4_rq;
+typedef i8_neon_gemm_rq neondot4_rq;
 
 I8_NEONDOT_FN int32x4_t neondot4_acc0(const int32_t *b) { return vld1q_s32(b); }
 I8_NEONDOT_FN int32x4_t neondot4_zero(void) { return vdupq_n_s32(0); }
@@ -102,14 +137,14 @@ I8_NEONDOT_FN int32x4_t neondot4_dot3(int32x4_t acc, int8x16_t w, int8x16_t x) {
     __asm__("sdot %0.4s, %1.16b, %2.4b[3]" : "+w"(acc) : "w"(w), "w"(x));
     return acc;
 }
-I8_NEONDOT_FN i8_neon_requant neondot4_rq_init(const i8_rq_params *p) {
-    return i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
+I8_NEONDOT_FN i8_neon_gemm_rq neondot4_rq_init_m(const i8_rq_params *p, const float *mult) {
+    return i8_neon_gemm_rq_init_m(p, mult);
 }
 /* channels 0..nr-1 (nr <= 16) of one row */
-I8_NEONDOT_FN void neondot4_store16x4(const i8_neon_requant *r, int32x4_t s0, int32x4_t s1,
+I8_NEONDOT_FN void neondot4_store16x4(const i8_neon_gemm_rq *g, int32x4_t s0, int32x4_t s1,
                                       int32x4_t s2, int32x4_t s3, const float *mult, void *y,
                                       size_t nr) {
-    i8_neon_gemm_store16x4(r, s0, s1, s2, s3, mult, y, nr);
+    i8_neon_gemm_store16x4m(g, s0, s1, s2, s3, mult, y, nr);
 }
 
 /* ---- neonmlal / neonmull: the quad-pair form (tools/gen_gemm_tiles.py, pair_tile) for NEON
@@ -133,11 +168,11 @@ I8_NEONDOT_FN void neondot4_store16x4(const i8_neon_requant *r, int32x4_t s0, in
 typedef int32x4_t neonmlal_vec;
 typedef int8x16_t neonmlal_xvec;
 typedef int8x16x2_t neonmlal_wvec2;
-typedef i8_neon_requant neonmlal_rq;
+typedef i8_neon_gemm_rq neonmlal_rq;
 typedef int32x4_t neonmull_vec;
 typedef int8x16_t neonmull_xvec;
 typedef int8x16x2_t neonmull_wvec2;
-typedef i8_neon_requant neonmull_rq;
+typedef i8_neon_gemm_rq neonmull_rq;
 
 I8_NEON64_FN int32x4_t i8_neon_acc0lo(const int32_t *b) {
     return vzip1q_s32(vld1q_s32(b), vdupq_n_s32(0));
@@ -156,9 +191,6 @@ I8_NEON64_FN int8x16x2_t i8_neon_loadw2(const unsigned char *p) {
 }
 I8_NEON64_FN int32x4_t i8_neon_fold(int32x4_t lo, int32x4_t hi) { return vpaddq_s32(lo, hi); }
 I8_NEON64_FN int32x4_t i8_neon_zero(void) { return vdupq_n_s32(0); }
-I8_NEON64_FN i8_neon_requant i8_neon_gemm_rq_init(const i8_rq_params *p) {
-    return i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
-}
 
 /* the three instructions in one asm statement: from the intrinsics gcc 12 (-O2) interleaves
  * the tile's 32 int16 products so that they outlive the register file (measured: 10 moves and
@@ -200,15 +232,15 @@ I8_NEON64_FN int32x4_t neonmull_dothi(int32x4_t acc, int8x16_t wa, int8x16_t xa,
 #define neonmlal_loadx i8_neon_loadx
 #define neonmlal_loadw2 i8_neon_loadw2
 #define neonmlal_fold i8_neon_fold
-#define neonmlal_rq_init i8_neon_gemm_rq_init
-#define neonmlal_store16x4 i8_neon_gemm_store16x4
+#define neonmlal_rq_init_m i8_neon_gemm_rq_init_m
+#define neonmlal_store16x4 i8_neon_gemm_store16x4m
 #define neonmull_zero i8_neon_zero
 #define neonmull_acc0lo i8_neon_acc0lo
 #define neonmull_acc0hi i8_neon_acc0hi
 #define neonmull_loadx i8_neon_loadx
 #define neonmull_loadw2 i8_neon_loadw2
 #define neonmull_fold i8_neon_fold
-#define neonmull_rq_init i8_neon_gemm_rq_init
-#define neonmull_store16x4 i8_neon_gemm_store16x4
+#define neonmull_rq_init_m i8_neon_gemm_rq_init_m
+#define neonmull_store16x4 i8_neon_gemm_store16x4m
 
 #endif

@@ -15,6 +15,9 @@
  *   <set>_store16(rq, lo, hi, mult, y, nr)   16 channels (bias included) through the
  *                             epilogue; a 16-lane set ignores hi (4-lane sets: _store8, 8
  *                             channels)
+ *   <set>_plain(rq), <set>_store16_plain(rq, v, mult, y)   16-lane sets: int8 output with
+ *                             no post-ops, and its 16-channel store without per-call checks
+ *                             (the tile's full-width path)
  *
  * Exactness of the dots (docs/QUANTIZATION.md §3):
  *  - avx2 (K2N16, c2): vpmaddwd of int16-held int8 values: each product <= 2^14 in magnitude,
@@ -134,6 +137,15 @@ I8_ATTR_AVX512VNNI static inline i8_avx512_requant avx512vnni_rq_init(const i8_r
     i8_avx512_requant r = i8_avx512_requant_init(p->y_zp, p->qmin, p->qmax, p->out_f32);
     r.post = p->post;
     return r;
+}
+/* int8 output without post-ops: the tile's full-width stores may skip the per-call checks */
+I8_ATTR_AVX512VNNI static inline int avx512vnni_plain(const i8_avx512_requant *rq) {
+    return !rq->out_f32 && !rq->post;
+}
+I8_ATTR_AVX512VNNI static inline void avx512vnni_store16_plain(const i8_avx512_requant *rq,
+                                                               __m512i s, const float *mult,
+                                                               void *y) {
+    i8_avx512_requant16_int8(rq, s, mult, y);
 }
 I8_ATTR_AVX512VNNI static inline void avx512vnni_store16(const i8_avx512_requant *rq, __m512i lo,
                                                          __m512i hi, const float *mult, void *y,

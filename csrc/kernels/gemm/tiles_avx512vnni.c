@@ -132,6 +132,33 @@ I8_ATTR_AVX512VNNI void i8_gemm_8x48c4__avx512vnni(
     }
     const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;
     const avx512vnni_rq rq = avx512vnni_rq_init(&p->rq);
+    if (nc == 48 && avx512vnni_plain(&rq)) {
+        avx512vnni_store16_plain(&rq, acc7_0, p->mult + 0, c7 + 0);
+        avx512vnni_store16_plain(&rq, acc7_1, p->mult + 16, c7 + 16);
+        avx512vnni_store16_plain(&rq, acc7_2, p->mult + 32, c7 + 32);
+        avx512vnni_store16_plain(&rq, acc6_0, p->mult + 0, c6 + 0);
+        avx512vnni_store16_plain(&rq, acc6_1, p->mult + 16, c6 + 16);
+        avx512vnni_store16_plain(&rq, acc6_2, p->mult + 32, c6 + 32);
+        avx512vnni_store16_plain(&rq, acc5_0, p->mult + 0, c5 + 0);
+        avx512vnni_store16_plain(&rq, acc5_1, p->mult + 16, c5 + 16);
+        avx512vnni_store16_plain(&rq, acc5_2, p->mult + 32, c5 + 32);
+        avx512vnni_store16_plain(&rq, acc4_0, p->mult + 0, c4 + 0);
+        avx512vnni_store16_plain(&rq, acc4_1, p->mult + 16, c4 + 16);
+        avx512vnni_store16_plain(&rq, acc4_2, p->mult + 32, c4 + 32);
+        avx512vnni_store16_plain(&rq, acc3_0, p->mult + 0, c3 + 0);
+        avx512vnni_store16_plain(&rq, acc3_1, p->mult + 16, c3 + 16);
+        avx512vnni_store16_plain(&rq, acc3_2, p->mult + 32, c3 + 32);
+        avx512vnni_store16_plain(&rq, acc2_0, p->mult + 0, c2 + 0);
+        avx512vnni_store16_plain(&rq, acc2_1, p->mult + 16, c2 + 16);
+        avx512vnni_store16_plain(&rq, acc2_2, p->mult + 32, c2 + 32);
+        avx512vnni_store16_plain(&rq, acc1_0, p->mult + 0, c1 + 0);
+        avx512vnni_store16_plain(&rq, acc1_1, p->mult + 16, c1 + 16);
+        avx512vnni_store16_plain(&rq, acc1_2, p->mult + 32, c1 + 32);
+        avx512vnni_store16_plain(&rq, acc0_0, p->mult + 0, c0 + 0);
+        avx512vnni_store16_plain(&rq, acc0_1, p->mult + 16, c0 + 16);
+        avx512vnni_store16_plain(&rq, acc0_2, p->mult + 32, c0 + 32);
+        return;
+    }
     const size_t n0 = nc < 16 ? nc : 16;
     const size_t n1 = nc > 16 ? (nc - 16 < 16 ? nc - 16 : 16) : 0;
     const size_t n2 = nc > 32 ? (nc - 32 < 16 ? nc - 32 : 16) : 0;
@@ -274,6 +301,25 @@ I8_ATTR_AVX512VNNI void i8_gemm_8x32c4__avx512vnni(
     }
     const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;
     const avx512vnni_rq rq = avx512vnni_rq_init(&p->rq);
+    if (nc == 32 && avx512vnni_plain(&rq)) {
+        avx512vnni_store16_plain(&rq, acc7_0, p->mult + 0, c7 + 0);
+        avx512vnni_store16_plain(&rq, acc7_1, p->mult + 16, c7 + 16);
+        avx512vnni_store16_plain(&rq, acc6_0, p->mult + 0, c6 + 0);
+        avx512vnni_store16_plain(&rq, acc6_1, p->mult + 16, c6 + 16);
+        avx512vnni_store16_plain(&rq, acc5_0, p->mult + 0, c5 + 0);
+        avx512vnni_store16_plain(&rq, acc5_1, p->mult + 16, c5 + 16);
+        avx512vnni_store16_plain(&rq, acc4_0, p->mult + 0, c4 + 0);
+        avx512vnni_store16_plain(&rq, acc4_1, p->mult + 16, c4 + 16);
+        avx512vnni_store16_plain(&rq, acc3_0, p->mult + 0, c3 + 0);
+        avx512vnni_store16_plain(&rq, acc3_1, p->mult + 16, c3 + 16);
+        avx512vnni_store16_plain(&rq, acc2_0, p->mult + 0, c2 + 0);
+        avx512vnni_store16_plain(&rq, acc2_1, p->mult + 16, c2 + 16);
+        avx512vnni_store16_plain(&rq, acc1_0, p->mult + 0, c1 + 0);
+        avx512vnni_store16_plain(&rq, acc1_1, p->mult + 16, c1 + 16);
+        avx512vnni_store16_plain(&rq, acc0_0, p->mult + 0, c0 + 0);
+        avx512vnni_store16_plain(&rq, acc0_1, p->mult + 16, c0 + 16);
+        return;
+    }
     const size_t n0 = nc < 16 ? nc : 16;
     const size_t n1 = nc > 16 ? (nc - 16 < 16 ? nc - 16 : 16) : 0;
     avx512vnni_store16(&rq, acc7_0, acc7_0, p->mult, c7, n0);
@@ -380,6 +426,17 @@ I8_ATTR_AVX512VNNI void i8_gemm_8x16c4__avx512vnni(
         acc7_0 = avx512vnni_dot(acc7_0, x, w0);
     }
     const avx512vnni_rq rq = avx512vnni_rq_init(&p->rq);
+    if (nc == 16 && avx512vnni_plain(&rq)) {
+        avx512vnni_store16_plain(&rq, acc7_0, p->mult + 0, c7 + 0);
+        avx512vnni_store16_plain(&rq, acc6_0, p->mult + 0, c6 + 0);
+        avx512vnni_store16_plain(&rq, acc5_0, p->mult + 0, c5 + 0);
+        avx512vnni_store16_plain(&rq, acc4_0, p->mult + 0, c4 + 0);
+        avx512vnni_store16_plain(&rq, acc3_0, p->mult + 0, c3 + 0);
+        avx512vnni_store16_plain(&rq, acc2_0, p->mult + 0, c2 + 0);
+        avx512vnni_store16_plain(&rq, acc1_0, p->mult + 0, c1 + 0);
+        avx512vnni_store16_plain(&rq, acc0_0, p->mult + 0, c0 + 0);
+        return;
+    }
     const size_t n0 = nc < 16 ? nc : 16;
     avx512vnni_store16(&rq, acc7_0, acc7_0, p->mult, c7, n0);
     avx512vnni_store16(&rq, acc6_0, acc6_0, p->mult, c6, n0);

@@ -8,6 +8,8 @@
  * into c (row stride c_stride bytes), through the epilogue of p. Rows past mr repeat row
  * mr - 1 (same inputs, same outputs), so a partial tile needs no separate code. */
 
+#define LANE_ASM_MIN_KC 48 /* lane_asm_loop */
+
 #include "kernels/gemm/gemm.h" /* the guards below */
 
 #if defined(I8_GEMM_HAVE_NEONDOT)
@@ -18,7 +20,7 @@
 #pragma GCC optimize("no-tree-pre", "no-schedule-insns")
 #endif
 
-I8_ATTR_NEONDOT void i8_gemm_4x16c4__neondot4(
+I8_ATTR_NEONDOT void i8_gemm_5x16c4__neondot4(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -40,6 +42,12 @@ I8_ATTR_NEONDOT void i8_gemm_4x16c4__neondot4(
     if (mr <= 3) {
         a3 = a2;
         c3 = c2;
+    }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
     }
     const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
     const unsigned char *wp = (const unsigned char *)w;
@@ -59,102 +67,453 @@ I8_ATTR_NEONDOT void i8_gemm_4x16c4__neondot4(
     neondot4_vec acc3_1 = acc0_1;
     neondot4_vec acc3_2 = acc0_2;
     neondot4_vec acc3_3 = acc0_3;
-    for (size_t q = 0; q < bytes; q += 16) {
-        const neondot4_xvec x0 = neondot4_loadx(a0 + q);
-        const neondot4_xvec x1 = neondot4_loadx(a1 + q);
-        const neondot4_xvec x2 = neondot4_loadx(a2 + q);
-        const neondot4_xvec x3 = neondot4_loadx(a3 + q);
-        neondot4_wvec w0, w1, w2, w3;
-        w0 = neondot4_loadw(wp + 16 * q);
-        w1 = neondot4_loadw(wp + 16 * q + 16);
-        w2 = neondot4_loadw(wp + 16 * q + 32);
-        w3 = neondot4_loadw(wp + 16 * q + 48);
-        acc0_0 = neondot4_dot0(acc0_0, w0, x0);
-        acc0_1 = neondot4_dot0(acc0_1, w1, x0);
-        acc0_2 = neondot4_dot0(acc0_2, w2, x0);
-        acc0_3 = neondot4_dot0(acc0_3, w3, x0);
-        acc1_0 = neondot4_dot0(acc1_0, w0, x1);
-        acc1_1 = neondot4_dot0(acc1_1, w1, x1);
-        acc1_2 = neondot4_dot0(acc1_2, w2, x1);
-        acc1_3 = neondot4_dot0(acc1_3, w3, x1);
-        acc2_0 = neondot4_dot0(acc2_0, w0, x2);
-        acc2_1 = neondot4_dot0(acc2_1, w1, x2);
-        acc2_2 = neondot4_dot0(acc2_2, w2, x2);
-        acc2_3 = neondot4_dot0(acc2_3, w3, x2);
-        acc3_0 = neondot4_dot0(acc3_0, w0, x3);
-        acc3_1 = neondot4_dot0(acc3_1, w1, x3);
-        acc3_2 = neondot4_dot0(acc3_2, w2, x3);
-        acc3_3 = neondot4_dot0(acc3_3, w3, x3);
-        w0 = neondot4_loadw(wp + 16 * q + 64);
-        w1 = neondot4_loadw(wp + 16 * q + 80);
-        w2 = neondot4_loadw(wp + 16 * q + 96);
-        w3 = neondot4_loadw(wp + 16 * q + 112);
-        acc0_0 = neondot4_dot1(acc0_0, w0, x0);
-        acc0_1 = neondot4_dot1(acc0_1, w1, x0);
-        acc0_2 = neondot4_dot1(acc0_2, w2, x0);
-        acc0_3 = neondot4_dot1(acc0_3, w3, x0);
-        acc1_0 = neondot4_dot1(acc1_0, w0, x1);
-        acc1_1 = neondot4_dot1(acc1_1, w1, x1);
-        acc1_2 = neondot4_dot1(acc1_2, w2, x1);
-        acc1_3 = neondot4_dot1(acc1_3, w3, x1);
-        acc2_0 = neondot4_dot1(acc2_0, w0, x2);
-        acc2_1 = neondot4_dot1(acc2_1, w1, x2);
-        acc2_2 = neondot4_dot1(acc2_2, w2, x2);
-        acc2_3 = neondot4_dot1(acc2_3, w3, x2);
-        acc3_0 = neondot4_dot1(acc3_0, w0, x3);
-        acc3_1 = neondot4_dot1(acc3_1, w1, x3);
-        acc3_2 = neondot4_dot1(acc3_2, w2, x3);
-        acc3_3 = neondot4_dot1(acc3_3, w3, x3);
-        w0 = neondot4_loadw(wp + 16 * q + 128);
-        w1 = neondot4_loadw(wp + 16 * q + 144);
-        w2 = neondot4_loadw(wp + 16 * q + 160);
-        w3 = neondot4_loadw(wp + 16 * q + 176);
-        acc0_0 = neondot4_dot2(acc0_0, w0, x0);
-        acc0_1 = neondot4_dot2(acc0_1, w1, x0);
-        acc0_2 = neondot4_dot2(acc0_2, w2, x0);
-        acc0_3 = neondot4_dot2(acc0_3, w3, x0);
-        acc1_0 = neondot4_dot2(acc1_0, w0, x1);
-        acc1_1 = neondot4_dot2(acc1_1, w1, x1);
-        acc1_2 = neondot4_dot2(acc1_2, w2, x1);
-        acc1_3 = neondot4_dot2(acc1_3, w3, x1);
-        acc2_0 = neondot4_dot2(acc2_0, w0, x2);
-        acc2_1 = neondot4_dot2(acc2_1, w1, x2);
-        acc2_2 = neondot4_dot2(acc2_2, w2, x2);
-        acc2_3 = neondot4_dot2(acc2_3, w3, x2);
-        acc3_0 = neondot4_dot2(acc3_0, w0, x3);
-        acc3_1 = neondot4_dot2(acc3_1, w1, x3);
-        acc3_2 = neondot4_dot2(acc3_2, w2, x3);
-        acc3_3 = neondot4_dot2(acc3_3, w3, x3);
-        w0 = neondot4_loadw(wp + 16 * q + 192);
-        w1 = neondot4_loadw(wp + 16 * q + 208);
-        w2 = neondot4_loadw(wp + 16 * q + 224);
-        w3 = neondot4_loadw(wp + 16 * q + 240);
-        acc0_0 = neondot4_dot3(acc0_0, w0, x0);
-        acc0_1 = neondot4_dot3(acc0_1, w1, x0);
-        acc0_2 = neondot4_dot3(acc0_2, w2, x0);
-        acc0_3 = neondot4_dot3(acc0_3, w3, x0);
-        acc1_0 = neondot4_dot3(acc1_0, w0, x1);
-        acc1_1 = neondot4_dot3(acc1_1, w1, x1);
-        acc1_2 = neondot4_dot3(acc1_2, w2, x1);
-        acc1_3 = neondot4_dot3(acc1_3, w3, x1);
-        acc2_0 = neondot4_dot3(acc2_0, w0, x2);
-        acc2_1 = neondot4_dot3(acc2_1, w1, x2);
-        acc2_2 = neondot4_dot3(acc2_2, w2, x2);
-        acc2_3 = neondot4_dot3(acc2_3, w3, x2);
-        acc3_0 = neondot4_dot3(acc3_0, w0, x3);
-        acc3_1 = neondot4_dot3(acc3_1, w1, x3);
-        acc3_2 = neondot4_dot3(acc3_2, w2, x3);
-        acc3_3 = neondot4_dot3(acc3_3, w3, x3);
+    neondot4_vec acc4_0 = acc0_0;
+    neondot4_vec acc4_1 = acc0_1;
+    neondot4_vec acc4_2 = acc0_2;
+    neondot4_vec acc4_3 = acc0_3;
+    if (bytes >= LANE_ASM_MIN_KC) { /* lane_asm_loop in tools/gen_gemm_tiles.py */
+        neondot4_vec acc[20];
+        size_t n = bytes / 16;
+        const unsigned char *w0 = wp;
+        void *accp = acc;
+        __asm__ volatile(
+            "ld1 {v12.4s, v13.4s, v14.4s, v15.4s}, [%[bias]]\n\t"
+            "mov v16.16b, v12.16b\n\t"
+            "mov v17.16b, v13.16b\n\t"
+            "mov v18.16b, v14.16b\n\t"
+            "mov v19.16b, v15.16b\n\t"
+            "mov v20.16b, v12.16b\n\t"
+            "mov v21.16b, v13.16b\n\t"
+            "mov v22.16b, v14.16b\n\t"
+            "mov v23.16b, v15.16b\n\t"
+            "mov v24.16b, v12.16b\n\t"
+            "mov v25.16b, v13.16b\n\t"
+            "mov v26.16b, v14.16b\n\t"
+            "mov v27.16b, v15.16b\n\t"
+            "mov v28.16b, v12.16b\n\t"
+            "mov v29.16b, v13.16b\n\t"
+            "mov v30.16b, v14.16b\n\t"
+            "mov v31.16b, v15.16b\n\t"
+            "tbz %[n], #0, 2f\n\t"
+            "ldr q0, [%[a0]], #16\n\t"
+            "ldr q1, [%[a1]], #16\n\t"
+            "ldr q2, [%[a2]], #16\n\t"
+            "ldr q3, [%[a3]], #16\n\t"
+            "ldr q4, [%[a4]], #16\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[0]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[0]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[0]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[0]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[0]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[0]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[0]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[0]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[0]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[0]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[0]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[0]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[0]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[0]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[0]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[0]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[0]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[0]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[0]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[0]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[1]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[1]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[1]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[1]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[1]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[1]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[1]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[1]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[1]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[1]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[1]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[1]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[1]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[1]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[1]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[1]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[1]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[1]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[1]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[1]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[2]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[2]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[2]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[2]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[2]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[2]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[2]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[2]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[2]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[2]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[2]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[2]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[2]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[2]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[2]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[2]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[2]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[2]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[2]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[2]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[3]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[3]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[3]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[3]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[3]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[3]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[3]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[3]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[3]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[3]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[3]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[3]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[3]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[3]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[3]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[3]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[3]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[3]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[3]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[3]\n\t"
+            "2:\n\t"
+            "lsr %[n], %[n], #1\n\t"
+            "cbz %[n], 3f\n\t"
+            "1:\n\t"
+            "ldr q0, [%[a0]], #16\n\t"
+            "ldr q1, [%[a1]], #16\n\t"
+            "ldr q2, [%[a2]], #16\n\t"
+            "ldr q3, [%[a3]], #16\n\t"
+            "ldr q4, [%[a4]], #16\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[0]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[0]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[0]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[0]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[0]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[0]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[0]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[0]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[0]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[0]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[0]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[0]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[0]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[0]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[0]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[0]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[0]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[0]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[0]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[0]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[1]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[1]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[1]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[1]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[1]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[1]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[1]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[1]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[1]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[1]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[1]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[1]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[1]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[1]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[1]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[1]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[1]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[1]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[1]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[1]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[2]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[2]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[2]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[2]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[2]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[2]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[2]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[2]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[2]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[2]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[2]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[2]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[2]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[2]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[2]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[2]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[2]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[2]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[2]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[2]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[3]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[3]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[3]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[3]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[3]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[3]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[3]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[3]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[3]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[3]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[3]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[3]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[3]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[3]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[3]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[3]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[3]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[3]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[3]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[3]\n\t"
+            "ldr q0, [%[a0]], #16\n\t"
+            "ldr q1, [%[a1]], #16\n\t"
+            "ldr q2, [%[a2]], #16\n\t"
+            "ldr q3, [%[a3]], #16\n\t"
+            "ldr q4, [%[a4]], #16\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[0]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[0]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[0]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[0]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[0]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[0]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[0]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[0]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[0]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[0]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[0]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[0]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[0]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[0]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[0]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[0]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[0]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[0]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[0]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[0]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[1]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[1]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[1]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[1]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[1]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[1]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[1]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[1]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[1]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[1]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[1]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[1]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[1]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[1]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[1]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[1]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[1]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[1]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[1]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[1]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[2]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[2]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[2]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[2]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[2]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[2]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[2]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[2]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[2]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[2]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[2]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[2]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[2]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[2]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[2]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[2]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[2]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[2]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[2]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[2]\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "sdot v12.4s, v8.16b, v0.4b[3]\n\t"
+            "sdot v13.4s, v9.16b, v0.4b[3]\n\t"
+            "sdot v14.4s, v10.16b, v0.4b[3]\n\t"
+            "sdot v15.4s, v11.16b, v0.4b[3]\n\t"
+            "sdot v16.4s, v8.16b, v1.4b[3]\n\t"
+            "sdot v17.4s, v9.16b, v1.4b[3]\n\t"
+            "sdot v18.4s, v10.16b, v1.4b[3]\n\t"
+            "sdot v19.4s, v11.16b, v1.4b[3]\n\t"
+            "sdot v20.4s, v8.16b, v2.4b[3]\n\t"
+            "sdot v21.4s, v9.16b, v2.4b[3]\n\t"
+            "sdot v22.4s, v10.16b, v2.4b[3]\n\t"
+            "sdot v23.4s, v11.16b, v2.4b[3]\n\t"
+            "sdot v24.4s, v8.16b, v3.4b[3]\n\t"
+            "sdot v25.4s, v9.16b, v3.4b[3]\n\t"
+            "sdot v26.4s, v10.16b, v3.4b[3]\n\t"
+            "sdot v27.4s, v11.16b, v3.4b[3]\n\t"
+            "sdot v28.4s, v8.16b, v4.4b[3]\n\t"
+            "sdot v29.4s, v9.16b, v4.4b[3]\n\t"
+            "sdot v30.4s, v10.16b, v4.4b[3]\n\t"
+            "sdot v31.4s, v11.16b, v4.4b[3]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "b.ne 1b\n\t"
+            "3:\n\t"
+            "st1 {v12.4s, v13.4s, v14.4s, v15.4s}, [%[acc]], #64\n\t"
+            "st1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[acc]], #64\n\t"
+            "st1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[acc]], #64\n\t"
+            "st1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[acc]], #64\n\t"
+            "st1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[acc]], #64\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [w] "+r"(w0),
+              [n] "+r"(n), [acc] "+r"(accp)
+            : [bias] "r"(p->bias)
+            : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        acc0_0 = acc[0];
+        acc0_1 = acc[1];
+        acc0_2 = acc[2];
+        acc0_3 = acc[3];
+        acc1_0 = acc[4];
+        acc1_1 = acc[5];
+        acc1_2 = acc[6];
+        acc1_3 = acc[7];
+        acc2_0 = acc[8];
+        acc2_1 = acc[9];
+        acc2_2 = acc[10];
+        acc2_3 = acc[11];
+        acc3_0 = acc[12];
+        acc3_1 = acc[13];
+        acc3_2 = acc[14];
+        acc3_3 = acc[15];
+        acc4_0 = acc[16];
+        acc4_1 = acc[17];
+        acc4_2 = acc[18];
+        acc4_3 = acc[19];
+    } else {
+        for (size_t q = 0; q < bytes; q += 16) {
+            const neondot4_xvec x0 = neondot4_loadx(a0 + q);
+            const neondot4_xvec x1 = neondot4_loadx(a1 + q);
+            const neondot4_xvec x2 = neondot4_loadx(a2 + q);
+            const neondot4_xvec x3 = neondot4_loadx(a3 + q);
+            const neondot4_xvec x4 = neondot4_loadx(a4 + q);
+            neondot4_wvec w0, w1, w2, w3;
+            w0 = neondot4_loadw(wp + 16 * q);
+            w1 = neondot4_loadw(wp + 16 * q + 16);
+            w2 = neondot4_loadw(wp + 16 * q + 32);
+            w3 = neondot4_loadw(wp + 16 * q + 48);
+            acc0_0 = neondot4_dot0(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot0(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot0(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot0(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot0(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot0(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot0(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot0(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot0(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot0(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot0(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot0(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot0(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot0(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot0(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot0(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot0(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot0(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot0(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot0(acc4_3, w3, x4);
+            w0 = neondot4_loadw(wp + 16 * q + 64);
+            w1 = neondot4_loadw(wp + 16 * q + 80);
+            w2 = neondot4_loadw(wp + 16 * q + 96);
+            w3 = neondot4_loadw(wp + 16 * q + 112);
+            acc0_0 = neondot4_dot1(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot1(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot1(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot1(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot1(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot1(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot1(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot1(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot1(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot1(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot1(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot1(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot1(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot1(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot1(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot1(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot1(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot1(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot1(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot1(acc4_3, w3, x4);
+            w0 = neondot4_loadw(wp + 16 * q + 128);
+            w1 = neondot4_loadw(wp + 16 * q + 144);
+            w2 = neondot4_loadw(wp + 16 * q + 160);
+            w3 = neondot4_loadw(wp + 16 * q + 176);
+            acc0_0 = neondot4_dot2(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot2(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot2(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot2(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot2(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot2(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot2(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot2(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot2(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot2(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot2(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot2(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot2(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot2(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot2(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot2(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot2(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot2(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot2(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot2(acc4_3, w3, x4);
+            w0 = neondot4_loadw(wp + 16 * q + 192);
+            w1 = neondot4_loadw(wp + 16 * q + 208);
+            w2 = neondot4_loadw(wp + 16 * q + 224);
+            w3 = neondot4_loadw(wp + 16 * q + 240);
+            acc0_0 = neondot4_dot3(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot3(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot3(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot3(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot3(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot3(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot3(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot3(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot3(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot3(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot3(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot3(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot3(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot3(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot3(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot3(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot3(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot3(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot3(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot3(acc4_3, w3, x4);
+        }
     }
-    const neondot4_rq rq = neondot4_rq_init(&p->rq);
+    const neondot4_rq rq = neondot4_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
+    neondot4_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
     neondot4_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
     neondot4_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
     neondot4_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
     neondot4_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
 }
 
-I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
+I8_ATTR_NEONDOT void i8_gemm_5x8c4__neondot4(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -177,6 +536,12 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
         a3 = a2;
         c3 = c2;
     }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
+    }
     const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_vec acc0_0 = neondot4_acc0(p->bias + 0);
@@ -187,11 +552,14 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
     neondot4_vec acc2_1 = acc0_1;
     neondot4_vec acc3_0 = acc0_0;
     neondot4_vec acc3_1 = acc0_1;
+    neondot4_vec acc4_0 = acc0_0;
+    neondot4_vec acc4_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 16) {
         const neondot4_xvec x0 = neondot4_loadx(a0 + q);
         const neondot4_xvec x1 = neondot4_loadx(a1 + q);
         const neondot4_xvec x2 = neondot4_loadx(a2 + q);
         const neondot4_xvec x3 = neondot4_loadx(a3 + q);
+        const neondot4_xvec x4 = neondot4_loadx(a4 + q);
         neondot4_wvec w0, w1;
         w0 = neondot4_loadw(wp + 16 * q);
         w1 = neondot4_loadw(wp + 16 * q + 16);
@@ -203,6 +571,8 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
         acc2_1 = neondot4_dot0(acc2_1, w1, x2);
         acc3_0 = neondot4_dot0(acc3_0, w0, x3);
         acc3_1 = neondot4_dot0(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot0(acc4_1, w1, x4);
         w0 = neondot4_loadw(wp + 16 * q + 64);
         w1 = neondot4_loadw(wp + 16 * q + 80);
         acc0_0 = neondot4_dot1(acc0_0, w0, x0);
@@ -213,6 +583,8 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
         acc2_1 = neondot4_dot1(acc2_1, w1, x2);
         acc3_0 = neondot4_dot1(acc3_0, w0, x3);
         acc3_1 = neondot4_dot1(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot1(acc4_1, w1, x4);
         w0 = neondot4_loadw(wp + 16 * q + 128);
         w1 = neondot4_loadw(wp + 16 * q + 144);
         acc0_0 = neondot4_dot2(acc0_0, w0, x0);
@@ -223,6 +595,8 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
         acc2_1 = neondot4_dot2(acc2_1, w1, x2);
         acc3_0 = neondot4_dot2(acc3_0, w0, x3);
         acc3_1 = neondot4_dot2(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot2(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot2(acc4_1, w1, x4);
         w0 = neondot4_loadw(wp + 16 * q + 192);
         w1 = neondot4_loadw(wp + 16 * q + 208);
         acc0_0 = neondot4_dot3(acc0_0, w0, x0);
@@ -233,10 +607,13 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
         acc2_1 = neondot4_dot3(acc2_1, w1, x2);
         acc3_0 = neondot4_dot3(acc3_0, w0, x3);
         acc3_1 = neondot4_dot3(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot3(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot3(acc4_1, w1, x4);
     }
-    const neondot4_rq rq = neondot4_rq_init(&p->rq);
+    const neondot4_rq rq = neondot4_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_vec z = neondot4_zero();
+    neondot4_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
     neondot4_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
     neondot4_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
     neondot4_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
@@ -244,8 +621,8 @@ I8_ATTR_NEONDOT void i8_gemm_4x8c4__neondot4(
 }
 
 const i8_gemm_tile i8_gemm_tiles__neondot4[] = {
-    {16, i8_gemm_4x16c4__neondot4},
-    {8, i8_gemm_4x8c4__neondot4},
+    {16, i8_gemm_5x16c4__neondot4},
+    {8, i8_gemm_5x8c4__neondot4},
     {0, NULL}};
 
 #endif

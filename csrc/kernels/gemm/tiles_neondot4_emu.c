@@ -16,7 +16,7 @@
 #pragma GCC optimize("no-tree-pre")
 #endif
 
-void i8_gemm_4x16c4__neondot4_emu(
+void i8_gemm_5x16c4__neondot4_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -39,6 +39,12 @@ void i8_gemm_4x16c4__neondot4_emu(
         a3 = a2;
         c3 = c2;
     }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
+    }
     const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_emu_vec acc0_0 = neondot4_emu_acc0(p->bias + 0);
@@ -57,11 +63,16 @@ void i8_gemm_4x16c4__neondot4_emu(
     neondot4_emu_vec acc3_1 = acc0_1;
     neondot4_emu_vec acc3_2 = acc0_2;
     neondot4_emu_vec acc3_3 = acc0_3;
+    neondot4_emu_vec acc4_0 = acc0_0;
+    neondot4_emu_vec acc4_1 = acc0_1;
+    neondot4_emu_vec acc4_2 = acc0_2;
+    neondot4_emu_vec acc4_3 = acc0_3;
     for (size_t q = 0; q < bytes; q += 16) {
         const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + q);
         const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + q);
         const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + q);
         const neondot4_emu_xvec x3 = neondot4_emu_loadx(a3 + q);
+        const neondot4_emu_xvec x4 = neondot4_emu_loadx(a4 + q);
         neondot4_emu_wvec w0, w1, w2, w3;
         w0 = neondot4_emu_loadw(wp + 16 * q);
         w1 = neondot4_emu_loadw(wp + 16 * q + 16);
@@ -83,6 +94,10 @@ void i8_gemm_4x16c4__neondot4_emu(
         acc3_1 = neondot4_emu_dot0(acc3_1, w1, x3);
         acc3_2 = neondot4_emu_dot0(acc3_2, w2, x3);
         acc3_3 = neondot4_emu_dot0(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot0(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot0(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot0(acc4_3, w3, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 64);
         w1 = neondot4_emu_loadw(wp + 16 * q + 80);
         w2 = neondot4_emu_loadw(wp + 16 * q + 96);
@@ -103,6 +118,10 @@ void i8_gemm_4x16c4__neondot4_emu(
         acc3_1 = neondot4_emu_dot1(acc3_1, w1, x3);
         acc3_2 = neondot4_emu_dot1(acc3_2, w2, x3);
         acc3_3 = neondot4_emu_dot1(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot1(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot1(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot1(acc4_3, w3, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 128);
         w1 = neondot4_emu_loadw(wp + 16 * q + 144);
         w2 = neondot4_emu_loadw(wp + 16 * q + 160);
@@ -123,6 +142,10 @@ void i8_gemm_4x16c4__neondot4_emu(
         acc3_1 = neondot4_emu_dot2(acc3_1, w1, x3);
         acc3_2 = neondot4_emu_dot2(acc3_2, w2, x3);
         acc3_3 = neondot4_emu_dot2(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot2(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot2(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot2(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot2(acc4_3, w3, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 192);
         w1 = neondot4_emu_loadw(wp + 16 * q + 208);
         w2 = neondot4_emu_loadw(wp + 16 * q + 224);
@@ -143,16 +166,21 @@ void i8_gemm_4x16c4__neondot4_emu(
         acc3_1 = neondot4_emu_dot3(acc3_1, w1, x3);
         acc3_2 = neondot4_emu_dot3(acc3_2, w2, x3);
         acc3_3 = neondot4_emu_dot3(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot3(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot3(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot3(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot3(acc4_3, w3, x4);
     }
-    const neondot4_emu_rq rq = neondot4_emu_rq_init(&p->rq);
+    const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
+    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
     neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
     neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
     neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
     neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
 }
 
-void i8_gemm_4x8c4__neondot4_emu(
+void i8_gemm_5x8c4__neondot4_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -175,6 +203,12 @@ void i8_gemm_4x8c4__neondot4_emu(
         a3 = a2;
         c3 = c2;
     }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
+    }
     const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_emu_vec acc0_0 = neondot4_emu_acc0(p->bias + 0);
@@ -185,11 +219,14 @@ void i8_gemm_4x8c4__neondot4_emu(
     neondot4_emu_vec acc2_1 = acc0_1;
     neondot4_emu_vec acc3_0 = acc0_0;
     neondot4_emu_vec acc3_1 = acc0_1;
+    neondot4_emu_vec acc4_0 = acc0_0;
+    neondot4_emu_vec acc4_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 16) {
         const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + q);
         const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + q);
         const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + q);
         const neondot4_emu_xvec x3 = neondot4_emu_loadx(a3 + q);
+        const neondot4_emu_xvec x4 = neondot4_emu_loadx(a4 + q);
         neondot4_emu_wvec w0, w1;
         w0 = neondot4_emu_loadw(wp + 16 * q);
         w1 = neondot4_emu_loadw(wp + 16 * q + 16);
@@ -201,6 +238,8 @@ void i8_gemm_4x8c4__neondot4_emu(
         acc2_1 = neondot4_emu_dot0(acc2_1, w1, x2);
         acc3_0 = neondot4_emu_dot0(acc3_0, w0, x3);
         acc3_1 = neondot4_emu_dot0(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot0(acc4_1, w1, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 64);
         w1 = neondot4_emu_loadw(wp + 16 * q + 80);
         acc0_0 = neondot4_emu_dot1(acc0_0, w0, x0);
@@ -211,6 +250,8 @@ void i8_gemm_4x8c4__neondot4_emu(
         acc2_1 = neondot4_emu_dot1(acc2_1, w1, x2);
         acc3_0 = neondot4_emu_dot1(acc3_0, w0, x3);
         acc3_1 = neondot4_emu_dot1(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot1(acc4_1, w1, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 128);
         w1 = neondot4_emu_loadw(wp + 16 * q + 144);
         acc0_0 = neondot4_emu_dot2(acc0_0, w0, x0);
@@ -221,6 +262,8 @@ void i8_gemm_4x8c4__neondot4_emu(
         acc2_1 = neondot4_emu_dot2(acc2_1, w1, x2);
         acc3_0 = neondot4_emu_dot2(acc3_0, w0, x3);
         acc3_1 = neondot4_emu_dot2(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot2(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot2(acc4_1, w1, x4);
         w0 = neondot4_emu_loadw(wp + 16 * q + 192);
         w1 = neondot4_emu_loadw(wp + 16 * q + 208);
         acc0_0 = neondot4_emu_dot3(acc0_0, w0, x0);
@@ -231,10 +274,13 @@ void i8_gemm_4x8c4__neondot4_emu(
         acc2_1 = neondot4_emu_dot3(acc2_1, w1, x2);
         acc3_0 = neondot4_emu_dot3(acc3_0, w0, x3);
         acc3_1 = neondot4_emu_dot3(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot3(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot3(acc4_1, w1, x4);
     }
-    const neondot4_emu_rq rq = neondot4_emu_rq_init(&p->rq);
+    const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_emu_vec z = neondot4_emu_zero();
+    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
     neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
     neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
     neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
@@ -242,6 +288,6 @@ void i8_gemm_4x8c4__neondot4_emu(
 }
 
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {
-    {16, i8_gemm_4x16c4__neondot4_emu},
-    {8, i8_gemm_4x8c4__neondot4_emu},
+    {16, i8_gemm_5x16c4__neondot4_emu},
+    {8, i8_gemm_5x8c4__neondot4_emu},
     {0, NULL}};

@@ -95,7 +95,7 @@ void i8_gemm_2x16c4__neonmlal_emu(
         acc1_6 = neonmlal_emu_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
         acc1_7 = neonmlal_emu_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
     }
-    const neonmlal_emu_rq rq = neonmlal_emu_rq_init(&p->rq);
+    const neonmlal_emu_rq rq = neonmlal_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
     neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), neonmlal_emu_fold(acc1_4, acc1_5), neonmlal_emu_fold(acc1_6, acc1_7),
                   p->mult, c1, n0);
@@ -154,7 +154,7 @@ void i8_gemm_2x8c4__neonmlal_emu(
         acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
         acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
     }
-    const neonmlal_emu_rq rq = neonmlal_emu_rq_init(&p->rq);
+    const neonmlal_emu_rq rq = neonmlal_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmlal_emu_vec z = neonmlal_emu_zero();
     neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), z, z,

@@ -97,7 +97,7 @@ void i8_gemm_2x16c4__neonmull(
         acc1_6 = neonmull_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
         acc1_7 = neonmull_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
     }
-    const neonmull_rq rq = neonmull_rq_init(&p->rq);
+    const neonmull_rq rq = neonmull_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
     neonmull_store16x4(&rq, neonmull_fold(acc1_0, acc1_1), neonmull_fold(acc1_2, acc1_3), neonmull_fold(acc1_4, acc1_5), neonmull_fold(acc1_6, acc1_7),
                   p->mult, c1, n0);
@@ -156,7 +156,7 @@ void i8_gemm_2x8c4__neonmull(
         acc1_2 = neonmull_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
         acc1_3 = neonmull_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
     }
-    const neonmull_rq rq = neonmull_rq_init(&p->rq);
+    const neonmull_rq rq = neonmull_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmull_vec z = neonmull_zero();
     neonmull_store16x4(&rq, neonmull_fold(acc1_0, acc1_1), neonmull_fold(acc1_2, acc1_3), z, z,

@@ -60,6 +60,26 @@ i8_avx512_requant_init(int32_t y_zp, int32_t qmin, int32_t qmax, int32_t out_f32
     return r;
 }
 
+/* v = acc * mult (16 lanes) -> 16 int8: clamp, round half to even, + zp, narrow */
+I8_AVX512_TARGET static inline __m128i i8_avx512_requant16_bytes(const i8_avx512_requant *rq,
+                                                                 __m512 v) {
+    const __m512i q = _mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, rq->lo), rq->hi)), rq->zp);
+    /* narrow in a register, then a plain store: the memory form of vpmovsdb is much slower
+     * on AMD Zen 4 (measured: MobileNetV2's K = 16 1x1 convs, epilogue-bound) */
+    return _mm512_cvtsepi32_epi8(q);
+}
+
+/* The common case with its checks hoisted by the caller (rq->out_f32 == 0, rq->post == NULL,
+ * all 16 channels): 16 int8 of y, no branch (the gemm tiles' full int8 tiles: with K = 16 the
+ * per-call checks of i8_avx512_requant16_acc were a good part of the epilogue). */
+I8_AVX512_TARGET static inline void i8_avx512_requant16_int8(const i8_avx512_requant *rq,
+                                                             __m512i s, const float *mult,
+                                                             void *y) {
+    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(mult));
+    _mm_storeu_si128((__m128i *)y, i8_avx512_requant16_bytes(rq, v));
+}
+
 /* Channels 0..15 in s, bias already added; mult holds 16 readable entries; writes nr <= 16
  * elements of y (int8, or float32 when rq->out_f32). */
 I8_AVX512_TARGET static inline void i8_avx512_requant16_acc(const i8_avx512_requant *rq,
@@ -71,11 +91,7 @@ I8_AVX512_TARGET static inline void i8_avx512_requant16_acc(const i8_avx512_requ
         _mm512_mask_storeu_ps(y, m, v);
         return;
     }
-    const __m512i q = _mm512_add_epi32(
-        _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, rq->lo), rq->hi)), rq->zp);
-    /* narrow in a register, then a plain store: the memory form of vpmovsdb is much slower
-     * on AMD Zen 4 (measured: MobileNetV2's K = 16 1x1 convs, epilogue-bound) */
-    __m128i b = _mm512_cvtsepi32_epi8(q);
+    __m128i b = i8_avx512_requant16_bytes(rq, v);
     if (rq->post) b = i8_avx512_post16(rq->post, b, y, m);
     if (nr >= 16)
         _mm_storeu_si128((__m128i *)y, b);

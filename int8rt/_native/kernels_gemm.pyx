@@ -1,12 +1,16 @@
 # cython: language_level=3
-# Bindings for the conv2d and fc kernels (tests, micro-benchmarks). Same signatures as
-# int8rt.reference.conv: conv2d(x, *, w, bias, mult, ...) and fc(x, *, w, bias, mult, ...).
-# Each call validates its arguments (TypeError / ValueError, never a crash), packs the weights
-# into a temporary buffer, allocates the scratch and runs the kernel without the GIL.
+# The gemm core with one kernel set at a time (tests/kernels/test_gemm.py,
+# tests/kernels/test_fused_epilogue.py, bench/bench_gemm.py) and the portable twin of the
+# avx512vnni 3x3 depthwise kernel (tests/kernels/test_dwconv.py): what a plan cannot reach. A
+# plan runs the kernels its kernel path picks; the portable `_emu` emulations of other ISAs'
+# instructions, and the gemm sets below the CPU's best, are reached only here. Every other kernel
+# is tested through one-record plans (tests/kernels/one_op.py), whose checks are plan.c's.
+# This entry point has no plan in front of it, so it checks its own arguments (TypeError /
+# ValueError, never a crash).
 
 import numpy as np
 
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.stdint cimport int8_t, int32_t
 
 from int8rt._native.c_gemm cimport *
@@ -14,7 +18,7 @@ from int8rt._native.c_kernels cimport *
 from int8rt._native.common cimport _conv_malloc
 
 
-def _conv_check_array(a, str name, dtype, int ndim):
+def _check_array(a, str name, dtype, int ndim):
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(a).__name__}")
     if a.dtype != dtype:
@@ -27,7 +31,7 @@ def _conv_check_array(a, str name, dtype, int ndim):
         raise ValueError(f"{name}: empty array {a.shape}")
 
 
-def _conv_check_int(v, str name, lo, hi):
+def _check_int(v, str name, lo, hi):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
         raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
     if not lo <= v <= hi:
@@ -35,17 +39,17 @@ def _conv_check_int(v, str name, lo, hi):
     return int(v)
 
 
-def _conv_check_quant(x_zp, y_zp, qmin, qmax):
-    x_zp = _conv_check_int(x_zp, "x_zp", -128, 127)
-    y_zp = _conv_check_int(y_zp, "y_zp", -128, 127)
-    qmin = _conv_check_int(qmin, "qmin", -128, 127)
-    qmax = _conv_check_int(qmax, "qmax", -128, 127)
+def _check_quant(x_zp, y_zp, qmin, qmax):
+    x_zp = _check_int(x_zp, "x_zp", -128, 127)
+    y_zp = _check_int(y_zp, "y_zp", -128, 127)
+    qmin = _check_int(qmin, "qmin", -128, 127)
+    qmax = _check_int(qmax, "qmax", -128, 127)
     if qmin > qmax:
         raise ValueError(f"qmin={qmin} > qmax={qmax}")
     return x_zp, y_zp, qmin, qmax
 
 
-cdef void *_conv_out(y):
+cdef void *_out_ptr(y):
     """Data pointer of the freshly allocated output: int8, or float32 with out_f32."""
     cdef int8_t[::1] yq
     cdef float[::1] yf
@@ -74,19 +78,19 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     tp[0] = NULL
     rp[0] = NULL
     if pp.lut:
-        _conv_check_array(table, "table", np.int8, 1)
+        _check_array(table, "table", np.int8, 1)
         if table.shape[0] != 256:
             raise ValueError("post: table must have 256 entries")
         tv = table
         tp[0] = &tv[0]
     if pp.add:
-        _conv_check_array(res, "res", np.int8, y.ndim)
+        _check_array(res, "res", np.int8, y.ndim)
         if res.shape != y.shape or y.dtype != np.int8:
             raise ValueError(f"post: res {res.shape} must have the int8 output's shape {y.shape}")
         if not (-2**22 <= pp.a_mult <= 2**22 and -2**22 <= pp.b_mult <= 2**22):
             raise ValueError("post: add multipliers must be within 2^22 in magnitude")
-        _conv_check_quant(pp.a_zp, pp.b_zp, pp.qmin, pp.qmax)
-        _conv_check_quant(pp.y_zp, 0, -128, 127)
+        _check_quant(pp.a_zp, pp.b_zp, pp.qmin, pp.qmax)
+        _check_quant(pp.y_zp, 0, -128, 127)
         rv = res.reshape(-1)
         rp[0] = &rv[0]
     if (pp.lut or pp.add) and y.dtype != np.int8:
@@ -94,31 +98,39 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     return 0
 
 
-def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
-           groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0, post=None, table=None,
-           res=None):
-    """Native i8_conv2d: x [n, h, w, c] int8, w [oc, kh, kw, c / groups] int8 -> [n, oh, ow, oc]
-    int8, or float32 (acc * mult) with out_f32=1. post / table / res: the fused post-ops
-    (_post_args; i8_conv2d_run_post)."""
-    _conv_check_array(x, "x", np.int8, 4)
-    _conv_check_array(w, "w", np.int8, 4)
-    _conv_check_array(bias, "bias", np.int32, 1)
-    _conv_check_array(mult, "mult", np.float32, 1)
+# ---- the portable twin of the avx512vnni 3x3 depthwise column kernel -------------------------
+
+cdef extern from "kernels/dwconv/dwconv.h" nogil:
+    int i8_dwconv_3x3_emu_conv2d(const i8_conv2d_params *p, const void *conv_packed,
+                                 const int8_t *x, void *y, void *scratch)
+
+
+def dwconv_3x3_emu(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                   pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """conv2d's arguments (int8rt.reference.conv), run by the portable twin of the avx512vnni
+    3x3 depthwise column kernel (csrc/kernels/dwconv/avx512_3x3_emu.c; x86 builds), whatever
+    the CPU: a plan never picks it. ValueError for a shape that kernel does not cover (not
+    depthwise 3x3, dilation 1, stride_w 1 or 2) and on other architectures."""
+    _check_array(x, "x", np.int8, 4)
+    _check_array(w, "w", np.int8, 4)
+    _check_array(bias, "bias", np.int32, 1)
+    _check_array(mult, "mult", np.float32, 1)
     cdef int32_t big = 2**31 - 1
     cdef i8_conv2d_params p
-    p.n, p.h, p.w, p.c = [_conv_check_int(v, "x.shape", 1, big) for v in x.shape]
-    p.oc, p.kh, p.kw = [_conv_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
-    p.stride_h = _conv_check_int(stride_h, "stride_h", 1, big)
-    p.stride_w = _conv_check_int(stride_w, "stride_w", 1, big)
-    p.dil_h = _conv_check_int(dil_h, "dil_h", 1, big)
-    p.dil_w = _conv_check_int(dil_w, "dil_w", 1, big)
-    p.pad_t = _conv_check_int(pad_t, "pad_t", 0, big)
-    p.pad_l = _conv_check_int(pad_l, "pad_l", 0, big)
-    p.pad_b = _conv_check_int(pad_b, "pad_b", 0, big)
-    p.pad_r = _conv_check_int(pad_r, "pad_r", 0, big)
-    p.groups = _conv_check_int(groups, "groups", 1, big)
-    p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
-    p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
+    p.n, p.h, p.w, p.c = [_check_int(v, "x.shape", 1, big) for v in x.shape]
+    p.oc, p.kh, p.kw = [_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
+    p.stride_h = _check_int(stride_h, "stride_h", 1, big)
+    p.stride_w = _check_int(stride_w, "stride_w", 1, big)
+    p.dil_h = _check_int(dil_h, "dil_h", 1, big)
+    p.dil_w = _check_int(dil_w, "dil_w", 1, big)
+    p.pad_t = _check_int(pad_t, "pad_t", 0, big)
+    p.pad_l = _check_int(pad_l, "pad_l", 0, big)
+    p.pad_b = _check_int(pad_b, "pad_b", 0, big)
+    p.pad_r = _check_int(pad_r, "pad_r", 0, big)
+    p.groups = _check_int(groups, "groups", 1, big)
+    p.x_zp, p.y_zp, p.qmin, p.qmax = _check_quant(x_zp, y_zp, qmin, qmax)
+    p.out_f32 = _check_int(out_f32, "out_f32", 0, 1)
+    p.post = {f: 0 for f in _POST_KEYS}
     if p.c % p.groups or p.oc % p.groups or w.shape[3] != p.c // p.groups:
         raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
     if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
@@ -130,74 +142,34 @@ def conv2d(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, 
     ow = (x.shape[2] + pad_l + pad_r - dil_w * (p.kw - 1) - 1) // stride_w + 1
     if oh < 1 or ow < 1:
         raise ValueError(f"conv2d: empty output {oh}x{ow}")
-    p.oh = _conv_check_int(oh, "oh", 1, big)
-    p.ow = _conv_check_int(ow, "ow", 1, big)
+    p.oh = _check_int(oh, "oh", 1, big)
+    p.ow = _check_int(ow, "ow", 1, big)
 
     y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)
     cdef const int8_t[::1] wv = w.reshape(-1)
     cdef const int32_t[::1] bv = bias
     cdef const float[::1] mv = mult
-    cdef void *yp = _conv_out(y)
+    cdef void *yp = _out_ptr(y)
     cdef void *packed = NULL
     cdef void *scratch = NULL
-    cdef const int8_t *tp
-    cdef const int8_t *rp
-    _post_args(post, table, res, y, &p.post, &tp, &rp)
+    cdef int rc = 0
     try:
         packed = _conv_malloc(i8_conv2d_packed_size(&p))
         scratch = _conv_malloc(i8_conv2d_scratch_size(&p))
         with nogil:
             i8_conv2d_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_conv2d_run_post(&p, packed, &xv[0], yp, scratch, tp, rp)
+            rc = i8_dwconv_3x3_emu_conv2d(&p, packed, &xv[0], yp, scratch)
     finally:
         free(packed)
         free(scratch)
+    if rc:
+        raise ValueError("dwconv_3x3_emu: not a depthwise 3x3 (dilation 1, stride_w 1 or 2) "
+                         "shape, or not an x86 build")
     return y
 
 
-def fc(x, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
-    """Native i8_fc: x [m, k] int8, w [n, k] int8 -> y [m, n] int8, or float32 (acc * mult)
-    with out_f32=1."""
-    _conv_check_array(x, "x", np.int8, 2)
-    _conv_check_array(w, "w", np.int8, 2)
-    _conv_check_array(bias, "bias", np.int32, 1)
-    _conv_check_array(mult, "mult", np.float32, 1)
-    cdef int32_t big = 2**31 - 1
-    cdef i8_fc_params p
-    p.m = _conv_check_int(x.shape[0], "m", 1, big)
-    p.k = _conv_check_int(x.shape[1], "k", 1, big)
-    p.n = _conv_check_int(w.shape[0], "n", 1, big)
-    if w.shape[1] != p.k:
-        raise ValueError(f"fc: x {x.shape} and w {w.shape} do not match")
-    if bias.shape[0] != p.n or mult.shape[0] != p.n:
-        raise ValueError(f"fc: bias {bias.shape} / mult {mult.shape} must be [{p.n}]")
-    p.x_zp, p.y_zp, p.qmin, p.qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
-    p.out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
-    p.post = {f: 0 for f in _POST_KEYS}
-
-    y = np.empty((p.m, p.n), dtype=np.float32 if p.out_f32 else np.int8)
-    cdef const int8_t[::1] xv = x.reshape(-1)
-    cdef const int8_t[::1] wv = w.reshape(-1)
-    cdef const int32_t[::1] bv = bias
-    cdef const float[::1] mv = mult
-    cdef void *yp = _conv_out(y)
-    cdef void *packed = NULL
-    cdef void *scratch = NULL
-    try:
-        packed = _conv_malloc(i8_fc_packed_size(&p))
-        scratch = _conv_malloc(i8_fc_scratch_size(&p))
-        with nogil:
-            i8_fc_pack(&p, &wv[0], &bv[0], &mv[0], packed)
-            i8_fc_run(&p, packed, &xv[0], yp, scratch)
-    finally:
-        free(packed)
-        free(scratch)
-    return y
-
-
-# ---- the gemm core itself, per kernel set (tests/kernels/test_gemm.py, bench/bench_gemm.py) --
-
+# ---- the gemm core itself, per kernel set ------------------------------------------------------
 
 
 _GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16", 4: "k4n16s"}
@@ -241,20 +213,20 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
         raise ValueError(f"gemm: unknown kernel set {kernel!r}")
     if not i8_gemm_kernel_runnable(kd):
         raise ValueError(f"gemm: this CPU cannot run kernel set {kernel!r}")
-    _conv_check_array(a, "a", np.int8, 2)
-    _conv_check_array(w, "w", np.int8, 2)
-    _conv_check_array(bias, "bias", np.int32, 1)
-    _conv_check_array(mult, "mult", np.float32, 1)
+    _check_array(a, "a", np.int8, 2)
+    _check_array(w, "w", np.int8, 2)
+    _check_array(bias, "bias", np.int32, 1)
+    _check_array(mult, "mult", np.float32, 1)
     cdef int32_t big = 2**31 - 1
-    cdef size_t m = _conv_check_int(a.shape[0], "m", 1, big)
-    cdef int32_t kk = _conv_check_int(a.shape[1] if k is None else k, "k", 1, a.shape[1])
-    cdef int32_t n = _conv_check_int(w.shape[0], "n", 1, big)
+    cdef size_t m = _check_int(a.shape[0], "m", 1, big)
+    cdef int32_t kk = _check_int(a.shape[1] if k is None else k, "k", 1, a.shape[1])
+    cdef int32_t n = _check_int(w.shape[0], "n", 1, big)
     if w.shape[1] != kk or bias.shape[0] != n or mult.shape[0] != n:
         raise ValueError(f"gemm: w {w.shape}, bias {bias.shape}, mult {mult.shape} do not "
                          f"match k={kk}")
-    cdef size_t cc = n if c_cols is None else _conv_check_int(c_cols, "c_cols", n, big)
-    x_zp, y_zp, qmin, qmax = _conv_check_quant(x_zp, y_zp, qmin, qmax)
-    out_f32 = _conv_check_int(out_f32, "out_f32", 0, 1)
+    cdef size_t cc = n if c_cols is None else _check_int(c_cols, "c_cols", n, big)
+    x_zp, y_zp, qmin, qmax = _check_quant(x_zp, y_zp, qmin, qmax)
+    out_f32 = _check_int(out_f32, "out_f32", 0, 1)
     cdef size_t kp = (kk + 15) // 16 * 16
     if pad_rows:
         rows = np.zeros((m, kp), np.int8)
@@ -269,7 +241,7 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
     cdef const int8_t[::1] wv = w.reshape(-1)
     cdef const int32_t[::1] bv = bias
     cdef const float[::1] mv = mult
-    cdef void *cp = _conv_out(c)
+    cdef void *cp = _out_ptr(c)
     cdef void *packed = NULL
     cdef void *work = NULL
     cdef i8_gemm_panel pn
