@@ -55,7 +55,7 @@ def quantize(model: ModelSource, calibration: Any = None,
              per_channel: bool = True, input_shapes: dict[str, tuple[int, ...]] | None = None,
              calib_samples: int | None = None, progress: bool = True, *,
              weight_bits: int = 8, symmetric_activations: bool = False,
-             bias_correction: bool = False, equalize: bool = False,
+             bias_correction: bool | None = None, equalize: bool | None = None,
              float_nodes: Iterable[str] | str | None = (), max_error: float | None = None,
              metric: Callable[[Callable[[Any], Any]], float] | None = None,
              max_drop: float | None = None, max_slowdown: float | None = None,
@@ -75,7 +75,9 @@ def quantize(model: ModelSource, calibration: Any = None,
     parameters (docs/QUANTIZATION.md §2).
 
     Options: `weight_bits` 2-8 (int8 containers); `symmetric_activations` (zero point 0);
-    `bias_correction` and `equalize` (cross-layer equalization), see quant.ptq.prepare;
+    `bias_correction` and `equalize` (cross-layer equalization), see quant.ptq.prepare (None:
+    off, except under keep="auto", which tries both off and both on and keeps the one whose
+    full int8 model scores higher);
     `float_nodes` to keep by name in float32; `io_dtype` "float32" / "int8" / "uint8" model
     inputs and outputs (integer I/O skips the boundary conversion). A mixed-precision target,
     `max_error` (relative RMS output error vs float on `eval_inputs`, default: the first 64
@@ -90,7 +92,8 @@ def quantize(model: ModelSource, calibration: Any = None,
     drives the mixed-precision search over all outputs; with `keep="auto"` a sensitivity pass
     finds the few layers whose int8 error breaks that metric and keeps just those float until
     it reaches `target` (default 0.9; 0.999 for cosine), measured against the float model on
-    `eval_inputs` (default: the first 8 calibration samples). `keep` may also list node names
+    `eval_inputs` (default: the first 8 calibration samples, on which it aims higher, at half
+    the allowed disagreement: quant.keep.search_target). `keep` may also list node names
     to keep float (as `float_nodes`).
 
     Without calibration: a QDQ / QOperator ONNX model is imported with its own scales and zero
@@ -134,6 +137,7 @@ def quantize(model: ModelSource, calibration: Any = None,
                           weight_bits=weight_bits, symmetric_activations=symmetric_activations,
                           bias_correction=bias_correction, equalize=equalize,
                           io_dtype=io_dtype, progress=progress)
+    bias_correction, equalize = bool(bias_correction), bool(equalize)
     if keep is not None:
         float_nodes = [*keep, *float_nodes]
     if output_metric is not None and max_drop is None:
@@ -214,13 +218,13 @@ def _check_float_nodes(graph: Graph, float_nodes: Iterable[str]) -> None:
 
 def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float | None,
                eval_inputs: Any, *, method: str, per_channel: bool, weight_bits: int,
-               symmetric_activations: bool, bias_correction: bool, equalize: bool,
-               io_dtype: str, progress: bool) -> QuantizedModel:
+               symmetric_activations: bool, bias_correction: bool | None,
+               equalize: bool | None, io_dtype: str, progress: bool) -> QuantizedModel:
     import numpy as np
 
     from .calib_data import _first_samples_array
-    from .quant.keep import auto_keep
-    from .quant.ptq import prepare, reiterable
+    from .quant.keep import DEFAULT_MARGIN, PREPARATIONS, auto_keep, choose_preparation
+    from .quant.ptq import reiterable
 
     if len(float_graph.inputs) != 1:
         raise ValueError("keep='auto' supports single-input models")
@@ -233,11 +237,21 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
     if x.ndim == len(shape) - 1:  # samples without their batch axis
         x = x[:, None]
     feeds = [{float_graph.inputs[0]: x[i:i + 1]} for i in range(len(x))]
-    g = prepare(float_graph, calibration, equalize=equalize, bias_correction=bias_correction,
-                per_channel=per_channel, weight_bits=weight_bits)
-    res = auto_keep(g, calibration, feeds, metric, target, method=method, progress=progress,
-                    per_channel=per_channel, weight_bits=weight_bits,
-                    symmetric_activations=symmetric_activations, io_dtype=io_dtype)
+    quant_kw = {"per_channel": per_channel, "weight_bits": weight_bits,
+                "symmetric_activations": symmetric_activations, "io_dtype": io_dtype}
+    if equalize is None and bias_correction is None:  # not chosen: the better of the options
+        options = PREPARATIONS
+    else:
+        cle, bc = bool(equalize), bool(bias_correction)
+        options = ((("+".join(n for n, on in (("CLE", cle), ("BC", bc)) if on) or "plain"),
+                    cle, bc),)
+    prep = choose_preparation(float_graph, calibration, feeds, metric, method=method,
+                              options=options, progress=progress, **quant_kw)[0]
+    # held-out evaluation samples need no margin (quant.keep module doc)
+    margin = DEFAULT_MARGIN if eval_inputs is None else 0.0
+    res = auto_keep(prep.graph, calibration, feeds, metric, target, method=method,
+                    ranges=prep.ranges, margin=margin, progress=progress, **quant_kw)
+    res.prepared = prep.label
     res.graph.meta["quantization"]["keep_auto"] = res.meta()
     if progress:
         print(res.summary())

@@ -595,9 +595,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weight-bits", type=int, default=8, help="weight bits, 2-8 (default 8)")
     q.add_argument("--symmetric-activations", action="store_true",
                    help="activation zero points 0")
-    q.add_argument("--bias-correction", action="store_true",
-                   help="correct the output shift weight quantization causes")
-    q.add_argument("--equalize", action="store_true", help="cross-layer equalization")
+    q.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=None,
+                   help="correct the output shift weight quantization causes (default off; "
+                        "--keep auto without --[no-]equalize / --[no-]bias-correction tries "
+                        "both off and both on and keeps the better)")
+    q.add_argument("--equalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="cross-layer equalization (default off; see --bias-correction)")
     q.add_argument("--io-dtype", choices=("float32", "int8", "uint8"), default="float32",
                    help="dtype of the model inputs and outputs (integer I/O skips the "
                         "boundary conversion)")
@@ -622,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cosine, anchor-iou[:thr=0.25], mask-iou[:thr=0.3], argmax "
                         "(options: thr=, axis=, outputs=0+1)")
     q.add_argument("--target", type=float, default=None,
-                   help="--keep auto: the metric to reach (default 0.9; cosine 0.999)")
+                   help="--keep auto: the metric to reach on unseen inputs (default 0.9; cosine "
+                        "0.999); without --eval it aims at half the allowed disagreement on "
+                        "the calibration samples it is measured on")
     q.add_argument("--eval", default=None,
                    help="evaluation .npz (x, y) for --max-drop / --max-error / --keep auto")
     q.add_argument("-o", "--output", required=True, help="output .i8 path")

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import int8rt
-from int8rt.quant.keep import auto_keep, float_runner, int8_runner, layer_region, run_outputs
+from int8rt.quant.keep import (
+    auto_keep,
+    choose_preparation,
+    float_runner,
+    int8_runner,
+    layer_region,
+    run_outputs,
+    search_target,
+)
 from int8rt.quant.metrics import parse_metric
 
 from .ptq_graphs import dw_separable_graph, images
@@ -74,9 +82,11 @@ def _setup():
 def test_keep_auto_finds_the_layer_that_breaks_the_output() -> None:
     """Per-tensor 4-bit weights: the depthwise layer (channel magnitudes over 3 decades) loses
     its small channels; keep auto ranks it first and reaches the target with a few layers,
-    each value measured on the real int8 program."""
+    each value measured on the real int8 program (margin 0: the search aims at the target
+    itself)."""
     g, calib, feeds = _setup()
-    res = auto_keep(g, calib, feeds, "cosine", 0.999, per_channel=False, weight_bits=4)
+    res = auto_keep(g, calib, feeds, "cosine", 0.999, per_channel=False, weight_bits=4,
+                    margin=0.0)
     assert res.int8_value < 0.999 <= res.final_value and res.target_met
     assert res.ranking[0].node == "dw" and "dw" in res.kept
     assert 0 < len(res.kept) < 4  # not every layer
@@ -86,6 +96,65 @@ def test_keep_auto_finds_the_layer_that_breaks_the_output() -> None:
     ref = run_outputs(float_runner(g), feeds)
     got = run_outputs(int8_runner(res.graph), feeds)
     assert parse_metric("cosine")(ref, got) == pytest.approx(res.final_value)
+
+
+def test_search_target_halves_the_allowed_disagreement() -> None:
+    assert search_target(0.9, 0.5) == pytest.approx(0.95)
+    assert search_target(0.999, 0.5) == pytest.approx(0.9995)
+    assert search_target(0.9, 0.0) == 0.9
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="margin"):
+            search_target(0.9, bad)
+
+
+def test_keep_auto_aims_above_the_target_on_its_own_samples() -> None:
+    """The default margin: samples the ranges were measured on flatter the int8 model, so the
+    search must reach 0.9995 there for a target of 0.999, keeping more than margin 0 does."""
+    g, calib, feeds = _setup()
+    kw = {"per_channel": False, "weight_bits": 4}
+    plain = auto_keep(g, calib, feeds, "cosine", 0.999, margin=0.0, **kw)
+    res = auto_keep(g, calib, feeds, "cosine", 0.999, **kw)
+    assert res.search_target == pytest.approx(0.9995) and res.target == 0.999
+    assert res.target_met and res.final_value >= 0.9995
+    assert plain.final_value < 0.9995  # so the margin changed the choice ...
+    assert len(res.kept) > len(plain.kept)  # ... by keeping more layers float
+    assert res.meta()["search_target"] == pytest.approx(0.9995)
+
+
+def test_choose_preparation_ranks_plain_and_cle_bc_by_their_full_int8_metric() -> None:
+    """Each option's value is the metric of exactly the model quantize() makes with those
+    options; the list is best first."""
+    g, calib, feeds = _setup()
+    x = np.concatenate([f["x"] for f in feeds])
+    kw = {"per_channel": False, "weight_bits": 4}
+    preps = choose_preparation(g, calib, feeds, "cosine", **kw)
+    assert sorted(p.label for p in preps) == ["CLE+BC", "plain"]
+    assert preps[0].value >= preps[1].value
+    ref = run_outputs(float_runner(g), feeds)
+    for p in preps:
+        on = p.label == "CLE+BC"
+        qm = int8rt.quantize(g, calib, progress=False, equalize=on, bias_correction=on, **kw)
+        got = run_outputs(int8_runner(qm.graph), [{"x": x[i:i + 1]} for i in range(len(x))])
+        assert parse_metric("cosine")(ref, got) == pytest.approx(p.value)
+
+
+def test_quantize_keep_auto_chooses_the_preparation_unless_told() -> None:
+    g, calib, feeds = _setup()
+    x = np.concatenate([f["x"] for f in feeds])
+    kw = {"per_channel": False, "weight_bits": 4, "progress": False, "keep": "auto",
+          "metric": "cosine", "target": 0.99}
+    own = [{"x": calib[0][i:i + 1]} for i in range(8)]  # its default: 8 calibration samples
+    best = choose_preparation(g, calib, own, "cosine", per_channel=False, weight_bits=4)[0]
+    meta = int8rt.quantize(g, calib, **kw).graph.meta["quantization"]["keep_auto"]
+    assert meta["prepared"] == best.label and meta["int8_value"] == pytest.approx(best.value)
+    assert meta["search_target"] == pytest.approx(0.995)  # evaluated on calibration samples
+    told = int8rt.quantize(g, calib, equalize=False, bias_correction=False, eval_inputs=x,
+                           **kw).graph.meta["quantization"]["keep_auto"]
+    assert told["prepared"] == "plain"
+    assert told["search_target"] == pytest.approx(0.99)  # held-out samples: no margin
+    both = int8rt.quantize(g, calib, equalize=True, bias_correction=True, eval_inputs=x,
+                           **kw).graph.meta["quantization"]["keep_auto"]
+    assert both["prepared"] == "CLE+BC"
 
 
 def test_keep_auto_keeps_nothing_when_int8_already_meets_the_target() -> None:
@@ -139,3 +208,16 @@ def test_cli_keep_auto(tmp_path, capsys) -> None:
     assert "keep auto: cosine" in text and "dw" in text.split("kept float:")[1]
     # an unreachable target exits 1 (the file is still written, as for --max-drop)
     assert main(args[:-4] + ["--target", "1.0", "-o", str(out)]) == 1
+
+
+def test_cli_leaves_equalize_and_bias_correction_to_keep_auto_unless_given() -> None:
+    from int8rt.cli import build_parser
+
+    def parsed(*flags: str):
+        a = build_parser().parse_args(["quantize", "m.onnx", "--calib", "c.npy", "--keep",
+                                       "auto", "-o", "m.i8", *flags])
+        return a.equalize, a.bias_correction
+
+    assert parsed() == (None, None)
+    assert parsed("--equalize", "--bias-correction") == (True, True)
+    assert parsed("--no-equalize", "--no-bias-correction") == (False, False)
