@@ -3,13 +3,17 @@ the classifier) of MobileNetV2-224 and ResNet-18-224 under qemu-aarch64, per lay
 CPU model, without the arm64 rootfs (bench/arm_icount.py measures whole models in it).
 
     python bench/arm_gemm_icount.py [--models mobilenet_v2 resnet18] [--cpus cortex-a72 cortex-a76]
-                                    [--per-layer] [--isa neon] [--json out.json]
+                                    [--per-layer] [--isa neon] [--json out.json] [--tasks]
 
 Builds tools/arm/conv_layers.c with every csrc/ file for aarch64 (the project's flags, as
 tools/arm/run.sh) and the counting plugin tools/arm/icount.c for the host, then runs each
 layer under the dynamic qemu-aarch64 with the plugin: instructions per run =
 (count(1 + R runs) - count(1 run)) / R. Needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross,
 qemu-user (dynamic qemu-aarch64: the static build has no plugins).
+
+--tasks: also counts each layer run as its thread-split tasks one at a time (*_run_tasks(t,
+t + 1), what the thread pool's single-task claims execute summed over the threads, for any
+thread count) and prints split / whole: the work a split repeats (row preparation, im2col).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def build(out: Path) -> tuple[Path, Path]:
 
 
 def count(exe: Path, plugin: Path, cpu: str, args: list[str], isa: str | None) -> int:
+    """Guest instructions of one run of the layer program."""
     with tempfile.NamedTemporaryFile(suffix=".icount") as f:
         env = dict(os.environ, QEMU_CPU=cpu)
         env.pop("INT8RT_ISA", None)
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=2, help="extra runs R (default 2)")
     ap.add_argument("--build", type=Path, help="build directory (default: a temp dir)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--tasks", action="store_true",
+                    help="also count the layers run task by task (the thread split's work)")
     a = ap.parse_args(argv)
     out = a.build or Path(tempfile.mkdtemp(prefix="int8rt-gemm-icount."))
     out.mkdir(parents=True, exist_ok=True)
@@ -77,22 +84,30 @@ def main(argv: list[str] | None = None) -> int:
     for model in a.models:
         ls = layers(exe, model)
         for cpu in a.cpus:
-            def one(idx: int) -> int:
-                base = count(exe, plugin, cpu, [model, str(idx), "1"], a.isa)
-                more = count(exe, plugin, cpu, [model, str(idx), str(1 + a.reps)], a.isa)
+            def one(idx: int, tail: tuple[str, ...] = (), cpu: str = cpu,
+                    model: str = model) -> int:
+                base = count(exe, plugin, cpu, [model, str(idx), "1", *tail], a.isa)
+                more = count(exe, plugin, cpu, [model, str(idx), str(1 + a.reps), *tail],
+                             a.isa)
                 return (more - base) // a.reps
             idxs = [i for i, _, _ in ls] if a.per_layer else [-1]
             with ThreadPoolExecutor(2) as ex:
                 counts = list(ex.map(one, idxs))
+                split = list(ex.map(lambda i: one(i, ("tasks",)), idxs)) if a.tasks else None
             macs = sum(m for _, _, m in ls)
             total = sum(counts)
             print(f"{model} {cpu}: {total / 1e6:.2f} M instructions, {macs / 1e6:.0f} M MACs, "
-                  f"{total / macs:.4f} per MAC", flush=True)
+                  f"{total / macs:.4f} per MAC" + (f"; run as tasks {sum(split) / 1e6:.2f} M, "
+                                                    f"{sum(split) / total:.3f}x"
+                                                    if split else ""), flush=True)
             if a.per_layer:
-                for (i, desc, m), c in zip(ls, counts):
-                    print(f"  {i:3d} {desc:32s} {c / 1e6:8.3f} M  {c / m:.4f}/MAC")
+                for j, ((i, desc, m), c) in enumerate(zip(ls, counts)):
+                    print(f"  {i:3d} {desc:32s} {c / 1e6:8.3f} M  {c / m:.4f}/MAC" +
+                          (f"  tasks {split[j] / 1e6:8.3f} M {split[j] / c:.3f}x"
+                           if split else ""))
             results.append({"model": model, "cpu": cpu, "isa": a.isa, "instructions": total,
-                            "macs": macs, "per_layer": counts if a.per_layer else None})
+                            "macs": macs, "per_layer": counts if a.per_layer else None,
+                            "tasks": split})
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -51,6 +51,9 @@ CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 RUNTIMES = ("int8rt", "ort-int8", "ort-fp32")
 GUEST_PY = "/opt/ortvenv/bin/python3"
 SITE = "/opt/icount-site"  # + "-" + a hash of the checkout's path (main sets it)
+# block dumps on the host, per process: two runs side by side never read each other's
+TMP_B1, TMP_BN, TMP_T1, TMP_TN = (f"/tmp/icount-{k}-{os.getpid()}.txt"
+                                  for k in ("b1", "bn", "t1", "tn"))
 
 
 # ---------------------------------------------------------------- guest side (in the chroot)
@@ -64,8 +67,10 @@ def guest(args: argparse.Namespace) -> None:
     info: dict[str, object] = {}
     if args.runtime == "int8rt":
         import int8rt
-        from int8rt import _native
+        from int8rt import _native, session
 
+        if args.fuse != "default":  # the A/B of fused conv / fc epilogues (--fuse on|off)
+            session._FUSE_EPILOGUES = args.fuse == "on"
         sess = int8rt.Session(str(d / f"{args.model}.i8"), threads=args.threads)
         feed = {sess.get_inputs()[0].name: x}
         info["isa"] = _native.isa()
@@ -283,7 +288,7 @@ def chroot_pip(cmd: str) -> None:
 
 def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
             threads: int = 1, per_thread: bool | None = None,
-            tasks: bool = False) -> tuple[int, dict]:
+            tasks: bool = False, fuse: str = "default") -> tuple[int, dict]:
     """One counted guest run: (instructions, guest info); threads: int8rt's session threads;
     per_thread (default: threads > 1): counted per guest thread (info["per_thread"]; with
     blocks, per block and thread in the dump)."""
@@ -302,7 +307,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
            "/opt/q/ld-linux-x86-64.so.2", "--library-path", "/opt/q/lib",
            "/opt/q/qemu-aarch64", "-cpu", cpu, "-plugin", plug, "-d", "plugin", GUEST_PY,
            SITE + "-arm_icount.py", "--guest", "--runtime", runtime, "--model", model, "--dir",
-           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads)] + (
+           "/opt/icount-models", "--runs", str(runs), "--threads", str(threads),
+           "--fuse", fuse] + (
                ["--tasks"] if tasks else [])
     r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("GUEST ")]
@@ -342,11 +348,13 @@ def _function_of(starts: list[int], names: list[str], base: int, addr: int) -> s
     return names[i] if i >= 0 else "(outside int8rt)"
 
 
-def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
-    """Per-inference instructions per native-module function, from two block dumps."""
-    starts, names, base = _symbols(info)
+def split_per_function(b1: str, bn: str, runs: int, info: dict,
+                       info_n: dict | None = None) -> list[tuple[str, float]]:
+    """Per-inference instructions per native-module function, from two block dumps (info,
+    info_n: each run's guest info; the module's load address can differ between runs)."""
+    starts, names, _ = _symbols(info)
 
-    def per_fn(path: str) -> dict[str, int]:
+    def per_fn(path: str, base: int) -> dict[str, int]:
         acc: dict[str, int] = {}
         for ln in Path(path).read_text().splitlines()[1:]:
             if not ln.startswith("blk "):
@@ -356,7 +364,8 @@ def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[st
             acc[name] = acc.get(name, 0) + int(c)
         return acc
 
-    a, b = per_fn(b1), per_fn(bn)
+    a = per_fn(b1, int(info["base"]))
+    b = per_fn(bn, int((info_n or info)["base"]))
     rows = [(k, (b.get(k, 0) - a.get(k, 0)) / runs) for k in set(a) | set(b)]
     return sorted(rows, key=lambda r: -r[1])
 
@@ -411,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
                         "branch's worktree for a before / after table; needs its generated "
                         "int8rt/_native/*.c)")
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--fuse", choices=("default", "on", "off"), default="default",
+                   help="int8rt: fused conv / fc epilogue post-ops (int8rt/session.py "
+                        "_FUSE_EPILOGUES) forced on or off, for an A/B on one build")
     p.add_argument("--threads-only", action="store_true",
                    help="with --threads: only the split bound and the per-thread table")
     p.add_argument("--threads", type=int, default=1,
@@ -445,18 +457,17 @@ def main(argv: list[str] | None = None) -> int:
             for rt in args.runtimes:
                 t0 = time.time()
                 split = args.split and rt == "int8rt"
-                c1, info = counted(cpu, rt, m, 1, "/tmp/icount-b1.txt" if split else None)
-                cn, _ = counted(cpu, rt, m, 1 + args.runs, "/tmp/icount-bn.txt" if split
-                                else None)
+                c1, info = counted(cpu, rt, m, 1, TMP_B1 if split else None, fuse=args.fuse)
+                cn, info_n = counted(cpu, rt, m, 1 + args.runs, TMP_BN if split else None,
+                                     fuse=args.fuse)
                 row[rt] = (cn - c1) / args.runs
                 if rt == "int8rt":
                     row["path"] = info["isa"]
                 log(f"{m} {cpu} {rt}: {row[rt] / 1e6:.1f} M instructions per inference "
                     f"({time.time() - t0:.0f} s)")
                 if split:
-                    for name, n in split_per_function("/tmp/icount-b1.txt",
-                                                      "/tmp/icount-bn.txt", args.runs,
-                                                      info)[:25]:
+                    for name, n in split_per_function(TMP_B1, TMP_BN, args.runs, info,
+                                                      info_n)[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
     if rows:
@@ -482,12 +493,12 @@ def thread_balance(models: list[str], cpu: str, max_threads: int, runs: int) -> 
     for m in models:
         fn1: dict[str, float] = {}
         for t in range(1, max_threads + 1):
-            _, a = counted(cpu, "int8rt", m, 1, "/tmp/icount-t1.txt", t, per_thread=True)
-            _, b = counted(cpu, "int8rt", m, 1 + runs, "/tmp/icount-tn.txt", t, per_thread=True)
+            _, a = counted(cpu, "int8rt", m, 1, TMP_T1, t, per_thread=True)
+            _, b = counted(cpu, "int8rt", m, 1 + runs, TMP_TN, t, per_thread=True)
             fa: dict[str, int] = {}
             fb: dict[str, int] = {}
-            wa, ta = per_thread_work("/tmp/icount-t1.txt", a, fa)
-            wb, tb = per_thread_work("/tmp/icount-tn.txt", b, fb)
+            wa, ta = per_thread_work(TMP_T1, a, fa)
+            wb, tb = per_thread_work(TMP_TN, b, fb)
             fn = {k: (fb.get(k, 0) - fa.get(k, 0)) / runs for k in set(fa) | set(fb)}
             if t == 1:
                 fn1 = fn

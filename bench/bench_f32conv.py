@@ -52,7 +52,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

@@ -30,14 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
 
+    import crnn_check
+    import machine
     import onnx
     import onnxruntime as ort
     import torch
 
-    import crnn_check
     import int8rt
-    import machine
-    from int8rt import _native
 
     torch.manual_seed(0)
     onnx_bytes = crnn_check.export(crnn_check.build().eval())

@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-import arm_icount  # noqa: E402  (models, MAC counts, the guest side, the table, the split)
+import arm_icount
 
 CPUS = ("Haswell", "EPYC-Rome")
 WORK = Path(os.environ.get("INT8RT_X86_ICOUNT", "/tmp/int8rt-x86-icount"))

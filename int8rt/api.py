@@ -323,9 +323,8 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
     elif isinstance(model, (str, os.PathLike)) and _is_i8(os.fspath(model)):
         graph = i8format.load(model)
     else:
-        from .frontend.onnx import load_onnx_model
-
         from .dynamic.ort_integer import import_ort_dynamic
+        from .frontend.onnx import load_onnx_model
 
         graph = prepare.prepare(onnx_graph.load(import_ort_dynamic(load_onnx_model(model))))
     if mode == "float":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,12 +32,12 @@ from .reshape import Reshaper, StaticLowering
 from .threads import resolve_threads
 from .validate import validate_graph
 
-# Fused conv epilogues (lower._fuse_epilogues) pay off where the post-ops have SIMD code, i.e.
-# on x86. The NEON tiles and depthwise kernels apply them in a scalar pass after each tile, which
-# costs more than the separate NEON add / table kernels (qemu, instructions per inference,
-# ResNet-18: cortex-a76 191 M fused vs 169 M separate, cortex-a72 440 M vs 417 M), so ARM keeps
-# them separate records.
-_FUSE_EPILOGUES = not platform.machine().lower().startswith(("aarch64", "arm"))
+# Fused conv / fc epilogues (lower._fuse_epilogues) on every platform: the post-ops run in
+# SIMD code inside or right after the kernel (x86 epilogues / row passes, the NEON row pass
+# i8_post_rows__neon), cheaper than the separate table / add records (docs/PLATFORMS.md:
+# qemu instructions per inference, fused vs separate). A module attribute so the tools can
+# A/B it (bench/arm_icount.py --fuse).
+_FUSE_EPILOGUES = True
 
 ModelLike = Union[str, "os.PathLike[str]", bytes, Graph, Any]
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int8rt import _native, ir, lower as lower_mod
+from int8rt import _native, ir
+from int8rt import lower as lower_mod
 from int8rt.lower import lower
 from int8rt.opset import NO_CLIP
 from int8rt.plan import NativePlan

@@ -72,6 +72,9 @@ CONVS = {
     "im2col 3x3": (1, 28, 28, 32, 48, 3, 1, 1, 1, 0),
     "im2col 7x7 few pixels, channel blocks, oc tail": (1, 7, 7, 160, 100, 3, 1, 1, 1, 0),
     "im2col stride 2 batch 2": (2, 15, 17, 24, 40, 3, 2, 1, 1, 0),
+    # few output channels, one im2col tile: row blocks smaller than the tile (conv2d.c
+    # gemm_split_of), no channel blocks
+    "im2col stem, rows inside a tile": (1, 56, 56, 3, 32, 3, 2, 1, 1, 0),
     "1x1 rows": (1, 40, 40, 32, 64, 1, 1, 0, 1, 0),
     "1x1 7x7 channel blocks": (1, 7, 7, 320, 1280, 1, 1, 0, 1, 0),
     "1x1 float32 epilogue": (1, 20, 20, 64, 72, 1, 1, 0, 1, 1),

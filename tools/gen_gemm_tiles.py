@@ -269,7 +269,7 @@ def pair_asm_loop(p: str) -> list[str]:
     ins += unrolled_twice(body)
     ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
     clob = ", ".join(f'"v{i}"' for i in range(32))
-    o = [f"    if (bytes >= ASM_MIN_KC) {{ /* pair_asm_loop in tools/gen_gemm_tiles.py */",
+    o = ["    if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */",
          f"        {p}_vec acc[16] = {{{', '.join(accs[:8])},",
          f"                               {', '.join(accs[8:])}}};",
          "        size_t n = bytes / 16;",

@@ -155,12 +155,11 @@ def main(argv=None) -> int:
     ap.add_argument("--extra", action="store_true",
                     help="only the refinements of the asymmetric search (module doc)")
     args = ap.parse_args(argv)
+    import minilm_check as mc
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper as nh
     from tokenizers import Tokenizer
-
-    import minilm_check as mc
 
     base = onnx.load(str(Path(args.workdir) / "minilm_fp32.onnx"))
     consumers = {}

@@ -59,7 +59,7 @@ def crnn_table(f: dict, cpu: str) -> str:
 
 
 def replace(doc: str, name: str, body: str) -> str:
-    pat = re.compile(rf"(<!-- BEGIN table:{name} -->\n).*?(<!-- END table:{name} -->)", re.S)
+    pat = re.compile(rf"(<!-- BEGIN table:{name} -->\n).*?(<!-- END table:{name} -->)", re.DOTALL)
     if not pat.search(doc):
         raise SystemExit(f"{DOC}: markers of table {name!r} not found")
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)

@@ -509,7 +509,7 @@ class _Lowering:
         self.emit(node, "wo_gather", [idx, node.inputs[0], node.inputs[1]], y, rows=rows,
                   cols=cols, bits=bits, group=group, nidx=math.prod(self.t(idx).shape))
 
-    def attention(self, last: ir.Node, a: "AttentionMatch") -> None:
+    def attention(self, last: ir.Node, a: AttentionMatch) -> None:
         """One `attention` record for MatMul(q, kt) -> Mul / Div(scale) [-> Add(mask)] ->
         Softmax -> MatMul(., v) (find_attention)."""
         b, h, lq, dh = self.t(a.q).shape

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ir, opset
+from ..reference import dqconv as _dqconv
 from ..reference import dynq as _dynq  # noqa: F401  (registers the Linear ops)
-from ..reference import dqconv as _dqconv  # noqa: F401  (registers Conv / MaxPool / DynQConv)
 from ..reference import rnn as _rnn  # noqa: F401  (registers LSTM / GRU)
 from ..reference.onnx_ops import run_node
 from .prepare import LINEAR_OPS

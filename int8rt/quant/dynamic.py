@@ -25,8 +25,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from .. import ir
-from ..reference.dynq import quantize_weight_groups, quantize_weight_per_channel
 from ..reference.dqconv import quantize_conv_weight
+from ..reference.dynq import quantize_weight_groups, quantize_weight_per_channel
 from ..reference.rnn import quantize_rnn_weights
 
 GROUP_SIZES = (32, 64, 128)

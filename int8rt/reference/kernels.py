@@ -13,7 +13,6 @@ import numpy as np
 
 from . import conv, convert, elementwise, f32_records, f32conv, movement, pooling, resize, softmax
 
-
 # params of the fused post-ops of conv2d / fc (program.py; kernels.h i8_post_params)
 POST_PARAMS = ("post_lut", "post_add", "add_a_zp", "add_b_zp", "add_a_mult", "add_b_mult",
                "add_mult", "add_y_zp", "add_qmin", "add_qmax")

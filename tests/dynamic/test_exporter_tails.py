@@ -13,10 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")  # a Pi runtime install has none of the three
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
-import int8rt  # noqa: E402
-from int8rt.dynamic import onnx_graph  # noqa: E402
+import int8rt
+from int8rt.dynamic import onnx_graph
 
 F = torch.nn.functional
 

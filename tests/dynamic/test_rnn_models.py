@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")  # a Pi runtime install has neither
 onnx = pytest.importorskip("onnx")
 
-import int8rt  # noqa: E402
+import int8rt
 
 
 class Streaming(torch.nn.Module):

@@ -17,7 +17,6 @@ from onnx import TensorProto, helper
 
 import int8rt
 from int8rt.frontend.onnx_qdq import QDQImportError, import_quantized_onnx
-from int8rt.frontend.onnx_qoperator import QOperatorError
 from int8rt.lower import lower
 from int8rt.reference.program import run_program
 from tests.frontend.onnx_util import init, make_model, run_ort

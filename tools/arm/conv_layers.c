@@ -3,7 +3,11 @@
  * i8_fc_run on seeded data, for kernel-level instruction counts under qemu without the arm64
  * rootfs (bench/arm_gemm_icount.py):
  *
- *   conv_layers MODEL LAYER REPS     run layer LAYER (-1: every layer) REPS times after packing
+ *   conv_layers MODEL LAYER REPS [tasks]   run layer LAYER (-1: every layer) REPS times after
+ *                                          packing; `tasks`: each run as its thread-split tasks
+ *                                          one at a time (*_run_tasks(t, t + 1): what the thread
+ *                                          pool's single-task claims execute, summed over the
+ *                                          threads)
  *   conv_layers MODEL list           print the layers: index, shape, MACs
  *
  * Instructions per run of a layer = (count(REPS = 1 + r) - count(REPS = 1)) / r, the setup
@@ -79,6 +83,8 @@ static void *alloc(size_t n) {
     return p;
 }
 
+static int by_tasks; /* run each task on its own (the split's total work) */
+
 static void run_layer(const layer *L, int reps) {
     const int oh = L->k ? (L->h + L->s - 1) / L->s : 1;
     const size_t kk = L->k ? (size_t)L->k * L->k : 1;
@@ -96,7 +102,12 @@ static void run_layer(const layer *L, int reps) {
         const i8_fc_params p = {1, L->c, L->oc, 3, -2, -128, 127, 0};
         void *pk = alloc(i8_fc_packed_size(&p)), *scr = alloc(i8_fc_scratch_size(&p) + 64);
         i8_fc_pack(&p, w, bias, mult, pk);
-        for (int r = 0; r < reps; r++) i8_fc_run(&p, pk, x, y, scr);
+        const size_t nt = i8_fc_tasks(&p);
+        for (int r = 0; r < reps; r++)
+            if (by_tasks)
+                for (size_t t = 0; t < nt; t++) i8_fc_run_tasks(&p, pk, x, y, scr, t, t + 1);
+            else
+                i8_fc_run(&p, pk, x, y, scr);
         free(pk);
         free(scr);
     } else {
@@ -112,7 +123,12 @@ static void run_layer(const layer *L, int reps) {
         p.groups = 1, p.x_zp = 3, p.y_zp = -2, p.qmin = -128, p.qmax = 127;
         void *pk = alloc(i8_conv2d_packed_size(&p)), *scr = alloc(i8_conv2d_scratch_size(&p) + 64);
         i8_conv2d_pack(&p, w, bias, mult, pk);
-        for (int r = 0; r < reps; r++) i8_conv2d_run(&p, pk, x, y, scr);
+        const size_t nt = i8_conv2d_tasks(&p);
+        for (int r = 0; r < reps; r++)
+            if (by_tasks)
+                for (size_t t = 0; t < nt; t++) i8_conv2d_run_tasks(&p, pk, x, y, scr, t, t + 1);
+            else
+                i8_conv2d_run(&p, pk, x, y, scr);
         free(pk);
         free(scr);
     }
@@ -122,7 +138,7 @@ static void run_layer(const layer *L, int reps) {
 int main(int argc, char **argv) {
     layer l[64];
     if (argc < 3) {
-        fprintf(stderr, "usage: %s mobilenet_v2|resnet18 LAYER REPS | list\n", argv[0]);
+        fprintf(stderr, "usage: %s mobilenet_v2|resnet18 LAYER REPS [tasks] | list\n", argv[0]);
         return 2;
     }
     const int n = !strcmp(argv[1], "resnet18") ? resnet18(l) : mobilenet_v2(l);
@@ -138,6 +154,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     const int which = atoi(argv[2]), reps = argc > 3 ? atoi(argv[3]) : 1;
+    by_tasks = argc > 4 && !strcmp(argv[4], "tasks");
     for (int i = 0; i < n; i++)
         if (which < 0 || which == i) run_layer(&l[i], reps);
     return 0;

@@ -29,6 +29,8 @@
  *     u64 out_nbytes, bytes        expected output
  * Per-kernel ints / floats / arrays (struct fields in kernels.h order):
  *   conv2d   ints: the 23 i8_conv2d_params fields; arrays: x, w, bias, mult
+ *   conv2d_post  the same + lut, add, a_zp, b_zp, a_mult, b_mult, y_zp, qmin, qmax (fused
+ *            post-ops); floats: the add's mult; arrays + table (256), residual (y's shape)
  *   fc       ints: the 8 i8_fc_params fields;      arrays: x, w, bias, mult
  *   add, mul ints: ndim, shape[6], a_stride[6], b_stride[6], a_zp, b_zp, y_zp, a_mult, b_mult,
  *            qmin, qmax; floats: mult; arrays: a, b
@@ -207,6 +209,41 @@ static void binary_params(const test_case *tc, i8_binary_params *p) {
     p->mult = tc->floats[0];
 }
 
+static long first_diff(const uint8_t *a, const uint8_t *b, uint64_t n);
+
+/* The thread split (kernels.h "work split"): the tasks run one at a time, last first, into
+ * a second buffer must write exactly what the single call wrote into y (n bytes). */
+static int tasks_equal_run(const test_case *tc, const void *y, size_t ntasks,
+                           void (*task)(const void *ctx, void *y2, size_t t), const void *ctx,
+                           char *err, size_t errcap) {
+    if (ntasks < 2) return 0;
+    uint8_t *y2 = xmalloc(tc->out_n);
+    memset(y2, SENTINEL, tc->out_n);
+    for (size_t t = ntasks; t-- > 0;) task(ctx, y2, t);
+    const long d = first_diff(y2, y, tc->out_n);
+    free(y2);
+    if (d >= 0) {
+        snprintf(err, errcap, "run as %zu tasks differs from one call at byte %ld", ntasks, d);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const void *p, *packed, *x;
+    void *scratch;
+} task_ctx;
+
+static void conv_task(const void *ctx, void *y2, size_t t) {
+    const task_ctx *c = ctx;
+    i8_conv2d_run_tasks(c->p, c->packed, c->x, y2, c->scratch, t, t + 1);
+}
+
+static void fc_task(const void *ctx, void *y2, size_t t) {
+    const task_ctx *c = ctx;
+    i8_fc_run_tasks(c->p, c->packed, c->x, y2, c->scratch, t, t + 1);
+}
+
 /* Runs one case into y (already sized out_n + GUARD and sentinel-filled). */
 static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
     const char *k = tc->name;
@@ -221,6 +258,26 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
         i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
         i8_conv2d_run(&p, packed, a[0], y, scratch);
+        const task_ctx ctx = {&p, packed, a[0], scratch};
+        const int bad = tasks_equal_run(tc, y, i8_conv2d_tasks(&p), conv_task, &ctx, err, errcap);
+        free(packed);
+        free(scratch);
+        if (bad) return -1;
+    } else if (!strcmp(k, "conv2d_post")) {
+        /* conv2d + fused post-ops: ints = conv2d's 23, then lut, add, a_zp, b_zp, a_mult,
+         * b_mult, y_zp, qmin, qmax; floats = the add's mult; arrays + table, residual */
+        NEED(32, 1, 6);
+        i8_conv2d_params p;
+        conv_params(tc, &p);
+        p.post.lut = I32(23), p.post.add = I32(24);
+        p.post.a_zp = I32(25), p.post.b_zp = I32(26);
+        p.post.a_mult = I32(27), p.post.b_mult = I32(28);
+        p.post.mult = tc->floats[0];
+        p.post.y_zp = I32(29), p.post.qmin = I32(30), p.post.qmax = I32(31);
+        void *packed = xmalloc(i8_conv2d_packed_size(&p));
+        void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
+        i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
+        i8_conv2d_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
         free(packed);
         free(scratch);
     } else if (!strcmp(k, "fc")) {
@@ -239,42 +296,11 @@ static int run_case(const test_case *tc, void *y, char *err, size_t errcap) {
         void *scratch = xmalloc(i8_fc_scratch_size(&p));
         i8_fc_pack(&p, a[1], a[2], a[3], packed);
         i8_fc_run(&p, packed, a[0], y, scratch);
+        const task_ctx ctx = {&p, packed, a[0], scratch};
+        const int bad = tasks_equal_run(tc, y, i8_fc_tasks(&p), fc_task, &ctx, err, errcap);
         free(packed);
         free(scratch);
-    } else if (!strcmp(k, "conv2d_post") || !strcmp(k, "fc_post")) {
-        /* the conv2d / fc fields, then i8_post_params (POST_INTS of make_cases.py) and its
-         * mult; arrays: x, w, bias, mult, the table, the residual (y's shape) */
-        const int conv = k[0] == 'c', nb = conv ? 23 : 8;
-        NEED(nb + 9, 1, 6);
-        i8_post_params pp = {I32(nb), I32(nb + 1), I32(nb + 2), I32(nb + 3), I32(nb + 4),
-                             I32(nb + 5), tc->floats[0], I32(nb + 6), I32(nb + 7), I32(nb + 8)};
-        if (tc->arr_n[5] != tc->out_n) {
-            snprintf(err, errcap, "%s: residual and expected sizes differ", k);
-            return -1;
-        }
-        if (conv) {
-            i8_conv2d_params p;
-            conv_params(tc, &p);
-            p.post = pp;
-            void *packed = xmalloc(i8_conv2d_packed_size(&p));
-            void *scratch = xmalloc(i8_conv2d_scratch_size(&p));
-            i8_conv2d_pack(&p, a[1], a[2], a[3], packed);
-            i8_conv2d_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
-            free(packed);
-            free(scratch);
-        } else {
-            i8_fc_params p;
-            memset(&p, 0, sizeof p);
-            p.m = I32(0), p.k = I32(1), p.n = I32(2), p.x_zp = I32(3), p.y_zp = I32(4);
-            p.qmin = I32(5), p.qmax = I32(6), p.out_f32 = I32(7);
-            p.post = pp;
-            void *packed = xmalloc(i8_fc_packed_size(&p));
-            void *scratch = xmalloc(i8_fc_scratch_size(&p));
-            i8_fc_pack(&p, a[1], a[2], a[3], packed);
-            i8_fc_run_post(&p, packed, a[0], y, scratch, a[4], a[5]);
-            free(packed);
-            free(scratch);
-        }
+        if (bad) return -1;
     } else if (!strcmp(k, "add") || !strcmp(k, "mul")) {
         NEED(26, 1, 2);
         i8_binary_params p;

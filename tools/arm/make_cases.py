@@ -96,7 +96,7 @@ def tie_operands(x_shape, w_shape, oc: int, x_zp: int):
 # ---- conv2d / fc ------------------------------------------------------------------------------
 def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(0, 0, 0, 0),
               groups=1, x_zp=0, y_zp=0, qmin=-128, qmax=127, out_f32=0, mult_hi=0.05,
-              extreme=False, ties=False, w_lo=W_LO, post=None) -> None:
+              extreme=False, ties=False, w_lo=W_LO) -> None:
     cg = c // groups
     x = i8((n, h, wd, c))
     wt = i8((oc, kh, kw, cg), lo=w_lo)
@@ -118,9 +118,6 @@ def conv_case(w: CaseWriter, n, h, wd, c, oc, kh, kw, s=(1, 1), d=(1, 1), pads=(
             x_zp, y_zp, qmin, qmax, out_f32]
     label = (f"x{n}x{h}x{wd}x{c} oc{oc} k{kh}x{kw} s{s} d{d} p{pads} g{groups} "
              f"zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}{' ties' if ties else ''}")
-    if post is not None:
-        add_with_post(w, "conv2d_post", label, ints, [x, wt, bias, mult], y, post)
-        return
     w.add("conv2d", label, ints, [], [x, wt, bias, mult], y)
 
 
@@ -167,6 +164,15 @@ def conv_cases(w: CaseWriter) -> None:
                   mult_hi=0.5)
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -128, 5, ties=True)
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, 127, 0, w_lo=-128)
+    # layers large enough for the thread split (kernel_check also runs them task by task):
+    # MobileNetV2's 7x7 and 14x14 1x1 shapes (row blocks of whole tiles, few pixels), a stem
+    # (im2col, 32 channels: row blocks inside one tile), a 7x7 3x3 with channel blocks
+    for g in [(1, 7, 7, 160, 960, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
+              (1, 14, 14, 96, 136, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
+              (1, 56, 56, 3, 32, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 1),
+              (1, 7, 7, 96, 200, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1)]:
+        n, h, wd, c, oc, kh, kw, s, d, pads, groups = g
+        conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -5, 3)
     # accumulator extremes: all x at the far end from x_zp, all w = -127 (contract) or -128
     # (foreign), large K
     for x_zp, w_lo in [(-128, -127), (127, -127), (-128, -128), (127, -128)]:
@@ -178,8 +184,68 @@ def conv_cases(w: CaseWriter) -> None:
                           y_zp=0, out_f32=out_f32, extreme=True, mult_hi=1e-3, w_lo=w_lo)
 
 
+# Fused epilogue post-ops (kernels.h i8_post_params): the conv's int8 output, then a table
+# lookup and / or a requantizing residual add, expected = the unfused reference (conv, lut, add).
+# The add's multipliers are multiples of 2^17 with mult = 2^-20 or 2^-19: exact .5 ties.
+POSTS = {
+    "lut": (1, 0, 0, 0, 0, 0, 1.0, 0, -128, 127),
+    "add": (0, 1, -7, 100, 1 << 20, -(3 << 19), 2.0 ** -20, 3, -128, 127),
+    "lut+add": (1, 1, 127, -128, 3 << 18, 5 << 17, 2.0 ** -19, -128, -128, 90),
+}
+
+
+def conv_post_case(w: CaseWriter, post: str, n, h, wd, c, oc, kh, kw, s=(1, 1),
+                   pads=(0, 0, 0, 0), groups=1, x_zp=-9, y_zp=5) -> None:
+    lut, add, a_zp, b_zp, a_mult, b_mult, mult_add, py_zp, pqmin, pqmax = POSTS[post]
+    cg = c // groups
+    x = i8((n, h, wd, c))
+    wt = i8((oc, kh, kw, cg), lo=W_LO)
+    bias = RNG.integers(-(1 << 14), 1 << 14, size=oc).astype(np.int32)
+    mult = scales_mult(oc, 1e-3, 0.05)
+    pt, pl, pb, pr = pads
+    oh = conv.conv_output_size(h, kh, s[0], 1, pt, pb)
+    ow = conv.conv_output_size(wd, kw, s[1], 1, pl, pr)
+    params = {"stride_h": s[0], "stride_w": s[1], "dil_h": 1, "dil_w": 1, "pad_t": pt,
+              "pad_l": pl, "pad_b": pb, "pad_r": pr, "groups": groups, "x_zp": x_zp,
+              "y_zp": y_zp, "qmin": -120, "qmax": 127, "out_f32": 0}
+    y = conv.conv2d(x, w=wt, bias=bias, mult=mult, **params)
+    table = RNG.integers(-128, 128, 256).astype(np.int8)
+    res = i8(y.shape)
+    if lut:
+        y = elementwise.lut(y, table).reshape(y.shape)
+    if add:
+        y = elementwise.add(y.reshape(-1), res.reshape(-1), ndim=1, shape=(y.size,),
+                            a_stride=(1,), b_stride=(1,), a_zp=a_zp, b_zp=b_zp, y_zp=py_zp,
+                            a_mult=a_mult, b_mult=b_mult, mult=mult_add, qmin=pqmin,
+                            qmax=pqmax).reshape(y.shape)
+    ints = [n, h, wd, c, oh, ow, oc, kh, kw, s[0], s[1], 1, 1, pt, pl, pb, pr, groups, x_zp,
+            y_zp, -120, 127, 0, lut, add, a_zp, b_zp, a_mult, b_mult, py_zp, pqmin, pqmax]
+    label = (f"x{n}x{h}x{wd}x{c} oc{oc} k{kh}x{kw} s{s} p{pads} g{groups} post={post}")
+    w.add("conv2d_post", label, ints, [mult_add], [x, wt, bias, mult, table, res], y)
+
+
+def conv_post_cases(w: CaseWriter) -> None:
+    geoms = [  # every path of conv2d: depthwise 3x3 s1 / s2 / 5x5 (channel tails), 1x1 gemm
+        # (partial row and column tiles), im2col, grouped
+        ((1, 6, 9, 40), 40, 3, (1, 1), (1, 1, 1, 1), 40),
+        ((1, 9, 13, 48), 48, 3, (2, 2), (0, 0, 1, 1), 48),
+        ((1, 9, 8, 24), 24, 5, (2, 2), (2, 2, 2, 2), 24),
+        ((2, 5, 7, 24), 40, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 14, 14, 32), 64, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 7, 6, 12), 33, 3, (1, 1), (1, 1, 1, 1), 1),
+        ((1, 5, 5, 16), 24, 3, (2, 2), (1, 1, 1, 1), 4),
+        # the NEON pass's tails: 1400 contiguous bytes (not a multiple of 16), rows of 36
+        # channels of a 72-channel output (per group: 16 + 16 + an overlapping last 16)
+        ((1, 5, 7, 24), 40, 1, (1, 1), (0, 0, 0, 0), 1),
+        ((1, 6, 5, 16), 72, 3, (1, 1), (1, 1, 1, 1), 2),
+    ]
+    for (n, h, wd, c), oc, k, s, pads, groups in geoms:
+        for post in POSTS:
+            conv_post_case(w, post, n, h, wd, c, oc, k, k, s, pads, groups)
+
+
 def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
-            extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO, post=None) -> None:
+            extreme=False, mult_hi=0.05, ties=False, w_lo=W_LO) -> None:
     x, wt = i8((m, k)), i8((n, k), lo=w_lo)
     if extreme:
         x[...] = -128 if x_zp > 0 else 127
@@ -192,56 +258,8 @@ def fc_case(w: CaseWriter, m, k, n, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0,
         x, wt, bias, mult = tie_operands(x.shape, wt.shape, n, x_zp)
     y = conv.fc(x, w=wt, bias=bias, mult=mult, x_zp=x_zp, y_zp=y_zp, qmin=qmin, qmax=qmax,
                 out_f32=out_f32)
-    label = f"m{m} k{k} n{n} zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}"
-    ints = [m, k, n, x_zp, y_zp, qmin, qmax, out_f32]
-    if post is not None:
-        add_with_post(w, "fc_post", label, ints, [x, wt, bias, mult], y, post)
-        return
-    w.add("fc", label, ints, [], [x, wt, bias, mult], y)
-
-
-# Fused epilogue post-ops (kernels.h i8_post_params): a table lookup, a residual add, both;
-# the add's multipliers are 2^-k scales so .5 ties occur. The expected output is the unfused
-# program: the conv / fc, then the lut kernel, then the add kernel (references only).
-POSTS = {
-    "lut": {"lut": 1},
-    "add": {"add": 1, "a_zp": -7, "b_zp": 100, "a_mult": 1 << 20, "b_mult": -(3 << 19),
-            "mult": 2.0 ** -20, "y_zp": 3, "qmin": -128, "qmax": 127},
-    "lut+add": {"lut": 1, "add": 1, "a_zp": 127, "b_zp": -128, "a_mult": 3 << 18,
-                "b_mult": 5 << 17, "mult": 2.0 ** -19, "y_zp": -128, "qmin": -128, "qmax": 90},
-}
-POST_INTS = ("lut", "add", "a_zp", "b_zp", "a_mult", "b_mult", "y_zp", "qmin", "qmax")
-
-
-def add_with_post(w: CaseWriter, kind: str, label: str, ints: list[int],
-                  arrays: list[np.ndarray], y: np.ndarray, post: str) -> None:
-    pp = POSTS[post]
-    table = RNG.integers(-128, 128, 256, dtype=np.int8)
-    res = i8(y.shape)
-    if pp.get("lut"):
-        y = elementwise.lut(y.reshape(-1), table).reshape(y.shape)
-    if pp.get("add"):
-        y = elementwise.add(y.reshape(-1), res.reshape(-1), ndim=1, shape=(y.size,),
-                            a_stride=(1,), b_stride=(1,), a_zp=pp["a_zp"], b_zp=pp["b_zp"],
-                            y_zp=pp["y_zp"], a_mult=pp["a_mult"], b_mult=pp["b_mult"],
-                            mult=pp["mult"], qmin=pp["qmin"], qmax=pp["qmax"]).reshape(y.shape)
-    w.add(kind, f"{label} post={post}", ints + [pp.get(k, 0) for k in POST_INTS],
-          [pp.get("mult", 0.0)], arrays + [table, res], y)
-
-
-def post_cases(w: CaseWriter) -> None:
-    """fc and conv2d shapes through each gemm loop of gemm/dispatch.c (weights within L1 and
-    beyond, partial tiles), the depthwise and im2col convs, with each post-op."""
-    for post in POSTS:
-        for m, k, n in [(1, 5, 1), (7, 33, 17), (13, 64, 48), (17, 100, 70), (3, 4096, 9)]:
-            fc_case(w, m, k, n, -5, 3, post=post)
-        for g in [(1, 5, 5, 3, 4, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
-                  (2, 6, 7, 33, 20, 3, 3, (1, 1), (1, 1), (1, 0, 2, 1), 1),
-                  (1, 9, 9, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 16),
-                  (1, 10, 11, 24, 24, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 24),
-                  (1, 6, 9, 16, 16, 5, 5, (2, 2), (1, 1), (2, 2, 2, 2), 16)]:
-            n_, h, wd, c, oc, kh, kw, s_, d, pads, groups = g
-            conv_case(w, n_, h, wd, c, oc, kh, kw, s_, d, pads, groups, 3, -2, post=post)
+    w.add("fc", f"m{m} k{k} n{n} zp{x_zp}/{y_zp} q[{qmin},{qmax}] f32={out_f32}",
+          [m, k, n, x_zp, y_zp, qmin, qmax, out_f32], [], [x, wt, bias, mult], y)
 
 
 def fc_cases(w: CaseWriter) -> None:
@@ -499,8 +517,8 @@ def movement_cases(w: CaseWriter) -> None:
 
 def build() -> CaseWriter:
     w = CaseWriter()
-    for gen in (conv_cases, fc_cases, post_cases, binary_cases, requant_copy_cases, lut_cases, pool_cases,
-                resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
+    for gen in (conv_cases, conv_post_cases, fc_cases, binary_cases, requant_copy_cases,
+                lut_cases, pool_cases, resize_cases, softmax_cases, convert_cases, quantize_nchw_cases, movement_cases):
         gen(w)
     return w
 

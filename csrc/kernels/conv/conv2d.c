@@ -386,20 +386,33 @@ void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int
 /* ---- work split (kernels.h) ------------------------------------------------------------
  * depthwise: one task per output row (of n * oh), or one task for a call too small to share;
  * 1x1 and im2col: i8_gemm_split (kernels/gemm/split.h) over the output pixels, whose row blocks
- * are whole im2col tiles, so each task im2cols only its own pixels into its own scratch. */
+ * are whole im2col tiles (or finer, gemm_split_of), so each task im2cols only its own pixels
+ * into its own scratch. */
 static size_t dw_rows_per_task(const i8_conv2d_params *p) {
     const size_t rows = (size_t)p->n * p->oh;
     const double macs = (double)rows * p->ow * p->c * p->kh * p->kw;
     return macs < (double)SPLIT_MIN_MACS ? rows : 1;
 }
 
+/* im2col row blocks are whole tiles, unless that leaves too few of them for the threads
+ * (split.h then splits the channels) and the group has few channels (ocg <= IM2COL_FINE_OCG):
+ * then every channel block would im2col the whole tile again for a small gemm (MobileNetV2's
+ * 3x3 stem, 32 channels: 7 tiles x 2 channel blocks, 1.35-1.46x its one-call instructions
+ * under qemu, bench/arm_gemm_icount.py --tasks), so the rows are split finer instead: a block
+ * smaller than a tile im2cols only its own pixels. Layers with many channels keep the channel
+ * split (each task then reads only its part of a large weight matrix). */
+#define IM2COL_FINE_OCG 64
+
 static void gemm_split_of(const i8_conv2d_params *p, int algo, i8_gemm_split *s) {
     const size_t ocg = (size_t)(p->oc / p->groups), k = (size_t)group_k(p);
-    if (algo == I8_CONV_1X1)
+    if (algo == I8_CONV_1X1) {
         i8_gemm_split_init(s, (size_t)p->n * p->h * p->w, ocg, k, (size_t)p->groups, 1);
-    else
-        i8_gemm_split_init(s, (size_t)p->n * p->oh * p->ow, ocg, k, (size_t)p->groups,
-                           tile_pixels(p));
+        return;
+    }
+    const size_t m = (size_t)p->n * p->oh * p->ow, tile = tile_pixels(p);
+    const size_t tiles = (m + tile - 1) / tile * (size_t)p->groups;
+    const int fine = tiles < SPLIT_CH_BELOW && ocg <= IM2COL_FINE_OCG;
+    i8_gemm_split_init(s, m, ocg, k, (size_t)p->groups, fine ? 1 : tile);
 }
 
 size_t i8_conv2d_tasks(const i8_conv2d_params *p) {

@@ -50,10 +50,11 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         else
 #endif
             i8_dwconv__neon(p, packed, x, y, scratch, r0, r1);
-        /* the NEON epilogues have no post-ops: one pass over the rows just written */
-        if (post)
-            i8_post_apply__scalar(post, (int8_t *)y + r0 * (size_t)p->ow * p->c,
-                                  (r1 - r0) * (size_t)p->ow * p->c);
+        /* the NEON epilogues have no post-ops: one NEON pass over the rows just written */
+        if (post) {
+            const size_t row = (size_t)p->ow * p->c;
+            i8_post_rows__neon(post, (int8_t *)y + r0 * row, r1 - r0, row, row);
+        }
         return;
     }
 #endif

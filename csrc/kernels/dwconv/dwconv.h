@@ -12,6 +12,9 @@
  *   w4   x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W4_BLOCK bytes, per block 3 vectors
  *        [16 channels][4] int8 (kernel column kx: w[ky = 0..2][kx] and a zero filler byte)
  *        and the int32 bias' [16] = bias - 128 * sum(w) (avx512_3x3.c: vpdpbusd of u8 x + 128)
+ *   flags [64 bytes]: int32 w_m128, 1 when some weight is -128 (the NEON pair kernel's exact
+ *        fallback, neon.c: recorded at pack time, so a run, or each of its row tasks, does not
+ *        scan the weights)
  * Both weight layouts are always present (depthwise weights are small), so a stream packed
  * under any path runs under every path.
  * Scratch: acc [cs] int32 + a row of cs bytes holding x_zp, read in place of padding taps;
@@ -44,6 +47,7 @@ typedef struct {
     const int16_t *w16;
     const unsigned char *w4; /* x86 3x3 only, else NULL */
     size_t cs, npairs;
+    int32_t w_m128; /* some weight is -128 */
 } i8_dwconv_packed;
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s);
 

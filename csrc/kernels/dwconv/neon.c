@@ -8,8 +8,8 @@
  * is never produced by the quantizer) and activations in [-128, 127]: each product is at most
  * 128 * 127 = 16,256 in magnitude, a pair at most 32,512 <= 32,767. A stream holding a -128
  * weight (a foreign QDQ model may) would allow (-128)(-128) + (-128)(-128) = 2^15, which wraps
- * in int16, so such a stream runs the scalar kernel instead (one scan of kh * kw * cs weight
- * bytes per call). The int32 lanes add modulo 2^32 like the scalar sums (exact whenever the
+ * in int16, so such a stream runs the scalar kernel instead (the pack records it: dwconv.h,
+ * w_m128). The int32 lanes add modulo 2^32 like the scalar sums (exact whenever the
  * true sum fits, §3). A missing odd last tap is a lone SMULL.
  *
  * Loop order: block of 16 channels (its kh * kw weight vectors loaded once: in registers for
@@ -64,7 +64,11 @@ I8N_FN INLINE void mac_pair(int8x16_t x0, int8x16_t w0, int8x16_t x1, int8x16_t 
 
 I8N_FN INLINE void mac_one(int8x16_t x0, int8x16_t w0, int32x4_t a[4]) {
     const int16x8_t lo = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
+#if defined(__aarch64__)
+    const int16x8_t hi = vmull_high_s8(x0, w0);
+#else
     const int16x8_t hi = vmull_s8(vget_high_s8(x0), vget_high_s8(w0));
+#endif
     a[0] = vaddw_s16(a[0], vget_low_s16(lo));
     a[1] = i8_neon_addw_hi(a[1], lo);
     a[2] = vaddw_s16(a[2], vget_low_s16(hi));
@@ -128,6 +132,37 @@ I8N_FN INLINE void border(const i8_conv2d_params *p, const i8_neon_requant *rq,
     pixel(p, rq, s, ch, xv, wt, y, nch, out_f32, KH * KW);
 }
 
+/* The interior pixels of one output row in the common case (3x3, 16 channels, int8 output)
+ * in a function of its own: gcc then keeps the 9 weight vectors and the epilogue's constants in
+ * registers (inlined in block() it reloaded the clamp bounds, zero point and the bias / mult
+ * pointers per pixel). row[ky]: kernel row ky's first tap of the first pixel; px[ky] / tap[ky]:
+ * its step per pixel / per kernel column (0 for a row of the x_zp scratch). Same arithmetic
+ * as pixel(). */
+I8N_ATTR static I8_NOINLINE void interior3x3(const i8_neon_requant *rqp, const int32_t *bias,
+                                             const float *mult, const int8x16_t *wt,
+                                             const int8_t *const *row, const size_t *px,
+                                             const size_t *tap, unsigned char *yp,
+                                             size_t y_step, int32_t n) {
+    const i8_neon_requant rq = *rqp;
+    int8x16_t w[9];
+    for (int t = 0; t < 9; t++) w[t] = wt[t];
+    const int8_t *r0 = row[0], *r1 = row[1], *r2 = row[2];
+    const size_t p0 = px[0], p1 = px[1], p2 = px[2], t0 = tap[0], t1 = tap[1], t2 = tap[2];
+    for (int32_t i = 0; i < n; i++, r0 += p0, r1 += p1, r2 += p2, yp += y_step) {
+        int32x4_t a[4];
+        a[0] = vld1q_s32(bias);
+        a[1] = vld1q_s32(bias + 4);
+        a[2] = vld1q_s32(bias + 8);
+        a[3] = vld1q_s32(bias + 12);
+        mac_pair(vld1q_s8(r0), w[0], vld1q_s8(r0 + t0), w[1], a);
+        mac_pair(vld1q_s8(r0 + 2 * t0), w[2], vld1q_s8(r1), w[3], a);
+        mac_pair(vld1q_s8(r1 + t1), w[4], vld1q_s8(r1 + 2 * t1), w[5], a);
+        mac_pair(vld1q_s8(r2), w[6], vld1q_s8(r2 + t2), w[7], a);
+        mac_one(vld1q_s8(r2 + 2 * t2), w[8], a);
+        vst1q_s8((int8_t *)yp, i8_neon_requant16m(&rq, a[0], a[1], a[2], a[3], mult));
+    }
+}
+
 /* Channels [ch, ch + nch) of output rows [r0, r1). */
 I8N_FN INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s,
                          const i8_neon_requant *rq, const int8_t *x, unsigned char *y,
@@ -168,6 +203,21 @@ I8N_FN INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s,
                 border(p, rq, s, ch, base, step, zrow, ox, wt, yp, nch, out_f32, KH, KW);
                 ox++;
                 yp += c * esz;
+                continue;
+            }
+            if (KH == 3 && KW == 3 && nch == 16 && !out_f32) { /* the common case */
+                const size_t ix0 = (size_t)(ox * sw - pad_l);
+                const int8_t *row[3];
+                size_t px[3], tap[3];
+                for (int ky = 0; ky < 3; ky++) {
+                    row[ky] = base[ky] + ix0 * step[ky];
+                    px[ky] = (size_t)sw * step[ky];
+                    tap[ky] = (size_t)dw * step[ky];
+                }
+                interior3x3(rq, s->bias + ch, s->mult + ch, wt, row, px, tap, yp, c,
+                            ox_hi - ox);
+                yp += (size_t)(ox_hi - ox) * c;
+                ox = ox_hi;
                 continue;
             }
             for (; ox < ox_hi; ox++, yp += c * esz) { /* interior: fixed offsets */
@@ -214,26 +264,13 @@ I8N_ATTR static I8_NOINLINE void block_any(const i8_conv2d_params *p, const i8_d
     block(p, s, rq, x, y, zrow, ch, r0, r1, nch, out_f32, p->kh, p->kw);
 }
 
-/* 1 if some packed weight is -128 (pairs could then wrap in int16: see the top) */
-I8N_FN static int has_minus128(const i8_dwconv_packed *s, size_t taps) {
-    const size_t nb = taps * s->cs; /* the section is zero-padded to cs per tap */
-    uint8x16_t any = vdupq_n_u8(0);
-    const int8x16_t m128 = vdupq_n_s8(-128);
-    for (size_t i = 0; i < nb; i += 16) any = vorrq_u8(any, vceqq_s8(vld1q_s8(s->w + i), m128));
-#if defined(__aarch64__)
-    return vmaxvq_u8(any) != 0;
-#else
-    const uint8x8_t d = vorr_u8(vget_low_u8(any), vget_high_u8(any));
-    return vget_lane_u64(vreinterpret_u64_u8(d), 0) != 0;
-#endif
-}
-
 I8N_ATTR void i8_dwconv__neon(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                               void *y, void *scratch, size_t r0, size_t r1) {
     i8_dwconv_packed s;
     i8_dwconv_sections(p, packed, &s);
     const int taps = p->kh * p->kw;
-    if (taps > MAX_TAPS || p->kh > MAX_KH || has_minus128(&s, (size_t)taps)) {
+    /* a -128 weight: pairs could wrap in int16 (see the top); flagged by the pack */
+    if (taps > MAX_TAPS || p->kh > MAX_KH || s.w_m128) {
         i8_dwconv__scalar(p, packed, x, y, scratch, r0, r1, NULL);
         return;
     }

@@ -33,10 +33,11 @@ static int has_w4(const i8_conv2d_params *p) {
 #endif
 }
 
-size_t i8_dwconv_packed_size(const i8_conv2d_params *p) {
-    const size_t cs = cs_of(p);
-    return off_w4(p, cs) + (has_w4(p) ? cs / 16 * I8_DWCONV_W4_BLOCK : 0);
+static size_t off_flags(const i8_conv2d_params *p, size_t cs) {
+    return off_w4(p, cs) + I8_ALIGN_UP(has_w4(p) ? cs / 16 * I8_DWCONV_W4_BLOCK : 0, 64);
 }
+
+size_t i8_dwconv_packed_size(const i8_conv2d_params *p) { return off_flags(p, cs_of(p)) + 64; }
 
 void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv_packed *s) {
     const unsigned char *base = packed;
@@ -47,6 +48,7 @@ void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv
     s->w = (const int8_t *)(base + off_w(s->cs));
     s->w16 = (const int16_t *)(base + off_w16(p, s->cs));
     s->w4 = has_w4(p) ? base + off_w4(p, s->cs) : NULL;
+    memcpy(&s->w_m128, base + off_flags(p, s->cs), sizeof s->w_m128);
 }
 
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -58,12 +60,14 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     int8_t *pw = (int8_t *)(base + off_w(cs));
     int16_t *pw16 = (int16_t *)(base + off_w16(p, cs));
     memset(packed, 0, i8_dwconv_packed_size(p));
+    int32_t w_m128 = 0;
     for (int32_t ch = 0; ch < p->c; ch++) {
         int64_t sum = 0;
         for (size_t t = 0; t < taps; t++) {
             const int8_t v = w[(size_t)ch * taps + t];
             pw[t * cs + ch] = v;
             sum += v;
+            w_m128 |= v == -128;
             /* w16: block ch / 16, pair t / 2, vector lo (channels 0-3, 8-11 of the block) or
              * hi (4-7, 12-15); lane = 8 * (128-bit half) + 2 * (channel within its quarter)
              * + (tap parity): the order _mm256_unpack{lo,hi}_epi16 gives the activations */
@@ -88,6 +92,7 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
             memcpy(blk + 192 + lane * 4, &bu, sizeof bu);
         }
     }
+    memcpy(base + off_flags(p, cs), &w_m128, sizeof w_m128);
 }
 
 size_t i8_dwconv_scratch_size(const i8_conv2d_params *p) {

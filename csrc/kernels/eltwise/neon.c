@@ -2,8 +2,8 @@
  * add / mul rows, the requantizing copy and the float32 -> int8 quantize (the table lookup is
  * lut/neon.c). Same results as the scalar code (eltwise.c, convert/convert.c), bit for bit.
  *
- * add: acc = (a - a_zp) * a_mult + (b - b_zp) * b_mult in int32 lanes (MUL / MLA: exact, since
- * |a - a_zp| <= 255 and |a_mult|, |b_mult| <= 2^22 keep |acc| < 2^31, as in the scalar row);
+ * add: requant/post_neon.h's i8_neon_add16 (shared with the fused epilogue pass): acc =
+ * (a - a_zp) * a_mult + (b - b_zp) * b_mult in int32 lanes, exact (|acc| < 2^31);
  * mul: acc = (a - a_zp) * (b - b_zp) with SMULL on int16 differences (|d| <= 255). Then the
  * requantization of requant/neon.h with the one multiplier. A tail of fewer than 16 elements
  * goes through zero-padded copies.
@@ -17,44 +17,39 @@
 #include <string.h>
 
 #include "kernels/eltwise/eltwise.h"
-#include "kernels/requant/neon.h"
+#include "kernels/requant/post_neon.h"
 
-I8N_FN static inline void binary16(const i8_binary_params *p, const i8_neon_requant *rq,
+/* add: post_neon.h's requantizing add; mul: the products of the int16 differences */
+I8N_FN static inline void binary16(const i8_neon_add *ad,
                                    int is_add, const int8_t *a, const int8_t *b, int8_t *y) {
     const int8x16_t av = vld1q_s8(a), bv = vld1q_s8(b);
-    const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
-    /* differences in int16: |x - zp| <= 255 */
-    const int16x8_t a0 = vsubq_s16(vmovl_s8(vget_low_s8(av)), azp);
-    const int16x8_t a1 = vsubq_s16(i8_neon_movl_hi(av), azp);
-    const int16x8_t b0 = vsubq_s16(vmovl_s8(vget_low_s8(bv)), bzp);
-    const int16x8_t b1 = vsubq_s16(i8_neon_movl_hi(bv), bzp);
-    int32x4_t acc[4];
-    const int16x8_t as[2] = {a0, a1}, bs[2] = {b0, b1};
-    for (int h = 0; h < 2; h++) {
-        const int32x4_t al = vmovl_s16(vget_low_s16(as[h])), ah = vmovl_s16(vget_high_s16(as[h]));
-        if (is_add) {
-            const int32x4_t bl = vmovl_s16(vget_low_s16(bs[h]));
-            const int32x4_t bh = vmovl_s16(vget_high_s16(bs[h]));
-            acc[2 * h] = vmlaq_n_s32(vmulq_n_s32(al, p->a_mult), bl, p->b_mult);
-            acc[2 * h + 1] = vmlaq_n_s32(vmulq_n_s32(ah, p->a_mult), bh, p->b_mult);
-        } else {
-            acc[2 * h] = vmull_s16(vget_low_s16(as[h]), vget_low_s16(bs[h]));
-            acc[2 * h + 1] = vmull_s16(vget_high_s16(as[h]), vget_high_s16(bs[h]));
-        }
+    if (is_add) {
+        vst1q_s8(y, i8_neon_add16(ad, av, bv));
+        return;
     }
-    vst1q_s8(y, i8_neon_requant16_1(rq, acc[0], acc[1], acc[2], acc[3], vdupq_n_f32(p->mult)));
+    /* differences in int16: |x - zp| <= 255 */
+    const int16x8_t a0 = vsubq_s16(vmovl_s8(vget_low_s8(av)), ad->a_zp);
+    const int16x8_t a1 = vsubq_s16(i8_neon_movl_hi(av), ad->a_zp);
+    const int16x8_t b0 = vsubq_s16(vmovl_s8(vget_low_s8(bv)), ad->b_zp);
+    const int16x8_t b1 = vsubq_s16(i8_neon_movl_hi(bv), ad->b_zp);
+    const int32x4_t acc0 = vmull_s16(vget_low_s16(a0), vget_low_s16(b0));
+    const int32x4_t acc1 = vmull_s16(vget_high_s16(a0), vget_high_s16(b0));
+    const int32x4_t acc2 = vmull_s16(vget_low_s16(a1), vget_low_s16(b1));
+    const int32x4_t acc3 = vmull_s16(vget_high_s16(a1), vget_high_s16(b1));
+    vst1q_s8(y, i8_neon_requant16_1(&ad->rq, acc0, acc1, acc2, acc3, ad->mult));
 }
 
 I8N_ATTR static void binary_contig(const i8_binary_params *p, int is_add, int64_t n,
                                    const int8_t *a, const int8_t *b, int8_t *y) {
-    const i8_neon_requant rq = i8_neon_requant_init(p->y_zp, p->qmin, p->qmax, 0);
+    const i8_neon_add ad = i8_neon_add_init(p->a_zp, p->b_zp, p->a_mult, p->b_mult, p->mult,
+                                            p->y_zp, p->qmin, p->qmax);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) binary16(p, &rq, is_add, a + i, b + i, y + i);
+    for (; i + 16 <= n; i += 16) binary16(&ad, is_add, a + i, b + i, y + i);
     if (i < n) {
         int8_t ta[16] = {0}, tb[16] = {0}, ty[16];
         memcpy(ta, a + i, (size_t)(n - i));
         memcpy(tb, b + i, (size_t)(n - i));
-        binary16(p, &rq, is_add, ta, tb, ty);
+        binary16(&ad, is_add, ta, tb, ty);
         memcpy(y + i, ty, (size_t)(n - i));
     }
 }

@@ -177,22 +177,6 @@ static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
  * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
  * MobileNet's 1x1 convolutions) each row tile meets every column block while its rows are in
  * L1; otherwise each column block (in L1) meets every row tile of the block (in L2). */
-/* The NEON tiles' epilogues (neon_tile.h, prim_neon.h) have no post-ops: the driver applies
- * them to each tile's int8 output right after the tile, while it is in L1. Every other set
- * (x86, the _emu twins, the portable ROWS tile) applies them in its epilogue. */
-static int post_after_tiles(const i8_gemm_kernel *kd) {
-    return kd->native && (kd->cpu == I8_GEMM_CPU_NEON || kd->cpu == I8_GEMM_CPU_NEONDOT);
-}
-
-static inline void tile_call(i8_gemm_ukernel fn, const i8_gemm_panel *pn, int post_after,
-                             size_t rows, size_t nc, size_t kc, const unsigned char *a,
-                             size_t a_stride, const unsigned char *w, unsigned char *c,
-                             size_t c_row, const i8_gemm_params *p) {
-    fn(rows, nc, kc, a, a_stride, w, c, c_row, p);
-    if (post_after)
-        for (size_t r = 0; r < rows; r++) i8_post_apply__scalar(pn->post, (int8_t *)(c + r * c_row), nc);
-}
-
 /* The ymm sets' epilogue (requant/avx2.h) has no post-ops; it works on 16 bytes at a time: its table lookup costs
  * per 16 bytes what a separate pass costs per 32 (measured: YOLOv8n 5 % slower with it in the
  * tiles), and its residual add measured 1-2 % slower than the separate add kernel. So their
@@ -200,7 +184,13 @@ static inline void tile_call(i8_gemm_ukernel fn, const i8_gemm_panel *pn, int po
  * bytes per step, the block still in L1/L2): the separate passes' arithmetic without their
  * trip through memory. */
 static int post_after_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(I8_GEMM_HAVE_NEON)
+    /* The NEON tiles' epilogues (neon_tile.h, prim_neon.h) have no post-ops: they run over
+     * each row block's output right after the block, 16 bytes per step (i8_post_rows__neon:
+     * TBL lookup, the add in NEON). */
+    return pn->post && kd->native &&
+           (kd->cpu == I8_GEMM_CPU_NEON || kd->cpu == I8_GEMM_CPU_NEONDOT);
+#elif defined(__x86_64__) || defined(__i386__)
     if (!pn->post || !kd->native) return 0;
     if (kd->cpu == I8_GEMM_CPU_AVX2 || kd->cpu == I8_GEMM_CPU_AVXVNNI ||
         !strcmp(kd->name, "avxvnni_evex"))
@@ -222,7 +212,15 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
 
 static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, size_t kc,
                       const void *a, size_t a_stride, unsigned char *c, size_t c_row) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(I8_GEMM_HAVE_NEON)
+    if (post_after_block(kd, pn)) {
+        i8_gemm_panel q = *pn;
+        q.post = NULL;
+        run_block_tiles(kd, &q, m, kc, a, a_stride, c, c_row);
+        i8_post_rows__neon(pn->post, (int8_t *)c, m, (size_t)pn->n, c_row);
+        return;
+    }
+#elif defined(__x86_64__) || defined(__i386__)
     if (post_after_block(kd, pn)) {
         i8_gemm_panel q = *pn;
         q.post = NULL;
@@ -244,8 +242,7 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
     const unsigned char *ab = a;
     i8_gemm_params p;
     p.rq = i8_rq_params_init(pn->y_zp, pn->qmin, pn->qmax, pn->out_f32);
-    const int post_after = pn->post && post_after_tiles(kd);
-    p.rq.post = post_after ? NULL : pn->post;
+    p.rq.post = pn->post;
     const size_t wbytes = I8_ALIGN_UP(n, 16) * kc * (pn->layout == I8_GEMM_K2N16 ? 2 : 1);
     if (wbytes <= WEIGHTS_IN_L1_BYTES) {
         /* the column blocks once, not per row tile: with small k (MobileNet's 1x1 expansions,
@@ -272,8 +269,8 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                 for (size_t b = 0; b < nb; b++) {
                     p.bias = pn->bias + cb[b].j;
                     p.mult = pn->mult + cb[b].j;
-                    tile_call(cb[b].fn, pn, post_after, rows, cb[b].nc, kc, ai, a_stride,
-                              cb[b].w, ci + cb[b].j * esz, c_row, &p);
+                    cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].j * esz,
+                             c_row, &p);
                 }
             }
             return;
@@ -285,8 +282,8 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                 const size_t nc = n - j < t->nr ? n - j : t->nr;
                 p.bias = pn->bias + j;
                 p.mult = pn->mult + j;
-                tile_call(t->fn, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride,
-                          pn->w + weight_offset(pn, j), c + i * c_row + j * esz, c_row, &p);
+                t->fn(rows, nc, kc, ab + i * a_stride, a_stride, pn->w + weight_offset(pn, j),
+                      c + i * c_row + j * esz, c_row, &p);
                 j += nc;
             }
         }
@@ -300,8 +297,8 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
         const unsigned char *w = pn->w + weight_offset(pn, j);
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;
-            tile_call(t->fn, pn, post_after, rows, nc, kc, ab + i * a_stride, a_stride, w,
-                      c + i * c_row + j * esz, c_row, &p);
+            t->fn(rows, nc, kc, ab + i * a_stride, a_stride, w, c + i * c_row + j * esz, c_row,
+                  &p);
         }
         j += nc;
     }

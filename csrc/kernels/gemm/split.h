@@ -25,6 +25,16 @@
 #define SPLIT_MAX_TASKS 64                /* per call: enough to balance 8+ threads */
 #define SPLIT_CH_BELOW 8   /* channel blocks only below this many row blocks (x groups) */
 #define SPLIT_CH_TASKS 16  /* and then about this many tasks */
+/* row blocks: multiples of this many rows at least, the height of the build's tallest native
+ * tile where it is cheap to respect: aarch64's neondot4 4x16 and ROWS 4x4 tiles (neonmlal's
+ * 2-row tiles divide it). A 2- or 6-row block on a 4-row tile runs half-empty tiles: measured
+ * under qemu (bench/arm_gemm_icount.py --tasks, cortex-a76), MobileNetV2's 7x7 1x1 layers ran
+ * 2.0x their one-call instructions as 2-row tasks, its 14x14 ones 1.4x as 6-row tasks. */
+#if defined(__aarch64__)
+#define SPLIT_ROW_UNIT 4
+#else
+#define SPLIT_ROW_UNIT I8_GEMM_MR
+#endif
 /* channel blocks: multiples of 16 channels (the K2N16 / K4N16 weight blocks, whole ROWS
  * tiles; int8 output rows of neighbouring blocks then rarely share a cache line) */
 #define SPLIT_CH_STEP 16
@@ -36,7 +46,7 @@ typedef struct {
 } i8_gemm_split;
 
 /* m rows, `groups` groups of n output channels each, dot length k. row_unit: row blocks are
- * multiples of it (the im2col tile, so a block is whole tiles), at least 1. */
+ * multiples of it (the im2col tile, so a block is whole tiles), raised to SPLIT_ROW_UNIT. */
 static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size_t k,
                                       size_t groups, size_t row_unit) {
     s->m = m;
@@ -46,7 +56,7 @@ static inline void i8_gemm_split_init(i8_gemm_split *s, size_t m, size_t n, size
     s->row_tasks = 1;
     s->chans = n;
     s->ch_tasks = 1;
-    if (row_unit < I8_GEMM_MR) row_unit = I8_GEMM_MR;
+    if (row_unit < SPLIT_ROW_UNIT) row_unit = SPLIT_ROW_UNIT;
     const double macs = (double)m * (double)n * (double)k * (double)groups;
     if (m == 0 || n == 0 || macs < (double)SPLIT_MIN_MACS) return;
     size_t target = (size_t)(macs / (double)SPLIT_TASK_MACS);

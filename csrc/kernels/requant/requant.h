@@ -31,7 +31,8 @@
  * readable entries; y points at the first output element (int8, or float32 when out_f32);
  * nr <= 16 elements are written, nothing beyond. bias may be NULL in the scalar row only.
  * Each ISA's rq struct also carries `post` (i8_post below, NULL: none), which its epilogue
- * applies in registers (avx2.h, avx512.h) or on the bytes just written (scalar, sse2.h). */
+ * applies in registers (avx2.h, avx512.h) or on the bytes just written (scalar, sse2.h); the
+ * NEON kernels' drivers run i8_post_rows__neon over the rows just written. */
 #ifndef INT8RT_REQUANT_H
 #define INT8RT_REQUANT_H
 
@@ -88,7 +89,7 @@ static inline int8_t i8_post1(const i8_post *po, int8_t q, const int8_t *y) {
 }
 
 /* The post-ops over n int8 outputs already written at y (in place): the epilogue of kernels
- * without an in-register one (NEON, the SSE2 tiles). */
+ * without an in-register one (the SSE2 tiles, the scalar kernels). */
 static inline void i8_post_apply__scalar(const i8_post *po, int8_t *y, size_t n) {
     for (size_t t = 0; t < n; t++) y[t] = i8_post1(po, y[t], y + t);
 }
@@ -103,6 +104,14 @@ void i8_post_rows__avx2(const i8_post *po, int8_t *y, size_t rows, size_t n, siz
  * pass when a table is fused (a 16-byte lookup in their epilogue measured 2 % slower). */
 void i8_post_rows__avx512vbmi(const i8_post *po, int8_t *y, size_t rows, size_t n,
                               size_t y_row);
+#endif
+
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_FP) && !defined(__SOFTFP__))
+/* The post-ops over rows of int8 outputs, 16 bytes per step with NEON (post_neon.c: TBL / TBX
+ * lookup, the add's requantization in NEON): the pass the NEON gemm and depthwise drivers run
+ * over the rows just written, their epilogues having no post-ops. Only where NEON is selected
+ * (armv7: HWCAP_NEON). */
+void i8_post_rows__neon(const i8_post *po, int8_t *y, size_t rows, size_t n, size_t y_row);
 #endif
 
 /* Fills po from a conv / fc call's post params, table and residual (kernels.h); returns po,
