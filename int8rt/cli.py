@@ -174,8 +174,12 @@ def _load_float_or_offer_dynamic(args: argparse.Namespace) -> Any:
     """The float graph for static int8, or, when the static path refuses ops that the dynamic
     path runs in float32 (transformer ops: Erf, Pow, Where, LayerNormalization, ...), an
     error that offers that path by name."""
-    from .frontend.onnx import UnsupportedOpError
-
+    try:
+        # the ONNX importer (and its error type) needs onnx; a float .i8 input does not, and
+        # a Pi runtime install has no onnx
+        from .frontend.onnx import UnsupportedOpError
+    except ImportError:
+        return _load_float(args)
     try:
         return _load_float(args)
     except UnsupportedOpError as e:

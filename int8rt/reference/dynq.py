@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_ops import OPS
+from .onnx_ops import OPS, take_indices
 
 F32 = np.float32
 
@@ -225,7 +225,7 @@ def _wo_gather(ins, attrs):
     bits, group = int(attrs["bits"]), int(attrs["group"])
     cols = q.shape[1] * (2 if bits == 4 else 1)
     table = wo_dequantize(q, scales, bits, group, cols)  # same products as the kernel
-    return [np.take(table, np.asarray(idx, np.int64), axis=0)]
+    return [np.take(table, take_indices(idx, table.shape[0]), axis=0)]
 
 
 OPS["WOGather"] = _wo_gather

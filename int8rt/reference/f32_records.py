@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .f32_math import sqrt_f32
+
 F32 = np.float32
 
 
@@ -60,7 +62,7 @@ def f32_unary(x, *, op: int, n: int, alpha: float, beta: float, **_) -> np.ndarr
     with np.errstate(all="ignore"):
         exact = {
             0: lambda: np.where(x > 0, x, F32(0)),
-            4: lambda: np.sqrt(x),
+            4: lambda: sqrt_f32(x),
             8: lambda: -x,
             9: lambda: np.where(np.where(x < a, a, x) > b, b, np.where(x < a, a, x)),
             10: lambda: F32(1) / x,

@@ -21,6 +21,8 @@ import numpy as np
 
 from int8rt import opset
 
+from .f32_math import sqrt_f32
+
 F32 = np.float32
 
 
@@ -301,7 +303,7 @@ OPS: dict[str, OpFn] = {
     "Gemm": gemm,
     "Exp": _unary(lambda x, a: np.exp(x)),
     "Log": _unary(lambda x, a: np.log(x)),
-    "Sqrt": _unary(lambda x, a: np.sqrt(x)),
+    "Sqrt": _unary(lambda x, a: sqrt_f32(x)),
     "Abs": _unary(lambda x, a: np.abs(x)),
     "Neg": _unary(lambda x, a: -x),
     "Reciprocal": _unary(lambda x, a: F32(1) / x),

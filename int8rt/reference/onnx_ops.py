@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import opset
+from .f32_math import sqrt_f32
 
 F32 = np.float32
 OpFn = Callable[[list[Any], dict[str, Any]], list[np.ndarray]]
@@ -78,8 +79,12 @@ OPS["Max"] = _fold_variadic(np.maximum)
 OPS["Min"] = _fold_variadic(np.minimum)
 OPS["Sum"] = _fold_variadic(np.add)
 
+def _sqrt(x: np.ndarray) -> np.ndarray:
+    return sqrt_f32(x) if x.dtype == np.float32 else np.sqrt(x)
+
+
 _UN = {"Relu": lambda x: np.maximum(x, 0).astype(x.dtype), "Tanh": np.tanh,
-       "Sigmoid": lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype), "Sqrt": np.sqrt,
+       "Sigmoid": lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype), "Sqrt": _sqrt,
        "Exp": np.exp, "Log": np.log, "Neg": np.negative, "Abs": np.abs, "Not": np.logical_not,
        "Reciprocal": lambda x: (1 / x).astype(x.dtype), "Floor": np.floor, "Ceil": np.ceil}
 for _name, _fn in _UN.items():
@@ -148,10 +153,22 @@ def _range(ins, attrs):
     return [np.arange(start, limit, delta).astype(start.dtype)]
 
 
+def take_indices(idx: np.ndarray, n: int) -> np.ndarray:
+    """ONNX Gather indices (int32 / int64, negatives count from the end) as np.intp for np.take,
+    range-checked in int64 first: np.take casts indices to intp only under the 'safe' rule, which
+    refuses int64 where intp is 32 bits (armv7), and a plain cast would wrap an out-of-range
+    int64 index into range there."""
+    i = np.asarray(idx).astype(np.int64)
+    if i.size and (int(i.min()) < -n or int(i.max()) >= n):
+        raise IndexError(f"Gather: an index is out of range [{-n}, {n})")
+    return i.astype(np.intp)
+
+
 @_op("Gather")
 def _gather(ins, attrs):
     x, idx = ins
-    return [np.take(x, np.asarray(idx).astype(np.int64), axis=int(attrs.get("axis", 0)))]
+    axis = int(attrs.get("axis", 0))
+    return [np.take(x, take_indices(idx, x.shape[axis]), axis=axis)]
 
 
 @_op("GatherElements")
@@ -330,8 +347,8 @@ OPS["ReduceMax"] = _reduce(np.max)
 OPS["ReduceMin"] = _reduce(np.min)
 OPS["ReduceSumSquare"] = _reduce(lambda x, axis, keepdims: np.sum(x * x, axis=axis,
                                                                    keepdims=keepdims))
-OPS["ReduceL2"] = _reduce(lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis,
-                                                                   keepdims=keepdims)))
+OPS["ReduceL2"] = _reduce(lambda x, axis, keepdims: _sqrt(np.sum(x * x, axis=axis,
+                                                               keepdims=keepdims)))
 OPS["ReduceL1"] = _reduce(lambda x, axis, keepdims: np.sum(np.abs(x), axis=axis,
                                                            keepdims=keepdims))
 
@@ -341,7 +358,7 @@ def _lp_normalization(ins, attrs):
     x = ins[0]
     axis, p = int(attrs.get("axis", -1)), int(attrs.get("p", 2))
     norm = np.sum(np.abs(x), axis=axis, keepdims=True) if p == 1 else \
-        np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+        _sqrt(np.sum(x * x, axis=axis, keepdims=True))
     return [(x / norm).astype(x.dtype)]
 
 

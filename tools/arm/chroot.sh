@@ -4,6 +4,11 @@
 #
 #   sudo bash tools/arm/chroot.sh [arm64] [armhf]     (default: both; docs/PLATFORMS.md)
 #
+# The architectures run side by side (one background job each, output prefixed "[ARCH]" and
+# kept in $INT8RT_ARM_CACHE/run-ARCH.log): each is one emulated gcc at a time for ~1 h, so one
+# after the other would double the wall time for no gain on a 2-core host. The x86 model
+# outputs are computed meanwhile; each architecture waits for them only at its hash step.
+#
 # Steps per architecture:
 #   1. rootfs: debootstrap --variant=minbase bookworm from this machine's apt mirror, plus the
 #      apt packages a Pi user installs (python3-dev, python3-venv, gcc; armhf: python3-numpy)
@@ -191,6 +196,9 @@ install_sdist() {  # ARCH CPU: a clean install of $SDIST into the rootfs venv
       "cd /work && pip install -q --no-cache-dir /work/wheel/int8rt-*.whl"
   ls -l "$ROOTFS"/work/wheel/int8rt-*.whl | awk -v a="$arch" '{print "wheel (" a "): " $5 " bytes " $9}' |
     sed "s|$ROOTFS||" | tee -a "$LOG"
+  # the prebuilt wheel a Pi user can `pip install` (docs/PLATFORMS.md), kept out of the rootfs
+  mkdir -p "$CACHE/wheels"
+  cp "$ROOTFS"/work/wheel/int8rt-*.whl "$CACHE/wheels/"
 }
 
 run_arch() {
@@ -235,6 +243,9 @@ run_arch() {
     else echo "FAIL: pytest $arch $cpu" | tee -a "$LOG"; FAILED=1; fi
   done
   if [ "${HASHES:-1}" = 1 ]; then
+    # the x86 side (make_hashes, a background job) holds models.lock while it writes
+    flock "$CACHE/models.lock" true
+    [ -s "$CACHE/hashes-x86.txt" ] || { echo "FAIL: no x86 model hashes" | tee -a "$LOG"; FAILED=1; }
     cp "$CACHE"/models/*.i8 "$CACHE"/models/*.npy "$ROOTFS/work/" 2>/dev/null || true
     for cpu in $cpus; do
       t "model hashes $arch $cpu" chroot_run "$cpu" sh -c \
@@ -243,6 +254,7 @@ run_arch() {
     done
   fi
   mounts_off
+  return "$FAILED"
 }
 
 need_pkgs qemu-user-static debootstrap zstd
@@ -259,18 +271,36 @@ make_hashes() {
   if [ ! -f "$CACHE/models/mobilenet_v2.i8" ] || [ ! -s "$CACHE/hashes-x86.txt" ]; then
     # kept across runs: the quantized models and their x86 hashes depend only on the checkout
     # (delete $CACHE/models after changing the quantizer or the kernels)
+    # a clean checkout has no x86 build yet: model_hashes.py imports the checkout's int8rt
+    if ! ls "$SRC"/int8rt/_native/_libint8rt*.so >/dev/null 2>&1; then
+      t "x86 build_ext --inplace (host, for the model hashes)" sh -c \
+        "cd '$SRC' && python3 setup.py build_ext --inplace -j 2 >'$CACHE/x86-build.log' 2>&1" ||
+        { tail -n 20 "$CACHE/x86-build.log"; return 1; }
+    fi
     t "x86 model outputs (host)" python3 "$SRC/tools/arm/model_hashes.py" make "$CACHE/models" \
       | tee "$CACHE/hashes-x86.txt"
   fi
 }
+HASH_PID=""
 if [ "${HASHES:-1}" = 1 ]; then
-  # one writer when two architectures run side by side
+  # one writer (this job, or another chroot.sh on the same cache); the lock is taken before
+  # the architectures start, so their hash step waits for it
   exec 9>"$CACHE/models.lock"
   flock 9
-  make_hashes
-  flock -u 9
+  ( make_hashes; flock -u 9 ) &
+  HASH_PID=$!
+  exec 9>&-
 fi
-for a in "${ARCHES[@]}"; do run_arch "$a"; done
+# one job per architecture: its own ROOTFS, mounts (and their cleanup), FAILED and log
+declare -A ARCH_PID
+for a in "${ARCHES[@]}"; do
+  ( trap mounts_off EXIT; FAILED=0; run_arch "$a" ) > >(tee "$CACHE/run-$a.log" | sed -u "s/^/[$a] /") 2>&1 &
+  ARCH_PID[$a]=$!
+done
+[ -z "$HASH_PID" ] || wait "$HASH_PID" || { echo "FAIL: x86 model outputs" | tee -a "$LOG"; FAILED=1; }
+for a in "${ARCHES[@]}"; do
+  wait "${ARCH_PID[$a]}" || { echo "FAIL: $a (see $CACHE/run-$a.log)" | tee -a "$LOG"; FAILED=1; }
+done
 if [ "${HASHES:-1}" = 1 ]; then
   for f in $(for a in "${ARCHES[@]}"; do ls "$CACHE"/hashes-"$a"-*.txt 2>/dev/null; done); do
     if python3 "$SRC/tools/arm/model_hashes.py" compare "$CACHE/hashes-x86.txt" "$f"; then
