@@ -896,6 +896,13 @@ static const char *check_const_values(const i8_op_desc *d) {
     } else if (d->kind == I8_OP_RNN && p->rnn.has_lens) {
         if (!int32_range(d->consts[1], p->rnn.batch, 1, (int32_t)p->rnn.seq))
             return "sequence_lens entry out of [1, seq]";
+    } else if (d->kind == I8_OP_AVGPOOL) {
+        /* a non-finite multiplier saturates every output silently (the removed avgpool
+         * binding refused it; the plan is the one place left to check) */
+        const float *m = d->consts[0];
+        const int64_t n = (int64_t)p->pool.kh * p->pool.kw + 1;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(m[i])) return "mult_by_count entries must be finite";
     } else if (d->kind == I8_OP_SOFTMAX) {
         /* entry 0 (the row maximum itself) > 0 and none negative: the row sum is never 0 */
         const int32_t *t = d->consts[0];

@@ -153,6 +153,11 @@ def test_plan_rejects_bad_arguments():
         nat.avgpool(x, np.zeros(4, np.float32), **p)  # needs 5 entries
     with pytest.raises(ValueError, match="exactly"):  # multipliers that are not float32
         nat.avgpool(x, np.full(5, 0.1, np.float64), **p)
+    for bad in (np.inf, -np.inf, np.nan):  # would saturate or scramble every output
+        m = np.full(5, 0.1, np.float32)
+        m[2] = bad
+        with pytest.raises(ValueError, match="finite"):
+            nat.avgpool(x, m, **p)
     with pytest.raises(ValueError):
         nat.maxpool(x, **p, c=4)  # x's 48 elements are not 1 x 4 x 4 x 4
     with pytest.raises(ValueError):
