@@ -75,6 +75,8 @@ SETS = (
         "panels holding a -128 weight)", 16, pair=True),
     Set("neonmlal_emu", 4, 4, "", "prim_emu.h", "", ((2, 16), (2, 8)),
         "portable emulation of the neonmlal tiles", 16, pair=True),
+    Set("neonmull_emu", 4, 4, "", "prim_emu.h", "", ((2, 16), (2, 8)),
+        "portable emulation of the neonmull tiles", 16, pair=True),
 )
 
 HEADER = """\

@@ -88,7 +88,7 @@ def test_qemu_enforces_dotprod(arm_run: subprocess.CompletedProcess) -> None:
 
 # target -> native gemm kernel sets its CPU model must run in kernel_check --gemm-sets (each
 # against the scalar set over a shape / zero point / clamp / epilogue / -128 weight sweep)
-GEMM_SETS = {"x86-64": ("sse2", "neondot4_emu", "neonmlal_emu"),
+GEMM_SETS = {"x86-64": ("sse2", "neondot4_emu", "neonmlal_emu", "neonmull_emu"),
              "aarch64 cortex-a72": ("neon", "neon_pair", "neonmlal", "neonmull"),
              "aarch64 cortex-a76": ("neon", "neon_pair", "neonmlal", "neonmull", "neondot",
                                     "neondot4"),

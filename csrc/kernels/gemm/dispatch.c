@@ -40,6 +40,7 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
     SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 5, 4, 1, i8_gemm_pack_a_s8),
     SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET(neonmull_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
 
@@ -314,8 +315,8 @@ static const i8_gemm_kernel *exact_for(const i8_gemm_kernel *kd, const i8_gemm_p
 #if defined(I8_GEMM_HAVE_NEONDOT)
     if (kd->tiles == i8_gemm_tiles__neonmlal) return by_name("neonmull");
 #endif
-    /* the portable twin adds pairs in int16 too: on such a panel, the neondot4 twin */
-    if (kd->tiles == i8_gemm_tiles__neonmlal_emu) return by_name("neondot4_emu");
+    /* the portable twins swap as the NEON sets do */
+    if (kd->tiles == i8_gemm_tiles__neonmlal_emu) return by_name("neonmull_emu");
     return kd;
 }
 

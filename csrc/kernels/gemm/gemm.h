@@ -242,6 +242,7 @@ extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__neonmull_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,

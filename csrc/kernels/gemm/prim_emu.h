@@ -201,4 +201,35 @@ static inline i8_emu_vec neonmlal_emu_fold(i8_emu_vec lo, i8_emu_vec hi) {
 #define neonmlal_emu_rq_init_m neondot4_emu_rq_init_m
 #define neonmlal_emu_store16x4 neondot4_emu_store16x4
 
+/* The neonmull set (panels with a -128 weight): the same lanes, but one product per int16
+ * lane (SMULL + SADALP per quad; |p| <= 16,384 fits int16 for any int8), so no pair of
+ * products can wrap. */
+typedef i8_emu_vec neonmull_emu_vec;
+typedef i8_emu_vec neonmull_emu_xvec;
+typedef neonmlal_emu_wvec2 neonmull_emu_wvec2;
+typedef i8_rq_params neonmull_emu_rq;
+static inline i8_emu_vec i8_emu_mull_half(i8_emu_vec acc, i8_emu_vec wa, i8_emu_vec xa,
+                                          i8_emu_vec wb, i8_emu_vec xb, int half) {
+    const int8_t *a = (const int8_t *)wa.l + 8 * half, *b = (const int8_t *)wb.l + 8 * half;
+    const int8_t *p = (const int8_t *)xa.l + 8 * half, *q = (const int8_t *)xb.l + 8 * half;
+    for (int t = 0; t < 4; t++) {
+        int32_t s = 0;
+        for (int u = 2 * t; u < 2 * t + 2; u++)
+            s += (int16_t)(a[u] * p[u]) + (int16_t)(b[u] * q[u]);
+        acc.l[t] = (int32_t)((uint32_t)acc.l[t] + (uint32_t)s);
+    }
+    return acc;
+}
+#define neonmull_emu_dotlo(acc, wa, xa, wb, xb) i8_emu_mull_half(acc, wa, xa, wb, xb, 0)
+#define neonmull_emu_dothi(acc, wa, xa, wb, xb) i8_emu_mull_half(acc, wa, xa, wb, xb, 1)
+#define neonmull_emu_zero neondot4_emu_zero
+#define neonmull_emu_acc0lo neonmlal_emu_acc0lo
+#define neonmull_emu_acc0hi neonmlal_emu_acc0hi
+#define neonmull_emu_loadx neonmlal_emu_loadx
+#define neonmull_emu_loadw2 neonmlal_emu_loadw2
+#define neonmull_emu_fold neonmlal_emu_fold
+#define neonmull_emu_rq_init neondot4_emu_rq_init
+#define neonmull_emu_rq_init_m neondot4_emu_rq_init_m
+#define neonmull_emu_store16x4 neondot4_emu_store16x4
+
 #endif
