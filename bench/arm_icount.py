@@ -324,10 +324,12 @@ def counted(cpu: str, runtime: str, model: str, runs: int, blocks: str | None,
     return int(text.split("\n", 1)[0].split()[1]), info
 
 
-def _symbols(info: dict) -> tuple[list[int], list[str], int]:
-    """Start offsets and names of the native module's functions, and its load address."""
-    so = ROOTFS / info["native"].lstrip("/")
-    nm = sh(["aarch64-linux-gnu-nm", "--defined-only", "-n", str(so)], capture_output=True,
+def _symbols(info: dict, nm: str = "aarch64-linux-gnu-nm",
+             root: Path | None = None) -> tuple[list[int], list[str], int]:
+    """Start offsets and names of the native module's functions, and its load address (the
+    module read under `root`, default the arm64 rootfs, with the `nm` of its architecture)."""
+    so = (ROOTFS if root is None else root) / info["native"].lstrip("/")
+    nm = sh([nm, "--defined-only", "-n", str(so)], capture_output=True,
             text=True).stdout.split("\n")
     syms = []
     for ln in nm:
@@ -349,10 +351,12 @@ def _function_of(starts: list[int], names: list[str], base: int, addr: int) -> s
 
 
 def split_per_function(b1: str, bn: str, runs: int, info: dict,
-                       info_n: dict | None = None) -> list[tuple[str, float]]:
+                       info_n: dict | None = None, nm: str = "aarch64-linux-gnu-nm",
+                       root: Path | None = None) -> list[tuple[str, float]]:
     """Per-inference instructions per native-module function, from two block dumps (info,
-    info_n: each run's guest info; the module's load address can differ between runs)."""
-    starts, names, _ = _symbols(info)
+    info_n: each run's guest info; the module's load address can differ between runs; nm /
+    root: as _symbols)."""
+    starts, names, _ = _symbols(info, nm, root)
 
     def per_fn(path: str, base: int) -> dict[str, int]:
         acc: dict[str, int] = {}

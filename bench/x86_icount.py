@@ -106,8 +106,8 @@ def counted(cpu: str, runtime: str, model: str, runs: int,
            "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("INT8RT_ISA", None)  # the path is whatever int8rt picks on that CPU model
-    # setarch -R: no address randomisation, so the two counted runs load the native module at
-    # the same address and --split can read both block dumps with one symbol table
+    # setarch -R: no address randomisation, so runs repeat their layout (--split still reads
+    # each dump with its own run's module address)
     cmd = ["setarch", "x86_64", "-R", qemu, "-cpu", cpu, "-plugin", plug, "-d", "plugin",
            sys.executable]
     cmd += guest + ["--runs", str(runs)] if guest else [
@@ -123,23 +123,6 @@ def counted(cpu: str, runtime: str, model: str, runs: int,
         shutil.copy(out, blocks)
     out.unlink()
     return int(text.split("\n", 1)[0].split()[1]), json.loads(lines[-1][6:])
-
-
-def split_per_function(b1: str, bn: str, runs: int, info: dict) -> list[tuple[str, float]]:
-    """arm_icount's per-function split, with the host's nm instead of the aarch64 one."""
-    orig = arm_icount.ROOTFS, arm_icount.sh
-    so = info["native"]
-
-    def sh(cmd: list[str] | str, **kw: object) -> subprocess.CompletedProcess:
-        if isinstance(cmd, list) and cmd[0] == "aarch64-linux-gnu-nm":
-            cmd = ["nm", *cmd[1:-1], so]
-        return orig[1](cmd, **kw)
-
-    arm_icount.ROOTFS, arm_icount.sh = Path("/"), sh
-    try:
-        return arm_icount.split_per_function(b1, bn, runs, info)
-    finally:
-        arm_icount.ROOTFS, arm_icount.sh = orig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,14 +164,15 @@ def main(argv: list[str] | None = None) -> int:
                 split = args.split and rt == "int8rt"
                 b1, bn = (str(WORK / "b1.txt"), str(WORK / "bn.txt")) if split else (None, None)
                 c1, info = counted(cpu, rt, m, 1, b1)
-                cn, _ = counted(cpu, rt, m, 1 + args.runs, bn)
+                cn, info_n = counted(cpu, rt, m, 1 + args.runs, bn)
                 row[rt] = (cn - c1) / args.runs
                 if rt == "int8rt":
                     row["path"] = info["isa"]
                 arm_icount.log(f"{m} {cpu} {rt} ({info['isa']}): {row[rt] / 1e6:.1f} M "
                                f"instructions per inference ({time.time() - t0:.0f} s)")
                 if split:
-                    for name, n in split_per_function(b1, bn, args.runs, info)[:25]:
+                    for name, n in arm_icount.split_per_function(
+                            b1, bn, args.runs, info, info_n, nm="nm", root=Path("/"))[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
             rows.append(row)
     arm_icount.print_table(rows)
@@ -210,13 +194,14 @@ def minilm_main(args: argparse.Namespace) -> int:
                 split = args.split and rt == "int8rt"
                 b1, bn = (str(WORK / "b1.txt"), str(WORK / "bn.txt")) if split else (None, None)
                 c1, info = counted(cpu, rt, "minilm", 1, b1, guest=guest)
-                cn, _ = counted(cpu, rt, "minilm", 1 + args.runs, bn, guest=guest)
+                cn, info_n = counted(cpu, rt, "minilm", 1 + args.runs, bn, guest=guest)
                 per[cpu, rt, length] = (cn - c1) / args.runs
                 arm_icount.log(f"minilm {cpu} {rt} ({info['isa']}) {length} tokens: "
                                f"{per[cpu, rt, length] / 1e6:.1f} M instructions per "
                                f"inference ({time.time() - t0:.0f} s)")
                 if split:
-                    for name, n in split_per_function(b1, bn, args.runs, info)[:25]:
+                    for name, n in arm_icount.split_per_function(
+                            b1, bn, args.runs, info, info_n, nm="nm", root=Path("/"))[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
     print("| CPU model | tokens | int8rt dynamic int8 | ORT quantize_dynamic (per-channel) | "
           "ORT fp32 | int8rt / ORT dyn | int8rt / ORT fp32 |")
