@@ -109,17 +109,11 @@ LANE_ASM_MIN_KC = 48  # lane_asm_loop from here on (measured: the C loop is chea
 PRAGMA_OPTS = {"prim_neon.h": '"no-tree-pre", "no-schedule-insns"'}
 
 
-def lane_tile(s: Set, mr: int, nr: int) -> str:
-    """The lane-broadcast form (s.lane): per 16 bytes of every row (4 k groups, one load), for
-    each group l the 16 channels' weights (4 vectors) meet lane l of every row's load; then the
-    16-channel epilogue per row. 4x16 on NEON: 16 accumulators + 4 rows + 4 weights = 24 of 32
-    vector registers, no horizontal sums."""
-    assert nr in (8, 16) and s.lanes == 4
-    nv = nr // 4
-    p = s.name
-    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
+def prologue(s: Set, mr: int, nr: int) -> list[str]:
+    """The micro-kernel's signature and its row pointers: rows past mr alias row mr - 1 (the
+    contract in HEADER), so a partial tile runs the same code."""
     attr = f"{s.attr} " if s.attr else ""
-    o = [f"{attr}void {name}(",
+    o = [f"{attr}void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}(",
          "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
          "    size_t c_stride, const i8_gemm_params *p) {",
          "    const unsigned char *a0 = (const unsigned char *)a;",
@@ -131,6 +125,18 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
               f"        a{r} = a{r - 1};",
               f"        c{r} = c{r - 1};",
               "    }"]
+    return o
+
+
+def lane_tile(s: Set, mr: int, nr: int) -> str:
+    """The lane-broadcast form (s.lane): per 16 bytes of every row (4 k groups, one load), for
+    each group l the 16 channels' weights (4 vectors) meet lane l of every row's load; then the
+    16-channel epilogue per row. 4x16 on NEON: 16 accumulators + 4 rows + 4 weights = 24 of 32
+    vector registers, no horizontal sums."""
+    assert nr in (8, 16) and s.lanes == 4
+    nv = nr // 4
+    p = s.name
+    o = prologue(s, mr, nr)
     o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for v in range(nv):
@@ -300,20 +306,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     assert nr in (8, 16) and s.lanes == 4
     ng = nr // 4  # 4-channel groups
     p = s.name
-    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
-    attr = f"{s.attr} " if s.attr else ""
-    o = [f"{attr}void {name}(",
-         "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
-         "    size_t c_stride, const i8_gemm_params *p) {",
-         "    const unsigned char *a0 = (const unsigned char *)a;",
-         "    unsigned char *c0 = (unsigned char *)c;"]
-    for r in range(1, mr):
-        o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
-              f"    unsigned char *c{r} = c{r - 1} + c_stride;",
-              f"    if (mr <= {r}) {{",
-              f"        a{r} = a{r - 1};",
-              f"        c{r} = c{r - 1};",
-              "    }"]
+    o = prologue(s, mr, nr)
     o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for g in range(ng):  # the bias in the first half of each channel's lane pair
@@ -347,20 +340,7 @@ def tile(s: Set, mr: int, nr: int) -> str:
         return pair_tile(s, mr, nr)
     nv = nr // s.lanes
     p = s.name
-    name = f"i8_gemm_{mr}x{nr}c{s.ku}__{p}"
-    attr = f"{s.attr} " if s.attr else ""
-    o = [f"{attr}void {name}(",
-         "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
-         "    size_t c_stride, const i8_gemm_params *p) {",
-         "    const unsigned char *a0 = (const unsigned char *)a;",
-         "    unsigned char *c0 = (unsigned char *)c;"]
-    for r in range(1, mr):
-        o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
-              f"    unsigned char *c{r} = c{r - 1} + c_stride;",
-              f"    if (mr <= {r}) {{",
-              f"        a{r} = a{r - 1};",
-              f"        c{r} = c{r - 1};",
-              "    }"]
+    o = prologue(s, mr, nr)
     o += [f"    const size_t bytes = kc / {s.ku} * 4; /* of one prepared row */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     if nr > 16:
