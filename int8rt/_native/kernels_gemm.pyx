@@ -108,7 +108,7 @@ cdef extern from "kernels/dwconv/dwconv.h" nogil:
 def dwconv_3x3_emu(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
                    pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
     """conv2d's arguments (int8rt.reference.conv), run by the portable twin of the avx512vnni
-    3x3 depthwise column kernel (csrc/kernels/dwconv/avx512_3x3_emu.c; x86 builds), whatever
+    3x3 depthwise column kernel (csrc/kernels/dwconv/col3x3_emu.c; x86 builds), whatever
     the CPU: a plan never picks it. ValueError for a shape that kernel does not cover (not
     depthwise 3x3, dilation 1, stride_w 1 or 2) and on other architectures."""
     _check_array(x, "x", np.int8, 4)

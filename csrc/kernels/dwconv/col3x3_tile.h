@@ -48,21 +48,60 @@ C3_ROW(const int stride, const int full, size_t nr, const int8_t *const rp[3],
     ptrdiff_t o0 = ix0 * d0, o1 = ix0 * d1, o2 = ix0 * d2;
     int32_t nx = ix0;
     /* the next column (out of the image: the x_zp column), then step to the one after it */
-#define C3_NEXT(col)                                                                                do {                                                                                                (col) = (uint32_t)nx < (uint32_t)w                                                                          ? C3_P(column)(cx, rp[0] + o0, rp[1] + o1, rp[2] + o2, nr, full)                                : C3_P(zcol)(cx);                                                                   nx++;                                                                                           o0 += d0;                                                                                       o1 += d1;                                                                                       o2 += d2;                                                                                   } while (0)
+#define C3_NEXT(col)                                                                            \
+    do {                                                                                        \
+        (col) = (uint32_t)nx < (uint32_t)w                                                      \
+                    ? C3_P(column)(cx, rp[0] + o0, rp[1] + o1, rp[2] + o2, nr, full)            \
+                    : C3_P(zcol)(cx);                                                           \
+        nx++;                                                                                   \
+        o0 += d0;                                                                               \
+        o1 += d1;                                                                               \
+        o2 += d2;                                                                               \
+    } while (0)
+#define C3_PIXEL(a, b, c)                                                                       \
+    do {                                                                                        \
+        C3_P(store)(rq, C3_P(dot3)(wt, a, b, c), mult, y, nr);                                  \
+        y += ystep;                                                                             \
+    } while (0)
+    /* unrolled so the carried columns change roles instead of being copied (3 pixels a turn
+     * at stride 1, 2 at stride 2) */
     C3_P(col) c0, c1, c2;
+    int32_t ox = 0;
     C3_NEXT(c0);
-    if (stride == 1) C3_NEXT(c1);
-    for (int32_t ox = 0; ox < ow; ox++, y += ystep) {
-        if (stride != 1) C3_NEXT(c1);
-        C3_NEXT(c2);
-        C3_P(store)(rq, C3_P(dot3)(wt, c0, c1, c2), mult, y, nr);
-        if (stride == 1) {
-            c0 = c1;
-            c1 = c2;
-        } else {
-            c0 = c2;
+    if (stride == 1) {
+        C3_NEXT(c1);
+        for (; ox + 3 <= ow; ox += 3) {
+            C3_NEXT(c2);
+            C3_PIXEL(c0, c1, c2);
+            C3_NEXT(c0);
+            C3_PIXEL(c1, c2, c0);
+            C3_NEXT(c1);
+            C3_PIXEL(c2, c0, c1);
+        }
+        if (ox < ow) {
+            C3_NEXT(c2);
+            C3_PIXEL(c0, c1, c2);
+            if (ox + 1 < ow) {
+                C3_NEXT(c0);
+                C3_PIXEL(c1, c2, c0);
+            }
+        }
+    } else {
+        for (; ox + 2 <= ow; ox += 2) {
+            C3_NEXT(c1);
+            C3_NEXT(c2);
+            C3_PIXEL(c0, c1, c2);
+            C3_NEXT(c1);
+            C3_NEXT(c0);
+            C3_PIXEL(c2, c1, c0);
+        }
+        if (ox < ow) {
+            C3_NEXT(c1);
+            C3_NEXT(c2);
+            C3_PIXEL(c0, c1, c2);
         }
     }
+#undef C3_PIXEL
 #undef C3_NEXT
 }
 
@@ -96,21 +135,20 @@ C3_ATTR void C3_FN(const i8_conv2d_params *p, const void *packed, const int8_t *
             const C3_P(wts) wt = C3_P(wload)(&s, ch / 16);
             unsigned char *yc = yr + ch * esz;
             /* constant stride and full-or-tail: each combination its own unrolled loop */
+#define C3_ROW_CALL(stride, full, nr)                                                           \
+    C3_ROW(stride, full, nr, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep, &cx)
             if (p->stride_w == 1) {
                 if (nr == 16)
-                    C3_ROW(1, 1, 16, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep,
-                           &cx);
+                    C3_ROW_CALL(1, 1, 16);
                 else
-                    C3_ROW(1, 0, nr, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep,
-                           &cx);
+                    C3_ROW_CALL(1, 0, nr);
             } else {
                 if (nr == 16)
-                    C3_ROW(2, 1, 16, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep,
-                           &cx);
+                    C3_ROW_CALL(2, 1, 16);
                 else
-                    C3_ROW(2, 0, nr, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep,
-                           &cx);
+                    C3_ROW_CALL(2, 0, nr);
             }
+#undef C3_ROW_CALL
         }
     }
 }
