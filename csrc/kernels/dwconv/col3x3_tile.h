@@ -36,27 +36,46 @@
 #define C3_ROW C3_CAT(C3_FN, _row)
 
 /* One output row of one 16-channel block. rp[k]: input row k of the window at the block's
- * first channel (or the x_zp row), rs[k]: its pixel stride (c, or 0 for the x_zp row).
- * Columns are built in order ix0, ix0 + 1, ...; nx is the next one's index and o[k] its
- * offset in row k (running offsets: no multiply per column). */
+ * first channel (or the x_zp row), rs[k]: its pixel stride (c, or 0 for the x_zp row);
+ * rows_in (a constant): all three rows are in the image, so they share one running offset.
+ * Columns are built in order ix0, ix0 + 1, ...; nx is the next one's index and o0..o2 its
+ * offsets in the rows (running offsets: no multiply per column). */
 static inline __attribute__((always_inline, unused)) C3_ATTR void
-C3_ROW(const int stride, const int full, size_t nr, const int8_t *const rp[3],
-       const size_t rs[3], int32_t ix0, int32_t w, int32_t ow, const C3_P(wts) * wt,
-       const float *mult, const C3_P(rq) * rq, unsigned char *y, size_t ystep,
-       const C3_P(ctx) * cx) {
-    const ptrdiff_t d0 = (ptrdiff_t)rs[0], d1 = (ptrdiff_t)rs[1], d2 = (ptrdiff_t)rs[2];
+C3_ROW(const int stride, const int full, const int rows_in, size_t nr,
+       const int8_t *const rp[3], const size_t rs[3], int32_t ix0, int32_t w, int32_t ow,
+       const C3_P(wts) * wt, const float *mult, const C3_P(rq) * rq, unsigned char *y,
+       size_t ystep, const C3_P(ctx) * cx) {
+    const int8_t *const q0 = rp[0], *const q1 = rp[1], *const q2 = rp[2];
+    const ptrdiff_t d0 = (ptrdiff_t)rs[0], d1 = rows_in ? d0 : (ptrdiff_t)rs[1],
+                    d2 = rows_in ? d0 : (ptrdiff_t)rs[2];
     ptrdiff_t o0 = ix0 * d0, o1 = ix0 * d1, o2 = ix0 * d2;
     int32_t nx = ix0;
-    /* the next column (out of the image: the x_zp column), then step to the one after it */
-#define C3_NEXT(col)                                                                            \
+    /* the next column (checked: out of the image it is the x_zp column), then step to the
+     * one after it */
+#define C3_STEP()                                                                               \
     do {                                                                                        \
-        (col) = (uint32_t)nx < (uint32_t)w                                                      \
-                    ? C3_P(column)(cx, rp[0] + o0, rp[1] + o1, rp[2] + o2, nr, full)            \
-                    : C3_P(zcol)(cx);                                                           \
         nx++;                                                                                   \
         o0 += d0;                                                                               \
-        o1 += d1;                                                                               \
-        o2 += d2;                                                                               \
+        if (!rows_in) {                                                                         \
+            o1 += d1;                                                                           \
+            o2 += d2;                                                                           \
+        }                                                                                       \
+    } while (0)
+#define C3_IN(col)                                                                              \
+    ((col) = C3_P(column)(cx, q0 + o0, q1 + (rows_in ? o0 : o1), q2 + (rows_in ? o0 : o2), nr, \
+                          full))
+#define C3_NEXT(col)                                                                            \
+    do {                                                                                        \
+        if ((uint32_t)nx < (uint32_t)w)                                                         \
+            C3_IN(col);                                                                         \
+        else                                                                                    \
+            (col) = C3_P(zcol)(cx);                                                             \
+        C3_STEP();                                                                              \
+    } while (0)
+#define C3_NEXT_IN(col)                                                                         \
+    do {                                                                                        \
+        C3_IN(col);                                                                             \
+        C3_STEP();                                                                              \
     } while (0)
 #define C3_PIXEL(a, b, c)                                                                       \
     do {                                                                                        \
@@ -64,12 +83,23 @@ C3_ROW(const int stride, const int full, size_t nr, const int8_t *const rp[3],
         y += ystep;                                                                             \
     } while (0)
     /* unrolled so the carried columns change roles instead of being copied (3 pixels a turn
-     * at stride 1, 2 at stride 2) */
+     * at stride 1, 2 at stride 2); the first loop runs the pixels whose new columns are all
+     * inside the image (no bounds check), the second the rest */
     C3_P(col) c0, c1, c2;
     int32_t ox = 0;
     C3_NEXT(c0);
     if (stride == 1) {
         C3_NEXT(c1);
+        /* pixel ox builds column ix0 + 2 + ox */
+        const int32_t n_in = nx < 0 ? 0 : w - nx < ow ? w - nx : ow;
+        for (; ox + 3 <= n_in; ox += 3) {
+            C3_NEXT_IN(c2);
+            C3_PIXEL(c0, c1, c2);
+            C3_NEXT_IN(c0);
+            C3_PIXEL(c1, c2, c0);
+            C3_NEXT_IN(c1);
+            C3_PIXEL(c2, c0, c1);
+        }
         for (; ox + 3 <= ow; ox += 3) {
             C3_NEXT(c2);
             C3_PIXEL(c0, c1, c2);
@@ -87,6 +117,16 @@ C3_ROW(const int stride, const int full, size_t nr, const int8_t *const rp[3],
             }
         }
     } else {
+        /* pixel ox builds columns ix0 + 1 + 2 ox and ix0 + 2 + 2 ox */
+        const int32_t n_in = nx < 0 ? 0 : (w - nx) / 2 < ow ? (w - nx) / 2 : ow;
+        for (; ox + 2 <= n_in; ox += 2) {
+            C3_NEXT_IN(c1);
+            C3_NEXT_IN(c2);
+            C3_PIXEL(c0, c1, c2);
+            C3_NEXT_IN(c1);
+            C3_NEXT_IN(c0);
+            C3_PIXEL(c2, c1, c0);
+        }
         for (; ox + 2 <= ow; ox += 2) {
             C3_NEXT(c1);
             C3_NEXT(c2);
@@ -102,7 +142,10 @@ C3_ROW(const int stride, const int full, size_t nr, const int8_t *const rp[3],
         }
     }
 #undef C3_PIXEL
+#undef C3_NEXT_IN
 #undef C3_NEXT
+#undef C3_IN
+#undef C3_STEP
 }
 
 C3_ATTR void C3_FN(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
@@ -121,6 +164,7 @@ C3_ATTR void C3_FN(const i8_conv2d_params *p, const void *packed, const int8_t *
         const int32_t iy0 = oy * p->stride_h - p->pad_t;
         const int8_t *rows[3];
         size_t rs[3];
+        const int rows_in = iy0 >= 0 && iy0 + 2 < p->h;
         for (int k = 0; k < 3; k++) {
             const int32_t iy = iy0 + k;
             const int in = iy >= 0 && iy < p->h;
@@ -134,19 +178,24 @@ C3_ATTR void C3_FN(const i8_conv2d_params *p, const void *packed, const int8_t *
             const int8_t *rp[3] = {rows[0] + ch, rows[1] + ch, rows[2] + ch};
             const C3_P(wts) wt = C3_P(wload)(&s, ch / 16);
             unsigned char *yc = yr + ch * esz;
-            /* constant stride and full-or-tail: each combination its own unrolled loop */
-#define C3_ROW_CALL(stride, full, nr)                                                           \
-    C3_ROW(stride, full, nr, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc, ystep, &cx)
+            /* constant stride, full-or-tail and rows: each combination its own loops */
+#define C3_ROW_CALL(stride, full, rows_in, nr)                                                  \
+    C3_ROW(stride, full, rows_in, nr, rp, rs, ix0, p->w, p->ow, &wt, s.mult + ch, &rq, yc,      \
+           ystep, &cx)
             if (p->stride_w == 1) {
-                if (nr == 16)
-                    C3_ROW_CALL(1, 1, 16);
+                if (nr == 16 && rows_in)
+                    C3_ROW_CALL(1, 1, 1, 16);
+                else if (nr == 16)
+                    C3_ROW_CALL(1, 1, 0, 16);
                 else
-                    C3_ROW_CALL(1, 0, nr);
+                    C3_ROW_CALL(1, 0, 0, nr);
             } else {
-                if (nr == 16)
-                    C3_ROW_CALL(2, 1, 16);
+                if (nr == 16 && rows_in)
+                    C3_ROW_CALL(2, 1, 1, 16);
+                else if (nr == 16)
+                    C3_ROW_CALL(2, 1, 0, 16);
                 else
-                    C3_ROW_CALL(2, 0, nr);
+                    C3_ROW_CALL(2, 0, 0, nr);
             }
 #undef C3_ROW_CALL
         }

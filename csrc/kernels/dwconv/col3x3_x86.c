@@ -144,7 +144,6 @@ typedef struct {
     __m256i lo, hi;
 } a3_acc;
 typedef struct {
-    __m256i zero;
     a3_col zcol;
 } a3_ctx;
 typedef struct {
@@ -154,7 +153,6 @@ typedef i8_avx2_requant a3_rq;
 
 YA_INLINE a3_ctx a3_ctx_init(int32_t x_zp) {
     a3_ctx cx;
-    cx.zero = _mm256_setzero_si256();
     cx.zcol.lo = cx.zcol.hi = cx.zcol.r2 = _mm256_set1_epi16((short)x_zp);
     return cx;
 }
@@ -191,7 +189,7 @@ YA_INLINE a3_wts a3_wload(const i8_dwconv_packed *s, size_t block) {
 }
 
 YA_INLINE a3_acc a3_dot3(const a3_wts *t, a3_col c0, a3_col c1, a3_col c2) {
-    const __m256i *v = t->v, z = _mm256_setzero_si256();
+    const __m256i *v = t->v;
     a3_acc a;
     a.lo = _mm256_add_epi32(_mm256_loadu_si256(v + 10),
                             _mm256_madd_epi16(c0.lo, _mm256_loadu_si256(v + 0)));
@@ -201,10 +199,12 @@ YA_INLINE a3_acc a3_dot3(const a3_wts *t, a3_col c0, a3_col c1, a3_col c2) {
     a.hi = _mm256_add_epi32(a.hi, _mm256_madd_epi16(c1.hi, _mm256_loadu_si256(v + 3)));
     a.lo = _mm256_add_epi32(a.lo, _mm256_madd_epi16(c2.lo, _mm256_loadu_si256(v + 4)));
     a.hi = _mm256_add_epi32(a.hi, _mm256_madd_epi16(c2.hi, _mm256_loadu_si256(v + 5)));
-    /* row 2: taps (2, 0) and (2, 1) as one pair, tap (2, 2) against weight 0 */
+    /* row 2: taps (2, 0) and (2, 1) as one pair, tap (2, 2) paired with itself against
+     * weight 0 (no zero register needed) */
     const __m256i p01lo = _mm256_unpacklo_epi16(c0.r2, c1.r2),
                   p01hi = _mm256_unpackhi_epi16(c0.r2, c1.r2);
-    const __m256i p2lo = _mm256_unpacklo_epi16(c2.r2, z), p2hi = _mm256_unpackhi_epi16(c2.r2, z);
+    const __m256i p2lo = _mm256_unpacklo_epi16(c2.r2, c2.r2),
+                  p2hi = _mm256_unpackhi_epi16(c2.r2, c2.r2);
     a.lo = _mm256_add_epi32(a.lo, _mm256_madd_epi16(p01lo, _mm256_loadu_si256(v + 6)));
     a.hi = _mm256_add_epi32(a.hi, _mm256_madd_epi16(p01hi, _mm256_loadu_si256(v + 7)));
     a.lo = _mm256_add_epi32(a.lo, _mm256_madd_epi16(p2lo, _mm256_loadu_si256(v + 8)));
