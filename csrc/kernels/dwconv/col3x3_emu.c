@@ -84,8 +84,9 @@ static inline e3_acc e3_dot3(const e3_wts *t, e3_col c0, e3_col c1, e3_col c2) {
     return a;
 }
 
-static inline void e3_store(const e3_rq *rq, e3_acc acc, const float *mult, unsigned char *y,
+static inline void e3_store(const e3_rq *rq, const e3_wts *t, e3_acc acc, const float *mult, unsigned char *y,
                             size_t nr) {
+    (void)t;
     static const int32_t zero16[16] = {0};
     int32_t sacc[16];
     memcpy(sacc, acc.v, sizeof sacc);

@@ -28,7 +28,8 @@
  *                                   full: nr == 16 (a compile-time constant in each loop)
  *     wload(s, block)               wts of 16-channel block `block` of the packed sections
  *     dot3(&wts, c0, c1, c2)        acc = bias + the 3 columns times the 3 weight vectors
- *     store(&rq, acc, mult, y, nr)  the epilogue: nr outputs at y
+ *     store(&rq, &wts, acc, mult, y, nr)   the epilogue: nr outputs at y (mult: the block's
+ *                                   multipliers in channel order)
  * The helpers below are named C3_FN##_... so several instantiations share a file. */
 
 #define C3_CAT_(a, b) a##b
@@ -79,7 +80,7 @@ C3_ROW(const int stride, const int full, const int rows_in, size_t nr,
     } while (0)
 #define C3_PIXEL(a, b, c)                                                                       \
     do {                                                                                        \
-        C3_P(store)(rq, C3_P(dot3)(wt, a, b, c), mult, y, nr);                                  \
+        C3_P(store)(rq, wt, C3_P(dot3)(wt, a, b, c), mult, y, nr);                                  \
         y += ystep;                                                                             \
     } while (0)
     /* unrolled so the carried columns change roles instead of being copied (3 pixels a turn

@@ -12,10 +12,10 @@
  *   w4   x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W4_BLOCK bytes, per block 3 vectors
  *        [16 channels][4] int8 (kernel column kx: w[ky = 0..2][kx] and a zero filler byte)
  *        and the int32 bias' [16] = bias - 128 * sum(w) (col3x3_x86.c: vpdpbusd of u8 x + 128)
- *   w16c  x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W16C_BLOCK bytes, per block 12
- *        vectors of 16 int16 (scalar.c i8_dwconv_pack has the lane order): the vpmaddwd pairs
- *        (w[0][kx], w[1][kx]) per kx, (w[2][0], w[2][1]), (w[2][2], 0), then the folded bias as
- *        int32 (col3x3_x86.c, AVX2 set)
+ *   w16c  x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W16C_BLOCK bytes, per block 14
+ *        vectors of 32 bytes (scalar.c i8_dwconv_pack has the lane order): the int16
+ *        vpmaddwd pairs (w[0][kx], w[1][kx]) per kx, (w[2][0], w[2][1]), (w[2][2], 0), then
+ *        the folded bias as int32 and mult as float32 (col3x3_x86.c, AVX2 set)
  *   flags [64 bytes]: int32 w_m128, 1 when some weight is -128 (the NEON pair kernel's exact
  *        fallback, neon.c: recorded at pack time, so a run, or each of its row tasks, does not
  *        scan the weights)
@@ -36,7 +36,7 @@
 #include "int8rt/kernels.h"
 #include "kernels/requant/requant.h"
 
-enum { I8_DWCONV_W4_BLOCK = 4 * 64, I8_DWCONV_W16C_BLOCK = 12 * 32 };
+enum { I8_DWCONV_W4_BLOCK = 4 * 64, I8_DWCONV_W16C_BLOCK = 14 * 32 };
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 /* w: natural layout [c, kh, kw, 1]; bias may be NULL (zero). */
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,

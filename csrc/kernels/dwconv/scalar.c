@@ -96,11 +96,12 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
                     blk[kx * 64 + lane * 4 + ky] = (unsigned char)w[(size_t)ch * 9 + ky * 3 + kx];
             const int32_t bu = (int32_t)(uint32_t)(uint64_t)(b - 128 * sum);
             memcpy(blk + 192 + lane * 4, &bu, sizeof bu);
-            /* w16c, block ch / 16: 12 vectors of 16 int16 (col3x3_x86.c, AVX2 set), each as
+            /* w16c, block ch / 16: 14 vectors of 32 bytes (col3x3_x86.c, AVX2 set), each as
              * lo (channels 0-3 | 8-11) and hi (4-7 | 12-15), int32 lane 4 * half + ch % 4
              * (the order _mm256_unpack{lo,hi}_epi16 gives the activations): vectors 2 kx,
              * 2 kx + 1 the pair (w[0][kx], w[1][kx]); 6, 7 the pair (w[2][0], w[2][1]); 8, 9
-             * (w[2][2], 0); 10, 11 the folded bias as int32 in the same lane order */
+             * (w[2][2], 0); 10, 11 the folded bias as int32 and 12, 13 the float32
+             * multipliers in the same lane order */
             unsigned char *bc = base + off_w16c(p, cs) + (size_t)ch / 16 * I8_DWCONV_W16C_BLOCK;
             const size_t half = lane / 8, vhi = lane % 8 / 4, l32 = 4 * half + lane % 4;
             int16_t pair[5][2];
@@ -115,6 +116,7 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
             for (size_t v = 0; v < 5; v++)
                 memcpy(bc + (2 * v + vhi) * 32 + l32 * 4, pair[v], sizeof pair[v]);
             memcpy(bc + (10 + vhi) * 32 + l32 * 4, &pb[ch], sizeof pb[ch]);
+            memcpy(bc + (12 + vhi) * 32 + l32 * 4, &mult[ch], sizeof mult[ch]);
         }
     }
     memcpy(base + off_flags(p, cs), &w_m128, sizeof w_m128);
