@@ -28,8 +28,9 @@
  *                                   full: nr == 16 (a compile-time constant in each loop)
  *     wload(s, block)               wts of 16-channel block `block` of the packed sections
  *     dot3(&wts, c0, c1, c2)        acc = bias + the 3 columns times the 3 weight vectors
- *     store(&rq, &wts, acc, mult, y, nr)   the epilogue: nr outputs at y (mult: the block's
- *                                   multipliers in channel order)
+ *     store(&rq, &wts, acc, mult, y, nr, int8)   the epilogue: nr outputs at y (mult: the
+ *                                   block's multipliers in channel order; int8, a constant:
+ *                                   1 when the output is known to be int8)
  * The helpers below are named C3_FN##_... so several instantiations share a file. */
 
 #define C3_CAT_(a, b) a##b
@@ -38,7 +39,8 @@
 
 /* One output row of one 16-channel block. rp[k]: input row k of the window at the block's
  * first channel (or the x_zp row), rs[k]: its pixel stride (c, or 0 for the x_zp row);
- * rows_in (a constant): all three rows are in the image, so they share one running offset.
+ * rows_in (a constant): all three rows are in the image, so they share one running offset,
+ * and the output is int8 (float32 output takes the general loops: it is rare).
  * Columns are built in order ix0, ix0 + 1, ...; nx is the next one's index and o0..o2 its
  * offsets in the rows (running offsets: no multiply per column). */
 static inline __attribute__((always_inline, unused)) C3_ATTR void
@@ -80,19 +82,20 @@ C3_ROW(const int stride, const int full, const int rows_in, size_t nr,
     } while (0)
 #define C3_PIXEL(a, b, c)                                                                       \
     do {                                                                                        \
-        C3_P(store)(rq, wt, C3_P(dot3)(wt, a, b, c), mult, y, nr);                                  \
+        C3_P(store)(rq, wt, C3_P(dot3)(wt, a, b, c), mult, y, nr, rows_in);                     \
         y += ystep;                                                                             \
     } while (0)
-    /* unrolled so the carried columns change roles instead of being copied (3 pixels a turn
-     * at stride 1, 2 at stride 2); the first loop runs the pixels whose new columns are all
-     * inside the image (no bounds check), the second the rest */
+    /* rows_in (the bulk of the work): first the pixels whose new columns are all inside the
+     * image, unrolled so the carried columns change roles instead of being copied (3 pixels a
+     * turn at stride 1, 2 at stride 2) and without bounds checks; then, and for the other
+     * rows, one checked pixel a turn */
     C3_P(col) c0, c1, c2;
     int32_t ox = 0;
     C3_NEXT(c0);
     if (stride == 1) {
         C3_NEXT(c1);
         /* pixel ox builds column ix0 + 2 + ox */
-        const int32_t n_in = nx < 0 ? 0 : w - nx < ow ? w - nx : ow;
+        const int32_t n_in = !rows_in || nx < 0 ? 0 : w - nx < ow ? w - nx : ow;
         for (; ox + 3 <= n_in; ox += 3) {
             C3_NEXT_IN(c2);
             C3_PIXEL(c0, c1, c2);
@@ -101,25 +104,15 @@ C3_ROW(const int stride, const int full, const int rows_in, size_t nr,
             C3_NEXT_IN(c1);
             C3_PIXEL(c2, c0, c1);
         }
-        for (; ox + 3 <= ow; ox += 3) {
+        for (; ox < ow; ox++) {
             C3_NEXT(c2);
             C3_PIXEL(c0, c1, c2);
-            C3_NEXT(c0);
-            C3_PIXEL(c1, c2, c0);
-            C3_NEXT(c1);
-            C3_PIXEL(c2, c0, c1);
-        }
-        if (ox < ow) {
-            C3_NEXT(c2);
-            C3_PIXEL(c0, c1, c2);
-            if (ox + 1 < ow) {
-                C3_NEXT(c0);
-                C3_PIXEL(c1, c2, c0);
-            }
+            c0 = c1;
+            c1 = c2;
         }
     } else {
         /* pixel ox builds columns ix0 + 1 + 2 ox and ix0 + 2 + 2 ox */
-        const int32_t n_in = nx < 0 ? 0 : (w - nx) / 2 < ow ? (w - nx) / 2 : ow;
+        const int32_t n_in = !rows_in || nx < 0 ? 0 : (w - nx) / 2 < ow ? (w - nx) / 2 : ow;
         for (; ox + 2 <= n_in; ox += 2) {
             C3_NEXT_IN(c1);
             C3_NEXT_IN(c2);
@@ -128,18 +121,11 @@ C3_ROW(const int stride, const int full, const int rows_in, size_t nr,
             C3_NEXT_IN(c0);
             C3_PIXEL(c2, c1, c0);
         }
-        for (; ox + 2 <= ow; ox += 2) {
+        for (; ox < ow; ox++) {
             C3_NEXT(c1);
             C3_NEXT(c2);
             C3_PIXEL(c0, c1, c2);
-            C3_NEXT(c1);
-            C3_NEXT(c0);
-            C3_PIXEL(c2, c1, c0);
-        }
-        if (ox < ow) {
-            C3_NEXT(c1);
-            C3_NEXT(c2);
-            C3_PIXEL(c0, c1, c2);
+            c0 = c2;
         }
     }
 #undef C3_PIXEL
@@ -165,7 +151,7 @@ C3_ATTR void C3_FN(const i8_conv2d_params *p, const void *packed, const int8_t *
         const int32_t iy0 = oy * p->stride_h - p->pad_t;
         const int8_t *rows[3];
         size_t rs[3];
-        const int rows_in = iy0 >= 0 && iy0 + 2 < p->h;
+        const int rows_in = iy0 >= 0 && iy0 + 2 < p->h && !p->out_f32;
         for (int k = 0; k < 3; k++) {
             const int32_t iy = iy0 + k;
             const int in = iy >= 0 && iy < p->h;

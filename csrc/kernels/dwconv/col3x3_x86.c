@@ -120,8 +120,9 @@ Z_INLINE z3_acc z3_dot3(const z3_wts *t, z3_col c0, z3_col c1, z3_col c2) {
 }
 
 Z_INLINE void z3_store(const z3_rq *rq, const z3_wts *t, z3_acc acc, const float *mult,
-                       unsigned char *y, size_t nr) {
+                       unsigned char *y, size_t nr, int int8) {
     (void)t;
+    (void)int8;
     i8_avx512_requant16_acc(rq, acc, mult, y, nr);
 }
 
@@ -228,8 +229,8 @@ YA_INLINE a3_acc a3_dot3(const a3_wts *t, a3_col c0, a3_col c1, a3_col c2) {
  * instructions per pixel fewer than the shared epilogue behind two lane permutes. float32
  * output permutes and takes the shared epilogue. */
 YA_INLINE void a3_store(const a3_rq *rq, const a3_wts *t, a3_acc acc, const float *mult,
-                        unsigned char *y, size_t nr) {
-    if (rq->r.out_f32) {
+                        unsigned char *y, size_t nr, int int8) {
+    if (!int8 && rq->r.out_f32) {
         /* lanes [0-3 | 8-11] and [4-7 | 12-15] -> channels 0-7 and 8-15 */
         i8_avx2_requant16_acc(&rq->r, _mm256_permute2x128_si256(acc.lo, acc.hi, 0x20),
                               _mm256_permute2x128_si256(acc.lo, acc.hi, 0x31), mult, y, nr);
@@ -359,8 +360,9 @@ YV_INLINE y3_acc y3_dot3(const y3_wts *t, y3_col c0, y3_col c1, y3_col c2) {
 }
 
 YV_INLINE void y3_store(const y3_rq *rq, const y3_wts *t, y3_acc acc, const float *mult,
-                        unsigned char *y, size_t nr) {
+                        unsigned char *y, size_t nr, int int8) {
     (void)t;
+    (void)int8;
     i8_avx2_requant16_acc(rq, acc.lo, acc.hi, mult, y, nr);
 }
 
