@@ -628,6 +628,33 @@ def _softmax_f32(lw: _Lowerer, node: Node) -> None:
     lw.emit(node, "f32_softmax", [x], [y], {"rows": math.prod(shape[:-1]), "cols": shape[-1]})
 
 
+def _onnx_float(lw: _Lowerer, node: Node) -> None:
+    """An op with ONNX semantics (opset.ONNX_FLOAT_OPS: reductions, LayerNormalization, ...):
+    the dynamic path's float32 records for it, from its one lowering rule
+    (dynamic/lower.py lower_float_node); the layout pass left it on NCHW data."""
+    from .dynamic.lower import LoweringError as OnnxLoweringError
+    from .dynamic.lower import lower_float_node, set_elem_sizes
+
+    if not _is_float(lw, node):
+        _fail(node, "runs in float32 only: its inputs and outputs must be float32")
+    try:
+        calls, temps = lower_float_node(lw.g, node, taken=lw.buffers)
+    except OnnxLoweringError as e:
+        raise LoweringError(str(e)) from None
+    for c in calls:
+        for name in (*c.inputs, *c.outputs):
+            if name in lw.buffers:
+                continue
+            t = temps.get(name) or lw.g.tensor(name)
+            lw.buffers[name] = Buffer(name, tuple(int(d) for d in t.shape), t.dtype)
+            if t.is_const:  # constant operands (a Where's condition, ...) live in the program
+                lw.constants[name] = np.array(t.data, order="C")
+    set_elem_sizes(calls, lw.buffers)
+    # appended as the dynamic plan takes them, not through emit: their open bounds are +-inf
+    # (f32_unary's alpha / beta), which no int8 requantization multiplies by
+    lw.calls.extend(calls)
+
+
 def _or_float(int8_rule: Callable[[_Lowerer, Node], None],
               float_rule: Callable[[_Lowerer, Node], None]) -> Callable[[_Lowerer, Node], None]:
     """the int8 kernel, or the float32 one when the node was left in float (mixed precision,
@@ -961,9 +988,11 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
     "Concat": _concat,
     "Resize": _resize,
     "Softmax": _or_float(_softmax, _softmax_f32),
+    **{op: _onnx_float for op in opset.ONNX_FLOAT_OPS},
 }
 
 # ops that can run in float32 inside the static plan (mixed precision's float_nodes, and the
 # ops without an int8 kernel): Conv / Gemm on f32conv, the rest on the f32 records
 FLOAT_OPS = frozenset({"Conv", "Gemm", "GlobalAveragePool", "Softmax", "Reshape", "Transpose",
-                       "Slice", "Split", "Pad", *_F32_BINARY, *_F32_UNARY, "Gelu"})
+                       "Slice", "Split", "Pad", *_F32_BINARY, *_F32_UNARY, "Gelu",
+                       *opset.ONNX_FLOAT_OPS})

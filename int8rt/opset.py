@@ -56,6 +56,12 @@ class OpSchema:
     f32_code: int | None = None
     # imported 1:1 from the ONNX op of the same name (attributes as declared, ONNX defaults)
     onnx: bool = False
+    # float-only op with ONNX's inputs, attributes and semantics (any rank, axes as in the
+    # ONNX model): the layout pass runs it on NCHW data, shape inference and the float
+    # executor evaluate ONNX's definition (reference/onnx_ops.py), and lowering emits the
+    # dynamic path's float32 records for it (dynamic/lower.py lower_float_node). The static
+    # path's float fallback for ops that have neither an int8 nor a canonical form.
+    onnx_semantics: bool = False
 
 
 _OPS = [
@@ -113,6 +119,24 @@ _OPS = [
         ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
         ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
         ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
+    # float-only ops with ONNX semantics (onnx_semantics): reductions and normalizations that
+    # CNN exports carry (channel attention, L2-normalized embeddings, ConvNeXt's LayerNorm);
+    # the attributes declared here are ONNX's defaults, checked by validation (an absent
+    # `axes` means every axis, so it has no default)
+    *[OpSchema(op, summary, {"keepdims": 1}, int8=False, onnx_semantics=True)
+      for op, summary in (
+          ("ReduceSum", "sum over `axes` (ONNX; float only)"),
+          ("ReduceMean", "mean over `axes` (ONNX; float only; over H, W it is "
+           "GlobalAveragePool)"),
+          ("ReduceMax", "max over `axes` (ONNX; float only)"),
+          ("ReduceSumSquare", "sum of squares over `axes` (ONNX; float only)"),
+          ("ReduceL1", "sum of |x| over `axes` (ONNX; float only)"),
+          ("ReduceL2", "sqrt of the sum of squares over `axes` (ONNX; float only)"))],
+    OpSchema("LpNormalization", "x / ||x||_p over `axis`, p 1 or 2 (ONNX; float only)",
+             {"axis": -1, "p": 2}, int8=False, onnx_semantics=True),
+    OpSchema("LayerNormalization", "(x - mean) / sqrt(var + epsilon) * scale + bias over "
+             "the last axis (ONNX; float only)", {"axis": -1, "epsilon": 1e-5}, int8=False,
+             onnx_semantics=True),
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),
@@ -145,6 +169,7 @@ OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = tuple(op.name for op in _OPS if op.fn is not None)
 FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
 BINARY_OPS = tuple(op.name for op in _OPS if op.binary is not None)
+ONNX_FLOAT_OPS = tuple(op.name for op in _OPS if op.onnx_semantics)
 # ops with a fused output clamp (`clip`): the producers fuse_activations folds Relu / Clip into
 CLAMPED_OPS = tuple(op.name for op in _OPS if "clip" in op.attrs)
 

@@ -52,6 +52,8 @@ ARITY: dict[str, tuple[int, int | None, int, int | None]] = {
     "Pad": (1, 1, 1, 1),
     "Resize": (1, 1, 1, 1),
     "Softmax": (1, 1, 1, 1),
+    **{op: (1, 1, 1, 1) for op in opset.ONNX_FLOAT_OPS},  # Reduce*: axes as an attribute
+    "LayerNormalization": (2, 3, 1, 1),
     "Quantize": (1, 1, 1, 1),
     "Dequantize": (1, 1, 1, 1),
 }

@@ -78,7 +78,10 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "AveragePool": "AveragePool",
     "GlobalAveragePool": "GlobalAveragePool",
     "GlobalMaxPool": "MaxPool",
-    "ReduceMean": "GlobalAveragePool (over H, W)",
+    "ReduceMean": "GlobalAveragePool (over H, W); other axes: ReduceMean (float32)",
+    # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
+    # Dequantize and Quantize, on the dynamic path's float records
+    **{op: f"{op} (float32)" for op in OPS if OPS[op].onnx_semantics and op != "ReduceMean"},
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
@@ -618,12 +621,45 @@ class _Importer:
         if axes is None and self.opt_input(ins, 1):
             axes = self.need_const(ins[1], "ReduceMean axes").tolist()
         if len(xs) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-            raise _Unsupported("only ReduceMean over the spatial axes (2, 3) of a 4-D tensor")
+            self.op_onnx_float(node, name, ins, attrs)  # e.g. over the channels: float32
+            return
         if attrs.get("keepdims", 1):
             self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
         else:
             y = self.tmp_emit("GlobalAveragePool", [ins[0]], {}, name)
             self.emit("Reshape", [y], [node.output[0]], {"shape": xs[:2]}, name + "/squeeze")
+
+    def op_onnx_float(self, node, name, ins, attrs):
+        """An op kept with ONNX semantics, in float32 (opset.ONNX_FLOAT_OPS): its attributes
+        as ONNX gives them (a Reduce op's constant `axes` input becomes the attribute), its
+        constant operands float32. The dynamic path's lowering rule for it is tried here, so
+        a form no record runs (a LayerNormalization over several axes, axes that are not
+        contiguous) is refused at import, naming the node, before calibration."""
+        from int8rt.dynamic.lower import LoweringError, lower_float_node
+
+        op = node.op_type
+        a = dict(attrs)
+        if op.startswith("Reduce"):
+            if self.opt_input(ins, 1):
+                a["axes"] = [int(v) for v in
+                             np.asarray(self.need_const(ins[1], f"{op} axes")).reshape(-1)]
+            if "axes" in a and not a["axes"]:  # empty axes: all, or none with noop
+                if a.get("noop_with_empty_axes", 0):
+                    raise _Unsupported("noop_with_empty_axes with empty axes")
+                del a["axes"]
+            a.pop("noop_with_empty_axes", None)
+            ins = ins[:1]
+        if any(node.output[1:]):
+            raise _Unsupported("only the first output is supported")
+        inputs = [ins[0]] + [self.fconst(i) if i else "" for i in ins[1:]]
+        n = self.emit(op, inputs, [node.output[0]], a, name)
+        try:
+            lower_float_node(self.g, n)
+        except LoweringError as e:
+            raise _Unsupported(str(e).split(": ", 1)[-1]) from None
+
+    op_ReduceSum = op_ReduceMax = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
+        op_LpNormalization = op_LayerNormalization = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
         xs = self.shape(ins[0])

@@ -114,7 +114,23 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
         x = shp(0)
         p = a["pads"]
         return [tuple(d + p[i] + p[i + len(x)] for i, d in enumerate(x))]
+    if op in opset.ONNX_FLOAT_OPS:
+        return _by_definition(graph, node)
     raise ValueError(f"shape inference: unknown op {op!r} (node {node.name!r})")
+
+
+def _by_definition(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
+    """The output shapes of an op with ONNX semantics: its numpy definition
+    (reference/onnx_ops.py) run on zeros of the input shapes, so the op's shape rule is its
+    definition (reductions: axes, keepdims) and not a second copy of it."""
+    from int8rt.reference.onnx_ops import run_node
+
+    ins = []
+    for name in node.inputs:
+        t = graph.tensor(name) if name else None
+        ins.append(None if t is None else t.data if t.is_const else
+                   np.zeros(t.shape, np.float32))
+    return [tuple(np.shape(y)) for y in run_node(node.op, ins, node.attrs, node.name)]
 
 
 def set_shapes(graph: ir.Graph, node: ir.Node) -> None:

@@ -298,6 +298,15 @@ def softmax(ins: Ins, a: Attrs, shapes: NodeShapes) -> list[np.ndarray]:
     return [(e / e.sum(axis=ax, keepdims=True)).astype(F32)]
 
 
+def _onnx_definition(op: str) -> OpFn:
+    """An op with ONNX semantics (opset.ONNX_FLOAT_OPS): ONNX's numpy definition, in float32."""
+    from .onnx_ops import run_node
+
+    def run(ins: Ins, a: Attrs, shapes: NodeShapes) -> list[np.ndarray]:
+        return [np.asarray(y, F32) for y in run_node(op, ins, a, op)]
+    return run
+
+
 OPS: dict[str, OpFn] = {
     "Conv": conv,
     "Gemm": gemm,
@@ -323,4 +332,6 @@ OPS: dict[str, OpFn] = {
     **{op: _unary(lambda x, a, op=op: opset.unary_function(op, a)(x)) for op in opset.UNARY_OPS},
     # binary elementwise ops: their function as opset.py declares it
     **{op: _binary(opset.binary_function(op)) for op in opset.BINARY_OPS},
+    # ops with ONNX semantics (NCHW data, ONNX attributes): ONNX's definition
+    **{op: _onnx_definition(op) for op in opset.ONNX_FLOAT_OPS},
 }
