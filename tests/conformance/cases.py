@@ -36,6 +36,9 @@ FLOAT_OPS = (
     "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "ReduceMean", "Flatten", "Reshape", "Transpose", "Concat", "Split", "Slice", "Pad",
     "Resize", "Upsample", "Softmax", "Identity", "Dropout",
+    # float32 only, ONNX semantics (opset.ONNX_FLOAT_OPS)
+    "ReduceSum", "ReduceMax", "ReduceSumSquare", "ReduceL1", "ReduceL2", "LpNormalization",
+    "LayerNormalization",
 )
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
              "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")
