@@ -119,8 +119,9 @@ _OPS = [
         ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
         ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
         ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
-    # float-only ops with ONNX semantics (onnx_semantics): reductions and normalizations that
-    # CNN exports carry (channel attention, L2-normalized embeddings, ConvNeXt's LayerNorm);
+    # float-only ops with ONNX semantics (onnx_semantics): reductions, normalizations and
+    # products that CNN exports carry (channel / spatial attention, L2-normalized embeddings,
+    # ConvNeXt's LayerNorm, non-local blocks' MatMul, masks);
     # the attributes declared here are ONNX's defaults, checked by validation (an absent
     # `axes` means every axis, so it has no default)
     *[OpSchema(op, summary, {"keepdims": 1}, int8=False, onnx_semantics=True)
@@ -137,6 +138,11 @@ _OPS = [
     OpSchema("LayerNormalization", "(x - mean) / sqrt(var + epsilon) * scale + bias over "
              "the last axis (ONNX; float only)", {"axis": -1, "epsilon": 1e-5}, int8=False,
              onnx_semantics=True),
+    OpSchema("MatMul", "matrix product of two activations, numpy broadcasting of the batch "
+             "axes (ONNX; float only: with a constant 2-D weight it is Gemm)", int8=False,
+             onnx_semantics=True),
+    OpSchema("Where", "condition ? a : b with numpy broadcasting, a constant bool condition "
+             "(ONNX; float only)", int8=False, onnx_semantics=True),
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),

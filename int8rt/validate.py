@@ -54,6 +54,8 @@ ARITY: dict[str, tuple[int, int | None, int, int | None]] = {
     "Softmax": (1, 1, 1, 1),
     **{op: (1, 1, 1, 1) for op in opset.ONNX_FLOAT_OPS},  # Reduce*: axes as an attribute
     "LayerNormalization": (2, 3, 1, 1),
+    "MatMul": (2, 2, 1, 1),
+    "Where": (3, 3, 1, 1),
     "Quantize": (1, 1, 1, 1),
     "Dequantize": (1, 1, 1, 1),
 }

@@ -66,7 +66,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Conv": "Conv",
     "ConvTranspose": "Pad + Conv (zero insertion by Reshape/Pad)",
     "Gemm": "Gemm",
-    "MatMul": "Gemm (constant 2-D weight)",
+    "MatMul": "Gemm (constant 2-D weight); of activations: MatMul (float32)",
     "Clip": "Clip",
     "Add": "Add",
     "Sub": "Sub",
@@ -81,7 +81,8 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "ReduceMean": "GlobalAveragePool (over H, W); other axes: ReduceMean (float32)",
     # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
     # Dequantize and Quantize, on the dynamic path's float records
-    **{op: f"{op} (float32)" for op in OPS if OPS[op].onnx_semantics and op != "ReduceMean"},
+    **{op: f"{op} (float32)" for op in OPS
+       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul")},
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
@@ -472,13 +473,15 @@ class _Importer:
 
     def op_MatMul(self, node, name, ins, attrs) -> None:
         a, b, out = ins[0], ins[1], node.output[0]
-        if not self.is_const(b) or self.is_const(a):
-            raise _Unsupported("only MatMul(activation, constant weight) is supported")
+        if not self.is_const(b) or self.is_const(a):  # of activations: float32, ONNX's MatMul
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         wmat = self.const(b).astype(F32)
         while wmat.ndim > 2 and wmat.shape[0] == 1:
             wmat = wmat[0]
-        if wmat.ndim != 2:
-            raise _Unsupported(f"weight of shape {self.const(b).shape} is not 2-D")
+        if wmat.ndim != 2:  # batched weights: float32 MatMul (ONNX broadcasting)
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         xs = self.shape(a)
         k, n = wmat.shape
         if xs[-1] != k:
@@ -651,7 +654,12 @@ class _Importer:
             ins = ins[:1]
         if any(node.output[1:]):
             raise _Unsupported("only the first output is supported")
-        inputs = [ins[0]] + [self.fconst(i) if i else "" for i in ins[1:]]
+        inputs = [self.operand(i) if i else "" for i in ins]
+        if op == "Where":  # no bool activations in a static graph: the mask is a constant
+            if not self.is_const(ins[0]) or self.const(ins[0]).dtype != np.bool_:
+                raise _Unsupported("the condition must be a constant bool tensor (comparisons "
+                                   "of activations run on the dynamic path only)")
+            inputs[0] = ins[0]
         n = self.emit(op, inputs, [node.output[0]], a, name)
         try:
             lower_float_node(self.g, n)
@@ -659,7 +667,7 @@ class _Importer:
             raise _Unsupported(str(e).split(": ", 1)[-1]) from None
 
     op_ReduceSum = op_ReduceMax = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
-        op_LpNormalization = op_LayerNormalization = op_onnx_float
+        op_LpNormalization = op_LayerNormalization = op_Where = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
         xs = self.shape(ins[0])

@@ -367,11 +367,41 @@ class _Quantizer:
             # every node that runs in float32: those asked for, and ops without an int8 kernel
             "float_ops": sorted(n.name for n in self.order if not self.is_int8(n)
                                 and n.op not in ("Quantize", "Dequantize")),
+            # and why, node name -> "op: reason" (float_node_report)
+            "float_reasons": {n.name: f"{n.op}: " + (ASKED if n.name in self.float_nodes
+                                                      else NO_KERNEL)
+                              for n in self.order if not self.is_int8(n)
+                              and n.op not in ("Quantize", "Dequantize")},
             "int8_names": int8_names,
         }
         if self.adjusted:
             g.meta["quantization"]["weight_scale_adjusted"] = self.adjusted
         return g
+
+
+ASKED = "kept float on request (--float-nodes / float_nodes / keep)"
+NO_KERNEL = "no int8 kernel for the op"
+
+
+def float_node_report(graph: Graph) -> list[tuple[str, str, str]]:
+    """(op, node name, why) of every node a statically quantized graph runs in float32, in
+    graph order: ops without an int8 kernel (their float32 records run between Dequantize and
+    Quantize in the same plan), those kept float on request, and (scale tables, QDQ imports)
+    those the source gives no quantization parameters. meta "float_reasons" holds the why as
+    "op: reason"; files written before it say NO_KERNEL / ASKED."""
+    q = graph.meta.get("quantization")
+    if not isinstance(q, dict):
+        return []
+    names = set(q.get("float_ops") or ()) | set(q.get("float_nodes") or ())
+    asked = set(q.get("float_nodes") or ())
+    reasons = q.get("float_reasons") if isinstance(q.get("float_reasons"), dict) else {}
+    out = []
+    for n in graph.nodes:
+        if n.name not in names:
+            continue
+        why = str(reasons.get(n.name) or (ASKED if n.name in asked else NO_KERNEL))
+        out.append((n.op, n.name, why.removeprefix(f"{n.op}: ")))
+    return out
 
 
 def quantize_graph(graph: Graph, ranges: Mapping[str, Any], per_channel: bool = True,

@@ -1,6 +1,6 @@
 """Numpy reference of the float32 records a static plan runs for nodes left in float
-(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax)
-and the dynamic path's f32_maxpool.
+(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax,
+and matmul / where for the ONNX-semantics ops) and the dynamic path's f32_maxpool.
 
 Exact (float32 numpy does the same IEEE operations in the same order): add, sub, mul, div,
 max, min, relu, clip, neg, abs, sqrt, reciprocal, hard_sigmoid, hard_swish, leaky_relu
@@ -123,5 +123,29 @@ def f32_maxpool(x, *, n: int, c: int, h: int, w: int, oh: int, ow: int, kh: int,
     return m
 
 
+def matmul(a, b, *, m: int, k: int, n: int, lda: int, ldb: int, batch, a_stride, b_stride,
+           **_) -> np.ndarray:
+    """i8_f32_matmul_run: per batch index, [m, k] rows lda apart times [k, n] rows ldb apart,
+    at the element offsets sum(index * stride), each product summed in k order
+    (reference/dynq.py matmul_f32: the float matmul's own arithmetic)."""
+    from .dynq import matmul_f32
+
+    fa, fb = np.asarray(a, F32).reshape(-1), np.asarray(b, F32).reshape(-1)
+    out = []
+    for idx in np.ndindex(*batch):
+        oa = sum(i * s for i, s in zip(idx, a_stride))
+        ob = sum(i * s for i, s in zip(idx, b_stride))
+        out.append(matmul_f32(_strided(fa[oa:], (m, k), (lda, 1)),
+                              _strided(fb[ob:], (k, n), (ldb, 1))))
+    return np.stack(out).reshape(*batch, m, n)
+
+
+def where(c, a, b, *, shape, c_stride, a_stride, b_stride, **_) -> np.ndarray:
+    """i8_f32_where_run: a's element where the (byte) condition is non-zero, else b's."""
+    cond = _strided(np.asarray(c).view(np.uint8), shape, c_stride) != 0
+    return np.where(cond, _strided(a, shape, a_stride), _strided(b, shape, b_stride))
+
+
 KERNELS = {"f32_binary": f32_binary, "f32_unary": f32_unary, "reduce": reduce,
-           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool}
+           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool, "matmul": matmul,
+           "where": where}
