@@ -143,6 +143,8 @@ _OPS = [
              onnx_semantics=True),
     OpSchema("Where", "condition ? a : b with numpy broadcasting, a constant bool condition "
              "(ONNX; float only)", int8=False, onnx_semantics=True),
+    OpSchema("Expand", "broadcast to a constant shape (ONNX; float only; torch's "
+             "F.normalize exports one)", int8=False, onnx_semantics=True),
     OpSchema("MaxPool", "max pooling, NHWC",
              {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
              out_qparams="same"),

@@ -56,6 +56,7 @@ ARITY: dict[str, tuple[int, int | None, int, int | None]] = {
     "LayerNormalization": (2, 3, 1, 1),
     "MatMul": (2, 2, 1, 1),
     "Where": (3, 3, 1, 1),
+    "Expand": (2, 2, 1, 1),
     "Quantize": (1, 1, 1, 1),
     "Dequantize": (1, 1, 1, 1),
 }

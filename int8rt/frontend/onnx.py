@@ -82,7 +82,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
     # Dequantize and Quantize, on the dynamic path's float records
     **{op: f"{op} (float32)" for op in OPS
-       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul")},
+       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul", "Expand")},
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
@@ -104,7 +104,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Squeeze": "constant-folded",
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
-    "Expand": "constant-folded",
+    "Expand": "constant-folded; of an activation: Expand (float32)",
     # unary and binary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as
     # declared there
     **{s.name: s.name if s.int8 else f"{s.name} (float32{'; two inputs' if s.binary else ''})"
@@ -660,6 +660,9 @@ class _Importer:
                 raise _Unsupported("the condition must be a constant bool tensor (comparisons "
                                    "of activations run on the dynamic path only)")
             inputs[0] = ins[0]
+        if op == "Expand":  # shapes are static: the target shape is a constant
+            self.need_const(ins[1], "Expand shape")
+            inputs[1] = ins[1]
         n = self.emit(op, inputs, [node.output[0]], a, name)
         try:
             lower_float_node(self.g, n)
@@ -667,7 +670,7 @@ class _Importer:
             raise _Unsupported(str(e).split(": ", 1)[-1]) from None
 
     op_ReduceSum = op_ReduceMax = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
-        op_LpNormalization = op_LayerNormalization = op_Where = op_onnx_float
+        op_LpNormalization = op_LayerNormalization = op_Where = op_Expand = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
         xs = self.shape(ins[0])

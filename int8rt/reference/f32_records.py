@@ -1,6 +1,6 @@
 """Numpy reference of the float32 records a static plan runs for nodes left in float
 (lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax,
-and matmul / where for the ONNX-semantics ops) and the dynamic path's f32_maxpool.
+and matmul / where / strided_copy for the ONNX-semantics ops) and the dynamic path's f32_maxpool.
 
 Exact (float32 numpy does the same IEEE operations in the same order): add, sub, mul, div,
 max, min, relu, clip, neg, abs, sqrt, reciprocal, hard_sigmoid, hard_swish, leaky_relu
@@ -146,6 +146,23 @@ def where(c, a, b, *, shape, c_stride, a_stride, b_stride, **_) -> np.ndarray:
     return np.where(cond, _strided(a, shape, a_stride), _strided(b, shape, b_stride))
 
 
+def strided_copy(x, *, shape, x_offset: int, y_offset: int, x_stride, y_stride, **_
+                 ) -> np.ndarray:
+    """i8_f32_strided_copy_run writing a whole contiguous output (Expand, Transpose): element
+    `index` of the output is x[x_offset + sum(index * x_stride)]."""
+    if y_offset or list(y_stride) != _contiguous(shape):
+        raise ValueError("strided_copy reference: the output must be whole and contiguous")
+    return _strided(np.asarray(x).reshape(-1)[x_offset:], shape, x_stride).copy()
+
+
+def _contiguous(shape) -> list[int]:
+    st, acc = [], 1
+    for d in reversed(list(shape)):
+        st.append(acc)
+        acc *= int(d)
+    return st[::-1]
+
+
 KERNELS = {"f32_binary": f32_binary, "f32_unary": f32_unary, "reduce": reduce,
            "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool, "matmul": matmul,
-           "where": where}
+           "where": where, "strided_copy": strided_copy}
