@@ -104,7 +104,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Squeeze": "constant-folded",
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
-    "Expand": "constant-folded; of an activation: Expand (float32)",
+    "Expand": "constant-folded (of an activation: Expand, float32)",
     # unary and binary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as
     # declared there
     **{s.name: s.name if s.int8 else f"{s.name} (float32{'; two inputs' if s.binary else ''})"

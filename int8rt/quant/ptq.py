@@ -104,11 +104,13 @@ class _Quantizer:
             and node.name not in self.bridges
 
     def _float_bridges(self, graph: Graph) -> set[str]:
-        """Nodes with an int8 kernel that would sit between float32 ops: every activation
-        they read is made by a float32 node and every reader of their outputs runs in
-        float32 (e.g. the Clip between ReduceL2 and Expand / Div of torch's F.normalize). In
-        int8 each would cost a Quantize / Dequantize round trip and one more rounding; they
-        run in float32 instead, when the static plan has a float32 form of their op."""
+        """Nodes with an int8 kernel that would sit between ops without one: every activation
+        they read is made by such a node and every reader of their outputs is one (e.g. the
+        Clip between ReduceL2 and Expand / Div of torch's F.normalize). In int8 each would
+        cost a Quantize / Dequantize round trip and one more rounding; they run in float32
+        instead, when the static plan has a float32 form of their op. Conv / Gemm stay int8
+        (their int8 kernels are the speed), and nodes kept float on request do not count
+        (mixed precision chooses its float regions itself)."""
         from int8rt.lower import FLOAT_OPS
 
         users = graph.consumers()
@@ -116,13 +118,14 @@ class _Quantizer:
         bridges: set[str] = set()
 
         def is_float(n: Node) -> bool:
-            return not schema(n.op).int8 or n.name in self.float_nodes or n.name in bridges
+            return not schema(n.op).int8 or n.name in bridges
 
         changed = True
         while changed:
             changed = False
             for n in self.order:
-                if is_float(n) or n.op not in FLOAT_OPS:
+                if is_float(n) or n.op not in FLOAT_OPS or n.op in WEIGHTED_OPS or \
+                        n.name in self.float_nodes:
                     continue
                 acts = [i for i in n.inputs if i and i not in self.consts]
                 made = [self.producer.get(i) for i in acts]
