@@ -82,7 +82,8 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
     # Dequantize and Quantize, on the dynamic path's float records
     **{op: f"{op} (float32)" for op in OPS
-       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul", "Expand")},
+       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul", "Expand", "Where")},
+    "Where": "Where (float32; a constant condition)",
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
