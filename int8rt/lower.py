@@ -635,12 +635,22 @@ def _onnx_float(lw: _Lowerer, node: Node) -> None:
     from .dynamic.lower import LoweringError as OnnxLoweringError
     from .dynamic.lower import lower_float_node, set_elem_sizes
 
+    from .passes.shape_inference import infer_node
+
     if not _is_float(lw, node):
         _fail(node, "runs in float32 only: its inputs and outputs must be float32")
+    # the records size themselves from the input shapes and attributes: the output shape the
+    # graph records must be the one they write (a file's attributes could say otherwise)
+    want = infer_node(lw.g, node)
+    if [lw.shape(o) for o in node.outputs] != [tuple(s) for s in want]:
+        _fail(node, f"output shape {[lw.shape(o) for o in node.outputs]} is not the op's "
+                    f"{want} for its inputs and attributes")
     try:
         calls, temps = lower_float_node(lw.g, node, taken=lw.buffers)
     except OnnxLoweringError as e:
         raise LoweringError(str(e)) from None
+    except (TypeError, IndexError) as e:  # attributes of the wrong kind
+        _fail(node, f"attributes {node.attrs} do not fit the op ({e})")
     for c in calls:
         for name in (*c.inputs, *c.outputs):
             if name in lw.buffers:

@@ -669,6 +669,8 @@ class _Importer:
             lower_float_node(self.g, n)
         except LoweringError as e:
             raise _Unsupported(str(e).split(": ", 1)[-1]) from None
+        except (TypeError, IndexError) as e:  # attributes of the wrong kind
+            raise _Unsupported(f"attributes {a} do not fit the op ({e})") from None
 
     op_ReduceSum = op_ReduceMax = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
         op_LpNormalization = op_LayerNormalization = op_Where = op_Expand = op_onnx_float

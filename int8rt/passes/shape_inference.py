@@ -130,7 +130,12 @@ def _by_definition(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
         t = graph.tensor(name) if name else None
         ins.append(None if t is None else t.data if t.is_const else
                    np.zeros(t.shape, np.float32))
-    return [tuple(np.shape(y)) for y in run_node(node.op, ins, node.attrs, node.name)]
+    try:
+        with np.errstate(all="ignore"):  # zeros: 0 / 0 in LpNormalization is no user's concern
+            outs = run_node(node.op, ins, node.attrs, node.name)
+    except (TypeError, IndexError, ValueError) as e:  # attributes the definition cannot take
+        raise ValueError(f"shape inference: {node.op} node {node.name!r}: {e}") from None
+    return [tuple(np.shape(y)) for y in outs]
 
 
 def set_shapes(graph: ir.Graph, node: ir.Node) -> None:
