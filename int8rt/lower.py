@@ -634,7 +634,6 @@ def _onnx_float(lw: _Lowerer, node: Node) -> None:
     (dynamic/lower.py lower_float_node); the layout pass left it on NCHW data."""
     from .dynamic.lower import LoweringError as OnnxLoweringError
     from .dynamic.lower import lower_float_node, set_elem_sizes
-
     from .passes.shape_inference import infer_node
 
     if not _is_float(lw, node):

@@ -127,8 +127,7 @@ _OPS = [
     *[OpSchema(op, summary, {"keepdims": 1}, int8=False, onnx_semantics=True)
       for op, summary in (
           ("ReduceSum", "sum over `axes` (ONNX; float only)"),
-          ("ReduceMean", "mean over `axes` (ONNX; float only; over H, W it is "
-           "GlobalAveragePool)"),
+          ("ReduceMean", "mean over `axes` (ONNX; float only; over H, W: GlobalAveragePool)"),
           ("ReduceMax", "max over `axes` (ONNX; float only)"),
           ("ReduceSumSquare", "sum of squares over `axes` (ONNX; float only)"),
           ("ReduceL1", "sum of |x| over `axes` (ONNX; float only)"),

@@ -503,8 +503,8 @@ def test_cnn_with_ops_without_int8_kernel_quantizes_runs_and_says_which(work: Pa
         "run in float32: ReduceMean node 'chan_mean': no int8 kernel for the op",
         "run in float32: ReduceMax node 'chan_max': no int8 kernel for the op",
         "run in float32: ReduceSum node 'chan_sum': no int8 kernel for the op",
-        "run in float32: Conv node 'c2': kept float on request (--float-nodes / float_nodes / "
-        "keep)",
+        ("run in float32: Conv node 'c2': kept float on request (--float-nodes / float_nodes / "
+         "keep)"),
         "run in float32: ReduceL2 node 'l2norm': no int8 kernel for the op",
         "run in float32: Div node 'l2div': no int8 kernel for the op"], out
     rc, out, err = cli(work, "inspect", "att.i8", inproc=True)

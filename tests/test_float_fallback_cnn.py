@@ -23,14 +23,14 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-import int8rt  # noqa: E402
-from int8rt import _native  # noqa: E402
-from int8rt.frontend.onnx import UnsupportedOpError  # noqa: E402
-from int8rt.lower import lower  # noqa: E402
-from int8rt.quant.ptq import BRIDGE, NO_KERNEL  # noqa: E402
-from int8rt.reference.program import run_program  # noqa: E402
+import int8rt
+from int8rt import _native
+from int8rt.frontend.onnx import UnsupportedOpError
+from int8rt.lower import lower
+from int8rt.quant.ptq import BRIDGE, NO_KERNEL
+from int8rt.reference.program import run_program
 
 N = helper.make_node
 
@@ -99,7 +99,7 @@ def nonlocal_model() -> onnx.ModelProto:
     positions, context MatMul, a constant mask (Where), residual add."""
     b = _Builder()
     b.conv("x", "c1", 3, 8, stride=2)
-    shape = lambda name, *s: b.c(name, np.array(s, np.int64))  # noqa: E731
+    shape = lambda name, *s: b.c(name, np.array(s, np.int64))
     b.nodes += [N("Conv", ["c1", b.w("wt", 4, 8, 1, 1)], ["th"], name="theta"),
                 N("Conv", ["c1", b.w("wp", 4, 8, 1, 1)], ["ph"], name="phi"),
                 N("Reshape", ["th", shape("s_th", 1, 4, 64)], ["th3"], name="th_flat"),
