@@ -221,6 +221,9 @@ def test_ops_without_int8_kernel_run_in_float32(name: str, isa: str) -> None:
     program = lower(g)
     for x in xs[:4]:
         assert np.array_equal(sess.run(None, {"x": x})[0], run_program(program, [x])[0])
+    batch = np.concatenate(xs[:4])  # any thread count: the same bits
+    assert np.array_equal(int8rt.Session(qm, threads=2).run(None, {"x": batch})[0],
+                          int8rt.Session(qm, threads=1).run(None, {"x": batch})[0])
     _check_tracks_ort(model, sess, xs[:4])
 
 
