@@ -57,16 +57,12 @@ REFUSED: dict[str, str] = {
         "asymmetric uint8 weights: q - z spans more than int8 (int8rt weights are symmetric int8)",
     "test_qlinearmatmul_2D_uint8_float32":
         "asymmetric uint8 weights: q - z spans more than int8 (int8rt weights are symmetric int8)",
-    "test_qlinearmatmul_3D_uint8_float32":
-        "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
     "test_qlinearmatmul_2D_uint8_float16":
         "element type FLOAT16: int8rt models take float32 (quantization: int8 / uint8)",
     "test_qlinearmatmul_3D_uint8_float16":
         "element type FLOAT16: int8rt models take float32 (quantization: int8 / uint8)",
     "test_qlinearmatmul_2D_int8_float32":
         "asymmetric uint8 weights: q - z spans more than int8 (int8rt weights are symmetric int8)",
-    "test_qlinearmatmul_3D_int8_float32":
-        "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
     "test_qlinearmatmul_2D_int8_float16":
         "element type FLOAT16: int8rt models take float32 (quantization: int8 / uint8)",
     "test_qlinearmatmul_3D_int8_float16":
@@ -81,12 +77,6 @@ REFUSED: dict[str, str] = {
         "run-time (dynamic) activation quantization: not static",
     "test_convtranspose_1d": "1-D / 3-D spatial op (int8rt: 2-D, NCHW)",
     "test_convtranspose_3d": "1-D / 3-D spatial op (int8rt: 2-D, NCHW)",
-    "test_matmul_3d": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
-    "test_matmul_4d": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
-    "test_matmul_bcast": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
-    "test_matmul_1d_3d": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
-    "test_matmul_4d_1d": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
-    "test_matmul_1d_1d": "MatMul with a non-2-D constant operand (batched / 1-D matmul)",
     "test_clip_default_int8_min":
         "element type INT8: int8rt models take float32 (quantization: int8 / uint8)",
     "test_clip_default_int8_max":
