@@ -128,7 +128,7 @@ _OPS = [
       for op, summary in (
           ("ReduceSum", "sum over `axes` (ONNX; float only)"),
           ("ReduceMean", "mean over `axes` (ONNX; float only; over H, W: GlobalAveragePool)"),
-          ("ReduceMax", "max over `axes` (ONNX; float only)"),
+          ("ReduceMax", "max over `axes` (ONNX; float only; over H, W: MaxPool)"),
           ("ReduceSumSquare", "sum of squares over `axes` (ONNX; float only)"),
           ("ReduceL1", "sum of |x| over `axes` (ONNX; float only)"),
           ("ReduceL2", "sqrt of the sum of squares over `axes` (ONNX; float only)"))],

@@ -79,10 +79,12 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "GlobalAveragePool": "GlobalAveragePool",
     "GlobalMaxPool": "MaxPool",
     "ReduceMean": "GlobalAveragePool (over H, W); other axes: ReduceMean (float32)",
+    "ReduceMax": "MaxPool (over H, W); other axes: ReduceMax (float32)",
     # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
     # Dequantize and Quantize, on the dynamic path's float records
     **{op: f"{op} (float32)" for op in OPS
-       if OPS[op].onnx_semantics and op not in ("ReduceMean", "MatMul", "Expand", "Where")},
+       if OPS[op].onnx_semantics and op not in ("ReduceMean", "ReduceMax", "MatMul", "Expand",
+                                                "Where")},
     "Where": "Where (float32; a constant condition)",
     "Flatten": "Reshape",
     "Reshape": "Reshape",
@@ -620,17 +622,28 @@ class _Importer:
                    "dilations": (1, 1)}, name)
 
     def op_ReduceMean(self, node, name, ins, attrs):
+        self._spatial_reduce("GlobalAveragePool", {}, node, name, ins, attrs)
+
+    def op_ReduceMax(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        window = {"kernel": xs[2:], "strides": (1, 1), "pads": (0, 0, 0, 0),
+                  "dilations": (1, 1)} if len(xs) == 4 else {}
+        self._spatial_reduce("MaxPool", window, node, name, ins, attrs)
+
+    def _spatial_reduce(self, op: str, op_attrs: dict, node, name, ins, attrs):
+        """ReduceMean / ReduceMax over H, W of a 4-D tensor: the int8 global pool `op`;
+        over other axes (the channels: spatial attention) ONNX's op in float32."""
         xs = self.shape(ins[0])
         axes = attrs.get("axes")
         if axes is None and self.opt_input(ins, 1):
-            axes = self.need_const(ins[1], "ReduceMean axes").tolist()
+            axes = self.need_const(ins[1], f"{node.op_type} axes").tolist()
         if len(xs) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-            self.op_onnx_float(node, name, ins, attrs)  # e.g. over the channels: float32
+            self.op_onnx_float(node, name, ins, attrs)
             return
         if attrs.get("keepdims", 1):
-            self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
+            self.emit(op, [ins[0]], [node.output[0]], op_attrs, name)
         else:
-            y = self.tmp_emit("GlobalAveragePool", [ins[0]], {}, name)
+            y = self.tmp_emit(op, [ins[0]], op_attrs, name)
             self.emit("Reshape", [y], [node.output[0]], {"shape": xs[:2]}, name + "/squeeze")
 
     def op_onnx_float(self, node, name, ins, attrs):
@@ -672,7 +685,7 @@ class _Importer:
         except (TypeError, IndexError) as e:  # attributes of the wrong kind
             raise _Unsupported(f"attributes {a} do not fit the op ({e})") from None
 
-    op_ReduceSum = op_ReduceMax = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
+    op_ReduceSum = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
         op_LpNormalization = op_LayerNormalization = op_Where = op_Expand = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
