@@ -305,7 +305,9 @@ class Session:
                     why += ")" + (f"; the image size is fixed: {self._image_refusal}"
                                   if self._image_refusal else "")
                 raise ValueError(f"input {name!r} has shape {x.shape}, expected {want}{why}")
-            elif self._image is not None:
+            if 0 in x.shape:
+                raise ValueError(f"input {name!r} is empty (shape {x.shape})")
+            if self._image is not None and not self._dynamic:
                 for ax in self._image.axes:
                     if self._graph.inputs[ax.input] == name and x.shape[ax.axis] < ax.minimum:
                         raise ValueError(
@@ -313,8 +315,6 @@ class Session:
                             f"{x.shape[ax.axis]} is below the smallest size this graph takes "
                             f"({ax.var.upper()} >= {ax.minimum}: a smaller image leaves a "
                             "window of a conv / pool without input)")
-            if 0 in x.shape:
-                raise ValueError(f"input {name!r} is empty (shape {x.shape})")
             # C-contiguous and aligned for the dtype: the kernels read float32 through a
             # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
             x = np.require(x, requirements=["C", "A"])
