@@ -4,7 +4,8 @@ One mechanism for both kinds of graph. A *lowering* says which input dimensions 
 lowers the graph at given input shapes: `dynamic/reshape.py` for onnx-layout graphs (every
 dimension the model leaves free: batch, sequence length; specialize.py + dynamic/lower.py),
 `StaticLowering` below for static int8 graphs (the batch, dim 0 of every input; rebatch +
-lower.py).
+lower.py) and `ImageLowering` for static graphs whose image size may change (the batch and the
+image's H / W on one residue class mod the graph's total stride, int8rt/image_size.py).
 
 A *shape pattern* says which free input dimensions are 1 and which are equal to each other; the
 distinct free dimensions above 1 are the pattern's *shape variables* (batch, sequence length).

@@ -20,21 +20,23 @@ def _torch():
     return torch, torch.nn, torch.nn.functional
 
 
-def detector(pool: bool = True, mode: str = "nearest", seed: int = 0):
+def detector(pool: bool = True, mode: str = "nearest", seed: int = 0, width: int = 1):
+    """width multiplies every channel count (the tests use 1; bench/shapes.py --image 4)."""
     torch, nn, Fn = _torch()
+    c1, c2 = 8 * width, 16 * width
 
     class Detector(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.stem = nn.Conv2d(3, 8, 3, 2, 1)
-            self.dw = nn.Conv2d(8, 8, 3, 1, 1, groups=8)
-            self.pw = nn.Conv2d(8, 8, 1)
-            self.down = nn.Conv2d(8, 16, 3, 2, 1)
-            self.down2 = nn.Conv2d(16, 16, 3, 2, 1)
-            self.lat = nn.Conv2d(16, 8, 1)
-            self.lat2 = nn.Conv2d(16, 8, 1)
-            self.head = nn.Conv2d(16, 6, 3, 1, 1)
-            self.head2 = nn.Conv2d(16, 4, 1)
+            self.stem = nn.Conv2d(3, c1, 3, 2, 1)
+            self.dw = nn.Conv2d(c1, c1, 3, 1, 1, groups=c1)
+            self.pw = nn.Conv2d(c1, c1, 1)
+            self.down = nn.Conv2d(c1, c2, 3, 2, 1)
+            self.down2 = nn.Conv2d(c2, c2, 3, 2, 1)
+            self.lat = nn.Conv2d(c2, c1, 1)
+            self.lat2 = nn.Conv2d(c2, c1, 1)
+            self.head = nn.Conv2d(c2, 6, 3, 1, 1)
+            self.head2 = nn.Conv2d(c2, 4, 1)
 
         def forward(self, x):
             a = Fn.relu(self.stem(x))

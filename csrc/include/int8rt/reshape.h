@@ -2,8 +2,11 @@
  *
  * A shape template is a plan whose sizes are shape expressions: every buffer's byte size, every
  * size parameter of every op record and every shape-dependent constant is a polynomial over the
- * shape variables (the free input dimensions: batch, sequence length), each exponent in
- * [0, I8_SHAPE_MAX_DEG]. `i8_plan_reshape` evaluates them for one set of variable values, lays
+ * shape variables (the free input dimensions: batch, sequence length, image size), each exponent
+ * in [0, I8_SHAPE_MAX_DEG] (an image size enters as its index j on a residue class mod the
+ * graph's total stride, int8rt/image_size.py). Record data that follows the size otherwise is
+ * generated: resize index maps (i8_shape_gen) and float fields derived from a size
+ * (i8_shape_fpatch). `i8_plan_reshape` evaluates them for one set of variable values, lays
  * the arena out again (the same liveness allocator as int8rt/plan.py: largest first, first fit),
  * re-derives each op record (base descriptor + patched size fields) and builds an ordinary plan
  * through i8_plan_add_op / i8_plan_finalize, so a reshaped plan passes exactly the footprint and
