@@ -94,6 +94,8 @@ def test_resize_index_maps_generated_in_c_equal_kernel_tables():
         resize_index_map("nearest", 0, 4, "asymmetric")
     with pytest.raises(ValueError):
         resize_index_map("nearest", 4, 4, "asymmetric", "floor", -2.0)
+    with pytest.raises(ValueError):  # P / Q beyond the exact int64 range: refused, not wrong
+        resize_index_map("nearest", 4, 4, "asymmetric", "floor", float(np.float32(1e-6)))
 
 
 def test_feed_check_takes_free_h_w_and_refuses_the_rest(detector):

@@ -73,50 +73,53 @@ int i8_shape_eval(const i8_shape_template *t, const int64_t *vars, int64_t *valu
 
 /* ---- resize index maps (kernel_tables.py _source_coords and the two maps) ---------------- *
  * The source coordinate of output index x is an exact rational N / D (D > 0): the float32
- * scale s = M 2^E is P / Q with integers P, Q (powers of two aside, M < 2^24), and every
- * coordinate mode is a ratio of small integer polynomials in x, P, Q, in and out. With
- * |E| <= 64 and sizes < 2^31 every term stays below 2^100: __int128 arithmetic is exact, so
- * the ties of the rounding modes come out as the reference's Fractions do. */
-typedef __int128 i128;
+ * scale s = M 2^E is P / Q in lowest terms (Q a power of two), and every coordinate mode is a
+ * ratio of small integer polynomials in x, P, Q, in and out. With P, Q <= 2^32 and sizes
+ * <= 2^24 every term stays below 2^60, so int64 arithmetic is exact (no __int128: armv7 has
+ * none) and the ties of the rounding modes come out as the reference's Fractions do. */
+#define MAP_MAX_SIZE ((int64_t)1 << 24)
+#define MAP_MAX_PQ ((int64_t)1 << 32)
 
-static i128 floor_div(i128 n, i128 d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
+static int64_t floor_div(int64_t n, int64_t d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
 
 int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
                         int32_t nearest, int32_t scale_from_sizes, float scale, int32_t *dst) {
-    if (in_size < 1 || out_size < 1 || in_size > INT32_MAX || out_size > INT32_MAX || !dst)
+    if (in_size < 1 || out_size < 1 || in_size > MAP_MAX_SIZE || out_size > MAP_MAX_SIZE || !dst)
         return I8_EINVAL;
     float s = scale_from_sizes ? (float)((double)out_size / (double)in_size) : scale;
     if (!(s > 0.0f) || !isfinite(s)) return I8_EINVAL;
     int e;
     float m = frexpf(s, &e); /* s = m 2^e, m in [0.5, 1) */
-    int64_t mant = (int64_t)ldexpf(m, 24);
+    int64_t P = (int64_t)ldexpf(m, 24); /* s = P 2^(e - 24), P < 2^24 */
     int ex = e - 24;
-    if (ex < -64 || ex > 40) return I8_EINVAL;
-    i128 P = (i128)mant * (ex > 0 ? (i128)1 << ex : 1);
-    i128 Q = ex < 0 ? (i128)1 << -ex : 1;
-    i128 in = in_size, out = out_size;
+    while (ex < 0 && !(P & 1)) P >>= 1, ex++; /* lowest terms */
+    if (ex > 8 || ex < -32) return I8_EINVAL;
+    if (ex > 0) P <<= ex;
+    int64_t Q = ex < 0 ? (int64_t)1 << -ex : 1;
+    if (P > MAP_MAX_PQ || Q > MAP_MAX_PQ) return I8_EINVAL;
+    int64_t in = in_size, out = out_size;
     for (int64_t x = 0; x < out_size; x++) {
-        i128 N, D;
+        int64_t N, D;
         switch (ctm) {
-        case I8_CTM_HALF_PIXEL: N = (2 * (i128)x + 1) * Q - P; D = 2 * P; break;
-        case I8_CTM_ASYMMETRIC: N = (i128)x * Q; D = P; break;
+        case I8_CTM_HALF_PIXEL: N = (2 * x + 1) * Q - P; D = 2 * P; break;
+        case I8_CTM_ASYMMETRIC: N = x * Q; D = P; break;
         case I8_CTM_ALIGN_CORNERS:
             if (out_size == 1) N = 0, D = 1;
-            else N = (i128)x * (in - 1), D = out - 1;
+            else N = x * (in - 1), D = out - 1;
             break;
         case I8_CTM_PYTORCH_HALF_PIXEL:
-            if (out_size > 1) N = (2 * (i128)x + 1) * Q - P, D = 2 * P;
+            if (out_size > 1) N = (2 * x + 1) * Q - P, D = 2 * P;
             else N = 0, D = 1;
             break;
-        case I8_CTM_TF_HALF_PIXEL_FOR_NN: N = (2 * (i128)x + 1) * Q; D = 2 * P; break;
-        case I8_CTM_HALF_PIXEL_SYMMETRIC:
-            N = in * P - out * Q + (2 * (i128)x + 1) * Q - P;
+        case I8_CTM_TF_HALF_PIXEL_FOR_NN: N = (2 * x + 1) * Q; D = 2 * P; break;
+        case I8_CTM_HALF_PIXEL_SYMMETRIC: /* in/2 (1 - out / (s in)) + (x + 1/2) / s - 1/2 */
+            N = in * P - out * Q + (2 * x + 1) * Q - P;
             D = 2 * P;
             break;
         default: return I8_EINVAL;
         }
         if (kind == I8_TGEN_NEAREST) {
-            i128 lo = floor_div(N, D), frac = N - lo * D, j;
+            int64_t lo = floor_div(N, D), frac = N - lo * D, j;
             switch (nearest) {
             case I8_NEAREST_ROUND_PREFER_FLOOR: j = lo + (2 * frac > D); break;
             case I8_NEAREST_ROUND_PREFER_CEIL: j = lo + (2 * frac >= D); break;
@@ -131,13 +134,13 @@ int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t
          * half to even */
         if (N < 0) N = 0;
         if (N > (in - 1) * D) N = (in - 1) * D;
-        i128 lo = N / D, frac = N - lo * D;
+        int64_t lo = N / D, frac = N - lo * D;
         if (kind == I8_TGEN_LINEAR_I0) {
             dst[x] = (int32_t)lo;
         } else if (kind == I8_TGEN_LINEAR_I1) {
             dst[x] = (int32_t)(lo + 1 < in - 1 ? lo + 1 : in - 1);
         } else if (kind == I8_TGEN_LINEAR_W1) {
-            i128 t = frac * 2048, q = t / D, r = t - q * D;
+            int64_t t = frac * 2048, q = t / D, r = t - q * D;
             q += 2 * r > D || (2 * r == D && (q & 1));
             dst[x] = (int32_t)q;
         } else {

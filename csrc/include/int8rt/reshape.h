@@ -106,8 +106,9 @@ typedef struct {
 
 /* One axis of a resize index map (kind I8_TGEN_*) into dst[out_size]: bit-identical to
  * int8rt/kernel_tables.py resize_nearest_map / resize_linear_map. scale_from_sizes as in
- * i8_shape_gen. I8_EINVAL for sizes < 1, a non-positive scale or one too fine to represent
- * exactly (a float32 whose binary exponent is outside [-40, 40]). */
+ * i8_shape_gen. I8_EINVAL for sizes outside [1, 2^24], a non-positive scale, or one whose
+ * lowest-terms P / Q (float32 M 2^E) has P or Q above 2^32 (e.g. a scale below 2^-8 with a
+ * full mantissa): the template is then refused and such sizes are planned in Python. */
 int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
                         int32_t nearest, int32_t scale_from_sizes, float scale, int32_t *dst);
 
