@@ -128,7 +128,7 @@ def analyze(graph: ir.Graph, free: dict[str, list[int]]) -> ImageSizes:
                 out[oha], out[owa] = like[la], like[lw]
             elif rule == "fixed":
                 out[oha] = out[owa] = None
-            elif x[ha] is not None or x[wa] is not None or rule != "like":
+            else:  # its size may follow a tensor that depends on H / W: not known how
                 why = {None: "has a size recorded for the import size only (a graph from an "
                              "older int8rt: re-import the ONNX model)",
                        "unknown": "computes its output size from shapes in a way int8rt does "

@@ -4,7 +4,8 @@
 call. Static int8 (and mixed precision, QDQ-imported) graphs and the onnx-layout graphs of the
 dynamic path (float, dynamic int8, weight-only int8/int4) lower to one Program format and run
 on one plan executor (docs/PLAN.md). A plan is made per distinct set of input shapes (a new
-batch size or sequence length: one C reshape of a shape template, int8rt/reshape.py) and kept in
+batch size, sequence length or image size where the graph allows: one C reshape of a shape
+template, int8rt/reshape.py, int8rt/image_size.py) and kept in
 a bounded cache (least recently used out); weights are packed once per session and shared by
 every shape's plan. Runs take an arena from a small
 per-session pool, so the steady state allocates no arena and no run waits for another.

@@ -59,6 +59,18 @@ def test_every_size_equals_the_reference_lowered_at_that_size(detector, threads)
     assert not sess._reshaper.refused
 
 
+def test_without_templates_new_sizes_are_planned_in_python(detector, monkeypatch):
+    monkeypatch.setenv("INT8RT_RESHAPE", "0")
+    sess = int8rt.Session(detector, threads=1)
+    assert sess._reshaper is None
+    rng = np.random.default_rng(6)
+    for n, h, w in [(1, 65, 63), (2, 9, 30)]:
+        x = rng.standard_normal((n, 3, h, w)).astype(np.float32)
+        for g, r in zip(sess.run(None, {"x": x}), reference(sess.graph, x)):
+            assert np.array_equal(g, r), (n, h, w)
+    assert not any(isinstance(p, ReshapedPlan) for p in sess._plans.values())
+
+
 def test_one_template_per_residue_class_and_bounded_caches(detector):
     sess = int8rt.Session(detector, threads=1, max_plans=6)
     x = np.zeros((1, 3, 64, 64), np.float32)
@@ -75,10 +87,16 @@ def test_one_template_per_residue_class_and_bounded_caches(detector):
     assert sess._packed_weights.packs == packs  # weights packed once per session
 
 
-def test_resize_index_maps_generated_in_c_equal_kernel_tables():
-    scales = [None, 2.0, 0.5, 1.5, 3.0, 0.75, float(np.float32(1 / 3)), float(np.float32(2.6))]
+SCALES = [None, 2.0, 0.5, 1.5, 3.0, 0.75, float(np.float32(1 / 3)), float(np.float32(2.6))]
+
+
+@pytest.mark.parametrize("ins,outs,scales", [
+    ((1, 2, 3, 5, 8), (1, 2, 3, 4, 7, 10, 16, 19), SCALES[:5] + SCALES[6:7]),
+    pytest.param(range(1, 10), range(1, 20), SCALES, marks=pytest.mark.slow),
+])
+def test_resize_index_maps_generated_in_c_equal_kernel_tables(ins, outs, scales):
     for ctm, scale in itertools.product(kt.COORDINATE_MODES, scales):
-        for n_in, n_out in itertools.product(range(1, 10), range(1, 20)):
+        for n_in, n_out in itertools.product(ins, outs):
             for nm in kt.NEAREST_MODES:
                 want = kt.resize_nearest_map(n_in, n_out, scale, ctm, nm)
                 if scale is None:  # lowering gives sizes as the float32 ratio out / in
