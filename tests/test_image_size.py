@@ -20,6 +20,7 @@ from int8rt.lower import lower
 from int8rt.reference.program import run_program
 from int8rt.reshape import ReshapedPlan
 from tests import fcn_models
+from tests.concurrency import run_in_threads
 
 pytest.importorskip("torch")
 
@@ -85,6 +86,25 @@ def test_one_template_per_residue_class_and_bounded_caches(detector):
         sess.run(None, {"x": np.zeros((1, 3, h, h + 2), np.float32)})
     assert len(sess._plans) <= 6 and len(sess._reshaper.templates) <= 8
     assert sess._packed_weights.packs == packs  # weights packed once per session
+
+
+def test_threads_reshaping_and_running_new_sizes_at_once(detector):
+    sizes = [(1, 24 + 5 * k, 40 - 3 * k) for k in range(8)]
+    rng = np.random.default_rng(7)
+    feeds = [rng.standard_normal((n, 3, h, w)).astype(np.float32) for n, h, w in sizes]
+    single = int8rt.Session(detector, threads=1)
+    want = [single.run(None, {"x": x}) for x in feeds]
+    sess = int8rt.Session(detector, threads=2, max_plans=3)  # plans evicted while others run
+
+    def worker(k: int) -> int:
+        bad = 0
+        for r in range(6):
+            i = (k * 3 + r * 5) % len(feeds)
+            got = sess.run(None, {"x": feeds[i]})
+            bad += sum(not np.array_equal(g, w) for g, w in zip(got, want[i]))
+        return bad
+
+    assert run_in_threads(worker, [(k,) for k in range(4)]) == [0] * 4
 
 
 SCALES = [None, 2.0, 0.5, 1.5, 3.0, 0.75, float(np.float32(1 / 3)), float(np.float32(2.6))]
