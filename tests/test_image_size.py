@@ -204,3 +204,17 @@ def test_scale_upsample_and_concat_at_a_size_the_graph_cannot_join():
     assert np.array_equal(y, reference(sess.graph, x)[0])
     with pytest.raises(ValueError, match="Concat node .* cannot join"):
         sess.run(None, {"x": np.zeros((1, 3, 31, 18), np.float32)})
+
+
+def test_cli_runs_a_free_size_model_at_its_stored_size_and_at_others(detector, tmp_path, capsys):
+    from int8rt.cli import main
+
+    path = tmp_path / "det.i8"
+    detector.save(path)
+    assert main(["inspect", str(path)]) == 0
+    assert "H / W left symbolic" in capsys.readouterr().out
+    assert main(["run", str(path)]) == 0  # random data: the quantization size
+    assert "y0: shape (1, 6, 16, 16)" in capsys.readouterr().out
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 41, 23), np.float32))
+    assert main(["run", str(path), "--input", str(tmp_path / "x.npy")]) == 0
+    assert "y0: shape (1, 6, 11, 6)" in capsys.readouterr().out
