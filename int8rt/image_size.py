@@ -65,9 +65,9 @@ def free_axes(graph: ir.Graph, free: bool | None) -> dict[str, list[int]]:
     of every 4-D input (free=True), none (free=False)."""
     if free is False:
         return {}
-    if free is None:
+    if free is None:  # any layout: NCHW's 2, 3 or an NHWC input's 1, 2 (the walk checks)
         meta = graph.meta.get("free_dims")
-        return {k: sorted(int(a) for a in v if int(a) in (2, 3))
+        return {k: sorted(int(a) for a in v if 1 <= int(a) <= 3)
                 for k, v in (meta.items() if isinstance(meta, dict) else ())
                 if k in graph.inputs and len(graph.tensor(k).shape) == 4}
     return {n: [2, 3] for n in graph.inputs if len(graph.tensor(n).shape) == 4}
@@ -89,12 +89,15 @@ def analyze(graph: ir.Graph, free: dict[str, list[int]]) -> ImageSizes:
     (name, axes), = free.items()
     if graph.tensor(name).dtype != "float32":
         raise FixedImageSize(f"input {name!r} is not a float32 image")
+    if len(axes) > 2:
+        raise FixedImageSize(f"input {name!r} has {len(axes)} free dims besides the batch "
+                             "(an image has two: H and W)")
+    var_of = {a: "hw"[k] for k, a in enumerate(axes)}  # the first free axis is H
     Dep = tuple  # per axis: None (fixed) or (var, slope)
     deps: dict[str, Dep] = {}
     for n in graph.inputs:
         deps[n] = tuple(None for _ in graph.tensor(n).shape)
-    deps[name] = tuple(("h" if a == 2 else "w", Fraction(1)) if a in axes else None
-                       for a in range(4))
+    deps[name] = tuple((var_of[a], Fraction(1)) if a in axes else None for a in range(4))
     slopes: dict[str, set[Fraction]] = {"h": set(), "w": set()}
 
     def dep(t: str) -> Dep:
@@ -198,7 +201,7 @@ def analyze(graph: ir.Graph, free: dict[str, list[int]]) -> ImageSizes:
     base = tuple(graph.tensor(name).shape)
     out = []
     for ax in axes:
-        var = "h" if ax == 2 else "w"
+        var = var_of[ax]
         out.append(FreeAxis(index, ax, var, periods[var], _minimum(graph, name, ax), base[ax]))
     return ImageSizes(tuple(out))
 

@@ -279,6 +279,7 @@ class Session:
             raise ValueError(f"input feed mismatch: missing {missing}, unknown {unknown}; "
                              f"model inputs are {names}")
         arrays = []
+        names_idx = {n: i for i, n in enumerate(names)}
         for name in names:
             t = self._graph.tensor(name)
             x = feed[name]
@@ -296,9 +297,9 @@ class Session:
             elif x.ndim != len(expected) or any(
                     m != d for k, (m, d) in enumerate(zip(expected, x.shape))
                     if k not in self._free_dims[name]):
-                free = self._free_dims[name]
-                want = tuple("N" if k == 0 else "HW"[k - 2] if k in free else d
-                             for k, d in enumerate(expected))
+                image = self._image.axes if self._image is not None else ()
+                free = {a.axis: a.var.upper() for a in image if a.input == names_idx[name]}
+                want = tuple("N" if k == 0 else free.get(k, d) for k, d in enumerate(expected))
                 why = " (any batch size N >= 1"
                 if self._image is not None:
                     why += f", {self._image.describe()})"

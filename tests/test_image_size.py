@@ -218,3 +218,37 @@ def test_cli_runs_a_free_size_model_at_its_stored_size_and_at_others(detector, t
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 41, 23), np.float32))
     assert main(["run", str(path), "--input", str(tmp_path / "x.npy")]) == 0
     assert "y0: shape (1, 6, 11, 6)" in capsys.readouterr().out
+
+
+def test_an_nhwc_input_with_symbolic_h_w():
+    """A TF-style model: x [N, H, W, 3] transposed to NCHW inside the graph."""
+    torch, nn, Fn = fcn_models._torch()
+
+    class Nhwc(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 4, 3, 1, 1)
+
+        def forward(self, x):
+            return self.b(Fn.relu(self.a(x.permute(0, 3, 1, 2))))
+
+    torch.manual_seed(5)
+    import io
+
+    buf = io.BytesIO()
+    torch.onnx.export(Nhwc().eval(), torch.zeros(1, 32, 32, 3), buf, input_names=["x"],
+                      output_names=["y"], opset_version=13, dynamo=False,
+                      dynamic_axes={"x": {0: "N", 1: "H", 2: "W"}, "y": {0: "N"}})
+    rng = np.random.default_rng(3)
+    qm = int8rt.quantize(buf.getvalue(), [rng.standard_normal((1, 32, 32, 3)).astype(np.float32)
+                                          for _ in range(2)],
+                         progress=False, input_shapes={"x": (1, 32, 32, 3)})
+    sess = int8rt.Session(qm, threads=1)
+    assert [(a.axis, a.var, a.period) for a in sess._image.axes] == [(1, "h", 2), (2, "w", 2)]
+    for h, w in [(17, 40), (5, 6)]:
+        x = rng.standard_normal((1, h, w, 3)).astype(np.float32)
+        (y,) = sess.run(None, {"x": x})
+        assert y.shape == (1, 4, (h + 1) // 2, (w + 1) // 2)
+        assert np.array_equal(y, run_program(lower(at_size(sess.graph, {"x": x.shape})), [x])[0])
+    with pytest.raises(ValueError, match=r"expected \('N', 'H', 'W', 3\)"):
+        sess.run(None, {"x": np.zeros((1, 17, 40, 4), np.float32)})
