@@ -210,7 +210,9 @@ def _fuse_boundary_moves(calls: list[Call], buffers: dict[str, Buffer], io: set[
             reader[b] = k
     drop: set[int] = set()
     for k, c in enumerate(calls):
-        if c.kernel not in ("quantize", "transpose") or len(c.outputs) != 1:
+        # a transpose already fused into its quantize is gone (a rank-3 (0, 2, 1) move is both
+        # NCHW -> NHWC and back: it must not fuse into the dequantize too)
+        if k in drop or c.kernel not in ("quantize", "transpose") or len(c.outputs) != 1:
             continue
         t = c.outputs[0]
         if readers.get(t) != 1 or t in io or (r := reader.get(t)) is None:
