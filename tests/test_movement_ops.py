@@ -50,6 +50,9 @@ CASES: dict[str, list[tuple]] = {
                 [init("sc", np.array([1, 1, 2, 2], np.float32))], ["y"], 17),
                ("linear", _node("Resize", ["x", "", "sc"], mode="linear"), (1, 3, 4, 5),
                 [init("sc", np.array([1, 1, 2, 2], np.float32))], ["y"], 17)],
+    "DepthToSpace": [("DCR", _node("DepthToSpace", blocksize=2), (2, 12, 3, 5), [], ["y"], 17),
+                     ("CRD", _node("DepthToSpace", blocksize=3, mode="CRD"), (1, 18, 2, 3), [],
+                      ["y"], 17)],
 }
 
 PARAMS = [pytest.param(op, *case, id=f"{op}-{case[0]}") for op, cases in CASES.items()
@@ -130,3 +133,20 @@ def test_float32_in_the_plan_native_equals_reference(op, case, node, shape, init
     # after the float32 node (all float32: onnxruntime's result exactly)
     for got, want, name in zip(native, run_ort(model, feeds), outputs):
         assert np.max(np.abs(got - want)) <= _scale(qm, "x") / 2 + _scale(qm, name) + 1e-6
+
+
+def test_depth_to_space_refuses_what_it_cannot_do():
+    """Channels that blocksize^2 does not divide, and a mode ONNX does not have: a clear error
+    at import, naming the node."""
+    from int8rt.frontend.onnx import import_onnx
+
+    bad = _model(_node("DepthToSpace", blocksize=2), (1, 6, 3, 3), [], ["y"], 17)
+    with pytest.raises(ValueError, match="my_op.*blocksize"):
+        import_onnx(bad)
+    from int8rt import validate
+
+    g = import_onnx(_model(_node("DepthToSpace", blocksize=2), (1, 8, 3, 3), [], ["y"], 17))
+    (node,) = [n for n in g.nodes if n.op == "DepthToSpace"]
+    node.attrs["mode"] = "XYZ"
+    with pytest.raises(validate.GraphValidationError, match="mode"):
+        validate.validate_graph(g)

@@ -75,6 +75,17 @@ def _resize_shape(ins, a, ctx: ShapeContext):
     return [tuple(out)]
 
 
+def _depth_to_space_shape(ins, a, ctx: ShapeContext):
+    x, b = ins[0], int(a["blocksize"])
+    ha, wa, ca = ctx.spatial
+    if len(x) != 4 or b < 1 or x[ca] % (b * b):
+        raise ValueError(f"DepthToSpace node {ctx.node!r}: needs a 4-D input whose channels "
+                         f"({x[ca] if len(x) == 4 else x}) divide by blocksize^2 = {b * b}")
+    out = list(x)
+    out[ca], out[ha], out[wa] = x[ca] // (b * b), x[ha] * b, x[wa] * b
+    return [tuple(out)]
+
+
 # -- attribute checks (validate.py) ------------------------------------------------------------
 def _check_perm(a, n_in: int, n_out: int) -> str:
     if a.get("perm"):
@@ -87,6 +98,13 @@ def _check_perm(a, n_in: int, n_out: int) -> str:
 def _check_sizes(a, n_in: int, n_out: int) -> str:
     if a.get("sizes") and len(a["sizes"]) != n_out:
         return f"{len(a['sizes'])} split sizes but {n_out} outputs"
+    return ""
+
+
+def _check_depth_to_space(a, n_in: int, n_out: int) -> str:
+    if int(a.get("blocksize", 1)) < 1 or a.get("mode", "DCR") not in ("DCR", "CRD"):
+        return (f"blocksize {a.get('blocksize')!r} must be >= 1 and mode {a.get('mode')!r} "
+                "DCR or CRD")
     return ""
 
 
@@ -203,6 +221,25 @@ def resize(ins, a, shapes):
     fx = fx.astype(F32)[None, None, :, None]
     t = x[:, y0] * (1 - fy) + x[:, y1] * fy
     return [np.ascontiguousarray(t[:, :, x0] * (1 - fx) + t[:, :, x1] * fx, F32)]
+
+
+def _depth_to_space_move(shape, b: int, mode: str):
+    """DepthToSpace of NHWC `shape` as one transpose: (the 6-D view of the input, perm). ONNX
+    numbers the input channel of output pixel (h*b + i, w*b + j), channel k, as
+    (i*b + j)*C' + k in DCR mode and k*b*b + i*b + j in CRD mode (C' = C / b^2): the channel
+    axis splits into (i, j, k), resp. (k, i, j), and i, j move next to h, w."""
+    n, h, w, c = shape
+    if mode == "DCR":
+        return (n, h, w, b, b, c // (b * b)), (0, 1, 3, 2, 4, 5)
+    return (n, h, w, c // (b * b), b, b), (0, 1, 4, 2, 5, 3)
+
+
+def depth_to_space(ins, a, shapes):
+    x, b = ins[0], int(a["blocksize"])
+    n, h, w, c = x.shape
+    view, perm = _depth_to_space_move(x.shape, b, a["mode"])
+    return [np.ascontiguousarray(x.reshape(view).transpose(perm)).reshape(
+        n, h * b, w * b, c // (b * b))]
 
 
 # -- lowering ----------------------------------------------------------------------------------
@@ -324,6 +361,19 @@ def lower_resize(lw, node) -> None:
 
 
 
+def lower_depth_to_space(lw, node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    src = lw.same_params(node, x, y)
+    n, h, w, c = lw.rank(node, x, 4)
+    b, mode = int(node.attrs["blocksize"]), node.attrs.get("mode", "DCR")
+    if b < 1 or c % (b * b) or lw.shape(y) != (n, h * b, w * b, c // (b * b)) or mode not in (
+            "DCR", "CRD"):
+        lw.fail(node, f"blocksize {b} / mode {mode!r} do not map {lw.shape(x)} to "
+                      f"{lw.shape(y)}")
+    view, perm = _depth_to_space_move((n, h, w, c), b, mode)
+    lw.emit(node, "transpose", [src], [y], {"shape": view, "perm": perm})
+
+
 _ONE = (1, 1, 1, 1)
 
 OPS = [
@@ -354,4 +404,9 @@ OPS = [
               "nearest_mode": "round_prefer_floor"},
              arity=_ONE, shape=_resize_shape, layout="spatial", reference=resize,
              lower=lower_resize),
+    OpSchema("DepthToSpace", "channels to blocksize x blocksize pixels (pixel shuffle), "
+             "mode DCR|CRD: [N,H,W,C] -> [N,H*b,W*b,C/b^2]", {"blocksize": 1, "mode": "DCR"},
+             out_qparams="same", onnx=True, arity=_ONE, shape=_depth_to_space_shape,
+             layout="spatial", check=_check_depth_to_space, reference=depth_to_space,
+             lower=lower_depth_to_space, lower_f32=lower_depth_to_space),
 ]
