@@ -18,7 +18,7 @@ from int8rt import opset
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from tests.frontend.onnx_util import check, helper, init, make_model, rand, run_ort
+from tests.frontend.onnx_util import check, helper, init, make_model, run_ort
 
 
 def _node(op, inputs=("x",), outputs=("y",), **attrs):
@@ -53,6 +53,10 @@ CASES: dict[str, list[tuple]] = {
     "DepthToSpace": [("DCR", _node("DepthToSpace", blocksize=2), (2, 12, 3, 5), [], ["y"], 17),
                      ("CRD", _node("DepthToSpace", blocksize=3, mode="CRD"), (1, 18, 2, 3), [],
                       ["y"], 17)],
+    "SpaceToDepth": [("DCR", _node("SpaceToDepth", blocksize=2), (2, 3, 4, 6), [], ["y"], 17),
+                     # mode: ONNX opset 28
+                     ("CRD", _node("SpaceToDepth", blocksize=3, mode="CRD"), (1, 2, 6, 3), [],
+                      ["y"], 28)],
 }
 
 PARAMS = [pytest.param(op, *case, id=f"{op}-{case[0]}") for op, cases in CASES.items()

@@ -86,6 +86,17 @@ def _depth_to_space_shape(ins, a, ctx: ShapeContext):
     return [tuple(out)]
 
 
+def _space_to_depth_shape(ins, a, ctx: ShapeContext):
+    x, b = ins[0], int(a["blocksize"])
+    ha, wa, ca = ctx.spatial
+    if len(x) != 4 or b < 1 or x[ha] % b or x[wa] % b:
+        raise ValueError(f"SpaceToDepth node {ctx.node!r}: needs a 4-D input whose height and "
+                         f"width divide by blocksize {b}, got {x}")
+    out = list(x)
+    out[ca], out[ha], out[wa] = x[ca] * b * b, x[ha] // b, x[wa] // b
+    return [tuple(out)]
+
+
 # -- attribute checks (validate.py) ------------------------------------------------------------
 def _check_perm(a, n_in: int, n_out: int) -> str:
     if a.get("perm"):
@@ -101,7 +112,7 @@ def _check_sizes(a, n_in: int, n_out: int) -> str:
     return ""
 
 
-def _check_depth_to_space(a, n_in: int, n_out: int) -> str:
+def _check_block_move(a, n_in: int, n_out: int) -> str:
     if int(a.get("blocksize", 1)) < 1 or a.get("mode", "DCR") not in ("DCR", "CRD"):
         return (f"blocksize {a.get('blocksize')!r} must be >= 1 and mode {a.get('mode')!r} "
                 "DCR or CRD")
@@ -242,6 +253,25 @@ def depth_to_space(ins, a, shapes):
         n, h * b, w * b, c // (b * b))]
 
 
+def _space_to_depth_move(shape, b: int, mode: str):
+    """SpaceToDepth of NHWC `shape` as one transpose: (the 6-D view of the input, perm). ONNX
+    puts input pixel (h*b + i, w*b + j), channel k, at output channel (i*b + j)*C + k in DCR
+    mode (the default) and k*b*b + i*b + j in CRD mode (opset 28): i, j move from beside h, w
+    to before, resp. after, the channel axis."""
+    n, h, w, c = shape
+    if mode == "DCR":
+        return (n, h // b, b, w // b, b, c), (0, 1, 3, 2, 4, 5)
+    return (n, h // b, b, w // b, b, c), (0, 1, 3, 5, 2, 4)
+
+
+def space_to_depth(ins, a, shapes):
+    x, b = ins[0], int(a["blocksize"])
+    n, h, w, c = x.shape
+    view, perm = _space_to_depth_move(x.shape, b, a["mode"])
+    return [np.ascontiguousarray(x.reshape(view).transpose(perm)).reshape(
+        n, h // b, w // b, c * b * b)]
+
+
 # -- lowering ----------------------------------------------------------------------------------
 def lower_reshape(lw, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
@@ -374,6 +404,19 @@ def lower_depth_to_space(lw, node) -> None:
     lw.emit(node, "transpose", [src], [y], {"shape": view, "perm": perm})
 
 
+def lower_space_to_depth(lw, node) -> None:
+    (x,), (y,) = node.inputs, node.outputs
+    src = lw.same_params(node, x, y)
+    n, h, w, c = lw.rank(node, x, 4)
+    b, mode = int(node.attrs["blocksize"]), node.attrs.get("mode", "DCR")
+    if b < 1 or h % b or w % b or lw.shape(y) != (n, h // b, w // b, c * b * b) or mode not in (
+            "DCR", "CRD"):
+        lw.fail(node, f"blocksize {b} / mode {mode!r} do not map {lw.shape(x)} to "
+                      f"{lw.shape(y)}")
+    view, perm = _space_to_depth_move((n, h, w, c), b, mode)
+    lw.emit(node, "transpose", [src], [y], {"shape": view, "perm": perm})
+
+
 _ONE = (1, 1, 1, 1)
 
 OPS = [
@@ -407,6 +450,12 @@ OPS = [
     OpSchema("DepthToSpace", "channels to blocksize x blocksize pixels (pixel shuffle), "
              "mode DCR|CRD: [N,H,W,C] -> [N,H*b,W*b,C/b^2]", {"blocksize": 1, "mode": "DCR"},
              out_qparams="same", onnx=True, arity=_ONE, shape=_depth_to_space_shape,
-             layout="spatial", check=_check_depth_to_space, reference=depth_to_space,
+             layout="spatial", check=_check_block_move, reference=depth_to_space,
              lower=lower_depth_to_space, lower_f32=lower_depth_to_space),
+    OpSchema("SpaceToDepth", "blocksize x blocksize pixels to channels (the inverse of "
+             "DepthToSpace), mode DCR|CRD: [N,H,W,C] -> [N,H/b,W/b,C*b^2]",
+             {"blocksize": 1, "mode": "DCR"}, out_qparams="same", onnx=True, arity=_ONE,
+             shape=_space_to_depth_shape, layout="spatial", check=_check_block_move,
+             reference=space_to_depth, lower=lower_space_to_depth,
+             lower_f32=lower_space_to_depth),
 ]
