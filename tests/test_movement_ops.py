@@ -154,3 +154,13 @@ def test_depth_to_space_refuses_what_it_cannot_do():
     node.attrs["mode"] = "XYZ"
     with pytest.raises(validate.GraphValidationError, match="mode"):
         validate.validate_graph(g)
+
+
+def test_an_undeclared_attribute_is_refused_not_dropped():
+    """A 1:1 import (opset `onnx=True`) takes only the attributes its schema declares: another
+    one (an attribute a later ONNX opset adds) refuses the node instead of being ignored."""
+    from int8rt.frontend.onnx import UnsupportedOpError, import_onnx
+
+    node = _node("DepthToSpace", blocksize=2, interleave=1)
+    with pytest.raises(UnsupportedOpError, match="interleave"):
+        import_onnx(_model(node, (1, 8, 3, 3), [], ["y"], 17))
