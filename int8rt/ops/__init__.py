@@ -3,6 +3,6 @@ shape rule, layout rule, float32 reference and lowering to plan records, next to
 each. int8rt/opset.py collects them with the elementwise ops; nothing else names them
 (docs/ARCHITECTURE.md "Adding an op").
 
-- pooling.py: MaxPool, AveragePool, GlobalAveragePool
-- movement.py: Reshape, Transpose, Concat, Split, Slice, Pad, Resize
+- pooling.py: the pools (`pooling.OPS`)
+- movement.py: data movement, from Reshape to DepthToSpace (`movement.OPS`)
 """
