@@ -589,6 +589,10 @@ class _Importer:
         """An op opset.py declares ONNX-compatible: its attributes, defaults filled in; a binary
         op takes exactly two inputs (ONNX's variadic Max / Min too)."""
         schema = OPS[node.op_type]
+        unknown = sorted(set(attrs) - set(schema.attrs))
+        if unknown:  # e.g. an attribute a later ONNX opset added: never dropped silently
+            raise _Unsupported(f"attribute(s) {unknown} (int8rt's {node.op_type} takes "
+                               f"{sorted(schema.attrs) or 'none'})")
         kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
                 for k, d in schema.attrs.items() if k in attrs}
         if schema.binary is None:
