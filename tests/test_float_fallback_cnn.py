@@ -280,12 +280,13 @@ def test_an_op_no_path_runs_is_refused_naming_op_and_node(node, why: str) -> Non
 def test_a_file_whose_attributes_contradict_its_shapes_is_refused(tmp_path, key, value) -> None:
     """The float records size themselves from the attributes: a .i8 file whose ReduceSum
     attributes do not give the output shape it records is a clear error, not a plan that
-    leaves part of the output unwritten."""
+    leaves part of the output unwritten (attributes of the wrong kind are refused by
+    validation already, when the graph is saved)."""
     from int8rt import format as i8format
 
     qm = int8rt.quantize(attention_model(), _calib(2), progress=False)
     g = qm.graph
     next(n for n in g.nodes if n.name == "chan_sum").attrs[key] = value
-    i8format.save(g, tmp_path / "bad.i8")
-    with pytest.raises(ValueError, match="ReduceSum node 'chan_sum'"):
+    with pytest.raises(ValueError, match="'chan_sum'"):
+        i8format.save(g, tmp_path / "bad.i8")
         int8rt.Session(str(tmp_path / "bad.i8"))

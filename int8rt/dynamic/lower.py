@@ -878,7 +878,7 @@ def lower_float_node(graph: ir.Graph, node: ir.Node, taken: Container[str] = ()
                      ) -> tuple[list[Call], dict[str, ir.Tensor]]:
     """The float32 records of one ONNX-semantics node of a graph whose shapes are known: the
     rule the static lowering's float fallback uses for the ops it has no form of its own for
-    (opset.ONNX_FLOAT_OPS; int8rt/lower.py), so each op has one lowering rule. Returns the
+    (int8rt/ops/onnx_float.py), so each op has one lowering rule. Returns the
     calls and the temporary tensors they write (named apart from `taken`); `graph` is left as
     it was. Ops that alias or pack weights here (Reshape, DynQLinear, ...) are not float
     fallback ops and are refused."""

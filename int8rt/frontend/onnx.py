@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from int8rt import ir
-from int8rt.opset import NO_CLIP, OPS
+from int8rt.opset import NO_CLIP, ONNX_FLOAT_OPS, OPS
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
 from int8rt.validate import validate_graph
@@ -82,9 +82,8 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "ReduceMax": "MaxPool (over H, W); other axes: ReduceMax (float32)",
     # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
     # Dequantize and Quantize, on the dynamic path's float records
-    **{op: f"{op} (float32)" for op in OPS
-       if OPS[op].onnx_semantics and op not in ("ReduceMean", "ReduceMax", "MatMul", "Expand",
-                                                "Where")},
+    **{op: f"{op} (float32)" for op in ONNX_FLOAT_OPS
+       if op not in ("ReduceMean", "ReduceMax", "MatMul", "Expand", "Where")},
     "Where": "Where (float32; a constant condition)",
     "Flatten": "Reshape",
     "Reshape": "Reshape",
@@ -598,6 +597,10 @@ class _Importer:
         """An op opset.py declares ONNX-compatible: its attributes, defaults filled in; a binary
         op takes exactly two inputs (ONNX's variadic Max / Min too)."""
         schema = OPS[node.op_type]
+        unknown = sorted(set(attrs) - set(schema.attrs))
+        if unknown:  # e.g. an attribute a later ONNX opset added: never dropped silently
+            raise _Unsupported(f"attribute(s) {unknown} (int8rt's {node.op_type} takes "
+                               f"{sorted(schema.attrs) or 'none'})")
         kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
                 for k, d in schema.attrs.items() if k in attrs}
         if schema.binary is None:
@@ -767,9 +770,12 @@ class _Importer:
                 raise _Unsupported("the condition must be a constant bool tensor (comparisons "
                                    "of activations run on the dynamic path only)")
             inputs[0] = ins[0]
-        if op == "Expand":  # shapes are static: the target shape is a constant
-            self.need_const(ins[1], "Expand shape")
-            inputs[1] = ins[1]
+        if op == "Expand":  # shapes are static: the target shape is a constant, an attribute
+            a["shape"] = [int(v) for v in
+                          np.asarray(self.need_const(ins[1], "Expand shape")).reshape(-1)]
+            inputs = inputs[:1]
+        while inputs and not inputs[-1]:  # omitted trailing optional inputs (a bias)
+            inputs.pop()
         n = self.emit(op, inputs, [node.output[0]], a, name)
         try:
             lower_float_node(self.g, n)

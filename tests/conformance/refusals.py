@@ -152,6 +152,10 @@ REFUSED: dict[str, str] = {
        for op in ("sum", "max", "sum_square", "l1", "l2")},
     "test_reduce_sum_empty_set_non_reduced_axis_zero":
         "zero-size tensors (a symbolic input dimension)",
+    "test_where_example":
+        "element type BOOL: int8rt models take float32 (quantization: int8 / uint8)",
+    "test_where_long_example":
+        "element type BOOL: int8rt models take float32 (quantization: int8 / uint8)",
     "test_reduce_max_bool_inputs":
         "element type BOOL: int8rt models take float32 (quantization: int8 / uint8)",
     "test_reduce_max_empty_set_bool":
