@@ -14,8 +14,8 @@
  *
  * Include with
  *   C3_FN          the function name (signature: i8_dwconv_3x3__avx512vnni in dwconv.h),
- *   C3_ATTR        the attributes of every function (target ISA, always_inline for helpers
- *                  are added here) or nothing,
+ *   C3_ATTR        the set's target attribute, or nothing (the template adds always_inline
+ *                  to its row helper itself),
  *   C3_P(x)        the primitive named x of the set:
  *     types  ctx (per-call constants), col (one column), wts (a block's weights and bias),
  *            acc (16 int32 accumulators), rq (the epilogue's state)

@@ -1,5 +1,6 @@
-/* x86 3x3 depthwise column kernels: the template col3x3_tile.h over zmm and ymm primitive
- * sets (col3x3_emu.c: the zmm set emulated in portable C). Every other depthwise shape runs
+/* x86 3x3 depthwise column kernels: the template col3x3_tile.h over three primitive sets,
+ * zmm vpdpbusd, ymm VEX vpdpbusd and ymm AVX2 vpmaddwd (col3x3_emu.c: the zmm set emulated in
+ * portable C). Every other depthwise shape runs
  * i8_dwconv__avx512vnni (avx512.c) or i8_dwconv__avx2 (avx2.c). docs/KERNELS.md "dwconv".
  *
  * vpdpbusd sets (avx512vnni: zmm; avxvnni: ymm, VEX). vpdpbusd adds, into each int32 lane,
@@ -36,7 +37,17 @@
  * bytes (index 0x80), ORed together (no byte masks without AVX-512): the filler byte is 0 ^
  * 0x80, weight 0. A channel tail loads its rows through zero-padded 16-byte copies. The AVX2
  * epilogue (requant/avx2.h) takes the two halves as they are; it has no post-ops, so
- * dwconv/dispatch.c runs them over the rows afterwards. */
+ * dwconv/dispatch.c runs them over the rows afterwards.
+ *
+ * AVX2 set (avx2 path; avxvnni path without AVX-VNNI): no u8 x s8 dot without saturation
+ * (vpmaddubsw saturates, docs/QAT.md), so int16 pairs and vpmaddwd, exact (products <= 2^14,
+ * a pair <= 2^15, wrapping int32 adds from the plain folded bias: the activations stay
+ * signed). A column is rows 0 and 1 sign-extended and interleaved, (x0, x1) per channel in the
+ * unpack lane order [0-3 | 8-11], [4-7 | 12-15], and row 2 kept as 16 int16; a pixel pairs
+ * row 2's taps (2, 0), (2, 1) by one more unpack and tap (2, 2) with itself against weight 0:
+ * 10 vpmaddwd (the w16c section's vectors as memory operands) and 10 vpaddd. Its int8
+ * epilogue works in that lane order (a3_store). A channel tail reads through zero-padded
+ * copies. */
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
