@@ -734,7 +734,7 @@ def find_attention(graph: ir.Graph) -> dict[str, AttentionMatch | None]:
         chain = [sm]
         if node is not None and node.op == "Add" and only_user(node.outputs[0], sm):
             a, b = node.inputs
-            pa, pb = prod.get(a), prod.get(b)
+            pa = prod.get(a)
             scores_in, mask = (a, b) if pa is not None and pa.op in ("Mul", "Div") else (b, a)
             if graph.tensor(mask).dtype != "float32":
                 continue

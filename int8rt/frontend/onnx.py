@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
@@ -377,9 +377,9 @@ class _Importer:
     # on the tags, so a Resize `sizes` built from the dims of a tensor names that tensor. Any
     # arithmetic on them (Mul, Div) leaves no tags: such sizes stay "unknown".
     TAG_BASE = 1 << 40
-    _TAG_OPS = {"Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,),
-                "Identity": (0,), "Cast": (0,), "Reshape": (0,), "Flatten": (0,),
-                "Concat": None}
+    _TAG_OPS: ClassVar[dict[str, tuple[int, ...] | None]] = {
+        "Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,), "Identity": (0,),
+        "Cast": (0,), "Reshape": (0,), "Flatten": (0,), "Concat": None}
 
     def _tag(self, tensor: str, axis: int) -> int:
         self.dim_sources.append((tensor, axis))
