@@ -98,7 +98,7 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     h.k = group_k(p);
     h.ocg = p->oc / p->groups;
     unsigned char *body = (unsigned char *)packed + CONV_HEADER_BYTES;
-    if (h.algo == I8_CONV_IM2COL && wino_possible(p) && i8_wino_wanted() &&
+    if (h.algo == I8_CONV_IM2COL && wino_possible(p) && i8_wino_wanted(p) &&
         i8_wino_bound_ok(p, w))
         h.algo = I8_CONV_WINO;
     if (h.algo == I8_CONV_DW) {

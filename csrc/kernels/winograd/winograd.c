@@ -25,10 +25,16 @@ int32_t i8_wino_covers(const i8_conv2d_params *p) {
            p->dil_w == 1 && p->groups == 1 && !(p->c == 1 && p->oc == 1);
 }
 
-int32_t i8_wino_wanted(void) {
-    /* avx2 only: there the exact int16 vpmaddwd tile does 2.25x fewer of them. The VNNI
-     * paths' vpdpbusd does 4 int8 products per lane (docs/KERNELS.md "Winograd") */
-    return i8_isa_current() == I8_ISA_AVX2;
+int32_t i8_wino_wanted(const i8_conv2d_params *p) {
+    /* INT8RT_WINOGRAD=0: pack im2col instead (A/B benchmarks in one process, a way out) */
+    const char *env = getenv("INT8RT_WINOGRAD");
+    if (env && !strcmp(env, "0")) return 0;
+    /* avx2 only: there the exact int16 vpmaddwd tile does 2.25x fewer of them (the VNNI
+     * paths' vpdpbusd does 4 int8 products per lane and stays ahead: docs/KERNELS.md). Whole
+     * 16-channel input blocks only: with a channel tail (c = 8, 24) the transform's partial
+     * loads cost more than the saved products (bench/winograd_ab.py: 2.7x and 1.07x the
+     * im2col time; c = 16: 0.81x, c >= 32: 0.55-0.9x) */
+    return i8_isa_current() == I8_ISA_AVX2 && p->c % 16 == 0;
 }
 
 int32_t i8_wino_bound_ok(const i8_conv2d_params *p, const int8_t *w) {

@@ -36,7 +36,7 @@
 /* Shapes the transform covers: 3x3, stride 1, dilation 1, one group. */
 int32_t i8_wino_covers(const i8_conv2d_params *p);
 /* Whether the current path packs Winograd for a covered shape (where it measured faster). */
-int32_t i8_wino_wanted(void);
+int32_t i8_wino_wanted(const i8_conv2d_params *p);
 /* 4 * 128 * sum |w| < 2^31 for every output channel: Y' cannot wrap. */
 int32_t i8_wino_bound_ok(const i8_conv2d_params *p, const int8_t *w);
 size_t i8_wino_packed_size(const i8_conv2d_params *p);
