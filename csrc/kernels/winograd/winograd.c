@@ -136,7 +136,10 @@ size_t i8_wino_units(const i8_conv2d_params *p) {
 
 const i8_wino_kernel *i8_wino_kernel_default(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (i8_cpu_features_cached()->avx2) return &i8_wino_kernel__avx2;
+    /* every x86 path from avx2 up has AVX2 (cpu.c offers them only then) */
+    const int32_t isa = i8_isa_current();
+    if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI)
+        return &i8_wino_kernel__avx2;
 #endif
     return &i8_wino_kernel__emu;
 }

@@ -73,7 +73,8 @@ int32_t i8_wino_conv2d_with(const i8_conv2d_params *p, const int8_t *w, const in
 
 #endif
 
-/* The kernel a packed stream runs with: AVX2 where the CPU has it, else the portable one. */
+/* The kernel a packed stream runs with: AVX2 on the x86 paths from avx2 up, else the portable
+ * one (a stream packed under avx2 runs under every path, as gemm panels do). */
 const i8_wino_kernel *i8_wino_kernel_default(void);
 
 /* Work units of a run (tile-row blocks x channel chunks) and units [u0, u1) of them. */
