@@ -5,6 +5,10 @@ every variant once; thread-CPU-time medians (preemption on a shared machine does
 `INT8RT_WINOGRAD=0` at plan time packs im2col (csrc/kernels/winograd/winograd.c).
 
     python bench/winograd_ab.py [--runs 31] [--path avx2] [--extra-paths avx512vnni]
+    python bench/winograd_ab.py --models resnet18,yolov8n,mobilenet_v2 [--runs 15]
+
+--models: whole models instead (the calibration of bench/before_after.py), one Session packed
+with Winograd and one without, on the same path, interleaved, single thread.
 """
 
 from __future__ import annotations
@@ -62,13 +66,50 @@ def plan(path: str, wino: bool, h: int, c: int, oc: int):
         os.environ.pop("INT8RT_WINOGRAD", None)
 
 
+def models(names: list[str], path: str, runs: int) -> None:
+    import int8rt
+    from tests.models.fixtures import calib_and_eval_images, onnx_model_path
+
+    nat.set_isa(path)
+    print(f"path {path}; single thread; ratio = Winograd / im2col session time")
+    for name in names:
+        calib, evals = calib_and_eval_images(name, 16, 1)
+        x = evals[:1]
+        qm = int8rt.quantize(str(onnx_model_path(name)), [calib], progress=False)
+        sessions = []
+        for wino in (False, True):
+            if not wino:
+                os.environ["INT8RT_WINOGRAD"] = "0"
+            try:
+                sessions.append(int8rt.Session(qm, threads=1))
+            finally:
+                os.environ.pop("INT8RT_WINOGRAD", None)
+        feed = {sessions[0].get_inputs()[0].name: x}
+        outs = [s.run(None, feed)[0] for s in sessions]  # warm up
+        assert np.array_equal(outs[0], outs[1]), name
+        times: list[list[float]] = [[], []]
+        for _ in range(runs):
+            for sess, t in zip(sessions, times):
+                nat.set_isa(path)
+                t0 = time.thread_time()
+                sess.run(None, feed)
+                t.append(time.thread_time() - t0)
+        a, b = (1e3 * float(np.median(t)) for t in times)
+        print(f"{name:14s} im2col {a:8.2f} ms  winograd {b:8.2f} ms  ratio {b / a:.2f}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=31)
     ap.add_argument("--path", default="avx2")
     ap.add_argument("--extra-paths", default="", help="im2col on these paths too (reference)")
+    ap.add_argument("--models", default="", help="whole models (comma-separated) instead")
     args = ap.parse_args()
     print(cpu_header())
+    if args.models:
+        models(args.models.split(","), args.path, args.runs)
+        return
     extra = [p for p in args.extra_paths.split(",") if p and p in nat.available_isas()]
     print(f"path {args.path}; ratio = time / im2col time on {args.path} (< 1: faster)")
     cols = ["im2col", "winograd"] + [f"im2col@{p}" for p in extra]
