@@ -1,14 +1,16 @@
 """Winograd F(2x2, 3x3) (csrc/kernels/winograd/, docs/KERNELS.md "Winograd F(2x2,3x3)"): every
 kernel set equal to the reference convolution (int8rt/reference/conv.py, not a Winograd
-reference), tolerance zero: the portable `emu` set on every host, `avx2` natively where the CPU
-has it (`_native.conv2d_winograd`, which runs a set whatever the path); then conv2d plans on
-the avx2 path, which pack Winograd for 3x3 / stride 1 / group 1 with whole 16-channel input
-blocks: fused post-ops, threads, a stream packed under avx2 run under every path, and the bound
-fallback (weights whose 4 * sum could wrap int32 are packed im2col)."""
+reference), tolerance zero: the portable `emu` set on every host, `avx2` / `neon` natively
+where the CPU has it (`_native.conv2d_winograd` runs a set whatever the path; under qemu the
+neon set is checked by tools/arm/run.sh's conv cases); then conv2d plans on the avx2 path,
+which packs Winograd for 3x3 / stride 1 / group 1 with whole 16-channel input blocks: fused
+post-ops, threads, a stream packed under avx2 run under every path, and the bound fallback
+(weights whose 4 * sum could wrap int32 are packed im2col)."""
 
 from __future__ import annotations
 
 import itertools
+import platform
 
 import numpy as np
 import pytest
@@ -20,9 +22,12 @@ from tests.kernels.test_conv import make_case
 from tests.kernels.test_fused_epilogue import POSTS, _expected, _table
 
 HAS_AVX2 = "avx2" in _native.available_isas()
+AARCH64 = platform.machine().lower() in ("aarch64", "arm64")
 SETS = [pytest.param("emu", id="emu")] + [
     pytest.param("avx2", id="avx2-native",
-                 marks=pytest.mark.skipif(not HAS_AVX2, reason="CPU without AVX2"))]
+                 marks=pytest.mark.skipif(not HAS_AVX2, reason="CPU without AVX2")),
+    pytest.param("neon", id="neon-native",
+                 marks=pytest.mark.skipif(not AARCH64, reason="not aarch64"))]
 
 
 def _kwargs(w, bias, mult, pads=(1, 1, 1, 1), x_zp=0, y_zp=0, qmin=-128, qmax=127,

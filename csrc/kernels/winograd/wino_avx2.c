@@ -28,6 +28,7 @@ WINO_ATTR static inline void wi_store(int16_t *d, wi_vec v) {
 
 typedef __m256i wg_acc;
 typedef __m256i wg_w;
+typedef __m256i wg_b;
 WINO_ATTR static inline wg_acc wg_zero(void) { return _mm256_setzero_si256(); }
 WINO_ATTR static inline wg_w wg_loadw(const int16_t *u) {
     return _mm256_loadu_si256((const __m256i *)u);

@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
     int16_t l[16];
 } wg_w;
+typedef wg_w wg_b;
 static inline wg_acc wg_zero(void) {
     wg_acc a;
     memset(&a, 0, sizeof a);

@@ -5,12 +5,13 @@
  *   WINO_SET, WINO_SET_NAME   the set's name suffix (i8_wino_kernel__<WINO_SET>), as a string
  *   WINO_ATTR                 function attribute (target("avx2"), or empty)
  *   WINO_NEEDS_AVX2, WINO_POST_INLINE   the descriptor's flags (winograd.h)
+ *   WINO_NO_SCHED_INSNS       (optional) compile the gemm without gcc's first scheduling pass
  * input transform, 16 channels as int16 lanes:
  *   wi_vec; wi_load16(const int8_t *) (16 int8 -> int16), wi_set1(int16_t), wi_add, wi_sub
  *   (exact: |V| <= 4 * 128), wi_store(int16_t *, wi_vec)
  * gemm, 16 channels as two halves of 8 int32 lanes:
- *   wg_acc, wg_w; wg_zero(), wg_loadw(const int16_t *) (8 channels' int16 pairs),
- *   wg_bcast(const int16_t *) (one int16 pair to every lane), wg_dot(acc, b, w) (acc + the
+ *   wg_acc, wg_w, wg_b; wg_zero(), wg_loadw(const int16_t *) (8 channels' int16 pairs),
+ *   wg_bcast(const int16_t *) (one int16 pair, as wg_b: to every lane, or NEON's two lanes), wg_dot(acc, b, w) (acc + the
  *   per-lane pair dot: vpmaddwd + vpaddd, wrapping), wg_store(int32_t *, wg_acc)
  * output transform, 8 int32 lanes, wrapping:
  *   wo_vec; wo_load(const int32_t *), wo_add, wo_sub, wo_sra2 (arithmetic >> 2, exact: Y' is
@@ -92,6 +93,12 @@ WINO_ATTR static void WINO_NAME(wino_input)(const i8_conv2d_params *p, const int
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("no-tree-pre") /* as the gemm tiles: keep the broadcasts in the loop */
+#if defined(WINO_NO_SCHED_INSNS)
+/* as the NEON gemm tiles: without the pre-allocation scheduler gcc keeps each row's V load
+ * next to its smlal (24 accumulators + 4 U' + 1 V of 32 registers; with it, all six loads
+ * were hoisted and accumulators spilled) */
+#pragma GCC optimize("no-schedule-insns")
+#endif
 #endif
 
 /* mr <= 6 rows of V (one transform position, int16 channel pairs) x 16 channels of U' ->
@@ -106,7 +113,7 @@ WINO_ATTR static void WINO_NAME(wino_gemm)(size_t mr, size_t kc2, const int16_t 
     wg_acc a40 = wg_zero(), a41 = wg_zero(), a50 = wg_zero(), a51 = wg_zero();
     for (size_t q = 0; q < kc2; q++) {
         const wg_w w0 = wg_loadw(u + 32 * q), w1 = wg_loadw(u + 32 * q + 16);
-        wg_w b;
+        wg_b b;
         b = wg_bcast(v0 + 2 * q);
         a00 = wg_dot(a00, b, w0);
         a01 = wg_dot(a01, b, w1);

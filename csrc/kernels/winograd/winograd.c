@@ -34,6 +34,10 @@ int32_t i8_wino_wanted(const i8_conv2d_params *p) {
      * 16-channel input blocks only: with a channel tail (c = 8, 24) the transform's partial
      * loads cost more than the saved products (bench/winograd_ab.py: 2.7x and 1.07x the
      * im2col time; c = 16: 0.81x, c >= 32: 0.55-0.9x) */
+#if defined(__aarch64__)
+    /* Armv8.0 NEON without dotprod: smlal by lane against the smull + smlal pair tiles */
+    if (i8_isa_current() == I8_ISA_NEON) return p->c % 16 == 0;
+#endif
     return i8_isa_current() == I8_ISA_AVX2 && p->c % 16 == 0;
 }
 
@@ -141,6 +145,9 @@ const i8_wino_kernel *i8_wino_kernel_default(void) {
     if (isa == I8_ISA_AVX2 || isa == I8_ISA_AVX_VNNI || isa == I8_ISA_AVX512_VNNI)
         return &i8_wino_kernel__avx2;
 #endif
+#if defined(__aarch64__)
+    return &i8_wino_kernel__neon; /* Advanced SIMD is the aarch64 baseline */
+#endif
     return &i8_wino_kernel__emu;
 }
 
@@ -180,14 +187,19 @@ void i8_wino_run_units(const i8_wino_kernel *kd, const i8_conv2d_params *p, cons
             kd->output(p, m, t0, nt, j0, nc, bias, mult, y, po);
         }
         if (po && !kd->post_inline && jb1 > jb0) {
-#if defined(__x86_64__) || defined(__i386__)
             /* the block's output pixels are consecutive rows of y (tile rows tr0 .. tr1) */
             const size_t oh = (size_t)p->oh, ow = (size_t)p->ow;
             const size_t n0 = tr0 / g.th, y0 = 2 * (tr0 % g.th);
             const size_t n1 = (tr1 - 1) / g.th, y1 = 2 * ((tr1 - 1) % g.th) + 2;
             const size_t px0 = (n0 * oh + y0) * ow, px1 = (n1 * oh + (y1 < oh ? y1 : oh)) * ow;
             const size_t j0 = jb0 * 16, j1 = jb1 * 16 < oc ? jb1 * 16 : oc;
-            i8_post_rows__avx2(po, (int8_t *)y + px0 * oc + j0, px1 - px0, j1 - j0, oc);
+            int8_t *yb = (int8_t *)y + px0 * oc + j0;
+#if defined(__x86_64__) || defined(__i386__)
+            i8_post_rows__avx2(po, yb, px1 - px0, j1 - j0, oc);
+#elif defined(__aarch64__)
+            i8_post_rows__neon(po, yb, px1 - px0, j1 - j0, oc);
+#else
+            (void)yb, (void)px1, (void)j1;
 #endif
         }
     }
@@ -199,6 +211,9 @@ int32_t i8_wino_conv2d_with(const i8_conv2d_params *p, const int8_t *w, const in
     if (!strcmp(kernel, "emu")) kd = &i8_wino_kernel__emu;
 #if defined(__x86_64__) || defined(__i386__)
     if (!strcmp(kernel, "avx2") && i8_cpu_features_cached()->avx2) kd = &i8_wino_kernel__avx2;
+#endif
+#if defined(__aarch64__)
+    if (!strcmp(kernel, "neon")) kd = &i8_wino_kernel__neon;
 #endif
     if (!kd) return -3;
     if (!i8_wino_covers(p)) return -1;

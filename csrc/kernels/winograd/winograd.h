@@ -46,7 +46,7 @@ size_t i8_wino_scratch_size(const i8_conv2d_params *p);
 
 /* One ISA's kernels (the template wino_tile.h instantiated). */
 typedef struct {
-    const char *name; /* "avx2", "emu" */
+    const char *name; /* "avx2", "neon", "emu" */
     int32_t needs_avx2;
     int32_t post_inline; /* its epilogue applies the post-ops (else the driver runs them) */
     /* tiles [t0, t0 + nt) (flattened n, ty, tx) -> V [16][nt][cp16] int16 */
@@ -65,16 +65,13 @@ typedef struct {
 extern const i8_wino_kernel i8_wino_kernel__emu;
 #if defined(__x86_64__) || defined(__i386__)
 extern const i8_wino_kernel i8_wino_kernel__avx2;
-/* Tests: conv2d (no post-ops) through Winograd with the named kernel set ("avx2", "emu"),
- * whatever the path: 0, or -1 shape not covered, -2 bound check failed, -3 set unknown or not
- * runnable here, -4 out of memory. */
-int32_t i8_wino_conv2d_with(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
-                            const float *mult, const int8_t *x, void *y, const char *kernel);
-
+#endif
+#if defined(__aarch64__)
+extern const i8_wino_kernel i8_wino_kernel__neon;
 #endif
 
-/* The kernel a packed stream runs with: AVX2 on the x86 paths from avx2 up, else the portable
- * one (a stream packed under avx2 runs under every path, as gemm panels do). */
+/* The kernel a packed stream runs with: AVX2 on the x86 paths from avx2 up, NEON on aarch64,
+ * else the portable one (a stream runs under every path, as gemm panels do). */
 const i8_wino_kernel *i8_wino_kernel_default(void);
 
 /* Work units of a run (tile-row blocks x channel chunks) and units [u0, u1) of them. */
@@ -83,7 +80,7 @@ void i8_wino_run_units(const i8_wino_kernel *kd, const i8_conv2d_params *p, cons
                        const int8_t *x, void *y, void *scratch, size_t u0, size_t u1,
                        const i8_post *po);
 
-/* Tests: conv2d (no post-ops) through Winograd with the named kernel set ("avx2", "emu"),
+/* Tests: conv2d (no post-ops) through Winograd with the named kernel set ("avx2", "neon", "emu"),
  * whatever the path: 0, or -1 shape not covered, -2 bound check failed, -3 set unknown or not
  * runnable here, -4 out of memory. */
 int32_t i8_wino_conv2d_with(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
