@@ -69,11 +69,11 @@ static size_t tile_pixels(const i8_conv2d_params *p) {
     return t < total ? t : total;
 }
 
-/* Winograd may be packed for this shape: a build with a path that wants it (x86: avx2), an
- * im2col shape it covers. The sizes then cover both layouts (path independent, as the gemm
- * panel's); other builds keep the im2col sizes. */
+/* Winograd may be packed for this shape: a build with a path that wants it (x86: avx2;
+ * aarch64: neon), an im2col shape it covers. The sizes then cover both layouts (path
+ * independent, as the gemm panel's); other builds (armv7, ...) keep the im2col sizes. */
 static int wino_possible(const i8_conv2d_params *p) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
     return choose_algo(p) == I8_CONV_IM2COL && i8_wino_covers(p);
 #else
     (void)p;
