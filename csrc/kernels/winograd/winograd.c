@@ -35,8 +35,14 @@ int32_t i8_wino_wanted(const i8_conv2d_params *p) {
      * loads cost more than the saved products (bench/winograd_ab.py: 2.7x and 1.07x the
      * im2col time; c = 16: 0.81x, c >= 32: 0.55-0.9x) */
 #if defined(__aarch64__)
-    /* Armv8.0 NEON without dotprod: smlal by lane against the smull + smlal pair tiles */
-    if (i8_isa_current() == I8_ISA_NEON) return p->c % 16 == 0;
+    /* Armv8.0 NEON without dotprod: smlal by lane (4 products per instruction) against the
+     * smull + smlal pair tiles (16 per 3), a smaller margin than AVX2's: also skip images whose
+     * 2x2 tiles are mostly partial (7x7: 49 of 64 outputs; under qemu cortex-a72 1.07x the
+     * im2col instructions, 14x14 0.91x, 28x28 0.78x: bench/arm_gemm_icount.py) */
+    if (i8_isa_current() == I8_ISA_NEON) {
+        const int64_t tiles = (int64_t)((p->oh + 1) / 2) * ((p->ow + 1) / 2);
+        return p->c % 16 == 0 && 5 * (int64_t)p->oh * p->ow >= 4 * 4 * tiles;
+    }
 #endif
     return i8_isa_current() == I8_ISA_AVX2 && p->c % 16 == 0;
 }
@@ -109,8 +115,17 @@ static void geom_of(const i8_conv2d_params *p, wino_geom *g) {
     g->tile_rows = (size_t)p->n * g->th;
     size_t tiles = WINO_V_BYTES / (16 * 2 * cp16_of(p));
     if (tiles < 4 * I8_WINO_MR) tiles = 4 * I8_WINO_MR;
-    g->rows = tiles / g->tw;
-    if (g->rows < 1) g->rows = 1;
+    size_t rows = tiles / g->tw;
+    if (rows < 1) rows = 1;
+    /* up to twice that: the fewest tile rows whose tiles leave the fewest empty rows in the
+     * 6-row gemm micro-tiles (14x14: 7 tiles a row, 3 rows = 21 tiles ran 6 + 6 + 6 + 3; 6
+     * rows fill 7) */
+    g->rows = rows;
+    size_t waste = (I8_WINO_MR - rows * g->tw % I8_WINO_MR) % I8_WINO_MR;
+    for (size_t r = rows + 1; r <= 2 * rows && r <= g->tile_rows && waste; r++) {
+        const size_t w = (I8_WINO_MR - r * g->tw % I8_WINO_MR) % I8_WINO_MR;
+        if (w < waste) g->rows = r, waste = w;
+    }
     if (g->rows > g->tile_rows) g->rows = g->tile_rows;
     g->blocks = (g->tile_rows + g->rows - 1) / g->rows;
     g->nb = oc16_of(p) / 16;
