@@ -44,22 +44,25 @@ void i8_wino_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bia
                   const float *mult, void *packed);
 size_t i8_wino_scratch_size(const i8_conv2d_params *p);
 
-/* One ISA's kernels (the template wino_tile.h instantiated). */
+/* One ISA's kernels (the template wino_tile.h instantiated):
+ * input:  tiles [t0, t0 + nt) (flattened n, ty, tx) -> V [16][nt][cp16] int16
+ * gemm:   mr <= I8_WINO_MR rows of v (stride v_stride int16) x one 16-channel block of U'
+ *         (kc2 pairs) -> m [mr][16] int32
+ * output: M [16][nt][16] (channels j0 .. j0 + nc of the block) -> outputs of tiles t0.. */
+typedef void (*i8_wino_input_fn)(const i8_conv2d_params *p, const int8_t *x, size_t t0,
+                                 size_t nt, int16_t *v, size_t cp16);
+typedef void (*i8_wino_gemm_fn)(size_t mr, size_t kc2, const int16_t *v, size_t v_stride,
+                                const int16_t *u, int32_t *m);
+typedef void (*i8_wino_output_fn)(const i8_conv2d_params *p, const int32_t *m, size_t t0,
+                                  size_t nt, size_t j0, size_t nc, const int32_t *bias,
+                                  const float *mult, void *y, const i8_post *po);
 typedef struct {
     const char *name; /* "avx2", "neon", "emu" */
     int32_t needs_avx2;
     int32_t post_inline; /* its epilogue applies the post-ops (else the driver runs them) */
-    /* tiles [t0, t0 + nt) (flattened n, ty, tx) -> V [16][nt][cp16] int16 */
-    void (*input)(const i8_conv2d_params *p, const int8_t *x, size_t t0, size_t nt, int16_t *v,
-                  size_t cp16);
-    /* mr <= I8_WINO_MR rows of v (stride v_stride int16) x one 16-channel block of U' (kc2
-     * pairs) -> m [mr][16] int32 */
-    void (*gemm)(size_t mr, size_t kc2, const int16_t *v, size_t v_stride, const int16_t *u,
-                 int32_t *m);
-    /* M [16][nt][16] (channels j0 .. j0 + nc of the block) -> outputs of tiles t0.. */
-    void (*output)(const i8_conv2d_params *p, const int32_t *m, size_t t0, size_t nt,
-                   size_t j0, size_t nc, const int32_t *bias, const float *mult, void *y,
-                   const i8_post *po);
+    i8_wino_input_fn input;
+    i8_wino_gemm_fn gemm;
+    i8_wino_output_fn output;
 } i8_wino_kernel;
 
 extern const i8_wino_kernel i8_wino_kernel__emu;
