@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from int8rt import kernel_tables as kt
-from int8rt.ops import movement, pooling
+from int8rt.ops import movement, onnx_float, pooling
 from int8rt.ops.schema import OpSchema, ShapeContext
 
 __all__ = ["OpSchema", "ShapeContext"]  # re-exported: the declaration type lives in ops/schema.py
@@ -97,6 +97,9 @@ _OPS = [
     # int8rt/ops/
     *pooling.OPS,
     *movement.OPS,
+    # float-only ops with ONNX semantics (reductions, LayerNormalization, MatMul of
+    # activations, ...): declared whole in int8rt/ops/onnx_float.py
+    *onnx_float.OPS,
     OpSchema("Softmax", "softmax over `axis`", {"axis": -1}, out_qparams="fixed"),
     OpSchema("Quantize", "float32 -> int8 with the output's parameters", int8=False),
     OpSchema("Dequantize", "int8 -> float32 with the input's parameters", int8=False),
@@ -106,6 +109,8 @@ OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = tuple(op.name for op in _OPS if op.fn is not None)
 FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
 BINARY_OPS = tuple(op.name for op in _OPS if op.binary is not None)
+# float-only ops kept with ONNX's attributes and semantics, on NCHW data (ops/onnx_float.py)
+ONNX_FLOAT_OPS = tuple(op.name for op in onnx_float.OPS)
 # ops with a fused output clamp (`clip`): the producers fuse_activations folds Relu / Clip into
 CLAMPED_OPS = tuple(op.name for op in _OPS if "clip" in op.attrs)
 # ops declared whole (int8rt/ops/: shape rule, reference, lowering); the consumers read them

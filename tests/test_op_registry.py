@@ -19,9 +19,9 @@ DECLARED = [opset.OPS[op] for op in opset.DECLARED_OPS]
 
 
 def test_the_declared_ops_are_the_ops_modules():
-    from int8rt.ops import movement, pooling
+    from int8rt.ops import movement, onnx_float, pooling
 
-    names = [s.name for s in (*pooling.OPS, *movement.OPS)]
+    names = [s.name for s in (*pooling.OPS, *movement.OPS, *onnx_float.OPS)]
     assert sorted(names) == sorted(opset.DECLARED_OPS)
     assert len(set(names)) == len(names)
 
@@ -29,7 +29,7 @@ def test_the_declared_ops_are_the_ops_modules():
 @pytest.mark.parametrize("s", DECLARED, ids=lambda s: s.name)
 def test_declaration_is_complete(s: OpSchema):
     assert s.arity is not None and s.shape is not None and s.reference is not None
-    assert s.layout in ("spatial", "custom")
+    assert s.layout in ("spatial", "custom", "onnx")
     assert s.out_qparams in ("observed", "same", "fixed")
     assert s.lower_f32 is None or s.lower is not None
 

@@ -5,4 +5,6 @@ each. int8rt/opset.py collects them with the elementwise ops; nothing else names
 
 - pooling.py: the pools (`pooling.OPS`)
 - movement.py: data movement, from Reshape to DepthToSpace (`movement.OPS`)
+- onnx_float.py: float-only ops kept with ONNX's semantics on NCHW data, lowered by the
+  dynamic path's rule (`onnx_float.OPS`: reductions, LayerNormalization, MatMul, ...)
 """

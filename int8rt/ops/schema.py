@@ -60,7 +60,9 @@ class OpSchema:
     recorded_shape: bool = False
     # how the NCHW -> NHWC layout pass rewrites it: "spatial" (4-D input moved to NHWC,
     # attributes kept: the op's NHWC form is its definition, and constant folding waits for
-    # NHWC) or "custom" (attributes that name axes: its branch in passes/layout.py)
+    # NHWC), "custom" (attributes that name axes: its branch in passes/layout.py) or "onnx"
+    # (no NHWC form: it keeps ONNX's meaning and runs on NCHW data, the pass's generic rule;
+    # ops/onnx_float.py)
     layout: str | None = None
     # attribute checks beyond their types (validate.py): check(attrs, n_inputs, n_outputs) ->
     # what is wrong, or "" (a model file is untrusted input)

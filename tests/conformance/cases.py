@@ -40,6 +40,8 @@ FLOAT_OPS = (
     "Resize", "Upsample", "Softmax", "Identity", "Dropout",
     # ops declared whole in int8rt/ops/ that import 1:1: their cases come with the declaration
     *(op for op in opset.DECLARED_OPS if opset.OPS[op].onnx),
+    # float32 only, ONNX semantics (int8rt/ops/onnx_float.py; ReduceMean and MatMul above)
+    *(op for op in opset.ONNX_FLOAT_OPS if op not in ("ReduceMean", "MatMul")),
 )
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
              "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")
