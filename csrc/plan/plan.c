@@ -963,9 +963,11 @@ static void pack_key(const i8_op_desc *d, unsigned char *key) {
     }
 }
 
+/* the packed stream's bytes for a descriptor with natural consts, under the current path
+ * (conv2d: the algorithm the pack step picks, which reads the path and the weights) */
 static int64_t stream_size(const i8_op_desc *d) {
     switch (d->kind) {
-    case I8_OP_CONV2D: return (int64_t)i8_conv2d_packed_size(&d->params.conv2d);
+    case I8_OP_CONV2D: return (int64_t)i8_conv2d_packed_size_w(&d->params.conv2d, d->consts[0]);
     case I8_OP_FC: return (int64_t)i8_fc_packed_size(&d->params.fc);
     case I8_OP_CONV2D_F32: return (int64_t)i8_f32_conv2d_packed_size(&d->params.conv2d_f32);
     default: return (int64_t)i8_f32_fc_packed_size(&d->params.fc_f32);
@@ -985,10 +987,29 @@ static void pack_stream(const i8_op_desc *d, void *out) {
     }
 }
 
+/* the bytes a packed stream (nbytes, after the blob header) needs, whatever path packed it:
+ * conv2d reads the algorithm its header records (-1: no header the pack step writes for
+ * these params); the other kinds' streams are path independent */
+static int64_t stream_need(const i8_op_desc *d, const void *stream, int64_t nbytes) {
+    if (d->kind == I8_OP_CONV2D)
+        return i8_conv2d_stream_bytes(&d->params.conv2d, stream, (size_t)nbytes);
+    return stream_size(d);
+}
+
+/* the index of the first weight const (natural w, bias[, mult]) of the wrong size or null,
+ * or -1 when they all fit */
+static int bad_weight_const(const i8_op_desc *d, const footprint *f) {
+    for (int i = 0; i < weight_consts(d->kind); i++)
+        if (d->n_consts <= i || f->consts[i] == BAD || d->const_nbytes[i] != f->consts[i] ||
+            (f->consts[i] > 0 && !d->consts[i]))
+            return i;
+    return -1;
+}
+
 int64_t i8_plan_packed_weights_size(const i8_op_desc *d) {
     footprint f;
     if (!d || d->kind < 0 || d->kind >= I8_OP_COUNT || !weight_consts(d->kind) ||
-        check_params(d, &f))
+        d->packed_weights || check_params(d, &f) || bad_weight_const(d, &f) >= 0)
         return -1;
     int64_t n = stream_size(d);
     return n < 0 || n > INT64_MAX - PACK_HEADER ? -1 : PACK_HEADER + n;
@@ -1006,15 +1027,15 @@ int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *
     footprint f;
     const char *msg = check_params(d, &f);
     if (msg) PACK_FAIL("%s: %s", name, msg);
+    /* the consts first: the size reads the weights (conv2d's Winograd bound) */
+    const int i = bad_weight_const(d, &f);
+    if (i >= 0)
+        PACK_FAIL("%s: const %d has %lld bytes, needs %lld", name, i,
+                  (long long)(d->n_consts > i ? d->const_nbytes[i] : 0),
+                  (long long)f.consts[i]);
     if (nbytes != i8_plan_packed_weights_size(d) || (uintptr_t)blob % ALIGN)
         PACK_FAIL("%s: the blob must be 64-byte aligned and %lld bytes", name,
                   (long long)i8_plan_packed_weights_size(d));
-    for (int i = 0; i < weight_consts(d->kind); i++)
-        if (d->n_consts <= i || f.consts[i] == BAD || d->const_nbytes[i] != f.consts[i] ||
-            (f.consts[i] > 0 && !d->consts[i]))
-            PACK_FAIL("%s: const %d has %lld bytes, needs %lld", name, i,
-                      (long long)(d->n_consts > i ? d->const_nbytes[i] : 0),
-                      (long long)f.consts[i]);
 #undef PACK_FAIL
     pack_header h;
     memset(&h, 0, sizeof h);
@@ -1028,17 +1049,24 @@ int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *
 }
 
 /* NULL when consts[0] is a blob of exactly this op's params; else why not */
+/* NULL when consts[0] is a blob of exactly this op's params, whatever path packed it; else
+ * why not. Every size is checked before the bytes it covers are read: the blob header, then
+ * the stream's own header (conv2d: the algorithm it records), then the stream's size. */
 static const char *check_blob(const i8_op_desc *d) {
     const void *blob = d->consts[0];
     if (!blob || (uintptr_t)blob % ALIGN) return "packed weights must be 64-byte aligned";
-    if (d->const_nbytes[0] != PACK_HEADER + stream_size(d)) return "packed weights: wrong size";
+    const int64_t nbytes = d->const_nbytes[0];
+    if (nbytes < PACK_HEADER) return "packed weights: wrong size";
     pack_header h, want;
     memcpy(&h, blob, sizeof h);
     memset(&want, 0, sizeof want);
     pack_key(d, want.key);
-    if (h.magic != PACK_MAGIC || h.kind != d->kind || h.stream_bytes != stream_size(d) ||
-        memcmp(h.key, want.key, sizeof h.key))
+    if (h.magic != PACK_MAGIC || h.kind != d->kind || memcmp(h.key, want.key, sizeof h.key))
         return "packed weights were packed for other params";
+    if (h.stream_bytes != nbytes - PACK_HEADER) return "packed weights: wrong size";
+    const int64_t need = stream_need(d, (const unsigned char *)blob + PACK_HEADER, h.stream_bytes);
+    if (need < 0) return "packed weights: the stream header is not one packed for these params";
+    if (need != h.stream_bytes) return "packed weights: wrong size for the packed algorithm";
     return NULL;
 }
 
@@ -1126,8 +1154,8 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
                 return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
             pack_stream(d, r->owned[0]);
         }
-        if (d->kind == I8_OP_CONV2D)
-            scratch = (int64_t)i8_conv2d_scratch_size(&r->p.conv2d);
+        if (d->kind == I8_OP_CONV2D) /* what the stream's algorithm runs with */
+            scratch = (int64_t)i8_conv2d_stream_scratch_size(&r->p.conv2d, r->owned[0]);
         else if (d->kind == I8_OP_FC)
             scratch = (int64_t)i8_fc_scratch_size(&r->p.fc);
         else if (d->kind == I8_OP_CONV2D_F32)

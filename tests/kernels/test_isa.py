@@ -255,16 +255,29 @@ def test_packed_under_one_path_runs_under_all() -> None:
     qm = int8rt.quantize(str(onnx_model_path(name)), [calib], progress=False)
     before = _native.isa()
     try:
-        outs = {}
+        outs, packed_bytes = {}, {}
         for pack_path in PATHS:
             _native.set_isa(pack_path)
             sess = int8rt.Session(qm, threads=1)
             feed = {sess.get_inputs()[0].name: evals}
+            # the plan of this batch size is built (its weights packed) under pack_path; the
+            # runs under the other paths reuse it: no blob is packed after this one
+            outs[pack_path, pack_path] = sess.run(None, feed)[0]
+            packs = sess._packed_weights.packs
+            packed_bytes[pack_path] = sum(b.nbytes for b in sess._packed_weights._blobs.values())
             for run_path in PATHS:
                 _native.set_isa(run_path)
                 outs[pack_path, run_path] = sess.run(None, feed)[0]
+            assert sess._packed_weights.packs == packs, pack_path
         first = next(iter(outs.values()))
         for key, out in outs.items():
             assert np.array_equal(out, first), key
+        # the model's 3x3 convs over 16 and 32 channels: Winograd under avx2 (larger streams),
+        # im2col panels on the paths that never pack Winograd (the same bytes on each)
+        if "avx2" in PATHS:
+            assert packed_bytes["avx2"] > packed_bytes["scalar"]
+        for path in PATHS:
+            if path not in ("avx2", "neon"):
+                assert packed_bytes[path] == packed_bytes["scalar"], path
     finally:
         _native.set_isa(before)

@@ -84,10 +84,21 @@ typedef struct {
     i8_post_params post; /* fused activation table / residual add (above) */
 } i8_conv2d_params;
 
+/* Packed sizes follow the algorithm the pack step picks, which depends on the current path
+ * and (Winograd's bound) on the weights: i8_conv2d_packed_size is enough for any weights
+ * under the current path, i8_conv2d_packed_size_w exactly what i8_conv2d_pack writes for w.
+ * A stream runs under every path; i8_conv2d_stream_bytes is the size a stream needs,
+ * read from its header: -1 when nbytes cannot hold the header or the header is not one the
+ * pack step writes for p (on any path). */
 size_t i8_conv2d_packed_size(const i8_conv2d_params *p);
+size_t i8_conv2d_packed_size_w(const i8_conv2d_params *p, const int8_t *w);
+int64_t i8_conv2d_stream_bytes(const i8_conv2d_params *p, const void *packed, size_t nbytes);
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
+/* Scratch to run any stream packed for p (any path); _stream_scratch_size: to run this
+ * stream (one i8_conv2d_stream_bytes accepted). */
 size_t i8_conv2d_scratch_size(const i8_conv2d_params *p);
+size_t i8_conv2d_stream_scratch_size(const i8_conv2d_params *p, const void *packed);
 /* y: int8, or float32 when p->out_f32 */
 void i8_conv2d_run(const i8_conv2d_params *p, const void *packed, const int8_t *x, void *y,
                    void *scratch);

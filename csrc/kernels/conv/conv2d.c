@@ -7,8 +7,10 @@
  *                                                  scratch, then one gemm per group
  *   I8_CONV_WINO    3x3, stride 1, dilation 1, one group, on the paths i8_wino_wanted names,
  *                   weights within the bound (winograd/winograd.h): Winograd F(2x2, 3x3).
- *                   Chosen at pack time (an im2col shape packed another way): sizes and task
- *                   counts are the im2col ones, or larger (size) where Winograd may be packed.
+ *                   Chosen at pack time (an im2col shape packed another way): task counts
+ *                   are the im2col ones; the stream's size and scratch are Winograd's, read
+ *                   from the header (i8_conv2d_stream_bytes / _stream_scratch_size), so only
+ *                   a stream that holds Winograd weights is that large.
  *
  * Stream: header | DW: dwconv stream (dwconv.h) | WINO: winograd stream (winograd.h) |
  * otherwise: `groups` gemm panels (gemm.h), one per group, each over that group's ocg output
@@ -70,8 +72,7 @@ static size_t tile_pixels(const i8_conv2d_params *p) {
 }
 
 /* Winograd may be packed for this shape: a build with a path that wants it (x86: avx2;
- * aarch64: neon), an im2col shape it covers. The sizes then cover both layouts (path
- * independent, as the gemm panel's); other builds (armv7, ...) keep the im2col sizes. */
+ * aarch64: neon), an im2col shape it covers. Other builds (armv7, ...) never pack it. */
 static int wino_possible(const i8_conv2d_params *p) {
 #if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
     return choose_algo(p) == I8_CONV_IM2COL && i8_wino_covers(p);
@@ -81,32 +82,75 @@ static int wino_possible(const i8_conv2d_params *p) {
 #endif
 }
 
-size_t i8_conv2d_packed_size(const i8_conv2d_params *p) {
-    if (choose_algo(p) == I8_CONV_DW) return CONV_HEADER_BYTES + i8_dwconv_packed_size(p);
-    const size_t gemm = (size_t)p->groups * i8_gemm_packed_size(p->oc / p->groups, group_k(p));
-    const size_t wino = wino_possible(p) ? i8_wino_packed_size(p) : 0;
-    return CONV_HEADER_BYTES + (gemm > wino ? gemm : wino);
+/* The algorithm i8_conv2d_pack records for p under the current path; w NULL: as if the
+ * weights passed Winograd's bound (the largest stream this path may write). */
+static int pack_algo(const i8_conv2d_params *p, const int8_t *w) {
+    const int algo = choose_algo(p);
+    if (algo == I8_CONV_IM2COL && wino_possible(p) && i8_wino_wanted(p) &&
+        (!w || i8_wino_bound_ok(p, w)))
+        return I8_CONV_WINO;
+    return algo;
+}
+
+/* Stream bytes of algorithm `algo` for p (header included) */
+static size_t algo_bytes(const i8_conv2d_params *p, int algo) {
+    switch (algo) {
+    case I8_CONV_DW: return CONV_HEADER_BYTES + i8_dwconv_packed_size(p);
+    case I8_CONV_WINO: return CONV_HEADER_BYTES + i8_wino_packed_size(p);
+    default:
+        return CONV_HEADER_BYTES +
+               (size_t)p->groups * i8_gemm_packed_size(p->oc / p->groups, group_k(p));
+    }
+}
+
+/* The header i8_conv2d_pack writes for algorithm `algo` */
+static conv_header header_of(const i8_conv2d_params *p, int algo) {
+    conv_header h;
+    memset(&h, 0, sizeof h);
+    h.magic = CONV_MAGIC;
+    h.algo = algo;
+    h.k = group_k(p);
+    h.ocg = p->oc / p->groups;
+    if (algo == I8_CONV_1X1 || algo == I8_CONV_IM2COL)
+        h.group_bytes = i8_gemm_packed_size(h.ocg, h.k);
+    return h;
+}
+
+size_t i8_conv2d_packed_size(const i8_conv2d_params *p) { return algo_bytes(p, pack_algo(p, NULL)); }
+
+size_t i8_conv2d_packed_size_w(const i8_conv2d_params *p, const int8_t *w) {
+    return algo_bytes(p, pack_algo(p, w));
+}
+
+int64_t i8_conv2d_stream_bytes(const i8_conv2d_params *p, const void *packed, size_t nbytes) {
+    if (!packed || nbytes < CONV_HEADER_BYTES) return -1;
+    conv_header h;
+    memcpy(&h, packed, sizeof h);
+    /* the algorithms a stream for p may record, whatever path packed it: the shape's own, or
+     * Winograd for an im2col shape it covers (the kernels run it on every path) */
+    const int own = choose_algo(p);
+    if (h.algo != own && !(h.algo == I8_CONV_WINO && own == I8_CONV_IM2COL && i8_wino_covers(p)))
+        return -1;
+    /* the whole 64-byte header as the pack step writes it: magic, k, ocg and the panel size
+     * run reads (a stray group_bytes would move every group's panel) */
+    unsigned char want[CONV_HEADER_BYTES];
+    const conv_header hw = header_of(p, h.algo);
+    memset(want, 0, sizeof want);
+    memcpy(want, &hw, sizeof hw);
+    if (memcmp(want, packed, CONV_HEADER_BYTES)) return -1;
+    return (int64_t)algo_bytes(p, h.algo);
 }
 
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed) {
-    conv_header h;
+    const conv_header h = header_of(p, pack_algo(p, w));
     memset(packed, 0, CONV_HEADER_BYTES);
-    memset(&h, 0, sizeof h);
-    h.magic = CONV_MAGIC;
-    h.algo = choose_algo(p);
-    h.k = group_k(p);
-    h.ocg = p->oc / p->groups;
     unsigned char *body = (unsigned char *)packed + CONV_HEADER_BYTES;
-    if (h.algo == I8_CONV_IM2COL && wino_possible(p) && i8_wino_wanted(p) &&
-        i8_wino_bound_ok(p, w))
-        h.algo = I8_CONV_WINO;
     if (h.algo == I8_CONV_DW) {
         i8_dwconv_pack(p, w, bias, mult, body);
     } else if (h.algo == I8_CONV_WINO) {
         i8_wino_pack(p, w, bias, mult, body);
     } else {
-        h.group_bytes = i8_gemm_packed_size(h.ocg, h.k);
         /* natural weights [oc, kh, kw, c/g]: group g's rows are ocg consecutive rows of k */
         for (int32_t g = 0; g < p->groups; g++)
             i8_gemm_pack(h.ocg, h.k, w + (size_t)g * h.ocg * h.k, (size_t)h.k,
@@ -116,17 +160,28 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     memcpy(packed, &h, sizeof h);
 }
 
-size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
-    switch (choose_algo(p)) {
+static size_t algo_scratch(const i8_conv2d_params *p, int algo) {
+    switch (algo) {
     case I8_CONV_DW: return i8_dwconv_scratch_size(p);
     case I8_CONV_1X1: return i8_gemm_scratch_size((size_t)p->n * p->h * p->w, group_k(p));
-    default: {
-        const size_t im2col = I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
-                              i8_gemm_scratch_size(tile_pixels(p), group_k(p));
-        const size_t wino = wino_possible(p) ? i8_wino_scratch_size(p) : 0;
-        return im2col > wino ? im2col : wino;
+    case I8_CONV_WINO: return i8_wino_scratch_size(p);
+    default:
+        return I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
+               i8_gemm_scratch_size(tile_pixels(p), group_k(p));
     }
-    }
+}
+
+size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
+    /* any stream packed for p: the shape's own algorithm, or Winograd where a path packs it */
+    const size_t own = algo_scratch(p, choose_algo(p));
+    const size_t wino = wino_possible(p) ? algo_scratch(p, I8_CONV_WINO) : 0;
+    return own > wino ? own : wino;
+}
+
+size_t i8_conv2d_stream_scratch_size(const i8_conv2d_params *p, const void *packed) {
+    conv_header h;
+    memcpy(&h, packed, sizeof h);
+    return algo_scratch(p, h.algo);
 }
 
 /* Short copies and fills inline: im2col of a first layer (c = 3) moves 3..21-byte pieces per
