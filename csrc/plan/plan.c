@@ -974,17 +974,22 @@ static int64_t stream_size(const i8_op_desc *d) {
     }
 }
 
-/* the packing stream of a descriptor whose params check_params accepted */
-static void pack_stream(const i8_op_desc *d, void *out) {
+/* the packing stream of a descriptor whose params check_params accepted, into `n` bytes
+ * (stream_size's, queried before): returns the bytes written. conv2d picks its algorithm
+ * again here, and writes less (its im2col stream) or nothing (0) should the kernel path have
+ * changed in between; the other kinds' sizes do not depend on the path. */
+static int64_t pack_stream(const i8_op_desc *d, void *out, int64_t n) {
     const i8_op_params *p = &d->params;
     switch (d->kind) {
-    case I8_OP_CONV2D: i8_conv2d_pack(&p->conv2d, d->consts[0], d->consts[1], d->consts[2], out);
-                       break;
+    case I8_OP_CONV2D:
+        return (int64_t)i8_conv2d_pack_n(&p->conv2d, d->consts[0], d->consts[1], d->consts[2],
+                                         out, (size_t)n);
     case I8_OP_FC: i8_fc_pack(&p->fc, d->consts[0], d->consts[1], d->consts[2], out); break;
     case I8_OP_CONV2D_F32: i8_f32_conv2d_pack(&p->conv2d_f32, d->consts[0], d->consts[1], out);
                            break;
     default: i8_f32_fc_pack(&p->fc_f32, d->consts[0], d->consts[1], out);
     }
+    return n;
 }
 
 /* the bytes a packed stream (nbytes, after the blob header) needs, whatever path packed it:
@@ -1036,6 +1041,12 @@ int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *
     if (nbytes != i8_plan_packed_weights_size(d) || (uintptr_t)blob % ALIGN)
         PACK_FAIL("%s: the blob must be 64-byte aligned and %lld bytes", name,
                   (long long)i8_plan_packed_weights_size(d));
+    /* the header after the stream: a blob whose stream came out another size (the path
+     * changed since the size query) gets no valid header */
+    memset(blob, 0, PACK_HEADER);
+    if (pack_stream(d, (unsigned char *)blob + PACK_HEADER, nbytes - PACK_HEADER) !=
+        nbytes - PACK_HEADER)
+        PACK_FAIL("%s: the kernel path changed while packing; pack again", name);
 #undef PACK_FAIL
     pack_header h;
     memset(&h, 0, sizeof h);
@@ -1044,7 +1055,6 @@ int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *
     h.stream_bytes = nbytes - PACK_HEADER;
     pack_key(d, h.key);
     memcpy(blob, &h, sizeof h);
-    pack_stream(d, (unsigned char *)blob + PACK_HEADER);
     return I8_OK;
 }
 
@@ -1152,7 +1162,11 @@ int i8_plan_add_op(i8_plan *plan, const i8_op_desc *d) {
             r->owned[0] = alloc64(n ? (size_t)n : 1);
             if (!r->owned[0])
                 return fail(plan, I8_ENOMEM, "op %d (%s): out of memory", op, name);
-            pack_stream(d, r->owned[0]);
+            if (pack_stream(d, r->owned[0], n) <= 0 && n > 0) {
+                free64(r->owned[0]);
+                return fail(plan, I8_EINVAL, "op %d (%s): the kernel path changed while "
+                            "packing", op, name);
+            }
         }
         if (d->kind == I8_OP_CONV2D) /* what the stream's algorithm runs with */
             scratch = (int64_t)i8_conv2d_stream_scratch_size(&r->p.conv2d, r->owned[0]);

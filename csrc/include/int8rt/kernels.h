@@ -95,6 +95,11 @@ size_t i8_conv2d_packed_size_w(const i8_conv2d_params *p, const int8_t *w);
 int64_t i8_conv2d_stream_bytes(const i8_conv2d_params *p, const void *packed, size_t nbytes);
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed);
+/* The same into `nbytes` of packed: the current path's algorithm if its stream fits, else the
+ * shape's im2col / 1x1 / depthwise one; returns the stream bytes written (0: neither fits,
+ * nothing written). For callers whose size query may have seen another path. */
+size_t i8_conv2d_pack_n(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                        const float *mult, void *packed, size_t nbytes);
 /* Scratch to run any stream packed for p (any path); _stream_scratch_size: to run this
  * stream (one i8_conv2d_stream_bytes accepted). */
 size_t i8_conv2d_scratch_size(const i8_conv2d_params *p);

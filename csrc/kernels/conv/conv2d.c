@@ -15,6 +15,7 @@
  * Stream: header | DW: dwconv stream (dwconv.h) | WINO: winograd stream (winograd.h) |
  * otherwise: `groups` gemm panels (gemm.h), one per group, each over that group's ocg output
  * channels and k = kh * kw * c / groups. */
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/dwconv/dwconv.h"
@@ -143,7 +144,17 @@ int64_t i8_conv2d_stream_bytes(const i8_conv2d_params *p, const void *packed, si
 
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
                     const float *mult, void *packed) {
-    const conv_header h = header_of(p, pack_algo(p, w));
+    (void)i8_conv2d_pack_n(p, w, bias, mult, packed, SIZE_MAX);
+}
+
+size_t i8_conv2d_pack_n(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                        const float *mult, void *packed, size_t nbytes) {
+    /* the algorithm is picked once here: the path (set_isa, another thread) or INT8RT_WINOGRAD
+     * may change between the caller's size query and this call */
+    int algo = pack_algo(p, w);
+    if (algo_bytes(p, algo) > nbytes) algo = choose_algo(p);
+    if (algo_bytes(p, algo) > nbytes) return 0;
+    const conv_header h = header_of(p, algo);
     memset(packed, 0, CONV_HEADER_BYTES);
     unsigned char *body = (unsigned char *)packed + CONV_HEADER_BYTES;
     if (h.algo == I8_CONV_DW) {
@@ -158,6 +169,7 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
                          body + (size_t)g * h.group_bytes);
     }
     memcpy(packed, &h, sizeof h);
+    return algo_bytes(p, algo);
 }
 
 static size_t algo_scratch(const i8_conv2d_params *p, int algo) {
