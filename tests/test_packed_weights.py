@@ -191,7 +191,7 @@ def test_conv_blob_runs_under_every_path(pack_path):
         plan = with_isa(run_path, lambda: one_call("conv2d", x, want.shape, "int8", p,
                                                    {"packed": blob}))
         for path in PATHS:
-            got = with_isa(path, lambda: plan.run([x])[0])
+            got = with_isa(path, lambda plan=plan: plan.run([x])[0])
             assert np.array_equal(got, want), (pack_path, run_path, path)
 
 

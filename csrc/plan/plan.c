@@ -1058,7 +1058,6 @@ int i8_plan_pack_weights(const i8_op_desc *d, void *blob, int64_t nbytes, char *
     return I8_OK;
 }
 
-/* NULL when consts[0] is a blob of exactly this op's params; else why not */
 /* NULL when consts[0] is a blob of exactly this op's params, whatever path packed it; else
  * why not. Every size is checked before the bytes it covers are read: the blob header, then
  * the stream's own header (conv2d: the algorithm it records), then the stream's size. */
@@ -1074,7 +1073,8 @@ static const char *check_blob(const i8_op_desc *d) {
     if (h.magic != PACK_MAGIC || h.kind != d->kind || memcmp(h.key, want.key, sizeof h.key))
         return "packed weights were packed for other params";
     if (h.stream_bytes != nbytes - PACK_HEADER) return "packed weights: wrong size";
-    const int64_t need = stream_need(d, (const unsigned char *)blob + PACK_HEADER, h.stream_bytes);
+    const unsigned char *stream = (const unsigned char *)blob + PACK_HEADER;
+    const int64_t need = stream_need(d, stream, h.stream_bytes);
     if (need < 0) return "packed weights: the stream header is not one packed for these params";
     if (need != h.stream_bytes) return "packed weights: wrong size for the packed algorithm";
     return NULL;

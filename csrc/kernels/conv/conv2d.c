@@ -117,7 +117,9 @@ static conv_header header_of(const i8_conv2d_params *p, int algo) {
     return h;
 }
 
-size_t i8_conv2d_packed_size(const i8_conv2d_params *p) { return algo_bytes(p, pack_algo(p, NULL)); }
+size_t i8_conv2d_packed_size(const i8_conv2d_params *p) {
+    return algo_bytes(p, pack_algo(p, NULL));
+}
 
 size_t i8_conv2d_packed_size_w(const i8_conv2d_params *p, const int8_t *w) {
     return algo_bytes(p, pack_algo(p, w));
