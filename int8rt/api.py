@@ -223,7 +223,7 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
     import numpy as np
 
     from .calib_data import _first_samples_array
-    from .quant.keep import DEFAULT_MARGIN, PREPARATIONS, auto_keep, choose_preparation
+    from .quant.keep import DEFAULT_MARGIN, EVAL_SAMPLES, PREPARATIONS, keep_auto
     from .quant.ptq import reiterable
 
     if len(float_graph.inputs) != 1:
@@ -232,7 +232,7 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
         raise ValueError("keep='auto' compares float outputs: use io_dtype='float32'")
     calibration = reiterable(calibration)
     x = np.asarray(eval_inputs if eval_inputs is not None
-                   else _first_samples_array(calibration, 8), np.float32)
+                   else _first_samples_array(calibration, EVAL_SAMPLES), np.float32)
     shape = tuple(float_graph.tensor(float_graph.inputs[0]).shape)
     if x.ndim == len(shape) - 1:  # samples without their batch axis
         x = x[:, None]
@@ -245,13 +245,10 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
         cle, bc = bool(equalize), bool(bias_correction)
         options = ((("+".join(n for n, on in (("CLE", cle), ("BC", bc)) if on) or "plain"),
                     cle, bc),)
-    prep = choose_preparation(float_graph, calibration, feeds, metric, method=method,
-                              options=options, progress=progress, **quant_kw)[0]
     # held-out evaluation samples need no margin (quant.keep module doc)
     margin = DEFAULT_MARGIN if eval_inputs is None else 0.0
-    res = auto_keep(prep.graph, calibration, feeds, metric, target, method=method,
-                    ranges=prep.ranges, margin=margin, progress=progress, **quant_kw)
-    res.prepared = prep.label
+    res = keep_auto(float_graph, calibration, feeds, metric, target, method=method,
+                    options=options, margin=margin, progress=progress, **quant_kw)
     res.graph.meta["quantization"]["keep_auto"] = res.meta()
     if progress:
         print(res.summary())
