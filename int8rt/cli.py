@@ -510,7 +510,8 @@ def cmd_debug(args: argparse.Namespace) -> int:
                                input_names=list(float_graph.inputs)) if args.input else calib)
     qm = quantize(float_graph, calib, method=args.method, progress=not args.quiet)
     print(f"per-layer error of the int8 model vs float ({args.samples} samples max):")
-    print(format_table(layer_errors(qm, data, max_samples=args.samples)))
+    print(format_table(layer_errors(qm, data, max_samples=args.samples,
+                                    progress=not args.quiet)))
     if args.sensitivity:
         print("\nsensitivity: model-output error with one op alone in (simulated) int8:")
         print(format_table(sensitivity(float_graph, calib, data, method=args.method,
