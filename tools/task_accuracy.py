@@ -48,6 +48,9 @@ CALIB = ("astronaut", "coffee", "rocket", "immunohistochemistry", "camera", "clo
          "grass", "gravel", "moon", "colorwheel", "retina", "logo", "cell", "text:left",
          "page:left")
 EVAL = ("chelsea", "page:right", "hubble_deep_field", "text:right", "stereo_motorcycle", "coins")
+# the 8-image set of the earlier tables (`--calib small`), every second one cropped
+CALIB_SMALL = ("astronaut", "coffee", "text:left", "rocket", "immunohistochemistry", "camera",
+               "clock", "page:left")
 RENDERED = 8  # calibration pages of rendered text (DejaVu fonts, PIL), half on photo crops
 FONTS = "/usr/share/fonts/truetype/dejavu"
 WORDS = ("int8 runtime quantize detector text page model layer scale zero point kernel conv "
@@ -216,7 +219,7 @@ def per_image(metric, ref: list[np.ndarray], got: list[np.ndarray]) -> list[str]
 
 def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax",
              keep_auto: bool = True, cle_bc: bool | None = None,
-             target: float | None = None) -> dict:
+             target: float | None = None, calib_set: str = "full") -> dict:
     import int8rt
     from int8rt.quant.metrics import parse_metric
 
@@ -225,7 +228,8 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     metric = parse_metric(spec)
     fp32 = ort_session(path)
     name = fp32.get_inputs()[0].name
-    calib = calibration_images(size, mean, std, seed=1)
+    calib = (images(CALIB_SMALL, size, mean, std, seed=1) if calib_set == "small"
+             else calibration_images(size, mean, std, seed=1))
     ev = images(EVAL, size, mean, std, seed=2)
     shapes = {name: (1, 3, *size)}
 
@@ -280,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cle-bc", action=argparse.BooleanOptionalAction, default=None,
                    help="int8rt with / without cross-layer equalization and bias correction "
                         "(default: full int8 without, keep='auto' chooses)")
+    p.add_argument("--calib", choices=("full", "small"), default="full",
+                   help="calibration set: full = 40 samples (CALIB photos whole and cropped, "
+                        "rendered text pages), small = the 8 photos of earlier tables")
     p.add_argument("--target", type=float, default=None,
                    help="keep='auto' target (default: the metric's, 0.9)")
     a = p.parse_args(argv)
@@ -295,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for key, method in ((k, m) for k in a.models for m in a.method):
             r = evaluate(key, a.wheels, Path(tmp), a.runs, method, not a.no_keep_auto,
-                         a.cle_bc, a.target)
+                         a.cle_bc, a.target, a.calib)
             auto = "-" if r["kept"] is None else f"{r['auto']:.3f} ({len(r['kept'])})"
             label = method + {True: " +CLE+BC", False: " plain", None: ""}[a.cle_bc]
             if r["prepared"]:
