@@ -92,9 +92,10 @@ def quantize(model: ModelSource, calibration: Any = None,
     drives the mixed-precision search over all outputs; with `keep="auto"` a sensitivity pass
     finds the few layers whose int8 error breaks that metric and keeps just those float until
     it reaches `target` (default 0.9; 0.999 for cosine), measured against the float model on
-    `eval_inputs` (default: the first 8 calibration samples, on which it aims higher, at half
-    the allowed disagreement: quant.keep.search_target). `keep` may also list node names
-    to keep float (as `float_nodes`).
+    `eval_inputs` (default: the first 16 calibration samples, on which it aims higher, at half
+    the allowed disagreement: quant.keep.search_target); it chooses on the even ones and keeps
+    its choice only if it beats plain int8 on the odd ones (quant.keep.keep_auto). `keep` may
+    also list node names to keep float (as `float_nodes`).
 
     Without calibration: a QDQ / QOperator ONNX model is imported with its own scales and zero
     points, and `table` (a scale-table JSON path or document, docs/QAT.md) gives them for a
