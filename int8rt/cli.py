@@ -204,18 +204,14 @@ def _dynamic_offer(model: str) -> str:
             "per inference)")
 
 
-def _print_float_ops(graph: Any) -> None:
-    """Name the nodes that run in float32 because int8rt has no int8 kernel for their op
-    (those kept float on request are reported by the mixed-precision summary)."""
-    q = graph.meta.get("quantization")
-    if not isinstance(q, dict):
-        return
-    asked = set(q.get("float_nodes") or ())
-    ops = {n.name: n.op for n in graph.nodes}
-    rest = [n for n in q.get("float_ops") or () if n not in asked]
-    if rest:
-        print(f"run in float32 (no int8 kernel for the op): {len(rest)} node(s): "
-              + ", ".join(f"{n} ({ops.get(n, '?')})" for n in rest))
+def _print_float_ops(graph: Any, asked: bool) -> None:
+    """One line per node that runs in float32: op, node name, why. `asked`: also those kept
+    float on request (not when a mixed-precision summary lists them)."""
+    from .quant.ptq import ASKED, float_node_report
+
+    for op, name, why in float_node_report(graph):
+        if asked or why != ASKED:
+            print(f"run in float32: {op} node {name!r}: {why}")
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -304,7 +300,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             "size": list(pre.size), "resize": pre.resize, "mean": [float(v) for v in pre.mean],
             "std": [float(v) for v in pre.std], "scale": float(pre.scale),
             "channel_order": pre.channel_order, "layout": pre.layout}
-    _print_float_ops(qm.graph)
+    _print_float_ops(qm.graph, asked=qm.mixed is None and args.keep != "auto")
     if qm.mixed is not None:
         print(qm.mixed.summary())
         if not qm.mixed.target_met:
@@ -377,23 +373,29 @@ def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _feed(sess: Any, args: argparse.Namespace, cmd: str) -> dict[str, np.ndarray]:
     inputs = sess.get_inputs()
+    # a static graph's free image size shows as None: its data and images take the size it
+    # was quantized at
+    stored = {i.name: tuple(sess.graph.tensor(i.name).shape) for i in inputs}
     if args.input is None:
-        # random data of the model's input shapes (free dims: batch 1, others 16; integer
-        # inputs such as token ids: ones)
+        # random data of the model's input shapes (free dims: batch 1, others the stored size
+        # or 16; integer inputs such as token ids: ones)
         print(f"int8rt {cmd}: no --input given: using random data of the model's input shape",
               file=sys.stderr)
         rng = np.random.default_rng(0)
 
         def dims(i: Any) -> list[int]:
-            return [d if isinstance(d, int) and d > 0 else (16 if k else 1)
+            return [d if isinstance(d, int) and d > 0 else
+                    (1 if k == 0 else stored[i.name][k] if stored[i.name][k] > 0 else 16)
                     for k, d in enumerate(i.shape)]
 
         return {i.name: np.ones(dims(i), i.dtype) if i.dtype in ("int64", "int32", "bool")
                 else rng.standard_normal(dims(i)).astype(i.dtype) for i in inputs}
-    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in inputs[0].shape)
-    stored = sess.graph.meta.get("image_preprocess")
+    shape = tuple(d if isinstance(d, int) and d > 0 else
+                  (stored[inputs[0].name][k] if k and stored[inputs[0].name][k] > 0 else 1)
+                  for k, d in enumerate(inputs[0].shape))
+    prep = sess.graph.meta.get("image_preprocess")
     data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None,
-                                               stored if isinstance(stored, dict) else None))
+                                               prep if isinstance(prep, dict) else None))
     if isinstance(data, np.ndarray):
         if len(inputs) != 1:
             raise ValueError(f"the model has {len(inputs)} inputs "
@@ -472,16 +474,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             shape: list[Any] = list(t.shape)
             if name in batch and shape:
                 shape[0] = batch[name] or "N"
-            print(f"  {kind} {name}: {t.dtype} {shape}")
+            free = (graph.meta.get("free_dims") or {}).get(name) if kind == "input" else None
+            note = " (H / W left symbolic: other image sizes where the graph allows)" \
+                if free and graph.meta.get("layout") != "onnx" else ""
+            print(f"  {kind} {name}: {t.dtype} {shape}{note}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
     q = graph.meta.get("quantization")
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
-    no_int8 = [n for n in ((q.get("float_ops") if isinstance(q, dict) else None) or [])
-               if n not in floats]
+    from .quant.ptq import ASKED, float_node_report
+
+    no_int8 = [(op, name, why) for op, name, why in float_node_report(graph) if why != ASKED]
     if no_int8:
-        print(f"  run in float32, no int8 kernel ({len(no_int8)}): " + ", ".join(no_int8))
+        print(f"  run in float32 ({len(no_int8)}):")
+        for op, name, why in no_int8:
+            print(f"    {op} node {name!r}: {why}")
     if isinstance(q, dict) and q.get("mode") == "static+dynamic":  # quant/hybrid.py
         for key, what in (("static_int8", "static int8 (calibrated)"),
                           ("dynamic_int8", "dynamic int8")):

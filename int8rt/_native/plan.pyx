@@ -309,7 +309,6 @@ _POST_FIELDS = {"post_lut": "lut", "post_add": "add", "add_a_zp": "a_zp", "add_b
                 "add_y_zp": "y_zp", "add_qmin": "qmin", "add_qmax": "qmax"}
 
 
-_RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _RNN_FIELDS = _RECORDS["rnn"].fields
 
 
@@ -344,13 +343,6 @@ def _pick(kernel, params, fields):
         raise ValueError(f"{kernel}: missing param {e.args[0]!r}") from None
 
 
-def _pick_record(kernel, params):
-    """_pick of the record's `fields` (int8rt/records.py), its `defaults` filling the params a
-    call may leave out."""
-    r = _RECORDS[kernel]
-    return _pick(kernel, {**dict(r.defaults), **params} if r.defaults else params, r.fields)
-
-
 def _dims(kernel, params, key, ndim):
     v = [int(x) for x in params[key]] if key in params else None
     if v is None:
@@ -370,8 +362,105 @@ def _exact(kernel, key, value, dtype):
     return b
 
 
+def _record_struct(str kernel, rec, dict params):
+    """The params struct of a record declared with `fields` (int8rt/records.py), as the dict
+    Cython converts to it: `defaults` fill the params a call may leave out, a dotted field
+    fills a nested struct, an `arrays` field takes a list of `ndim` ints (zero-padded to
+    I8_MAX_DIMS) and `ndim` is their length."""
+    if rec.defaults:
+        params = {**dict(rec.defaults), **params}
+    nd = 0
+    if rec.arrays:
+        if "ndim" in params:
+            nd = params["ndim"]
+        else:
+            nd = len(params.get(rec.arrays[0], ()))
+    d = {}
+    for f in rec.fields:
+        if f in rec.arrays:
+            v = _dims(kernel, params, f, nd)
+            value = v + [0] * (I8_MAX_DIMS - len(v))
+        elif f == "ndim" and rec.arrays:
+            value = nd
+        else:
+            key = f.rpartition(".")[2]
+            if key not in params:
+                raise ValueError(f"{kernel}: missing param {key!r}")
+            value = params[key]
+        outer, _, inner = f.rpartition(".")
+        (d.setdefault(outer, {}) if outer else d)[inner] = value
+    return d
+
+
+cdef int _set_member(str member, dict d, i8_op_params *p) except -1:
+    """Stores a params dict (_record_struct) in union member `member` of i8_op_params: the
+    only per-member code of the records declared with `fields` (Cython converts the dict to
+    the member's struct, refusing missing, extra or out-of-range values)."""
+    if member == "pool":
+        p.pool = d
+    elif member == "binary":
+        p.binary = d
+    elif member == "requant_copy":
+        p.requant_copy = d
+    elif member == "global_avgpool":
+        p.global_avgpool = d
+    elif member == "lut":
+        p.lut = d
+    elif member == "resize_nearest":
+        p.resize_nearest = d
+    elif member == "resize_bilinear":
+        p.resize_bilinear = d
+    elif member == "softmax":
+        p.softmax = d
+    elif member == "quant":
+        p.quant = d
+    elif member == "transpose":
+        p.transpose = d
+    elif member == "slice":
+        p.slice = d
+    elif member == "pad":
+        p.pad = d
+    elif member == "copy":
+        p.copy = d
+    elif member == "conv2d_f32":
+        p.conv2d_f32 = d
+    elif member == "fc_f32":
+        p.fc_f32 = d
+    elif member == "f32_unary":
+        p.f32_unary = d
+    elif member == "layernorm":
+        p.layernorm = d
+    elif member == "rows":
+        p.rows = d
+    elif member == "reduce":
+        p.reduce = d
+    elif member == "gather":
+        p.gather = d
+    elif member == "dynq":
+        p.dynq = d
+    elif member == "wo":
+        p.wo = d
+    elif member == "wo_gather":
+        p.wo_gather = d
+    elif member == "rnn":
+        p.rnn = d
+    elif member == "dqconv":
+        p.dqconv = d
+    else:
+        raise ValueError(f"union member {member!r} has no table-driven fill (_set_member)")
+    return 0
+
+
 cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
+    """A record declared with `fields` is filled from them (_record_struct); the others,
+    whose structs take renamed params, computed defaults or shapes padded with ones, by hand
+    below."""
     cdef int i, nd
+    rec = _RECORDS.get(kernel)
+    if rec is None:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    if rec.fields is not None:
+        return _set_member(rec.member, _record_struct(kernel, rec, params), p)
     if kernel == "conv2d":
         d = _pick(kernel, params, _CONV_FIELDS)
         # the float32 epilogue is opt-in: a call without it writes int8 as before
@@ -383,81 +472,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d["out_f32"] = params.get("out_f32", 0)
         d["post"] = _post(params)
         p.fc = d
-    elif kernel in ("add", "mul"):
-        d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))
-        nd = d["ndim"]
-        shape = _dims(kernel, params, "shape", nd)
-        a_st = _dims(kernel, params, "a_stride", nd)
-        b_st = _dims(kernel, params, "b_stride", nd)
-        p.binary.ndim = nd
-        for i in range(nd):
-            p.binary.shape[i] = shape[i]
-            p.binary.a_stride[i] = a_st[i]
-            p.binary.b_stride[i] = b_st[i]
-        p.binary.a_zp = d["a_zp"]
-        p.binary.b_zp = d["b_zp"]
-        p.binary.y_zp = d["y_zp"]
-        # a_mult / b_mult are add-only; mul ignores them
-        p.binary.a_mult = params.get("a_mult", 0)
-        p.binary.b_mult = params.get("b_mult", 0)
-        p.binary.mult = d["mult"]
-        p.binary.qmin = d["qmin"]
-        p.binary.qmax = d["qmax"]
-    elif kernel == "requant_copy":
-        p.requant_copy.base = _pick(kernel, params, _RC_FIELDS)
-        p.requant_copy.x_offset = params.get("x_offset", 0)
-        p.requant_copy.y_offset = params.get("y_offset", 0)
-    elif kernel in ("maxpool", "avgpool", "f32_maxpool"):
-        p.pool = _pick_record(kernel, params)
-    elif kernel == "global_avgpool":
-        p.global_avgpool = _pick_record(kernel, params)
-    elif kernel == "lut":
-        p.lut.n = _pick_record(kernel, params)["n"]
-    elif kernel == "resize_nearest":
-        p.resize_nearest = _pick_record(kernel, params)
-    elif kernel == "resize_bilinear":
-        p.resize_bilinear = _pick_record(kernel, params)
-    elif kernel == "softmax":
-        p.softmax = _pick_record(kernel, params)
-    elif kernel in ("quantize", "dequantize"):
-        # c, hw: the fused NCHW <-> NHWC move (absent: flat)
-        p.quant = _pick(kernel, {"c": 0, "hw": 0, **params}, ("n", "scale", "zp", "c", "hw"))
-    elif kernel == "transpose":
-        nd = len(params.get("shape", ()))
-        shape = _dims(kernel, params, "shape", nd)
-        perm = _dims(kernel, params, "perm", nd)
-        p.transpose.ndim = nd
-        for i in range(nd):
-            p.transpose.shape[i] = shape[i]
-            p.transpose.perm[i] = perm[i]
-        p.transpose.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
-    elif kernel == "slice":
-        nd = len(params.get("in_shape", ()))
-        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "start", "step", "out_shape")]
-        p.slice.ndim = nd
-        for i in range(nd):
-            p.slice.in_shape[i] = vals[0][i]
-            p.slice.start[i] = vals[1][i]
-            p.slice.step[i] = vals[2][i]
-            p.slice.out_shape[i] = vals[3][i]
-        p.slice.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
-    elif kernel == "pad":
-        nd = len(params.get("in_shape", ()))
-        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "pad_before", "pad_after")]
-        p.pad.ndim = nd
-        for i in range(nd):
-            p.pad.in_shape[i] = vals[0][i]
-            p.pad.pad_before[i] = vals[1][i]
-            p.pad.pad_after[i] = vals[2][i]
-        d = _pick(kernel, params, ("mode", "elem_size"))
-        p.pad.mode = d["mode"]
-        p.pad.elem_size = d["elem_size"]
-    elif kernel == "conv2d_f32":
-        p.conv2d_f32 = _pick_record(kernel, params)
-    elif kernel == "fc_f32":
-        p.fc_f32 = _pick_record(kernel, params)
-    elif kernel == "copy":
-        p.copy.nbytes = _pick_record(kernel, params)["nbytes"]
     elif kernel == "f32_binary":
         d = _pick(kernel, params, ("op", "type"))
         p.f32_binary.op = d["op"]
@@ -465,14 +479,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         nd = _fill_shape(kernel, params, "shape", &p.f32_binary.s, 1)
         _fill_strides(kernel, params, "a_stride", p.f32_binary.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.f32_binary.b_stride, nd)
-    elif kernel == "f32_unary":
-        p.f32_unary = _pick_record(kernel, params)
-    elif kernel == "layernorm":
-        p.layernorm = _pick_record(kernel, params)
-    elif kernel == "f32_softmax":
-        p.rows = _pick_record(kernel, params)
-    elif kernel == "reduce":
-        p.reduce = _pick_record(kernel, params)
     elif kernel == "matmul":
         d = _pick(kernel, params, ("m", "k", "n", "lda", "ldb"))
         p.matmul.m = d["m"]
@@ -483,8 +489,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         nd = _fill_shape(kernel, params, "batch", &p.matmul.batch, 0)
         _fill_strides(kernel, params, "a_stride", p.matmul.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.matmul.b_stride, nd)
-    elif kernel == "gather":
-        p.gather = _pick_record(kernel, params)
     elif kernel == "strided_copy":
         d = _pick(kernel, params, ("elem_size", "x_offset", "y_offset"))
         p.strided_copy.elem_size = d["elem_size"]
@@ -504,16 +508,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "c_stride", p.where.c_stride, nd)
         _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
-    elif kernel == "dynq_matmul":
-        p.dynq = _pick_record(kernel, params)
-    elif kernel == "wo_matmul":
-        p.wo = _pick_record(kernel, params)
-    elif kernel == "wo_gather":
-        p.wo_gather = _pick_record(kernel, params)
-    elif kernel == "rnn":
-        p.rnn = _pick_record(kernel, params)
-    elif kernel == "dq_conv":
-        p.dqconv = _pick_record(kernel, params)
     elif kernel == "attention":
         d = _pick(kernel, params, ("batch", "heads", "lq", "lk", "dh", "scale", "divide",
                                    "has_mask"))
@@ -605,13 +599,10 @@ cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict const
     for i, r in enumerate(input_refs):
         d.inputs[i] = _ref(r)
     d.output = _ref(output_refs[0])
-    if kernel == "pad" and d.params.pad.mode == 0:
-        if "value" not in consts and not params_only:
-            raise ValueError("pad: constant mode needs const 'value'")
-        const_specs = (("value", None),)
     if rec.optional_const is not None:
         flag, key = rec.optional_const
-        if not params.get(flag, 0):
+        v = params.get(flag, 0)
+        if not (bool(v) if rec.optional_when == 1 else v == rec.optional_when):
             const_specs = tuple(c for c in const_specs if c[0] != key)
     if params_only:
         return 0
@@ -936,6 +927,13 @@ cdef extern from "int8rt/reshape.h" nogil:
         int32_t op, width
         int64_t offset
         int32_t expr
+    ctypedef struct i8_shape_gen:
+        int32_t op, slot, kind, in_expr, out_expr, ctm, nearest, scale_from_sizes
+        float scale
+    ctypedef struct i8_shape_fpatch:
+        int32_t op, expr
+        int64_t offset
+        double num, den
     ctypedef struct i8_shape_template:
         int32_t n_vars
         int32_t n_terms
@@ -953,6 +951,13 @@ cdef extern from "int8rt/reshape.h" nogil:
         const int32_t *op_bufs
         int32_t n_patches
         const i8_shape_patch *patches
+        int32_t n_gens
+        const i8_shape_gen *gens
+        int32_t n_fpatches
+        const i8_shape_fpatch *fpatches
+    int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
+                            int32_t nearest, int32_t scale_from_sizes, float scale,
+                            int32_t *dst)
     int i8_shape_eval(const i8_shape_template *t, const int64_t *vars, int64_t *values,
                       char *err, size_t err_len)
     int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *values,
@@ -963,6 +968,54 @@ SHAPE_MAX_DEG = I8_SHAPE_MAX_DEG
 PLAN_MAX_INPUTS = I8_PLAN_MAX_INPUTS
 _TBUF_KINDS = {"arena": 0, "input": 1, "output": 2, "const": 3, "fill": 4, "ramp": 5, "tile": 6}
 _NO_REF = ("arena", 0, 0, 0)
+# generated record consts (reshape.h i8_shape_gen): resize index maps along one axis
+_TGEN_KINDS = {"nearest": 0, "linear_i0": 1, "linear_i1": 2, "linear_w1": 3}
+_CTM = {"half_pixel": 0, "asymmetric": 1, "align_corners": 2, "pytorch_half_pixel": 3,
+        "tf_half_pixel_for_nn": 4, "half_pixel_symmetric": 5}
+_NEAREST = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+
+
+def resize_index_map(str kind, int64_t in_size, int64_t out_size, str ctm,
+                     str nearest="round_prefer_floor", scale=None):
+    """One axis of a resize index map as a reshape generates it (i8_resize_index_map):
+    kind "nearest" (kernel_tables.resize_nearest_map) or "linear_i0" / "linear_i1" /
+    "linear_w1" (resize_linear_map's three arrays); scale None: float32(out / in)."""
+    if kind not in _TGEN_KINDS or ctm not in _CTM or nearest not in _NEAREST:
+        raise ValueError(f"resize_index_map: unknown kind / mode {kind!r} {ctm!r} {nearest!r}")
+    if out_size < 1:
+        raise ValueError(f"resize_index_map: out_size {out_size} < 1")
+    cdef cnp.ndarray out = np.empty(out_size, np.int32)
+    st = i8_resize_index_map(_TGEN_KINDS[kind], in_size, out_size, _CTM[ctm], _NEAREST[nearest],
+                             1 if scale is None else 0, 0.0 if scale is None else scale,
+                             <int32_t *>cnp.PyArray_DATA(out))
+    if st != I8_OK:
+        raise ValueError(f"resize_index_map: sizes {in_size} -> {out_size}, scale {scale!r} "
+                         "refused")
+    return out
+
+
+cdef tuple _float_slot(str kernel, dict params, str key, int n_inputs):
+    """(byte offset) of the float32 descriptor field that param `key` fills: the 4 aligned
+    bytes that hold float32(1.5) in the descriptor made with 1.5 and float32(-2.75) in the one
+    made with -2.75, in three pairs of fills (struct padding is not initialized)."""
+    cdef i8_op_desc d0, d1
+    cdef const unsigned char *a = <const unsigned char *>&d0
+    cdef const unsigned char *b = <const unsigned char *>&d1
+    cdef size_t i, n = sizeof(i8_op_desc)
+    pa, pb = np.float32(1.5).tobytes(), np.float32(-2.75).tobytes()
+    hits = None
+    for _ in range(3):
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], dict(params, **{key: 1.5}), {},
+                   &d0, [], True)
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], dict(params, **{key: -2.75}), {},
+                   &d1, [], True)
+        now = {i for i in range(0, n - 3, 4)
+               if bytes(a[i + j] for j in range(4)) == pa and
+               bytes(b[i + j] for j in range(4)) == pb}
+        hits = now if hits is None else hits & now
+    if not hits or len(hits) != 1:
+        raise ValueError(f"{kernel}: param {key!r} is not one float32 field")
+    return (min(hits),)
 
 
 def _probe(dict params, str key, int idx, int v):
@@ -1033,7 +1086,8 @@ cdef class _ShapeTemplate:
         free(self.const_data)
 
     def __init__(self, int n_vars, terms, exprs, list bufs, list input_dtypes,
-                 list output_dtypes, list consts, list calls, op_bufs, list patches):
+                 list output_dtypes, list consts, list calls, op_bufs, list patches,
+                 list gens=None, list fpatches=None):
         self.input_exprs = tuple(b["nbytes"] for b in sorted(
             (b for b in bufs if b["kind"] == "input"), key=lambda b: b["index"]))
         self.output_exprs = tuple(b["nbytes"] for b in sorted(
@@ -1041,7 +1095,9 @@ cdef class _ShapeTemplate:
         """terms: (coef, monomial) rows; exprs: (first, count) rows; bufs: dicts of
         i8_shape_buf fields (kind by name); consts: 64-byte aligned C-contiguous arrays;
         calls: (kernel, params, consts, n_inputs) of the base records; op_bufs: n_calls x
-        (I8_PLAN_MAX_INPUTS + 1) buffer ids; patches: (call, param key, element or -1, expr)."""
+        (I8_PLAN_MAX_INPUTS + 1) buffer ids; patches: (call, param key, element or -1, expr);
+        gens: (call, const key, kind, in expr, out expr, ctm, nearest, scale or None) resize
+        index maps generated per shape; fpatches: (call, float param key, num, den, expr)."""
         if not 0 <= n_vars <= I8_SHAPE_MAX_VARS:
             raise ValueError(f"{n_vars} shape variables (at most {I8_SHAPE_MAX_VARS})")
         cdef cnp.ndarray tm = np.zeros(max(len(terms), 1), dtype=[("coef", "<i8"), ("mono", "<i4"),
@@ -1097,7 +1153,33 @@ cdef class _ShapeTemplate:
             pp[n_patch].width = slot[1]
             pp[n_patch].expr = expr
             n_patch += 1
-        self._arrays = (tm, ex, bf, cn, ob, pt)
+        gens, fpatches = gens or [], fpatches or []
+        cdef cnp.ndarray gt = np.zeros(max(len(gens), 1) * sizeof(i8_shape_gen), np.uint8)
+        cdef i8_shape_gen *gp = <i8_shape_gen *>cnp.PyArray_DATA(gt)
+        for k, (op, key, kind, e_in, e_out, ctm, nearest, scale) in enumerate(
+                sorted(gens, key=lambda g: g[0])):
+            kernel, params, _, n_in = calls[op]
+            names = [c for c, _ in _RECORDS[kernel].consts]
+            if key not in names:
+                raise ValueError(f"{kernel}: no const {key!r} to generate")
+            gp[k].op, gp[k].slot = op, names.index(key)
+            gp[k].kind = _TGEN_KINDS[kind]
+            gp[k].in_expr, gp[k].out_expr = e_in, e_out
+            gp[k].ctm, gp[k].nearest = _CTM[ctm], _NEAREST[nearest]
+            gp[k].scale_from_sizes = 1 if scale is None else 0
+            gp[k].scale = 0.0 if scale is None else scale
+        cdef cnp.ndarray ft = np.zeros(max(len(fpatches), 1) * sizeof(i8_shape_fpatch), np.uint8)
+        cdef i8_shape_fpatch *fp = <i8_shape_fpatch *>cnp.PyArray_DATA(ft)
+        for k, (op, key, num, den, expr) in enumerate(sorted(fpatches, key=lambda f: f[0])):
+            kernel, params, _, n_in = calls[op]
+            fp[k].op, fp[k].expr = op, expr
+            fp[k].offset = _float_slot(kernel, params, key, n_in)[0]
+            fp[k].num, fp[k].den = num, den
+        self._arrays = (tm, ex, bf, cn, ob, pt, gt, ft)
+        self.t.n_gens = len(gens)
+        self.t.gens = gp
+        self.t.n_fpatches = len(fpatches)
+        self.t.fpatches = fp
         self.t.n_vars = n_vars
         self.t.n_terms = len(terms)
         self.t.terms = <const i8_shape_term *>cnp.PyArray_DATA(tm)

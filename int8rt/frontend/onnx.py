@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from int8rt import ir
-from int8rt.opset import NO_CLIP, OPS
+from int8rt.opset import NO_CLIP, ONNX_FLOAT_OPS, OPS
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
 from int8rt.validate import validate_graph
@@ -66,7 +66,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Conv": "Conv",
     "ConvTranspose": "Pad + Conv (zero insertion by Reshape/Pad)",
     "Gemm": "Gemm",
-    "MatMul": "Gemm (constant 2-D weight)",
+    "MatMul": "Gemm (constant 2-D weight); of activations: MatMul (float32)",
     "Clip": "Clip",
     "Add": "Add",
     "Sub": "Sub",
@@ -78,7 +78,13 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "AveragePool": "AveragePool",
     "GlobalAveragePool": "GlobalAveragePool",
     "GlobalMaxPool": "MaxPool",
-    "ReduceMean": "GlobalAveragePool (over H, W)",
+    "ReduceMean": "GlobalAveragePool (over H, W); other axes: ReduceMean (float32)",
+    "ReduceMax": "MaxPool (over H, W); other axes: ReduceMax (float32)",
+    # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
+    # Dequantize and Quantize, on the dynamic path's float records
+    **{op: f"{op} (float32)" for op in ONNX_FLOAT_OPS
+       if op not in ("ReduceMean", "ReduceMax", "MatMul", "Expand", "Where")},
+    "Where": "Where (float32; a constant condition)",
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
@@ -100,7 +106,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Squeeze": "constant-folded",
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
-    "Expand": "constant-folded",
+    "Expand": "constant-folded (of an activation: Expand, float32)",
     # unary and binary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as
     # declared there
     **{s.name: s.name if s.int8 else f"{s.name} (float32{'; two inputs' if s.binary else ''})"
@@ -146,6 +152,9 @@ class _Importer:
         self.poisoned: set[str] = set()
         self.unsupported: list[str] = []
         self.input_shapes = dict(input_shapes or {})
+        self.shape_derived: set[str] = set()  # values folded from Shape / Size
+        self.dim_tags: dict[str, np.ndarray] = {}  # their provenance (_fold_tags)
+        self.dim_sources: list[tuple[str, int]] = []
 
     # -- helpers -----------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -236,6 +245,10 @@ class _Importer:
                 shape = []
                 for k, d in enumerate(dims):
                     fixed = d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                    if pinned is not None and fixed is None and k >= 1:
+                        # a symbolic dim pinned for import (H / W of an image): the Session
+                        # may take other sizes there (int8rt/image_size.py)
+                        self.g.meta.setdefault("free_dims", {}).setdefault(vi.name, []).append(k)
                     if pinned is not None:
                         if fixed is not None and int(pinned[k]) != fixed:
                             raise ValueError(f"input_shapes[{vi.name!r}] dim {k} = {pinned[k]} "
@@ -303,11 +316,14 @@ class _Importer:
             return
         if op in ("Shape", "Size") and ins[0] in self.g.tensors:
             shp = np.array(self.shape(ins[0]), np.int64)
+            self.shape_derived.add(node.output[0])
             if op == "Size":
                 self.set_const(node.output[0], np.array(np.prod(shp), np.int64))
             else:
                 lo, hi = attrs.get("start", 0), attrs.get("end", None)
                 self.set_const(node.output[0], shp[lo:hi])
+                tags = [self._tag(ins[0], k) for k in range(len(shp))]
+                self.dim_tags[node.output[0]] = np.array(tags, np.int64)[lo:hi]
             return
         if all(self.is_const(i) for i in ins if i):
             self.fold(node, name, ins)
@@ -351,6 +367,75 @@ class _Importer:
             return
         for o, arr in zip([o for o in node.output if o], outs):
             self.set_const(o, np.asarray(arr))
+        if any(i in self.shape_derived for i in ins if i):
+            self.shape_derived.update(o for o in node.output if o)
+            self._fold_tags(node, ins, feeds)
+
+    # -- where shape-derived values come from (Resize sizes that follow a tensor) -------------
+    # Shape(x) of tensor x gives each element a tag (TAG_BASE + an index into dim_sources: x
+    # and the axis); data-movement folds (Gather, Slice, Concat, ...) are evaluated once more
+    # on the tags, so a Resize `sizes` built from the dims of a tensor names that tensor. Any
+    # arithmetic on them (Mul, Div) leaves no tags: such sizes stay "unknown".
+    TAG_BASE = 1 << 40
+    _TAG_OPS: ClassVar[dict[str, tuple[int, ...] | None]] = {
+        "Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,), "Identity": (0,),
+        "Cast": (0,), "Reshape": (0,), "Flatten": (0,), "Concat": None}
+
+    def _tag(self, tensor: str, axis: int) -> int:
+        self.dim_sources.append((tensor, axis))
+        return self.TAG_BASE + len(self.dim_sources) - 1
+
+    def _fold_tags(self, node, ins, feeds) -> None:
+        from onnx.reference import ReferenceEvaluator
+
+        which = self._TAG_OPS.get(node.op_type, ())
+        if which is not None and not which:
+            return
+        tagged = dict(feeds)
+        hit = False
+        for k, i in enumerate(ins):
+            if i and i in self.dim_tags and (which is None or k in which) and \
+                    feeds[i].dtype == np.int64 and feeds[i].shape == self.dim_tags[i].shape:
+                tagged[i], hit = self.dim_tags[i], True
+        if not hit:
+            return
+        vin = [helper.make_tensor_value_info(
+            i, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for i, a in tagged.items()]
+        vout = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output if o]
+        m = helper.make_model(helper.make_graph([node], "fold_tags", vin, vout),
+                              opset_imports=[helper.make_opsetid("", self.opset)])
+        try:
+            outs = ReferenceEvaluator(m).run(None, tagged)
+        except Exception:  # noqa: BLE001 - no provenance: the value stays untagged
+            return
+        for o, arr in zip([o for o in node.output if o], outs):
+            arr = np.asarray(arr)
+            if arr.dtype == np.int64 and (arr >= self.TAG_BASE).any():
+                self.dim_tags[o] = arr
+
+    def _size_rule(self, sizes_name: str | None, scales_name: str | None,
+                   axes) -> dict[str, Any]:
+        """How a Resize's output size follows a new input size (shape_inference.py): "scales"
+        (floor(in * scale)), "like" (the H / W of tensor `size_like`), "fixed" (constant
+        sizes) or "unknown" (sizes computed from shapes in a way not followed)."""
+        if sizes_name:
+            if sizes_name not in self.shape_derived:
+                return {"size_rule": "fixed"}
+            tags = self.dim_tags.get(sizes_name)
+            if tags is not None and tags.ndim == 1:
+                full = list(range(4)) if axes is None else [int(a) % 4 for a in axes]
+                pos = {ax: k for k, ax in enumerate(full)}
+                if 2 in pos and 3 in pos and pos[3] < tags.size and pos[2] < tags.size:
+                    th, tw = int(tags[pos[2]]), int(tags[pos[3]])
+                    if th >= self.TAG_BASE and tw >= self.TAG_BASE:
+                        (xh, ah), (xw, aw) = (self.dim_sources[th - self.TAG_BASE],
+                                              self.dim_sources[tw - self.TAG_BASE])
+                        if xh == xw and (ah, aw) == (2, 3):
+                            return {"size_rule": "like", "size_like": xh}
+            return {"size_rule": "unknown"}
+        if scales_name and scales_name in self.shape_derived:
+            return {"size_rule": "unknown"}
+        return {"size_rule": "scales"}
 
     # -- shared pieces -----------------------------------------------------------------------
     def need_const(self, name: str, what: str) -> np.ndarray:
@@ -366,6 +451,18 @@ class _Importer:
         if len(s) != 4:
             raise _Unsupported(f"only 2-D spatial {op} (4-D NCHW input) is supported, got {s}")
         return s
+
+    @staticmethod
+    def size_pads(attrs) -> dict[str, Any]:
+        """{"pads_for_size": why} when the explicit pads were resolved for the import size
+        (auto_pad SAME_*, ceil_mode): another input size would need other pads, so the graph
+        keeps its image size (int8rt/image_size.py)."""
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            return {"pads_for_size": f"auto_pad {auto}"}
+        if attrs.get("ceil_mode", 0):
+            return {"pads_for_size": "ceil_mode"}
+        return {}
 
     def spatial_pads(self, attrs, spatial, kernel, strides, dil) -> tuple[int, int, int, int]:
         auto = attrs.get("auto_pad", "NOTSET")
@@ -393,12 +490,13 @@ class _Importer:
                              f"{w.shape[1] * group}")
         pads = self.spatial_pads(attrs, xs[2:], kernel, strides, dil)
         inputs = [ins[0], self.add_const(ins[1] + "_w", w)]
+        size_pads = self.size_pads(attrs)
         b = self.opt_input(ins, 2)
         if b:
             inputs.append(self.fconst(b))
         self.emit("Conv", inputs, [node.output[0]],
                   {"strides": strides, "dilations": dil, "pads": pads, "group": group,
-                   "clip": NO_CLIP}, name)
+                   "clip": NO_CLIP, **size_pads}, name)
 
     def op_ConvTranspose(self, node, name, ins, attrs) -> None:
         xs = self.need_4d(ins[0], "ConvTranspose")
@@ -469,13 +567,15 @@ class _Importer:
 
     def op_MatMul(self, node, name, ins, attrs) -> None:
         a, b, out = ins[0], ins[1], node.output[0]
-        if not self.is_const(b) or self.is_const(a):
-            raise _Unsupported("only MatMul(activation, constant weight) is supported")
+        if not self.is_const(b) or self.is_const(a):  # of activations: float32, ONNX's MatMul
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         wmat = self.const(b).astype(F32)
         while wmat.ndim > 2 and wmat.shape[0] == 1:
             wmat = wmat[0]
-        if wmat.ndim != 2:
-            raise _Unsupported(f"weight of shape {self.const(b).shape} is not 2-D")
+        if wmat.ndim != 2:  # batched weights: float32 MatMul (ONNX broadcasting)
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         xs = self.shape(a)
         k, n = wmat.shape
         if xs[-1] != k:
@@ -497,6 +597,10 @@ class _Importer:
         """An op opset.py declares ONNX-compatible: its attributes, defaults filled in; a binary
         op takes exactly two inputs (ONNX's variadic Max / Min too)."""
         schema = OPS[node.op_type]
+        unknown = sorted(set(attrs) - set(schema.attrs))
+        if unknown:  # e.g. an attribute a later ONNX opset added: never dropped silently
+            raise _Unsupported(f"attribute(s) {unknown} (int8rt's {node.op_type} takes "
+                               f"{sorted(schema.attrs) or 'none'})")
         kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
                 for k, d in schema.attrs.items() if k in attrs}
         if schema.binary is None:
@@ -581,7 +685,8 @@ class _Importer:
         kernel, strides, dil, pads, extra = self._pool_common(node, name, ins, attrs, "MaxPool")
         pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
         self.emit("MaxPool", [ins[0]], [node.output[0]],
-                  {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dil}, name)
+                  {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dil,
+                   **self.size_pads(attrs)}, name)
 
     def op_AveragePool(self, node, name, ins, attrs):
         kernel, strides, dil, pads, extra = self._pool_common(
@@ -599,8 +704,8 @@ class _Importer:
             pads, cip = [0, 0, 0, 0], 0
         pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
         self.emit("AveragePool", [x], [node.output[0]],
-                  {"kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip},
-                  name)
+                  {"kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip,
+                   **self.size_pads(attrs)}, name)
 
     def op_GlobalAveragePool(self, node, name, ins, attrs):
         self.need_4d(ins[0], "GlobalAveragePool")
@@ -613,17 +718,74 @@ class _Importer:
                    "dilations": (1, 1)}, name)
 
     def op_ReduceMean(self, node, name, ins, attrs):
+        self._spatial_reduce("GlobalAveragePool", {}, node, name, ins, attrs)
+
+    def op_ReduceMax(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        window = {"kernel": xs[2:], "strides": (1, 1), "pads": (0, 0, 0, 0),
+                  "dilations": (1, 1)} if len(xs) == 4 else {}
+        self._spatial_reduce("MaxPool", window, node, name, ins, attrs)
+
+    def _spatial_reduce(self, op: str, op_attrs: dict, node, name, ins, attrs):
+        """ReduceMean / ReduceMax over H, W of a 4-D tensor: the int8 global pool `op`;
+        over other axes (the channels: spatial attention) ONNX's op in float32."""
         xs = self.shape(ins[0])
         axes = attrs.get("axes")
         if axes is None and self.opt_input(ins, 1):
-            axes = self.need_const(ins[1], "ReduceMean axes").tolist()
+            axes = self.need_const(ins[1], f"{node.op_type} axes").tolist()
         if len(xs) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-            raise _Unsupported("only ReduceMean over the spatial axes (2, 3) of a 4-D tensor")
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         if attrs.get("keepdims", 1):
-            self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
+            self.emit(op, [ins[0]], [node.output[0]], op_attrs, name)
         else:
-            y = self.tmp_emit("GlobalAveragePool", [ins[0]], {}, name)
+            y = self.tmp_emit(op, [ins[0]], op_attrs, name)
             self.emit("Reshape", [y], [node.output[0]], {"shape": xs[:2]}, name + "/squeeze")
+
+    def op_onnx_float(self, node, name, ins, attrs):
+        """An op kept with ONNX semantics, in float32 (opset.ONNX_FLOAT_OPS): its attributes
+        as ONNX gives them (a Reduce op's constant `axes` input becomes the attribute), its
+        constant operands float32. The dynamic path's lowering rule for it is tried here, so
+        a form no record runs (a LayerNormalization over several axes, axes that are not
+        contiguous) is refused at import, naming the node, before calibration."""
+        from int8rt.dynamic.lower import LoweringError, lower_float_node
+
+        op = node.op_type
+        a = dict(attrs)
+        if op.startswith("Reduce"):
+            if self.opt_input(ins, 1):
+                a["axes"] = [int(v) for v in
+                             np.asarray(self.need_const(ins[1], f"{op} axes")).reshape(-1)]
+            if "axes" in a and not a["axes"]:  # empty axes: all, or none with noop
+                if a.get("noop_with_empty_axes", 0):
+                    raise _Unsupported("noop_with_empty_axes with empty axes")
+                del a["axes"]
+            a.pop("noop_with_empty_axes", None)
+            ins = ins[:1]
+        if any(node.output[1:]):
+            raise _Unsupported("only the first output is supported")
+        inputs = [self.operand(i) if i else "" for i in ins]
+        if op == "Where":  # no bool activations in a static graph: the mask is a constant
+            if not self.is_const(ins[0]) or self.const(ins[0]).dtype != np.bool_:
+                raise _Unsupported("the condition must be a constant bool tensor (comparisons "
+                                   "of activations run on the dynamic path only)")
+            inputs[0] = ins[0]
+        if op == "Expand":  # shapes are static: the target shape is a constant, an attribute
+            a["shape"] = [int(v) for v in
+                          np.asarray(self.need_const(ins[1], "Expand shape")).reshape(-1)]
+            inputs = inputs[:1]
+        while inputs and not inputs[-1]:  # omitted trailing optional inputs (a bias)
+            inputs.pop()
+        n = self.emit(op, inputs, [node.output[0]], a, name)
+        try:
+            lower_float_node(self.g, n)
+        except LoweringError as e:
+            raise _Unsupported(str(e).split(": ", 1)[-1]) from None
+        except (TypeError, IndexError) as e:  # attributes of the wrong kind
+            raise _Unsupported(f"attributes {a} do not fit the op ({e})") from None
+
+    op_ReduceSum = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
+        op_LpNormalization = op_LayerNormalization = op_Where = op_Expand = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
         xs = self.shape(ins[0])
@@ -770,8 +932,10 @@ class _Importer:
         axes = attrs.get("axes")
         if upsample and "scales" in attrs:
             scales, sizes = list(attrs["scales"]), None
+            rule = {"size_rule": "scales"}
         elif old:
             scales, sizes = self.need_const(ins[1], "Resize scales").tolist(), None
+            rule = self._size_rule(None, ins[1], axes)
         else:
             sc_n, sz_n = self.opt_input(ins, 2), self.opt_input(ins, 3)
             scales = self.need_const(sc_n, "Resize scales").tolist() if sc_n else None
@@ -780,6 +944,8 @@ class _Importer:
                 scales = None
             if sizes is not None and len(sizes) == 0:
                 sizes = None
+            rule = self._size_rule(sz_n if sizes is not None else None,
+                                   sc_n if scales is not None else None, axes)
         if axes is not None:
             full_sc, full_sz = [1.0] * 4, list(xs)
             for k, ax in enumerate(axes):
@@ -805,7 +971,7 @@ class _Importer:
         self.emit("Resize", [ins[0]], [node.output[0]],
                   {"size": (sizes[2], sizes[3]), "mode": mode,
                    "coordinate_transformation_mode": ctm, "nearest_mode": nearest,
-                   "scales": (scales[2], scales[3])}, name)
+                   "scales": (scales[2], scales[3]), **rule}, name)
 
     def op_Softmax(self, node, name, ins, attrs):
         xs = self.shape(ins[0])
