@@ -137,7 +137,7 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     nv = nr // 4
     p = s.name
     o = prologue(s, mr, nr)
-    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+    o += [f"    const size_t bytes = kc; /* {KC_DOC} */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for v in range(nv):
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
@@ -147,7 +147,9 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     ind = "    " if asm else ""
     if asm:
         o += lane_asm_loop(p, mr)
-    o.append(f"{ind}    for (size_t q = 0; q < bytes; q += 16) {{")
+        o += ["    " + x for x in lane_tail(p, mr, nv, "a{r}", "w0")]
+        o.append("    } else {")
+    o.append(f"{ind}    for (size_t q = 0; q + 16 <= bytes; q += 16) {{")
     for r in range(mr):
         o.append(f"{ind}        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
     o.append(f"{ind}        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
@@ -159,6 +161,8 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
             for v in range(nv):
                 o.append(f"{ind}        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
     o.append(f"{ind}    }}")
+    o += [ind + x for x in lane_tail(p, mr, nv, "a{r} + (bytes & ~(size_t)15)",
+                                     "wp + 16 * (bytes & ~(size_t)15)")]
     if asm:
         o.append("    }")
     o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
@@ -215,7 +219,31 @@ def lane_asm_loop(p: str, mr: int) -> list[str]:
           '            : [bias] "r"(p->bias)',
           f"            : {clob}, \"cc\", \"memory\");"]
     o += [f"        acc{r}_{v} = acc[{4 * r + v}];" for r in range(mr) for v in range(4)]
-    o += ["    } else {"]
+    return o
+
+
+# the dot length kc of the NEON K4N16S tiles: the driver passes k rounded up to 8, not kp
+KC_DOC = "kc int8 per row: k rounded up to 8 (rows and weight blocks: kp)"
+
+
+def lane_tail(p: str, mr: int, nv: int, arow: str, wbase: str) -> list[str]:
+    """kc % 16 == 8 (k = 24, 40, ...: MobileNetV2's k = 24 layers): lanes 0 and 1 (two k
+    quads) of one more 16-byte row load, instead of a whole step over zero padding (quads 2,
+    3 of it are the padding of kp; the load stays inside the kp-byte row). arow / wbase: the
+    rows' and weights' position after the whole steps ({r}: the row)."""
+    o = ["    if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */",
+         f"        const unsigned char *wt = {wbase};"]
+    for r in range(mr):
+        o.append(f"        const {p}_xvec x{r} = {p}_loadx({arow.format(r=r)});")
+    o.append(f"        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
+    for lane in (0, 1):
+        for v in range(nv):
+            off = 64 * lane + 16 * v
+            o.append(f"        w{v} = {p}_loadw(wt{f' + {off}' if off else ''});")
+        for r in range(mr):
+            for v in range(nv):
+                o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
+    o.append("    }")
     return o
 
 
@@ -223,27 +251,43 @@ def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
     """The pair form's k loop in primitives (intrinsics / the portable twin)."""
     p = s.name
     o = []
-    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
+    o.append("    for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */")
     assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
     for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
-        for r in range(mr):
-            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
-            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
-                     f"{32 * sub + 16});")
-        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
-            wo = 128 * sub + 32 * gp
-            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
-            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
-            for i in (0, 1):
-                g = 2 * gp + i
-                for r in range(mr):
-                    for h, half in ((0, "lo"), (1, "hi")):
-                        v = 2 * g + h
-                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
-                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
-                                 f"xb{r}_{sub});")
+        o += pair_step(p, mr, ng, sub, "a{r} + 4 * q", "wp + 16 * q")
     o.append("    }")
+    o += pair_tail(p, mr, ng, "a{r} + 4 * (bytes & ~(size_t)15)",
+                   "wp + 16 * (bytes & ~(size_t)15)")
     return o
+
+
+def pair_step(p: str, mr: int, ng: int, sub: int, arow: str, wbase: str) -> list[str]:
+    """One quad pair (quads 2 sub and 2 sub + 1 of a 16-byte k step) of the pair form."""
+    o = []
+    for r in range(mr):
+        a = arow.format(r=r)
+        o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx({a} + {32 * sub});")
+        o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx({a} + {32 * sub + 16});")
+    for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+        wo = 128 * sub + 32 * gp
+        o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2({wbase} + {wo});")
+        o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2({wbase} + {wo + 64});")
+        for i in (0, 1):
+            g = 2 * gp + i
+            for r in range(mr):
+                for h, half in ((0, "lo"), (1, "hi")):
+                    v = 2 * g + h
+                    o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
+                             f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
+                             f"xb{r}_{sub});")
+    return o
+
+
+def pair_tail(p: str, mr: int, ng: int, arow: str, wbase: str) -> list[str]:
+    """kc % 16 == 8: the first quad pair of one more step only (the second is kp's zero
+    padding); as lane_tail."""
+    return (["    if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */"]
+            + pair_step(p, mr, ng, 0, arow, wbase) + ["    }"])
 
 
 def pair_asm_loop(p: str) -> list[str]:
@@ -288,7 +332,6 @@ def pair_asm_loop(p: str) -> list[str]:
           "            : [acc] \"r\"(acc)",
           f"            : {clob}, \"cc\", \"memory\");"]
     o += [f"        {a} = acc[{i}];" for i, a in enumerate(accs)]
-    o += ["    } else {"]
     return o
 
 
@@ -307,7 +350,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     ng = nr // 4  # 4-channel groups
     p = s.name
     o = prologue(s, mr, nr)
-    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+    o += [f"    const size_t bytes = kc; /* {KC_DOC} */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for g in range(ng):  # the bias in the first half of each channel's lane pair
         o.append(f"    {p}_vec acc0_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
@@ -316,6 +359,8 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
     if s.asm_loop and nr == 16 and mr == 2:
         o += pair_asm_loop(p)
+        o += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
+        o.append("    } else {")
         o += ["    " + x for x in pair_c_loop(s, mr, ng)]
         o.append("    }")
     else:

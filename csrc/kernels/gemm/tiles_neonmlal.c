@@ -31,7 +31,7 @@ void i8_gemm_2x16c4__neonmlal(
         a1 = a0;
         c1 = c0;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neonmlal_vec acc0_0 = neonmlal_acc0lo(p->bias + 0);
     neonmlal_vec acc0_1 = neonmlal_acc0hi(p->bias + 0);
@@ -410,8 +410,34 @@ void i8_gemm_2x16c4__neonmlal(
         acc1_5 = acc[13];
         acc1_6 = acc[14];
         acc1_7 = acc[15];
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(w0 + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(w0 + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(w0 + 32);
+            const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(w0 + 96);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+        }
     } else {
-        for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+        for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
             const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
             const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
             const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
@@ -461,6 +487,32 @@ void i8_gemm_2x16c4__neonmlal(
             acc1_6 = neonmlal_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
             acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
         }
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 32);
+            const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 96);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+        }
     }
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
@@ -481,7 +533,7 @@ void i8_gemm_2x8c4__neonmlal(
         a1 = a0;
         c1 = c0;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neonmlal_vec acc0_0 = neonmlal_acc0lo(p->bias + 0);
     neonmlal_vec acc0_1 = neonmlal_acc0hi(p->bias + 0);
@@ -491,7 +543,7 @@ void i8_gemm_2x8c4__neonmlal(
     neonmlal_vec acc1_1 = acc0_1;
     neonmlal_vec acc1_2 = acc0_2;
     neonmlal_vec acc1_3 = acc0_3;
-    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+    for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
         const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
         const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
         const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
@@ -520,6 +572,22 @@ void i8_gemm_2x8c4__neonmlal(
         acc0_3 = neonmlal_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
         acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
         acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+    }
+    if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+        const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+        const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+        const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+        acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
     }
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
