@@ -23,6 +23,15 @@ after 10 and after N distinct batch sizes:
 
 The first batch size above 1 builds the session's batch template (three lowerings); that call is
 reported on its own line and left out of the ratio summary's "without the first" figure.
+
+Image mode: the fully convolutional detector of tests/fcn_models.py (exported with symbolic
+N / H / W, quantized at 64 x 64) fed image sizes in turn; the first call at a size that builds
+its (H mod 8, W mod 8) class's template and the first call at a size whose class has one are
+reported apart, then the time to a plan alone (C reshape vs shape inference + lower + NativePlan
+in Python) and the RSS after 10 and after N distinct sizes:
+
+    python bench/shapes.py --image [--sizes 96:160] [--width 4] [--rss-shapes 300]
+                           [--clock thread]
 """
 
 from __future__ import annotations
@@ -158,6 +167,82 @@ def static_main(args, clock) -> int:
     return 0
 
 
+def image_main(args, clock) -> int:
+    from bench.machine import cpu_header
+    from int8rt.reshape import ReshapedPlan
+    from tests import fcn_models
+
+    qm = fcn_models.quantized(fcn_models.export(
+        fcn_models.detector(pool=True, width=args.width), 3))
+    start, stop = (int(v) for v in args.sizes.split(":"))
+    # sizes in turn: H walks the range, W = H + 3 (odd and even, every residue class)
+    sizes = [(h, h + 3) for h in range(start, stop)]
+    rng = np.random.default_rng(0)
+    print(cpu_header())
+    print(f"model: tests/fcn_models.py detector, width {args.width} (quantized at 64 x 64), "
+          f"threads "
+          f"{args.threads}, clock: {args.clock}")
+    sess = int8rt.Session(qm, threads=args.threads)
+    rows = {"built": [], "reshaped": []}
+    print("| H x W | template | first call (ms) | steady (ms) | ratio |\n|---|---|---|---|---|")
+    for h, w in sizes:
+        f = {"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)}
+        known = sess._reshaper.lowering.pattern(((1, 3, h, w),))[0] in sess._reshaper.templates
+        t0 = clock()
+        sess.run(None, f)
+        first = clock() - t0
+        steady = []
+        for _ in range(args.runs):
+            t0 = clock()
+            sess.run(None, f)
+            steady.append(clock() - t0)
+        med = float(np.median(steady))
+        kind = "reshaped" if known else "built"
+        rows[kind].append(first / med)
+        if not known or h % 8 == 0:
+            print(f"| {h} x {w} | {kind} | {first * 1e3:.2f} | {med * 1e3:.2f} | "
+                  f"{first / med:.2f} |")
+    for kind, label in (("built", "first call building its class's template"),
+                        ("reshaped", "first call at a size of a class with a template")):
+        r = np.array(rows[kind])
+        if r.size:
+            print(f"{label}: {r.size} sizes, first / steady median {np.median(r):.2f}, max "
+                  f"{r.max():.2f}, ratio <= 2: {(r <= 2).sum()}/{r.size}")
+    made = sum(isinstance(p, ReshapedPlan) for p in sess._plans.values())
+    print(f"cached plans made by a C reshape: {made}/{len(sess._plans)}; templates "
+          f"{len(sess._reshaper.templates)}, refused {len(sess._reshaper.refused)}")
+    py = int8rt.Session(qm, threads=args.threads)
+    py._reshaper = None  # every size: shape inference + lower + NativePlan (packed weights)
+    t_c, t_py = [], []
+    for h in range(stop, stop + 8):
+        shapes = ((1, 3, h, h + 3),)
+        t0 = time.perf_counter()
+        sess.plan_for(shapes)
+        t_c.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        py.plan_for(shapes)
+        t_py.append(time.perf_counter() - t0)
+    print(f"planning a new size of a class with a template: C reshape {np.median(t_c) * 1e3:.2f}"
+          f" ms, Python (shape inference + lower + NativePlan) {np.median(t_py) * 1e3:.1f} ms "
+          "(medians of 8 sizes, interleaved)")
+    del py, sess
+
+    sess = int8rt.Session(qm, threads=args.threads)
+    n = args.rss_shapes
+    # the largest size first, so its arena is in both figures
+    todo = [(start + n // 2, start + n // 2 + 3)] + [(start + k // 2, start + (k + 1) // 2 + 3)
+                                                     for k in range(1, n)]
+    for i, (h, w) in enumerate(todo):
+        sess.run(None, {"x": np.zeros((1, 3, h, w), np.float32)})
+        if i == 9:
+            rss10 = rss_mb()
+    rss_n = rss_mb()
+    print(f"RSS after 10 sizes {rss10:.1f} MB, after {len(set(todo))} distinct sizes "
+          f"{rss_n:.1f} MB ({100 * (rss_n / rss10 - 1):+.1f} %); plans cached: "
+          f"{len(sess._plans)}, templates {len(sess._reshaper.templates)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--d", type=int, default=384)
@@ -179,8 +264,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="a static CNN of tests/models (mobilenet_v2, resnet18, digits_cnn) fed "
                          "batch sizes instead of the dynamic encoder")
     ap.add_argument("--batches", default="1:17", help="static mode: start:stop (python range)")
+    ap.add_argument("--image", action="store_true",
+                    help="the fully convolutional detector of tests/fcn_models.py fed image "
+                         "sizes instead of the dynamic encoder")
+    ap.add_argument("--sizes", default="96:160", help="image mode: H start:stop, W = H + 3")
+    ap.add_argument("--width", type=int, default=4, help="image mode: channel multiplier of "
+                    "the detector (1: the tests' 8 / 16 channels)")
     args = ap.parse_args(argv)
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    if args.image:
+        return image_main(args, clock)
     if args.static:
         return static_main(args, clock)
     if args.python_planning:

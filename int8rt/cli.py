@@ -377,23 +377,29 @@ def _add_calib_args(q: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _feed(sess: Any, args: argparse.Namespace, cmd: str) -> dict[str, np.ndarray]:
     inputs = sess.get_inputs()
+    # a static graph's free image size shows as None: its data and images take the size it
+    # was quantized at
+    stored = {i.name: tuple(sess.graph.tensor(i.name).shape) for i in inputs}
     if args.input is None:
-        # random data of the model's input shapes (free dims: batch 1, others 16; integer
-        # inputs such as token ids: ones)
+        # random data of the model's input shapes (free dims: batch 1, others the stored size
+        # or 16; integer inputs such as token ids: ones)
         print(f"int8rt {cmd}: no --input given: using random data of the model's input shape",
               file=sys.stderr)
         rng = np.random.default_rng(0)
 
         def dims(i: Any) -> list[int]:
-            return [d if isinstance(d, int) and d > 0 else (16 if k else 1)
+            return [d if isinstance(d, int) and d > 0 else
+                    (1 if k == 0 else stored[i.name][k] if stored[i.name][k] > 0 else 16)
                     for k, d in enumerate(i.shape)]
 
         return {i.name: np.ones(dims(i), i.dtype) if i.dtype in ("int64", "int32", "bool")
                 else rng.standard_normal(dims(i)).astype(i.dtype) for i in inputs}
-    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in inputs[0].shape)
-    stored = sess.graph.meta.get("image_preprocess")
+    shape = tuple(d if isinstance(d, int) and d > 0 else
+                  (stored[inputs[0].name][k] if k and stored[inputs[0].name][k] > 0 else 1)
+                  for k, d in enumerate(inputs[0].shape))
+    prep = sess.graph.meta.get("image_preprocess")
     data = _load_input(args.input, _preprocess(args, shape if len(inputs) == 1 else None,
-                                               stored if isinstance(stored, dict) else None))
+                                               prep if isinstance(prep, dict) else None))
     if isinstance(data, np.ndarray):
         if len(inputs) != 1:
             raise ValueError(f"the model has {len(inputs)} inputs "
@@ -472,7 +478,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             shape: list[Any] = list(t.shape)
             if name in batch and shape:
                 shape[0] = batch[name] or "N"
-            print(f"  {kind} {name}: {t.dtype} {shape}")
+            free = (graph.meta.get("free_dims") or {}).get(name) if kind == "input" else None
+            note = " (H / W left symbolic: other image sizes where the graph allows)" \
+                if free and graph.meta.get("layout") != "onnx" else ""
+            print(f"  {kind} {name}: {t.dtype} {shape}{note}")
     print("  ops: " + ", ".join(f"{op} x{c}" for op, c in ops.most_common()))
     q = graph.meta.get("quantization")
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
@@ -510,7 +519,8 @@ def cmd_debug(args: argparse.Namespace) -> int:
                                input_names=list(float_graph.inputs)) if args.input else calib)
     qm = quantize(float_graph, calib, method=args.method, progress=not args.quiet)
     print(f"per-layer error of the int8 model vs float ({args.samples} samples max):")
-    print(format_table(layer_errors(qm, data, max_samples=args.samples)))
+    print(format_table(layer_errors(qm, data, max_samples=args.samples,
+                                    progress=not args.quiet)))
     if args.sensitivity:
         print("\nsensitivity: model-output error with one op alone in (simulated) int8:")
         print(format_table(sensitivity(float_graph, calib, data, method=args.method,

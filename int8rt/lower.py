@@ -895,6 +895,9 @@ def _resize(lw: _Lowerer, node: Node) -> None:
     a = node.attrs
     ctm = a.get("coordinate_transformation_mode", "half_pixel")
     sh, sw = a.get("scales") or (None, None)  # explicit ONNX scales decide the source coords
+    if a.get("size_rule") in ("like", "fixed", "unknown"):
+        # sizes given: ONNX takes scale = out / in (the frontend stored it for the import size)
+        sh, sw = oh / h, ow / w_
     if a.get("mode", "nearest") == "nearest":
         src = _same_params(lw, node, x, y)
         nm = a.get("nearest_mode", "round_prefer_floor")

@@ -38,6 +38,14 @@ class ProgressBar:
             sys.stderr.write(f"\r{self.desc}: {self.done}{of} {self.unit}s")
             sys.stderr.flush()
 
+    def extend(self, n: int) -> None:
+        """Raise the total by `n` (work whose size is known only as it is reached, e.g. the
+        ops of each new batch's program)."""
+        self.total = (self.total or 0) + n
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

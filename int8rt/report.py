@@ -257,14 +257,9 @@ def write_report(model: Any, calibration: Any, output: str | os.PathLike, method
     phase.done("methods")
     chosen = next(s for s in scores if s.method == method and s.per_channel == per_channel)
     qg = quantize_graph(g, ranges[method], per_channel=per_channel)
-    bar = ProgressBar(1, desc="per-layer errors", unit="pass", enabled=progress)
-    try:
-        # numpy reference of the int8 program: 8 samples give each layer's SQNR from
-        # thousands of values at least; more only cost time
-        layers = layer_errors(QuantizedModel(qg, g), [x[:8]])
-        bar.update()
-    finally:
-        bar.close()
+    # numpy reference of the int8 program: 8 samples give each layer's SQNR from thousands of
+    # values at least; more only cost time
+    layers = layer_errors(QuantizedModel(qg, g), [x[:8]], progress=progress)
     phase.done("layers")
     # one float run per op: only the ops mixed precision / --float-nodes can keep in float
     # (Conv, Gemm), on 4 samples (the ranking, not the value, is what the advice uses)

@@ -4,7 +4,8 @@ One mechanism for both kinds of graph. A *lowering* says which input dimensions 
 lowers the graph at given input shapes: `dynamic/reshape.py` for onnx-layout graphs (every
 dimension the model leaves free: batch, sequence length; specialize.py + dynamic/lower.py),
 `StaticLowering` below for static int8 graphs (the batch, dim 0 of every input; rebatch +
-lower.py).
+lower.py) and `ImageLowering` for static graphs whose image size may change (the batch and the
+image's H / W on one residue class mod the graph's total stride, int8rt/image_size.py).
 
 A *shape pattern* says which free input dimensions are 1 and which are equal to each other; the
 distinct free dimensions above 1 are the pattern's *shape variables* (batch, sequence length).
@@ -40,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir
-from ._native import PLAN_MAX_INPUTS, SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate
+from ._native import (PLAN_MAX_INPUTS, SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate,
+                      resize_index_map)
 from .dynamic.lower import aligned
 from .packed_weights import PackedWeights
 from .passes.shape_inference import rebatch
@@ -94,16 +96,32 @@ class _Sample:
     struct: tuple
     slots: list[tuple]
     ints: list[int]
+    derived: dict | None = None
 
 
-def _sample(program: Program, out_shapes) -> _Sample:
+def _check_generated(gen: dict, calls) -> None:
+    """A record const the template generates in C (a resize index map) must equal the
+    lowering's at every sample shape."""
+    for c in calls:
+        want = np.asarray(c.consts[gen["const"]])
+        got = resize_index_map(gen["kind"], int(c.params[gen["in"]]), int(c.params[gen["out"]]),
+                               gen["ctm"], gen["nearest"], gen["scale"])
+        if not np.array_equal(got, want):
+            raise TemplateError(f"{c.kernel}: the generated {gen['const']!r} differs from the "
+                                "lowering's")
+
+
+def _sample(program: Program, out_shapes, derived=()) -> _Sample:
     """The structure (what must not change between shapes) and the integer quantities (what
-    may) of one lowering."""
+    may) of one lowering. `derived`: (call, float param) pairs the template computes from a
+    size (left out of the structure; checked by the template)."""
     struct, slots, ints = [], [], []
     for i, c in enumerate(program.calls):
         sig = [c.kernel, tuple(c.inputs), tuple(c.outputs), tuple(sorted(c.consts))]
         for k in sorted(c.params):
             v = c.params[k]
+            if (i, k) in derived:
+                continue
             if isinstance(v, (list, tuple)):
                 sig.append((k, len(v)))
                 for j, e in enumerate(v):
@@ -186,7 +204,7 @@ class ShapeTemplate:
 
     def __init__(self, lowering, labels: tuple[int, ...],
                  check_values: list[int] | None = None) -> None:
-        nv = max(labels) + 1
+        nv = lowering.n_vars(labels) if hasattr(lowering, "n_vars") else max(labels) + 1
         if not 1 <= nv <= SHAPE_MAX_VARS:
             raise TemplateError(f"{nv} shape variables (1 to {SHAPE_MAX_VARS} supported)")
         deg = lowering.degree
@@ -198,18 +216,34 @@ class ShapeTemplate:
         far = tuple(13 + 7 * j for j in range(nv))  # outside the grid, distinct
         check = tuple(check_values or far)
         points = grid + [far] + ([check] if check not in grid and check != far else [])
+        generated = getattr(lowering, "generated", None)  # record consts made per shape
+        derived_of = getattr(lowering, "derived_floats", None)  # float params made per shape
         try:
-            samples = [_sample(*lowering.lower(lowering.shapes_for(labels, p))) for p in points]
+            samples = []
+            for p in points:
+                program, outs = lowering.lower(lowering.shapes_for(labels, p))
+                derived = derived_of(program) if derived_of else {}
+                samples.append(_sample(program, outs, derived))
+                samples[-1].derived = derived
         except Exception as e:  # noqa: BLE001 - e.g. a sample length the graph refuses
             raise TemplateError(f"lowering at a sample shape failed: {e}") from None
         base = samples[0]
         if any(s.struct != base.struct for s in samples[1:]):
             raise TemplateError("the lowered structure differs between shapes")
+        gens = generated(base.program) if generated else {}
         for i, call in enumerate(base.program.calls):  # record consts (bias, gamma, lens)
             for key in call.consts:
-                if not _same([np.asarray(s.program.calls[i].consts[key]) for s in samples]):
+                if (i, key) in gens:
+                    _check_generated(gens[(i, key)], [s.program.calls[i] for s in samples])
+                elif not _same([np.asarray(s.program.calls[i].consts[key]) for s in samples]):
                     raise TemplateError(f"call {i} ({call.kernel}): const {key!r} depends on "
                                         "the shape")
+        for (i, key), (num, den, size_key) in base.derived.items():
+            for smp in samples:  # the C formula, in the same double arithmetic
+                c = smp.program.calls[i]
+                if np.float32(num / (den * c.params[size_key])) != np.float32(c.params[key]):
+                    raise TemplateError(f"call {i} ({c.kernel}): {key!r} is not "
+                                        f"{num!r} / ({den!r} * {size_key})")
         slots = list(base.slots)
         ints = [list(s.ints) for s in samples]
         consts = self._classify(lowering.tables, samples, slots, ints)
@@ -230,7 +264,7 @@ class ShapeTemplate:
         if not np.array_equal(v @ coef, q):
             raise TemplateError(f"a size is not a polynomial of degree <= {deg} in each "
                                 "dimension")
-        self._build(base, slots, coef, consts)
+        self._build(base, slots, coef, consts, gens)
 
     # -- constants -----------------------------------------------------------------------------
     def _classify(self, tables, samples, slots, ints) -> dict[str, dict]:
@@ -283,7 +317,7 @@ class ShapeTemplate:
         return out
 
     # -- the C template ------------------------------------------------------------------------
-    def _build(self, base: _Sample, slots, coef: np.ndarray, consts) -> None:
+    def _build(self, base: _Sample, slots, coef: np.ndarray, consts, gens) -> None:
         prog = base.program
         keys: dict[tuple[int, ...], int] = {}
         terms: list[tuple[int, int]] = []
@@ -349,10 +383,16 @@ class ShapeTemplate:
         for slot, e in slot_expr.items():
             if slot[0] == "param" and e not in constant:
                 patches.append((slot[1], slot[2], slot[3], e))
+        gen_rows = [(i, key, g["kind"], slot_expr[("param", i, g["in"], -1)],
+                     slot_expr[("param", i, g["out"], -1)], g["ctm"], g["nearest"], g["scale"])
+                    for (i, key), g in gens.items()]
+        fpatches = [(i, key, num, den, slot_expr[("param", i, size_key, -1)])
+                    for (i, key), (num, den, size_key) in base.derived.items()]
         self.native = _ShapeTemplate(
             self.n_vars, terms, exprs or [(0, 0)], bufs,
             [prog.buffers[n].dtype for n in prog.inputs],
-            [prog.buffers[n].dtype for n in prog.outputs], table_arrays, calls, op_bufs, patches)
+            [prog.buffers[n].dtype for n in prog.outputs], table_arrays, calls, op_bufs, patches,
+            gen_rows, fpatches)
         self.calls = prog.calls
         self.in_dtypes = [np.dtype(prog.buffers[n].dtype) for n in prog.inputs]
         self.out_dtypes = [np.dtype(prog.buffers[n].dtype) for n in prog.outputs]
@@ -452,7 +492,13 @@ class Reshaper:
     def plan(self, shapes) -> ReshapedPlan | None:
         """The plan for `shapes` made by its pattern's template, or None (no template: the
         caller plans in Python)."""
-        labels, values = pattern_of(self.free, shapes)
+        if hasattr(self.lowering, "pattern"):
+            pv = self.lowering.pattern(shapes)
+            if pv is None:
+                return None
+            labels, values = pv
+        else:
+            labels, values = pattern_of(self.free, shapes)
         if not values or len(values) > SHAPE_MAX_VARS:
             return None
         tpl = self._template(labels, values)
@@ -494,3 +540,100 @@ class StaticLowering:
             g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
         program = lower(g, fuse_epilogues=self.fuse)
         return program, [tuple(program.buffers[o].shape) for o in program.outputs]
+
+
+class ImageLowering(StaticLowering):
+    """A static int8 graph at a batch size and an image size (docs/PLAN.md "Image size"). The
+    shape variables are the batch (when > 1) and, per free image axis, v = j - j0 + 1 where
+    size = r + S j (S the graph's total stride, image_size.analyze; j0 the first j whose size
+    fits the graph's windows, so v >= 1 covers every size the graph takes). On one residue class
+    (r_h, r_w) every size is affine in each variable (degree 1: a grid of 2 values per variable,
+    checked at a far point); the pattern's labels are (batch 1 or variable, r_h, r_w). A
+    resize's index maps and a global average pool's multiplier follow the size: the template
+    generates them in C (`generated`, `derived_floats`)."""
+
+    def __init__(self, graph: ir.Graph, packed_weights: PackedWeights, fuse_epilogues: bool,
+                 image) -> None:
+        super().__init__(graph, packed_weights, fuse_epilogues)
+        self.image = image
+        self._nodes = {n.name: n for n in graph.nodes}
+
+    @staticmethod
+    def _j0(ax, r: int) -> int:
+        return max(0, -(-(ax.minimum - r) // ax.period))
+
+    def pattern(self, shapes) -> tuple[tuple[int, ...], list[int]] | None:
+        b = int(shapes[0][0])
+        labels, values = [-1 if b == 1 else 0], ([] if b == 1 else [b])
+        for ax in self.image.axes:
+            n = int(shapes[ax.input][ax.axis])
+            r = n % ax.period
+            v = (n - r) // ax.period - self._j0(ax, r) + 1
+            if v < 1:
+                return None
+            labels.append(r)
+            values.append(v)
+        return tuple(labels), values
+
+    def n_vars(self, labels) -> int:
+        return int(labels[0] >= 0) + len(self.image.axes)
+
+    def shapes_for(self, labels, values) -> tuple[tuple[int, ...], ...]:
+        shapes = [list(s) for s in self.base]
+        vals = list(values)
+        b = vals.pop(0) if labels[0] >= 0 else 1
+        for s in shapes:
+            s[0] = b
+        for ax, r, v in zip(self.image.axes, labels[1:], vals):
+            shapes[ax.input][ax.axis] = r + ax.period * (int(v) - 1 + self._j0(ax, r))
+        return tuple(tuple(s) for s in shapes)
+
+    def lower(self, shapes) -> tuple[Program, list[tuple[int, ...]]]:
+        from .image_size import at_size
+        from .lower import lower
+
+        g = self.graph
+        if tuple(shapes) != self.base:
+            g = at_size(g, dict(zip(g.inputs, shapes)))
+        program = lower(g, fuse_epilogues=self.fuse)
+        return program, [tuple(program.buffers[o].shape) for o in program.outputs]
+
+    _MAPS = {"resize_nearest": (("iy", "nearest", "h", "oh", 0), ("ix", "nearest", "w", "ow", 1)),
+             "resize_bilinear": (("y0", "linear_i0", "h", "oh", 0), ("y1", "linear_i1", "h", "oh", 0),
+                                 ("fy", "linear_w1", "h", "oh", 0), ("x0", "linear_i0", "w", "ow", 1),
+                                 ("x1", "linear_i1", "w", "ow", 1), ("fx", "linear_w1", "w", "ow", 1))}
+
+    def generated(self, program: Program) -> dict[tuple[int, str], dict]:
+        """The resize index maps of the program's calls, as the template generates them (the
+        node's coordinate and nearest modes; its float32 scales, or out / in for sizes)."""
+        out = {}
+        for i, c in enumerate(program.calls):
+            node = self._nodes.get(c.node)
+            if c.kernel not in self._MAPS or node is None or node.op != "Resize":
+                continue
+            a = node.attrs
+            scales = a.get("scales") if a.get("size_rule") not in ("like", "fixed", "unknown") \
+                else None
+            for key, kind, size_in, size_out, k in self._MAPS[c.kernel]:
+                out[(i, key)] = {"const": key, "kind": kind, "in": size_in, "out": size_out,
+                                 "ctm": a.get("coordinate_transformation_mode", "half_pixel"),
+                                 "nearest": a.get("nearest_mode", "round_prefer_floor"),
+                                 "scale": None if scales is None else float(scales[k])}
+        return out
+
+    def derived_floats(self, program: Program) -> dict[tuple[int, str], tuple]:
+        """A global average pool's multiplier s_x / (s_y H W) (kernel_tables.global_avgpool_mult)
+        as (s_x, s_y, the param holding H W)."""
+        from .kernel_tables import _f64
+
+        out = {}
+        for i, c in enumerate(program.calls):
+            node = self._nodes.get(c.node)
+            if c.kernel != "global_avgpool" or node is None:
+                continue
+            qx = self.graph.tensor(node.inputs[0]).qparams
+            qy = self.graph.tensor(node.outputs[0]).qparams
+            if qx is None or qy is None:
+                continue
+            out[(i, "mult")] = (_f64(qx.scalar()[0]), _f64(qy.scalar()[0]), "hw")
+        return out

@@ -4,7 +4,8 @@
 call. Static int8 (and mixed precision, QDQ-imported) graphs and the onnx-layout graphs of the
 dynamic path (float, dynamic int8, weight-only int8/int4) lower to one Program format and run
 on one plan executor (docs/PLAN.md). A plan is made per distinct set of input shapes (a new
-batch size or sequence length: one C reshape of a shape template, int8rt/reshape.py) and kept in
+batch size, sequence length or image size where the graph allows: one C reshape of a shape
+template, int8rt/reshape.py, int8rt/image_size.py) and kept in
 a bounded cache (least recently used out); weights are packed once per session and shared by
 every shape's plan. Runs take an arena from a small
 per-session pool, so the steady state allocates no arena and no run waits for another.
@@ -21,14 +22,14 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _native
+from . import _native, image_size
 from . import format as i8format
 from .ir import Graph
 from .lower import lower
 from .packed_weights import PackedWeights
 from .passes.shape_inference import rebatch
 from .plan import NativePlan
-from .reshape import Reshaper, StaticLowering
+from .reshape import ImageLowering, Reshaper, StaticLowering
 from .threads import resolve_threads
 from .validate import validate_graph
 
@@ -117,11 +118,14 @@ class _ArenaPool:
 
 class Session:
     def __init__(self, model: ModelLike, threads: int | None = None,
-                 max_plans: int = MAX_PLANS):
+                 max_plans: int = MAX_PLANS, free_image_size: bool | None = None):
         """model: a .i8 path or bytes, a Graph, or a QuantizedModel, of any kind int8rt writes
         (static int8, mixed precision, QDQ-imported, dynamic int8, weight-only, float onnx
         layout). threads: None = the physical cores this process may use; 1 = no pool.
-        max_plans: input shapes whose plans stay cached."""
+        max_plans: input shapes whose plans stay cached. free_image_size (static graphs):
+        None = the image H / W the ONNX model left symbolic may change, True = H / W of the
+        image input may change (ValueError when an op of the graph cannot follow a new size),
+        False = the image size stays the one the graph was quantized at."""
         graph = load_graph(model)
         validate_graph(graph)
         self._dynamic = is_dynamic(graph)
@@ -143,6 +147,10 @@ class Session:
         # static conv / fc weights, packed once and borrowed by the plan of every batch size
         self._packed_weights = PackedWeights()
         self._reshaper = None  # shape templates (int8rt/reshape.py); None: plan in Python
+        # static graphs: the image axes that may change (int8rt/image_size.py), or why none
+        self._image: image_size.ImageSizes | None = None
+        self._image_refusal = ""
+        self._free_dims: dict[str, set[int]] = {n: {0} for n in graph.inputs}
         reshape = os.environ.get("INT8RT_RESHAPE", "1") != "0"
         if self._dynamic:  # packed at load, not by the first run
             from .dynamic.lower import pack_weights
@@ -153,9 +161,22 @@ class Session:
                 self._reshaper = DynamicReshaper(graph, self._packed)
                 self._reshaper.prepare()  # the batch-1 template, so no first call builds it
         else:
-            if reshape:  # the batch template is built by the first batch size > 1 asked for
-                self._reshaper = Reshaper(StaticLowering(graph, self._packed_weights,
-                                                         _FUSE_EPILOGUES))
+            free = image_size.free_axes(graph, free_image_size)
+            try:
+                self._image = image_size.analyze(graph, free) if free else None
+            except image_size.FixedImageSize as e:
+                if free_image_size:
+                    raise ValueError(f"free_image_size=True: this graph keeps its image size: "
+                                     f"{e}") from None
+                self._image_refusal = str(e)
+            if reshape:  # a template is built by the first shape of its pattern asked for
+                lowering = StaticLowering(graph, self._packed_weights, _FUSE_EPILOGUES) \
+                    if self._image is None else \
+                    ImageLowering(graph, self._packed_weights, _FUSE_EPILOGUES, self._image)
+                self._reshaper = Reshaper(lowering)
+            if self._image is not None:
+                for ax in self._image.axes:
+                    self._free_dims[graph.inputs[ax.input]].add(ax.axis)
             self._plan_for(tuple(tuple(graph.tensor(n).shape) for n in graph.inputs))
 
     # -- introspection -------------------------------------------------------------------------
@@ -169,6 +190,9 @@ class Session:
                                              for d in t.shape]
             if n in batch and shape and not self._dynamic:
                 shape[0] = batch[n] or None  # a symbolic batch by its ONNX name, as ORT
+            if not self._dynamic and n in self._graph.inputs:
+                for a in self._free_dims[n] - {0}:
+                    shape[a] = None  # a free image size
             out.append(NodeArg(n, shape, _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
         return out
 
@@ -205,11 +229,14 @@ class Session:
             spec = specialize(g, dict(zip(g.inputs, shapes)))
             return _DynamicPlan(lower_program(spec, self._packed), spec)
         if shapes != tuple(tuple(g.tensor(n).shape) for n in g.inputs):
-            if self._reshaper is not None:  # a new batch size: one C reshape of the template
+            if self._reshaper is not None:  # a new batch / image size: one C reshape
                 plan = self._reshaper.plan(shapes)
                 if plan is not None:
                     return plan
-            g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
+            if self._image is not None:  # no template: shape inference at the new size
+                g = image_size.at_size(g, dict(zip(g.inputs, shapes)))
+            else:
+                g = rebatch(g.copy(), dict(zip(g.inputs, shapes)))
         return NativePlan(lower(g, fuse_epilogues=_FUSE_EPILOGUES), self._packed_weights)
 
     def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> NativePlan:
@@ -252,6 +279,7 @@ class Session:
             raise ValueError(f"input feed mismatch: missing {missing}, unknown {unknown}; "
                              f"model inputs are {names}")
         arrays = []
+        names_idx = {n: i for i, n in enumerate(names)}
         for name in names:
             t = self._graph.tensor(name)
             x = feed[name]
@@ -266,11 +294,29 @@ class Session:
                         m > 0 and m != d for m, d in zip(expected, x.shape)):
                     raise ValueError(f"input {name!r} has shape {x.shape}, expected {fixed} "
                                      "(? = any size >= 1)")
-            elif x.ndim != len(expected) or x.shape[1:] != expected[1:]:
-                raise ValueError(f"input {name!r} has shape {x.shape}, expected "
-                                 f"{('N',) + expected[1:]} (any batch size N >= 1)")
+            elif x.ndim != len(expected) or any(
+                    m != d for k, (m, d) in enumerate(zip(expected, x.shape))
+                    if k not in self._free_dims[name]):
+                image = self._image.axes if self._image is not None else ()
+                free = {a.axis: a.var.upper() for a in image if a.input == names_idx[name]}
+                want = tuple("N" if k == 0 else free.get(k, d) for k, d in enumerate(expected))
+                why = " (any batch size N >= 1"
+                if self._image is not None:
+                    why += f", {self._image.describe()})"
+                else:
+                    why += ")" + (f"; the image size is fixed: {self._image_refusal}"
+                                  if self._image_refusal else "")
+                raise ValueError(f"input {name!r} has shape {x.shape}, expected {want}{why}")
             if 0 in x.shape:
                 raise ValueError(f"input {name!r} is empty (shape {x.shape})")
+            if self._image is not None and not self._dynamic:
+                for ax in self._image.axes:
+                    if self._graph.inputs[ax.input] == name and x.shape[ax.axis] < ax.minimum:
+                        raise ValueError(
+                            f"input {name!r} has shape {x.shape}: {ax.var.upper()} = "
+                            f"{x.shape[ax.axis]} is below the smallest size this graph takes "
+                            f"({ax.var.upper()} >= {ax.minimum}: a smaller image leaves a "
+                            "window of a conv / pool without input)")
             # C-contiguous and aligned for the dtype: the kernels read float32 through a
             # float pointer, which a misaligned buffer (np.frombuffer at an odd offset) breaks.
             x = np.require(x, requirements=["C", "A"])

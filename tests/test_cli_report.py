@@ -68,7 +68,7 @@ def test_report_names_nodes_and_shows_every_phase(tmp_path, capsys) -> None:
     page = out.read_text()
     err = capsys.readouterr().err
     for desc in ("observing", "choosing ranges", "scoring methods", "per-layer errors",
-                 "drawing charts"):
+                 "sensitivity", "drawing charts"):
         assert f"{desc}:" in err, desc
     assert set(timings) >= {"observe", "methods", "layers", "sensitivity", "charts"}
     # per-layer rows show the node (the tensor only in a tooltip); sensitivity rows too

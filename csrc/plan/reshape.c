@@ -6,6 +6,7 @@
 
 #include "int8rt/reshape.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,85 @@ int i8_shape_eval(const i8_shape_template *t, const int64_t *vars, int64_t *valu
                 return say(err, err_len, I8_EINVAL, "expr %d overflows for these dimensions", i);
         }
         values[i] = acc;
+    }
+    return I8_OK;
+}
+
+/* ---- resize index maps (kernel_tables.py _source_coords and the two maps) ---------------- *
+ * The source coordinate of output index x is an exact rational N / D (D > 0): the float32
+ * scale s = M 2^E is P / Q in lowest terms (Q a power of two), and every coordinate mode is a
+ * ratio of small integer polynomials in x, P, Q, in and out. With P, Q <= 2^32 and sizes
+ * <= 2^24 every term stays below 2^60, so int64 arithmetic is exact (no __int128: armv7 has
+ * none) and the ties of the rounding modes come out as the reference's Fractions do. */
+#define MAP_MAX_SIZE ((int64_t)1 << 24)
+#define MAP_MAX_PQ ((int64_t)1 << 32)
+
+static int64_t floor_div(int64_t n, int64_t d) { return n >= 0 ? n / d : -((-n + d - 1) / d); }
+
+int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
+                        int32_t nearest, int32_t scale_from_sizes, float scale, int32_t *dst) {
+    if (in_size < 1 || out_size < 1 || in_size > MAP_MAX_SIZE || out_size > MAP_MAX_SIZE || !dst)
+        return I8_EINVAL;
+    float s = scale_from_sizes ? (float)((double)out_size / (double)in_size) : scale;
+    if (!(s > 0.0f) || !isfinite(s)) return I8_EINVAL;
+    int e;
+    float m = frexpf(s, &e); /* s = m 2^e, m in [0.5, 1) */
+    int64_t P = (int64_t)ldexpf(m, 24); /* s = P 2^(e - 24), P < 2^24 */
+    int ex = e - 24;
+    while (ex < 0 && !(P & 1)) P >>= 1, ex++; /* lowest terms */
+    if (ex > 8 || ex < -32) return I8_EINVAL;
+    if (ex > 0) P <<= ex;
+    int64_t Q = ex < 0 ? (int64_t)1 << -ex : 1;
+    if (P > MAP_MAX_PQ || Q > MAP_MAX_PQ) return I8_EINVAL;
+    int64_t in = in_size, out = out_size;
+    for (int64_t x = 0; x < out_size; x++) {
+        int64_t N, D;
+        switch (ctm) {
+        case I8_CTM_HALF_PIXEL: N = (2 * x + 1) * Q - P; D = 2 * P; break;
+        case I8_CTM_ASYMMETRIC: N = x * Q; D = P; break;
+        case I8_CTM_ALIGN_CORNERS:
+            if (out_size == 1) N = 0, D = 1;
+            else N = x * (in - 1), D = out - 1;
+            break;
+        case I8_CTM_PYTORCH_HALF_PIXEL:
+            if (out_size > 1) N = (2 * x + 1) * Q - P, D = 2 * P;
+            else N = 0, D = 1;
+            break;
+        case I8_CTM_TF_HALF_PIXEL_FOR_NN: N = (2 * x + 1) * Q; D = 2 * P; break;
+        case I8_CTM_HALF_PIXEL_SYMMETRIC: /* in/2 (1 - out / (s in)) + (x + 1/2) / s - 1/2 */
+            N = in * P - out * Q + (2 * x + 1) * Q - P;
+            D = 2 * P;
+            break;
+        default: return I8_EINVAL;
+        }
+        if (kind == I8_TGEN_NEAREST) {
+            int64_t lo = floor_div(N, D), frac = N - lo * D, j;
+            switch (nearest) {
+            case I8_NEAREST_ROUND_PREFER_FLOOR: j = lo + (2 * frac > D); break;
+            case I8_NEAREST_ROUND_PREFER_CEIL: j = lo + (2 * frac >= D); break;
+            case I8_NEAREST_FLOOR: j = lo; break;
+            case I8_NEAREST_CEIL: j = lo + (frac > 0); break;
+            default: return I8_EINVAL;
+            }
+            dst[x] = (int32_t)(j < 0 ? 0 : j > in - 1 ? in - 1 : j);
+            continue;
+        }
+        /* linear: clamp to [0, in - 1] (ONNX's edge padding), then the Q11 weight rounded
+         * half to even */
+        if (N < 0) N = 0;
+        if (N > (in - 1) * D) N = (in - 1) * D;
+        int64_t lo = N / D, frac = N - lo * D;
+        if (kind == I8_TGEN_LINEAR_I0) {
+            dst[x] = (int32_t)lo;
+        } else if (kind == I8_TGEN_LINEAR_I1) {
+            dst[x] = (int32_t)(lo + 1 < in - 1 ? lo + 1 : in - 1);
+        } else if (kind == I8_TGEN_LINEAR_W1) {
+            int64_t t = frac * 2048, q = t / D, r = t - q * D;
+            q += 2 * r > D || (2 * r == D && (q & 1));
+            dst[x] = (int32_t)q;
+        } else {
+            return I8_EINVAL;
+        }
     }
     return I8_OK;
 }
@@ -163,7 +243,7 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
     int st = i8_shape_eval(t, vars, values, err, err_len);
     if (st != I8_OK) return st;
     if (t->n_inputs < 0 || t->n_outputs < 0 || t->n_bufs < 0 || t->n_ops < 0 ||
-        t->n_consts < 0 || t->n_patches < 0)
+        t->n_consts < 0 || t->n_patches < 0 || t->n_gens < 0 || t->n_fpatches < 0)
         return say(err, err_len, I8_EINVAL, "negative count in the template");
 
     size_t nb = (size_t)t->n_bufs + 1;
@@ -172,6 +252,7 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
     int32_t *const_index = malloc(sizeof(int32_t) * nb);
     int64_t *io = malloc(sizeof(int64_t) * ((size_t)t->n_inputs + (size_t)t->n_outputs + 1));
     i8_plan *plan = NULL;
+    void *gen_data[I8_PLAN_MAX_CONSTS] = {0}; /* one op's generated consts */
     if (!nbytes || !offsets || !const_index || !io) {
         st = say(err, err_len, I8_ENOMEM, "out of memory");
         goto done;
@@ -269,8 +350,9 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
         goto done;
     }
 
-    for (int32_t op = 0, k = 0; op < t->n_ops; op++) {
+    for (int32_t op = 0, k = 0, kf = 0, kg = 0; op < t->n_ops; op++) {
         i8_op_desc d = t->ops[op];
+        for (int j = 0; j < I8_PLAN_MAX_CONSTS; j++) free(gen_data[j]), gen_data[j] = NULL;
         for (; k < t->n_patches && t->patches[k].op == op; k++) {
             const i8_shape_patch *p = &t->patches[k];
             if (p->expr < 0 || p->expr >= t->n_exprs || p->offset < 0 ||
@@ -296,6 +378,51 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
             st = say(err, err_len, I8_EINVAL, "patches not sorted by op");
             goto done;
         }
+        for (; kf < t->n_fpatches && t->fpatches[kf].op == op; kf++) {
+            const i8_shape_fpatch *p = &t->fpatches[kf];
+            if (p->expr < 0 || p->expr >= t->n_exprs || p->offset < 0 || p->offset % 4 ||
+                (size_t)p->offset + 4 > sizeof d) {
+                st = say(err, err_len, I8_EINVAL, "op %d: bad float patch %d", op, kf);
+                goto done;
+            }
+            /* the lowering's double arithmetic, then one rounding to float32 */
+            float f = (float)(p->num / (p->den * (double)values[p->expr]));
+            memcpy((char *)&d + p->offset, &f, 4);
+        }
+        if (kf < t->n_fpatches && t->fpatches[kf].op < op) {
+            st = say(err, err_len, I8_EINVAL, "float patches not sorted by op");
+            goto done;
+        }
+        int32_t n_gen = 0;
+        for (; kg < t->n_gens && t->gens[kg].op == op; kg++) {
+            const i8_shape_gen *g = &t->gens[kg];
+            if (n_gen >= I8_PLAN_MAX_CONSTS || g->slot < 0 || g->slot >= d.n_consts || g->slot >= I8_PLAN_MAX_CONSTS ||
+                g->in_expr < 0 || g->in_expr >= t->n_exprs || g->out_expr < 0 ||
+                g->out_expr >= t->n_exprs || values[g->out_expr] < 1 ||
+                values[g->out_expr] > INT32_MAX) {
+                st = say(err, err_len, I8_EINVAL, "op %d: bad generated const %d", op, kg);
+                goto done;
+            }
+            int32_t *map = malloc(sizeof(int32_t) * (size_t)values[g->out_expr]);
+            if (!map) {
+                st = say(err, err_len, I8_ENOMEM, "out of memory");
+                goto done;
+            }
+            gen_data[n_gen++] = map;
+            if (i8_resize_index_map(g->kind, values[g->in_expr], values[g->out_expr], g->ctm,
+                                    g->nearest, g->scale_from_sizes, g->scale, map) != I8_OK) {
+                st = say(err, err_len, I8_EINVAL, "op %d: resize index map for sizes %lld -> "
+                         "%lld refused", op, (long long)values[g->in_expr],
+                         (long long)values[g->out_expr]);
+                goto done;
+            }
+            d.consts[g->slot] = map;
+            d.const_nbytes[g->slot] = 4 * values[g->out_expr];
+        }
+        if (kg < t->n_gens && t->gens[kg].op < op) {
+            st = say(err, err_len, I8_EINVAL, "generated consts not sorted by op");
+            goto done;
+        }
         const int w = I8_PLAN_MAX_INPUTS + 1;
         for (int j = 0; j < w; j++) {
             int32_t bi = t->op_bufs[w * op + j];
@@ -317,7 +444,7 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
             if (j < I8_PLAN_MAX_INPUTS) d.inputs[j] = r;
             else d.output = r;
         }
-        st = i8_plan_add_op(plan, &d);
+        st = i8_plan_add_op(plan, &d); /* copies the generated consts */
         if (st != I8_OK) {
             say(err, err_len, st, "%s", i8_plan_error(plan));
             goto done;
@@ -332,6 +459,7 @@ int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *va
     *out = plan;
     plan = NULL;
 done:
+    for (int j = 0; j < I8_PLAN_MAX_CONSTS; j++) free(gen_data[j]);
     i8_plan_destroy(plan);
     free(nbytes), free(offsets), free(const_index), free(io);
     return st;

@@ -936,6 +936,13 @@ cdef extern from "int8rt/reshape.h" nogil:
         int32_t op, width
         int64_t offset
         int32_t expr
+    ctypedef struct i8_shape_gen:
+        int32_t op, slot, kind, in_expr, out_expr, ctm, nearest, scale_from_sizes
+        float scale
+    ctypedef struct i8_shape_fpatch:
+        int32_t op, expr
+        int64_t offset
+        double num, den
     ctypedef struct i8_shape_template:
         int32_t n_vars
         int32_t n_terms
@@ -953,6 +960,13 @@ cdef extern from "int8rt/reshape.h" nogil:
         const int32_t *op_bufs
         int32_t n_patches
         const i8_shape_patch *patches
+        int32_t n_gens
+        const i8_shape_gen *gens
+        int32_t n_fpatches
+        const i8_shape_fpatch *fpatches
+    int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
+                            int32_t nearest, int32_t scale_from_sizes, float scale,
+                            int32_t *dst)
     int i8_shape_eval(const i8_shape_template *t, const int64_t *vars, int64_t *values,
                       char *err, size_t err_len)
     int i8_plan_reshape(const i8_shape_template *t, const int64_t *vars, int64_t *values,
@@ -963,6 +977,54 @@ SHAPE_MAX_DEG = I8_SHAPE_MAX_DEG
 PLAN_MAX_INPUTS = I8_PLAN_MAX_INPUTS
 _TBUF_KINDS = {"arena": 0, "input": 1, "output": 2, "const": 3, "fill": 4, "ramp": 5, "tile": 6}
 _NO_REF = ("arena", 0, 0, 0)
+# generated record consts (reshape.h i8_shape_gen): resize index maps along one axis
+_TGEN_KINDS = {"nearest": 0, "linear_i0": 1, "linear_i1": 2, "linear_w1": 3}
+_CTM = {"half_pixel": 0, "asymmetric": 1, "align_corners": 2, "pytorch_half_pixel": 3,
+        "tf_half_pixel_for_nn": 4, "half_pixel_symmetric": 5}
+_NEAREST = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+
+
+def resize_index_map(str kind, int64_t in_size, int64_t out_size, str ctm,
+                     str nearest="round_prefer_floor", scale=None):
+    """One axis of a resize index map as a reshape generates it (i8_resize_index_map):
+    kind "nearest" (kernel_tables.resize_nearest_map) or "linear_i0" / "linear_i1" /
+    "linear_w1" (resize_linear_map's three arrays); scale None: float32(out / in)."""
+    if kind not in _TGEN_KINDS or ctm not in _CTM or nearest not in _NEAREST:
+        raise ValueError(f"resize_index_map: unknown kind / mode {kind!r} {ctm!r} {nearest!r}")
+    if out_size < 1:
+        raise ValueError(f"resize_index_map: out_size {out_size} < 1")
+    cdef cnp.ndarray out = np.empty(out_size, np.int32)
+    st = i8_resize_index_map(_TGEN_KINDS[kind], in_size, out_size, _CTM[ctm], _NEAREST[nearest],
+                             1 if scale is None else 0, 0.0 if scale is None else scale,
+                             <int32_t *>cnp.PyArray_DATA(out))
+    if st != I8_OK:
+        raise ValueError(f"resize_index_map: sizes {in_size} -> {out_size}, scale {scale!r} "
+                         "refused")
+    return out
+
+
+cdef tuple _float_slot(str kernel, dict params, str key, int n_inputs):
+    """(byte offset) of the float32 descriptor field that param `key` fills: the 4 aligned
+    bytes that hold float32(1.5) in the descriptor made with 1.5 and float32(-2.75) in the one
+    made with -2.75, in three pairs of fills (struct padding is not initialized)."""
+    cdef i8_op_desc d0, d1
+    cdef const unsigned char *a = <const unsigned char *>&d0
+    cdef const unsigned char *b = <const unsigned char *>&d1
+    cdef size_t i, n = sizeof(i8_op_desc)
+    pa, pb = np.float32(1.5).tobytes(), np.float32(-2.75).tobytes()
+    hits = None
+    for _ in range(3):
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], dict(params, **{key: 1.5}), {},
+                   &d0, [], True)
+        _fill_desc(kernel, [_NO_REF] * n_inputs, [_NO_REF], dict(params, **{key: -2.75}), {},
+                   &d1, [], True)
+        now = {i for i in range(0, n - 3, 4)
+               if bytes(a[i + j] for j in range(4)) == pa and
+               bytes(b[i + j] for j in range(4)) == pb}
+        hits = now if hits is None else hits & now
+    if not hits or len(hits) != 1:
+        raise ValueError(f"{kernel}: param {key!r} is not one float32 field")
+    return (min(hits),)
 
 
 def _probe(dict params, str key, int idx, int v):
@@ -1033,7 +1095,8 @@ cdef class _ShapeTemplate:
         free(self.const_data)
 
     def __init__(self, int n_vars, terms, exprs, list bufs, list input_dtypes,
-                 list output_dtypes, list consts, list calls, op_bufs, list patches):
+                 list output_dtypes, list consts, list calls, op_bufs, list patches,
+                 list gens=None, list fpatches=None):
         self.input_exprs = tuple(b["nbytes"] for b in sorted(
             (b for b in bufs if b["kind"] == "input"), key=lambda b: b["index"]))
         self.output_exprs = tuple(b["nbytes"] for b in sorted(
@@ -1041,7 +1104,9 @@ cdef class _ShapeTemplate:
         """terms: (coef, monomial) rows; exprs: (first, count) rows; bufs: dicts of
         i8_shape_buf fields (kind by name); consts: 64-byte aligned C-contiguous arrays;
         calls: (kernel, params, consts, n_inputs) of the base records; op_bufs: n_calls x
-        (I8_PLAN_MAX_INPUTS + 1) buffer ids; patches: (call, param key, element or -1, expr)."""
+        (I8_PLAN_MAX_INPUTS + 1) buffer ids; patches: (call, param key, element or -1, expr);
+        gens: (call, const key, kind, in expr, out expr, ctm, nearest, scale or None) resize
+        index maps generated per shape; fpatches: (call, float param key, num, den, expr)."""
         if not 0 <= n_vars <= I8_SHAPE_MAX_VARS:
             raise ValueError(f"{n_vars} shape variables (at most {I8_SHAPE_MAX_VARS})")
         cdef cnp.ndarray tm = np.zeros(max(len(terms), 1), dtype=[("coef", "<i8"), ("mono", "<i4"),
@@ -1097,7 +1162,33 @@ cdef class _ShapeTemplate:
             pp[n_patch].width = slot[1]
             pp[n_patch].expr = expr
             n_patch += 1
-        self._arrays = (tm, ex, bf, cn, ob, pt)
+        gens, fpatches = gens or [], fpatches or []
+        cdef cnp.ndarray gt = np.zeros(max(len(gens), 1) * sizeof(i8_shape_gen), np.uint8)
+        cdef i8_shape_gen *gp = <i8_shape_gen *>cnp.PyArray_DATA(gt)
+        for k, (op, key, kind, e_in, e_out, ctm, nearest, scale) in enumerate(
+                sorted(gens, key=lambda g: g[0])):
+            kernel, params, _, n_in = calls[op]
+            names = [c for c, _ in _RECORDS[kernel].consts]
+            if key not in names:
+                raise ValueError(f"{kernel}: no const {key!r} to generate")
+            gp[k].op, gp[k].slot = op, names.index(key)
+            gp[k].kind = _TGEN_KINDS[kind]
+            gp[k].in_expr, gp[k].out_expr = e_in, e_out
+            gp[k].ctm, gp[k].nearest = _CTM[ctm], _NEAREST[nearest]
+            gp[k].scale_from_sizes = 1 if scale is None else 0
+            gp[k].scale = 0.0 if scale is None else scale
+        cdef cnp.ndarray ft = np.zeros(max(len(fpatches), 1) * sizeof(i8_shape_fpatch), np.uint8)
+        cdef i8_shape_fpatch *fp = <i8_shape_fpatch *>cnp.PyArray_DATA(ft)
+        for k, (op, key, num, den, expr) in enumerate(sorted(fpatches, key=lambda f: f[0])):
+            kernel, params, _, n_in = calls[op]
+            fp[k].op, fp[k].expr = op, expr
+            fp[k].offset = _float_slot(kernel, params, key, n_in)[0]
+            fp[k].num, fp[k].den = num, den
+        self._arrays = (tm, ex, bf, cn, ob, pt, gt, ft)
+        self.t.n_gens = len(gens)
+        self.t.gens = gp
+        self.t.n_fpatches = len(fpatches)
+        self.t.fpatches = fp
         self.t.n_vars = n_vars
         self.t.n_terms = len(terms)
         self.t.terms = <const i8_shape_term *>cnp.PyArray_DATA(tm)

@@ -146,6 +146,9 @@ class _Importer:
         self.poisoned: set[str] = set()
         self.unsupported: list[str] = []
         self.input_shapes = dict(input_shapes or {})
+        self.shape_derived: set[str] = set()  # values folded from Shape / Size
+        self.dim_tags: dict[str, np.ndarray] = {}  # their provenance (_fold_tags)
+        self.dim_sources: list[tuple[str, int]] = []
 
     # -- helpers -----------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -236,6 +239,10 @@ class _Importer:
                 shape = []
                 for k, d in enumerate(dims):
                     fixed = d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                    if pinned is not None and fixed is None and k >= 1:
+                        # a symbolic dim pinned for import (H / W of an image): the Session
+                        # may take other sizes there (int8rt/image_size.py)
+                        self.g.meta.setdefault("free_dims", {}).setdefault(vi.name, []).append(k)
                     if pinned is not None:
                         if fixed is not None and int(pinned[k]) != fixed:
                             raise ValueError(f"input_shapes[{vi.name!r}] dim {k} = {pinned[k]} "
@@ -303,11 +310,14 @@ class _Importer:
             return
         if op in ("Shape", "Size") and ins[0] in self.g.tensors:
             shp = np.array(self.shape(ins[0]), np.int64)
+            self.shape_derived.add(node.output[0])
             if op == "Size":
                 self.set_const(node.output[0], np.array(np.prod(shp), np.int64))
             else:
                 lo, hi = attrs.get("start", 0), attrs.get("end", None)
                 self.set_const(node.output[0], shp[lo:hi])
+                tags = [self._tag(ins[0], k) for k in range(len(shp))]
+                self.dim_tags[node.output[0]] = np.array(tags, np.int64)[lo:hi]
             return
         if all(self.is_const(i) for i in ins if i):
             self.fold(node, name, ins)
@@ -351,6 +361,75 @@ class _Importer:
             return
         for o, arr in zip([o for o in node.output if o], outs):
             self.set_const(o, np.asarray(arr))
+        if any(i in self.shape_derived for i in ins if i):
+            self.shape_derived.update(o for o in node.output if o)
+            self._fold_tags(node, ins, feeds)
+
+    # -- where shape-derived values come from (Resize sizes that follow a tensor) -------------
+    # Shape(x) of tensor x gives each element a tag (TAG_BASE + an index into dim_sources: x
+    # and the axis); data-movement folds (Gather, Slice, Concat, ...) are evaluated once more
+    # on the tags, so a Resize `sizes` built from the dims of a tensor names that tensor. Any
+    # arithmetic on them (Mul, Div) leaves no tags: such sizes stay "unknown".
+    TAG_BASE = 1 << 40
+    _TAG_OPS = {"Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,),
+                "Identity": (0,), "Cast": (0,), "Reshape": (0,), "Flatten": (0,),
+                "Concat": None}
+
+    def _tag(self, tensor: str, axis: int) -> int:
+        self.dim_sources.append((tensor, axis))
+        return self.TAG_BASE + len(self.dim_sources) - 1
+
+    def _fold_tags(self, node, ins, feeds) -> None:
+        from onnx.reference import ReferenceEvaluator
+
+        which = self._TAG_OPS.get(node.op_type, ())
+        if which is not None and not which:
+            return
+        tagged = dict(feeds)
+        hit = False
+        for k, i in enumerate(ins):
+            if i and i in self.dim_tags and (which is None or k in which) and \
+                    feeds[i].dtype == np.int64 and feeds[i].shape == self.dim_tags[i].shape:
+                tagged[i], hit = self.dim_tags[i], True
+        if not hit:
+            return
+        vin = [helper.make_tensor_value_info(
+            i, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for i, a in tagged.items()]
+        vout = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output if o]
+        m = helper.make_model(helper.make_graph([node], "fold_tags", vin, vout),
+                              opset_imports=[helper.make_opsetid("", self.opset)])
+        try:
+            outs = ReferenceEvaluator(m).run(None, tagged)
+        except Exception:  # noqa: BLE001 - no provenance: the value stays untagged
+            return
+        for o, arr in zip([o for o in node.output if o], outs):
+            arr = np.asarray(arr)
+            if arr.dtype == np.int64 and (arr >= self.TAG_BASE).any():
+                self.dim_tags[o] = arr
+
+    def _size_rule(self, sizes_name: str | None, scales_name: str | None,
+                   axes) -> dict[str, Any]:
+        """How a Resize's output size follows a new input size (shape_inference.py): "scales"
+        (floor(in * scale)), "like" (the H / W of tensor `size_like`), "fixed" (constant
+        sizes) or "unknown" (sizes computed from shapes in a way not followed)."""
+        if sizes_name:
+            if sizes_name not in self.shape_derived:
+                return {"size_rule": "fixed"}
+            tags = self.dim_tags.get(sizes_name)
+            if tags is not None and tags.ndim == 1:
+                full = list(range(4)) if axes is None else [int(a) % 4 for a in axes]
+                pos = {ax: k for k, ax in enumerate(full)}
+                if 2 in pos and 3 in pos and pos[3] < tags.size and pos[2] < tags.size:
+                    th, tw = int(tags[pos[2]]), int(tags[pos[3]])
+                    if th >= self.TAG_BASE and tw >= self.TAG_BASE:
+                        (xh, ah), (xw, aw) = (self.dim_sources[th - self.TAG_BASE],
+                                              self.dim_sources[tw - self.TAG_BASE])
+                        if xh == xw and (ah, aw) == (2, 3):
+                            return {"size_rule": "like", "size_like": xh}
+            return {"size_rule": "unknown"}
+        if scales_name and scales_name in self.shape_derived:
+            return {"size_rule": "unknown"}
+        return {"size_rule": "scales"}
 
     # -- shared pieces -----------------------------------------------------------------------
     def need_const(self, name: str, what: str) -> np.ndarray:
@@ -366,6 +445,18 @@ class _Importer:
         if len(s) != 4:
             raise _Unsupported(f"only 2-D spatial {op} (4-D NCHW input) is supported, got {s}")
         return s
+
+    @staticmethod
+    def size_pads(attrs) -> dict[str, Any]:
+        """{"pads_for_size": why} when the explicit pads were resolved for the import size
+        (auto_pad SAME_*, ceil_mode): another input size would need other pads, so the graph
+        keeps its image size (int8rt/image_size.py)."""
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            return {"pads_for_size": f"auto_pad {auto}"}
+        if attrs.get("ceil_mode", 0):
+            return {"pads_for_size": "ceil_mode"}
+        return {}
 
     def spatial_pads(self, attrs, spatial, kernel, strides, dil) -> tuple[int, int, int, int]:
         auto = attrs.get("auto_pad", "NOTSET")
@@ -393,12 +484,13 @@ class _Importer:
                              f"{w.shape[1] * group}")
         pads = self.spatial_pads(attrs, xs[2:], kernel, strides, dil)
         inputs = [ins[0], self.add_const(ins[1] + "_w", w)]
+        size_pads = self.size_pads(attrs)
         b = self.opt_input(ins, 2)
         if b:
             inputs.append(self.fconst(b))
         self.emit("Conv", inputs, [node.output[0]],
                   {"strides": strides, "dilations": dil, "pads": pads, "group": group,
-                   "clip": NO_CLIP}, name)
+                   "clip": NO_CLIP, **size_pads}, name)
 
     def op_ConvTranspose(self, node, name, ins, attrs) -> None:
         xs = self.need_4d(ins[0], "ConvTranspose")
@@ -581,7 +673,8 @@ class _Importer:
         kernel, strides, dil, pads, extra = self._pool_common(node, name, ins, attrs, "MaxPool")
         pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
         self.emit("MaxPool", [ins[0]], [node.output[0]],
-                  {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dil}, name)
+                  {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dil,
+                   **self.size_pads(attrs)}, name)
 
     def op_AveragePool(self, node, name, ins, attrs):
         kernel, strides, dil, pads, extra = self._pool_common(
@@ -599,8 +692,8 @@ class _Importer:
             pads, cip = [0, 0, 0, 0], 0
         pads = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
         self.emit("AveragePool", [x], [node.output[0]],
-                  {"kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip},
-                  name)
+                  {"kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip,
+                   **self.size_pads(attrs)}, name)
 
     def op_GlobalAveragePool(self, node, name, ins, attrs):
         self.need_4d(ins[0], "GlobalAveragePool")
@@ -770,8 +863,10 @@ class _Importer:
         axes = attrs.get("axes")
         if upsample and "scales" in attrs:
             scales, sizes = list(attrs["scales"]), None
+            rule = {"size_rule": "scales"}
         elif old:
             scales, sizes = self.need_const(ins[1], "Resize scales").tolist(), None
+            rule = self._size_rule(None, ins[1], axes)
         else:
             sc_n, sz_n = self.opt_input(ins, 2), self.opt_input(ins, 3)
             scales = self.need_const(sc_n, "Resize scales").tolist() if sc_n else None
@@ -780,6 +875,8 @@ class _Importer:
                 scales = None
             if sizes is not None and len(sizes) == 0:
                 sizes = None
+            rule = self._size_rule(sz_n if sizes is not None else None,
+                                   sc_n if scales is not None else None, axes)
         if axes is not None:
             full_sc, full_sz = [1.0] * 4, list(xs)
             for k, ax in enumerate(axes):
@@ -805,7 +902,7 @@ class _Importer:
         self.emit("Resize", [ins[0]], [node.output[0]],
                   {"size": (sizes[2], sizes[3]), "mode": mode,
                    "coordinate_transformation_mode": ctm, "nearest_mode": nearest,
-                   "scales": (scales[2], scales[3])}, name)
+                   "scales": (scales[2], scales[3]), **rule}, name)
 
     def op_Softmax(self, node, name, ins, attrs):
         xs = self.shape(ins[0])

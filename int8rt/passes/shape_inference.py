@@ -47,6 +47,31 @@ def _rebatch(x: tuple[int, ...], target: tuple[int, ...], node: ir.Node) -> tupl
     return (n // rest,) + target[1:]
 
 
+def hw_axes(graph: ir.Graph, name: str) -> tuple[int, int]:
+    """(h, w) axes of a 4-D tensor: model inputs and outputs keep the source's NCHW; the
+    activations between follow the graph's layout."""
+    if name in graph.inputs or name in graph.outputs:
+        return (2, 3)
+    return _spatial(graph)[:2]
+
+
+def resize_size(graph: ir.Graph, node: ir.Node, h: int, w: int) -> tuple[int, int]:
+    """A Resize's output (H, W) for an input of (h, w), by the rule the frontend recorded
+    (`size_rule`): "scales" floor(in * scale) (ONNX, the float32 scale widened), "like" the H / W
+    of tensor `size_like` (sizes computed from its Shape), otherwise the recorded `size` (constant
+    sizes, or a graph that keeps its image size)."""
+    a = node.attrs
+    rule = a.get("size_rule")
+    if rule == "scales" and a.get("scales"):
+        return tuple(int(np.floor(n * float(np.float32(s)))) for n, s in zip((h, w), a["scales"]))
+    if rule == "like" and a.get("size_like") in graph.tensors:
+        t = graph.tensor(a["size_like"])
+        if len(t.shape) == 4:
+            ah, aw = hw_axes(graph, t.name)
+            return (int(t.shape[ah]), int(t.shape[aw]))
+    return tuple(int(v) for v in a["size"])
+
+
 def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
     def shp(i: int) -> tuple[int, ...]:
         return tuple(graph.tensor(node.inputs[i]).shape)
@@ -89,7 +114,7 @@ def infer_node(graph: ir.Graph, node: ir.Node) -> list[tuple[int, ...]]:
     if op == "Resize":
         ha, wa, _ = _spatial(graph)
         out = list(shp(0))
-        out[ha], out[wa] = a["size"]
+        out[ha], out[wa] = resize_size(graph, node, out[ha], out[wa])
         return [tuple(out)]
     if op == "Gemm":
         return [(shp(0)[0], shp(1)[0])]

@@ -112,7 +112,7 @@ def _scalar_qp(qp: QParams | None) -> tuple[float, int]:
 
 # -- per-layer errors ---------------------------------------------------------------------------
 def layer_errors(qm: Any, samples: Iterable[Sample], max_samples: int | None = None,
-                 batch_size: int = 16) -> list[LayerError]:
+                 batch_size: int = 16, progress: bool = False) -> list[LayerError]:
     """Per quantized activation: how far its dequantized int8 value is from the float value.
 
     `qm` is a QuantizedModel (`.graph` quantized, `.float_graph` the float graph it came from).
@@ -123,12 +123,11 @@ def layer_errors(qm: Any, samples: Iterable[Sample], max_samples: int | None = N
     the native plan), so the errors are those of the deployed kernels. A tensor that lowering
     fuses away never exists in int8 and is absent from the result: e.g. a Conv / Gemm output
     read only by a Dequantize becomes the kernel's float32 epilogue (the classifier's logits).
-    Rows come in the quantized graph's topological order.
+    Rows come in the quantized graph's topological order. `progress`: a bar over the
+    program's calls (the numpy int8 run is the slow part: seconds per op on large images).
     """
-    from int8rt.lower import lower
-    from int8rt.passes.shape_inference import rebatch
+    from int8rt.progress import ProgressBar
     from int8rt.reference.float_executor import FloatExecutor
-    from int8rt.reference.program import run_program
 
     qg: Graph = qm.graph
     fg: Graph | None = getattr(qm, "float_graph", None)
@@ -147,35 +146,57 @@ def layer_errors(qm: Any, samples: Iterable[Sample], max_samples: int | None = N
     programs: dict[tuple[tuple[int, ...], ...], Any] = {}
     stats: dict[str, _ErrorStats] = {}
     seen = False
-    for feeds in _batches(fg, samples, batch_size, max_samples):
-        seen = True
-        arrays = [np.ascontiguousarray(feeds[n], np.float32) for n in qg.inputs]
-        shapes = tuple(a.shape for a in arrays)
-        program = programs.get(shapes)
-        if program is None:
-            g = qg
-            if shapes != tuple(tuple(qg.tensor(n).shape) for n in qg.inputs):
-                g = rebatch(qg.copy(), dict(zip(qg.inputs, shapes)))
-            program = programs[shapes] = lower(g, fuse_epilogues=False)
-        int8_values: dict[str, np.ndarray] = {}
-
-        def keep(name: str, arr: np.ndarray, values: dict = int8_values) -> None:
-            if name in to_float:  # the last write wins: a Concat is complete after its last copy
-                values[name] = arr
-
-        run_program(program, arrays, observe=keep)
-
-        def compare(name: str, ref: np.ndarray, values: dict = int8_values) -> None:
-            q_name = int8_names.get(name)
-            if q_name is None or q_name not in values:
-                return
-            deq = dequantize_array(values[q_name], qg.tensor(q_name).qparams)
-            stats.setdefault(q_name, _ErrorStats()).update(ref, deq.reshape(np.shape(ref)))
-
-        executor.run(feeds, observe=compare)
+    bar = ProgressBar(None, desc="per-layer errors", unit="op", enabled=progress)
+    try:
+        for feeds in _batches(fg, samples, batch_size, max_samples):
+            seen = True
+            _compare_batch(qg, fg, feeds, programs, executor, to_float, int8_names, stats, bar)
+    finally:
+        bar.close()
     if not seen:
         raise ValueError("no samples")
+    return _layer_rows(qg, order, producer, to_float, stats)
 
+
+def _compare_batch(qg: Graph, fg: Graph, feeds: Mapping[str, np.ndarray], programs: dict,
+                   executor: Any, to_float: dict[str, str], int8_names: dict[str, str],
+                   stats: dict[str, _ErrorStats], bar: Any) -> None:
+    """One batch of layer_errors: the int8 program (numpy reference) and the float graph,
+    each activation's error statistics updated (the bar advances once per program call)."""
+    from int8rt.lower import lower
+    from int8rt.passes.shape_inference import rebatch
+    from int8rt.reference.program import run_program
+
+    arrays = [np.ascontiguousarray(feeds[n], np.float32) for n in qg.inputs]
+    shapes = tuple(a.shape for a in arrays)
+    program = programs.get(shapes)
+    if program is None:
+        g = qg
+        if shapes != tuple(tuple(qg.tensor(n).shape) for n in qg.inputs):
+            g = rebatch(qg.copy(), dict(zip(qg.inputs, shapes)))
+        program = programs[shapes] = lower(g, fuse_epilogues=False)
+    bar.extend(len(program.calls))
+    int8_values: dict[str, np.ndarray] = {}
+
+    def keep(name: str, arr: np.ndarray) -> None:
+        if name in to_float:  # the last write wins: a Concat is complete after its last copy
+            int8_values[name] = arr
+        bar.update()
+
+    run_program(program, arrays, observe=keep)
+
+    def compare(name: str, ref: np.ndarray) -> None:
+        q_name = int8_names.get(name)
+        if q_name is None or q_name not in int8_values:
+            return
+        deq = dequantize_array(int8_values[q_name], qg.tensor(q_name).qparams)
+        stats.setdefault(q_name, _ErrorStats()).update(ref, deq.reshape(np.shape(ref)))
+
+    executor.run(feeds, observe=compare)
+
+
+def _layer_rows(qg: Graph, order: list[str], producer: Mapping[str, Node],
+                to_float: dict[str, str], stats: dict[str, _ErrorStats]) -> list[LayerError]:
     rows: list[LayerError] = []
     by_int8: dict[str, LayerError] = {}
     for q_name in order:
@@ -269,6 +290,7 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
 
     Returns one row per op, worst output SQNR first.
     """
+    from int8rt.progress import ProgressBar
     from int8rt.quant.calibrate import calibrate
     from int8rt.quant.ptq import quantize_graph
 
@@ -291,6 +313,7 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
         raise ValueError("no samples")
     refs = [_run_float(graph_float, b) for b in batches]
     rows = []
+    bar = ProgressBar(len(candidates), desc="sensitivity", unit="op", enabled=progress)
     for node in candidates:
         g = _simulated(graph_float, qg, node)
         out_qp = {o: qg.tensor(int8_names[o]).qparams for o in node.outputs if o in int8_names}
@@ -308,6 +331,8 @@ def sensitivity(graph_float: Graph, calibration: Iterable[Sample], samples: Iter
         s, z = _scalar_qp(out_qp.get(node.outputs[0]))
         rows.append(OpSensitivity(node.name, node.op, node.outputs[0], st.sqnr_db(),
                                   st.cosine(), st.max_abs, s, z))
+        bar.update()
+    bar.close()
     rows.sort(key=lambda r: r.sqnr_db)
     return rows
 

@@ -49,7 +49,11 @@ def test_conv(kw):
     g = check(one("Conv", kw, [w, b], ["w", "b"]), feeds())
     conv = next(n for n in g.nodes if n.op == "Conv")
     assert g.tensors[conv.inputs[1]].shape == (4, 3, 3, 3)
-    assert set(conv.attrs) == {"strides", "dilations", "pads", "group", "clip"}
+    # SAME pads are resolved for the import size, and say so (int8rt/image_size.py)
+    same = {"pads_for_size"} if kw.get("auto_pad", "").startswith("SAME") else set()
+    assert set(conv.attrs) == {"strides", "dilations", "pads", "group", "clip"} | same
+    if same:
+        assert conv.attrs["pads_for_size"] == f"auto_pad {kw['auto_pad']}"
 
 
 @pytest.mark.parametrize("group,oc", [(3, 3), (3, 6), (1, 5)])

@@ -2,8 +2,11 @@
  *
  * A shape template is a plan whose sizes are shape expressions: every buffer's byte size, every
  * size parameter of every op record and every shape-dependent constant is a polynomial over the
- * shape variables (the free input dimensions: batch, sequence length), each exponent in
- * [0, I8_SHAPE_MAX_DEG]. `i8_plan_reshape` evaluates them for one set of variable values, lays
+ * shape variables (the free input dimensions: batch, sequence length, image size), each exponent
+ * in [0, I8_SHAPE_MAX_DEG] (an image size enters as its index j on a residue class mod the
+ * graph's total stride, int8rt/image_size.py). Record data that follows the size otherwise is
+ * generated: resize index maps (i8_shape_gen) and float fields derived from a size
+ * (i8_shape_fpatch). `i8_plan_reshape` evaluates them for one set of variable values, lays
  * the arena out again (the same liveness allocator as int8rt/plan.py: largest first, first fit),
  * re-derives each op record (base descriptor + patched size fields) and builds an ordinary plan
  * through i8_plan_add_op / i8_plan_finalize, so a reshaped plan passes exactly the footprint and
@@ -64,6 +67,51 @@ typedef struct {
     int32_t expr;
 } i8_shape_patch;
 
+/* A record const generated for the new size: a resize's index map along one axis
+ * (i8_resize_index_map, ONNX Resize coordinates in exact rational arithmetic), written to
+ * consts[slot] of op `op` (int32, values of out_expr elements). */
+enum {
+    I8_TGEN_NEAREST = 0,   /* source index, clamped to [0, in) */
+    I8_TGEN_LINEAR_I0 = 1, /* bilinear lower neighbour */
+    I8_TGEN_LINEAR_I1 = 2, /* bilinear upper neighbour */
+    I8_TGEN_LINEAR_W1 = 3, /* bilinear Q11 weight of the upper neighbour */
+};
+enum { /* coordinate_transformation_mode (int8rt/kernel_tables.py COORDINATE_MODES order) */
+    I8_CTM_HALF_PIXEL = 0, I8_CTM_ASYMMETRIC = 1, I8_CTM_ALIGN_CORNERS = 2,
+    I8_CTM_PYTORCH_HALF_PIXEL = 3, I8_CTM_TF_HALF_PIXEL_FOR_NN = 4,
+    I8_CTM_HALF_PIXEL_SYMMETRIC = 5,
+};
+enum { /* nearest_mode (kernel_tables.py NEAREST_MODES order) */
+    I8_NEAREST_ROUND_PREFER_FLOOR = 0, I8_NEAREST_ROUND_PREFER_CEIL = 1, I8_NEAREST_FLOOR = 2,
+    I8_NEAREST_CEIL = 3,
+};
+
+typedef struct {
+    int32_t op, slot;       /* the generated array is the op's consts[slot] */
+    int32_t kind;           /* I8_TGEN_* */
+    int32_t in_expr, out_expr;
+    int32_t ctm, nearest;   /* I8_CTM_*, I8_NEAREST_* */
+    int32_t scale_from_sizes; /* 1: scale = (float)((double)out / in), as lowering computes it
+                               * from sizes; 0: `scale` (the model's float32 scale) */
+    float scale;
+} i8_shape_gen;
+
+/* A float32 field derived from a size: (float)(num / (den * value of expr)), the double
+ * arithmetic of the lowering (a global average pool's s_x / (s_y H W)). */
+typedef struct {
+    int32_t op, expr;
+    int64_t offset; /* byte offset of the float field in the op's i8_op_desc */
+    double num, den;
+} i8_shape_fpatch;
+
+/* One axis of a resize index map (kind I8_TGEN_*) into dst[out_size]: bit-identical to
+ * int8rt/kernel_tables.py resize_nearest_map / resize_linear_map. scale_from_sizes as in
+ * i8_shape_gen. I8_EINVAL for sizes outside [1, 2^24], a non-positive scale, or one whose
+ * lowest-terms P / Q (float32 M 2^E) has P or Q above 2^32 (e.g. a scale below 2^-8 with a
+ * full mantissa): the template is then refused and such sizes are planned in Python. */
+int i8_resize_index_map(int32_t kind, int64_t in_size, int64_t out_size, int32_t ctm,
+                        int32_t nearest, int32_t scale_from_sizes, float scale, int32_t *dst);
+
 typedef struct {
     int32_t n_vars;
     int32_t n_terms;
@@ -82,6 +130,10 @@ typedef struct {
                              * none), then of the output */
     int32_t n_patches;
     const i8_shape_patch *patches;
+    int32_t n_gens; /* sorted by op */
+    const i8_shape_gen *gens;
+    int32_t n_fpatches; /* sorted by op */
+    const i8_shape_fpatch *fpatches;
 } i8_shape_template;
 
 /* Evaluates every expr of `t` at `vars` (n_vars values >= 1) into values[n_exprs]. */
