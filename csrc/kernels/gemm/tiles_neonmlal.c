@@ -50,19 +50,28 @@ void i8_gemm_2x16c4__neonmlal(
     neonmlal_vec acc1_6 = acc0_6;
     neonmlal_vec acc1_7 = acc0_7;
     if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */
-        neonmlal_vec acc[16] = {acc0_0, acc0_1, acc0_2, acc0_3, acc0_4, acc0_5, acc0_6, acc0_7,
-                               acc1_0, acc1_1, acc1_2, acc1_3, acc1_4, acc1_5, acc1_6, acc1_7};
+        neonmlal_vec acc[16];
         size_t n = bytes / 16;
         const unsigned char *w0 = wp;
         __asm__ volatile(
-            "ldp q16, q17, [%[acc], #0]\n\t"
-            "ldp q18, q19, [%[acc], #32]\n\t"
-            "ldp q20, q21, [%[acc], #64]\n\t"
-            "ldp q22, q23, [%[acc], #96]\n\t"
-            "ldp q24, q25, [%[acc], #128]\n\t"
-            "ldp q26, q27, [%[acc], #160]\n\t"
-            "ldp q28, q29, [%[acc], #192]\n\t"
-            "ldp q30, q31, [%[acc], #224]\n\t"
+            "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[bias]]\n\t"
+            "movi v0.16b, #0\n\t"
+            "zip1 v16.4s, v8.4s, v0.4s\n\t"
+            "zip2 v17.4s, v8.4s, v0.4s\n\t"
+            "zip1 v18.4s, v9.4s, v0.4s\n\t"
+            "zip2 v19.4s, v9.4s, v0.4s\n\t"
+            "zip1 v20.4s, v10.4s, v0.4s\n\t"
+            "zip2 v21.4s, v10.4s, v0.4s\n\t"
+            "zip1 v22.4s, v11.4s, v0.4s\n\t"
+            "zip2 v23.4s, v11.4s, v0.4s\n\t"
+            "mov v24.16b, v16.16b\n\t"
+            "mov v25.16b, v17.16b\n\t"
+            "mov v26.16b, v18.16b\n\t"
+            "mov v27.16b, v19.16b\n\t"
+            "mov v28.16b, v20.16b\n\t"
+            "mov v29.16b, v21.16b\n\t"
+            "mov v30.16b, v22.16b\n\t"
+            "mov v31.16b, v23.16b\n\t"
             "tbz %[n], #0, 2f\n\t"
             "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
             "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
@@ -392,7 +401,7 @@ void i8_gemm_2x16c4__neonmlal(
             "stp q28, q29, [%[acc], #192]\n\t"
             "stp q30, q31, [%[acc], #224]\n\t"
             : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)
-            : [acc] "r"(acc)
+            : [acc] "r"(acc), [bias] "r"(p->bias)
             : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
         acc0_0 = acc[0];
         acc0_1 = acc[1];
