@@ -169,9 +169,10 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
-    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
-        vs = ", ".join(f"acc{r}_{v}" if v < nv else "z" for v in range(4))
-        o.append(f"    {p}_store16x4(&rq, {vs}, p->mult, c{r}, n0);")
+    rows = [f"{p}_store16x4(&rq, " + ", ".join(f"acc{r}_{v}" if v < nv else "z"
+                                                for v in range(4)) + f", p->mult, c{r}, {{n}});"
+            for r in reversed(range(mr))]  # row mr - 1 written last: repeated rows rewrite it
+    o += whole_or_partial(nr, rows)
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -375,13 +376,26 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
+    rows = []
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
         folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
                           for g in range(4))
-        o.append(f"    {p}_store16x4(&rq, {folds},")
-        o.append(f"                  p->mult, c{r}, n0);")
+        rows.append(f"{p}_store16x4(&rq, {folds},\n"
+                    f"                      p->mult, c{r}, {{n}});")
+    o += whole_or_partial(nr, rows)
     o.append("}")
     return "\n".join(o) + "\n"
+
+
+def whole_or_partial(nr: int, rows: list[str]) -> list[str]:
+    """The NEON tiles' row stores twice: all nr channels (a constant: the store's width test
+    folds away, about 2 instructions per row) or the first n0 (the last column block)."""
+    o = [f"    if (n0 == {nr}) {{"]
+    o += ["        " + r.format(n=nr).replace("\n", "\n    ") for r in rows]
+    o.append("    } else {")
+    o += ["        " + r.format(n="n0").replace("\n", "\n    ") for r in rows]
+    o.append("    }")
+    return o
 
 
 def tile(s: Set, mr: int, nr: int) -> str:

@@ -230,11 +230,19 @@ void i8_gemm_5x16c4__neondot4_emu(
     }
     const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
-    neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
-    neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
-    neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
-    neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    if (n0 == 16) {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, 16);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, 16);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, 16);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, 16);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, 16);
+    } else {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    }
 }
 
 void i8_gemm_5x8c4__neondot4_emu(
@@ -370,11 +378,19 @@ void i8_gemm_5x8c4__neondot4_emu(
     const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_emu_vec z = neondot4_emu_zero();
-    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
-    neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
-    neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
-    neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
-    neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    if (n0 == 8) {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, 8);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, 8);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, 8);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, 8);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, 8);
+    } else {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {

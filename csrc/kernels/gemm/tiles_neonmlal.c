@@ -525,10 +525,17 @@ void i8_gemm_2x16c4__neonmlal(
     }
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
-                  p->mult, c1, n0);
-    neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
-                  p->mult, c0, n0);
+    if (n0 == 16) {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, 16);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, 16);
+    } else {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, n0);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, n0);
+    }
 }
 
 void i8_gemm_2x8c4__neonmlal(
@@ -601,10 +608,17 @@ void i8_gemm_2x8c4__neonmlal(
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmlal_vec z = neonmlal_zero();
-    neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
-                  p->mult, c1, n0);
-    neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
-                  p->mult, c0, n0);
+    if (n0 == 8) {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, 8);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, 8);
+    } else {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, n0);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neonmlal[] = {

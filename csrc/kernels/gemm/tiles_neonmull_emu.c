@@ -123,10 +123,17 @@ void i8_gemm_2x16c4__neonmull_emu(
     }
     const neonmull_emu_rq rq = neonmull_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), neonmull_emu_fold(acc1_4, acc1_5), neonmull_emu_fold(acc1_6, acc1_7),
-                  p->mult, c1, n0);
-    neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), neonmull_emu_fold(acc0_4, acc0_5), neonmull_emu_fold(acc0_6, acc0_7),
-                  p->mult, c0, n0);
+    if (n0 == 16) {
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), neonmull_emu_fold(acc1_4, acc1_5), neonmull_emu_fold(acc1_6, acc1_7),
+                          p->mult, c1, 16);
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), neonmull_emu_fold(acc0_4, acc0_5), neonmull_emu_fold(acc0_6, acc0_7),
+                          p->mult, c0, 16);
+    } else {
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), neonmull_emu_fold(acc1_4, acc1_5), neonmull_emu_fold(acc1_6, acc1_7),
+                          p->mult, c1, n0);
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), neonmull_emu_fold(acc0_4, acc0_5), neonmull_emu_fold(acc0_6, acc0_7),
+                          p->mult, c0, n0);
+    }
 }
 
 void i8_gemm_2x8c4__neonmull_emu(
@@ -199,10 +206,17 @@ void i8_gemm_2x8c4__neonmull_emu(
     const neonmull_emu_rq rq = neonmull_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmull_emu_vec z = neonmull_emu_zero();
-    neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), z, z,
-                  p->mult, c1, n0);
-    neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), z, z,
-                  p->mult, c0, n0);
+    if (n0 == 8) {
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, 8);
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, 8);
+    } else {
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc1_0, acc1_1), neonmull_emu_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, n0);
+        neonmull_emu_store16x4(&rq, neonmull_emu_fold(acc0_0, acc0_1), neonmull_emu_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neonmull_emu[] = {
