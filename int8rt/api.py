@@ -41,6 +41,15 @@ class QuantizedModel:
     float_graph: Graph | None = None
     mixed: Any = None  # quant.mixed.MixedResult when a mixed-precision target was given
 
+    @property
+    def float_ops(self) -> list[tuple[str, str, str]]:
+        """(op, node name, why) of each node that runs in float32: the ops int8rt has no
+        int8 kernel for (run on float32 records between Dequantize and Quantize) and those
+        kept float on request (`float_nodes`, `keep`, a mixed-precision search)."""
+        from .quant.ptq import float_node_report
+
+        return float_node_report(self.graph)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         i8format.save(self.graph, path)
 

@@ -204,18 +204,14 @@ def _dynamic_offer(model: str) -> str:
             "per inference)")
 
 
-def _print_float_ops(graph: Any) -> None:
-    """Name the nodes that run in float32 because int8rt has no int8 kernel for their op
-    (those kept float on request are reported by the mixed-precision summary)."""
-    q = graph.meta.get("quantization")
-    if not isinstance(q, dict):
-        return
-    asked = set(q.get("float_nodes") or ())
-    ops = {n.name: n.op for n in graph.nodes}
-    rest = [n for n in q.get("float_ops") or () if n not in asked]
-    if rest:
-        print(f"run in float32 (no int8 kernel for the op): {len(rest)} node(s): "
-              + ", ".join(f"{n} ({ops.get(n, '?')})" for n in rest))
+def _print_float_ops(graph: Any, asked: bool) -> None:
+    """One line per node that runs in float32: op, node name, why. `asked`: also those kept
+    float on request (not when a mixed-precision summary lists them)."""
+    from .quant.ptq import ASKED, float_node_report
+
+    for op, name, why in float_node_report(graph):
+        if asked or why != ASKED:
+            print(f"run in float32: {op} node {name!r}: {why}")
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -304,7 +300,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             "size": list(pre.size), "resize": pre.resize, "mean": [float(v) for v in pre.mean],
             "std": [float(v) for v in pre.std], "scale": float(pre.scale),
             "channel_order": pre.channel_order, "layout": pre.layout}
-    _print_float_ops(qm.graph)
+    _print_float_ops(qm.graph, asked=qm.mixed is None and args.keep != "auto")
     if qm.mixed is not None:
         print(qm.mixed.summary())
         if not qm.mixed.target_met:
@@ -487,10 +483,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     floats = (q.get("float_nodes") if isinstance(q, dict) else None) or []
     if floats:
         print(f"  kept in float32 ({len(floats)}): " + ", ".join(floats))
-    no_int8 = [n for n in ((q.get("float_ops") if isinstance(q, dict) else None) or [])
-               if n not in floats]
+    from .quant.ptq import ASKED, float_node_report
+
+    no_int8 = [(op, name, why) for op, name, why in float_node_report(graph) if why != ASKED]
     if no_int8:
-        print(f"  run in float32, no int8 kernel ({len(no_int8)}): " + ", ".join(no_int8))
+        print(f"  run in float32 ({len(no_int8)}):")
+        for op, name, why in no_int8:
+            print(f"    {op} node {name!r}: {why}")
     if isinstance(q, dict) and q.get("mode") == "static+dynamic":  # quant/hybrid.py
         for key, what in (("static_int8", "static int8 (calibrated)"),
                           ("dynamic_int8", "dynamic int8")):

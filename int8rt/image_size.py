@@ -227,9 +227,8 @@ def _minimum(graph: ir.Graph, name: str, axis: int) -> int:
         try:
             rebatch(shape_view(graph), {name: tuple(shape)})
         except ValueError as e:
-            if "does not fit" in str(e) or "must be" in str(e):
-                return False
-            return True  # another mismatch (Concat, broadcast): not a window failure
+            # another mismatch (Concat, broadcast) is not a window failure
+            return not ("does not fit" in str(e) or "must be" in str(e))
         return True
 
     return bisect.bisect_left(range(1, base[axis] + 1), True, key=fits) + 1

@@ -210,7 +210,9 @@ def _fuse_boundary_moves(calls: list[Call], buffers: dict[str, Buffer], io: set[
             reader[b] = k
     drop: set[int] = set()
     for k, c in enumerate(calls):
-        if c.kernel not in ("quantize", "transpose") or len(c.outputs) != 1:
+        # a transpose already fused into its quantize is gone (a rank-3 (0, 2, 1) move is both
+        # NCHW -> NHWC and back: it must not fuse into the dequantize too)
+        if k in drop or c.kernel not in ("quantize", "transpose") or len(c.outputs) != 1:
             continue
         t = c.outputs[0]
         if readers.get(t) != 1 or t in io or (r := reader.get(t)) is None:
@@ -307,6 +309,30 @@ class _Lowerer:
 
     def clamp(self, node: Node, out: str) -> tuple[int, int]:
         return clamp_bounds(tuple(node.attrs.get("clip", NO_CLIP)), self.qparams(out))
+
+    # the checks and helpers the lowering rules of int8rt/ops/ use (one of them failing names
+    # the node: LoweringError)
+    def fail(self, node: Node, why: str) -> None:
+        _fail(node, why)
+
+    def rank(self, node: Node, name: str, rank: int) -> tuple[int, ...]:
+        return _rank(self, node, name, rank)
+
+    def check_window(self, node: Node, x: str, y: str, kh: int, kw: int,
+                     channels_out: int | None) -> None:
+        _check_window(self, node, x, y, kh, kw, channels_out)
+
+    def check_axis(self, node: Node, axis: int, rank: int) -> int:
+        return _check_axis(node, axis, rank)
+
+    def check_same_size(self, node: Node, x: str, y: str) -> None:
+        _check_same_size(self, node, x, y)
+
+    def same_params(self, node: Node, x: str, y: str) -> str:
+        return _same_params(self, node, x, y)
+
+    def const_buffer(self, node: Node, name: str) -> str:
+        return _const_buffer(self, node, name)
 
 
 def _fail(node: Node, why: str) -> None:
@@ -569,7 +595,7 @@ def _binary_f32(lw: _Lowerer, node: Node) -> None:
     a, b = node.inputs
     (y,) = node.outputs
     ins = [_f32_const(lw, node, n) if lw.g.tensor(n).is_const else n for n in (a, b)]
-    ndim, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
+    _, shape, a_stride, b_stride = kt.collapse_broadcast(lw.shape(a), lw.shape(b))
     if math.prod(shape) != math.prod(lw.shape(y)):
         _fail(node, f"inputs {lw.shape(a)} and {lw.shape(b)} do not broadcast to {lw.shape(y)}")
     lo, hi = (float(v) for v in node.attrs.get("clip", NO_CLIP))
@@ -607,15 +633,6 @@ def _unary_f32(lw: _Lowerer, node: Node) -> None:
         alpha = _f32(a.get("alpha", 0.01))
     lw.emit(node, "f32_unary", [x], [y], {"op": code, "n": math.prod(lw.shape(x)),
                                            "alpha": alpha, "beta": beta})
-
-
-def _global_avgpool_f32(lw: _Lowerer, node: Node) -> None:
-    (x,), (y,) = node.inputs, node.outputs
-    n, h, w_, c = _rank(lw, node, x, 4)
-    if lw.shape(y) != (n, 1, 1, c):
-        _fail(node, f"output {lw.shape(y)} is not {(n, 1, 1, c)}")
-    # reduce op 1: the mean over the middle axis, accumulated in double (f32.h)
-    lw.emit(node, "reduce", [x], [y], {"op": 1, "outer": n, "r": h * w_, "inner": c})
 
 
 def _softmax_f32(lw: _Lowerer, node: Node) -> None:
@@ -722,56 +739,6 @@ def _unary(lw: _Lowerer, node: Node) -> None:
     lw.emit(node, "lut", [x], [y], {"n": math.prod(lw.shape(x))}, {"table": table})
 
 
-# -- pooling -----------------------------------------------------------------------------------
-def _pool_params(lw: _Lowerer, node: Node, x: str, y: str) -> dict:
-    a = node.attrs
-    if len(a.get("kernel", ())) != 2:
-        _fail(node, f"kernel {a.get('kernel')!r} must be (kh, kw)")
-    kh, kw = (int(k) for k in a["kernel"])
-    _check_window(lw, node, x, y, kh, kw, None)
-    n, h, w_, c = lw.shape(x)
-    _, oh, ow, _ = lw.shape(y)
-    (sh, sw), (dh, dw) = a.get("strides", (1, 1)), a.get("dilations", (1, 1))
-    pt, pl, _, _ = a.get("pads", (0, 0, 0, 0))
-    (_, zx), (_, zy) = lw.qp(x), lw.qp(y)
-    return {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "kh": kh, "kw": kw,
-            "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw, "pad_t": pt, "pad_l": pl,
-            "count_include_pad": int(a.get("count_include_pad", 0)), "x_zp": zx, "y_zp": zy,
-            "qmin": -128, "qmax": 127}
-
-
-def _maxpool(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    lw.expect_int8(node, x, y)
-    # max commutes with the affine map only for equal parameters: requantize first if needed
-    src = _same_params(lw, node, x, y)
-    p = _pool_params(lw, node, x, y)
-    p["x_zp"] = p["y_zp"]  # src holds y's parameters (equal to x's unless requantized)
-    lw.emit(node, "maxpool", [src], [y], p)
-
-
-def _avgpool(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    lw.expect_int8(node, x, y)
-    p = _pool_params(lw, node, x, y)
-    mults = kt.avgpool_mults(lw.qp(x)[0], lw.qp(y)[0], p["kh"], p["kw"])
-    lw.emit(node, "avgpool", [x], [y], p, {"mult_by_count": mults})
-
-
-def _global_avgpool(lw: _Lowerer, node: Node) -> None:
-    (x,), (y,) = node.inputs, node.outputs
-    lw.expect_int8(node, x, y)
-    n, h, w_, c = _rank(lw, node, x, 4)
-    if lw.shape(y) != (n, 1, 1, c) or h * w_ < 1:
-        _fail(node, f"output {y!r} {lw.shape(y)} is not (N, 1, 1, C) of a non-empty "
-                    f"{(n, h, w_, c)}")
-    (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
-    mult = float(kt.global_avgpool_mult(sx, sy, h * w_))
-    lw.emit(node, "global_avgpool", [x], [y],
-            {"n": n, "hw": h * w_, "c": c, "x_zp": zx, "y_zp": zy, "mult": mult, "qmin": -128,
-             "qmax": 127})
-
-
 # -- data movement -----------------------------------------------------------------------------
 def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> str:
     """The buffer a data-movement op (or max pooling, nearest resize) reads so that its output
@@ -794,126 +761,6 @@ def _same_params(lw: _Lowerer, node: Node, x: str, y: str) -> str:
     table = kt.lut_table(lambda v: v, sx, zx, sy, zy)
     lw.emit(node, "lut", [src], [tmp], {"n": math.prod(lw.shape(x))}, {"table": table})
     return tmp
-
-
-def _reshape(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    src = _same_params(lw, node, x, y)
-    _check_same_size(lw, node, x, y)
-    lw.emit(node, "copy", [src], [y], {"nbytes": lw.buffers[y].nbytes})
-
-
-def _transpose(lw: _Lowerer, node: Node) -> None:
-    (x,), (y,) = node.inputs, node.outputs
-    src = _same_params(lw, node, x, y)
-    shape = lw.shape(x)
-    perm = tuple(int(p) for p in node.attrs["perm"])
-    if sorted(perm) != list(range(len(shape))) or lw.shape(y) != tuple(shape[p] for p in perm):
-        _fail(node, f"perm {perm} does not map {shape} to {lw.shape(y)}")
-    lw.emit(node, "transpose", [src], [y], {"shape": shape, "perm": perm})
-
-
-def _slice(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    src = _same_params(lw, node, x, y)
-    rank = len(lw.shape(x))
-    starts, steps = tuple(node.attrs["starts"]), tuple(node.attrs["steps"])
-    # the plan negates a negative step: -INT64_MIN overflows, so keep steps to int32 magnitude
-    if len(starts) != rank or len(steps) != rank or len(lw.shape(y)) != rank or any(
-            st == 0 or abs(st) > INT32_MAX for st in steps):
-        _fail(node, f"starts {starts} / steps {steps} need one entry per axis of rank {rank} "
-                    f"and steps non-zero within int32")
-    lw.emit(node, "slice", [src], [y],
-            {"in_shape": lw.shape(x), "start": tuple(node.attrs["starts"]),
-             "step": tuple(node.attrs["steps"]), "out_shape": lw.shape(y)})
-
-
-def _split(lw: _Lowerer, node: Node) -> None:
-    x = node.inputs[0]
-    shape = lw.shape(x)
-    axis = _check_axis(node, int(node.attrs["axis"]), len(shape))
-    offset = 0
-    for y in node.outputs:
-        src = _same_params(lw, node, x, y)
-        out_shape = lw.shape(y)
-        start = [0] * len(shape)
-        start[axis] = offset
-        offset += out_shape[axis]
-        lw.emit(node, "slice", [src], [y],
-                {"in_shape": shape, "start": tuple(start), "step": (1,) * len(shape),
-                 "out_shape": out_shape})
-
-
-def _pad(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    src = _same_params(lw, node, x, y)
-    shape = lw.shape(x)
-    pads = tuple(int(p) for p in node.attrs["pads"])
-    nd = len(shape)
-    mode = {"constant": 0, "reflect": 1, "edge": 2}[node.attrs.get("mode", "constant")]
-    value = float(node.attrs.get("value", 0.0))
-    t = lw.g.tensor(y)  # the pad value is quantized with the output's parameters
-    if t.qparams is not None:
-        s, z = t.qparams.scalar()
-        v = np.array([min(127, max(-128, round(value / s) + z))], np.int8)
-    else:
-        v = np.array([value], np.dtype(t.dtype))
-    lw.emit(node, "pad", [src], [y], {"in_shape": shape, "pad_before": pads[:nd],
-                                    "pad_after": pads[nd:], "mode": mode}, {"value": v})
-
-
-def _concat(lw: _Lowerer, node: Node) -> None:
-    (y,) = node.outputs
-    out_shape = lw.shape(y)
-    axis = _check_axis(node, int(node.attrs["axis"]), len(out_shape))
-    shapes = [lw.shape(x) for x in node.inputs]
-    if any(len(s) != len(out_shape) or s[:axis] != out_shape[:axis]
-           or s[axis + 1:] != out_shape[axis + 1:] for s in shapes) or \
-            sum(s[axis] for s in shapes) != out_shape[axis]:
-        _fail(node, f"inputs {shapes} do not concatenate to {out_shape} along axis {axis}")
-    rows = math.prod(out_shape[:axis])
-    y_stride = math.prod(out_shape[axis:])
-    sy, zy = lw.qp(y)
-    offset = 0
-    for x in node.inputs:
-        lw.expect_int8(node, x, y)
-        sx, zx = lw.qp(x)
-        cols = math.prod(lw.shape(x)[axis:])
-        src = _const_buffer(lw, node, x) if lw.g.tensor(x).is_const else x
-        lw.emit(node, "requant_copy", [src], [y],
-                {"rows": rows, "cols": cols, "x_stride": cols, "y_stride": y_stride, "x_offset": 0,
-                 "y_offset": offset, "x_zp": zx, "y_zp": zy,
-                 "mult": float(kt.requant_mult(sx, sy))})
-        offset += cols
-
-
-def _resize(lw: _Lowerer, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    lw.expect_int8(node, x, y)
-    n, h, w_, c = lw.shape(x)
-    _, oh, ow, _ = lw.shape(y)
-    a = node.attrs
-    ctm = a.get("coordinate_transformation_mode", "half_pixel")
-    sh, sw = a.get("scales") or (None, None)  # explicit ONNX scales decide the source coords
-    if a.get("size_rule") in ("like", "fixed", "unknown"):
-        # sizes given: ONNX takes scale = out / in (the frontend stored it for the import size)
-        sh, sw = oh / h, ow / w_
-    if a.get("mode", "nearest") == "nearest":
-        src = _same_params(lw, node, x, y)
-        nm = a.get("nearest_mode", "round_prefer_floor")
-        iy = kt.resize_nearest_map(h, oh, sh, ctm, nm)
-        ix = kt.resize_nearest_map(w_, ow, sw, ctm, nm)
-        lw.emit(node, "resize_nearest", [src], [y],
-                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow}, {"iy": iy, "ix": ix})
-    else:
-        y0, y1, fy = kt.resize_linear_map(h, oh, sh, ctm)
-        x0, x1, fx = kt.resize_linear_map(w_, ow, sw, ctm)
-        (sx, zx), (sy, zy) = lw.qp(x), lw.qp(y)
-        mult = float(kt.bilinear_mult(sx, sy))
-        lw.emit(node, "resize_bilinear", [x], [y],
-                {"n": n, "h": h, "w": w_, "c": c, "oh": oh, "ow": ow, "x_zp": zx, "y_zp": zy,
-                 "mult": mult},
-                {"y0": y0, "y1": y1, "fy": fy, "x0": x0, "x1": x1, "fx": fx})
 
 
 def _softmax(lw: _Lowerer, node: Node) -> None:
@@ -953,20 +800,13 @@ _RULES: dict[str, Callable[[_Lowerer, Node], None]] = {
        for op in opset.BINARY_OPS},
     **{op: _or_float(_unary, _unary_f32) for op in opset.UNARY_OPS},
     **{op: _unary_f32 for op in _F32_UNARY if op not in opset.UNARY_OPS},
-    "MaxPool": _maxpool,
-    "AveragePool": _avgpool,
-    "GlobalAveragePool": _or_float(_global_avgpool, _global_avgpool_f32),
-    "Reshape": _reshape,
-    "Transpose": _transpose,
-    "Slice": _slice,
-    "Split": _split,
-    "Pad": _pad,
-    "Concat": _concat,
-    "Resize": _resize,
     "Softmax": _or_float(_softmax, _softmax_f32),
+    # pooling and data movement: the lowering their declaration names (int8rt/ops/)
+    **{op: s.lower if s.lower_f32 in (None, s.lower) else _or_float(s.lower, s.lower_f32)
+       for op, s in opset.OPS.items() if s.lower is not None},
 }
 
 # ops that can run in float32 inside the static plan (mixed precision's float_nodes, and the
 # ops without an int8 kernel): Conv / Gemm on f32conv, the rest on the f32 records
-FLOAT_OPS = frozenset({"Conv", "Gemm", "GlobalAveragePool", "Softmax", "Reshape", "Transpose",
-                       "Slice", "Split", "Pad", *_F32_BINARY, *_F32_UNARY, "Gelu"})
+FLOAT_OPS = frozenset({"Conv", "Gemm", "Softmax", *_F32_BINARY, *_F32_UNARY, "Gelu",
+                       *(op for op, s in opset.OPS.items() if s.lower_f32 is not None)})

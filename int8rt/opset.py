@@ -24,38 +24,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from int8rt import kernel_tables as kt
+from int8rt.ops import movement, onnx_float, pooling
+from int8rt.ops.schema import OpSchema, ShapeContext
+
+__all__ = ["OpSchema", "ShapeContext"]  # re-exported: the declaration type lives in ops/schema.py
 
 INF = float("inf")
 NO_CLIP = (-INF, INF)
-
-
-@dataclass(frozen=True)
-class OpSchema:
-    name: str
-    summary: str
-    attrs: dict[str, Any] = field(default_factory=dict)  # name -> default
-    int8: bool = True  # has an int8 kernel (else it runs in float between Dequantize/Quantize)
-    # how the int8 output's quantization parameters are chosen:
-    #   "observed": from calibration; "same": equal to the first input's (data movement, max
-    #   pooling: lets the kernel skip requantization); "fixed": set by the op (softmax)
-    out_qparams: str = "observed"
-    # unary elementwise ops: y = fn(x, attrs) on real values, float64 in and out, attrs with
-    # their defaults and float attributes rounded to float32 (ONNX stores them as float32)
-    fn: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
-    # binary elementwise ops: y = binary(a, b) with numpy broadcasting, on numpy arrays of any
-    # dtype (the float executor's float32, the dynamic path's integer shape arithmetic)
-    binary: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    # the float32 kernel's op code (csrc/include/int8rt/f32.h I8_F32_*: the f32_binary record),
-    # what the float fallback of the static plan and the dynamic plan run
-    f32_code: int | None = None
-    # imported 1:1 from the ONNX op of the same name (attributes as declared, ONNX defaults)
-    onnx: bool = False
 
 
 _OPS = [
@@ -113,29 +93,13 @@ _OPS = [
         ("Exp", "e^x (float only)"), ("Log", "ln x (float only)"),
         ("Sqrt", "sqrt x (float only)"), ("Abs", "|x| (float only)"), ("Neg", "-x (float only)"),
         ("Reciprocal", "1 / x (float only)"), ("Erf", "erf x (float only)"))],
-    OpSchema("MaxPool", "max pooling, NHWC",
-             {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)},
-             out_qparams="same"),
-    OpSchema("AveragePool", "average pooling, NHWC",
-             {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0),
-              "count_include_pad": 0}),
-    OpSchema("GlobalAveragePool", "mean over H and W: [N,H,W,C] -> [N,1,1,C]"),
-    OpSchema("Reshape", "row-major reshape to attribute `shape` (fully resolved ints)",
-             {"shape": ()}, out_qparams="same"),
-    OpSchema("Transpose", "permute axes", {"perm": ()}, out_qparams="same"),
-    OpSchema("Concat", "join along `axis` (int8 inputs are requantized to the output's "
-             "parameters)", {"axis": 0}),
-    OpSchema("Split", "split along `axis` into pieces of `sizes`", {"axis": 0, "sizes": ()},
-             out_qparams="same"),
-    OpSchema("Slice", "per-axis start/step over every axis (resolved), output shape known",
-             {"starts": (), "steps": ()}, out_qparams="same"),
-    OpSchema("Pad", "pad every axis; mode constant|reflect|edge",
-             {"pads": (), "mode": "constant", "value": 0.0}, out_qparams="same"),
-    OpSchema("Resize", "spatial resize of NHWC; mode nearest|linear with ONNX coordinate "
-             "transformation and nearest modes",
-             {"size": (1, 1), "scales": None, "mode": "nearest",
-              "coordinate_transformation_mode": "half_pixel",
-              "nearest_mode": "round_prefer_floor"}),
+    # pooling and data movement: declared whole (shape rule, reference, lowering) in
+    # int8rt/ops/
+    *pooling.OPS,
+    *movement.OPS,
+    # float-only ops with ONNX semantics (reductions, LayerNormalization, MatMul of
+    # activations, ...): declared whole in int8rt/ops/onnx_float.py
+    *onnx_float.OPS,
     OpSchema("Softmax", "softmax over `axis`", {"axis": -1}, out_qparams="fixed"),
     OpSchema("Quantize", "float32 -> int8 with the output's parameters", int8=False),
     OpSchema("Dequantize", "int8 -> float32 with the input's parameters", int8=False),
@@ -145,8 +109,16 @@ OPS: dict[str, OpSchema] = {op.name: op for op in _OPS}
 UNARY_OPS = tuple(op.name for op in _OPS if op.fn is not None)
 FLOAT_UNARY_OPS = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Erf")
 BINARY_OPS = tuple(op.name for op in _OPS if op.binary is not None)
+# float-only ops kept with ONNX's attributes and semantics, on NCHW data (ops/onnx_float.py)
+ONNX_FLOAT_OPS = tuple(op.name for op in onnx_float.OPS)
 # ops with a fused output clamp (`clip`): the producers fuse_activations folds Relu / Clip into
 CLAMPED_OPS = tuple(op.name for op in _OPS if "clip" in op.attrs)
+# ops declared whole (int8rt/ops/: shape rule, reference, lowering); the consumers read them
+# from their schema
+DECLARED_OPS = tuple(op.name for op in _OPS if op.lower is not None)
+# ops whose NHWC form is their definition (layout "spatial": the layout pass moves their 4-D
+# input, constant folding waits for NHWC)
+SPATIAL_OPS = tuple(op.name for op in _OPS if op.layout == "spatial")
 
 
 def schema(op: str) -> OpSchema:

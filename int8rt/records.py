@@ -45,16 +45,25 @@ class Record:
     struct: str  # that member's C struct type
     # consts in C order: (key, numpy dtype or None for "the buffers' element type")
     consts: tuple[tuple[str, object], ...] = ()
-    # (flag param, const key): the last const is present only when the flag param is 1
+    # (flag param, const key): the const is present only when the flag param is
+    # `optional_when` (1 unless said otherwise)
     optional_const: tuple[str, str] | None = None
     # INT8, MOVEMENT, TYPED, or the dtype of each input and the output
     dtypes: str | tuple[str, ...] = INT8
-    # the struct fields filled straight from params (None: the binding fills the struct by
-    # hand: arrays, nested structs, optional params)
+    # the struct fields filled straight from params, in struct order (None: the binding fills
+    # the struct by hand). "base.rows" is field `rows` of the nested struct member `base`
+    # (param "rows"); a field named in `arrays` is a C array filled from a list param
     fields: tuple[str, ...] | None = None
     # (field, value): params of `fields` a call may leave out (fields added after programs and
     # test cases that omit them were written)
     defaults: tuple[tuple[str, object], ...] = ()
+    # the [I8_MAX_DIMS] array fields of `fields`, one entry per axis: every one must have
+    # `ndim` entries, and the struct's `ndim` field is that length (a param "ndim", when
+    # given, must agree); the unused tail is zero
+    arrays: tuple[str, ...] = ()
+    # the value of the optional_const flag param that makes the const present (pad: its
+    # "value" only in constant mode, mode 0)
+    optional_when: int = 1
 
     @property
     def kind(self) -> str:
@@ -67,12 +76,24 @@ _W = (("w", np.int8), ("bias", np.int32), ("mult", np.float32), ("table", np.int
 _CONV = ("n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "stride_h", "stride_w", "dil_h",
          "dil_w", "pad_t", "pad_l", "pad_b", "pad_r", "groups")
 
+_BINARY = ("ndim", "shape", "a_stride", "b_stride", "a_zp", "b_zp", "y_zp", "a_mult", "b_mult",
+           "mult", "qmin", "qmax")
+_BINARY_ARRAYS = ("shape", "a_stride", "b_stride")
+_QUANT = ("n", "scale", "zp", "c", "hw")
+
 RECORDS: tuple[Record, ...] = (
     Record("conv2d", "conv2d", "i8_conv2d_params", _W, ("post_lut", "table")),
     Record("fc", "fc", "i8_fc_params", _W, ("post_lut", "table")),
-    Record("add", "binary", "i8_binary_params"),
-    Record("mul", "binary", "i8_binary_params"),
-    Record("requant_copy", "requant_copy", "i8_plan_requant_copy_params"),
+    # add / mul: a_mult / b_mult are add-only (mul ignores them)
+    Record("add", "binary", "i8_binary_params", fields=_BINARY, arrays=_BINARY_ARRAYS,
+           defaults=(("a_mult", 0), ("b_mult", 0))),
+    Record("mul", "binary", "i8_binary_params", fields=_BINARY, arrays=_BINARY_ARRAYS,
+           defaults=(("a_mult", 0), ("b_mult", 0))),
+    # concat's copies into the output (x_offset / y_offset: byte offsets of the first row)
+    Record("requant_copy", "requant_copy", "i8_plan_requant_copy_params",
+           fields=tuple("base." + f for f in ("rows", "cols", "x_stride", "y_stride", "x_zp",
+                                              "y_zp", "mult")) + ("x_offset", "y_offset"),
+           defaults=(("x_offset", 0), ("y_offset", 0))),
     Record("maxpool", "pool", "i8_pool_params",
            fields=("n", "h", "w", "c", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "dil_h",
                    "dil_w", "pad_t", "pad_l", "count_include_pad", "x_zp", "y_zp", "qmin",
@@ -92,12 +113,20 @@ RECORDS: tuple[Record, ...] = (
            fields=("n", "h", "w", "c", "oh", "ow", "x_zp", "y_zp", "mult")),
     Record("softmax", "softmax", "i8_plan_softmax_params", (("exp_table", np.int32),),
            fields=("rows", "cols", "inv_y_scale", "y_zp")),
-    Record("quantize", "quant", "i8_plan_quant_params", dtypes=("float32", "int8")),
-    Record("dequantize", "quant", "i8_plan_quant_params", dtypes=("int8", "float32")),
-    Record("transpose", "transpose", "i8_plan_transpose_params", dtypes=MOVEMENT),
-    Record("slice", "slice", "i8_plan_slice_params", dtypes=MOVEMENT),
-    # pad: const "value" (one element of the buffers' type) only in constant mode
-    Record("pad", "pad", "i8_plan_pad_params", dtypes=MOVEMENT),
+    # c, hw: the fused NCHW <-> NHWC move (absent: flat)
+    Record("quantize", "quant", "i8_plan_quant_params", dtypes=("float32", "int8"),
+           fields=_QUANT, defaults=(("c", 0), ("hw", 0))),
+    Record("dequantize", "quant", "i8_plan_quant_params", dtypes=("int8", "float32"),
+           fields=_QUANT, defaults=(("c", 0), ("hw", 0))),
+    Record("transpose", "transpose", "i8_plan_transpose_params", dtypes=MOVEMENT,
+           fields=("ndim", "shape", "perm", "elem_size"), arrays=("shape", "perm")),
+    Record("slice", "slice", "i8_plan_slice_params", dtypes=MOVEMENT,
+           fields=("ndim", "in_shape", "start", "step", "out_shape", "elem_size"),
+           arrays=("in_shape", "start", "step", "out_shape")),
+    # pad: const "value" (one element of the buffers' type) only in constant mode (mode 0)
+    Record("pad", "pad", "i8_plan_pad_params", (("value", None),), ("mode", "value"), MOVEMENT,
+           fields=("ndim", "in_shape", "pad_before", "pad_after", "mode", "elem_size"),
+           arrays=("in_shape", "pad_before", "pad_after"), optional_when=0),
     Record("copy", "copy", "i8_plan_copy_params", dtypes=MOVEMENT, fields=("nbytes",)),
     # float fallback (csrc/kernels/f32conv): natural-layout float32 weights and bias
     Record("conv2d_f32", "conv2d_f32", "i8_f32_conv2d_params",

@@ -37,12 +37,18 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from . import ir
-from ._native import (PLAN_MAX_INPUTS, SHAPE_MAX_DEG, SHAPE_MAX_VARS, _ShapeTemplate,
-                      resize_index_map)
+from ._native import (
+    PLAN_MAX_INPUTS,
+    SHAPE_MAX_DEG,
+    SHAPE_MAX_VARS,
+    _ShapeTemplate,
+    resize_index_map,
+)
 from .dynamic.lower import aligned
 from .packed_weights import PackedWeights
 from .passes.shape_inference import rebatch
@@ -598,7 +604,7 @@ class ImageLowering(StaticLowering):
         program = lower(g, fuse_epilogues=self.fuse)
         return program, [tuple(program.buffers[o].shape) for o in program.outputs]
 
-    _MAPS = {"resize_nearest": (("iy", "nearest", "h", "oh", 0), ("ix", "nearest", "w", "ow", 1)),
+    _MAPS: ClassVar[dict[str, tuple]] = {"resize_nearest": (("iy", "nearest", "h", "oh", 0), ("ix", "nearest", "w", "ow", 1)),
              "resize_bilinear": (("y0", "linear_i0", "h", "oh", 0), ("y1", "linear_i1", "h", "oh", 0),
                                  ("fy", "linear_w1", "h", "oh", 0), ("x0", "linear_i0", "w", "ow", 1),
                                  ("x1", "linear_i1", "w", "ow", 1), ("fx", "linear_w1", "w", "ow", 1))}

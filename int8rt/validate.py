@@ -41,16 +41,8 @@ ARITY: dict[str, tuple[int, int | None, int, int | None]] = {
     "Gemm": (2, 3, 1, 1),
     **{op: (2, 2, 1, 1) for op in opset.BINARY_OPS},
     **_UNARY,
-    "MaxPool": (1, 1, 1, 1),
-    "AveragePool": (1, 1, 1, 1),
-    "GlobalAveragePool": (1, 1, 1, 1),
-    "Reshape": (1, 1, 1, 1),
-    "Transpose": (1, 1, 1, 1),
-    "Concat": (1, None, 1, 1),
-    "Split": (1, 1, 1, None),
-    "Slice": (1, 1, 1, 1),
-    "Pad": (1, 1, 1, 1),
-    "Resize": (1, 1, 1, 1),
+    # pooling and data movement: the arity their declaration states (int8rt/ops/)
+    **{op: s.arity for op, s in opset.OPS.items() if s.arity is not None},
     "Softmax": (1, 1, 1, 1),
     "Quantize": (1, 1, 1, 1),
     "Dequantize": (1, 1, 1, 1),
@@ -246,12 +238,10 @@ def _check_attrs(ref: str, node: ir.Node) -> None:
             _fail(f"{where} must be {want}, got {v!r}")
         if length is not None and len(v) != length:
             _fail(f"{where} must have {length} entries, got {len(v)}")
-    if node.op == "Transpose" and attrs.get("perm"):
-        perm = [int(p) for p in attrs["perm"]]
-        if sorted(perm) != list(range(len(perm))):
-            _fail(f"{ref} attribute 'perm' {tuple(perm)} is not a permutation")
-    if node.op == "Split" and attrs.get("sizes") and len(attrs["sizes"]) != len(node.outputs):
-        _fail(f"{ref}: {len(attrs['sizes'])} split sizes but {len(node.outputs)} outputs")
+    check = opset.OPS[node.op].check
+    why = check(attrs, len(node.inputs), len(node.outputs)) if check is not None else ""
+    if why:
+        _fail(f"{ref}: {why}")
 
 
 def _check_onnx_layout_node(i: int, n: Any) -> None:

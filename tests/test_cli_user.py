@@ -437,9 +437,10 @@ def _erf_model(work: Path, reduce: bool) -> None:
              helper.make_node("Pow", ["e", "p"], ["y" if not reduce else "q"])]
     inits = [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w"),
              numpy_helper.from_array(np.float32(2.0), "p")]
-    if reduce:  # ReduceSum: the dynamic path runs it, the static one has no kernel for it
-        nodes.append(helper.make_node("ReduceSum", ["q", "ax"], ["y"], keepdims=1))
-        inits.append(numpy_helper.from_array(np.array([1], np.int64), "ax"))
+    if reduce:  # a mask computed from activations: bool tensors run on the dynamic path only
+        nodes += [helper.make_node("Greater", ["q", "zero"], ["cond"]),
+                  helper.make_node("Where", ["cond", "q", "zero"], ["y"])]
+        inits.append(numpy_helper.from_array(np.float32(0.0), "zero"))
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                       [1, 8])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
@@ -455,7 +456,7 @@ def test_unsupported_ops_offer_the_float_path(work: Path) -> None:
     _erf_model(work, reduce=True)
     rc, _, err = cli(work, "-q", "quantize", "erf.onnx", "--calib", "erf_calib.npy", "-o",
                      "erf.i8", inproc=True)
-    assert rc == 2 and err.startswith("int8rt quantize: error: 1 unsupported node(s): ReduceSum")
+    assert rc == 2 and err.startswith("int8rt quantize: error: 1 unsupported node(s): Greater")
     assert "the dynamic path runs every op of this model, those in float32: int8rt quantize " \
            "erf.onnx --dynamic" in err, err
     rc, _, err = cli(work, "-q", "quantize", "erf.onnx", "--dynamic", "-o", "erf.i8",
@@ -474,9 +475,40 @@ def test_ops_without_int8_kernel_run_in_float_in_the_static_plan(work: Path) -> 
     rc, out, err = cli(work, "quantize", "erf.onnx", "--calib", "erf_calib.npy", "-o",
                        "erf.i8", inproc=True)
     assert rc == 0, err
-    assert "run in float32 (no int8 kernel for the op): 2 node(s)" in out and "(Erf)" in out \
-        and "(Pow)" in out, out
+    assert "run in float32: Erf node 'Erf_1': no int8 kernel for the op" in out \
+        and "run in float32: Pow node 'Pow_2': no int8 kernel for the op" in out, out
     rc, out, err = cli(work, "inspect", "erf.i8", inproc=True)
-    assert rc == 0 and "run in float32, no int8 kernel (2)" in out, out
+    assert rc == 0 and "run in float32 (2):" in out and "Erf node 'Erf_1'" in out, out
     rc, out, err = cli(work, "run", "erf.i8", "--input", "erf_calib.npy", inproc=True)
     assert rc == 0, err
+
+
+def test_cnn_with_ops_without_int8_kernel_quantizes_runs_and_says_which(work: Path) -> None:
+    """A CNN with channel attention (ReduceMean / ReduceMax over the channels), a ReduceSum
+    and an L2-normalized embedding: `int8rt quantize` keeps those nodes in float32 (one line
+    each: op, node, why; --float-nodes adds one on purpose), exit 0; inspect lists them;
+    run works."""
+    import onnx
+
+    from tests.test_float_fallback_cnn import attention_model
+
+    onnx.save(attention_model(), work / "att.onnx")
+    np.save(work / "att_calib.npy",
+            np.random.default_rng(3).standard_normal((6, 3, 16, 16)).astype(np.float32))
+    rc, out, err = cli(work, "quantize", "att.onnx", "--calib", "att_calib.npy", "-o", "att.i8",
+                       "--float-nodes", "c2")
+    assert rc == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("run in float32: ")]
+    assert lines == [
+        "run in float32: ReduceMean node 'chan_mean': no int8 kernel for the op",
+        "run in float32: ReduceMax node 'chan_max': no int8 kernel for the op",
+        "run in float32: ReduceSum node 'chan_sum': no int8 kernel for the op",
+        ("run in float32: Conv node 'c2': kept float on request (--float-nodes / float_nodes / "
+         "keep)"),
+        "run in float32: ReduceL2 node 'l2norm': no int8 kernel for the op",
+        "run in float32: Div node 'l2div': no int8 kernel for the op"], out
+    rc, out, err = cli(work, "inspect", "att.i8", inproc=True)
+    assert rc == 0 and "kept in float32 (1): c2" in out and "run in float32 (5):" in out \
+        and "    ReduceSum node 'chan_sum': no int8 kernel for the op" in out, out
+    rc, out, err = cli(work, "run", "att.i8", "--input", "att_calib.npy", inproc=True)
+    assert rc == 0 and "shape (6, 10)" in out, (out, err)

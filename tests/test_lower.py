@@ -180,3 +180,25 @@ def test_scalar_add_mul_become_one_lookup_with_the_kernels_bytes(monkeypatch) ->
     assert "mul" in kernels(plain) and "add" in kernels(plain)
     assert np.array_equal(run_program(prog, [x])[0], run_program(plain, [x])[0])
     assert np.array_equal(run_both(prog, x)[0], run_program(plain, [x])[0])
+
+
+def test_rank3_transpose_between_quantize_and_dequantize_fuses_once() -> None:
+    """A (0, 2, 1) transpose of a rank-3 tensor is both an NCHW -> NHWC move (fusable into its
+    quantize) and the way back (into its dequantize): it fuses into one of them, and the
+    program still reads only buffers something wrote."""
+    tensors = {"x": T("x", (2, 3, 5), "float32"),
+               "xq": T("xq", (2, 3, 5), "int8", qparams=qp(0.05, 3)),
+               "yq": T("yq", (2, 5, 3), "int8", qparams=qp(0.05, 3)),
+               "y": T("y", (2, 5, 3), "float32")}
+    nodes = [ir.Node("Quantize", "q", ["x"], ["xq"]),
+             ir.Node("Transpose", "t", ["xq"], ["yq"], {"perm": (0, 2, 1)}),
+             ir.Node("Dequantize", "d", ["yq"], ["y"])]
+    g = ir.Graph(nodes, tensors, ["x"], ["y"], "t3", {"quantized": True})
+    prog = lower(g)
+    assert [c.kernel for c in prog.calls] == ["quantize", "dequantize"]
+    x = np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32)
+    want = np.clip(np.round(x / 0.05) + 3, -128, 127).transpose(0, 2, 1)
+    (ref,) = run_program(prog, [x])
+    np.testing.assert_array_equal(ref, ((want - 3) * np.float32(0.05)).astype(np.float32))
+    (out,) = NativePlan(prog).run([x])
+    np.testing.assert_array_equal(out, ref)

@@ -133,10 +133,44 @@ def test_union_members_and_struct_fields_match_the_c_header():
         assert union.get(r.member) == r.struct, (
             f"{r.kernel}: i8_op_params.{r.member} is {union.get(r.member)}, registry says "
             f"{r.struct}")
-        if r.fields is not None:
-            assert r.fields == tuple(n for n, _, _ in structs[r.struct]), r.kernel
+        if r.fields is None:
+            continue
+        # a dotted field names a field of a nested struct member: flatten the struct the same way
+        flat = []
+        for name, ctype, length in structs[r.struct]:
+            if any(f.startswith(name + ".") for f in r.fields):
+                flat += [(f"{name}.{n}", t, k) for n, t, k in structs[ctype]]
+            else:
+                flat.append((name, ctype, length))
+        assert r.fields == tuple(n for n, _, _ in flat), r.kernel
+        lengths = {n: k for n, _, k in flat}
+        arrays = tuple(n for n in r.fields if lengths[n])
+        assert r.arrays == arrays, f"{r.kernel}: arrays {r.arrays}, C arrays {arrays}"
+        consts = _c_constants()
+        assert all(lengths[n] == consts["I8_MAX_DIMS"] for n in arrays), r.kernel
+        assert not r.arrays or "ndim" in r.fields, r.kernel
+        assert {k for k, _ in r.defaults} <= {f.rpartition(".")[2] for f in r.fields}, r.kernel
 
 
+@needs_source
+def test_records_without_fields_are_filled_by_hand():
+    """A record without `fields` has its branch in plan.pyx's _fill_params; one with `fields`
+    is filled from them and its union member has a table-driven store (_set_member)."""
+    src = (ROOT / "int8rt" / "_native" / "plan.pyx").read_text()
+    fill = src[src.index("cdef int _fill_params("):src.index("cdef i8_buf_ref _ref(")]
+    setter = src[src.index("cdef int _set_member("):src.index("cdef int _fill_params(")]
+    by_hand = set(re.findall(r'kernel == "(\w+)"', fill))
+    stored = set(re.findall(r'member == "(\w+)"', setter))
+    for r in RECORDS:
+        if r.fields is None:
+            assert r.kernel in by_hand, f"{r.kernel}: no fields and no _fill_params branch"
+        else:
+            assert r.kernel not in by_hand, f"{r.kernel}: declared with fields, also by hand"
+            assert r.member in stored, f"{r.kernel}: union member {r.member} not in _set_member"
+    assert stored <= {r.member for r in RECORDS if r.fields is not None}
+
+
+@needs_source
 def test_float_params_are_the_float_fields():
     """records.FLOAT_PARAMS (the params NativePlan lets be fractional) are exactly the float /
     double fields of the params structs (plus the fused add's add_mult), and no field name is

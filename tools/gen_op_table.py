@@ -19,16 +19,17 @@ BEGIN, END = "<!-- op-table:begin -->", "<!-- op-table:end -->"
 
 
 def _runs_int8(target: str) -> str:
-    """How the op executes: by the canonical op it becomes (the first word of the mapping)."""
+    """How the op executes: by the canonical op it becomes (the first word of the mapping),
+    and float32 for a second form the mapping marks "float32" (ReduceMean over other axes,
+    MatMul of activations, Expand of an activation)."""
     head = target.replace("(", " ").split()[0]
     schema = OPS.get(head)
-    if schema is None:  # folded, removed, constant-folded: nothing left to execute
-        return "— (gone before execution)"
-    if schema.int8:
-        return "int8"
     if head == "Div":
         return "int8 when the divisor is constant (Mul); else float32"
-    return "float32 (between Dequantize and Quantize)"
+    if schema is not None and not schema.int8:
+        return "float32 (between Dequantize and Quantize)"
+    first = "int8" if schema is not None else "— (gone before execution)"
+    return first + (", or float32 for the form marked float32" if "float32" in target else "")
 
 
 def op_table() -> str:

@@ -309,7 +309,6 @@ _POST_FIELDS = {"post_lut": "lut", "post_add": "add", "add_a_zp": "a_zp", "add_b
                 "add_y_zp": "y_zp", "add_qmin": "qmin", "add_qmax": "qmax"}
 
 
-_RC_FIELDS = ("rows", "cols", "x_stride", "y_stride", "x_zp", "y_zp", "mult")
 _RNN_FIELDS = _RECORDS["rnn"].fields
 
 
@@ -344,13 +343,6 @@ def _pick(kernel, params, fields):
         raise ValueError(f"{kernel}: missing param {e.args[0]!r}") from None
 
 
-def _pick_record(kernel, params):
-    """_pick of the record's `fields` (int8rt/records.py), its `defaults` filling the params a
-    call may leave out."""
-    r = _RECORDS[kernel]
-    return _pick(kernel, {**dict(r.defaults), **params} if r.defaults else params, r.fields)
-
-
 def _dims(kernel, params, key, ndim):
     v = [int(x) for x in params[key]] if key in params else None
     if v is None:
@@ -370,8 +362,105 @@ def _exact(kernel, key, value, dtype):
     return b
 
 
+def _record_struct(str kernel, rec, dict params):
+    """The params struct of a record declared with `fields` (int8rt/records.py), as the dict
+    Cython converts to it: `defaults` fill the params a call may leave out, a dotted field
+    fills a nested struct, an `arrays` field takes a list of `ndim` ints (zero-padded to
+    I8_MAX_DIMS) and `ndim` is their length."""
+    if rec.defaults:
+        params = {**dict(rec.defaults), **params}
+    nd = 0
+    if rec.arrays:
+        if "ndim" in params:
+            nd = params["ndim"]
+        else:
+            nd = len(params.get(rec.arrays[0], ()))
+    d = {}
+    for f in rec.fields:
+        if f in rec.arrays:
+            v = _dims(kernel, params, f, nd)
+            value = v + [0] * (I8_MAX_DIMS - len(v))
+        elif f == "ndim" and rec.arrays:
+            value = nd
+        else:
+            key = f.rpartition(".")[2]
+            if key not in params:
+                raise ValueError(f"{kernel}: missing param {key!r}")
+            value = params[key]
+        outer, _, inner = f.rpartition(".")
+        (d.setdefault(outer, {}) if outer else d)[inner] = value
+    return d
+
+
+cdef int _set_member(str member, dict d, i8_op_params *p) except -1:
+    """Stores a params dict (_record_struct) in union member `member` of i8_op_params: the
+    only per-member code of the records declared with `fields` (Cython converts the dict to
+    the member's struct, refusing missing, extra or out-of-range values)."""
+    if member == "pool":
+        p.pool = d
+    elif member == "binary":
+        p.binary = d
+    elif member == "requant_copy":
+        p.requant_copy = d
+    elif member == "global_avgpool":
+        p.global_avgpool = d
+    elif member == "lut":
+        p.lut = d
+    elif member == "resize_nearest":
+        p.resize_nearest = d
+    elif member == "resize_bilinear":
+        p.resize_bilinear = d
+    elif member == "softmax":
+        p.softmax = d
+    elif member == "quant":
+        p.quant = d
+    elif member == "transpose":
+        p.transpose = d
+    elif member == "slice":
+        p.slice = d
+    elif member == "pad":
+        p.pad = d
+    elif member == "copy":
+        p.copy = d
+    elif member == "conv2d_f32":
+        p.conv2d_f32 = d
+    elif member == "fc_f32":
+        p.fc_f32 = d
+    elif member == "f32_unary":
+        p.f32_unary = d
+    elif member == "layernorm":
+        p.layernorm = d
+    elif member == "rows":
+        p.rows = d
+    elif member == "reduce":
+        p.reduce = d
+    elif member == "gather":
+        p.gather = d
+    elif member == "dynq":
+        p.dynq = d
+    elif member == "wo":
+        p.wo = d
+    elif member == "wo_gather":
+        p.wo_gather = d
+    elif member == "rnn":
+        p.rnn = d
+    elif member == "dqconv":
+        p.dqconv = d
+    else:
+        raise ValueError(f"union member {member!r} has no table-driven fill (_set_member)")
+    return 0
+
+
 cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
+    """A record declared with `fields` is filled from them (_record_struct); the others,
+    whose structs take renamed params, computed defaults or shapes padded with ones, by hand
+    below."""
     cdef int i, nd
+    rec = _RECORDS.get(kernel)
+    if rec is None:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    if rec.fields is not None:
+        return _set_member(rec.member, _record_struct(kernel, rec, params), p)
     if kernel == "conv2d":
         d = _pick(kernel, params, _CONV_FIELDS)
         # the float32 epilogue is opt-in: a call without it writes int8 as before
@@ -383,81 +472,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         d["out_f32"] = params.get("out_f32", 0)
         d["post"] = _post(params)
         p.fc = d
-    elif kernel in ("add", "mul"):
-        d = _pick(kernel, params, ("ndim", "a_zp", "b_zp", "y_zp", "mult", "qmin", "qmax"))
-        nd = d["ndim"]
-        shape = _dims(kernel, params, "shape", nd)
-        a_st = _dims(kernel, params, "a_stride", nd)
-        b_st = _dims(kernel, params, "b_stride", nd)
-        p.binary.ndim = nd
-        for i in range(nd):
-            p.binary.shape[i] = shape[i]
-            p.binary.a_stride[i] = a_st[i]
-            p.binary.b_stride[i] = b_st[i]
-        p.binary.a_zp = d["a_zp"]
-        p.binary.b_zp = d["b_zp"]
-        p.binary.y_zp = d["y_zp"]
-        # a_mult / b_mult are add-only; mul ignores them
-        p.binary.a_mult = params.get("a_mult", 0)
-        p.binary.b_mult = params.get("b_mult", 0)
-        p.binary.mult = d["mult"]
-        p.binary.qmin = d["qmin"]
-        p.binary.qmax = d["qmax"]
-    elif kernel == "requant_copy":
-        p.requant_copy.base = _pick(kernel, params, _RC_FIELDS)
-        p.requant_copy.x_offset = params.get("x_offset", 0)
-        p.requant_copy.y_offset = params.get("y_offset", 0)
-    elif kernel in ("maxpool", "avgpool", "f32_maxpool"):
-        p.pool = _pick_record(kernel, params)
-    elif kernel == "global_avgpool":
-        p.global_avgpool = _pick_record(kernel, params)
-    elif kernel == "lut":
-        p.lut.n = _pick_record(kernel, params)["n"]
-    elif kernel == "resize_nearest":
-        p.resize_nearest = _pick_record(kernel, params)
-    elif kernel == "resize_bilinear":
-        p.resize_bilinear = _pick_record(kernel, params)
-    elif kernel == "softmax":
-        p.softmax = _pick_record(kernel, params)
-    elif kernel in ("quantize", "dequantize"):
-        # c, hw: the fused NCHW <-> NHWC move (absent: flat)
-        p.quant = _pick(kernel, {"c": 0, "hw": 0, **params}, ("n", "scale", "zp", "c", "hw"))
-    elif kernel == "transpose":
-        nd = len(params.get("shape", ()))
-        shape = _dims(kernel, params, "shape", nd)
-        perm = _dims(kernel, params, "perm", nd)
-        p.transpose.ndim = nd
-        for i in range(nd):
-            p.transpose.shape[i] = shape[i]
-            p.transpose.perm[i] = perm[i]
-        p.transpose.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
-    elif kernel == "slice":
-        nd = len(params.get("in_shape", ()))
-        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "start", "step", "out_shape")]
-        p.slice.ndim = nd
-        for i in range(nd):
-            p.slice.in_shape[i] = vals[0][i]
-            p.slice.start[i] = vals[1][i]
-            p.slice.step[i] = vals[2][i]
-            p.slice.out_shape[i] = vals[3][i]
-        p.slice.elem_size = _pick(kernel, params, ("elem_size",))["elem_size"]
-    elif kernel == "pad":
-        nd = len(params.get("in_shape", ()))
-        vals = [_dims(kernel, params, k, nd) for k in ("in_shape", "pad_before", "pad_after")]
-        p.pad.ndim = nd
-        for i in range(nd):
-            p.pad.in_shape[i] = vals[0][i]
-            p.pad.pad_before[i] = vals[1][i]
-            p.pad.pad_after[i] = vals[2][i]
-        d = _pick(kernel, params, ("mode", "elem_size"))
-        p.pad.mode = d["mode"]
-        p.pad.elem_size = d["elem_size"]
-    elif kernel == "conv2d_f32":
-        p.conv2d_f32 = _pick_record(kernel, params)
-    elif kernel == "fc_f32":
-        p.fc_f32 = _pick_record(kernel, params)
-    elif kernel == "copy":
-        p.copy.nbytes = _pick_record(kernel, params)["nbytes"]
     elif kernel == "f32_binary":
         d = _pick(kernel, params, ("op", "type"))
         p.f32_binary.op = d["op"]
@@ -465,14 +479,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         nd = _fill_shape(kernel, params, "shape", &p.f32_binary.s, 1)
         _fill_strides(kernel, params, "a_stride", p.f32_binary.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.f32_binary.b_stride, nd)
-    elif kernel == "f32_unary":
-        p.f32_unary = _pick_record(kernel, params)
-    elif kernel == "layernorm":
-        p.layernorm = _pick_record(kernel, params)
-    elif kernel == "f32_softmax":
-        p.rows = _pick_record(kernel, params)
-    elif kernel == "reduce":
-        p.reduce = _pick_record(kernel, params)
     elif kernel == "matmul":
         d = _pick(kernel, params, ("m", "k", "n", "lda", "ldb"))
         p.matmul.m = d["m"]
@@ -483,8 +489,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         nd = _fill_shape(kernel, params, "batch", &p.matmul.batch, 0)
         _fill_strides(kernel, params, "a_stride", p.matmul.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.matmul.b_stride, nd)
-    elif kernel == "gather":
-        p.gather = _pick_record(kernel, params)
     elif kernel == "strided_copy":
         d = _pick(kernel, params, ("elem_size", "x_offset", "y_offset"))
         p.strided_copy.elem_size = d["elem_size"]
@@ -504,16 +508,6 @@ cdef int _fill_params(str kernel, dict params, i8_op_params *p) except -1:
         _fill_strides(kernel, params, "c_stride", p.where.c_stride, nd)
         _fill_strides(kernel, params, "a_stride", p.where.a_stride, nd)
         _fill_strides(kernel, params, "b_stride", p.where.b_stride, nd)
-    elif kernel == "dynq_matmul":
-        p.dynq = _pick_record(kernel, params)
-    elif kernel == "wo_matmul":
-        p.wo = _pick_record(kernel, params)
-    elif kernel == "wo_gather":
-        p.wo_gather = _pick_record(kernel, params)
-    elif kernel == "rnn":
-        p.rnn = _pick_record(kernel, params)
-    elif kernel == "dq_conv":
-        p.dqconv = _pick_record(kernel, params)
     elif kernel == "attention":
         d = _pick(kernel, params, ("batch", "heads", "lq", "lk", "dh", "scale", "divide",
                                    "has_mask"))
@@ -605,13 +599,10 @@ cdef int _fill_desc(str kernel, input_refs, output_refs, dict params, dict const
     for i, r in enumerate(input_refs):
         d.inputs[i] = _ref(r)
     d.output = _ref(output_refs[0])
-    if kernel == "pad" and d.params.pad.mode == 0:
-        if "value" not in consts and not params_only:
-            raise ValueError("pad: constant mode needs const 'value'")
-        const_specs = (("value", None),)
     if rec.optional_const is not None:
         flag, key = rec.optional_const
-        if not params.get(flag, 0):
+        v = params.get(flag, 0)
+        if not (bool(v) if rec.optional_when == 1 else v == rec.optional_when):
             const_specs = tuple(c for c in const_specs if c[0] != key)
     if params_only:
         return 0

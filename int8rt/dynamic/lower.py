@@ -12,6 +12,7 @@ Shapes and strides are computed here, once per shape; the C plan checks every fo
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +76,7 @@ class _Lowering:
     calls: list[Call] = field(default_factory=list)
     alias: dict[str, str] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # constants made here
+    taken: Container[str] = ()  # names temporaries must avoid besides the graph's
 
     def t(self, name: str) -> ir.Tensor:
         return self.graph.tensor(name)
@@ -214,7 +216,8 @@ class _Lowering:
                   cols=shape[-1])
 
     def temp(self, base: str, shape: tuple[int, ...], dtype: str = "float32") -> str:
-        name = self.graph.unique_name(base)
+        name = ir.fresh_name(base, self.graph.tensors, {n.name for n in self.graph.nodes},
+                             self.taken)
         self.graph.tensors[name] = ir.Tensor(name, tuple(shape), dtype)
         return name
 
@@ -731,7 +734,7 @@ def find_attention(graph: ir.Graph) -> dict[str, AttentionMatch | None]:
         chain = [sm]
         if node is not None and node.op == "Add" and only_user(node.outputs[0], sm):
             a, b = node.inputs
-            pa, pb = prod.get(a), prod.get(b)
+            pa = prod.get(a)
             scores_in, mask = (a, b) if pa is not None and pa.op in ("Mul", "Div") else (b, a)
             if graph.tensor(mask).dtype != "float32":
                 continue
@@ -863,6 +866,35 @@ def find_residual_layernorm(graph: ir.Graph) -> dict[str, ir.Node | None]:
     return found
 
 
+def set_elem_sizes(calls: list[Call], buffers: dict[str, Buffer]) -> None:
+    """The element sizes of the data-movement kernels, from their source buffers."""
+    for c in calls:
+        if c.kernel in ("gather", "strided_copy", "where"):
+            src = c.inputs[1] if c.kernel == "where" else c.inputs[0]
+            c.params["elem_size"] = np.dtype(buffers[src].dtype).itemsize
+
+
+def lower_float_node(graph: ir.Graph, node: ir.Node, taken: Container[str] = ()
+                     ) -> tuple[list[Call], dict[str, ir.Tensor]]:
+    """The float32 records of one ONNX-semantics node of a graph whose shapes are known: the
+    rule the static lowering's float fallback uses for the ops it has no form of its own for
+    (int8rt/ops/onnx_float.py), so each op has one lowering rule. Returns the
+    calls and the temporary tensors they write (named apart from `taken`); `graph` is left as
+    it was. Ops that alias or pack weights here (Reshape, DynQLinear, ...) are not float
+    fallback ops and are refused."""
+    if node.op in ALIAS_OPS:
+        raise LoweringError(f"{node.op} (node {node.name!r}): aliases its input, no record")
+    before = set(graph.tensors)
+    low = _Lowering(graph, taken=taken)
+    try:
+        low.lower(node)
+    finally:
+        temps = {k: graph.tensors.pop(k) for k in list(graph.tensors) if k not in before}
+    if low.extra or low.alias:
+        raise LoweringError(f"{node.op} (node {node.name!r}): not a float32 record")
+    return low.calls, temps
+
+
 def _dtype(t: ir.Tensor) -> str:
     return "bool" if t.dtype == "bool" else t.dtype
 
@@ -904,9 +936,6 @@ def lower_program(graph: ir.Graph, packed: dict[str, np.ndarray] | None = None) 
         buffers[name] = Buffer(name, shape, _dtype(t))
         if t.is_const:
             constants[name] = aligned(np.asarray(t.data, dtype=np.dtype(_dtype(t))))
-    for c in low.calls:  # element sizes of the data-movement kernels, from the buffers
-        if c.kernel in ("gather", "strided_copy", "where"):
-            src = c.inputs[1] if c.kernel == "where" else c.inputs[0]
-            c.params["elem_size"] = np.dtype(buffers[src].dtype).itemsize
+    set_elem_sizes(low.calls, buffers)
     return Program(low.calls, buffers, list(graph.inputs), outputs, constants,
                    borrowed=set(constants))

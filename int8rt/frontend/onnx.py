@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from int8rt import ir
-from int8rt.opset import NO_CLIP, OPS
+from int8rt.opset import NO_CLIP, ONNX_FLOAT_OPS, OPS
 from int8rt.passes import canonicalize
 from int8rt.passes.shape_inference import set_shapes
 from int8rt.validate import validate_graph
@@ -66,7 +66,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Conv": "Conv",
     "ConvTranspose": "Pad + Conv (zero insertion by Reshape/Pad)",
     "Gemm": "Gemm",
-    "MatMul": "Gemm (constant 2-D weight)",
+    "MatMul": "Gemm (constant 2-D weight); of activations: MatMul (float32)",
     "Clip": "Clip",
     "Add": "Add",
     "Sub": "Sub",
@@ -78,7 +78,13 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "AveragePool": "AveragePool",
     "GlobalAveragePool": "GlobalAveragePool",
     "GlobalMaxPool": "MaxPool",
-    "ReduceMean": "GlobalAveragePool (over H, W)",
+    "ReduceMean": "GlobalAveragePool (over H, W); other axes: ReduceMean (float32)",
+    "ReduceMax": "MaxPool (over H, W); other axes: ReduceMax (float32)",
+    # float-only ops kept with ONNX semantics (opset.ONNX_FLOAT_OPS): float32 between
+    # Dequantize and Quantize, on the dynamic path's float records
+    **{op: f"{op} (float32)" for op in ONNX_FLOAT_OPS
+       if op not in ("ReduceMean", "ReduceMax", "MatMul", "Expand", "Where")},
+    "Where": "Where (float32; a constant condition)",
     "Flatten": "Reshape",
     "Reshape": "Reshape",
     "Transpose": "Transpose",
@@ -100,7 +106,7 @@ SUPPORTED_ONNX_OPS: dict[str, str] = {
     "Squeeze": "constant-folded",
     "ConstantOfShape": "constant-folded",
     "Range": "constant-folded",
-    "Expand": "constant-folded",
+    "Expand": "constant-folded (of an activation: Expand, float32)",
     # unary and binary ops imported 1:1 (opset.py `onnx=True`): attributes and defaults as
     # declared there
     **{s.name: s.name if s.int8 else f"{s.name} (float32{'; two inputs' if s.binary else ''})"
@@ -371,9 +377,9 @@ class _Importer:
     # on the tags, so a Resize `sizes` built from the dims of a tensor names that tensor. Any
     # arithmetic on them (Mul, Div) leaves no tags: such sizes stay "unknown".
     TAG_BASE = 1 << 40
-    _TAG_OPS = {"Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,),
-                "Identity": (0,), "Cast": (0,), "Reshape": (0,), "Flatten": (0,),
-                "Concat": None}
+    _TAG_OPS: ClassVar[dict[str, tuple[int, ...] | None]] = {
+        "Gather": (0,), "Slice": (0,), "Unsqueeze": (0,), "Squeeze": (0,), "Identity": (0,),
+        "Cast": (0,), "Reshape": (0,), "Flatten": (0,), "Concat": None}
 
     def _tag(self, tensor: str, axis: int) -> int:
         self.dim_sources.append((tensor, axis))
@@ -561,13 +567,15 @@ class _Importer:
 
     def op_MatMul(self, node, name, ins, attrs) -> None:
         a, b, out = ins[0], ins[1], node.output[0]
-        if not self.is_const(b) or self.is_const(a):
-            raise _Unsupported("only MatMul(activation, constant weight) is supported")
+        if not self.is_const(b) or self.is_const(a):  # of activations: float32, ONNX's MatMul
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         wmat = self.const(b).astype(F32)
         while wmat.ndim > 2 and wmat.shape[0] == 1:
             wmat = wmat[0]
-        if wmat.ndim != 2:
-            raise _Unsupported(f"weight of shape {self.const(b).shape} is not 2-D")
+        if wmat.ndim != 2:  # batched weights: float32 MatMul (ONNX broadcasting)
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         xs = self.shape(a)
         k, n = wmat.shape
         if xs[-1] != k:
@@ -589,6 +597,10 @@ class _Importer:
         """An op opset.py declares ONNX-compatible: its attributes, defaults filled in; a binary
         op takes exactly two inputs (ONNX's variadic Max / Min too)."""
         schema = OPS[node.op_type]
+        unknown = sorted(set(attrs) - set(schema.attrs))
+        if unknown:  # e.g. an attribute a later ONNX opset added: never dropped silently
+            raise _Unsupported(f"attribute(s) {unknown} (int8rt's {node.op_type} takes "
+                               f"{sorted(schema.attrs) or 'none'})")
         kept = {k: (float(attrs[k]) if isinstance(d, float) else attrs[k])
                 for k, d in schema.attrs.items() if k in attrs}
         if schema.binary is None:
@@ -706,17 +718,74 @@ class _Importer:
                    "dilations": (1, 1)}, name)
 
     def op_ReduceMean(self, node, name, ins, attrs):
+        self._spatial_reduce("GlobalAveragePool", {}, node, name, ins, attrs)
+
+    def op_ReduceMax(self, node, name, ins, attrs):
+        xs = self.shape(ins[0])
+        window = {"kernel": xs[2:], "strides": (1, 1), "pads": (0, 0, 0, 0),
+                  "dilations": (1, 1)} if len(xs) == 4 else {}
+        self._spatial_reduce("MaxPool", window, node, name, ins, attrs)
+
+    def _spatial_reduce(self, op: str, op_attrs: dict, node, name, ins, attrs):
+        """ReduceMean / ReduceMax over H, W of a 4-D tensor: the int8 global pool `op`;
+        over other axes (the channels: spatial attention) ONNX's op in float32."""
         xs = self.shape(ins[0])
         axes = attrs.get("axes")
         if axes is None and self.opt_input(ins, 1):
-            axes = self.need_const(ins[1], "ReduceMean axes").tolist()
+            axes = self.need_const(ins[1], f"{node.op_type} axes").tolist()
         if len(xs) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-            raise _Unsupported("only ReduceMean over the spatial axes (2, 3) of a 4-D tensor")
+            self.op_onnx_float(node, name, ins, attrs)
+            return
         if attrs.get("keepdims", 1):
-            self.emit("GlobalAveragePool", [ins[0]], [node.output[0]], {}, name)
+            self.emit(op, [ins[0]], [node.output[0]], op_attrs, name)
         else:
-            y = self.tmp_emit("GlobalAveragePool", [ins[0]], {}, name)
+            y = self.tmp_emit(op, [ins[0]], op_attrs, name)
             self.emit("Reshape", [y], [node.output[0]], {"shape": xs[:2]}, name + "/squeeze")
+
+    def op_onnx_float(self, node, name, ins, attrs):
+        """An op kept with ONNX semantics, in float32 (opset.ONNX_FLOAT_OPS): its attributes
+        as ONNX gives them (a Reduce op's constant `axes` input becomes the attribute), its
+        constant operands float32. The dynamic path's lowering rule for it is tried here, so
+        a form no record runs (a LayerNormalization over several axes, axes that are not
+        contiguous) is refused at import, naming the node, before calibration."""
+        from int8rt.dynamic.lower import LoweringError, lower_float_node
+
+        op = node.op_type
+        a = dict(attrs)
+        if op.startswith("Reduce"):
+            if self.opt_input(ins, 1):
+                a["axes"] = [int(v) for v in
+                             np.asarray(self.need_const(ins[1], f"{op} axes")).reshape(-1)]
+            if "axes" in a and not a["axes"]:  # empty axes: all, or none with noop
+                if a.get("noop_with_empty_axes", 0):
+                    raise _Unsupported("noop_with_empty_axes with empty axes")
+                del a["axes"]
+            a.pop("noop_with_empty_axes", None)
+            ins = ins[:1]
+        if any(node.output[1:]):
+            raise _Unsupported("only the first output is supported")
+        inputs = [self.operand(i) if i else "" for i in ins]
+        if op == "Where":  # no bool activations in a static graph: the mask is a constant
+            if not self.is_const(ins[0]) or self.const(ins[0]).dtype != np.bool_:
+                raise _Unsupported("the condition must be a constant bool tensor (comparisons "
+                                   "of activations run on the dynamic path only)")
+            inputs[0] = ins[0]
+        if op == "Expand":  # shapes are static: the target shape is a constant, an attribute
+            a["shape"] = [int(v) for v in
+                          np.asarray(self.need_const(ins[1], "Expand shape")).reshape(-1)]
+            inputs = inputs[:1]
+        while inputs and not inputs[-1]:  # omitted trailing optional inputs (a bias)
+            inputs.pop()
+        n = self.emit(op, inputs, [node.output[0]], a, name)
+        try:
+            lower_float_node(self.g, n)
+        except LoweringError as e:
+            raise _Unsupported(str(e).split(": ", 1)[-1]) from None
+        except (TypeError, IndexError) as e:  # attributes of the wrong kind
+            raise _Unsupported(f"attributes {a} do not fit the op ({e})") from None
+
+    op_ReduceSum = op_ReduceSumSquare = op_ReduceL1 = op_ReduceL2 = \
+        op_LpNormalization = op_LayerNormalization = op_Where = op_Expand = op_onnx_float
 
     def op_Flatten(self, node, name, ins, attrs):
         xs = self.shape(ins[0])

@@ -189,6 +189,10 @@ class _Splitter:
         if dtype not in _RANGES:
             raise QDQImportError(f"{n.op_type} node {name!r}: {dtype} quantization is not "
                                  "supported (int8rt takes int8 and uint8; int32 for biases)")
+        if zp.shape != scale.shape and zp.size == scale.size == 1:
+            # ORT's quantize_static writes a one-channel per-channel bias as scale (1,) with a
+            # scalar zero point; the same single parameter pair, which ORT itself runs
+            zp = zp.reshape(scale.shape)
         if zp.shape != scale.shape:
             raise QDQImportError(f"{n.op_type} node {name!r}: zero point shape {zp.shape} != "
                                  f"scale shape {scale.shape}")

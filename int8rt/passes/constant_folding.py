@@ -8,7 +8,7 @@ from int8rt import ir, opset
 from int8rt.reference import float_ops
 
 # ops whose float_ops implementation assumes NHWC; folded only once the graph is NHWC
-_LAYOUT_BOUND = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize"}
+_LAYOUT_BOUND = {"Conv", *opset.SPATIAL_OPS}
 
 
 def fold_constants(graph: ir.Graph) -> ir.Graph:

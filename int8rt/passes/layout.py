@@ -27,7 +27,8 @@ from int8rt.passes.simplify import trivial_perm
 TO_NHWC = (0, 2, 3, 1)  # nhwc = nchw.transpose(TO_NHWC)
 TO_NCHW = (0, 3, 1, 2)
 AXIS = (0, 3, 1, 2)  # NCHW axis a lives at NHWC axis AXIS[a]
-SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize")
+# layout-agnostic: the op's NHWC form is its definition (opset.SPATIAL_OPS: layout "spatial")
+SPATIAL = ("Conv", "ConvTranspose", *opset.SPATIAL_OPS)
 ELEMENTWISE = opset.BINARY_OPS
 
 

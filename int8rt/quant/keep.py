@@ -42,10 +42,12 @@ from typing import Any
 import numpy as np
 
 from int8rt.ir import Graph
+from int8rt.opset import OPS
 from int8rt.quant.metrics import OutputMetric, parse_metric
 
 CANDIDATE_OPS = ("Conv", "Gemm")
-_MOVES = ("Reshape", "Transpose", "Slice", "Split", "Pad")
+# float-capable data movement (out_qparams "same": moves values, rounds nothing)
+_MOVES = tuple(op for op, s in OPS.items() if s.out_qparams == "same" and s.lower_f32)
 DEFAULT_TARGET = {"cosine": 0.999, "anchor-iou": 0.9, "mask-iou": 0.9, "argmax": 0.9}
 # the share of the allowed disagreement (1 - target) kept in reserve when the evaluation
 # samples are the calibration samples (module doc)

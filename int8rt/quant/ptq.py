@@ -64,6 +64,7 @@ class _Quantizer:
             schema(n.op)  # raises on an op outside the canonical set
         self.consts = {t.name for t in graph.constants()}
         self.producer = graph.producers()
+        self.bridges = self._float_bridges(graph)
         # how many input slots read each constant: a constant read once is quantized in place
         self.uses: dict[str, int] = {}
         for n in self.order:
@@ -97,8 +98,43 @@ class _Quantizer:
         self.adjusted: dict[str, list[list]] = {}  # node -> [[channel, old scale, new scale]]
 
     def is_int8(self, node: Node) -> bool:
-        """Runs as an int8 kernel: the op has one and mixed precision did not keep it float."""
-        return schema(node.op).int8 and node.name not in self.float_nodes
+        """Runs as an int8 kernel: the op has one, mixed precision did not keep it float and
+        it is no bridge between float32 ops (_float_bridges)."""
+        return schema(node.op).int8 and node.name not in self.float_nodes \
+            and node.name not in self.bridges
+
+    def _float_bridges(self, graph: Graph) -> set[str]:
+        """Nodes with an int8 kernel that would sit between ops without one: every activation
+        they read is made by such a node and every reader of their outputs is one (e.g. the
+        Clip between ReduceL2 and Expand / Div of torch's F.normalize). In int8 each would
+        cost a Quantize / Dequantize round trip and one more rounding; they run in float32
+        instead, when the static plan has a float32 form of their op. Conv / Gemm stay int8
+        (their int8 kernels are the speed), and nodes kept float on request do not count
+        (mixed precision chooses its float regions itself)."""
+        from int8rt.lower import FLOAT_OPS
+
+        users = graph.consumers()
+        outputs = set(graph.outputs)
+        bridges: set[str] = set()
+
+        def is_float(n: Node) -> bool:
+            return not schema(n.op).int8 or n.name in bridges
+
+        changed = True
+        while changed:
+            changed = False
+            for n in self.order:
+                if is_float(n) or n.op not in FLOAT_OPS or n.op in WEIGHTED_OPS or \
+                        n.name in self.float_nodes:
+                    continue
+                acts = [i for i in n.inputs if i and i not in self.consts]
+                made = [self.producer.get(i) for i in acts]
+                readers = [u for o in n.outputs for u in users.get(o, [])]
+                if acts and all(p is not None and is_float(p) for p in made) and readers and \
+                        all(is_float(u) for u in readers) and not outputs & set(n.outputs):
+                    bridges.add(n.name)
+                    changed = True
+        return bridges
 
     def weight_params(self, node: Node, w: np.ndarray) -> tuple[QParams, np.ndarray]:
         """The int8 weight parameters and values of a Conv / Gemm node (int8rt.quant.table
@@ -367,11 +403,43 @@ class _Quantizer:
             # every node that runs in float32: those asked for, and ops without an int8 kernel
             "float_ops": sorted(n.name for n in self.order if not self.is_int8(n)
                                 and n.op not in ("Quantize", "Dequantize")),
+            # and why, node name -> "op: reason" (float_node_report)
+            "float_reasons": {n.name: f"{n.op}: " + (ASKED if n.name in self.float_nodes
+                                                      else BRIDGE if n.name in self.bridges
+                                                      else NO_KERNEL)
+                              for n in self.order if not self.is_int8(n)
+                              and n.op not in ("Quantize", "Dequantize")},
             "int8_names": int8_names,
         }
         if self.adjusted:
             g.meta["quantization"]["weight_scale_adjusted"] = self.adjusted
         return g
+
+
+ASKED = "kept float on request (--float-nodes / float_nodes / keep)"
+NO_KERNEL = "no int8 kernel for the op"
+BRIDGE = "between float32 ops (int8 would add a Quantize / Dequantize round trip)"
+
+
+def float_node_report(graph: Graph) -> list[tuple[str, str, str]]:
+    """(op, node name, why) of every node a statically quantized graph runs in float32, in
+    graph order: ops without an int8 kernel (their float32 records run between Dequantize and
+    Quantize in the same plan), those kept float on request, and (scale tables, QDQ imports)
+    those the source gives no quantization parameters. meta "float_reasons" holds the why as
+    "op: reason"; files written before it say NO_KERNEL / ASKED."""
+    q = graph.meta.get("quantization")
+    if not isinstance(q, dict):
+        return []
+    names = set(q.get("float_ops") or ()) | set(q.get("float_nodes") or ())
+    asked = set(q.get("float_nodes") or ())
+    reasons = q.get("float_reasons") if isinstance(q.get("float_reasons"), dict) else {}
+    out = []
+    for n in graph.nodes:
+        if n.name not in names:
+            continue
+        why = str(reasons.get(n.name) or (ASKED if n.name in asked else NO_KERNEL))
+        out.append((n.op, n.name, why.removeprefix(f"{n.op}: ")))
+    return out
 
 
 def quantize_graph(graph: Graph, ranges: Mapping[str, Any], per_channel: bool = True,

@@ -360,7 +360,8 @@ class _GivenQuantizer(_Quantizer):
         meta["scheme"] = self.scheme
         # the same key PTQ's mixed precision uses (names of ops kept float), plus why
         meta["float_nodes"] = sorted(a for a, _, _ in float_nodes)
-        meta["float_reasons"] = {a: f"{b}: {c}" for a, b, c in float_nodes}
+        meta["float_reasons"] = {**meta.get("float_reasons", {}),
+                                 **{a: f"{b}: {c}" for a, b, c in float_nodes}}
         if float_nodes:
             warnings.warn(
                 f"{len(float_nodes)} op(s) stay float because the source gives them no "

@@ -1,6 +1,6 @@
 """Numpy reference of the float32 records a static plan runs for nodes left in float
-(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax)
-and the dynamic path's f32_maxpool.
+(lower.py's float fallback over csrc/kernels/f32: f32_binary, f32_unary, reduce, f32_softmax,
+and matmul / where / strided_copy / layernorm for the ONNX-semantics ops) and the dynamic path's f32_maxpool.
 
 Exact (float32 numpy does the same IEEE operations in the same order): add, sub, mul, div,
 max, min, relu, clip, neg, abs, sqrt, reciprocal, hard_sigmoid, hard_swish, leaky_relu
@@ -123,5 +123,68 @@ def f32_maxpool(x, *, n: int, c: int, h: int, w: int, oh: int, ow: int, kh: int,
     return m
 
 
+def matmul(a, b, *, m: int, k: int, n: int, lda: int, ldb: int, batch, a_stride, b_stride,
+           **_) -> np.ndarray:
+    """i8_f32_matmul_run: per batch index, [m, k] rows lda apart times [k, n] rows ldb apart,
+    at the element offsets sum(index * stride), each product summed in k order
+    (reference/dynq.py matmul_f32: the float matmul's own arithmetic)."""
+    from .dynq import matmul_f32
+
+    fa, fb = np.asarray(a, F32).reshape(-1), np.asarray(b, F32).reshape(-1)
+    out = []
+    for idx in np.ndindex(*batch):
+        oa = sum(i * s for i, s in zip(idx, a_stride))
+        ob = sum(i * s for i, s in zip(idx, b_stride))
+        out.append(matmul_f32(_strided(fa[oa:], (m, k), (lda, 1)),
+                              _strided(fb[ob:], (k, n), (ldb, 1))))
+    return np.stack(out).reshape(*batch, m, n)
+
+
+def where(c, a, b, *, shape, c_stride, a_stride, b_stride, **_) -> np.ndarray:
+    """i8_f32_where_run: a's element where the (byte) condition is non-zero, else b's."""
+    cond = _strided(np.asarray(c).view(np.uint8), shape, c_stride) != 0
+    return np.where(cond, _strided(a, shape, a_stride), _strided(b, shape, b_stride))
+
+
+def layernorm(x, res=None, *, gamma, beta=None, rows: int, cols: int, eps: float,
+              has_beta: int, has_residual: int = 0, **_) -> np.ndarray:
+    """i8_f32_layernorm_run (the scalar kernel, bit for bit): v = x (+ res, one float32
+    rounding), mean and variance summed in double in index order (np.cumsum is sequential),
+    inv = (float)(1 / sqrt(var + (double)eps)), then ((v - (float)mean) * inv) * gamma + beta
+    in float32. The AVX2 rows sum four double lanes: within the layer-norm tolerance of this,
+    not equal (csrc/kernels/f32/layernorm_avx2.c)."""
+    v = np.asarray(x, F32).reshape(rows, cols)
+    if has_residual:
+        v = (v + np.asarray(res, F32).reshape(rows, cols)).astype(F32)
+    v64 = v.astype(np.float64)
+    mean = np.cumsum(v64, axis=1)[:, -1] / cols
+    d = v64 - mean[:, None]
+    var = np.cumsum(d * d, axis=1)[:, -1] / cols
+    inv = (1.0 / np.sqrt(var + float(F32(eps)))).astype(F32)
+    y = ((v - mean.astype(F32)[:, None]) * inv[:, None]).astype(F32)
+    y = (y * np.asarray(gamma, F32).reshape(1, cols)).astype(F32)
+    if has_beta:
+        y = (y + np.asarray(beta, F32).reshape(1, cols)).astype(F32)
+    return y
+
+
+def strided_copy(x, *, shape, x_offset: int, y_offset: int, x_stride, y_stride, **_
+                 ) -> np.ndarray:
+    """i8_f32_strided_copy_run writing a whole contiguous output (Expand, Transpose): element
+    `index` of the output is x[x_offset + sum(index * x_stride)]."""
+    if y_offset or list(y_stride) != _contiguous(shape):
+        raise ValueError("strided_copy reference: the output must be whole and contiguous")
+    return _strided(np.asarray(x).reshape(-1)[x_offset:], shape, x_stride).copy()
+
+
+def _contiguous(shape) -> list[int]:
+    st, acc = [], 1
+    for d in reversed(list(shape)):
+        st.append(acc)
+        acc *= int(d)
+    return st[::-1]
+
+
 KERNELS = {"f32_binary": f32_binary, "f32_unary": f32_unary, "reduce": reduce,
-           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool}
+           "f32_softmax": f32_softmax, "f32_maxpool": f32_maxpool, "matmul": matmul,
+           "where": where, "strided_copy": strided_copy, "layernorm": layernorm}

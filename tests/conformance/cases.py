@@ -30,12 +30,18 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from int8rt import opset
+
 FLOAT_OPS = (
     "Conv", "ConvTranspose", "Gemm", "MatMul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
     "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Add", "Sub", "Mul", "Div",
     "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "ReduceMean", "Flatten", "Reshape", "Transpose", "Concat", "Split", "Slice", "Pad",
     "Resize", "Upsample", "Softmax", "Identity", "Dropout",
+    # ops declared whole in int8rt/ops/ that import 1:1: their cases come with the declaration
+    *(op for op in opset.DECLARED_OPS if opset.OPS[op].onnx),
+    # float32 only, ONNX semantics (int8rt/ops/onnx_float.py; ReduceMean and MatMul above)
+    *(op for op in opset.ONNX_FLOAT_OPS if op not in ("ReduceMean", "MatMul")),
 )
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
              "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")

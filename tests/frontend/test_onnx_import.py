@@ -120,11 +120,12 @@ def test_matmul(shape):
     assert "Gemm" in ops_of(g)
 
 
-def test_matmul_two_activations_unsupported():
+def test_matmul_two_activations_is_a_float_matmul():
+    """No int8 form: ONNX's MatMul, kept in float32 (opset.ONNX_FLOAT_OPS)."""
     node = helper.make_node("MatMul", ["x", "z"], ["y"], name="mm")
     m = make_model([node], {"x": (4, 6), "z": (6, 2)}, ["y"])
-    with pytest.raises(UnsupportedOpError, match="MatMul.*'mm'"):
-        import_onnx(m)
+    g = check(m, {"x": rand(4, 6), "z": rand(6, 2)})
+    assert ops_of(g) == ["MatMul"] and not OPS["MatMul"].int8
 
 
 @pytest.mark.parametrize("op,attrs", [
@@ -222,6 +223,22 @@ def test_global_pools_and_reduce_mean():
     check(one("GlobalMaxPool"), feeds())
     check(one("ReduceMean", {"axes": [2, 3], "keepdims": 1}), feeds())
     check(one("ReduceMean", {"axes": [-2, -1], "keepdims": 0}, opset=13), feeds())
+    g = check(one("ReduceMax", {"axes": [2, 3], "keepdims": 1}), feeds())
+    assert "MaxPool" in ops_of(g)  # int8, as GlobalMaxPool
+    check(one("ReduceMax", {"axes": [-1, -2], "keepdims": 0}), feeds())
+
+
+@pytest.mark.parametrize("op", ["ReduceMean", "ReduceMax", "ReduceSum", "ReduceL2"])
+def test_reduce_over_the_channels_is_onnx_op_in_float(op):
+    """Spatial attention reduces over the channels: ONNX's op, kept for float32 (axes as
+    ONNX gives them, an opset-13+ axes input as the attribute)."""
+    axes_input = op == "ReduceSum"  # ReduceSum takes its axes as an input from opset 13
+    m = one(op, {"keepdims": 1} if axes_input else {"axes": [1], "keepdims": 1},
+            inits=[init("ax", np.array([1], np.int64))] if axes_input else (),
+            extra_inputs=["ax"] if axes_input else ())
+    g = check(m, feeds())
+    node = next(n for n in g.nodes if n.op == op)
+    assert node.attrs["axes"] == [1] and not OPS[op].int8 and len(node.inputs) == 1
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2, 3, -1])

@@ -25,9 +25,9 @@ RNG = np.random.default_rng(1)
 
 
 def _qdq_conv_model(act_dtype=np.uint8, w_ints=None, w_zp=None, opset: int = 13,
-                    per_channel: bool = True) -> onnx.ModelProto:
+                    per_channel: bool = True, oc: int = 4) -> onnx.ModelProto:
     """x -> Q/DQ -> Conv(DQ(int8 w), DQ(int32 b)) -> Relu -> Q/DQ -> y."""
-    oc, ic = 4, 3
+    ic = 3
     zx = np.array(128 if act_dtype == np.uint8 else 3, act_dtype)
     zy = np.array(0 if act_dtype == np.uint8 else -128, act_dtype)
     if w_ints is None:
@@ -170,6 +170,28 @@ def test_refusals_name_the_node() -> None:
                 t.CopyFrom(init("zx", np.array(0, np.int16)))
     with pytest.raises(QDQImportError, match="int16"):
         import_quantized_onnx(_edit(base, int16))
+
+
+def test_one_channel_scale_with_a_scalar_zero_point() -> None:
+    """ORT's quantize_static writes a one-output-channel per-channel bias as scale (1,) with a
+    scalar zero point (ORT runs it); a real shape mismatch is still refused."""
+    def scalar_zp(m):
+        for t in m.graph.initializer:
+            if t.name == "bz":
+                t.CopyFrom(init("bz", np.array(0, np.int32)))
+    model = _edit(_qdq_conv_model(oc=1), scalar_zp)
+    x = RNG.uniform(-2.5, 2.5, (1, 3, 6, 6)).astype(np.float32)
+    native, oracle, _ = _run_both(model, x)
+    np.testing.assert_array_equal(native, oracle)
+    steps = np.abs(np.rint(native / 0.05) - np.rint(run_ort(model, {"x": x})[0] / 0.05))
+    assert steps.max() <= 1
+
+    def two_zps(m):
+        for t in m.graph.initializer:
+            if t.name == "bz":
+                t.CopyFrom(init("bz", np.zeros(2, np.int32)))
+    with pytest.raises(QDQImportError, match="'dq_b'.*zero point shape"):
+        import_quantized_onnx(_edit(_qdq_conv_model(), two_zps))
 
 
 def test_float_parts_are_reported() -> None:

@@ -68,3 +68,25 @@ def test_sum_read_elsewhere_is_not_fused():
     y, s = _DynamicPlan(prog, spec).run([feeds["a"], feeds["b"]])
     assert np.array_equal(s, feeds["a"] + feeds["b"])
     np.testing.assert_allclose(y, reference(g, feeds), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 37), (2, 7), (1, 16, 96)])
+@pytest.mark.parametrize("extra_use", [False, True])  # fused residual / plain layernorm record
+def test_record_equals_its_numpy_reference(path, shape, extra_use):
+    """reference/f32_records.layernorm (what the reference program runs for a static graph's
+    float LayerNormalization) is the scalar kernel bit for bit; the AVX2 rows sum in another
+    order, within the layer norm tolerance."""
+    from int8rt.reference.program import run_program
+
+    g = graph(shape, extra_use=extra_use)
+    rng = np.random.default_rng(7)
+    feeds = [(rng.standard_normal(shape) * 4 + 1).astype(F32),
+             rng.standard_normal(shape).astype(F32)]
+    spec = specialize(g, {"a": shape, "b": shape})
+    prog = lower_program(spec)
+    got = _DynamicPlan(prog, spec).run(feeds)[0]
+    want = run_program(prog, feeds)[0].reshape(got.shape)
+    if path == "scalar":
+        assert np.array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, atol=2e-6 * 8, rtol=1e-5)
