@@ -170,6 +170,7 @@ def test_records_without_fields_are_filled_by_hand():
     assert stored <= {r.member for r in RECORDS if r.fields is not None}
 
 
+@needs_source
 def test_float_params_are_the_float_fields():
     """records.FLOAT_PARAMS (the params NativePlan lets be fractional) are exactly the float /
     double fields of the params structs (plus the fused add's add_mult), and no field name is

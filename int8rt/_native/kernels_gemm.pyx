@@ -98,6 +98,46 @@ cdef int _post_args(post, table, res, y, i8_post_params *pp, const int8_t **tp,
     return 0
 
 
+cdef int _conv_args(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
+                    pad_r, groups, x_zp, y_zp, qmin, qmax, out_f32,
+                    i8_conv2d_params *p) except -1:
+    """conv2d's arguments (int8rt.reference.conv), checked, into p (no post-ops)."""
+    _check_array(x, "x", np.int8, 4)
+    _check_array(w, "w", np.int8, 4)
+    _check_array(bias, "bias", np.int32, 1)
+    _check_array(mult, "mult", np.float32, 1)
+    cdef int32_t big = 2**31 - 1
+    p[0].n, p[0].h, p[0].w, p[0].c = [_check_int(v, "x.shape", 1, big) for v in x.shape]
+    p[0].oc, p[0].kh, p[0].kw = [_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
+    p[0].stride_h = _check_int(stride_h, "stride_h", 1, big)
+    p[0].stride_w = _check_int(stride_w, "stride_w", 1, big)
+    p[0].dil_h = _check_int(dil_h, "dil_h", 1, big)
+    p[0].dil_w = _check_int(dil_w, "dil_w", 1, big)
+    p[0].pad_t = _check_int(pad_t, "pad_t", 0, big)
+    p[0].pad_l = _check_int(pad_l, "pad_l", 0, big)
+    p[0].pad_b = _check_int(pad_b, "pad_b", 0, big)
+    p[0].pad_r = _check_int(pad_r, "pad_r", 0, big)
+    p[0].groups = _check_int(groups, "groups", 1, big)
+    p[0].x_zp, p[0].y_zp, p[0].qmin, p[0].qmax = _check_quant(x_zp, y_zp, qmin, qmax)
+    p[0].out_f32 = _check_int(out_f32, "out_f32", 0, 1)
+    p[0].post = {f: 0 for f in _POST_KEYS}
+    if p[0].c % p[0].groups or p[0].oc % p[0].groups or w.shape[3] != p[0].c // p[0].groups:
+        raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
+    if bias.shape[0] != p[0].oc or mult.shape[0] != p[0].oc:
+        raise ValueError(f"conv2d: bias {bias.shape} / mult {mult.shape} must be [{p[0].oc}]")
+    if int(p[0].kh) * int(p[0].kw) * int(w.shape[3]) > big:  # Python ints: no int32 wrap-around
+        raise ValueError("conv2d: kh * kw * c / groups exceeds int32")
+    # int64 arithmetic in Python: no wrap-around before the check
+    oh = (x.shape[1] + pad_t + pad_b - dil_h * (p[0].kh - 1) - 1) // stride_h + 1
+    ow = (x.shape[2] + pad_l + pad_r - dil_w * (p[0].kw - 1) - 1) // stride_w + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: empty output {oh}x{ow}")
+    p[0].oh = _check_int(oh, "oh", 1, big)
+    p[0].ow = _check_int(ow, "ow", 1, big)
+
+    return 0
+
+
 # ---- the portable twin of the avx512vnni 3x3 depthwise column kernel -------------------------
 
 cdef extern from "kernels/dwconv/dwconv.h" nogil:
@@ -108,42 +148,12 @@ cdef extern from "kernels/dwconv/dwconv.h" nogil:
 def dwconv_3x3_emu(x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b,
                    pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
     """conv2d's arguments (int8rt.reference.conv), run by the portable twin of the avx512vnni
-    3x3 depthwise column kernel (csrc/kernels/dwconv/avx512_3x3_emu.c; x86 builds), whatever
+    3x3 depthwise column kernel (csrc/kernels/dwconv/col3x3_emu.c; x86 builds), whatever
     the CPU: a plan never picks it. ValueError for a shape that kernel does not cover (not
     depthwise 3x3, dilation 1, stride_w 1 or 2) and on other architectures."""
-    _check_array(x, "x", np.int8, 4)
-    _check_array(w, "w", np.int8, 4)
-    _check_array(bias, "bias", np.int32, 1)
-    _check_array(mult, "mult", np.float32, 1)
-    cdef int32_t big = 2**31 - 1
     cdef i8_conv2d_params p
-    p.n, p.h, p.w, p.c = [_check_int(v, "x.shape", 1, big) for v in x.shape]
-    p.oc, p.kh, p.kw = [_check_int(v, "w.shape", 1, big) for v in w.shape[:3]]
-    p.stride_h = _check_int(stride_h, "stride_h", 1, big)
-    p.stride_w = _check_int(stride_w, "stride_w", 1, big)
-    p.dil_h = _check_int(dil_h, "dil_h", 1, big)
-    p.dil_w = _check_int(dil_w, "dil_w", 1, big)
-    p.pad_t = _check_int(pad_t, "pad_t", 0, big)
-    p.pad_l = _check_int(pad_l, "pad_l", 0, big)
-    p.pad_b = _check_int(pad_b, "pad_b", 0, big)
-    p.pad_r = _check_int(pad_r, "pad_r", 0, big)
-    p.groups = _check_int(groups, "groups", 1, big)
-    p.x_zp, p.y_zp, p.qmin, p.qmax = _check_quant(x_zp, y_zp, qmin, qmax)
-    p.out_f32 = _check_int(out_f32, "out_f32", 0, 1)
-    p.post = {f: 0 for f in _POST_KEYS}
-    if p.c % p.groups or p.oc % p.groups or w.shape[3] != p.c // p.groups:
-        raise ValueError(f"conv2d: x {x.shape} and w {w.shape} do not match groups={groups}")
-    if bias.shape[0] != p.oc or mult.shape[0] != p.oc:
-        raise ValueError(f"conv2d: bias {bias.shape} / mult {mult.shape} must be [{p.oc}]")
-    if int(p.kh) * int(p.kw) * int(w.shape[3]) > big:  # Python ints: no int32 wrap-around
-        raise ValueError("conv2d: kh * kw * c / groups exceeds int32")
-    # int64 arithmetic in Python: no wrap-around before the check
-    oh = (x.shape[1] + pad_t + pad_b - dil_h * (p.kh - 1) - 1) // stride_h + 1
-    ow = (x.shape[2] + pad_l + pad_r - dil_w * (p.kw - 1) - 1) // stride_w + 1
-    if oh < 1 or ow < 1:
-        raise ValueError(f"conv2d: empty output {oh}x{ow}")
-    p.oh = _check_int(oh, "oh", 1, big)
-    p.ow = _check_int(ow, "ow", 1, big)
+    _conv_args(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
+               groups, x_zp, y_zp, qmin, qmax, out_f32, &p)
 
     y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.float32 if p.out_f32 else np.int8)
     cdef const int8_t[::1] xv = x.reshape(-1)
@@ -268,3 +278,42 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
         free(packed)
         free(work)
     return c
+
+
+# ---- Winograd F(2x2, 3x3) with a given kernel set ---------------------------------------------
+
+cdef extern from "kernels/winograd/winograd.h" nogil:
+    int32_t i8_wino_conv2d_with(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
+                                const float *mult, const int8_t *x, void *y, const char *kernel)
+
+
+def conv2d_winograd(str kernel, x, *, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t,
+                    pad_l, pad_b, pad_r, groups, x_zp, y_zp, qmin=-128, qmax=127, out_f32=0):
+    """conv2d's arguments (int8rt.reference.conv) through the Winograd F(2x2, 3x3) kernels of
+    set `kernel` ("avx2", "emu": csrc/kernels/winograd/), whatever the path (a plan picks
+    Winograd only on the paths where it is faster). ValueError for a shape it does not cover
+    (3x3, stride 1, dilation 1, one group), weights past its bound (conv2d then packs im2col),
+    or a set this CPU cannot run."""
+    cdef i8_conv2d_params p
+    _conv_args(x, w, bias, mult, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r,
+               groups, x_zp, y_zp, qmin, qmax, out_f32, &p)
+    y = np.empty((p.n, p.oh, p.ow, p.oc), dtype=np.float32 if p.out_f32 else np.int8)
+    cdef const int8_t[::1] xv = x.reshape(-1)
+    cdef const int8_t[::1] wv = w.reshape(-1)
+    cdef const int32_t[::1] bv = bias
+    cdef const float[::1] mv = mult
+    cdef void *yp = _out_ptr(y)
+    kb = kernel.encode()
+    cdef const char *kn = kb
+    cdef int32_t rc
+    with nogil:
+        rc = i8_wino_conv2d_with(&p, &wv[0], &bv[0], &mv[0], &xv[0], yp, kn)
+    if rc == -1:
+        raise ValueError("conv2d_winograd: not a 3x3 / stride 1 / dilation 1 / group 1 shape")
+    if rc == -2:
+        raise ValueError("conv2d_winograd: weights past the bound (4 * 128 * sum |w| >= 2^31)")
+    if rc == -3:
+        raise ValueError(f"conv2d_winograd: kernel set {kernel!r} unknown or not runnable here")
+    if rc:
+        raise MemoryError("conv2d_winograd: out of memory")
+    return y

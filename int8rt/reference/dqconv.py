@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .dynq import quantize_weight_per_channel
+from .dynq import TINY_AMAX, quantize_weight_per_channel
 from .onnx_ops import OPS
 
 F32 = np.float32
@@ -107,7 +107,7 @@ def dqconv_image(x: np.ndarray, qw: np.ndarray, sw: np.ndarray, bias, g: dict,
                  amax_static: float) -> np.ndarray:
     """One image [C, H, W] -> [M, OH*OW], as the native dq_conv record."""
     amax = F32(amax_static) if amax_static > 0 else np.abs(x).max().astype(F32)
-    if amax == 0:
+    if amax < TINY_AMAX:
         q, sa = np.zeros(x.shape, np.int8), F32(1)
     else:
         inv = (F32(127) / amax).astype(F32)

@@ -10,6 +10,9 @@ import numpy as np
 from .onnx_ops import OPS, take_indices
 
 F32 = np.float32
+# Rows with amax below 2^-121 quantize as all-zero rows (q = 0, s = 1): 127 / amax overflows
+# float32 there (csrc/include/int8rt/dynq.h I8_DQ_TINY_AMAX, the same bound).
+TINY_AMAX = F32(2.0 ** -121)
 
 
 def quantize_rows(a: np.ndarray, per_row: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -17,13 +20,14 @@ def quantize_rows(a: np.ndarray, per_row: bool) -> tuple[np.ndarray, np.ndarray]
     a = np.ascontiguousarray(a, F32)
     amax = np.abs(a).max(axis=1) if per_row else np.abs(a).max(keepdims=True).reshape(1)
     amax = amax.astype(F32)
-    safe = np.where(amax == 0, F32(1), amax)
+    zero = amax < TINY_AMAX
+    safe = np.where(zero, F32(1), amax)
     inv = (F32(127) / safe).astype(F32)
     inv_rows = inv[:, None] if per_row else inv[None, :]
     q = np.rint((a * inv_rows).astype(F32))
-    q = np.where((amax == 0)[:, None] if per_row else amax[0] == 0, 0, q)
+    q = np.where(zero[:, None] if per_row else zero[0], 0, q)
     q = np.clip(q, -127, 127).astype(np.int8)
-    s = np.where(amax == 0, F32(1), (amax / F32(127)).astype(F32)).astype(F32)
+    s = np.where(zero, F32(1), (amax / F32(127)).astype(F32)).astype(F32)
     return q, s
 
 

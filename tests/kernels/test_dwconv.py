@@ -81,8 +81,8 @@ def test_dwconv_ties_clamp_and_f32_every_path(path, c):
 
 @pytest.mark.parametrize("c", [5, 16, 47, 144])
 def test_dwconv_3x3_strides_and_small_images_every_path(path, c):
-    """3x3 (the avx512vnni column kernel, dwconv/avx512_3x3.c, and what it leaves to the
-    general kernel): unequal strides (stride_w 1 / 2 in the column kernel, 3 elsewhere), images
+    """3x3 (the column kernels of every x86 path, dwconv/col3x3_tile.h, and what they leave
+    to the general kernels): unequal strides (stride_w 1 / 2 in the column kernel, 3 elsewhere), images
     narrower than the window, pads wider than the window's overhang, a weight of -128 (outside
     the contract, still exact) against inputs at both ends."""
     rng = np.random.default_rng(c + 1000)
@@ -136,8 +136,8 @@ def _emu_cases(c: int):
                     reason="the column kernel's w4 weights exist in x86 streams only")
 @pytest.mark.parametrize("c", [1, 15, 16, 33, 144])
 def test_dwconv_3x3_column_kernel_emulated(c):
-    """The avx512vnni 3x3 column kernel's portable twin (dwconv/avx512_3x3_emu.c: the same
-    packed vectors, column build, carries and emulated vpdpbusd) == the reference on every
+    """The avx512vnni 3x3 column kernel's portable twin (dwconv/col3x3_emu.c: the same
+    template, packed vectors, column build, carries and emulated vpdpbusd) == the reference on every
     x86 host, AVX512-VNNI or not; shapes it does not cover are refused."""
     for (x, kw), out_f32 in _emu_cases(c):
         if kw["stride_w"] > 2:

@@ -131,10 +131,23 @@ def test_quantize_rows_exact(per_row):
     a = rand(9, 70, scale=2.0)
     a[3] = 0.0  # an all-zero row: scale 1, q 0
     a[4, :5] = [127.5, -127.5, 0.5, -0.5, 1.5]  # ties at the rounding point
+    # rows where 127 / amax overflows float32 are zero rows (dynq.h I8_DQ_TINY_AMAX); the
+    # native code turned them into -127 everywhere (0 * inf = NaN, lrintf(+-inf) = INT_MIN)
+    a[5] = np.where(np.arange(70) % 3, 1e-38, 0.0) * np.where(np.arange(70) % 2, 1, -1)
+    a[6] = 0.0
+    a[6, :4] = [1e-40, -3e-41, 0.0, 2.0 ** -122]  # subnormals, just below the bound
+    a[7] = 0.0
+    a[7, :3] = [2.0 ** -121, -(2.0 ** -121), 2.0 ** -122]  # at the bound: quantized as usual
     q, s = _native.dynq_quantize_rows(a, per_row)
     rq, rs = ref.quantize_rows(a, per_row)
     assert np.array_equal(q, rq) and np.array_equal(s, rs)
     assert q.min() >= -127
+    if per_row:
+        assert not q[5].any() and not q[6].any() and s[5] == s[6] == 1.0
+        assert q[7, :3].tolist() == [127, -127, 64]
+    tiny = np.full((3, 40), 1e-39, np.float32)  # a whole tensor of them, per tensor too
+    q, s = _native.dynq_quantize_rows(tiny, per_row)
+    assert not q.any() and np.all(s == 1.0)
 
 
 @pytest.mark.parametrize("per_row", [True, False])
@@ -152,8 +165,11 @@ def test_dynq_matmul_exact(per_row, m, k, n):
 
 
 def test_dynq_matmul_extreme_activations():
-    x = np.full((2, 64), -1e30, F32)  # amax huge: q = -127 everywhere
+    x = np.full((4, 64), -1e30, F32)  # amax huge: q = -127 everywhere
     x[1] = 1e-30
+    x[2] = 1e-39  # 127 / amax overflows: a zero row (through each path's row quantizer)
+    x[3, ::2] = 3e-38
+    x[3, 1::2] = 0.0
     qw = np.full((8, 64), -127, np.int8)
     sw = np.full(8, 0.01, F32)
     (y,) = run_op("DynQLinear", {"x": x}, {"qw": qw, "sw": sw}, attrs={"per_row": 1})

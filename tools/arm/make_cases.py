@@ -150,6 +150,9 @@ def conv_cases(w: CaseWriter) -> None:
         (1, 9, 8, 20, 20, 7, 3, (1, 2), (1, 1), (3, 1, 3, 1), 20),
         (1, 4, 4, 3, 5, 4, 4, (1, 1), (1, 1), (0, 0, 0, 0), 1),       # kernel = input
         (1, 3, 3, 2, 3, 3, 3, (1, 1), (1, 1), (3, 3, 3, 3), 1),       # mostly padding
+        # Winograd F(2x2,3x3) (3x3 s1, c a multiple of 16): odd sizes, edge tiles, K tails
+        (2, 6, 7, 32, 20, 3, 3, (1, 1), (1, 1), (1, 0, 2, 1), 1),
+        (1, 9, 5, 16, 40, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0), 1),
         (1, 16, 16, 32, 32, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
     ]
     for g in geoms:
@@ -170,7 +173,8 @@ def conv_cases(w: CaseWriter) -> None:
     for g in [(1, 7, 7, 160, 960, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
               (1, 14, 14, 96, 136, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1),
               (1, 56, 56, 3, 32, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), 1),
-              (1, 7, 7, 96, 200, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1)]:
+              (1, 7, 7, 96, 200, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1),
+              (1, 15, 14, 64, 72, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1)]:
         n, h, wd, c, oc, kh, kw, s, d, pads, groups = g
         conv_case(w, n, h, wd, c, oc, kh, kw, s, d, pads, groups, -5, 3)
     # accumulator extremes: all x at the far end from x_zp, all w = -127 (contract) or -128
@@ -238,6 +242,7 @@ def conv_post_cases(w: CaseWriter) -> None:
         # channels of a 72-channel output (per group: 16 + 16 + an overlapping last 16)
         ((1, 5, 7, 24), 40, 1, (1, 1), (0, 0, 0, 0), 1),
         ((1, 6, 5, 16), 72, 3, (1, 1), (1, 1, 1, 1), 2),
+        ((1, 7, 9, 32), 40, 3, (1, 1), (1, 1, 1, 1), 1),  # Winograd: the driver's row pass
     ]
     for (n, h, wd, c), oc, k, s, pads, groups in geoms:
         for post in POSTS:

@@ -5,7 +5,7 @@
  *   acc[i, j] = sum_k qa[i, k] * qw[j, k] (int32, exact),
  *   qa[i, k] = clamp(rint(a[i, k] * (127 / amax_i)), -127, 127), s_a[i] = amax_i / 127,
  *   amax_i = max_k |a[i, k]| (per row = per token) or over the whole matrix (per tensor);
- *   an all-zero row gets s_a = 1 (its q are all 0). Symmetric: no zero point, so no
+ *   an all-zero row (amax < I8_DQ_TINY_AMAX below) gets s_a = 1 (its q are all 0). Symmetric: no zero point, so no
  *   run-time correction term. The product goes through the gemm driver (kernels/gemm), whose
  *   out_f32 epilogue computes float32(acc) * s_w[j]; the s_a multiply and the bias add follow.
  *
@@ -18,6 +18,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* A row (or image) whose amax is below 2^-121 quantizes as an all-zero row (q = 0, s_a = 1):
+ * 127 / amax would overflow float32 there (FLT_MAX * 2^-121 > 127 > FLT_MAX * amax for
+ * amax < 3.73e-37), giving q = 0 * inf = NaN and +-inf, which lrintf / cvtps turn into
+ * INT_MIN. Dropping values below 3.8e-37 changes no float32 result they could reach. The
+ * numpy references use the same bound (int8rt/reference/dynq.py TINY_AMAX). */
+#define I8_DQ_TINY_AMAX 0x1p-121f
 
 size_t i8_dq_packed_size(int32_t n, int32_t k);
 /* w [n, k] int8 (symmetric, |q| <= 127), w_scale [n] */

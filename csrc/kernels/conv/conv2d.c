@@ -5,16 +5,22 @@
  *   I8_CONV_1X1     1x1, stride 1, no padding   -> gemm straight over the input rows
  *   I8_CONV_IM2COL  anything else               -> im2col of a tile of output pixels into the
  *                                                  scratch, then one gemm per group
+ *   I8_CONV_WINO    3x3, stride 1, dilation 1, one group, on the paths i8_wino_wanted names,
+ *                   weights within the bound (winograd/winograd.h): Winograd F(2x2, 3x3).
+ *                   Chosen at pack time (an im2col shape packed another way): sizes and task
+ *                   counts are the im2col ones, or larger (size) where Winograd may be packed.
  *
- * Stream: header | DW: dwconv stream (dwconv.h) | otherwise: `groups` gemm panels (gemm.h),
- * one per group, each over that group's ocg output channels and k = kh * kw * c / groups. */
+ * Stream: header | DW: dwconv stream (dwconv.h) | WINO: winograd stream (winograd.h) |
+ * otherwise: `groups` gemm panels (gemm.h), one per group, each over that group's ocg output
+ * channels and k = kh * kw * c / groups. */
 #include <string.h>
 
 #include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/split.h"
+#include "kernels/winograd/winograd.h"
 
-enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3 };
+enum { I8_CONV_DW = 1, I8_CONV_1X1 = 2, I8_CONV_IM2COL = 3, I8_CONV_WINO = 4 };
 
 #define CONV_MAGIC 0x56433849u /* "I8CV" */
 #define CONV_HEADER_BYTES 64
@@ -63,10 +69,23 @@ static size_t tile_pixels(const i8_conv2d_params *p) {
     return t < total ? t : total;
 }
 
+/* Winograd may be packed for this shape: a build with a path that wants it (x86: avx2;
+ * aarch64: neon), an im2col shape it covers. The sizes then cover both layouts (path
+ * independent, as the gemm panel's); other builds (armv7, ...) keep the im2col sizes. */
+static int wino_possible(const i8_conv2d_params *p) {
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+    return choose_algo(p) == I8_CONV_IM2COL && i8_wino_covers(p);
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 size_t i8_conv2d_packed_size(const i8_conv2d_params *p) {
     if (choose_algo(p) == I8_CONV_DW) return CONV_HEADER_BYTES + i8_dwconv_packed_size(p);
-    return CONV_HEADER_BYTES +
-           (size_t)p->groups * i8_gemm_packed_size(p->oc / p->groups, group_k(p));
+    const size_t gemm = (size_t)p->groups * i8_gemm_packed_size(p->oc / p->groups, group_k(p));
+    const size_t wino = wino_possible(p) ? i8_wino_packed_size(p) : 0;
+    return CONV_HEADER_BYTES + (gemm > wino ? gemm : wino);
 }
 
 void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -79,8 +98,13 @@ void i8_conv2d_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
     h.k = group_k(p);
     h.ocg = p->oc / p->groups;
     unsigned char *body = (unsigned char *)packed + CONV_HEADER_BYTES;
+    if (h.algo == I8_CONV_IM2COL && wino_possible(p) && i8_wino_wanted(p) &&
+        i8_wino_bound_ok(p, w))
+        h.algo = I8_CONV_WINO;
     if (h.algo == I8_CONV_DW) {
         i8_dwconv_pack(p, w, bias, mult, body);
+    } else if (h.algo == I8_CONV_WINO) {
+        i8_wino_pack(p, w, bias, mult, body);
     } else {
         h.group_bytes = i8_gemm_packed_size(h.ocg, h.k);
         /* natural weights [oc, kh, kw, c/g]: group g's rows are ocg consecutive rows of k */
@@ -96,9 +120,12 @@ size_t i8_conv2d_scratch_size(const i8_conv2d_params *p) {
     switch (choose_algo(p)) {
     case I8_CONV_DW: return i8_dwconv_scratch_size(p);
     case I8_CONV_1X1: return i8_gemm_scratch_size((size_t)p->n * p->h * p->w, group_k(p));
-    default:
-        return I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
-               i8_gemm_scratch_size(tile_pixels(p), group_k(p));
+    default: {
+        const size_t im2col = I8_ALIGN_UP(tile_pixels(p) * kpad(group_k(p)), 64) +
+                              i8_gemm_scratch_size(tile_pixels(p), group_k(p));
+        const size_t wino = wino_possible(p) ? i8_wino_scratch_size(p) : 0;
+        return im2col > wino ? im2col : wino;
+    }
     }
 }
 
@@ -346,6 +373,11 @@ void i8_conv2d_run_post(const i8_conv2d_params *p, const void *packed, const int
         i8_dwconv_run(p, body, x, y, scratch, 0, (size_t)p->n * p->oh, po);
         return;
     }
+    if (h.algo == I8_CONV_WINO) {
+        i8_wino_run_units(i8_wino_kernel_default(), p, body, x, y, scratch, 0,
+                          i8_wino_units(p), po);
+        return;
+    }
     const size_t cg = (size_t)(p->c / p->groups), oc = (size_t)p->oc;
     /* y offsets below are in elements: int8, or float32 with the float epilogue */
     const size_t esz = p->out_f32 ? sizeof(float) : 1;
@@ -444,6 +476,16 @@ void i8_conv2d_run_tasks_post(const i8_conv2d_params *p, const void *packed, con
         const size_t rows = (size_t)p->n * p->oh, per = dw_rows_per_task(p);
         const size_t r0 = t0 * per, r1 = t1 * per < rows ? t1 * per : rows;
         if (r0 < r1) i8_dwconv_run(p, body, x, y, scratch, r0, r1, po);
+        return;
+    }
+    if (h.algo == I8_CONV_WINO) {
+        /* the task count is im2col's (i8_conv2d_tasks knows only p): task t runs Winograd
+         * units [t * U / T, (t + 1) * U / T), so any split of the T tasks covers every unit
+         * once */
+        const size_t tasks = i8_conv2d_tasks(p), units = i8_wino_units(p);
+        if (t1 > tasks) t1 = tasks;
+        const size_t u0 = t0 * units / tasks, u1 = t1 * units / tasks;
+        if (u0 < u1) i8_wino_run_units(i8_wino_kernel_default(), p, body, x, y, scratch, u0, u1, po);
         return;
     }
     i8_gemm_split s;

@@ -129,7 +129,7 @@ void i8_dqconv_run(const i8_dqconv_params *p, const float *x, const void *packed
         const float *xb = x + b * chw;
         const float amax = p->amax > 0.0f ? p->amax : abs_max(xb, chw);
         float sa = 1.0f;
-        if (amax == 0.0f) {
+        if (amax < I8_DQ_TINY_AMAX) { /* int8rt/dynq.h: 127 / amax would overflow */
             memset(xq, 0, (size_t)chw);
         } else {
             const float inv = 127.0f / amax;

@@ -27,12 +27,16 @@ void i8_dwconv_run(const i8_conv2d_params *p, const void *packed, const int8_t *
         /* post-ops 32 bytes per step over the rows just written (requant.h
          * i8_post_rows__avx2), cheaper than in the 16-byte AVX2 epilogue (gemm/dispatch.c) */
         const int rows_after = post != NULL;
-        /* the ymm column kernel wants the VEX vpdpbusd: the avxvnni path of a CPU with
-         * AVX-VNNI (an AVX512-VNNI-only CPU on this path keeps the AVX2 kernel) */
-        if (i8_isa_current() == I8_ISA_AVX_VNNI && i8_cpu_features_cached()->avx_vnni &&
-            i8_dwconv_3x3__avxvnni_built() && i8_dwconv_3x3_covers(p))
-            i8_dwconv_3x3__avxvnni(p, packed, x, y, scratch, r0, r1);
-        else
+        /* 3x3 column kernels (col3x3_x86.c): the VEX vpdpbusd one on the avxvnni path of a
+         * CPU with AVX-VNNI, the vpmaddwd one otherwise (avx2 path, and an AVX512-VNNI-only
+         * CPU on the avxvnni path) */
+        if (i8_dwconv_3x3_covers(p)) {
+            if (i8_isa_current() == I8_ISA_AVX_VNNI && i8_cpu_features_cached()->avx_vnni &&
+                i8_dwconv_3x3__avxvnni_built())
+                i8_dwconv_3x3__avxvnni(p, packed, x, y, scratch, r0, r1, NULL);
+            else
+                i8_dwconv_3x3__avx2(p, packed, x, y, scratch, r0, r1, NULL);
+        } else
             i8_dwconv__avx2(p, packed, x, y, scratch, r0, r1, rows_after ? NULL : post);
         if (rows_after) {
             const size_t row = (size_t)p->ow * p->c;

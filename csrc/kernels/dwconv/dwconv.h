@@ -11,7 +11,11 @@
  *        side by side; a missing odd last tap has weight 0)
  *   w4   x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W4_BLOCK bytes, per block 3 vectors
  *        [16 channels][4] int8 (kernel column kx: w[ky = 0..2][kx] and a zero filler byte)
- *        and the int32 bias' [16] = bias - 128 * sum(w) (avx512_3x3.c: vpdpbusd of u8 x + 128)
+ *        and the int32 bias' [16] = bias - 128 * sum(w) (col3x3_x86.c: vpdpbusd of u8 x + 128)
+ *   w16c  x86, 3x3 kernels only: [cs / 16] blocks of I8_DWCONV_W16C_BLOCK bytes, per block 14
+ *        vectors of 32 bytes (scalar.c i8_dwconv_pack has the lane order): the int16
+ *        vpmaddwd pairs (w[0][kx], w[1][kx]) per kx, (w[2][0], w[2][1]), (w[2][2], 0), then
+ *        the folded bias as int32 and mult as float32 (col3x3_x86.c, AVX2 set)
  *   flags [64 bytes]: int32 w_m128, 1 when some weight is -128 (the NEON pair kernel's exact
  *        fallback, neon.c: recorded at pack time, so a run, or each of its row tasks, does not
  *        scan the weights)
@@ -32,7 +36,7 @@
 #include "int8rt/kernels.h"
 #include "kernels/requant/requant.h"
 
-enum { I8_DWCONV_W4_BLOCK = 4 * 64 };
+enum { I8_DWCONV_W4_BLOCK = 4 * 64, I8_DWCONV_W16C_BLOCK = 14 * 32 };
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p);
 /* w: natural layout [c, kh, kw, 1]; bias may be NULL (zero). */
 void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *bias,
@@ -45,7 +49,8 @@ typedef struct {
     const float *mult;
     const int8_t *w;
     const int16_t *w16;
-    const unsigned char *w4; /* x86 3x3 only, else NULL */
+    const unsigned char *w4;   /* x86 3x3 only, else NULL */
+    const unsigned char *w16c; /* x86 3x3 only, else NULL */
     size_t cs, npairs;
     int32_t w_m128; /* some weight is -128 */
 } i8_dwconv_packed;
@@ -60,18 +65,23 @@ void i8_dwconv__avx2(const i8_conv2d_params *p, const void *packed, const int8_t
                      void *scratch, size_t r0, size_t r1, const i8_post *post);
 void i8_dwconv__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                            void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
-/* 3x3, dilation 1, stride_w 1 or 2 (i8_dwconv_3x3_covers): vpdpbusd over interleaved columns
- * (avx512_3x3.c), weights from the w4 section */
+/* 3x3, dilation 1, stride_w 1 or 2 (i8_dwconv_3x3_covers): the column kernel, one template
+ * (col3x3_tile.h) instantiated per primitive set (col3x3_x86.c, col3x3_emu.c), weights from
+ * the w4 section. avx512vnni: zmm vpdpbusd, with the fused post-ops */
 int i8_dwconv_3x3_covers(const i8_conv2d_params *p);
 void i8_dwconv_3x3__avx512vnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
                                void *y, void *scratch, size_t r0, size_t r1,
                                const i8_post *post);
-/* the same in ymm with the VEX vpdpbusd (avxvnni_3x3.c; avxvnni path, CPUs with AVX-VNNI),
- * no post-ops (run after the rows); _built: 0 if the compiler lacks AVX-VNNI (then unused) */
+/* avxvnni path on CPUs with AVX-VNNI: ymm VEX vpdpbusd; post must be NULL (dispatch.c runs
+ * the post-ops after the rows); _built: 0 if the compiler lacks AVX-VNNI (then unused) */
 int i8_dwconv_3x3__avxvnni_built(void);
 void i8_dwconv_3x3__avxvnni(const i8_conv2d_params *p, const void *packed, const int8_t *x,
-                            void *y, void *scratch, size_t r0, size_t r1);
-/* its portable twin, step for step (avx512_3x3_emu.c; tests): no dispatch target */
+                            void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
+/* every x86 CPU (avx2 path, and avxvnni without AVX-VNNI): ymm vpmaddwd over int16 pairs,
+ * weights from the w16c section; post must be NULL (dispatch.c) */
+void i8_dwconv_3x3__avx2(const i8_conv2d_params *p, const void *packed, const int8_t *x,
+                         void *y, void *scratch, size_t r0, size_t r1, const i8_post *post);
+/* the zmm set emulated in portable C (col3x3_emu.c; tests): no dispatch target */
 void i8_dwconv_3x3__avx512vnni_emu(const i8_conv2d_params *p, const void *packed,
                                    const int8_t *x, void *y, void *scratch, size_t r0,
                                    size_t r1, const i8_post *post);

@@ -33,8 +33,13 @@ static int has_w4(const i8_conv2d_params *p) {
 #endif
 }
 
-static size_t off_flags(const i8_conv2d_params *p, size_t cs) {
+/* the vpmaddwd column layout (x86, 3x3 kernels only), after w4 */
+static size_t off_w16c(const i8_conv2d_params *p, size_t cs) {
     return off_w4(p, cs) + I8_ALIGN_UP(has_w4(p) ? cs / 16 * I8_DWCONV_W4_BLOCK : 0, 64);
+}
+
+static size_t off_flags(const i8_conv2d_params *p, size_t cs) {
+    return off_w16c(p, cs) + (has_w4(p) ? cs / 16 * I8_DWCONV_W16C_BLOCK : 0);
 }
 
 size_t i8_dwconv_packed_size(const i8_conv2d_params *p) { return off_flags(p, cs_of(p)) + 64; }
@@ -48,6 +53,7 @@ void i8_dwconv_sections(const i8_conv2d_params *p, const void *packed, i8_dwconv
     s->w = (const int8_t *)(base + off_w(s->cs));
     s->w16 = (const int16_t *)(base + off_w16(p, s->cs));
     s->w4 = has_w4(p) ? base + off_w4(p, s->cs) : NULL;
+    s->w16c = has_w4(p) ? base + off_w16c(p, s->cs) : NULL;
     memcpy(&s->w_m128, base + off_flags(p, s->cs), sizeof s->w_m128);
 }
 
@@ -82,7 +88,7 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
         if (has_w4(p)) {
             /* block ch / 16: zmm kx (0..2) holds, per channel lane, w[ky = 0..2][kx] and a 0
              * filler byte; zmm 3 the int32 bias' = folded bias - 128 * sum(w) (the u8
-             * activations x + 128 of vpdpbusd, dwconv/avx512_3x3.c), modulo 2^32 */
+             * activations x + 128 of vpdpbusd, dwconv/col3x3_x86.c), modulo 2^32 */
             unsigned char *blk = base + off_w4(p, cs) + (size_t)ch / 16 * I8_DWCONV_W4_BLOCK;
             const size_t lane = (size_t)ch % 16;
             for (size_t ky = 0; ky < 3; ky++)
@@ -90,6 +96,27 @@ void i8_dwconv_pack(const i8_conv2d_params *p, const int8_t *w, const int32_t *b
                     blk[kx * 64 + lane * 4 + ky] = (unsigned char)w[(size_t)ch * 9 + ky * 3 + kx];
             const int32_t bu = (int32_t)(uint32_t)(uint64_t)(b - 128 * sum);
             memcpy(blk + 192 + lane * 4, &bu, sizeof bu);
+            /* w16c, block ch / 16: 14 vectors of 32 bytes (col3x3_x86.c, AVX2 set), each as
+             * lo (channels 0-3 | 8-11) and hi (4-7 | 12-15), int32 lane 4 * half + ch % 4
+             * (the order _mm256_unpack{lo,hi}_epi16 gives the activations): vectors 2 kx,
+             * 2 kx + 1 the pair (w[0][kx], w[1][kx]); 6, 7 the pair (w[2][0], w[2][1]); 8, 9
+             * (w[2][2], 0); 10, 11 the folded bias as int32 and 12, 13 the float32
+             * multipliers in the same lane order */
+            unsigned char *bc = base + off_w16c(p, cs) + (size_t)ch / 16 * I8_DWCONV_W16C_BLOCK;
+            const size_t half = lane / 8, vhi = lane % 8 / 4, l32 = 4 * half + lane % 4;
+            int16_t pair[5][2];
+            for (size_t kx = 0; kx < 3; kx++) {
+                pair[kx][0] = w[(size_t)ch * 9 + kx];
+                pair[kx][1] = w[(size_t)ch * 9 + 3 + kx];
+            }
+            pair[3][0] = w[(size_t)ch * 9 + 6];
+            pair[3][1] = w[(size_t)ch * 9 + 7];
+            pair[4][0] = w[(size_t)ch * 9 + 8];
+            pair[4][1] = 0;
+            for (size_t v = 0; v < 5; v++)
+                memcpy(bc + (2 * v + vhi) * 32 + l32 * 4, pair[v], sizeof pair[v]);
+            memcpy(bc + (10 + vhi) * 32 + l32 * 4, &pb[ch], sizeof pb[ch]);
+            memcpy(bc + (12 + vhi) * 32 + l32 * 4, &mult[ch], sizeof mult[ch]);
         }
     }
     memcpy(base + off_flags(p, cs), &w_m128, sizeof w_m128);

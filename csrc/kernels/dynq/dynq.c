@@ -35,7 +35,7 @@ static float absmax(const float *a, int64_t n) {
 }
 
 static void quantize_span(const float *a, int64_t n, float amax, int8_t *q) {
-    if (amax == 0.0f) {
+    if (amax < I8_DQ_TINY_AMAX) {
         memset(q, 0, (size_t)n);
         return;
     }
@@ -53,13 +53,13 @@ void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, 
     if (!per_row) {
         const float amax = absmax(a, m * k);
         quantize_span(a, m * k, amax, q);
-        s[0] = amax == 0.0f ? 1.0f : amax / 127.0f;
+        s[0] = amax < I8_DQ_TINY_AMAX ? 1.0f : amax / 127.0f;
         return;
     }
     for (int64_t i = 0; i < m; i++) {
         const float amax = absmax(a + i * k, k);
         quantize_span(a + i * k, k, amax, q + i * k);
-        s[i] = amax == 0.0f ? 1.0f : amax / 127.0f;
+        s[i] = amax < I8_DQ_TINY_AMAX ? 1.0f : amax / 127.0f;
     }
 }
 

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "int8rt/dynq.h"
+
 /* the prepared activation element a gemm kernel set reads (kernels/gemm/gemm.h) */
 enum { I8_DQ_PREP_U8 = 1 /* K4N16: q ^ 0x80 */, I8_DQ_PREP_I16 = 2 /* K2N16: int16 q */ };
 

@@ -42,8 +42,8 @@ AVX512 int64_t i8_dq_prepare_rows_u8__avx512(int64_t rows, int64_t k, const floa
         const float *ar = a + r * lda;
         uint8_t *d = (uint8_t *)dst + r * kc;
         const float amax = absmax_row(ar, k);
-        s[r] = amax == 0.0f ? 1.0f : amax / 127.0f;
-        if (amax == 0.0f) { /* q = 0: the byte 0x80 */
+        s[r] = amax < I8_DQ_TINY_AMAX ? 1.0f : amax / 127.0f;
+        if (amax < I8_DQ_TINY_AMAX) { /* q = 0: the byte 0x80 */
             memset(d, 0x80, (size_t)k);
             memset(d + k, 0, (size_t)(kc - k));
             continue;

@@ -56,10 +56,10 @@ AVX2 int64_t i8_dq_prepare_rows__avx2(int32_t fmt, int64_t rows, int64_t k, cons
     for (int64_t r = 0; r < rows; r++) {
         const float *ar = a + r * lda;
         const float amax = absmax_row(ar, k);
-        s[r] = amax == 0.0f ? 1.0f : amax / 127.0f;
+        s[r] = amax < I8_DQ_TINY_AMAX ? 1.0f : amax / 127.0f;
         if (fmt == I8_DQ_PREP_U8) {
             uint8_t *d = (uint8_t *)dst + r * kc;
-            if (amax == 0.0f) { /* q = 0: the byte 0x80 */
+            if (amax < I8_DQ_TINY_AMAX) { /* q = 0: the byte 0x80 */
                 memset(d, 0x80, (size_t)k);
                 memset(d + k, 0, (size_t)(kc - k));
                 continue;
@@ -79,7 +79,7 @@ AVX2 int64_t i8_dq_prepare_rows__avx2(int32_t fmt, int64_t rows, int64_t k, cons
             memset(d + k, 0, (size_t)(kc - k));
         } else {
             int16_t *d = (int16_t *)dst + r * kc;
-            if (amax == 0.0f) {
+            if (amax < I8_DQ_TINY_AMAX) {
                 memset(d, 0, (size_t)kc * sizeof *d);
                 continue;
             }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "int8rt/cpu.h"
+#include "int8rt/dynq.h"
 #include "kernels/rnn/matvec.h"
 #include "kernels/x86_paths.h"
 
@@ -76,7 +77,7 @@ static float quantize_row(int32_t k, int32_t k4, const float *a, int8_t *q, int 
             mx = v > mx ? v : mx;
         }
     memset(q, 0, (size_t)k4);
-    if (mx == 0.0f) return 1.0f;
+    if (mx < I8_DQ_TINY_AMAX) return 1.0f;
     const float inv = 127.0f / mx;
     i = 0;
 #if defined(__x86_64__) || defined(__i386__)
