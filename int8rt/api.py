@@ -101,9 +101,10 @@ def quantize(model: ModelSource, calibration: Any = None,
     drives the mixed-precision search over all outputs; with `keep="auto"` a sensitivity pass
     finds the few layers whose int8 error breaks that metric and keeps just those float until
     it reaches `target` (default 0.9; 0.999 for cosine), measured against the float model on
-    `eval_inputs` (default: the first 8 calibration samples, on which it aims higher, at half
-    the allowed disagreement: quant.keep.search_target). `keep` may also list node names
-    to keep float (as `float_nodes`).
+    `eval_inputs` (default: the first 16 calibration samples, on which it aims higher, at half
+    the allowed disagreement: quant.keep.search_target); it chooses on the even ones and keeps
+    its choice only if it beats plain int8 on the odd ones (quant.keep.keep_auto). `keep` may
+    also list node names to keep float (as `float_nodes`).
 
     Without calibration: a QDQ / QOperator ONNX model is imported with its own scales and zero
     points, and `table` (a scale-table JSON path or document, docs/QAT.md) gives them for a
@@ -232,7 +233,7 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
     import numpy as np
 
     from .calib_data import _first_samples_array
-    from .quant.keep import DEFAULT_MARGIN, PREPARATIONS, auto_keep, choose_preparation
+    from .quant.keep import DEFAULT_MARGIN, EVAL_SAMPLES, PREPARATIONS, keep_auto
     from .quant.ptq import reiterable
 
     if len(float_graph.inputs) != 1:
@@ -241,7 +242,7 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
         raise ValueError("keep='auto' compares float outputs: use io_dtype='float32'")
     calibration = reiterable(calibration)
     x = np.asarray(eval_inputs if eval_inputs is not None
-                   else _first_samples_array(calibration, 8), np.float32)
+                   else _first_samples_array(calibration, EVAL_SAMPLES), np.float32)
     shape = tuple(float_graph.tensor(float_graph.inputs[0]).shape)
     if x.ndim == len(shape) - 1:  # samples without their batch axis
         x = x[:, None]
@@ -254,13 +255,10 @@ def _keep_auto(float_graph: Graph, calibration: Any, metric: Any, target: float 
         cle, bc = bool(equalize), bool(bias_correction)
         options = ((("+".join(n for n, on in (("CLE", cle), ("BC", bc)) if on) or "plain"),
                     cle, bc),)
-    prep = choose_preparation(float_graph, calibration, feeds, metric, method=method,
-                              options=options, progress=progress, **quant_kw)[0]
     # held-out evaluation samples need no margin (quant.keep module doc)
     margin = DEFAULT_MARGIN if eval_inputs is None else 0.0
-    res = auto_keep(prep.graph, calibration, feeds, metric, target, method=method,
-                    ranges=prep.ranges, margin=margin, progress=progress, **quant_kw)
-    res.prepared = prep.label
+    res = keep_auto(float_graph, calibration, feeds, metric, target, method=method,
+                    options=options, margin=margin, progress=progress, **quant_kw)
     res.graph.meta["quantization"]["keep_auto"] = res.meta()
     if progress:
         print(res.summary())

@@ -137,7 +137,7 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     nv = nr // 4
     p = s.name
     o = prologue(s, mr, nr)
-    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+    o += [f"    const size_t bytes = kc; /* {KC_DOC} */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for v in range(nv):
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {4 * v});")
@@ -147,7 +147,9 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     ind = "    " if asm else ""
     if asm:
         o += lane_asm_loop(p, mr)
-    o.append(f"{ind}    for (size_t q = 0; q < bytes; q += 16) {{")
+        o += ["    " + x for x in lane_tail(p, mr, nv, "a{r}", "w0")]
+        o.append("    } else {")
+    o.append(f"{ind}    for (size_t q = 0; q + 16 <= bytes; q += 16) {{")
     for r in range(mr):
         o.append(f"{ind}        const {p}_xvec x{r} = {p}_loadx(a{r} + q);")
     o.append(f"{ind}        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
@@ -159,15 +161,18 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
             for v in range(nv):
                 o.append(f"{ind}        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
     o.append(f"{ind}    }}")
+    o += [ind + x for x in lane_tail(p, mr, nv, "a{r} + (bytes & ~(size_t)15)",
+                                     "wp + 16 * (bytes & ~(size_t)15)")]
     if asm:
         o.append("    }")
     o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if nv < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
-    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
-        vs = ", ".join(f"acc{r}_{v}" if v < nv else "z" for v in range(4))
-        o.append(f"    {p}_store16x4(&rq, {vs}, p->mult, c{r}, n0);")
+    rows = [f"{p}_store16x4(&rq, " + ", ".join(f"acc{r}_{v}" if v < nv else "z"
+                                                for v in range(4)) + f", p->mult, c{r}, {{n}});"
+            for r in reversed(range(mr))]  # row mr - 1 written last: repeated rows rewrite it
+    o += whole_or_partial(nr, rows)
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -215,7 +220,31 @@ def lane_asm_loop(p: str, mr: int) -> list[str]:
           '            : [bias] "r"(p->bias)',
           f"            : {clob}, \"cc\", \"memory\");"]
     o += [f"        acc{r}_{v} = acc[{4 * r + v}];" for r in range(mr) for v in range(4)]
-    o += ["    } else {"]
+    return o
+
+
+# the dot length kc of the NEON K4N16S tiles: the driver passes k rounded up to 8, not kp
+KC_DOC = "kc int8 per row: k rounded up to 8 (rows and weight blocks: kp)"
+
+
+def lane_tail(p: str, mr: int, nv: int, arow: str, wbase: str) -> list[str]:
+    """kc % 16 == 8 (k = 24, 40, ...: MobileNetV2's k = 24 layers): lanes 0 and 1 (two k
+    quads) of one more 16-byte row load, instead of a whole step over zero padding (quads 2,
+    3 of it are the padding of kp; the load stays inside the kp-byte row). arow / wbase: the
+    rows' and weights' position after the whole steps ({r}: the row)."""
+    o = ["    if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */",
+         f"        const unsigned char *wt = {wbase};"]
+    for r in range(mr):
+        o.append(f"        const {p}_xvec x{r} = {p}_loadx({arow.format(r=r)});")
+    o.append(f"        {p}_wvec {', '.join(f'w{v}' for v in range(nv))};")
+    for lane in (0, 1):
+        for v in range(nv):
+            off = 64 * lane + 16 * v
+            o.append(f"        w{v} = {p}_loadw(wt{f' + {off}' if off else ''});")
+        for r in range(mr):
+            for v in range(nv):
+                o.append(f"        acc{r}_{v} = {p}_dot{lane}(acc{r}_{v}, w{v}, x{r});")
+    o.append("    }")
     return o
 
 
@@ -223,27 +252,43 @@ def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
     """The pair form's k loop in primitives (intrinsics / the portable twin)."""
     p = s.name
     o = []
-    o.append("    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */")
+    o.append("    for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */")
     assert s.astep == 16  # pack_a stores every quad broadcast: one 16-byte load, no DUP
     for sub in (0, 1):  # quads 2 sub (A) and 2 sub + 1 (B)
-        for r in range(mr):
-            o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx(a{r} + 4 * q + {32 * sub});")
-            o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx(a{r} + 4 * q + "
-                     f"{32 * sub + 16});")
-        for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
-            wo = 128 * sub + 32 * gp
-            o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo});")
-            o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2(wp + 16 * q + {wo + 64});")
-            for i in (0, 1):
-                g = 2 * gp + i
-                for r in range(mr):
-                    for h, half in ((0, "lo"), (1, "hi")):
-                        v = 2 * g + h
-                        o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
-                                 f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
-                                 f"xb{r}_{sub});")
+        o += pair_step(p, mr, ng, sub, "a{r} + 4 * q", "wp + 16 * q")
     o.append("    }")
+    o += pair_tail(p, mr, ng, "a{r} + 4 * (bytes & ~(size_t)15)",
+                   "wp + 16 * (bytes & ~(size_t)15)")
     return o
+
+
+def pair_step(p: str, mr: int, ng: int, sub: int, arow: str, wbase: str) -> list[str]:
+    """One quad pair (quads 2 sub and 2 sub + 1 of a 16-byte k step) of the pair form."""
+    o = []
+    for r in range(mr):
+        a = arow.format(r=r)
+        o.append(f"        const {p}_xvec xa{r}_{sub} = {p}_loadx({a} + {32 * sub});")
+        o.append(f"        const {p}_xvec xb{r}_{sub} = {p}_loadx({a} + {32 * sub + 16});")
+    for gp in range(ng // 2):  # channel groups 2 gp, 2 gp + 1: two weight vectors per load
+        wo = 128 * sub + 32 * gp
+        o.append(f"        const {p}_wvec2 wa{gp}_{sub} = {p}_loadw2({wbase} + {wo});")
+        o.append(f"        const {p}_wvec2 wb{gp}_{sub} = {p}_loadw2({wbase} + {wo + 64});")
+        for i in (0, 1):
+            g = 2 * gp + i
+            for r in range(mr):
+                for h, half in ((0, "lo"), (1, "hi")):
+                    v = 2 * g + h
+                    o.append(f"        acc{r}_{v} = {p}_dot{half}(acc{r}_{v}, "
+                             f"wa{gp}_{sub}.val[{i}], xa{r}_{sub}, wb{gp}_{sub}.val[{i}], "
+                             f"xb{r}_{sub});")
+    return o
+
+
+def pair_tail(p: str, mr: int, ng: int, arow: str, wbase: str) -> list[str]:
+    """kc % 16 == 8: the first quad pair of one more step only (the second is kp's zero
+    padding); as lane_tail."""
+    return (["    if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */"]
+            + pair_step(p, mr, ng, 0, arow, wbase) + ["    }"])
 
 
 def pair_asm_loop(p: str) -> list[str]:
@@ -255,10 +300,17 @@ def pair_asm_loop(p: str) -> list[str]:
     multi-register loads with post-increment nor keeps the loop to one counter). v0-v3 hold
     the activations, v4-v11 the weights, v12-v15 the int16 products (two per row, so the two
     rows' chains interleave), v16-v31 the accumulators: an asm statement takes at most 30
-    operands (an in-out one counts twice), so they enter and leave through memory, 16 loads
-    and stores per call, which the loop repays from kc = 64 on."""
+    operands (an in-out one counts twice), so they start at the bias inside the block and
+    leave through memory (8 STP, 8 LDP per call), which the loop repays from kc = 64 on."""
     accs = [f"acc{r}_{v}" for r in (0, 1) for v in range(8)]
-    ins = [f"ldp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
+    # the accumulators start at the bias inside the block (as _acc0lo / _acc0hi: bias of
+    # channels 4g..4g + 3 zipped with zero, row 1 a copy), not through memory: 18
+    # instructions instead of the C side's 19 plus 8 stores and 8 loads
+    ins = ["ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[bias]]", "movi v0.16b, #0"]
+    for g in range(4):
+        ins += [f"zip1 v{16 + 2 * g}.4s, v{8 + g}.4s, v0.4s",
+                f"zip2 v{17 + 2 * g}.4s, v{8 + g}.4s, v0.4s"]
+    ins += [f"mov v{24 + i}.16b, v{16 + i}.16b" for i in range(8)]
     body = []
     for sub in (0, 1):
         body += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
@@ -278,17 +330,15 @@ def pair_asm_loop(p: str) -> list[str]:
     ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
     clob = ", ".join(f'"v{i}"' for i in range(32))
     o = ["    if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */",
-         f"        {p}_vec acc[16] = {{{', '.join(accs[:8])},",
-         f"                               {', '.join(accs[8:])}}};",
+         f"        {p}_vec acc[16];",
          "        size_t n = bytes / 16;",
          "        const unsigned char *w0 = wp;",
          "        __asm__ volatile("]
     o += [f'            "{x}\\n\\t"' for x in ins]
     o += ['            : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)',
-          "            : [acc] \"r\"(acc)",
+          "            : [acc] \"r\"(acc), [bias] \"r\"(p->bias)",
           f"            : {clob}, \"cc\", \"memory\");"]
     o += [f"        {a} = acc[{i}];" for i, a in enumerate(accs)]
-    o += ["    } else {"]
     return o
 
 
@@ -307,7 +357,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     ng = nr // 4  # 4-channel groups
     p = s.name
     o = prologue(s, mr, nr)
-    o += ["    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */",
+    o += [f"    const size_t bytes = kc; /* {KC_DOC} */",
           "    const unsigned char *wp = (const unsigned char *)w;"]
     for g in range(ng):  # the bias in the first half of each channel's lane pair
         o.append(f"    {p}_vec acc0_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
@@ -316,6 +366,8 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
     if s.asm_loop and nr == 16 and mr == 2:
         o += pair_asm_loop(p)
+        o += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
+        o.append("    } else {")
         o += ["    " + x for x in pair_c_loop(s, mr, ng)]
         o.append("    }")
     else:
@@ -324,13 +376,26 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
         o.append(f"    const {p}_vec z = {p}_zero();")
+    rows = []
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
         folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
                           for g in range(4))
-        o.append(f"    {p}_store16x4(&rq, {folds},")
-        o.append(f"                  p->mult, c{r}, n0);")
+        rows.append(f"{p}_store16x4(&rq, {folds},\n"
+                    f"                      p->mult, c{r}, {{n}});")
+    o += whole_or_partial(nr, rows)
     o.append("}")
     return "\n".join(o) + "\n"
+
+
+def whole_or_partial(nr: int, rows: list[str]) -> list[str]:
+    """The NEON tiles' row stores twice: all nr channels (a constant: the store's width test
+    folds away, about 2 instructions per row) or the first n0 (the last column block)."""
+    o = [f"    if (n0 == {nr}) {{"]
+    o += ["        " + r.format(n=nr).replace("\n", "\n    ") for r in rows]
+    o.append("    } else {")
+    o += ["        " + r.format(n="n0").replace("\n", "\n    ") for r in rows]
+    o.append("    }")
+    return o
 
 
 def tile(s: Set, mr: int, nr: int) -> str:

@@ -75,7 +75,7 @@ def cols_for(kd: dict) -> tuple[int, ...]:
     return tuple(sorted(x for x in out if x > 0))
 
 
-K_SWEEP = (1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100)
+K_SWEEP = (1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 24, 31, 32, 33, 56, 63, 64, 100)
 
 
 @pytest.mark.parametrize("k", K_SWEEP)

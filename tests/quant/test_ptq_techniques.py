@@ -104,6 +104,28 @@ def test_bias_correction_removes_the_mean_output_shift(per_channel, bits):
         bias_of(quantize(g, [x], **kw))
 
 
+def test_layers_kept_float_get_their_uncorrected_bias():
+    """Bias correction offsets the mean error of a layer's int8 weights; a layer kept float
+    runs its float weights, so it takes the bias from before the correction: with every node
+    kept float the bias-corrected model is the float model again."""
+    g = dw_separable_graph()
+    x = images(16)
+    gc = prepare(g, [x], bias_correction=True)
+    ranges = calibrate(gc, [x], progress=False)
+    every = [n.name for n in g.nodes]
+    qg = quantize_graph(gc, ranges, float_nodes=every)
+    for node in ("c1", "dw", "pw", "fc"):
+        bias = next(n for n in qg.nodes if n.name == node).inputs[2]
+        assert np.array_equal(qg.const(bias), g.const(f"{node}.b"))
+    y = run_program(_prog(qg, x), [x])[0]
+    np.testing.assert_allclose(y, _float_out(g, x), rtol=1e-5, atol=1e-5)
+    # int8 layers keep the corrected bias; the record of the old ones stays out of the model
+    part = quantize_graph(gc, ranges, float_nodes=["dw"])
+    assert "uncorrected_biases" not in part.meta and "uncorrected_biases" in gc.meta
+    dw_bias = next(n for n in part.nodes if n.name == "dw").inputs[2]
+    assert np.array_equal(part.const(dw_bias), g.const("dw.b"))
+
+
 def test_symmetric_activations_have_zero_zero_points():
     g = dw_separable_graph()
     x = images(8)

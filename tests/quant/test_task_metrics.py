@@ -11,9 +11,11 @@ from int8rt.quant.keep import (
     choose_preparation,
     float_runner,
     int8_runner,
+    keep_auto,
     layer_region,
     run_outputs,
     search_target,
+    split_samples,
 )
 from int8rt.quant.metrics import parse_metric
 
@@ -143,11 +145,16 @@ def test_quantize_keep_auto_chooses_the_preparation_unless_told() -> None:
     x = np.concatenate([f["x"] for f in feeds])
     kw = {"per_channel": False, "weight_bits": 4, "progress": False, "keep": "auto",
           "metric": "cosine", "target": 0.99}
-    own = [{"x": calib[0][i:i + 1]} for i in range(8)]  # its default: 8 calibration samples
+    # its default: the first 16 calibration samples, of which the even ones select
+    own = [{"x": calib[0][i:i + 1]} for i in range(0, 16, 2)]
     best = choose_preparation(g, calib, own, "cosine", per_channel=False, weight_bits=4)[0]
     meta = int8rt.quantize(g, calib, **kw).graph.meta["quantization"]["keep_auto"]
     assert meta["prepared"] == best.label and meta["int8_value"] == pytest.approx(best.value)
     assert meta["search_target"] == pytest.approx(0.995)  # evaluated on calibration samples
+    v = meta["validation"]  # the odd ones of the 16 validate: never below plain int8 there
+    assert v["samples"] == 8 and v["start"] == "plain"
+    assert v["value"] > v["start_value"] or (v["accepted"] == "start"
+                                             and v["value"] == v["start_value"])
     told = int8rt.quantize(g, calib, equalize=False, bias_correction=False, eval_inputs=x,
                            **kw).graph.meta["quantization"]["keep_auto"]
     assert told["prepared"] == "plain"
@@ -155,6 +162,76 @@ def test_quantize_keep_auto_chooses_the_preparation_unless_told() -> None:
     both = int8rt.quantize(g, calib, equalize=True, bias_correction=True, eval_inputs=x,
                            **kw).graph.meta["quantization"]["keep_auto"]
     assert both["prepared"] == "CLE+BC"
+
+
+def test_split_samples_is_fixed_and_interleaved() -> None:
+    feeds = [{"x": np.full((1, 2), i, np.float32)} for i in range(7)]
+    sel, val = split_samples(feeds)
+    assert [int(f["x"][0, 0]) for f in sel] == [0, 2, 4, 6]
+    assert [int(f["x"][0, 0]) for f in val] == [1, 3, 5]
+    again = split_samples(feeds)
+    assert all(a is b for a, b in zip(sel + val, again[0] + again[1], strict=True))
+
+
+def _validation_value(g, qgraph, feeds) -> float:
+    val = split_samples(feeds)[1]
+    return parse_metric("cosine")(run_outputs(float_runner(g), val),
+                                  run_outputs(int8_runner(qgraph), val))
+
+
+def test_keep_auto_searches_on_one_half_and_checks_on_the_other() -> None:
+    """The layers are chosen on the selection half; the validation half, which the search
+    never saw, confirms the choice beats plain full int8 there; every recorded value is the
+    real int8 program's."""
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    kw = {"per_channel": False, "weight_bits": 4}
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, **kw)
+    v = res.validation
+    assert v.samples == 8 and v.start == "plain" and v.accepted == "search" and res.kept
+    assert v.value > v.start_value
+    assert v.value == pytest.approx(_validation_value(g, res.graph, feeds))
+    plain = int8rt.quantize(g, calib, progress=False, **kw).graph
+    assert v.start_value == pytest.approx(_validation_value(g, plain, feeds))
+    # the search saw only the even samples: on them alone it keeps the same layers
+    plain_only = keep_auto(g, calib, feeds, "cosine", 0.99, options=(("plain", False, False),),
+                           **kw)
+    alone = auto_keep(g, calib, split_samples(feeds)[0], "cosine", 0.99, **kw)
+    assert alone.kept == plain_only.kept and alone.final_value == plain_only.final_value
+    assert res.meta()["validation"] == v.meta()
+
+
+def test_keep_auto_falls_back_to_plain_int8_when_validation_disagrees(monkeypatch) -> None:
+    """A choice that does worse than plain full int8 on the validation samples is refused:
+    here the search is made to return a 2-bit model (worse everywhere), and keep_auto ends
+    with exactly the plain int8 model, no layer float."""
+    import int8rt.quant.keep as keep_mod
+    from int8rt.quant.ptq import quantize_graph
+
+    real = keep_mod.auto_keep
+
+    def bad_search(graph, calibration, feeds, metric, target, **kw):
+        res = real(graph, calibration, feeds, metric, target, **kw)
+        res.graph = quantize_graph(graph, kw["ranges"], per_channel=False, weight_bits=2,
+                                   float_nodes=["fc"])
+        res.kept = ["fc"]
+        return res
+
+    monkeypatch.setattr(keep_mod, "auto_keep", bad_search)
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    kw = {"per_channel": False, "weight_bits": 4}
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, options=(("plain", False, False),), **kw)
+    v = res.validation
+    assert v.found == "plain, 1 kept" and v.found_value < v.start_value
+    assert v.accepted == "start" and v.value == v.start_value and res.kept == []
+    plain = int8rt.quantize(g, calib, progress=False, **kw).graph
+    assert not res.graph.meta["quantization"].get("float_nodes")
+    assert _validation_value(g, res.graph, feeds) == _validation_value(g, plain, feeds)
+    # without validation the bad choice would stand
+    unchecked = keep_auto(g, calib, feeds, "cosine", 0.99, options=(("plain", False, False),),
+                          validate=False, **kw)
+    assert unchecked.kept == ["fc"] and unchecked.validation is None
 
 
 def test_keep_auto_keeps_nothing_when_int8_already_meets_the_target() -> None:
@@ -202,10 +279,12 @@ def test_cli_keep_auto(tmp_path, capsys) -> None:
     out = tmp_path / "q.i8"
     args = ["-q", "quantize", str(tmp_path / "m.i8"), "--calib", str(tmp_path / "calib.npy"),
             "--per-tensor", "--weight-bits", "4", "--keep", "auto", "--metric", "cosine",
-            "--target", "0.999", "-o", str(out)]
+            "--target", "0.99", "-o", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "keep auto: cosine" in text and "dw" in text.split("kept float:")[1]
+    kept = i8format.load(out).meta["quantization"]["keep_auto"]["kept"]
+    assert kept and "keep auto: cosine" in text
+    assert text.split("kept float: ")[1].split("\n")[0] == ", ".join(kept)
     # an unreachable target exits 1 (the file is still written, as for --max-drop)
     assert main(args[:-4] + ["--target", "1.0", "-o", str(out)]) == 1
 

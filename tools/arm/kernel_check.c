@@ -478,7 +478,7 @@ static int gemm_case(const i8_gemm_kernel *kd, const i8_gemm_kernel *ref, int m,
 
 static int gemm_sets(void) {
     static const int ms[] = {1, 2, 3, 4, 5, 7, 9, 13};
-    static const int ks[] = {1, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100};
+    static const int ks[] = {1, 3, 4, 5, 15, 16, 17, 24, 31, 33, 56, 64, 100};
     static const int ns[] = {1, 3, 4, 5, 15, 16, 17, 20, 33, 48, 50};
     static const int zps[] = {-128, 127, -11, 0};
     size_t count = 0;

@@ -97,6 +97,22 @@ INLINE void build_weights(const i8_conv2d_params *p, const i8_dwconv_packed *s, 
         }
 }
 
+/* The 3x3 weight columns for the second output row of a row pair (block): kernel rows 0-2 in
+ * lane bytes 1-3, byte 0 zero, so that a column of input rows iy0..iy0 + 3 gives output row
+ * oy + 1 (input rows iy0 + 1..iy0 + 3) with these weights and row oy with build_weights'. */
+INLINE void build_weights_next_row(const i8_conv2d_params *p, const i8_dwconv_packed *s,
+                                   size_t ch, int8_t *wb) {
+    const int8x16_t z = vdupq_n_s8(0);
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; kx++) {
+        int8x16_t o[4];
+        interleave4(z, vld1q_s8(s->w + ((size_t)0 * p->kw + kx) * s->cs + ch),
+                    vld1q_s8(s->w + ((size_t)1 * p->kw + kx) * s->cs + ch),
+                    vld1q_s8(s->w + ((size_t)2 * p->kw + kx) * s->cs + ch), o);
+        vst1q_s8_x4(wb + (size_t)kx * 64, (int8x16x4_t){{o[0], o[1], o[2], o[3]}});
+    }
+}
+
 /* Columns ix in [ix0, ix1) of output row (image xb, first input row iy0) into cb, 64 * G
  * bytes each; rows outside the image and columns outside it read x_zp. nch: valid channels
  * of the block (16, or the tail's count: then loads go through load_part). */
@@ -268,11 +284,35 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
     /* output pixels per segment: their columns fit the buffer */
     const int32_t span = (KW - 1) * dw + 1;
     const int32_t seg = (NEONDOT_COLS - span) / sw + 1;
+    /* Row pairs (3x3, vertical stride and dilation 1, int8, 16 channels): output rows oy and
+     * oy + 1 read input rows iy0..iy0 + 3, which is exactly one 4-row column (the 4th row is
+     * a zero-weight filler for a single row). So one column build serves both rows: row oy
+     * with the weights as built above (4th lane byte 0), row oy + 1 with the same kernel rows
+     * shifted one byte up (build_weights_next_row). Halves the column builds of the stride-1
+     * 3x3 layers (MobileNetV2: most of its depthwise). */
+    const int pairs = KH == 3 && KW == 3 && SPLIT && fast && p->stride_h == 1 && p->dil_h == 1;
+    int8_t *wb_next = wb + 3 * 64; /* scratch: MAX_K * 2 * 64 bytes of weight columns */
+    if (pairs && r1 - r0 >= 2) build_weights_next_row(p, s, ch, wb_next);
     for (size_t r = r0; r < r1; r++) {
         const int32_t b = (int32_t)(r / (size_t)p->oh), oy = (int32_t)(r % (size_t)p->oh);
         const int8_t *xb = x + (size_t)b * p->h * p->w * c;
         const int32_t iy0 = oy * p->stride_h - p->pad_t;
         unsigned char *yrow = y + (r * (size_t)p->ow * c + ch) * esz;
+        if (KH == 3 && KW == 3 && SPLIT && pairs && r + 1 < r1 && oy + 1 < p->oh) {
+            unsigned char *ynext = yrow + (size_t)p->ow * c;
+            for (int32_t ox0 = 0; ox0 < p->ow; ox0 += seg) {
+                const int32_t n = p->ow - ox0 < seg ? p->ow - ox0 : seg;
+                const int32_t ix0 = ox0 * sw - p->pad_l;
+                build_columns(p, xb, iy0, ch, 16, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf,
+                              4);
+                pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb, yrow + (size_t)ox0 * c,
+                          n, (size_t)sw * 64, (size_t)dw * 64, c);
+                pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb_next,
+                          ynext + (size_t)ox0 * c, n, (size_t)sw * 64, (size_t)dw * 64, c);
+            }
+            r++; /* the pair's second row */
+            continue;
+        }
         for (int32_t ox0 = 0; ox0 < p->ow; ox0 += seg) {
             const int32_t n = p->ow - ox0 < seg ? p->ow - ox0 : seg;
             const int32_t ix0 = ox0 * sw - p->pad_l;

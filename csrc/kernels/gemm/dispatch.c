@@ -362,10 +362,14 @@ void i8_gemm_run(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, co
         return;
     }
     unsigned char *rows = (unsigned char *)p1;
+    /* The K4N16S tiles (NEON) take a dot length of k rounded up to 8, not kp: with k = 24
+     * (MobileNetV2) they skip the last 8 bytes of padding (gen_gemm_tiles.py, lane_tail /
+     * pair_tail); the rows stay kp wide. */
+    const size_t kdot = pn->layout == I8_GEMM_K4N16S ? I8_ALIGN_UP((size_t)pn->k, 8) : kc;
     for (size_t i0 = 0; i0 < m; i0 += mb) {
         const size_t cnt = m - i0 < mb ? m - i0 : mb;
         kd->pack_a(cnt, a + i0 * a_stride, a_stride, (size_t)pn->k, kc, rows);
-        run_block(kd, pn, cnt, kc, rows, row, cb + i0 * c_row, c_row);
+        run_block(kd, pn, cnt, kdot < kc ? kdot : kc, rows, row, cb + i0 * c_row, c_row);
     }
 }
 

@@ -49,7 +49,7 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4__neondot4(
         a4 = a3;
         c4 = c3;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_vec acc0_0 = neondot4_acc0(p->bias + 0);
     neondot4_vec acc0_1 = neondot4_acc0(p->bias + 4);
@@ -398,8 +398,65 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4__neondot4(
         acc4_1 = acc[17];
         acc4_2 = acc[18];
         acc4_3 = acc[19];
+        if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */
+            const unsigned char *wt = w0;
+            const neondot4_xvec x0 = neondot4_loadx(a0);
+            const neondot4_xvec x1 = neondot4_loadx(a1);
+            const neondot4_xvec x2 = neondot4_loadx(a2);
+            const neondot4_xvec x3 = neondot4_loadx(a3);
+            const neondot4_xvec x4 = neondot4_loadx(a4);
+            neondot4_wvec w0, w1, w2, w3;
+            w0 = neondot4_loadw(wt);
+            w1 = neondot4_loadw(wt + 16);
+            w2 = neondot4_loadw(wt + 32);
+            w3 = neondot4_loadw(wt + 48);
+            acc0_0 = neondot4_dot0(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot0(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot0(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot0(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot0(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot0(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot0(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot0(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot0(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot0(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot0(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot0(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot0(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot0(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot0(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot0(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot0(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot0(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot0(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot0(acc4_3, w3, x4);
+            w0 = neondot4_loadw(wt + 64);
+            w1 = neondot4_loadw(wt + 80);
+            w2 = neondot4_loadw(wt + 96);
+            w3 = neondot4_loadw(wt + 112);
+            acc0_0 = neondot4_dot1(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot1(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot1(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot1(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot1(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot1(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot1(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot1(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot1(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot1(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot1(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot1(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot1(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot1(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot1(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot1(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot1(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot1(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot1(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot1(acc4_3, w3, x4);
+        }
     } else {
-        for (size_t q = 0; q < bytes; q += 16) {
+        for (size_t q = 0; q + 16 <= bytes; q += 16) {
             const neondot4_xvec x0 = neondot4_loadx(a0 + q);
             const neondot4_xvec x1 = neondot4_loadx(a1 + q);
             const neondot4_xvec x2 = neondot4_loadx(a2 + q);
@@ -503,14 +560,79 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4__neondot4(
             acc4_2 = neondot4_dot3(acc4_2, w2, x4);
             acc4_3 = neondot4_dot3(acc4_3, w3, x4);
         }
+        if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */
+            const unsigned char *wt = wp + 16 * (bytes & ~(size_t)15);
+            const neondot4_xvec x0 = neondot4_loadx(a0 + (bytes & ~(size_t)15));
+            const neondot4_xvec x1 = neondot4_loadx(a1 + (bytes & ~(size_t)15));
+            const neondot4_xvec x2 = neondot4_loadx(a2 + (bytes & ~(size_t)15));
+            const neondot4_xvec x3 = neondot4_loadx(a3 + (bytes & ~(size_t)15));
+            const neondot4_xvec x4 = neondot4_loadx(a4 + (bytes & ~(size_t)15));
+            neondot4_wvec w0, w1, w2, w3;
+            w0 = neondot4_loadw(wt);
+            w1 = neondot4_loadw(wt + 16);
+            w2 = neondot4_loadw(wt + 32);
+            w3 = neondot4_loadw(wt + 48);
+            acc0_0 = neondot4_dot0(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot0(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot0(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot0(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot0(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot0(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot0(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot0(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot0(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot0(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot0(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot0(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot0(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot0(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot0(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot0(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot0(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot0(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot0(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot0(acc4_3, w3, x4);
+            w0 = neondot4_loadw(wt + 64);
+            w1 = neondot4_loadw(wt + 80);
+            w2 = neondot4_loadw(wt + 96);
+            w3 = neondot4_loadw(wt + 112);
+            acc0_0 = neondot4_dot1(acc0_0, w0, x0);
+            acc0_1 = neondot4_dot1(acc0_1, w1, x0);
+            acc0_2 = neondot4_dot1(acc0_2, w2, x0);
+            acc0_3 = neondot4_dot1(acc0_3, w3, x0);
+            acc1_0 = neondot4_dot1(acc1_0, w0, x1);
+            acc1_1 = neondot4_dot1(acc1_1, w1, x1);
+            acc1_2 = neondot4_dot1(acc1_2, w2, x1);
+            acc1_3 = neondot4_dot1(acc1_3, w3, x1);
+            acc2_0 = neondot4_dot1(acc2_0, w0, x2);
+            acc2_1 = neondot4_dot1(acc2_1, w1, x2);
+            acc2_2 = neondot4_dot1(acc2_2, w2, x2);
+            acc2_3 = neondot4_dot1(acc2_3, w3, x2);
+            acc3_0 = neondot4_dot1(acc3_0, w0, x3);
+            acc3_1 = neondot4_dot1(acc3_1, w1, x3);
+            acc3_2 = neondot4_dot1(acc3_2, w2, x3);
+            acc3_3 = neondot4_dot1(acc3_3, w3, x3);
+            acc4_0 = neondot4_dot1(acc4_0, w0, x4);
+            acc4_1 = neondot4_dot1(acc4_1, w1, x4);
+            acc4_2 = neondot4_dot1(acc4_2, w2, x4);
+            acc4_3 = neondot4_dot1(acc4_3, w3, x4);
+        }
     }
     const neondot4_rq rq = neondot4_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neondot4_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
-    neondot4_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
-    neondot4_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
-    neondot4_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
-    neondot4_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    if (n0 == 16) {
+        neondot4_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, 16);
+        neondot4_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, 16);
+        neondot4_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, 16);
+        neondot4_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, 16);
+        neondot4_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, 16);
+    } else {
+        neondot4_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
+        neondot4_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
+        neondot4_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
+        neondot4_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
+        neondot4_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    }
 }
 
 I8_ATTR_NEONDOT void i8_gemm_5x8c4__neondot4(
@@ -542,7 +664,7 @@ I8_ATTR_NEONDOT void i8_gemm_5x8c4__neondot4(
         a4 = a3;
         c4 = c3;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_vec acc0_0 = neondot4_acc0(p->bias + 0);
     neondot4_vec acc0_1 = neondot4_acc0(p->bias + 4);
@@ -554,7 +676,7 @@ I8_ATTR_NEONDOT void i8_gemm_5x8c4__neondot4(
     neondot4_vec acc3_1 = acc0_1;
     neondot4_vec acc4_0 = acc0_0;
     neondot4_vec acc4_1 = acc0_1;
-    for (size_t q = 0; q < bytes; q += 16) {
+    for (size_t q = 0; q + 16 <= bytes; q += 16) {
         const neondot4_xvec x0 = neondot4_loadx(a0 + q);
         const neondot4_xvec x1 = neondot4_loadx(a1 + q);
         const neondot4_xvec x2 = neondot4_loadx(a2 + q);
@@ -610,14 +732,55 @@ I8_ATTR_NEONDOT void i8_gemm_5x8c4__neondot4(
         acc4_0 = neondot4_dot3(acc4_0, w0, x4);
         acc4_1 = neondot4_dot3(acc4_1, w1, x4);
     }
+    if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */
+        const unsigned char *wt = wp + 16 * (bytes & ~(size_t)15);
+        const neondot4_xvec x0 = neondot4_loadx(a0 + (bytes & ~(size_t)15));
+        const neondot4_xvec x1 = neondot4_loadx(a1 + (bytes & ~(size_t)15));
+        const neondot4_xvec x2 = neondot4_loadx(a2 + (bytes & ~(size_t)15));
+        const neondot4_xvec x3 = neondot4_loadx(a3 + (bytes & ~(size_t)15));
+        const neondot4_xvec x4 = neondot4_loadx(a4 + (bytes & ~(size_t)15));
+        neondot4_wvec w0, w1;
+        w0 = neondot4_loadw(wt);
+        w1 = neondot4_loadw(wt + 16);
+        acc0_0 = neondot4_dot0(acc0_0, w0, x0);
+        acc0_1 = neondot4_dot0(acc0_1, w1, x0);
+        acc1_0 = neondot4_dot0(acc1_0, w0, x1);
+        acc1_1 = neondot4_dot0(acc1_1, w1, x1);
+        acc2_0 = neondot4_dot0(acc2_0, w0, x2);
+        acc2_1 = neondot4_dot0(acc2_1, w1, x2);
+        acc3_0 = neondot4_dot0(acc3_0, w0, x3);
+        acc3_1 = neondot4_dot0(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot0(acc4_1, w1, x4);
+        w0 = neondot4_loadw(wt + 64);
+        w1 = neondot4_loadw(wt + 80);
+        acc0_0 = neondot4_dot1(acc0_0, w0, x0);
+        acc0_1 = neondot4_dot1(acc0_1, w1, x0);
+        acc1_0 = neondot4_dot1(acc1_0, w0, x1);
+        acc1_1 = neondot4_dot1(acc1_1, w1, x1);
+        acc2_0 = neondot4_dot1(acc2_0, w0, x2);
+        acc2_1 = neondot4_dot1(acc2_1, w1, x2);
+        acc3_0 = neondot4_dot1(acc3_0, w0, x3);
+        acc3_1 = neondot4_dot1(acc3_1, w1, x3);
+        acc4_0 = neondot4_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_dot1(acc4_1, w1, x4);
+    }
     const neondot4_rq rq = neondot4_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_vec z = neondot4_zero();
-    neondot4_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
-    neondot4_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
-    neondot4_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
-    neondot4_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
-    neondot4_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    if (n0 == 8) {
+        neondot4_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, 8);
+        neondot4_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, 8);
+        neondot4_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, 8);
+        neondot4_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, 8);
+        neondot4_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, 8);
+    } else {
+        neondot4_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
+        neondot4_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
+        neondot4_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
+        neondot4_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
+        neondot4_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neondot4[] = {

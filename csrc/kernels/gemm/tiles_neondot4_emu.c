@@ -45,7 +45,7 @@ void i8_gemm_5x16c4__neondot4_emu(
         a4 = a3;
         c4 = c3;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_emu_vec acc0_0 = neondot4_emu_acc0(p->bias + 0);
     neondot4_emu_vec acc0_1 = neondot4_emu_acc0(p->bias + 4);
@@ -67,7 +67,7 @@ void i8_gemm_5x16c4__neondot4_emu(
     neondot4_emu_vec acc4_1 = acc0_1;
     neondot4_emu_vec acc4_2 = acc0_2;
     neondot4_emu_vec acc4_3 = acc0_3;
-    for (size_t q = 0; q < bytes; q += 16) {
+    for (size_t q = 0; q + 16 <= bytes; q += 16) {
         const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + q);
         const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + q);
         const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + q);
@@ -171,13 +171,78 @@ void i8_gemm_5x16c4__neondot4_emu(
         acc4_2 = neondot4_emu_dot3(acc4_2, w2, x4);
         acc4_3 = neondot4_emu_dot3(acc4_3, w3, x4);
     }
+    if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */
+        const unsigned char *wt = wp + 16 * (bytes & ~(size_t)15);
+        const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x3 = neondot4_emu_loadx(a3 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x4 = neondot4_emu_loadx(a4 + (bytes & ~(size_t)15));
+        neondot4_emu_wvec w0, w1, w2, w3;
+        w0 = neondot4_emu_loadw(wt);
+        w1 = neondot4_emu_loadw(wt + 16);
+        w2 = neondot4_emu_loadw(wt + 32);
+        w3 = neondot4_emu_loadw(wt + 48);
+        acc0_0 = neondot4_emu_dot0(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot0(acc0_1, w1, x0);
+        acc0_2 = neondot4_emu_dot0(acc0_2, w2, x0);
+        acc0_3 = neondot4_emu_dot0(acc0_3, w3, x0);
+        acc1_0 = neondot4_emu_dot0(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot0(acc1_1, w1, x1);
+        acc1_2 = neondot4_emu_dot0(acc1_2, w2, x1);
+        acc1_3 = neondot4_emu_dot0(acc1_3, w3, x1);
+        acc2_0 = neondot4_emu_dot0(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot0(acc2_1, w1, x2);
+        acc2_2 = neondot4_emu_dot0(acc2_2, w2, x2);
+        acc2_3 = neondot4_emu_dot0(acc2_3, w3, x2);
+        acc3_0 = neondot4_emu_dot0(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot0(acc3_1, w1, x3);
+        acc3_2 = neondot4_emu_dot0(acc3_2, w2, x3);
+        acc3_3 = neondot4_emu_dot0(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot0(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot0(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot0(acc4_3, w3, x4);
+        w0 = neondot4_emu_loadw(wt + 64);
+        w1 = neondot4_emu_loadw(wt + 80);
+        w2 = neondot4_emu_loadw(wt + 96);
+        w3 = neondot4_emu_loadw(wt + 112);
+        acc0_0 = neondot4_emu_dot1(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot1(acc0_1, w1, x0);
+        acc0_2 = neondot4_emu_dot1(acc0_2, w2, x0);
+        acc0_3 = neondot4_emu_dot1(acc0_3, w3, x0);
+        acc1_0 = neondot4_emu_dot1(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot1(acc1_1, w1, x1);
+        acc1_2 = neondot4_emu_dot1(acc1_2, w2, x1);
+        acc1_3 = neondot4_emu_dot1(acc1_3, w3, x1);
+        acc2_0 = neondot4_emu_dot1(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot1(acc2_1, w1, x2);
+        acc2_2 = neondot4_emu_dot1(acc2_2, w2, x2);
+        acc2_3 = neondot4_emu_dot1(acc2_3, w3, x2);
+        acc3_0 = neondot4_emu_dot1(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot1(acc3_1, w1, x3);
+        acc3_2 = neondot4_emu_dot1(acc3_2, w2, x3);
+        acc3_3 = neondot4_emu_dot1(acc3_3, w3, x3);
+        acc4_0 = neondot4_emu_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot1(acc4_1, w1, x4);
+        acc4_2 = neondot4_emu_dot1(acc4_2, w2, x4);
+        acc4_3 = neondot4_emu_dot1(acc4_3, w3, x4);
+    }
     const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
-    neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
-    neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
-    neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
-    neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    if (n0 == 16) {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, 16);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, 16);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, 16);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, 16);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, 16);
+    } else {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, acc4_2, acc4_3, p->mult, c4, n0);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, acc3_2, acc3_3, p->mult, c3, n0);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, acc2_2, acc2_3, p->mult, c2, n0);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, acc1_2, acc1_3, p->mult, c1, n0);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, acc0_2, acc0_3, p->mult, c0, n0);
+    }
 }
 
 void i8_gemm_5x8c4__neondot4_emu(
@@ -209,7 +274,7 @@ void i8_gemm_5x8c4__neondot4_emu(
         a4 = a3;
         c4 = c3;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neondot4_emu_vec acc0_0 = neondot4_emu_acc0(p->bias + 0);
     neondot4_emu_vec acc0_1 = neondot4_emu_acc0(p->bias + 4);
@@ -221,7 +286,7 @@ void i8_gemm_5x8c4__neondot4_emu(
     neondot4_emu_vec acc3_1 = acc0_1;
     neondot4_emu_vec acc4_0 = acc0_0;
     neondot4_emu_vec acc4_1 = acc0_1;
-    for (size_t q = 0; q < bytes; q += 16) {
+    for (size_t q = 0; q + 16 <= bytes; q += 16) {
         const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + q);
         const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + q);
         const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + q);
@@ -277,14 +342,55 @@ void i8_gemm_5x8c4__neondot4_emu(
         acc4_0 = neondot4_emu_dot3(acc4_0, w0, x4);
         acc4_1 = neondot4_emu_dot3(acc4_1, w1, x4);
     }
+    if (bytes & 8) { /* lane_tail in tools/gen_gemm_tiles.py */
+        const unsigned char *wt = wp + 16 * (bytes & ~(size_t)15);
+        const neondot4_emu_xvec x0 = neondot4_emu_loadx(a0 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x1 = neondot4_emu_loadx(a1 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x2 = neondot4_emu_loadx(a2 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x3 = neondot4_emu_loadx(a3 + (bytes & ~(size_t)15));
+        const neondot4_emu_xvec x4 = neondot4_emu_loadx(a4 + (bytes & ~(size_t)15));
+        neondot4_emu_wvec w0, w1;
+        w0 = neondot4_emu_loadw(wt);
+        w1 = neondot4_emu_loadw(wt + 16);
+        acc0_0 = neondot4_emu_dot0(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot0(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot0(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot0(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot0(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot0(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot0(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot0(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot0(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot0(acc4_1, w1, x4);
+        w0 = neondot4_emu_loadw(wt + 64);
+        w1 = neondot4_emu_loadw(wt + 80);
+        acc0_0 = neondot4_emu_dot1(acc0_0, w0, x0);
+        acc0_1 = neondot4_emu_dot1(acc0_1, w1, x0);
+        acc1_0 = neondot4_emu_dot1(acc1_0, w0, x1);
+        acc1_1 = neondot4_emu_dot1(acc1_1, w1, x1);
+        acc2_0 = neondot4_emu_dot1(acc2_0, w0, x2);
+        acc2_1 = neondot4_emu_dot1(acc2_1, w1, x2);
+        acc3_0 = neondot4_emu_dot1(acc3_0, w0, x3);
+        acc3_1 = neondot4_emu_dot1(acc3_1, w1, x3);
+        acc4_0 = neondot4_emu_dot1(acc4_0, w0, x4);
+        acc4_1 = neondot4_emu_dot1(acc4_1, w1, x4);
+    }
     const neondot4_emu_rq rq = neondot4_emu_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neondot4_emu_vec z = neondot4_emu_zero();
-    neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
-    neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
-    neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
-    neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
-    neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    if (n0 == 8) {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, 8);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, 8);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, 8);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, 8);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, 8);
+    } else {
+        neondot4_emu_store16x4(&rq, acc4_0, acc4_1, z, z, p->mult, c4, n0);
+        neondot4_emu_store16x4(&rq, acc3_0, acc3_1, z, z, p->mult, c3, n0);
+        neondot4_emu_store16x4(&rq, acc2_0, acc2_1, z, z, p->mult, c2, n0);
+        neondot4_emu_store16x4(&rq, acc1_0, acc1_1, z, z, p->mult, c1, n0);
+        neondot4_emu_store16x4(&rq, acc0_0, acc0_1, z, z, p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {

@@ -31,7 +31,7 @@ void i8_gemm_2x16c4__neonmlal(
         a1 = a0;
         c1 = c0;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neonmlal_vec acc0_0 = neonmlal_acc0lo(p->bias + 0);
     neonmlal_vec acc0_1 = neonmlal_acc0hi(p->bias + 0);
@@ -50,19 +50,28 @@ void i8_gemm_2x16c4__neonmlal(
     neonmlal_vec acc1_6 = acc0_6;
     neonmlal_vec acc1_7 = acc0_7;
     if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */
-        neonmlal_vec acc[16] = {acc0_0, acc0_1, acc0_2, acc0_3, acc0_4, acc0_5, acc0_6, acc0_7,
-                               acc1_0, acc1_1, acc1_2, acc1_3, acc1_4, acc1_5, acc1_6, acc1_7};
+        neonmlal_vec acc[16];
         size_t n = bytes / 16;
         const unsigned char *w0 = wp;
         __asm__ volatile(
-            "ldp q16, q17, [%[acc], #0]\n\t"
-            "ldp q18, q19, [%[acc], #32]\n\t"
-            "ldp q20, q21, [%[acc], #64]\n\t"
-            "ldp q22, q23, [%[acc], #96]\n\t"
-            "ldp q24, q25, [%[acc], #128]\n\t"
-            "ldp q26, q27, [%[acc], #160]\n\t"
-            "ldp q28, q29, [%[acc], #192]\n\t"
-            "ldp q30, q31, [%[acc], #224]\n\t"
+            "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[bias]]\n\t"
+            "movi v0.16b, #0\n\t"
+            "zip1 v16.4s, v8.4s, v0.4s\n\t"
+            "zip2 v17.4s, v8.4s, v0.4s\n\t"
+            "zip1 v18.4s, v9.4s, v0.4s\n\t"
+            "zip2 v19.4s, v9.4s, v0.4s\n\t"
+            "zip1 v20.4s, v10.4s, v0.4s\n\t"
+            "zip2 v21.4s, v10.4s, v0.4s\n\t"
+            "zip1 v22.4s, v11.4s, v0.4s\n\t"
+            "zip2 v23.4s, v11.4s, v0.4s\n\t"
+            "mov v24.16b, v16.16b\n\t"
+            "mov v25.16b, v17.16b\n\t"
+            "mov v26.16b, v18.16b\n\t"
+            "mov v27.16b, v19.16b\n\t"
+            "mov v28.16b, v20.16b\n\t"
+            "mov v29.16b, v21.16b\n\t"
+            "mov v30.16b, v22.16b\n\t"
+            "mov v31.16b, v23.16b\n\t"
             "tbz %[n], #0, 2f\n\t"
             "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
             "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
@@ -392,7 +401,7 @@ void i8_gemm_2x16c4__neonmlal(
             "stp q28, q29, [%[acc], #192]\n\t"
             "stp q30, q31, [%[acc], #224]\n\t"
             : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)
-            : [acc] "r"(acc)
+            : [acc] "r"(acc), [bias] "r"(p->bias)
             : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
         acc0_0 = acc[0];
         acc0_1 = acc[1];
@@ -410,8 +419,34 @@ void i8_gemm_2x16c4__neonmlal(
         acc1_5 = acc[13];
         acc1_6 = acc[14];
         acc1_7 = acc[15];
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(w0 + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(w0 + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(w0 + 32);
+            const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(w0 + 96);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+        }
     } else {
-        for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+        for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
             const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
             const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
             const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
@@ -461,13 +496,46 @@ void i8_gemm_2x16c4__neonmlal(
             acc1_6 = neonmlal_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
             acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
         }
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 32);
+            const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 96);
+            acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+        }
     }
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 16 ? nc : 16;
-    neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
-                  p->mult, c1, n0);
-    neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
-                  p->mult, c0, n0);
+    if (n0 == 16) {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, 16);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, 16);
+    } else {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, n0);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, n0);
+    }
 }
 
 void i8_gemm_2x8c4__neonmlal(
@@ -481,7 +549,7 @@ void i8_gemm_2x8c4__neonmlal(
         a1 = a0;
         c1 = c0;
     }
-    const size_t bytes = kc; /* of one prepared row: kc int8, a multiple of 16 */
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
     const unsigned char *wp = (const unsigned char *)w;
     neonmlal_vec acc0_0 = neonmlal_acc0lo(p->bias + 0);
     neonmlal_vec acc0_1 = neonmlal_acc0hi(p->bias + 0);
@@ -491,7 +559,7 @@ void i8_gemm_2x8c4__neonmlal(
     neonmlal_vec acc1_1 = acc0_1;
     neonmlal_vec acc1_2 = acc0_2;
     neonmlal_vec acc1_3 = acc0_3;
-    for (size_t q = 0; q < bytes; q += 16) { /* two quad pairs */
+    for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
         const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
         const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
         const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
@@ -521,13 +589,36 @@ void i8_gemm_2x8c4__neonmlal(
         acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
         acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
     }
+    if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+        const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+        const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+        const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+        const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+        acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+        acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+        acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+        acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+    }
     const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
     const size_t n0 = nc < 8 ? nc : 8;
     const neonmlal_vec z = neonmlal_zero();
-    neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
-                  p->mult, c1, n0);
-    neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
-                  p->mult, c0, n0);
+    if (n0 == 8) {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, 8);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, 8);
+    } else {
+        neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, n0);
+        neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, n0);
+    }
 }
 
 const i8_gemm_tile i8_gemm_tiles__neonmlal[] = {
