@@ -74,7 +74,7 @@ def main() -> None:
             inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
             feeds = {"x": x}
 
-            def ours():
+            def ours(x=x, w=w, b=b):
                 one_op.fc_f32(x, w=w, bias=b, lo=-FMAX, hi=FMAX)
         else:
             h, wd, c, oc, k, s, g = shape
@@ -87,8 +87,9 @@ def main() -> None:
             inits = [numpy_helper.from_array(w.transpose(0, 3, 1, 2).copy(), "w"),
                      numpy_helper.from_array(b, "b")]
             feeds = {"x": x.transpose(0, 3, 1, 2).copy()}
-            geo = dict(stride_h=s, stride_w=s, dil_h=1, dil_w=1, pad_t=pad, pad_l=pad,
-                       pad_b=pad, pad_r=pad, groups=g, lo=-FMAX, hi=FMAX)
+            geo = {"stride_h": s, "stride_w": s, "dil_h": 1, "dil_w": 1, "pad_t": pad,
+                   "pad_l": pad, "pad_b": pad, "pad_r": pad, "groups": g, "lo": -FMAX,
+                   "hi": FMAX}
 
             def ours(x=x, w=w, b=b, geo=geo):
                 one_op.conv2d_f32(x, w=w, bias=b, **geo)
@@ -101,7 +102,7 @@ def main() -> None:
                                     providers=["CPUExecutionProvider"])
         times = {"ort": [], **{p: [] for p in paths}}
         for _ in range(args.runs):
-            times["ort"].append(_thread_ns(lambda: sess.run(None, feeds)))
+            times["ort"].append(_thread_ns(lambda s=sess, f=feeds: s.run(None, f)))
             for p in paths:
                 nat.set_isa(p)
                 times[p].append(_thread_ns(ours))

@@ -211,7 +211,7 @@ def main(argv=None) -> int:
     for name, qm in (("int8rt_static", q_static), ("int8rt_dynamic", q_dyn),
                      ("int8rt_ort_file", q_ort)):
         sess = int8rt.Session(qm, threads=1)
-        engines[name] = (lambda s: lambda x: s.run(None, {"image": x})[0])(sess)
+        engines[name] = lambda x, s=sess: s.run(None, {"image": x})[0]
     figures = {"train_images": len(tr), "test_images": len(te), "epochs": args.epochs,
                "train_seconds": round(train_s, 1),
                "static_report": q_static.graph.meta.get("quantization")}

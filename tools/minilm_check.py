@@ -183,9 +183,9 @@ def write_accuracy_table(figures: dict, args) -> None:
         rows.append(f"| {name} | {acc['mean_cos']:.5f} | {acc['min_cos']:.5f} | {tail} |")
     table = "\n".join([
         machine.cpu_header(), "",
-        f"`python tools/minilm_check.py --write-docs` ({figures['passages']} passages, "
+        (f"`python tools/minilm_check.py --write-docs` ({figures['passages']} passages, "
         f"{figures['min_tokens']}..{figures['max_tokens']} tokens, each at its own length, "
-        "batch 1; cosine of the normalised sentence embedding against ONNX Runtime fp32):",
+        "batch 1; cosine of the normalised sentence embedding against ONNX Runtime fp32):"),
         "", *rows])
     doc = ROOT / "docs" / "TRANSFORMERS.md"
     text = doc.read_text()

@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
 
     base = per["ORT quantize_dynamic (per-channel)"]
     lines = [f"{header}", "",
-             f"`python tools/minilm_speed.py --runs {args.runs}` (one thread, batch 1, CPU time "
+             (f"`python tools/minilm_speed.py --runs {args.runs}` (one thread, batch 1, CPU time "
              "of the calling thread, median of interleaved runs; ratio = time / ORT "
-             "quantize_dynamic per-channel at the same length):", "",
+             "quantize_dynamic per-channel at the same length):"), "",
              "| engine | " + " | ".join(f"{L} tokens (ms)" for L in LENGTHS) + " | " +
              " | ".join(f"× ORT dyn @{L}" for L in LENGTHS) + " |",
              "|---|" + "---|" * (2 * len(LENGTHS))]
@@ -153,10 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Weight-only int4 against ORT fp32 (time / ORT fp32 at 16 / 64 / 128 tokens): " +
               "; ".join(f"{n}: " + " / ".join(f"{per[n][L] / fp[L]:.2f}" for L in LENGTHS)
                         for n in w4) + "."]
-    lines += ["", f"Two threads vs one, int8rt dynamic int8 ({best}), 128 tokens, wall time "
+    lines += ["", (f"Two threads vs one, int8rt dynamic int8 ({best}), 128 tokens, wall time "
               f"(median of {len(walls[1])} runs, in interleaved blocks of {BLOCK} back-to-back "
               "runs per session): 1 thread "
-              f"{w1:.2f} ms, 2 threads {w2:.2f} ms, speed-up {w1 / w2:.2f}×."]
+              f"{w1:.2f} ms, 2 threads {w2:.2f} ms, speed-up {w1 / w2:.2f}×.")]
     table = "\n".join(lines)
     print("\n" + table)
     if args.write_docs:

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 def rnn_table(res: dict, cpu: str) -> str:
     paths = res["paths"]
     head = "| model | ORT fp32 (ms) | " + " | ".join(f"int8rt {p} (ms, × ORT)" for p in paths)
-    lines = [f"Measured on: {cpu}. One thread, batch 1, median of interleaved rounds "
+    lines = [(f"Measured on: {cpu}. One thread, batch 1, median of interleaved rounds "
              "(`python tools/rnn_speed.py`); × ORT is the median per-round ratio "
-             "(< 1: faster than ONNX Runtime fp32).", "",
+             "(< 1: faster than ONNX Runtime fp32)."), "",
              head + " |", "|---" * (2 + len(paths)) + "|"]
     for r in res["rows"]:
         cells = [f"{r[p + '_ms']:.3f} ({r[p + '_ratio']:.2f})" for p in paths]
@@ -42,12 +42,12 @@ def crnn_table(f: dict, cpu: str) -> str:
            ("ort_quantize_dynamic", "ONNX Runtime `quantize_dynamic` file, run by ORT"),
            ("int8rt_ort_file", "the same ORT file, run by int8rt (its own int8 weights)")]
     base = f["seq_accuracy_ort_fp32"]
-    lines = [f"Measured on: {cpu}. {f['train_images']} training / {f['test_images']} test "
+    lines = [(f"Measured on: {cpu}. {f['train_images']} training / {f['test_images']} test "
              f"images, {f['epochs']} epochs ({f['train_seconds']:.0f} s); latency: one thread, "
              f"batch 1, one image {f['latency_input']}, median of interleaved rounds "
-             "(`python tools/crnn_check.py`).", "",
-             "| engine | sequence accuracy | Δ vs fp32 (points) | max \\|logit err\\| "
-             f"(logit range {f['logit_range']:.1f}) | mean \\|logit err\\| | latency (ms) |",
+             "(`python tools/crnn_check.py`)."), "",
+             ("| engine | sequence accuracy | Δ vs fp32 (points) | max \\|logit err\\| "
+             f"(logit range {f['logit_range']:.1f}) | mean \\|logit err\\| | latency (ms) |"),
              "|---|---|---|---|---|---|"]
     for key, name in eng:
         acc = f[f"seq_accuracy_{key}"]

@@ -63,7 +63,7 @@ def test_reference_equals_onnx_maxpool():
 
 
 def test_plan_refuses_a_short_input():
-    program, params = _program((1, 2, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]})
+    program, _params = _program((1, 2, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]})
     program.calls[0].params["h"] = 9  # claims more input than the buffer holds
     with pytest.raises(Exception, match="input"):
         NativePlan(program)

@@ -68,7 +68,7 @@ def _conv64(x, kw):
     w = kw["w"].astype(np.float64)
     oc, kh, kwid, cg = w.shape
     g = kw["groups"]
-    n, h, wd, c = x.shape
+    n, h, wd, _c = x.shape
     pt, pl, pb, pr = kw["pad_t"], kw["pad_l"], kw["pad_b"], kw["pad_r"]
     sh, sw, dh, dw = kw["stride_h"], kw["stride_w"], kw["dil_h"], kw["dil_w"]
     oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1

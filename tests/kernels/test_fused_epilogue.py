@@ -100,9 +100,9 @@ def test_conv2d_post_every_path(isa: str, conv: str, post: str) -> None:
     bias = rng.integers(-3000, 3000, oc).astype(np.int32)
     mult = (rng.uniform(0.5, 2.0, oc) * 30 / (74 * 73 * np.sqrt(k * k * shape[3] / groups))
             ).astype(np.float32)
-    kw = dict(w=w, bias=bias, mult=mult, stride_h=stride, stride_w=stride, dil_h=1, dil_w=1,
-              pad_t=pad, pad_l=pad, pad_b=pad, pad_r=pad, groups=groups, x_zp=-9, y_zp=5,
-              qmin=-120, qmax=127)
+    kw = {"w": w, "bias": bias, "mult": mult, "stride_h": stride, "stride_w": stride,
+          "dil_h": 1, "dil_w": 1, "pad_t": pad, "pad_l": pad, "pad_b": pad, "pad_r": pad,
+          "groups": groups, "x_zp": -9, "y_zp": 5, "qmin": -120, "qmax": 127}
     y0 = ref.conv2d(x, **kw)
     table = _table(rng)
     res = rng.integers(-128, 128, y0.shape, dtype=np.int8)
