@@ -125,6 +125,20 @@ def test_k_tails(c: int, oc: int) -> None:
         check(x, kw)
 
 
+@pytest.mark.parametrize("c,kh,kw,stride", [(3, 3, 3, 2), (3, 3, 3, 1), (5, 3, 3, 2),
+                                             (2, 2, 4, 1), (4, 1, 3, 2), (3, 5, 3, 1)])
+def test_stem_rows(c: int, kh: int, kw: int, stride: int) -> None:
+    """First-layer shapes whose kernel rows are 8..16 bytes with at most 8 bytes of k padding
+    (conv2d.c's two 8-byte moves per row for interior pixels: MobileNetV2's 3x3 stem on 3
+    channels, k = 27 in rows of 32) and their neighbours, over several im2col tiles, with
+    border pixels between runs of interior ones and a zero point that is not 0."""
+    rng = np.random.default_rng(c * 100 + kh * 10 + kw + stride)
+    x, kwargs = make_case(rng, n=2, h=61, w=67, c=c, oc=19, kh=kh, kw=kw,
+                          stride=(stride, stride), pads=(1, 1, 0, 1), x_zp=-77, y_zp=6)
+    y = check(x, kwargs)
+    assert len(np.unique(y)) > 20  # the arithmetic is exercised, not only the clamp
+
+
 def test_large_image_tiles() -> None:
     """More output pixels than one im2col tile, tiles ending mid-row and mid-image."""
     rng = np.random.default_rng(7)

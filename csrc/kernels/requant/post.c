@@ -1,4 +1,5 @@
 /* i8_post_init (requant/requant.h): the per-run form of a conv / fc call's fused post-ops. */
+#include <stddef.h>
 #include <string.h>
 
 #include "int8rt/cpu.h"
@@ -65,9 +66,11 @@ __attribute__((target("avx2"))) static inline __m256i lut32(const i8_post *po, _
     return _mm256_blendv_epi8(r0, r1, u);
 }
 
-__attribute__((target("avx2"))) static inline __m256i post32(const i8_post *po, __m256i b,
+/* po: the post-ops' constants; pt: the same post-ops' tables (lut_diff) */
+__attribute__((target("avx2"))) static inline __m256i post32(const i8_post *po,
+                                                             const i8_post *pt, __m256i b,
                                                              const int8_t *res) {
-    if (po->lut) b = lut32(po, b);
+    if (po->lut) b = lut32(pt, b);
     if (po->add) {
         const __m256i r = _mm256_loadu_si256((const __m256i *)res);
         const __m128i lo = i8_avx2_add16(po, _mm256_castsi256_si128(b), _mm256_castsi256_si128(r));
@@ -80,6 +83,12 @@ __attribute__((target("avx2"))) static inline __m256i post32(const i8_post *po, 
 
 __attribute__((target("avx2"))) void i8_post_rows__avx2(const i8_post *po, int8_t *y,
                                                         size_t rows, size_t n, size_t y_row) {
+    /* the constants in a private copy: y's int8 stores may alias *po as far as the compiler
+     * knows, so it reloaded and re-broadcast the add's seven constants every 16 bytes */
+    i8_post pc;
+    memcpy(&pc, po, offsetof(i8_post, lut_diff)); /* not the tables: lut32 reads po's */
+    const i8_post *const pt = po;
+    po = &pc;
     if (y_row == n) { /* contiguous rows (a whole-width block): one row, one tail */
         n *= rows;
         rows = 1;
@@ -88,14 +97,14 @@ __attribute__((target("avx2"))) void i8_post_rows__avx2(const i8_post *po, int8_
         size_t i = 0;
         for (; i + 32 <= n; i += 32)
             _mm256_storeu_si256((__m256i *)(y + i),
-                                post32(po, _mm256_loadu_si256((const __m256i *)(y + i)),
+                                post32(po, pt, _mm256_loadu_si256((const __m256i *)(y + i)),
                                        y + i + po->res_off));
         if (i < n) {
             int8_t tb[32] = {0}, tr[32] = {0};
             memcpy(tb, y + i, n - i);
             if (po->add) memcpy(tr, y + i + po->res_off, n - i);
             _mm256_storeu_si256((__m256i *)tb,
-                                post32(po, _mm256_loadu_si256((const __m256i *)tb), tr));
+                                post32(po, pt, _mm256_loadu_si256((const __m256i *)tb), tr));
             memcpy(y + i, tb, n - i);
         }
     }
