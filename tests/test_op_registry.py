@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+import int8rt
 from int8rt import lower, opset, validate
 from int8rt.ops.schema import OpSchema
 from int8rt.passes import constant_folding, layout
 from int8rt.reference import float_ops
 
-ROOT = Path(__file__).resolve().parent.parent
+# the package's own sources: the checkout's, or the installed package's (the Pi chroot's run)
+ROOT = Path(int8rt.__file__).resolve().parent.parent
 DECLARED = [opset.OPS[op] for op in opset.DECLARED_OPS]
 
 

@@ -82,17 +82,9 @@ CONVS = {  # name: (x shape, oc, k, groups, stride, pad)
 }
 
 
-@pytest.fixture(params=_native.available_isas())
-def isa(request):
-    before = _native.isa()
-    _native.set_isa(request.param)
-    yield request.param
-    _native.set_isa(before)
-
-
 @pytest.mark.parametrize("post", list(POSTS), ids=list(POSTS))
 @pytest.mark.parametrize("conv", list(CONVS), ids=list(CONVS))
-def test_conv2d_post_every_path(isa: str, conv: str, post: str) -> None:
+def test_conv2d_post_every_path(path: str, conv: str, post: str) -> None:
     shape, oc, k, groups, stride, pad = CONVS[conv]
     rng = np.random.default_rng(len(conv) * 7 + len(post))
     x = rng.integers(-128, 128, shape, dtype=np.int8)
@@ -107,7 +99,7 @@ def test_conv2d_post_every_path(isa: str, conv: str, post: str) -> None:
     table = _table(rng)
     res = rng.integers(-128, 128, y0.shape, dtype=np.int8)
     got = one_op.conv2d(x, res, **kw, post=POSTS[post], table=table)
-    assert np.array_equal(got, _expected(y0, POSTS[post], table, res)), isa
+    assert np.array_equal(got, _expected(y0, POSTS[post], table, res)), path
 
 
 def test_binding_refuses_bad_post() -> None:
