@@ -107,6 +107,16 @@ I8_AVX2_FN void i8_quant_nchw_block__avx2(int64_t c, int64_t hw, int64_t nr, con
     }
 }
 
+/* nblk whole blocks of 16 pixels of a 3-channel image in one call (the model's usual RGB
+ * input): the constants made once and no call per block (measured under qemu, MobileNetV2's
+ * 224x224x3 input: ~217 -> ~100 instructions per block) */
+I8_AVX2_FN void i8_quant_nchw3_blocks__avx2(int64_t hw, int64_t nblk, const float *xs,
+                                           float scale, int32_t zp, int8_t *ys) {
+    const quant_k k = quant_init(scale, zp);
+    for (int64_t b = 0; b < nblk; b++, xs += 16, ys += 48)
+        interleave3(quant16(&k, xs), quant16(&k, xs + hw), quant16(&k, xs + 2 * hw), ys);
+}
+
 I8_AVX2_FN void i8_dequantize_f32__avx2(int64_t n, const int8_t *x, float scale, int32_t zp,
                                         float *y) {
     const __m256 s = _mm256_set1_ps(scale);

@@ -68,6 +68,15 @@ void i8_quantize_f32_nchw_run(int64_t c, int64_t hw, int64_t p0, int64_t p1, con
     for (int64_t p = p0; p < p1;) {
         const int64_t img = p / hw, s = p % hw;
         int64_t nr = hw - s < p1 - p ? hw - s : p1 - p;
+#if defined(__x86_64__) || defined(__i386__)
+        if (block == i8_quant_nchw_block__avx2 && c == 3 && nr >= 16) {
+            /* the image's whole blocks from here in one call */
+            const int64_t nblk = nr / 16;
+            i8_quant_nchw3_blocks__avx2(hw, nblk, x + img * c * hw + s, scale, zp, y + p * c);
+            p += 16 * nblk;
+            continue;
+        }
+#endif
         if (nr > 16) nr = 16;
         block(c, hw, nr, x + img * c * hw + s, scale, zp, y + p * c);
         p += nr;

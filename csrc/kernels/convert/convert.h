@@ -35,6 +35,9 @@ void i8_quant_nchw_block__avx2(int64_t c, int64_t hw, int64_t nr, const float *x
 void i8_quant_nchw_block__avx512(int64_t c, int64_t hw, int64_t nr, const float *xs,
                                  float scale, int32_t zp, int8_t *ys);
 void i8_dequantize_f32__avx512(int64_t n, const int8_t *x, float scale, int32_t zp, float *y);
+/* nblk whole 16-pixel blocks of a 3-channel image, as nblk calls of the block function */
+void i8_quant_nchw3_blocks__avx2(int64_t hw, int64_t nblk, const float *xs, float scale,
+                                 int32_t zp, int8_t *ys);
 void i8_dequantize_f32__avx2(int64_t n, const int8_t *x, float scale, int32_t zp, float *y);
 #endif
 
