@@ -45,6 +45,10 @@ SETS = (
         "activation pairs pre-broadcast to 16 bytes by pack_a (no movd + pshufd per row)", 16),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
+    Set("avx2ubs", 8, 4, "I8_ATTR_AVX2", "prim_x86.h", X86, ((4, 16), (4, 8)),
+        "AVX2 on weights within [-64, 64]: vpmaddubsw (u8 x s8 pairs into int16, which cannot "
+        "saturate there) + vpmaddwd by ones + vpaddd (K4N16 panels with w_le64, activations "
+        "as x ^ 0x80)"),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
         ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
@@ -56,6 +60,8 @@ SETS = (
         "AVX512-VNNI: zmm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
     Set("avx2_emu", 8, 2, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avx2 tiles"),
+    Set("avx2ubs_emu", 8, 4, "", "prim_emu.h", "", ((4, 16), (4, 8)),
+        "portable emulation of the avx2ubs tiles (vpmaddubsw's saturation included)"),
     Set("avxvnni_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avxvnni tiles"),
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
