@@ -36,6 +36,11 @@ class Set:
     lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
     pair: bool = False  # quad-pair form: two k quads per int16 product lane (NEON smull + smlal)
     asm_loop: bool = False  # pair form: the 16-wide tile's k loop as one aarch64 asm block
+    # the dot reads its weights from memory (a load-op operand, _dotm(acc, x, pointer)) rather
+    # than from a register: avx2ubs needs a product and a ones register besides the
+    # accumulators, and 6 rows x 2 accumulators + broadcast + ones + product = 15 of 16 ymm
+    # only without weight registers (gcc spilled an accumulator of the 6x16 tile otherwise)
+    wmem: bool = False
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -45,10 +50,10 @@ SETS = (
         "activation pairs pre-broadcast to 16 bytes by pack_a (no movd + pshufd per row)", 16),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
-    Set("avx2ubs", 8, 4, "I8_ATTR_AVX2", "prim_x86.h", X86, ((4, 16), (4, 8)),
+    Set("avx2ubs", 8, 4, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2 on weights within [-64, 64]: vpmaddubsw (u8 x s8 pairs into int16, which cannot "
-        "saturate there) + vpmaddwd by ones + vpaddd (K4N16 panels with w_le64, activations "
-        "as x ^ 0x80)"),
+        "saturate there; weights as its memory operand) + vpmaddwd by ones + vpaddd (K4N16 "
+        "panels with w_le64, activations as x ^ 0x80)", wmem=True),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
         ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
@@ -60,8 +65,9 @@ SETS = (
         "AVX512-VNNI: zmm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
     Set("avx2_emu", 8, 2, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avx2 tiles"),
-    Set("avx2ubs_emu", 8, 4, "", "prim_emu.h", "", ((4, 16), (4, 8)),
-        "portable emulation of the avx2ubs tiles (vpmaddubsw's saturation included)"),
+    Set("avx2ubs_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
+        "portable emulation of the avx2ubs tiles (vpmaddubsw's saturation included)",
+        wmem=True),
     Set("avxvnni_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avxvnni tiles"),
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
@@ -421,21 +427,41 @@ def tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {v * s.lanes});")
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
+    # (two k groups per iteration, tried for avx2ubs: gcc 12 then spilled 6 accumulators)
     o.append("    for (size_t q = 0; q < bytes; q += 4) {")
+    o += tile_kstep(s, mr, nr, nv, "q")
+    o.append("    }")
+    return tile_epilogue(s, mr, nr, nv, o)
+
+
+def tile_kstep(s: Set, mr: int, nr: int, nv: int, q: str) -> list[str]:
+    """One k group of the broadcast tile: the weights of nr channels, per row a broadcast and
+    nv dots; q: the group's byte offset in a prepared row."""
+    p = s.name
+    o = []
     for v in range(nv):
         ch = v * s.lanes
+        qq = f"({q})" if " " in q else q
         off = " + ".join(x for x in (f"{ch // 16} * bs" if ch >= 16 else "",
-                                     f"{(ch % 16) * 4}" if ch % 16 else "", "16 * q") if x)
+                                     f"{(ch % 16) * 4}" if ch % 16 else "", f"16 * {qq}") if x)
         if ch // 16 == 1:
             off = off.replace("1 * bs", "bs")
-        o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
+        if s.wmem:
+            o.append(f"        const unsigned char *const w{v} = wp + {off};")
+        else:
+            o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
     o.append(f"        {p}_vec x;")
+    dot = "dotm" if s.wmem else "dot"
     for r in range(mr):
-        arow = f"a{r} + q" if s.astep == 4 else f"a{r} + {s.astep // 4} * q"
+        arow = f"a{r} + {q}" if s.astep == 4 else f"a{r} + {s.astep // 4} * {qq}"
         o.append(f"        x = {p}_bcast({arow});")
         for v in range(nv):
-            o.append(f"        acc{r}_{v} = {p}_dot(acc{r}_{v}, x, w{v});")
-    o.append("    }")
+            o.append(f"        acc{r}_{v} = {p}_{dot}(acc{r}_{v}, x, w{v});")
+    return o
+
+
+def tile_epilogue(s: Set, mr: int, nr: int, nv: int, o: list[str]) -> str:
+    p = s.name
     if nr > (8 if s.lanes == 4 else 16):
         o.append("    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")

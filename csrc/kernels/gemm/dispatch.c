@@ -13,7 +13,7 @@
     {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, W_MAX}
 
 /* rows of the avx2ubs tiles (tools/gen_gemm_tiles.py) */
-#define AVX2UBS_MR 4
+#define AVX2UBS_MR 6
 
 /* Every set compiled in. Native x86 sets prepare rows with AVX2 code (every VNNI CPU has
  * AVX2); the _emu sets with portable code, so they run on any host. */

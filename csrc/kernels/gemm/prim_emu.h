@@ -97,6 +97,10 @@ static inline int32_t i8_emu_ubs(int32_t x, int32_t w) {
 
 I8_EMU_SET(avx2_emu, 8, i8_emu_madd)
 I8_EMU_SET(avx2ubs_emu, 8, i8_emu_ubs)
+/* the avx2ubs tiles' dot on the weights' address (gen_gemm_tiles.py, wmem) */
+static inline i8_emu_vec avx2ubs_emu_dotm(i8_emu_vec acc, i8_emu_vec x, const unsigned char *w) {
+    return avx2ubs_emu_dot(acc, x, avx2ubs_emu_loadw(w));
+}
 I8_EMU_SET(avxvnni_emu, 8, i8_emu_dpbusd)
 I8_EMU_SET(avx512vnni_emu, 16, i8_emu_dpbusd)
 

@@ -87,8 +87,13 @@ I8_ATTR_AVX2 static inline __m256i avx2_dot(__m256i acc, __m256i x, __m256i w) {
  * saturates. vpmaddwd by ones then adds the two pairs of each 4-byte group into int32 (exact),
  * vpaddd into the lane (wrapping): the vpdpbusd lane, 3 instructions per 32 products. */
 I8_YMM_SET(avx2ubs, I8_ATTR_AVX2)
-I8_ATTR_AVX2 static inline __m256i avx2ubs_dot(__m256i acc, __m256i x, __m256i w) {
-    const __m256i pairs = _mm256_maddubs_epi16(x, w);
+/* The tiles pass the weights' address (gen_gemm_tiles.py, wmem): vpmaddubsw reads them as its
+ * memory operand (inline asm: gcc otherwise loads them into registers once per k group, and
+ * the 6x16 tile then spills an accumulator). Both 8-channel halves of a k group are in the
+ * same 64-byte line. */
+I8_ATTR_AVX2 static inline __m256i avx2ubs_dotm(__m256i acc, __m256i x, const unsigned char *w) {
+    __m256i pairs;
+    __asm__("vpmaddubsw %2, %1, %0" : "=x"(pairs) : "x"(x), "m"(*(const __m256i *)w));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 

@@ -16,7 +16,7 @@
 #pragma GCC optimize("no-tree-pre")
 #endif
 
-void i8_gemm_4x16c4__avx2ubs_emu(
+void i8_gemm_6x16c4__avx2ubs_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -38,6 +38,18 @@ void i8_gemm_4x16c4__avx2ubs_emu(
     if (mr <= 3) {
         a3 = a2;
         c3 = c2;
+    }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
+    }
+    const unsigned char *a5 = a4 + a_stride;
+    unsigned char *c5 = c4 + c_stride;
+    if (mr <= 5) {
+        a5 = a4;
+        c5 = c4;
     }
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
@@ -49,32 +61,44 @@ void i8_gemm_4x16c4__avx2ubs_emu(
     avx2ubs_emu_vec acc2_1 = acc0_1;
     avx2ubs_emu_vec acc3_0 = acc0_0;
     avx2ubs_emu_vec acc3_1 = acc0_1;
+    avx2ubs_emu_vec acc4_0 = acc0_0;
+    avx2ubs_emu_vec acc4_1 = acc0_1;
+    avx2ubs_emu_vec acc5_0 = acc0_0;
+    avx2ubs_emu_vec acc5_1 = acc0_1;
     for (size_t q = 0; q < bytes; q += 4) {
-        const avx2ubs_emu_vec w0 = avx2ubs_emu_loadw(wp + 16 * q);
-        const avx2ubs_emu_vec w1 = avx2ubs_emu_loadw(wp + 32 + 16 * q);
+        const unsigned char *const w0 = wp + 16 * q;
+        const unsigned char *const w1 = wp + 32 + 16 * q;
         avx2ubs_emu_vec x;
         x = avx2ubs_emu_bcast(a0 + q);
-        acc0_0 = avx2ubs_emu_dot(acc0_0, x, w0);
-        acc0_1 = avx2ubs_emu_dot(acc0_1, x, w1);
+        acc0_0 = avx2ubs_emu_dotm(acc0_0, x, w0);
+        acc0_1 = avx2ubs_emu_dotm(acc0_1, x, w1);
         x = avx2ubs_emu_bcast(a1 + q);
-        acc1_0 = avx2ubs_emu_dot(acc1_0, x, w0);
-        acc1_1 = avx2ubs_emu_dot(acc1_1, x, w1);
+        acc1_0 = avx2ubs_emu_dotm(acc1_0, x, w0);
+        acc1_1 = avx2ubs_emu_dotm(acc1_1, x, w1);
         x = avx2ubs_emu_bcast(a2 + q);
-        acc2_0 = avx2ubs_emu_dot(acc2_0, x, w0);
-        acc2_1 = avx2ubs_emu_dot(acc2_1, x, w1);
+        acc2_0 = avx2ubs_emu_dotm(acc2_0, x, w0);
+        acc2_1 = avx2ubs_emu_dotm(acc2_1, x, w1);
         x = avx2ubs_emu_bcast(a3 + q);
-        acc3_0 = avx2ubs_emu_dot(acc3_0, x, w0);
-        acc3_1 = avx2ubs_emu_dot(acc3_1, x, w1);
+        acc3_0 = avx2ubs_emu_dotm(acc3_0, x, w0);
+        acc3_1 = avx2ubs_emu_dotm(acc3_1, x, w1);
+        x = avx2ubs_emu_bcast(a4 + q);
+        acc4_0 = avx2ubs_emu_dotm(acc4_0, x, w0);
+        acc4_1 = avx2ubs_emu_dotm(acc4_1, x, w1);
+        x = avx2ubs_emu_bcast(a5 + q);
+        acc5_0 = avx2ubs_emu_dotm(acc5_0, x, w0);
+        acc5_1 = avx2ubs_emu_dotm(acc5_1, x, w1);
     }
     const avx2ubs_emu_rq rq = avx2ubs_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
+    avx2ubs_emu_store16(&rq, acc5_0, acc5_1, p->mult, c5, n0);
+    avx2ubs_emu_store16(&rq, acc4_0, acc4_1, p->mult, c4, n0);
     avx2ubs_emu_store16(&rq, acc3_0, acc3_1, p->mult, c3, n0);
     avx2ubs_emu_store16(&rq, acc2_0, acc2_1, p->mult, c2, n0);
     avx2ubs_emu_store16(&rq, acc1_0, acc1_1, p->mult, c1, n0);
     avx2ubs_emu_store16(&rq, acc0_0, acc0_1, p->mult, c0, n0);
 }
 
-void i8_gemm_4x8c4__avx2ubs_emu(
+void i8_gemm_6x8c4__avx2ubs_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
     const unsigned char *a0 = (const unsigned char *)a;
@@ -97,26 +121,46 @@ void i8_gemm_4x8c4__avx2ubs_emu(
         a3 = a2;
         c3 = c2;
     }
+    const unsigned char *a4 = a3 + a_stride;
+    unsigned char *c4 = c3 + c_stride;
+    if (mr <= 4) {
+        a4 = a3;
+        c4 = c3;
+    }
+    const unsigned char *a5 = a4 + a_stride;
+    unsigned char *c5 = c4 + c_stride;
+    if (mr <= 5) {
+        a5 = a4;
+        c5 = c4;
+    }
     const size_t bytes = kc / 4 * 4; /* of one prepared row */
     const unsigned char *wp = (const unsigned char *)w;
     avx2ubs_emu_vec acc0_0 = avx2ubs_emu_acc0(p->bias + 0);
     avx2ubs_emu_vec acc1_0 = acc0_0;
     avx2ubs_emu_vec acc2_0 = acc0_0;
     avx2ubs_emu_vec acc3_0 = acc0_0;
+    avx2ubs_emu_vec acc4_0 = acc0_0;
+    avx2ubs_emu_vec acc5_0 = acc0_0;
     for (size_t q = 0; q < bytes; q += 4) {
-        const avx2ubs_emu_vec w0 = avx2ubs_emu_loadw(wp + 16 * q);
+        const unsigned char *const w0 = wp + 16 * q;
         avx2ubs_emu_vec x;
         x = avx2ubs_emu_bcast(a0 + q);
-        acc0_0 = avx2ubs_emu_dot(acc0_0, x, w0);
+        acc0_0 = avx2ubs_emu_dotm(acc0_0, x, w0);
         x = avx2ubs_emu_bcast(a1 + q);
-        acc1_0 = avx2ubs_emu_dot(acc1_0, x, w0);
+        acc1_0 = avx2ubs_emu_dotm(acc1_0, x, w0);
         x = avx2ubs_emu_bcast(a2 + q);
-        acc2_0 = avx2ubs_emu_dot(acc2_0, x, w0);
+        acc2_0 = avx2ubs_emu_dotm(acc2_0, x, w0);
         x = avx2ubs_emu_bcast(a3 + q);
-        acc3_0 = avx2ubs_emu_dot(acc3_0, x, w0);
+        acc3_0 = avx2ubs_emu_dotm(acc3_0, x, w0);
+        x = avx2ubs_emu_bcast(a4 + q);
+        acc4_0 = avx2ubs_emu_dotm(acc4_0, x, w0);
+        x = avx2ubs_emu_bcast(a5 + q);
+        acc5_0 = avx2ubs_emu_dotm(acc5_0, x, w0);
     }
     const avx2ubs_emu_rq rq = avx2ubs_emu_rq_init(&p->rq);
     const size_t n0 = nc < 16 ? nc : 16;
+    avx2ubs_emu_store16(&rq, acc5_0, avx2ubs_emu_zero(), p->mult, c5, n0);
+    avx2ubs_emu_store16(&rq, acc4_0, avx2ubs_emu_zero(), p->mult, c4, n0);
     avx2ubs_emu_store16(&rq, acc3_0, avx2ubs_emu_zero(), p->mult, c3, n0);
     avx2ubs_emu_store16(&rq, acc2_0, avx2ubs_emu_zero(), p->mult, c2, n0);
     avx2ubs_emu_store16(&rq, acc1_0, avx2ubs_emu_zero(), p->mult, c1, n0);
@@ -124,6 +168,6 @@ void i8_gemm_4x8c4__avx2ubs_emu(
 }
 
 const i8_gemm_tile i8_gemm_tiles__avx2ubs_emu[] = {
-    {16, i8_gemm_4x16c4__avx2ubs_emu},
-    {8, i8_gemm_4x8c4__avx2ubs_emu},
+    {16, i8_gemm_6x16c4__avx2ubs_emu},
+    {8, i8_gemm_6x8c4__avx2ubs_emu},
     {0, NULL}};
