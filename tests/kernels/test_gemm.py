@@ -48,12 +48,17 @@ def case(rng: np.random.Generator, m: int, k: int, n: int, lda: int | None = Non
                "qmax": qmax}
 
 
+def fit_weights(kd: dict, w: np.ndarray) -> np.ndarray:
+    """w for set kd: a set exact only on small weights (avx2ubs, w_max 64) gets them clipped
+    to its bound, so the sweep's extremes (+-127, -128) become +-64."""
+    lim = kd["w_max"]
+    return np.clip(w, -lim, lim).astype(np.int8) if lim else w
+
+
 def check(kd: dict, a: np.ndarray, kw: dict, k: int | None = None, c_cols: int | None = None,
           **opts) -> np.ndarray:
     k = a.shape[1] if k is None else k
-    if kd["w_max"]:  # a set exact only on small weights (avx2ubs): the sweep's extremes at its
-        lim = kd["w_max"]  # bound (every +-127 / -128 of the cases becomes +-64)
-        kw = {**kw, "w": np.clip(kw["w"], -lim, lim).astype(np.int8)}
+    kw = {**kw, "w": fit_weights(kd, kw["w"])}
     n = kw["w"].shape[0]
     expected = ref.fc(np.ascontiguousarray(a[:, :k]), **kw, out_f32=opts.get("out_f32", 0))
     got = _native.gemm(kd["name"], a, k=k, c_cols=c_cols, **kw, **opts)
