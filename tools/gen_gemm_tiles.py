@@ -41,6 +41,10 @@ class Set:
     # accumulators, and 6 rows x 2 accumulators + broadcast + ones + product = 15 of 16 ymm
     # only without weight registers (gcc spilled an accumulator of the 6x16 tile otherwise)
     wmem: bool = False
+    # a partial row tile of at most small_mr rows runs a small_mr-row tile (generated beside,
+    # static) instead of repeating rows: avx2ubs at 16 tokens (6 + 6 + 4 rows) spent an eighth
+    # of its products on the repeated rows of the last tile
+    small_mr: int = 0
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -53,7 +57,7 @@ SETS = (
     Set("avx2ubs", 8, 4, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2 on weights within [-64, 64]: vpmaddubsw (u8 x s8 pairs into int16, which cannot "
         "saturate there; weights as its memory operand) + vpmaddwd by ones + vpaddd (K4N16 "
-        "panels with w_le64, activations as x ^ 0x80)", wmem=True),
+        "panels with w_le64, activations as x ^ 0x80)", wmem=True, small_mr=4),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
         ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
@@ -67,7 +71,7 @@ SETS = (
         "portable emulation of the avx2 tiles"),
     Set("avx2ubs_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avx2ubs tiles (vpmaddubsw's saturation included)",
-        wmem=True),
+        wmem=True, small_mr=4),
     Set("avxvnni_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avxvnni tiles"),
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
@@ -123,13 +127,21 @@ PRAGMA_OPTS = {"prim_neon.h": '"no-tree-pre", "no-schedule-insns"'}
 
 def prologue(s: Set, mr: int, nr: int) -> list[str]:
     """The micro-kernel's signature and its row pointers: rows past mr alias row mr - 1 (the
-    contract in HEADER), so a partial tile runs the same code."""
+    contract in HEADER), so a partial tile runs the same code (or, with s.small_mr, hands a
+    tile of at most small_mr rows to the small tile)."""
     attr = f"{s.attr} " if s.attr else ""
-    o = [f"{attr}void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}(",
+    small = s.small_mr and mr == s.small_mr
+    o = [f"{'static ' if small else ''}{attr}void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}(",
          "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
-         "    size_t c_stride, const i8_gemm_params *p) {",
-         "    const unsigned char *a0 = (const unsigned char *)a;",
-         "    unsigned char *c0 = (unsigned char *)c;"]
+         "    size_t c_stride, const i8_gemm_params *p) {"]
+    if s.small_mr and mr > s.small_mr:
+        o += [f"    if (mr <= {s.small_mr}) {{",
+              f"        i8_gemm_{s.small_mr}x{nr}c{s.ku}__{s.name}(mr, nc, kc, a, a_stride, w, c, "
+              "c_stride, p);",
+              "        return;",
+              "    }"]
+    o += ["    const unsigned char *a0 = (const unsigned char *)a;",
+          "    unsigned char *c0 = (unsigned char *)c;"]
     for r in range(1, mr):
         o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
               f"    unsigned char *c{r} = c{r - 1} + c_stride;",
@@ -510,6 +522,8 @@ def render(s: Set) -> str:
     out.append(PRAGMA.format(opts=PRAGMA_OPTS.get(s.header, '"no-tree-pre"')))
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
+        if s.small_mr:
+            out.append(tile(s, s.small_mr, nr))
         out.append(tile(s, mr, nr))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")

@@ -72,7 +72,10 @@ def check(kd: dict, a: np.ndarray, kw: dict, k: int | None = None, c_cols: int |
 
 def rows_for(kd: dict) -> tuple[int, ...]:
     mr = kd["mr"]
-    return tuple(sorted({1, mr - 1, mr, mr + 1, 2 * mr + 3}))
+    rows = {1, mr - 1, mr, mr + 1, 2 * mr + 3}
+    if kd["w_max"]:  # avx2ubs hands partial tiles of <= 4 rows to its 4-row tile
+        rows |= {3, 4, mr + 4}
+    return tuple(sorted(rows))
 
 
 def cols_for(kd: dict) -> tuple[int, ...]:

@@ -18,9 +18,71 @@
 #pragma GCC optimize("no-tree-pre")
 #endif
 
+static I8_ATTR_AVX2 void i8_gemm_4x16c4__avx2ubs(
+    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const unsigned char *a0 = (const unsigned char *)a;
+    unsigned char *c0 = (unsigned char *)c;
+    const unsigned char *a1 = a0 + a_stride;
+    unsigned char *c1 = c0 + c_stride;
+    if (mr <= 1) {
+        a1 = a0;
+        c1 = c0;
+    }
+    const unsigned char *a2 = a1 + a_stride;
+    unsigned char *c2 = c1 + c_stride;
+    if (mr <= 2) {
+        a2 = a1;
+        c2 = c1;
+    }
+    const unsigned char *a3 = a2 + a_stride;
+    unsigned char *c3 = c2 + c_stride;
+    if (mr <= 3) {
+        a3 = a2;
+        c3 = c2;
+    }
+    const size_t bytes = kc / 4 * 4; /* of one prepared row */
+    const unsigned char *wp = (const unsigned char *)w;
+    avx2ubs_vec acc0_0 = avx2ubs_acc0(p->bias + 0);
+    avx2ubs_vec acc0_1 = avx2ubs_acc0(p->bias + 8);
+    avx2ubs_vec acc1_0 = acc0_0;
+    avx2ubs_vec acc1_1 = acc0_1;
+    avx2ubs_vec acc2_0 = acc0_0;
+    avx2ubs_vec acc2_1 = acc0_1;
+    avx2ubs_vec acc3_0 = acc0_0;
+    avx2ubs_vec acc3_1 = acc0_1;
+    for (size_t q = 0; q < bytes; q += 4) {
+        const unsigned char *const w0 = wp + 16 * q;
+        const unsigned char *const w1 = wp + 32 + 16 * q;
+        avx2ubs_vec x;
+        x = avx2ubs_bcast(a0 + q);
+        acc0_0 = avx2ubs_dotm(acc0_0, x, w0);
+        acc0_1 = avx2ubs_dotm(acc0_1, x, w1);
+        x = avx2ubs_bcast(a1 + q);
+        acc1_0 = avx2ubs_dotm(acc1_0, x, w0);
+        acc1_1 = avx2ubs_dotm(acc1_1, x, w1);
+        x = avx2ubs_bcast(a2 + q);
+        acc2_0 = avx2ubs_dotm(acc2_0, x, w0);
+        acc2_1 = avx2ubs_dotm(acc2_1, x, w1);
+        x = avx2ubs_bcast(a3 + q);
+        acc3_0 = avx2ubs_dotm(acc3_0, x, w0);
+        acc3_1 = avx2ubs_dotm(acc3_1, x, w1);
+    }
+    const avx2ubs_rq rq = avx2ubs_rq_init(&p->rq);
+    const size_t n0 = nc < 16 ? nc : 16;
+    avx2ubs_store16(&rq, acc3_0, acc3_1, p->mult, c3, n0);
+    avx2ubs_store16(&rq, acc2_0, acc2_1, p->mult, c2, n0);
+    avx2ubs_store16(&rq, acc1_0, acc1_1, p->mult, c1, n0);
+    avx2ubs_store16(&rq, acc0_0, acc0_1, p->mult, c0, n0);
+}
+
 I8_ATTR_AVX2 void i8_gemm_6x16c4__avx2ubs(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
+    if (mr <= 4) {
+        i8_gemm_4x16c4__avx2ubs(mr, nc, kc, a, a_stride, w, c, c_stride, p);
+        return;
+    }
     const unsigned char *a0 = (const unsigned char *)a;
     unsigned char *c0 = (unsigned char *)c;
     const unsigned char *a1 = a0 + a_stride;
@@ -100,9 +162,62 @@ I8_ATTR_AVX2 void i8_gemm_6x16c4__avx2ubs(
     avx2ubs_store16(&rq, acc0_0, acc0_1, p->mult, c0, n0);
 }
 
+static I8_ATTR_AVX2 void i8_gemm_4x8c4__avx2ubs(
+    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const unsigned char *a0 = (const unsigned char *)a;
+    unsigned char *c0 = (unsigned char *)c;
+    const unsigned char *a1 = a0 + a_stride;
+    unsigned char *c1 = c0 + c_stride;
+    if (mr <= 1) {
+        a1 = a0;
+        c1 = c0;
+    }
+    const unsigned char *a2 = a1 + a_stride;
+    unsigned char *c2 = c1 + c_stride;
+    if (mr <= 2) {
+        a2 = a1;
+        c2 = c1;
+    }
+    const unsigned char *a3 = a2 + a_stride;
+    unsigned char *c3 = c2 + c_stride;
+    if (mr <= 3) {
+        a3 = a2;
+        c3 = c2;
+    }
+    const size_t bytes = kc / 4 * 4; /* of one prepared row */
+    const unsigned char *wp = (const unsigned char *)w;
+    avx2ubs_vec acc0_0 = avx2ubs_acc0(p->bias + 0);
+    avx2ubs_vec acc1_0 = acc0_0;
+    avx2ubs_vec acc2_0 = acc0_0;
+    avx2ubs_vec acc3_0 = acc0_0;
+    for (size_t q = 0; q < bytes; q += 4) {
+        const unsigned char *const w0 = wp + 16 * q;
+        avx2ubs_vec x;
+        x = avx2ubs_bcast(a0 + q);
+        acc0_0 = avx2ubs_dotm(acc0_0, x, w0);
+        x = avx2ubs_bcast(a1 + q);
+        acc1_0 = avx2ubs_dotm(acc1_0, x, w0);
+        x = avx2ubs_bcast(a2 + q);
+        acc2_0 = avx2ubs_dotm(acc2_0, x, w0);
+        x = avx2ubs_bcast(a3 + q);
+        acc3_0 = avx2ubs_dotm(acc3_0, x, w0);
+    }
+    const avx2ubs_rq rq = avx2ubs_rq_init(&p->rq);
+    const size_t n0 = nc < 16 ? nc : 16;
+    avx2ubs_store16(&rq, acc3_0, avx2ubs_zero(), p->mult, c3, n0);
+    avx2ubs_store16(&rq, acc2_0, avx2ubs_zero(), p->mult, c2, n0);
+    avx2ubs_store16(&rq, acc1_0, avx2ubs_zero(), p->mult, c1, n0);
+    avx2ubs_store16(&rq, acc0_0, avx2ubs_zero(), p->mult, c0, n0);
+}
+
 I8_ATTR_AVX2 void i8_gemm_6x8c4__avx2ubs(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
+    if (mr <= 4) {
+        i8_gemm_4x8c4__avx2ubs(mr, nc, kc, a, a_stride, w, c, c_stride, p);
+        return;
+    }
     const unsigned char *a0 = (const unsigned char *)a;
     unsigned char *c0 = (unsigned char *)c;
     const unsigned char *a1 = a0 + a_stride;
