@@ -136,8 +136,8 @@ def prologue(s: Set, mr: int, nr: int) -> list[str]:
          "    size_t c_stride, const i8_gemm_params *p) {"]
     if s.small_mr and mr > s.small_mr:
         o += [f"    if (mr <= {s.small_mr}) {{",
-              f"        i8_gemm_{s.small_mr}x{nr}c{s.ku}__{s.name}(mr, nc, kc, a, a_stride, w, c, "
-              "c_stride, p);",
+              (f"        i8_gemm_{s.small_mr}x{nr}c{s.ku}__{s.name}(mr, nc, kc, a, a_stride, w, "
+               "c, c_stride, p);"),
               "        return;",
               "    }"]
     o += ["    const unsigned char *a0 = (const unsigned char *)a;",
