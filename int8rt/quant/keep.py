@@ -21,7 +21,9 @@ calibration samples).
    first ops of the graph in topological order, up to just before a Conv / Gemm (so one
    Quantize starts the int8 part), shortest prefix first, until the metric reaches the search
    target; the prefix may hold at most `max_prefix_share` of the model's Conv / Gemm
-   multiply-adds (the float kernels' cost). An activation rounded early is carried through
+   multiply-adds (the float kernels' cost). Then its leading ops are given back to int8 one
+   at a time while the target holds (the input and stem often cost nothing in int8: an 8-bit
+   image is exact in int8, and a stem conv on 3 channels is slow in float). An activation rounded early is carried through
    every later layer: on PP-OCRv4 DBNet the activation error is spread over dozens of early
    roundings (each alone costs at most 0.05 of text-mask IoU, docs/ACCURACY.md), so no few
    layers kept float recover it, while the first 74 ops (29 % of the multiply-adds) do. The
@@ -135,7 +137,8 @@ class KeepResult:
     search_target: float | None = None  # what the search aimed for (None: `target` itself)
     prepared: str = ""  # the float graph's preparation (choose_preparation), "" if not chosen
     validation: Validation | None = None  # the check on samples the search did not see
-    prefix: int = 0  # ops of the float prefix (step 2b) that `kept` holds; 0: layers kept
+    prefix: int = 0  # ops of the float prefix (step 2b, leading ops trimmed) that `kept`
+    # holds; 0: layers kept (step 2)
     prefix_share: float = 0.0  # its share of the Conv / Gemm multiply-adds
 
     def summary(self) -> str:
@@ -152,8 +155,8 @@ class KeepResult:
 
     def kept_text(self) -> str:
         if self.prefix:
-            return (f"float prefix: the first {self.prefix} ops, up to {self.kept[-1]} "
-                    f"({100 * self.prefix_share:.0f} % of the multiply-adds)")
+            return (f"float prefix: {self.prefix} ops in graph order, {self.kept[0]} to "
+                    f"{self.kept[-1]} ({100 * self.prefix_share:.0f} % of the multiply-adds)")
         return f"layers kept float ({len(self.kept)}): " + (", ".join(self.kept) or "none")
 
     def meta(self) -> dict[str, Any]:
@@ -165,7 +168,8 @@ class KeepResult:
                 "target_met": bool(self.target_met), "kept": list(self.kept),
                 "ranking": [[r.node, float(r.gain)] for r in self.ranking[:16]],
                 **({} if not self.prefix else
-                   {"prefix": {"ops": self.prefix, "last": self.kept[-1],
+                   {"prefix": {"ops": self.prefix, "first": self.kept[0],
+                               "last": self.kept[-1],
                                "share": float(self.prefix_share)}}),
                 **({} if self.validation is None else {"validation": self.validation.meta()})}
 
@@ -248,16 +252,11 @@ def sensitivity_pass(graph: Graph, ranges: Any, feeds: Sequence[dict[str, np.nda
 
 def layer_macs(graph: Graph) -> dict[str, int]:
     """Multiply-adds of each Conv / Gemm node of a shaped graph: output elements times the
-    weight elements that make one (C_in / group x kernel for a Conv, K for a Gemm)."""
-    out = {}
-    for n in graph.nodes:
-        if n.op not in CANDIDATE_OPS:
-            continue
-        w = graph.tensor(n.inputs[1]).shape
-        per_output = int(np.prod(w[1:])) if n.op == "Conv" else int(w[0] if n.attrs.get(
-            "transB", 0) == 0 else w[1])
-        out[n.name] = int(np.prod(graph.tensor(n.outputs[0]).shape)) * per_output
-    return out
+    weight elements behind one output (canonical weights are [out, ...]: C_in / group x kernel
+    for a Conv, K for a Gemm's W [N, K])."""
+    return {n.name: int(np.prod(graph.tensor(n.outputs[0]).shape))
+            * int(np.prod(graph.tensor(n.inputs[1]).shape[1:]))
+            for n in graph.nodes if n.op in CANDIDATE_OPS}
 
 
 def float_prefixes(graph: Graph, max_share: float = MAX_PREFIX_SHARE
@@ -391,12 +390,20 @@ def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dic
             chosen = (qg, list(kept), v)
             break
     if chosen is None:
-        # step 2b: a float prefix, shortest first (module doc)
+        # step 2b: a float prefix, shortest first, its leading ops trimmed (module doc)
+        macs = layer_macs(graph)
+        total = sum(macs.values()) or 1
         for nodes, share in float_prefixes(graph, max_prefix_share):
             qg, v = build(nodes, regions=False)
             if v > best[2]:
                 best = (qg, nodes, v, share)
             if v >= aim:
+                while len(nodes) > 1:
+                    g2, v2 = build(nodes[1:], regions=False)
+                    if v2 < aim:
+                        break
+                    qg, nodes, v = g2, nodes[1:], v2
+                share = sum(macs.get(n, 0) for n in nodes) / total
                 return KeepResult(qg, nodes, m.spec, target, v0, v, True, ranking,
                                   evaluations, aim, prefix=len(nodes), prefix_share=share)
         qg, kept, v = best[:3]

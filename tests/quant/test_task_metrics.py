@@ -300,3 +300,64 @@ def test_cli_leaves_equalize_and_bias_correction_to_keep_auto_unless_given() -> 
     assert parsed() == (None, None)
     assert parsed("--equalize", "--bias-correction") == (True, True)
     assert parsed("--no-equalize", "--no-bias-correction") == (False, False)
+
+
+def test_layer_macs_and_float_prefixes() -> None:
+    """Multiply-adds by hand for the 8x8 graph; the prefixes end just before each layer after
+    the first, shortest first, and stop at the share limit."""
+    from int8rt.quant.keep import float_prefixes, layer_macs
+
+    g = dw_separable_graph()
+    macs = layer_macs(g)
+    assert macs == {"c1": 64 * 8 * 27, "dw": 64 * 8 * 9, "pw": 64 * 12 * 8, "fc": 5 * 12}
+    total = sum(macs.values())
+    cuts = float_prefixes(g, 1.0)
+    assert [names for names, _ in cuts] == [["c1"], ["c1", "dw"], ["c1", "dw", "pw", "gap",
+                                                                  "flat"]]
+    assert [share for _, share in cuts] == pytest.approx(
+        [macs["c1"] / total, (macs["c1"] + macs["dw"]) / total,
+         (total - macs["fc"]) / total])
+    assert [n for n, _ in float_prefixes(g, 0.75)] == [["c1"], ["c1", "dw"]]
+    assert [n for n, _ in float_prefixes(g, 0.7)] == [["c1"]]
+    assert float_prefixes(g, 0.5) == []
+
+
+def test_keep_auto_tries_float_prefixes_when_few_layers_fall_short() -> None:
+    """One layer kept float (max_keep=1) does not reach cosine 0.998 with 4-bit per-tensor
+    weights; the float prefix step then takes the shortest prefix that does and gives its
+    leading ops back to int8 while the target holds; every value it reports is the real
+    int8 program's."""
+    from int8rt.quant.calibrate import calibrate
+    from int8rt.quant.keep import float_prefixes, layer_macs
+    from int8rt.quant.ptq import quantize_graph
+
+    g, calib, feeds = _setup()
+    kw = {"per_channel": False, "weight_bits": 4, "margin": 0.0, "max_keep": 1}
+    few = auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=0.0, **kw)
+    assert not few.target_met and few.prefix == 0 and len(few.kept) == 1
+    res = auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=1.0, **kw)
+    assert res.target_met and res.prefix == len(res.kept) > 0
+    assert res.graph.meta["quantization"]["float_nodes"] == sorted(res.kept)
+    ranges = calibrate(g, calib, progress=False)
+    ref = run_outputs(float_runner(g), feeds)
+
+    def value(names: list[str]) -> float:
+        qg = quantize_graph(g, ranges, per_channel=False, weight_bits=4, float_nodes=names)
+        return parse_metric("cosine")(ref, run_outputs(int8_runner(qg), feeds))
+
+    values = [value(names) for names, _ in float_prefixes(g, 1.0)]
+    first = next(i for i, v in enumerate(values) if v >= 0.998)
+    assert first == 2  # two shorter prefixes fall short
+    whole = float_prefixes(g, 1.0)[first][0]
+    assert whole[len(whole) - len(res.kept):] == res.kept  # a trimmed prefix ...
+    assert res.final_value >= 0.998 and res.final_value == pytest.approx(value(res.kept))
+    assert len(res.kept) == 1 or value(res.kept[1:]) < 0.998  # ... trimmed as far as it holds
+    macs = layer_macs(g)
+    assert res.prefix_share == pytest.approx(sum(macs.get(n, 0) for n in res.kept)
+                                             / sum(macs.values()))
+    assert res.meta()["prefix"] == {"ops": res.prefix, "first": res.kept[0],
+                                    "last": res.kept[-1],
+                                    "share": pytest.approx(res.prefix_share)}
+    assert "float prefix: " in res.summary()
+    with pytest.raises(ValueError, match="max_prefix_share"):
+        auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=1.5)
