@@ -361,3 +361,28 @@ def test_keep_auto_tries_float_prefixes_when_few_layers_fall_short() -> None:
     assert "float prefix: " in res.summary()
     with pytest.raises(ValueError, match="max_prefix_share"):
         auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=1.5)
+
+
+def test_keep_auto_drops_the_prefix_record_when_validation_refuses_it(monkeypatch) -> None:
+    """A float prefix that loses to plain int8 on the validation samples is refused like any
+    choice, and the result no longer reports a prefix."""
+    import int8rt.quant.keep as keep_mod
+    from int8rt.quant.ptq import quantize_graph
+
+    real = keep_mod.auto_keep
+
+    def bad_prefix(graph, calibration, feeds, metric, target, **kw):
+        res = real(graph, calibration, feeds, metric, target, **kw)
+        res.graph = quantize_graph(graph, kw["ranges"], per_channel=False, weight_bits=2,
+                                   float_nodes=["c1"])
+        res.kept, res.prefix, res.prefix_share = ["c1"], 1, 0.5
+        return res
+
+    monkeypatch.setattr(keep_mod, "auto_keep", bad_prefix)
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, options=(("plain", False, False),),
+                    per_channel=False, weight_bits=4)
+    assert res.validation.found == "plain, float prefix of 1 ops"
+    assert res.validation.accepted == "start" and res.kept == [] and res.prefix == 0
+    assert "prefix" not in res.meta() and "layers kept float (0)" in res.summary()
