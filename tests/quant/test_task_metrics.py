@@ -386,3 +386,24 @@ def test_keep_auto_drops_the_prefix_record_when_validation_refuses_it(monkeypatc
     assert res.validation.found == "plain, float prefix of 1 ops"
     assert res.validation.accepted == "start" and res.kept == [] and res.prefix == 0
     assert "prefix" not in res.meta() and "layers kept float (0)" in res.summary()
+
+
+def test_keep_auto_validates_a_float_prefix_against_the_layers() -> None:
+    """When layers reach the search target, a float prefix that reaches it too is the other
+    candidate and the validation samples decide: here the prefix (its stem conv given back to
+    int8) beats the one layer the greedy keep chose, and both values are the real int8
+    programs' on the validation half."""
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    kw = {"per_channel": False, "weight_bits": 4}
+    layers_only = keep_auto(g, calib, feeds, "cosine", 0.99, max_prefix_share=0.0, **kw)
+    assert layers_only.kept == ["fc"] and layers_only.validation.other_value is None
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, max_prefix_share=1.0, **kw)
+    v = res.validation
+    assert v.found == "plain, 1 kept" and v.found_value == layers_only.validation.found_value
+    assert v.other == "plain, float prefix of 4 ops" and v.accepted == "prefix"
+    assert v.value == v.other_value > v.found_value > v.start_value
+    assert res.kept == ["dw", "pw", "gap", "flat"] and res.prefix == 4  # c1 back in int8
+    assert v.value == pytest.approx(_validation_value(g, res.graph, feeds))
+    assert res.meta()["validation"]["other_value"] == pytest.approx(v.other_value)
+    assert "other (plain, float prefix of 4 ops)" in res.summary()
