@@ -22,13 +22,13 @@ calibration samples).
    Quantize starts the int8 part), shortest prefix first, until the metric reaches the search
    target; the prefix may hold at most `max_prefix_share` of the model's Conv / Gemm
    multiply-adds (the float kernels' cost). Then its leading ops are given back to int8 one
-   at a time while the target holds (the input and stem often cost nothing in int8: an 8-bit
-   image is exact in int8, and a stem conv on 3 channels is slow in float). An activation rounded early is carried through
-   every later layer: on PP-OCRv4 DBNet the activation error is spread over dozens of early
-   roundings (each alone costs at most 0.05 of text-mask IoU, docs/ACCURACY.md), so no few
-   layers kept float recover it, while the first 74 ops (29 % of the multiply-adds) do. The
-   result is the first prefix reaching the target, else the best configuration seen (greedy
-   or prefix).
+   at a time while the target holds (an image input loses little in int8, and a stem conv on
+   3 channels is slow in float). An activation rounded early is carried through every later
+   layer: on PP-OCRv4 DBNet the activation error is spread over dozens of early roundings
+   (each alone costs 0.14 of text-mask IoU at most, docs/ACCURACY.md), so no few layers kept
+   float recover it, while a prefix of 72 ops (27 % of the multiply-adds) does. The result is
+   the first prefix reaching the target, else the best configuration seen (greedy or
+   prefix).
 
 3. **Validation** (`keep_auto`, the entry point of quantize(keep="auto")). Steps 1-2 and the
    choice between the plain and the CLE+BC graph (`choose_preparation`) see only the
