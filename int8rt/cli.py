@@ -319,8 +319,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     q = qm.graph.meta.get("quantization")
     auto = q.get("keep_auto") if isinstance(q, dict) else None
     if auto is not None and args.quiet:
+        pre = auto.get("prefix")
+        kept = (f"a prefix of {pre['ops']} ops, {pre['first']} to {pre['last']}" if pre
+                else ", ".join(auto["kept"]) or "none")
         print(f"keep auto: {auto['metric']} {auto['int8_value']:.4f} -> "
-              f"{auto['final_value']:.4f}; kept float: {', '.join(auto['kept']) or 'none'}")
+              f"{auto['final_value']:.4f}; kept float: {kept}")
     with _atomic_output(args.output) as tmp:
         qm.save(tmp)
     print(f"wrote {args.output}")
