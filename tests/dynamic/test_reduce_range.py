@@ -97,6 +97,23 @@ def test_cli_reduce_range(tmp_path):
     assert not (tmp_path / "s.i8").exists()
 
 
+@pytest.mark.parametrize("isas, hint", [(["scalar", "avx2"], True),
+                                         (["scalar", "avx2", "avxvnni"], False),
+                                         (["scalar", "neon", "neondot"], False)])
+def test_cli_hints_reduce_range_on_avx2_only_cpus(tmp_path, monkeypatch, capsys, isas, hint):
+    from int8rt import cli
+
+    src = tmp_path / "m.onnx"
+    src.write_bytes(export(17))
+    monkeypatch.setattr(_native, "available_isas", lambda: isas)
+    assert cli.main(["quantize", str(src), "--dynamic", "-o", str(tmp_path / "m.i8")]) == 0
+    assert ("--reduce-range" in capsys.readouterr().out) == hint
+    # asked for already: no hint
+    assert cli.main(["quantize", str(src), "--dynamic", "--reduce-range", "-o",
+                     str(tmp_path / "r.i8")]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_bad_reduce_range(model):
     with pytest.raises(TypeError, match="reduce_range"):
         int8rt.quantize(model, mode="dynamic", reduce_range="yes")
