@@ -177,6 +177,101 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+COLS_DOC = """\
+/* {name}: the {mr}x16 tile over nb whole 16-channel blocks in one
+ * call (the driver's loop order when every weight fits in L1: a row tile meets every column
+ * block in turn). Blocks are w_block bytes apart in w; bias, mult and c advance 16 channels
+ * per block. int8 output only (p->rq.out_f32 == 0); rows past mr repeat row mr - 1 as in the
+ * tile. Arithmetic and results are exactly i8_gemm_{mr}x16c4__{set}'s, block by block
+ * (docs/KERNELS.md, "Small-k costs"). */
+"""
+
+
+def lane_cols(s: Set, mr: int) -> str:
+    """The column loop of the lane tile for whole 16-channel blocks. Native (asm_loop): one
+    aarch64 asm block per call, so the per-tile costs (call, row pointers, callee-saved
+    registers, epilogue constants) are paid once per row tile instead of once per 16
+    channels; per block: 5 LD1 start the 20 accumulators at the bias, per 16 k one LDR per
+    row (register offset, reset per block) and one LD1 of four weight registers per quad,
+    the kc % 16 == 8 half step, one LD1 of the 16 multipliers and the requantization of
+    requant/neon.h in place (i8_neon_rq8 + i8_neon_finish16, instruction for instruction).
+    Portable twin: the same loop over the tile function."""
+    name = f"i8_gemm_{mr}x16c4_cols__{s.name}"
+    tile_fn = f"i8_gemm_{mr}x16c4__{s.name}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [COLS_DOC.format(name=name, mr=mr, set=s.name).rstrip("\n"),
+         f"{attr}void {name}(",
+         "    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,",
+         "    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {"]
+    if not s.asm_loop:
+        o += ["    i8_gemm_params q = *p;",
+              "    const unsigned char *wb = (const unsigned char *)w;",
+              "    unsigned char *cb = (unsigned char *)c;",
+              "    for (size_t b = 0; b < nb; b++) {",
+              f"        {tile_fn}(mr, 16, kc, a, a_stride, wb + b * w_block, cb + 16 * b,",
+              "            c_stride, &q);",
+              "        q.bias += 16;",
+              "        q.mult += 16;",
+              "    }",
+              "}"]
+        return "\n".join(o) + "\n"
+    assert mr == 5
+    o += prologue(s, mr, 16)[3:]
+    p = s.name
+    o += [f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);",
+          "    const int32_t *bias = p->bias;",
+          "    const float *mult = p->mult;",
+          "    const unsigned char *wb = (const unsigned char *)w, *wk;",
+          "    size_t xj = 0, xk, cnt;",
+          "    const size_t n16 = kc / 16;"]
+    acc = [[12 + 4 * r + v for v in range(4)] for r in range(mr)]
+    ins = ["0:", "mov %[xk], #0", "mov %[wk], %[wb]"]
+    for r in range(mr):
+        regs = ", ".join(f"v{x}.4s" for x in acc[r])
+        ins.append(f"ld1 {{{regs}}}, [%[bias]]" + (", #64" if r == mr - 1 else ""))
+
+    def step(lanes: range) -> list[str]:
+        b = [f"ldr q{r}, [%[a{r}], %[xk]]" for r in range(mr)]
+        b.append("add %[xk], %[xk], #16")
+        for lane in lanes:
+            b.append("ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[wk]], #64")
+            b += [f"sdot v{acc[r][v]}.4s, v{8 + v}.16b, v{r}.4b[{lane}]"
+                  for r in range(mr) for v in range(4)]
+        return b
+
+    ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4))
+    ins += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
+    ins += step(range(2)) + ["3:", "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[mult]], #64"]
+    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
+        A, B, C, D = acc[r]
+        ins += [f"scvtf v{x}.4s, v{x}.4s" for x in acc[r]]
+        ins += [f"fmul v{x}.4s, v{x}.4s, v{8 + v}.4s" for v, x in enumerate(acc[r])]
+        ins += [f"fcvtns v{x}.4s, v{x}.4s" for x in acc[r]]
+        ins += [f"sqxtn v{A}.4h, v{A}.4s", f"sqxtn2 v{A}.8h, v{B}.4s",
+                f"sqxtn v{C}.4h, v{C}.4s", f"sqxtn2 v{C}.8h, v{D}.4s",
+                f"sqadd v{A}.8h, v{A}.8h, %[zp].8h", f"sqadd v{C}.8h, v{C}.8h, %[zp].8h",
+                f"sqxtn v{A}.8b, v{A}.8h", f"sqxtn2 v{A}.16b, v{C}.8h",
+                f"smax v{A}.16b, v{A}.16b, %[qmin].16b", f"smin v{A}.16b, v{A}.16b, %[qmax].16b",
+                f"str q{A}, [%[c{r}], %[xj]]"]
+    ins += ["add %[xj], %[xj], #16", "add %[wb], %[wb], %[wblk]", "subs %[nb], %[nb], #1",
+            "b.ne 0b"]
+    clob = [f'"v{i}"' for i in list(range(mr)) + list(range(8, 32))]
+    o += ["    /* 29 operands (an asm statement takes 30); v5-v7 hold zp, qmin, qmax */",
+          "    __asm__ volatile("]
+    o += [f'        "{x}\\n\\t"' for x in ins]
+    o += ['        : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
+          '          [wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)',
+          "        : " + ", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
+          "          " + ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
+          '          [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
+          '          [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)',
+          f'        : {", ".join(clob[:10])},',
+          f'          {", ".join(clob[10:20])},',
+          f'          {", ".join(clob[20:])}, "cc", "memory");',
+          "}"]
+    return "\n".join(o) + "\n"
+
+
 def unrolled_twice(body: list[str]) -> list[str]:
     """An asm k loop of %[n] >= 1 steps run two steps per iteration: one SUBS + B.NE per 32 k
     instead of per 16 k; an odd step first (TBZ), then n / 2 iterations (3 instructions per
@@ -479,6 +574,8 @@ def render(s: Set) -> str:
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))
+    if s.lane:
+        out.append(lane_cols(s, s.tiles[0][0]))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
     if s.guard:
