@@ -221,27 +221,59 @@ def lane_cols(s: Set, mr: int) -> str:
     o += [f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);",
           "    const int32_t *bias = p->bias;",
           "    const float *mult = p->mult;",
-          "    const unsigned char *wb = (const unsigned char *)w, *wk;",
-          "    size_t xj = 0, xk, cnt;",
-          "    const size_t n16 = kc / 16;"]
+          "    const unsigned char *wb = (const unsigned char *)w;",
+          "    /* MobileNetV2's small k with the k steps written out (no k loop, rows at fixed",
+          "     * offsets; kc = 16: the rows loaded once per call); weight blocks contiguous */"]
+    for kc in COLS_FIXED_KC:
+        o.append(f"    if (kc == {kc} && w_block == {16 * -(-kc // 16) * 16}) {{")
+        o += cols_asm(mr, kc)[1:-1]  # the if's braces hold the block's locals
+        o += ["        return;", "    }"]
+    o += cols_asm(mr, None) + ["}"]
+    return "\n".join(o) + "\n"
+
+
+COLS_FIXED_KC = (16, 24, 32)  # lane_cols: k steps written out for these kc
+
+
+def cols_asm(mr: int, kc: int | None) -> list[str]:
+    """lane_cols' asm block: kc None, any kc (a k loop, rows at a running offset); else the
+    steps of that kc written out (weights contiguous across blocks: w_block = 16 * kp)."""
     acc = [[12 + 4 * r + v for v in range(4)] for r in range(mr)]
-    ins = ["0:", "mov %[xk], #0", "mov %[wk], %[wb]"]
+    fixed = kc is not None
+    hoist = kc == 16  # the rows (v0-v4) stay loaded for every block
+    ins = []
+    if hoist:
+        ins += [f"ldr q{r}, [%[a{r}]]" for r in range(mr)]
+    ins += ["0:"] + ([] if fixed else ["mov %[xk], #0", "mov %[wk], %[wb]"])
     for r in range(mr):
         regs = ", ".join(f"v{x}.4s" for x in acc[r])
         ins.append(f"ld1 {{{regs}}}, [%[bias]]" + (", #64" if r == mr - 1 else ""))
 
-    def step(lanes: range) -> list[str]:
-        b = [f"ldr q{r}, [%[a{r}], %[xk]]" for r in range(mr)]
-        b.append("add %[xk], %[xk], #16")
+    def step(lanes: range, at: int | None) -> list[str]:
+        if hoist:
+            b = []
+        elif at is None:
+            b = [f"ldr q{r}, [%[a{r}], %[xk]]" for r in range(mr)] + ["add %[xk], %[xk], #16"]
+        else:
+            b = [f"ldr q{r}, [%[a{r}]" + (f", #{at}]" if at else "]") for r in range(mr)]
         for lane in lanes:
-            b.append("ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[wk]], #64")
+            b.append("ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[" + ("wb" if fixed else "wk")
+                     + "]], #64")
             b += [f"sdot v{acc[r][v]}.4s, v{8 + v}.16b, v{r}.4b[{lane}]"
                   for r in range(mr) for v in range(4)]
         return b
 
-    ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4))
-    ins += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
-    ins += step(range(2)) + ["3:", "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[mult]], #64"]
+    if fixed:
+        for q in range(kc // 16):
+            ins += step(range(4), 16 * q)
+        if kc % 16:
+            ins += step(range(2), 16 * (kc // 16))
+            ins.append(f"add %[wb], %[wb], #{(16 - kc % 16) * 16}")  # kp's zero padding
+    else:
+        ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4), None)
+        ins += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
+        ins += step(range(2), None) + ["3:"]
+    ins.append("ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[mult]], #64")
     for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
         A, B, C, D = acc[r]
         ins += [f"scvtf v{x}.4s, v{x}.4s" for x in acc[r]]
@@ -252,24 +284,37 @@ def lane_cols(s: Set, mr: int) -> str:
                 f"sqadd v{A}.8h, v{A}.8h, %[zp].8h", f"sqadd v{C}.8h, v{C}.8h, %[zp].8h",
                 f"sqxtn v{A}.8b, v{A}.8h", f"sqxtn2 v{A}.16b, v{C}.8h",
                 f"smax v{A}.16b, v{A}.16b, %[qmin].16b", f"smin v{A}.16b, v{A}.16b, %[qmax].16b",
-                f"str q{A}, [%[c{r}], %[xj]]"]
-    ins += ["add %[xj], %[xj], #16", "add %[wb], %[wb], %[wblk]", "subs %[nb], %[nb], #1",
-            "b.ne 0b"]
+                f"str q{A}, [%[c{r}]], #16" if fixed else f"str q{A}, [%[c{r}], %[xj]]"]
+    ins += ([] if fixed else ["add %[xj], %[xj], #16", "add %[wb], %[wb], %[wblk]"])
+    ins += ["subs %[nb], %[nb], #1", "b.ne 0b"]
     clob = [f'"v{i}"' for i in list(range(mr)) + list(range(8, 32))]
-    o += ["    /* 29 operands (an asm statement takes 30); v5-v7 hold zp, qmin, qmax */",
-          "    __asm__ volatile("]
-    o += [f'        "{x}\\n\\t"' for x in ins]
-    o += ['        : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
-          '          [wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)',
-          "        : " + ", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
-          "          " + ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
-          '          [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
-          '          [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)',
-          f'        : {", ".join(clob[:10])},',
-          f'          {", ".join(clob[10:20])},',
-          f'          {", ".join(clob[20:])}, "cc", "memory");',
-          "}"]
-    return "\n".join(o) + "\n"
+    if fixed:  # 26 operands: the output pointers post-incremented
+        o = ["    {",
+             "        unsigned char *d0 = c0, *d1 = c1, *d2 = c2, *d3 = c3, *d4 = c4;"]
+        outs = ['[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb),',
+                ", ".join(f'[c{r}] "+r"(d{r})' for r in range(mr))]
+        ins_ops = [", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
+                   '[zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
+    else:  # 29 operands (an asm statement takes 30)
+        o = ["    {",
+             "        const unsigned char *wk;",
+             "        size_t xj = 0, xk, cnt;",
+             "        const size_t n16 = kc / 16;"]
+        outs = ['[xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
+                '[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)']
+        ins_ops = [", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
+                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
+                   '[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
+                   '[qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
+    o += ["        /* v5-v7 (not clobbered) hold zp, qmin, qmax */", "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    o += ["            : " + outs[0]] + ["              " + x for x in outs[1:]]
+    o += ["            : " + ins_ops[0]] + ["              " + x for x in ins_ops[1:]]
+    o += [f'            : {", ".join(clob[:10])},',
+          f'              {", ".join(clob[10:20])},',
+          f'              {", ".join(clob[20:])}, "cc", "memory");',
+          "    }"]
+    return o
 
 
 def unrolled_twice(body: list[str]) -> list[str]:

@@ -222,40 +222,77 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
     }
 }
 
-/* The common case's pixel loop on its own (3x3, 16 channels, int8 output): in a function of
- * its own gcc keeps the 12 weight vectors, the epilogue's constants and the sums in registers;
- * inlined in block() it reloaded a weight vector and both clamp bounds from the stack per
- * pixel. Same arithmetic as pixels(). */
+/* The common case's pixel loop on its own (3x3, 16 channels, int8 output), one asm block:
+ * per pixel one LD1 of four registers starts the sums at bias', the three columns come with
+ * register post-increments (tap_step, tap_step, then back to the next pixel's first column),
+ * 12 SDOT against the 12 weight vectors held in v16-v27, one LD1 of the 16 multipliers, the
+ * requantization of requant/neon.h (i8_neon_rq8 + i8_neon_finish16, the same instructions in
+ * the same order of operations), one ST1 with a register post-increment, SUBS + B.NE: 42
+ * instructions per pixel and 16 channels. From the intrinsics gcc 12 made 51 (bias' and the
+ * multipliers as LDP + 2 LDR each, an ADD per column pointer, STR + ADD, a separate counter
+ * compare); held in registers instead, the 12 weights, 4 sums, 4 column and the epilogue's
+ * constants left no room for them (docs/KERNELS.md, dwconv). Same arithmetic as pixels(). */
 DOTPROD static I8_NOINLINE void pixels3x3(const i8_neon_requant *rqp, const int32_t *bias,
                                           const float *mult, const int8_t *colbuf,
                                           const int8_t *wb, unsigned char *yp, int32_t n,
                                           size_t col_step, size_t tap_step, size_t y_step) {
+    if (n <= 0) return;
     const i8_neon_requant rq = *rqp;
-    const int8x16x4_t w0 = vld1q_s8_x4(wb), w1 = vld1q_s8_x4(wb + 64),
-                      w2 = vld1q_s8_x4(wb + 128);
-    for (int32_t i = 0; i < n; i++, yp += y_step, colbuf += col_step) {
-        int32x4_t a0 = vld1q_s32(bias), a1 = vld1q_s32(bias + 4), a2 = vld1q_s32(bias + 8),
-                  a3 = vld1q_s32(bias + 12);
-        int8x16x4_t xv = vld1q_s8_x4(colbuf);
-        a0 = vdotq_s32(a0, xv.val[0], w0.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w0.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w0.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w0.val[3]);
-        xv = vld1q_s8_x4(colbuf + tap_step);
-        a0 = vdotq_s32(a0, xv.val[0], w1.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w1.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w1.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w1.val[3]);
-        xv = vld1q_s8_x4(colbuf + 2 * tap_step);
-        a0 = vdotq_s32(a0, xv.val[0], w2.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w2.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w2.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w2.val[3]);
-        vst1q_s8((int8_t *)yp,
-                 i8_neon_finish16(&rq, i8_neon_rq8(a0, a1, vld1q_f32(mult), vld1q_f32(mult + 4)),
-                                  i8_neon_rq8(a2, a3, vld1q_f32(mult + 8),
-                                              vld1q_f32(mult + 12))));
-    }
+    size_t cnt = (size_t)n;
+    const size_t back = col_step - 2 * tap_step; /* modulo 2^64: may step backwards */
+    __asm__ volatile(
+        "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[wb]], #64\n\t"
+        "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[wb]], #64\n\t"
+        "ld1 {v24.16b, v25.16b, v26.16b, v27.16b}, [%[wb]]\n\t"
+        "1:\n\t"
+        "ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [%[bias]]\n\t"
+        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t"
+        "sdot v4.4s, v0.16b, v16.16b\n\t"
+        "sdot v5.4s, v1.16b, v17.16b\n\t"
+        "sdot v6.4s, v2.16b, v18.16b\n\t"
+        "sdot v7.4s, v3.16b, v19.16b\n\t"
+        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t"
+        "sdot v4.4s, v0.16b, v20.16b\n\t"
+        "sdot v5.4s, v1.16b, v21.16b\n\t"
+        "sdot v6.4s, v2.16b, v22.16b\n\t"
+        "sdot v7.4s, v3.16b, v23.16b\n\t"
+        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[back]\n\t"
+        "sdot v4.4s, v0.16b, v24.16b\n\t"
+        "sdot v5.4s, v1.16b, v25.16b\n\t"
+        "sdot v6.4s, v2.16b, v26.16b\n\t"
+        "sdot v7.4s, v3.16b, v27.16b\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t"
+        "scvtf v4.4s, v4.4s\n\t"
+        "scvtf v5.4s, v5.4s\n\t"
+        "scvtf v6.4s, v6.4s\n\t"
+        "scvtf v7.4s, v7.4s\n\t"
+        "fmul v4.4s, v4.4s, v28.4s\n\t"
+        "fmul v5.4s, v5.4s, v29.4s\n\t"
+        "fmul v6.4s, v6.4s, v30.4s\n\t"
+        "fmul v7.4s, v7.4s, v31.4s\n\t"
+        "fcvtns v4.4s, v4.4s\n\t"
+        "fcvtns v5.4s, v5.4s\n\t"
+        "fcvtns v6.4s, v6.4s\n\t"
+        "fcvtns v7.4s, v7.4s\n\t"
+        "sqxtn v4.4h, v4.4s\n\t"
+        "sqxtn2 v4.8h, v5.4s\n\t"
+        "sqxtn v6.4h, v6.4s\n\t"
+        "sqxtn2 v6.8h, v7.4s\n\t"
+        "sqadd v4.8h, v4.8h, %[zp].8h\n\t"
+        "sqadd v6.8h, v6.8h, %[zp].8h\n\t"
+        "sqxtn v4.8b, v4.8h\n\t"
+        "sqxtn2 v4.16b, v6.8h\n\t"
+        "smax v4.16b, v4.16b, %[qmin].16b\n\t"
+        "smin v4.16b, v4.16b, %[qmax].16b\n\t"
+        "st1 {v4.16b}, [%[y]], %[ystep]\n\t"
+        "subs %[cnt], %[cnt], #1\n\t"
+        "b.ne 1b\n\t"
+        : [wb] "+r"(wb), [col] "+r"(colbuf), [y] "+r"(yp), [cnt] "+r"(cnt)
+        : [bias] "r"(bias), [mult] "r"(mult), [tap] "r"(tap_step), [back] "r"(back),
+          [ystep] "r"(y_step), [zp] "w"(rq.zp), [qmin] "w"(rq.qmin), [qmax] "w"(rq.qmax)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
+          "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc",
+          "memory");
 }
 
 /* One block of 16 channels over output rows [r0, r1). KH, KW: compile-time in the
