@@ -232,6 +232,85 @@ def lane_cols(s: Set, mr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+COLS1_DOC = """\
+/* {name}: one row (mr == 1: a classifier at batch 1, the last row of
+ * a row block) against nb whole 16-channel blocks, int8 or float32 output; a_stride and
+ * c_stride are unused. The 5-row tile would compute that row 5 times (rows past mr repeat
+ * it). Results exactly i8_gemm_5x16c4__{set}'s for that row. */
+"""
+
+
+def lane_cols1(s: Set) -> str:
+    """lane_cols for a single row: native, one asm block (per 16 k one LDR, per quad one LD1
+    of four weight registers and 4 SDOT by element; the epilogue of lane_cols for int8, SCVTF
+    + FMUL + one ST1 of four registers for float32, as i8_neon_gemm_store16x4's scalar
+    acc * mult); portable twin: the tile with mr = 1."""
+    name = f"i8_gemm_1x16c4_cols__{s.name}"
+    tile_fn = f"i8_gemm_{s.tiles[0][0]}x16c4__{s.name}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [COLS1_DOC.format(name=name, set=s.name).rstrip("\n"),
+         f"{attr}void {name}(",
+         "    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,",
+         "    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {"]
+    if not s.asm_loop:
+        o += ["    i8_gemm_params q = *p;",
+              "    const unsigned char *wb = (const unsigned char *)w;",
+              "    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;",
+              "    for (size_t b = 0; b < nb; b++) {",
+              f"        {tile_fn}(1, 16, kc, a, 0, wb + b * w_block,",
+              "            (unsigned char *)c + 16 * esz * b, 0, &q);",
+              "        q.bias += 16;",
+              "        q.mult += 16;",
+              "    }",
+              "}"]
+        return "\n".join(o) + "\n"
+    p = s.name
+    o += [f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);",
+          "    const int32_t *bias = p->bias;",
+          "    const float *mult = p->mult;",
+          "    const unsigned char *wb = (const unsigned char *)w, *wk;",
+          "    const unsigned char *a0 = (const unsigned char *)a;",
+          "    unsigned char *c0 = (unsigned char *)c;",
+          "    size_t xk, cnt;",
+          "    const size_t n16 = kc / 16;"]
+    acc = [16, 17, 18, 19]
+
+    def step(lanes: range) -> list[str]:
+        b = ["ldr q0, [%[a0], %[xk]]", "add %[xk], %[xk], #16"]
+        for lane in lanes:
+            b.append("ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64")
+            b += [f"sdot v{acc[v]}.4s, v{4 + v}.16b, v0.4b[{lane}]" for v in range(4)]
+        return b
+
+    head = ["0:", "mov %[xk], #0", "mov %[wk], %[wb]",
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bias]], #64",
+            "cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4))
+    head += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
+    head += step(range(2)) + ["3:", "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[mult]], #64"]
+    head += [f"scvtf v{x}.4s, v{x}.4s" for x in acc]
+    head += [f"fmul v{x}.4s, v{x}.4s, v{20 + v}.4s" for v, x in enumerate(acc)]
+    tail = ["add %[wb], %[wb], %[wblk]", "subs %[nb], %[nb], #1", "b.ne 0b"]
+    int8 = [f"fcvtns v{x}.4s, v{x}.4s" for x in acc]
+    int8 += ["sqxtn v16.4h, v16.4s", "sqxtn2 v16.8h, v17.4s", "sqxtn v18.4h, v18.4s",
+             "sqxtn2 v18.8h, v19.4s", "sqadd v16.8h, v16.8h, %[zp].8h",
+             "sqadd v18.8h, v18.8h, %[zp].8h", "sqxtn v16.8b, v16.8h", "sqxtn2 v16.16b, v18.8h",
+             "smax v16.16b, v16.16b, %[qmin].16b", "smin v16.16b, v16.16b, %[qmax].16b",
+             "str q16, [%[c0]], #16"]
+    f32 = ["st1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[c0]], #64"]
+    ops = ['            : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [wb] "+r"(wb),',
+           '              [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb), [c0] "+r"(c0)',
+           '            : [a0] "r"(a0), [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block),',
+           '              [zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)',
+           '            : "v0", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",',
+           '              "v21", "v22", "v23", "cc", "memory");']
+    for cond, body in (("if (p->rq.out_f32) {", f32), ("} else {", int8)):
+        o += [f"    {cond}", "        __asm__ volatile("]
+        o += [f'            "{x}\\n\\t"' for x in head + body + tail]
+        o += ops
+    o += ["    }", "}"]
+    return "\n".join(o) + "\n"
+
+
 COLS_FIXED_KC = (16, 24, 32)  # lane_cols: k steps written out for these kc
 
 
@@ -621,6 +700,7 @@ def render(s: Set) -> str:
         out.append(tile(s, mr, nr))
     if s.lane:
         out.append(lane_cols(s, s.tiles[0][0]))
+        out.append(lane_cols1(s))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
     if s.guard:

@@ -88,8 +88,9 @@ typedef void (*i8_gemm_ukernel)(size_t mr, size_t nc, size_t kc, const void *a, 
                                 const void *w, void *c, size_t c_stride,
                                 const i8_gemm_params *p);
 /* A tile looped over nb whole 16-channel blocks (w_block bytes apart in w; p: the first
- * block's bias / mult), int8 output only: the K4N16S sdot set's small-k path
- * (tools/gen_gemm_tiles.py, lane_cols; the driver's rows-outer loop). */
+ * block's bias / mult): the K4N16S sdot set's per-tile costs once per row tile
+ * (tools/gen_gemm_tiles.py, lane_cols: MR rows, int8 output; lane_cols1: one row, int8 or
+ * float32 output). */
 typedef void (*i8_gemm_cols_ukernel)(size_t mr, size_t nb, size_t kc, const void *a,
                                      size_t a_stride, const void *w, size_t w_block, void *c,
                                      size_t c_stride, const i8_gemm_params *p);
@@ -219,6 +220,9 @@ extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-
 void i8_gemm_5x16c4_cols__neondot4(size_t mr, size_t nb, size_t kc, const void *a,
                                    size_t a_stride, const void *w, size_t w_block, void *c,
                                    size_t c_stride, const i8_gemm_params *p);
+void i8_gemm_1x16c4_cols__neondot4(size_t mr, size_t nb, size_t kc, const void *a,
+                                   size_t a_stride, const void *w, size_t w_block, void *c,
+                                   size_t c_stride, const i8_gemm_params *p);
 /* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
@@ -251,6 +255,9 @@ extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
 void i8_gemm_5x16c4_cols__neondot4_emu(size_t mr, size_t nb, size_t kc, const void *a,
+                                       size_t a_stride, const void *w, size_t w_block, void *c,
+                                       size_t c_stride, const i8_gemm_params *p);
+void i8_gemm_1x16c4_cols__neondot4_emu(size_t mr, size_t nb, size_t kc, const void *a,
                                        size_t a_stride, const void *w, size_t w_block, void *c,
                                        size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];

@@ -1931,6 +1931,172 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4_cols__neondot4(
     }
 }
 
+/* i8_gemm_1x16c4_cols__neondot4: one row (mr == 1: a classifier at batch 1, the last row of
+ * a row block) against nb whole 16-channel blocks, int8 or float32 output; a_stride and
+ * c_stride are unused. The 5-row tile would compute that row 5 times (rows past mr repeat
+ * it). Results exactly i8_gemm_5x16c4__neondot4's for that row. */
+I8_ATTR_NEONDOT void i8_gemm_1x16c4_cols__neondot4(
+    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,
+    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {
+    const neondot4_rq rq = neondot4_rq_init_m(&p->rq, p->mult);
+    const int32_t *bias = p->bias;
+    const float *mult = p->mult;
+    const unsigned char *wb = (const unsigned char *)w, *wk;
+    const unsigned char *a0 = (const unsigned char *)a;
+    unsigned char *c0 = (unsigned char *)c;
+    size_t xk, cnt;
+    const size_t n16 = kc / 16;
+    if (p->rq.out_f32) {
+        __asm__ volatile(
+            "0:\n\t"
+            "mov %[xk], #0\n\t"
+            "mov %[wk], %[wb]\n\t"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bias]], #64\n\t"
+            "cbz %[n16], 2f\n\t"
+            "mov %[cnt], %[n16]\n\t"
+            "1:\n\t"
+            "ldr q0, [%[a0], %[xk]]\n\t"
+            "add %[xk], %[xk], #16\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[0]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[0]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[0]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[0]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[1]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[1]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[1]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[1]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[2]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[2]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[2]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[2]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[3]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[3]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[3]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[3]\n\t"
+            "subs %[cnt], %[cnt], #1\n\t"
+            "b.ne 1b\n\t"
+            "2:\n\t"
+            "tbz %[kc], #3, 3f\n\t"
+            "ldr q0, [%[a0], %[xk]]\n\t"
+            "add %[xk], %[xk], #16\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[0]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[0]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[0]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[0]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[1]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[1]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[1]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[1]\n\t"
+            "3:\n\t"
+            "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[mult]], #64\n\t"
+            "scvtf v16.4s, v16.4s\n\t"
+            "scvtf v17.4s, v17.4s\n\t"
+            "scvtf v18.4s, v18.4s\n\t"
+            "scvtf v19.4s, v19.4s\n\t"
+            "fmul v16.4s, v16.4s, v20.4s\n\t"
+            "fmul v17.4s, v17.4s, v21.4s\n\t"
+            "fmul v18.4s, v18.4s, v22.4s\n\t"
+            "fmul v19.4s, v19.4s, v23.4s\n\t"
+            "st1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[c0]], #64\n\t"
+            "add %[wb], %[wb], %[wblk]\n\t"
+            "subs %[nb], %[nb], #1\n\t"
+            "b.ne 0b\n\t"
+            : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [wb] "+r"(wb),
+              [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb), [c0] "+r"(c0)
+            : [a0] "r"(a0), [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block),
+              [zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)
+            : "v0", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
+              "v21", "v22", "v23", "cc", "memory");
+    } else {
+        __asm__ volatile(
+            "0:\n\t"
+            "mov %[xk], #0\n\t"
+            "mov %[wk], %[wb]\n\t"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bias]], #64\n\t"
+            "cbz %[n16], 2f\n\t"
+            "mov %[cnt], %[n16]\n\t"
+            "1:\n\t"
+            "ldr q0, [%[a0], %[xk]]\n\t"
+            "add %[xk], %[xk], #16\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[0]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[0]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[0]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[0]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[1]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[1]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[1]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[1]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[2]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[2]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[2]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[2]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[3]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[3]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[3]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[3]\n\t"
+            "subs %[cnt], %[cnt], #1\n\t"
+            "b.ne 1b\n\t"
+            "2:\n\t"
+            "tbz %[kc], #3, 3f\n\t"
+            "ldr q0, [%[a0], %[xk]]\n\t"
+            "add %[xk], %[xk], #16\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[0]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[0]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[0]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[0]\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64\n\t"
+            "sdot v16.4s, v4.16b, v0.4b[1]\n\t"
+            "sdot v17.4s, v5.16b, v0.4b[1]\n\t"
+            "sdot v18.4s, v6.16b, v0.4b[1]\n\t"
+            "sdot v19.4s, v7.16b, v0.4b[1]\n\t"
+            "3:\n\t"
+            "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[mult]], #64\n\t"
+            "scvtf v16.4s, v16.4s\n\t"
+            "scvtf v17.4s, v17.4s\n\t"
+            "scvtf v18.4s, v18.4s\n\t"
+            "scvtf v19.4s, v19.4s\n\t"
+            "fmul v16.4s, v16.4s, v20.4s\n\t"
+            "fmul v17.4s, v17.4s, v21.4s\n\t"
+            "fmul v18.4s, v18.4s, v22.4s\n\t"
+            "fmul v19.4s, v19.4s, v23.4s\n\t"
+            "fcvtns v16.4s, v16.4s\n\t"
+            "fcvtns v17.4s, v17.4s\n\t"
+            "fcvtns v18.4s, v18.4s\n\t"
+            "fcvtns v19.4s, v19.4s\n\t"
+            "sqxtn v16.4h, v16.4s\n\t"
+            "sqxtn2 v16.8h, v17.4s\n\t"
+            "sqxtn v18.4h, v18.4s\n\t"
+            "sqxtn2 v18.8h, v19.4s\n\t"
+            "sqadd v16.8h, v16.8h, %[zp].8h\n\t"
+            "sqadd v18.8h, v18.8h, %[zp].8h\n\t"
+            "sqxtn v16.8b, v16.8h\n\t"
+            "sqxtn2 v16.16b, v18.8h\n\t"
+            "smax v16.16b, v16.16b, %[qmin].16b\n\t"
+            "smin v16.16b, v16.16b, %[qmax].16b\n\t"
+            "str q16, [%[c0]], #16\n\t"
+            "add %[wb], %[wb], %[wblk]\n\t"
+            "subs %[nb], %[nb], #1\n\t"
+            "b.ne 0b\n\t"
+            : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [wb] "+r"(wb),
+              [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb), [c0] "+r"(c0)
+            : [a0] "r"(a0), [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block),
+              [zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)
+            : "v0", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
+              "v21", "v22", "v23", "cc", "memory");
+    }
+}
+
 const i8_gemm_tile i8_gemm_tiles__neondot4[] = {
     {16, i8_gemm_5x16c4__neondot4},
     {8, i8_gemm_5x8c4__neondot4},

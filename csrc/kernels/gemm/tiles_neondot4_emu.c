@@ -413,6 +413,24 @@ void i8_gemm_5x16c4_cols__neondot4_emu(
     }
 }
 
+/* i8_gemm_1x16c4_cols__neondot4_emu: one row (mr == 1: a classifier at batch 1, the last row of
+ * a row block) against nb whole 16-channel blocks, int8 or float32 output; a_stride and
+ * c_stride are unused. The 5-row tile would compute that row 5 times (rows past mr repeat
+ * it). Results exactly i8_gemm_5x16c4__neondot4_emu's for that row. */
+void i8_gemm_1x16c4_cols__neondot4_emu(
+    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,
+    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {
+    i8_gemm_params q = *p;
+    const unsigned char *wb = (const unsigned char *)w;
+    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;
+    for (size_t b = 0; b < nb; b++) {
+        i8_gemm_5x16c4__neondot4_emu(1, 16, kc, a, 0, wb + b * w_block,
+            (unsigned char *)c + 16 * esz * b, 0, &q);
+        q.bias += 16;
+        q.mult += 16;
+    }
+}
+
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {
     {16, i8_gemm_5x16c4__neondot4_emu},
     {8, i8_gemm_5x8c4__neondot4_emu},
