@@ -212,7 +212,7 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                             size_t c_row);
 
 /* The set's tile looped over whole 16-channel blocks in one call (gemm.h), or NULL: for
- * `rows` rows (< MR: the last row tile), with float32 output or not. The MR-row one takes
+ * row tiles of `rows` rows (1 or up to MR), with float32 output or not. The MR-row one takes
  * int8 output only; a single row has its own (the MR-row tile would compute it MR times). */
 static i8_gemm_cols_ukernel cols_for(const i8_gemm_kernel *kd, size_t rows, int32_t out_f32) {
 #if defined(I8_GEMM_HAVE_NEONDOT)
@@ -291,11 +291,13 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
              * one call per row tile where the set has one: the per-tile costs once per row
              * tile (MobileNetV2's k = 16..32 layers on sdot, docs/KERNELS.md) */
             const size_t wblock = weight_offset(pn, 16);
+            const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
+                                       cols_1 = cols_for(kd, 1, pn->out_f32);
             for (size_t i = 0; i < m; i += mr) {
                 const size_t rows = m - i < mr ? m - i : mr;
                 const unsigned char *ai = ab + i * a_stride;
                 unsigned char *ci = c + i * c_row;
-                const i8_gemm_cols_ukernel cols = cols_for(kd, rows, pn->out_f32);
+                const i8_gemm_cols_ukernel cols = rows == 1 ? cols_1 : cols_mr;
                 const size_t nfull = cols ? n / 16 : 0;
                 if (nfull)
                     cols(rows, nfull, kc, ai, a_stride, pn->w, wblock, ci, c_row, &cb[0].p);
@@ -323,8 +325,9 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
      * row tile in one call per row tile (the rows stay in L2 as below), where the set has
      * such calls for every row tile; the rest one tile at a time */
     size_t j = 0;
-    const int32_t f32 = pn->out_f32;
-    if (cols_for(kd, 1, f32) && (m == 1 || cols_for(kd, mr, f32))) { /* every row tile has one */
+    const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
+                               cols_1 = cols_for(kd, 1, pn->out_f32);
+    if (cols_1 && (m == 1 || cols_mr)) { /* every row tile has one */
         const size_t wblock = weight_offset(pn, 16), full = n / 16;
         const size_t group = WEIGHTS_IN_L1_BYTES / wblock ? WEIGHTS_IN_L1_BYTES / wblock : 1;
         for (size_t b0 = 0; b0 < full; b0 += group) {
@@ -333,9 +336,9 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
             p.mult = pn->mult + 16 * b0;
             for (size_t i = 0; i < m; i += mr) {
                 const size_t rows = m - i < mr ? m - i : mr;
-                cols_for(kd, rows, f32)(rows, nblk, kc, ab + i * a_stride, a_stride,
-                                        pn->w + b0 * wblock, wblock,
-                                        c + i * c_row + 16 * b0 * esz, c_row, &p);
+                (rows == 1 ? cols_1 : cols_mr)(rows, nblk, kc, ab + i * a_stride, a_stride,
+                                               pn->w + b0 * wblock, wblock,
+                                               c + i * c_row + 16 * b0 * esz, c_row, &p);
             }
         }
         j = 16 * full;
