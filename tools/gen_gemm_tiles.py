@@ -315,15 +315,19 @@ COLS_FIXED_KC = (16, 24, 32)  # lane_cols: k steps written out for these kc
 
 
 def cols_asm(mr: int, kc: int | None) -> list[str]:
-    """lane_cols' asm block: kc None, any kc (a k loop, rows at a running offset); else the
-    steps of that kc written out (weights contiguous across blocks: w_block = 16 * kp)."""
+    """lane_cols' asm block: kc None, any kc (per block the 5 row pointers from memory, then
+    the k loop of lane_asm_loop: post-incremented row loads, two 16-k steps per SUBS + B.NE,
+    90.5 instructions per 16 k as the tile's); else the steps of that kc written out
+    (weights contiguous across blocks: w_block = 16 * kp)."""
     acc = [[12 + 4 * r + v for v in range(4)] for r in range(mr)]
     fixed = kc is not None
     hoist = kc == 16  # the rows (v0-v4) stay loaded for every block
     ins = []
     if hoist:
         ins += [f"ldr q{r}, [%[a{r}]]" for r in range(mr)]
-    ins += ["0:"] + ([] if fixed else ["mov %[xk], #0", "mov %[wk], %[wb]"])
+    ins += ["0:"] + ([] if fixed else ["ldp %[p0], %[p1], [%[rows]]",
+                                       "ldp %[p2], %[p3], [%[rows], #16]",
+                                       "ldr %[p4], [%[rows], #32]", "mov %[wk], %[wb]"])
     for r in range(mr):
         regs = ", ".join(f"v{x}.4s" for x in acc[r])
         ins.append(f"ld1 {{{regs}}}, [%[bias]]" + (", #64" if r == mr - 1 else ""))
@@ -332,7 +336,7 @@ def cols_asm(mr: int, kc: int | None) -> list[str]:
         if hoist:
             b = []
         elif at is None:
-            b = [f"ldr q{r}, [%[a{r}], %[xk]]" for r in range(mr)] + ["add %[xk], %[xk], #16"]
+            b = [f"ldr q{r}, [%[p{r}]], #16" for r in range(mr)]
         else:
             b = [f"ldr q{r}, [%[a{r}]" + (f", #{at}]" if at else "]") for r in range(mr)]
         for lane in lanes:
@@ -349,7 +353,9 @@ def cols_asm(mr: int, kc: int | None) -> list[str]:
             ins += step(range(2), 16 * (kc // 16))
             ins.append(f"add %[wb], %[wb], #{(16 - kc % 16) * 16}")  # kp's zero padding
     else:
-        ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4), None)
+        body = step(range(4), None)  # an odd step first, then two per iteration
+        ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "tbz %[cnt], #0, 4f"] + body
+        ins += ["4:", "lsr %[cnt], %[cnt], #1", "cbz %[cnt], 2f", "1:"] + body + body
         ins += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
         ins += step(range(2), None) + ["3:"]
     ins.append("ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[mult]], #64")
@@ -376,13 +382,16 @@ def cols_asm(mr: int, kc: int | None) -> list[str]:
                    '[zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
     else:  # 29 operands (an asm statement takes 30)
         o = ["    {",
-             "        const unsigned char *wk;",
-             "        size_t xj = 0, xk, cnt;",
+             "        /* the row pointers through memory: an asm statement takes 30 operands */",
+             "        const unsigned char *rows[5] = {a0, a1, a2, a3, a4}, *wk, *p0, *p1, *p2, *p3,",
+             "                            *p4;",
+             "        size_t xj = 0, cnt;",
              "        const size_t n16 = kc / 16;"]
-        outs = ['[xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
+        outs = [", ".join(f'[p{r}] "=&r"(p{r})' for r in range(mr)) + ",",
+                '[wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
                 '[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)']
-        ins_ops = [", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
-                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
+        ins_ops = ['[rows] "r"(rows),',
+                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ","
                    '[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
                    '[qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
     o += ["        /* v5-v7 (not clobbered) hold zp, qmin, qmax */", "        __asm__ volatile("]
