@@ -293,67 +293,79 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
  * multipliers as LDP + 2 LDR each, an ADD per column pointer, STR + ADD, a separate counter
  * compare); held in registers instead, the 12 weights, 4 sums, 4 column and the epilogue's
  * constants left no room for them (docs/KERNELS.md, dwconv). Same arithmetic as pixels(). */
+/* pixels3x3's asm template in three parts: the clamp (SMAX / SMIN) is left out when the
+ * bounds are the whole int8 range, which SQXTN's saturation already is (every depthwise
+ * layer of MobileNetV2: ReLU6 is quantized to [0, 6] -> [-128, 127]) */
+#define PIXELS3X3_HEAD \
+    "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v24.16b, v25.16b, v26.16b, v27.16b}, [%[wb]]\n\t" \
+    "1:\n\t" \
+    "ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [%[bias]]\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t" \
+    "sdot v4.4s, v0.16b, v16.16b\n\t" \
+    "sdot v5.4s, v1.16b, v17.16b\n\t" \
+    "sdot v6.4s, v2.16b, v18.16b\n\t" \
+    "sdot v7.4s, v3.16b, v19.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t" \
+    "sdot v4.4s, v0.16b, v20.16b\n\t" \
+    "sdot v5.4s, v1.16b, v21.16b\n\t" \
+    "sdot v6.4s, v2.16b, v22.16b\n\t" \
+    "sdot v7.4s, v3.16b, v23.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[back]\n\t" \
+    "sdot v4.4s, v0.16b, v24.16b\n\t" \
+    "sdot v5.4s, v1.16b, v25.16b\n\t" \
+    "sdot v6.4s, v2.16b, v26.16b\n\t" \
+    "sdot v7.4s, v3.16b, v27.16b\n\t" \
+    "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t" \
+    "scvtf v4.4s, v4.4s\n\t" \
+    "scvtf v5.4s, v5.4s\n\t" \
+    "scvtf v6.4s, v6.4s\n\t" \
+    "scvtf v7.4s, v7.4s\n\t" \
+    "fmul v4.4s, v4.4s, v28.4s\n\t" \
+    "fmul v5.4s, v5.4s, v29.4s\n\t" \
+    "fmul v6.4s, v6.4s, v30.4s\n\t" \
+    "fmul v7.4s, v7.4s, v31.4s\n\t" \
+    "fcvtns v4.4s, v4.4s\n\t" \
+    "fcvtns v5.4s, v5.4s\n\t" \
+    "fcvtns v6.4s, v6.4s\n\t" \
+    "fcvtns v7.4s, v7.4s\n\t" \
+    "sqxtn v4.4h, v4.4s\n\t" \
+    "sqxtn2 v4.8h, v5.4s\n\t" \
+    "sqxtn v6.4h, v6.4s\n\t" \
+    "sqxtn2 v6.8h, v7.4s\n\t" \
+    "sqadd v4.8h, v4.8h, %[zp].8h\n\t" \
+    "sqadd v6.8h, v6.8h, %[zp].8h\n\t" \
+    "sqxtn v4.8b, v4.8h\n\t" \
+    "sqxtn2 v4.16b, v6.8h\n\t"
+#define PIXELS3X3_CLAMP \
+    "smax v4.16b, v4.16b, %[qmin].16b\n\t" \
+    "smin v4.16b, v4.16b, %[qmax].16b\n\t"
+#define PIXELS3X3_TAIL \
+    "st1 {v4.16b}, [%[y]], %[ystep]\n\t" \
+    "subs %[cnt], %[cnt], #1\n\t" \
+    "b.ne 1b\n\t"
+#define PIXELS3X3_OPERANDS \
+    : [wb] "+r"(wb), [col] "+r"(colbuf), [y] "+r"(yp), [cnt] "+r"(cnt) \
+    : [bias] "r"(bias), [mult] "r"(mult), [tap] "r"(tap_step), [back] "r"(back), \
+      [ystep] "r"(y_step), [zp] "w"(rq.zp), [qmin] "w"(rq.qmin), [qmax] "w"(rq.qmax) \
+    : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", \
+      "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", \
+      "memory"
+
 DOTPROD static I8_NOINLINE void pixels3x3(const i8_neon_requant *rqp, const int32_t *bias,
                                           const float *mult, const int8_t *colbuf,
                                           const int8_t *wb, unsigned char *yp, int32_t n,
-                                          size_t col_step, size_t tap_step, size_t y_step) {
+                                          size_t col_step, size_t tap_step, size_t y_step,
+                                          int clamp) {
     if (n <= 0) return;
     const i8_neon_requant rq = *rqp;
     size_t cnt = (size_t)n;
     const size_t back = col_step - 2 * tap_step; /* modulo 2^64: may step backwards */
-    __asm__ volatile(
-        "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[wb]], #64\n\t"
-        "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[wb]], #64\n\t"
-        "ld1 {v24.16b, v25.16b, v26.16b, v27.16b}, [%[wb]]\n\t"
-        "1:\n\t"
-        "ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [%[bias]]\n\t"
-        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t"
-        "sdot v4.4s, v0.16b, v16.16b\n\t"
-        "sdot v5.4s, v1.16b, v17.16b\n\t"
-        "sdot v6.4s, v2.16b, v18.16b\n\t"
-        "sdot v7.4s, v3.16b, v19.16b\n\t"
-        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t"
-        "sdot v4.4s, v0.16b, v20.16b\n\t"
-        "sdot v5.4s, v1.16b, v21.16b\n\t"
-        "sdot v6.4s, v2.16b, v22.16b\n\t"
-        "sdot v7.4s, v3.16b, v23.16b\n\t"
-        "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[back]\n\t"
-        "sdot v4.4s, v0.16b, v24.16b\n\t"
-        "sdot v5.4s, v1.16b, v25.16b\n\t"
-        "sdot v6.4s, v2.16b, v26.16b\n\t"
-        "sdot v7.4s, v3.16b, v27.16b\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t"
-        "scvtf v4.4s, v4.4s\n\t"
-        "scvtf v5.4s, v5.4s\n\t"
-        "scvtf v6.4s, v6.4s\n\t"
-        "scvtf v7.4s, v7.4s\n\t"
-        "fmul v4.4s, v4.4s, v28.4s\n\t"
-        "fmul v5.4s, v5.4s, v29.4s\n\t"
-        "fmul v6.4s, v6.4s, v30.4s\n\t"
-        "fmul v7.4s, v7.4s, v31.4s\n\t"
-        "fcvtns v4.4s, v4.4s\n\t"
-        "fcvtns v5.4s, v5.4s\n\t"
-        "fcvtns v6.4s, v6.4s\n\t"
-        "fcvtns v7.4s, v7.4s\n\t"
-        "sqxtn v4.4h, v4.4s\n\t"
-        "sqxtn2 v4.8h, v5.4s\n\t"
-        "sqxtn v6.4h, v6.4s\n\t"
-        "sqxtn2 v6.8h, v7.4s\n\t"
-        "sqadd v4.8h, v4.8h, %[zp].8h\n\t"
-        "sqadd v6.8h, v6.8h, %[zp].8h\n\t"
-        "sqxtn v4.8b, v4.8h\n\t"
-        "sqxtn2 v4.16b, v6.8h\n\t"
-        "smax v4.16b, v4.16b, %[qmin].16b\n\t"
-        "smin v4.16b, v4.16b, %[qmax].16b\n\t"
-        "st1 {v4.16b}, [%[y]], %[ystep]\n\t"
-        "subs %[cnt], %[cnt], #1\n\t"
-        "b.ne 1b\n\t"
-        : [wb] "+r"(wb), [col] "+r"(colbuf), [y] "+r"(yp), [cnt] "+r"(cnt)
-        : [bias] "r"(bias), [mult] "r"(mult), [tap] "r"(tap_step), [back] "r"(back),
-          [ystep] "r"(y_step), [zp] "w"(rq.zp), [qmin] "w"(rq.qmin), [qmax] "w"(rq.qmax)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
-          "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc",
-          "memory");
+    if (clamp)
+        __asm__ volatile(PIXELS3X3_HEAD PIXELS3X3_CLAMP PIXELS3X3_TAIL PIXELS3X3_OPERANDS);
+    else
+        __asm__ volatile(PIXELS3X3_HEAD PIXELS3X3_TAIL PIXELS3X3_OPERANDS);
 }
 
 /* One block of 16 channels over output rows [r0, r1). KH, KW: compile-time in the
@@ -376,6 +388,7 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
     }
     /* the epilogue's constants as values: y stores could alias *rq, *p in gcc's eyes */
     const i8_neon_requant rql = *rq;
+    const int clamp = p->qmin > -128 || p->qmax < 127; /* else SQXTN's saturation is the clamp */
     /* SPLIT (the 3x3 / 5x5 specialisations): the common case gets its own copy */
     const int out_f32 = p->out_f32, fast = SPLIT && !out_f32 && nch == 16;
     const int32_t sw = p->stride_w, dw = p->dil_w;
@@ -404,9 +417,10 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
                 build_columns(p, xb, iy0, ch, 16, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf,
                               4);
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb, yrow + (size_t)ox0 * c,
-                          n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          n, (size_t)sw * 64, (size_t)dw * 64, c, clamp);
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb_next,
-                          ynext + (size_t)ox0 * c, n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          ynext + (size_t)ox0 * c, n, (size_t)sw * 64, (size_t)dw * 64, c,
+                          clamp);
             }
             r++; /* the pair's second row */
             continue;
@@ -422,7 +436,7 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
                                 colbuf, KH);
             if (fast && KH == 3 && KW == 3)
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb, yrow + (size_t)ox0 * c,
-                          n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          n, (size_t)sw * 64, (size_t)dw * 64, c, clamp);
             else if (fast)
                 pixels(s, &rql, colbuf, wk, wb, yrow + (size_t)ox0 * c, n, sw, dw, c, ch, 16, 0,
                        KH, KW);
