@@ -397,15 +397,15 @@ def cols_asm(mr: int, kc: int | None, clamp: bool) -> list[str]:
     else:  # 29 operands (an asm statement takes 30)
         o = ["    {",
              "        /* the row pointers through memory: an asm statement takes 30 operands */",
-             "        const unsigned char *rows[5] = {a0, a1, a2, a3, a4}, *wk, *p0, *p1, *p2, *p3,",
-             "                            *p4;",
+             "        const unsigned char *rows[5] = {a0, a1, a2, a3, a4};",
+             "        const unsigned char *wk, *p0, *p1, *p2, *p3, *p4;",
              "        size_t xj = 0, cnt;",
              "        const size_t n16 = kc / 16;"]
         outs = [", ".join(f'[p{r}] "=&r"(p{r})' for r in range(mr)) + ",",
                 '[wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
                 '[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)']
         ins_ops = ['[rows] "r"(rows),',
-                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ","
+                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
                    '[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
                    '[qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
     o += ["        /* v5-v7 (not clobbered) hold zp, qmin, qmax */", "        __asm__ volatile("]

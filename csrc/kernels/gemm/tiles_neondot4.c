@@ -2428,8 +2428,8 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4_cols__neondot4(
     if (clamp)
     {
         /* the row pointers through memory: an asm statement takes 30 operands */
-        const unsigned char *rows[5] = {a0, a1, a2, a3, a4}, *wk, *p0, *p1, *p2, *p3,
-                            *p4;
+        const unsigned char *rows[5] = {a0, a1, a2, a3, a4};
+        const unsigned char *wk, *p0, *p1, *p2, *p3, *p4;
         size_t xj = 0, cnt;
         const size_t n16 = kc / 16;
         /* v5-v7 (not clobbered) hold zp, qmin, qmax */
@@ -2894,7 +2894,8 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4_cols__neondot4(
               [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),
               [wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)
             : [rows] "r"(rows),
-              [c0] "r"(c0), [c1] "r"(c1), [c2] "r"(c2), [c3] "r"(c3), [c4] "r"(c4),[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),
+              [c0] "r"(c0), [c1] "r"(c1), [c2] "r"(c2), [c3] "r"(c3), [c4] "r"(c4),
+              [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),
               [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)
             : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12",
               "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
@@ -2903,8 +2904,8 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4_cols__neondot4(
     else
     {
         /* the row pointers through memory: an asm statement takes 30 operands */
-        const unsigned char *rows[5] = {a0, a1, a2, a3, a4}, *wk, *p0, *p1, *p2, *p3,
-                            *p4;
+        const unsigned char *rows[5] = {a0, a1, a2, a3, a4};
+        const unsigned char *wk, *p0, *p1, *p2, *p3, *p4;
         size_t xj = 0, cnt;
         const size_t n16 = kc / 16;
         /* v5-v7 (not clobbered) hold zp, qmin, qmax */
@@ -3359,7 +3360,8 @@ I8_ATTR_NEONDOT void i8_gemm_5x16c4_cols__neondot4(
               [wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),
               [wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)
             : [rows] "r"(rows),
-              [c0] "r"(c0), [c1] "r"(c1), [c2] "r"(c2), [c3] "r"(c3), [c4] "r"(c4),[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),
+              [c0] "r"(c0), [c1] "r"(c1), [c2] "r"(c2), [c3] "r"(c3), [c4] "r"(c4),
+              [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),
               [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)
             : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12",
               "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
