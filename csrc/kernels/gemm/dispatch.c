@@ -287,12 +287,23 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
             j += cb[nb].nc;
         }
         if (cb[nb - 1].j + cb[nb - 1].nc == n) {
-            /* whole 16-channel blocks (cb[0, nfull): tile_for picks 16 while 16 remain) in
-             * one call per row tile where the set has one: the per-tile costs once per row
-             * tile (MobileNetV2's k = 16..32 layers on sdot, docs/KERNELS.md) */
-            const size_t wblock = weight_offset(pn, 16);
             const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
                                        cols_1 = cols_for(kd, 1, pn->out_f32);
+            if (!cols_mr && !cols_1) {
+                for (size_t i = 0; i < m; i += mr) {
+                    const size_t rows = m - i < mr ? m - i : mr;
+                    const unsigned char *ai = ab + i * a_stride;
+                    unsigned char *ci = c + i * c_row;
+                    for (size_t b = 0; b < nb; b++)
+                        cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].c_off,
+                                 c_row, &cb[b].p);
+                }
+                return;
+            }
+            /* whole 16-channel blocks (cb[0, n / 16): tile_for picks 16 while 16 remain) in
+             * one call per row tile: the per-tile costs once per row tile (MobileNetV2's
+             * k = 16..32 layers on sdot, docs/KERNELS.md) */
+            const size_t wblock = weight_offset(pn, 16);
             for (size_t i = 0; i < m; i += mr) {
                 const size_t rows = m - i < mr ? m - i : mr;
                 const unsigned char *ai = ab + i * a_stride;
