@@ -201,6 +201,248 @@ def lane_tile(s: Set, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+COLS_DOC = """\
+/* {name}: the {mr}x16 tile over nb whole 16-channel blocks in one
+ * call (the driver's loop order when every weight fits in L1: a row tile meets every column
+ * block in turn). Blocks are w_block bytes apart in w; bias, mult and c advance 16 channels
+ * per block. int8 output only (p->rq.out_f32 == 0); rows past mr repeat row mr - 1 as in the
+ * tile. Arithmetic and results are exactly i8_gemm_{mr}x16c4__{set}'s, block by block
+ * (docs/KERNELS.md, "Small-k costs"). */
+"""
+
+
+def lane_cols(s: Set, mr: int) -> str:
+    """The column loop of the lane tile for whole 16-channel blocks. Native (asm_loop): one
+    aarch64 asm block per call, so the per-tile costs (call, row pointers, callee-saved
+    registers, epilogue constants) are paid once per row tile instead of once per 16
+    channels; per block: 5 LD1 start the 20 accumulators at the bias, per 16 k one LDR per
+    row (register offset, reset per block) and one LD1 of four weight registers per quad,
+    the kc % 16 == 8 half step, one LD1 of the 16 multipliers and the requantization of
+    requant/neon.h in place (i8_neon_rq8 + i8_neon_finish16, instruction for instruction).
+    Portable twin: the same loop over the tile function."""
+    name = f"i8_gemm_{mr}x16c4_cols__{s.name}"
+    tile_fn = f"i8_gemm_{mr}x16c4__{s.name}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [COLS_DOC.format(name=name, mr=mr, set=s.name).rstrip("\n"),
+         f"{attr}void {name}(",
+         "    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,",
+         "    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {"]
+    if not s.asm_loop:
+        o += ["    i8_gemm_params q = *p;",
+              "    const unsigned char *wb = (const unsigned char *)w;",
+              "    unsigned char *cb = (unsigned char *)c;",
+              "    for (size_t b = 0; b < nb; b++) {",
+              f"        {tile_fn}(mr, 16, kc, a, a_stride, wb + b * w_block, cb + 16 * b,",
+              "            c_stride, &q);",
+              "        q.bias += 16;",
+              "        q.mult += 16;",
+              "    }",
+              "}"]
+        return "\n".join(o) + "\n"
+    assert mr == 5
+    o += prologue(s, mr, 16)[3:]
+    p = s.name
+    o += [f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);",
+          "    const int32_t *bias = p->bias;",
+          "    const float *mult = p->mult;",
+          "    const unsigned char *wb = (const unsigned char *)w;",
+          f"    const int clamp = {CLAMP_TEST};",
+          "    /* MobileNetV2's small k with the k steps written out (no k loop, rows at fixed",
+          "     * offsets; kc = 16: the rows loaded once per call); weight blocks contiguous */"]
+    for kc in COLS_FIXED_KC:
+        o.append(f"    if (kc == {kc} && w_block == {16 * -(-kc // 16) * 16}) {{")
+        o.append("        if (clamp) {")
+        o += ["    " + x for x in cols_asm(mr, kc, True)[1:-1]]  # the braces hold its locals
+        o.append("        } else {")
+        o += ["    " + x for x in cols_asm(mr, kc, False)[1:-1]]
+        o += ["        }", "        return;", "    }"]
+    o += ["    if (clamp)"] + cols_asm(mr, None, True) + ["    else"]
+    o += cols_asm(mr, None, False) + ["}"]
+    return "\n".join(o) + "\n"
+
+
+# The clamp to [qmin, qmax] is SQXTN's own saturation when the bounds are the whole int8 range
+# (every layer of MobileNetV2: ReLU6 is quantized to [0, 6] -> [-128, 127]), so the column
+# loops come without SMAX / SMIN too: 2 of the 23 instructions per row of 16 outputs.
+CLAMP_TEST = "p->rq.qmin > -128 || p->rq.qmax < 127"
+
+
+COLS1_DOC = """\
+/* {name}: one row (mr == 1: a classifier at batch 1, the last row of
+ * a row block) against nb whole 16-channel blocks, int8 or float32 output; a_stride and
+ * c_stride are unused. The 5-row tile would compute that row 5 times (rows past mr repeat
+ * it). Results exactly i8_gemm_5x16c4__{set}'s for that row. */
+"""
+
+
+def lane_cols1(s: Set) -> str:
+    """lane_cols for a single row: native, one asm block (per 16 k one LDR, per quad one LD1
+    of four weight registers and 4 SDOT by element; the epilogue of lane_cols for int8, SCVTF
+    + FMUL + one ST1 of four registers for float32, as i8_neon_gemm_store16x4's scalar
+    acc * mult); portable twin: the tile with mr = 1."""
+    name = f"i8_gemm_1x16c4_cols__{s.name}"
+    tile_fn = f"i8_gemm_{s.tiles[0][0]}x16c4__{s.name}"
+    attr = f"{s.attr} " if s.attr else ""
+    o = [COLS1_DOC.format(name=name, set=s.name).rstrip("\n"),
+         f"{attr}void {name}(",
+         "    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,",
+         "    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {"]
+    if not s.asm_loop:
+        o += ["    i8_gemm_params q = *p;",
+              "    const unsigned char *wb = (const unsigned char *)w;",
+              "    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;",
+              "    for (size_t b = 0; b < nb; b++) {",
+              f"        {tile_fn}(1, 16, kc, a, 0, wb + b * w_block,",
+              "            (unsigned char *)c + 16 * esz * b, 0, &q);",
+              "        q.bias += 16;",
+              "        q.mult += 16;",
+              "    }",
+              "}"]
+        return "\n".join(o) + "\n"
+    p = s.name
+    o += [f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);",
+          "    const int32_t *bias = p->bias;",
+          "    const float *mult = p->mult;",
+          "    const unsigned char *wb = (const unsigned char *)w, *wk;",
+          "    const unsigned char *a0 = (const unsigned char *)a;",
+          "    unsigned char *c0 = (unsigned char *)c;",
+          "    size_t xk, cnt;",
+          "    const size_t n16 = kc / 16;"]
+    acc = [16, 17, 18, 19]
+
+    def step(lanes: range) -> list[str]:
+        b = ["ldr q0, [%[a0], %[xk]]", "add %[xk], %[xk], #16"]
+        for lane in lanes:
+            b.append("ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[wk]], #64")
+            b += [f"sdot v{acc[v]}.4s, v{4 + v}.16b, v0.4b[{lane}]" for v in range(4)]
+        return b
+
+    head = ["0:", "mov %[xk], #0", "mov %[wk], %[wb]",
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bias]], #64",
+            "cbz %[n16], 2f", "mov %[cnt], %[n16]", "1:"] + step(range(4))
+    head += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
+    head += step(range(2)) + ["3:", "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[mult]], #64"]
+    head += [f"scvtf v{x}.4s, v{x}.4s" for x in acc]
+    head += [f"fmul v{x}.4s, v{x}.4s, v{20 + v}.4s" for v, x in enumerate(acc)]
+    tail = ["add %[wb], %[wb], %[wblk]", "subs %[nb], %[nb], #1", "b.ne 0b"]
+    int8 = [f"fcvtns v{x}.4s, v{x}.4s" for x in acc]
+    int8 += ["sqxtn v16.4h, v16.4s", "sqxtn2 v16.8h, v17.4s", "sqxtn v18.4h, v18.4s",
+             "sqxtn2 v18.8h, v19.4s", "sqadd v16.8h, v16.8h, %[zp].8h",
+             "sqadd v18.8h, v18.8h, %[zp].8h", "sqxtn v16.8b, v16.8h", "sqxtn2 v16.16b, v18.8h"]
+    clamp = ["smax v16.16b, v16.16b, %[qmin].16b", "smin v16.16b, v16.16b, %[qmax].16b"]
+    store = ["str q16, [%[c0]], #16"]
+    f32 = ["st1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[c0]], #64"]
+    ops = ['            : [xk] "=&r"(xk), [wk] "=&r"(wk), [cnt] "=&r"(cnt), [wb] "+r"(wb),',
+           '              [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb), [c0] "+r"(c0)',
+           '            : [a0] "r"(a0), [n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block),',
+           '              [zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)',
+           '            : "v0", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",',
+           '              "v21", "v22", "v23", "cc", "memory");']
+    o.append(f"    const int clamp = {CLAMP_TEST};")
+    for cond, body in (("if (p->rq.out_f32) {", f32), ("} else if (clamp) {", int8 + clamp + store),
+                       ("} else {", int8 + store)):
+        o += [f"    {cond}", "        __asm__ volatile("]
+        o += [f'            "{x}\\n\\t"' for x in head + body + tail]
+        o += ops
+    o += ["    }", "}"]
+    return "\n".join(o) + "\n"
+
+
+COLS_FIXED_KC = (16, 24, 32)  # lane_cols: k steps written out for these kc
+
+
+def cols_asm(mr: int, kc: int | None, clamp: bool) -> list[str]:
+    """lane_cols' asm block: kc None, any kc (per block the 5 row pointers from memory, then
+    the k loop of lane_asm_loop: post-incremented row loads, two 16-k steps per SUBS + B.NE,
+    90.5 instructions per 16 k as the tile's); else the steps of that kc written out
+    (weights contiguous across blocks: w_block = 16 * kp)."""
+    acc = [[12 + 4 * r + v for v in range(4)] for r in range(mr)]
+    fixed = kc is not None
+    hoist = kc == 16  # the rows (v0-v4) stay loaded for every block
+    ins = []
+    if hoist:
+        ins += [f"ldr q{r}, [%[a{r}]]" for r in range(mr)]
+    ins += ["0:"] + ([] if fixed else ["ldp %[p0], %[p1], [%[rows]]",
+                                       "ldp %[p2], %[p3], [%[rows], #16]",
+                                       "ldr %[p4], [%[rows], #32]", "mov %[wk], %[wb]"])
+    for r in range(mr):
+        regs = ", ".join(f"v{x}.4s" for x in acc[r])
+        ins.append(f"ld1 {{{regs}}}, [%[bias]]" + (", #64" if r == mr - 1 else ""))
+
+    def step(lanes: range, at: int | None) -> list[str]:
+        if hoist:
+            b = []
+        elif at is None:
+            b = [f"ldr q{r}, [%[p{r}]], #16" for r in range(mr)]
+        else:
+            b = [f"ldr q{r}, [%[a{r}]" + (f", #{at}]" if at else "]") for r in range(mr)]
+        for lane in lanes:
+            b.append("ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[" + ("wb" if fixed else "wk")
+                     + "]], #64")
+            b += [f"sdot v{acc[r][v]}.4s, v{8 + v}.16b, v{r}.4b[{lane}]"
+                  for r in range(mr) for v in range(4)]
+        return b
+
+    if fixed:
+        for q in range(kc // 16):
+            ins += step(range(4), 16 * q)
+        if kc % 16:
+            ins += step(range(2), 16 * (kc // 16))
+            ins.append(f"add %[wb], %[wb], #{(16 - kc % 16) * 16}")  # kp's zero padding
+    else:
+        body = step(range(4), None)  # an odd step first, then two per iteration
+        ins += ["cbz %[n16], 2f", "mov %[cnt], %[n16]", "tbz %[cnt], #0, 4f"] + body
+        ins += ["4:", "lsr %[cnt], %[cnt], #1", "cbz %[cnt], 2f", "1:"] + body + body
+        ins += ["subs %[cnt], %[cnt], #1", "b.ne 1b", "2:", "tbz %[kc], #3, 3f"]
+        ins += step(range(2), None) + ["3:"]
+    ins.append("ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[mult]], #64")
+    for r in reversed(range(mr)):  # row mr - 1 written last: repeated rows rewrite it equal
+        A, B, C, D = acc[r]
+        ins += [f"scvtf v{x}.4s, v{x}.4s" for x in acc[r]]
+        ins += [f"fmul v{x}.4s, v{x}.4s, v{8 + v}.4s" for v, x in enumerate(acc[r])]
+        ins += [f"fcvtns v{x}.4s, v{x}.4s" for x in acc[r]]
+        ins += [f"sqxtn v{A}.4h, v{A}.4s", f"sqxtn2 v{A}.8h, v{B}.4s",
+                f"sqxtn v{C}.4h, v{C}.4s", f"sqxtn2 v{C}.8h, v{D}.4s",
+                f"sqadd v{A}.8h, v{A}.8h, %[zp].8h", f"sqadd v{C}.8h, v{C}.8h, %[zp].8h",
+                f"sqxtn v{A}.8b, v{A}.8h", f"sqxtn2 v{A}.16b, v{C}.8h",
+                *([f"smax v{A}.16b, v{A}.16b, %[qmin].16b",
+                   f"smin v{A}.16b, v{A}.16b, %[qmax].16b"] if clamp else []),
+                f"str q{A}, [%[c{r}]], #16" if fixed else f"str q{A}, [%[c{r}], %[xj]]"]
+    ins += ([] if fixed else ["add %[xj], %[xj], #16", "add %[wb], %[wb], %[wblk]"])
+    ins += ["subs %[nb], %[nb], #1", "b.ne 0b"]
+    clob = [f'"v{i}"' for i in list(range(mr)) + list(range(8, 32))]
+    if fixed:  # 26 operands: the output pointers post-incremented
+        o = ["    {",
+             "        unsigned char *d0 = c0, *d1 = c1, *d2 = c2, *d3 = c3, *d4 = c4;"]
+        outs = ['[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb),',
+                ", ".join(f'[c{r}] "+r"(d{r})' for r in range(mr))]
+        ins_ops = [", ".join(f'[a{r}] "r"(a{r})' for r in range(mr)) + ",",
+                   '[zp] "w"(rq.r.zp), [qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
+    else:  # 29 operands (an asm statement takes 30)
+        o = ["    {",
+             "        /* the row pointers through memory: an asm statement takes 30 operands */",
+             "        const unsigned char *rows[5] = {a0, a1, a2, a3, a4};",
+             "        const unsigned char *wk, *p0, *p1, *p2, *p3, *p4;",
+             "        size_t xj = 0, cnt;",
+             "        const size_t n16 = kc / 16;"]
+        outs = [", ".join(f'[p{r}] "=&r"(p{r})' for r in range(mr)) + ",",
+                '[wk] "=&r"(wk), [cnt] "=&r"(cnt), [xj] "+r"(xj),',
+                '[wb] "+r"(wb), [bias] "+r"(bias), [mult] "+r"(mult), [nb] "+r"(nb)']
+        ins_ops = ['[rows] "r"(rows),',
+                   ", ".join(f'[c{r}] "r"(c{r})' for r in range(mr)) + ",",
+                   '[n16] "r"(n16), [kc] "r"(kc), [wblk] "r"(w_block), [zp] "w"(rq.r.zp),',
+                   '[qmin] "w"(rq.r.qmin), [qmax] "w"(rq.r.qmax)']
+    o += ["        /* v5-v7 (not clobbered) hold zp, qmin, qmax */", "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    o += ["            : " + outs[0]] + ["              " + x for x in outs[1:]]
+    o += ["            : " + ins_ops[0]] + ["              " + x for x in ins_ops[1:]]
+    o += [f'            : {", ".join(clob[:10])},',
+          f'              {", ".join(clob[10:20])},',
+          f'              {", ".join(clob[20:])}, "cc", "memory");',
+          "    }"]
+    return o
+
+
 def unrolled_twice(body: list[str]) -> list[str]:
     """An asm k loop of %[n] >= 1 steps run two steps per iteration: one SUBS + B.NE per 32 k
     instead of per 16 k; an odd step first (TBZ), then n / 2 iterations (3 instructions per
@@ -525,6 +767,9 @@ def render(s: Set) -> str:
         if s.small_mr:
             out.append(tile(s, s.small_mr, nr))
         out.append(tile(s, mr, nr))
+    if s.lane:
+        out.append(lane_cols(s, s.tiles[0][0]))
+        out.append(lane_cols1(s))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
     if s.guard:

@@ -500,6 +500,18 @@ static int gemm_sets(void) {
                     failed += bad;
                     passed += !bad;
                 }
+        /* weights beyond the driver's L1 bound (WEIGHTS_IN_L1_BYTES, dispatch.c): the
+         * channels-outer order, whole 16-channel blocks in groups (sdot: one call per group
+         * and row tile), a partial block after them */
+        static const int big[][3] = {{13, 600, 90}, {7, 400, 64}, {11, 1600, 40}, {6, 104, 250},
+                                     {1, 1280, 72}, {1, 1280, 56}};
+        for (size_t b = 0; b < sizeof big / sizeof *big; b++) {
+            const int v = (int)(rnd() % 8), zp = zps[rnd() % 4];
+            const int bad = gemm_case(kd, ref, big[b][0], big[b][1], big[b][2], zp,
+                                      v & 1 ? -40 : -128, v & 1 ? 50 : 127, v >> 1 & 1, 0);
+            failed += bad;
+            passed += !bad;
+        }
         printf("gemm set %s: %s\n", kd->name, failed == f0 ? "ok" : "FAILED");
     }
     printf("gemm sets: %ld passed, %ld failed\n", passed, failed);

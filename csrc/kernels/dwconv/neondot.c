@@ -113,6 +113,60 @@ INLINE void build_weights_next_row(const i8_conv2d_params *p, const i8_dwconv_pa
     }
 }
 
+/* n >= 1 whole columns of 16 channels, 4 kernel rows (KH == 4; KH == 3: the 4th row is the
+ * filler, any bytes) from running row pointers r0..r3 (steps s0..s3 bytes per column, 0 for
+ * the x_zp row) into cb, 64 bytes each: the interleave4() of build_columns_n, as one asm loop
+ * of 15 instructions per column (14 for KH == 3): LD1 with register post-increments, the 8
+ * ZIPs, one ST1 of four registers, SUBS + B.NE. From the C loop gcc 12 made about 20 (a
+ * per-row test, separate pointer adds, the loop compare). */
+INLINE void columns16(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *r3,
+                      size_t s0, size_t s1, size_t s2, size_t s3, int8x16_t filler,
+                      int8_t *cb, size_t n, const int KH) {
+    if (KH == 4)
+        __asm__ volatile("1:\n\t"
+                         "ld1 {v0.16b}, [%[r0]], %[s0]\n\t"
+                         "ld1 {v1.16b}, [%[r1]], %[s1]\n\t"
+                         "ld1 {v2.16b}, [%[r2]], %[s2]\n\t"
+                         "ld1 {v3.16b}, [%[r3]], %[s3]\n\t"
+                         "zip1 v4.16b, v0.16b, v1.16b\n\t"
+                         "zip2 v5.16b, v0.16b, v1.16b\n\t"
+                         "zip1 v6.16b, v2.16b, v3.16b\n\t"
+                         "zip2 v7.16b, v2.16b, v3.16b\n\t"
+                         "zip1 v16.8h, v4.8h, v6.8h\n\t"
+                         "zip2 v17.8h, v4.8h, v6.8h\n\t"
+                         "zip1 v18.8h, v5.8h, v7.8h\n\t"
+                         "zip2 v19.8h, v5.8h, v7.8h\n\t"
+                         "st1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[cb]], #64\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "b.ne 1b\n\t"
+                         : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3),
+                           [cb] "+r"(cb), [n] "+r"(n)
+                         : [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3)
+                         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18",
+                           "v19", "cc", "memory");
+    else
+        __asm__ volatile("1:\n\t"
+                         "ld1 {v0.16b}, [%[r0]], %[s0]\n\t"
+                         "ld1 {v1.16b}, [%[r1]], %[s1]\n\t"
+                         "ld1 {v2.16b}, [%[r2]], %[s2]\n\t"
+                         "zip1 v4.16b, v0.16b, v1.16b\n\t"
+                         "zip2 v5.16b, v0.16b, v1.16b\n\t"
+                         "zip1 v6.16b, v2.16b, %[f].16b\n\t"
+                         "zip2 v7.16b, v2.16b, %[f].16b\n\t"
+                         "zip1 v16.8h, v4.8h, v6.8h\n\t"
+                         "zip2 v17.8h, v4.8h, v6.8h\n\t"
+                         "zip1 v18.8h, v5.8h, v7.8h\n\t"
+                         "zip2 v19.8h, v5.8h, v7.8h\n\t"
+                         "st1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[cb]], #64\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "b.ne 1b\n\t"
+                         : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [cb] "+r"(cb),
+                           [n] "+r"(n)
+                         : [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [f] "w"(filler)
+                         : "v0", "v1", "v2", "v4", "v5", "v6", "v7", "v16", "v17", "v18",
+                           "v19", "cc", "memory");
+}
+
 /* Columns ix in [ix0, ix1) of output row (image xb, first input row iy0) into cb, 64 * G
  * bytes each; rows outside the image and columns outside it read x_zp. nch: valid channels
  * of the block (16, or the tail's count: then loads go through load_part). */
@@ -140,6 +194,13 @@ INLINE void build_columns_n(const i8_conv2d_params *p, const int8_t *xb, int32_t
     for (; ix < ix1 && ix < 0; ix++, cb += 64 * G)
         for (int g = 0; g < G; g++) vst1q_s8_x4(cb + 64 * g, zcol);
     const int32_t in_end = ix1 < p->w ? ix1 : p->w;
+    if ((KH == 3 || KH == 4) && nch == 16 && ix < in_end) { /* the 3x3 kernels' columns */
+        columns16(base[0] + (size_t)ix * step[0], base[1] + (size_t)ix * step[1],
+                  base[2] + (size_t)ix * step[2], base[3] + (size_t)ix * step[3], step[0],
+                  step[1], step[2], step[3], zp, cb, (size_t)(in_end - ix), KH);
+        cb += (size_t)64 * (size_t)(in_end - ix);
+        ix = in_end;
+    }
     for (; ix < in_end; ix++, cb += 64 * G)
 #pragma GCC unroll 2
         for (int g = 0; g < G; g++) {
@@ -222,40 +283,202 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
     }
 }
 
-/* The common case's pixel loop on its own (3x3, 16 channels, int8 output): in a function of
- * its own gcc keeps the 12 weight vectors, the epilogue's constants and the sums in registers;
- * inlined in block() it reloaded a weight vector and both clamp bounds from the stack per
- * pixel. Same arithmetic as pixels(). */
+/* The common case's pixel loop on its own (3x3, 16 channels, int8 output), one asm block:
+ * per pixel one LD1 of four registers starts the sums at bias', the three columns come with
+ * register post-increments (tap_step, tap_step, then back to the next pixel's first column),
+ * 12 SDOT against the 12 weight vectors held in v16-v27, one LD1 of the 16 multipliers, the
+ * requantization of requant/neon.h (i8_neon_rq8 + i8_neon_finish16, the same instructions in
+ * the same order of operations), one ST1 with a register post-increment, SUBS + B.NE: 42
+ * instructions per pixel and 16 channels. From the intrinsics gcc 12 made 51 (bias' and the
+ * multipliers as LDP + 2 LDR each, an ADD per column pointer, STR + ADD, a separate counter
+ * compare); held in registers instead, the 12 weights, 4 sums, 4 column and the epilogue's
+ * constants left no room for them (docs/KERNELS.md, dwconv). Same arithmetic as pixels(). */
+/* pixels3x3's asm template in three parts: the clamp (SMAX / SMIN) is left out when the
+ * bounds are the whole int8 range, which SQXTN's saturation already is (every depthwise
+ * layer of MobileNetV2: ReLU6 is quantized to [0, 6] -> [-128, 127]) */
+#define PIXELS3X3_HEAD \
+    "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v24.16b, v25.16b, v26.16b, v27.16b}, [%[wb]]\n\t" \
+    "1:\n\t" \
+    "ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [%[bias]]\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t" \
+    "sdot v4.4s, v0.16b, v16.16b\n\t" \
+    "sdot v5.4s, v1.16b, v17.16b\n\t" \
+    "sdot v6.4s, v2.16b, v18.16b\n\t" \
+    "sdot v7.4s, v3.16b, v19.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[tap]\n\t" \
+    "sdot v4.4s, v0.16b, v20.16b\n\t" \
+    "sdot v5.4s, v1.16b, v21.16b\n\t" \
+    "sdot v6.4s, v2.16b, v22.16b\n\t" \
+    "sdot v7.4s, v3.16b, v23.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[back]\n\t" \
+    "sdot v4.4s, v0.16b, v24.16b\n\t" \
+    "sdot v5.4s, v1.16b, v25.16b\n\t" \
+    "sdot v6.4s, v2.16b, v26.16b\n\t" \
+    "sdot v7.4s, v3.16b, v27.16b\n\t" \
+    "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t" \
+    "scvtf v4.4s, v4.4s\n\t" \
+    "scvtf v5.4s, v5.4s\n\t" \
+    "scvtf v6.4s, v6.4s\n\t" \
+    "scvtf v7.4s, v7.4s\n\t" \
+    "fmul v4.4s, v4.4s, v28.4s\n\t" \
+    "fmul v5.4s, v5.4s, v29.4s\n\t" \
+    "fmul v6.4s, v6.4s, v30.4s\n\t" \
+    "fmul v7.4s, v7.4s, v31.4s\n\t" \
+    "fcvtns v4.4s, v4.4s\n\t" \
+    "fcvtns v5.4s, v5.4s\n\t" \
+    "fcvtns v6.4s, v6.4s\n\t" \
+    "fcvtns v7.4s, v7.4s\n\t" \
+    "sqxtn v4.4h, v4.4s\n\t" \
+    "sqxtn2 v4.8h, v5.4s\n\t" \
+    "sqxtn v6.4h, v6.4s\n\t" \
+    "sqxtn2 v6.8h, v7.4s\n\t" \
+    "sqadd v4.8h, v4.8h, %[zp].8h\n\t" \
+    "sqadd v6.8h, v6.8h, %[zp].8h\n\t" \
+    "sqxtn v4.8b, v4.8h\n\t" \
+    "sqxtn2 v4.16b, v6.8h\n\t"
+#define PIXELS3X3_CLAMP \
+    "smax v4.16b, v4.16b, %[qmin].16b\n\t" \
+    "smin v4.16b, v4.16b, %[qmax].16b\n\t"
+#define PIXELS3X3_TAIL \
+    "st1 {v4.16b}, [%[y]], %[ystep]\n\t" \
+    "subs %[cnt], %[cnt], #1\n\t" \
+    "b.ne 1b\n\t"
+#define PIXELS3X3_OPERANDS \
+    : [wb] "+r"(wb), [col] "+r"(colbuf), [y] "+r"(yp), [cnt] "+r"(cnt) \
+    : [bias] "r"(bias), [mult] "r"(mult), [tap] "r"(tap_step), [back] "r"(back), \
+      [ystep] "r"(y_step), [zp] "w"(rq.zp), [qmin] "w"(rq.qmin), [qmax] "w"(rq.qmax) \
+    : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", \
+      "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", \
+      "memory"
+
+/* Two pixels a turn at stride 1 (pixels3x3): pixel i reads columns i..i + 2, pixel i + 1
+ * columns i + 1..i + 3, so 4 column loads serve both (6 one at a time) and one load of
+ * the multipliers: 75 instructions per pair without the clamp, 79 with it (80 / 84 one
+ * pixel at a time). v4-v7 and v8-v11 the two pixels' sums. */
+#define PIXELS3X3_PAIR_HEAD \
+    "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[wb]], #64\n\t" \
+    "ld1 {v24.16b, v25.16b, v26.16b, v27.16b}, [%[wb]]\n\t" \
+    "1:\n\t" \
+    "ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [%[bias]]\n\t" \
+    "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[bias]]\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], #64\n\t" \
+    "sdot v4.4s, v0.16b, v16.16b\n\t" \
+    "sdot v5.4s, v1.16b, v17.16b\n\t" \
+    "sdot v6.4s, v2.16b, v18.16b\n\t" \
+    "sdot v7.4s, v3.16b, v19.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], #64\n\t" \
+    "sdot v4.4s, v0.16b, v20.16b\n\t" \
+    "sdot v5.4s, v1.16b, v21.16b\n\t" \
+    "sdot v6.4s, v2.16b, v22.16b\n\t" \
+    "sdot v7.4s, v3.16b, v23.16b\n\t" \
+    "sdot v8.4s, v0.16b, v16.16b\n\t" \
+    "sdot v9.4s, v1.16b, v17.16b\n\t" \
+    "sdot v10.4s, v2.16b, v18.16b\n\t" \
+    "sdot v11.4s, v3.16b, v19.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], #64\n\t" \
+    "sdot v4.4s, v0.16b, v24.16b\n\t" \
+    "sdot v5.4s, v1.16b, v25.16b\n\t" \
+    "sdot v6.4s, v2.16b, v26.16b\n\t" \
+    "sdot v7.4s, v3.16b, v27.16b\n\t" \
+    "sdot v8.4s, v0.16b, v20.16b\n\t" \
+    "sdot v9.4s, v1.16b, v21.16b\n\t" \
+    "sdot v10.4s, v2.16b, v22.16b\n\t" \
+    "sdot v11.4s, v3.16b, v23.16b\n\t" \
+    "ld1 {v0.16b, v1.16b, v2.16b, v3.16b}, [%[col]], %[back]\n\t" \
+    "sdot v8.4s, v0.16b, v24.16b\n\t" \
+    "sdot v9.4s, v1.16b, v25.16b\n\t" \
+    "sdot v10.4s, v2.16b, v26.16b\n\t" \
+    "sdot v11.4s, v3.16b, v27.16b\n\t" \
+    "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t" \
+    "scvtf v4.4s, v4.4s\n\t" \
+    "scvtf v5.4s, v5.4s\n\t" \
+    "scvtf v6.4s, v6.4s\n\t" \
+    "scvtf v7.4s, v7.4s\n\t" \
+    "fmul v4.4s, v4.4s, v28.4s\n\t" \
+    "fmul v5.4s, v5.4s, v29.4s\n\t" \
+    "fmul v6.4s, v6.4s, v30.4s\n\t" \
+    "fmul v7.4s, v7.4s, v31.4s\n\t" \
+    "fcvtns v4.4s, v4.4s\n\t" \
+    "fcvtns v5.4s, v5.4s\n\t" \
+    "fcvtns v6.4s, v6.4s\n\t" \
+    "fcvtns v7.4s, v7.4s\n\t" \
+    "sqxtn v4.4h, v4.4s\n\t" \
+    "sqxtn2 v4.8h, v5.4s\n\t" \
+    "sqxtn v6.4h, v6.4s\n\t" \
+    "sqxtn2 v6.8h, v7.4s\n\t" \
+    "sqadd v4.8h, v4.8h, %[zp].8h\n\t" \
+    "sqadd v6.8h, v6.8h, %[zp].8h\n\t" \
+    "sqxtn v4.8b, v4.8h\n\t" \
+    "sqxtn2 v4.16b, v6.8h\n\t"
+#define PIXELS3X3_PAIR_CLAMP_A \
+    "smax v4.16b, v4.16b, %[qmin].16b\n\t" \
+    "smin v4.16b, v4.16b, %[qmax].16b\n\t"
+#define PIXELS3X3_PAIR_MID \
+    "st1 {v4.16b}, [%[y]], %[ystep]\n\t" \
+    "scvtf v8.4s, v8.4s\n\t" \
+    "scvtf v9.4s, v9.4s\n\t" \
+    "scvtf v10.4s, v10.4s\n\t" \
+    "scvtf v11.4s, v11.4s\n\t" \
+    "fmul v8.4s, v8.4s, v28.4s\n\t" \
+    "fmul v9.4s, v9.4s, v29.4s\n\t" \
+    "fmul v10.4s, v10.4s, v30.4s\n\t" \
+    "fmul v11.4s, v11.4s, v31.4s\n\t" \
+    "fcvtns v8.4s, v8.4s\n\t" \
+    "fcvtns v9.4s, v9.4s\n\t" \
+    "fcvtns v10.4s, v10.4s\n\t" \
+    "fcvtns v11.4s, v11.4s\n\t" \
+    "sqxtn v8.4h, v8.4s\n\t" \
+    "sqxtn2 v8.8h, v9.4s\n\t" \
+    "sqxtn v10.4h, v10.4s\n\t" \
+    "sqxtn2 v10.8h, v11.4s\n\t" \
+    "sqadd v8.8h, v8.8h, %[zp].8h\n\t" \
+    "sqadd v10.8h, v10.8h, %[zp].8h\n\t" \
+    "sqxtn v8.8b, v8.8h\n\t" \
+    "sqxtn2 v8.16b, v10.8h\n\t"
+#define PIXELS3X3_PAIR_CLAMP_B \
+    "smax v8.16b, v8.16b, %[qmin].16b\n\t" \
+    "smin v8.16b, v8.16b, %[qmax].16b\n\t"
+#define PIXELS3X3_PAIR_TAIL \
+    "st1 {v8.16b}, [%[y]], %[ystep]\n\t" \
+    "subs %[cnt], %[cnt], #1\n\t" \
+    "b.ne 1b\n\t"
+#define PIXELS3X3_PAIR_OPERANDS \
+    : [wb] "+r"(wp), [col] "+r"(colbuf), [y] "+r"(yp), [cnt] "+r"(pairs) \
+    : [bias] "r"(bias), [mult] "r"(mult), [back] "r"((size_t)0 - 64), \
+      [ystep] "r"(y_step), [zp] "w"(rq.zp), [qmin] "w"(rq.qmin), [qmax] "w"(rq.qmax) \
+    : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v16", \
+      "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
+      "v29", "v30", "v31", "cc", "memory"
+
 DOTPROD static I8_NOINLINE void pixels3x3(const i8_neon_requant *rqp, const int32_t *bias,
                                           const float *mult, const int8_t *colbuf,
                                           const int8_t *wb, unsigned char *yp, int32_t n,
-                                          size_t col_step, size_t tap_step, size_t y_step) {
+                                          size_t col_step, size_t tap_step, size_t y_step,
+                                          int clamp) {
+    if (n <= 0) return;
     const i8_neon_requant rq = *rqp;
-    const int8x16x4_t w0 = vld1q_s8_x4(wb), w1 = vld1q_s8_x4(wb + 64),
-                      w2 = vld1q_s8_x4(wb + 128);
-    for (int32_t i = 0; i < n; i++, yp += y_step, colbuf += col_step) {
-        int32x4_t a0 = vld1q_s32(bias), a1 = vld1q_s32(bias + 4), a2 = vld1q_s32(bias + 8),
-                  a3 = vld1q_s32(bias + 12);
-        int8x16x4_t xv = vld1q_s8_x4(colbuf);
-        a0 = vdotq_s32(a0, xv.val[0], w0.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w0.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w0.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w0.val[3]);
-        xv = vld1q_s8_x4(colbuf + tap_step);
-        a0 = vdotq_s32(a0, xv.val[0], w1.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w1.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w1.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w1.val[3]);
-        xv = vld1q_s8_x4(colbuf + 2 * tap_step);
-        a0 = vdotq_s32(a0, xv.val[0], w2.val[0]);
-        a1 = vdotq_s32(a1, xv.val[1], w2.val[1]);
-        a2 = vdotq_s32(a2, xv.val[2], w2.val[2]);
-        a3 = vdotq_s32(a3, xv.val[3], w2.val[3]);
-        vst1q_s8((int8_t *)yp,
-                 i8_neon_finish16(&rq, i8_neon_rq8(a0, a1, vld1q_f32(mult), vld1q_f32(mult + 4)),
-                                  i8_neon_rq8(a2, a3, vld1q_f32(mult + 8),
-                                              vld1q_f32(mult + 12))));
+    size_t cnt = (size_t)n;
+    if (col_step == 64 && tap_step == 64 && n >= 2) { /* stride and dilation 1 */
+        size_t pairs = (size_t)n / 2;
+        const int8_t *wp = wb;
+        if (clamp)
+            __asm__ volatile(PIXELS3X3_PAIR_HEAD PIXELS3X3_PAIR_CLAMP_A PIXELS3X3_PAIR_MID
+                                 PIXELS3X3_PAIR_CLAMP_B PIXELS3X3_PAIR_TAIL
+                                     PIXELS3X3_PAIR_OPERANDS);
+        else
+            __asm__ volatile(PIXELS3X3_PAIR_HEAD PIXELS3X3_PAIR_MID PIXELS3X3_PAIR_TAIL
+                                 PIXELS3X3_PAIR_OPERANDS);
+        if (!(n & 1)) return;
+        cnt = 1;
     }
+    const size_t back = col_step - 2 * tap_step; /* modulo 2^64: may step backwards */
+    if (clamp)
+        __asm__ volatile(PIXELS3X3_HEAD PIXELS3X3_CLAMP PIXELS3X3_TAIL PIXELS3X3_OPERANDS);
+    else
+        __asm__ volatile(PIXELS3X3_HEAD PIXELS3X3_TAIL PIXELS3X3_OPERANDS);
 }
 
 /* One block of 16 channels over output rows [r0, r1). KH, KW: compile-time in the
@@ -278,6 +501,7 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
     }
     /* the epilogue's constants as values: y stores could alias *rq, *p in gcc's eyes */
     const i8_neon_requant rql = *rq;
+    const int clamp = p->qmin > -128 || p->qmax < 127; /* else SQXTN's saturation is the clamp */
     /* SPLIT (the 3x3 / 5x5 specialisations): the common case gets its own copy */
     const int out_f32 = p->out_f32, fast = SPLIT && !out_f32 && nch == 16;
     const int32_t sw = p->stride_w, dw = p->dil_w;
@@ -306,9 +530,10 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
                 build_columns(p, xb, iy0, ch, 16, zrow, ix0, ix0 + (n - 1) * sw + span, colbuf,
                               4);
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb, yrow + (size_t)ox0 * c,
-                          n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          n, (size_t)sw * 64, (size_t)dw * 64, c, clamp);
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb_next,
-                          ynext + (size_t)ox0 * c, n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          ynext + (size_t)ox0 * c, n, (size_t)sw * 64, (size_t)dw * 64, c,
+                          clamp);
             }
             r++; /* the pair's second row */
             continue;
@@ -324,7 +549,7 @@ INLINE void block(const i8_conv2d_params *p, const i8_dwconv_packed *s, const i8
                                 colbuf, KH);
             if (fast && KH == 3 && KW == 3)
                 pixels3x3(&rql, s->bias + ch, s->mult + ch, colbuf, wb, yrow + (size_t)ox0 * c,
-                          n, (size_t)sw * 64, (size_t)dw * 64, c);
+                          n, (size_t)sw * 64, (size_t)dw * 64, c, clamp);
             else if (fast)
                 pixels(s, &rql, colbuf, wk, wb, yrow + (size_t)ox0 * c, n, sw, dw, c, ch, 16, 0,
                        KH, KW);

@@ -221,6 +221,21 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
                             size_t kc, const void *a, size_t a_stride, unsigned char *c,
                             size_t c_row);
 
+/* The set's tile looped over whole 16-channel blocks in one call (gemm.h), or NULL: for
+ * row tiles of `rows` rows (1 or up to MR), with float32 output or not. The MR-row one takes
+ * int8 output only; a single row has its own (the MR-row tile would compute it MR times). */
+static i8_gemm_cols_ukernel cols_for(const i8_gemm_kernel *kd, size_t rows, int32_t out_f32) {
+#if defined(I8_GEMM_HAVE_NEONDOT)
+    if (kd->tiles == i8_gemm_tiles__neondot4)
+        return rows == 1 ? i8_gemm_1x16c4_cols__neondot4
+                         : out_f32 ? NULL : i8_gemm_5x16c4_cols__neondot4;
+#endif
+    if (kd->tiles == i8_gemm_tiles__neondot4_emu)
+        return rows == 1 ? i8_gemm_1x16c4_cols__neondot4_emu
+                         : out_f32 ? NULL : i8_gemm_5x16c4_cols__neondot4_emu;
+    return NULL;
+}
+
 static void run_block(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t m, size_t kc,
                       const void *a, size_t a_stride, unsigned char *c, size_t c_row) {
 #if defined(I8_GEMM_HAVE_NEON)
@@ -282,11 +297,32 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
             j += cb[nb].nc;
         }
         if (cb[nb - 1].j + cb[nb - 1].nc == n) {
+            const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
+                                       cols_1 = cols_for(kd, 1, pn->out_f32);
+            if (!cols_mr && !cols_1) {
+                for (size_t i = 0; i < m; i += mr) {
+                    const size_t rows = m - i < mr ? m - i : mr;
+                    const unsigned char *ai = ab + i * a_stride;
+                    unsigned char *ci = c + i * c_row;
+                    for (size_t b = 0; b < nb; b++)
+                        cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].c_off,
+                                 c_row, &cb[b].p);
+                }
+                return;
+            }
+            /* whole 16-channel blocks (cb[0, n / 16): tile_for picks 16 while 16 remain) in
+             * one call per row tile: the per-tile costs once per row tile (MobileNetV2's
+             * k = 16..32 layers on sdot, docs/KERNELS.md) */
+            const size_t wblock = weight_offset(pn, 16);
             for (size_t i = 0; i < m; i += mr) {
                 const size_t rows = m - i < mr ? m - i : mr;
                 const unsigned char *ai = ab + i * a_stride;
                 unsigned char *ci = c + i * c_row;
-                for (size_t b = 0; b < nb; b++)
+                const i8_gemm_cols_ukernel cols = rows == 1 ? cols_1 : cols_mr;
+                const size_t nfull = cols ? n / 16 : 0;
+                if (nfull)
+                    cols(rows, nfull, kc, ai, a_stride, pn->w, wblock, ci, c_row, &cb[0].p);
+                for (size_t b = nfull; b < nb; b++)
                     cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].c_off, c_row,
                              &cb[b].p);
             }
@@ -306,7 +342,29 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
         }
         return;
     }
-    for (size_t j = 0; j < n;) {
+    /* whole 16-channel blocks in groups whose weights fit in L1, each group met by every
+     * row tile in one call per row tile (the rows stay in L2 as below), where the set has
+     * such calls for every row tile; the rest one tile at a time */
+    size_t j = 0;
+    const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
+                               cols_1 = cols_for(kd, 1, pn->out_f32);
+    if (cols_1 && (m == 1 || cols_mr)) { /* every row tile has one */
+        const size_t wblock = weight_offset(pn, 16), full = n / 16;
+        const size_t group = WEIGHTS_IN_L1_BYTES / wblock ? WEIGHTS_IN_L1_BYTES / wblock : 1;
+        for (size_t b0 = 0; b0 < full; b0 += group) {
+            const size_t nblk = full - b0 < group ? full - b0 : group;
+            p.bias = pn->bias + 16 * b0;
+            p.mult = pn->mult + 16 * b0;
+            for (size_t i = 0; i < m; i += mr) {
+                const size_t rows = m - i < mr ? m - i : mr;
+                (rows == 1 ? cols_1 : cols_mr)(rows, nblk, kc, ab + i * a_stride, a_stride,
+                                               pn->w + b0 * wblock, wblock,
+                                               c + i * c_row + 16 * b0 * esz, c_row, &p);
+            }
+        }
+        j = 16 * full;
+    }
+    while (j < n) {
         const i8_gemm_tile *t = tile_for(kd->tiles, n - j);
         const size_t nc = n - j < t->nr ? n - j : t->nr;
         p.bias = pn->bias + j;

@@ -89,6 +89,13 @@ typedef struct {
 typedef void (*i8_gemm_ukernel)(size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride,
                                 const void *w, void *c, size_t c_stride,
                                 const i8_gemm_params *p);
+/* A tile looped over nb whole 16-channel blocks (w_block bytes apart in w; p: the first
+ * block's bias / mult): the K4N16S sdot set's per-tile costs once per row tile
+ * (tools/gen_gemm_tiles.py, lane_cols: MR rows, int8 output; lane_cols1: one row, int8 or
+ * float32 output). */
+typedef void (*i8_gemm_cols_ukernel)(size_t mr, size_t nb, size_t kc, const void *a,
+                                     size_t a_stride, const void *w, size_t w_block, void *c,
+                                     size_t c_stride, const i8_gemm_params *p);
 /* `rows` activation rows of k int8 (row stride src_stride) -> rows of kc prepared elements
  * (zero-padded beyond k), contiguous in dst. */
 typedef void (*i8_gemm_pack_a_fn)(size_t rows, const int8_t *src, size_t src_stride, size_t k,
@@ -225,6 +232,12 @@ void i8_gemm_2x4c16__neondot(size_t mr, size_t nc, size_t kc, const void *a, siz
                              const void *w, void *c, size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-broadcast sdot */
+void i8_gemm_5x16c4_cols__neondot4(size_t mr, size_t nb, size_t kc, const void *a,
+                                   size_t a_stride, const void *w, size_t w_block, void *c,
+                                   size_t c_stride, const i8_gemm_params *p);
+void i8_gemm_1x16c4_cols__neondot4(size_t mr, size_t nb, size_t kc, const void *a,
+                                   size_t a_stride, const void *w, size_t w_block, void *c,
+                                   size_t c_stride, const i8_gemm_params *p);
 /* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
@@ -258,6 +271,12 @@ extern const i8_gemm_tile i8_gemm_tiles__avx2ubs_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
+void i8_gemm_5x16c4_cols__neondot4_emu(size_t mr, size_t nb, size_t kc, const void *a,
+                                       size_t a_stride, const void *w, size_t w_block, void *c,
+                                       size_t c_stride, const i8_gemm_params *p);
+void i8_gemm_1x16c4_cols__neondot4_emu(size_t mr, size_t nb, size_t kc, const void *a,
+                                       size_t a_stride, const void *w, size_t w_block, void *c,
+                                       size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,

@@ -393,6 +393,44 @@ void i8_gemm_5x8c4__neondot4_emu(
     }
 }
 
+/* i8_gemm_5x16c4_cols__neondot4_emu: the 5x16 tile over nb whole 16-channel blocks in one
+ * call (the driver's loop order when every weight fits in L1: a row tile meets every column
+ * block in turn). Blocks are w_block bytes apart in w; bias, mult and c advance 16 channels
+ * per block. int8 output only (p->rq.out_f32 == 0); rows past mr repeat row mr - 1 as in the
+ * tile. Arithmetic and results are exactly i8_gemm_5x16c4__neondot4_emu's, block by block
+ * (docs/KERNELS.md, "Small-k costs"). */
+void i8_gemm_5x16c4_cols__neondot4_emu(
+    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,
+    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {
+    i8_gemm_params q = *p;
+    const unsigned char *wb = (const unsigned char *)w;
+    unsigned char *cb = (unsigned char *)c;
+    for (size_t b = 0; b < nb; b++) {
+        i8_gemm_5x16c4__neondot4_emu(mr, 16, kc, a, a_stride, wb + b * w_block, cb + 16 * b,
+            c_stride, &q);
+        q.bias += 16;
+        q.mult += 16;
+    }
+}
+
+/* i8_gemm_1x16c4_cols__neondot4_emu: one row (mr == 1: a classifier at batch 1, the last row of
+ * a row block) against nb whole 16-channel blocks, int8 or float32 output; a_stride and
+ * c_stride are unused. The 5-row tile would compute that row 5 times (rows past mr repeat
+ * it). Results exactly i8_gemm_5x16c4__neondot4_emu's for that row. */
+void i8_gemm_1x16c4_cols__neondot4_emu(
+    size_t mr, size_t nb, size_t kc, const void *a, size_t a_stride, const void *w,
+    size_t w_block, void *c, size_t c_stride, const i8_gemm_params *p) {
+    i8_gemm_params q = *p;
+    const unsigned char *wb = (const unsigned char *)w;
+    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;
+    for (size_t b = 0; b < nb; b++) {
+        i8_gemm_5x16c4__neondot4_emu(1, 16, kc, a, 0, wb + b * w_block,
+            (unsigned char *)c + 16 * esz * b, 0, &q);
+        q.bias += 16;
+        q.mult += 16;
+    }
+}
+
 const i8_gemm_tile i8_gemm_tiles__neondot4_emu[] = {
     {16, i8_gemm_5x16c4__neondot4_emu},
     {8, i8_gemm_5x8c4__neondot4_emu},
