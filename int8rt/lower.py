@@ -61,6 +61,7 @@ def lower(graph: Graph, fuse_epilogues: bool = True) -> Program:
     _compose_luts(calls, buffers, io)  # first: a composed table then fuses into its conv
     if fuse_epilogues:
         _fuse_epilogues(calls, buffers, io)
+        _fuse_f32_affine(calls, buffers, constants, io)
     return Program(calls, buffers, list(graph.inputs), list(graph.outputs), constants)
 
 
@@ -90,6 +91,62 @@ def _compose_luts(calls: list[Call], buffers: dict[str, Buffer], io: set[str]) -
             if not any(t in c.outputs for c in calls):
                 buffers.pop(t, None)
             continue
+        i += 1
+
+
+def _scalar_f32(constants: dict[str, np.ndarray], name: str) -> float | None:
+    """the value of a one-element finite float32 constant buffer, else None"""
+    c = constants.get(name)
+    if c is None or c.dtype != np.float32 or c.size != 1 or not np.isfinite(c).all():
+        return None
+    return float(c.reshape(-1)[0])
+
+
+def _fuse_f32_affine(calls: list[Call], buffers: dict[str, Buffer],
+                     constants: dict[str, np.ndarray], io: set[str]) -> None:
+    """f32_unary HardSwish x -> t, f32_binary Mul t by a scalar constant -> m, f32_binary Add
+    of a scalar constant m -> y, where nothing else reads t and m and neither is a graph
+    output, is one f32_unary HARD_SWISH_AFFINE x -> y with alpha, beta the two constants (the
+    learnable affine after each hard-swish of PP-LCNetV3, as DBNet's float prefix runs it):
+    the same float32 operations in the same order per element (a product and a sum of two
+    float32 values do not depend on operand order), one pass instead of three. Only the
+    three records next to each other (the order lowering emits them in); a Mul or Add with a
+    fused clip has its own clip record between, so it does not match."""
+    readers: dict[str, int] = {}
+    for c in calls:
+        for i in c.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    mul, add = _F32_BINARY["Mul"], _F32_BINARY["Add"]
+
+    def scalar_operand(c: Call, x: str) -> float | None:
+        if (c.kernel != "f32_binary" or c.params.get("type") != 0 or len(c.inputs) != 2
+                or x not in c.inputs or c.inputs[0] == c.inputs[1]):
+            return None
+        other = c.inputs[1] if c.inputs[0] == x else c.inputs[0]
+        if math.prod(c.params["shape"]) != math.prod(buffers[x].shape):
+            return None
+        return _scalar_f32(constants, other)
+
+    i = 0
+    while i + 2 < len(calls):
+        u, m, a = calls[i], calls[i + 1], calls[i + 2]
+        if not (u.kernel == "f32_unary" and u.params.get("op") == _F32_UNARY["HardSwish"]
+                and m.params.get("op") == mul and a.params.get("op") == add):
+            i += 1
+            continue
+        t, mt = u.outputs[0], m.outputs[0]
+        alpha = scalar_operand(m, t)
+        beta = scalar_operand(a, mt) if alpha is not None else None
+        if (beta is None or readers.get(t) != 1 or readers.get(mt) != 1 or t in io or mt in io
+                or math.prod(buffers[a.outputs[0]].shape) != u.params["n"]):
+            i += 1
+            continue
+        calls[i] = Call("f32_unary", list(u.inputs), list(a.outputs),
+                        {"op": _F32_HARD_SWISH_AFFINE, "n": u.params["n"],
+                         "alpha": alpha, "beta": beta}, {}, f"{u.node}+{m.node}+{a.node}")
+        del calls[i + 1:i + 3]
+        for name in (t, mt):
+            buffers.pop(name, None)
         i += 1
 
 
@@ -573,6 +630,7 @@ _F32_BINARY = {op: opset.OPS[op].f32_code for op in opset.BINARY_OPS}
 _F32_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Erf": 3, "Sqrt": 4, "Exp": 7, "Neg": 8,
               "Clip": 9, "Reciprocal": 10, "Abs": 11, "Log": 13, "HardSigmoid": 14,
               "HardSwish": 15, "LeakyRelu": 16, "Silu": 17}
+_F32_HARD_SWISH_AFFINE = 18  # no ONNX op: _fuse_f32_affine writes it
 _F32_GELU = {"none": 5, "tanh": 6}
 
 

@@ -511,7 +511,7 @@ static const char *check_params(const i8_op_desc *d, footprint *f) {
     }
     case I8_OP_F32_UNARY: {
         const i8_plan_f32_unary_params *c = &p->f32_unary;
-        if (c->op < I8_F32_RELU || c->op > I8_F32_SILU) return "unknown unary op";
+        if (c->op < I8_F32_RELU || c->op > I8_F32_HARD_SWISH_AFFINE) return "unknown unary op";
         if (c->n < 0) return "n must be >= 0";
         f->in[0] = f->out = mul2(c->n, c->op == I8_F32_NOT ? 1 : 4);
         return NULL;

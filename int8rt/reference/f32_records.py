@@ -70,6 +70,7 @@ def f32_unary(x, *, op: int, n: int, alpha: float, beta: float, **_) -> np.ndarr
             14: lambda: _clip01(a * x + b),
             15: lambda: x * _clip01(x * F32(1 / 6) + F32(0.5)),
             16: lambda: np.where(x >= 0, x, a * x),
+            18: lambda: (x * _clip01(x * F32(1 / 6) + F32(0.5))) * a + b,
         }
         libm = {
             1: lambda: 1 / (1 + np.exp(-d)),

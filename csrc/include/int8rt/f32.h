@@ -32,6 +32,9 @@ enum {
     I8_F32_EXP, I8_F32_NEG, I8_F32_CLIP, I8_F32_RECIPROCAL, I8_F32_ABS, I8_F32_NOT, I8_F32_LOG,
     /* activations of the static plan's float fallback (alpha / beta: their attributes) */
     I8_F32_HARD_SIGMOID, I8_F32_HARD_SWISH, I8_F32_LEAKY_RELU, I8_F32_SILU,
+    /* hard_swish(x) * alpha + beta: HardSwish -> Mul by a scalar -> Add of a scalar fused into
+     * one pass (lower.py _fuse_f32_affine), each operation rounded once as the three records */
+    I8_F32_HARD_SWISH_AFFINE,
 };
 
 /* element types of the typed kernels (cast, binary on non-float inputs) */

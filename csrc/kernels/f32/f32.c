@@ -176,7 +176,8 @@ int i8_f32_unary_run(int32_t op, int64_t n, const void *xv, void *yv, float alph
     float *y = yv;
 #if defined(__x86_64__) || defined(__i386__)
     if (I8_F32_HAVE_AVX2() && (op == I8_F32_RELU || op == I8_F32_CLIP || op == I8_F32_HARD_SIGMOID ||
-                            op == I8_F32_HARD_SWISH || op == I8_F32_LEAKY_RELU)) {
+                            op == I8_F32_HARD_SWISH || op == I8_F32_LEAKY_RELU ||
+                            op == I8_F32_HARD_SWISH_AFFINE)) {
         const int64_t done = i8_f32_piecewise__avx2(op, n, x, y, alpha, beta);
         x += done;
         y += done;
@@ -238,6 +239,13 @@ int i8_f32_unary_run(int32_t op, int64_t n, const void *xv, void *yv, float alph
         for (int64_t i = 0; i < n; i++) {
             const float v = x[i] * (1.0f / 6.0f) + 0.5f;
             y[i] = x[i] * (v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v));
+        }
+        break;
+    case I8_F32_HARD_SWISH_AFFINE: /* (x * hard_sigmoid(x; 1/6, 1/2)) * alpha + beta */
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i] * (1.0f / 6.0f) + 0.5f;
+            const float h = x[i] * (v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v));
+            y[i] = h * alpha + beta;
         }
         break;
     case I8_F32_LEAKY_RELU:

@@ -103,6 +103,11 @@ AVX2 int64_t i8_f32_piecewise__avx2(int32_t op, int64_t n, const float *x, float
             r = _mm256_mul_ps(v, above_(below_(_mm256_add_ps(_mm256_mul_ps(v, sixth), half),
                                                zero), one));
             break;
+        case I8_F32_HARD_SWISH_AFFINE: /* the HardSwish above, then * alpha, then + beta */
+            r = _mm256_mul_ps(v, above_(below_(_mm256_add_ps(_mm256_mul_ps(v, sixth), half),
+                                               zero), one));
+            r = _mm256_add_ps(_mm256_mul_ps(r, a), b);
+            break;
         case I8_F32_LEAKY_RELU: /* x >= 0 ? x : alpha x */
             r = _mm256_blendv_ps(_mm256_mul_ps(a, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
             break;
