@@ -178,3 +178,70 @@ def test_float_nodes_none_and_a_single_name():
     assert none.graph.meta["quantization"]["float_nodes"] == []
     one = int8rt.quantize(m, _calib(), float_nodes="hs", progress=False)  # not 'h', 's'
     assert one.graph.meta["quantization"]["float_nodes"] == ["hs"]
+
+
+def _hard_swish_affine_model(outputs=("y",), mul_const=None):
+    """Conv -> HardSwish -> Mul(scalar) -> Add(scalar) -> Conv, PP-LCNetV3's learnable affine
+    after a hard-swish (DBNet's float prefix); `outputs` may name intermediates too"""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c1"], ["h1"], name="hs"),
+             helper.make_node("Mul", ["s", "h1"], ["m1"], name="mul"),
+             helper.make_node("Add", ["m1", "t"], ["a1"], name="add"),
+             # padded: the Add cannot fold into it (a padding tap would see the shift)
+             helper.make_node("Conv", ["a1", "w2"], ["y"], name="c2", pads=[1, 1, 1, 1])]
+    inits = [init("w1", rand(5, 3, 3, 3, scale=1.5)), init("b1", rand(5)),
+             init("w2", rand(4, 5, 3, 3)),
+             init("s", np.float32(1.37) if mul_const is None else mul_const),
+             init("t", np.float32(-0.21))]
+    return make_model(nodes, {"x": (1, 3, 12, 11)}, list(outputs), inits)
+
+
+def _float_chain(m):
+    return int8rt.quantize(m, [rand(1, 3, 12, 11, scale=2.0) for _ in range(8)],
+                           float_nodes=["hs", "mul", "add"], progress=False)
+
+
+def test_hard_swish_mul_add_fuse_into_one_float_pass_with_the_same_bytes():
+    """lower._fuse_f32_affine: the three float records become one f32_unary
+    HARD_SWISH_AFFINE; the native plan, on every kernel path, gives the bytes of the unfused
+    program (fuse_epilogues=False keeps the three records) run by the reference."""
+    from int8rt import _native
+
+    qm = _float_chain(_hard_swish_affine_model())
+    fused = [c for c in lower(qm.graph).calls if c.kernel == "f32_unary"]
+    assert [(c.params["op"], c.node) for c in fused] == [(18, "hs+mul+add")]
+    assert fused[0].params["alpha"] == float(np.float32(1.37))
+    assert fused[0].params["beta"] == float(np.float32(-0.21))
+    unfused = lower(qm.graph, fuse_epilogues=False)
+    assert [c.kernel for c in unfused.calls].count("f32_binary") == 2
+    x = rand(1, 3, 12, 11, scale=2.0)
+    want = run_program(unfused, [x])[0]
+    assert np.array_equal(run_program(lower(qm.graph), [x])[0], want)
+    before = _native.isa()
+    try:
+        for isa in _native.available_isas():
+            _native.set_isa(isa)
+            got = int8rt.Session(qm, threads=1).run(None, {"x": x})[0]
+            assert np.array_equal(got, want.reshape(got.shape)), isa
+    finally:
+        _native.set_isa(before)
+
+
+@pytest.mark.parametrize("case", ["hard_swish_is_an_output", "mul_is_an_output",
+                                  "per_channel_mul"])
+def test_hard_swish_mul_add_that_must_not_fuse(case):
+    """an intermediate the user reads (a graph output) or a Mul by a per-channel constant
+    keeps the three records; the outputs still equal the reference program's"""
+    if case == "per_channel_mul":
+        m = _hard_swish_affine_model(mul_const=rand(1, 5, 1, 1))
+    else:
+        m = _hard_swish_affine_model(("y", "h1" if case == "hard_swish_is_an_output" else "m1"))
+    qm = _float_chain(m)
+    prog = lower(qm.graph)
+    assert not [c for c in prog.calls if c.kernel == "f32_unary" and c.params["op"] == 18]
+    assert [c.kernel for c in prog.calls].count("f32_binary") == 2
+    x = rand(1, 3, 12, 11, scale=2.0)
+    got = int8rt.Session(qm, threads=1).run(None, {"x": x})
+    want = run_program(prog, [x])
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w.reshape(g.shape))
