@@ -34,7 +34,7 @@ csrc/include/int8rt/kernels.h):
 | conv2d_f32 | x(f32) -> y(f32) | conv2d geometry fields, lo, hi | w [oc,kh,kw,c/g] f32, bias [oc] f32 |
 | fc_f32 | x(f32) -> y(f32) | m, k, n, lo, hi | w [n,k] f32, bias [n] f32 |
 | f32_binary | a, b -> y | op, type, shape, a_stride, b_stride | |
-| f32_unary | x -> y | op, n, alpha, beta | |
+| f32_unary | x -> y | op (f32.h I8_F32_RELU ... I8_F32_HARD_SWISH_AFFINE), n, alpha, beta | |
 | layernorm | x(f32)[, residual(f32)] -> y(f32) | rows, cols, eps, has_beta, has_residual | gamma [cols], beta [cols] f32 |
 | f32_softmax | x(f32) -> y(f32) | rows, cols | |
 | reduce | x(f32) -> y(f32) | op, outer, r, inner | |
