@@ -387,6 +387,59 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+def pair_rows(s: Set, mr: int, nr: int) -> str:
+    """The pair tile over any number of rows (`_rows`, the driver's call per column block and
+    chunk of rows): the tile's body in a loop over its row tiles, with the per-tile setup
+    made once per call (the bias zipped into lane pairs, the epilogue's constants and
+    multipliers, the call itself). MobileNetV2's 1x1 layers with k = 16..32 run about 130
+    instructions per 2x16 tile besides their 96-288 products, most of it that setup."""
+    ng = nr // 4
+    p = s.name
+    o = [f"void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}_rows(",
+         "    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
+         "    size_t c_stride, const i8_gemm_params *p) {",
+         f"    const size_t bytes = kc; /* {KC_DOC} */",
+         "    const unsigned char *wp = (const unsigned char *)w;"]
+    for g in range(ng):
+        o.append(f"    const {p}_vec b_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
+        o.append(f"    const {p}_vec b_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if ng < 4:
+        o.append(f"    const {p}_vec z = {p}_zero();")
+    o.append(f"    for (size_t i = 0; i < m; i += {mr}) {{")
+    body = ["    const unsigned char *a0 = (const unsigned char *)a + i * a_stride;",
+            "    unsigned char *c0 = (unsigned char *)c + i * c_stride;"]
+    for r in range(1, mr):
+        body += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
+                 f"    unsigned char *c{r} = c{r - 1} + c_stride;",
+                 f"    if (m - i <= {r}) {{",
+                 f"        a{r} = a{r - 1};",
+                 f"        c{r} = c{r - 1};",
+                 "    }"]
+    for r in range(mr):
+        body += [f"    {p}_vec acc{r}_{v} = b_{v};" for v in range(2 * ng)]
+    if s.asm_loop and nr == 16 and mr == 2:
+        body += pair_asm_loop(p)
+        body += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
+        body.append("    } else {")
+        body += ["    " + x for x in pair_c_loop(s, mr, ng)]
+        body.append("    }")
+    else:
+        body += pair_c_loop(s, mr, ng)
+    rows = []
+    for r in reversed(range(mr)):
+        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
+                          for g in range(4))
+        rows.append(f"{p}_store16x4(&rq, {folds},\n"
+                    f"                      p->mult, c{r}, {{n}});")
+    body += whole_or_partial(nr, rows)
+    o += ["    " + x for x in body]
+    o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 def whole_or_partial(nr: int, rows: list[str]) -> list[str]:
     """The NEON tiles' row stores twice: all nr channels (a constant: the store's width test
     folds away, about 2 instructions per row) or the first n0 (the last column block)."""
@@ -479,8 +532,14 @@ def render(s: Set) -> str:
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
         out.append(tile(s, mr, nr))
+        if s.pair:
+            out.append(pair_rows(s, mr, nr))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
+    if s.pair:  # the same widths over any number of rows (kernel set .rows, dispatch.c)
+        fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}_rows}},\n"
+                      for mr, nr in s.tiles)
+        out.append(f"const i8_gemm_tile i8_gemm_rows__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
     if s.guard:
         out.append("#endif\n")
     return "\n".join(out)

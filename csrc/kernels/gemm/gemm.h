@@ -107,6 +107,10 @@ typedef struct {
     uint32_t a_elem; /* bytes per prepared a element; 0: tiles read the raw a rows */
     i8_gemm_pack_a_fn pack_a;
     const i8_gemm_tile *tiles; /* widest first, {0, NULL}-terminated */
+    /* NULL, or the same widths as tiles over any number of rows (mr = the row count): the
+     * per-tile setup (bias, epilogue constants, the call) once per call, not per row tile
+     * (the NEON quad-pair sets: tools/gen_gemm_tiles.py, pair_rows) */
+    const i8_gemm_tile *rows;
 } i8_gemm_kernel;
 
 enum {
@@ -212,7 +216,9 @@ extern const i8_gemm_tile i8_gemm_tiles__neondot[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4[]; /* generated: K4N16S, lane-broadcast sdot */
 /* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
+extern const i8_gemm_tile i8_gemm_rows__neonmlal[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
+extern const i8_gemm_tile i8_gemm_rows__neonmull[];
 #endif
 
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
@@ -242,7 +248,9 @@ extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
+extern const i8_gemm_tile i8_gemm_rows__neonmlal_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull_emu[];
+extern const i8_gemm_tile i8_gemm_rows__neonmull_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
