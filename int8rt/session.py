@@ -191,8 +191,9 @@ class Session:
             if n in batch and shape and not self._dynamic:
                 shape[0] = batch[n] or None  # a symbolic batch by its ONNX name, as ORT
             if not self._dynamic and n in self._graph.inputs:
+                named = (self._graph.meta.get("dim_params") or {}).get(n) or {}
                 for a in self._free_dims[n] - {0}:
-                    shape[a] = None  # a free image size
+                    shape[a] = named.get(str(a))  # a free image size: its ONNX name or None
             out.append(NodeArg(n, shape, _ORT_TYPES.get(t.dtype, t.dtype), t.dtype))
         return out
 

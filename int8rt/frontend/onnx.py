@@ -249,6 +249,9 @@ class _Importer:
                         # a symbolic dim pinned for import (H / W of an image): the Session
                         # may take other sizes there (int8rt/image_size.py)
                         self.g.meta.setdefault("free_dims", {}).setdefault(vi.name, []).append(k)
+                        if d.dim_param:  # get_inputs() shows it by name, as ORT does
+                            self.g.meta.setdefault("dim_params", {}).setdefault(
+                                vi.name, {})[str(k)] = d.dim_param
                     if pinned is not None:
                         if fixed is not None and int(pinned[k]) != fixed:
                             raise ValueError(f"input_shapes[{vi.name!r}] dim {k} = {pinned[k]} "
