@@ -43,8 +43,10 @@ CPUS = ("Haswell", "EPYC-Rome")
 WORK = Path(os.environ.get("INT8RT_X86_ICOUNT", "/tmp/int8rt-x86-icount"))
 
 
-MINILM_RUNTIMES = {"int8rt": "minilm_dyn.i8", "ort-dyn": "minilm_ort_dynamic_pc.onnx",
-                   "ort-fp32": "minilm_fp32.onnx"}
+# int8rt-rr: the 7-bit weights of quantize(..., reduce_range=True) (minilm_check.py writes
+# it): the avx2 path runs them on the vpmaddubsw tiles (avx2ubs)
+MINILM_RUNTIMES = {"int8rt": "minilm_dyn.i8", "int8rt-rr": "minilm_dyn_rr.i8",
+                   "ort-dyn": "minilm_ort_dynamic_pc.onnx", "ort-fp32": "minilm_fp32.onnx"}
 MINILM_LENGTHS = (16, 64, 128)
 
 
@@ -60,7 +62,7 @@ def minilm_guest(args: argparse.Namespace) -> None:
     tok.no_padding()
     feed = minilm_speed.feeds_at(tok, args.length)
     path = str(Path(args.dir) / MINILM_RUNTIMES[args.runtime])
-    if args.runtime == "int8rt":
+    if args.runtime.startswith("int8rt"):
         import int8rt
         from int8rt import _native
 
@@ -191,7 +193,7 @@ def minilm_main(args: argparse.Namespace) -> int:
                 guest = [str(Path(__file__).resolve()), "--guest-minilm", "--runtime", rt,
                          "--length", str(length), "--dir", str(args.minilm)]
                 t0 = time.time()
-                split = args.split and rt == "int8rt"
+                split = args.split and rt.startswith("int8rt")
                 b1, bn = (str(WORK / "b1.txt"), str(WORK / "bn.txt")) if split else (None, None)
                 c1, info = counted(cpu, rt, "minilm", 1, b1, guest=guest)
                 cn, info_n = counted(cpu, rt, "minilm", 1 + args.runs, bn, guest=guest)
@@ -203,9 +205,10 @@ def minilm_main(args: argparse.Namespace) -> int:
                     for name, n in arm_icount.split_per_function(
                             b1, bn, args.runs, info, info_n, nm="nm", root=Path("/"))[:25]:
                         print(f"    {n / 1e6:9.2f} M  {name}")
-    print("| CPU model | tokens | int8rt dynamic int8 | ORT quantize_dynamic (per-channel) | "
-          "ORT fp32 | int8rt / ORT dyn | int8rt / ORT fp32 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| CPU model | tokens | int8rt dynamic int8 | int8rt 7-bit weights (reduce_range) | "
+          "ORT quantize_dynamic (per-channel) | ORT fp32 | int8rt / ORT dyn | "
+          "int8rt 7-bit / ORT dyn | int8rt / ORT fp32 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     def m(v: float | None) -> str:
         return f"{v / 1e6:.1f} M" if v else "-"
 
@@ -214,8 +217,13 @@ def minilm_main(args: argparse.Namespace) -> int:
 
     for cpu in args.cpus:
         for n in lengths:
-            a, b, c = (per.get((cpu, rt, n)) for rt in MINILM_RUNTIMES)
-            print(f"| {cpu} | {n} | {m(a)} | {m(b)} | {m(c)} | {r(a, b)} | {r(a, c)} |")
+            a, a7, b, c = (per.get((cpu, rt, n)) for rt in MINILM_RUNTIMES)
+            print(f"| {cpu} | {n} | {m(a)} | {m(a7)} | {m(b)} | {m(c)} | {r(a, b)} | "
+                  f"{r(a7, b)} | {r(a, c)} |")
+    if args.json:
+        args.json.write_text(json.dumps([{"cpu": k[0], "runtime": k[1], "tokens": k[2],
+                                          "instructions": v} for k, v in per.items()],
+                                        indent=1))
     return 0
 
 

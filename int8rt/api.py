@@ -311,7 +311,8 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
                      bits: int = 8, group: int = 64, float_graph: bool = False,
                      symmetric: bool = True, embedding_bits: int | None = None,
                      int8_nodes: Iterable[str] = (),
-                     calibration: Iterable[dict] | None = None) -> QuantizedModel:
+                     calibration: Iterable[dict] | None = None,
+                     reduce_range: bool = False) -> QuantizedModel:
     """The dynamic path (docs/TRANSFORMERS.md): the ONNX graph keeps its ops and layout,
     MatMul / Gemm with constant weights become int8 per-channel weights whose activations are
     quantized per inference (mode "dynamic", per row = per token unless per_row=False), or
@@ -320,8 +321,10 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
     token, W4A8). Weight-only options: `symmetric=False` (int4 groups with zero points),
     `embedding_bits` (the Gather tables' bits, default `bits`), `int8_nodes` (fnmatch
     patterns of node names kept dynamic int8), `calibration` (int4: an iterable of feed
-    dicts; GPTQ on the Linears' input Hessians, quant/gptq.py). mode "float" keeps float32
-    weights (the same plan with float matmuls: a baseline)."""
+    dicts; GPTQ on the Linears' input Hessians, quant/gptq.py). `reduce_range=True` (ONNX
+    Runtime's option): int8 MatMul / Gemm / Conv weights in [-64, 64] (7 bits), which run
+    on AVX2-only CPUs with the faster vpmaddubsw gemm tiles (docs/TRANSFORMERS.md). mode
+    "float" keeps float32 weights (the same plan with float matmuls: a baseline)."""
     from .dynamic import onnx_graph, prepare
     from .quant.dynamic import quantize_weights
 
@@ -340,4 +343,5 @@ def quantize_dynamic(model: ModelSource, mode: str = "dynamic", per_row: bool = 
                                            group=group, symmetric=symmetric,
                                            embedding_bits=embedding_bits,
                                            int8_nodes=int8_nodes,
-                                           calibration=calibration), graph)
+                                           calibration=calibration,
+                                           reduce_range=reduce_range), graph)

@@ -36,6 +36,15 @@ class Set:
     lane: bool = False  # lane-broadcast dot: one 16-byte row load feeds 4 k groups (NEON sdot)
     pair: bool = False  # quad-pair form: two k quads per int16 product lane (NEON smull + smlal)
     asm_loop: bool = False  # pair form: the 16-wide tile's k loop as one aarch64 asm block
+    # the dot reads its weights from memory (a load-op operand, _dotm(acc, x, pointer)) rather
+    # than from a register: avx2ubs needs a product and a ones register besides the
+    # accumulators, and 6 rows x 2 accumulators + broadcast + ones + product = 15 of 16 ymm
+    # only without weight registers (gcc spilled an accumulator of the 6x16 tile otherwise)
+    wmem: bool = False
+    # a partial row tile of at most small_mr rows runs a small_mr-row tile (generated beside,
+    # static) instead of repeating rows: avx2ubs at 16 tokens (6 + 6 + 4 rows) spent an eighth
+    # of its products on the repeated rows of the last tile
+    small_mr: int = 0
 
 
 X86 = "defined(I8_GEMM_HAVE_X86)"
@@ -45,6 +54,10 @@ SETS = (
         "activation pairs pre-broadcast to 16 bytes by pack_a (no movd + pshufd per row)", 16),
     Set("avx2", 8, 2, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
         "AVX2: vpmaddwd on int16 pairs (K2N16 panels, activations widened to int16)"),
+    Set("avx2ubs", 8, 4, "I8_ATTR_AVX2", "prim_x86.h", X86, ((6, 16), (6, 8)),
+        "AVX2 on weights within [-64, 64]: vpmaddubsw (u8 x s8 pairs into int16, which cannot "
+        "saturate there; weights as its memory operand) + vpmaddwd by ones + vpaddd (K4N16 "
+        "panels with w_le64, activations as x ^ 0x80)", wmem=True, small_mr=4),
     Set("avxvnni", 8, 4, "I8_ATTR_AVXVNNI", "prim_x86.h", "defined(I8_GEMM_HAVE_AVXVNNI_VEX)",
         ((6, 16), (6, 8)),
         "AVX-VNNI: VEX ymm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
@@ -56,6 +69,9 @@ SETS = (
         "AVX512-VNNI: zmm vpdpbusd (K4N16 panels, activations as x ^ 0x80)"),
     Set("avx2_emu", 8, 2, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avx2 tiles"),
+    Set("avx2ubs_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
+        "portable emulation of the avx2ubs tiles (vpmaddubsw's saturation included)",
+        wmem=True, small_mr=4),
     Set("avxvnni_emu", 8, 4, "", "prim_emu.h", "", ((6, 16), (6, 8)),
         "portable emulation of the avxvnni tiles"),
     Set("avx512vnni_emu", 16, 4, "", "prim_emu.h", "", ((8, 48), (8, 32), (8, 16)),
@@ -111,13 +127,21 @@ PRAGMA_OPTS = {"prim_neon.h": '"no-tree-pre", "no-schedule-insns"'}
 
 def prologue(s: Set, mr: int, nr: int) -> list[str]:
     """The micro-kernel's signature and its row pointers: rows past mr alias row mr - 1 (the
-    contract in HEADER), so a partial tile runs the same code."""
+    contract in HEADER), so a partial tile runs the same code (or, with s.small_mr, hands a
+    tile of at most small_mr rows to the small tile)."""
     attr = f"{s.attr} " if s.attr else ""
-    o = [f"{attr}void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}(",
+    small = s.small_mr and mr == s.small_mr
+    o = [f"{'static ' if small else ''}{attr}void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}(",
          "    size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
-         "    size_t c_stride, const i8_gemm_params *p) {",
-         "    const unsigned char *a0 = (const unsigned char *)a;",
-         "    unsigned char *c0 = (unsigned char *)c;"]
+         "    size_t c_stride, const i8_gemm_params *p) {"]
+    if s.small_mr and mr > s.small_mr:
+        o += [f"    if (mr <= {s.small_mr}) {{",
+              (f"        i8_gemm_{s.small_mr}x{nr}c{s.ku}__{s.name}(mr, nc, kc, a, a_stride, w, "
+               "c, c_stride, p);"),
+              "        return;",
+              "    }"]
+    o += ["    const unsigned char *a0 = (const unsigned char *)a;",
+          "    unsigned char *c0 = (unsigned char *)c;"]
     for r in range(1, mr):
         o += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
               f"    unsigned char *c{r} = c{r - 1} + c_stride;",
@@ -567,21 +591,41 @@ def tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_vec acc0_{v} = {p}_acc0(p->bias + {v * s.lanes});")
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(nv)]
+    # (two k groups per iteration, tried for avx2ubs: gcc 12 then spilled 6 accumulators)
     o.append("    for (size_t q = 0; q < bytes; q += 4) {")
+    o += tile_kstep(s, mr, nr, nv, "q")
+    o.append("    }")
+    return tile_epilogue(s, mr, nr, nv, o)
+
+
+def tile_kstep(s: Set, mr: int, nr: int, nv: int, q: str) -> list[str]:
+    """One k group of the broadcast tile: the weights of nr channels, per row a broadcast and
+    nv dots; q: the group's byte offset in a prepared row."""
+    p = s.name
+    o = []
     for v in range(nv):
         ch = v * s.lanes
+        qq = f"({q})" if " " in q else q
         off = " + ".join(x for x in (f"{ch // 16} * bs" if ch >= 16 else "",
-                                     f"{(ch % 16) * 4}" if ch % 16 else "", "16 * q") if x)
+                                     f"{(ch % 16) * 4}" if ch % 16 else "", f"16 * {qq}") if x)
         if ch // 16 == 1:
             off = off.replace("1 * bs", "bs")
-        o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
+        if s.wmem:
+            o.append(f"        const unsigned char *const w{v} = wp + {off};")
+        else:
+            o.append(f"        const {p}_vec w{v} = {p}_loadw(wp + {off});")
     o.append(f"        {p}_vec x;")
+    dot = "dotm" if s.wmem else "dot"
     for r in range(mr):
-        arow = f"a{r} + q" if s.astep == 4 else f"a{r} + {s.astep // 4} * q"
+        arow = f"a{r} + {q}" if s.astep == 4 else f"a{r} + {s.astep // 4} * {qq}"
         o.append(f"        x = {p}_bcast({arow});")
         for v in range(nv):
-            o.append(f"        acc{r}_{v} = {p}_dot(acc{r}_{v}, x, w{v});")
-    o.append("    }")
+            o.append(f"        acc{r}_{v} = {p}_{dot}(acc{r}_{v}, x, w{v});")
+    return o
+
+
+def tile_epilogue(s: Set, mr: int, nr: int, nv: int, o: list[str]) -> str:
+    p = s.name
     if nr > (8 if s.lanes == 4 else 16):
         o.append("    const size_t esz = p->rq.out_f32 ? sizeof(float) : 1;")
     o.append(f"    const {p}_rq rq = {p}_rq_init(&p->rq);")
@@ -630,6 +674,8 @@ def render(s: Set) -> str:
     out.append(PRAGMA.format(opts=PRAGMA_OPTS.get(s.header, '"no-tree-pre"')))
     for mr, nr in s.tiles:
         assert nr % s.lanes == 0 and (nr % 16 == 0 or nr <= 8) and mr == s.tiles[0][0]
+        if s.small_mr:
+            out.append(tile(s, s.small_mr, nr))
         out.append(tile(s, mr, nr))
         if s.pair:
             out.append(pair_rows(s, mr, nr))

@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             _native.set_isa(isa)  # weights are packed for the path the session loads under
             engines[f"int8rt dynamic int8 ({isa})"] = (
                 isa, int8rt.Session(str(work / "minilm_dyn.i8"), threads=1))
+    # 7-bit weights (reduce_range): on avx2 the vpmaddubsw tiles (avx2ubs)
+    for isa in dict.fromkeys((best, "avx2")):
+        if isa in _native.available_isas() and (work / "minilm_dyn_rr.i8").exists():
+            _native.set_isa(isa)
+            engines[f"{minilm_check.RR} ({isa})"] = (
+                isa, int8rt.Session(str(work / "minilm_dyn_rr.i8"), threads=1))
     # weight-only int4 runs as W4A8 (int8 activations, int4 weights unpacked in registers)
     int4 = {"int8rt weight-only int4 g32": "minilm_wo4.i8",
             minilm_check.INT4_ASYM: "minilm_wo4_asym_emb8.i8",

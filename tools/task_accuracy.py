@@ -261,6 +261,7 @@ def evaluate(key: str, wheels: Path, tmp: Path, runs: int, method: str = "minmax
     meta = auto.graph.meta["quantization"].get("keep_auto", {})
     row["kept"] = meta.get("kept") if keep_auto else None
     row["prepared"] = meta.get("prepared", "")
+    row["prefix"] = meta.get("prefix")
     row["kept_value"] = meta.get("final_value")
     row["validation"] = meta.get("validation")
     # per evaluation image: (fp32 positives, IoU) of int8 and of keep=auto, to see which
@@ -312,6 +313,10 @@ def main(argv: list[str] | None = None) -> None:
             label = method + {True: " +CLE+BC", False: " plain", None: ""}[a.cle_bc]
             if r["prepared"]:
                 auto = f"{r['auto']:.3f} ({len(r['kept'])}, {r['prepared']})"
+            if r["prefix"]:
+                p = r["prefix"]
+                auto = (f"{r['auto']:.3f} (prefix of {p['ops']} ops, "
+                        f"{100 * p['share']:.0f} % of MACs, {r['prepared']})")
             print(f"| {r['model']} | `{r['metric']}` | {label} | {r['int8']:.3f} | {auto} "
                   f"| {r['ort_qdq']:.3f} | {r['ms_ort_fp32']:.1f} | "
                   f"{r['ms_int8']:.1f} | {r['ms_auto']:.1f} "

@@ -22,6 +22,7 @@ cdef extern from "kernels/gemm/gemm.h" nogil:
         int32_t native
         uint32_t mr, ku, a_elem
         const i8_gemm_tile *tiles
+        int32_t w_max
     ctypedef struct i8_gemm_panel:
         int32_t layout, n, k, kp
         void *scratch

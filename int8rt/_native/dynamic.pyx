@@ -10,6 +10,7 @@ import numpy as np
 cdef extern from "int8rt/dynq.h" nogil:
     size_t i8_dq_packed_size(int32_t n, int32_t k)
     void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed)
+    const char *i8_dq_kernel_name(int32_t n, int32_t k, const void *packed)
     size_t i8_dq_scratch_size(int64_t m, int64_t k)
     void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,
                             float *s)
@@ -57,6 +58,15 @@ def dynq_pack(cnp.ndarray w, cnp.ndarray w_scale):
     cdef cnp.ndarray pk = packed
     i8_dq_pack(n, k, <const int8_t *>w.data, <const float *>w_scale.data, pk.data)
     return packed
+
+
+def dynq_kernel(cnp.ndarray packed, int n, int k) -> str:
+    """The gemm kernel set the dynamic matmul runs a dynq_pack panel [n, k] with on the current
+    path (avx2: "avx2ubs" when every packed weight is within [-64, 64], else "avx2")."""
+    if packed.dtype != np.uint8 or packed.ndim != 1 or packed.shape[0] < i8_dq_packed_size(n, k) \
+            or not packed.flags.c_contiguous or packed.ctypes.data % 64:
+        raise ValueError("dynq_kernel: packed must be a dynq_pack panel of [n, k]")
+    return i8_dq_kernel_name(n, k, packed.data).decode()
 
 
 def dynq_quantize_rows(cnp.ndarray a, bint per_row):

@@ -188,7 +188,8 @@ _GEMM_LAYOUTS = {1: "rows", 2: "k2n16", 3: "k4n16", 4: "k4n16s"}
 def gemm_kernels() -> list:
     """Every gemm kernel set compiled in (csrc/kernels/gemm/dispatch.c): dicts with name,
     layout, native (0: portable emulation of an ISA's dot), runnable (this CPU can run it),
-    mr, ku and tiles (the tile widths nr)."""
+    mr, ku, tiles (the tile widths nr) and w_max (0: any int8 weight; else the set runs only
+    panels whose weights are all within [-w_max, w_max])."""
     cdef size_t count = 0
     cdef const i8_gemm_kernel *ks = i8_gemm_kernels(&count)
     out = []
@@ -201,7 +202,7 @@ def gemm_kernels() -> list:
         out.append({"name": ks[i].name.decode(), "layout": _GEMM_LAYOUTS[ks[i].layout],
                     "native": bool(ks[i].native),
                     "runnable": bool(i8_gemm_kernel_runnable(&ks[i])), "mr": int(ks[i].mr),
-                    "ku": int(ks[i].ku), "tiles": tiles})
+                    "ku": int(ks[i].ku), "tiles": tiles, "w_max": int(ks[i].w_max)})
     return out
 
 
@@ -231,6 +232,9 @@ def gemm(str kernel, a, *, w, bias, mult, x_zp, y_zp, qmin=-128, qmax=127, out_f
     cdef size_t m = _check_int(a.shape[0], "m", 1, big)
     cdef int32_t kk = _check_int(a.shape[1] if k is None else k, "k", 1, a.shape[1])
     cdef int32_t n = _check_int(w.shape[0], "n", 1, big)
+    if kd.w_max and np.abs(w.astype(np.int16)).max(initial=0) > kd.w_max:
+        raise ValueError(f"gemm: kernel set {kernel!r} is exact only for weights within "
+                         f"[-{kd.w_max}, {kd.w_max}]")
     if w.shape[1] != kk or bias.shape[0] != n or mult.shape[0] != n:
         raise ValueError(f"gemm: w {w.shape}, bias {bias.shape}, mult {mult.shape} do not "
                          f"match k={kk}")

@@ -15,6 +15,11 @@ per inference inside the native plan (docs/QUANTIZATION.md §7).
 - both modes: Conv (2-D, group 1, constant W) -> DynQConv [x, qW int8 [M, C, KH, KW], sW [M],
   B?]: weights per output channel, activations int8 per image at run time (attribute amax
   absent), or with a calibrated range (amax > 0, set by quant/hybrid.py for mode "static").
+- `reduce_range=True` (ONNX Runtime's name and meaning): the int8 weights of DynQLinear and
+  DynQConv are quantized to [-64, 64] (s = max|w| / 64, 7 bits) instead of [-127, 127]. Such
+  panels run on AVX2 with the u8 x s8 vpmaddubsw tiles (exact there, docs/KERNELS.md
+  "avx2ubs"), at the cost of one bit of weight precision; the other paths give the same bits
+  as always. LSTM / GRU weights keep 8 bits (their matvec has no such tile).
 """
 
 from __future__ import annotations
@@ -56,14 +61,14 @@ def _quantize_rnn(g: ir.Graph, node: ir.Node) -> None:
     node.op = "DynQ" + node.op
 
 
-def _quantize_conv(g: ir.Graph, node: ir.Node) -> None:
+def _quantize_conv(g: ir.Graph, node: ir.Node, qmax: int = 127) -> None:
     w = g.const(node.inputs[1])
     if w is None or w.ndim != 4 or int(node.attrs.get("group", 1)) != 1:
         return  # the lowering reports what it cannot run
     b = g.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     if len(node.inputs) > 2 and node.inputs[2] and b is None:
         return
-    q, s = quantize_conv_weight(w)
+    q, s = quantize_conv_weight(w, qmax)
     names = [g.add_const(node.inputs[1] + "_q", q), g.add_const(node.inputs[1] + "_scale", s)]
     if b is not None:
         names.append(node.inputs[2])
@@ -75,7 +80,8 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
                      bits: int = 8, group: int = 64, min_size: int = 0,
                      symmetric: bool = True, embedding_bits: int | None = None,
                      int8_nodes: Iterable[str] = (),
-                     calibration: Iterable[dict] | None = None) -> ir.Graph:
+                     calibration: Iterable[dict] | None = None,
+                     reduce_range: bool = False) -> ir.Graph:
     """A copy of `graph` with its Linear ops quantized; Linears whose weight has fewer than
     `min_size` elements (or whose K is not a multiple of `group`, weight-only) stay float.
 
@@ -83,9 +89,13 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
     WOLinear's 5th input); `embedding_bits` (4 or 8, default `bits`) for the Gather tables
     (always symmetric); `int8_nodes`: fnmatch patterns of Linear node names that become
     dynamic int8 (DynQLinear) instead, for the few matrices int4 hurts most; `calibration`
-    (feed dicts, int4 only): GPTQ (quant/gptq.py) with the Linears' input Hessians on them."""
+    (feed dicts, int4 only): GPTQ (quant/gptq.py) with the Linears' input Hessians on them.
+    `reduce_range`: the int8 weights of DynQLinear / DynQConv in [-64, 64] (module doc)."""
     if mode not in ("dynamic", "weight_only"):
         raise ValueError(f"mode must be 'dynamic' or 'weight_only', not {mode!r}")
+    if not isinstance(reduce_range, (bool, np.bool_)):
+        raise TypeError(f"reduce_range must be True or False, not {reduce_range!r}")
+    wq_max = 64 if reduce_range else 127  # int8 weight bound of DynQLinear / DynQConv
     emb_bits = bits if embedding_bits is None else embedding_bits
     if mode == "weight_only" and (bits not in (4, 8) or group not in GROUP_SIZES or
                                   emb_bits not in (4, 8)):
@@ -124,7 +134,7 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
             _quantize_rnn(g, node)
             continue
         if node.op == "Conv":
-            _quantize_conv(g, node)
+            _quantize_conv(g, node, wq_max)
             continue
         if node.op != "Linear":
             continue
@@ -134,7 +144,7 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
         k = w.shape[0]
         bias = node.inputs[2:3]
         if mode == "dynamic" or any(fnmatch.fnmatchcase(node.name, p) for p in int8_nodes):
-            qw, sw = quantize_weight_per_channel(w)
+            qw, sw = quantize_weight_per_channel(w, wq_max)
             qn = g.add_const(node.inputs[1] + "_q", qw)
             sn = g.add_const(node.inputs[1] + "_scale", sw)
             node.op, node.attrs = "DynQLinear", {"per_row": int(per_row)}
@@ -163,4 +173,6 @@ def quantize_weights(graph: ir.Graph, mode: str = "dynamic", per_row: bool = Tru
                 if o and o not in g.tensors:
                     g.tensors[o] = ir.Tensor(o, (), "float32")
     g.meta = {**g.meta, "quantization": mode}
+    if reduce_range:
+        g.meta["weight_range"] = "reduce_range: int8 weights of DynQLinear / DynQConv in [-64, 64]"
     return g

@@ -17,13 +17,29 @@ calibration samples).
    the search target, then drop again any kept layer the search target holds without (last
    kept first). If `max_keep` layers do not reach it, the best configuration seen is the
    result (never below full int8 on the evaluation samples).
+2b. **Float prefix** (when the greedy keep falls short of the search target). Keep float the
+   first ops of the graph in topological order, up to just before a Conv / Gemm (so one
+   Quantize starts the int8 part), shortest prefix first, until the metric reaches the search
+   target; the prefix may hold at most `max_prefix_share` of the model's Conv / Gemm
+   multiply-adds (the float kernels' cost). Then its leading ops are given back to int8 one
+   at a time while the target holds (an image input loses little in int8, and a stem conv on
+   3 channels is slow in float). An activation rounded early is carried through every later
+   layer: on PP-OCRv4 DBNet the activation error is spread over dozens of early roundings
+   (each alone costs 0.14 of text-mask IoU at most, docs/ACCURACY.md), so no few layers kept
+   float recover it, while a prefix of 72 ops (27 % of the multiply-adds) does. The result is
+   the first prefix reaching the target, else the best configuration seen (greedy or
+   prefix).
 
 3. **Validation** (`keep_auto`, the entry point of quantize(keep="auto")). Steps 1-2 and the
    choice between the plain and the CLE+BC graph (`choose_preparation`) see only the
    *selection* half of the evaluation samples; the choice is accepted only if it beats the
    starting point (plain full int8) on the *validation* half, else the chosen preparation's
    full int8 is tried the same way, else the start is the result (`split_samples`: even /
-   odd positions). On PP-PicoDet a search on 8 calibration images chose 2 layers that cut the
+   odd positions). When step 2's layers reached the search target, step 2b runs as well and
+   a prefix that reaches it too is the other candidate: the one of the two scoring higher on
+   the validation half is tried first (ties: the layers). Layers chosen to fix a few selection
+   samples can fit just those: on PP-OCRv4 DBNet with 40 calibration samples, 5 layers reached
+   0.950 there and gave 0.829 on held-out images. On PP-PicoDet a search on 8 calibration images chose 2 layers that cut the
    held-out anchor IoU from 0.956 to 0.861: a choice made on few samples must be checked on
    others before it replaces the plain model.
 
@@ -64,6 +80,11 @@ DEFAULT_MARGIN = 0.5
 # evaluation samples keep="auto" takes from the calibration data when given none: half select,
 # half validate (keep_auto)
 EVAL_SAMPLES = 16
+# the largest share of the model's Conv / Gemm multiply-adds a float prefix may hold (step 2b):
+# the static plan's f32conv kernels take about 3.5x the time of the int8 ones per model
+# (PP-OCRv4 DBNet, AVX-512: all float 0.88x ORT fp32's speed, all int8 3.1x), so a prefix of
+# share f costs about 1 + 2.5 f times full int8: 0.4 keeps it within 2x
+MAX_PREFIX_SHARE = 0.4
 
 
 def search_target(target: float, margin: float) -> float:
@@ -91,19 +112,26 @@ class Validation:
     start_value: float  # its metric on the validation samples
     found: str  # what the search chose on the selection samples, e.g. "CLE+BC, 3 kept"
     found_value: float  # its metric on the validation samples
-    accepted: str  # "search", "preparation" (its full int8 without kept layers) or "start"
+    accepted: str  # "search", "prefix" (the other candidate), "preparation" (its full int8
+    # without kept layers) or "start"
     value: float  # the accepted configuration's metric on the validation samples
+    other: str = ""  # the float prefix tried besides layers that met the search target
+    other_value: float | None = None  # its metric on the validation samples
 
     def summary(self) -> str:
+        other = ("" if self.other_value is None
+                 else f", other ({self.other}) {self.other_value:.4f}")
         return (f"validation on {self.samples} samples the search did not see: start "
                 f"({self.start}) {self.start_value:.4f}, found ({self.found}) "
-                f"{self.found_value:.4f} -> accepted {self.accepted} ({self.value:.4f})")
+                f"{self.found_value:.4f}{other} -> accepted {self.accepted} ({self.value:.4f})")
 
     def meta(self) -> dict[str, Any]:
         return {"samples": self.samples, "start": self.start,
                 "start_value": float(self.start_value), "found": self.found,
                 "found_value": float(self.found_value), "accepted": self.accepted,
-                "value": float(self.value)}
+                "value": float(self.value),
+                **({} if self.other_value is None else
+                   {"other": self.other, "other_value": float(self.other_value)})}
 
 
 @dataclass
@@ -120,6 +148,9 @@ class KeepResult:
     search_target: float | None = None  # what the search aimed for (None: `target` itself)
     prepared: str = ""  # the float graph's preparation (choose_preparation), "" if not chosen
     validation: Validation | None = None  # the check on samples the search did not see
+    prefix: int = 0  # ops of the float prefix (step 2b, leading ops trimmed) that `kept`
+    # holds; 0: layers kept (step 2)
+    prefix_share: float = 0.0  # its share of the Conv / Gemm multiply-adds
 
     def summary(self) -> str:
         aim = ("" if self.search_target in (None, self.target)
@@ -128,10 +159,16 @@ class KeepResult:
         lines = [(f"keep auto ({self.metric}, target {self.target:g}{aim}{prep}): full int8 "
                  f"{self.int8_value:.4f} -> {self.final_value:.4f} "
                  f"({'met' if self.target_met else 'NOT met'}, {self.evaluations} int8 runs)"),
-                 f"layers kept float ({len(self.kept)}): " + (", ".join(self.kept) or "none")]
+                 self.kept_text()]
         if self.validation is not None:
             lines.append(self.validation.summary())
         return "\n".join(lines)
+
+    def kept_text(self) -> str:
+        if self.prefix:
+            return (f"float prefix: {self.prefix} ops in graph order, {self.kept[0]} to "
+                    f"{self.kept[-1]} ({100 * self.prefix_share:.0f} % of the multiply-adds)")
+        return f"layers kept float ({len(self.kept)}): " + (", ".join(self.kept) or "none")
 
     def meta(self) -> dict[str, Any]:
         return {"metric": self.metric, "target": float(self.target),
@@ -141,6 +178,10 @@ class KeepResult:
                 "int8_value": float(self.int8_value), "final_value": float(self.final_value),
                 "target_met": bool(self.target_met), "kept": list(self.kept),
                 "ranking": [[r.node, float(r.gain)] for r in self.ranking[:16]],
+                **({} if not self.prefix else
+                   {"prefix": {"ops": self.prefix, "first": self.kept[0],
+                               "last": self.kept[-1],
+                               "share": float(self.prefix_share)}}),
                 **({} if self.validation is None else {"validation": self.validation.meta()})}
 
 
@@ -220,6 +261,39 @@ def sensitivity_pass(graph: Graph, ranges: Any, feeds: Sequence[dict[str, np.nda
     return v0, rows
 
 
+def layer_macs(graph: Graph) -> dict[str, int]:
+    """Multiply-adds of each Conv / Gemm node of a shaped graph: output elements times the
+    weight elements behind one output (canonical weights are [out, ...]: C_in / group x kernel
+    for a Conv, K for a Gemm's W [N, K])."""
+    return {n.name: int(np.prod(graph.tensor(n.outputs[0]).shape))
+            * int(np.prod(graph.tensor(n.inputs[1]).shape[1:]))
+            for n in graph.nodes if n.op in CANDIDATE_OPS}
+
+
+def float_prefixes(graph: Graph, max_share: float = MAX_PREFIX_SHARE
+                   ) -> list[tuple[list[str], float]]:
+    """The float prefixes step 2b tries, shortest first: (node names, share of the Conv / Gemm
+    multiply-adds they hold). Each is the float32-capable ops (lower.FLOAT_OPS; others such as
+    Concat stay int8 in any case) of the graph's topological order before a Conv / Gemm, so
+    the int8 part starts at a layer; a prefix holding more than `max_share` of the
+    multiply-adds, or the whole graph, is not tried."""
+    from int8rt.lower import FLOAT_OPS
+
+    macs = layer_macs(graph)
+    total = sum(macs.values())
+    order = [n for n in graph.topological() if n.op in FLOAT_OPS]
+    cuts: list[tuple[list[str], float]] = []
+    done = 0
+    for k, node in enumerate(order):
+        if node.op in CANDIDATE_OPS and k > 0:
+            share = done / total if total else 0.0
+            if share > max_share:
+                break
+            cuts.append(([n.name for n in order[:k]], share))
+        done += macs.get(node.name, 0)
+    return cuts
+
+
 # float-graph preparations keep="auto" tries when the caller chose none: (label, equalize,
 # bias_correction). CLE + BC together, not each alone: on PP-OCRv4 DBNet each alone moved the
 # full int8 text-mask IoU by about 0.01, both together by 0.06 (docs/ACCURACY.md).
@@ -267,13 +341,20 @@ def choose_preparation(graph: Graph, calibration: Any, eval_feeds: Sequence[dict
 def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dict[str, Any]],
               metric: str | OutputMetric = "cosine", target: float | None = None, *,
               method: str = "minmax", max_keep: int = 8, candidates: Sequence[str] | None = None,
-              ranges: Any = None, margin: float = DEFAULT_MARGIN, progress: bool = False,
-              **quant_kw: Any) -> KeepResult:
+              ranges: Any = None, margin: float = DEFAULT_MARGIN,
+              max_prefix_share: float = MAX_PREFIX_SHARE, reference: Graph | None = None,
+              layers: bool = True, progress: bool = False, **quant_kw: Any) -> KeepResult:
     """Quantize `graph` keeping float just the layers that break `metric` (module doc).
     `eval_feeds`: a few {input: array} samples the metric is measured on; `target` is the
     agreement wanted on unseen samples and the search aims at search_target(target, margin)
-    on `eval_feeds` (margin=0 when they are held out from the calibration data). `quant_kw` go
-    to ptq.quantize_graph (per_channel, weight_bits, symmetric_activations, io_dtype)."""
+    on `eval_feeds` (margin=0 when they are held out from the calibration data). When `max_keep`
+    layers do not reach it, float prefixes of up to `max_prefix_share` of the multiply-adds are
+    tried (step 2b; 0 turns that off; `layers=False` skips steps 1-2 and tries prefixes
+    only). `reference`: the float model the metric compares with
+    (default `graph`); keep_auto passes the model before preparation, since a bias-corrected
+    graph's float outputs are not the model's (on PP-OCRv4 DBNet they moved the selection
+    value of one configuration from 0.980 to 0.951). `quant_kw` go to ptq.quantize_graph
+    (per_channel, weight_bits, symmetric_activations, io_dtype)."""
     from int8rt.quant.calibrate import calibrate
     from int8rt.quant.ptq import quantize_graph
 
@@ -284,18 +365,21 @@ def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dic
     aim = search_target(target, margin)
     if max_keep < 0:
         raise ValueError(f"max_keep must be >= 0, got {max_keep}")
+    if not 0.0 <= max_prefix_share <= 1.0 or math.isnan(max_prefix_share):
+        raise ValueError(f"max_prefix_share must be in [0, 1], got {max_prefix_share}")
     feeds = [{k: np.asarray(v, np.float32) for k, v in f.items()} for f in eval_feeds]
     if not feeds:
         raise ValueError("keep='auto' needs evaluation samples")
     if ranges is None:
         ranges = calibrate(graph, calibration, method=method, progress=progress)
-    ref = run_outputs(float_runner(graph), feeds)
+    ref = run_outputs(float_runner(graph if reference is None else reference), feeds)
     evaluations = 0
 
-    def build(float_nodes: list[str]) -> tuple[Graph, float]:
+    def build(float_nodes: list[str], regions: bool = True) -> tuple[Graph, float]:
         nonlocal evaluations
         evaluations += 1
-        float_nodes = [r for n in float_nodes for r in layer_region(graph, n)]
+        if regions:
+            float_nodes = [r for n in float_nodes for r in layer_region(graph, n)]
         qg = quantize_graph(graph, ranges, float_nodes=float_nodes, **quant_kw)
         return qg, float(m(ref, run_outputs(int8_runner(qg), feeds)))
 
@@ -304,10 +388,12 @@ def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dic
         return KeepResult(full, [], m.spec, target, v0, v0, v0 >= aim, [], evaluations, aim)
     if candidates is None:
         candidates = [n.name for n in graph.topological() if n.op in CANDIDATE_OPS]
-    _, ranking = sensitivity_pass(graph, ranges, feeds, ref, m, candidates, quant_kw, base=v0,
-                                  progress=progress)
-    evaluations += len(ranking)
-    best = (full, [], v0)
+    ranking: list[LayerGain] = []
+    if layers:
+        _, ranking = sensitivity_pass(graph, ranges, feeds, ref, m, candidates, quant_kw,
+                                      base=v0, progress=progress)
+        evaluations += len(ranking)
+    best: tuple = (full, [], v0)  # (graph, kept, value[, prefix share])
     kept: list[str] = []
     chosen = None
     for row in ranking[:max_keep]:
@@ -321,8 +407,26 @@ def auto_keep(graph: Graph, calibration: Iterable[Any], eval_feeds: Sequence[dic
             chosen = (qg, list(kept), v)
             break
     if chosen is None:
-        qg, kept, v = best
-        return KeepResult(qg, kept, m.spec, target, v0, v, False, ranking, evaluations, aim)
+        # step 2b: a float prefix, shortest first, its leading ops trimmed (module doc)
+        macs = layer_macs(graph)
+        total = sum(macs.values()) or 1
+        for nodes, share in float_prefixes(graph, max_prefix_share):
+            qg, v = build(nodes, regions=False)
+            if v > best[2]:
+                best = (qg, nodes, v, share)
+            if v >= aim:
+                while len(nodes) > 1:
+                    g2, v2 = build(nodes[1:], regions=False)
+                    if v2 < aim:
+                        break
+                    qg, nodes, v = g2, nodes[1:], v2
+                share = sum(macs.get(n, 0) for n in nodes) / total
+                return KeepResult(qg, nodes, m.spec, target, v0, v, True, ranking,
+                                  evaluations, aim, prefix=len(nodes), prefix_share=share)
+        qg, kept, v = best[:3]
+        prefix = (len(kept), best[3]) if len(best) > 3 else (0, 0.0)
+        return KeepResult(qg, kept, m.spec, target, v0, v, False, ranking, evaluations, aim,
+                          prefix=prefix[0], prefix_share=prefix[1])
     qg, kept, v = chosen
     for name in reversed(kept[:-1]):  # the last one was needed to reach the target
         trial = [k for k in kept if k != name]
@@ -342,7 +446,8 @@ def split_samples(feeds: Sequence[Any]) -> tuple[list[Any], list[Any]]:
 def keep_auto(graph: Graph, calibration: Any, eval_feeds: Sequence[dict[str, Any]],
               metric: str | OutputMetric = "cosine", target: float | None = None, *,
               method: str = "minmax", options: Sequence[tuple[str, bool, bool]] = PREPARATIONS,
-              margin: float = DEFAULT_MARGIN, validate: bool = True, progress: bool = False,
+              margin: float = DEFAULT_MARGIN, validate: bool = True,
+              max_prefix_share: float = MAX_PREFIX_SHARE, progress: bool = False,
               **quant_kw: Any) -> KeepResult:
     """keep="auto" end to end (module doc): choose the preparation (choose_preparation) and
     the layers to keep float (auto_keep) on the selection half of `eval_feeds`, then accept
@@ -361,10 +466,22 @@ def keep_auto(graph: Graph, calibration: Any, eval_feeds: Sequence[dict[str, Any
                                progress=progress, **quant_kw)
     best = preps[0]
     res = auto_keep(best.graph, calibration, sel, m, target, method=method, ranges=best.ranges,
-                    margin=margin, progress=progress, **quant_kw)
+                    margin=margin, max_prefix_share=max_prefix_share, reference=graph,
+                    progress=progress, **quant_kw)
     res.prepared = best.label
     if not val:
         return res
+    alt = None
+    if res.target_met and res.kept and not res.prefix and max_prefix_share > 0:
+        # layers reached the search target on the selection samples, which they were chosen
+        # to fix; a float prefix that reaches it too is the other candidate, and the
+        # validation samples decide (module doc, step 3)
+        alt = auto_keep(best.graph, calibration, sel, m, target, method=method,
+                        ranges=best.ranges, margin=margin, max_prefix_share=max_prefix_share,
+                        reference=graph, layers=False, **quant_kw)
+        res.evaluations += alt.evaluations
+        if not alt.target_met:
+            alt = None
     start = next(p for p in preps if p.label == options[0][0])
     ref = run_outputs(float_runner(graph), val)
 
@@ -373,10 +490,19 @@ def keep_auto(graph: Graph, calibration: Any, eval_feeds: Sequence[dict[str, Any
         return float(m(ref, run_outputs(int8_runner(qg), val)))
 
     start_val = on_val(start.qgraph)
-    found = f"{best.label}, {len(res.kept)} kept"
+    found = (f"{best.label}, float prefix of {res.prefix} ops" if res.prefix
+             else f"{best.label}, {len(res.kept)} kept")
     found_val = start_val if best is start and not res.kept else on_val(res.graph)
     # (label, graph, kept, selection value, validation value), the search's preference first
     trials = [("search", res.graph, res.kept, res.final_value, found_val)]
+    other, other_val = "", None
+    if alt is not None:
+        other = f"{best.label}, float prefix of {alt.prefix} ops"
+        other_val = on_val(alt.graph)
+        if other_val > found_val:  # ties keep the layers: fewer float ops
+            trials.insert(0, ("prefix", alt.graph, alt.kept, alt.final_value, other_val))
+        else:
+            trials.append(("prefix", alt.graph, alt.kept, alt.final_value, other_val))
     if res.kept and best is not start:
         trials.append(("preparation", best.qgraph, [], best.value, on_val(best.qgraph)))
     accepted = next((t for t in trials if t[4] > start_val), None)
@@ -384,10 +510,14 @@ def keep_auto(graph: Graph, calibration: Any, eval_feeds: Sequence[dict[str, Any
         accepted = ("start", start.qgraph, [], start.value, start_val)
         res.prepared = start.label
     label, res.graph, res.kept, res.final_value, value = accepted
+    if label == "prefix":
+        res.prefix, res.prefix_share = alt.prefix, alt.prefix_share
+    elif label != "search":
+        res.prefix, res.prefix_share = 0, 0.0
     if label == "start":
         res.int8_value = start.value
     res.target_met = res.final_value >= (res.search_target or res.target) and \
         value >= res.target
     res.validation = Validation(len(val), start.label, start_val, found, found_val, label,
-                                value)
+                                value, other, other_val)
     return res

@@ -130,11 +130,11 @@ def _dynq_conv(ins, attrs):
     return [out.reshape(g["n"], g["m"], g["oh"], g["ow"])]
 
 
-def quantize_conv_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def quantize_conv_weight(w: np.ndarray, qmax: int = 127) -> tuple[np.ndarray, np.ndarray]:
     """ONNX W [M, C, KH, KW] -> (q int8 [M, C, KH, KW], s float32 [M]): symmetric per output
-    channel (quantize_weight_per_channel over the flattened C·KH·KW)."""
+    channel (quantize_weight_per_channel over the flattened C·KH·KW, q in [-qmax, qmax])."""
     m = w.shape[0]
-    q, s = quantize_weight_per_channel(np.ascontiguousarray(w.reshape(m, -1).T, F32))
+    q, s = quantize_weight_per_channel(np.ascontiguousarray(w.reshape(m, -1).T, F32), qmax)
     return q.reshape(w.shape), s
 
 

@@ -44,13 +44,18 @@ def dynq_matmul(a: np.ndarray, qw: np.ndarray, sw: np.ndarray, bias: np.ndarray 
     return y
 
 
-def quantize_weight_per_channel(w_kn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """W [K, N] float -> (qw [N, K] int8 in [-127, 127], s [N] f32), symmetric per output
-    channel: s = max|w| / 127 (1 for an all-zero channel)."""
+def quantize_weight_per_channel(w_kn: np.ndarray, qmax: int = 127
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """W [K, N] float -> (qw [N, K] int8 in [-qmax, qmax], s [N] f32), symmetric per output
+    channel: s = max|w| / qmax (1 for an all-zero channel). qmax 127, or 64 for ONNX Runtime's
+    `reduce_range` (7-bit weights: the AVX2 vpmaddubsw gemm tiles are exact on them,
+    docs/KERNELS.md "avx2ubs")."""
+    if qmax not in (127, 64):
+        raise ValueError(f"weight qmax must be 127 or 64 (reduce_range), not {qmax}")
     w = np.ascontiguousarray(w_kn.T, F32)
     amax = np.abs(w).max(axis=1).astype(F32)
-    s = np.where(amax == 0, F32(1), (amax / F32(127)).astype(F32)).astype(F32)
-    q = np.clip(np.rint(w / s[:, None]), -127, 127).astype(np.int8)
+    s = np.where(amax == 0, F32(1), (amax / F32(qmax)).astype(F32)).astype(F32)
+    q = np.clip(np.rint(w / s[:, None]), -qmax, qmax).astype(np.int8)
     return np.ascontiguousarray(q), s
 
 

@@ -28,4 +28,6 @@ def test_minilm_dynamic_int8_cosine(tmp_path):
     fig = json.loads(out.read_text())
     assert fig["passages"] >= 50 and fig["min_tokens"] >= 16 and fig["max_tokens"] <= 128
     assert fig["accuracy"]["int8rt dynamic int8"]["mean_cos"] >= 0.995  # the target
+    # 7-bit weights (reduce_range, the AVX2-only speed option) keep the target too
+    assert fig["accuracy"][minilm_check.RR]["mean_cos"] >= 0.995
     assert fig["file_bytes"]["int8rt weight-only int4 g32"] <= 0.3 * fig["file_bytes"]["fp32 onnx"]

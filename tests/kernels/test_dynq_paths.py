@@ -113,3 +113,80 @@ def test_weight_only_panels_every_path(path, bits, m, k, n):
         consts = {"q": q, "s": s} if b is None else {"q": q, "s": s, "b": b}
         (y,) = run_op("WOLinear", {"x": x}, consts, attrs={"bits": bits, "group": 32})
         assert np.array_equal(y, ref.wo_matmul(x, q, s, b, bits, 32)), path
+
+
+# ---- 7-bit weights (reduce_range): the avx2ubs tiles, chosen at pack time ----------------------
+
+
+def seven_bit_weights(n: int, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    qw = rng.integers(-64, 65, (n, k), dtype=np.int16).astype(np.int8)
+    qw[0] = 64  # every u8 x s8 pair at +2 * 255 * 64 = 32,640 where x = 127
+    if n > 1:
+        qw[1] = -64
+    return qw
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 7, 3), (5, 33, 17), (17, 100, 40), (64, 384, 48),
+                                   (9, 2055, 33)])
+def test_dynq_matmul_7bit_weights_every_path(path, m, k, n):
+    """Weights within [-64, 64]: on avx2 the rows go u8 into the vpmaddubsw tiles (avx2ubs);
+    every path equals the reference bit for bit, activations at +-127 (u8 1 / 255) included."""
+    from int8rt import _native
+
+    x = activations(m, k, seed=m + k)
+    x[0, ::2] = 50.0  # q = +-127 in the first row (amax 50)
+    x[0, 1::2] = -50.0
+    qw = seven_bit_weights(n, k, seed=k)
+    sw = (np.random.default_rng(n).random(n) * 0.02 + 1e-3).astype(F32)
+    bias = np.linspace(-1, 1, n, dtype=F32)
+    packed = _native.dynq_pack(qw, sw)
+    want = {"avx2": "avx2ubs", "scalar": "sse2"}.get(path)
+    if want:  # which set the matmul runs: the new tile on avx2 (x86-64 scalar: sse2 K2N16)
+        assert _native.dynq_kernel(packed, n, k) == want
+    for b in (bias, None):
+        consts = {"qw": qw, "sw": sw} if b is None else {"qw": qw, "sw": sw, "b": b}
+        (y,) = run_op("DynQLinear", {"x": x}, consts, attrs={"per_row": 1})
+        assert np.array_equal(y, ref.dynq_matmul(x, qw, sw, b, True)), path
+
+
+def test_pack_time_choice_of_the_avx2ubs_tiles():
+    """On the avx2 path a panel takes the vpmaddubsw tiles only when every weight is within
+    [-64, 64] (a 65 or a -65 anywhere keeps the exact int16 tiles); other paths keep their
+    own sets, and a small-weight panel packed on avx2 runs exactly on every other path."""
+    from int8rt import _native
+
+    if "avx2" not in _native.available_isas():
+        pytest.skip("needs the avx2 path")
+    n, k = 40, 70
+    sw = np.full(n, 0.01, F32)
+    small = seven_bit_weights(n, k, seed=1)
+    before = _native.isa()
+    try:
+        _native.set_isa("avx2")
+        assert _native.dynq_kernel(_native.dynq_pack(small, sw), n, k) == "avx2ubs"
+        for bad in (65, -65, 127, -127):
+            w = small.copy()
+            w[n - 1, k - 1] = bad  # the very last weight of the padded panel
+            assert _native.dynq_kernel(_native.dynq_pack(w, sw), n, k) == "avx2", bad
+        # a plan lowered (weights packed: K4N16 for avx2ubs) on avx2, run under every path
+        from int8rt.dynamic.lower import lower_program
+        from int8rt.dynamic.specialize import specialize
+        from int8rt.session import _DynamicPlan
+        from tests.dynamic.helpers import one_node
+
+        x = activations(7, k, seed=5)
+        g = one_node("DynQLinear", {"x": x}, {"qw": small, "sw": sw}, ["x", "qw", "sw"],
+                     {"per_row": 1})
+        spec = specialize(g, {"x": x.shape})
+        prog = lower_program(spec)
+        packed = _native.dynq_pack(small, sw)
+        for other in _native.available_isas():
+            _native.set_isa(other)
+            name = _native.dynq_kernel(packed, n, k)
+            assert name == {"scalar": "avx512vnni_emu", "avx2": "avx2ubs"}.get(other, name)
+            assert name in {"avx512vnni_emu", "avx2ubs", "avxvnni", "avxvnni_evex", "avx512vnni"}
+            (y,) = _DynamicPlan(prog, spec).run([x])
+            assert np.array_equal(y, ref.dynq_matmul(x, small, sw, None, True)), other
+    finally:
+        _native.set_isa(before)

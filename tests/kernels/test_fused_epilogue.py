@@ -14,7 +14,7 @@ from int8rt import _native
 from int8rt.reference import conv as ref
 from int8rt.reference import elementwise as ew
 from tests.kernels import one_op
-from tests.kernels.test_gemm import SETS, case
+from tests.kernels.test_gemm import SETS, case, fit_weights
 
 POSTS = {
     "lut": {"lut": 1},
@@ -49,6 +49,7 @@ def test_gemm_sets_post(kd: dict, post: str, m: int, k: int, n: int) -> None:
     """Partial row and column tiles of every set, and c_cols > n (nothing written past n)."""
     rng = np.random.default_rng(m * 1000 + k * 10 + n)
     a, kw = case(rng, m, k, n, qmin=-100, qmax=120)
+    kw["w"] = fit_weights(kd, kw["w"])
     table, cc = _table(rng), n + 3
     res = rng.integers(-128, 128, (m, cc), dtype=np.int8)
     res[0, : min(n, 2)] = (-128, 127)[: min(n, 2)]
@@ -67,10 +68,17 @@ def test_gemm_no_scratch_fallback_post(post: str) -> None:
     res = rng.integers(-128, 128, (5, 20), dtype=np.int8)
     expected = _expected(ref.fc(a, **kw), POSTS[post], table, res)
     for kd in _native.gemm_kernels():
-        if kd["runnable"]:
+        if kd["runnable"] and not kd["w_max"]:
             got = _native.gemm(kd["name"], a, **kw, scratch=False, post=POSTS[post],
                                table=table, res=res)
             assert np.array_equal(got, expected), kd["name"]
+    for kd in _native.gemm_kernels():  # the small-weight sets (avx2ubs) on weights they take
+        if kd["runnable"] and kd["w_max"]:
+            kw7 = {**kw, "w": fit_weights(kd, kw["w"])}
+            want = _expected(ref.fc(a, **kw7), POSTS[post], table, res)
+            got = _native.gemm(kd["name"], a, **kw7, scratch=False, post=POSTS[post],
+                               table=table, res=res)
+            assert np.array_equal(got, want), kd["name"]
 
 
 CONVS = {  # name: (x shape, oc, k, groups, stride, pad)

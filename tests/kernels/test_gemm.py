@@ -48,9 +48,17 @@ def case(rng: np.random.Generator, m: int, k: int, n: int, lda: int | None = Non
                "qmax": qmax}
 
 
+def fit_weights(kd: dict, w: np.ndarray) -> np.ndarray:
+    """w for set kd: a set exact only on small weights (avx2ubs, w_max 64) gets them clipped
+    to its bound, so the sweep's extremes (+-127, -128) become +-64."""
+    lim = kd["w_max"]
+    return np.clip(w, -lim, lim).astype(np.int8) if lim else w
+
+
 def check(kd: dict, a: np.ndarray, kw: dict, k: int | None = None, c_cols: int | None = None,
           **opts) -> np.ndarray:
     k = a.shape[1] if k is None else k
+    kw = {**kw, "w": fit_weights(kd, kw["w"])}
     n = kw["w"].shape[0]
     expected = ref.fc(np.ascontiguousarray(a[:, :k]), **kw, out_f32=opts.get("out_f32", 0))
     got = _native.gemm(kd["name"], a, k=k, c_cols=c_cols, **kw, **opts)
@@ -64,7 +72,10 @@ def check(kd: dict, a: np.ndarray, kw: dict, k: int | None = None, c_cols: int |
 
 def rows_for(kd: dict) -> tuple[int, ...]:
     mr = kd["mr"]
-    return tuple(sorted({1, mr - 1, mr, mr + 1, 2 * mr + 3}))
+    rows = {1, mr - 1, mr, mr + 1, 2 * mr + 3}
+    if kd["w_max"]:  # avx2ubs hands partial tiles of <= 4 rows to its 4-row tile
+        rows |= {3, 4, mr + 4}
+    return tuple(sorted(rows))
 
 
 def cols_for(kd: dict) -> tuple[int, ...]:
@@ -204,6 +215,42 @@ def test_minus_128_weights(kd: dict) -> None:
         kw["w"][1:n - 1] = -128
         kw["mult"][:] = np.float32(1.0 / (2 ** 14 * k))
         check(kd, a, kw)
+
+
+W_MAX_SETS = [_param(k) for k in KERNELS if k["w_max"]]
+
+
+@pytest.mark.parametrize("kd", W_MAX_SETS)
+@pytest.mark.parametrize("k", (1, 2, 3, 4, 5, 7, 8, 16, 17, 31, 33, 64, 100, 385))
+def test_small_weight_sets_at_their_bound(kd: dict, k: int) -> None:
+    """avx2ubs (vpmaddubsw): every u8 x s8 pair at the int16 edge, 2 * 255 * (+-64) =
+    +-32,640 (activations 127 -> u8 255, weights +-64), activations -128 (u8 0) too, k tails
+    around every unroll; == the reference."""
+    lim = kd["w_max"]
+    rng = np.random.default_rng(k + 64)
+    m, n = 2 * kd["mr"] + 1, 40
+    a = np.full((m, k), 127, np.int8)
+    a[1] = -128
+    a[2, ::2] = -128
+    a[3:] = rng.choice(np.array([-128, 127, 0, -1], np.int8), (m - 3, k))
+    w = rng.choice(np.array([-lim, lim], np.int8), (n, k))
+    w[0], w[1] = lim, -lim
+    kw = {"w": w, "bias": rng.integers(-9, 10, n).astype(np.int32),
+          "mult": np.full(n, 1.0 / (255 * lim * k), np.float32) * 100, "x_zp": -128,
+          "y_zp": 0, "qmin": -128, "qmax": 127}
+    check(kd, a, kw)
+    check(kd, a, {**kw, "x_zp": 0}, out_f32=1)
+
+
+@pytest.mark.parametrize("kd", W_MAX_SETS)
+def test_small_weight_sets_refuse_larger_weights(kd: dict) -> None:
+    a = np.zeros((2, 4), np.int8)
+    for bad in (kd["w_max"] + 1, -kd["w_max"] - 1, -128):
+        w = np.zeros((3, 4), np.int8)
+        w[1, 2] = bad
+        with pytest.raises(ValueError, match="exact only for weights within"):
+            _native.gemm(kd["name"], a, w=w, bias=np.zeros(3, np.int32),
+                         mult=np.ones(3, np.float32), x_zp=0, y_zp=0)
 
 
 def test_every_x86_set_has_an_emulation() -> None:

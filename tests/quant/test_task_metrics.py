@@ -300,3 +300,134 @@ def test_cli_leaves_equalize_and_bias_correction_to_keep_auto_unless_given() -> 
     assert parsed() == (None, None)
     assert parsed("--equalize", "--bias-correction") == (True, True)
     assert parsed("--no-equalize", "--no-bias-correction") == (False, False)
+
+
+def test_layer_macs_and_float_prefixes() -> None:
+    """Multiply-adds by hand for the 8x8 graph; the prefixes end just before each layer after
+    the first, shortest first, and stop at the share limit."""
+    from int8rt.quant.keep import float_prefixes, layer_macs
+
+    g = dw_separable_graph()
+    macs = layer_macs(g)
+    assert macs == {"c1": 64 * 8 * 27, "dw": 64 * 8 * 9, "pw": 64 * 12 * 8, "fc": 5 * 12}
+    total = sum(macs.values())
+    cuts = float_prefixes(g, 1.0)
+    assert [names for names, _ in cuts] == [["c1"], ["c1", "dw"], ["c1", "dw", "pw", "gap",
+                                                                  "flat"]]
+    assert [share for _, share in cuts] == pytest.approx(
+        [macs["c1"] / total, (macs["c1"] + macs["dw"]) / total,
+         (total - macs["fc"]) / total])
+    assert [n for n, _ in float_prefixes(g, 0.75)] == [["c1"], ["c1", "dw"]]
+    assert [n for n, _ in float_prefixes(g, 0.7)] == [["c1"]]
+    assert float_prefixes(g, 0.5) == []
+
+
+def test_keep_auto_tries_float_prefixes_when_few_layers_fall_short() -> None:
+    """One layer kept float (max_keep=1) does not reach cosine 0.998 with 4-bit per-tensor
+    weights; the float prefix step then takes the shortest prefix that does and gives its
+    leading ops back to int8 while the target holds; every value it reports is the real
+    int8 program's."""
+    from int8rt.quant.calibrate import calibrate
+    from int8rt.quant.keep import float_prefixes, layer_macs
+    from int8rt.quant.ptq import quantize_graph
+
+    g, calib, feeds = _setup()
+    kw = {"per_channel": False, "weight_bits": 4, "margin": 0.0, "max_keep": 1}
+    few = auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=0.0, **kw)
+    assert not few.target_met and few.prefix == 0 and len(few.kept) == 1
+    res = auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=1.0, **kw)
+    assert res.target_met and res.prefix == len(res.kept) > 0
+    assert res.graph.meta["quantization"]["float_nodes"] == sorted(res.kept)
+    ranges = calibrate(g, calib, progress=False)
+    ref = run_outputs(float_runner(g), feeds)
+
+    def value(names: list[str]) -> float:
+        qg = quantize_graph(g, ranges, per_channel=False, weight_bits=4, float_nodes=names)
+        return parse_metric("cosine")(ref, run_outputs(int8_runner(qg), feeds))
+
+    values = [value(names) for names, _ in float_prefixes(g, 1.0)]
+    first = next(i for i, v in enumerate(values) if v >= 0.998)
+    assert first == 2  # two shorter prefixes fall short
+    whole = float_prefixes(g, 1.0)[first][0]
+    assert whole[len(whole) - len(res.kept):] == res.kept  # a trimmed prefix ...
+    assert res.final_value >= 0.998 and res.final_value == pytest.approx(value(res.kept))
+    assert len(res.kept) == 1 or value(res.kept[1:]) < 0.998  # ... trimmed as far as it holds
+    macs = layer_macs(g)
+    assert res.prefix_share == pytest.approx(sum(macs.get(n, 0) for n in res.kept)
+                                             / sum(macs.values()))
+    assert res.meta()["prefix"] == {"ops": res.prefix, "first": res.kept[0],
+                                    "last": res.kept[-1],
+                                    "share": pytest.approx(res.prefix_share)}
+    assert "float prefix: " in res.summary()
+    with pytest.raises(ValueError, match="max_prefix_share"):
+        auto_keep(g, calib, feeds, "cosine", 0.998, max_prefix_share=1.5)
+
+
+def test_keep_auto_drops_the_prefix_record_when_validation_refuses_it(monkeypatch) -> None:
+    """A float prefix that loses to plain int8 on the validation samples is refused like any
+    choice, and the result no longer reports a prefix."""
+    import int8rt.quant.keep as keep_mod
+    from int8rt.quant.ptq import quantize_graph
+
+    real = keep_mod.auto_keep
+
+    def bad_prefix(graph, calibration, feeds, metric, target, **kw):
+        res = real(graph, calibration, feeds, metric, target, **kw)
+        res.graph = quantize_graph(graph, kw["ranges"], per_channel=False, weight_bits=2,
+                                   float_nodes=["c1"])
+        res.kept, res.prefix, res.prefix_share = ["c1"], 1, 0.5
+        return res
+
+    monkeypatch.setattr(keep_mod, "auto_keep", bad_prefix)
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, options=(("plain", False, False),),
+                    per_channel=False, weight_bits=4)
+    assert res.validation.found == "plain, float prefix of 1 ops"
+    assert res.validation.accepted == "start" and res.kept == [] and res.prefix == 0
+    assert "prefix" not in res.meta() and "layers kept float (0)" in res.summary()
+
+
+def test_keep_auto_validates_a_float_prefix_against_the_layers() -> None:
+    """When layers reach the search target, a float prefix that reaches it too is the other
+    candidate and the validation samples decide: here the prefix (its stem conv given back to
+    int8) beats the one layer the greedy keep chose, and both values are the real int8
+    programs' on the validation half."""
+    g, calib, _ = _setup()
+    feeds = [{"x": calib[0][i:i + 1]} for i in range(16)]
+    kw = {"per_channel": False, "weight_bits": 4}
+    layers_only = keep_auto(g, calib, feeds, "cosine", 0.99, max_prefix_share=0.0, **kw)
+    assert layers_only.kept == ["fc"] and layers_only.validation.other_value is None
+    res = keep_auto(g, calib, feeds, "cosine", 0.99, max_prefix_share=1.0, **kw)
+    v = res.validation
+    assert v.found == "plain, 1 kept" and v.found_value == layers_only.validation.found_value
+    assert v.other == "plain, float prefix of 4 ops" and v.accepted == "prefix"
+    assert v.value == v.other_value > v.found_value > v.start_value
+    assert res.kept == ["dw", "pw", "gap", "flat"] and res.prefix == 4  # c1 back in int8
+    assert v.value == pytest.approx(_validation_value(g, res.graph, feeds))
+    assert res.meta()["validation"]["other_value"] == pytest.approx(v.other_value)
+    assert "other (plain, float prefix of 4 ops)" in res.summary()
+
+
+def test_cli_names_a_float_prefix_by_its_ends(tmp_path, capsys, monkeypatch) -> None:
+    """-q prints a chosen prefix as its op count and end ops, not every name (72 on DBNet);
+    the file records them all. The 8x8 graph's prefixes hold over 40 % of its multiply-adds,
+    so the limit is lifted here."""
+    import functools
+
+    import int8rt.quant.keep as keep_mod
+    from int8rt import format as i8format
+    from int8rt.cli import main
+
+    monkeypatch.setattr(keep_mod, "keep_auto",
+                        functools.partial(keep_mod.keep_auto, max_prefix_share=1.0))
+    g, calib, _ = _setup()
+    i8format.save(g, tmp_path / "m.i8")
+    np.save(tmp_path / "calib.npy", calib[0])
+    out = tmp_path / "q.i8"
+    assert main(["-q", "quantize", str(tmp_path / "m.i8"), "--calib",
+                 str(tmp_path / "calib.npy"), "--per-tensor", "--weight-bits", "4", "--keep",
+                 "auto", "--metric", "cosine", "--target", "0.99", "-o", str(out)]) == 0
+    meta = i8format.load(out).meta["quantization"]["keep_auto"]
+    assert meta["kept"] == ["dw", "pw", "gap", "flat"] and meta["prefix"]["ops"] == 4
+    assert "kept float: a prefix of 4 ops, dw to flat\n" in capsys.readouterr().out

@@ -29,6 +29,9 @@
 size_t i8_dq_packed_size(int32_t n, int32_t k);
 /* w [n, k] int8 (symmetric, |q| <= 127), w_scale [n] */
 void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, void *packed);
+/* The name of the gemm kernel set i8_dq_matmul runs this packed panel with on the current path
+ * ("avx2", "avx2ubs" for weights within [-64, 64] on avx2, "avx512vnni", ...) */
+const char *i8_dq_kernel_name(int32_t n, int32_t k, const void *packed);
 size_t i8_dq_scratch_size(int64_t m, int64_t k);
 /* q [m, k] int8, s [m] (per_row) or s[0] (per tensor) */
 void i8_dq_quantize_rows(int64_t m, int64_t k, const float *a, int32_t per_row, int8_t *q,

@@ -15,6 +15,12 @@ void i8_dq_pack(int32_t n, int32_t k, const int8_t *w, const float *w_scale, voi
     i8_gemm_pack(n, k, w, (size_t)k, NULL, w_scale, 0, packed);
 }
 
+const char *i8_dq_kernel_name(int32_t n, int32_t k, const void *packed) {
+    i8_gemm_panel pn;
+    i8_gemm_panel_init(&pn, n, k, packed, 0, -128, 127, 1);
+    return i8_gemm_kernel_for_panel(&pn)->name;
+}
+
 /* scratch = q rows [m, k] int8 | s_a [m] float32 | the gemm driver's prepared activation
  * rows (i8_gemm_scratch_size). */
 static size_t q_part(int64_t m, int64_t k) {
@@ -114,7 +120,9 @@ void i8_dq_matmul_act(int64_t m, int32_t n, int32_t k, const void *packed, const
     pn.scratch = (unsigned char *)scratch + q_part(m, k);
     pn.scratch_bytes = i8_gemm_scratch_size((size_t)m, k);
 #if defined(__x86_64__) || defined(__i386__)
-    const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn.layout);
+    /* the panel's set: on avx2 a K4N16 panel of weights within [-64, 64] runs the u8 avx2ubs
+     * tiles (gemm.h, w_le64) and takes u8 rows like the VNNI sets */
+    const i8_gemm_kernel *kd = i8_gemm_kernel_for_panel(&pn);
     const int32_t fmt = per_row ? fused_format(kd) : 0;
     if (fmt) {
         /* per row block: quantize into the prepared rows (L2-sized, as the driver's blocks),

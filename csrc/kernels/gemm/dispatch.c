@@ -7,11 +7,17 @@
 #include "kernels/gemm/gemm.h"
 
 #define SET(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A)                                 \
-    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, NULL}
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, NULL, 0}
 /* a set whose tiles also come as `_rows` functions (any number of rows per call) */
 #define SET_ROWS(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A)                            \
     {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME,                \
-     i8_gemm_rows__##NAME}
+     i8_gemm_rows__##NAME, 0}
+/* a set exact only on panels whose weights all have |w| <= W_MAX (gemm.h, w_le64) */
+#define SET_W(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, W_MAX)                         \
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, NULL, W_MAX}
+
+/* rows of the avx2ubs tiles (tools/gen_gemm_tiles.py) */
+#define AVX2UBS_MR 6
 
 /* Every set compiled in. Native x86 sets prepare rows with AVX2 code (every VNNI CPU has
  * AVX2); the _emu sets with portable code, so they run on any host. */
@@ -32,6 +38,8 @@ static const i8_gemm_kernel KERNELS[] = {
 #endif
 #if defined(I8_GEMM_HAVE_X86)
     SET(avx2, I8_GEMM_K2N16, I8_GEMM_CPU_AVX2, 1, 6, 2, 2, i8_gemm_pack_a_i16__avx2),
+    SET_W(avx2ubs, I8_GEMM_K4N16, I8_GEMM_CPU_AVX2, 1, AVX2UBS_MR, 4, 1, i8_gemm_pack_a_u8__avx2,
+          64),
 #if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
     SET(avxvnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVXVNNI, 1, 6, 4, 1, i8_gemm_pack_a_u8__avx2),
 #endif
@@ -40,6 +48,8 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avx512vnni, I8_GEMM_K4N16, I8_GEMM_CPU_AVX512VNNI, 1, 8, 4, 1, i8_gemm_pack_a_u8__avx2),
 #endif
     SET(avx2_emu, I8_GEMM_K2N16, I8_GEMM_CPU_ANY, 0, 6, 2, 2, i8_gemm_pack_a_i16),
+    SET_W(avx2ubs_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, AVX2UBS_MR, 4, 1, i8_gemm_pack_a_u8,
+          64),
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
     SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 5, 4, 1, i8_gemm_pack_a_s8),
@@ -340,8 +350,10 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
 }
 
 /* kd, or the set that replaces it on this panel: never the int16 pairs on a panel with a -128
- * weight (gemm.h, w_m128): not exact there */
+ * weight (gemm.h, w_m128), nor the vpmaddubsw tiles on one with a weight beyond 64 (w_le64):
+ * not exact there */
 static const i8_gemm_kernel *exact_for(const i8_gemm_kernel *kd, const i8_gemm_panel *pn) {
+    if (kd->w_max && !pn->w_le64) return by_name("avx512vnni_emu"); /* K4N16's portable set */
     if (!pn->w_m128) return kd;
 #if defined(I8_GEMM_HAVE_NEON)
     if (kd->tiles == i8_gemm_tiles__neon_pair) return by_name("neon");
@@ -415,7 +427,13 @@ void i8_gemm_run_rows(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, size_t 
 }
 
 const i8_gemm_kernel *i8_gemm_kernel_for_panel(const i8_gemm_panel *pn) {
-    const i8_gemm_kernel *kd = i8_gemm_kernel_for(i8_isa_current(), pn->layout);
+    const int32_t isa = i8_isa_current();
+    const i8_gemm_kernel *kd = i8_gemm_kernel_for(isa, pn->layout);
+#if defined(I8_GEMM_HAVE_X86)
+    /* a K4N16 panel of weights within [-64, 64] on the avx2 path: u8 x s8 vpmaddubsw, exact
+     * there (gemm.h, w_le64), whichever path packed it */
+    if (isa == I8_ISA_AVX2 && pn->layout == I8_GEMM_K4N16 && pn->w_le64) kd = by_name("avx2ubs");
+#endif
 #if defined(I8_GEMM_HAVE_NEON)
     /* the neon set with two products per int16 lane, when every weight is in [-127, 127]
      * (a K4N16S panel with a -128 weight: neonmull instead of neonmlal) */

@@ -20,6 +20,8 @@
  *                  channels' four taps (avxvnni, avx512vnni: vpdpbusd of a broadcast u8 quad)
  *   I8_GEMM_K4N16S the K4N16 bytes for s8 x s8 dots on the raw int8 rows (aarch64: neondot4,
  *                  sdot by element, NEON-dotprod; neonmlal / neonmull, smull + smlal, NEON)
+ * On the avx2 path a panel whose weights all have |w| <= 64 is packed K4N16 rather than K2N16
+ * (i8_gemm_pack, "w_le64" below): its u8 x s8 vpmaddubsw tiles (avx2ubs) are exact there.
  * K2N16 and K4N16 are both "16-channel blocks of 4-byte groups", so one template serves them
  * (a block of one k group is 64 bytes: one zmm, two ymm). The folded bias is
  * bias - x_zp * sum(w) for ROWS, K2N16 and K4N16S, and bias - (x_zp + 128) * sum(w) for K4N16 (the
@@ -111,6 +113,9 @@ typedef struct {
      * per-tile setup (bias, epilogue constants, the call) once per call, not per row tile
      * (the NEON quad-pair sets: tools/gen_gemm_tiles.py, pair_rows) */
     const i8_gemm_tile *rows;
+    /* 0: exact for every int8 weight; 64: exact only on panels whose weights all have
+     * |w| <= 64 (pn->w_le64; avx2ubs: vpmaddubsw's saturating int16 pair sums) */
+    int32_t w_max;
 } i8_gemm_kernel;
 
 enum {
@@ -137,6 +142,10 @@ typedef struct {
      * smlal: "neon_pair", "neonmlal" and its twin) must not run it (i8_gemm / i8_gemm_run
      * pick "neon", "neonmull", "neondot4_emu") */
     int32_t w_m128;
+    /* 1 if every weight has |w| <= 64 (header bytes 8-11): a u8 x s8 pair sum of vpmaddubsw
+     * is then at most 2 * 255 * 64 = 32,640 < 2^15, so it never saturates and the avx2ubs
+     * tiles are exact (7-bit weights: ORT's reduce_range, quantize(..., reduce_range=True)) */
+    int32_t w_le64;
     /* Per-call work space for the prepared activation rows; callers set it to
      * i8_gemm_scratch_size bytes of their scratch. NULL (or too small) is still correct: the
      * driver then runs a slow portable loop. */
@@ -151,7 +160,8 @@ typedef struct {
 
 size_t i8_gemm_packed_size(int32_t n, int32_t k);
 /* w: n rows of k int8, row stride w_stride; bias may be NULL (zero). Packs for the current
- * path; i8_gemm_pack_layout packs a given layout (tests). */
+ * path (i8_gemm_pack_layout_for: on avx2, K4N16 when every |w| <= 64); i8_gemm_pack_layout
+ * packs a given layout (tests). */
 void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const int32_t *bias,
                   const float *mult, int32_t x_zp, void *packed);
 void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, size_t w_stride,
@@ -183,6 +193,11 @@ const i8_gemm_kernel *i8_gemm_kernels(size_t *count);
 int32_t i8_gemm_kernel_runnable(const i8_gemm_kernel *kd);
 /* The layout path `isa` packs, and the kernel set it runs `layout` with. */
 int32_t i8_gemm_layout_for(int32_t isa);
+/* The layout i8_gemm_pack writes for these weights on path `isa`: i8_gemm_layout_for(isa),
+ * except K4N16 on avx2 when every |w| <= 64 (its avx2ubs tiles: a property of the weights,
+ * so the results are those of every other path, bit for bit) */
+int32_t i8_gemm_pack_layout_for(int32_t isa, int32_t n, int32_t k, const int8_t *w,
+                                size_t w_stride);
 const i8_gemm_kernel *i8_gemm_kernel_for(int32_t isa, int32_t layout);
 /* The set i8_gemm runs pn with on the current path (the w_m128 exceptions included). */
 const i8_gemm_kernel *i8_gemm_kernel_for_panel(const i8_gemm_panel *pn);
@@ -235,6 +250,7 @@ extern const i8_gemm_tile i8_gemm_rows__neonmull[];
 extern const i8_gemm_tile i8_gemm_tiles__sse2[];
 #endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2[];
+extern const i8_gemm_tile i8_gemm_tiles__avx2ubs[]; /* K4N16 panels with w_le64 */
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_evex[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni[];
@@ -244,6 +260,7 @@ void i8_gemm_pack_a_u8__avx2(size_t rows, const int8_t *src, size_t src_stride, 
                              size_t kc, void *dst);
 #endif
 extern const i8_gemm_tile i8_gemm_tiles__avx2_emu[];
+extern const i8_gemm_tile i8_gemm_tiles__avx2ubs_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avxvnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__avx512vnni_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neondot4_emu[];

@@ -50,12 +50,14 @@ void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, 
     /* K4N16 kernels see x + 128 (u8), so their bias also cancels 128 * sum(w) */
     const int64_t zp = (int64_t)x_zp + (layout == I8_GEMM_K4N16 ? 128 : 0);
     int32_t w_m128 = 0; /* header bytes 4-7: some weight is -128 (gemm.h, w_m128) */
+    int32_t w_le64 = 1; /* header bytes 8-11: every |w| <= 64 (gemm.h, w_le64) */
     for (int32_t j = 0; j < n; j++) {
         const int8_t *row = w + (size_t)j * w_stride;
         int64_t sum = 0;
         for (int32_t i = 0; i < k; i++) {
             sum += row[i];
             w_m128 |= row[i] == -128;
+            w_le64 &= row[i] >= -64 && row[i] <= 64;
         }
         if (layout == I8_GEMM_ROWS) memcpy(pw + (size_t)j * kp, row, (size_t)k);
         const int64_t b = (bias ? (int64_t)bias[j] : 0) - zp * sum;
@@ -63,6 +65,7 @@ void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, 
         pm[j] = mult[j];
     }
     memcpy(base + sizeof layout, &w_m128, sizeof w_m128);
+    memcpy(base + 2 * sizeof layout, &w_le64, sizeof w_le64);
     if (layout == I8_GEMM_K2N16) {
         /* [j / 16][i / 2][j % 16][i % 2] int16, written in memory order */
         int16_t *d = (int16_t *)pw;
@@ -87,10 +90,31 @@ void i8_gemm_pack_layout(int32_t layout, int32_t n, int32_t k, const int8_t *w, 
     }
 }
 
+int32_t i8_gemm_pack_layout_for(int32_t isa, int32_t n, int32_t k, const int8_t *w,
+                                size_t w_stride) {
+    const int32_t layout = i8_gemm_layout_for(isa);
+#if defined(I8_GEMM_HAVE_X86)
+    if (isa == I8_ISA_AVX2) {
+        for (int32_t j = 0; j < n; j++)
+            for (int32_t i = 0; i < k; i++) {
+                const int8_t v = w[(size_t)j * w_stride + (size_t)i];
+                if (v < -64 || v > 64) return layout;
+            }
+        return I8_GEMM_K4N16; /* the avx2ubs tiles (gemm.h, w_le64) */
+    }
+#else
+    (void)n;
+    (void)k;
+    (void)w;
+    (void)w_stride;
+#endif
+    return layout;
+}
+
 void i8_gemm_pack(int32_t n, int32_t k, const int8_t *w, size_t w_stride, const int32_t *bias,
                   const float *mult, int32_t x_zp, void *packed) {
-    i8_gemm_pack_layout(i8_gemm_layout_for(i8_isa_current()), n, k, w, w_stride, bias, mult,
-                        x_zp, packed);
+    i8_gemm_pack_layout(i8_gemm_pack_layout_for(i8_isa_current(), n, k, w, w_stride), n, k, w,
+                        w_stride, bias, mult, x_zp, packed);
 }
 
 void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *packed,
@@ -98,6 +122,7 @@ void i8_gemm_panel_init(i8_gemm_panel *pn, int32_t n, int32_t k, const void *pac
     const unsigned char *base = packed;
     memcpy(&pn->layout, base, sizeof pn->layout);
     memcpy(&pn->w_m128, base + sizeof pn->layout, sizeof pn->w_m128);
+    memcpy(&pn->w_le64, base + 2 * sizeof pn->layout, sizeof pn->w_le64);
     pn->n = n;
     pn->k = k;
     pn->kp = (int32_t)kp_of(k);

@@ -82,7 +82,25 @@ static inline int32_t i8_emu_dpbusd(int32_t x, int32_t w) {
     return s;
 }
 
+/* vpmaddubsw + vpmaddwd by ones lane: u8 x s8 products added in pairs into int16 WITH
+ * saturation (as the instruction does), then the two pairs added: the avx2ubs dot, which
+ * equals i8_emu_dpbusd whenever every |w| <= 64 (the only panels the set runs) */
+static inline int32_t i8_emu_sat16(int32_t v) { return v > 32767 ? 32767 : v < -32768 ? -32768 : v; }
+static inline int32_t i8_emu_ubs(int32_t x, int32_t w) {
+    const uint32_t ux = (uint32_t)x, uw = (uint32_t)w;
+    int32_t s = 0;
+    for (int b = 0; b < 32; b += 16)
+        s += i8_emu_sat16((int32_t)(uint8_t)(ux >> b) * (int8_t)(uint8_t)(uw >> b) +
+                          (int32_t)(uint8_t)(ux >> (b + 8)) * (int8_t)(uint8_t)(uw >> (b + 8)));
+    return s;
+}
+
 I8_EMU_SET(avx2_emu, 8, i8_emu_madd)
+I8_EMU_SET(avx2ubs_emu, 8, i8_emu_ubs)
+/* the avx2ubs tiles' dot on the weights' address (gen_gemm_tiles.py, wmem) */
+static inline i8_emu_vec avx2ubs_emu_dotm(i8_emu_vec acc, i8_emu_vec x, const unsigned char *w) {
+    return avx2ubs_emu_dot(acc, x, avx2ubs_emu_loadw(w));
+}
 I8_EMU_SET(avxvnni_emu, 8, i8_emu_dpbusd)
 I8_EMU_SET(avx512vnni_emu, 16, i8_emu_dpbusd)
 

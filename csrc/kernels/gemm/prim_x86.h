@@ -26,6 +26,8 @@
  *    the driver) by s8 weights, sums the 4 products at full precision (<= 4 * 255 * 128 <
  *    2^17) and adds them to the lane without saturation (wrapping), so the lane is
  *    sum (x + 128) w = sum x w + 128 sum w; the pack step folds -128 * sum w into the bias.
+ *  - avx2ubs (K4N16, c4, weights within [-64, 64]): the same lane from vpmaddubsw + vpmaddwd
+ *    by ones (see avx2ubs_dot).
  * The epilogues are requant/avx2.h (ymm sets) and requant/avx512.h (zmm). */
 #ifndef INT8RT_GEMM_PRIM_X86_H
 #define INT8RT_GEMM_PRIM_X86_H
@@ -77,6 +79,22 @@ static inline int32_t i8_load32(const unsigned char *p) {
 I8_YMM_SET(avx2, I8_ATTR_AVX2)
 I8_ATTR_AVX2 static inline __m256i avx2_dot(__m256i acc, __m256i x, __m256i w) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+}
+
+/* avx2ubs (K4N16 panels whose weights all have |w| <= 64, gemm.h w_le64): vpmaddubsw multiplies
+ * the u8 activations (x + 128 <= 255) by the s8 weights and adds adjacent products into int16
+ * with saturation; with |w| <= 64 a pair is at most 2 * 255 * 64 = 32,640 < 2^15, so it never
+ * saturates. vpmaddwd by ones then adds the two pairs of each 4-byte group into int32 (exact),
+ * vpaddd into the lane (wrapping): the vpdpbusd lane, 3 instructions per 32 products. */
+I8_YMM_SET(avx2ubs, I8_ATTR_AVX2)
+/* The tiles pass the weights' address (gen_gemm_tiles.py, wmem): vpmaddubsw reads them as its
+ * memory operand (inline asm: gcc otherwise loads them into registers once per k group, and
+ * the 6x16 tile then spills an accumulator). Both 8-channel halves of a k group are in the
+ * same 64-byte line. */
+I8_ATTR_AVX2 static inline __m256i avx2ubs_dotm(__m256i acc, __m256i x, const unsigned char *w) {
+    __m256i pairs;
+    __asm__("vpmaddubsw %2, %1, %0" : "=x"(pairs) : "x"(x), "m"(*(const __m256i *)w));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
 #if defined(I8_GEMM_HAVE_AVXVNNI_VEX)
