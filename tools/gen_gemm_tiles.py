@@ -557,6 +557,118 @@ def pair_tail(p: str, mr: int, ng: int, arow: str, wbase: str) -> list[str]:
             + pair_step(p, mr, ng, 0, arow, wbase) + ["    }"])
 
 
+def pair_asm_block(ng: int = 4) -> list[str]:
+    """8 k of the 2 x (4 ng) pair tile in asm (one quad pair): per row one LD1 of its two
+    broadcast quads, the channels' weights of each quad in one LD1 (four registers for 16
+    channels; two for 8, stepping over the 16-channel block's other half), all
+    post-incremented, then 12 ng SMULL / SMLAL / SADALP into v16-v31 (row r, channel group g:
+    lo v(16 + 2 ng r + 2 g), hi the next)."""
+    wx = ", #64" if ng == 4 else ", %[ws]"  # 8 wide: 32 bytes of each 64-byte quad
+    wa = ", ".join(f"v{4 + g}.16b" for g in range(ng))
+    wb = ", ".join(f"v{8 + g}.16b" for g in range(ng))
+    body = ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
+            f"ld1 {{{wa}}}, [%[w]]{wx}", f"ld1 {{{wb}}}, [%[w]]{wx}"]
+    for g in range(ng):
+        for r in (0, 1):
+            t0, t1 = 12 + 2 * r, 13 + 2 * r
+            xa, xb = 2 * r, 2 * r + 1
+            acc = 16 + 2 * ng * r + 2 * g
+            body += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
+                     f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
+                     f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
+                     f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
+                     f"sadalp v{acc}.4s, v{t0}.8h",
+                     f"sadalp v{acc + 1}.4s, v{t1}.8h"]
+    return body
+
+
+def pair_rows_asm(p: str, nr: int) -> list[str]:
+    """The 2 x nr pair tile's whole row loop as one asm block (aarch64; int8 output, all nr
+    channels: the common case), for every kc: per row tile the accumulators start at the
+    zipped bias (LD1s of four registers from bz, made once per call), the k loop of
+    pair_asm_loop (and an 8-k tail), then ADDP folds and the requantization of
+    requant/neon.h in the same order of operations (SCVTF, FMUL by the multiplier, FCVTNS,
+    SQXTN to int16, SQADD y_zp, SQXTN to int8, SMAX qmin, SMIN qmax: bit for bit
+    i8_neon_rq8 / i8_neon_finish16, lane by lane), its constant vectors reloaded per tile (kv:
+    3 loads; the k loop needs all 32 registers). A partial last row tile reads and writes row
+    0 twice (CSEL), as the C tile. 2x16: about 60 instructions per tile besides the k loop,
+    against about 110 from C (MobileNetV2's k = 16..32 layers)."""
+    ng = nr // 4
+    nacc = 2 * ng  # accumulators per row
+    bz = [f"v{16 + i}.4s" for i in range(2 * nacc)]
+    ins = ["4:",
+           "mov %[a0], %[ab]",
+           "add %[a1], %[ab], %[as]",
+           "add %[c1], %[cb], %[cs]",
+           "cmp %[rows], #1",
+           "csel %[a1], %[a0], %[a1], eq",
+           "csel %[c1], %[cb], %[c1], eq",
+           "mov %[w], %[wb]",
+           "lsr %[n], %[kc], #4"]
+    for r in (0, 1):  # row r: the zipped bias, four registers per LD1
+        for h in range(0, nacc, 4):
+            regs = ", ".join(bz[r * nacc + h: r * nacc + h + 4])
+            ins.append(f"ld1 {{{regs}}}, [%[{'bz' if h == 0 else 'bz2'}]]")
+    ins += unrolled_twice(pair_asm_block(ng) + pair_asm_block(ng))
+    ins += ["tbz %[kc], #3, 5f"] + pair_asm_block(ng) + ["5:"]
+    for r in (0, 1):  # fold the lane pairs: channels 4g..4g + 3 in v(16 + nacc r + 2 g)
+        ins += [f"addp v{16 + nacc * r + 2 * g}.4s, v{16 + nacc * r + 2 * g}.4s, "
+                f"v{17 + nacc * r + 2 * g}.4s" for g in range(ng)]
+    mregs = ", ".join(f"v{g}.4s" for g in range(ng))
+    ins += [f"ld1 {{{mregs}}}, [%[k]]",  # the multipliers
+            "ldr q4, [%[k], #64]",  # y_zp (int16 lanes)
+            "ldp q5, q6, [%[k], #80]"]  # qmin, qmax (int8 lanes)
+    for r, (t0, t1) in ((0, (7, 8)), (1, (9, 10))):
+        acc = [16 + nacc * r + 2 * g for g in range(ng)]
+        ins += [f"scvtf v{a}.4s, v{a}.4s" for a in acc]
+        ins += [f"fmul v{a}.4s, v{a}.4s, v{g}.4s" for g, a in enumerate(acc)]
+        ins += [f"fcvtns v{a}.4s, v{a}.4s" for a in acc]
+        if ng == 4:
+            ins += [f"sqxtn v{t0}.4h, v{acc[0]}.4s", f"sqxtn2 v{t0}.8h, v{acc[1]}.4s",
+                    f"sqxtn v{t1}.4h, v{acc[2]}.4s", f"sqxtn2 v{t1}.8h, v{acc[3]}.4s",
+                    f"sqadd v{t0}.8h, v{t0}.8h, v4.8h", f"sqadd v{t1}.8h, v{t1}.8h, v4.8h",
+                    f"sqxtn v{t0}.8b, v{t0}.8h", f"sqxtn2 v{t0}.16b, v{t1}.8h",
+                    f"smax v{t0}.16b, v{t0}.16b, v5.16b", f"smin v{t0}.16b, v{t0}.16b, v6.16b"]
+        else:
+            ins += [f"sqxtn v{t0}.4h, v{acc[0]}.4s", f"sqxtn2 v{t0}.8h, v{acc[1]}.4s",
+                    f"sqadd v{t0}.8h, v{t0}.8h, v4.8h", f"sqxtn v{t0}.8b, v{t0}.8h",
+                    f"smax v{t0}.8b, v{t0}.8b, v5.8b", f"smin v{t0}.8b, v{t0}.8b, v6.8b"]
+    st = "q" if ng == 4 else "d"
+    ins += [f"str {st}9, [%[c1]]",  # row 1 first: a partial tile's repeated row 0 ends equal
+            f"str {st}7, [%[cb]]",
+            "add %[ab], %[ab], %[as2]",
+            "add %[cb], %[cb], %[cs2]",
+            "subs %[rows], %[rows], #2",
+            "b.hi 4b"]
+    clob = ", ".join(f'"v{i}"' for i in range(32))
+    o = [f"    if (nc == {nr} && !rq.r.out_f32 && m) {{ /* pair_rows_asm in tools/gen_gemm_tiles.py */",
+         "        int8x16_t kv[7]; /* multipliers, y_zp, qmin, qmax as the epilogue's vectors */",
+         "        kv[0] = vreinterpretq_s8_f32(rq.m0);",
+         "        kv[1] = vreinterpretq_s8_f32(rq.m1);",
+         "        kv[2] = vreinterpretq_s8_f32(rq.m2);",
+         "        kv[3] = vreinterpretq_s8_f32(rq.m3);",
+         "        kv[4] = vreinterpretq_s8_s16(rq.r.zp);",
+         "        kv[5] = rq.r.qmin;",
+         "        kv[6] = rq.r.qmax;",
+         f"        const {p}_vec bz[{nacc}] = {{{', '.join(f'b_{i}' for i in range(nacc))}}};",
+         "        const unsigned char *ab = (const unsigned char *)a, *a0, *a1, *w0;",
+         "        unsigned char *cb = (unsigned char *)c, *c1;",
+         "        size_t rows = m, n;",
+         "        __asm__ volatile("]
+    o += [f'            "{x}\\n\\t"' for x in ins]
+    bz2 = "[bz2] \"r\"(bz + 4), " if nacc > 4 else ""
+    ws = ", [ws] \"r\"((size_t)64)" if ng == 2 else ""
+    o += ['            : [ab] "+r"(ab), [cb] "+r"(cb), [rows] "+r"(rows), [a0] "=&r"(a0),',
+          '              [a1] "=&r"(a1), [c1] "=&r"(c1), [w] "=&r"(w0), [n] "=&r"(n)',
+          '            : [as] "r"(a_stride), [cs] "r"(c_stride), [as2] "r"(2 * a_stride),',
+          '              [cs2] "r"(2 * c_stride), [wb] "r"(wp), [kc] "r"(bytes), [bz] "r"(bz),',
+          f'              {bz2}[k] "r"(kv){ws}',
+          f"            : {clob}, \"cc\", \"memory\");",
+          "        return;",
+          "    }"]
+    return o
+
+
 def pair_asm_loop(p: str) -> list[str]:
     """The 2x16 pair tile's k loop as one asm block (aarch64), for kc >= ASM_MIN_KC: per 16 k,
     per row one LD1 of the two broadcast quads of each quad pair (post-increment), per quad
@@ -577,22 +689,7 @@ def pair_asm_loop(p: str) -> list[str]:
         ins += [f"zip1 v{16 + 2 * g}.4s, v{8 + g}.4s, v0.4s",
                 f"zip2 v{17 + 2 * g}.4s, v{8 + g}.4s, v0.4s"]
     ins += [f"mov v{24 + i}.16b, v{16 + i}.16b" for i in range(8)]
-    body = []
-    for sub in (0, 1):
-        body += ["ld1 {v0.16b, v1.16b}, [%[a0]], #32", "ld1 {v2.16b, v3.16b}, [%[a1]], #32",
-                 "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64",
-                 "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64"]
-        for g in range(4):
-            for r in (0, 1):
-                t0, t1 = 12 + 2 * r, 13 + 2 * r
-                xa, xb = 2 * r, 2 * r + 1
-                body += [f"smull v{t0}.8h, v{4 + g}.8b, v{xa}.8b",
-                         f"smull2 v{t1}.8h, v{4 + g}.16b, v{xa}.16b",
-                         f"smlal v{t0}.8h, v{8 + g}.8b, v{xb}.8b",
-                         f"smlal2 v{t1}.8h, v{8 + g}.16b, v{xb}.16b",
-                         f"sadalp v{16 + 8 * r + 2 * g}.4s, v{t0}.8h",
-                         f"sadalp v{17 + 8 * r + 2 * g}.4s, v{t1}.8h"]
-    ins += unrolled_twice(body)
+    ins += unrolled_twice(pair_asm_block() + pair_asm_block())
     ins += [f"stp q{16 + 2 * i}, q{17 + 2 * i}, [%[acc], #{32 * i}]" for i in range(8)]
     clob = ", ".join(f'"v{i}"' for i in range(32))
     o = ["    if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */",
@@ -649,6 +746,61 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         rows.append(f"{p}_store16x4(&rq, {folds},\n"
                     f"                      p->mult, c{r}, {{n}});")
     o += whole_or_partial(nr, rows)
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def pair_rows(s: Set, mr: int, nr: int) -> str:
+    """The pair tile over any number of rows (`_rows`, the driver's call per column block and
+    chunk of rows): the tile's body in a loop over its row tiles, with the per-tile setup
+    made once per call (the bias zipped into lane pairs, the epilogue's constants and
+    multipliers, the call itself). MobileNetV2's 1x1 layers with k = 16..32 run about 130
+    instructions per 2x16 tile besides their 96-288 products, most of it that setup."""
+    ng = nr // 4
+    p = s.name
+    o = [f"void i8_gemm_{mr}x{nr}c{s.ku}__{s.name}_rows(",
+         "    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,",
+         "    size_t c_stride, const i8_gemm_params *p) {",
+         f"    const size_t bytes = kc; /* {KC_DOC} */",
+         "    const unsigned char *wp = (const unsigned char *)w;"]
+    for g in range(ng):
+        o.append(f"    const {p}_vec b_{2 * g} = {p}_acc0lo(p->bias + {4 * g});")
+        o.append(f"    const {p}_vec b_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
+    o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
+    o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
+    if ng < 4:
+        o.append(f"    const {p}_vec z = {p}_zero();")
+    if s.asm_loop and mr == 2:
+        o += pair_rows_asm(p, nr)
+    o.append(f"    for (size_t i = 0; i < m; i += {mr}) {{")
+    body = ["    const unsigned char *a0 = (const unsigned char *)a + i * a_stride;",
+            "    unsigned char *c0 = (unsigned char *)c + i * c_stride;"]
+    for r in range(1, mr):
+        body += [f"    const unsigned char *a{r} = a{r - 1} + a_stride;",
+                 f"    unsigned char *c{r} = c{r - 1} + c_stride;",
+                 f"    if (m - i <= {r}) {{",
+                 f"        a{r} = a{r - 1};",
+                 f"        c{r} = c{r - 1};",
+                 "    }"]
+    for r in range(mr):
+        body += [f"    {p}_vec acc{r}_{v} = b_{v};" for v in range(2 * ng)]
+    if s.asm_loop and nr == 16 and mr == 2:
+        body += pair_asm_loop(p)
+        body += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
+        body.append("    } else {")
+        body += ["    " + x for x in pair_c_loop(s, mr, ng)]
+        body.append("    }")
+    else:
+        body += pair_c_loop(s, mr, ng)
+    rows = []
+    for r in reversed(range(mr)):
+        folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
+                          for g in range(4))
+        rows.append(f"{p}_store16x4(&rq, {folds},\n"
+                    f"                      p->mult, c{r}, {{n}});")
+    body += whole_or_partial(nr, rows)
+    o += ["    " + x for x in body]
+    o.append("    }")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -767,11 +919,17 @@ def render(s: Set) -> str:
         if s.small_mr:
             out.append(tile(s, s.small_mr, nr))
         out.append(tile(s, mr, nr))
+        if s.pair:
+            out.append(pair_rows(s, mr, nr))
     if s.lane:
         out.append(lane_cols(s, s.tiles[0][0]))
         out.append(lane_cols1(s))
     fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}}},\n" for mr, nr in s.tiles)
     out.append(f"const i8_gemm_tile i8_gemm_tiles__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
+    if s.pair:  # the same widths over any number of rows (kernel set .rows, dispatch.c)
+        fns = "".join(f"    {{{nr}, i8_gemm_{mr}x{nr}c{s.ku}__{s.name}_rows}},\n"
+                      for mr, nr in s.tiles)
+        out.append(f"const i8_gemm_tile i8_gemm_rows__{s.name}[] = {{\n{fns}    {{0, NULL}}}};\n")
     if s.guard:
         out.append("#endif\n")
     return "\n".join(out)

@@ -113,6 +113,17 @@ def test_strided_a_and_c(kd: dict, k: int, lda: int) -> None:
 
 
 @pytest.mark.parametrize("kd", SETS)
+@pytest.mark.parametrize("m,k,n", [(601, 16, 40), (300, 24, 16), (517, 64, 33), (9, 1000, 40)])
+def test_row_chunks_and_wide_panels(kd: dict, m: int, k: int, n: int) -> None:
+    """Many rows (the driver's chunks of rows per `_rows` call, an odd last row) and a panel
+    too large for the rows-outer loop (k = 1000: each column block over every row at once)."""
+    rng = np.random.default_rng(m + k)
+    a, kw = case(rng, m, k, n)
+    check(kd, a, kw, c_cols=n + 5)
+    check(kd, a, {**kw, "mult": kw["mult"] * np.float32(1000)}, out_f32=1)
+
+
+@pytest.mark.parametrize("kd", SETS)
 @pytest.mark.parametrize("k", (3, 16, 27, 100))
 def test_padded_rows(kd: dict, k: int) -> None:
     """Rows zero-padded to kp and the panel's k raised to kp, as the im2col conv runs it."""

@@ -512,6 +512,17 @@ static int gemm_sets(void) {
             failed += bad;
             passed += !bad;
         }
+        /* many rows (the driver's row chunks per _rows call, an odd last row) and a panel
+         * too large for the rows-outer loop (k = 1000) */
+        static const int many[][3] = {{601, 16, 40}, {300, 24, 16}, {517, 64, 33}, {9, 1000, 40}};
+        for (size_t b = 0; b < sizeof many / sizeof *many; b++)
+            for (int v = 0; v < 8; v++) {
+                const int bad = gemm_case(kd, ref, many[b][0], many[b][1], many[b][2], zps[v % 4],
+                                          v & 1 ? -40 : -128, v & 1 ? 50 : 127, v >> 1 & 1,
+                                          v >> 2 & 1);
+                failed += bad;
+                passed += !bad;
+            }
         printf("gemm set %s: %s\n", kd->name, failed == f0 ? "ok" : "FAILED");
     }
     printf("gemm sets: %ld passed, %ld failed\n", passed, failed);

@@ -7,10 +7,14 @@
 #include "kernels/gemm/gemm.h"
 
 #define SET(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A)                                 \
-    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, 0}
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, NULL, 0}
+/* a set whose tiles also come as `_rows` functions (any number of rows per call) */
+#define SET_ROWS(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A)                            \
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME,                \
+     i8_gemm_rows__##NAME, 0}
 /* a set exact only on panels whose weights all have |w| <= W_MAX (gemm.h, w_le64) */
 #define SET_W(NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, W_MAX)                         \
-    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, W_MAX}
+    {#NAME, LAYOUT, CPU, NATIVE, MR, KU, AELEM, PACK_A, i8_gemm_tiles__##NAME, NULL, W_MAX}
 
 /* rows of the avx2ubs tiles (tools/gen_gemm_tiles.py) */
 #define AVX2UBS_MR 6
@@ -24,8 +28,8 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(neon_pair, I8_GEMM_ROWS, I8_GEMM_CPU_NEON, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
 #endif
 #if defined(I8_GEMM_HAVE_NEONDOT) /* aarch64 */
-    SET(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
-    SET(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET_ROWS(neonmlal, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET_ROWS(neonmull, I8_GEMM_K4N16S, I8_GEMM_CPU_NEON, 1, 2, 4, 4, i8_gemm_pack_a_s8x4),
     SET(neondot, I8_GEMM_ROWS, I8_GEMM_CPU_NEONDOT, 1, I8_NEON_GEMM_MR, 16, 0, NULL),
     SET(neondot4, I8_GEMM_K4N16S, I8_GEMM_CPU_NEONDOT, 1, 5, 4, 1, i8_gemm_pack_a_s8),
 #endif
@@ -49,8 +53,8 @@ static const i8_gemm_kernel KERNELS[] = {
     SET(avxvnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 6, 4, 1, i8_gemm_pack_a_u8),
     SET(avx512vnni_emu, I8_GEMM_K4N16, I8_GEMM_CPU_ANY, 0, 8, 4, 1, i8_gemm_pack_a_u8),
     SET(neondot4_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 5, 4, 1, i8_gemm_pack_a_s8),
-    SET(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
-    SET(neonmull_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET_ROWS(neonmlal_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
+    SET_ROWS(neonmull_emu, I8_GEMM_K4N16S, I8_GEMM_CPU_ANY, 0, 2, 4, 4, i8_gemm_pack_a_s8x4),
 };
 #define NKERNELS (sizeof KERNELS / sizeof KERNELS[0])
 
@@ -183,6 +187,9 @@ static size_t weight_offset(const i8_gemm_panel *pn, size_t j) {
 
 #define WEIGHTS_IN_L1_BYTES 24576
 #define MAX_COL_BLOCKS 128
+/* prepared rows per _rows call on the rows-outer path: half a 32 KB L1D (Cortex-A53 / A72),
+ * so a chunk stays cached across its column blocks */
+#define ROWS_CHUNK_BYTES 16384
 
 /* Rows [0, m) of a (prepared or raw) against every channel: each tile covers mr rows and the
  * widest fitting column block. Loop order: when all the weights fit in L1 (small K and N:
@@ -296,6 +303,22 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
             cb[nb].p.mult = pn->mult + j;
             j += cb[nb].nc;
         }
+        if (cb[nb - 1].j + cb[nb - 1].nc == n && kd->rows) {
+            /* the sets with _rows functions: per chunk of rows that stays in L1, one call
+             * per column block (the per-tile setup once per chunk, not per row tile) */
+            size_t chunk = ROWS_CHUNK_BYTES / (a_stride ? a_stride : 1) / mr * mr;
+            if (chunk < mr) chunk = mr;
+            for (size_t b = 0; b < nb; b++) cb[b].fn = tile_for(kd->rows, n - cb[b].j)->fn;
+            for (size_t i = 0; i < m; i += chunk) {
+                const size_t rows = m - i < chunk ? m - i : chunk;
+                const unsigned char *ai = ab + i * a_stride;
+                unsigned char *ci = c + i * c_row;
+                for (size_t b = 0; b < nb; b++)
+                    cb[b].fn(rows, cb[b].nc, kc, ai, a_stride, cb[b].w, ci + cb[b].c_off, c_row,
+                             &cb[b].p);
+            }
+            return;
+        }
         if (cb[nb - 1].j + cb[nb - 1].nc == n) {
             const i8_gemm_cols_ukernel cols_mr = cols_for(kd, mr, pn->out_f32),
                                        cols_1 = cols_for(kd, 1, pn->out_f32);
@@ -370,6 +393,11 @@ static void run_block_tiles(const i8_gemm_kernel *kd, const i8_gemm_panel *pn, s
         p.bias = pn->bias + j;
         p.mult = pn->mult + j;
         const unsigned char *w = pn->w + weight_offset(pn, j);
+        if (kd->rows) { /* every row of the block in one call */
+            tile_for(kd->rows, n - j)->fn(m, nc, kc, ab, a_stride, w, c + j * esz, c_row, &p);
+            j += nc;
+            continue;
+        }
         for (size_t i = 0; i < m; i += mr) {
             const size_t rows = m - i < mr ? m - i : mr;
             t->fn(rows, nc, kc, ab + i * a_stride, a_stride, w, c + i * c_row + j * esz, c_row,

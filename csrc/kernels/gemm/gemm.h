@@ -116,6 +116,10 @@ typedef struct {
     uint32_t a_elem; /* bytes per prepared a element; 0: tiles read the raw a rows */
     i8_gemm_pack_a_fn pack_a;
     const i8_gemm_tile *tiles; /* widest first, {0, NULL}-terminated */
+    /* NULL, or the same widths as tiles over any number of rows (mr = the row count): the
+     * per-tile setup (bias, epilogue constants, the call) once per call, not per row tile
+     * (the NEON quad-pair sets: tools/gen_gemm_tiles.py, pair_rows) */
+    const i8_gemm_tile *rows;
     /* 0: exact for every int8 weight; 64: exact only on panels whose weights all have
      * |w| <= 64 (pn->w_le64; avx2ubs: vpmaddubsw's saturating int16 pair sums) */
     int32_t w_max;
@@ -240,7 +244,9 @@ void i8_gemm_1x16c4_cols__neondot4(size_t mr, size_t nb, size_t kc, const void *
                                    size_t c_stride, const i8_gemm_params *p);
 /* generated, K4N16S on Armv8.0 NEON: smull + smlal pairs (w_m128 == 0) / smull per product */
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal[];
+extern const i8_gemm_tile i8_gemm_rows__neonmlal[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull[];
+extern const i8_gemm_tile i8_gemm_rows__neonmull[];
 #endif
 
 /* Generated broadcast tiles (tools/gen_gemm_tiles.py -> tiles_<set>.c). */
@@ -278,7 +284,9 @@ void i8_gemm_1x16c4_cols__neondot4_emu(size_t mr, size_t nb, size_t kc, const vo
                                        size_t a_stride, const void *w, size_t w_block, void *c,
                                        size_t c_stride, const i8_gemm_params *p);
 extern const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[];
+extern const i8_gemm_tile i8_gemm_rows__neonmlal_emu[];
 extern const i8_gemm_tile i8_gemm_tiles__neonmull_emu[];
+extern const i8_gemm_tile i8_gemm_rows__neonmull_emu[];
 void i8_gemm_pack_a_i16(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,
                         void *dst);
 void i8_gemm_pack_a_u8(size_t rows, const int8_t *src, size_t src_stride, size_t k, size_t kc,

@@ -538,6 +538,1004 @@ void i8_gemm_2x16c4__neonmlal(
     }
 }
 
+void i8_gemm_2x16c4__neonmlal_rows(
+    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
+    const unsigned char *wp = (const unsigned char *)w;
+    const neonmlal_vec b_0 = neonmlal_acc0lo(p->bias + 0);
+    const neonmlal_vec b_1 = neonmlal_acc0hi(p->bias + 0);
+    const neonmlal_vec b_2 = neonmlal_acc0lo(p->bias + 4);
+    const neonmlal_vec b_3 = neonmlal_acc0hi(p->bias + 4);
+    const neonmlal_vec b_4 = neonmlal_acc0lo(p->bias + 8);
+    const neonmlal_vec b_5 = neonmlal_acc0hi(p->bias + 8);
+    const neonmlal_vec b_6 = neonmlal_acc0lo(p->bias + 12);
+    const neonmlal_vec b_7 = neonmlal_acc0hi(p->bias + 12);
+    const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
+    const size_t n0 = nc < 16 ? nc : 16;
+    if (nc == 16 && !rq.r.out_f32 && m) { /* pair_rows_asm in tools/gen_gemm_tiles.py */
+        int8x16_t kv[7]; /* multipliers, y_zp, qmin, qmax as the epilogue's vectors */
+        kv[0] = vreinterpretq_s8_f32(rq.m0);
+        kv[1] = vreinterpretq_s8_f32(rq.m1);
+        kv[2] = vreinterpretq_s8_f32(rq.m2);
+        kv[3] = vreinterpretq_s8_f32(rq.m3);
+        kv[4] = vreinterpretq_s8_s16(rq.r.zp);
+        kv[5] = rq.r.qmin;
+        kv[6] = rq.r.qmax;
+        const neonmlal_vec bz[8] = {b_0, b_1, b_2, b_3, b_4, b_5, b_6, b_7};
+        const unsigned char *ab = (const unsigned char *)a, *a0, *a1, *w0;
+        unsigned char *cb = (unsigned char *)c, *c1;
+        size_t rows = m, n;
+        __asm__ volatile(
+            "4:\n\t"
+            "mov %[a0], %[ab]\n\t"
+            "add %[a1], %[ab], %[as]\n\t"
+            "add %[c1], %[cb], %[cs]\n\t"
+            "cmp %[rows], #1\n\t"
+            "csel %[a1], %[a0], %[a1], eq\n\t"
+            "csel %[c1], %[cb], %[c1], eq\n\t"
+            "mov %[w], %[wb]\n\t"
+            "lsr %[n], %[kc], #4\n\t"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bz]]\n\t"
+            "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[bz2]]\n\t"
+            "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[bz]]\n\t"
+            "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[bz2]]\n\t"
+            "tbz %[n], #0, 2f\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "2:\n\t"
+            "lsr %[n], %[n], #1\n\t"
+            "cbz %[n], 3f\n\t"
+            "1:\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "b.ne 1b\n\t"
+            "3:\n\t"
+            "tbz %[kc], #3, 5f\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+            "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v24.4s, v14.8h\n\t"
+            "sadalp v25.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v26.4s, v14.8h\n\t"
+            "sadalp v27.4s, v15.8h\n\t"
+            "smull v12.8h, v6.8b, v0.8b\n\t"
+            "smull2 v13.8h, v6.16b, v0.16b\n\t"
+            "smlal v12.8h, v10.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+            "sadalp v20.4s, v12.8h\n\t"
+            "sadalp v21.4s, v13.8h\n\t"
+            "smull v14.8h, v6.8b, v2.8b\n\t"
+            "smull2 v15.8h, v6.16b, v2.16b\n\t"
+            "smlal v14.8h, v10.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+            "sadalp v28.4s, v14.8h\n\t"
+            "sadalp v29.4s, v15.8h\n\t"
+            "smull v12.8h, v7.8b, v0.8b\n\t"
+            "smull2 v13.8h, v7.16b, v0.16b\n\t"
+            "smlal v12.8h, v11.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+            "sadalp v22.4s, v12.8h\n\t"
+            "sadalp v23.4s, v13.8h\n\t"
+            "smull v14.8h, v7.8b, v2.8b\n\t"
+            "smull2 v15.8h, v7.16b, v2.16b\n\t"
+            "smlal v14.8h, v11.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+            "sadalp v30.4s, v14.8h\n\t"
+            "sadalp v31.4s, v15.8h\n\t"
+            "5:\n\t"
+            "addp v16.4s, v16.4s, v17.4s\n\t"
+            "addp v18.4s, v18.4s, v19.4s\n\t"
+            "addp v20.4s, v20.4s, v21.4s\n\t"
+            "addp v22.4s, v22.4s, v23.4s\n\t"
+            "addp v24.4s, v24.4s, v25.4s\n\t"
+            "addp v26.4s, v26.4s, v27.4s\n\t"
+            "addp v28.4s, v28.4s, v29.4s\n\t"
+            "addp v30.4s, v30.4s, v31.4s\n\t"
+            "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[k]]\n\t"
+            "ldr q4, [%[k], #64]\n\t"
+            "ldp q5, q6, [%[k], #80]\n\t"
+            "scvtf v16.4s, v16.4s\n\t"
+            "scvtf v18.4s, v18.4s\n\t"
+            "scvtf v20.4s, v20.4s\n\t"
+            "scvtf v22.4s, v22.4s\n\t"
+            "fmul v16.4s, v16.4s, v0.4s\n\t"
+            "fmul v18.4s, v18.4s, v1.4s\n\t"
+            "fmul v20.4s, v20.4s, v2.4s\n\t"
+            "fmul v22.4s, v22.4s, v3.4s\n\t"
+            "fcvtns v16.4s, v16.4s\n\t"
+            "fcvtns v18.4s, v18.4s\n\t"
+            "fcvtns v20.4s, v20.4s\n\t"
+            "fcvtns v22.4s, v22.4s\n\t"
+            "sqxtn v7.4h, v16.4s\n\t"
+            "sqxtn2 v7.8h, v18.4s\n\t"
+            "sqxtn v8.4h, v20.4s\n\t"
+            "sqxtn2 v8.8h, v22.4s\n\t"
+            "sqadd v7.8h, v7.8h, v4.8h\n\t"
+            "sqadd v8.8h, v8.8h, v4.8h\n\t"
+            "sqxtn v7.8b, v7.8h\n\t"
+            "sqxtn2 v7.16b, v8.8h\n\t"
+            "smax v7.16b, v7.16b, v5.16b\n\t"
+            "smin v7.16b, v7.16b, v6.16b\n\t"
+            "scvtf v24.4s, v24.4s\n\t"
+            "scvtf v26.4s, v26.4s\n\t"
+            "scvtf v28.4s, v28.4s\n\t"
+            "scvtf v30.4s, v30.4s\n\t"
+            "fmul v24.4s, v24.4s, v0.4s\n\t"
+            "fmul v26.4s, v26.4s, v1.4s\n\t"
+            "fmul v28.4s, v28.4s, v2.4s\n\t"
+            "fmul v30.4s, v30.4s, v3.4s\n\t"
+            "fcvtns v24.4s, v24.4s\n\t"
+            "fcvtns v26.4s, v26.4s\n\t"
+            "fcvtns v28.4s, v28.4s\n\t"
+            "fcvtns v30.4s, v30.4s\n\t"
+            "sqxtn v9.4h, v24.4s\n\t"
+            "sqxtn2 v9.8h, v26.4s\n\t"
+            "sqxtn v10.4h, v28.4s\n\t"
+            "sqxtn2 v10.8h, v30.4s\n\t"
+            "sqadd v9.8h, v9.8h, v4.8h\n\t"
+            "sqadd v10.8h, v10.8h, v4.8h\n\t"
+            "sqxtn v9.8b, v9.8h\n\t"
+            "sqxtn2 v9.16b, v10.8h\n\t"
+            "smax v9.16b, v9.16b, v5.16b\n\t"
+            "smin v9.16b, v9.16b, v6.16b\n\t"
+            "str q9, [%[c1]]\n\t"
+            "str q7, [%[cb]]\n\t"
+            "add %[ab], %[ab], %[as2]\n\t"
+            "add %[cb], %[cb], %[cs2]\n\t"
+            "subs %[rows], %[rows], #2\n\t"
+            "b.hi 4b\n\t"
+            : [ab] "+r"(ab), [cb] "+r"(cb), [rows] "+r"(rows), [a0] "=&r"(a0),
+              [a1] "=&r"(a1), [c1] "=&r"(c1), [w] "=&r"(w0), [n] "=&r"(n)
+            : [as] "r"(a_stride), [cs] "r"(c_stride), [as2] "r"(2 * a_stride),
+              [cs2] "r"(2 * c_stride), [wb] "r"(wp), [kc] "r"(bytes), [bz] "r"(bz),
+              [bz2] "r"(bz + 4), [k] "r"(kv)
+            : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        return;
+    }
+    for (size_t i = 0; i < m; i += 2) {
+        const unsigned char *a0 = (const unsigned char *)a + i * a_stride;
+        unsigned char *c0 = (unsigned char *)c + i * c_stride;
+        const unsigned char *a1 = a0 + a_stride;
+        unsigned char *c1 = c0 + c_stride;
+        if (m - i <= 1) {
+            a1 = a0;
+            c1 = c0;
+        }
+        neonmlal_vec acc0_0 = b_0;
+        neonmlal_vec acc0_1 = b_1;
+        neonmlal_vec acc0_2 = b_2;
+        neonmlal_vec acc0_3 = b_3;
+        neonmlal_vec acc0_4 = b_4;
+        neonmlal_vec acc0_5 = b_5;
+        neonmlal_vec acc0_6 = b_6;
+        neonmlal_vec acc0_7 = b_7;
+        neonmlal_vec acc1_0 = b_0;
+        neonmlal_vec acc1_1 = b_1;
+        neonmlal_vec acc1_2 = b_2;
+        neonmlal_vec acc1_3 = b_3;
+        neonmlal_vec acc1_4 = b_4;
+        neonmlal_vec acc1_5 = b_5;
+        neonmlal_vec acc1_6 = b_6;
+        neonmlal_vec acc1_7 = b_7;
+        if (bytes >= ASM_MIN_KC) { /* pair_asm_loop in tools/gen_gemm_tiles.py */
+            neonmlal_vec acc[16];
+            size_t n = bytes / 16;
+            const unsigned char *w0 = wp;
+            __asm__ volatile(
+                "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[bias]]\n\t"
+                "movi v0.16b, #0\n\t"
+                "zip1 v16.4s, v8.4s, v0.4s\n\t"
+                "zip2 v17.4s, v8.4s, v0.4s\n\t"
+                "zip1 v18.4s, v9.4s, v0.4s\n\t"
+                "zip2 v19.4s, v9.4s, v0.4s\n\t"
+                "zip1 v20.4s, v10.4s, v0.4s\n\t"
+                "zip2 v21.4s, v10.4s, v0.4s\n\t"
+                "zip1 v22.4s, v11.4s, v0.4s\n\t"
+                "zip2 v23.4s, v11.4s, v0.4s\n\t"
+                "mov v24.16b, v16.16b\n\t"
+                "mov v25.16b, v17.16b\n\t"
+                "mov v26.16b, v18.16b\n\t"
+                "mov v27.16b, v19.16b\n\t"
+                "mov v28.16b, v20.16b\n\t"
+                "mov v29.16b, v21.16b\n\t"
+                "mov v30.16b, v22.16b\n\t"
+                "mov v31.16b, v23.16b\n\t"
+                "tbz %[n], #0, 2f\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "2:\n\t"
+                "lsr %[n], %[n], #1\n\t"
+                "cbz %[n], 3f\n\t"
+                "1:\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+                "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+                "ld1 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[w]], #64\n\t"
+                "ld1 {v8.16b, v9.16b, v10.16b, v11.16b}, [%[w]], #64\n\t"
+                "smull v12.8h, v4.8b, v0.8b\n\t"
+                "smull2 v13.8h, v4.16b, v0.16b\n\t"
+                "smlal v12.8h, v8.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+                "sadalp v16.4s, v12.8h\n\t"
+                "sadalp v17.4s, v13.8h\n\t"
+                "smull v14.8h, v4.8b, v2.8b\n\t"
+                "smull2 v15.8h, v4.16b, v2.16b\n\t"
+                "smlal v14.8h, v8.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+                "sadalp v24.4s, v14.8h\n\t"
+                "sadalp v25.4s, v15.8h\n\t"
+                "smull v12.8h, v5.8b, v0.8b\n\t"
+                "smull2 v13.8h, v5.16b, v0.16b\n\t"
+                "smlal v12.8h, v9.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+                "sadalp v18.4s, v12.8h\n\t"
+                "sadalp v19.4s, v13.8h\n\t"
+                "smull v14.8h, v5.8b, v2.8b\n\t"
+                "smull2 v15.8h, v5.16b, v2.16b\n\t"
+                "smlal v14.8h, v9.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+                "sadalp v26.4s, v14.8h\n\t"
+                "sadalp v27.4s, v15.8h\n\t"
+                "smull v12.8h, v6.8b, v0.8b\n\t"
+                "smull2 v13.8h, v6.16b, v0.16b\n\t"
+                "smlal v12.8h, v10.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v10.16b, v1.16b\n\t"
+                "sadalp v20.4s, v12.8h\n\t"
+                "sadalp v21.4s, v13.8h\n\t"
+                "smull v14.8h, v6.8b, v2.8b\n\t"
+                "smull2 v15.8h, v6.16b, v2.16b\n\t"
+                "smlal v14.8h, v10.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v10.16b, v3.16b\n\t"
+                "sadalp v28.4s, v14.8h\n\t"
+                "sadalp v29.4s, v15.8h\n\t"
+                "smull v12.8h, v7.8b, v0.8b\n\t"
+                "smull2 v13.8h, v7.16b, v0.16b\n\t"
+                "smlal v12.8h, v11.8b, v1.8b\n\t"
+                "smlal2 v13.8h, v11.16b, v1.16b\n\t"
+                "sadalp v22.4s, v12.8h\n\t"
+                "sadalp v23.4s, v13.8h\n\t"
+                "smull v14.8h, v7.8b, v2.8b\n\t"
+                "smull2 v15.8h, v7.16b, v2.16b\n\t"
+                "smlal v14.8h, v11.8b, v3.8b\n\t"
+                "smlal2 v15.8h, v11.16b, v3.16b\n\t"
+                "sadalp v30.4s, v14.8h\n\t"
+                "sadalp v31.4s, v15.8h\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "b.ne 1b\n\t"
+                "3:\n\t"
+                "stp q16, q17, [%[acc], #0]\n\t"
+                "stp q18, q19, [%[acc], #32]\n\t"
+                "stp q20, q21, [%[acc], #64]\n\t"
+                "stp q22, q23, [%[acc], #96]\n\t"
+                "stp q24, q25, [%[acc], #128]\n\t"
+                "stp q26, q27, [%[acc], #160]\n\t"
+                "stp q28, q29, [%[acc], #192]\n\t"
+                "stp q30, q31, [%[acc], #224]\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w0), [n] "+r"(n)
+                : [acc] "r"(acc), [bias] "r"(p->bias)
+                : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+            acc0_0 = acc[0];
+            acc0_1 = acc[1];
+            acc0_2 = acc[2];
+            acc0_3 = acc[3];
+            acc0_4 = acc[4];
+            acc0_5 = acc[5];
+            acc0_6 = acc[6];
+            acc0_7 = acc[7];
+            acc1_0 = acc[8];
+            acc1_1 = acc[9];
+            acc1_2 = acc[10];
+            acc1_3 = acc[11];
+            acc1_4 = acc[12];
+            acc1_5 = acc[13];
+            acc1_6 = acc[14];
+            acc1_7 = acc[15];
+            if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+                const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 0);
+                const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 16);
+                const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 0);
+                const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 16);
+                const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(w0 + 0);
+                const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(w0 + 64);
+                acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(w0 + 32);
+                const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(w0 + 96);
+                acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+                acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            }
+        } else {
+            for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
+                const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
+                const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
+                const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
+                const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * q + 16);
+                const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * q + 0);
+                const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * q + 64);
+                acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * q + 32);
+                const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * q + 96);
+                acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+                acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+                const neonmlal_xvec xa0_1 = neonmlal_loadx(a0 + 4 * q + 32);
+                const neonmlal_xvec xb0_1 = neonmlal_loadx(a0 + 4 * q + 48);
+                const neonmlal_xvec xa1_1 = neonmlal_loadx(a1 + 4 * q + 32);
+                const neonmlal_xvec xb1_1 = neonmlal_loadx(a1 + 4 * q + 48);
+                const neonmlal_wvec2 wa0_1 = neonmlal_loadw2(wp + 16 * q + 128);
+                const neonmlal_wvec2 wb0_1 = neonmlal_loadw2(wp + 16 * q + 192);
+                acc0_0 = neonmlal_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+                acc0_1 = neonmlal_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+                acc1_0 = neonmlal_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+                acc1_1 = neonmlal_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+                acc0_2 = neonmlal_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+                acc0_3 = neonmlal_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+                acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+                acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+                const neonmlal_wvec2 wa1_1 = neonmlal_loadw2(wp + 16 * q + 160);
+                const neonmlal_wvec2 wb1_1 = neonmlal_loadw2(wp + 16 * q + 224);
+                acc0_4 = neonmlal_dotlo(acc0_4, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+                acc0_5 = neonmlal_dothi(acc0_5, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+                acc1_4 = neonmlal_dotlo(acc1_4, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+                acc1_5 = neonmlal_dothi(acc1_5, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+                acc0_6 = neonmlal_dotlo(acc0_6, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+                acc0_7 = neonmlal_dothi(acc0_7, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+                acc1_6 = neonmlal_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+                acc1_7 = neonmlal_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+            }
+            if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+                const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+                const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+                const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+                const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+                const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+                const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+                acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+                acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+                acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+                acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+                const neonmlal_wvec2 wa1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 32);
+                const neonmlal_wvec2 wb1_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 96);
+                acc0_4 = neonmlal_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc0_5 = neonmlal_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+                acc1_4 = neonmlal_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc1_5 = neonmlal_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+                acc0_6 = neonmlal_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc0_7 = neonmlal_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+                acc1_6 = neonmlal_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+                acc1_7 = neonmlal_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            }
+        }
+        if (n0 == 16) {
+            neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, 16);
+            neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, 16);
+        } else {
+            neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), neonmlal_fold(acc1_4, acc1_5), neonmlal_fold(acc1_6, acc1_7),
+                          p->mult, c1, n0);
+            neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), neonmlal_fold(acc0_4, acc0_5), neonmlal_fold(acc0_6, acc0_7),
+                          p->mult, c0, n0);
+        }
+    }
+}
+
 void i8_gemm_2x8c4__neonmlal(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
@@ -621,9 +1619,379 @@ void i8_gemm_2x8c4__neonmlal(
     }
 }
 
+void i8_gemm_2x8c4__neonmlal_rows(
+    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
+    const unsigned char *wp = (const unsigned char *)w;
+    const neonmlal_vec b_0 = neonmlal_acc0lo(p->bias + 0);
+    const neonmlal_vec b_1 = neonmlal_acc0hi(p->bias + 0);
+    const neonmlal_vec b_2 = neonmlal_acc0lo(p->bias + 4);
+    const neonmlal_vec b_3 = neonmlal_acc0hi(p->bias + 4);
+    const neonmlal_rq rq = neonmlal_rq_init_m(&p->rq, p->mult);
+    const size_t n0 = nc < 8 ? nc : 8;
+    const neonmlal_vec z = neonmlal_zero();
+    if (nc == 8 && !rq.r.out_f32 && m) { /* pair_rows_asm in tools/gen_gemm_tiles.py */
+        int8x16_t kv[7]; /* multipliers, y_zp, qmin, qmax as the epilogue's vectors */
+        kv[0] = vreinterpretq_s8_f32(rq.m0);
+        kv[1] = vreinterpretq_s8_f32(rq.m1);
+        kv[2] = vreinterpretq_s8_f32(rq.m2);
+        kv[3] = vreinterpretq_s8_f32(rq.m3);
+        kv[4] = vreinterpretq_s8_s16(rq.r.zp);
+        kv[5] = rq.r.qmin;
+        kv[6] = rq.r.qmax;
+        const neonmlal_vec bz[4] = {b_0, b_1, b_2, b_3};
+        const unsigned char *ab = (const unsigned char *)a, *a0, *a1, *w0;
+        unsigned char *cb = (unsigned char *)c, *c1;
+        size_t rows = m, n;
+        __asm__ volatile(
+            "4:\n\t"
+            "mov %[a0], %[ab]\n\t"
+            "add %[a1], %[ab], %[as]\n\t"
+            "add %[c1], %[cb], %[cs]\n\t"
+            "cmp %[rows], #1\n\t"
+            "csel %[a1], %[a0], %[a1], eq\n\t"
+            "csel %[c1], %[cb], %[c1], eq\n\t"
+            "mov %[w], %[wb]\n\t"
+            "lsr %[n], %[kc], #4\n\t"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[bz]]\n\t"
+            "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[bz]]\n\t"
+            "tbz %[n], #0, 2f\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "2:\n\t"
+            "lsr %[n], %[n], #1\n\t"
+            "cbz %[n], 3f\n\t"
+            "1:\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "b.ne 1b\n\t"
+            "3:\n\t"
+            "tbz %[kc], #3, 5f\n\t"
+            "ld1 {v0.16b, v1.16b}, [%[a0]], #32\n\t"
+            "ld1 {v2.16b, v3.16b}, [%[a1]], #32\n\t"
+            "ld1 {v4.16b, v5.16b}, [%[w]], %[ws]\n\t"
+            "ld1 {v8.16b, v9.16b}, [%[w]], %[ws]\n\t"
+            "smull v12.8h, v4.8b, v0.8b\n\t"
+            "smull2 v13.8h, v4.16b, v0.16b\n\t"
+            "smlal v12.8h, v8.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v8.16b, v1.16b\n\t"
+            "sadalp v16.4s, v12.8h\n\t"
+            "sadalp v17.4s, v13.8h\n\t"
+            "smull v14.8h, v4.8b, v2.8b\n\t"
+            "smull2 v15.8h, v4.16b, v2.16b\n\t"
+            "smlal v14.8h, v8.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v8.16b, v3.16b\n\t"
+            "sadalp v20.4s, v14.8h\n\t"
+            "sadalp v21.4s, v15.8h\n\t"
+            "smull v12.8h, v5.8b, v0.8b\n\t"
+            "smull2 v13.8h, v5.16b, v0.16b\n\t"
+            "smlal v12.8h, v9.8b, v1.8b\n\t"
+            "smlal2 v13.8h, v9.16b, v1.16b\n\t"
+            "sadalp v18.4s, v12.8h\n\t"
+            "sadalp v19.4s, v13.8h\n\t"
+            "smull v14.8h, v5.8b, v2.8b\n\t"
+            "smull2 v15.8h, v5.16b, v2.16b\n\t"
+            "smlal v14.8h, v9.8b, v3.8b\n\t"
+            "smlal2 v15.8h, v9.16b, v3.16b\n\t"
+            "sadalp v22.4s, v14.8h\n\t"
+            "sadalp v23.4s, v15.8h\n\t"
+            "5:\n\t"
+            "addp v16.4s, v16.4s, v17.4s\n\t"
+            "addp v18.4s, v18.4s, v19.4s\n\t"
+            "addp v20.4s, v20.4s, v21.4s\n\t"
+            "addp v22.4s, v22.4s, v23.4s\n\t"
+            "ld1 {v0.4s, v1.4s}, [%[k]]\n\t"
+            "ldr q4, [%[k], #64]\n\t"
+            "ldp q5, q6, [%[k], #80]\n\t"
+            "scvtf v16.4s, v16.4s\n\t"
+            "scvtf v18.4s, v18.4s\n\t"
+            "fmul v16.4s, v16.4s, v0.4s\n\t"
+            "fmul v18.4s, v18.4s, v1.4s\n\t"
+            "fcvtns v16.4s, v16.4s\n\t"
+            "fcvtns v18.4s, v18.4s\n\t"
+            "sqxtn v7.4h, v16.4s\n\t"
+            "sqxtn2 v7.8h, v18.4s\n\t"
+            "sqadd v7.8h, v7.8h, v4.8h\n\t"
+            "sqxtn v7.8b, v7.8h\n\t"
+            "smax v7.8b, v7.8b, v5.8b\n\t"
+            "smin v7.8b, v7.8b, v6.8b\n\t"
+            "scvtf v20.4s, v20.4s\n\t"
+            "scvtf v22.4s, v22.4s\n\t"
+            "fmul v20.4s, v20.4s, v0.4s\n\t"
+            "fmul v22.4s, v22.4s, v1.4s\n\t"
+            "fcvtns v20.4s, v20.4s\n\t"
+            "fcvtns v22.4s, v22.4s\n\t"
+            "sqxtn v9.4h, v20.4s\n\t"
+            "sqxtn2 v9.8h, v22.4s\n\t"
+            "sqadd v9.8h, v9.8h, v4.8h\n\t"
+            "sqxtn v9.8b, v9.8h\n\t"
+            "smax v9.8b, v9.8b, v5.8b\n\t"
+            "smin v9.8b, v9.8b, v6.8b\n\t"
+            "str d9, [%[c1]]\n\t"
+            "str d7, [%[cb]]\n\t"
+            "add %[ab], %[ab], %[as2]\n\t"
+            "add %[cb], %[cb], %[cs2]\n\t"
+            "subs %[rows], %[rows], #2\n\t"
+            "b.hi 4b\n\t"
+            : [ab] "+r"(ab), [cb] "+r"(cb), [rows] "+r"(rows), [a0] "=&r"(a0),
+              [a1] "=&r"(a1), [c1] "=&r"(c1), [w] "=&r"(w0), [n] "=&r"(n)
+            : [as] "r"(a_stride), [cs] "r"(c_stride), [as2] "r"(2 * a_stride),
+              [cs2] "r"(2 * c_stride), [wb] "r"(wp), [kc] "r"(bytes), [bz] "r"(bz),
+              [k] "r"(kv), [ws] "r"((size_t)64)
+            : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        return;
+    }
+    for (size_t i = 0; i < m; i += 2) {
+        const unsigned char *a0 = (const unsigned char *)a + i * a_stride;
+        unsigned char *c0 = (unsigned char *)c + i * c_stride;
+        const unsigned char *a1 = a0 + a_stride;
+        unsigned char *c1 = c0 + c_stride;
+        if (m - i <= 1) {
+            a1 = a0;
+            c1 = c0;
+        }
+        neonmlal_vec acc0_0 = b_0;
+        neonmlal_vec acc0_1 = b_1;
+        neonmlal_vec acc0_2 = b_2;
+        neonmlal_vec acc0_3 = b_3;
+        neonmlal_vec acc1_0 = b_0;
+        neonmlal_vec acc1_1 = b_1;
+        neonmlal_vec acc1_2 = b_2;
+        neonmlal_vec acc1_3 = b_3;
+        for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * q + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * q + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * q + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * q + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * q + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * q + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_xvec xa0_1 = neonmlal_loadx(a0 + 4 * q + 32);
+            const neonmlal_xvec xb0_1 = neonmlal_loadx(a0 + 4 * q + 48);
+            const neonmlal_xvec xa1_1 = neonmlal_loadx(a1 + 4 * q + 32);
+            const neonmlal_xvec xb1_1 = neonmlal_loadx(a1 + 4 * q + 48);
+            const neonmlal_wvec2 wa0_1 = neonmlal_loadw2(wp + 16 * q + 128);
+            const neonmlal_wvec2 wb0_1 = neonmlal_loadw2(wp + 16 * q + 192);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+        }
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_xvec xa0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb0_0 = neonmlal_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_xvec xa1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_xvec xb1_0 = neonmlal_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_wvec2 wa0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_wvec2 wb0_0 = neonmlal_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+            acc0_0 = neonmlal_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        }
+        if (n0 == 8) {
+            neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, 8);
+            neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, 8);
+        } else {
+            neonmlal_store16x4(&rq, neonmlal_fold(acc1_0, acc1_1), neonmlal_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, n0);
+            neonmlal_store16x4(&rq, neonmlal_fold(acc0_0, acc0_1), neonmlal_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, n0);
+        }
+    }
+}
+
 const i8_gemm_tile i8_gemm_tiles__neonmlal[] = {
     {16, i8_gemm_2x16c4__neonmlal},
     {8, i8_gemm_2x8c4__neonmlal},
+    {0, NULL}};
+
+const i8_gemm_tile i8_gemm_rows__neonmlal[] = {
+    {16, i8_gemm_2x16c4__neonmlal_rows},
+    {8, i8_gemm_2x8c4__neonmlal_rows},
     {0, NULL}};
 
 #endif

@@ -136,6 +136,136 @@ void i8_gemm_2x16c4__neonmlal_emu(
     }
 }
 
+void i8_gemm_2x16c4__neonmlal_emu_rows(
+    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
+    const unsigned char *wp = (const unsigned char *)w;
+    const neonmlal_emu_vec b_0 = neonmlal_emu_acc0lo(p->bias + 0);
+    const neonmlal_emu_vec b_1 = neonmlal_emu_acc0hi(p->bias + 0);
+    const neonmlal_emu_vec b_2 = neonmlal_emu_acc0lo(p->bias + 4);
+    const neonmlal_emu_vec b_3 = neonmlal_emu_acc0hi(p->bias + 4);
+    const neonmlal_emu_vec b_4 = neonmlal_emu_acc0lo(p->bias + 8);
+    const neonmlal_emu_vec b_5 = neonmlal_emu_acc0hi(p->bias + 8);
+    const neonmlal_emu_vec b_6 = neonmlal_emu_acc0lo(p->bias + 12);
+    const neonmlal_emu_vec b_7 = neonmlal_emu_acc0hi(p->bias + 12);
+    const neonmlal_emu_rq rq = neonmlal_emu_rq_init_m(&p->rq, p->mult);
+    const size_t n0 = nc < 16 ? nc : 16;
+    for (size_t i = 0; i < m; i += 2) {
+        const unsigned char *a0 = (const unsigned char *)a + i * a_stride;
+        unsigned char *c0 = (unsigned char *)c + i * c_stride;
+        const unsigned char *a1 = a0 + a_stride;
+        unsigned char *c1 = c0 + c_stride;
+        if (m - i <= 1) {
+            a1 = a0;
+            c1 = c0;
+        }
+        neonmlal_emu_vec acc0_0 = b_0;
+        neonmlal_emu_vec acc0_1 = b_1;
+        neonmlal_emu_vec acc0_2 = b_2;
+        neonmlal_emu_vec acc0_3 = b_3;
+        neonmlal_emu_vec acc0_4 = b_4;
+        neonmlal_emu_vec acc0_5 = b_5;
+        neonmlal_emu_vec acc0_6 = b_6;
+        neonmlal_emu_vec acc0_7 = b_7;
+        neonmlal_emu_vec acc1_0 = b_0;
+        neonmlal_emu_vec acc1_1 = b_1;
+        neonmlal_emu_vec acc1_2 = b_2;
+        neonmlal_emu_vec acc1_3 = b_3;
+        neonmlal_emu_vec acc1_4 = b_4;
+        neonmlal_emu_vec acc1_5 = b_5;
+        neonmlal_emu_vec acc1_6 = b_6;
+        neonmlal_emu_vec acc1_7 = b_7;
+        for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
+            const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * q + 0);
+            const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * q + 16);
+            const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * q + 0);
+            const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * q + 16);
+            const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * q + 0);
+            const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * q + 64);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_emu_wvec2 wa1_0 = neonmlal_emu_loadw2(wp + 16 * q + 32);
+            const neonmlal_emu_wvec2 wb1_0 = neonmlal_emu_loadw2(wp + 16 * q + 96);
+            acc0_4 = neonmlal_emu_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_emu_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_emu_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_emu_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_emu_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_emu_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_emu_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_emu_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            const neonmlal_emu_xvec xa0_1 = neonmlal_emu_loadx(a0 + 4 * q + 32);
+            const neonmlal_emu_xvec xb0_1 = neonmlal_emu_loadx(a0 + 4 * q + 48);
+            const neonmlal_emu_xvec xa1_1 = neonmlal_emu_loadx(a1 + 4 * q + 32);
+            const neonmlal_emu_xvec xb1_1 = neonmlal_emu_loadx(a1 + 4 * q + 48);
+            const neonmlal_emu_wvec2 wa0_1 = neonmlal_emu_loadw2(wp + 16 * q + 128);
+            const neonmlal_emu_wvec2 wb0_1 = neonmlal_emu_loadw2(wp + 16 * q + 192);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            const neonmlal_emu_wvec2 wa1_1 = neonmlal_emu_loadw2(wp + 16 * q + 160);
+            const neonmlal_emu_wvec2 wb1_1 = neonmlal_emu_loadw2(wp + 16 * q + 224);
+            acc0_4 = neonmlal_emu_dotlo(acc0_4, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+            acc0_5 = neonmlal_emu_dothi(acc0_5, wa1_1.val[0], xa0_1, wb1_1.val[0], xb0_1);
+            acc1_4 = neonmlal_emu_dotlo(acc1_4, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+            acc1_5 = neonmlal_emu_dothi(acc1_5, wa1_1.val[0], xa1_1, wb1_1.val[0], xb1_1);
+            acc0_6 = neonmlal_emu_dotlo(acc0_6, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+            acc0_7 = neonmlal_emu_dothi(acc0_7, wa1_1.val[1], xa0_1, wb1_1.val[1], xb0_1);
+            acc1_6 = neonmlal_emu_dotlo(acc1_6, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+            acc1_7 = neonmlal_emu_dothi(acc1_7, wa1_1.val[1], xa1_1, wb1_1.val[1], xb1_1);
+        }
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_emu_wvec2 wa1_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 32);
+            const neonmlal_emu_wvec2 wb1_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 96);
+            acc0_4 = neonmlal_emu_dotlo(acc0_4, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc0_5 = neonmlal_emu_dothi(acc0_5, wa1_0.val[0], xa0_0, wb1_0.val[0], xb0_0);
+            acc1_4 = neonmlal_emu_dotlo(acc1_4, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc1_5 = neonmlal_emu_dothi(acc1_5, wa1_0.val[0], xa1_0, wb1_0.val[0], xb1_0);
+            acc0_6 = neonmlal_emu_dotlo(acc0_6, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc0_7 = neonmlal_emu_dothi(acc0_7, wa1_0.val[1], xa0_0, wb1_0.val[1], xb0_0);
+            acc1_6 = neonmlal_emu_dotlo(acc1_6, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+            acc1_7 = neonmlal_emu_dothi(acc1_7, wa1_0.val[1], xa1_0, wb1_0.val[1], xb1_0);
+        }
+        if (n0 == 16) {
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), neonmlal_emu_fold(acc1_4, acc1_5), neonmlal_emu_fold(acc1_6, acc1_7),
+                          p->mult, c1, 16);
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc0_0, acc0_1), neonmlal_emu_fold(acc0_2, acc0_3), neonmlal_emu_fold(acc0_4, acc0_5), neonmlal_emu_fold(acc0_6, acc0_7),
+                          p->mult, c0, 16);
+        } else {
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), neonmlal_emu_fold(acc1_4, acc1_5), neonmlal_emu_fold(acc1_6, acc1_7),
+                          p->mult, c1, n0);
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc0_0, acc0_1), neonmlal_emu_fold(acc0_2, acc0_3), neonmlal_emu_fold(acc0_4, acc0_5), neonmlal_emu_fold(acc0_6, acc0_7),
+                          p->mult, c0, n0);
+        }
+    }
+}
+
 void i8_gemm_2x8c4__neonmlal_emu(
     size_t mr, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
     size_t c_stride, const i8_gemm_params *p) {
@@ -219,7 +349,101 @@ void i8_gemm_2x8c4__neonmlal_emu(
     }
 }
 
+void i8_gemm_2x8c4__neonmlal_emu_rows(
+    size_t m, size_t nc, size_t kc, const void *a, size_t a_stride, const void *w, void *c,
+    size_t c_stride, const i8_gemm_params *p) {
+    const size_t bytes = kc; /* kc int8 per row: k rounded up to 8 (rows and weight blocks: kp) */
+    const unsigned char *wp = (const unsigned char *)w;
+    const neonmlal_emu_vec b_0 = neonmlal_emu_acc0lo(p->bias + 0);
+    const neonmlal_emu_vec b_1 = neonmlal_emu_acc0hi(p->bias + 0);
+    const neonmlal_emu_vec b_2 = neonmlal_emu_acc0lo(p->bias + 4);
+    const neonmlal_emu_vec b_3 = neonmlal_emu_acc0hi(p->bias + 4);
+    const neonmlal_emu_rq rq = neonmlal_emu_rq_init_m(&p->rq, p->mult);
+    const size_t n0 = nc < 8 ? nc : 8;
+    const neonmlal_emu_vec z = neonmlal_emu_zero();
+    for (size_t i = 0; i < m; i += 2) {
+        const unsigned char *a0 = (const unsigned char *)a + i * a_stride;
+        unsigned char *c0 = (unsigned char *)c + i * c_stride;
+        const unsigned char *a1 = a0 + a_stride;
+        unsigned char *c1 = c0 + c_stride;
+        if (m - i <= 1) {
+            a1 = a0;
+            c1 = c0;
+        }
+        neonmlal_emu_vec acc0_0 = b_0;
+        neonmlal_emu_vec acc0_1 = b_1;
+        neonmlal_emu_vec acc0_2 = b_2;
+        neonmlal_emu_vec acc0_3 = b_3;
+        neonmlal_emu_vec acc1_0 = b_0;
+        neonmlal_emu_vec acc1_1 = b_1;
+        neonmlal_emu_vec acc1_2 = b_2;
+        neonmlal_emu_vec acc1_3 = b_3;
+        for (size_t q = 0; q + 16 <= bytes; q += 16) { /* two quad pairs */
+            const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * q + 0);
+            const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * q + 16);
+            const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * q + 0);
+            const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * q + 16);
+            const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * q + 0);
+            const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * q + 64);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            const neonmlal_emu_xvec xa0_1 = neonmlal_emu_loadx(a0 + 4 * q + 32);
+            const neonmlal_emu_xvec xb0_1 = neonmlal_emu_loadx(a0 + 4 * q + 48);
+            const neonmlal_emu_xvec xa1_1 = neonmlal_emu_loadx(a1 + 4 * q + 32);
+            const neonmlal_emu_xvec xb1_1 = neonmlal_emu_loadx(a1 + 4 * q + 48);
+            const neonmlal_emu_wvec2 wa0_1 = neonmlal_emu_loadw2(wp + 16 * q + 128);
+            const neonmlal_emu_wvec2 wb0_1 = neonmlal_emu_loadw2(wp + 16 * q + 192);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_1.val[0], xa0_1, wb0_1.val[0], xb0_1);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_1.val[0], xa1_1, wb0_1.val[0], xb1_1);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_1.val[1], xa0_1, wb0_1.val[1], xb0_1);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_1.val[1], xa1_1, wb0_1.val[1], xb1_1);
+        }
+        if (bytes & 8) { /* pair_tail in tools/gen_gemm_tiles.py */
+            const neonmlal_emu_xvec xa0_0 = neonmlal_emu_loadx(a0 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_xvec xb0_0 = neonmlal_emu_loadx(a0 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_emu_xvec xa1_0 = neonmlal_emu_loadx(a1 + 4 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_xvec xb1_0 = neonmlal_emu_loadx(a1 + 4 * (bytes & ~(size_t)15) + 16);
+            const neonmlal_emu_wvec2 wa0_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 0);
+            const neonmlal_emu_wvec2 wb0_0 = neonmlal_emu_loadw2(wp + 16 * (bytes & ~(size_t)15) + 64);
+            acc0_0 = neonmlal_emu_dotlo(acc0_0, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc0_1 = neonmlal_emu_dothi(acc0_1, wa0_0.val[0], xa0_0, wb0_0.val[0], xb0_0);
+            acc1_0 = neonmlal_emu_dotlo(acc1_0, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc1_1 = neonmlal_emu_dothi(acc1_1, wa0_0.val[0], xa1_0, wb0_0.val[0], xb1_0);
+            acc0_2 = neonmlal_emu_dotlo(acc0_2, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc0_3 = neonmlal_emu_dothi(acc0_3, wa0_0.val[1], xa0_0, wb0_0.val[1], xb0_0);
+            acc1_2 = neonmlal_emu_dotlo(acc1_2, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+            acc1_3 = neonmlal_emu_dothi(acc1_3, wa0_0.val[1], xa1_0, wb0_0.val[1], xb1_0);
+        }
+        if (n0 == 8) {
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, 8);
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc0_0, acc0_1), neonmlal_emu_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, 8);
+        } else {
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc1_0, acc1_1), neonmlal_emu_fold(acc1_2, acc1_3), z, z,
+                          p->mult, c1, n0);
+            neonmlal_emu_store16x4(&rq, neonmlal_emu_fold(acc0_0, acc0_1), neonmlal_emu_fold(acc0_2, acc0_3), z, z,
+                          p->mult, c0, n0);
+        }
+    }
+}
+
 const i8_gemm_tile i8_gemm_tiles__neonmlal_emu[] = {
     {16, i8_gemm_2x16c4__neonmlal_emu},
     {8, i8_gemm_2x8c4__neonmlal_emu},
+    {0, NULL}};
+
+const i8_gemm_tile i8_gemm_rows__neonmlal_emu[] = {
+    {16, i8_gemm_2x16c4__neonmlal_emu_rows},
+    {8, i8_gemm_2x8c4__neonmlal_emu_rows},
     {0, NULL}};
