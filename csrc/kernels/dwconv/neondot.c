@@ -293,6 +293,19 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
  * multipliers as LDP + 2 LDR each, an ADD per column pointer, STR + ADD, a separate counter
  * compare); held in registers instead, the 12 weights, 4 sums, 4 column and the epilogue's
  * constants left no room for them (docs/KERNELS.md, dwconv). Same arithmetic as pixels(). */
+/* Requantization of the four int32 sums v<a>..v<d> (multipliers in v28-v31) into 16 int8
+ * in v<a>: requant/neon.h's i8_neon_rq8 + i8_neon_finish16, instruction for instruction. */
+#define RQ16_ASM(a, b, c, d) \
+    "scvtf v" #a ".4s, v" #a ".4s\n\t" "scvtf v" #b ".4s, v" #b ".4s\n\t" \
+    "scvtf v" #c ".4s, v" #c ".4s\n\t" "scvtf v" #d ".4s, v" #d ".4s\n\t" \
+    "fmul v" #a ".4s, v" #a ".4s, v28.4s\n\t" "fmul v" #b ".4s, v" #b ".4s, v29.4s\n\t" \
+    "fmul v" #c ".4s, v" #c ".4s, v30.4s\n\t" "fmul v" #d ".4s, v" #d ".4s, v31.4s\n\t" \
+    "fcvtns v" #a ".4s, v" #a ".4s\n\t" "fcvtns v" #b ".4s, v" #b ".4s\n\t" \
+    "fcvtns v" #c ".4s, v" #c ".4s\n\t" "fcvtns v" #d ".4s, v" #d ".4s\n\t" \
+    "sqxtn v" #a ".4h, v" #a ".4s\n\t" "sqxtn2 v" #a ".8h, v" #b ".4s\n\t" \
+    "sqxtn v" #c ".4h, v" #c ".4s\n\t" "sqxtn2 v" #c ".8h, v" #d ".4s\n\t" \
+    "sqadd v" #a ".8h, v" #a ".8h, %[zp].8h\n\t" "sqadd v" #c ".8h, v" #c ".8h, %[zp].8h\n\t" \
+    "sqxtn v" #a ".8b, v" #a ".8h\n\t" "sqxtn2 v" #a ".16b, v" #c ".8h\n\t"
 /* pixels3x3's asm template in three parts: the clamp (SMAX / SMIN) is left out when the
  * bounds are the whole int8 range, which SQXTN's saturation already is (every depthwise
  * layer of MobileNetV2: ReLU6 is quantized to [0, 6] -> [-128, 127]) */
@@ -318,26 +331,7 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
     "sdot v6.4s, v2.16b, v26.16b\n\t" \
     "sdot v7.4s, v3.16b, v27.16b\n\t" \
     "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t" \
-    "scvtf v4.4s, v4.4s\n\t" \
-    "scvtf v5.4s, v5.4s\n\t" \
-    "scvtf v6.4s, v6.4s\n\t" \
-    "scvtf v7.4s, v7.4s\n\t" \
-    "fmul v4.4s, v4.4s, v28.4s\n\t" \
-    "fmul v5.4s, v5.4s, v29.4s\n\t" \
-    "fmul v6.4s, v6.4s, v30.4s\n\t" \
-    "fmul v7.4s, v7.4s, v31.4s\n\t" \
-    "fcvtns v4.4s, v4.4s\n\t" \
-    "fcvtns v5.4s, v5.4s\n\t" \
-    "fcvtns v6.4s, v6.4s\n\t" \
-    "fcvtns v7.4s, v7.4s\n\t" \
-    "sqxtn v4.4h, v4.4s\n\t" \
-    "sqxtn2 v4.8h, v5.4s\n\t" \
-    "sqxtn v6.4h, v6.4s\n\t" \
-    "sqxtn2 v6.8h, v7.4s\n\t" \
-    "sqadd v4.8h, v4.8h, %[zp].8h\n\t" \
-    "sqadd v6.8h, v6.8h, %[zp].8h\n\t" \
-    "sqxtn v4.8b, v4.8h\n\t" \
-    "sqxtn2 v4.16b, v6.8h\n\t"
+    RQ16_ASM(4, 5, 6, 7)
 #define PIXELS3X3_CLAMP \
     "smax v4.16b, v4.16b, %[qmin].16b\n\t" \
     "smin v4.16b, v4.16b, %[qmax].16b\n\t"
@@ -393,51 +387,13 @@ INLINE void pixels(const i8_dwconv_packed *s, const i8_neon_requant *rq, const i
     "sdot v10.4s, v2.16b, v26.16b\n\t" \
     "sdot v11.4s, v3.16b, v27.16b\n\t" \
     "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[mult]]\n\t" \
-    "scvtf v4.4s, v4.4s\n\t" \
-    "scvtf v5.4s, v5.4s\n\t" \
-    "scvtf v6.4s, v6.4s\n\t" \
-    "scvtf v7.4s, v7.4s\n\t" \
-    "fmul v4.4s, v4.4s, v28.4s\n\t" \
-    "fmul v5.4s, v5.4s, v29.4s\n\t" \
-    "fmul v6.4s, v6.4s, v30.4s\n\t" \
-    "fmul v7.4s, v7.4s, v31.4s\n\t" \
-    "fcvtns v4.4s, v4.4s\n\t" \
-    "fcvtns v5.4s, v5.4s\n\t" \
-    "fcvtns v6.4s, v6.4s\n\t" \
-    "fcvtns v7.4s, v7.4s\n\t" \
-    "sqxtn v4.4h, v4.4s\n\t" \
-    "sqxtn2 v4.8h, v5.4s\n\t" \
-    "sqxtn v6.4h, v6.4s\n\t" \
-    "sqxtn2 v6.8h, v7.4s\n\t" \
-    "sqadd v4.8h, v4.8h, %[zp].8h\n\t" \
-    "sqadd v6.8h, v6.8h, %[zp].8h\n\t" \
-    "sqxtn v4.8b, v4.8h\n\t" \
-    "sqxtn2 v4.16b, v6.8h\n\t"
+    RQ16_ASM(4, 5, 6, 7)
 #define PIXELS3X3_PAIR_CLAMP_A \
     "smax v4.16b, v4.16b, %[qmin].16b\n\t" \
     "smin v4.16b, v4.16b, %[qmax].16b\n\t"
 #define PIXELS3X3_PAIR_MID \
     "st1 {v4.16b}, [%[y]], %[ystep]\n\t" \
-    "scvtf v8.4s, v8.4s\n\t" \
-    "scvtf v9.4s, v9.4s\n\t" \
-    "scvtf v10.4s, v10.4s\n\t" \
-    "scvtf v11.4s, v11.4s\n\t" \
-    "fmul v8.4s, v8.4s, v28.4s\n\t" \
-    "fmul v9.4s, v9.4s, v29.4s\n\t" \
-    "fmul v10.4s, v10.4s, v30.4s\n\t" \
-    "fmul v11.4s, v11.4s, v31.4s\n\t" \
-    "fcvtns v8.4s, v8.4s\n\t" \
-    "fcvtns v9.4s, v9.4s\n\t" \
-    "fcvtns v10.4s, v10.4s\n\t" \
-    "fcvtns v11.4s, v11.4s\n\t" \
-    "sqxtn v8.4h, v8.4s\n\t" \
-    "sqxtn2 v8.8h, v9.4s\n\t" \
-    "sqxtn v10.4h, v10.4s\n\t" \
-    "sqxtn2 v10.8h, v11.4s\n\t" \
-    "sqadd v8.8h, v8.8h, %[zp].8h\n\t" \
-    "sqadd v10.8h, v10.8h, %[zp].8h\n\t" \
-    "sqxtn v8.8b, v8.8h\n\t" \
-    "sqxtn2 v8.16b, v10.8h\n\t"
+    RQ16_ASM(8, 9, 10, 11)
 #define PIXELS3X3_PAIR_CLAMP_B \
     "smax v8.16b, v8.16b, %[qmin].16b\n\t" \
     "smin v8.16b, v8.16b, %[qmax].16b\n\t"
