@@ -514,6 +514,15 @@ def lane_tail(p: str, mr: int, nv: int, arow: str, wbase: str) -> list[str]:
     return o
 
 
+def pair_k_loop(s: Set, p: str, mr: int, nr: int, ng: int) -> list[str]:
+    """The quad-pair k loop: the asm loop (2x16 tiles of sets with one) with the C loop as its
+    fallback for short k, else the C loop alone."""
+    if not (s.asm_loop and nr == 16 and mr == 2):
+        return pair_c_loop(s, mr, ng)
+    return (pair_asm_loop(p) + ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
+            + ["    } else {"] + ["    " + x for x in pair_c_loop(s, mr, ng)] + ["    }"])
+
+
 def pair_c_loop(s: Set, mr: int, ng: int) -> list[str]:
     """The pair form's k loop in primitives (intrinsics / the portable twin)."""
     p = s.name
@@ -727,14 +736,7 @@ def pair_tile(s: Set, mr: int, nr: int) -> str:
         o.append(f"    {p}_vec acc0_{2 * g + 1} = {p}_acc0hi(p->bias + {4 * g});")
     for r in range(1, mr):
         o += [f"    {p}_vec acc{r}_{v} = acc0_{v};" for v in range(2 * ng)]
-    if s.asm_loop and nr == 16 and mr == 2:
-        o += pair_asm_loop(p)
-        o += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
-        o.append("    } else {")
-        o += ["    " + x for x in pair_c_loop(s, mr, ng)]
-        o.append("    }")
-    else:
-        o += pair_c_loop(s, mr, ng)
+    o += pair_k_loop(s, p, mr, nr, ng)
     o.append(f"    const {p}_rq rq = {p}_rq_init_m(&p->rq, p->mult);")
     o.append(f"    const size_t n0 = nc < {nr} ? nc : {nr};")
     if ng < 4:  # the 16-channel epilogue on fewer vectors (bias / mult pad to 16 channels)
@@ -784,14 +786,7 @@ def pair_rows(s: Set, mr: int, nr: int) -> str:
                  "    }"]
     for r in range(mr):
         body += [f"    {p}_vec acc{r}_{v} = b_{v};" for v in range(2 * ng)]
-    if s.asm_loop and nr == 16 and mr == 2:
-        body += pair_asm_loop(p)
-        body += ["    " + x for x in pair_tail(p, mr, ng, "a{r}", "w0")]
-        body.append("    } else {")
-        body += ["    " + x for x in pair_c_loop(s, mr, ng)]
-        body.append("    }")
-    else:
-        body += pair_c_loop(s, mr, ng)
+    body += pair_k_loop(s, p, mr, nr, ng)
     rows = []
     for r in reversed(range(mr)):
         folds = ", ".join(f"{p}_fold(acc{r}_{2 * g}, acc{r}_{2 * g + 1})" if g < ng else "z"
