@@ -256,13 +256,7 @@ YA_INLINE void a3_store(const a3_rq *rq, const a3_wts *t, a3_acc acc, const floa
     /* [0-3, 4-7 | 8-11, 12-15] as int16, + y_zp */
     const __m256i w = _mm256_add_epi16(_mm256_packs_epi32(q0, q1), rq->zp16);
     const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    if (nr == 16) {
-        _mm_storeu_si128((__m128i *)y, b);
-    } else {
-        int8_t tmp[16];
-        _mm_storeu_si128((__m128i *)tmp, b);
-        memcpy(y, tmp, nr);
-    }
+    i8_store_s8x16(y, b, nr);
 }
 
 #define C3_FN i8_dwconv_3x3__avx2

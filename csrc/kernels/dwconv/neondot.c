@@ -119,6 +119,15 @@ INLINE void build_weights_next_row(const i8_conv2d_params *p, const i8_dwconv_pa
  * of 15 instructions per column (14 for KH == 3): LD1 with register post-increments, the 8
  * ZIPs, one ST1 of four registers, SUBS + B.NE. From the C loop gcc 12 made about 20 (a
  * per-row test, separate pointer adds, the loop compare). */
+/* columns16's loop tail: rows 0-3 (row 3 in register D: v3, or the filler) interleaved to
+ * four taps per channel, stored as 64 bytes, the counter stepped */
+#define COLUMNS16_ZIP_STORE(D) \
+    "zip1 v4.16b, v0.16b, v1.16b\n\t" "zip2 v5.16b, v0.16b, v1.16b\n\t" \
+    "zip1 v6.16b, v2.16b, " D ".16b\n\t" "zip2 v7.16b, v2.16b, " D ".16b\n\t" \
+    "zip1 v16.8h, v4.8h, v6.8h\n\t" "zip2 v17.8h, v4.8h, v6.8h\n\t" \
+    "zip1 v18.8h, v5.8h, v7.8h\n\t" "zip2 v19.8h, v5.8h, v7.8h\n\t" \
+    "st1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[cb]], #64\n\t" \
+    "subs %[n], %[n], #1\n\t" "b.ne 1b\n\t"
 INLINE void columns16(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *r3,
                       size_t s0, size_t s1, size_t s2, size_t s3, int8x16_t filler,
                       int8_t *cb, size_t n, const int KH) {
@@ -128,17 +137,7 @@ INLINE void columns16(const int8_t *r0, const int8_t *r1, const int8_t *r2, cons
                          "ld1 {v1.16b}, [%[r1]], %[s1]\n\t"
                          "ld1 {v2.16b}, [%[r2]], %[s2]\n\t"
                          "ld1 {v3.16b}, [%[r3]], %[s3]\n\t"
-                         "zip1 v4.16b, v0.16b, v1.16b\n\t"
-                         "zip2 v5.16b, v0.16b, v1.16b\n\t"
-                         "zip1 v6.16b, v2.16b, v3.16b\n\t"
-                         "zip2 v7.16b, v2.16b, v3.16b\n\t"
-                         "zip1 v16.8h, v4.8h, v6.8h\n\t"
-                         "zip2 v17.8h, v4.8h, v6.8h\n\t"
-                         "zip1 v18.8h, v5.8h, v7.8h\n\t"
-                         "zip2 v19.8h, v5.8h, v7.8h\n\t"
-                         "st1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[cb]], #64\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "b.ne 1b\n\t"
+                         COLUMNS16_ZIP_STORE("v3")
                          : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3),
                            [cb] "+r"(cb), [n] "+r"(n)
                          : [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3)
@@ -149,17 +148,7 @@ INLINE void columns16(const int8_t *r0, const int8_t *r1, const int8_t *r2, cons
                          "ld1 {v0.16b}, [%[r0]], %[s0]\n\t"
                          "ld1 {v1.16b}, [%[r1]], %[s1]\n\t"
                          "ld1 {v2.16b}, [%[r2]], %[s2]\n\t"
-                         "zip1 v4.16b, v0.16b, v1.16b\n\t"
-                         "zip2 v5.16b, v0.16b, v1.16b\n\t"
-                         "zip1 v6.16b, v2.16b, %[f].16b\n\t"
-                         "zip2 v7.16b, v2.16b, %[f].16b\n\t"
-                         "zip1 v16.8h, v4.8h, v6.8h\n\t"
-                         "zip2 v17.8h, v4.8h, v6.8h\n\t"
-                         "zip1 v18.8h, v5.8h, v7.8h\n\t"
-                         "zip2 v19.8h, v5.8h, v7.8h\n\t"
-                         "st1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[cb]], #64\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "b.ne 1b\n\t"
+                         COLUMNS16_ZIP_STORE("%[f]")
                          : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [cb] "+r"(cb),
                            [n] "+r"(n)
                          : [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [f] "w"(filler)

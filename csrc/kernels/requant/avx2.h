@@ -30,6 +30,18 @@ typedef struct {
  * epilogues"). The residual add of 16 int8 q (requant.h i8_post1) against r, the 16 residual
  * bytes, for that pass: the add kernel's arithmetic (eltwise/avx2.c) per lane: int32 products (vpmulld, exact: |acc| <
  * 2^31), vcvtdq2ps, one vmulps, clamp, vcvtps2dq (half to even), + zp, exact packs. */
+/* The first nr <= 16 bytes of b to y: one store for a whole vector, else through a stack copy
+ * (y may have only nr writable bytes). SSE2, so no target attribute. */
+static inline void i8_store_s8x16(void *y, __m128i b, size_t nr) {
+    if (nr == 16) {
+        _mm_storeu_si128((__m128i *)y, b);
+    } else {
+        int8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, b);
+        memcpy(y, tmp, nr);
+    }
+}
+
 __attribute__((target("avx2"))) static inline __m128i i8_avx2_add16(const i8_post *po, __m128i q,
                                                                     __m128i r) {
     const __m256i azp = _mm256_set1_epi32(po->a_zp), bzp = _mm256_set1_epi32(po->b_zp);
@@ -91,13 +103,7 @@ i8_avx2_requant16_acc(const i8_avx2_requant *rq, __m256i s0, __m256i s1, const f
      * quarters to channel order, then pack the two halves to 16 bytes */
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
     const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    if (nr == 16) {
-        _mm_storeu_si128((__m128i *)y, b);
-    } else {
-        int8_t tmp[16];
-        _mm_storeu_si128((__m128i *)tmp, b);
-        memcpy(y, tmp, nr);
-    }
+    i8_store_s8x16(y, b, nr);
 }
 
 /* Channels 0..7 in s0, 8..15 in s1; bias and mult hold 16 readable entries; writes nr <= 16
